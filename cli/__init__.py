@@ -1,0 +1,86 @@
+"""The ``nightlab`` command line: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``.
+
+Each subcommand lives in its own ``cli/_<name>.py`` with ``register(subparsers)``; heavy
+libraries are imported inside the command functions so ``nightlab --help`` is instant.
+User mistakes (missing file, not an image, bad model) print one line and exit non-zero,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cli._common import CliError
+
+__all__ = ["COMMANDS", "main"]
+
+#: subcommand name -> module under ``cli`` that registers it
+COMMANDS: dict[str, str] = {
+    "process": "cli._process",
+    "bench": "cli._bench",
+    "eval": "cli._eval",
+    "model": "cli._model",
+    "camera": "cli._camera",
+    "doctor": "cli._doctor",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nightlab",
+        description="NightLab: night-time reference colorization lab tool. "
+        "Without a subcommand, starts the desktop app on the simulated camera.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="start the desktop app (default)")
+    add_gui_arguments(gui)
+    for module in COMMANDS.values():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue  # subcommand not built yet
+        mod.register(sub)
+    return parser
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--camera",
+        default="sim",
+        help="camera backend: sim (default), oak[:ID], webcam[:INDEX|URL], replay:PATH",
+    )
+    parser.add_argument(
+        "--smoke",
+        type=float,
+        metavar="SECONDS",
+        help="run for SECONDS then quit (for CI and screenshots)",
+    )
+    parser.add_argument("--screenshot", metavar="PNG", help="with --smoke: save the window")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["gui", *argv]  # `nightlab --smoke 5` means the app
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "gui":
+        from gui.app import run_app
+
+        return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except (ValueError, OSError) as exc:
+        # engine errors are written for users: one line, no traceback
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"nightlab {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,158 @@
+"""Image I/O and validation shared by every engine module.
+
+Images cross every NightLab API as numpy arrays: ``uint8``, gray ``(H, W)`` or colour
+``(H, W, 3)`` in **RGB** order. OpenCV's BGR appears only inside this module (reading and
+writing files), so the rest of the code never has to think about channel order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "ImageError",
+    "check_gray",
+    "check_rgb",
+    "read_image",
+    "to_gray",
+    "write_image",
+]
+
+
+class ImageError(ValueError):
+    """An image could not be read, or is not what the caller needs (one-line message)."""
+
+
+def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
+    """Read an image file as a uint8 RGB or gray numpy array.
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file (any format OpenCV reads: PNG, JPEG, TIFF, BMP, ...).
+    mode : {"rgb", "gray", "any"}
+        ``"rgb"`` returns ``(H, W, 3)`` RGB, ``"gray"`` returns ``(H, W)`` luminance,
+        ``"any"`` returns gray files as gray and colour files as RGB. Alpha is dropped.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` image. 16-bit files are scaled to 8 bits.
+
+    Raises
+    ------
+    ImageError
+        The file is missing, unreadable, not an image, or empty. The message names the file.
+
+    Examples
+    --------
+    >>> img = read_image("day.png")  # doctest: +SKIP
+    >>> img.shape, img.dtype  # doctest: +SKIP
+    ((480, 640, 3), dtype('uint8'))
+    """
+    if mode not in ("rgb", "gray", "any"):
+        raise ValueError(f"mode must be 'rgb', 'gray' or 'any', got {mode!r}")
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{p}: file not found")
+    if p.is_dir():
+        raise ImageError(f"{p}: is a directory, not an image file")
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if data.size == 0:
+        raise ImageError(f"{p}: file is empty")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageError(f"{p}: not an image or corrupt (cannot decode)")
+    if img.size == 0 or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ImageError(f"{p}: image has no pixels")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if mode == "rgb" and img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif mode == "gray" and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(img)
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write a uint8 RGB or gray array to an image file (format from the suffix).
+
+    Float images in [0, 1] (masks) are scaled to 0..255. Parent folders are created.
+
+    Examples
+    --------
+    >>> write_image("/tmp/mask.png", np.zeros((4, 4), np.float32))  # doctest: +SKIP
+    """
+    p = Path(path)
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        if np.issubdtype(img.dtype, np.floating):
+            img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+        else:
+            raise ImageError(f"{p}: cannot write dtype {img.dtype}; expected uint8 or float")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(p.suffix or ".png", img)
+    if not ok:
+        raise ImageError(f"{p}: cannot encode image as {p.suffix or '.png'}")
+    buf.tofile(p)
+    return p
+
+
+def _check_2d(image, name: str) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.size == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    return image
+
+
+def check_gray(image, name: str = "image", *, dtype=np.uint8) -> np.ndarray:
+    """Validate a gray image: 2-D, non-empty, of ``dtype``. Returns it unchanged."""
+    image = _check_2d(image, name)
+    if image.ndim != 2:
+        raise ValueError(f"{name} must be gray (H, W), got shape {image.shape}")
+    if dtype is not None and image.dtype != dtype:
+        raise ValueError(f"{name} must be {np.dtype(dtype).name}, got {image.dtype}")
+    return image
+
+
+def check_rgb(image, name: str = "image") -> np.ndarray:
+    """Validate an RGB image: ``(H, W, 3)`` uint8, non-empty. Returns it unchanged."""
+    image = _check_2d(image, name)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be RGB (H, W, 3), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8, got {image.dtype}")
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luminance of an RGB uint8 image (BT.601 weights); gray images pass through.
+
+    Examples
+    --------
+    >>> to_gray(np.full((2, 2, 3), 200, np.uint8))[0, 0]
+    np.uint8(200)
+    """
+    image = _check_2d(image, "image")
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    raise ValueError(f"image must be gray (H, W) or RGB (H, W, 3), got shape {image.shape}")

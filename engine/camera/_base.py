@@ -1,0 +1,377 @@
+"""The one camera interface every backend implements.
+
+A backend supplies a handful of small hooks (``_open``, ``_close``, ``_grab``,
+``_capabilities``, ``_apply_control``); this base class owns everything they share: the
+acquisition thread, "newest frame wins" buffering, control validation, events, and the
+disconnect / reconnect logic. The GUI never waits on a camera: it pulls ``latest_frame()``
+at display rate, or listens to ``events.frame_ready`` (emitted on the acquisition thread, so a
+Qt consumer must hop to the GUI thread through a queued signal).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+__all__ = [
+    "Camera",
+    "CameraDisconnected",
+    "CameraError",
+    "CameraEvents",
+    "CameraInfo",
+    "ControlError",
+    "ControlSpec",
+    "Frame",
+    "FrameMeta",
+]
+
+
+class CameraError(RuntimeError):
+    """A camera operation failed; the message is one line, fit for the user."""
+
+
+class CameraDisconnected(CameraError):
+    """Raised by a backend's ``_grab`` when the device went away (unplugged, stream ended)."""
+
+
+class ControlError(ValueError):
+    """A control name or value was rejected (unknown, unsupported, out of range)."""
+
+
+@dataclass(frozen=True)
+class FrameMeta:
+    """What the camera knew when it took the frame. ``None`` = the backend cannot tell."""
+
+    timestamp: float
+    """Host time of capture, seconds (``time.time()`` epoch)."""
+    sequence: int
+    device_id: str
+    exposure_us: int | None = None
+    iso: int | None = None
+    white_balance_k: int | None = None
+    lens_position: int | None = None
+    ir_intensity: float | None = None
+    """IR flood intensity 0..1 when the device has one; ``None`` if it has no IR driver."""
+    mode: str | None = None
+    """``"day"`` or ``"night"`` when the backend knows (simulated camera, replay of a session)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
+        d.update(self.extra)
+        return d
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One image with its metadata. ``image`` is RGB uint8 ``(H, W, 3)`` or gray ``(H, W)``."""
+
+    image: np.ndarray
+    meta: FrameMeta
+
+    @property
+    def is_gray(self) -> bool:
+        return self.image.ndim == 2
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """A control a camera has, with its range. Unsupported controls are listed with a reason."""
+
+    name: str
+    kind: str
+    """``"int"``, ``"float"``, ``"bool"`` or ``"choice"``."""
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+    supported: bool = True
+    reason: str = ""
+    """Why the control is unsupported on this device (e.g. "no IR driver on OAK-1 Max")."""
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` coerced to this control's type, or raise `ControlError`."""
+        if not self.supported:
+            raise ControlError(f"{self.name}: unsupported on this device ({self.reason})")
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_, int)) or value not in (0, 1):
+                raise ControlError(f"{self.name}: expected true/false, got {value!r}")
+            return bool(value)
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ControlError(
+                    f"{self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}"
+                )
+            return value
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise ControlError(f"{self.name}: expected a number, got {value!r}") from None
+        if not np.isfinite(num):
+            raise ControlError(f"{self.name}: expected a finite number, got {value!r}")
+        if self.kind == "int" and num != int(num):
+            raise ControlError(f"{self.name}: expected an integer, got {value!r}")
+        lo, hi = self.minimum, self.maximum
+        if (lo is not None and num < lo) or (hi is not None and num > hi):
+            raise ControlError(
+                f"{self.name}: {value!r} out of range [{lo:g}, {hi:g}]{' ' + self.unit if self.unit else ''}"
+            )
+        return int(num) if self.kind == "int" else num
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """Identity of a camera: shown in ``nightlab camera list`` and recorded with captures."""
+
+    backend: str
+    device_id: str
+    name: str
+    resolution: tuple[int, int]
+    """(width, height) of delivered frames."""
+    fps: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class CameraEvents(SignalGroup):
+    """Events of a camera. Emitted on the acquisition thread unless noted."""
+
+    frame_ready = Signal(object)
+    """A new `Frame` is the latest frame."""
+    error = Signal(str)
+    """A recoverable problem, one line for the user."""
+    disconnected = Signal(str)
+    """The device went away; the message says what happened. Acquisition keeps retrying."""
+    reconnected = Signal(str)
+    """The device is back and streaming again."""
+    streaming_changed = Signal(bool)
+    """Streaming started (True) or stopped (False). Emitted on the caller's thread."""
+    control_changed = Signal(str, object)
+    """A control was set (name, coerced value). Emitted on the caller's thread."""
+
+
+class Camera(ABC):
+    """Base class of all camera backends.
+
+    Subclasses implement ``_open``, ``_close``, ``_grab``, ``_capabilities``,
+    ``_apply_control`` and ``info``. ``_grab`` blocks until the next frame (or returns
+    ``None`` on a timeout) and raises `CameraDisconnected` when the device is gone; the base
+    class then emits ``events.disconnected`` and calls ``_reconnect`` every
+    ``reconnect_interval`` seconds until it succeeds or streaming is stopped.
+
+    Examples
+    --------
+    >>> from engine.camera import SimulatedCamera  # doctest: +SKIP
+    >>> with SimulatedCamera() as cam:  # doctest: +SKIP
+    ...     cam.start()
+    ...     frame = cam.wait_frame(timeout=1.0)
+    """
+
+    reconnect_interval: float = 1.0
+
+    def __init__(self) -> None:
+        self.events = CameraEvents()
+        self._lock = threading.Lock()
+        self._latest: Frame | None = None
+        self._frame_cond = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._is_open = False
+        self._connected = False
+        self._controls: dict[str, Any] = {}
+        self.frames_delivered = 0
+
+    # -- hooks for backends ---------------------------------------------------------------
+    @abstractmethod
+    def _open(self) -> None:
+        """Acquire the device. Raise `CameraError` with a one-line reason on failure."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Release the device. Must be safe to call twice."""
+
+    @abstractmethod
+    def _grab(self, timeout: float) -> Frame | None:
+        """Return the next frame, ``None`` on timeout; raise `CameraDisconnected` if gone."""
+
+    @abstractmethod
+    def _capabilities(self) -> dict[str, ControlSpec]:
+        """The controls this device has (unsupported ones listed with a reason)."""
+
+    @abstractmethod
+    def _apply_control(self, name: str, value: Any) -> None:
+        """Send an already validated control value to the device."""
+
+    @property
+    @abstractmethod
+    def info(self) -> CameraInfo:
+        """Identity and current stream format."""
+
+    def _start_stream(self) -> None:
+        """Hook: start the device stream (default: nothing; ``_grab`` pulls on demand)."""
+
+    def _stop_stream(self) -> None:
+        """Hook: stop the device stream."""
+
+    def _reconnect(self) -> None:
+        """Hook: try to get the device back; raise `CameraError` if it is still gone."""
+        self._close()
+        self._open()
+        self._start_stream()
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    @property
+    def is_streaming(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def is_connected(self) -> bool:
+        """False while the device is unplugged and the camera is trying to reconnect."""
+        return self._connected
+
+    def open(self) -> Camera:
+        if not self._is_open:
+            self._open()
+            self._is_open = True
+            self._connected = True
+        return self
+
+    def close(self) -> None:
+        self.stop()
+        if self._is_open:
+            self._close()
+            self._is_open = False
+            self._connected = False
+
+    def __enter__(self) -> Camera:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start streaming on a background thread (opens the camera if needed)."""
+        self.open()
+        if self.is_streaming:
+            return
+        self._start_stream()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"camera-{self.info.backend}", daemon=True
+        )
+        self._thread.start()
+        self.events.streaming_changed.emit(True)
+
+    def stop(self) -> None:
+        """Stop streaming; the last frame stays available."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self._thread = None
+        if self._connected:
+            self._stop_stream()
+        self.events.streaming_changed.emit(False)
+
+    def latest_frame(self) -> Frame | None:
+        """The newest frame delivered (older ones are dropped, never queued)."""
+        with self._lock:
+            return self._latest
+
+    def wait_frame(self, timeout: float = 2.0, *, after: int | None = None) -> Frame:
+        """Block until a frame newer than sequence ``after`` (default: the current one) arrives."""
+        deadline = time.monotonic() + timeout
+        with self._frame_cond:
+            seq = after if after is not None else (self._latest.meta.sequence if self._latest else -1)
+            while self._latest is None or self._latest.meta.sequence <= seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.is_streaming:
+                    raise CameraError(f"{self.info.backend}: no frame within {timeout:g} s")
+                self._frame_cond.wait(left)
+            return self._latest
+
+    def snap(self, timeout: float = 2.0) -> Frame:
+        """One frame: the next streamed one, or a single grab when not streaming."""
+        if self.is_streaming:
+            return self.wait_frame(timeout)
+        self.open()
+        self._start_stream()
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                frame = self._grab(max(0.01, deadline - time.monotonic()))
+                if frame is not None:
+                    self._publish(frame)
+                    return frame
+        finally:
+            self._stop_stream()
+        raise CameraError(f"{self.info.backend}: no frame within {timeout:g} s")
+
+    def capabilities(self) -> dict[str, ControlSpec]:
+        """Every control this camera knows, with ranges; unsupported ones carry a reason."""
+        return self._capabilities()
+
+    def set_control(self, name: str, value: Any) -> Any:
+        """Validate and apply a control. Raises `ControlError` on a bad name or value."""
+        caps = self._capabilities()
+        if name not in caps:
+            raise ControlError(
+                f"unknown control {name!r}; this camera has: {', '.join(sorted(caps)) or 'none'}"
+            )
+        coerced = caps[name].validate(value)
+        self._apply_control(name, coerced)
+        self._controls[name] = coerced
+        self.events.control_changed.emit(name, coerced)
+        return coerced
+
+    def get_control(self, name: str) -> Any:
+        caps = self._capabilities()
+        if name not in caps:
+            raise ControlError(f"unknown control {name!r}")
+        return self._controls.get(name, caps[name].default)
+
+    # -- acquisition thread ---------------------------------------------------------------
+    def _publish(self, frame: Frame) -> None:
+        with self._frame_cond:
+            self._latest = frame
+            self.frames_delivered += 1
+            self._frame_cond.notify_all()
+        self.events.frame_ready.emit(frame)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame = self._grab(0.2)
+            except CameraDisconnected as exc:
+                self._connected = False
+                self.events.disconnected.emit(str(exc))
+                self._reconnect_loop()
+                continue
+            except Exception as exc:  # a backend bug must not kill the app silently
+                self.events.error.emit(f"{self.info.backend}: {exc}")
+                self._stop.wait(0.1)
+                continue
+            if frame is not None:
+                self._publish(frame)
+
+    def _reconnect_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._stop.wait(self.reconnect_interval):
+                return
+            try:
+                self._reconnect()
+            except CameraError:
+                continue
+            self._connected = True
+            self.events.reconnected.emit(f"{self.info.backend}: {self.info.device_id} is back")
+            return

@@ -1,0 +1,35 @@
+"""Shared fixtures. Tests run offscreen and never need a device, the network or ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NIGHTLAB_SHARED", REPO.parent / "shared"))
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """``../shared`` (read-only data); the test is skipped when it is absent (fresh clone)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared not present")
+    return SHARED
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ``../shared``, skipping the calling test when it does not exist."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} not present")
+    return p
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
