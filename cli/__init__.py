@@ -1,4 +1,6 @@
-"""The ``nightlab`` command line: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``.
+"""The ``nightlab`` command line.
+
+Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``.
 
 Each subcommand lives in its own ``cli/_<name>.py`` with ``register(subparsers)``; heavy
 libraries are imported inside the command functions so ``nightlab --help`` is instant.

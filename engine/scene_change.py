@@ -95,7 +95,8 @@ def paste_patches(
         ch = max(2, min(ch, dh))
         cw = min(cw, dw)
         y0, x0 = int(rng.integers(0, dh - ch + 1)), int(rng.integers(0, dw - cw + 1))
-        patch = cv2.resize(donor[y0 : y0 + ch, x0 : x0 + cw], (pw, ph), interpolation=cv2.INTER_AREA)
+        cut = donor[y0 : y0 + ch, x0 : x0 + cw]
+        patch = cv2.resize(cut, (pw, ph), interpolation=cv2.INTER_AREA)
         ty, tx = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
         shape = np.zeros((ph, pw), np.uint8)
         if rng.random() < 0.5:

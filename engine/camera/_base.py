@@ -120,9 +120,10 @@ class ControlSpec:
             raise ControlError(f"{self.name}: expected an integer, got {value!r}")
         lo, hi = self.minimum, self.maximum
         if (lo is not None and num < lo) or (hi is not None and num > hi):
-            raise ControlError(
-                f"{self.name}: {value!r} out of range [{lo:g}, {hi:g}]{' ' + self.unit if self.unit else ''}"
-            )
+            unit = f" {self.unit}" if self.unit else ""
+            lo_s = "-inf" if lo is None else f"{lo:g}"
+            hi_s = "inf" if hi is None else f"{hi:g}"
+            raise ControlError(f"{self.name}: {value!r} out of range [{lo_s}, {hi_s}]{unit}")
         return int(num) if self.kind == "int" else num
 
 
@@ -213,10 +214,10 @@ class Camera(ABC):
     def info(self) -> CameraInfo:
         """Identity and current stream format."""
 
-    def _start_stream(self) -> None:
+    def _start_stream(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Hook: start the device stream (default: nothing; ``_grab`` pulls on demand)."""
 
-    def _stop_stream(self) -> None:
+    def _stop_stream(self) -> None:  # noqa: B027 - optional hook, default does nothing
         """Hook: stop the device stream."""
 
     def _reconnect(self) -> None:
@@ -292,7 +293,8 @@ class Camera(ABC):
         """Block until a frame newer than sequence ``after`` (default: the current one) arrives."""
         deadline = time.monotonic() + timeout
         with self._frame_cond:
-            seq = after if after is not None else (self._latest.meta.sequence if self._latest else -1)
+            current = self._latest.meta.sequence if self._latest else -1
+            seq = after if after is not None else current
             while self._latest is None or self._latest.meta.sequence <= seq:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.is_streaming:

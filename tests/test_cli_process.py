@@ -1,0 +1,121 @@
+"""``nightlab process`` end to end, and its one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from cli import main as cli_main
+from engine._image import to_gray, write_image
+
+
+def _night_from_day(day: np.ndarray, shift=(6.0, -4.0), angle=2.0) -> np.ndarray:
+    """A simulated night frame: warped, IR-like channel mix, gamma, noise."""
+    h, w = day.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    m[:, 2] += shift
+    warped = cv2.warpAffine(day, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    ir = warped.astype(np.float32) @ np.array([0.6, 0.3, 0.1], np.float32)
+    ir = 255 * (ir / 255) ** 0.7 + np.random.default_rng(0).normal(0, 4, ir.shape)
+    return np.clip(ir, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    day = np.ascontiguousarray(skimage.data.astronaut()[::2, ::2])
+    return (
+        write_image(tmp_path / "day.png", day),
+        write_image(tmp_path / "night.png", _night_from_day(day)),
+    )
+
+
+def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
+    day, night = pair
+    out = tmp_path / "out"
+    code = cli_main(
+        ["process", "--day", str(day), "--night", str(night), "--out", str(out), "--no-colorize"]
+    )
+    assert code == 0, capsys.readouterr().err
+    for name in ("aligned_reference.png", "leak_mask.png", "overlay.png", "metrics.json"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["alignment"]["ok"] is True
+    assert np.asarray(m["alignment"]["matrix"]).shape == (3, 3)
+    assert 0.0 <= m["alignment"]["score"] <= 1.0
+    assert -1.0 <= m["ssim_mean"] <= 1.0
+    assert 0.0 <= m["leak_area_pct"] <= 100.0
+    for stage in ("align", "warp", "leak_mask", "total"):
+        assert m["timings_ms"][stage] >= 0
+    mask = cv2.imread(str(out / "leak_mask.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == to_gray(cv2.imread(str(night))).shape
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda p: p / "missing.png", "file not found"),
+        (lambda p: _write(p / "text.png", b"this is not an image"), "not an image"),
+        (lambda p: _write(p / "empty.png", b""), "empty"),
+        (lambda p: p, "directory"),
+    ],
+    ids=["missing", "not-image", "empty", "directory"],
+)
+def test_process_bad_input_is_one_line(pair, tmp_path, make, expect):
+    day, _ = pair
+    bad = make(tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "main",
+            "process",
+            "--day",
+            str(day),
+            "--night",
+            str(bad),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert expect in err[0] and str(bad.name) in err[0]
+
+
+def test_process_unrelated_images_fail_cleanly(tmp_path, capsys):
+    day = write_image(tmp_path / "day.png", skimage.data.astronaut())
+    noise = np.random.default_rng(3).integers(0, 256, (300, 400), dtype=np.uint8)
+    night = write_image(tmp_path / "night.png", noise)
+    code = cli_main(
+        [
+            "process",
+            "--day",
+            str(day),
+            "--night",
+            str(night),
+            "--out",
+            str(tmp_path / "o"),
+            "--no-colorize",
+        ]
+    )
+    assert code == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot align" in err[0]
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["alignment"]["ok"] is False and m["alignment"]["reason"]
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
