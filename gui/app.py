@@ -1,0 +1,59 @@
+"""Start the NightLab desktop app: ``python main.py`` or ``nightlab``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run_app(
+    *, camera: str = "sim", smoke: float | None = None, screenshot: str | None = None
+) -> int:
+    """Create the camera, the window and the event loop; returns the exit status.
+
+    ``smoke`` runs for that many seconds, then quits (with ``screenshot``, saving the window
+    first). With the simulated camera the smoke run also walks the operator's flow: capture a
+    day reference, switch to night, colorize live.
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.camera import CameraError, open_camera
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("NightLab")
+    app.setOrganizationName("NightLab")
+    try:
+        cam = open_camera(camera)
+        cam.start()
+    except (CameraError, ValueError) as exc:
+        print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
+        return 2
+    win = MainWindow(cam)
+    win.show()
+    if smoke is not None:
+        _script_smoke_run(win, smoke, screenshot)
+        QTimer.singleShot(int(smoke * 1000), win.close)
+    return app.exec()
+
+
+def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:
+    from PySide6.QtCore import QTimer
+
+    caps = win.camera.capabilities()
+    has_mode = "mode" in caps and caps["mode"].supported
+
+    def capture_then_night() -> None:
+        if has_mode:
+            win.camera.set_control("mode", "day")
+        QTimer.singleShot(400, reference_then_live)
+
+    def reference_then_live() -> None:
+        if win.capture_reference():
+            if has_mode:
+                win.camera.set_control("mode", "night")
+            win.set_live(True)
+
+    QTimer.singleShot(300, capture_then_night)
+    if screenshot:
+        QTimer.singleShot(max(0, int(seconds * 1000) - 200), lambda: win.grab().save(screenshot))

@@ -1,0 +1,118 @@
+"""Camera controls built from the camera's own capabilities (one widget per ControlSpec).
+
+Like pymmcore-widgets' property browser: the panel reads the initial state from the camera,
+writes user edits straight back with ``set_control``, and follows ``control_changed`` so a
+change made elsewhere (CLI, script, auto mode) shows up here without echoing back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QSignalBlocker, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
+
+
+class _ControlRelay(QObject):
+    """Hops ``control_changed`` from whatever thread emitted it onto the GUI thread."""
+
+    changed = Signal(str, object)
+
+
+class CameraControlsPanel(QWidget):
+    """A form with one editor per camera control; errors go to ``error`` as one line."""
+
+    error = Signal(str)
+
+    def __init__(self, camera, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._camera = camera
+        self._editors: dict[str, QWidget] = {}
+        self._relay = _ControlRelay(self)
+        self._relay.changed.connect(self._show_value)
+        layout = QFormLayout(self)
+        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name, spec in sorted(camera.capabilities().items()):
+            editor = self._make_editor(name, spec)
+            label = QLabel(name.replace("_", " ") + (f" ({spec.unit})" if spec.unit else ""))
+            if not spec.supported:
+                editor.setEnabled(False)
+                editor.setToolTip(f"unsupported: {spec.reason}")
+                label.setToolTip(f"unsupported: {spec.reason}")
+            layout.addRow(label, editor)
+            self._editors[name] = editor
+        camera.events.control_changed.connect(self._relay.changed.emit)
+        self.destroyed.connect(self._disconnect)
+
+    def _disconnect(self) -> None:
+        self._camera.events.control_changed.disconnect(self._relay.changed.emit)
+
+    def _make_editor(self, name: str, spec) -> QWidget:
+        value = self._camera.get_control(name) if spec.supported else spec.default
+        if spec.kind == "bool":
+            w = QCheckBox()
+            w.setChecked(bool(value))
+            w.toggled.connect(lambda v, n=name: self._set(n, bool(v)))
+        elif spec.kind == "choice":
+            w = QComboBox()
+            w.addItems([str(c) for c in spec.choices])
+            if value in spec.choices:
+                w.setCurrentIndex(list(spec.choices).index(value))
+            w.currentIndexChanged.connect(lambda i, n=name, s=spec: self._set(n, s.choices[i]))
+        elif spec.kind == "int":
+            w = QSpinBox()
+            w.setRange(
+                int(spec.minimum if spec.minimum is not None else -(2**31)),
+                int(spec.maximum if spec.maximum is not None else 2**31 - 1),
+            )
+            w.setValue(int(value or 0))
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=name: self._set(n, int(v)))
+        else:
+            w = QDoubleSpinBox()
+            w.setDecimals(3)
+            w.setRange(
+                float(spec.minimum if spec.minimum is not None else -1e9),
+                float(spec.maximum if spec.maximum is not None else 1e9),
+            )
+            w.setSingleStep(max(0.001, ((w.maximum() - w.minimum()) / 100.0)))
+            w.setValue(float(value or 0.0))
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=name: self._set(n, float(v)))
+        w.setObjectName(f"control_{name}")
+        return w
+
+    def _set(self, name: str, value: Any) -> None:
+        try:
+            self._camera.set_control(name, value)
+        except (ValueError, RuntimeError) as exc:
+            self.error.emit(str(exc))
+            self._show_value(name, self._camera.get_control(name))
+
+    def _show_value(self, name: str, value: Any) -> None:
+        w = self._editors.get(name)
+        if w is None:
+            return
+        with QSignalBlocker(w):
+            if isinstance(w, QCheckBox):
+                w.setChecked(bool(value))
+            elif isinstance(w, QComboBox):
+                idx = w.findText(str(value))
+                if idx >= 0:
+                    w.setCurrentIndex(idx)
+            elif isinstance(w, QSpinBox):
+                w.setValue(int(value))
+            elif isinstance(w, QDoubleSpinBox):
+                w.setValue(float(value))
+
+    def editor(self, name: str) -> QWidget:
+        """The editor widget of control ``name`` (for tests and keyboard focus)."""
+        return self._editors[name]
