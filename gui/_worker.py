@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 
 @dataclass(frozen=True)
@@ -23,66 +23,69 @@ class LiveResult:
 
 
 class LiveProcessor(QObject):
-    """Runs `process_pair` on its own QThread for the newest offered night frame."""
+    """Runs `process_pair` on a background thread for the newest offered night frame.
+
+    The QObject itself lives on the GUI thread; the work runs on a plain Python thread, and
+    the signals it emits from there are delivered to GUI-thread receivers as queued calls.
+    """
 
     result = Signal(object)
     failed = Signal(str)
     busy_changed = Signal(bool)
-    _wake = Signal()
 
-    def __init__(self, *, model_path=None) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
+    def __init__(self, *, model_path=None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int] | None = None
         self._reference: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
         self._model_path = model_path
         self._colorizer = None
         self._colorizer_failed = False
-        self._busy = False
-        self._thread = QThread()
-        self._thread.setObjectName("nightlab-processing")
-        self.moveToThread(self._thread)
-        self._wake.connect(self._drain)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="nightlab-processing", daemon=True)
         self._thread.start()
 
     # -- called from the GUI thread ------------------------------------------------------
     def set_reference(self, day: np.ndarray | None) -> None:
         """A new day reference: the next frame is registered from scratch."""
-        with self._lock:
+        with self._cond:
             self._reference = None if day is None else day.copy()
             self._matrix = None
 
     def has_reference(self) -> bool:
-        with self._lock:
+        with self._cond:
             return self._reference is not None
 
     def offer(self, night: np.ndarray, sequence: int) -> None:
         """Hand over a night frame; an older one still waiting is dropped."""
-        with self._lock:
+        with self._cond:
             self._pending = (night, sequence)
-        self._wake.emit()
+            self._cond.notify()
 
-    def shutdown(self) -> None:
-        self._thread.quit()
-        self._thread.wait(5000)
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
 
     # -- worker thread ---------------------------------------------------------------------
-    @Slot()
-    def _drain(self) -> None:
+    def _loop(self) -> None:
         while True:
-            with self._lock:
-                job, self._pending = self._pending, None
+            with self._cond:
+                while not self._stopping and (self._pending is None or self._reference is None):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                (night, sequence), self._pending = self._pending, None
                 reference, matrix = self._reference, self._matrix
-            if job is None or reference is None:
-                return
-            self._set_busy(True)
+            self.busy_changed.emit(True)
             try:
-                self._process(job[0], job[1], reference, matrix)
+                self._process(night, sequence, reference, matrix)
             except Exception as exc:  # report, never kill the thread
                 self.failed.emit(f"processing failed: {exc}")
             finally:
-                self._set_busy(False)
+                self.busy_changed.emit(False)
 
     def _process(self, night, sequence, reference, matrix) -> None:
         from engine.overlay import mask_overlay
@@ -90,13 +93,10 @@ class LiveProcessor(QObject):
 
         colorizer = self._get_colorizer()
         pair = process_pair(reference, night, colorizer=colorizer, initial=matrix)
-        if pair.ok:
-            with self._lock:
-                if self._reference is reference:  # not replaced meanwhile
-                    self._matrix = pair.alignment.matrix
-        else:
-            with self._lock:
-                self._matrix = None  # lost track: next frame registers from scratch
+        with self._cond:
+            if self._reference is reference:  # not replaced meanwhile
+                # lost track -> next frame registers from scratch
+                self._matrix = pair.alignment.matrix if pair.ok else None
         overlay = mask_overlay(pair.night, pair.leak_mask) if pair.leak_mask is not None else None
         self.result.emit(LiveResult(pair=pair, overlay=overlay, sequence=sequence))
 
@@ -110,8 +110,3 @@ class LiveProcessor(QObject):
                 self._colorizer_failed = True
                 self.failed.emit(f"colorization unavailable: {exc}")
         return self._colorizer
-
-    def _set_busy(self, busy: bool) -> None:
-        if busy != self._busy:
-            self._busy = busy
-            self.busy_changed.emit(busy)

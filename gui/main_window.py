@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -46,7 +45,7 @@ class MainWindow(QMainWindow):
     def __init__(self, camera, *, processor: LiveProcessor | None = None) -> None:
         super().__init__()
         self.camera = camera
-        self.processor = processor or LiveProcessor()
+        self.processor = processor or LiveProcessor(parent=self)
         self._last_seq = -1
         self._last_offer = 0.0
         self._frames_shown = 0
@@ -129,7 +128,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        box = QGroupBox("Last result")
+        box = QWidget()
         form = QFormLayout(box)
         self.info = {
             k: QLabel("—")
@@ -147,7 +146,7 @@ class MainWindow(QMainWindow):
         for k, w in self.info.items():
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(labels[k], w)
-        dock2 = QDockWidget("Status", self)
+        dock2 = QDockWidget("Last result", self)
         dock2.setObjectName("dock_status")
         dock2.setWidget(box)
         dock2.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)

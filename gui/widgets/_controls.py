@@ -42,7 +42,7 @@ class CameraControlsPanel(QWidget):
         layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, spec in sorted(camera.capabilities().items()):
             editor = self._make_editor(name, spec)
-            label = QLabel(name.replace("_", " ") + (f" ({spec.unit})" if spec.unit else ""))
+            label = QLabel(_label(name, spec.unit))
             if not spec.supported:
                 editor.setEnabled(False)
                 editor.setToolTip(f"unsupported: {spec.reason}")
@@ -116,3 +116,11 @@ class CameraControlsPanel(QWidget):
     def editor(self, name: str) -> QWidget:
         """The editor widget of control ``name`` (for tests and keyboard focus)."""
         return self._editors[name]
+
+
+def _label(name: str, unit: str) -> str:
+    """``exposure_us`` + ``us`` -> ``exposure (us)``: the unit once, not twice."""
+    if unit and name.endswith(f"_{unit.lower()}"):
+        name = name[: -len(unit) - 1]
+    text = name.replace("_", " ")
+    return f"{text} ({unit})" if unit else text
