@@ -29,6 +29,7 @@ __all__ = [
     "ControlSpec",
     "Frame",
     "FrameMeta",
+    "StreamEnded",
 ]
 
 
@@ -38,6 +39,14 @@ class CameraError(RuntimeError):
 
 class CameraDisconnected(CameraError):
     """Raised by a backend's ``_grab`` when the device went away (unplugged, stream ended)."""
+
+
+class StreamEnded(CameraError):
+    """Raised by ``_grab`` of a finite source (a replay without loop) after its last frame.
+
+    Streaming then stops cleanly: no ``disconnected`` event and no reconnect attempts;
+    ``is_streaming`` becomes False and ``streaming_changed(False)`` is emitted once.
+    """
 
 
 class ControlError(ValueError):
@@ -152,7 +161,8 @@ class CameraEvents(SignalGroup):
     reconnected = Signal(str)
     """The device is back and streaming again."""
     streaming_changed = Signal(bool)
-    """Streaming started (True) or stopped (False). Emitted on the caller's thread."""
+    """Streaming started (True) or stopped (False). Emitted on the caller's thread, or on the
+    acquisition thread when a finite source ends by itself (`StreamEnded`)."""
     control_changed = Signal(str, object)
     """A control was set (name, coerced value). Emitted on the caller's thread."""
 
@@ -277,12 +287,15 @@ class Camera(ABC):
         """Stop streaming; the last frame stays available."""
         if self._thread is None:
             return
-        self._stop.set()
+        with self._lock:
+            announce = not self._stop.is_set()  # already announced if the stream ended itself
+            self._stop.set()
         self._thread.join(timeout=5.0)
         self._thread = None
         if self._connected:
             self._stop_stream()
-        self.events.streaming_changed.emit(False)
+        if announce:
+            self.events.streaming_changed.emit(False)
 
     def latest_frame(self) -> Frame | None:
         """The newest frame delivered (older ones are dropped, never queued)."""
@@ -354,6 +367,13 @@ class Camera(ABC):
         while not self._stop.is_set():
             try:
                 frame = self._grab(0.2)
+            except StreamEnded:
+                with self._lock:
+                    announce = not self._stop.is_set()
+                    self._stop.set()
+                if announce:
+                    self.events.streaming_changed.emit(False)
+                return
             except CameraDisconnected as exc:
                 self._connected = False
                 self.events.disconnected.emit(str(exc))
