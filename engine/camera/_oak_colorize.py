@@ -1,0 +1,393 @@
+"""On-camera colorization: the model runs in the OAK's ``NeuralNetwork`` node.
+
+Device pipeline::
+
+    Camera --full-res night--> host queue  (the frame shown and recombined)
+       \\--> ImageManip (resize to the model size, GRAY8) --> NeuralNetwork[night input]
+    host: prepare_inputs -> NNData(ref tensors) --> NeuralNetwork[ref inputs] (reused per frame)
+    NeuralNetwork.out (ab tensor) --> host: decode_output -> recombine
+
+The host halves are ``engine.colorize.prepare_inputs`` / ``decode_output`` / ``recombine``,
+the same code as the host (onnxruntime) path. Before anything is deployed the model is
+inspected without a device and checked against its card (``engine.models``), then against
+what the camera path needs (:func:`on_camera_problems`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine._image import to_gray
+from engine.camera._base import Frame
+
+__all__ = [
+    "OakColorizer",
+    "OnCameraResult",
+    "default_on_camera_model",
+    "load_on_camera_model",
+    "on_camera_problems",
+    "output_tensor",
+    "reference_message",
+]
+
+#: dtypes a MyriadX blob input / output can have on this path
+ON_CAMERA_REF_DTYPES = ("float16", "uint8")
+ON_CAMERA_OUTPUT_DTYPES = ("float16", "float32")
+_DAI_DTYPES = {"float16": "FP16", "uint8": "U8F", "float32": "FP32"}
+_RAW_DTYPES = {
+    "FP16": np.float16,
+    "U8F": np.uint8,
+    "FP32": np.float32,
+    "I8": np.int8,
+    "INT": np.int32,
+}
+
+
+def on_camera_problems(card: Any, io: Any) -> list[str]:
+    """What keeps a (card-conformant) model from running on the OAK; empty when it can.
+
+    Checks the format (a MyriadX blob, or an NN archive holding one), that the night input is
+    ``uint8`` (the camera feeds it GRAY8 frames from its resize stage), that the reference
+    inputs are ``float16`` or ``uint8`` (what a host ``NNData`` can carry into a blob) and that
+    the output is ``float16``/``float32``.
+
+    Parameters
+    ----------
+    card : engine.models.ModelCard
+    io : engine.models.ModelIO
+        What the file really declares (``engine.models.inspect_model``).
+
+    Examples
+    --------
+    >>> on_camera_problems(card, inspect_model("refcolor_s.onnx"))  # doctest: +SKIP
+    ['format: onnx runs on the host only; the camera needs a MyriadX .blob or NN archive
+      (make one with: nightlab model to-blob)']
+    """
+    problems = []
+    if io.format == "onnx":
+        problems.append(
+            "format: onnx runs on the host only; the camera needs a MyriadX .blob or NN archive "
+            "(make one with: nightlab model to-blob)"
+        )
+    elif io.format == "nnarchive":
+        exe = str(io.info.get("executable", ""))
+        if not exe.endswith((".blob", ".superblob")):
+            problems.append(f"NN archive executable {exe!r} is not a MyriadX blob")
+    night = card.input("night_l")
+    if night is not None and night.dtype != "uint8":
+        problems.append(
+            f"input {night.name!r} (night_l): dtype {night.dtype}, but the camera feeds the night "
+            "frame as GRAY8 (uint8); compile the blob with a U8 night input"
+        )
+    for spec in card.inputs:
+        if spec.role != "night_l" and spec.dtype not in ON_CAMERA_REF_DTYPES:
+            problems.append(
+                f"input {spec.name!r} ({spec.role}): dtype {spec.dtype} cannot be sent to a "
+                f"MyriadX blob (expected {' or '.join(ON_CAMERA_REF_DTYPES)})"
+            )
+    out = card.output
+    if out.dtype not in ON_CAMERA_OUTPUT_DTYPES:
+        problems.append(
+            f"output {out.name!r}: dtype {out.dtype}; a MyriadX blob returns "
+            f"{' or '.join(ON_CAMERA_OUTPUT_DTYPES)}"
+        )
+    return problems
+
+
+def default_on_camera_model() -> Path:
+    """The on-camera build of the shipped default model: ``refcolor_s.blob`` (or its RVC2 NN
+    archive ``refcolor_s.rvc2.tar.xz``) beside ``resources/models/refcolor_s.onnx``."""
+    from engine.models import default_model_path
+
+    onnx = default_model_path()
+    stem = onnx.name.removesuffix(".onnx")
+    for name in (f"{stem}.blob", f"{stem}.rvc2.tar.xz"):
+        if (onnx.parent / name).is_file():
+            return onnx.parent / name
+    return onnx.parent / f"{stem}.blob"
+
+
+def load_on_camera_model(path: str | Path | None = None, *, card: Any = None) -> tuple[Any, Any]:
+    """Inspect a model without a device and check it against its card and the camera path.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        ``.blob`` or NN archive; ``None`` = :func:`default_on_camera_model`.
+    card : engine.models.ModelCard, optional
+        Use this card instead of ``<model>.card.json`` (then the sha256 is not checked).
+
+    Returns
+    -------
+    (ModelCard, ModelIO)
+
+    Raises
+    ------
+    engine.models.ModelError
+        One line naming the first mismatch (and how many more there are).
+
+    Examples
+    --------
+    >>> card, io = load_on_camera_model("resources/models/refcolor_s.blob")  # doctest: +SKIP
+    """
+    from engine.models import ModelError, check_against_card, inspect_model, verify_model
+
+    p = default_on_camera_model() if path is None else Path(path)
+    if path is None and not p.is_file():
+        raise ModelError(
+            f"{p.name}: no on-camera build of the default model "
+            "(make one with: nightlab model to-blob resources/models/refcolor_s.onnx)"
+        )
+    if card is None:
+        verified = verify_model(p)  # card schema, sha256, file I/O vs card
+        card, io = verified.card, verified.io
+        problems = []
+    else:
+        io = inspect_model(p)
+        problems = check_against_card(io, card)
+    problems += on_camera_problems(card, io)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ModelError(f"{p.name} cannot run on the camera: {problems[0]}{more}")
+    return card, io
+
+
+def reference_message(name: str, tensor: np.ndarray) -> Any:
+    """A ``dai.NNData`` carrying one input tensor (float16 or uint8) under its input name.
+
+    Examples
+    --------
+    >>> msg = reference_message("ref_ab", np.zeros((1, 2, 192, 256), np.float16))  # doctest: +SKIP
+    >>> msg.getAllLayerNames()  # doctest: +SKIP
+    ['ref_ab']
+    """
+    import depthai as dai
+
+    t = np.ascontiguousarray(tensor)
+    if t.dtype.name not in ON_CAMERA_REF_DTYPES:
+        raise ValueError(
+            f"tensor {name!r}: dtype {t.dtype} cannot go to a MyriadX blob "
+            f"(expected {' or '.join(ON_CAMERA_REF_DTYPES)})"
+        )
+    msg = dai.NNData()
+    msg.addTensor(name, t, getattr(dai.TensorInfo.DataType, _DAI_DTYPES[t.dtype.name]))
+    return msg
+
+
+def output_tensor(msg: Any, name: str) -> np.ndarray:
+    """The raw values of tensor ``name`` of a ``dai.NNData``, flat, in memory order.
+
+    Read from the message's bytes at the tensor's offset with its data type, so the result
+    does not depend on how depthai orders the dims it reports; the card's layout then says
+    what the memory order means (``engine.colorize.decode_output``). Falls back to the only
+    tensor when the name differs (some converters rename outputs).
+    """
+    infos = {t.name: t for t in msg.getAllLayers()}
+    if name in infos:
+        info = infos[name]
+    elif len(infos) == 1:
+        info = next(iter(infos.values()))
+    else:
+        raise ValueError(f"NN output has no tensor {name!r} (has: {', '.join(sorted(infos))})")
+    dtype = np.dtype(_RAW_DTYPES[info.dataType.name])
+    count = int(np.prod([int(d) for d in info.dims])) if len(info.dims) else 0
+    raw = np.asarray(msg.getData())
+    data = raw[info.offset : info.offset + count * dtype.itemsize]
+    if data.size != count * dtype.itemsize:
+        raise ValueError(
+            f"NN output {info.name!r}: {data.size} bytes, expected {count * dtype.itemsize}"
+        )
+    return data.view(dtype).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class OnCameraResult:
+    """A frame colorized on the camera: the night frame it came from and the result."""
+
+    frame: Frame
+    result: Any
+    """`engine.colorize.ColorizeResult` (full-resolution RGB, ab, ab_lowres)."""
+
+
+class OakColorizer:
+    """Host side of on-camera colorization (see the module docstring for the pipeline).
+
+    Create it with :meth:`load` (which checks the model), hand it to
+    ``OakCamera.enable_colorization`` (or call :meth:`build` on your own pipeline), send the
+    aligned reference with :meth:`set_reference`, and pull :meth:`latest_result`.
+    """
+
+    def __init__(self, card: Any, model_path: str | Path, *, params: Any = None, history: int = 16):
+        from engine.colorize import RecombineParams
+
+        self.card = card
+        self.model_path = Path(model_path)
+        self.params = params if params is not None else RecombineParams()
+        night = card.input("night_l")
+        if night is None:
+            raise ValueError(f"{card.name}: the card has no night_l input")
+        self.night_input = night.name
+        self.ref_inputs = tuple(s.name for s in card.inputs if s.role != "night_l")
+        self._history = history
+        self._lock = threading.Lock()
+        self._frames: OrderedDict[int, Frame] = OrderedDict()
+        self._ref_queues: dict[str, Any] = {}
+        self._ref_messages: dict[str, Any] = {}
+        self._ref_sent = False
+        self._leak_mask: np.ndarray | None = None
+        self._out_queue = None
+        self._pending: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._latest: tuple[Frame, np.ndarray] | None = None
+        self._cached: OnCameraResult | None = None
+        self.results_received = 0
+        self.unmatched = 0
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, card: Any = None, params: Any = None):
+        """Check the model (:func:`load_on_camera_model`) and make its colorizer."""
+        card, io = load_on_camera_model(path, card=card)
+        return cls(card, io.path, params=params)
+
+    # -- pipeline -------------------------------------------------------------------------
+    def build(
+        self, pipeline: Any, night_output: Any, *, network: Any = None, manip_on_host: bool = False
+    ) -> OakColorizer:
+        """Add the resize/gray stage and the network to ``pipeline``, fed by ``night_output``.
+
+        ``network`` replaces the ``NeuralNetwork`` node (any node with ``inputs[name]`` and
+        ``out``; tests use a host node); ``manip_on_host`` runs the resize stage on the host
+        (host-only pipelines). Called again on every reconnect.
+        """
+        import depthai as dai
+
+        width, height = self.card.input_size
+        manip = pipeline.create(dai.node.ImageManip)
+        if manip_on_host:
+            manip.setRunOnHost(True)
+        manip.initialConfig.setOutputSize(width, height, dai.ImageManipConfig.ResizeMode.STRETCH)
+        manip.initialConfig.setFrameType(dai.ImgFrame.Type.GRAY8)
+        # rows are padded (host ImageManip: stride to 128 bytes, height to 32 rows)
+        manip.setMaxOutputFrameSize(-(-width // 128) * 128 * -(-height // 32) * 32)
+        manip.inputImage.setBlocking(False)  # drop, never stall the camera
+        manip.inputImage.setMaxSize(1)
+        night_output.link(manip.inputImage)
+        if network is None:
+            network = pipeline.create(dai.node.NeuralNetwork)
+            if self.card.format == "nnarchive":
+                network.setNNArchive(dai.NNArchive(str(self.model_path)))
+            else:
+                network.setBlobPath(self.model_path)
+        night_in = network.inputs[self.night_input]
+        night_in.setBlocking(False)
+        night_in.setMaxSize(1)
+        manip.out.link(night_in)
+        queues = {}
+        for name in self.ref_inputs:
+            ref_in = network.inputs[name]
+            ref_in.setReusePreviousMessage(True)  # one reference serves every night frame
+            queues[name] = ref_in.createInputQueue(maxSize=1, blocking=False)
+        with self._lock:
+            self._ref_queues = queues
+            self._ref_sent = False  # a new pipeline has no reference yet
+            self._out_queue = network.out.createOutputQueue(maxSize=4, blocking=False)
+            self._frames.clear()
+            self._pending.clear()
+        return self
+
+    # -- host side ------------------------------------------------------------------------
+    def set_reference(
+        self, night: np.ndarray, reference: np.ndarray, *, leak_mask: np.ndarray | None = None
+    ) -> None:
+        """Send the aligned day reference (RGB uint8, aligned to ``night``) to the camera.
+
+        ``prepare_inputs`` builds the tensors exactly as on the host (the leak mask zeroes
+        the reference ab where the scene changed); only the reference tensors travel, the
+        night input comes from the camera. Kept and re-sent after a reconnect.
+        """
+        from engine.colorize import prepare_inputs
+
+        tensors = prepare_inputs(night, reference, leak_mask=leak_mask, card=self.card)
+        messages = {name: reference_message(name, tensors[name]) for name in self.ref_inputs}
+        with self._lock:
+            self._ref_messages = messages
+            self._leak_mask = None if leak_mask is None else np.asarray(leak_mask, np.float32)
+            self._ref_sent = False
+        self._flush_reference()
+
+    def _flush_reference(self) -> None:
+        with self._lock:
+            if self._ref_sent or not self._ref_messages or not self._ref_queues:
+                return
+            for name, queue in self._ref_queues.items():
+                queue.send(self._ref_messages[name])
+            self._ref_sent = True
+
+    def add_night_frame(self, frame: Frame) -> None:
+        """Remember a full-resolution night frame until its ab output arrives."""
+        seq = int(frame.meta.extra.get("device_sequence", frame.meta.sequence))
+        with self._lock:
+            self._frames[seq] = frame
+            while len(self._frames) > self._history:
+                self._frames.popitem(last=False)
+
+    def poll(self) -> int:
+        """Collect ab outputs that arrived; returns how many. Call from the grabbing thread.
+
+        An output is paired with the night frame of the same sequence number. It waits (a
+        few at most) if that frame has not reached the host yet; if the frame was dropped it
+        is paired with the newest frame instead and counted in ``unmatched``.
+        """
+        from engine.colorize import decode_output
+
+        self._flush_reference()
+        queue = self._out_queue
+        msgs = queue.tryGetAll() if queue is not None else []
+        with self._lock:
+            for msg in msgs:
+                ab = decode_output(output_tensor(msg, self.card.output.name), self.card.output)
+                self._pending[int(msg.getSequenceNum())] = ab
+            while len(self._pending) > 4:
+                self._pending.popitem(last=False)
+            newest = next(reversed(self._frames)) if self._frames else None
+            for seq in list(self._pending):
+                frame = self._frames.get(seq)
+                if frame is None:
+                    if newest is None or newest < seq:
+                        continue  # its night frame is still on its way
+                    frame = self._frames[newest]
+                    self.unmatched += 1
+                self._latest = (frame, self._pending.pop(seq))
+                self.results_received += 1
+        return len(msgs)
+
+    def latest_result(self) -> OnCameraResult | None:
+        """The newest colorized frame, recombined on the host on demand (``None`` yet)."""
+        from engine.colorize import recombine
+
+        with self._lock:
+            latest, mask, cached = self._latest, self._leak_mask, self._cached
+        if latest is None:
+            return None
+        frame, ab = latest
+        if cached is not None and cached.frame is frame:
+            return cached
+        night = to_gray(frame.image)
+        if mask is not None and mask.shape != night.shape:
+            mask = None  # reference set for another resolution: no leak blending
+        result = recombine(night, ab, leak_mask=mask, params=self.params, model_name=self.card.name)
+        out = OnCameraResult(frame=frame, result=result)
+        with self._lock:
+            self._cached = out
+        return out
+
+    def reset(self) -> None:
+        """Forget pending night frames (device sequence numbers restart after a reconnect)."""
+        with self._lock:
+            self._frames.clear()
+            self._pending.clear()
