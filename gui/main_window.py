@@ -37,6 +37,7 @@ class _CameraEventRelay(QObject):
 
     message = Signal(str)
     connection = Signal(bool, str)
+    streaming = Signal(bool)
 
 
 class MainWindow(QMainWindow):
@@ -104,7 +105,9 @@ class MainWindow(QMainWindow):
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
-        self.act_stream = QAction("Stop camera", self)
+        self.act_stream = QAction(
+            "Stop camera" if self.camera.is_streaming else "Start camera", self
+        )
         self.act_stream.setShortcut(QKeySequence("Space"))
         self.act_stream.triggered.connect(self.toggle_stream)
         self.act_capture = QAction("Capture day reference", self)
@@ -156,7 +159,9 @@ class MainWindow(QMainWindow):
         self._relay = _CameraEventRelay(self)
         self._relay.message.connect(self._show_error)
         self._relay.connection.connect(self._on_connection)
+        self._relay.streaming.connect(self._on_streaming)
         ev = self.camera.events
+        ev.streaming_changed.connect(self._relay.streaming.emit)
         ev.error.connect(self._relay.message.emit)
         ev.disconnected.connect(self._on_disconnected_any_thread)
         ev.reconnected.connect(self._on_reconnected_any_thread)
@@ -171,15 +176,16 @@ class MainWindow(QMainWindow):
     def toggle_stream(self) -> None:
         if self.camera.is_streaming:
             self.camera.stop()
-            self.act_stream.setText("Start camera")
             self.statusBar().showMessage("Camera stopped", 3000)
         else:
             try:
                 self.camera.start()
             except (RuntimeError, ValueError) as exc:
                 self._show_error(str(exc))
-                return
-            self.act_stream.setText("Stop camera")
+
+    def _on_streaming(self, streaming: bool) -> None:
+        # also fires when a finite source (replay) ends by itself
+        self.act_stream.setText("Stop camera" if streaming else "Start camera")
 
     def capture_reference(self) -> bool:
         """Take the newest camera frame as the day reference (it must be a colour frame)."""

@@ -94,3 +94,12 @@ def test_load_reference_bad_file_is_one_line(window, tmp_path):
     assert window.load_reference(bad) is False
     msg = window.statusBar().currentMessage()
     assert "x.png" in msg and "\n" not in msg
+
+
+def test_stream_button_follows_camera(window, qtbot):
+    assert window.act_stream.text() == "Stop camera"
+    window.toggle_stream()
+    qtbot.waitUntil(lambda: window.act_stream.text() == "Start camera", timeout=3000)
+    assert not window.camera.is_streaming
+    window.toggle_stream()
+    qtbot.waitUntil(lambda: window.act_stream.text() == "Stop camera", timeout=3000)
