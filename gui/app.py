@@ -34,7 +34,13 @@ def run_app(
     if smoke is not None:
         _script_smoke_run(win, smoke, screenshot)
         QTimer.singleShot(int(smoke * 1000), win.close)
-    return app.exec()
+    status = app.exec()
+    # Tear the window down while the QApplication still exists: left to interpreter
+    # shutdown, Qt objects die in arbitrary order and the process can abort.
+    win.deleteLater()
+    app.processEvents()
+    del win
+    return status
 
 
 def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:

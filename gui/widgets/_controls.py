@@ -120,6 +120,8 @@ class CameraControlsPanel(QWidget):
 
 def _label(name: str, unit: str) -> str:
     """``exposure_us`` + ``us`` -> ``exposure (us)``: the unit once, not twice."""
+    if unit and name.lower() == unit.lower():
+        return name
     if unit and name.endswith(f"_{unit.lower()}"):
         name = name[: -len(unit) - 1]
     text = name.replace("_", " ")
