@@ -1,0 +1,215 @@
+"""ONNX export of the trained network, with the checks the model card's figures come from.
+
+* :func:`export_onnx` writes a static-shape opset-17 graph (legacy TorchScript exporter).
+* :func:`onnx_vs_torch` runs the file in onnxruntime and compares with torch.
+* :func:`fp16_max_abs_diff` runs the network with FP16 weights *and* activations (torch
+  ``.half()`` on CPU) and compares with FP32: the figure behind ``fp16_tolerance``.
+* :func:`onnx_median_ms` times onnxruntime on ``threads`` intra-op threads.
+* :func:`write_card` writes the contract's JSON sidecar (``<model>.card.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.model import INPUT_NAMES, OUTPUT_NAMES, RefColorNet
+
+__all__ = [
+    "export_onnx",
+    "fp16_max_abs_diff",
+    "onnx_median_ms",
+    "onnx_ops",
+    "onnx_vs_torch",
+    "sha256_of",
+    "write_card",
+]
+
+Feeds = list[dict[str, np.ndarray]]
+
+
+def export_onnx(model: RefColorNet, path: Path, *, width: int = 256, height: int = 192) -> None:
+    """Export ``model`` (eval mode, FP32) with the contract's names and static shapes."""
+    model = model.eval()
+    args = (
+        torch.zeros(1, 1, height, width),
+        torch.zeros(1, 1, height, width),
+        torch.zeros(1, 2, height, width),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The TorchScript exporter is deprecated but is the one that honours the SpaceToDepth
+    # symbolic (the dynamo exporter would need an onnxscript translation); silence only its
+    # two deprecation notices.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "You are using the legacy TorchScript", DeprecationWarning
+        )
+        warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            args,
+            str(path),
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            opset_version=17,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    _inline_identities(path)
+
+
+def _inline_identities(path: Path) -> None:
+    """Replace ``Identity`` nodes on initializers (the exporter's de-duplication of equal
+    weight tensors, e.g. zero-initialised layers) by a copy, so the graph keeps to the
+    MyriadX op list."""
+    import onnx
+
+    model = onnx.load(str(path))
+    inits = {t.name: t for t in model.graph.initializer}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            model.graph.initializer.append(copy)
+        else:
+            keep.append(node)
+    if len(keep) != len(model.graph.node):
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+
+
+def onnx_ops(path: Path) -> list[str]:
+    """Sorted distinct op types in an ONNX file."""
+    import onnx
+
+    return sorted({n.op_type for n in onnx.load(str(path)).graph.node})
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_vs_torch(model: RefColorNet, path: Path, feeds: Feeds) -> float:
+    """Max abs difference (tensor units) between onnxruntime and torch on ``feeds``."""
+    sess = _session(path, 2)
+    worst = 0.0
+    with torch.no_grad():
+        for f in feeds:
+            ours = sess.run(None, f)[0]
+            ref = model(*(torch.from_numpy(f[n]) for n in INPUT_NAMES)).numpy()
+            worst = max(worst, float(np.abs(ours - ref).max()))
+    return worst
+
+
+def fp16_max_abs_diff(model: RefColorNet, feeds: Feeds) -> float:
+    """Max abs output difference (tensor units) of the network run entirely in FP16 vs FP32."""
+    half = RefColorNet(**model.config).eval()
+    half.load_state_dict(model.state_dict())
+    half = half.half()
+    worst = 0.0
+    with torch.no_grad():
+        for f in feeds:
+            x = [torch.from_numpy(f[n]) for n in INPUT_NAMES]
+            ref = model(*x)
+            out = half(*(t.half() for t in x)).float()
+            if not torch.isfinite(out).all():
+                return float("inf")
+            worst = max(worst, float((out - ref).abs().max()))
+    return worst
+
+
+def onnx_median_ms(path: Path, feed: dict[str, np.ndarray], *, threads: int = 2, runs: int = 50):
+    """(median, min) wall milliseconds of one onnxruntime inference, after 5 warm-up runs."""
+    sess = _session(path, threads)
+    for _ in range(5):
+        sess.run(None, feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times)), float(np.min(times))
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tensor(name: str, channels: int, width: int, height: int, kind: str) -> dict:
+    if kind == "l":
+        scale, what = 0.01, "CIE L / 100"
+        rng = [0.0, 1.0]
+    else:
+        scale, what = 0.0078125, "a,b / 128"
+        rng = [-1.0, 1.0]
+    return {
+        "name": name,
+        "role": name,
+        "layout": "NCHW",
+        "shape": [1, channels, height, width],
+        "dtype": "float32",
+        "scale": scale,
+        "offset": 0.0,
+        "range": rng,
+        "description": what,
+    }
+
+
+def write_card(
+    model_path: Path,
+    *,
+    description: str,
+    fp16_tolerance: float,
+    training: dict,
+    license_note: str,
+    version: str = "1.0.0",
+    width: int = 256,
+    height: int = 192,
+) -> Path:
+    """Write ``<model_path>.card.json`` exactly as the model contract v1 lays it out."""
+    inputs = [
+        _tensor("night_l", 1, width, height, "l"),
+        _tensor("ref_l", 1, width, height, "l"),
+        _tensor("ref_ab", 2, width, height, "ab"),
+    ]
+    inputs[0]["description"] = "night luminance, CIE L / 100"
+    inputs[1]["description"] = "aligned day reference luminance, CIE L / 100"
+    inputs[2]["description"] = "aligned reference a,b / 128, zeroed under the leak mask"
+    output = _tensor("ab", 2, width, height, "ab")
+    output["description"] = "predicted a,b / 128"
+    card = {
+        "schema_version": 1,
+        "name": "nightlab-refcolor-s",
+        "version": version,
+        "description": description,
+        "format": "onnx",
+        "file": model_path.name,
+        "sha256": sha256_of(model_path),
+        "color_space": "CIELab-D65",
+        "input_size": {"width": width, "height": height},
+        "inputs": inputs,
+        "outputs": [output],
+        "fp16_tolerance": fp16_tolerance,
+        "training": training,
+        "license": license_note,
+        "target_devices": ["cpu-onnxruntime", "myriadx"],
+    }
+    card_path = model_path.with_name(model_path.name + ".card.json")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card_path
