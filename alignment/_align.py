@@ -1,0 +1,334 @@
+"""``align``: register a day reference (moving) onto a night frame (fixed), and verify it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from alignment._ecc import ecc_pyramid
+from alignment._features import feature_estimate
+from alignment._phase import phase_estimate, phase_translation
+from alignment._prep import PreparedImage
+from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
+from alignment._validate import check_image, check_initial
+from alignment._verify import Verdict, verify
+
+__all__ = ["align"]
+
+_CONFIDENT = 0.40  # score at which ``auto`` stops trying other candidates
+_HOMOGRAPHY_GAIN = 0.03  # score a homography must add over the affine fit to be preferred
+# SIFT tries (long side, max features): fast first; fine texture (grass, foliage) only
+# matches across modalities at a higher resolution, which costs several times more.
+_FEATURE_TRIES = ((320, 1500), (800, 3000))
+_FINE_SIDE = 512  # finest ECC level; finer costs time and gains nothing measurable
+
+# ECC schedules: (long side, motion at that level, sample step, max iterations), coarse
+# to fine. Each level's motion is capped at the requested one.
+_FROM_FEATURES = ((256, "homography", 1, 20), (_FINE_SIDE, "homography", 2, 12))
+_FROM_FEATURES_COARSE = ((128, "affine", 1, 20), *_FROM_FEATURES)
+_FROM_PHASE = (
+    (128, "similarity", 1, 30),
+    (256, "affine", 1, 20),
+    (_FINE_SIDE, "homography", 2, 12),
+)
+_FROM_SCRATCH = (
+    (64, "translation", 1, 30),
+    (128, "similarity", 1, 30),
+    (256, "affine", 1, 20),
+    (_FINE_SIDE, "homography", 2, 12),
+)
+_FROM_INITIAL = ((320, "homography", 2, 15),)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    matrix: np.ndarray
+    method: str
+    verdict: Verdict
+
+
+def _frame_fit(moving_shape: tuple[int, int], fixed_shape: tuple[int, int]) -> np.ndarray:
+    """Centre the moving frame on the fixed one at equal pixel density (the ECC start)."""
+    (mh, mw), (fh, fw) = moving_shape, fixed_shape
+    s = float(np.sqrt((fh * fw) / (mh * mw)))
+    cm = np.array([(mw - 1) / 2, (mh - 1) / 2])
+    cf = np.array([(fw - 1) / 2, (fh - 1) / 2])
+    t = cf - s * cm
+    return np.array([[s, 0, t[0]], [0, s, t[1]], [0, 0, 1]], np.float64)
+
+
+def _restrict_to(matrix: np.ndarray, motion: str, moving_shape: tuple[int, int]) -> np.ndarray:
+    """The nearest matrix of ``motion``: drop perspective, shear, scale as the model demands.
+
+    Rotation and translation are kept where the moving frame's centre lands, so a
+    similarity from phase correlation becomes the rigid motion that best matches it there.
+    """
+    m = matrix / matrix[2, 2]
+    if motion == "homography":
+        return m
+    h, w = moving_shape
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    lands = apply_homography(m, centre)[0]
+    m = m.copy()
+    m[2, :2] = 0.0
+    if motion == "affine":
+        m[:2, 2] += lands - apply_homography(m, centre)[0]
+        return m
+    if motion == "euclidean":
+        a = m[:2, :2]
+        angle = np.arctan2(a[1, 0] - a[0, 1], a[0, 0] + a[1, 1])
+        lin = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    else:
+        lin = np.eye(2)
+    out = np.eye(3)
+    out[:2, :2] = lin
+    out[:2, 2] = lands - lin @ centre
+    return out
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def run(self, stage: str, fn: Callable, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1e3
+
+
+def _refined(
+    pm: PreparedImage,
+    pf: PreparedImage,
+    start: np.ndarray,
+    motion: str,
+    schedule: tuple,
+    label: str,
+    timer: _Timer,
+    affine_start: np.ndarray | None = None,
+) -> _Candidate:
+    """ECC-refine ``start`` with ``schedule`` and verify the result."""
+    if motion == "homography":
+        if affine_start is None:
+            affine_start = _restrict_to(start, "affine", pm.shape)
+        return _homography_if_better(pm, pf, start, affine_start, schedule, label, timer)
+    return _refined_plain(pm, pf, start, motion, schedule, label, timer)
+
+
+def _homography_if_better(pm, pf, start, affine_start, schedule, label, timer) -> _Candidate:
+    """Affine first; the two perspective terms only when they measurably improve the fit.
+
+    Perspective terms are weakly constrained: with partial overlap or a little parallax
+    they bend the frame where nothing checks them (outside the overlap). So the affine
+    result is kept unless the homography verifies with a clearly better score.
+    """
+    affine = _refined(pm, pf, affine_start, "affine", schedule, label, timer)
+    if not affine.verdict.ok:
+        # The start itself may need its perspective (a strong viewpoint change).
+        full = _refined_plain(pm, pf, start, "homography", schedule, label, timer)
+        return full if full.verdict.score > affine.verdict.score else affine
+    # The two finest levels again, now with perspective: one level alone cannot pull in
+    # the several pixels an affine fit leaves at the corners of a strongly tilted view.
+    tail = tuple((side, "homography", step, iters) for side, _, step, iters in schedule[-2:])
+    homog = _refined_plain(pm, pf, affine.matrix, "homography", tail, label, timer)
+    if homog.verdict.ok and homog.verdict.score >= affine.verdict.score + _HOMOGRAPHY_GAIN:
+        return homog
+    return affine
+
+
+def _refined_plain(pm, pf, start, motion, schedule, label, timer) -> _Candidate:
+    matrix, ecc = timer.run("ecc", ecc_pyramid, pm, pf, start, motion, schedule)
+    if not (ecc.rho > 0 and ecc.overlap > 0):
+        label = label.replace("+ecc", "")  # ECC lost track: judge the unrefined start
+        matrix = start
+    return _Candidate(matrix, label, timer.run("verify", verify, pm, pf, matrix))
+
+
+def _best(candidates: list[_Candidate]) -> _Candidate | None:
+    ok = [c for c in candidates if c.verdict.ok]
+    return max(ok, key=lambda c: c.verdict.score) if ok else None
+
+
+def _auto(pm, pf, motion: str, timer: _Timer, notes: list[str]) -> list[_Candidate]:
+    """Cheapest global guess first; stop at the first that verifies with confidence.
+
+    Phase correlation (about 10 ms) handles shifts, rotation and scale of a textured scene.
+    SIFT features (several times the cost) handle partial overlap and scenes whose spectrum
+    is dominated by texture that differs between modalities (grass, foliage). Their start
+    is refined twice when needed: from 256 px (keeps a good start) and from 128 px (pulls
+    in a poor one); the better verified result wins.
+    """
+    candidates: list[_Candidate] = []
+
+    def confident() -> bool:
+        best = _best(candidates)
+        return best is not None and best.verdict.score >= _CONFIDENT
+
+    phase = timer.run("phase", phase_estimate, pm, pf, rotation_scale=motion != "translation")
+    start = _restrict_to(phase.matrix, motion, pm.shape)
+    candidates.append(_refined(pm, pf, start, motion, _FROM_PHASE, "phase+ecc", timer))
+    if confident():
+        return candidates
+    for long_side, n_features in _FEATURE_TRIES:
+        feats = timer.run(
+            "features", feature_estimate, pm, pf, motion, long_side=long_side, n_features=n_features
+        )
+        if feats.matrix is None:
+            notes.append(f"features at {long_side} px: {feats.reason}")
+            continue
+        start = _restrict_to(feats.matrix, motion, pm.shape)
+        for schedule in (_FROM_FEATURES, _FROM_FEATURES_COARSE):
+            candidates.append(
+                _refined(
+                    pm,
+                    pf,
+                    start,
+                    motion,
+                    schedule,
+                    "features+ecc",
+                    timer,
+                    affine_start=feats.affine,
+                )
+            )
+            if confident():
+                return candidates
+    return candidates
+
+
+def align(
+    moving: np.ndarray,
+    fixed: np.ndarray,
+    *,
+    method: str = "auto",
+    motion: str = "homography",
+    initial: np.ndarray | Alignment | None = None,
+) -> Alignment:
+    """Register ``moving`` (e.g. a day reference) onto ``fixed`` (e.g. a night frame).
+
+    Works across modalities (day colour vs night IR or low light): every method compares
+    contrast-normalised *structure* (gradients, features), never raw intensities, and the
+    result is verified by an independent check before it is called ``ok``.
+
+    Parameters
+    ----------
+    moving : ndarray
+        Image to be warped: uint8 gray ``(H, W)`` or RGB ``(H, W, 3)`` (RGB order).
+    fixed : ndarray
+        Image whose pixel grid is the target: uint8 gray or RGB. May differ in size from
+        ``moving`` (different sensors).
+    method : {"auto", "ecc", "features", "phase"}
+        ``"auto"`` (default) tries phase correlation + gradient ECC, then CLAHE/SIFT
+        features + MAGSAC++ + gradient ECC, and keeps the best verified result.
+        ``"ecc"`` is gradient-based multi-scale ECC alone (local: the images must already
+        overlap roughly, or pass ``initial``). ``"features"`` is features + robust fit
+        alone. ``"phase"`` is phase correlation on gradient images (translation; rotation
+        and scale too unless ``motion="translation"``).
+    motion : {"homography", "affine", "euclidean", "translation"}
+        Motion model of the result. With ``initial`` it is the freedom refined on top of it.
+    initial : ndarray or Alignment, optional
+        A previous estimate (3x3, or 2x3 affine) of the same mapping, e.g. the last frame's,
+        when the camera may have drifted a few pixels. ``"auto"`` and ``"ecc"`` then only
+        refine it (fast); ``"auto"`` falls back to a full search if that does not verify.
+        ``"phase"`` measures the remaining translation.
+
+    Returns
+    -------
+    Alignment
+        ``matrix`` maps ``moving`` pixel coordinates to ``fixed``; check ``ok`` before use.
+        When nothing verifies, ``ok`` is ``False``, ``reason`` says why, and ``matrix`` is
+        the best attempt if it is geometrically sane, else the identity.
+
+    Raises
+    ------
+    ValueError
+        Not a uint8 gray/RGB array, empty or tiny image, unknown ``method`` or ``motion``,
+        ``initial`` not a finite invertible 3x3 (or 2x3) matrix.
+
+    Examples
+    --------
+    >>> import skimage.data
+    >>> day = skimage.data.astronaut()
+    >>> night = 255 - np.roll(day[..., 0], (5, -8), axis=(0, 1))  # shifted, inverted
+    >>> result = align(day, night, motion="translation")
+    >>> result.ok, np.round(result.matrix[:2, 2]).tolist()
+    (True, [-8.0, 5.0])
+    >>> result.warp(day).shape
+    (512, 512, 3)
+    """
+    check_image(moving, "moving")
+    check_image(fixed, "fixed")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    if motion not in MOTIONS:
+        raise ValueError(f"motion must be one of {', '.join(MOTIONS)}; got {motion!r}")
+    start = check_initial(initial)
+    timer = _Timer()
+    t_total = time.perf_counter()
+    pm, pf = PreparedImage(moving), PreparedImage(fixed)
+    notes: list[str] = []
+    candidates: list[_Candidate] = []
+
+    if method in ("auto", "ecc") and start is not None:
+        # The previous estimate already carries the model chosen from scratch (perspective
+        # or not): refine it as it is, once.
+        start = _restrict_to(start, motion, pm.shape)
+        candidates.append(_refined_plain(pm, pf, start, motion, _FROM_INITIAL, "ecc", timer))
+        if method == "auto" and not candidates[-1].verdict.ok:
+            notes.append(f"refining initial: {candidates[-1].verdict.reason}")
+            candidates += _auto(pm, pf, motion, timer, notes)
+    elif method == "auto":
+        candidates += _auto(pm, pf, motion, timer, notes)
+    elif method == "ecc":
+        fit = _restrict_to(_frame_fit(pm.shape, pf.shape), motion, pm.shape)
+        candidates.append(_refined(pm, pf, fit, motion, _FROM_SCRATCH, "ecc", timer))
+    elif method == "features":
+        feats = timer.run("features", feature_estimate, pm, pf, motion, long_side=400)
+        if feats.matrix is None:
+            notes.append(f"features: {feats.reason}")
+        else:
+            m = _restrict_to(feats.matrix, motion, pm.shape)
+            candidates.append(_Candidate(m, "features", timer.run("verify", verify, pm, pf, m)))
+    else:  # phase
+        if start is not None:
+            m = timer.run("phase", phase_translation, pm, pf, start)
+        else:
+            rot = motion != "translation"
+            m = timer.run("phase", phase_estimate, pm, pf, rotation_scale=rot).matrix
+            m = _restrict_to(m, motion, pm.shape)
+        candidates.append(_Candidate(m, "phase", timer.run("verify", verify, pm, pf, m)))
+
+    timer.ms["total"] = (time.perf_counter() - t_total) * 1e3
+    best = _best(candidates)
+    if best is not None:
+        return Alignment(
+            best.matrix,
+            ok=True,
+            score=best.verdict.score,
+            method=best.method,
+            motion=motion,
+            fixed_shape=pf.shape,
+            moving_shape=pm.shape,
+            elapsed_ms=timer.ms,
+        )
+    return _failure(candidates, notes, motion, pm, pf, method, timer)
+
+
+def _failure(candidates, notes, motion, pm, pf, method, timer) -> Alignment:
+    reasons = list(dict.fromkeys(notes + [f"{c.method}: {c.verdict.reason}" for c in candidates]))
+    sane = [c for c in candidates if c.verdict.overlap > 0 and c.verdict.score > 0]
+    best = max(sane, key=lambda c: c.verdict.score) if sane else None
+    return Alignment(
+        best.matrix if best is not None else np.eye(3),
+        ok=False,
+        score=best.verdict.score if best is not None else 0.0,
+        method=best.method if best is not None else method,
+        motion=motion,
+        reason="; ".join(reasons) or "no estimate",
+        fixed_shape=pf.shape,
+        moving_shape=pm.shape,
+        elapsed_ms=timer.ms,
+    )

@@ -1,0 +1,51 @@
+"""Input checks for ``align``: precise one-line ``ValueError``s, raised before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alignment._types import Alignment
+
+__all__ = ["MIN_SIDE", "check_image", "check_initial"]
+
+MIN_SIDE = 32  # smaller images carry too little structure to verify anything
+
+
+def check_image(image, name: str) -> np.ndarray:
+    """``image`` must be a non-empty uint8 gray ``(H, W)`` or RGB ``(H, W, 3)`` array."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8, got {image.dtype}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f"{name} must be gray (H, W) or RGB (H, W, 3), got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"{name} must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {image.shape[:2]}"
+        )
+    return image
+
+
+def check_initial(initial) -> np.ndarray | None:
+    """A finite, invertible 3x3 (or 2x3 affine) matrix or Alignment -> normalised 3x3."""
+    if initial is None:
+        return None
+    if isinstance(initial, Alignment):
+        initial = initial.matrix
+    try:
+        m = np.asarray(initial, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"initial must be a 3x3 (or 2x3 affine) matrix, got {type(initial).__name__}"
+        ) from None
+    if m.shape == (2, 3):
+        m = np.vstack([m, [0.0, 0.0, 1.0]])
+    if m.shape != (3, 3):
+        raise ValueError(f"initial must be a 3x3 (or 2x3 affine) matrix, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("initial must be finite (it contains NaN or inf)")
+    if abs(m[2, 2]) < 1e-12 or abs(np.linalg.det(m)) < 1e-12:
+        raise ValueError("initial must be an invertible matrix with initial[2, 2] != 0")
+    return m / m[2, 2]

@@ -1,0 +1,223 @@
+"""``nightlab bench`` rows for alignment: ours vs single-scale OpenCV ECC and SIFT + RANSAC.
+
+Targets (issue 2, section 2) on this 2-core machine:
+
+* full registration from scratch (rotation up to 15 degrees, scale 0.9-1.1, large shifts)
+  of a 1024x680 pair: median <= 100 ms;
+* re-registration from the previous estimate (the camera drifted a few pixels) at 640x480:
+  median <= 15 ms.
+
+The pairs are the real EPFL RGB/NIR registration pairs from ``../shared/data/visnir`` when
+present, otherwise skimage photos against simulated night frames (IR-like channel mix,
+tone curve, noise, blur; :mod:`alignment._synthetic`). Both references run in the same
+process on the same pairs. They are slow, so each runs once per pair (their medians come
+from fewer samples); the note gives everyone's median corner error so speed is never read
+without accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine.bench import BenchRow
+
+__all__ = ["rows"]
+
+SCRATCH_TARGET_MS = 100.0
+REALIGN_TARGET_MS = 15.0
+_SCRATCH_SIZE = (680, 1024)  # (H, W)
+_REALIGN_SIZE = (480, 640)
+_N_PAIRS = 4
+# The references take 0.3-1 s a call here: time them on fewer pairs (the first ones).
+_N_REFERENCE_PAIRS = {"scratch": 1, "realign": 2}
+_DRIFT_PX = 4.0
+_VISNIR_PICKS = (("forest", 2), ("indoor", 5), ("field", 13), ("field", 1))
+
+
+def _shared() -> Path:
+    repo = Path(__file__).resolve().parents[2]
+    return Path(os.environ.get("NIGHTLAB_SHARED", repo.parent / "shared"))
+
+
+def _resized_pair(moving, fixed, truth, size):
+    """Resize both images to ``size`` (H, W) and re-express the truth in the new pixels."""
+    from alignment._prep import scale_matrix
+
+    h, w = size
+    sm = scale_matrix(w / moving.shape[1], h / moving.shape[0])
+    sf = scale_matrix(w / fixed.shape[1], h / fixed.shape[0])
+    moving = cv2.resize(moving, (w, h), interpolation=cv2.INTER_AREA)
+    fixed = cv2.resize(fixed, (w, h), interpolation=cv2.INTER_AREA)
+    return moving, fixed, sf @ truth @ np.linalg.inv(sm)
+
+
+def _pairs(size: tuple[int, int]) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], str]:
+    """(moving RGB, fixed gray, truth 3x3) pairs at ``size`` and where they came from."""
+    folder = _shared() / "data" / "visnir"
+    if folder.is_dir():
+        out = []
+        for category, index in _VISNIR_PICKS:
+            stem = folder / category / f"{index:04d}"
+            rgb = cv2.imread(f"{stem}_rgb.jpg", cv2.IMREAD_COLOR)
+            nir = cv2.imread(f"{stem}_nir.jpg", cv2.IMREAD_GRAYSCALE)
+            truth_path = Path(f"{stem}_nir.npy")
+            if rgb is None or nir is None or not truth_path.is_file():
+                continue
+            truth = np.vstack([np.load(truth_path), [0.0, 0.0, 1.0]])
+            out.append(_resized_pair(cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB), nir, truth, size))
+        if out:
+            return out, "EPFL VIS-NIR pairs (../shared)"
+    from alignment._synthetic import day_photos, night_from_day, random_warp
+
+    rng = np.random.default_rng(0)
+    out = []
+    for day in day_photos(size)[:_N_PAIRS]:
+        truth = random_warp(size, rng)
+        out.append((day, night_from_day(day, truth, rng=rng), truth))
+    return out, "skimage photos vs simulated night frames"
+
+
+def _corner_error(matrix, truth, shape) -> float:
+    from alignment._types import apply_homography
+
+    if matrix is None:
+        return float("inf")
+    h, w = shape
+    c = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    return float(
+        np.mean(np.linalg.norm(apply_homography(matrix, c) - apply_homography(truth, c), axis=1))
+    )
+
+
+def _timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return (time.perf_counter() - t0) * 1e3, out
+
+
+def _ecc_reference(moving, fixed, start) -> np.ndarray | None:
+    """Single-scale intensity ECC (``cv2.findTransformECC``), affine, OpenCV defaults."""
+    template = fixed
+    image = cv2.cvtColor(moving, cv2.COLOR_RGB2GRAY)
+    warp = np.linalg.inv(start)[:2].astype(np.float32)  # fixed -> moving, as ECC wants
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-3)
+    try:
+        _, warp = cv2.findTransformECC(template, image, warp, cv2.MOTION_AFFINE, criteria, None, 5)
+    except cv2.error:  # "did not converge": it raises instead of returning
+        return None
+    return np.linalg.inv(np.vstack([warp.astype(np.float64), [0, 0, 1]]))
+
+
+def _sift_reference(moving, fixed) -> np.ndarray | None:
+    """Full-resolution SIFT, Lowe ratio 0.75, homography by RANSAC (3 px)."""
+    sift = cv2.SIFT_create()
+    kp_m, d_m = sift.detectAndCompute(cv2.cvtColor(moving, cv2.COLOR_RGB2GRAY), None)
+    kp_f, d_f = sift.detectAndCompute(fixed, None)
+    if d_m is None or d_f is None or len(kp_m) < 4 or len(kp_f) < 4:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(d_m, d_f, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.75 * p[1].distance]
+    if len(good) < 4:
+        return None
+    src = np.float32([kp_m[g.queryIdx].pt for g in good])
+    dst = np.float32([kp_f[g.trainIdx].pt for g in good])
+    m, _ = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
+    return m
+
+
+def _median_error(errors: list[float]) -> str:
+    finite = [e for e in errors if np.isfinite(e)]
+    med = statistics.median(errors)
+    text = f"{med:.1f} px" if np.isfinite(med) else "failed"
+    return f"{text} ({len(finite)}/{len(errors)} found)"
+
+
+def rows(*, repeats: int) -> list[BenchRow]:
+    """Alignment latency (median ms): ours vs single-scale ECC and SIFT + RANSAC."""
+    from alignment import align
+
+    out: list[BenchRow] = []
+
+    # Full registration from scratch, 1024x680.
+    pairs, source = _pairs(_SCRATCH_SIZE)
+    ours_ms, ours_err, ecc_ms, ecc_err, sift_ms, sift_err = [], [], [], [], [], []
+    per_pair = max(1, (repeats + 1) // 2)  # hard pairs take up to ~1 s: keep the run short
+    for i, (moving, fixed, truth) in enumerate(pairs):
+        if i == 0:
+            align(moving, fixed)  # warm-up (first-call allocations, lazy imports)
+        for _ in range(per_pair):
+            ms, result = _timed(lambda m=moving, f=fixed: align(m, f))
+            ours_ms.append(ms)
+        ours_err.append(
+            _corner_error(result.matrix if result.ok else None, truth, moving.shape[:2])
+        )
+        if i >= _N_REFERENCE_PAIRS["scratch"]:
+            continue
+        ms, m = _timed(lambda m=moving, f=fixed: _ecc_reference(m, f, np.eye(3)))
+        ecc_ms.append(ms)
+        ecc_err.append(_corner_error(m, truth, moving.shape[:2]))
+        ms, m = _timed(lambda m=moving, f=fixed: _sift_reference(m, f))
+        sift_ms.append(ms)
+        sift_err.append(_corner_error(m, truth, moving.shape[:2]))
+    ours = statistics.median(ours_ms)
+    size = f"{_SCRATCH_SIZE[1]}x{_SCRATCH_SIZE[0]}"
+    stage = "align from scratch (auto)"
+    target = f"<= {SCRATCH_TARGET_MS:.0f} ms"
+    met = ours <= SCRATCH_TARGET_MS
+    for name, ref_ms, ref_err in (
+        ("cv2.findTransformECC single-scale", ecc_ms, ecc_err),
+        ("SIFT + RANSAC full-res", sift_ms, sift_err),
+    ):
+        note = (
+            f"{len(pairs)} {source} (ref: first {len(ref_ms)}); corner error ours "
+            f"{_median_error(ours_err)} [{_median_error(ours_err[: len(ref_err)])} on the "
+            f"ref's], ref {_median_error(ref_err)}"
+        )
+        out.append(BenchRow(stage, size, ours, name, statistics.median(ref_ms), target, met, note))
+
+    # Re-registration from the previous estimate, 640x480: the camera drifted a few pixels.
+    pairs, source = _pairs(_REALIGN_SIZE)
+    rng = np.random.default_rng(1)
+    ours_ms, ours_err, ecc_ms, ecc_err, sift_ms, sift_err = [], [], [], [], [], []
+    for i, (moving, fixed, truth) in enumerate(pairs):
+        drift = np.eye(3)
+        drift[:2, 2] = rng.uniform(-_DRIFT_PX, _DRIFT_PX, 2)
+        previous = drift @ truth
+        align(moving, fixed, initial=previous)
+        for _ in range(max(1, repeats)):
+            ms, result = _timed(lambda m=moving, f=fixed, p=previous: align(m, f, initial=p))
+            ours_ms.append(ms)
+        ours_err.append(
+            _corner_error(result.matrix if result.ok else None, truth, moving.shape[:2])
+        )
+        if i >= _N_REFERENCE_PAIRS["realign"]:
+            continue
+        ms, m = _timed(lambda m=moving, f=fixed, p=previous: _ecc_reference(m, f, p))
+        ecc_ms.append(ms)
+        ecc_err.append(_corner_error(m, truth, moving.shape[:2]))
+        ms, m = _timed(lambda m=moving, f=fixed: _sift_reference(m, f))
+        sift_ms.append(ms)
+        sift_err.append(_corner_error(m, truth, moving.shape[:2]))
+    ours = statistics.median(ours_ms)
+    size = f"{_REALIGN_SIZE[1]}x{_REALIGN_SIZE[0]}"
+    stage = "re-align from previous (auto, initial=)"
+    target = f"<= {REALIGN_TARGET_MS:.0f} ms"
+    met = ours <= REALIGN_TARGET_MS
+    for name, ref_ms, ref_err in (
+        ("cv2.findTransformECC single-scale from previous", ecc_ms, ecc_err),
+        ("SIFT + RANSAC at 640x480 (from scratch)", sift_ms, sift_err),
+    ):
+        note = (
+            f"{len(pairs)} {source} (ref: first {len(ref_ms)}), drift <= {_DRIFT_PX:.0f} px; "
+            f"corner error ours {_median_error(ours_err)} "
+            f"[{_median_error(ours_err[: len(ref_err)])} on the ref's], "
+            f"ref {_median_error(ref_err)}"
+        )
+        out.append(BenchRow(stage, size, ours, name, statistics.median(ref_ms), target, met, note))
+    return out
