@@ -168,7 +168,7 @@ def test_train_and_heldout_pairs_are_disjoint():
 
 
 def test_load_country_pair_is_registered():
-    from conftest import shared_path
+    from tests.conftest import shared_path
 
     root = shared_path("data", "visnir", "country")
     (src,) = load_country_pairs(root, ("0000",))
