@@ -1,0 +1,32 @@
+"""Colour-leak mask: where the aligned day reference shows a different scene than the night.
+
+Images are numpy uint8 gray arrays ``(H, W)``; the reference must already be aligned onto
+the night frame (see `alignment`).
+
+- `ssim_map`: per-pixel SSIM, equal to scikit-image's ``structural_similarity(...,
+  full=True)[1]`` within 1e-4 and more than ten times faster.
+- `leak_mask`: float32 mask in [0, 1], 1 = "structure differs: take no reference colour
+  here"; `leak_mask_stages` also returns the intermediate maps; `LeakMaskParams` holds the
+  parameters.
+"""
+
+from engine.leakmask._mask import (
+    LeakMaskParams,
+    LeakMaskStages,
+    leak_mask,
+    leak_mask_stages,
+    stages_from_similarity,
+)
+from engine.leakmask._similarity import NORMALIZATIONS, similarity_map
+from engine.leakmask._ssim import ssim_map
+
+__all__ = [
+    "NORMALIZATIONS",
+    "LeakMaskParams",
+    "LeakMaskStages",
+    "leak_mask",
+    "leak_mask_stages",
+    "similarity_map",
+    "ssim_map",
+    "stages_from_similarity",
+]

@@ -1,0 +1,383 @@
+"""engine.leakmask: SSIM map vs scikit-image, the leak mask and its parameters."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from skimage.metrics import structural_similarity
+
+from engine.leakmask import (
+    NORMALIZATIONS,
+    LeakMaskParams,
+    LeakMaskStages,
+    leak_mask,
+    leak_mask_stages,
+    ssim_map,
+    stages_from_similarity,
+)
+from engine.scene_change import donor_photos, paste_patches
+from tests.conftest import shared_path
+
+TOL = 1e-4
+
+
+def _skimage(a, b, *, data_range, **kw) -> np.ndarray:
+    return structural_similarity(a, b, data_range=data_range, full=True, **kw)[1]
+
+
+def _pattern(kind: str, shape, rng) -> np.ndarray:
+    """Float64 image in [0, 1] of a given character (noise, smooth, flat, ...)."""
+    h, w = shape
+    if kind == "noise":
+        return rng.random(shape)
+    if kind == "smooth":
+        y, x = np.mgrid[:h, :w]
+        return 0.5 + 0.5 * np.sin(x / 3.0 + rng.random() * 6) * np.cos(y / 4.0)
+    if kind == "flat":
+        return np.full(shape, rng.random())
+    if kind == "near_flat_bright":  # where float32 SSIM is most sensitive to rounding
+        return 0.9 + 0.01 * rng.random(shape)
+    if kind == "binary":
+        return (rng.random(shape) > 0.5).astype(float)
+    raise AssertionError(kind)
+
+
+def _as_dtype(img01: np.ndarray, dtype: str, scale: float) -> np.ndarray:
+    if dtype == "uint8":
+        return np.round(img01 * 255).astype(np.uint8)
+    return (img01 * scale).astype(dtype)
+
+
+# --- ssim_map vs scikit-image -----------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from(["uint8", "float32", "float64"]),
+    win=st.sampled_from([3, 5, 7, 11]),
+    extra=st.tuples(st.integers(0, 3), st.integers(0, 40)),
+    gaussian=st.booleans(),
+    sample_cov=st.booleans(),
+    kinds=st.tuples(
+        st.sampled_from(["noise", "smooth", "flat", "near_flat_bright", "binary"]),
+        st.sampled_from(["noise", "smooth", "flat", "related"]),
+    ),
+    scale=st.sampled_from([1.0, 255.0]),
+)
+def test_ssim_map_matches_skimage(seed, dtype, win, extra, gaussian, sample_cov, kinds, scale):
+    rng = np.random.default_rng(seed)
+    # sizes from exactly win_size (the smallest allowed) up to win + 40, either side
+    shape = (win + extra[0], win + extra[1]) if seed % 2 else (win + extra[1], win + extra[0])
+    a01 = _pattern(kinds[0], shape, rng)
+    if kinds[1] == "related":
+        b01 = np.clip(a01 * 0.8 + 0.1 * rng.random(shape), 0, 1)
+    else:
+        b01 = _pattern(kinds[1], shape, rng)
+    a, b = _as_dtype(a01, dtype, scale), _as_dtype(b01, dtype, scale)
+    data_range = 255 if dtype == "uint8" else scale
+    kw = dict(win_size=win, gaussian_weights=gaussian, use_sample_covariance=sample_cov)
+    ours = ssim_map(a, b, data_range=data_range, **kw)
+    ref = _skimage(a, b, data_range=data_range, **kw)
+    assert ours.dtype == np.float32 and ours.shape == shape
+    assert np.abs(ours - ref).max() <= TOL
+
+
+@pytest.mark.parametrize("shape", [(1100, 1000), (333, 700)])
+def test_ssim_map_matches_skimage_on_large_images(shape, rng):
+    """Many strips (and two threads from 1 Mpx): the band seams must not show."""
+    a = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (0, 0), 1.5)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, shape), 0, 255).astype(np.uint8)
+    assert np.abs(ssim_map(a, b, data_range=255) - _skimage(a, b, data_range=255)).max() <= TOL
+
+
+@pytest.mark.parametrize(
+    "kw", [dict(gaussian_weights=True, win_size=11), dict(win_size=15), dict(win_size=13)]
+)
+def test_ssim_map_float_and_wide_paths_on_many_strips(kw, rng):
+    a = rng.integers(0, 256, (400, 520), dtype=np.uint8)
+    b = cv2.GaussianBlur(a, (0, 0), 2.0)
+    assert (
+        np.abs(ssim_map(a, b, data_range=255, **kw) - _skimage(a, b, data_range=255, **kw)).max()
+        <= TOL
+    )
+
+
+@pytest.mark.parametrize(
+    ("dtype_a", "dtype_b"),
+    [
+        ("float32", "float64"),
+        ("float64", "float32"),
+        ("uint8", "float64"),
+        ("uint16", "uint16"),
+        ("float16", "float16"),
+        ("bool", "bool"),
+        ("int16", "uint8"),
+    ],
+)
+def test_ssim_map_promotes_dtypes_like_skimage(dtype_a, dtype_b, rng):
+    a = (rng.random((40, 50)) * 200).astype(dtype_a)
+    b = (rng.random((40, 50)) * 200).astype(dtype_b)
+    assert np.abs(ssim_map(a, b, data_range=200) - _skimage(a, b, data_range=200)).max() <= TOL
+
+
+def test_ssim_map_accepts_views_and_fortran_order(rng):
+    big = rng.integers(0, 256, (90, 120), dtype=np.uint8)
+    a, b = big[::2, 1::2], np.asfortranarray(big[1::2, ::2])
+    assert np.abs(ssim_map(a, b, data_range=255) - _skimage(a, b, data_range=255)).max() <= TOL
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64"])
+@pytest.mark.parametrize("gaussian", [False, True])
+def test_ssim_of_an_image_with_itself_is_one(dtype, gaussian, rng):
+    img = _as_dtype(rng.random((31, 45)), dtype, 1.0)
+    s = ssim_map(img, img, data_range=255 if dtype == "uint8" else 1.0, gaussian_weights=gaussian)
+    np.testing.assert_allclose(s, 1.0, atol=1e-6)
+
+
+def test_ssim_map_is_symmetric_and_low_for_unrelated_noise(rng):
+    a = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    b = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    np.testing.assert_array_equal(ssim_map(a, b, data_range=255), ssim_map(b, a, data_range=255))
+    assert abs(float(ssim_map(a, b, data_range=255).mean())) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("args", "kw", "match"),
+    [
+        ((np.zeros((8, 8)), np.zeros((8, 9))), {}, "same shape"),
+        ((np.zeros((8, 8, 3)), np.zeros((8, 8, 3))), {}, "2-D gray"),
+        (([[0] * 8] * 8, np.zeros((8, 8))), {}, "numpy array, got list"),
+        ((np.zeros((8, 8), complex), np.zeros((8, 8), complex)), {}, "real numeric dtype"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"win_size": 4}, "odd integer >= 3, got 4"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"win_size": 7.0}, "odd integer"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"win_size": True}, "odd integer"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"win_size": 1}, "N - 1 = 0"),
+        ((np.zeros((5, 9)), np.zeros((5, 9))), {"win_size": 7}, "win_size=7 exceeds .* 5x9"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"data_range": 0}, "data_range .* > 0, got 0"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"data_range": None}, "data_range"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"data_range": float("nan")}, "data_range"),
+        ((np.zeros((8, 8)), np.zeros((8, 8))), {"sigma": -1.0}, "sigma .* > 0"),
+    ],
+)
+def test_ssim_map_rejects_bad_input(args, kw, match):
+    kw = {"data_range": 1.0, **kw}
+    with pytest.raises(ValueError, match=match):
+        ssim_map(*args, **kw)
+
+
+def test_ssim_map_requires_data_range():
+    with pytest.raises(TypeError):
+        ssim_map(np.zeros((8, 8)), np.zeros((8, 8)))  # type: ignore[call-arg]
+
+
+def test_window_of_one_is_allowed_with_population_covariance(rng):
+    a, b = rng.random((6, 6)), rng.random((6, 6))
+    kw = dict(win_size=1, use_sample_covariance=False)
+    assert (
+        np.abs(ssim_map(a, b, data_range=1.0, **kw) - _skimage(a, b, data_range=1.0, **kw)).max()
+        <= TOL
+    )
+
+
+# --- leak mask ----------------------------------------------------------------------------
+
+
+def _ir_like(gray: np.ndarray, rng) -> np.ndarray:
+    """A simulated modality gap: inverted, gamma-warped, with a different gain and noise."""
+    x = (255 - gray.astype(np.float32)) / 255.0
+    x = 0.15 + 0.7 * x**0.6 + rng.normal(0, 0.02, x.shape)
+    return np.clip(x * 255, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(night, changed reference, change mask): a real photo seen 'in IR', and the same
+    photo as day reference with a region of another real photo pasted over its middle."""
+    photos = donor_photos()
+    truth = cv2.cvtColor(
+        cv2.resize(photos[0], (320, 240), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
+    )  # astronaut
+    night = _ir_like(truth, np.random.default_rng(7))
+    donor = cv2.cvtColor(photos[2], cv2.COLOR_RGB2GRAY)  # coffee
+    reference = truth.copy()
+    changed = np.zeros(truth.shape, bool)
+    changed[70:170, 110:230] = True
+    reference[changed] = cv2.resize(donor[100:350, 150:450], (120, 100)).ravel()
+    return night, reference, changed
+
+
+def test_leak_mask_flags_a_pasted_patch_across_a_modality_gap(scene):
+    night, reference, changed = scene
+    mask = leak_mask(night, reference)
+    inner = cv2.erode(changed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    far = ~cv2.dilate(changed.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert inner.any() and far.any()
+    assert float(mask[inner].mean()) > 0.5
+    assert float((mask[far] > 0.5).mean()) < 0.05
+    flagged = mask > 0.5
+    assert (flagged & changed).sum() / (flagged | changed).sum() > 0.4  # IoU
+
+
+def test_plain_ssim_cannot_see_through_the_modality_gap(scene):
+    """Why we normalise: without it, plain SSIM finds no threshold separating the patch."""
+    night, reference, changed = scene
+    sim = leak_mask_stages(night, reference, params=LeakMaskParams(normalization="none")).similarity
+    grad = leak_mask_stages(night, reference).similarity
+    small = cv2.resize(changed.astype(np.uint8), sim.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    small = small.astype(bool)
+
+    def separation(s):  # mean similarity outside minus inside the patch
+        return float(s[~small].mean() - s[small].mean())
+
+    assert separation(grad) > 2 * separation(sim)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_identical_images_give_an_empty_mask(normalization, rng):
+    img = cv2.GaussianBlur(rng.integers(0, 256, (120, 160), dtype=np.uint8), (0, 0), 1.0)
+    mask = leak_mask(img, img, params=LeakMaskParams(normalization=normalization))
+    assert mask.dtype == np.float32 and mask.shape == img.shape
+    assert float(mask.max()) < 0.5
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+@pytest.mark.parametrize("shape", [(3, 3), (7, 300), (240, 320), (481, 643)])
+def test_mask_range_dtype_and_shape(normalization, shape, rng):
+    night = rng.integers(0, 256, shape, dtype=np.uint8)
+    reference = rng.integers(0, 256, shape, dtype=np.uint8)
+    mask = leak_mask(night, reference, params=LeakMaskParams(normalization=normalization))
+    assert mask.shape == shape and mask.dtype == np.float32
+    assert float(mask.min()) >= 0.0 and float(mask.max()) <= 1.0
+
+
+def test_flat_versus_flat_is_unchanged_and_texture_versus_flat_is_changed(rng):
+    night = np.full((96, 128), 40, np.uint8)
+    reference = np.full((96, 128), 200, np.uint8)  # other brightness, same (no) structure
+    assert float(leak_mask(night, reference).max()) < 0.5
+    reference[24:72, 32:96] = rng.integers(0, 256, (48, 64), dtype=np.uint8)
+    mask = leak_mask(night, reference)
+    assert float(mask[40:56, 56:72].min()) > 0.5
+
+
+def test_stages_are_consistent(scene):
+    night, reference, _ = scene
+    p = LeakMaskParams()
+    stages = leak_mask_stages(night, reference, params=p)
+    assert isinstance(stages, LeakMaskStages)
+    work = stages.similarity.shape
+    for name in ("ramp", "binary", "closed", "soft"):
+        assert getattr(stages, name).shape == work
+    assert stages.similarity.dtype == np.float32 and stages.soft.dtype == np.float32
+    assert stages.binary.dtype == bool and stages.closed.dtype == bool
+    assert work[1] <= p.work_width < 2 * work[1]  # halved until at most work_width wide
+    expected_ramp = np.clip((p.hi - stages.similarity) / (p.hi - p.lo), 0, 1)
+    np.testing.assert_allclose(stages.ramp, expected_ramp, atol=1e-6)
+    np.testing.assert_array_equal(stages.binary, stages.ramp >= 0.5)
+    assert not (stages.binary & ~stages.closed).any()  # closing only adds
+    np.testing.assert_array_equal(stages.mask, leak_mask(night, reference, params=p))
+    assert 0.0 <= float(stages.soft.min()) and float(stages.soft.max()) <= 1.0
+
+
+def test_stages_from_similarity_rethresholds_without_recomputing(scene):
+    night, reference, _ = scene
+    strict = LeakMaskParams(lo=0.0, hi=0.05)
+    base = leak_mask_stages(night, reference)
+    again = stages_from_similarity(base.similarity, night.shape, params=strict)
+    np.testing.assert_array_equal(again.mask, leak_mask(night, reference, params=strict))
+    assert again.binary.sum() <= base.binary.sum()
+    with pytest.raises(ValueError, match="similarity must be a"):
+        stages_from_similarity(base.similarity[1:], night.shape)
+
+
+@pytest.mark.parametrize(
+    ("night", "reference", "match"),
+    [
+        (np.zeros((40, 40), np.uint8), np.zeros((40, 41), np.uint8), "same size"),
+        (np.zeros((40, 40, 3), np.uint8), np.zeros((40, 40, 3), np.uint8), "gray"),
+        (np.zeros((40, 40), np.float32), np.zeros((40, 40), np.float32), "uint8"),
+        (np.zeros((0, 40), np.uint8), np.zeros((0, 40), np.uint8), "empty"),
+        (np.zeros((2, 40), np.uint8), np.zeros((2, 40), np.uint8), "too small"),
+    ],
+)
+def test_leak_mask_rejects_bad_input(night, reference, match):
+    with pytest.raises(ValueError, match=match):
+        leak_mask(night, reference)
+
+
+def test_leak_mask_rejects_params_of_the_wrong_type():
+    img = np.zeros((20, 20), np.uint8)
+    with pytest.raises(ValueError, match="LeakMaskParams"):
+        leak_mask(img, img, params={"lo": 0.1})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"normalization": "ssim"}, "normalization must be one of"),
+        ({"window": 8}, "window must be odd"),
+        ({"window": 1}, "window must be an integer >= 3"),
+        ({"work_width": 8}, "work_width must be an integer >= 16"),
+        ({"close_px": -1}, "close_px"),
+        ({"close_px": 2.5}, "close_px"),
+        ({"contrast_floor": 0}, "contrast_floor"),
+        ({"lcn_sigma": float("inf")}, "lcn_sigma"),
+        ({"blur_sigma": -0.5}, "blur_sigma"),
+        ({"lo": 0.5, "hi": 0.5}, "lo < hi"),
+        ({"lo": -0.1}, "0 <= lo"),
+        ({"hi": 1.5}, "hi <= 1"),
+    ],
+)
+def test_params_validation(kw, match):
+    with pytest.raises(ValueError, match=match):
+        LeakMaskParams(**kw)
+
+
+def test_params_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LeakMaskParams().lo = 0.3  # type: ignore[misc]
+
+
+def test_bench_rows_report_both_targets(monkeypatch):
+    import engine.bench._leakmask as bench
+
+    monkeypatch.setattr(bench, "SIZES", ((96, 64), (640, 480)))
+    rows = bench.rows(repeats=1)
+    assert [r.stage.split()[0] for r in rows] == ["ssim_map", "leak_mask"] * 2
+    assert [r.size for r in rows] == ["96x64", "96x64", "640x480", "640x480"]
+    for r in rows[0::2]:
+        assert r.target == ">= 10x" and r.reference_ms > 0 and r.ours_ms > 0
+        assert r.met == (r.speedup >= 10)
+    assert rows[1].target == "" and rows[1].met is None  # the mask target is for 640x480
+    assert rows[3].target == "<= 3 ms" and rows[3].met == (rows[3].ours_ms <= 3.0)
+
+
+# --- real pairs (../shared) ----------------------------------------------------------------
+
+
+def test_leak_mask_on_real_ir_visible_pairs():
+    """Country pairs: NIR = night, RGB = aligned day reference, patches pasted into it."""
+    from engine._image import read_image, to_gray
+
+    folder = shared_path("data", "visnir", "country")
+    photos = donor_photos()
+    inside, outside, fps = [], [], []
+    for i, nir_path in enumerate(sorted(folder.glob("*_nir.jpg"))[:4]):
+        nir = read_image(nir_path, mode="gray")
+        rgb = read_image(folder / nir_path.name.replace("_nir", "_rgb"), mode="rgb")
+        h, w = min(nir.shape[0], rgb.shape[0]), min(nir.shape[1], rgb.shape[1])
+        ref, changed = paste_patches(
+            np.ascontiguousarray(rgb[:h, :w]), photos, rng=np.random.default_rng(i)
+        )
+        mask = leak_mask(nir[:h, :w], to_gray(ref))
+        inside.append(float(mask[changed].mean()))
+        outside.append(float(mask[~changed].mean()))
+        fps.append(float((mask[~changed] > 0.5).mean()))
+    # changed areas are far more masked than unchanged ones, and few unchanged pixels flip
+    assert np.mean(inside) > 3 * np.mean(outside)
+    assert np.mean(fps) < 0.1
