@@ -1,0 +1,90 @@
+"""Colorization models: the card contract, verification, inspection and conversion.
+
+A model is any ONNX file, MyriadX ``.blob`` or depthai NN archive with a card
+(``<model file>.card.json``, schema ``resources/model_card.schema.json``) beside it; the
+contract is documented in ``resources/models/README.md``. Nothing here imports onnxruntime or
+depthai at module import time.
+
+Examples
+--------
+>>> from engine.models import inspect_model, check_against_card, load_card
+>>> io = inspect_model("model.blob")  # doctest: +SKIP
+>>> check_against_card(io, load_card("model.blob"))  # doctest: +SKIP
+[]
+"""
+
+from engine.models._archive import NNArchive, read_nn_archive
+from engine.models._card import (
+    CARD_SUFFIX,
+    ModelCard,
+    ModelError,
+    TensorSpec,
+    card_path_for,
+    card_schema,
+    load_card,
+    model_format,
+    sha256_file,
+    validate_card_dict,
+    verify_sha256,
+    write_card,
+)
+from engine.models._convert import to_blob
+from engine.models._fp16 import (
+    default_fp16_path,
+    export_fp16,
+    fp16_max_abs_diff,
+    photo_feeds,
+)
+from engine.models._inspect import (
+    ModelIO,
+    TensorIO,
+    check_against_card,
+    inspect_model,
+    load_onnx_model,
+)
+from engine.models._tiny import tiny_card, write_tiny_model
+from engine.models._verify import VerifiedModel, verify_model
+
+__all__ = [
+    "CARD_SUFFIX",
+    "DEFAULT_MODEL",
+    "ModelCard",
+    "ModelError",
+    "ModelIO",
+    "NNArchive",
+    "TensorIO",
+    "TensorSpec",
+    "VerifiedModel",
+    "card_path_for",
+    "card_schema",
+    "check_against_card",
+    "default_fp16_path",
+    "default_model_path",
+    "export_fp16",
+    "fp16_max_abs_diff",
+    "photo_feeds",
+    "inspect_model",
+    "load_card",
+    "load_onnx_model",
+    "model_format",
+    "read_nn_archive",
+    "sha256_file",
+    "tiny_card",
+    "write_tiny_model",
+    "to_blob",
+    "validate_card_dict",
+    "verify_model",
+    "verify_sha256",
+    "write_card",
+]
+
+#: file name of the shipped default model inside the ``resources/models`` package folder
+DEFAULT_MODEL = "refcolor_s.onnx"
+
+
+def default_model_path():
+    """Path of the shipped default model ``resources/models/refcolor_s.onnx`` (may not exist)."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    return Path(str(files("resources") / "models" / DEFAULT_MODEL))
