@@ -1,0 +1,134 @@
+"""``nightlab eval``: colorization quality on registered pairs with known colour truth."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli._common import CliError, print_table
+
+COLUMNS = (
+    ("method", "method"),
+    ("leak mask", "leak_mask"),
+    ("PSNR dB", "psnr"),
+    ("PSNR unch. dB", "psnr_unchanged"),
+    ("SSIM", "ssim"),
+    ("ab MAE", "ab_mae"),
+    ("ΔE_ab", "ab_err"),
+    ("ΔE_ab unch.", "ab_err_unchanged"),
+    ("ΔE_ab changed", "ab_err_changed"),
+    ("colourful.", "colourfulness"),
+    ("truth col.", "colourfulness_truth"),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="colorization quality (PSNR, SSIM, ab error, colourfulness) on registered pairs",
+        description="For each pair NNNN_rgb (truth) + NNNN_nir (night) in --pairs, a day "
+        "reference with synthetic scene changes is made from the truth (fixed seed per pair); "
+        "the default model, each --model and the classical baseline colorize the night frame "
+        "with and without the leak mask. Pairs listed in an evaluated card's "
+        "training.pairs_used are left out.",
+    )
+    p.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="folder of pairs")
+    p.add_argument(
+        "--model",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="M",
+        help="also evaluate this model (repeatable; .onnx or its card)",
+    )
+    p.add_argument("--no-default", action="store_true", help="skip the shipped default model")
+    p.add_argument("--csv", type=Path, metavar="OUT", help="write per-pair rows + means as CSV")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N pairs")
+    p.add_argument(
+        "--mask",
+        choices=["computed", "oracle"],
+        default="computed",
+        help="leak mask from engine.leakmask (default) or the known change mask",
+    )
+    p.add_argument(
+        "--leak-strength",
+        type=float,
+        default=None,
+        help="0..1: how far masked areas fall to neutral (default: RecombineParams' value)",
+    )
+    p.add_argument(
+        "--upsample",
+        choices=["fast_guided", "guided", "bilinear"],
+        default=None,
+        help="chroma upsampling (default: RecombineParams' value, fast_guided)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    p.set_defaults(func=run)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1.5 else f"{value:.2f}"
+    return str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
+    from engine.evaluation import evaluate, find_pairs
+    from engine.models import default_model_path
+
+    overrides = {}
+    if args.leak_strength is not None:
+        overrides["leak_strength"] = args.leak_strength
+    if args.upsample is not None:
+        overrides["upsample"] = args.upsample
+    params = RecombineParams(**overrides)
+    paths: list[Path | None] = list(args.model)
+    if not args.no_default:
+        if default_model_path().is_file():
+            paths.insert(0, None)
+        else:
+            print(
+                "note: the default model is not installed; evaluating the others", file=sys.stderr
+            )
+    colorizers = [load_colorizer(p, threads=args.threads, params=params) for p in paths]
+    names = [c.name for c in colorizers]
+    if len(set(names)) != len(names):
+        raise CliError(f"two models share a card name: {names}")
+    exclude = sorted({pid for c in colorizers for pid in c.card.pairs_used})
+    pairs = find_pairs(args.pairs)
+    report = evaluate(
+        pairs,
+        colorizers,
+        baseline=ReferenceTransferColorizer(params=params),
+        seed=args.seed,
+        limit=args.limit,
+        exclude=exclude,
+        mask=args.mask,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(
+        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen in "
+        f"training, of {len(pairs)} in {args.pairs} (seed {args.seed}, leak mask: {args.mask}, "
+        f"leak_strength {params.leak_strength}, upsample {params.upsample})"
+    )
+    header = [h for h, _ in COLUMNS]
+    table = [[_fmt(getattr(r, key)) for _, key in COLUMNS] for r in report.summary]
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join("---" for _ in header) + "|")
+        for row in table:
+            print("| " + " | ".join(row) + " |")
+    else:
+        print_table(table, header)
+    print("means over pairs; ΔE_ab = mean Euclidean ab error (CIE Lab), unch. = unchanged region")
+    for t in report.targets:
+        print(f"target {'met' if t.met else 'NOT met'}: {t.name}: {t.value}")
+    if args.csv:
+        print(f"wrote {report.write_csv(args.csv)}")
+    return 0

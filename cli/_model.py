@@ -1,0 +1,131 @@
+"""``nightlab model inspect|export-fp16|to-blob``: getting a model checked and onto the camera."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from cli._common import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "model",
+        help="inspect a model, export it to FP16, compile it to a MyriadX blob",
+        description="Model tools. The model contract is documented in resources/models/README.md.",
+    )
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+
+    ins = msub.add_parser(
+        "inspect",
+        help="print a model's inputs/outputs and check them against its card",
+        description="PATH: .onnx, .blob (parsed offline) or NN archive (.tar.xz/.tar). When "
+        "<PATH>.card.json sits beside it, the card is validated and compared; mismatches are "
+        "listed and the exit status is 1.",
+    )
+    ins.add_argument("path", type=Path, metavar="PATH")
+    ins.set_defaults(func=run_inspect)
+
+    fp16 = msub.add_parser(
+        "export-fp16",
+        help="write an FP16 copy of an ONNX model and its updated card",
+        description="Float32 weights become float16 and the graph I/O is declared float16 "
+        "(the card says so). The FP16 outputs are compared with FP32 on random inputs against "
+        "the card's fp16_tolerance.",
+    )
+    fp16.add_argument("model", type=Path, metavar="M")
+    fp16.add_argument("--out", type=Path, metavar="P", help="output .onnx (default M_fp16.onnx)")
+    fp16.set_defaults(func=run_export_fp16)
+
+    blob = msub.add_parser(
+        "to-blob",
+        help="compile an ONNX model to a MyriadX blob (Luxonis converter; needs the network)",
+    )
+    blob.add_argument("model", type=Path, metavar="M")
+    blob.add_argument("--out", type=Path, metavar="P", help="output .blob (default M.blob)")
+    blob.add_argument("--shaves", type=int, default=6, help="SHAVE cores (default 6)")
+    blob.add_argument(
+        "--tool",
+        default="auto",
+        choices=["auto", "blobconverter", "modelconverter"],
+        help="converter (default: the first one installed)",
+    )
+    blob.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
+    blob.set_defaults(func=run_to_blob)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DEPTHAI_LEVEL", "error")  # no USB notice for an offline parse
+    from engine.models import (
+        card_path_for,
+        check_against_card,
+        inspect_model,
+        load_card,
+        sha256_file,
+    )
+
+    io = inspect_model(args.path)
+    print(f"{args.path}  [{io.format}]")
+    for key, value in io.info.items():
+        if key != "declared":
+            print(f"  {key}: {value}")
+    for kind, tensors in (("input", io.inputs), ("output", io.outputs)):
+        for t in tensors:
+            print(f"  {kind:<6}  {t.describe()}")
+    declared = io.info.get("declared")
+    problems: list[str] = []
+    if declared:  # NN archive: its config.json must agree with the executable too
+        problems += _archive_config_problems(io, declared)
+    card_path = card_path_for(args.path)
+    if not card_path.is_file():
+        print(f"card: none ({card_path.name} not found); nothing to check against")
+        return 1 if problems else 0
+    card = load_card(args.path)
+    if sha256_file(args.path) != card.sha256:
+        problems.append(f"sha256: file differs from the card's {card.sha256[:12]}...")
+    problems += check_against_card(io, card)
+    if problems:
+        print(f"card: {card_path.name}: {len(problems)} mismatch(es)")
+        for line in problems:
+            print(f"  MISMATCH {line}")
+        return 1
+    print(f"card: {card_path.name}: matches ({card.name} {card.version})")
+    return 0
+
+
+def _archive_config_problems(io, declared) -> list[str]:
+    problems = []
+    for kind, real in (("inputs", io.inputs), ("outputs", io.outputs)):
+        real_names = {t.name for t in real}
+        for t in declared[kind]:
+            if t.name not in real_names:
+                problems.append(f"config.json {kind[:-1]} {t.name!r} not in the executable")
+    return problems
+
+
+def run_export_fp16(args: argparse.Namespace) -> int:
+    from engine.models import card_path_for, export_fp16, fp16_max_abs_diff, load_card, photo_feeds
+
+    out = export_fp16(args.model, args.out)
+    print(f"wrote {out}")
+    if not card_path_for(out).is_file():
+        print(f"(no card beside {args.model.name}: wrote the model only)")
+        return 0
+    card = load_card(out)
+    print(f"wrote {card.path}")
+    diff = fp16_max_abs_diff(args.model, out, photo_feeds(load_card(args.model)))
+    tol = card.fp16_tolerance
+    verdict = "within" if tol is None or diff <= tol else "EXCEEDS"
+    print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: {verdict})")
+    if tol is not None and diff > tol:
+        raise CliError(f"FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance {tol}")
+    return 0
+
+
+def run_to_blob(args: argparse.Namespace) -> int:
+    from engine.models import to_blob
+
+    out = to_blob(args.model, args.out, shaves=args.shaves, tool=args.tool, timeout=args.timeout)
+    print(f"wrote {out}")
+    return 0

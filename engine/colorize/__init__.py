@@ -1,0 +1,61 @@
+"""Reference colorization: keep the night L, predict ab, recombine at full resolution.
+
+Host path: :func:`load_colorizer` -> :meth:`Colorizer.colorize`. The camera path runs the model
+on the OAK and shares the rest: :func:`prepare_inputs` builds the tensors the card declares,
+:func:`decode_output` turns the returned ab tensor into physical a, b, and :func:`recombine`
+upsamples it guided by the night luminance and recombines. :class:`ReferenceTransferColorizer`
+is the classical baseline every model is compared with.
+
+Examples
+--------
+>>> import numpy as np
+>>> from engine.colorize import ReferenceTransferColorizer
+>>> night = np.full((48, 64), 90, np.uint8)
+>>> reference = np.full((48, 64, 3), (40, 160, 60), np.uint8)
+>>> ReferenceTransferColorizer().colorize(night, reference).rgb.shape
+(48, 64, 3)
+"""
+
+from engine.colorize._colorizer import (
+    Colorizer,
+    OnnxColorizer,
+    ReferenceTransferColorizer,
+    load_colorizer,
+)
+from engine.colorize._guided import (
+    Workspace,
+    box_mean,
+    fast_guided_lab,
+    fast_guided_upsample,
+    guided_filter,
+)
+from engine.colorize._recombine import (
+    ColorizeResult,
+    RecombineParams,
+    check_inputs,
+    decode_output,
+    encode_tensor,
+    model_res_planes,
+    prepare_inputs,
+    recombine,
+)
+
+__all__ = [
+    "ColorizeResult",
+    "Colorizer",
+    "OnnxColorizer",
+    "RecombineParams",
+    "ReferenceTransferColorizer",
+    "Workspace",
+    "box_mean",
+    "check_inputs",
+    "decode_output",
+    "encode_tensor",
+    "fast_guided_lab",
+    "fast_guided_upsample",
+    "guided_filter",
+    "load_colorizer",
+    "model_res_planes",
+    "prepare_inputs",
+    "recombine",
+]
