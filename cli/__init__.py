@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from cli._common import CliError
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback
+        # (set NIGHTLAB_DEBUG=1 to see the traceback when reporting a bug)
+        if os.environ.get("NIGHTLAB_DEBUG"):
+            raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"nightlab {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -553,3 +553,23 @@ def test_shipped_model_fp16_within_tolerance(tmp_path):
     verify_model(out)
     diff = fp16_max_abs_diff(path, out, photo_feeds(card, count=3))
     assert diff <= card.fp16_tolerance, f"FP16 differs by {diff} > {card.fp16_tolerance}"
+
+
+@pytest.mark.parametrize("mode", ["w:xz", "w:gz"])
+def test_corrupt_compressed_archive_is_one_line(tmp_path, mode, capsys):
+    buf = io.BytesIO()
+    config = json.dumps({"model": {"metadata": {"path": "m.onnx"}, "inputs": [], "outputs": []}})
+    data = (config * 200).encode()
+    with tarfile.open(fileobj=buf, mode=mode) as t:
+        info = tarfile.TarInfo("config.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    raw = bytearray(buf.getvalue())
+    for i in range(len(raw) // 2, len(raw) - 16, 5):  # damage the compressed payload
+        raw[i] ^= 0x5A
+    bad = tmp_path / f"model.tar.{mode[2:]}"
+    bad.write_bytes(bytes(raw))
+    assert main(["model", "inspect", str(bad)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and bad.name in err[0]
+    assert any(w in err[0] for w in ("archive", "config.json")), err[0]

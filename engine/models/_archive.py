@@ -8,7 +8,9 @@ thousands of entries) cannot write anywhere or exhaust memory; it gets a one-lin
 from __future__ import annotations
 
 import json
+import lzma
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +22,8 @@ __all__ = ["NNArchive", "read_nn_archive"]
 MAX_MEMBERS = 64
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
+# everything a damaged tar / gzip / xz stream can raise while being read
+_CORRUPT = (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error)
 EXECUTABLE_SUFFIXES = (".blob", ".superblob", ".onnx", ".dlc", ".xml", ".tflite")
 
 
@@ -96,10 +100,18 @@ def read_nn_archive(path: str | Path) -> NNArchive:
         raise ModelError(f"{p}: file not found")
     try:
         tar = tarfile.open(p, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError):
+    except _CORRUPT:
         raise ModelError(
             f"{p.name}: not an NN archive (not a tar, tar.gz or tar.xz file)"
         ) from None
+    try:
+        return _read_archive(p, tar)
+    except _CORRUPT as exc:  # truncated or corrupt compressed stream, anywhere in the file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{p.name}: corrupt NN archive ({reason})") from None
+
+
+def _read_archive(p: Path, tar: tarfile.TarFile) -> NNArchive:
     with tar:
         members: dict[str, tarfile.TarInfo] = {}
         try:
@@ -109,7 +121,7 @@ def read_nn_archive(path: str | Path) -> NNArchive:
                         f"{p.name}: unsafe NN archive: more than {MAX_MEMBERS} members"
                     )
                 members[_check_member(p, m)] = m
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except _CORRUPT as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ModelError(f"{p.name}: corrupt NN archive ({reason})") from None
         config_names = [n for n in members if PurePosixPath(n).name == "config.json"]
