@@ -259,6 +259,11 @@ class Camera(ABC):
 
     def close(self) -> None:
         self.stop()
+        if self._thread is not None:  # still stuck in _grab: give it a last chance
+            self._thread.join(timeout=10.0)
+            if self._thread.is_alive():
+                raise CameraError(f"{self.info.backend}: acquisition thread is stuck; not closed")
+            self._thread = None
         if self._is_open:
             self._close()
             self._is_open = False
@@ -291,6 +296,11 @@ class Camera(ABC):
             announce = not self._stop.is_set()  # already announced if the stream ended itself
             self._stop.set()
         self._thread.join(timeout=5.0)
+        if self._thread.is_alive():
+            # a backend stuck inside _grab: never stop or release the device under its feet;
+            # the thread exits at its next return (it sees the stop flag) and close() waits.
+            self.events.error.emit(f"{self.info.backend}: acquisition did not stop within 5 s")
+            return
         self._thread = None
         if self._connected:
             self._stop_stream()

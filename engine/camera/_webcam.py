@@ -17,6 +17,7 @@ import contextlib
 import os
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,9 @@ class WebcamCamera(Camera):
         self._resolution_req = resolution
         self._fps_req = fps
         self._cap: cv2.VideoCapture | None = None
+        # VideoCapture is not thread-safe: the acquisition thread reads while the GUI sets
+        # controls, and a reconnect releases it; every use goes through this lock.
+        self._cap_lock = threading.RLock()
         self._pending: Frame | None = None
         self._pacer: FramePacer | None = None
         self._specs: dict[str, ControlSpec] = {}
@@ -205,10 +209,11 @@ class WebcamCamera(Camera):
         self._pending = self._to_frame(bgr)
 
     def _close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
-        self._pending = None
+        with self._cap_lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+            self._pending = None
 
     def _start_stream(self) -> None:
         if self._pacer is not None:
@@ -222,7 +227,10 @@ class WebcamCamera(Camera):
         if self._pending is not None:
             frame, self._pending = self._pending, None
             return frame
-        ok, bgr = self._cap.read()
+        with self._cap_lock:
+            if self._cap is None:
+                raise CameraDisconnected(f"webcam {self.source}: not open")
+            ok, bgr = self._cap.read()
         if not ok:
             raise CameraDisconnected(f"webcam {self.source}: stream lost")
         return self._to_frame(bgr)
@@ -288,7 +296,11 @@ class WebcamCamera(Camera):
         if name == "auto_exposure":
             table = _V4L2_AUTO_EXPOSURE if self._backend == "V4L2" else _OTHER_AUTO_EXPOSURE
             raw = table[value]
-        if not self._cap.set(getattr(cv2, _PROPS[name][0]), float(raw)):
+        with self._cap_lock:
+            if self._cap is None:
+                raise CameraError(f"webcam {self.source}: not open")
+            accepted = self._cap.set(getattr(cv2, _PROPS[name][0]), float(raw))
+        if not accepted:
             raise CameraError(f"webcam {self.source}: the driver refused {name} = {value!r}")
         self._values[name] = value
 
