@@ -45,7 +45,10 @@ def mask_overlay(
         raise ValueError(f"mask shape {mask.shape} differs from gray shape {gray.shape}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    w = (np.clip(mask, 0.0, 1.0).astype(np.float32) * alpha)[..., None]
+    if len(color) != 3 or not all(0 <= c <= 255 for c in color):
+        raise ValueError(f"color must be three values in 0..255, got {color!r}")
+    m = np.nan_to_num(np.asarray(mask, np.float32), nan=1.0)  # unknown -> flagged
+    w = (np.clip(m, 0.0, 1.0) * alpha)[..., None]
     base = np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
     tint = np.asarray(color, np.float32)[None, None, :]
     return (base * (1.0 - w) + tint * w + 0.5).astype(np.uint8)

@@ -63,7 +63,7 @@ class LiveProcessor(QObject):
             self._pending = (night, sequence)
             self._cond.notify()
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = 30.0) -> None:
         with self._cond:
             self._stopping = True
             self._cond.notify()
@@ -79,13 +79,22 @@ class LiveProcessor(QObject):
                     return
                 (night, sequence), self._pending = self._pending, None
                 reference, matrix = self._reference, self._matrix
-            self.busy_changed.emit(True)
+            self._emit(self.busy_changed, True)
             try:
                 self._process(night, sequence, reference, matrix)
             except Exception as exc:  # report, never kill the thread
-                self.failed.emit(f"processing failed: {exc}")
+                self._emit(self.failed, f"processing failed: {exc}")
             finally:
-                self.busy_changed.emit(False)
+                self._emit(self.busy_changed, False)
+
+    def _emit(self, signal, value) -> None:
+        """Emit unless shutting down: a slow frame may finish after the window has gone."""
+        if self._stopping:
+            return
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the QObject was deleted under us during shutdown
+            pass
 
     def _process(self, night, sequence, reference, matrix) -> None:
         from engine.overlay import mask_overlay
@@ -98,7 +107,7 @@ class LiveProcessor(QObject):
                 # lost track -> next frame registers from scratch
                 self._matrix = pair.alignment.matrix if pair.ok else None
         overlay = mask_overlay(pair.night, pair.leak_mask) if pair.leak_mask is not None else None
-        self.result.emit(LiveResult(pair=pair, overlay=overlay, sequence=sequence))
+        self._emit(self.result, LiveResult(pair=pair, overlay=overlay, sequence=sequence))
 
     def _get_colorizer(self):
         if self._colorizer is None and not self._colorizer_failed:
@@ -108,5 +117,5 @@ class LiveProcessor(QObject):
                 self._colorizer = load_colorizer(self._model_path)
             except Exception as exc:
                 self._colorizer_failed = True
-                self.failed.emit(f"colorization unavailable: {exc}")
+                self._emit(self.failed, f"colorization unavailable: {exc}")
         return self._colorizer

@@ -23,10 +23,13 @@ def run_app(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
+    cam = None
     try:
         cam = open_camera(camera)
         cam.start()
     except (CameraError, ValueError) as exc:
+        if cam is not None:
+            cam.close()
         print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
         return 2
     win = MainWindow(cam)

@@ -7,6 +7,7 @@ never waits on the camera or the model.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -160,11 +161,14 @@ class MainWindow(QMainWindow):
         self._relay.message.connect(self._show_error)
         self._relay.connection.connect(self._on_connection)
         self._relay.streaming.connect(self._on_streaming)
-        ev = self.camera.events
-        ev.streaming_changed.connect(self._relay.streaming.emit)
-        ev.error.connect(self._relay.message.emit)
-        ev.disconnected.connect(self._on_disconnected_any_thread)
-        ev.reconnected.connect(self._on_reconnected_any_thread)
+        self._camera_links = [
+            (self.camera.events.streaming_changed, self._relay.streaming.emit),
+            (self.camera.events.error, self._relay.message.emit),
+            (self.camera.events.disconnected, self._on_disconnected_any_thread),
+            (self.camera.events.reconnected, self._on_reconnected_any_thread),
+        ]
+        for signal, slot in self._camera_links:
+            signal.connect(slot)
 
     def _on_disconnected_any_thread(self, msg: str) -> None:
         self._relay.connection.emit(False, msg)
@@ -298,6 +302,13 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self._timer.stop()
+        # the camera may outlive the window: its threads must not reach deleted Qt objects
+        for signal, slot in self._camera_links:
+            signal.disconnect(slot)
+        self.controls.detach()
         self.processor.shutdown()
-        self.camera.close()
+        try:
+            self.camera.close()
+        except RuntimeError as exc:
+            print(f"nightlab: {exc}", file=sys.stderr)
         super().closeEvent(event)

@@ -38,6 +38,7 @@ def test_live_view_pulls_frames(window, qtbot):
     qtbot.waitUntil(window.live_view.has_image, timeout=5000)
     seq = window._last_seq
     qtbot.waitUntil(lambda: window._last_seq > seq, timeout=5000)
+    assert window.live_view.has_image() and window._last_seq > seq
 
 
 def test_capture_reference_refuses_night_frames(window, qtbot):

@@ -7,6 +7,7 @@ change made elsewhere (CLI, script, auto mode) shows up here without echoing bac
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from PySide6.QtCore import QObject, QSignalBlocker, Signal
@@ -50,10 +51,13 @@ class CameraControlsPanel(QWidget):
             layout.addRow(label, editor)
             self._editors[name] = editor
         camera.events.control_changed.connect(self._relay.changed.emit)
-        self.destroyed.connect(self._disconnect)
+        self._attached = True
 
-    def _disconnect(self) -> None:
-        self._camera.events.control_changed.disconnect(self._relay.changed.emit)
+    def detach(self) -> None:
+        """Stop following the camera (call before the panel goes; the camera may outlive it)."""
+        if self._attached:
+            self._camera.events.control_changed.disconnect(self._relay.changed.emit)
+            self._attached = False
 
     def _make_editor(self, name: str, spec) -> QWidget:
         value = self._camera.get_control(name) if spec.supported else spec.default
@@ -95,7 +99,8 @@ class CameraControlsPanel(QWidget):
             self._camera.set_control(name, value)
         except (ValueError, RuntimeError) as exc:
             self.error.emit(str(exc))
-            self._show_value(name, self._camera.get_control(name))
+            with contextlib.suppress(ValueError, RuntimeError):
+                self._show_value(name, self._camera.get_control(name))
 
     def _show_value(self, name: str, value: Any) -> None:
         w = self._editors.get(name)
