@@ -381,3 +381,26 @@ def test_leak_mask_on_real_ir_visible_pairs():
     # changed areas are far more masked than unchanged ones, and few unchanged pixels flip
     assert np.mean(inside) > 3 * np.mean(outside)
     assert np.mean(fps) < 0.1
+
+
+def test_soft_tail_never_changes_which_pixels_are_flagged(rng):
+    from engine.leakmask import LeakMaskParams, leak_mask
+
+    night = (rng.random((120, 160)) * 255).astype(np.uint8)
+    night = cv2.GaussianBlur(night, (0, 0), 2.0)
+    ref = night.copy()
+    ref[30:80, 40:110] = 255 - ref[30:80, 40:110]  # changed structure
+    ref[90:, :] = cv2.GaussianBlur(ref[90:, :], (0, 0), 3.0)  # partly degraded: low-ish similarity
+    with_tail = leak_mask(night, ref)
+    without = leak_mask(night, ref, params=LeakMaskParams(tail_max=0.0))
+    np.testing.assert_array_equal(with_tail > 0.5, without > 0.5)
+    assert (with_tail >= without - 1e-6).all()
+    assert with_tail.max() <= 1.0 and (with_tail > without + 1e-3).any()
+
+
+@pytest.mark.parametrize("field, value", [("tail_max", 0.6), ("tail_max", -0.1), ("tail_hi", 1.5)])
+def test_soft_tail_params_validated(field, value):
+    from engine.leakmask import LeakMaskParams
+
+    with pytest.raises(ValueError, match=field):
+        LeakMaskParams(**{field: value})

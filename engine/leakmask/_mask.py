@@ -59,6 +59,16 @@ class LeakMaskParams:
     """Diameter of the elliptical closing that fills gaps in changed regions (0 = off)."""
     blur_sigma: float = 1.5
     """Gaussian blur of the mask, for soft edges (0 = off)."""
+    tail_hi: float = 0.3
+    """Similarity at or above which the soft tail is 0 (``tail_max`` = 0 turns it off)."""
+    tail_max: float = 0.49
+    """Height of the soft tail: a second, wider ramp ``tail_max * clip((tail_hi - similarity)
+    / tail_hi, 0, 1)`` under the mask (``mask = max(mask, tail)``). Kept below 0.5, it flags
+    nothing on its own; it only withholds part of the reference colour where the similarity
+    is low but not low enough to flag, which is where changed regions are under-covered
+    (chosen on ``nightlab eval``, not on the IoU benchmark, which scores only ``mask > 0.5``:
+    chroma error cut in changed regions 45 % -> 51 %; PSNR cost in unchanged regions
+    0.05 -> 0.09 dB; chroma error in unchanged regions with the mask 3.81 -> 4.19)."""
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
@@ -80,6 +90,10 @@ class LeakMaskParams:
             raise ValueError(f"lo and hi must be numbers, got {self.lo!r} and {self.hi!r}")
         if not 0.0 <= self.lo < self.hi <= 1.0:
             raise ValueError(f"need 0 <= lo < hi <= 1, got lo={self.lo}, hi={self.hi}")
+        for name, top in (("tail_hi", 1.0), ("tail_max", 0.5)):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0.0 <= value <= top):
+                raise ValueError(f"{name} must be a number in [0, {top}], got {value!r}")
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -103,7 +117,8 @@ class LeakMaskStages:
     closed: np.ndarray
     """bool: ``binary`` after the morphological closing."""
     soft: np.ndarray
-    """float32 in [0, 1]: 1 inside ``closed``, the ramp elsewhere, blurred."""
+    """float32 in [0, 1]: 1 inside ``closed``, the ramp elsewhere, blurred; at least the
+    soft tail (see `LeakMaskParams.tail_max`)."""
     mask: np.ndarray
     """float32 ``(H, W)`` in [0, 1]: ``soft`` at full size; what `leak_mask` returns."""
 
@@ -227,6 +242,11 @@ def _finish(sim, shape, factor, params: LeakMaskParams) -> LeakMaskStages:
     soft = np.where(closed, np.float32(1.0), ramp)
     if params.blur_sigma > 0:
         soft = cv2.GaussianBlur(soft, (0, 0), params.blur_sigma, borderType=cv2.BORDER_REFLECT)
+    if params.tail_max > 0 and params.tail_hi > 0:
+        # after the blur, so the tail (< 0.5) never pushes a pixel over the flag threshold
+        tail = (params.tail_hi - sim) * np.float32(params.tail_max / params.tail_hi)
+        np.clip(tail, 0.0, params.tail_max, out=tail)
+        np.maximum(soft, tail, out=soft)
     mask = _enlarge(soft, shape, factor)
     np.clip(mask, 0.0, 1.0, out=mask)
     return LeakMaskStages(sim, ramp, binary, closed, soft, mask)
