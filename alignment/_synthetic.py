@@ -18,13 +18,14 @@ _PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")
 
 
 def day_photos(size: tuple[int, int] | None = None) -> list[np.ndarray]:
-    """Colour photos bundled with scikit-image (RGB uint8), resized to ``size`` = (H, W)."""
-    import skimage.data
+    """Colour photos bundled with scikit-image (RGB uint8), resized to ``size`` = (H, W).
+
+    Stereo pairs give their left view only.
+    """
+    from engine.data import skimage_photos
 
     out = []
-    for name in _PHOTOS:
-        img = getattr(skimage.data, name)()
-        img = np.ascontiguousarray((img[0] if isinstance(img, tuple) else img)[..., :3])
+    for img in skimage_photos(_PHOTOS).values():
         if size is not None:
             img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         out.append(img)

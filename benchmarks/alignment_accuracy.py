@@ -32,15 +32,18 @@ sys.path.insert(0, str(REPO))
 
 from alignment import align  # noqa: E402
 from alignment._types import apply_homography  # noqa: E402
+from engine._image import ImageError, read_image  # noqa: E402
+from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 
 VISNIR = ("field", "forest", "indoor")
 
 
 def _read(path: Path, gray: bool) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if img is None:
-        raise SystemExit(f"{path}: cannot read")
-    return img if gray else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    """RGB (or gray) uint8 image, or exit with the reader's one-line message."""
+    try:
+        return read_image(path, mode="gray" if gray else "rgb")
+    except ImageError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def corner_error(matrix: np.ndarray, truth: np.ndarray, shape: tuple[int, int]) -> float:
@@ -62,9 +65,10 @@ def run_visnir(shared: Path, method: str, motion: str) -> list[dict]:
         folder = shared / "data" / "visnir" / category
         for truth_path in sorted(folder.glob("*_nir.npy")):
             stem = truth_path.name[: -len("_nir.npy")]
-            moving = _read(folder / f"{stem}_rgb.jpg", gray=False)
-            fixed = _read(folder / f"{stem}_nir.jpg", gray=True)
-            truth = np.vstack([np.load(truth_path), [0.0, 0.0, 1.0]])
+            try:
+                moving, fixed, truth = load_visnir_pair(folder, stem)
+            except ImageError as exc:
+                raise SystemExit(str(exc)) from None
             t0 = time.perf_counter()
             result = align(moving, fixed, method=method, motion=motion)
             ms = (time.perf_counter() - t0) * 1e3
@@ -193,7 +197,7 @@ def _print_table(title: str, header: list[str], lines: list[list[str]]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--shared", type=Path, default=shared_dir())
     parser.add_argument("--json", type=Path, help="write per-pair results here")
     parser.add_argument("--method", default="auto")
     parser.add_argument("--motion", default="homography", help="for the visnir pairs")

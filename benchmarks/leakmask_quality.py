@@ -40,7 +40,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine._image import read_image, to_gray  # noqa: E402
+from engine._image import to_gray  # noqa: E402
+from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 from engine.leakmask import (  # noqa: E402
     LeakMaskParams,
     leak_mask,
@@ -85,8 +86,7 @@ def load_pairs(shared: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     pairs = []
     for nir_path in sorted(folder.glob("*_nir.jpg")):
         stem = nir_path.name[: -len("_nir.jpg")]
-        nir = read_image(nir_path, mode="gray")
-        rgb = read_image(folder / f"{stem}_rgb.jpg", mode="rgb")
+        rgb, nir, _ = load_visnir_pair(folder, stem)
         h, w = min(nir.shape[0], rgb.shape[0]), min(nir.shape[1], rgb.shape[1])
         pairs.append((stem, nir[:h, :w], np.ascontiguousarray(rgb[:h, :w])))
     if not pairs:
@@ -191,7 +191,7 @@ def sweep(tuning: list[Case]) -> list[tuple[str, LeakMaskParams, dict]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    ap.add_argument("--shared", type=Path, default=shared_dir())
     ap.add_argument("--json", type=Path, default=None, help="write all figures here")
     ap.add_argument("--sweep", action="store_true", help="also scan thresholds per variant")
     args = ap.parse_args(argv)

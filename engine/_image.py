@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "ImageError",
     "check_gray",
     "check_rgb",
@@ -20,6 +21,9 @@ __all__ = [
     "to_gray",
     "write_image",
 ]
+
+#: File suffixes treated as images when scanning folders (lower case, with the dot).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 class ImageError(ValueError):
@@ -89,9 +93,11 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write a uint8 RGB or gray array to an image file (format from the suffix).
+    """Write a uint8 gray, RGB or RGBA array to an image file (format from the suffix).
 
-    Float images in [0, 1] (masks) are scaled to 0..255. Parent folders are created.
+    ``image`` is ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA (channel order RGB;
+    the file gets OpenCV's BGR/BGRA). Float images in [0, 1] (masks) are scaled to 0..255.
+    Parent folders are created. Any other shape or dtype raises :class:`ImageError`.
 
     Examples
     --------
@@ -104,12 +110,21 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
             img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
         else:
             raise ImageError(f"{p}: cannot write dtype {img.dtype}; expected uint8 or float")
+    if img.size == 0 or not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] in (3, 4))):
+        raise ImageError(
+            f"{p}: cannot write an image of shape {img.shape}; "
+            "expected non-empty gray (H, W), RGB (H, W, 3) or RGBA (H, W, 4)"
+        )
     if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(p.suffix or ".png", img)
+        code = cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        img = cv2.cvtColor(img, code)
+    try:
+        ok, buf = cv2.imencode(p.suffix or ".png", img)
+    except cv2.error:  # no encoder for this suffix
+        ok = False
     if not ok:
         raise ImageError(f"{p}: cannot encode image as {p.suffix or '.png'}")
+    p.parent.mkdir(parents=True, exist_ok=True)
     buf.tofile(p)
     return p
 

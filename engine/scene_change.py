@@ -14,15 +14,25 @@ import cv2
 import numpy as np
 
 from engine._image import check_rgb
+from engine.data import skimage_photos
 
-__all__ = ["ReferenceDegradation", "degrade_reference", "donor_photos", "paste_patches"]
+__all__ = [
+    "DONOR_PHOTOS",
+    "ReferenceDegradation",
+    "degrade_reference",
+    "donor_photos",
+    "paste_patches",
+]
 
-# Colour photos bundled inside the scikit-image wheel (no download needed).
-_SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina")
+#: Default patch donors: colour photos bundled inside the scikit-image wheel (no download).
+DONOR_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "retina")
 
 
-def donor_photos() -> list[np.ndarray]:
+def donor_photos(names: tuple[str, ...] = DONOR_PHOTOS) -> list[np.ndarray]:
     """Real colour photos (RGB uint8) that ship with scikit-image, used as patch donors.
+
+    ``names`` are ``skimage.data`` photo names (:data:`engine.data.SKIMAGE_PHOTOS`); a stereo
+    pair gives its left view.
 
     Examples
     --------
@@ -30,9 +40,7 @@ def donor_photos() -> list[np.ndarray]:
     >>> all(p.ndim == 3 and p.dtype == np.uint8 for p in photos)
     True
     """
-    import skimage.data
-
-    return [np.ascontiguousarray(getattr(skimage.data, n)()[..., :3]) for n in _SKIMAGE_PHOTOS]
+    return list(skimage_photos(names).values())
 
 
 def paste_patches(

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.data import shared_dir as _shared_dir
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NIGHTLAB_SHARED", REPO.parent / "shared"))
+SHARED = _shared_dir()  # $NIGHTLAB_SHARED, else ../shared
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from alignment import METHODS, MOTIONS, Alignment, align
 from alignment._synthetic import day_photos, night_from_day
 from alignment._types import apply_homography
 from alignment._verify import check_geometry
+from engine.data import load_visnir_pair
 from tests.conftest import shared_path
 
 SIZE = (360, 480)  # (H, W): small enough to keep the suite fast, big enough for texture
@@ -332,10 +333,7 @@ def test_a_2x3_affine_initial_is_accepted(photos):
     "category, stem", [("field", "0013"), ("forest", "0008"), ("indoor", "0004")]
 )
 def test_real_visnir_pairs(category, stem):
-    folder = shared_path("data", "visnir", category)
-    rgb = cv2.cvtColor(cv2.imread(str(folder / f"{stem}_rgb.jpg")), cv2.COLOR_BGR2RGB)
-    nir = cv2.imread(str(folder / f"{stem}_nir.jpg"), cv2.IMREAD_GRAYSCALE)
-    truth = np.vstack([np.load(folder / f"{stem}_nir.npy"), [0, 0, 1]])
+    rgb, nir, truth = load_visnir_pair(shared_path("data", "visnir", category), stem)
     result = align(rgb, nir, motion="affine")
     assert result.ok, result.reason
     assert corner_error(result.matrix, truth, rgb.shape[:2]) < 2.0

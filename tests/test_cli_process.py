@@ -12,7 +12,7 @@ import pytest
 import skimage.data
 
 from cli import main as cli_main
-from engine._image import to_gray, write_image
+from engine._image import read_image, write_image
 
 
 def _night_from_day(day: np.ndarray, shift=(6.0, -4.0), angle=2.0) -> np.ndarray:
@@ -53,7 +53,7 @@ def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
     for stage in ("align", "warp", "leak_mask", "total"):
         assert m["timings_ms"][stage] >= 0
     mask = cv2.imread(str(out / "leak_mask.png"), cv2.IMREAD_UNCHANGED)
-    assert mask.shape == to_gray(cv2.imread(str(night))).shape
+    assert mask.shape == read_image(night, mode="gray").shape
 
 
 @pytest.mark.parametrize(

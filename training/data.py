@@ -23,8 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine._image import read_image
 from engine.color import gray_to_l, rgb_to_lab
+from engine.data import load_visnir_pair, shared_dir, skimage_photos
 from engine.scene_change import ReferenceDegradation, degrade_reference, paste_patches
 from training.degrade import NightDegradation, degrade_night, leak_mask_like, synthesize_nir
 
@@ -96,16 +96,15 @@ class SampleConfig:
 
 
 def shared_country_dir() -> Path:
-    """``../shared/data/visnir/country`` relative to the repository (may not exist)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "visnir" / "country"
+    """``<shared>/data/visnir/country`` (:func:`engine.data.shared_dir`; may not exist)."""
+    return shared_dir() / "data" / "visnir" / "country"
 
 
 def load_country_pairs(root: Path, stems: tuple[str, ...] = TRAIN_PAIRS) -> list[Source]:
     """Decode the registered RGB/NIR pairs ``root/<stem>_{rgb,nir}.jpg`` into memory."""
     out = []
     for stem in stems:
-        rgb = read_image(root / f"{stem}_rgb.jpg", mode="rgb")
-        nir = read_image(root / f"{stem}_nir.jpg", mode="gray")
+        rgb, nir, _ = load_visnir_pair(root, stem)
         if nir.shape != rgb.shape[:2]:
             raise ValueError(f"{root / stem}: NIR {nir.shape} and RGB {rgb.shape} differ in size")
         out.append(Source(f"country/{stem}", rgb, nir))
@@ -113,17 +112,9 @@ def load_country_pairs(root: Path, stems: tuple[str, ...] = TRAIN_PAIRS) -> list
 
 
 def load_skimage_photos(names: tuple[str, ...] = SKIMAGE_TRAIN_PHOTOS) -> list[Source]:
-    """The bundled scikit-image colour photos as sources without NIR."""
-    import skimage.data
-
-    out = []
-    for name in names:
-        photo = getattr(skimage.data, name)()
-        views = photo[:2] if isinstance(photo, tuple) else (photo,)  # stereo: left, right
-        for k, v in enumerate(views):
-            tag = f"{name}_{k}" if len(views) > 1 else name
-            out.append(Source(f"skimage/{tag}", np.ascontiguousarray(v[..., :3]), None))
-    return out
+    """The bundled scikit-image colour photos as sources without NIR (stereo: both views)."""
+    photos = skimage_photos(names, both_views=True)
+    return [Source(f"skimage/{tag}", rgb, None) for tag, rgb in photos.items()]
 
 
 def _random_view(

@@ -5,20 +5,21 @@
 * :func:`fp16_max_abs_diff` runs the network with FP16 weights *and* activations (torch
   ``.half()`` on CPU) and compares with FP32: the figure behind ``fp16_tolerance``.
 * :func:`onnx_median_ms` times onnxruntime on ``threads`` intra-op threads.
-* :func:`write_card` writes the contract's JSON sidecar (``<model>.card.json``).
+* :func:`refcolor_card` builds the contract's card dict; :func:`write_card` validates, hashes
+  and writes it as the JSON sidecar (``<model>.card.json``) with :func:`engine.models.write_card`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.bench import median_ms
+from engine.models import write_card as write_model_card
+from engine.models._tiny import tiny_card
 from training.model import INPUT_NAMES, OUTPUT_NAMES, RefColorNet
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "onnx_median_ms",
     "onnx_ops",
     "onnx_vs_torch",
-    "sha256_of",
+    "refcolor_card",
     "write_card",
 ]
 
@@ -133,42 +134,43 @@ def fp16_max_abs_diff(model: RefColorNet, feeds: Feeds) -> float:
     return worst
 
 
-def onnx_median_ms(path: Path, feed: dict[str, np.ndarray], *, threads: int = 2, runs: int = 50):
-    """(median, min) wall milliseconds of one onnxruntime inference, after 5 warm-up runs."""
+def onnx_median_ms(
+    path: Path, feed: dict[str, np.ndarray], *, threads: int = 2, runs: int = 50
+) -> float:
+    """Median wall milliseconds of one onnxruntime inference, after 5 warm-up runs."""
     sess = _session(path, threads)
-    for _ in range(5):
-        sess.run(None, feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), float(np.min(times))
+    return median_ms(lambda: sess.run(None, feed), repeats=runs, warmup=5)
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _tensor(name: str, channels: int, width: int, height: int, kind: str) -> dict:
-    if kind == "l":
-        scale, what = 0.01, "CIE L / 100"
-        rng = [0.0, 1.0]
-    else:
-        scale, what = 0.0078125, "a,b / 128"
-        rng = [-1.0, 1.0]
-    return {
-        "name": name,
-        "role": name,
-        "layout": "NCHW",
-        "shape": [1, channels, height, width],
-        "dtype": "float32",
-        "scale": scale,
-        "offset": 0.0,
-        "range": rng,
-        "description": what,
+def refcolor_card(
+    *,
+    description: str,
+    fp16_tolerance: float,
+    training: dict,
+    license_note: str,
+    version: str = "1.0.0",
+    width: int = 256,
+    height: int = 192,
+) -> dict:
+    """The model contract v1 card of RefColor-S, without ``file``/``sha256`` (filled on write)."""
+    card = tiny_card(width, height, name="nightlab-refcolor-s")  # the contract's tensors
+    descriptions = {
+        "night_l": "night luminance, CIE L / 100",
+        "ref_l": "aligned day reference luminance, CIE L / 100",
+        "ref_ab": "aligned reference a,b / 128, zeroed under the leak mask",
+        "ab": "predicted a,b / 128",
     }
+    for tensor in (*card["inputs"], *card["outputs"]):
+        tensor["description"] = descriptions[tensor["role"]]
+    card.update(
+        version=version,
+        description=description,
+        fp16_tolerance=fp16_tolerance,
+        training=training,
+        license=license_note,
+        target_devices=["cpu-onnxruntime", "myriadx"],
+    )
+    return card
 
 
 def write_card(
@@ -182,34 +184,15 @@ def write_card(
     width: int = 256,
     height: int = 192,
 ) -> Path:
-    """Write ``<model_path>.card.json`` exactly as the model contract v1 lays it out."""
-    inputs = [
-        _tensor("night_l", 1, width, height, "l"),
-        _tensor("ref_l", 1, width, height, "l"),
-        _tensor("ref_ab", 2, width, height, "ab"),
-    ]
-    inputs[0]["description"] = "night luminance, CIE L / 100"
-    inputs[1]["description"] = "aligned day reference luminance, CIE L / 100"
-    inputs[2]["description"] = "aligned reference a,b / 128, zeroed under the leak mask"
-    output = _tensor("ab", 2, width, height, "ab")
-    output["description"] = "predicted a,b / 128"
-    card = {
-        "schema_version": 1,
-        "name": "nightlab-refcolor-s",
-        "version": version,
-        "description": description,
-        "format": "onnx",
-        "file": model_path.name,
-        "sha256": sha256_of(model_path),
-        "color_space": "CIELab-D65",
-        "input_size": {"width": width, "height": height},
-        "inputs": inputs,
-        "outputs": [output],
-        "fp16_tolerance": fp16_tolerance,
-        "training": training,
-        "license": license_note,
-        "target_devices": ["cpu-onnxruntime", "myriadx"],
-    }
-    card_path = model_path.with_name(model_path.name + ".card.json")
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card_path
+    """Write ``<model_path>.card.json``: :func:`refcolor_card`, validated against the schema,
+    with ``file``/``format``/``sha256`` filled in by :func:`engine.models.write_card`."""
+    card = refcolor_card(
+        description=description,
+        fp16_tolerance=fp16_tolerance,
+        training=training,
+        license_note=license_note,
+        version=version,
+        width=width,
+        height=height,
+    )
+    return write_model_card(model_path, card)

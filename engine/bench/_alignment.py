@@ -17,15 +17,15 @@ without accuracy.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from engine._image import ImageError
 from engine.bench import BenchRow
+from engine.data import load_visnir_pair, shared_dir
 
 __all__ = ["rows"]
 
@@ -38,11 +38,6 @@ _N_PAIRS = 4
 _N_REFERENCE_PAIRS = {"scratch": 1, "realign": 2}
 _DRIFT_PX = 4.0
 _VISNIR_PICKS = (("forest", 2), ("indoor", 5), ("field", 13), ("field", 1))
-
-
-def _shared() -> Path:
-    repo = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("NIGHTLAB_SHARED", repo.parent / "shared"))
 
 
 def _resized_pair(moving, fixed, truth, size):
@@ -59,18 +54,16 @@ def _resized_pair(moving, fixed, truth, size):
 
 def _pairs(size: tuple[int, int]) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], str]:
     """(moving RGB, fixed gray, truth 3x3) pairs at ``size`` and where they came from."""
-    folder = _shared() / "data" / "visnir"
+    folder = shared_dir() / "data" / "visnir"
     if folder.is_dir():
         out = []
         for category, index in _VISNIR_PICKS:
-            stem = folder / category / f"{index:04d}"
-            rgb = cv2.imread(f"{stem}_rgb.jpg", cv2.IMREAD_COLOR)
-            nir = cv2.imread(f"{stem}_nir.jpg", cv2.IMREAD_GRAYSCALE)
-            truth_path = Path(f"{stem}_nir.npy")
-            if rgb is None or nir is None or not truth_path.is_file():
+            try:
+                rgb, nir, truth = load_visnir_pair(folder / category, f"{index:04d}")
+            except ImageError:
                 continue
-            truth = np.vstack([np.load(truth_path), [0.0, 0.0, 1.0]])
-            out.append(_resized_pair(cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB), nir, truth, size))
+            if truth is not None:
+                out.append(_resized_pair(rgb, nir, truth, size))
         if out:
             return out, "EPFL VIS-NIR pairs (../shared)"
     from alignment._synthetic import day_photos, night_from_day, random_warp

@@ -46,7 +46,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from engine._image import ImageError, read_image
+from engine._image import IMAGE_SUFFIXES, ImageError, read_image
 from engine.camera._base import (
     Camera,
     CameraError,
@@ -60,7 +60,6 @@ from engine.camera._pacing import FramePacer
 
 __all__ = ["ReplayCamera"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 _CAPTURE_STEM = re.compile(r"^(?P<num>\d+)(?:_(?P<mode>day|night))?$")
 _META_FIELDS = {
     "timestamp": float,

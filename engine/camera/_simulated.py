@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from engine._image import ImageError, check_rgb, read_image
+from engine._image import IMAGE_SUFFIXES, ImageError, check_rgb, read_image
 from engine.camera._base import (
     Camera,
     CameraError,
@@ -52,8 +52,6 @@ from engine.camera._scene import (
 
 __all__ = ["SimulatedCamera"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-
 
 @functools.lru_cache(maxsize=1)
 def _default_photos() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -62,11 +60,10 @@ def _default_photos() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     The motorcycle (Middlebury stereo, left view) is a real, richly textured, colourful indoor
     scene: alignment and colorization have something to work with. Arrays are read-only.
     """
-    import skimage.data
-
+    from engine.data import skimage_photos
     from engine.scene_change import donor_photos
 
-    scene = np.ascontiguousarray(skimage.data.stereo_motorcycle()[0][..., :3])
+    scene = skimage_photos(("stereo_motorcycle",))["stereo_motorcycle"]  # left view
     donors = donor_photos()
     for arr in (scene, *donors):
         arr.setflags(write=False)
