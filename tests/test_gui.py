@@ -43,7 +43,9 @@ def test_live_view_pulls_frames(window, qtbot):
 
 def test_capture_reference_refuses_night_frames(window, qtbot):
     window.camera.set_control("mode", "night")
-    qtbot.waitUntil(lambda: (f := window.camera.latest_frame()) is not None and f.is_gray, timeout=5000)
+    qtbot.waitUntil(
+        lambda: (f := window.camera.latest_frame()) is not None and f.is_gray, timeout=5000
+    )
     assert window.capture_reference() is False
     assert "day mode" in window.statusBar().currentMessage()
     assert not window.processor.has_reference()
