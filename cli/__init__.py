@@ -67,6 +67,9 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # depthai logs a USB notice at import on machines without USB access (containers, CI),
+    # which would break the one-line error promise; DEPTHAI_LEVEL=warn brings it back.
+    os.environ.setdefault("DEPTHAI_LEVEL", "error")
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]  # `nightlab --smoke 5` means the app
     parser = build_parser()
