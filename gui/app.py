@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -14,15 +15,14 @@ def run_app(
     first). With the simulated camera the smoke run also walks the operator's flow: capture a
     day reference, switch to night, colorize live.
     """
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    problem = _display_problem(smoke=smoke is not None)
+    if problem:
+        print(f"nightlab: error: {problem}", file=sys.stderr)
+        return 2
 
     from engine.camera import CameraError, open_camera
-    from gui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("NightLab")
-    app.setOrganizationName("NightLab")
+    # the camera first: a wrong spec or a missing device is reported before any window opens
     cam = None
     try:
         cam = open_camera(camera)
@@ -32,6 +32,15 @@ def run_app(
             cam.close()
         print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
         return 2
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("NightLab")
+    app.setOrganizationName("NightLab")
     win = MainWindow(cam)
     win.show()
     if smoke is not None:
@@ -44,6 +53,24 @@ def run_app(
     app.processEvents()
     del win
     return status
+
+
+def _display_problem(*, smoke: bool) -> str:
+    """Why Qt could not open a window here ("" if it can), instead of Qt's abort.
+
+    A smoke run (CI, screenshots) needs no screen: without one it renders offscreen.
+    """
+    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return ""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return ""
+    if smoke:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return ""
+    return (
+        "no display (DISPLAY and WAYLAND_DISPLAY are unset): run NightLab on a desktop, "
+        "under Xvfb (xvfb-run nightlab), or try it headless with --smoke 5 --screenshot shot.png"
+    )
 
 
 def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:
