@@ -1,4 +1,5 @@
-"""``nightlab model inspect|export-fp16|to-blob``: getting a model checked and onto the camera."""
+"""``nightlab model inspect|export-fp16|camera-variant|to-blob``: getting a model checked and
+onto the camera."""
 
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     fp16.add_argument("model", type=Path, metavar="M")
     fp16.add_argument("--out", type=Path, metavar="P", help="output .onnx (default M_fp16.onnx)")
     fp16.set_defaults(func=run_export_fp16)
+
+    cam = msub.add_parser(
+        "camera-variant",
+        help="write a variant of an ONNX model whose night input takes gray levels (for the OAK)",
+        description="The OAK feeds the night frame as GRAY8 gray levels, which no linear scale "
+        "turns into CIE L. The variant's night input night_gray takes gray levels 0..255 and "
+        "converts them to L inside the graph (Mul/Add polynomial); its card says encoding: "
+        "gray8. Compile the variant with to-blob for the camera.",
+    )
+    cam.add_argument("model", type=Path, metavar="M")
+    cam.add_argument("--out", type=Path, metavar="P", help="output .onnx (default M_camera.onnx)")
+    cam.set_defaults(func=run_camera_variant)
 
     blob = msub.add_parser(
         "to-blob",
@@ -120,6 +133,23 @@ def run_export_fp16(args: argparse.Namespace) -> int:
     print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: {verdict})")
     if tol is not None and diff > tol:
         raise CliError(f"FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance {tol}")
+    return 0
+
+
+def run_camera_variant(args: argparse.Namespace) -> int:
+    from engine.models import (
+        camera_variant_max_abs_diff,
+        card_path_for,
+        fit_gray_to_l,
+        with_gray_night_input,
+    )
+
+    out = with_gray_night_input(args.model, args.out)
+    print(f"wrote {out}")
+    print(f"wrote {card_path_for(out)}")
+    print(f"gray -> L polynomial: max error {fit_gray_to_l().max_error:.3f} L")
+    diff = camera_variant_max_abs_diff(args.model, out)
+    print(f"variant vs source max abs output difference: {diff:.5f} (tensor units)")
     return 0
 
 

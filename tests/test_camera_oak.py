@@ -75,13 +75,13 @@ def _card(d: dict, path: Path = Path("model.blob.card.json")) -> ModelCard:
 
 
 def _on_camera_card_dict(width=32, height=24) -> dict:
-    """The tiny contract card as an on-camera blob would declare it (U8 night, FP16 rest)."""
+    """The tiny contract card as an on-camera blob would declare it (U8 gray8 night, FP16 rest)."""
     d = tiny_card(width, height, name="tiny-blob")
     d["format"] = "blob"
     for t in d["inputs"] + d["outputs"]:
         t["dtype"] = "float16"
     night = d["inputs"][0]
-    night.update(dtype="uint8", scale=2.55, range=[0.0, 255.0])
+    night.update(dtype="uint8", encoding="gray8", scale=1.0, range=[0.0, 255.0])
     return d
 
 
@@ -89,7 +89,9 @@ def _diff_card_dict() -> dict:
     """A card describing the diff fixture blob exactly (two U8 3x720x720 CHW inputs)."""
 
     def t(name, role, shape, dtype, layout):
+        gray8 = {"encoding": "gray8"} if role == "night_l" else {}  # the camera's GRAY8 frame
         return {
+            **gray8,
             "name": name,
             "role": role,
             "layout": layout,

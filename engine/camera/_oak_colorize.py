@@ -53,7 +53,9 @@ def on_camera_problems(card: Any, io: Any) -> list[str]:
     """What keeps a (card-conformant) model from running on the OAK; empty when it can.
 
     Checks the format (a MyriadX blob, or an NN archive holding one), that the night input is
-    ``uint8`` (the camera feeds it GRAY8 frames from its resize stage), that the reference
+    ``uint8`` with ``encoding: "gray8"``, scale 1, offset 0 (the camera feeds it raw GRAY8
+    frames from its resize stage: gray levels, which no linear scale turns into CIE L; make such
+    a model with ``nightlab model camera-variant``), that the reference
     inputs are ``float16`` or ``uint8`` (what a host ``NNData`` can carry into a blob) and that
     the output is ``float16``/``float32``.
 
@@ -84,6 +86,17 @@ def on_camera_problems(card: Any, io: Any) -> list[str]:
         problems.append(
             f"input {night.name!r} (night_l): dtype {night.dtype}, but the camera feeds the night "
             "frame as GRAY8 (uint8); compile the blob with a U8 night input"
+        )
+    elif night is not None and night.encoding != "gray8":
+        problems.append(
+            f"input {night.name!r} (night_l): uint8 with encoding {night.encoding!r} expects "
+            "CIE L, but the night input carries gray levels on the camera: use `nightlab model "
+            "camera-variant` (card encoding: gray8)"
+        )
+    elif night is not None and (night.scale, night.offset) != (1.0, 0.0):
+        problems.append(
+            f"input {night.name!r} (night_l): gray8 with scale {night.scale:g} / offset "
+            f"{night.offset:g}, but the camera feeds raw gray levels (scale 1, offset 0)"
         )
     for spec in card.inputs:
         if spec.role != "night_l" and spec.dtype not in ON_CAMERA_REF_DTYPES:

@@ -20,8 +20,8 @@ from engine.colorize._recombine import (
     _recombine,
     check_inputs,
     decode_output,
-    encode_tensor,
     model_res_planes,
+    prepare_inputs,
 )
 from engine.models import (
     ModelCard,
@@ -156,9 +156,8 @@ class OnnxColorizer(Colorizer):
 
     def _predict_ab(self, night, reference, leak_mask):
         t0 = time.perf_counter()
-        planes = model_res_planes(night, reference, leak_mask, self.card.input_size)
-        by_role = dict(zip(("night_l", "ref_l", "ref_ab"), planes, strict=True))
-        feeds = {spec.name: encode_tensor(by_role[spec.role], spec) for spec in self.card.inputs}
+        # the same tensors the camera path sends: one place honours each input's encoding
+        feeds = prepare_inputs(night, reference, leak_mask=leak_mask, card=self.card)
         t1 = time.perf_counter()
         (out,) = self.session.run([self._output_name], feeds)
         t2 = time.perf_counter()

@@ -206,7 +206,9 @@ def prepare_inputs(
     leak_mask : ndarray, optional
         float32 ``(H, W)`` in [0, 1]; 1 = scene changed, take no reference colour there.
     card : ModelCard
-        Declares each input's role, shape, layout, dtype and ``scale``/``offset``.
+        Declares each input's role, shape, layout, dtype and ``scale``/``offset``. A night
+        input with ``encoding: "gray8"`` gets the resized night gray levels (0..255) instead
+        of CIE L (the model converts gray to L itself, as camera variants do).
 
     Returns
     -------
@@ -221,6 +223,11 @@ def prepare_inputs(
     mask = check_inputs(night, reference, leak_mask)
     night_l, ref_l, ref_ab = model_res_planes(night, reference, mask, card.input_size)
     planes = {"night_l": night_l, "ref_l": ref_l, "ref_ab": ref_ab}
+    night_spec = card.input("night_l")
+    if night_spec is not None and night_spec.encoding == "gray8":
+        # the same INTER_AREA resize model_res_planes converts to L, kept as gray levels
+        gray = cv2.resize(night, card.input_size, interpolation=cv2.INTER_AREA)
+        planes["night_l"] = gray.astype(np.float32)
     return {spec.name: encode_tensor(planes[spec.role], spec) for spec in card.inputs}
 
 

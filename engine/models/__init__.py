@@ -14,6 +14,13 @@ Examples
 """
 
 from engine.models._archive import NNArchive, read_nn_archive
+from engine.models._camera_variant import (
+    GrayToLPolynomial,
+    camera_variant_max_abs_diff,
+    default_camera_variant_path,
+    fit_gray_to_l,
+    with_gray_night_input,
+)
 from engine.models._card import (
     CARD_SUFFIX,
     ModelCard,
@@ -48,6 +55,7 @@ from engine.models._verify import VerifiedModel, verify_model
 __all__ = [
     "CARD_SUFFIX",
     "DEFAULT_MODEL",
+    "GrayToLPolynomial",
     "ModelCard",
     "ModelError",
     "ModelIO",
@@ -55,12 +63,15 @@ __all__ = [
     "TensorIO",
     "TensorSpec",
     "VerifiedModel",
+    "camera_variant_max_abs_diff",
     "card_path_for",
     "card_schema",
     "check_against_card",
+    "default_camera_variant_path",
     "default_fp16_path",
     "default_model_path",
     "export_fp16",
+    "fit_gray_to_l",
     "fp16_max_abs_diff",
     "photo_feeds",
     "inspect_model",
@@ -75,6 +86,7 @@ __all__ = [
     "validate_card_dict",
     "verify_model",
     "verify_sha256",
+    "with_gray_night_input",
     "write_card",
 ]
 

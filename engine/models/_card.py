@@ -36,6 +36,10 @@ CARD_SUFFIX = ".card.json"
 #: channels each role carries (night/reference L: 1; a,b: 2)
 ROLE_CHANNELS: dict[str, int] = {"night_l": 1, "ref_l": 1, "ref_ab": 2, "ab": 2}
 
+#: what a tensor's physical value is: ``linear`` = the role's quantity (L, a, b);
+#: ``gray8`` = the night frame's 8-bit gray level (``night_l`` only; the model converts to L)
+ENCODINGS = ("linear", "gray8")
+
 _FORMAT_BY_SUFFIX = {
     ".onnx": "onnx",
     ".blob": "blob",
@@ -55,6 +59,9 @@ class TensorSpec:
     """One input or output tensor as the card declares it.
 
     ``tensor = physical * scale + offset``; for outputs ``physical = (tensor - offset) / scale``.
+    ``encoding`` says what the physical value is: ``"linear"`` (the role's quantity, CIE L for
+    ``night_l``) or ``"gray8"`` (``night_l`` only: the night frame's gray level 0..255, which
+    the model itself converts to L).
     """
 
     name: str
@@ -66,6 +73,7 @@ class TensorSpec:
     offset: float
     range: tuple[float, float] | None = None
     description: str = ""
+    encoding: str = "linear"
 
     def _axis(self, letter: str) -> int:
         return self.shape[self.layout.index(letter)]
@@ -95,6 +103,7 @@ class TensorSpec:
             offset=float(d["offset"]),
             range=None if rng is None else (float(rng[0]), float(rng[1])),
             description=d.get("description", ""),
+            encoding=d.get("encoding", "linear"),
         )
 
 
@@ -218,6 +227,12 @@ def _contract_problems(card: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}.role: role {t['role']!r} appears twice")
             seen_names.add(t["name"])
             seen_roles.add(t["role"])
+            encoding = t.get("encoding", "linear")
+            if encoding != "linear" and t["role"] != "night_l":
+                problems.append(
+                    f"{where}.encoding: {encoding!r} is only allowed on the night_l input, "
+                    f"not on role {t['role']!r}"
+                )
             if len(t["layout"]) != len(t["shape"]):
                 problems.append(
                     f"{where}.shape: {t['shape']} has {len(t['shape'])} dims but layout "

@@ -61,10 +61,26 @@ def _run_with_deadline(fn, timeout: float, what: str):
     return result["value"]
 
 
+def compile_params(src: Path) -> list[str]:
+    """MyriadX compile-tool input precisions for ``src``, from its card when it has one.
+
+    Float inputs (L/100, ab/128) must stay FP16: the default U8 would truncate them. A night
+    input with ``encoding: "gray8"`` (a camera variant) is U8, because the camera's resize
+    stage feeds it GRAY8 directly.
+    """
+    params = ["-ip FP16"]
+    if card_path_for(src).is_file():
+        gray = [t.name for t in load_card(src).inputs if t.encoding == "gray8"]
+        if gray:
+            params.append("-iop " + ",".join(f"{name}:U8" for name in gray))
+    return params
+
+
 def _blobconverter(src: Path, out_dir: Path, shaves: int, timeout: float, host: str, port: int):
     import blobconverter
 
     _probe(host, port, timeout=min(5.0, timeout))
+    params = compile_params(src)
 
     def convert():
         return blobconverter.from_onnx(
@@ -72,8 +88,7 @@ def _blobconverter(src: Path, out_dir: Path, shaves: int, timeout: float, host: 
             data_type="FP16",
             shaves=shaves,
             output_dir=str(out_dir),
-            # float inputs (L/100, ab/128) must stay FP16; the default U8 would truncate them
-            compile_params=["-ip FP16"],
+            compile_params=params,
         )
 
     return Path(_run_with_deadline(convert, timeout, f"blobconverter ({host})"))
