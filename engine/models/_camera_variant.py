@@ -18,7 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models._card import ModelError, card_path_for, load_card, write_card
+from engine.models._card import (
+    ModelError,
+    card_path_for,
+    check_derived_output,
+    load_card,
+    write_card,
+)
 from engine.models._inspect import load_onnx_model
 
 __all__ = [
@@ -162,14 +168,7 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
 
     src = Path(src)
     dst = default_camera_variant_path(src) if dst is None else Path(dst)
-    if not src.is_file():
-        raise ModelError(f"{src}: model file not found")
-    if dst.resolve() == src.resolve():
-        raise ModelError(f"{dst}: output would overwrite the source model")
-    if not dst.name.lower().endswith(".onnx"):
-        raise ModelError(
-            f"{dst.name}: camera-variant writes ONNX; the output name must end in .onnx"
-        )
+    check_derived_output(src, dst, "camera-variant")
     if not card_path_for(src).is_file():
         raise ModelError(
             f"{src.name}: no model card; camera-variant needs it to know the night input's scale"

@@ -370,3 +370,13 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
     out = card_path_for(p)
     out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def check_derived_output(src: Path, dst: Path, what: str) -> None:
+    """Refuse to derive a model (FP16 copy, camera variant) onto itself or as a non-ONNX file."""
+    if not src.is_file():
+        raise ModelError(f"{src}: model file not found")
+    if dst.resolve() == src.resolve():
+        raise ModelError(f"{dst}: output would overwrite the source model")
+    if not dst.name.lower().endswith(".onnx"):
+        raise ModelError(f"{dst.name}: {what} writes ONNX; the output name must end in .onnx")

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.models._card import ModelError, card_path_for, load_card, write_card
+from engine.models._card import (
+    ModelError,
+    card_path_for,
+    check_derived_output,
+    load_card,
+    write_card,
+)
 from engine.models._inspect import load_onnx_model
 
 __all__ = ["default_fp16_path", "export_fp16", "fp16_max_abs_diff", "photo_feeds"]
@@ -98,12 +104,7 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
 
     src = Path(src)
     dst = default_fp16_path(src) if dst is None else Path(dst)
-    if not src.is_file():
-        raise ModelError(f"{src}: model file not found")
-    if dst.resolve() == src.resolve():
-        raise ModelError(f"{dst}: output would overwrite the source model")
-    if not dst.name.lower().endswith(".onnx"):
-        raise ModelError(f"{dst.name}: FP16 export writes ONNX; the output name must end in .onnx")
+    check_derived_output(src, dst, "FP16 export")
     card = load_card(src) if card_path_for(src).is_file() else None
     model = load_onnx_model(src)
     _convert_graph(model)
