@@ -20,8 +20,8 @@ from engine.colorize._recombine import (
     _recombine,
     check_inputs,
     decode_output,
+    model_feeds,
     model_res_planes,
-    prepare_inputs,
 )
 from engine.models import (
     ModelCard,
@@ -156,8 +156,8 @@ class OnnxColorizer(Colorizer):
 
     def _predict_ab(self, night, reference, leak_mask):
         t0 = time.perf_counter()
-        # the same tensors the camera path sends: one place honours each input's encoding
-        feeds = prepare_inputs(night, reference, leak_mask=leak_mask, card=self.card)
+        # the same tensors the camera path sends (prepare_inputs); colorize() already checked
+        feeds = model_feeds(night, reference, leak_mask, self.card)
         t1 = time.perf_counter()
         (out,) = self.session.run([self._output_name], feeds)
         t2 = time.perf_counter()

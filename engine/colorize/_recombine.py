@@ -220,8 +220,12 @@ def prepare_inputs(
     >>> {k: v.shape for k, v in feeds.items()}  # doctest: +SKIP
     {'night_l': (1, 1, 192, 256), 'ref_l': (1, 1, 192, 256), 'ref_ab': (1, 2, 192, 256)}
     """
-    mask = check_inputs(night, reference, leak_mask)
-    night_l, ref_l, ref_ab = model_res_planes(night, reference, mask, card.input_size)
+    return model_feeds(night, reference, check_inputs(night, reference, leak_mask), card)
+
+
+def model_feeds(night, reference, leak_mask, card: ModelCard) -> dict[str, np.ndarray]:
+    """`prepare_inputs` for inputs already validated by :func:`check_inputs` (per-frame path)."""
+    night_l, ref_l, ref_ab = model_res_planes(night, reference, leak_mask, card.input_size)
     planes = {"night_l": night_l, "ref_l": ref_l, "ref_ab": ref_ab}
     night_spec = card.input("night_l")
     if night_spec is not None and night_spec.encoding == "gray8":
