@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from engine.atomic import write_json_atomic
 
 
 class CliError(Exception):
@@ -17,8 +18,7 @@ class CliError(Exception):
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    write_json_atomic(path, data, default=_jsonable)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.atomic import write_bytes_atomic
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageError",
@@ -124,8 +126,7 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
         ok = False
     if not ok:
         raise ImageError(f"{p}: cannot encode image as {p.suffix or '.png'}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    buf.tofile(p)
+    write_bytes_atomic(p, buf.tobytes())
     return p
 
 

@@ -1,0 +1,64 @@
+"""engine.atomic: a write is complete or absent, whatever happens mid-way."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from engine.atomic import atomic_write, is_partial, write_bytes_atomic, write_json_atomic
+from tests.conftest import REPO
+
+
+def test_failed_write_keeps_previous_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "metrics.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target, mode="w") as f:
+        f.write("half of the new con")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_unserialisable_json_writes_nothing(tmp_path):
+    target = tmp_path / "m.json"
+    with pytest.raises(TypeError):
+        write_json_atomic(target, {"x": object()})
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_folder_in_the_way_is_refused_before_writing(tmp_path):
+    (tmp_path / "colorized.png").mkdir()
+    with pytest.raises(IsADirectoryError, match="colorized.png"):
+        write_bytes_atomic(tmp_path / "colorized.png", b"x")
+    assert [p.name for p in tmp_path.iterdir()] == ["colorized.png"]
+
+
+def test_new_file_gets_umask_permissions_not_mkstemp_0600(tmp_path):
+    p = write_bytes_atomic(tmp_path / "a.bin", b"123")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_sigkill_mid_write_leaves_old_file_whole_and_marks_leftover_partial(tmp_path):
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"A" * 10)
+    child = textwrap.dedent(
+        f"""
+        import os, signal
+        from engine.atomic import atomic_write
+        with atomic_write({str(target)!r}) as f:
+            f.write(b"B" * 1_000_000)
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", child], cwd=REPO, timeout=60)
+    assert proc.returncode == -9
+    assert target.read_bytes() == b"A" * 10
+    leftovers = [p for p in tmp_path.iterdir() if p != target]
+    assert len(leftovers) == 1 and is_partial(leftovers[0])
