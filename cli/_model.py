@@ -1,4 +1,4 @@
-"""``nightlab model inspect|export-fp16|camera-variant|to-blob``: getting a model checked and
+"""``nightlab model inspect|export-fp16|camera-variant|to-blob|compiler``: getting a model checked and
 onto the camera."""
 
 from __future__ import annotations
@@ -53,19 +53,55 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     blob = msub.add_parser(
         "to-blob",
-        help="compile an ONNX model to a MyriadX blob (Luxonis converter; needs the network)",
+        help="compile an ONNX model to a MyriadX blob (locally; --online for Luxonis' converter)",
+        description="Compiles the FP16 model (an FP32 model is exported first) with OpenVINO "
+        "2021.4's MYRIAD plugin on this machine (fetched and built once: see `nightlab model "
+        "compiler`), checks every input/output of the card in the blob and writes "
+        "M.blob.card.json (sha256, source sha256, compiler version, options). Same model and "
+        "options = same bytes. The shipped blob: nightlab model to-blob "
+        "resources/models/refcolor_s.onnx --camera-variant --out resources/models/refcolor_s.blob",
     )
     blob.add_argument("model", type=Path, metavar="M")
     blob.add_argument("--out", type=Path, metavar="P", help="output .blob (default M.blob)")
     blob.add_argument("--shaves", type=int, default=6, help="SHAVE cores (default 6)")
     blob.add_argument(
+        "--cmx-slices", type=int, default=None, metavar="N", help="CMX slices (default: = shaves)"
+    )
+    blob.add_argument(
+        "--input-precision",
+        action="append",
+        default=[],
+        metavar="NAME=P",
+        help="U8, FP16 or FP32 for one input (default: U8 for the camera-fed gray night input, "
+        "FP16 for host-fed tensors); repeat per input",
+    )
+    blob.add_argument(
+        "--output-precision", default="FP16", choices=["FP16", "FP32"], help="default FP16"
+    )
+    blob.add_argument(
+        "--camera-variant",
+        action="store_true",
+        help="first make the camera variant (night input = the camera's gray levels, U8)",
+    )
+    blob.add_argument("--online", action="store_true", help="use Luxonis' converter (network)")
+    blob.add_argument(
         "--tool",
         default="auto",
         choices=["auto", "blobconverter", "modelconverter"],
-        help="converter (default: the first one installed)",
+        help="online converter (default: the first one installed)",
     )
     blob.add_argument("--timeout", type=float, default=300.0, help="seconds (default 300)")
     blob.set_defaults(func=run_to_blob)
+
+    comp = msub.add_parser(
+        "compiler",
+        help="is the local MyriadX compiler ready? --install fetches and builds it",
+        description="The local compiler: the pinned openvino==2021.4.2 wheel's MYRIAD plugin "
+        "(fetched once with pip, sha256-checked, into the user cache), the system library "
+        "libusb-1.0, and a small tool built once from engine/models/myriad_compile.cpp with g++.",
+    )
+    comp.add_argument("--install", action="store_true", help="fetch the wheel, build the tool")
+    comp.set_defaults(func=run_compiler)
 
 
 def run_inspect(args: argparse.Namespace) -> int:
@@ -154,8 +190,63 @@ def run_camera_variant(args: argparse.Namespace) -> int:
 
 
 def run_to_blob(args: argparse.Namespace) -> int:
-    from engine.models import to_blob
+    from engine.models import card_path_for, inspect_model, to_blob
 
-    out = to_blob(args.model, args.out, shaves=args.shaves, tool=args.tool, timeout=args.timeout)
-    print(f"wrote {out}")
+    precisions = {}
+    for item in args.input_precision:
+        name, sep, prec = item.partition("=")
+        if not sep or not name or not prec:
+            raise CliError(f"--input-precision {item!r}: expected NAME=U8|FP16|FP32")
+        precisions[name] = prec
+    out = to_blob(
+        args.model,
+        args.out,
+        shaves=args.shaves,
+        cmx_slices=args.cmx_slices,
+        input_precision=precisions or None,
+        output_precision=args.output_precision,
+        camera_variant=args.camera_variant,
+        online=args.online,
+        tool=args.tool,
+        timeout=args.timeout,
+        log=print,
+    )
+    io = inspect_model(out)
+    for kind, tensors in (("input", io.inputs), ("output", io.outputs)):
+        for t in tensors:
+            print(f"  {kind:<6}  {t.describe()}")
+    print(f"wrote {out} ({out.stat().st_size:,} bytes, {io.info['shaves']} shaves, "
+          f"{io.info['slices']} slices, {io.info['stages']} stages)")  # fmt: skip
+    if card_path_for(out).is_file():
+        print(f"wrote {card_path_for(out)}")
+    return 0
+
+
+def run_compiler(args: argparse.Namespace) -> int:
+    from engine.models import ModelError
+    from engine.models._myriad import (
+        MyriadCompiler,
+        ToolchainError,
+        compiler_status,
+        install_compiler,
+        toolchain_dir,
+    )
+
+    if args.install:
+        system = [m for m in compiler_status() if not m.command.startswith("nightlab")]
+        if system:
+            raise CliError("local MyriadX compiler needs " + "; ".join(str(m) for m in system))
+        try:
+            compiler = install_compiler(log=print)
+        except ToolchainError as exc:
+            raise ModelError(f"local MyriadX compiler: {exc}") from None
+        print(f"ready: {compiler.description}, tool {compiler.tool.name} ({toolchain_dir()})")
+        return 0
+    missing = compiler_status()
+    for m in missing:
+        print(f"missing: {m}")
+    if missing:
+        print("local MyriadX compiler: not available (nightlab model to-blob --online still works)")
+        return 1
+    print(f"local MyriadX compiler: ready ({MyriadCompiler.find().description})")
     return 0
