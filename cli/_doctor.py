@@ -112,6 +112,18 @@ def check_default_model() -> list[tuple[str, str]]:
     return [(OK, f"default model {verified.card.name}: sha256 and inputs/outputs match its card")]
 
 
+def check_blob_compiler() -> list[tuple[str, str]]:
+    """Whether ``nightlab model to-blob`` can compile locally; each missing piece with its fix."""
+    from engine.models import compiler_status, toolchain_dir
+
+    missing = compiler_status()
+    if not missing:
+        return [(OK, f"MyriadX compiler: local compilation available ({toolchain_dir()})")]
+    lines = [(WARN, "MyriadX compiler: local compilation not available (to-blob --online "
+                    "still works); missing:")]  # fmt: skip
+    return lines + [(WARN, f"  {m}") for m in missing]
+
+
 def check_data_dir() -> list[tuple[str, str]]:
     import platformdirs
 
@@ -134,6 +146,7 @@ CHECKS: tuple[Callable[[], list[tuple[str, str]]], ...] = (
     check_packages,
     check_cameras,
     check_default_model,
+    check_blob_compiler,
     check_data_dir,
 )
 

@@ -223,8 +223,8 @@ def run_to_blob(args: argparse.Namespace) -> int:
 
 
 def run_compiler(args: argparse.Namespace) -> int:
-    from engine.models import ModelError
-    from engine.models._myriad import (
+    from engine.models import (
+        ModelError,
         MyriadCompiler,
         ToolchainError,
         compiler_status,

@@ -483,7 +483,7 @@ def test_cli_export_fp16(tiny, tmp_path, capsys):
     assert card_path_for(out).is_file()
 
 
-# --- to-blob: never touches the network in tests ------------------------------------------
+# --- to-blob --online: never touches the network in tests ----------------------------------
 
 
 def _closed_port() -> int:
@@ -498,7 +498,7 @@ def test_to_blob_offline_fails_fast_with_one_line(tiny, monkeypatch):
     fake.from_onnx = lambda **kw: calls.append(kw)
     monkeypatch.setitem(sys.modules, "blobconverter", fake)
     with pytest.raises(ModelError) as exc:
-        to_blob(tiny, host="127.0.0.1", port=_closed_port(), timeout=5)
+        to_blob(tiny, online=True, host="127.0.0.1", port=_closed_port(), timeout=5)
     msg = _one_line(exc)
     assert "cannot reach 127.0.0.1" in msg and "needs the network" in msg
     assert calls == []  # the converter was never asked
@@ -508,9 +508,9 @@ def test_to_blob_without_converter(tiny, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "blobconverter", None)  # import fails
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(ModelError) as exc:
-        to_blob(tiny)
+        to_blob(tiny, online=True)
     assert "no Luxonis converter found" in _one_line(exc)
-    assert main(["model", "to-blob", str(tiny)]) == 2
+    assert main(["model", "to-blob", str(tiny), "--online"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and "no Luxonis converter" in err
 
@@ -525,7 +525,7 @@ def test_to_blob_converter_that_hangs_times_out(tiny, monkeypatch):
     monkeypatch.setattr("engine.models._convert._probe", lambda *a, **k: None)
     try:
         with pytest.raises(ModelError) as exc:
-            to_blob(tiny, timeout=0.2)
+            to_blob(tiny, online=True, timeout=0.2)
         assert "did not answer within" in _one_line(exc)
     finally:
         release.set()

@@ -35,7 +35,7 @@ from engine.models._card import (
     verify_sha256,
     write_card,
 )
-from engine.models._convert import to_blob
+from engine.models._convert import blob_precisions, to_blob
 from engine.models._fp16 import (
     default_fp16_path,
     export_fp16,
@@ -49,6 +49,13 @@ from engine.models._inspect import (
     inspect_model,
     load_onnx_model,
 )
+from engine.models._myriad import (
+    MyriadCompiler,
+    ToolchainError,
+    compiler_status,
+    install_compiler,
+    toolchain_dir,
+)
 from engine.models._tiny import tiny_card, write_tiny_model
 from engine.models._verify import VerifiedModel, verify_model
 
@@ -59,14 +66,18 @@ __all__ = [
     "ModelCard",
     "ModelError",
     "ModelIO",
+    "MyriadCompiler",
     "NNArchive",
     "TensorIO",
     "TensorSpec",
+    "ToolchainError",
+    "blob_precisions",
     "VerifiedModel",
     "camera_variant_max_abs_diff",
     "card_path_for",
     "card_schema",
     "check_against_card",
+    "compiler_status",
     "default_camera_variant_path",
     "default_fp16_path",
     "default_model_path",
@@ -75,6 +86,7 @@ __all__ = [
     "fp16_max_abs_diff",
     "photo_feeds",
     "inspect_model",
+    "install_compiler",
     "load_card",
     "load_onnx_model",
     "model_format",
@@ -83,6 +95,7 @@ __all__ = [
     "tiny_card",
     "write_tiny_model",
     "to_blob",
+    "toolchain_dir",
     "validate_card_dict",
     "verify_model",
     "verify_sha256",
