@@ -1,4 +1,4 @@
-"""``nightlab model inspect|export-fp16|camera-variant|to-blob|compiler``: getting a model checked and
+"""``nightlab model inspect|export-fp16|camera-variant|to-blob|compiler``: a model checked and
 onto the camera."""
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ def _archive_config_problems(io, declared) -> list[str]:
 
 
 def run_export_fp16(args: argparse.Namespace) -> int:
-    from engine.models import card_path_for, export_fp16, fp16_max_abs_diff, load_card, photo_feeds
+    from engine.evaluation import output_max_abs_diff
+    from engine.models import card_path_for, export_fp16, load_card
 
     out = export_fp16(args.model, args.out)
     print(f"wrote {out}")
@@ -163,7 +164,7 @@ def run_export_fp16(args: argparse.Namespace) -> int:
         return 0
     card = load_card(out)
     print(f"wrote {card.path}")
-    diff = fp16_max_abs_diff(args.model, out, photo_feeds(load_card(args.model)))
+    diff = output_max_abs_diff(args.model, out)
     tol = card.fp16_tolerance
     verdict = "within" if tol is None or diff <= tol else "EXCEEDS"
     print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: {verdict})")
@@ -173,18 +174,14 @@ def run_export_fp16(args: argparse.Namespace) -> int:
 
 
 def run_camera_variant(args: argparse.Namespace) -> int:
-    from engine.models import (
-        camera_variant_max_abs_diff,
-        card_path_for,
-        fit_gray_to_l,
-        with_gray_night_input,
-    )
+    from engine.evaluation import output_max_abs_diff
+    from engine.models import card_path_for, fit_gray_to_l, with_gray_night_input
 
     out = with_gray_night_input(args.model, args.out)
     print(f"wrote {out}")
     print(f"wrote {card_path_for(out)}")
     print(f"gray -> L polynomial: max error {fit_gray_to_l().max_error:.3f} L")
-    diff = camera_variant_max_abs_diff(args.model, out)
+    diff = output_max_abs_diff(args.model, out)
     print(f"variant vs source max abs output difference: {diff:.5f} (tensor units)")
     return 0
 

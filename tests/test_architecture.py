@@ -68,3 +68,47 @@ def test_ci_runs_the_readme_test_command():
     assert "<!-- test-command -->" in readme
     ci = (REPO / ".ci" / "run").read_text()
     assert "test-command" in ci and "README.md" in ci
+
+
+#: engine layers, lowest first: a layer may import the ones before it, never the ones after
+#: (function-level imports count too: a lazy import is still a dependency)
+LAYERS = ("engine.models", "engine.colorize", "engine.evaluation")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _layer(module: str) -> int | None:
+    for rank, layer in enumerate(LAYERS):
+        if module == layer or module.startswith(layer + "."):
+            return rank
+    return None
+
+
+def test_engine_layers_import_only_downwards():
+    offenders = []
+    for rank, layer in enumerate(LAYERS):
+        folder = REPO.joinpath(*layer.split("."))
+        for path in sorted(folder.rglob("*.py")):
+            for name in _imported_modules(path):
+                other = _layer(name)
+                if other is not None and other > rank:
+                    offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == [], "layer order is " + " < ".join(LAYERS)
+
+
+def test_layer_check_sees_lazy_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from engine.colorize import prepare_inputs\n")
+    assert "engine.colorize" in _imported_modules(module)
+    assert _layer("engine.colorize._recombine") == 1 and _layer("engine.modelsx") is None

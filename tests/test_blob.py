@@ -138,8 +138,8 @@ def test_fetched_wheel_with_another_sha256_is_refused(tmp_path, monkeypatch):
 
 def test_pip_failure_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("NIGHTLAB_MYRIAD_DIR", str(tmp_path / "cache"))
-    _fake_pip(monkeypatch, content=None, returncode=1,
-              stderr="ERROR: Could not find a version that satisfies the requirement\n")  # fmt: skip
+    error = "ERROR: Could not find a version that satisfies the requirement"
+    _fake_pip(monkeypatch, content=None, returncode=1, stderr=error + "\n")
     with pytest.raises(ToolchainError) as exc:
         myriad._fetch_libs(timeout=5)
     assert _one_line(exc) == (

@@ -14,11 +14,11 @@ from cli import main
 from engine.camera._oak_colorize import on_camera_problems
 from engine.color import GRAY_TO_L, gray_to_l
 from engine.colorize import load_colorizer, prepare_inputs
+from engine.evaluation import output_max_abs_diff
 from engine.models import (
     ModelCard,
     ModelError,
     TensorSpec,
-    camera_variant_max_abs_diff,
     card_path_for,
     default_model_path,
     fit_gray_to_l,
@@ -214,7 +214,7 @@ def test_variant_uses_only_myriadx_ops(variant, shipped):
 
 
 def test_variant_fed_gray_matches_source_fed_l(variant, shipped):
-    diff = camera_variant_max_abs_diff(shipped, variant, count=4)
+    diff = output_max_abs_diff(shipped, variant, count=4)
     assert 0 < diff <= VARIANT_TOLERANCE
 
 
@@ -268,7 +268,7 @@ def test_tiny_variant_default_path_and_scale_folding(tmp_path):
     out = with_gray_night_input(tiny)
     assert out == tmp_path / "tiny_camera.onnx" and card_path_for(out).is_file()
     # the tiny model ignores night_l, so the variant must give exactly its output
-    assert camera_variant_max_abs_diff(tiny, out, count=2) == 0.0
+    assert output_max_abs_diff(tiny, out, count=2) == 0.0
 
 
 def test_cli_camera_variant(shipped, tmp_path, capsys):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from cli import main
+from engine.evaluation import output_max_abs_diff
 from engine.models import (
     ModelCard,
     ModelError,
@@ -25,10 +26,8 @@ from engine.models import (
     check_against_card,
     default_model_path,
     export_fp16,
-    fp16_max_abs_diff,
     inspect_model,
     load_card,
-    photo_feeds,
     read_nn_archive,
     sha256_file,
     to_blob,
@@ -464,7 +463,7 @@ def test_export_fp16_tiny(tiny, tmp_path):
     assert all(t.dtype == "float16" for t in (*verified.io.inputs, *verified.io.outputs))
     card = verified.card
     assert card.raw["precision"] == "fp16" and card.raw["derived_from"]["file"] == "tiny.onnx"
-    diff = fp16_max_abs_diff(tiny, out, photo_feeds(load_card(tiny), count=2))
+    diff = output_max_abs_diff(tiny, out, count=2)
     assert diff <= card.fp16_tolerance
 
 
@@ -551,7 +550,7 @@ def test_shipped_model_fp16_within_tolerance(tmp_path):
     assert card.fp16_tolerance is not None
     out = export_fp16(path, tmp_path / "refcolor_s_fp16.onnx")
     verify_model(out)
-    diff = fp16_max_abs_diff(path, out, photo_feeds(card, count=3))
+    diff = output_max_abs_diff(path, out, count=3)
     assert diff <= card.fp16_tolerance, f"FP16 differs by {diff} > {card.fp16_tolerance}"
 
 

@@ -9,6 +9,7 @@ inf
 """
 
 from engine.evaluation._metrics import ab_error, colourfulness, lab_ab, psnr, ssim
+from engine.evaluation._parity import output_max_abs_diff, photo_feeds
 from engine.evaluation._runner import (
     EvalPair,
     EvalReport,
@@ -30,6 +31,8 @@ __all__ = [
     "find_pairs",
     "lab_ab",
     "oracle_leak_mask",
+    "output_max_abs_diff",
+    "photo_feeds",
     "psnr",
     "ssim",
 ]

@@ -16,7 +16,6 @@ Examples
 from engine.models._archive import NNArchive, read_nn_archive
 from engine.models._camera_variant import (
     GrayToLPolynomial,
-    camera_variant_max_abs_diff,
     default_camera_variant_path,
     fit_gray_to_l,
     with_gray_night_input,
@@ -39,8 +38,6 @@ from engine.models._convert import blob_precisions, to_blob
 from engine.models._fp16 import (
     default_fp16_path,
     export_fp16,
-    fp16_max_abs_diff,
-    photo_feeds,
 )
 from engine.models._inspect import (
     ModelIO,
@@ -73,7 +70,6 @@ __all__ = [
     "ToolchainError",
     "blob_precisions",
     "VerifiedModel",
-    "camera_variant_max_abs_diff",
     "card_path_for",
     "card_schema",
     "check_against_card",
@@ -83,8 +79,6 @@ __all__ = [
     "default_model_path",
     "export_fp16",
     "fit_gray_to_l",
-    "fp16_max_abs_diff",
-    "photo_feeds",
     "inspect_model",
     "install_compiler",
     "load_card",

@@ -29,7 +29,6 @@ from engine.models._inspect import load_onnx_model
 
 __all__ = [
     "GrayToLPolynomial",
-    "camera_variant_max_abs_diff",
     "default_camera_variant_path",
     "fit_gray_to_l",
     "with_gray_night_input",
@@ -242,30 +241,3 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
         dst.unlink(missing_ok=True)  # no model without its card
         raise
     return dst
-
-
-def camera_variant_max_abs_diff(src: str | Path, variant: str | Path, *, count: int = 3) -> float:
-    """Max abs output difference (tensor units) of a model and its camera variant.
-
-    Both get the same realistic night frames and references (:func:`photo_feeds`, same seed):
-    the source as its card encodes them (L), the variant as gray levels.
-    """
-    import onnxruntime as ort
-
-    from engine.models._fp16 import photo_feeds
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    worst = 0.0
-    src_feeds = photo_feeds(load_card(src), count=count)
-    var_feeds = photo_feeds(load_card(variant), count=count)
-    sessions = [
-        ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-        for p in (src, variant)
-    ]
-    for a, b in zip(src_feeds, var_feeds, strict=True):
-        (out_a,) = sessions[0].run(None, a)
-        (out_b,) = sessions[1].run(None, b)
-        diff = np.abs(out_a.astype(np.float32) - out_b.astype(np.float32)).max()
-        worst = max(worst, float(diff))
-    return worst

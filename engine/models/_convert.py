@@ -239,7 +239,8 @@ def _check_blob(blob: Path, card: Any, precisions: dict[str, str], out_prec: str
             problems.append(f"{kind} {spec.name!r} missing from the blob")
             continue
         if tuple(got.shape) != tuple(spec.shape):
-            problems.append(f"{kind} {spec.name!r}: shape {list(got.shape)}, card {list(spec.shape)}")
+            shapes = f"shape {list(got.shape)}, card {list(spec.shape)}"
+            problems.append(f"{kind} {spec.name!r}: {shapes}")
         if got.dtype != dtype:
             problems.append(f"{kind} {spec.name!r}: {got.dtype} in the blob, expected {dtype}")
         if got.layout and got.layout != spec.layout:
@@ -305,7 +306,7 @@ def to_blob(
 
     Examples
     --------
-    >>> to_blob("resources/models/refcolor_s.onnx", "refcolor_s.blob", camera_variant=True)  # doctest: +SKIP
+    >>> to_blob("refcolor_s.onnx", "refcolor_s.blob", camera_variant=True)  # doctest: +SKIP
     PosixPath('refcolor_s.blob')
     """
     from engine.atomic import write_bytes_atomic, write_json_atomic

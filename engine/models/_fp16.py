@@ -23,7 +23,7 @@ from engine.models._card import (
 )
 from engine.models._inspect import load_onnx_model
 
-__all__ = ["default_fp16_path", "export_fp16", "fp16_max_abs_diff", "photo_feeds"]
+__all__ = ["default_fp16_path", "export_fp16"]
 
 _FP16_MAX = float(np.finfo(np.float16).max)
 # inputs that ONNX requires to stay float32 whatever the data type (index per op type)
@@ -81,7 +81,7 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
     graph's float inputs/outputs are declared float16. The card beside ``dst`` copies the
     source card with ``dtype: float16`` for those tensors, ``precision: fp16``, the new sha256
     and ``derived_from`` naming the source. Check the result against the source with the card's
-    ``fp16_tolerance`` (the tests do).
+    ``fp16_tolerance`` (``engine.evaluation.output_max_abs_diff``; the tests and the CLI do).
 
     Parameters
     ----------
@@ -132,56 +132,3 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
         ).strip()
         write_card(dst, data)
     return dst
-
-
-def photo_feeds(card, *, count: int = 3, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Realistic input tensors for ``card``: bundled scikit-image photos as night + reference.
-
-    The night frame is the photo's luminance with noise and a gamma, the reference the photo
-    itself with a pasted scene change, half of them with a leak mask; tensors are built with
-    :func:`engine.colorize.prepare_inputs`, as the host and camera paths do.
-    """
-    import cv2
-
-    from engine._image import to_gray
-    from engine.colorize import prepare_inputs
-    from engine.scene_change import donor_photos, paste_patches
-
-    rng = np.random.default_rng(seed)
-    photos = donor_photos()
-    feeds = []
-    for i in range(count):
-        photo = photos[i % len(photos)]
-        w, h = card.input_size
-        photo = cv2.resize(photo, (w * 2, h * 2), interpolation=cv2.INTER_AREA)
-        gray = to_gray(photo).astype(np.float32) / 255.0
-        night = np.clip(255 * gray**1.3 + rng.normal(0, 4, gray.shape), 0, 255).astype(np.uint8)
-        reference, changed = paste_patches(photo, photos, rng=rng)
-        mask = cv2.GaussianBlur(changed.astype(np.float32), (0, 0), 2.0) if i % 2 else None
-        feeds.append(prepare_inputs(night, reference, leak_mask=mask, card=card))
-    return feeds
-
-
-def fp16_max_abs_diff(
-    fp32: str | Path, fp16: str | Path, feeds: list[dict[str, np.ndarray]]
-) -> float:
-    """Max abs output difference (tensor units) of an FP32 model and its FP16 export.
-
-    ``feeds`` are FP32 inputs by name; the FP16 model gets them cast to its declared dtypes.
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    s32 = ort.InferenceSession(str(fp32), opts, providers=["CPUExecutionProvider"])
-    s16 = ort.InferenceSession(str(fp16), opts, providers=["CPUExecutionProvider"])
-    types16 = {
-        i.name: (np.float16 if i.type == "tensor(float16)" else np.float32)
-        for i in s16.get_inputs()
-    }
-    worst = 0.0
-    for feed in feeds:
-        (a,) = s32.run(None, feed)
-        (b,) = s16.run(None, {k: v.astype(types16[k]) for k, v in feed.items()})
-        worst = max(worst, float(np.abs(a.astype(np.float32) - b.astype(np.float32)).max()))
-    return worst

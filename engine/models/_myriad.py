@@ -84,7 +84,7 @@ def toolchain_dir() -> Path:
         root = Path(platformdirs.user_cache_dir("NightLab", appauthor=False))
     except ImportError:
         xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        root = (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache")
+        root = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
         root = root / "NightLab"
     return root / "myriad"
 
@@ -132,8 +132,10 @@ def compiler_status() -> list[Missing]:
         return missing
     if ctypes.util.find_library("usb-1.0") is None:
         missing.append(
-            Missing("system library libusb-1.0 (the MYRIAD plugin links it)",
-                    "sudo apt-get install libusb-1.0-0")  # fmt: skip
+            Missing(
+                "system library libusb-1.0 (the MYRIAD plugin links it)",
+                "sudo apt-get install libusb-1.0-0",
+            )  # fmt: skip
         )
     tool_built = _tool_path().is_file()
     if not tool_built and _cxx() is None:
@@ -141,8 +143,11 @@ def compiler_status() -> list[Missing]:
                                "sudo apt-get install g++"))  # fmt: skip
     if not _libs_ready():
         missing.append(
-            Missing(f"OpenVINO {OPENVINO_VERSION} MYRIAD plugin (pinned wheel, 29 MB, fetched "
-                    "once with pip)", "nightlab model compiler --install")  # fmt: skip
+            Missing(
+                f"OpenVINO {OPENVINO_VERSION} MYRIAD plugin (pinned wheel, 29 MB, fetched "
+                "once with pip)",
+                "nightlab model compiler --install",
+            )  # fmt: skip
         )
     if not tool_built:
         missing.append(Missing(f"compile tool (built once from {SOURCE.name})",
@@ -213,7 +218,8 @@ def _build_tool(timeout: float) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     # the wheel is manylinux2014: old C++ ABI; the plugin's own deps resolve at run time
     cmd = [cxx, "-std=c++14", "-O1", "-D_GLIBCXX_USE_CXX11_ABI=0", str(SOURCE), "-o", str(tmp),
-           f"-L{libs}", "-linference_engine", f"-Wl,-rpath,{libs}", "-Wl,--allow-shlib-undefined"]  # fmt: skip
+           f"-L{libs}", "-linference_engine", f"-Wl,-rpath,{libs}",
+           "-Wl,--allow-shlib-undefined"]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
@@ -306,14 +312,16 @@ class MyriadCompiler:
             if p not in PRECISIONS:
                 raise ValueError(f"{name}: precision must be one of {PRECISIONS}, got {p!r}")
         cmd = [str(self.tool), "-m", str(model), "-o", str(blob), "-ip", "FP16",
-               "-op", output_precision, "-sh", str(int(shaves)), "-cmx", str(int(cmx_slices))]  # fmt: skip
+               "-op", output_precision, "-sh", str(int(shaves)),
+               "-cmx", str(int(cmx_slices))]  # fmt: skip
         if precisions:
             cmd += ["-iop", ",".join(f"{k}:{v}" for k, v in sorted(precisions.items()))]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise ToolchainError(f"compiling {Path(model).name} took over {timeout:.0f} s") from None
+            what = f"compiling {Path(model).name}"
+            raise ToolchainError(f"{what} took over {timeout:.0f} s") from None
         seconds = time.perf_counter() - t0
         log = tuple((proc.stdout + proc.stderr).splitlines())
         if proc.returncode != 0 or not Path(blob).is_file():
