@@ -337,11 +337,12 @@ class MyriadCompiler:
 
 
 def _main(argv: list[str]) -> int:
-    """``python3 engine/models/_myriad.py [status|install]`` (stdlib only; used by CI)."""
+    """``python3 engine/models/_myriad.py [status | install [TIMEOUT_S]]`` (stdlib only; CI)."""
     action = argv[0] if argv else "status"
     if action == "install":
+        timeout = float(argv[1]) if len(argv) > 1 else 300.0
         try:
-            compiler = install_compiler(log=lambda m: print(m, flush=True))
+            compiler = install_compiler(timeout=timeout, log=lambda m: print(m, flush=True))
         except ToolchainError as exc:
             print(f"MyriadX compiler: not installed: {exc}", file=sys.stderr)
             return 1
