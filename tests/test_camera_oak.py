@@ -38,15 +38,19 @@ from engine.camera._oak_controls import (
     replay_calls,
 )
 from engine.camera._oak_pipeline import frame_from_imgframe, list_oak_devices
-from engine.colorize import decode_output, prepare_inputs, recombine
+from engine.colorize import decode_output
 from engine.models import (
     ModelCard,
     ModelError,
     TensorSpec,
     check_against_card,
+    default_model_path,
+    export_fp16,
     inspect_model,
     tiny_card,
     validate_card_dict,
+    verify_model,
+    with_gray_night_input,
     write_tiny_model,
 )
 from tests.conftest import shared_path
@@ -55,6 +59,8 @@ dai = pytest.importorskip("depthai")
 
 BLOBS = ("fixtures", "blobs")
 DIFF = "diff_openvino_2021.4_6shave.blob"
+#: the shipped on-camera build of the default model (tests/test_blob.py proves it is current)
+SHIPPED_BLOB = default_model_path().with_name("refcolor_s.blob")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -158,12 +164,24 @@ def test_blob_dims_are_reported_outermost_first():
     assert io.outputs[0].layout == "NCHW"
 
 
-def test_matching_card_has_no_mismatch_and_passes_camera_checks():
+def test_matching_card_has_no_mismatch_but_a_3_plane_night_input_is_refused():
     blob = shared_path(*BLOBS, DIFF)
     card = _card(_diff_card_dict())
     assert check_against_card(inspect_model(blob), card) == []
-    loaded_card, io = load_on_camera_model(blob, card=card)
-    assert loaded_card is card and io.format == "blob"
+    with pytest.raises(ModelError) as err:
+        load_on_camera_model(blob, card=card)
+    assert str(err.value) == (
+        f"{DIFF} cannot run on the camera: input 'img1' (night_l): the blob takes 3x720x720, "
+        "but the camera feeds one GRAY8 plane of 720x720"
+    )
+
+
+def test_shipped_blob_is_accepted_for_the_camera():
+    card, io = load_on_camera_model(SHIPPED_BLOB)  # its own card: sha256, I/O, camera rules
+    assert card.name == "nightlab-refcolor-s" and io.info["shaves"] == 6
+    colorizer = OakColorizer.load(SHIPPED_BLOB)
+    assert (colorizer.night_input, colorizer.night_size) == ("night_gray", (256, 192))
+    assert colorizer.ref_inputs == ("ref_l", "ref_ab")
 
 
 @pytest.mark.parametrize(
@@ -445,7 +463,7 @@ def test_nn_output_unknown_tensor_name_is_an_error():
 
 
 class _ListQueue:
-    """Plays the NeuralNetwork output queue."""
+    """Plays a host output queue (the network's ab output or its passthrough)."""
 
     def __init__(self):
         self.items: list = []
@@ -455,12 +473,16 @@ class _ListQueue:
         return items
 
 
-def _ab_message(seq: int, value: float, h: int, w: int):
+def _ab_message(value: float, h: int, w: int):
+    """An ab output as a network sends it; deliberately without a sequence number."""
     msg = dai.NNData()
     tensor = np.full((1, 2, h, w), value / 128, np.float16)
     msg.addTensor("ab", tensor, dai.TensorInfo.DataType.FP16)
-    msg.setSequenceNum(seq)
     return msg
+
+
+def _passthrough(seq: int, h: int, w: int):
+    return _imgframe(np.zeros((h, w), np.uint8), "GRAY8", seq=seq)
 
 
 def _night_frame(seq: int) -> Frame:
@@ -468,24 +490,32 @@ def _night_frame(seq: int) -> Frame:
     return Frame(np.full((12, 16), 100, np.uint8), meta)
 
 
-def test_ab_output_is_paired_with_its_own_night_frame():
+def test_ab_output_is_paired_through_the_passthrough_not_its_own_sequence_number():
     colorizer = OakColorizer(_card(_on_camera_card_dict(8, 6)), "model.blob")
-    queue = colorizer._out_queue = _ListQueue()
-    queue.items = [_ab_message(5, 10.0, 6, 8)]
+    out = colorizer._out_queue = _ListQueue()
+    through = colorizer._passthrough_queue = _ListQueue()
+    out.items = [_ab_message(10.0, 6, 8)]  # the ab arrived, its passthrough not yet
     colorizer.add_night_frame(_night_frame(4))
-    colorizer.poll()
-    assert colorizer.latest_result() is None  # frame 5 has not reached the host yet
     colorizer.add_night_frame(_night_frame(5))
+    colorizer.poll()
+    assert colorizer.latest_result() is None
+    through.items = [_passthrough(5, 6, 8)]  # the network ran on night frame 5
     colorizer.poll()
     got = colorizer.latest_result()
     assert got.frame.meta.sequence == 5 and colorizer.unmatched == 0
     np.testing.assert_allclose(got.result.ab_lowres, 10.0, atol=0.01)
-    queue.items = [_ab_message(6, 20.0, 6, 8)]  # frame 6 was dropped on the way to the host
-    colorizer.add_night_frame(_night_frame(7))
+    out.items = [_ab_message(20.0, 6, 8), _ab_message(30.0, 6, 8)]
+    through.items = [_passthrough(6, 6, 8), _passthrough(8, 6, 8)]
+    colorizer.add_night_frame(_night_frame(6))
+    colorizer.poll()  # frame 8's full-resolution copy is still on its way
+    got = colorizer.latest_result()
+    assert (got.frame.meta.sequence, colorizer.results_received) == (6, 2)
+    np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
+    colorizer.add_night_frame(_night_frame(9))  # frame 8 was dropped on its way to the host
     colorizer.poll()
     got = colorizer.latest_result()
-    assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (7, 1, 2)
-    np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
+    assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (9, 1, 3)
+    np.testing.assert_allclose(got.result.ab_lowres, 30.0, atol=0.02)
 
 
 # -- device discovery -------------------------------------------------------------------------
@@ -643,10 +673,11 @@ def test_unplug_keeps_captures_and_reconnects(fake_world):
 
 
 def test_colorization_is_part_of_the_device_session(fake_world):
-    blob = shared_path(*BLOBS, DIFF)
+    blob = SHIPPED_BLOB
     cam = OakCamera(resolution=(16, 16), mono=True)
-    colorizer = cam.enable_colorization(blob, card=_card(_diff_card_dict()))
-    assert cam.colorizer is colorizer and cam.info.details["colorization"] == "diff"
+    colorizer = cam.enable_colorization(blob)
+    assert cam.colorizer is colorizer
+    assert cam.info.details["colorization"] == "nightlab-refcolor-s"
     with cam:
         assert fake_world.sessions[-1].colorizer is colorizer  # built into the pipeline
         cam.snap()
@@ -673,32 +704,101 @@ def test_constructor_validates_arguments():
 
 
 # -- host-only depthai pipeline: the on-camera colorization wiring ---------------------------
-class EchoNetwork(dai.node.ThreadedHostNode):
-    """Stands in for the NeuralNetwork node: returns the reference ab as the model output."""
+_DAI_NP = {"FP16": np.float16, "U8F": np.uint8, "FP32": np.float32}
 
-    def __init__(self):
-        super().__init__()
-        self.inputs = {"night_l": self.createInput(), "ref_l": self.createInput()}
-        self.inputs["ref_ab"] = self.createInput()
+
+class BlobStandIn(dai.node.ThreadedHostNode):
+    """Plays the ``NeuralNetwork`` node running a real blob, where no device can run it.
+
+    Shaped on the blob itself (``dai.OpenVINO.Blob``): one input and one passthrough per blob
+    input, named as the blob names them; a message that does not fit the blob's tensor (type,
+    dims) is refused and recorded, as the MyriadX refuses it; the network is computed by
+    onnxruntime from the FP16 ONNX the blob was compiled from, and the output is laid out as
+    the blob's output tensor (its data type, its dims). Like a multi-input network, it does
+    not stamp its output with the night frame's sequence number: the pairing must not need it.
+    """
+
+    def configure(self, blob: Path, onnx_model: Path) -> BlobStandIn:
+        import onnxruntime as ort
+
+        parsed = dai.OpenVINO.Blob(str(blob))
+        self.blob_inputs = dict(parsed.networkInputs)
+        ((self.output_name, self.output_info),) = parsed.networkOutputs.items()
+        self.inputs = {name: self.createInput() for name in self.blob_inputs}
+        self.passthroughs = {name: self.createOutput() for name in self.blob_inputs}
         self.out = self.createOutput()
-        self.night_shapes: list = []
+        self.session = ort.InferenceSession(str(onnx_model), providers=["CPUExecutionProvider"])
+        self.refused: list[str] = []
+        self.inferences = 0
+        return self
+
+    def _tensor(self, name: str, msg) -> np.ndarray | None:
+        info = self.blob_inputs[name]
+        shape = tuple(int(d) for d in reversed(info.dims))  # the blob lists dims innermost first
+        if isinstance(msg, dai.ImgFrame):
+            if info.dataType.name != "U8F" or msg.getType() != dai.ImgFrame.Type.GRAY8:
+                self.refused.append(f"{name}: {msg.getType().name} frame for {info.dataType.name}")
+                return None
+            if (msg.getHeight(), msg.getWidth()) != shape[-2:]:
+                self.refused.append(f"{name}: {msg.getWidth()}x{msg.getHeight()} frame")
+                return None
+            return msg.getFrame().reshape(shape)
+        got = msg.getTensorInfo(name) if msg.hasLayer(name) else None
+        if got is None or got.dataType != info.dataType or tuple(got.dims) != shape:
+            what = "missing" if got is None else f"{got.dataType.name} {list(got.dims)}"
+            self.refused.append(f"{name}: {what}, blob takes {info.dataType.name} {list(shape)}")
+            return None
+        return msg.getTensor(name).reshape(shape)
 
     def run(self):
-        ref = None
+        latest: dict = {}
+        night_name = next(n for n, t in self.blob_inputs.items() if t.dataType.name == "U8F")
         while self.isRunning():
             try:
-                night = self.inputs["night_l"].get()
+                night = self.inputs[night_name].get()
             except dai.MessageQueue.QueueException:
                 break
-            ref = self.inputs["ref_ab"].tryGet() or ref
-            if ref is None:
+            for name, port in self.inputs.items():
+                if name != night_name:
+                    latest[name] = port.tryGet() or latest.get(name)
+            if any(latest.get(n) is None for n in self.inputs if n != night_name):
+                continue  # the network waits for a reference
+            feed = {night_name: self._tensor(night_name, night)}
+            feed.update({n: self._tensor(n, m) for n, m in latest.items()})
+            if any(v is None for v in feed.values()):
                 continue
-            self.night_shapes.append((night.getType().name, night.getHeight(), night.getWidth()))
+            (ab,) = self.session.run(None, {k: v.astype(np.float16) for k, v in feed.items()})
             out = dai.NNData()
-            tensor = ref.getTensor("ref_ab").astype(np.float16)
-            out.addTensor("ab", tensor, dai.TensorInfo.DataType.FP16)
-            out.setSequenceNum(night.getSequenceNum())
+            shape = tuple(int(d) for d in reversed(self.output_info.dims))
+            dtype = _DAI_NP[self.output_info.dataType.name]
+            out.addTensor(self.output_name, ab.astype(dtype).reshape(shape),
+                          self.output_info.dataType)  # fmt: skip
+            self.inferences += 1
             self.out.send(out)
+            self.passthroughs[night_name].send(night)
+
+
+@pytest.fixture(scope="module")
+def blob_source(tmp_path_factory) -> Path:
+    """The FP16 camera variant that the shipped blob was compiled from (same chain as to-blob)."""
+    work = tmp_path_factory.mktemp("blob-source")
+    variant = with_gray_night_input(default_model_path(), work / "refcolor_s_camera.onnx")
+    return export_fp16(variant, work / "refcolor_s_camera_fp16.onnx")
+
+
+def test_blob_output_nndata_decodes_to_chroma(rng):
+    card = verify_model(SHIPPED_BLOB).card
+    info = dai.OpenVINO.Blob(str(SHIPPED_BLOB)).networkOutputs["ab"]
+    assert (info.dataType.name, info.order.name, list(info.dims)) == ("FP16", "NCHW",
+                                                                      [256, 192, 2, 1])  # fmt: skip
+    ab = rng.uniform(-90, 90, (192, 256, 2)).astype(np.float32)  # physical a, b
+    planes = np.transpose(ab / 128, (2, 0, 1))[None]  # NCHW, the blob's order
+    msg = dai.NNData()  # laid out as the blob's output: FP16, dims reversed = N, C, H, W
+    msg.addTensor("ab", planes.astype(np.float16), info.dataType)
+    assert msg.getTensorInfo("ab").getTensorSize() == 2 * 192 * 256 * 2
+    out = decode_output(output_tensor(msg, card.output.name), card.output)
+    assert out.shape == (192, 256, 2)
+    np.testing.assert_allclose(out, ab, atol=128 * 2**-11)  # fp16 precision at |t| < 1
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
@@ -709,51 +809,85 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
     writer.release()
 
 
-def test_host_pipeline_colorizes_like_the_host_path(tmp_path):
-    width, height, n = 64, 48, 12
-    yy, xx = np.mgrid[0:height, 0:width]
-    frames = [((xx * 3 + yy * 2 + 5 * i) % 256).astype(np.uint8) for i in range(n)]
+def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak, *, want=3):
+    """ReplayVideo (night) -> host ImageManip -> BlobStandIn(shipped blob) -> colorizer."""
     video = tmp_path / "night.avi"
     _write_video(video, frames, fps=30)
-    card = _card(_on_camera_card_dict(32, 24))
-    colorizer = OakColorizer(card, tmp_path / "model.blob")
-
-    reference = np.zeros((height, width, 3), np.uint8)
-    reference[:, : width // 2] = (190, 60, 50)
-    reference[:, width // 2 :] = (40, 90, 200)
-    leak = np.zeros((height, width), np.float32)
-    leak[:, -8:] = 1.0  # the scene changed on the right edge
-
     pipeline = dai.Pipeline(createImplicitDevice=False)
     replay = pipeline.create(dai.node.ReplayVideo)
     replay.setReplayVideoFile(video)
     replay.setOutFrameType(dai.ImgFrame.Type.GRAY8)
     replay.setLoop(False)
     replay.setFps(30)
-    night_queue = replay.out.createOutputQueue(maxSize=n, blocking=True)
-    network = pipeline.create(EchoNetwork)
+    night_queue = replay.out.createOutputQueue(maxSize=len(frames), blocking=True)
+    network = pipeline.create(BlobStandIn).configure(SHIPPED_BLOB, blob_source)
     colorizer.build(pipeline, replay.out, network=network, manip_on_host=True)
     colorizer.set_reference(frames[0], reference, leak_mask=leak)
     pipeline.start()
     try:
-        deadline = time.monotonic() + 10
-        while colorizer.results_received < 3 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 20
+        while colorizer.results_received < want and time.monotonic() < deadline:
             msg = night_queue.get(datetime.timedelta(seconds=0.1))
             if msg is not None:
                 colorizer.add_night_frame(frame_from_imgframe(msg, device_id="host"))
             colorizer.poll()
+            if network.refused:
+                break
     finally:
         pipeline.stop()
         pipeline.wait()
+    return network
+
+
+def _scene(width=320, height=240, n=8):
+    """Night frames of a real photo (gray, slowly brightening) and its colour reference."""
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (width, height), interpolation=cv2.INTER_AREA)
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    frames = [np.clip(gray.astype(int) * 3 // 4 + 2 * i, 0, 255).astype(np.uint8)
+              for i in range(n)]  # fmt: skip
+    leak = np.zeros((height, width), np.float32)
+    leak[:, -40:] = 1.0  # the scene changed on the right edge
+    return frames, photo, leak
+
+
+#: on-camera path (GRAY8 resize on the ImageManip, gray->L in the graph, FP16) vs the host
+#: path (INTER_AREA resize, exact L, FP32), in physical ab units, at the model's resolution
+CAMERA_VS_HOST_MEAN_AB = 0.1
+CAMERA_VS_HOST_P99_AB = 0.5
+
+
+def test_host_pipeline_with_the_shipped_blob_colorizes_like_the_host_path(tmp_path, blob_source):
+    from engine.colorize import load_colorizer
+
+    frames, reference, leak = _scene()
+    colorizer = OakColorizer.load(SHIPPED_BLOB)
+    network = _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak)
+    assert network.refused == []  # every message fit the blob's inputs
     assert colorizer.results_received >= 3 and colorizer.unmatched == 0
-    assert set(network.night_shapes) == {("GRAY8", 24, 32)}  # the resize/gray stage
 
     got = colorizer.latest_result()
-    night = got.frame.image
-    tensors = prepare_inputs(frames[0], reference, leak_mask=leak, card=card)
-    expected_ab = decode_output(tensors["ref_ab"].astype(np.float16), card.output)
-    np.testing.assert_array_equal(got.result.ab_lowres, expected_ab)
-    assert np.abs(expected_ab[:, -2:]).max() == 0  # no reference colour under the leak mask
-    host = recombine(night, expected_ab, leak_mask=leak, model_name=card.name)
-    np.testing.assert_array_equal(got.result.rgb, host.rgb)  # same code, same picture
-    assert colorizer.latest_result() is got  # recombined once per new result
+    host = load_colorizer().colorize(got.frame.image, reference, leak_mask=leak)
+    diff = np.abs(host.ab_lowres - got.result.ab_lowres)
+    print(f"camera vs host ab: mean {diff.mean():.3f}, p99 {np.percentile(diff, 99):.3f}, "
+          f"max {diff.max():.3f}")  # fmt: skip
+    assert diff.mean() < CAMERA_VS_HOST_MEAN_AB
+    assert np.percentile(diff, 99) < CAMERA_VS_HOST_P99_AB
+    assert got.result.rgb.shape == (240, 320, 3)
+
+
+def test_blob_stand_in_refuses_what_the_blob_does_not_take(tmp_path, blob_source, monkeypatch):
+    frames, reference, leak = _scene(n=4)
+    card = verify_model(SHIPPED_BLOB).card
+    colorizer = OakColorizer(card, SHIPPED_BLOB)  # no io: sends what the card says
+
+    def fp32_message(name, tensor):  # what the FP32 model would take: not the FP16 blob
+        msg = dai.NNData()
+        msg.addTensor(name, tensor.astype(np.float32), dai.TensorInfo.DataType.FP32)
+        return msg
+
+    monkeypatch.setattr("engine.camera._oak_colorize.reference_message", fp32_message)
+    network = _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak, want=1)
+    assert network.refused and "blob takes FP16 [1, 1, 192, 256]" in network.refused[0]
+    assert network.inferences == 0 and colorizer.results_received == 0

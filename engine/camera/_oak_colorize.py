@@ -6,6 +6,13 @@ Device pipeline::
        \\--> ImageManip (resize to the model size, GRAY8) --> NeuralNetwork[night input]
     host: prepare_inputs -> NNData(ref tensors) --> NeuralNetwork[ref inputs] (reused per frame)
     NeuralNetwork.out (ab tensor) --> host: decode_output -> recombine
+    NeuralNetwork.passthroughs[night input] --> host: which night frame that ab belongs to
+
+Pairing: the network's ab output and the passthrough of the night frame it ran on come out
+once per inference, in order, on two blocking queues (depthai's documented passthrough
+mechanism), so the i-th ab belongs to the i-th passthrough; the passthrough keeps the camera's
+sequence number through the resize stage. The ab message's own sequence number is never used:
+depthai does not promise to copy it from a multi-input network's inputs.
 
 The host halves are ``engine.colorize.prepare_inputs`` / ``decode_output`` / ``recombine``,
 the same code as the host (onnxruntime) path. Before anything is deployed the model is
@@ -98,6 +105,7 @@ def on_camera_problems(card: Any, io: Any) -> list[str]:
             f"input {night.name!r} (night_l): gray8 with scale {night.scale:g} / offset "
             f"{night.offset:g}, but the camera feeds raw gray levels (scale 1, offset 0)"
         )
+    problems += _feed_problems(card, io)
     for spec in card.inputs:
         if spec.role != "night_l" and spec.dtype not in ON_CAMERA_REF_DTYPES:
             problems.append(
@@ -110,6 +118,35 @@ def on_camera_problems(card: Any, io: Any) -> list[str]:
             f"output {out.name!r}: dtype {out.dtype}; a MyriadX blob returns "
             f"{' or '.join(ON_CAMERA_OUTPUT_DTYPES)}"
         )
+    return problems
+
+
+def _feed_problems(card: Any, io: Any) -> list[str]:
+    """What the pipeline feeds vs the blob's own inputs: one GRAY8 plane at the model size for
+    the night input, ``prepare_inputs``' tensors (the card's shapes) for the references."""
+    real = {t.name: t for t in getattr(io, "inputs", ())}
+    if not real:
+        return []
+    problems = []
+    width, height = card.input_size
+    for spec in card.inputs:
+        t = real.get(spec.name)
+        if t is None:
+            continue  # check_against_card reports a missing input
+        dims = tuple(d for d in t.shape if d is not None)
+        if spec.role == "night_l":
+            plane = tuple(d for d in dims if d != 1) == (height, width)
+            if not plane:
+                shape = "x".join(map(str, dims))
+                problems.append(
+                    f"input {spec.name!r} (night_l): the blob takes {shape}, but the camera "
+                    f"feeds one GRAY8 plane of {height}x{width}"
+                )
+        elif dims != tuple(spec.shape):
+            problems.append(
+                f"input {spec.name!r} ({spec.role}): the blob takes {list(dims)}, but the host "
+                f"sends {list(spec.shape)}"
+            )
     return problems
 
 
@@ -236,10 +273,20 @@ class OakColorizer:
     aligned reference with :meth:`set_reference`, and pull :meth:`latest_result`.
     """
 
-    def __init__(self, card: Any, model_path: str | Path, *, params: Any = None, history: int = 16):
+    def __init__(
+        self,
+        card: Any,
+        model_path: str | Path,
+        *,
+        params: Any = None,
+        history: int = 16,
+        io: Any = None,
+    ):
         from engine.colorize import RecombineParams
 
         self.card = card
+        self.io = io
+        """The model's real inputs/outputs (``engine.models.ModelIO``) when loaded from a file."""
         self.model_path = Path(model_path)
         self.params = params if params is not None else RecombineParams()
         night = card.input("night_l")
@@ -255,6 +302,9 @@ class OakColorizer:
         self._ref_sent = False
         self._leak_mask: np.ndarray | None = None
         self._out_queue = None
+        self._passthrough_queue = None
+        self._ab_fifo: list[np.ndarray] = []
+        self._seq_fifo: list[int] = []
         self._pending: OrderedDict[int, np.ndarray] = OrderedDict()
         self._latest: tuple[Frame, np.ndarray] | None = None
         self._cached: OnCameraResult | None = None
@@ -265,7 +315,7 @@ class OakColorizer:
     def load(cls, path: str | Path | None = None, *, card: Any = None, params: Any = None):
         """Check the model (:func:`load_on_camera_model`) and make its colorizer."""
         card, io = load_on_camera_model(path, card=card)
-        return cls(card, io.path, params=params)
+        return cls(card, io.path, params=params, io=io)
 
     # -- pipeline -------------------------------------------------------------------------
     def build(
@@ -279,7 +329,7 @@ class OakColorizer:
         """
         import depthai as dai
 
-        width, height = self.card.input_size
+        width, height = self.night_size
         manip = pipeline.create(dai.node.ImageManip)
         if manip_on_host:
             manip.setRunOnHost(True)
@@ -305,13 +355,35 @@ class OakColorizer:
             ref_in = network.inputs[name]
             ref_in.setReusePreviousMessage(True)  # one reference serves every night frame
             queues[name] = ref_in.createInputQueue(maxSize=1, blocking=False)
+        # blocking, so neither drops: the i-th ab and the i-th passthrough stay a pair (the
+        # network may wait for the host; the camera does not: the night input drops instead)
+        out_queue = network.out.createOutputQueue(maxSize=4, blocking=True)
+        passthrough = network.passthroughs[self.night_input]
+        passthrough_queue = passthrough.createOutputQueue(maxSize=4, blocking=True)
         with self._lock:
             self._ref_queues = queues
             self._ref_sent = False  # a new pipeline has no reference yet
-            self._out_queue = network.out.createOutputQueue(maxSize=4, blocking=False)
-            self._frames.clear()
-            self._pending.clear()
+            self._out_queue = out_queue
+            self._passthrough_queue = passthrough_queue
+            self._clear()
         return self
+
+    @property
+    def night_size(self) -> tuple[int, int]:
+        """(width, height) of the night plane the network takes: from the blob when known."""
+        if self.io is not None:
+            for t in self.io.inputs:
+                if t.name == self.night_input:
+                    dims = [d for d in t.shape if d not in (None, 1)]
+                    if len(dims) == 2:
+                        return dims[1], dims[0]
+        return self.card.input_size
+
+    def _clear(self) -> None:
+        self._frames.clear()
+        self._pending.clear()
+        self._ab_fifo.clear()
+        self._seq_fifo.clear()
 
     # -- host side ------------------------------------------------------------------------
     def set_reference(
@@ -326,12 +398,28 @@ class OakColorizer:
         from engine.colorize import prepare_inputs
 
         tensors = prepare_inputs(night, reference, leak_mask=leak_mask, card=self.card)
-        messages = {name: reference_message(name, tensors[name]) for name in self.ref_inputs}
+        messages = {}
+        for name in self.ref_inputs:
+            tensor = tensors[name]
+            real = self._real_input(name)
+            if real is not None and (
+                tuple(tensor.shape) != tuple(real.shape) or tensor.dtype.name != real.dtype
+            ):
+                raise ValueError(
+                    f"{self.model_path.name}: input {name!r} takes {real.describe()}, "
+                    f"the reference gives {'x'.join(map(str, tensor.shape))} {tensor.dtype}"
+                )
+            messages[name] = reference_message(name, tensor)
         with self._lock:
             self._ref_messages = messages
             self._leak_mask = None if leak_mask is None else np.asarray(leak_mask, np.float32)
             self._ref_sent = False
         self._flush_reference()
+
+    def _real_input(self, name: str) -> Any:
+        if self.io is None:
+            return None
+        return next((t for t in self.io.inputs if t.name == name), None)
 
     def _flush_reference(self) -> None:
         with self._lock:
@@ -352,19 +440,25 @@ class OakColorizer:
     def poll(self) -> int:
         """Collect ab outputs that arrived; returns how many. Call from the grabbing thread.
 
-        An output is paired with the night frame of the same sequence number. It waits (a
-        few at most) if that frame has not reached the host yet; if the frame was dropped it
-        is paired with the newest frame instead and counted in ``unmatched``.
+        Each ab output is paired with the passthrough of the night input it ran on (same
+        position in the two queues), whose sequence number names the full-resolution night
+        frame. An ab waits (a few at most) if that frame has not reached the host yet; if
+        the frame was dropped it is paired with the newest frame instead and counted in
+        ``unmatched``.
         """
         from engine.colorize import decode_output
 
         self._flush_reference()
-        queue = self._out_queue
+        queue, passthrough = self._out_queue, self._passthrough_queue
         msgs = queue.tryGetAll() if queue is not None else []
+        seen = passthrough.tryGetAll() if passthrough is not None else []
         with self._lock:
             for msg in msgs:
                 ab = decode_output(output_tensor(msg, self.card.output.name), self.card.output)
-                self._pending[int(msg.getSequenceNum())] = ab
+                self._ab_fifo.append(ab)
+            self._seq_fifo.extend(int(m.getSequenceNum()) for m in seen)
+            while self._ab_fifo and self._seq_fifo:
+                self._pending[self._seq_fifo.pop(0)] = self._ab_fifo.pop(0)
             while len(self._pending) > 4:
                 self._pending.popitem(last=False)
             newest = next(reversed(self._frames)) if self._frames else None
@@ -402,5 +496,4 @@ class OakColorizer:
     def reset(self) -> None:
         """Forget pending night frames (device sequence numbers restart after a reconnect)."""
         with self._lock:
-            self._frames.clear()
-            self._pending.clear()
+            self._clear()
