@@ -37,7 +37,7 @@ from engine.camera._oak_controls import (
     oak_control_specs,
     replay_calls,
 )
-from engine.camera._oak_pipeline import frame_from_imgframe, list_oak_devices
+from engine.camera._oak_pipeline import OakSession, frame_from_imgframe, list_oak_devices
 from engine.colorize import decode_output
 from engine.models import (
     ModelCard,
@@ -279,7 +279,7 @@ def test_capabilities_have_documented_ranges_and_ir_reason():
     assert specs["anti_banding"].choices == ("off", "50hz", "60hz", "auto")
     ir = specs["ir_intensity"]
     assert (ir.supported, ir.reason) == (False, "no IR driver on this device")
-    assert oak_control_specs(has_ir=True)["ir_intensity"].supported
+    assert oak_control_specs(has_ir=True, is_color=False)["ir_intensity"].supported
     fixed = oak_control_specs(has_ir=True, has_autofocus=False)["lens_position"]
     assert (fixed.supported, fixed.reason) == (False, "fixed-focus lens")
 
@@ -303,7 +303,7 @@ def test_out_of_range_controls_are_rejected(fake_world, name, value, match):
     try:
         with pytest.raises(ControlError, match=match):
             cam.set_control(name, value)
-        assert fake_world.sessions[-1].controls_sent == []  # nothing reached the device
+        assert fake_world.controls_sent == []  # nothing reached the device
     finally:
         cam.close()
 
@@ -550,69 +550,134 @@ def test_list_devices_never_raises(monkeypatch):
     assert list_oak_devices() == []
 
 
-# -- disconnect / reconnect with a fake device session -----------------------------------------
-class FakeWorld:
-    """The devices a fake session can reach; ``plugged`` flips to simulate unplugging."""
-
-    def __init__(self):
-        self.plugged = True
-        self.has_ir = False
-        self.sessions: list[FakeSession] = []
-
-
-class FakeSession:
-    world: FakeWorld
-
-    def __init__(
-        self, device_id, *, resolution, fps, mono, socket, controls, ir_intensity, colorizer
-    ):
-        self.device_id, self.resolution, self.mono = device_id, resolution, mono
-        self.colorizer = colorizer
-        self.controls_at_open = dict(controls)
-        self.controls_sent: list = []
-        self.ir_calls: list = []
-        self.name, self.has_ir = "OAK-1-MAX", self.world.has_ir
-        self.has_autofocus, self.is_color = True, True
-        self._seq = 0
-        self.closed = False
-
-    @classmethod
-    def available(cls):
-        if not cls.world.plugged:
-            return []
-        return [{"device_id": "MXFAKE", "name": "1.1", "state": "unbooted", "protocol": "USB"}]
-
-    def open(self):
-        if not self.world.plugged:
-            raise CameraError("OAK MXFAKE: cannot start (device not found)")
-        self.world.sessions.append(self)
-
-    def grab(self, timeout):
-        if not self.world.plugged or self.closed:
-            raise CameraDisconnected("OAK MXFAKE: stream lost (X_LINK_ERROR)")
-        time.sleep(0.005)
-        w, h = self.resolution
-        img = np.full((h, w), self._seq % 256, np.uint8)
-        msg = _imgframe(img, "GRAY8", seq=self._seq, exposure_us=1000 + self._seq, iso=100)
-        self._seq += 1
-        return [msg]
-
-    def send_control(self, ctrl):
-        self.controls_sent.append(ctrl)
-
-    def set_ir(self, value):
-        self.ir_calls.append(value)
-
-    def close(self):
-        self.closed = True
-
-
+# -- OakSession's own code against a fake device shaped on depthai (tests/oak_fakes.py) -------
 @pytest.fixture
 def fake_world(monkeypatch):
-    world = FakeWorld()
-    monkeypatch.setattr(FakeSession, "world", world, raising=False)
-    monkeypatch.setattr(OakCamera, "session_factory", FakeSession)
+    from tests import oak_fakes
+
+    world = oak_fakes.World()
+    monkeypatch.setattr(oak_fakes, "WORLD", world)
+    monkeypatch.setattr(dai, "Device", oak_fakes.FakeDevice)
+    monkeypatch.setattr(dai, "Pipeline", oak_fakes.FakePipeline)
     return world
+
+
+def _session(**kw) -> OakSession:
+    args = dict(resolution=(32, 24), fps=30.0, mono=True, socket="CAM_B")
+    return OakSession("MXFAKE", **{**args, **kw})
+
+
+def test_fakes_refuse_what_depthai_lacks():
+    from tests.oak_fakes import FakeDevice, shaped_on
+
+    with pytest.raises(TypeError, match=r"defines \['getFloodLevel'\], which Device lacks"):
+
+        @shaped_on(dai.Device)
+        class Wrong:
+            def getFloodLevel(self):  # noqa: N802
+                return 0
+
+    assert FakeDevice.shaped_on is dai.Device
+    assert not hasattr(FakeDevice, "startPipeline")  # depthai 2.x only: a call would fail
+
+
+def test_session_open_builds_the_pipeline_and_applies_controls(fake_world):
+    fake_world.has_ir = True
+    controls = {"exposure_us": 8000, "iso": 400, "auto_exposure": False, "anti_banding": "60hz"}
+    session = _session(controls=controls, ir_intensity=0.3)
+    session.open()
+    try:
+        dev, pipe = fake_world.device, fake_world.pipeline
+        assert ("setMaxReconnectionAttempts", 0) in dev.calls  # one reconnection mechanism
+        (node,) = pipe.nodes
+        assert node.socket == dai.CameraBoardSocket.CAM_B
+        assert (node.size, node.frame_type, node.fps) == ((32, 24), dai.ImgFrame.Type.GRAY8, 30.0)
+        ctrl = node.initialControl  # applied before the first frame
+        assert (ctrl.expManual.exposureTimeUs, ctrl.expManual.sensitivityIso) == (8000, 400)
+        assert ctrl.antiBandingMode.name == "MAINS_60_HZ"
+        assert pipe.calls == ["start"]
+        assert (session.name, session.has_ir, session.is_color) == ("OAK-1-MAX", True, False)
+        assert session.has_autofocus is False  # the mono sensor's features
+        assert dev.ir_intensity == 0.3  # the flood lights what CAM_B sees
+        (msg,) = session.grab(1.0)
+        assert msg.getType() == dai.ImgFrame.Type.GRAY8 and msg.getWidth() == 32
+    finally:
+        session.close()
+    assert pipe.calls == ["start", "stop", "wait"] and dev.closed
+    session.close()  # closing twice is harmless
+
+
+def test_session_open_failure_is_one_line_and_releases_everything(fake_world):
+    fake_world.plugged = False
+    session = _session()
+    with pytest.raises(CameraError) as err:
+        session.open()
+    assert str(err.value) == (
+        "OAK MXFAKE: cannot start (No available devices (X_LINK_DEVICE_NOT_FOUND: MXFAKE))"
+    )
+    with pytest.raises(CameraDisconnected, match="not connected"):
+        session.grab(0.1)
+
+
+def test_session_open_failure_mid_build_closes_the_device(fake_world):
+    colorizer = type("Broken", (), {"build": lambda self, p, o: 1 / 0})()
+    session = _session(colorizer=colorizer)
+    with pytest.raises(CameraError, match=r"cannot start \(division by zero\)"):
+        session.open()
+    assert fake_world.device.closed and fake_world.pipeline.calls == ["stop", "wait"]
+
+
+def test_grab_times_out_then_detects_a_dead_device(fake_world):
+    session = _session()
+    session.open()
+    try:
+        fake_world.streaming = False  # device there, no frames
+        t0 = time.monotonic()
+        assert session.grab(0.05) == []
+        assert time.monotonic() - t0 >= 0.04  # the timeout was honoured
+        fake_world.plugged = False  # now gone: the queue raises
+        with pytest.raises(CameraDisconnected, match="stream lost .*X_LINK_ERROR"):
+            session.grab(0.05)
+    finally:
+        session.close()
+
+
+def test_idle_disconnect_is_found_by_the_device_state(fake_world, monkeypatch):
+    from tests import oak_fakes
+
+    session = _session()
+    session.open()
+    try:
+        fake_world.streaming = False
+        # the queue stays quiet (no exception) but the device reports it is gone
+        monkeypatch.setattr(
+            oak_fakes.FakeDevice, "getDeviceState", lambda self: dai.DeviceState.DISCONNECTED
+        )
+        with pytest.raises(CameraDisconnected, match="OAK MXFAKE: device disconnected"):
+            session.grab(0.02)
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize(
+    ("socket", "mono", "lit"), [("CAM_A", False, False), ("CAM_C", True, True)]
+)
+def test_ir_flood_is_driven_only_where_it_lights_the_image(fake_world, socket, mono, lit):
+    fake_world.has_ir = True
+    session = _session(socket=socket, mono=mono, ir_intensity=0.5)
+    session.open()
+    try:
+        assert session.flood_visible is lit
+        session.set_ir(0.7)
+        sent = [c for c in fake_world.device.calls if c[0] == "setIrFloodLightIntensity"]
+        assert sent == ([("setIrFloodLightIntensity", 0.5), ("setIrFloodLightIntensity", 0.7)]
+                        if lit else [])  # fmt: skip
+    finally:
+        session.close()
+    spec = oak_control_specs(has_ir=True, is_color=not mono)["ir_intensity"]
+    assert spec.supported is lit
+    if not lit:
+        assert spec.reason.startswith("the colour camera does not see the IR flood")
 
 
 def test_open_picks_first_device_and_reports_unknown_ones(fake_world):
@@ -630,17 +695,27 @@ def test_open_picks_first_device_and_reports_unknown_ones(fake_world):
 
 def test_controls_reach_the_device_and_are_replayed(fake_world):
     fake_world.has_ir = True
-    with OakCamera(resolution=(32, 24)) as cam:
+    with OakCamera(resolution=(32, 24), mono=True, socket="CAM_B") as cam:
         assert cam.set_control("exposure_us", 8000) == 8000
         assert cam.get_control("auto_exposure") is False  # a manual value leaves auto mode
         cam.set_control("ir_intensity", 0.25)
-        session = fake_world.sessions[-1]
-        assert session.controls_sent[0].expManual.exposureTimeUs == 8000
-        assert session.ir_calls == [0.25]
+        assert fake_world.controls_sent[0].expManual.exposureTimeUs == 8000
+        assert fake_world.device.ir_intensity == 0.25
         assert cam.snap().meta.ir_intensity == 0.25
         cam.close()
-        cam.open()
-        assert fake_world.sessions[-1].controls_at_open["exposure_us"] == 8000
+        cam.open()  # a new device session: the controls are applied on open
+        ctrl = fake_world.pipeline.nodes[0].initialControl
+        assert ctrl.expManual.exposureTimeUs == 8000
+        assert fake_world.device.ir_intensity == 0.25 and len(fake_world.devices) == 2
+
+
+def test_colour_camera_does_not_offer_the_ir_flood(fake_world):
+    fake_world.has_ir = True
+    with OakCamera(resolution=(32, 24)) as cam:  # CAM_A, the colour camera
+        with pytest.raises(ControlError, match="the colour camera does not see the IR flood"):
+            cam.set_control("ir_intensity", 0.5)
+        assert cam.snap().meta.ir_intensity is None
+    assert not [c for c in fake_world.device.calls if c[0] == "setIrFloodLightIntensity"]
 
 
 def test_unplug_keeps_captures_and_reconnects(fake_world):
@@ -660,30 +735,32 @@ def test_unplug_keeps_captures_and_reconnects(fake_world):
         assert events[0].startswith("OAK MXFAKE: stream lost")
         np.testing.assert_array_equal(before.image, kept)  # delivered frames stay valid
         time.sleep(0.1)  # several reconnect attempts fail while unplugged
-        assert len(fake_world.sessions) == 1
+        assert len(fake_world.devices) == 1
         fake_world.plugged = True
         assert back.wait(2.0)
         after = cam.wait_frame(timeout=2.0, after=before.meta.sequence)
-        assert cam.is_connected and len(fake_world.sessions) == 2
+        assert cam.is_connected and len(fake_world.devices) == 2
         assert after.meta.sequence > before.meta.sequence  # our numbering keeps increasing
         assert events[1] == "oak: MXFAKE is back"
     finally:
         cam.close()
-    assert fake_world.sessions[-1].closed
+    assert fake_world.device.closed and fake_world.pipeline.calls[-2:] == ["stop", "wait"]
 
 
-def test_colorization_is_part_of_the_device_session(fake_world):
-    blob = SHIPPED_BLOB
+def test_colorization_is_part_of_the_device_session(fake_world, monkeypatch):
     cam = OakCamera(resolution=(16, 16), mono=True)
-    colorizer = cam.enable_colorization(blob)
+    colorizer = cam.enable_colorization(SHIPPED_BLOB)
     assert cam.colorizer is colorizer
     assert cam.info.details["colorization"] == "nightlab-refcolor-s"
+    built = []
+    monkeypatch.setattr(colorizer, "build", lambda pipeline, out: built.append((pipeline, out)))
     with cam:
-        assert fake_world.sessions[-1].colorizer is colorizer  # built into the pipeline
+        pipe = fake_world.pipeline
+        assert built == [(pipe, pipe.nodes[0].outputs[0])]  # fed by the camera's own output
         cam.snap()
         assert list(colorizer._frames) == [0]  # night frames kept for pairing with ab
         with pytest.raises(CameraError, match="enable colorization before opening"):
-            cam.enable_colorization(blob)
+            cam.enable_colorization(SHIPPED_BLOB)
 
 
 def test_missing_default_blob_says_how_to_make_it(monkeypatch, tmp_path):

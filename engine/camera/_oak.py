@@ -54,7 +54,9 @@ class OakCamera(Camera):
     Controls: ``auto_exposure``, ``exposure_us`` (1..33000), ``iso`` (100..1600),
     ``auto_exposure_limit_us``, ``auto_white_balance``, ``white_balance_k`` (1000..12000),
     ``auto_focus``, ``lens_position`` (0..255), ``anti_banding`` (off/50hz/60hz/auto) and
-    ``ir_intensity`` (0..1, only on devices with an IR driver: the OAK-1 Max has none). Every
+    ``ir_intensity`` (0..1: the IR flood, offered only where it lights what this camera sees,
+    i.e. on a device with an IR driver (OAK-D Pro models; the OAK-1 Max has none) streaming a
+    mono socket, CAM_B/CAM_C; the colour camera's IR-cut filter blocks it). Every
     frame records exposure, ISO, colour temperature, lens position and IR intensity as the
     camera reports them. If the device is unplugged, ``events.disconnected`` fires, frames
     already delivered stay valid, and the camera reconnects (with the same controls) when the
@@ -181,8 +183,8 @@ class OakCamera(Camera):
         if not msgs:
             return None
         colorizer = self._colorizer
-        has_ir = self._features.get("has_ir", False)
-        ir = float(self._controls.get("ir_intensity", 0.0)) if has_ir else None
+        flood = self._features.get("has_ir", False) and not self._features.get("is_color", True)
+        ir = float(self._controls.get("ir_intensity", 0.0)) if flood else None
         frame = None
         # the colorizer pairs ab outputs with night frames, so it sees every one; else only
         # the newest is converted (the others would be dropped anyway)

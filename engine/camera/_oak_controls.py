@@ -51,7 +51,9 @@ def oak_control_specs(
     ----------
     has_ir : bool or None
         The device has an IR flood driver (``Device.getIrDrivers()`` non-empty). ``None`` =
-        not known yet (camera not open).
+        not known yet (camera not open). ``ir_intensity`` is offered only when the flood can
+        light what this camera sees: a mono sensor (the stereo pair, CAM_B/CAM_C, whose
+        filters pass the flood's 940 nm); the colour camera's IR-cut filter blocks it.
     has_autofocus : bool
         The sensor has a motorised lens (``CameraFeatures.hasAutofocus``).
     is_color : bool
@@ -69,8 +71,15 @@ def oak_control_specs(
     no_wb = "mono sensor has no white balance"
     if has_ir is None:
         ir_reason = "not known until the camera is open"
+    elif not has_ir:
+        ir_reason = "no IR driver on this device"
+    elif is_color:
+        ir_reason = (
+            "the colour camera does not see the IR flood (IR-cut filter); use a mono socket "
+            "(CAM_B or CAM_C)"
+        )
     else:
-        ir_reason = "" if has_ir else "no IR driver on this device"
+        ir_reason = ""
     return {
         "auto_exposure": ControlSpec("auto_exposure", "bool", default=True),
         "exposure_us": ControlSpec(
@@ -111,7 +120,7 @@ def oak_control_specs(
             "anti_banding", "choice", "50hz", choices=tuple(ANTI_BANDING_MODES)
         ),  # firmware default: auto-exposure with 50 Hz anti-banding
         "ir_intensity": ControlSpec(
-            "ir_intensity", "float", 0.0, 0.0, 1.0, supported=bool(has_ir), reason=ir_reason
+            "ir_intensity", "float", 0.0, 0.0, 1.0, supported=not ir_reason, reason=ir_reason
         ),
     }
 

@@ -197,6 +197,11 @@ class OakSession:
         self.has_autofocus = True
         self.is_color = True
 
+    @property
+    def flood_visible(self) -> bool:
+        """The IR flood can light what this camera sees: an IR driver and a mono sensor."""
+        return self.has_ir and not self.is_color
+
     available = staticmethod(list_oak_devices)
     """Devices reachable now (what open and reconnect look for)."""
 
@@ -224,7 +229,7 @@ class OakSession:
             if self._colorizer is not None:
                 self._colorizer.build(self._pipeline, out)
             self._pipeline.start()
-            if self.has_ir:
+            if self.flood_visible:
                 self._device.setIrFloodLightIntensity(float(self._ir_intensity))
         except Exception as exc:  # XLink/RuntimeError, queue closed mid-start, bad model...
             self.close()
@@ -254,7 +259,7 @@ class OakSession:
         return msgs
 
     def _check_alive(self) -> None:
-        import depthai as dai
+        import depthai as dai  # Device.getDeviceState / DeviceState: depthai >= 3.11
 
         dev, pipe = self._device, self._pipeline
         try:
@@ -271,7 +276,7 @@ class OakSession:
 
     def set_ir(self, intensity: float) -> None:
         self._ir_intensity = intensity
-        if self._device is not None and self.has_ir:
+        if self._device is not None and self.flood_visible:
             if not self._device.setIrFloodLightIntensity(float(intensity)):
                 raise CameraError(
                     f"OAK {self.device_id}: IR flood light did not accept {intensity}"
