@@ -187,6 +187,7 @@ def run_camera_variant(args: argparse.Namespace) -> int:
 
 
 def run_to_blob(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DEPTHAI_LEVEL", "error")  # no USB notice for an offline parse
     from engine.models import card_path_for, inspect_model, to_blob
 
     precisions = {}
