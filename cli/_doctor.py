@@ -112,6 +112,32 @@ def check_default_model() -> list[tuple[str, str]]:
     return [(OK, f"default model {verified.card.name}: sha256 and inputs/outputs match its card")]
 
 
+def check_on_camera_model() -> list[tuple[str, str]]:
+    """The shipped blob: intact, matching its card, built from the shipped ONNX."""
+    from engine.models import (
+        DEFAULT_BLOB_COMMAND,
+        ModelError,
+        default_model_path,
+        sha256_file,
+        verify_model,
+    )
+
+    onnx = Path(default_model_path())
+    blob = onnx.with_name(onnx.stem + ".blob")
+    if not blob.is_file():
+        return [(WARN, f"on-camera model: {blob.name} not built ({DEFAULT_BLOB_COMMAND})")]
+    try:
+        card = verify_model(blob).card
+    except ModelError as exc:
+        return [(FAIL, f"on-camera model: {exc}")]
+    if onnx.is_file() and card.raw.get("derived_from", {}).get("sha256") != sha256_file(onnx):
+        return [(WARN, f"on-camera model: {blob.name} was built from another {onnx.name}; "
+                       f"rebuild: {DEFAULT_BLOB_COMMAND}")]  # fmt: skip
+    shaves = card.raw.get("compiled", {}).get("shaves", "?")
+    return [(OK, f"on-camera model {blob.name}: matches its card, built from {onnx.name} "
+                 f"({shaves} shaves)")]  # fmt: skip
+
+
 def check_blob_compiler() -> list[tuple[str, str]]:
     """Whether ``nightlab model to-blob`` can compile locally; each missing piece with its fix."""
     from engine.models import compiler_status, toolchain_dir
@@ -146,6 +172,7 @@ CHECKS: tuple[Callable[[], list[tuple[str, str]]], ...] = (
     check_packages,
     check_cameras,
     check_default_model,
+    check_on_camera_model,
     check_blob_compiler,
     check_data_dir,
 )

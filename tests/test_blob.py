@@ -19,6 +19,7 @@ import pytest
 import engine.models._myriad as myriad
 from cli import main
 from engine.models import (
+    DEFAULT_BLOB_COMMAND,
     ModelError,
     ToolchainError,
     blob_precisions,
@@ -37,10 +38,7 @@ from engine.models import (
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_BLOB = REPO / "resources" / "models" / "refcolor_s.blob"
 #: the one command that builds the shipped blob (README, resources/models/README.md)
-SHIPPED_BLOB_COMMAND = (
-    "nightlab model to-blob resources/models/refcolor_s.onnx --camera-variant "
-    "--out resources/models/refcolor_s.blob"
-)
+SHIPPED_BLOB_COMMAND = DEFAULT_BLOB_COMMAND
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +237,17 @@ def test_shipped_blob_is_the_output_of_its_command(compiler, tmp_path, monkeypat
     assert json.loads(card_path_for(rebuilt).read_text()) == json.loads(
         card_path_for(SHIPPED_BLOB).read_text()
     )
+
+
+def test_doctor_flags_a_blob_built_from_another_onnx(tmp_path, monkeypatch):
+    from cli._doctor import check_on_camera_model
+
+    ((status, text),) = check_on_camera_model()
+    assert status == "OK" and "built from refcolor_s.onnx (6 shaves)" in text
+    write_tiny_model(tmp_path / "refcolor_s.onnx")  # a retrained model, blob not rebuilt
+    for name in ("refcolor_s.blob", "refcolor_s.blob.card.json"):
+        (tmp_path / name).write_bytes((SHIPPED_BLOB.parent / name).read_bytes())
+    monkeypatch.setattr("engine.models.default_model_path", lambda: tmp_path / "refcolor_s.onnx")
+    ((status, text),) = check_on_camera_model()
+    assert status == "WARN" and "was built from another refcolor_s.onnx" in text
+    assert text.endswith(DEFAULT_BLOB_COMMAND)

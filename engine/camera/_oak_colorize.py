@@ -186,13 +186,19 @@ def load_on_camera_model(path: str | Path | None = None, *, card: Any = None) ->
     --------
     >>> card, io = load_on_camera_model("resources/models/refcolor_s.blob")  # doctest: +SKIP
     """
-    from engine.models import ModelError, check_against_card, inspect_model, verify_model
+    from engine.models import (
+        DEFAULT_BLOB_COMMAND,
+        ModelError,
+        check_against_card,
+        inspect_model,
+        verify_model,
+    )
 
     p = default_on_camera_model() if path is None else Path(path)
     if path is None and not p.is_file():
         raise ModelError(
             f"{p.name}: no on-camera build of the default model "
-            "(make one with: nightlab model to-blob resources/models/refcolor_s.onnx)"
+            f"(make one with: {DEFAULT_BLOB_COMMAND})"
         )
     if card is None:
         verified = verify_model(p)  # card schema, sha256, file I/O vs card

@@ -58,6 +58,7 @@ from engine.models._verify import VerifiedModel, verify_model
 
 __all__ = [
     "CARD_SUFFIX",
+    "DEFAULT_BLOB_COMMAND",
     "DEFAULT_MODEL",
     "GrayToLPolynomial",
     "ModelCard",
@@ -99,6 +100,12 @@ __all__ = [
 
 #: file name of the shipped default model inside the ``resources/models`` package folder
 DEFAULT_MODEL = "refcolor_s.onnx"
+#: the one command that builds the shipped on-camera blob from the shipped ONNX (run from the
+#: repository root; rerun whenever refcolor_s.onnx changes)
+DEFAULT_BLOB_COMMAND = (
+    "nightlab model to-blob resources/models/refcolor_s.onnx --camera-variant "
+    "--out resources/models/refcolor_s.blob"
+)
 
 
 def default_model_path():
