@@ -251,3 +251,50 @@ def test_doctor_flags_a_blob_built_from_another_onnx(tmp_path, monkeypatch):
     ((status, text),) = check_on_camera_model()
     assert status == "WARN" and "was built from another refcolor_s.onnx" in text
     assert text.endswith(DEFAULT_BLOB_COMMAND)
+
+
+# -- bad input: one line, nothing written ---------------------------------------------------
+def test_to_blob_bad_input_is_one_line(tmp_path, capsys):
+    png = tmp_path / "photo.onnx"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(ModelError, match="not an ONNX model \\(the file is a PNG image\\)"):
+        to_blob(png)
+    tiny = write_tiny_model(tmp_path / "tiny.onnx")
+    with pytest.raises(ModelError, match="output name must end in .blob"):
+        to_blob(tiny, tmp_path / "tiny.bin")
+    with pytest.raises(ModelError, match="output precision must be FP16 or FP32"):
+        to_blob(tiny, output_precision="U8")
+    assert main(["model", "to-blob", str(tiny), "--input-precision", "night_l"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected NAME=U8|FP16|FP32" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "photo.onnx", "tiny.onnx", "tiny.onnx.card.json"
+    ]  # fmt: skip
+
+
+def test_stale_source_card_is_refused_before_compiling(tmp_path):
+    tiny = write_tiny_model(tmp_path / "tiny.onnx")
+    card = json.loads(card_path_for(tiny).read_text())
+    card["sha256"] = "0" * 64  # the model changed after its card was written
+    card_path_for(tiny).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="sha256"):
+        to_blob(tiny)
+    assert not (tmp_path / "tiny.blob").exists()
+
+
+def test_model_the_myriad_cannot_compile_is_one_line(compiler, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64])
+    graph = helper.make_graph([helper.make_node("Unique", ["x"], ["y"])], "g", [x], [y])
+    model = tmp_path / "unique.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    with pytest.raises(ModelError) as exc:
+        to_blob(model)
+    assert _one_line(exc) == (
+        "to-blob: MYRIAD compile of unique_fp16.onnx failed: nGraph does not support the "
+        "following ONNX operations: Unique"
+    )
+    assert not (tmp_path / "unique.blob").exists()

@@ -968,3 +968,25 @@ def test_blob_stand_in_refuses_what_the_blob_does_not_take(tmp_path, blob_source
     network = _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak, want=1)
     assert network.refused and "blob takes FP16 [1, 1, 192, 256]" in network.refused[0]
     assert network.inferences == 0 and colorizer.results_received == 0
+
+
+def test_reference_tensors_must_fit_the_blob_inputs():
+    import dataclasses
+
+    card, io = load_on_camera_model(SHIPPED_BLOB)
+    night = np.full((48, 64), 90, np.uint8)
+    reference = np.full((48, 64, 3), (40, 160, 60), np.uint8)
+    colorizer = OakColorizer(card, SHIPPED_BLOB, io=io)
+    colorizer.set_reference(night, reference)  # FP16 tensors of the blob's dims: accepted
+    assert set(colorizer._ref_messages) == {"ref_l", "ref_ab"}
+    msg = colorizer._ref_messages["ref_ab"]
+    real = {t.name: t for t in io.inputs}["ref_ab"]
+    assert msg.getTensorInfo("ref_ab").dataType == dai.TensorInfo.DataType.FP16
+    assert tuple(msg.getTensorInfo("ref_ab").dims) == real.shape
+    # a blob compiled with U8 reference inputs would not take the FP16 tensors
+    u8 = tuple(
+        dataclasses.replace(t, dtype="uint8") if t.name == "ref_ab" else t for t in io.inputs
+    )
+    other = OakColorizer(card, SHIPPED_BLOB, io=dataclasses.replace(io, inputs=u8))
+    with pytest.raises(ValueError, match="input 'ref_ab' takes ref_ab: 1x2x192x256 uint8 NCHW"):
+        other.set_reference(night, reference)

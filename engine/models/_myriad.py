@@ -325,15 +325,27 @@ class MyriadCompiler:
         seconds = time.perf_counter() - t0
         log = tuple((proc.stdout + proc.stderr).splitlines())
         if proc.returncode != 0 or not Path(blob).is_file():
-            errors = [ln for ln in log if "ERROR" in ln] or [ln for ln in log if ln.strip()]
-            why = errors[-1].replace("ERROR: ", "").strip() if errors else f"exit {proc.returncode}"
-            raise ToolchainError(f"MYRIAD compile of {Path(model).name} failed: {why[:300]}")
+            raise ToolchainError(
+                f"MYRIAD compile of {Path(model).name} failed: {_error_text(log, proc.returncode)}"
+            )
         inputs, outputs = {}, {}
         for line in log:  # "input  night_gray [1,1,192,256] FP32 -> U8"
             parts = line.split()
             if len(parts) == 6 and parts[0] in ("input", "output") and parts[4] == "->":
                 (inputs if parts[0] == "input" else outputs)[parts[1]] = parts[5]
         return CompileReport(seconds=seconds, inputs=inputs, outputs=outputs, log=log)
+
+
+def _error_text(log: tuple[str, ...], returncode: int) -> str:
+    """The tool's error as one line: the sentence after ``ERROR: Check ... failed at X:``."""
+    lines = [ln.strip() for ln in log if ln.strip()]
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("ERROR:")), None)
+    if start is None:
+        return lines[-1][:300] if lines else f"exit {returncode}"
+    first = lines[start].removeprefix("ERROR:").strip()
+    rest = [ln for ln in lines[start + 1 :] if not ln.startswith(("[", "input ", "output "))]
+    text = rest[-1] if first.endswith(":") and rest else first
+    return text[:300]
 
 
 def _main(argv: list[str]) -> int:
