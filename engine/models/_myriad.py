@@ -19,6 +19,7 @@ import contextlib
 import ctypes.util
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -127,8 +128,14 @@ def compiler_status() -> list[Missing]:
     ['system library libusb-1.0 (install: sudo apt-get install libusb-1.0-0)']
     """
     missing = []
-    if not sys.platform.startswith("linux"):
-        missing.append(Missing("a Linux x86-64 host (the pinned wheel is manylinux)", "--online"))
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
+        host = f"{sys.platform} {platform.machine()}"
+        missing.append(
+            Missing(
+                f"a Linux x86-64 host (the pinned wheel is manylinux; this is {host})",
+                "none here: compile with nightlab model to-blob --online",
+            )  # fmt: skip
+        )
         return missing
     if ctypes.util.find_library("usb-1.0") is None:
         missing.append(
