@@ -521,7 +521,7 @@ def test_to_blob_converter_that_hangs_times_out(tiny, monkeypatch):
     fake = types.ModuleType("blobconverter")
     fake.from_onnx = lambda **kw: release.wait(10)
     monkeypatch.setitem(sys.modules, "blobconverter", fake)
-    monkeypatch.setattr("engine.models._convert._probe", lambda *a, **k: None)
+    monkeypatch.setattr("engine.models._online._probe", lambda *a, **k: None)
     try:
         with pytest.raises(ModelError) as exc:
             to_blob(tiny, online=True, timeout=0.2)

@@ -15,11 +15,7 @@ blob's sha256, the source model's sha256, the compiler and its version, and the 
 from __future__ import annotations
 
 import copy
-import shutil
-import socket
-import subprocess
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,49 +27,17 @@ from engine.models._card import (
     validate_card_dict,
 )
 from engine.models._inspect import inspect_model, load_onnx_model
+from engine.models._online import (
+    BLOBCONVERTER_HOST,
+    blobconverter_blob,
+    find_tool,
+    modelconverter_blob,
+)
 
 __all__ = ["BLOBCONVERTER_HOST", "blob_precisions", "to_blob"]
 
-BLOBCONVERTER_HOST = "blobconverter.luxonis.com"
-_OFFLINE_HINT = (
-    "convert on a machine with internet access and copy the .blob and its card here "
-    "(see resources/models/README.md)"
-)
 _DTYPE_OF = {"U8": "uint8", "FP16": "float16", "FP32": "float32"}
 _TOOL = "nightlab model to-blob"
-
-
-def _probe(host: str, port: int, timeout: float) -> None:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ModelError(
-            f"to-blob: cannot reach {host}:{port} ({reason}); the Luxonis converter needs the "
-            f"network: {_OFFLINE_HINT}"
-        ) from None
-
-
-def _run_with_deadline(fn, timeout: float, what: str):
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # reported below, in the caller's thread
-            result["error"] = exc
-
-    worker = threading.Thread(target=target, daemon=True, name="nightlab-to-blob")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise ModelError(f"to-blob: {what} did not answer within {timeout:.0f} s; {_OFFLINE_HINT}")
-    if "error" in result:
-        exc = result["error"]
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"to-blob: {what} failed: {msg}")
-    return result["value"]
 
 
 def blob_precisions(card: Any, overrides: dict[str, str] | None = None) -> dict[str, str]:
@@ -119,67 +83,6 @@ def compile_params(src: Path) -> list[str]:
         if u8:
             params.append("-iop " + ",".join(f"{name}:U8" for name in u8))
     return params
-
-
-def _blobconverter(src, out_dir, shaves, precisions, output_precision, timeout, host, port):
-    import blobconverter
-
-    _probe(host, port, timeout=min(5.0, timeout))
-    params = ["-ip FP16", f"-op {output_precision}"]
-    named = [f"{n}:{p}" for n, p in sorted(precisions.items()) if p != "FP16"]
-    if named:
-        params.append("-iop " + ",".join(named))
-
-    def convert():
-        return blobconverter.from_onnx(
-            model=str(src),
-            data_type="FP16",
-            shaves=shaves,
-            output_dir=str(out_dir),
-            compile_params=params,
-        )
-
-    return Path(_run_with_deadline(convert, timeout, f"blobconverter ({host})"))
-
-
-def _modelconverter(exe: str, src: Path, out_dir: Path, timeout: float) -> Path:
-    cmd = [exe, "convert", "rvc2", "--path", str(src), "--output-dir", str(out_dir)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise ModelError(f"to-blob: modelconverter did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        raise ModelError(
-            f"to-blob: modelconverter failed: {lines[-1] if lines else proc.returncode}"
-        )
-    blobs = sorted(out_dir.rglob("*.blob"), key=lambda p: p.stat().st_mtime)
-    if not blobs:
-        raise ModelError(f"to-blob: modelconverter wrote no .blob under {out_dir}")
-    return blobs[-1]
-
-
-def _find_tool(tool: str) -> tuple[str, str | None]:
-    if tool not in ("auto", "blobconverter", "modelconverter"):
-        raise ValueError(f"tool must be 'auto', 'blobconverter' or 'modelconverter', got {tool!r}")
-    if tool in ("auto", "blobconverter"):
-        try:
-            import blobconverter  # noqa: F401
-        except ImportError:
-            if tool == "blobconverter":
-                raise ModelError(
-                    "to-blob: blobconverter is not installed (pip install blobconverter; it also "
-                    f"needs the network): {_OFFLINE_HINT}"
-                ) from None
-        else:
-            return "blobconverter", None
-    exe = shutil.which("modelconverter")
-    if exe:
-        return "modelconverter", exe
-    raise ModelError(
-        "to-blob: no Luxonis converter found (pip install blobconverter, or modelconv for "
-        f"modelconverter; both need the network): {_OFFLINE_HINT}"
-    )
 
 
 def _local_compiler(log):
@@ -333,7 +236,7 @@ def to_blob(
     elif camera_variant:
         raise ModelError(f"{src.name}: no model card; the camera variant needs it")
     if online:
-        name, exe = _find_tool(tool)
+        name, exe = find_tool(tool)
         if cmx_slices != shaves:
             raise ModelError("to-blob --online: CMX slices follow the shaves; drop --cmx-slices")
     else:
@@ -352,37 +255,15 @@ def to_blob(
                 if n not in precisions:
                     raise ModelError(f"{src.name}: --input-precision names no input {n!r}")
                 precisions[n] = p.upper()
+        produced = work / "compiled.blob"
+        options = dict(shaves=shaves, precisions=precisions, output_precision=output_precision,
+                       timeout=timeout)  # fmt: skip
         if online:
-            out_dir = work / "online"
-            out_dir.mkdir()
-            if name == "blobconverter":
-                produced = _blobconverter(
-                    model, out_dir, shaves, precisions, output_precision, timeout, host, port
-                )
-            else:
-                produced = _modelconverter(exe, model, out_dir, timeout)
-            compiled = {"compiler": f"Luxonis {name} (online)", "compiler_version": "unknown"}
+            compiled = _compile_online(name, exe, model, produced, host=host, port=port, **options)
         else:
-            produced = work / "compiled.blob"
             say(f"compiling with {compiler.description}, {shaves} shaves, {cmx_slices} slices")
-            try:
-                report = compiler.compile(
-                    model,
-                    produced,
-                    shaves=shaves,
-                    cmx_slices=cmx_slices,
-                    input_precisions=precisions,
-                    output_precision=output_precision,
-                    timeout=timeout,
-                )
-            except Exception as exc:  # ToolchainError, ValueError: one line
-                raise ModelError(f"to-blob: {exc}") from None
-            say(f"compiled in {report.seconds:.1f} s")
-            compiled = {
-                "compiler": compiler.description,
-                "compiler_version": compiler.version,
-                "tool_sha256": compiler.tool_sha256,
-            }
+            compiled = _compile_local(compiler, model, produced, cmx_slices=cmx_slices, **options)
+            say(f"compiled in {compiled.pop('seconds'):.1f} s")
         if card is not None:
             problems = _check_blob(produced, card, precisions, output_precision)
             if problems:
@@ -404,6 +285,42 @@ def to_blob(
         if card_data is not None:
             write_json_atomic(card_path_for(dst), card_data)
     return dst
+
+
+def _compile_online(name, exe, model, produced, *, shaves, precisions, output_precision,
+                    timeout, host, port) -> dict:  # fmt: skip
+    out_dir = produced.parent / "online"
+    out_dir.mkdir()
+    if name == "blobconverter":
+        blob = blobconverter_blob(
+            model, out_dir, shaves, precisions, output_precision, timeout, host, port
+        )
+    else:
+        blob = modelconverter_blob(exe, model, out_dir, timeout)
+    blob.replace(produced)
+    return {"compiler": f"Luxonis {name} (online)", "compiler_version": "unknown"}
+
+
+def _compile_local(compiler, model, produced, *, shaves, cmx_slices, precisions,
+                   output_precision, timeout) -> dict:  # fmt: skip
+    try:
+        report = compiler.compile(
+            model,
+            produced,
+            shaves=shaves,
+            cmx_slices=cmx_slices,
+            input_precisions=precisions,
+            output_precision=output_precision,
+            timeout=timeout,
+        )
+    except Exception as exc:  # ToolchainError, ValueError: one line
+        raise ModelError(f"to-blob: {exc}") from None
+    return {
+        "compiler": compiler.description,
+        "compiler_version": compiler.version,
+        "tool_sha256": compiler.tool_sha256,
+        "seconds": report.seconds,
+    }
 
 
 def _blob_card(card, src: Path, dst: Path, data: bytes, precisions, out_prec, compiled) -> dict:
