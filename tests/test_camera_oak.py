@@ -904,7 +904,10 @@ def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak
     try:
         deadline = time.monotonic() + 20
         while colorizer.results_received < want and time.monotonic() < deadline:
-            msg = night_queue.get(datetime.timedelta(seconds=0.1))
+            try:
+                msg = night_queue.get(datetime.timedelta(seconds=0.1))
+            except dai.MessageQueue.QueueException:
+                break  # the replay ended and took the pipeline down; results are checked below
             if msg is not None:
                 colorizer.add_night_frame(frame_from_imgframe(msg, device_id="host"))
             colorizer.poll()
@@ -916,7 +919,7 @@ def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak
     return network
 
 
-def _scene(width=320, height=240, n=8):
+def _scene(width=320, height=240, n=60):
     """Night frames of a real photo (gray, slowly brightening) and its colour reference."""
     from skimage import data
 
