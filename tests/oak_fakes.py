@@ -20,17 +20,43 @@ import depthai as dai
 import numpy as np
 
 
-def shaped_on(real: type):
-    """Class decorator: every public name the fake defines must exist on ``real``."""
+def shaped_on(real: type, *, records: tuple[str, ...] = ()):
+    """Class decorator: every public name the fake defines, on the class or on an instance,
+    must exist on ``real``; ``records`` names the attributes where a test reads what reached
+    the fake (they are not depthai's)."""
 
     def wrap(cls):
         extra = sorted(n for n in vars(cls) if not n.startswith("_") and not hasattr(real, n))
         if extra:
             raise TypeError(f"{cls.__name__} defines {extra}, which {real.__name__} lacks")
+        init = cls.__init__
+
+        def __init__(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            extra = sorted(
+                n for n in vars(self)
+                if not n.startswith("_") and n not in records and not hasattr(real, n)
+            )  # fmt: skip
+            if extra:
+                raise TypeError(f"{cls.__name__} sets {extra}, which {real.__name__} lacks")
+
+        cls.__init__ = __init__
         cls.shaped_on = real
         return cls
 
     return wrap
+
+
+class _PortMap(dict):
+    """depthai's InputMap/OutputMap: a port is made on first access by name."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, name):
+        self[name] = port = self._make()
+        return port
 
 
 class World:
@@ -74,7 +100,7 @@ def _lost(what: str):
     return dai.MessageQueue.QueueException(f"Communication exception - {what} (X_LINK_ERROR)")
 
 
-@shaped_on(dai.MessageQueue)
+@shaped_on(dai.MessageQueue, records=("node", "max_size", "blocking", "seq"))
 class FakeOutputQueue:
     """The camera output's host queue: a new frame per ``get``, paced like a camera."""
 
@@ -121,25 +147,72 @@ class FakeInputQueue:
         WORLD.controls_sent.append(msg)
 
 
-@shaped_on(dai.Node.Output)
+@shaped_on(dai.Node.Output, records=("node", "queues", "links"))
 class FakeOutput:
-    def __init__(self, node: FakeCameraNode) -> None:
+    def __init__(self, node=None) -> None:
         self.node = node
-        self.queues: list[FakeOutputQueue] = []
+        self.queues: list = []
+        self.links: list = []
 
     def createOutputQueue(self, maxSize: int = 16, blocking: bool = False):  # noqa: N802, N803
         queue = FakeOutputQueue(self.node, maxSize, blocking)
         self.queues.append(queue)
         return queue
 
+    def link(self, to) -> None:
+        self.links.append(to)
 
-@shaped_on(dai.Node.Input)
+
+@shaped_on(dai.Node.Input, records=("settings",))
 class FakeInput:
+    def __init__(self) -> None:
+        self.settings: dict = {}
+
+    def setBlocking(self, blocking: bool) -> None:  # noqa: N802
+        self.settings["blocking"] = blocking
+
+    def setMaxSize(self, maxSize: int) -> None:  # noqa: N802, N803
+        self.settings["maxSize"] = maxSize
+
+    def setReusePreviousMessage(self, reuse: bool) -> None:  # noqa: N802
+        self.settings["reuse"] = reuse
+
     def createInputQueue(self, maxSize: int = 16, blocking: bool = False):  # noqa: N802, N803
+        self.settings["queue"] = (maxSize, blocking)
         return FakeInputQueue()
 
 
-@shaped_on(dai.node.Camera)
+@shaped_on(dai.node.ImageManip, records=("settings",))
+class FakeImageManip:
+    def __init__(self) -> None:
+        self.initialConfig = dai.ImageManipConfig()  # real: the resize/type land here
+        self.inputImage = FakeInput()
+        self.out = FakeOutput()
+        self.settings: dict = {}
+
+    def setRunOnHost(self, runOnHost: bool) -> None:  # noqa: N802, N803
+        self.settings["runOnHost"] = runOnHost
+
+    def setMaxOutputFrameSize(self, maxFrameSize: int) -> None:  # noqa: N802, N803
+        self.settings["maxOutputFrameSize"] = maxFrameSize
+
+
+@shaped_on(dai.node.NeuralNetwork, records=("model",))
+class FakeNeuralNetwork:
+    def __init__(self) -> None:
+        self.inputs = _PortMap(FakeInput)
+        self.passthroughs = _PortMap(FakeOutput)
+        self.out = FakeOutput()
+        self.model = None
+
+    def setBlobPath(self, path) -> None:  # noqa: N802
+        self.model = ("blob", str(path))
+
+    def setNNArchive(self, archive, numShaves=None) -> None:  # noqa: N802, N803
+        self.model = ("nnarchive", archive)
+
+
+@shaped_on(dai.node.Camera, records=("socket", "size", "frame_type", "fps", "outputs"))
 class FakeCameraNode:
     def __init__(self) -> None:
         self.socket = None
@@ -161,7 +234,7 @@ class FakeCameraNode:
         return out
 
 
-@shaped_on(dai.Pipeline)
+@shaped_on(dai.Pipeline, records=("device", "nodes", "calls"))
 class FakePipeline:
     def __init__(self, device: FakeDevice) -> None:
         if not isinstance(device, FakeDevice):
@@ -172,9 +245,14 @@ class FakePipeline:
         WORLD.pipelines.append(self)
 
     def create(self, node_class):
-        if node_class is not dai.node.Camera:
+        fakes = {
+            dai.node.Camera: FakeCameraNode,
+            dai.node.ImageManip: FakeImageManip,
+            dai.node.NeuralNetwork: FakeNeuralNetwork,
+        }
+        if node_class not in fakes:
             raise TypeError(f"the fake pipeline has no device node {node_class.__name__}")
-        node = FakeCameraNode()
+        node = fakes[node_class]()
         self.nodes.append(node)
         return node
 
@@ -191,7 +269,7 @@ class FakePipeline:
         self.calls.append("wait")
 
 
-@shaped_on(dai.Device)
+@shaped_on(dai.Device, records=("calls", "closed", "ir_intensity"))
 class FakeDevice:
     def __init__(self, info: dai.DeviceInfo) -> None:
         if not WORLD.plugged or info.getDeviceId() != WORLD.DEVICE_ID:

@@ -577,6 +577,13 @@ def test_fakes_refuse_what_depthai_lacks():
             def getFloodLevel(self):  # noqa: N802
                 return 0
 
+    @shaped_on(dai.node.NeuralNetwork)
+    class WrongPort:
+        def __init__(self):
+            self.input_map = {}  # depthai calls it `inputs`
+
+    with pytest.raises(TypeError, match=r"sets \['input_map'\], which NeuralNetwork lacks"):
+        WrongPort()
     assert FakeDevice.shaped_on is dai.Device
     assert not hasattr(FakeDevice, "startPipeline")  # depthai 2.x only: a call would fail
 
@@ -747,16 +754,30 @@ def test_unplug_keeps_captures_and_reconnects(fake_world):
     assert fake_world.device.closed and fake_world.pipeline.calls[-2:] == ["stop", "wait"]
 
 
-def test_colorization_is_part_of_the_device_session(fake_world, monkeypatch):
-    cam = OakCamera(resolution=(16, 16), mono=True)
+def test_colorization_is_part_of_the_device_session(fake_world):
+    from tests.oak_fakes import FakeImageManip, FakeNeuralNetwork
+
+    cam = OakCamera(resolution=(320, 240), mono=True)
     colorizer = cam.enable_colorization(SHIPPED_BLOB)
     assert cam.colorizer is colorizer
     assert cam.info.details["colorization"] == "nightlab-refcolor-s"
-    built = []
-    monkeypatch.setattr(colorizer, "build", lambda pipeline, out: built.append((pipeline, out)))
-    with cam:
-        pipe = fake_world.pipeline
-        assert built == [(pipe, pipe.nodes[0].outputs[0])]  # fed by the camera's own output
+    with cam:  # OakSession.open runs OakColorizer.build on the device pipeline
+        camera, manip, network = fake_world.pipeline.nodes
+        assert isinstance(manip, FakeImageManip) and isinstance(network, FakeNeuralNetwork)
+        assert network.model == ("blob", str(SHIPPED_BLOB))
+        assert camera.outputs[0].links == [manip.inputImage]  # the camera's own output
+        assert manip.out.links == [network.inputs["night_gray"]]
+        assert "runOnHost" not in manip.settings  # the resize runs on the device
+        assert manip.settings["maxOutputFrameSize"] == 256 * 192  # the blob's night plane
+        assert set(network.inputs) == {"night_gray", "ref_l", "ref_ab"}  # the blob's names
+        night = network.inputs["night_gray"].settings
+        assert (night["blocking"], night["maxSize"]) == (False, 1)  # drop, never stall
+        for name in ("ref_l", "ref_ab"):
+            ref = network.inputs[name].settings
+            assert ref["reuse"] and ref["queue"] == (1, False)
+        (out_queue,) = network.out.queues
+        (through_queue,) = network.passthroughs["night_gray"].queues
+        assert out_queue.blocking and through_queue.blocking  # pairs by position: no drops
         cam.snap()
         assert list(colorizer._frames) == [0]  # night frames kept for pairing with ab
         with pytest.raises(CameraError, match="enable colorization before opening"):
