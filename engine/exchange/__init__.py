@@ -31,6 +31,7 @@ from engine.exchange._manifest import (
 )
 from engine.exchange._progress import Progress, ProgressCallback
 from engine.exchange._read import OpenedBag, open_bag
+from engine.exchange._session import ImportResult, build_plan, export_session, import_session
 from engine.exchange._write import BagPlan, ExportResult, write_bag
 
 __all__ = [
@@ -41,11 +42,15 @@ __all__ = [
     "Cancelled",
     "ExportResult",
     "ImportLimits",
+    "ImportResult",
     "OpenedBag",
     "Progress",
     "ProgressCallback",
     "SessionExists",
+    "build_plan",
     "check_version",
+    "export_session",
+    "import_session",
     "manifest_schema",
     "metrics_csv",
     "open_bag",
