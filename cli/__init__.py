@@ -1,6 +1,7 @@
 """The ``nightlab`` command line.
 
-Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``.
+Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``,
+``sessions`` (``export``/``import``: ``cli/_exchange.py``).
 
 Each subcommand lives in its own ``cli/_<name>.py`` with ``register(subparsers)``; heavy
 libraries are imported inside the command functions so ``nightlab --help`` is instant.
@@ -27,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "model": "cli._model",
     "camera": "cli._camera",
     "doctor": "cli._doctor",
+    # `sessions export` / `sessions import`; after the module that owns `sessions` (if any)
+    "sessions:exchange": "cli._exchange",
 }
 
 
