@@ -308,7 +308,8 @@ def _check_bag(
     except bagit.BagError as exc:
         raise BagRejected(f"{src}: not a valid bag: {_one_line(exc)}") from None
     if bag.version_info not in ((0, 97), (1, 0)):
-        raise BagRejected(f"{src}: BagIt version {bag.version} is not supported (0.97 or 1.0)")
+        version = ".".join(map(str, bag.version_info))
+        raise BagRejected(f"{src}: BagIt version {version} is not supported (0.97 or 1.0)")
     if "sha256" not in bag.algorithms or not (root / "manifest-sha256.txt").is_file():
         raise BagRejected(f"{src}: manifest-sha256.txt missing (sha256 is the checksum we verify)")
     if not (root / "tagmanifest-sha256.txt").is_file():

@@ -145,8 +145,8 @@ def write_bag(
         tag = _tag_files(plan, sums, sizes, n_files)
         for name, data in tag.items():
             sink.put(name, data)
+        reporter.finish()  # a Cancelled raised here still leaves nothing behind
         bag_bytes = sink.commit()
-    reporter.finish()
     return ExportResult(
         path=out,
         payload_bytes=sizes,
