@@ -330,6 +330,13 @@ def _check_bag(
         if not (root / name).is_file():
             raise BagRejected(f"{src}: {name}: missing (listed in the tag manifest)")
     try:
+        # completeness first, so the message names the file (the Oxum check only counts)
+        only_in_manifest, only_on_disk = bag.compare_manifests_with_fs()
+        if only_in_manifest:
+            raise BagRejected(f"{src}: {sorted(only_in_manifest)[0]}: missing (listed in the "
+                              f"manifest)")
+        if only_on_disk:
+            raise BagRejected(f"{src}: {sorted(only_on_disk)[0]}: extra file, not in the manifest")
         bag.validate(completeness_only=True)
     except bagit.BagValidationError as exc:
         raise BagRejected(f"{src}: {_explain(exc)}") from None
