@@ -1,7 +1,7 @@
 """The ``nightlab`` command line.
 
-Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``,
-``sessions`` (``export``/``import``: ``cli/_exchange.py``).
+Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``;
+the experiment record: ``sessions``, ``ingest``, ``capture``, ``qa``.
 
 Each subcommand lives in its own ``cli/_<name>.py`` with ``register(subparsers)``; heavy
 libraries are imported inside the command functions so ``nightlab --help`` is instant.
@@ -28,8 +28,10 @@ COMMANDS: dict[str, str] = {
     "model": "cli._model",
     "camera": "cli._camera",
     "doctor": "cli._doctor",
-    # `sessions export` / `sessions import`; after the module that owns `sessions` (if any)
-    "sessions:exchange": "cli._exchange",
+    "sessions": "cli._sessions",
+    "ingest": "cli._ingest",
+    "capture": "cli._capture",
+    "qa": "cli._qa",
 }
 
 

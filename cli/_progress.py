@@ -52,6 +52,10 @@ class ProgressPrinter:
                 self.file.write(f"{phase}: {frac * 100:.0f}% ({_mb(done)} of {_mb(total)})\n")
         self.file.flush()
 
+    def report(self, progress) -> None:
+        """Adapter for engine callbacks that pass an `engine.exchange.Progress`."""
+        self(progress.phase, progress.done, progress.total, progress.item)
+
     def close(self) -> None:
         if self._drawn:
             self.file.write("\n")

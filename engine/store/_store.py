@@ -597,7 +597,7 @@ class Store:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise StoreError(f"{path}: file missing (see lost+found and the store report)") from None
+            raise StoreError(f"{path}: file missing (see the store's lost+found)") from None
         return decode_png(data, str(path))
 
     # -- pairs -------------------------------------------------------------------------------
@@ -784,18 +784,22 @@ class Store:
         return out
 
     # -- verdicts, tags, log -----------------------------------------------------------------
-    def set_verdict(self, pair_id: int, verdict: str, *, note: str = "", operator: str = "") -> Verdict:
+    def set_verdict(
+        self, pair_id: int, verdict: str, *, note: str = "", operator: str = ""
+    ) -> Verdict:
         """Judge a pair; earlier verdicts stay in the history, the latest wins."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
         self.pair(pair_id)
         now = time.time()
         vid = self._write(
-            lambda c: c.execute(
-                "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
-                "VALUES (?,?,?,?,?)",
-                (pair_id, verdict, note, operator, now),
-            ).lastrowid
+            lambda c: (
+                c.execute(
+                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
+                    "VALUES (?,?,?,?,?)",
+                    (pair_id, verdict, note, operator, now),
+                ).lastrowid
+            )
         )
         v = Verdict(vid, int(pair_id), verdict, note, operator, now)
         self.events.verdict_set.emit(v)
@@ -838,10 +842,12 @@ class Store:
         """Add a line to a session's log (what was captured, missed, camera gaps)."""
         at = time.time() if at is None else float(at)
         lid = self._write(
-            lambda c: c.execute(
-                "INSERT INTO session_log (session_id, at, kind, message) VALUES (?,?,?,?)",
-                (session_id, at, kind, message),
-            ).lastrowid
+            lambda c: (
+                c.execute(
+                    "INSERT INTO session_log (session_id, at, kind, message) VALUES (?,?,?,?)",
+                    (session_id, at, kind, message),
+                ).lastrowid
+            )
         )
         entry = LogEntry(lid, int(session_id), at, kind, message)
         self.events.logged.emit(entry)
