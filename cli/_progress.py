@@ -16,10 +16,13 @@ class ProgressPrinter:
     it prints a line when a phase starts and at each further 10 %.
     """
 
-    def __init__(self, file: TextIO | None = None, *, width: int = 30) -> None:
+    def __init__(
+        self, file: TextIO | None = None, *, width: int = 30, interval: float = 0.1
+    ) -> None:
         self.file = file or sys.stderr
         self.tty = bool(getattr(self.file, "isatty", lambda: False)())
         self.width = width
+        self.interval = interval
         self._phase = None
         self._step = -1
         self._last = 0.0
@@ -34,7 +37,7 @@ class ProgressPrinter:
         self._phase = phase
         if self.tty:
             now = time.monotonic()
-            if not new_phase and frac < 1.0 and now - self._last < 0.1:
+            if not new_phase and frac < 1.0 and now - self._last < self.interval:
                 return
             self._last = now
             fill = int(round(frac * self.width))

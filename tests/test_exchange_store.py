@@ -8,60 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.exchange import BagRejected, Cancelled, SessionExists, export_session, import_session
 from engine.store import Store
-
-
-def _img(rng, h=36, w=48, ch=3):
-    shape = (h, w, ch) if ch == 3 else (h, w)
-    return rng.integers(0, 255, shape, dtype=np.uint8)
-
-
-def fill(store: Store, seed: int = 0):
-    """A session with everything a record can hold: two day captures as one reference, a
-    burst night (members kept), a spare capture, alignment, runs (two on one pair), verdict
-    histories, tags, settings, metadata with backend extras, and a closed session."""
-    rng = np.random.default_rng(seed)
-    s = store.create_session("roof night", operator="ana", scene_notes="east roof\nwet",
-                             camera_backend="sim", device_id="SIM-1",
-                             settings={"leak": {"sigma": 2.5}})
-    d1 = store.add_capture(s.id, _img(rng), kind="day", meta={"exposure_us": 900,
-                           "extra": {"lux": 12.5}}, controls={"mode": "day", "iso": 100})
-    d2 = store.add_capture(s.id, _img(rng), kind="day", taken_at=1_700_000_001.5)
-    nights = [
-        store.add_burst(s.id, [_img(rng, ch=1) for _ in range(3)], kind="night",
-                        metas=[{"exposure_us": 33000 + i} for i in range(3)],
-                        controls={"mode": "night"}),
-        store.add_capture(s.id, _img(rng, ch=1), kind="night"),
-        store.add_capture(s.id, _img(rng, ch=1), kind="night"),
-    ]
-    store.add_capture(s.id, _img(rng, ch=1), kind="night")  # spare: in no pair
-    pairs = []
-    for i, night in enumerate(nights):
-        p = store.add_pair(
-            s.id, night_id=night.id, day_ids=[d1.id, d2.id] if i == 0 else [d1.id],
-            alignment={"ok": True, "method": "ecc", "motion": "homography", "score": 0.75 + i,
-                       "reason": "", "matrix": [[1, 0, 0.5], [0, 1, -1.25], [0, 0, 1]]},
-            leak_params={"sigma": 2.0, "closing": 5}, ssim_mean=0.6 + i / 10,
-            leak_area_pct=3.5 * i,
-        )
-        for k in range(2 if i == 0 else 1):
-            store.add_run(p.id, model_name="nightlab-tiny", model_sha256=f"{k:02d}" * 32,
-                          params={"use_mask": True, "k": k},
-                          outputs={"aligned_reference": _img(rng), "leak_mask": _img(rng, ch=1),
-                                   "colorized": _img(rng)},
-                          metrics={"ssim_color": 0.5 + k}, timings_ms={"align": 2.5, "total": 9})
-        pairs.append(p)
-    store.set_verdict(pairs[0].id, "review", note="check roof", operator="ana")
-    store.set_verdict(pairs[0].id, "pass", note="sharp", operator="bo")
-    store.set_verdict(pairs[1].id, "fail", note="leak on car", operator="ana")
-    store.add_tags(pairs[0].id, "roof", "best")
-    store.add_tags(pairs[2].id, "roof")
-    store.close_session(s.id)
-    return store.session(s.id)
+from tests.exchange_fixtures import fill
 
 
 def canonical(store: Store, session_id: int) -> tuple[dict, dict]:
