@@ -124,10 +124,10 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
                 return go
 
             imports = {}
-            for label, src in (("zip", tmp / "bag.zip"), ("folder", tmp / "bag")):
+            for kind, src in (("zip", tmp / "bag.zip"), ("folder", tmp / "bag")):
                 go = imp(src)
                 _timed(go, n, lambda k: _rm(tmp / f"d{k}"))
-                imports[label] = statistics.median(go.times)  # type: ignore[attr-defined]
+                imports[kind] = statistics.median(go.times)  # type: ignore[attr-defined]
             t_validate = _timed(lambda k: bagit.Bag(str(tmp / "bag")).validate(), n,
                                 lambda k: None)
         finally:
