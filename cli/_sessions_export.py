@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         printer.close()
         store.close()
-    print(f"exported session {session.id} ({session.name}): {r.pairs} pairs, {r.payload_files} "
+    pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
+    print(f"exported session {session.id} ({session.name}): {pairs}, {r.payload_files} "
           f"files, {r.payload_bytes / 1e6:.1f} MB -> {r.path} ({r.seconds:.1f} s, "
           f"{r.mb_per_s:.0f} MB/s)")
     return 0

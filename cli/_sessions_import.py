@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         store.close()
     s = r.session
     copy = " as a copy" if r.as_copy else ""
-    print(f"imported session {s.id} ({s.name}){copy}: {r.pairs} pairs, {r.captures} captures, "
+    pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
+    print(f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
           f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB ({r.seconds:.1f} s, "
           f"{r.mb_per_s:.0f} MB/s)")
     return 0

@@ -34,12 +34,12 @@ def test_export_zip_only_pass_then_import_then_refuse_then_copy(data_dir, tmp_pa
     assert rc == 0, captured.err
     zpath = tmp_path / "roof-pass.zip"  # --zip adds the suffix
     assert zpath.is_file() and zipfile.is_zipfile(zpath)
-    assert "exported session 1 (roof night): 1 pairs" in captured.out
+    assert "exported session 1 (roof night): 1 pair," in captured.out
     assert "writing: 100%" in captured.err  # plain progress lines when not on a terminal
 
     dest = tmp_path / "dest"
     assert main(["sessions", "import", str(zpath), "--data-dir", str(dest)]) == 0
-    assert "imported session 1 (roof night): 1 pairs" in capsys.readouterr().out
+    assert "imported session 1 (roof night): 1 pair," in capsys.readouterr().out
 
     assert main(["sessions", "import", str(zpath), "--data-dir", str(dest)]) == 3
     err = capsys.readouterr().err.strip()

@@ -192,3 +192,13 @@ def test_a_1x_reader_refuses_other_major_versions_in_one_line(plan, version):
         validate_manifest(m)
     msg = str(err.value)
     assert "\n" not in msg and f"format {version}" in msg and "1.x" in msg
+
+
+def test_the_example_manifest_in_the_partner_docs_is_valid():
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "export-format.md").read_text("utf-8")
+    block = text.split("```json", 1)[1].split("```", 1)[0]
+    example = json.loads(block)
+    validate_manifest(example)  # schema, references, counts
+    assert example["format_version"] == "1.0"

@@ -51,7 +51,8 @@ def check_version(manifest: Any, *, where: str = "data/manifest.json") -> tuple[
     if not isinstance(manifest, dict):
         raise BagRejected(f"{where}: expected a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT:
-        raise BagRejected(f"{where}: not a NightLab session export (format {manifest.get('format')!r})")
+        fmt = manifest.get("format")
+        raise BagRejected(f"{where}: not a NightLab session export (format {fmt!r})")
     version = manifest.get("format_version")
     try:
         major_s, minor_s = str(version).split(".")

@@ -166,7 +166,9 @@ def _check_counts(src: Path, n: int, size: int, total: int, name: str, lim: Impo
     if n > lim.max_files:
         raise BagRejected(f"{src}: more than {lim.max_files} files")
     if size > lim.max_file_bytes:
-        raise BagRejected(f"{src}: {name}: {size} bytes, more than the {lim.max_file_bytes} allowed")
+        raise BagRejected(
+            f"{src}: {name}: {size} bytes, more than the {lim.max_file_bytes} allowed"
+        )
     if total > lim.max_total_bytes:
         raise BagRejected(f"{src}: more than {lim.max_total_bytes} bytes in all")
 
@@ -273,7 +275,9 @@ def _extract_zip(
                     while chunk := fin.read(_CHUNK):
                         n += len(chunk)
                         if n > info.file_size:  # never trust the header's size
-                            raise BagRejected(f"{src}: {info.filename}: longer than its header says")
+                            raise BagRejected(
+                                f"{src}: {info.filename}: longer than its header says"
+                            )
                         h.update(chunk)
                         fout.write(chunk)
                         reporter.advance(len(chunk), rel)

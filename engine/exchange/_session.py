@@ -175,7 +175,8 @@ def build_plan(
         "Source-Organization": "NightLab",
         "Contact-Name": s.operator or "-",
         "External-Identifier": s.uid,
-        "External-Description": f"NightLab session {s.name!r}: {len(pair_records)} pairs",
+        "External-Description":
+            f"NightLab session {s.name!r}: {_plural(len(pair_records), 'pair')}",
         "NightLab-Session-Name": s.name,
         "NightLab-Session-UID": s.uid,
         "NightLab-Operator": s.operator or "-",
@@ -251,6 +252,10 @@ def import_session(
             seconds=time.perf_counter() - t0,
             as_copy=uid is not None,
         )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _copy_name(store: Store, name: str) -> str:

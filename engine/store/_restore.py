@@ -86,7 +86,8 @@ def restore_session(
 
         captures = sorted(dump["captures"], key=lambda c: (c.get("burst_of") is not None, c["id"]))
         for c in captures:
-            stem = c["kind"] if c.get("burst_of") is None else f"{c['kind']}-m{c['burst_index']:02d}"
+            member = c.get("burst_of") is not None
+            stem = f"{c['kind']}-m{c['burst_index']:02d}" if member else c["kind"]
             copy(c["file"], "captures", stem, c["taken_at"])
         for p in dump["pairs"]:
             for r in p["runs"]:
