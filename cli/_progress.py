@@ -43,8 +43,9 @@ class ProgressPrinter:
             fill = int(round(frac * self.width))
             bar = "#" * fill + "-" * (self.width - fill)
             tail = (item[-40:]) if item else ""
-            self.file.write(f"\r{phase:<10} [{bar}] {frac * 100:5.1f}% {_mb(done)}/{_mb(total)}"
-                            f" {tail:<40}")
+            self.file.write(
+                f"\r{phase:<10} [{bar}] {frac * 100:5.1f}% {_mb(done)}/{_mb(total)} {tail:<40}"
+            )
             self._drawn = True
         else:
             step = int(frac * 10)

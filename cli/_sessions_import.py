@@ -20,8 +20,11 @@ def register(actions: argparse._SubParsersAction) -> None:
         help="check a bag (folder or zip) completely, then add its session to the record",
     )
     p.add_argument("path", type=Path, metavar="PATH", help="bag folder or .zip")
-    p.add_argument("--as-copy", action="store_true",
-                   help="import a session that is already present as a new copy")
+    p.add_argument(
+        "--as-copy",
+        action="store_true",
+        help="import a session that is already present as a new copy",
+    )
     add_data_dir(p)
     p.set_defaults(func=run)
 
@@ -43,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     s = r.session
     copy = " as a copy" if r.as_copy else ""
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
-    print(f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
-          f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB ({r.seconds:.1f} s, "
-          f"{r.mb_per_s:.0f} MB/s)")
+    print(
+        f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
+        f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB ({r.seconds:.1f} s, "
+        f"{r.mb_per_s:.0f} MB/s)"
+    )
     return 0

@@ -40,8 +40,12 @@ def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
 
     assert "store" in AREAS
     out = rows(repeats=1, pairs=1, size=(320, 240))
-    assert [r.stage for r in out] == ["export bag (folder)", "export bag (zip, PNG stored)",
-                                      "import bag (zip)", "import bag (folder)"]
+    assert [r.stage for r in out] == [
+        "export bag (folder)",
+        "export bag (zip, PNG stored)",
+        "import bag (zip)",
+        "import bag (folder)",
+    ]
     mb = float(re.search(r"([\d.]+) MB$", out[0].size).group(1))
     assert mb > 0.1  # the payload of one pair of real-photo PNGs
     for r in out:

@@ -28,8 +28,20 @@ def data_dir(tmp_path_factory):
 
 def test_export_zip_only_pass_then_import_then_refuse_then_copy(data_dir, tmp_path, capsys):
     out = tmp_path / "roof-pass"
-    rc = main(["sessions", "export", "roof night", "--out", str(out), "--zip", "--only", "pass",
-               "--data-dir", str(data_dir)])
+    rc = main(
+        [
+            "sessions",
+            "export",
+            "roof night",
+            "--out",
+            str(out),
+            "--zip",
+            "--only",
+            "pass",
+            "--data-dir",
+            str(data_dir),
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     zpath = tmp_path / "roof-pass.zip"  # --zip adds the suffix
@@ -54,13 +66,29 @@ def test_export_zip_only_pass_then_import_then_refuse_then_copy(data_dir, tmp_pa
 
 
 def test_unknown_session_and_existing_target_are_one_line_errors(data_dir, tmp_path, capsys):
-    assert main(["sessions", "export", "42", "--out", str(tmp_path / "x"),
-                 "--data-dir", str(data_dir)]) == 2
+    assert (
+        main(
+            ["sessions", "export", "42", "--out", str(tmp_path / "x"), "--data-dir", str(data_dir)]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("nightlab sessions: error:") and "42" in err[-1]
     (tmp_path / "taken").mkdir()
-    assert main(["sessions", "export", "1", "--out", str(tmp_path / "taken"),
-                 "--data-dir", str(data_dir)]) == 2
+    assert (
+        main(
+            [
+                "sessions",
+                "export",
+                "1",
+                "--out",
+                str(tmp_path / "taken"),
+                "--data-dir",
+                str(data_dir),
+            ]
+        )
+        == 2
+    )
     assert "already exists" in capsys.readouterr().err
 
 
@@ -73,12 +101,18 @@ def test_hostile_zip_is_refused_in_one_line_with_no_traceback(tmp_path):
     env.pop("NIGHTLAB_DEBUG", None)
     proc = subprocess.run(
         [sys.executable, str(REPO / "main.py"), "sessions", "import", str(evil)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines == [f"nightlab sessions: error: {evil}: '../../escape.txt': path traversal "
-                     "('..', '.' or an empty part)"]
+    assert lines == [
+        f"nightlab sessions: error: {evil}: '../../escape.txt': path traversal "
+        "('..', '.' or an empty part)"
+    ]
     assert not (tmp_path / "escape.txt").exists()
 
 

@@ -49,7 +49,11 @@ def test_folder_bag_is_a_valid_bagit_1_0_bag_with_sha256_manifests_and_payload_o
         b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
     )
     assert sorted(p.name for p in out.iterdir()) == [
-        "bag-info.txt", "bagit.txt", "data", "manifest-sha256.txt", "tagmanifest-sha256.txt"
+        "bag-info.txt",
+        "bagit.txt",
+        "data",
+        "manifest-sha256.txt",
+        "tagmanifest-sha256.txt",
     ]
     # sha256 only: no md5/sha512 manifests
     assert bag.algorithms == ["sha256"]
@@ -60,8 +64,8 @@ def test_folder_bag_is_a_valid_bagit_1_0_bag_with_sha256_manifests_and_payload_o
     assert info["Contact-Name"] == "ana" and info["NightLab-Format-Version"] == "1.0"
     # every payload file is in manifest-sha256.txt with its real digest
     listed = dict(
-        reversed(line.split("  ", 1)) for line in
-        (out / "manifest-sha256.txt").read_text().splitlines()
+        reversed(line.split("  ", 1))
+        for line in (out / "manifest-sha256.txt").read_text().splitlines()
     )
     assert set(listed) == {p.relative_to(out).as_posix() for p in payload}
     for p in payload:
@@ -131,8 +135,9 @@ def test_cancelling_an_export_leaves_nothing_at_the_target_or_beside_it(
 
     # report every chunk (no throttling) so "first file" cancels inside the first copy
     orig = prog.Reporter.__init__
-    monkeypatch.setattr(prog.Reporter, "__init__",
-                        lambda self, cb, interval=0.0: orig(self, cb, interval=0.0))
+    monkeypatch.setattr(
+        prog.Reporter, "__init__", lambda self, cb, interval=0.0: orig(self, cb, interval=0.0)
+    )
     with pytest.raises(Cancelled):
         write_bag(plan, out, as_zip=as_zip, progress=progress)
     last = seen[-1]
@@ -146,8 +151,11 @@ def test_cancelling_an_export_leaves_nothing_at_the_target_or_beside_it(
 def test_progress_reports_come_on_the_calling_thread_and_reach_the_total(plan, tmp_path):
     reports = []
     worker = threading.Thread(
-        target=lambda: write_bag(plan, tmp_path / "bag", progress=lambda p: reports.append(
-            (threading.current_thread(), p)))
+        target=lambda: write_bag(
+            plan,
+            tmp_path / "bag",
+            progress=lambda p: reports.append((threading.current_thread(), p)),
+        )
     )
     worker.start()
     worker.join()

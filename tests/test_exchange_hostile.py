@@ -51,12 +51,17 @@ def rehash(root: Path) -> None:
         total += len(data)
         lines.append(f"{hashlib.sha256(data).hexdigest()}  {p.relative_to(root).as_posix()}\n")
     (root / "manifest-sha256.txt").write_text("".join(lines))
-    info = [ln for ln in (root / "bag-info.txt").read_text().splitlines()
-            if not ln.startswith("Payload-Oxum")]
+    info = [
+        ln
+        for ln in (root / "bag-info.txt").read_text().splitlines()
+        if not ln.startswith("Payload-Oxum")
+    ]
     info.append(f"Payload-Oxum: {total}.{len(files)}")
     (root / "bag-info.txt").write_text("\n".join(info) + "\n")
-    tags = [f"{hashlib.sha256((root / n).read_bytes()).hexdigest()}  {n}\n"
-            for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")]
+    tags = [
+        f"{hashlib.sha256((root / n).read_bytes()).hexdigest()}  {n}\n"
+        for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt")
+    ]
     (root / "tagmanifest-sha256.txt").write_text("".join(tags))
 
 
@@ -162,8 +167,9 @@ def test_names_differing_only_in_case_are_refused(bag, stage):
 
 def test_absurd_counts_and_sizes_are_refused_from_lstat(bag, stage):
     refused(bag, "more than 5 files", stage, limits=ImportLimits(max_files=5))
-    refused(bag, "bytes, more than the 1000 allowed", stage,
-            limits=ImportLimits(max_file_bytes=1000))
+    refused(
+        bag, "bytes, more than the 1000 allowed", stage, limits=ImportLimits(max_file_bytes=1000)
+    )
     refused(bag, "bytes in all", stage, limits=ImportLimits(max_total_bytes=10_000))
 
 
@@ -314,8 +320,9 @@ def test_zip_duplicate_member_is_refused(bag, tmp_path, stage):
 
 
 def test_zip_members_colliding_by_case_are_refused(bag, tmp_path, stage):
-    z = zip_of(bag, tmp_path / "case.zip",
-               extra=[(zipfile.ZipInfo("bag/data/Manifest.JSON"), b"{}")])
+    z = zip_of(
+        bag, tmp_path / "case.zip", extra=[(zipfile.ZipInfo("bag/data/Manifest.JSON"), b"{}")]
+    )
     refused(z, "appears twice|collides", stage)
 
 
@@ -332,8 +339,9 @@ def test_zip_too_many_members_or_too_big_is_refused(zbag, stage):
     refused(zbag, "more than the 1000 allowed", stage, limits=ImportLimits(max_file_bytes=1000))
 
 
-def test_zip_claiming_more_than_the_free_space_is_refused_before_extracting(zbag, stage,
-                                                                          monkeypatch):
+def test_zip_claiming_more_than_the_free_space_is_refused_before_extracting(
+    zbag, stage, monkeypatch
+):
     free = shutil.disk_usage(stage)._replace(free=1000)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: free)
     refused(zbag, "GB to unpack", stage)
@@ -361,6 +369,9 @@ def test_not_a_zip_and_not_a_folder_is_refused(tmp_path, stage):
 
 
 def test_zip_with_a_file_missing_is_refused(bag, tmp_path, stage):
-    z = zip_of(bag, tmp_path / "short.zip",
-               rename=lambda n: n.replace("pair-0002/night.png", "pair-0002/nite.png"))
+    z = zip_of(
+        bag,
+        tmp_path / "short.zip",
+        rename=lambda n: n.replace("pair-0002/night.png", "pair-0002/nite.png"),
+    )
     refused(z, "nite.png|night.png", stage)

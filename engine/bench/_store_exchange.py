@@ -51,9 +51,16 @@ def _session(store, pairs: int, size: tuple[int, int]) -> int:
         cap = store.add_capture(s.id, noisy.astype(np.uint8), kind="night")
         pair = store.add_pair(s.id, night_id=cap.id, day_ids=[day.id])
         mask = cv2.GaussianBlur((rng.random(size[::-1]) > 0.97).astype(np.float32), (0, 0), 9)
-        store.add_run(pair.id, model_name="bench", model_sha256="0" * 64,
-                      outputs={"aligned_reference": photos[0], "leak_mask": mask / mask.max(),
-                               "colorized": src})
+        store.add_run(
+            pair.id,
+            model_name="bench",
+            model_sha256="0" * 64,
+            outputs={
+                "aligned_reference": photos[0],
+                "leak_mask": mask / mask.max(),
+                "colorized": src,
+            },
+        )
         store.set_verdict(pair.id, "pass")
     return s.id
 
@@ -95,10 +102,14 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
             mb = folder.payload_bytes / 1e6
             label = f"{pairs} pairs {size[0]}x{size[1]}, {mb:.1f} MB"
 
-            t_folder = _timed(lambda k: export_session(store, sid, tmp / f"f{k}"), n,
-                              lambda k: _rm(tmp / f"f{k}"))
-            t_zip = _timed(lambda k: export_session(store, sid, tmp / f"z{k}.zip", as_zip=True),
-                           n, lambda k: _rm(tmp / f"z{k}.zip"))
+            t_folder = _timed(
+                lambda k: export_session(store, sid, tmp / f"f{k}"), n, lambda k: _rm(tmp / f"f{k}")
+            )
+            t_zip = _timed(
+                lambda k: export_session(store, sid, tmp / f"z{k}.zip", as_zip=True),
+                n,
+                lambda k: _rm(tmp / f"z{k}.zip"),
+            )
 
             def copy(k: int) -> None:
                 shutil.copytree(tmp / "bag" / "data", tmp / f"c{k}")
@@ -128,28 +139,42 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
                 go = imp(src)
                 _timed(go, n, lambda k: _rm(tmp / f"d{k}"))
                 imports[kind] = statistics.median(go.times)  # type: ignore[attr-defined]
-            t_validate = _timed(lambda k: bagit.Bag(str(tmp / "bag")).validate(), n,
-                                lambda k: None)
+            t_validate = _timed(lambda k: bagit.Bag(str(tmp / "bag")).validate(), n, lambda k: None)
         finally:
             store.close()
 
     def row(stage, seconds, ref, ref_seconds, note) -> BenchRow:
         return BenchRow(
-            stage=stage, size=label, ours_ms=seconds * 1e3, reference=ref,
+            stage=stage,
+            size=label,
+            ours_ms=seconds * 1e3,
+            reference=ref,
             reference_ms=None if ref_seconds is None else ref_seconds * 1e3,
             note=f"{mb / seconds:.0f} MB/s" + (f"; {note}" if note else ""),
         )
 
     ref = "copytree+make_bag"
-    floor = (f"bagit {mb / (t_copy + t_make_bag):.0f} MB/s without fsync; "
-             f"copytree alone {mb / t_copy:.0f} MB/s")
+    floor = (
+        f"bagit {mb / (t_copy + t_make_bag):.0f} MB/s without fsync; "
+        f"copytree alone {mb / t_copy:.0f} MB/s"
+    )
     return [
         row("export bag (folder)", t_folder, ref, t_copy + t_make_bag, floor),
         row("export bag (zip, PNG stored)", t_zip, ref, t_copy + t_make_bag, "one zip, one fsync"),
-        row("import bag (zip)", imports["zip"], "bagit validate", t_validate,
-            f"validate alone {mb / t_validate:.0f} MB/s; all checks + copy + 1 commit"),
-        row("import bag (folder)", imports["folder"], "bagit validate", t_validate,
-            "all checks + copy + 1 commit"),
+        row(
+            "import bag (zip)",
+            imports["zip"],
+            "bagit validate",
+            t_validate,
+            f"validate alone {mb / t_validate:.0f} MB/s; all checks + copy + 1 commit",
+        ),
+        row(
+            "import bag (folder)",
+            imports["folder"],
+            "bagit validate",
+            t_validate,
+            "all checks + copy + 1 commit",
+        ),
     ]
 
 

@@ -39,29 +39,37 @@ def metrics_csv(manifest: dict[str, Any]) -> bytes:
         run = _chosen(p)
         extra = {}
         if run is not None:
-            extra.update({f"metric:{k}": v for k, v in run.get("metrics", {}).items()
-                          if isinstance(v, (int, float, str, bool)) or v is None})
+            extra.update(
+                {
+                    f"metric:{k}": v
+                    for k, v in run.get("metrics", {}).items()
+                    if isinstance(v, (int, float, str, bool)) or v is None
+                }
+            )
             extra.update({f"ms:{k}": v for k, v in run.get("timings_ms", {}).items()})
         run_keys.update(extra)
         a = p["alignment"]
         m = p.get("metrics", {})
-        rows.append({
-            "pair": p["id"],
-            "folder": p["folder"],
-            "verdict": p["verdict"] or "",
-            "tags": ";".join(p["tags"]),
-            "aligned_ok": "" if a.get("ok") is None else int(bool(a["ok"])),
-            "method": a.get("method") or "",
-            "score": _num(a.get("score")),
-            "ssim_mean": _num(m.get("ssim_mean")),
-            "leak_area_pct": _num(m.get("leak_area_pct")),
-            "model": run["model_name"] if run else "",
-            "model_sha256": run["model_sha256"] if run else "",
-            **{k: _num(v) for k, v in extra.items()},
-        })
+        rows.append(
+            {
+                "pair": p["id"],
+                "folder": p["folder"],
+                "verdict": p["verdict"] or "",
+                "tags": ";".join(p["tags"]),
+                "aligned_ok": "" if a.get("ok") is None else int(bool(a["ok"])),
+                "method": a.get("method") or "",
+                "score": _num(a.get("score")),
+                "ssim_mean": _num(m.get("ssim_mean")),
+                "leak_area_pct": _num(m.get("leak_area_pct")),
+                "model": run["model_name"] if run else "",
+                "model_sha256": run["model_sha256"] if run else "",
+                **{k: _num(v) for k, v in extra.items()},
+            }
+        )
     out = io.StringIO()
-    writer = csv.DictWriter(out, [*METRICS_COLUMNS, *sorted(run_keys)], lineterminator="\n",
-                            restval="")
+    writer = csv.DictWriter(
+        out, [*METRICS_COLUMNS, *sorted(run_keys)], lineterminator="\n", restval=""
+    )
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue().encode("utf-8")

@@ -29,8 +29,15 @@ class ImportLimits:
     """Width x height from a PNG header (a 1x1 file can claim 10^5 x 10^5)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_files", "max_file_bytes", "max_total_bytes", "max_manifest_bytes",
-                     "max_path_chars", "max_depth", "max_image_pixels"):
+        for name in (
+            "max_files",
+            "max_file_bytes",
+            "max_total_bytes",
+            "max_manifest_bytes",
+            "max_path_chars",
+            "max_depth",
+            "max_image_pixels",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_ratio < 1:

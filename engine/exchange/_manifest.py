@@ -133,8 +133,9 @@ def _check_references(m: dict[str, Any], where: str) -> None:
             if d not in captures or captures[d]["kind"] != "day":
                 raise BagRejected(f"{at}.days: {d} is not a day capture in the bag")
         if len(p["files"]["day"]) != len(p["days"]):
-            raise BagRejected(f"{at}.files.day: {len(p['days'])} day captures, "
-                              f"{len(p['files']['day'])} files")
+            raise BagRejected(
+                f"{at}.files.day: {len(p['days'])} day captures, {len(p['files']['day'])} files"
+            )
         ids = set()
         for j, r in enumerate(p["runs"]):
             if r["id"] in run_ids:
@@ -145,8 +146,9 @@ def _check_references(m: dict[str, Any], where: str) -> None:
             raise BagRejected(f"{at}.chosen_run: no run {p['chosen_run']} in this pair")
         latest = p["verdicts"][-1]["verdict"] if p["verdicts"] else None
         if p["verdict"] != latest:
-            raise BagRejected(f"{at}.verdict: {p['verdict']!r} is not the latest verdict "
-                              f"({latest!r})")
+            raise BagRejected(
+                f"{at}.verdict: {p['verdict']!r} is not the latest verdict ({latest!r})"
+            )
     counts = m["counts"]
     actual = {
         "pairs": len(m["pairs"]),

@@ -190,8 +190,9 @@ def _scan_folder(root: Path, limits: ImportLimits) -> int:
                 parts = _check_name(root, name, limits)
                 folded = _fold(name)
                 if folded in seen:
-                    raise BagRejected(f"{root}: {name!r} and {seen[folded]!r} differ only in "
-                                      f"case or Unicode form")
+                    raise BagRejected(
+                        f"{root}: {name!r} and {seen[folded]!r} differ only in case or Unicode form"
+                    )
                 seen[folded] = name
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISLNK(st.st_mode):
@@ -230,8 +231,10 @@ def _extract_zip(
             parts = _check_name(src, name, limits)
             folded = _fold(name.rstrip("/"))
             if folded in seen:
-                raise BagRejected(f"{src}: {name!r} appears twice (or collides with "
-                                  f"{seen[folded]!r} by case or Unicode form)")
+                raise BagRejected(
+                    f"{src}: {name!r} appears twice (or collides with "
+                    f"{seen[folded]!r} by case or Unicode form)"
+                )
             seen[folded] = name
             mode = info.external_attr >> 16
             kind = stat.S_IFMT(mode)
@@ -241,8 +244,9 @@ def _extract_zip(
             if info.flag_bits & 0x1:
                 raise BagRejected(f"{src}: {name}: encrypted")
             if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise BagRejected(f"{src}: {name}: unsupported compression "
-                                  f"(method {info.compress_type})")
+                raise BagRejected(
+                    f"{src}: {name}: unsupported compression (method {info.compress_type})"
+                )
             tops.add(parts[0])
             if info.is_dir():
                 continue
@@ -260,8 +264,10 @@ def _extract_zip(
         prefix = 1 if len(tops) == 1 and not any(len(p) == 1 for _, p in files) else 0
         free = shutil.disk_usage(staging).free
         if total + (64 << 20) > free:
-            raise BagRejected(f"{src}: needs {total / 1e9:.1f} GB to unpack, "
-                              f"{free / 1e9:.1f} GB free in {staging.parent}")
+            raise BagRejected(
+                f"{src}: needs {total / 1e9:.1f} GB to unpack, "
+                f"{free / 1e9:.1f} GB free in {staging.parent}"
+            )
         reporter.start("checking", total)
         hashes: dict[str, str] = {}
         for info, parts in files:
@@ -337,8 +343,9 @@ def _check_bag(
         # completeness first, so the message names the file (the Oxum check only counts)
         only_in_manifest, only_on_disk = bag.compare_manifests_with_fs()
         if only_in_manifest:
-            raise BagRejected(f"{src}: {sorted(only_in_manifest)[0]}: missing (listed in the "
-                              f"manifest)")
+            raise BagRejected(
+                f"{src}: {sorted(only_in_manifest)[0]}: missing (listed in the manifest)"
+            )
         if only_on_disk:
             raise BagRejected(f"{src}: {sorted(only_on_disk)[0]}: extra file, not in the manifest")
         bag.validate(completeness_only=True)
@@ -358,8 +365,11 @@ def _check_bag(
             raise BagRejected(f"{src}: {name}: missing")
         if got != algs["sha256"].lower():
             raise BagRejected(f"{src}: {name}: changed since export (sha256 does not match)")
-    payload = {k[len("data/"):]: v["sha256"].lower() for k, v in bag.entries.items()
-               if k.startswith("data/")}
+    payload = {
+        k[len("data/") :]: v["sha256"].lower()
+        for k, v in bag.entries.items()
+        if k.startswith("data/")
+    }
     validate_manifest(manifest, bag_files=payload.keys(), where=f"{src}: data/manifest.json")
     _check_payload(src, root, manifest, payload, limits)
     return OpenedBag(
@@ -421,8 +431,9 @@ def _check_payload(
     captures = {c["id"]: c for c in m["captures"]}
     for c in m["captures"]:
         if payload[c["file"]] != c["sha256"]:
-            raise BagRejected(f"{src}: data/{c['file']}: bytes do not match the capture's "
-                              f"recorded sha256")
+            raise BagRejected(
+                f"{src}: data/{c['file']}: bytes do not match the capture's recorded sha256"
+            )
     for p in m["pairs"]:
         copies = [(p["files"]["night"], p["night"])]
         copies += list(zip(p["files"]["day"], p["days"], strict=True))
@@ -438,8 +449,10 @@ def _check_payload(
         if c["file"].lower().endswith(".png"):
             w, h = _png_size(src, root / "data" / c["file"], c["file"])
             if (w, h) != (c["width"], c["height"]):
-                raise BagRejected(f"{src}: data/{c['file']}: {w}x{h} pixels, the manifest says "
-                                  f"{c['width']}x{c['height']}")
+                raise BagRejected(
+                    f"{src}: data/{c['file']}: {w}x{h} pixels, the manifest says "
+                    f"{c['width']}x{c['height']}"
+                )
 
 
 def _png_size(src: Path, path: Path, name: str) -> tuple[int, int]:

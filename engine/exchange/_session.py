@@ -71,8 +71,9 @@ def export_session(
     >>> export_session(store, "roof", "roof-pass.zip", as_zip=True, verdict="pass")
     ... # doctest: +SKIP
     """
-    return write_bag(build_plan(store, session, verdict=verdict, tag=tag), out, as_zip=as_zip,
-                     progress=progress)
+    return write_bag(
+        build_plan(store, session, verdict=verdict, tag=tag), out, as_zip=as_zip, progress=progress
+    )
 
 
 def build_plan(
@@ -87,8 +88,9 @@ def build_plan(
     pairs = store.pairs(session_id=s.id, verdict=verdict, tag=tag, limit=None)
     whole = verdict is None and tag is None
     if not whole and not pairs:
-        what = " and ".join(x for x in (verdict and f"verdict {verdict}",
-                                        tag and f"tag {tag!r}") if x)
+        what = " and ".join(
+            x for x in (verdict and f"verdict {verdict}", tag and f"tag {tag!r}") if x
+        )
         raise ValueError(f"session {s.id} ({s.name}): no pair with {what}; nothing to export")
     all_caps = {c.id: c for c in store.captures(s.id, members=True)}
     if whole:
@@ -134,8 +136,7 @@ def build_plan(
                 outputs[role] = add(name, store.path(rel))
             run_records.append(_run(r, outputs))
         n_runs += len(runs)
-        pair_records.append(_pair(p, folder, files, run_records, chosen,
-                                  store.verdicts(p.id)))
+        pair_records.append(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
     captures = []
     for cid in sorted(wanted):
         c = all_caps[cid]
@@ -168,21 +169,26 @@ def build_plan(
         },
         "captures": captures,
         "pairs": pair_records,
-        "counts": {"pairs": len(pair_records), "captures": len(captures), "runs": n_runs,
-                   "files": len(sources) + 2},
+        "counts": {
+            "pairs": len(pair_records),
+            "captures": len(captures),
+            "runs": n_runs,
+            "files": len(sources) + 2,
+        },
     }
+    described = f"NightLab session {s.name!r}: {_plural(len(pair_records), 'pair')}"
     info = {
         "Source-Organization": "NightLab",
         "Contact-Name": s.operator or "-",
         "External-Identifier": s.uid,
-        "External-Description":
-            f"NightLab session {s.name!r}: {_plural(len(pair_records), 'pair')}",
+        "External-Description": described,
         "NightLab-Session-Name": s.name,
         "NightLab-Session-UID": s.uid,
         "NightLab-Operator": s.operator or "-",
         "NightLab-App-Version": s.app_version or "-",
-        "NightLab-Selection": "whole session" if whole else ", ".join(
-            f"{k} {v}" for k, v in (("verdict", verdict), ("tag", tag)) if v),
+        "NightLab-Selection": "whole session"
+        if whole
+        else ", ".join(f"{k} {v}" for k, v in (("verdict", verdict), ("tag", tag)) if v),
         "NightLab-Pairs": str(len(pair_records)),
         "NightLab-Captures": str(len(captures)),
         "NightLab-Runs": str(n_runs),
@@ -316,8 +322,12 @@ def _pair(p: Pair, folder: str, files: dict, runs: list, chosen: Run | None, ver
         "metrics": {"ssim_mean": _finite(p.ssim_mean), "leak_area_pct": _finite(p.leak_area_pct)},
         "verdict": p.verdict,
         "verdicts": [
-            {"verdict": v.verdict, "note": v.note, "operator": v.operator,
-             "created_at": v.created_at}
+            {
+                "verdict": v.verdict,
+                "note": v.note,
+                "operator": v.operator,
+                "created_at": v.created_at,
+            }
             for v in verdicts
         ],
         "tags": list(p.tags),

@@ -166,5 +166,3 @@ def restore_session(
     session = store.session(sid)
     store.events.session_added.emit(session)
     return session
-
-
