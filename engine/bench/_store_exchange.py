@@ -100,7 +100,7 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
             folder = export_session(store, sid, tmp / "bag")
             export_session(store, sid, tmp / "bag.zip", as_zip=True)
             mb = folder.payload_bytes / 1e6
-            label = f"{pairs} pairs {size[0]}x{size[1]}, {mb:.1f} MB"
+            label = f"{pairs} pairs {size[0]}x{size[1]}, {mb:.2f} MB"
 
             t_folder = _timed(
                 lambda k: export_session(store, sid, tmp / f"f{k}"), n, lambda k: _rm(tmp / f"f{k}")

@@ -49,7 +49,7 @@ class Reporter:
 
     def advance(self, n: int, item: str = "") -> None:
         self.done += n
-        self._emit(item, force=False)
+        self._emit(item, force=self.done >= self.total)  # the end of a phase always reports
 
     def finish(self) -> None:
         self.done = max(self.done, self.total)

@@ -239,16 +239,17 @@ def import_session(
                 )
             uid, name = uuid.uuid4().hex, _copy_name(store, s["name"])
         reporter = Reporter(progress)
-        reporter.start("importing", bag.payload_bytes)
+        stored = {c["file"] for c in m["captures"]}  # what the store keeps (no duplicates)
+        stored |= {f for p in m["pairs"] for r in p["runs"] for f in r["outputs"].values()}
+        reporter.start("importing", sum(bag.path(f).stat().st_size for f in stored))
         session = restore_session(
             store,
             m,
             lambda f: (bag.path(f), bag.sha256[f]),
             uid=uid,
             name=name,
-            on_bytes=lambda n, f: reporter.advance(n, f),
+            on_bytes=lambda n, f: reporter.advance(n, f),  # may cancel: before the commit
         )
-        reporter.finish()
         return ImportResult(
             session=session,
             pairs=len(m["pairs"]),

@@ -15,13 +15,15 @@ only references inside it; the store assigns new ones.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.atomic import atomic_write
+from engine.atomic import PARTIAL_SUFFIX, fsync_dir, fsync_files
 from engine.store._files import FILES_ROOT, new_file_name
 from engine.store._store import _json
 
@@ -66,18 +68,26 @@ def restore_session(
         existing = store.session(uid)
         raise ValueError(f"session {uid} is already in the store (id {existing.id})")
     written: list[str] = []
+    temps: list[str] = []
     now = time.time()
     try:
         files: dict[str, tuple[str, str, int]] = {}  # dump file -> (rel, sha256, size)
 
         def copy(file: str, folder: str, stem: str, at: float | None) -> str:
+            # into a temporary name beside the target; renamed after one batched flush
             if file in files:
                 return files[file][0]
             src, sha = source(file)
             rel = f"{FILES_ROOT}/{uid}/{folder}/{new_file_name(stem, at=at)}"
-            with open(src, "rb") as fin, atomic_write(store.root / rel, mode="wb") as fout:
+            target = store.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX
+            )
+            temps.append(tmp)
+            with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
-            written.append(rel)
+            os.chmod(tmp, 0o644)
             size = src.stat().st_size
             files[file] = (rel, sha, size)
             if on_bytes is not None:
@@ -93,6 +103,14 @@ def restore_session(
             for r in p["runs"]:
                 for role, file in sorted(r["outputs"].items()):
                     copy(file, "runs", role, r["created_at"])
+        # every byte on disk, then the names, then the folders: before the rows commit
+        fsync_files(temps)
+        for tmp, (rel, _sha, _size) in zip(temps, files.values(), strict=True):
+            os.replace(tmp, store.root / rel)  # temps were made in the order of ``files``
+            written.append(rel)
+        temps.clear()
+        for folder in {(store.root / rel).parent for rel in written}:
+            fsync_dir(folder)
 
         def insert(conn) -> int:
             sid = conn.execute(
@@ -161,6 +179,9 @@ def restore_session(
 
         sid = store._write(insert)
     except BaseException:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         store._discard(written)
         raise
     session = store.session(sid)
