@@ -11,12 +11,33 @@ Layout of a bag (``docs/export-format.md`` is the reference for the partner app)
                                      leak_mask.png, colorized.png (the chosen run), runs/<run>/
     <name>/data/captures/            captures no pair uses (burst members, spare frames)
 
-Low level, store-free: `write_bag` (a `BagPlan` -> a bag), `open_bag` (a bag -> an
-`OpenedBag`, after checking everything). Store level: `export_session`, `import_session`.
+Public API
+----------
+- ``export_session(store, session, out, *, as_zip=False, verdict=None, tag=None,
+  progress=None) -> ExportResult``: a session (id, uid or name), or only its pairs with a
+  verdict / tag, as a new bag at ``out``. Works on a read-only `Store`.
+- ``build_plan(store, session, *, verdict=None, tag=None) -> BagPlan``: what would be exported
+  (``plan.pairs``, ``plan.source_bytes``), without writing; ``write_bag(plan, out, ...)``.
+- ``import_session(store, path, *, as_copy=False, limits=None, progress=None) ->
+  ImportResult``: check the bag completely, then add its session; `SessionExists` when the
+  uid is present and not ``as_copy``; `BagRejected` (a ``ValueError``, one line) for any
+  problem with the bag. Nothing is written unless every check passes.
+- ``open_bag(path, *, limits=None, progress=None) -> OpenedBag``: the checks alone (a context
+  manager: manifest, verified files); `ImportLimits` bounds sizes, counts and ratios.
+- ``validate_manifest``, ``check_version``, ``manifest_schema``: the 1.x format and its
+  version policy (a reader of major 1 reads every 1.x).
 
-Progress: ``progress(Progress(phase, done, total, item))`` is called on the calling thread at
-most every 0.1 s; raising `Cancelled` (or anything) from it stops the work and leaves nothing
-behind.
+All calls block: run them on a worker thread in a GUI. ``progress(Progress(phase, done,
+total, item))`` is called on that thread at most every 0.1 s (and at the end of each phase);
+raise `Cancelled` from it to stop, which leaves nothing behind (no bag at ``out``, nothing in
+the store). Example::
+
+    def on_progress(p):  # on the worker thread
+        signals.progress.emit(p.phase, p.fraction)  # a queued signal to the GUI thread
+        if cancel_event.is_set():
+            raise Cancelled()
+
+    result = export_session(store, sid, path, as_zip=True, progress=on_progress)
 """
 
 from engine.exchange._csv import metrics_csv

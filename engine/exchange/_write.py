@@ -54,6 +54,15 @@ class BagPlan:
     expected_sha256: Mapping[str, str] = field(default_factory=dict)
     info: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def pairs(self) -> int:
+        return len(self.manifest["pairs"])
+
+    @property
+    def source_bytes(self) -> int:
+        """Bytes of the image files to copy (an export dialog's size estimate)."""
+        return sum(Path(p).stat().st_size for p in self.sources.values())
+
 
 @dataclass(frozen=True)
 class ExportResult:
