@@ -257,3 +257,19 @@ def test_a_store_file_that_rotted_fails_the_export(source, tmp_path):
         with pytest.raises(ValueError, match="contents changed since they were recorded"):
             export_session(st, session.id, tmp_path / "rot")
     assert not (tmp_path / "rot").exists()
+
+
+def test_a_zip_import_unpacks_beside_the_store_and_leaves_no_staging(source, tmp_path):
+    store, session, _ = source
+    out = tmp_path / "roof.zip"
+    export_session(store, session.id, out, as_zip=True)
+    dest_root = tmp_path / "dest"
+    with Store(dest_root) as dest:
+        # what a import killed midway by another process would have left
+        dead = dest_root / ".nightlab-import-999999-abc.partial"
+        (dead / "data").mkdir(parents=True)
+        (dead / "data" / "x.png").write_bytes(b"half")
+        imported = import_session(dest, out)
+        assert not dead.exists()
+        assert not list(dest_root.glob(".nightlab-import-*"))  # its own staging is gone too
+        assert dest.verify(imported.session.id) == []  # moved files are whole and recorded

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import PARTIAL_SUFFIX
 from engine.exchange._errors import BagRejected
 from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import check_version, manifest_files, validate_manifest
@@ -45,6 +46,8 @@ __all__ = ["OpenedBag", "open_bag"]
 # bagit logs each problem it finds; we turn them into one line ourselves (no stray stderr)
 logging.getLogger("bagit").addHandler(logging.NullHandler())
 
+#: staging folders are named ``<prefix><pid>-<random>.partial``
+STAGING_PREFIX = ".nightlab-import-"
 _CHUNK = 1 << 20
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _GENERATED = ("manifest.json", "metrics.csv")
@@ -63,6 +66,12 @@ class OpenedBag:
     """Path inside ``data/`` -> sha256 (verified)."""
     payload_bytes: int
     _staging: Path | None = field(default=None, repr=False)
+
+    @property
+    def staged(self) -> bool:
+        """The files are a private extracted copy (a zip), removed on `close`: they may be
+        moved elsewhere instead of copied."""
+        return self._staging is not None
 
     def path(self, name: str) -> Path:
         """The verified file ``data/<name>``."""
@@ -118,7 +127,11 @@ def open_bag(
         total = _scan_folder(src, limits)
         root, staging, hashes = src, None, None
     elif zipfile.is_zipfile(src):
-        staging = Path(tempfile.mkdtemp(prefix="nightlab-import-", dir=staging_dir))
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f"{STAGING_PREFIX}{os.getpid()}-", suffix=PARTIAL_SUFFIX, dir=staging_dir
+            )
+        )
         try:
             root, hashes, total = _extract_zip(src, staging, limits, reporter)
         except BaseException:

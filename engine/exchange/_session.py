@@ -223,6 +223,11 @@ def import_session(
     from engine.store import restore_session
 
     t0 = time.perf_counter()
+    if staging_dir is None and store.root.is_dir():
+        # unpack a zip on the store's own file system: its files are then renamed into the
+        # store, not copied a second time (the staging folder is hidden and removed after)
+        staging_dir = store.root
+        _remove_dead_staging(store.root)
     with open_bag(path, limits=limits, progress=progress, staging_dir=staging_dir) as bag:
         m = bag.manifest
         s = m["session"]
@@ -249,6 +254,7 @@ def import_session(
             uid=uid,
             name=name,
             on_bytes=lambda n, f: reporter.advance(n, f),  # may cancel: before the commit
+            move=bag.staged,
         )
         return ImportResult(
             session=session,
@@ -259,6 +265,19 @@ def import_session(
             seconds=time.perf_counter() - t0,
             as_copy=uid is not None,
         )
+
+
+def _remove_dead_staging(root: Path) -> None:
+    """Staging folders of imports killed midway. This process holds the store's writer lock,
+    so one made by another process id is dead; nothing in it was ever part of the record."""
+    import shutil
+
+    from engine.exchange._read import STAGING_PREFIX
+
+    for entry in root.glob(f"{STAGING_PREFIX}*"):
+        pid = entry.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if entry.is_dir() and not entry.is_symlink() and pid != str(os.getpid()):
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _plural(n: int, word: str) -> str:

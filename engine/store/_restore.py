@@ -15,6 +15,7 @@ only references inside it; the store assigns new ones.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -42,6 +43,7 @@ def restore_session(
     uid: str | None = None,
     name: str | None = None,
     on_bytes: Callable[[int, str], None] | None = None,
+    move: bool = False,
 ) -> Session:
     """Add the session in ``dump`` to ``store``; returns the new `Session`.
 
@@ -56,6 +58,9 @@ def restore_session(
         Override the session's uid and name (an import "as a copy").
     on_bytes : callable, optional
         ``on_bytes(n, file)`` after each file is copied (progress).
+    move : bool
+        The source files are expendable (an import's staging folder): rename them into the
+        store instead of copying when they are on the same file system.
 
     Raises
     ------
@@ -85,10 +90,11 @@ def restore_session(
                 dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX
             )
             temps.append(tmp)
-            with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1 << 20)
-            os.chmod(tmp, 0o644)
             size = src.stat().st_size
+            if not (move and _moved(src, tmp, fd)):
+                with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+            os.chmod(tmp, 0o644)
             files[file] = (rel, sha, size)
             if on_bytes is not None:
                 on_bytes(size, file)
@@ -187,3 +193,16 @@ def restore_session(
     session = store.session(sid)
     store.events.session_added.emit(session)
     return session
+
+
+def _moved(src: Path, tmp: str, fd: int) -> bool:
+    """Rename ``src`` over the (empty) temporary file; False when across file systems."""
+    try:
+        os.replace(src, tmp)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return False
+        os.close(fd)
+        raise
+    os.close(fd)
+    return True
