@@ -39,7 +39,7 @@ def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
     from engine.bench._store_exchange import rows
 
     assert "store" in AREAS
-    out = rows(repeats=1, pairs=1, size=(320, 240))
+    out = rows(repeats=1, pairs=1, size=(320, 240), real=False)
     assert [r.stage for r in out] == [
         "export bag (folder)",
         "export bag (zip, PNG stored)",

@@ -11,6 +11,10 @@ reference, leak mask, colorized), written by the store itself. Rows, each a medi
 - import of the zip / the folder into a fresh data folder (every check, extraction, hashing,
   copy, one transaction), beside ``bagit.Bag.validate`` of the same folder (hashing alone).
 
+- zip export and import of a session from real footage (``../shared/data/webcam/stlouis``:
+  a midday reference, night frames through the real align / leak-mask / colorize pipeline),
+  when ``../shared`` is there.
+
 There is no issue target for these figures; they are reported (README) for the partner team.
 """
 
@@ -65,6 +69,94 @@ def _session(store, pairs: int, size: tuple[int, int]) -> int:
     return s.id
 
 
+def _real_session(store, folder: Path, limit: int = 10) -> int | None:
+    """A session from a real fixed webcam (../shared/data/webcam/<name>): a midday frame as
+    the day reference, the night frames (21:00-02:00) processed by the real pipeline (align,
+    leak mask, default model) and recorded like the app does. None when the data is absent."""
+    from engine._image import read_image
+    from engine.colorize import load_colorizer
+    from engine.pipeline import process_pair
+
+    frames = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    days = [f for f in frames if 11 <= int(f.stem[9:11]) <= 14]
+    nights = [f for f in frames if int(f.stem[9:11]) >= 21 or int(f.stem[9:11]) <= 1][:limit]
+    if not days or not nights:
+        return None
+    colorizer = load_colorizer(threads=2)
+    s = store.create_session(f"webcam {folder.name}", operator="bench", camera_backend="replay")
+    day_img = read_image(days[0])
+    day = store.add_capture(s.id, day_img, kind="day")
+    for f in nights:
+        night_img = read_image(f)
+        night = store.add_capture(s.id, night_img, kind="night")
+        res = process_pair(day_img, night_img, colorizer=colorizer)
+        pair = store.add_pair(
+            s.id,
+            night_id=night.id,
+            day_ids=[day.id],
+            alignment=res.alignment,
+            ssim_mean=res.ssim_mean,
+            leak_area_pct=res.leak_area_pct,
+        )
+        if res.ok:
+            store.add_run(
+                pair.id,
+                model_name=colorizer.name,
+                model_sha256=colorizer.card.sha256,
+                outputs={
+                    "aligned_reference": res.aligned_reference,
+                    "leak_mask": res.leak_mask,
+                    "colorized": res.colorized.rgb,
+                },
+                timings_ms=res.timings_ms,
+            )
+    return s.id
+
+
+def _real_rows(store, tmp: Path, n: int) -> list[BenchRow]:
+    """Zip export and import of a session made from real webcam footage (skipped if absent)."""
+    from engine.data import shared_dir
+    from engine.exchange import export_session, import_session
+    from engine.store import Store
+
+    sid = _real_session(store, shared_dir() / "data" / "webcam" / "stlouis", limit=8)
+    if sid is None:
+        return []
+    first = export_session(store, sid, tmp / "real.zip", as_zip=True)
+    mb = first.payload_bytes / 1e6
+    label = f"{first.pairs} pairs webcam 800x450, {mb:.2f} MB"
+    t_exp = _timed(
+        lambda k: export_session(store, sid, tmp / f"r{k}.zip", as_zip=True),
+        n,
+        lambda k: _rm(tmp / f"r{k}.zip"),
+    )
+    times = []
+
+    def imp(k: int) -> None:
+        with Store(tmp / f"rd{k}") as dest:
+            t0 = time.perf_counter()
+            import_session(dest, tmp / "real.zip")
+            times.append(time.perf_counter() - t0)
+
+    _timed(imp, n, lambda k: _rm(tmp / f"rd{k}"))
+    t_imp = statistics.median(times)
+    note = "real footage (../shared webcam/stlouis) through the real pipeline"
+    return [
+        BenchRow(
+            stage="export bag (zip), real session",
+            size=label,
+            ours_ms=t_exp * 1e3,
+            note=f"{mb / t_exp:.0f} MB/s; {note}",
+        ),
+        BenchRow(
+            stage="import bag (zip), real session",
+            size=label,
+            ours_ms=t_imp * 1e3,
+            note=f"{mb / t_imp:.0f} MB/s; {note}",
+        ),
+    ]
+
+
 def _timed(fn: Callable[[int], object], repeats: int, cleanup: Callable[[int], None]) -> float:
     times = []
     for k in range(repeats):
@@ -83,7 +175,9 @@ def _rm(path: Path) -> None:
             path.unlink()
 
 
-def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> list[BenchRow]:
+def rows(
+    *, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE, real: bool = True
+) -> list[BenchRow]:
     import bagit
 
     from engine.exchange import export_session, import_session
@@ -140,6 +234,7 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
                 _timed(go, n, lambda k: _rm(tmp / f"d{k}"))
                 imports[kind] = statistics.median(go.times)  # type: ignore[attr-defined]
             t_validate = _timed(lambda k: bagit.Bag(str(tmp / "bag")).validate(), n, lambda k: None)
+            real_rows = _real_rows(store, tmp, n) if real else []
         finally:
             store.close()
 
@@ -175,6 +270,7 @@ def rows(*, repeats: int, pairs: int = PAIRS, size: tuple[int, int] = SIZE) -> l
             t_validate,
             "all checks + copy + 1 commit",
         ),
+        *real_rows,
     ]
 
 
