@@ -158,7 +158,7 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             self._take_lock()
             self._writer = Writer(self._connect_writer)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
             raise StoreError(f"{self.db_path}: {exc}") from None
         except OSError as exc:
