@@ -160,7 +160,7 @@ class Store:
             self._writer = Writer(self._connect_writer)
         except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
         except OSError as exc:
             self.close()
             raise StoreError(f"{self.root}: cannot open for writing ({_reason(exc)})") from None
@@ -251,7 +251,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"{self.db_path}: {exc}") from None
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
         written = []
@@ -942,6 +942,17 @@ def _reason(exc: OSError) -> str:
         errno.EPERM: "operation not permitted",
     }.get(exc.errno or -1)
     return hint or exc.strerror or str(exc)
+
+
+def _sqlite_reason(db: Path, exc: Exception) -> str:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return f"cannot write {db}: disk full"
+    if name.startswith("SQLITE_IOERR"):
+        return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        return f"cannot write {db}: {exc} (read-only folder?)"
+    return f"{db}: {exc}"
 
 
 def _meta_dict(meta: Any) -> dict[str, Any]:
