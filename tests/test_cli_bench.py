@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli import main as cli_main
 
 
@@ -30,3 +32,20 @@ def test_bench_unknown_area_is_one_line(capsys):
 def test_bench_rejects_zero_repeats(capsys):
     assert cli_main(["bench", "--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_store_area_reports_commit_ingest_and_query_rows(tmp_path, monkeypatch):
+    import engine.bench._store as bench_store
+
+    # the wiring, not the figures: few pairs
+    monkeypatch.setattr(bench_store, "N_SCALE", 2000)
+    monkeypatch.setattr(bench_store, "COMMIT_MIN_PAIRS", 3)
+    monkeypatch.setattr(bench_store, "INGEST_PAIRS", 2)
+    rows = bench_store.rows(repeats=1)
+    stages = [r.stage for r in rows]
+    assert stages[0].startswith("store: pair capture commit p99") and rows[0].size == "1920x1080"
+    assert rows[0].met == (rows[0].ours_ms <= 200.0) and "p50" in rows[0].note
+    assert sum("ingest a pair" in s for s in stages) == 2
+    queries = [r for r in rows if r.target == "< 100 ms"]
+    assert len(queries) == 6 and all(r.ours_ms > 0 for r in queries)

@@ -109,6 +109,23 @@ def test_pair_with_several_day_captures_alignment_and_runs(store, rng):
         store.add_pair(s.id, night_id=night.id, day_ids=[night.id])
 
 
+def test_capture_pair_commits_both_frames_and_the_pair_together(store, rng, monkeypatch):
+    s = store.create_session("pair")
+    day, night = _img(rng), _img(rng, (48, 64))
+    pair = store.capture_pair(s.id, day=day, night=night, ssim_mean=0.7)
+    np.testing.assert_array_equal(store.read_image(pair.night_id), night)
+    np.testing.assert_array_equal(store.read_image(pair.day_ids[0]), day)
+    assert pair.ssim_mean == 0.7 and store.capture(pair.night_id).kind == "night"
+    # a failing commit leaves neither captures, pair nor files
+    import engine.store._store as impl
+
+    monkeypatch.setattr(impl, "_insert_pair", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        store.capture_pair(s.id, day=day, night=night)
+    assert len(store.captures(s.id)) == 2 and store.count_pairs() == 1
+    assert store.reconcile().clean
+
+
 def test_verdict_history_is_kept_and_the_latest_wins(store, rng):
     s = store.create_session("qa")
     pair = _pair(store, rng, s.id)
@@ -289,41 +306,17 @@ N_PAIRS = 100_000
 
 
 def fill_synthetic(root, n=N_PAIRS):
-    """``n`` random pairs as a first-schema database holds them (no image files), then
-    upgraded by opening it: the v2 migration builds the indexes and latest verdicts in bulk, as
-    it would on a lab's archive. Returns what was written, read back:
-    (session id, ssim, leak, latest verdict, tagged pair indices)."""
-    sid = 1
-    conn = sqlite3.connect(root / DB_NAME, isolation_level=None)
-    migrate(conn, target=1)
-    conn.executescript(
-        f"""
-        BEGIN;
-        INSERT INTO sessions (id, uid, name, created_at) VALUES ({sid}, 'scale', 'scale', 0);
-        INSERT INTO files (id, path, sha256, size, created_at) VALUES (1, 'f', 'h', 1, 0);
-        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
-                              created_at) VALUES (1, {sid}, 1, 'night', 1, 1, 1, 0, 0);
-        WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n})
-        INSERT INTO pairs (id, session_id, night_id, ssim_mean, leak_area_pct, score, created_at)
-        SELECT i, {sid}, 1, abs(random() % 1000000) / 1e6, abs(random() % 1000000) / 1e4,
-               abs(random() % 1000000) / 1e6, i FROM k;
-        INSERT INTO verdicts (pair_id, verdict, created_at)
-        SELECT id, CASE abs(random()) % 10 WHEN 0 THEN 'fail' WHEN 1 THEN 'review'
-                   ELSE 'pass' END, 0 FROM pairs WHERE abs(random()) % 10 < 7;
-        INSERT INTO tags (pair_id, tag) SELECT id, 'fog' FROM pairs WHERE abs(random()) % 50 = 0;
-        COMMIT;
-        """
-    )
-    conn.close()
-    (root / "f").write_bytes(b"")  # the one file row's file, so reconcile finds nothing amiss
-    Store(root).close()  # upgrade to the current schema
+    """The bench's synthetic archive, read back: (session id, ssim, leak, verdict, tagged)."""
+    from engine.bench._store import fill_synthetic_pairs
+
+    fill_synthetic_pairs(root, n)
     conn = sqlite3.connect(root / DB_NAME)
     rows = conn.execute("SELECT ssim_mean, leak_area_pct, verdict FROM pairs ORDER BY id")
     ssim, leak, verdicts = zip(*rows.fetchall(), strict=True)
     tagged = [r[0] - 1 for r in conn.execute("SELECT pair_id FROM tags ORDER BY pair_id")]
     conn.close()
     verdicts = np.array([v or "none" for v in verdicts])
-    return sid, np.array(ssim), np.array(leak), verdicts, np.array(tagged)
+    return 1, np.array(ssim), np.array(leak), verdicts, np.array(tagged)
 
 
 def _top(values, rows, k, *, desc=False):

@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.atomic import write_json_atomic
+from engine.store._capture_rows import (
+    PlannedCapture,
+    controls_text,
+    encode_all,
+    insert_capture,
+    plan_capture,
+)
 from engine.store._events import StoreEvents
 from engine.store._files import (
     FILES_ROOT,
@@ -481,68 +488,77 @@ class Store:
         """Record a burst: the per-pixel mean of the frames (night noise averaging) is the
         capture; with more than one frame every member is kept too (``burst_of``), all in one
         commit. Returns the combined capture."""
-        if kind not in ("day", "night"):
-            raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
-        images = [np.asarray(i) for i in images]
-        if not images:
-            raise ValueError("a capture needs at least one image")
-        if len({i.shape for i in images}) != 1:
-            raise ValueError(f"burst frames differ in shape: {sorted({i.shape for i in images})}")
-        metas = list(metas or [None] * len(images))
-        if len(metas) != len(images):
-            raise ValueError(f"{len(images)} images but {len(metas)} metadata entries")
-        meta_dicts = [_meta_dict(m) for m in metas]
-        if len(images) == 1:
-            combined = images[0]
-        else:
-            combined = np.rint(np.mean(np.stack(images), axis=0)).astype(np.uint8)
-        combined_meta = dict(meta_dicts[0])
-        if len(images) > 1:
-            combined_meta["burst"] = {"size": len(images), "combine": "mean"}
-        taken = _taken_at(taken_at, meta_dicts[0])
-        uid = self._uid(session_id, for_capture=True)
-        ctrl_json = _json(dict(controls or {}))
-        entries = []  # (rel, bytes, image, meta_json, taken_at)
-        for idx, (img, md) in enumerate(
-            [(combined, combined_meta)] + (list(zip(images, meta_dicts, strict=True))
-                                           if len(images) > 1 else [])
-        ):  # fmt: skip
-            stem = kind if idx == 0 else f"{kind}-m{idx - 1:02d}"
-            data = encode_png(img, f"{kind} capture")
-            rel = f"{FILES_ROOT}/{uid}/captures/{new_file_name(stem, at=taken)}"
-            entries.append((rel, data, img, _json(md), _taken_at(None, md) if idx else taken))
-        self._write_files([(e[0], e[1]) for e in entries])
+        plan = self._plan(session_id, images, kind, metas, controls, taken_at)
+        encode_all([plan])
+        now = time.time()
+        (cid,) = self._commit_captures(
+            [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
+        )
+        capture = self.capture(cid)
+        self.events.capture_added.emit(capture)
+        return capture
+
+    def capture_pair(
+        self,
+        session_id: int,
+        *,
+        day: np.ndarray | Sequence[np.ndarray],
+        night: np.ndarray | Sequence[np.ndarray],
+        day_metas: Sequence[FrameMeta | Mapping[str, Any] | None] | None = None,
+        night_metas: Sequence[FrameMeta | Mapping[str, Any] | None] | None = None,
+        controls: Mapping[str, Any] | None = None,
+        **pair_fields: Any,
+    ) -> Pair:
+        """Record a day and a night capture and their pair in one commit (all or nothing).
+
+        ``day`` / ``night``: one frame or a burst (a list). Both are encoded in parallel, so a
+        1920x1080 pair commits in about the time of its larger frame. ``pair_fields`` are
+        those of `add_pair` (``alignment``, ``leak_params``, ``ssim_mean``, ``leak_area_pct``).
+        """
+        day_imgs = [day] if isinstance(day, np.ndarray) else list(day)
+        night_imgs = [night] if isinstance(night, np.ndarray) else list(night)
+        plans = [
+            self._plan(session_id, day_imgs, "day", day_metas, controls, None),
+            self._plan(session_id, night_imgs, "night", night_metas, controls, None),
+        ]
+        cols = _pair_columns(**{k: pair_fields.pop(k, None) for k in _PAIR_FIELDS})
+        if pair_fields:
+            raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
+        encode_all(plans)
         now = time.time()
 
         def insert(conn):
-            ids = []
-            parent = None
-            for idx, (rel, data, img, meta_json, t) in enumerate(entries):
-                fid = conn.execute(
-                    "INSERT INTO files (path, sha256, size, created_at) VALUES (?,?,?,?)",
-                    (rel, sha256_hex(data), len(data), now),
-                ).lastrowid
-                h, w = img.shape[:2]
-                ch = 1 if img.ndim == 2 else img.shape[2]
-                cid = conn.execute(
-                    "INSERT INTO captures (session_id, file_id, kind, width, height, channels, "
-                    "taken_at, meta_json, controls_json, burst_of, burst_index, burst_size, "
-                    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (session_id, fid, kind, w, h, ch, t, meta_json, ctrl_json, parent,
-                     None if idx == 0 else idx - 1, len(images) if idx == 0 else 1, now),
-                ).lastrowid  # fmt: skip
-                parent = parent or cid
-                ids.append(cid)
-            return ids
+            d = insert_capture(conn, session_id, plans[0], now)
+            n = insert_capture(conn, session_id, plans[1], now)
+            return [d, n, _insert_pair(conn, session_id, n, [d], cols, now)]
 
+        d, n, pid = self._commit_captures(plans, insert)
+        for cid in (d, n):
+            self.events.capture_added.emit(self.capture(cid))
+        pair = self.pair(pid)
+        self.events.pair_added.emit(pair)
+        return pair
+
+    def _plan(self, session_id, images, kind, metas, controls, taken_at) -> PlannedCapture:
+        images = list(images)
+        metas = list(metas) if metas is not None else [None] * len(images)
+        meta_dicts = [_meta_dict(m) for m in metas]
+        uid = self._uid(session_id, for_capture=True)
+        taken = _taken_at(taken_at, meta_dicts[0] if meta_dicts else {})
+        return plan_capture(
+            uid, images, kind=kind, metas=meta_dicts, controls_json=controls_text(controls),
+            taken_at=taken,
+        )  # fmt: skip
+
+    def _commit_captures(self, plans: list[PlannedCapture], insert) -> list[int]:
+        """Write the files (fsynced), then commit ``insert``; on failure remove the files."""
+        files = [(r, d) for p in plans for r, d in zip(p.rels, p.data or [], strict=True)]
+        self._write_files(files)
         try:
-            ids = self._write(insert)
+            return self._write(insert)
         except BaseException:
-            self._discard(e[0] for e in entries)
+            self._discard(r for r, _ in files)
             raise
-        capture = self.capture(ids[0])
-        self.events.capture_added.emit(capture)
-        return capture
 
     def capture(self, capture_id: int) -> Capture:
         row = (
@@ -625,20 +641,9 @@ class Store:
         cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         now = time.time()
 
-        def insert(conn):
-            names = ", ".join(["session_id", "night_id", "created_at", *cols])
-            marks = ",".join("?" * (len(cols) + 3))
-            pid = conn.execute(
-                f"INSERT INTO pairs ({names}) VALUES ({marks})",
-                (session_id, night_id, now, *cols.values()),
-            ).lastrowid
-            conn.executemany(
-                "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
-                [(pid, cid, i) for i, cid in enumerate(day_ids)],
-            )
-            return pid
-
-        pair = self.pair(self._write(insert))
+        pair = self.pair(
+            self._write(lambda conn: _insert_pair(conn, session_id, night_id, day_ids, cols, now))
+        )
         self.events.pair_added.emit(pair)
         return pair
 
@@ -1002,6 +1007,22 @@ def _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct) -> dict[str,
     if leak_area_pct is not None:
         cols["leak_area_pct"] = float(leak_area_pct)
     return cols
+
+
+_PAIR_FIELDS = ("alignment", "leak_params", "ssim_mean", "leak_area_pct")
+
+
+def _insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: float) -> int:
+    names = ", ".join(["session_id", "night_id", "created_at", *cols])
+    marks = ",".join("?" * (len(cols) + 3))
+    pid = conn.execute(
+        f"INSERT INTO pairs ({names}) VALUES ({marks})", (session_id, night_id, now, *cols.values())
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
+        [(pid, cid, i) for i, cid in enumerate(day_ids)],
+    )
+    return pid
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:
