@@ -44,8 +44,9 @@ def test_bench_store_area_reports_commit_ingest_and_query_rows(tmp_path, monkeyp
     monkeypatch.setattr(bench_store, "INGEST_PAIRS", 2)
     rows = bench_store.rows(repeats=1)
     stages = [r.stage for r in rows]
-    assert stages[0].startswith("store: pair capture commit p99") and rows[0].size == "1920x1080"
-    assert rows[0].met == (rows[0].ours_ms <= 200.0) and "p50" in rows[0].note
+    commits = [r for r in rows if r.stage.startswith("store: pair capture commit p99")]
+    assert len(commits) == 2 and all(r.size == "1920x1080" and "p50" in r.note for r in commits)
+    assert all(r.met == (r.ours_ms <= 200.0) for r in commits)
     assert sum("ingest a pair" in s for s in stages) == 2
     queries = [r for r in rows if r.target == "< 100 ms"]
     assert len(queries) == 6 and all(r.ours_ms > 0 for r in queries)

@@ -54,6 +54,20 @@ def test_capture_is_stored_losslessly_with_meta_and_controls(store, rng):
     assert store.session(s.id).n_captures == 1
 
 
+def test_uncompressed_png_is_still_lossless_and_costs_disk_not_cpu(tmp_path, rng):
+    image = _img(rng, (120, 160, 3))
+    sizes = {}
+    for compression in ("huffman", "none"):
+        with Store(tmp_path / compression, compression=compression) as store:
+            s = store.create_session("c")
+            cap = store.add_capture(s.id, image, kind="day")
+            np.testing.assert_array_equal(store.read_image(cap), image)
+            sizes[compression] = (store.root / cap.path).stat().st_size
+    assert sizes["none"] >= image.size > 0
+    with pytest.raises(ValueError, match="compression must be one of"):
+        Store(tmp_path / "x", compression="zip")
+
+
 def test_burst_keeps_its_members_and_stores_their_mean(store, rng):
     s = store.create_session("burst")
     frames = [_img(rng, (32, 40)) for _ in range(4)]

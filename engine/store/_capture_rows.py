@@ -79,18 +79,22 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def encode_all(plans: Sequence[PlannedCapture]) -> None:
+def encode_all(plans: Sequence[PlannedCapture], *, compression: str = "huffman") -> None:
     """PNG-encode every frame of ``plans`` on two threads (OpenCV releases the GIL)."""
     global _POOL
+
+    def encode(job: tuple[PlannedCapture, int]) -> bytes:
+        plan, i = job
+        return encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
+
     jobs = [(p, i) for p in plans for i in range(len(p.images))]
     if len(jobs) == 1:
-        p, _ = jobs[0]
-        p.data = [encode_png(p.images[0], f"{p.kind} capture")]
+        jobs[0][0].data = [encode(jobs[0])]
         return
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-png")
-    out = list(_POOL.map(lambda j: encode_png(j[0].images[j[1]], f"{j[0].kind} capture"), jobs))
+    out = list(_POOL.map(encode, jobs))
     k = 0
     for p in plans:
         p.data = out[k : k + len(p.images)]
