@@ -39,11 +39,11 @@ def operator_name(args: argparse.Namespace) -> str:
         return os.environ.get("USER", "")
 
 
-def open_store(args: argparse.Namespace, *, read_only: bool = False) -> Store:
+def open_store(args: argparse.Namespace, *, read_only: bool = False, **options) -> Store:
     """Open the data folder; a reconcile that found strays prints one notice to stderr."""
     from engine.store import Store
 
-    store = Store(getattr(args, "data_dir", None), read_only=read_only)
+    store = Store(getattr(args, "data_dir", None), read_only=read_only, **options)
     report = store.last_reconcile
     if report is not None and not report.clean:
         print(f"nightlab: store: {report.summary()}", file=sys.stderr)

@@ -159,13 +159,13 @@ class CaptureRunner:
         reason = "error: unknown"
         try:
             try:
-                self.events.started.emit(self.plan)
+                self._emit(self.events.started, self.plan)
                 cam.start()
                 reason = self._loop()
             except _Stop as stop:
                 reason = stop.reason
-            except (CameraError, ControlError) as exc:
-                reason = self._fail(str(exc))
+            except Exception as exc:  # noqa: BLE001 - camera gone for good, a backend bug
+                reason = self._fail(str(exc) or type(exc).__name__)
         finally:
             cam.events.disconnected.disconnect(self._on_lost)
             cam.events.reconnected.disconnect(self._on_back)

@@ -21,6 +21,7 @@ from engine.atomic import PARTIAL_SUFFIX, is_partial, write_bytes_atomic
 
 __all__ = [
     "FILES_ROOT",
+    "PNG_COMPRESSION",
     "LOST_AND_FOUND",
     "decode_png",
     "encode_png",
@@ -36,20 +37,28 @@ FILES_ROOT = "sessions"
 #: Where reconciliation moves files it cannot account for (never deleted).
 LOST_AND_FOUND = "lost+found"
 
-# Huffman-only with the SUB filter: lossless, about 2x faster than zlib level 1 on camera
-# frames for ~10 % more bytes; a 1920x1080 capture must commit within 200 ms on 2 cores.
-_PNG_PARAMS = [
-    cv2.IMWRITE_PNG_COMPRESSION,
-    1,
-    cv2.IMWRITE_PNG_STRATEGY,
-    cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
-    cv2.IMWRITE_PNG_FILTER,
-    cv2.IMWRITE_PNG_FILTER_SUB,
-]
+# How PNGs are compressed (all lossless). "huffman": Huffman-only coding after the SUB filter,
+# about 2x faster than zlib level 1 on camera frames for ~10 % more bytes (3.5 MB for a noisy
+# 1920x1080 RGB frame, ~55 ms of CPU). "none": stored blocks, no filter: ~7 ms of CPU but the
+# raw size (6.2 MB) - for capture loops that must commit fast and have disk to spare.
+PNG_COMPRESSION: dict[str, list[int]] = {
+    "huffman": [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        1,
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_SUB,
+    ],
+    "none": [cv2.IMWRITE_PNG_COMPRESSION, 0, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE],
+}
 
 
-def encode_png(image: np.ndarray, name: str = "image") -> bytes:
+def encode_png(image: np.ndarray, name: str = "image", *, compression: str = "huffman") -> bytes:
     """Lossless PNG bytes of a gray ``(H, W)``, RGB ``(H, W, 3)`` uint8 (or float [0, 1]) image."""
+    params = PNG_COMPRESSION.get(compression)
+    if params is None:
+        raise ValueError(f"compression must be one of {', '.join(PNG_COMPRESSION)}")
     img = np.asarray(image)
     if np.issubdtype(img.dtype, np.floating):
         img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
@@ -59,7 +68,7 @@ def encode_png(image: np.ndarray, name: str = "image") -> bytes:
         raise ValueError(f"{name}: expected gray (H, W) or RGB (H, W, 3), got {img.shape}")
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img, _PNG_PARAMS)
+    ok, buf = cv2.imencode(".png", img, params)
     if not ok:
         raise ValueError(f"{name}: PNG encoding failed")
     return buf.tobytes()

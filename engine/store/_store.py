@@ -23,9 +23,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.atomic import write_json_atomic
+from engine.store._capture_rows import (
+    PlannedCapture,
+    controls_text,
+    encode_all,
+    insert_capture,
+    plan_capture,
+)
 from engine.store._events import StoreEvents
 from engine.store._files import (
     FILES_ROOT,
+    PNG_COMPRESSION,
     decode_png,
     encode_png,
     move_aside,
@@ -114,6 +122,10 @@ class Store:
     read_only : bool
         Open for reading only: no lock, no migration, no reconciliation; the database must
         exist. Any number of readers may run beside one writer.
+    compression : {"huffman", "none"}
+        How new PNGs are compressed (both lossless): ``"huffman"`` (default) ~55 % of the raw
+        size; ``"none"`` the raw size but ~8x less CPU, for capture loops that must commit
+        fast with disk to spare. Reading handles both.
 
     Raises
     ------
@@ -129,10 +141,19 @@ class Store:
     ...     cap = store.add_capture(s.id, frame.image, kind="night", meta=frame.meta)
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, read_only=False):
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        read_only: bool = False,
+        compression: str = "huffman",
+    ):
         self.root = resolve_data_dir(data_dir).absolute()
         self.db_path = self.root / DB_NAME
         self.read_only = bool(read_only)
+        if compression not in PNG_COMPRESSION:
+            raise ValueError(f"compression must be one of {', '.join(PNG_COMPRESSION)}")
+        self.compression = compression
         self.events = StoreEvents()
         self.last_reconcile: ReconcileReport | None = None
         self._local = threading.local()
@@ -158,9 +179,9 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             self._take_lock()
             self._writer = Writer(self._connect_writer)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
         except OSError as exc:
             self.close()
             raise StoreError(f"{self.root}: cannot open for writing ({_reason(exc)})") from None
@@ -251,7 +272,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"{self.db_path}: {exc}") from None
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
         written = []
@@ -481,68 +502,77 @@ class Store:
         """Record a burst: the per-pixel mean of the frames (night noise averaging) is the
         capture; with more than one frame every member is kept too (``burst_of``), all in one
         commit. Returns the combined capture."""
-        if kind not in ("day", "night"):
-            raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
-        images = [np.asarray(i) for i in images]
-        if not images:
-            raise ValueError("a capture needs at least one image")
-        if len({i.shape for i in images}) != 1:
-            raise ValueError(f"burst frames differ in shape: {sorted({i.shape for i in images})}")
-        metas = list(metas or [None] * len(images))
-        if len(metas) != len(images):
-            raise ValueError(f"{len(images)} images but {len(metas)} metadata entries")
-        meta_dicts = [_meta_dict(m) for m in metas]
-        if len(images) == 1:
-            combined = images[0]
-        else:
-            combined = np.rint(np.mean(np.stack(images), axis=0)).astype(np.uint8)
-        combined_meta = dict(meta_dicts[0])
-        if len(images) > 1:
-            combined_meta["burst"] = {"size": len(images), "combine": "mean"}
-        taken = _taken_at(taken_at, meta_dicts[0])
-        uid = self._uid(session_id, for_capture=True)
-        ctrl_json = _json(dict(controls or {}))
-        entries = []  # (rel, bytes, image, meta_json, taken_at)
-        for idx, (img, md) in enumerate(
-            [(combined, combined_meta)] + (list(zip(images, meta_dicts, strict=True))
-                                           if len(images) > 1 else [])
-        ):  # fmt: skip
-            stem = kind if idx == 0 else f"{kind}-m{idx - 1:02d}"
-            data = encode_png(img, f"{kind} capture")
-            rel = f"{FILES_ROOT}/{uid}/captures/{new_file_name(stem, at=taken)}"
-            entries.append((rel, data, img, _json(md), _taken_at(None, md) if idx else taken))
-        self._write_files([(e[0], e[1]) for e in entries])
+        plan = self._plan(session_id, images, kind, metas, controls, taken_at)
+        encode_all([plan], compression=self.compression)
+        now = time.time()
+        (cid,) = self._commit_captures(
+            [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
+        )
+        capture = self.capture(cid)
+        self.events.capture_added.emit(capture)
+        return capture
+
+    def capture_pair(
+        self,
+        session_id: int,
+        *,
+        day: np.ndarray | Sequence[np.ndarray],
+        night: np.ndarray | Sequence[np.ndarray],
+        day_metas: Sequence[FrameMeta | Mapping[str, Any] | None] | None = None,
+        night_metas: Sequence[FrameMeta | Mapping[str, Any] | None] | None = None,
+        controls: Mapping[str, Any] | None = None,
+        **pair_fields: Any,
+    ) -> Pair:
+        """Record a day and a night capture and their pair in one commit (all or nothing).
+
+        ``day`` / ``night``: one frame or a burst (a list). Both are encoded in parallel, so a
+        1920x1080 pair commits in about the time of its larger frame. ``pair_fields`` are
+        those of `add_pair` (``alignment``, ``leak_params``, ``ssim_mean``, ``leak_area_pct``).
+        """
+        day_imgs = [day] if isinstance(day, np.ndarray) else list(day)
+        night_imgs = [night] if isinstance(night, np.ndarray) else list(night)
+        plans = [
+            self._plan(session_id, day_imgs, "day", day_metas, controls, None),
+            self._plan(session_id, night_imgs, "night", night_metas, controls, None),
+        ]
+        cols = _pair_columns(**{k: pair_fields.pop(k, None) for k in _PAIR_FIELDS})
+        if pair_fields:
+            raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
+        encode_all(plans, compression=self.compression)
         now = time.time()
 
         def insert(conn):
-            ids = []
-            parent = None
-            for idx, (rel, data, img, meta_json, t) in enumerate(entries):
-                fid = conn.execute(
-                    "INSERT INTO files (path, sha256, size, created_at) VALUES (?,?,?,?)",
-                    (rel, sha256_hex(data), len(data), now),
-                ).lastrowid
-                h, w = img.shape[:2]
-                ch = 1 if img.ndim == 2 else img.shape[2]
-                cid = conn.execute(
-                    "INSERT INTO captures (session_id, file_id, kind, width, height, channels, "
-                    "taken_at, meta_json, controls_json, burst_of, burst_index, burst_size, "
-                    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (session_id, fid, kind, w, h, ch, t, meta_json, ctrl_json, parent,
-                     None if idx == 0 else idx - 1, len(images) if idx == 0 else 1, now),
-                ).lastrowid  # fmt: skip
-                parent = parent or cid
-                ids.append(cid)
-            return ids
+            d = insert_capture(conn, session_id, plans[0], now)
+            n = insert_capture(conn, session_id, plans[1], now)
+            return [d, n, _insert_pair(conn, session_id, n, [d], cols, now)]
 
+        d, n, pid = self._commit_captures(plans, insert)
+        for cid in (d, n):
+            self.events.capture_added.emit(self.capture(cid))
+        pair = self.pair(pid)
+        self.events.pair_added.emit(pair)
+        return pair
+
+    def _plan(self, session_id, images, kind, metas, controls, taken_at) -> PlannedCapture:
+        images = list(images)
+        metas = list(metas) if metas is not None else [None] * len(images)
+        meta_dicts = [_meta_dict(m) for m in metas]
+        uid = self._uid(session_id, for_capture=True)
+        taken = _taken_at(taken_at, meta_dicts[0] if meta_dicts else {})
+        return plan_capture(
+            uid, images, kind=kind, metas=meta_dicts, controls_json=controls_text(controls),
+            taken_at=taken,
+        )  # fmt: skip
+
+    def _commit_captures(self, plans: list[PlannedCapture], insert) -> list[int]:
+        """Write the files (fsynced), then commit ``insert``; on failure remove the files."""
+        files = [(r, d) for p in plans for r, d in zip(p.rels, p.data or [], strict=True)]
+        self._write_files(files)
         try:
-            ids = self._write(insert)
+            return self._write(insert)
         except BaseException:
-            self._discard(e[0] for e in entries)
+            self._discard(r for r, _ in files)
             raise
-        capture = self.capture(ids[0])
-        self.events.capture_added.emit(capture)
-        return capture
 
     def capture(self, capture_id: int) -> Capture:
         row = (
@@ -625,20 +655,9 @@ class Store:
         cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         now = time.time()
 
-        def insert(conn):
-            names = ", ".join(["session_id", "night_id", "created_at", *cols])
-            marks = ",".join("?" * (len(cols) + 3))
-            pid = conn.execute(
-                f"INSERT INTO pairs ({names}) VALUES ({marks})",
-                (session_id, night_id, now, *cols.values()),
-            ).lastrowid
-            conn.executemany(
-                "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
-                [(pid, cid, i) for i, cid in enumerate(day_ids)],
-            )
-            return pid
-
-        pair = self.pair(self._write(insert))
+        pair = self.pair(
+            self._write(lambda conn: _insert_pair(conn, session_id, night_id, day_ids, cols, now))
+        )
         self.events.pair_added.emit(pair)
         return pair
 
@@ -721,7 +740,7 @@ class Store:
         for role, image in (outputs or {}).items():
             if not role.replace("_", "").isalnum():
                 raise ValueError(f"output role must be a plain word, got {role!r}")
-            data = encode_png(image, f"run output {role}")
+            data = encode_png(image, f"run output {role}", compression=self.compression)
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
         texts = (_json(dict(params or {})), _json(dict(metrics or {})),
                  _json(dict(timings_ms or {})))  # fmt: skip
@@ -944,6 +963,17 @@ def _reason(exc: OSError) -> str:
     return hint or exc.strerror or str(exc)
 
 
+def _sqlite_reason(db: Path, exc: Exception) -> str:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return f"cannot write {db}: disk full"
+    if name.startswith("SQLITE_IOERR"):
+        return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        return f"cannot write {db}: {exc} (read-only folder?)"
+    return f"{db}: {exc}"
+
+
 def _meta_dict(meta: Any) -> dict[str, Any]:
     if meta is None:
         return {}
@@ -991,6 +1021,22 @@ def _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct) -> dict[str,
     if leak_area_pct is not None:
         cols["leak_area_pct"] = float(leak_area_pct)
     return cols
+
+
+_PAIR_FIELDS = ("alignment", "leak_params", "ssim_mean", "leak_area_pct")
+
+
+def _insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: float) -> int:
+    names = ", ".join(["session_id", "night_id", "created_at", *cols])
+    marks = ",".join("?" * (len(cols) + 3))
+    pid = conn.execute(
+        f"INSERT INTO pairs ({names}) VALUES ({marks})", (session_id, night_id, now, *cols.values())
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
+        [(pid, cid, i) for i, cid in enumerate(day_ids)],
+    )
+    return pid
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:

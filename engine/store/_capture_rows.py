@@ -1,0 +1,132 @@
+"""Turning frames into capture rows: validation, burst combining, PNG encoding (in parallel,
+off the writer thread) and the INSERTs, shared by `Store.add_burst` and `Store.capture_pair`."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.store._files import FILES_ROOT, encode_png, new_file_name, sha256_hex
+
+__all__ = ["PlannedCapture", "encode_all", "insert_capture", "plan_capture"]
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+@dataclass
+class PlannedCapture:
+    """One capture about to be written: the combined frame first, then burst members."""
+
+    kind: str
+    images: list[np.ndarray]
+    rels: list[str]
+    meta_json: list[str]
+    taken_at: list[float]
+    controls_json: str
+    data: list[bytes] | None = None
+    """PNG bytes, filled by `encode_all`."""
+
+
+def plan_capture(
+    uid: str,
+    images: Sequence[np.ndarray],
+    *,
+    kind: str,
+    metas: Sequence[dict[str, Any]],
+    controls_json: str,
+    taken_at: float,
+) -> PlannedCapture:
+    """Validate a capture (one frame or a burst) and name its files; nothing written yet."""
+    import json
+
+    if kind not in ("day", "night"):
+        raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
+    imgs = [np.asarray(i) for i in images]
+    if not imgs:
+        raise ValueError("a capture needs at least one image")
+    if len({i.shape for i in imgs}) != 1:
+        raise ValueError(f"burst frames differ in shape: {sorted({i.shape for i in imgs})}")
+    if len(metas) != len(imgs):
+        raise ValueError(f"{len(imgs)} images but {len(metas)} metadata entries")
+    if len(imgs) == 1:
+        frames, frame_metas = imgs, [dict(metas[0])]
+    else:  # burst: the per-pixel mean (night noise averaging), then every member
+        mean = np.rint(np.mean(np.stack(imgs), axis=0)).astype(np.uint8)
+        head = {**metas[0], "burst": {"size": len(imgs), "combine": "mean"}}
+        frames, frame_metas = [mean, *imgs], [head, *map(dict, metas)]
+    rels, times = [], []
+    for idx, md in enumerate(frame_metas):
+        stem = kind if idx == 0 else f"{kind}-m{idx - 1:02d}"
+        rels.append(f"{FILES_ROOT}/{uid}/captures/{new_file_name(stem, at=taken_at)}")
+        ts = md.get("timestamp")
+        times.append(taken_at if idx == 0 or not isinstance(ts, (int, float)) else float(ts))
+    metas_json = [json.dumps(m, sort_keys=True, default=_jsonable) for m in frame_metas]
+    return PlannedCapture(kind, frames, rels, metas_json, times, controls_json)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def encode_all(plans: Sequence[PlannedCapture], *, compression: str = "huffman") -> None:
+    """PNG-encode every frame of ``plans`` on two threads (OpenCV releases the GIL)."""
+    global _POOL
+
+    def encode(job: tuple[PlannedCapture, int]) -> bytes:
+        plan, i = job
+        return encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
+
+    jobs = [(p, i) for p in plans for i in range(len(p.images))]
+    if len(jobs) == 1:
+        jobs[0][0].data = [encode(jobs[0])]
+        return
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-png")
+    out = list(_POOL.map(encode, jobs))
+    k = 0
+    for p in plans:
+        p.data = out[k : k + len(p.images)]
+        k += len(p.images)
+
+
+def insert_capture(
+    conn: sqlite3.Connection, session_id: int, plan: PlannedCapture, now: float
+) -> int:
+    """INSERT a planned capture's files and rows (members point at the first); its id."""
+    assert plan.data is not None, "encode_all first"
+    parent = None
+    size = len(plan.images) - 1 if len(plan.images) > 1 else 1
+    for idx, (rel, data, img) in enumerate(zip(plan.rels, plan.data, plan.images, strict=True)):
+        fid = conn.execute(
+            "INSERT INTO files (path, sha256, size, created_at) VALUES (?,?,?,?)",
+            (rel, sha256_hex(data), len(data), now),
+        ).lastrowid
+        h, w = img.shape[:2]
+        cid = conn.execute(
+            "INSERT INTO captures (session_id, file_id, kind, width, height, channels, taken_at, "
+            "meta_json, controls_json, burst_of, burst_index, burst_size, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (session_id, fid, plan.kind, w, h, 1 if img.ndim == 2 else img.shape[2],
+             plan.taken_at[idx], plan.meta_json[idx], plan.controls_json, parent,
+             None if idx == 0 else idx - 1, size if idx == 0 else 1, now),
+        ).lastrowid  # fmt: skip
+        parent = parent or cid
+    return parent
+
+
+def controls_text(controls: Mapping[str, Any] | None) -> str:
+    import json
+
+    return json.dumps(dict(controls or {}), sort_keys=True, default=_jsonable)
