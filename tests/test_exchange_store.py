@@ -273,3 +273,26 @@ def test_a_zip_import_unpacks_beside_the_store_and_leaves_no_staging(source, tmp
         assert not dead.exists()
         assert not list(dest_root.glob(".nightlab-import-*"))  # its own staging is gone too
         assert dest.verify(imported.session.id) == []  # moved files are whole and recorded
+
+
+def test_a_bag_file_changing_after_the_checks_aborts_the_import_cleanly(source, tmp_path):
+    """A folder bag is read in place: if a file changes between the checks and the copy (a
+    live folder, a hostile race), restore_session notices while copying and writes nothing."""
+    from engine.exchange import open_bag
+    from engine.store import restore_session
+
+    store, session, _ = source
+    out = tmp_path / "roof"
+    export_session(store, session.id, out)
+    with open_bag(out) as bag, Store(tmp_path / "dest") as dest:
+        before = files_under(dest.root)
+        victim = bag.manifest["captures"][-1]["file"]
+
+        def source_file(name):
+            if name == victim:  # swapped after the bag was verified
+                bag.path(name).write_bytes(bag.path(name).read_bytes()[::-1])
+            return bag.path(name), bag.sha256[name]
+
+        with pytest.raises(ValueError, match="changed while being imported"):
+            restore_session(dest, bag.manifest, source_file)
+        assert dest.sessions() == [] and files_under(dest.root) == before

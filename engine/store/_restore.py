@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -93,7 +93,9 @@ def restore_session(
             size = src.stat().st_size
             if not (move and _moved(src, tmp, fd)):
                 with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-                    shutil.copyfileobj(fin, fout, 1 << 20)
+                    got = _copy_hashing(fin, fout)
+                if got != sha:  # the caller checked it; the file changed since (a live folder)
+                    raise ValueError(f"{src}: changed while being imported; nothing was imported")
             os.chmod(tmp, 0o644)
             files[file] = (rel, sha, size)
             if on_bytes is not None:
@@ -206,3 +208,11 @@ def _moved(src: Path, tmp: str, fd: int) -> bool:
         raise
     os.close(fd)
     return True
+
+
+def _copy_hashing(fin, fout) -> str:
+    h = hashlib.sha256()
+    while chunk := fin.read(1 << 20):
+        h.update(chunk)
+        fout.write(chunk)
+    return h.hexdigest()
