@@ -210,3 +210,45 @@ def test_the_example_manifest_in_the_partner_docs_is_valid():
     example = json.loads(block)
     validate_manifest(example)  # schema, references, counts
     assert example["format_version"] == "1.0"
+
+
+MUTATIONS = {
+    "verdict not in the enum": lambda m: m["pairs"][1].update(verdict="maybe"),
+    "file with ..": lambda m: m["captures"][0].update(file="../../x.png"),
+    "absolute file": lambda m: m["captures"][0].update(file="/etc/passwd"),
+    "hidden file": lambda m: m["captures"][0].update(file="pairs/.x.png"),
+    "version not MAJOR.MINOR": lambda m: m.update(format_version="1.x"),
+    "matrix of the wrong shape": lambda m: m["pairs"][0]["alignment"].update(matrix=[[1, 2]]),
+    "uid not hex": lambda m: m["session"].update(uid="XYZ"),
+    "duplicate tags": lambda m: m["pairs"][0].update(tags=["a", "a"]),
+    "output path escaping": lambda m: m["pairs"][0]["runs"][0]["outputs"].update(x="../a.png"),
+    "missing files": lambda m: m["pairs"][0].pop("files"),
+    "negative time": lambda m: m["session"].update(created_at=-1),
+    "closed_at a string": lambda m: m["session"].update(closed_at="yesterday"),
+    "burst_of zero": lambda m: m["captures"][0].update(burst_of=0),
+    "channels 2": lambda m: m["captures"][0].update(channels=2),
+    "timing not a number": lambda m: m["pairs"][0]["runs"][0]["timings_ms"].update(x="fast"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_the_fast_validator_agrees_with_jsonschema_2020_12(plan, name):
+    """validate_manifest runs the schema compiled by fastjsonschema (speed); the reference
+    Draft 2020-12 implementation must judge the same manifests the same way."""
+    import copy
+
+    import jsonschema
+
+    from engine.exchange import manifest_schema
+
+    schema = manifest_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    reference = jsonschema.Draft202012Validator(schema)
+    assert reference.is_valid(plan.manifest)
+    validate_manifest(plan.manifest)
+    bad = copy.deepcopy(plan.manifest)
+    MUTATIONS[name](bad)
+    assert not reference.is_valid(bad)
+    with pytest.raises(BagRejected) as err:
+        validate_manifest(bad)
+    assert "\n" not in str(err.value) and str(err.value).startswith("data/manifest.json: ")
