@@ -13,9 +13,11 @@ __all__ = ["Progress", "ProgressCallback", "Reporter"]
 class Progress:
     """One progress report.
 
-    ``phase`` is ``"checking"``, ``"verifying"``, ``"copying"``, ``"importing"`` or
-    ``"writing"``; ``done`` / ``total`` are bytes of that phase (``total`` may be 0 when a phase
-    has nothing to do); ``item`` names the file being handled.
+    ``phase`` is ``"writing"`` (export), or ``"checking"`` (a folder's entries),
+    ``"unpacking"`` (a zip, hashed as it is extracted), ``"verifying"`` (a folder's sha256s)
+    and ``"importing"`` (into the store) for an import; ``done`` / ``total`` are bytes of that
+    phase (``total`` may be 0 when a phase has nothing to count); ``item`` names the file being
+    handled.
     """
 
     phase: str

@@ -101,8 +101,8 @@ def open_bag(
     """Check the bag at ``path`` (a folder or a ``.zip``) completely; return it opened.
 
     Blocking (hashes every byte once); call it from a worker thread in a GUI. ``progress``
-    gets `Progress` reports (phases ``"checking"`` then ``"verifying"``) and may raise
-    `Cancelled`.
+    gets `Progress` reports (``"checking"`` and ``"verifying"`` for a folder, ``"unpacking"``
+    for a zip) and may raise `Cancelled`.
 
     Raises
     ------
@@ -281,7 +281,7 @@ def _extract_zip(
                 f"{src}: needs {total / 1e9:.1f} GB to unpack, "
                 f"{free / 1e9:.1f} GB free in {staging.parent}"
             )
-        reporter.start("checking", total)
+        reporter.start("unpacking", total)
         hashes: dict[str, str] = {}
         for info, parts in files:
             rel = "/".join(parts[prefix:])
