@@ -133,7 +133,7 @@ def test_capture_pair_commits_both_frames_and_the_pair_together(store, rng, monk
     # a failing commit leaves neither captures, pair nor files
     import engine.store._store as impl
 
-    monkeypatch.setattr(impl, "_insert_pair", lambda *a: 1 / 0)
+    monkeypatch.setattr(impl, "insert_pair", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         store.capture_pair(s.id, day=day, night=night)
     assert len(store.captures(s.id)) == 2 and store.count_pairs() == 1

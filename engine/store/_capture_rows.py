@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.store._files import FILES_ROOT, encode_png, new_file_name, sha256_hex
+from engine.store._rows import dumps
 
 __all__ = ["PlannedCapture", "encode_all", "insert_capture", "plan_capture"]
 
@@ -44,8 +45,6 @@ def plan_capture(
     taken_at: float,
 ) -> PlannedCapture:
     """Validate a capture (one frame or a burst) and name its files; nothing written yet."""
-    import json
-
     if kind not in ("day", "night"):
         raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
     imgs = [np.asarray(i) for i in images]
@@ -67,16 +66,8 @@ def plan_capture(
         rels.append(f"{FILES_ROOT}/{uid}/captures/{new_file_name(stem, at=taken_at)}")
         ts = md.get("timestamp")
         times.append(taken_at if idx == 0 or not isinstance(ts, (int, float)) else float(ts))
-    metas_json = [json.dumps(m, sort_keys=True, default=_jsonable) for m in frame_metas]
+    metas_json = [dumps(m) for m in frame_metas]
     return PlannedCapture(kind, frames, rels, metas_json, times, controls_json)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)
 
 
 def encode_all(plans: Sequence[PlannedCapture], *, compression: str = "huffman") -> None:
@@ -127,6 +118,4 @@ def insert_capture(
 
 
 def controls_text(controls: Mapping[str, Any] | None) -> str:
-    import json
-
-    return json.dumps(dict(controls or {}), sort_keys=True, default=_jsonable)
+    return dumps(dict(controls or {}))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.atomic import write_json_atomic
 from engine.store._capture_rows import (
     PlannedCapture,
     controls_text,
@@ -36,10 +34,8 @@ from engine.store._files import (
     PNG_COMPRESSION,
     decode_png,
     encode_png,
-    move_aside,
     new_file_name,
     sha256_hex,
-    walk_files,
     write_file,
 )
 from engine.store._paths import DB_NAME, resolve_data_dir
@@ -55,6 +51,7 @@ from engine.store._queries import (
     session_from_row,
     verdict_from_row,
 )
+from engine.store._reconcile import reconcile_files, verify_files
 from engine.store._records import (
     VERDICTS,
     Capture,
@@ -65,6 +62,18 @@ from engine.store._records import (
     Run,
     Session,
     Verdict,
+)
+from engine.store._rows import (
+    PAIR_FIELDS,
+    app_version,
+    capture_time,
+    clean_tags,
+    dumps,
+    insert_pair,
+    meta_dict,
+    os_reason,
+    pair_columns,
+    sqlite_reason,
 )
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._writer import Writer
@@ -83,33 +92,6 @@ class StoreError(RuntimeError):
 
 class StoreBusy(StoreError):
     """Another process is writing this data folder."""
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, default=_jsonable, allow_nan=True, sort_keys=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nightlab")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Store:
@@ -181,10 +163,10 @@ class Store:
             self._writer = Writer(self._connect_writer)
         except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
-            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
+            raise StoreError(sqlite_reason(self.db_path, exc)) from None
         except OSError as exc:
             self.close()
-            raise StoreError(f"{self.root}: cannot open for writing ({_reason(exc)})") from None
+            raise StoreError(f"{self.root}: cannot open for writing ({os_reason(exc)})") from None
         except BaseException:
             self.close()
             raise
@@ -272,7 +254,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"{self.db_path}: {exc}") from None
         except sqlite3.Error as exc:
-            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
+            raise StoreError(sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
         written = []
@@ -282,7 +264,7 @@ class Store:
                 written.append(rel)
         except OSError as exc:
             self._discard(written)
-            raise StoreError(f"cannot write {self.root / rel}: {_reason(exc)}") from None
+            raise StoreError(f"cannot write {self.root / rel}: {os_reason(exc)}") from None
 
     def _discard(self, rels: Iterable[str]) -> None:
         """Remove files whose row never committed (the caller gets the error instead)."""
@@ -313,8 +295,8 @@ class Store:
             raise ValueError("a session needs a name")
         uid = uid or uuid.uuid4().hex
         created = time.time() if created_at is None else float(created_at)
-        settings_json = _json(dict(settings or {}))
-        version = _app_version()
+        settings_json = dumps(dict(settings or {}))
+        version = app_version()
 
         def insert(conn):
             cur = conn.execute(
@@ -350,7 +332,7 @@ class Store:
         if scene_notes is not None:
             fields["scene_notes"] = scene_notes
         if settings is not None:
-            fields["settings_json"] = _json(dict(settings))
+            fields["settings_json"] = dumps(dict(settings))
         self.session(session_id)  # exists?
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
@@ -535,7 +517,7 @@ class Store:
             self._plan(session_id, day_imgs, "day", day_metas, controls, None),
             self._plan(session_id, night_imgs, "night", night_metas, controls, None),
         ]
-        cols = _pair_columns(**{k: pair_fields.pop(k, None) for k in _PAIR_FIELDS})
+        cols = pair_columns(**{k: pair_fields.pop(k, None) for k in PAIR_FIELDS})
         if pair_fields:
             raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
         encode_all(plans, compression=self.compression)
@@ -544,7 +526,7 @@ class Store:
         def insert(conn):
             d = insert_capture(conn, session_id, plans[0], now)
             n = insert_capture(conn, session_id, plans[1], now)
-            return [d, n, _insert_pair(conn, session_id, n, [d], cols, now)]
+            return [d, n, insert_pair(conn, session_id, n, [d], cols, now)]
 
         d, n, pid = self._commit_captures(plans, insert)
         for cid in (d, n):
@@ -556,9 +538,9 @@ class Store:
     def _plan(self, session_id, images, kind, metas, controls, taken_at) -> PlannedCapture:
         images = list(images)
         metas = list(metas) if metas is not None else [None] * len(images)
-        meta_dicts = [_meta_dict(m) for m in metas]
+        meta_dicts = [meta_dict(m) for m in metas]
         uid = self._uid(session_id, for_capture=True)
-        taken = _taken_at(taken_at, meta_dicts[0] if meta_dicts else {})
+        taken = capture_time(taken_at, meta_dicts[0] if meta_dicts else {})
         return plan_capture(
             uid, images, kind=kind, metas=meta_dicts, controls_json=controls_text(controls),
             taken_at=taken,
@@ -652,11 +634,11 @@ class Store:
         if not day_ids:
             raise ValueError("a pair needs at least one day capture")
         self._check_kinds(session_id, night_id, day_ids)
-        cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         now = time.time()
 
         pair = self.pair(
-            self._write(lambda conn: _insert_pair(conn, session_id, night_id, day_ids, cols, now))
+            self._write(lambda conn: insert_pair(conn, session_id, night_id, day_ids, cols, now))
         )
         self.events.pair_added.emit(pair)
         return pair
@@ -672,7 +654,7 @@ class Store:
     ) -> Pair:
         """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics."""
         self.pair(pair_id)
-        cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         if cols:
             sets = ", ".join(f"{k} = ?" for k in cols)
             self._write(
@@ -742,8 +724,8 @@ class Store:
                 raise ValueError(f"output role must be a plain word, got {role!r}")
             data = encode_png(image, f"run output {role}", compression=self.compression)
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
-        texts = (_json(dict(params or {})), _json(dict(metrics or {})),
-                 _json(dict(timings_ms or {})))  # fmt: skip
+        texts = (dumps(dict(params or {})), dumps(dict(metrics or {})),
+                 dumps(dict(timings_ms or {})))  # fmt: skip
         self._write_files([(rel, data) for _r, rel, data in files])
         now = time.time()
 
@@ -834,7 +816,7 @@ class Store:
         return [verdict_from_row(r) for r in rows]
 
     def add_tags(self, pair_id: int, *tags: str) -> tuple[str, ...]:
-        clean = _clean_tags(tags)
+        clean = clean_tags(tags)
         self.pair(pair_id)
         self._write(
             lambda c: c.executemany(
@@ -847,7 +829,7 @@ class Store:
         return now
 
     def remove_tags(self, pair_id: int, *tags: str) -> tuple[str, ...]:
-        clean = _clean_tags(tags)
+        clean = clean_tags(tags)
         self._write(
             lambda c: c.executemany(
                 "DELETE FROM tags WHERE pair_id = ? AND tag = ?", [(pair_id, t) for t in clean]
@@ -890,36 +872,7 @@ class Store:
         """
         if self._writer is None:
             raise StoreError("reconcile needs the store open for writing")
-        on_disk, partials = walk_files(self.root)
-        known = dict(self._reader().execute("SELECT path, missing_since FROM files").fetchall())
-        orphans = sorted(on_disk - known.keys())
-        missing = sorted(p for p, gone in known.items() if gone is None and p not in on_disk)
-        restored = sorted(p for p, gone in known.items() if gone is not None and p in on_disk)
-        moved_to = None
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        if orphans or partials:
-            moved_to = str(move_aside(self.root, [*orphans, *sorted(partials)], stamp))
-        if missing or restored:
-            now = time.time()
-
-            def mark(conn):
-                conn.executemany(
-                    "UPDATE files SET missing_since = ? WHERE path = ?", [(now, p) for p in missing]
-                )
-                conn.executemany(
-                    "UPDATE files SET missing_since = NULL WHERE path = ?", [(p,) for p in restored]
-                )
-
-            self._write(mark)
-        report = ReconcileReport(
-            tuple(orphans), tuple(sorted(partials)), tuple(missing), tuple(restored), moved_to
-        )
-        if not report.clean:
-            target = Path(moved_to) if moved_to else self.root / "lost+found" / stamp
-            write_json_atomic(target / "report.json", {"at": stamp, **_report_dict(report)})
-            if moved_to is None:
-                report = ReconcileReport(report.orphans, report.partials, report.missing,
-                                         report.restored, str(target))  # fmt: skip
+        report = reconcile_files(self.root, self._reader(), self._write)
         self.last_reconcile = report
         if not report.clean or report.restored:
             self.events.reconciled.emit(report)
@@ -927,132 +880,4 @@ class Store:
 
     def verify(self, session_id: int | None = None) -> list[str]:
         """Re-read files and compare checksums; returns one line per problem (empty = sound)."""
-        sql = "SELECT f.path, f.sha256 FROM files f"
-        params: tuple = ()
-        if session_id is not None:
-            sql += (
-                " WHERE f.id IN (SELECT file_id FROM captures WHERE session_id = ?) OR f.id IN "
-                "(SELECT o.file_id FROM run_outputs o JOIN runs r ON r.id = o.run_id JOIN pairs "
-                "p ON p.id = r.pair_id WHERE p.session_id = ?)"
-            )
-            params = (session_id, session_id)
-        problems = []
-        for rel, digest in self._reader().execute(sql, params).fetchall():
-            try:
-                data = (self.root / rel).read_bytes()
-            except FileNotFoundError:
-                problems.append(f"{rel}: missing")
-                continue
-            if sha256_hex(data) != digest:
-                problems.append(f"{rel}: checksum mismatch")
-        return problems
-
-
-# -- helpers --------------------------------------------------------------------------------
-def _reason(exc: OSError) -> str:
-    import errno
-
-    hint = {
-        errno.ENOSPC: "disk full",
-        errno.EFBIG: "file size limit reached (disk full?)",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "read-only file system",
-        errno.EACCES: "permission denied (read-only folder?)",
-        errno.EPERM: "operation not permitted",
-    }.get(exc.errno or -1)
-    return hint or exc.strerror or str(exc)
-
-
-def _sqlite_reason(db: Path, exc: Exception) -> str:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name == "SQLITE_FULL":
-        return f"cannot write {db}: disk full"
-    if name.startswith("SQLITE_IOERR"):
-        return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
-        return f"cannot write {db}: {exc} (read-only folder?)"
-    return f"{db}: {exc}"
-
-
-def _meta_dict(meta: Any) -> dict[str, Any]:
-    if meta is None:
-        return {}
-    if hasattr(meta, "to_dict"):
-        return dict(meta.to_dict())
-    if isinstance(meta, Mapping):
-        return dict(meta)
-    raise ValueError(f"meta must be a FrameMeta or a dict, got {type(meta).__name__}")
-
-
-def _taken_at(explicit: float | None, meta: Mapping[str, Any]) -> float:
-    if explicit is not None:
-        return float(explicit)
-    ts = meta.get("timestamp")
-    return float(ts) if isinstance(ts, (int, float)) else time.time()
-
-
-def _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct) -> dict[str, Any]:
-    cols: dict[str, Any] = {}
-    if alignment is not None:
-        a = alignment if isinstance(alignment, Mapping) else {
-            k: getattr(alignment, k, None) for k in ("ok", "method", "motion", "score", "reason",
-                                                     "matrix")
-        }  # fmt: skip
-        matrix = a.get("matrix")
-        if matrix is not None:
-            m = np.asarray(matrix, float)
-            if m.shape != (3, 3) or not np.isfinite(m).all():
-                raise ValueError(f"alignment matrix must be a finite 3x3, got shape {m.shape}")
-            matrix = _json(m.tolist())
-        cols.update(
-            aligned_ok=None if a.get("ok") is None else int(bool(a.get("ok"))),
-            method=a.get("method"),
-            motion=a.get("motion"),
-            score=None if a.get("score") is None else float(a["score"]),
-            reason=a.get("reason") or "",
-            matrix_json=matrix,
-        )
-    if leak_params is not None:
-        cols["leak_params_json"] = _json(
-            leak_params if isinstance(leak_params, Mapping) else _jsonable(leak_params)
-        )
-    if ssim_mean is not None:
-        cols["ssim_mean"] = float(ssim_mean)
-    if leak_area_pct is not None:
-        cols["leak_area_pct"] = float(leak_area_pct)
-    return cols
-
-
-_PAIR_FIELDS = ("alignment", "leak_params", "ssim_mean", "leak_area_pct")
-
-
-def _insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: float) -> int:
-    names = ", ".join(["session_id", "night_id", "created_at", *cols])
-    marks = ",".join("?" * (len(cols) + 3))
-    pid = conn.execute(
-        f"INSERT INTO pairs ({names}) VALUES ({marks})", (session_id, night_id, now, *cols.values())
-    ).lastrowid
-    conn.executemany(
-        "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
-        [(pid, cid, i) for i, cid in enumerate(day_ids)],
-    )
-    return pid
-
-
-def _clean_tags(tags: Iterable[str]) -> list[str]:
-    clean = []
-    for t in tags:
-        t = str(t).strip()
-        if not t or len(t) > 64 or any(ch in t for ch in ",\n\t"):
-            raise ValueError(f"a tag is 1-64 characters without commas or tabs, got {t!r}")
-        clean.append(t)
-    return clean
-
-
-def _report_dict(report: ReconcileReport) -> dict[str, Any]:
-    return {
-        "orphans": list(report.orphans),
-        "partials": list(report.partials),
-        "missing": list(report.missing),
-        "restored": list(report.restored),
-    }
+        return verify_files(self.root, self._reader(), session_id)
