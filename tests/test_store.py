@@ -201,6 +201,23 @@ def test_writes_from_many_threads_all_commit_through_one_writer(store, rng):
     assert mode == "wal"
 
 
+def test_writes_can_be_kept_off_the_gui_thread(store, rng):
+    s = store.create_session("gui")
+    store.disallow_writes_on(threading.current_thread())  # as the GUI does for its thread
+    with pytest.raises(RuntimeError, match="run it on a worker thread"):
+        store.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64)))
+    assert store.captures(s.id) == [] and store.reconcile().clean  # nothing written
+    done = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            store.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64)))
+        )
+    )
+    worker.start()
+    worker.join()
+    assert len(done) == 1 and store.count_pairs(session_id=s.id) == 1
+
+
 def test_one_writing_process_at_a_time_but_readers_alongside(tmp_path, rng):
     with Store(tmp_path) as writer:
         s = writer.create_session("busy")

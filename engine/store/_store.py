@@ -142,6 +142,7 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._uids: dict[int, str] = {}
+        self._no_write_threads: set[threading.Thread] = set()
         self._lock_fd: int | None = None
         self._writer: Writer | None = None
         self._closed = False
@@ -244,7 +245,24 @@ class Store:
         """The thread every write runs on (None for a read-only store)."""
         return None if self._writer is None else self._writer.thread
 
+    def disallow_writes_on(self, thread: threading.Thread) -> None:
+        """Make writes from ``thread`` (the GUI thread) raise instead of blocking it.
+
+        Writes wait for PNG encoding, fsync and the commit (up to a few hundred ms for a
+        1920x1080 pair); a GUI calls ``store.disallow_writes_on(threading.main_thread())``
+        once so a write that slipped onto its thread fails loudly in testing.
+        """
+        self._no_write_threads.add(thread)
+
+    def _check_thread(self) -> None:
+        if threading.current_thread() in self._no_write_threads:
+            raise RuntimeError(
+                f"store write on thread {threading.current_thread().name!r}, where writes are "
+                "disallowed (they block until committed): run it on a worker thread"
+            )
+
     def _write(self, fn):
+        self._check_thread()
         if self._writer is None:
             raise StoreError(
                 f"{self.root}: opened read-only" if self.read_only else "the store is closed"
@@ -257,6 +275,7 @@ class Store:
             raise StoreError(sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
+        self._check_thread()
         written = []
         try:
             for rel, data in items:
