@@ -28,9 +28,19 @@ RUN = "import sys, cli; sys.exit(cli.main(sys.argv[1:]))"
 
 
 def _start(data: Path, *args: str, preexec=None) -> subprocess.Popen:
+    # the simulated camera filming one photo: the default scene (photos plus scene-change
+    # donors) takes a second to build at every start, which 20 restarts would pay 20 times
+    scene = data.parent / "scene.png"
+    if not scene.exists():
+        import skimage.data
+
+        from engine._image import write_image
+
+        write_image(scene, skimage.data.astronaut())
     env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    camera = f"sim:{scene}"
     return subprocess.Popen(
-        [sys.executable, "-c", RUN, "capture", "--camera", "sim", "--session", "night", *args],
+        [sys.executable, "-c", RUN, "capture", "--camera", camera, "--session", "night", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
