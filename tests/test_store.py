@@ -245,7 +245,9 @@ def test_reconcile_moves_strays_aside_and_flags_missing_files(tmp_path, rng):
     missing_bytes = (tmp_path / gone.path).read_bytes()
     (tmp_path / gone.path).unlink()
 
-    with Store(tmp_path) as store:
+    with Store(tmp_path) as store:  # closed cleanly last time: no walk over every file
+        assert store.last_reconcile is None and stray.exists()
+    with Store(tmp_path, reconcile="always") as store:
         report = store.last_reconcile
         assert report.orphans == (stray.relative_to(tmp_path).as_posix(),)
         assert report.partials == (partial.relative_to(tmp_path).as_posix(),)
@@ -259,7 +261,7 @@ def test_reconcile_moves_strays_aside_and_flags_missing_files(tmp_path, rng):
         assert store.verify(s.id) == [f"{gone.path}: missing"]
         np.testing.assert_array_equal(store.read_image(kept).shape, (48, 64, 3))
     (tmp_path / gone.path).write_bytes(missing_bytes)  # the file comes back (e.g. restored)
-    with Store(tmp_path) as store:
+    with Store(tmp_path, reconcile="always") as store:
         assert store.last_reconcile.restored == (gone.path,) and store.verify() == []
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.atomic import fsync_dir, write_text_atomic
 from engine.store._capture_rows import (
     PlannedCapture,
     controls_text,
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "StoreBusy", "StoreError"]
 
 LOCK_NAME = ".writer.lock"
+CLEAN_MARK = ".closed-cleanly"
 
 
 class StoreError(RuntimeError):
@@ -104,6 +106,10 @@ class Store:
     read_only : bool
         Open for reading only: no lock, no migration, no reconciliation; the database must
         exist. Any number of readers may run beside one writer.
+    reconcile : {"auto", "always", "never"}
+        When to compare files and rows at a writable open: ``"auto"`` unless the last writer
+        closed cleanly (a kill, a crash or a failed clean-up leaves no ``.closed-cleanly``
+        mark), so everyday commands on a large archive do not walk every file.
     compression : {"huffman", "none"}
         How new PNGs are compressed (both lossless): ``"huffman"`` (default) ~55 % of the raw
         size; ``"none"`` the raw size but ~8x less CPU, for capture loops that must commit
@@ -129,6 +135,7 @@ class Store:
         *,
         read_only: bool = False,
         compression: str = "huffman",
+        reconcile: str = "auto",
     ):
         self.root = resolve_data_dir(data_dir).absolute()
         self.db_path = self.root / DB_NAME
@@ -136,6 +143,10 @@ class Store:
         if compression not in PNG_COMPRESSION:
             raise ValueError(f"compression must be one of {', '.join(PNG_COMPRESSION)}")
         self.compression = compression
+        if reconcile not in ("auto", "always", "never"):
+            raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
+        self._dirty = False
+        """Set when a clean-up failed: the next open must reconcile."""
         self.events = StoreEvents()
         self.last_reconcile: ReconcileReport | None = None
         self._local = threading.local()
@@ -171,7 +182,13 @@ class Store:
         except BaseException:
             self.close()
             raise
-        self.reconcile()
+        marker = self.root / CLEAN_MARK
+        was_clean = marker.exists()
+        if was_clean:
+            marker.unlink()  # from now on a kill leaves the folder marked unclean
+            fsync_dir(self.root)
+        if reconcile == "always" or (reconcile == "auto" and not was_clean):
+            self.reconcile()
 
     # -- lifecycle --------------------------------------------------------------------------
     def _take_lock(self) -> None:
@@ -230,6 +247,9 @@ class Store:
                     conn.close()
             self._readers.clear()
         self._local = threading.local()
+        if self._lock_fd is not None and not self.read_only and not self._dirty:
+            with contextlib.suppress(OSError):  # no mark = reconcile at the next open
+                write_text_atomic(self.root / CLEAN_MARK, f"{time.time()}\n")
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -288,8 +308,12 @@ class Store:
     def _discard(self, rels: Iterable[str]) -> None:
         """Remove files whose row never committed (the caller gets the error instead)."""
         for rel in rels:
-            with contextlib.suppress(OSError):
+            try:
                 (self.root / rel).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._dirty = True
 
     def path(self, rel: str) -> Path:
         """Absolute path of a file the store owns (``Capture.path``, ``Run.outputs[...]``)."""
@@ -402,7 +426,13 @@ class Store:
             conn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
 
         self._write(delete)
-        shutil.rmtree(self.root / FILES_ROOT / session.uid, ignore_errors=True)
+
+        try:
+            shutil.rmtree(self.root / FILES_ROOT / session.uid)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._dirty = True  # leftovers go to lost+found at the next open
         self._uids.pop(session_id, None)
         self.events.session_deleted.emit(session_id)
         return session
