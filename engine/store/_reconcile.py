@@ -12,7 +12,7 @@ from engine.atomic import write_json_atomic
 from engine.store._files import LOST_AND_FOUND, move_aside, sha256_hex, walk_files
 from engine.store._records import ReconcileReport
 
-__all__ = ["reconcile_files", "verify_files"]
+__all__ = ["reconcile_files", "session_files", "verify_files"]
 
 
 def reconcile_files(
@@ -56,8 +56,8 @@ def reconcile_files(
 REPORT_KEYS = ("orphans", "partials", "missing", "restored")
 
 
-def verify_files(root: Path, conn: sqlite3.Connection, session_id: int | None = None) -> list[str]:
-    """Re-read the store's files (one session's, or all) against their checksums."""
+def session_files(conn: sqlite3.Connection, session_id: int | None = None) -> list[tuple]:
+    """(path, sha256) of every file the store owns, or of one session's."""
     sql = "SELECT f.path, f.sha256 FROM files f"
     params: tuple = ()
     if session_id is not None:
@@ -67,8 +67,13 @@ def verify_files(root: Path, conn: sqlite3.Connection, session_id: int | None = 
             "p ON p.id = r.pair_id WHERE p.session_id = ?)"
         )
         params = (session_id, session_id)
+    return conn.execute(sql, params).fetchall()
+
+
+def verify_files(root: Path, conn: sqlite3.Connection, session_id: int | None = None) -> list[str]:
+    """Re-read the store's files (one session's, or all) against their checksums."""
     problems = []
-    for rel, digest in conn.execute(sql, params).fetchall():
+    for rel, digest in session_files(conn, session_id):
         try:
             data = (root / rel).read_bytes()
         except FileNotFoundError:

@@ -52,7 +52,7 @@ from engine.store._queries import (
     session_from_row,
     verdict_from_row,
 )
-from engine.store._reconcile import reconcile_files, verify_files
+from engine.store._reconcile import reconcile_files, session_files, verify_files
 from engine.store._records import (
     VERDICTS,
     Capture,
@@ -930,3 +930,7 @@ class Store:
     def verify(self, session_id: int | None = None) -> list[str]:
         """Re-read files and compare checksums; returns one line per problem (empty = sound)."""
         return verify_files(self.root, self._reader(), session_id)
+
+    def count_files(self, session_id: int | None = None) -> int:
+        """How many files `verify` checks (one session's, or all)."""
+        return len(session_files(self._reader(), session_id))
