@@ -24,8 +24,9 @@ import numpy as np
 from engine.atomic import fsync_dir, write_text_atomic
 from engine.store._capture_rows import (
     PlannedCapture,
+    WriteFailed,
     controls_text,
-    encode_all,
+    encode_and_write,
     insert_capture,
     plan_capture,
 )
@@ -534,7 +535,6 @@ class Store:
         capture; with more than one frame every member is kept too (``burst_of``), all in one
         commit. Returns the combined capture."""
         plan = self._plan(session_id, images, kind, metas, controls, taken_at)
-        encode_all([plan], compression=self.compression)
         now = time.time()
         (cid,) = self._commit_captures(
             [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
@@ -569,7 +569,6 @@ class Store:
         cols = pair_columns(**{k: pair_fields.pop(k, None) for k in PAIR_FIELDS})
         if pair_fields:
             raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
-        encode_all(plans, compression=self.compression)
         now = time.time()
 
         def insert(conn):
@@ -595,14 +594,29 @@ class Store:
             taken_at=taken,
         )  # fmt: skip
 
+    def _write_one(self, rel: str, data: bytes) -> None:
+        try:
+            write_file(self.root, rel, data)
+        except OSError as exc:  # name the file in the one-line message
+            raise OSError(exc.errno, exc.strerror, str(self.root / rel)) from None
+
     def _commit_captures(self, plans: list[PlannedCapture], insert) -> list[int]:
-        """Write the files (fsynced), then commit ``insert``; on failure remove the files."""
-        files = [(r, d) for p in plans for r, d in zip(p.rels, p.data or [], strict=True)]
-        self._write_files(files)
+        """Encode and write the files (fsynced, in parallel), then commit ``insert``; on any
+        failure remove the files, so nothing of the capture remains."""
+        self._check_thread()
+        try:
+            encode_and_write(plans, self._write_one, compression=self.compression)
+        except WriteFailed as failed:
+            self._discard(failed.written)
+            exc = failed.__cause__
+            if isinstance(exc, OSError):
+                name = exc.filename or self.root
+                raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
+            raise exc from None
         try:
             return self._write(insert)
         except BaseException:
-            self._discard(r for r, _ in files)
+            self._discard(r for p in plans for r in p.rels)
             raise
 
     def capture(self, capture_id: int) -> Capture:
