@@ -28,6 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start", metavar="HH:MM", help="start of the capture window")
     p.add_argument("--to", dest="end", metavar="HH:MM", help="end of the window (may be tomorrow)")
     p.add_argument("--count", type=int, help="stop after this many night captures")
+    p.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        metavar="HH:MM[,HH:MM...]",
+        help="instead of --every: one capture at each listed time (next occurrence)",
+    )
     p.add_argument("--burst", type=int, default=1, help="frames per capture (kept, and averaged)")
     p.add_argument("--day-reference", action="store_true", help="capture a day reference first")
     p.add_argument(
@@ -60,7 +67,9 @@ def _plan(args: argparse.Namespace):
     if args.count is not None and args.start is not None:
         raise CliError("give either --count or --from/--to, not both")
     controls = dict(_parse_setting(s) for s in args.set)
+    times = tuple(parse_clock(t) for arg in args.at for t in arg.split(",") if t.strip())
     return CapturePlan(
+        times=times,
         every_s=parse_interval(args.every),
         count=args.count,
         start=None if args.start is None else parse_clock(args.start),

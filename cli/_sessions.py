@@ -1,4 +1,4 @@
-"""``nightlab sessions list | show ID | delete ID`` (and ``export`` / ``import`` when built).
+"""``nightlab sessions list | show ID | verify [ID] | delete ID`` (+ ``export`` / ``import``).
 
 Further actions plug in without editing this file: a module named in `ACTIONS` that exists
 provides ``register(actions)`` and adds its own subparser (``cli/_sessions_export.py``,
@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     add_data_dir(delete)
     delete.set_defaults(func=run_delete)
+
+    verify = actions.add_parser("verify", help="re-read every file and check its checksum")
+    verify.add_argument("id", nargs="?", help="session id, uid or name (default: all)")
+    add_data_dir(verify)
+    verify.set_defaults(func=run_verify)
 
     for module in ACTIONS.values():
         try:
@@ -172,4 +177,22 @@ def run_delete(args: argparse.Namespace) -> int:
                 return 1
         store.delete_session(s.id)
     print(f"deleted session {s.id} ({s.name})")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    if store is None:
+        print("nothing recorded yet")
+        return 0
+    with store:
+        session_id = find_session(store, args.id).id if args.id else None
+        problems = store.verify(session_id)
+        n = store.count_files(session_id)
+    for line in problems:
+        print(line)
+    what = f"session {args.id}" if args.id else "the record"
+    if problems:
+        raise CliError(f"{len(problems)} of {n} files of {what} are missing or changed")
+    print(f"{n} files of {what} verified: all present, checksums match")
     return 0

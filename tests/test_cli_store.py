@@ -112,3 +112,17 @@ def test_data_dir_option_overrides_the_environment(data, tmp_path, capsys):
     assert (other / "nightlab.sqlite3").is_file() and not data.exists()
     assert cli.main(["sessions", "list"]) == 0
     assert "no sessions yet" in capsys.readouterr().out
+
+
+def test_verify_reports_a_changed_file_with_one_line(data, capsys):
+    assert cli.main(["capture", "--session", "v", "--count", "2", "--no-align"]) == 0
+    assert cli.main(["sessions", "verify", "v"]) == 0
+    assert "2 files of session v verified" in capsys.readouterr().out
+    victim = sorted((data / "sessions").rglob("*.png"))[0]
+    victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")  # bit rot
+    assert cli.main(["sessions", "verify"]) == 2
+    captured = capsys.readouterr()
+    assert f"{victim.name}: checksum mismatch" in captured.out
+    assert captured.err.strip() == (
+        "nightlab sessions: error: 1 of 2 files of the record are missing or changed"
+    )

@@ -201,3 +201,42 @@ def test_a_recording_failure_stops_the_run_with_one_line(tmp_path):
         cam.close()
     assert reason.startswith("error: ") and "closed" in reason and "\n" not in reason
     assert runner.captured == 0
+
+
+def test_listed_times_capture_once_each_then_stop():
+    now = dt.datetime.now()
+    times = tuple((now + dt.timedelta(seconds=s)).time() for s in (0.6, 1.2))
+    plan = CapturePlan(times=times, day_reference=True)
+    assert plan.listed_after(now)[0] > now and "at " in plan.describe()
+    cam = SimulatedCamera(resolution=SIZE, fps=30)
+    runner = CaptureRunner(cam, plan, tick_s=0.1)
+    shots = []
+    runner.events.frame_captured.connect(lambda s: shots.append((s.kind, time.time())))
+    assert runner.run() == "done"
+    cam.close()
+    assert [k for k, _ in shots] == ["day", "night", "night"]
+    for (_, at), due in zip(shots[1:], plan.listed_after(now), strict=True):
+        assert 0 <= at - due.timestamp() < 1.0
+    with pytest.raises(ValueError, match="listed times replace"):
+        CapturePlan(times=times, every_s=60)
+
+
+def test_day_reference_is_taken_now_even_when_the_night_window_opens_later():
+    now = dt.datetime.now()
+    start = (now + dt.timedelta(hours=2)).time()
+    end = (now + dt.timedelta(hours=3)).time()
+    cam = SimulatedCamera(resolution=SIZE, fps=30)
+    runner = CaptureRunner(cam, CapturePlan(every_s=600, start=start, end=end, day_reference=True),
+                           tick_s=0.05)  # fmt: skip
+    shots, waits = [], []
+    runner.events.frame_captured.connect(shots.append)
+    runner.events.awaiting.connect(waits.append)
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not waits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    runner.cancel()
+    assert runner.wait(5)
+    cam.close()
+    assert [s.kind for s in shots] == ["day"] and runner.finish_reason == "cancelled"
+    assert 2 * 3600 - 60 < waits[0] <= 2 * 3600  # counting down to 2 hours from now

@@ -133,7 +133,7 @@ def test_capture_pair_commits_both_frames_and_the_pair_together(store, rng, monk
     # a failing commit leaves neither captures, pair nor files
     import engine.store._store as impl
 
-    monkeypatch.setattr(impl, "_insert_pair", lambda *a: 1 / 0)
+    monkeypatch.setattr(impl, "insert_pair", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         store.capture_pair(s.id, day=day, night=night)
     assert len(store.captures(s.id)) == 2 and store.count_pairs() == 1
@@ -201,6 +201,23 @@ def test_writes_from_many_threads_all_commit_through_one_writer(store, rng):
     assert mode == "wal"
 
 
+def test_writes_can_be_kept_off_the_gui_thread(store, rng):
+    s = store.create_session("gui")
+    store.disallow_writes_on(threading.current_thread())  # as the GUI does for its thread
+    with pytest.raises(RuntimeError, match="run it on a worker thread"):
+        store.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64)))
+    assert store.captures(s.id) == [] and store.reconcile().clean  # nothing written
+    done = []
+    worker = threading.Thread(
+        target=lambda: done.append(
+            store.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64)))
+        )
+    )
+    worker.start()
+    worker.join()
+    assert len(done) == 1 and store.count_pairs(session_id=s.id) == 1
+
+
 def test_one_writing_process_at_a_time_but_readers_alongside(tmp_path, rng):
     with Store(tmp_path) as writer:
         s = writer.create_session("busy")
@@ -228,7 +245,9 @@ def test_reconcile_moves_strays_aside_and_flags_missing_files(tmp_path, rng):
     missing_bytes = (tmp_path / gone.path).read_bytes()
     (tmp_path / gone.path).unlink()
 
-    with Store(tmp_path) as store:
+    with Store(tmp_path) as store:  # closed cleanly last time: no walk over every file
+        assert store.last_reconcile is None and stray.exists()
+    with Store(tmp_path, reconcile="always") as store:
         report = store.last_reconcile
         assert report.orphans == (stray.relative_to(tmp_path).as_posix(),)
         assert report.partials == (partial.relative_to(tmp_path).as_posix(),)
@@ -242,7 +261,7 @@ def test_reconcile_moves_strays_aside_and_flags_missing_files(tmp_path, rng):
         assert store.verify(s.id) == [f"{gone.path}: missing"]
         np.testing.assert_array_equal(store.read_image(kept).shape, (48, 64, 3))
     (tmp_path / gone.path).write_bytes(missing_bytes)  # the file comes back (e.g. restored)
-    with Store(tmp_path) as store:
+    with Store(tmp_path, reconcile="always") as store:
         assert store.last_reconcile.restored == (gone.path,) and store.verify() == []
 
 

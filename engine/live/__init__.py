@@ -7,8 +7,9 @@ Public API
   `engine.pipeline.process_pair` and reset on failure. ``set_reference``,
   ``clear_reference``, ``process(night, colorizer=None) -> PairResult``, ``reset``;
   events ``reference_changed``, ``processed``, ``lost``, ``reset``.
-- `CapturePlan`: a capture run as data (every N s, a count or a ``start``/``end`` window,
-  burst K, day reference first, controls); `parse_interval` ("10m"), `parse_clock` ("21:00").
+- `CapturePlan`: a capture run as data (every N s, a count or a ``start``/``end`` window, or
+  listed ``times``; burst K; a day reference first, taken at once; controls);
+  `parse_interval` ("10m"), `parse_clock` ("21:00").
 - `CaptureRunner(camera, plan)`: runs a plan on its own thread (``start``, ``run``, ``pause``,
   ``resume``, ``cancel``, ``wait``); events ``started``, ``awaiting(remaining_s)``,
   ``frame_captured(Shot)``, ``missed(Missed)``, ``camera_lost``, ``camera_back(msg, gap_s)``,

@@ -58,6 +58,9 @@ class CapturePlan:
     start, end : datetime.time, optional
         Capture only between these local times (``end`` before ``start`` crosses midnight:
         21:00 -> 05:00). Before ``start`` the runner counts down; it stops at ``end``.
+    times : tuple of datetime.time
+        Instead of an interval: capture once at each of these local times (their next
+        occurrence, so 22:00, 01:00, 04:00 started at 20:00 spans the night), then stop.
     burst : int
         Frames per capture; the store keeps each and their per-pixel mean.
     day_reference : bool
@@ -78,6 +81,7 @@ class CapturePlan:
     count: int | None = None
     start: dt.time | None = None
     end: dt.time | None = None
+    times: tuple[dt.time, ...] = ()
     burst: int = 1
     day_reference: bool = False
     day_controls: Mapping[str, Any] = field(default_factory=dict)
@@ -95,6 +99,10 @@ class CapturePlan:
             raise ValueError("start and end time are the same")
         if not 1 <= self.burst <= 100:
             raise ValueError(f"burst must be 1..100 frames, got {self.burst}")
+        if self.times and (self.start is not None or self.every_s):
+            raise ValueError("listed times replace an interval and a start/end window")
+        if len(set(self.times)) != len(self.times):
+            raise ValueError("a time of day is listed twice")
         if not self.frame_timeout_s > 0:
             raise ValueError("frame_timeout_s must be > 0")
         if self.count is None and self.start is None and self.every_s == 0:
@@ -120,11 +128,22 @@ class CapturePlan:
             candidate += dt.timedelta(days=1)
         return candidate
 
+    def listed_after(self, when: dt.datetime) -> list[dt.datetime]:
+        """The next occurrence of each of `times` after ``when``, in order."""
+        out = []
+        for t in self.times:
+            at = dt.datetime.combine(when.date(), t)
+            out.append(at if at > when else at + dt.timedelta(days=1))
+        return sorted(out)
+
     def describe(self) -> str:
         parts = []
         if self.day_reference:
             parts.append("day reference first")
-        parts.append(f"every {_fmt_interval(self.every_s)}" if self.every_s else "continuous")
+        if self.times:
+            parts.append("at " + ", ".join(f"{t:%H:%M}" for t in self.times))
+        else:
+            parts.append(f"every {_fmt_interval(self.every_s)}" if self.every_s else "continuous")
         if self.count is not None:
             parts.append(f"{self.count} capture(s)")
         if self.start is not None and self.end is not None:
@@ -136,6 +155,7 @@ class CapturePlan:
         d = asdict(self)
         d["start"] = None if self.start is None else self.start.isoformat()
         d["end"] = None if self.end is None else self.end.isoformat()
+        d["times"] = [t.isoformat() for t in self.times]
         d["day_controls"], d["night_controls"] = dict(self.day_controls), dict(self.night_controls)
         return d
 

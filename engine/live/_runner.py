@@ -191,12 +191,33 @@ class CaptureRunner:
 
     def _loop(self) -> str:
         plan = self.plan
-        day_pending = plan.day_reference
+        mode_ctrl = self._has_mode()
+        if plan.day_reference:  # now, in daylight, whatever the night schedule says
+            self._apply(plan.day_controls, "day" if mode_ctrl else None)
+            due = time.time()
+            while True:
+                if not self._wait_until(due):
+                    return "cancelled"
+                if self._paused.is_set():
+                    self._miss(due, "day", "paused")
+                elif (shot := self._shoot("day", due)) is not None:
+                    self._emit(self.events.frame_captured, shot)
+                    break
+                due = max(time.time(), due + max(plan.every_s, 1.0))  # try again
+        self._apply(plan.night_controls, "night" if mode_ctrl else None)
+        return self._nights_at_times() if plan.times else self._nights_every()
+
+    def _night_slot(self, due: float) -> None:
+        if self._paused.is_set():
+            self._miss(due, "night", "paused")
+        elif (shot := self._shoot("night", due)) is not None:
+            self._emit(self.events.frame_captured, shot)
+            self.captured += 1
+
+    def _nights_every(self) -> str:
+        plan = self.plan
         next_due = time.time()
         entered = plan.start is None
-        mode_ctrl = self._has_mode()
-        if not day_pending:
-            self._apply(plan.night_controls, "night" if mode_ctrl else None)
         while True:
             if self._cancel.is_set():
                 return "cancelled"
@@ -208,33 +229,28 @@ class CaptureRunner:
             if not self._wait_until(next_due):
                 return "cancelled"
             if plan.start is not None:
-                inside = plan.in_window(dt.datetime.now())
-                if not inside and entered:
-                    return "window ended"
-                if not inside:
+                if not plan.in_window(dt.datetime.now()):
+                    if entered:
+                        return "window ended"
                     continue
                 entered = True
-            kind = "day" if day_pending else "night"
-            if self._paused.is_set():
-                self._miss(next_due, kind, "paused")
-            else:
-                if kind == "day":
-                    self._apply(plan.day_controls, "day" if mode_ctrl else None)
-                shot = self._shoot(kind, next_due)
-                if shot is not None:
-                    self._emit(self.events.frame_captured, shot)
-                    if kind == "day":
-                        day_pending = False
-                        self._apply(plan.night_controls, "night" if mode_ctrl else None)
-                        next_due = time.time()  # nights start right after the reference
-                        continue
-                    self.captured += 1
+            self._night_slot(next_due)
             next_due += plan.every_s
             behind = time.time() - next_due
             if plan.every_s > 0 and behind > plan.every_s:
                 skipped = int(behind // plan.every_s)
                 self._miss(next_due, "night", f"{skipped} slot(s) skipped: the run fell behind")
                 next_due += skipped * plan.every_s
+
+    def _nights_at_times(self) -> str:
+        plan = self.plan
+        for due in plan.listed_after(dt.datetime.now()):
+            if plan.count is not None and self.captured >= plan.count:
+                return "done"
+            if not self._wait_until(due.timestamp()):
+                return "cancelled"
+            self._night_slot(due.timestamp())
+        return "done"
 
     def _wait_until(self, due: float) -> bool:
         """Sleep until ``due`` (emitting ``awaiting``); False when cancelled meanwhile."""

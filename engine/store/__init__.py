@@ -8,12 +8,14 @@ asked for the change: a Qt consumer hops to the GUI thread through a queued sign
 
 Public API
 ----------
-- `Store(data_dir=None, *, read_only=False)`: open (and migrate, and reconcile) a data folder.
-  Writes (block until committed; call them off the GUI thread): ``create_session``,
+- `Store(data_dir=None, *, read_only=False, compression="huffman")`: open (migrate,
+  reconcile) a data folder. Writes block until committed, so call them off the GUI thread
+  (``disallow_writes_on(gui_thread)`` makes one that slipped there raise): ``create_session``,
   ``update_session``, ``close_session``, ``delete_session``, ``add_capture``, ``add_frame``,
-  ``add_burst``, ``add_pair``, ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``,
-  ``remove_tags``, ``log``. Reads: ``sessions``, ``session(id|uid|name)``, ``captures``,
-  ``capture``, ``burst_members``, ``read_image``, ``pair``, ``pairs(PairQuery | **criteria)``,
+  ``add_burst``, ``capture_pair`` (day + night + pair in one commit), ``add_pair``,
+  ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.
+  Reads: ``sessions``, ``session(id|uid|name)``, ``captures``, ``capture``,
+  ``burst_members``, ``read_image``, ``pair``, ``pairs(PairQuery | **criteria)``,
   ``count_pairs``, ``runs``, ``run``, ``verdicts``, ``log_entries``, ``path``. Consistency:
   ``reconcile`` (run at every writable open), ``verify`` (checksums), ``last_reconcile``.
 - Records: `Session`, `Capture`, `Pair`, `Run`, `Verdict`, `LogEntry`, `ReconcileReport`;

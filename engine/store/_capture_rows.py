@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from engine.store._files import FILES_ROOT, encode_png, new_file_name, sha256_hex
+from engine.store._rows import dumps
 
-__all__ = ["PlannedCapture", "encode_all", "insert_capture", "plan_capture"]
+__all__ = [
+    "PlannedCapture",
+    "WriteFailed",
+    "controls_text",
+    "encode_and_write",
+    "insert_capture",
+    "plan_capture",
+]
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
@@ -44,8 +52,6 @@ def plan_capture(
     taken_at: float,
 ) -> PlannedCapture:
     """Validate a capture (one frame or a burst) and name its files; nothing written yet."""
-    import json
-
     if kind not in ("day", "night"):
         raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
     imgs = [np.asarray(i) for i in images]
@@ -67,37 +73,56 @@ def plan_capture(
         rels.append(f"{FILES_ROOT}/{uid}/captures/{new_file_name(stem, at=taken_at)}")
         ts = md.get("timestamp")
         times.append(taken_at if idx == 0 or not isinstance(ts, (int, float)) else float(ts))
-    metas_json = [json.dumps(m, sort_keys=True, default=_jsonable) for m in frame_metas]
+    metas_json = [dumps(m) for m in frame_metas]
     return PlannedCapture(kind, frames, rels, metas_json, times, controls_json)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)
+class WriteFailed(Exception):
+    """`encode_and_write` failed: ``written`` files must go; ``__cause__`` is the first error."""
+
+    def __init__(self, written: list[str]) -> None:
+        super().__init__(f"{len(written)} file(s) written before the failure")
+        self.written = written
 
 
-def encode_all(plans: Sequence[PlannedCapture], *, compression: str = "huffman") -> None:
-    """PNG-encode every frame of ``plans`` on two threads (OpenCV releases the GIL)."""
+def encode_and_write(
+    plans: Sequence[PlannedCapture],
+    write: Callable[[str, bytes], None],
+    *,
+    compression: str = "huffman",
+) -> None:
+    """PNG-encode every frame of ``plans`` and ``write(rel, data)`` it, two frames at a time.
+
+    OpenCV's encoder and the file writes release the GIL, so on two cores a day and a night
+    frame cost about as long as the larger one.
+
+    Raises
+    ------
+    WriteFailed
+        Listing the files that were written anyway (the caller removes them), from the first
+        error (an ``OSError`` of a full disk, a ``ValueError`` of a bad image).
+    """
     global _POOL
 
-    def encode(job: tuple[PlannedCapture, int]) -> bytes:
-        plan, i = job
-        return encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
+    def job(item: tuple[PlannedCapture, int]) -> bytes:
+        plan, i = item
+        data = encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
+        write(plan.rels[i], data)
+        return data
 
-    jobs = [(p, i) for p in plans for i in range(len(p.images))]
-    if len(jobs) == 1:
-        jobs[0][0].data = [encode(jobs[0])]
-        return
+    items = [(p, i) for p in plans for i in range(len(p.images))]
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-png")
-    out = list(_POOL.map(encode, jobs))
+    futures = [_POOL.submit(job, item) for item in items]
+    wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        written = [p.rels[i] for (p, i), f in zip(items, futures, strict=True) if not f.exception()]
+        raise WriteFailed(written) from errors[0]
     k = 0
     for p in plans:
-        p.data = out[k : k + len(p.images)]
+        p.data = [f.result() for f in futures[k : k + len(p.images)]]
         k += len(p.images)
 
 
@@ -127,6 +152,4 @@ def insert_capture(
 
 
 def controls_text(controls: Mapping[str, Any] | None) -> str:
-    import json
-
-    return json.dumps(dict(controls or {}), sort_keys=True, default=_jsonable)
+    return dumps(dict(controls or {}))

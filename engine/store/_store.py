@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -22,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.atomic import write_json_atomic
+from engine.atomic import fsync_dir, write_text_atomic
 from engine.store._capture_rows import (
     PlannedCapture,
+    WriteFailed,
     controls_text,
-    encode_all,
+    encode_and_write,
     insert_capture,
     plan_capture,
 )
@@ -36,10 +36,8 @@ from engine.store._files import (
     PNG_COMPRESSION,
     decode_png,
     encode_png,
-    move_aside,
     new_file_name,
     sha256_hex,
-    walk_files,
     write_file,
 )
 from engine.store._paths import DB_NAME, resolve_data_dir
@@ -55,6 +53,7 @@ from engine.store._queries import (
     session_from_row,
     verdict_from_row,
 )
+from engine.store._reconcile import reconcile_files, session_files, verify_files
 from engine.store._records import (
     VERDICTS,
     Capture,
@@ -66,6 +65,18 @@ from engine.store._records import (
     Session,
     Verdict,
 )
+from engine.store._rows import (
+    PAIR_FIELDS,
+    app_version,
+    capture_time,
+    clean_tags,
+    dumps,
+    insert_pair,
+    meta_dict,
+    os_reason,
+    pair_columns,
+    sqlite_reason,
+)
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._writer import Writer
 
@@ -75,6 +86,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "StoreBusy", "StoreError"]
 
 LOCK_NAME = ".writer.lock"
+CLEAN_MARK = ".closed-cleanly"
 
 
 class StoreError(RuntimeError):
@@ -83,33 +95,6 @@ class StoreError(RuntimeError):
 
 class StoreBusy(StoreError):
     """Another process is writing this data folder."""
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, default=_jsonable, allow_nan=True, sort_keys=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def _app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("nightlab")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class Store:
@@ -122,6 +107,10 @@ class Store:
     read_only : bool
         Open for reading only: no lock, no migration, no reconciliation; the database must
         exist. Any number of readers may run beside one writer.
+    reconcile : {"auto", "always", "never"}
+        When to compare files and rows at a writable open: ``"auto"`` unless the last writer
+        closed cleanly (a kill, a crash or a failed clean-up leaves no ``.closed-cleanly``
+        mark), so everyday commands on a large archive do not walk every file.
     compression : {"huffman", "none"}
         How new PNGs are compressed (both lossless): ``"huffman"`` (default) ~55 % of the raw
         size; ``"none"`` the raw size but ~8x less CPU, for capture loops that must commit
@@ -147,6 +136,7 @@ class Store:
         *,
         read_only: bool = False,
         compression: str = "huffman",
+        reconcile: str = "auto",
     ):
         self.root = resolve_data_dir(data_dir).absolute()
         self.db_path = self.root / DB_NAME
@@ -154,12 +144,17 @@ class Store:
         if compression not in PNG_COMPRESSION:
             raise ValueError(f"compression must be one of {', '.join(PNG_COMPRESSION)}")
         self.compression = compression
+        if reconcile not in ("auto", "always", "never"):
+            raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
+        self._dirty = False
+        """Set when a clean-up failed: the next open must reconcile."""
         self.events = StoreEvents()
         self.last_reconcile: ReconcileReport | None = None
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._uids: dict[int, str] = {}
+        self._no_write_threads: set[threading.Thread] = set()
         self._lock_fd: int | None = None
         self._writer: Writer | None = None
         self._closed = False
@@ -181,14 +176,20 @@ class Store:
             self._writer = Writer(self._connect_writer)
         except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
-            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
+            raise StoreError(sqlite_reason(self.db_path, exc)) from None
         except OSError as exc:
             self.close()
-            raise StoreError(f"{self.root}: cannot open for writing ({_reason(exc)})") from None
+            raise StoreError(f"{self.root}: cannot open for writing ({os_reason(exc)})") from None
         except BaseException:
             self.close()
             raise
-        self.reconcile()
+        marker = self.root / CLEAN_MARK
+        was_clean = marker.exists()
+        if was_clean:
+            marker.unlink()  # from now on a kill leaves the folder marked unclean
+            fsync_dir(self.root)
+        if reconcile == "always" or (reconcile == "auto" and not was_clean):
+            self.reconcile()
 
     # -- lifecycle --------------------------------------------------------------------------
     def _take_lock(self) -> None:
@@ -247,6 +248,9 @@ class Store:
                     conn.close()
             self._readers.clear()
         self._local = threading.local()
+        if self._lock_fd is not None and not self.read_only and not self._dirty:
+            with contextlib.suppress(OSError):  # no mark = reconcile at the next open
+                write_text_atomic(self.root / CLEAN_MARK, f"{time.time()}\n")
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
@@ -262,7 +266,24 @@ class Store:
         """The thread every write runs on (None for a read-only store)."""
         return None if self._writer is None else self._writer.thread
 
+    def disallow_writes_on(self, thread: threading.Thread) -> None:
+        """Make writes from ``thread`` (the GUI thread) raise instead of blocking it.
+
+        Writes wait for PNG encoding, fsync and the commit (up to a few hundred ms for a
+        1920x1080 pair); a GUI calls ``store.disallow_writes_on(threading.main_thread())``
+        once so a write that slipped onto its thread fails loudly in testing.
+        """
+        self._no_write_threads.add(thread)
+
+    def _check_thread(self) -> None:
+        if threading.current_thread() in self._no_write_threads:
+            raise RuntimeError(
+                f"store write on thread {threading.current_thread().name!r}, where writes are "
+                "disallowed (they block until committed): run it on a worker thread"
+            )
+
     def _write(self, fn):
+        self._check_thread()
         if self._writer is None:
             raise StoreError(
                 f"{self.root}: opened read-only" if self.read_only else "the store is closed"
@@ -272,9 +293,10 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"{self.db_path}: {exc}") from None
         except sqlite3.Error as exc:
-            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
+            raise StoreError(sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
+        self._check_thread()
         written = []
         try:
             for rel, data in items:
@@ -282,13 +304,17 @@ class Store:
                 written.append(rel)
         except OSError as exc:
             self._discard(written)
-            raise StoreError(f"cannot write {self.root / rel}: {_reason(exc)}") from None
+            raise StoreError(f"cannot write {self.root / rel}: {os_reason(exc)}") from None
 
     def _discard(self, rels: Iterable[str]) -> None:
         """Remove files whose row never committed (the caller gets the error instead)."""
         for rel in rels:
-            with contextlib.suppress(OSError):
+            try:
                 (self.root / rel).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._dirty = True
 
     def path(self, rel: str) -> Path:
         """Absolute path of a file the store owns (``Capture.path``, ``Run.outputs[...]``)."""
@@ -313,8 +339,8 @@ class Store:
             raise ValueError("a session needs a name")
         uid = uid or uuid.uuid4().hex
         created = time.time() if created_at is None else float(created_at)
-        settings_json = _json(dict(settings or {}))
-        version = _app_version()
+        settings_json = dumps(dict(settings or {}))
+        version = app_version()
 
         def insert(conn):
             cur = conn.execute(
@@ -350,7 +376,7 @@ class Store:
         if scene_notes is not None:
             fields["scene_notes"] = scene_notes
         if settings is not None:
-            fields["settings_json"] = _json(dict(settings))
+            fields["settings_json"] = dumps(dict(settings))
         self.session(session_id)  # exists?
         if fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
@@ -401,7 +427,13 @@ class Store:
             conn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
 
         self._write(delete)
-        shutil.rmtree(self.root / FILES_ROOT / session.uid, ignore_errors=True)
+
+        try:
+            shutil.rmtree(self.root / FILES_ROOT / session.uid)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._dirty = True  # leftovers go to lost+found at the next open
         self._uids.pop(session_id, None)
         self.events.session_deleted.emit(session_id)
         return session
@@ -503,7 +535,6 @@ class Store:
         capture; with more than one frame every member is kept too (``burst_of``), all in one
         commit. Returns the combined capture."""
         plan = self._plan(session_id, images, kind, metas, controls, taken_at)
-        encode_all([plan], compression=self.compression)
         now = time.time()
         (cid,) = self._commit_captures(
             [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
@@ -535,16 +566,15 @@ class Store:
             self._plan(session_id, day_imgs, "day", day_metas, controls, None),
             self._plan(session_id, night_imgs, "night", night_metas, controls, None),
         ]
-        cols = _pair_columns(**{k: pair_fields.pop(k, None) for k in _PAIR_FIELDS})
+        cols = pair_columns(**{k: pair_fields.pop(k, None) for k in PAIR_FIELDS})
         if pair_fields:
             raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
-        encode_all(plans, compression=self.compression)
         now = time.time()
 
         def insert(conn):
             d = insert_capture(conn, session_id, plans[0], now)
             n = insert_capture(conn, session_id, plans[1], now)
-            return [d, n, _insert_pair(conn, session_id, n, [d], cols, now)]
+            return [d, n, insert_pair(conn, session_id, n, [d], cols, now)]
 
         d, n, pid = self._commit_captures(plans, insert)
         for cid in (d, n):
@@ -556,22 +586,37 @@ class Store:
     def _plan(self, session_id, images, kind, metas, controls, taken_at) -> PlannedCapture:
         images = list(images)
         metas = list(metas) if metas is not None else [None] * len(images)
-        meta_dicts = [_meta_dict(m) for m in metas]
+        meta_dicts = [meta_dict(m) for m in metas]
         uid = self._uid(session_id, for_capture=True)
-        taken = _taken_at(taken_at, meta_dicts[0] if meta_dicts else {})
+        taken = capture_time(taken_at, meta_dicts[0] if meta_dicts else {})
         return plan_capture(
             uid, images, kind=kind, metas=meta_dicts, controls_json=controls_text(controls),
             taken_at=taken,
         )  # fmt: skip
 
+    def _write_one(self, rel: str, data: bytes) -> None:
+        try:
+            write_file(self.root, rel, data)
+        except OSError as exc:  # name the file in the one-line message
+            raise OSError(exc.errno, exc.strerror, str(self.root / rel)) from None
+
     def _commit_captures(self, plans: list[PlannedCapture], insert) -> list[int]:
-        """Write the files (fsynced), then commit ``insert``; on failure remove the files."""
-        files = [(r, d) for p in plans for r, d in zip(p.rels, p.data or [], strict=True)]
-        self._write_files(files)
+        """Encode and write the files (fsynced, in parallel), then commit ``insert``; on any
+        failure remove the files, so nothing of the capture remains."""
+        self._check_thread()
+        try:
+            encode_and_write(plans, self._write_one, compression=self.compression)
+        except WriteFailed as failed:
+            self._discard(failed.written)
+            exc = failed.__cause__
+            if isinstance(exc, OSError):
+                name = exc.filename or self.root
+                raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
+            raise exc from None
         try:
             return self._write(insert)
         except BaseException:
-            self._discard(r for r, _ in files)
+            self._discard(r for p in plans for r in p.rels)
             raise
 
     def capture(self, capture_id: int) -> Capture:
@@ -652,11 +697,11 @@ class Store:
         if not day_ids:
             raise ValueError("a pair needs at least one day capture")
         self._check_kinds(session_id, night_id, day_ids)
-        cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         now = time.time()
 
         pair = self.pair(
-            self._write(lambda conn: _insert_pair(conn, session_id, night_id, day_ids, cols, now))
+            self._write(lambda conn: insert_pair(conn, session_id, night_id, day_ids, cols, now))
         )
         self.events.pair_added.emit(pair)
         return pair
@@ -672,7 +717,7 @@ class Store:
     ) -> Pair:
         """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics."""
         self.pair(pair_id)
-        cols = _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
         if cols:
             sets = ", ".join(f"{k} = ?" for k in cols)
             self._write(
@@ -742,8 +787,8 @@ class Store:
                 raise ValueError(f"output role must be a plain word, got {role!r}")
             data = encode_png(image, f"run output {role}", compression=self.compression)
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
-        texts = (_json(dict(params or {})), _json(dict(metrics or {})),
-                 _json(dict(timings_ms or {})))  # fmt: skip
+        texts = (dumps(dict(params or {})), dumps(dict(metrics or {})),
+                 dumps(dict(timings_ms or {})))  # fmt: skip
         self._write_files([(rel, data) for _r, rel, data in files])
         now = time.time()
 
@@ -834,7 +879,7 @@ class Store:
         return [verdict_from_row(r) for r in rows]
 
     def add_tags(self, pair_id: int, *tags: str) -> tuple[str, ...]:
-        clean = _clean_tags(tags)
+        clean = clean_tags(tags)
         self.pair(pair_id)
         self._write(
             lambda c: c.executemany(
@@ -847,7 +892,7 @@ class Store:
         return now
 
     def remove_tags(self, pair_id: int, *tags: str) -> tuple[str, ...]:
-        clean = _clean_tags(tags)
+        clean = clean_tags(tags)
         self._write(
             lambda c: c.executemany(
                 "DELETE FROM tags WHERE pair_id = ? AND tag = ?", [(pair_id, t) for t in clean]
@@ -890,36 +935,7 @@ class Store:
         """
         if self._writer is None:
             raise StoreError("reconcile needs the store open for writing")
-        on_disk, partials = walk_files(self.root)
-        known = dict(self._reader().execute("SELECT path, missing_since FROM files").fetchall())
-        orphans = sorted(on_disk - known.keys())
-        missing = sorted(p for p, gone in known.items() if gone is None and p not in on_disk)
-        restored = sorted(p for p, gone in known.items() if gone is not None and p in on_disk)
-        moved_to = None
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        if orphans or partials:
-            moved_to = str(move_aside(self.root, [*orphans, *sorted(partials)], stamp))
-        if missing or restored:
-            now = time.time()
-
-            def mark(conn):
-                conn.executemany(
-                    "UPDATE files SET missing_since = ? WHERE path = ?", [(now, p) for p in missing]
-                )
-                conn.executemany(
-                    "UPDATE files SET missing_since = NULL WHERE path = ?", [(p,) for p in restored]
-                )
-
-            self._write(mark)
-        report = ReconcileReport(
-            tuple(orphans), tuple(sorted(partials)), tuple(missing), tuple(restored), moved_to
-        )
-        if not report.clean:
-            target = Path(moved_to) if moved_to else self.root / "lost+found" / stamp
-            write_json_atomic(target / "report.json", {"at": stamp, **_report_dict(report)})
-            if moved_to is None:
-                report = ReconcileReport(report.orphans, report.partials, report.missing,
-                                         report.restored, str(target))  # fmt: skip
+        report = reconcile_files(self.root, self._reader(), self._write)
         self.last_reconcile = report
         if not report.clean or report.restored:
             self.events.reconciled.emit(report)
@@ -927,132 +943,8 @@ class Store:
 
     def verify(self, session_id: int | None = None) -> list[str]:
         """Re-read files and compare checksums; returns one line per problem (empty = sound)."""
-        sql = "SELECT f.path, f.sha256 FROM files f"
-        params: tuple = ()
-        if session_id is not None:
-            sql += (
-                " WHERE f.id IN (SELECT file_id FROM captures WHERE session_id = ?) OR f.id IN "
-                "(SELECT o.file_id FROM run_outputs o JOIN runs r ON r.id = o.run_id JOIN pairs "
-                "p ON p.id = r.pair_id WHERE p.session_id = ?)"
-            )
-            params = (session_id, session_id)
-        problems = []
-        for rel, digest in self._reader().execute(sql, params).fetchall():
-            try:
-                data = (self.root / rel).read_bytes()
-            except FileNotFoundError:
-                problems.append(f"{rel}: missing")
-                continue
-            if sha256_hex(data) != digest:
-                problems.append(f"{rel}: checksum mismatch")
-        return problems
+        return verify_files(self.root, self._reader(), session_id)
 
-
-# -- helpers --------------------------------------------------------------------------------
-def _reason(exc: OSError) -> str:
-    import errno
-
-    hint = {
-        errno.ENOSPC: "disk full",
-        errno.EFBIG: "file size limit reached (disk full?)",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "read-only file system",
-        errno.EACCES: "permission denied (read-only folder?)",
-        errno.EPERM: "operation not permitted",
-    }.get(exc.errno or -1)
-    return hint or exc.strerror or str(exc)
-
-
-def _sqlite_reason(db: Path, exc: Exception) -> str:
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name == "SQLITE_FULL":
-        return f"cannot write {db}: disk full"
-    if name.startswith("SQLITE_IOERR"):
-        return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
-        return f"cannot write {db}: {exc} (read-only folder?)"
-    return f"{db}: {exc}"
-
-
-def _meta_dict(meta: Any) -> dict[str, Any]:
-    if meta is None:
-        return {}
-    if hasattr(meta, "to_dict"):
-        return dict(meta.to_dict())
-    if isinstance(meta, Mapping):
-        return dict(meta)
-    raise ValueError(f"meta must be a FrameMeta or a dict, got {type(meta).__name__}")
-
-
-def _taken_at(explicit: float | None, meta: Mapping[str, Any]) -> float:
-    if explicit is not None:
-        return float(explicit)
-    ts = meta.get("timestamp")
-    return float(ts) if isinstance(ts, (int, float)) else time.time()
-
-
-def _pair_columns(alignment, leak_params, ssim_mean, leak_area_pct) -> dict[str, Any]:
-    cols: dict[str, Any] = {}
-    if alignment is not None:
-        a = alignment if isinstance(alignment, Mapping) else {
-            k: getattr(alignment, k, None) for k in ("ok", "method", "motion", "score", "reason",
-                                                     "matrix")
-        }  # fmt: skip
-        matrix = a.get("matrix")
-        if matrix is not None:
-            m = np.asarray(matrix, float)
-            if m.shape != (3, 3) or not np.isfinite(m).all():
-                raise ValueError(f"alignment matrix must be a finite 3x3, got shape {m.shape}")
-            matrix = _json(m.tolist())
-        cols.update(
-            aligned_ok=None if a.get("ok") is None else int(bool(a.get("ok"))),
-            method=a.get("method"),
-            motion=a.get("motion"),
-            score=None if a.get("score") is None else float(a["score"]),
-            reason=a.get("reason") or "",
-            matrix_json=matrix,
-        )
-    if leak_params is not None:
-        cols["leak_params_json"] = _json(
-            leak_params if isinstance(leak_params, Mapping) else _jsonable(leak_params)
-        )
-    if ssim_mean is not None:
-        cols["ssim_mean"] = float(ssim_mean)
-    if leak_area_pct is not None:
-        cols["leak_area_pct"] = float(leak_area_pct)
-    return cols
-
-
-_PAIR_FIELDS = ("alignment", "leak_params", "ssim_mean", "leak_area_pct")
-
-
-def _insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: float) -> int:
-    names = ", ".join(["session_id", "night_id", "created_at", *cols])
-    marks = ",".join("?" * (len(cols) + 3))
-    pid = conn.execute(
-        f"INSERT INTO pairs ({names}) VALUES ({marks})", (session_id, night_id, now, *cols.values())
-    ).lastrowid
-    conn.executemany(
-        "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
-        [(pid, cid, i) for i, cid in enumerate(day_ids)],
-    )
-    return pid
-
-
-def _clean_tags(tags: Iterable[str]) -> list[str]:
-    clean = []
-    for t in tags:
-        t = str(t).strip()
-        if not t or len(t) > 64 or any(ch in t for ch in ",\n\t"):
-            raise ValueError(f"a tag is 1-64 characters without commas or tabs, got {t!r}")
-        clean.append(t)
-    return clean
-
-
-def _report_dict(report: ReconcileReport) -> dict[str, Any]:
-    return {
-        "orphans": list(report.orphans),
-        "partials": list(report.partials),
-        "missing": list(report.missing),
-        "restored": list(report.restored),
-    }
+    def count_files(self, session_id: int | None = None) -> int:
+        """How many files `verify` checks (one session's, or all)."""
+        return len(session_files(self._reader(), session_id))
