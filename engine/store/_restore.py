@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.atomic import PARTIAL_SUFFIX, fsync_dir, fsync_files
 from engine.store._files import FILES_ROOT, new_file_name
-from engine.store._store import _json
+from engine.store._rows import dumps as _json
 
 if TYPE_CHECKING:
     from engine.store._records import Session
