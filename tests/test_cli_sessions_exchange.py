@@ -137,3 +137,25 @@ def test_progress_draws_a_bar_on_a_terminal_and_plain_lines_elsewhere():
     out = plain.getvalue().splitlines()
     assert "\r" not in plain.getvalue()
     assert out[0] == "verifying: 0% (0.0 MB of 0.0 MB)" and len(out) == 11  # every 10 %
+
+
+def test_import_check_verifies_everything_and_imports_nothing(data_dir, tmp_path, capsys):
+    out = tmp_path / "roof"
+    assert main(["sessions", "export", "1", "--out", str(out), "--data-dir", str(data_dir)]) == 0
+    capsys.readouterr()
+    dest = tmp_path / "dest"
+    assert main(["sessions", "import", str(out), "--check", "--data-dir", str(dest)]) == 0
+    captured = capsys.readouterr()
+    assert "session 'roof night' by ana: 3 pairs" in captured.err  # the summary, first
+    assert "complete and valid" in captured.out and "every sha256 verified" in captured.out
+    assert not dest.exists()  # nothing imported, not even a data folder made
+
+    # against the source record: it says the session is already there
+    assert main(["sessions", "import", str(out), "--check", "--data-dir", str(data_dir)]) == 0
+    assert "already in the record as session 1" in capsys.readouterr().out
+
+    p = out / "data" / "pairs" / "pair-0001" / "colorized.png"
+    p.write_bytes(p.read_bytes()[:-1] + b"\x00")
+    assert main(["sessions", "import", str(out), "--check", "--data-dir", str(dest)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "pair-0001/colorized.png: changed since export" in err[-1]

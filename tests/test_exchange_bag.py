@@ -252,3 +252,34 @@ def test_the_fast_validator_agrees_with_jsonschema_2020_12(plan, name):
     with pytest.raises(BagRejected) as err:
         validate_manifest(bad)
     assert "\n" not in str(err.value) and str(err.value).startswith("data/manifest.json: ")
+
+
+@pytest.mark.parametrize("as_zip", [False, True], ids=["folder", "zip"])
+def test_describe_bag_reads_the_summary_without_extracting(plan, tmp_path, as_zip):
+    from engine.exchange import describe_bag
+
+    out = tmp_path / ("bag.zip" if as_zip else "bag")
+    result = write_bag(plan, out, as_zip=as_zip)
+    s = describe_bag(out)
+    assert (s.session_name, s.operator, s.pairs, s.captures, s.runs) == (
+        "roof night",
+        "ana",
+        3,
+        4,
+        4,
+    )
+    assert s.payload_bytes == result.payload_bytes and s.payload_files == result.payload_files
+    assert s.format_version == "1.0" and s.selection == "whole session"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src", out.name])
+
+
+def test_describe_bag_refuses_a_2x_bag_in_one_line(plan, tmp_path):
+    from engine.exchange import describe_bag
+
+    out = tmp_path / "bag"
+    write_bag(plan, out)
+    m = json.loads((out / "data" / "manifest.json").read_text())
+    m["format_version"] = "2.0"
+    (out / "data" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BagRejected, match="format 2.0 is newer"):
+        describe_bag(out)

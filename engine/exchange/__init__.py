@@ -24,6 +24,8 @@ Public API
   problem with the bag. Nothing is written unless every check passes.
 - ``open_bag(path, *, limits=None, progress=None) -> OpenedBag``: the checks alone (a context
   manager: manifest, verified files); `ImportLimits` bounds sizes, counts and ratios.
+- ``describe_bag(path) -> BagSummary``: what a bag says it holds (session, counts, size) from
+  ``bag-info.txt`` and the manifest only, instantly, for a dialog; verifies nothing.
 - ``validate_manifest``, ``check_version``, ``manifest_schema``: the 1.x format and its
   version policy (a reader of major 1 reads every 1.x).
 
@@ -53,6 +55,7 @@ from engine.exchange._manifest import (
 from engine.exchange._progress import Progress, ProgressCallback
 from engine.exchange._read import OpenedBag, open_bag
 from engine.exchange._session import ImportResult, build_plan, export_session, import_session
+from engine.exchange._summary import BagSummary, describe_bag
 from engine.exchange._write import BagPlan, ExportResult, write_bag
 
 __all__ = [
@@ -60,6 +63,7 @@ __all__ = [
     "FORMAT_VERSION",
     "BagPlan",
     "BagRejected",
+    "BagSummary",
     "Cancelled",
     "ExportResult",
     "ImportLimits",
@@ -70,6 +74,7 @@ __all__ = [
     "SessionExists",
     "build_plan",
     "check_version",
+    "describe_bag",
     "export_session",
     "import_session",
     "manifest_schema",
