@@ -37,18 +37,17 @@ def test_bench_rejects_zero_repeats(capsys):
 def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
     import re
 
+    import engine.bench._store as store_area
     from engine.bench import AREAS
     from engine.bench._store_exchange import rows
-
-    import engine.bench._store as store_area
 
     assert "store" in AREAS and "_store_exchange" in store_area.PARTS  # `--only store` has them
     out = rows(repeats=1, pairs=1, size=(320, 240), real=False)
     assert [r.stage for r in out] == [
-        "export bag (folder)",
-        "export bag (zip, PNG stored)",
-        "import bag (zip)",
-        "import bag (folder)",
+        "store: export bag (folder)",
+        "store: export bag (zip, PNG stored)",
+        "store: import bag (zip)",
+        "store: import bag (folder)",
     ]
     mb = float(re.search(r"([\d.]+) MB$", out[0].size).group(1))
     assert mb > 0.1  # the payload of one pair of real-photo PNGs

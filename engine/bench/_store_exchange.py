@@ -143,13 +143,13 @@ def _real_rows(store, tmp: Path, n: int) -> list[BenchRow]:
     note = "real footage (../shared webcam/stlouis) through the real pipeline"
     return [
         BenchRow(
-            stage="export bag (zip), real session",
+            stage="store: export bag (zip), real session",
             size=label,
             ours_ms=t_exp * 1e3,
             note=f"{mb / t_exp:.0f} MB/s; {note}",
         ),
         BenchRow(
-            stage="import bag (zip), real session",
+            stage="store: import bag (zip), real session",
             size=label,
             ours_ms=t_imp * 1e3,
             note=f"{mb / t_imp:.0f} MB/s; {note}",
@@ -254,17 +254,23 @@ def rows(
         f"copytree alone {mb / t_copy:.0f} MB/s"
     )
     return [
-        row("export bag (folder)", t_folder, ref, t_copy + t_make_bag, floor),
-        row("export bag (zip, PNG stored)", t_zip, ref, t_copy + t_make_bag, "one zip, one fsync"),
+        row("store: export bag (folder)", t_folder, ref, t_copy + t_make_bag, floor),
         row(
-            "import bag (zip)",
+            "store: export bag (zip, PNG stored)",
+            t_zip,
+            ref,
+            t_copy + t_make_bag,
+            "one zip, one fsync",
+        ),
+        row(
+            "store: import bag (zip)",
             imports["zip"],
             "bagit validate",
             t_validate,
             f"validate alone {mb / t_validate:.0f} MB/s; all checks + copy + 1 commit",
         ),
         row(
-            "import bag (folder)",
+            "store: import bag (folder)",
             imports["folder"],
             "bagit validate",
             t_validate,
