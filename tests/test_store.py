@@ -285,7 +285,7 @@ def test_data_dir_option_beats_environment_beats_platform(tmp_path, monkeypatch)
     assert resolve_data_dir() == tmp_path / "env"
     assert resolve_data_dir(tmp_path / "opt") == tmp_path / "opt"
     monkeypatch.delenv("NIGHTLAB_DATA_DIR")
-    assert resolve_data_dir().name == "nightlab"
+    assert resolve_data_dir().name == "NightLab"
 
 
 def test_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path):
