@@ -240,3 +240,20 @@ def test_day_reference_is_taken_now_even_when_the_night_window_opens_later():
     cam.close()
     assert [s.kind for s in shots] == ["day"] and runner.finish_reason == "cancelled"
     assert 2 * 3600 - 60 < waits[0] <= 2 * 3600  # counting down to 2 hours from now
+
+
+def test_a_camera_that_stops_streaming_ends_the_run_instead_of_missing_forever(tmp_path):
+    from engine._image import write_image
+    from engine.camera import ReplayCamera
+
+    for i in range(2):  # a two-frame recording, played once
+        write_image(tmp_path / f"{i:04d}_night.png", np.full((48, 64), 40 * i, np.uint8))
+    cam = ReplayCamera(tmp_path, fps=50)
+    runner = CaptureRunner(cam, CapturePlan(count=10, frame_timeout_s=0.5))
+    missed = []
+    runner.events.missed.connect(missed.append)
+    t0 = time.monotonic()
+    reason = runner.run()
+    cam.close()
+    assert reason.startswith("error: the camera stopped streaming") and runner.captured >= 1
+    assert time.monotonic() - t0 < 5 and len(missed) == 0
