@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import time
 
@@ -154,7 +155,8 @@ def test_capture_survives_an_unplug_and_logs_the_gap(tmp_path):
     runner = CaptureRunner(cam, plan, tick_s=0.05)
     with Store(tmp_path) as store:
         s = store.create_session("unplug")
-        SessionRecorder(store, s.id, runner, align=False)
+        SessionRecorder(store, s.id, runner, align=False)  # not kept: the runner keeps it
+        gc.collect()
         runner.events.frame_captured.connect(lambda shot: shot.index == 1 and cam.unplugged.set())
         runner.events.missed.connect(lambda m: cam.unplugged.clear())  # plugged back in
         runner.start()
@@ -166,6 +168,8 @@ def test_capture_survives_an_unplug_and_logs_the_gap(tmp_path):
         back = next(e for e in store.log_entries(s.id) if e.kind == "camera_back")
         assert "gap" in back.message
         assert len(store.captures(s.id)) == 6
+        # the night controls were set again on the replugged device
+        assert all(c.controls["mode"] == "night" for c in store.captures(s.id))
 
 
 def test_recorder_writes_captures_and_aligned_pairs(tmp_path):

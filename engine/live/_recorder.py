@@ -83,10 +83,14 @@ class SessionRecorder:
         ]
         for signal, slot in self._connections:
             signal.connect(slot)
+        runner.listeners.append(self)  # recording lasts as long as the run, held or not
 
     def disconnect(self) -> None:
+        """Stop recording this runner's events."""
         for signal, slot in self._connections:
             signal.disconnect(slot)
+        if self in self.runner.listeners:
+            self.runner.listeners.remove(self)
 
     def _reference_from_session(self) -> None:
         days = self.store.captures(self.session_id, kind="day")

@@ -109,6 +109,10 @@ class CaptureRunner:
         self._thread: threading.Thread | None = None
         self._lost_at: float | None = None
         self._want_mode: str | None = None
+        self._reapply = threading.Event()
+        self.listeners: list[object] = []
+        """Objects whose methods handle this runner's events, kept alive as long as the
+        runner (psygnal holds bound methods weakly), e.g. a `SessionRecorder`."""
         self.captured = 0
         """Night captures delivered so far."""
         self.missed_count = 0
@@ -215,6 +219,9 @@ class CaptureRunner:
         if self._paused.is_set():
             self._miss(due, "night", "paused")
             return False
+        if self._reapply.is_set():  # a replugged device starts from its defaults
+            self._reapply.clear()
+            self._apply(self.plan.night_controls, "night" if self._has_mode() else None)
         shot = self._shoot("night", due)
         if shot is None:
             return False
@@ -329,6 +336,7 @@ class CaptureRunner:
     def _on_back(self, message: str) -> None:
         gap = time.time() - self._lost_at if self._lost_at is not None else 0.0
         self._lost_at = None
+        self._reapply.set()
         self._emit(self.events.camera_back, message, gap, guard=False)
 
 
