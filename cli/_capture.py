@@ -38,6 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--burst", type=int, default=1, help="frames per capture (kept, and averaged)")
     p.add_argument("--day-reference", action="store_true", help="capture a day reference first")
     p.add_argument(
+        "--reference",
+        metavar="ID[,ID...]",
+        help="pair with these day captures of the session (median of several); default: the "
+        "latest day capture",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -66,6 +72,8 @@ def _plan(args: argparse.Namespace):
         raise CliError("--from and --to go together")
     if args.count is not None and args.start is not None:
         raise CliError("give either --count or --from/--to, not both")
+    if args.reference and args.day_reference:
+        raise CliError("--reference and --day-reference choose the reference twice")
     controls = dict(_parse_setting(s) for s in args.set)
     times = tuple(parse_clock(t) for arg in args.at for t in arg.split(",") if t.strip())
     return CapturePlan(
@@ -95,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
         session = _session(store, args, cam)
         runner = CaptureRunner(cam, plan)
         recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
+        if args.reference:
+            try:
+                ids = [int(i) for i in args.reference.split(",") if i.strip()]
+                recorder.use_reference(ids)
+            except (KeyError, ValueError) as exc:
+                raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
         progress = _report(runner, recorder, plan)
         progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
         return _run_until_done(runner, progress, session)

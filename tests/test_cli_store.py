@@ -126,3 +126,17 @@ def test_verify_reports_a_changed_file_with_one_line(data, capsys):
     assert captured.err.strip() == (
         "nightlab sessions: error: 1 of 2 files of the record are missing or changed"
     )
+
+
+def test_capture_pairs_with_several_chosen_day_captures(data, capsys):
+    for _ in range(2):
+        assert cli.main(["capture", "--session", "m", "--count", "1", "--day-reference"]) == 0
+    with Store(data, read_only=True) as store:
+        days = [c.id for c in store.captures(1, kind="day")]
+    argv = ["capture", "--camera", "sim:night", "--session", "m", "--count", "1"]
+    assert cli.main([*argv, "--reference", ",".join(map(str, days))]) == 0
+    with Store(data, read_only=True) as store:
+        assert store.pairs(session_id=1)[-1].day_ids == tuple(days)
+        night = store.pairs(session_id=1)[-1].night_id
+    assert cli.main([*argv, "--reference", str(night)]) == 2
+    assert "is not a day capture" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import time
 
@@ -154,7 +155,8 @@ def test_capture_survives_an_unplug_and_logs_the_gap(tmp_path):
     runner = CaptureRunner(cam, plan, tick_s=0.05)
     with Store(tmp_path) as store:
         s = store.create_session("unplug")
-        SessionRecorder(store, s.id, runner, align=False)
+        SessionRecorder(store, s.id, runner, align=False)  # not kept: the runner keeps it
+        gc.collect()
         runner.events.frame_captured.connect(lambda shot: shot.index == 1 and cam.unplugged.set())
         runner.events.missed.connect(lambda m: cam.unplugged.clear())  # plugged back in
         runner.start()
@@ -166,6 +168,8 @@ def test_capture_survives_an_unplug_and_logs_the_gap(tmp_path):
         back = next(e for e in store.log_entries(s.id) if e.kind == "camera_back")
         assert "gap" in back.message
         assert len(store.captures(s.id)) == 6
+        # the night controls were set again on the replugged device
+        assert all(c.controls["mode"] == "night" for c in store.captures(s.id))
 
 
 def test_recorder_writes_captures_and_aligned_pairs(tmp_path):
@@ -240,3 +244,20 @@ def test_day_reference_is_taken_now_even_when_the_night_window_opens_later():
     cam.close()
     assert [s.kind for s in shots] == ["day"] and runner.finish_reason == "cancelled"
     assert 2 * 3600 - 60 < waits[0] <= 2 * 3600  # counting down to 2 hours from now
+
+
+def test_a_camera_that_stops_streaming_ends_the_run_instead_of_missing_forever(tmp_path):
+    from engine._image import write_image
+    from engine.camera import ReplayCamera
+
+    for i in range(2):  # a two-frame recording, played once
+        write_image(tmp_path / f"{i:04d}_night.png", np.full((48, 64), 40 * i, np.uint8))
+    cam = ReplayCamera(tmp_path, fps=50)
+    runner = CaptureRunner(cam, CapturePlan(count=10, frame_timeout_s=0.5))
+    missed = []
+    runner.events.missed.connect(missed.append)
+    t0 = time.monotonic()
+    reason = runner.run()
+    cam.close()
+    assert reason.startswith("error: the camera stopped streaming") and runner.captured >= 1
+    assert time.monotonic() - t0 < 5 and len(missed) == 0

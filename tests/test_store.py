@@ -178,7 +178,7 @@ def test_events_fire_after_commit_with_the_committed_record(store, rng):
     assert seen == [("day", 1)]
 
 
-def test_writes_from_many_threads_all_commit_through_one_writer(store, rng):
+def test_concurrent_writes_from_many_threads_all_commit(store, rng):
     s = store.create_session("threads")
     pair = _pair(store, rng, s.id)
     errors = []
@@ -285,7 +285,7 @@ def test_data_dir_option_beats_environment_beats_platform(tmp_path, monkeypatch)
     assert resolve_data_dir() == tmp_path / "env"
     assert resolve_data_dir(tmp_path / "opt") == tmp_path / "opt"
     monkeypatch.delenv("NIGHTLAB_DATA_DIR")
-    assert resolve_data_dir().name == "nightlab"
+    assert resolve_data_dir().name == "NightLab"
 
 
 def test_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path):
@@ -322,6 +322,15 @@ def test_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path):
         assert version == SCHEMA_VERSION == 2
         indexes = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
         assert {"pairs_verdict", "pairs_ssim", "tags_tag"} <= indexes
+
+
+def test_a_file_that_is_not_a_database_is_one_line_and_left_alone(tmp_path):
+    db = tmp_path / DB_NAME
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a database") as err:
+        Store(tmp_path)
+    assert "\n" not in str(err.value) and str(db) in str(err.value)
+    assert db.read_bytes() == b"this is not sqlite" * 100
 
 
 def test_a_newer_database_is_refused_not_touched(tmp_path):

@@ -10,6 +10,7 @@ this same object, so a pair is recorded the same way from both.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from psygnal import Signal, SignalGroup
@@ -45,7 +46,8 @@ class SessionRecorder:
     runner : CaptureRunner
     tracker : PairTracker, optional
         Shared with the live view; a new one by default. When the plan captures no day
-        reference, the session's latest day capture is the reference.
+        reference, the session's latest day capture is the reference (`use_reference`
+        chooses others).
     align : bool
         Align each night capture and record the pair (default). False records captures and
         pairs without alignment results (they can be processed later).
@@ -83,17 +85,47 @@ class SessionRecorder:
         ]
         for signal, slot in self._connections:
             signal.connect(slot)
+        runner.listeners.append(self)  # recording lasts as long as the run, held or not
 
     def disconnect(self) -> None:
+        """Stop recording this runner's events."""
         for signal, slot in self._connections:
             signal.disconnect(slot)
+        if self in self.runner.listeners:
+            self.runner.listeners.remove(self)
+
+    @property
+    def day_ids(self) -> tuple[int, ...]:
+        """The day captures the next pairs will reference."""
+        return self._day_ids
+
+    def use_reference(self, capture_ids: Sequence[int]) -> None:
+        """Pair the next night captures with these day captures (e.g. several taken over an
+        afternoon: their median is the reference the tracker aligns).
+
+        Raises
+        ------
+        ValueError
+            A capture is not a day capture of this session, or sizes differ.
+        KeyError
+            No such capture.
+        """
+        caps = [self.store.capture(int(i)) for i in capture_ids]
+        if not caps:
+            raise ValueError("a reference needs at least one day capture")
+        for c in caps:
+            if c.session_id != self.session_id or c.kind != "day":
+                raise ValueError(
+                    f"capture {c.id} is not a day capture of session {self.session_id}"
+                )
+        images = [self.store.read_image(c) for c in caps]
+        self.tracker.set_reference(images, capture_ids=[c.id for c in caps])
+        self._day_ids = tuple(c.id for c in caps)
 
     def _reference_from_session(self) -> None:
         days = self.store.captures(self.session_id, kind="day")
         if days:
-            last = days[-1]
-            self.tracker.set_reference(self.store.read_image(last), capture_ids=[last.id])
-            self._day_ids = (last.id,)
+            self.use_reference([days[-1].id])
         elif self.tracker.reference is not None and self.tracker.reference.capture_ids:
             self._day_ids = self.tracker.reference.capture_ids
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CaptureRunner", "Missed", "RunnerEvents", "Shot"]
 
+RETRY_S = 1.0
+"""After a missed slot, wait at least this long before the next try (``every_s=0``)."""
+
 
 class RunnerEvents(SignalGroup):
     started = Signal(object)
@@ -106,6 +109,10 @@ class CaptureRunner:
         self._thread: threading.Thread | None = None
         self._lost_at: float | None = None
         self._want_mode: str | None = None
+        self._reapply = threading.Event()
+        self.listeners: list[object] = []
+        """Objects whose methods handle this runner's events, kept alive as long as the
+        runner (psygnal holds bound methods weakly), e.g. a `SessionRecorder`."""
         self.captured = 0
         """Night captures delivered so far."""
         self.missed_count = 0
@@ -207,12 +214,20 @@ class CaptureRunner:
         self._apply(plan.night_controls, "night" if mode_ctrl else None)
         return self._nights_at_times() if plan.times else self._nights_every()
 
-    def _night_slot(self, due: float) -> None:
+    def _night_slot(self, due: float) -> bool:
+        """One night slot; False when it was missed."""
         if self._paused.is_set():
             self._miss(due, "night", "paused")
-        elif (shot := self._shoot("night", due)) is not None:
-            self._emit(self.events.frame_captured, shot)
-            self.captured += 1
+            return False
+        if self._reapply.is_set():  # a replugged device starts from its defaults
+            self._reapply.clear()
+            self._apply(self.plan.night_controls, "night" if self._has_mode() else None)
+        shot = self._shoot("night", due)
+        if shot is None:
+            return False
+        self._emit(self.events.frame_captured, shot)
+        self.captured += 1
+        return True
 
     def _nights_every(self) -> str:
         plan = self.plan
@@ -234,7 +249,8 @@ class CaptureRunner:
                         return "window ended"
                     continue
                 entered = True
-            self._night_slot(next_due)
+            if not self._night_slot(next_due) and plan.every_s < RETRY_S:
+                next_due = time.time() + RETRY_S - plan.every_s  # no busy loop of misses
             next_due += plan.every_s
             behind = time.time() - next_due
             if plan.every_s > 0 and behind > plan.every_s:
@@ -301,6 +317,8 @@ class CaptureRunner:
                     continue  # rendered before the mode switch took effect
                 frames.append(frame)
         except CameraError as exc:
+            if not cam.is_streaming:  # a finite source ended, or the camera gave up for good
+                raise _Stop(self._fail(f"the camera stopped streaming ({exc})")) from None
             reason = "camera disconnected" if not cam.is_connected else str(exc)
             self._miss(due, kind, reason)
             return None
@@ -318,6 +336,7 @@ class CaptureRunner:
     def _on_back(self, message: str) -> None:
         gap = time.time() - self._lost_at if self._lost_at is not None else 0.0
         self._lost_at = None
+        self._reapply.set()
         self._emit(self.events.camera_back, message, gap, guard=False)
 
 

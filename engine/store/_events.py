@@ -1,4 +1,6 @@
-"""Events of the store. Emitted on the writer thread right after the change committed."""
+"""Events of the store: emitted right after a change committed, on the thread that asked for it
+(a worker thread, never the writer thread). A Qt consumer hops to the GUI thread through a
+queued signal."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Where the experiment record lives: ``--data-dir``, else ``$NIGHTLAB_DATA_DIR``, else the
-platform's user data folder (``~/.local/share/nightlab`` on Linux)."""
+platform's user data folder (``~/.local/share/NightLab`` on Linux, the folder ``nightlab doctor``
+checks)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def default_data_dir() -> Path:
         return Path(env).expanduser()
     import platformdirs
 
-    return Path(platformdirs.user_data_dir("nightlab", appauthor=False))
+    return Path(platformdirs.user_data_dir("NightLab", appauthor=False))
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
