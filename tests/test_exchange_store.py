@@ -296,3 +296,28 @@ def test_a_bag_file_changing_after_the_checks_aborts_the_import_cleanly(source, 
         with pytest.raises(ValueError, match="changed while being imported"):
             restore_session(dest, bag.manifest, source_file)
         assert dest.sessions() == [] and files_under(dest.root) == before
+
+
+def test_a_session_without_runs_or_pairs_round_trips(tmp_path):
+    """Fresh captures (no pair yet) and a pair never processed (no run) travel too."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    with Store(tmp_path / "src") as src:
+        s = src.create_session("just captured")
+        day = src.add_capture(s.id, rng.integers(0, 255, (20, 30, 3), dtype=np.uint8), kind="day")
+        night = src.add_capture(s.id, rng.integers(0, 255, (20, 30), dtype=np.uint8), kind="night")
+        empty = src.create_session("nothing paired")
+        src.add_capture(empty.id, rng.integers(0, 255, (20, 30), dtype=np.uint8), kind="night")
+        src.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+        export_session(src, s.id, tmp_path / "a.zip", as_zip=True)
+        export_session(src, empty.id, tmp_path / "b")
+        want_a, files_a = canonical(src, s.id)
+        want_b, files_b = canonical(src, empty.id)
+    m = json.loads((tmp_path / "b" / "data" / "manifest.json").read_text())
+    assert m["pairs"] == [] and [c["file"] for c in m["captures"]] == ["captures/capture-3.png"]
+    with Store(tmp_path / "dst") as dst:
+        a = import_session(dst, tmp_path / "a.zip").session
+        b = import_session(dst, tmp_path / "b").session
+        assert canonical(dst, a.id) == (want_a, files_a)
+        assert canonical(dst, b.id) == (want_b, files_b)
