@@ -375,3 +375,12 @@ def test_zip_with_a_file_missing_is_refused(bag, tmp_path, stage):
         rename=lambda n: n.replace("pair-0002/night.png", "pair-0002/nite.png"),
     )
     refused(z, "nite.png|night.png", stage)
+
+
+def test_zip_with_a_file_where_a_folder_must_be_is_refused(bag, tmp_path, stage):
+    z = zip_of(
+        bag,
+        tmp_path / "clash.zip",
+        rename=lambda n: n.replace("bag/data/pairs/pair-0001/night.png", "bag/data/captures"),
+    )
+    refused(z, "bag/data/captures: clashes with another entry", stage)

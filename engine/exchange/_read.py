@@ -31,6 +31,7 @@ import struct
 import tempfile
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,10 +287,10 @@ def _extract_zip(
         for info, parts in files:
             rel = "/".join(parts[prefix:])
             target = staging.joinpath(*parts[prefix:])
-            target.parent.mkdir(parents=True, exist_ok=True)
             h = hashlib.sha256()
             n = 0
             try:
+                target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as fin, open(target, "xb") as fout:
                     while chunk := fin.read(_CHUNK):
                         n += len(chunk)
@@ -300,17 +301,16 @@ def _extract_zip(
                         h.update(chunk)
                         fout.write(chunk)
                         reporter.advance(len(chunk), rel)
-            except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
+            except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
                 raise BagRejected(f"{src}: {info.filename}: damaged ({exc})") from None
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                raise BagRejected(
+                    f"{src}: {info.filename}: clashes with another entry (a file and a folder "
+                    "of the same name)"
+                ) from None
             hashes[rel] = h.hexdigest()
         reporter.finish()
     return staging, hashes, total
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
 
 
 # -- the bag -------------------------------------------------------------------------------
