@@ -321,3 +321,14 @@ def test_a_session_without_runs_or_pairs_round_trips(tmp_path):
         b = import_session(dst, tmp_path / "b").session
         assert canonical(dst, a.id) == (want_a, files_a)
         assert canonical(dst, b.id) == (want_b, files_b)
+
+
+def test_a_present_session_is_refused_before_any_hashing(source, tmp_path):
+    store, session, _ = source
+    out = tmp_path / "roof"
+    export_session(store, session.id, out)
+    reports = []
+    # the bag's summary names a session the record has: refused without reading the images
+    with pytest.raises(SessionExists, match="already in"):
+        import_session(store, out, progress=reports.append)
+    assert reports == []

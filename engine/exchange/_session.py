@@ -223,6 +223,8 @@ def import_session(
     from engine.store import restore_session
 
     t0 = time.perf_counter()
+    if not as_copy:
+        _refuse_if_present(store, path, limits)  # before hours of hashing, if we can tell
     if staging_dir is None and store.root.is_dir():
         # unpack a zip on the store's own file system: its files are then renamed into the
         # store, not copied a second time (the staging folder is hidden and removed after)
@@ -232,16 +234,10 @@ def import_session(
         m = bag.manifest
         s = m["session"]
         uid, name = None, None
-        try:
-            existing = store.session(s["uid"])
-        except KeyError:
-            existing = None
+        existing = _present(store, s["uid"])
         if existing is not None:
             if not as_copy:
-                raise SessionExists(
-                    f"{path}: session {s['name']!r} ({s['uid']}) is already in {store.root} as "
-                    f"id {existing.id}; import it as a copy to keep both"
-                )
+                raise _exists(path, s["name"], s["uid"], store, existing)
             uid, name = uuid.uuid4().hex, _copy_name(store, s["name"])
         reporter = Reporter(progress)
         stored = {c["file"] for c in m["captures"]}  # what the store keeps (no duplicates)
@@ -265,6 +261,35 @@ def import_session(
             seconds=time.perf_counter() - t0,
             as_copy=uid is not None,
         )
+
+
+def _present(store: Store, uid: str) -> Session | None:
+    try:
+        return store.session(uid)
+    except KeyError:
+        return None
+
+
+def _exists(path, name: str, uid: str, store: Store, existing: Session) -> SessionExists:
+    return SessionExists(
+        f"{path}: session {name!r} ({uid}) is already in {store.root} as id {existing.id}; "
+        "import it as a copy to keep both"
+    )
+
+
+def _refuse_if_present(store: Store, path, limits: ImportLimits | None) -> None:
+    """Refuse early from what the bag *says* (`describe_bag`); a bag whose summary cannot be
+    read goes on to the full check, which says what is wrong with it."""
+    from engine.exchange._errors import BagRejected
+    from engine.exchange._summary import describe_bag
+
+    try:
+        summary = describe_bag(path, limits=limits)
+    except (BagRejected, OSError):
+        return
+    existing = _present(store, summary.session_uid)
+    if existing is not None:
+        raise _exists(path, summary.session_name, summary.session_uid, store, existing)
 
 
 def _remove_dead_staging(root: Path) -> None:
