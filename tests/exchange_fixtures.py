@@ -259,3 +259,95 @@ def fill(store: Store, seed: int = 0):
     store.add_tags(pairs[2].id, "roof")
     store.close_session(s.id)
     return store.session(s.id)
+
+
+def canonical(store: Store, session_id: int) -> tuple[dict, dict]:
+    """(records with store ids replaced by content keys, {key: file bytes})."""
+    files = {}
+    caps = store.captures(session_id, members=True)
+    key = {c.id: f"{c.kind}@{c.taken_at!r}#{c.sha256[:12]}" for c in caps}
+    cap_records = []
+    for c in caps:
+        files[key[c.id]] = store.path(c.path).read_bytes()
+        cap_records.append(
+            {
+                "key": key[c.id],
+                "kind": c.kind,
+                "sha256": c.sha256,
+                "width": c.width,
+                "height": c.height,
+                "channels": c.channels,
+                "taken_at": c.taken_at,
+                "meta": c.meta,
+                "controls": c.controls,
+                "burst_of": key.get(c.burst_of),
+                "burst_index": c.burst_index,
+                "burst_size": c.burst_size,
+            }
+        )
+    pair_records = []
+    for p in store.pairs(session_id=session_id, limit=None):
+        runs = []
+        for r in store.runs(p.id):
+            outs = {}
+            for role, rel in r.outputs.items():
+                data = store.path(rel).read_bytes()
+                files[f"run@{r.created_at!r}/{role}"] = data
+                outs[role] = len(data)
+            runs.append(
+                {
+                    "model": r.model_name,
+                    "sha": r.model_sha256,
+                    "params": r.params,
+                    "outputs": outs,
+                    "metrics": r.metrics,
+                    "timings": r.timings_ms,
+                    "created_at": r.created_at,
+                }
+            )
+        pair_records.append(
+            {
+                "night": key[p.night_id],
+                "days": [key[d] for d in p.day_ids],
+                "aligned_ok": p.aligned_ok,
+                "method": p.method,
+                "motion": p.motion,
+                "score": p.score,
+                "reason": p.reason,
+                "matrix": p.matrix,
+                "leak_params": p.leak_params,
+                "ssim_mean": p.ssim_mean,
+                "leak_area_pct": p.leak_area_pct,
+                "created_at": p.created_at,
+                "verdict": p.verdict,
+                "tags": p.tags,
+                "runs": runs,
+                "verdicts": [
+                    (v.verdict, v.note, v.operator, v.created_at) for v in store.verdicts(p.id)
+                ],
+            }
+        )
+    s = store.session(session_id)
+    session = {
+        k: getattr(s, k)
+        for k in (
+            "uid",
+            "name",
+            "operator",
+            "scene_notes",
+            "camera_backend",
+            "device_id",
+            "app_version",
+            "created_at",
+            "closed_at",
+            "settings",
+            "n_captures",
+            "n_pairs",
+        )
+    }
+    records = {
+        "session": session,
+        "captures": sorted(cap_records, key=lambda c: c["key"]),
+        "pairs": sorted(pair_records, key=lambda p: p["created_at"]),
+    }
+    return records, files

@@ -223,13 +223,14 @@ def import_session(
     from engine.store import restore_session
 
     t0 = time.perf_counter()
+    if store.root.is_dir() and not store.read_only:
+        _remove_dead_staging(store.root)
     if not as_copy:
         _refuse_if_present(store, path, limits)  # before hours of hashing, if we can tell
     if staging_dir is None and store.root.is_dir():
         # unpack a zip on the store's own file system: its files are then renamed into the
         # store, not copied a second time (the staging folder is hidden and removed after)
         staging_dir = store.root
-        _remove_dead_staging(store.root)
     with open_bag(path, limits=limits, progress=progress, staging_dir=staging_dir) as bag:
         m = bag.manifest
         s = m["session"]
