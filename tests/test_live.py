@@ -99,18 +99,22 @@ def test_runner_captures_day_reference_then_night_bursts_off_the_calling_thread(
 def test_runner_spaces_captures_counts_down_and_cancels_promptly():
     cam = SimulatedCamera(resolution=SIZE, fps=30)
     runner = CaptureRunner(cam, CapturePlan(every_s=0.4, count=50), tick_s=0.1)
-    times, waits = [], []
-    runner.events.frame_captured.connect(lambda s: times.append(time.monotonic()))
+    shots, waits = [], []
+    runner.events.frame_captured.connect(shots.append)
     runner.events.awaiting.connect(waits.append)
     runner.start()
-    while len(times) < 3:
+    while len(shots) < 3:
         time.sleep(0.02)
     t0 = time.monotonic()
     runner.cancel()
     assert runner.wait(5) and time.monotonic() - t0 < 2.0
     cam.close()
     assert runner.finish_reason == "cancelled"
-    assert all(0.3 < b - a < 0.8 for a, b in zip(times, times[1:], strict=False))
+    # slots on a fixed 0.4 s grid (a late capture does not shift the next one), each frame
+    # taken at or after its slot, never early
+    dues = [s.due_at for s in shots]
+    assert all(abs(b - a - 0.4) < 1e-6 for a, b in zip(dues, dues[1:], strict=False))
+    assert all(s.frames[0].meta.timestamp >= s.due_at - 0.05 for s in shots)
     assert waits and max(waits) <= 0.4
 
 

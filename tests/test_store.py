@@ -408,3 +408,41 @@ def test_100k_pairs_filter_and_sort_correctly_using_indexes(tmp_path):
             plan = _plan(store, query)
             assert "INDEX" in plan and "SCAN p\b" not in plan, (query, plan)
             assert not any(s.strip() in ("SCAN p", "SCAN pairs") for s in plan.split("|")), plan
+
+
+def test_records_can_be_rebuilt_byte_for_byte_as_an_import_does(tmp_path, rng):
+    """What BagIt import needs: given PNG bytes and times are kept exactly."""
+    with Store(tmp_path / "a") as a:
+        s = a.create_session("src", operator="ana", scene_notes="roof")
+        pair = a.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64)), ssim_mean=0.5)
+        run = a.add_run(pair.id, model_name="m", model_sha256="ab" * 32,
+                        outputs={"colorized": _img(rng)}, metrics={"x": 1})  # fmt: skip
+        v = a.set_verdict(pair.id, "fail", note="n", operator="bo")
+        a.close_session(s.id)
+        src = (a.session(s.id), a.pair(pair.id), a.run(run.id), a.verdicts(pair.id))
+        day_c, night_c = a.capture(pair.day_ids[0]), a.capture(pair.night_id)
+        blobs = {k: (a.root / p).read_bytes() for k, p in
+                 [("day", day_c.path), ("night", night_c.path),
+                  ("colorized", run.outputs["colorized"])]}  # fmt: skip
+    with Store(tmp_path / "b") as b:
+        s0 = src[0]
+        s2 = b.create_session(s0.name, operator=s0.operator, scene_notes=s0.scene_notes,
+                              uid=s0.uid, created_at=s0.created_at)  # fmt: skip
+        d = b.add_capture(s2.id, blobs["day"], kind="day", meta=day_c.meta,
+                          taken_at=day_c.taken_at)  # fmt: skip
+        n = b.add_capture(s2.id, blobs["night"], kind="night", meta=night_c.meta,
+                          taken_at=night_c.taken_at)  # fmt: skip
+        p2 = b.add_pair(s2.id, night_id=n.id, day_ids=[d.id], ssim_mean=src[1].ssim_mean,
+                        created_at=src[1].created_at)  # fmt: skip
+        r2 = b.add_run(p2.id, model_name="m", model_sha256="ab" * 32,
+                       outputs={"colorized": blobs["colorized"]}, metrics={"x": 1},
+                       created_at=src[2].created_at)  # fmt: skip
+        b.set_verdict(p2.id, "fail", note="n", operator="bo", created_at=v.created_at)
+        with pytest.raises(ValueError, match="not a readable PNG"):
+            b.add_capture(s2.id, b"not a png", kind="day")
+        b.close_session(s2.id, at=s0.closed_at)
+        assert b.session(s2.id) == s0
+        assert b.pair(p2.id) == src[1]
+        assert (b.root / d.path).read_bytes() == blobs["day"] and d.sha256 == day_c.sha256
+        assert (b.root / r2.outputs["colorized"]).read_bytes() == blobs["colorized"]
+        assert [(x.verdict, x.created_at) for x in b.verdicts(p2.id)] == [("fail", v.created_at)]

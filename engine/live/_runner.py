@@ -215,10 +215,10 @@ class CaptureRunner:
         return self._nights_at_times() if plan.times else self._nights_every()
 
     def _night_slot(self, due: float) -> bool:
-        """One night slot; False when it was missed."""
+        """One night slot; False when the camera gave no frame (paused slots are not that)."""
         if self._paused.is_set():
             self._miss(due, "night", "paused")
-            return False
+            return True
         if self._reapply.is_set():  # a replugged device starts from its defaults
             self._reapply.clear()
             self._apply(self.plan.night_controls, "night" if self._has_mode() else None)

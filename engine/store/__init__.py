@@ -14,6 +14,8 @@ Public API
   ``update_session``, ``close_session``, ``delete_session``, ``add_capture``, ``add_frame``,
   ``add_burst``, ``capture_pair`` (day + night + pair in one commit), ``add_pair``,
   ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.
+  For imports, images may be given as PNG bytes (kept byte for byte) and times as
+  ``uid``/``created_at``/``taken_at``/``at`` arguments.
   Reads: ``sessions``, ``session(id|uid|name)``, ``captures``, ``capture``,
   ``burst_members``, ``read_image``, ``pair``, ``pairs(PairQuery | **criteria)``,
   ``count_pairs``, ``runs``, ``run``, ``verdicts``, ``log_entries``, ``path``. Consistency:

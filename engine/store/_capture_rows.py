@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.store._files import FILES_ROOT, encode_png, new_file_name, sha256_hex
+from engine.store._files import FILES_ROOT, decode_png, encode_png, new_file_name, sha256_hex
 from engine.store._rows import dumps
 
 __all__ = [
@@ -39,7 +39,9 @@ class PlannedCapture:
     taken_at: list[float]
     controls_json: str
     data: list[bytes] | None = None
-    """PNG bytes, filled by `encode_all`."""
+    """PNG bytes, filled by `encode_and_write`."""
+    given: list[bytes | None] | None = None
+    """PNG bytes handed in (an import): stored as they are, byte for byte."""
 
 
 def plan_capture(
@@ -54,7 +56,11 @@ def plan_capture(
     """Validate a capture (one frame or a burst) and name its files; nothing written yet."""
     if kind not in ("day", "night"):
         raise ValueError(f"kind must be 'day' or 'night', got {kind!r}")
-    imgs = [np.asarray(i) for i in images]
+    given = [bytes(i) if isinstance(i, (bytes, bytearray, memoryview)) else None for i in images]
+    imgs = [
+        decode_png(g, f"{kind} capture") if g is not None else np.asarray(i)
+        for g, i in zip(given, images, strict=True)
+    ]
     if not imgs:
         raise ValueError("a capture needs at least one image")
     if len({i.shape for i in imgs}) != 1:
@@ -63,10 +69,12 @@ def plan_capture(
         raise ValueError(f"{len(imgs)} images but {len(metas)} metadata entries")
     if len(imgs) == 1:
         frames, frame_metas = imgs, [dict(metas[0])]
+        given = given[:1]
     else:  # burst: the per-pixel mean (night noise averaging), then every member
         mean = np.rint(np.mean(np.stack(imgs), axis=0)).astype(np.uint8)
         head = {**metas[0], "burst": {"size": len(imgs), "combine": "mean"}}
         frames, frame_metas = [mean, *imgs], [head, *map(dict, metas)]
+        given = [None, *given]
     rels, times = [], []
     for idx, md in enumerate(frame_metas):
         stem = kind if idx == 0 else f"{kind}-m{idx - 1:02d}"
@@ -74,7 +82,9 @@ def plan_capture(
         ts = md.get("timestamp")
         times.append(taken_at if idx == 0 or not isinstance(ts, (int, float)) else float(ts))
     metas_json = [dumps(m) for m in frame_metas]
-    return PlannedCapture(kind, frames, rels, metas_json, times, controls_json)
+    plan = PlannedCapture(kind, frames, rels, metas_json, times, controls_json)
+    plan.given = given
+    return plan
 
 
 class WriteFailed(Exception):
@@ -106,7 +116,9 @@ def encode_and_write(
 
     def job(item: tuple[PlannedCapture, int]) -> bytes:
         plan, i = item
-        data = encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
+        data = plan.given[i] if plan.given and plan.given[i] is not None else None
+        if data is None:
+            data = encode_png(plan.images[i], f"{plan.kind} capture", compression=compression)
         write(plan.rels[i], data)
         return data
 

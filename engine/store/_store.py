@@ -389,10 +389,11 @@ class Store:
         self.events.session_changed.emit(session)
         return session
 
-    def close_session(self, session_id: int) -> Session:
-        """Mark a session closed (no more captures). Closing twice keeps the first time."""
+    def close_session(self, session_id: int, *, at: float | None = None) -> Session:
+        """Mark a session closed (no more captures). Closing twice keeps the first time.
+        ``at`` (default now) is for imports."""
         self.session(session_id)
-        now = time.time()
+        now = time.time() if at is None else float(at)
         self._write(
             lambda c: c.execute(
                 "UPDATE sessions SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
@@ -487,7 +488,7 @@ class Store:
     def add_capture(
         self,
         session_id: int,
-        image: np.ndarray,
+        image: np.ndarray | bytes,
         *,
         kind: str,
         meta: FrameMeta | Mapping[str, Any] | None = None,
@@ -498,8 +499,9 @@ class Store:
 
         Parameters
         ----------
-        image : ndarray
-            Gray ``(H, W)`` or RGB ``(H, W, 3)`` uint8, stored losslessly at full resolution.
+        image : ndarray or bytes
+            Gray ``(H, W)`` or RGB ``(H, W, 3)`` uint8, stored losslessly at full resolution;
+            or PNG bytes (an import), checked by decoding and stored byte for byte.
         kind : {"day", "night"}
         meta : FrameMeta or dict, optional
             The frame's metadata (``FrameMeta.to_dict()`` is stored).
@@ -686,19 +688,20 @@ class Store:
         leak_params: Any = None,
         ssim_mean: float | None = None,
         leak_area_pct: float | None = None,
+        created_at: float | None = None,
     ) -> Pair:
         """Record a day/night pair (``day_ids``: the day reference, one or more captures).
 
         ``alignment`` is an `alignment.Alignment` (or a dict with ``ok, method, motion, score,
         reason, matrix``); ``leak_params`` a `LeakMaskParams` or dict. All may come later
-        through `update_pair`.
+        through `update_pair`. ``created_at`` (default now) is for imports.
         """
         day_ids = [int(i) for i in day_ids]
         if not day_ids:
             raise ValueError("a pair needs at least one day capture")
         self._check_kinds(session_id, night_id, day_ids)
         cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
-        now = time.time()
+        now = time.time() if created_at is None else float(created_at)
 
         pair = self.pair(
             self._write(lambda conn: insert_pair(conn, session_id, night_id, day_ids, cols, now))
@@ -774,23 +777,29 @@ class Store:
         model_name: str,
         model_sha256: str,
         params: Mapping[str, Any] | None = None,
-        outputs: Mapping[str, np.ndarray] | None = None,
+        outputs: Mapping[str, np.ndarray | bytes] | None = None,
         metrics: Mapping[str, Any] | None = None,
         timings_ms: Mapping[str, float] | None = None,
+        created_at: float | None = None,
     ) -> Run:
-        """Record one processing of a pair; ``outputs`` (role -> image) become lossless PNGs."""
+        """Record one processing of a pair; ``outputs`` (role -> image) become lossless PNGs
+        (PNG bytes, from an import, are checked and kept byte for byte)."""
         pair = self.pair(pair_id)
         uid = self._uids.get(pair.session_id) or self._uid(pair.session_id)
         files = []
         for role, image in (outputs or {}).items():
             if not role.replace("_", "").isalnum():
                 raise ValueError(f"output role must be a plain word, got {role!r}")
-            data = encode_png(image, f"run output {role}", compression=self.compression)
+            if isinstance(image, (bytes, bytearray, memoryview)):
+                data = bytes(image)
+                decode_png(data, f"run output {role}")  # a PNG, or one line saying not
+            else:
+                data = encode_png(image, f"run output {role}", compression=self.compression)
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
         texts = (dumps(dict(params or {})), dumps(dict(metrics or {})),
                  dumps(dict(timings_ms or {})))  # fmt: skip
         self._write_files([(rel, data) for _r, rel, data in files])
-        now = time.time()
+        now = time.time() if created_at is None else float(created_at)
 
         def insert(conn):
             rid = conn.execute(
@@ -849,13 +858,19 @@ class Store:
 
     # -- verdicts, tags, log -----------------------------------------------------------------
     def set_verdict(
-        self, pair_id: int, verdict: str, *, note: str = "", operator: str = ""
+        self,
+        pair_id: int,
+        verdict: str,
+        *,
+        note: str = "",
+        operator: str = "",
+        created_at: float | None = None,
     ) -> Verdict:
         """Judge a pair; earlier verdicts stay in the history, the latest wins."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
         self.pair(pair_id)
-        now = time.time()
+        now = time.time() if created_at is None else float(created_at)
         vid = self._write(
             lambda c: (
                 c.execute(
