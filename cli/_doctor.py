@@ -151,9 +151,9 @@ def check_blob_compiler() -> list[tuple[str, str]]:
 
 
 def check_data_dir() -> list[tuple[str, str]]:
-    import platformdirs
+    from engine.store import resolve_data_dir  # the store's folder ($NIGHTLAB_DATA_DIR too)
 
-    path = Path(platformdirs.user_data_dir("NightLab", appauthor=False))
+    path = resolve_data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True) as f:

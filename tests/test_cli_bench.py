@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli import main as cli_main
 
 
@@ -30,3 +32,45 @@ def test_bench_unknown_area_is_one_line(capsys):
 def test_bench_rejects_zero_repeats(capsys):
     assert cli_main(["bench", "--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
+    import re
+
+    import engine.bench._store as store_area
+    from engine.bench import AREAS
+    from engine.bench._store_exchange import rows
+
+    assert "store" in AREAS and "_store_exchange" in store_area.PARTS  # `--only store` has them
+    out = rows(repeats=1, pairs=1, size=(320, 240), real=False)
+    assert [r.stage for r in out] == [
+        "store: export bag (folder)",
+        "store: export bag (zip, PNG stored)",
+        "store: import bag (zip)",
+        "store: import bag (folder)",
+    ]
+    mb = float(re.search(r"([\d.]+) MB$", out[0].size).group(1))
+    assert mb > 0.1  # the payload of one pair of real-photo PNGs
+    for r in out:
+        assert r.size == out[0].size and r.ours_ms > 0 and r.reference_ms > 0
+        rate = float(re.match(r"(\d+) MB/s", r.note).group(1))  # the row's own figure
+        assert abs(rate - mb / (r.ours_ms / 1e3)) <= 0.5 + 0.03 * rate
+
+
+@pytest.mark.slow
+def test_bench_store_area_reports_commit_ingest_and_query_rows(tmp_path, monkeypatch):
+    import engine.bench._store as bench_store
+
+    # the wiring, not the figures: few pairs
+    monkeypatch.setattr(bench_store, "N_SCALE", 2000)
+    monkeypatch.setattr(bench_store, "COMMIT_MIN_PAIRS", 3)
+    monkeypatch.setattr(bench_store, "INGEST_PAIRS", 2)
+    monkeypatch.setattr(bench_store, "PARTS", ())  # export/import rows: tested on their own
+    rows = bench_store.rows(repeats=1)
+    stages = [r.stage for r in rows]
+    commits = [r for r in rows if r.stage.startswith("store: pair capture commit p99")]
+    assert len(commits) == 2 and all(r.size == "1920x1080" and "p50" in r.note for r in commits)
+    assert all(r.met == (r.ours_ms <= 200.0) for r in commits)
+    assert sum("ingest a pair" in s for s in stages) == 2
+    queries = [r for r in rows if r.target == "< 100 ms"]
+    assert len(queries) == 6 and all(r.ours_ms > 0 for r in queries)

@@ -1,0 +1,102 @@
+"""``nightlab sessions import PATH [--as-copy] [--check]``: check a bag (folder or zip)
+completely, then add its session to the record; nothing is written unless every check passes.
+``--check`` stops after the checks. What the bag holds is printed first (`describe_bag`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli._common import CliError
+from cli._progress import ProgressPrinter
+from cli._store_args import add_data_dir, open_store
+
+#: exit status when the session is already in the record (and --as-copy was not given)
+EXIT_EXISTS = 3
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "import",
+        help="check a bag (folder or zip) completely, then add its session to the record",
+    )
+    p.add_argument("path", type=Path, metavar="PATH", help="bag folder or .zip")
+    p.add_argument(
+        "--as-copy",
+        action="store_true",
+        help="import a session that is already present as a new copy",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the bag completely and say what it holds; import nothing",
+    )
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.exchange import SessionExists, describe_bag, import_session
+
+    if not args.path.exists():
+        raise CliError(f"{args.path}: no such file or folder")
+    summary = describe_bag(args.path)
+    print(
+        f"{args.path}: session {summary.session_name!r} by {summary.operator or '-'}: "
+        f"{summary.pairs} pairs, {summary.captures} captures, {summary.runs} runs, "
+        f"{summary.payload_bytes / 1e6:.1f} MB ({summary.selection}; format "
+        f"{summary.format_version})",
+        file=sys.stderr,
+    )
+    if args.check:
+        return _check(args, summary)
+    store = open_store(args)
+    printer = ProgressPrinter()
+    try:
+        r = import_session(store, args.path, as_copy=args.as_copy, progress=printer.report)
+    except SessionExists as exc:
+        raise CliError(f"{exc} (--as-copy)", code=EXIT_EXISTS) from None
+    finally:
+        printer.close()
+        store.close()
+    s = r.session
+    copy = " as a copy" if r.as_copy else ""
+    pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
+    print(
+        f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
+        f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB ({r.seconds:.1f} s, "
+        f"{r.mb_per_s:.0f} MB/s)"
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace, summary) -> int:
+    """The full import check without the import; also says whether the record has it."""
+    from engine.exchange import open_bag
+    from engine.store import StoreError
+
+    printer = ProgressPrinter()
+    try:
+        with open_bag(args.path, progress=printer.report) as bag:
+            n_files, n_bytes = len(bag.sha256), bag.payload_bytes
+    finally:
+        printer.close()
+    present = ""
+    try:
+        store = open_store(args, read_only=True)
+    except StoreError:
+        store = None
+    if store is not None:
+        with store:
+            try:
+                present = (
+                    f"; already in the record as session {store.session(summary.session_uid).id}"
+                )
+            except KeyError:
+                present = "; not in the record yet"
+    print(
+        f"{args.path}: complete and valid: {n_files} files, {n_bytes / 1e6:.1f} MB, every "
+        f"sha256 verified{present}"
+    )
+    return 0
