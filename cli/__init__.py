@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "model": "cli._model",
     "camera": "cli._camera",
     "doctor": "cli._doctor",
+    "reprocess": "cli._reprocess",
 }
 
 

@@ -193,3 +193,48 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
 def test_batch_on_a_worker_without_the_data_dir_fails_with_one_line(jobs, spec, tmp_path):
     with pytest.raises(ValueError, match="data directory not found"):
         process_batch(jobs[:1], spec, str(tmp_path / "missing"))
+
+
+def _cli(*args, data_dir):
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "main", "reprocess", *args],
+        capture_output=True, text=True, timeout=300, env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+
+
+def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_path, data_dir):
+    from engine.store import Store
+
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("roof")
+        for i in range(3):
+            day = store.add_capture(s.id, read_image(data_dir / f"captures/{i:04d}_day.png"), kind="day")
+            night = store.add_capture(
+                s.id, read_image(data_dir / f"captures/{i:04d}_night.png", mode="gray"), kind="night"
+            )
+            store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+    first = _cli("--session", "roof", "--serial", data_dir=store_dir)
+    assert first.returncode == 0, first.stderr
+    assert "3 processed, 0 skipped" in first.stdout
+    with Store(store_dir, read_only=True) as store:
+        pairs = store.pairs(session_id=store.session("roof").id, limit=None)
+        runs = [store.runs(p.id) for p in pairs]
+        assert all(len(r) == 1 for r in runs)
+        run = runs[0][0]
+        assert set(run.outputs) == {"aligned_reference", "leak_mask", "colorized"}
+        assert store.read_image(run.outputs["colorized"]).shape == (240, 320, 3)
+        assert np.array(run.metrics["alignment"]["matrix"])[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
+    again = _cli("--session", "roof", "--serial", data_dir=store_dir)
+    assert again.returncode == 0 and "0 processed, 3 skipped" in again.stdout, again.stdout
+    other = _cli("--session", "roof", "--serial", "--motion", "affine", data_dir=store_dir)
+    assert "3 processed, 0 skipped" in other.stdout, other.stdout
+
+
+def test_reprocess_command_unknown_session_is_one_line(tmp_path):
+    proc = _cli("--session", "nope", "--serial", data_dir=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0], proc.stderr

@@ -83,6 +83,18 @@ class RunOutcome:
     worker: str
     seconds: float
 
+    def images(self) -> dict[str, np.ndarray]:
+        """The outputs decoded: RGB ``(H, W, 3)`` or gray ``(H, W)`` uint8 arrays by role."""
+        import cv2
+
+        out = {}
+        for role, data in self.outputs.items():
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise ValueError(f"pair {self.pair_id}: output {role} is not a readable PNG")
+            out[role] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
+        return out
+
 
 def _colorizer(spec: RunSpec):
     global load_count
@@ -99,6 +111,18 @@ def _colorizer(spec: RunSpec):
             _colorizers[key] = col
             load_count += 1
     return col
+
+
+def warm_worker(spec: RunSpec) -> str:
+    """Import the pipeline and load the model on this worker before any pair is timed."""
+    import os
+    import socket
+
+    import alignment  # noqa: F401  (the heavy imports a first task would otherwise pay)
+    import engine.pipeline  # noqa: F401
+
+    _colorizer(spec)
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _png(image: np.ndarray) -> bytes:
