@@ -158,9 +158,9 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             self._take_lock()
             self._writer = Writer(self._connect_writer)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
         except OSError as exc:
             self.close()
             raise StoreError(f"{self.root}: cannot open for writing ({_reason(exc)})") from None
@@ -251,7 +251,7 @@ class Store:
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"{self.db_path}: {exc}") from None
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.db_path}: {exc}") from None
+            raise StoreError(_sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
         written = []
@@ -597,7 +597,7 @@ class Store:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise StoreError(f"{path}: file missing (see lost+found and the store report)") from None
+            raise StoreError(f"{path}: file missing (see the store's lost+found)") from None
         return decode_png(data, str(path))
 
     # -- pairs -------------------------------------------------------------------------------
@@ -784,18 +784,22 @@ class Store:
         return out
 
     # -- verdicts, tags, log -----------------------------------------------------------------
-    def set_verdict(self, pair_id: int, verdict: str, *, note: str = "", operator: str = "") -> Verdict:
+    def set_verdict(
+        self, pair_id: int, verdict: str, *, note: str = "", operator: str = ""
+    ) -> Verdict:
         """Judge a pair; earlier verdicts stay in the history, the latest wins."""
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
         self.pair(pair_id)
         now = time.time()
         vid = self._write(
-            lambda c: c.execute(
-                "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
-                "VALUES (?,?,?,?,?)",
-                (pair_id, verdict, note, operator, now),
-            ).lastrowid
+            lambda c: (
+                c.execute(
+                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
+                    "VALUES (?,?,?,?,?)",
+                    (pair_id, verdict, note, operator, now),
+                ).lastrowid
+            )
         )
         v = Verdict(vid, int(pair_id), verdict, note, operator, now)
         self.events.verdict_set.emit(v)
@@ -838,10 +842,12 @@ class Store:
         """Add a line to a session's log (what was captured, missed, camera gaps)."""
         at = time.time() if at is None else float(at)
         lid = self._write(
-            lambda c: c.execute(
-                "INSERT INTO session_log (session_id, at, kind, message) VALUES (?,?,?,?)",
-                (session_id, at, kind, message),
-            ).lastrowid
+            lambda c: (
+                c.execute(
+                    "INSERT INTO session_log (session_id, at, kind, message) VALUES (?,?,?,?)",
+                    (session_id, at, kind, message),
+                ).lastrowid
+            )
         )
         entry = LogEntry(lid, int(session_id), at, kind, message)
         self.events.logged.emit(entry)
@@ -936,6 +942,17 @@ def _reason(exc: OSError) -> str:
         errno.EPERM: "operation not permitted",
     }.get(exc.errno or -1)
     return hint or exc.strerror or str(exc)
+
+
+def _sqlite_reason(db: Path, exc: Exception) -> str:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return f"cannot write {db}: disk full"
+    if name.startswith("SQLITE_IOERR"):
+        return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+        return f"cannot write {db}: {exc} (read-only folder?)"
+    return f"{db}: {exc}"
 
 
 def _meta_dict(meta: Any) -> dict[str, Any]:

@@ -83,4 +83,8 @@ class Writer:
                 else:
                     fut.set_result(result)
         finally:
+            try:  # keeps the planner's statistics fresh as the record grows (cheap)
+                conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
             conn.close()

@@ -1,0 +1,114 @@
+"""``nightlab sessions / ingest / capture / qa``: the operator's command line on a real store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import cli
+from engine._image import write_image
+from engine.store import Store
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
+    return d
+
+
+def _images(tmp_path, rng):
+    import skimage.data
+
+    day = skimage.data.astronaut()[::4, ::4].copy()
+    night = (day.mean(axis=2) * 0.5).astype(np.uint8)
+    return write_image(tmp_path / "day.png", day), write_image(tmp_path / "night.png", night)
+
+
+def test_capture_then_list_show_and_judge(data, capsys):
+    argv = ["capture", "--camera", "sim", "--session", "roof", "--count", "2", "--day-reference"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "day reference: capture" in out and "night 2/2" in out and "done:" in out
+    # not a terminal: plain lines, never a redrawn status line
+    assert "\r" not in out
+
+    assert cli.main(["sessions", "list"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split("\t")[:2] == ["1", "roof"] and "2 pairs" in line
+    assert cli.main(["sessions", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["name"] == "roof" and listed["n_pairs"] == 2
+
+    assert cli.main(["qa", "1", "fail", "--note", "smear", "--tag", "wind"]) == 0
+    assert cli.main(["qa", "1", "pass"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "pair 1: pass (was fail)"
+    assert cli.main(["sessions", "show", "roof", "--verdict", "pass", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [p["id"] for p in shown["pairs"]] == [1] and shown["pairs"][0]["tags"] == ["wind"]
+    assert [e["kind"] for e in shown["log"]] == ["started", "finished"]
+    with Store(data, read_only=True) as store:
+        assert [v.verdict for v in store.verdicts(1)] == ["fail", "pass"]
+        assert store.verify() == []
+
+
+def test_ingest_creates_the_session_and_aligns(data, tmp_path, rng, capsys):
+    day, night = _images(tmp_path, rng)
+    assert cli.main(["ingest", "--session", "lab", "--day", str(day), "--night", str(night)]) == 0
+    assert "pair 1 in session 1 (lab): aligned by" in capsys.readouterr().out
+    argv = ["ingest", "--session", "lab", "--day", str(day), "--day", str(day)]
+    assert cli.main([*argv, "--night", str(night), "--no-align"]) == 0
+    with Store(data, read_only=True) as store:
+        p1, p2 = store.pairs(session_id=1)
+        assert p1.aligned_ok and len(p1.day_ids) == 1
+        assert len(p2.day_ids) == 2 and p2.aligned_ok is None
+        day_cap = store.capture(p1.day_ids[0])
+        assert day_cap.meta["extra"]["source"] == str(day.resolve())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ingest", "--session", "x", "--day", "NOPE.png", "--night", "NIGHT"], "NOPE.png"),
+        (["qa", "7", "pass"], "no pair 7"),
+        (["sessions", "show", "ghost"], "ghost"),
+        (["capture", "--session", "x", "--every", "soon"], "interval must look like"),
+        (["capture", "--session", "x", "--from", "21:00"], "--from and --to go together"),
+        (["capture", "--session", "x", "--count", "2", "--from", "21:00", "--to", "5:00"],
+         "either --count or --from/--to"),
+        (["capture", "--camera", "replay:/no/such", "--session", "x", "--count", "1"],
+         "/no/such"),
+        (["capture", "--session", "x", "--count", "1", "--set", "iso=5"], "iso: 5 out of range"),
+        (["sessions", "delete", "1"], "no session"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_non_zero(data, tmp_path, rng, capsys, argv, message):
+    _, night = _images(tmp_path, rng)
+    argv = [str(night) if a == "NIGHT" else a for a in argv]
+    if argv[0] != "ingest":
+        Store(data).close()  # an empty record, so the thing asked for is what is missing
+    code = cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_delete_needs_yes_off_a_terminal_and_removes_files(data, capsys):
+    assert cli.main(["capture", "--session", "gone", "--count", "1", "--no-align"]) == 0
+    folder = next((data / "sessions").iterdir())
+    assert cli.main(["sessions", "delete", "gone"]) == 2
+    assert "without --yes" in capsys.readouterr().err and folder.exists()
+    assert cli.main(["sessions", "delete", "gone", "--yes"]) == 0
+    assert not folder.exists()
+    assert cli.main(["sessions", "list"]) == 0
+    assert "no sessions yet" in capsys.readouterr().out
+
+
+def test_data_dir_option_overrides_the_environment(data, tmp_path, capsys):
+    other = tmp_path / "other"
+    argv = ["capture", "--session", "a", "--count", "1", "--no-align", "--data-dir", str(other)]
+    assert cli.main(argv) == 0
+    assert (other / "nightlab.sqlite3").is_file() and not data.exists()
+    assert cli.main(["sessions", "list"]) == 0
+    assert "no sessions yet" in capsys.readouterr().out

@@ -1,0 +1,375 @@
+"""The experiment record: records round-trip, history, consistency, migration and scale."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.store import (
+    SCHEMA_VERSION,
+    PairQuery,
+    Store,
+    StoreBusy,
+    StoreError,
+    migrate,
+    resolve_data_dir,
+)
+from engine.store._paths import DB_NAME
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "data") as s:
+        yield s
+
+
+def _img(rng, shape=(48, 64, 3)):
+    return rng.integers(0, 256, shape, dtype=np.uint8)
+
+
+def _pair(store, rng, session_id, **kw):
+    day = store.add_capture(session_id, _img(rng), kind="day")
+    night = store.add_capture(session_id, _img(rng, (48, 64)), kind="night")
+    return store.add_pair(session_id, night_id=night.id, day_ids=[day.id], **kw)
+
+
+def test_capture_is_stored_losslessly_with_meta_and_controls(store, rng):
+    from engine.camera import FrameMeta
+
+    s = store.create_session("roof", operator="ana", camera_backend="sim", device_id="sim-0")
+    image = _img(rng, (1080 // 8, 1920 // 8, 3))
+    meta = FrameMeta(1.5, 7, "sim-0", iso=800, mode="day", extra={"iso": "auto", "gain": 2.0})
+    cap = store.add_capture(s.id, image, kind="day", meta=meta, controls={"iso": 800})
+    np.testing.assert_array_equal(store.read_image(cap), image)
+    assert cap.path.endswith(".png") and (store.root / cap.path).is_file()
+    assert cap.sha256 == hashlib.sha256((store.root / cap.path).read_bytes()).hexdigest()
+    assert cap.meta["iso"] == 800 and cap.meta["extra"] == {"iso": "auto", "gain": 2.0}
+    assert cap.controls == {"iso": 800} and cap.taken_at == 1.5
+    assert (cap.width, cap.height, cap.channels) == (240, 135, 3)
+    assert store.session(s.id).n_captures == 1
+
+
+def test_burst_keeps_its_members_and_stores_their_mean(store, rng):
+    s = store.create_session("burst")
+    frames = [_img(rng, (32, 40)) for _ in range(4)]
+    cap = store.add_burst(s.id, frames, kind="night")
+    members = store.burst_members(cap.id)
+    assert cap.burst_size == 4 and [m.burst_index for m in members] == [0, 1, 2, 3]
+    for m, f in zip(members, frames, strict=True):
+        np.testing.assert_array_equal(store.read_image(m), f)
+    expected = np.rint(np.mean(np.stack(frames), axis=0)).astype(np.uint8)
+    np.testing.assert_array_equal(store.read_image(cap), expected)
+    # the session lists the burst once; members only when asked
+    assert [c.id for c in store.captures(s.id)] == [cap.id]
+    assert len(store.captures(s.id, members=True)) == 5
+
+
+def test_pair_with_several_day_captures_alignment_and_runs(store, rng):
+    s = store.create_session("pairs")
+    days = [store.add_capture(s.id, _img(rng), kind="day") for _ in range(3)]
+    night = store.add_capture(s.id, _img(rng, (48, 64)), kind="night")
+    matrix = np.array([[1, 0, 2.5], [0, 1, -1], [0, 0, 1]], float)
+    pair = store.add_pair(
+        s.id,
+        night_id=night.id,
+        day_ids=[d.id for d in days],
+        alignment={"ok": True, "method": "features+ecc", "motion": "homography",
+                   "score": 0.8, "reason": "", "matrix": matrix},
+        leak_params={"window": 13},
+        ssim_mean=0.61,
+        leak_area_pct=3.5,
+    )  # fmt: skip
+    assert pair.day_ids == tuple(d.id for d in days)
+    np.testing.assert_allclose(pair.matrix, matrix)
+    assert (pair.method, pair.aligned_ok, pair.leak_params) == (
+        "features+ecc",
+        True,
+        {"window": 13},
+    )
+    outputs = {"colorized": _img(rng), "leak_mask": rng.random((48, 64)).astype(np.float32)}
+    r1 = store.add_run(
+        pair.id,
+        model_name="m",
+        model_sha256="ab" * 32,
+        params={"a": 1},
+        outputs=outputs,
+        metrics={"psnr": 30.1},
+        timings_ms={"colorize": 20.0},
+    )
+    r2 = store.add_run(pair.id, model_name="m2", model_sha256="cd" * 32)
+    assert [r.id for r in store.runs(pair.id)] == [r1.id, r2.id]
+    assert set(r1.outputs) == {"colorized", "leak_mask"} and r1.metrics == {"psnr": 30.1}
+    np.testing.assert_array_equal(store.read_image(r1.outputs["colorized"]), outputs["colorized"])
+    with pytest.raises(ValueError, match="is a night capture"):
+        store.add_pair(s.id, night_id=night.id, day_ids=[night.id])
+
+
+def test_verdict_history_is_kept_and_the_latest_wins(store, rng):
+    s = store.create_session("qa")
+    pair = _pair(store, rng, s.id)
+    store.set_verdict(pair.id, "fail", note="smeared", operator="ana")
+    time.sleep(0.001)
+    store.set_verdict(pair.id, "pass", note="re-judged", operator="bo")
+    assert [v.verdict for v in store.verdicts(pair.id)] == ["fail", "pass"]
+    assert store.pair(pair.id).verdict == "pass"
+    assert store.pairs(verdict="pass")[0].id == pair.id and store.pairs(verdict="fail") == []
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        store.set_verdict(pair.id, "maybe")
+
+
+def test_tags_filter_and_removal(store, rng):
+    s = store.create_session("tags")
+    a, b = _pair(store, rng, s.id), _pair(store, rng, s.id)
+    assert store.add_tags(a.id, "fog", "tent") == ("fog", "tent")
+    store.add_tags(b.id, "fog")
+    assert [p.id for p in store.pairs(tag="tent")] == [a.id]
+    assert store.count_pairs(tag="fog") == 2
+    assert store.remove_tags(a.id, "fog") == ("tent",)
+
+
+def test_events_fire_after_commit_with_the_committed_record(store, rng):
+    seen = []
+
+    def on_capture(cap):
+        # the row is visible to a fresh reader when the event fires: it has committed
+        with sqlite3.connect(store.db_path) as conn:
+            (n,) = conn.execute("SELECT COUNT(*) FROM captures WHERE id = ?", (cap.id,)).fetchone()
+        seen.append((cap.kind, n))
+
+    store.events.capture_added.connect(on_capture)
+    s = store.create_session("ev")
+    store.add_capture(s.id, _img(rng), kind="day")
+    assert seen == [("day", 1)]
+
+
+def test_writes_from_many_threads_all_commit_through_one_writer(store, rng):
+    s = store.create_session("threads")
+    pair = _pair(store, rng, s.id)
+    errors = []
+
+    def judge(i):
+        try:
+            for k in range(15):
+                store.set_verdict(pair.id, ("pass", "fail", "review")[(i + k) % 3], note=f"{i}")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=judge, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(store.verdicts(pair.id)) == 60
+    assert store.writer_thread is not None and store.writer_thread is not threading.current_thread()
+    mode = sqlite3.connect(store.db_path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_one_writing_process_at_a_time_but_readers_alongside(tmp_path, rng):
+    with Store(tmp_path) as writer:
+        s = writer.create_session("busy")
+        with pytest.raises(StoreBusy, match="another NightLab process"):
+            Store(tmp_path)
+        with Store(tmp_path, read_only=True) as reader:
+            assert [x.name for x in reader.sessions()] == ["busy"]
+            with pytest.raises(StoreError, match="read-only"):
+                reader.create_session("nope")
+        writer.add_capture(s.id, _img(rng), kind="day")
+    with Store(tmp_path) as again:  # the lock went with the first writer
+        assert again.session("busy").n_captures == 1
+
+
+def test_reconcile_moves_strays_aside_and_flags_missing_files(tmp_path, rng):
+    with Store(tmp_path) as store:
+        s = store.create_session("r")
+        kept = store.add_capture(s.id, _img(rng), kind="day")
+        gone = store.add_capture(s.id, _img(rng), kind="day")
+    folder = (tmp_path / kept.path).parent
+    stray = folder / "20260101-000000-000-night-deadbeef.png"
+    stray.write_bytes((tmp_path / kept.path).read_bytes())
+    partial = folder / ".x.png.abc.partial"
+    partial.write_bytes(b"half")
+    missing_bytes = (tmp_path / gone.path).read_bytes()
+    (tmp_path / gone.path).unlink()
+
+    with Store(tmp_path) as store:
+        report = store.last_reconcile
+        assert report.orphans == (stray.relative_to(tmp_path).as_posix(),)
+        assert report.partials == (partial.relative_to(tmp_path).as_posix(),)
+        assert report.missing == (gone.path,)
+        moved = tmp_path / "lost+found"
+        # nothing deleted: both strays are in lost+found, with a report
+        assert {p.name for p in moved.rglob("*") if p.is_file()} >= {stray.name, partial.name}
+        assert any(p.name == "report.json" for p in moved.rglob("report.json"))
+        assert not stray.exists() and not partial.exists()
+        # the records stay, flagged; the sound capture still reads
+        assert store.verify(s.id) == [f"{gone.path}: missing"]
+        np.testing.assert_array_equal(store.read_image(kept).shape, (48, 64, 3))
+    (tmp_path / gone.path).write_bytes(missing_bytes)  # the file comes back (e.g. restored)
+    with Store(tmp_path) as store:
+        assert store.last_reconcile.restored == (gone.path,) and store.verify() == []
+
+
+def test_a_failed_file_write_leaves_neither_file_nor_row(tmp_path, rng, monkeypatch):
+    import engine.store._store as impl
+
+    with Store(tmp_path) as store:
+        s = store.create_session("disk")
+
+        def full(root, rel, data):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(impl, "write_file", full)
+        with pytest.raises(StoreError, match="disk full"):
+            store.add_capture(s.id, _img(rng), kind="day")
+        assert store.captures(s.id) == [] and store.reconcile().clean
+
+
+def test_data_dir_option_beats_environment_beats_platform(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "env"))
+    assert resolve_data_dir() == tmp_path / "env"
+    assert resolve_data_dir(tmp_path / "opt") == tmp_path / "opt"
+    monkeypatch.delenv("NIGHTLAB_DATA_DIR")
+    assert resolve_data_dir().name == "nightlab"
+
+
+def test_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path):
+    db = tmp_path / DB_NAME
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn, target=1)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    # rows as NightLab v1 wrote them (no pairs.verdict column yet)
+    conn.executescript(
+        """
+        INSERT INTO sessions (id, uid, name, created_at) VALUES (1, 'u1', 'old', 1.0);
+        INSERT INTO files (id, path, sha256, size, created_at) VALUES (1, 'x', 'h', 1, 1.0);
+        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
+                              created_at) VALUES (1, 1, 1, 'night', 4, 4, 1, 1.0, 1.0);
+        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
+                              created_at) VALUES (2, 1, 1, 'day', 4, 4, 3, 1.0, 1.0);
+        INSERT INTO pairs (id, session_id, night_id, ssim_mean, created_at)
+            VALUES (1, 1, 1, 0.5, 1.0);
+        INSERT INTO pair_days (pair_id, capture_id, position) VALUES (1, 2, 0);
+        INSERT INTO verdicts (pair_id, verdict, created_at) VALUES (1, 'fail', 1.0);
+        INSERT INTO verdicts (pair_id, verdict, created_at) VALUES (1, 'review', 2.0);
+        """
+    )
+    conn.close()
+    (tmp_path / "x").write_bytes(b"x")  # v1 paths were relative too: keep reconcile quiet
+    with pytest.raises(StoreError, match="open it once for writing"):
+        Store(tmp_path, read_only=True)
+    with Store(tmp_path) as store:
+        pair = store.pair(1)
+        assert pair.verdict == "review" and pair.day_ids == (2,) and pair.ssim_mean == 0.5
+        store.set_verdict(1, "pass")
+        assert store.pairs(verdict="pass")[0].id == 1
+        version = sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0]
+        assert version == SCHEMA_VERSION == 2
+        indexes = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master")}
+        assert {"pairs_verdict", "pairs_ssim", "tags_tag"} <= indexes
+
+
+def test_a_newer_database_is_refused_not_touched(tmp_path):
+    db = tmp_path / DB_NAME
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this NightLab"):
+        Store(tmp_path)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+# -- scale ------------------------------------------------------------------------------------
+N_PAIRS = 100_000
+
+
+def fill_synthetic(root, n=N_PAIRS):
+    """``n`` random pairs as a first-schema database holds them (no image files), then
+    upgraded by opening it: the v2 migration builds the indexes and latest verdicts in bulk, as
+    it would on a lab's archive. Returns what was written, read back:
+    (session id, ssim, leak, latest verdict, tagged pair indices)."""
+    sid = 1
+    conn = sqlite3.connect(root / DB_NAME, isolation_level=None)
+    migrate(conn, target=1)
+    conn.executescript(
+        f"""
+        BEGIN;
+        INSERT INTO sessions (id, uid, name, created_at) VALUES ({sid}, 'scale', 'scale', 0);
+        INSERT INTO files (id, path, sha256, size, created_at) VALUES (1, 'f', 'h', 1, 0);
+        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
+                              created_at) VALUES (1, {sid}, 1, 'night', 1, 1, 1, 0, 0);
+        WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n})
+        INSERT INTO pairs (id, session_id, night_id, ssim_mean, leak_area_pct, score, created_at)
+        SELECT i, {sid}, 1, abs(random() % 1000000) / 1e6, abs(random() % 1000000) / 1e4,
+               abs(random() % 1000000) / 1e6, i FROM k;
+        INSERT INTO verdicts (pair_id, verdict, created_at)
+        SELECT id, CASE abs(random()) % 10 WHEN 0 THEN 'fail' WHEN 1 THEN 'review'
+                   ELSE 'pass' END, 0 FROM pairs WHERE abs(random()) % 10 < 7;
+        INSERT INTO tags (pair_id, tag) SELECT id, 'fog' FROM pairs WHERE abs(random()) % 50 = 0;
+        COMMIT;
+        """
+    )
+    conn.close()
+    (root / "f").write_bytes(b"")  # the one file row's file, so reconcile finds nothing amiss
+    Store(root).close()  # upgrade to the current schema
+    conn = sqlite3.connect(root / DB_NAME)
+    rows = conn.execute("SELECT ssim_mean, leak_area_pct, verdict FROM pairs ORDER BY id")
+    ssim, leak, verdicts = zip(*rows.fetchall(), strict=True)
+    tagged = [r[0] - 1 for r in conn.execute("SELECT pair_id FROM tags ORDER BY pair_id")]
+    conn.close()
+    verdicts = np.array([v or "none" for v in verdicts])
+    return sid, np.array(ssim), np.array(leak), verdicts, np.array(tagged)
+
+
+def _top(values, rows, k, *, desc=False):
+    """Pair ids of the first ``k`` of ``rows`` ordered by ``values`` (ties: by id, same way)."""
+    ids = rows + 1
+    sign = -1 if desc else 1
+    order = np.lexsort((sign * ids, sign * values[rows]))
+    return [int(i) for i in ids[order][:k]]
+
+
+def _plan(store, query):
+    from engine.store._queries import pair_query_sql
+
+    sql, params = pair_query_sql(query)
+    conn = sqlite3.connect(store.db_path)
+    return " | ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+@pytest.mark.slow
+def test_100k_pairs_filter_and_sort_correctly_using_indexes(tmp_path):
+    sid, ssim, leak, verdicts, tagged = fill_synthetic(tmp_path)
+    with Store(tmp_path, read_only=True) as store:
+        assert store.count_pairs() == N_PAIRS
+        # sort by a metric: the page is the true top of the whole table
+        q = PairQuery(sort="-ssim_mean", limit=50)
+        assert [p.id for p in store.pairs(q)] == _top(ssim, np.arange(N_PAIRS), 50, desc=True)
+        # filter by verdict (latest, kept by the trigger) + sort by another metric
+        q = PairQuery(verdict="fail", sort="leak_area_pct", limit=20)
+        fails = np.flatnonzero(verdicts == "fail")
+        assert [p.id for p in store.pairs(q)] == _top(leak, fails, 20)
+        assert store.count_pairs(verdict="fail") == len(fails)
+        assert store.count_pairs(verdict="none") == int((verdicts == "none").sum())
+        # filter by tag, and by a metric range
+        assert store.count_pairs(tag="fog") == len(tagged)
+        q = PairQuery(ranges={"ssim_mean": (0.2, 0.3)}, sort="-leak_area_pct", limit=10)
+        inside = np.flatnonzero((ssim >= 0.2) & (ssim <= 0.3))
+        assert [p.id for p in store.pairs(q)] == _top(leak, inside, 10, desc=True)
+        # every one of these is answered through an index, never a full scan of pairs
+        for query in [
+            PairQuery(sort="-ssim_mean"),
+            PairQuery(sort="score"),
+            PairQuery(verdict="fail", sort="leak_area_pct"),
+            PairQuery(tag="fog"),
+            PairQuery(ranges={"leak_area_pct": (99, None)}, sort="-leak_area_pct"),
+            PairQuery(session_id=sid, verdict="pass"),
+        ]:
+            plan = _plan(store, query)
+            assert "INDEX" in plan and "SCAN p\b" not in plan, (query, plan)
+            assert not any(s.strip() in ("SCAN p", "SCAN pairs") for s in plan.split("|")), plan

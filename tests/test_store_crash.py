@@ -1,0 +1,183 @@
+"""Nothing captured is ever lost: ``nightlab capture`` as a real process, killed, starved of disk.
+
+These start the real command line in a subprocess and check the data folder afterwards with a
+fresh `Store` (which reconciles on open), exactly as an operator's next command would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.store import Store
+from engine.store._files import decode_png
+
+REPO = Path(__file__).resolve().parents[1]
+RUN = "import sys, cli; sys.exit(cli.main(sys.argv[1:]))"
+
+
+def _start(data: Path, *args: str, preexec=None) -> subprocess.Popen:
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, "capture", "--camera", "sim", "--session", "night", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float) -> bool:
+    """Read stdout until a line starts with ``prefix`` (in a thread, so we can time out)."""
+    found = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            if line.startswith(prefix):
+                found.set()
+                break
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.wait(timeout)
+
+
+def _committed(data: Path) -> dict[int, tuple[str, str]]:
+    """capture id -> (path, sha256) of every committed capture row."""
+    conn = sqlite3.connect(data / "nightlab.sqlite3")
+    rows = conn.execute(
+        "SELECT c.id, f.path, f.sha256 FROM captures c JOIN files f ON f.id = c.file_id"
+    ).fetchall()
+    conn.close()
+    return {cid: (path, sha) for cid, path, sha in rows}
+
+
+def _check_consistent(data: Path, seen: frozenset = frozenset()) -> dict[int, tuple[str, str]]:
+    """Reopen (reconcile) and check every committed capture (``seen`` ones: checksum only)."""
+    with Store(data) as store:  # reconciles
+        report = store.last_reconcile
+        rows = _committed(data)
+        for cid, (path, sha) in rows.items():
+            blob = (data / path).read_bytes()
+            assert hashlib.sha256(blob).hexdigest() == sha, path
+            if cid not in seen:
+                assert decode_png(blob, path).size > 0
+        conn = sqlite3.connect(data / "nightlab.sqlite3")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # a burst is all there or not at all
+        for cid, size in conn.execute("SELECT id, burst_size FROM captures WHERE burst_size > 1"):
+            (n,) = conn.execute(
+                "SELECT COUNT(*) FROM captures WHERE burst_of = ?", (cid,)
+            ).fetchone()
+            assert n == size, f"burst {cid} has {n} of {size} members"
+        conn.close()
+        # nothing half-present among the session files: every file is a committed capture
+        files = {
+            p.relative_to(data).as_posix() for p in (data / "sessions").rglob("*") if p.is_file()
+        }
+        assert files == {path for path, _ in rows.values()}
+        # what reconcile moved aside is kept: complete orphans decode, partials are temp files
+        for rel in report.orphans:
+            moved = Path(report.moved_to) / rel
+            assert decode_png(moved.read_bytes(), rel).size > 0
+    return rows
+
+
+@pytest.mark.slow
+def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path):
+    data = tmp_path / "data"
+    rnd = random.Random(20261201)
+    known: dict[int, tuple[str, str]] = {}
+    kills_after_a_commit = 0
+    for round_ in range(20):
+        args = ["--count", "100000", "--burst", str(1 + round_ % 3)]
+        if round_ == 0:
+            args.append("--day-reference")
+        proc = _start(data, *args)
+        try:
+            assert _wait_for_line(proc, "capturing into session", 60), proc.stderr.read()
+            time.sleep(rnd.uniform(0.0, 0.6))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)  # reap it and close its pipes
+        if (data / "nightlab.sqlite3").exists():
+            before = len(known)
+            rows = _check_consistent(data, frozenset(known))
+            # every capture committed before an earlier kill is still there, unchanged
+            assert {k: rows[k] for k in known} == known
+            known = rows
+            kills_after_a_commit += len(known) > before
+    assert len(known) >= 20 and kills_after_a_commit >= 10
+
+
+def test_a_full_disk_stops_capture_with_one_line_and_no_corrupt_state(tmp_path):
+    data = tmp_path / "data"
+    with Store(data) as store:  # the database exists before the limit applies
+        store.create_session("night")
+
+    def small_files():  # a "disk" that takes files up to 64 KiB: a 640x480 frame is larger
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    proc = _start(data, "--count", "3", "--day-reference", preexec=small_files)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (out, err)
+    lines = err.strip().splitlines()
+    # the frame or the database hits the limit first: either way one line that says so
+    assert len(lines) == 1 and "cannot write" in lines[0] and "disk full" in lines[0], err
+    assert "Traceback" not in err
+    rows = _check_consistent(data)
+    assert rows == {}
+    with Store(data) as store:
+        assert store.last_reconcile.clean and store.session("night").n_captures == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def test_a_read_only_data_dir_gives_one_line(tmp_path):
+    data = tmp_path / "data"
+    Store(data).close()
+    data.chmod(0o555)
+    try:
+        proc = _start(data, "--count", "1")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        data.chmod(0o755)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(data) in err
+
+
+def test_a_data_dir_that_is_a_file_gives_one_line(tmp_path):
+    data = tmp_path / "data"
+    data.write_text("not a folder")
+    proc = _start(data, "--count", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(data) in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_after_the_capture_in_progress(tmp_path):
+    data = tmp_path / "data"
+    proc = _start(data, "--every", "0.3s", "--no-align")
+    assert _wait_for_line(proc, "capturing into session", 60)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "stopped:" in out and "Traceback" not in err
+    rows = _check_consistent(data)
+    assert len(rows) >= 1
+    with Store(data, read_only=True) as store:
+        log = store.log_entries(1)
+        assert log[-1].kind == "finished" and "cancelled" in log[-1].message
