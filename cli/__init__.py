@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "cli._ingest",
     "capture": "cli._capture",
     "qa": "cli._qa",
+    "reprocess": "cli._reprocess",
 }
 
 

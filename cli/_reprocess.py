@@ -1,0 +1,149 @@
+"""``nightlab reprocess``: run a model over a session's stored pairs, on one machine or a cluster.
+
+Each pair becomes a run (model sha256 + parameters + outputs + metrics). Pairs that already
+have a run with the same model and parameters are skipped and counted, so an interrupted
+reprocess resumes where it stopped. The work runs on a Dask ``LocalCluster`` of all cores, or
+on an existing cluster (``--scheduler tcp://HOST:8786``) whose workers see the data directory
+at the same path (a shared filesystem); this process is the only writer to the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from cli._common import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reprocess",
+        help="run a model over a session's pairs (Dask: local cores or --scheduler)",
+        description=__doc__.split("\n\n", 1)[1],
+    )
+    p.add_argument("--session", required=True, help="session id, uid or name")
+    p.add_argument("--model", help="ONNX model with its card (default: the shipped model)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler, tcp://HOST:PORT")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: all cores)")
+    p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
+    p.add_argument("--batch", type=int, default=4, help="pairs per task (default 4)")
+    p.add_argument("--method", default="auto", help="alignment method (default auto)")
+    p.add_argument("--motion", default="homography", help="alignment motion (default homography)")
+    p.add_argument("--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)")
+    p.set_defaults(func=run)
+
+
+class _Progress:
+    """A bar on a terminal, plain lines otherwise (logs of unattended runs stay readable)."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total, self.done, self.failed = total, 0, 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+
+    def step(self, ok: bool) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        now = time.monotonic()
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}"
+                f" ({self.failed} failed)"
+            )
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+        elif now - self._last > 5 or self.done == self.total:
+            self._last = now
+            print(f"reprocess: {self.done}/{self.total} pairs ({self.failed} failed)", file=self.stream)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.reprocess import PairJob, RunSpec, reprocess
+    from engine.store import Store
+
+    if args.batch < 1:
+        raise CliError(f"--batch must be >= 1, got {args.batch}")
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
+    if args.serial and args.scheduler:
+        raise CliError("--serial and --scheduler are exclusive")
+    spec = RunSpec.for_model(args.model, method=args.method, motion=args.motion)
+    with Store(args.data_dir) as store:
+        try:
+            session = store.session(args.session)
+        except KeyError as exc:
+            raise CliError(str(exc).strip("'\"")) from None
+        pairs = store.pairs(session_id=session.id, limit=None)
+        jobs = [
+            PairJob(
+                p.id,
+                tuple(store.capture(i).path for i in p.day_ids),
+                store.capture(p.night_id).path,
+            )
+            for p in pairs
+        ]
+        model_name = _model_name(spec.model_path)
+
+        def already_done(job, key) -> bool:
+            return any(r.params.get("run_key") == key for r in store.runs(job.pair_id))
+
+        progress = _Progress(len(jobs))
+
+        def record(outcome) -> None:
+            if outcome.ok:
+                store.add_run(
+                    outcome.pair_id,
+                    model_name=model_name,
+                    model_sha256=spec.model_sha256,
+                    params={**spec.params, "run_key": outcome.run_key},
+                    outputs=outcome.images(),
+                    metrics=outcome.metrics,
+                    timings_ms=outcome.metrics.get("timings_ms", {}),
+                )
+            else:
+                store.log(session.id, "reprocess-failed", f"pair {outcome.pair_id}: {outcome.error}")
+            progress.step(outcome.ok)
+
+        cancel = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        try:
+            report = reprocess(
+                jobs,
+                spec,
+                data_dir=store.root,
+                scheduler=args.scheduler,
+                serial=args.serial,
+                n_workers=args.workers,
+                batch_size=args.batch,
+                already_done=already_done,
+                on_outcome=record,
+                cancel=cancel,
+            )
+        except OSError as exc:
+            raise CliError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        progress.total = progress.done
+    rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed else "-"
+    print(
+        f"session {session.id} ({session.name}): {report.processed} processed, "
+        f"{report.skipped} skipped (already done with this model and parameters), "
+        f"{report.failed} failed; {rate} on {report.where} ({report.workers} workers)"
+    )
+    if report.cancelled:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 1 if report.failed else 0
+
+
+def _model_name(path: str) -> str:
+    from engine.models import verify_model
+
+    return verify_model(path).card.name

@@ -1,0 +1,212 @@
+"""The task a worker runs: a batch of pairs through align -> leak mask -> colorize.
+
+Everything here is plain data in and out (picklable frozen dataclasses, PNG bytes), so the same
+function serves a local loop and remote Dask workers. The model is loaded once per worker
+process and kept in a module-level cache keyed by its path and sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PairJob", "RunOutcome", "RunSpec", "process_batch"]
+
+_cache_lock = threading.Lock()
+_colorizers: dict[tuple[str, str, int], Any] = {}
+# how many times this process loaded a model: the "once per worker" claim is tested with it
+load_count = 0
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One stored pair to process. Paths are relative to the data directory."""
+
+    pair_id: int | str
+    day: tuple[str, ...]
+    """Day reference capture(s); the first is used as the reference (fusion is the caller's)."""
+    night: str
+
+    def __post_init__(self) -> None:
+        if not self.day:
+            raise ValueError(f"pair {self.pair_id}: needs at least one day image")
+        for p in (*self.day, self.night):
+            if Path(p).is_absolute() or ".." in Path(p).parts:
+                raise ValueError(f"pair {self.pair_id}: {p!r} must be relative to the data dir")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run is: the model (path and sha256) and the processing parameters."""
+
+    model_path: str
+    model_sha256: str
+    params: dict[str, Any] = field(default_factory=dict)
+    """JSON-ready: ``method``, ``motion`` (alignment), ``leak`` (LeakMaskParams fields)."""
+    threads: int = 1
+    """onnxruntime threads per worker: one per worker process avoids oversubscribing cores."""
+
+    @property
+    def key(self) -> str:
+        """Identity of the run for skip/resume: sha256 of the model hash + canonical params."""
+        blob = json.dumps({"model": self.model_sha256, "params": self.params}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @classmethod
+    def for_model(cls, model_path: str | Path | None = None, **params: Any) -> RunSpec:
+        """Spec for a contract model (default: the shipped one), its sha256 read from its card."""
+        from engine.models import default_model_path, verify_model
+
+        path = Path(model_path) if model_path is not None else default_model_path()
+        card = verify_model(path).card
+        return cls(model_path=str(card.model_path), model_sha256=card.sha256, params=params)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one pair produced. ``error`` is a one-line reason when the pair failed."""
+
+    pair_id: int | str
+    run_key: str
+    ok: bool
+    error: str | None
+    metrics: dict[str, Any]
+    outputs: dict[str, bytes]
+    """``aligned_reference``, ``leak_mask``, ``colorized`` as PNG bytes (absent when not made)."""
+    worker: str
+    seconds: float
+
+    def images(self) -> dict[str, np.ndarray]:
+        """The outputs decoded: RGB ``(H, W, 3)`` or gray ``(H, W)`` uint8 arrays by role."""
+        import cv2
+
+        out = {}
+        for role, data in self.outputs.items():
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None:
+                raise ValueError(f"pair {self.pair_id}: output {role} is not a readable PNG")
+            out[role] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
+        return out
+
+
+def _colorizer(spec: RunSpec):
+    global load_count
+    key = (spec.model_path, spec.model_sha256, spec.threads)
+    with _cache_lock:
+        col = _colorizers.get(key)
+        if col is None:
+            from engine.colorize import load_colorizer
+            from engine.models import ModelError
+
+            col = load_colorizer(spec.model_path, threads=spec.threads)
+            if getattr(col, "card", None) is not None and col.card.sha256 != spec.model_sha256:
+                raise ModelError(f"{spec.model_path}: model changed since the run was planned")
+            _colorizers[key] = col
+            load_count += 1
+    return col
+
+
+def warm_worker(spec: RunSpec) -> str:
+    """Import the pipeline and load the model on this worker before any pair is timed."""
+    import os
+    import socket
+
+    import alignment  # noqa: F401  (the heavy imports a first task would otherwise pay)
+    import engine.pipeline  # noqa: F401
+
+    _colorizer(spec)
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _png(image: np.ndarray) -> bytes:
+    import cv2
+
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError("cannot encode PNG")
+    return buf.tobytes()
+
+
+def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
+    from engine._image import read_image
+    from engine.leakmask import LeakMaskParams
+    from engine.pipeline import process_pair
+
+    t0 = time.perf_counter()
+    try:
+        day = read_image(root / job.day[0], mode="rgb")
+        night = read_image(root / job.night, mode="gray")
+        p = spec.params
+        leak = LeakMaskParams(**p["leak"]) if p.get("leak") else None
+        res = process_pair(
+            day,
+            night,
+            colorizer=_colorizer(spec),
+            method=p.get("method", "auto"),
+            motion=p.get("motion", "homography"),
+            leak_params=leak,
+        )
+        outputs: dict[str, bytes] = {}
+        if res.ok:
+            outputs["aligned_reference"] = _png(res.aligned_reference)
+            outputs["leak_mask"] = _png(res.leak_mask)
+            if res.colorized is not None:
+                outputs["colorized"] = _png(res.colorized.rgb)
+        return RunOutcome(
+            pair_id=job.pair_id,
+            run_key=spec.key,
+            ok=res.ok,
+            error=None if res.ok else f"not aligned: {res.alignment.reason}",
+            metrics=res.metrics(),
+            outputs=outputs,
+            worker=worker,
+            seconds=time.perf_counter() - t0,
+        )
+    except Exception as exc:  # one bad pair never stops the batch
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return RunOutcome(job.pair_id, spec.key, False, msg, {}, {}, worker, time.perf_counter() - t0)
+
+
+def process_batch(jobs: list[PairJob], spec: RunSpec, data_dir: str) -> list[RunOutcome]:
+    """Process several pairs; the unit of work sent to a worker.
+
+    Parameters
+    ----------
+    jobs : list of PairJob
+        Pairs of this batch (batching amortises task overhead; the model loads once per worker).
+    spec : RunSpec
+        Model and parameters.
+    data_dir : str
+        The data directory on this worker (the same path on every machine of a cluster).
+
+    Returns
+    -------
+    list of RunOutcome
+        One per job, in order; a failed pair carries ``ok=False`` and ``error``.
+
+    Examples
+    --------
+    >>> spec = RunSpec.for_model()  # doctest: +SKIP
+    >>> process_batch([PairJob(1, ("captures/0001_day.png",), "captures/0002_night.png")],
+    ...               spec, "/data/nightlab")  # doctest: +SKIP
+    """
+    import os
+    import socket
+
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise ValueError(f"{data_dir}: data directory not found on worker {socket.gethostname()}")
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return [_one(job, spec, root, worker) for job in jobs]

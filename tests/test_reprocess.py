@@ -1,0 +1,240 @@
+"""Reprocessing on Dask: the same task function serially, on a LocalCluster and on a cluster
+started with the ``dask scheduler`` / ``dask worker`` commands, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from engine import read_image, to_gray, write_image
+from engine.reprocess import PairJob, RunSpec, process_batch, reprocess
+
+SHIFT = (6, -4)  # night = day shifted right 6 px, up 4 px
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    day = cv2.resize(skimage.data.astronaut(), (320, 240), interpolation=cv2.INTER_AREA)
+    m = np.float32([[1, 0, SHIFT[0]], [0, 1, SHIFT[1]]])
+    night = cv2.warpAffine(to_gray(day), m, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    for i in range(6):
+        write_image(root / f"captures/{i:04d}_day.png", day)
+        write_image(root / f"captures/{i:04d}_night.png", night)
+    (root / "captures/0005_night.png").write_bytes(b"not a png")  # one corrupt pair
+    return root
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    return [PairJob(i, (f"captures/{i:04d}_day.png",), f"captures/{i:04d}_night.png") for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return RunSpec.for_model(method="auto", motion="affine")
+
+
+def _decode(png: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED).astype(int)
+
+
+def _same_image(a: bytes, b: bytes) -> None:
+    # worker processes may use other SIMD/thread paths in OpenCV and onnxruntime: allow one grey
+    # level of rounding, nothing visible
+    da, db = _decode(a), _decode(b)
+    assert da.shape == db.shape and np.abs(da - db).max() <= 1, np.abs(da - db).max()
+
+
+def _by_id(outcomes):
+    return {o.pair_id: o for o in outcomes}
+
+
+@pytest.fixture(scope="module")
+def serial_outcomes(jobs, spec, data_dir):
+    got = []
+    report = reprocess(jobs, spec, data_dir=data_dir, serial=True, on_outcome=got.append)
+    assert report.where == "serial" and report.processed == 6
+    return _by_id(got)
+
+
+def test_serial_run_recovers_the_known_shift_and_reports_the_corrupt_pair(serial_outcomes):
+    good = [serial_outcomes[i] for i in range(5)]
+    for o in good:
+        assert o.ok, o.error
+        matrix = np.array(o.metrics["alignment"]["matrix"])
+        assert matrix[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
+        assert matrix[1, 2] == pytest.approx(SHIFT[1], abs=0.5)
+        colorized = cv2.imdecode(np.frombuffer(o.outputs["colorized"], np.uint8), cv2.IMREAD_COLOR)
+        assert colorized.shape == (240, 320, 3)
+    bad = serial_outcomes[5]
+    assert not bad.ok and "0005_night.png" in bad.error and bad.outputs == {}
+
+
+def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
+    seen = []
+    report = reprocess(
+        jobs,
+        spec,
+        data_dir=data_dir,
+        serial=True,
+        already_done=lambda job, key: job.pair_id < 4 and key == spec.key,
+        on_outcome=lambda o: seen.append(o.pair_id),
+    )
+    assert (report.total, report.skipped, report.processed, report.failed) == (6, 4, 2, 1)
+    assert sorted(seen) == [4, 5]
+
+
+def test_run_key_changes_with_model_hash_or_parameters(spec):
+    assert RunSpec(spec.model_path, spec.model_sha256, dict(spec.params)).key == spec.key
+    assert RunSpec(spec.model_path, "0" * 64, spec.params).key != spec.key
+    assert RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "motion": "homography"}).key != spec.key
+
+
+def test_jobs_must_stay_inside_the_data_dir():
+    with pytest.raises(ValueError, match="relative to the data dir"):
+        PairJob(1, ("../etc/passwd",), "n.png")
+    with pytest.raises(ValueError, match="relative to the data dir"):
+        PairJob(1, ("d.png",), "/abs/n.png")
+
+
+def test_local_cluster_of_two_worker_processes_matches_serial(jobs, spec, data_dir, serial_outcomes):
+    got = []
+    report = reprocess(jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append)
+    assert report.where == "local cluster" and report.workers == 2
+    assert (report.processed, report.failed) == (6, 1)
+    workers = {o.worker for o in got}
+    assert all(not w.endswith(f":{os.getpid()}") for w in workers), "ran in the client process"
+    for pid, o in _by_id(got).items():
+        ref = serial_outcomes[pid]
+        assert o.ok == ref.ok
+        if o.ok:
+            np.testing.assert_allclose(o.metrics["alignment"]["matrix"], ref.metrics["alignment"]["matrix"], atol=1e-6)
+            _same_image(o.outputs["colorized"], ref.outputs["colorized"])
+
+
+@pytest.fixture
+def cli_cluster(tmp_path):
+    """A scheduler and two workers started with the ``dask`` command line, on 127.0.0.1."""
+    dask = shutil.which("dask", path=os.path.dirname(sys.executable))
+    if dask is None:
+        pytest.skip("the dask command is not installed next to this Python")
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error"}
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(sched_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sched_file.exists(), "dask scheduler did not start"
+        procs.append(
+            subprocess.Popen(
+                [dask, "worker", "--scheduler-file", str(sched_file), "--nworkers", "2",
+                 "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            )
+        )
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_once_per_worker(
+    jobs, spec, data_dir, serial_outcomes, cli_cluster
+):
+    from distributed import Client
+
+    got = []
+    report = reprocess(jobs * 2, spec, data_dir=data_dir, scheduler=cli_cluster, batch_size=1, on_outcome=got.append)
+    assert report.where == cli_cluster and report.workers == 2 and report.processed == 12
+    for o in got:
+        assert o.ok == serial_outcomes[o.pair_id].ok
+        if o.ok:
+            _same_image(o.outputs["colorized"], serial_outcomes[o.pair_id].outputs["colorized"])
+
+    def loads():
+        from engine.reprocess import _task
+
+        return _task.load_count
+
+    with Client(cli_cluster, timeout="30s") as client:
+        counts = client.run(loads)
+    # 12 single-pair tasks over 2 workers, 10 of them with a model to run: one load per worker
+    assert len(counts) == 2 and set(counts.values()) <= {1}, counts
+
+
+def test_batch_on_a_worker_without_the_data_dir_fails_with_one_line(jobs, spec, tmp_path):
+    with pytest.raises(ValueError, match="data directory not found"):
+        process_batch(jobs[:1], spec, str(tmp_path / "missing"))
+
+
+def _cli(*args, data_dir):
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "main", "reprocess", *args],
+        capture_output=True, text=True, timeout=300, env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+
+
+def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_path, data_dir):
+    from engine.store import Store
+
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("roof")
+        for i in range(3):
+            day = store.add_capture(s.id, read_image(data_dir / f"captures/{i:04d}_day.png"), kind="day")
+            night = store.add_capture(
+                s.id, read_image(data_dir / f"captures/{i:04d}_night.png", mode="gray"), kind="night"
+            )
+            store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+    first = _cli("--session", "roof", "--serial", data_dir=store_dir)
+    assert first.returncode == 0, first.stderr
+    assert "3 processed, 0 skipped" in first.stdout
+    with Store(store_dir, read_only=True) as store:
+        pairs = store.pairs(session_id=store.session("roof").id, limit=None)
+        runs = [store.runs(p.id) for p in pairs]
+        assert all(len(r) == 1 for r in runs)
+        run = runs[0][0]
+        assert set(run.outputs) == {"aligned_reference", "leak_mask", "colorized"}
+        assert store.read_image(run.outputs["colorized"]).shape == (240, 320, 3)
+        assert np.array(run.metrics["alignment"]["matrix"])[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
+    again = _cli("--session", "roof", "--serial", data_dir=store_dir)
+    assert again.returncode == 0 and "0 processed, 3 skipped" in again.stdout, again.stdout
+    other = _cli("--session", "roof", "--serial", "--motion", "affine", data_dir=store_dir)
+    assert "3 processed, 0 skipped" in other.stdout, other.stdout
+
+
+def test_reprocess_command_unknown_session_is_one_line(tmp_path):
+    proc = _cli("--session", "nope", "--serial", data_dir=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nope" in lines[0], proc.stderr
