@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                     model_name=model_name,
                     model_sha256=spec.model_sha256,
                     params={**spec.params, "run_key": outcome.run_key},
-                    outputs=outcome.images(),
+                    outputs=outcome.outputs,  # PNG bytes as the worker made them
                     metrics=outcome.metrics,
                     timings_ms=outcome.metrics.get("timings_ms", {}),
                 )
