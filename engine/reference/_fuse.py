@@ -12,6 +12,8 @@ leak mask should not trust it.
 from __future__ import annotations
 
 import math
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -157,15 +159,17 @@ def fuse_aligned(
     if cover.all():
         fused = np.median(lab, axis=0)
     else:
-        with np.errstate(all="ignore"):
+        with _all_nan_ok():
             fused = np.nanmedian(stack, axis=0)
     fused = np.nan_to_num(fused, nan=0.0).astype(np.float32)
+    if len(frames) > 2:
+        _keep_chroma(fused, stack)
     fused[~ok] = 0.0
 
     diff = stack - fused[None]
     diff[..., 0] *= params.l_weight
     dist = np.sqrt(np.sum(diff * diff, axis=-1))  # nan where not covered
-    with np.errstate(all="ignore"):
+    with _all_nan_ok():
         spread = np.nanmedian(dist, axis=0) if len(frames) > 1 else np.zeros(shape)
     spread = np.nan_to_num(spread, nan=0.0).astype(np.float32)
     spread[count < 2] = 0.0
@@ -180,6 +184,32 @@ def fuse_aligned(
     image = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
     image[~ok] = 0
     return FusedStack(image, stability.astype(np.float32), ok, count, spread)
+
+
+def _keep_chroma(fused: np.ndarray, stack: np.ndarray) -> None:
+    """In place: give the fused ab the median *chroma* of the frames, keeping its hue.
+
+    A per-channel median of a and b shrinks towards grey wherever the hue varies a little
+    between frames (light of different times of day), and the colorizer then paints a paler
+    picture than any single frame would; the median of the frames' chroma magnitudes does
+    not shrink.
+    """
+    with _all_nan_ok():
+        chroma = np.nanmedian(np.hypot(stack[..., 1], stack[..., 2]), axis=0)
+    chroma = np.nan_to_num(chroma, nan=0.0).astype(np.float32)
+    current = np.hypot(fused[..., 1], fused[..., 2])
+    gain = np.where(current > 0.5, chroma / np.maximum(current, 0.5), 1.0).astype(np.float32)
+    np.clip(gain, 1.0, 3.0, out=gain)  # only undo shrinkage, never invent colour
+    fused[..., 1] *= gain
+    fused[..., 2] *= gain
+
+
+@contextmanager
+def _all_nan_ok():
+    """Pixels no frame covers are all-NaN slices on purpose (they become 0 / invalid)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        yield
 
 
 def _to_lab(rgb: np.ndarray) -> np.ndarray:
