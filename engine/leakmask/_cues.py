@@ -30,6 +30,9 @@ _BORDER = cv2.BORDER_REFLECT
 _DARK = 8.0
 #: log units per uint8 level when the log-ratio is quantised for the median filter
 _LOG_SCALE = 32.0
+#: correlation of the two luminances (whole frame) below which no gain relates them at all
+#: (an inverted or unrelated modality: the cue is off) and above which it is fully trusted
+_CORR_OFF, _CORR_FULL = 0.3, 0.6
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -58,11 +61,16 @@ def luminance_ramp(
     ``spread_factor``: both are raised in proportion when the frame's own typical deviation
     (median over the image) times this factor exceeds ``lo``: across a modality gap (near-IR
     vs visible, where foliage and sky change their ratio) no smooth gain holds anywhere, and
-    only deviations far beyond the frame's typical one are evidence of a change.
+    only deviations far beyond the frame's typical one are evidence of a change. And when the
+    two luminances are hardly or negatively correlated over the frame (an IR camera whose
+    contrast is inverted against the day's), the cue fades out: a gain cannot relate them.
     """
     k = (window, window)
     ln = cv2.blur(night, k, borderType=_BORDER).astype(np.float32)
     lr = cv2.blur(reference, k, borderType=_BORDER).astype(np.float32)
+    trust = _gain_trust(ln, lr)
+    if trust <= 0.0:
+        return np.zeros(ln.shape, np.float32)
     ln += _DARK
     lr += _DARK
     ratio = cv2.log(ln)
@@ -81,7 +89,20 @@ def luminance_ramp(
     np.abs(ratio, out=ratio)
     typical = float(np.median(ratio[::2, ::2]))
     scale = max(1.0, spread_factor * typical / lo)
-    return _ramp(ratio, lo * scale, hi * scale)
+    out = _ramp(ratio, lo * scale, hi * scale)
+    if trust < 1.0:
+        out *= np.float32(trust)
+    return out
+
+
+def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
+    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample)."""
+    x, y = a[::2, ::2].ravel(), b[::2, ::2].ravel()
+    sx, sy = float(x.std()), float(y.std())
+    if sx < 1e-3 or sy < 1e-3:
+        return 1.0  # a flat frame: nothing says the gain model fails
+    corr = float(np.mean((x - x.mean()) * (y - y.mean()))) / (sx * sy)
+    return min(max((corr - _CORR_OFF) / (_CORR_FULL - _CORR_OFF), 0.0), 1.0)
 
 
 def colour_ramp(

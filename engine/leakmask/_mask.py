@@ -342,10 +342,15 @@ def _cue_ramps(small_n, small_r, shape, params, stability, night_color, referenc
 
 
 def _small_ab(rgb: np.ndarray, work_width: int) -> np.ndarray:
-    """CIE a, b (float32) of a colour image at the working resolution."""
-    small = _shrink(rgb, work_width)
-    lab = cv2.cvtColor(small.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab)
-    return np.ascontiguousarray(lab[..., 1:])
+    """CIE a, b (float32) of a colour image at the working resolution.
+
+    OpenCV's 8-bit Lab (a table lookup, ~20x faster than the float conversion) is precise to
+    about one ab unit, far below the cue's thresholds.
+    """
+    lab = cv2.cvtColor(_shrink(rgb, work_width), cv2.COLOR_RGB2Lab)
+    ab = lab[..., 1:].astype(np.float32)
+    ab -= 128.0
+    return ab
 
 
 def stages_from_similarity(
@@ -408,11 +413,11 @@ def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
     one resize by 3 or 4 costs ten times more. The last ``h % factor`` rows and
     ``w % factor`` columns are dropped (`_enlarge` puts them back).
     """
-    factor = _shrink_factor(gray.shape, width)
-    h, w = gray.shape
+    factor = _shrink_factor(gray.shape[:2], width)
+    h, w = gray.shape[:2]
     small = gray[: h - h % factor, : w - w % factor]
     while factor > 1:
-        sh, sw = small.shape
+        sh, sw = small.shape[:2]
         small = cv2.resize(small, (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
         factor //= 2
     return np.ascontiguousarray(small)

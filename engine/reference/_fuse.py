@@ -155,23 +155,15 @@ def fuse_aligned(
     ok = count >= params.min_frames
     if params.match_photometry and len(frames) > 1:
         _match_photometry(lab, cover)
-    stack = np.where(cover[..., None], lab, np.float32(np.nan))
-    if cover.all():
-        fused = np.median(lab, axis=0)
-    else:
-        with _all_nan_ok():
-            fused = np.nanmedian(stack, axis=0)
-    fused = np.nan_to_num(fused, nan=0.0).astype(np.float32)
+    fused = _masked_median(lab, cover)
     if len(frames) > 2:
-        _keep_chroma(fused, stack)
+        _keep_chroma(fused, lab, cover)
     fused[~ok] = 0.0
 
-    diff = stack - fused[None]
+    diff = lab - fused[None]
     diff[..., 0] *= params.l_weight
-    dist = np.sqrt(np.sum(diff * diff, axis=-1))  # nan where not covered
-    with _all_nan_ok():
-        spread = np.nanmedian(dist, axis=0) if len(frames) > 1 else np.zeros(shape)
-    spread = np.nan_to_num(spread, nan=0.0).astype(np.float32)
+    dist = np.sqrt(np.sum(diff * diff, axis=-1))
+    spread = _masked_median(dist, cover) if len(frames) > 1 else np.zeros(shape, np.float32)
     spread[count < 2] = 0.0
     smooth = spread
     if params.smooth_sigma > 0:
@@ -186,7 +178,7 @@ def fuse_aligned(
     return FusedStack(image, stability.astype(np.float32), ok, count, spread)
 
 
-def _keep_chroma(fused: np.ndarray, stack: np.ndarray) -> None:
+def _keep_chroma(fused: np.ndarray, lab: np.ndarray, cover: np.ndarray) -> None:
     """In place: give the fused ab the median *chroma* of the frames, keeping its hue.
 
     A per-channel median of a and b shrinks towards grey wherever the hue varies a little
@@ -194,14 +186,29 @@ def _keep_chroma(fused: np.ndarray, stack: np.ndarray) -> None:
     picture than any single frame would; the median of the frames' chroma magnitudes does
     not shrink.
     """
-    with _all_nan_ok():
-        chroma = np.nanmedian(np.hypot(stack[..., 1], stack[..., 2]), axis=0)
-    chroma = np.nan_to_num(chroma, nan=0.0).astype(np.float32)
+    chroma = _masked_median(np.hypot(lab[..., 1], lab[..., 2]), cover)
     current = np.hypot(fused[..., 1], fused[..., 2])
     gain = np.where(current > 0.5, chroma / np.maximum(current, 0.5), 1.0).astype(np.float32)
     np.clip(gain, 1.0, 3.0, out=gain)  # only undo shrinkage, never invent colour
     fused[..., 1] *= gain
     fused[..., 2] *= gain
+
+
+def _masked_median(values: np.ndarray, cover: np.ndarray) -> np.ndarray:
+    """Median over axis 0 of ``values`` (n, H, W[, C]) where ``cover`` (n, H, W) is True;
+    0 where nothing covers. Plain median where every frame covers (most pixels, fast),
+    NaN-aware only on the rest (image borders of shifted frames)."""
+    full = cover.all(axis=0)
+    out = np.zeros(values.shape[1:], np.float32)
+    out[full] = np.median(values[:, full], axis=0)
+    part = ~full & cover.any(axis=0)
+    if part.any():
+        sub = values[:, part].astype(np.float32)
+        keep = cover[:, part]
+        sub[~keep] = np.nan
+        with _all_nan_ok():
+            out[part] = np.nanmedian(sub, axis=0)
+    return out
 
 
 @contextmanager

@@ -95,6 +95,7 @@ def fuse_references(
     *,
     registration: str = "auto",
     params: FuseParams = FuseParams(),
+    alignments: Sequence[Alignment] | None = None,
 ) -> FusedReference:
     """Align every day frame onto the night frame and fuse them robustly, pixel by pixel.
 
@@ -112,6 +113,9 @@ def fuse_references(
         How each day frame is registered (see `register_day_frame`).
     params : FuseParams
         Fusion parameters (coverage, photometric matching, stability scale).
+    alignments : sequence of alignment.Alignment, optional
+        One per day frame, already computed (e.g. kept from a previous night frame of a
+        fixed camera); ``registration`` is then not used.
 
     Returns
     -------
@@ -144,7 +148,12 @@ def fuse_references(
     night = to_gray(night)
     shape = night.shape[:2]
     t0 = time.perf_counter()
-    alignments = tuple(register_day_frame(d, night, registration=registration) for d in days)
+    if alignments is None:
+        alignments = tuple(register_day_frame(d, night, registration=registration) for d in days)
+    else:
+        alignments = tuple(alignments)
+        if len(alignments) != len(days):
+            raise ValueError(f"got {len(alignments)} alignments for {len(days)} day frames")
     used = tuple(i for i, a in enumerate(alignments) if a.ok)
     if not used:
         reasons = "; ".join(f"{i}: {a.reason}" for i, a in enumerate(alignments))
