@@ -32,7 +32,7 @@ _DARK = 8.0
 _LOG_SCALE = 32.0
 #: correlation of the two luminances (whole frame) below which no gain relates them at all
 #: (an inverted or unrelated modality: the cue is off) and above which it is fully trusted
-_CORR_OFF, _CORR_FULL = 0.3, 0.6
+_CORR_OFF, _CORR_FULL = 0.4, 0.8
 
 
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -79,12 +79,17 @@ class LeakMaskParams:
     local gain between night and reference that breaks where something flat came or went."""
     luminance_window: int = 5
     """Box (working px) over which each luminance is averaged before the log-ratio."""
-    luminance_background: int = 7
-    """Aperture of the log-ratio's median background, in units of 4 working px."""
-    luminance_lo: float = 0.5
+    luminance_background: int = 15
+    """Aperture of the log-ratio's median background, in units of 4 working px (15 -> 60
+    working px, 3/8 of a 160 px wide working image): a flat change must be smaller than about
+    half of it to stand out."""
+    luminance_lo: float = 0.6
     """Deviation of the log-ratio from its background (natural log) where the cue's ramp
-    starts (0.5 ~ 1.65x brighter or darker than the neighbourhood's gain predicts)."""
-    luminance_hi: float = 1.0
+    starts (0.6 ~ 1.8x brighter or darker than the neighbourhood's gain predicts). With
+    0.6/1.2 the cue leaves ``benchmarks/leakmask_quality.py`` as it was (near-IR pairs,
+    pasted photos: IoU 0.409, false positives 4.47 % vs 4.46 %), and flags flat changes
+    between frames of one modality."""
+    luminance_hi: float = 1.2
     """... and where it saturates (a pixel is flagged at the midpoint)."""
     luminance_spread: float = 4.0
     """Both luminance thresholds are raised so ``luminance_lo`` is at least this many times
