@@ -43,7 +43,11 @@ class PairResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     fused: Any = None
     """`engine.reference.FusedReference` when several day frames were fused
-    (`process_fused`); its ``alignments`` has one entry per day frame."""
+    (`process_fused`)."""
+    day_alignments: tuple = ()
+    """`process_fused`: one `alignment.Alignment` per day frame, in input order."""
+    days_used: tuple[int, ...] = ()
+    """`process_fused`: indices of the day frames that went into the reference."""
 
     @property
     def ok(self) -> bool:
@@ -66,19 +70,20 @@ class PairResult:
             "valid_area_pct": None if self.valid is None else float(self.valid.mean() * 100),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
-        if self.fused is not None:
+        if self.day_alignments:
             out["day_frames"] = [
                 {
                     "index": i,
-                    "used": i in self.fused.used,
+                    "used": i in self.days_used,
                     "ok": bool(a.ok),
                     "method": a.method,
                     "score": float(a.score),
                     "reason": a.reason,
                     "matrix": np.asarray(a.matrix, float).tolist(),
                 }
-                for i, a in enumerate(self.fused.alignments)
+                for i, a in enumerate(self.day_alignments)
             ]
+        if self.fused is not None:
             st = self.fused.stability[self.fused.valid]
             out["stability_mean"] = float(st.mean()) if st.size else None
         if self.colorized is not None:
@@ -250,7 +255,10 @@ def process_fused(
             np.eye(3), ok=False, score=0.0, method="none", motion="homography",
             reason=reason, fixed_shape=night.shape[:2], moving_shape=days[0].shape[:2],
         )
-        return PairResult(refused, night, None, None, None, None, None, timings_ms=times)
+        return PairResult(
+            refused, night, None, None, None, None, None, timings_ms=times,
+            day_alignments=tuple(alignments),
+        )
 
     t = time.perf_counter()
     fused = fuse_references(days, night, alignments=alignments)
@@ -287,4 +295,6 @@ def process_fused(
         colorized=colorized,
         timings_ms=times,
         fused=fused,
+        day_alignments=fused.alignments,
+        days_used=fused.used,
     )
