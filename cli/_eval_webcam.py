@@ -21,9 +21,7 @@ def add_webcam_arguments(p: argparse.ArgumentParser) -> None:
         metavar="H1-H2",
         help="capture hours counted as night (default 20-6: 20:00 to 05:59)",
     )
-    g.add_argument(
-        "--max-refs", type=int, default=8, help="day frames fused per side (default 8)"
-    )
+    g.add_argument("--max-refs", type=int, default=8, help="day frames fused per side (default 8)")
     g.add_argument(
         "--min-refs",
         type=int,
@@ -96,17 +94,35 @@ def run_webcam(args: argparse.Namespace) -> int:
         f"{colorizer.name}, registration {report.registration}, up to {args.max_refs} day "
         f"frames fused per side; night = capture hours {args.night_hours}, luminance only"
     )
-    header = ["camera", "config", "nights", "disagreement ΔE_ab", "vs single", "chroma",
-              "chroma kept", "masked %"]
+    header = [
+        "camera",
+        "config",
+        "nights",
+        "disagreement ΔE_ab",
+        "vs single",
+        "chroma",
+        "chroma kept",
+        "masked %",
+    ]
     table = []
     for r in report.summary:
-        n = nights if r.camera == "all" else len({x.night for x in report.rows
-                                                  if x.camera == r.camera})
-        table.append([
-            r.camera, r.config, str(n), f"{r.disagreement:.2f}",
-            f"{report.ratio(r.camera, r.config, 'disagreement'):.2f}x", f"{r.chroma:.2f}",
-            f"{100 * report.ratio(r.camera, r.config, 'chroma'):.0f}%", f"{r.masked_pct:.1f}",
-        ])
+        n = (
+            nights
+            if r.camera == "all"
+            else len({x.night for x in report.rows if x.camera == r.camera})
+        )
+        table.append(
+            [
+                r.camera,
+                r.config,
+                str(n),
+                f"{r.disagreement:.2f}",
+                f"{report.ratio(r.camera, r.config, 'disagreement'):.2f}x",
+                f"{r.chroma:.2f}",
+                f"{100 * report.ratio(r.camera, r.config, 'chroma'):.0f}%",
+                f"{r.masked_pct:.1f}",
+            ]
+        )
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join("---" for _ in header) + "|")
@@ -121,7 +137,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     chroma = report.ratio("all", "fused+mask", "chroma")
     per = ", ".join(
         f"{c} {report.ratio(c, 'fused+mask', 'disagreement'):.2f}x/"
-        f"{100 * report.ratio(c, 'fused+mask', 'chroma'):.0f}%" for c in cams
+        f"{100 * report.ratio(c, 'fused+mask', 'chroma'):.0f}%"
+        for c in cams
     )
     met = dis <= DISAGREEMENT_TARGET and chroma >= CHROMA_TARGET
     print(
@@ -132,9 +149,14 @@ def run_webcam(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        write_json(args.json, {"rows": [asdict(r) for r in report.rows],
-                               "summary": [asdict(r) for r in report.summary],
-                               "skipped": report.skipped})
+        write_json(
+            args.json,
+            {
+                "rows": [asdict(r) for r in report.rows],
+                "summary": [asdict(r) for r in report.summary],
+                "skipped": report.skipped,
+            },
+        )
         print(f"wrote {args.json}")
     if args.montage:
         args.montage.mkdir(parents=True, exist_ok=True)

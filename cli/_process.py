@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     metrics = result.metrics()
     day_names = [str(d) for d in args.day]
-    metrics["inputs"] = {"day": day_names[0] if len(days) == 1 else day_names,
-                         "night": str(args.night)}
+    metrics["inputs"] = {
+        "day": day_names[0] if len(days) == 1 else day_names,
+        "night": str(args.night),
+    }
     for frame in metrics.get("day_frames", []):
         frame["path"] = day_names[frame["index"]]
     metrics["outputs"] = {}

@@ -252,11 +252,24 @@ def process_fused(
             f"frame {i}: {a.reason}" for i, a in enumerate(alignments)
         )
         refused = alignment.Alignment(
-            np.eye(3), ok=False, score=0.0, method="none", motion="homography",
-            reason=reason, fixed_shape=night.shape[:2], moving_shape=days[0].shape[:2],
+            np.eye(3),
+            ok=False,
+            score=0.0,
+            method="none",
+            motion="homography",
+            reason=reason,
+            fixed_shape=night.shape[:2],
+            moving_shape=days[0].shape[:2],
         )
         return PairResult(
-            refused, night, None, None, None, None, None, timings_ms=times,
+            refused,
+            night,
+            None,
+            None,
+            None,
+            None,
+            None,
+            timings_ms=times,
             day_alignments=tuple(alignments),
         )
 

@@ -43,8 +43,7 @@ def _camera(folder: Path, *, transient_after: bool) -> Path:
 def test_frames_are_found_by_capture_time_and_cameras_by_folder(tmp_path):
     cam = _camera(tmp_path / "cams" / "square", transient_after=False)
     frames = find_webcam_frames(cam)
-    assert [f.name for f in frames][:3] == ["20240501_120000", "20240504_120000",
-                                          "20240507_120000"]
+    assert [f.name for f in frames][:3] == ["20240501_120000", "20240504_120000", "20240507_120000"]
     assert len(frames) == 7 and frames[3].time.hour == 22
     assert webcam_cameras(cam) == [cam]
     assert webcam_cameras(tmp_path / "cams") == [cam]
@@ -56,10 +55,12 @@ def test_frames_are_found_by_capture_time_and_cameras_by_folder(tmp_path):
 
 def test_static_scene_agrees_and_a_transient_in_one_reference_disagrees(tmp_path):
     colorizer = ReferenceTransferColorizer()
-    static = evaluate_webcam(_camera(tmp_path / "static", transient_after=False), colorizer,
-                             registration="translation")
-    leaky = evaluate_webcam(_camera(tmp_path / "leaky", transient_after=True), colorizer,
-                            registration="translation")
+    static = evaluate_webcam(
+        _camera(tmp_path / "static", transient_after=False), colorizer, registration="translation"
+    )
+    leaky = evaluate_webcam(
+        _camera(tmp_path / "leaky", transient_after=True), colorizer, registration="translation"
+    )
     s = {r.config: r for r in static.rows}
     lk = {r.config: r for r in leaky.rows}
     assert set(s) == set(CONFIGS) and len(static.rows) == len(CONFIGS)
@@ -86,8 +87,12 @@ def test_nights_without_days_on_both_sides_are_skipped_with_the_reason(tmp_path)
 
 def test_montage_shows_every_image(tmp_path):
     kept = []
-    evaluate_webcam(_camera(tmp_path / "c", transient_after=True), ReferenceTransferColorizer(),
-                    registration="translation", keep=kept.append)
+    evaluate_webcam(
+        _camera(tmp_path / "c", transient_after=True),
+        ReferenceTransferColorizer(),
+        registration="translation",
+        keep=kept.append,
+    )
     img = webcam_montage(kept[0], tile_width=150)
     assert img.dtype == np.uint8 and img.shape == (2 * 100, 5 * 150, 3)
 
@@ -98,8 +103,20 @@ def test_eval_webcam_on_real_footage_subset(tmp_path, capsys):
     the fused references agree better than single frames, and the outputs are written."""
     cam = shared_path("data", "webcam", "mexico")
     out, montage = tmp_path / "rows.json", tmp_path / "docs"
-    argv = ["eval", "--webcam", str(cam), "--limit", "1", "--max-refs", "3", "--json", str(out),
-            "--montage", str(montage), "--markdown"]
+    argv = [
+        "eval",
+        "--webcam",
+        str(cam),
+        "--limit",
+        "1",
+        "--max-refs",
+        "3",
+        "--json",
+        str(out),
+        "--montage",
+        str(montage),
+        "--markdown",
+    ]
     assert cli_main(argv) == 0
     text = capsys.readouterr().out
     assert "| mexico | fused+mask | 1 |" in text and "target" in text

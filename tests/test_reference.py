@@ -34,8 +34,13 @@ def test_transients_in_a_minority_of_frames_vanish_from_the_fusion(scene):
     day 3: the fused reference shows the scene, not them, and stays stable there."""
     days = [
         _exposed(scene, g, c)
-        for g, c in ((1.0, (0, 0, 0)), (0.7, (10, 0, -5)), (1.2, (0, 5, 0)), (0.9, (0, 0, 10)),
-                     (1.1, (-5, 0, 0)))
+        for g, c in (
+            (1.0, (0, 0, 0)),
+            (0.7, (10, 0, -5)),
+            (1.2, (0, 5, 0)),
+            (0.9, (0, 0, 10)),
+            (1.1, (-5, 0, 0)),
+        )
     ]
     days[1][40:90, 60:140] = (220, 20, 20)
     days[3][100:180, 200:240] = (30, 200, 40)
@@ -141,8 +146,16 @@ def test_process_with_several_day_frames_names_every_one(tmp_path, capsys):
     night_rgb = read_image(cam / "20130224_214726.png", mode="rgb")
     night = write_image(tmp_path / "night.png", to_gray(night_rgb))
     out = tmp_path / "out"
-    argv = ["process", "--night", str(night), "--out", str(out), "--no-colorize",
-            "--registration", "fixed"]
+    argv = [
+        "process",
+        "--night",
+        str(night),
+        "--out",
+        str(out),
+        "--no-colorize",
+        "--registration",
+        "fixed",
+    ]
     for d in days:
         argv += ["--day", str(d)]
     assert cli_main(argv) == 0, capsys.readouterr().err
@@ -165,8 +178,22 @@ def test_process_with_several_days_exits_3_when_none_aligns(tmp_path, capsys):
     d1 = write_image(tmp_path / "d1.png", other)
     d2 = write_image(tmp_path / "d2.png", np.ascontiguousarray(other[::-1]))
     out = tmp_path / "out"
-    code = cli_main(["process", "--day", str(d1), "--day", str(d2), "--night", str(night),
-                     "--out", str(out), "--no-colorize", "--registration", "translation"])
+    code = cli_main(
+        [
+            "process",
+            "--day",
+            str(d1),
+            "--day",
+            str(d2),
+            "--night",
+            str(night),
+            "--out",
+            str(out),
+            "--no-colorize",
+            "--registration",
+            "translation",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3 and len(err) == 1 and "no day frame aligns" in err[0]
     m = json.loads((out / "metrics.json").read_text())

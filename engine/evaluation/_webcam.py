@@ -2,9 +2,10 @@
 
 For each night frame of a fixed camera, the day frames of other dates are split into the
 *earlier* ones (before the night) and the *later* ones (after it): what an operator would have
-had as reference the days before, and what they would have had the days after. The night frame is colorized from each half, and the two results
-are compared: on a static scene they should agree; where a transient (people, a tent, a cloud,
-a fountain's colour) sits in one reference, colour leaks and they disagree. The measure is the
+had as reference the days before, and what they would have had the days after. The night
+frame is colorized from each side and the two results are compared: on a static scene they
+should agree; where a transient (people, a tent, a cloud, a fountain's colour) sits in one
+reference, colour leaks and they disagree. The measure is the
 mean ΔE_ab between the two results over pixels valid in both, and the chroma the results keep.
 
 Configurations, each from both halves:
@@ -236,24 +237,33 @@ def evaluate_webcam(
             earlier = [d for d in days if d.time.date() < night_frame.time.date()]
             later = [d for d in days if d.time.date() > night_frame.time.date()]
             if min(len(earlier), len(later)) < min_refs:
-                skipped.append((
-                    f"{cam.name}/{night_frame.name}",
-                    f"{len(earlier)} day frames before it and {len(later)} after "
-                    f"(need {min_refs} on each side)",
-                ))
+                skipped.append(
+                    (
+                        f"{cam.name}/{night_frame.name}",
+                        f"{len(earlier)} day frames before it and {len(later)} after "
+                        f"(need {min_refs} on each side)",
+                    )
+                )
                 continue
             try:
                 out = _evaluate_night(
-                    load(night_frame), earlier, later, load, colorizer, params,
-                    max_refs=max_refs, registration=registration,
+                    load(night_frame),
+                    earlier,
+                    later,
+                    load,
+                    colorizer,
+                    params,
+                    max_refs=max_refs,
+                    registration=registration,
                 )
             except ValueError as exc:  # nothing aligned in one half
                 skipped.append((f"{cam.name}/{night_frame.name}", str(exc).splitlines()[0]))
                 continue
             evaluated += 1
             for config, (dis, chroma, masked, ra, rb) in out["scores"].items():
-                rows.append(WebcamRow(cam.name, night_frame.name, config, dis, chroma, masked,
-                                      ra, rb))
+                rows.append(
+                    WebcamRow(cam.name, night_frame.name, config, dis, chroma, masked, ra, rb)
+                )
             if keep is not None:
                 keep({**out, "camera": cam.name, "night_name": night_frame.name})
             if progress is not None:
@@ -265,8 +275,7 @@ def evaluate_webcam(
     return WebcamReport(tuple(rows), _summary(rows), tuple(skipped), registration)
 
 
-def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_refs,
-                    registration):
+def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_refs, registration):
     from engine.leakmask import LeakMaskParams, leak_mask
     from engine.reference import fuse_references
 
@@ -279,7 +288,9 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         al = fused.alignments[single_i]
         day = load(chosen[single_i])
         single = al.warp(day, output_shape=night.shape)
-        single_valid = al.warp(np.full(day.shape[:2], 255, np.uint8), output_shape=night.shape) > 127
+        single_valid = (
+            al.warp(np.full(day.shape[:2], 255, np.uint8), output_shape=night.shape) > 127
+        )
         sides[side] = {
             "single": single,
             "single_valid": single_valid,
@@ -287,8 +298,12 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
             "fused": fused,
             "fused_names": tuple(chosen[i].name for i in fused.used),
         }
-    valid = (sides["a"]["single_valid"] & sides["b"]["single_valid"]
-             & sides["a"]["fused"].valid & sides["b"]["fused"].valid)
+    valid = (
+        sides["a"]["single_valid"]
+        & sides["b"]["single_valid"]
+        & sides["a"]["fused"].valid
+        & sides["b"]["fused"].valid
+    )
     outside = (~valid).astype(np.float32)
     structure_only = LeakMaskParams(**{**_asdict(params), "luminance": False})
     results: dict[str, dict[str, object]] = {c: {} for c in CONFIGS}
@@ -298,12 +313,15 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         gray_single, gray_fused = to_gray(single), to_gray(fused.image)
         masks["single"][side] = outside
         masks["single+structure mask"][side] = np.maximum(
-            leak_mask(night, gray_single, params=structure_only), outside)
+            leak_mask(night, gray_single, params=structure_only), outside
+        )
         masks["single+mask"][side] = np.maximum(
-            leak_mask(night, gray_single, params=params), outside)
+            leak_mask(night, gray_single, params=params), outside
+        )
         masks["fused"][side] = outside
         masks["fused+mask"][side] = np.maximum(
-            leak_mask(night, gray_fused, params=params, stability=fused.stability), outside)
+            leak_mask(night, gray_fused, params=params, stability=fused.stability), outside
+        )
         for config in CONFIGS:
             ref = fused.image if config.startswith("fused") else single
             res = colorizer.colorize(night, ref, leak_mask=masks[config][side])
@@ -316,10 +334,22 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         cb = np.sqrt(np.sum(ab_b**2, axis=-1))[valid]
         masked = 0.5 * (masks[config]["a"][valid].mean() + masks[config]["b"][valid].mean())
         key = "single_name" if config.startswith("single") else "fused_names"
-        scores[config] = (float(d.mean()), float(0.5 * (ca.mean() + cb.mean())),
-                          float(masked * 100.0), sides["a"][key], sides["b"][key])
-    return {"night_rgb": night_rgb, "night": night, "valid": valid, "sides": sides,
-            "results": results, "masks": masks, "scores": scores}
+        scores[config] = (
+            float(d.mean()),
+            float(0.5 * (ca.mean() + cb.mean())),
+            float(masked * 100.0),
+            sides["a"][key],
+            sides["b"][key],
+        )
+    return {
+        "night_rgb": night_rgb,
+        "night": night,
+        "valid": valid,
+        "sides": sides,
+        "results": results,
+        "masks": masks,
+        "scores": scores,
+    }
 
 
 def _asdict(params) -> dict:
@@ -336,12 +366,16 @@ def _summary(rows: list[WebcamRow]) -> tuple[WebcamRow, ...]:
             sel = [r for r in rows if r.config == config and (cam == "all" or r.camera == cam)]
             if not sel:
                 continue
-            out.append(WebcamRow(
-                cam, "mean", config,
-                float(np.mean([r.disagreement for r in sel])),
-                float(np.mean([r.chroma for r in sel])),
-                float(np.mean([r.masked_pct for r in sel])),
-            ))
+            out.append(
+                WebcamRow(
+                    cam,
+                    "mean",
+                    config,
+                    float(np.mean([r.disagreement for r in sel])),
+                    float(np.mean([r.chroma for r in sel])),
+                    float(np.mean([r.masked_pct for r in sel])),
+                )
+            )
     return tuple(out)
 
 
@@ -369,8 +403,9 @@ def webcam_montage(kept: dict, *, tile_width: int = 320) -> np.ndarray:
             img = np.repeat(img[..., None], 3, axis=2)
         t = cv2.resize(img, (tile_width, th), interpolation=cv2.INTER_AREA)
         cv2.rectangle(t, (0, 0), (tile_width, 18), (0, 0, 0), -1)
-        cv2.putText(t, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            t, label, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA
+        )
         return t
 
     scores = kept["scores"]

@@ -134,8 +134,11 @@ class LeakMaskParams:
             raise ValueError(
                 f"luminance_spread must be a number >= 0, got {self.luminance_spread!r}"
             )
-        for lo, hi in (("luminance_lo", "luminance_hi"), ("colour_lo", "colour_hi"),
-                       ("stability_lo", "stability_hi")):
+        for lo, hi in (
+            ("luminance_lo", "luminance_hi"),
+            ("colour_lo", "colour_hi"),
+            ("stability_lo", "stability_hi"),
+        ):
             a, b = getattr(self, lo), getattr(self, hi)
             ok = all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in (a, b))
             if not (ok and a < b):
@@ -295,9 +298,7 @@ def leak_mask_stages(
         contrast_floor=params.contrast_floor,
         lcn_sigma=params.lcn_sigma,
     )
-    cues = _cue_ramps(
-        small_n, small_r, (h, w), params, stability, night_color, reference_color
-    )
+    cues = _cue_ramps(small_n, small_r, (h, w), params, stability, night_color, reference_color)
     return _finish(sim, (h, w), factor, params, cues)
 
 
@@ -326,9 +327,7 @@ def _cue_ramps(small_n, small_r, shape, params, stability, night_color, referenc
                 f"{getattr(stability, 'shape', '')}"
             )
         small_s = _shrink(np.asarray(stability, np.float32), params.work_width)
-        cues["stability"] = stability_ramp(
-            small_s, lo=params.stability_lo, hi=params.stability_hi
-        )
+        cues["stability"] = stability_ramp(small_s, lo=params.stability_lo, hi=params.stability_hi)
     if night_color is not None:
         if reference_color is None:
             raise ValueError("night_color needs reference_color (the aligned reference in colour)")
