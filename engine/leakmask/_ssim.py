@@ -179,8 +179,10 @@ def _finite_positive(value) -> bool:
 def _promote(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cast like scikit-image: float16/float32 -> float32, anything else -> float64, and
     ``b`` to ``a``'s float type (contiguous, so OpenCV takes them as they are)."""
-    float_type = np.float32 if a.dtype in (np.float16, np.float32) else np.float64
-    x = np.ascontiguousarray(a, dtype=float_type)
+    # ``dtype.type``, not the dtype: ``>f4`` (big-endian) is float32 too, and scikit-image
+    # (``_supported_float_type``) keys on the type, so it computes such input in float32.
+    float_type = np.float32 if a.dtype.type in (np.float16, np.float32) else np.float64
+    x = np.ascontiguousarray(a, dtype=float_type)  # native byte order, contiguous
     y = np.ascontiguousarray(b, dtype=float_type)
     return x, y
 
