@@ -29,6 +29,7 @@ __all__ = [
     "MIN_SHARPNESS",
     "Verdict",
     "check_geometry",
+    "peak_check",
     "structure_score",
     "verify",
 ]
@@ -130,19 +131,9 @@ def _shifted(shape: tuple[int, int], dx: int, dy: int) -> tuple[slice, slice, sl
     return ys_a, xs_a, ys_b, xs_b
 
 
-def structure_score(
-    moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray
-) -> tuple[float, float, float]:
-    """Weighted mean ``|cos|`` between gradient orientations at, near and far from ``matrix``.
-
-    Returns ``(at, near, far)``: at the matrix; the best of the two axis-wise means of
-    shifts by ``_NUDGE_PX`` (x pair, y pair); the median of eight shifts by ``_NULL_PX``,
-    which estimates the level that unrelated content of these two images reaches (grass
-    or foliage share orientation statistics without being aligned).
-
-    The comparison runs at a long side of 320 px on every other pixel each way: a mean over
-    ~20k pixels is plenty, and it is evaluated 13 times per verification.
-    """
+def _agreement_at(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray):
+    """``agreement(dx, dy)``: weighted mean ``|cos|`` of gradient orientations under
+    ``matrix`` followed by a shift of ``(dx, dy)`` samples (every other pixel at 320 px)."""
     lm, lf = moving.level(_CHECK_SIDE), fixed.level(_CHECK_SIDE)
     m = lf.to_level @ matrix @ np.linalg.inv(lm.to_level)
     fgx, fgy, fmag = fixed.gradient_vectors(_CHECK_SIDE)
@@ -181,6 +172,23 @@ def structure_score(
         dot = np.abs(fx[ya, xa] * m_x[yb, xb] + fy[ya, xa] * m_y[yb, xb])
         return float((dot / (norms + 1e-6)).sum()) / weight
 
+    return agreement
+
+
+def structure_score(
+    moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray
+) -> tuple[float, float, float]:
+    """Weighted mean ``|cos|`` between gradient orientations at, near and far from ``matrix``.
+
+    Returns ``(at, near, far)``: at the matrix; the best of the two axis-wise means of
+    shifts by ``_NUDGE_PX`` (x pair, y pair); the median of eight shifts by ``_NULL_PX``,
+    which estimates the level that unrelated content of these two images reaches (grass
+    or foliage share orientation statistics without being aligned).
+
+    The comparison runs at a long side of 320 px on every other pixel each way: a mean over
+    ~20k pixels is plenty, and it is evaluated 13 times per verification.
+    """
+    agreement = _agreement_at(moving, fixed, matrix)
     d, far = _NUDGE_PX // 2, _NULL_PX // 2  # in units of the every-other-pixel grid
     base = agreement(0, 0)
     near_x = 0.5 * (agreement(d, 0) + agreement(-d, 0))
@@ -210,3 +218,43 @@ def verify(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> V
             f"{MIN_SHARPNESS}): repetitive or blurred content"
         )
     return Verdict(not reason, agreement, reason, overlap, agreement, sharpness)
+
+
+# Nudges of the fixed-camera peak test, in the fixed frame about its centre: about 3 px at the
+# corners of the 320 px check image, like the shifts (one sample = 2 px, both ways).
+_PEAK_SCALE = 0.016
+_PEAK_ANGLE_DEG = 1.0
+
+
+def peak_check(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> str:
+    """Reason ``matrix`` is not a local peak of structure agreement (``""`` if it is).
+
+    The test a fixed camera needs between day and night. Lamps that are lit, a sky that went
+    dark or fog change *how much* structure two frames share, so a global level (agreement,
+    sharpness along x and y) is a weak test there: a registration 3% off in scale still
+    shares most edges. But wherever the frames share structure, the right matrix is where
+    that sharing peaks, in every direction: nudged by a shift, a rotation or a scale change
+    of about 3 px at the check image's corners, agreement must not rise.
+    """
+    agreement = _agreement_at(moving, fixed, matrix)
+    c0 = agreement(0, 0)
+    shifts = {f"shift {dx:+d},{dy:+d}": agreement(dx, dy) for dx, dy in _RING4}
+    h, w = fixed.shape
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    others = {}
+    for name, angle, scale in (
+        ("rotation +", _PEAK_ANGLE_DEG, 1.0),
+        ("rotation -", -_PEAK_ANGLE_DEG, 1.0),
+        ("scale +", 0.0, 1.0 + _PEAK_SCALE),
+        ("scale -", 0.0, 1.0 - _PEAK_SCALE),
+    ):
+        nudge = np.vstack([cv2.getRotationMatrix2D(tuple(centre), angle, scale), [0, 0, 1]])
+        others[name] = _agreement_at(moving, fixed, nudge @ matrix)(0, 0)
+    worse = {k: v for k, v in {**shifts, **others}.items() if v > c0}
+    if worse:
+        name, value = max(worse.items(), key=lambda kv: kv[1])
+        return f"not a local peak of structure agreement ({name} gives {value:.3f} > {c0:.3f})"
+    return ""
+
+
+_RING4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
