@@ -163,16 +163,20 @@ def _corner_drift(a: np.ndarray, b: np.ndarray, shape: tuple[int, int]) -> float
     return float(np.max(np.linalg.norm(apply_homography(a, c) - apply_homography(b, c), axis=1)))
 
 
-def _fixed_camera(pm, pf, prior: np.ndarray, motion: str, timer: _Timer) -> _Candidate:
+def _fixed_camera(
+    pm, pf, prior: np.ndarray, motion: str, timer: _Timer, *, tracking: bool = False
+) -> _Candidate:
     """Refine the prior of a fixed camera locally and check it the way day vs night needs.
 
+    ``tracking``: the prior is the last accepted matrix, so the coarse shift level is skipped.
     Accepted only when the refined matrix verifies (geometry, agreement, sharpness), stays
     within ``_FIXED_MAX_DRIFT`` of the prior, and is a local peak of structure agreement in
     shift, rotation and scale (:func:`alignment._verify.peak_check`).
     """
     local = capped(_FIXED_MOTION, motion)
     start = _restrict_to(prior, local, pm.shape)
-    cand = _refined_plain(pm, pf, start, local, _FIXED_CAMERA, "fixed+ecc", timer)
+    schedule = _FIXED_CAMERA[1:] if tracking else _FIXED_CAMERA
+    cand = _refined_plain(pm, pf, start, local, schedule, "fixed+ecc", timer)
     verdict = cand.verdict
     if verdict.ok:
         drift = _corner_drift(cand.matrix, prior, pm.shape)
@@ -323,7 +327,9 @@ def align(
 
     if fixed_camera and method in ("auto", "ecc"):
         prior = start if start is not None else _frame_fit(pm.shape, pf.shape)
-        candidates.append(_fixed_camera(pm, pf, prior, motion, timer))
+        candidates.append(
+            _fixed_camera(pm, pf, prior, motion, timer, tracking=start is not None)
+        )
         if method == "auto" and not candidates[-1].verdict.ok:
             notes.append(f"fixed-camera prior: {candidates[-1].verdict.reason}")
             candidates += _auto(pm, pf, motion, timer, notes)
