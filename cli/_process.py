@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["translation", "euclidean", "affine", "homography"],
         help="alignment motion model (default: homography)",
     )
+    p.add_argument(
+        "--fixed-camera",
+        action="store_true",
+        help="day and night come from the same camera that was not moved: start from the "
+        "identity, refine locally (full search only if that does not verify)",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,7 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_colorize:
         colorizer = _load_colorizer(args.model)
 
-    result = process_pair(day, night, colorizer=colorizer, method=args.method, motion=args.motion)
+    result = process_pair(
+        day,
+        night,
+        colorizer=colorizer,
+        method=args.method,
+        motion=args.motion,
+        fixed_camera=args.fixed_camera,
+    )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     metrics = result.metrics()
