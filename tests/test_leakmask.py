@@ -420,3 +420,37 @@ def test_soft_tail_params_validated(field, value):
 
     with pytest.raises(ValueError, match=field):
         LeakMaskParams(**{field: value})
+
+
+def test_ssim_bench_rows_time_float32_and_gaussian_interleaved(monkeypatch):
+    import engine.bench._ssim as bench
+
+    calls = []
+    monkeypatch.setattr(bench, "SIZE", (96, 64))
+    real = bench.interleaved
+
+    def spy(ours, ref, rounds):
+        calls.append(rounds)
+        return real(ours, ref, rounds)
+
+    monkeypatch.setattr(bench, "interleaved", spy)
+    rows = bench.rows(repeats=2)
+    assert [r.stage for r in rows] == [
+        "ssim_map (float32, 7x7 box)",
+        "ssim_map (uint8, Gaussian 11 taps)",
+        "ssim_map (float32, Gaussian 11 taps)",
+    ]
+    assert calls == [2, 2, 2]
+    for r in rows:
+        assert r.size == "96x64" and r.target == ">= 5x"
+        assert r.ours_ms > 0 and r.reference_ms > 0 and r.met == (r.speedup >= 5)
+        assert "interleaved, 2 rounds" in r.note and "per-round ratio" in r.note
+
+
+def test_interleaved_timing_alternates_reference_and_ours():
+    from engine.bench._ssim import interleaved
+
+    order = []
+    t_ours, t_ref = interleaved(lambda: order.append("o"), lambda: order.append("r"), 3)
+    assert order == ["o", "r"] + ["r", "o"] * 3  # warm-up, then one of each per round
+    assert len(t_ours) == len(t_ref) == 3

@@ -381,9 +381,17 @@ def _smoother(ft, kernel, win) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
 
         return box32
     one = np.ones(1, np.float64)
+    wide: list[np.ndarray] = []  # one float64 scratch strip, allocated on first use
 
     def gauss32(src, dst, scratch):
-        np.copyto(scratch, cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, borderType=border))
-        np.copyto(dst, cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, borderType=border))
+        # scipy accumulates each axis in float64 and rounds to float32 in between; so do
+        # we, into a reused float64 strip (a fresh one per call costs page faults).
+        if not wide or wide[0].shape[0] < src.shape[0] or wide[0].shape[1] != src.shape[1]:
+            wide[:] = [np.empty(src.shape, np.float64)]
+        buf = wide[0][: src.shape[0]]
+        cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, dst=buf, borderType=border)
+        np.copyto(scratch, buf, casting="same_kind")
+        cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, dst=buf, borderType=border)
+        np.copyto(dst, buf, casting="same_kind")
 
     return gauss32
