@@ -25,6 +25,7 @@ from alignment._prep import PreparedImage
 from alignment._types import apply_homography
 
 __all__ = [
+    "CLEAR_AGREEMENT",
     "MIN_AGREEMENT",
     "MIN_SHARPNESS",
     "Verdict",
@@ -48,6 +49,9 @@ _NULL_PX = 24  # at _CHECK_SIDE; shifts this large give the agreement of unrelat
 # unrelated images (other scenes, noise, photos) scored agreement <= 0.07.
 MIN_AGREEMENT = 0.23
 MIN_SHARPNESS = 0.25
+#: Above this agreement a shallow peak (sharpness < MIN_SHARPNESS) is accepted if it is a
+#: local peak in shift, rotation and scale (:func:`peak_check`).
+CLEAR_AGREEMENT = 0.6
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,8 @@ def verify(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> V
     """Geometry and structure checks of a full-resolution moving -> fixed matrix.
 
     ``score`` is the orientation agreement (0 = chance, 1 = identical edges); ``ok`` needs a
-    sane geometry, agreement >= ``MIN_AGREEMENT`` and sharpness >= ``MIN_SHARPNESS``.
+    sane geometry, agreement >= ``MIN_AGREEMENT`` and sharpness >= ``MIN_SHARPNESS`` (or,
+    with agreement >= ``CLEAR_AGREEMENT``, a local peak in shift, rotation and scale).
     """
     reason, overlap = check_geometry(matrix, moving.shape, fixed.shape)
     if reason:
@@ -212,7 +217,12 @@ def verify(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> V
     sharpness = max(0.0, (c0 - c_near) / (c0 - c_null)) if c0 > c_null else 0.0
     if agreement < MIN_AGREEMENT:
         reason = f"structure does not line up (agreement {agreement:.2f} < {MIN_AGREEMENT})"
-    elif sharpness < MIN_SHARPNESS:
+    elif sharpness < MIN_SHARPNESS and not (
+        # Smooth content (defocus, haze) makes a shallow peak, not a wrong one: an agreement
+        # this high is never reached by chance (unrelated images <= 0.07, registrations 5+ px
+        # off <= 0.25), so accept it when it is a peak in every direction.
+        agreement >= CLEAR_AGREEMENT and sharpness > 0 and not peak_check(moving, fixed, matrix)
+    ):
         reason = (
             f"structure agreement is not a clear peak (sharpness {sharpness:.2f} < "
             f"{MIN_SHARPNESS}): repetitive or blurred content"
