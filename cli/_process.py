@@ -40,10 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="alignment motion model (default: homography)",
     )
     p.add_argument(
+        "--fixed-camera",
+        action="store_true",
+        help="day and night come from the same camera that was not moved: start from the "
+        "identity, refine locally (full search only if that does not verify)",
+    )
+    p.add_argument(
         "--registration",
         default="auto",
         choices=["auto", "fixed", "translation"],
-        help="with several --day: how each is registered (fixed = a camera that did not move)",
+        help="with several --day: how each is registered (fixed = a camera that did not "
+        "move; --fixed-camera implies it)",
     )
     p.set_defaults(func=run)
 
@@ -64,12 +71,18 @@ def run(args: argparse.Namespace) -> int:
 
     if len(days) == 1:
         result = process_pair(
-            days[0], night, colorizer=colorizer, method=args.method, motion=args.motion
+            days[0],
+            night,
+            colorizer=colorizer,
+            method=args.method,
+            motion=args.motion,
+            fixed_camera=args.fixed_camera,
         )
     else:
         from engine.pipeline import process_fused
 
-        result = process_fused(days, night, colorizer=colorizer, registration=args.registration)
+        registration = "fixed" if args.fixed_camera else args.registration
+        result = process_fused(days, night, colorizer=colorizer, registration=registration)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     metrics = result.metrics()

@@ -106,6 +106,7 @@ def process_pair(
     motion: str = "homography",
     initial: np.ndarray | None = None,
     leak_params: Any = None,
+    fixed_camera: bool = False,
 ) -> PairResult:
     """Align a day reference onto a night frame, compute the leak mask, optionally colorize.
 
@@ -125,6 +126,8 @@ def process_pair(
         Previous 3x3 estimate (live re-registration: only a fast refinement is run).
     leak_params : engine.leakmask.LeakMaskParams, optional
         Leak-mask parameters (defaults when None).
+    fixed_camera : bool
+        Day and night come from the same, unmoved camera (see `alignment.align`).
 
     Returns
     -------
@@ -148,7 +151,9 @@ def process_pair(
         raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    al = alignment.align(day, night, method=method, motion=motion, initial=initial)
+    al = alignment.align(
+        day, night, method=method, motion=motion, initial=initial, fixed_camera=fixed_camera
+    )
     times["align"] = (time.perf_counter() - t0) * 1e3
     if not al.ok:
         return PairResult(al, night, None, None, None, None, None, timings_ms=times)
