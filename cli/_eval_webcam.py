@@ -92,7 +92,9 @@ def run_webcam(args: argparse.Namespace) -> int:
     print(
         f"{nights} night frames evaluated ({len(report.skipped)} skipped), colorizer "
         f"{colorizer.name}, registration {report.registration}, up to {args.max_refs} day "
-        f"frames fused per side; night = capture hours {args.night_hours}, luminance only"
+        f"frames fused per side; night = capture hours {args.night_hours}, luminance only; "
+        f"{report.day_frames_refused} of {report.day_frames_tried} day frames did not align "
+        "and were left out"
     )
     header = [
         "camera",

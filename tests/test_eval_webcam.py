@@ -70,6 +70,7 @@ def test_static_scene_agrees_and_a_transient_in_one_reference_disagrees(tmp_path
     assert lk["single"].refs_a == ("20240507_120000",)
     assert lk["single"].refs_b == ("20240513_120000",)
     assert lk["fused"].refs_b == ("20240513_120000", "20240516_120000", "20240519_120000")
+    assert (leaky.day_frames_tried, leaky.day_frames_refused) == (6, 0)
     # three days fused: the car is in one of them, so the fusion drops it
     assert lk["fused"].disagreement < 0.3 * lk["single"].disagreement
     assert lk["fused+mask"].disagreement < 0.3 * lk["single"].disagreement

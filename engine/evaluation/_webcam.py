@@ -137,6 +137,10 @@ class WebcamReport:
     skipped: tuple[tuple[str, str], ...]
     """``(night frame, reason)`` for night frames not evaluated."""
     registration: str
+    day_frames_refused: int = 0
+    """Day frames (summed over night frames and sides) that did not align and were left out."""
+    day_frames_tried: int = 0
+    """Day frames registered onto night frames in all (summed the same way)."""
 
     def ratio(self, camera: str, config: str, key: str) -> float:
         """``key`` of ``config`` over that of the single unmasked reference (summary means)."""
@@ -219,6 +223,7 @@ def evaluate_webcam(
     rows: list[WebcamRow] = []
     skipped: list[tuple[str, str]] = []
     cams = webcam_cameras(folder)
+    refused = tried = 0
     for cam in cams:
         frames = find_webcam_frames(cam)
         nights = [f for f in frames if _is_night(f.time, night_hours)]
@@ -260,6 +265,8 @@ def evaluate_webcam(
                 skipped.append((f"{cam.name}/{night_frame.name}", str(exc).splitlines()[0]))
                 continue
             evaluated += 1
+            refused += out["refused"]
+            tried += out["tried"]
             for config, (dis, chroma, masked, ra, rb) in out["scores"].items():
                 rows.append(
                     WebcamRow(cam.name, night_frame.name, config, dis, chroma, masked, ra, rb)
@@ -272,7 +279,7 @@ def evaluate_webcam(
                     f"{cam.name}/{night_frame.name}: disagreement single "
                     f"{s['single'][0]:.2f}, fused+mask {s['fused+mask'][0]:.2f}"
                 )
-    return WebcamReport(tuple(rows), _summary(rows), tuple(skipped), registration)
+    return WebcamReport(tuple(rows), _summary(rows), tuple(skipped), registration, refused, tried)
 
 
 def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_refs, registration):
@@ -349,6 +356,8 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         "results": results,
         "masks": masks,
         "scores": scores,
+        "refused": sum(len(sd["fused"].refused) for sd in sides.values()),
+        "tried": sum(len(sd["fused"].alignments) for sd in sides.values()),
     }
 
 
