@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -283,7 +283,7 @@ def evaluate_webcam(
 
 
 def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_refs, registration):
-    from engine.leakmask import LeakMaskParams, leak_mask
+    from engine.leakmask import leak_mask
     from engine.reference import fuse_references
 
     night = to_gray(night_rgb)
@@ -312,7 +312,7 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         & sides["b"]["fused"].valid
     )
     outside = (~valid).astype(np.float32)
-    structure_only = LeakMaskParams(**{**_asdict(params), "luminance": False})
+    structure_only = replace(params, luminance=False)  # the mask before the cues
     results: dict[str, dict[str, object]] = {c: {} for c in CONFIGS}
     masks: dict[str, dict[str, np.ndarray]] = {c: {} for c in CONFIGS}
     for side, s in sides.items():
@@ -359,12 +359,6 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         "refused": sum(len(sd["fused"].refused) for sd in sides.values()),
         "tried": sum(len(sd["fused"].alignments) for sd in sides.values()),
     }
-
-
-def _asdict(params) -> dict:
-    from dataclasses import asdict
-
-    return asdict(params)
 
 
 def _summary(rows: list[WebcamRow]) -> tuple[WebcamRow, ...]:
