@@ -22,6 +22,7 @@ __all__ = [
     "ScaledImage",
     "clahe",
     "gradient_magnitude",
+    "level_scale",
     "padding_mask",
     "scale_matrix",
     "scaled",
@@ -55,13 +56,38 @@ class ScaledImage:
     """uint8 mask, 0 on black padding (see :func:`padding_mask`); ``None`` if there is none."""
 
 
-def scaled(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize ``gray`` so its longer side is ``long_side`` (never enlarged).
+#: Working sizes are named by the long side of a frame of this aspect (H / W) or squarer.
+_WIDEST = 9 / 16
+#: Short side of an elongated image never drops below this share of the working size.
+_MIN_SHORT = 0.3
 
-    Returns the resized image and the 3x3 full-resolution -> resized coordinate map.
+
+def level_scale(shape: tuple[int, int], size: int) -> float:
+    """Scale factor (<= 1) of the working copy of an image of ``shape`` at working ``size``.
+
+    ``size`` is the long side for every frame up to 16:9; a more elongated image (a
+    panorama strip, a line-scan crop) keeps the *area* of a 16:9 frame of that long side,
+    and its short side at least ``0.3 * size``. Scaling by the long side alone would leave a
+    2469x205 strip 26 px tall at 320 px: too little for features, gradients or a check.
+
+    Examples
+    --------
+    >>> round(level_scale((480, 640), 320) * 640), round(level_scale((205, 2469), 320) * 205)
+    (320, 96)
+    """
+    h, w = shape
+    long, short = max(h, w), min(h, w)
+    s = max(size / long, size * np.sqrt(_WIDEST / (h * w)), _MIN_SHORT * size / short)
+    return float(min(1.0, s))
+
+
+def scaled(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize ``gray`` to the working size ``long_side`` (see :func:`level_scale`).
+
+    Never enlarged. Returns the resized image and the 3x3 full-resolution -> resized map.
     """
     h, w = gray.shape[:2]
-    s = min(1.0, long_side / max(h, w))
+    s = level_scale((h, w), long_side)
     if s >= 1.0:
         return gray, np.eye(3)
     nw, nh = max(1, round(w * s)), max(1, round(h * s))
@@ -141,7 +167,8 @@ class PreparedImage:
         self._vectors: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def _scaled(self, long_side: int) -> tuple[np.ndarray, np.ndarray]:
-        long_side = min(long_side, max(self.shape))
+        if level_scale(self.shape, long_side) >= 1.0:
+            long_side = 1 << 30  # full resolution: one entry whatever size asked for it
         if long_side not in self._raw:
             larger = [k for k in self._raw if k > long_side]
             if larger:

@@ -33,7 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with and without the leak mask. Pairs listed in an evaluated card's "
         "training.pairs_used are left out.",
     )
-    p.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="folder of pairs")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pairs", type=Path, metavar="DIR", help="folder of pairs")
+    source.add_argument(
+        "--webcam",
+        type=Path,
+        metavar="DIR",
+        help="fixed-webcam frames named YYYYMMDD_HHMMSS (or a folder of such cameras): "
+        "disagreement of colorizations from earlier vs later day frames (no labels needed)",
+    )
     p.add_argument(
         "--model",
         action="append",
@@ -66,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    from cli._eval_webcam import add_webcam_arguments
+
+    add_webcam_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -78,6 +89,10 @@ def _fmt(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.webcam is not None:
+        from cli._eval_webcam import run_webcam
+
+        return run_webcam(args)
     from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
     from engine.evaluation import evaluate, find_pairs
     from engine.models import default_model_path

@@ -15,7 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Writes aligned_reference.png, leak_mask.png, overlay.png, "
         "colorized.png (when a model is available) and metrics.json into --out.",
     )
-    p.add_argument("--day", required=True, type=Path, help="day reference image (colour)")
+    p.add_argument(
+        "--day",
+        required=True,
+        type=Path,
+        action="append",
+        help="day reference image (colour); repeat it to fuse several day frames into one "
+        "clean reference (transients removed, stability map used by the leak mask)",
+    )
     p.add_argument("--night", required=True, type=Path, help="night image (IR / low light)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
     p.add_argument("--model", type=Path, help="colorization model (default: the shipped one)")
@@ -32,6 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["translation", "euclidean", "affine", "homography"],
         help="alignment motion model (default: homography)",
     )
+    p.add_argument(
+        "--fixed-camera",
+        action="store_true",
+        help="day and night come from the same camera that was not moved: start from the "
+        "identity, refine locally (full search only if that does not verify)",
+    )
+    p.add_argument(
+        "--registration",
+        default="auto",
+        choices=["auto", "fixed", "translation"],
+        help="with several --day: how each is registered (fixed = a camera that did not "
+        "move; --fixed-camera implies it)",
+    )
     p.set_defaults(func=run)
 
 
@@ -40,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.overlay import mask_overlay
     from engine.pipeline import process_pair
 
-    day = read_image(args.day, mode="rgb")
+    days = [read_image(d, mode="rgb") for d in args.day]
     night = read_image(args.night, mode="gray")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"{args.out}: exists and is not a folder")
@@ -49,16 +69,35 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_colorize:
         colorizer = _load_colorizer(args.model)
 
-    result = process_pair(day, night, colorizer=colorizer, method=args.method, motion=args.motion)
+    if len(days) == 1:
+        result = process_pair(
+            days[0],
+            night,
+            colorizer=colorizer,
+            method=args.method,
+            motion=args.motion,
+            fixed_camera=args.fixed_camera,
+        )
+    else:
+        from engine.pipeline import process_fused
+
+        registration = "fixed" if args.fixed_camera else args.registration
+        result = process_fused(days, night, colorizer=colorizer, registration=registration)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     metrics = result.metrics()
-    metrics["inputs"] = {"day": str(args.day), "night": str(args.night)}
+    day_names = [str(d) for d in args.day]
+    metrics["inputs"] = {
+        "day": day_names[0] if len(days) == 1 else day_names,
+        "night": str(args.night),
+    }
+    for frame in metrics.get("day_frames", []):
+        frame["path"] = day_names[frame["index"]]
     metrics["outputs"] = {}
     if not result.ok:
         write_json(out / "metrics.json", metrics)
         raise CliError(
-            f"cannot align {args.day} onto {args.night}: {result.alignment.reason} "
+            f"cannot align {', '.join(day_names)} onto {args.night}: {result.alignment.reason} "
             f"(metrics.json written to {out})",
             code=3,
         )

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine._image import check_rgb, to_gray
 
-__all__ = ["PairResult", "process_pair"]
+__all__ = ["PairResult", "process_fused", "process_pair"]
 
 
 class _Colorizer(Protocol):
@@ -41,6 +41,13 @@ class PairResult:
     colorized: Any = None
     """`engine.colorize.ColorizeResult` when a colorizer was given."""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    fused: Any = None
+    """`engine.reference.FusedReference` when several day frames were fused
+    (`process_fused`)."""
+    day_alignments: tuple = ()
+    """`process_fused`: one `alignment.Alignment` per day frame, in input order."""
+    days_used: tuple[int, ...] = ()
+    """`process_fused`: indices of the day frames that went into the reference."""
 
     @property
     def ok(self) -> bool:
@@ -63,6 +70,22 @@ class PairResult:
             "valid_area_pct": None if self.valid is None else float(self.valid.mean() * 100),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+        if self.day_alignments:
+            out["day_frames"] = [
+                {
+                    "index": i,
+                    "used": i in self.days_used,
+                    "ok": bool(a.ok),
+                    "method": a.method,
+                    "score": float(a.score),
+                    "reason": a.reason,
+                    "matrix": np.asarray(a.matrix, float).tolist(),
+                }
+                for i, a in enumerate(self.day_alignments)
+            ]
+        if self.fused is not None:
+            st = self.fused.stability[self.fused.valid]
+            out["stability_mean"] = float(st.mean()) if st.size else None
         if self.colorized is not None:
             out["colorize"] = {
                 "model": getattr(self.colorized, "model_name", ""),
@@ -83,6 +106,7 @@ def process_pair(
     motion: str = "homography",
     initial: np.ndarray | None = None,
     leak_params: Any = None,
+    fixed_camera: bool = False,
 ) -> PairResult:
     """Align a day reference onto a night frame, compute the leak mask, optionally colorize.
 
@@ -102,6 +126,8 @@ def process_pair(
         Previous 3x3 estimate (live re-registration: only a fast refinement is run).
     leak_params : engine.leakmask.LeakMaskParams, optional
         Leak-mask parameters (defaults when None).
+    fixed_camera : bool
+        Day and night come from the same, unmoved camera (see `alignment.align`).
 
     Returns
     -------
@@ -125,7 +151,9 @@ def process_pair(
         raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    al = alignment.align(day, night, method=method, motion=motion, initial=initial)
+    al = alignment.align(
+        day, night, method=method, motion=motion, initial=initial, fixed_camera=fixed_camera
+    )
     times["align"] = (time.perf_counter() - t0) * 1e3
     if not al.ok:
         return PairResult(al, night, None, None, None, None, None, timings_ms=times)
@@ -163,4 +191,128 @@ def process_pair(
         leak_area_pct=float((mask > 0.5).mean() * 100.0),
         colorized=colorized,
         timings_ms=times,
+    )
+
+
+def process_fused(
+    days,
+    night: np.ndarray,
+    *,
+    colorizer: _Colorizer | None = None,
+    registration: str = "auto",
+    leak_params: Any = None,
+) -> PairResult:
+    """`process_pair` with several day frames: align each, fuse them, mask, colorize.
+
+    The day frames are fused by `engine.reference.fuse_references` (robust per-pixel median,
+    stability map), and the leak mask takes the stability map as a cue.
+
+    Parameters
+    ----------
+    days : sequence of ndarray
+        Day frames, RGB uint8 (sizes may differ from the night frame and each other).
+    night : ndarray
+        Night frame, gray uint8 (an RGB night frame is reduced to luminance).
+    colorizer : object, optional
+        As in `process_pair`.
+    registration : {"auto", "fixed", "translation"}
+        How each day frame is registered (`engine.reference.register_day_frame`).
+    leak_params : engine.leakmask.LeakMaskParams, optional
+
+    Returns
+    -------
+    PairResult
+        ``fused`` holds every frame's alignment and the frames used; ``alignment`` is the
+        first used frame's. When no frame aligns, ``ok`` is False and ``reason`` lists each
+        frame's reason.
+
+    Examples
+    --------
+    >>> import skimage.data
+    >>> day = skimage.data.astronaut()[::2, ::2]
+    >>> res = process_fused([day, day[:, ::-1].copy(), day], to_gray(day),
+    ...                     registration="translation")
+    >>> res.ok, res.fused.used
+    (True, (0, 2))
+    """
+    import alignment
+    from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
+    from engine.reference import fuse_references, register_day_frame
+
+    days = list(days)
+    if not days:
+        raise ValueError("need at least one day frame")
+    for i, d in enumerate(days):
+        check_rgb(d, f"day frame {i}")
+    night = to_gray(night)
+    if night.dtype != np.uint8:
+        raise ValueError(f"night must be uint8, got {night.dtype}")
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    alignments = [register_day_frame(d, night, registration=registration) for d in days]
+    times["align"] = (time.perf_counter() - t0) * 1e3
+    used = [i for i, a in enumerate(alignments) if a.ok]
+    if not used:
+        reason = "no day frame aligns: " + "; ".join(
+            f"frame {i}: {a.reason}" for i, a in enumerate(alignments)
+        )
+        refused = alignment.Alignment(
+            np.eye(3),
+            ok=False,
+            score=0.0,
+            method="none",
+            motion="homography",
+            reason=reason,
+            fixed_shape=night.shape[:2],
+            moving_shape=days[0].shape[:2],
+        )
+        return PairResult(
+            refused,
+            night,
+            None,
+            None,
+            None,
+            None,
+            None,
+            timings_ms=times,
+            day_alignments=tuple(alignments),
+        )
+
+    t = time.perf_counter()
+    fused = fuse_references(days, night, alignments=alignments)
+    times["fuse"] = (time.perf_counter() - t) * 1e3
+    aligned, valid = fused.image, fused.valid
+
+    t = time.perf_counter()
+    ref_gray = to_gray(aligned)
+    mask = leak_mask(
+        night, ref_gray, params=leak_params or LeakMaskParams(), stability=fused.stability
+    )
+    mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
+    times["leak_mask"] = (time.perf_counter() - t) * 1e3
+
+    t = time.perf_counter()
+    ssim = ssim_map(night, ref_gray, data_range=255)
+    ssim_mean = float(ssim[valid].mean()) if valid.any() else 0.0
+    times["ssim"] = (time.perf_counter() - t) * 1e3
+
+    colorized = None
+    if colorizer is not None:
+        t = time.perf_counter()
+        colorized = colorizer.colorize(night, aligned, leak_mask=mask)
+        times["colorize"] = (time.perf_counter() - t) * 1e3
+    times["total"] = (time.perf_counter() - t0) * 1e3
+    return PairResult(
+        alignment=fused.alignments[fused.used[0]],
+        night=night,
+        aligned_reference=aligned,
+        valid=valid,
+        leak_mask=mask,
+        ssim_mean=ssim_mean,
+        leak_area_pct=float((mask > 0.5).mean() * 100.0),
+        colorized=colorized,
+        timings_ms=times,
+        fused=fused,
+        day_alignments=fused.alignments,
+        days_used=fused.used,
     )

@@ -39,6 +39,7 @@ class LiveProcessor(QObject):
         self._pending: tuple[np.ndarray, int] | None = None
         self._reference: np.ndarray | None = None
         self._matrix: np.ndarray | None = None
+        self._fixed_camera = False
         self._model_path = model_path
         self._colorizer = None
         self._colorizer_failed = False
@@ -47,11 +48,16 @@ class LiveProcessor(QObject):
         self._thread.start()
 
     # -- called from the GUI thread ------------------------------------------------------
-    def set_reference(self, day: np.ndarray | None) -> None:
-        """A new day reference: the next frame is registered from scratch."""
+    def set_reference(self, day: np.ndarray | None, *, fixed_camera: bool = False) -> None:
+        """A new day reference: the next frame is registered from scratch.
+
+        ``fixed_camera``: the reference came from the camera being processed (same device,
+        not moved), so registration starts from the identity and stays local.
+        """
         with self._cond:
             self._reference = None if day is None else day.copy()
             self._matrix = None
+            self._fixed_camera = fixed_camera
 
     def has_reference(self) -> bool:
         with self._cond:
@@ -79,9 +85,10 @@ class LiveProcessor(QObject):
                     return
                 (night, sequence), self._pending = self._pending, None
                 reference, matrix = self._reference, self._matrix
+                fixed = self._fixed_camera
             self._emit(self.busy_changed, True)
             try:
-                self._process(night, sequence, reference, matrix)
+                self._process(night, sequence, reference, matrix, fixed)
             except Exception as exc:  # report, never kill the thread
                 self._emit(self.failed, f"processing failed: {exc}")
             finally:
@@ -96,12 +103,14 @@ class LiveProcessor(QObject):
         except RuntimeError:  # the QObject was deleted under us during shutdown
             pass
 
-    def _process(self, night, sequence, reference, matrix) -> None:
+    def _process(self, night, sequence, reference, matrix, fixed_camera=False) -> None:
         from engine.overlay import mask_overlay
         from engine.pipeline import process_pair
 
         colorizer = self._get_colorizer()
-        pair = process_pair(reference, night, colorizer=colorizer, initial=matrix)
+        pair = process_pair(
+            reference, night, colorizer=colorizer, initial=matrix, fixed_camera=fixed_camera
+        )
         with self._cond:
             if self._reference is reference:  # not replaced meanwhile
                 # lost track -> next frame registers from scratch

@@ -200,13 +200,13 @@ class MainWindow(QMainWindow):
         if frame.is_gray:
             self._show_error("the newest frame is gray (night): switch the camera to day mode")
             return False
-        self.set_reference(frame.image)
+        self.set_reference(frame.image, fixed_camera=True)  # same device as the night frames
         self.statusBar().showMessage(f"Day reference captured (frame {frame.meta.sequence})", 4000)
         return True
 
-    def set_reference(self, day) -> None:
+    def set_reference(self, day, *, fixed_camera: bool = False) -> None:
         self._reference = day
-        self.processor.set_reference(day)
+        self.processor.set_reference(day, fixed_camera=fixed_camera)
         self._refresh_result()
 
     def _load_reference_dialog(self) -> None:

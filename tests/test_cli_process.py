@@ -114,6 +114,22 @@ def test_process_unrelated_images_fail_cleanly(tmp_path, capsys):
     assert len(err) == 1 and "cannot align" in err[0]
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["alignment"]["ok"] is False and m["alignment"]["reason"]
+    # a refused pair's metrics carry the identity, never the rejected candidate (issue 10)
+    assert m["alignment"]["matrix"] == np.eye(3).tolist()
+
+
+def test_process_fixed_camera_on_a_real_webcam_night(tmp_path, capsys):
+    from tests.conftest import shared_path
+
+    folder = shared_path("data", "webcam", "stlouis")
+    out = tmp_path / "out"
+    args = ["process", "--day", str(folder / "20120822_132844.png"), "--night",
+            str(folder / "20120922_112851.png"), "--out", str(out), "--no-colorize"]
+    assert cli_main([*args, "--fixed-camera"]) == 0, capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["alignment"]["ok"] is True and m["alignment"]["method"] == "fixed+ecc"
+    # a camera that did not move: within a few pixels of the identity
+    assert np.abs(np.asarray(m["alignment"]["matrix"]) - np.eye(3))[:2, 2].max() < 5
 
 
 def _write(path, data: bytes):

@@ -71,6 +71,8 @@ def test_live_colorize_runs_off_thread(window, qtbot):
         window.set_live(True)
     res = blocker.args[0]
     assert res.pair.ok, res.pair.alignment.reason
+    # a reference captured from this camera is registered with the fixed-camera prior
+    assert res.pair.alignment.method == "fixed+ecc", res.pair.alignment.reason
     assert res.overlay.shape == (240, 320, 3) and res.overlay.dtype == np.uint8
     qtbot.waitUntil(lambda: window.info["alignment"].text() not in ("—", ""), timeout=5000)
     window.result_choice.setCurrentText("Leak mask overlay")

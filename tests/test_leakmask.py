@@ -126,6 +126,22 @@ def test_ssim_map_promotes_dtypes_like_skimage(dtype_a, dtype_b, rng):
     assert np.abs(ssim_map(a, b, data_range=200) - _skimage(a, b, data_range=200)).max() <= TOL
 
 
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">u2", ">i4"])
+def test_ssim_map_handles_big_endian_input_like_native(dtype, rng):
+    # Bright, nearly flat areas are where float32 and float64 SSIM differ most (the
+    # variance cancels): a non-native float32 computed in float64 is off by ~2.5e-4 there.
+    scale = 1.0 if dtype[1] == "f" else 200.0
+    base = (0.93 + 0.01 * rng.random((60, 80))) * scale
+    base[:, 40:] = rng.random((60, 40)) * scale
+    other = base + 0.004 * scale * rng.standard_normal(base.shape)
+    a, b = base.astype(dtype), np.clip(other, 0, None).astype(dtype)
+    assert a.dtype.byteorder == ">"
+    native = a.astype(a.dtype.newbyteorder("=")), b.astype(b.dtype.newbyteorder("="))
+    ours = ssim_map(a, b, data_range=scale)
+    np.testing.assert_array_equal(ours, ssim_map(*native, data_range=scale))
+    assert np.abs(ours - _skimage(a, b, data_range=scale)).max() <= TOL
+
+
 def test_ssim_map_accepts_views_and_fortran_order(rng):
     big = rng.integers(0, 256, (90, 120), dtype=np.uint8)
     a, b = big[::2, 1::2], np.asfortranarray(big[1::2, ::2])
@@ -277,6 +293,8 @@ def test_stages_are_consistent(scene):
     assert stages.binary.dtype == bool and stages.closed.dtype == bool
     assert work[1] <= p.work_width < 2 * work[1]  # halved until at most work_width wide
     expected_ramp = np.clip((p.hi - stages.similarity) / (p.hi - p.lo), 0, 1)
+    for cue in stages.cues.values():  # the change cues add evidence, never remove it
+        expected_ramp = np.maximum(expected_ramp, cue)
     np.testing.assert_allclose(stages.ramp, expected_ramp, atol=1e-6)
     np.testing.assert_array_equal(stages.binary, stages.ramp >= 0.5)
     assert not (stages.binary & ~stages.closed).any()  # closing only adds
@@ -404,3 +422,37 @@ def test_soft_tail_params_validated(field, value):
 
     with pytest.raises(ValueError, match=field):
         LeakMaskParams(**{field: value})
+
+
+def test_ssim_bench_rows_time_float32_and_gaussian_interleaved(monkeypatch):
+    import engine.bench._ssim as bench
+
+    calls = []
+    monkeypatch.setattr(bench, "SIZE", (96, 64))
+    real = bench.interleaved
+
+    def spy(ours, ref, rounds):
+        calls.append(rounds)
+        return real(ours, ref, rounds)
+
+    monkeypatch.setattr(bench, "interleaved", spy)
+    rows = bench.rows(repeats=2)
+    assert [r.stage for r in rows] == [
+        "ssim_map (float32, 7x7 box)",
+        "ssim_map (uint8, Gaussian 11 taps)",
+        "ssim_map (float32, Gaussian 11 taps)",
+    ]
+    assert calls == [2, 2, 2]
+    for r in rows:
+        assert r.size == "96x64" and r.target == ">= 5x"
+        assert r.ours_ms > 0 and r.reference_ms > 0 and r.met == (r.speedup >= 5)
+        assert "interleaved, 2 rounds" in r.note and "per-round ratio" in r.note
+
+
+def test_interleaved_timing_alternates_reference_and_ours():
+    from engine.bench._ssim import interleaved
+
+    order = []
+    t_ours, t_ref = interleaved(lambda: order.append("o"), lambda: order.append("r"), 3)
+    assert order == ["o", "r"] + ["r", "o"] * 3  # warm-up, then one of each per round
+    assert len(t_ours) == len(t_ref) == 3

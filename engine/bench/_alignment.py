@@ -7,7 +7,13 @@ Targets (issue 2, section 2) on this 2-core machine:
 * re-registration from the previous estimate (the camera drifted a few pixels) at 640x480:
   median <= 15 ms.
 
-The pairs are the real EPFL RGB/NIR registration pairs from ``../shared/data/visnir`` when
+Issue 10 adds real fixed-webcam night/day pairs (``../shared/data/webcam``: a hard frame of
+each camera, i.e. night, dusk or fog, against a day frame of another date) registered with
+``fixed_camera=True`` from scratch (no previous matrix) and tracking (``initial=`` the
+previous result), target median <= 150 ms from scratch; their truth is an independent
+full-resolution SIFT + MAGSAC++ affine (:func:`engine.daynight.sift_affine`).
+
+The VIS-NIR pairs are the real EPFL RGB/NIR registration pairs from ``../shared/data/visnir`` when
 present, otherwise skimage photos against simulated night frames (IR-like channel mix,
 tone curve, noise, blur; :mod:`alignment._synthetic`). Both references run in the same
 process on the same pairs. They are slow, so each runs once per pair (their medians come
@@ -38,6 +44,15 @@ _N_PAIRS = 4
 _N_REFERENCE_PAIRS = {"scratch": 1, "realign": 2}
 _DRIFT_PX = 4.0
 _VISNIR_PICKS = (("forest", 2), ("indoor", 5), ("field", 13), ("field", 1))
+WEBCAM_TARGET_MS = 150.0
+# (camera, hard frame, day frame of another date): the darkest dusk of stlouis, a dark dawn,
+# a hazy Mexico City morning, a clouded Chamonix evening.
+_WEBCAM_PICKS = (
+    ("stlouis", "20120922_112851", "20120822_132844"),
+    ("stlouis", "20120607_102840", "20120503_132842"),
+    ("mexico", "20130128_111716", "20130629_180216"),
+    ("chamonix", "20130919_064500", "20130628_124600"),
+)
 
 
 def _resized_pair(moving, fixed, truth, size):
@@ -146,6 +161,95 @@ def rows(*, repeats: int) -> list[BenchRow]:
     out: list[BenchRow] = []
     for kind, size, target in _CASES:
         out.extend(_case(kind, size, target, repeats=repeats))
+    out.extend(_webcam_rows(repeats=repeats))
+    return out
+
+
+def _webcam_pairs() -> list[tuple[np.ndarray, np.ndarray, np.ndarray, str]]:
+    """(day RGB, hard frame gray, truth 3x3, camera) for the picks found in ../shared."""
+    from engine._image import read_image
+    from engine.daynight import sift_affine
+
+    folder = shared_dir() / "data" / "webcam"
+    out = []
+    for cam, night_name, day_name in _WEBCAM_PICKS:
+        try:
+            day = read_image(folder / cam / f"{day_name}.png", mode="rgb")
+            night = read_image(folder / cam / f"{night_name}.png", mode="gray")
+        except ImageError:
+            continue
+        truth, _ = sift_affine(day, night)
+        out.append((day, night, np.eye(3) if truth is None else truth, cam))
+    return out
+
+
+def _webcam_rows(*, repeats: int) -> list[BenchRow]:
+    """Real night/day webcam pairs, fixed camera: from scratch and tracking, refs beside."""
+    from alignment import align
+
+    pairs = _webcam_pairs()
+    if not pairs:
+        return []
+    runs = max(1, repeats)
+    times = {"scratch": [], "track": []}
+    errs = {"scratch": [], "track": []}
+    refs = {(k, r): ([], []) for k in times for r in ("ecc", "sift")}
+    for day, night, truth, _ in pairs:
+        first = align(day, night, fixed_camera=True)  # warm-up; its matrix is what tracks
+        previous = first.matrix if first.ok else None
+        for kind, initial in (("scratch", None), ("track", previous)):
+            for _ in range(runs):
+                ms, result = _timed(
+                    lambda d=day, n=night, i=initial: align(d, n, initial=i, fixed_camera=True)
+                )
+                times[kind].append(ms)
+            errs[kind].append(
+                _corner_error(result.matrix if result.ok else None, truth, day.shape[:2])
+            )
+            start = np.eye(3) if initial is None else initial
+            for name, fn in (
+                ("ecc", lambda d=day, n=night, s=start: _ecc_reference(d, n, s)),
+                ("sift", lambda d=day, n=night: _sift_reference(d, n)),
+            ):
+                ms, m = _timed(fn)
+                refs[(kind, name)][0].append(ms)
+                refs[(kind, name)][1].append(_corner_error(m, truth, day.shape[:2]))
+    size = "/".join(sorted({f"{d.shape[1]}x{d.shape[0]}" for d, *_ in pairs}))
+    cams = ", ".join(c for *_, c in pairs)
+    names = {
+        "ecc": "cv2.findTransformECC single-scale from identity",
+        "sift": "SIFT + RANSAC full-res",
+    }
+    out = []
+    for kind in ("scratch", "track"):
+        ours = statistics.median(times[kind])
+        lo, hi = min(times[kind]), max(times[kind])
+        if kind == "scratch":
+            stage, target = "align webcam night/day, fixed_camera (no previous)", WEBCAM_TARGET_MS
+        else:
+            stage, target = "track webcam night/day, fixed_camera + initial=previous", None
+        for key in ("ecc", "sift"):
+            ref_ms, ref_err = refs[(kind, key)]
+            ref_name = names[key] if kind == "scratch" else names[key].replace(
+                "from identity", "from previous"
+            )
+            note = (
+                f"{len(pairs)} real pairs ({cams}); ours {lo:.0f}-{hi:.0f} ms; corner error "
+                f"vs full-res SIFT truth: ours {_median_error(errs[kind])}, "
+                f"ref {_median_error(ref_err)}"
+            )
+            out.append(
+                BenchRow(
+                    stage,
+                    size,
+                    ours,
+                    ref_name,
+                    statistics.median(ref_ms),
+                    "" if target is None else f"<= {target:.0f} ms",
+                    None if target is None else ours <= target,
+                    note,
+                )
+            )
     return out
 
 

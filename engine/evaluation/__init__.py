@@ -19,20 +19,34 @@ from engine.evaluation._runner import (
     find_pairs,
     oracle_leak_mask,
 )
+from engine.evaluation._webcam import (
+    WebcamReport,
+    WebcamRow,
+    evaluate_webcam,
+    find_webcam_frames,
+    webcam_cameras,
+    webcam_montage,
+)
 
 __all__ = [
     "EvalPair",
     "EvalReport",
     "EvalRow",
     "TargetCheck",
+    "WebcamReport",
+    "WebcamRow",
     "ab_error",
     "colourfulness",
     "evaluate",
+    "evaluate_webcam",
     "find_pairs",
+    "find_webcam_frames",
     "lab_ab",
     "oracle_leak_mask",
     "output_max_abs_diff",
     "photo_feeds",
     "psnr",
     "ssim",
+    "webcam_cameras",
+    "webcam_montage",
 ]

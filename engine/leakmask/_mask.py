@@ -1,5 +1,9 @@
 """The colour-leak mask: similarity -> threshold (soft ramp) -> closing -> blur -> upsample.
 
+The structural similarity's ramp is combined (per-pixel maximum) with the ramps of the cues
+in `engine.leakmask._cues` before the closing: the night/reference luminance relation, and,
+when given, the night frame's own colour and a fused reference's stability map.
+
 The similarity is computed on copies shrunk to at most ``work_width`` pixels (the mask is smooth
 anyway, and the shrink removes sensor noise and fine texture that never matches between an
 IR night frame and a day photo); the blurred mask is scaled back to the full size at the end.
@@ -8,12 +12,13 @@ IR night frame and a day photo); the blurred mask is scaled back to the full siz
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from engine._image import check_gray
+from engine._image import check_gray, check_rgb
+from engine.leakmask._cues import colour_ramp, luminance_ramp, stability_ramp
 from engine.leakmask._similarity import NORMALIZATIONS, similarity_map
 
 __all__ = [
@@ -69,6 +74,39 @@ class LeakMaskParams:
     (chosen on ``nightlab eval``, not on the IoU benchmark, which scores only ``mask > 0.5``:
     chroma error cut in changed regions 45 % -> 51 %; PSNR cost in unchanged regions
     0.05 -> 0.09 dB; chroma error in unchanged regions with the mask 3.81 -> 4.19)."""
+    luminance: bool = True
+    """Use the luminance-relation cue (`engine.leakmask._cues.luminance_ramp`): a smooth
+    local gain between night and reference that breaks where something flat came or went."""
+    luminance_window: int = 5
+    """Box (working px) over which each luminance is averaged before the log-ratio."""
+    luminance_background: int = 15
+    """Aperture of the log-ratio's median background, in units of 4 working px (15 -> 60
+    working px, 3/8 of a 160 px wide working image): a flat change must be smaller than about
+    half of it to stand out."""
+    luminance_lo: float = 0.6
+    """Deviation of the log-ratio from its background (natural log) where the cue's ramp
+    starts (0.6 ~ 1.8x brighter or darker than the neighbourhood's gain predicts). With
+    0.6/1.2 the cue leaves ``benchmarks/leakmask_quality.py`` as it was (near-IR pairs,
+    pasted photos: IoU 0.409, false positives 4.47 % vs 4.46 %), and flags flat changes
+    between frames of one modality."""
+    luminance_hi: float = 1.2
+    """... and where it saturates (a pixel is flagged at the midpoint)."""
+    luminance_spread: float = 4.0
+    """Both luminance thresholds are raised so ``luminance_lo`` is at least this many times
+    the frame's median deviation: where no smooth gain relates the two images anywhere (a
+    modality gap), only outstanding deviations count."""
+    colour_lo: float = 10.0
+    """Night-vs-reference ab distance, after removing the global colour cast, where the colour
+    cue's ramp starts (used only when the night frame is given in colour)."""
+    colour_hi: float = 25.0
+    """... and where it saturates."""
+    stability_lo: float = 0.0
+    """Stability (of a fused reference) at or below which the stability cue's ramp is 1.
+    Chosen on ``nightlab eval --webcam`` (25 night frames, 3 webcams): 0.2/0.6 masked the
+    sky and the dome of mexico (their colour varies with the light) and kept 78 % of a single
+    reference's chroma; 0.0/0.25 keeps 81 % at the same disagreement (0.45x)."""
+    stability_hi: float = 0.25
+    """Stability at or above which it is 0."""
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
@@ -90,6 +128,21 @@ class LeakMaskParams:
             raise ValueError(f"lo and hi must be numbers, got {self.lo!r} and {self.hi!r}")
         if not 0.0 <= self.lo < self.hi <= 1.0:
             raise ValueError(f"need 0 <= lo < hi <= 1, got lo={self.lo}, hi={self.hi}")
+        _check_int("luminance_window", self.luminance_window, 1)
+        _check_int("luminance_background", self.luminance_background, 1)
+        if not (isinstance(self.luminance_spread, int | float) and self.luminance_spread >= 0):
+            raise ValueError(
+                f"luminance_spread must be a number >= 0, got {self.luminance_spread!r}"
+            )
+        for lo, hi in (
+            ("luminance_lo", "luminance_hi"),
+            ("colour_lo", "colour_hi"),
+            ("stability_lo", "stability_hi"),
+        ):
+            a, b = getattr(self, lo), getattr(self, hi)
+            ok = all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in (a, b))
+            if not (ok and a < b):
+                raise ValueError(f"need 0 <= {lo} < {hi}, got {lo}={a!r}, {hi}={b!r}")
         for name, top in (("tail_hi", 1.0), ("tail_max", 0.5)):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0.0 <= value <= top):
@@ -111,7 +164,8 @@ class LeakMaskStages:
     similarity: np.ndarray
     """float32 in [0, 1]; 1 = same structure in night and reference."""
     ramp: np.ndarray
-    """float32 in [0, 1]: ``clip((hi - similarity) / (hi - lo), 0, 1)``."""
+    """float32 in [0, 1]: ``clip((hi - similarity) / (hi - lo), 0, 1)``, or the per-pixel
+    maximum of that and every cue's ramp (``cues``)."""
     binary: np.ndarray
     """bool: ``ramp >= 0.5``."""
     closed: np.ndarray
@@ -121,12 +175,26 @@ class LeakMaskStages:
     soft tail (see `LeakMaskParams.tail_max`)."""
     mask: np.ndarray
     """float32 ``(H, W)`` in [0, 1]: ``soft`` at full size; what `leak_mask` returns."""
+    cues: dict[str, np.ndarray] = field(default_factory=dict)
+    """Working-resolution change ramp of every cue used besides structure (``"luminance"``,
+    ``"colour"``, ``"stability"``), float32 in [0, 1]."""
 
 
 def leak_mask(
-    night: np.ndarray, reference: np.ndarray, *, params: LeakMaskParams = LeakMaskParams()
+    night: np.ndarray,
+    reference: np.ndarray,
+    *,
+    params: LeakMaskParams = LeakMaskParams(),
+    stability: np.ndarray | None = None,
+    night_color: np.ndarray | None = None,
+    reference_color: np.ndarray | None = None,
 ) -> np.ndarray:
     """Where the aligned day reference must not lend its colour to the night frame.
+
+    Evidence of a change, strongest per pixel: structure that differs (gradient orientation),
+    a night/reference luminance relation that breaks the smooth local gain (flat changes:
+    clouds, canopies), and when given, a fused reference's instability and a colour night
+    frame's chroma against the reference's.
 
     Parameters
     ----------
@@ -135,7 +203,15 @@ def leak_mask(
     reference : ndarray
         Day reference luminance, gray uint8 ``(H, W)``, already aligned onto ``night``.
     params : LeakMaskParams
-        Normalisation, working size, window, soft-ramp thresholds, closing and blur.
+        Normalisation, working size, window, soft-ramp thresholds, closing, blur and cues.
+    stability : ndarray, optional
+        float32 ``(H, W)`` in [0, 1], 1 = the day frames behind the reference agree (the
+        ``stability`` of `engine.reference.fuse_references`).
+    night_color : ndarray, optional
+        The night frame in colour, RGB uint8 ``(H, W, 3)``, when the camera gives colour.
+        Needs ``reference_color``.
+    reference_color : ndarray, optional
+        The aligned reference in colour, RGB uint8 ``(H, W, 3)`` (for the colour cue).
 
     Returns
     -------
@@ -146,7 +222,9 @@ def leak_mask(
     Raises
     ------
     ValueError
-        Images not gray uint8, empty, or of different sizes.
+        Images not gray uint8 (colour ones not RGB uint8), empty, or of different sizes;
+        ``night_color`` without ``reference_color``; a stability map that is not float in
+        [0, 1] of the night frame's size.
 
     Examples
     --------
@@ -157,14 +235,36 @@ def leak_mask(
     >>> m = leak_mask(night, reference)
     >>> m.shape, m.dtype, bool(m[60, 85] > 0.5), bool(m[10, 10] < 0.5)
     ((120, 160), dtype('float32'), True, True)
+
+    A flat change (a bright canopy on a flat square) has no structure inside it; the
+    luminance relation still sees it:
+
+    >>> square = np.full((120, 160), 90, np.uint8)
+    >>> day = square.copy(); day[40:70, 60:100] = 220
+    >>> m = leak_mask(square, day)
+    >>> bool(m[55, 80] > 0.5), bool(m[5, 5] < 0.5)
+    (True, True)
     """
-    return leak_mask_stages(night, reference, params=params).mask
+    return leak_mask_stages(
+        night,
+        reference,
+        params=params,
+        stability=stability,
+        night_color=night_color,
+        reference_color=reference_color,
+    ).mask
 
 
 def leak_mask_stages(
-    night: np.ndarray, reference: np.ndarray, *, params: LeakMaskParams = LeakMaskParams()
+    night: np.ndarray,
+    reference: np.ndarray,
+    *,
+    params: LeakMaskParams = LeakMaskParams(),
+    stability: np.ndarray | None = None,
+    night_color: np.ndarray | None = None,
+    reference_color: np.ndarray | None = None,
 ) -> LeakMaskStages:
-    """`leak_mask` with every intermediate map (similarity, ramp, binary, closed, soft).
+    """`leak_mask` with every intermediate map (similarity, ramp, binary, closed, soft, cues).
 
     Parameters and errors as `leak_mask`; images are gray uint8 ``(H, W)`` of equal size.
 
@@ -198,7 +298,63 @@ def leak_mask_stages(
         contrast_floor=params.contrast_floor,
         lcn_sigma=params.lcn_sigma,
     )
-    return _finish(sim, (h, w), factor, params)
+    cues = _cue_ramps(small_n, small_r, (h, w), params, stability, night_color, reference_color)
+    return _finish(sim, (h, w), factor, params, cues)
+
+
+def _cue_ramps(small_n, small_r, shape, params, stability, night_color, reference_color):
+    """Working-resolution change ramps of the cues that apply (see `engine.leakmask._cues`)."""
+    cues: dict[str, np.ndarray] = {}
+    if params.luminance:
+        cues["luminance"] = luminance_ramp(
+            small_n,
+            small_r,
+            window=params.luminance_window,
+            background=params.luminance_background,
+            lo=params.luminance_lo,
+            hi=params.luminance_hi,
+            spread_factor=params.luminance_spread,
+        )
+    if stability is not None:
+        if (
+            not isinstance(stability, np.ndarray)
+            or stability.shape != shape
+            or stability.dtype.kind != "f"
+        ):
+            raise ValueError(
+                f"stability must be a float (H, W) = {shape} map, got "
+                f"{getattr(stability, 'dtype', type(stability).__name__)} "
+                f"{getattr(stability, 'shape', '')}"
+            )
+        small_s = _shrink(np.asarray(stability, np.float32), params.work_width)
+        cues["stability"] = stability_ramp(small_s, lo=params.stability_lo, hi=params.stability_hi)
+    if night_color is not None:
+        if reference_color is None:
+            raise ValueError("night_color needs reference_color (the aligned reference in colour)")
+        for name, img in (("night_color", night_color), ("reference_color", reference_color)):
+            check_rgb(img, name)
+            if img.shape[:2] != shape:
+                raise ValueError(f"{name} must be {shape}, got {img.shape[:2]}")
+        cues["colour"] = colour_ramp(
+            _small_ab(night_color, params.work_width),
+            _small_ab(reference_color, params.work_width),
+            window=params.luminance_window,
+            lo=params.colour_lo,
+            hi=params.colour_hi,
+        )
+    return cues
+
+
+def _small_ab(rgb: np.ndarray, work_width: int) -> np.ndarray:
+    """CIE a, b (float32) of a colour image at the working resolution.
+
+    OpenCV's 8-bit Lab (a table lookup, ~20x faster than the float conversion) is precise to
+    about one ab unit, far below the cue's thresholds.
+    """
+    lab = cv2.cvtColor(_shrink(rgb, work_width), cv2.COLOR_RGB2Lab)
+    ab = lab[..., 1:].astype(np.float32)
+    ab -= 128.0
+    return ab
 
 
 def stages_from_similarity(
@@ -229,9 +385,11 @@ def stages_from_similarity(
     return _finish(np.asarray(similarity, np.float32), (h, w), factor, params)
 
 
-def _finish(sim, shape, factor, params: LeakMaskParams) -> LeakMaskStages:
+def _finish(sim, shape, factor, params: LeakMaskParams, cues=None) -> LeakMaskStages:
     ramp = (params.hi - sim) * np.float32(1.0 / (params.hi - params.lo))
     np.clip(ramp, 0.0, 1.0, out=ramp)
+    for cue in (cues or {}).values():
+        np.maximum(ramp, cue, out=ramp)
     binary = ramp >= 0.5
     closed = binary
     if params.close_px > 1:
@@ -249,7 +407,7 @@ def _finish(sim, shape, factor, params: LeakMaskParams) -> LeakMaskStages:
         np.maximum(soft, tail, out=soft)
     mask = _enlarge(soft, shape, factor)
     np.clip(mask, 0.0, 1.0, out=mask)
-    return LeakMaskStages(sim, ramp, binary, closed, soft, mask)
+    return LeakMaskStages(sim, ramp, binary, closed, soft, mask, dict(cues or {}))
 
 
 def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
@@ -259,11 +417,11 @@ def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
     one resize by 3 or 4 costs ten times more. The last ``h % factor`` rows and
     ``w % factor`` columns are dropped (`_enlarge` puts them back).
     """
-    factor = _shrink_factor(gray.shape, width)
-    h, w = gray.shape
+    factor = _shrink_factor(gray.shape[:2], width)
+    h, w = gray.shape[:2]
     small = gray[: h - h % factor, : w - w % factor]
     while factor > 1:
-        sh, sw = small.shape
+        sh, sw = small.shape[:2]
         small = cv2.resize(small, (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
         factor //= 2
     return np.ascontiguousarray(small)

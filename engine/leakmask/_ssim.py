@@ -17,8 +17,8 @@ Two paths give the same numbers:
   does, so they carry the same rounding as scikit-image's float32 map (which differs from
   the exact value by up to ~3e-4 in flat, bright areas).
 
-Images of about 1 Mpx and more are processed by two threads taking strips from one queue
-(OpenCV and numpy release the GIL).
+Images from about 640x480 up are processed by two threads taking strips from one queue
+(OpenCV and numpy release the GIL); scikit-image uses one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
 _STRIP_PIXELS = 96 * 1024  # output pixels per strip: the strip's buffers stay in L2/L3
 _MAX_EXACT_WIN = 13  # int32 holds N * sum(x * y) and sum(x)^2 exactly up to 13 x 13 windows
-_PARALLEL_PIXELS = 1_000_000  # split into two threads from about 1 Mpx (1080p) up
+_PARALLEL_PIXELS = 250_000  # split into two threads from about 640x480 up
 _F32 = np.float32
 
 
@@ -125,7 +125,13 @@ def ssim_map(
             _ssim_u8_box(a, b, out, strips, win, float(data_range), cov_norm)
 
     else:
-        x, y = _promote(a, b)
+        if a.dtype == np.uint8 and b.dtype == np.uint8:
+            # scikit-image computes these in float64. uint8 values and their products
+            # (uint16) are exact in any type, so OpenCV filters them straight into float64
+            # and the two float64 copies of the images are never made.
+            x, y = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        else:
+            x, y = _promote(a, b)
         kernel = _gaussian_taps(float(sigma)) if gaussian_weights else None
         margin = win // 2 if kernel is None else len(kernel) // 2
         consts = (float(data_range), cov_norm, win)
@@ -179,8 +185,10 @@ def _finite_positive(value) -> bool:
 def _promote(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cast like scikit-image: float16/float32 -> float32, anything else -> float64, and
     ``b`` to ``a``'s float type (contiguous, so OpenCV takes them as they are)."""
-    float_type = np.float32 if a.dtype in (np.float16, np.float32) else np.float64
-    x = np.ascontiguousarray(a, dtype=float_type)
+    # ``dtype.type``, not the dtype: ``>f4`` (big-endian) is float32 too, and scikit-image
+    # (``_supported_float_type``) keys on the type, so it computes such input in float32.
+    float_type = np.float32 if a.dtype.type in (np.float16, np.float32) else np.float64
+    x = np.ascontiguousarray(a, dtype=float_type)  # native byte order, contiguous
     y = np.ascontiguousarray(b, dtype=float_type)
     return x, y
 
@@ -300,24 +308,26 @@ def _ssim_float(x, y, out, strips, kernel, consts) -> None:
     """
     data_range, cov_norm, win = consts
     h, w = x.shape
-    ft = x.dtype
+    ft = np.dtype(np.float64) if x.dtype == np.uint8 else x.dtype
     r = win // 2 if kernel is None else len(kernel) // 2
     c1 = (_K1 * data_range) ** 2
     c2 = (_K2 * data_range) ** 2
     rows = min(_strip_rows(w), h) + 2 * r
     tmp, tmp2 = (np.empty((rows, w), ft) for _ in range(2))
+    # products of uint8 images are exact in uint16, which OpenCV filters into float64
+    prod = np.empty((rows, w), np.uint16) if x.dtype == np.uint8 else tmp
     ux, uy, uxx, uyy, uxy = (np.empty((rows, w), ft) for _ in range(5))
     smooth = _smoother(ft, kernel, win)
     for s0, s1, i0, i1 in strips:
         m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xs, ys, t = x[i0:i1], y[i0:i1], tmp[:m]
+        xs, ys, t = x[i0:i1], y[i0:i1], prod[:m]
         smooth(xs, ux[:m], tmp2[:m])
         smooth(ys, uy[:m], tmp2[:m])
-        np.multiply(xs, xs, out=t)
+        np.multiply(xs, xs, out=t, dtype=t.dtype)
         smooth(t, uxx[:m], tmp2[:m])
-        np.multiply(ys, ys, out=t)
+        np.multiply(ys, ys, out=t, dtype=t.dtype)
         smooth(t, uyy[:m], tmp2[:m])
-        np.multiply(xs, ys, out=t)
+        np.multiply(xs, ys, out=t, dtype=t.dtype)
         smooth(t, uxy[:m], tmp2[:m])
         mx, my = ux[o : o + k], uy[o : o + k]
         vx, vy, vxy = uxx[o : o + k], uyy[o : o + k], uxy[o : o + k]
@@ -371,9 +381,17 @@ def _smoother(ft, kernel, win) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
 
         return box32
     one = np.ones(1, np.float64)
+    wide: list[np.ndarray] = []  # one float64 scratch strip, allocated on first use
 
     def gauss32(src, dst, scratch):
-        np.copyto(scratch, cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, borderType=border))
-        np.copyto(dst, cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, borderType=border))
+        # scipy accumulates each axis in float64 and rounds to float32 in between; so do
+        # we, into a reused float64 strip (a fresh one per call costs page faults).
+        if not wide or wide[0].shape[0] < src.shape[0] or wide[0].shape[1] != src.shape[1]:
+            wide[:] = [np.empty(src.shape, np.float64)]
+        buf = wide[0][: src.shape[0]]
+        cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, dst=buf, borderType=border)
+        np.copyto(scratch, buf, casting="same_kind")
+        cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, dst=buf, borderType=border)
+        np.copyto(dst, buf, casting="same_kind")
 
     return gauss32

@@ -1,0 +1,93 @@
+"""``nightlab bench`` rows for the SSIM map beyond uint8 + box: float32 and Gaussian windows.
+
+Issue 10, part 6: ``ssim_map`` >= 5x faster than scikit-image's
+``structural_similarity(..., full=True)`` at 640x480 for float32 images and for the Gaussian
+window (scikit-image's ``gaussian_weights=True`` default, ``win_size=11``), measured
+interleaved: one scikit-image call, then ours, alternating, so both see the same machine
+load. Medians and ranges (min-max over the rounds) are reported. The uint8 + box rows (>= 10x)
+are in the ``leakmask`` area. Same frames as there: a real photo and a changed, re-exposed
+copy of it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from engine.bench import BenchRow
+
+__all__ = ["rows"]
+
+SIZE = (640, 480)
+SPEEDUP_TARGET = 5.0
+
+
+def interleaved(
+    ours: Callable[[], object], ref: Callable[[], object], rounds: int
+) -> tuple[list[float], list[float]]:
+    """ms of each call, one reference call then one of ours per round (after a warm-up)."""
+    ours()
+    ref()
+    t_ours, t_ref = [], []
+    for _ in range(max(1, rounds)):
+        t0 = time.perf_counter()
+        ref()
+        t1 = time.perf_counter()
+        ours()
+        t2 = time.perf_counter()
+        t_ref.append((t1 - t0) * 1e3)
+        t_ours.append((t2 - t1) * 1e3)
+    return t_ours, t_ref
+
+
+def _cases(night: np.ndarray, reference: np.ndarray):
+    n32, r32 = night.astype(np.float32) / 255, reference.astype(np.float32) / 255
+    gauss = {"gaussian_weights": True, "win_size": 11}
+    return (
+        ("ssim_map (float32, 7x7 box)", n32, r32, {"data_range": 1.0}),
+        ("ssim_map (uint8, Gaussian 11 taps)", night, reference, {"data_range": 255, **gauss}),
+        ("ssim_map (float32, Gaussian 11 taps)", n32, r32, {"data_range": 1.0, **gauss}),
+    )
+
+
+def rows(*, repeats: int) -> list[BenchRow]:
+    """float32 and Gaussian-window SSIM maps, ours vs scikit-image, interleaved."""
+    from skimage.metrics import structural_similarity
+
+    from engine.bench._leakmask import _frames
+    from engine.leakmask import ssim_map
+    from engine.leakmask._ssim import _PARALLEL_PIXELS
+
+    width, height = SIZE
+    night, reference = _frames(width, height)
+    workers = "2 threads" if width * height >= _PARALLEL_PIXELS else "1 thread"
+    out = []
+    for stage, a, b, kw in _cases(night, reference):
+        t_ours, t_ref = interleaved(
+            lambda a=a, b=b, kw=kw: ssim_map(a, b, **kw),
+            lambda a=a, b=b, kw=kw: structural_similarity(a, b, full=True, **kw),
+            repeats,
+        )
+        ours, ref = statistics.median(t_ours), statistics.median(t_ref)
+        ratios = sorted(r / o for r, o in zip(t_ref, t_ours, strict=True) if o > 0)
+        out.append(
+            BenchRow(
+                stage=stage,
+                size=f"{width}x{height}",
+                ours_ms=ours,
+                reference="skimage structural_similarity(full=True)",
+                reference_ms=ref,
+                target=f">= {SPEEDUP_TARGET:.0f}x",
+                met=ref / ours >= SPEEDUP_TARGET,
+                note=(
+                    f"interleaved, {len(t_ours)} rounds; ours {min(t_ours):.1f}-"
+                    f"{max(t_ours):.1f} ms, skimage {min(t_ref):.1f}-{max(t_ref):.1f} ms, "
+                    f"per-round ratio {ratios[0]:.1f}-{ratios[-1]:.1f}x; ours {workers}, "
+                    "skimage 1"
+                ),
+            )
+        )
+    return out

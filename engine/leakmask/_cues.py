@@ -1,0 +1,132 @@
+"""Change cues that structure alone misses: flat changes (a cloud, a canopy, a tent roof).
+
+Each cue maps working-resolution inputs to a *change ramp* in [0, 1] (0 = no evidence of a
+change, 1 = changed), on the same grid as the structural similarity, so `leak_mask` can take
+the strongest evidence per pixel and close, blur and enlarge it once.
+
+``luminance_ramp``
+    Where the scene is the same, night and reference luminance are related by a gain that
+    varies smoothly over the image (the light changed, not the scene). The log-ratio of the
+    two, compared with its own robust (median) background over a large neighbourhood, stays
+    near 0; a cloud, a canopy or a tent that came or went makes it jump, even on a flat area
+    without edges.
+``colour_ramp``
+    When the night camera gives colour, a chroma that differs from the reference's by more
+    than the frame's global colour cast is a change as well.
+``stability_ramp``
+    ``1 - stability`` of a fused reference (`engine.reference`): where the day frames
+    disagree, the reference colour cannot be trusted.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["colour_ramp", "luminance_ramp", "stability_ramp"]
+
+_BORDER = cv2.BORDER_REFLECT
+#: gray-level floor of the log-ratio: below it, sensor noise, not light, decides the ratio
+_DARK = 8.0
+#: log units per uint8 level when the log-ratio is quantised for the median filter
+_LOG_SCALE = 32.0
+#: correlation of the two luminances (whole frame) below which no gain relates them at all
+#: (an inverted or unrelated modality: the cue is off) and above which it is fully trusted
+_CORR_OFF, _CORR_FULL = 0.4, 0.8
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    x -= lo
+    x *= np.float32(1.0 / (hi - lo))
+    return np.clip(x, 0.0, 1.0, out=x)
+
+
+def luminance_ramp(
+    night: np.ndarray,
+    reference: np.ndarray,
+    *,
+    window: int,
+    background: int,
+    lo: float,
+    hi: float,
+    spread_factor: float,
+) -> np.ndarray:
+    """Change ramp from the break-down of a smooth night/reference luminance gain.
+
+    ``night``, ``reference``: gray uint8 at the working resolution. ``window``: side of the
+    box over which each luminance is averaged (px). ``background``: the median filter's
+    aperture, in pixels of a further 4x reduction (so 7 -> 28 working px). ``lo``/``hi``:
+    deviation of the log-ratio from its background (natural log units) where the ramp starts
+    and saturates (0.4 ~ a factor 1.5 brighter or darker than the neighbourhood predicts).
+    ``spread_factor``: both are raised in proportion when the frame's own typical deviation
+    (median over the image) times this factor exceeds ``lo``: across a modality gap (near-IR
+    vs visible, where foliage and sky change their ratio) no smooth gain holds anywhere, and
+    only deviations far beyond the frame's typical one are evidence of a change. And when the
+    two luminances are hardly or negatively correlated over the frame (an IR camera whose
+    contrast is inverted against the day's), the cue fades out: a gain cannot relate them.
+    """
+    k = (window, window)
+    ln = cv2.blur(night, k, borderType=_BORDER).astype(np.float32)
+    lr = cv2.blur(reference, k, borderType=_BORDER).astype(np.float32)
+    trust = _gain_trust(ln, lr)
+    if trust <= 0.0:
+        return np.zeros(ln.shape, np.float32)
+    ln += _DARK
+    lr += _DARK
+    ratio = cv2.log(ln)
+    ratio -= cv2.log(lr)
+    # robust background: the median of the log-ratio over a large neighbourhood, computed
+    # on a 4x smaller copy (uint8 median filter: O(1) per pixel, ~0.05 ms)
+    h, w = ratio.shape
+    small = cv2.resize(ratio, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
+    q = np.clip(small * _LOG_SCALE + 128.0, 0, 255).astype(np.uint8)
+    ap = min(background, _largest_odd(min(q.shape)))
+    if ap >= 3:
+        q = cv2.medianBlur(q, ap)
+    bg = (q.astype(np.float32) - 128.0) * np.float32(1.0 / _LOG_SCALE)
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    ratio -= bg
+    np.abs(ratio, out=ratio)
+    typical = float(np.median(ratio[::2, ::2]))
+    scale = max(1.0, spread_factor * typical / lo)
+    out = _ramp(ratio, lo * scale, hi * scale)
+    if trust < 1.0:
+        out *= np.float32(trust)
+    return out
+
+
+def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
+    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample)."""
+    x, y = a[::2, ::2].ravel(), b[::2, ::2].ravel()
+    sx, sy = float(x.std()), float(y.std())
+    if sx < 1e-3 or sy < 1e-3:
+        return 1.0  # a flat frame: nothing says the gain model fails
+    corr = float(np.mean((x - x.mean()) * (y - y.mean()))) / (sx * sy)
+    return min(max((corr - _CORR_OFF) / (_CORR_FULL - _CORR_OFF), 0.0), 1.0)
+
+
+def colour_ramp(
+    night_ab: np.ndarray, reference_ab: np.ndarray, *, window: int, lo: float, hi: float
+) -> np.ndarray:
+    """Change ramp from chroma that differs by more than the global colour cast.
+
+    ``night_ab``, ``reference_ab``: float32 ``(h, w, 2)`` CIE a, b at the working
+    resolution. ``lo``/``hi``: ab distance (after removing the median difference) where the
+    ramp starts and saturates.
+    """
+    k = (window, window)
+    d = cv2.blur(night_ab, k, borderType=_BORDER) - cv2.blur(reference_ab, k, borderType=_BORDER)
+    d -= np.median(d[::2, ::2].reshape(-1, 2), axis=0).astype(np.float32)
+    dist = cv2.magnitude(np.ascontiguousarray(d[..., 0]), np.ascontiguousarray(d[..., 1]))
+    return _ramp(dist, lo, hi)
+
+
+def stability_ramp(stability_small: np.ndarray, *, lo: float, hi: float) -> np.ndarray:
+    """Change ramp ``clip((hi - stability) / (hi - lo), 0, 1)`` of a shrunk stability map."""
+    out = np.float32(hi) - stability_small.astype(np.float32)
+    out *= np.float32(1.0 / (hi - lo))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _largest_odd(n: int) -> int:
+    return n if n % 2 else n - 1
