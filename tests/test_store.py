@@ -333,6 +333,18 @@ def test_a_file_that_is_not_a_database_is_one_line_and_left_alone(tmp_path):
     assert db.read_bytes() == b"this is not sqlite" * 100
 
 
+def test_a_failed_open_does_not_mark_an_unclean_folder_clean(tmp_path, monkeypatch):
+    import engine.store._store as impl
+
+    with Store(tmp_path) as store:
+        store.create_session("x")
+    (tmp_path / ".closed-cleanly").unlink()  # as a killed writer leaves it
+    monkeypatch.setattr(impl, "migrate", lambda conn: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        Store(tmp_path)
+    assert not (tmp_path / ".closed-cleanly").exists()  # the next open still reconciles
+
+
 def test_a_newer_database_is_refused_not_touched(tmp_path):
     db = tmp_path / DB_NAME
     conn = sqlite3.connect(db)
