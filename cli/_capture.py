@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-align", action="store_true", help="do not align pairs while capturing")
     p.add_argument("--notes", default="", help="scene notes for a new session")
     p.add_argument(
-        "--png",
+        "--png-compression",
         choices=["huffman", "none"],
         default="huffman",
         help="PNG compression, both lossless: huffman (default, ~55%% of raw) or none "
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.live import CaptureRunner, SessionRecorder
 
     plan = _plan(args)  # bad options fail before anything opens
-    store = open_store(args, compression=args.png)
+    store = open_store(args, compression=args.png_compression)
     cam = None
     try:
         try:

@@ -333,6 +333,18 @@ def test_a_file_that_is_not_a_database_is_one_line_and_left_alone(tmp_path):
     assert db.read_bytes() == b"this is not sqlite" * 100
 
 
+def test_a_failed_open_does_not_mark_an_unclean_folder_clean(tmp_path, monkeypatch):
+    import engine.store._store as impl
+
+    with Store(tmp_path) as store:
+        store.create_session("x")
+    (tmp_path / ".closed-cleanly").unlink()  # as a killed writer leaves it
+    monkeypatch.setattr(impl, "migrate", lambda conn: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        Store(tmp_path)
+    assert not (tmp_path / ".closed-cleanly").exists()  # the next open still reconciles
+
+
 def test_a_newer_database_is_refused_not_touched(tmp_path):
     db = tmp_path / DB_NAME
     conn = sqlite3.connect(db)
@@ -446,3 +458,25 @@ def test_records_can_be_rebuilt_byte_for_byte_as_an_import_does(tmp_path, rng):
         assert (b.root / d.path).read_bytes() == blobs["day"] and d.sha256 == day_c.sha256
         assert (b.root / r2.outputs["colorized"]).read_bytes() == blobs["colorized"]
         assert [(x.verdict, x.created_at) for x in b.verdicts(p2.id)] == [("fail", v.created_at)]
+
+
+def test_every_transaction_runs_on_the_one_writer_thread(tmp_path):
+    from engine.store._writer import Writer
+
+    seen = []
+    writer = Writer(lambda: sqlite3.connect(tmp_path / "w.db", isolation_level=None))
+
+    def job(conn):
+        seen.append(threading.current_thread())
+        return conn.in_transaction  # each job runs inside its own transaction
+
+    callers = [
+        threading.Thread(target=lambda: [writer.call(job) for _ in range(10)]) for _ in range(3)
+    ]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert writer.call(job) is True
+    writer.close()
+    assert len(seen) == 31 and set(seen) == {writer.thread}

@@ -9,7 +9,6 @@ data folder at a time (an advisory lock), which is what makes reconciling at ope
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import threading
@@ -40,6 +39,7 @@ from engine.store._files import (
     sha256_hex,
     write_file,
 )
+from engine.store._lock import FolderBusy, FolderLock
 from engine.store._paths import DB_NAME, resolve_data_dir
 from engine.store._queries import (
     CAPTURE_COLUMNS,
@@ -147,6 +147,7 @@ class Store:
         if reconcile not in ("auto", "always", "never"):
             raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
         self._dirty = False
+        self._opened = False
         """Set when a clean-up failed: the next open must reconcile."""
         self.events = StoreEvents()
         self.last_reconcile: ReconcileReport | None = None
@@ -155,7 +156,7 @@ class Store:
         self._readers_lock = threading.Lock()
         self._uids: dict[int, str] = {}
         self._no_write_threads: set[threading.Thread] = set()
-        self._lock_fd: int | None = None
+        self._lock: FolderLock | None = None
         self._writer: Writer | None = None
         self._closed = False
         if self.read_only:
@@ -190,22 +191,17 @@ class Store:
             fsync_dir(self.root)
         if reconcile == "always" or (reconcile == "auto" and not was_clean):
             self.reconcile()
+        self._opened = True  # from here a clean close may mark the folder clean
 
     # -- lifecycle --------------------------------------------------------------------------
     def _take_lock(self) -> None:
-        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
+            self._lock = FolderLock(self.root / LOCK_NAME)
+        except FolderBusy as busy:
             raise StoreBusy(
-                f"{self.root} is being written by another NightLab process (pid {pid}); "
+                f"{self.root} is being written by another NightLab process (pid {busy.pid}); "
                 "close it first or use another --data-dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -248,12 +244,12 @@ class Store:
                     conn.close()
             self._readers.clear()
         self._local = threading.local()
-        if self._lock_fd is not None and not self.read_only and not self._dirty:
+        if self._lock is not None and self._opened and not self._dirty:
             with contextlib.suppress(OSError):  # no mark = reconcile at the next open
                 write_text_atomic(self.root / CLEAN_MARK, f"{time.time()}\n")
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the flock
-            self._lock_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
