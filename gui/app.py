@@ -43,6 +43,9 @@ def run_app(
     app.setOrganizationName("NightLab")
     win = MainWindow(cam)
     win.show()
+    from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
+
+    install_if_requested(win)
     if smoke is not None:
         _script_smoke_run(win, smoke, screenshot)
         QTimer.singleShot(int(smoke * 1000), win.close)
