@@ -78,8 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         from gui.app import run_app
 
         return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+    from cli._signals import Interrupted, interrupted_line, interruptible
+
     try:
-        return int(args.func(args) or 0)
+        with interruptible(args.command):
+            return int(args.func(args) or 0)
+    except Interrupted as exc:
+        print(interrupted_line(args.command, exc.signum), file=sys.stderr)
+        return exc.exit_code
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
