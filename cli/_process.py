@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli._common import CliError, write_json
+from cli._common import CliError, folder_problem, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,25 +132,10 @@ def _check_out(out: Path, *, inputs: tuple[Path, ...]) -> None:
     an output file goes, or an input that an output would overwrite."""
     import os
 
-    if out.exists() and not out.is_dir():
-        raise CliError(f"{out}: exists and is not a folder")
-    parent = out
-    while not parent.exists():  # the nearest folder that exists must let us create --out
-        parent = parent.parent
-    if not parent.is_dir():
-        raise CliError(f"{out}: cannot create the output folder ({parent} is not a folder)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliError(f"{out}: cannot write here ({parent} is not writable)")
-    if parent != out:
-        try:  # pseudo-filesystems (/proc, /sys) pass access() yet refuse new folders
-            probe = parent / f".nightlab-probe-{os.getpid()}"
-            probe.mkdir()
-            probe.rmdir()
-        except OSError as exc:
-            why = _why(exc)
-            if isinstance(exc, FileNotFoundError):  # the folder exists: ENOENT means "not here"
-                why = f"{parent} does not accept new folders"
-            raise CliError(f"{out}: cannot create the output folder ({why})") from None
+    problem = folder_problem(out)
+    if problem:
+        raise CliError(f"--out {out}: {problem}")
+    if not out.exists():
         return
     for name in (*IMAGE_OUTPUTS, MARKER):
         target = out / name

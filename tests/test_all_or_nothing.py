@@ -162,7 +162,9 @@ def test_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(engine.overlay, "mask_overlay", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        cli_main(["process", "--day", str(day), "--night", str(night), "--out", str(tmp_path / "n")])
+        cli_main(
+            ["process", "--day", str(day), "--night", str(night), "--out", str(tmp_path / "n")]
+        )
     assert not (tmp_path / "n").exists()
 
 
