@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> int:
     )
     skipped = len(report.pairs_skipped)
     print(
-        f"pairs: {len(report.pairs_used)} used, {skipped} skipped (unreadable), "
-        f"{len(report.pairs_excluded)} excluded as seen in "
-        f"training, of {len(pairs)} in {args.pairs} (seed {args.seed}, leak mask: {args.mask}, "
+        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen "
+        f"in training, {skipped} skipped (unreadable), of {len(pairs)} in {args.pairs} "
+        f"(seed {args.seed}, leak mask: {args.mask}, "
         f"leak_strength {params.leak_strength}, upsample {params.upsample})"
     )
     header = [h for h, _ in COLUMNS]

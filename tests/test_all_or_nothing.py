@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import signal
 import subprocess
@@ -212,16 +211,18 @@ def test_sigkill_mid_commit_leaves_no_marker_and_the_next_set_cleans_up(tmp_path
 
 
 WATCHDOG_CHILD = """
-import sys, numpy as np
+import ctypes, signal, sys
 from cli._signals import interruptible
 from engine.atomic import atomic_write
 with interruptible("demo"):
     with atomic_write(sys.argv[1]) as f:
         f.write(b"half")
+        # From here the main thread sits in native code that never returns to Python (as a
+        # long OpenCV / ONNX Runtime call can): the signals are blocked on it, so they land on
+        # another thread and Python's own handler never gets to run.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         print("ready", flush=True)
-        a = np.random.default_rng(0).random((2500, 2500))
-        while True:  # native code for seconds at a time: Python's handler cannot run
-            np.linalg.svd(a)
+        ctypes.CDLL(None).sleep(60)
 """
 
 
@@ -234,10 +235,9 @@ def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, si
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     )
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.3)  # inside svd
+    time.sleep(0.2)  # inside sleep()
     t = time.monotonic()
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
@@ -247,3 +247,39 @@ def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, si
     assert waited < SIGNAL_DEADLINE_S, f"took {waited:.2f} s"
     assert err == [f"nightlab demo: interrupted by {sig.name}; nothing half-written was left"]
     assert list(tmp_path.iterdir()) == []  # the temporary file was removed, nothing written
+
+
+# direct file writes that bypass engine.atomic (a kill mid-write would leave half a file)
+_RAW_WRITES = (
+    ".write_text(",
+    ".write_bytes(",
+    "cv2.imwrite(",
+    "onnx.save(",
+    "onnx.save_model(",
+    "np.save(",
+    "shutil.copy",
+    'open(p, "w',
+)
+# (path, reason) of the writes allowed to stay direct
+_ALLOWED = {
+    "engine/atomic.py": "the helper itself",
+    "gui/_soak_probe.py": "an append-only log, one flushed line per sample",
+    "engine/models/_inspect.py": "a private scratch copy in the temp folder, deleted after",
+    "engine/_native.py": "an anonymous temporary file catching native stderr",
+}
+
+
+def test_every_file_the_project_writes_goes_through_engine_atomic():
+    offenders = []
+    for package in ("engine", "alignment", "cli", "gui", "training", "benchmarks"):
+        for path in (REPO / package).rglob("*.py"):
+            rel = path.relative_to(REPO).as_posix()
+            if rel in _ALLOWED:
+                continue
+            for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if any(w in code for w in _RAW_WRITES) or (
+                    "open(" in code and any(m in code for m in ('"w"', '"wb"', '"a"', '"x"'))
+                ):
+                    offenders.append(f"{rel}:{i}: {line.strip()}")
+    assert offenders == [], "write through engine.atomic:\n" + "\n".join(offenders)

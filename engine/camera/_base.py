@@ -194,6 +194,10 @@ class Camera(ABC):
     ...     frame = cam.wait_frame(timeout=1.0)
     """
 
+    #: True when the backend's own control call for a manual value already switches the
+    #: device's auto mode off (the OAK's setManualExposure), so the base sends no extra call
+    sends_manual_values_as_manual_mode = False
+
     reconnect_interval: float = 1.0
 
     def __init__(self) -> None:
@@ -370,13 +374,15 @@ class Camera(ABC):
             )
         coerced = caps[name].validate(value)
         auto = MANUAL_OVERRIDES.get(name)
-        if auto in caps and caps[auto].supported and self.get_control(auto) is not False:
-            self._apply_control(auto, False)
-            self._controls[auto] = False
-            self.events.control_changed.emit(auto, False)
+        leave_auto = auto in caps and caps[auto].supported and self.get_control(auto) is not False
+        if leave_auto and not self.sends_manual_values_as_manual_mode:
+            self._apply_control(auto, False)  # first: drivers ignore manual values in auto mode
         self._apply_control(name, coerced)
         self._controls[name] = coerced
         self.events.control_changed.emit(name, coerced)
+        if leave_auto:
+            self._controls[auto] = False
+            self.events.control_changed.emit(auto, False)
         return coerced
 
     def get_control(self, name: str) -> Any:
