@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -283,3 +284,29 @@ def test_every_file_the_project_writes_goes_through_engine_atomic():
                 ):
                     offenders.append(f"{rel}:{i}: {line.strip()}")
     assert offenders == [], "write through engine.atomic:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_closes_the_app_cleanly_with_one_line(tmp_path, sig):
+    """Qt's event loop runs in C++: the wake-up socket must still get the signal handled."""
+    probe = tmp_path / "probe.tsv"  # the soak probe's first line says the window is up
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "main", "--smoke", "60"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "NIGHTLAB_SOAK_PROBE": str(probe)},
+    )
+    deadline = time.monotonic() + 120
+    while not (probe.exists() and len(probe.read_text().splitlines()) >= 2):
+        assert proc.poll() is None and time.monotonic() < deadline, "the window never came up"
+        time.sleep(0.1)
+    t = time.monotonic()
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    waited = time.monotonic() - t
+    lines = [ln for ln in stderr.splitlines() if "propagateSizeHints" not in ln]  # Qt's own
+    assert proc.returncode == 128 + sig
+    assert lines == [f"nightlab: interrupted by {sig.name}; closing"]
+    assert waited < 10.0, f"took {waited:.1f} s"  # the window's own shutdown, then exit
