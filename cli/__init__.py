@@ -90,6 +90,7 @@ def _gui_arguments_problem(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     # depthai logs a USB notice at import on machines without USB access (containers, CI),
     # which would break the one-line error promise; DEPTHAI_LEVEL=warn brings it back.
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     from cli._signals import Interrupted, interrupted_line, interruptible
 
     try:
-        with interruptible(args.command):
+        # argv None = the real program (sys.argv): a forked reaper may stand by; a command
+        # called in-process (tests, embedding) must not fork its host
+        with interruptible(args.command, reaper=program):
             return int(args.func(args) or 0)
     except Interrupted as exc:
         print(interrupted_line(args.command, exc.signum), file=sys.stderr)

@@ -135,19 +135,20 @@ def run_export_fp16(args: argparse.Namespace) -> int:
     dst = default_fp16_path(args.model) if args.out is None else args.out
     with _staged_model(dst) as staged:
         export_fp16(args.model, staged)
-        if not card_path_for(staged).is_file():
-            print(f"wrote {dst}")
-            print(f"(no card beside {args.model.name}: wrote the model only)")
-            return 0
-        card = load_card(staged)
-        diff = fp16_max_abs_diff(args.model, staged, photo_feeds(load_card(args.model)))
-        tol = card.fp16_tolerance
-        if tol is not None and diff > tol:
-            raise CliError(
-                f"{dst.name}: FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance "
-                f"{tol}; nothing written"
-            )
+        has_card = card_path_for(staged).is_file()
+        if has_card:
+            card = load_card(staged)
+            diff = fp16_max_abs_diff(args.model, staged, photo_feeds(load_card(args.model)))
+            tol = card.fp16_tolerance
+            if tol is not None and diff > tol:
+                raise CliError(
+                    f"{dst.name}: FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance "
+                    f"{tol}; nothing written"
+                )
     print(f"wrote {dst}")
+    if not has_card:
+        print(f"(no card beside {args.model.name}: wrote the model only)")
+        return 0
     print(f"wrote {card_path_for(dst)}")
     print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: within)")
     return 0
