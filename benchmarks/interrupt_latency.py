@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     rng = random.Random(args.seed)
-    latencies, bad = [], 0
+    latencies, bad, codes = [], 0, {}
     with tempfile.TemporaryDirectory(prefix="nightlab-interrupt-") as tmp:
         tmp = Path(tmp)
         old, new = make_pair(tmp, size, (6, -4), "old"), make_pair(tmp, size, (-9, 5), "new")
@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             partial = [q.name for q in out.iterdir() if is_partial(q)]
             ok = state in ("day_old.png", "day_new.png") and not partial
             bad += not ok
-            if proc.returncode in (130, 143):
+            if proc.returncode in (130, 143, -9):  # unwound / watchdog, or the reaper
                 latencies.append(waited)
+                codes[proc.returncode] = codes.get(proc.returncode, 0) + 1
             line = err.strip().splitlines()
             print(
                 f"{i + 1:>2} {sig.name:<7} at {moment:5.2f} s -> exit {proc.returncode:>3} after "
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if latencies:
         print(
             f"signal -> exit: median {statistics.median(latencies):.2f} s, range "
-            f"{min(latencies):.2f}-{max(latencies):.2f} s over {len(latencies)} interrupted runs"
+            f"{min(latencies):.2f}-{max(latencies):.2f} s over {len(latencies)} interrupted runs "
+            f"(exit codes {dict(sorted(codes.items()))}; -9 = the reaper's kill)"
         )
     print(f"output folder whole after every run: {'yes' if not bad else f'NO ({bad} runs)'}")
     return 1 if bad else 0

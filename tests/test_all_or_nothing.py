@@ -351,3 +351,21 @@ def test_reaper_ends_a_command_that_holds_the_gil_within_a_second(tmp_path):
     ]
     assert not target.exists()  # at most a hidden temporary, never a half file
     assert all(is_partial(p) for p in tmp_path.iterdir())
+
+
+def test_unalignable_run_replaces_the_set_with_its_own_metrics_only(tmp_path, capsys):
+    """Exit 3 is a complete result too: metrics.json with the reason, and no images of the
+    previous pair left beside it pretending to belong to this one."""
+    from cli import main as cli_main
+
+    day, night = _pair(tmp_path, (256, 192), (6, -4), "a")
+    out = tmp_path / "out"
+    assert cli_main(["process", "--day", str(day), "--night", str(night), "--out", str(out)]) == 0
+    noise = write_image(
+        tmp_path / "noise.png", np.random.default_rng(3).integers(0, 256, (192, 256), np.uint8)
+    )
+    code = cli_main(["process", "--day", str(day), "--night", str(noise), "--out", str(out)])
+    assert code == 3 and "cannot align" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["alignment"]["ok"] is False and m["outputs"] == {}
