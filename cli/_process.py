@@ -67,14 +67,13 @@ def run(args: argparse.Namespace) -> int:
     day, day_scale = to_working_resolution(day_full)
     night, night_scale = to_working_resolution(night_full)
     del day_full, night_full
+    result = process_pair(day, night, colorizer=colorizer, method=args.method, motion=args.motion)
+    # nothing touches --out until the results exist (its writability was checked up front)
     try:
         stage = StagedOutputs(out, marker=MARKER, replaces=IMAGE_OUTPUTS)
     except OSError as exc:
         raise CliError(f"{out}: cannot write the output folder here ({_why(exc)})") from None
     with stage:
-        result = process_pair(
-            day, night, colorizer=colorizer, method=args.method, motion=args.motion
-        )
         metrics = result.metrics()
         metrics["inputs"] = {"day": str(args.day), "night": str(args.night)}
         metrics["outputs"] = {}
