@@ -231,11 +231,11 @@ with interruptible("demo"):
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, sig):
-    target = tmp_path / "result.bin"
+def _signal_a_stuck_child(script: str, target: Path, sig: int) -> tuple[int, float, list[str]]:
+    """Run ``script`` until it says "ready" (stuck in native code), signal it: (exit code,
+    seconds from the signal to the exit, stderr lines)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", WATCHDOG_CHILD, str(target)],
+        [sys.executable, "-c", script, str(target)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -246,8 +246,12 @@ def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, si
     t = time.monotonic()
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
-    waited = time.monotonic() - t
-    code, err = proc.returncode, stderr.strip().splitlines()
+    return proc.returncode, time.monotonic() - t, stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, sig):
+    code, waited, err = _signal_a_stuck_child(WATCHDOG_CHILD, tmp_path / "result.bin", sig)
     assert code == 128 + sig
     assert waited < SIGNAL_DEADLINE_S, f"took {waited:.2f} s"
     assert err == [f"nightlab demo: interrupted by {sig.name}; unfinished outputs were discarded"]
@@ -331,24 +335,10 @@ with interruptible("demo", reaper=True):
 
 def test_reaper_ends_a_command_that_holds_the_gil_within_a_second(tmp_path):
     target = tmp_path / "result.bin"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", REAPER_CHILD, str(target)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.2)
-    t = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=30)
-    waited = time.monotonic() - t
-    assert proc.returncode == -signal.SIGKILL  # the reaper's kill: 137 in a shell
+    code, waited, err = _signal_a_stuck_child(REAPER_CHILD, target, signal.SIGTERM)
+    assert code == -signal.SIGKILL  # the reaper's kill: 137 in a shell
     assert waited < SIGNAL_DEADLINE_S, f"took {waited:.2f} s"
-    assert stderr.splitlines() == [
-        "nightlab demo: interrupted by SIGTERM; unfinished outputs were discarded"
-    ]
+    assert err == ["nightlab demo: interrupted by SIGTERM; unfinished outputs were discarded"]
     assert not target.exists()  # at most a hidden temporary, never a half file
     assert all(is_partial(p) for p in tmp_path.iterdir())
 
