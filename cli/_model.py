@@ -195,6 +195,8 @@ def _staged_model(dst: Path) -> Iterator[Path]:
 def run_to_blob(args: argparse.Namespace) -> int:
     from engine.models import to_blob
 
-    out = to_blob(args.model, args.out, shaves=args.shaves, tool=args.tool, timeout=args.timeout)
-    print(f"wrote {out}")
+    dst = args.model.with_suffix(".blob") if args.out is None else args.out
+    with _staged_model(dst) as staged:  # blob and card appear together, or not at all
+        to_blob(args.model, staged, shaves=args.shaves, tool=args.tool, timeout=args.timeout)
+    print(f"wrote {dst}")
     return 0

@@ -359,3 +359,18 @@ def test_unalignable_run_replaces_the_set_with_its_own_metrics_only(tmp_path, ca
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
     m = json.loads((out / "metrics.json").read_text())
     assert m["alignment"]["ok"] is False and m["outputs"] == {}
+
+
+def test_read_only_output_file_is_replaced_whole(tmp_path, capsys):
+    """A read-only colorized.png from an earlier run does not stop the set half-way."""
+    from cli import main as cli_main
+
+    day, night = _pair(tmp_path, (256, 192), (6, -4), "a")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / "colorized.png"
+    stale.write_bytes(b"an old, read-only file")
+    stale.chmod(0o444)
+    assert cli_main(["process", "--day", str(day), "--night", str(night), "--out", str(out)]) == 0
+    assert check_output_folder(out) == "day_a.png"
+    assert stale.read_bytes().endswith(PNG_END)
