@@ -79,7 +79,7 @@ def check_output_folder(out: Path) -> str:
 
 
 @pytest.mark.slow
-def test_process_killed_at_random_moments_leaves_old_or_new_set_complete(tmp_path):
+def test_process_killed_at_random_moments_leaves_old_or_new_set_complete(tmp_path, shipped_model):
     old_pair = _pair(tmp_path, (1000, 750), (6, -4), "old")
     new_pair = _pair(tmp_path, (1000, 750), (-9, 5), "new")
     out = tmp_path / "out"
@@ -139,7 +139,7 @@ def test_process_killed_at_random_moments_leaves_old_or_new_set_complete(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == sorted([*IMAGES, "metrics.json"])
 
 
-def test_failed_run_keeps_the_previous_set_and_adds_nothing(tmp_path, monkeypatch):
+def test_failed_run_keeps_the_previous_set_and_adds_nothing(tmp_path, monkeypatch, shipped_model):
     from cli import main as cli_main
 
     day, night = _pair(tmp_path, (512, 384), (6, -4), "a")
@@ -168,6 +168,7 @@ def test_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         cli_main(
             ["process", "--day", str(day), "--night", str(night), "--out", str(tmp_path / "n")]
+            + ["--no-colorize"]
         )
     assert not (tmp_path / "n").exists()
 
@@ -343,7 +344,9 @@ def test_reaper_ends_a_command_that_holds_the_gil_within_a_second(tmp_path):
     assert all(is_partial(p) for p in tmp_path.iterdir())
 
 
-def test_unalignable_run_replaces_the_set_with_its_own_metrics_only(tmp_path, capsys):
+def test_unalignable_run_replaces_the_set_with_its_own_metrics_only(
+    tmp_path, capsys, shipped_model
+):
     """Exit 3 is a complete result too: metrics.json with the reason, and no images of the
     previous pair left beside it pretending to belong to this one."""
     from cli import main as cli_main
@@ -361,7 +364,7 @@ def test_unalignable_run_replaces_the_set_with_its_own_metrics_only(tmp_path, ca
     assert m["alignment"]["ok"] is False and m["outputs"] == {}
 
 
-def test_read_only_output_file_is_replaced_whole(tmp_path, capsys):
+def test_read_only_output_file_is_replaced_whole(tmp_path, capsys, shipped_model):
     """A read-only colorized.png from an earlier run does not stop the set half-way."""
     from cli import main as cli_main
 
