@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from gui.app import run_app
 
-        return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+        try:
+            return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+        except KeyboardInterrupt:  # Ctrl+C while starting, before Qt's handler is installed
+            print("nightlab: interrupted by SIGINT; closing", file=sys.stderr)
+            return 130
     from cli._signals import Interrupted, interrupted_line, interruptible
 
     try:

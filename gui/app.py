@@ -39,6 +39,9 @@ def run_app(
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
+
+    quit_on_signals(app)
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
     win = MainWindow(cam)
@@ -46,9 +49,6 @@ def run_app(
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 
     install_if_requested(win)
-    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
-
-    quit_on_signals(app, win)
     failed: list[str] = []
     if smoke is not None:
         _script_smoke_run(win, smoke, screenshot, failed)
