@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from cli._common import print_table, write_json
+from cli._common import check_output_file, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--only",
         action="append",
         metavar="AREA",
-        help="run only this area (repeatable): leakmask, leakcues, ssim, alignment, colorize, camera, store",
+        help="run only this area (repeatable): leakmask, leakcues, ssim, alignment, colorize, "
+        "camera, store",
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
     p.set_defaults(func=run)
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(areas) - set(AREAS))
     if unknown:
         raise ValueError(f"unknown area {', '.join(unknown)}; choose from {', '.join(AREAS)}")
+    if args.json:
+        check_output_file(args.json, "--json")  # before minutes of benchmarking
     print(_machine_line())
     rows, missing = [], []
     for area in areas:

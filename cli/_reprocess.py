@@ -26,13 +26,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--session", required=True, help="session id, uid or name")
     p.add_argument("--model", help="ONNX model with its card (default: the shipped model)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler, tcp://HOST:PORT")
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="existing Dask scheduler, tcp://HOST:PORT"
+    )
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: all cores)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--batch", type=int, default=4, help="pairs per task (default 4)")
     p.add_argument("--method", default="auto", help="alignment method (default auto)")
     p.add_argument("--motion", default="homography", help="alignment motion (default homography)")
-    p.add_argument("--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)")
+    p.add_argument(
+        "--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)"
+    )
     p.set_defaults(func=run)
 
 
@@ -61,7 +65,10 @@ class _Progress:
             self.stream.flush()
         elif now - self._last > 5 or self.done == self.total:
             self._last = now
-            print(f"reprocess: {self.done}/{self.total} pairs ({self.failed} failed)", file=self.stream)
+            print(
+                f"reprocess: {self.done}/{self.total} pairs ({self.failed} failed)",
+                file=self.stream,
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
                     timings_ms=outcome.metrics.get("timings_ms", {}),
                 )
             else:
-                store.log(session.id, "reprocess-failed", f"pair {outcome.pair_id}: {outcome.error}")
+                store.log(
+                    session.id, "reprocess-failed", f"pair {outcome.pair_id}: {outcome.error}"
+                )
             progress.step(outcome.ok)
 
         cancel = threading.Event()

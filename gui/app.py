@@ -39,12 +39,19 @@ def run_app(
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
+
+    quit_on_signals(app)
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
     win = MainWindow(cam)
     win.show()
+    from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
+
+    install_if_requested(win)
+    failed: list[str] = []
     if smoke is not None:
-        _script_smoke_run(win, smoke, screenshot)
+        _script_smoke_run(win, smoke, screenshot, failed)
         QTimer.singleShot(int(smoke * 1000), win.close)
     status = app.exec()
     # Tear the window down while the QApplication still exists: left to interpreter
@@ -52,7 +59,9 @@ def run_app(
     win.deleteLater()
     app.processEvents()
     del win
-    return status
+    for msg in failed:
+        print(f"nightlab: error: {msg}", file=sys.stderr)
+    return status or (2 if failed else 0)
 
 
 def _display_problem(*, smoke: bool) -> str:
@@ -73,7 +82,27 @@ def _display_problem(*, smoke: bool) -> str:
     )
 
 
-def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:
+def _save_screenshot(win, path: str, failed: list[str]) -> None:
+    """Encode the window to bytes, then write them atomically (never a half PNG)."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from engine.atomic import write_bytes_atomic
+
+    data = QByteArray()
+    buf = QBuffer(data)
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "PNG"
+    if not win.grab().save(buf, "JPG" if fmt == "JPEG" else fmt):
+        failed.append(f"{path}: cannot encode the screenshot as {fmt}")
+        return
+    buf.close()
+    try:
+        write_bytes_atomic(path, data.data())
+    except OSError as exc:
+        failed.append(f"{path}: cannot save the screenshot ({exc.strerror or exc})")
+
+
+def _script_smoke_run(win, seconds: float, screenshot: str | None, failed: list[str]) -> None:
     from PySide6.QtCore import QTimer
 
     caps = win.camera.capabilities()
@@ -92,4 +121,6 @@ def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:
 
     QTimer.singleShot(300, capture_then_night)
     if screenshot:
-        QTimer.singleShot(max(0, int(seconds * 1000) - 200), lambda: win.grab().save(screenshot))
+        QTimer.singleShot(
+            max(0, int(seconds * 1000) - 200), lambda: _save_screenshot(win, screenshot, failed)
+        )

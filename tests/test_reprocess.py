@@ -36,7 +36,9 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def jobs():
-    return [PairJob(i, (f"captures/{i:04d}_day.png",), f"captures/{i:04d}_night.png") for i in range(6)]
+    return [
+        PairJob(i, (f"captures/{i:04d}_day.png",), f"captures/{i:04d}_night.png") for i in range(6)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,10 @@ def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
 def test_run_key_changes_with_model_hash_or_parameters(spec):
     assert RunSpec(spec.model_path, spec.model_sha256, dict(spec.params)).key == spec.key
     assert RunSpec(spec.model_path, "0" * 64, spec.params).key != spec.key
-    assert RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "motion": "homography"}).key != spec.key
+    assert (
+        RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "motion": "homography"}).key
+        != spec.key
+    )
 
 
 def test_jobs_must_stay_inside_the_data_dir():
@@ -107,9 +112,13 @@ def test_jobs_must_stay_inside_the_data_dir():
         PairJob(1, ("d.png",), "/abs/n.png")
 
 
-def test_local_cluster_of_two_worker_processes_matches_serial(jobs, spec, data_dir, serial_outcomes):
+def test_local_cluster_of_two_worker_processes_matches_serial(
+    jobs, spec, data_dir, serial_outcomes
+):
     got = []
-    report = reprocess(jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append)
+    report = reprocess(
+        jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append
+    )
     assert report.where == "local cluster" and report.workers == 2
     assert (report.processed, report.failed) == (6, 1)
     workers = {o.worker for o in got}
@@ -118,7 +127,9 @@ def test_local_cluster_of_two_worker_processes_matches_serial(jobs, spec, data_d
         ref = serial_outcomes[pid]
         assert o.ok == ref.ok
         if o.ok:
-            np.testing.assert_allclose(o.metrics["alignment"]["matrix"], ref.metrics["alignment"]["matrix"], atol=1e-6)
+            np.testing.assert_allclose(
+                o.metrics["alignment"]["matrix"], ref.metrics["alignment"]["matrix"], atol=1e-6
+            )
             _same_image(o.outputs["colorized"], ref.outputs["colorized"])
 
 
@@ -132,9 +143,20 @@ def cli_cluster(tmp_path):
     env = {**os.environ, "DASK_DISTRIBUTED__LOGGING__DISTRIBUTED": "error"}
     procs = [
         subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(sched_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
     ]
     try:
@@ -144,9 +166,22 @@ def cli_cluster(tmp_path):
         assert sched_file.exists(), "dask scheduler did not start"
         procs.append(
             subprocess.Popen(
-                [dask, "worker", "--scheduler-file", str(sched_file), "--nworkers", "2",
-                 "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                [
+                    dask,
+                    "worker",
+                    "--scheduler-file",
+                    str(sched_file),
+                    "--nworkers",
+                    "2",
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
             )
         )
         address = json.loads(sched_file.read_text())["address"]
@@ -172,7 +207,14 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
     from distributed import Client
 
     got = []
-    report = reprocess(jobs * 2, spec, data_dir=data_dir, scheduler=cli_cluster, batch_size=1, on_outcome=got.append)
+    report = reprocess(
+        jobs * 2,
+        spec,
+        data_dir=data_dir,
+        scheduler=cli_cluster,
+        batch_size=1,
+        on_outcome=got.append,
+    )
     assert report.where == cli_cluster and report.workers == 2 and report.processed == 12
     for o in got:
         assert o.ok == serial_outcomes[o.pair_id].ok
@@ -199,7 +241,10 @@ def _cli(*args, data_dir):
     env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data_dir)}
     return subprocess.run(
         [sys.executable, "-m", "main", "reprocess", *args],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
 
@@ -211,9 +256,13 @@ def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_p
     with Store(store_dir) as store:
         s = store.create_session("roof")
         for i in range(3):
-            day = store.add_capture(s.id, read_image(data_dir / f"captures/{i:04d}_day.png"), kind="day")
+            day = store.add_capture(
+                s.id, read_image(data_dir / f"captures/{i:04d}_day.png"), kind="day"
+            )
             night = store.add_capture(
-                s.id, read_image(data_dir / f"captures/{i:04d}_night.png", mode="gray"), kind="night"
+                s.id,
+                read_image(data_dir / f"captures/{i:04d}_night.png", mode="gray"),
+                kind="night",
             )
             store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
     first = _cli("--session", "roof", "--serial", data_dir=store_dir)
@@ -226,7 +275,9 @@ def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_p
         run = runs[0][0]
         assert set(run.outputs) == {"aligned_reference", "leak_mask", "colorized"}
         assert store.read_image(run.outputs["colorized"]).shape == (240, 320, 3)
-        assert np.array(run.metrics["alignment"]["matrix"])[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
+        assert np.array(run.metrics["alignment"]["matrix"])[0, 2] == pytest.approx(
+            SHIFT[0], abs=0.5
+        )
     again = _cli("--session", "roof", "--serial", data_dir=store_dir)
     assert again.returncode == 0 and "0 processed, 3 skipped" in again.stdout, again.stdout
     other = _cli("--session", "roof", "--serial", "--motion", "affine", data_dir=store_dir)

@@ -283,7 +283,11 @@ def to_blob(
             card_data = _blob_card(card, src, dst, data, precisions, output_precision, compiled)
         write_bytes_atomic(dst, data)
         if card_data is not None:
-            write_json_atomic(card_path_for(dst), card_data)
+            try:
+                write_json_atomic(card_path_for(dst), card_data)
+            except BaseException:
+                dst.unlink(missing_ok=True)  # no blob without its card
+                raise
     return dst
 
 

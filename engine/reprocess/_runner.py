@@ -84,8 +84,9 @@ def reprocess(
     Examples
     --------
     >>> spec = RunSpec.for_model()  # doctest: +SKIP
-    >>> report = reprocess(jobs, spec, data_dir=store.root, on_outcome=store.add_run_outcome)  # doctest: +SKIP
+    >>> report = reprocess(jobs, spec, data_dir=store.root, on_outcome=save)  # doctest: +SKIP
     >>> report.skipped, report.processed  # doctest: +SKIP
+    (0, 120)
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -119,8 +120,15 @@ def reprocess(
                 break
             take(process_batch(batch, spec, str(data_dir)))
         return ReprocessReport(
-            len(all_jobs), skipped, done, failed, time.perf_counter() - t0, 1, "serial",
-            cancel.is_set(), startup,
+            len(all_jobs),
+            skipped,
+            done,
+            failed,
+            time.perf_counter() - t0,
+            1,
+            "serial",
+            cancel.is_set(),
+            startup,
         )
 
     import logging
@@ -164,6 +172,13 @@ def reprocess(
         if cluster is not None:
             cluster.close()
     return ReprocessReport(
-        len(all_jobs), skipped, done, failed, time.perf_counter() - t0, workers, where,
-        cancel.is_set(), startup,
+        len(all_jobs),
+        skipped,
+        done,
+        failed,
+        time.perf_counter() - t0,
+        workers,
+        where,
+        cancel.is_set(),
+        startup,
     )

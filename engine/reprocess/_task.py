@@ -176,7 +176,9 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
         )
     except Exception as exc:  # one bad pair never stops the batch
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return RunOutcome(job.pair_id, spec.key, False, msg, {}, {}, worker, time.perf_counter() - t0)
+        return RunOutcome(
+            job.pair_id, spec.key, False, msg, {}, {}, worker, time.perf_counter() - t0
+        )
 
 
 def process_batch(jobs: list[PairJob], spec: RunSpec, data_dir: str) -> list[RunOutcome]:
