@@ -276,6 +276,11 @@ _ALLOWED = {
     "gui/_soak_probe.py": "an append-only log, one flushed line per sample",
     "engine/models/_inspect.py": "a private scratch copy in the temp folder, deleted after",
     "engine/_native.py": "an anonymous temporary file catching native stderr",
+    "engine/exchange/_write.py": "zip members inside a zip that is itself one atomic_write",
+    "engine/models/_myriad.py": "unpacked into a temporary folder that is renamed into place whole",
+    "engine/store/_restore.py": "mkstemp temporaries beside their targets, fsynced, then renamed",
+    "engine/bench/_store.py": "scratch files in the bench's own temporary folder",
+    "engine/bench/_store_exchange.py": "scratch copies in the bench's own temporary folder",
 }
 
 

@@ -259,7 +259,7 @@ def test_export_fp16_verifies_the_source_against_its_card_first(model_copy, caps
 def test_export_fp16_failing_late_leaves_nothing_behind(model_copy, capsys, monkeypatch):
     """The FP32/FP16 comparison fails (onnxruntime refuses): neither copy nor card remain,
     and an earlier export is kept as it was."""
-    import engine.models
+    import engine.evaluation
 
     earlier = model_copy.with_name("m_fp16.onnx")
     assert cli_main(["model", "export-fp16", str(model_copy)]) == 0
@@ -270,16 +270,16 @@ def test_export_fp16_failing_late_leaves_nothing_behind(model_copy, capsys, monk
     def refuse(*a, **k):
         raise RuntimeError("[ONNXRuntimeError] : 10 : INVALID_GRAPH : simulated")
 
-    monkeypatch.setattr(engine.models, "fp16_max_abs_diff", refuse)
+    monkeypatch.setattr(engine.evaluation, "output_max_abs_diff", refuse)
     assert cli_main(["model", "export-fp16", str(model_copy)]) == 2
     _one_error_line(2, capsys.readouterr().err.strip().splitlines(), "ONNXRuntimeError")
     assert {p.name: p.read_bytes() for p in model_copy.parent.iterdir()} == kept
 
 
 def test_export_fp16_beyond_tolerance_writes_nothing(model_copy, capsys, monkeypatch):
-    import engine.models
+    import engine.evaluation
 
-    monkeypatch.setattr(engine.models, "fp16_max_abs_diff", lambda *a, **k: 0.5)
+    monkeypatch.setattr(engine.evaluation, "output_max_abs_diff", lambda *a, **k: 0.5)
     assert cli_main(["model", "export-fp16", str(model_copy)]) == 2
     _one_error_line(2, capsys.readouterr().err.strip().splitlines(), "fp16_tolerance")
     assert sorted(p.name for p in model_copy.parent.iterdir()) == ["m.onnx", "m.onnx.card.json"]
