@@ -63,6 +63,9 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         help="run for SECONDS then quit (for CI and screenshots)",
     )
     parser.add_argument("--screenshot", metavar="PNG", help="with --smoke: save the window")
+    parser.add_argument(
+        "--stats", metavar="JSON", help="with --smoke: write display FPS, results/s, stalls, latency"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gui":
         from gui.app import run_app
 
-        return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+        return run_app(
+            camera=args.camera, smoke=args.smoke, screenshot=args.screenshot, stats=args.stats
+        )
     try:
         return int(args.func(args) or 0)
     except CliError as exc:

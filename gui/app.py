@@ -7,13 +7,17 @@ import sys
 
 
 def run_app(
-    *, camera: str = "sim", smoke: float | None = None, screenshot: str | None = None
+    *,
+    camera: str = "sim",
+    smoke: float | None = None,
+    screenshot: str | None = None,
+    stats: str | None = None,
 ) -> int:
     """Create the camera, the window and the event loop; returns the exit status.
 
-    ``smoke`` runs for that many seconds, then quits (with ``screenshot``, saving the window
-    first). With the simulated camera the smoke run also walks the operator's flow: capture a
-    day reference, switch to night, colorize live.
+    ``smoke`` runs for that many seconds, walks the operator's main flows (`gui.smoke`) and
+    quits, saving the window to ``screenshot`` and the live figures to ``stats`` (JSON);
+    the status is non-zero if a step failed.
     """
     problem = _display_problem(smoke=smoke is not None)
     if problem:
@@ -33,7 +37,7 @@ def run_app(
         print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
@@ -41,14 +45,27 @@ def run_app(
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
-    win = MainWindow(cam)
+    # a smoke run neither reads nor writes the operator's remembered layout
+    settings = None if smoke is not None else QSettings()
+    win = MainWindow(cam, camera_spec=camera, settings=settings)
     win.show()
+    from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
+
+    install_if_requested(win)
+    run = None
     if smoke is not None:
-        _script_smoke_run(win, smoke, screenshot)
-        QTimer.singleShot(int(smoke * 1000), win.close)
+        from gui.smoke import SmokeRun
+
+        run = SmokeRun(win, smoke, screenshot=screenshot, stats=stats)
+        run.start()
+    else:
+        QTimer.singleShot(0, win.raise_)
     status = app.exec()
-    # Tear the window down while the QApplication still exists: left to interpreter
-    # shutdown, Qt objects die in arbitrary order and the process can abort.
+    # The window has gone from the screen: now waiting for the camera and workers freezes
+    # nothing. Then tear the window down while the QApplication still exists.
+    win.wait_closed(timeout=30.0)
+    if run is not None:
+        status = status or run.finish()
     win.deleteLater()
     app.processEvents()
     del win
@@ -71,25 +88,3 @@ def _display_problem(*, smoke: bool) -> str:
         "no display (DISPLAY and WAYLAND_DISPLAY are unset): run NightLab on a desktop, "
         "under Xvfb (xvfb-run nightlab), or try it headless with --smoke 5 --screenshot shot.png"
     )
-
-
-def _script_smoke_run(win, seconds: float, screenshot: str | None) -> None:
-    from PySide6.QtCore import QTimer
-
-    caps = win.camera.capabilities()
-    has_mode = "mode" in caps and caps["mode"].supported
-
-    def capture_then_night() -> None:
-        if has_mode:
-            win.camera.set_control("mode", "day")
-        QTimer.singleShot(400, reference_then_live)
-
-    def reference_then_live() -> None:
-        if win.capture_reference():
-            if has_mode:
-                win.camera.set_control("mode", "night")
-            win.set_live(True)
-
-    QTimer.singleShot(300, capture_then_night)
-    if screenshot:
-        QTimer.singleShot(max(0, int(seconds * 1000) - 200), lambda: win.grab().save(screenshot))
