@@ -64,7 +64,9 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--screenshot", metavar="PNG", help="with --smoke: save the window")
     parser.add_argument(
-        "--stats", metavar="JSON", help="with --smoke: write display FPS, results/s, stalls, latency"
+        "--stats",
+        metavar="JSON",
+        help="with --smoke: write display FPS, results/s, stalls, latency",
     )
 
 

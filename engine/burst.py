@@ -24,12 +24,15 @@ def _stack(frames: Sequence[np.ndarray], what: str) -> np.ndarray:
         raise ValueError(f"{what}: no frames given")
     first = np.asarray(frames[0])
     if first.dtype != np.uint8 or first.ndim not in (2, 3) or first.size == 0:
-        raise ValueError(f"{what}: frames must be uint8 (H, W) or (H, W, 3), got {first.dtype} {first.shape}")
+        raise ValueError(
+            f"{what}: frames must be uint8 (H, W) or (H, W, 3), got {first.dtype} {first.shape}"
+        )
     for i, f in enumerate(frames):
         f = np.asarray(f)
         if f.shape != first.shape or f.dtype != first.dtype:
             raise ValueError(
-                f"{what}: frame {i} is {f.dtype} {f.shape}, the first is {first.dtype} {first.shape}"
+                f"{what}: frame {i} is {f.dtype} {f.shape}, "
+                f"the first is {first.dtype} {first.shape}"
             )
     return np.stack([np.asarray(f) for f in frames])
 

@@ -171,7 +171,11 @@ class LivePreview:
                 return
             if self._pending is not None:
                 self.dropped += 1
-            self._pending = (night, int(sequence), time.time() if frame_time is None else frame_time)
+            self._pending = (
+                night,
+                int(sequence),
+                time.time() if frame_time is None else frame_time,
+            )
             self._cond.notify()
 
     # -- shutdown --------------------------------------------------------------------------

@@ -141,9 +141,14 @@ def process_pair(
     aligned = al.warp(day, output_shape=shape)
     # nearest-neighbour: the coverage needs no interpolation (cheaper than a second linear
     # warp; the same pixels as the linear warp thresholded at half)
-    valid = al.warp(
-        np.full(day.shape[:2], 255, np.uint8), output_shape=shape, interpolation=cv2.INTER_NEAREST
-    ) > 0
+    valid = (
+        al.warp(
+            np.full(day.shape[:2], 255, np.uint8),
+            output_shape=shape,
+            interpolation=cv2.INTER_NEAREST,
+        )
+        > 0
+    )
     times["warp"] = (time.perf_counter() - t) * 1e3
 
     t = time.perf_counter()

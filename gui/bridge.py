@@ -8,6 +8,7 @@ widget that asked for it is gone (and disconnects on ``destroyed``, as pymmcore-
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -59,16 +60,36 @@ def on_gui_thread(fn: Callable, *args: Any) -> None:
         b.call.emit(fn, args)
 
 
+def _arity(slot: Callable) -> int | None:
+    """How many positional arguments ``slot`` takes (None: any number).
+
+    Evented fields emit ``(new, old)``; a slot that wants only the new value gets only that,
+    as psygnal itself does for direct connections.
+    """
+    try:
+        params = inspect.signature(slot).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: give them everything
+        return None
+    n = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
+
+
 def follow(signal, slot: Callable, owner: QObject) -> Callable[[], None]:
     """Connect a psygnal ``signal`` so ``slot`` runs on the GUI thread while ``owner`` lives.
 
     Returns the disconnect function (also called when ``owner`` is destroyed).
     """
     alive = [True]
+    n = _arity(slot)
 
     def relay(*args: Any) -> None:
         if alive[0]:
-            on_gui_thread(_guarded, args)
+            on_gui_thread(_guarded, args[:n] if n is not None else args)
 
     def _guarded(args: tuple) -> None:
         if alive[0]:
@@ -90,12 +111,13 @@ def follow_latest(signal, slot: Callable, owner: QObject) -> Callable[[], None]:
     rate never pile up behind a busy GUI thread)."""
     lock = threading.Lock()
     box: dict[str, Any] = {"args": None, "pending": False, "alive": True}
+    n = _arity(slot)
 
     def relay(*args: Any) -> None:
         with lock:
             if not box["alive"]:
                 return
-            box["args"] = args
+            box["args"] = args[:n] if n is not None else args
             if box["pending"]:
                 return
             box["pending"] = True

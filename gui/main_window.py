@@ -89,7 +89,10 @@ class MainWindow(QMainWindow):
             "Load day reference…", lambda: self.capture_panel._load_dialog(), "Ctrl+O"
         )
         self.act_live = self._action(
-            "Live colorize", self.set_live, "Ctrl+L", "Align, mask and colorize every night frame",
+            "Live colorize",
+            self.set_live,
+            "Ctrl+L",
+            "Align, mask and colorize every night frame",
             checkable=True,
         )
         self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
@@ -257,7 +260,9 @@ class MainWindow(QMainWindow):
             self.show_message(f"Camera: {camera.info.name}")
 
     def _close_in_background(self, camera) -> None:
-        t = threading.Thread(target=_close_quietly, args=(camera,), name="nightlab-close", daemon=True)
+        t = threading.Thread(
+            target=_close_quietly, args=(camera,), name="nightlab-close", daemon=True
+        )
         t.start()
         self.closing_threads.append(t)
 

@@ -78,7 +78,11 @@ class SmokeRun:
         """(seconds from start, name, action): an action returning False or raising fails."""
         win, s = self.win, self.win.state
         cam = s.camera
-        has_mode = cam is not None and "mode" in cam.capabilities() and cam.capabilities()["mode"].supported
+        has_mode = (
+            cam is not None
+            and "mode" in cam.capabilities()
+            and cam.capabilities()["mode"].supported
+        )
         out: list = []
         if has_mode:
             out.append((0.2, "camera to day", lambda: cam.set_control("mode", "day") and None))
@@ -92,7 +96,13 @@ class SmokeRun:
         for i, (base, mask) in enumerate(views):
             at = 1.6 + span * i / len(views)
             out.append((at, f"overlay {base}/{mask}", lambda b=base, m=mask: self._view(b, m)))
-        out.append((self.seconds - 1.2, "overlay colorized/heatmap", lambda: self._view("colorized", "heatmap")))
+        out.append(
+            (
+                self.seconds - 1.2,
+                "overlay colorized/heatmap",
+                lambda: self._view("colorized", "heatmap"),
+            )
+        )
         out.append((self.seconds - 0.35, "live results arrived", self._check_results))
         return out
 
@@ -162,7 +172,7 @@ class SmokeRun:
         else:
             dt, display_fps, results = 0.0, None, None
         lat0 = getattr(self, "_lat_from", (0, 0))
-        gaps = np.asarray(self._gaps[getattr(self, "_gap_from", 0):] or [0.0])
+        gaps = np.asarray(self._gaps[getattr(self, "_gap_from", 0) :] or [0.0])
         cam = self.win.state.camera
         frame = None if cam is None else cam.latest_frame()
         pct = LiveStats.percentiles
@@ -181,8 +191,8 @@ class SmokeRun:
                 "over_50ms": int((gaps > 50).sum()),
             },
             "frame_to_painted_ms": {
-                "result": pct(st.result_latency_ms[lat0[1]:]),
-                "live": pct(st.paint_latency_ms[lat0[0]:]),
+                "result": pct(st.result_latency_ms[lat0[1] :]),
+                "live": pct(st.paint_latency_ms[lat0[0] :]),
             },
             "rss_mib": {"start": round(self._rss_start, 1), "end": round(_rss_mib(), 1)},
             "live_workers": getattr(self.win.preview, "_workers", None),
@@ -206,4 +216,3 @@ class SmokeRun:
             file=sys.stderr,
         )
         return 1 if self.failures else 0
-

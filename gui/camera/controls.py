@@ -12,6 +12,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSignalBlocker, Signal
+
 from gui.bridge import follow
 
 if TYPE_CHECKING:

@@ -136,5 +136,5 @@ class ImageCanvas(pg.GraphicsView):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
-        self._placeholder.setGeometry(self.rect().adjusted(20, 20, -20, -20))
-
+        if hasattr(self, "_placeholder"):  # pyqtgraph resizes during its own __init__
+            self._placeholder.setGeometry(self.rect().adjusted(20, 20, -20, -20))

@@ -87,7 +87,9 @@ class LivePanel(QWidget):
         self.mask_choice.setObjectName("live_mask")
         for key, text in MASK_LABELS.items():
             self.mask_choice.addItem(text, key)
-        self.mask_choice.setToolTip("Leak mask on top of the result: where no reference colour goes")
+        self.mask_choice.setToolTip(
+            "Leak mask on top of the result: where no reference colour goes"
+        )
         self.blend = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.blend.setRange(0.0, 1.0)
         self.blend.setDecimals(2)
@@ -187,11 +189,8 @@ class LivePanel(QWidget):
     def set_connection(self, connected: bool) -> None:
         cam = self._state.camera
         name = cam.info.name if cam is not None else "no camera"
-        self.camera_title.setText(
-            f"<b>Live</b> — {name}"
-            if connected
-            else f"<b>Live</b> — {name} <span style='color:#e55'>(disconnected, reconnecting…)</span>"
-        )
+        lost = "" if connected else " <span style='color:#e55'>(disconnected, reconnecting…)</span>"
+        self.camera_title.setText(f"<b>Live</b> — {name}{lost}")
 
     def _on_reference(self) -> None:
         if self._state.live:
