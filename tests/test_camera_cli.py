@@ -184,7 +184,7 @@ def test_cli_camera_snap_writes_image_and_metadata(tmp_path, capsys):
     assert img.shape == (480, 640) and meta["iso"] == 800 and meta["mode"] == "night"
     # the snapshot folder replays with its metadata
     (frame,) = ReplayCamera(out.parent).frames()
-    assert frame.meta.iso == 800 and frame.meta.extra["warp"] == meta["warp"]
+    assert frame.meta.iso == 800 and frame.meta.extra["warp"] == meta["extra"]["warp"]
 
 
 @pytest.mark.parametrize(

@@ -385,3 +385,14 @@ def test_change_mask_covers_changes_in_a_defocused_frame():
     mask = cam.change_mask(with_objects)
     changed = (with_objects.image != without.image).any(axis=-1)
     assert changed.any() and not (changed & ~mask).any()
+
+
+def test_frame_meta_keeps_backend_extras_apart_from_named_fields():
+    # a backend's extra key named like a field must not overwrite the field in the record
+    meta = FrameMeta(timestamp=1.0, sequence=3, device_id="cam", iso=800, extra={"iso": "auto"})
+    d = meta.to_dict()
+    assert d["iso"] == 800 and d["extra"] == {"iso": "auto"}
+    assert FrameMeta.from_dict(d) == meta
+    # an old flat record still reads: unknown keys land in extra
+    old = FrameMeta.from_dict({"timestamp": 2.0, "sequence": 1, "device_id": "x", "gain": 2})
+    assert old.extra == {"gain": 2} and old.timestamp == 2.0

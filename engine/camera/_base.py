@@ -72,9 +72,26 @@ class FrameMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The named fields, and the backend's own keys apart under ``"extra"``.
+
+        Kept apart so a backend's extra key (say ``"iso"``) can never overwrite a named field
+        in a session record; `from_dict` reads both this and the older flat layout.
+        """
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "extra"}
-        d.update(self.extra)
+        d["extra"] = dict(self.extra)
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrameMeta:
+        """Inverse of `to_dict`; unknown top-level keys (old flat records) go to ``extra``."""
+        names = set(cls.__dataclass_fields__) - {"extra"}
+        fields = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names and k != "extra"}
+        extra.update(data.get("extra") or {})
+        fields.setdefault("timestamp", 0.0)
+        fields.setdefault("sequence", 0)
+        fields.setdefault("device_id", "")
+        return cls(**fields, extra=extra)
 
 
 @dataclass(frozen=True)

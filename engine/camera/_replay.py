@@ -325,6 +325,9 @@ class ReplayCamera(Camera):
     def _meta(self, recorded: dict, sequence: int, extra: dict, mode: str | None) -> FrameMeta:
         fields: dict[str, Any] = {}
         rest = dict(recorded)
+        nested = rest.pop("extra", None)  # FrameMeta.to_dict keeps backend keys apart
+        if nested is not None and not isinstance(nested, dict):
+            rest["extra"], nested = nested, None
         for name, kind in _META_FIELDS.items():
             value = rest.pop(name, None)
             if value is None:
@@ -335,6 +338,8 @@ class ReplayCamera(Camera):
                 rest[name] = value  # keep what we could not read, untouched, in extra
         if "sequence" in rest:
             rest["recorded_sequence"] = rest.pop("sequence")
+        for key, value in (nested or {}).items():  # never over a named field's leftover
+            rest.setdefault(key, value)
         fields.setdefault("timestamp", time.time())
         fields.setdefault(
             "device_id", str(self._session.get("device_id") or f"replay:{self.source.name}")

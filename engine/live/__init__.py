@@ -1,0 +1,38 @@
+"""Live capture state shared by the GUI and ``nightlab capture`` (Qt-free, evented).
+
+Public API
+----------
+- `PairTracker(method=, motion=, leak_params=)`: the day `Reference` (one or several day
+  images, median-combined) and the last good matrix, reused as ``initial=`` for
+  `engine.pipeline.process_pair` and reset on failure. ``set_reference``,
+  ``clear_reference``, ``process(night, colorizer=None) -> PairResult``, ``reset``;
+  events ``reference_changed``, ``processed``, ``lost``, ``reset``.
+- `CapturePlan`: a capture run as data (every N s, a count or a ``start``/``end`` window,
+  burst K, day reference first, controls); `parse_interval` ("10m"), `parse_clock` ("21:00").
+- `CaptureRunner(camera, plan)`: runs a plan on its own thread (``start``, ``run``, ``pause``,
+  ``resume``, ``cancel``, ``wait``); events ``started``, ``awaiting(remaining_s)``,
+  ``frame_captured(Shot)``, ``missed(Missed)``, ``camera_lost``, ``camera_back(msg, gap_s)``,
+  ``paused_changed``, ``error``, ``finished(reason)``.
+- `SessionRecorder(store, session_id, runner, tracker=None)`: the handler that records a run
+  into the store (captures, pairs with alignment results, the session log).
+"""
+
+from engine.live._plan import CapturePlan, parse_clock, parse_interval
+from engine.live._recorder import RecorderEvents, SessionRecorder
+from engine.live._runner import CaptureRunner, Missed, RunnerEvents, Shot
+from engine.live._tracker import PairTracker, Reference, TrackerEvents
+
+__all__ = [
+    "CapturePlan",
+    "CaptureRunner",
+    "Missed",
+    "PairTracker",
+    "RecorderEvents",
+    "Reference",
+    "RunnerEvents",
+    "SessionRecorder",
+    "Shot",
+    "TrackerEvents",
+    "parse_clock",
+    "parse_interval",
+]

@@ -1,0 +1,159 @@
+"""`SessionRecorder`: the handler that turns a capture run into the experiment record.
+
+Subscribed to a `CaptureRunner`'s events, it writes each shot to the `Store` (a burst keeps its
+members), sets the day reference on the `PairTracker`, aligns each night capture and records
+the pair with its alignment, leak parameters, SSIM mean and leak area; missed slots, camera
+gaps and the run's start and end go to the session log. The CLI's ``capture`` and the GUI use
+this same object, so a pair is recorded the same way from both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from psygnal import Signal, SignalGroup
+
+from engine.live._tracker import PairTracker
+
+if TYPE_CHECKING:
+    from engine.live._plan import CapturePlan
+    from engine.live._runner import CaptureRunner, Missed, Shot
+    from engine.store import Capture, Pair, Store
+
+__all__ = ["RecorderEvents", "SessionRecorder"]
+
+
+class RecorderEvents(SignalGroup):
+    """Emitted on the runner thread after the store committed."""
+
+    captured = Signal(object)
+    """The `engine.store.Capture` of a shot."""
+    paired = Signal(object)
+    """The `engine.store.Pair` recorded for a night capture."""
+    unpaired = Signal(object, str)
+    """(night `Capture`, why no pair: no reference yet, or alignment failed)."""
+
+
+class SessionRecorder:
+    """Record ``runner``'s shots into session ``session_id`` of ``store``.
+
+    Parameters
+    ----------
+    store : engine.store.Store
+    session_id : int
+    runner : CaptureRunner
+    tracker : PairTracker, optional
+        Shared with the live view; a new one by default. When the plan captures no day
+        reference, the session's latest day capture is the reference.
+    align : bool
+        Align each night capture and record the pair (default). False records captures and
+        pairs without alignment results (they can be processed later).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        session_id: int,
+        runner: CaptureRunner,
+        *,
+        tracker: PairTracker | None = None,
+        align: bool = True,
+    ) -> None:
+        self.store = store
+        self.session_id = int(session_id)
+        self.runner = runner
+        self.tracker = tracker or PairTracker()
+        self.align = align
+        self.events = RecorderEvents()
+        self.captures: list[Capture] = []
+        self.pairs: list[Pair] = []
+        self._day_ids: tuple[int, ...] = ()
+        store.session(self.session_id)  # fail now, not at the first shot
+        if not runner.plan.day_reference:
+            self._reference_from_session()
+        ev = runner.events
+        self._connections = [
+            (ev.started, self._on_started),
+            (ev.frame_captured, self._on_shot),
+            (ev.missed, self._on_missed),
+            (ev.camera_lost, self._on_lost),
+            (ev.camera_back, self._on_back),
+            (ev.finished, self._on_finished),
+        ]
+        for signal, slot in self._connections:
+            signal.connect(slot)
+
+    def disconnect(self) -> None:
+        for signal, slot in self._connections:
+            signal.disconnect(slot)
+
+    def _reference_from_session(self) -> None:
+        days = self.store.captures(self.session_id, kind="day")
+        if days:
+            last = days[-1]
+            self.tracker.set_reference(self.store.read_image(last), capture_ids=[last.id])
+            self._day_ids = (last.id,)
+        elif self.tracker.reference is not None and self.tracker.reference.capture_ids:
+            self._day_ids = self.tracker.reference.capture_ids
+
+    # -- handlers (runner thread) ------------------------------------------------------------
+    def _on_started(self, plan: CapturePlan) -> None:
+        self.store.log(self.session_id, "started", plan.describe())
+
+    def _on_shot(self, shot: Shot) -> None:
+        capture = self.store.add_burst(
+            self.session_id,
+            [f.image for f in shot.frames],
+            kind=shot.kind,
+            metas=[f.meta for f in shot.frames],
+            controls=shot.controls,
+        )
+        self.captures.append(capture)
+        self.events.captured.emit(capture)
+        image = self.store.read_image(capture) if len(shot.frames) > 1 else shot.frames[0].image
+        if shot.kind == "day":
+            if image.ndim == 2:
+                self.store.log(self.session_id, "warning", "day reference is gray: no colour")
+                return
+            self.tracker.set_reference(image, capture_ids=[capture.id])
+            self._day_ids = (capture.id,)
+            return
+        if not self._day_ids:
+            self.events.unpaired.emit(capture, "no day reference yet")
+            return
+        kwargs = {}
+        if self.align:
+            result = self.tracker.process(image)
+            kwargs = {
+                "alignment": result.alignment,
+                "leak_params": dataclasses.asdict(self.tracker.leak_params),
+                "ssim_mean": result.ssim_mean,
+                "leak_area_pct": result.leak_area_pct,
+            }
+        pair = self.store.add_pair(
+            self.session_id, night_id=capture.id, day_ids=self._day_ids, **kwargs
+        )
+        self.pairs.append(pair)
+        self.events.paired.emit(pair)
+
+    def _on_missed(self, missed: Missed) -> None:
+        self.store.log(self.session_id, "missed", f"{missed.kind} capture: {missed.reason}",
+                       at=missed.due_at)  # fmt: skip
+
+    def _on_lost(self, message: str) -> None:
+        self.store.log(self.session_id, "camera_lost", message)
+
+    def _on_back(self, message: str, gap_s: float) -> None:
+        self.store.log(self.session_id, "camera_back", f"{message} after a {gap_s:.1f} s gap")
+
+    def _on_finished(self, reason: str) -> None:
+        try:
+            self.store.log(
+                self.session_id,
+                "finished",
+                f"{reason}: {self.runner.captured} night capture(s), "
+                f"{self.runner.missed_count} missed",
+            )
+        except Exception:  # noqa: BLE001 - the disk may be what stopped the run
+            pass

@@ -1,0 +1,311 @@
+"""`CaptureRunner`: runs a `CapturePlan` on its own thread, evented like pymmcore-plus's MDA.
+
+The runner only captures; what happens to a shot is up to whoever listens (the
+`SessionRecorder` writes it to the store, the GUI shows it, the CLI prints a line). A
+listener that raises (a full disk) stops the run with ``finished("error: ...")``.
+
+Events (emitted on the runner thread; a Qt consumer hops through a queued signal):
+``started(plan)``, ``awaiting(remaining_s)`` about once a second while waiting,
+``frame_captured(Shot)``, ``missed(Missed)``, ``camera_lost(message)``,
+``camera_back(message, gap_s)``, ``paused_changed(bool)``, ``error(message)``,
+``finished(reason)`` with reason ``"done"``, ``"window ended"``, ``"cancelled"`` or
+``"error: <one line>"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from psygnal import EmitLoopError, Signal, SignalGroup
+
+from engine.camera import CameraError, ControlError
+from engine.live._plan import CapturePlan
+
+if TYPE_CHECKING:
+    from engine.camera import Camera, Frame
+
+__all__ = ["CaptureRunner", "Missed", "RunnerEvents", "Shot"]
+
+
+class RunnerEvents(SignalGroup):
+    started = Signal(object)
+    """The `CapturePlan` being run."""
+    awaiting = Signal(float)
+    """Seconds until the next capture (about once a second while waiting)."""
+    frame_captured = Signal(object)
+    """A `Shot`: the frame(s) of one capture."""
+    missed = Signal(object)
+    """A `Missed` slot: camera gone, no frame in time, paused, or the run fell behind."""
+    camera_lost = Signal(str)
+    camera_back = Signal(str, float)
+    """(message, seconds the camera was gone)."""
+    paused_changed = Signal(bool)
+    error = Signal(str)
+    finished = Signal(str)
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One capture: ``burst`` frames taken back to back."""
+
+    kind: str
+    """``"day"`` (the reference) or ``"night"``."""
+    frames: tuple[Frame, ...]
+    index: int
+    """Night captures count from 0; the day reference is -1."""
+    due_at: float
+    """When the schedule wanted it (epoch seconds)."""
+    controls: dict[str, Any] = field(default_factory=dict)
+    """Camera controls in force."""
+
+
+@dataclass(frozen=True)
+class Missed:
+    due_at: float
+    kind: str
+    reason: str
+
+
+class CaptureRunner:
+    """Captures on schedule from ``camera`` following ``plan``, on a background thread.
+
+    Parameters
+    ----------
+    camera : engine.camera.Camera
+        Opened and started (streaming) by the runner if needed; not closed by it.
+    plan : CapturePlan
+    tick_s : float
+        How often ``awaiting`` is emitted while waiting.
+
+    Examples
+    --------
+    >>> from engine.camera import open_camera
+    >>> cam = open_camera("sim:night", resolution=(64, 48))
+    >>> runner = CaptureRunner(cam, CapturePlan(count=2))
+    >>> shots = []
+    >>> _ = runner.events.frame_captured.connect(shots.append)
+    >>> runner.run()
+    'done'
+    >>> len(shots), shots[0].frames[0].image.shape
+    (2, (48, 64))
+    >>> cam.close()
+    """
+
+    def __init__(self, camera: Camera, plan: CapturePlan, *, tick_s: float = 1.0) -> None:
+        self.camera = camera
+        self.plan = plan
+        self.tick_s = float(tick_s)
+        self.events = RunnerEvents()
+        self._cancel = threading.Event()
+        self._paused = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lost_at: float | None = None
+        self._want_mode: str | None = None
+        self.captured = 0
+        """Night captures delivered so far."""
+        self.missed_count = 0
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+
+    # -- control -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the plan on a new thread (returns at once)."""
+        if self._thread is not None:
+            raise RuntimeError("a CaptureRunner runs once; make a new one")
+        self._thread = threading.Thread(target=self.run, name="capture-runner", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop after the capture in progress (it completes: nothing is half-recorded)."""
+        self._cancel.set()
+
+    def pause(self) -> None:
+        if not self._paused.is_set():
+            self._paused.set()
+            self.events.paused_changed.emit(True)
+
+    def resume(self) -> None:
+        if self._paused.is_set():
+            self._paused.clear()
+            self.events.paused_changed.emit(False)
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused.is_set()
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None and not self._done.is_set()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run finished (True) or ``timeout`` passed (False)."""
+        return self._done.wait(timeout)
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> str:
+        """Run the plan on the calling thread; returns the finish reason."""
+        cam = self.camera
+        cam.events.disconnected.connect(self._on_lost)
+        cam.events.reconnected.connect(self._on_back)
+        reason = "error: unknown"
+        try:
+            try:
+                self.events.started.emit(self.plan)
+                cam.start()
+                reason = self._loop()
+            except _Stop as stop:
+                reason = stop.reason
+            except (CameraError, ControlError) as exc:
+                reason = self._fail(str(exc))
+        finally:
+            cam.events.disconnected.disconnect(self._on_lost)
+            cam.events.reconnected.disconnect(self._on_back)
+            self.finish_reason = reason
+            self._done.set()
+            self._emit(self.events.finished, reason, guard=False)
+        return reason
+
+    def _fail(self, message: str) -> str:
+        self.error = message.splitlines()[0] if message else "failed"
+        self._emit(self.events.error, self.error, guard=False)
+        return f"error: {self.error}"
+
+    def _emit(self, signal, *args, guard: bool = True) -> None:
+        try:
+            signal.emit(*args)
+        except EmitLoopError as exc:
+            cause = exc.__cause__ or exc
+            if not guard:
+                return
+            msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            raise _Stop(self._fail(msg)) from None
+
+    def _loop(self) -> str:
+        plan = self.plan
+        day_pending = plan.day_reference
+        next_due = time.time()
+        entered = plan.start is None
+        mode_ctrl = self._has_mode()
+        if not day_pending:
+            self._apply(plan.night_controls, "night" if mode_ctrl else None)
+        while True:
+            if self._cancel.is_set():
+                return "cancelled"
+            if plan.count is not None and self.captured >= plan.count:
+                return "done"
+            if not entered:  # wait for the window to open
+                opens = plan.window_start_after(dt.datetime.now()).timestamp()
+                next_due = max(next_due, opens)
+            if not self._wait_until(next_due):
+                return "cancelled"
+            if plan.start is not None:
+                inside = plan.in_window(dt.datetime.now())
+                if not inside and entered:
+                    return "window ended"
+                if not inside:
+                    continue
+                entered = True
+            kind = "day" if day_pending else "night"
+            if self._paused.is_set():
+                self._miss(next_due, kind, "paused")
+            else:
+                if kind == "day":
+                    self._apply(plan.day_controls, "day" if mode_ctrl else None)
+                shot = self._shoot(kind, next_due)
+                if shot is not None:
+                    self._emit(self.events.frame_captured, shot)
+                    if kind == "day":
+                        day_pending = False
+                        self._apply(plan.night_controls, "night" if mode_ctrl else None)
+                        next_due = time.time()  # nights start right after the reference
+                        continue
+                    self.captured += 1
+            next_due += plan.every_s
+            behind = time.time() - next_due
+            if plan.every_s > 0 and behind > plan.every_s:
+                skipped = int(behind // plan.every_s)
+                self._miss(next_due, "night", f"{skipped} slot(s) skipped: the run fell behind")
+                next_due += skipped * plan.every_s
+
+    def _wait_until(self, due: float) -> bool:
+        """Sleep until ``due`` (emitting ``awaiting``); False when cancelled meanwhile."""
+        while True:
+            left = due - time.time()
+            if left <= 0:
+                return not self._cancel.is_set()
+            if left > self.tick_s / 2:
+                self._emit(self.events.awaiting, left)
+            if self._cancel.wait(min(left, self.tick_s)):
+                return False
+
+    def _has_mode(self) -> bool:
+        spec = self.camera.capabilities().get("mode")
+        return bool(spec and spec.supported and {"day", "night"} <= set(spec.choices))
+
+    def _apply(self, controls, mode: str | None) -> None:
+        settings = dict(controls)
+        if mode is not None:
+            settings.setdefault("mode", mode)
+        for name, value in settings.items():
+            self.camera.set_control(name, value)
+        self._want_mode = settings.get("mode")
+
+    def _controls_in_force(self) -> dict[str, Any]:
+        out = {}
+        for name, spec in self.camera.capabilities().items():
+            if spec.supported:
+                try:
+                    out[name] = self.camera.get_control(name)
+                except ControlError:
+                    continue
+        return out
+
+    def _shoot(self, kind: str, due: float) -> Shot | None:
+        cam = self.camera
+        timeout = self.plan.frame_timeout_s
+        frames: list[Frame] = []
+        try:
+            latest = cam.latest_frame()
+            after = latest.meta.sequence if latest is not None else -1
+            deadline = time.monotonic() + timeout
+            while len(frames) < self.plan.burst:
+                frame = cam.wait_frame(max(0.05, deadline - time.monotonic()), after=after)
+                after = frame.meta.sequence
+                want = self._want_mode
+                if want is not None and frame.meta.mode not in (None, want):
+                    continue  # rendered before the mode switch took effect
+                frames.append(frame)
+        except CameraError as exc:
+            reason = "camera disconnected" if not cam.is_connected else str(exc)
+            self._miss(due, kind, reason)
+            return None
+        return Shot(kind, tuple(frames), self.captured if kind == "night" else -1, due,
+                    self._controls_in_force())  # fmt: skip
+
+    def _miss(self, due: float, kind: str, reason: str) -> None:
+        self.missed_count += 1
+        self._emit(self.events.missed, Missed(due, kind, reason))
+
+    def _on_lost(self, message: str) -> None:
+        self._lost_at = time.time()
+        self._emit(self.events.camera_lost, message, guard=False)
+
+    def _on_back(self, message: str) -> None:
+        gap = time.time() - self._lost_at if self._lost_at is not None else 0.0
+        self._lost_at = None
+        self._emit(self.events.camera_back, message, gap, guard=False)
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -1,0 +1,174 @@
+"""`PairTracker`: the live alignment state the GUI and ``nightlab capture`` share.
+
+It holds the day reference (one or several day captures, combined by per-pixel median) and the
+last good registration; each night frame is aligned with the previous matrix as ``initial=``
+(a fast refinement instead of a full search), and a failure resets it so the next frame gets
+a full search again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from psygnal import Signal, SignalGroup
+
+if TYPE_CHECKING:
+    from engine.pipeline import PairResult
+
+__all__ = ["PairTracker", "Reference", "TrackerEvents"]
+
+
+class TrackerEvents(SignalGroup):
+    """Emitted on the thread that called the tracker."""
+
+    reference_changed = Signal(object)
+    """The new `Reference`, or None when cleared."""
+    processed = Signal(object)
+    """A `engine.pipeline.PairResult` (aligned or not)."""
+    lost = Signal(str)
+    """Alignment failed (the reason); the tracker was reset to a full search."""
+    reset = Signal()
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The day reference in use: the combined image and the captures it came from."""
+
+    image: np.ndarray
+    """RGB uint8 ``(H, W, 3)``."""
+    capture_ids: tuple[int, ...] = ()
+    """Store ids of the day captures (empty when not recorded)."""
+
+
+class PairTracker:
+    """Aligns night frames onto a day reference, reusing the last good matrix.
+
+    Parameters
+    ----------
+    method, motion : str
+        Passed to `alignment.align` through `engine.pipeline.process_pair`.
+    leak_params : engine.leakmask.LeakMaskParams, optional
+        Leak-mask parameters (defaults when None); can be changed live.
+
+    Examples
+    --------
+    >>> import skimage.data
+    >>> from engine._image import to_gray
+    >>> tracker = PairTracker()
+    >>> day = skimage.data.astronaut()
+    >>> ref = tracker.set_reference(day)
+    >>> res = tracker.process(to_gray(day))  # doctest: +SKIP
+    >>> res.ok, tracker.matrix is not None  # doctest: +SKIP
+    (True, True)
+    """
+
+    def __init__(
+        self, *, method: str = "auto", motion: str = "homography", leak_params: Any = None
+    ) -> None:
+        self.events = TrackerEvents()
+        self.method = method
+        self.motion = motion
+        self._leak_params = leak_params
+        self._lock = threading.Lock()
+        self._reference: Reference | None = None
+        self._matrix: np.ndarray | None = None
+
+    @property
+    def reference(self) -> Reference | None:
+        return self._reference
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """The last good 3x3 registration (None before the first or after a failure)."""
+        return None if self._matrix is None else self._matrix.copy()
+
+    @property
+    def leak_params(self) -> Any:
+        if self._leak_params is None:
+            from engine.leakmask import LeakMaskParams
+
+            self._leak_params = LeakMaskParams()
+        return self._leak_params
+
+    @leak_params.setter
+    def leak_params(self, params: Any) -> None:
+        self._leak_params = params
+
+    def set_reference(
+        self, images: np.ndarray | Sequence[np.ndarray], *, capture_ids: Sequence[int] = ()
+    ) -> Reference:
+        """Use one day image, or the per-pixel median of several (same size), as reference.
+
+        Raises
+        ------
+        ValueError
+            Not RGB uint8, or several images of different sizes.
+        """
+        from engine._image import check_rgb
+
+        if isinstance(images, np.ndarray) and images.ndim == 3 and images.shape[2] == 3:
+            stack = [images]
+        else:
+            stack = list(images)
+        if not stack:
+            raise ValueError("a reference needs at least one day image")
+        for i, img in enumerate(stack):
+            check_rgb(img, f"day image {i}")
+        if len({img.shape for img in stack}) > 1:
+            raise ValueError(f"day images differ in size: {sorted({i.shape for i in stack})}")
+        image = stack[0] if len(stack) == 1 else np.median(np.stack(stack), axis=0)
+        ref = Reference(np.ascontiguousarray(image, dtype=np.uint8), tuple(capture_ids))
+        with self._lock:
+            self._reference = ref
+            self._matrix = None  # a new reference needs a full search
+        self.events.reference_changed.emit(ref)
+        return ref
+
+    def clear_reference(self) -> None:
+        with self._lock:
+            self._reference = None
+            self._matrix = None
+        self.events.reference_changed.emit(None)
+
+    def reset(self) -> None:
+        """Forget the last matrix: the next frame gets a full search."""
+        with self._lock:
+            self._matrix = None
+        self.events.reset.emit()
+
+    def process(self, night: np.ndarray, *, colorizer: Any = None) -> PairResult:
+        """Align ``night`` to the reference (leak mask, SSIM, optional colorization).
+
+        Blocking (tens to hundreds of ms): call it off the GUI thread.
+
+        Raises
+        ------
+        ValueError
+            No reference set, or a bad night image.
+        """
+        from engine.pipeline import process_pair
+
+        with self._lock:
+            ref, initial = self._reference, self._matrix
+        if ref is None:
+            raise ValueError("no day reference: capture or set one first")
+        result = process_pair(
+            ref.image,
+            night,
+            colorizer=colorizer,
+            method=self.method,
+            motion=self.motion,
+            initial=initial,
+            leak_params=self.leak_params,
+        )
+        with self._lock:
+            if self._reference is ref:  # the reference did not change meanwhile
+                self._matrix = np.asarray(result.alignment.matrix, float) if result.ok else None
+        if not result.ok:
+            self.events.lost.emit(result.alignment.reason or "alignment failed")
+        self.events.processed.emit(result)
+        return result
