@@ -22,6 +22,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from engine.app_state import LiveViewSpec
+from engine.live import PairTracker
 
 if TYPE_CHECKING:
     from engine.camera import Camera, Frame
@@ -61,6 +62,9 @@ class LivePreview:
 
     Parameters
     ----------
+    tracker : engine.live.PairTracker, optional
+        Holds the day reference and the live registration (shared with session recording,
+        so a pair is aligned the same way in the live view and in the record).
     workers : int
         Processing threads (2 fills the machine's two cores; each runs onnxruntime on one).
     model_path : str, optional
@@ -78,6 +82,7 @@ class LivePreview:
     def __init__(
         self,
         *,
+        tracker: PairTracker | None = None,
         workers: int = 2,
         model_path: str | None = None,
         colorize: bool = True,
@@ -92,9 +97,7 @@ class LivePreview:
         self._pending: tuple[np.ndarray, int, float] | None = None
         self._ticket = 0
         self._emitted_ticket = 0
-        self._reference: np.ndarray | None = None
-        self._matrix: np.ndarray | None = None
-        self._matrix_ticket = 0
+        self.tracker = tracker or PairTracker()
         self._spec = LiveViewSpec()
         self._leak_params: LeakMaskParams | None = None
         self._model_path = model_path or ""
@@ -120,15 +123,19 @@ class LivePreview:
 
     # -- configuration (any thread) --------------------------------------------------------
     def set_reference(self, day: np.ndarray | None) -> None:
-        """A new day reference: the next frame is registered from scratch."""
+        """A new day reference (on the tracker): the next frame is registered from scratch."""
+        current = self.tracker.reference
+        if current is not None and day is current.image:
+            return  # the tracker told us about its own reference
+        if day is None:
+            self.tracker.clear_reference()
+        else:
+            self.tracker.set_reference(day)
         with self._cond:
-            self._reference = None if day is None else np.array(day, copy=True)
-            self._matrix = None
             self._ssim_mean, self._ssim_due = None, 0.0
 
     def has_reference(self) -> bool:
-        with self._cond:
-            return self._reference is not None
+        return self.tracker.reference is not None
 
     def set_view(self, spec: LiveViewSpec) -> None:
         with self._cond:
@@ -167,7 +174,7 @@ class LivePreview:
     def offer(self, night: np.ndarray, sequence: int, *, frame_time: float | None = None) -> None:
         """Hand over a night frame; an older one still waiting is dropped."""
         with self._cond:
-            if not self._enabled or self._reference is None or self._stopping:
+            if not self._enabled or self._stopping or self.tracker.reference is None:
                 return
             if self._pending is not None:
                 self.dropped += 1
@@ -206,19 +213,14 @@ class LivePreview:
                 # a ticket, not the camera's sequence: a restarted camera counts from 0 again
                 self._ticket += 1
                 ticket = self._ticket
-                reference, matrix = self._reference, self._matrix
                 spec, params = self._spec, self._leak_params
                 model, colorize = self._model_path, self._colorize
                 want_ssim = time.monotonic() >= self._ssim_due
                 if want_ssim:
                     self._ssim_due = time.monotonic() + self._ssim_interval
-            if reference is None:
-                continue
             try:
                 self._process(
                     (night, seq, frame_time, ticket),
-                    reference,
-                    matrix,
                     spec,
                     params,
                     model if colorize else None,
@@ -232,18 +234,17 @@ class LivePreview:
         if not self._stopping:
             self.events.failed.emit(msg)
 
-    def _process(self, frame, reference, matrix, spec, params, model, want_ssim) -> None:
+    def _process(self, frame, spec, params, model, want_ssim) -> None:
         from engine._image import to_gray
         from engine.leakmask import ssim_map
         from engine.overlay import compose_live_view
-        from engine.pipeline import process_pair
 
         night, seq, frame_time, ticket = frame
         t0 = time.perf_counter()
         colorizer = self._get_colorizer(model) if model is not None else None
-        pair = process_pair(
-            reference, night, colorizer=colorizer, initial=matrix, leak_params=params, ssim=False
-        )
+        if params is not None and params is not self.tracker.leak_params:
+            self.tracker.leak_params = params
+        pair = self.tracker.process(night, colorizer=colorizer, ssim=False)
         ssim = None
         if pair.ok and want_ssim:
             ref_gray = to_gray(pair.aligned_reference)
@@ -253,10 +254,6 @@ class LivePreview:
         with self._cond:
             if self._stopping:
                 return
-            if self._reference is reference and ticket > self._matrix_ticket:
-                # live tracking: the next frame refines this one; lost track -> full search
-                self._matrix = pair.alignment.matrix if pair.ok else None
-                self._matrix_ticket = ticket
             if ssim is not None:
                 self._ssim_mean = ssim
             if ticket <= self._emitted_ticket:
@@ -288,6 +285,13 @@ class LivePreview:
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     self._fail(f"colorization unavailable: {msg}")
             return self._colorizer
+
+    def colorizer(self):
+        """The current model's host colorizer, loading it if needed (blocking: a worker call;
+        call it early on a job to keep the first live frame fast). None if unavailable."""
+        with self._cond:
+            model = self._model_path
+        return self._get_colorizer(model)
 
     @property
     def spec(self) -> LiveViewSpec:

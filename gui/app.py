@@ -37,6 +37,23 @@ def run_app(
         print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
         return 2
 
+    import tempfile
+
+    from engine.store import Store, StoreError
+
+    # a smoke run records into a scratch folder, never into the operator's sessions
+    scratch = None
+    data_dir = None
+    if smoke is not None and not os.environ.get("NIGHTLAB_DATA_DIR"):
+        scratch = tempfile.TemporaryDirectory(prefix="nightlab-smoke-")
+        data_dir = scratch.name
+    try:
+        store = Store(data_dir)
+    except (StoreError, OSError, ValueError) as exc:
+        cam.close()
+        print(f"nightlab: error: cannot open the data folder: {exc}", file=sys.stderr)
+        return 2
+
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -47,7 +64,7 @@ def run_app(
     app.setOrganizationName("NightLab")
     # a smoke run neither reads nor writes the operator's remembered layout
     settings = None if smoke is not None else QSettings()
-    win = MainWindow(cam, camera_spec=camera, settings=settings)
+    win = MainWindow(cam, store=store, camera_spec=camera, settings=settings)
     win.show()
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 
@@ -69,6 +86,9 @@ def run_app(
     win.deleteLater()
     app.processEvents()
     del win
+    store.close()
+    if scratch is not None:
+        scratch.cleanup()
     return status
 
 

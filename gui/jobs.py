@@ -27,7 +27,7 @@ class JobRunner(QObject):
     busy_changed = Signal(int)
     """Number of jobs running or queued."""
 
-    def __init__(self, *, workers: int = 2, parent: QObject | None = None) -> None:
+    def __init__(self, *, workers: int = 4, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nightlab-job")
         self._active = 0
@@ -86,6 +86,6 @@ class JobRunner(QObject):
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until queued jobs are done: for app exit after the window closed, and tests."""
+    def wait(self) -> None:
+        """Block until running jobs are done: for app exit after the window closed, and tests."""
         self._pool.shutdown(wait=True)

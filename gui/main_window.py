@@ -14,21 +14,36 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.app_state import AppState
 from engine.live_preview import LivePreview
 from gui.bridge import follow
 from gui.camera.chooser import CameraChooser
 from gui.camera.controls import CameraControlsPanel
+from gui.capture.night import NightCapturePanel
 from gui.capture.reference import ReferencePanel
+from gui.inspector.panel import InspectorPanel
 from gui.jobs import JobRunner
+from gui.leak.panel import LeakPanel
 from gui.live.panel import LivePanel
 from gui.live.stats import LiveStats
 from gui.live.status import LiveStatus
+from gui.model.panel import ModelPanel
+from gui.pair_cache import PairCache
+from gui.qa.panel import QAPanel
+from gui.sessions.panel import SessionsPanel
 
 if TYPE_CHECKING:
     from engine.camera import Camera
+    from engine.store import Store
 
 __all__ = ["MainWindow"]
 
@@ -40,10 +55,17 @@ class MainWindow(QMainWindow):
         *,
         state: AppState | None = None,
         preview: LivePreview | None = None,
+        store: Store | None = None,
         camera_spec: str = "sim",
         settings: QSettings | None = None,
     ) -> None:
         super().__init__()
+        self._own_store = store is None
+        if store is None:
+            from engine.store import Store
+
+            store = Store()  # the user's data folder ($NIGHTLAB_DATA_DIR or platform default)
+        self.store = store
         self.state = state or AppState(camera=camera, camera_spec=camera_spec)
         if camera is not None and self.state.camera is not camera:
             self.state.camera = camera
@@ -55,15 +77,29 @@ class MainWindow(QMainWindow):
         self._camera_unfollow: list = []
 
         self.setWindowTitle("NightLab")
-        self.resize(1400, 860)
+        self.resize(1440, 900)
+        self.pair_cache = PairCache(self.store, self.jobs, self.preview.colorizer)
         self.live = LivePanel(self.state, self.preview, stats=self.stats)
-        self.setCentralWidget(self.live)
+        self.inspector = InspectorPanel(self.store, self.jobs, self.pair_cache)
+        self.qa = QAPanel(self.state, self.store, self.jobs, self.pair_cache)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.inspector, "Alignment inspector")
+        self.tabs.addTab(self.qa, "QA review")
+        self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_docks()
         self._wire_state()
         self.jobs.message.connect(self.show_message)
+        for panel in (self.inspector, self.qa):
+            panel.message.connect(self.show_message)
+        self.qa.selected.connect(self.inspector.show_pair)
         follow(self.preview.events.failed, self.show_message, self)
         self._restore_settings()
+        # load the model now, not on the first live frame (an import of onnxruntime holds
+        # the GIL for a second: better at start-up than mid-stream)
+        self.jobs.submit(self.preview.colorizer, label="loading the model")
 
     # -- construction ----------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: str = "", tip: str = "", checkable=False):
@@ -96,13 +132,28 @@ class MainWindow(QMainWindow):
             checkable=True,
         )
         self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_new_session = self._action(
+            "New session…", lambda: self.sessions.new_dialog(), "Ctrl+N"
+        )
+        self.act_pair = self._action(
+            "Capture pair",
+            lambda: self.night_panel.capture_pair(),
+            "Ctrl+P",
+            "Record a night capture and its pair into the open session",
+        )
+        self.act_about = self._action("About NightLab", self.about)
+        self.tab_actions = [
+            self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            for i, name in enumerate(("Live view", "Alignment inspector", "QA review"))
+        ]
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
-        for a in (self.act_stream, self.act_capture, self.act_load, self.act_live):
+        for a in (self.act_stream, self.act_capture, self.act_live, self.act_pair):
             tb.addAction(a)
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
+        m_file.addAction(self.act_new_session)
         m_file.addAction(self.act_load)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
@@ -110,8 +161,13 @@ class MainWindow(QMainWindow):
         m_cam.addAction(self.act_stream)
         m_cam.addAction(self.act_capture)
         m_cam.addAction(self.act_live)
+        m_cam.addAction(self.act_pair)
         self.menu_view = menu.addMenu("&View")
+        for a in self.tab_actions:
+            self.menu_view.addAction(a)
+        self.menu_view.addSeparator()
         self.menu_help = menu.addMenu("&Help")
+        self.menu_help.addAction(self.act_about)
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -135,9 +191,34 @@ class MainWindow(QMainWindow):
         cl.addStretch(1)
         self.dock_camera = self._dock("Camera", "dock_camera", cam_box, right)
 
+        cap_box = QWidget()
+        cpl = QVBoxLayout(cap_box)
+        cpl.setContentsMargins(4, 4, 4, 4)
         self.capture_panel = ReferencePanel(self.state, self.jobs)
         self.capture_panel.message.connect(self.show_message)
-        self.dock_capture = self._dock("Capture", "dock_capture", self.capture_panel, right)
+        self.night_panel = NightCapturePanel(
+            self.state, self.store, self.preview.tracker, self.jobs
+        )
+        self.night_panel.message.connect(self.show_message)
+        self.night_panel.pair_recorded.connect(self.inspector.show_pair)
+        cpl.addWidget(self.capture_panel)
+        cpl.addWidget(self.night_panel, 1)
+        self.dock_capture = self._dock("Capture", "dock_capture", cap_box, right)
+
+        self.sessions = SessionsPanel(self.state, self.store, self.jobs)
+        self.sessions.message.connect(self.show_message)
+        self.dock_sessions = self._dock("Sessions", "dock_sessions", self.sessions, right)
+        self.leak_panel = LeakPanel(self.state, self.store, self.jobs)
+        self.leak_panel.message.connect(self.show_message)
+        self.dock_leak = self._dock("Leak mask", "dock_leak", self.leak_panel, right)
+        self.model_panel = ModelPanel(self.state, self.jobs)
+        self.model_panel.message.connect(self.show_message)
+        self.dock_model = self._dock("Model", "dock_model", self.model_panel, right)
+        self.tabifyDockWidget(self.dock_camera, self.dock_leak)
+        self.tabifyDockWidget(self.dock_leak, self.dock_model)
+        self.tabifyDockWidget(self.dock_capture, self.dock_sessions)
+        self.dock_camera.raise_()
+        self.dock_capture.raise_()
 
         self.status_strip = LiveStatus(self.stats)
         self.dock_status = self._dock(
@@ -165,6 +246,7 @@ class MainWindow(QMainWindow):
         follow(s.events.live, self._show_live, self)
         follow(s.events.reference, self._on_reference, self)
         follow(s.events.camera, self._bind_camera, self)
+        follow(p.tracker.events.reference_changed, self._on_tracker_reference, self)
         self._bind_camera(s.camera)
 
     def _bind_camera(self, camera) -> None:
@@ -204,6 +286,22 @@ class MainWindow(QMainWindow):
             self.act_live.blockSignals(True)
             self.act_live.setChecked(on)
             self.act_live.blockSignals(False)
+
+    def _on_tracker_reference(self, ref) -> None:
+        """The recorder may set the tracker's reference (a day capture of a run): mirror it."""
+        if ref is None:
+            return
+        if self.state.reference is not ref.image:
+            source = self.state.reference_source
+            if ref.capture_ids:
+                ids = ", ".join(f"#{i}" for i in ref.capture_ids)
+                source = f"session day capture {ids}"
+            self.state.set_reference(ref.image, source)
+
+    def about(self) -> None:
+        from gui.about import AboutDialog
+
+        AboutDialog(self, model_path=self.state.model_path).exec()
 
     def _on_reference(self, ref) -> None:
         if ref is None and self.state.live:
@@ -286,6 +384,9 @@ class MainWindow(QMainWindow):
         for unfollow in self._camera_unfollow:
             unfollow()
         self.preview.stop()  # returns at once; a frame in flight is discarded
+        runner = self.night_panel.runner
+        if runner is not None:
+            runner.cancel()  # the capture in progress completes on its thread
         self.jobs.shutdown()
         cam, self.state.camera = self.state.camera, None
         if cam is not None:
@@ -300,6 +401,9 @@ class MainWindow(QMainWindow):
         for t in self.closing_threads:
             t.join(max(0.0, end - time.monotonic()))
         ok = self.preview.join(max(0.0, end - time.monotonic()))
+        self.jobs.wait()  # jobs in flight (a capture being recorded) complete
+        if self._own_store:
+            self.store.close()
         return ok and not any(t.is_alive() for t in self.closing_threads)
 
 

@@ -67,44 +67,103 @@ class SmokeRun:
     # -- schedule --------------------------------------------------------------------------
     def start(self) -> None:
         self._heartbeat.start()
-        steps = self.steps()
-        for at, name, fn in steps:
-            QTimer.singleShot(int(at * 1000), lambda n=name, f=fn: self._run_step(n, f))
+        self._flow = self.flow()
+        self._flow_timer = QTimer(self.win)
+        self._flow_timer.setInterval(50)
+        self._flow_timer.timeout.connect(self._advance)
+        self._waiting: tuple[str, Callable, float] | None = None
+        QTimer.singleShot(200, self._flow_timer.start)
+        # every overlay in turn over the run, the colourful default last
+        views = [*product(BASE_VIEWS, MASK_STYLES), ("colorized", "heatmap")]
+        span = max(0.5, self.seconds - 3.0)
+        for i, (base, mask) in enumerate(views):
+            at = 1.5 + span * i / len(views)
+            QTimer.singleShot(
+                int(at * 1000),
+                lambda b=base, m=mask: self._run_step(f"overlay {b}/{m}", lambda: self._view(b, m)),
+            )
         end_ms = int(self.seconds * 1000)
+        QTimer.singleShot(max(0, end_ms - 400), lambda: self.win.tabs.setCurrentIndex(0))
         QTimer.singleShot(max(0, end_ms - 250), self._snapshot)
-        QTimer.singleShot(end_ms, self.win.close)
+        QTimer.singleShot(end_ms, self._end)
 
-    def steps(self) -> list[tuple[float, str, Callable[[], bool | None]]]:
-        """(seconds from start, name, action): an action returning False or raising fails."""
+    def flow(self) -> list[tuple[str, Callable[[], bool | None], Callable[[], bool], float]]:
+        """The operator's main flows in order: (name, action, done-when, timeout seconds).
+
+        An action that raises or returns False fails its step; so does a done-when that is
+        not true within its timeout. The next step starts when the previous one is done.
+        """
         win, s = self.win, self.win.state
         cam = s.camera
-        has_mode = (
-            cam is not None
-            and "mode" in cam.capabilities()
-            and cam.capabilities()["mode"].supported
-        )
-        out: list = []
+        caps = cam.capabilities() if cam is not None else {}
+        has_mode = "mode" in caps and caps["mode"].supported
+        mode = lambda m: lambda: cam.set_control("mode", m) and None  # noqa: E731
+
+        def frame_is(gray: bool) -> Callable[[], bool]:
+            return lambda: (f := cam.latest_frame()) is not None and f.is_gray == gray
+
+        always = lambda: True  # noqa: E731
+        steps: list = []
         if has_mode:
-            out.append((0.2, "camera to day", lambda: cam.set_control("mode", "day") and None))
-        out.append((0.7, "capture day reference", win.capture_reference))
+            steps.append(("camera to day", mode("day"), frame_is(False), 5.0))
+        steps += [
+            ("capture day reference", win.capture_reference, lambda: s.reference is not None, 5),
+        ]
         if has_mode:
-            out.append((0.9, "camera to night", lambda: cam.set_control("mode", "night") and None))
-        out.append((1.1, "live colorize on", self._live_on))
-        # every overlay in turn over the rest of the run (but keep the last one colourful)
-        views = [(b, m) for b, m in product(BASE_VIEWS, MASK_STYLES)]
-        span = max(0.5, self.seconds - 1.6 - 1.5)
-        for i, (base, mask) in enumerate(views):
-            at = 1.6 + span * i / len(views)
-            out.append((at, f"overlay {base}/{mask}", lambda b=base, m=mask: self._view(b, m)))
-        out.append(
-            (
-                self.seconds - 1.2,
-                "overlay colorized/heatmap",
-                lambda: self._view("colorized", "heatmap"),
-            )
-        )
-        out.append((self.seconds - 0.35, "live results arrived", self._check_results))
-        return out
+            steps.append(("camera to night", mode("night"), frame_is(True), 5.0))
+        steps += [
+            ("live colorize on", self._live_on, lambda: win.stats.results > 0, 30.0),
+            ("new session", self._new_session, lambda: s.session is not None, 20.0),
+            ("capture a pair", self._capture_pair, self._pair_aligned, 30.0),
+            ("QA: give a verdict", self._verdict, self._verdict_recorded, 20.0),
+            ("inspector: views and nudge", self._inspect, win.inspector.canvas.has_image, 20.0),
+            ("inspector: nudge by hand", lambda: win.inspector.nudge(1, 0), always, 1.0),
+            ("back to the live view", lambda: win.tabs.setCurrentIndex(0), always, 1.0),
+        ]
+        return steps
+
+    def _advance(self) -> None:
+        if self._waiting is not None:
+            name, until, deadline = self._waiting
+            try:
+                ok = bool(until())
+            except Exception:  # a check that cannot run yet is simply not done yet
+                ok = False
+            if ok:
+                self.done_steps.append(name)
+                self._waiting = None
+            elif time.monotonic() > deadline:
+                self._fail(f"{name}: not done within its time")
+                self._flow = []  # later steps depend on this one
+                self._waiting = None
+            return
+        if not self._flow:
+            self._flow_timer.stop()
+            return
+        name, action, until, timeout = self._flow.pop(0)
+        try:
+            result = action()
+        except Exception as exc:
+            self._fail(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            self._flow = []
+            return
+        if result is False:
+            self._fail(name)
+            self._flow = []
+            return
+        self._waiting = (name, until, time.monotonic() + timeout)
+
+    def _fail(self, what: str) -> None:
+        self.failures.append(what)
+        print(f"nightlab --smoke: step failed: {what}", file=sys.stderr)
+
+    def _end(self) -> None:
+        if self._waiting is not None:
+            self._fail(f"{self._waiting[0]}: still running when the run ended")
+        for name, *_ in self._flow:
+            self._fail(f"{name}: not reached (run too short)")
+        self._flow, self._waiting = [], None
+        self.win.close()
 
     def _run_step(self, name: str, fn) -> None:
         try:
@@ -113,10 +172,47 @@ class SmokeRun:
             ok = False
             name = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         if ok is False:
-            self.failures.append(name)
-            print(f"nightlab --smoke: step failed: {name}", file=sys.stderr)
+            self._fail(name)
         else:
             self.done_steps.append(name)
+
+    def _new_session(self) -> None:
+        self.win.sessions.create("smoke run", operator="nightlab --smoke", scene_notes="scripted")
+
+    def _capture_pair(self) -> bool:
+        if self.win.state.session is None:
+            raise RuntimeError("no session open")
+        self.win.night_panel.capture_pair()
+        return True
+
+    def _pair(self):
+        s = self.win.state.session
+        pairs = self.win.store.pairs(session_id=s.id) if s is not None else []
+        return pairs[-1] if pairs else None
+
+    def _pair_aligned(self) -> bool:
+        p = self._pair()
+        if p is not None and not p.aligned_ok:
+            raise RuntimeError(f"pair #{p.id} not aligned: {p.reason}")
+        return p is not None
+
+    def _verdict(self) -> bool:
+        win = self.win
+        win.tabs.setCurrentIndex(2)
+        win.qa.refresh()
+        QTimer.singleShot(600, lambda: win.qa.current() is not None and win.qa.judge("pass"))
+        return True
+
+    def _verdict_recorded(self) -> bool:
+        p = self._pair()
+        return p is not None and p.verdict == "pass"
+
+    def _inspect(self) -> bool:
+        win = self.win
+        win.tabs.setCurrentIndex(1)
+        win.inspector.show_pair(self._pair())
+        win.inspector.view.setCurrentIndex(win.inspector.view.findData("checkerboard"))
+        return True
 
     def _live_on(self) -> bool:
         self.win.set_live(True)
@@ -135,9 +231,6 @@ class SmokeRun:
 
         s = self.win.state
         s.view = replace(s.view, base=base, mask_style=mask)
-
-    def _check_results(self) -> bool:
-        return self.win.stats.results > 0
 
     def _beat(self) -> None:
         now = time.perf_counter()

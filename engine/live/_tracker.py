@@ -140,7 +140,9 @@ class PairTracker:
             self._matrix = None
         self.events.reset.emit()
 
-    def process(self, night: np.ndarray, *, colorizer: Any = None) -> PairResult:
+    def process(
+        self, night: np.ndarray, *, colorizer: Any = None, ssim: bool = True
+    ) -> PairResult:
         """Align ``night`` to the reference (leak mask, SSIM, optional colorization).
 
         Blocking (tens to hundreds of ms): call it off the GUI thread.
@@ -164,6 +166,7 @@ class PairTracker:
             motion=self.motion,
             initial=initial,
             leak_params=self.leak_params,
+            ssim=ssim,  # the live view refreshes its SSIM label a few times a second only
         )
         with self._lock:
             if self._reference is ref:  # the reference did not change meanwhile
