@@ -68,8 +68,9 @@ def _arity(slot: Callable) -> int | None:
     """
     try:
         params = inspect.signature(slot).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature: give them everything
-        return None
+    except (TypeError, ValueError):
+        # a Qt builtin (QLabel.setText, QComboBox.setCurrentText): one value, the new one
+        return 1
     n = 0
     for p in params:
         if p.kind is p.VAR_POSITIONAL:

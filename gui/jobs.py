@@ -50,6 +50,9 @@ class JobRunner(QObject):
         what = label or getattr(fn, "__name__", "job")
 
         def finished(f: Future) -> None:  # on the pool thread
+            if f.cancelled():  # shut down before it started: nothing ran, nothing to say
+                on_gui_thread(self._error, None, "")
+                return
             exc = f.exception()
             if exc is None:
                 on_gui_thread(self._done, done, f.result())
@@ -75,7 +78,7 @@ class JobRunner(QObject):
     def _error(self, cb, msg: str) -> None:
         self._active -= 1
         self.busy_changed.emit(self._active)
-        if self._closed:
+        if self._closed or not msg:
             return
         self.message.emit(msg)
         if cb is not None:
