@@ -142,6 +142,10 @@ class MainWindow(QMainWindow):
             "Record a night capture and its pair into the open session",
         )
         self.act_about = self._action("About NightLab", self.about)
+        self.act_export = self._action(
+            "Export session…", self.export_dialog, "Ctrl+E", "Hand the open session over as a bag"
+        )
+        self.act_import = self._action("Import session…", self.import_dialog, "Ctrl+I")
         self.tab_actions = [
             self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
             for i, name in enumerate(("Live view", "Alignment inspector", "QA review"))
@@ -154,6 +158,9 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         m_file = menu.addMenu("&File")
         m_file.addAction(self.act_new_session)
+        m_file.addAction(self.act_export)
+        m_file.addAction(self.act_import)
+        m_file.addSeparator()
         m_file.addAction(self.act_load)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
@@ -297,6 +304,28 @@ class MainWindow(QMainWindow):
                 ids = ", ".join(f"#{i}" for i in ref.capture_ids)
                 source = f"session day capture {ids}"
             self.state.set_reference(ref.image, source)
+
+    def export_dialog(self, *, show: bool = True):
+        """The export dialog for the open session (``show=False``: build it, for scripts)."""
+        from gui.sessions.exchange import ExportDialog
+
+        if self.state.session is None:
+            self.show_message("open a session to export it")
+            return None
+        dlg = ExportDialog(self.store, self.jobs, self.state.session, self)
+        dlg.finished_ok.connect(lambda r: self.show_message(f"Session exported: {dlg.path.text()}"))
+        if show:
+            dlg.open()
+        return dlg
+
+    def import_dialog(self, *, show: bool = True):
+        from gui.sessions.exchange import ImportDialog
+
+        dlg = ImportDialog(self.state, self.store, self.jobs, self)
+        dlg.finished_ok.connect(lambda r: self.show_message(f"Imported {r.session.name!r}"))
+        if show:
+            dlg.open()
+        return dlg
 
     def about(self) -> None:
         from gui.about import AboutDialog

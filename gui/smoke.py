@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from itertools import product
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
@@ -119,6 +120,7 @@ class SmokeRun:
             ("QA: give a verdict", self._verdict, self._verdict_recorded, 20.0),
             ("inspector: views and nudge", self._inspect, win.inspector.canvas.has_image, 20.0),
             ("inspector: nudge by hand", lambda: win.inspector.nudge(1, 0), always, 1.0),
+            ("export the session", self._export, self._exported, 30.0),
             ("back to the live view", lambda: win.tabs.setCurrentIndex(0), always, 1.0),
         ]
         return steps
@@ -213,6 +215,26 @@ class SmokeRun:
         win.tabs.setCurrentIndex(1)
         win.inspector.show_pair(self._pair())
         win.inspector.view.setCurrentIndex(win.inspector.view.findData("checkerboard"))
+        return True
+
+    def _export(self) -> bool:
+        import tempfile
+
+        self._export_dir = tempfile.TemporaryDirectory(prefix="nightlab-smoke-export-")
+        dlg = self.win.export_dialog(show=False)
+        dlg.path.setText(str(Path(self._export_dir.name) / "smoke.zip"))
+        self._export_result = []
+        dlg.finished_ok.connect(self._export_result.append)
+        dlg.start()
+        self._export_dlg = dlg
+        return True
+
+    def _exported(self) -> bool:
+        if not self._export_result:
+            return False
+        out = Path(self._export_dir.name) / "smoke.zip"
+        if not out.is_file() or out.stat().st_size == 0:
+            raise RuntimeError(f"{out} was not written")
         return True
 
     def _live_on(self) -> bool:
