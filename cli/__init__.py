@@ -1,6 +1,7 @@
 """The ``nightlab`` command line.
 
-Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``.
+Subcommands: ``process``, ``bench``, ``eval``, ``model``, ``camera``, ``doctor``;
+the experiment record: ``sessions``, ``ingest``, ``capture``, ``qa``.
 
 Each subcommand lives in its own ``cli/_<name>.py`` with ``register(subparsers)``; heavy
 libraries are imported inside the command functions so ``nightlab --help`` is instant.
@@ -27,6 +28,10 @@ COMMANDS: dict[str, str] = {
     "model": "cli._model",
     "camera": "cli._camera",
     "doctor": "cli._doctor",
+    "sessions": "cli._sessions",
+    "ingest": "cli._ingest",
+    "capture": "cli._capture",
+    "qa": "cli._qa",
 }
 
 

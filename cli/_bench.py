@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--only",
         action="append",
         metavar="AREA",
-        help="run only this area (repeatable): leakmask, alignment, colorize, camera",
+        help="run only this area (repeatable): leakmask, alignment, colorize, camera, store",
     )
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the rows as JSON")
     p.set_defaults(func=run)

@@ -30,3 +30,25 @@ def test_bench_unknown_area_is_one_line(capsys):
 def test_bench_rejects_zero_repeats(capsys):
     assert cli_main(["bench", "--repeats", "0"]) == 2
     assert "--repeats" in capsys.readouterr().err
+
+
+def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
+    import re
+
+    from engine.bench import AREAS
+    from engine.bench._store_exchange import rows
+
+    assert "store" in AREAS
+    out = rows(repeats=1, pairs=1, size=(320, 240))
+    assert [r.stage for r in out] == [
+        "export bag (folder)",
+        "export bag (zip, PNG stored)",
+        "import bag (zip)",
+        "import bag (folder)",
+    ]
+    mb = float(re.search(r"([\d.]+) MB$", out[0].size).group(1))
+    assert mb > 0.1  # the payload of one pair of real-photo PNGs
+    for r in out:
+        assert r.size == out[0].size and r.ours_ms > 0 and r.reference_ms > 0
+        rate = float(re.match(r"(\d+) MB/s", r.note).group(1))  # the row's own figure
+        assert abs(rate - mb / (r.ours_ms / 1e3)) <= 0.5 + 0.05 * rate

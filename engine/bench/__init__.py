@@ -16,7 +16,7 @@ from dataclasses import dataclass
 __all__ = ["AREAS", "BenchRow", "median_ms"]
 
 #: Modules (``engine.bench._<name>``) that ``nightlab bench`` runs, in this order.
-AREAS: tuple[str, ...] = ("leakmask", "alignment", "colorize", "camera")
+AREAS: tuple[str, ...] = ("leakmask", "alignment", "colorize", "camera", "store")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ from engine.store._records import (
     Session,
     Verdict,
 )
+from engine.store._restore import restore_session
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._store import Store, StoreBusy, StoreError
 
@@ -82,5 +83,6 @@ __all__ = [
     "default_data_dir",
     "migrate",
     "resolve_data_dir",
+    "restore_session",
     "schema_version",
 ]

@@ -1,0 +1,190 @@
+"""``nightlab capture``: headless scheduled capture into a session (a lab PC left overnight).
+
+    nightlab capture --camera oak --session roof --every 10m --from 21:00 --to 05:00
+    nightlab capture --camera sim --session test --count 5 --day-reference --burst 4
+
+Every capture is committed to the store as it is taken (file first, then its row), so a
+crash, a kill or a power cut loses at most the capture in progress. A camera unplug is
+survived: the camera reconnects by itself, missed slots and the gap are logged in the
+session. Ctrl-C (or SIGTERM) stops after the capture in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+
+from cli._common import CliError
+from cli._store_args import Progress, add_data_dir, add_operator, open_store, operator_name
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capture", help="scheduled headless capture into a session")
+    p.add_argument("--camera", default="sim", help="camera spec: sim, oak[:ID], webcam[:N]...")
+    p.add_argument("--session", required=True, help="session name (created if new) or id")
+    p.add_argument("--every", default="0s", help="interval: 30s, 10m, 1h (default: back to back)")
+    p.add_argument("--from", dest="start", metavar="HH:MM", help="start of the capture window")
+    p.add_argument("--to", dest="end", metavar="HH:MM", help="end of the window (may be tomorrow)")
+    p.add_argument("--count", type=int, help="stop after this many night captures")
+    p.add_argument("--burst", type=int, default=1, help="frames per capture (kept, and averaged)")
+    p.add_argument("--day-reference", action="store_true", help="capture a day reference first")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="camera control for the night frames (repeatable), e.g. --set iso=800",
+    )
+    p.add_argument("--no-align", action="store_true", help="do not align pairs while capturing")
+    p.add_argument("--notes", default="", help="scene notes for a new session")
+    add_operator(p)
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def _plan(args: argparse.Namespace):
+    from cli._camera import _parse_setting
+    from engine.live import CapturePlan, parse_clock, parse_interval
+
+    if (args.start is None) != (args.end is None):
+        raise CliError("--from and --to go together")
+    if args.count is not None and args.start is not None:
+        raise CliError("give either --count or --from/--to, not both")
+    controls = dict(_parse_setting(s) for s in args.set)
+    return CapturePlan(
+        every_s=parse_interval(args.every),
+        count=args.count,
+        start=None if args.start is None else parse_clock(args.start),
+        end=None if args.end is None else parse_clock(args.end),
+        burst=args.burst,
+        day_reference=args.day_reference,
+        night_controls=controls,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.camera import CameraError, open_camera
+    from engine.live import CaptureRunner, SessionRecorder
+
+    plan = _plan(args)  # bad options fail before anything opens
+    store = open_store(args)
+    cam = None
+    try:
+        try:
+            cam = open_camera(args.camera)
+        except CameraError as exc:
+            raise CliError(str(exc)) from None
+        session = _session(store, args, cam)
+        runner = CaptureRunner(cam, plan)
+        recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
+        progress = _report(runner, recorder, plan)
+        progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
+        return _run_until_done(runner, progress, session)
+    finally:
+        if cam is not None:
+            try:
+                cam.close()
+            except CameraError:
+                pass
+        store.close()
+
+
+def _session(store, args, cam):
+    try:
+        session = store.session(args.session)
+    except KeyError:
+        info = cam.info
+        return store.create_session(
+            args.session,
+            operator=operator_name(args),
+            scene_notes=args.notes,
+            camera_backend=info.backend,
+            device_id=info.device_id,
+        )
+    if not session.is_open:
+        raise CliError(f"session {session.id} ({session.name}) is closed; use a new name")
+    return session
+
+
+def _run_until_done(runner, progress: Progress, session) -> int:
+    # SIGTERM stops like Ctrl-C: after the capture in progress, with the store consistent
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupted = False
+    runner.start()
+    try:
+        while not runner.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        interrupted = True
+        progress.line("stopping after the capture in progress ...")
+        runner.cancel()
+        runner.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        progress.close()
+    summary = (
+        f"{runner.captured} night capture(s), {runner.missed_count} missed, "
+        f"session {session.id} ({session.name})"
+    )
+    if runner.error:
+        raise CliError(f"{runner.error} (stopped; {summary})")
+    progress.line(f"{'stopped' if interrupted else runner.finish_reason}: {summary}")
+    return 130 if interrupted else 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _report(runner, recorder, plan) -> Progress:
+    progress = Progress()
+    total = plan.count
+    start = time.monotonic()
+
+    def stamp() -> str:
+        return time.strftime("%H:%M:%S")
+
+    def on_pair(pair) -> None:
+        if pair.aligned_ok is None:
+            how = "not aligned"
+        elif pair.aligned_ok:
+            how = f"aligned {pair.method} score {pair.score:.2f} leak {pair.leak_area_pct:.1f} %"
+        else:
+            how = f"NOT aligned: {pair.reason}"
+        n = f"{runner.captured + 1}" + (f"/{total}" if total else "")
+        progress.line(f"{stamp()} night {n}: capture {pair.night_id}, pair {pair.id}, {how}")
+
+    def on_capture(cap) -> None:
+        if cap.kind == "day":
+            progress.line(f"{stamp()} day reference: capture {cap.id} ({cap.width}x{cap.height})")
+
+    def on_unpaired(cap, why) -> None:
+        progress.line(f"{stamp()} night capture {cap.id} kept unpaired: {why}")
+
+    def on_wait(remaining: float) -> None:
+        mins, secs = divmod(int(remaining), 60)
+        hours, mins = divmod(mins, 60)
+        left = f"{hours}h{mins:02d}m{secs:02d}s" if hours else f"{mins}m{secs:02d}s"
+        elapsed = int(time.monotonic() - start)
+        progress.status(
+            f"next capture in {left}  (missed {runner.missed_count}, running {elapsed} s)",
+            done=runner.captured,
+            total=total,
+        )
+
+    recorder.events.paired.connect(on_pair)
+    recorder.events.captured.connect(on_capture)
+    recorder.events.unpaired.connect(on_unpaired)
+    ev = runner.events
+    ev.awaiting.connect(on_wait)
+    ev.missed.connect(lambda m: progress.line(f"{stamp()} missed {m.kind} capture: {m.reason}"))
+    ev.camera_lost.connect(lambda msg: progress.line(f"{stamp()} camera lost: {msg}"))
+    ev.camera_back.connect(
+        lambda msg, gap: progress.line(f"{stamp()} camera back after {gap:.0f} s: {msg}")
+    )
+    return progress

@@ -1,0 +1,33 @@
+"""``nightlab qa PAIR pass|fail|review [--note TEXT]``: judge a pair (history kept)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cli._common import CliError
+from cli._store_args import add_data_dir, add_operator, open_store, operator_name
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("qa", help="give a pair a verdict: pass, fail or review")
+    p.add_argument("pair", type=int, help="pair id (see: nightlab sessions show ID)")
+    p.add_argument("verdict", choices=["pass", "fail", "review"])
+    p.add_argument("--note", default="", help="why (kept with the verdict)")
+    p.add_argument("--tag", action="append", default=[], help="also tag the pair (repeatable)")
+    add_operator(p)
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        try:
+            before = store.pair(args.pair).verdict
+        except KeyError:
+            raise CliError(f"no pair {args.pair} in {store.root}") from None
+        store.set_verdict(args.pair, args.verdict, note=args.note, operator=operator_name(args))
+        if args.tag:
+            store.add_tags(args.pair, *args.tag)
+        was = f" (was {before})" if before and before != args.verdict else ""
+        print(f"pair {args.pair}: {args.verdict}{was}")
+    return 0

@@ -1,0 +1,175 @@
+"""``nightlab sessions list | show ID | delete ID`` (and ``export`` / ``import`` when built).
+
+Further actions plug in without editing this file: a module named in `ACTIONS` that exists
+provides ``register(actions)`` and adds its own subparser (``cli/_sessions_export.py``,
+``cli/_sessions_import.py``: the BagIt export and import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import sys
+import time
+
+from cli._common import CliError, print_table
+from cli._store_args import add_data_dir, find_session, open_store
+
+#: action name -> module under ``cli`` that registers it (skipped when not built yet)
+ACTIONS: dict[str, str] = {
+    "export": "cli._sessions_export",
+    "import": "cli._sessions_import",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sessions", help="list, show and delete recorded sessions")
+    actions = p.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+
+    lst = actions.add_parser("list", help="one session a line, its id first")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    add_data_dir(lst)
+    lst.set_defaults(func=run_list)
+
+    show = actions.add_parser("show", help="a session: description, log and its pairs")
+    show.add_argument("id", help="session id, uid or name")
+    show.add_argument("--verdict", choices=["pass", "fail", "review", "none"])
+    show.add_argument("--tag")
+    show.add_argument(
+        "--sort",
+        default="id",
+        help="id, created_at, ssim_mean, leak_area_pct or score; '-' prefix for descending",
+    )
+    show.add_argument("--limit", type=int, default=50, help="pairs to list (0 = all)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    add_data_dir(show)
+    show.set_defaults(func=run_show)
+
+    delete = actions.add_parser("delete", help="delete a session and its files")
+    delete.add_argument("id", help="session id, uid or name")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_data_dir(delete)
+    delete.set_defaults(func=run_delete)
+
+    for module in ACTIONS.values():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(actions)
+
+
+def _when(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _read_store(args):
+    from engine.store import StoreError
+
+    try:
+        return open_store(args, read_only=True)
+    except StoreError as exc:
+        if "no NightLab record here yet" in str(exc):
+            return None
+        raise
+
+
+def run_list(args: argparse.Namespace) -> int:
+    store = _read_store(args)
+    if store is None:
+        print("[]" if args.json else "no sessions yet", file=sys.stdout)
+        return 0
+    with store:
+        sessions = store.sessions()
+    if args.json:
+        json.dump([dataclasses.asdict(s) for s in sessions], sys.stdout, indent=2)
+        print()
+        return 0
+    if not sessions:
+        print(f"no sessions yet in {store.root}")
+    for s in sessions:
+        state = "open" if s.is_open else "closed"
+        print(
+            f"{s.id}\t{s.name}\t{s.operator or '-'}\t{_when(s.created_at)}\t{state}\t"
+            f"{s.n_captures} captures\t{s.n_pairs} pairs"
+        )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from engine.store import PairQuery
+
+    store = _read_store(args)
+    if store is None:
+        raise CliError(f"no session {args.id!r}: nothing recorded yet")
+    with store:
+        s = find_session(store, args.id)
+        query = PairQuery(
+            session_id=s.id,
+            verdict=args.verdict,
+            tag=args.tag,
+            sort=args.sort,
+            limit=None if args.limit == 0 else args.limit,
+        )
+        pairs = store.pairs(query)
+        total = store.count_pairs(query)
+        log = store.log_entries(s.id)
+    if args.json:
+        out = {
+            "session": dataclasses.asdict(s),
+            "pairs": [dataclasses.asdict(p) for p in pairs],
+            "matching_pairs": total,
+            "log": [dataclasses.asdict(e) for e in log],
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+        return 0
+    print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
+    print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
+    print(f"  camera {s.camera_backend or '-'} {s.device_id}, NightLab {s.app_version}")
+    if s.scene_notes:
+        print(f"  notes: {s.scene_notes}")
+    print(f"  {s.n_captures} captures, {s.n_pairs} pairs ({total} matching)")
+    for e in log[-10:]:
+        print(f"  log {_when(e.at)}  {e.kind}: {e.message}")
+    if pairs:
+        rows = [
+            [
+                p.id,
+                p.night_id,
+                ",".join(map(str, p.day_ids)),
+                "-" if p.aligned_ok is None else (p.method if p.aligned_ok else "FAILED"),
+                "-" if p.score is None else f"{p.score:.2f}",
+                "-" if p.ssim_mean is None else f"{p.ssim_mean:.3f}",
+                "-" if p.leak_area_pct is None else f"{p.leak_area_pct:.1f}",
+                p.verdict or "-",
+                ",".join(p.tags) or "-",
+            ]
+            for p in pairs
+        ]
+        print()
+        head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS"]
+        print_table(rows, head)
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        s = find_session(store, args.id)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CliError(f"refusing to delete session {s.id} ({s.name}) without --yes")
+            answer = input(
+                f"delete session {s.id} ({s.name}): {s.n_captures} captures, "
+                f"{s.n_pairs} pairs and their files? [y/N] "
+            )
+            if answer.strip().lower() not in ("y", "yes"):
+                print("not deleted")
+                return 1
+        store.delete_session(s.id)
+    print(f"deleted session {s.id} ({s.name})")
+    return 0

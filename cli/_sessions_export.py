@@ -1,0 +1,72 @@
+"""``nightlab sessions export ID --out PATH [--zip] [--only VERDICT] [--tag TAG]``: a session as
+a BagIt bag (RFC 8493) for the partner app, a folder or one zip (docs/export-format.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cli._progress import ProgressPrinter
+from cli._store_args import add_data_dir, find_session, open_store
+
+
+def register(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "export",
+        help="write a session as a BagIt bag (folder, or one zip) for the partner app",
+        description="Write a session as a BagIt bag (RFC 8493): data/manifest.json, "
+        "data/metrics.csv and every pair's images; see docs/export-format.md.",
+    )
+    p.add_argument("id", metavar="ID", help="session id, uid or name")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the bag to create: a new folder, or a .zip with --zip",
+    )
+    p.add_argument(
+        "--zip",
+        action="store_true",
+        help="write one zip (PNGs stored, not deflated); implied by --out X.zip",
+    )
+    p.add_argument(
+        "--only",
+        metavar="VERDICT",
+        choices=("pass", "fail", "review"),
+        help="only pairs whose latest verdict is VERDICT: pass, fail or review",
+    )
+    p.add_argument("--tag", help="only pairs with this tag")
+    add_data_dir(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.exchange import export_session
+
+    out: Path = args.out
+    as_zip = args.zip or out.suffix.lower() == ".zip"
+    if as_zip and out.suffix.lower() != ".zip":
+        out = out.with_name(out.name + ".zip")
+    store = open_store(args, read_only=True)  # export only reads: runs beside a capturing app
+    printer = ProgressPrinter()
+    try:
+        session = find_session(store, args.id)
+        r = export_session(
+            store,
+            session.id,
+            out,
+            as_zip=as_zip,
+            verdict=args.only,
+            tag=args.tag,
+            progress=printer.report,
+        )
+    finally:
+        printer.close()
+        store.close()
+    pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
+    print(
+        f"exported session {session.id} ({session.name}): {pairs}, {r.payload_files} "
+        f"files, {r.payload_bytes / 1e6:.1f} MB -> {r.path} ({r.seconds:.1f} s, "
+        f"{r.mb_per_s:.0f} MB/s)"
+    )
+    return 0

@@ -1,0 +1,357 @@
+"""Store <-> bag: `export_session` (a session, or its pairs with a verdict / tag, to a bag) and
+`import_session` (a checked bag into a store, refusing a session already there unless asked
+for a copy)."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.exchange._errors import SessionExists
+from engine.exchange._limits import ImportLimits
+from engine.exchange._manifest import FORMAT, FORMAT_VERSION
+from engine.exchange._progress import ProgressCallback, Reporter
+from engine.exchange._read import open_bag
+from engine.exchange._write import BagPlan, ExportResult, write_bag
+
+if TYPE_CHECKING:
+    from engine.store import Capture, Pair, Run, Session, Store
+
+__all__ = ["ImportResult", "build_plan", "export_session", "import_session"]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    session: Session
+    """The new session in the store."""
+    pairs: int
+    captures: int
+    runs: int
+    payload_bytes: int
+    seconds: float
+    as_copy: bool
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.payload_bytes / 1e6 / self.seconds if self.seconds > 0 else float("inf")
+
+
+def export_session(
+    store: Store,
+    session: int | str,
+    out: str | os.PathLike[str],
+    *,
+    as_zip: bool = False,
+    verdict: str | None = None,
+    tag: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExportResult:
+    """Write a session (id, uid or name) to a new bag at ``out``: a folder, or a zip.
+
+    ``verdict`` (``"pass"``, ``"fail"``, ``"review"``) and/or ``tag`` keep only the pairs whose
+    latest verdict / tags match, with the captures they use. Blocking; ``progress`` as in
+    `write_bag`.
+
+    Raises
+    ------
+    KeyError
+        No such session.
+    ValueError
+        Nothing matches the selection, or a store file no longer matches its checksum.
+    FileExistsError
+        ``out`` exists.
+
+    Examples
+    --------
+    >>> export_session(store, "roof", "roof-pass.zip", as_zip=True, verdict="pass")
+    ... # doctest: +SKIP
+    """
+    return write_bag(
+        build_plan(store, session, verdict=verdict, tag=tag), out, as_zip=as_zip, progress=progress
+    )
+
+
+def build_plan(
+    store: Store, session: int | str, *, verdict: str | None = None, tag: str | None = None
+) -> BagPlan:
+    """The `BagPlan` (manifest + files) for `export_session`, without writing anything."""
+    from engine.store import VERDICTS
+
+    if verdict is not None and verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+    s = store.session(session)
+    pairs = store.pairs(session_id=s.id, verdict=verdict, tag=tag, limit=None)
+    whole = verdict is None and tag is None
+    if not whole and not pairs:
+        what = " and ".join(
+            x for x in (verdict and f"verdict {verdict}", tag and f"tag {tag!r}") if x
+        )
+        raise ValueError(f"session {s.id} ({s.name}): no pair with {what}; nothing to export")
+    all_caps = {c.id: c for c in store.captures(s.id, members=True)}
+    if whole:
+        wanted = set(all_caps)
+    else:
+        used = {p.night_id for p in pairs} | {d for p in pairs for d in p.day_ids}
+        wanted = used | {c.id for c in all_caps.values() if c.burst_of in used}
+
+    sources: dict[str, Path] = {}
+    expected: dict[str, str] = {}
+    cap_file: dict[int, str] = {}
+
+    def add(name: str, path: Path, sha: str | None = None) -> str:
+        sources[name] = path
+        if sha is not None:
+            expected[name] = sha
+        return name
+
+    pair_records, n_runs = [], 0
+    for n, p in enumerate(pairs, start=1):
+        folder = f"pairs/pair-{n:04d}"
+        night = all_caps[p.night_id]
+        files: dict[str, Any] = {
+            "night": add(f"{folder}/night.png", store.path(night.path), night.sha256),
+            "day": [],
+        }
+        cap_file.setdefault(night.id, files["night"])
+        for k, d in enumerate(p.day_ids):
+            day = all_caps[d]
+            name = f"{folder}/day.png" if k == 0 else f"{folder}/day-{k + 1}.png"
+            files["day"].append(add(name, store.path(day.path), day.sha256))
+            cap_file.setdefault(day.id, name)
+        runs = store.runs(p.id)
+        chosen = runs[-1] if runs else None  # the latest run is the one the partner sees
+        run_records = []
+        for r in runs:
+            outputs = {}
+            for role, rel in sorted(r.outputs.items()):
+                if r is chosen:
+                    name = files[role] = f"{folder}/{role}.png"
+                else:
+                    name = f"{folder}/runs/{r.id}/{role}.png"
+                outputs[role] = add(name, store.path(rel))
+            run_records.append(_run(r, outputs))
+        n_runs += len(runs)
+        pair_records.append(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
+    captures = []
+    for cid in sorted(wanted):
+        c = all_caps[cid]
+        if cid not in cap_file:  # not in any pair folder: burst members, spare frames
+            cap_file[cid] = add(f"captures/capture-{cid}.png", store.path(c.path), c.sha256)
+        captures.append(_capture(c, cap_file[cid]))
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "exported_at": time.time(),
+        "provenance": {
+            "app": "NightLab",
+            "app_version": _app_version(),
+            "python": platform.python_version(),
+            "platform": platform.platform(terse=True),
+            "exported_by": s.operator,
+        },
+        "selection": {"whole_session": whole, "verdict": verdict, "tag": tag},
+        "session": {
+            "uid": s.uid,
+            "name": s.name,
+            "operator": s.operator,
+            "scene_notes": s.scene_notes,
+            "camera_backend": s.camera_backend,
+            "device_id": s.device_id,
+            "app_version": s.app_version,
+            "created_at": s.created_at,
+            "closed_at": s.closed_at,
+            "settings": _finite(s.settings),
+        },
+        "captures": captures,
+        "pairs": pair_records,
+        "counts": {
+            "pairs": len(pair_records),
+            "captures": len(captures),
+            "runs": n_runs,
+            "files": len(sources) + 2,
+        },
+    }
+    described = f"NightLab session {s.name!r}: {_plural(len(pair_records), 'pair')}"
+    info = {
+        "Source-Organization": "NightLab",
+        "Contact-Name": s.operator or "-",
+        "External-Identifier": s.uid,
+        "External-Description": described,
+        "NightLab-Session-Name": s.name,
+        "NightLab-Session-UID": s.uid,
+        "NightLab-Operator": s.operator or "-",
+        "NightLab-App-Version": s.app_version or "-",
+        "NightLab-Selection": "whole session"
+        if whole
+        else ", ".join(f"{k} {v}" for k, v in (("verdict", verdict), ("tag", tag)) if v),
+        "NightLab-Pairs": str(len(pair_records)),
+        "NightLab-Captures": str(len(captures)),
+        "NightLab-Runs": str(n_runs),
+    }
+    return BagPlan(manifest=manifest, sources=sources, expected_sha256=expected, info=info)
+
+
+def import_session(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    as_copy: bool = False,
+    limits: ImportLimits | None = None,
+    progress: ProgressCallback | None = None,
+    staging_dir: str | os.PathLike[str] | None = None,
+) -> ImportResult:
+    """Import the bag at ``path`` (folder or zip) into ``store`` as a new session.
+
+    Everything about the bag is checked first (`open_bag`); nothing is written to the store
+    unless all of it passes. A session whose uid is already in the store is refused unless
+    ``as_copy``, which imports it under a new uid and the name ``"<name> (copy)"``.
+
+    Raises
+    ------
+    BagRejected
+        The bag failed a check (one line naming the file and the problem).
+    SessionExists
+        The session is already in the store and ``as_copy`` is false.
+    """
+    import uuid
+
+    from engine.store import restore_session
+
+    t0 = time.perf_counter()
+    with open_bag(path, limits=limits, progress=progress, staging_dir=staging_dir) as bag:
+        m = bag.manifest
+        s = m["session"]
+        uid, name = None, None
+        try:
+            existing = store.session(s["uid"])
+        except KeyError:
+            existing = None
+        if existing is not None:
+            if not as_copy:
+                raise SessionExists(
+                    f"{path}: session {s['name']!r} ({s['uid']}) is already in {store.root} as "
+                    f"id {existing.id}; import it as a copy to keep both"
+                )
+            uid, name = uuid.uuid4().hex, _copy_name(store, s["name"])
+        reporter = Reporter(progress)
+        reporter.start("importing", bag.payload_bytes)
+        session = restore_session(
+            store,
+            m,
+            lambda f: (bag.path(f), bag.sha256[f]),
+            uid=uid,
+            name=name,
+            on_bytes=lambda n, f: reporter.advance(n, f),
+        )
+        reporter.finish()
+        return ImportResult(
+            session=session,
+            pairs=len(m["pairs"]),
+            captures=len(m["captures"]),
+            runs=sum(len(p["runs"]) for p in m["pairs"]),
+            payload_bytes=bag.payload_bytes,
+            seconds=time.perf_counter() - t0,
+            as_copy=uid is not None,
+        )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _copy_name(store: Store, name: str) -> str:
+    taken = {s.name for s in store.sessions()}
+    candidate, k = f"{name} (copy)", 2
+    while candidate in taken:
+        candidate, k = f"{name} (copy {k})", k + 1
+    return candidate
+
+
+def _capture(c: Capture, file: str) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "kind": c.kind,
+        "file": file,
+        "sha256": c.sha256,
+        "width": c.width,
+        "height": c.height,
+        "channels": c.channels,
+        "taken_at": c.taken_at,
+        "meta": _finite(c.meta),
+        "controls": _finite(c.controls),
+        "burst_of": c.burst_of,
+        "burst_index": c.burst_index,
+        "burst_size": c.burst_size,
+    }
+
+
+def _run(r: Run, outputs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "model_name": r.model_name,
+        "model_sha256": r.model_sha256,
+        "params": _finite(r.params),
+        "outputs": outputs,
+        "metrics": _finite(r.metrics),
+        "timings_ms": _finite(r.timings_ms),
+        "created_at": r.created_at,
+    }
+
+
+def _pair(p: Pair, folder: str, files: dict, runs: list, chosen: Run | None, verdicts) -> dict:
+    return {
+        "id": p.id,
+        "folder": folder,
+        "night": p.night_id,
+        "days": list(p.day_ids),
+        "created_at": p.created_at,
+        "alignment": {
+            "ok": p.aligned_ok,
+            "method": p.method,
+            "motion": p.motion,
+            "score": _finite(p.score),
+            "reason": p.reason,
+            "matrix": None if p.matrix is None else [list(row) for row in p.matrix],
+        },
+        "leak_params": _finite(p.leak_params),
+        "metrics": {"ssim_mean": _finite(p.ssim_mean), "leak_area_pct": _finite(p.leak_area_pct)},
+        "verdict": p.verdict,
+        "verdicts": [
+            {
+                "verdict": v.verdict,
+                "note": v.note,
+                "operator": v.operator,
+                "created_at": v.created_at,
+            }
+            for v in verdicts
+        ],
+        "tags": list(p.tags),
+        "chosen_run": None if chosen is None else chosen.id,
+        "runs": runs,
+        "files": files,
+    }
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they travel as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nightlab")
+    except PackageNotFoundError:
+        return "unknown"

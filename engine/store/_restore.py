@@ -1,0 +1,168 @@
+"""Restore a whole session from a record dump (an import): every file, then every row in ONE
+transaction, keeping the dump's times, uid, app version and verdict history.
+
+The `Store` write methods stamp "now" and re-encode images; an import must keep the original
+times and the exact PNG bytes, so this inserts rows directly, through the store's one writer.
+Files are copied atomically before the transaction; if it fails they are removed, and if the
+process dies in between, the next open's reconcile moves them aside (nothing half-present).
+
+The dump is plain data in the shape of ``data/manifest.json`` (see docs/export-format.md):
+``session`` (uid, name, operator, ...), ``captures`` (id, kind, file, sha256, ...) and ``pairs``
+(id, night, days, alignment, leak_params, metrics, verdicts, tags, runs). Ids in the dump are
+only references inside it; the store assigns new ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.atomic import atomic_write
+from engine.store._files import FILES_ROOT, new_file_name
+from engine.store._store import _json
+
+if TYPE_CHECKING:
+    from engine.store._records import Session
+    from engine.store._store import Store
+
+__all__ = ["restore_session"]
+
+
+def restore_session(
+    store: Store,
+    dump: Mapping[str, Any],
+    source: Callable[[str], tuple[Path, str]],
+    *,
+    uid: str | None = None,
+    name: str | None = None,
+    on_bytes: Callable[[int, str], None] | None = None,
+) -> Session:
+    """Add the session in ``dump`` to ``store``; returns the new `Session`.
+
+    Parameters
+    ----------
+    dump : mapping
+        ``{"session": {...}, "captures": [...], "pairs": [...]}``.
+    source : callable
+        ``source(file)`` -> (path of the bytes, their sha256) for a ``file`` the dump names
+        (the caller has verified them: an import checks the whole bag first).
+    uid, name : str, optional
+        Override the session's uid and name (an import "as a copy").
+    on_bytes : callable, optional
+        ``on_bytes(n, file)`` after each file is copied (progress).
+
+    Raises
+    ------
+    ValueError
+        The uid is already in the store, or the dump's references do not hold.
+    """
+    s = dict(dump["session"])
+    uid = uid or s["uid"]
+    with contextlib.suppress(KeyError):
+        existing = store.session(uid)
+        raise ValueError(f"session {uid} is already in the store (id {existing.id})")
+    written: list[str] = []
+    now = time.time()
+    try:
+        files: dict[str, tuple[str, str, int]] = {}  # dump file -> (rel, sha256, size)
+
+        def copy(file: str, folder: str, stem: str, at: float | None) -> str:
+            if file in files:
+                return files[file][0]
+            src, sha = source(file)
+            rel = f"{FILES_ROOT}/{uid}/{folder}/{new_file_name(stem, at=at)}"
+            with open(src, "rb") as fin, atomic_write(store.root / rel, mode="wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+            written.append(rel)
+            size = src.stat().st_size
+            files[file] = (rel, sha, size)
+            if on_bytes is not None:
+                on_bytes(size, file)
+            return rel
+
+        captures = sorted(dump["captures"], key=lambda c: (c.get("burst_of") is not None, c["id"]))
+        for c in captures:
+            member = c.get("burst_of") is not None
+            stem = f"{c['kind']}-m{c['burst_index']:02d}" if member else c["kind"]
+            copy(c["file"], "captures", stem, c["taken_at"])
+        for p in dump["pairs"]:
+            for r in p["runs"]:
+                for role, file in sorted(r["outputs"].items()):
+                    copy(file, "runs", role, r["created_at"])
+
+        def insert(conn) -> int:
+            sid = conn.execute(
+                "INSERT INTO sessions (uid, name, operator, scene_notes, camera_backend, "
+                "device_id, app_version, settings_json, created_at, closed_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (uid, name or s["name"], s.get("operator", ""), s.get("scene_notes", ""),
+                 s.get("camera_backend", ""), s.get("device_id", ""), s.get("app_version", ""),
+                 _json(s.get("settings", {})), s["created_at"], s.get("closed_at")),
+            ).lastrowid  # fmt: skip
+            file_ids = {}
+            for file, (rel, sha, size) in files.items():
+                file_ids[file] = conn.execute(
+                    "INSERT INTO files (path, sha256, size, created_at) VALUES (?,?,?,?)",
+                    (rel, sha, size, now),
+                ).lastrowid
+            cap_ids: dict[int, int] = {}
+            for c in captures:
+                burst_of = None if c.get("burst_of") is None else cap_ids[c["burst_of"]]
+                cap_ids[c["id"]] = conn.execute(
+                    "INSERT INTO captures (session_id, file_id, kind, width, height, channels, "
+                    "taken_at, meta_json, controls_json, burst_of, burst_index, burst_size, "
+                    "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sid, file_ids[c["file"]], c["kind"], c["width"], c["height"], c["channels"],
+                     c["taken_at"], _json(c.get("meta", {})), _json(c.get("controls", {})),
+                     burst_of, c.get("burst_index"), c.get("burst_size", 1), now),
+                ).lastrowid  # fmt: skip
+            for p in dump["pairs"]:
+                a, m = p["alignment"], p.get("metrics", {})
+                pid = conn.execute(
+                    "INSERT INTO pairs (session_id, night_id, aligned_ok, method, motion, score, "
+                    "reason, matrix_json, leak_params_json, ssim_mean, leak_area_pct, created_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (sid, cap_ids[p["night"]], None if a.get("ok") is None else int(a["ok"]),
+                     a.get("method"), a.get("motion"), a.get("score"), a.get("reason", ""),
+                     None if a.get("matrix") is None else _json(a["matrix"]),
+                     _json(p.get("leak_params", {})), m.get("ssim_mean"),
+                     m.get("leak_area_pct"), p.get("created_at", now)),
+                ).lastrowid  # fmt: skip
+                conn.executemany(
+                    "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
+                    [(pid, cap_ids[d], i) for i, d in enumerate(p["days"])],
+                )
+                for r in p["runs"]:
+                    rid = conn.execute(
+                        "INSERT INTO runs (pair_id, model_name, model_sha256, params_json, "
+                        "metrics_json, timings_json, created_at) VALUES (?,?,?,?,?,?,?)",
+                        (pid, r["model_name"], r["model_sha256"], _json(r.get("params", {})),
+                         _json(r.get("metrics", {})), _json(r.get("timings_ms", {})),
+                         r["created_at"]),
+                    ).lastrowid  # fmt: skip
+                    conn.executemany(
+                        "INSERT INTO run_outputs (run_id, role, file_id) VALUES (?,?,?)",
+                        [(rid, role, file_ids[f]) for role, f in r["outputs"].items()],
+                    )
+                conn.executemany(  # in order: the trigger keeps the latest on pairs.verdict
+                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
+                    "VALUES (?,?,?,?,?)",
+                    [(pid, v["verdict"], v.get("note", ""), v.get("operator", ""),
+                      v["created_at"]) for v in p["verdicts"]],
+                )  # fmt: skip
+                conn.executemany(
+                    "INSERT INTO tags (pair_id, tag) VALUES (?,?)", [(pid, t) for t in p["tags"]]
+                )
+            return sid
+
+        sid = store._write(insert)
+    except BaseException:
+        store._discard(written)
+        raise
+    session = store.session(sid)
+    store.events.session_added.emit(session)
+    return session
