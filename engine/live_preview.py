@@ -38,7 +38,8 @@ class LiveResult:
 
     pair: PairResult
     display: np.ndarray | None
-    """RGB uint8 composed per ``spec`` (None when the pair was not aligned)."""
+    """Composed per ``spec``, ready to paint: BGRA uint8 ``(H, W, 4)`` (Qt's RGB32 layout,
+    `engine.overlay.as_display`); None when the pair was not aligned."""
     spec: LiveViewSpec
     sequence: int
     frame_time: float
@@ -237,7 +238,7 @@ class LivePreview:
     def _process(self, frame, spec, params, model, want_ssim) -> None:
         from engine._image import to_gray
         from engine.leakmask import ssim_map
-        from engine.overlay import compose_live_view
+        from engine.overlay import as_display, compose_live_view
 
         night, seq, frame_time, ticket = frame
         t0 = time.perf_counter()
@@ -250,7 +251,7 @@ class LivePreview:
             ref_gray = to_gray(pair.aligned_reference)
             smap = ssim_map(pair.night, ref_gray, data_range=255)
             ssim = float(smap[pair.valid].mean()) if pair.valid.any() else 0.0
-        display = compose_live_view(pair, spec) if pair.ok else None
+        display = as_display(compose_live_view(pair, spec)) if pair.ok else None
         with self._cond:
             if self._stopping:
                 return

@@ -59,12 +59,27 @@ def run_app(
 
     from gui.main_window import MainWindow
 
+    # The GUI thread shares the GIL with the camera and live workers; a thread that wants it
+    # waits up to the switch interval each time (5 ms by default). Painting re-enters Python
+    # many times per frame, so a shorter interval keeps the window responsive.
+    switch_ms = float(os.environ.get("NIGHTLAB_SWITCH_MS", "1"))
+    sys.setswitchinterval(switch_ms / 1000.0)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
     # a smoke run neither reads nor writes the operator's remembered layout
     settings = None if smoke is not None else QSettings()
-    win = MainWindow(cam, store=store, camera_spec=camera, settings=settings)
+    from engine.live_preview import LivePreview
+
+    # NIGHTLAB_LIVE_WORKERS: live processing threads (default 2, one per core)
+    workers = int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "2"))
+    win = MainWindow(
+        cam,
+        store=store,
+        preview=LivePreview(workers=workers),
+        camera_spec=camera,
+        settings=settings,
+    )
     win.show()
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 

@@ -55,6 +55,9 @@ class SmokeRun:
         self.done_steps: list[str] = []
         self.skipped: list[str] = []
         self._gaps: list[float] = []
+        self._gap_cpu: list[float] = []
+        self._last_cpu = 0.0
+        self._frame_size = None
         self._last_beat: float | None = None
         self._live_from: float | None = None
         self._counts_at_live: tuple[int, int] = (0, 0)
@@ -256,12 +259,19 @@ class SmokeRun:
         s.view = replace(s.view, base=base, mask_style=mask)
 
     def _beat(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         if self._last_beat is not None:
             self._gaps.append((now - self._last_beat) * 1e3)
-        self._last_beat = now
+            # the GUI thread's own CPU time in that gap: a long gap with little of it was
+            # the machine (other processes) or the GIL, not work done on the GUI thread
+            self._gap_cpu.append((cpu - self._last_cpu) * 1e3)
+        self._last_beat, self._last_cpu = now, cpu
 
     def _snapshot(self) -> None:
+        cam = self.win.state.camera
+        frame = None if cam is None else cam.latest_frame()
+        if frame is not None:
+            self._frame_size = [frame.image.shape[1], frame.image.shape[0]]
         st = self.win.stats
         self._end_counts = (st.frames_shown, st.results, time.monotonic())
         if self.screenshot:
@@ -288,15 +298,15 @@ class SmokeRun:
         else:
             dt, display_fps, results = 0.0, None, None
         lat0 = getattr(self, "_lat_from", (0, 0))
-        gaps = np.asarray(self._gaps[getattr(self, "_gap_from", 0) :] or [0.0])
-        cam = self.win.state.camera
-        frame = None if cam is None else cam.latest_frame()
+        g0 = getattr(self, "_gap_from", 0)
+        gaps = np.asarray(self._gaps[g0:] or [0.0])
+        cpu = np.asarray(self._gap_cpu[g0:] or [0.0])
         pct = LiveStats.percentiles
         return {
             "seconds": self.seconds,
             "measured_seconds": round(dt, 2),
             "camera": self.win.state.camera_spec,
-            "frame_size": None if frame is None else [frame.image.shape[1], frame.image.shape[0]],
+            "frame_size": self._frame_size,
             "display_fps": None if display_fps is None else round(display_fps, 2),
             "results_per_s": None if results is None else round(results, 2),
             "gui_stall_ms": {
@@ -305,6 +315,9 @@ class SmokeRun:
                 "p99": round(float(np.percentile(gaps, 99)), 2),
                 "max": round(float(gaps.max()), 2),
                 "over_50ms": int((gaps > 50).sum()),
+                "gui_cpu_in_gap_max": round(float(cpu.max()), 2),
+                "gui_cpu_in_gap_p99": round(float(np.percentile(cpu, 99)), 2),
+                "over_50ms_with_gui_cpu_over_50ms": int(((gaps > 50) & (cpu > 50)).sum()),
             },
             "frame_to_painted_ms": {
                 "result": pct(st.result_latency_ms[lat0[1] :]),

@@ -110,7 +110,7 @@ def test_live_colorize_runs_off_thread(window, qtbot):
         window.set_live(True)
     res = shown.args[0]
     assert res.pair.ok, res.pair.alignment.reason
-    assert res.display.shape == (240, 320, 3) and res.display.dtype == np.uint8
+    assert res.display.shape == (240, 320, 4) and res.display.dtype == np.uint8  # BGRA
     # the work happened on a live worker, and the window got it on the GUI thread
     qtbot.waitUntil(lambda: bool(threads), timeout=TIMEOUT)
     assert all(t is not threading.main_thread() for t in threads)

@@ -140,9 +140,7 @@ class PairTracker:
             self._matrix = None
         self.events.reset.emit()
 
-    def process(
-        self, night: np.ndarray, *, colorizer: Any = None, ssim: bool = True
-    ) -> PairResult:
+    def process(self, night: np.ndarray, *, colorizer: Any = None, ssim: bool = True) -> PairResult:
         """Align ``night`` to the reference (leak mask, SSIM, optional colorization).
 
         Blocking (tens to hundreds of ms): call it off the GUI thread.
