@@ -69,6 +69,11 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--screenshot", metavar="PNG", help="with --smoke: save the window")
     parser.add_argument(
+        "--resolution",
+        metavar="WxH",
+        help="frame size of the simulated camera (default 640x480), e.g. 1280x720",
+    )
+    parser.add_argument(
         "--stats",
         metavar="JSON",
         help="with --smoke: write display FPS, results/s, stalls, latency",
@@ -88,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         from gui.app import run_app
 
         return run_app(
-            camera=args.camera, smoke=args.smoke, screenshot=args.screenshot, stats=args.stats
+            camera=args.camera,
+            smoke=args.smoke,
+            screenshot=args.screenshot,
+            stats=args.stats,
+            resolution=args.resolution,
         )
     try:
         return int(args.func(args) or 0)

@@ -12,6 +12,7 @@ def run_app(
     smoke: float | None = None,
     screenshot: str | None = None,
     stats: str | None = None,
+    resolution: str | None = None,
 ) -> int:
     """Create the camera, the window and the event loop; returns the exit status.
 
@@ -28,8 +29,21 @@ def run_app(
 
     # the camera first: a wrong spec or a missing device is reported before any window opens
     cam = None
+    options = {}
+    if resolution:
+        try:
+            w, h = (int(v) for v in resolution.lower().split("x"))
+        except ValueError:
+            print(f"nightlab: error: --resolution must look like 1280x720, got {resolution!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if not camera.startswith("sim"):
+            print("nightlab: error: --resolution applies to the simulated camera only",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        options["resolution"] = (w, h)
     try:
-        cam = open_camera(camera)
+        cam = open_camera(camera, **options)
         cam.start()
     except (CameraError, ValueError) as exc:
         if cam is not None:

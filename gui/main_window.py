@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from engine.app_state import AppState
 from engine.live_preview import LivePreview
+from gui.about import AboutDialog
 from gui.bridge import follow
 from gui.camera.chooser import CameraChooser
 from gui.camera.controls import CameraControlsPanel
@@ -39,6 +40,7 @@ from gui.live.status import LiveStatus
 from gui.model.panel import ModelPanel
 from gui.pair_cache import PairCache
 from gui.qa.panel import QAPanel
+from gui.sessions.exchange import ExportDialog, ImportDialog
 from gui.sessions.panel import SessionsPanel
 
 if TYPE_CHECKING:
@@ -307,8 +309,6 @@ class MainWindow(QMainWindow):
 
     def export_dialog(self, *, show: bool = True):
         """The export dialog for the open session (``show=False``: build it, for scripts)."""
-        from gui.sessions.exchange import ExportDialog
-
         if self.state.session is None:
             self.show_message("open a session to export it")
             return None
@@ -319,8 +319,6 @@ class MainWindow(QMainWindow):
         return dlg
 
     def import_dialog(self, *, show: bool = True):
-        from gui.sessions.exchange import ImportDialog
-
         dlg = ImportDialog(self.state, self.store, self.jobs, self)
         dlg.finished_ok.connect(lambda r: self.show_message(f"Imported {r.session.name!r}"))
         if show:
@@ -328,8 +326,6 @@ class MainWindow(QMainWindow):
         return dlg
 
     def about(self) -> None:
-        from gui.about import AboutDialog
-
         AboutDialog(self, model_path=self.state.model_path).exec()
 
     def _on_reference(self, ref) -> None:

@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.live import CapturePlan, CaptureRunner, SessionRecorder
 from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
-    from engine.live import CaptureRunner, PairTracker
+    from engine.live import PairTracker
     from engine.store import Store
     from gui.jobs import JobRunner
 
@@ -159,8 +160,6 @@ class NightCapturePanel(QWidget):
 
     # -- runs ------------------------------------------------------------------------------
     def _plan(self, *, scheduled: bool):
-        from engine.live import CapturePlan
-
         burst = self.burst.value()
         if not scheduled:
             return CapturePlan(count=1, burst=burst)
@@ -184,8 +183,6 @@ class NightCapturePanel(QWidget):
         self._run(self._plan(scheduled=True), scheduled=True)
 
     def _run(self, plan, *, scheduled: bool) -> None:
-        from engine.live import CaptureRunner, SessionRecorder
-
         session, cam = self._state.session, self._state.camera
         if session is None or not session.is_open:
             self.message.emit("open or create a session first")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
+from engine.inspect_views import nudge
 from gui.live.canvas import ImageCanvas
 
 if TYPE_CHECKING:
@@ -154,8 +155,6 @@ class InspectorPanel(QWidget):
             self._render()
 
     def _matrix(self) -> np.ndarray:
-        from engine.inspect_views import nudge
-
         return nudge(self._views.matrix, *self._offset)
 
     def _render(self) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider, QLabeledSlider
 from superqt.utils import signals_blocked
 
+from engine.leakmask import LeakMaskParams
 from gui.bridge import follow
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ class LeakPanel(QWidget):
             self._show(self._state.leak_params)
 
     def reset(self) -> None:
-        from engine.leakmask import LeakMaskParams
-
         self._state.leak_params = LeakMaskParams()
 
     # -- presets ---------------------------------------------------------------------------
@@ -119,8 +118,6 @@ class LeakPanel(QWidget):
         self.btn_save.setEnabled(s is not None and s.is_open)
 
     def apply_preset(self, name: str) -> None:
-        from engine.leakmask import LeakMaskParams
-
         if name == "Defaults":
             self.reset()
             return

@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
+from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
+from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["QAPanel"]
 
-THUMBS = ("night", "reference", "colorized", "masked", "mask")
+THUMBS = THUMB_ROLES
 COLUMNS = ("Pair", "Verdict", *[t.capitalize() for t in THUMBS], "SSIM", "Leak %", "Score", "Tags")
 ROLES = {
     "night": "Night",
@@ -58,13 +60,13 @@ SORTS = {
     "Score ↑": "score",
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
-THUMB = QSize(96, 72)
+THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 
 
-def _qpixmap(image) -> QPixmap:
-    h, w = image.shape[:2]
-    fmt = QImage.Format.Format_RGB888 if image.ndim == 3 else QImage.Format.Format_Grayscale8
-    return QPixmap.fromImage(QImage(image.data, w, h, image.strides[0], fmt).copy())
+def _qpixmap(bgra) -> QPixmap:
+    """A thumbnail (BGRA, made on the job runner) as a pixmap: one small copy."""
+    h, w = bgra.shape[:2]
+    return QPixmap.fromImage(QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32))
 
 
 class QAPanel(QWidget):
@@ -296,16 +298,14 @@ class QAPanel(QWidget):
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
-        from engine.pair_views import thumbnail
-
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
             return
+        thumbs = self._cache.thumbs(self._pairs[row])
         for i, role in enumerate(THUMBS):
-            img = views.image(role)
             item = self.table.item(row, 2 + i)
-            if img is not None and item is not None:
-                item.setIcon(QIcon(_qpixmap(thumbnail(img, THUMB.width()))))
+            if role in thumbs and item is not None:
+                item.setIcon(QIcon(_qpixmap(thumbs[role])))
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()
@@ -349,8 +349,6 @@ class QAPanel(QWidget):
             self.info.setText(self.info.text() + " · (no colorizer: colour views unavailable)")
             return
         if wiping:
-            from engine.pair_views import wipe
-
             # one small image op on a user gesture (not per frame); cheap at camera sizes
             self.view_wipe.set_image(
                 wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.exchange import Cancelled, export_session, import_session
 from gui.bridge import on_gui_thread
 
 if TYPE_CHECKING:
@@ -82,8 +83,6 @@ class _ExchangeDialog(QDialog):
         self.form.addRow(buttons)
 
     def _progress(self, p) -> None:  # on the worker thread
-        from engine.exchange import Cancelled
-
         if self._cancel.is_set():
             raise Cancelled("cancelled by the operator")
         on_gui_thread(self._show_progress, p.phase, p.fraction, p.item)
@@ -167,8 +166,6 @@ class ExportDialog(_ExchangeDialog):
             self.path.setText(path)
 
     def start(self) -> None:
-        from engine.exchange import export_session
-
         out, zipped = self.path.text().strip(), self.as_zip.isChecked()
         verdict, tag = self.verdict.currentData(), self.tag.text().strip() or None
         store, sid = self._store, self.session.id
@@ -198,8 +195,6 @@ class ImportDialog(_ExchangeDialog):
             self.path.setText(str(Path(path).parent) if path.endswith("bagit.txt") else path)
 
     def start(self) -> None:
-        from engine.exchange import import_session
-
         path, as_copy, store = self.path.text().strip(), self.as_copy.isChecked(), self._store
         self._run(
             lambda: import_session(store, path, as_copy=as_copy, progress=self._progress),
