@@ -145,7 +145,7 @@ class NightCapturePanel(QWidget):
     def _enable(self) -> None:
         s = self._state.session
         ok = s is not None and s.is_open
-        busy = self.runner is not None and self.runner.is_running
+        busy = self.runner is not None  # set when a run is submitted, cleared when it ends
         self.btn_pair.setEnabled(ok and not busy)
         self.btn_run.setEnabled(ok and not busy)
         if not ok:

@@ -17,7 +17,7 @@ __all__ = ["LiveStatus"]
 HISTORY = 120  # samples at 2 Hz: the last minute
 PLOT_EVERY = 2  # refreshes (4 Hz) per plot sample
 Y_MAX = 100.0  # every series is drawn in 0..100 (values above are clipped to the top)
-STAGES = (("align", "align"), ("warp", "warp"), ("leak_mask", "mask"), ("colorize", "colorize"))
+STAGES = (("align", "align"), ("warp", "warp"), ("leak_mask", "mask"), ("colorize", "colour"))
 
 
 class LiveStatus(QWidget):
@@ -51,7 +51,7 @@ class LiveStatus(QWidget):
             grid.addWidget(value, row, col * 2 + 1)
             self.values[key] = value
         grid.setColumnMinimumWidth(1, 150)
-        grid.setColumnMinimumWidth(3, 260)
+        grid.setColumnMinimumWidth(3, 290)
 
         self.plot = pg.PlotWidget(background=(24, 26, 30))
         self.plot.setToolTip(
@@ -86,6 +86,7 @@ class LiveStatus(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 2, 6, 2)
         lay.addLayout(grid)
+        lay.addSpacing(12)
         lay.addWidget(self.plot, 1)
 
         self._ticks = 0
