@@ -55,11 +55,10 @@ def main(out: Path) -> int:
         pump(0.3)
         path = out / f"{name}.png"
         widget.grab().save(str(path))
-        # 256 colours with dithering: a third of the size, still sharp text (repo weight)
+        # full colour (a 256-colour palette bands the night gray), best zlib effort
         from PIL import Image
 
-        img = Image.open(path).convert("RGB")
-        img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
+        Image.open(path).convert("RGB").save(path, optimize=True)
         print(f"wrote {path}")
 
     try:
