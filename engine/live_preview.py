@@ -103,6 +103,7 @@ class LivePreview:
         self._leak_params: LeakMaskParams | None = None
         self._model_path = model_path or ""
         self._colorize = colorize
+        self._oak: Any = None
         self._colorizer: Any = None
         self._colorizer_key: str | None = None
         self._colorizer_lock = threading.Lock()
@@ -151,6 +152,15 @@ class LivePreview:
         with self._cond:
             self._model_path = path or ""
             self._colorize = colorize
+
+    def set_camera_colorizer(self, colorizer) -> None:
+        """Colorize on the camera: an `engine.camera.OakColorizer` (None: back to the host).
+
+        The host still aligns and masks each frame (the camera needs the aligned reference
+        and the mask); the colour comes from the camera's newest result.
+        """
+        with self._cond:
+            self._oak = colorizer
 
     def set_enabled(self, on: bool) -> None:
         """Pause (False) or resume processing; offered frames are ignored while paused."""
@@ -216,6 +226,7 @@ class LivePreview:
                 ticket = self._ticket
                 spec, params = self._spec, self._leak_params
                 model, colorize = self._model_path, self._colorize
+                oak = self._oak
                 want_ssim = time.monotonic() >= self._ssim_due
                 if want_ssim:
                     self._ssim_due = time.monotonic() + self._ssim_interval
@@ -224,8 +235,9 @@ class LivePreview:
                     (night, seq, frame_time, ticket),
                     spec,
                     params,
-                    model if colorize else None,
+                    model if colorize and oak is None else None,
                     want_ssim,
+                    oak,
                 )
             except Exception as exc:  # report, never kill the worker
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -235,7 +247,7 @@ class LivePreview:
         if not self._stopping:
             self.events.failed.emit(msg)
 
-    def _process(self, frame, spec, params, model, want_ssim) -> None:
+    def _process(self, frame, spec, params, model, want_ssim, oak=None) -> None:
         from engine._image import to_gray
         from engine.leakmask import ssim_map
         from engine.overlay import as_display, compose_live_view
@@ -246,6 +258,12 @@ class LivePreview:
         if params is not None and params is not self.tracker.leak_params:
             self.tracker.leak_params = params
         pair = self.tracker.process(night, colorizer=colorizer, ssim=False)
+        if oak is not None and pair.ok:
+            # the camera colorizes its own frames with the reference we align here
+            oak.set_reference(pair.night, pair.aligned_reference, leak_mask=pair.leak_mask)
+            latest = oak.latest_result()
+            if latest is not None and latest.result.rgb.shape[:2] == pair.night.shape:
+                pair = replace(pair, colorized=latest.result)
         ssim = None
         if pair.ok and want_ssim:
             ref_gray = to_gray(pair.aligned_reference)

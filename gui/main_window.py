@@ -89,6 +89,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.inspector, "Alignment inspector")
         self.tabs.addTab(self.qa, "QA review")
+        # the result view's choice, by the name scripts and the soak probe use
+        self.result_choice = self.live.base_choice
         self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_docks()
@@ -256,6 +258,7 @@ class MainWindow(QMainWindow):
         follow(s.events.reference, self._on_reference, self)
         follow(s.events.camera, self._bind_camera, self)
         follow(p.tracker.events.reference_changed, self._on_tracker_reference, self)
+        follow(s.events.colorize_on, self._on_colorize_target, self)
         self._bind_camera(s.camera)
 
     def _bind_camera(self, camera) -> None:
@@ -263,6 +266,10 @@ class MainWindow(QMainWindow):
             unfollow()
         self._camera_unfollow = []
         self.preview.attach(camera)
+        if camera is None or getattr(camera, "colorizer", None) is None:
+            self.preview.set_camera_colorizer(None)
+            if self.state.colorize_on == "camera":
+                self.state.colorize_on = "host"
         if camera is None:
             self.setWindowTitle("NightLab — no camera")
             return
@@ -275,6 +282,11 @@ class MainWindow(QMainWindow):
             follow(ev.reconnected, lambda m: self._on_connection(True, m), self),
         ]
         self._on_streaming(camera.is_streaming)
+
+    @property
+    def camera(self) -> Camera | None:
+        """The camera in use (``state.camera``)."""
+        return self.state.camera
 
     # -- behaviour -------------------------------------------------------------------------
     def show_message(self, msg: str) -> None:
@@ -306,6 +318,41 @@ class MainWindow(QMainWindow):
                 ids = ", ".join(f"#{i}" for i in ref.capture_ids)
                 source = f"session day capture {ids}"
             self.state.set_reference(ref.image, source)
+
+    def _on_colorize_target(self, where: str) -> None:
+        """Host: ONNX Runtime on this machine. Camera: the OAK reopens with the model's blob
+        in its pipeline (the network is part of the device pipeline, so it cannot be added to
+        a running camera), then the live view takes its colour from the camera."""
+        cam = self.state.camera
+        if where != "camera":
+            self.preview.set_camera_colorizer(None)
+            return
+        if cam is None or cam.info.backend != "oak":
+            self.show_message("on-camera colorization needs an OAK camera")
+            self.state.colorize_on = "host"
+            return
+        device, model = cam.info.device_id, self.state.model_path or None
+
+        def work():
+            from engine.camera import OakCamera
+
+            new = OakCamera(device)
+            colorizer = new.enable_colorization(model)
+            new.open()
+            new.start()
+            return new, colorizer
+
+        def done(out) -> None:
+            new, colorizer = out
+            self.set_camera(new, self.state.camera_spec)
+            self.preview.set_camera_colorizer(colorizer)
+            self.show_message(f"Colorizing on the camera with {colorizer.card.name}")
+
+        def failed(_msg: str) -> None:
+            self.state.colorize_on = "host"
+
+        self.show_message("Reopening the OAK with the model on the camera…")
+        self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization")
 
     def export_dialog(self, *, show: bool = True):
         """The export dialog for the open session (``show=False``: build it, for scripts)."""

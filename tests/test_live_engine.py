@@ -4,6 +4,7 @@ overlays, inspection views, pair rendering, burst averaging."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -152,3 +153,38 @@ def test_burst_mean_and_median():
             grab_burst(cam, 1, colour=False)
     finally:
         cam.close()
+
+
+def test_on_camera_colorizer_supplies_the_colour(day_night):
+    """With a camera colorizer the host aligns and masks, sends the aligned reference and
+    the mask to it, and shows the camera's colour (a stand-in for the OAK's host side)."""
+    from types import SimpleNamespace
+
+    day, night = day_night
+    colour = np.zeros((*night.shape, 3), np.uint8)
+    colour[..., 2] = 200
+
+    class FakeOak:
+        def __init__(self):
+            self.references = []
+
+        def set_reference(self, night, reference, *, leak_mask=None):
+            self.references.append((night.shape, reference.shape, leak_mask is not None))
+
+        def latest_result(self):
+            return SimpleNamespace(result=SimpleNamespace(rgb=colour))
+
+    oak = FakeOak()
+    lp = LivePreview(workers=1, colorize=True)
+    lp.set_camera_colorizer(oak)
+    got = []
+    lp.events.result.connect(got.append)
+    lp.set_reference(day)
+    lp.offer(night, 1)
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    lp.stop()
+    assert got and got[0].pair.colorized.rgb is colour
+    assert oak.references == [(night.shape, (*night.shape, 3), True)]
+    assert lp._colorizer is None  # the host model was never loaded
