@@ -265,7 +265,7 @@ def align(
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if motion not in MOTIONS:
         raise ValueError(f"motion must be one of {', '.join(MOTIONS)}; got {motion!r}")
-    start = check_initial(initial)
+    start = check_initial(initial, moving.shape[:2], fixed.shape[:2])
     timer = _Timer()
     t_total = time.perf_counter()
     pm, pf = PreparedImage(moving), PreparedImage(fixed)

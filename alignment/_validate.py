@@ -9,6 +9,7 @@ from alignment._types import Alignment
 __all__ = ["MIN_SIDE", "check_image", "check_initial"]
 
 MIN_SIDE = 32  # smaller images carry too little structure to verify anything
+_MAX_ENTRY = 1e9  # far beyond any pixel shift or scale; keeps det() and warps finite
 
 
 def check_image(image, name: str) -> np.ndarray:
@@ -28,8 +29,14 @@ def check_image(image, name: str) -> np.ndarray:
     return image
 
 
-def check_initial(initial) -> np.ndarray | None:
-    """A finite, invertible 3x3 (or 2x3 affine) matrix or Alignment -> normalised 3x3."""
+def check_initial(
+    initial, moving_shape: tuple[int, int] | None = None, fixed_shape=None
+) -> np.ndarray | None:
+    """A finite, invertible 3x3 (or 2x3 affine) matrix or Alignment -> normalised 3x3.
+
+    With both shapes, the matrix must also be a plausible camera-to-camera mapping (the
+    geometry check every result passes): an absurd start is an error, not a warning.
+    """
     if initial is None:
         return None
     if isinstance(initial, Alignment):
@@ -46,6 +53,25 @@ def check_initial(initial) -> np.ndarray | None:
         raise ValueError(f"initial must be a 3x3 (or 2x3 affine) matrix, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
         raise ValueError("initial must be finite (it contains NaN or inf)")
+    if np.abs(m).max() > _MAX_ENTRY:
+        raise ValueError(
+            f"initial has entries up to {np.abs(m).max():.3g}: not a camera-to-camera mapping"
+        )
     if abs(m[2, 2]) < 1e-12 or abs(np.linalg.det(m)) < 1e-12:
         raise ValueError("initial must be an invertible matrix with initial[2, 2] != 0")
-    return m / m[2, 2]
+    m = m / m[2, 2]
+    if moving_shape is not None and fixed_shape is not None:
+        reason = _implausible(m, moving_shape, fixed_shape)
+        if reason:
+            raise ValueError(f"initial is not a plausible mapping of moving onto fixed: {reason}")
+    return m
+
+
+def _implausible(m: np.ndarray, moving_shape, fixed_shape) -> str:
+    from alignment._verify import check_geometry
+
+    with np.errstate(all="ignore"):
+        try:
+            return check_geometry(m, moving_shape, fixed_shape)[0]
+        except np.linalg.LinAlgError as exc:
+            return f"degenerate ({exc})"

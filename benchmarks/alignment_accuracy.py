@@ -18,7 +18,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from alignment import align  # noqa: E402
 from alignment._types import apply_homography  # noqa: E402
 from engine._image import ImageError, read_image  # noqa: E402
+from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 
 VISNIR = ("field", "forest", "indoor")
@@ -287,9 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(indep)} pairs with >= 10 inliers)"
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"visnir": visnir, "summary": summaries, "daynight": daynight, "truth": checks}
-        args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+        write_json_atomic(args.json, payload, default=float)
     return 0
 
 

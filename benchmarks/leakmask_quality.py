@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine._image import to_gray  # noqa: E402
+from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 from engine.leakmask import (  # noqa: E402
     LeakMaskParams,
@@ -240,17 +240,10 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "iou_target": IOU_TARGET,
-                    "fp_target": FP_TARGET,
-                    "seed": SEED,
-                    "results": results,
-                },
-                indent=1,
-            )
+        write_json_atomic(
+            args.json,
+            {"iou_target": IOU_TARGET, "fp_target": FP_TARGET, "seed": SEED, "results": results},
+            indent=1,
         )
         print(f"wrote {args.json}")
     return 0

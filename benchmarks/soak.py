@@ -42,6 +42,8 @@ from engine.atomic import write_bytes_atomic, write_json_atomic  # noqa: E402
 FLAT_RSS_MIB = 20.0
 #: ... and the tracked-object count at most this fraction
 FLAT_OBJECTS_FRACTION = 0.02
+#: a steady fall of refcount(None)/refcount(True) beyond this is the interpreter-abort bug
+MAX_REFCOUNT_DRAIN = 1000
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict:
     i_warm = int(np.argmax(steady))
     first, warm, last = samples[0], samples[i_warm], samples[-1]
     ts, rs, os_ = t[steady], rss[steady], objs[steady]
+    rss_slope = _slope_per_min(ts, rs)
+    obj_slope = _slope_per_min(ts, os_)
+    steady_min = float(ts[-1] - ts[0]) / 60.0
     return {
         "samples": len(samples),
         "duration_s": float(t[-1]),
@@ -105,11 +110,14 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict:
         "start": asdict(first),
         "after_warmup": asdict(warm),
         "end": asdict(last),
-        "rss_growth_after_warmup_mib": float(last.rss_mib - warm.rss_mib),
+        # growth = least-squares trend over the steady part (single samples swing by
+        # ~15 MiB as the views cycle and buffers come and go; the trend is what leaks)
+        "rss_growth_after_warmup_mib": rss_slope * steady_min,
+        "rss_min_after_warmup_mib": float(rs.min()),
         "rss_max_after_warmup_mib": float(rs.max()),
-        "rss_slope_mib_per_min": _slope_per_min(ts, rs),
-        "objects_growth_after_warmup": int(last.objects - warm.objects),
-        "objects_slope_per_min": _slope_per_min(ts, os_),
+        "rss_slope_mib_per_min": rss_slope,
+        "objects_growth_after_warmup": int(round(obj_slope * steady_min)),
+        "objects_slope_per_min": obj_slope,
         "ref_none_drift": int(last.ref_none - warm.ref_none),
         "ref_true_drift": int(last.ref_true - warm.ref_true),
         "timer_late_ms_median": float(np.median([s.late_ms for s in samples[1:]] or [0.0])),
@@ -119,10 +127,13 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict:
 
 
 def is_flat(summary: dict) -> bool:
+    """Memory trend within limits and no None/True refcount drain (the 6.12.0 abort)."""
     warm = summary["after_warmup"]
     return (
         summary["rss_growth_after_warmup_mib"] <= FLAT_RSS_MIB
         and summary["objects_growth_after_warmup"] <= FLAT_OBJECTS_FRACTION * warm["objects"]
+        and summary["ref_none_drift"] > -MAX_REFCOUNT_DRAIN
+        and summary["ref_true_drift"] > -MAX_REFCOUNT_DRAIN
     )
 
 
@@ -136,11 +147,11 @@ def print_table(summary: dict) -> None:
             f"{s['ref_none']:>12d}{s['ref_true']:>12d}"
         )
     print(
-        f"after warm-up: RSS {summary['rss_growth_after_warmup_mib']:+.1f} MiB "
-        f"(slope {summary['rss_slope_mib_per_min']:+.2f} MiB/min, max "
-        f"{summary['rss_max_after_warmup_mib']:.1f}); objects "
-        f"{summary['objects_growth_after_warmup']:+d} "
-        f"(slope {summary['objects_slope_per_min']:+.0f}/min); None/True refcount drift "
+        f"after warm-up (trend): RSS {summary['rss_growth_after_warmup_mib']:+.1f} MiB "
+        f"({summary['rss_slope_mib_per_min']:+.2f} MiB/min; samples "
+        f"{summary['rss_min_after_warmup_mib']:.0f}-{summary['rss_max_after_warmup_mib']:.0f}"
+        f"); objects {summary['objects_growth_after_warmup']:+d} "
+        f"({summary['objects_slope_per_min']:+.0f}/min); None/True refcount drift "
         f"{summary['ref_none_drift']:+d}/{summary['ref_true_drift']:+d}"
     )
     print(
@@ -181,6 +192,17 @@ def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> b
     return True
 
 
+def replot(json_path: Path, warmup_s: float) -> int:
+    """Re-summarise a saved run (``--replot soak.json``) without running the app again."""
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    samples = [Sample(**s) for s in data["samples"]]
+    summary = {**data["summary"], **summarise(samples, warmup_s)}
+    summary["flat"] = is_flat(summary)
+    print_table(summary)
+    print(f"verdict: memory {'flat' if summary['flat'] else 'NOT flat'} after warm-up")
+    return 0 if summary["flat"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
@@ -188,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up minutes (not judged)")
     p.add_argument("--camera", default="sim")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out", help="folder")
+    p.add_argument("--replot", type=Path, metavar="JSON", help="re-summarise a saved soak.json")
     args = p.parse_args(argv)
+    if args.replot:
+        return replot(args.replot, args.warmup * 60.0)
     if args.minutes <= 0 or args.interval <= 0 or args.warmup < 0:
         p.error("--minutes and --interval must be > 0, --warmup >= 0")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -225,9 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         f"verdict: memory {verdict} after warm-up (limits: RSS +{FLAT_RSS_MIB:g} MiB, "
         f"objects +{FLAT_OBJECTS_FRACTION:.0%}); exit {proc.returncode}"
     )
-    write_json_atomic(args.out / "soak.json", {"summary": summary, "samples": [
-        asdict(s) for s in samples
-    ]})
+    write_json_atomic(
+        args.out / "soak.json", {"summary": summary, "samples": [asdict(s) for s in samples]}
+    )
     title = (
         f"NightLab soak: {args.minutes:g} min, camera {args.camera}, live colorize; "
         f"exit {proc.returncode}, {verdict}"

@@ -80,7 +80,32 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _gui_arguments_problem(args: argparse.Namespace) -> str:
+    """Why --smoke / --screenshot cannot work ("" if they can), checked before any window."""
+    import math
+    from pathlib import Path
+
+    if args.smoke is not None and not (math.isfinite(args.smoke) and args.smoke > 0):
+        return f"--smoke must be a number of seconds > 0, got {args.smoke:g}"
+    if args.screenshot is None:
+        return ""
+    shot = Path(args.screenshot)
+    if args.smoke is None:
+        return "--screenshot needs --smoke SECONDS (it saves the window when the run ends)"
+    if shot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        return f"{shot}: screenshot must be .png, .jpg or .bmp"
+    if shot.is_dir():
+        return f"{shot}: is a folder; give the screenshot a file name"
+    folder = shot.parent
+    if not folder.is_dir():
+        return f"{shot}: folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{shot}: folder {folder} is not writable"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     # depthai logs a USB notice at import on machines without USB access (containers, CI),
     # which would break the one-line error promise; DEPTHAI_LEVEL=warn brings it back.
@@ -90,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "gui":
+        problem = _gui_arguments_problem(args)
+        if problem:
+            print(f"nightlab: error: {problem}", file=sys.stderr)
+            return 2
         from gui.app import run_app
 
         return run_app(
@@ -99,8 +128,16 @@ def main(argv: list[str] | None = None) -> int:
             stats=args.stats,
             resolution=args.resolution,
         )
+    from cli._signals import Interrupted, interrupted_line, interruptible
+
     try:
-        return int(args.func(args) or 0)
+        # argv None = the real program (sys.argv): a forked reaper may stand by; a command
+        # called in-process (tests, embedding) must not fork its host
+        with interruptible(args.command, reaper=program):
+            return int(args.func(args) or 0)
+    except Interrupted as exc:
+        print(interrupted_line(args.command, exc.signum), file=sys.stderr)
+        return exc.exit_code
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.code

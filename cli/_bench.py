@@ -14,7 +14,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from cli._common import print_table, write_json
+from cli._common import check_output_file, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(areas) - set(AREAS))
     if unknown:
         raise ValueError(f"unknown area {', '.join(unknown)}; choose from {', '.join(AREAS)}")
+    if args.json:
+        check_output_file(args.json, "--json")  # before minutes of benchmarking
     print(_machine_line())
     rows, missing = [], []
     for area in areas:

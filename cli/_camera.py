@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli._common import CliError, print_table, write_json
+from cli._common import CliError, check_output_file, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +105,7 @@ def run_snap(args: argparse.Namespace) -> int:
     from engine.camera import CameraError, open_camera
 
     settings = [_parse_setting(s) for s in args.set]
+    check_output_file(args.out, "--out")
     try:
         cam = open_camera(args.spec)
     except CameraError as exc:

@@ -17,6 +17,46 @@ class CliError(Exception):
         self.code = code
 
 
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse an output file that cannot be written, before the command does its work.
+
+    ``option`` names the flag in the message (e.g. ``"--json"``). The file's folder may not
+    exist yet (it is created on writing) but then its nearest existing ancestor must be a
+    writable folder.
+    """
+    if path.is_dir():
+        raise CliError(f"{option} {path}: is a folder; give a file name")
+    problem = folder_problem(path.parent)
+    if problem:
+        raise CliError(f"{option} {path}: {problem}")
+
+
+def folder_problem(folder: Path) -> str:
+    """Why files cannot be written into ``folder`` (created if missing); ``""`` if they can."""
+    import os
+
+    if folder.exists() and not folder.is_dir():
+        return f"{folder} exists and is not a folder"
+    parent = folder
+    while not parent.exists():  # the nearest existing ancestor must let us create the rest
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {folder} ({parent} is not a folder)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    if parent != folder:
+        try:  # pseudo-filesystems (/proc, /sys) pass access() for root yet refuse new folders
+            probe = parent / f".nightlab-probe-{os.getpid()}"
+            probe.mkdir()
+            probe.rmdir()
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if isinstance(exc, FileNotFoundError):  # the folder exists: ENOENT means "not here"
+                why = f"{parent} does not accept new folders"
+            return f"cannot create {folder} ({why})"
+    return ""
+
+
 def write_json(path: Path, data: Any) -> None:
     write_json_atomic(path, data, default=_jsonable)
 

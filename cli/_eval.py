@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, print_table
+from cli._common import CliError, check_output_file, print_table
 
 COLUMNS = (
     ("method", "method"),
@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.evaluation import evaluate, find_pairs
     from engine.models import default_model_path
 
+    if args.csv:
+        check_output_file(args.csv, "--csv")  # before the run, not after it
     overrides = {}
     if args.leak_strength is not None:
         overrides["leak_strength"] = args.leak_strength
@@ -112,9 +114,11 @@ def run(args: argparse.Namespace) -> int:
         mask=args.mask,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
+    skipped = len(report.pairs_skipped)
     print(
-        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen in "
-        f"training, of {len(pairs)} in {args.pairs} (seed {args.seed}, leak mask: {args.mask}, "
+        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen "
+        f"in training, {skipped} skipped (unreadable), of {len(pairs)} in {args.pairs} "
+        f"(seed {args.seed}, leak mask: {args.mask}, "
         f"leak_strength {params.leak_strength}, upsample {params.upsample})"
     )
     header = [h for h, _ in COLUMNS]
@@ -131,4 +135,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"target {'met' if t.met else 'NOT met'}: {t.name}: {t.value}")
     if args.csv:
         print(f"wrote {report.write_csv(args.csv)}")
+    if skipped:  # the results stand, but a script must know that some pairs are missing
+        print(f"nightlab eval: {skipped} pair(s) skipped; see the lines above", file=sys.stderr)
+        return 1
     return 0

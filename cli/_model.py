@@ -4,7 +4,9 @@ onto the camera."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from cli._common import CliError
@@ -118,21 +120,37 @@ def _archive_config_problems(io, declared) -> list[str]:
 
 
 def run_export_fp16(args: argparse.Namespace) -> int:
-    from engine.models import card_path_for, export_fp16, fp16_max_abs_diff, load_card, photo_feeds
+    """The source is verified against its card first; the copy and its card are written to a
+    staging folder, checked against FP32, and only then moved into place (card last). A
+    failure or an interrupt leaves nothing behind (and any earlier export untouched)."""
+    from engine.models import (
+        card_path_for,
+        default_fp16_path,
+        export_fp16,
+        fp16_max_abs_diff,
+        load_card,
+        photo_feeds,
+    )
 
-    out = export_fp16(args.model, args.out)
-    print(f"wrote {out}")
-    if not card_path_for(out).is_file():
+    dst = default_fp16_path(args.model) if args.out is None else args.out
+    with _staged_model(dst) as staged:
+        export_fp16(args.model, staged)
+        has_card = card_path_for(staged).is_file()
+        if has_card:
+            card = load_card(staged)
+            diff = fp16_max_abs_diff(args.model, staged, photo_feeds(load_card(args.model)))
+            tol = card.fp16_tolerance
+            if tol is not None and diff > tol:
+                raise CliError(
+                    f"{dst.name}: FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance "
+                    f"{tol}; nothing written"
+                )
+    print(f"wrote {dst}")
+    if not has_card:
         print(f"(no card beside {args.model.name}: wrote the model only)")
         return 0
-    card = load_card(out)
-    print(f"wrote {card.path}")
-    diff = fp16_max_abs_diff(args.model, out, photo_feeds(load_card(args.model)))
-    tol = card.fp16_tolerance
-    verdict = "within" if tol is None or diff <= tol else "EXCEEDS"
-    print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: {verdict})")
-    if tol is not None and diff > tol:
-        raise CliError(f"FP16 export differs from FP32 by {diff:.4f} > fp16_tolerance {tol}")
+    print(f"wrote {card_path_for(dst)}")
+    print(f"FP16 vs FP32 max abs difference: {diff:.5f} (tensor units; tolerance {tol}: within)")
     return 0
 
 
@@ -140,17 +158,38 @@ def run_camera_variant(args: argparse.Namespace) -> int:
     from engine.models import (
         camera_variant_max_abs_diff,
         card_path_for,
+        default_camera_variant_path,
         fit_gray_to_l,
         with_gray_night_input,
     )
 
-    out = with_gray_night_input(args.model, args.out)
-    print(f"wrote {out}")
-    print(f"wrote {card_path_for(out)}")
+    dst = default_camera_variant_path(args.model) if args.out is None else args.out
+    with _staged_model(dst) as staged:
+        with_gray_night_input(args.model, staged)
+        diff = camera_variant_max_abs_diff(args.model, staged)
+    print(f"wrote {dst}")
+    print(f"wrote {card_path_for(dst)}")
     print(f"gray -> L polynomial: max error {fit_gray_to_l().max_error:.3f} L")
-    diff = camera_variant_max_abs_diff(args.model, out)
     print(f"variant vs source max abs output difference: {diff:.5f} (tensor units)")
     return 0
+
+
+@contextlib.contextmanager
+def _staged_model(dst: Path) -> Iterator[Path]:
+    """Yield where to write a derived model (and its card); on success both move to ``dst``,
+    the card last, so a model never appears without its card (engine.atomic.StagedOutputs)."""
+    from engine.atomic import StagedOutputs
+    from engine.models import card_path_for
+
+    dst = Path(dst)
+    if dst.is_dir():
+        raise CliError(f"{dst}: is a folder; give the output model a file name")
+    try:
+        stage = StagedOutputs(dst.parent, marker=card_path_for(dst).name)
+    except OSError as exc:
+        raise CliError(f"{dst}: cannot write there ({exc.strerror or exc})") from None
+    with stage:
+        yield stage.path(dst.name)
 
 
 def run_to_blob(args: argparse.Namespace) -> int:

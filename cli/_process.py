@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli._common import CliError, write_json
+from cli._common import CliError, folder_problem, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "process",
         help="align a day reference onto a night frame, compute the leak mask, colorize",
         description="Writes aligned_reference.png, leak_mask.png, overlay.png, "
-        "colorized.png (when a model is available) and metrics.json into --out.",
+        "colorized.png (when a model is available) and metrics.json into --out, all or "
+        "nothing: a failed or interrupted run leaves the previous outputs untouched. Inputs "
+        "larger than 16 MP are processed and written at a 16 MP working resolution.",
     )
     p.add_argument("--day", required=True, type=Path, help="day reference image (colour)")
     p.add_argument("--night", required=True, type=Path, help="night image (IR / low light)")
@@ -35,51 +37,145 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine._image import read_image, write_image
-    from engine.overlay import mask_overlay
-    from engine.pipeline import process_pair
+#: every file ``process`` may write; ``metrics.json`` is written last and commits the set
+IMAGE_OUTPUTS = ("aligned_reference.png", "leak_mask.png", "overlay.png", "colorized.png")
+MARKER = "metrics.json"
 
-    day = read_image(args.day, mode="rgb")
-    night = read_image(args.night, mode="gray")
-    if args.out.exists() and not args.out.is_dir():
-        raise CliError(f"{args.out}: exists and is not a folder")
+
+def run(args: argparse.Namespace) -> int:
+    """All or nothing: the outputs are written complete into a hidden staging folder inside
+    ``--out``, then moved into place together with ``metrics.json`` last (engine.atomic's
+    ``StagedOutputs``). A failed or interrupted run leaves the previous outputs untouched and
+    nothing of its own; a folder without ``metrics.json`` holds no result."""
+    from engine._image import read_image, write_image
+    from engine.atomic import StagedOutputs
+    from engine.overlay import mask_overlay
+    from engine.pipeline import MAX_WORKING_PIXELS, process_pair, to_working_resolution
+
+    out: Path = args.out
+    _check_out(out, inputs=(args.day, args.night))  # before any work
+    day_full = read_image(args.day, mode="rgb")
+    _check_size(day_full, args.day)
+    night_full = read_image(args.night, mode="gray")
+    _check_size(night_full, args.night)
 
     colorizer = None
     if not args.no_colorize:
         colorizer = _load_colorizer(args.model)
 
-    result = process_pair(day, night, colorizer=colorizer, method=args.method, motion=args.motion)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = result.metrics()
-    metrics["inputs"] = {"day": str(args.day), "night": str(args.night)}
-    metrics["outputs"] = {}
+    # bounded memory: huge inputs are processed (and written) at a working resolution
+    day, day_scale = to_working_resolution(day_full)
+    night, night_scale = to_working_resolution(night_full)
+    del day_full, night_full
+    try:
+        stage = StagedOutputs(out, marker=MARKER, replaces=IMAGE_OUTPUTS)
+    except OSError as exc:
+        raise CliError(f"{out}: cannot write the output folder here ({_why(exc)})") from None
+    with stage:
+        result = process_pair(
+            day, night, colorizer=colorizer, method=args.method, motion=args.motion
+        )
+        metrics = result.metrics()
+        metrics["inputs"] = {"day": str(args.day), "night": str(args.night)}
+        metrics["outputs"] = {}
+        _record_working_resolution(metrics, result, day, night, day_scale, night_scale)
+        if result.ok:
+            images = {
+                "aligned_reference": result.aligned_reference,
+                "leak_mask": result.leak_mask,
+                "overlay": mask_overlay(night, result.leak_mask),
+            }
+            if result.colorized is not None:
+                images["colorized"] = result.colorized.rgb
+            files = {k: write_image(stage.path(f"{k}.png"), img) for k, img in images.items()}
+            metrics["outputs"] = {k: str(out / p.name) for k, p in files.items()}
+            metrics["output_sha256"] = {p.name: _sha256(p) for p in files.values()}
+        write_json(stage.path(MARKER), metrics)
     if not result.ok:
-        write_json(out / "metrics.json", metrics)
         raise CliError(
             f"cannot align {args.day} onto {args.night}: {result.alignment.reason} "
             f"(metrics.json written to {out})",
             code=3,
         )
-    files = {
-        "aligned_reference": write_image(out / "aligned_reference.png", result.aligned_reference),
-        "leak_mask": write_image(out / "leak_mask.png", result.leak_mask),
-        "overlay": write_image(out / "overlay.png", mask_overlay(night, result.leak_mask)),
-    }
-    if result.colorized is not None:
-        files["colorized"] = write_image(out / "colorized.png", result.colorized.rgb)
-    metrics["outputs"] = {k: str(v) for k, v in files.items()}
-    write_json(out / "metrics.json", metrics)
     a = result.alignment
     colour = f"colorized with {result.colorized.model_name}" if result.colorized else "no colour"
+    scaled = ""
+    if night_scale != (1.0, 1.0):
+        h, w = night.shape[:2]
+        scaled = f"; processed at {w}x{h} (working maximum {MAX_WORKING_PIXELS / 1e6:g} MP)"
     print(
         f"aligned with {a.method} (score {a.score:.3f}); SSIM mean {result.ssim_mean:.3f}; "
         f"leak area {result.leak_area_pct:.1f}%; "
         f"{colour}; "
-        f"total {result.timings_ms['total']:.0f} ms -> {out}"
+        f"total {result.timings_ms['total']:.0f} ms{scaled} -> {out}"
     )
     return 0
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _check_size(image, path: Path) -> None:
+    from alignment import MIN_SIDE
+
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise CliError(
+            f"{path}: image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to "
+            "align anything"
+        )
+
+
+def _check_out(out: Path, *, inputs: tuple[Path, ...]) -> None:
+    """Refuse an unusable --out before any work: not a folder, not writable, a folder where
+    an output file goes, or an input that an output would overwrite."""
+    import os
+
+    problem = folder_problem(out)
+    if problem:
+        raise CliError(f"--out {out}: {problem}")
+    if not out.exists():
+        return
+    for name in (*IMAGE_OUTPUTS, MARKER):
+        target = out / name
+        if target.is_dir():
+            raise CliError(f"{target}: is a folder where an output file goes; move it away")
+        for inp in inputs:
+            if target.exists() and inp.exists() and os.path.samefile(target, inp):
+                raise CliError(
+                    f"{inp}: is an input and would be overwritten by the output {name}; "
+                    "choose another --out or rename the input"
+                )
+
+
+def _record_working_resolution(metrics, result, day, night, day_scale, night_scale) -> None:
+    """metrics.json speaks in the input files' pixels; the working size is recorded beside."""
+    import numpy as np
+
+    sdx, sdy = day_scale
+    snx, sny = night_scale
+    metrics["night_size"] = [round(night.shape[1] / snx), round(night.shape[0] / sny)]
+    metrics["working_size"] = {
+        "night": [int(night.shape[1]), int(night.shape[0])],
+        "day": [int(day.shape[1]), int(day.shape[0])],
+    }
+    if (sdx, sdy, snx, sny) == (1.0, 1.0, 1.0, 1.0):
+        return
+    m = np.asarray(result.alignment.matrix, float)
+    to_file = np.diag([1.0 / snx, 1.0 / sny, 1.0]) @ m @ np.diag([sdx, sdy, 1.0])
+    metrics["alignment"]["matrix_working"] = metrics["alignment"]["matrix"]
+    metrics["alignment"]["matrix"] = (to_file / to_file[2, 2]).tolist()
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _load_colorizer(model: Path | None):

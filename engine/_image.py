@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine._native import captured_native_stderr
 from engine.atomic import write_bytes_atomic
 
 __all__ = [
@@ -72,15 +73,18 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
         raise ImageError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise ImageError(f"{p}: file is empty")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # libpng / libjpeg / libtiff print their complaints to fd 2: keep them out of our line
+    with captured_native_stderr() as native:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise ImageError(f"{p}: not an image or corrupt (cannot decode)")
+        why = f": {native.reason}" if native.reason else ""
+        raise ImageError(f"{p}: not an image or corrupt (cannot decode{why})")
     if img.size == 0 or img.shape[0] == 0 or img.shape[1] == 0:
         raise ImageError(f"{p}: image has no pixels")
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:
-        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+        img = _float_to_uint8(img, p)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     if img.ndim == 3 and img.shape[2] == 1:
@@ -92,6 +96,25 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
     elif mode == "gray" and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(img)
+
+
+def _float_to_uint8(img: np.ndarray, p: Path) -> np.ndarray:
+    """Stretch a float (or other) image to 0..255; NaN/inf pixels become 0."""
+    img = img.astype(np.float64, copy=False)
+    finite = np.isfinite(img)
+    if not finite.any():
+        raise ImageError(f"{p}: image has no finite pixel values (all NaN or infinite)")
+    if not finite.all():
+        img = np.where(finite, img, np.nan)
+        lo, hi = float(np.nanmin(img)), float(np.nanmax(img))
+        img = np.nan_to_num(img, nan=lo)
+    else:
+        lo, hi = float(img.min()), float(img.max())
+    if hi <= lo:
+        return np.zeros(img.shape, np.uint8)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = (img - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:

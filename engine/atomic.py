@@ -9,6 +9,15 @@ the complete new one, never a truncated one; the temporary file is removed on er
 
 Temporary names start with ``.`` and end with ``.partial`` so that readers and reconcilers can
 recognise (and clean up) leftovers of a killed writer: :func:`is_partial`.
+
+A *set* of files that belong together (``nightlab process``'s images + ``metrics.json``, a model
++ its card) goes through :class:`StagedOutputs`: every file is written complete into a hidden
+staging folder beside its destination, then all are moved into place in one short step, the
+commit marker last. The previous set stays whole until that step.
+
+Temporary files and staging folders in flight are registered, so that a process that must end
+*now* (a signal while the main thread is inside native code) can remove them:
+:func:`discard_in_flight`.
 """
 
 from __future__ import annotations
@@ -16,14 +25,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "PARTIAL_SUFFIX",
+    "StagedOutputs",
     "atomic_write",
+    "discard_in_flight",
     "fsync_dir",
     "is_partial",
     "write_bytes_atomic",
@@ -32,6 +46,48 @@ __all__ = [
 ]
 
 PARTIAL_SUFFIX = ".partial"
+
+_in_flight: set[str] = set()  # temporary files and staging folders being written
+_in_flight_lock = threading.Lock()
+_closing = False  # set by discard_in_flight: no new temporary files after it
+_commit_lock = threading.RLock()  # a StagedOutputs commit is never cut by discard_in_flight
+
+
+def _register(path: str) -> None:
+    with _in_flight_lock:
+        if _closing:
+            raise InterruptedError("the process is ending: not starting a new write")
+        _in_flight.add(path)
+
+
+def _unregister(path: str) -> None:
+    with _in_flight_lock:
+        _in_flight.discard(path)
+
+
+def discard_in_flight() -> list[str]:
+    """Remove every temporary file and staging folder still being written; returns them.
+
+    For a process that must exit immediately (``os._exit``) instead of unwinding: finished
+    files are untouched, and no new temporary file can be started afterwards.
+    """
+    global _closing
+    # a commit in progress finishes first (a few renames; bounded wait, so a hung disk
+    # cannot keep the process alive)
+    locked = _commit_lock.acquire(timeout=2.0)
+    with _in_flight_lock:
+        _closing = True
+        paths = sorted(_in_flight)
+        _in_flight.clear()
+    if locked:
+        _commit_lock.release()
+    for p in paths:
+        if os.path.isdir(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+    return paths
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -91,6 +147,7 @@ def atomic_write(
         folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
     try:
+        _register(tmp)
         # mkstemp makes 0600; give the file the permissions a plain open() would have
         umask = os.umask(0)
         os.umask(umask)
@@ -108,6 +165,8 @@ def atomic_write(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        _unregister(tmp)
     fsync_dir(folder)
 
 
@@ -131,3 +190,147 @@ def write_json_atomic(
     """Serialise ``data`` first (so a value that cannot be encoded writes nothing), then write."""
     text = json.dumps(data, indent=indent, default=default) + "\n"
     return write_text_atomic(path, text)
+
+
+class StagedOutputs:
+    """Write a set of files into a staging folder, then move them into ``folder`` together.
+
+    Files are written (atomically, with any writer) to :meth:`path` ``(name)``, which lies in
+    a hidden ``.*.partial`` folder inside ``folder`` (same filesystem: moves are renames).
+    :meth:`commit` then, with SIGINT/SIGTERM held back for those few milliseconds:
+
+    1. removes the old ``marker`` (the previous set stops claiming to be complete),
+    2. renames every staged file except the marker into ``folder``,
+    3. removes files of ``replaces`` that the new set does not contain (stale outputs of a
+       previous run; only those names, never anything else),
+    4. renames the marker last: its presence says the set beside it is complete.
+
+    Used as a context manager, the set is committed when the block ends normally and
+    discarded (nothing of this run left, the previous set untouched) when it raises,
+    including ``KeyboardInterrupt``. Staging folders of killed runs (``SIGKILL``) are removed
+    by the next ``StagedOutputs`` on the same folder.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the files go (created).
+    marker : str, optional
+        Name of the file that commits the set (e.g. ``"metrics.json"``); written last.
+    replaces : iterable of str
+        Output names a previous run may have left that must not survive beside a new set.
+
+    Examples
+    --------
+    >>> with StagedOutputs("/tmp/out", marker="metrics.json") as st:  # doctest: +SKIP
+    ...     write_bytes_atomic(st.path("a.png"), png)
+    ...     write_json_atomic(st.path("metrics.json"), {"ok": True})
+    """
+
+    STAGE_PREFIX = ".nightlab-stage."
+
+    def __init__(
+        self, folder: str | Path, *, marker: str | None = None, replaces: Iterable[str] = ()
+    ) -> None:
+        self.folder = Path(folder)
+        self.marker = marker
+        self.replaces = tuple(replaces)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise NotADirectoryError(f"{self.folder}: exists and is not a folder")
+        self._created_folder = not self.folder.exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_stages()
+        self.stage = Path(
+            tempfile.mkdtemp(dir=self.folder, prefix=self.STAGE_PREFIX, suffix=PARTIAL_SUFFIX)
+        )
+        _register(str(self.stage))
+        self.committed: list[Path] = []
+
+    def _remove_stale_stages(self) -> None:
+        for p in self.folder.glob(f"{self.STAGE_PREFIX}*{PARTIAL_SUFFIX}"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+
+    def path(self, name: str) -> Path:
+        """Where to write the output called ``name`` (a plain file name, no folders)."""
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ValueError(f"output name must be a plain file name, got {name!r}")
+        return self.stage / name
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into place (marker last); returns the final paths."""
+        names = sorted(p.name for p in self.stage.iterdir() if not is_partial(p))
+        if self.marker is not None and self.marker in names:
+            names.remove(self.marker)
+            names.append(self.marker)
+        for name in names:  # refuse before moving anything (e.g. a folder in the way)
+            if (self.folder / name).is_dir():
+                raise IsADirectoryError(f"{self.folder / name}: is a folder, not a file")
+        with _signals_held():
+            if self.marker is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.folder / self.marker)
+            done = []
+            for name in names:
+                if name == self.marker:
+                    continue
+                os.replace(self.stage / name, self.folder / name)
+                done.append(self.folder / name)
+            for name in self.replaces:
+                if name not in names and name != self.marker:
+                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                        os.unlink(self.folder / name)
+            if self.marker is not None and self.marker in names:
+                fsync_dir(self.folder)  # the files are in place before the marker says so
+                os.replace(self.stage / self.marker, self.folder / self.marker)
+                done.append(self.folder / self.marker)
+            fsync_dir(self.folder)
+            self.committed = done
+            self.discard()
+        return done
+
+    def discard(self) -> None:
+        """Remove the staging folder and everything in it (the folder is left as it was:
+        created for this set and still empty, it is removed too)."""
+        shutil.rmtree(self.stage, ignore_errors=True)
+        _unregister(str(self.stage))
+        if self._created_folder and not self.committed:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only if empty
+
+    def __enter__(self) -> StagedOutputs:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM during a step that must not be cut, then deliver them.
+
+    Python runs signal handlers in the main thread between bytecodes, whichever thread the
+    kernel picked, so swapping the handlers for a recorder is what holds them back (a thread
+    signal mask would not). Outside the main thread handlers cannot be changed: no-op there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        with _commit_lock:
+            yield
+        return
+    pending: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in sigs}
+    try:
+        with _commit_lock:
+            yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for signum in pending[:1]:
+            signal.raise_signal(signum)

@@ -15,7 +15,13 @@ import numpy as np
 
 from engine._image import check_rgb, to_gray
 
-__all__ = ["PairResult", "process_pair"]
+__all__ = ["MAX_WORKING_PIXELS", "PairResult", "process_pair", "to_working_resolution"]
+
+#: Largest image (in pixels) the pair pipeline works on. Peak memory grows ~140 bytes per
+#: night pixel (alignment pyramids, float leak-mask and SSIM maps, guided-filter buffers):
+#: an 8000x6000 pair took 6.9 GB. Larger inputs are reduced to this size first (16 MP covers
+#: 4K and 12 MP camera sensors at full resolution), which bounds peak memory to about 3 GB.
+MAX_WORKING_PIXELS = 16_000_000
 
 
 class _Colorizer(Protocol):
@@ -72,6 +78,33 @@ class PairResult:
                 },
             }
         return out
+
+
+def to_working_resolution(
+    image: np.ndarray, *, max_pixels: int = MAX_WORKING_PIXELS
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Shrink ``image`` (area-averaging) to at most ``max_pixels``; returns it and the scale.
+
+    The scale ``(sx, sy)`` maps original pixel coordinates to working ones (``(1.0, 1.0)``:
+    unchanged, and the same array is returned).
+
+    Examples
+    --------
+    >>> img, (sx, sy) = to_working_resolution(np.zeros((6000, 8000), np.uint8))
+    >>> img.shape, round(sx, 3), round(sy, 3)
+    ((3464, 4618), 0.577, 0.577)
+    """
+    import cv2
+
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image, (1.0, 1.0)
+    scale = (max_pixels / float(h * w)) ** 0.5
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, (size[0] / float(w), size[1] / float(h))
 
 
 def process_pair(

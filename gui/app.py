@@ -98,6 +98,9 @@ def run_app(
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 
     install_if_requested(win)
+    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
+
+    quit_on_signals(app, win)
     run = None
     if smoke is not None:
         from gui.smoke import SmokeRun

@@ -282,9 +282,10 @@ class SmokeRun:
 
         buf = QBuffer()
         buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        if not self.win.grab().save(buf, "PNG"):
-            raise RuntimeError("Qt could not encode the window as PNG")
-        write_bytes_atomic(self.screenshot, bytes(buf.data()))
+        fmt = Path(self.screenshot).suffix.lstrip(".").upper() or "PNG"
+        if not self.win.grab().save(buf, "JPG" if fmt == "JPEG" else fmt):
+            raise RuntimeError(f"{self.screenshot}: cannot encode the screenshot as {fmt}")
+        write_bytes_atomic(self.screenshot, bytes(buf.data()))  # never a half image
         return True
 
     # -- figures ---------------------------------------------------------------------------

@@ -32,6 +32,19 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    """The shipped default model. Tests that merely *use* it skip, with the reason, when it is
+    missing; ``test_models.py::test_shipped_model_card_validates_and_hash_matches`` is the one
+    test whose subject is the artefact itself, and it fails instead."""
+    from engine.models import default_model_path
+
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip(f"the shipped model {path} is missing (see test_shipped_model_card_...)")
+    return path
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

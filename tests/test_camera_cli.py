@@ -119,7 +119,8 @@ def test_make_camera_parses_specs(spec, cls, attr, value):
 
 
 def test_make_camera_oak_spec_uses_the_oak_backend():
-    oak = pytest.importorskip("engine.camera._oak")
+    from engine.camera import _oak as oak  # depthai is a core dependency: always importable
+
     assert isinstance(make_camera("oak"), oak.OakCamera)
     assert isinstance(make_camera("oak:14442C10D13EABCE00"), oak.OakCamera)
 
@@ -213,7 +214,8 @@ def test_cli_doctor_reports_each_check(tmp_path, capsys, monkeypatch):
     for what in ("python", "numpy", "opencv", "onnxruntime", "depthai", "PySide6",
                  "scikit-image", "camera sim", "default model", "data directory"):  # fmt: skip
         assert what in text, what
-    assert code == (1 if any(line.startswith("FAIL") for line in lines) else 0)
+    # everything this test needs is installed and the data directory is writable: no FAIL
+    assert [line for line in lines if line.startswith("FAIL")] == [] and code == 0
     assert f"OK    data directory {tmp_path / 'data' / 'NightLab'}: writable" in text
     assert (tmp_path / "data" / "NightLab").is_dir()
 

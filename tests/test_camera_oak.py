@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
+import depthai as dai  # noqa: E402 - a core dependency: never skipped
 import numpy as np
 import pytest
 
@@ -50,8 +51,6 @@ from engine.models import (
     write_tiny_model,
 )
 from tests.conftest import shared_path
-
-dai = pytest.importorskip("depthai")
 
 BLOBS = ("fixtures", "blobs")
 DIFF = "diff_openvino_2021.4_6shave.blob"

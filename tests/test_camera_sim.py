@@ -258,8 +258,9 @@ def test_set_control_coerces_emits_and_reads_back():
     seen = []
     cam.events.control_changed.connect(lambda n, v: seen.append((n, v)))
     assert cam.set_control("iso", 400.0) == 400 and cam.get_control("iso") == 400
+    assert cam.get_control("auto_exposure") is False  # a manual value leaves auto mode
     assert cam.set_control("auto_exposure", 0) is False
-    assert seen == [("iso", 400), ("auto_exposure", False)]
+    assert seen == [("iso", 400), ("auto_exposure", False), ("auto_exposure", False)]
     assert make(mode="night").get_control("mode") == "night"
     with pytest.raises(ControlError):
         make(fps=1000)

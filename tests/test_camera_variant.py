@@ -20,7 +20,6 @@ from engine.models import (
     TensorSpec,
     camera_variant_max_abs_diff,
     card_path_for,
-    default_model_path,
     fit_gray_to_l,
     load_card,
     tiny_card,
@@ -81,11 +80,8 @@ def _as_blob_card(d: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> Path:
-    path = default_model_path()
-    if not path.is_file():
-        pytest.skip("the shipped model is not installed")
-    return path
+def shipped(shipped_model) -> Path:
+    return shipped_model
 
 
 @pytest.fixture(scope="module")

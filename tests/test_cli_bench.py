@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cli import main as cli_main
 
 
@@ -18,7 +20,36 @@ def test_bench_camera_area_writes_table_and_json(tmp_path, capsys):
     assert any(s.startswith("sim camera render (day") for s in stages)
     for r in data["rows"]:
         assert r["ours_ms"] > 0 and r["target"] == ">= 60 FPS"
-        assert r["met"] == (1000.0 / r["ours_ms"] >= 60.0)
+        assert isinstance(r["met"], bool)
+
+
+def test_bench_verdicts_follow_the_timings_in_table_and_json(tmp_path, capsys, monkeypatch):
+    """Scripted frame times around the 60 FPS target (16.7 ms): yes, NO, yes, NO."""
+    import engine.bench._camera as bench
+
+    # per mode: the warpAffine floor, then the render; then the two defocused renders
+    times = iter([1.0, 10.0, 1.0, 20.0, 16.0, 17.0])
+    monkeypatch.setattr(bench, "median_ms", lambda *a, **k: next(times))
+    out = tmp_path / "bench.json"
+    assert cli_main(["bench", "--only", "camera", "--repeats", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["met"] for r in rows] == [True, False, True, False]
+    assert [r["ours_ms"] for r in rows] == [10.0, 20.0, 16.0, 17.0]
+    assert rows[0]["note"].startswith("100 FPS") and rows[1]["note"].startswith("50 FPS")
+    table = [ln for ln in capsys.readouterr().out.splitlines() if "sim camera render" in ln]
+    assert [" yes " in ln for ln in table] == [
+        True, False, True, False
+    ]  # fmt: skip
+    assert all(" NO " in ln for ln in table[1::2])
+
+
+def test_bench_json_into_a_folder_is_refused_before_the_run(tmp_path, capsys, monkeypatch):
+    import engine.bench._camera as bench
+
+    monkeypatch.setattr(bench, "rows", lambda **k: pytest.fail("the bench ran"))
+    assert cli_main(["bench", "--only", "camera", "--json", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nightlab bench: error: --json {tmp_path}: is a folder; give a file name"]
 
 
 def test_bench_unknown_area_is_one_line(capsys):

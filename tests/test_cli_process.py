@@ -35,6 +35,23 @@ def pair(tmp_path):
     )
 
 
+SHIFT, ANGLE = (6.0, -4.0), 2.0  # the synthetic pair's known warp
+
+
+def _true_matrix(shape) -> np.ndarray:
+    h, w = shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), ANGLE, 1.0)
+    m[:, 2] += SHIFT
+    return np.vstack([m, [0.0, 0.0, 1.0]])
+
+
+def _corner_error(matrix, truth, shape) -> float:
+    h, w = shape[:2]
+    c = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], float).T
+    a, b = matrix @ c, truth @ c
+    return float(np.linalg.norm(a[:2] / a[2] - b[:2] / b[2], axis=0).max())
+
+
 def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
     day, night = pair
     out = tmp_path / "out"
@@ -42,18 +59,44 @@ def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
         ["process", "--day", str(day), "--night", str(night), "--out", str(out), "--no-colorize"]
     )
     assert code == 0, capsys.readouterr().err
-    for name in ("aligned_reference.png", "leak_mask.png", "overlay.png", "metrics.json"):
-        assert (out / name).is_file(), name
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["aligned_reference.png", "leak_mask.png", "metrics.json", "overlay.png"]
     m = json.loads((out / "metrics.json").read_text())
     assert m["alignment"]["ok"] is True
-    assert np.asarray(m["alignment"]["matrix"]).shape == (3, 3)
-    assert 0.0 <= m["alignment"]["score"] <= 1.0
-    assert -1.0 <= m["ssim_mean"] <= 1.0
-    assert 0.0 <= m["leak_area_pct"] <= 100.0
-    for stage in ("align", "warp", "leak_mask", "total"):
-        assert m["timings_ms"][stage] >= 0
+    # the recovered warp is the one the pair was made with: 6, -4 px and 2 degrees
+    matrix = np.asarray(m["alignment"]["matrix"])
+    shape = read_image(night, mode="gray").shape
+    assert _corner_error(matrix, _true_matrix(shape), shape) < 1.0
+    assert np.degrees(np.arctan2(-matrix[1, 0], matrix[0, 0])) == pytest.approx(ANGLE, abs=0.1)
+    assert m["alignment"]["score"] > 0.5
+    assert m["ssim_mean"] > 0.5 and m["leak_area_pct"] < 10.0  # nothing changed in the scene
+    for stage in ("align", "warp", "leak_mask", "ssim", "total"):
+        assert m["timings_ms"][stage] > 0
+    assert "colorize" not in m and "colorize" not in m["timings_ms"]
+    assert set(m["output_sha256"]) == {"aligned_reference.png", "leak_mask.png", "overlay.png"}
     mask = cv2.imread(str(out / "leak_mask.png"), cv2.IMREAD_UNCHANGED)
-    assert mask.shape == read_image(night, mode="gray").shape
+    assert mask.shape == shape
+
+
+def test_process_with_colorize_writes_the_colorized_frame(pair, tmp_path, capsys, shipped_model):
+    day, night = pair
+    out = tmp_path / "out"
+    code = cli_main(["process", "--day", str(day), "--night", str(night), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert "colorized with nightlab-refcolor-s" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["colorize"]["model"] == "nightlab-refcolor-s"
+    assert set(m["colorize"]["timings_ms"]) >= {"prep", "infer", "upsample", "recombine"}
+    assert m["timings_ms"]["colorize"] > 0
+    assert m["outputs"]["colorized"] == str(out / "colorized.png")
+    colorized = read_image(out / "colorized.png", mode="rgb")
+    gray_night = read_image(night, mode="gray")
+    assert colorized.shape == (*gray_night.shape, 3)
+    # the night luminance is kept; the colour comes from the aligned day reference
+    lum = cv2.cvtColor(colorized, cv2.COLOR_RGB2GRAY).astype(float)
+    assert np.abs(lum - gray_night)[8:-8, 8:-8].mean() < 4.0
+    chroma = cv2.cvtColor(colorized, cv2.COLOR_RGB2LAB)[..., 1:].astype(float) - 128
+    assert np.abs(chroma).mean() > 3.0  # not a gray image
 
 
 @pytest.mark.parametrize(

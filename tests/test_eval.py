@@ -175,7 +175,6 @@ def test_evaluate_errors(pairs_dir, kwargs, expected):
 
 
 def test_computed_leak_mask(pairs_dir):
-    pytest.importorskip("engine.leakmask")
     report = evaluate(
         find_pairs(pairs_dir)[:1], [], baseline=ReferenceTransferColorizer(), mask="computed"
     )

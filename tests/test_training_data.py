@@ -244,11 +244,10 @@ def test_export_uses_only_myriadx_ops_and_matches_torch(tmp_path):
 # --- the shipped artefact -------------------------------------------------------------------
 
 
-def test_shipped_model_matches_its_card():
-    onnx = pytest.importorskip("onnx")
-    path = MODELS / "refcolor_s.onnx"
-    if not path.exists():
-        pytest.skip("no shipped model yet")
+def test_shipped_model_matches_its_card(shipped_model):
+    import onnx  # a core dependency
+
+    path = shipped_model
     card = json.loads((MODELS / "refcolor_s.onnx.card.json").read_text())
     assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert path.stat().st_size < 5 * 1024 * 1024

@@ -11,12 +11,14 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.atomic import write_bytes_atomic
 from engine.bench import median_ms
 from engine.models import write_card as write_model_card
 from engine.models._tiny import tiny_card
@@ -43,7 +45,7 @@ def export_onnx(model: RefColorNet, path: Path, *, width: int = 256, height: int
         torch.zeros(1, 1, height, width),
         torch.zeros(1, 2, height, width),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()  # serialised in memory, then written atomically (never half a model)
     # The TorchScript exporter is deprecated but is the one that honours the SpaceToDepth
     # symbolic (the dynamo exporter would need an onnxscript translation); silence only its
     # two deprecation notices.
@@ -55,23 +57,23 @@ def export_onnx(model: RefColorNet, path: Path, *, width: int = 256, height: int
         torch.onnx.export(
             model,
             args,
-            str(path),
+            buf,
             input_names=list(INPUT_NAMES),
             output_names=list(OUTPUT_NAMES),
             opset_version=17,
             do_constant_folding=True,
             dynamo=False,
         )
-    _inline_identities(path)
+    _inline_identities(path, buf.getvalue())
 
 
-def _inline_identities(path: Path) -> None:
+def _inline_identities(path: Path, data: bytes) -> None:
     """Replace ``Identity`` nodes on initializers (the exporter's de-duplication of equal
     weight tensors, e.g. zero-initialised layers) by a copy, so the graph keeps to the
     MyriadX op list."""
     import onnx
 
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(data)
     inits = {t.name: t for t in model.graph.initializer}
     keep = []
     for node in model.graph.node:
@@ -86,7 +88,8 @@ def _inline_identities(path: Path) -> None:
         del model.graph.node[:]
         model.graph.node.extend(keep)
         onnx.checker.check_model(model)
-        onnx.save(model, str(path))
+        data = model.SerializeToString()
+    write_bytes_atomic(path, data)
 
 
 def onnx_ops(path: Path) -> list[str]:

@@ -13,6 +13,7 @@ torch build and thread count (``--threads``), as float sums are ordered by the t
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.atomic import write_bytes_atomic
 from engine.scene_change import donor_photos
 from training.data import (
     HELDOUT_PAIRS,
@@ -197,8 +199,9 @@ def train(args: argparse.Namespace) -> int:
     train_seconds = time.perf_counter() - t_train
     model.eval()
     if args.checkpoint:
-        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), args.checkpoint)
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        write_bytes_atomic(args.checkpoint, buf.getvalue())
     return ship(model, args, val, train_seconds, epoch_seconds, time.perf_counter() - t_start)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.camera._base import (
+    MANUAL_OVERRIDES,
     Camera,
     CameraDisconnected,
     CameraError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from engine.camera._oak_colorize import OakColorizer
 
 __all__ = [
+    "MANUAL_OVERRIDES",
     "SPEC_HELP",
     "Camera",
     "CameraDisconnected",

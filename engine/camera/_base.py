@@ -29,8 +29,18 @@ __all__ = [
     "ControlSpec",
     "Frame",
     "FrameMeta",
+    "MANUAL_OVERRIDES",
     "StreamEnded",
 ]
+
+
+#: manual control -> the automatic mode that would override it (switched off when it is set)
+MANUAL_OVERRIDES = {
+    "exposure_us": "auto_exposure",
+    "iso": "auto_exposure",
+    "white_balance_k": "auto_white_balance",
+    "lens_position": "auto_focus",
+}
 
 
 class CameraError(RuntimeError):
@@ -201,6 +211,10 @@ class Camera(ABC):
     ...     frame = cam.wait_frame(timeout=1.0)
     """
 
+    #: True when the backend's own control call for a manual value already switches the
+    #: device's auto mode off (the OAK's setManualExposure), so the base sends no extra call
+    sends_manual_values_as_manual_mode = False
+
     reconnect_interval: float = 1.0
 
     def __init__(self) -> None:
@@ -364,16 +378,28 @@ class Camera(ABC):
         return self._capabilities()
 
     def set_control(self, name: str, value: Any) -> Any:
-        """Validate and apply a control. Raises `ControlError` on a bad name or value."""
+        """Validate and apply a control. Raises `ControlError` on a bad name or value.
+
+        A manual value switches its automatic mode off first, as camera apps do (setting
+        ``iso`` turns ``auto_exposure`` off; see `MANUAL_OVERRIDES`), so the value set is the
+        value the frames are taken with, on every backend.
+        """
         caps = self._capabilities()
         if name not in caps:
             raise ControlError(
                 f"unknown control {name!r}; this camera has: {', '.join(sorted(caps)) or 'none'}"
             )
         coerced = caps[name].validate(value)
+        auto = MANUAL_OVERRIDES.get(name)
+        leave_auto = auto in caps and caps[auto].supported and self.get_control(auto) is not False
+        if leave_auto and not self.sends_manual_values_as_manual_mode:
+            self._apply_control(auto, False)  # first: drivers ignore manual values in auto mode
         self._apply_control(name, coerced)
         self._controls[name] = coerced
         self.events.control_changed.emit(name, coerced)
+        if leave_auto:
+            self._controls[auto] = False
+            self.events.control_changed.emit(auto, False)
         return coerced
 
     def get_control(self, name: str) -> Any:

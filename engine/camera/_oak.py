@@ -69,6 +69,8 @@ class OakCamera(Camera):
     8000
     """
 
+    sends_manual_values_as_manual_mode = True  # control_calls: a manual value is a manual mode
+
     session_factory = OakSession
     """Makes the per-connection device session; tests replace it with a fake."""
 

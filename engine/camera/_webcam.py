@@ -174,8 +174,11 @@ class WebcamCamera(Camera):
 
     # -- Camera hooks ----------------------------------------------------------------------
     def _open(self) -> None:
+        from engine._native import captured_native_stderr
+
         src = self.source
-        with _quiet_opencv():
+        # FFmpeg prints its own lines (e.g. "[tcp @ 0x...] Connection ... failed") to fd 2
+        with _quiet_opencv(), captured_native_stderr() as native:
             if isinstance(src, int):
                 api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
                 cap = cv2.VideoCapture(src, api)
@@ -188,6 +191,8 @@ class WebcamCamera(Camera):
         if not cap.isOpened():
             cap.release()
             what = "no such device or it is busy" if isinstance(src, int) else "cannot open"
+            if native.reason:
+                what += f" ({native.reason})"
             raise CameraError(f"webcam {src}: {what}")
         if self._resolution_req:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, int(self._resolution_req[0]))

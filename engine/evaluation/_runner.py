@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from engine._image import read_image, to_gray
+from engine.atomic import atomic_write
 from engine.colorize import Colorizer
 from engine.evaluation._metrics import ab_error, colourfulness, lab_ab, psnr, ssim
 from engine.scene_change import degrade_reference, donor_photos
@@ -78,15 +79,16 @@ class EvalReport:
     pairs_used: tuple[str, ...]
     pairs_excluded: tuple[str, ...]
     targets: tuple[TargetCheck, ...]
+    pairs_skipped: tuple[tuple[str, str], ...] = ()
+    """``(pair id, reason)`` of pairs that could not be read (corrupt file, size mismatch)."""
 
     def write_csv(self, path: str | Path) -> Path:
         """Per-pair rows followed by the means (``pair == "mean"``)."""
         import csv
 
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         names = [f.name for f in fields(EvalRow)]
-        with open(p, "w", newline="", encoding="utf-8") as f:
+        with atomic_write(p, mode="w") as f:
             writer = csv.DictWriter(f, fieldnames=names)
             writer.writeheader()
             for row in (*self.rows, *self.summary):
@@ -261,13 +263,22 @@ def evaluate(
         )
     donors = donor_photos()
     rows: list[EvalRow] = []
+    skipped: list[tuple[str, str]] = []
     for i, pair in enumerate(use):
         if progress:
             progress(f"[{i + 1}/{len(use)}] {pair.id}")
-        truth = read_image(pair.truth, mode="rgb")
-        night = read_image(pair.night, mode="gray")
-        if night.shape != truth.shape[:2]:
-            raise ValueError(f"{pair.id}: night {night.shape} and truth {truth.shape[:2]} differ")
+        try:  # one unreadable pair is reported and counted, not the end of the run
+            truth = read_image(pair.truth, mode="rgb")
+            night = read_image(pair.night, mode="gray")
+            if night.shape != truth.shape[:2]:
+                raise ValueError(
+                    f"{pair.night}: night {night.shape} and truth {truth.shape[:2]} differ"
+                )
+        except ValueError as exc:
+            skipped.append((pair.id, str(exc)))
+            if progress:
+                progress(f"skipped {pair.id}: {exc}")
+            continue
         reference, changed = degrade_reference(truth, donors, rng=_pair_seed(seed, pair.id))
         leak = oracle_leak_mask(changed) if mask == "oracle" else _computed_mask(night, reference)
         truth_ab = lab_ab(truth)
@@ -275,11 +286,14 @@ def evaluate(
             for with_mask in (False, True):
                 res = col.colorize(night, reference, leak_mask=leak if with_mask else None)
                 rows.append(_score(pair.id, col.name, with_mask, res.rgb, truth, truth_ab, changed))
+    if not rows:
+        raise ValueError(f"no pair could be read ({len(skipped)} skipped; {skipped[0][1]})")
     summary = _means(rows)
     return EvalReport(
         rows=tuple(rows),
         summary=tuple(summary),
-        pairs_used=tuple(p.id for p in use),
+        pairs_used=tuple(p.id for p in use if p.id not in {s for s, _ in skipped}),
         pairs_excluded=tuple(excluded),
         targets=tuple(_targets(summary, baseline.name, names)),
+        pairs_skipped=tuple(skipped),
     )

@@ -89,7 +89,8 @@ def ssim_map(
     ------
     ValueError
         Not 2-D numpy arrays, different shapes, a non-numeric dtype, an even or too large
-        ``win_size``, or ``data_range`` / ``sigma`` not finite and positive.
+        ``win_size``, ``data_range`` / ``sigma`` not finite and positive, or float images
+        with NaN / inf or values so large that SSIM would overflow (e.g. 1e308).
 
     Notes
     -----
@@ -126,6 +127,7 @@ def ssim_map(
 
     else:
         x, y = _promote(a, b)
+        _check_values(x, y, a, b, float(data_range))
         kernel = _gaussian_taps(float(sigma)) if gaussian_weights else None
         margin = win // 2 if kernel is None else len(kernel) // 2
         consts = (float(data_range), cov_norm, win)
@@ -148,6 +150,29 @@ def _check_images(a, b) -> None:
             raise ValueError(f"{name} must have a real numeric dtype, got {img.dtype}")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+
+
+def _check_values(x, y, a, b, data_range: float) -> None:
+    """Non-finite or huge values would come back as an all-NaN map: refuse them instead.
+
+    SSIM multiplies two products of squared statistics, i.e. values to the fourth power, so
+    magnitudes beyond ``(max / 64) ** 0.25`` of the working float type overflow.
+    """
+    limit = float(np.finfo(x.dtype).max / 64.0) ** 0.25
+    for name, img, orig in (("a", x, a), ("b", y, b)):
+        if orig.dtype.kind == "f" and not np.isfinite(img).all():
+            bad = int(np.count_nonzero(~np.isfinite(img)))
+            raise ValueError(f"{name} contains {bad} NaN or infinite value(s); SSIM needs finite")
+        peak = float(np.abs(img).max())
+        if not np.isfinite(peak) or peak > limit:
+            raise ValueError(
+                f"{name} has values up to {peak:.3g}, beyond {limit:.3g} where SSIM overflows "
+                f"{x.dtype}; rescale the images (and data_range)"
+            )
+    if data_range > limit:
+        raise ValueError(
+            f"data_range={data_range:.3g} is beyond {limit:.3g} where SSIM overflows {x.dtype}"
+        )
 
 
 def _check_options(shape, win_size, data_range, sigma, use_sample_covariance) -> int:

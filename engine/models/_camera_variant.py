@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import write_bytes_atomic
 from engine.models._card import (
     ModelError,
     card_path_for,
@@ -26,6 +27,7 @@ from engine.models._card import (
     write_card,
 )
 from engine.models._inspect import load_onnx_model
+from engine.models._verify import verify_model
 
 __all__ = [
     "GrayToLPolynomial",
@@ -173,7 +175,7 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
         raise ModelError(
             f"{src.name}: no model card; camera-variant needs it to know the night input's scale"
         )
-    card = load_card(src)
+    card = verify_model(src).card  # sha256 and I/O checked before anything is derived
     night = card.input("night_l")
     if card.format != "onnx":
         raise ModelError(f"{src.name}: camera-variant needs an ONNX model, got {card.format}")
@@ -215,8 +217,7 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
         raise ModelError(
             f"camera-variant: the rewritten model is invalid ({str(exc).splitlines()[0]})"
         ) from None
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(dst))
+    write_bytes_atomic(dst, model.SerializeToString())
 
     data = copy.deepcopy(card.raw)
     for t in data["inputs"]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_text_atomic
+
 __all__ = [
     "CARD_SUFFIX",
     "ModelCard",
@@ -368,7 +370,7 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
     if problems:
         raise ModelError(f"{p.name}: refusing to write an invalid card: {problems[0]}")
     out = card_path_for(p)
-    out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out, json.dumps(data, indent=2) + "\n")
     return out
 
 
@@ -376,6 +378,10 @@ def check_derived_output(src: Path, dst: Path, what: str) -> None:
     """Refuse to derive a model (FP16 copy, camera variant) onto itself or as a non-ONNX file."""
     if not src.is_file():
         raise ModelError(f"{src}: model file not found")
+    fmt = model_format(src)
+    if fmt != "onnx":
+        kind = "an NN archive" if fmt == "nnarchive" else "a MyriadX blob"
+        raise ModelError(f"{src.name}: {what} needs an ONNX model (.onnx); this is {kind}")
     if dst.resolve() == src.resolve():
         raise ModelError(f"{dst}: output would overwrite the source model")
     if not dst.name.lower().endswith(".onnx"):

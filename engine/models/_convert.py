@@ -10,6 +10,7 @@ conversion itself runs under a deadline.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import socket
 import subprocess
@@ -189,14 +190,20 @@ def to_blob(
     name, exe = _find_tool(tool)
     out_dir = dst.parent / f".{dst.stem}.convert"
     out_dir.mkdir(parents=True, exist_ok=True)
-    if name == "blobconverter":
-        produced = _blobconverter(src, out_dir, shaves, timeout, host, port)
-    else:
-        produced = _modelconverter(exe, src, out_dir, timeout)
-    shutil.move(str(produced), dst)
-    shutil.rmtree(out_dir, ignore_errors=True)
+    try:  # the converter's scratch folder goes, whatever happens
+        if name == "blobconverter":
+            produced = _blobconverter(src, out_dir, shaves, timeout, host, port)
+        else:
+            produced = _modelconverter(exe, src, out_dir, timeout)
+        os.replace(produced, dst)  # same folder tree, same filesystem: atomic
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
     if card_path_for(src).is_file():
-        _write_blob_card(src, dst, name)
+        try:
+            _write_blob_card(src, dst, name)
+        except BaseException:
+            dst.unlink(missing_ok=True)  # no blob without its card
+            raise
     return dst
 
 

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic import write_bytes_atomic
 from engine.models._card import (
     ModelError,
     card_path_for,
     check_derived_output,
-    load_card,
     write_card,
 )
 from engine.models._inspect import load_onnx_model
+from engine.models._verify import verify_model
 
 __all__ = ["default_fp16_path", "export_fp16", "fp16_max_abs_diff", "photo_feeds"]
 
@@ -105,7 +106,8 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
     src = Path(src)
     dst = default_fp16_path(src) if dst is None else Path(dst)
     check_derived_output(src, dst, "FP16 export")
-    card = load_card(src) if card_path_for(src).is_file() else None
+    # a card that does not match its model must not turn into a fresh, "correct" one
+    card = verify_model(src).card if card_path_for(src).is_file() else None
     model = load_onnx_model(src)
     _convert_graph(model)
     try:
@@ -114,8 +116,7 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
         raise ModelError(
             f"export-fp16: converted model is invalid ({str(exc).splitlines()[0]})"
         ) from None
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(dst))
+    write_bytes_atomic(dst, model.SerializeToString())
     if card is not None:
         data = copy.deepcopy(card.raw)
         for t in (*data["inputs"], *data["outputs"]):

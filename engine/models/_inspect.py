@@ -210,9 +210,11 @@ def inspect_model(path: str | Path) -> ModelIO:
     ['img1: 3x720x720 uint8 CHW', 'img2: 3x720x720 uint8 CHW']
     """
     p = Path(path)
+    if p.is_dir():  # before the suffix: a folder is not "an unsupported format"
+        raise ModelError(f"{p}: is a folder, not a model file (.onnx, .blob or NN archive)")
     fmt = model_format(p)
     if not p.is_file():
-        raise ModelError(f"{p}: file not found" if not p.is_dir() else f"{p}: is a directory")
+        raise ModelError(f"{p}: file not found")
     if fmt == "onnx":
         return _onnx_io(load_onnx_model(p), p)
     if fmt == "blob":

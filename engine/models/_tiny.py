@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.atomic import write_bytes_atomic
 from engine.models._card import write_card
 
 __all__ = ["tiny_card", "write_tiny_model"]
@@ -99,7 +100,7 @@ def write_tiny_model(
     model.ir_version = 8
     onnx.checker.check_model(model)
     p = Path(path)
-    onnx.save_model(model, str(p))
+    write_bytes_atomic(p, model.SerializeToString())
     if card:
         write_card(p, tiny_card(width, height, with_ref_l=with_ref_l))
     return p
