@@ -85,8 +85,13 @@ def run_app(
     settings = None if smoke is not None else QSettings()
     from engine.live_preview import LivePreview
 
-    # NIGHTLAB_LIVE_WORKERS: live processing threads (default 2, one per core)
-    workers = int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "2"))
+    # NIGHTLAB_LIVE_WORKERS: live processing threads. One by default: on the shared 2-core
+    # machine a second worker cost the GUI thread more than it gained (README, The app);
+    # 2 lets frames overlap on a quiet machine.
+    try:
+        workers = max(1, int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "1")))
+    except ValueError:
+        workers = 1
     win = MainWindow(
         cam,
         store=store,
@@ -94,6 +99,10 @@ def run_app(
         camera_spec=camera,
         settings=settings,
     )
+    # Quit when the window closes, synchronously (exit(0), not a posted quit): a signal
+    # handler that closes the window and then asks for exit(128 + signum) keeps its status.
+    app.setQuitOnLastWindowClosed(False)
+    win.closed.connect(lambda: app.exit(0))
     win.show()
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 

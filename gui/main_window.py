@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -51,6 +51,9 @@ __all__ = ["MainWindow"]
 
 
 class MainWindow(QMainWindow):
+    closed = Signal()
+    """The window closed (after its own shutdown started); the app quits on it."""
+
     def __init__(
         self,
         camera: Camera | None = None,
@@ -464,6 +467,7 @@ class MainWindow(QMainWindow):
         if cam is not None:
             self._close_in_background(cam)
         super().closeEvent(event)
+        self.closed.emit()
 
     def wait_closed(self, timeout: float = 30.0) -> bool:
         """After the window closed: wait for the camera and the workers (not on a live GUI)."""

@@ -271,6 +271,9 @@ _ALLOWED = {
     "gui/_soak_probe.py": "an append-only log, one flushed line per sample",
     "engine/models/_inspect.py": "a private scratch copy in the temp folder, deleted after",
     "engine/_native.py": "an anonymous temporary file catching native stderr",
+    "engine/exchange/_write.py": "zip members, inside a zip that atomic_write itself writes",
+    "engine/store/_restore.py": "reads a bag file (rb) into atomic_write",
+    "engine/bench/_store_exchange.py": "the copytree reference timing, in the bench's temp folder",
 }
 
 
