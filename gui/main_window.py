@@ -29,7 +29,7 @@ from gui.about import AboutDialog
 from gui.bridge import follow
 from gui.camera.chooser import CameraChooser
 from gui.camera.controls import CameraControlsPanel
-from gui.capture.night import NightCapturePanel
+from gui.capture.night import NightCapturePanel, record_reference
 from gui.capture.reference import ReferencePanel
 from gui.inspector.panel import InspectorPanel
 from gui.jobs import JobRunner
@@ -379,6 +379,16 @@ class MainWindow(QMainWindow):
         AboutDialog(self, model_path=self.state.model_path).exec()
 
     def _on_reference(self, ref) -> None:
+        session = self.state.session
+        if ref is not None and session is not None and session.is_open:
+            # a day reference taken while a session is open is one of its captures
+            self.jobs.submit(
+                record_reference,
+                self.store,
+                session.id,
+                self.preview.tracker,
+                label="recording the day reference",
+            )
         if ref is None and self.state.live:
             self.set_live(False)
 

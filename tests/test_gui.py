@@ -372,3 +372,15 @@ def test_state_changed_by_a_script_reaches_engine_and_widgets(window, qtbot):
     assert window.preview.has_reference()  # the engine follows at once, on any thread
     qtbot.waitUntil(lambda: "script" in window.capture_panel.source.text(), timeout=5000)
     assert window.live.result_view.has_image()  # the reference shows while live is off
+
+
+def test_reference_taken_in_an_open_session_is_recorded(window, qtbot, store):
+    window.sessions.create("refs")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()
+    sid = window.state.session.id
+    qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 1, timeout=TIMEOUT)
+    day = store.captures(sid, kind="day")[0]
+    assert window.preview.tracker.reference.capture_ids == (day.id,)
+    np.testing.assert_array_equal(store.read_image(day), window.state.reference)
