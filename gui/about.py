@@ -59,4 +59,5 @@ class AboutDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(text)
         lay.addWidget(buttons)
-        self.resize(480, 300)
+        self.setMinimumWidth(460)
+        self.adjustSize()

@@ -35,8 +35,8 @@ class LiveStatus(QWidget):
             ("results", "Results", "Live results (aligned, masked, colorized) per second"),
             ("ssim", "SSIM mean", "Structural similarity of night vs aligned reference"),
             ("leak", "Leak area", "Share of the frame where no reference colour goes"),
-            ("stages", "Stages", "Milliseconds per stage of the newest result"),
             ("latency", "Latency", "Frame capture to result painted (median of the last 50)"),
+            ("stages", "Stages", "Milliseconds per stage of the newest result"),
         ]
         for i, (key, text, tip) in enumerate(items):
             name = QLabel(text)
