@@ -121,13 +121,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from gui.app import run_app
 
-        return run_app(
-            camera=args.camera,
-            smoke=args.smoke,
-            screenshot=args.screenshot,
-            stats=args.stats,
-            resolution=args.resolution,
-        )
+        try:
+            return run_app(
+                camera=args.camera,
+                smoke=args.smoke,
+                screenshot=args.screenshot,
+                stats=args.stats,
+                resolution=args.resolution,
+            )
+        except KeyboardInterrupt:  # Ctrl+C while starting, before Qt's handler is installed
+            print("nightlab: interrupted by SIGINT; closing", file=sys.stderr)
+            return 130
     from cli._signals import Interrupted, interrupted_line, interruptible
 
     try:

@@ -13,8 +13,9 @@ import socket
 import sys
 
 
-def quit_on_signals(app, window) -> None:
-    """Close ``window`` and leave ``app.exec()`` with 128 + signum on SIGINT / SIGTERM."""
+def quit_on_signals(app) -> None:
+    """On SIGINT / SIGTERM close every window (their normal shutdown) and leave ``app.exec()``
+    with 128 + signum. Install it right after the ``QApplication`` exists."""
     from PySide6.QtCore import QSocketNotifier, QTimer
 
     reader, writer = socket.socketpair()
@@ -27,7 +28,7 @@ def quit_on_signals(app, window) -> None:
         print(f"nightlab: interrupted by {name}; closing", file=sys.stderr, flush=True)
 
         def close() -> None:
-            window.close()
+            app.closeAllWindows()
             app.exit(128 + signum)
 
         QTimer.singleShot(0, close)

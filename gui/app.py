@@ -79,6 +79,9 @@ def run_app(
     switch_ms = float(os.environ.get("NIGHTLAB_SWITCH_MS", "1"))
     sys.setswitchinterval(switch_ms / 1000.0)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
+
+    quit_on_signals(app)
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
     # a smoke run neither reads nor writes the operator's remembered layout
@@ -107,9 +110,6 @@ def run_app(
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 
     install_if_requested(win)
-    from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
-
-    quit_on_signals(app, win)
     run = None
     if smoke is not None:
         from gui.smoke import SmokeRun

@@ -303,10 +303,16 @@ def test_signal_closes_the_app_cleanly_with_one_line(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "NIGHTLAB_SOAK_PROBE": str(probe)},
+        env={
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "NIGHTLAB_SOAK_PROBE": str(probe),
+            "NIGHTLAB_SOAK_INTERVAL": "1",
+        },
     )
     deadline = time.monotonic() + 120
-    while not (probe.exists() and len(probe.read_text().splitlines()) >= 2):
+    # header + 3 samples: the window has been up for 2 s, live colorize running
+    while not (probe.exists() and len(probe.read_text().splitlines()) >= 4):
         assert proc.poll() is None and time.monotonic() < deadline, "the window never came up"
         time.sleep(0.1)
     t = time.monotonic()
