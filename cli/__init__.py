@@ -69,6 +69,16 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
         help="run for SECONDS then quit (for CI and screenshots)",
     )
     parser.add_argument("--screenshot", metavar="PNG", help="with --smoke: save the window")
+    parser.add_argument(
+        "--resolution",
+        metavar="WxH",
+        help="frame size of the simulated camera (default 640x480), e.g. 1280x720",
+    )
+    parser.add_argument(
+        "--stats",
+        metavar="JSON",
+        help="with --smoke: write display FPS, results/s, stalls, latency",
+    )
 
 
 def _gui_arguments_problem(args: argparse.Namespace) -> str:
@@ -113,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         from gui.app import run_app
 
         try:
-            return run_app(camera=args.camera, smoke=args.smoke, screenshot=args.screenshot)
+            return run_app(
+                camera=args.camera,
+                smoke=args.smoke,
+                screenshot=args.screenshot,
+                stats=args.stats,
+                resolution=args.resolution,
+            )
         except KeyboardInterrupt:  # Ctrl+C while starting, before Qt's handler is installed
             print("nightlab: interrupted by SIGINT; closing", file=sys.stderr)
             return 130

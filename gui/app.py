@@ -7,13 +7,18 @@ import sys
 
 
 def run_app(
-    *, camera: str = "sim", smoke: float | None = None, screenshot: str | None = None
+    *,
+    camera: str = "sim",
+    smoke: float | None = None,
+    screenshot: str | None = None,
+    stats: str | None = None,
+    resolution: str | None = None,
 ) -> int:
     """Create the camera, the window and the event loop; returns the exit status.
 
-    ``smoke`` runs for that many seconds, then quits (with ``screenshot``, saving the window
-    first). With the simulated camera the smoke run also walks the operator's flow: capture a
-    day reference, switch to night, colorize live.
+    ``smoke`` runs for that many seconds, walks the operator's main flows (`gui.smoke`) and
+    quits, saving the window to ``screenshot`` and the live figures to ``stats`` (JSON);
+    the status is non-zero if a step failed.
     """
     problem = _display_problem(smoke=smoke is not None)
     if problem:
@@ -24,8 +29,21 @@ def run_app(
 
     # the camera first: a wrong spec or a missing device is reported before any window opens
     cam = None
+    options = {}
+    if resolution:
+        try:
+            w, h = (int(v) for v in resolution.lower().split("x"))
+        except ValueError:
+            print(f"nightlab: error: --resolution must look like 1280x720, got {resolution!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if not camera.startswith("sim"):
+            print("nightlab: error: --resolution applies to the simulated camera only",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        options["resolution"] = (w, h)
     try:
-        cam = open_camera(camera)
+        cam = open_camera(camera, **options)
         cam.start()
     except (CameraError, ValueError) as exc:
         if cam is not None:
@@ -33,35 +51,86 @@ def run_app(
         print(f"nightlab: error: cannot open camera {camera!r}: {exc}", file=sys.stderr)
         return 2
 
-    from PySide6.QtCore import QTimer
+    import tempfile
+
+    from engine.store import Store, StoreError
+
+    # a smoke run records into a scratch folder, never into the operator's sessions
+    scratch = None
+    data_dir = None
+    if smoke is not None and not os.environ.get("NIGHTLAB_DATA_DIR"):
+        scratch = tempfile.TemporaryDirectory(prefix="nightlab-smoke-")
+        data_dir = scratch.name
+    try:
+        store = Store(data_dir)
+    except (StoreError, OSError, ValueError) as exc:
+        cam.close()
+        print(f"nightlab: error: cannot open the data folder: {exc}", file=sys.stderr)
+        return 2
+
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
 
+    # The GUI thread shares the GIL with the camera and live workers; a thread that wants it
+    # waits up to the switch interval each time (5 ms by default). Painting re-enters Python
+    # many times per frame, so a shorter interval keeps the window responsive.
+    switch_ms = float(os.environ.get("NIGHTLAB_SWITCH_MS", "1"))
+    sys.setswitchinterval(switch_ms / 1000.0)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
 
     quit_on_signals(app)
     app.setApplicationName("NightLab")
     app.setOrganizationName("NightLab")
-    win = MainWindow(cam)
+    # a smoke run neither reads nor writes the operator's remembered layout
+    settings = None if smoke is not None else QSettings()
+    from engine.live_preview import LivePreview
+
+    # NIGHTLAB_LIVE_WORKERS: live processing threads. One by default: on the shared 2-core
+    # machine a second worker cost the GUI thread more than it gained (README, The app);
+    # 2 lets frames overlap on a quiet machine.
+    try:
+        workers = max(1, int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "1")))
+    except ValueError:
+        workers = 1
+    win = MainWindow(
+        cam,
+        store=store,
+        preview=LivePreview(workers=workers),
+        camera_spec=camera,
+        settings=settings,
+    )
+    # Quit when the window closes, synchronously (exit(0), not a posted quit): a signal
+    # handler that closes the window and then asks for exit(128 + signum) keeps its status.
+    app.setQuitOnLastWindowClosed(False)
+    win.closed.connect(lambda: app.exit(0))
     win.show()
     from gui._soak_probe import install_if_requested  # benchmarks/soak.py; off by default
 
     install_if_requested(win)
-    failed: list[str] = []
+    run = None
     if smoke is not None:
-        _script_smoke_run(win, smoke, screenshot, failed)
-        QTimer.singleShot(int(smoke * 1000), win.close)
+        from gui.smoke import SmokeRun
+
+        run = SmokeRun(win, smoke, screenshot=screenshot, stats=stats)
+        run.start()
+    else:
+        QTimer.singleShot(0, win.raise_)
     status = app.exec()
-    # Tear the window down while the QApplication still exists: left to interpreter
-    # shutdown, Qt objects die in arbitrary order and the process can abort.
+    # The window has gone from the screen: now waiting for the camera and workers freezes
+    # nothing. Then tear the window down while the QApplication still exists.
+    win.wait_closed(timeout=30.0)
+    if run is not None:
+        status = status or run.finish()
     win.deleteLater()
     app.processEvents()
     del win
-    for msg in failed:
-        print(f"nightlab: error: {msg}", file=sys.stderr)
-    return status or (2 if failed else 0)
+    store.close()
+    if scratch is not None:
+        scratch.cleanup()
+    return status
 
 
 def _display_problem(*, smoke: bool) -> str:
@@ -80,47 +149,3 @@ def _display_problem(*, smoke: bool) -> str:
         "no display (DISPLAY and WAYLAND_DISPLAY are unset): run NightLab on a desktop, "
         "under Xvfb (xvfb-run nightlab), or try it headless with --smoke 5 --screenshot shot.png"
     )
-
-
-def _save_screenshot(win, path: str, failed: list[str]) -> None:
-    """Encode the window to bytes, then write them atomically (never a half PNG)."""
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-
-    from engine.atomic import write_bytes_atomic
-
-    data = QByteArray()
-    buf = QBuffer(data)
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "PNG"
-    if not win.grab().save(buf, "JPG" if fmt == "JPEG" else fmt):
-        failed.append(f"{path}: cannot encode the screenshot as {fmt}")
-        return
-    buf.close()
-    try:
-        write_bytes_atomic(path, data.data())
-    except OSError as exc:
-        failed.append(f"{path}: cannot save the screenshot ({exc.strerror or exc})")
-
-
-def _script_smoke_run(win, seconds: float, screenshot: str | None, failed: list[str]) -> None:
-    from PySide6.QtCore import QTimer
-
-    caps = win.camera.capabilities()
-    has_mode = "mode" in caps and caps["mode"].supported
-
-    def capture_then_night() -> None:
-        if has_mode:
-            win.camera.set_control("mode", "day")
-        QTimer.singleShot(400, reference_then_live)
-
-    def reference_then_live() -> None:
-        if win.capture_reference():
-            if has_mode:
-                win.camera.set_control("mode", "night")
-            win.set_live(True)
-
-    QTimer.singleShot(300, capture_then_night)
-    if screenshot:
-        QTimer.singleShot(
-            max(0, int(seconds * 1000) - 200), lambda: _save_screenshot(win, screenshot, failed)
-        )

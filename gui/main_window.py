@@ -1,314 +1,504 @@
-"""NightLab's main window: live camera, day reference, live leak mask and colorization.
+"""NightLab's main window: composes the live view and the docks; owns no state of its own.
 
-Thin by design: the window owns a camera (engine), a `LiveProcessor` (worker thread around
-`engine.pipeline.process_pair`) and widgets; it pulls the newest frame at display rate and
-never waits on the camera or the model.
+The state is an `engine.app_state.AppState`; live processing is an
+`engine.live_preview.LivePreview`; background work goes through one `gui.jobs.JobRunner`.
+Widgets take the state in their constructor and follow it. Nothing here waits: closing
+stops the workers and closes the camera on background threads (`closing_threads` lets the
+app wait for them after the window has gone).
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
+import threading
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
-    QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from gui._worker import LiveProcessor, LiveResult
-from gui.widgets import CameraControlsPanel, ImageView
+from engine.app_state import AppState
+from engine.live_preview import LivePreview
+from gui.about import AboutDialog
+from gui.bridge import follow
+from gui.camera.chooser import CameraChooser
+from gui.camera.controls import CameraControlsPanel
+from gui.capture.night import NightCapturePanel, record_reference
+from gui.capture.reference import ReferencePanel
+from gui.inspector.panel import InspectorPanel
+from gui.jobs import JobRunner
+from gui.leak.panel import LeakPanel
+from gui.live.panel import LivePanel
+from gui.live.stats import LiveStats
+from gui.live.status import LiveStatus
+from gui.model.panel import ModelPanel
+from gui.pair_cache import PairCache
+from gui.qa.panel import QAPanel
+from gui.sessions.exchange import ExportDialog, ImportDialog
+from gui.sessions.panel import SessionsPanel
 
-DISPLAY_HZ = 30
-PROCESS_HZ = 8
+if TYPE_CHECKING:
+    from engine.camera import Camera
+    from engine.store import Store
 
-
-class _CameraEventRelay(QObject):
-    """Camera events arrive on the acquisition thread; these signals deliver them to the GUI."""
-
-    message = Signal(str)
-    connection = Signal(bool, str)
-    streaming = Signal(bool)
+__all__ = ["MainWindow"]
 
 
 class MainWindow(QMainWindow):
-    RESULT_VIEWS = ("Colorized", "Leak mask overlay", "Aligned day reference", "Day reference")
+    closed = Signal()
+    """The window closed (after its own shutdown started); the app quits on it."""
 
-    def __init__(self, camera, *, processor: LiveProcessor | None = None) -> None:
+    def __init__(
+        self,
+        camera: Camera | None = None,
+        *,
+        state: AppState | None = None,
+        preview: LivePreview | None = None,
+        store: Store | None = None,
+        camera_spec: str = "sim",
+        settings: QSettings | None = None,
+    ) -> None:
         super().__init__()
-        self.camera = camera
-        self.processor = processor or LiveProcessor(parent=self)
-        self._last_seq = -1
-        self._last_offer = 0.0
-        self._frames_shown = 0
-        self._fps_t0 = time.monotonic()
-        self._last: LiveResult | None = None
-        self._reference = None
-        self._live = False
+        self._own_store = store is None
+        if store is None:
+            from engine.store import Store
 
-        self.setWindowTitle(f"NightLab — {camera.info.name}")
-        self.resize(1280, 760)
-        self._build_views()
+            store = Store()  # the user's data folder ($NIGHTLAB_DATA_DIR or platform default)
+        self.store = store
+        self.state = state or AppState(camera=camera, camera_spec=camera_spec)
+        if camera is not None and self.state.camera is not camera:
+            self.state.camera = camera
+        self.preview = preview or LivePreview()
+        self.jobs = JobRunner(parent=self)
+        self.stats = LiveStats()
+        self.closing_threads: list[threading.Thread] = []
+        self._settings = settings
+        self._camera_unfollow: list = []
+
+        self.setWindowTitle("NightLab")
+        self.resize(1440, 900)
+        self.pair_cache = PairCache(self.store, self.jobs, self.preview.colorizer)
+        self.live = LivePanel(self.state, self.preview, stats=self.stats)
+        self.inspector = InspectorPanel(self.store, self.jobs, self.pair_cache)
+        self.qa = QAPanel(self.state, self.store, self.jobs, self.pair_cache)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.live, "Live")
+        self.tabs.addTab(self.inspector, "Alignment inspector")
+        self.tabs.addTab(self.qa, "QA review")
+        # the result view's choice, by the name scripts and the soak probe use
+        self.result_choice = self.live.base_choice
+        self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_docks()
-        self._wire_camera()
-
-        self.processor.result.connect(self._on_result)
-        self.processor.failed.connect(self._show_error)
-
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(1000 / DISPLAY_HZ))
-        self._timer.timeout.connect(self._pull_frame)
-        self._timer.start()
+        self._wire_state()
+        self.jobs.message.connect(self.show_message)
+        for panel in (self.inspector, self.qa):
+            panel.message.connect(self.show_message)
+        self.qa.selected.connect(self.inspector.show_pair)
+        follow(self.preview.events.failed, self.show_message, self)
+        self._restore_settings()
+        # load the model now, not on the first live frame (an import of onnxruntime holds
+        # the GIL for a second: better at start-up than mid-stream)
+        self.jobs.submit(self.preview.colorizer, label="loading the model")
 
     # -- construction ----------------------------------------------------------------------
-    def _build_views(self) -> None:
-        self.live_view = ImageView("Camera not streaming")
-        self.result_view = ImageView("Capture a day reference, then enable live colorization")
-        self.result_choice = QComboBox()
-        self.result_choice.addItems(self.RESULT_VIEWS)
-        self.result_choice.currentIndexChanged.connect(lambda _: self._refresh_result())
-
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        head = QHBoxLayout()
-        head.addWidget(QLabel("<b>Result</b>"))
-        head.addStretch(1)
-        head.addWidget(self.result_choice)
-        rl.addLayout(head)
-        rl.addWidget(self.result_view, 1)
-
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        self.live_title = QLabel(f"<b>Live</b> — {self.camera.info.name}")
-        ll.addWidget(self.live_title)
-        ll.addWidget(self.live_view, 1)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([600, 600])
-        self.setCentralWidget(split)
+    def _action(self, text: str, slot, shortcut: str = "", tip: str = "", checkable=False):
+        act = QAction(text, self)
+        if shortcut:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setToolTip(f"{tip or text} ({shortcut})" if shortcut else (tip or text))
+        act.setCheckable(checkable)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        return act
 
     def _build_actions(self) -> None:
+        self.act_stream = self._action(
+            "Stop camera", self.toggle_stream, "Space", "Start or stop the camera stream"
+        )
+        self.act_capture = self._action(
+            "Capture day reference",
+            lambda: self.capture_panel.capture_frame(),
+            "Ctrl+D",
+            "Use the newest (colour) frame as the day reference",
+        )
+        self.act_load = self._action(
+            "Load day reference…", lambda: self.capture_panel._load_dialog(), "Ctrl+O"
+        )
+        self.act_live = self._action(
+            "Live colorize",
+            self.set_live,
+            "Ctrl+L",
+            "Align, mask and colorize every night frame",
+            checkable=True,
+        )
+        self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_new_session = self._action(
+            "New session…", lambda: self.sessions.new_dialog(), "Ctrl+N"
+        )
+        self.act_pair = self._action(
+            "Capture pair",
+            lambda: self.night_panel.capture_pair(),
+            "Ctrl+P",
+            "Record a night capture and its pair into the open session",
+        )
+        self.act_about = self._action("About NightLab", self.about)
+        self.act_export = self._action(
+            "Export session…", self.export_dialog, "Ctrl+E", "Hand the open session over as a bag"
+        )
+        self.act_import = self._action("Import session…", self.import_dialog, "Ctrl+I")
+        self.tab_actions = [
+            self._action(name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+            for i, name in enumerate(("Live view", "Alignment inspector", "QA review"))
+        ]
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
         tb.setMovable(False)
-        self.act_stream = QAction(
-            "Stop camera" if self.camera.is_streaming else "Start camera", self
-        )
-        self.act_stream.setShortcut(QKeySequence("Space"))
-        self.act_stream.triggered.connect(self.toggle_stream)
-        self.act_capture = QAction("Capture day reference", self)
-        self.act_capture.setShortcut(QKeySequence("Ctrl+D"))
-        self.act_capture.triggered.connect(self.capture_reference)
-        self.act_load = QAction("Load day reference…", self)
-        self.act_load.triggered.connect(self._load_reference_dialog)
-        self.act_live = QAction("Live colorize", self)
-        self.act_live.setCheckable(True)
-        self.act_live.setShortcut(QKeySequence("Ctrl+L"))
-        self.act_live.toggled.connect(self.set_live)
-        for a in (self.act_stream, self.act_capture, self.act_load, self.act_live):
+        for a in (self.act_stream, self.act_capture, self.act_live, self.act_pair):
             tb.addAction(a)
+        menu = self.menuBar()
+        m_file = menu.addMenu("&File")
+        m_file.addAction(self.act_new_session)
+        m_file.addAction(self.act_export)
+        m_file.addAction(self.act_import)
+        m_file.addSeparator()
+        m_file.addAction(self.act_load)
+        m_file.addSeparator()
+        m_file.addAction(self.act_quit)
+        m_cam = menu.addMenu("&Camera")
+        m_cam.addAction(self.act_stream)
+        m_cam.addAction(self.act_capture)
+        m_cam.addAction(self.act_live)
+        m_cam.addAction(self.act_pair)
+        self.menu_view = menu.addMenu("&View")
+        for a in self.tab_actions:
+            self.menu_view.addAction(a)
+        self.menu_view.addSeparator()
+        self.menu_help = menu.addMenu("&Help")
+        self.menu_help.addAction(self.act_about)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.menu_view.addAction(dock.toggleViewAction())
+        return dock
 
     def _build_docks(self) -> None:
-        self.controls = CameraControlsPanel(self.camera)
-        self.controls.error.connect(self._show_error)
-        dock = QDockWidget("Camera controls", self)
-        dock.setObjectName("dock_controls")
-        dock.setWidget(self.controls)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        cam_box = QWidget()
+        cl = QVBoxLayout(cam_box)
+        cl.setContentsMargins(4, 4, 4, 4)
+        self.chooser = CameraChooser(self.state)
+        self.chooser.requested.connect(self.open_camera)
+        self.controls = CameraControlsPanel(self.state)
+        self.controls.error.connect(self.show_message)
+        cl.addWidget(self.chooser)
+        cl.addWidget(self.controls)
+        cl.addStretch(1)
+        self.dock_camera = self._dock("Camera", "dock_camera", cam_box, right)
 
-        box = QWidget()
-        form = QFormLayout(box)
-        self.info = {
-            k: QLabel("—")
-            for k in ("alignment", "score", "ssim", "leak", "align_ms", "color_ms", "camera_fps")
-        }
-        labels = {
-            "alignment": "Alignment",
-            "score": "Score",
-            "ssim": "SSIM mean",
-            "leak": "Leak area",
-            "align_ms": "Align + mask",
-            "color_ms": "Colorize",
-            "camera_fps": "Display",
-        }
-        for k, w in self.info.items():
-            w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(labels[k], w)
-        dock2 = QDockWidget("Last result", self)
-        dock2.setObjectName("dock_status")
-        dock2.setWidget(box)
-        dock2.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock2)
+        cap_box = QWidget()
+        cpl = QVBoxLayout(cap_box)
+        cpl.setContentsMargins(4, 4, 4, 4)
+        self.capture_panel = ReferencePanel(self.state, self.jobs)
+        self.capture_panel.message.connect(self.show_message)
+        self.night_panel = NightCapturePanel(
+            self.state, self.store, self.preview.tracker, self.jobs
+        )
+        self.night_panel.message.connect(self.show_message)
+        self.night_panel.pair_recorded.connect(self.inspector.show_pair)
+        cpl.addWidget(self.capture_panel)
+        cpl.addWidget(self.night_panel, 1)
+        self.dock_capture = self._dock("Capture", "dock_capture", cap_box, right)
 
-    def _wire_camera(self) -> None:
-        self._relay = _CameraEventRelay(self)
-        self._relay.message.connect(self._show_error)
-        self._relay.connection.connect(self._on_connection)
-        self._relay.streaming.connect(self._on_streaming)
-        self._camera_links = [
-            (self.camera.events.streaming_changed, self._relay.streaming.emit),
-            (self.camera.events.error, self._relay.message.emit),
-            (self.camera.events.disconnected, self._on_disconnected_any_thread),
-            (self.camera.events.reconnected, self._on_reconnected_any_thread),
+        self.sessions = SessionsPanel(self.state, self.store, self.jobs)
+        self.sessions.message.connect(self.show_message)
+        self.dock_sessions = self._dock("Sessions", "dock_sessions", self.sessions, right)
+        self.leak_panel = LeakPanel(self.state, self.store, self.jobs)
+        self.leak_panel.message.connect(self.show_message)
+        self.dock_leak = self._dock("Leak mask", "dock_leak", self.leak_panel, right)
+        self.model_panel = ModelPanel(self.state, self.jobs)
+        self.model_panel.message.connect(self.show_message)
+        self.dock_model = self._dock("Model", "dock_model", self.model_panel, right)
+        self.tabifyDockWidget(self.dock_camera, self.dock_leak)
+        self.tabifyDockWidget(self.dock_leak, self.dock_model)
+        self.tabifyDockWidget(self.dock_capture, self.dock_sessions)
+        self.dock_camera.raise_()
+        self.dock_capture.raise_()
+
+        self.status_strip = LiveStatus(self.stats)
+        self.dock_status = self._dock(
+            "Live status", "dock_status", self.status_strip, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.busy = QLabel()
+        self.statusBar().addPermanentWidget(self.busy)
+        self.jobs.busy_changed.connect(
+            lambda n: self.busy.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
+        )
+
+    def _wire_state(self) -> None:
+        s, p = self.state, self.preview
+        p.set_reference(s.reference, fixed_camera=s.reference_fixed_camera)
+        p.set_view(s.view)
+        p.set_leak_params(s.leak_params)
+        p.set_model(s.model_path)
+        p.set_enabled(s.live)
+        # the preview is thread-safe: these run on whichever thread changed the state
+        s.events.reference.connect(
+            lambda image: p.set_reference(image, fixed_camera=s.reference_fixed_camera)
+        )
+        s.events.view.connect(p.set_view)
+        s.events.leak_params.connect(p.set_leak_params)
+        s.events.model_path.connect(p.set_model)
+        s.events.live.connect(p.set_enabled)
+        follow(s.events.live, self._show_live, self)
+        follow(s.events.reference, self._on_reference, self)
+        follow(s.events.camera, self._bind_camera, self)
+        follow(p.tracker.events.reference_changed, self._on_tracker_reference, self)
+        follow(s.events.colorize_on, self._on_colorize_target, self)
+        self._bind_camera(s.camera)
+
+    def _bind_camera(self, camera) -> None:
+        for unfollow in self._camera_unfollow:
+            unfollow()
+        self._camera_unfollow = []
+        self.preview.attach(camera)
+        if camera is None or getattr(camera, "colorizer", None) is None:
+            self.preview.set_camera_colorizer(None)
+            if self.state.colorize_on == "camera":
+                self.state.colorize_on = "host"
+        if camera is None:
+            self.setWindowTitle("NightLab — no camera")
+            return
+        self.setWindowTitle(f"NightLab — {camera.info.name}")
+        ev = camera.events
+        self._camera_unfollow = [
+            follow(ev.streaming_changed, self._on_streaming, self),
+            follow(ev.error, self.show_message, self),
+            follow(ev.disconnected, lambda m: self._on_connection(False, m), self),
+            follow(ev.reconnected, lambda m: self._on_connection(True, m), self),
         ]
-        for signal, slot in self._camera_links:
-            signal.connect(slot)
+        self._on_streaming(camera.is_streaming)
 
-    def _on_disconnected_any_thread(self, msg: str) -> None:
-        self._relay.connection.emit(False, msg)
-
-    def _on_reconnected_any_thread(self, msg: str) -> None:
-        self._relay.connection.emit(True, msg)
+    @property
+    def camera(self) -> Camera | None:
+        """The camera in use (``state.camera``)."""
+        return self.state.camera
 
     # -- behaviour -------------------------------------------------------------------------
+    def show_message(self, msg: str) -> None:
+        self.statusBar().showMessage(msg, 8000)
+
+    def capture_reference(self) -> bool:
+        return self.capture_panel.capture_frame()
+
+    def set_live(self, on: bool) -> None:
+        if on and self.state.reference is None:
+            self.show_message("capture or load a day reference first")
+            on = False
+        self.state.live = on
+        self._show_live(on)
+
+    def _show_live(self, on: bool) -> None:
+        if self.act_live.isChecked() != on:
+            self.act_live.blockSignals(True)
+            self.act_live.setChecked(on)
+            self.act_live.blockSignals(False)
+
+    def _on_tracker_reference(self, ref) -> None:
+        """The recorder may set the tracker's reference (a day capture of a run): mirror it."""
+        if ref is None:
+            return
+        if self.state.reference is not ref.image:
+            source = self.state.reference_source
+            if ref.capture_ids:
+                ids = ", ".join(f"#{i}" for i in ref.capture_ids)
+                source = f"session day capture {ids}"
+            self.state.set_reference(ref.image, source)
+
+    def _on_colorize_target(self, where: str) -> None:
+        """Host: ONNX Runtime on this machine. Camera: the OAK reopens with the model's blob
+        in its pipeline (the network is part of the device pipeline, so it cannot be added to
+        a running camera), then the live view takes its colour from the camera."""
+        cam = self.state.camera
+        if where != "camera":
+            self.preview.set_camera_colorizer(None)
+            return
+        if cam is None or cam.info.backend != "oak":
+            self.show_message("on-camera colorization needs an OAK camera")
+            self.state.colorize_on = "host"
+            return
+        device, model = cam.info.device_id, self.state.model_path or None
+
+        def work():
+            from engine.camera import OakCamera
+
+            new = OakCamera(device)
+            colorizer = new.enable_colorization(model)
+            new.open()
+            new.start()
+            return new, colorizer
+
+        def done(out) -> None:
+            new, colorizer = out
+            self.set_camera(new, self.state.camera_spec)
+            self.preview.set_camera_colorizer(colorizer)
+            self.show_message(f"Colorizing on the camera with {colorizer.card.name}")
+
+        def failed(_msg: str) -> None:
+            self.state.colorize_on = "host"
+
+        self.show_message("Reopening the OAK with the model on the camera…")
+        self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization")
+
+    def export_dialog(self, *, show: bool = True):
+        """The export dialog for the open session (``show=False``: build it, for scripts)."""
+        if self.state.session is None:
+            self.show_message("open a session to export it")
+            return None
+        dlg = ExportDialog(self.store, self.jobs, self.state.session, self)
+        dlg.finished_ok.connect(lambda r: self.show_message(f"Session exported: {dlg.path.text()}"))
+        if show:
+            dlg.open()
+        return dlg
+
+    def import_dialog(self, *, show: bool = True):
+        dlg = ImportDialog(self.state, self.store, self.jobs, self)
+        dlg.finished_ok.connect(lambda r: self.show_message(f"Imported {r.session.name!r}"))
+        if show:
+            dlg.open()
+        return dlg
+
+    def about(self) -> None:
+        AboutDialog(self, model_path=self.state.model_path).exec()
+
+    def _on_reference(self, ref) -> None:
+        session = self.state.session
+        if ref is not None and session is not None and session.is_open:
+            # a day reference taken while a session is open is one of its captures
+            self.jobs.submit(
+                record_reference,
+                self.store,
+                session.id,
+                self.preview.tracker,
+                label="recording the day reference",
+            )
+        if ref is None and self.state.live:
+            self.set_live(False)
+
     def toggle_stream(self) -> None:
-        if self.camera.is_streaming:
-            self.camera.stop()
-            self.statusBar().showMessage("Camera stopped", 3000)
+        cam = self.state.camera
+        if cam is None:
+            return
+        if cam.is_streaming:
+            self.jobs.submit(cam.stop, label="stopping the camera")
         else:
-            try:
-                self.camera.start()
-            except (RuntimeError, ValueError) as exc:
-                self._show_error(str(exc))
+            self.jobs.submit(cam.start, label="starting the camera")
 
     def _on_streaming(self, streaming: bool) -> None:
         # also fires when a finite source (replay) ends by itself
         self.act_stream.setText("Stop camera" if streaming else "Start camera")
 
-    def capture_reference(self) -> bool:
-        """Take the newest camera frame as the day reference (it must be a colour frame)."""
-        frame = self.camera.latest_frame()
-        if frame is None:
-            self._show_error("no frame yet: start the camera first")
-            return False
-        if frame.is_gray:
-            self._show_error("the newest frame is gray (night): switch the camera to day mode")
-            return False
-        self.set_reference(frame.image, fixed_camera=True)  # same device as the night frames
-        self.statusBar().showMessage(f"Day reference captured (frame {frame.meta.sequence})", 4000)
-        return True
-
-    def set_reference(self, day, *, fixed_camera: bool = False) -> None:
-        self._reference = day
-        self.processor.set_reference(day, fixed_camera=fixed_camera)
-        self._refresh_result()
-
-    def _load_reference_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load day reference", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)"
-        )
-        if path:
-            self.load_reference(Path(path))
-
-    def load_reference(self, path: Path) -> bool:
-        from engine._image import read_image
-
-        try:
-            self.set_reference(read_image(path, mode="rgb"))
-        except ValueError as exc:
-            self._show_error(str(exc))
-            return False
-        self.statusBar().showMessage(f"Day reference loaded from {path}", 4000)
-        return True
-
-    def set_live(self, on: bool) -> None:
-        if on and self._reference is None:
-            self._show_error("capture or load a day reference first")
-            self.act_live.setChecked(False)
-            return
-        self._live = on
-        if self.act_live.isChecked() != on:
-            self.act_live.setChecked(on)
-
-    def _pull_frame(self) -> None:
-        frame = self.camera.latest_frame()
-        if frame is None or frame.meta.sequence == self._last_seq:
-            return
-        self._last_seq = frame.meta.sequence
-        mode = frame.meta.mode or ("night" if frame.is_gray else "colour")
-        self.live_view.set_image(frame.image, f"{mode} · #{frame.meta.sequence}")
-        self._frames_shown += 1
-        now = time.monotonic()
-        if now - self._fps_t0 >= 1.0:
-            fps = self._frames_shown / (now - self._fps_t0)
-            self.info["camera_fps"].setText(f"{fps:.0f} fps")
-            self._frames_shown, self._fps_t0 = 0, now
-        if self._live and now - self._last_offer >= 1.0 / PROCESS_HZ:
-            self._last_offer = now
-            self.processor.offer(frame.image, frame.meta.sequence)
-
-    def _on_result(self, res: LiveResult) -> None:
-        self._last = res
-        pair = res.pair
-        a = pair.alignment
-        self.info["alignment"].setText(a.method if a.ok else f"failed: {a.reason}")
-        self.info["score"].setText(f"{a.score:.3f}")
-        if pair.ok:
-            self.info["ssim"].setText(f"{pair.ssim_mean:.3f}")
-            self.info["leak"].setText(f"{pair.leak_area_pct:.1f} %")
-            t = pair.timings_ms
-            self.info["align_ms"].setText(
-                f"{t.get('align', 0) + t.get('warp', 0) + t.get('leak_mask', 0):.1f} ms"
-            )
-            self.info["color_ms"].setText(f"{t['colorize']:.1f} ms" if "colorize" in t else "—")
-        self._refresh_result()
-
-    def _refresh_result(self) -> None:
-        view = self.result_choice.currentText()
-        if view == "Day reference":
-            self.result_view.set_image(self._reference, "day reference")
-            return
-        res = self._last
-        if res is None or not res.pair.ok:
-            self.result_view.set_image(None)
-            return
-        pair = res.pair
-        if view == "Colorized" and pair.colorized is not None:
-            self.result_view.set_image(pair.colorized.rgb, f"colorized · #{res.sequence}")
-        elif view == "Leak mask overlay" or (view == "Colorized" and pair.colorized is None):
-            self.result_view.set_image(res.overlay, f"leak mask {pair.leak_area_pct:.1f}%")
-        elif view == "Aligned day reference":
-            self.result_view.set_image(pair.aligned_reference, "aligned day reference")
-
     def _on_connection(self, connected: bool, msg: str) -> None:
+        self.live.set_connection(connected)
         if connected:
             self.statusBar().showMessage(msg, 5000)
-            self.live_title.setText(f"<b>Live</b> — {self.camera.info.name}")
         else:
             self.statusBar().showMessage(f"Camera disconnected: {msg} — waiting for it…")
-            self.live_title.setText(
-                f"<b>Live</b> — {self.camera.info.name} "
-                "<span style='color:#e55'>(disconnected, reconnecting…)</span>"
-            )
 
-    def _show_error(self, msg: str) -> None:
-        self.statusBar().showMessage(msg, 8000)
+    def open_camera(self, spec: str) -> None:
+        """Open camera ``spec`` on the job runner, then switch to it (`set_camera`)."""
+
+        def work():
+            from engine.camera import open_camera
+
+            cam = open_camera(spec)
+            try:
+                cam.start()
+            except Exception:
+                cam.close()
+                raise
+            return cam
+
+        self.show_message(f"Opening camera {spec}…")
+        self.jobs.submit(work, done=lambda cam: self.set_camera(cam, spec), label=f"camera {spec}")
+
+    def set_camera(self, camera: Camera | None, spec: str | None = None) -> None:
+        """Switch camera (or replay) without restarting; the old one closes in the background."""
+        old = self.state.camera
+        if old is camera:
+            return
+        self.state.camera = camera
+        if spec is not None:
+            self.state.camera_spec = spec
+        if old is not None:
+            self._close_in_background(old)
+        if camera is not None:
+            self.show_message(f"Camera: {camera.info.name}")
+
+    def _close_in_background(self, camera) -> None:
+        t = threading.Thread(
+            target=_close_quietly, args=(camera,), name="nightlab-close", daemon=True
+        )
+        t.start()
+        self.closing_threads.append(t)
+
+    # -- settings and shutdown -------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self._settings
+        if s is None:
+            return
+        geo, layout = s.value("window/geometry"), s.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        if layout is not None:
+            self.restoreState(layout)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self._timer.stop()
-        # the camera may outlive the window: its threads must not reach deleted Qt objects
-        for signal, slot in self._camera_links:
-            signal.disconnect(slot)
+        if self._settings is not None:
+            self._settings.setValue("window/geometry", self.saveGeometry())
+            self._settings.setValue("window/state", self.saveState())
+        self.live.stop()
         self.controls.detach()
-        self.processor.shutdown()
-        try:
-            self.camera.close()
-        except RuntimeError as exc:
-            print(f"nightlab: {exc}", file=sys.stderr)
+        for unfollow in self._camera_unfollow:
+            unfollow()
+        self.preview.stop()  # returns at once; a frame in flight is discarded
+        runner = self.night_panel.runner
+        if runner is not None:
+            runner.cancel()  # the capture in progress completes on its thread
+        self.jobs.shutdown()
+        cam, self.state.camera = self.state.camera, None
+        if cam is not None:
+            self._close_in_background(cam)
         super().closeEvent(event)
+        self.closed.emit()
+
+    def wait_closed(self, timeout: float = 30.0) -> bool:
+        """After the window closed: wait for the camera and the workers (not on a live GUI)."""
+        import time
+
+        end = time.monotonic() + timeout
+        for t in self.closing_threads:
+            t.join(max(0.0, end - time.monotonic()))
+        ok = self.preview.join(max(0.0, end - time.monotonic()))
+        self.jobs.wait()  # jobs in flight (a capture being recorded) complete
+        if self._own_store:
+            self.store.close()
+        return ok and not any(t.is_alive() for t in self.closing_threads)
+
+
+def _close_quietly(camera) -> None:
+    import sys
+
+    try:
+        camera.close()
+    except Exception as exc:  # the camera is going anyway; say why it complained
+        print(f"nightlab: closing the camera: {exc}", file=sys.stderr)

@@ -17,7 +17,13 @@ __all__ = ["AREAS", "BenchRow", "median_ms"]
 
 #: Modules (``engine.bench._<name>``) that ``nightlab bench`` runs, in this order.
 AREAS: tuple[str, ...] = (
-    "leakmask", "leakcues", "ssim", "alignment", "colorize", "camera", "store",
+    "leakmask",
+    "leakcues",
+    "ssim",
+    "alignment",
+    "colorize",
+    "camera",
+    "store",
 )
 
 

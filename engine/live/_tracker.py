@@ -42,6 +42,9 @@ class Reference:
     """RGB uint8 ``(H, W, 3)``."""
     capture_ids: tuple[int, ...] = ()
     """Store ids of the day captures (empty when not recorded)."""
+    fixed_camera: bool = False
+    """Taken by the camera being processed (same device, not moved): registration starts from
+    the identity and stays local (`alignment.align(..., fixed_camera=True)`)."""
 
 
 class PairTracker:
@@ -99,7 +102,11 @@ class PairTracker:
         self._leak_params = params
 
     def set_reference(
-        self, images: np.ndarray | Sequence[np.ndarray], *, capture_ids: Sequence[int] = ()
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        *,
+        capture_ids: Sequence[int] = (),
+        fixed_camera: bool = False,
     ) -> Reference:
         """Use one day image, or the per-pixel median of several (same size), as reference.
 
@@ -121,7 +128,9 @@ class PairTracker:
         if len({img.shape for img in stack}) > 1:
             raise ValueError(f"day images differ in size: {sorted({i.shape for i in stack})}")
         image = stack[0] if len(stack) == 1 else np.median(np.stack(stack), axis=0)
-        ref = Reference(np.ascontiguousarray(image, dtype=np.uint8), tuple(capture_ids))
+        ref = Reference(
+            np.ascontiguousarray(image, dtype=np.uint8), tuple(capture_ids), bool(fixed_camera)
+        )
         with self._lock:
             self._reference = ref
             self._matrix = None  # a new reference needs a full search
@@ -140,7 +149,7 @@ class PairTracker:
             self._matrix = None
         self.events.reset.emit()
 
-    def process(self, night: np.ndarray, *, colorizer: Any = None) -> PairResult:
+    def process(self, night: np.ndarray, *, colorizer: Any = None, ssim: bool = True) -> PairResult:
         """Align ``night`` to the reference (leak mask, SSIM, optional colorization).
 
         Blocking (tens to hundreds of ms): call it off the GUI thread.
@@ -163,7 +172,9 @@ class PairTracker:
             method=self.method,
             motion=self.motion,
             initial=initial,
+            fixed_camera=ref.fixed_camera,
             leak_params=self.leak_params,
+            ssim=ssim,  # the live view refreshes its SSIM label a few times a second only
         )
         with self._lock:
             if self._reference is ref:  # the reference did not change meanwhile

@@ -2,15 +2,22 @@
 
 Like pymmcore-widgets' property browser: the panel reads the initial state from the camera,
 writes user edits straight back with ``set_control``, and follows ``control_changed`` so a
-change made elsewhere (CLI, script, auto mode) shows up here without echoing back.
+change made elsewhere (CLI, script, auto mode) shows up here without echoing back. When the
+app switches camera (``state.camera``), the form is rebuilt for the new one.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
+
+from gui.bridge import follow
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,25 +29,32 @@ from PySide6.QtWidgets import (
 )
 
 
-class _ControlRelay(QObject):
-    """Hops ``control_changed`` from whatever thread emitted it onto the GUI thread."""
-
-    changed = Signal(str, object)
-
-
 class CameraControlsPanel(QWidget):
     """A form with one editor per camera control; errors go to ``error`` as one line."""
 
     error = Signal(str)
 
-    def __init__(self, camera, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._camera = camera
+        self._state = state
+        self._camera = None
         self._editors: dict[str, QWidget] = {}
-        self._relay = _ControlRelay(self)
-        self._relay.changed.connect(self._show_value)
-        layout = QFormLayout(self)
-        layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._unfollow = None
+        self._form = QFormLayout(self)
+        self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        follow(state.events.camera, self._build, self)
+        self._build(state.camera)
+
+    def _build(self, camera) -> None:
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
+        while self._form.rowCount():
+            self._form.removeRow(0)
+        self._editors.clear()
+        self._camera = camera
+        if camera is None:
+            return
         for name, spec in sorted(camera.capabilities().items()):
             editor = self._make_editor(name, spec)
             label = QLabel(_label(name, spec.unit))
@@ -48,16 +62,16 @@ class CameraControlsPanel(QWidget):
                 editor.setEnabled(False)
                 editor.setToolTip(f"unsupported: {spec.reason}")
                 label.setToolTip(f"unsupported: {spec.reason}")
-            layout.addRow(label, editor)
+            self._form.addRow(label, editor)
             self._editors[name] = editor
-        camera.events.control_changed.connect(self._relay.changed.emit)
-        self._attached = True
+        # set_control emits on the caller's thread; a script or the CLI may be that caller
+        self._unfollow = follow(camera.events.control_changed, self._show_value, self)
 
     def detach(self) -> None:
-        """Stop following the camera (call before the panel goes; the camera may outlive it)."""
-        if self._attached:
-            self._camera.events.control_changed.disconnect(self._relay.changed.emit)
-            self._attached = False
+        """Stop following the camera (the camera may outlive the panel)."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
 
     def _make_editor(self, name: str, spec) -> QWidget:
         value = self._camera.get_control(name) if spec.supported else spec.default

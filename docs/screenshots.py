@@ -1,0 +1,169 @@
+"""Make the README's screenshots: the real window on the simulated camera, driven through
+every main view, each saved as a PNG (offscreen; no display needed).
+
+    python docs/screenshots.py [OUTDIR]      # default docs/screenshots
+
+Records into a scratch data folder, never into the operator's sessions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(out: Path) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from engine.camera import SimulatedCamera
+    from engine.store import Store
+    from gui.main_window import MainWindow
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("NightLab")
+    scratch = tempfile.TemporaryDirectory(prefix="nightlab-shots-")
+    store = Store(scratch.name)
+    cam = SimulatedCamera(resolution=(640, 480), seed=7)
+    cam.start()
+    win = MainWindow(cam, store=store)
+    win.resize(1480, 920)
+    win.show()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def wait(cond, timeout: float = 60.0, what: str = "") -> None:
+        end = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > end:
+                raise TimeoutError(f"screenshots: timed out waiting for {what}")
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shot(widget, name: str) -> None:
+        pump(0.3)
+        path = out / f"{name}.png"
+        widget.grab().save(str(path))
+        # full colour (a 256-colour palette bands the night gray), best zlib effort
+        from PIL import Image
+
+        Image.open(path).convert("RGB").save(path, optimize=True)
+        print(f"wrote {path}")
+
+    try:
+        _drive(win, store, cam, scratch, pump, wait, shot)
+    finally:
+        win.close()
+        win.wait_closed(timeout=30)
+        win.deleteLater()
+        app.processEvents()
+        store.close()
+        scratch.cleanup()
+    return 0
+
+
+def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
+    s = win.state
+    wait(lambda: cam.latest_frame() is not None, what="frames")
+    pump(1.0)
+    win.capture_panel.capture_burst(8)
+    wait(lambda: s.reference is not None or win.jobs.active == 0, what="reference")
+    if s.reference is None:  # the burst failed (a loaded machine): one frame will do
+        win.capture_panel.capture_frame()
+    cam.set_control("mode", "night")
+    wait(lambda: (f := cam.latest_frame()) is not None and f.is_gray, what="night")
+    win.set_live(True)
+    wait(lambda: win.stats.results > 20, what="live results")
+    pump(4.0)
+    shot(win, "live")
+    s.view = replace(s.view, base="reference_blend", mask_style="contour")
+    pump(2.0)
+    shot(win.live, "live-blend-contour")
+    s.view = replace(s.view, base="colorized", mask_style="heatmap")
+
+    win.sessions.create("roof-east 2026-12-01", operator="ana", scene_notes="east wall, IR on")
+    wait(lambda: s.session is not None, what="session")
+    win.night_panel.burst.setValue(2)
+    for _ in range(4):
+        n = store.count_pairs(session_id=s.session.id)
+        win.night_panel.capture_pair()
+        wait(lambda n=n: store.count_pairs(session_id=s.session.id) > n, what="pair")
+        wait(lambda: win.night_panel.runner is None, what="capture done")
+        pump(1.5)
+    pairs = store.pairs(session_id=s.session.id, sort="id")
+    for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
+        store.set_verdict(p.id, v, note="screenshot")
+    store.add_tags(pairs[1].id, "car-moved")
+    win.sessions.refresh()
+
+    win.tabs.setCurrentWidget(win.qa)
+    win.qa.refresh()
+    wait(lambda: win.qa.table.rowCount() == len(pairs), what="QA rows")
+    win.qa.table.selectRow(0)
+    wait(lambda: all(not win.qa.table.item(r, 2).icon().isNull() for r in range(len(pairs))),
+         what="thumbnails")  # fmt: skip
+    wait(win.qa.view_b.has_image, what="QA views")
+    shot(win, "qa-review")
+    win.qa.mode.setCurrentIndex(1)
+    wait(win.qa.view_wipe.has_image, what="wipe")
+    shot(win.qa, "qa-wipe")
+
+    win.tabs.setCurrentWidget(win.inspector)
+    win.inspector.show_pair(pairs[-1])
+    wait(win.inspector.canvas.has_image, what="inspector")
+    pump(1.0)
+    shot(win, "inspector-checkerboard")
+    win.inspector.view.setCurrentIndex(win.inspector.view.findData("difference"))
+    win.inspector.nudge(3, 0)
+    pump(1.5)
+    shot(win.inspector, "inspector-difference-nudged")
+
+    win.tabs.setCurrentWidget(win.live)
+    win.night_panel.every.setValue(10)
+    win.night_panel.count.setValue(36)
+    win.night_panel.start_schedule()
+    pump(3.0)
+    win.dock_capture.raise_()
+    win.dock_leak.raise_()
+    pump(1.0)
+    shot(win, "capture-and-leak")
+    win.dock_sessions.raise_()
+    win.dock_model.raise_()
+    wait(lambda: "Model" in win.model_panel.card.text(), what="model card")
+    shot(win, "sessions-and-model")
+    win.night_panel.cancel()
+
+    dlg = win.export_dialog(show=False)
+    dlg.path.setText(str(Path(scratch.name) / "roof-east.zip"))
+    dlg.show()
+    done = []
+    dlg.finished_ok.connect(done.append)
+    dlg.start()
+    wait(lambda: bool(done) or not dlg.running, what="export")
+    if not done:
+        raise RuntimeError(f"screenshots: export failed: {dlg.phase.text()}")
+    shot(dlg, "export-dialog")
+    dlg.close()
+    from gui.about import AboutDialog
+
+    about = AboutDialog(win)
+    about.show()
+    shot(about, "about")
+    about.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "screenshots")
+    )

@@ -1,0 +1,136 @@
+"""A recorded pair, rendered for review: night, aligned reference, leak mask, colorized, masked.
+
+The alignment inspector and the QA grid show a stored pair exactly as it was registered
+(its stored matrix, not a new search), so what the reviewer judges is what was recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from engine._image import check_gray, check_rgb, to_gray
+
+if TYPE_CHECKING:
+    from engine.store import Pair, Store
+
+__all__ = ["PairViews", "load_pair_images", "render_pair", "thumbnail", "wipe"]
+
+
+@dataclass(frozen=True)
+class PairViews:
+    night: np.ndarray
+    """gray uint8 ``(H, W)``."""
+    day: np.ndarray
+    """RGB uint8: the day reference in its own grid."""
+    matrix: np.ndarray
+    """3x3: day pixels -> night pixels."""
+    aligned: np.ndarray
+    """RGB uint8 ``(H, W, 3)``: the day reference on the night grid."""
+    mask: np.ndarray
+    """float32 ``(H, W)`` leak mask (1 = no reference colour)."""
+    colorized: np.ndarray | None
+    masked: np.ndarray | None
+    """The colorized frame faded to gray where the mask withholds colour."""
+
+    def image(self, role: str) -> np.ndarray | None:
+        """By name: night, reference, aligned, colorized, masked, mask (RGB or gray uint8)."""
+        if role == "mask":
+            return (np.clip(self.mask, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if role == "reference":
+            return self.day
+        return getattr(self, role)
+
+
+def load_pair_images(store: Store, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(night gray, day RGB) of a stored pair; several day captures -> their median."""
+    from engine.burst import median_frames
+
+    night = to_gray(store.read_image(pair.night_id))
+    days = [store.read_image(i) for i in pair.day_ids]
+    for i, d in zip(pair.day_ids, days, strict=True):
+        check_rgb(d, f"day capture {i}")
+    day = days[0] if len(days) == 1 else median_frames(days)
+    return night, day
+
+
+def warp_onto(day: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``day`` warped by ``matrix`` into a ``(H, W)`` grid (linear, black outside)."""
+    m = np.asarray(matrix, float)
+    if m.shape != (3, 3) or not np.isfinite(m).all():
+        raise ValueError(f"matrix must be a finite 3x3 array, got shape {m.shape}")
+    h, w = shape
+    return cv2.warpPerspective(day, m, (int(w), int(h)), flags=cv2.INTER_LINEAR)
+
+
+def render_pair(
+    night: np.ndarray,
+    day: np.ndarray,
+    matrix: np.ndarray,
+    *,
+    colorizer: Any = None,
+    leak_params: Any = None,
+) -> PairViews:
+    """Every review image of a pair registered by ``matrix`` (no new alignment search)."""
+    from engine.leakmask import LeakMaskParams, leak_mask
+    from engine.overlay import masked_colorized
+
+    check_gray(night, "night")
+    check_rgb(day, "day")
+    shape = night.shape[:2]
+    aligned = warp_onto(day, matrix, shape)
+    ones = np.full(day.shape[:2], 255, np.uint8)
+    valid = (
+        cv2.warpPerspective(ones, np.asarray(matrix, float), shape[::-1], flags=cv2.INTER_NEAREST)
+        > 0
+    )
+    mask = leak_mask(night, to_gray(aligned), params=leak_params or LeakMaskParams())
+    mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
+    colorized = masked = None
+    if colorizer is not None:
+        colorized = colorizer.colorize(night, aligned, leak_mask=mask).rgb
+        masked = masked_colorized(colorized, night, mask)
+    return PairViews(night, day, np.asarray(matrix, float), aligned, mask, colorized, masked)
+
+
+def thumbnail(image: np.ndarray, width: int = 128) -> np.ndarray:
+    """A small copy (area interpolation) ``width`` pixels wide, C-contiguous.
+
+    Examples
+    --------
+    >>> thumbnail(np.zeros((480, 640, 3), np.uint8), 64).shape
+    (48, 64, 3)
+    """
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    h, w = image.shape[:2]
+    size = (int(width), max(1, round(h * width / w)))
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+
+
+def wipe(a: np.ndarray, b: np.ndarray, position: float) -> np.ndarray:
+    """``a`` left of ``position`` (0..1 of the width), ``b`` right of it, with a thin line.
+
+    Gray inputs are expanded to RGB.
+
+    Examples
+    --------
+    >>> out = wipe(np.zeros((2, 10), np.uint8), np.full((2, 10), 200, np.uint8), 0.5)
+    >>> out[0, 1].tolist(), out[0, 8].tolist()
+    ([0, 0, 0], [200, 200, 200])
+    """
+    if not 0.0 <= position <= 1.0:
+        raise ValueError(f"position must be in [0, 1], got {position}")
+    if a.shape[:2] != b.shape[:2]:
+        raise ValueError(f"images differ in size: {a.shape[:2]} vs {b.shape[:2]}")
+    a3 = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB) if a.ndim == 2 else a
+    b3 = cv2.cvtColor(b, cv2.COLOR_GRAY2RGB) if b.ndim == 2 else b
+    x = int(round(position * a.shape[1]))
+    out = b3.copy()
+    out[:, :x] = a3[:, :x]
+    if 0 < x < a.shape[1]:
+        out[:, max(0, x - 1) : x + 1] = (255, 210, 0)
+    return out

@@ -1,0 +1,268 @@
+"""Night captures into the open session: one pair now, or a scheduled run.
+
+Both go through the engine's `CaptureRunner` (the schedule, bursts, missed slots, camera
+loss and recovery) and `SessionRecorder` (captures, pairs and the session log in the store),
+sharing the live view's `PairTracker`: the same objects ``nightlab capture`` uses. This
+widget only sets up the plan, shows the countdown and keeps a log of what happened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTime, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.live import CapturePlan, CaptureRunner, SessionRecorder
+from gui.bridge import follow
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+    from engine.live import PairTracker
+    from engine.store import Store
+    from gui.jobs import JobRunner
+
+__all__ = ["NightCapturePanel", "record_reference"]
+
+
+def record_reference(store: Store, session_id: int, tracker: PairTracker) -> None:
+    """Make sure the tracker's day reference is a capture of the session (blocking)."""
+    ref = tracker.reference
+    if ref is None:
+        raise ValueError("no day reference: capture or load one first")
+    mine = {c.id for c in store.captures(session_id, kind="day")}
+    if ref.capture_ids and set(ref.capture_ids) <= mine:
+        return
+    cap = store.add_capture(session_id, ref.image, kind="day")
+    tracker.set_reference(ref.image, capture_ids=[cap.id])
+
+
+class NightCapturePanel(QWidget):
+    """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar."""
+
+    message = Signal(str)
+    pair_recorded = Signal(object)
+    """An `engine.store.Pair` (GUI thread)."""
+
+    def __init__(
+        self,
+        state: AppState,
+        store: Store,
+        tracker: PairTracker,
+        jobs: JobRunner,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
+        self.runner: CaptureRunner | None = None
+        self._recorder = None
+
+        now_box = QGroupBox("Night capture")
+        nl = QHBoxLayout(now_box)
+        self.btn_pair = QPushButton("Capture pair")
+        self.btn_pair.setToolTip(
+            "Record the next night frame(s) with the day reference into the open session, "
+            "aligned (Ctrl+P)"
+        )
+        self.burst = QSpinBox()
+        self.burst.setRange(1, 32)
+        self.burst.setValue(4)
+        self.burst.setPrefix("burst ")
+        self.burst.setToolTip(
+            "Frames per capture; the store keeps each and their mean (less noise)"
+        )
+        nl.addWidget(self.btn_pair)
+        nl.addWidget(self.burst)
+        self.btn_pair.clicked.connect(self.capture_pair)
+
+        sched = QGroupBox("Scheduled capture")
+        form = QFormLayout(sched)
+        self.every = QDoubleSpinBox()
+        self.every.setRange(0.05, 24 * 60)
+        self.every.setDecimals(2)
+        self.every.setValue(10.0)
+        self.every.setSuffix(" min")
+        self.count = QSpinBox()
+        self.count.setRange(0, 100000)
+        self.count.setSpecialValueText("until stopped")
+        self.window = QCheckBox("only between")
+        self.start_t = QTimeEdit(QTime(21, 0))
+        self.end_t = QTimeEdit(QTime(5, 0))
+        for t in (self.start_t, self.end_t):
+            t.setDisplayFormat("HH:mm")
+            t.setEnabled(False)
+        self.window.toggled.connect(self.start_t.setEnabled)
+        self.window.toggled.connect(self.end_t.setEnabled)
+        win_row = QHBoxLayout()
+        win_row.addWidget(self.window)
+        win_row.addWidget(self.start_t)
+        win_row.addWidget(QLabel("and"))
+        win_row.addWidget(self.end_t)
+        form.addRow("Every", self.every)
+        form.addRow("Captures", self.count)
+        form.addRow(win_row)
+        self.btn_run = QPushButton("Start")
+        self.btn_pause = QPushButton("Pause")
+        self.btn_cancel = QPushButton("Stop")
+        self.btn_pause.setEnabled(False)
+        self.btn_cancel.setEnabled(False)
+        btns = QHBoxLayout()
+        for b in (self.btn_run, self.btn_pause, self.btn_cancel):
+            btns.addWidget(b)
+        form.addRow(btns)
+        self.countdown = QLabel("Idle")
+        self.countdown.setStyleSheet("font-weight: 600;")
+        form.addRow(self.countdown)
+        self.log = QListWidget()
+        self.log.setMinimumHeight(90)
+        self.log.setToolTip("What was captured and what was missed (newest at the top)")
+        self.btn_run.clicked.connect(self.start_schedule)
+        self.btn_pause.clicked.connect(self._toggle_pause)
+        self.btn_cancel.clicked.connect(self.cancel)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(now_box)
+        lay.addWidget(sched)
+        lay.addWidget(self.log, 1)
+        follow(state.events.session, lambda _: self._enable(), self)
+        self._enable()
+
+    def _enable(self) -> None:
+        s = self._state.session
+        ok = s is not None and s.is_open
+        busy = self.runner is not None  # set when a run is submitted, cleared when it ends
+        self.btn_pair.setEnabled(ok and not busy)
+        self.btn_run.setEnabled(ok and not busy)
+        if not ok:
+            self.countdown.setText("Open a session to record captures")
+        elif not busy:
+            self.countdown.setText("Idle")
+
+    def _add_log(self, text: str) -> None:
+        self.log.insertItem(0, f"{dt.datetime.now():%H:%M:%S}  {text}")
+        while self.log.count() > 500:
+            self.log.takeItem(self.log.count() - 1)
+
+    # -- runs ------------------------------------------------------------------------------
+    def _plan(self, *, scheduled: bool):
+        burst = self.burst.value()
+        if not scheduled:
+            return CapturePlan(count=1, burst=burst)
+        start = end = None
+        if self.window.isChecked():
+            start = self.start_t.time().toPython()
+            end = self.end_t.time().toPython()
+        return CapturePlan(
+            every_s=self.every.value() * 60.0,
+            count=self.count.value() or None,
+            start=start,
+            end=end,
+            burst=burst,
+        )
+
+    def capture_pair(self) -> None:
+        """Record one night capture (a burst) and its pair into the open session."""
+        self._run(self._plan(scheduled=False), scheduled=False)
+
+    def start_schedule(self) -> None:
+        self._run(self._plan(scheduled=True), scheduled=True)
+
+    def _run(self, plan, *, scheduled: bool) -> None:
+        session, cam = self._state.session, self._state.camera
+        if session is None or not session.is_open:
+            self.message.emit("open or create a session first")
+            return
+        if cam is None:
+            self.message.emit("no camera")
+            return
+        if self._tracker.reference is None:
+            self.message.emit("capture or load a day reference first")
+            return
+        runner = CaptureRunner(cam, plan, tick_s=0.25)
+        self.runner = runner
+        ev = runner.events
+        follow(ev.awaiting, self._on_awaiting, self)
+        follow(ev.missed, lambda m: self._add_log(f"missed {m.kind}: {m.reason}"), self)
+        follow(ev.camera_lost, lambda m: self._add_log(f"camera lost: {m}"), self)
+        follow(ev.camera_back, lambda m, gap: self._add_log(f"camera back after {gap:.0f} s"), self)
+        follow(ev.paused_changed, self._on_paused, self)
+        follow(ev.error, lambda m: self.message.emit(f"capture: {m}"), self)
+        follow(ev.finished, self._on_finished, self)
+        store, tracker, sid = self._store, self._tracker, session.id
+
+        def work():
+            record_reference(store, sid, tracker)
+            recorder = SessionRecorder(store, sid, runner, tracker=tracker)
+            self._recorder = recorder
+            follow(recorder.events.paired, self._on_paired, self)
+            follow(
+                recorder.events.unpaired, lambda c, why: self._add_log(f"not paired: {why}"), self
+            )
+            try:
+                return runner.run()
+            finally:
+                recorder.disconnect()
+
+        self.btn_pause.setEnabled(scheduled)
+        self.btn_cancel.setEnabled(True)
+        self.btn_pair.setEnabled(False)
+        self.btn_run.setEnabled(False)
+        self.countdown.setText("Capturing…")
+        if scheduled:
+            self._add_log(f"started: {plan.describe()}")
+        self._jobs.submit(work, failed=lambda _: self._on_finished("failed"), label="capture")
+
+    def _on_paired(self, pair) -> None:
+        a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"
+        leak = f", leak {pair.leak_area_pct:.1f} %" if pair.leak_area_pct is not None else ""
+        self._add_log(f"pair #{pair.id}: {a}{leak}")
+        self.message.emit(f"Pair #{pair.id} recorded ({a})")
+        self.pair_recorded.emit(pair)
+
+    def _on_awaiting(self, remaining: float) -> None:
+        if self.runner is not None and self.runner.is_paused:
+            return
+        m, s = divmod(int(round(remaining)), 60)
+        h, m = divmod(m, 60)
+        left = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+        done = self.runner.captured if self.runner else 0
+        self.countdown.setText(f"Next capture in {left} · {done} captured")
+
+    def _on_paused(self, paused: bool) -> None:
+        self.btn_pause.setText("Resume" if paused else "Pause")
+        if paused:
+            self.countdown.setText("Paused: due captures count as missed")
+
+    def _toggle_pause(self) -> None:
+        r = self.runner
+        if r is not None:
+            r.resume() if r.is_paused else r.pause()
+
+    def cancel(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel()
+
+    def _on_finished(self, reason: str) -> None:
+        r = self.runner
+        if r is not None and (r.plan.count != 1 or r.missed_count):
+            self._add_log(f"finished ({reason}): {r.captured} captured, {r.missed_count} missed")
+        self.btn_pause.setEnabled(False)
+        self.btn_pause.setText("Pause")
+        self.btn_cancel.setEnabled(False)
+        self.runner = None
+        self._enable()

@@ -1,0 +1,185 @@
+"""The day reference: one frame, a burst (averaged), several captures over time (median),
+or a file. Bursts and files are read on the job runner, never on the GUI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.bridge import follow
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+    from gui.jobs import JobRunner
+
+__all__ = ["ReferencePanel"]
+
+
+class ReferencePanel(QWidget):
+    """Buttons that set ``state.reference``; ``message`` carries one line for the status bar."""
+
+    message = Signal(str)
+
+    def __init__(self, state: AppState, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._jobs = jobs
+        self._stack: list = []
+
+        box = QGroupBox("Day reference")
+        grid = QGridLayout(box)
+        self.btn_frame = QPushButton("Capture frame")
+        self.btn_frame.setToolTip("Use the newest camera frame (the camera must be in day mode)")
+        self.btn_burst = QPushButton("Capture burst")
+        self.btn_burst.setToolTip("Average N consecutive frames: less sensor noise")
+        self.burst_n = QSpinBox()
+        self.burst_n.setRange(2, 64)
+        self.burst_n.setValue(8)
+        self.burst_n.setSuffix(" frames")
+        self.btn_add = QPushButton("Add capture")
+        self.btn_add.setToolTip(
+            "Collect captures over time (minutes apart); their median is a clean reference "
+            "without passers-by"
+        )
+        self.btn_median = QPushButton("Use median")
+        self.btn_median.setEnabled(False)
+        self.btn_load = QPushButton("Load file…")
+        self.btn_load.setToolTip("A day photo of the same scene (PNG, JPEG, TIFF)")
+        self.source = QLabel("No reference yet")
+        self.source.setWordWrap(True)
+        self.source.setStyleSheet("color: #8a909a;")
+        grid.addWidget(self.btn_frame, 0, 0)
+        grid.addWidget(self.btn_load, 0, 1)
+        grid.addWidget(self.btn_burst, 1, 0)
+        grid.addWidget(self.burst_n, 1, 1)
+        grid.addWidget(self.btn_add, 2, 0)
+        grid.addWidget(self.btn_median, 2, 1)
+        grid.addWidget(self.source, 3, 0, 1, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(box)
+        lay.setAlignment(Qt.AlignmentFlag.AlignTop)
+
+        self.btn_frame.clicked.connect(self.capture_frame)
+        self.btn_burst.clicked.connect(lambda: self.capture_burst(self.burst_n.value()))
+        self.btn_add.clicked.connect(self.add_capture)
+        self.btn_median.clicked.connect(self.use_median)
+        self.btn_load.clicked.connect(self._load_dialog)
+        follow(state.events.reference_source, self._show_source, self)
+        self._show_source(state.reference_source)
+
+    def _show_source(self, source: str) -> None:
+        self.source.setText(f"Reference: {source}" if source else "No reference yet")
+
+    def _newest_colour_frame(self):
+        cam = self._state.camera
+        frame = cam.latest_frame() if cam is not None else None
+        if frame is None:
+            self.message.emit("no frame yet: start the camera first")
+            return None
+        if frame.is_gray:
+            self.message.emit("the newest frame is gray (night): switch the camera to day mode")
+            return None
+        return frame
+
+    def capture_frame(self) -> bool:
+        """The newest camera frame becomes the reference (it must be a colour frame)."""
+        frame = self._newest_colour_frame()
+        if frame is None:
+            return False
+        self._state.set_reference(
+            frame.image, f"frame #{frame.meta.sequence}", fixed_camera=True
+        )  # the live camera itself: registration starts from the identity
+        self.message.emit(f"Day reference captured (frame #{frame.meta.sequence})")
+        return True
+
+    def capture_burst(self, count: int) -> None:
+        """Average the next ``count`` colour frames (collected on the job runner)."""
+        cam = self._state.camera
+        if cam is None or not cam.is_streaming:
+            self.message.emit("the camera is not streaming: start it first")
+            return
+
+        def work():
+            from engine.burst import average_frames, grab_burst
+
+            frames = grab_burst(cam, count, colour=True)
+            return average_frames([f.image for f in frames]), frames[0].meta.sequence
+
+        def done(out) -> None:
+            image, first = out
+            self._state.set_reference(
+                image, f"burst of {count} from frame #{first}", fixed_camera=True
+            )
+            self.message.emit(f"Day reference: mean of {count} frames")
+
+        self.btn_burst.setEnabled(False)
+        self._jobs.submit(
+            work,
+            done=lambda out: (self.btn_burst.setEnabled(True), done(out)),
+            failed=lambda _: self.btn_burst.setEnabled(True),
+            label="reference burst",
+        )
+
+    def add_capture(self) -> bool:
+        frame = self._newest_colour_frame()
+        if frame is None:
+            return False
+        if self._stack and self._stack[0].shape != frame.image.shape:
+            self._stack.clear()  # another camera or resolution: start over
+        self._stack.append(frame.image)
+        self.btn_median.setEnabled(len(self._stack) >= 2)
+        self.btn_median.setText(f"Use median of {len(self._stack)}")
+        self.message.emit(f"Capture {len(self._stack)} kept for the clean reference")
+        return True
+
+    def use_median(self) -> None:
+        frames, self._stack = list(self._stack), []
+        self.btn_median.setEnabled(False)
+        self.btn_median.setText("Use median")
+
+        def work():
+            from engine.burst import median_frames
+
+            return median_frames(frames)
+
+        self._jobs.submit(
+            work,
+            done=lambda img: self._state.set_reference(
+                img, f"median of {len(frames)} captures", fixed_camera=True
+            ),
+            label="clean reference",
+        )
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load day reference", "", "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp)"
+        )
+        if path:
+            self.load_file(Path(path))
+
+    def load_file(self, path: Path) -> None:
+        """Read ``path`` on the job runner; a bad file becomes one line on ``message``."""
+
+        def work():
+            from engine._image import read_image
+
+            return read_image(path, mode="rgb")
+
+        def done(img) -> None:
+            self._state.set_reference(img, str(path))
+            self.message.emit(f"Day reference loaded from {path}")
+
+        self._jobs.submit(work, done=done, label=f"loading {path.name}")

@@ -1,0 +1,260 @@
+"""Alignment inspector: a recorded pair's method, score and reason, and four ways to see it
+(checkerboard, blend, difference, flicker); accept it, re-run it with another method or
+motion, or nudge it by hand with the arrow keys (Shift: 5 px).
+
+The views are computed on the job runner (`engine.inspect_views`); the newest request wins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+
+from engine.inspect_views import nudge
+from gui.live.canvas import ImageCanvas
+
+if TYPE_CHECKING:
+    from engine.pair_views import PairViews
+    from engine.store import Pair, Store
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+
+__all__ = ["InspectorPanel"]
+
+VIEW_LABELS = {
+    "checkerboard": "Checkerboard",
+    "blend": "Blend",
+    "difference": "Difference",
+    "flicker": "Flicker",
+}
+ARROWS = {
+    Qt.Key.Key_Left: (-1, 0),
+    Qt.Key.Key_Right: (1, 0),
+    Qt.Key.Key_Up: (0, -1),
+    Qt.Key.Key_Down: (0, 1),
+}
+
+
+class InspectorPanel(QWidget):
+    message = Signal(str)
+
+    def __init__(
+        self, store: Store, jobs: JobRunner, cache: PairCache, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        from alignment import METHODS, MOTIONS
+
+        self._store, self._jobs, self._cache = store, jobs, cache
+        self.pair: Pair | None = None
+        self._views: PairViews | None = None
+        self._offset = np.zeros(2)
+        self._gen = 0
+        self._phase = 0
+
+        self.header = QLabel("Select a pair in QA review, or capture one")
+        self.header.setWordWrap(True)
+        self.view = QComboBox()
+        for key, text in VIEW_LABELS.items():
+            self.view.addItem(text, key)
+        self.view.setToolTip("How to look at the registration")
+        self.alpha = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.alpha.setRange(0.0, 1.0)
+        self.alpha.setValue(0.5)
+        self.alpha.setDecimals(2)
+        self.alpha.setMaximumWidth(160)
+        self.method = QComboBox()
+        self.method.addItems(list(METHODS))
+        self.motion = QComboBox()
+        self.motion.addItems(list(MOTIONS))
+        self.btn_rerun = QPushButton("Re-run")
+        self.btn_rerun.setToolTip("Register the pair again with this method and motion")
+        self.btn_accept = QPushButton("Accept")
+        self.btn_accept.setToolTip("Keep this registration (with any nudge) as the pair's")
+        self.btn_reset = QPushButton("Reset nudge")
+        self.nudge_label = QLabel("nudge 0, 0 px")
+        self.nudge_label.setToolTip("Arrow keys move the reference by 1 px (Shift: 5 px)")
+        bar = QHBoxLayout()
+        for w in (QLabel("View"), self.view, self.alpha):
+            bar.addWidget(w)
+        bar.addSpacing(12)
+        for w in (QLabel("Method"), self.method, QLabel("Motion"), self.motion, self.btn_rerun):
+            bar.addWidget(w)
+        bar.addSpacing(12)
+        for w in (self.nudge_label, self.btn_reset, self.btn_accept):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.canvas = ImageCanvas("No pair selected")
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.header)
+        lay.addLayout(bar)
+        lay.addWidget(self.canvas, 1)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.view.currentIndexChanged.connect(lambda _: self._render())
+        self.alpha.valueChanged.connect(lambda _: self._render())
+        self.btn_rerun.clicked.connect(self.rerun)
+        self.btn_accept.clicked.connect(self.accept)
+        self.btn_reset.clicked.connect(lambda: self.nudge(*(-self._offset)))
+        self._flicker = QTimer(self)
+        self._flicker.setInterval(400)
+        self._flicker.timeout.connect(self._flip)
+        self._enable()
+
+    def _enable(self) -> None:
+        ok = self.pair is not None
+        for w in (self.btn_rerun, self.btn_accept, self.btn_reset):
+            w.setEnabled(ok)
+
+    # -- showing a pair --------------------------------------------------------------------
+    def show_pair(self, pair: Pair) -> None:
+        self.pair = pair
+        self._offset[:] = 0
+        self._views = None
+        if pair.method in [self.method.itemText(i) for i in range(self.method.count())]:
+            self.method.setCurrentText(pair.method)
+        if pair.motion:
+            self.motion.setCurrentText(pair.motion)
+        self._header()
+        self._enable()
+        if not pair.aligned_ok:
+            self.canvas.set_image(None)
+            self.canvas.set_placeholder(f"Pair #{pair.id} is not aligned: {pair.reason}")
+            return
+        self._cache.request(pair, lambda v, pid=pair.id: self._got(pid, v))
+
+    def _header(self) -> None:
+        p = self.pair
+        if p is None:
+            return
+        if p.aligned_ok:
+            state = f"<span style='color:#3fb950'>aligned</span> · score {p.score:.3f}"
+        else:
+            state = f"<span style='color:#f85149'>not aligned</span> — {p.reason}"
+        self.header.setText(
+            f"<b>Pair #{p.id}</b> · method <b>{p.method or '—'}</b> · motion "
+            f"<b>{p.motion or '—'}</b> · {state}"
+            + (f" · reason: {p.reason}" if p.aligned_ok and p.reason else "")
+        )
+
+    def _got(self, pair_id: int, views: PairViews) -> None:
+        if self.pair is not None and self.pair.id == pair_id:
+            self._views = views
+            self._render()
+
+    def _matrix(self) -> np.ndarray:
+        return nudge(self._views.matrix, *self._offset)
+
+    def _render(self) -> None:
+        v = self._views
+        if v is None:
+            return
+        view = self.view.currentData()
+        self.alpha.setEnabled(view == "blend")
+        if view == "flicker":
+            self._flicker.start()
+        else:
+            self._flicker.stop()
+        self._gen += 1
+        gen, matrix, alpha, phase = self._gen, self._matrix(), self.alpha.value(), self._phase
+        moved = bool(self._offset.any())
+
+        def work():
+            from engine.inspect_views import inspect_view
+            from engine.pair_views import warp_onto
+
+            aligned = warp_onto(v.day, matrix, v.night.shape) if moved else v.aligned
+            return inspect_view(view, v.night, aligned, alpha=alpha, phase=phase)
+
+        def done(img) -> None:
+            if gen == self._gen:
+                caption = VIEW_LABELS[view] + (
+                    f" · phase {'night' if phase % 2 == 0 else 'reference'}"
+                    if view == "flicker"
+                    else ""
+                )
+                self.canvas.set_image(img, caption)
+
+        self._jobs.submit(work, done=done, label="inspector view")
+
+    def _flip(self) -> None:
+        self._phase += 1
+        self._render()
+
+    # -- editing ---------------------------------------------------------------------------
+    def nudge(self, dx: float, dy: float) -> None:
+        if self._views is None:
+            return
+        self._offset += (dx, dy)
+        self.nudge_label.setText(f"nudge {self._offset[0]:+.0f}, {self._offset[1]:+.0f} px")
+        self._render()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        step = ARROWS.get(Qt.Key(event.key()))
+        if step is None:
+            super().keyPressEvent(event)
+            return
+        k = 5 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1
+        self.nudge(step[0] * k, step[1] * k)
+        event.accept()
+
+    def accept(self) -> None:
+        p, v = self.pair, self._views
+        if p is None or v is None:
+            return
+        matrix = self._matrix()
+        nudged = bool(self._offset.any())
+        alignment = {
+            "ok": True,
+            "method": f"{p.method}+manual" if nudged else p.method,
+            "motion": p.motion,
+            "score": p.score,
+            "reason": "nudged by hand" if nudged else "",
+            "matrix": matrix.tolist(),
+        }
+
+        def work():
+            pair = self._store.update_pair(p.id, alignment=alignment)
+            self._store.add_tags(p.id, "alignment-checked")
+            return pair
+
+        def done(pair) -> None:
+            self.message.emit(f"Pair #{pair.id}: registration accepted")
+            self.show_pair(pair)
+
+        self._jobs.submit(work, done=done, label="accepting the registration")
+
+    def rerun(self) -> None:
+        p = self.pair
+        if p is None:
+            return
+        method, motion = self.method.currentText(), self.motion.currentText()
+        store = self._store
+
+        def work():
+            import alignment
+            from engine.pair_views import load_pair_images
+
+            night, day = load_pair_images(store, p)
+            result = alignment.align(day, night, method=method, motion=motion)
+            return store.update_pair(p.id, alignment=result)
+
+        def done(pair) -> None:
+            verdict = "aligned" if pair.aligned_ok else f"not aligned: {pair.reason}"
+            self.message.emit(f"Pair #{pair.id} re-run with {method}/{motion}: {verdict}")
+            self.show_pair(pair)
+
+        self.message.emit(f"Re-running pair #{p.id} with {method}/{motion}…")
+        self._jobs.submit(work, done=done, label="re-running the alignment")

@@ -1,0 +1,78 @@
+"""Live-view accounting: display FPS, results per second, latencies (no Qt, no maths on images).
+
+Fed on the GUI thread by the live panel; read by the status strip and by ``--smoke --stats``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+__all__ = ["LiveStats"]
+
+
+class LiveStats:
+    """Rolling counters over the last ``window`` seconds, plus whole-run samples."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._shown: deque[float] = deque()
+        self._results: deque[float] = deque()
+        self.frames_shown = 0
+        self.results = 0
+        self.paint_latency_ms: list[float] = []
+        """frame capture -> its live (camera) image painted."""
+        self.result_latency_ms: list[float] = []
+        """frame capture -> its result painted."""
+        self.stages_ms: dict[str, float] = {}
+        self.ssim_mean: float | None = None
+        self.leak_area_pct: float | None = None
+
+    def _tick(self, q: deque[float]) -> None:
+        now = time.monotonic()
+        q.append(now)
+        while q and now - q[0] > self.window:
+            q.popleft()
+
+    def frame_shown(self) -> None:
+        self.frames_shown += 1
+        self._tick(self._shown)
+
+    def result_shown(self, stages_ms: dict[str, float], ssim: float | None, leak: float | None):
+        self.results += 1
+        self._tick(self._results)
+        self.stages_ms = stages_ms
+        if ssim is not None:
+            self.ssim_mean = ssim
+        self.leak_area_pct = leak
+
+    def painted(self, frame_time: float, *, result: bool) -> None:
+        ms = (time.time() - frame_time) * 1e3
+        (self.result_latency_ms if result else self.paint_latency_ms).append(ms)
+        for samples in (self.paint_latency_ms, self.result_latency_ms):
+            if len(samples) > 100_000:  # an all-night window: keep the newest half
+                del samples[: len(samples) // 2]
+
+    @staticmethod
+    def _rate(q: deque[float]) -> float:
+        if len(q) < 2:
+            return 0.0
+        span = q[-1] - q[0]
+        return (len(q) - 1) / span if span > 0 else 0.0
+
+    @property
+    def display_fps(self) -> float:
+        return self._rate(self._shown)
+
+    @property
+    def results_per_s(self) -> float:
+        return self._rate(self._results)
+
+    @staticmethod
+    def percentiles(samples: list[float], qs=(50, 99)) -> dict[str, float | None]:
+        if not samples:
+            return {f"p{q}": None for q in qs}
+        a = np.asarray(samples)
+        return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in qs}

@@ -1,0 +1,135 @@
+"""The colorization model: the shipped default or a loaded ONNX / blob / NN archive, its card
+shown, and where it runs (host with ONNX Runtime, or on an OAK camera's MyriadX)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.bridge import follow
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+    from gui.jobs import JobRunner
+
+__all__ = ["ModelPanel", "card_html"]
+
+
+def card_html(card) -> str:
+    """A model card as a short table for the panel (and the About dialog)."""
+    raw = card.raw or {}
+    rows = [
+        ("Model", f"{card.name} {card.version}"),
+        ("Format", card.format),
+        ("Input", f"{card.input_size[0]}×{card.input_size[1]}"),
+        ("File", card.file),
+        ("sha256", card.sha256[:16] + "…"),
+    ]
+    for key in ("description", "license", "trained_on"):
+        if raw.get(key):
+            rows.append((key.replace("_", " ").capitalize(), str(raw[key])[:160]))
+    metrics = raw.get("metrics")
+    if isinstance(metrics, dict):
+        for k, v in list(metrics.items())[:4]:
+            rows.append((k, f"{v:.3g}" if isinstance(v, float) else str(v)))
+    body = "".join(
+        f"<tr><td style='color:#8a909a;padding-right:8px'>{k}</td><td>{v}</td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+class ModelPanel(QWidget):
+    message = Signal(str)
+
+    def __init__(self, state: AppState, jobs: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state, self._jobs = state, jobs
+        self.name = QLabel()
+        self.card = QLabel("Reading the model card…")
+        self.card.setWordWrap(True)
+        self.btn_load = QPushButton("Load model…")
+        self.btn_load.setToolTip("An ONNX model, a MyriadX .blob or an NN archive, with its card")
+        self.btn_default = QPushButton("Default")
+        self.btn_default.setToolTip("The shipped model")
+        self.btn_load.clicked.connect(self._load_dialog)
+        self.btn_default.clicked.connect(lambda: setattr(self._state, "model_path", ""))
+        self.host = QRadioButton("Host (ONNX Runtime)")
+        self.camera = QRadioButton("On camera (OAK MyriadX)")
+        group = QButtonGroup(self)
+        group.addButton(self.host)
+        group.addButton(self.camera)
+        self.host.toggled.connect(lambda on: on and self._set_target("host"))
+        self.camera.toggled.connect(lambda on: on and self._set_target("camera"))
+        row = QHBoxLayout()
+        row.addWidget(self.btn_load)
+        row.addWidget(self.btn_default)
+        row.addStretch(1)
+        where = QHBoxLayout()
+        where.addWidget(self.host)
+        where.addWidget(self.camera)
+        where.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(row)
+        lay.addWidget(self.card)
+        lay.addLayout(where)
+        lay.addStretch(1)
+        follow(state.events.model_path, self._show_model, self)
+        follow(state.events.camera, lambda _: self._show_target(), self)
+        follow(state.events.colorize_on, lambda _: self._show_target(), self)
+        self._show_model(state.model_path)
+        self._show_target()
+
+    def _show_target(self) -> None:
+        cam = self._state.camera
+        oak = cam is not None and cam.info.backend == "oak"
+        self.camera.setEnabled(oak)
+        self.camera.setToolTip(
+            "Runs the model's .blob on the camera" if oak else "Needs an OAK camera (Camera dock)"
+        )
+        on_cam = self._state.colorize_on == "camera" and oak
+        self.host.blockSignals(True)
+        self.camera.blockSignals(True)
+        self.host.setChecked(not on_cam)
+        self.camera.setChecked(on_cam)
+        self.host.blockSignals(False)
+        self.camera.blockSignals(False)
+
+    def _set_target(self, where: str) -> None:
+        self._state.colorize_on = where
+
+    def _show_model(self, path: str) -> None:
+        self.card.setText("Reading the model card…")
+
+        def work():
+            from engine.models import default_model_path, verify_model
+
+            return verify_model(path or default_model_path()).card
+
+        def done(card) -> None:
+            self.card.setText(card_html(card))
+
+        def failed(msg: str) -> None:
+            self.card.setText(f"<span style='color:#f85149'>{msg}</span>")
+
+        self._jobs.submit(work, done=done, failed=failed, label="model card")
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load a model", "", "Models (*.onnx *.blob *.tar.xz *.tar *.card.json)"
+        )
+        if path:
+            self._state.model_path = path
+            self.message.emit(f"Model: {path}")

@@ -1,0 +1,100 @@
+"""Rendered pairs for the inspector and the QA grid, computed on the job runner, cached.
+
+``request(pair, done)`` calls ``done(PairViews)`` on the GUI thread, from the cache when it
+can; renders of the same pair already under way are shared, not repeated.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.pair_views import PairViews
+    from engine.store import Pair, Store
+    from gui.jobs import JobRunner
+
+__all__ = ["THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
+
+THUMB_ROLES = ("night", "reference", "colorized", "masked", "mask")
+THUMB_WIDTH = 96
+
+
+class PairCache:
+    def __init__(
+        self, store: Store, jobs: JobRunner, colorizer: Callable[[], Any], *, size: int = 96
+    ):
+        self._store, self._jobs, self._colorizer = store, jobs, colorizer
+        self._size = size
+        self._cache: OrderedDict[tuple, PairViews] = OrderedDict()
+        self._waiting: dict[tuple, list[Callable]] = {}
+        self._thumbs: dict[tuple, dict] = {}
+
+    @staticmethod
+    def key(pair: Pair) -> tuple:
+        # the matrix is part of the key: a re-run or an accepted nudge renders anew
+        return (pair.id, pair.matrix)
+
+    def get(self, pair: Pair) -> PairViews | None:
+        return self._cache.get(self.key(pair))
+
+    def thumbs(self, pair: Pair) -> dict:
+        """role -> BGRA thumbnail (``THUMB_WIDTH`` wide) of a rendered pair ({} if not yet)."""
+        return self._thumbs.get(self.key(pair), {})
+
+    def request(self, pair: Pair, done: Callable[[PairViews], None]) -> None:
+        key = self.key(pair)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            done(hit)
+            return
+        if key in self._waiting:
+            self._waiting[key].append(done)
+            return
+        self._waiting[key] = [done]
+        store, colorizer = self._store, self._colorizer
+
+        def work():
+            import dataclasses
+
+            import numpy as np
+
+            from engine.leakmask import LeakMaskParams
+            from engine.overlay import as_display
+            from engine.pair_views import load_pair_images, render_pair, thumbnail
+
+            night, day = load_pair_images(store, pair)
+            if pair.matrix is None or not pair.aligned_ok:
+                raise ValueError(f"pair #{pair.id} is not aligned: {pair.reason or 'no result'}")
+            known = {f.name for f in dataclasses.fields(LeakMaskParams)}
+            saved = {k: v for k, v in (pair.leak_params or {}).items() if k in known}
+            params = LeakMaskParams(**saved) if saved else None
+            views = render_pair(
+                night, day, np.asarray(pair.matrix), colorizer=colorizer(), leak_params=params
+            )
+            # thumbnails here, not on the GUI thread (5 area resizes of a 720p pair: ~100 ms)
+            thumbs = {}
+            for role in THUMB_ROLES:
+                img = views.image(role)
+                if img is not None:
+                    thumbs[role] = as_display(thumbnail(img, THUMB_WIDTH))
+            return views, thumbs
+
+        def finished(out) -> None:
+            views, thumbs = out
+            self._thumbs[key] = thumbs
+            self._cache[key] = views
+            while len(self._cache) > self._size:
+                old, _ = self._cache.popitem(last=False)
+                self._thumbs.pop(old, None)
+            for cb in self._waiting.pop(key, []):
+                cb(views)
+
+        self._jobs.submit(
+            work,
+            done=finished,
+            failed=lambda _: self._waiting.pop(key, None),
+            label=f"rendering pair #{pair.id}",
+        )

@@ -1,0 +1,399 @@
+"""QA review: a grid of pairs with thumbnails, filter and sort, side-by-side or wipe
+comparison with synchronised zoom, and verdicts from the keyboard (P / F / R).
+
+The list is a `engine.store.PairQuery` (FiftyOne-style view: filter by verdict, tag and
+metric, sort by a metric); every store read and write runs on the job runner.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+
+from engine.pair_views import wipe
+from gui.bridge import follow
+from gui.live.canvas import ImageCanvas
+from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+    from engine.pair_views import PairViews
+    from engine.store import Pair, Store
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+
+__all__ = ["QAPanel"]
+
+THUMBS = THUMB_ROLES
+COLUMNS = ("Pair", "Verdict", *[t.capitalize() for t in THUMBS], "SSIM", "Leak %", "Score", "Tags")
+ROLES = {
+    "night": "Night",
+    "aligned": "Aligned reference",
+    "colorized": "Colorized",
+    "masked": "Masked colorized",
+    "mask": "Leak mask",
+}
+SORTS = {
+    "Newest": "-id",
+    "Oldest": "id",
+    "Leak area ↓": "-leak_area_pct",
+    "SSIM ↑": "ssim_mean",
+    "Score ↑": "score",
+}
+VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
+THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
+
+
+def _qpixmap(bgra) -> QPixmap:
+    """A thumbnail (BGRA, made on the job runner) as a pixmap: one small copy."""
+    h, w = bgra.shape[:2]
+    return QPixmap.fromImage(QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32))
+
+
+class QAPanel(QWidget):
+    message = Signal(str)
+    selected = Signal(object)
+    """The `Pair` now under review (GUI thread)."""
+
+    def __init__(
+        self,
+        state: AppState,
+        store: Store,
+        jobs: JobRunner,
+        cache: PairCache,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
+        self._pairs: list[Pair] = []
+        self._views: PairViews | None = None
+        self._query_gen = 0
+
+        # filter bar
+        self.verdict = QComboBox()
+        self.verdict.addItem("All verdicts", None)
+        self.verdict.addItem("Not judged", "none")
+        for v in ("pass", "fail", "review"):
+            self.verdict.addItem(v.capitalize(), v)
+        self.tag = QLineEdit()
+        self.tag.setPlaceholderText("tag")
+        self.tag.setMaximumWidth(110)
+        self.min_ssim = QDoubleSpinBox()
+        self.min_ssim.setRange(-1.0, 1.0)
+        self.min_ssim.setValue(-1.0)
+        self.min_ssim.setSingleStep(0.05)
+        self.min_ssim.setPrefix("SSIM ≥ ")
+        self.min_ssim.setSpecialValueText("any SSIM")
+        self.max_leak = QDoubleSpinBox()
+        self.max_leak.setRange(0.0, 100.0)
+        self.max_leak.setValue(100.0)
+        self.max_leak.setPrefix("leak ≤ ")
+        self.max_leak.setSuffix(" %")
+        self.sort = QComboBox()
+        self.sort.addItems(list(SORTS))
+        bar = QHBoxLayout()
+        for w in (self.verdict, self.tag, self.min_ssim, self.max_leak, QLabel("Sort"), self.sort):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        self.count = QLabel()
+        bar.addWidget(self.count)
+        for sig in (
+            self.verdict.currentIndexChanged,
+            self.sort.currentIndexChanged,
+            self.min_ssim.valueChanged,
+            self.max_leak.valueChanged,
+            self.tag.editingFinished,
+        ):
+            sig.connect(lambda *_: self.refresh())
+
+        # the grid
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(THUMB)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(THUMB.height() + 6)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setStretchLastSection(True)
+        for c in range(2, 2 + len(THUMBS)):
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
+            self.table.setColumnWidth(c, THUMB.width() + 8)
+        self.table.itemSelectionChanged.connect(self._on_select)
+        self.table.setToolTip("P pass · F fail · R needs review · ↑/↓ next pair")
+
+        # the comparison
+        self.mode = QComboBox()
+        self.mode.addItems(["Side by side", "Wipe"])
+        self.role_a = QComboBox()
+        self.role_b = QComboBox()
+        for key, text in ROLES.items():
+            self.role_a.addItem(text, key)
+            self.role_b.addItem(text, key)
+        self.role_a.setCurrentIndex(self.role_a.findData("night"))
+        self.role_b.setCurrentIndex(self.role_b.findData("colorized"))
+        self.wipe_pos = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.wipe_pos.setRange(0.0, 1.0)
+        self.wipe_pos.setValue(0.5)
+        self.wipe_pos.setDecimals(2)
+        self.wipe_pos.setMaximumWidth(180)
+        self.wipe_pos.setToolTip("Wipe position")
+        for sig in (
+            self.mode.currentIndexChanged,
+            self.role_a.currentIndexChanged,
+            self.role_b.currentIndexChanged,
+            self.wipe_pos.valueChanged,
+        ):
+            sig.connect(lambda *_: self._show_views())
+        cmp_bar = QHBoxLayout()
+        for w in (self.mode, QLabel("A"), self.role_a, QLabel("B"), self.role_b, self.wipe_pos):
+            cmp_bar.addWidget(w)
+        cmp_bar.addStretch(1)
+        self.view_a = ImageCanvas("Select a pair")
+        self.view_b = ImageCanvas("")
+        self.view_b.link(self.view_a)
+        self.view_wipe = ImageCanvas("Select a pair")
+        self.view_wipe.link(self.view_a)
+        side = QSplitter(Qt.Orientation.Horizontal)
+        side.addWidget(self.view_a)
+        side.addWidget(self.view_b)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(side)
+        self.stack.addWidget(self.view_wipe)
+
+        # verdicts
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("note for the verdict (optional)")
+        self.tags_edit = QLineEdit()
+        self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
+        self.tags_edit.setMaximumWidth(220)
+        self.tags_edit.returnPressed.connect(self._add_tags)
+        self.info = QLabel("")
+        vbar = QHBoxLayout()
+        for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
+            b = QPushButton(f"{verdict.capitalize()} ({key})")
+            b.setStyleSheet(
+                f"QPushButton {{ color: {VERDICT_COLOURS[verdict]}; font-weight: 600; }}"
+            )
+            b.setToolTip(f"Verdict '{verdict}' for the selected pair, then the next one ({key})")
+            b.clicked.connect(lambda _=False, v=verdict: self.judge(v))
+            vbar.addWidget(b)
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(lambda v=verdict: self.judge(v))
+        vbar.addWidget(self.note, 1)
+        vbar.addWidget(self.tags_edit)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addLayout(cmp_bar)
+        rl.addWidget(self.stack, 1)
+        rl.addWidget(self.info)
+        rl.addLayout(vbar)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addLayout(bar)
+        ll.addWidget(self.table, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([330, 470])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(split)
+
+        ev = store.events
+        follow(ev.pair_added, lambda *_: self.refresh(), self)
+        follow(ev.pair_changed, lambda *_: self.refresh(), self)
+        follow(state.events.session, lambda *_: self.refresh(), self)
+        self.refresh()
+
+    # -- the list --------------------------------------------------------------------------
+    def query(self):
+        from engine.store import PairQuery
+
+        s = self._state.session
+        ranges = {}
+        if self.min_ssim.value() > -1.0:
+            ranges["ssim_mean"] = (self.min_ssim.value(), None)
+        if self.max_leak.value() < 100.0:
+            ranges["leak_area_pct"] = (None, self.max_leak.value())
+        return PairQuery(
+            session_id=None if s is None else s.id,
+            verdict=self.verdict.currentData(),
+            tag=self.tag.text().strip() or None,
+            ranges=ranges,
+            sort=SORTS[self.sort.currentText()],
+            limit=200,
+        )
+
+    def refresh(self) -> None:
+        self._query_gen += 1
+        gen, q = self._query_gen, self.query()
+        if self._state.session is None:
+            self._fill([], gen)
+            self.count.setText("open a session to review its pairs")
+            return
+        self._jobs.submit(
+            self._store.pairs, q, done=lambda pairs: self._fill(pairs, gen), label="listing pairs"
+        )
+
+    def _fill(self, pairs: list[Pair], gen: int) -> None:
+        if gen != self._query_gen:
+            return  # a newer query is on its way
+        keep = self.current()
+        self._pairs = pairs
+        self.count.setText(f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}")
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(pairs))
+        for r, p in enumerate(pairs):
+            self._fill_row(r, p)
+        self.table.blockSignals(False)
+        row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), 0 if pairs else -1)
+        if row >= 0:
+            self.table.selectRow(row)
+        self._on_select()
+
+    def _fill_row(self, r: int, p: Pair) -> None:
+        def cell(c: int, text: str, colour: str | None = None) -> None:
+            item = QTableWidgetItem(text)
+            if colour:
+                item.setForeground(Qt.GlobalColor.white)
+                item.setBackground(_qcolor(colour))
+            self.table.setItem(r, c, item)
+
+        cell(0, f"#{p.id}")
+        cell(1, p.verdict or "—", VERDICT_COLOURS.get(p.verdict or ""))
+        for i in range(len(THUMBS)):
+            cell(2 + i, "")
+        fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
+        cell(2 + len(THUMBS), fmt(p.ssim_mean, ".3f"))
+        cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
+        cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
+        cell(5 + len(THUMBS), ", ".join(p.tags))
+        if p.aligned_ok:
+            self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+
+    def _thumbs(self, pair_id: int, views: PairViews) -> None:
+        row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
+        if row is None:
+            return
+        thumbs = self._cache.thumbs(self._pairs[row])
+        for i, role in enumerate(THUMBS):
+            item = self.table.item(row, 2 + i)
+            if role in thumbs and item is not None:
+                item.setIcon(QIcon(_qpixmap(thumbs[role])))
+        if self.current() is not None and self.current().id == pair_id:
+            self._views = views
+            self._show_views()
+
+    def current(self) -> Pair | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self._pairs[rows[0].row()] if rows and rows[0].row() < len(self._pairs) else None
+
+    def _on_select(self) -> None:
+        p = self.current()
+        self._views = None
+        if p is None:
+            self.info.setText("")
+            self.view_a.set_image(None)
+            self.view_b.set_image(None)
+            self.view_wipe.set_image(None)
+            return
+        a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
+        self.info.setText(
+            f"<b>Pair #{p.id}</b> · {a} · verdict: {p.verdict or 'not judged'}"
+            + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
+        )
+        self.selected.emit(p)
+        hit = self._cache.get(p)
+        if hit is not None:
+            self._views = hit
+            self._show_views()
+        elif p.aligned_ok:
+            self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+
+    def _show_views(self) -> None:
+        v = self._views
+        wiping = self.mode.currentIndex() == 1
+        self.stack.setCurrentIndex(1 if wiping else 0)
+        self.wipe_pos.setEnabled(wiping)
+        if v is None:
+            return
+        a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
+        a, b = v.image(a_role), v.image(b_role)
+        if a is None or b is None:
+            self.info.setText(self.info.text() + " · (no colorizer: colour views unavailable)")
+            return
+        if wiping:
+            # one small image op on a user gesture (not per frame); cheap at camera sizes
+            self.view_wipe.set_image(
+                wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"
+            )
+        else:
+            self.view_a.set_image(a, ROLES[a_role])
+            self.view_b.set_image(b, ROLES[b_role])
+
+    # -- verdicts --------------------------------------------------------------------------
+    def judge(self, verdict: str) -> None:
+        p = self.current()
+        if p is None:
+            return
+        note = self.note.text().strip()
+        operator = self._state.session.operator if self._state.session else ""
+        row = self.table.currentRow()
+
+        def done(_v) -> None:
+            self.note.clear()
+            self.message.emit(f"Pair #{p.id}: {verdict}")
+            self.refresh()
+            nxt = min(row + 1, self.table.rowCount() - 1)
+            if nxt >= 0:
+                self.table.selectRow(nxt)
+
+        self._jobs.submit(
+            lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
+            done=done,
+            label="saving the verdict",
+        )
+
+    def _add_tags(self) -> None:
+        p = self.current()
+        tags = [t.strip() for t in self.tags_edit.text().split(",") if t.strip()]
+        if p is None or not tags:
+            return
+        self.tags_edit.clear()
+        self._jobs.submit(
+            lambda: self._store.add_tags(p.id, *tags),
+            done=lambda _: self.refresh(),
+            label="tagging",
+        )
+
+
+def _qcolor(hex_colour: str):
+    from PySide6.QtGui import QColor
+
+    return QColor(hex_colour)

@@ -1,0 +1,212 @@
+"""Sessions: create, open and close experiment sessions in the store.
+
+Every store call runs on the job runner (SQLite and PNG files are I/O); the table is
+refreshed from the store's own events, so a capture recorded by a scheduled run shows up in
+the counts without anyone asking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.bridge import follow
+
+if TYPE_CHECKING:
+    from engine.app_state import AppState
+    from engine.store import Session, Store
+    from gui.jobs import JobRunner
+
+__all__ = ["NewSessionDialog", "SessionsPanel"]
+
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+COLUMNS = ("Name", "Operator", "Created", "Captures", "Pairs", "State")
+
+
+class NewSessionDialog(QDialog):
+    """Name (required), operator, scene notes."""
+
+    def __init__(self, parent: QWidget | None = None, *, operator: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New session")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. roof-east 2026-12-01")
+        self.operator = QLineEdit(operator)
+        self.notes = QPlainTextEdit()
+        self.notes.setPlaceholderText(
+            "What the scene is, weather, anything the QA team should know"
+        )
+        self.notes.setFixedHeight(80)
+        form = QFormLayout(self)
+        form.addRow("Name", self.name)
+        form.addRow("Operator", self.operator)
+        form.addRow("Scene notes", self.notes)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self._ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self._ok.setText("Create")
+        self._ok.setEnabled(False)
+        self.name.textChanged.connect(lambda t: self._ok.setEnabled(bool(t.strip())))
+        form.addRow(buttons)
+
+    def values(self) -> dict[str, str]:
+        return {
+            "name": self.name.text().strip(),
+            "operator": self.operator.text().strip(),
+            "scene_notes": self.notes.toPlainText().strip(),
+        }
+
+
+class SessionsPanel(QWidget):
+    """The store's sessions; the selected one can be opened (``state.session``) or closed."""
+
+    message = Signal(str)
+
+    def __init__(
+        self, state: AppState, store: Store, jobs: JobRunner, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._store = store
+        self._jobs = jobs
+        self._sessions: list[Session] = []
+        self.current = QLabel()
+        self.current.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(lambda _: self.open_selected())
+        self.btn_new = QPushButton("New…")
+        self.btn_new.setToolTip("Start a session: every capture goes into it (Ctrl+N)")
+        self.btn_open = QPushButton("Open")
+        self.btn_open.setToolTip("Continue the selected session (double-click)")
+        self.btn_close = QPushButton("Close session")
+        self.btn_close.setToolTip("Mark the open session closed: no more captures go into it")
+        self.btn_new.clicked.connect(self.new_dialog)
+        self.btn_open.clicked.connect(self.open_selected)
+        self.btn_close.clicked.connect(self.close_current)
+        row = QHBoxLayout()
+        for b in (self.btn_new, self.btn_open, self.btn_close):
+            row.addWidget(b)
+        row.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.current)
+        lay.addLayout(row)
+        lay.addWidget(self.table, 1)
+
+        ev = store.events
+        for sig in (ev.session_added, ev.session_changed, ev.session_deleted, ev.pair_added):
+            follow(sig, lambda *_: self.refresh(), self)
+        follow(state.events.session, self._show_current, self)
+        self._show_current(state.session)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._jobs.submit(self._store.sessions, done=self._fill, label="listing sessions")
+
+    def _fill(self, sessions: list[Session]) -> None:
+        self._sessions = list(reversed(sessions))  # newest first
+        self.table.setRowCount(len(self._sessions))
+        for r, s in enumerate(self._sessions):
+            created = dt.datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+            cells = (s.name, s.operator, created, str(s.n_captures), str(s.n_pairs),
+                     "open" if s.is_open else "closed")  # fmt: skip
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c in (3, 4):
+                    item.setTextAlignment(RIGHT)
+                if s.scene_notes:
+                    item.setToolTip(s.scene_notes)
+                self.table.setItem(r, c, item)
+        cur = self._state.session
+        if cur is not None:
+            fresh = next((s for s in sessions if s.id == cur.id), None)
+            if fresh is not None and fresh != cur:
+                self._state.session = fresh
+
+    def _show_current(self, session) -> None:
+        if session is None:
+            self.current.setText("<b>No session open</b> — captures are not recorded")
+        else:
+            state = "" if session.is_open else " (closed: read-only)"
+            self.current.setText(
+                f"<b>Session:</b> {session.name}{state} · {session.n_captures} captures · "
+                f"{session.n_pairs} pairs"
+            )
+        self.btn_close.setEnabled(session is not None and session.is_open)
+
+    # -- actions ---------------------------------------------------------------------------
+    def new_dialog(self) -> None:
+        dlg = NewSessionDialog(self, operator=self._last_operator())
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.create(**dlg.values())
+
+    def _last_operator(self) -> str:
+        return self._sessions[0].operator if self._sessions else ""
+
+    def create(self, name: str, operator: str = "", scene_notes: str = "") -> None:
+        cam = self._state.camera
+        info = cam.info if cam is not None else None
+
+        def work():
+            return self._store.create_session(
+                name,
+                operator=operator,
+                scene_notes=scene_notes,
+                camera_backend=info.backend if info else "",
+                device_id=info.device_id if info else "",
+            )
+
+        def done(session) -> None:
+            self._state.session = session
+            self.message.emit(f"Session {session.name!r} created and open")
+
+        self._jobs.submit(work, done=done, label="creating the session")
+
+    def selected(self) -> Session | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self._sessions[rows[0].row()] if rows else None
+
+    def open_selected(self) -> None:
+        s = self.selected()
+        if s is not None:
+            self._state.session = s
+            self.message.emit(f"Session {s.name!r} open")
+
+    def close_current(self) -> None:
+        s = self._state.session
+        if s is None:
+            return
+
+        def done(session) -> None:
+            self._state.session = None
+            self.message.emit(f"Session {session.name!r} closed")
+
+        self._jobs.submit(self._store.close_session, s.id, done=done, label="closing the session")

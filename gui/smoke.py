@@ -1,0 +1,350 @@
+"""``nightlab --smoke SECONDS [--screenshot PNG] [--stats JSON]``: the real window, scripted.
+
+Walks the operator's main flows on the running window (reference, live colorize through
+every overlay, ...), measures the live view, and fails (non-zero exit) if a step failed.
+Measured while it runs:
+
+- display FPS and results per second (after warm-up: the model loads on the first result);
+- GUI-thread stalls: a 5 ms heartbeat timer; a gap between two ticks is time the GUI thread
+  could not run (p50 / p99 / max);
+- frame-to-painted latency: camera capture time -> the live frame painted, and -> its
+  colorized result painted (p50 / p99);
+- RSS at start and end.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
+
+from engine.app_state import BASE_VIEWS, MASK_STYLES
+from gui.live.stats import LiveStats
+
+__all__ = ["SmokeRun"]
+
+HEARTBEAT_MS = 5
+WARMUP_S = 2.0
+
+
+def _rss_mib() -> float:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class SmokeRun:
+    """Schedules the flow's steps on the window's event loop and collects the figures."""
+
+    def __init__(self, win, seconds: float, *, screenshot: str | None, stats: str | None):
+        self.win = win
+        self.seconds = float(seconds)
+        self.screenshot = screenshot
+        self.stats_path = stats
+        self.failures: list[str] = []
+        self.done_steps: list[str] = []
+        self.skipped: list[str] = []
+        self._gaps: list[float] = []
+        self._gap_cpu: list[float] = []
+        self._last_cpu = 0.0
+        self._frame_size = None
+        self._last_beat: float | None = None
+        self._live_from: float | None = None
+        self._counts_at_live: tuple[int, int] = (0, 0)
+        self._rss_start = _rss_mib()
+        self._t0 = time.monotonic()
+        self._end_counts: tuple[int, int, float] | None = None
+        self._heartbeat = QTimer(win)
+        self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
+        self._heartbeat.setInterval(HEARTBEAT_MS)
+        self._heartbeat.timeout.connect(self._beat)
+
+    # -- schedule --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._heartbeat.start()
+        self._flow = self.flow()
+        self._flow_timer = QTimer(self.win)
+        self._flow_timer.setInterval(50)
+        self._flow_timer.timeout.connect(self._advance)
+        self._waiting: tuple[str, Callable, float] | None = None
+        QTimer.singleShot(200, self._flow_timer.start)
+        # every overlay in turn over the run, the colourful default last
+        views = [*product(BASE_VIEWS, MASK_STYLES), ("colorized", "heatmap")]
+        span = max(0.5, self.seconds - 3.0)
+        for i, (base, mask) in enumerate(views):
+            at = 1.5 + span * i / len(views)
+            QTimer.singleShot(
+                int(at * 1000),
+                lambda b=base, m=mask: self._run_step(f"overlay {b}/{m}", lambda: self._view(b, m)),
+            )
+        end_ms = int(self.seconds * 1000)
+        QTimer.singleShot(max(0, end_ms - 400), lambda: self.win.tabs.setCurrentIndex(0))
+        QTimer.singleShot(max(0, end_ms - 250), self._snapshot)
+        QTimer.singleShot(end_ms, self._end)
+
+    def flow(self) -> list[tuple[str, Callable[[], bool | None], Callable[[], bool], float]]:
+        """The operator's main flows in order: (name, action, done-when, timeout seconds).
+
+        An action that raises or returns False fails its step; so does a done-when that is
+        not true within its timeout. The next step starts when the previous one is done.
+        """
+        win, s = self.win, self.win.state
+        cam = s.camera
+        caps = cam.capabilities() if cam is not None else {}
+        has_mode = "mode" in caps and caps["mode"].supported
+        mode = lambda m: lambda: cam.set_control("mode", m) and None  # noqa: E731
+
+        def frame_is(gray: bool) -> Callable[[], bool]:
+            return lambda: (f := cam.latest_frame()) is not None and f.is_gray == gray
+
+        always = lambda: True  # noqa: E731
+        steps: list = []
+        if has_mode:
+            steps.append(("camera to day", mode("day"), frame_is(False), 5.0))
+        steps += [
+            ("capture day reference", win.capture_reference, lambda: s.reference is not None, 5),
+        ]
+        if has_mode:
+            steps.append(("camera to night", mode("night"), frame_is(True), 5.0))
+        steps += [
+            ("live colorize on", self._live_on, lambda: win.stats.results > 0, 30.0),
+            ("new session", self._new_session, lambda: s.session is not None, 20.0),
+            ("capture a pair", self._capture_pair, self._pair_aligned, 30.0),
+            ("QA: give a verdict", self._verdict, self._verdict_recorded, 20.0),
+            ("inspector: views and nudge", self._inspect, win.inspector.canvas.has_image, 20.0),
+            ("inspector: nudge by hand", lambda: win.inspector.nudge(1, 0), always, 1.0),
+            ("export the session", self._export, self._exported, 30.0),
+            ("back to the live view", lambda: win.tabs.setCurrentIndex(0), always, 1.0),
+        ]
+        return steps
+
+    def _advance(self) -> None:
+        if self._waiting is not None:
+            name, until, deadline = self._waiting
+            try:
+                ok = bool(until())
+            except Exception:  # a check that cannot run yet is simply not done yet
+                ok = False
+            if ok:
+                self.done_steps.append(name)
+                self._waiting = None
+            elif time.monotonic() > deadline:
+                self._fail(f"{name}: not done within its time")
+                self._flow = []  # later steps depend on this one
+                self._waiting = None
+            return
+        if not self._flow:
+            self._flow_timer.stop()
+            return
+        name, action, until, timeout = self._flow.pop(0)
+        try:
+            result = action()
+        except Exception as exc:
+            self._fail(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            self._flow = []
+            return
+        if result is False:
+            self._fail(name)
+            self._flow = []
+            return
+        self._waiting = (name, until, time.monotonic() + timeout)
+
+    def _fail(self, what: str) -> None:
+        self.failures.append(what)
+        print(f"nightlab --smoke: step failed: {what}", file=sys.stderr)
+
+    def _end(self) -> None:
+        # a run too short for the whole flow is not a failure: say what it did not reach
+        if self._waiting is not None:
+            self.skipped.append(f"{self._waiting[0]} (still running at the end)")
+        self.skipped += [f"{name} (not reached)" for name, *_ in self._flow]
+        self._flow, self._waiting = [], None
+        self.win.close()
+
+    def _run_step(self, name: str, fn) -> None:
+        try:
+            ok = fn()
+        except Exception as exc:  # a failed step is reported, the run goes on
+            ok = False
+            name = f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        if ok is False:
+            self._fail(name)
+        else:
+            self.done_steps.append(name)
+
+    def _new_session(self) -> None:
+        self.win.sessions.create("smoke run", operator="nightlab --smoke", scene_notes="scripted")
+
+    def _capture_pair(self) -> bool:
+        if self.win.state.session is None:
+            raise RuntimeError("no session open")
+        self.win.night_panel.capture_pair()
+        return True
+
+    def _pair(self):
+        s = self.win.state.session
+        pairs = self.win.store.pairs(session_id=s.id) if s is not None else []
+        return pairs[-1] if pairs else None
+
+    def _pair_aligned(self) -> bool:
+        p = self._pair()
+        if p is not None and not p.aligned_ok:
+            raise RuntimeError(f"pair #{p.id} not aligned: {p.reason}")
+        return p is not None
+
+    def _verdict(self) -> bool:
+        win = self.win
+        win.tabs.setCurrentIndex(2)
+        win.qa.refresh()
+        QTimer.singleShot(600, lambda: win.qa.current() is not None and win.qa.judge("pass"))
+        return True
+
+    def _verdict_recorded(self) -> bool:
+        p = self._pair()
+        return p is not None and p.verdict == "pass"
+
+    def _inspect(self) -> bool:
+        win = self.win
+        win.tabs.setCurrentIndex(1)
+        win.inspector.show_pair(self._pair())
+        win.inspector.view.setCurrentIndex(win.inspector.view.findData("checkerboard"))
+        return True
+
+    def _export(self) -> bool:
+        import tempfile
+
+        self._export_dir = tempfile.TemporaryDirectory(prefix="nightlab-smoke-export-")
+        dlg = self.win.export_dialog(show=False)
+        dlg.path.setText(str(Path(self._export_dir.name) / "smoke.zip"))
+        self._export_result = []
+        dlg.finished_ok.connect(self._export_result.append)
+        dlg.start()
+        self._export_dlg = dlg
+        return True
+
+    def _exported(self) -> bool:
+        if not self._export_result:
+            return False
+        out = Path(self._export_dir.name) / "smoke.zip"
+        if not out.is_file() or out.stat().st_size == 0:
+            raise RuntimeError(f"{out} was not written")
+        return True
+
+    def _live_on(self) -> bool:
+        self.win.set_live(True)
+        self._live_from = time.monotonic() + WARMUP_S
+        QTimer.singleShot(int(WARMUP_S * 1000), self._mark_live)
+        return self.win.state.live
+
+    def _mark_live(self) -> None:
+        st = self.win.stats
+        self._counts_at_live = (st.frames_shown, st.results)
+        self._lat_from = (len(st.paint_latency_ms), len(st.result_latency_ms))
+        self._gap_from = len(self._gaps)
+
+    def _view(self, base: str, mask: str) -> None:
+        from dataclasses import replace
+
+        s = self.win.state
+        s.view = replace(s.view, base=base, mask_style=mask)
+
+    def _beat(self) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self._last_beat is not None:
+            self._gaps.append((now - self._last_beat) * 1e3)
+            # the GUI thread's own CPU time in that gap: a long gap with little of it was
+            # the machine (other processes) or the GIL, not work done on the GUI thread
+            self._gap_cpu.append((cpu - self._last_cpu) * 1e3)
+        self._last_beat, self._last_cpu = now, cpu
+
+    def _snapshot(self) -> None:
+        cam = self.win.state.camera
+        frame = None if cam is None else cam.latest_frame()
+        if frame is not None:
+            self._frame_size = [frame.image.shape[1], frame.image.shape[0]]
+        st = self.win.stats
+        self._end_counts = (st.frames_shown, st.results, time.monotonic())
+        if self.screenshot:
+            self._run_step("screenshot", self._save_screenshot)
+
+    def _save_screenshot(self) -> bool:
+        from engine.atomic import write_bytes_atomic
+
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        fmt = Path(self.screenshot).suffix.lstrip(".").upper() or "PNG"
+        if not self.win.grab().save(buf, "JPG" if fmt == "JPEG" else fmt):
+            raise RuntimeError(f"{self.screenshot}: cannot encode the screenshot as {fmt}")
+        write_bytes_atomic(self.screenshot, bytes(buf.data()))  # never a half image
+        return True
+
+    # -- figures ---------------------------------------------------------------------------
+    def figures(self) -> dict:
+        st = self.win.stats
+        end = self._end_counts or (st.frames_shown, st.results, time.monotonic())
+        if self._live_from is not None and end[2] > self._live_from:
+            dt = end[2] - self._live_from
+            f0, r0 = self._counts_at_live
+            display_fps, results = (end[0] - f0) / dt, (end[1] - r0) / dt
+        else:
+            dt, display_fps, results = 0.0, None, None
+        lat0 = getattr(self, "_lat_from", (0, 0))
+        g0 = getattr(self, "_gap_from", 0)
+        gaps = np.asarray(self._gaps[g0:] or [0.0])
+        cpu = np.asarray(self._gap_cpu[g0:] or [0.0])
+        pct = LiveStats.percentiles
+        return {
+            "seconds": self.seconds,
+            "measured_seconds": round(dt, 2),
+            "camera": self.win.state.camera_spec,
+            "frame_size": self._frame_size,
+            "display_fps": None if display_fps is None else round(display_fps, 2),
+            "results_per_s": None if results is None else round(results, 2),
+            "gui_stall_ms": {
+                "heartbeat_ms": HEARTBEAT_MS,
+                "p50": round(float(np.percentile(gaps, 50)), 2),
+                "p99": round(float(np.percentile(gaps, 99)), 2),
+                "max": round(float(gaps.max()), 2),
+                "over_50ms": int((gaps > 50).sum()),
+                "gui_cpu_in_gap_max": round(float(cpu.max()), 2),
+                "gui_cpu_in_gap_p99": round(float(np.percentile(cpu, 99)), 2),
+                "over_50ms_with_gui_cpu_over_50ms": int(((gaps > 50) & (cpu > 50)).sum()),
+            },
+            "frame_to_painted_ms": {
+                "result": pct(st.result_latency_ms[lat0[1] :]),
+                "live": pct(st.paint_latency_ms[lat0[0] :]),
+            },
+            "rss_mib": {"start": round(self._rss_start, 1), "end": round(_rss_mib(), 1)},
+            "live_workers": getattr(self.win.preview, "_workers", None),
+            "steps_ok": self.done_steps,
+            "steps_failed": self.failures,
+            "steps_skipped": self.skipped,
+        }
+
+    def finish(self) -> int:
+        """After the event loop: write ``--stats``, print one summary line; the exit status."""
+        fig = self.figures()
+        if self.stats_path:
+            from engine.atomic import write_json_atomic
+
+            write_json_atomic(self.stats_path, fig)
+        lat = fig["frame_to_painted_ms"]["result"]["p50"]
+        print(
+            f"nightlab --smoke: {fig['display_fps']} display fps, {fig['results_per_s']} "
+            f"results/s, GUI stall p99 {fig['gui_stall_ms']['p99']} ms "
+            f"(max {fig['gui_stall_ms']['max']}), result latency p50 {lat} ms, "
+            f"{len(self.done_steps)} steps done, {len(self.failures)} failed, "
+            f"{len(self.skipped)} not reached",
+            file=sys.stderr,
+        )
+        return 1 if self.failures else 0

@@ -1,0 +1,190 @@
+"""The Qt-free pieces behind the live view, the inspector and QA: app state, live preview,
+overlays, inspection views, pair rendering, burst averaging."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from engine.app_state import AppState, LiveViewSpec
+from engine.burst import average_frames, grab_burst, median_frames
+from engine.camera import SimulatedCamera
+from engine.inspect_views import checkerboard, difference, inspect_view, nudge
+from engine.live_preview import LivePreview
+from engine.overlay import blend, compose_live_view, mask_contour, mask_overlay, masked_colorized
+from engine.pair_views import render_pair, thumbnail, wipe
+
+
+@pytest.fixture(scope="module")
+def day_night():
+    cam = SimulatedCamera(resolution=(160, 120), seed=2, drift_px=0.0, scene_changes=False)
+    day = cam.render_frame(0).image
+    cam.set_control("mode", "night")
+    return day, cam.render_frame(1).image
+
+
+def test_app_state_emits_per_field_and_validates_the_reference():
+    s = AppState()
+    got = []
+    s.events.view.connect(got.append)
+    s.view = LiveViewSpec(base="night", mask_style="contour")
+    assert got == [LiveViewSpec("night", "contour", 0.5)]
+    with pytest.raises(ValueError, match="RGB uint8"):
+        s.set_reference(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="base"):
+        LiveViewSpec(base="sepia")
+
+
+def test_live_preview_tracks_on_workers_and_keeps_results_in_order(day_night):
+    day, night = day_night
+    lp = LivePreview(workers=2, colorize=False)
+    results, threads = [], set()
+    done = threading.Event()
+
+    def on_result(r):
+        results.append(r)
+        threads.add(threading.current_thread().name)
+        if len(results) >= 4:
+            done.set()
+
+    lp.events.result.connect(on_result)
+    lp.set_reference(day)
+    for i in range(60):
+        lp.offer(night, i)
+        if done.wait(0.05):
+            break
+    lp.stop()
+    assert lp.join(10)
+    assert len(results) >= 4 and all(r.pair.ok for r in results)
+    seqs = [r.sequence for r in results]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # only forward
+    assert threads <= {"nightlab-live-0", "nightlab-live-1"}
+    assert lp.tracker.matrix is not None  # the next frame refines (tracking lives there)
+    assert any(r.ssim_mean is not None for r in results)  # refreshed, not per frame
+
+
+def test_live_preview_paused_ignores_frames(day_night):
+    day, night = day_night
+    lp = LivePreview(workers=1, colorize=False)
+    lp.set_reference(day)
+    lp.set_enabled(False)
+    got = []
+    lp.events.result.connect(got.append)
+    lp.offer(night, 1)
+    lp.stop()
+    assert lp.join(5) and got == []
+
+
+def test_mask_overlay_matches_the_three_plane_formula():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (31, 47), dtype=np.uint8)
+    mask = rng.random((31, 47), dtype=np.float32)
+    out = mask_overlay(gray, mask, color=(255, 40, 90), alpha=0.6)
+    w = (mask * 0.6)[..., None]
+    ref = np.repeat(gray[..., None], 3, 2) * (1 - w) + np.array([255, 40, 90]) * w + 0.5
+    assert np.abs(out.astype(int) - ref.astype(np.uint8).astype(int)).max() <= 1
+
+
+def test_contour_blend_and_masked_colorized_do_what_they_say():
+    gray = np.full((20, 20), 100, np.uint8)
+    mask = np.zeros((20, 20), np.float32)
+    mask[5:15, 5:15] = 1.0
+    c = mask_contour(gray, mask, color=(255, 0, 0), thickness=1)
+    assert (c[5, 5:15] == (255, 0, 0)).all() and (c[10, 10] == 100).all() and (c[0, 0] == 100).all()
+    col = np.zeros((20, 20, 3), np.uint8)
+    col[..., 1] = 200
+    m = masked_colorized(col, gray, mask)
+    assert (m[10, 10] == 100).all() and (m[0, 0] == (0, 200, 0)).all()
+    assert blend(gray, col, alpha=1.0)[0, 0].tolist() == [0, 200, 0]
+
+
+def test_compose_live_view_every_combination(day_night):
+    from engine.pipeline import process_pair
+
+    day, night = day_night
+    pair = process_pair(day, night)
+    for base in ("colorized", "masked_colorized", "night", "reference_blend", "aligned_reference"):
+        for style in ("off", "heatmap", "contour"):
+            out = compose_live_view(pair, LiveViewSpec(base, style))
+            assert out.shape == (120, 160, 3) and out.dtype == np.uint8
+
+
+def test_inspection_views_and_nudge():
+    night = np.zeros((16, 16), np.uint8)
+    aligned = np.full((16, 16, 3), 200, np.uint8)
+    cb = checkerboard(night, aligned, tiles=2)
+    assert cb[0, 0].tolist() == [0, 0, 0] and cb[0, 15].tolist() == [200, 200, 200]
+    assert difference(night, aligned).shape == (16, 16, 3)
+    assert inspect_view("flicker", night, aligned, phase=1)[0, 0].tolist() == [200, 200, 200]
+    m = nudge(np.eye(3), 2, -1)
+    assert m @ np.array([0, 0, 1.0]) == pytest.approx([2, -1, 1])
+    with pytest.raises(ValueError, match="view must be"):
+        inspect_view("sepia", night, aligned)
+
+
+def test_render_pair_uses_the_stored_matrix(day_night):
+    day, night = day_night
+    shift = np.array([[1.0, 0, 3], [0, 1, 0], [0, 0, 1]])
+    v = render_pair(night, day, shift)
+    np.testing.assert_array_equal(v.aligned[:, 3:], day[:, :-3])
+    assert v.mask[:, :3].min() == 1.0  # outside the reference: no colour there
+    assert v.colorized is None and v.image("mask").dtype == np.uint8
+    assert thumbnail(v.aligned, 40).shape == (30, 40, 3)
+    w = wipe(night, v.aligned, 0.25)
+    assert w[0, 0].tolist() == [night[0, 0]] * 3 and w.shape == (120, 160, 3)
+
+
+def test_burst_mean_and_median():
+    a, b, c = (np.full((2, 2), v, np.uint8) for v in (10, 20, 250))
+    assert average_frames([a, b]).tolist() == [[15, 15], [15, 15]]
+    assert median_frames([a, b, c]).tolist() == [[20, 20], [20, 20]]
+    with pytest.raises(ValueError, match="frame 1"):
+        average_frames([a, np.zeros((3, 3), np.uint8)])
+    cam = SimulatedCamera(resolution=(64, 48), fps=60)
+    cam.start()
+    try:
+        frames = grab_burst(cam, 3, colour=True)
+        seqs = [f.meta.sequence for f in frames]
+        assert seqs == sorted(set(seqs))
+        with pytest.raises(ValueError, match="not gray"):
+            grab_burst(cam, 1, colour=False)
+    finally:
+        cam.close()
+
+
+def test_on_camera_colorizer_supplies_the_colour(day_night):
+    """With a camera colorizer the host aligns and masks, sends the aligned reference and
+    the mask to it, and shows the camera's colour (a stand-in for the OAK's host side)."""
+    from types import SimpleNamespace
+
+    day, night = day_night
+    colour = np.zeros((*night.shape, 3), np.uint8)
+    colour[..., 2] = 200
+
+    class FakeOak:
+        def __init__(self):
+            self.references = []
+
+        def set_reference(self, night, reference, *, leak_mask=None):
+            self.references.append((night.shape, reference.shape, leak_mask is not None))
+
+        def latest_result(self):
+            return SimpleNamespace(result=SimpleNamespace(rgb=colour))
+
+    oak = FakeOak()
+    lp = LivePreview(workers=1, colorize=True)
+    lp.set_camera_colorizer(oak)
+    got = []
+    lp.events.result.connect(got.append)
+    lp.set_reference(day)
+    lp.offer(night, 1)
+    deadline = time.monotonic() + 30
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    lp.stop()
+    assert got and got[0].pair.colorized.rgb is colour
+    assert oak.references == [(night.shape, (*night.shape, 3), True)]
+    assert lp._colorizer is None  # the host model was never loaded

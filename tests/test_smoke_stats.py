@@ -1,0 +1,45 @@
+"""``nightlab --smoke --stats``: the real app walks the main flows and writes its figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_walks_the_flows_and_writes_stats(tmp_path):
+    stats, shot = tmp_path / "stats.json", tmp_path / "shot.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "--smoke", "14", "--resolution", "320x240",
+         "--stats", str(stats), "--screenshot", str(shot)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    fig = json.loads(stats.read_text())
+    assert fig["steps_failed"] == []
+    # on a loaded machine the last steps may not be reached in 14 s; the first ones must be
+    assert {"capture day reference", "live colorize on"} <= set(fig["steps_ok"])
+    assert fig["frame_size"] == [320, 240]
+    assert fig["results_per_s"] > 0 and fig["display_fps"] > 0
+    assert fig["gui_stall_ms"]["heartbeat_ms"] == 5
+    assert fig["gui_stall_ms"]["max"] >= fig["gui_stall_ms"]["p99"] >= fig["gui_stall_ms"]["p50"]
+    assert fig["frame_to_painted_ms"]["result"]["p50"] is not None
+    assert fig["rss_mib"]["start"] > 0 and fig["rss_mib"]["end"] > 0
+    assert shot.stat().st_size > 10_000
+    assert "nightlab --smoke:" in proc.stderr  # the one summary line
+
+
+def test_bad_resolution_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "--smoke", "1", "--resolution", "big"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "nightlab: error: --resolution must look like 1280x720, got 'big'"
+    ]
