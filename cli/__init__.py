@@ -138,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # argv None = the real program (sys.argv): a forked reaper may stand by; a command
         # called in-process (tests, embedding) must not fork its host
+        if getattr(args, "handles_signals", False):
+            # long commands that stop gracefully on their own (finish the item in progress,
+            # record what was done, close workers) take SIGINT/SIGTERM themselves
+            return int(args.func(args) or 0)
         with interruptible(args.command, reaper=program):
             return int(args.func(args) or 0)
     except Interrupted as exc:

@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)"
     )
-    p.set_defaults(func=run)
+    # Ctrl-C / SIGTERM: stop submitting, keep what finished, close the cluster, say how to resume
+    p.set_defaults(func=run, handles_signals=True)
 
 
 class _Progress:
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             progress.step(outcome.ok)
 
         cancel = threading.Event()
-        previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+        previous = {s: signal.signal(s, lambda *_: cancel.set()) for s in _STOP_SIGNALS}
         try:
             report = reprocess(
                 jobs,
@@ -136,9 +137,12 @@ def run(args: argparse.Namespace) -> int:
                 cancel=cancel,
             )
         except OSError as exc:
-            raise CliError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+            if args.scheduler and _is_connection_error(exc):
+                raise CliError(f"cannot reach the Dask scheduler {args.scheduler}: {exc}") from None
+            raise
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
         progress.total = progress.done
     rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed else "-"
     print(
@@ -147,9 +151,21 @@ def run(args: argparse.Namespace) -> int:
         f"{report.failed} failed; {rate} on {report.where} ({report.workers} workers)"
     )
     if report.cancelled:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
+        print(
+            f"nightlab reprocess: interrupted; the {report.processed} pairs done are kept, run "
+            "the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     return 1 if report.failed else 0
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _is_connection_error(exc: OSError) -> bool:
+    # distributed raises OSError("Timed out trying to connect ...") for an unreachable scheduler
+    return isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower()
 
 
 def _model_name(path: str) -> str:

@@ -289,3 +289,49 @@ def test_reprocess_command_unknown_session_is_one_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope" in lines[0], proc.stderr
+
+
+def test_ctrl_c_stops_reprocess_keeps_finished_runs_and_a_rerun_resumes(tmp_path, data_dir):
+    import signal
+
+    from engine.store import Store
+
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("night")
+        day = store.add_capture(s.id, read_image(data_dir / "captures/0000_day.png"), kind="day")
+        night_img = read_image(data_dir / "captures/0000_night.png", mode="gray")
+        for _ in range(40):
+            night = store.add_capture(s.id, night_img, kind="night")
+            store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(store_dir)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "main",
+            "reprocess",
+            "--session",
+            "night",
+            "--serial",
+            "--batch",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    first = proc.stderr.readline()  # the first progress line: one pair is recorded
+    assert first.startswith("reprocess: 1/40"), first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("reprocess: ")]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "resume" in lines[0], err
+    done = int(out.split(" processed")[0].rsplit(" ", 1)[-1])
+    assert 1 <= done < 40
+    again = _cli("--session", "night", "--serial", data_dir=store_dir)
+    assert again.returncode == 0, again.stderr
+    assert f"{40 - done} processed, {done} skipped" in again.stdout, again.stdout

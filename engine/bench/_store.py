@@ -231,7 +231,7 @@ def _query_rows(tmp: Path, repeats: int) -> list[BenchRow]:
 
 #: Modules under ``engine.bench`` whose ``rows(repeats=)`` join this area's table (export and
 #: import MB/s, ...); one not built yet is skipped.
-PARTS: tuple[str, ...] = ("_store_exchange",)
+PARTS: tuple[str, ...] = ("_store_exchange", "_store_reprocess")
 
 
 def rows(*, repeats: int) -> list[BenchRow]:
