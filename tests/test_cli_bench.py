@@ -70,7 +70,8 @@ def test_bench_store_exchange_rows_report_export_and_import_mb_per_s():
     from engine.bench import AREAS
     from engine.bench._store_exchange import rows
 
-    assert "store" in AREAS and {"_store_exchange", "_store_reprocess"} <= set(store_area.PARTS)  # `--only store` has them
+    # `--only store` runs them
+    assert "store" in AREAS and {"_store_exchange", "_store_reprocess"} <= set(store_area.PARTS)
     out = rows(repeats=1, pairs=1, size=(320, 240), real=False)
     assert [r.stage for r in out] == [
         "store: export bag (folder)",
