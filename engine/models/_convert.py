@@ -212,7 +212,7 @@ def to_blob(
     >>> to_blob("refcolor_s.onnx", "refcolor_s.blob", camera_variant=True)  # doctest: +SKIP
     PosixPath('refcolor_s.blob')
     """
-    from engine.atomic import write_bytes_atomic, write_json_atomic
+    from engine.atomic import StagedOutputs, write_bytes_atomic, write_json_atomic
     from engine.models._verify import verify_model
 
     say = log or (lambda _msg: None)
@@ -281,13 +281,17 @@ def to_blob(
         card_data = None
         if card is not None:
             card_data = _blob_card(card, src, dst, data, precisions, output_precision, compiled)
-        write_bytes_atomic(dst, data)
-        if card_data is not None:
-            try:
-                write_json_atomic(card_path_for(dst), card_data)
-            except BaseException:
-                dst.unlink(missing_ok=True)  # no blob without its card
-                raise
+        # blob and card move into place together, the card last (it commits the pair): a
+        # failure or an interrupt leaves the previous blob and card as they were
+        card_name = card_path_for(dst).name
+        with StagedOutputs(
+            dst.parent,
+            marker=card_name if card_data is not None else None,
+            replaces=(dst.name, card_name),
+        ) as stage:
+            write_bytes_atomic(stage.path(dst.name), data)
+            if card_data is not None:
+                write_json_atomic(stage.path(card_name), card_data)
     return dst
 
 
