@@ -33,7 +33,8 @@ class Alignment:
         Verification score in ``[0, 1]``, higher is better: how well the gradient structure
         of the warped ``moving`` image correlates with ``fixed`` in their overlap.
     method : str
-        What produced the matrix, e.g. ``"features+ecc"``, ``"phase+ecc"``, ``"ecc"``.
+        What produced the matrix, e.g. ``"features+ecc"``, ``"phase+ecc"``, ``"ecc"``,
+        ``"fixed+ecc"`` (the fixed-camera prior refined locally).
     motion : str
         Motion model of the matrix: ``"translation"``, ``"euclidean"``, ``"affine"`` or
         ``"homography"``.
