@@ -25,7 +25,7 @@ class Alignment:
     matrix : ndarray
         3x3 float64 homography mapping pixel coordinates ``(x, y, 1)`` of ``moving`` to
         ``fixed`` (pixel centres at integer coordinates, OpenCV's convention). Always
-        normalised so ``matrix[2, 2] == 1``; the identity when nothing was found.
+        normalised so ``matrix[2, 2] == 1``; the identity when ``ok`` is ``False``.
     ok : bool
         ``True`` when the registration passed verification (sane matrix, enough overlap,
         structure lines up). Never trust ``matrix`` when ``ok`` is ``False``.
