@@ -230,8 +230,10 @@ def _webcam_rows(*, repeats: int) -> list[BenchRow]:
             stage, target = "track webcam night/day, fixed_camera + initial=previous", None
         for key in ("ecc", "sift"):
             ref_ms, ref_err = refs[(kind, key)]
-            ref_name = names[key] if kind == "scratch" else names[key].replace(
-                "from identity", "from previous"
+            ref_name = (
+                names[key]
+                if kind == "scratch"
+                else names[key].replace("from identity", "from previous")
             )
             note = (
                 f"{len(pairs)} real pairs ({cams}); ours {lo:.0f}-{hi:.0f} ms; corner error "
