@@ -329,9 +329,7 @@ def align(
 
     if fixed_camera and method in ("auto", "ecc"):
         prior = start if start is not None else _frame_fit(pm.shape, pf.shape)
-        candidates.append(
-            _fixed_camera(pm, pf, prior, motion, timer, tracking=start is not None)
-        )
+        candidates.append(_fixed_camera(pm, pf, prior, motion, timer, tracking=start is not None))
         if method == "auto" and not candidates[-1].verdict.ok:
             notes.append(f"fixed-camera prior: {candidates[-1].verdict.reason}")
             candidates += _auto(pm, pf, motion, timer, notes)

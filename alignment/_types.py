@@ -25,7 +25,7 @@ class Alignment:
     matrix : ndarray
         3x3 float64 homography mapping pixel coordinates ``(x, y, 1)`` of ``moving`` to
         ``fixed`` (pixel centres at integer coordinates, OpenCV's convention). Always
-        normalised so ``matrix[2, 2] == 1``; the identity when nothing was found.
+        normalised so ``matrix[2, 2] == 1``; the identity when ``ok`` is ``False``.
     ok : bool
         ``True`` when the registration passed verification (sane matrix, enough overlap,
         structure lines up). Never trust ``matrix`` when ``ok`` is ``False``.
@@ -33,7 +33,8 @@ class Alignment:
         Verification score in ``[0, 1]``, higher is better: how well the gradient structure
         of the warped ``moving`` image correlates with ``fixed`` in their overlap.
     method : str
-        What produced the matrix, e.g. ``"features+ecc"``, ``"phase+ecc"``, ``"ecc"``.
+        What produced the matrix, e.g. ``"features+ecc"``, ``"phase+ecc"``, ``"ecc"``,
+        ``"fixed+ecc"`` (the fixed-camera prior refined locally).
     motion : str
         Motion model of the matrix: ``"translation"``, ``"euclidean"``, ``"affine"`` or
         ``"homography"``.

@@ -234,6 +234,7 @@ def verify(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> V
 # corners of the 320 px check image, like the shifts (one sample = 2 px, both ways).
 _PEAK_SCALE = 0.016
 _PEAK_ANGLE_DEG = 1.0
+_PEAK_TOLERANCE = 0.01  # relative: a nudge must beat the matrix by more than this
 
 
 def peak_check(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> str:
@@ -260,7 +261,10 @@ def peak_check(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) 
     ):
         nudge = np.vstack([cv2.getRotationMatrix2D(tuple(centre), angle, scale), [0, 0, 1]])
         others[name] = _agreement_at(moving, fixed, nudge @ matrix)(0, 0)
-    worse = {k: v for k, v in {**shifts, **others}.items() if v > c0}
+    # A flat top is still a peak: ECC stops within a pixel of the summit, where a neighbour
+    # may score a hair higher (0.5% seen on a real dusk pair). On real webcam pairs the truth
+    # beats every nudge by 2.5-9%, and errors of 3 px, 1.5% scale or more lose by >= 1.3%.
+    worse = {k: v for k, v in {**shifts, **others}.items() if v > c0 * (1 + _PEAK_TOLERANCE)}
     if worse:
         name, value = max(worse.items(), key=lambda kv: kv[1])
         return f"not a local peak of structure agreement ({name} gives {value:.3f} > {c0:.3f})"

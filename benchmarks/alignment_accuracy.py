@@ -236,8 +236,7 @@ def run_webcam(shared: Path, *, days_per_night: int = 4) -> tuple[list[dict], di
             day = _read(pair.day.path, gray=False)
             night = _read(pair.night.path, gray=False)
             truth, source = sift.truth(pair.day.path, pair.night.path, hubs)
-            row = {"camera": cam, "night": pair.night.name, "day": pair.day.name,
-                   "truth": source}
+            row = {"camera": cam, "night": pair.night.name, "day": pair.day.name, "truth": source}
             for key, kwargs in (("fixed", {"fixed_camera": True}), ("scratch", {})):
                 t0 = time.perf_counter()
                 result = align(day, night, **kwargs)
@@ -246,12 +245,24 @@ def run_webcam(shared: Path, *, days_per_night: int = 4) -> tuple[list[dict], di
                 err = corner_error(result.matrix, ref, day.shape[:2])
                 h, w = day.shape[:2]
                 corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], float)
-                worst = float(np.max(np.linalg.norm(
-                    apply_homography(result.matrix, corners) - apply_homography(ref, corners),
-                    axis=1)))
-                row[key] = {"ok": result.ok, "error_px": err, "worst_corner_px": worst,
-                            "ms": ms, "score": result.score, "method": result.method,
-                            "reason": result.reason}
+                worst = float(
+                    np.max(
+                        np.linalg.norm(
+                            apply_homography(result.matrix, corners)
+                            - apply_homography(ref, corners),
+                            axis=1,
+                        )
+                    )
+                )
+                row[key] = {
+                    "ok": result.ok,
+                    "error_px": err,
+                    "worst_corner_px": worst,
+                    "ms": ms,
+                    "score": result.score,
+                    "method": result.method,
+                    "reason": result.reason,
+                }
             rows.append(row)
     return rows, spread
 
@@ -332,9 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write per-pair results here")
     parser.add_argument("--method", default="auto")
     parser.add_argument("--motion", default="homography", help="for the visnir pairs")
-    parser.add_argument(
-        "--only", choices=["visnir", "webcam"], help="run one part (default: both)"
-    )
+    parser.add_argument("--only", choices=["visnir", "webcam"], help="run one part (default: both)")
     args = parser.parse_args(argv)
     if not (args.shared / "data").is_dir():
         print(f"{args.shared}: no data/ folder (../shared is needed for this benchmark)")
@@ -420,8 +429,12 @@ def _visnir_part(args) -> dict:
     for r in daynight:
         if not r["ok"]:
             print(f"not ok: {r['scene']}: {r['reason']}")
-    return {"visnir": visnir, "summary": summaries, "daynight": daynight,
-            "truth": list(checks.values())}
+    return {
+        "visnir": visnir,
+        "summary": summaries,
+        "daynight": daynight,
+        "truth": list(checks.values()),
+    }
 
 
 def _webcam_part(args) -> dict:
@@ -436,27 +449,52 @@ def _webcam_part(args) -> dict:
             continue
         for key, label in (("fixed", "fixed_camera=True"), ("scratch", "no hint")):
             s = _webcam_summary(sub, key)
-            table.append([cam, label, str(s["n"]), f"{s['ok_pct']:.1f}", str(s["wrong"]),
-                          f"{s['median_px']:.2f}", f"{s['max_px']:.2f}",
-                          f"{s['median_ms']:.0f}", f"{s['p10_ms']:.0f}-{s['p90_ms']:.0f}"])
+            table.append(
+                [
+                    cam,
+                    label,
+                    str(s["n"]),
+                    f"{s['ok_pct']:.1f}",
+                    str(s["wrong"]),
+                    f"{s['median_px']:.2f}",
+                    f"{s['max_px']:.2f}",
+                    f"{s['median_ms']:.0f}",
+                    f"{s['p10_ms']:.0f}-{s['p90_ms']:.0f}",
+                ]
+            )
     _print_table(
         "webcam: day frame -> hard frame of another date (corner error vs independent truth, px;"
         f" wrong = ok with a corner > {WRONG_PX:.0f} px off)",
-        ["camera", "mode", "pairs", "ok %", "wrong", "median px", "max px", "median ms",
-         "p10-p90 ms"],
+        [
+            "camera",
+            "mode",
+            "pairs",
+            "ok %",
+            "wrong",
+            "median px",
+            "max px",
+            "median ms",
+            "p10-p90 ms",
+        ],
         table,
     )
     sources = {k: sum(r["truth"] == k for r in rows) for k in ("direct", "chained", "none")}
-    print(f"truth: {sources['direct']} direct, {sources['chained']} chained through a day "
-          f"frame, {sources['none']} none (measured from the identity)")
+    print(
+        f"truth: {sources['direct']} direct, {sources['chained']} chained through a day "
+        f"frame, {sources['none']} none (measured from the identity)"
+    )
     for cam, s in spread.items():
-        print(f"{cam}: day frames vs the brightest one, {s['n']} fits: corner drift median "
-              f"{s['median_px']:.2f} px, max {s['max_px']:.2f} px")
+        print(
+            f"{cam}: day frames vs the brightest one, {s['n']} fits: corner drift median "
+            f"{s['median_px']:.2f} px, max {s['max_px']:.2f} px"
+        )
     for r in rows:
         for key in ("fixed", "scratch"):
             if not r[key]["ok"] or r[key]["worst_corner_px"] > WRONG_PX:
-                print(f"{key} {r['camera']} {r['night']} <- {r['day']}: ok={r[key]['ok']} "
-                      f"{r[key]['error_px']:.1f} px {r[key]['reason']}")
+                print(
+                    f"{key} {r['camera']} {r['night']} <- {r['day']}: ok={r[key]['ok']} "
+                    f"{r[key]['error_px']:.1f} px {r[key]['reason']}"
+                )
     return {"webcam": rows, "webcam_day_spread": spread}
 
 

@@ -166,8 +166,16 @@ def test_process_fixed_camera_on_a_real_webcam_night(tmp_path, capsys):
 
     folder = shared_path("data", "webcam", "stlouis")
     out = tmp_path / "out"
-    args = ["process", "--day", str(folder / "20120822_132844.png"), "--night",
-            str(folder / "20120922_112851.png"), "--out", str(out), "--no-colorize"]
+    args = [
+        "process",
+        "--day",
+        str(folder / "20120822_132844.png"),
+        "--night",
+        str(folder / "20120922_112851.png"),
+        "--out",
+        str(out),
+        "--no-colorize",
+    ]
     assert cli_main([*args, "--fixed-camera"]) == 0, capsys.readouterr().err
     m = json.loads((out / "metrics.json").read_text())
     assert m["alignment"]["ok"] is True and m["alignment"]["method"] == "fixed+ecc"

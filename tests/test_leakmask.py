@@ -465,3 +465,34 @@ def test_interleaved_timing_alternates_reference_and_ours():
     t_ours, t_ref = interleaved(lambda: order.append("o"), lambda: order.append("r"), 3)
     assert order == ["o", "r"] + ["r", "o"] * 3  # warm-up, then one of each per round
     assert len(t_ours) == len(t_ref) == 3
+
+
+def test_ssim_map_from_several_threads_at_once_is_still_exact(rng):
+    # Large maps share one long-lived helper thread: concurrent callers must neither
+    # deadlock nor mix strips.
+    import threading
+
+    from engine.leakmask._ssim import _PARALLEL_PIXELS
+
+    shape = (1024, 1000)
+    assert shape[0] * shape[1] >= _PARALLEL_PIXELS  # the two-thread path
+    pairs = [
+        (rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 256, shape, dtype=np.uint8))
+        for _ in range(3)
+    ]
+    expected = [ssim_map(a, b, data_range=255) for a, b in pairs]
+    results: dict[int, np.ndarray] = {}
+
+    def run(i):
+        results[i] = ssim_map(*pairs[i], data_range=255)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    for i in range(3):
+        np.testing.assert_array_equal(results[i], expected[i])
+    a, b = pairs[0]
+    assert np.abs(expected[0] - _skimage(a, b, data_range=255)).max() <= TOL
