@@ -71,6 +71,9 @@ class MainWindow(QMainWindow):
 
             store = Store()  # the user's data folder ($NIGHTLAB_DATA_DIR or platform default)
         self.store = store
+        # every store write runs on the job runner; one that slips onto this thread would
+        # block painting for a PNG encode + fsync + commit, so make it fail loudly instead
+        self.store.disallow_writes_on(threading.current_thread())
         self.state = state or AppState(camera=camera, camera_spec=camera_spec)
         if camera is not None and self.state.camera is not camera:
             self.state.camera = camera

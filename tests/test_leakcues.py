@@ -111,10 +111,11 @@ def test_cue_inputs_are_validated(photo):
         LeakMaskParams(stability_lo=0.5, stability_hi=0.5)
 
 
-def test_cue_docstring_examples_run():
-    for mod in (engine.leakmask._mask, engine.leakmask._cues):
-        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, f"{mod.__name__}: {result.failed} example(s) failed"
+def test_leak_mask_docstring_examples_run():
+    # _cues holds private helpers without examples; the public leak_mask documents the cues
+    result = doctest.testmod(engine.leakmask._mask, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, "no examples found: the test would prove nothing"
+    assert result.failed == 0, f"{result.failed} example(s) failed"
 
 
 def test_luminance_cue_adds_little_on_real_visnir_pairs():

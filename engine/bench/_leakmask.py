@@ -59,8 +59,7 @@ def rows(*, repeats: int) -> list[BenchRow]:
     from skimage.metrics import structural_similarity
 
     from engine.bench import median_ms
-    from engine.leakmask import leak_mask, ssim_map
-    from engine.leakmask._ssim import _PARALLEL_PIXELS
+    from engine.leakmask import SSIM_PARALLEL_PIXELS, leak_mask, ssim_map
 
     repeats = max(1, repeats)
     out = []
@@ -76,7 +75,7 @@ def rows(*, repeats: int) -> list[BenchRow]:
             reps_ref,
         )
         speedup = ref_ms / ours_ms if ours_ms > 0 else float("inf")
-        workers = "2 threads" if width * height >= _PARALLEL_PIXELS else "1 thread"
+        workers = "2 threads" if width * height >= SSIM_PARALLEL_PIXELS else "1 thread"
         out.append(
             BenchRow(
                 stage="ssim_map (uint8, 7x7 box)",

@@ -58,12 +58,11 @@ def rows(*, repeats: int) -> list[BenchRow]:
     from skimage.metrics import structural_similarity
 
     from engine.bench._leakmask import _frames
-    from engine.leakmask import ssim_map
-    from engine.leakmask._ssim import _PARALLEL_PIXELS
+    from engine.leakmask import SSIM_PARALLEL_PIXELS, ssim_map
 
     width, height = SIZE
     night, reference = _frames(width, height)
-    workers = "2 threads" if width * height >= _PARALLEL_PIXELS else "1 thread"
+    workers = "2 threads" if width * height >= SSIM_PARALLEL_PIXELS else "1 thread"
     out = []
     for stage, a, b, kw in _cases(night, reference):
         t_ours, t_ref = interleaved(

@@ -42,8 +42,7 @@ def fill_synthetic_pairs(root: Path, n: int = N_SCALE) -> None:
     by opening a `Store`: the v2 migration builds the indexes and latest verdicts in bulk, as
     it would on a lab's archive. ~70 % judged (70/10/20 pass/fail/review... by draw), 2 %
     tagged ``fog``."""
-    from engine.store import Store, migrate
-    from engine.store._paths import DB_NAME
+    from engine.store import DB_NAME, Store, migrate
 
     root.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(root / DB_NAME, isolation_level=None)

@@ -20,9 +20,10 @@ from engine.leakmask._mask import (
     stages_from_similarity,
 )
 from engine.leakmask._similarity import NORMALIZATIONS, similarity_map
-from engine.leakmask._ssim import ssim_map
+from engine.leakmask._ssim import SSIM_PARALLEL_PIXELS, ssim_map
 
 __all__ = [
+    "SSIM_PARALLEL_PIXELS",
     "NORMALIZATIONS",
     "LeakMaskParams",
     "LeakMaskStages",

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["ssim_map"]
+__all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map"]
 
 _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
@@ -43,6 +43,8 @@ _MAX_EXACT_WIN = 13  # int32 holds N * sum(x * y) and sum(x)^2 exactly up to 13 
 # a second thread took uint8/box from 9.0x to 13.3x, float32/box 2.9x -> 4.6x, uint8/Gaussian
 # 5.8x -> 7.4x; under heavy load (load average 15) it lost a little (10.1x -> 8.6x).
 _PARALLEL_PIXELS = 250_000
+#: public name of the size from which ``ssim_map`` splits the work over two threads
+SSIM_PARALLEL_PIXELS = _PARALLEL_PIXELS
 _F32 = np.float32
 
 

@@ -209,6 +209,15 @@ def _fetch_libs(timeout: float) -> None:
                 with z.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst)
         (staged / "wheel.sha256").write_text(WHEEL_SHA256 + "\n")
+        # the marker says "complete": make every library durable before the folder appears
+        # (stdlib only here: this runs before the project's venv exists)
+        for f in staged.rglob("*"):
+            if f.is_file():
+                fd = os.open(f, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         final = _libs_dir().parent
         if final.exists():  # an incomplete earlier attempt (the marker was not right)
             shutil.rmtree(final)

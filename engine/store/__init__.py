@@ -48,7 +48,7 @@ Examples
 """
 
 from engine.store._events import StoreEvents
-from engine.store._paths import DATA_DIR_ENV, default_data_dir, resolve_data_dir
+from engine.store._paths import DATA_DIR_ENV, DB_NAME, default_data_dir, resolve_data_dir
 from engine.store._records import (
     METRICS,
     SORT_KEYS,
@@ -68,6 +68,7 @@ from engine.store._store import Store, StoreBusy, StoreError
 
 __all__ = [
     "DATA_DIR_ENV",
+    "DB_NAME",
     "METRICS",
     "SCHEMA_VERSION",
     "SORT_KEYS",
