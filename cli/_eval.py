@@ -33,7 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with and without the leak mask. Pairs listed in an evaluated card's "
         "training.pairs_used are left out.",
     )
-    p.add_argument("--pairs", required=True, type=Path, metavar="DIR", help="folder of pairs")
+    p.add_argument(
+        "--pairs",
+        required=True,
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="folder of pairs (repeatable); NNNN_nir.npy affines register unregistered RGB",
+    )
     p.add_argument(
         "--model",
         action="append",
@@ -63,6 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["fast_guided", "guided", "bilinear"],
         default=None,
         help="chroma upsampling (default: RecombineParams' value, fast_guided)",
+    )
+    p.add_argument(
+        "--reference",
+        choices=["degraded", "perfect"],
+        default="degraded",
+        help="day reference: the truth re-seen with scene changes (default) or the truth itself",
     )
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
@@ -101,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise CliError(f"two models share a card name: {names}")
     exclude = sorted({pid for c in colorizers for pid in c.card.pairs_used})
-    pairs = find_pairs(args.pairs)
+    pairs = [p for folder in args.pairs for p in find_pairs(folder)]
     report = evaluate(
         pairs,
         colorizers,
@@ -110,11 +123,13 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         exclude=exclude,
         mask=args.mask,
+        reference=args.reference,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     print(
         f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen in "
-        f"training, of {len(pairs)} in {args.pairs} (seed {args.seed}, leak mask: {args.mask}, "
+        f"training, of {len(pairs)} in {', '.join(map(str, args.pairs))} (seed {args.seed}, "
+        f"reference: {args.reference}, leak mask: {args.mask}, "
         f"leak_strength {params.leak_strength}, upsample {params.upsample})"
     )
     header = [h for h, _ in COLUMNS]
