@@ -72,6 +72,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="chroma upsampling (default: RecombineParams' value, fast_guided)",
     )
     p.add_argument(
+        "--fallback",
+        choices=["surround", "neutral"],
+        default=None,
+        help="what masked areas fall back to (default: RecombineParams' value, surround)",
+    )
+    p.add_argument(
         "--reference",
         choices=["degraded", "perfect"],
         default="degraded",
@@ -100,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["leak_strength"] = args.leak_strength
     if args.upsample is not None:
         overrides["upsample"] = args.upsample
+    if args.fallback is not None:
+        overrides["fallback"] = args.fallback
     params = RecombineParams(**overrides)
     paths: list[Path | None] = list(args.model)
     if not args.no_default:
@@ -130,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen in "
         f"training, of {len(pairs)} in {', '.join(map(str, args.pairs))} (seed {args.seed}, "
         f"reference: {args.reference}, leak mask: {args.mask}, "
-        f"leak_strength {params.leak_strength}, upsample {params.upsample})"
+        f"leak_strength {params.leak_strength}, fallback {params.fallback}, "
+        f"upsample {params.upsample})"
     )
     header = [h for h, _ in COLUMNS]
     table = [[_fmt(getattr(r, key)) for _, key in COLUMNS] for r in report.summary]

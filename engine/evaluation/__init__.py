@@ -16,6 +16,7 @@ from engine.evaluation._runner import (
     TargetCheck,
     evaluate,
     find_pairs,
+    load_pair,
     oracle_leak_mask,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "evaluate",
     "find_pairs",
     "lab_ab",
+    "load_pair",
     "oracle_leak_mask",
     "psnr",
     "ssim",
