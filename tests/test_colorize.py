@@ -165,7 +165,7 @@ def test_leak_strength_zero_keeps_model_estimate(rng):
     grey = RecombineParams(leak_strength=1.0, fallback="neutral")
     half = recombine(night, ab, leak_mask=ones * 0.5, params=grey)
     np.testing.assert_allclose(half.ab, 0.5 * kept.ab, atol=1e-4)
-    quarter = recombine(night, ab, leak_mask=ones * 0.25, params=RecombineParams(fallback="neutral"))
+    quarter = recombine(night, ab, leak_mask=ones * 0.25, params=grey)
     np.testing.assert_allclose(quarter.ab, 0.75 * kept.ab, atol=1e-4)  # default strength 1.0
 
 

@@ -10,7 +10,8 @@ all at 256x192, and predicts the night frame's chroma. Design rules (MyriadX, FP
 * only Conv, Relu, Add, Sub, Mul, Concat, SpaceToDepth, DepthToSpace, Sigmoid, Tanh; no
   normalisation layers (nothing to fold), static shapes;
 * bounded output: ``ab = est + gate * (ref_ab - est)`` with ``est = tanh(.)`` and
-  ``gate = clip(1.1 * sigmoid(.) - 0.05, 0, 1)`` (the clip as two Relus), a convex mix of two values in [-1, 1]. The gate starts open
+  ``gate = clip(1.1 * sigmoid(.) - 0.05, 0, 1)`` (the clip as two Relus), a convex mix of
+  two values in [-1, 1]. The gate starts open
   ("copy the reference chroma"), so training starts from the classical baseline and only has
   to learn where not to copy (changed structure, zeroed leak regions, misaligned edges).
 """

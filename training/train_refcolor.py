@@ -131,8 +131,7 @@ def make_batch(
 ):
     """Generate ``frames`` samples; cut ``windows`` random 96x128 windows from each (0 = whole)."""
     samples = [
-        make_sample(sources, donors, rng=rng, config=config, webcams=webcams)
-        for _ in range(frames)
+        make_sample(sources, donors, rng=rng, config=config, webcams=webcams) for _ in range(frames)
     ]
     keys = ("night_l", "ref_l", "ref_ab", "ab")
     if windows == 0:
@@ -221,7 +220,12 @@ def train(args: argparse.Namespace) -> int:
             if step and step % 20 == 0:
                 print(f"  step {step}: {time.perf_counter() - t0:.0f} s", flush=True)
             b = make_batch(
-                sources, donors, rng, frames=frames, windows=windows, config=config,
+                sources,
+                donors,
+                rng,
+                frames=frames,
+                windows=windows,
+                config=config,
                 webcams=webcams,
             )
             pred = model(b["night_l"], b["ref_l"], b["ref_ab"])
@@ -251,8 +255,14 @@ def train(args: argparse.Namespace) -> int:
         args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), args.checkpoint)
     return ship(
-        model, args, val, train_seconds, epoch_seconds, time.perf_counter() - t_start,
-        webcams=webcams, val_perfect=val_perfect,
+        model,
+        args,
+        val,
+        train_seconds,
+        epoch_seconds,
+        time.perf_counter() - t_start,
+        webcams=webcams,
+        val_perfect=val_perfect,
     )
 
 

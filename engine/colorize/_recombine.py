@@ -371,7 +371,9 @@ def _recombine(
             fb_low[..., 1:] = fallback
             big_h, big_w = night.shape
             fb = cv2.resize(
-                fb_low, (big_w, big_h), interpolation=cv2.INTER_LINEAR,
+                fb_low,
+                (big_w, big_h),
+                interpolation=cv2.INTER_LINEAR,
                 dst=ws.get("fallback", lab.shape),
             )
             cv2.subtract(lab, fb, dst=lab)

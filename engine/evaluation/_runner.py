@@ -130,9 +130,7 @@ def find_pairs(folder: str | Path) -> list[EvalPair]:
         if nights:
             affine = d / f"{stem}_nir.npy"
             pairs.append(
-                EvalPair(
-                    f"{d.name}/{stem}", truth, nights[0], affine if affine.is_file() else None
-                )
+                EvalPair(f"{d.name}/{stem}", truth, nights[0], affine if affine.is_file() else None)
             )
     if not pairs:
         raise ValueError(f"--pairs {d}: no NNNN_rgb / NNNN_nir image pairs found")
