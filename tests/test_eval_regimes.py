@@ -85,3 +85,14 @@ def test_real_registration_pair_perfect_reference():
     report = evaluate(pair, [], baseline=ReferenceTransferColorizer(), reference="perfect")
     off = next(r for r in report.summary if not r.leak_mask)
     assert off.ab_err_unchanged < 2.5  # copying the true colours, scored inside the footprint
+
+
+def test_ssim_metric_equals_scikit_image_on_rgb(rng):
+    from skimage.metrics import structural_similarity
+
+    from engine.evaluation import ssim
+
+    a = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    b = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
+    expected = structural_similarity(a, b, data_range=255, channel_axis=2)
+    assert ssim(a, b, data_range=255) == pytest.approx(expected, abs=1e-6)

@@ -52,7 +52,12 @@ def psnr(
 
 
 def ssim(result: np.ndarray, truth: np.ndarray, *, data_range: float) -> float:
-    """Mean structural similarity of two RGB images (scikit-image, per channel, averaged).
+    """Mean structural similarity of two RGB images, per channel, averaged.
+
+    The same number as scikit-image's ``structural_similarity(result, truth,
+    data_range=data_range, channel_axis=2)`` (7x7 window, the map's 3-pixel border cropped
+    before the mean), computed with :func:`engine.leakmask.ssim_map`, which matches
+    scikit-image's map and is several times faster on the evaluation's megapixel frames.
 
     Examples
     --------
@@ -60,10 +65,21 @@ def ssim(result: np.ndarray, truth: np.ndarray, *, data_range: float) -> float:
     >>> ssim(img, img, data_range=255)
     1.0
     """
-    from skimage.metrics import structural_similarity
+    from engine.leakmask import ssim_map
 
     _check_pair(result, truth, ("result", "truth"))
-    return float(structural_similarity(result, truth, data_range=data_range, channel_axis=2))
+    pad = 3  # (win_size - 1) // 2, cropped by scikit-image before the mean
+    means = [
+        float(
+            ssim_map(
+                np.ascontiguousarray(result[..., c]),
+                np.ascontiguousarray(truth[..., c]),
+                data_range=data_range,
+            )[pad:-pad, pad:-pad].mean(dtype=np.float64)
+        )
+        for c in range(result.shape[2])
+    ]
+    return float(np.mean(means))
 
 
 def ab_error(
