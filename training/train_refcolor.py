@@ -81,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, default=None, help="also save the torch weights")
     p.add_argument("--no-webcam", action="store_true", help="train without the webcam frames")
     p.add_argument(
+        "--p-perfect",
+        type=float,
+        default=SampleConfig.p_perfect,
+        help="share of samples whose reference is the colour truth itself",
+    )
+    p.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -196,7 +202,7 @@ def train(args: argparse.Namespace) -> int:
         + ", ".join(f"{w.name} {len(w.frames)} ({w.stems[0]}..{w.stems[-1]})" for w in webcams),
         flush=True,
     )
-    config = SampleConfig()
+    config = SampleConfig(p_perfect=args.p_perfect)
     model = RefColorNet()
     if args.init is not None:
         load_onnx_weights(model, args.init)
