@@ -41,11 +41,14 @@ def _black_border(img: np.ndarray, *, left: int, top: int) -> tuple[np.ndarray, 
 def test_reference_coverage_marks_black_pixels_only():
     ref = np.full((6, 8, 3), 50, np.uint8)
     assert reference_coverage(ref) is None
+    ref[2:4, 3:5] = 0  # black content inside the frame: still a whole reference
+    ref[0, 5] = 0  # and one black pixel on the edge is not a footprint's outside
+    assert reference_coverage(ref) is None
     ref[:, :3] = 0
     ref[0, 5] = (0, 0, 1)  # dark but not black: covered
     cov = reference_coverage(ref)
     assert cov.dtype == np.float32 and cov.shape == (6, 8)
-    assert (cov[:, :3] == 0).all() and (cov[:, 3:] == 1).all()
+    assert (cov[:, :3] == 0).all() and (cov[1, 3:] == 1).all() and cov[2, 3] == 0
 
 
 def test_fill_uncovered_keeps_covered_values_and_extends_them(rng):

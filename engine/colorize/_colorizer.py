@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine.colorize._coverage import reference_coverage
@@ -106,8 +107,8 @@ class Colorizer:
         check_night_color(night, night_color)
         coverage = reference_coverage(reference)
         if coverage is not None:  # no reference colour outside the reference's footprint
-            outside = 1.0 - coverage
-            mask = outside if mask is None else np.maximum(mask, outside)
+            outside = cv2.subtract(1.0, coverage)
+            mask = outside if mask is None else cv2.max(mask, outside)
         ab_lowres, prep_ms, infer_ms = self._predict_ab(night, reference, mask)
         res = _recombine(
             night, ab_lowres, mask, self.params, self.name, self._workspace(), night_color

@@ -9,8 +9,11 @@ pixels wide along the edge. So the reference is reduced to the model's resolutio
 push-pull pyramid from the nearest covered content: the model sees a smooth continuation of the
 scene, and covered pixels keep exactly their own colour.
 
-A pixel that is exactly black in all three channels is taken as "no reference there". Black has
-no chroma (a = b = 0), so treating a truly black day pixel as uncovered loses no colour.
+A pixel that is exactly black in all three channels is taken as "no reference there", but only
+when at least 5 % of the frame's outermost pixels are black too (a footprint's outside always
+reaches the frame's edge along a stretch; a reference without that is whole, its black pixels
+are dark content, and the cheaper plain resize serves it). Black has no chroma (a = b = 0), so
+treating a truly black day pixel as uncovered loses no colour.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ __all__ = ["fill_uncovered", "reference_coverage"]
 def reference_coverage(reference: np.ndarray) -> np.ndarray | None:
     """float32 ``(H, W)`` 1 where the RGB uint8 ``reference`` has content, 0 where it is black.
 
-    Returns ``None`` when every pixel has content (the common, fast case).
+    Returns ``None`` when the reference covers the whole frame (under 5 % of its outermost
+    pixels black: the common, fast case).
 
     Examples
     --------
@@ -35,7 +39,9 @@ def reference_coverage(reference: np.ndarray) -> np.ndarray | None:
     True
     """
     black = cv2.inRange(reference, (0, 0, 0), (0, 0, 0))
-    if cv2.countNonZero(black) == 0:
+    edges = (black[0], black[-1], black[:, 0], black[:, -1])
+    on_edge = sum(cv2.countNonZero(np.ascontiguousarray(e)) for e in edges)
+    if on_edge < 0.05 * sum(e.size for e in edges):
         return None
     covered = cv2.bitwise_not(black)
     return cv2.multiply(covered, 1.0 / 255.0, dtype=cv2.CV_32F)

@@ -183,8 +183,10 @@ def model_res_planes(
     else:
         cov = cv2.resize(coverage, (w, h), interpolation=cv2.INTER_AREA)
         inv = np.divide(1.0, cov, out=np.zeros_like(cov), where=cov > 1e-6)
-        rgb = cv2.resize(reference.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-        rgb = fill_uncovered(rgb * inv[..., None], cov)
+        # uint8 area resize (SIMD) then normalise: black adds nothing to the sums, so
+        # small / cov is the mean over covered pixels (within 0.5 / cov levels of rounding)
+        small = cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA)
+        rgb = fill_uncovered(small * inv[..., None], cov)
         ref_lab = cv2.cvtColor(np.clip(rgb * (1.0 / 255.0), 0.0, 1.0), cv2.COLOR_RGB2Lab)
         small_leak = None
         if leak_mask is not None:

@@ -199,7 +199,7 @@ def _score(pair, method, with_mask, rgb, truth, truth_ab, changed, footprint) ->
         leak_mask=with_mask,
         psnr=psnr(rgb, truth, data_range=255, region=None if footprint is None else inside),
         psnr_unchanged=psnr(rgb, truth, data_range=255, region=unchanged),
-        ssim=ssim(rgb, truth, data_range=255),
+        ssim=ssim(rgb, truth, data_range=255, region=None if footprint is None else inside),
         ab_mae=mae,
         ab_err=err,
         ab_err_unchanged=ab_error(ab, truth_ab, region=unchanged)[1],
