@@ -67,8 +67,8 @@ def export_onnx(model: RefColorNet, path: Path, *, width: int = 256, height: int
 
 def _inline_identities(path: Path) -> None:
     """Replace ``Identity`` nodes on initializers (the exporter's de-duplication of equal
-    weight tensors, e.g. zero-initialised layers) by a copy, so the graph keeps to the
-    MyriadX op list."""
+    weight tensors, e.g. zero-initialised layers) by a copy, and ``Constant`` nodes (the
+    gate's scalars) by initializers, so the graph keeps to the MyriadX op list."""
     import onnx
 
     model = onnx.load(str(path))
@@ -80,6 +80,11 @@ def _inline_identities(path: Path) -> None:
             copy.CopyFrom(inits[node.input[0]])
             copy.name = node.output[0]
             model.graph.initializer.append(copy)
+        elif node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            value = onnx.TensorProto()
+            value.CopyFrom(node.attribute[0].t)
+            value.name = node.output[0]
+            model.graph.initializer.append(value)
         else:
             keep.append(node)
     if len(keep) != len(model.graph.node):
