@@ -78,22 +78,32 @@ def fill_uncovered(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
         )
     c = values.shape[2]
     w = np.clip(weight, 0.0, 1.0).astype(np.float32)
-    v = values.astype(np.float32) * w[..., None]
-    levels = []
-    while True:
-        levels.append((v, w))
+    values = np.ascontiguousarray(values, np.float32)
+    # pull: a pyramid of weight-premultiplied sums, halving until one pixel
+    v = cv2.multiply(values, cv2.merge([w] * c)) if c > 1 else values * w[..., None]
+    levels = [(v.reshape(w.shape + (c,)), w)]
+    while max(w.shape) > 1:
         h, wd = w.shape
-        if h <= 1 and wd <= 1:
-            break
         size = (max(1, (wd + 1) // 2), max(1, (h + 1) // 2))
         v = cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], c)
-        w = cv2.resize(w, size, interpolation=cv2.INTER_AREA)
+        w = cv2.resize(w, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0])
+        levels.append((v, w))
+    # push: each level keeps its own normalised value where well covered, else the coarser
     v, w = levels[-1]
     est = v / np.maximum(w, 1e-6)[..., None]
-    for v, w in reversed(levels[:-1]):
+    for i in range(len(levels) - 2, -1, -1):
+        v, w = levels[i]
         h, wd = w.shape
         up = cv2.resize(est, (wd, h), interpolation=cv2.INTER_LINEAR).reshape(h, wd, c)
-        own = v / np.maximum(w, 1e-6)[..., None]
-        a = np.minimum(w * 4.0, 1.0)[..., None]
-        est = own * a + up * (1.0 - a)
-    return est.astype(np.float32)
+        if i == 0:
+            # the finest level is ``values`` itself where covered (v / w == values): only the
+            # thin rim with weight < 0.25 and the uncovered part need blending
+            est = values.copy()
+            sel = w < 0.25
+            a = (w[sel] * 4.0)[:, None]
+            est[sel] = values[sel] * a + up[sel] * (1.0 - a)
+        else:
+            own = v / np.maximum(w, 1e-6)[..., None]
+            a = np.minimum(w * 4.0, 1.0)[..., None]
+            est = own * a + up * (1.0 - a)
+    return est
