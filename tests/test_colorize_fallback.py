@@ -163,7 +163,7 @@ def test_fallback_param_errors():
 # --- the shipped model with a perfect reference ------------------------------------------------
 
 
-def test_default_model_keeps_a_perfect_references_colour():
+def test_default_model_keeps_a_perfect_references_colour_on_a_photo():
     """With the true colours as reference (nothing changed) the gate passes them through: no
     desaturation, and close to copying the reference's chroma. (1.0.0 kept 97 % of the
     chroma here at 1.76x the copy's error; 2.0.0 is at ~1.3x: still not <= the copy, which is
