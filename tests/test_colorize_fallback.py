@@ -181,3 +181,24 @@ def test_default_model_keeps_a_perfect_references_colour_on_a_photo():
     err_model = np.hypot(*(model.ab - truth_ab).reshape(-1, 2).T).mean()
     err_copy = np.hypot(*(copy.ab - truth_ab).reshape(-1, 2).T).mean()
     assert err_model < 1.45 * err_copy
+
+
+def test_process_pair_hands_a_colour_night_frame_to_the_colorizer():
+    """A night camera that gives colour: the pipeline keeps that colour for masked areas."""
+    from engine.pipeline import process_pair
+
+    day = cv2.resize(skimage.data.astronaut(), (320, 240), interpolation=cv2.INTER_AREA)
+    night_rgb = (day * 0.6).astype(np.uint8)  # same scene, darker, still in colour
+    seen = {}
+
+    class Recording(ReferenceTransferColorizer):
+        def colorize(self, night, reference, *, leak_mask=None, night_color=None):
+            seen["night_color"] = night_color
+            return super().colorize(night, reference, leak_mask=leak_mask, night_color=night_color)
+
+    res = process_pair(day, night_rgb, colorizer=Recording())
+    assert res.ok
+    assert seen["night_color"] is night_rgb
+    assert res.colorized.rgb.shape == night_rgb.shape
+    process_pair(day, cv2.cvtColor(night_rgb, cv2.COLOR_RGB2GRAY), colorizer=Recording())
+    assert seen["night_color"] is None  # a gray night frame has no colour to offer
