@@ -34,7 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "training.pairs_used are left out.",
     )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--pairs", type=Path, metavar="DIR", help="folder of pairs")
+    source.add_argument(
+        "--pairs",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="folder of pairs (repeatable); NNNN_nir.npy affines register unregistered RGB",
+    )
     source.add_argument(
         "--webcam",
         type=Path,
@@ -72,6 +78,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="chroma upsampling (default: RecombineParams' value, fast_guided)",
     )
+    p.add_argument(
+        "--fallback",
+        choices=["surround", "neutral"],
+        default=None,
+        help="what masked areas fall back to (default: RecombineParams' value, surround)",
+    )
+    p.add_argument(
+        "--reference",
+        choices=["degraded", "perfect"],
+        default="degraded",
+        help="day reference: the truth re-seen with scene changes (default) or the truth itself",
+    )
     p.add_argument("--threads", type=int, default=2, help="onnxruntime threads (default 2)")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     from cli._eval_webcam import add_webcam_arguments
@@ -104,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["leak_strength"] = args.leak_strength
     if args.upsample is not None:
         overrides["upsample"] = args.upsample
+    if args.fallback is not None:
+        overrides["fallback"] = args.fallback
     params = RecombineParams(**overrides)
     paths: list[Path | None] = list(args.model)
     if not args.no_default:
@@ -118,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise CliError(f"two models share a card name: {names}")
     exclude = sorted({pid for c in colorizers for pid in c.card.pairs_used})
-    pairs = find_pairs(args.pairs)
+    pairs = [p for folder in args.pairs for p in find_pairs(folder)]
     report = evaluate(
         pairs,
         colorizers,
@@ -127,14 +147,17 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         exclude=exclude,
         mask=args.mask,
+        reference=args.reference,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     skipped = len(report.pairs_skipped)
     print(
-        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen "
-        f"in training, {skipped} skipped (unreadable), of {len(pairs)} in {args.pairs} "
-        f"(seed {args.seed}, leak mask: {args.mask}, "
-        f"leak_strength {params.leak_strength}, upsample {params.upsample})"
+        f"pairs: {len(report.pairs_used)} used, {len(report.pairs_excluded)} excluded as seen in "
+        f"training, {skipped} skipped (unreadable), of {len(pairs)} in "
+        f"{', '.join(map(str, args.pairs))} (seed {args.seed}, "
+        f"reference: {args.reference}, leak mask: {args.mask}, "
+        f"leak_strength {params.leak_strength}, fallback {params.fallback}, "
+        f"upsample {params.upsample})"
     )
     header = [h for h, _ in COLUMNS]
     table = [[_fmt(getattr(r, key)) for _, key in COLUMNS] for r in report.summary]

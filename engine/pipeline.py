@@ -155,7 +155,8 @@ def process_pair(
     day : ndarray
         Day reference, RGB uint8 ``(H1, W1, 3)``.
     night : ndarray
-        Night frame, gray uint8 ``(H, W)`` (an RGB night frame is reduced to luminance).
+        Night frame, gray uint8 ``(H, W)`` (an RGB night frame is reduced to luminance, and
+        its own colour is what leak-masked areas fall back to).
         Sizes may differ from ``day`` (different sensors).
     colorizer : object, optional
         Anything with ``colorize(night, reference, *, leak_mask=None)``, e.g.
@@ -191,6 +192,8 @@ def process_pair(
     from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
 
     check_rgb(day, "day")
+    # a night camera that gives colour: masked areas take that colour (see recombine)
+    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
     night = to_gray(night)
     if night.dtype != np.uint8:
         raise ValueError(f"night must be uint8, got {night.dtype}")
@@ -234,7 +237,10 @@ def process_pair(
     colorized = None
     if colorizer is not None:
         t = time.perf_counter()
-        colorized = colorizer.colorize(night, aligned, leak_mask=mask)
+        if night_color is None:
+            colorized = colorizer.colorize(night, aligned, leak_mask=mask)
+        else:
+            colorized = colorizer.colorize(night, aligned, leak_mask=mask, night_color=night_color)
         times["colorize"] = (time.perf_counter() - t) * 1e3
     times["total"] = (time.perf_counter() - t0) * 1e3
     return PairResult(

@@ -162,10 +162,11 @@ def test_leak_strength_zero_keeps_model_estimate(rng):
     ones = np.ones((H, W), np.float32)
     kept = recombine(night, ab, leak_mask=ones, params=RecombineParams(leak_strength=0.0))
     np.testing.assert_allclose(kept.ab, recombine(night, ab).ab, atol=1e-5)
-    half = recombine(night, ab, leak_mask=ones * 0.5, params=RecombineParams(leak_strength=1.0))
+    grey = RecombineParams(leak_strength=1.0, fallback="neutral")
+    half = recombine(night, ab, leak_mask=ones * 0.5, params=grey)
     np.testing.assert_allclose(half.ab, 0.5 * kept.ab, atol=1e-4)
-    default = recombine(night, ab, leak_mask=ones * 0.25)  # default strength 1.0
-    np.testing.assert_allclose(default.ab, 0.75 * kept.ab, atol=1e-4)
+    quarter = recombine(night, ab, leak_mask=ones * 0.25, params=grey)
+    np.testing.assert_allclose(quarter.ab, 0.75 * kept.ab, atol=1e-4)  # default strength 1.0
 
 
 def test_leak_softness_feathers_the_transition():
@@ -173,8 +174,8 @@ def test_leak_softness_feathers_the_transition():
     ab = np.full((12, 16, 2), 30.0, np.float32)
     mask = np.zeros((H, W), np.float32)
     mask[:, W // 2 :] = 1.0
-    hard_params = RecombineParams(leak_strength=1.0)
-    soft_params = RecombineParams(leak_strength=1.0, leak_softness=3)
+    hard_params = RecombineParams(leak_strength=1.0, fallback="neutral")
+    soft_params = RecombineParams(leak_strength=1.0, leak_softness=3, fallback="neutral")
     hard = recombine(night, ab, leak_mask=mask, params=hard_params).ab[0, :, 0]
     soft = recombine(night, ab, leak_mask=mask, params=soft_params).ab[0, :, 0]
     assert hard[W // 2 - 2] == pytest.approx(30.0, abs=0.1) and hard[W // 2] == 0

@@ -204,9 +204,23 @@ def test_network_starts_as_copy_and_stays_bounded():
         out = net(torch.rand(1, 1, 32, 48), torch.rand(1, 1, 32, 48), ref_ab)
         extreme = net(torch.full((1, 1, 32, 48), 50.0), torch.zeros(1, 1, 32, 48), -ref_ab.sign())
     assert out.shape == (1, 2, 32, 48)
-    gate = torch.sigmoid(torch.tensor(3.0))
+    # the stretched, clipped gate starts at 1.1 * sigmoid(3) - 0.05 = 0.998: copy the reference
+    gate = torch.sigmoid(torch.tensor(3.0)) * 1.1 - 0.05
     torch.testing.assert_close(out, gate * ref_ab, atol=0.02, rtol=0)
     assert extreme.abs().max() <= 1.0
+
+
+def test_gate_can_pass_the_reference_through_exactly():
+    torch = pytest.importorskip("torch")
+    from training.model import RefColorNet
+
+    torch.manual_seed(0)
+    net = RefColorNet(gate_bias=4.0).eval()  # 1.1 * sigmoid(4) - 0.05 > 1: clipped to 1
+    ref_ab = torch.rand(1, 2, 32, 48) * 2 - 1
+    with torch.no_grad():
+        out = net(torch.rand(1, 1, 32, 48), torch.rand(1, 1, 32, 48), ref_ab)
+    # a plain sigmoid gate would mix in 2 % of the estimate here; the clipped one none
+    torch.testing.assert_close(out, ref_ab, atol=1e-3, rtol=0)
 
 
 def test_weighted_l1_is_zero_only_for_perfect_prediction():

@@ -108,6 +108,53 @@ def onnx_predictor(path: Path, *, threads: int = 2) -> Predictor:
     return predict
 
 
+def webcam_day_pairs(root: Path | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Held-out real reference pairs: ``(name, truth, reference)`` RGB uint8.
+
+    Day frames of the held-out webcam (``chamonix``) and the held-out later dates of the
+    training webcams; each frame is the truth with the previous day frame of the same camera
+    (another date: real lighting change, real transients, a pixel or two of camera shift) as
+    the reference. The night frame is the truth's gray level (a low-light visible camera).
+    """
+    from engine._image import read_image
+    from engine.data import shared_dir
+    from training.data import HELDOUT_WEBCAMS, TRAIN_WEBCAMS, WEBCAM_TRAIN_BEFORE, is_day_frame
+
+    root = root or shared_dir() / "data" / "webcam"
+    out = []
+    for cam in (*TRAIN_WEBCAMS, *HELDOUT_WEBCAMS):
+        cut = WEBCAM_TRAIN_BEFORE.get(cam, "")
+        frames = [
+            (f.stem, read_image(f, mode="rgb"))
+            for f in sorted((root / cam).glob("*.png"))
+            if f.stem >= cut
+        ]
+        frames = [(stem, rgb) for stem, rgb in frames if is_day_frame(rgb)]
+        for (_, ref), (stem, truth) in zip(frames, frames[1:], strict=False):
+            out.append((f"{cam}/{stem}", truth, ref))
+    return out
+
+
+def webcam_table(colorizers, pairs) -> dict[str, dict[str, float]]:
+    """Mean Euclidean ab error (ΔE_ab) and chroma kept, per colorizer, over webcam pairs."""
+    import cv2
+
+    from engine.evaluation import ab_error, lab_ab
+
+    sums: dict[str, np.ndarray] = {}
+    for _, truth, ref in pairs:
+        night = cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY)
+        truth_ab = lab_ab(truth)
+        truth_chroma = float(np.hypot(truth_ab[..., 0], truth_ab[..., 1]).mean())
+        for col in colorizers:
+            ab = col.colorize(night, ref).ab
+            chroma = float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+            e = np.array([ab_error(ab, truth_ab)[1], chroma / max(truth_chroma, 1e-6)])
+            sums[col.name] = sums.get(col.name, np.zeros(2)) + e
+    n = max(len(pairs), 1)
+    return {k: {"ab_err": v[0] / n, "chroma_kept": v[1] / n} for k, v in sums.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m training.evaluate MODEL.onnx``: the held-out tables for an ONNX file."""
     from engine.scene_change import donor_photos
@@ -116,6 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=main.__doc__)
     p.add_argument("model", type=Path)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--webcam",
+        action="store_true",
+        help="also: held-out webcam day frames, each with another date's frame as reference",
+    )
     args = p.parse_args(argv)
     val = validation_samples(shared_country_dir(), donor_photos(), seed=args.seed)
     predict = onnx_predictor(args.model)
@@ -125,6 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         "leak-mask false alarms on unchanged scene (mean |ab error| inside them): "
         + ", ".join(f"{k} {v:.2f}" for k, v in fa.items())
     )
+    if args.webcam:
+        from engine.colorize import ReferenceTransferColorizer, load_colorizer
+
+        pairs = webcam_day_pairs()
+        cols = [load_colorizer(args.model), ReferenceTransferColorizer()]
+        print(f"held-out webcam day pairs ({len(pairs)}; reference = previous day frame):")
+        for name, v in webcam_table(cols, pairs).items():
+            print(f"  {name:<24} ΔE_ab {v['ab_err']:.2f}  chroma kept {v['chroma_kept']:.0%}")
     return 0
 
 

@@ -69,8 +69,8 @@ def export_onnx(model: RefColorNet, path: Path, *, width: int = 256, height: int
 
 def _inline_identities(path: Path, data: bytes) -> None:
     """Replace ``Identity`` nodes on initializers (the exporter's de-duplication of equal
-    weight tensors, e.g. zero-initialised layers) by a copy, so the graph keeps to the
-    MyriadX op list."""
+    weight tensors, e.g. zero-initialised layers) by a copy, and ``Constant`` nodes (the
+    gate's scalars) by initializers, so the graph keeps to the MyriadX op list."""
     import onnx
 
     model = onnx.load_from_string(data)
@@ -82,6 +82,11 @@ def _inline_identities(path: Path, data: bytes) -> None:
             copy.CopyFrom(inits[node.input[0]])
             copy.name = node.output[0]
             model.graph.initializer.append(copy)
+        elif node.op_type == "Constant" and [a.name for a in node.attribute] == ["value"]:
+            value = onnx.TensorProto()
+            value.CopyFrom(node.attribute[0].t)
+            value.name = node.output[0]
+            model.graph.initializer.append(value)
         else:
             keep.append(node)
     if len(keep) != len(model.graph.node):

@@ -10,7 +10,8 @@ all at 256x192, and predicts the night frame's chroma. Design rules (MyriadX, FP
 * only Conv, Relu, Add, Sub, Mul, Concat, SpaceToDepth, DepthToSpace, Sigmoid, Tanh; no
   normalisation layers (nothing to fold), static shapes;
 * bounded output: ``ab = est + gate * (ref_ab - est)`` with ``est = tanh(.)`` and
-  ``gate = sigmoid(.)``, a convex mix of two values in [-1, 1]. The gate starts open
+  ``gate = clip(1.1 * sigmoid(.) - 0.05, 0, 1)`` (the clip as two Relus), a convex mix of
+  two values in [-1, 1]. The gate starts open
   ("copy the reference chroma"), so training starts from the classical baseline and only has
   to learn where not to copy (changed structure, zeroed leak regions, misaligned edges).
 """
@@ -23,6 +24,8 @@ from torch import nn
 __all__ = ["RefColorNet", "SpaceToDepth", "INPUT_NAMES", "OUTPUT_NAMES"]
 
 INPUT_NAMES = ("night_l", "ref_l", "ref_ab")
+GATE_STRETCH = 1.1
+GATE_SHIFT = 0.05
 OUTPUT_NAMES = ("ab",)
 
 
@@ -121,5 +124,9 @@ class RefColorNet(nn.Module):
         d1 = self.dec1(e1 + self.d2s2(self.up2(e2)))
         d0 = self.dec0(e0 + self.d2s2(self.up1(d1)))
         est = torch.tanh(self.d2s4(self.head_est(d0)))
-        gate = torch.sigmoid(self.d2s4(self.head_gate(d0)))
+        # A sigmoid never reaches 1, so a plain sigmoid gate always mixes some of the (shrunk)
+        # estimate into a perfect reference: stretch it by 10 % and clip to [0, 1] with two
+        # Relus (MyriadX-safe), so "copy the reference exactly" is reachable.
+        g = torch.sigmoid(self.d2s4(self.head_gate(d0))) * GATE_STRETCH - GATE_SHIFT
+        gate = torch.relu(g) - torch.relu(g - 1.0)
         return est + gate * (ref_ab - est)

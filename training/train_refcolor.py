@@ -30,6 +30,7 @@ from training.data import (
     SampleConfig,
     load_country_pairs,
     load_skimage_photos,
+    load_webcam_scenes,
     make_sample,
     shared_country_dir,
     validation_samples,
@@ -80,6 +81,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--country", type=Path, default=None, help="visnir/country folder")
     p.add_argument("--checkpoint", type=Path, default=None, help="also save the torch weights")
+    p.add_argument("--no-webcam", action="store_true", help="train without the webcam frames")
+    p.add_argument(
+        "--p-perfect",
+        type=float,
+        default=SampleConfig.p_perfect,
+        help="share of samples whose reference is the colour truth itself",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from the weights of this RefColor-S ONNX file (fine-tune) instead of random",
+    )
     return p.parse_args(argv)
 
 
@@ -88,19 +102,45 @@ def _command(args: argparse.Namespace) -> str:
     extra = [
         f"--{k.replace('_', '-')} {v}"
         for k, v in vars(args).items()
-        if k not in ("out", "epochs", "seed", "country", "checkpoint") and v != defaults[k]
+        if k not in ("out", "epochs", "seed", "country", "checkpoint", "init") and v != defaults[k]
     ]
+    extra = [e.removesuffix(" True") for e in extra]  # store_true flags
+    if args.init is not None:
+        extra.append(f"--init {args.init} (sha256 {_sha256(args.init)})")
     base = f"python -m training.train_refcolor --out {args.out} --epochs {args.epochs}"
     return " ".join([base, f"--seed {args.seed}", *extra])
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_onnx_weights(model: RefColorNet, path: Path) -> None:
+    """Copy the initializers of a RefColor-S ONNX export (named like the torch parameters)."""
+    import onnx
+    from onnx import numpy_helper
+
+    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    state = model.state_dict()
+    missing = [k for k in state if k not in weights or weights[k].shape != tuple(state[k].shape)]
+    if missing:
+        raise ValueError(f"{path}: not a RefColor-S export of this shape (missing {missing[:3]})")
+    model.load_state_dict({k: torch.from_numpy(weights[k].copy()) for k in state})
 
 
 def _windows(arr: np.ndarray, boxes: list[tuple[int, int]], h: int, w: int) -> np.ndarray:
     return np.stack([arr[..., y : y + h, x : x + w] for y, x in boxes])
 
 
-def make_batch(sources, donors, rng, *, frames: int, windows: int, config: SampleConfig):
+def make_batch(
+    sources, donors, rng, *, frames: int, windows: int, config: SampleConfig, webcams=None
+):
     """Generate ``frames`` samples; cut ``windows`` random 96x128 windows from each (0 = whole)."""
-    samples = [make_sample(sources, donors, rng=rng, config=config) for _ in range(frames)]
+    samples = [
+        make_sample(sources, donors, rng=rng, config=config, webcams=webcams) for _ in range(frames)
+    ]
     keys = ("night_l", "ref_l", "ref_ab", "ab")
     if windows == 0:
         out = {k: np.stack([getattr(s, k) for s in samples]) for k in keys}
@@ -157,8 +197,17 @@ def train(args: argparse.Namespace) -> int:
     sources = train_pairs + load_skimage_photos()
     donors = donor_photos() + [s.rgb for s in train_pairs]
     val = validation_samples(country, donor_photos(), seed=args.seed)
-    config = SampleConfig()
+    val_perfect = validation_samples(country, donor_photos(), seed=args.seed, perfect=True)
+    webcams = [] if args.no_webcam else load_webcam_scenes()
+    print(
+        "webcam day frames: "
+        + ", ".join(f"{w.name} {len(w.frames)} ({w.stems[0]}..{w.stems[-1]})" for w in webcams),
+        flush=True,
+    )
+    config = SampleConfig(p_perfect=args.p_perfect)
     model = RefColorNet()
+    if args.init is not None:
+        load_onnx_weights(model, args.init)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"RefColorNet: {n_params} parameters; {len(sources)} sources", flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -175,8 +224,18 @@ def train(args: argparse.Namespace) -> int:
         windows = 0 if full else args.windows
         model.train()
         t0, losses = time.perf_counter(), []
-        for _ in range(args.steps_per_epoch):
-            b = make_batch(sources, donors, rng, frames=frames, windows=windows, config=config)
+        for step in range(args.steps_per_epoch):
+            if step and step % 20 == 0:
+                print(f"  step {step}: {time.perf_counter() - t0:.0f} s", flush=True)
+            b = make_batch(
+                sources,
+                donors,
+                rng,
+                frames=frames,
+                windows=windows,
+                config=config,
+                webcams=webcams,
+            )
             pred = model(b["night_l"], b["ref_l"], b["ref_ab"])
             loss = weighted_l1(pred, b["ab"], b["changed"], args.change_weight)
             opt.zero_grad(set_to_none=True)
@@ -189,11 +248,13 @@ def train(args: argparse.Namespace) -> int:
         model.eval()
         res = evaluate(_predictor(model), val)
         ours, copy = res["model"], res["copy_ref"]
+        perf = evaluate(_predictor(model), val_perfect)["model"]["unchanged"]
         print(
             f"epoch {epoch + 1}/{args.epochs} {'full' if full else 'windows'} "
             f"loss {np.mean(losses) * 128:.2f} ab-units  {epoch_seconds[-1]:.0f} s  "
             f"val unchanged {ours['unchanged']:.2f} (copy {copy['unchanged']:.2f}) "
-            f"changed {ours['changed']:.2f} (copy {copy['changed']:.2f})",
+            f"changed {ours['changed']:.2f} (copy {copy['changed']:.2f}) "
+            f"perfect-ref {perf:.2f} (copy 0)",
             flush=True,
         )
     train_seconds = time.perf_counter() - t_train
@@ -202,11 +263,26 @@ def train(args: argparse.Namespace) -> int:
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
         write_bytes_atomic(args.checkpoint, buf.getvalue())
-    return ship(model, args, val, train_seconds, epoch_seconds, time.perf_counter() - t_start)
+    return ship(
+        model,
+        args,
+        val,
+        train_seconds,
+        epoch_seconds,
+        time.perf_counter() - t_start,
+        webcams=webcams,
+        val_perfect=val_perfect,
+    )
 
 
-def training_record(args: argparse.Namespace, seconds: float) -> dict:
+def training_record(args: argparse.Namespace, seconds: float, webcams=()) -> dict:
     """The card's ``training`` entry for a run with ``args`` that trained for ``seconds``."""
+    webcam_data = [
+        f"../shared/data/webcam/{w.name.split('/')[-1]}: {len(w.frames)} day frames dated "
+        f"{w.stems[0][:8]}-{w.stems[-1][:8]} (one date's frame is the colour truth and its "
+        "night input is synthesised from it, another date's frame is the reference)"
+        for w in webcams
+    ]
     return {
         "command": _command(args),
         "data": [
@@ -215,6 +291,7 @@ def training_record(args: argparse.Namespace, seconds: float) -> dict:
             "scikit-image bundled photos (night frame synthesised): astronaut, chelsea, coffee, "
             "rocket, stereo_motorcycle (left and right views)",
             "scene-change patches from engine.scene_change.donor_photos() and the training RGBs",
+            *webcam_data,
         ],
         "pairs_used": [f"country/{s}" for s in TRAIN_PAIRS],
         "epochs": args.epochs,
@@ -223,7 +300,9 @@ def training_record(args: argparse.Namespace, seconds: float) -> dict:
     }
 
 
-def ship(model, args, val, train_seconds, epoch_seconds, total_seconds) -> int:
+def ship(
+    model, args, val, train_seconds, epoch_seconds, total_seconds, *, webcams=(), val_perfect=()
+) -> int:
     """Export, verify (onnxruntime, FP16, speed), validate and write the card."""
     path = args.out / MODEL_FILE
     export_onnx(model, path)
@@ -235,7 +314,7 @@ def ship(model, args, val, train_seconds, epoch_seconds, total_seconds) -> int:
     false_alarms = false_alarm_errors(_predictor(model), val, seed=args.seed)
     # tolerance: the measured worst case rounded up to the next 0.005, with a 0.01 floor
     tolerance = max(0.01, float(np.ceil(fp16_diff * 1.5 / 0.005) * 0.005))
-    training = training_record(args, train_seconds)
+    training = training_record(args, train_seconds, webcams)
     card = write_card(
         path,
         description=DESCRIPTION,
@@ -258,6 +337,9 @@ def ship(model, args, val, train_seconds, epoch_seconds, total_seconds) -> int:
         "total_seconds": total_seconds,
         "validation_pairs": [f"country/{s}" for s in HELDOUT_PAIRS],
         "validation": results,
+        "validation_perfect_reference": evaluate(_predictor(model), list(val_perfect))
+        if val_perfect
+        else None,
         "validation_false_alarms": false_alarms,
     }
     print(format_table(results))

@@ -22,6 +22,7 @@ from engine.colorize._colorizer import (
     ReferenceTransferColorizer,
     load_colorizer,
 )
+from engine.colorize._coverage import fill_uncovered, reference_coverage
 from engine.colorize._guided import (
     Workspace,
     box_mean,
@@ -38,6 +39,7 @@ from engine.colorize._recombine import (
     model_res_planes,
     prepare_inputs,
     recombine,
+    surround_tone,
 )
 
 __all__ = [
@@ -53,9 +55,12 @@ __all__ = [
     "encode_tensor",
     "fast_guided_lab",
     "fast_guided_upsample",
+    "fill_uncovered",
     "guided_filter",
     "load_colorizer",
     "model_res_planes",
     "prepare_inputs",
     "recombine",
+    "reference_coverage",
+    "surround_tone",
 ]

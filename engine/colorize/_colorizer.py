@@ -11,14 +11,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from engine.colorize._coverage import reference_coverage
 from engine.colorize._guided import Workspace
 from engine.colorize._recombine import (
     ColorizeResult,
     RecombineParams,
     _recombine,
     check_inputs,
+    check_night_color,
     decode_output,
     model_feeds,
     model_res_planes,
@@ -68,6 +71,7 @@ class Colorizer:
         reference: np.ndarray,
         *,
         leak_mask: np.ndarray | None = None,
+        night_color: np.ndarray | None = None,
     ) -> ColorizeResult:
         """Colorize a night frame from an aligned day reference.
 
@@ -79,6 +83,10 @@ class Colorizer:
             RGB uint8 ``(H, W, 3)`` day reference, already aligned to ``night``.
         leak_mask : ndarray, optional
             float32 ``(H, W)`` in [0, 1]; 1 where the scene changed (no reference colour).
+            Where the reference is black (outside a warped day image) counts as masked too.
+        night_color : ndarray, optional
+            RGB uint8 ``(H, W, 3)``: the night frame in colour, when the camera gives colour;
+            masked areas then take its chroma instead of ``params.fallback``.
 
         Returns
         -------
@@ -96,8 +104,15 @@ class Colorizer:
         """
         t0 = time.perf_counter()
         mask = check_inputs(night, reference, leak_mask)
+        check_night_color(night, night_color)
+        coverage = reference_coverage(reference)
+        if coverage is not None:  # no reference colour outside the reference's footprint
+            outside = cv2.subtract(1.0, coverage)
+            mask = outside if mask is None else cv2.max(mask, outside)
         ab_lowres, prep_ms, infer_ms = self._predict_ab(night, reference, mask)
-        res = _recombine(night, ab_lowres, mask, self.params, self.name, self._workspace())
+        res = _recombine(
+            night, ab_lowres, mask, self.params, self.name, self._workspace(), night_color
+        )
         timings = {"prep": prep_ms, "infer": infer_ms, **res.timings_ms}
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return replace(res, timings_ms=timings)

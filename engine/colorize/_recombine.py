@@ -15,6 +15,7 @@ import numpy as np
 
 from engine._image import check_gray, check_rgb
 from engine.color import GRAY_TO_L, gray_to_l, rgb_to_lab
+from engine.colorize._coverage import fill_uncovered, reference_coverage
 from engine.colorize._guided import Workspace, fast_guided_lab, guided_filter
 from engine.models import ModelCard, TensorSpec
 
@@ -22,6 +23,8 @@ __all__ = [
     "ColorizeResult",
     "RecombineParams",
     "check_inputs",
+    "check_night_color",
+    "surround_tone",
     "decode_output",
     "encode_tensor",
     "model_res_planes",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 UPSAMPLE_METHODS = ("fast_guided", "guided", "bilinear")
+FALLBACKS = ("surround", "neutral")
 
 
 @dataclass(frozen=True)
@@ -47,15 +51,21 @@ class RecombineParams:
         Guided-filter regularisation, guide = night L / 100 (1e-2 ~ 10 L units: weaker
         luminance structure than that does not shape the chroma).
     leak_strength : float
-        0..1: how far the final ab is pulled to neutral under the leak mask (1 = fully
-        neutral where the mask is 1; 0 = keep the model's own unguided estimate, which it
-        makes there because ``ref_ab`` is zeroed under the mask before inference). Default
-        1.0, measured with ``nightlab eval`` (default model, 16 held-out country pairs, SSIM
-        leak mask): chroma error in changed regions 14.4 (0.5: 14.6, 0.0: 14.9) for 3.81 in
-        unchanged regions (0.5: 3.74, 0.0: 3.68), i.e. neutral removes the most foreign colour
-        and the mask's false positives cost little.
+        0..1: how far the final ab is pulled to the fallback colour under the leak mask (1 =
+        fully where the mask is 1; 0 = keep the model's own unguided estimate, which it
+        makes there because ``ref_ab`` is zeroed under the mask before inference).
     leak_softness : float
         Extra Gaussian feathering of the leak mask in full-resolution pixels (0 = as given).
+    fallback : {"surround", "neutral"}
+        What masked areas fall back to when the night frame has no colour of its own.
+        ``surround``: a muted tone matched to the surroundings, ``fallback_chroma`` times the
+        mean chroma of the unmasked result around the area (a coarse normalised average over
+        about 1/16 of the frame), so a masked patch in a sodium-lit or green scene takes a
+        hint of that cast instead of standing out grey. ``neutral``: gray (a = b = 0).
+        When the caller passes the night frame's own colour (``night_color``), masked areas
+        take that colour instead, whatever this says.
+    fallback_chroma : float
+        0..1: fraction of the surroundings' chroma the ``surround`` tone keeps.
     """
 
     upsample: str = "fast_guided"
@@ -63,6 +73,8 @@ class RecombineParams:
     eps: float = 1e-2
     leak_strength: float = 1.0
     leak_softness: float = 0.0
+    fallback: str = "surround"
+    fallback_chroma: float = 0.5
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLE_METHODS:
@@ -75,6 +87,10 @@ class RecombineParams:
             raise ValueError(f"leak_strength must be in [0, 1], got {self.leak_strength}")
         if self.leak_softness < 0:
             raise ValueError(f"leak_softness must be >= 0, got {self.leak_softness}")
+        if self.fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
+        if not 0.0 <= self.fallback_chroma <= 1.0:
+            raise ValueError(f"fallback_chroma must be in [0, 1], got {self.fallback_chroma}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +143,18 @@ def check_inputs(night, reference=None, leak_mask=None) -> np.ndarray | None:
     return leak_mask.astype(np.float32, copy=False)
 
 
+def check_night_color(night: np.ndarray, night_color: np.ndarray | None) -> None:
+    """``night_color`` must be None or RGB uint8 of the night frame's (H, W)."""
+    if night_color is None:
+        return
+    check_rgb(night_color, "night_color")
+    if night_color.shape[:2] != night.shape:
+        raise ValueError(
+            f"night_color must be the night frame in colour, (H, W) {night.shape}, got "
+            f"{night_color.shape[:2]}"
+        )
+
+
 def model_res_planes(
     night: np.ndarray,
     reference: np.ndarray,
@@ -136,15 +164,37 @@ def model_res_planes(
     """Night L, reference L and reference ab at ``size = (width, height)`` (INTER_AREA).
 
     The reference ab is zeroed (neutral) under the resized leak mask, so no reference colour
-    enters where the scene changed. Inputs are assumed valid (see :func:`check_inputs`).
+    enters where the scene changed. Where the reference is black (outside a warped day image's
+    footprint, see :mod:`engine.colorize._coverage`), the reference is averaged over its
+    covered pixels only and continued smoothly beyond them, so no black bleeds into the edge
+    of the covered area; the leak mask there is averaged over covered pixels too. Inputs are
+    assumed valid (see :func:`check_inputs`).
     """
     w, h = size
     night_l = gray_to_l(cv2.resize(night, (w, h), interpolation=cv2.INTER_AREA))
-    ref_lab = rgb_to_lab(cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA))
+    coverage = reference_coverage(reference)
+    if coverage is None:
+        ref_lab = rgb_to_lab(cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA))
+        small_leak = (
+            None
+            if leak_mask is None
+            else cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
+        )
+    else:
+        cov = cv2.resize(coverage, (w, h), interpolation=cv2.INTER_AREA)
+        inv = np.divide(1.0, cov, out=np.zeros_like(cov), where=cov > 1e-6)
+        # uint8 area resize (SIMD) then normalise: black adds nothing to the sums, so
+        # small / cov is the mean over covered pixels (within 0.5 / cov levels of rounding)
+        small = cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA)
+        rgb = fill_uncovered(small * inv[..., None], cov)
+        ref_lab = cv2.cvtColor(np.clip(rgb * (1.0 / 255.0), 0.0, 1.0), cv2.COLOR_RGB2Lab)
+        small_leak = None
+        if leak_mask is not None:
+            covered_leak = cv2.resize(leak_mask * coverage, (w, h), interpolation=cv2.INTER_AREA)
+            small_leak = np.clip(covered_leak * inv, 0.0, 1.0)
     ref_l, ref_ab = ref_lab[..., 0], ref_lab[..., 1:]
-    if leak_mask is not None:
-        keep = 1.0 - cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
-        ref_ab = ref_ab * keep[..., None]
+    if small_leak is not None:
+        ref_ab = ref_ab * (1.0 - small_leak)[..., None]
     return night_l, np.ascontiguousarray(ref_l), np.ascontiguousarray(ref_ab, np.float32)
 
 
@@ -259,7 +309,47 @@ def _full_res_lab(night, ab_lowres, params, ws: Workspace) -> np.ndarray:
     return cv2.merge([cv2.LUT(night, GRAY_TO_L), *cv2.split(ab)])
 
 
-def _recombine(night, ab_lowres, leak_mask, params, model_name, ws=None) -> ColorizeResult:
+def surround_tone(ab_lowres: np.ndarray, mask_lowres: np.ndarray, *, chroma: float) -> np.ndarray:
+    """A smooth ab field (same shape as ``ab_lowres``): ``chroma`` x the local mean of the
+    unmasked chroma, averaged over cells of about 1/16 of the frame and continued across
+    masked cells from their neighbours; all zeros when everything is masked.
+
+    Examples
+    --------
+    >>> ab = np.zeros((48, 64, 2), np.float32); ab[..., 0] = 20.0
+    >>> m = np.zeros((48, 64), np.float32); m[10:30, 10:30] = 1.0
+    >>> round(float(surround_tone(ab, m, chroma=0.5)[20, 20, 0]), 2)
+    10.0
+    """
+    h, w = mask_lowres.shape
+    weight = 1.0 - mask_lowres
+    cells = (max(1, w // 16), max(1, h // 16))
+    den = cv2.resize(weight, cells, interpolation=cv2.INTER_AREA).reshape(cells[1], cells[0])
+    if float(den.max()) < 1e-3:
+        return np.zeros_like(ab_lowres)
+    num = cv2.resize(ab_lowres * weight[..., None], cells, interpolation=cv2.INTER_AREA)
+    num = num.reshape(cells[1], cells[0], 2)
+    inv = np.divide(1.0, den, out=np.zeros_like(den), where=den > 1e-3)
+    tone = fill_uncovered(num * inv[..., None], np.minimum(den * 4.0, 1.0))
+    out = cv2.resize(tone * np.float32(chroma), (w, h), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(h, w, 2)
+
+
+def _fallback_ab(ab_lowres, leak_mask, night_color, params) -> np.ndarray | None:
+    """Model-resolution ab that masked areas fall back to (None = neutral)."""
+    h, w = ab_lowres.shape[:2]
+    if night_color is not None:
+        small = cv2.resize(night_color, (w, h), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(rgb_to_lab(small)[..., 1:])
+    if params.fallback == "neutral" or params.fallback_chroma == 0:
+        return None
+    small_mask = cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
+    return surround_tone(ab_lowres, small_mask, chroma=params.fallback_chroma)
+
+
+def _recombine(
+    night, ab_lowres, leak_mask, params, model_name, ws=None, night_color=None
+) -> ColorizeResult:
     t0 = time.perf_counter()
     ws = ws or Workspace()
     lab = _full_res_lab(night, ab_lowres, params, ws)
@@ -273,7 +363,24 @@ def _recombine(night, ab_lowres, leak_mask, params, model_name, ws=None) -> Colo
         # keep = 1 - strength * m, applied to a and b only
         keep = cv2.scaleAdd(m, -float(params.leak_strength), ones, dst=ws.get("keep", m.shape))
         keep3 = cv2.merge([ones, keep, keep], dst=ws.get("keep3", lab.shape))
-        cv2.multiply(lab, keep3, dst=lab)
+        fallback = _fallback_ab(ab_lowres, m, night_color, params)
+        if fallback is None:  # neutral: ab * keep
+            cv2.multiply(lab, keep3, dst=lab)
+        else:
+            # ab = fb + keep * (ab - fb); fb's L plane is 0, so L passes unchanged
+            h, w = fallback.shape[:2]
+            fb_low = np.zeros((h, w, 3), np.float32)
+            fb_low[..., 1:] = fallback
+            big_h, big_w = night.shape
+            fb = cv2.resize(
+                fb_low,
+                (big_w, big_h),
+                interpolation=cv2.INTER_LINEAR,
+                dst=ws.get("fallback", lab.shape),
+            )
+            cv2.subtract(lab, fb, dst=lab)
+            cv2.multiply(lab, keep3, dst=lab)
+            cv2.add(lab, fb, dst=lab)
     rgb = _lab_to_rgb_u8(lab, ws)
     t2 = time.perf_counter()
     return ColorizeResult(
@@ -293,12 +400,14 @@ def recombine(
     params: RecombineParams = RecombineParams(),
     model_name: str = "",
     workspace: Workspace | None = None,
+    night_color: np.ndarray | None = None,
 ) -> ColorizeResult:
     """Full-resolution RGB from the night frame and model-resolution ab.
 
     The ab planes are upsampled guided by the full-resolution night L (edge-aware), pulled
-    towards neutral under the leak mask (``params.leak_strength``, soft), and recombined with
-    the night L, which is kept exactly.
+    towards the fallback colour under the leak mask (``params.leak_strength``, soft: the night
+    frame's own colour when ``night_color`` is given, else ``params.fallback``), and
+    recombined with the night L, which is kept exactly.
 
     Parameters
     ----------
@@ -314,6 +423,9 @@ def recombine(
     workspace : Workspace, optional
         Scratch buffers reused across frames (keep one per thread for a video stream: it
         saves the page faults of fresh full-resolution arrays every frame).
+    night_color : ndarray, optional
+        RGB uint8 ``(H, W, 3)``: the night frame as the camera delivered it, when it gives
+        colour. Masked areas take its (low-resolution, so denoised) chroma.
 
     Returns
     -------
@@ -330,8 +442,9 @@ def recombine(
     if not isinstance(params, RecombineParams):
         raise ValueError(f"params must be RecombineParams, got {type(params).__name__}")
     mask = check_inputs(night, None, leak_mask)
+    check_night_color(night, night_color)
     ab_lowres = np.asarray(ab_lowres)
     if ab_lowres.ndim != 3 or ab_lowres.shape[2] != 2:
         raise ValueError(f"ab_lowres must be (h, w, 2), got shape {ab_lowres.shape}")
     ab_lowres = np.ascontiguousarray(ab_lowres, np.float32)
-    return _recombine(night, ab_lowres, mask, params, model_name, workspace)
+    return _recombine(night, ab_lowres, mask, params, model_name, workspace, night_color)

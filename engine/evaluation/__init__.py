@@ -17,6 +17,7 @@ from engine.evaluation._runner import (
     TargetCheck,
     evaluate,
     find_pairs,
+    load_pair,
     oracle_leak_mask,
 )
 from engine.evaluation._webcam import (
@@ -42,6 +43,7 @@ __all__ = [
     "find_pairs",
     "find_webcam_frames",
     "lab_ab",
+    "load_pair",
     "oracle_leak_mask",
     "output_max_abs_diff",
     "photo_feeds",

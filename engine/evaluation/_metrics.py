@@ -51,8 +51,17 @@ def psnr(
     return float("inf") if mse == 0 else float(10.0 * np.log10(data_range**2 / mse))
 
 
-def ssim(result: np.ndarray, truth: np.ndarray, *, data_range: float) -> float:
-    """Mean structural similarity of two RGB images (scikit-image, per channel, averaged).
+def ssim(
+    result: np.ndarray, truth: np.ndarray, *, data_range: float, region: np.ndarray | None = None
+) -> float:
+    """Mean structural similarity of two RGB images, per channel, averaged.
+
+    The same number as scikit-image's ``structural_similarity(result, truth,
+    data_range=data_range, channel_axis=2)`` (7x7 window, the map's 3-pixel border cropped
+    before the mean), computed with :func:`engine.leakmask.ssim_map`, which matches
+    scikit-image's map and is several times faster on the evaluation's megapixel frames.
+    With a boolean ``region`` the map is averaged over the region's pixels instead (e.g. a
+    warped truth's footprint); ``nan`` for an empty region.
 
     Examples
     --------
@@ -60,10 +69,23 @@ def ssim(result: np.ndarray, truth: np.ndarray, *, data_range: float) -> float:
     >>> ssim(img, img, data_range=255)
     1.0
     """
-    from skimage.metrics import structural_similarity
+    from engine.leakmask import ssim_map
 
     _check_pair(result, truth, ("result", "truth"))
-    return float(structural_similarity(result, truth, data_range=data_range, channel_axis=2))
+    _check_region(region, result.shape)
+    if region is not None and not region.any():
+        return float("nan")
+    pad = 3  # (win_size - 1) // 2, cropped by scikit-image before the mean
+    means = []
+    for c in range(result.shape[2]):
+        m = ssim_map(
+            np.ascontiguousarray(result[..., c]),
+            np.ascontiguousarray(truth[..., c]),
+            data_range=data_range,
+        )
+        sel = m[pad:-pad, pad:-pad] if region is None else m[region]
+        means.append(float(sel.mean(dtype=np.float64)))
+    return float(np.mean(means))
 
 
 def ab_error(
