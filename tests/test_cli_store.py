@@ -140,6 +140,19 @@ def test_bad_input_is_one_line_and_non_zero(data, tmp_path, rng, capsys, argv, m
     assert code != 0 and message in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("setting", ["iso=abc", "iso=5"])
+def test_capture_refuses_a_bad_set_value_before_creating_the_session(data, capsys, setting):
+    Store(data).close()  # an empty record: the refused capture must leave it empty
+    argv = ["capture", "--session", "fresh", "--count", "1", "--set", setting]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nightlab capture: error: iso: "), lines
+    assert "session" not in lines[0] and captured.out == ""  # refused before anything started
+    with Store(data, read_only=True) as store:
+        assert store.sessions() == []
+
+
 def test_delete_needs_yes_off_a_terminal_and_removes_files(data, capsys):
     assert cli.main(["capture", "--session", "gone", "--count", "1", "--no-align"]) == 0
     folder = next((data / "sessions").iterdir())
