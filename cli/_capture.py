@@ -89,17 +89,22 @@ def _plan(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.camera import CameraError, open_camera
+    from engine.camera import CameraError, ControlError, open_camera
     from engine.live import CaptureRunner, SessionRecorder
 
     plan = _plan(args)  # bad options fail before anything opens
-    store = open_store(args, compression=args.png_compression)
-    cam = None
     try:
-        try:
-            cam = open_camera(args.camera)
-        except CameraError as exc:
-            raise CliError(str(exc)) from None
+        cam = open_camera(args.camera)
+    except CameraError as exc:
+        raise CliError(str(exc)) from None
+    store = None
+    try:
+        for name, value in plan.night_controls.items():  # a bad --set creates no session
+            try:
+                cam.validate_control(name, value)
+            except ControlError as exc:
+                raise CliError(str(exc)) from None
+        store = open_store(args, compression=args.png_compression)
         session = _session(store, args, cam)
         runner = CaptureRunner(cam, plan)
         recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
@@ -113,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
         progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
         return _run_until_done(runner, progress, session)
     finally:
-        if cam is not None:
-            try:
-                cam.close()
-            except CameraError:
-                pass
-        store.close()
+        try:
+            cam.close()
+        except CameraError:
+            pass
+        if store is not None:
+            store.close()
 
 
 def _session(store, args, cam):

@@ -31,6 +31,18 @@ def check_output_file(path: Path, option: str) -> None:
         raise CliError(f"{option} {path}: {problem}")
 
 
+def check_image_size(image, path: Path) -> None:
+    """Refuse an input image too small to align, naming its file (before any work)."""
+    from alignment import MIN_SIDE
+
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise CliError(
+            f"{path}: image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to "
+            "align anything"
+        )
+
+
 def folder_problem(folder: Path) -> str:
     """Why files cannot be written into ``folder`` (created if missing); ``""`` if they can."""
     import os

@@ -1,17 +1,19 @@
 """``nightlab ingest --session NAME --day D [--day D2 ...] --night N``: add external images.
 
-Every input is read and checked before anything is written; the session is created when it
-does not exist. Several ``--day`` images form one day reference (their per-pixel median is
-aligned; each is kept as its own capture).
+Every input is read, size-checked and aligned before anything is written; the captures and
+the pair are then committed together, and the session is created when it does not exist (and
+removed again if that commit fails). Several ``--day`` images form one day reference (their
+per-pixel median is aligned; each is kept as its own capture).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 from pathlib import Path
 
-from cli._common import CliError
+from cli._common import CliError, check_image_size
 from cli._store_args import add_data_dir, add_operator, open_store, operator_name
 
 
@@ -38,54 +40,72 @@ def _read(path: Path, mode: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.live import PairTracker
-
+    """Read, check and align everything first; then one commit records the captures and
+    the pair together, so a failure leaves nothing (not even a session made for it)."""
     days = [_read(p, "rgb") for p in args.day]
     night, night_meta = _read(args.night, "any")
-    tracker = PairTracker()
+    for (image, _), path in zip(days, args.day, strict=True):
+        check_image_size(image, path)
+    check_image_size(night, args.night)
+    fields, note = {}, "not aligned (--no-align)"
     if not args.no_align:
-        try:
-            tracker.set_reference([d for d, _ in days])
-        except ValueError as exc:
-            raise CliError(f"--day: {exc}") from None
+        fields, note = _align([d for d, _ in days], night, args)
     with open_store(args) as store:
-        session = _session(store, args)
-        day_caps = [
-            store.add_capture(session.id, img, kind="day", meta={"extra": meta})
-            for img, meta in days
-        ]
-        night_cap = store.add_capture(session.id, night, kind="night", meta={"extra": night_meta})
-        kwargs = {}
-        note = "not aligned (--no-align)"
-        if not args.no_align:
-            import dataclasses
-
-            res = tracker.process(night)
-            kwargs = {
-                "alignment": res.alignment,
-                "leak_params": dataclasses.asdict(tracker.leak_params),
-                "ssim_mean": res.ssim_mean,
-                "leak_area_pct": res.leak_area_pct,
-            }
-            a = res.alignment
-            if res.ok:
-                note = (
-                    f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
-                    f"leak {res.leak_area_pct:.1f} %"
-                )
-            else:
-                note = f"NOT aligned: {a.reason}"
-        pair = store.add_pair(
-            session.id, night_id=night_cap.id, day_ids=[c.id for c in day_caps], **kwargs
-        )
+        session, created = _session(store, args)
+        try:
+            pair = store.add_pair_with_captures(
+                session.id,
+                days=[d for d, _ in days],
+                night=night,
+                day_metas=[{"extra": meta} for _, meta in days],
+                night_meta={"extra": night_meta},
+                **fields,
+            )
+        except BaseException:
+            if created:  # made for this ingest only: leave no empty session behind
+                with contextlib.suppress(Exception):  # the first error is the one to report
+                    store.delete_session(session.id)
+            raise
         print(f"pair {pair.id} in session {session.id} ({session.name}): {note}")
     return 0
 
 
-def _session(store, args):
+def _align(days, night, args: argparse.Namespace) -> tuple[dict, str]:
+    """The pair's alignment fields and a one-line note (nothing is written here)."""
+    import dataclasses
+
+    from engine.live import PairTracker
+
+    tracker = PairTracker()
     try:
-        return store.session(args.session)
+        tracker.set_reference(days)
+    except ValueError as exc:
+        raise CliError(f"--day: {exc}") from None
+    try:
+        res = tracker.process(night)
+    except ValueError as exc:
+        raise CliError(f"{args.night}: {exc}") from None
+    fields = {
+        "alignment": res.alignment,
+        "leak_params": dataclasses.asdict(tracker.leak_params),
+        "ssim_mean": res.ssim_mean,
+        "leak_area_pct": res.leak_area_pct,
+    }
+    a = res.alignment
+    if not res.ok:
+        return fields, f"NOT aligned: {a.reason}"
+    return fields, (
+        f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
+        f"leak {res.leak_area_pct:.1f} %"
+    )
+
+
+def _session(store, args):
+    """The session to record into, and whether it was created just now."""
+    try:
+        return store.session(args.session), False
     except KeyError:
-        return store.create_session(
+        session = store.create_session(
             args.session, operator=operator_name(args), scene_notes=args.notes
         )
+        return session, True

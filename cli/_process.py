@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli._common import CliError, folder_problem, write_json
+from cli._common import CliError, check_image_size, folder_problem, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
     days_full = []
     for d in args.day:
         days_full.append(read_image(d, mode="rgb"))
-        _check_size(days_full[-1], d)
+        check_image_size(days_full[-1], d)
     night_full = read_image(args.night, mode="gray")
-    _check_size(night_full, args.night)
+    check_image_size(night_full, args.night)
 
     colorizer = None
     if not args.no_colorize:
@@ -159,17 +159,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-def _check_size(image, path: Path) -> None:
-    from alignment import MIN_SIDE
-
-    h, w = image.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise CliError(
-            f"{path}: image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to "
-            "align anything"
-        )
 
 
 def _check_out(out: Path, *, inputs: tuple[Path, ...]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cli._common import CliError, folder_problem
 from cli._progress import ProgressPrinter
 from cli._store_args import add_data_dir, find_session, open_store
 
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     as_zip = args.zip or out.suffix.lower() == ".zip"
     if as_zip and out.suffix.lower() != ".zip":
         out = out.with_name(out.name + ".zip")
+    problem = _destination_problem(out)  # before the plan and any progress line
+    if problem:
+        raise CliError(f"--out {out}: {problem}")
     store = open_store(args, read_only=True)  # export only reads: runs beside a capturing app
     printer = ProgressPrinter()
     try:
@@ -70,3 +74,14 @@ def run(args: argparse.Namespace) -> int:
         f"{r.mb_per_s:.0f} MB/s)"
     )
     return 0
+
+
+def _destination_problem(out: Path) -> str:
+    """Why the bag cannot be created at ``out`` (``""`` if it can). It is built beside
+    ``out`` in its folder, then renamed into place: that folder must exist and take new
+    entries (``/proc`` exists, yet refuses them)."""
+    if out.exists() or out.is_symlink():
+        return "already exists; choose a new name"
+    if not out.parent.is_dir():
+        return f"folder {out.parent} does not exist"
+    return folder_problem(out)  # ``out`` is new: this probes its folder

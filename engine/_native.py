@@ -21,6 +21,12 @@ __all__ = ["NativeOutput", "captured_native_stderr"]
 
 _lock = threading.Lock()  # fd 2 is process-wide: one redirection at a time
 _ADDRESS = re.compile(r"^\[[\w:. -]+ @ 0x[0-9a-f]+\]\s*")  # FFmpeg's "[tcp @ 0x5555...] "
+# OpenCV's logger: "[ERROR:0@0.488] global grfmt_png.cpp:297 readHeader " (level:thread@time,
+# then tag, source location and function when it has them): where, not what went wrong
+_OPENCV_LOG = re.compile(
+    r"^\[\s*(?:FATAL|ERROR|WARN|INFO|DEBUG|VERBOSE)[^\]]*\]\s*"
+    r"(?:(?:[\w./-]+\s+)?[\w./\\-]+\.(?:cpp|cc|c|hpp|h):\d+\s+[\w:~<>]+\s+)?"
+)
 
 
 class NativeOutput:
@@ -35,7 +41,7 @@ class NativeOutput:
         lines = [ln.strip() for ln in self.text.splitlines() if ln.strip()]
         if not lines:
             return ""
-        line = _ADDRESS.sub("", lines[-1])
+        line = _OPENCV_LOG.sub("", _ADDRESS.sub("", lines[-1]))
         for prefix in ("libpng error:", "libpng warning:"):
             if line.lower().startswith(prefix):
                 line = line[len(prefix) :].strip()

@@ -113,6 +113,22 @@ def test_truncated_png_is_one_line_without_libpng_chatter(pair, tmp_path):
     assert "libpng error" not in line  # folded into our line, not printed before it
 
 
+def test_png_with_a_wrong_first_chunk_is_one_line_without_opencv_log_prefix(pair, tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    day, _ = pair
+    bad = tmp_path / "bad.png"  # a valid signature, then tEXt where IHDR must come first
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"tEXt", b"k\x00v") + chunk(b"IEND", b""))
+    code, _, err = _nightlab("process", "--day", str(day), "--night", str(bad), "--out", "o")
+    line = _one_error_line(code, err, str(bad), "cannot decode", "IHDR")
+    assert "[ERROR" not in line and "grfmt" not in line and ".cpp" not in line, line
+
+
 def test_all_nan_float_tiff_is_one_line_without_numpy_warning(pair, tmp_path):
     import tifffile
 

@@ -266,6 +266,18 @@ def test_set_control_coerces_emits_and_reads_back():
         make(fps=1000)
 
 
+def test_validate_control_coerces_like_set_control_but_applies_nothing():
+    cam = make()
+    seen = []
+    cam.events.control_changed.connect(lambda n, v: seen.append((n, v)))
+    before = cam.settings
+    assert cam.validate_control("iso", "800") == 800
+    assert cam.settings == before and seen == []  # not applied, auto exposure left on
+    for name, value in [("iso", "abc"), ("iso", 50), ("shutter", 1)]:
+        with pytest.raises(ControlError, match=name):
+            cam.validate_control(name, value)
+
+
 # -- streaming ------------------------------------------------------------------------------
 def test_stream_delivers_at_the_set_rate_and_the_newest_frame_wins():
     cam = make(fps=200.0)

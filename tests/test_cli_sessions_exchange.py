@@ -92,6 +92,31 @@ def test_unknown_session_and_existing_target_are_one_line_errors(data_dir, tmp_p
     assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(
+    not os.path.isdir("/proc"), reason="needs /proc (a folder that refuses new files)"
+)
+@pytest.mark.parametrize("zip_flag", [[], ["--zip"]], ids=["folder", "zip"])
+def test_export_to_a_folder_that_refuses_files_is_one_line_naming_out_before_progress(
+    data_dir, capsys, zip_flag
+):
+    out = "/proc/x.zip" if zip_flag else "/proc/x"
+    argv = ["sessions", "export", "1", "--out", "/proc/x", *zip_flag]
+    assert main([*argv, "--data-dir", str(data_dir)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, lines  # no progress line before it
+    assert lines[0].startswith(f"nightlab sessions: error: --out {out}: ")
+    assert ".partial" not in lines[0] and "Errno" not in lines[0]
+
+
+def test_export_into_a_missing_folder_is_one_line_naming_out(data_dir, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "bag.zip"
+    assert main(["sessions", "export", "1", "--out", str(out), "--data-dir", str(data_dir)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"nightlab sessions: error: --out {out}: folder {out.parent} does not exist"
+
+
 def test_hostile_zip_is_refused_in_one_line_with_no_traceback(tmp_path):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:

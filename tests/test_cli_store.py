@@ -68,6 +68,52 @@ def test_ingest_creates_the_session_and_aligns(data, tmp_path, rng, capsys):
         assert day_cap.meta["extra"]["source"] == str(day.resolve())
 
 
+def test_ingest_of_a_too_small_night_names_the_file_and_records_nothing(
+    data, tmp_path, rng, capsys
+):
+    day, _ = _images(tmp_path, rng)
+    tiny = write_image(tmp_path / "tiny.png", np.zeros((5, 5), np.uint8))
+    Store(data).close()  # an empty record: the ingest must leave it empty
+    code = cli.main(["ingest", "--session", "t", "--day", str(day), "--night", str(tiny)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "tiny.png" in err and "5x5" in err and "fixed" not in err
+    with Store(data, read_only=True) as store:
+        assert store.sessions() == []
+    assert not list(data.rglob("*.png"))
+
+
+def test_ingest_that_fails_to_write_leaves_no_session_or_capture(
+    data, tmp_path, rng, capsys, monkeypatch
+):
+    import errno
+
+    import engine.store._store as store_module
+
+    day, night = _images(tmp_path, rng)
+    assert cli.main(["ingest", "--session", "kept", "--day", str(day), "--night", str(night)]) == 0
+    calls = []
+
+    def disk_full_at_the_second_file(root, rel, data):
+        calls.append(rel)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_file(root, rel, data)
+
+    write_file = store_module.write_file
+    monkeypatch.setattr(store_module, "write_file", disk_full_at_the_second_file)
+    for session in ("new", "kept"):
+        calls.clear()
+        argv = ["ingest", "--session", session, "--day", str(day), "--night", str(night)]
+        assert cli.main([*argv, "--no-align"]) == 2
+        assert "disk full" in capsys.readouterr().err
+    with Store(data, read_only=True) as store:
+        (kept,) = store.sessions()  # no "new" session: it was made for the failed ingest
+        assert (kept.name, kept.n_captures, kept.n_pairs) == ("kept", 2, 1)
+        assert store.verify() == []
+    assert len(list(data.rglob("*.png"))) == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -92,6 +138,19 @@ def test_bad_input_is_one_line_and_non_zero(data, tmp_path, rng, capsys, argv, m
     code = cli.main(argv)
     err = capsys.readouterr().err.strip()
     assert code != 0 and message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("setting", ["iso=abc", "iso=5"])
+def test_capture_refuses_a_bad_set_value_before_creating_the_session(data, capsys, setting):
+    Store(data).close()  # an empty record: the refused capture must leave it empty
+    argv = ["capture", "--session", "fresh", "--count", "1", "--set", setting]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nightlab capture: error: iso: "), lines
+    assert "session" not in lines[0] and captured.out == ""  # refused before anything started
+    with Store(data, read_only=True) as store:
+        assert store.sessions() == []
 
 
 def test_delete_needs_yes_off_a_terminal_and_removes_files(data, capsys):

@@ -176,6 +176,18 @@ def test_export_never_overwrites_and_refuses_a_source_that_changed(plan, tmp_pat
     assert not (tmp_path / "bag2").exists()
 
 
+@pytest.mark.skipif(
+    not Path("/proc").is_dir(), reason="needs /proc (a folder that refuses new files)"
+)
+@pytest.mark.parametrize("as_zip", [False, True], ids=["folder", "zip"])
+def test_a_folder_that_refuses_files_is_named_by_the_bag_not_its_temporary(plan, as_zip):
+    out = Path("/proc/nightlab-bag.zip" if as_zip else "/proc/nightlab-bag")
+    with pytest.raises(OSError) as info:
+        write_bag(plan, out, as_zip=as_zip)
+    assert str(info.value).startswith(f"{out}: cannot be created here (")
+    assert ".partial" not in str(info.value)
+
+
 def test_export_refuses_an_invalid_manifest_before_writing(plan, tmp_path):
     plan.manifest["pairs"][0]["verdict"] = "maybe"
     with pytest.raises(BagRejected, match=r"pairs\[0\]\.verdict"):

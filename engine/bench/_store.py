@@ -6,8 +6,9 @@
   and p99 over many pairs (target p99 <= 200 ms), for both PNG compressions of the store.
   Reference: ``cv2.imwrite`` of the same two frames with OpenCV's default PNG settings and no
   fsync (what a naive recorder would do).
-- **ingest**: `nightlab ingest`'s path (read two files, store both, align, record the pair) on
-  real webcam footage when ``../shared`` is there (else the simulated camera), pairs/s.
+- **ingest**: `nightlab ingest`'s path (read two files, align, then store both and the pair in
+  one commit) on real webcam footage when ``../shared`` is there (else the simulated camera),
+  pairs/s.
 - **list / filter / sort at 100,000 pairs**: the `PairQuery` pages the QA grid asks for, each
   with its count (target < 100 ms).
 
@@ -173,16 +174,14 @@ def _ingest_rows(tmp: Path, repeats: int) -> list[BenchRow]:
             t0 = time.perf_counter()
             for day_path, night_path in pairs:
                 day, night = read_image(day_path), read_image(night_path, mode="any")
-                d = store.add_capture(sid, day, kind="day")
-                n = store.add_capture(sid, night, kind="night")
                 extra = {}
-                if align:
+                if align:  # before writing, as ingest does: a failure records nothing
                     tracker = PairTracker()
                     tracker.set_reference(day)
                     res = tracker.process(night)
                     extra = {"alignment": res.alignment, "ssim_mean": res.ssim_mean,
                              "leak_area_pct": res.leak_area_pct}  # fmt: skip
-                store.add_pair(sid, night_id=n.id, day_ids=[d.id], **extra)
+                store.add_pair_with_captures(sid, days=[day], night=night, **extra)
             ms = (time.perf_counter() - t0) * 1e3 / len(pairs)
         rows.append(
             BenchRow(

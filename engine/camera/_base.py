@@ -385,11 +385,7 @@ class Camera(ABC):
         value the frames are taken with, on every backend.
         """
         caps = self._capabilities()
-        if name not in caps:
-            raise ControlError(
-                f"unknown control {name!r}; this camera has: {', '.join(sorted(caps)) or 'none'}"
-            )
-        coerced = caps[name].validate(value)
+        coerced = self.validate_control(name, value)
         auto = MANUAL_OVERRIDES.get(name)
         leave_auto = auto in caps and caps[auto].supported and self.get_control(auto) is not False
         if leave_auto and not self.sends_manual_values_as_manual_mode:
@@ -401,6 +397,25 @@ class Camera(ABC):
             self._controls[auto] = False
             self.events.control_changed.emit(auto, False)
         return coerced
+
+    def validate_control(self, name: str, value: Any) -> Any:
+        """``value`` coerced as `set_control` would apply it, without applying anything.
+
+        Lets a caller refuse bad settings before it starts work that they would stop
+        (``nightlab capture --set``). Raises `ControlError` on an unknown name, a control
+        this device does not support, or a bad value.
+
+        Examples
+        --------
+        >>> cam.validate_control("iso", "800")  # doctest: +SKIP
+        800
+        """
+        caps = self._capabilities()
+        if name not in caps:
+            raise ControlError(
+                f"unknown control {name!r}; this camera has: {', '.join(sorted(caps)) or 'none'}"
+            )
+        return caps[name].validate(value)
 
     def get_control(self, name: str) -> Any:
         caps = self._capabilities()

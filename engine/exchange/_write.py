@@ -129,10 +129,10 @@ def write_bag(
     reporter = Reporter(progress)
     reporter.start("writing", total)
     t0 = time.perf_counter()
-    if as_zip:
-        sink: _Sink = _ZipSink(out)
-    else:
-        sink = _FolderSink(out)
+    try:
+        sink: _Sink = _ZipSink(out) if as_zip else _FolderSink(out)
+    except OSError as exc:  # name ``out``, not the hidden temporary the sink was creating
+        raise OSError(f"{out}: cannot be created here ({exc.strerror or exc})") from None
     with sink:
         sums: dict[str, str] = {}
         sizes = 0

@@ -12,7 +12,8 @@ Public API
   reconcile) a data folder. Writes block until committed, so call them off the GUI thread
   (``disallow_writes_on(gui_thread)`` makes one that slipped there raise): ``create_session``,
   ``update_session``, ``close_session``, ``delete_session``, ``add_capture``, ``add_frame``,
-  ``add_burst``, ``capture_pair`` (day + night + pair in one commit), ``add_pair``,
+  ``add_burst``, ``capture_pair`` (day + night + pair in one commit),
+  ``add_pair_with_captures`` (several day captures + night + pair in one commit), ``add_pair``,
   ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.
   For imports, images may be given as PNG bytes (kept byte for byte) and times as
   ``uid``/``created_at``/``taken_at``/``at`` arguments.

@@ -564,18 +564,50 @@ class Store:
             self._plan(session_id, day_imgs, "day", day_metas, controls, None),
             self._plan(session_id, night_imgs, "night", night_metas, controls, None),
         ]
+        return self._commit_pair(session_id, plans, pair_fields)
+
+    def add_pair_with_captures(
+        self,
+        session_id: int,
+        *,
+        days: Sequence[np.ndarray],
+        night: np.ndarray,
+        day_metas: Sequence[FrameMeta | Mapping[str, Any] | None] | None = None,
+        night_meta: FrameMeta | Mapping[str, Any] | None = None,
+        **pair_fields: Any,
+    ) -> Pair:
+        """Record day captures (one each, together the day reference), a night capture and
+        their pair in one commit (all or nothing): an import of image files.
+
+        Unlike `capture_pair`, several ``days`` are kept as separate captures (not a burst).
+        ``pair_fields`` are those of `add_pair`.
+        """
+        days = list(days)
+        if not days:
+            raise ValueError("a pair needs at least one day capture")
+        metas = list(day_metas) if day_metas is not None else [None] * len(days)
+        if len(metas) != len(days):
+            raise ValueError(f"{len(days)} day images but {len(metas)} metadata entries")
+        plans = [
+            self._plan(session_id, [d], "day", [m], None, None)
+            for d, m in zip(days, metas, strict=True)
+        ]
+        plans.append(self._plan(session_id, [night], "night", [night_meta], None, None))
+        return self._commit_pair(session_id, plans, pair_fields)
+
+    def _commit_pair(self, session_id: int, plans: list[PlannedCapture], pair_fields) -> Pair:
+        """Commit day ``plans[:-1]``, night ``plans[-1]`` and their pair in one transaction."""
         cols = pair_columns(**{k: pair_fields.pop(k, None) for k in PAIR_FIELDS})
         if pair_fields:
             raise TypeError(f"unexpected argument(s): {', '.join(pair_fields)}")
         now = time.time()
 
         def insert(conn):
-            d = insert_capture(conn, session_id, plans[0], now)
-            n = insert_capture(conn, session_id, plans[1], now)
-            return [d, n, insert_pair(conn, session_id, n, [d], cols, now)]
+            ids = [insert_capture(conn, session_id, plan, now) for plan in plans]
+            return [*ids, insert_pair(conn, session_id, ids[-1], ids[:-1], cols, now)]
 
-        d, n, pid = self._commit_captures(plans, insert)
-        for cid in (d, n):
+        *cids, pid = self._commit_captures(plans, insert)
+        for cid in cids:
             self.events.capture_added.emit(self.capture(cid))
         pair = self.pair(pid)
         self.events.pair_added.emit(pair)
