@@ -470,13 +470,57 @@ def test_every_transaction_runs_on_the_one_writer_thread(tmp_path):
         seen.append(threading.current_thread())
         return conn.in_transaction  # each job runs inside its own transaction
 
+    results = []
     callers = [
-        threading.Thread(target=lambda: [writer.call(job) for _ in range(10)]) for _ in range(3)
+        threading.Thread(target=lambda: results.extend(writer.call(job) for _ in range(10)))
+        for _ in range(3)
     ]
     for t in callers:
         t.start()
     for t in callers:
         t.join()
-    assert writer.call(job) is True
+    results.append(writer.call(job))
     writer.close()
+    assert results == [True] * 31  # every job, from every caller, inside a transaction
     assert len(seen) == 31 and set(seen) == {writer.thread}
+    assert writer.thread not in callers and writer.thread is not threading.current_thread()
+
+
+def test_store_writes_from_many_threads_all_execute_on_its_writer_thread(tmp_path, monkeypatch):
+    """The Store, not just the Writer: every INSERT/UPDATE/DELETE any connection executes runs
+    on one thread, whichever thread called the Store."""
+    import engine.store._store as store_module
+
+    writes: list[tuple[threading.Thread, str]] = []
+    real_connect = sqlite3.connect
+
+    def traced_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+
+        def trace(sql: str) -> None:
+            if sql.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+                writes.append((threading.current_thread(), sql))
+
+        conn.set_trace_callback(trace)
+        return conn
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", traced_connect)
+    with Store(tmp_path) as store:
+        s = store.create_session("threads")
+        day = store.add_capture(s.id, np.zeros((40, 40, 3), np.uint8), kind="day")
+
+        def work(i: int) -> None:
+            night = store.add_capture(s.id, np.full((40, 40), i, np.uint8), kind="night")
+            pair = store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+            store.set_verdict(pair.id, "pass", note=f"from thread {i}")
+
+        callers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join()
+        assert len(store.pairs(session_id=s.id, limit=None)) == 4
+    writer_threads = {t for t, _ in writes}
+    assert len(writes) > 12 and len(writer_threads) == 1, writer_threads
+    (writer,) = writer_threads
+    assert writer is not threading.current_thread() and writer not in callers
