@@ -189,7 +189,6 @@ def process_pair(
     import cv2
 
     import alignment
-    from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
 
     check_rgb(day, "day")
     # a night camera that gives colour: masked areas take that colour (see recombine)
@@ -221,9 +220,53 @@ def process_pair(
     )
     times["warp"] = (time.perf_counter() - t) * 1e3
 
+    mask, ssim_mean, colorized = _mask_ssim_colorize(
+        night,
+        aligned,
+        valid,
+        times,
+        leak_params=leak_params,
+        ssim=ssim,
+        colorizer=colorizer,
+        night_color=night_color,
+    )
+    times["total"] = (time.perf_counter() - t0) * 1e3
+    return PairResult(
+        alignment=al,
+        night=night,
+        aligned_reference=aligned,
+        valid=valid,
+        leak_mask=mask,
+        ssim_mean=ssim_mean,
+        leak_area_pct=float((mask > 0.5).mean() * 100.0),
+        colorized=colorized,
+        timings_ms=times,
+    )
+
+
+def _mask_ssim_colorize(
+    night: np.ndarray,
+    aligned: np.ndarray,
+    valid: np.ndarray,
+    times: dict[str, float],
+    *,
+    leak_params: Any = None,
+    stability: np.ndarray | None = None,
+    ssim: bool = True,
+    colorizer: _Colorizer | None = None,
+    night_color: np.ndarray | None = None,
+) -> tuple[np.ndarray, float | None, Any]:
+    """The stages after registration, shared by the single and the fused reference: leak mask
+    (1 outside the reference's footprint), SSIM mean over the footprint, colorization."""
+    from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
+
     t = time.perf_counter()
     ref_gray = to_gray(aligned)
-    mask = leak_mask(night, ref_gray, params=leak_params or LeakMaskParams())
+    params = leak_params or LeakMaskParams()
+    if stability is None:
+        mask = leak_mask(night, ref_gray, params=params)
+    else:
+        mask = leak_mask(night, ref_gray, params=params, stability=stability)
     mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
     times["leak_mask"] = (time.perf_counter() - t) * 1e3
 
@@ -242,18 +285,7 @@ def process_pair(
         else:
             colorized = colorizer.colorize(night, aligned, leak_mask=mask, night_color=night_color)
         times["colorize"] = (time.perf_counter() - t) * 1e3
-    times["total"] = (time.perf_counter() - t0) * 1e3
-    return PairResult(
-        alignment=al,
-        night=night,
-        aligned_reference=aligned,
-        valid=valid,
-        leak_mask=mask,
-        ssim_mean=ssim_mean,
-        leak_area_pct=float((mask > 0.5).mean() * 100.0),
-        colorized=colorized,
-        timings_ms=times,
-    )
+    return mask, ssim_mean, colorized
 
 
 def process_fused(
@@ -298,7 +330,6 @@ def process_fused(
     (True, (0, 2))
     """
     import alignment
-    from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
     from engine.reference import fuse_references, register_day_frame
 
     days = list(days)
@@ -306,6 +337,7 @@ def process_fused(
         raise ValueError("need at least one day frame")
     for i, d in enumerate(days):
         check_rgb(d, f"day frame {i}")
+    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
     night = to_gray(night)
     if night.dtype != np.uint8:
         raise ValueError(f"night must be uint8, got {night.dtype}")
@@ -345,24 +377,16 @@ def process_fused(
     times["fuse"] = (time.perf_counter() - t) * 1e3
     aligned, valid = fused.image, fused.valid
 
-    t = time.perf_counter()
-    ref_gray = to_gray(aligned)
-    mask = leak_mask(
-        night, ref_gray, params=leak_params or LeakMaskParams(), stability=fused.stability
+    mask, ssim_mean, colorized = _mask_ssim_colorize(
+        night,
+        aligned,
+        valid,
+        times,
+        leak_params=leak_params,
+        stability=fused.stability,
+        colorizer=colorizer,
+        night_color=night_color,
     )
-    mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
-    times["leak_mask"] = (time.perf_counter() - t) * 1e3
-
-    t = time.perf_counter()
-    ssim = ssim_map(night, ref_gray, data_range=255)
-    ssim_mean = float(ssim[valid].mean()) if valid.any() else 0.0
-    times["ssim"] = (time.perf_counter() - t) * 1e3
-
-    colorized = None
-    if colorizer is not None:
-        t = time.perf_counter()
-        colorized = colorizer.colorize(night, aligned, leak_mask=mask)
-        times["colorize"] = (time.perf_counter() - t) * 1e3
     times["total"] = (time.perf_counter() - t0) * 1e3
     return PairResult(
         alignment=fused.alignments[fused.used[0]],
