@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-align", action="store_true", help="record the pair without aligning it now"
     )
+    p.add_argument(
+        "--fixed-camera",
+        action="store_true",
+        help="day and night come from the same camera that was not moved (a fixed webcam): "
+        "start from the identity and refine locally, full search only if that does not verify",
+    )
     add_operator(p)
     add_data_dir(p)
     p.set_defaults(func=run)
@@ -78,7 +84,7 @@ def _align(days, night, args: argparse.Namespace) -> tuple[dict, str]:
 
     tracker = PairTracker()
     try:
-        tracker.set_reference(days)
+        tracker.set_reference(days, fixed_camera=args.fixed_camera)
     except ValueError as exc:
         raise CliError(f"--day: {exc}") from None
     try:

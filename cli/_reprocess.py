@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"session {session.id} ({session.name}): {report.processed} processed, "
         f"{report.skipped} skipped (already done with this model and parameters), "
-        f"{report.failed} failed; {rate} on {report.where} ({report.workers} workers)"
+        f"{report.failed} failed; {rate} on {report.where} "
+        f"({report.workers} worker{'s' if report.workers != 1 else ''})"
     )
     if report.cancelled:
         print(

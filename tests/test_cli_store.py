@@ -66,6 +66,11 @@ def test_ingest_creates_the_session_and_aligns(data, tmp_path, rng, capsys):
         assert len(p2.day_ids) == 2 and p2.aligned_ok is None
         day_cap = store.capture(p1.day_ids[0])
         assert day_cap.meta["extra"]["source"] == str(day.resolve())
+        assert not p1.method.startswith("fixed")  # files from elsewhere: the full search
+    argv = ["ingest", "--session", "lab", "--day", str(day), "--night", str(night)]
+    assert cli.main([*argv, "--fixed-camera"]) == 0
+    with Store(data, read_only=True) as store:
+        assert store.pairs(session_id=1)[-1].method.startswith("fixed")
 
 
 def test_ingest_of_a_too_small_night_names_the_file_and_records_nothing(

@@ -189,13 +189,18 @@ def test_recorder_writes_captures_and_aligned_pairs(tmp_path):
         assert len(pairs) == 2 and all(p.day_ids == (day[0].id,) for p in pairs)
         assert all(p.aligned_ok and p.matrix is not None and p.ssim_mean > 0.3 for p in pairs)
         assert pairs[0].leak_params["window"] == rec.tracker.leak_params.window
+        # the run's own camera took the reference: the fixed-camera path registered the pairs
+        assert rec.tracker.reference.fixed_camera
+        assert all(p.method.startswith("fixed") for p in pairs), [p.method for p in pairs]
         # a later run without a day reference pairs against the session's latest one
         cam2 = SimulatedCamera(resolution=SIZE, fps=60, seed=2, mode="night")
         runner2 = CaptureRunner(cam2, CapturePlan(count=1))
-        SessionRecorder(store, s.id, runner2)
+        rec2 = SessionRecorder(store, s.id, runner2)
         runner2.run()
         cam2.close()
         assert store.pairs(session_id=s.id)[-1].day_ids == (day[0].id,)
+        # ... taken by the same device (the simulated camera's id), so still the fixed path
+        assert rec2.tracker.reference.fixed_camera
 
 
 def test_a_recording_failure_stops_the_run_with_one_line(tmp_path):

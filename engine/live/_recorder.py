@@ -119,8 +119,17 @@ class SessionRecorder:
                     f"capture {c.id} is not a day capture of session {self.session_id}"
                 )
         images = [self.store.read_image(c) for c in caps]
-        self.tracker.set_reference(images, capture_ids=[c.id for c in caps])
+        # taken by the camera this run captures with: the fixed-camera prior applies
+        device = self._device_id()
+        same_camera = bool(device) and all(c.meta.get("device_id") == device for c in caps)
+        self.tracker.set_reference(
+            images, capture_ids=[c.id for c in caps], fixed_camera=same_camera
+        )
         self._day_ids = tuple(c.id for c in caps)
+
+    def _device_id(self) -> str:
+        info = getattr(self.runner.camera, "info", None)
+        return str(getattr(info, "device_id", "") or "")
 
     def _reference_from_session(self) -> None:
         days = self.store.captures(self.session_id, kind="day")
@@ -148,7 +157,8 @@ class SessionRecorder:
             if image.ndim == 2:
                 self.store.log(self.session_id, "warning", "day reference is gray: no colour")
                 return
-            self.tracker.set_reference(image, capture_ids=[capture.id])
+            # the run's own camera took it: registration starts from the identity
+            self.tracker.set_reference(image, capture_ids=[capture.id], fixed_camera=True)
             self._day_ids = (capture.id,)
             return
         if not self._day_ids:
