@@ -5,13 +5,43 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    from cli import main as cli_main
+class _StoppedWhileLoading(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
-    return cli_main(argv)
+
+def _stop_while_loading(signum, _frame) -> None:
+    raise _StoppedWhileLoading(signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        # Loading the CLI imports numpy and OpenCV (half a second or more on a busy machine);
+        # a SIGINT/SIGTERM meanwhile ends the program with the same one line as later on, not
+        # Python's silent default. cli.main installs the command's own handling next.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, _stop_while_loading)
+    try:
+        from cli import main as cli_main
+
+        return cli_main(argv)
+    except _StoppedWhileLoading as exc:
+        args = sys.argv[1:]
+        command = args[0] if args and not args[0].startswith("-") else ""
+        name = signal.Signals(exc.signum).name
+        if command and command != "gui":
+            print(
+                f"nightlab {command}: interrupted by {name}; unfinished outputs were discarded",
+                file=sys.stderr,
+            )
+        else:
+            print(f"nightlab: interrupted by {name}; closing", file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":

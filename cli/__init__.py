@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from cli._common import CliError
@@ -105,6 +106,21 @@ def _gui_arguments_problem(args: argparse.Namespace) -> str:
     return ""
 
 
+def _raise_on_stop_signals(exc_type) -> None:
+    """SIGINT and SIGTERM raise ``exc_type(signum)`` in the main thread (until a command
+    installs its own handling)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, _frame):
+        raise exc_type(signum)
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -113,8 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DEPTHAI_LEVEL", "error")
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]  # `nightlab --smoke 5` means the app
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from cli._signals import Interrupted, interrupted_line, interruptible
+
+    if program:
+        # from the first moment: a SIGINT/SIGTERM while the command's modules load (a second
+        # or more on a busy machine) ends it with the same one line, not a silent default kill
+        _raise_on_stop_signals(Interrupted)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except Interrupted as exc:
+        print(interrupted_line(argv[0], exc.signum), file=sys.stderr)
+        return exc.exit_code
     if args.command == "gui":
         problem = _gui_arguments_problem(args)
         if problem:
@@ -130,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                 stats=args.stats,
                 resolution=args.resolution,
             )
-        except KeyboardInterrupt:  # Ctrl+C while starting, before Qt's handler is installed
-            print("nightlab: interrupted by SIGINT; closing", file=sys.stderr)
-            return 130
-    from cli._signals import Interrupted, interrupted_line, interruptible
-
+        except KeyboardInterrupt as exc:  # while starting, before Qt's handler is installed
+            signum = getattr(exc, "signum", signal.SIGINT)
+            name = signal.Signals(signum).name
+            print(f"nightlab: interrupted by {name}; closing", file=sys.stderr)
+            return 128 + signum
     try:
         # argv None = the real program (sys.argv): a forked reaper may stand by; a command
         # called in-process (tests, embedding) must not fork its host

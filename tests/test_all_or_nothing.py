@@ -388,3 +388,38 @@ def test_read_only_output_file_is_replaced_whole(tmp_path, capsys, shipped_model
     assert cli_main(["process", "--day", str(day), "--night", str(night), "--out", str(out)]) == 0
     assert check_output_folder(out) == "day_a.png"
     assert stale.read_bytes().endswith(PNG_END)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_the_command_is_still_loading_is_one_line_not_a_silent_kill(tmp_path, sig):
+    """Loading the CLI imports numpy and OpenCV; a signal in that second used to end the
+    program with Python's default action (exit -15, nothing said)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "main", "process", "--day", "d.png", "--night", "n.png",
+         "--out", str(tmp_path / "out")],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    # wait until main.py has installed its handlers (SIGTERM appears among the caught signals
+    # in /proc: Python itself catches only SIGINT); the CLI's modules are loading from then on
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigCgt:")).split()[1], 16
+        )
+        if caught & (1 << (signal.SIGTERM - 1)):
+            break
+    # ... and that was before OpenCV was even loaded (without main.py's handlers, SIGTERM is
+    # caught only once the command runs, long after)
+    maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    proc.send_signal(sig)
+    assert "/cv2/" not in maps, "SIGTERM was not caught while the CLI was loading"
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, (proc.returncode, stderr)
+    assert stderr.strip().splitlines() == [
+        f"nightlab process: interrupted by {sig.name}; unfinished outputs were discarded"
+    ]
+    assert not (tmp_path / "out").exists()
