@@ -332,6 +332,49 @@ def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
     qtbot.waitUntil(lambda: "started" in kinds() and "finished" in kinds(), timeout=TIMEOUT)
 
 
+def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
+    window, qtbot, store
+):
+    import datetime as dt
+
+    _night_with_reference(window, qtbot)
+    window.sessions.create("listed times")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    panel = window.night_panel
+    panel.mode.setCurrentIndex(panel.mode.findData("times"))
+    assert panel.times.isVisible() and not panel.every.isVisible()
+    # a bad entry: Start is disabled and the panel says which entry is wrong
+    panel.times.setText("22:00, 25:00")
+    assert not panel.btn_run.isEnabled()
+    assert "25:00" in panel.times_note.text()
+    panel.start_schedule()
+    assert panel.runner is None
+    panel.times.setText("22:00, 22:00")
+    assert not panel.btn_run.isEnabled()
+    assert "listed twice" in panel.times_note.text()
+    # two good times, hours away so nothing is captured while the test runs
+    now = dt.datetime.now()
+    first = (now + dt.timedelta(hours=2)).time().replace(second=0, microsecond=0)
+    second = (now + dt.timedelta(hours=3)).time().replace(second=0, microsecond=0)
+    panel.times.setText(f"{first:%H:%M}, {second:%H:%M}")
+    assert panel.btn_run.isEnabled()
+    assert panel.times_note.text().startswith("2 captures")
+    panel.start_schedule()
+    runner = panel.runner
+    assert runner is not None
+    assert runner.plan.times == (first, second)
+    assert runner.plan.every_s == 0 and runner.plan.start is None and runner.plan.end is None
+    qtbot.waitUntil(
+        lambda: f"Next capture at {first:%H:%M} in " in panel.countdown.text(), timeout=TIMEOUT
+    )
+    assert "0 of 2 captured" in panel.countdown.text()
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
+    log = [panel.log.item(i).text() for i in range(panel.log.count())]
+    assert any(f"started: at {first:%H:%M}, {second:%H:%M}" in line for line in log), log
+    assert store.count_pairs(session_id=window.state.session.id) == 0
+
+
 def test_leak_sliders_drive_live_params_and_presets_live_in_the_session(window, qtbot, store):
     window.sessions.create("tuning")
     qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)

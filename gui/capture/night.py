@@ -1,4 +1,5 @@
-"""Night captures into the open session: one pair now, or a scheduled run.
+"""Night captures into the open session: one pair now, or a scheduled run (every N minutes,
+optionally between two times, or once at each listed time of day).
 
 Both go through the engine's `CaptureRunner` (the schedule, bursts, missed slots, camera
 loss and recovery) and `SessionRecorder` (captures, pairs and the session log in the store),
@@ -14,11 +15,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QPushButton,
     QSpinBox,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.live import CapturePlan, CaptureRunner, SessionRecorder
+from engine.live import CapturePlan, CaptureRunner, SessionRecorder, parse_clock
 from gui.bridge import follow
 
 if TYPE_CHECKING:
@@ -36,7 +39,22 @@ if TYPE_CHECKING:
     from engine.store import Store
     from gui.jobs import JobRunner
 
-__all__ = ["NightCapturePanel", "record_reference"]
+__all__ = ["NightCapturePanel", "parse_times", "record_reference"]
+
+
+def parse_times(text: str) -> tuple[dt.time, ...]:
+    """Local times of day from ``"22:00, 01:00, 04:00"`` (commas or spaces), in the order given.
+
+    Raises `ValueError` naming the first bad entry, or when nothing is listed.
+    """
+    items = [t for t in text.replace(",", " ").split() if t]
+    if not items:
+        raise ValueError("list at least one time, like 22:00, 01:00, 04:00")
+    times = tuple(parse_clock(t) for t in items)
+    for item, t in zip(items, times):
+        if t.tzinfo is not None:  # the runner schedules in local time
+            raise ValueError(f"give local times without a time zone, got {item!r}")
+    return times
 
 
 def record_reference(store: Store, session_id: int, tracker: PairTracker) -> None:
@@ -91,6 +109,22 @@ class NightCapturePanel(QWidget):
 
         sched = QGroupBox("Scheduled capture")
         form = QFormLayout(sched)
+        self._form = form
+        self.mode = QComboBox()
+        self.mode.addItem("every N minutes", "every")
+        self.mode.addItem("at listed times", "times")
+        self.mode.setToolTip(
+            "Capture on an interval (optionally only between two times), "
+            "or once at each listed time of day"
+        )
+        self.times = QLineEdit()
+        self.times.setPlaceholderText("22:00, 01:00, 04:00")
+        self.times.setToolTip(
+            "Local times of day, comma-separated (HH:MM or HH:MM:SS); each is taken at its next "
+            "occurrence, so 22:00, 01:00, 04:00 started in the evening spans the night"
+        )
+        self.times_note = QLabel()
+        self.times_note.setWordWrap(True)
         self.every = QDoubleSpinBox()
         self.every.setRange(0.05, 24 * 60)
         self.every.setDecimals(2)
@@ -107,14 +141,17 @@ class NightCapturePanel(QWidget):
             t.setEnabled(False)
         self.window.toggled.connect(self.start_t.setEnabled)
         self.window.toggled.connect(self.end_t.setEnabled)
-        win_row = QHBoxLayout()
+        win_row = self._win_row = QHBoxLayout()
         win_row.addWidget(self.window)
         win_row.addWidget(self.start_t)
         win_row.addWidget(QLabel("and"))
         win_row.addWidget(self.end_t)
+        form.addRow("Schedule", self.mode)
         form.addRow("Every", self.every)
         form.addRow("Captures", self.count)
         form.addRow(win_row)
+        form.addRow("At", self.times)
+        form.addRow(self.times_note)
         self.btn_run = QPushButton("Start")
         self.btn_pause = QPushButton("Pause")
         self.btn_cancel = QPushButton("Stop")
@@ -139,15 +176,57 @@ class NightCapturePanel(QWidget):
         lay.addWidget(now_box)
         lay.addWidget(sched)
         lay.addWidget(self.log, 1)
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.times.textChanged.connect(self._enable)
         follow(state.events.session, lambda _: self._enable(), self)
+        self._mode_changed()
+
+    @property
+    def at_times(self) -> bool:
+        """Whether the schedule is "at listed times" rather than "every N minutes"."""
+        return self.mode.currentData() == "times"
+
+    def _mode_changed(self) -> None:
+        times = self.at_times
+        for row in (self.every, self.count, self._win_row):
+            self._form.setRowVisible(row, not times)
+        for row in (self.times, self.times_note):
+            self._form.setRowVisible(row, times)
         self._enable()
+
+    def _times_plan(self) -> tuple[CapturePlan | None, str]:
+        """The "at listed times" plan from the text field, or None and the reason it is bad."""
+        try:
+            times = parse_times(self.times.text())
+            return CapturePlan(times=times, burst=self.burst.value()), ""
+        except ValueError as e:
+            return None, str(e)
 
     def _enable(self) -> None:
         s = self._state.session
         ok = s is not None and s.is_open
         busy = self.runner is not None  # set when a run is submitted, cleared when it ends
         self.btn_pair.setEnabled(ok and not busy)
-        self.btn_run.setEnabled(ok and not busy)
+        plan_ok = True
+        if self.at_times:
+            plan, why = self._times_plan()
+            plan_ok = plan is not None
+            if plan is None:
+                self.times_note.setText(why)
+                typed = bool(self.times.text().strip())  # an empty field is a hint, not an error
+                self.times_note.setStyleSheet("color: #c62828;" if typed else "color: #555;")
+            else:
+                order = " → ".join(
+                    f"{t:%H:%M}" + (f":{t.second:02d}" if t.second else "")
+                    for t in plan.listed_after(dt.datetime.now())
+                )
+                n = len(plan.times)
+                self.times_note.setText(f"{n} capture{'s' if n > 1 else ''}: {order}")
+                self.times_note.setStyleSheet("color: #555;")
+        self.btn_run.setEnabled(ok and not busy and plan_ok)
+        self.btn_run.setToolTip(
+            "Start the scheduled capture" if plan_ok else self.times_note.text()
+        )
         if not ok:
             self.countdown.setText("Open a session to record captures")
         elif not busy:
@@ -163,6 +242,11 @@ class NightCapturePanel(QWidget):
         burst = self.burst.value()
         if not scheduled:
             return CapturePlan(count=1, burst=burst)
+        if self.at_times:
+            plan, why = self._times_plan()
+            if plan is None:
+                raise ValueError(why)
+            return plan
         start = end = None
         if self.window.isChecked():
             start = self.start_t.time().toPython()
@@ -180,7 +264,12 @@ class NightCapturePanel(QWidget):
         self._run(self._plan(scheduled=False), scheduled=False)
 
     def start_schedule(self) -> None:
-        self._run(self._plan(scheduled=True), scheduled=True)
+        try:
+            plan = self._plan(scheduled=True)
+        except ValueError as e:
+            self.message.emit(f"schedule: {e}")
+            return
+        self._run(plan, scheduled=True)
 
     def _run(self, plan, *, scheduled: bool) -> None:
         session, cam = self._state.session, self._state.camera
@@ -240,7 +329,17 @@ class NightCapturePanel(QWidget):
         m, s = divmod(int(round(remaining)), 60)
         h, m = divmod(m, 60)
         left = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-        done = self.runner.captured if self.runner else 0
+        r = self.runner
+        done = r.captured if r else 0
+        if r is not None and r.plan.times:
+            # the runner waits for the next listed time: name it, and how many are left
+            at = dt.datetime.now() + dt.timedelta(seconds=remaining + 0.5)
+            at = at.replace(microsecond=0)
+            when = f"{at:%H:%M:%S}" if at.second else f"{at:%H:%M}"
+            self.countdown.setText(
+                f"Next capture at {when} in {left} · {done} of {len(r.plan.times)} captured"
+            )
+            return
         self.countdown.setText(f"Next capture in {left} · {done} captured")
 
     def _on_paused(self, paused: bool) -> None:
