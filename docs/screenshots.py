@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -102,9 +103,15 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
         wait(lambda: win.night_panel.runner is None, what="capture done")
         pump(1.5)
     pairs = store.pairs(session_id=s.session.id, sort="id")
-    for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
-        store.set_verdict(p.id, v, note="screenshot")
-    store.add_tags(pairs[1].id, "car-moved")
+
+    def judge() -> None:  # store writes never run on the GUI thread (the window forbids it)
+        for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
+            store.set_verdict(p.id, v, note="screenshot")
+        store.add_tags(pairs[1].id, "car-moved")
+
+    writer = threading.Thread(target=judge, name="screenshot-writes")
+    writer.start()
+    wait(lambda: not writer.is_alive(), what="verdicts")
     win.sessions.refresh()
 
     win.tabs.setCurrentWidget(win.qa)
