@@ -328,7 +328,7 @@ def test_signal_closes_the_app_cleanly_with_one_line(tmp_path, sig):
     waited = time.monotonic() - t
     lines = [ln for ln in stderr.splitlines() if "propagateSizeHints" not in ln]  # Qt's own
     assert proc.returncode == 128 + sig
-    assert lines == [f"nightlab: interrupted by {sig.name}; closing"]
+    assert lines == [f"nightlab: interrupted by {sig.name}; closing"], stderr
     assert waited < 10.0, f"took {waited:.1f} s"  # the window's own shutdown, then exit
 
 
