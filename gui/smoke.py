@@ -14,6 +14,7 @@ Measured while it runs:
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -64,6 +65,9 @@ class SmokeRun:
         self._rss_start = _rss_mib()
         self._t0 = time.monotonic()
         self._end_counts: tuple[int, int, float] | None = None
+        self._full_gc_ms: list[float] = []
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         self._heartbeat = QTimer(win)
         self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
         self._heartbeat.setInterval(HEARTBEAT_MS)
@@ -169,6 +173,8 @@ class SmokeRun:
             self.skipped.append(f"{self._waiting[0]} (still running at the end)")
         self.skipped += [f"{name} (not reached)" for name, *_ in self._flow]
         self._flow, self._waiting = [], None
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
         self.win.close()
 
     def _run_step(self, name: str, fn) -> None:
@@ -258,6 +264,15 @@ class SmokeRun:
         s = self.win.state
         s.view = replace(s.view, base=base, mask_style=mask)
 
+    def _on_gc(self, phase: str, info: dict) -> None:
+        # full (generation 2) collections hold the GIL throughout: each one is a stall
+        if self._last_beat is None:  # start-up (the app's own collect before it freezes)
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif info.get("generation") == 2:
+            self._full_gc_ms.append((time.perf_counter() - self._gc_started) * 1e3)
+
     def _beat(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
         if self._last_beat is not None:
@@ -325,6 +340,11 @@ class SmokeRun:
                 "live": pct(st.paint_latency_ms[lat0[0] :]),
             },
             "rss_mib": {"start": round(self._rss_start, 1), "end": round(_rss_mib(), 1)},
+            "gc": {
+                "frozen_objects": gc.get_freeze_count(),
+                "full_collections": len(self._full_gc_ms),
+                "full_collection_ms_max": round(max(self._full_gc_ms, default=0.0), 2),
+            },
             "live_workers": getattr(self.win.preview, "_workers", None),
             "steps_ok": self.done_steps,
             "steps_failed": self.failures,

@@ -271,7 +271,7 @@ def test_closing_never_waits_for_a_busy_worker(qtbot, store):
 
 
 # -- the operator's flows on the record -----------------------------------------------------
-def test_session_pair_verdict_and_inspector(window, qtbot, store):
+def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
     _night_with_reference(window, qtbot)
     window.sessions.create("roof", operator="ana", scene_notes="east wall")
     qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
@@ -311,6 +311,57 @@ def test_session_pair_verdict_and_inspector(window, qtbot, store):
     qtbot.waitUntil(lambda: "alignment-checked" in store.pair(pair.id).tags, timeout=TIMEOUT)
     after = np.asarray(store.pair(pair.id).matrix)
     np.testing.assert_allclose(after[:2, 2], before[:2, 2] + [5, 0], atol=1e-6)
+
+    # a held arrow key: one view job at a time, and the newest nudge is what ends up shown
+    qtbot.waitUntil(lambda: window.inspector.pair.matrix == store.pair(pair.id).matrix)
+    window.inspector.show_pair(store.pair(pair.id))
+    qtbot.waitUntil(
+        lambda: window.inspector._views is not None and not window.inspector._in_flight,
+        timeout=TIMEOUT,
+    )
+    _inspect_views_coalesce(window.inspector, qtbot, monkeypatch)
+
+
+def _inspect_views_coalesce(inspector, qtbot, monkeypatch) -> None:
+    import engine.inspect_views as iv
+
+    real, lock = iv.inspect_view, threading.Lock()
+    seen = {"running": 0, "max": 0, "calls": 0, "last": None, "gui": False}
+
+    def slow_view(*args, **kwargs):
+        with lock:
+            seen["running"] += 1
+            seen["max"] = max(seen["max"], seen["running"])
+            seen["calls"] += 1
+            seen["gui"] |= threading.current_thread() is threading.main_thread()
+        time.sleep(0.05)  # a full-size render's worth of time: requests pile up behind it
+        out = real(*args, **kwargs)
+        with lock:
+            seen["running"] -= 1
+            seen["last"] = out
+        return out
+
+    monkeypatch.setattr(iv, "inspect_view", slow_view)
+    inspector.setFocus()
+    for _ in range(8):
+        qtbot.keyClick(inspector, Qt.Key.Key_Right)
+    assert inspector.nudge_label.text() == "nudge +8, +0 px"
+    qtbot.waitUntil(
+        lambda: seen["last"] is not None and seen["running"] == 0 and not inspector._in_flight,
+        timeout=TIMEOUT,
+    )
+    qtbot.waitUntil(lambda: inspector.canvas.image() is seen["last"], timeout=TIMEOUT)
+    assert seen["max"] == 1, f"{seen['max']} inspector views computed at once"
+    assert 1 <= seen["calls"] <= 3, f"{seen['calls']} renders for 8 key presses"
+    # what is shown is the view at the final nudge (+8 px), not an intermediate one
+    from engine.inspect_views import nudge
+    from engine.pair_views import warp_onto
+
+    v = inspector._views
+    aligned = warp_onto(v.day, nudge(v.matrix, 8, 0), v.night.shape)
+    view = inspector.view.currentData()
+    np.testing.assert_array_equal(inspector.canvas.image(), real(view, v.night, aligned))
+    assert not seen["gui"]
 
 
 def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
