@@ -51,7 +51,7 @@ def parse_times(text: str) -> tuple[dt.time, ...]:
     if not items:
         raise ValueError("list at least one time, like 22:00, 01:00, 04:00")
     times = tuple(parse_clock(t) for t in items)
-    for item, t in zip(items, times):
+    for item, t in zip(items, times, strict=True):
         if t.tzinfo is not None:  # the runner schedules in local time
             raise ValueError(f"give local times without a time zone, got {item!r}")
     return times
