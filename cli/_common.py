@@ -85,9 +85,17 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def print_table(rows: list[list[str]], header: list[str], file=None) -> None:
-    """Plain fixed-width table (no dependencies, readable in CI logs)."""
+def print_table(
+    rows: list[list[str]], header: list[str], file=None, *, markdown: bool = False
+) -> None:
+    """Plain fixed-width table (no dependencies, readable in CI logs), or a markdown one."""
     file = file or sys.stdout
+    if markdown:
+        print("| " + " | ".join(header) + " |", file=file)
+        print("|" + "|".join("---" for _ in header) + "|", file=file)
+        for row in rows:
+            print("| " + " | ".join(row) + " |", file=file)
+        return
     cols = [header, *rows]
     widths = [max(len(str(r[i])) for r in cols) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))

@@ -161,13 +161,7 @@ def run(args: argparse.Namespace) -> int:
     )
     header = [h for h, _ in COLUMNS]
     table = [[_fmt(getattr(r, key)) for _, key in COLUMNS] for r in report.summary]
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" for _ in header) + "|")
-        for row in table:
-            print("| " + " | ".join(row) + " |")
-    else:
-        print_table(table, header)
+    print_table(table, header, markdown=args.markdown)
     print("means over pairs; ΔE_ab = mean Euclidean ab error (CIE Lab), unch. = unchanged region")
     for t in report.targets:
         print(f"target {'met' if t.met else 'NOT met'}: {t.name}: {t.value}")

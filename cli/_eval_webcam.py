@@ -125,13 +125,7 @@ def run_webcam(args: argparse.Namespace) -> int:
                 f"{r.masked_pct:.1f}",
             ]
         )
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join("---" for _ in header) + "|")
-        for row in table:
-            print("| " + " | ".join(row) + " |")
-    else:
-        print_table(table, header)
+    print_table(table, header, markdown=args.markdown)
     for name, reason in report.skipped:
         print(f"skipped {name}: {reason}")
     cams = [c for c in dict.fromkeys(r.camera for r in report.summary) if c != "all"]

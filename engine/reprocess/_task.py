@@ -83,18 +83,6 @@ class RunOutcome:
     worker: str
     seconds: float
 
-    def images(self) -> dict[str, np.ndarray]:
-        """The outputs decoded: RGB ``(H, W, 3)`` or gray ``(H, W)`` uint8 arrays by role."""
-        import cv2
-
-        out = {}
-        for role, data in self.outputs.items():
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                raise ValueError(f"pair {self.pair_id}: output {role} is not a readable PNG")
-            out[role] = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.ndim == 3 else img
-        return out
-
 
 def _colorizer(spec: RunSpec):
     global load_count
