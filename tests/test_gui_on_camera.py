@@ -1,0 +1,136 @@
+"""Colorizing on the camera from the window (issue 9: "host or on-camera from the GUI").
+
+No OAK is attached here, so the OAK class the window opens is replaced by a simulated camera
+that reports itself as an OAK and whose "network" returns a known colour. What is proved is
+the window's side of the switch: a non-OAK camera is refused with a message and the choice
+goes back to the host; with an OAK the camera is reopened with the model on a job thread
+(never on the GUI thread), the window switches to it, and the live result's colour is the
+camera's, while the host still aligns and masks and sends it the reference. The device side
+(blob in the pipeline) is covered by tests/test_camera_oak.py and tests/device/.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+import engine.camera  # noqa: E402
+from engine.camera import CameraInfo, SimulatedCamera  # noqa: E402
+from engine.live_preview import LivePreview  # noqa: E402
+from engine.store import Store  # noqa: E402
+from gui.main_window import MainWindow  # noqa: E402
+
+TIMEOUT = 30_000
+CAMERA_COLOUR = (40, 90, 200)  # RGB the fake network "predicts": no host path makes this
+
+
+class _FakeNetwork:
+    """The host side of an on-camera colorizer: takes references, hands back the colour."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.card = SimpleNamespace(name="RefColor-S (blob)")
+        self.references: list[tuple[tuple[int, ...], bool]] = []
+        self._rgb = np.empty((*shape, 3), np.uint8)
+        self._rgb[...] = CAMERA_COLOUR
+
+    def set_reference(self, night, reference, *, leak_mask=None) -> None:
+        self.references.append((reference.shape, leak_mask is not None))
+
+    def latest_result(self):
+        return SimpleNamespace(result=SimpleNamespace(rgb=self._rgb))
+
+
+class _FakeOak(SimulatedCamera):
+    """A simulated camera that says it is an OAK, with the OakCamera calls the window uses."""
+
+    opened_on: list[threading.Thread] = []
+
+    def __init__(self, device_id: str = "fake-mxid") -> None:
+        super().__init__(resolution=(320, 240), fps=30.0, seed=3, mode="day")
+        self.device_id = device_id
+        self.colorizer = None
+
+    @property
+    def info(self) -> CameraInfo:
+        base = super().info
+        return CameraInfo("oak", self.device_id, "OAK (fake)", base.resolution, base.fps)
+
+    def enable_colorization(self, model=None):
+        type(self).opened_on.append(threading.current_thread())
+        self.colorizer = _FakeNetwork((240, 320))
+        return self.colorizer
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "data") as s:
+        yield s
+
+
+def _open(qtbot, store, camera):
+    camera.start()
+    win = MainWindow(camera, store=store, preview=LivePreview(workers=1))
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_on_camera_choice_with_a_non_oak_camera_says_why_and_stays_on_the_host(qtbot, store):
+    win = _open(qtbot, store, SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3))
+    try:
+        assert not win.model_panel.camera.isEnabled()  # the radio is greyed out without an OAK
+        win.state.colorize_on = "camera"  # e.g. a script, or a remembered setting
+        assert win.state.colorize_on == "host"
+        assert "needs an OAK" in win.statusBar().currentMessage()
+        assert win.model_panel.host.isChecked()
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colour(
+    qtbot, store, monkeypatch
+):
+    _FakeOak.opened_on = []
+    monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
+    first = _FakeOak()
+    win = _open(qtbot, store, first)
+    try:
+        assert win.model_panel.camera.isEnabled()
+        qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+        assert win.capture_reference()
+        first.set_control("mode", "night")
+        qtbot.waitUntil(lambda: first.latest_frame().is_gray, timeout=TIMEOUT)
+
+        win.model_panel.camera.click()  # the operator picks "on the camera"
+
+        qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+        new = win.state.camera
+        assert isinstance(new, _FakeOak)
+        assert win.state.colorize_on == "camera"
+        assert win.model_panel.camera.isChecked()
+        # the device was reopened with the network on a job thread, never the GUI thread
+        assert len(_FakeOak.opened_on) == 1
+        assert _FakeOak.opened_on[0] is not threading.main_thread()
+        assert "Colorizing on the camera" in win.statusBar().currentMessage()
+        qtbot.waitUntil(lambda: not first.is_open, timeout=TIMEOUT)  # the old one closed
+
+        new.set_control("mode", "night")
+        qtbot.waitUntil(lambda: new.latest_frame().is_gray, timeout=TIMEOUT)
+        results = []
+        win.preview.events.result.connect(results.append)
+        win.set_live(True)
+        qtbot.waitUntil(lambda: any(r.pair.ok for r in results), timeout=TIMEOUT)
+        res = next(r for r in results if r.pair.ok)
+        rgb = res.pair.colorized.rgb
+        assert tuple(int(v) for v in rgb[120, 160]) == CAMERA_COLOUR  # the camera's colour
+        # the host aligned and masked, and sent the camera that reference with a mask
+        assert new.colorizer.references and new.colorizer.references[-1] == ((240, 320, 3), True)
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
