@@ -26,6 +26,7 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
 
 from engine.app_state import BASE_VIEWS, MASK_STYLES
+from gui._thread_cpu import ThreadCpu
 from gui.live.stats import LiveStats
 
 __all__ = ["SmokeRun"]
@@ -67,6 +68,7 @@ class SmokeRun:
         self._end_counts: tuple[int, int, float] | None = None
         self._full_gc_ms: list[float] = []
         self._gc_started = 0.0
+        self._thread_cpu = ThreadCpu()
         gc.callbacks.append(self._on_gc)
         self._heartbeat = QTimer(win)
         self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
@@ -247,6 +249,7 @@ class SmokeRun:
         return True
 
     def _live_on(self) -> bool:
+        self._live_on_at = time.monotonic() - self._t0
         self.win.set_live(True)
         self._live_from = time.monotonic() + WARMUP_S
         QTimer.singleShot(int(WARMUP_S * 1000), self._mark_live)
@@ -254,9 +257,11 @@ class SmokeRun:
 
     def _mark_live(self) -> None:
         st = self.win.stats
+        self._first_results_at_mark = st.results
         self._counts_at_live = (st.frames_shown, st.results)
         self._lat_from = (len(st.paint_latency_ms), len(st.result_latency_ms))
         self._gap_from = len(self._gaps)
+        self._thread_cpu.start()
 
     def _view(self, base: str, mask: str) -> None:
         from dataclasses import replace
@@ -289,6 +294,7 @@ class SmokeRun:
             self._frame_size = [frame.image.shape[1], frame.image.shape[0]]
         st = self.win.stats
         self._end_counts = (st.frames_shown, st.results, time.monotonic())
+        self._thread_cpu.stop()
         if self.screenshot:
             self._run_step("screenshot", self._save_screenshot)
 
@@ -345,7 +351,15 @@ class SmokeRun:
                 "full_collections": len(self._full_gc_ms),
                 "full_collection_ms_max": round(max(self._full_gc_ms, default=0.0), 2),
             },
+            # the window starts WARMUP_S after live colorize was switched on; results counted
+            # before it are the model's warm-up (none: the model was still loading)
+            "live_on_at_s": round(getattr(self, "_live_on_at", 0.0), 2),
+            "results_before_window": getattr(self, "_first_results_at_mark", None),
             "live_workers": getattr(self.win.preview, "_workers", None),
+            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "job_runner": self.win.jobs.describe(),
+            # CPU per thread role over the measured window (Linux): who had the two cores
+            "thread_cpu": self._thread_cpu.figures(dt),
             "steps_ok": self.done_steps,
             "steps_failed": self.failures,
             "steps_skipped": self.skipped,

@@ -314,7 +314,9 @@ class NightCapturePanel(QWidget):
         self.countdown.setText("Capturing…")
         if scheduled:
             self._add_log(f"started: {plan.describe()}")
-        self._jobs.submit(work, failed=lambda _: self._on_finished("failed"), label="capture")
+        self._jobs.submit(
+            work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+        )
 
     def _on_paired(self, pair) -> None:
         a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"
