@@ -72,6 +72,9 @@ class LivePreview:
         Colorization model ("" or None = the shipped default). ``colorize=False`` skips it.
     ssim_interval : float
         Seconds between SSIM-mean refreshes.
+    colorize_threads : int, optional
+        ONNX Runtime intra-op threads of the live model (default: the machine's two cores
+        shared among the workers, ``max(1, 2 // workers)``).
 
     Examples
     --------
@@ -88,11 +91,15 @@ class LivePreview:
         model_path: str | None = None,
         colorize: bool = True,
         ssim_interval: float = 0.5,
+        colorize_threads: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if ssim_interval < 0:
             raise ValueError(f"ssim_interval must be >= 0, got {ssim_interval}")
+        if colorize_threads is not None and colorize_threads < 1:
+            raise ValueError(f"colorize_threads must be >= 1, got {colorize_threads}")
+        self.colorize_threads = colorize_threads or max(1, 2 // workers)
         self.events = LivePreviewEvents()
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, float] | None = None
@@ -300,8 +307,7 @@ class LivePreview:
                 try:
                     from engine.colorize import load_colorizer
 
-                    threads = max(1, 2 // self._workers)
-                    self._colorizer = load_colorizer(model or None, threads=threads)
+                    self._colorizer = load_colorizer(model or None, threads=self.colorize_threads)
                 except Exception as exc:
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     self._fail(f"colorization unavailable: {msg}")

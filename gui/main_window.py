@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
             self.state, self.store, self.preview.tracker, self.jobs
         )
         self.night_panel.message.connect(self.show_message)
+        self.night_panel.pair_processed.connect(self.pair_cache.seed)
         self.night_panel.pair_recorded.connect(self.inspector.show_pair)
         cpl.addWidget(self.capture_panel)
         cpl.addWidget(self.night_panel, 1)

@@ -45,6 +45,15 @@ def _rss_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cv_threads() -> int | None:
+    try:
+        import cv2
+
+        return int(cv2.getNumThreads())
+    except Exception:  # noqa: BLE001 - a diagnostic only
+        return None
+
+
 class SmokeRun:
     """Schedules the flow's steps on the window's event loop and collects the figures."""
 
@@ -357,6 +366,9 @@ class SmokeRun:
             "results_before_window": getattr(self, "_first_results_at_mark", None),
             "live_workers": getattr(self.win.preview, "_workers", None),
             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+            "live_colorize_threads": getattr(self.win.preview, "colorize_threads", None),
+            "opencv_threads": _cv_threads(),
+            "gil_switch_interval_ms": round(sys.getswitchinterval() * 1e3, 3),
             "job_runner": self.win.jobs.describe(),
             # CPU per thread role over the measured window (Linux): who had the two cores
             "thread_cpu": self._thread_cpu.figures(dt),

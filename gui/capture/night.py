@@ -75,6 +75,10 @@ class NightCapturePanel(QWidget):
     message = Signal(str)
     pair_recorded = Signal(object)
     """An `engine.store.Pair` (GUI thread)."""
+    pair_processed = Signal(object, object, object)
+    """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
+    ``pair_recorded``: the images the pair was recorded from, to render it without
+    reading it back (GUI thread)."""
 
     def __init__(
         self,
@@ -298,6 +302,13 @@ class NightCapturePanel(QWidget):
             record_reference(store, sid, tracker)
             recorder = SessionRecorder(store, sid, runner, tracker=tracker)
             self._recorder = recorder
+            # processed before paired (the recorder's order, kept by the queued bridge): a
+            # render seeded from the recorded images is under way when the pair is shown
+            follow(
+                recorder.events.processed,
+                lambda p, r, d: self.pair_processed.emit(p, r, d),
+                self,
+            )
             follow(recorder.events.paired, self._on_paired, self)
             follow(
                 recorder.events.unpaired, lambda c, why: self._add_log(f"not paired: {why}"), self
