@@ -110,6 +110,9 @@ class MainWindow(QMainWindow):
         # load the model now, not on the first live frame (an import of onnxruntime holds
         # the GIL for a second: better at start-up than mid-stream)
         self.jobs.submit(self.preview.colorizer, label="loading the model")
+        # the export's manifest validator compiles in one GIL-holding call (25-100 ms): now,
+        # not during the first export beside the live view
+        self.jobs.submit(_prepare_export_checks, label="preparing the export checks")
 
     # -- construction ----------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: str = "", tip: str = "", checkable=False):
@@ -497,6 +500,12 @@ class MainWindow(QMainWindow):
         if self._own_store:
             self.store.close()
         return ok and not any(t.is_alive() for t in self.closing_threads)
+
+
+def _prepare_export_checks() -> None:
+    from engine.exchange import prepare_validator
+
+    prepare_validator()
 
 
 def _close_quietly(camera) -> None:

@@ -269,3 +269,42 @@ def test_a_recorded_pair_is_rendered_once_from_its_recorded_images(qtbot, tmp_pa
     np.testing.assert_allclose(views.matrix, reference_views.matrix, atol=1e-9)
     assert np.abs(views.colorized.astype(int) - reference_views.colorized).max() <= 1
     assert set(cache.thumbs(pair)) == {"night", "reference", "colorized", "masked", "mask"}
+
+
+@pytest.mark.skipif(not LINUX, reason="per-thread nice values are Linux behaviour")
+def test_model_asked_for_by_a_background_job_loads_on_a_live_worker(shipped_model, monkeypatch):
+    """ONNX Runtime's threads inherit the priority of the thread that makes the session: a
+    job at lower priority must not be that thread, or live inference would run niced."""
+    import engine.colorize as colorize_mod
+    from engine.live_preview import LivePreview
+    from gui.jobs import lower_thread_priority
+
+    real, loads = colorize_mod.load_colorizer, []
+
+    def recording(*a, **kw):
+        loads.append((threading.current_thread().name, _priority_here()))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(colorize_mod, "load_colorizer", recording)
+    app_nice = _priority_here()
+    preview = LivePreview(workers=1)
+    got = []
+
+    def job():
+        lower_thread_priority(JOB_NICE)
+        got.append(preview.colorizer())
+        got.append(preview.colorizer())  # loaded: the same one, no second load
+
+    try:
+        t = threading.Thread(target=job, name="nightlab-job_0")
+        t.start()
+        t.join(120)
+        assert not t.is_alive()
+    finally:
+        preview.stop()
+        preview.join(10)
+    assert len(loads) == 1
+    name, nice = loads[0]
+    assert name.startswith("nightlab-live") and nice == app_nice
+    assert got[0] is not None and got[1] is got[0]
+    assert got[0].colorize is not None
