@@ -55,21 +55,35 @@ def thread_cpu_seconds() -> dict[int, tuple[str, float, int]]:
 
 
 class ThreadCpu:
-    """CPU seconds per thread role between `start` and `stop` (threads born between count)."""
+    """CPU seconds per thread role between `start` and `stop`.
+
+    Threads born in between count from zero; `sample` now and then also catches threads
+    that end before `stop` (a capture's thread), up to their last sample.
+    """
 
     def __init__(self) -> None:
         self._start: dict[int, tuple[str, float, int]] = {}
         self._end: dict[int, tuple[str, float, int]] = {}
+        self._alive = 0
 
     def start(self) -> None:
         self._start = thread_cpu_seconds()
+        self._end = dict(self._start)
+
+    def sample(self) -> None:
+        if not self._start:
+            return
+        now = thread_cpu_seconds()
+        self._end.update(now)
+        self._alive = len(now)
 
     def stop(self) -> None:
-        self._end = thread_cpu_seconds()
+        self.sample()
 
     def figures(self, seconds: float) -> dict:
-        """``threads`` (alive at the end), ``by_role``: role -> CPU seconds, share of one
-        core over ``seconds``, thread count and the highest nice value among them."""
+        """``threads`` (alive at the end), ``threads_seen``, ``by_role``: role -> CPU
+        seconds, share of one core over ``seconds``, thread count and the highest nice
+        value among them."""
         roles: dict[str, dict] = {}
         for tid, (label, cpu, nice) in self._end.items():
             before = self._start.get(tid)
@@ -82,4 +96,4 @@ class ThreadCpu:
             r["core_share"] = round(r["cpu_s"] / seconds, 3) if seconds > 0 else None
             r["cpu_s"] = round(r["cpu_s"], 2)
         ordered = dict(sorted(roles.items(), key=lambda kv: -kv[1]["cpu_s"]))
-        return {"threads": len(self._end), "by_role": ordered}
+        return {"threads": self._alive, "threads_seen": len(self._end), "by_role": ordered}

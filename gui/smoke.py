@@ -57,6 +57,27 @@ def _cv_threads() -> int | None:
         return None
 
 
+def _split(gaps, cpu, wait, which) -> dict:
+    g, c = float(np.sum(gaps[which])), float(np.sum(cpu[which]))
+    w = None if wait is None else float(np.sum(wait[which]))
+    return {
+        "gap": round(g, 2),
+        "gui_cpu": round(c, 2),
+        "waiting_for_a_core": None if w is None else round(w, 2),
+        "blocked": None if w is None else round(max(0.0, g - c - w), 2),
+    }
+
+
+def _runqueue_wait_s() -> float | None:
+    """Seconds the calling thread has so far spent runnable but not running (Linux
+    schedstat), None where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class SmokeRun:
     """Schedules the flow's steps on the window's event loop and collects the figures."""
 
@@ -70,6 +91,8 @@ class SmokeRun:
         self.skipped: list[str] = []
         self._gaps: list[float] = []
         self._gap_cpu: list[float] = []
+        self._gap_wait: list[float] = []
+        self._last_wait: float | None = None
         self._last_cpu = 0.0
         self._frame_size = None
         self._last_beat: float | None = None
@@ -81,6 +104,7 @@ class SmokeRun:
         self._full_gc_ms: list[float] = []
         self._gc_started = 0.0
         self._thread_cpu = ThreadCpu()
+        self._beats = 0
         gc.callbacks.append(self._on_gc)
         self._heartbeat = QTimer(win)
         self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
@@ -303,11 +327,22 @@ class SmokeRun:
 
     def _beat(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
+        wait = _runqueue_wait_s()
         if self._last_beat is not None:
             self._gaps.append((now - self._last_beat) * 1e3)
             # the GUI thread's own CPU time in that gap: a long gap with little of it was
             # the machine (other processes) or the GIL, not work done on the GUI thread
             self._gap_cpu.append((cpu - self._last_cpu) * 1e3)
+            # and how long it was ready to run but had no core (the machine's other threads
+            # and processes); the rest of the gap it slept: blocked on the GIL or a lock
+            if wait is not None and self._last_wait is not None:
+                self._gap_wait.append((wait - self._last_wait) * 1e3)
+        self._last_wait = wait
+        self._beats += 1
+        if self._beats % 100 == 0:  # every ~0.5 s: also threads that end before the run
+            self._thread_cpu.sample()
+            now, cpu = time.perf_counter(), time.thread_time()  # the probe is not a stall
+            self._last_wait = _runqueue_wait_s()
         self._last_beat, self._last_cpu = now, cpu
 
     def _snapshot(self) -> None:
@@ -346,6 +381,9 @@ class SmokeRun:
         g0 = getattr(self, "_gap_from", 0)
         gaps = np.asarray(self._gaps[g0:] or [0.0])
         cpu = np.asarray(self._gap_cpu[g0:] or [0.0])
+        waits = self._gap_wait[g0:] if len(self._gap_wait) == len(self._gaps) else []
+        wait = np.asarray(waits) if waits else None
+        long_gaps = gaps > 50
         pct = LiveStats.percentiles
         return {
             "seconds": self.seconds,
@@ -363,6 +401,11 @@ class SmokeRun:
                 "gui_cpu_in_gap_max": round(float(cpu.max()), 2),
                 "gui_cpu_in_gap_p99": round(float(np.percentile(cpu, 99)), 2),
                 "over_50ms_with_gui_cpu_over_50ms": int(((gaps > 50) & (cpu > 50)).sum()),
+                # the longest gap split: GUI-thread CPU, waiting for a core (the machine),
+                # and the rest: asleep, waiting for the GIL (or a lock) another thread held
+                "max_gap_split_ms": _split(gaps, cpu, wait, int(gaps.argmax())),
+                # the same, summed over every gap over 50 ms
+                "over_50ms_split_ms": _split(gaps, cpu, wait, long_gaps),
             },
             "frame_to_painted_ms": {
                 "result": pct(st.result_latency_ms[lat0[1] :]),
