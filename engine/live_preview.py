@@ -330,6 +330,12 @@ class LivePreview:
                     self._fail(f"colorization unavailable: {msg}")
             return self._colorizer
 
+    def preload(self) -> None:
+        """Load the current model on a worker now, not at the first frame (returns at once)."""
+        with self._cond:
+            self._load_wanted = True
+            self._cond.notify()
+
     def colorizer(self):
         """The current model's host colorizer, loading it if needed (blocking: call it from a
         job, early, to keep the first live frame fast). None if unavailable.
@@ -340,14 +346,10 @@ class LivePreview:
         """
         with self._cond:
             model = self._model_path
-            if threading.current_thread() in self._threads or self._stopping:
-                worker = None
-            else:
-                self._load_wanted = True
-                self._cond.notify()
-                worker = True
-        if worker is None:
+            on_worker = threading.current_thread() in self._threads
+        if on_worker or self._stopping:
             return self._get_colorizer(model)
+        self.preload()
         with self._loaded:  # until a worker has taken the load in hand (or we stop)
             self._loaded.wait_for(lambda: self._colorizer_key == model or self._stopping)
         # waits for that worker's load to finish and returns it (or, stopped before a worker

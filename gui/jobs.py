@@ -29,7 +29,7 @@ from gui.bridge import on_gui_thread
 
 __all__ = ["JOB_NICE", "JobRunner", "default_job_workers", "lower_thread_priority"]
 
-JOB_NICE = 10
+JOB_NICE = 5
 """How much lower than the app a job thread runs (``NIGHTLAB_JOB_NICE`` overrides; 0 = same)."""
 
 

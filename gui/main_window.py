@@ -78,6 +78,10 @@ class MainWindow(QMainWindow):
         if camera is not None and self.state.camera is not camera:
             self.state.camera = camera
         self.preview = preview or LivePreview()
+        # the model loads on a live worker from now on (importing onnx and onnxruntime holds
+        # the GIL for a second or more: better at start-up than mid-stream), ahead of the
+        # panels' own background jobs
+        self.preview.preload()
         self.jobs = JobRunner(parent=self)
         self.stats = LiveStats()
         self.closing_threads: list[threading.Thread] = []
@@ -107,9 +111,6 @@ class MainWindow(QMainWindow):
         self.qa.selected.connect(self.inspector.show_pair)
         follow(self.preview.events.failed, self.show_message, self)
         self._restore_settings()
-        # load the model now, not on the first live frame (an import of onnxruntime holds
-        # the GIL for a second: better at start-up than mid-stream)
-        self.jobs.submit(self.preview.colorizer, label="loading the model")
         # the export's manifest validator compiles in one GIL-holding call (25-100 ms): now,
         # not during the first export beside the live view
         self.jobs.submit(_prepare_export_checks, label="preparing the export checks")

@@ -308,3 +308,31 @@ def test_model_asked_for_by_a_background_job_loads_on_a_live_worker(shipped_mode
     assert name.startswith("nightlab-live") and nice == app_nice
     assert got[0] is not None and got[1] is got[0]
     assert got[0].colorize is not None
+
+
+def test_preload_loads_the_model_on_a_live_worker_and_returns_at_once(monkeypatch):
+    import engine.colorize as colorize_mod
+    from engine.live_preview import LivePreview
+
+    started, release, loads = threading.Event(), threading.Event(), []
+
+    def slow_load(*a, **kw):
+        loads.append(threading.current_thread().name)
+        started.set()
+        release.wait(30)
+        return "the colorizer"
+
+    monkeypatch.setattr(colorize_mod, "load_colorizer", slow_load)
+    preview = LivePreview(workers=1)
+    try:
+        t0 = time.perf_counter()
+        preview.preload()
+        assert time.perf_counter() - t0 < 0.5  # asks, never waits
+        assert started.wait(30)
+        assert loads == ["nightlab-live-0"]
+        release.set()
+        assert preview.colorizer() == "the colorizer" and loads == ["nightlab-live-0"]
+    finally:
+        release.set()
+        preview.stop()
+        preview.join(10)
