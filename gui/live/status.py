@@ -67,7 +67,8 @@ class LiveStatus(QWidget):
         # autoranging axis cost ~24 ms of GUI thread per repaint on the loaded 2-core box)
         self.plot.hideAxis("bottom")
         self.plot.setXRange(0, HISTORY - 1, padding=0)
-        self.plot.setYRange(0, Y_MAX, padding=0)
+        # a little room above 100 and below 0: the top and bottom tick labels are not cut off
+        self.plot.setYRange(-4, Y_MAX + 8, padding=0)
         self.plot.getPlotItem().getAxis("left").setTicks(
             [[(v, str(v)) for v in (0, 25, 50, 75, 100)]]
         )
