@@ -11,7 +11,7 @@ import numpy as np
 from alignment._ecc import capped, ecc_pyramid
 from alignment._features import feature_estimate
 from alignment._phase import phase_estimate, phase_translation
-from alignment._prep import PreparedImage
+from alignment._prep import PreparedImage, prepare
 from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import check_image, check_initial
 from alignment._verify import Verdict, peak_check, verify
@@ -323,7 +323,8 @@ def align(
     start = check_initial(initial, moving.shape[:2], fixed.shape[:2])
     timer = _Timer()
     t_total = time.perf_counter()
-    pm, pf = PreparedImage(moving), PreparedImage(fixed)
+    # the moving image is the day reference: a live view passes the same one every frame
+    pm, pf = prepare(moving), PreparedImage(fixed)
     notes: list[str] = []
     candidates: list[_Candidate] = []
 

@@ -72,6 +72,9 @@ class LivePreview:
         Colorization model ("" or None = the shipped default). ``colorize=False`` skips it.
     ssim_interval : float
         Seconds between SSIM-mean refreshes.
+    colorize_threads : int, optional
+        ONNX Runtime intra-op threads of the live model (default: the machine's two cores
+        shared among the workers, ``max(1, 2 // workers)``).
 
     Examples
     --------
@@ -88,11 +91,15 @@ class LivePreview:
         model_path: str | None = None,
         colorize: bool = True,
         ssim_interval: float = 0.5,
+        colorize_threads: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         if ssim_interval < 0:
             raise ValueError(f"ssim_interval must be >= 0, got {ssim_interval}")
+        if colorize_threads is not None and colorize_threads < 1:
+            raise ValueError(f"colorize_threads must be >= 1, got {colorize_threads}")
+        self.colorize_threads = colorize_threads or max(1, 2 // workers)
         self.events = LivePreviewEvents()
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, float] | None = None
@@ -107,6 +114,8 @@ class LivePreview:
         self._colorizer: Any = None
         self._colorizer_key: str | None = None
         self._colorizer_lock = threading.Lock()
+        self._load_wanted = False
+        self._loaded = threading.Condition()
         self._ssim_interval = ssim_interval
         self._ssim_due = 0.0
         self._ssim_mean: float | None = None
@@ -206,6 +215,8 @@ class LivePreview:
             self._stopping = True
             self._pending = None
             self._cond.notify_all()
+        with self._loaded:  # a job waiting for a worker to load the model: load it itself
+            self._loaded.notify_all()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the workers after `stop` (never from a GUI thread); True if all ended."""
@@ -218,10 +229,21 @@ class LivePreview:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._stopping and self._pending is None:
+                while not self._stopping and self._pending is None and not self._load_wanted:
                     self._cond.wait()
                 if self._stopping:
                     return
+                if self._pending is None:  # asked to load the model (see `colorizer`)
+                    self._load_wanted = False
+                    model = self._model_path
+                else:
+                    model = None
+            if model is not None:
+                self._get_colorizer(model)
+                continue
+            with self._cond:
+                if self._pending is None:  # another worker took it meanwhile
+                    continue
                 (night, seq, frame_time), self._pending = self._pending, None
                 # a ticket, not the camera's sequence: a restarted camera counts from 0 again
                 self._ticket += 1
@@ -297,21 +319,41 @@ class LivePreview:
         with self._colorizer_lock:  # one worker loads; the others wait for it, then share
             if self._colorizer_key != model:
                 self._colorizer, self._colorizer_key = None, model
+                with self._loaded:
+                    self._loaded.notify_all()  # a worker has it in hand
                 try:
                     from engine.colorize import load_colorizer
 
-                    threads = max(1, 2 // self._workers)
-                    self._colorizer = load_colorizer(model or None, threads=threads)
+                    self._colorizer = load_colorizer(model or None, threads=self.colorize_threads)
                 except Exception as exc:
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     self._fail(f"colorization unavailable: {msg}")
             return self._colorizer
 
+    def preload(self) -> None:
+        """Load the current model on a worker now, not at the first frame (returns at once)."""
+        with self._cond:
+            self._load_wanted = True
+            self._cond.notify()
+
     def colorizer(self):
-        """The current model's host colorizer, loading it if needed (blocking: a worker call;
-        call it early on a job to keep the first live frame fast). None if unavailable."""
+        """The current model's host colorizer, loading it if needed (blocking: call it from a
+        job, early, to keep the first live frame fast). None if unavailable.
+
+        The model is loaded on a live worker, not on the calling thread: ONNX Runtime's
+        threads inherit the scheduling priority of the thread that creates the session, and
+        background jobs run at a lower one (`gui.jobs`) than the live path they would serve.
+        """
         with self._cond:
             model = self._model_path
+            on_worker = threading.current_thread() in self._threads
+        if on_worker or self._stopping:
+            return self._get_colorizer(model)
+        self.preload()
+        with self._loaded:  # until a worker has taken the load in hand (or we stop)
+            self._loaded.wait_for(lambda: self._colorizer_key == model or self._stopping)
+        # waits for that worker's load to finish and returns it (or, stopped before a worker
+        # got to it, loads it here)
         return self._get_colorizer(model)
 
     @property

@@ -17,7 +17,14 @@ from engine._image import check_gray, check_rgb, to_gray
 if TYPE_CHECKING:
     from engine.store import Pair, Store
 
-__all__ = ["PairViews", "load_pair_images", "render_pair", "thumbnail", "wipe"]
+__all__ = [
+    "PairViews",
+    "load_pair_images",
+    "render_pair",
+    "thumbnail",
+    "views_from_result",
+    "wipe",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,31 @@ def render_pair(
         colorized = colorizer.colorize(night, aligned, leak_mask=mask).rgb
         masked = masked_colorized(colorized, night, mask)
     return PairViews(night, day, np.asarray(matrix, float), aligned, mask, colorized, masked)
+
+
+def views_from_result(result: Any, day: np.ndarray, *, colorizer: Any = None) -> PairViews:
+    """The review images of a pair from the `engine.pipeline.PairResult` it was recorded
+    with: the same images as `render_pair` on the stored pair, without reading the PNGs back
+    and warping and masking again (only the colorization is computed here).
+
+    Raises
+    ------
+    ValueError
+        The result was not aligned.
+    """
+    from engine.overlay import masked_colorized
+
+    if not result.ok or result.aligned_reference is None or result.leak_mask is None:
+        raise ValueError(f"the pair was not aligned: {result.alignment.reason}")
+    check_rgb(day, "day")
+    night, aligned = result.night, result.aligned_reference
+    mask = np.asarray(result.leak_mask, np.float32)  # already 1 outside the footprint
+    colorized = masked = None
+    if colorizer is not None:
+        colorized = colorizer.colorize(night, aligned, leak_mask=mask).rgb
+        masked = masked_colorized(colorized, night, mask)
+    matrix = np.asarray(result.alignment.matrix, float)
+    return PairViews(night, day, matrix, aligned, mask, colorized, masked)
 
 
 def thumbnail(image: np.ndarray, width: int = 128) -> np.ndarray:

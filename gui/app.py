@@ -96,10 +96,19 @@ def run_app(
         workers = max(1, int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "1")))
     except ValueError:
         workers = 1
+    # NIGHTLAB_COLORIZE_THREADS: ONNX Runtime threads of the live model (default: 2 cores
+    # shared among the live workers); NIGHTLAB_CV_THREADS: OpenCV's worker threads (default:
+    # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
+    colorize_threads = _env_int("NIGHTLAB_COLORIZE_THREADS")
+    cv_threads = _env_int("NIGHTLAB_CV_THREADS")
+    if cv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(cv_threads)
     win = MainWindow(
         cam,
         store=store,
-        preview=LivePreview(workers=workers),
+        preview=LivePreview(workers=workers, colorize_threads=colorize_threads),
         camera_spec=camera,
         settings=settings,
     )
@@ -138,6 +147,15 @@ def run_app(
     if scratch is not None:
         scratch.cleanup()
     return status
+
+
+def _env_int(name: str) -> int | None:
+    """A positive integer from the environment, None when unset or not one."""
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 1 else None
 
 
 def _display_problem(*, smoke: bool) -> str:

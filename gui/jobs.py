@@ -3,10 +3,21 @@
 Saving, exporting, capturing a burst, loading a model: anything that may take more than a
 frame runs here, never on the GUI thread. A job's exception becomes one line on ``message``
 (napari's worker pattern: errors are notifications, not crashes).
+
+On the 2-core lab PC the live path (camera thread, live worker) and the GUI thread need both
+cores to keep up; background jobs fill what they leave. So the pool has one thread fewer than
+the cores (one on two cores: a pair render, a PNG decode and an export no longer run at once
+beside the live view), and each job thread runs at a lower scheduling priority (nice
+``JOB_NICE``, Linux: per thread), so the kernel gives the core to the live path first.
+A job that mostly waits for hours (a scheduled capture) runs on its own thread instead
+(``long=True``), so it never holds the pool's only slot.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,7 +27,49 @@ from PySide6.QtCore import QObject, Signal
 
 from gui.bridge import on_gui_thread
 
-__all__ = ["JobRunner"]
+__all__ = ["JOB_NICE", "JobRunner", "default_job_workers", "lower_thread_priority"]
+
+JOB_NICE = 5
+"""How much lower than the app a job thread runs (``NIGHTLAB_JOB_NICE`` overrides; 0 = same)."""
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_job_workers() -> int:
+    """Pool threads for this machine: one fewer than its cores, at least one
+    (``NIGHTLAB_JOB_WORKERS`` overrides)."""
+    env = os.environ.get("NIGHTLAB_JOB_WORKERS", "")
+    if env.strip():
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    return max(1, _cores() - 1)
+
+
+def _job_nice() -> int:
+    try:
+        return max(0, min(19, int(os.environ.get("NIGHTLAB_JOB_NICE", JOB_NICE))))
+    except ValueError:
+        return JOB_NICE
+
+
+def lower_thread_priority(nice: int) -> int:
+    """Raise the calling thread's nice value by ``nice`` (Linux: threads have their own);
+    returns the thread's nice value after it (unchanged elsewhere, or if not allowed)."""
+    if not sys.platform.startswith("linux") or nice <= 0:
+        return os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else 0
+    tid = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + nice))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except OSError:
+        return os.getpriority(os.PRIO_PROCESS, tid)
 
 
 class JobRunner(QObject):
@@ -27,9 +80,21 @@ class JobRunner(QObject):
     busy_changed = Signal(int)
     """Number of jobs running or queued."""
 
-    def __init__(self, *, workers: int = 4, parent: QObject | None = None) -> None:
+    def __init__(
+        self, *, workers: int | None = None, nice: int | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nightlab-job")
+        self.workers = default_job_workers() if workers is None else int(workers)
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.nice = _job_nice() if nice is None else int(nice)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.workers,
+            thread_name_prefix="nightlab-job",
+            initializer=lower_thread_priority,
+            initargs=(self.nice,),
+        )
+        self._long: list[threading.Thread] = []
         self._active = 0
         self._closed = False
 
@@ -40,13 +105,18 @@ class JobRunner(QObject):
         done: Callable[[Any], None] | None = None,
         failed: Callable[[str], None] | None = None,
         label: str = "",
+        long: bool = False,
     ) -> Future | None:
-        """Run ``fn(*args)`` on the pool; ``None`` if the runner is shut down."""
+        """Run ``fn(*args)`` on the pool; ``None`` if the runner is shut down.
+
+        ``long``: the job mostly waits, for minutes or hours (a scheduled capture): it gets a
+        thread of its own (same lower priority) instead of holding a pool thread.
+        """
         if self._closed:
             return None
         self._active += 1
         self.busy_changed.emit(self._active)
-        fut = self._pool.submit(fn, *args)
+        fut = self._start_long(fn, args) if long else self._pool.submit(fn, *args)
         what = label or getattr(fn, "__name__", "job")
 
         def finished(f: Future) -> None:  # on the pool thread
@@ -65,9 +135,34 @@ class JobRunner(QObject):
         fut.add_done_callback(finished)
         return fut
 
+    def _start_long(self, fn, args) -> Future:
+        fut: Future = Future()
+
+        def run() -> None:
+            lower_thread_priority(self.nice)
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - reported like a pool job's
+                fut.set_exception(exc)
+
+        t = threading.Thread(target=run, name="nightlab-job-long", daemon=True)
+        self._long = [x for x in self._long if x.is_alive()] + [t]
+        t.start()
+        return fut
+
     @property
     def active(self) -> int:
         return self._active
+
+    def describe(self) -> dict:
+        """Pool size, job nice value and long-job threads alive: for ``--stats``."""
+        return {
+            "workers": self.workers,
+            "nice": self.nice,
+            "long_jobs_running": sum(t.is_alive() for t in self._long),
+        }
 
     def _done(self, cb, result) -> None:
         self._active -= 1
@@ -92,3 +187,5 @@ class JobRunner(QObject):
     def wait(self) -> None:
         """Block until running jobs are done: for app exit after the window closed, and tests."""
         self._pool.shutdown(wait=True)
+        for t in list(self._long):
+            t.join()

@@ -78,6 +78,10 @@ class MainWindow(QMainWindow):
         if camera is not None and self.state.camera is not camera:
             self.state.camera = camera
         self.preview = preview or LivePreview()
+        # the model loads on a live worker from now on (importing onnx and onnxruntime holds
+        # the GIL for a second or more: better at start-up than mid-stream), ahead of the
+        # panels' own background jobs
+        self.preview.preload()
         self.jobs = JobRunner(parent=self)
         self.stats = LiveStats()
         self.closing_threads: list[threading.Thread] = []
@@ -107,9 +111,9 @@ class MainWindow(QMainWindow):
         self.qa.selected.connect(self.inspector.show_pair)
         follow(self.preview.events.failed, self.show_message, self)
         self._restore_settings()
-        # load the model now, not on the first live frame (an import of onnxruntime holds
-        # the GIL for a second: better at start-up than mid-stream)
-        self.jobs.submit(self.preview.colorizer, label="loading the model")
+        # the export's manifest validator compiles in one GIL-holding call (25-100 ms): now,
+        # not during the first export beside the live view
+        self.jobs.submit(_prepare_export_checks, label="preparing the export checks")
 
     # -- construction ----------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut: str = "", tip: str = "", checkable=False):
@@ -217,6 +221,7 @@ class MainWindow(QMainWindow):
             self.state, self.store, self.preview.tracker, self.jobs
         )
         self.night_panel.message.connect(self.show_message)
+        self.night_panel.pair_processed.connect(self.pair_cache.seed)
         self.night_panel.pair_recorded.connect(self.inspector.show_pair)
         cpl.addWidget(self.capture_panel)
         cpl.addWidget(self.night_panel, 1)
@@ -496,6 +501,12 @@ class MainWindow(QMainWindow):
         if self._own_store:
             self.store.close()
         return ok and not any(t.is_alive() for t in self.closing_threads)
+
+
+def _prepare_export_checks() -> None:
+    from engine.exchange import prepare_validator
+
+    prepare_validator()
 
 
 def _close_quietly(camera) -> None:

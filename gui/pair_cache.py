@@ -11,7 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from engine.pair_views import PairViews
+    from engine.pipeline import PairResult
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
@@ -62,8 +65,7 @@ class PairCache:
             import numpy as np
 
             from engine.leakmask import LeakMaskParams
-            from engine.overlay import as_display
-            from engine.pair_views import load_pair_images, render_pair, thumbnail
+            from engine.pair_views import load_pair_images, render_pair
 
             night, day = load_pair_images(store, pair)
             if pair.matrix is None or not pair.aligned_ok:
@@ -74,14 +76,39 @@ class PairCache:
             views = render_pair(
                 night, day, np.asarray(pair.matrix), colorizer=colorizer(), leak_params=params
             )
-            # thumbnails here, not on the GUI thread (5 area resizes of a 720p pair: ~100 ms)
-            thumbs = {}
-            for role in THUMB_ROLES:
-                img = views.image(role)
-                if img is not None:
-                    thumbs[role] = as_display(thumbnail(img, THUMB_WIDTH))
-            return views, thumbs
+            return views, _thumbnails(views)
 
+        self._submit(pair, key, work)
+
+    def seed(self, pair: Pair, result: PairResult, day: np.ndarray) -> None:
+        """Render a pair just recorded from the images it was recorded with (`engine.live.
+        SessionRecorder`'s ``processed``): no PNG read-back, warp or leak mask again, only
+        its colorization. Later `request`s for the pair share this render."""
+        key = self.key(pair)
+        if key in self._cache or key in self._waiting:
+            return
+        self._waiting[key] = []
+        colorizer = self._colorizer
+
+        def work():
+            from engine.pair_views import views_from_result
+
+            views = views_from_result(result, day, colorizer=colorizer())
+            return views, _thumbnails(views)
+
+        def fall_back(_msg: str) -> None:  # render it the usual way for whoever asked meanwhile
+            for cb in self._waiting.pop(key, []):
+                self.request(pair, cb)
+
+        self._submit(pair, key, work, failed=fall_back)
+
+    def _submit(
+        self,
+        pair: Pair,
+        key: tuple,
+        work: Callable[[], tuple],
+        failed: Callable[[str], None] | None = None,
+    ) -> None:
         def finished(out) -> None:
             views, thumbs = out
             self._thumbs[key] = thumbs
@@ -95,6 +122,19 @@ class PairCache:
         self._jobs.submit(
             work,
             done=finished,
-            failed=lambda _: self._waiting.pop(key, None),
+            failed=failed or (lambda _: self._waiting.pop(key, None)),
             label=f"rendering pair #{pair.id}",
         )
+
+
+def _thumbnails(views: PairViews) -> dict:
+    """role -> BGRA thumbnail; on the job thread (5 area resizes of a 720p pair: ~100 ms)."""
+    from engine.overlay import as_display
+    from engine.pair_views import thumbnail
+
+    thumbs = {}
+    for role in THUMB_ROLES:
+        img = views.image(role)
+        if img is not None:
+            thumbs[role] = as_display(thumbnail(img, THUMB_WIDTH))
+    return thumbs

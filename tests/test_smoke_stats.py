@@ -31,6 +31,17 @@ def test_smoke_walks_the_flows_and_writes_stats(tmp_path):
     assert fig["rss_mib"]["start"] > 0 and fig["rss_mib"]["end"] > 0
     # the objects built at start-up are frozen out of the collector (full collections ~3 ms)
     assert fig["gc"]["frozen_objects"] > 10_000
+    # what a slow run is diagnosed from: who had the CPU, how the app was sized
+    from gui.jobs import default_job_workers
+
+    assert fig["job_runner"]["workers"] == default_job_workers()
+    assert fig["cores"] >= 1 and fig["live_colorize_threads"] >= 1
+    roles = fig["thread_cpu"]["by_role"]
+    assert {"gui", "nightlab-live", "camera-sim"} <= set(roles)
+    assert roles["nightlab-live"]["cpu_s"] > 0 and roles["gui"]["cpu_s"] > 0
+    assert fig["thread_cpu"]["threads_seen"] >= fig["thread_cpu"]["threads"] > 3
+    # the flows start once the window has begun: they are always measured
+    assert fig["window_from_s"] >= fig["live_on_at_s"] > 0
     assert shot.stat().st_size > 10_000
     assert "nightlab --smoke:" in proc.stderr  # the one summary line
 

@@ -50,6 +50,7 @@ from engine.exchange._manifest import (
     FORMAT_VERSION,
     check_version,
     manifest_schema,
+    prepare_validator,
     validate_manifest,
 )
 from engine.exchange._progress import Progress, ProgressCallback
@@ -78,6 +79,7 @@ __all__ = [
     "export_session",
     "import_session",
     "manifest_schema",
+    "prepare_validator",
     "metrics_csv",
     "open_bag",
     "validate_manifest",

@@ -51,6 +51,15 @@ def _compiled_schema():
     return fastjsonschema.compile(manifest_schema())
 
 
+def prepare_validator() -> None:
+    """Compile the manifest validator now instead of at the first export or import.
+
+    The compile is one long call that holds the GIL (25-100 ms on the 2-core machine): the
+    app does it at start-up, not in the middle of an export beside the live view.
+    """
+    _compiled_schema()
+
+
 def check_version(manifest: Any, *, where: str = "data/manifest.json") -> tuple[int, int]:
     """The manifest's ``(major, minor)``; `BagRejected` unless this reader understands it.
 

@@ -32,6 +32,10 @@ class RecorderEvents(SignalGroup):
     """The `engine.store.Capture` of a shot."""
     paired = Signal(object)
     """The `engine.store.Pair` recorded for a night capture."""
+    processed = Signal(object, object, object)
+    """(`engine.store.Pair`, its `engine.pipeline.PairResult`, the day reference RGB) for an
+    aligned pair, just before ``paired``: a viewer can render the pair from these images
+    instead of reading them back and aligning, warping and masking them again."""
     unpaired = Signal(object, str)
     """(night `Capture`, why no pair: no reference yet, or alignment failed)."""
 
@@ -165,6 +169,8 @@ class SessionRecorder:
             self.events.unpaired.emit(capture, "no day reference yet")
             return
         kwargs = {}
+        result = None
+        reference = self.tracker.reference
         if self.align:
             result = self.tracker.process(image)
             kwargs = {
@@ -177,6 +183,8 @@ class SessionRecorder:
             self.session_id, night_id=capture.id, day_ids=self._day_ids, **kwargs
         )
         self.pairs.append(pair)
+        if result is not None and result.ok and reference is not None:
+            self.events.processed.emit(pair, result, reference.image)
         self.events.paired.emit(pair)
 
     def _on_missed(self, missed: Missed) -> None:

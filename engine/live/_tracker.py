@@ -128,9 +128,11 @@ class PairTracker:
         if len({img.shape for img in stack}) > 1:
             raise ValueError(f"day images differ in size: {sorted({i.shape for i in stack})}")
         image = stack[0] if len(stack) == 1 else np.median(np.stack(stack), axis=0)
-        ref = Reference(
-            np.ascontiguousarray(image, dtype=np.uint8), tuple(capture_ids), bool(fixed_camera)
-        )
+        # our own read-only copy: it cannot change under us, so alignment prepares it once
+        # and reuses that for every night frame (`alignment.align` on a read-only reference)
+        image = np.array(image, dtype=np.uint8, order="C", copy=True)
+        image.setflags(write=False)
+        ref = Reference(image, tuple(capture_ids), bool(fixed_camera))
         with self._lock:
             self._reference = ref
             self._matrix = None  # a new reference needs a full search

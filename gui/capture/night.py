@@ -75,6 +75,10 @@ class NightCapturePanel(QWidget):
     message = Signal(str)
     pair_recorded = Signal(object)
     """An `engine.store.Pair` (GUI thread)."""
+    pair_processed = Signal(object, object, object)
+    """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
+    ``pair_recorded``: the images the pair was recorded from, to render it without
+    reading it back (GUI thread)."""
 
     def __init__(
         self,
@@ -298,6 +302,13 @@ class NightCapturePanel(QWidget):
             record_reference(store, sid, tracker)
             recorder = SessionRecorder(store, sid, runner, tracker=tracker)
             self._recorder = recorder
+            # processed before paired (the recorder's order, kept by the queued bridge): a
+            # render seeded from the recorded images is under way when the pair is shown
+            follow(
+                recorder.events.processed,
+                lambda p, r, d: self.pair_processed.emit(p, r, d),
+                self,
+            )
             follow(recorder.events.paired, self._on_paired, self)
             follow(
                 recorder.events.unpaired, lambda c, why: self._add_log(f"not paired: {why}"), self
@@ -314,7 +325,9 @@ class NightCapturePanel(QWidget):
         self.countdown.setText("Capturing…")
         if scheduled:
             self._add_log(f"started: {plan.describe()}")
-        self._jobs.submit(work, failed=lambda _: self._on_finished("failed"), label="capture")
+        self._jobs.submit(
+            work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+        )
 
     def _on_paired(self, pair) -> None:
         a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"

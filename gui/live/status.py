@@ -8,7 +8,7 @@ from collections import deque
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.live.stats import LiveStats
 
@@ -67,27 +67,45 @@ class LiveStatus(QWidget):
         # autoranging axis cost ~24 ms of GUI thread per repaint on the loaded 2-core box)
         self.plot.hideAxis("bottom")
         self.plot.setXRange(0, HISTORY - 1, padding=0)
-        self.plot.setYRange(0, Y_MAX, padding=0)
+        # a little room above 100 and below 0: the top and bottom tick labels are not cut off
+        self.plot.setYRange(-4, Y_MAX + 8, padding=0)
         self.plot.getPlotItem().getAxis("left").setTicks(
             [[(v, str(v)) for v in (0, 25, 50, 75, 100)]]
         )
         self.plot.enableAutoRange(False)
-        self.plot.addLegend(offset=(6, 2), labelTextSize="8pt", colCount=4)
+        colours = {
+            "results/s": "#4cc9f0",
+            "live ms": "#f9c74f",
+            "leak %": "#f94144",
+            "SSIM ×100": "#90be6d",
+        }
         self._series = {
-            "results/s": (deque(maxlen=HISTORY), pg.mkPen("#4cc9f0", width=1.5)),
-            "live ms": (deque(maxlen=HISTORY), pg.mkPen("#f9c74f", width=1.5)),
-            "leak %": (deque(maxlen=HISTORY), pg.mkPen("#f94144", width=1.5)),
-            "SSIM ×100": (deque(maxlen=HISTORY), pg.mkPen("#90be6d", width=1.5)),
+            name: (deque(maxlen=HISTORY), pg.mkPen(c, width=1.5)) for name, c in colours.items()
         }
         self._curves = {
-            name: self.plot.plot([], [], pen=pen, name=name)
-            for name, (_, pen) in self._series.items()
+            name: self.plot.plot([], [], pen=pen) for name, (_, pen) in self._series.items()
         }
+        # the legend is a line above the plot, not an item inside it: drawn in the plot it
+        # covered the curves near the top (SSIM ×100 sits at 80-95)
+        self.legend = QLabel(
+            "&nbsp;&nbsp;&nbsp;".join(
+                f'<span style="color:{c}; font-weight:700;">━━</span>&nbsp;{name}'
+                for name, c in colours.items()
+            )
+        )
+        self.legend.setObjectName("status_legend")
+        self.legend.setStyleSheet("color: #8a909a; font-size: 8pt;")
+        self.legend.setToolTip(self.plot.toolTip())
+        plot_box = QVBoxLayout()
+        plot_box.setContentsMargins(0, 0, 0, 0)
+        plot_box.setSpacing(1)
+        plot_box.addWidget(self.legend)
+        plot_box.addWidget(self.plot, 1)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 2, 6, 2)
         lay.addLayout(grid)
         lay.addSpacing(12)
-        lay.addWidget(self.plot, 1)
+        lay.addLayout(plot_box, 1)
 
         self._ticks = 0
         self._timer = QTimer(self)
