@@ -1,24 +1,22 @@
 """SSIM map equal to scikit-image's ``structural_similarity(..., full=True)[1]``, much faster.
 
-scikit-image filters five float64 images with ``scipy.ndimage`` (single-threaded) and builds
-the map from ``E[x^2] - E[x]^2``. We compute the same quantities with OpenCV filters using
-``BORDER_REFLECT`` (scipy's ``mode='reflect'``), a horizontal strip at a time so the working
-set stays in cache and nothing big is allocated (page faults cost more than the arithmetic).
+scikit-image filters five whole float images with ``scipy.ndimage`` (single-threaded) and
+builds the map from ``E[x^2] - E[x]^2`` through a dozen whole-image temporaries. Two paths
+give the same numbers here, a horizontal strip at a time:
 
-Two paths give the same numbers:
-
-* uint8 images with a box window (the default, and the live case): window sums of ``x``,
-  ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the variance and covariance
-  numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in int32, so there is no
-  cancellation at all; only the last few operations are float32.
-* everything else (float or other integer inputs, Gaussian weights, windows above 13):
-  scikit-image's own operations in its float type, with ``boxFilter`` / ``sepFilter2D``
-  (scipy's Gaussian taps). float32 inputs stay float32 and round per filter axis as scipy
-  does, so they carry the same rounding as scikit-image's float32 map (which differs from
-  the exact value by up to ~3e-4 in flat, bright areas).
+* uint8 images with a box window (the default, and the live case): OpenCV window sums of
+  ``x``, ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the variance and
+  covariance numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in int32, so there is
+  no cancellation at all; only the last few operations are float32.
+* everything else (float or other integer inputs, Gaussian weights, windows above 13): one
+  compiled pass per output row (``_ssim_kernels``, numba) that does scikit-image's operations
+  in its float type with scipy's rounding: each filter axis accumulated in float64 and, for
+  float32 images, rounded to float32 in between, as scipy stores it; then the formula in
+  float32 op by op. scikit-image's float32 map differs from the exact value by up to ~3e-4
+  in flat, bright areas; this one follows it to its last bit nearly everywhere.
 
 Images from about 640x480 up are processed by two threads taking strips from one queue
-(OpenCV and numpy release the GIL): the caller and one long-lived helper.
+(OpenCV, numpy and the compiled kernel release the GIL): the caller and one long-lived helper.
 """
 
 from __future__ import annotations
@@ -131,24 +129,27 @@ def ssim_map(
             _ssim_u8_box(a, b, out, strips, win, float(data_range), cov_norm)
 
     else:
+        # numba is imported here, not with the module: the live uint8 path never needs it
+        from engine.leakmask._ssim_kernels import ssim_strip
+
         if a.dtype == np.uint8 and b.dtype == np.uint8:
-            # scikit-image computes these in float64. uint8 values and their products
-            # (uint16) are exact in any type, so OpenCV filters them straight into float64
-            # and the two float64 copies of the images are never made.
+            # scikit-image computes these in float64; uint8 values and their products are
+            # exact there, so the kernel reads the uint8 images directly (no float64 copies)
             x, y = np.ascontiguousarray(a), np.ascontiguousarray(b)
         else:
             x, y = _promote(a, b)
             _check_values(x, y, a, b, float(data_range))
-        kernel = _gaussian_taps(float(sigma)) if gaussian_weights else None
-        margin = win // 2 if kernel is None else len(kernel) // 2
-        consts = (float(data_range), cov_norm, win)
-
-        fn = _ssim_u8_float64 if x.dtype == np.uint8 else _ssim_float
+        box = not gaussian_weights
+        taps = np.ones(win) if box else _gaussian_taps(float(sigma))
+        c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+        round32 = x.dtype == np.float32
+        margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
         def work(strips) -> None:
-            fn(x, y, out, strips, kernel, consts)
+            for s0, s1, _, _ in strips:
+                ssim_strip(x, y, out, s0, s1, taps, box, cov_norm, c1, c2, round32)
 
-    _run_strips(work, h, w, margin)
+    _run_strips(work, h, w, margin, step=None if exact else _kernel_rows(h))
     return out
 
 
@@ -234,7 +235,9 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- strips
-def _run_strips(work: Callable[[Iterable], None], h: int, w: int, margin: int) -> None:
+def _run_strips(
+    work: Callable[[Iterable], None], h: int, w: int, margin: int, step: int | None = None
+) -> None:
     """Run ``work(strips)`` over all strips, on two threads for large images.
 
     OpenCV's filters and numpy's loops release the GIL, so two workers really run in
@@ -242,7 +245,7 @@ def _run_strips(work: Callable[[Iterable], None], h: int, w: int, margin: int) -
     half the image each: on a shared machine one thread is often descheduled for a while,
     and a fixed split would then wait for the slow half.
     """
-    strips = list(_strips(h, w, margin))
+    strips = list(_strips(h, w, margin, step))
     workers = min(os.cpu_count() or 1, max(1, cv2.getNumThreads()), 2)
     if workers < 2 or h * w < _PARALLEL_PIXELS or len(strips) < 4:
         work(strips)
@@ -278,14 +281,23 @@ def _strip_rows(w: int) -> int:
     return max(16, _STRIP_PIXELS // max(1, w))
 
 
-def _strips(h: int, w: int, margin: int) -> list[tuple[int, int, int, int]]:
+def _kernel_rows(h: int) -> int:
+    """Rows per strip for the compiled kernel: about eight strips, so two threads taking
+    them from one queue finish together, but not so short that each strip's first window
+    (summed in full, then slid) costs much."""
+    return max(32, -(-h // 8))
+
+
+def _strips(
+    h: int, w: int, margin: int, step: int | None = None
+) -> list[tuple[int, int, int, int]]:
     """(s0, s1, i0, i1) per strip: output rows [s0, s1) need input rows [i0, i1).
 
     The input rows include ``margin`` real rows on each side where they exist; where they
     do not, the strip touches the image border and OpenCV's BORDER_REFLECT supplies them,
     exactly as scipy's ``mode='reflect'`` does for the whole image.
     """
-    step = _strip_rows(w)
+    step = step or _strip_rows(w)
     return [
         (s0, min(s0 + step, h), max(0, s0 - margin), min(h, s0 + step + margin))
         for s0 in range(0, h, step)
@@ -342,152 +354,3 @@ def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
         a1 *= a2
         b1 *= b2
         np.divide(a1, b1, out=out[s0:s1])
-
-
-def _ssim_float(x, y, out, strips, kernel, consts) -> None:
-    """SSIM in ``x.dtype`` (float32 or float64) of the given strips, written into ``out``.
-
-    Same operations in the same order as scikit-image, so float32 inputs carry the same
-    rounding as there (its float32 map is off by up to ~3e-4 from the exact value in flat,
-    bright areas; matching it is the contract). float32 filters round after each axis, as
-    ``scipy.ndimage`` does.
-    """
-    data_range, cov_norm, win = consts
-    h, w = x.shape
-    ft = x.dtype
-    r = win // 2 if kernel is None else len(kernel) // 2
-    c1 = (_K1 * data_range) ** 2
-    c2 = (_K2 * data_range) ** 2
-    rows = min(_strip_rows(w), h) + 2 * r
-    tmp, tmp2 = (np.empty((rows, w), ft) for _ in range(2))
-    ux, uy, uxx, uyy, uxy = (np.empty((rows, w), ft) for _ in range(5))
-    smooth = _smoother(ft, kernel, win)
-    for s0, s1, i0, i1 in strips:
-        m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xs, ys, t = x[i0:i1], y[i0:i1], tmp[:m]
-        smooth(xs, ux[:m], tmp2[:m])
-        smooth(ys, uy[:m], tmp2[:m])
-        np.multiply(xs, xs, out=t)
-        smooth(t, uxx[:m], tmp2[:m])
-        np.multiply(ys, ys, out=t)
-        smooth(t, uyy[:m], tmp2[:m])
-        np.multiply(xs, ys, out=t)
-        smooth(t, uxy[:m], tmp2[:m])
-        mx, my = ux[o : o + k], uy[o : o + k]
-        vx, vy, vxy = uxx[o : o + k], uyy[o : o + k], uxy[o : o + k]
-        t, t2 = tmp[:k], tmp2[:k]
-        # scikit-image: vx = cov_norm * (uxx - ux * ux), likewise vy, vxy
-        np.multiply(mx, mx, out=t)
-        vx -= t
-        vx *= cov_norm
-        np.multiply(my, my, out=t)
-        vy -= t
-        vy *= cov_norm
-        np.multiply(mx, my, out=t)
-        vxy -= t
-        vxy *= cov_norm
-        # A1 = 2 * ux * uy + C1 ; B1 = ux**2 + uy**2 + C1
-        np.multiply(mx, 2.0, out=t)
-        t *= my
-        t += c1
-        np.multiply(mx, mx, out=mx)
-        np.multiply(my, my, out=my)
-        mx += my
-        mx += c1
-        # A2 = 2 * vxy + C2 ; B2 = vx + vy + C2
-        np.multiply(vxy, 2.0, out=t2)
-        t2 += c2
-        vx += vy
-        vx += c2
-        # S = (A1 * A2) / (B1 * B2)
-        mx *= vx
-        t *= t2
-        np.divide(t, mx, out=out[s0:s1], casting="same_kind")
-
-
-def _ssim_u8_float64(x, y, out, strips, kernel, consts) -> None:
-    """uint8 images, Gaussian or wide window: scikit-image's float64 SSIM with four filters.
-
-    uint8 values and the products ``x * y`` and ``(x - y)^2`` are exact in uint16, which
-    OpenCV filters straight into float64 (no float64 copies of the images). scikit-image
-    filters ``x^2`` and ``y^2`` separately, but only their sum enters the map
-    (``B2 = vx + vy + C2``), and ``x^2 + y^2 = (x - y)^2 + 2 x y``: one filter fewer. In
-    float64 the regrouping changes the map by ~1e-13, far inside the 1e-4 contract.
-    """
-    data_range, cov_norm, win = consts
-    h, w = x.shape
-    f64 = np.float64
-    r = win // 2 if kernel is None else len(kernel) // 2
-    c1 = (_K1 * data_range) ** 2
-    c2 = (_K2 * data_range) ** 2
-    rows = min(_strip_rows(w), h) + 2 * r
-    diff = np.empty((rows, w), np.uint8)
-    prod = np.empty((rows, w), np.uint16)
-    ux, uy, udd, uxy, t, t2 = (np.empty((rows, w), f64) for _ in range(6))
-    smooth = _smoother(np.dtype(f64), kernel, win)
-    for s0, s1, i0, i1 in strips:
-        m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xs, ys = x[i0:i1], y[i0:i1]
-        smooth(xs, ux[:m], None)
-        smooth(ys, uy[:m], None)
-        np.multiply(xs, ys, out=prod[:m], dtype=np.uint16)
-        smooth(prod[:m], uxy[:m], None)
-        cv2.absdiff(xs, ys, dst=diff[:m])
-        np.multiply(diff[:m], diff[:m], out=prod[:m], dtype=np.uint16)
-        smooth(prod[:m], udd[:m], None)
-        mx, my, dd, xy = ux[o : o + k], uy[o : o + k], udd[o : o + k], uxy[o : o + k]
-        a, b = t[:k], t2[:k]
-        np.multiply(mx, my, out=a)  # ux uy
-        xy -= a
-        xy *= cov_norm  # vxy
-        np.subtract(mx, my, out=b)
-        np.multiply(b, b, out=b)  # (ux - uy)^2
-        dd -= b
-        dd *= cov_norm  # var(x - y) = vx + vy - 2 vxy
-        a *= 2.0
-        a += c1  # A1 = 2 ux uy + C1
-        b += a  # B1 = (ux - uy)^2 + 2 ux uy + C1 = ux^2 + uy^2 + C1
-        dd += xy
-        dd += xy
-        dd += c2  # B2 = vx + vy + C2
-        xy *= 2.0
-        xy += c2  # A2 = 2 vxy + C2
-        a *= xy
-        b *= dd
-        np.divide(a, b, out=out[s0:s1], casting="same_kind")
-
-
-def _smoother(ft, kernel, win) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-    """Window mean ``smooth(src, dst, scratch)`` with scipy's ``mode='reflect'`` borders."""
-    border = cv2.BORDER_REFLECT
-    if ft == np.float64:
-        if kernel is None:
-            return lambda src, dst, _: cv2.boxFilter(
-                src, cv2.CV_64F, (win, win), dst=dst, borderType=border
-            )
-        return lambda src, dst, _: cv2.sepFilter2D(
-            src, cv2.CV_64F, kernel, kernel, dst=dst, borderType=border
-        )
-    # float32: one axis at a time (rows of the image first, as scipy), each rounded to float32
-    if kernel is None:
-
-        def box32(src, dst, scratch):
-            cv2.boxFilter(src, cv2.CV_32F, (1, win), dst=scratch, borderType=border)
-            cv2.boxFilter(scratch, cv2.CV_32F, (win, 1), dst=dst, borderType=border)
-
-        return box32
-    one = np.ones(1, np.float64)
-    wide: list[np.ndarray] = []  # one float64 scratch strip, allocated on first use
-
-    def gauss32(src, dst, scratch):
-        # scipy accumulates each axis in float64 and rounds to float32 in between; so do
-        # we, into a reused float64 strip (a fresh one per call costs page faults).
-        if not wide or wide[0].shape[0] < src.shape[0] or wide[0].shape[1] != src.shape[1]:
-            wide[:] = [np.empty(src.shape, np.float64)]
-        buf = wide[0][: src.shape[0]]
-        cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, dst=buf, borderType=border)
-        np.copyto(scratch, buf, casting="same_kind")
-        cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, dst=buf, borderType=border)
-        np.copyto(dst, buf, casting="same_kind")
-
-    return gauss32
