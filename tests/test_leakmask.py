@@ -437,7 +437,8 @@ def test_ssim_bench_rows_time_float32_and_gaussian_interleaved(monkeypatch):
     import engine.bench._ssim as bench
 
     calls = []
-    monkeypatch.setattr(bench, "SIZE", (96, 64))
+    monkeypatch.setattr(bench, "SIZES", ((96, 64), (80, 48)))
+    monkeypatch.setattr(bench, "TARGET_SIZE", (96, 64))
     real = bench.interleaved
 
     def spy(ours, ref, rounds):
@@ -446,16 +447,22 @@ def test_ssim_bench_rows_time_float32_and_gaussian_interleaved(monkeypatch):
 
     monkeypatch.setattr(bench, "interleaved", spy)
     rows = bench.rows(repeats=2)
-    assert [r.stage for r in rows] == [
+    stages = [
         "ssim_map (float32, 7x7 box)",
         "ssim_map (uint8, Gaussian 11 taps)",
         "ssim_map (float32, Gaussian 11 taps)",
     ]
-    assert calls == [2, 2, 2]
+    assert [r.stage for r in rows] == stages * 2
+    # the target size times `repeats` rounds; the other size at least 3 (a median of 3)
+    assert calls == [2, 2, 2, 3, 3, 3]
     for r in rows:
-        assert r.size == "96x64" and r.target == ">= 5x"
-        assert r.ours_ms > 0 and r.reference_ms > 0 and r.met == (r.speedup >= 5)
-        assert "interleaved, 2 rounds" in r.note and "per-round ratio" in r.note
+        assert r.ours_ms > 0 and r.reference_ms > 0
+        assert "interleaved" in r.note and "per-round ratio" in r.note and "load" in r.note
+    for r in rows[:3]:
+        assert r.size == "96x64" and r.target == ">= 5x" and r.met == (r.speedup >= 5)
+        assert "interleaved, 2 rounds" in r.note
+    for r in rows[3:]:  # shown for the record, judged against no target
+        assert r.size == "80x48" and r.target == "" and r.met is None
 
 
 def test_interleaved_timing_alternates_reference_and_ours():
