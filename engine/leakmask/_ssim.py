@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
+
+from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, strips
 
 __all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map"]
 
@@ -37,12 +35,8 @@ _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
 _STRIP_PIXELS = 96 * 1024  # output pixels per strip: the strip's buffers stay in L2/L3
 _MAX_EXACT_WIN = 13  # int32 holds N * sum(x * y) and sum(x)^2 exactly up to 13 x 13 windows
-# Two threads from 640x480 up. Interleaved against scikit-image on the 2-core machine at rest,
-# a second thread took uint8/box from 9.0x to 13.3x, float32/box 2.9x -> 4.6x, uint8/Gaussian
-# 5.8x -> 7.4x; under heavy load (load average 15) it lost a little (10.1x -> 8.6x).
-_PARALLEL_PIXELS = 250_000
-#: public name of the size from which ``ssim_map`` splits the work over two threads
-SSIM_PARALLEL_PIXELS = _PARALLEL_PIXELS
+#: the size from which ``ssim_map`` splits the work over two threads
+SSIM_PARALLEL_PIXELS = PARALLEL_PIXELS
 _F32 = np.float32
 
 
@@ -125,8 +119,8 @@ def ssim_map(
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         margin = win // 2
 
-        def work(strips) -> None:
-            _ssim_u8_box(a, b, out, strips, win, float(data_range), cov_norm)
+        def work(items) -> None:
+            _ssim_u8_box(a, b, items, win, float(data_range), cov_norm)
 
     else:
         # numba is imported here, not with the module: the live uint8 path never needs it
@@ -145,11 +139,12 @@ def ssim_map(
         round32 = x.dtype == np.float32
         margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
-        def work(strips) -> None:
-            for s0, s1, _, _ in strips:
-                ssim_strip(x, y, out, s0, s1, taps, box, cov_norm, c1, c2, round32)
+        def work(items) -> None:
+            for (s0, s1, _, _), dst in items:
+                ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32)
 
-    _run_strips(work, h, w, margin, step=None if exact else _kernel_rows(h))
+    step = _strip_rows(w) if exact else _kernel_rows(h)
+    run_strips(work, out, strips(h, step, margin))
     return out
 
 
@@ -235,77 +230,20 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- strips
-def _run_strips(
-    work: Callable[[Iterable], None], h: int, w: int, margin: int, step: int | None = None
-) -> None:
-    """Run ``work(strips)`` over all strips, on two threads for large images.
-
-    OpenCV's filters and numpy's loops release the GIL, so two workers really run in
-    parallel when two cores are free. They take strips from one shared queue rather than
-    half the image each: on a shared machine one thread is often descheduled for a while,
-    and a fixed split would then wait for the slow half.
-    """
-    strips = list(_strips(h, w, margin, step))
-    workers = min(os.cpu_count() or 1, max(1, cv2.getNumThreads()), 2)
-    if workers < 2 or h * w < _PARALLEL_PIXELS or len(strips) < 4:
-        work(strips)
-        return
-    queue = iter(strips)
-    lock = threading.Lock()
-
-    def take():
-        with lock:
-            return next(queue, None)
-
-    # The caller is one worker, a long-lived helper thread the other: starting threads per
-    # call costs more than a 640x480 map when the machine is busy.
-    helper = _helper().submit(work, iter(take, None))
-    work(iter(take, None))
-    if not helper.cancel():  # it started (or is busy with another call's strips): wait
-        helper.result()
-
-
-_HELPER: ThreadPoolExecutor | None = None
-_HELPER_LOCK = threading.Lock()
-
-
-def _helper() -> ThreadPoolExecutor:
-    global _HELPER
-    with _HELPER_LOCK:
-        if _HELPER is None:
-            _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssim")
-        return _HELPER
-
-
 def _strip_rows(w: int) -> int:
+    """Rows per strip for the uint8 / box path: its buffers stay in L2/L3."""
     return max(16, _STRIP_PIXELS // max(1, w))
 
 
 def _kernel_rows(h: int) -> int:
-    """Rows per strip for the compiled kernel: about eight strips, so two threads taking
-    them from one queue finish together, but not so short that each strip's first window
-    (summed in full, then slid) costs much."""
+    """Rows per strip for the compiled kernel (whose buffers are a few rows): about eight
+    strips, so two threads share them evenly, yet long enough that each strip's first
+    window (summed in full, then slid) costs little."""
     return max(32, -(-h // 8))
 
 
-def _strips(
-    h: int, w: int, margin: int, step: int | None = None
-) -> list[tuple[int, int, int, int]]:
-    """(s0, s1, i0, i1) per strip: output rows [s0, s1) need input rows [i0, i1).
-
-    The input rows include ``margin`` real rows on each side where they exist; where they
-    do not, the strip touches the image border and OpenCV's BORDER_REFLECT supplies them,
-    exactly as scipy's ``mode='reflect'`` does for the whole image.
-    """
-    step = step or _strip_rows(w)
-    return [
-        (s0, min(s0 + step, h), max(0, s0 - margin), min(h, s0 + step + margin))
-        for s0 in range(0, h, step)
-    ]
-
-
-def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
-    """Exact uint8 / box-window SSIM of the given strips, written into ``out``."""
+def _ssim_u8_box(a, b, items, win, data_range, cov_norm) -> None:
+    """Exact uint8 / box-window SSIM of the given ``(strip, dst)`` items, into each ``dst``."""
     h, w = a.shape
     n = win * win
     r = win // 2
@@ -322,7 +260,7 @@ def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
     t1, t2 = (np.empty((rows, w), np.int32) for _ in range(2))
     f1, f2, f3, f4 = (np.empty((rows, w), _F32) for _ in range(4))
     box = {"normalize": False, "borderType": cv2.BORDER_REFLECT}
-    for s0, s1, i0, i1 in strips:
+    for (s0, s1, i0, i1), dst in items:
         m, k, o = i1 - i0, s1 - s0, s0 - i0
         xa, xb = a[i0:i1], b[i0:i1]
         cv2.boxFilter(xa, cv2.CV_32S, ksize, dst=sx[:m], **box)
@@ -353,4 +291,4 @@ def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
         a2 += c2
         a1 *= a2
         b1 *= b2
-        np.divide(a1, b1, out=out[s0:s1])
+        np.divide(a1, b1, out=dst)

@@ -26,11 +26,14 @@ from numba import njit
 __all__ = ["ssim_strip"]
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+# float64 window sums may fuse multiply-adds (moves a sum by ~1e-16, like any summation
+# order); the float32 formula never does, its every operation is rounded as numpy's
+_JIT_FMA = {**_JIT, "fastmath": {"contract"}}
 
 
 @njit(**_JIT)
 def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32):
-    """SSIM of output rows ``[r0, r1)`` of ``x`` and ``y`` into ``out`` (float32).
+    """SSIM of output rows ``[r0, r1)`` of ``x`` and ``y`` into ``out[0 : r1 - r0]`` (float32).
 
     ``taps``: the window, symmetric (``box``: ``n`` ones, the sums scaled by ``1/n`` as
     scipy's ``uniform_filter``; otherwise scipy's Gaussian weights). Rows outside the image
@@ -78,9 +81,9 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32):
             _store_padded(pad[q, 0], col[q], scale, r, w, round32)
             _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
         if round32:
-            _formula32(hor, out[i], scale, cov_norm, c1, c2, w)
+            _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
         else:
-            _formula64(hor, out[i], scale, cov_norm, c1, c2, w)
+            _formula64(hor, out[i - r0], scale, cov_norm, c1, c2, w)
 
 
 @njit(**_JIT)
@@ -160,7 +163,7 @@ def _store_padded(v, acc, scale, r, w, round32):
         v[r + w + k] = v[r + _reflect(w + k, w)]
 
 
-@njit(**_JIT)
+@njit(**_JIT_FMA)
 def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, b5, t5, w):
     """``s (=|+=) t0*c + t1*(a1+b1) + ... + t5*(a5+b5)``: five symmetric tap pairs at once.
 
