@@ -191,24 +191,52 @@ def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, 
             )
 
 
+@njit(**_JIT_FMA)
+def _pairs3(s, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, w):
+    """``s = t0*c + t1*(a1+b1) + t2*(a2+b2) + t3*(a3+b3)``: a window of up to 7 taps."""
+    for j in range(w):
+        s[j] = t0 * c[j] + t1 * (a1[j] + b1[j]) + t2 * (a2[j] + b2[j]) + t3 * (a3[j] + b3[j])
+
+
 @njit(**_JIT)
 def _symmetric(s, m, rows, starts, taps, r, w):
     """``s[j] = sum_k taps[k] * m[rows[k], starts[k] + j]`` for a symmetric window.
 
     Horizontal pass: ``m`` is the one padded row and ``starts[k] = k``; vertical pass: ``m``
-    holds the window's image rows (``rows[k]`` is where row ``i + k - r`` is kept).
+    holds the window's image rows (``rows[k]`` is where row ``i + k - r`` is kept). Windows
+    of up to 7 taps (the default box) take one pass of three pairs, up to 11 (the default
+    Gaussian) one of five, wider ones several.
     """
+    group = 3 if r <= 3 else 5
     t = np.zeros(5)
     lo = np.empty(5, np.int64)
-    for k0 in range(1, max(r, 1) + 1, 5):
-        for p in range(5):  # pairs k0 .. k0 + 4; those beyond the radius weigh 0
+    for k0 in range(1, max(r, 1) + 1, group):
+        for p in range(5):  # pairs k0 .. k0 + group - 1; those beyond weigh 0
             k = k0 + p
-            t[p] = taps[r - k] if k <= r else 0.0
+            t[p] = taps[r - k] if k <= r and p < group else 0.0
             lo[p] = min(k, r)
+        c = m[rows[r], starts[r] :]
+        if group == 3:
+            _pairs3(
+                s,
+                c,
+                taps[r],
+                m[rows[r - lo[0]], starts[r - lo[0]] :],
+                m[rows[r + lo[0]], starts[r + lo[0]] :],
+                t[0],
+                m[rows[r - lo[1]], starts[r - lo[1]] :],
+                m[rows[r + lo[1]], starts[r + lo[1]] :],
+                t[1],
+                m[rows[r - lo[2]], starts[r - lo[2]] :],
+                m[rows[r + lo[2]], starts[r + lo[2]] :],
+                t[2],
+                w,
+            )
+            continue
         _pairs5(
             s,
             k0 == 1,
-            m[rows[r], starts[r] :],
+            c,
             taps[r],
             m[rows[r - lo[0]], starts[r - lo[0]] :],
             m[rows[r + lo[0]], starts[r + lo[0]] :],
