@@ -611,7 +611,7 @@ def test_the_helper_thread_only_joins_when_a_core_is_free(load, helper_used, mon
 
     def work(items):
         on_helper = threading.current_thread().name.startswith("ssim")
-        for (s0, s1, _, _), dst in items:
+        for (s0, _, _, _), dst in items:
             if on_helper:
                 helper_in.set()
             elif helper_used:  # however busy the machine, let the helper reach a strip
