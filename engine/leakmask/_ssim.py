@@ -139,9 +139,15 @@ def ssim_map(
         round32 = x.dtype == np.float32
         margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
+        # the Gaussian's rows of statistics: float32 holds float32 images' values and
+        # products, and uint8 ones' exactly; float64 images need float64
+        ring_type = np.float64 if x.dtype == np.float64 else np.float32
+        ring_shape = (5, 0 if box else len(taps), w)
+
         def work(items) -> None:
+            ring = np.empty(ring_shape, ring_type)  # one per thread
             for (s0, s1, _, _), dst in items:
-                ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32)
+                ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32, ring)
 
     step = _strip_rows(w) if exact else _kernel_rows(h)
     run_strips(work, out, strips(h, step, margin))

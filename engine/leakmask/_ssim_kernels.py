@@ -32,7 +32,7 @@ _JIT_FMA = {**_JIT, "fastmath": {"contract"}}
 
 
 @njit(**_JIT)
-def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32):
+def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     """SSIM of output rows ``[r0, r1)`` of ``x`` and ``y`` into ``out[0 : r1 - r0]`` (float32).
 
     ``taps``: the window, symmetric (``box``: ``n`` ones, the sums scaled by ``1/n`` as
@@ -48,9 +48,9 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32):
     hor = np.empty((5, w))  # horizontal window sums of those
     hrows = np.zeros(n, np.int64)
     hstarts = np.arange(n)
-    # Gaussian: the window's rows of statistics, each image row computed once (row
-    # i + k - r is kept at (i + k - r) mod n)
-    ring = np.empty((5, 0 if box else n, w))
+    # ring (Gaussian): the window's rows of statistics, each image row computed once (row
+    # i + k - r is kept at (i + k - r) mod n); float32 when they are exact in it (float32
+    # and uint8 images), which halves what the vertical pass reads
     vrows = np.empty(n, np.int64)
     vstarts = np.zeros(n, np.int64)
     for i in range(r0, r1):
@@ -88,7 +88,7 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32):
 
 @njit(**_JIT)
 def _products(ring, slot, xr, yr, w, round32):
-    """The five statistics of one image row (as float64) into ``ring[:, slot]``."""
+    """The five statistics of one image row into ``ring[:, slot]`` (exact in its type)."""
     for j in range(w):
         ring[0, slot, j] = np.float64(xr[j])
         ring[1, slot, j] = np.float64(yr[j])
@@ -163,6 +163,11 @@ def _store_padded(v, acc, scale, r, w, round32):
         v[r + w + k] = v[r + _reflect(w + k, w)]
 
 
+@njit(**_JIT)
+def _f64(v):
+    return np.float64(v)
+
+
 @njit(**_JIT_FMA)
 def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, b5, t5, w):
     """``s (=|+=) t0*c + t1*(a1+b1) + ... + t5*(a5+b5)``: five symmetric tap pairs at once.
@@ -173,21 +178,21 @@ def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, 
     if init:
         for j in range(w):
             s[j] = (
-                t0 * c[j]
-                + t1 * (a1[j] + b1[j])
-                + t2 * (a2[j] + b2[j])
-                + t3 * (a3[j] + b3[j])
-                + t4 * (a4[j] + b4[j])
-                + t5 * (a5[j] + b5[j])
+                t0 * _f64(c[j])
+                + t1 * (_f64(a1[j]) + _f64(b1[j]))
+                + t2 * (_f64(a2[j]) + _f64(b2[j]))
+                + t3 * (_f64(a3[j]) + _f64(b3[j]))
+                + t4 * (_f64(a4[j]) + _f64(b4[j]))
+                + t5 * (_f64(a5[j]) + _f64(b5[j]))
             )
     else:
         for j in range(w):
             s[j] += (
-                t1 * (a1[j] + b1[j])
-                + t2 * (a2[j] + b2[j])
-                + t3 * (a3[j] + b3[j])
-                + t4 * (a4[j] + b4[j])
-                + t5 * (a5[j] + b5[j])
+                t1 * (_f64(a1[j]) + _f64(b1[j]))
+                + t2 * (_f64(a2[j]) + _f64(b2[j]))
+                + t3 * (_f64(a3[j]) + _f64(b3[j]))
+                + t4 * (_f64(a4[j]) + _f64(b4[j]))
+                + t5 * (_f64(a5[j]) + _f64(b5[j]))
             )
 
 
@@ -195,7 +200,12 @@ def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, 
 def _pairs3(s, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, w):
     """``s = t0*c + t1*(a1+b1) + t2*(a2+b2) + t3*(a3+b3)``: a window of up to 7 taps."""
     for j in range(w):
-        s[j] = t0 * c[j] + t1 * (a1[j] + b1[j]) + t2 * (a2[j] + b2[j]) + t3 * (a3[j] + b3[j])
+        s[j] = (
+            t0 * _f64(c[j])
+            + t1 * (_f64(a1[j]) + _f64(b1[j]))
+            + t2 * (_f64(a2[j]) + _f64(b2[j]))
+            + t3 * (_f64(a3[j]) + _f64(b3[j]))
+        )
 
 
 @njit(**_JIT)
