@@ -27,9 +27,9 @@ import numbers
 import cv2
 import numpy as np
 
-from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, strips
+from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, strips, threads_for
 
-__all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map"]
+__all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
 _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
@@ -152,6 +152,20 @@ def ssim_map(
     step = _strip_rows(w) if exact else _kernel_rows(h)
     run_strips(work, out, strips(h, step, margin))
     return out
+
+
+def ssim_threads(shape: tuple[int, int]) -> int:
+    """Threads ``ssim_map`` would use for an image of this shape now: 2 from
+    ``SSIM_PARALLEL_PIXELS`` pixels when the machine has a core to spare (load average
+    below the core count - 0.5), else 1.
+
+    Examples
+    --------
+    >>> ssim_threads((48, 64))
+    1
+    """
+    h, w = shape
+    return threads_for(h * w)
 
 
 # --------------------------------------------------------------------------- validation

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["PARALLEL_PIXELS", "Strip", "run_strips", "strips"]
+__all__ = ["PARALLEL_PIXELS", "Strip", "run_strips", "strips", "threads_for"]
 
 # Two threads from 640x480 up. Interleaved against scikit-image on the 2-core machine at rest,
 # a second thread took uint8/box from 9.0x to 13.3x, float32/box 2.9x -> 4.6x, uint8/Gaussian
@@ -49,10 +49,14 @@ def strips(h: int, step: int, margin: int) -> list[Strip]:
     ]
 
 
+def threads_for(pixels: int, n_strips: int = 8) -> int:
+    """How many threads ``run_strips`` would use now for an image of ``pixels`` pixels."""
+    return 2 if pixels >= PARALLEL_PIXELS and n_strips >= 4 and _a_core_is_free() else 1
+
+
 def run_strips(work: Work, out: np.ndarray, parts: list[Strip]) -> None:
     """Fill ``out`` by running ``work`` over ``parts``, on two threads for large images."""
-    h, w = out.shape
-    if h * w < PARALLEL_PIXELS or len(parts) < 4 or not _a_core_is_free():
+    if threads_for(out.size, len(parts)) < 2:
         work((s, out[s[0] : s[1]]) for s in parts)
         return
     job = _Job(out, parts)
