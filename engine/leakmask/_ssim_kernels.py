@@ -46,6 +46,7 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     col = np.zeros((5, w))  # vertical window sums of the five statistics
     pad = np.empty((5, 1, w + 2 * r))  # their means, padded for the horizontal pass
     hor = np.empty((5, w))  # horizontal window sums of those
+    src = _pad_sources(r, w)
     hrows = np.zeros(n, np.int64)
     hstarts = np.arange(n)
     # ring (Gaussian): the window's rows of statistics, each image row computed once (row
@@ -78,12 +79,45 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             for q in range(5):
                 _symmetric(col[q], ring[q], vrows, vstarts, taps, r, w)
         for q in range(5):
-            _store_padded(pad[q, 0], col[q], scale, r, w, round32)
-            _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
+            _store_padded(pad[q, 0], col[q], scale, r, w, round32, src)
+            if not box:
+                _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
+        if box:
+            _box_rows(hor, pad, n, w)
         if round32:
             _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
         else:
             _formula64(hor, out[i - r0], scale, cov_norm, c1, c2, w)
+
+
+@njit(**_JIT)
+def _box_rows(hor, pad, n, w):
+    """Running window sums along the row for the five statistics at once.
+
+    A running sum is a dependency chain per statistic; five of them interleaved keep the
+    core busy, and each element costs two adds instead of the ``n`` of a direct sum.
+    """
+    p0, p1, p2, p3, p4 = pad[0, 0], pad[1, 0], pad[2, 0], pad[3, 0], pad[4, 0]
+    h0, h1, h2, h3, h4 = hor[0], hor[1], hor[2], hor[3], hor[4]
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for k in range(n):
+        s0 += p0[k]
+        s1 += p1[k]
+        s2 += p2[k]
+        s3 += p3[k]
+        s4 += p4[k]
+    for j in range(w):
+        h0[j] = s0
+        h1[j] = s1
+        h2[j] = s2
+        h3[j] = s3
+        h4[j] = s4
+        if j + n < w + n - 1:  # slide: one value in, one out
+            s0 += p0[j + n] - p0[j]
+            s1 += p1[j + n] - p1[j]
+            s2 += p2[j + n] - p2[j]
+            s3 += p3[j + n] - p3[j]
+            s4 += p4[j + n] - p4[j]
 
 
 @njit(**_JIT)
@@ -150,17 +184,29 @@ def _quantity(acc, xr, yr, q, t, w, round32):
 
 
 @njit(**_JIT)
-def _store_padded(v, acc, scale, r, w, round32):
-    """``v[r:r+w] = acc * scale`` (rounded to float32 if asked), reflected ``r`` wide each side."""
+def _store_padded(v, acc, scale, r, w, round32, src):
+    """``v[r:r+w] = acc * scale`` (rounded to float32 if asked), then ``r`` reflected values
+    each side (``src``: the padded index each one copies, from ``_pad_sources``)."""
     if round32:
         for j in range(w):
             v[r + j] = np.float64(np.float32(acc[j] * scale))
     else:
         for j in range(w):
             v[r + j] = acc[j] * scale
-    for k in range(r):  # interior values only, so any width is right
-        v[r - 1 - k] = v[r + _reflect(-1 - k, w)]
-        v[r + w + k] = v[r + _reflect(w + k, w)]
+    for k in range(r):
+        v[k] = v[src[k]]
+        v[r + w + k] = v[src[r + k]]
+
+
+@njit(**_JIT)
+def _pad_sources(r, w):
+    """Where each of the ``2 r`` padding values of a row comes from (interior indices only,
+    so any width is right): left ``v[k]``, then right ``v[r + w + k]``."""
+    src = np.empty(2 * r, np.int64)
+    for k in range(r):
+        src[k] = r + _reflect(k - r, w)
+        src[r + k] = r + _reflect(w + k, w)
+    return src
 
 
 @njit(**_JIT)
