@@ -69,6 +69,8 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
                     _quantity(acc, x[ii], y[ii], q, 1.0, w, round32)
                     ii = _reflect(i - r - 1, h)
                     _quantity(acc, x[ii], y[ii], q, -1.0, w, round32)
+                _store_padded(pad[q, 0], acc, scale, r, w, round32, src)
+            _box_rows(hor, pad, n, w)
         else:
             for k in range(0 if i == r0 else n - 1, n):  # the whole window, then one new row
                 logical = i + k - r
@@ -77,13 +79,12 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             for k in range(n):
                 vrows[k] = (i + k - r + n) % n
             for q in range(5):
-                _symmetric(col[q], ring[q], vrows, vstarts, taps, r, w)
-        for q in range(5):
-            _store_padded(pad[q, 0], col[q], scale, r, w, round32, src)
-            if not box:
+                if r <= 5:  # one pass, rounded straight into the padded row
+                    _vertical5(pad[q, 0], ring[q], vrows, taps, r, w, round32, src)
+                else:
+                    _symmetric(col[q], ring[q], vrows, vstarts, taps, r, w)
+                    _store_padded(pad[q, 0], col[q], scale, r, w, round32, src)
                 _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
-        if box:
-            _box_rows(hor, pad, n, w)
         if round32:
             _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
         else:
@@ -118,6 +119,37 @@ def _box_rows(hor, pad, n, w):
             s2 += p2[j + n] - p2[j]
             s3 += p3[j + n] - p3[j]
             s4 += p4[j + n] - p4[j]
+
+
+@njit(**_JIT_FMA)
+def _vertical5(v, ring, rows, taps, r, w, round32, src):
+    """A Gaussian of up to 11 taps down the window's rows, straight into the padded row
+    ``v`` (rounded to float32 if asked, as scipy stores it), then its reflected ends."""
+    c = ring[rows[r]]
+    a1, b1 = ring[rows[r - min(1, r)]], ring[rows[r + min(1, r)]]
+    a2, b2 = ring[rows[r - min(2, r)]], ring[rows[r + min(2, r)]]
+    a3, b3 = ring[rows[r - min(3, r)]], ring[rows[r + min(3, r)]]
+    a4, b4 = ring[rows[r - min(4, r)]], ring[rows[r + min(4, r)]]
+    a5, b5 = ring[rows[r - min(5, r)]], ring[rows[r + min(5, r)]]
+    t0 = taps[r]
+    t1 = taps[r - 1] if r >= 1 else 0.0
+    t2 = taps[r - 2] if r >= 2 else 0.0
+    t3 = taps[r - 3] if r >= 3 else 0.0
+    t4 = taps[r - 4] if r >= 4 else 0.0
+    t5 = taps[r - 5] if r >= 5 else 0.0
+    for j in range(w):
+        total = (
+            t0 * _f64(c[j])
+            + t1 * (_f64(a1[j]) + _f64(b1[j]))
+            + t2 * (_f64(a2[j]) + _f64(b2[j]))
+            + t3 * (_f64(a3[j]) + _f64(b3[j]))
+            + t4 * (_f64(a4[j]) + _f64(b4[j]))
+            + t5 * (_f64(a5[j]) + _f64(b5[j]))
+        )
+        v[r + j] = np.float64(np.float32(total)) if round32 else total
+    for k in range(r):
+        v[k] = v[src[k]]
+        v[r + w + k] = v[src[r + k]]
 
 
 @njit(**_JIT)
