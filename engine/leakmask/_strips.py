@@ -24,9 +24,10 @@ import numpy as np
 
 __all__ = ["PARALLEL_PIXELS", "Strip", "run_strips", "strips", "threads_for"]
 
-# Two threads from 640x480 up. Interleaved against scikit-image on the 2-core machine at rest,
-# a second thread took uint8/box from 9.0x to 13.3x, float32/box 2.9x -> 4.6x, uint8/Gaussian
-# 5.8x -> 7.4x (before the caller could take over a late helper's strip).
+# Two threads from 640x480 up, whatever the load: interleaved against scikit-image on the
+# shared 2-core machine at a load average of 20 (four strips, the caller taking over late
+# strips), two threads vs one gave uint8/box 17.0x vs 8.4x, float32/box 6.8x vs 5.1x,
+# uint8/Gaussian 12.3x vs 11.1x, float32/Gaussian 5.4x vs 5.2x.
 PARALLEL_PIXELS = 250_000
 _FIRST_WAIT_S = 0.002  # how long to wait for the helper when no strip time is known yet
 
@@ -51,7 +52,7 @@ def strips(h: int, step: int, margin: int) -> list[Strip]:
 
 def threads_for(pixels: int, n_strips: int = 8) -> int:
     """How many threads ``run_strips`` would use now for an image of ``pixels`` pixels."""
-    return 2 if pixels >= PARALLEL_PIXELS and n_strips >= 4 and _a_core_is_free() else 1
+    return 2 if pixels >= PARALLEL_PIXELS and n_strips >= 4 and _cores() >= 2 else 1
 
 
 def run_strips(work: Work, out: np.ndarray, parts: list[Strip]) -> None:
@@ -66,22 +67,9 @@ def run_strips(work: Work, out: np.ndarray, parts: list[Strip]) -> None:
     helper.cancel()  # not started yet (busy with another call): it has nothing left to do
 
 
-def _a_core_is_free() -> bool:
-    """Whether a second thread can expect a core of its own.
-
-    On an oversubscribed machine (load average about the core count or more, as on the
-    shared development machine when other jobs run) the helper mostly waits for its turn and
-    two threads were slower than one: float32/box 3.8x vs 4.4x scikit-image, uint8/Gaussian
-    6.3x vs 8.9x at a load average of 12 on 2 cores.
-    """
-    cores = min(os.cpu_count() or 1, max(1, cv2.getNumThreads()))
-    if cores < 2:
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform: assume the machine is ours
-        return True
-    return load < cores - 0.5
+def _cores() -> int:
+    """Cores the process may use (OpenCV's thread setting can lower it, e.g. to 1)."""
+    return min(os.cpu_count() or 1, max(1, cv2.getNumThreads()))
 
 
 class _Job:
