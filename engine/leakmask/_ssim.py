@@ -127,16 +127,19 @@ def ssim_map(
         from engine.leakmask._ssim_kernels import ssim_strip
 
         if a.dtype == np.uint8 and b.dtype == np.uint8:
-            # scikit-image computes these in float64; uint8 values and their products are
-            # exact there, so the kernel reads the uint8 images directly (no float64 copies)
-            x, y = np.ascontiguousarray(a), np.ascontiguousarray(b)
+            # scikit-image computes these in float64. uint8 values and their products are
+            # exact in float32 too, so the kernel reads float32 copies (half the bytes of
+            # float64) without rounding anything (round32=False), and the float32 kernel
+            # serves: one compiled version fewer (each costs seconds on first use)
+            x, y = a.astype(np.float32), b.astype(np.float32)
+            round32 = False
         else:
             x, y = _promote(a, b)
             _check_values(x, y, a, b, float(data_range))
+            round32 = x.dtype == np.float32
         box = not gaussian_weights
         taps = np.ones(win) if box else _gaussian_taps(float(sigma))
         c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
-        round32 = x.dtype == np.float32
         margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
         # the Gaussian's rows of statistics: float32 holds float32 images' values and

@@ -7,15 +7,17 @@ formula. Nothing image-sized is allocated; the row buffers stay in L1/L2.
 
 Rounding follows scipy exactly. scipy accumulates each one-axis filter in float64 and stores
 the result in the image's float type, so for float32 images each axis is rounded to float32
-(``_round32=True``) and the SSIM formula runs in float32 in scikit-image's operation order;
-for float64 (and uint8 promoted to float64) nothing is rounded until the final map. Sums are
-formed in a different order than scipy's (a running sum for the box, symmetric pairs for the
-Gaussian as scipy's ``correlate1d``), which moves a float64 sum by ~1e-16 and so flips a
-float32 rounding only when the exact value sits within that of a rounding boundary.
+(``round32=True``) and the SSIM formula runs in float32 in scikit-image's operation order;
+for float64 images, and uint8 ones (which scikit-image computes in float64; they arrive as
+exact float32 copies), nothing is rounded until the final map. Sums are formed in a different
+order than scipy's (running sums for the box, symmetric pairs for the Gaussian as scipy's
+``correlate1d``), which moves a float64 sum by ~1e-16 and so flips a float32 rounding only
+when the exact value sits within that of a rounding boundary.
 
 Plain loops over contiguous rows, so LLVM vectorises them; ``error_model="numpy"`` drops
 Python's zero-division checks, which would otherwise keep the loops scalar. ``nogil`` lets two
-threads work on different strips. Compiled on first use and cached on disk.
+threads work on different strips. Compiled on first use (two versions: float32 and float64
+images; several seconds each) and cached on disk next to this file.
 """
 
 from __future__ import annotations
