@@ -191,10 +191,13 @@ def _check_values(x, y, a, b, data_range: float) -> None:
     """
     limit = float(np.finfo(x.dtype).max / 64.0) ** 0.25
     for name, img, orig in (("a", x, a), ("b", y, b)):
-        if orig.dtype.kind == "f" and not np.isfinite(img).all():
+        # min and max propagate NaN and show an inf, and allocate nothing (a whole-image
+        # temporary costs page faults comparable to the map itself)
+        lo, hi = float(img.min()), float(img.max())
+        if orig.dtype.kind == "f" and not (math.isfinite(lo) and math.isfinite(hi)):
             bad = int(np.count_nonzero(~np.isfinite(img)))
             raise ValueError(f"{name} contains {bad} NaN or infinite value(s); SSIM needs finite")
-        peak = float(np.abs(img).max())
+        peak = max(abs(lo), abs(hi))
         if not np.isfinite(peak) or peak > limit:
             raise ValueError(
                 f"{name} has values up to {peak:.3g}, beyond {limit:.3g} where SSIM overflows "
