@@ -622,3 +622,19 @@ def test_the_helper_thread_joins_only_for_large_images(shape, helper_used):
     run_strips(work, out, strips(shape[0], 100, 0))
     assert any(name.startswith("ssim") for name in threads) == helper_used
     np.testing.assert_array_equal(out[::100, 0], np.arange(0, shape[0], 100))
+
+
+def test_strip_buffers_are_kept_per_thread_and_never_shared():
+    import threading
+
+    from engine.leakmask._strips import scratch
+
+    spec = (((4, 8), "<f4"), ((4, 8), "<i4"))
+    mine = scratch(spec)
+    assert [(b.shape, b.dtype.str) for b in mine] == [((4, 8), "<f4"), ((4, 8), "<i4")]
+    assert all(x is y for x, y in zip(scratch(spec), mine, strict=True))  # kept between calls
+    theirs = []
+    t = threading.Thread(target=lambda: theirs.extend(scratch(spec)))
+    t.start()
+    t.join()
+    assert len(theirs) == 2 and not any(x is y for x in theirs for y in mine)

@@ -27,7 +27,7 @@ import numbers
 import cv2
 import numpy as np
 
-from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, strips, threads_for
+from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, scratch, strips, threads_for
 
 __all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
@@ -131,7 +131,10 @@ def ssim_map(
             # exact in float32 too, so the kernel reads float32 copies (half the bytes of
             # float64) without rounding anything (round32=False), and the float32 kernel
             # serves: one compiled version fewer (each costs seconds on first use)
-            x, y = a.astype(np.float32), b.astype(np.float32)
+            f4 = np.dtype(np.float32).str
+            x, y = scratch((((h, w), f4), ((h, w), f4)))  # kept: no fresh pages per call
+            np.copyto(x, a)
+            np.copyto(y, b)
             round32 = False
         else:
             x, y = _promote(a, b)
@@ -148,7 +151,7 @@ def ssim_map(
         ring_shape = (5, 0 if box else len(taps), w)
 
         def work(items) -> None:
-            ring = np.empty(ring_shape, ring_type)  # one per thread
+            (ring,) = scratch(((ring_shape, np.dtype(ring_type).str),))  # one per thread
             for (s0, s1, _, _), dst in items:
                 ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32, ring)
 
@@ -280,11 +283,11 @@ def _ssim_u8_box(a, b, items, win, data_range, cov_norm) -> None:
     two_cn = _F32(2.0 * cov_norm)
     cn = _F32(cov_norm)
     rows = min(_strip_rows(w), h) + 2 * r
-    diff = np.empty((rows, w), np.uint8)
-    prod = np.empty((rows, w), np.uint16)
-    sx, sy, sdd, sxy = (np.empty((rows, w), np.int32) for _ in range(4))
-    t1, t2 = (np.empty((rows, w), np.int32) for _ in range(2))
-    f1, f2, f3, f4 = (np.empty((rows, w), _F32) for _ in range(4))
+    shape = (rows, w)
+    kinds = ("|u1", "<u2") + ("<i4",) * 6 + ("<f4",) * 4
+    diff, prod, sx, sy, sdd, sxy, t1, t2, f1, f2, f3, f4 = scratch(
+        tuple((shape, np.dtype(k).str) for k in kinds)
+    )
     box = {"normalize": False, "borderType": cv2.BORDER_REFLECT}
     for (s0, s1, i0, i1), dst in items:
         m, k, o = i1 - i0, s1 - s0, s0 - i0

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-__all__ = ["PARALLEL_PIXELS", "Strip", "run_strips", "strips", "threads_for"]
+__all__ = ["PARALLEL_PIXELS", "Strip", "run_strips", "scratch", "strips", "threads_for"]
 
 # Two threads from 640x480 up, whatever the load: interleaved against scikit-image on the
 # shared 2-core machine at a load average of 20 (four strips, the caller taking over late
@@ -48,6 +48,30 @@ def strips(h: int, step: int, margin: int) -> list[Strip]:
         (s0, min(s0 + step, h), max(0, s0 - margin), min(h, s0 + step + margin))
         for s0 in range(0, h, step)
     ]
+
+
+_LOCAL = threading.local()
+# buffer sets kept per thread: the uint8/box strips, the kernel's window rows and float32
+# copies of uint8 images, at two sizes (16.6 MB at most for the 1080p copies)
+_SIZES_KEPT = 6
+
+
+def scratch(shapes: tuple[tuple[tuple[int, ...], str], ...]) -> list[np.ndarray]:
+    """This thread's buffers of the given ``((shape, dtype), ...)``, kept between calls.
+
+    Fresh buffers of a few hundred kB come from new pages that the kernel zero-fills on first
+    touch; right after a call that freed a lot of memory (scikit-image's, interleaved in the
+    bench) those page faults cost more than the whole 640x480 map (uint8/box: 7.8 ms right
+    after scikit-image vs 2.1 ms when called again). Each thread keeps its last few sets, so
+    concurrent callers never share one.
+    """
+    kept: dict = getattr(_LOCAL, "kept", None) or {}
+    _LOCAL.kept = kept
+    if shapes not in kept:
+        if len(kept) >= _SIZES_KEPT:
+            kept.pop(next(iter(kept)))
+        kept[shapes] = [np.empty(shape, dtype) for shape, dtype in shapes]
+    return kept[shapes]
 
 
 def threads_for(pixels: int, n_strips: int = 8) -> int:
@@ -109,7 +133,8 @@ class _Job:
                 finished = self.helper_has[k] = threading.Event()
             s0, s1 = self.parts[k][:2]
             if buf is None:
-                buf = np.empty((s1 - s0, self.out.shape[1]), self.out.dtype)
+                rows = max(p[1] - p[0] for p in self.parts)
+                (buf,) = scratch((((rows, self.out.shape[1]), self.out.dtype.str),))
             dst = buf[: s1 - s0]
             yield self.parts[k], dst  # resumed once ``work`` has computed it
             with self.lock:
