@@ -638,3 +638,32 @@ def test_strip_buffers_are_kept_per_thread_and_never_shared():
     t.start()
     t.join()
     assert len(theirs) == 2 and not any(x is y for x in theirs for y in mine)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_gaussian_maps_from_several_threads_at_once_are_still_exact(dtype, rng):
+    # The compiled path keeps buffers per thread (window rows, float32 copies of uint8
+    # images) and shares the helper thread: concurrent callers must not mix them.
+    import threading
+
+    shape = (700, 500)  # >= SSIM_PARALLEL_PIXELS: the two-thread path
+    scale = 255 if dtype == "uint8" else 1.0
+    pairs = [tuple((rng.random(shape) * scale).astype(dtype) for _ in range(2)) for _ in range(3)]
+    kw = dict(data_range=scale, gaussian_weights=True, win_size=11)
+    expected = [ssim_map(a, b, **kw) for a, b in pairs]
+    results: dict[int, np.ndarray] = {}
+
+    def run(i):
+        for _ in range(3):
+            results[i] = ssim_map(*pairs[i], **kw)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    for i in range(3):
+        np.testing.assert_array_equal(results[i], expected[i])
+    a, b = pairs[0]
+    assert np.abs(expected[0] - _skimage(a, b, **kw)).max() <= 1e-6
