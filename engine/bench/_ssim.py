@@ -1,4 +1,4 @@
-"""``nightlab bench`` rows for the SSIM map beyond uint8 + box: float32 and Gaussian windows.
+"""``nightlab bench`` rows for the SSIM map per dtype and window: uint8 / float32, box / Gaussian.
 
 Issue 10, part 6: ``ssim_map`` >= 5x faster than scikit-image's
 ``structural_similarity(..., full=True)`` at 640x480 for float32 images and for the Gaussian
