@@ -59,7 +59,7 @@ def rows(*, repeats: int) -> list[BenchRow]:
     from skimage.metrics import structural_similarity
 
     from engine.bench import median_ms
-    from engine.leakmask import SSIM_PARALLEL_PIXELS, leak_mask, ssim_map
+    from engine.leakmask import leak_mask, ssim_map, ssim_threads
 
     repeats = max(1, repeats)
     out = []
@@ -75,7 +75,7 @@ def rows(*, repeats: int) -> list[BenchRow]:
             reps_ref,
         )
         speedup = ref_ms / ours_ms if ours_ms > 0 else float("inf")
-        workers = "2 threads" if width * height >= SSIM_PARALLEL_PIXELS else "1 thread"
+        workers = f"{ssim_threads(night.shape)} thread(s)"  # 2 only when a core is free
         out.append(
             BenchRow(
                 stage="ssim_map (uint8, 7x7 box)",

@@ -1,50 +1,42 @@
 """SSIM map equal to scikit-image's ``structural_similarity(..., full=True)[1]``, much faster.
 
-scikit-image filters five float64 images with ``scipy.ndimage`` (single-threaded) and builds
-the map from ``E[x^2] - E[x]^2``. We compute the same quantities with OpenCV filters using
-``BORDER_REFLECT`` (scipy's ``mode='reflect'``), a horizontal strip at a time so the working
-set stays in cache and nothing big is allocated (page faults cost more than the arithmetic).
+scikit-image filters five whole float images with ``scipy.ndimage`` (single-threaded) and
+builds the map from ``E[x^2] - E[x]^2`` through a dozen whole-image temporaries. Two paths
+give the same numbers here, a horizontal strip at a time:
 
-Two paths give the same numbers:
-
-* uint8 images with a box window (the default, and the live case): window sums of ``x``,
-  ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the variance and covariance
-  numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in int32, so there is no
-  cancellation at all; only the last few operations are float32.
-* everything else (float or other integer inputs, Gaussian weights, windows above 13):
-  scikit-image's own operations in its float type, with ``boxFilter`` / ``sepFilter2D``
-  (scipy's Gaussian taps). float32 inputs stay float32 and round per filter axis as scipy
-  does, so they carry the same rounding as scikit-image's float32 map (which differs from
-  the exact value by up to ~3e-4 in flat, bright areas).
+* uint8 images with a box window (the default, and the live case): OpenCV window sums of
+  ``x``, ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the variance and
+  covariance numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in int32, so there is
+  no cancellation at all; only the last few operations are float32.
+* everything else (float or other integer inputs, Gaussian weights, windows above 13): one
+  compiled pass per output row (``_ssim_kernels``, numba) that does scikit-image's operations
+  in its float type with scipy's rounding: each filter axis accumulated in float64 and, for
+  float32 images, rounded to float32 in between, as scipy stores it; then the formula in
+  float32 op by op. scikit-image's float32 map differs from the exact value by up to ~3e-4
+  in flat, bright areas; this one follows it to its last bit nearly everywhere.
 
 Images from about 640x480 up are processed by two threads taking strips from one queue
-(OpenCV and numpy release the GIL): the caller and one long-lived helper.
+(OpenCV, numpy and the compiled kernel release the GIL): the caller and one long-lived helper.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
-__all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map"]
+from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, scratch, strips, threads_for
+
+__all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
 _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
 _STRIP_PIXELS = 96 * 1024  # output pixels per strip: the strip's buffers stay in L2/L3
 _MAX_EXACT_WIN = 13  # int32 holds N * sum(x * y) and sum(x)^2 exactly up to 13 x 13 windows
-# Two threads from 640x480 up. Interleaved against scikit-image on the 2-core machine at rest,
-# a second thread took uint8/box from 9.0x to 13.3x, float32/box 2.9x -> 4.6x, uint8/Gaussian
-# 5.8x -> 7.4x; under heavy load (load average 15) it lost a little (10.1x -> 8.6x).
-_PARALLEL_PIXELS = 250_000
-#: public name of the size from which ``ssim_map`` splits the work over two threads
-SSIM_PARALLEL_PIXELS = _PARALLEL_PIXELS
+#: the size from which ``ssim_map`` splits the work over two threads
+SSIM_PARALLEL_PIXELS = PARALLEL_PIXELS
 _F32 = np.float32
 
 
@@ -63,12 +55,18 @@ def ssim_map(
     Equal (within 1e-4 at every pixel, borders included) to
     ``skimage.metrics.structural_similarity(a, b, data_range=data_range, full=True,
     win_size=win_size, gaussian_weights=gaussian_weights, sigma=sigma,
-    use_sample_covariance=use_sample_covariance)[1]``, and more than ten times faster.
+    use_sample_covariance=use_sample_covariance)[1]``; float32 images carry scikit-image's
+    own float32 rounding (scipy rounds each filter axis to float32), reproduced to the bit.
+    Several times faster: in CPU work on one thread, about 8x for uint8 with the box window
+    and 5-9x for float32 and the Gaussian window at 640x480 on a busy machine; two threads
+    from ``SSIM_PARALLEL_PIXELS`` up. Float and Gaussian maps are compiled (numba) on first
+    use, then cached on disk.
 
     Parameters
     ----------
     a, b : ndarray
-        Gray images ``(H, W)`` of the same shape, normally uint8 (the fast exact path);
+        Gray images ``(H, W)`` of the same shape, normally uint8 (with the box window:
+        exact integer window sums);
         any real dtype is accepted and promoted as scikit-image does (float32 stays float32,
         everything else becomes float64, ``b`` is cast to ``a``'s float type).
     data_range : float
@@ -127,29 +125,58 @@ def ssim_map(
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         margin = win // 2
 
-        def work(strips) -> None:
-            _ssim_u8_box(a, b, out, strips, win, float(data_range), cov_norm)
+        def work(items) -> None:
+            _ssim_u8_box(a, b, items, win, float(data_range), cov_norm)
 
     else:
+        # numba is imported here, not with the module: the live uint8 path never needs it
+        from engine.leakmask._ssim_kernels import ssim_strip
+
         if a.dtype == np.uint8 and b.dtype == np.uint8:
-            # scikit-image computes these in float64. uint8 values and their products
-            # (uint16) are exact in any type, so OpenCV filters them straight into float64
-            # and the two float64 copies of the images are never made.
-            x, y = np.ascontiguousarray(a), np.ascontiguousarray(b)
+            # scikit-image computes these in float64. uint8 values and their products are
+            # exact in float32 too, so the kernel reads float32 copies (half the bytes of
+            # float64) without rounding anything (round32=False), and the float32 kernel
+            # serves: one compiled version fewer (each costs seconds on first use)
+            f4 = np.dtype(np.float32).str
+            x, y = scratch((((h, w), f4), ((h, w), f4)))  # kept: no fresh pages per call
+            np.copyto(x, a)
+            np.copyto(y, b)
+            round32 = False
         else:
             x, y = _promote(a, b)
             _check_values(x, y, a, b, float(data_range))
-        kernel = _gaussian_taps(float(sigma)) if gaussian_weights else None
-        margin = win // 2 if kernel is None else len(kernel) // 2
-        consts = (float(data_range), cov_norm, win)
+            round32 = x.dtype == np.float32
+        box = not gaussian_weights
+        taps = np.ones(win) if box else _gaussian_taps(float(sigma))
+        c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
+        margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
-        fn = _ssim_u8_float64 if x.dtype == np.uint8 else _ssim_float
+        # the Gaussian's rows of statistics: float32 holds float32 images' values and
+        # products, and uint8 ones' exactly; float64 images need float64
+        ring_type = np.float64 if x.dtype == np.float64 else np.float32
+        ring_shape = (5, 0 if box else len(taps), w)
 
-        def work(strips) -> None:
-            fn(x, y, out, strips, kernel, consts)
+        def work(items) -> None:
+            (ring,) = scratch(((ring_shape, np.dtype(ring_type).str),))  # one per thread
+            for (s0, s1, _, _), dst in items:
+                ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32, ring)
 
-    _run_strips(work, h, w, margin)
+    step = _strip_rows(w) if exact else _kernel_rows(h)
+    run_strips(work, out, strips(h, step, margin))
     return out
+
+
+def ssim_threads(shape: tuple[int, int]) -> int:
+    """Threads ``ssim_map`` uses for an image of this shape: 2 from ``SSIM_PARALLEL_PIXELS``
+    pixels when the process may use two cores (``cv2.setNumThreads(1)`` means one), else 1.
+
+    Examples
+    --------
+    >>> ssim_threads((48, 64))
+    1
+    """
+    h, w = shape
+    return threads_for(h * w)
 
 
 # --------------------------------------------------------------------------- validation
@@ -173,10 +200,13 @@ def _check_values(x, y, a, b, data_range: float) -> None:
     """
     limit = float(np.finfo(x.dtype).max / 64.0) ** 0.25
     for name, img, orig in (("a", x, a), ("b", y, b)):
-        if orig.dtype.kind == "f" and not np.isfinite(img).all():
+        # min and max propagate NaN and show an inf, and allocate nothing (a whole-image
+        # temporary costs page faults comparable to the map itself)
+        lo, hi = float(img.min()), float(img.max())
+        if orig.dtype.kind == "f" and not (math.isfinite(lo) and math.isfinite(hi)):
             bad = int(np.count_nonzero(~np.isfinite(img)))
             raise ValueError(f"{name} contains {bad} NaN or infinite value(s); SSIM needs finite")
-        peak = float(np.abs(img).max())
+        peak = max(abs(lo), abs(hi))
         if not np.isfinite(peak) or peak > limit:
             raise ValueError(
                 f"{name} has values up to {peak:.3g}, beyond {limit:.3g} where SSIM overflows "
@@ -234,66 +264,21 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- strips
-def _run_strips(work: Callable[[Iterable], None], h: int, w: int, margin: int) -> None:
-    """Run ``work(strips)`` over all strips, on two threads for large images.
-
-    OpenCV's filters and numpy's loops release the GIL, so two workers really run in
-    parallel when two cores are free. They take strips from one shared queue rather than
-    half the image each: on a shared machine one thread is often descheduled for a while,
-    and a fixed split would then wait for the slow half.
-    """
-    strips = list(_strips(h, w, margin))
-    workers = min(os.cpu_count() or 1, max(1, cv2.getNumThreads()), 2)
-    if workers < 2 or h * w < _PARALLEL_PIXELS or len(strips) < 4:
-        work(strips)
-        return
-    queue = iter(strips)
-    lock = threading.Lock()
-
-    def take():
-        with lock:
-            return next(queue, None)
-
-    # The caller is one worker, a long-lived helper thread the other: starting threads per
-    # call costs more than a 640x480 map when the machine is busy.
-    helper = _helper().submit(work, iter(take, None))
-    work(iter(take, None))
-    if not helper.cancel():  # it started (or is busy with another call's strips): wait
-        helper.result()
-
-
-_HELPER: ThreadPoolExecutor | None = None
-_HELPER_LOCK = threading.Lock()
-
-
-def _helper() -> ThreadPoolExecutor:
-    global _HELPER
-    with _HELPER_LOCK:
-        if _HELPER is None:
-            _HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssim")
-        return _HELPER
-
-
 def _strip_rows(w: int) -> int:
+    """Rows per strip for the uint8 / box path: its buffers stay in L2/L3."""
     return max(16, _STRIP_PIXELS // max(1, w))
 
 
-def _strips(h: int, w: int, margin: int) -> list[tuple[int, int, int, int]]:
-    """(s0, s1, i0, i1) per strip: output rows [s0, s1) need input rows [i0, i1).
-
-    The input rows include ``margin`` real rows on each side where they exist; where they
-    do not, the strip touches the image border and OpenCV's BORDER_REFLECT supplies them,
-    exactly as scipy's ``mode='reflect'`` does for the whole image.
-    """
-    step = _strip_rows(w)
-    return [
-        (s0, min(s0 + step, h), max(0, s0 - margin), min(h, s0 + step + margin))
-        for s0 in range(0, h, step)
-    ]
+def _kernel_rows(h: int) -> int:
+    """Rows per strip for the compiled kernel (whose buffers are a few rows): four strips.
+    Under load, two threads sharing 4 strips beat 8 or 16 (at a load average of 20, 640x480:
+    float32/box 8.4x scikit-image vs 6.3x with 8 strips, Gaussian 6.4x vs 4.7x): each strip
+    is a GIL hand-over and a chance to wait for a descheduled thread."""
+    return max(32, -(-h // 4))
 
 
-def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
-    """Exact uint8 / box-window SSIM of the given strips, written into ``out``."""
+def _ssim_u8_box(a, b, items, win, data_range, cov_norm) -> None:
+    """Exact uint8 / box-window SSIM of the given ``(strip, dst)`` items, into each ``dst``."""
     h, w = a.shape
     n = win * win
     r = win // 2
@@ -304,13 +289,13 @@ def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
     two_cn = _F32(2.0 * cov_norm)
     cn = _F32(cov_norm)
     rows = min(_strip_rows(w), h) + 2 * r
-    diff = np.empty((rows, w), np.uint8)
-    prod = np.empty((rows, w), np.uint16)
-    sx, sy, sdd, sxy = (np.empty((rows, w), np.int32) for _ in range(4))
-    t1, t2 = (np.empty((rows, w), np.int32) for _ in range(2))
-    f1, f2, f3, f4 = (np.empty((rows, w), _F32) for _ in range(4))
+    shape = (rows, w)
+    kinds = ("|u1", "<u2") + ("<i4",) * 6 + ("<f4",) * 4
+    diff, prod, sx, sy, sdd, sxy, t1, t2, f1, f2, f3, f4 = scratch(
+        tuple((shape, np.dtype(k).str) for k in kinds)
+    )
     box = {"normalize": False, "borderType": cv2.BORDER_REFLECT}
-    for s0, s1, i0, i1 in strips:
+    for (s0, s1, i0, i1), dst in items:
         m, k, o = i1 - i0, s1 - s0, s0 - i0
         xa, xb = a[i0:i1], b[i0:i1]
         cv2.boxFilter(xa, cv2.CV_32S, ksize, dst=sx[:m], **box)
@@ -341,153 +326,4 @@ def _ssim_u8_box(a, b, out, strips, win, data_range, cov_norm) -> None:
         a2 += c2
         a1 *= a2
         b1 *= b2
-        np.divide(a1, b1, out=out[s0:s1])
-
-
-def _ssim_float(x, y, out, strips, kernel, consts) -> None:
-    """SSIM in ``x.dtype`` (float32 or float64) of the given strips, written into ``out``.
-
-    Same operations in the same order as scikit-image, so float32 inputs carry the same
-    rounding as there (its float32 map is off by up to ~3e-4 from the exact value in flat,
-    bright areas; matching it is the contract). float32 filters round after each axis, as
-    ``scipy.ndimage`` does.
-    """
-    data_range, cov_norm, win = consts
-    h, w = x.shape
-    ft = x.dtype
-    r = win // 2 if kernel is None else len(kernel) // 2
-    c1 = (_K1 * data_range) ** 2
-    c2 = (_K2 * data_range) ** 2
-    rows = min(_strip_rows(w), h) + 2 * r
-    tmp, tmp2 = (np.empty((rows, w), ft) for _ in range(2))
-    ux, uy, uxx, uyy, uxy = (np.empty((rows, w), ft) for _ in range(5))
-    smooth = _smoother(ft, kernel, win)
-    for s0, s1, i0, i1 in strips:
-        m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xs, ys, t = x[i0:i1], y[i0:i1], tmp[:m]
-        smooth(xs, ux[:m], tmp2[:m])
-        smooth(ys, uy[:m], tmp2[:m])
-        np.multiply(xs, xs, out=t)
-        smooth(t, uxx[:m], tmp2[:m])
-        np.multiply(ys, ys, out=t)
-        smooth(t, uyy[:m], tmp2[:m])
-        np.multiply(xs, ys, out=t)
-        smooth(t, uxy[:m], tmp2[:m])
-        mx, my = ux[o : o + k], uy[o : o + k]
-        vx, vy, vxy = uxx[o : o + k], uyy[o : o + k], uxy[o : o + k]
-        t, t2 = tmp[:k], tmp2[:k]
-        # scikit-image: vx = cov_norm * (uxx - ux * ux), likewise vy, vxy
-        np.multiply(mx, mx, out=t)
-        vx -= t
-        vx *= cov_norm
-        np.multiply(my, my, out=t)
-        vy -= t
-        vy *= cov_norm
-        np.multiply(mx, my, out=t)
-        vxy -= t
-        vxy *= cov_norm
-        # A1 = 2 * ux * uy + C1 ; B1 = ux**2 + uy**2 + C1
-        np.multiply(mx, 2.0, out=t)
-        t *= my
-        t += c1
-        np.multiply(mx, mx, out=mx)
-        np.multiply(my, my, out=my)
-        mx += my
-        mx += c1
-        # A2 = 2 * vxy + C2 ; B2 = vx + vy + C2
-        np.multiply(vxy, 2.0, out=t2)
-        t2 += c2
-        vx += vy
-        vx += c2
-        # S = (A1 * A2) / (B1 * B2)
-        mx *= vx
-        t *= t2
-        np.divide(t, mx, out=out[s0:s1], casting="same_kind")
-
-
-def _ssim_u8_float64(x, y, out, strips, kernel, consts) -> None:
-    """uint8 images, Gaussian or wide window: scikit-image's float64 SSIM with four filters.
-
-    uint8 values and the products ``x * y`` and ``(x - y)^2`` are exact in uint16, which
-    OpenCV filters straight into float64 (no float64 copies of the images). scikit-image
-    filters ``x^2`` and ``y^2`` separately, but only their sum enters the map
-    (``B2 = vx + vy + C2``), and ``x^2 + y^2 = (x - y)^2 + 2 x y``: one filter fewer. In
-    float64 the regrouping changes the map by ~1e-13, far inside the 1e-4 contract.
-    """
-    data_range, cov_norm, win = consts
-    h, w = x.shape
-    f64 = np.float64
-    r = win // 2 if kernel is None else len(kernel) // 2
-    c1 = (_K1 * data_range) ** 2
-    c2 = (_K2 * data_range) ** 2
-    rows = min(_strip_rows(w), h) + 2 * r
-    diff = np.empty((rows, w), np.uint8)
-    prod = np.empty((rows, w), np.uint16)
-    ux, uy, udd, uxy, t, t2 = (np.empty((rows, w), f64) for _ in range(6))
-    smooth = _smoother(np.dtype(f64), kernel, win)
-    for s0, s1, i0, i1 in strips:
-        m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xs, ys = x[i0:i1], y[i0:i1]
-        smooth(xs, ux[:m], None)
-        smooth(ys, uy[:m], None)
-        np.multiply(xs, ys, out=prod[:m], dtype=np.uint16)
-        smooth(prod[:m], uxy[:m], None)
-        cv2.absdiff(xs, ys, dst=diff[:m])
-        np.multiply(diff[:m], diff[:m], out=prod[:m], dtype=np.uint16)
-        smooth(prod[:m], udd[:m], None)
-        mx, my, dd, xy = ux[o : o + k], uy[o : o + k], udd[o : o + k], uxy[o : o + k]
-        a, b = t[:k], t2[:k]
-        np.multiply(mx, my, out=a)  # ux uy
-        xy -= a
-        xy *= cov_norm  # vxy
-        np.subtract(mx, my, out=b)
-        np.multiply(b, b, out=b)  # (ux - uy)^2
-        dd -= b
-        dd *= cov_norm  # var(x - y) = vx + vy - 2 vxy
-        a *= 2.0
-        a += c1  # A1 = 2 ux uy + C1
-        b += a  # B1 = (ux - uy)^2 + 2 ux uy + C1 = ux^2 + uy^2 + C1
-        dd += xy
-        dd += xy
-        dd += c2  # B2 = vx + vy + C2
-        xy *= 2.0
-        xy += c2  # A2 = 2 vxy + C2
-        a *= xy
-        b *= dd
-        np.divide(a, b, out=out[s0:s1], casting="same_kind")
-
-
-def _smoother(ft, kernel, win) -> Callable[[np.ndarray, np.ndarray, np.ndarray], None]:
-    """Window mean ``smooth(src, dst, scratch)`` with scipy's ``mode='reflect'`` borders."""
-    border = cv2.BORDER_REFLECT
-    if ft == np.float64:
-        if kernel is None:
-            return lambda src, dst, _: cv2.boxFilter(
-                src, cv2.CV_64F, (win, win), dst=dst, borderType=border
-            )
-        return lambda src, dst, _: cv2.sepFilter2D(
-            src, cv2.CV_64F, kernel, kernel, dst=dst, borderType=border
-        )
-    # float32: one axis at a time (rows of the image first, as scipy), each rounded to float32
-    if kernel is None:
-
-        def box32(src, dst, scratch):
-            cv2.boxFilter(src, cv2.CV_32F, (1, win), dst=scratch, borderType=border)
-            cv2.boxFilter(scratch, cv2.CV_32F, (win, 1), dst=dst, borderType=border)
-
-        return box32
-    one = np.ones(1, np.float64)
-    wide: list[np.ndarray] = []  # one float64 scratch strip, allocated on first use
-
-    def gauss32(src, dst, scratch):
-        # scipy accumulates each axis in float64 and rounds to float32 in between; so do
-        # we, into a reused float64 strip (a fresh one per call costs page faults).
-        if not wide or wide[0].shape[0] < src.shape[0] or wide[0].shape[1] != src.shape[1]:
-            wide[:] = [np.empty(src.shape, np.float64)]
-        buf = wide[0][: src.shape[0]]
-        cv2.sepFilter2D(src, cv2.CV_64F, one, kernel, dst=buf, borderType=border)
-        np.copyto(scratch, buf, casting="same_kind")
-        cv2.sepFilter2D(scratch, cv2.CV_64F, kernel, one, dst=buf, borderType=border)
-        np.copyto(dst, buf, casting="same_kind")
-
-    return gauss32
+        np.divide(a1, b1, out=dst)

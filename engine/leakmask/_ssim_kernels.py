@@ -1,0 +1,383 @@
+"""Compiled SSIM strips (numba) for every input but uint8 with a box window.
+
+One pass per output row does what scikit-image does with five whole-image filters and a
+dozen whole-image temporaries: the window statistics of ``x``, ``y``, ``x*x``, ``y*y`` and
+``x*y`` one axis at a time (rows of the image first, as ``scipy.ndimage``), then the SSIM
+formula. Nothing image-sized is allocated; the row buffers stay in L1/L2.
+
+Rounding follows scipy exactly. scipy accumulates each one-axis filter in float64 and stores
+the result in the image's float type, so for float32 images each axis is rounded to float32
+(``round32=True``) and the SSIM formula runs in float32 in scikit-image's operation order;
+for float64 images, and uint8 ones (which scikit-image computes in float64; they arrive as
+exact float32 copies), nothing is rounded until the final map. Sums are formed in a different
+order than scipy's (running sums for the box, symmetric pairs for the Gaussian as scipy's
+``correlate1d``), which moves a float64 sum by ~1e-16 and so flips a float32 rounding only
+when the exact value sits within that of a rounding boundary.
+
+Plain loops over contiguous rows, so LLVM vectorises them; ``error_model="numpy"`` drops
+Python's zero-division checks, which would otherwise keep the loops scalar. ``nogil`` lets two
+threads work on different strips. Compiled on first use (two versions: float32 and float64
+images; several seconds each) and cached on disk next to this file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["ssim_strip"]
+
+_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+# float64 window sums may fuse multiply-adds (moves a sum by ~1e-16, like any summation
+# order); the float32 formula never does, its every operation is rounded as numpy's
+_JIT_FMA = {**_JIT, "fastmath": {"contract"}}
+
+
+@njit(**_JIT)
+def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
+    """SSIM of output rows ``[r0, r1)`` of ``x`` and ``y`` into ``out[0 : r1 - r0]`` (float32).
+
+    ``taps``: the window, symmetric (``box``: ``n`` ones, the sums scaled by ``1/n`` as
+    scipy's ``uniform_filter``; otherwise scipy's Gaussian weights). Rows outside the image
+    are reflected, so any strip can be computed on its own, by any thread.
+    """
+    h, w = x.shape
+    n = taps.shape[0]
+    r = n // 2
+    scale = 1.0 / n if box else 1.0
+    col = np.zeros((5, w))  # vertical window sums of the five statistics
+    pad = np.empty((5, 1, w + 2 * r))  # their means, padded for the horizontal pass
+    hor = np.empty((5, w))  # horizontal window sums of those
+    src = _pad_sources(r, w)
+    hrows = np.zeros(n, np.int64)
+    hstarts = np.arange(n)
+    # ring (Gaussian): the window's rows of statistics, each image row computed once (row
+    # i + k - r is kept at (i + k - r) mod n); float32 when they are exact in it (float32
+    # and uint8 images), which halves what the vertical pass reads
+    vrows = np.empty(n, np.int64)
+    vstarts = np.zeros(n, np.int64)
+    for i in range(r0, r1):
+        if box:
+            # a running sum down the strip: two rows per step whatever the window
+            for q in range(5):
+                acc = col[q]
+                if i == r0:
+                    acc[:] = 0.0
+                    for k in range(n):
+                        ii = _reflect(i + k - r, h)
+                        _quantity(acc, x[ii], y[ii], q, 1.0, w, round32)
+                else:
+                    ii = _reflect(i + r, h)
+                    _quantity(acc, x[ii], y[ii], q, 1.0, w, round32)
+                    ii = _reflect(i - r - 1, h)
+                    _quantity(acc, x[ii], y[ii], q, -1.0, w, round32)
+                _store_padded(pad[q, 0], acc, scale, r, w, round32, src)
+            _box_rows(hor, pad, n, w)
+        else:
+            for k in range(0 if i == r0 else n - 1, n):  # the whole window, then one new row
+                logical = i + k - r
+                ii = _reflect(logical, h)
+                _products(ring, (logical + n) % n, x[ii], y[ii], w, round32)
+            for k in range(n):
+                vrows[k] = (i + k - r + n) % n
+            for q in range(5):
+                if r <= 5:  # one pass, rounded straight into the padded row
+                    _vertical5(pad[q, 0], ring[q], vrows, taps, r, w, round32, src)
+                else:
+                    _symmetric(col[q], ring[q], vrows, vstarts, taps, r, w)
+                    _store_padded(pad[q, 0], col[q], scale, r, w, round32, src)
+                _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
+        if round32:
+            _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
+        else:
+            _formula64(hor, out[i - r0], scale, cov_norm, c1, c2, w)
+
+
+@njit(**_JIT)
+def _box_rows(hor, pad, n, w):
+    """Running window sums along the row for the five statistics at once.
+
+    A running sum is a dependency chain per statistic; five of them interleaved keep the
+    core busy, and each element costs two adds instead of the ``n`` of a direct sum.
+    """
+    p0, p1, p2, p3, p4 = pad[0, 0], pad[1, 0], pad[2, 0], pad[3, 0], pad[4, 0]
+    h0, h1, h2, h3, h4 = hor[0], hor[1], hor[2], hor[3], hor[4]
+    s0 = s1 = s2 = s3 = s4 = 0.0
+    for k in range(n):
+        s0 += p0[k]
+        s1 += p1[k]
+        s2 += p2[k]
+        s3 += p3[k]
+        s4 += p4[k]
+    for j in range(w):
+        h0[j] = s0
+        h1[j] = s1
+        h2[j] = s2
+        h3[j] = s3
+        h4[j] = s4
+        if j + n < w + n - 1:  # slide: one value in, one out
+            s0 += p0[j + n] - p0[j]
+            s1 += p1[j + n] - p1[j]
+            s2 += p2[j + n] - p2[j]
+            s3 += p3[j + n] - p3[j]
+            s4 += p4[j + n] - p4[j]
+
+
+@njit(**_JIT_FMA)
+def _vertical5(v, ring, rows, taps, r, w, round32, src):
+    """A Gaussian of up to 11 taps down the window's rows, straight into the padded row
+    ``v`` (rounded to float32 if asked, as scipy stores it), then its reflected ends."""
+    c = ring[rows[r]]
+    a1, b1 = ring[rows[r - min(1, r)]], ring[rows[r + min(1, r)]]
+    a2, b2 = ring[rows[r - min(2, r)]], ring[rows[r + min(2, r)]]
+    a3, b3 = ring[rows[r - min(3, r)]], ring[rows[r + min(3, r)]]
+    a4, b4 = ring[rows[r - min(4, r)]], ring[rows[r + min(4, r)]]
+    a5, b5 = ring[rows[r - min(5, r)]], ring[rows[r + min(5, r)]]
+    t0 = taps[r]
+    t1 = taps[r - 1] if r >= 1 else 0.0
+    t2 = taps[r - 2] if r >= 2 else 0.0
+    t3 = taps[r - 3] if r >= 3 else 0.0
+    t4 = taps[r - 4] if r >= 4 else 0.0
+    t5 = taps[r - 5] if r >= 5 else 0.0
+    for j in range(w):
+        total = (
+            t0 * _f64(c[j])
+            + t1 * (_f64(a1[j]) + _f64(b1[j]))
+            + t2 * (_f64(a2[j]) + _f64(b2[j]))
+            + t3 * (_f64(a3[j]) + _f64(b3[j]))
+            + t4 * (_f64(a4[j]) + _f64(b4[j]))
+            + t5 * (_f64(a5[j]) + _f64(b5[j]))
+        )
+        v[r + j] = np.float64(np.float32(total)) if round32 else total
+    for k in range(r):
+        v[k] = v[src[k]]
+        v[r + w + k] = v[src[r + k]]
+
+
+@njit(**_JIT)
+def _products(ring, slot, xr, yr, w, round32):
+    """The five statistics of one image row into ``ring[:, slot]`` (exact in its type)."""
+    for j in range(w):
+        ring[0, slot, j] = np.float64(xr[j])
+        ring[1, slot, j] = np.float64(yr[j])
+    if round32:
+        for j in range(w):
+            ring[2, slot, j] = np.float64(np.float32(xr[j]) * np.float32(xr[j]))
+            ring[3, slot, j] = np.float64(np.float32(yr[j]) * np.float32(yr[j]))
+            ring[4, slot, j] = np.float64(np.float32(xr[j]) * np.float32(yr[j]))
+    else:
+        for j in range(w):
+            ring[2, slot, j] = np.float64(xr[j]) * np.float64(xr[j])
+            ring[3, slot, j] = np.float64(yr[j]) * np.float64(yr[j])
+            ring[4, slot, j] = np.float64(xr[j]) * np.float64(yr[j])
+
+
+@njit(**_JIT)
+def _reflect(i, n):
+    """scipy's ``mode='reflect'`` index (``d c b a | a b c d | d c b a | a b ...``), any ``i``.
+
+    Windows may be wider than the image (a Gaussian's radius does not depend on the size).
+    """
+    period = 2 * n
+    i = i % period  # Python's modulo: non-negative for a negative i
+    return i if i < n else period - 1 - i
+
+
+@njit(**_JIT)
+def _quantity(acc, xr, yr, q, t, w, round32):
+    """``acc += t * q`` for the ``q``-th statistic's row: x, y, x*x, y*y, x*y.
+
+    The products are rounded to the image's float type first, as ``im1 * im1`` is in
+    scikit-image (exact for uint8 and for float64 up to the float64 rounding itself).
+    """
+    if q == 0:
+        for j in range(w):
+            acc[j] += t * np.float64(xr[j])
+    elif q == 1:
+        for j in range(w):
+            acc[j] += t * np.float64(yr[j])
+    elif round32:
+        if q == 2:
+            for j in range(w):
+                acc[j] += t * np.float64(np.float32(xr[j]) * np.float32(xr[j]))
+        elif q == 3:
+            for j in range(w):
+                acc[j] += t * np.float64(np.float32(yr[j]) * np.float32(yr[j]))
+        else:
+            for j in range(w):
+                acc[j] += t * np.float64(np.float32(xr[j]) * np.float32(yr[j]))
+    elif q == 2:
+        for j in range(w):
+            acc[j] += t * (np.float64(xr[j]) * np.float64(xr[j]))
+    elif q == 3:
+        for j in range(w):
+            acc[j] += t * (np.float64(yr[j]) * np.float64(yr[j]))
+    else:
+        for j in range(w):
+            acc[j] += t * (np.float64(xr[j]) * np.float64(yr[j]))
+
+
+@njit(**_JIT)
+def _store_padded(v, acc, scale, r, w, round32, src):
+    """``v[r:r+w] = acc * scale`` (rounded to float32 if asked), then ``r`` reflected values
+    each side (``src``: the padded index each one copies, from ``_pad_sources``)."""
+    if round32:
+        for j in range(w):
+            v[r + j] = np.float64(np.float32(acc[j] * scale))
+    else:
+        for j in range(w):
+            v[r + j] = acc[j] * scale
+    for k in range(r):
+        v[k] = v[src[k]]
+        v[r + w + k] = v[src[r + k]]
+
+
+@njit(**_JIT)
+def _pad_sources(r, w):
+    """Where each of the ``2 r`` padding values of a row comes from (interior indices only,
+    so any width is right): left ``v[k]``, then right ``v[r + w + k]``."""
+    src = np.empty(2 * r, np.int64)
+    for k in range(r):
+        src[k] = r + _reflect(k - r, w)
+        src[r + k] = r + _reflect(w + k, w)
+    return src
+
+
+@njit(**_JIT)
+def _f64(v):
+    return np.float64(v)
+
+
+@njit(**_JIT_FMA)
+def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, b5, t5, w):
+    """``s (=|+=) t0*c + t1*(a1+b1) + ... + t5*(a5+b5)``: five symmetric tap pairs at once.
+
+    One vectorised loop without a read-modify-write per tap, so a window of up to 11 taps
+    (the default Gaussian, any box up to 11) is one pass. Unused pairs weigh 0 (an exact 0).
+    """
+    if init:
+        for j in range(w):
+            s[j] = (
+                t0 * _f64(c[j])
+                + t1 * (_f64(a1[j]) + _f64(b1[j]))
+                + t2 * (_f64(a2[j]) + _f64(b2[j]))
+                + t3 * (_f64(a3[j]) + _f64(b3[j]))
+                + t4 * (_f64(a4[j]) + _f64(b4[j]))
+                + t5 * (_f64(a5[j]) + _f64(b5[j]))
+            )
+    else:
+        for j in range(w):
+            s[j] += (
+                t1 * (_f64(a1[j]) + _f64(b1[j]))
+                + t2 * (_f64(a2[j]) + _f64(b2[j]))
+                + t3 * (_f64(a3[j]) + _f64(b3[j]))
+                + t4 * (_f64(a4[j]) + _f64(b4[j]))
+                + t5 * (_f64(a5[j]) + _f64(b5[j]))
+            )
+
+
+@njit(**_JIT_FMA)
+def _pairs3(s, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, w):
+    """``s = t0*c + t1*(a1+b1) + t2*(a2+b2) + t3*(a3+b3)``: a window of up to 7 taps."""
+    for j in range(w):
+        s[j] = (
+            t0 * _f64(c[j])
+            + t1 * (_f64(a1[j]) + _f64(b1[j]))
+            + t2 * (_f64(a2[j]) + _f64(b2[j]))
+            + t3 * (_f64(a3[j]) + _f64(b3[j]))
+        )
+
+
+@njit(**_JIT)
+def _symmetric(s, m, rows, starts, taps, r, w):
+    """``s[j] = sum_k taps[k] * m[rows[k], starts[k] + j]`` for a symmetric window.
+
+    Horizontal pass: ``m`` is the one padded row and ``starts[k] = k``; vertical pass: ``m``
+    holds the window's image rows (``rows[k]`` is where row ``i + k - r`` is kept). Windows
+    of up to 7 taps (the default box) take one pass of three pairs, up to 11 (the default
+    Gaussian) one of five, wider ones several.
+    """
+    group = 3 if r <= 3 else 5
+    t = np.zeros(5)
+    lo = np.empty(5, np.int64)
+    for k0 in range(1, max(r, 1) + 1, group):
+        for p in range(5):  # pairs k0 .. k0 + group - 1; those beyond weigh 0
+            k = k0 + p
+            t[p] = taps[r - k] if k <= r and p < group else 0.0
+            lo[p] = min(k, r)
+        c = m[rows[r], starts[r] :]
+        if group == 3:
+            _pairs3(
+                s,
+                c,
+                taps[r],
+                m[rows[r - lo[0]], starts[r - lo[0]] :],
+                m[rows[r + lo[0]], starts[r + lo[0]] :],
+                t[0],
+                m[rows[r - lo[1]], starts[r - lo[1]] :],
+                m[rows[r + lo[1]], starts[r + lo[1]] :],
+                t[1],
+                m[rows[r - lo[2]], starts[r - lo[2]] :],
+                m[rows[r + lo[2]], starts[r + lo[2]] :],
+                t[2],
+                w,
+            )
+            continue
+        _pairs5(
+            s,
+            k0 == 1,
+            c,
+            taps[r],
+            m[rows[r - lo[0]], starts[r - lo[0]] :],
+            m[rows[r + lo[0]], starts[r + lo[0]] :],
+            t[0],
+            m[rows[r - lo[1]], starts[r - lo[1]] :],
+            m[rows[r + lo[1]], starts[r + lo[1]] :],
+            t[1],
+            m[rows[r - lo[2]], starts[r - lo[2]] :],
+            m[rows[r + lo[2]], starts[r + lo[2]] :],
+            t[2],
+            m[rows[r - lo[3]], starts[r - lo[3]] :],
+            m[rows[r + lo[3]], starts[r + lo[3]] :],
+            t[3],
+            m[rows[r - lo[4]], starts[r - lo[4]] :],
+            m[rows[r + lo[4]], starts[r + lo[4]] :],
+            t[4],
+            w,
+        )
+
+
+@njit(**_JIT)
+def _formula32(hor, orow, scale, cov_norm, c1, c2, w):
+    """scikit-image's SSIM formula in float32, operation by operation."""
+    f32 = np.float32
+    sx, sy, sxx, syy, sxy = hor[0], hor[1], hor[2], hor[3], hor[4]
+    cn, k1, k2, two = f32(cov_norm), f32(c1), f32(c2), f32(2.0)
+    for j in range(w):
+        ux = f32(sx[j] * scale)
+        uy = f32(sy[j] * scale)
+        vx = cn * (f32(sxx[j] * scale) - ux * ux)
+        vy = cn * (f32(syy[j] * scale) - uy * uy)
+        vxy = cn * (f32(sxy[j] * scale) - ux * uy)
+        a1 = two * ux * uy + k1
+        a2 = two * vxy + k2
+        b1 = ux * ux + uy * uy + k1
+        b2 = vx + vy + k2
+        orow[j] = (a1 * a2) / (b1 * b2)
+
+
+@njit(**_JIT)
+def _formula64(hor, orow, scale, cov_norm, c1, c2, w):
+    """The same formula in float64 (scikit-image's type for all but float16/32 input)."""
+    sx, sy, sxx, syy, sxy = hor[0], hor[1], hor[2], hor[3], hor[4]
+    for j in range(w):
+        ux = sx[j] * scale
+        uy = sy[j] * scale
+        vx = cov_norm * (sxx[j] * scale - ux * ux)
+        vy = cov_norm * (syy[j] * scale - uy * uy)
+        vxy = cov_norm * (sxy[j] * scale - ux * uy)
+        a1 = 2.0 * ux * uy + c1
+        a2 = 2.0 * vxy + c2
+        b1 = ux * ux + uy * uy + c1
+        b2 = vx + vy + c2
+        orow[j] = np.float32((a1 * a2) / (b1 * b2))
