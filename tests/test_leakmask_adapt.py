@@ -120,3 +120,12 @@ def test_adapted_thresholds_find_more_of_the_changes_on_bordered_real_pairs(fold
     # 6 pairs each: indoor 0.55 -> 0.72, forest 0.71 -> 0.75 of the changed area masked
     assert np.mean(recall) > np.mean(recall_fixed) + 0.03
     assert np.mean(fps) < 0.05
+
+
+@pytest.mark.parametrize("normalization", ["gradient", "lcn", "none"])
+def test_other_similarities_keep_their_swept_thresholds(normalization, rng):
+    """``adapt_reference`` is on the orientation similarity's scale; plain SSIM's values are
+    much higher, and scaling its thresholds by them flagged most of every frame."""
+    day = _textured(rng)
+    st = leak_mask_stages(day, day, params=LeakMaskParams(normalization=normalization))
+    assert st.threshold_scale == 1.0

@@ -115,7 +115,9 @@ class LeakMaskParams:
     (indoor scenes, frames of one modality) a moderately low similarity is already a change;
     across a wide modality gap (near-IR foliage and sky) only the lowest values are. Chosen
     on ``nightlab eval`` (76 VIS-NIR pairs: mask recall on the forest and indoor pairs) and
-    ``benchmarks/leakmask_quality.py`` (IoU up, false positives down; see the README)."""
+    ``benchmarks/leakmask_quality.py`` (IoU up, false positives down; see the README).
+    Applies to the ``"orientation"`` normalisation only: ``adapt_reference`` is a value on
+    its scale (the other variants keep the thresholds they were swept with)."""
     adapt_quantile: float = 20.0
     """Percentile of the similarity that measures the frame's agreement (20: low enough to
     see a modality gap, high enough that a changed area of a few % does not decide it)."""
@@ -452,7 +454,7 @@ def _threshold_scale(sim: np.ndarray, footprint: np.ndarray | None, params) -> f
     Measured over the reference's footprint (outside it a black reference would count as
     structure missing everywhere), on every other pixel of each axis (the map is smooth).
     """
-    if not params.adapt:
+    if not params.adapt or params.normalization != "orientation":
         return 1.0
     values = sim[::2, ::2] if footprint is None else sim[::2, ::2][footprint[::2, ::2]]
     if values.size == 0:
