@@ -211,8 +211,7 @@ class LeakMaskStages:
     """Working-resolution change ramp of every cue used besides structure (``"luminance"``,
     ``"colour"``, ``"stability"``), float32 in [0, 1]."""
     threshold_scale: float = 1.0
-    """Factor applied to ``lo`` and ``hi`` for this frame
-    (`LeakMaskParams.adapt`); 1.0 when adaptation is off."""
+    """Factor applied to ``lo`` and ``hi`` for this frame (`LeakMaskParams.adapt`)."""
 
 
 def leak_mask(
