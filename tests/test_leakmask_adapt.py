@@ -75,12 +75,24 @@ def test_a_black_border_does_not_count_towards_the_frames_agreement(rng):
         ({"adapt_reference": 0}, "adapt_reference"),
         ({"adapt_range": (2.0, 1.0)}, "adapt_range"),
         ({"adapt_range": (0.0, 1.0)}, "adapt_range"),
-        ({"adapt_range": [0.7, 2.0]}, "adapt_range"),
+        ({"adapt_range": (0.7, 2.0, 3.0)}, "adapt_range"),
+        ({"adapt_range": "0.7-2"}, "adapt_range"),
     ],
 )
 def test_adaptation_params_validated(kw, match):
     with pytest.raises(ValueError, match=match):
         LeakMaskParams(**kw)
+
+
+def test_params_survive_a_json_round_trip_as_the_store_keeps_them():
+    """The store saves a pair's leak params as JSON and the GUI rebuilds them from it; the
+    range comes back as a list."""
+    import dataclasses
+    import json
+
+    p = LeakMaskParams(adapt_range=(0.8, 1.5))
+    again = LeakMaskParams(**json.loads(json.dumps(dataclasses.asdict(p))))
+    assert again == p and again.adapt_range == (0.8, 1.5)
 
 
 def test_threshold_scale_argument_validated():

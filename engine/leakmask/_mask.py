@@ -168,6 +168,9 @@ class LeakMaskParams:
         if not (isinstance(self.adapt_reference, int | float) and 0 < self.adapt_reference <= 1):
             raise ValueError(f"adapt_reference must be in (0, 1], got {self.adapt_reference!r}")
         rng = self.adapt_range
+        if isinstance(rng, list):  # as it comes back from JSON (the store keeps the params)
+            rng = tuple(rng)
+            object.__setattr__(self, "adapt_range", rng)
         if not (
             isinstance(rng, tuple)
             and len(rng) == 2
