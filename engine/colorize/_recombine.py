@@ -70,8 +70,8 @@ class RecombineParams:
         Model-resolution pixels around the leak mask left out of the surroundings' average
         (0 = none): where the mask under-covers a changed area, its unflagged rim still
         carries the foreign colour, and averaging it in painted that colour back into the
-        masked area (on ``nightlab eval``'s pasted changes, 8 px of a 256 px wide model
-        input made the tone beat grey on every set; see the README).
+        masked area (on ``nightlab eval``'s 76 pairs, 8 px of a 256 px wide model input cut
+        the chroma error in changed regions from 14.68 to 13.70, grey: 14.20; README).
     """
 
     upsample: str = "fast_guided"
