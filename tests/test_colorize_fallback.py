@@ -122,6 +122,22 @@ def test_surround_tone_is_a_muted_local_mean():
     assert not surround_tone(ab, np.ones_like(mask), chroma=0.5).any()  # nothing to match
 
 
+def test_surround_tone_leaves_out_the_rim_the_mask_misses():
+    """A red change on green grass, flagged 3 px short of its edge: the unflagged red rim
+    must not tint the tone the masked area falls back to."""
+    ab = np.zeros((96, 128, 2), np.float32)
+    ab[...] = (-30.0, 30.0)  # grass
+    ab[24:72, 32:96] = (60.0, 40.0)  # the change (the reference's foreign colour)
+    mask = np.zeros((96, 128), np.float32)
+    mask[27:69, 35:93] = 1.0  # under-covers it by 3 px
+    grass = np.array((-15.0, 15.0))  # half the surroundings' chroma
+    rim_in = surround_tone(ab, mask, chroma=0.5)[48, 64]
+    rim_out = surround_tone(ab, mask, chroma=0.5, margin=4)[48, 64]
+    assert np.linalg.norm(rim_in - grass) > 4.0  # the rim's red pulled the tone
+    np.testing.assert_allclose(rim_out, grass, atol=1.0)
+    assert RecombineParams().surround_margin > 3  # the default leaves such rims out
+
+
 def test_masked_area_takes_the_surroundings_tone_not_grey(rng):
     night = rng.integers(60, 200, (96, 128), dtype=np.uint8)
     ab = np.full((24, 32, 2), (25.0, 35.0), np.float32)  # an orange street-light cast
@@ -158,6 +174,9 @@ def test_fallback_param_errors():
         RecombineParams(fallback="grey")
     with pytest.raises(ValueError, match="fallback_chroma must be in"):
         RecombineParams(fallback_chroma=1.5)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="surround_margin must be an integer"):
+            RecombineParams(surround_margin=bad)
 
 
 # --- the shipped model with a perfect reference ------------------------------------------------

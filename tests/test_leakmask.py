@@ -339,7 +339,8 @@ def test_stages_are_consistent(scene):
     assert stages.similarity.dtype == np.float32 and stages.soft.dtype == np.float32
     assert stages.binary.dtype == bool and stages.closed.dtype == bool
     assert work[1] <= p.work_width < 2 * work[1]  # halved until at most work_width wide
-    expected_ramp = np.clip((p.hi - stages.similarity) / (p.hi - p.lo), 0, 1)
+    lo, hi = p.lo * stages.threshold_scale, p.hi * stages.threshold_scale
+    expected_ramp = np.clip((hi - stages.similarity) / (hi - lo), 0, 1)
     for cue in stages.cues.values():  # the change cues add evidence, never remove it
         expected_ramp = np.maximum(expected_ramp, cue)
     np.testing.assert_allclose(stages.ramp, expected_ramp, atol=1e-6)

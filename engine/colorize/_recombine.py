@@ -66,6 +66,12 @@ class RecombineParams:
         take that colour instead, whatever this says.
     fallback_chroma : float
         0..1: fraction of the surroundings' chroma the ``surround`` tone keeps.
+    surround_margin : int
+        Model-resolution pixels around the leak mask left out of the surroundings' average
+        (0 = none): where the mask under-covers a changed area, its unflagged rim still
+        carries the foreign colour, and averaging it in painted that colour back into the
+        masked area (on ``nightlab eval``'s 76 pairs, 8 px of a 256 px wide model input cut
+        the chroma error in changed regions from 14.68 to 13.70, grey: 14.20; README).
     """
 
     upsample: str = "fast_guided"
@@ -75,6 +81,7 @@ class RecombineParams:
     leak_softness: float = 0.0
     fallback: str = "surround"
     fallback_chroma: float = 0.5
+    surround_margin: int = 8
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLE_METHODS:
@@ -91,6 +98,14 @@ class RecombineParams:
             raise ValueError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
         if not 0.0 <= self.fallback_chroma <= 1.0:
             raise ValueError(f"fallback_chroma must be in [0, 1], got {self.fallback_chroma}")
+        if (
+            isinstance(self.surround_margin, bool)
+            or not isinstance(self.surround_margin, int | np.integer)
+            or self.surround_margin < 0
+        ):
+            raise ValueError(
+                f"surround_margin must be an integer >= 0, got {self.surround_margin!r}"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -309,10 +324,16 @@ def _full_res_lab(night, ab_lowres, params, ws: Workspace) -> np.ndarray:
     return cv2.merge([cv2.LUT(night, GRAY_TO_L), *cv2.split(ab)])
 
 
-def surround_tone(ab_lowres: np.ndarray, mask_lowres: np.ndarray, *, chroma: float) -> np.ndarray:
+def surround_tone(
+    ab_lowres: np.ndarray, mask_lowres: np.ndarray, *, chroma: float, margin: int = 0
+) -> np.ndarray:
     """A smooth ab field (same shape as ``ab_lowres``): ``chroma`` x the local mean of the
     unmasked chroma, averaged over cells of about 1/16 of the frame and continued across
     masked cells from their neighbours; all zeros when everything is masked.
+
+    Each pixel weighs ``1 - m`` with ``m`` the mask's maximum within ``margin`` pixels, so the
+    rim around a masked area, where a change the mask under-covers shows its colour, does
+    not tint the tone.
 
     Examples
     --------
@@ -322,6 +343,9 @@ def surround_tone(ab_lowres: np.ndarray, mask_lowres: np.ndarray, *, chroma: flo
     10.0
     """
     h, w = mask_lowres.shape
+    if margin > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
+        mask_lowres = cv2.dilate(mask_lowres, disc, borderType=cv2.BORDER_REPLICATE)
     weight = 1.0 - mask_lowres
     cells = (max(1, w // 16), max(1, h // 16))
     den = cv2.resize(weight, cells, interpolation=cv2.INTER_AREA).reshape(cells[1], cells[0])
@@ -344,7 +368,9 @@ def _fallback_ab(ab_lowres, leak_mask, night_color, params) -> np.ndarray | None
     if params.fallback == "neutral" or params.fallback_chroma == 0:
         return None
     small_mask = cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
-    return surround_tone(ab_lowres, small_mask, chroma=params.fallback_chroma)
+    return surround_tone(
+        ab_lowres, small_mask, chroma=params.fallback_chroma, margin=params.surround_margin
+    )
 
 
 def _recombine(

@@ -7,7 +7,8 @@ the night frame (see `alignment`).
   full=True)[1]`` within 1e-4 (float32 inputs to its float32 rounding) and several times
   faster for every dtype and window (`ssim_threads`: how many threads it would use).
 - `leak_mask`: float32 mask in [0, 1], 1 = "the scene differs: take no reference colour
-  here". Evidence: structure (gradient orientation), the night/reference luminance relation
+  here". Evidence: structure (gradient orientation, its thresholds following how well the
+  two images agree over the frame), the night/reference luminance relation
   (flat changes such as clouds and canopies), and when given, a fused reference's stability
   map (`engine.reference`) and the night frame's own colour. `leak_mask_stages` also returns
   the intermediate maps and each cue; `LeakMaskParams` holds the parameters.

@@ -107,6 +107,24 @@ class LeakMaskParams:
     reference's chroma; 0.0/0.25 keeps 81 % at the same disagreement (0.45x)."""
     stability_hi: float = 0.25
     """Stability at or above which it is 0."""
+    adapt: bool = True
+    """Scale the structural thresholds ``lo`` and ``hi`` (not the soft tail) by how well
+    the two images agree over the frame: ``scale = clip(q / adapt_reference, *adapt_range)``,
+    q = the ``adapt_quantile``-th percentile of the similarity over the reference's footprint
+    (`LeakMaskStages.threshold_scale`). Where night and reference agree almost everywhere
+    (indoor scenes, frames of one modality) a moderately low similarity is already a change;
+    across a wide modality gap (near-IR foliage and sky) only the lowest values are. Chosen
+    on ``nightlab eval`` (76 VIS-NIR pairs: mask recall on the forest and indoor pairs) and
+    ``benchmarks/leakmask_quality.py`` (IoU up, false positives down; see the README).
+    Applies to the ``"orientation"`` normalisation only: ``adapt_reference`` is a value on
+    its scale (the other variants keep the thresholds they were swept with)."""
+    adapt_quantile: float = 20.0
+    """Percentile of the similarity that measures the frame's agreement (20: low enough to
+    see a modality gap, high enough that a changed area of a few % does not decide it)."""
+    adapt_reference: float = 0.22
+    """Agreement (that percentile) at which the thresholds are used as given."""
+    adapt_range: tuple[float, float] = (0.7, 2.0)
+    """Smallest and largest threshold scale."""
 
     def __post_init__(self) -> None:
         if self.normalization not in NORMALIZATIONS:
@@ -143,6 +161,23 @@ class LeakMaskParams:
             ok = all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in (a, b))
             if not (ok and a < b):
                 raise ValueError(f"need 0 <= {lo} < {hi}, got {lo}={a!r}, {hi}={b!r}")
+        if not (
+            isinstance(self.adapt_quantile, int | float) and 0 < self.adapt_quantile < 100
+        ):
+            raise ValueError(f"adapt_quantile must be in (0, 100), got {self.adapt_quantile!r}")
+        if not (isinstance(self.adapt_reference, int | float) and 0 < self.adapt_reference <= 1):
+            raise ValueError(f"adapt_reference must be in (0, 1], got {self.adapt_reference!r}")
+        rng = self.adapt_range
+        if isinstance(rng, list):  # as it comes back from JSON (the store keeps the params)
+            rng = tuple(rng)
+            object.__setattr__(self, "adapt_range", rng)
+        if not (
+            isinstance(rng, tuple)
+            and len(rng) == 2
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in rng)
+            and 0 < rng[0] <= rng[1]
+        ):
+            raise ValueError(f"adapt_range must be (low, high) with 0 < low <= high, got {rng!r}")
         for name, top in (("tail_hi", 1.0), ("tail_max", 0.5)):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0.0 <= value <= top):
@@ -178,6 +213,8 @@ class LeakMaskStages:
     cues: dict[str, np.ndarray] = field(default_factory=dict)
     """Working-resolution change ramp of every cue used besides structure (``"luminance"``,
     ``"colour"``, ``"stability"``), float32 in [0, 1]."""
+    threshold_scale: float = 1.0
+    """Factor applied to ``lo`` and ``hi`` for this frame (`LeakMaskParams.adapt`)."""
 
 
 def leak_mask(
@@ -299,7 +336,8 @@ def leak_mask_stages(
         lcn_sigma=params.lcn_sigma,
     )
     cues = _cue_ramps(small_n, small_r, (h, w), params, stability, night_color, reference_color)
-    return _finish(sim, (h, w), factor, params, cues)
+    scale = _threshold_scale(sim, _footprint(reference, params.work_width), params)
+    return _finish(sim, (h, w), factor, params, cues, scale)
 
 
 def _cue_ramps(small_n, small_r, shape, params, stability, night_color, reference_color):
@@ -358,13 +396,19 @@ def _small_ab(rgb: np.ndarray, work_width: int) -> np.ndarray:
 
 
 def stages_from_similarity(
-    similarity: np.ndarray, shape: tuple[int, int], *, params: LeakMaskParams = LeakMaskParams()
+    similarity: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    params: LeakMaskParams = LeakMaskParams(),
+    threshold_scale: float | None = None,
 ) -> LeakMaskStages:
     """Threshold, close, blur and enlarge a working-resolution similarity map.
 
     The second half of `leak_mask_stages`, for re-thresholding without recomputing the
     similarity (a GUI slider, a parameter sweep). ``similarity`` must be the map
     `leak_mask_stages` computed for images of ``shape`` with the same ``work_width``.
+    ``threshold_scale``: the frame's scale (`LeakMaskStages.threshold_scale`, for a reference
+    with a black border); None computes it from ``similarity`` over the whole frame.
 
     Examples
     --------
@@ -382,11 +426,50 @@ def stages_from_similarity(
             f"similarity must be a {expected} array for images of shape {(h, w)} "
             f"with work_width={params.work_width}, got {got}"
         )
-    return _finish(np.asarray(similarity, np.float32), (h, w), factor, params)
+    sim = np.asarray(similarity, np.float32)
+    if threshold_scale is None:
+        threshold_scale = _threshold_scale(sim, None, params)
+    elif not (isinstance(threshold_scale, int | float) and 0 < threshold_scale < math.inf):
+        raise ValueError(f"threshold_scale must be a number > 0, got {threshold_scale!r}")
+    return _finish(sim, (h, w), factor, params, None, float(threshold_scale))
 
 
-def _finish(sim, shape, factor, params: LeakMaskParams, cues=None) -> LeakMaskStages:
-    ramp = (params.hi - sim) * np.float32(1.0 / (params.hi - params.lo))
+def _footprint(reference: np.ndarray, work_width: int) -> np.ndarray | None:
+    """Working-resolution bool map of where a warped reference has content, or None.
+
+    A warped day image is exactly black outside its footprint, and that outside reaches the
+    frame's edge: as in `engine.colorize.reference_coverage`, black pixels count as "no
+    reference" only when at least 5 % of the outermost pixels are black. A working pixel is
+    covered when none of the full-size pixels it averages is black.
+    """
+    edges = (reference[0], reference[-1], reference[:, 0], reference[:, -1])
+    black_on_edge = sum(e.size - cv2.countNonZero(np.ascontiguousarray(e)) for e in edges)
+    if black_on_edge < 0.05 * sum(e.size for e in edges):
+        return None
+    content = cv2.compare(reference, 0, cv2.CMP_NE)  # 255 where the reference has content
+    return _shrink(content, work_width) == 255
+
+
+def _threshold_scale(sim: np.ndarray, footprint: np.ndarray | None, params) -> float:
+    """``clip(q / adapt_reference, *adapt_range)``: q = the frame's low similarity percentile.
+
+    Measured over the reference's footprint (outside it a black reference would count as
+    structure missing everywhere), on every other pixel of each axis (the map is smooth).
+    """
+    if not params.adapt or params.normalization != "orientation":
+        return 1.0
+    values = sim[::2, ::2] if footprint is None else sim[::2, ::2][footprint[::2, ::2]]
+    if values.size == 0:
+        return 1.0
+    k = int(params.adapt_quantile / 100.0 * (values.size - 1))
+    q = float(np.partition(values.ravel(), k)[k])  # a third of np.percentile's cost
+    low, high = params.adapt_range
+    return min(max(q / params.adapt_reference, low), high)
+
+
+def _finish(sim, shape, factor, params: LeakMaskParams, cues=None, scale=1.0) -> LeakMaskStages:
+    lo, hi = params.lo * scale, min(params.hi * scale, 1.0)
+    ramp = (hi - sim) * np.float32(1.0 / (hi - lo))
     np.clip(ramp, 0.0, 1.0, out=ramp)
     for cue in (cues or {}).values():
         np.maximum(ramp, cue, out=ramp)
@@ -401,13 +484,16 @@ def _finish(sim, shape, factor, params: LeakMaskParams, cues=None) -> LeakMaskSt
     if params.blur_sigma > 0:
         soft = cv2.GaussianBlur(soft, (0, 0), params.blur_sigma, borderType=cv2.BORDER_REFLECT)
     if params.tail_max > 0 and params.tail_hi > 0:
-        # after the blur, so the tail (< 0.5) never pushes a pixel over the flag threshold
+        # after the blur, so the tail (< 0.5) never pushes a pixel over the flag threshold.
+        # Not scaled with the thresholds: raised on frames of one modality (fixed webcams)
+        # it withheld colour from large areas of mildly changed light (chroma kept by the
+        # fused, masked references 84 % -> 81 %, below 80 % on two of three cameras)
         tail = (params.tail_hi - sim) * np.float32(params.tail_max / params.tail_hi)
         np.clip(tail, 0.0, params.tail_max, out=tail)
         np.maximum(soft, tail, out=soft)
     mask = _enlarge(soft, shape, factor)
     np.clip(mask, 0.0, 1.0, out=mask)
-    return LeakMaskStages(sim, ramp, binary, closed, soft, mask, dict(cues or {}))
+    return LeakMaskStages(sim, ramp, binary, closed, soft, mask, dict(cues or {}), scale)
 
 
 def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
