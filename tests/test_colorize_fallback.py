@@ -221,3 +221,25 @@ def test_process_pair_hands_a_colour_night_frame_to_the_colorizer():
     assert res.colorized.rgb.shape == night_rgb.shape
     process_pair(day, cv2.cvtColor(night_rgb, cv2.COLOR_RGB2GRAY), colorizer=Recording())
     assert seen["night_color"] is None  # a gray night frame has no colour to offer
+
+
+def test_default_model_with_its_gate_forced_open_is_reference_transfer(tmp_path):
+    """The model path adds nothing of its own: with the gate's logit raised until it is 1
+    everywhere, the shipped model's full-resolution result is reference transfer's, bit for
+    bit up to float rounding (so any gap to transfer with a perfect reference is the gate's)."""
+    from engine.colorize import load_colorizer
+    from training.diagnose import export_shifted
+
+    shifted = export_shifted(default_model_path(), tmp_path / "open.onnx", 30.0)
+    photo = _photo()
+    night = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    ref = photo.copy()
+    ref[:, :40] = 0  # a warped reference's border: the footprint path too
+    mask = np.zeros(night.shape, np.float32)
+    mask[100:200, 300:400] = 1.0
+    for leak in (None, mask):
+        model = load_colorizer(shifted).colorize(night, ref, leak_mask=leak)
+        copy = ReferenceTransferColorizer().colorize(night, ref, leak_mask=leak)
+        np.testing.assert_allclose(model.ab_lowres, copy.ab_lowres, atol=1e-4)
+        assert np.abs(model.rgb.astype(int) - copy.rgb).max() <= 1
+    assert load_colorizer(shifted).name.endswith("-gate+30")

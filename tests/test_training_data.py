@@ -233,6 +233,53 @@ def test_weighted_l1_is_zero_only_for_perfect_prediction():
     assert float(weighted_l1(truth + 0.1, truth, changed)) == pytest.approx(0.1, rel=1e-5)
 
 
+def test_parts_output_is_the_gated_mix_of_reference_and_estimate():
+    torch = pytest.importorskip("torch")
+    from training.model import RefColorNet
+
+    torch.manual_seed(0)
+    net = RefColorNet(gate_bias=0.0).eval()  # gate mid-way, so both terms matter
+    x = (torch.rand(1, 1, 32, 48), torch.rand(1, 1, 32, 48), torch.rand(1, 2, 32, 48) * 2 - 1)
+    with torch.no_grad():
+        ab, gate, est = net.parts(*x)
+        out = net(*x)
+    assert bool(((gate >= 0) & (gate <= 1)).all())
+    torch.testing.assert_close(ab, est + gate * (x[2] - est))
+    torch.testing.assert_close(out, ab)
+
+
+def test_gate_pass_loss_counts_only_pixels_where_the_reference_is_the_truth():
+    torch = pytest.importorskip("torch")
+    from training.train_refcolor import gate_pass_loss
+
+    truth = torch.zeros(1, 2, 4, 4)
+    ref = truth.clone()
+    ref[..., :, 2:] = 10.0 / 128.0  # right half: the reference is 14 Lab units off
+    gate = torch.full((1, 2, 4, 4), 0.25)
+    gate[..., :, 2:] = 0.0  # closed where the reference is wrong: no charge there
+    # left half agrees (within 2 Lab units): charged 1 - 0.25 on average, nothing else counts
+    assert float(gate_pass_loss(gate, ref, truth, tol=2.0)) == pytest.approx(0.75)
+    gate[..., :, :2] = 1.0
+    assert float(gate_pass_loss(gate, ref, truth, tol=2.0)) == 0.0
+    # 1 Lab unit off in a and b (1.41 Euclidean): inside a 2-unit tolerance, outside a 1-unit one
+    near = truth + 1.0 / 128.0
+    assert float(gate_pass_loss(torch.zeros(1, 2, 4, 4), near, truth, tol=2.0)) == 1.0
+    assert float(gate_pass_loss(torch.zeros(1, 2, 4, 4), near, truth, tol=1.0)) == 0.0
+
+
+def test_chroma_shortfall_charges_desaturation_only():
+    torch = pytest.importorskip("torch")
+    from training.train_refcolor import chroma_shortfall
+
+    truth = torch.zeros(1, 2, 4, 4)
+    truth[:, 0] = 0.3
+    truth[:, 1] = 0.4  # chroma 0.5
+    assert float(chroma_shortfall(truth, truth)) == pytest.approx(0.0, abs=1e-6)
+    assert float(chroma_shortfall(truth * 0.8, truth)) == pytest.approx(0.1, rel=1e-4)
+    assert float(chroma_shortfall(truth * 1.5, truth)) == 0.0  # more colour is not charged
+    assert float(chroma_shortfall(-truth, truth)) == pytest.approx(0.0, abs=1e-6)  # L1's job
+
+
 def test_export_uses_only_myriadx_ops_and_matches_torch(tmp_path):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")

@@ -117,6 +117,11 @@ class RefColorNet(nn.Module):
         nn.init.constant_(self.head_gate.bias, gate_bias)
 
     def forward(self, night_l: torch.Tensor, ref_l: torch.Tensor, ref_ab: torch.Tensor):
+        return self.parts(night_l, ref_l, ref_ab)[0]
+
+    def parts(self, night_l: torch.Tensor, ref_l: torch.Tensor, ref_ab: torch.Tensor):
+        """``(ab, gate, est)``: the output and the two things it mixes (training losses look
+        at the gate and the estimate on their own; the export keeps only ``ab``)."""
         x = torch.cat([night_l, ref_l, ref_ab], dim=1)
         e0 = self.enc0(self.s2d4(x))  # 1/4
         e1 = self.enc1(self.s2d2(e0))  # 1/8
@@ -129,4 +134,4 @@ class RefColorNet(nn.Module):
         # Relus (MyriadX-safe), so "copy the reference exactly" is reachable.
         g = torch.sigmoid(self.d2s4(self.head_gate(d0))) * GATE_STRETCH - GATE_SHIFT
         gate = torch.relu(g) - torch.relu(g - 1.0)
-        return est + gate * (ref_ab - est)
+        return est + gate * (ref_ab - est), gate, est

@@ -1,0 +1,162 @@
+"""Where a RefColor-S model's error against plain reference transfer comes from.
+
+``python -m training.diagnose MODEL.onnx`` prints, on the held-out validation pairs at model
+resolution (references as in :func:`training.data.validation_samples`, seed 0):
+
+* the **gate trade-off**: errors with a degraded and with a perfect reference (the truth
+  itself) when the gate's logit is raised by 0, 0.2, ... (``--shifts``); raising it moves the
+  model towards copying the reference (the perfect-reference error goes to 0, the degraded
+  one towards copy-``ref_ab``'s);
+* the **global colour shift** the model applies (mean of output - ``ref_ab`` over unchanged
+  pixels, per frame) next to the shift a degraded reference needs (mean of truth - ``ref_ab``):
+  their correlation says whether the model corrects the reference's white balance, and the
+  shift it applies to a perfect reference is what that correction costs there;
+* where the error sits: chroma edges vs smooth areas, and the error of the estimate branch.
+
+``--export-shift D OUT.onnx`` writes the model with its gate logit raised by ``D`` (and a card
+named ``<name>-gate+D``) so ``nightlab eval --model OUT.onnx`` measures that point of the
+trade-off at full resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["export_shifted", "main"]
+
+
+def export_shifted(src: Path, dst: Path, shift: float) -> Path:
+    """Copy the RefColor-S ONNX ``src`` to ``dst`` with ``head_gate.bias`` raised by ``shift``,
+    with a card (same contract, name suffixed ``-gate+shift``, new sha256). Returns ``dst``."""
+    import onnx
+    from onnx import numpy_helper
+
+    from engine.atomic import write_bytes_atomic
+
+    model = onnx.load(str(src))
+    found = False
+    for init in model.graph.initializer:
+        if init.name == "head_gate.bias":
+            value = numpy_helper.to_array(init) + np.float32(shift)
+            init.CopyFrom(numpy_helper.from_array(value.astype(np.float32), init.name))
+            found = True
+    if not found:
+        raise ValueError(f"{src}: no head_gate.bias initializer (not a RefColor-S export)")
+    data = model.SerializeToString()
+    card = json.loads(Path(f"{src}.card.json").read_text())
+    card["name"] = f"{card['name']}-gate+{shift:g}"
+    card["file"] = dst.name
+    card["sha256"] = hashlib.sha256(data).hexdigest()
+    write_bytes_atomic(dst, data)
+    write_bytes_atomic(Path(f"{dst}.card.json"), json.dumps(card, indent=2).encode())
+    return dst
+
+
+def _run(model, sample):
+    import torch
+
+    with torch.no_grad():
+        x = [torch.from_numpy(a[None]) for a in (sample.night_l, sample.ref_l, sample.ref_ab)]
+        return [t[0].numpy() for t in model.parts(*x)]
+
+
+def _shift_stats(model, samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: needed and applied mean shifts (a, b); mean errors over unchanged pixels of
+    the model, of copy-``ref_ab`` and of ``ref_ab`` moved by the model's mean shift alone."""
+    need, got, errs = [], [], []
+    for s, _ in samples:
+        ab, _, _ = _run(model, s)
+        u = ~s.change_mask
+        need.append([(s.ab - s.ref_ab)[c][u].mean() * 128 for c in (0, 1)])
+        got.append([(ab - s.ref_ab)[c][u].mean() * 128 for c in (0, 1)])
+        shifted = s.ref_ab + (ab - s.ref_ab).mean(axis=(1, 2), keepdims=True)
+        errs.append([np.abs(x - s.ab).mean(0)[u].mean() * 128 for x in (ab, s.ref_ab, shifted)])
+    return np.array(need), np.array(got), np.mean(errs, axis=0)
+
+
+def _where(model, samples) -> dict[str, np.ndarray]:
+    acc: dict[str, np.ndarray] = {}
+    for s, _ in samples:
+        ab, gate, est = _run(model, s)
+        t = s.ab
+        gx = np.abs(np.diff(t, axis=2, append=t[:, :, -1:])).sum(0)
+        gy = np.abs(np.diff(t, axis=1, append=t[:, -1:, :])).sum(0)
+        edge = cv2.dilate(((gx + gy) * 128 > 3).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        unch = ~s.change_mask
+        errs = [np.abs(p - t).mean(0) * 128 for p in (ab, s.ref_ab, est)]
+        for name, sel in (("edges", edge & unch), ("smooth", ~edge & unch)):
+            a = acc.setdefault(name, np.zeros(5))
+            a += [*(e[sel].sum() for e in errs), gate.mean(0)[sel].sum(), sel.sum()]
+    return acc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.diagnose MODEL.onnx``: see the module docstring."""
+    p = argparse.ArgumentParser(prog="python -m training.diagnose", description=__doc__)
+    p.add_argument("model", type=Path)
+    p.add_argument("--shifts", type=float, nargs="*", default=[0.0, 0.2, 0.4, 0.6, 1.0])
+    p.add_argument("--export-shift", nargs=2, metavar=("D", "OUT"), default=None)
+    args = p.parse_args(argv)
+    if args.export_shift:
+        out = export_shifted(args.model, Path(args.export_shift[1]), float(args.export_shift[0]))
+        print(f"wrote {out} and its card")
+        return 0
+    import torch
+
+    from engine.scene_change import donor_photos
+    from training.data import shared_country_dir, validation_samples
+    from training.evaluate import evaluate
+    from training.model import RefColorNet
+    from training.train_refcolor import _predictor, load_onnx_weights
+
+    torch.set_num_threads(1)
+    model = RefColorNet()
+    load_onnx_weights(model, args.model)
+    model.eval()
+    root = shared_country_dir()
+    val = validation_samples(root, donor_photos(), seed=0)
+    val_perfect = validation_samples(root, donor_photos(), seed=0, perfect=True)
+    bias = model.head_gate.bias.data.clone()
+    print("gate trade-off (mean |ab error|, Lab units, unchanged pixels, model resolution):")
+    for d in args.shifts:
+        model.head_gate.bias.data = bias + d
+        deg = evaluate(_predictor(model), val)
+        perf = evaluate(_predictor(model), val_perfect)["model"]["unchanged"]
+        print(
+            f"  gate logit {d:+.1f}: degraded {deg['model']['unchanged']:.3f} "
+            f"(copy {deg['copy_ref']['unchanged']:.3f}), perfect {perf:.3f} (copy 0)"
+        )
+    model.head_gate.bias.data = bias
+    print("global colour shift (mean over unchanged pixels, Lab a/b units):")
+    for label, samples in (("degraded", val), ("perfect", val_perfect)):
+        need, got, (err, err_copy, err_shift) = _shift_stats(model, samples)
+        corr = [
+            float(np.corrcoef(need[:, c], got[:, c])[0, 1]) if need[:, c].std() > 1e-6 else None
+            for c in (0, 1)
+        ]
+        corr_s = ", ".join("n/a" if c is None else f"{c:.2f}" for c in corr)
+        print(
+            f"  {label}: needed |shift| a {np.abs(need[:, 0]).mean():.2f} b "
+            f"{np.abs(need[:, 1]).mean():.2f}; applied a {np.abs(got[:, 0]).mean():.2f} b "
+            f"{np.abs(got[:, 1]).mean():.2f}; correlation a, b: {corr_s}; error: model "
+            f"{err:.2f}, copy {err_copy:.2f}, reference + the model's mean shift {err_shift:.2f}"
+        )
+    print("where the error sits (unchanged pixels):")
+    for label, samples in (("degraded", val), ("perfect", val_perfect)):
+        for name, a in _where(model, samples).items():
+            n = a[4]
+            print(
+                f"  {label} {name}: model {a[0] / n:.2f}, copy {a[1] / n:.2f}, "
+                f"estimate branch {a[2] / n:.2f}, mean gate {a[3] / n:.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
