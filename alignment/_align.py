@@ -14,7 +14,7 @@ from alignment._phase import phase_estimate, phase_translation
 from alignment._prep import PreparedImage
 from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import check_image, check_initial
-from alignment._verify import Verdict, peak_check, verify
+from alignment._verify import Verdict, fine_agreement, peak_check, verify
 
 __all__ = ["align"]
 
@@ -26,7 +26,15 @@ _PERSPECTIVE_SHARE = 0.3
 # SIFT tries (long side, max features): fast first; fine texture (grass, foliage) only
 # matches across modalities at a higher resolution, which costs several times more.
 _FEATURE_TRIES = ((320, 1500), (800, 3000))
-_FINE_SIDE = 512  # finest ECC level; finer costs time and gains nothing measurable
+_FINE_SIDE = 512  # finest ECC level; finer costs time and gains nothing measurable...
+# ...except where the agreement stays low (grass, frost, foliage: under _CONFIDENT): there the
+# optimum at 512 px sits 2-5 px from the one at full resolution (real VIS-NIR field pairs),
+# so every distinct verified candidate (at most _FINAL_CANDIDATES) is refined once more at
+# up to 1024 px, and the one whose structure agrees best at 640 px wins.
+_FINAL_SIDE = 1024
+_FINAL_STEP, _FINAL_ITERATIONS = 2, 30
+_FINAL_CANDIDATES = 3
+_DISTINCT_PX = 0.5  # candidates closer than this at every corner are one candidate
 
 # ECC schedules: (long side, motion at that level, sample step, max iterations), coarse
 # to fine. Each level's motion is capped at the requested one.
@@ -228,6 +236,39 @@ def _best(candidates: list[_Candidate]) -> _Candidate | None:
     return max(ok, key=lambda c: c.verdict.score) if ok else None
 
 
+def _is_affine(matrix: np.ndarray) -> bool:
+    return bool(matrix[2, 0] == 0.0 and matrix[2, 1] == 0.0)
+
+
+def _final(pm, pf, candidates: list[_Candidate], motion: str, timer: _Timer) -> _Candidate:
+    """The best of low-confidence candidates, each refined at full resolution (<= 1024 px).
+
+    A low agreement (under ``_CONFIDENT``) means the two frames share little structure, and
+    what they share at 320-512 px is coarse (the texture of grass or foliage, different in
+    each modality) and can favour a registration a few pixels off. So each distinct verified
+    candidate is refined once more at up to ``_FINAL_SIDE`` (its own motion model: an affine
+    result stays affine), and candidates and refinements are ranked by the agreement at 640
+    px (:func:`alignment._verify.fine_agreement`). A refinement must verify to compete.
+    """
+    ranked = sorted((c for c in candidates if c.verdict.ok), key=lambda c: -c.verdict.score)
+    distinct: list[_Candidate] = []
+    for c in ranked:
+        if all(_corner_drift(c.matrix, d.matrix, pm.shape) > _DISTINCT_PX for d in distinct):
+            distinct.append(c)
+    pool = list(distinct[:_FINAL_CANDIDATES])
+    for c in distinct[:_FINAL_CANDIDATES]:
+        model = "affine" if motion == "homography" and _is_affine(c.matrix) else motion
+        level = ((_FINAL_SIDE, model, _FINAL_STEP, _FINAL_ITERATIONS),)
+        label = c.method if c.method.endswith("+ecc") else f"{c.method}+ecc"
+        fine = _refined_plain(pm, pf, c.matrix, model, level, label, timer)
+        if fine.verdict.ok:
+            pool.append(fine)
+    if len(pool) == 1:
+        return pool[0]
+    scores = [timer.run("verify", fine_agreement, pm, pf, c.matrix) for c in pool]
+    return pool[int(np.argmax(scores))]
+
+
 def _auto(pm, pf, motion: str, timer: _Timer, notes: list[str]) -> list[_Candidate]:
     """Cheapest global guess first; stop at the first that verifies with confidence.
 
@@ -357,13 +398,14 @@ def align(
     pm, pf = PreparedImage(moving), PreparedImage(fixed)
     notes: list[str] = []
     candidates: list[_Candidate] = []
+    search: list[_Candidate] = []  # the full search's candidates, if one ran
 
     if fixed_camera and method in ("auto", "ecc"):
         prior = start if start is not None else _frame_fit(pm.shape, pf.shape)
         candidates.append(_fixed_camera(pm, pf, prior, motion, timer, tracking=start is not None))
         if method == "auto" and not candidates[-1].verdict.ok:
             notes.append(f"fixed-camera prior: {candidates[-1].verdict.reason}")
-            candidates += _auto(pm, pf, motion, timer, notes)
+            search = _auto(pm, pf, motion, timer, notes)
     elif method in ("auto", "ecc") and start is not None:
         # The previous estimate already carries the model chosen from scratch (perspective
         # or not): refine it as it is, once.
@@ -371,9 +413,9 @@ def align(
         candidates.append(_refined_plain(pm, pf, start, motion, _FROM_INITIAL, "ecc", timer))
         if method == "auto" and not candidates[-1].verdict.ok:
             notes.append(f"refining initial: {candidates[-1].verdict.reason}")
-            candidates += _auto(pm, pf, motion, timer, notes)
+            search = _auto(pm, pf, motion, timer, notes)
     elif method == "auto":
-        candidates += _auto(pm, pf, motion, timer, notes)
+        search = _auto(pm, pf, motion, timer, notes)
     elif method == "ecc":
         fit = _restrict_to(_frame_fit(pm.shape, pf.shape), motion, pm.shape)
         candidates.append(_refined(pm, pf, fit, motion, _FROM_SCRATCH, "ecc", timer))
@@ -395,8 +437,11 @@ def align(
             m = _restrict_to(m, motion, pm.shape)
         candidates.append(_Candidate(m, "phase", timer.run("verify", verify, pm, pf, m)))
 
-    timer.ms["total"] = (time.perf_counter() - t_total) * 1e3
+    candidates += search
     best = _best(candidates)
+    if search and best is not None and best.verdict.score < _CONFIDENT:
+        best = _final(pm, pf, search, motion, timer)  # nothing verified with confidence
+    timer.ms["total"] = (time.perf_counter() - t_total) * 1e3
     if best is not None:
         return Alignment(
             best.matrix,
