@@ -16,7 +16,7 @@ from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import check_image, check_initial
 from alignment._verify import Verdict, fine_agreement, peak_check, verify
 
-__all__ = ["align"]
+__all__ = ["align", "prefer_perspective"]
 
 _CONFIDENT = 0.40  # score at which ``auto`` stops trying other candidates
 _HOMOGRAPHY_GAIN = 0.03  # score a homography must add over the affine fit to be preferred...
@@ -339,13 +339,18 @@ def align(
         ``moving`` (different sensors).
     method : {"auto", "ecc", "features", "phase"}
         ``"auto"`` (default) tries phase correlation + gradient ECC, then CLAHE/SIFT
-        features + MAGSAC++ + gradient ECC, and keeps the best verified result.
+        features + MAGSAC++ + gradient ECC, and keeps the best verified result; when
+        none verifies with confidence (score < 0.40), the verified candidates are refined
+        once more at up to 1024 px and ranked by structure agreement at 640 px.
         ``"ecc"`` is gradient-based multi-scale ECC alone (local: the images must already
         overlap roughly, or pass ``initial``). ``"features"`` is features + robust fit
         alone. ``"phase"`` is phase correlation on gradient images (translation; rotation
         and scale too unless ``motion="translation"``).
     motion : {"homography", "affine", "euclidean", "translation"}
         Motion model of the result. With ``initial`` it is the freedom refined on top of it.
+        ``"homography"`` allows perspective; a search keeps it only where it removes a clear
+        share of what an affine fit leaves (:func:`prefer_perspective`), so the matrix may
+        be affine.
     initial : ndarray or Alignment, optional
         A previous estimate (3x3, or 2x3 affine) of the same mapping, e.g. the last frame's,
         when the camera may have drifted a few pixels. ``"auto"`` and ``"ecc"`` then only
