@@ -32,7 +32,7 @@ _FINE_SIDE = 512  # finest ECC level; finer costs time and gains nothing measura
 # so every distinct verified candidate (at most _FINAL_CANDIDATES) is refined once more at
 # up to 1024 px, and the one whose structure agrees best at 640 px wins.
 _FINAL_SIDE = 1024
-_FINAL_STEP, _FINAL_ITERATIONS = 3, 30  # every 3rd pixel: half the cost of every 2nd, within 0.1 px
+_FINAL_STEP, _FINAL_ITERATIONS = 3, 30  # every 3rd pixel: half the cost of every 2nd, <= 0.1 px
 _FINAL_CANDIDATES = 3
 _DISTINCT_PX = 0.5  # candidates closer than this at every corner are one candidate
 
