@@ -234,6 +234,10 @@ def ecc_refine(
     m = np.asarray(matrix, np.float64).copy()
     total = tpl.count
     rho, overlap, converged, it = 0.0, 0.0, False, 0
+    # Correlation-maximising steps while they raise the correlation; once one lowers it (a
+    # low correlation can make the maximising gain, and so the step, overshoot), back to the
+    # best matrix and cautious joint least-squares steps for the rest of this level.
+    best_m, best_rho, cautious = m, -np.inf, False
     if total < 8 * n:
         return EccResult(m, 0.0, 0, False, 0.0)
     for it in range(1, max_iter + 1):  # noqa: B007  (the count is reported)
@@ -266,7 +270,11 @@ def ecc_refine(
         if ii <= 1e-12 or tt <= 1e-12:
             return EccResult(m, 0.0, it, False, overlap)
         rho = it_ / np.sqrt(ii * tt)
-        sol = _ecc_step(h_ss, sd_tc, sd_i, tt, it_, ii)
+        if not cautious and rho < best_rho:
+            m, rho, cautious = best_m, best_rho, True
+            continue
+        best_m, best_rho = m, rho
+        sol = _ecc_step(h_ss, sd_tc, sd_i, tt, it_, ii, cautious=cautious)
         if sol is None:
             return EccResult(m, rho, it, False, overlap)
         delta = _delta_matrix(motion, sol)
@@ -280,7 +288,9 @@ def ecc_refine(
     return EccResult(m, float(rho), it, converged, overlap)
 
 
-def _ecc_step(h_ss, sd_tc, sd_i, tt: float, it_: float, ii: float) -> np.ndarray | None:
+def _ecc_step(
+    h_ss, sd_tc, sd_i, tt: float, it_: float, ii: float, *, cautious: bool = False
+) -> np.ndarray | None:
     """The warp update ``dp`` that maximises the linearised correlation coefficient.
 
     Evangelidis & Psarakis (2008), with the roles of an inverse compositional solver: the
@@ -291,7 +301,8 @@ def _ecc_step(h_ss, sd_tc, sd_i, tt: float, it_: float, ii: float) -> np.ndarray
     the optimum in 30-200 iterations at fine scales, and stopped 0.5-2 px short of it on real
     VIS-NIR pairs, where this update converges in 10-30.) Falls back to that joint least
     squares when the correlation is too low for the maximising gain to exist (``lam_d <=
-    0``). Returns ``None`` when the system is singular.
+    0``), or when ``cautious`` (the last maximising step lowered the correlation). Returns
+    ``None`` when the system is singular.
     """
     n = h_ss.shape[0]
     h = h_ss + np.eye(n) * 1e-9 * max(1.0, float(np.trace(h_ss)) / n)
@@ -301,7 +312,7 @@ def _ecc_step(h_ss, sd_tc, sd_i, tt: float, it_: float, ii: float) -> np.ndarray
     except np.linalg.LinAlgError:
         return None
     lam_d = it_ - float(sd_tc @ h_i)
-    if lam_d > 1e-12 * np.sqrt(ii * tt):
+    if not cautious and lam_d > 1e-12 * np.sqrt(ii * tt):
         lam = (tt - float(sd_tc @ h_t)) / lam_d
         return lam * h_i - h_t
     a = np.zeros((n + 1, n + 1))
