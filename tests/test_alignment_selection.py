@@ -149,3 +149,21 @@ def test_low_confidence_frosty_field_is_finished_at_full_resolution_within_two_p
     assert result.score < 0.40  # the low-confidence path
     assert corner_error(result.matrix, truth, rgb.shape[:2]) < 2.0
     assert verify(PreparedImage(rgb), PreparedImage(nir), result.matrix).ok
+
+
+def test_ecc_never_ends_below_the_correlation_it_started_from():
+    # A hazy Mexico City morning against an evening day frame, shift level at 128 px from the
+    # identity (which is within 0.3 px of the truth): correlation-maximising steps walked from
+    # rho 0.41 to -0.10 here, and the fixed-camera path fell back to the unrefined prior.
+    from engine._image import read_image
+
+    folder = shared_path("data", "webcam", "mexico")
+    day = PreparedImage(read_image(folder / "20131117_190057.png", mode="rgb"))
+    night = PreparedImage(read_image(folder / "20130128_111716.png", mode="rgb"))
+    template, image = day.gradient(128), night.gradient(128)
+    start = night.level(128).to_level @ np.linalg.inv(day.level(128).to_level)
+    first = ecc_refine(template, image, start, "translation", max_iter=1)
+    result = ecc_refine(template, image, start, "translation", max_iter=20)
+    assert result.rho >= first.rho > 0.3
+    assert np.abs(result.matrix[:2, 2] - start[:2, 2]).max() < 1.0  # stays near the truth
+    assert align(day.gray, night.gray, fixed_camera=True).method == "fixed+ecc"
