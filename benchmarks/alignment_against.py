@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import alignment_accuracy as acc  # noqa: E402
 
 from alignment import align  # noqa: E402
-from engine.atomic import write_json_atomic  # noqa: E402
+from engine.atomic import write_json_atomic, write_text_atomic  # noqa: E402
 from engine.data import load_visnir_pair  # noqa: E402
 
 
@@ -55,7 +55,7 @@ def _old_align(rev: str, into: Path):
     (into / "alignment").rename(pkg)
     for f in pkg.glob("*.py"):
         text = f.read_text().replace("from alignment.", f"from {name}.")
-        f.write_text(text.replace("from alignment import", f"from {name} import"))
+        write_text_atomic(f, text.replace("from alignment import", f"from {name} import"))
     sys.path.insert(0, str(into))
     module = __import__(name)
     return module.align, sha
