@@ -234,6 +234,10 @@ def ecc_refine(
     m = np.asarray(matrix, np.float64).copy()
     total = tpl.count
     rho, overlap, converged, it = 0.0, 0.0, False, 0
+    # Correlation-maximising steps while they raise the correlation; once one lowers it (a
+    # low correlation can make the maximising gain, and so the step, overshoot), back to the
+    # best matrix and cautious joint least-squares steps for the rest of this level.
+    best_m, best_rho, cautious = m, -np.inf, False
     if total < 8 * n:
         return EccResult(m, 0.0, 0, False, 0.0)
     for it in range(1, max_iter + 1):  # noqa: B007  (the count is reported)
@@ -250,8 +254,8 @@ def ecc_refine(
         t_sum, t_sq = tpl.t_sum, tpl.t_sq
         validf = tpl.validf
         i0 = np.where(tpl.valid, samples, np.float32(0))
-        # Centre both signals over the valid samples (removes the bias), then solve jointly
-        # for dp and the gain a in  t + SD dp ~ a * i  by least squares. Off the valid set
+        # Centre both signals over the valid samples (removes the bias), then find the dp
+        # that maximises their correlation (:func:`_ecc_step`). Off the valid set
         # i_c is zero, and on it it sums to zero, so plain dot products with the
         # uncentred template (and its steepest-descent rows) give the centred ones.
         t_mean = t_sum / count
@@ -266,17 +270,14 @@ def ecc_refine(
         if ii <= 1e-12 or tt <= 1e-12:
             return EccResult(m, 0.0, it, False, overlap)
         rho = it_ / np.sqrt(ii * tt)
-        a = np.zeros((n + 1, n + 1))
-        a[:n, :n] = h_ss
-        a[:n, n] = a[n, :n] = -sd_i
-        a[n, n] = ii
-        b = np.concatenate([-sd_tc, [it_]])
-        a[np.diag_indices(n)] += 1e-9 * max(1.0, float(np.trace(h_ss)) / n)
-        try:
-            sol = np.linalg.solve(a, b)
-        except np.linalg.LinAlgError:
+        if not cautious and rho < best_rho:
+            m, rho, cautious = best_m, best_rho, True
+            continue
+        best_m, best_rho = m, rho
+        sol = _ecc_step(h_ss, sd_tc, sd_i, tt, it_, ii, cautious=cautious)
+        if sol is None:
             return EccResult(m, rho, it, False, overlap)
-        delta = _delta_matrix(motion, sol[:n])
+        delta = _delta_matrix(motion, sol)
         m = m @ tpl.denorm @ np.linalg.inv(delta) @ tpl.norm
         m /= m[2, 2]
         if not np.all(np.isfinite(m)):
@@ -285,6 +286,44 @@ def ecc_refine(
             converged = True
             break
     return EccResult(m, float(rho), it, converged, overlap)
+
+
+def _ecc_step(
+    h_ss, sd_tc, sd_i, tt: float, it_: float, ii: float, *, cautious: bool = False
+) -> np.ndarray | None:
+    """The warp update ``dp`` that maximises the linearised correlation coefficient.
+
+    Evangelidis & Psarakis (2008), with the roles of an inverse compositional solver: the
+    template ``t`` moves by ``dp`` (``t + SD dp``), the image ``i`` is scaled by the gain
+    ``lam`` that makes ``dp`` maximise the correlation: ``dp = H^-1 SD (lam i - t)``. (Solving
+    for ``dp`` and the gain jointly by least squares, as this solver did before, minimises a
+    different criterion that also rewards shrinking the template's contrast: it crept towards
+    the optimum in 30-200 iterations at fine scales, and stopped 0.5-2 px short of it on real
+    VIS-NIR pairs, where this update converges in 10-30.) Falls back to that joint least
+    squares when the correlation is too low for the maximising gain to exist (``lam_d <=
+    0``), or when ``cautious`` (the last maximising step lowered the correlation). Returns
+    ``None`` when the system is singular.
+    """
+    n = h_ss.shape[0]
+    h = h_ss + np.eye(n) * 1e-9 * max(1.0, float(np.trace(h_ss)) / n)
+    try:
+        h_t = np.linalg.solve(h, sd_tc)
+        h_i = np.linalg.solve(h, sd_i)
+    except np.linalg.LinAlgError:
+        return None
+    lam_d = it_ - float(sd_tc @ h_i)
+    if not cautious and lam_d > 1e-12 * np.sqrt(ii * tt):
+        lam = (tt - float(sd_tc @ h_t)) / lam_d
+        return lam * h_i - h_t
+    a = np.zeros((n + 1, n + 1))
+    a[:n, :n] = h
+    a[:n, n] = a[n, :n] = -sd_i
+    a[n, n] = ii
+    b = np.concatenate([-sd_tc, [it_]])
+    try:
+        return np.linalg.solve(a, b)[:n]
+    except np.linalg.LinAlgError:
+        return None
 
 
 def _corner_motion(delta: np.ndarray, tpl: _Template) -> float:

@@ -30,6 +30,7 @@ __all__ = [
     "MIN_SHARPNESS",
     "Verdict",
     "check_geometry",
+    "fine_agreement",
     "peak_check",
     "structure_score",
     "verify",
@@ -135,13 +136,15 @@ def _shifted(shape: tuple[int, int], dx: int, dy: int) -> tuple[slice, slice, sl
     return ys_a, xs_a, ys_b, xs_b
 
 
-def _agreement_at(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray):
+def _agreement_at(
+    moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray, side: int = _CHECK_SIDE
+):
     """``agreement(dx, dy)``: weighted mean ``|cos|`` of gradient orientations under
-    ``matrix`` followed by a shift of ``(dx, dy)`` samples (every other pixel at 320 px)."""
-    lm, lf = moving.level(_CHECK_SIDE), fixed.level(_CHECK_SIDE)
+    ``matrix`` followed by a shift of ``(dx, dy)`` samples (every other pixel at ``side``)."""
+    lm, lf = moving.level(side), fixed.level(side)
     m = lf.to_level @ matrix @ np.linalg.inv(lm.to_level)
-    fgx, fgy, fmag = fixed.gradient_vectors(_CHECK_SIDE)
-    mgx, mgy, _ = moving.gradient_vectors(_CHECK_SIDE)
+    fgx, fgy, fmag = fixed.gradient_vectors(side)
+    mgx, mgy, _ = moving.gradient_vectors(side)
     fx, fy = fgx[::2, ::2], fgy[::2, ::2]
     f_norm = np.sqrt(fmag[::2, ::2])
     size = (fx.shape[1], fx.shape[0])
@@ -179,6 +182,9 @@ def _agreement_at(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarra
     return agreement
 
 
+_RING8 = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
 def structure_score(
     moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray
 ) -> tuple[float, float, float]:
@@ -197,8 +203,7 @@ def structure_score(
     base = agreement(0, 0)
     near_x = 0.5 * (agreement(d, 0) + agreement(-d, 0))
     near_y = 0.5 * (agreement(0, d) + agreement(0, -d))
-    ring = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
-    null = [agreement(far * ux, far * uy) for ux, uy in ring]
+    null = [agreement(far * ux, far * uy) for ux, uy in _RING8]
     return base, max(near_x, near_y), float(np.median(null))
 
 
@@ -228,6 +233,32 @@ def verify(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> V
             f"{MIN_SHARPNESS}): repetitive or blurred content"
         )
     return Verdict(not reason, agreement, reason, overlap, agreement, sharpness)
+
+
+#: Long side of :func:`fine_agreement`: twice the check's resolution.
+FINE_CHECK_SIDE = 640
+
+
+def fine_agreement(moving: PreparedImage, fixed: PreparedImage, matrix: np.ndarray) -> float:
+    """:func:`verify`'s agreement, measured at twice the resolution (640 px long side).
+
+    For ranking candidates that all verified, not for accepting one: at 320 px a
+    registration 4-5 px off (1.5 px there) can share the coarse structure of grass or foliage
+    better than the right one (real VIS-NIR field pairs: 0.348 vs 0.310), and at 640 px the
+    ranking is right (0.223 vs 0.245). Its null level comes from shifts of 24 px at 640 px.
+
+    Examples
+    --------
+    >>> import skimage.data
+    >>> img = PreparedImage(skimage.data.camera())
+    >>> round(fine_agreement(img, img, np.eye(3)), 2)
+    1.0
+    """
+    agreement = _agreement_at(moving, fixed, matrix, FINE_CHECK_SIDE)
+    c0 = agreement(0, 0)
+    far = _NULL_PX // 2
+    c_null = float(np.median([agreement(far * ux, far * uy) for ux, uy in _RING8]))
+    return max(0.0, (c0 - c_null) / (1 - c_null)) if c_null < 1 else 0.0
 
 
 # Nudges of the fixed-camera peak test, in the fixed frame about its centre: about 3 px at the
