@@ -330,7 +330,8 @@ class MainWindow(QMainWindow):
             if ref.capture_ids:
                 ids = ", ".join(f"#{i}" for i in ref.capture_ids)
                 source = f"session day capture {ids}"
-            self.state.set_reference(ref.image, source)
+            # the tracker keeps its own read-only copy: keep the flag that came with it
+            self.state.set_reference(ref.image, source, fixed_camera=ref.fixed_camera)
 
     def _on_colorize_target(self, where: str) -> None:
         """Host: ONNX Runtime on this machine. Camera: the OAK reopens with the model's blob

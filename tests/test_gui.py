@@ -478,3 +478,17 @@ def test_reference_taken_in_an_open_session_is_recorded(window, qtbot, store):
     day = store.captures(sid, kind="day")[0]
     assert window.preview.tracker.reference.capture_ids == (day.id,)
     np.testing.assert_array_equal(store.read_image(day), window.state.reference)
+
+
+def test_a_reference_captured_from_the_camera_stays_marked_as_this_cameras(window, qtbot):
+    """The tracker keeps its own copy of the reference and the window mirrors it back into
+    the state: the copy must keep the fixed-camera flag (identity prior, live reuse)."""
+    qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()
+    tracker = window.preview.tracker
+    qtbot.waitUntil(
+        lambda: tracker.reference is not None and window.state.reference is tracker.reference.image,
+        timeout=TIMEOUT,
+    )
+    assert tracker.reference.fixed_camera
+    assert window.state.reference_fixed_camera
