@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from engine._image import check_rgb, to_gray
+
+if TYPE_CHECKING:
+    from alignment import Alignment
 
 __all__ = [
     "MAX_WORKING_PIXELS",
@@ -147,6 +150,7 @@ def process_pair(
     leak_params: Any = None,
     fixed_camera: bool = False,
     ssim: bool = True,
+    registered: Alignment | None = None,
 ) -> PairResult:
     """Align a day reference onto a night frame, compute the leak mask, optionally colorize.
 
@@ -172,6 +176,10 @@ def process_pair(
     ssim : bool
         Compute ``ssim_mean`` (a full-frame SSIM map, 3–4 ms at 640x480). The live view
         passes False and refreshes its label a few times a second instead.
+    registered : alignment.Alignment, optional
+        An accepted registration of this reference onto this camera's frames to use as it
+        is: no alignment runs and ``timings_ms["align"]`` is 0 (the live tracker, between
+        refreshes of an unmoved camera). It must be ``ok``.
 
     Returns
     -------
@@ -198,10 +206,15 @@ def process_pair(
         raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    al = alignment.align(
-        day, night, method=method, motion=motion, initial=initial, fixed_camera=fixed_camera
-    )
-    times["align"] = (time.perf_counter() - t0) * 1e3
+    if registered is not None:
+        if not registered.ok:
+            raise ValueError("registered must be an accepted registration (ok=True)")
+        al = registered
+    else:
+        al = alignment.align(
+            day, night, method=method, motion=motion, initial=initial, fixed_camera=fixed_camera
+        )
+    times["align"] = (time.perf_counter() - t0) * 1e3 if registered is None else 0.0
     if not al.ok:
         return PairResult(al, night, None, None, None, None, None, timings_ms=times)
 

@@ -101,6 +101,12 @@ def run_app(
     # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
     colorize_threads = _env_int("NIGHTLAB_COLORIZE_THREADS")
     cv_threads = _env_int("NIGHTLAB_CV_THREADS")
+    # NIGHTLAB_LIVE_REALIGN_S: how long the live view reuses a fixed camera's registration
+    # (default 0.25 s; 0 = register every frame). A knob for measuring, like the two above.
+    try:
+        realign_s = max(0.0, float(os.environ.get("NIGHTLAB_LIVE_REALIGN_S", "0.25")))
+    except ValueError:
+        realign_s = 0.25
     if cv_threads is not None:
         import cv2
 
@@ -108,7 +114,9 @@ def run_app(
     win = MainWindow(
         cam,
         store=store,
-        preview=LivePreview(workers=workers, colorize_threads=colorize_threads),
+        preview=LivePreview(
+            workers=workers, colorize_threads=colorize_threads, realign_s=realign_s
+        ),
         camera_spec=camera,
         settings=settings,
     )

@@ -425,6 +425,7 @@ class SmokeRun:
             "live_workers": getattr(self.win.preview, "_workers", None),
             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "live_colorize_threads": getattr(self.win.preview, "colorize_threads", None),
+            "live_realign_s": getattr(self.win.preview, "realign_s", None),
             "opencv_threads": _cv_threads(),
             "gil_switch_interval_ms": round(sys.getswitchinterval() * 1e3, 3),
             "job_runner": self.win.jobs.describe(),

@@ -4,11 +4,19 @@ It holds the day reference (one or several day captures, combined by per-pixel m
 last good registration; each night frame is aligned with the previous matrix as ``initial=``
 (a fast refinement instead of a full search), and a failure resets it so the next frame gets
 a full search again.
+
+For live video of a camera that did not move (a ``fixed_camera`` reference), a caller may
+also reuse the last fresh registration for a short while (``process(..., reuse_s=...)``):
+re-registering every frame of an unmoved camera costs about a third of a live result, and
+the camera's pose changes far more slowly than frames arrive. Captures never pass it: every
+recorded pair is registered on its own.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +25,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 if TYPE_CHECKING:
+    from alignment import Alignment
     from engine.pipeline import PairResult
 
 __all__ = ["PairTracker", "Reference", "TrackerEvents"]
@@ -79,6 +88,8 @@ class PairTracker:
         self._lock = threading.Lock()
         self._reference: Reference | None = None
         self._matrix: np.ndarray | None = None
+        # the last registration actually computed (not reused): result, when, night shape
+        self._fresh: tuple[Alignment, float, tuple[int, ...]] | None = None
 
     @property
     def reference(self) -> Reference | None:
@@ -136,6 +147,7 @@ class PairTracker:
         with self._lock:
             self._reference = ref
             self._matrix = None  # a new reference needs a full search
+            self._fresh = None
         self.events.reference_changed.emit(ref)
         return ref
 
@@ -143,30 +155,60 @@ class PairTracker:
         with self._lock:
             self._reference = None
             self._matrix = None
+            self._fresh = None
         self.events.reference_changed.emit(None)
 
     def reset(self) -> None:
         """Forget the last matrix: the next frame gets a full search."""
         with self._lock:
             self._matrix = None
+            self._fresh = None
         self.events.reset.emit()
 
-    def process(self, night: np.ndarray, *, colorizer: Any = None, ssim: bool = True) -> PairResult:
+    def process(
+        self,
+        night: np.ndarray,
+        *,
+        colorizer: Any = None,
+        ssim: bool = True,
+        reuse_s: float = 0.0,
+    ) -> PairResult:
         """Align ``night`` to the reference (leak mask, SSIM, optional colorization).
 
         Blocking (tens to hundreds of ms): call it off the GUI thread.
 
+        Parameters
+        ----------
+        night : ndarray
+            Night frame (see `engine.pipeline.process_pair`).
+        colorizer : object, optional
+            Passed to `engine.pipeline.process_pair`.
+        ssim : bool
+            Compute the SSIM mean.
+        reuse_s : float
+            For a ``fixed_camera`` reference only: reuse the last registration this tracker
+            computed (not one it reused) if it is younger than ``reuse_s`` seconds and was
+            made for a frame of the same size; the result's ``timings_ms["align"]`` is then
+            0. 0 (the default, and what captures use) registers every frame.
+
         Raises
         ------
         ValueError
-            No reference set, or a bad night image.
+            No reference set, a bad night image, or ``reuse_s`` negative or not finite.
         """
         from engine.pipeline import process_pair
 
+        if not math.isfinite(reuse_s) or reuse_s < 0:
+            raise ValueError(f"reuse_s must be a finite number >= 0, got {reuse_s!r}")
         with self._lock:
-            ref, initial = self._reference, self._matrix
+            ref, initial, fresh = self._reference, self._matrix, self._fresh
         if ref is None:
             raise ValueError("no day reference: capture or set one first")
+        registered = None
+        if reuse_s > 0 and ref.fixed_camera and fresh is not None:
+            result_, at, shape = fresh
+            if shape == tuple(night.shape[:2]) and time.monotonic() - at < reuse_s:
+                registered = result_
         result = process_pair(
             ref.image,
             night,
@@ -177,10 +219,15 @@ class PairTracker:
             fixed_camera=ref.fixed_camera,
             leak_params=self.leak_params,
             ssim=ssim,  # the live view refreshes its SSIM label a few times a second only
+            registered=registered,
         )
         with self._lock:
             if self._reference is ref:  # the reference did not change meanwhile
                 self._matrix = np.asarray(result.alignment.matrix, float) if result.ok else None
+                if registered is None:
+                    shape = tuple(night.shape[:2])
+                    fresh = (result.alignment, time.monotonic(), shape) if result.ok else None
+                    self._fresh = fresh
         if not result.ok:
             self.events.lost.emit(result.alignment.reason or "alignment failed")
         self.events.processed.emit(result)
