@@ -10,11 +10,12 @@ import numpy as np
 
 from alignment._ecc import capped, ecc_pyramid
 from alignment._features import feature_estimate
+from alignment._orientation import orientation_ascent
 from alignment._phase import phase_estimate, phase_translation
 from alignment._prep import PreparedImage, prepare
 from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import check_image, check_initial
-from alignment._verify import Verdict, fine_agreement, peak_check, verify
+from alignment._verify import Verdict, fine_agreement, peak_check, verify, verify_faint
 
 __all__ = ["align", "prefer_perspective"]
 
@@ -35,6 +36,11 @@ _FINAL_SIDE = 1024
 _FINAL_STEP, _FINAL_ITERATIONS = 3, 30  # every 3rd pixel: half the cost of every 2nd, <= 0.1 px
 _FINAL_CANDIDATES = 3
 _DISTINCT_PX = 0.5  # candidates closer than this at every corner are one candidate
+# When nothing verified: the refused search candidates with the most agreement (at most
+# this many, each at least _RESCUE_DISTINCT_PX from the others) are climbed by gradient-
+# orientation agreement and judged by verify_faint.
+_RESCUE_CANDIDATES = 2
+_RESCUE_DISTINCT_PX = 4.0
 
 # ECC schedules: (long side, motion at that level, sample step, max iterations), coarse
 # to fine. Each level's motion is capped at the requested one.
@@ -269,6 +275,44 @@ def _final(pm, pf, candidates: list[_Candidate], motion: str, timer: _Timer) -> 
     return pool[int(np.argmax(scores))]
 
 
+def _rescue(
+    pm, pf, refused: list[_Candidate], timer: _Timer, notes: list[str]
+) -> _Candidate | None:
+    """A last attempt when no search candidate verified: climb orientation agreement.
+
+    Where most of a frame is texture that the two modalities render differently (frosted
+    grass in near-infrared, green grass by day), gradient-magnitude ECC has no basin at the
+    right matrix and the agreement level stays under ``MIN_AGREEMENT`` even at the truth.
+    The refused candidates whose geometry is sane and whose agreement is highest are taken
+    to their nearest similarity and climbed by the orientation agreement itself
+    (:func:`alignment._orientation.orientation_ascent`); a result must pass
+    :func:`alignment._verify.verify_faint` (a sharp, significant local peak). Why each
+    climbed candidate was refused goes to ``notes``.
+    """
+    ranked = sorted(
+        (c for c in refused if c.verdict.agreement > 0), key=lambda c: -c.verdict.agreement
+    )
+    starts: list[_Candidate] = []
+    for c in ranked:
+        if all(_corner_drift(c.matrix, d.matrix, pm.shape) > _RESCUE_DISTINCT_PX for d in starts):
+            starts.append(c)
+    accepted = []
+    for c in starts[:_RESCUE_CANDIDATES]:
+        climbed = timer.run("orientation", orientation_ascent, pm, pf, c.matrix)
+        verdict = timer.run("verify", verify_faint, pm, pf, climbed.matrix)
+        label = f"{c.method}+orientation"
+        if verdict.ok:
+            accepted.append(_Candidate(climbed.matrix, label, verdict))
+        else:
+            notes.append(f"{label}: {verdict.reason}")
+    if not accepted:
+        return None
+    if len(accepted) == 1:
+        return accepted[0]
+    scores = [timer.run("verify", fine_agreement, pm, pf, c.matrix) for c in accepted]
+    return accepted[int(np.argmax(scores))]
+
+
 def _auto(pm, pf, motion: str, timer: _Timer, notes: list[str]) -> list[_Candidate]:
     """Cheapest global guess first; stop at the first that verifies with confidence.
 
@@ -447,6 +491,8 @@ def align(
     best = _best(candidates)
     if search and best is not None and best.verdict.score < _CONFIDENT:
         best = _final(pm, pf, search, motion, timer)  # nothing verified with confidence
+    if search and best is None and motion != "translation":
+        best = _rescue(pm, pf, search, timer, notes)  # nothing verified at all
     timer.ms["total"] = (time.perf_counter() - t_total) * 1e3
     if best is not None:
         return Alignment(
