@@ -40,6 +40,7 @@ _DISTINCT_PX = 0.5  # candidates closer than this at every corner are one candid
 # this many, each at least _RESCUE_DISTINCT_PX from the others) are climbed by gradient-
 # orientation agreement and judged by verify_faint.
 _RESCUE_CANDIDATES = 2
+_RESCUE_MOTIONS = ("affine", "homography")  # the rescue's similarity must fit the request
 _RESCUE_DISTINCT_PX = 4.0
 
 # ECC schedules: (long side, motion at that level, sample step, max iterations), coarse
@@ -385,7 +386,11 @@ def align(
         ``"auto"`` (default) tries phase correlation + gradient ECC, then CLAHE/SIFT
         features + MAGSAC++ + gradient ECC, and keeps the best verified result; when
         none verifies with confidence (score < 0.40), the verified candidates are refined
-        once more at up to 1024 px and ranked by structure agreement at 640 px.
+        once more at up to 1024 px and ranked by structure agreement at 640 px. When none
+        verifies at all (and ``motion`` is ``"affine"`` or ``"homography"``), the two
+        refused candidates with the most agreement are climbed by gradient-orientation
+        agreement (a similarity) and accepted only as a sharp local peak that stands far
+        out of nearby placements (``method`` then ends in ``"+orientation"``).
         ``"ecc"`` is gradient-based multi-scale ECC alone (local: the images must already
         overlap roughly, or pass ``initial``). ``"features"`` is features + robust fit
         alone. ``"phase"`` is phase correlation on gradient images (translation; rotation
@@ -491,7 +496,7 @@ def align(
     best = _best(candidates)
     if search and best is not None and best.verdict.score < _CONFIDENT:
         best = _final(pm, pf, search, motion, timer)  # nothing verified with confidence
-    if search and best is None and motion != "translation":
+    if search and best is None and motion in _RESCUE_MOTIONS:
         best = _rescue(pm, pf, search, timer, notes)  # nothing verified at all
     timer.ms["total"] = (time.perf_counter() - t_total) * 1e3
     if best is not None:

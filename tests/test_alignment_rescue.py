@@ -151,3 +151,13 @@ def test_a_pair_the_rescue_cannot_save_stays_refused_with_identity_and_reasons()
     np.testing.assert_array_equal(result.matrix, np.eye(3))
     assert "+orientation: structure does not line up" in result.reason  # the rescue's own
     assert "phase+ecc:" in result.reason  # ... next to every search attempt's reason
+
+
+@pytest.mark.slow
+def test_the_rescue_never_returns_more_freedom_than_the_motion_asked_for(frosted):
+    # Its result is a similarity (scale and rotation): a euclidean request is not rescued.
+    moving, fixed, _ = frosted
+    result = align(moving, fixed, motion="euclidean")
+    assert not result.ok
+    assert "+orientation" not in result.reason
+    np.testing.assert_array_equal(result.matrix, np.eye(3))
