@@ -34,7 +34,9 @@ class Alignment:
         of the warped ``moving`` image correlates with ``fixed`` in their overlap.
     method : str
         What produced the matrix, e.g. ``"features+ecc"``, ``"phase+ecc"``, ``"ecc"``,
-        ``"fixed+ecc"`` (the fixed-camera prior refined locally).
+        ``"fixed+ecc"`` (the fixed-camera prior refined locally); a ``"+orientation"``
+        suffix marks the last attempt when nothing else verified (a similarity climbed by
+        gradient-orientation agreement).
     motion : str
         Motion model of the matrix: ``"translation"``, ``"euclidean"``, ``"affine"`` or
         ``"homography"``.
