@@ -15,7 +15,15 @@ from alignment._phase import phase_estimate, phase_translation
 from alignment._prep import PreparedImage, prepare
 from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import check_image, check_initial
-from alignment._verify import Verdict, fine_agreement, peak_check, verify, verify_faint
+from alignment._verify import (
+    FAINT_AGREEMENT,
+    MIN_AGREEMENT,
+    Verdict,
+    fine_agreement,
+    peak_check,
+    verify,
+    verify_faint,
+)
 
 __all__ = ["align", "prefer_perspective"]
 
@@ -314,6 +322,23 @@ def _rescue(
     return accepted[int(np.argmax(scores))]
 
 
+def _faint_initial(pm, pf, start, refined: _Candidate, motion: str, timer) -> _Candidate | None:
+    """Track a pair that only the rescue registered, without a new search.
+
+    Such a pair (frosted grass) verifies at a faint agreement, so refining the previous
+    matrix by ECC and verifying it refuses it every time, and each call would pay for the
+    full search and the rescue again (several seconds). When the refined matrix was refused
+    only for a faint agreement, the previous matrix is climbed locally instead (shift
+    search of +-2 samples) and judged by :func:`alignment._verify.verify_faint`.
+    """
+    v = refined.verdict
+    if motion not in _RESCUE_MOTIONS or not FAINT_AGREEMENT <= v.agreement < MIN_AGREEMENT:
+        return None
+    climbed = timer.run("orientation", orientation_ascent, pm, pf, start, shift_radius=2)
+    verdict = timer.run("verify", verify_faint, pm, pf, climbed.matrix)
+    return _Candidate(climbed.matrix, "ecc+orientation", verdict) if verdict.ok else None
+
+
 def _auto(pm, pf, motion: str, timer: _Timer, notes: list[str]) -> list[_Candidate]:
     """Cheapest global guess first; stop at the first that verifies with confidence.
 
@@ -468,7 +493,11 @@ def align(
         candidates.append(_refined_plain(pm, pf, start, motion, _FROM_INITIAL, "ecc", timer))
         if method == "auto" and not candidates[-1].verdict.ok:
             notes.append(f"refining initial: {candidates[-1].verdict.reason}")
-            search = _auto(pm, pf, motion, timer, notes)
+            faint = _faint_initial(pm, pf, start, candidates[-1], motion, timer)
+            if faint is not None:
+                candidates.append(faint)
+            else:
+                search = _auto(pm, pf, motion, timer, notes)
     elif method == "auto":
         search = _auto(pm, pf, motion, timer, notes)
     elif method == "ecc":

@@ -131,7 +131,7 @@ def test_verify_faint_accepts_the_faint_truth_of_frosted_grass_and_refuses_it_of
 
 
 @pytest.mark.slow
-def test_frosted_grass_pair_that_was_refused_is_aligned(frosted):
+def test_frosted_grass_pair_that_was_refused_is_aligned_and_tracked(frosted):
     moving, fixed, truth = frosted
     result = align(moving, fixed)
     assert result.ok, result.reason
@@ -140,6 +140,14 @@ def test_frosted_grass_pair_that_was_refused_is_aligned(frosted):
     # climbed from the truth itself settles 1.7 px away, and from 4.5 px off 2.8 px away:
     # closer than about 2 px is not a claim this measure supports on this pair.
     assert corner_error(result.matrix, truth, moving.shape[:2]) < 2.5
+
+    # Tracking it (the previous result as ``initial``) keeps it without a new search: ECC
+    # refinement is refused at this faint agreement, a local climb is not.
+    tracked = align(moving, fixed, initial=result)
+    assert tracked.ok, tracked.reason
+    assert tracked.method == "ecc+orientation"
+    assert "features" not in tracked.elapsed_ms and "phase" not in tracked.elapsed_ms
+    assert corner_error(tracked.matrix, truth, moving.shape[:2]) < 3.0
 
 
 def test_a_pair_the_rescue_cannot_save_stays_refused_with_identity_and_reasons():
