@@ -64,7 +64,9 @@ VARIANTS: tuple[tuple[str, LeakMaskParams], ...] = (
     ("orientation, luminance guide", LeakMaskParams()),
     (
         "orientation, unrefined (before)",
-        LeakMaskParams(window=13, hi=0.125, close_px=11, refine_radius=0),
+        LeakMaskParams(
+            window=13, hi=0.125, close_px=11, refine_radius=0, refine_radius_luminance=0
+        ),
     ),
     ("gradient", LeakMaskParams(normalization="gradient", window=9, contrast_floor=0.3, hi=0.2)),
     (
