@@ -146,7 +146,7 @@ class LeakMaskParams:
     """``refine_radius`` when only the reference's luminance guides the refinement. One
     channel tells fewer regions apart, so a wide window's linear fit blurs across outlines
     that colour would separate: on ``benchmarks/leakmask_quality.py`` (paste) radius 8 gives
-    IoU 0.52, radius 16 0.43 (with colour: 0.59 and 0.62)."""
+    IoU 0.52, radius 16 0.43 (with colour: 0.58 and 0.62)."""
     refine_eps: float = 1e-3
     """The guided filter's regularisation (guide scaled to [0, 1]): reference edges of much
     less contrast than ``sqrt(refine_eps)`` (~8 gray levels) do not steer the similarity."""
