@@ -213,3 +213,20 @@ def test_refinement_raises_iou_on_real_ir_visible_pairs():
     # without the reference's colour (a caller that has only its luminance) still better
     assert np.mean(ious["luminance guide"]) > np.mean(ious["before"])
     assert np.mean(fps["luminance guide"]) < 0.05
+
+
+def test_the_pipeline_guides_the_mask_with_the_references_colour():
+    """`process_pair` (the CLI's and the live view's path) passes the aligned reference's
+    colour: its mask is the colour-guided one, not the luminance-guided one."""
+    from engine.pipeline import process_pair
+
+    day = np.ascontiguousarray(donor_photos()[0][::2, ::2])  # astronaut, 256x256
+    night = _ir_like(to_gray(day), np.random.default_rng(3))
+    night[60:140, 80:200] = 128  # something the day reference shows and the night does not
+    res = process_pair(day, night)
+    assert res.ok
+    aligned, valid = res.aligned_reference, res.valid
+    colour = leak_mask(night, to_gray(aligned), reference_color=aligned)
+    luminance = leak_mask(night, to_gray(aligned))
+    np.testing.assert_array_equal(res.leak_mask[valid], colour[valid])
+    assert not np.array_equal(colour[valid], luminance[valid])
