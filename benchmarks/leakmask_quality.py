@@ -56,9 +56,18 @@ SEED = 20240601
 KINDS = ("paste", "country", "degrade", "none")
 
 #: The variants compared by default: (name, params). Thresholds for each were picked with
-#: ``--sweep`` on the ``paste`` case (best mean IoU with false positives <= 5 %).
+#: ``--sweep`` on the ``paste`` case (best mean IoU with false positives <= 5 %). The
+#: orientation variants get the reference's colour (`leak_mask(reference_color=...)`: the
+#: refinement's guide) unless their name says "luminance guide".
 VARIANTS: tuple[tuple[str, LeakMaskParams], ...] = (
     ("orientation (default)", LeakMaskParams()),
+    ("orientation, luminance guide", LeakMaskParams()),
+    (
+        "orientation, unrefined (before)",
+        LeakMaskParams(
+            window=13, hi=0.125, close_px=11, refine_radius=0, refine_radius_luminance=0
+        ),
+    ),
     ("gradient", LeakMaskParams(normalization="gradient", window=9, contrast_floor=0.3, hi=0.2)),
     (
         "lcn",
@@ -79,6 +88,7 @@ class Case:
     night: np.ndarray  # gray uint8
     reference: np.ndarray  # gray uint8, aligned
     changed: np.ndarray  # bool, True where the reference was changed
+    reference_color: np.ndarray  # RGB uint8, aligned: the colour the product always has
 
 
 def load_pairs(shared: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -109,7 +119,7 @@ def make_cases(pairs, kind: str) -> list[Case]:
             ref, changed = paste_patches(rgb, photos, rng=rng, n_patches=2)
         else:
             ref, changed = degrade_reference(rgb, photos, rng=rng)
-        cases.append(Case(stem, nir, to_gray(ref), changed))
+        cases.append(Case(stem, nir, to_gray(ref), changed, ref))
     return cases
 
 
@@ -130,11 +140,13 @@ def _figures(cases: list[Case], masks: list[np.ndarray], times: list[float]) -> 
     }
 
 
-def score(cases: list[Case], params: LeakMaskParams) -> dict:
+def score(cases: list[Case], params: LeakMaskParams, *, colour_guide: bool = True) -> dict:
     masks, times = [], []
     for c in cases:
         t0 = time.perf_counter()
-        masks.append(leak_mask(c.night, c.reference, params=params))
+        use = colour_guide and params.normalization == "orientation"
+        colour = c.reference_color if use else None
+        masks.append(leak_mask(c.night, c.reference, params=params, reference_color=colour))
         times.append((time.perf_counter() - t0) * 1e3)
     return _figures(cases, masks, times)
 
@@ -164,7 +176,12 @@ def sweep(tuning: list[Case]) -> list[tuple[str, LeakMaskParams, dict]]:
         top = None
         for window, floor in itertools.product(grid["window"], grid["contrast_floor"]):
             base = LeakMaskParams(normalization=norm, window=window, contrast_floor=floor)
-            sims = [leak_mask_stages(c.night, c.reference, params=base).similarity for c in tuning]
+            sims = [
+                leak_mask_stages(
+                    c.night, c.reference, params=base, reference_color=c.reference_color
+                ).similarity
+                for c in tuning
+            ]
             for mid, close in itertools.product(np.arange(0.025, 0.96, 0.025), (0, 7, 11)):
                 lo, hi = max(0.0, mid - 0.1), min(1.0, mid + 0.1)
                 p = dataclasses.replace(base, lo=float(lo), hi=float(hi), close_px=close)
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for name, params in variants:
         for kind, cs in cases.items():
-            r = score(cs, params)
+            r = score(cs, params, colour_guide="luminance guide" not in name)
             flag = "met" if met(r, kind) else "not met"
             iou = (
                 f"{'-':>8s} {'-':>8s}"

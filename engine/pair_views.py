@@ -94,7 +94,9 @@ def render_pair(
         cv2.warpPerspective(ones, np.asarray(matrix, float), shape[::-1], flags=cv2.INTER_NEAREST)
         > 0
     )
-    mask = leak_mask(night, to_gray(aligned), params=leak_params or LeakMaskParams())
+    mask = leak_mask(
+        night, to_gray(aligned), params=leak_params or LeakMaskParams(), reference_color=aligned
+    )
     mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
     colorized = masked = None
     if colorizer is not None:

@@ -276,10 +276,13 @@ def _mask_ssim_colorize(
     t = time.perf_counter()
     ref_gray = to_gray(aligned)
     params = leak_params or LeakMaskParams()
+    colour = aligned if aligned.ndim == 3 else None  # guides the mask's edge refinement
     if stability is None:
-        mask = leak_mask(night, ref_gray, params=params)
+        mask = leak_mask(night, ref_gray, params=params, reference_color=colour)
     else:
-        mask = leak_mask(night, ref_gray, params=params, stability=stability)
+        mask = leak_mask(
+            night, ref_gray, params=params, stability=stability, reference_color=colour
+        )
     mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
     times["leak_mask"] = (time.perf_counter() - t) * 1e3
 

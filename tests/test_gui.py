@@ -450,6 +450,9 @@ def test_leak_sliders_drive_live_params_and_presets_live_in_the_session(window, 
     # an invalid combination is refused with a message; the params stay valid
     window.leak_panel.sliders["lo"].setValue(0.5)
     assert window.state.leak_params.lo < window.state.leak_params.hi
+    # the edge refinement can be turned off to see the raw structural mask
+    window.leak_panel.sliders["refine_radius"].setValue(0)
+    assert window.state.leak_params.refine_radius == 0
 
 
 def test_about_lists_versions(window):

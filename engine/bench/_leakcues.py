@@ -44,6 +44,8 @@ def rows(*, repeats: int) -> list[BenchRow]:
     out = []
     cases = (
         ("leak_mask + luminance cue (default)", {}),
+        # what the pipeline and the evals run: the reference's colour guides the refinement
+        ("leak_mask + luminance cue, colour-guided refinement", {"reference_color": ref_rgb}),
         ("leak_mask + luminance + stability", {"stability": stability}),
         (
             "leak_mask + luminance + stability + night colour",

@@ -156,7 +156,7 @@ def _computed_mask(night: np.ndarray, reference: np.ndarray) -> np.ndarray:
         raise ValueError(
             "engine.leakmask is not available; use the oracle mask (--mask oracle)"
         ) from None
-    return np.asarray(leak_mask(night, to_gray(reference)), np.float32)
+    return np.asarray(leak_mask(night, to_gray(reference), reference_color=reference), np.float32)
 
 
 def load_pair(pair: EvalPair) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

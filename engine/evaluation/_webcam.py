@@ -320,14 +320,22 @@ def _evaluate_night(night_rgb, earlier, later, load, colorizer, params, *, max_r
         gray_single, gray_fused = to_gray(single), to_gray(fused.image)
         masks["single"][side] = outside
         masks["single+structure mask"][side] = np.maximum(
-            leak_mask(night, gray_single, params=structure_only), outside
+            leak_mask(night, gray_single, params=structure_only, reference_color=single),
+            outside,
         )
         masks["single+mask"][side] = np.maximum(
-            leak_mask(night, gray_single, params=params), outside
+            leak_mask(night, gray_single, params=params, reference_color=single), outside
         )
         masks["fused"][side] = outside
         masks["fused+mask"][side] = np.maximum(
-            leak_mask(night, gray_fused, params=params, stability=fused.stability), outside
+            leak_mask(
+                night,
+                gray_fused,
+                params=params,
+                stability=fused.stability,
+                reference_color=fused.image,
+            ),
+            outside,
         )
         for config in CONFIGS:
             ref = fused.image if config.startswith("fused") else single

@@ -37,6 +37,13 @@ SLIDERS = {
     "close_px": ("Closing", 0, 41, None, "Closing diameter that fills gaps in changed regions"),
     "blur_sigma": ("Blur σ", 0.0, 8.0, 2, "Soft edges of the mask"),
     "tail_max": ("Soft tail", 0.0, 0.49, 2, "Colour withheld where similarity is low-ish"),
+    "refine_radius": (
+        "Edge refinement",
+        0,
+        32,
+        None,
+        "Radius that snaps the mask onto the reference's outlines (0 = off)",
+    ),
 }
 PRESETS_KEY = "leak_presets"
 
