@@ -148,8 +148,18 @@ def run(args: argparse.Namespace) -> int:
     if night_scale != (1.0, 1.0):
         h, w = night.shape[:2]
         scaled = f"; processed at {w}x{h} (working maximum {MAX_WORKING_PIXELS / 1e6:g} MP)"
+    fused = ""
+    if len(days) > 1:
+        # a day frame that did not align is left out of the reference: say which, not only
+        # in metrics.json, or the operator believes every frame went in
+        frames = metrics.get("day_frames", [])
+        left_out = [f["path"] for f in frames if not f.get("used")]
+        fused = f"fused {len(frames) - len(left_out)} of {len(frames)} day frames"
+        if left_out:
+            fused += f" (left out, not aligned: {', '.join(left_out)})"
+        fused += "; "
     print(
-        f"aligned with {a.method} (score {a.score:.3f}); SSIM mean {result.ssim_mean:.3f}; "
+        f"{fused}aligned with {a.method} (score {a.score:.3f}); SSIM mean {result.ssim_mean:.3f}; "
         f"leak area {result.leak_area_pct:.1f}%; "
         f"{colour}; "
         f"total {result.timings_ms['total']:.0f} ms{scaled} -> {out}"

@@ -51,3 +51,28 @@ def test_doctor_checks_the_data_dir_given_on_its_command_line(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"data directory {tmp_path / 'lab'}: writable" in out
     assert (tmp_path / "lab").is_dir() and code in (0, 1)
+
+
+def test_process_with_several_days_names_a_day_frame_it_left_out(tmp_path, capsys):
+    # Before: the summary said only "aligned with ...": a day frame dropped from the fused
+    # reference (it did not align) was mentioned nowhere but deep in metrics.json.
+    import cv2
+    import numpy as np
+    import skimage.data
+
+    from engine._image import write_image
+
+    day = skimage.data.astronaut()[::2, ::2].copy()
+    night = np.roll((day.mean(axis=2) * 0.5).astype(np.uint8), 3, axis=1)
+    other = cv2.resize(skimage.data.coffee(), (256, 256), interpolation=cv2.INTER_AREA)
+    d1 = write_image(tmp_path / "day.png", day)
+    d2 = write_image(tmp_path / "coffee.png", other)
+    n = write_image(tmp_path / "night.png", night)
+    out = tmp_path / "out"
+    argv = ["process", "--day", str(d1), "--day", str(d2), "--night", str(n), "--out", str(out)]
+    assert cli.main([*argv, "--no-colorize"]) == 0
+    line = capsys.readouterr().out.strip()
+    frames = json.loads((out / "metrics.json").read_text())["day_frames"]
+    assert [f["used"] for f in frames] == [True, False]
+    assert line.startswith("fused 1 of 2 day frames (left out, not aligned: ")
+    assert str(d2) in line and "aligned with" in line
