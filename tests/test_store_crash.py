@@ -193,3 +193,28 @@ def test_ctrl_c_stops_after_the_capture_in_progress(tmp_path):
     with Store(data, read_only=True) as store:
         log = store.log_entries(1)
         assert log[-1].kind == "finished" and "cancelled" in log[-1].message
+
+
+def test_ctrl_c_during_a_long_burst_keeps_it_and_says_stopped(tmp_path):
+    # The real program (python -m main), a burst that takes ~1.5 s (6 frames at 4 fps): before,
+    # the generic signal watchdog ended the process 0.6 s after Ctrl-C, mid-burst -- the
+    # capture discarded, no "stopped:" line and no "finished" entry in the session log.
+    data = tmp_path / "data"
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "main", "capture", "--camera", "sim", "--session", "night",
+         "--set", "fps=4", "--burst", "6", "--count", "3", "--no-align"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert _wait_for_line(proc, "capturing into session", 60)
+    time.sleep(0.3)  # inside the first burst
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped: 1 night capture(s)" in out, (out, err)
+    assert "interrupted" not in err and "Traceback" not in err
+    with Store(data, read_only=True) as store:
+        session = store.session("night")
+        assert session.n_captures == 7  # the burst's 6 frames and their mean, all kept
+        log = store.log_entries(session.id)
+        assert log[-1].kind == "finished" and "cancelled" in log[-1].message
