@@ -76,3 +76,33 @@ def test_process_with_several_days_names_a_day_frame_it_left_out(tmp_path, capsy
     assert [f["used"] for f in frames] == [True, False]
     assert line.startswith("fused 1 of 2 day frames (left out, not aligned: ")
     assert str(d2) in line and "aligned with" in line
+
+
+def test_afternoon_day_reference_alone_records_no_night_pair(data, capsys):
+    # README's afternoon step took `--day-reference --count 1`: a day reference AND a "night"
+    # capture in daylight, paired and aligned -- a bogus pair in the session. --count 0
+    # with --day-reference now takes the reference alone.
+    from engine.store import Store
+
+    argv = ["capture", "--session", "roof", "--day-reference", "--count", "0", "--burst", "2"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "day reference only" in out and "day reference: capture" in out
+    assert "night 1" not in out
+    with Store(data, read_only=True) as store:
+        s = store.session("roof")
+        assert s.n_pairs == 0 and s.n_captures == 3  # two burst frames and their mean
+    # the night run then pairs with that reference
+    assert cli.main(["capture", "--session", "roof", "--count", "1"]) == 0
+    assert "night 1/1" in capsys.readouterr().out
+
+
+def test_count_zero_without_a_day_reference_is_refused_in_one_line(data, capsys):
+    from engine.live import CapturePlan
+
+    with pytest.raises(ValueError, match="0 only with a day reference"):
+        CapturePlan(count=0)
+    assert CapturePlan(count=0, day_reference=True).describe() == "day reference only"
+    assert cli.main(["capture", "--session", "roof", "--count", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0 only with a day reference" in err[0]
