@@ -52,6 +52,19 @@ if TYPE_CHECKING:
 __all__ = ["MainWindow"]
 
 
+class _DockScroll(QScrollArea):
+    """A dock's scroll area that asks for its content's full size (docks get the room they had
+    before they scrolled: QScrollArea's own hint is smaller) but can shrink below it."""
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        content = self.widget()
+        if content is not None:
+            hint = content.sizeHint()
+            hint.setWidth(hint.width() + self.verticalScrollBar().sizeHint().width())
+        return hint
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
     """The window closed (after its own shutdown started); the app quits on it."""
@@ -207,7 +220,7 @@ class MainWindow(QMainWindow):
         # stacked unscrolled they made it 1200 px, taller than a 1080p (or 768 px laptop)
         # screen, with the Sessions tab and the status bar below its bottom edge.
         # Only vertically: a dock is never narrower than its contents.
-        scroll = QScrollArea()
+        scroll = _DockScroll()
         scroll.setObjectName(f"{name}_scroll")
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

@@ -57,11 +57,17 @@ def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
         jobs = JobRunner(workers=1)
         dlg = ExportDialog(store, jobs, store.session("roof"))
         qtbot.addWidget(dlg)
+        dlg.show()
         dlg.as_zip.setChecked(False)
         dlg.path.setText(str(tmp_path / "bag"))
         dlg.start()
         qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
         assert "Exported to" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text()
+        # the whole note is visible: the dialog grew to the wrapped label's height
+        qtbot.waitUntil(
+            lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
+            timeout=5_000,
+        )
         jobs.shutdown()
         jobs.wait()

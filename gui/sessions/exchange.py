@@ -110,6 +110,7 @@ class _ExchangeDialog(QDialog):
             self.running = False
             self.bar.setValue(1000)
             self.phase.setText(describe(result))
+            self.adjustSize()  # a note may wrap onto more lines: show all of it
             self.cancel.setText("Close")
             self.go.setEnabled(True)
             self.finished_ok.emit(result)
@@ -208,10 +209,11 @@ def _without_runs(result, session_id: int) -> str:
     n = result.pairs_without_run
     if not n:
         return ""
+    # the command on a line of its own: Qt would break it at "--"
     return (
         f"<br><span style='color:#d29922'>{n} of {result.pairs} pairs have no model run: only "
-        f"night and day images (nightlab reprocess --session {session_id} adds the "
-        "colorized outputs)</span>"
+        f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
+        "add the colorized outputs.</span>"
     )
 
 
