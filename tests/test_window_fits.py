@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -50,3 +52,18 @@ def test_dock_contents_scroll_vertically_and_keep_their_width(window):
         content = scroll.widget()
         # never narrower than the content: no clipped labels, no horizontal scroll bar
         assert scroll.minimumWidth() >= content.minimumSizeHint().width()
+
+
+def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
+    # Before: the stretched Name column gave way to the others and showed "r… e…"
+    name = "roof-east 2026-12-01"
+    # the GUI thread may not write to the store: create it from a worker, as the app does
+    worker = threading.Thread(target=window.store.create_session, args=(name,))
+    worker.start()
+    worker.join()
+    window.dock_sessions.raise_()
+    table = window.sessions.table
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: table.isVisible(), timeout=5_000)
+    needed = table.fontMetrics().horizontalAdvance(name)
+    assert table.columnWidth(0) >= needed, (table.columnWidth(0), needed)

@@ -99,8 +99,11 @@ class SessionsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # every column as wide as its text, the name too: stretched, it was the column that gave
+        # way in a narrow dock ("r… e…"); the table scrolls sideways instead
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.btn_new = QPushButton("New…")
         self.btn_new.setToolTip("Start a session: every capture goes into it (Ctrl+N)")
@@ -135,7 +138,10 @@ class SessionsPanel(QWidget):
         self._sessions = list(reversed(sessions))  # newest first
         self.table.setRowCount(len(self._sessions))
         for r, s in enumerate(self._sessions):
-            created = dt.datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+            when = dt.datetime.fromtimestamp(s.created_at)
+            # this year's dates without the year: room for the name in a narrow dock
+            short = when.year == dt.date.today().year
+            created = when.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
             cells = (s.name, s.operator, created, str(s.n_captures), str(s.n_pairs),
                      "open" if s.is_open else "closed")  # fmt: skip
             for c, text in enumerate(cells):
