@@ -106,3 +106,11 @@ def test_count_zero_without_a_day_reference_is_refused_in_one_line(data, capsys)
     assert cli.main(["capture", "--session", "roof", "--count", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0 only with a day reference" in err[0]
+
+
+def test_reprocess_of_an_unknown_session_names_it_with_both_quotes(tmp_path, capsys):
+    # before: "no session '99" -- the closing quote stripped along with KeyError's own
+    data = tmp_path / "data"
+    assert cli.main(["reprocess", "--session", "99", "--serial", "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nightlab reprocess: error: no session '99' in {data}"]
