@@ -90,7 +90,13 @@ class ReferencePanel(QWidget):
             self.message.emit("no frame yet: start the camera first")
             return None
         if frame.is_gray:
-            self.message.emit("the newest frame is gray (night): switch the camera to day mode")
+            if "mode" in cam.capabilities():
+                self.message.emit("the newest frame is gray (night): switch the camera to day mode")
+            else:  # a replay or a gray-only camera: no day mode to switch to
+                self.message.emit(
+                    "the newest frame is gray and this camera has no day mode: "
+                    "load a day reference from a file (Load file…, Ctrl+O)"
+                )
             return None
         return frame
 
