@@ -8,6 +8,7 @@ the counts without anyone asking.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -175,7 +176,13 @@ class SessionsPanel(QWidget):
             self.create(**dlg.values())
 
     def _last_operator(self) -> str:
-        return self._sessions[0].operator if self._sessions else ""
+        """The newest session's operator, else the login name (as the command line does)."""
+        if self._sessions and self._sessions[0].operator:
+            return self._sessions[0].operator
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return ""
 
     def create(self, name: str, operator: str = "", scene_notes: str = "") -> None:
         cam = self._state.camera

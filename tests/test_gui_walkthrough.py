@@ -1,4 +1,5 @@
-"""The main window fits the screens operators have: every control reachable on 1366x768."""
+"""A new user's first hour with the window: it fits their screen, every control is reachable,
+session names read whole, and a first session gets an operator."""
 
 from __future__ import annotations
 
@@ -67,3 +68,10 @@ def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
     qtbot.waitUntil(lambda: table.isVisible(), timeout=5_000)
     needed = table.fontMetrics().horizontalAdvance(name)
     assert table.columnWidth(0) >= needed, (table.columnWidth(0), needed)
+
+
+def test_new_session_dialog_offers_the_login_name_on_a_fresh_machine(window, monkeypatch):
+    # Before: empty on a fresh machine (no earlier session), while `nightlab capture` and
+    # `ingest` record the login name: GUI sessions went out with no operator
+    monkeypatch.setattr("getpass.getuser", lambda: "ana")
+    assert window.sessions._last_operator() == "ana"
