@@ -103,3 +103,22 @@ def print_table(
     print("  ".join("-" * w for w in widths), file=file)
     for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), file=file)
+
+
+def warn_if_no_colour(image, path, command: str) -> bool:
+    """Print one warning line when a day reference has no colour (True if it printed).
+
+    A gray "day" image gives the colorizer no reference colour: the result is gray, and the
+    usual cause is ``--day`` and ``--night`` swapped. Not an error (alignment alone works).
+    """
+    if image.ndim == 3 and image.shape[2] >= 3:
+        step = image[::4, ::4, :3].astype("int16")  # a subsample: JPEG noise stays small
+        spread = max(abs(step[..., 0] - step[..., 1]).max(), abs(step[..., 1] - step[..., 2]).max())
+        if spread > 2:
+            return False
+    print(
+        f"nightlab {command}: warning: {path}: the day reference has no colour (a gray "
+        "image), so the colorization will be gray; are --day and --night swapped?",
+        file=sys.stderr,
+    )
+    return True

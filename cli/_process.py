@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli._common import CliError, check_image_size, folder_problem, write_json
+from cli._common import CliError, check_image_size, folder_problem, warn_if_no_colour, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     for d in args.day:
         days_full.append(read_image(d, mode="rgb"))
         check_image_size(days_full[-1], d)
+        if not args.no_colorize:
+            warn_if_no_colour(days_full[-1], d, "process")
     night_full = read_image(args.night, mode="gray")
     check_image_size(night_full, args.night)
 

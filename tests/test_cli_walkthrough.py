@@ -114,3 +114,37 @@ def test_reprocess_of_an_unknown_session_names_it_with_both_quotes(tmp_path, cap
     assert cli.main(["reprocess", "--session", "99", "--serial", "--data-dir", str(data)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"nightlab reprocess: error: no session '99' in {data}"]
+
+
+def _pair_files(tmp_path):
+    import numpy as np
+    import skimage.data
+
+    from engine._image import write_image
+
+    day = skimage.data.astronaut()[::4, ::4].copy()
+    night = (day.mean(axis=2) * 0.5).astype(np.uint8)
+    return write_image(tmp_path / "day.png", day), write_image(tmp_path / "night.png", night)
+
+
+def test_process_with_day_and_night_swapped_warns_in_one_line(tmp_path, capsys):
+    # Before: a gray "day" reference (usually --day and --night swapped) gave a gray
+    # colorization and exit 0 without a word.
+    day, night = _pair_files(tmp_path)
+    argv = ["process", "--day", str(night), "--night", str(day), "--out", str(tmp_path / "o")]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nightlab process: warning:")
+    assert str(night) in err[0] and "swapped" in err[0]
+    # the right way round: no warning
+    argv = ["process", "--day", str(day), "--night", str(night), "--out", str(tmp_path / "p")]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_ingest_with_a_gray_day_reference_warns(data, tmp_path, capsys):
+    day, night = _pair_files(tmp_path)
+    argv = ["ingest", "--session", "lab", "--day", str(night), "--night", str(night)]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "nightlab ingest: warning:" in err and "no colour" in err
