@@ -148,3 +148,17 @@ def test_ingest_with_a_gray_day_reference_warns(data, tmp_path, capsys):
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "nightlab ingest: warning:" in err and "no colour" in err
+
+
+def test_progress_of_a_phase_without_a_size_says_no_fake_percentage():
+    # before: "checking: 100% (0.0 MB of 0.0 MB)" while a folder bag was being scanned
+    import io
+
+    from cli._progress import ProgressPrinter
+
+    plain = io.StringIO()
+    p = ProgressPrinter(plain)
+    p("checking", 0, 0)
+    p("checking", 0, 0)
+    p("verifying", 0, 100)
+    assert plain.getvalue().splitlines() == ["checking ...", "verifying: 0% (0.0 MB of 0.0 MB)"]
