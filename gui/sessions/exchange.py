@@ -118,6 +118,7 @@ class _ExchangeDialog(QDialog):
         def failed(msg: str) -> None:
             self.running = False
             self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
+            self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")
             self.go.setEnabled(True)
 

@@ -1,8 +1,11 @@
-"""Exporting pairs no model ran on says so: the partner would otherwise get raw frames only.
+"""Handing a session over, as an operator and the partner meet it.
+
+Exporting pairs no model ran on says so: the partner would otherwise get raw frames only.
 
 Captured pairs (GUI or ``nightlab capture``) have no run until ``nightlab reprocess``; the
 pair folders then hold night.png and day.png but none of aligned_reference / leak_mask /
 colorized that docs/export-format.md lists. Before, the export said nothing about it.
+The export and import dialogs show their closing note or error whole.
 """
 
 from __future__ import annotations
@@ -65,6 +68,32 @@ def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
         assert "Exported to" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text()
         # the whole note is visible: the dialog grew to the wrapped label's height
+        qtbot.waitUntil(
+            lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
+            timeout=5_000,
+        )
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
+    # Before: the error for a truncated zip wrapped to three lines in a two-line label
+    pytest.importorskip("PySide6")
+    from engine.app_state import AppState
+    from gui.jobs import JobRunner
+    from gui.sessions.exchange import ImportDialog
+
+    cut = tmp_path / "roof-night.zip"
+    cut.write_bytes(b"PK\x03\x04" + b"\x00" * 5000)  # a zip's start, its end cut off
+    with Store(tmp_path / "data") as store:
+        jobs = JobRunner(workers=1)
+        dlg = ImportDialog(AppState(), store, jobs)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        dlg.path.setText(str(cut))
+        dlg.start()
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "damaged zip file, truncated" in dlg.phase.text()
         qtbot.waitUntil(
             lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
             timeout=5_000,
