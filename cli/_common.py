@@ -111,11 +111,10 @@ def warn_if_no_colour(image, path, command: str) -> bool:
     A gray "day" image gives the colorizer no reference colour: the result is gray, and the
     usual cause is ``--day`` and ``--night`` swapped. Not an error (alignment alone works).
     """
-    if image.ndim == 3 and image.shape[2] >= 3:
-        step = image[::4, ::4, :3].astype("int16")  # a subsample: JPEG noise stays small
-        spread = max(abs(step[..., 0] - step[..., 1]).max(), abs(step[..., 1] - step[..., 2]).max())
-        if spread > 2:
-            return False
+    from engine._image import has_colour
+
+    if has_colour(image):
+        return False
     print(
         f"nightlab {command}: warning: {path}: the day reference has no colour (a gray "
         "image), so the colorization will be gray; are --day and --night swapped?",

@@ -180,12 +180,20 @@ class ReferencePanel(QWidget):
         """Read ``path`` on the job runner; a bad file becomes one line on ``message``."""
 
         def work():
-            from engine._image import read_image
+            from engine._image import has_colour, read_image
 
-            return read_image(path, mode="rgb")
+            img = read_image(path, mode="rgb")
+            return img, has_colour(img)  # checked here, on the worker: no maths in the GUI
 
-        def done(img) -> None:
+        def done(result) -> None:
+            img, coloured = result
             self._state.set_reference(img, str(path))
-            self.message.emit(f"Day reference loaded from {path}")
+            if coloured:
+                self.message.emit(f"Day reference loaded from {path}")
+            else:
+                self.message.emit(
+                    f"Day reference loaded from {path}, but it has no colour (a gray image): "
+                    "the colorization will be gray"
+                )
 
         self._jobs.submit(work, done=done, label=f"loading {path.name}")
