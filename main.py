@@ -8,6 +8,9 @@ from __future__ import annotations
 import signal
 import sys
 
+#: this repository's own top-level packages (a missing one of these is a broken checkout)
+_OWN_PACKAGES = frozenset({"alignment", "cli", "engine", "gui", "resources", "main"})
+
 
 class _StoppedWhileLoading(BaseException):
     def __init__(self, signum: int) -> None:
@@ -27,8 +30,21 @@ def main(argv: list[str] | None = None) -> int:
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, _stop_while_loading)
     try:
-        from cli import main as cli_main
-
+        try:
+            from cli import main as cli_main
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if not missing or missing in _OWN_PACKAGES:
+                raise
+            # `python main.py` with a Python that NightLab was not installed into: one line
+            print(
+                f"nightlab: error: {sys.executable} lacks the package that provides "
+                f"{missing!r} (a NightLab dependency): install NightLab into it with "
+                "'pip install -e .', or run the one it was installed into "
+                "(e.g. .venv/bin/python main.py)",
+                file=sys.stderr,
+            )
+            return 2
         return cli_main(argv)
     except _StoppedWhileLoading as exc:
         args = sys.argv[1:]

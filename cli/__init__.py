@@ -106,6 +106,25 @@ def _gui_arguments_problem(args: argparse.Namespace) -> str:
     return ""
 
 
+#: options whose value may start with "-" (``--sort -ssim_mean``: descending, as documented)
+DASH_VALUE_OPTIONS = ("--sort",)
+
+
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """``--sort -x`` -> ``--sort=-x``: argparse would take ``-x`` for an unknown option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in DASH_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1][1:2].isalpha():
+            if argv[i + 1].startswith("-") and not argv[i + 1].startswith("--"):
+                out.append(f"{argv[i]}={argv[i + 1]}")
+                i += 2
+                continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def _raise_on_stop_signals(exc_type) -> None:
     """SIGINT and SIGTERM raise ``exc_type(signum)`` in the main thread (until a command
     installs its own handling)."""
@@ -135,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         # from the first moment: a SIGINT/SIGTERM while the command's modules load (a second
         # or more on a busy machine) ends it with the same one line, not a silent default kill
         _raise_on_stop_signals(Interrupted)
+    argv = _attach_dash_values(argv)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", default="0s", help="interval: 30s, 10m, 1h (default: back to back)")
     p.add_argument("--from", dest="start", metavar="HH:MM", help="start of the capture window")
     p.add_argument("--to", dest="end", metavar="HH:MM", help="end of the window (may be tomorrow)")
-    p.add_argument("--count", type=int, help="stop after this many night captures")
+    p.add_argument(
+        "--count",
+        type=int,
+        help="stop after this many night captures (0 with --day-reference: the reference only)",
+    )
     p.add_argument(
         "--at",
         action="append",
@@ -61,7 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_operator(p)
     add_data_dir(p)
-    p.set_defaults(func=run)
+    # Ctrl-C / SIGTERM stop after the capture in progress (_run_until_done): not under the
+    # generic watchdog, which ended the process 0.6 s after the signal -- mid-burst, with the
+    # capture discarded, no "stopped:" summary and no "finished" entry in the session log
+    p.set_defaults(func=run, handles_signals=True)
 
 
 def _plan(args: argparse.Namespace):

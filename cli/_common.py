@@ -103,3 +103,21 @@ def print_table(
     print("  ".join("-" * w for w in widths), file=file)
     for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), file=file)
+
+
+def warn_if_no_colour(image, path, command: str) -> bool:
+    """Print one warning line when a day reference has no colour (True if it printed).
+
+    A gray "day" image gives the colorizer no reference colour: the result is gray, and the
+    usual cause is ``--day`` and ``--night`` swapped. Not an error (alignment alone works).
+    """
+    from engine._image import has_colour
+
+    if has_colour(image):
+        return False
+    print(
+        f"nightlab {command}: warning: {path}: the day reference has no colour (a gray "
+        "image), so the colorization will be gray; are --day and --night swapped?",
+        file=sys.stderr,
+    )
+    return True

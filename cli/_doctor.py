@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from cli._store_args import add_data_dir
+
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
 #: (label, import name, distribution, severity when missing, what breaks without it)
@@ -33,6 +35,7 @@ PACKAGES = (
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check versions, cameras, default model, data directory")
+    add_data_dir(p)  # "--data-dir on every command": check the folder a session would use
     p.set_defaults(func=run)
 
 
@@ -150,10 +153,10 @@ def check_blob_compiler() -> list[tuple[str, str]]:
     return lines + [(WARN, f"  {m}") for m in missing]
 
 
-def check_data_dir() -> list[tuple[str, str]]:
+def check_data_dir(data_dir: str | None = None) -> list[tuple[str, str]]:
     from engine.store import resolve_data_dir  # the store's folder ($NIGHTLAB_DATA_DIR too)
 
-    path = resolve_data_dir()
+    path = resolve_data_dir(data_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True) as f:
@@ -182,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     for check in CHECKS:
         try:
-            lines = check()
+            lines = check_data_dir(args.data_dir) if check is check_data_dir else check()
         except Exception as exc:  # a broken check is itself a finding, not a traceback
             lines = [(FAIL, f"{check.__name__[6:]}: check crashed ({type(exc).__name__}: {exc})")]
         for status, text in lines:

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 from pathlib import Path
 
-from cli._common import CliError, check_image_size
+from cli._common import CliError, check_image_size, warn_if_no_colour
 from cli._store_args import add_data_dir, add_operator, open_store, operator_name
 
 
@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     night, night_meta = _read(args.night, "any")
     for (image, _), path in zip(days, args.day, strict=True):
         check_image_size(image, path)
+        warn_if_no_colour(image, path, "ingest")
     check_image_size(night, args.night)
     fields, note = {}, "not aligned (--no-align)"
     if not args.no_align:

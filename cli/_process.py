@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli._common import CliError, check_image_size, folder_problem, write_json
+from cli._common import CliError, check_image_size, folder_problem, warn_if_no_colour, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     for d in args.day:
         days_full.append(read_image(d, mode="rgb"))
         check_image_size(days_full[-1], d)
+        if not args.no_colorize:
+            warn_if_no_colour(days_full[-1], d, "process")
     night_full = read_image(args.night, mode="gray")
     check_image_size(night_full, args.night)
 
@@ -148,8 +150,18 @@ def run(args: argparse.Namespace) -> int:
     if night_scale != (1.0, 1.0):
         h, w = night.shape[:2]
         scaled = f"; processed at {w}x{h} (working maximum {MAX_WORKING_PIXELS / 1e6:g} MP)"
+    fused = ""
+    if len(days) > 1:
+        # a day frame that did not align is left out of the reference: say which, not only
+        # in metrics.json, or the operator believes every frame went in
+        frames = metrics.get("day_frames", [])
+        left_out = [f["path"] for f in frames if not f.get("used")]
+        fused = f"fused {len(frames) - len(left_out)} of {len(frames)} day frames"
+        if left_out:
+            fused += f" (left out, not aligned: {', '.join(left_out)})"
+        fused += "; "
     print(
-        f"aligned with {a.method} (score {a.score:.3f}); SSIM mean {result.ssim_mean:.3f}; "
+        f"{fused}aligned with {a.method} (score {a.score:.3f}); SSIM mean {result.ssim_mean:.3f}; "
         f"leak area {result.leak_area_pct:.1f}%; "
         f"{colour}; "
         f"total {result.timings_ms['total']:.0f} ms{scaled} -> {out}"

@@ -29,7 +29,16 @@ class ProgressPrinter:
         self._drawn = False
 
     def __call__(self, phase: str, done: int, total: int, item: str = "") -> None:
-        frac = 1.0 if total <= 0 else min(1.0, done / total)
+        if total <= 0:  # a phase with no size yet (scanning a folder): no "100% of 0.0 MB"
+            if phase != self._phase:
+                if self._drawn:
+                    self.file.write("\n")
+                    self._drawn = False
+                self._phase = phase
+                self.file.write(f"{phase} ...\n")
+                self.file.flush()
+            return
+        frac = min(1.0, done / total)
         new_phase = phase != self._phase
         if new_phase and self._drawn:
             self.file.write("\n")

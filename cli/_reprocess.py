@@ -16,6 +16,7 @@ import threading
 import time
 
 from cli._common import CliError
+from cli._store_args import find_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,10 +85,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--serial and --scheduler are exclusive")
     spec = RunSpec.for_model(args.model, method=args.method, motion=args.motion)
     with Store(args.data_dir) as store:
-        try:
-            session = store.session(args.session)
-        except KeyError as exc:
-            raise CliError(str(exc).strip("'\"")) from None
+        session = find_session(store, args.session)  # "no session 'X' in DIR", quotes whole
         pairs = store.pairs(session_id=session.id, limit=None)
         jobs = [
             PairJob(

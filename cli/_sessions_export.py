@@ -4,6 +4,7 @@ a BagIt bag (RFC 8493) for the partner app, a folder or one zip (docs/export-for
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cli._common import CliError, folder_problem
@@ -73,6 +74,14 @@ def run(args: argparse.Namespace) -> int:
         f"files, {r.payload_bytes / 1e6:.1f} MB -> {r.path} ({r.seconds:.1f} s, "
         f"{r.mb_per_s:.0f} MB/s)"
     )
+    if r.pairs_without_run:
+        # captured pairs carry no model run until reprocessed: the partner gets raw frames only
+        print(
+            f"note: {r.pairs_without_run} of {pairs} have no model run, so their folders hold "
+            "only night.png and day.png (no aligned_reference, leak_mask or colorized); run "
+            f"'nightlab reprocess --session {session.id}' before exporting to include them",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     summary = describe_bag(args.path)
     print(
         f"{args.path}: session {summary.session_name!r} by {summary.operator or '-'}: "
-        f"{summary.pairs} pairs, {summary.captures} captures, {summary.runs} runs, "
+        f"{summary.pairs} pair{'s' * (summary.pairs != 1)}, "
+        f"{summary.captures} capture{'s' * (summary.captures != 1)}, "
+        f"{summary.runs} run{'s' * (summary.runs != 1)}, "
         f"{summary.payload_bytes / 1e6:.1f} MB ({summary.selection}; format "
         f"{summary.format_version})",
         file=sys.stderr,

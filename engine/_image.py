@@ -20,6 +20,7 @@ __all__ = [
     "ImageError",
     "check_gray",
     "check_rgb",
+    "has_colour",
     "read_image",
     "to_gray",
     "write_image",
@@ -195,3 +196,26 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     raise ValueError(f"image must be gray (H, W) or RGB (H, W, 3), got shape {image.shape}")
+
+
+def has_colour(image: np.ndarray, *, tolerance: int = 2) -> bool:
+    """True if an RGB image has colour; False for gray (H, W) or RGB whose channels agree.
+
+    A gray "day reference" gives a colorizer no reference colour. Every 4th pixel is
+    compared, and channel differences up to ``tolerance`` (JPEG noise) count as gray.
+
+    Examples
+    --------
+    >>> has_colour(np.full((4, 4, 3), 90, np.uint8))
+    False
+    >>> has_colour(np.dstack([np.full((4, 4), v, np.uint8) for v in (200, 90, 40)]))
+    True
+    """
+    if image.ndim != 3 or image.shape[2] < 3:
+        return False
+    step = image[::4, ::4, :3].astype(np.int16)
+    spread = max(
+        int(np.abs(step[..., 0] - step[..., 1]).max()),
+        int(np.abs(step[..., 1] - step[..., 2]).max()),
+    )
+    return spread > tolerance

@@ -171,9 +171,23 @@ def _display_problem(*, smoke: bool) -> str:
 
     A smoke run (CI, screenshots) needs no screen: without one it renders offscreen.
     """
-    if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if (platform and platform != "xcb") or not sys.platform.startswith("linux"):
         return ""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    display = os.environ.get("DISPLAY", "")
+    if os.environ.get("WAYLAND_DISPLAY") and platform != "xcb":
+        return ""
+    if display:
+        # Qt's xcb plugin aborts the process when a library is missing or nobody answers
+        from gui.x11_check import qt_platform_dir, x11_problem
+
+        problem = x11_problem(display, platform_dir=qt_platform_dir())
+        if problem and smoke and not platform:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a smoke run needs no screen
+            print(f"nightlab: {problem}; running offscreen", file=sys.stderr)
+            return ""
+        if problem:
+            return f"{problem}; or try it headless with --smoke 5 --screenshot shot.png"
         return ""
     if smoke:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"

@@ -16,8 +16,10 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -48,6 +50,19 @@ if TYPE_CHECKING:
     from engine.store import Store
 
 __all__ = ["MainWindow"]
+
+
+class _DockScroll(QScrollArea):
+    """A dock's scroll area that asks for its content's full size (docks get the room they had
+    before they scrolled: QScrollArea's own hint is smaller) but can shrink below it."""
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        content = self.widget()
+        if content is not None:
+            hint = content.sizeHint()
+            hint.setWidth(hint.width() + self.verticalScrollBar().sizeHint().width())
+        return hint
 
 
 class MainWindow(QMainWindow):
@@ -89,7 +104,7 @@ class MainWindow(QMainWindow):
         self._camera_unfollow: list = []
 
         self.setWindowTitle("NightLab")
-        self.resize(1440, 900)
+        self._fit_to_screen(1440, 900)
         self.pair_cache = PairCache(self.store, self.jobs, self.preview.colorizer)
         self.live = LivePanel(self.state, self.preview, stats=self.stats)
         self.inspector = InspectorPanel(self.store, self.jobs, self.pair_cache)
@@ -116,6 +131,14 @@ class MainWindow(QMainWindow):
         self.jobs.submit(_prepare_export_checks, label="preparing the export checks")
 
     # -- construction ----------------------------------------------------------------------
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """Start at ``width`` x ``height``, or smaller where the screen is (title bar kept)."""
+        screen = self.screen()
+        if screen is not None:
+            free = screen.availableGeometry()
+            width, height = min(width, free.width()), min(height, free.height() - 32)
+        self.resize(width, height)
+
     def _action(self, text: str, slot, shortcut: str = "", tip: str = "", checkable=False):
         act = QAction(text, self)
         if shortcut:
@@ -193,7 +216,19 @@ class MainWindow(QMainWindow):
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        # Scrollable, so that the docks' contents never set the window's minimum height:
+        # stacked unscrolled they made it 1200 px, taller than a 1080p (or 768 px laptop)
+        # screen, with the Sessions tab and the status bar below its bottom edge.
+        # Only vertically: a dock is never narrower than its contents.
+        scroll = _DockScroll()
+        scroll.setObjectName(f"{name}_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(widget)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(widget.minimumSizeHint().width() + bar)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.menu_view.addAction(dock.toggleViewAction())
         return dock

@@ -47,3 +47,18 @@ def test_smoke_run_without_display_renders_offscreen_and_saves_screenshot(tmp_pa
     proc = _run(["--smoke", "3", "--screenshot", str(shot)], {}, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_python_without_the_dependencies_is_one_line_not_a_traceback(tmp_path):
+    # README: "nightlab (or python main.py)". With a Python NightLab was not installed into,
+    # `python main.py --help` ended in a ModuleNotFoundError traceback about cv2.
+    code = "import sys; sys.modules['cv2'] = None; import main; sys.exit(main.main(['--help']))"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "'cv2'" in err[0] and "pip install -e ." in err[0] and sys.executable in err[0]

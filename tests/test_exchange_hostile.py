@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.exchange import BagRejected, ImportLimits, open_bag, write_bag
+from engine.exchange import BagRejected, ImportLimits, describe_bag, open_bag, write_bag
 from tests.exchange_fixtures import make_plan
 
 
@@ -366,6 +366,18 @@ def test_not_a_zip_and_not_a_folder_is_refused(tmp_path, stage):
     p = tmp_path / "session.zip"
     p.write_bytes(b"PK\x03\x04 this is not really a zip" + zlib.compress(b"x"))
     refused(p, "neither a bag folder nor a zip|damaged zip", stage)
+
+
+def test_truncated_zip_says_truncated_not_not_a_zip(zbag, stage):
+    # an interrupted download keeps the zip signature but loses the directory at the end;
+    # before, this read "neither a bag folder nor a zip file", which misleads the partner
+    data = zbag.read_bytes()
+    cut = zbag.with_name("cut.zip")
+    cut.write_bytes(data[: len(data) // 2])
+    msg = refused(cut, "damaged zip file, truncated", stage)
+    assert str(cut) in msg and "neither" not in msg
+    with pytest.raises(BagRejected, match="damaged zip file, truncated"):
+        describe_bag(cut)
 
 
 def test_zip_with_a_file_missing_is_refused(bag, tmp_path, stage):

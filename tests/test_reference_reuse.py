@@ -60,8 +60,11 @@ def test_reused_preparation_gives_the_same_registration():
         reused = alignment.align(ro, night, initial=m, fixed_camera=True)
         fresh = alignment.align(day, night, initial=m, fixed_camera=True)
         assert reused.ok and fresh.ok
-        np.testing.assert_allclose(reused.matrix, fresh.matrix, atol=1e-9)
-        assert abs(reused.score - fresh.score) < 1e-9
+        # two fresh registrations of the same pair already differ by ~2e-9 (floating-point
+        # summation order inside the solver): 1e-9 made this fail about every other run.
+        # 1e-6 px is still a millionth of a pixel: "the same registration".
+        np.testing.assert_allclose(reused.matrix, fresh.matrix, atol=1e-6)
+        assert abs(reused.score - fresh.score) < 1e-6
         m = reused.matrix
 
 

@@ -112,6 +112,11 @@ def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path
     rnd = random.Random(20261201)
     known: dict[int, tuple[str, str]] = {}
     kills_after_a_commit = 0
+    # The kill lands up to `window` s after start. On a loaded machine (load 13-16 here) the
+    # first commit can take longer than 0.6 s, and rounds that commit nothing prove nothing
+    # (seen: 3 captures in 20 rounds, then 9 of 10 needed): after such a round the window
+    # grows, and it returns to 0.6 s after a round that committed.
+    window = 0.6
     for round_ in range(20):
         args = ["--count", "100000", "--burst", str(1 + round_ % 3)]
         if round_ == 0:
@@ -119,7 +124,7 @@ def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path
         proc = _start(data, *args)
         try:
             assert _wait_for_line(proc, "capturing into session", 60), proc.stderr.read()
-            time.sleep(rnd.uniform(0.0, 0.6))
+            time.sleep(rnd.uniform(0.0, window))
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)  # reap it and close its pipes
@@ -131,7 +136,9 @@ def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path
             # every capture committed before an earlier kill is still there, unchanged
             assert {k: rows[k] for k in known} == known
             known = rows
-            kills_after_a_commit += len(known) > before
+            committed = len(known) > before
+            kills_after_a_commit += committed
+            window = 0.6 if committed else min(window * 1.5, 4.0)
     assert len(known) >= 20 and kills_after_a_commit >= 10
 
 
@@ -192,4 +199,29 @@ def test_ctrl_c_stops_after_the_capture_in_progress(tmp_path):
     assert len(rows) >= 1
     with Store(data, read_only=True) as store:
         log = store.log_entries(1)
+        assert log[-1].kind == "finished" and "cancelled" in log[-1].message
+
+
+def test_ctrl_c_during_a_long_burst_keeps_it_and_says_stopped(tmp_path):
+    # The real program (python -m main), a burst that takes ~1.5 s (6 frames at 4 fps): before,
+    # the generic signal watchdog ended the process 0.6 s after Ctrl-C, mid-burst -- the
+    # capture discarded, no "stopped:" line and no "finished" entry in the session log.
+    data = tmp_path / "data"
+    env = {**os.environ, "NIGHTLAB_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "main", "capture", "--camera", "sim", "--session", "night",
+         "--set", "fps=4", "--burst", "6", "--count", "3", "--no-align"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert _wait_for_line(proc, "capturing into session", 60)
+    time.sleep(0.3)  # inside the first burst
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped: 1 night capture(s)" in out, (out, err)
+    assert "interrupted" not in err and "Traceback" not in err
+    with Store(data, read_only=True) as store:
+        session = store.session("night")
+        assert session.n_captures == 7  # the burst's 6 frames and their mean, all kept
+        log = store.log_entries(session.id)
         assert log[-1].kind == "finished" and "cancelled" in log[-1].message

@@ -92,6 +92,26 @@ class OpenedBag:
         self.close()
 
 
+def not_a_bag(src: Path) -> BagRejected:
+    """The one line for a path that is neither a bag folder nor a readable zip.
+
+    A zip whose end was cut off (an interrupted download or copy) still starts with the zip
+    signature but has no central directory: say so, rather than "not a zip".
+    """
+    try:
+        with open(src, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        return BagRejected(f"{src}: cannot read ({exc.strerror or exc})")
+    if head.startswith(b"PK"):
+        size = src.stat().st_size
+        return BagRejected(
+            f"{src}: damaged zip file, truncated or corrupt ({size} bytes, no zip directory "
+            "at its end: an interrupted download or copy?)"
+        )
+    return BagRejected(f"{src}: neither a bag folder nor a zip file")
+
+
 def open_bag(
     path: str | os.PathLike[str],
     *,
@@ -139,7 +159,7 @@ def open_bag(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     else:
-        raise BagRejected(f"{src}: neither a bag folder nor a zip file")
+        raise not_a_bag(src)
     try:
         bag = _check_bag(src, root, total, limits, hashes, reporter)
         bag._staging = staging

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.exchange._errors import BagRejected
 from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import check_version
-from engine.exchange._read import _check_name
+from engine.exchange._read import _check_name, not_a_bag
 
 __all__ = ["BagSummary", "describe_bag"]
 
@@ -55,7 +55,7 @@ def describe_bag(path: str | os.PathLike[str], *, limits: ImportLimits | None = 
     elif not src.exists():
         raise FileNotFoundError(f"{src}: no such file or folder")
     else:
-        raise BagRejected(f"{src}: neither a bag folder nor a zip file")
+        raise not_a_bag(src)
     where = f"{src}: data/manifest.json"
     try:
         m = json.loads(manifest.decode("utf-8"))

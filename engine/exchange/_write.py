@@ -74,6 +74,10 @@ class ExportResult:
     """Size of what was written (the zip, or every file of the folder)."""
     seconds: float
     pairs: int
+    pairs_without_run: int = 0
+    """Pairs no model ran on (``chosen_run`` null): their folders hold only the night and day
+    images, no ``aligned_reference`` / ``leak_mask`` / ``colorized`` (``nightlab reprocess``
+    adds runs)."""
 
     @property
     def mb_per_s(self) -> float:
@@ -163,6 +167,7 @@ def write_bag(
         bag_bytes=bag_bytes,
         seconds=time.perf_counter() - t0,
         pairs=len(plan.manifest["pairs"]),
+        pairs_without_run=sum(p.get("chosen_run") is None for p in plan.manifest["pairs"]),
     )
 
 

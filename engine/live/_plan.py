@@ -54,7 +54,8 @@ class CapturePlan:
     every_s : float
         Seconds between night captures (0: as fast as the camera delivers).
     count : int, optional
-        Stop after this many night captures.
+        Stop after this many night captures; 0 (with ``day_reference`` only) takes just the
+        day reference, e.g. in the afternoon before a night run.
     start, end : datetime.time, optional
         Capture only between these local times (``end`` before ``start`` crosses midnight:
         21:00 -> 05:00). Before ``start`` the runner counts down; it stops at ``end``.
@@ -91,8 +92,11 @@ class CapturePlan:
     def __post_init__(self) -> None:
         if not self.every_s >= 0:
             raise ValueError(f"every_s must be >= 0, got {self.every_s!r}")
-        if self.count is not None and self.count < 1:
-            raise ValueError(f"count must be >= 1, got {self.count}")
+        if self.count is not None and self.count < (0 if self.day_reference else 1):
+            raise ValueError(
+                f"count must be >= 1 (0 only with a day reference, to take just that), "
+                f"got {self.count}"
+            )
         if (self.start is None) != (self.end is None):
             raise ValueError("give both a start and an end time, or neither")
         if self.start is not None and self.start == self.end:
@@ -144,6 +148,8 @@ class CapturePlan:
             parts.append("at " + ", ".join(f"{t:%H:%M}" for t in self.times))
         else:
             parts.append(f"every {_fmt_interval(self.every_s)}" if self.every_s else "continuous")
+        if self.count == 0:
+            return "day reference only" + (f", burst {self.burst}" if self.burst > 1 else "")
         if self.count is not None:
             parts.append(f"{self.count} capture(s)")
         if self.start is not None and self.end is not None:

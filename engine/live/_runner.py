@@ -211,6 +211,8 @@ class CaptureRunner:
                     self._emit(self.events.frame_captured, shot)
                     break
                 due = max(time.time(), due + max(plan.every_s, 1.0))  # try again
+            if plan.count == 0:  # the reference alone: the camera stays in day mode
+                return "done"
         self._apply(plan.night_controls, "night" if mode_ctrl else None)
         return self._nights_at_times() if plan.times else self._nights_every()
 

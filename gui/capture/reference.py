@@ -90,7 +90,13 @@ class ReferencePanel(QWidget):
             self.message.emit("no frame yet: start the camera first")
             return None
         if frame.is_gray:
-            self.message.emit("the newest frame is gray (night): switch the camera to day mode")
+            if "mode" in cam.capabilities():
+                self.message.emit("the newest frame is gray (night): switch the camera to day mode")
+            else:  # a replay or a gray-only camera: no day mode to switch to
+                self.message.emit(
+                    "the newest frame is gray and this camera has no day mode: "
+                    "load a day reference from a file (Load file…, Ctrl+O)"
+                )
             return None
         return frame
 
@@ -174,12 +180,20 @@ class ReferencePanel(QWidget):
         """Read ``path`` on the job runner; a bad file becomes one line on ``message``."""
 
         def work():
-            from engine._image import read_image
+            from engine._image import has_colour, read_image
 
-            return read_image(path, mode="rgb")
+            img = read_image(path, mode="rgb")
+            return img, has_colour(img)  # checked here, on the worker: no maths in the GUI
 
-        def done(img) -> None:
+        def done(result) -> None:
+            img, coloured = result
             self._state.set_reference(img, str(path))
-            self.message.emit(f"Day reference loaded from {path}")
+            if coloured:
+                self.message.emit(f"Day reference loaded from {path}")
+            else:
+                self.message.emit(
+                    f"Day reference loaded from {path}, but it has no colour (a gray image): "
+                    "the colorization will be gray"
+                )
 
         self._jobs.submit(work, done=done, label=f"loading {path.name}")

@@ -62,6 +62,7 @@ class _ExchangeDialog(QDialog):
         self.bar.setValue(0)
         self.phase = QLabel("")
         self.phase.setStyleSheet("color: #8a909a;")
+        self.phase.setWordWrap(True)  # a finished export may add a note about its pairs
         self.go = QPushButton(title.split()[0])
         self.go.setDefault(True)
         self.cancel = QPushButton("Close")
@@ -109,6 +110,7 @@ class _ExchangeDialog(QDialog):
             self.running = False
             self.bar.setValue(1000)
             self.phase.setText(describe(result))
+            self.adjustSize()  # a note may wrap onto more lines: show all of it
             self.cancel.setText("Close")
             self.go.setEnabled(True)
             self.finished_ok.emit(result)
@@ -116,6 +118,7 @@ class _ExchangeDialog(QDialog):
         def failed(msg: str) -> None:
             self.running = False
             self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
+            self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")
             self.go.setEnabled(True)
 
@@ -173,7 +176,7 @@ class ExportDialog(_ExchangeDialog):
             lambda: export_session(
                 store, sid, out, as_zip=zipped, verdict=verdict, tag=tag, progress=self._progress
             ),
-            lambda r: f"Exported to {out}",
+            lambda r: f"Exported to {out}" + _without_runs(r, sid),
         )
 
 
@@ -200,6 +203,19 @@ class ImportDialog(_ExchangeDialog):
             lambda: import_session(store, path, as_copy=as_copy, progress=self._progress),
             lambda r: f"Imported {r.session.name!r}: {r.pairs} pairs, {r.captures} captures",
         )
+
+
+def _without_runs(result, session_id: int) -> str:
+    """A note when pairs left without their model outputs (no run: captured, not reprocessed)."""
+    n = result.pairs_without_run
+    if not n:
+        return ""
+    # the command on a line of its own: Qt would break it at "--"
+    return (
+        f"<br><span style='color:#d29922'>{n} of {result.pairs} pairs have no model run: only "
+        f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
+        "add the colorized outputs.</span>"
+    )
 
 
 def _safe(name: str) -> str:

@@ -8,6 +8,7 @@ the counts without anyone asking.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -99,8 +100,11 @@ class SessionsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # every column as wide as its text, the name too: stretched, it was the column that gave
+        # way in a narrow dock ("r… e…"); the table scrolls sideways instead
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.btn_new = QPushButton("New…")
         self.btn_new.setToolTip("Start a session: every capture goes into it (Ctrl+N)")
@@ -135,7 +139,10 @@ class SessionsPanel(QWidget):
         self._sessions = list(reversed(sessions))  # newest first
         self.table.setRowCount(len(self._sessions))
         for r, s in enumerate(self._sessions):
-            created = dt.datetime.fromtimestamp(s.created_at).strftime("%Y-%m-%d %H:%M")
+            when = dt.datetime.fromtimestamp(s.created_at)
+            # this year's dates without the year: room for the name in a narrow dock
+            short = when.year == dt.date.today().year
+            created = when.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
             cells = (s.name, s.operator, created, str(s.n_captures), str(s.n_pairs),
                      "open" if s.is_open else "closed")  # fmt: skip
             for c, text in enumerate(cells):
@@ -169,7 +176,13 @@ class SessionsPanel(QWidget):
             self.create(**dlg.values())
 
     def _last_operator(self) -> str:
-        return self._sessions[0].operator if self._sessions else ""
+        """The newest session's operator, else the login name (as the command line does)."""
+        if self._sessions and self._sessions[0].operator:
+            return self._sessions[0].operator
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return ""
 
     def create(self, name: str, operator: str = "", scene_notes: str = "") -> None:
         cam = self._state.camera

@@ -1,0 +1,70 @@
+"""Day reference messages a new user meets: no day mode on a replay, a gray file loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+
+def test_capture_reference_on_a_gray_replay_points_to_load_file(qtbot, tmp_path):
+    # Before: "switch the camera to day mode" -- a replay has no mode to switch
+    import numpy as np
+
+    from engine._image import write_image
+    from engine.app_state import AppState
+    from engine.camera import open_camera
+    from gui.capture.reference import ReferencePanel
+    from gui.jobs import JobRunner
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    write_image(folder / "0001.png", np.full((48, 64), 90, np.uint8))
+    cam = open_camera(f"replay:{folder}")
+    assert "mode" not in cam.capabilities()
+    cam.start()
+    jobs = JobRunner(workers=1)
+    panel = ReferencePanel(AppState(camera=cam, camera_spec="replay"), jobs)
+    qtbot.addWidget(panel)
+    messages = []
+    panel.message.connect(messages.append)
+    try:
+        qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=10_000)
+        assert panel.capture_frame() is False
+        assert "no day mode" in messages[-1] and "Load file" in messages[-1]
+    finally:
+        cam.close()
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_loading_a_gray_day_reference_file_says_it_has_no_colour(qtbot, tmp_path):
+    # Before: "Day reference loaded from ..." and a gray colorization, not a word why
+    import numpy as np
+
+    from engine._image import write_image
+    from engine.app_state import AppState
+    from gui.capture.reference import ReferencePanel
+    from gui.jobs import JobRunner
+
+    gray = write_image(tmp_path / "night-by-mistake.png", np.full((48, 64), 90, np.uint8))
+    colour = write_image(
+        tmp_path / "day.png", np.dstack([np.full((48, 64), v, np.uint8) for v in (200, 90, 40)])
+    )
+    jobs = JobRunner(workers=1)
+    state = AppState()
+    panel = ReferencePanel(state, jobs)
+    qtbot.addWidget(panel)
+    messages = []
+    panel.message.connect(messages.append)
+    try:
+        panel.load_file(gray)
+        qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
+        assert "no colour" in messages[-1] and str(gray) in messages[-1]
+        assert state.reference is not None  # still loaded: alignment alone works
+        panel.load_file(colour)
+        qtbot.waitUntil(lambda: len(messages) == 2, timeout=10_000)
+        assert messages[-1] == f"Day reference loaded from {colour}"
+    finally:
+        jobs.shutdown()
+        jobs.wait()

@@ -1,0 +1,102 @@
+"""Handing a session over, as an operator and the partner meet it.
+
+Exporting pairs no model ran on says so: the partner would otherwise get raw frames only.
+
+Captured pairs (GUI or ``nightlab capture``) have no run until ``nightlab reprocess``; the
+pair folders then hold night.png and day.png but none of aligned_reference / leak_mask /
+colorized that docs/export-format.md lists. Before, the export said nothing about it.
+The export and import dialogs show their closing note or error whole.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import cli
+from engine.store import Store
+
+
+@pytest.fixture
+def captured(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
+    argv = ["capture", "--session", "roof", "--day-reference", "--count", "2"]
+    assert cli.main(argv) == 0
+    return data
+
+
+def test_cli_export_notes_pairs_without_a_run_and_how_to_add_them(captured, tmp_path, capsys):
+    capsys.readouterr()
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "raw")]) == 0
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1
+    assert "2 of 2 pairs have no model run" in notes[0]
+    assert "nightlab reprocess --session 1" in notes[0]
+    assert not list((tmp_path / "raw" / "data" / "pairs").rglob("colorized.png"))
+
+    # after a reprocess every pair carries its outputs, and the export has nothing to note
+    assert cli.main(["reprocess", "--session", "roof", "--serial"]) == 0
+    capsys.readouterr()
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "full")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert len(list((tmp_path / "full" / "data" / "pairs").rglob("colorized.png"))) == 2
+
+
+def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
+    from engine.exchange import export_session
+
+    with Store(captured, read_only=True) as store:
+        r = export_session(store, "roof", tmp_path / "bag")
+    assert (r.pairs, r.pairs_without_run) == (2, 2)
+
+
+def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
+    pytest.importorskip("PySide6")
+    from gui.jobs import JobRunner
+    from gui.sessions.exchange import ExportDialog
+
+    with Store(captured, read_only=True) as store:
+        jobs = JobRunner(workers=1)
+        dlg = ExportDialog(store, jobs, store.session("roof"))
+        qtbot.addWidget(dlg)
+        dlg.show()
+        dlg.as_zip.setChecked(False)
+        dlg.path.setText(str(tmp_path / "bag"))
+        dlg.start()
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "Exported to" in dlg.phase.text()
+        assert "2 of 2 pairs have no model run" in dlg.phase.text()
+        # the whole note is visible: the dialog grew to the wrapped label's height
+        qtbot.waitUntil(
+            lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
+            timeout=5_000,
+        )
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
+    # Before: the error for a truncated zip wrapped to three lines in a two-line label
+    pytest.importorskip("PySide6")
+    from engine.app_state import AppState
+    from gui.jobs import JobRunner
+    from gui.sessions.exchange import ImportDialog
+
+    cut = tmp_path / "roof-night.zip"
+    cut.write_bytes(b"PK\x03\x04" + b"\x00" * 5000)  # a zip's start, its end cut off
+    with Store(tmp_path / "data") as store:
+        jobs = JobRunner(workers=1)
+        dlg = ImportDialog(AppState(), store, jobs)
+        qtbot.addWidget(dlg)
+        dlg.show()
+        dlg.path.setText(str(cut))
+        dlg.start()
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "damaged zip file, truncated" in dlg.phase.text()
+        qtbot.waitUntil(
+            lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
+            timeout=5_000,
+        )
+        jobs.shutdown()
+        jobs.wait()
