@@ -106,19 +106,34 @@ def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def colour_ramp(
-    night_ab: np.ndarray, reference_ab: np.ndarray, *, window: int, lo: float, hi: float
+    night_rgb: np.ndarray,
+    reference_rgb: np.ndarray,
+    *,
+    factor: int,
+    window: int,
+    lo: float,
+    hi: float,
 ) -> np.ndarray:
     """Change ramp from chroma that differs by more than the global colour cast.
 
-    ``night_ab``, ``reference_ab``: float32 ``(h, w, 2)`` CIE a, b at the working
-    resolution. ``lo``/``hi``: ab distance (after removing the median difference) where the
-    ramp starts and saturates.
+    ``night_rgb``, ``reference_rgb``: uint8 ``(H, W, 3)`` RGB at full size; ``factor``: the
+    working resolution's power-of-two shrink factor (as `engine.leakmask._mask._shrink`,
+    dropping the last ``H % factor`` rows and ``W % factor`` columns). Both are shrunk,
+    converted to OpenCV's 8-bit CIE Lab (a table lookup, precise to about one ab unit, far
+    below the thresholds) and their a, b box-averaged over ``window``. ``lo``/``hi``: ab
+    distance, after removing the median difference (the global colour cast), where the
+    ramp starts and saturates. Compiled (`engine.leakmask._colour_kernels`): one pass over
+    the full-size pixels and one at the working resolution.
     """
-    k = (window, window)
-    d = cv2.blur(night_ab, k, borderType=_BORDER) - cv2.blur(reference_ab, k, borderType=_BORDER)
-    d -= np.median(d[::2, ::2].reshape(-1, 2), axis=0).astype(np.float32)
-    dist = cv2.magnitude(np.ascontiguousarray(d[..., 0]), np.ascontiguousarray(d[..., 1]))
-    return _ramp(dist, lo, hi)
+    from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+
+    h, w = night_rgb.shape[:2]
+    sh, sw = h // factor, w // factor
+    small = np.empty((2, sh, sw * 3), np.uint8)
+    flat = [np.ascontiguousarray(img).reshape(h, w * 3) for img in (night_rgb, reference_rgb)]
+    shrink_pair(flat[0], flat[1], factor, small)
+    lab = cv2.cvtColor(small.reshape(2 * sh, sw, 3), cv2.COLOR_RGB2Lab)
+    return chroma_ramp(lab.reshape(2 * sh, sw * 3), window, float(lo), float(hi))
 
 
 def stability_ramp(stability_small: np.ndarray, *, lo: float, hi: float) -> np.ndarray:
