@@ -60,6 +60,8 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
         if box:
             # a running sum down the strip: two rows per step whatever the window
             for q in range(5):
+                if q == 3 and not round32:
+                    continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
                 acc = col[q]
                 if i == r0:
                     acc[:] = 0.0
@@ -84,6 +86,8 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             for k in range(n):
                 vrows[k] = (i + k - r + n) % n
             for q in range(5):
+                if q == 3 and not round32:
+                    continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
                 if r <= 5:  # one pass, rounded straight into the padded row
                     _vertical5(pad[q, 0], ring[q], vrows, taps, r, w, round32, src)
                 else:
@@ -139,10 +143,9 @@ def _products(ring, slot, xr, yr, w, round32):
             ring[2, slot, j] = np.float64(np.float32(xr[j]) * np.float32(xr[j]))
             ring[3, slot, j] = np.float64(np.float32(yr[j]) * np.float32(yr[j]))
             ring[4, slot, j] = np.float64(np.float32(xr[j]) * np.float32(yr[j]))
-    else:
+    else:  # x^2 + y^2 in one statistic (see `_formula64`); slot 3 is not used
         for j in range(w):
-            ring[2, slot, j] = np.float64(xr[j]) * np.float64(xr[j])
-            ring[3, slot, j] = np.float64(yr[j]) * np.float64(yr[j])
+            ring[2, slot, j] = _f64(xr[j]) * _f64(xr[j]) + _f64(yr[j]) * _f64(yr[j])
             ring[4, slot, j] = np.float64(xr[j]) * np.float64(yr[j])
 
 
@@ -180,12 +183,9 @@ def _quantity(acc, xr, yr, q, t, w, round32):
         else:
             for j in range(w):
                 acc[j] += t * np.float64(np.float32(xr[j]) * np.float32(yr[j]))
-    elif q == 2:
+    elif q == 2:  # x^2 + y^2 (see `_formula64`)
         for j in range(w):
-            acc[j] += t * (np.float64(xr[j]) * np.float64(xr[j]))
-    elif q == 3:
-        for j in range(w):
-            acc[j] += t * (np.float64(yr[j]) * np.float64(yr[j]))
+            acc[j] += t * (_f64(xr[j]) * _f64(xr[j]) + _f64(yr[j]) * _f64(yr[j]))
     else:
         for j in range(w):
             acc[j] += t * (np.float64(xr[j]) * np.float64(yr[j]))
@@ -230,10 +230,9 @@ def _slide(acc, v, xn, yn, xo, yo, q, scale, r, w, round32):
             inner[j] = np.float64(np.float32(acc[j] * scale))
     else:
         for j in range(w):
-            if q == 2:
-                new, old = _f64(xn[j]) * _f64(xn[j]), _f64(xo[j]) * _f64(xo[j])
-            elif q == 3:
-                new, old = _f64(yn[j]) * _f64(yn[j]), _f64(yo[j]) * _f64(yo[j])
+            if q == 2:  # x^2 + y^2 (see `_formula64`)
+                new = _f64(xn[j]) * _f64(xn[j]) + _f64(yn[j]) * _f64(yn[j])
+                old = _f64(xo[j]) * _f64(xo[j]) + _f64(yo[j]) * _f64(yo[j])
             else:
                 new, old = _f64(xn[j]) * _f64(yn[j]), _f64(xo[j]) * _f64(yo[j])
             acc[j] += new - old
@@ -406,16 +405,21 @@ def _formula32(hor, orow, scale, cov_norm, c1, c2, w):
 
 @njit(**_JIT)
 def _formula64(hor, orow, scale, cov_norm, c1, c2, w):
-    """The same formula in float64 (scikit-image's type for all but float16/32 input)."""
-    sx, sy, sxx, syy, sxy = hor[0], hor[1], hor[2], hor[3], hor[4]
+    """The same formula in float64 (scikit-image's type for all but float16/32 input).
+
+    Only ``vx + vy`` enters it, so the window statistic ``hor[2]`` is that of ``x^2 + y^2``
+    (one filter fewer): ``cov_norm * (E[x^2 + y^2] - ux^2 - uy^2)`` differs from scikit-image's
+    separately filtered sum by float64 rounding (~1e-16 of ``E[x^2]``), invisible in the
+    float32 map. float32 images keep five statistics: scipy rounds each to float32.
+    """
+    sx, sy, sxxyy, sxy = hor[0], hor[1], hor[2], hor[4]
     for j in range(w):
         ux = sx[j] * scale
         uy = sy[j] * scale
-        vx = cov_norm * (sxx[j] * scale - ux * ux)
-        vy = cov_norm * (syy[j] * scale - uy * uy)
+        vxvy = cov_norm * (sxxyy[j] * scale - ux * ux - uy * uy)
         vxy = cov_norm * (sxy[j] * scale - ux * uy)
         a1 = 2.0 * ux * uy + c1
         a2 = 2.0 * vxy + c2
         b1 = ux * ux + uy * uy + c1
-        b2 = vx + vy + c2
+        b2 = vxvy + c2
         orow[j] = np.float32((a1 * a2) / (b1 * b2))
