@@ -22,6 +22,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from engine.app_state import LiveViewSpec
+from engine.leakmask import warm_kernels
 from engine.live import PairTracker
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ class LivePreview:
         self._workers = workers
         for t in self._threads:
             t.start()
+        # the SSIM label and the night-colour cue run numba kernels: load (or, first time
+        # after an install, compile) them now rather than on the first frame that needs them
+        threading.Thread(target=warm_kernels, name="nightlab-warm-kernels", daemon=True).start()
 
     # -- configuration (any thread) --------------------------------------------------------
     def set_reference(self, day: np.ndarray | None, *, fixed_camera: bool = False) -> None:

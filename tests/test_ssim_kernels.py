@@ -102,3 +102,35 @@ def test_float32_maps_equal_skimage_to_the_bit(gaussian, rng):
         data_range = 255.0 if a.max() > 1 else 1.0
         expected = structural_similarity(a, b, data_range=data_range, full=True, **kw)[1]
         np.testing.assert_array_equal(ssim_map(a, b, data_range=data_range, **kw), expected)
+
+
+def test_a_live_preview_loads_the_kernels_on_a_background_thread(monkeypatch):
+    """The first frame must not pay numba's import and cache load (or compile): opening a
+    live session starts `warm_kernels` on a thread of its own."""
+    import threading
+
+    import engine.live_preview as lp
+
+    seen = []
+    monkeypatch.setattr(lp, "warm_kernels", lambda: seen.append(threading.current_thread()))
+    preview = lp.LivePreview(workers=1, colorize=False)
+    try:
+        for _ in range(200):
+            if seen:
+                break
+            threading.Event().wait(0.01)
+        assert seen and seen[0] is not threading.main_thread()
+        assert seen[0].name == "nightlab-warm-kernels"
+    finally:
+        preview.stop()
+
+
+def test_warm_kernels_leaves_them_compiled_for_the_live_inputs():
+    from engine.leakmask import warm_kernels
+    from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+    from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
+
+    warm_kernels()
+    warm_kernels()  # idempotent
+    for kernel in (ssim_u8_box_strip, shrink_pair, chroma_ramp):
+        assert kernel.signatures, kernel  # compiled (or loaded) for the types the live path uses
