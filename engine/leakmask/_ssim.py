@@ -55,10 +55,11 @@ def ssim_map(
     win_size=win_size, gaussian_weights=gaussian_weights, sigma=sigma,
     use_sample_covariance=use_sample_covariance)[1]``; float32 images carry scikit-image's
     own float32 rounding (scipy rounds each filter axis to float32), reproduced to the bit.
-    Several times faster: in CPU work on one thread, about 8x for uint8 with the box window
-    and 5-9x for float32 and the Gaussian window at 640x480 on a busy machine; two threads
-    from ``SSIM_PARALLEL_PIXELS`` up. Float and Gaussian maps are compiled (numba) on first
-    use, then cached on disk.
+    Several times faster on one thread, also against a scikit-image whose heap is warm
+    (its temporaries already mapped): at 640x480 about 30x for uint8 with the box window and
+    5-10x for float32 and the Gaussian window (``nightlab bench --only ssim``); two threads
+    from ``SSIM_PARALLEL_PIXELS`` up. The kernels are compiled (numba) on first use, then
+    loaded from a disk cache (`warm_kernels` does that ahead of time).
 
     Parameters
     ----------
