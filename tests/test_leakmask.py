@@ -498,7 +498,7 @@ def test_ssim_bench_rows_time_each_case_against_a_default_and_a_warm_heap(monkey
     for r in rows:
         assert r.ours_ms > 0 and r.reference_ms > 0
         assert "interleaved with the other heap's process" in r.note
-        assert "per-round ratio" in r.note and "load" in r.note
+        assert "per-round ratio" in r.note and "load" in r.note and "CPU time ours" in r.note
         assert "ours 1 thread(s), skimage 1" in r.note  # no helper thread for ours
         if r.reference.endswith("warm heap"):
             assert "MALLOC_MMAP_THRESHOLD_=1000000000" in r.note

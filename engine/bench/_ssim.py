@@ -83,13 +83,13 @@ def rows(*, repeats: int) -> list[BenchRow]:
             rounds = max(1, repeats) if is_target else max(3, min(repeats, 7))
             for ci, (stage, _, _, target) in enumerate(CASES):
                 load = os.getloadavg()[0]
-                times = {heap: ([], []) for heap in HEAPS}
+                times = {heap: ([], [], [], []) for heap in HEAPS}
                 for k in range(rounds):
                     # alternate which heap goes first, so neither always follows the other
                     for heap in HEAPS if k % 2 == 0 else HEAPS[::-1]:
-                        ours, ref = workers.time(heap, si, ci, warm_up=k == 0)
-                        times[heap][0].append(ours)
-                        times[heap][1].append(ref)
+                        timed = workers.time(heap, si, ci, warm_up=k == 0)
+                        for series, value in zip(times[heap], timed, strict=True):
+                            series.append(value)
                 for heap in HEAPS:
                     out.append(
                         _row(
@@ -107,9 +107,15 @@ def rows(*, repeats: int) -> list[BenchRow]:
     return out
 
 
-def _row(stage, size, t_ours, t_ref, *, heap, described, target, load) -> BenchRow:
+def _ratios(t_ours, t_ref) -> list[float]:
+    return sorted(r / o for r, o in zip(t_ref, t_ours, strict=True) if o > 0) or [float("nan")]
+
+
+def _row(stage, size, t_ours, t_ref, c_ours, c_ref, *, heap, described, target, load):
+    """A row of wall-time medians; the note adds ranges and the CPU-time ratio (each call's
+    own thread time: what a busy machine's descheduling does not inflate)."""
     ours, ref = statistics.median(t_ours), statistics.median(t_ref)
-    ratios = sorted(r / o for r, o in zip(t_ref, t_ours, strict=True) if o > 0)
+    ratios, cpu = _ratios(t_ours, t_ref), _ratios(c_ours, c_ref)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(described["heap"].items()))
     return BenchRow(
         stage=stage,
@@ -123,8 +129,10 @@ def _row(stage, size, t_ours, t_ref, *, heap, described, target, load) -> BenchR
             f"{heap} heap ({settings or 'glibc defaults'}); interleaved with the other "
             f"heap's process, {len(t_ours)} rounds; ours {min(t_ours):.1f}-{max(t_ours):.1f} "
             f"ms, skimage {min(t_ref):.1f}-{max(t_ref):.1f} ms, per-round ratio "
-            f"{ratios[0]:.1f}-{ratios[-1]:.1f}x (median {statistics.median(ratios):.1f}x); "
-            f"ours {described['threads']} thread(s), skimage 1; load {load:.1f}"
+            f"{ratios[0]:.1f}-{ratios[-1]:.1f}x (median {statistics.median(ratios):.1f}x); CPU "
+            f"time ours {statistics.median(c_ours):.2f} ms, ratio {cpu[0]:.1f}-{cpu[-1]:.1f}x "
+            f"(median {statistics.median(cpu):.1f}x); ours {described['threads']} thread(s), "
+            f"skimage 1; load {load:.1f}"
         ),
     )
 
@@ -159,7 +167,7 @@ class _Workers:
         for heap in HEAPS:
             self.described[heap] = self.conns[heap].recv()
 
-    def time(self, heap: str, size: int, case: int, *, warm_up: bool) -> tuple[float, float]:
+    def time(self, heap: str, size: int, case: int, *, warm_up: bool) -> tuple[float, ...]:
         self.conns[heap].send((size, case, warm_up))
         return self.conns[heap].recv()
 

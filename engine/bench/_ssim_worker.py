@@ -22,8 +22,9 @@ WARM_HEAP_ENV = {"MALLOC_TRIM_THRESHOLD_": "4000000000", "MALLOC_MMAP_THRESHOLD_
 
 
 def serve(conn: Connection, sizes: tuple[tuple[int, int], ...]) -> None:
-    """Answer ``(size_index, case_index, warm_up)`` with ``(ours_ms, skimage_ms)`` until
-    ``None``; ``warm_up``: run both once, untimed, first (numba's compile or cache load).
+    """Answer ``(size_index, case_index, warm_up)`` with ``(ours_ms, skimage_ms, ours_cpu_ms,
+    skimage_cpu_ms)`` (wall and this thread's CPU time) until ``None``; ``warm_up``: run both
+    once, untimed, first (numba's compile or cache load).
 
     The first message sent describes the process (heap settings, ``ssim_map``'s threads).
     A size's frames are made when it is first asked for, so nothing of a larger size has
@@ -51,9 +52,9 @@ def serve(conn: Connection, sizes: tuple[tuple[int, int], ...]) -> None:
         if warm_up:
             ssim_map(a, b, **kw)
             structural_similarity(a, b, full=True, **kw)
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         structural_similarity(a, b, full=True, **kw)
-        t1 = time.perf_counter()
+        c1, t1 = time.thread_time(), time.perf_counter()
         ssim_map(a, b, **kw)
-        t2 = time.perf_counter()
-        conn.send(((t2 - t1) * 1e3, (t1 - t0) * 1e3))
+        c2, t2 = time.thread_time(), time.perf_counter()
+        conn.send(((t2 - t1) * 1e3, (t1 - t0) * 1e3, (c2 - c1) * 1e3, (c1 - c0) * 1e3))
