@@ -124,3 +124,23 @@ def test_leak_mask_uses_the_colour_cue_at_the_working_resolution():
     )  # 645 px wide: shrunk by 4 to 161 px (<= work_width 256)
     assert st.cues["colour"].shape == st.similarity.shape == expected.shape
     np.testing.assert_allclose(st.cues["colour"], expected, rtol=0, atol=2e-5)
+
+
+def test_leakcues_bench_rows_time_each_cue_interleaved_with_ranges_and_cpu_time(monkeypatch):
+    import engine.bench._leakcues as bench
+    import engine.reference
+
+    # the per-reference fusion row is timed by other tests' subject; keep this one quick
+    monkeypatch.setattr(engine.reference, "fuse_aligned", lambda days: days[0])
+    rows = bench.rows(repeats=1)
+    assert [r.stage for r in rows[:3]] == [
+        "leak_mask + luminance cue (default)",
+        "leak_mask + luminance + stability",
+        "leak_mask + luminance + stability + night colour",
+    ]
+    for r in rows[:3]:
+        assert r.size == "640x480" and r.ours_ms > 0 and r.reference_ms > 0
+        assert r.target == "<= 3 ms" and r.met == (r.ours_ms <= 3.0)
+        assert "interleaved medians of 6 calls" in r.note and "middle half" in r.note
+        assert "CPU time (process)" in r.note and "load" in r.note
+    assert rows[3].stage.startswith("fuse 8 aligned day frames") and rows[3].met is None
