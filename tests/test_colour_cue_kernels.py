@@ -16,6 +16,15 @@ from tests.conftest import shared_path
 P = LeakMaskParams()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_kernels():
+    """These tests are about the compiled cue: load it first (until then `colour_ramp`
+    serves with OpenCV, see the fallback test below)."""
+    from engine.leakmask import warm_kernels
+
+    warm_kernels()
+
+
 def _reference_shrink(rgb: np.ndarray, factor: int) -> np.ndarray:
     """Repeated 2x ``INTER_AREA`` after cropping to a multiple of ``factor``."""
     h, w = rgb.shape[:2]
@@ -144,3 +153,16 @@ def test_leakcues_bench_rows_time_each_cue_interleaved_with_ranges_and_cpu_time(
         assert "interleaved medians of 6 calls" in r.note and "middle half" in r.note
         assert "CPU time (process)" in r.note and "load" in r.note
     assert rows[3].stage.startswith("fuse 8 aligned day frames") and rows[3].met is None
+
+
+def test_until_the_kernels_are_loaded_opencv_gives_the_same_colour_ramp(monkeypatch):
+    import engine.leakmask._cues as cues
+
+    night, ref = _synthetic_pair()
+    compiled = _ours(night, ref, 4)
+    started = []
+    monkeypatch.setattr(cues, "kernels_ready", lambda: False)
+    monkeypatch.setattr(cues, "warm_in_background", lambda: started.append(1))
+    fallback = _ours(night, ref, 4)
+    np.testing.assert_allclose(fallback, compiled, rtol=0, atol=2e-5)
+    assert started

@@ -15,6 +15,15 @@ from tests.conftest import shared_path
 F = np.float32
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_kernels():
+    """These tests are about the compiled kernels: load them before the first map (until
+    then ``ssim_map`` serves uint8/box maps with OpenCV, see the fallback tests below)."""
+    from engine.leakmask import warm_kernels
+
+    warm_kernels()
+
+
 def _opencv_exact_u8_box(a, b, win, data_range=255.0, cov_norm=None):
     """The former uint8 / box path on whole images: exact int32 window sums (OpenCV box
     filters, ``BORDER_REFLECT``), exact numerators, then the same float32 operations."""
@@ -134,3 +143,40 @@ def test_warm_kernels_leaves_them_compiled_for_the_live_inputs():
     warm_kernels()  # idempotent
     for kernel in (ssim_u8_box_strip, shrink_pair, chroma_ramp):
         assert kernel.signatures, kernel  # compiled (or loaded) for the types the live path uses
+
+
+def test_until_the_kernel_is_loaded_opencv_gives_the_same_uint8_map(monkeypatch, rng):
+    """A process's first maps come from OpenCV while the kernel loads on another thread:
+    the map must not depend on which path ran."""
+    import engine.leakmask._ssim as ssim_module
+
+    started = []
+    a = cv2.GaussianBlur(rng.integers(0, 256, (480, 640), dtype=np.uint8), (0, 0), 1.0)
+    b = np.clip(a.astype(int) + rng.integers(-50, 50, a.shape), 0, 255).astype(np.uint8)
+    compiled = {w: ssim_map(a, b, data_range=255, win_size=w) for w in (3, 7, 13)}
+    monkeypatch.setattr(ssim_module, "kernels_ready", lambda: False)
+    monkeypatch.setattr(ssim_module, "warm_in_background", lambda: started.append(1))
+    for w, expected in compiled.items():
+        np.testing.assert_array_equal(ssim_map(a, b, data_range=255, win_size=w), expected)
+    assert started  # and it asked for the kernel to be loaded meanwhile
+
+
+def test_warm_in_background_loads_the_kernels_on_another_thread(monkeypatch):
+    import threading
+
+    import engine.leakmask._warm as warm
+
+    ran = []
+    monkeypatch.setattr(warm, "_READY", threading.Event())
+    monkeypatch.setattr(warm, "_STARTED", threading.Event())
+    monkeypatch.setattr(
+        warm, "warm_kernels", lambda: (ran.append(threading.current_thread()), warm._READY.set())
+    )
+    warm.warm_in_background()
+    warm.warm_in_background()  # once per process
+    for _ in range(300):
+        if warm.kernels_ready():
+            break
+        threading.Event().wait(0.01)
+    assert warm.kernels_ready() and len(ran) == 1
+    assert ran[0] is not threading.current_thread() and ran[0].name == "nightlab-warm-kernels"

@@ -37,7 +37,9 @@ def serve(conn: Connection, sizes: tuple[tuple[int, int], ...]) -> None:
 
     from engine.bench._leakmask import _frames
     from engine.bench._ssim import CASES, case_images
-    from engine.leakmask import ssim_map, ssim_threads
+    from engine.leakmask import ssim_map, ssim_threads, warm_kernels
+
+    warm_kernels()  # time the compiled kernels, not the OpenCV path that serves until then
 
     tables: dict[int, list] = {}
     heap = {k: os.environ[k] for k in WARM_HEAP_ENV if k in os.environ}

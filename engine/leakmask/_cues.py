@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.leakmask._warm import kernels_ready, warm_in_background
+
 __all__ = ["colour_ramp", "luminance_ramp", "stability_ramp"]
 
 _BORDER = cv2.BORDER_REFLECT
@@ -123,8 +125,13 @@ def colour_ramp(
     below the thresholds) and their a, b box-averaged over ``window``. ``lo``/``hi``: ab
     distance, after removing the median difference (the global colour cast), where the
     ramp starts and saturates. Compiled (`engine.leakmask._colour_kernels`): one pass over
-    the full-size pixels and one at the working resolution.
+    the full-size pixels and one at the working resolution; until the kernels are loaded in
+    this process (`engine.leakmask._warm`), the OpenCV version they replaced, which gives the
+    same ramp to float32 rounding.
     """
+    if not kernels_ready():
+        warm_in_background()
+        return _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi)
     from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
 
     h, w = night_rgb.shape[:2]
@@ -134,6 +141,25 @@ def colour_ramp(
     shrink_pair(flat[0], flat[1], factor, small)
     lab = cv2.cvtColor(small.reshape(2 * sh, sw, 3), cv2.COLOR_RGB2Lab)
     return chroma_ramp(lab.reshape(2 * sh, sw * 3), window, float(lo), float(hi))
+
+
+def _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi) -> np.ndarray:
+    """`colour_ramp` with OpenCV and numpy: 8-bit Lab of each shrunk image, float box means,
+    the median cast, ``cv2.magnitude``."""
+    from engine.leakmask._mask import _shrink_by
+
+    def small_ab(rgb):
+        lab = cv2.cvtColor(_shrink_by(rgb, factor), cv2.COLOR_RGB2Lab)
+        ab = lab[..., 1:].astype(np.float32)
+        ab -= 128.0
+        return ab
+
+    k = (window, window)
+    d = cv2.blur(small_ab(night_rgb), k, borderType=_BORDER)
+    d -= cv2.blur(small_ab(reference_rgb), k, borderType=_BORDER)
+    d -= np.median(d[::2, ::2].reshape(-1, 2), axis=0).astype(np.float32)
+    dist = cv2.magnitude(np.ascontiguousarray(d[..., 0]), np.ascontiguousarray(d[..., 1]))
+    return _ramp(dist, lo, hi)
 
 
 def stability_ramp(stability_small: np.ndarray, *, lo: float, hi: float) -> np.ndarray:

@@ -490,7 +490,11 @@ def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
     one resize by 3 or 4 costs ten times more. The last ``h % factor`` rows and
     ``w % factor`` columns are dropped (`_enlarge` puts them back).
     """
-    factor = _shrink_factor(gray.shape[:2], width)
+    return _shrink_by(gray, _shrink_factor(gray.shape[:2], width))
+
+
+def _shrink_by(gray: np.ndarray, factor: int) -> np.ndarray:
+    """`_shrink` by a known power-of-two ``factor``."""
     h, w = gray.shape[:2]
     small = gray[: h - h % factor, : w - w % factor]
     while factor > 1:

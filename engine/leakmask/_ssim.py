@@ -26,7 +26,9 @@ import numbers
 
 import numpy as np
 
+from engine.leakmask._ssim_u8_opencv import ssim_u8_box_opencv, strip_rows
 from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, scratch, strips, threads_for
+from engine.leakmask._warm import kernels_ready, warm_in_background
 
 __all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
@@ -120,6 +122,19 @@ def ssim_map(
         and not gaussian_weights
         and win <= _MAX_EXACT_WIN
     )
+    step = _kernel_rows(h)
+    if exact and not kernels_ready():
+        # the compiled kernel is not loaded yet in this process (numba's import and cache
+        # load, or its first compile): OpenCV gives the same map meanwhile
+        warm_in_background()
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        margin = win // 2
+
+        def work(items) -> None:
+            ssim_u8_box_opencv(a, b, items, win, float(data_range), cov_norm)
+
+        run_strips(work, out, strips(h, strip_rows(w), margin))
+        return out
     if exact:
         from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
 
@@ -168,7 +183,7 @@ def ssim_map(
                 ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32, ring)
 
     # the kernels reflect rows themselves: a strip needs no margin rows
-    run_strips(work, out, strips(h, _kernel_rows(h), 0))
+    run_strips(work, out, strips(h, step, 0))
     return out
 
 

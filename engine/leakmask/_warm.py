@@ -1,11 +1,13 @@
-"""Compile or load the live path's numba kernels ahead of the first frame.
+"""Load the live path's numba kernels off the caller's thread; until then, OpenCV serves.
 
-``ssim_map`` on uint8 images with the box window (the live view's SSIM label) and the leak
-mask's night-colour cue run compiled kernels. The first call of a process imports numba and
-loads them from its on-disk cache (about a second); the first call after an install compiles
-them (several seconds, longer on a busy machine). `warm_kernels` does that once per process,
-so a caller can start it on a background thread when a live session opens instead of the
-first frame paying it.
+``ssim_map`` on uint8 images with the box window (the live view's SSIM label, every capture's
+SSIM mean) and the leak mask's night-colour cue run compiled kernels. The first call of a
+process would wait for numba's import and the kernels' cache load (about a second), the first
+call after an install for their compile (seconds; tens of seconds on a busy machine): a
+capture session's first frames would miss their slots. So those callers ask `kernels_ready`;
+until it is true they use the OpenCV versions the kernels replaced (the same SSIM map to the
+bit; the same colour ramp to float32 rounding) and `warm_in_background` loads the kernels
+on a thread of its own. `warm_kernels` does it on the calling thread (benchmarks, tests).
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ import threading
 
 import numpy as np
 
-__all__ = ["warm_kernels"]
+__all__ = ["kernels_ready", "warm_in_background", "warm_kernels"]
 
 _LOCK = threading.Lock()
-_DONE = threading.Event()
+_READY = threading.Event()
+_STARTED = threading.Event()
+
+
+def kernels_ready() -> bool:
+    """True once `warm_kernels` has loaded (or compiled) the kernels in this process."""
+    return _READY.is_set()
 
 
 def warm_kernels() -> None:
@@ -27,18 +35,36 @@ def warm_kernels() -> None:
     Examples
     --------
     >>> warm_kernels()
-    >>> warm_kernels()  # already done: returns at once
+    >>> kernels_ready()
+    True
     """
-    if _DONE.is_set():
+    if _READY.is_set():
         return
     with _LOCK:
-        if _DONE.is_set():
+        if _READY.is_set():
             return
-        from engine.leakmask._cues import colour_ramp
-        from engine.leakmask._ssim import ssim_map
+        from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+        from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
 
+        f32 = np.float32
         gray = np.zeros((16, 16), np.uint8)
-        ssim_map(gray, gray, data_range=255)
-        rgb = np.zeros((16, 16, 3), np.uint8)
-        colour_ramp(rgb, rgb, factor=2, window=5, lo=10.0, hi=25.0)
-        _DONE.set()
+        out = np.empty((16, 16), f32)
+        buf = np.empty((8, 23), np.int32)
+        one = f32(1.0)
+        ssim_u8_box_strip(gray, gray, out, 0, 16, 7, one, one, f32(2.0), one, buf)
+        flat = np.zeros((16, 48), np.uint8)
+        small = np.empty((2, 8, 24), np.uint8)
+        shrink_pair(flat, flat, 2, small)
+        chroma_ramp(small.reshape(16, 24), 5, 10.0, 25.0)
+        _READY.set()
+
+
+def warm_in_background() -> None:
+    """Start `warm_kernels` on a daemon thread, once per process."""
+    if _READY.is_set() or _STARTED.is_set():
+        return
+    with _LOCK:
+        if _STARTED.is_set():
+            return
+        _STARTED.set()
+    threading.Thread(target=warm_kernels, name="nightlab-warm-kernels", daemon=True).start()
