@@ -8,11 +8,21 @@ capture session's first frames would miss their slots. So those callers ask `ker
 until it is true they use the OpenCV versions the kernels replaced (the same SSIM map to the
 bit; the same colour ramp to float32 rounding) and `warm_in_background` loads the kernels
 on a thread of its own. `warm_kernels` does it on the calling thread (benchmarks, tests).
+
+Compiling holds the GIL for most of its seconds, which would stall the GUI and the live
+workers of the process that pays it (a smoke run's first live result came after its 30 s
+limit): when numba's disk cache has no entry for a kernel yet, the background warm-up
+compiles them in a child process first (its own interpreter, its own GIL, the other core)
+and then only loads them from the cache.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -67,4 +77,35 @@ def warm_in_background() -> None:
         if _STARTED.is_set():
             return
         _STARTED.set()
-    threading.Thread(target=warm_kernels, name="nightlab-warm-kernels", daemon=True).start()
+    threading.Thread(target=_warm_quietly, name="nightlab-warm-kernels", daemon=True).start()
+
+
+def _warm_quietly() -> None:
+    """`warm_kernels`, compiling in a child process first when the disk cache lacks them."""
+    if not _cached():
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding ``engine``
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+        }
+        code = "from engine.leakmask._warm import warm_kernels; warm_kernels()"
+        try:
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, timeout=900, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass  # then this process compiles them itself, below
+    warm_kernels()
+
+
+def _cached() -> bool:
+    """Whether numba's disk cache has an index for every live-path kernel (a cheap check:
+    importing the modules compiles nothing)."""
+    try:
+        from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+        from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
+
+        kernels = (ssim_u8_box_strip, shrink_pair, chroma_ramp)
+        return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+    except Exception:  # numba's cache internals moved: assume not cached
+        return False
