@@ -162,7 +162,7 @@ def test_until_the_kernels_are_loaded_opencv_gives_the_same_colour_ramp(monkeypa
     compiled = _ours(night, ref, 4)
     started = []
     monkeypatch.setattr(cues, "kernels_ready", lambda: False)
-    monkeypatch.setattr(cues, "warm_in_background", lambda: started.append(1))
+    monkeypatch.setattr(cues, "fallback_used", lambda: started.append(1))
     fallback = _ours(night, ref, 4)
     np.testing.assert_allclose(fallback, compiled, rtol=0, atol=2e-5)
     assert started

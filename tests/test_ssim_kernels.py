@@ -148,10 +148,10 @@ def test_until_the_kernel_is_loaded_opencv_gives_the_same_uint8_map(monkeypatch,
     b = np.clip(a.astype(int) + rng.integers(-50, 50, a.shape), 0, 255).astype(np.uint8)
     compiled = {w: ssim_map(a, b, data_range=255, win_size=w) for w in (3, 7, 13)}
     monkeypatch.setattr(ssim_module, "kernels_ready", lambda: False)
-    monkeypatch.setattr(ssim_module, "warm_in_background", lambda: started.append(1))
+    monkeypatch.setattr(ssim_module, "fallback_used", lambda: started.append(1))
     for w, expected in compiled.items():
         np.testing.assert_array_equal(ssim_map(a, b, data_range=255, win_size=w), expected)
-    assert started  # and it asked for the kernel to be loaded meanwhile
+    assert len(started) == 3  # each call counted towards loading the kernel by itself
 
 
 def test_warm_in_background_loads_the_kernels_on_another_thread(monkeypatch):
@@ -182,3 +182,18 @@ def test_after_loading_the_disk_cache_holds_every_live_kernel():
 
     warm_kernels()
     assert _cached()
+
+
+def test_a_process_loads_the_kernels_by_itself_after_enough_opencv_maps(monkeypatch):
+    """A short command never pays numba's import for a map or two; a process that keeps
+    computing maps (an overnight capture) starts the background load."""
+    import engine.leakmask._warm as warm
+
+    started = []
+    monkeypatch.setattr(warm, "_FALLBACK_CALLS", [0])
+    monkeypatch.setattr(warm, "warm_in_background", lambda: started.append(1))
+    for _ in range(warm.AUTO_WARM_AFTER - 1):
+        warm.fallback_used()
+    assert not started
+    warm.fallback_used()
+    assert started

@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.leakmask._warm import kernels_ready, warm_in_background
+from engine.leakmask._warm import fallback_used, kernels_ready
 
 __all__ = ["colour_ramp", "luminance_ramp", "stability_ramp"]
 
@@ -130,7 +130,7 @@ def colour_ramp(
     same ramp to float32 rounding.
     """
     if not kernels_ready():
-        warm_in_background()
+        fallback_used()
         return _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi)
     from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from engine.leakmask._ssim_u8_opencv import ssim_u8_box_opencv, strip_rows
 from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, scratch, strips, threads_for
-from engine.leakmask._warm import kernels_ready, warm_in_background
+from engine.leakmask._warm import fallback_used, kernels_ready
 
 __all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
@@ -61,7 +61,8 @@ def ssim_map(
     (its temporaries already mapped): at 640x480 about 30x for uint8 with the box window and
     5-10x for float32 and the Gaussian window (``nightlab bench --only ssim``); two threads
     from ``SSIM_PARALLEL_PIXELS`` up. The kernels are compiled (numba) on first use, then
-    loaded from a disk cache (`warm_kernels` does that ahead of time).
+    loaded from a disk cache; for uint8 with the box window that happens in the background
+    (`warm_in_background`, or `warm_kernels` now), OpenCV giving the same map until then.
 
     Parameters
     ----------
@@ -124,9 +125,10 @@ def ssim_map(
     )
     step = _kernel_rows(h)
     if exact and not kernels_ready():
-        # the compiled kernel is not loaded yet in this process (numba's import and cache
-        # load, or its first compile): OpenCV gives the same map meanwhile
-        warm_in_background()
+        # the compiled kernel is not loaded in this process (`engine.leakmask._warm`: a live
+        # session loads it in the background, any process after 20 maps): OpenCV gives the
+        # same map
+        fallback_used()
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         margin = win // 2
 

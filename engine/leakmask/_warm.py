@@ -6,8 +6,10 @@ process would wait for numba's import and the kernels' cache load (about a secon
 call after an install for their compile (seconds; tens of seconds on a busy machine): a
 capture session's first frames would miss their slots. So those callers ask `kernels_ready`;
 until it is true they use the OpenCV versions the kernels replaced (the same SSIM map to the
-bit; the same colour ramp to float32 rounding) and `warm_in_background` loads the kernels
-on a thread of its own. `warm_kernels` does it on the calling thread (benchmarks, tests).
+bit; the same colour ramp to float32 rounding). `warm_in_background` loads the kernels on a
+thread of its own: a live session starts it when it opens, and a process starts it by itself
+after `AUTO_WARM_AFTER` OpenCV-served calls. `warm_kernels` does it on the calling thread
+(benchmarks, tests).
 
 Compiling holds the GIL for most of its seconds, which would stall the GUI and the live
 workers of the process that pays it (a smoke run's first live result came after its 30 s
@@ -26,11 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["kernels_ready", "warm_in_background", "warm_kernels"]
+__all__ = ["fallback_used", "kernels_ready", "warm_in_background", "warm_kernels"]
+
+#: OpenCV-served calls after which a process starts loading the kernels by itself: one that
+#: keeps computing maps (an overnight capture) gets them; a short command (``nightlab
+#: process``, a capture killed after a second) never pays numba's import for a map or two
+AUTO_WARM_AFTER = 20
 
 _LOCK = threading.Lock()
 _READY = threading.Event()
 _STARTED = threading.Event()
+_FALLBACK_CALLS = [0]
 
 
 def kernels_ready() -> bool:
@@ -67,6 +75,13 @@ def warm_kernels() -> None:
         shrink_pair(flat, flat, 2, small)
         chroma_ramp(small.reshape(16, 24), 5, 10.0, 25.0)
         _READY.set()
+
+
+def fallback_used() -> None:
+    """Count a call served by OpenCV; the `AUTO_WARM_AFTER`-th starts `warm_in_background`."""
+    _FALLBACK_CALLS[0] += 1  # a lost update between threads only delays the start
+    if _FALLBACK_CALLS[0] >= AUTO_WARM_AFTER:
+        warm_in_background()
 
 
 def warm_in_background() -> None:
