@@ -161,7 +161,9 @@ class LeakMaskParams:
             ok = all(isinstance(v, int | float) and math.isfinite(v) and v >= 0 for v in (a, b))
             if not (ok and a < b):
                 raise ValueError(f"need 0 <= {lo} < {hi}, got {lo}={a!r}, {hi}={b!r}")
-        if not (isinstance(self.adapt_quantile, int | float) and 0 < self.adapt_quantile < 100):
+        if not (
+            isinstance(self.adapt_quantile, int | float) and 0 < self.adapt_quantile < 100
+        ):
             raise ValueError(f"adapt_quantile must be in (0, 100), got {self.adapt_quantile!r}")
         if not (isinstance(self.adapt_reference, int | float) and 0 < self.adapt_reference <= 1):
             raise ValueError(f"adapt_reference must be in (0, 1], got {self.adapt_reference!r}")
