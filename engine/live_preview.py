@@ -22,6 +22,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from engine.app_state import LiveViewSpec
+from engine.leakmask import warm_in_background
 from engine.live import PairTracker
 
 if TYPE_CHECKING:
@@ -141,6 +142,10 @@ class LivePreview:
         self._workers = workers
         for t in self._threads:
             t.start()
+        # the SSIM label and the night-colour cue run numba kernels: load them (the first
+        # time after an install: compile them in a child process) in the background now;
+        # frames before that get the same maps from OpenCV
+        warm_in_background()
 
     # -- configuration (any thread) --------------------------------------------------------
     def set_reference(self, day: np.ndarray | None, *, fixed_camera: bool = False) -> None:

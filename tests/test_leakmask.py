@@ -485,38 +485,35 @@ def test_soft_tail_params_validated(field, value):
         LeakMaskParams(**{field: value})
 
 
-def test_ssim_bench_rows_time_float32_and_gaussian_interleaved(monkeypatch):
+def test_ssim_bench_rows_time_each_case_against_a_default_and_a_warm_heap(monkeypatch):
+    """Two timing processes, one with glibc's defaults and one whose heap stays warm (as
+    each reports from its own environment), every case timed in both, one thread each."""
     import engine.bench._ssim as bench
 
-    calls = []
     monkeypatch.setattr(bench, "SIZES", ((96, 64), (80, 48)))
     monkeypatch.setattr(bench, "TARGET_SIZE", (96, 64))
-    real = bench.interleaved
-
-    def spy(ours, ref, rounds):
-        calls.append(rounds)
-        return real(ours, ref, rounds)
-
-    monkeypatch.setattr(bench, "interleaved", spy)
     rows = bench.rows(repeats=2)
-    stages = [
-        "ssim_map (uint8, 7x7 box)",
-        "ssim_map (float32, 7x7 box)",
-        "ssim_map (uint8, Gaussian 11 taps)",
-        "ssim_map (float32, Gaussian 11 taps)",
-    ]
-    assert [r.stage for r in rows] == stages * 2
-    # the target size times `repeats` rounds; the other size at least 3 (a median of 3)
-    assert calls == [2] * 4 + [3] * 4
+    stages = [stage for stage, *_ in bench.CASES]
+    assert [r.stage for r in rows] == [s for s in stages for _ in (0, 1)] * 2
+    heaps = [r.reference.rsplit(", ", 1)[1] for r in rows]
+    assert heaps == ["default heap", "warm heap"] * 8
     for r in rows:
         assert r.ours_ms > 0 and r.reference_ms > 0
-        assert "interleaved" in r.note and "per-round ratio" in r.note and "load" in r.note
-    for r in rows[:4]:
+        assert "interleaved with the other heap's process" in r.note
+        assert "per-round ratio" in r.note and "load" in r.note and "CPU time ours" in r.note
+        assert "ours 1 thread(s), skimage 1" in r.note  # no helper thread for ours
+        if r.reference.endswith("warm heap"):
+            assert "MALLOC_MMAP_THRESHOLD_=1000000000" in r.note
+            assert "MALLOC_TRIM_THRESHOLD_=4000000000" in r.note
+        else:
+            assert "glibc defaults" in r.note and "MALLOC" not in r.note
+    for r in rows[:8]:  # the target size: `repeats` rounds, judged
         goal = 10 if r.stage == "ssim_map (uint8, 7x7 box)" else 5
         assert r.size == "96x64" and r.target == f">= {goal}x" and r.met == (r.speedup >= goal)
-        assert "interleaved, 2 rounds" in r.note and "1 thread(s)" in r.note  # a small image
-    for r in rows[4:]:  # shown for the record, judged against no target
+        assert "2 rounds" in r.note
+    for r in rows[8:]:  # shown for the record, judged against no target; a median of 3
         assert r.size == "80x48" and r.target == "" and r.met is None
+        assert "3 rounds" in r.note
 
 
 def test_interleaved_timing_alternates_reference_and_ours():

@@ -12,6 +12,8 @@ the night frame (see `alignment`).
   (flat changes such as clouds and canopies), and when given, a fused reference's stability
   map (`engine.reference`) and the night frame's own colour. `leak_mask_stages` also returns
   the intermediate maps and each cue; `LeakMaskParams` holds the parameters.
+- `warm_kernels` / `warm_in_background`: load (or compile) the compiled kernels of the live
+  path now / on a background thread (until then OpenCV serves the same maps).
 """
 
 from engine.leakmask._mask import (
@@ -23,6 +25,7 @@ from engine.leakmask._mask import (
 )
 from engine.leakmask._similarity import NORMALIZATIONS, similarity_map
 from engine.leakmask._ssim import SSIM_PARALLEL_PIXELS, ssim_map, ssim_threads
+from engine.leakmask._warm import kernels_ready, warm_in_background, warm_kernels
 
 __all__ = [
     "SSIM_PARALLEL_PIXELS",
@@ -35,4 +38,7 @@ __all__ = [
     "ssim_map",
     "ssim_threads",
     "stages_from_similarity",
+    "kernels_ready",
+    "warm_in_background",
+    "warm_kernels",
 ]

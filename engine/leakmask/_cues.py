@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.leakmask._warm import fallback_used, kernels_ready
+
 __all__ = ["colour_ramp", "luminance_ramp", "stability_ramp"]
 
 _BORDER = cv2.BORDER_REFLECT
@@ -106,16 +108,55 @@ def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def colour_ramp(
-    night_ab: np.ndarray, reference_ab: np.ndarray, *, window: int, lo: float, hi: float
+    night_rgb: np.ndarray,
+    reference_rgb: np.ndarray,
+    *,
+    factor: int,
+    window: int,
+    lo: float,
+    hi: float,
 ) -> np.ndarray:
     """Change ramp from chroma that differs by more than the global colour cast.
 
-    ``night_ab``, ``reference_ab``: float32 ``(h, w, 2)`` CIE a, b at the working
-    resolution. ``lo``/``hi``: ab distance (after removing the median difference) where the
-    ramp starts and saturates.
+    ``night_rgb``, ``reference_rgb``: uint8 ``(H, W, 3)`` RGB at full size; ``factor``: the
+    working resolution's power-of-two shrink factor (as `engine.leakmask._mask._shrink`,
+    dropping the last ``H % factor`` rows and ``W % factor`` columns). Both are shrunk,
+    converted to OpenCV's 8-bit CIE Lab (a table lookup, precise to about one ab unit, far
+    below the thresholds) and their a, b box-averaged over ``window``. ``lo``/``hi``: ab
+    distance, after removing the median difference (the global colour cast), where the
+    ramp starts and saturates. Compiled (`engine.leakmask._colour_kernels`): one pass over
+    the full-size pixels and one at the working resolution; until the kernels are loaded in
+    this process (`engine.leakmask._warm`), the OpenCV version they replaced, which gives the
+    same ramp to float32 rounding.
     """
+    if not kernels_ready():
+        fallback_used()
+        return _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi)
+    from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+
+    h, w = night_rgb.shape[:2]
+    sh, sw = h // factor, w // factor
+    small = np.empty((2, sh, sw * 3), np.uint8)
+    flat = [np.ascontiguousarray(img).reshape(h, w * 3) for img in (night_rgb, reference_rgb)]
+    shrink_pair(flat[0], flat[1], factor, small)
+    lab = cv2.cvtColor(small.reshape(2 * sh, sw, 3), cv2.COLOR_RGB2Lab)
+    return chroma_ramp(lab.reshape(2 * sh, sw * 3), window, float(lo), float(hi))
+
+
+def _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi) -> np.ndarray:
+    """`colour_ramp` with OpenCV and numpy: 8-bit Lab of each shrunk image, float box means,
+    the median cast, ``cv2.magnitude``."""
+    from engine.leakmask._mask import _shrink_by
+
+    def small_ab(rgb):
+        lab = cv2.cvtColor(_shrink_by(rgb, factor), cv2.COLOR_RGB2Lab)
+        ab = lab[..., 1:].astype(np.float32)
+        ab -= 128.0
+        return ab
+
     k = (window, window)
-    d = cv2.blur(night_ab, k, borderType=_BORDER) - cv2.blur(reference_ab, k, borderType=_BORDER)
+    d = cv2.blur(small_ab(night_rgb), k, borderType=_BORDER)
+    d -= cv2.blur(small_ab(reference_rgb), k, borderType=_BORDER)
     d -= np.median(d[::2, ::2].reshape(-1, 2), axis=0).astype(np.float32)
     dist = cv2.magnitude(np.ascontiguousarray(d[..., 0]), np.ascontiguousarray(d[..., 1]))
     return _ramp(dist, lo, hi)

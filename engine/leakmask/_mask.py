@@ -436,25 +436,14 @@ def _cue_ramps(small_n, small_r, shape, params, stability, night_color, referenc
             if img.shape[:2] != shape:
                 raise ValueError(f"{name} must be {shape}, got {img.shape[:2]}")
         cues["colour"] = colour_ramp(
-            _small_ab(night_color, params.work_width),
-            _small_ab(reference_color, params.work_width),
+            night_color,
+            reference_color,
+            factor=_shrink_factor(shape, params.work_width),
             window=params.luminance_window,
             lo=params.colour_lo,
             hi=params.colour_hi,
         )
     return cues
-
-
-def _small_ab(rgb: np.ndarray, work_width: int) -> np.ndarray:
-    """CIE a, b (float32) of a colour image at the working resolution.
-
-    OpenCV's 8-bit Lab (a table lookup, ~20x faster than the float conversion) is precise to
-    about one ab unit, far below the cue's thresholds.
-    """
-    lab = cv2.cvtColor(_shrink(rgb, work_width), cv2.COLOR_RGB2Lab)
-    ab = lab[..., 1:].astype(np.float32)
-    ab -= 128.0
-    return ab
 
 
 def stages_from_similarity(
@@ -565,7 +554,11 @@ def _shrink(gray: np.ndarray, width: int) -> np.ndarray:
     one resize by 3 or 4 costs ten times more. The last ``h % factor`` rows and
     ``w % factor`` columns are dropped (`_enlarge` puts them back).
     """
-    factor = _shrink_factor(gray.shape[:2], width)
+    return _shrink_by(gray, _shrink_factor(gray.shape[:2], width))
+
+
+def _shrink_by(gray: np.ndarray, factor: int) -> np.ndarray:
+    """`_shrink` by a known power-of-two ``factor``."""
     h, w = gray.shape[:2]
     small = gray[: h - h % factor, : w - w % factor]
     while factor > 1:

@@ -1,22 +1,22 @@
 """SSIM map equal to scikit-image's ``structural_similarity(..., full=True)[1]``, much faster.
 
 scikit-image filters five whole float images with ``scipy.ndimage`` (single-threaded) and
-builds the map from ``E[x^2] - E[x]^2`` through a dozen whole-image temporaries. Two paths
-give the same numbers here, a horizontal strip at a time:
+builds the map from ``E[x^2] - E[x]^2`` through a dozen whole-image temporaries. Here one
+compiled pass per output row (numba) gives the same numbers, a horizontal strip at a time:
 
-* uint8 images with a box window (the default, and the live case): OpenCV window sums of
-  ``x``, ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the variance and
-  covariance numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in int32, so there is
-  no cancellation at all; only the last few operations are float32.
-* everything else (float or other integer inputs, Gaussian weights, windows above 13): one
-  compiled pass per output row (``_ssim_kernels``, numba) that does scikit-image's operations
-  in its float type with scipy's rounding: each filter axis accumulated in float64 and, for
-  float32 images, rounded to float32 in between, as scipy stores it; then the formula in
-  float32 op by op. scikit-image's float32 map differs from the exact value by up to ~3e-4
-  in flat, bright areas; this one follows it to its last bit nearly everywhere.
+* uint8 images with a box window (the default, and the live case; ``_ssim_u8_kernel``):
+  window sums of ``x``, ``y``, ``(x - y)^2`` and ``x * y`` are exact integers, and the
+  variance and covariance numerators ``N * sum(x^2) - sum(x)^2`` are formed exactly in
+  int32, so there is no cancellation at all; only the last few operations are float32.
+* everything else (float or other integer inputs, Gaussian weights, windows above 13;
+  ``_ssim_kernels``): scikit-image's operations in its float type with scipy's rounding:
+  each filter axis accumulated in float64 and, for float32 images, rounded to float32 in
+  between, as scipy stores it; then the formula in float32 op by op. scikit-image's
+  float32 map differs from the exact value by up to ~3e-4 in flat, bright areas; this one
+  follows it to its last bit nearly everywhere.
 
 Images from about 640x480 up are processed by two threads taking strips from one queue
-(OpenCV, numpy and the compiled kernel release the GIL): the caller and one long-lived helper.
+(the compiled kernels release the GIL): the caller and one long-lived helper.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from __future__ import annotations
 import math
 import numbers
 
-import cv2
 import numpy as np
 
+from engine.leakmask._ssim_u8_opencv import ssim_u8_box_opencv, strip_rows
 from engine.leakmask._strips import PARALLEL_PIXELS, run_strips, scratch, strips, threads_for
+from engine.leakmask._warm import fallback_used, kernels_ready
 
 __all__ = ["SSIM_PARALLEL_PIXELS", "ssim_map", "ssim_threads"]
 
 _K1, _K2 = 0.01, 0.03
 _TRUNCATE = 3.5  # scikit-image's Gaussian truncation for SSIM (an 11-tap filter at sigma 1.5)
-_STRIP_PIXELS = 96 * 1024  # output pixels per strip: the strip's buffers stay in L2/L3
 _MAX_EXACT_WIN = 13  # int32 holds N * sum(x * y) and sum(x)^2 exactly up to 13 x 13 windows
 #: the size from which ``ssim_map`` splits the work over two threads
 SSIM_PARALLEL_PIXELS = PARALLEL_PIXELS
@@ -57,10 +57,12 @@ def ssim_map(
     win_size=win_size, gaussian_weights=gaussian_weights, sigma=sigma,
     use_sample_covariance=use_sample_covariance)[1]``; float32 images carry scikit-image's
     own float32 rounding (scipy rounds each filter axis to float32), reproduced to the bit.
-    Several times faster: in CPU work on one thread, about 8x for uint8 with the box window
-    and 5-9x for float32 and the Gaussian window at 640x480 on a busy machine; two threads
-    from ``SSIM_PARALLEL_PIXELS`` up. Float and Gaussian maps are compiled (numba) on first
-    use, then cached on disk.
+    Several times faster on one thread, also against a scikit-image whose heap is warm
+    (its temporaries already mapped): at 640x480 about 30x for uint8 with the box window and
+    5-10x for float32 and the Gaussian window (``nightlab bench --only ssim``); two threads
+    from ``SSIM_PARALLEL_PIXELS`` up. The kernels are compiled (numba) on first use, then
+    loaded from a disk cache; for uint8 with the box window that happens in the background
+    (`warm_in_background`, or `warm_kernels` now), OpenCV giving the same map until then.
 
     Parameters
     ----------
@@ -121,12 +123,34 @@ def ssim_map(
         and not gaussian_weights
         and win <= _MAX_EXACT_WIN
     )
-    if exact:
+    step = _kernel_rows(h)
+    if exact and not kernels_ready():
+        # the compiled kernel is not loaded in this process (`engine.leakmask._warm`: a live
+        # session loads it in the background, any process after 20 maps): OpenCV gives the
+        # same map
+        fallback_used()
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         margin = win // 2
 
         def work(items) -> None:
-            _ssim_u8_box(a, b, items, win, float(data_range), cov_norm)
+            ssim_u8_box_opencv(a, b, items, win, float(data_range), cov_norm)
+
+        run_strips(work, out, strips(h, strip_rows(w), margin))
+        return out
+    if exact:
+        from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
+
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        n = win * win
+        # every term scaled by N^2, so the window sums can be used as they are
+        c1 = _F32((_K1 * data_range) ** 2 * n * n)
+        c2 = _F32((_K2 * data_range) ** 2 * n * n)
+        two_cn, cn = _F32(2.0 * cov_norm), _F32(cov_norm)
+
+        def work(items) -> None:
+            (buf,) = scratch((((8, w + win), "<i4"),))  # one per thread
+            for (s0, s1, _, _), dst in items:
+                ssim_u8_box_strip(a, b, dst, s0, s1, win, c1, c2, two_cn, cn, buf)
 
     else:
         # numba is imported here, not with the module: the live uint8 path never needs it
@@ -149,7 +173,6 @@ def ssim_map(
         box = not gaussian_weights
         taps = np.ones(win) if box else _gaussian_taps(float(sigma))
         c1, c2 = (_K1 * data_range) ** 2, (_K2 * data_range) ** 2
-        margin = 0  # the kernel reflects rows itself: a strip needs no margin rows
 
         # the Gaussian's rows of statistics: float32 holds float32 images' values and
         # products, and uint8 ones' exactly; float64 images need float64
@@ -161,8 +184,8 @@ def ssim_map(
             for (s0, s1, _, _), dst in items:
                 ssim_strip(x, y, dst, s0, s1, taps, box, cov_norm, c1, c2, round32, ring)
 
-    step = _strip_rows(w) if exact else _kernel_rows(h)
-    run_strips(work, out, strips(h, step, margin))
+    # the kernels reflect rows themselves: a strip needs no margin rows
+    run_strips(work, out, strips(h, step, 0))
     return out
 
 
@@ -264,66 +287,9 @@ def _gaussian_taps(sigma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- strips
-def _strip_rows(w: int) -> int:
-    """Rows per strip for the uint8 / box path: its buffers stay in L2/L3."""
-    return max(16, _STRIP_PIXELS // max(1, w))
-
-
 def _kernel_rows(h: int) -> int:
-    """Rows per strip for the compiled kernel (whose buffers are a few rows): four strips.
+    """Rows per strip for the compiled kernels (whose buffers are a few rows): four strips.
     Under load, two threads sharing 4 strips beat 8 or 16 (at a load average of 20, 640x480:
     float32/box 8.4x scikit-image vs 6.3x with 8 strips, Gaussian 6.4x vs 4.7x): each strip
     is a GIL hand-over and a chance to wait for a descheduled thread."""
     return max(32, -(-h // 4))
-
-
-def _ssim_u8_box(a, b, items, win, data_range, cov_norm) -> None:
-    """Exact uint8 / box-window SSIM of the given ``(strip, dst)`` items, into each ``dst``."""
-    h, w = a.shape
-    n = win * win
-    r = win // 2
-    ksize = (win, win)
-    # every term scaled by N^2, so the window sums can be used as they are
-    c1 = _F32((_K1 * data_range) ** 2 * n * n)
-    c2 = _F32((_K2 * data_range) ** 2 * n * n)
-    two_cn = _F32(2.0 * cov_norm)
-    cn = _F32(cov_norm)
-    rows = min(_strip_rows(w), h) + 2 * r
-    shape = (rows, w)
-    kinds = ("|u1", "<u2") + ("<i4",) * 6 + ("<f4",) * 4
-    diff, prod, sx, sy, sdd, sxy, t1, t2, f1, f2, f3, f4 = scratch(
-        tuple((shape, np.dtype(k).str) for k in kinds)
-    )
-    box = {"normalize": False, "borderType": cv2.BORDER_REFLECT}
-    for (s0, s1, i0, i1), dst in items:
-        m, k, o = i1 - i0, s1 - s0, s0 - i0
-        xa, xb = a[i0:i1], b[i0:i1]
-        cv2.boxFilter(xa, cv2.CV_32S, ksize, dst=sx[:m], **box)
-        cv2.boxFilter(xb, cv2.CV_32S, ksize, dst=sy[:m], **box)
-        # sum((x - y)^2) and sum(x * y) give sum(x^2) + sum(y^2) without a fifth filter
-        cv2.absdiff(xa, xb, dst=diff[:m])
-        np.multiply(diff[:m], diff[:m], out=prod[:m], dtype=np.uint16)
-        cv2.boxFilter(prod[:m], cv2.CV_32S, ksize, dst=sdd[:m], **box)
-        np.multiply(xa, xb, out=prod[:m], dtype=np.uint16)
-        cv2.boxFilter(prod[:m], cv2.CV_32S, ksize, dst=sxy[:m], **box)
-        sx_, sy_, sdd_, sxy_ = sx[o : o + k], sy[o : o + k], sdd[o : o + k], sxy[o : o + k]
-        p, d = t1[:k], t2[:k]
-        np.multiply(sx_, sy_, out=p)  # Sx*Sy
-        np.subtract(sx_, sy_, out=d)
-        np.multiply(d, d, out=d)  # (Sx - Sy)^2
-        sxy_ *= n
-        sxy_ -= p  # N*Sxy - Sx*Sy = N^2 cov(x, y)      (exact)
-        sdd_ *= n
-        sdd_ -= d  # N*Sdd - (Sx-Sy)^2 = N^2 var(x - y) (exact)
-        a1, b1, a2, b2 = f1[:k], f2[:k], f3[:k], f4[:k]
-        np.multiply(p, _F32(2), out=a1, dtype=_F32, casting="unsafe")
-        a1 += c1  # 2 ux uy + C1
-        np.add(d, a1, out=b1, dtype=_F32, casting="unsafe")  # ux^2 + uy^2 + C1
-        np.multiply(sxy_, two_cn, out=a2, dtype=_F32, casting="unsafe")  # 2 vxy
-        np.multiply(sdd_, cn, out=b2, dtype=_F32, casting="unsafe")
-        b2 += a2
-        b2 += c2  # vx + vy + C2 = var(x - y) + 2 vxy + C2
-        a2 += c2
-        a1 *= a2
-        b1 *= b2
-        np.divide(a1, b1, out=dst)

@@ -45,7 +45,7 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     n = taps.shape[0]
     r = n // 2
     scale = 1.0 / n if box else 1.0
-    col = np.zeros((5, w))  # vertical window sums of the five statistics
+    col = np.zeros((6, w + 6))  # vertical window sums of the five statistics; scratch
     pad = np.empty((5, 1, w + 2 * r))  # their means, padded for the horizontal pass
     hor = np.empty((5, w))  # horizontal window sums of those
     src = _pad_sources(r, w)
@@ -60,19 +60,24 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
         if box:
             # a running sum down the strip: two rows per step whatever the window
             for q in range(5):
+                if q == 3 and not round32:
+                    continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
                 acc = col[q]
                 if i == r0:
                     acc[:] = 0.0
                     for k in range(n):
                         ii = _reflect(i + k - r, h)
                         _quantity(acc, x[ii], y[ii], q, 1.0, w, round32)
+                    _store_padded(pad[q, 0], acc, scale, r, w, round32, src)
                 else:
-                    ii = _reflect(i + r, h)
-                    _quantity(acc, x[ii], y[ii], q, 1.0, w, round32)
-                    ii = _reflect(i - r - 1, h)
-                    _quantity(acc, x[ii], y[ii], q, -1.0, w, round32)
-                _store_padded(pad[q, 0], acc, scale, r, w, round32, src)
-            _box_rows(hor, pad, n, w)
+                    new, old = _reflect(i + r, h), _reflect(i - r - 1, h)
+                    _slide(acc, pad[q, 0], x[new], y[new], x[old], y[old], q, scale, r, w, round32)
+                    _pad_ends(pad[q, 0], r, w, src)
+                # the window sum along the row: the taps are ones, a plain sum
+                if n == 7:
+                    _sum7(hor[q], pad[q, 0], col[5], w)
+                else:
+                    _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
         else:
             for k in range(0 if i == r0 else n - 1, n):  # the whole window, then one new row
                 logical = i + k - r
@@ -81,6 +86,8 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             for k in range(n):
                 vrows[k] = (i + k - r + n) % n
             for q in range(5):
+                if q == 3 and not round32:
+                    continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
                 if r <= 5:  # one pass, rounded straight into the padded row
                     _vertical5(pad[q, 0], ring[q], vrows, taps, r, w, round32, src)
                 else:
@@ -91,36 +98,6 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
         else:
             _formula64(hor, out[i - r0], scale, cov_norm, c1, c2, w)
-
-
-@njit(**_JIT)
-def _box_rows(hor, pad, n, w):
-    """Running window sums along the row for the five statistics at once.
-
-    A running sum is a dependency chain per statistic; five of them interleaved keep the
-    core busy, and each element costs two adds instead of the ``n`` of a direct sum.
-    """
-    p0, p1, p2, p3, p4 = pad[0, 0], pad[1, 0], pad[2, 0], pad[3, 0], pad[4, 0]
-    h0, h1, h2, h3, h4 = hor[0], hor[1], hor[2], hor[3], hor[4]
-    s0 = s1 = s2 = s3 = s4 = 0.0
-    for k in range(n):
-        s0 += p0[k]
-        s1 += p1[k]
-        s2 += p2[k]
-        s3 += p3[k]
-        s4 += p4[k]
-    for j in range(w):
-        h0[j] = s0
-        h1[j] = s1
-        h2[j] = s2
-        h3[j] = s3
-        h4[j] = s4
-        if j + n < w + n - 1:  # slide: one value in, one out
-            s0 += p0[j + n] - p0[j]
-            s1 += p1[j + n] - p1[j]
-            s2 += p2[j + n] - p2[j]
-            s3 += p3[j + n] - p3[j]
-            s4 += p4[j + n] - p4[j]
 
 
 @njit(**_JIT_FMA)
@@ -139,6 +116,7 @@ def _vertical5(v, ring, rows, taps, r, w, round32, src):
     t3 = taps[r - 3] if r >= 3 else 0.0
     t4 = taps[r - 4] if r >= 4 else 0.0
     t5 = taps[r - 5] if r >= 5 else 0.0
+    inner = v[r : r + w]  # a view: an index ``r + j`` would keep the loop scalar
     for j in range(w):
         total = (
             t0 * _f64(c[j])
@@ -148,7 +126,7 @@ def _vertical5(v, ring, rows, taps, r, w, round32, src):
             + t4 * (_f64(a4[j]) + _f64(b4[j]))
             + t5 * (_f64(a5[j]) + _f64(b5[j]))
         )
-        v[r + j] = np.float64(np.float32(total)) if round32 else total
+        inner[j] = np.float64(np.float32(total)) if round32 else total
     for k in range(r):
         v[k] = v[src[k]]
         v[r + w + k] = v[src[r + k]]
@@ -165,10 +143,9 @@ def _products(ring, slot, xr, yr, w, round32):
             ring[2, slot, j] = np.float64(np.float32(xr[j]) * np.float32(xr[j]))
             ring[3, slot, j] = np.float64(np.float32(yr[j]) * np.float32(yr[j]))
             ring[4, slot, j] = np.float64(np.float32(xr[j]) * np.float32(yr[j]))
-    else:
+    else:  # x^2 + y^2 in one statistic (see `_formula64`); slot 3 is not used
         for j in range(w):
-            ring[2, slot, j] = np.float64(xr[j]) * np.float64(xr[j])
-            ring[3, slot, j] = np.float64(yr[j]) * np.float64(yr[j])
+            ring[2, slot, j] = _f64(xr[j]) * _f64(xr[j]) + _f64(yr[j]) * _f64(yr[j])
             ring[4, slot, j] = np.float64(xr[j]) * np.float64(yr[j])
 
 
@@ -206,27 +183,87 @@ def _quantity(acc, xr, yr, q, t, w, round32):
         else:
             for j in range(w):
                 acc[j] += t * np.float64(np.float32(xr[j]) * np.float32(yr[j]))
-    elif q == 2:
+    elif q == 2:  # x^2 + y^2 (see `_formula64`)
         for j in range(w):
-            acc[j] += t * (np.float64(xr[j]) * np.float64(xr[j]))
-    elif q == 3:
-        for j in range(w):
-            acc[j] += t * (np.float64(yr[j]) * np.float64(yr[j]))
+            acc[j] += t * (_f64(xr[j]) * _f64(xr[j]) + _f64(yr[j]) * _f64(yr[j]))
     else:
         for j in range(w):
             acc[j] += t * (np.float64(xr[j]) * np.float64(yr[j]))
 
 
 @njit(**_JIT)
+def _sum7(s, m, pairs, w):
+    """``s[j] = m[j] + ... + m[j + 6]`` (the default 7-wide box along a padded row) as
+    ``(p[j] + p[j + 2]) + (p[j + 4] + m[j + 6])`` with ``p[j] = m[j] + m[j + 1]``: four adds
+    per output instead of six, in two vectorised passes (the order of a float64 sum of a
+    few float32 values, exact or within ~1e-16 like any order)."""
+    for j in range(w + 5):
+        pairs[j] = m[j] + m[j + 1]
+    for j in range(w):
+        s[j] = (pairs[j] + pairs[j + 2]) + (pairs[j + 4] + m[j + 6])
+
+
+@njit(**_JIT)
+def _slide(acc, v, xn, yn, xo, yo, q, scale, r, w, round32):
+    """Slide the column sums of the ``q``-th statistic one row down (``acc += new - old``,
+    the difference of two values of the image's float type is exact in float64) and store
+    their means in the padded row ``v`` as `_store_padded` does, in one pass."""
+    inner = v[r : r + w]  # a view: an index ``r + j`` would keep the loop scalar
+    if q == 0:
+        for j in range(w):
+            acc[j] += np.float64(xn[j]) - np.float64(xo[j])
+            inner[j] = _stored(acc[j] * scale, round32)
+    elif q == 1:
+        for j in range(w):
+            acc[j] += np.float64(yn[j]) - np.float64(yo[j])
+            inner[j] = _stored(acc[j] * scale, round32)
+    elif round32:
+        f32 = np.float32
+        for j in range(w):
+            if q == 2:
+                new, old = f32(xn[j]) * f32(xn[j]), f32(xo[j]) * f32(xo[j])
+            elif q == 3:
+                new, old = f32(yn[j]) * f32(yn[j]), f32(yo[j]) * f32(yo[j])
+            else:
+                new, old = f32(xn[j]) * f32(yn[j]), f32(xo[j]) * f32(yo[j])
+            acc[j] += np.float64(new) - np.float64(old)
+            inner[j] = np.float64(np.float32(acc[j] * scale))
+    else:
+        for j in range(w):
+            if q == 2:  # x^2 + y^2 (see `_formula64`)
+                new = _f64(xn[j]) * _f64(xn[j]) + _f64(yn[j]) * _f64(yn[j])
+                old = _f64(xo[j]) * _f64(xo[j]) + _f64(yo[j]) * _f64(yo[j])
+            else:
+                new, old = _f64(xn[j]) * _f64(yn[j]), _f64(xo[j]) * _f64(yo[j])
+            acc[j] += new - old
+            inner[j] = acc[j] * scale
+
+
+@njit(**_JIT)
+def _stored(value, round32):
+    """A float64 mean as scipy stores it: rounded to float32 for float32 images."""
+    return np.float64(np.float32(value)) if round32 else value
+
+
+@njit(**_JIT)
+def _pad_ends(v, r, w, src):
+    """The ``r`` reflected values each side of a padded row (see `_pad_sources`)."""
+    for k in range(r):
+        v[k] = v[src[k]]
+        v[r + w + k] = v[src[r + k]]
+
+
+@njit(**_JIT)
 def _store_padded(v, acc, scale, r, w, round32, src):
     """``v[r:r+w] = acc * scale`` (rounded to float32 if asked), then ``r`` reflected values
     each side (``src``: the padded index each one copies, from ``_pad_sources``)."""
+    inner = v[r : r + w]  # a view: an index ``r + j`` would keep the loop scalar (see above)
     if round32:
         for j in range(w):
-            v[r + j] = np.float64(np.float32(acc[j] * scale))
+            inner[j] = np.float64(np.float32(acc[j] * scale))
     else:
         for j in range(w):
-            v[r + j] = acc[j] * scale
+            inner[j] = acc[j] * scale
     for k in range(r):
         v[k] = v[src[k]]
         v[r + w + k] = v[src[r + k]]
@@ -368,16 +405,21 @@ def _formula32(hor, orow, scale, cov_norm, c1, c2, w):
 
 @njit(**_JIT)
 def _formula64(hor, orow, scale, cov_norm, c1, c2, w):
-    """The same formula in float64 (scikit-image's type for all but float16/32 input)."""
-    sx, sy, sxx, syy, sxy = hor[0], hor[1], hor[2], hor[3], hor[4]
+    """The same formula in float64 (scikit-image's type for all but float16/32 input).
+
+    Only ``vx + vy`` enters it, so the window statistic ``hor[2]`` is that of ``x^2 + y^2``
+    (one filter fewer): ``cov_norm * (E[x^2 + y^2] - ux^2 - uy^2)`` differs from scikit-image's
+    separately filtered sum by float64 rounding (~1e-16 of ``E[x^2]``), invisible in the
+    float32 map. float32 images keep five statistics: scipy rounds each to float32.
+    """
+    sx, sy, sxxyy, sxy = hor[0], hor[1], hor[2], hor[4]
     for j in range(w):
         ux = sx[j] * scale
         uy = sy[j] * scale
-        vx = cov_norm * (sxx[j] * scale - ux * ux)
-        vy = cov_norm * (syy[j] * scale - uy * uy)
+        vxvy = cov_norm * (sxxyy[j] * scale - ux * ux - uy * uy)
         vxy = cov_norm * (sxy[j] * scale - ux * uy)
         a1 = 2.0 * ux * uy + c1
         a2 = 2.0 * vxy + c2
         b1 = ux * ux + uy * uy + c1
-        b2 = vx + vy + c2
+        b2 = vxvy + c2
         orow[j] = np.float32((a1 * a2) / (b1 * b2))
