@@ -142,17 +142,18 @@ def test_leakcues_bench_rows_time_each_cue_interleaved_with_ranges_and_cpu_time(
     # the per-reference fusion row is timed by other tests' subject; keep this one quick
     monkeypatch.setattr(engine.reference, "fuse_aligned", lambda days: days[0])
     rows = bench.rows(repeats=1)
-    assert [r.stage for r in rows[:3]] == [
+    assert [r.stage for r in rows[:4]] == [
         "leak_mask + luminance cue (default)",
+        "leak_mask + luminance cue, colour-guided refinement",
         "leak_mask + luminance + stability",
         "leak_mask + luminance + stability + night colour",
     ]
-    for r in rows[:3]:
+    for r in rows[:4]:
         assert r.size == "640x480" and r.ours_ms > 0 and r.reference_ms > 0
         assert r.target == "<= 3 ms" and r.met == (r.ours_ms <= 3.0)
         assert "interleaved medians of 6 calls" in r.note and "middle half" in r.note
         assert "CPU time (process)" in r.note and "load" in r.note
-    assert rows[3].stage.startswith("fuse 8 aligned day frames") and rows[3].met is None
+    assert rows[4].stage.startswith("fuse 8 aligned day frames") and rows[4].met is None
 
 
 def test_until_the_kernels_are_loaded_opencv_gives_the_same_colour_ramp(monkeypatch):
