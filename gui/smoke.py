@@ -21,6 +21,7 @@ import gc
 import os
 import sys
 import time
+from array import array
 from collections.abc import Callable
 from itertools import product
 from pathlib import Path
@@ -89,9 +90,11 @@ class SmokeRun:
         self.failures: list[str] = []
         self.done_steps: list[str] = []
         self.skipped: list[str] = []
-        self._gaps: list[float] = []
-        self._gap_cpu: list[float] = []
-        self._gap_wait: list[float] = []
+        # float32 arrays, not lists of floats: a night-long soak run beats 200 times a second
+        # (12 bytes a beat instead of ~100)
+        self._gaps = array("f")
+        self._gap_cpu = array("f")
+        self._gap_wait = array("f")
         self._last_wait: float | None = None
         self._last_cpu = 0.0
         self._frame_size = None
@@ -411,10 +414,10 @@ class SmokeRun:
             dt, display_fps, results = 0.0, None, None
         lat0 = getattr(self, "_lat_from", (0, 0))
         g0 = getattr(self, "_gap_from", 0)
-        gaps = np.asarray(self._gaps[g0:] or [0.0])
-        cpu = np.asarray(self._gap_cpu[g0:] or [0.0])
+        gaps = np.asarray(self._gaps[g0:] or [0.0], float)
+        cpu = np.asarray(self._gap_cpu[g0:] or [0.0], float)
         waits = self._gap_wait[g0:] if len(self._gap_wait) == len(self._gaps) else []
-        wait = np.asarray(waits) if waits else None
+        wait = np.asarray(waits, float) if waits else None
         long_gaps = gaps > 50
         pct = LiveStats.percentiles
         return {
