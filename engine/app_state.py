@@ -17,7 +17,6 @@ Examples
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,11 +61,7 @@ def _default_leak_params() -> LeakMaskParams:
     return LeakMaskParams()
 
 
-# A new reference is a new array object: comparing pixels to decide whether it changed
-# (psygnal's default for arrays, np.array_equal) read the whole image on the GUI thread at
-# every capture, twice (the tracker's copy is mirrored back): 6 ms each at 1280x720 under
-# load, twice that at 1080p.
-@evented(equality_operators={"reference": operator.is_})
+@evented
 @dataclass(eq=False)
 class AppState:
     """Everything the operator has chosen, in one evented object.

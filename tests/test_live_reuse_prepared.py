@@ -261,23 +261,3 @@ def test_live_preview_prepares_the_colorizer_once_per_registration(
     assert len(results) == 4 and all(r.pair.colorized is not None for r in results)
     assert calls["planes"] == prepared
     assert calls["align"] == (1 if realign_s else 4)
-
-
-def test_setting_the_apps_reference_compares_no_pixels(monkeypatch):
-    """The GUI thread sets the reference: a new array is a new reference, by identity."""
-    from engine.app_state import AppState
-
-    state = AppState()
-    seen = []
-    state.events.reference.connect(seen.append)
-    day = np.full((72, 128, 3), 100, np.uint8)
-
-    def no_pixel_compare(*a, **kw):
-        raise AssertionError("the reference's pixels were compared")
-
-    monkeypatch.setattr(np, "array_equal", no_pixel_compare)
-    state.set_reference(day, "frame #1", fixed_camera=True)
-    state.set_reference(day, "frame #1", fixed_camera=True)  # the same object: no event
-    same_pixels = day.copy()
-    state.set_reference(same_pixels, "frame #2")  # another capture: a new reference
-    assert [id(a) for a in seen] == [id(day), id(same_pixels)]
