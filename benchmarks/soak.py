@@ -9,8 +9,10 @@ Starts ``python -m main --smoke SECONDS`` (the real main window on the simulated
 the smoke run walks through capture day reference -> night -> **live colorize**) with
 ``NIGHTLAB_SOAK_PROBE`` set, so the app logs every few seconds its RSS, the number of objects
 the garbage collector tracks, the refcounts of ``None`` and ``True`` (a drift there is what
-aborted the app with PySide6 6.12.0 on Python 3.11) and how late its GUI timer fired. The probe
-also steps the result view through every overlay. Afterwards this script prints a table
+aborted the app with PySide6 6.12.0 on Python 3.11), how late its GUI timer fired, the GUI
+thread's stalls over the interval (5 ms heartbeat: max, p99, gaps over 50 ms) and the live
+results shown. The probe also steps the result view through every overlay. ``--resolution``
+sets the simulated camera's frame size. Afterwards this script prints a table
 (start, end of warm-up, end; slopes after warm-up), a verdict, and saves ``soak.png`` (needs
 matplotlib: ``pip install -e ".[bench]"``) and ``soak.json`` into ``--out``.
 
@@ -55,6 +57,10 @@ class Sample:
     ref_true: int
     late_ms: float
     view: str
+    stall_max_ms: float = float("nan")
+    stall_p99_ms: float = float("nan")
+    stalls_over_50ms: int = 0
+    results: int = 0
 
 
 def read_samples(path: Path) -> list[Sample]:
@@ -62,9 +68,14 @@ def read_samples(path: Path) -> list[Sample]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
-        if len(parts) != 7 or parts[0] == "t_s":
+        if len(parts) not in (7, 11) or parts[0] == "t_s":
             continue
         try:
+            extra = (
+                (float(parts[7]), float(parts[8]), int(parts[9]), int(parts[10]))
+                if len(parts) == 11
+                else ()
+            )
             out.append(
                 Sample(
                     float(parts[0]),
@@ -74,6 +85,7 @@ def read_samples(path: Path) -> list[Sample]:
                     int(parts[4]),
                     float(parts[5]),
                     parts[6],
+                    *extra,
                 )
             )
         except ValueError:
@@ -123,7 +135,35 @@ def summarise(samples: list[Sample], warmup_s: float) -> dict:
         "timer_late_ms_median": float(np.median([s.late_ms for s in samples[1:]] or [0.0])),
         "timer_late_ms_max": float(max([s.late_ms for s in samples[1:]] or [0.0])),
         "views_shown": sorted({s.view for s in samples}),
+        "stalls": stall_periods(samples, warmup_s),
     }
+
+
+def stall_periods(samples: list[Sample], warmup_s: float, period_s: float = 300.0) -> list:
+    """GUI stalls and live results per ``period_s`` of the run (the warm-up is its own
+    first period): is the worst stall flat over the night, and did the live view go on?"""
+    rows = []
+    edges = [0.0, warmup_s] if warmup_s > 0 else [0.0]
+    end = max((s.t_s for s in samples), default=0.0)
+    while edges[-1] < end:
+        edges.append(edges[-1] + period_s)
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        part = [s for s in samples if lo < s.t_s <= hi and not np.isnan(s.stall_max_ms)]
+        if not part:
+            continue
+        span = part[-1].t_s - part[0].t_s + (part[1].t_s - part[0].t_s if len(part) > 1 else 0)
+        rows.append(
+            {
+                "from_s": lo,
+                "to_s": min(hi, end),
+                "stall_max_ms": max(s.stall_max_ms for s in part),
+                "stall_p99_ms_median": float(np.median([s.stall_p99_ms for s in part])),
+                "stalls_over_50ms": int(sum(s.stalls_over_50ms for s in part)),
+                "results_per_s": sum(s.results for s in part) / span if span > 0 else 0.0,
+                "rss_mib_mean": float(np.mean([s.rss_mib for s in part])),
+            }
+        )
+    return rows
 
 
 def is_flat(summary: dict) -> bool:
@@ -159,6 +199,15 @@ def print_table(summary: dict) -> None:
         f"max {summary['timer_late_ms_max']:.0f} ms; views shown: "
         f"{', '.join(summary['views_shown'])}"
     )
+    if summary.get("stalls"):
+        print(f"{'minutes':<14}{'stall max':>10}{'p99 (med)':>10}{'> 50 ms':>9}"
+              f"{'results/s':>10}{'RSS MiB':>9}")  # fmt: skip
+        for r in summary["stalls"]:
+            span = f"{r['from_s'] / 60:.1f}-{r['to_s'] / 60:.1f}"
+            print(
+                f"{span:<14}{r['stall_max_ms']:>10.1f}{r['stall_p99_ms_median']:>10.1f}"
+                f"{r['stalls_over_50ms']:>9d}{r['results_per_s']:>10.1f}{r['rss_mib_mean']:>9.1f}"
+            )
 
 
 def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> bool:
@@ -171,12 +220,14 @@ def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> b
         print('(no plot: matplotlib missing; pip install -e ".[bench]")', file=sys.stderr)
         return False
     t = np.array([s.t_s for s in samples]) / 60.0
-    fig, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True)
-    series = (
+    series = [
         ("RSS (MiB)", [s.rss_mib for s in samples]),
         ("gc-tracked objects", [s.objects for s in samples]),
         ("refcount(None) - start", [s.ref_none - samples[0].ref_none for s in samples]),
-    )
+    ]
+    if not all(np.isnan(s.stall_max_ms) for s in samples):
+        series.append(("GUI stall max (ms)", [s.stall_max_ms for s in samples]))
+    fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.5 * len(series)), sharex=True)
     for ax, (label, ys) in zip(axes, series, strict=True):
         ax.plot(t, ys, lw=1.2)
         ax.axvline(summary["warmup_s"] / 60.0, color="0.6", ls="--", lw=1)
@@ -209,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up minutes (not judged)")
     p.add_argument("--camera", default="sim")
+    p.add_argument("--resolution", help="simulated camera frame size, e.g. 1280x720")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out", help="folder")
     p.add_argument("--replot", type=Path, metavar="JSON", help="re-summarise a saved soak.json")
     args = p.parse_args(argv)
@@ -225,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         env["NIGHTLAB_SOAK_PROBE"] = str(probe)
         env["NIGHTLAB_SOAK_INTERVAL"] = str(args.interval)
         cmd = [sys.executable, "-m", "main", "--camera", args.camera, "--smoke", f"{seconds:g}"]
+        if args.resolution:
+            cmd += ["--resolution", args.resolution]
         print(f"$ {' '.join(cmd)}  (probe every {args.interval:g} s)", flush=True)
         t0 = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)

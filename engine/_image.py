@@ -21,6 +21,7 @@ __all__ = [
     "check_gray",
     "check_rgb",
     "has_colour",
+    "is_frozen",
     "read_image",
     "to_gray",
     "write_image",
@@ -28,6 +29,23 @@ __all__ = [
 
 #: File suffixes treated as images when scanning folders (lower case, with the dot).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def is_frozen(image: np.ndarray) -> bool:
+    """True if ``image`` cannot change under its holder: read-only, and so is the array it
+    views. Work derived from such an array alone may be kept and reused while the same array
+    object comes back (the live view's warped reference, `alignment.align`'s reference).
+
+    Examples
+    --------
+    >>> a = np.zeros(3); frozen = a.view(); frozen.setflags(write=False)
+    >>> is_frozen(frozen), is_frozen(a)
+    (False, False)
+    >>> a.setflags(write=False); is_frozen(frozen)
+    True
+    """
+    base = image.base if isinstance(image.base, np.ndarray) else None
+    return not image.flags.writeable and (base is None or not base.flags.writeable)
 
 
 class ImageError(ValueError):

@@ -305,7 +305,8 @@ class LivePreview:
                 pair = replace(pair, colorized=latest.result)
         ssim = None
         if pair.ok and want_ssim:
-            ref_gray = to_gray(pair.aligned_reference)
+            warped = pair.warped
+            ref_gray = warped.gray if warped is not None else to_gray(pair.aligned_reference)
             smap = ssim_map(pair.night, ref_gray, data_range=255)
             ssim = float(smap[pair.valid].mean()) if pair.valid.any() else 0.0
         display = as_display(compose_live_view(pair, spec)) if pair.ok else None

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_WORKING_PIXELS",
     "PairResult",
+    "WarpedReference",
     "process_fused",
     "process_pair",
     "to_working_resolution",
@@ -35,6 +36,62 @@ MAX_WORKING_PIXELS = 16_000_000
 
 class _Colorizer(Protocol):
     def colorize(self, night, reference, *, leak_mask=None): ...
+
+
+@dataclass(frozen=True, eq=False)
+class WarpedReference:
+    """A day reference warped onto a camera's frames by one registration.
+
+    What `process_pair` builds from the reference and the registration alone, before the
+    night frame's content matters: pass it back as ``registered=`` to reuse all of it for the
+    next frame of that camera (the live view, while its registration holds). Its arrays are
+    read-only, so the colorizer also keeps its own preparation of ``image`` for as long as
+    the same object comes back (`engine.colorize.Colorizer`).
+    """
+
+    alignment: Any
+    """The accepted `alignment.Alignment` (``ok``)."""
+    day: np.ndarray
+    """The day image it was warped from (`process_pair` checks it is the same object)."""
+    image: np.ndarray
+    """RGB uint8 ``(H, W, 3)``: the day image in the night frame's pixel grid."""
+    valid: np.ndarray
+    """bool ``(H, W)``: where the warped day image has content."""
+    gray: np.ndarray
+    """uint8 ``(H, W)``: ``image``'s luminance (what the leak mask and SSIM compare)."""
+
+
+def warp_reference(day: np.ndarray, registration: Any, shape: tuple[int, int]) -> WarpedReference:
+    """Warp ``day`` onto a ``shape = (H, W)`` frame by an accepted ``registration``.
+
+    Examples
+    --------
+    >>> import alignment
+    >>> day = np.zeros((60, 80, 3), np.uint8)
+    >>> reg = alignment.Alignment(np.eye(3), ok=True, score=1.0, method="ecc", motion="affine")
+    >>> w = warp_reference(day, reg, (30, 40))
+    >>> w.image.shape, bool(w.valid.all()), w.image.flags.writeable
+    ((30, 40, 3), True, False)
+    """
+    import cv2
+
+    if not registration.ok:
+        raise ValueError("registered must be an accepted registration (ok=True)")
+    aligned = registration.warp(day, output_shape=shape)
+    # nearest-neighbour: the coverage needs no interpolation (cheaper than a second linear
+    # warp; the same pixels as the linear warp thresholded at half)
+    valid = (
+        registration.warp(
+            np.full(day.shape[:2], 255, np.uint8),
+            output_shape=shape,
+            interpolation=cv2.INTER_NEAREST,
+        )
+        > 0
+    )
+    gray = to_gray(aligned)
+    for a in (aligned, valid, gray):
+        a.setflags(write=False)  # shared by every frame that reuses it
+    return WarpedReference(registration, day, aligned, valid, gray)
 
 
 @dataclass(frozen=True)
@@ -63,6 +120,9 @@ class PairResult:
     """`process_fused`: one `alignment.Alignment` per day frame, in input order."""
     days_used: tuple[int, ...] = ()
     """`process_fused`: indices of the day frames that went into the reference."""
+    warped: WarpedReference | None = None
+    """`process_pair`: the reference warped by this registration (reusable as
+    ``registered=`` for the next frame of the same camera); None when not aligned."""
 
     @property
     def ok(self) -> bool:
@@ -150,7 +210,7 @@ def process_pair(
     leak_params: Any = None,
     fixed_camera: bool = False,
     ssim: bool = True,
-    registered: Alignment | None = None,
+    registered: Alignment | WarpedReference | None = None,
 ) -> PairResult:
     """Align a day reference onto a night frame, compute the leak mask, optionally colorize.
 
@@ -176,10 +236,12 @@ def process_pair(
     ssim : bool
         Compute ``ssim_mean`` (a full-frame SSIM map, 3–4 ms at 640x480). The live view
         passes False and refreshes its label a few times a second instead.
-    registered : alignment.Alignment, optional
+    registered : alignment.Alignment or WarpedReference, optional
         An accepted registration of this reference onto this camera's frames to use as it
         is: no alignment runs and ``timings_ms["align"]`` is 0 (the live tracker, between
-        refreshes of an unmoved camera). It must be ``ok``.
+        refreshes of an unmoved camera). It must be ``ok``. A `WarpedReference` (an earlier
+        result's ``warped``) also skips the warp (``timings_ms["warp"]`` 0); it must come
+        from this ``day`` object and a frame of this size.
 
     Returns
     -------
@@ -194,8 +256,6 @@ def process_pair(
     >>> res.ok, res.leak_area_pct < 5  # doctest: +SKIP
     (True, True)
     """
-    import cv2
-
     import alignment
 
     check_rgb(day, "day")
@@ -206,7 +266,17 @@ def process_pair(
         raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    if registered is not None:
+    warped = registered if isinstance(registered, WarpedReference) else None
+    if warped is not None:
+        if warped.day is not day:
+            raise ValueError("registered was warped from another day image than day")
+        if warped.image.shape[:2] != night.shape[:2]:
+            raise ValueError(
+                f"registered was warped for a {warped.image.shape[:2]} frame, night is "
+                f"{night.shape[:2]}"
+            )
+        al = warped.alignment
+    elif registered is not None:
         if not registered.ok:
             raise ValueError("registered must be an accepted registration (ok=True)")
         al = registered
@@ -219,19 +289,12 @@ def process_pair(
         return PairResult(al, night, None, None, None, None, None, timings_ms=times)
 
     t = time.perf_counter()
-    shape = night.shape[:2]
-    aligned = al.warp(day, output_shape=shape)
-    # nearest-neighbour: the coverage needs no interpolation (cheaper than a second linear
-    # warp; the same pixels as the linear warp thresholded at half)
-    valid = (
-        al.warp(
-            np.full(day.shape[:2], 255, np.uint8),
-            output_shape=shape,
-            interpolation=cv2.INTER_NEAREST,
-        )
-        > 0
-    )
-    times["warp"] = (time.perf_counter() - t) * 1e3
+    if warped is None:
+        warped = warp_reference(day, al, night.shape[:2])
+        times["warp"] = (time.perf_counter() - t) * 1e3
+    else:
+        times["warp"] = 0.0
+    aligned, valid = warped.image, warped.valid
 
     mask, ssim_mean, colorized = _mask_ssim_colorize(
         night,
@@ -242,6 +305,7 @@ def process_pair(
         ssim=ssim,
         colorizer=colorizer,
         night_color=night_color,
+        ref_gray=warped.gray,
     )
     times["total"] = (time.perf_counter() - t0) * 1e3
     return PairResult(
@@ -254,6 +318,7 @@ def process_pair(
         leak_area_pct=float((mask > 0.5).mean() * 100.0),
         colorized=colorized,
         timings_ms=times,
+        warped=warped,
     )
 
 
@@ -268,13 +333,14 @@ def _mask_ssim_colorize(
     ssim: bool = True,
     colorizer: _Colorizer | None = None,
     night_color: np.ndarray | None = None,
+    ref_gray: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float | None, Any]:
     """The stages after registration, shared by the single and the fused reference: leak mask
     (1 outside the reference's footprint), SSIM mean over the footprint, colorization."""
     from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
 
     t = time.perf_counter()
-    ref_gray = to_gray(aligned)
+    ref_gray = to_gray(aligned) if ref_gray is None else ref_gray
     params = leak_params or LeakMaskParams()
     colour = aligned if aligned.ndim == 3 else None  # guides the mask's edge refinement
     if stability is None:

@@ -111,6 +111,7 @@ def run_app(
         import cv2
 
         cv2.setNumThreads(cv_threads)
+    _load_before_window()
     win = MainWindow(
         cam,
         store=store,
@@ -155,6 +156,34 @@ def run_app(
     if scratch is not None:
         scratch.cleanup()
     return status
+
+
+def _load_before_window() -> None:
+    """Do now, before the window shows, the start-up work that holds the GIL in one long
+    native call: on a worker beside a live window each of these froze the GUI thread for
+    all of it.
+
+    - ``onnx`` (the model's card is checked against its graph when the model loads)
+      imports ``ml_dtypes``, whose extension's initialisation held the GIL for 0.25-1.1 s
+      (1.1 s at load 11 on the 2-core machine): the 247 ms stall of a short smoke run;
+    - ONNX Runtime's extension initialises in one ~40 ms call;
+    - the export's manifest validator compiles in one call (25-100 ms).
+
+    With them the modules that the model's first load and a pair's first render import
+    (the card's JSON-schema check, the model tools, the pipeline): imported on a background
+    thread at nice +5, they held the import lock that the live worker then waited for.
+    ``--stats`` lists what still loads after the window opened (``modules_loaded_late``).
+    """
+    import jsonschema  # noqa: F401
+    import onnx  # noqa: F401
+    import onnxruntime  # noqa: F401
+
+    import engine.burst  # noqa: F401
+    import engine.models  # noqa: F401
+    import engine.pipeline  # noqa: F401
+    from engine.exchange import prepare_validator
+
+    prepare_validator()
 
 
 def _env_int(name: str) -> int | None:

@@ -479,7 +479,10 @@ def test_reference_taken_in_an_open_session_is_recorded(window, qtbot, store):
     sid = window.state.session.id
     qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 1, timeout=TIMEOUT)
     day = store.captures(sid, kind="day")[0]
-    assert window.preview.tracker.reference.capture_ids == (day.id,)
+    # the job hands the tracker the capture's id just after the commit the line above saw
+    qtbot.waitUntil(
+        lambda: window.preview.tracker.reference.capture_ids == (day.id,), timeout=TIMEOUT
+    )
     np.testing.assert_array_equal(store.read_image(day), window.state.reference)
 
 

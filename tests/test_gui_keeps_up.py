@@ -336,3 +336,66 @@ def test_preload_loads_the_model_on_a_live_worker_and_returns_at_once(monkeypatc
         release.set()
         preview.stop()
         preview.join(10)
+
+
+def test_the_smoke_runs_checks_follow_store_events_and_never_query_it_on_the_gui_thread(
+    qtbot, tmp_path, monkeypatch
+):
+    """``--smoke`` measures the GUI thread: its own checks must not put I/O there. Querying
+    the store every 50 ms on the GUI thread while the recorder committed a pair waited up to
+    34 ms for SQLite, a stall of the harness counted as the app's."""
+    import threading
+
+    import numpy as np
+
+    from alignment import Alignment
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from engine.store import Store
+    from gui.main_window import MainWindow
+    from gui.smoke import SmokeRun
+
+    with Store(tmp_path / "data") as store:
+        cam = SimulatedCamera(resolution=(160, 120), seed=3)
+        cam.start()
+        win = MainWindow(cam, store=store, preview=LivePreview(workers=1, colorize=False))
+        qtbot.addWidget(win)
+        try:
+            run = SmokeRun(win, 5.0, screenshot=None, stats=None)
+            real_reader = Store._reader
+
+            def reader(self):
+                assert threading.current_thread() is not threading.main_thread(), (
+                    "a store query on the GUI thread"
+                )
+                return real_reader(self)
+
+            monkeypatch.setattr(Store, "_reader", reader)
+            out = {}
+
+            def record():  # what the recorder and the QA panel do, off the GUI thread
+                s = store.create_session("smoke")
+                gray = np.full((120, 160), 90, np.uint8)
+                rgb = np.full((120, 160, 3), 120, np.uint8)
+                reg = Alignment(np.eye(3), ok=True, score=1.0, method="ecc", motion="affine")
+                out["pair"] = store.add_pair_with_captures(
+                    s.id, days=[rgb], night=gray, alignment=reg
+                )
+                out["session"] = s
+
+            worker = threading.Thread(target=record)
+            worker.start()
+            worker.join(30)
+            win.state.session = out["session"]
+            assert run._pair().id == out["pair"].id and run._pair_aligned()
+            assert not run._verdict_recorded()
+            worker = threading.Thread(target=lambda: store.set_verdict(out["pair"].id, "pass"))
+            worker.start()
+            worker.join(30)
+            assert run._verdict_recorded()
+            run._flow, run._waiting = [], None  # never started: nothing in flight
+            run._end()  # disconnects from the store's events, closes the window
+            assert isinstance(run._modules_late, list)
+        finally:
+            win.close()
+            assert win.wait_closed(timeout=20)

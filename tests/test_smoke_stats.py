@@ -29,6 +29,9 @@ def test_smoke_walks_the_flows_and_writes_stats(tmp_path):
     assert fig["gui_stall_ms"]["max"] >= fig["gui_stall_ms"]["p99"] >= fig["gui_stall_ms"]["p50"]
     assert fig["frame_to_painted_ms"]["result"]["p50"] is not None
     assert fig["rss_mib"]["start"] > 0 and fig["rss_mib"]["end"] > 0
+    # what holds the GIL for long when it loads (ONNX's ml_dtypes: 0.25-1.1 s) loads before
+    # the window opens, never beside the live view (gui.app._load_before_window)
+    assert not {"onnx", "ml_dtypes", "onnxruntime", "jsonschema"} & set(fig["modules_loaded_late"])
     # the objects built at start-up are frozen out of the collector (full collections ~3 ms)
     assert fig["gc"]["frozen_objects"] > 10_000
     # what a slow run is diagnosed from: who had the CPU, how the app was sized

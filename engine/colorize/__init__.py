@@ -33,12 +33,14 @@ from engine.colorize._guided import (
 from engine.colorize._recombine import (
     ColorizeResult,
     RecombineParams,
+    ReferencePlanes,
     check_inputs,
     decode_output,
     encode_tensor,
     model_res_planes,
     prepare_inputs,
     recombine,
+    reference_planes,
     surround_tone,
 )
 
@@ -47,6 +49,7 @@ __all__ = [
     "Colorizer",
     "OnnxColorizer",
     "RecombineParams",
+    "ReferencePlanes",
     "ReferenceTransferColorizer",
     "Workspace",
     "box_mean",
@@ -62,5 +65,6 @@ __all__ = [
     "prepare_inputs",
     "recombine",
     "reference_coverage",
+    "reference_planes",
     "surround_tone",
 ]

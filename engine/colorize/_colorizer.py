@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from engine.colorize._coverage import reference_coverage
+from engine._image import is_frozen
 from engine.colorize._guided import Workspace
 from engine.colorize._recombine import (
     ColorizeResult,
     RecombineParams,
+    ReferencePlanes,
     _recombine,
     check_inputs,
     check_night_color,
     decode_output,
     model_feeds,
     model_res_planes,
+    reference_planes,
 )
 from engine.models import (
     ModelCard,
@@ -42,6 +45,12 @@ class Colorizer:
 
     Subclasses implement :meth:`_predict_ab`; :meth:`colorize` validates, times every stage
     and recombines at full resolution.
+
+    The reference's own preparation (its coverage, and its L and ab at the model's size:
+    `engine.colorize.reference_planes`) is kept for the last **read-only** reference array
+    seen on each thread: a live view reusing one registration hands the same warped
+    reference frame after frame, and only the night frame and the leak mask change. A
+    writeable reference may change between calls and is prepared anew every time.
     """
 
     name: str = "colorizer"
@@ -61,9 +70,27 @@ class Colorizer:
             ws = self._local.workspace = Workspace()
         return ws
 
-    def _predict_ab(self, night, reference, leak_mask) -> tuple[np.ndarray, float, float]:
-        """Return (ab at model resolution, prep ms, infer ms)."""
+    def _predict_ab(
+        self, night, reference, leak_mask, planes: ReferencePlanes
+    ) -> tuple[np.ndarray, float, float]:
+        """Return (ab at model resolution, prep ms, infer ms); ``planes`` are the reference's
+        (see :meth:`_reference_planes`)."""
         raise NotImplementedError
+
+    def _planes_size(self, night: np.ndarray) -> tuple[int, int]:
+        return self.input_size or (night.shape[1], night.shape[0])
+
+    def _reference_planes(self, reference: np.ndarray, size: tuple[int, int]) -> ReferencePlanes:
+        """`reference_planes`, reused while the same read-only reference comes back (per
+        thread: no lock, and two live workers never wait for each other)."""
+        if not is_frozen(reference):
+            return reference_planes(reference, size)
+        last = getattr(self._local, "planes", None)
+        if last is not None and last[0]() is reference and last[1].size == size:
+            return last[1]
+        planes = reference_planes(reference, size)
+        self._local.planes = (weakref.ref(reference), planes)
+        return planes
 
     def colorize(
         self,
@@ -105,15 +132,16 @@ class Colorizer:
         t0 = time.perf_counter()
         mask = check_inputs(night, reference, leak_mask)
         check_night_color(night, night_color)
-        coverage = reference_coverage(reference)
-        if coverage is not None:  # no reference colour outside the reference's footprint
-            outside = cv2.subtract(1.0, coverage)
-            mask = outside if mask is None else cv2.max(mask, outside)
-        ab_lowres, prep_ms, infer_ms = self._predict_ab(night, reference, mask)
+        t_prep = time.perf_counter()
+        planes = self._reference_planes(reference, self._planes_size(night))
+        if planes.outside is not None:  # no reference colour outside the reference's footprint
+            mask = planes.outside if mask is None else cv2.max(mask, planes.outside)
+        reference_ms = (time.perf_counter() - t_prep) * 1e3
+        ab_lowres, prep_ms, infer_ms = self._predict_ab(night, reference, mask, planes)
         res = _recombine(
             night, ab_lowres, mask, self.params, self.name, self._workspace(), night_color
         )
-        timings = {"prep": prep_ms, "infer": infer_ms, **res.timings_ms}
+        timings = {"prep": reference_ms + prep_ms, "infer": infer_ms, **res.timings_ms}
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return replace(res, timings_ms=timings)
 
@@ -151,10 +179,10 @@ class ReferenceTransferColorizer(Colorizer):
             working_size = (int(w), int(h))
         self.input_size = working_size
 
-    def _predict_ab(self, night, reference, leak_mask):
+    def _predict_ab(self, night, reference, leak_mask, planes):
         t0 = time.perf_counter()
-        size = self.input_size or (night.shape[1], night.shape[0])
-        _, _, ref_ab = model_res_planes(night, reference, leak_mask, size)
+        size = self._planes_size(night)
+        _, _, ref_ab = model_res_planes(night, reference, leak_mask, size, planes=planes)
         return ref_ab, (time.perf_counter() - t0) * 1e3, 0.0
 
 
@@ -169,10 +197,10 @@ class OnnxColorizer(Colorizer):
         self.input_size = card.input_size
         self._output_name = card.output.name
 
-    def _predict_ab(self, night, reference, leak_mask):
+    def _predict_ab(self, night, reference, leak_mask, planes):
         t0 = time.perf_counter()
         # the same tensors the camera path sends (prepare_inputs); colorize() already checked
-        feeds = model_feeds(night, reference, leak_mask, self.card)
+        feeds = model_feeds(night, reference, leak_mask, self.card, planes=planes)
         t1 = time.perf_counter()
         (out,) = self.session.run([self._output_name], feeds)
         t2 = time.perf_counter()

@@ -22,6 +22,7 @@ from engine.models import ModelCard, TensorSpec
 __all__ = [
     "ColorizeResult",
     "RecombineParams",
+    "ReferencePlanes",
     "check_inputs",
     "check_night_color",
     "surround_tone",
@@ -30,6 +31,7 @@ __all__ = [
     "model_res_planes",
     "prepare_inputs",
     "recombine",
+    "reference_planes",
 ]
 
 UPSAMPLE_METHODS = ("fast_guided", "guided", "bilinear")
@@ -170,11 +172,81 @@ def check_night_color(night: np.ndarray, night_color: np.ndarray | None) -> None
         )
 
 
+@dataclass(frozen=True, eq=False)
+class ReferencePlanes:
+    """What colorization takes from an aligned reference alone, at one model size.
+
+    None of it depends on the night frame or the leak mask, so a live view that reuses one
+    registration (the same warped reference frame after frame) computes it once
+    (`reference_planes`; `Colorizer.colorize` keeps it for a read-only reference). Arrays are
+    read-only.
+    """
+
+    size: tuple[int, int]
+    """(width, height) the planes are at."""
+    shape: tuple[int, int]
+    """(H, W) of the full-resolution reference they came from."""
+    coverage: np.ndarray | None
+    """`reference_coverage` of the reference (None: it covers the whole frame)."""
+    outside: np.ndarray | None
+    """``1 - coverage`` at full resolution (None with ``coverage``)."""
+    inverse_coverage: np.ndarray | None
+    """1 / (coverage at ``size``), 0 where nothing is covered (None with ``coverage``)."""
+    ref_l: np.ndarray
+    """float32 ``(h, w)`` reference L."""
+    ref_ab: np.ndarray
+    """float32 ``(h, w, 2)`` reference ab, before the leak mask zeroes any of it."""
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def reference_planes(reference: np.ndarray, size: tuple[int, int]) -> ReferencePlanes:
+    """The reference's part of `model_res_planes`, at ``size = (width, height)``.
+
+    Examples
+    --------
+    >>> ref = np.full((48, 64, 3), (40, 160, 60), np.uint8)
+    >>> planes = reference_planes(ref, (16, 12))
+    >>> planes.ref_ab.shape, planes.coverage is None
+    ((12, 16, 2), True)
+    """
+    w, h = size
+    coverage = reference_coverage(reference)
+    outside = inv = None
+    if coverage is None:
+        ref_lab = rgb_to_lab(cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA))
+    else:
+        outside = _frozen(cv2.subtract(1.0, coverage))
+        cov = cv2.resize(coverage, (w, h), interpolation=cv2.INTER_AREA)
+        inv = np.divide(1.0, cov, out=np.zeros_like(cov), where=cov > 1e-6)
+        # uint8 area resize (SIMD) then normalise: black adds nothing to the sums, so
+        # small / cov is the mean over covered pixels (within 0.5 / cov levels of rounding)
+        small = cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA)
+        rgb = fill_uncovered(small * inv[..., None], cov)
+        ref_lab = cv2.cvtColor(np.clip(rgb * (1.0 / 255.0), 0.0, 1.0), cv2.COLOR_RGB2Lab)
+        _frozen(coverage)
+        _frozen(inv)
+    return ReferencePlanes(
+        size=(int(w), int(h)),
+        shape=tuple(reference.shape[:2]),
+        coverage=coverage,
+        outside=outside,
+        inverse_coverage=inv,
+        ref_l=_frozen(np.ascontiguousarray(ref_lab[..., 0])),
+        ref_ab=_frozen(np.ascontiguousarray(ref_lab[..., 1:], np.float32)),
+    )
+
+
 def model_res_planes(
     night: np.ndarray,
     reference: np.ndarray,
     leak_mask: np.ndarray | None,
     size: tuple[int, int],
+    *,
+    planes: ReferencePlanes | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Night L, reference L and reference ab at ``size = (width, height)`` (INTER_AREA).
 
@@ -183,34 +255,29 @@ def model_res_planes(
     footprint, see :mod:`engine.colorize._coverage`), the reference is averaged over its
     covered pixels only and continued smoothly beyond them, so no black bleeds into the edge
     of the covered area; the leak mask there is averaged over covered pixels too. Inputs are
-    assumed valid (see :func:`check_inputs`).
+    assumed valid (see :func:`check_inputs`). ``planes``: the reference's part, already
+    computed by `reference_planes` for this reference and ``size`` (the same result).
     """
     w, h = size
-    night_l = gray_to_l(cv2.resize(night, (w, h), interpolation=cv2.INTER_AREA))
-    coverage = reference_coverage(reference)
-    if coverage is None:
-        ref_lab = rgb_to_lab(cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA))
-        small_leak = (
-            None
-            if leak_mask is None
-            else cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
+    if planes is None:
+        planes = reference_planes(reference, size)
+    elif planes.size != (w, h) or planes.shape != tuple(reference.shape[:2]):
+        raise ValueError(
+            f"planes were prepared at {planes.size} from a {planes.shape} reference, "
+            f"not at {tuple(size)} from {tuple(reference.shape[:2])}"
         )
-    else:
-        cov = cv2.resize(coverage, (w, h), interpolation=cv2.INTER_AREA)
-        inv = np.divide(1.0, cov, out=np.zeros_like(cov), where=cov > 1e-6)
-        # uint8 area resize (SIMD) then normalise: black adds nothing to the sums, so
-        # small / cov is the mean over covered pixels (within 0.5 / cov levels of rounding)
-        small = cv2.resize(reference, (w, h), interpolation=cv2.INTER_AREA)
-        rgb = fill_uncovered(small * inv[..., None], cov)
-        ref_lab = cv2.cvtColor(np.clip(rgb * (1.0 / 255.0), 0.0, 1.0), cv2.COLOR_RGB2Lab)
-        small_leak = None
-        if leak_mask is not None:
-            covered_leak = cv2.resize(leak_mask * coverage, (w, h), interpolation=cv2.INTER_AREA)
-            small_leak = np.clip(covered_leak * inv, 0.0, 1.0)
-    ref_l, ref_ab = ref_lab[..., 0], ref_lab[..., 1:]
+    night_l = gray_to_l(cv2.resize(night, (w, h), interpolation=cv2.INTER_AREA))
+    small_leak = None
+    if leak_mask is not None:
+        if planes.coverage is None:
+            small_leak = cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
+        else:
+            covered = cv2.resize(leak_mask * planes.coverage, (w, h), interpolation=cv2.INTER_AREA)
+            small_leak = np.clip(covered * planes.inverse_coverage, 0.0, 1.0)
+    ref_ab = planes.ref_ab
     if small_leak is not None:
-        ref_ab = ref_ab * (1.0 - small_leak)[..., None]
-    return night_l, np.ascontiguousarray(ref_l), np.ascontiguousarray(ref_ab, np.float32)
+        ref_ab = np.ascontiguousarray(ref_ab * (1.0 - small_leak)[..., None], np.float32)
+    return night_l, planes.ref_l, ref_ab
 
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
@@ -288,9 +355,14 @@ def prepare_inputs(
     return model_feeds(night, reference, check_inputs(night, reference, leak_mask), card)
 
 
-def model_feeds(night, reference, leak_mask, card: ModelCard) -> dict[str, np.ndarray]:
-    """`prepare_inputs` for inputs already validated by :func:`check_inputs` (per-frame path)."""
-    night_l, ref_l, ref_ab = model_res_planes(night, reference, leak_mask, card.input_size)
+def model_feeds(
+    night, reference, leak_mask, card: ModelCard, *, planes: ReferencePlanes | None = None
+) -> dict[str, np.ndarray]:
+    """`prepare_inputs` for inputs already validated by :func:`check_inputs` (per-frame path);
+    ``planes`` as in `model_res_planes`."""
+    night_l, ref_l, ref_ab = model_res_planes(
+        night, reference, leak_mask, card.input_size, planes=planes
+    )
     planes = {"night_l": night_l, "ref_l": ref_l, "ref_ab": ref_ab}
     night_spec = card.input("night_l")
     if night_spec is not None and night_spec.encoding == "gray8":

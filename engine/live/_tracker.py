@@ -9,7 +9,10 @@ For live video of a camera that did not move (a ``fixed_camera`` reference), a c
 also reuse the last fresh registration for a short while (``process(..., reuse_s=...)``):
 re-registering every frame of an unmoved camera costs about a third of a live result, and
 the camera's pose changes far more slowly than frames arrive. Captures never pass it: every
-recorded pair is registered on its own.
+recorded pair is registered on its own. While a registration is reused, so is everything
+made from the reference and that registration alone: the warped reference, its coverage and
+luminance (`engine.pipeline.WarpedReference`), and the colorizer's preparation of it (kept by
+the colorizer for the same read-only warped image).
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 if TYPE_CHECKING:
-    from alignment import Alignment
-    from engine.pipeline import PairResult
+    from engine.pipeline import PairResult, WarpedReference
 
 __all__ = ["PairTracker", "Reference", "TrackerEvents"]
 
@@ -88,8 +90,9 @@ class PairTracker:
         self._lock = threading.Lock()
         self._reference: Reference | None = None
         self._matrix: np.ndarray | None = None
-        # the last registration actually computed (not reused): result, when, night shape
-        self._fresh: tuple[Alignment, float, tuple[int, ...]] | None = None
+        # the last registration actually computed (not reused), the reference warped by it,
+        # when, and what it was made under: (method, motion, night shape)
+        self._fresh: tuple[WarpedReference, float, tuple] | None = None
 
     @property
     def reference(self) -> Reference | None:
@@ -188,8 +191,10 @@ class PairTracker:
         reuse_s : float
             For a ``fixed_camera`` reference only: reuse the last registration this tracker
             computed (not one it reused) if it is younger than ``reuse_s`` seconds and was
-            made for a frame of the same size; the result's ``timings_ms["align"]`` is then
-            0. 0 (the default, and what captures use) registers every frame.
+            made for a frame of the same size with the same ``method`` and ``motion``; the
+            reference warped by it is reused too (the result's ``timings_ms["align"]`` and
+            ``["warp"]`` are then 0). 0 (the default, and what captures use) registers every
+            frame.
 
         Raises
         ------
@@ -205,10 +210,11 @@ class PairTracker:
         if ref is None:
             raise ValueError("no day reference: capture or set one first")
         registered = None
+        made_under = (self.method, self.motion, tuple(night.shape[:2]))
         if reuse_s > 0 and ref.fixed_camera and fresh is not None:
-            result_, at, shape = fresh
-            if shape == tuple(night.shape[:2]) and time.monotonic() - at < reuse_s:
-                registered = result_
+            warped, at, under = fresh
+            if under == made_under and warped.day is ref.image and time.monotonic() - at < reuse_s:
+                registered = warped
         result = process_pair(
             ref.image,
             night,
@@ -225,9 +231,8 @@ class PairTracker:
             if self._reference is ref:  # the reference did not change meanwhile
                 self._matrix = np.asarray(result.alignment.matrix, float) if result.ok else None
                 if registered is None:
-                    shape = tuple(night.shape[:2])
-                    fresh = (result.alignment, time.monotonic(), shape) if result.ok else None
-                    self._fresh = fresh
+                    ok = result.ok and result.warped is not None
+                    self._fresh = (result.warped, time.monotonic(), made_under) if ok else None
         if not result.ok:
             self.events.lost.emit(result.alignment.reason or "alignment failed")
         self.events.processed.emit(result)
