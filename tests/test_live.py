@@ -162,7 +162,18 @@ def test_capture_survives_an_unplug_and_logs_the_gap(tmp_path):
         SessionRecorder(store, s.id, runner, align=False)  # not kept: the runner keeps it
         gc.collect()
         runner.events.frame_captured.connect(lambda shot: shot.index == 1 and cam.unplugged.set())
-        runner.events.missed.connect(lambda m: cam.unplugged.clear())  # plugged back in
+        # plug back in once the loss was both noticed by the camera and cost a slot: replugging
+        # on the first miss alone raced the camera's grab thread (a slot missed for another
+        # reason under load cleared the unplug before the camera ever saw it)
+        seen: set[str] = set()
+
+        def replug_after(what: str) -> None:
+            seen.add(what)
+            if {"lost", "missed"} <= seen:
+                cam.unplugged.clear()
+
+        runner.events.camera_lost.connect(lambda *_: replug_after("lost"))
+        runner.events.missed.connect(lambda *_: replug_after("missed"))
         runner.start()
         assert runner.wait(30)
         cam.close()
