@@ -6,13 +6,14 @@ The alignment inspector and the QA grid show a stored pair exactly as it was reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from engine._image import check_gray, check_rgb, to_gray
+from engine.overlay import as_display
 
 if TYPE_CHECKING:
     from engine.store import Pair, Store
@@ -42,6 +43,36 @@ class PairViews:
     colorized: np.ndarray | None
     masked: np.ndarray | None
     """The colorized frame faded to gray where the mask withholds colour."""
+
+    _display: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Roles already converted by `display` (filled off the GUI thread)."""
+
+    def display(self, role: str) -> np.ndarray | None:
+        """``image(role)`` in Qt's paint layout (BGRA uint8, see `engine.overlay.as_display`),
+        converted once and kept: a 1280x720 mask's conversion and two colour conversions are
+        tens of ms, so a viewer calls this on a worker and shows the result on its GUI thread.
+
+        Examples
+        --------
+        >>> g = np.zeros((2, 3), np.uint8)
+        >>> v = PairViews(g, np.zeros((2, 3, 3), np.uint8), np.eye(3),
+        ...               np.zeros((2, 3, 3), np.uint8), np.ones((2, 3), np.float32), None, None)
+        >>> v.display("mask").shape, v.display("colorized")
+        ((2, 3, 4), None)
+        """
+        out = self._display.get(role)
+        if out is None:
+            img = self.image(role)
+            if img is None:
+                return None
+            out = self._display.setdefault(role, as_display(img))
+        return out
+
+    def displayed(self, role: str) -> np.ndarray | None:
+        """What `display` already converted for ``role``, else None (never converts)."""
+        return self._display.get(role)
 
     def image(self, role: str) -> np.ndarray | None:
         """By name: night, reference, aligned, colorized, masked, mask (RGB or gray uint8)."""

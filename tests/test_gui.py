@@ -271,6 +271,44 @@ def test_closing_never_waits_for_a_busy_worker(qtbot, store):
 
 
 # -- the operator's flows on the record -----------------------------------------------------
+def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
+    window, qtbot, store, monkeypatch
+):
+    import threading
+
+    import engine.pair_views as pv
+    from engine.overlay import as_display
+
+    threads = []
+
+    def recording(image):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return as_display(image)
+
+    monkeypatch.setattr(pv, "as_display", recording)
+    _night_with_reference(window, qtbot)
+    window.sessions.create("roof", operator="ana", scene_notes="")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    window.night_panel.capture_pair()
+    qtbot.waitUntil(
+        lambda: store.count_pairs(session_id=window.state.session.id) == 1, timeout=TIMEOUT
+    )
+    window.tabs.setCurrentWidget(window.qa)
+    qtbot.waitUntil(lambda: window.qa.current() is not None, timeout=TIMEOUT)
+    qa = window.qa
+    qtbot.waitUntil(lambda: qa.view_a.has_image() and qa.view_b.has_image(), timeout=TIMEOUT)
+    # both shown roles were converted, each once, and never on the GUI thread
+    assert threads and not any(threads), threads
+    views = qa._views
+    for view, combo in ((qa.view_a, qa.role_a), (qa.view_b, qa.role_b)):
+        expected = as_display(views.image(combo.currentData()))
+        np.testing.assert_array_equal(view.image(), expected)
+    # showing them again (another pass over the same pair) converts nothing more
+    n = len(threads)
+    qa._show_views()
+    assert len(threads) == n
+
+
 def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
     _night_with_reference(window, qtbot)
     window.sessions.create("roof", operator="ana", scene_notes="east wall")

@@ -344,18 +344,33 @@ class QAPanel(QWidget):
         if v is None:
             return
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
-        a, b = v.image(a_role), v.image(b_role)
-        if a is None or b is None:
+        if any(r in ("colorized", "masked") and getattr(v, r) is None for r in (a_role, b_role)):
             self.info.setText(self.info.text() + " · (no colorizer: colour views unavailable)")
             return
-        if wiping:
-            # one small image op on a user gesture (not per frame); cheap at camera sizes
-            self.view_wipe.set_image(
-                wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"
-            )
-        else:
+        if not wiping:
+            a, b = v.displayed(a_role), v.displayed(b_role)
+            if a is None or b is None:
+                # the conversion to paint layout (tens of ms at 1280x720) runs on the job
+                # runner; the views show when it is done, if the pair and roles still stand
+                def shown(_out, v=v, roles=(a_role, b_role)) -> None:
+                    now = (self.role_a.currentData(), self.role_b.currentData())
+                    if self._views is v and now == roles:
+                        self._show_views()
+
+                self._jobs.submit(
+                    lambda: (v.display(a_role), v.display(b_role)),
+                    done=shown,
+                    label="pair views for display",
+                )
+                return
             self.view_a.set_image(a, ROLES[a_role])
             self.view_b.set_image(b, ROLES[b_role])
+            return
+        # wiping: one small image op on a user gesture (not per frame); cheap at camera sizes
+        a, b = v.image(a_role), v.image(b_role)
+        self.view_wipe.set_image(
+            wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"
+        )
 
     # -- verdicts --------------------------------------------------------------------------
     def judge(self, verdict: str) -> None:
