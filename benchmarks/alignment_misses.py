@@ -43,7 +43,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import alignment_accuracy as acc  # noqa: E402
 
-from alignment import align  # noqa: E402
 from alignment._types import apply_homography  # noqa: E402
 from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
@@ -202,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None and not args.from_json.is_file():
         print(f"{args.from_json}: no such file")
         return 2
-    _ = align  # the matrices come from alignment.align (via alignment_accuracy.run_visnir)
     report = []
     for row in _pair_rows(args.shared, args.from_json):
         folder = args.shared / "data" / "visnir" / row["category"]
