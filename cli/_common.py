@@ -111,7 +111,7 @@ def warn_if_no_colour(image, path, command: str) -> bool:
     A gray "day" image gives the colorizer no reference colour: the result is gray, and the
     usual cause is ``--day`` and ``--night`` swapped. Not an error (alignment alone works).
     """
-    from engine._image import has_colour
+    from engine import has_colour
 
     if has_colour(image):
         return False

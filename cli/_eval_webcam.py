@@ -54,7 +54,7 @@ def _night_hours(text: str) -> tuple[int, int]:
 
 
 def run_webcam(args: argparse.Namespace) -> int:
-    from engine._image import write_image
+    from engine import write_image
     from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
     from engine.evaluation import evaluate_webcam, webcam_cameras, webcam_montage
 

@@ -112,3 +112,56 @@ def test_layer_check_sees_lazy_imports(tmp_path):
     module.write_text("def f():\n    from engine.colorize import prepare_inputs\n")
     assert "engine.colorize" in _imported_modules(module)
     assert _layer("engine.colorize._recombine") == 1 and _layer("engine.modelsx") is None
+
+
+#: packages whose modules must import only public names of the other packages
+APP_PACKAGES = ("alignment", "engine", "gui", "cli", "training")
+#: (importer, imported private module) left as they are, with the reason
+PRIVATE_IMPORTS_ALLOWED = {
+    # the alignment bench generates its synthetic pairs with alignment's own generators and
+    # measures with its own geometry helpers; they are not part of alignment's public API
+    ("engine/bench/_alignment.py", "alignment._prep"),
+    ("engine/bench/_alignment.py", "alignment._synthetic"),
+    ("engine/bench/_alignment.py", "alignment._types"),
+}
+
+
+def _private_imports_across_packages(path: Path, rel: str) -> list[str]:
+    """Modules of another package's private ``_module`` that ``path`` imports."""
+    here = rel.removesuffix(".py").split("/")
+    own = here[:-1] if here[-1] != "__init__" else here[:-1]
+    found = []
+    for name in sorted(_imported_modules(path)):
+        parts = name.split(".")
+        for i, part in enumerate(parts):
+            if part.startswith("_") and not part.startswith("__"):
+                owner = parts[:i]
+                if not REPO.joinpath(*owner).is_dir():  # a module's private name: its package's
+                    owner = owner[:-1]
+                if own[: len(owner)] != owner:
+                    found.append(".".join(parts[: i + 1]))
+                break
+    return sorted(set(found))
+
+
+def test_no_package_imports_another_packages_private_modules():
+    offenders = []
+    for package in APP_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            for module in _private_imports_across_packages(path, rel):
+                if (rel, module) not in PRIVATE_IMPORTS_ALLOWED:
+                    offenders.append(f"{rel} imports {module}")
+    assert offenders == [], "import the package's public names instead:\n" + "\n".join(offenders)
+
+
+def test_private_import_check_tells_own_package_from_another(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from engine._image import read_image\nfrom engine import to_gray\n")
+    assert _private_imports_across_packages(module, "cli/_x.py") == ["engine._image"]
+    assert _private_imports_across_packages(module, "engine/evaluation/_x.py") == []
+    module.write_text("def f():\n    from engine.models._tiny import tiny_card\n")
+    assert _private_imports_across_packages(module, "engine/store/_x.py") == ["engine.models._tiny"]
+    assert _private_imports_across_packages(module, "engine/models/__init__.py") == []
+    module.write_text("from training.train_refcolor import _predictor\n")
+    assert _private_imports_across_packages(module, "training/diagnose.py") == []
