@@ -204,3 +204,25 @@ def test_capture_pairs_with_several_chosen_day_captures(data, capsys):
         night = store.pairs(session_id=1)[-1].night_id
     assert cli.main([*argv, "--reference", str(night)]) == 2
     assert "is not a day capture" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions", "list"],
+        ["sessions", "list", "--json"],
+        ["sessions", "show", "1"],
+        ["qa", "1", "pass"],
+        ["capture", "--camera", "sim", "--session", "s", "--count", "0", "--day-reference"],
+    ],
+)
+def test_a_data_dir_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, argv):
+    # e.g. the database file itself given as --data-dir: never "no sessions yet", never a write
+    db = tmp_path / "nightlab.sqlite3"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(84))
+    assert cli.main([*argv, "--data-dir", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and f"{db}: not a folder" in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightlab.sqlite3"]

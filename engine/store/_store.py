@@ -146,6 +146,10 @@ class Store:
         self.compression = compression
         if reconcile not in ("auto", "always", "never"):
             raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
+        if self.root.exists() and not self.root.is_dir():
+            # e.g. the database file itself given as the data folder: a reader would otherwise
+            # report "no sessions yet" and a writer "cannot open for writing (File exists)"
+            raise StoreError(f"{self.root}: not a folder (the data folder holds {DB_NAME})")
         self._dirty = False
         self._opened = False
         """Set when a clean-up failed: the next open must reconcile."""
