@@ -196,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
+    except BrokenPipeError:
+        # the reader left (``nightlab sessions list | head -1``): end quietly, as a program
+        # killed by SIGPIPE does; stdout goes to /dev/null so the exit's flush cannot fail again
+        if program:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return 128 + signal.SIGPIPE
     except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback
         # (set NIGHTLAB_DEBUG=1 to see the traceback when reporting a bug)

@@ -402,3 +402,21 @@ def test_a_manual_value_switches_its_auto_mode_off_on_every_backend():
         cam.set_control(manual, value)
         assert cam.get_control(auto) is False, manual
         assert cam.get_control(manual) == value
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    # `nightlab sessions list | head -1`: the reader leaves early; no "error: Broken pipe" line
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is written
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "camera", "list"],
+        cwd=REPO,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=180,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 128 + 13  # as a program the shell's SIGPIPE ended
