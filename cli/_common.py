@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_json_atomic
+from engine.atomic import jsonable, write_json_atomic
 
 
 class CliError(Exception):
@@ -70,19 +70,7 @@ def folder_problem(folder: Path) -> str:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_json_atomic(path, data, default=_jsonable)
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    write_json_atomic(path, data, default=jsonable)
 
 
 def print_table(
