@@ -7,7 +7,7 @@ The alignment inspector and the QA grid show a stored pair exactly as it was reg
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,6 +16,8 @@ from engine._image import check_gray, check_rgb, to_gray
 from engine.overlay import as_display
 
 if TYPE_CHECKING:
+    from engine.leakmask import LeakMaskParams
+    from engine.pipeline import PairResult, SupportsColorize
     from engine.store import Pair, Store
 
 __all__ = [
@@ -109,8 +111,8 @@ def render_pair(
     day: np.ndarray,
     matrix: np.ndarray,
     *,
-    colorizer: Any = None,
-    leak_params: Any = None,
+    colorizer: SupportsColorize | None = None,
+    leak_params: LeakMaskParams | None = None,
 ) -> PairViews:
     """Every review image of a pair registered by ``matrix`` (no new alignment search)."""
     from engine.leakmask import LeakMaskParams, leak_mask
@@ -136,7 +138,9 @@ def render_pair(
     return PairViews(night, day, np.asarray(matrix, float), aligned, mask, colorized, masked)
 
 
-def views_from_result(result: Any, day: np.ndarray, *, colorizer: Any = None) -> PairViews:
+def views_from_result(
+    result: PairResult, day: np.ndarray, *, colorizer: SupportsColorize | None = None
+) -> PairViews:
     """The review images of a pair from the `engine.pipeline.PairResult` it was recorded
     with: the same images as `render_pair` on the stored pair, without reading the PNGs back
     and warping and masking again (only the colorization is computed here).

@@ -165,3 +165,67 @@ def test_private_import_check_tells_own_package_from_another(tmp_path):
     assert _private_imports_across_packages(module, "engine/models/__init__.py") == []
     module.write_text("from training.train_refcolor import _predictor\n")
     assert _private_imports_across_packages(module, "training/diagnose.py") == []
+
+
+def _type_checking_namespace(module) -> dict:
+    """The module's globals plus what its ``if TYPE_CHECKING:`` block imports."""
+    import ast
+
+    ns = dict(vars(module))
+    tree = ast.parse(Path(module.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            code = compile(ast.Module(body=node.body, type_ignores=[]), module.__file__, "exec")
+            exec(code, ns)
+    return ns
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_every_annotation_in_the_libraries_names_a_real_type(package):
+    # TYPE_CHECKING imports are never run: a renamed or mistyped class would go unnoticed
+    import importlib
+    import inspect
+    import typing
+
+    problems = []
+    for name in _all_modules(package):
+        module = importlib.import_module(name)
+        ns = _type_checking_namespace(module)
+        for obj in list(vars(module).values()):
+            if getattr(obj, "__module__", None) != name:
+                continue
+            members = [obj]
+            if inspect.isclass(obj):
+                members += [v for v in vars(obj).values() if inspect.isfunction(v)]
+            for member in members:
+                if not (inspect.isclass(member) or inspect.isfunction(member)):
+                    continue
+                try:
+                    typing.get_type_hints(member, globalns=ns)
+                except Exception as exc:  # noqa: BLE001 - each is reported
+                    problems.append(f"{name}.{member.__qualname__}: {exc}")
+    assert problems == []
+
+
+#: modules whose engine types were erased to ``Any`` (a TYPE_CHECKING import does the job)
+TYPED_MODULES = ("engine/pipeline.py", "engine/pair_views.py", "engine/live/_tracker.py",
+                 "engine/app_state.py")  # fmt: skip
+
+
+@pytest.mark.parametrize("rel", TYPED_MODULES)
+def test_engine_types_are_not_erased_to_any(rel):
+    import ast
+
+    erased = []
+    for node in ast.walk(ast.parse((REPO / rel).read_text())):
+        annotations = []
+        if isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef):
+            a = node.args
+            annotations += [p.annotation for p in a.posonlyargs + a.args + a.kwonlyargs]
+            annotations.append(node.returns)
+        for ann in annotations:
+            if ann is not None and ast.unparse(ann) in ("Any", "Any | None"):
+                erased.append(f"{rel}:{ann.lineno}")
+    assert erased == []
