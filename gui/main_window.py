@@ -386,9 +386,17 @@ class MainWindow(QMainWindow):
             from engine.camera import OakCamera
 
             new = OakCamera(device)
-            colorizer = new.enable_colorization(model)
-            new.open()
-            new.start()
+            colorizer = new.enable_colorization(model)  # checks the blob: the old one stays on
+            # a device takes one connection at a time: free it before the new one opens
+            cam.close()
+            try:
+                new.open()
+                new.start()
+            except Exception:
+                _close_quietly(new)
+                cam.open()  # back to the camera as it was (host colour), then say why
+                cam.start()
+                raise
             return new, colorizer
 
         def done(out) -> None:
