@@ -387,17 +387,17 @@ class MainWindow(QMainWindow):
 
             new = OakCamera(device)
             colorizer = new.enable_colorization(model)  # checks the blob: the old one stays on
-            # a device takes one connection at a time: free it before the new one opens
-            cam.close()
-            try:
-                new.open()
-                new.start()
-            except Exception:
-                _close_quietly(new)
-                cam.open()  # back to the camera as it was (host colour), then say why
-                cam.start()
-                raise
-            return new, colorizer
+
+            def reopen():
+                try:
+                    new.open()
+                    new.start()
+                except Exception:
+                    _close_quietly(new)
+                    raise
+                return new
+
+            return _take_over_device(cam, reopen), colorizer
 
         def done(out) -> None:
             new, colorizer = out
@@ -469,16 +469,23 @@ class MainWindow(QMainWindow):
     def open_camera(self, spec: str) -> None:
         """Open camera ``spec`` on the job runner, then switch to it (`set_camera`)."""
 
+        current = self.state.camera
+
         def work():
             from engine.camera import open_camera
 
-            cam = open_camera(spec)
-            try:
-                cam.start()
-            except Exception:
-                cam.close()
-                raise
-            return cam
+            def open_new():
+                cam = open_camera(spec)
+                try:
+                    cam.start()
+                except Exception:
+                    cam.close()
+                    raise
+                return cam
+
+            if _same_device(current, spec):  # e.g. reopening the OAK in use
+                return _take_over_device(current, open_new)
+            return open_new()
 
         self.show_message(f"Opening camera {spec}…")
         self.jobs.submit(work, done=lambda cam: self.set_camera(cam, spec), label=f"camera {spec}")
@@ -551,6 +558,30 @@ def _prepare_export_checks() -> None:
     from engine.exchange import prepare_validator
 
     prepare_validator()
+
+
+def _same_device(camera, spec: str) -> bool:
+    """True when ``spec`` names the device ``camera`` has open (an OAK or a webcam)."""
+    backend, _, ident = spec.strip().partition(":")
+    if camera is None or backend not in ("oak", "webcam") or camera.info.backend != backend:
+        return False
+    held = camera.info.device_id
+    return (ident or ("0" if backend == "webcam" else held)) == held
+
+
+def _take_over_device(old, open_new):
+    """``open_new()`` a camera on the device ``old`` holds (job thread).
+
+    A device takes one connection at a time, so ``old`` closes first; if the new one fails,
+    ``old`` opens and streams again as it was, and the error goes on to the user.
+    """
+    old.close()
+    try:
+        return open_new()
+    except Exception:
+        old.open()
+        old.start()
+        raise
 
 
 def _close_quietly(camera) -> None:

@@ -187,3 +187,22 @@ def test_on_camera_choice_that_fails_goes_back_to_the_host_with_the_camera_strea
     finally:
         win.close()
         assert win.wait_closed(timeout=20)
+
+
+def test_reopening_the_oak_in_use_from_the_camera_dock_switches_to_it(qtbot, store, monkeypatch):
+    # the Camera dock's Open on the device already open: it must close first, then reopen
+    def open_fake(spec):
+        return _FakeOak(spec.partition(":")[2]).open()
+
+    monkeypatch.setattr(engine.camera, "open_camera", open_fake)
+    first = _FakeOak()
+    win = _open(qtbot, store, first)
+    try:
+        win.open_camera("oak:fake-mxid")
+        qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+        new = win.state.camera
+        assert new.info.device_id == "fake-mxid" and new.is_open and not first.is_open
+        qtbot.waitUntil(lambda: new.latest_frame() is not None, timeout=TIMEOUT)
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
