@@ -162,9 +162,6 @@ class LivePreview:
         with self._cond:
             self._ssim_mean, self._ssim_due = None, 0.0
 
-    def has_reference(self) -> bool:
-        return self.tracker.reference is not None
-
     def set_view(self, spec: LiveViewSpec) -> None:
         with self._cond:
             self._spec = spec
@@ -376,6 +373,3 @@ class LivePreview:
     def spec(self) -> LiveViewSpec:
         return self._spec
 
-    def with_view(self, **changes) -> LiveViewSpec:
-        """The current view with ``changes`` applied (does not set it)."""
-        return replace(self._spec, **changes)
