@@ -229,3 +229,21 @@ def test_engine_types_are_not_erased_to_any(rel):
             if ann is not None and ast.unparse(ann) in ("Any", "Any | None"):
                 erased.append(f"{rel}:{ann.lineno}")
     assert erased == []
+
+
+#: alignment is the lowest library (engine.pipeline builds on it): it imports no NightLab
+#: package. Left as it is, with the reason: the synthetic-pair generator borrows engine's
+#: loader of scikit-image's bundled photos (a test-data helper; reported for the alignment
+#: owners to move, since alignment/ is being changed this session).
+ALIGNMENT_UPWARD_ALLOWED = {("alignment/_synthetic.py", "engine.data")}
+
+
+def test_alignment_imports_no_higher_nightlab_package():
+    offenders = []
+    for path in sorted((REPO / "alignment").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        for name in _imported_modules(path):
+            if name.split(".")[0] in ("engine", "gui", "cli", "training"):
+                if (rel, ".".join(name.split(".")[:2])) not in ALIGNMENT_UPWARD_ALLOWED:
+                    offenders.append(f"{rel} imports {name}")
+    assert offenders == []
