@@ -493,6 +493,30 @@ def test_leak_sliders_drive_live_params_and_presets_live_in_the_session(window, 
     assert window.state.leak_params.refine_radius == 0
 
 
+def test_presets_saved_in_quick_succession_are_all_kept(window, qtbot, store):
+    # the second save must not be built from the session as it was before the first landed
+    window.sessions.create("tuning")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    sid = window.state.session.id
+    elsewhere = threading.Thread(  # another setting, saved by someone else (a worker)
+        target=store.update_session, args=(sid,), kwargs={"settings": {"operator_note": "kept"}}
+    )
+    elsewhere.start()
+    elsewhere.join()
+    for name, close in (("a", 11), ("b", 15), ("c", 21)):
+        window.leak_panel.sliders["close_px"].setValue(close)
+        window.leak_panel.save_preset(name)
+    qtbot.waitUntil(
+        lambda: len(store.session(sid).settings.get("leak_presets", {})) == 3, timeout=TIMEOUT
+    )
+    settings = store.session(sid).settings
+    assert {k: v["close_px"] for k, v in settings["leak_presets"].items()} == {
+        "a": 11, "b": 15, "c": 21
+    }  # fmt: skip
+    assert settings["operator_note"] == "kept"
+    qtbot.waitUntil(lambda: window.leak_panel.presets.count() == 4, timeout=TIMEOUT)
+
+
 def test_about_lists_versions(window):
     from gui.about import versions
 

@@ -11,7 +11,8 @@ Public API
 - `Store(data_dir=None, *, read_only=False, compression="huffman")`: open (migrate,
   reconcile) a data folder. Writes block until committed, so call them off the GUI thread
   (``disallow_writes_on(gui_thread)`` makes one that slipped there raise): ``create_session``,
-  ``update_session``, ``close_session``, ``delete_session``, ``add_capture``, ``add_frame``,
+  ``update_session``, ``change_session_settings``, ``close_session``, ``delete_session``,
+  ``add_capture``, ``add_frame``,
   ``add_burst``, ``capture_pair`` (day + night + pair in one commit),
   ``add_pair_with_captures`` (several day captures + night + pair in one commit), ``add_pair``,
   ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.

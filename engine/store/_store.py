@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -385,6 +385,40 @@ class Store:
                     f"UPDATE sessions SET {sets} WHERE id = ?", [*fields.values(), session_id]
                 )
             )
+        session = self.session(session_id)
+        self.events.session_changed.emit(session)
+        return session
+
+    def change_session_settings(
+        self, session_id: int, change: Callable[[dict[str, Any]], None]
+    ) -> Session:
+        """Edit a session's saved settings in place: ``change(settings)`` runs on the
+        settings as committed, inside the transaction that writes them back.
+
+        Unlike ``update_session(settings=...)``, built from a copy read earlier, two edits
+        never lose each other's keys (two presets saved in a row, a preset and a note).
+
+        Examples
+        --------
+        >>> store.change_session_settings(  # doctest: +SKIP
+        ...     s.id, lambda st: st.setdefault("leak_presets", {}).update(wide={"close_px": 21})
+        ... )
+        """
+        import json
+
+        self.session(session_id)  # exists?
+
+        def edit(conn):
+            row = conn.execute(
+                "SELECT settings_json FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            settings = json.loads(row[0] or "{}")
+            change(settings)
+            conn.execute(
+                "UPDATE sessions SET settings_json = ? WHERE id = ?", (dumps(settings), session_id)
+            )
+
+        self._write(edit)
         session = self.session(session_id)
         self.events.session_changed.emit(session)
         return session
