@@ -210,6 +210,14 @@ def to_working_resolution(
     return small, (size[0] / float(w), size[1] / float(h))
 
 
+def _check_night(night) -> None:
+    """A night frame is a uint8 image (its shape is checked by `to_gray`): anything else is
+    refused here, before OpenCV would fail on it with its own message."""
+    if not isinstance(night, np.ndarray) or night.dtype != np.uint8:
+        got = night.dtype if isinstance(night, np.ndarray) else type(night).__name__
+        raise ValueError(f"night must be uint8, gray (H, W) or RGB (H, W, 3), got {got}")
+
+
 def process_pair(
     day: np.ndarray,
     night: np.ndarray,
@@ -270,11 +278,10 @@ def process_pair(
     import alignment
 
     check_rgb(day, "day")
+    _check_night(night)
     # a night camera that gives colour: masked areas take that colour (see recombine)
-    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
+    night_color = night if night.ndim == 3 else None
     night = to_gray(night)
-    if night.dtype != np.uint8:
-        raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     warped = registered if isinstance(registered, WarpedReference) else None
@@ -430,10 +437,9 @@ def process_fused(
         raise ValueError("need at least one day frame")
     for i, d in enumerate(days):
         check_rgb(d, f"day frame {i}")
-    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
+    _check_night(night)
+    night_color = night if night.ndim == 3 else None
     night = to_gray(night)
-    if night.dtype != np.uint8:
-        raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     alignments = [register_day_frame(d, night, registration=registration) for d in days]

@@ -420,3 +420,26 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     os.close(write_end)
     assert proc.stderr == ""
     assert proc.returncode == 128 + 13  # as a program the shell's SIGPIPE ended
+
+
+@pytest.mark.parametrize(
+    "night",
+    [np.zeros((48, 64, 3), np.int16), np.zeros((48, 64), np.float64), "night.png"],
+    ids=["int16-rgb", "float64-gray", "a-path"],
+)
+@pytest.mark.parametrize("fused", [False, True], ids=["pair", "fused"])
+def test_pipeline_refuses_a_night_frame_that_is_not_a_uint8_image(night, fused):
+    from engine.pipeline import process_fused, process_pair
+
+    day = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="night must be uint8"):
+        process_fused([day], night) if fused else process_pair(day, night)
+
+
+def test_burst_frames_must_be_gray_or_rgb():
+    from engine.burst import average_frames, median_frames
+
+    two_channel = np.zeros((8, 8, 2), np.uint8)
+    for combine in (average_frames, median_frames):
+        with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
+            combine([two_channel, two_channel])
