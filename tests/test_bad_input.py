@@ -443,3 +443,11 @@ def test_burst_frames_must_be_gray_or_rgb():
     for combine in (average_frames, median_frames):
         with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
             combine([two_channel, two_channel])
+
+
+@pytest.mark.parametrize("shift", [(float("nan"), 0.0), (0.0, float("inf"))], ids=["nan", "inf"])
+def test_nudge_refuses_a_shift_that_is_not_finite(shift):
+    from engine.inspect_views import nudge
+
+    with pytest.raises(ValueError, match="finite"):
+        nudge(np.eye(3), *shift)
