@@ -380,6 +380,9 @@ class MainWindow(QMainWindow):
             self.show_message("on-camera colorization needs an OAK camera")
             self.state.colorize_on = "host"
             return
+        if self._capture_holds_camera("reopen the OAK with the model"):
+            self.state.colorize_on = "host"
+            return
         device, model = cam.info.device_id, self.state.model_path or None
 
         def work():
@@ -468,6 +471,8 @@ class MainWindow(QMainWindow):
 
     def open_camera(self, spec: str) -> None:
         """Open camera ``spec`` on the job runner, then switch to it (`set_camera`)."""
+        if self._capture_holds_camera("switch camera"):
+            return
 
         current = self.state.camera
 
@@ -489,6 +494,14 @@ class MainWindow(QMainWindow):
 
         self.show_message(f"Opening camera {spec}…")
         self.jobs.submit(work, done=lambda cam: self.set_camera(cam, spec), label=f"camera {spec}")
+
+    def _capture_holds_camera(self, what: str) -> bool:
+        """True (and says so) while a capture run uses the camera: replacing the camera under
+        it would close the one it captures from."""
+        if self.night_panel.runner is None:
+            return False
+        self.show_message(f"cannot {what} while a capture runs (scheduled: stop it first)")
+        return True
 
     def set_camera(self, camera: Camera | None, spec: str | None = None) -> None:
         """Switch camera (or replay) without restarting; the old one closes in the background."""

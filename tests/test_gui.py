@@ -421,6 +421,29 @@ def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
     qtbot.waitUntil(lambda: "started" in kinds() and "finished" in kinds(), timeout=TIMEOUT)
 
 
+def test_switching_camera_during_a_scheduled_capture_is_refused_with_a_message(
+    window, qtbot, store
+):
+    # the run holds the camera it started with: closing that one under it would leave an
+    # overnight run logging "camera lost" until morning
+    _night_with_reference(window, qtbot)
+    window.sessions.create("overnight")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    panel = window.night_panel
+    panel.every.setValue(60.0)  # an hour: nothing but the countdown while the test runs
+    panel.start_schedule()
+    qtbot.waitUntil(lambda: "Next capture in" in panel.countdown.text(), timeout=TIMEOUT)
+    cam = window.state.camera
+    window.open_camera("sim:night")
+    assert "while a capture runs" in window.statusBar().currentMessage()
+    qtbot.wait(300)  # no job was queued to open and switch
+    assert window.state.camera is cam and cam.is_open and panel.runner is not None
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
+    window.open_camera("sim:night")  # with the run over, the switch goes ahead
+    qtbot.waitUntil(lambda: window.state.camera is not cam, timeout=TIMEOUT)
+
+
 def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
     window, qtbot, store
 ):
