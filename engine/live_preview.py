@@ -372,4 +372,3 @@ class LivePreview:
     @property
     def spec(self) -> LiveViewSpec:
         return self._spec
-
