@@ -162,6 +162,9 @@ class LivePreview:
         with self._cond:
             self._ssim_mean, self._ssim_due = None, 0.0
 
+    def has_reference(self) -> bool:
+        return self.tracker.reference is not None
+
     def set_view(self, spec: LiveViewSpec) -> None:
         with self._cond:
             self._spec = spec
