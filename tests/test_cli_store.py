@@ -226,3 +226,16 @@ def test_a_data_dir_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, argv)
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and f"{db}: not a folder" in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nightlab.sqlite3"]
+
+
+@pytest.mark.parametrize("reference", ["999", "1,x"], ids=["no-such-capture", "not-a-number"])
+def test_capture_with_a_bad_reference_into_a_new_session_creates_no_session(
+    data, capsys, reference
+):
+    argv = ["capture", "--camera", "sim", "--session", "fresh", "--count", "1"]
+    assert cli.main([*argv, "--reference", reference]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--reference" in err[0], err
+    if (data / "nightlab.sqlite3").exists():
+        with Store(data, read_only=True) as store:
+            assert store.sessions() == []
