@@ -349,6 +349,9 @@ def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
     qtbot.waitUntil(lambda: "alignment-checked" in store.pair(pair.id).tags, timeout=TIMEOUT)
     after = np.asarray(store.pair(pair.id).matrix)
     np.testing.assert_allclose(after[:2, 2], before[:2, 2] + [5, 0], atol=1e-6)
+    # its SSIM and leak area are those of the accepted matrix, not of the recorded one
+    accepted = store.pair(pair.id)
+    assert accepted.ssim_mean is not None and accepted.ssim_mean != pair.ssim_mean
 
     # a held arrow key: one view job at a time, and the newest nudge is what ends up shown
     qtbot.waitUntil(lambda: window.inspector.pair.matrix == store.pair(pair.id).matrix)

@@ -784,9 +784,17 @@ class Store:
         ssim_mean: float | None = None,
         leak_area_pct: float | None = None,
     ) -> Pair:
-        """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics."""
+        """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics.
+
+        A new ``alignment`` replaces the metrics too: ``ssim_mean`` and ``leak_area_pct``
+        measured under the old matrix would be wrong for the new one, so when they are not
+        given they are cleared (`engine.pair_views.record_registration` measures them).
+        """
         self.pair(pair_id)
         cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        if alignment is not None:
+            cols.setdefault("ssim_mean", None)
+            cols.setdefault("leak_area_pct", None)
         if cols:
             sets = ", ".join(f"{k} = ?" for k in cols)
             self._write(
