@@ -239,3 +239,14 @@ def test_capture_with_a_bad_reference_into_a_new_session_creates_no_session(
     if (data / "nightlab.sqlite3").exists():
         with Store(data, read_only=True) as store:
             assert store.sessions() == []
+
+
+def test_qa_with_a_bad_tag_records_no_verdict(data, tmp_path, rng, capsys):
+    day, night = _images(tmp_path, rng)
+    assert cli.main(["ingest", "--session", "lab", "--day", str(day), "--night", str(night)]) == 0
+    capsys.readouterr()
+    assert cli.main(["qa", "1", "fail", "--note", "smear", "--tag", "bad,tag"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'bad,tag'" in err[0], err
+    with Store(data, read_only=True) as store:  # refused as a whole: no verdict, no tag
+        assert store.verdicts(1) == [] and store.pair(1).tags == ()

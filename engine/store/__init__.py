@@ -65,6 +65,7 @@ from engine.store._records import (
     Verdict,
 )
 from engine.store._restore import restore_session
+from engine.store._rows import clean_tags
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._store import Store, StoreBusy, StoreError
 
@@ -87,6 +88,7 @@ __all__ = [
     "StoreError",
     "StoreEvents",
     "Verdict",
+    "clean_tags",
     "default_data_dir",
     "migrate",
     "resolve_data_dir",

@@ -132,6 +132,8 @@ def insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: 
 
 
 def clean_tags(tags: Iterable[str]) -> list[str]:
+    """The tags stripped, or a ValueError naming the first that is not 1-64 characters without
+    commas, tabs or newlines (check before recording anything that goes with them)."""
     clean = []
     for t in tags:
         t = str(t).strip()
