@@ -211,11 +211,25 @@ def test_working_resolution_bounds_pixels_and_reports_the_scale():
     [
         (["--smoke", "-1"], "--smoke must be a number of seconds > 0, got -1"),
         (["--smoke", "nan"], "--smoke must be a number of seconds > 0"),
-        (["--smoke", "2", "--screenshot", "/nonexistent/dir/s.png"], "/nonexistent/dir"),
+        # a folder that cannot come to exist (README.md is a file): a run that wrongly went
+        # ahead must not create it as root and make the next run pass
+        (["--smoke", "2", "--screenshot", "README.md/s.png"], "folder README.md does not"),
         (["--smoke", "2", "--screenshot", "shot.gif"], "must be .png, .jpg or .bmp"),
         (["--screenshot", "s.png"], "--screenshot needs --smoke"),
+        (["--smoke", "2", "--stats", "README.md/s.json"], "folder README.md does not exist"),
+        (["--smoke", "2", "--stats", "tests"], "tests: is a folder"),
+        (["--stats", "s.json"], "--stats needs --smoke"),
     ],
-    ids=["negative", "nan", "missing-folder", "format", "no-smoke"],
+    ids=[
+        "negative",
+        "nan",
+        "missing-folder",
+        "format",
+        "no-smoke",
+        "stats-missing-folder",
+        "stats-is-a-folder",
+        "stats-no-smoke",
+    ],  # fmt: skip
 )
 def test_app_options_are_refused_before_any_window(args, needle):
     code, _, err = _nightlab(*args, timeout=60)
