@@ -60,6 +60,13 @@ def window(qtbot, store):
     assert win.wait_closed(timeout=20)
 
 
+def _night_session(window, qtbot, name, **details):
+    """Night mode with a day reference, and a new session ``name`` open."""
+    _night_with_reference(window, qtbot)
+    window.sessions.create(name, **details)
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+
+
 def _night_with_reference(window, qtbot):
     qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
     assert window.capture_reference()
@@ -286,9 +293,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
         return as_display(image)
 
     monkeypatch.setattr(pv, "as_display", recording)
-    _night_with_reference(window, qtbot)
-    window.sessions.create("roof", operator="ana", scene_notes="")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "roof", operator="ana", scene_notes="")
     window.night_panel.capture_pair()
     qtbot.waitUntil(
         lambda: store.count_pairs(session_id=window.state.session.id) == 1, timeout=TIMEOUT
@@ -310,9 +315,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
 
 
 def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
-    _night_with_reference(window, qtbot)
-    window.sessions.create("roof", operator="ana", scene_notes="east wall")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
     assert window.state.session.name == "roof"
     window.night_panel.burst.setValue(2)
     window.night_panel.capture_pair()
@@ -406,9 +409,7 @@ def _inspect_views_coalesce(inspector, qtbot, monkeypatch) -> None:
 
 
 def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
-    _night_with_reference(window, qtbot)
-    window.sessions.create("night run")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "night run")
     panel = window.night_panel
     panel.every.setValue(0.05)  # 3 s
     panel.count.setValue(2)
@@ -429,9 +430,7 @@ def test_switching_camera_during_a_scheduled_capture_is_refused_with_a_message(
 ):
     # the run holds the camera it started with: closing that one under it would leave an
     # overnight run logging "camera lost" until morning
-    _night_with_reference(window, qtbot)
-    window.sessions.create("overnight")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "overnight")
     panel = window.night_panel
     panel.every.setValue(60.0)  # an hour: nothing but the countdown while the test runs
     panel.start_schedule()
@@ -452,9 +451,7 @@ def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
 ):
     import datetime as dt
 
-    _night_with_reference(window, qtbot)
-    window.sessions.create("listed times")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "listed times")
     panel = window.night_panel
     panel.mode.setCurrentIndex(panel.mode.findData("times"))
     assert panel.times.isVisible() and not panel.every.isVisible()
