@@ -83,26 +83,37 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _gui_arguments_problem(args: argparse.Namespace) -> str:
-    """Why --smoke / --screenshot cannot work ("" if they can), checked before any window."""
+    """Why --smoke / --screenshot / --stats cannot work ("" if they can), checked before any
+    window (a run that writes its figures only at the end must not fail there)."""
     import math
     from pathlib import Path
 
     if args.smoke is not None and not (math.isfinite(args.smoke) and args.smoke > 0):
         return f"--smoke must be a number of seconds > 0, got {args.smoke:g}"
-    if args.screenshot is None:
-        return ""
-    shot = Path(args.screenshot)
-    if args.smoke is None:
-        return "--screenshot needs --smoke SECONDS (it saves the window when the run ends)"
-    if shot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
-        return f"{shot}: screenshot must be .png, .jpg or .bmp"
-    if shot.is_dir():
-        return f"{shot}: is a folder; give the screenshot a file name"
-    folder = shot.parent
+    if args.screenshot is not None:
+        shot = Path(args.screenshot)
+        if args.smoke is None:
+            return "--screenshot needs --smoke SECONDS (it saves the window when the run ends)"
+        if shot.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+            return f"{shot}: screenshot must be .png, .jpg or .bmp"
+        if problem := _output_file_problem(shot, "the screenshot"):
+            return problem
+    if args.stats is not None:
+        if args.smoke is None:
+            return "--stats needs --smoke SECONDS (it writes the run's figures when it ends)"
+        if problem := _output_file_problem(Path(args.stats), "the stats"):
+            return problem
+    return ""
+
+
+def _output_file_problem(path, what: str) -> str:
+    if path.is_dir():
+        return f"{path}: is a folder; give {what} a file name"
+    folder = path.parent
     if not folder.is_dir():
-        return f"{shot}: folder {folder} does not exist"
+        return f"{path}: folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{shot}: folder {folder} is not writable"
+        return f"{path}: folder {folder} is not writable"
     return ""
 
 
@@ -196,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.code
+    except BrokenPipeError:
+        # the reader left (``nightlab sessions list | head -1``): end quietly, as a program
+        # killed by SIGPIPE does; stdout goes to /dev/null so the exit's flush cannot fail again
+        if program:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return 128 + signal.SIGPIPE
     except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback
         # (set NIGHTLAB_DEBUG=1 to see the traceback when reporting a bug)

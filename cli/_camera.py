@@ -101,7 +101,7 @@ def _parse_setting(text: str) -> tuple[str, Any]:
 
 
 def run_snap(args: argparse.Namespace) -> int:
-    from engine._image import write_image
+    from engine import write_image
     from engine.camera import CameraError, open_camera
 
     settings = [_parse_setting(s) for s in args.set]

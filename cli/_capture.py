@@ -111,13 +111,19 @@ def run(args: argparse.Namespace) -> int:
                 cam.validate_control(name, value)
             except ControlError as exc:
                 raise CliError(str(exc)) from None
+        ids = _reference_ids(args.reference)
         store = open_store(args, compression=args.png_compression)
-        session = _session(store, args, cam)
+        existing = _existing_session(store, args)
+        if ids and existing is None:  # refused before the session is created
+            raise CliError(
+                f"--reference: session {args.session!r} does not exist yet, so it has no day "
+                "captures to pair with"
+            )
+        session = existing or _new_session(store, args, cam)
         runner = CaptureRunner(cam, plan)
         recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
-        if args.reference:
+        if ids:
             try:
-                ids = [int(i) for i in args.reference.split(",") if i.strip()]
                 recorder.use_reference(ids)
             except (KeyError, ValueError) as exc:
                 raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
@@ -133,21 +139,36 @@ def run(args: argparse.Namespace) -> int:
             store.close()
 
 
-def _session(store, args, cam):
+def _reference_ids(text: str | None) -> list[int]:
+    """``--reference 12,14`` -> [12, 14]; one line for anything else."""
+    if not text:
+        return []
+    try:
+        return [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise CliError(f"--reference: expected capture ids like 12,14, got {text!r}") from None
+
+
+def _existing_session(store, args):
+    """The session ``--session`` names, or None when it is to be created."""
     try:
         session = store.session(args.session)
     except KeyError:
-        info = cam.info
-        return store.create_session(
-            args.session,
-            operator=operator_name(args),
-            scene_notes=args.notes,
-            camera_backend=info.backend,
-            device_id=info.device_id,
-        )
+        return None
     if not session.is_open:
         raise CliError(f"session {session.id} ({session.name}) is closed; use a new name")
     return session
+
+
+def _new_session(store, args, cam):
+    info = cam.info
+    return store.create_session(
+        args.session,
+        operator=operator_name(args),
+        scene_notes=args.notes,
+        camera_backend=info.backend,
+        device_id=info.device_id,
+    )
 
 
 def _run_until_done(runner, progress: Progress, session) -> int:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_json_atomic
+from engine.atomic import jsonable, write_json_atomic
 
 
 class CliError(Exception):
@@ -70,19 +70,7 @@ def folder_problem(folder: Path) -> str:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_json_atomic(path, data, default=_jsonable)
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    write_json_atomic(path, data, default=jsonable)
 
 
 def print_table(
@@ -111,7 +99,7 @@ def warn_if_no_colour(image, path, command: str) -> bool:
     A gray "day" image gives the colorizer no reference colour: the result is gray, and the
     usual cause is ``--day`` and ``--night`` swapped. Not an error (alignment alone works).
     """
-    from engine._image import has_colour
+    from engine import has_colour
 
     if has_colour(image):
         return False

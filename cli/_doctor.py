@@ -157,6 +157,8 @@ def check_data_dir(data_dir: str | None = None) -> list[tuple[str, str]]:
     from engine.store import resolve_data_dir  # the store's folder ($NIGHTLAB_DATA_DIR too)
 
     path = resolve_data_dir(data_dir)
+    if path.exists() and not path.is_dir():
+        return [(FAIL, f"data directory {path}: not a folder")]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-", delete=True) as f:

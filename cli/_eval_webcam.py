@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, print_table, write_json
+from cli._common import CliError, check_output_file, folder_problem, print_table, write_json
 
 #: the issue's target: fused + masked vs a single unmasked reference
 DISAGREEMENT_TARGET = 0.5
@@ -54,7 +54,7 @@ def _night_hours(text: str) -> tuple[int, int]:
 
 
 def run_webcam(args: argparse.Namespace) -> int:
-    from engine._image import write_image
+    from engine import write_image
     from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
     from engine.evaluation import evaluate_webcam, webcam_cameras, webcam_montage
 
@@ -62,6 +62,11 @@ def run_webcam(args: argparse.Namespace) -> int:
         raise CliError("--model applies to --pairs; --webcam evaluates one colorizer")
     hours = _night_hours(args.night_hours)
     webcam_cameras(args.webcam)  # one clear line when DIR holds no webcam frames
+    # outputs are checked before minutes of evaluation, not after them
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.montage and (problem := folder_problem(args.montage)):
+        raise CliError(f"--montage {args.montage}: {problem}")
     params = RecombineParams()
     if args.baseline:
         colorizer = ReferenceTransferColorizer(params=params)

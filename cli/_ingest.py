@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read(path: Path, mode: str):
-    from engine._image import read_image
+    from engine import read_image
 
     data = path.read_bytes() if path.is_file() else None
     image = read_image(path, mode=mode)  # names the file in its one-line error

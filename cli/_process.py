@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     ``--out``, then moved into place together with ``metrics.json`` last (engine.atomic's
     ``StagedOutputs``). A failed or interrupted run leaves the previous outputs untouched and
     nothing of its own; a folder without ``metrics.json`` holds no result."""
-    from engine._image import read_image, write_image
+    from engine import read_image, write_image
     from engine.atomic import StagedOutputs
     from engine.overlay import mask_overlay
     from engine.pipeline import MAX_WORKING_PIXELS, process_pair, to_working_resolution

@@ -20,14 +20,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.store import clean_tags
+
+    try:  # a bad tag refuses the whole command: no verdict recorded without its tags
+        tags = clean_tags(args.tag)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     with open_store(args) as store:
         try:
             before = store.pair(args.pair).verdict
         except KeyError:
             raise CliError(f"no pair {args.pair} in {store.root}") from None
         store.set_verdict(args.pair, args.verdict, note=args.note, operator=operator_name(args))
-        if args.tag:
-            store.add_tags(args.pair, *args.tag)
+        if tags:
+            store.add_tags(args.pair, *tags)
         was = f" (was {before})" if before and before != args.verdict else ""
         print(f"pair {args.pair}: {args.verdict}{was}")
     return 0

@@ -53,13 +53,24 @@ def main(out: Path) -> int:
             time.sleep(0.01)
 
     def shot(widget, name: str) -> None:
+        import io
+
+        from PIL import Image
+        from PySide6.QtCore import QBuffer, QIODevice
+
+        from engine.atomic import write_bytes_atomic
+
         pump(0.3)
         path = out / f"{name}.png"
-        widget.grab().save(str(path))
-        # full colour (a 256-colour palette bands the night gray), best zlib effort
-        from PIL import Image
-
-        Image.open(path).convert("RGB").save(path, optimize=True)
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not widget.grab().save(buf, "PNG"):
+            raise RuntimeError(f"screenshots: could not encode {name}")
+        # full colour (a 256-colour palette bands the night gray), best zlib effort; written
+        # whole or not at all (an interrupted run never leaves a truncated PNG in docs/)
+        png = io.BytesIO()
+        Image.open(io.BytesIO(bytes(buf.data()))).convert("RGB").save(png, "PNG", optimize=True)
+        write_bytes_atomic(path, png.getvalue())
         print(f"wrote {path}")
 
     try:

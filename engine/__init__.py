@@ -4,6 +4,6 @@ Everything here takes and returns numpy arrays (uint8 gray ``(H, W)`` or RGB ``(
 and small dataclasses; nothing imports Qt, so the GUI, the CLI and tests share one core.
 """
 
-from engine._image import ImageError, read_image, to_gray, write_image
+from engine._image import ImageError, has_colour, read_image, to_gray, write_image
 
-__all__ = ["ImageError", "read_image", "to_gray", "write_image"]
+__all__ = ["ImageError", "has_colour", "read_image", "to_gray", "write_image"]

@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import evented
@@ -26,6 +26,7 @@ from psygnal import evented
 if TYPE_CHECKING:
     from engine.camera import Camera
     from engine.leakmask import LeakMaskParams
+    from engine.store import Session
 
 __all__ = ["BASE_VIEWS", "MASK_STYLES", "AppState", "LiveViewSpec"]
 
@@ -73,7 +74,7 @@ class AppState:
     """The camera in use (any `engine.camera.Camera` backend)."""
     camera_spec: str = "sim"
     """How the camera was opened (``sim``, ``oak:ID``, ``webcam:0``, ``replay:PATH``)."""
-    session: Any = None
+    session: Session | None = None
     """The open experiment session (`engine.store` session) or None."""
     reference: np.ndarray | None = None
     """The day reference, RGB uint8 ``(H, W, 3)``, or None."""

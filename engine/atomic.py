@@ -41,6 +41,7 @@ __all__ = [
     "fsync_dir",
     "fsync_files",
     "is_partial",
+    "jsonable",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -183,6 +184,31 @@ def write_text_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -
     with atomic_write(path, mode="w", encoding=encoding) as f:
         f.write(text)
     return Path(path)
+
+
+def jsonable(obj: Any) -> Any:
+    """``json.dumps``'s ``default`` for what NightLab records hold: numpy arrays and scalars,
+    paths and dataclasses; anything else raises ``TypeError`` (nothing is written).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json.dumps({"m": np.eye(2), "s": np.float32(0.5), "p": Path("a/b")}, default=jsonable)
+    '{"m": [[1.0, 0.0], [0.0, 1.0]], "s": 0.5, "p": "a/b"}'
+    """
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
+        import dataclasses
+
+        return dataclasses.asdict(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def write_json_atomic(

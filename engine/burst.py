@@ -23,7 +23,8 @@ def _stack(frames: Sequence[np.ndarray], what: str) -> np.ndarray:
     if len(frames) == 0:
         raise ValueError(f"{what}: no frames given")
     first = np.asarray(frames[0])
-    if first.dtype != np.uint8 or first.ndim not in (2, 3) or first.size == 0:
+    gray_or_rgb = first.ndim == 2 or (first.ndim == 3 and first.shape[2] == 3)
+    if first.dtype != np.uint8 or not gray_or_rgb or first.size == 0:
         raise ValueError(
             f"{what}: frames must be uint8 (H, W) or (H, W, 3), got {first.dtype} {first.shape}"
         )

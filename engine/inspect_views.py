@@ -115,5 +115,7 @@ def nudge(matrix: np.ndarray, dx: float, dy: float) -> np.ndarray:
     m = np.asarray(matrix, float)
     if m.shape != (3, 3) or not np.isfinite(m).all():
         raise ValueError(f"matrix must be a finite 3x3 array, got shape {m.shape}")
+    if not (np.isfinite(dx) and np.isfinite(dy)):
+        raise ValueError(f"the shift must be finite, got ({dx}, {dy})")
     t = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
     return t @ m

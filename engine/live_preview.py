@@ -13,6 +13,7 @@ Events are emitted on a worker thread: a Qt consumer hops to its own thread.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -74,8 +75,9 @@ class LivePreview:
     ssim_interval : float
         Seconds between SSIM-mean refreshes.
     colorize_threads : int, optional
-        ONNX Runtime intra-op threads of the live model (default: the machine's two cores
-        shared among the workers, ``max(1, 2 // workers)``).
+        ONNX Runtime intra-op threads of the live model (default: the cores this process
+        may run on, shared among the workers, ``max(1, cores // workers)``: 2 with one
+        worker on the 2-core development machine).
     realign_s : float
         With a reference from this camera (``fixed_camera``), reuse the last registration
         for this many seconds before registering a frame again (`PairTracker.process`'s
@@ -110,7 +112,7 @@ class LivePreview:
         if not 0 <= realign_s < float("inf"):
             raise ValueError(f"realign_s must be a finite number >= 0, got {realign_s!r}")
         self.realign_s = float(realign_s)
-        self.colorize_threads = colorize_threads or max(1, 2 // workers)
+        self.colorize_threads = colorize_threads or max(1, _cores() // workers)
         self.events = LivePreviewEvents()
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, float] | None = None
@@ -376,6 +378,9 @@ class LivePreview:
     def spec(self) -> LiveViewSpec:
         return self._spec
 
-    def with_view(self, **changes) -> LiveViewSpec:
-        """The current view with ``changes`` applied (does not set it)."""
-        return replace(self._spec, **changes)
+
+def _cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS says, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

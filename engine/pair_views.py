@@ -16,11 +16,17 @@ from engine._image import check_gray, check_rgb, to_gray
 from engine.overlay import as_display
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from alignment import Alignment
+    from engine.leakmask import LeakMaskParams
+    from engine.pipeline import PairResult, SupportsColorize
     from engine.store import Pair, Store
 
 __all__ = [
     "PairViews",
     "load_pair_images",
+    "record_registration",
     "render_pair",
     "thumbnail",
     "views_from_result",
@@ -95,6 +101,68 @@ def load_pair_images(store: Store, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     return night, day
 
 
+def record_registration(
+    store: Store, pair: Pair, registration: Alignment | Mapping[str, Any]
+) -> Pair:
+    """Store a new registration of ``pair`` (an inspector re-run, an accepted nudge) with the
+    metrics it gives. Blocking (reads the images, masks them): call it off the GUI thread.
+
+    The SSIM mean and leak area are measured again on the stored images under the new
+    matrix, with the pair's own leak-mask parameters, so a pair never shows one
+    registration's figures beside another's matrix; a registration that is not ``ok``
+    clears them.
+
+    Parameters
+    ----------
+    store : engine.store.Store
+    pair : engine.store.Pair
+    registration : alignment.Alignment or mapping
+        The new registration; a mapping has the keys ``ok``, ``method``, ``motion``,
+        ``score``, ``reason`` and ``matrix`` (e.g. a nudged copy of the stored one).
+
+    Returns
+    -------
+    engine.store.Pair
+        The pair as stored.
+
+    Examples
+    --------
+    >>> record_registration(store, pair, alignment.align(day, night))  # doctest: +SKIP
+    """
+    import dataclasses
+
+    from alignment import Alignment
+    from engine.leakmask import LeakMaskParams
+    from engine.pipeline import process_pair
+
+    night, day = load_pair_images(store, pair)
+    if not isinstance(registration, Alignment):
+        r = dict(registration)
+        registration = Alignment(
+            np.asarray(r["matrix"], float),
+            ok=bool(r["ok"]),
+            score=float(r.get("score") or 0.0),
+            method=str(r.get("method") or ""),
+            motion=str(r.get("motion") or "homography"),
+            reason=str(r.get("reason") or ""),
+            fixed_shape=night.shape[:2],
+            moving_shape=day.shape[:2],
+        )
+    known = {f.name for f in dataclasses.fields(LeakMaskParams)}
+    params = LeakMaskParams(**{k: v for k, v in (pair.leak_params or {}).items() if k in known})
+    ssim_mean = leak_area_pct = None
+    if registration.ok:
+        measured = process_pair(day, night, registered=registration, leak_params=params)
+        ssim_mean, leak_area_pct = measured.ssim_mean, measured.leak_area_pct
+    return store.update_pair(
+        pair.id,
+        alignment=registration,
+        leak_params=params,
+        ssim_mean=ssim_mean,
+        leak_area_pct=leak_area_pct,
+    )
+
+
 def warp_onto(day: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``day`` warped by ``matrix`` into a ``(H, W)`` grid (linear, black outside)."""
     m = np.asarray(matrix, float)
@@ -109,8 +177,8 @@ def render_pair(
     day: np.ndarray,
     matrix: np.ndarray,
     *,
-    colorizer: Any = None,
-    leak_params: Any = None,
+    colorizer: SupportsColorize | None = None,
+    leak_params: LeakMaskParams | None = None,
 ) -> PairViews:
     """Every review image of a pair registered by ``matrix`` (no new alignment search)."""
     from engine.leakmask import LeakMaskParams, leak_mask
@@ -136,7 +204,9 @@ def render_pair(
     return PairViews(night, day, np.asarray(matrix, float), aligned, mask, colorized, masked)
 
 
-def views_from_result(result: Any, day: np.ndarray, *, colorizer: Any = None) -> PairViews:
+def views_from_result(
+    result: PairResult, day: np.ndarray, *, colorizer: SupportsColorize | None = None
+) -> PairViews:
     """The review images of a pair from the `engine.pipeline.PairResult` it was recorded
     with: the same images as `render_pair` on the stored pair, without reading the PNGs back
     and warping and masking again (only the colorization is computed here).

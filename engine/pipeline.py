@@ -17,10 +17,14 @@ from engine._image import check_rgb, to_gray
 
 if TYPE_CHECKING:
     from alignment import Alignment
+    from engine.colorize import ColorizeResult
+    from engine.leakmask import LeakMaskParams
+    from engine.reference import FusedReference
 
 __all__ = [
     "MAX_WORKING_PIXELS",
     "PairResult",
+    "SupportsColorize",
     "WarpedReference",
     "process_fused",
     "process_pair",
@@ -34,8 +38,13 @@ __all__ = [
 MAX_WORKING_PIXELS = 16_000_000
 
 
-class _Colorizer(Protocol):
-    def colorize(self, night, reference, *, leak_mask=None): ...
+class SupportsColorize(Protocol):
+    """What `process_pair` colorizes with: `engine.colorize.Colorizer` on the host, or the
+    on-camera colorizer (`engine.camera.OakCamera.colorizer`)."""
+
+    def colorize(
+        self, night: np.ndarray, reference: np.ndarray, *, leak_mask: np.ndarray | None = None
+    ) -> ColorizeResult: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +58,7 @@ class WarpedReference:
     the same object comes back (`engine.colorize.Colorizer`).
     """
 
-    alignment: Any
+    alignment: Alignment
     """The accepted `alignment.Alignment` (``ok``)."""
     day: np.ndarray
     """The day image it was warped from (`process_pair` checks it is the same object)."""
@@ -61,7 +70,9 @@ class WarpedReference:
     """uint8 ``(H, W)``: ``image``'s luminance (what the leak mask and SSIM compare)."""
 
 
-def warp_reference(day: np.ndarray, registration: Any, shape: tuple[int, int]) -> WarpedReference:
+def warp_reference(
+    day: np.ndarray, registration: Alignment, shape: tuple[int, int]
+) -> WarpedReference:
     """Warp ``day`` onto a ``shape = (H, W)`` frame by an accepted ``registration``.
 
     Examples
@@ -98,7 +109,7 @@ def warp_reference(day: np.ndarray, registration: Any, shape: tuple[int, int]) -
 class PairResult:
     """Everything ``process_pair`` produced. Images are in the night frame's pixel space."""
 
-    alignment: Any
+    alignment: Alignment
     """`alignment.Alignment` of the day image onto the night frame."""
     night: np.ndarray
     """gray uint8 ``(H, W)``."""
@@ -110,10 +121,10 @@ class PairResult:
     """float32 ``(H, W)`` in [0, 1]; 1 = no reference colour (changed or outside the reference)."""
     ssim_mean: float | None
     leak_area_pct: float | None
-    colorized: Any = None
+    colorized: ColorizeResult | None = None
     """`engine.colorize.ColorizeResult` when a colorizer was given."""
     timings_ms: dict[str, float] = field(default_factory=dict)
-    fused: Any = None
+    fused: FusedReference | None = None
     """`engine.reference.FusedReference` when several day frames were fused
     (`process_fused`)."""
     day_alignments: tuple = ()
@@ -199,15 +210,23 @@ def to_working_resolution(
     return small, (size[0] / float(w), size[1] / float(h))
 
 
+def _check_night(night) -> None:
+    """A night frame is a uint8 image (its shape is checked by `to_gray`): anything else is
+    refused here, before OpenCV would fail on it with its own message."""
+    if not isinstance(night, np.ndarray) or night.dtype != np.uint8:
+        got = night.dtype if isinstance(night, np.ndarray) else type(night).__name__
+        raise ValueError(f"night must be uint8, gray (H, W) or RGB (H, W, 3), got {got}")
+
+
 def process_pair(
     day: np.ndarray,
     night: np.ndarray,
     *,
-    colorizer: _Colorizer | None = None,
+    colorizer: SupportsColorize | None = None,
     method: str = "auto",
     motion: str = "homography",
     initial: np.ndarray | None = None,
-    leak_params: Any = None,
+    leak_params: LeakMaskParams | None = None,
     fixed_camera: bool = False,
     ssim: bool = True,
     registered: Alignment | WarpedReference | None = None,
@@ -259,11 +278,10 @@ def process_pair(
     import alignment
 
     check_rgb(day, "day")
+    _check_night(night)
     # a night camera that gives colour: masked areas take that colour (see recombine)
-    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
+    night_color = night if night.ndim == 3 else None
     night = to_gray(night)
-    if night.dtype != np.uint8:
-        raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     warped = registered if isinstance(registered, WarpedReference) else None
@@ -328,13 +346,13 @@ def _mask_ssim_colorize(
     valid: np.ndarray,
     times: dict[str, float],
     *,
-    leak_params: Any = None,
+    leak_params: LeakMaskParams | None = None,
     stability: np.ndarray | None = None,
     ssim: bool = True,
-    colorizer: _Colorizer | None = None,
+    colorizer: SupportsColorize | None = None,
     night_color: np.ndarray | None = None,
     ref_gray: np.ndarray | None = None,
-) -> tuple[np.ndarray, float | None, Any]:
+) -> tuple[np.ndarray, float | None, ColorizeResult | None]:
     """The stages after registration, shared by the single and the fused reference: leak mask
     (1 outside the reference's footprint), SSIM mean over the footprint, colorization."""
     from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
@@ -374,9 +392,9 @@ def process_fused(
     days,
     night: np.ndarray,
     *,
-    colorizer: _Colorizer | None = None,
+    colorizer: SupportsColorize | None = None,
     registration: str = "auto",
-    leak_params: Any = None,
+    leak_params: LeakMaskParams | None = None,
 ) -> PairResult:
     """`process_pair` with several day frames: align each, fuse them, mask, colorize.
 
@@ -419,10 +437,9 @@ def process_fused(
         raise ValueError("need at least one day frame")
     for i, d in enumerate(days):
         check_rgb(d, f"day frame {i}")
-    night_color = night if night.ndim == 3 and night.dtype == np.uint8 else None
+    _check_night(night)
+    night_color = night if night.ndim == 3 else None
     night = to_gray(night)
-    if night.dtype != np.uint8:
-        raise ValueError(f"night must be uint8, got {night.dtype}")
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     alignments = [register_day_frame(d, night, registration=registration) for d in days]

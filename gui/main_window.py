@@ -380,16 +380,27 @@ class MainWindow(QMainWindow):
             self.show_message("on-camera colorization needs an OAK camera")
             self.state.colorize_on = "host"
             return
+        if self._capture_holds_camera("reopen the OAK with the model"):
+            self.state.colorize_on = "host"
+            return
         device, model = cam.info.device_id, self.state.model_path or None
 
         def work():
             from engine.camera import OakCamera
 
             new = OakCamera(device)
-            colorizer = new.enable_colorization(model)
-            new.open()
-            new.start()
-            return new, colorizer
+            colorizer = new.enable_colorization(model)  # checks the blob: the old one stays on
+
+            def reopen():
+                try:
+                    new.open()
+                    new.start()
+                except Exception:
+                    _close_quietly(new)
+                    raise
+                return new
+
+            return _take_over_device(cam, reopen), colorizer
 
         def done(out) -> None:
             new, colorizer = out
@@ -460,20 +471,37 @@ class MainWindow(QMainWindow):
 
     def open_camera(self, spec: str) -> None:
         """Open camera ``spec`` on the job runner, then switch to it (`set_camera`)."""
+        if self._capture_holds_camera("switch camera"):
+            return
+
+        current = self.state.camera
 
         def work():
             from engine.camera import open_camera
 
-            cam = open_camera(spec)
-            try:
-                cam.start()
-            except Exception:
-                cam.close()
-                raise
-            return cam
+            def open_new():
+                cam = open_camera(spec)
+                try:
+                    cam.start()
+                except Exception:
+                    cam.close()
+                    raise
+                return cam
+
+            if _same_device(current, spec):  # e.g. reopening the OAK in use
+                return _take_over_device(current, open_new)
+            return open_new()
 
         self.show_message(f"Opening camera {spec}…")
         self.jobs.submit(work, done=lambda cam: self.set_camera(cam, spec), label=f"camera {spec}")
+
+    def _capture_holds_camera(self, what: str) -> bool:
+        """True (and says so) while a capture run uses the camera: replacing the camera under
+        it would close the one it captures from."""
+        if self.night_panel.runner is None:
+            return False
+        self.show_message(f"cannot {what} while a capture runs (scheduled: stop it first)")
+        return True
 
     def set_camera(self, camera: Camera | None, spec: str | None = None) -> None:
         """Switch camera (or replay) without restarting; the old one closes in the background."""
@@ -543,6 +571,30 @@ def _prepare_export_checks() -> None:
     from engine.exchange import prepare_validator
 
     prepare_validator()
+
+
+def _same_device(camera, spec: str) -> bool:
+    """True when ``spec`` names the device ``camera`` has open (an OAK or a webcam)."""
+    backend, _, ident = spec.strip().partition(":")
+    if camera is None or backend not in ("oak", "webcam") or camera.info.backend != backend:
+        return False
+    held = camera.info.device_id
+    return (ident or ("0" if backend == "webcam" else held)) == held
+
+
+def _take_over_device(old, open_new):
+    """``open_new()`` a camera on the device ``old`` holds (job thread).
+
+    A device takes one connection at a time, so ``old`` closes first; if the new one fails,
+    ``old`` opens and streams again as it was, and the error goes on to the user.
+    """
+    old.close()
+    try:
+        return open_new()
+    except Exception:
+        old.open()
+        old.start()
+        raise
 
 
 def _close_quietly(camera) -> None:

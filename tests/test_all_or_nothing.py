@@ -269,6 +269,8 @@ _RAW_WRITES = (
     "np.save(",
     "shutil.copy",
     'open(p, "w',
+    ".save(path",  # PIL / QImage saving straight onto the target
+    ".save(str(path)",
 )
 # (path, reason) of the writes allowed to stay direct
 _ALLOWED = {
@@ -286,7 +288,7 @@ _ALLOWED = {
 
 def test_every_file_the_project_writes_goes_through_engine_atomic():
     offenders = []
-    for package in ("engine", "alignment", "cli", "gui", "training", "benchmarks"):
+    for package in ("engine", "alignment", "cli", "gui", "training", "benchmarks", "docs"):
         for path in (REPO / package).rglob("*.py"):
             rel = path.relative_to(REPO).as_posix()
             if rel in _ALLOWED:
@@ -329,7 +331,10 @@ def test_signal_closes_the_app_cleanly_with_one_line(tmp_path, sig):
     lines = [ln for ln in stderr.splitlines() if "propagateSizeHints" not in ln]  # Qt's own
     assert proc.returncode == 128 + sig
     assert lines == [f"nightlab: interrupted by {sig.name}; closing"], stderr
-    assert waited < 10.0, f"took {waited:.1f} s"  # the window's own shutdown, then exit
+    # a hang detector, not a speed target: the window's own shutdown waits up to 30 s for the
+    # camera and workers (gui.app: wait_closed(timeout=30.0)), and a shared, loaded 2-core
+    # machine took 11 s where a quiet one takes 2
+    assert waited < 45.0, f"took {waited:.1f} s"
 
 
 REAPER_CHILD = """

@@ -112,3 +112,138 @@ def test_layer_check_sees_lazy_imports(tmp_path):
     module.write_text("def f():\n    from engine.colorize import prepare_inputs\n")
     assert "engine.colorize" in _imported_modules(module)
     assert _layer("engine.colorize._recombine") == 1 and _layer("engine.modelsx") is None
+
+
+#: packages whose modules must import only public names of the other packages
+APP_PACKAGES = ("alignment", "engine", "gui", "cli", "training")
+#: (importer, imported private module) left as they are, with the reason
+PRIVATE_IMPORTS_ALLOWED = {
+    # the alignment bench generates its synthetic pairs with alignment's own generators and
+    # measures with its own geometry helpers; they are not part of alignment's public API
+    ("engine/bench/_alignment.py", "alignment._prep"),
+    ("engine/bench/_alignment.py", "alignment._synthetic"),
+    ("engine/bench/_alignment.py", "alignment._types"),
+}
+
+
+def _private_imports_across_packages(path: Path, rel: str) -> list[str]:
+    """Modules of another package's private ``_module`` that ``path`` imports."""
+    here = rel.removesuffix(".py").split("/")
+    own = here[:-1] if here[-1] != "__init__" else here[:-1]
+    found = []
+    for name in sorted(_imported_modules(path)):
+        parts = name.split(".")
+        for i, part in enumerate(parts):
+            if part.startswith("_") and not part.startswith("__"):
+                owner = parts[:i]
+                if not REPO.joinpath(*owner).is_dir():  # a module's private name: its package's
+                    owner = owner[:-1]
+                if own[: len(owner)] != owner:
+                    found.append(".".join(parts[: i + 1]))
+                break
+    return sorted(set(found))
+
+
+def test_no_package_imports_another_packages_private_modules():
+    offenders = []
+    for package in APP_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            rel = path.relative_to(REPO).as_posix()
+            for module in _private_imports_across_packages(path, rel):
+                if (rel, module) not in PRIVATE_IMPORTS_ALLOWED:
+                    offenders.append(f"{rel} imports {module}")
+    assert offenders == [], "import the package's public names instead:\n" + "\n".join(offenders)
+
+
+def test_private_import_check_tells_own_package_from_another(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from engine._image import read_image\nfrom engine import to_gray\n")
+    assert _private_imports_across_packages(module, "cli/_x.py") == ["engine._image"]
+    assert _private_imports_across_packages(module, "engine/evaluation/_x.py") == []
+    module.write_text("def f():\n    from engine.models._tiny import tiny_card\n")
+    assert _private_imports_across_packages(module, "engine/store/_x.py") == ["engine.models._tiny"]
+    assert _private_imports_across_packages(module, "engine/models/__init__.py") == []
+    module.write_text("from training.train_refcolor import _predictor\n")
+    assert _private_imports_across_packages(module, "training/diagnose.py") == []
+
+
+def _type_checking_namespace(module) -> dict:
+    """The module's globals plus what its ``if TYPE_CHECKING:`` block imports."""
+    import ast
+
+    ns = dict(vars(module))
+    tree = ast.parse(Path(module.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            code = compile(ast.Module(body=node.body, type_ignores=[]), module.__file__, "exec")
+            exec(code, ns)
+    return ns
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_every_annotation_in_the_libraries_names_a_real_type(package):
+    # TYPE_CHECKING imports are never run: a renamed or mistyped class would go unnoticed
+    import importlib
+    import inspect
+    import typing
+
+    problems = []
+    for name in _all_modules(package):
+        module = importlib.import_module(name)
+        ns = _type_checking_namespace(module)
+        for obj in list(vars(module).values()):
+            if getattr(obj, "__module__", None) != name:
+                continue
+            members = [obj]
+            if inspect.isclass(obj):
+                members += [v for v in vars(obj).values() if inspect.isfunction(v)]
+            for member in members:
+                if not (inspect.isclass(member) or inspect.isfunction(member)):
+                    continue
+                try:
+                    typing.get_type_hints(member, globalns=ns)
+                except Exception as exc:  # noqa: BLE001 - each is reported
+                    problems.append(f"{name}.{member.__qualname__}: {exc}")
+    assert problems == []
+
+
+#: modules whose engine types were erased to ``Any`` (a TYPE_CHECKING import does the job)
+TYPED_MODULES = ("engine/pipeline.py", "engine/pair_views.py", "engine/live/_tracker.py",
+                 "engine/app_state.py")  # fmt: skip
+
+
+@pytest.mark.parametrize("rel", TYPED_MODULES)
+def test_engine_types_are_not_erased_to_any(rel):
+    import ast
+
+    erased = []
+    for node in ast.walk(ast.parse((REPO / rel).read_text())):
+        annotations = []
+        if isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef):
+            a = node.args
+            annotations += [p.annotation for p in a.posonlyargs + a.args + a.kwonlyargs]
+            annotations.append(node.returns)
+        for ann in annotations:
+            if ann is not None and ast.unparse(ann) in ("Any", "Any | None"):
+                erased.append(f"{rel}:{ann.lineno}")
+    assert erased == []
+
+
+#: alignment is the lowest library (engine.pipeline builds on it): it imports no NightLab
+#: package. Left as it is, with the reason: the synthetic-pair generator borrows engine's
+#: loader of scikit-image's bundled photos (a test-data helper; reported for the alignment
+#: owners to move, since alignment/ is being changed this session).
+ALIGNMENT_UPWARD_ALLOWED = {("alignment/_synthetic.py", "engine.data")}
+
+
+def test_alignment_imports_no_higher_nightlab_package():
+    offenders = []
+    for path in sorted((REPO / "alignment").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        for name in _imported_modules(path):
+            if name.split(".")[0] in ("engine", "gui", "cli", "training"):
+                if (rel, ".".join(name.split(".")[:2])) not in ALIGNMENT_UPWARD_ALLOWED:
+                    offenders.append(f"{rel} imports {name}")
+    assert offenders == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +64,34 @@ def test_sigkill_mid_write_leaves_old_file_whole_and_marks_leftover_partial(tmp_
     assert target.read_bytes() == b"A" * 10
     leftovers = [p for p in tmp_path.iterdir() if p != target]
     assert len(leftovers) == 1 and is_partial(leftovers[0])
+
+
+def test_json_default_covers_numpy_paths_and_dataclasses_and_writes_nothing_otherwise(tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from engine.atomic import jsonable, write_json_atomic
+
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: float
+        y: float
+
+    out = write_json_atomic(
+        tmp_path / "m.json",
+        {
+            "m": np.eye(2),
+            "s": np.float32(0.5),
+            "n": np.int64(3),
+            "p": Path("a/b"),
+            "q": Point(1, 2),
+        },
+        default=jsonable,
+    )
+    assert json.loads(out.read_text()) == {
+        "m": [[1.0, 0.0], [0.0, 1.0]], "s": 0.5, "n": 3, "p": "a/b", "q": {"x": 1, "y": 2}
+    }  # fmt: skip
+    with pytest.raises(TypeError, match="not JSON serialisable: set"):
+        write_json_atomic(tmp_path / "bad.json", {"s": {1, 2}}, default=jsonable)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]

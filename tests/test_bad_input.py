@@ -211,11 +211,25 @@ def test_working_resolution_bounds_pixels_and_reports_the_scale():
     [
         (["--smoke", "-1"], "--smoke must be a number of seconds > 0, got -1"),
         (["--smoke", "nan"], "--smoke must be a number of seconds > 0"),
-        (["--smoke", "2", "--screenshot", "/nonexistent/dir/s.png"], "/nonexistent/dir"),
+        # a folder that cannot come to exist (README.md is a file): a run that wrongly went
+        # ahead must not create it as root and make the next run pass
+        (["--smoke", "2", "--screenshot", "README.md/s.png"], "folder README.md does not"),
         (["--smoke", "2", "--screenshot", "shot.gif"], "must be .png, .jpg or .bmp"),
         (["--screenshot", "s.png"], "--screenshot needs --smoke"),
+        (["--smoke", "2", "--stats", "README.md/s.json"], "folder README.md does not exist"),
+        (["--smoke", "2", "--stats", "tests"], "tests: is a folder"),
+        (["--stats", "s.json"], "--stats needs --smoke"),
     ],
-    ids=["negative", "nan", "missing-folder", "format", "no-smoke"],
+    ids=[
+        "negative",
+        "nan",
+        "missing-folder",
+        "format",
+        "no-smoke",
+        "stats-missing-folder",
+        "stats-is-a-folder",
+        "stats-no-smoke",
+    ],  # fmt: skip
 )
 def test_app_options_are_refused_before_any_window(args, needle):
     code, _, err = _nightlab(*args, timeout=60)
@@ -402,3 +416,52 @@ def test_a_manual_value_switches_its_auto_mode_off_on_every_backend():
         cam.set_control(manual, value)
         assert cam.get_control(auto) is False, manual
         assert cam.get_control(manual) == value
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    # `nightlab sessions list | head -1`: the reader leaves early; no "error: Broken pipe" line
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is written
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "camera", "list"],
+        cwd=REPO,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=180,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    os.close(write_end)
+    assert proc.stderr == ""
+    assert proc.returncode == 128 + 13  # as a program the shell's SIGPIPE ended
+
+
+@pytest.mark.parametrize(
+    "night",
+    [np.zeros((48, 64, 3), np.int16), np.zeros((48, 64), np.float64), "night.png"],
+    ids=["int16-rgb", "float64-gray", "a-path"],
+)
+@pytest.mark.parametrize("fused", [False, True], ids=["pair", "fused"])
+def test_pipeline_refuses_a_night_frame_that_is_not_a_uint8_image(night, fused):
+    from engine.pipeline import process_fused, process_pair
+
+    day = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="night must be uint8"):
+        process_fused([day], night) if fused else process_pair(day, night)
+
+
+def test_burst_frames_must_be_gray_or_rgb():
+    from engine.burst import average_frames, median_frames
+
+    two_channel = np.zeros((8, 8, 2), np.uint8)
+    for combine in (average_frames, median_frames):
+        with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 3\)"):
+            combine([two_channel, two_channel])
+
+
+@pytest.mark.parametrize("shift", [(float("nan"), 0.0), (0.0, float("inf"))], ids=["nan", "inf"])
+def test_nudge_refuses_a_shift_that_is_not_finite(shift):
+    from engine.inspect_views import nudge
+
+    with pytest.raises(ValueError, match="finite"):
+        nudge(np.eye(3), *shift)

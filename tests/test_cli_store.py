@@ -204,3 +204,49 @@ def test_capture_pairs_with_several_chosen_day_captures(data, capsys):
         night = store.pairs(session_id=1)[-1].night_id
     assert cli.main([*argv, "--reference", str(night)]) == 2
     assert "is not a day capture" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sessions", "list"],
+        ["sessions", "list", "--json"],
+        ["sessions", "show", "1"],
+        ["qa", "1", "pass"],
+        ["capture", "--camera", "sim", "--session", "s", "--count", "0", "--day-reference"],
+    ],
+)
+def test_a_data_dir_that_is_a_file_is_one_line_naming_it(tmp_path, capsys, argv):
+    # e.g. the database file itself given as --data-dir: never "no sessions yet", never a write
+    db = tmp_path / "nightlab.sqlite3"
+    db.write_bytes(b"SQLite format 3\x00" + bytes(84))
+    assert cli.main([*argv, "--data-dir", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and f"{db}: not a folder" in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nightlab.sqlite3"]
+
+
+@pytest.mark.parametrize("reference", ["999", "1,x"], ids=["no-such-capture", "not-a-number"])
+def test_capture_with_a_bad_reference_into_a_new_session_creates_no_session(
+    data, capsys, reference
+):
+    argv = ["capture", "--camera", "sim", "--session", "fresh", "--count", "1"]
+    assert cli.main([*argv, "--reference", reference]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--reference" in err[0], err
+    if (data / "nightlab.sqlite3").exists():
+        with Store(data, read_only=True) as store:
+            assert store.sessions() == []
+
+
+def test_qa_with_a_bad_tag_records_no_verdict(data, tmp_path, rng, capsys):
+    day, night = _images(tmp_path, rng)
+    assert cli.main(["ingest", "--session", "lab", "--day", str(day), "--night", str(night)]) == 0
+    capsys.readouterr()
+    assert cli.main(["qa", "1", "fail", "--note", "smear", "--tag", "bad,tag"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'bad,tag'" in err[0], err
+    with Store(data, read_only=True) as store:  # refused as a whole: no verdict, no tag
+        assert store.verdicts(1) == [] and store.pair(1).tags == ()

@@ -46,7 +46,7 @@ def test_doctor_checks_the_data_dir_given_on_its_command_line(tmp_path, capsys):
     # README: "--data-dir DIR on every command"; before, doctor refused it (exit 2)
     blocker = tmp_path / "file"
     blocker.write_text("a file where the data folder should go")
-    assert check_data_dir(str(blocker))[0][0] == "FAIL"
+    assert check_data_dir(str(blocker)) == [("FAIL", f"data directory {blocker}: not a folder")]
     code = cli.main(["doctor", "--data-dir", str(tmp_path / "lab")])
     out = capsys.readouterr().out
     assert f"data directory {tmp_path / 'lab'}: writable" in out

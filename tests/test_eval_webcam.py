@@ -157,3 +157,33 @@ def test_cli_webcam_folder_without_frames_is_one_line(tmp_path, capsys):
     assert cli_main(["eval", "--webcam", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no webcam frames" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("option", "make", "expect"),
+    [
+        ("--json", lambda d: d.mkdir(), "is a folder; give a file name"),
+        ("--json", lambda d: None, "exists and is not a folder"),  # its folder is a file
+        ("--montage", lambda d: d.write_text("a file"), "exists and is not a folder"),
+    ],
+    ids=["json-is-a-folder", "json-under-a-file", "montage-is-a-file"],
+)
+def test_cli_webcam_unwritable_output_is_refused_before_evaluating(
+    tmp_path, capsys, monkeypatch, option, make, expect
+):
+    import engine.evaluation
+
+    cam = _camera(tmp_path / "c", transient_after=False)
+    blocker = tmp_path / "out"
+    make(blocker)
+    if option == "--json" and not blocker.exists():
+        blocker.write_text("a file where the folder should be")
+        blocker = blocker / "rows.json"
+
+    def never(*a, **k):
+        raise AssertionError("evaluated before the outputs were checked")
+
+    monkeypatch.setattr(engine.evaluation, "evaluate_webcam", never)
+    assert cli_main(["eval", "--webcam", str(cam), "--baseline", option, str(blocker)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and expect in err[0], err

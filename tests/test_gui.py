@@ -60,6 +60,13 @@ def window(qtbot, store):
     assert win.wait_closed(timeout=20)
 
 
+def _night_session(window, qtbot, name, **details):
+    """Night mode with a day reference, and a new session ``name`` open."""
+    _night_with_reference(window, qtbot)
+    window.sessions.create(name, **details)
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+
+
 def _night_with_reference(window, qtbot):
     qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
     assert window.capture_reference()
@@ -286,9 +293,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
         return as_display(image)
 
     monkeypatch.setattr(pv, "as_display", recording)
-    _night_with_reference(window, qtbot)
-    window.sessions.create("roof", operator="ana", scene_notes="")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "roof", operator="ana", scene_notes="")
     window.night_panel.capture_pair()
     qtbot.waitUntil(
         lambda: store.count_pairs(session_id=window.state.session.id) == 1, timeout=TIMEOUT
@@ -310,9 +315,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
 
 
 def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
-    _night_with_reference(window, qtbot)
-    window.sessions.create("roof", operator="ana", scene_notes="east wall")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
     assert window.state.session.name == "roof"
     window.night_panel.burst.setValue(2)
     window.night_panel.capture_pair()
@@ -349,6 +352,9 @@ def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
     qtbot.waitUntil(lambda: "alignment-checked" in store.pair(pair.id).tags, timeout=TIMEOUT)
     after = np.asarray(store.pair(pair.id).matrix)
     np.testing.assert_allclose(after[:2, 2], before[:2, 2] + [5, 0], atol=1e-6)
+    # its SSIM and leak area are those of the accepted matrix, not of the recorded one
+    accepted = store.pair(pair.id)
+    assert accepted.ssim_mean is not None and accepted.ssim_mean != pair.ssim_mean
 
     # a held arrow key: one view job at a time, and the newest nudge is what ends up shown
     qtbot.waitUntil(lambda: window.inspector.pair.matrix == store.pair(pair.id).matrix)
@@ -403,9 +409,7 @@ def _inspect_views_coalesce(inspector, qtbot, monkeypatch) -> None:
 
 
 def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
-    _night_with_reference(window, qtbot)
-    window.sessions.create("night run")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "night run")
     panel = window.night_panel
     panel.every.setValue(0.05)  # 3 s
     panel.count.setValue(2)
@@ -421,14 +425,33 @@ def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
     qtbot.waitUntil(lambda: "started" in kinds() and "finished" in kinds(), timeout=TIMEOUT)
 
 
+def test_switching_camera_during_a_scheduled_capture_is_refused_with_a_message(
+    window, qtbot, store
+):
+    # the run holds the camera it started with: closing that one under it would leave an
+    # overnight run logging "camera lost" until morning
+    _night_session(window, qtbot, "overnight")
+    panel = window.night_panel
+    panel.every.setValue(60.0)  # an hour: nothing but the countdown while the test runs
+    panel.start_schedule()
+    qtbot.waitUntil(lambda: "Next capture in" in panel.countdown.text(), timeout=TIMEOUT)
+    cam = window.state.camera
+    window.open_camera("sim:night")
+    assert "while a capture runs" in window.statusBar().currentMessage()
+    qtbot.wait(300)  # no job was queued to open and switch
+    assert window.state.camera is cam and cam.is_open and panel.runner is not None
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
+    window.open_camera("sim:night")  # with the run over, the switch goes ahead
+    qtbot.waitUntil(lambda: window.state.camera is not cam, timeout=TIMEOUT)
+
+
 def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
     window, qtbot, store
 ):
     import datetime as dt
 
-    _night_with_reference(window, qtbot)
-    window.sessions.create("listed times")
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    _night_session(window, qtbot, "listed times")
     panel = window.night_panel
     panel.mode.setCurrentIndex(panel.mode.findData("times"))
     assert panel.times.isVisible() and not panel.every.isVisible()
@@ -491,6 +514,30 @@ def test_leak_sliders_drive_live_params_and_presets_live_in_the_session(window, 
     # the edge refinement can be turned off to see the raw structural mask
     window.leak_panel.sliders["refine_radius"].setValue(0)
     assert window.state.leak_params.refine_radius == 0
+
+
+def test_presets_saved_in_quick_succession_are_all_kept(window, qtbot, store):
+    # the second save must not be built from the session as it was before the first landed
+    window.sessions.create("tuning")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    sid = window.state.session.id
+    elsewhere = threading.Thread(  # another setting, saved by someone else (a worker)
+        target=store.update_session, args=(sid,), kwargs={"settings": {"operator_note": "kept"}}
+    )
+    elsewhere.start()
+    elsewhere.join()
+    for name, close in (("a", 11), ("b", 15), ("c", 21)):
+        window.leak_panel.sliders["close_px"].setValue(close)
+        window.leak_panel.save_preset(name)
+    qtbot.waitUntil(
+        lambda: len(store.session(sid).settings.get("leak_presets", {})) == 3, timeout=TIMEOUT
+    )
+    settings = store.session(sid).settings
+    assert {k: v["close_px"] for k, v in settings["leak_presets"].items()} == {
+        "a": 11, "b": 15, "c": 21
+    }  # fmt: skip
+    assert settings["operator_note"] == "kept"
+    qtbot.waitUntil(lambda: window.leak_panel.presets.count() == 4, timeout=TIMEOUT)
 
 
 def test_about_lists_versions(window):

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("PySide6")
 
 import engine.camera  # noqa: E402
-from engine.camera import CameraInfo, SimulatedCamera  # noqa: E402
+from engine.camera import CameraError, CameraInfo, SimulatedCamera  # noqa: E402
 from engine.live_preview import LivePreview  # noqa: E402
 from engine.store import Store  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
@@ -46,14 +46,33 @@ class _FakeNetwork:
 
 
 class _FakeOak(SimulatedCamera):
-    """A simulated camera that says it is an OAK, with the OakCamera calls the window uses."""
+    """A simulated camera that says it is an OAK, with the OakCamera calls the window uses.
+
+    Like a real OAK, a device takes one connection at a time: opening it while another
+    `_FakeOak` holds it fails (depthai: the device is already booted by that connection).
+    """
 
     opened_on: list[threading.Thread] = []
+    in_use: set[str] = set()
+    refuse_colorization = False
+    fail_open_with_network = False
 
     def __init__(self, device_id: str = "fake-mxid") -> None:
         super().__init__(resolution=(320, 240), fps=30.0, seed=3, mode="day")
         self.device_id = device_id
         self.colorizer = None
+
+    def _open(self) -> None:
+        if self.colorizer is not None and type(self).fail_open_with_network:
+            raise CameraError(f"OAK {self.device_id}: the pipeline with the network failed to boot")
+        if self.device_id in type(self).in_use:
+            raise CameraError(f"OAK {self.device_id}: not found (devices found: none)")
+        super()._open()
+        type(self).in_use.add(self.device_id)
+
+    def _close(self) -> None:
+        type(self).in_use.discard(self.device_id)
+        super()._close()
 
     @property
     def info(self) -> CameraInfo:
@@ -62,6 +81,8 @@ class _FakeOak(SimulatedCamera):
 
     def enable_colorization(self, model=None):
         type(self).opened_on.append(threading.current_thread())
+        if type(self).refuse_colorization:
+            raise CameraError("OAK: the blob does not match its card")
         self.colorizer = _FakeNetwork((240, 320))
         return self.colorizer
 
@@ -70,6 +91,13 @@ class _FakeOak(SimulatedCamera):
 def store(tmp_path):
     with Store(tmp_path / "data") as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fake_devices():
+    _FakeOak.opened_on, _FakeOak.in_use = [], set()
+    _FakeOak.refuse_colorization = _FakeOak.fail_open_with_network = False
+    yield
 
 
 def _open(qtbot, store, camera):
@@ -131,6 +159,50 @@ def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colou
         assert tuple(int(v) for v in rgb[120, 160]) == CAMERA_COLOUR  # the camera's colour
         # the host aligned and masked, and sent the camera that reference with a mask
         assert new.colorizer.references and new.colorizer.references[-1] == ((240, 320, 3), True)
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("flag", "why"),
+    [("refuse_colorization", "does not match its card"), ("fail_open_with_network", "boot")],
+    ids=["blob-refused", "reopen-failed"],
+)
+def test_on_camera_choice_that_fails_goes_back_to_the_host_with_the_camera_streaming(
+    qtbot, store, monkeypatch, flag, why
+):
+    monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
+    setattr(_FakeOak, flag, True)
+    first = _FakeOak()
+    win = _open(qtbot, store, first)
+    try:
+        qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+        win.model_panel.camera.click()
+        qtbot.waitUntil(lambda: win.state.colorize_on == "host", timeout=TIMEOUT)
+        assert why in win.statusBar().currentMessage()
+        assert win.state.camera is first and first.is_open  # the operator's camera, still on
+        seen = first.latest_frame().meta.sequence
+        qtbot.waitUntil(lambda: first.latest_frame().meta.sequence > seen, timeout=TIMEOUT)
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+def test_reopening_the_oak_in_use_from_the_camera_dock_switches_to_it(qtbot, store, monkeypatch):
+    # the Camera dock's Open on the device already open: it must close first, then reopen
+    def open_fake(spec):
+        return _FakeOak(spec.partition(":")[2]).open()
+
+    monkeypatch.setattr(engine.camera, "open_camera", open_fake)
+    first = _FakeOak()
+    win = _open(qtbot, store, first)
+    try:
+        win.open_camera("oak:fake-mxid")
+        qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+        new = win.state.camera
+        assert new.info.device_id == "fake-mxid" and new.is_open and not first.is_open
+        qtbot.waitUntil(lambda: new.latest_frame() is not None, timeout=TIMEOUT)
     finally:
         win.close()
         assert win.wait_closed(timeout=20)

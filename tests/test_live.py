@@ -281,3 +281,25 @@ def test_a_camera_that_stops_streaming_ends_the_run_instead_of_missing_forever(t
     cam.close()
     assert reason.startswith("error: the camera stopped streaming") and runner.captured >= 1
     assert time.monotonic() - t0 < 5 and len(missed) == 0
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"), [(2, 1, 2), (2, 2, 1), (1, 1, 1), (8, 1, 8), (8, 2, 4)]
+)
+def test_live_model_threads_share_the_machines_cores_among_the_workers(
+    monkeypatch, cores, workers, threads
+):
+    # the default was written for the 2-core development machine: a lab PC's 8 cores gave
+    # the live model 2 threads
+    import os
+
+    from engine.live_preview import LivePreview
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    preview = LivePreview(workers=workers, colorize=False)
+    try:
+        assert preview.colorize_threads == threads
+    finally:
+        preview.stop()
+        assert preview.join(10)

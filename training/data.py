@@ -163,7 +163,7 @@ def load_webcam_scenes(
     Frames are named ``YYYYMMDD_HHMMSS.png``; night and dusk frames are skipped (no colour
     truth). Cameras with fewer than two day frames are left out.
     """
-    from engine._image import read_image
+    from engine import read_image
 
     root = root or shared_dir() / "data" / "webcam"
     out = []

@@ -116,7 +116,7 @@ def webcam_day_pairs(root: Path | None = None) -> list[tuple[str, np.ndarray, np
     (another date: real lighting change, real transients, a pixel or two of camera shift) as
     the reference. The night frame is the truth's gray level (a low-light visible camera).
     """
-    from engine._image import read_image
+    from engine import read_image
     from engine.data import shared_dir
     from training.data import HELDOUT_WEBCAMS, TRAIN_WEBCAMS, WEBCAM_TRAIN_BEFORE, is_day_frame
 

@@ -20,8 +20,8 @@ import torch
 
 from engine.atomic import write_bytes_atomic
 from engine.bench import median_ms
+from engine.models import tiny_card
 from engine.models import write_card as write_model_card
-from engine.models._tiny import tiny_card
 from training.model import INPUT_NAMES, OUTPUT_NAMES, RefColorNet
 
 __all__ = [

@@ -57,6 +57,28 @@ def export_session(
     latest verdict / tags match, with the captures they use. Blocking; ``progress`` as in
     `write_bag`.
 
+    Parameters
+    ----------
+    store : engine.store.Store
+        The record to export from.
+    session : int or str
+        The session's id, uid or name.
+    out : path
+        The new bag: a folder, or with ``as_zip`` one ``.zip`` file. Must not exist.
+    as_zip : bool
+        Write one zip file instead of a folder.
+    verdict : str, optional
+        Keep only pairs whose latest verdict is this one.
+    tag : str, optional
+        Keep only pairs with this tag.
+    progress : callable, optional
+        Called with an `engine.exchange.Progress` as files are written.
+
+    Returns
+    -------
+    ExportResult
+        Where the bag went, what it holds (pairs, files, bytes) and how long it took.
+
     Raises
     ------
     KeyError
@@ -211,12 +233,37 @@ def import_session(
     unless all of it passes. A session whose uid is already in the store is refused unless
     ``as_copy``, which imports it under a new uid and the name ``"<name> (copy)"``.
 
+    Parameters
+    ----------
+    store : engine.store.Store
+        The record to import into (open for writing).
+    path : path
+        The bag: a folder or a ``.zip``.
+    as_copy : bool
+        Import a session already in the store as a copy (new uid, ``"<name> (copy)"``).
+    limits : ImportLimits, optional
+        Bounds on counts, sizes and nesting that a hostile bag cannot exceed (defaults).
+    progress : callable, optional
+        Called with an `engine.exchange.Progress` while checking and copying.
+    staging_dir : path, optional
+        Where a zip is unpacked for checking (default: inside the store's folder).
+
+    Returns
+    -------
+    ImportResult
+        The new session and what was imported.
+
     Raises
     ------
     BagRejected
         The bag failed a check (one line naming the file and the problem).
     SessionExists
         The session is already in the store and ``as_copy`` is false.
+
+    Examples
+    --------
+    >>> import_session(store, "roof-night.zip", as_copy=True).session.name  # doctest: +SKIP
+    'roof (copy)'
     """
     import uuid
 

@@ -146,10 +146,6 @@ class CaptureRunner:
         return self._paused.is_set()
 
     @property
-    def is_running(self) -> bool:
-        return self._thread is not None and not self._done.is_set()
-
-    @property
     def thread(self) -> threading.Thread | None:
         return self._thread
 

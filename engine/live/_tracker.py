@@ -22,13 +22,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal, SignalGroup
 
 if TYPE_CHECKING:
-    from engine.pipeline import PairResult, WarpedReference
+    from engine.leakmask import LeakMaskParams
+    from engine.pipeline import PairResult, SupportsColorize, WarpedReference
 
 __all__ = ["PairTracker", "Reference", "TrackerEvents"]
 
@@ -81,7 +82,11 @@ class PairTracker:
     """
 
     def __init__(
-        self, *, method: str = "auto", motion: str = "homography", leak_params: Any = None
+        self,
+        *,
+        method: str = "auto",
+        motion: str = "homography",
+        leak_params: LeakMaskParams | None = None,
     ) -> None:
         self.events = TrackerEvents()
         self.method = method
@@ -104,7 +109,7 @@ class PairTracker:
         return None if self._matrix is None else self._matrix.copy()
 
     @property
-    def leak_params(self) -> Any:
+    def leak_params(self) -> LeakMaskParams:
         if self._leak_params is None:
             from engine.leakmask import LeakMaskParams
 
@@ -112,7 +117,7 @@ class PairTracker:
         return self._leak_params
 
     @leak_params.setter
-    def leak_params(self, params: Any) -> None:
+    def leak_params(self, params: LeakMaskParams | None) -> None:
         self._leak_params = params
 
     def set_reference(
@@ -172,7 +177,7 @@ class PairTracker:
         self,
         night: np.ndarray,
         *,
-        colorizer: Any = None,
+        colorizer: SupportsColorize | None = None,
         ssim: bool = True,
         reuse_s: float = 0.0,
     ) -> PairResult:

@@ -38,10 +38,6 @@ CARD_SUFFIX = ".card.json"
 #: channels each role carries (night/reference L: 1; a,b: 2)
 ROLE_CHANNELS: dict[str, int] = {"night_l": 1, "ref_l": 1, "ref_ab": 2, "ab": 2}
 
-#: what a tensor's physical value is: ``linear`` = the role's quantity (L, a, b);
-#: ``gray8`` = the night frame's 8-bit gray level (``night_l`` only; the model converts to L)
-ENCODINGS = ("linear", "gray8")
-
 _FORMAT_BY_SUFFIX = {
     ".onnx": "onnx",
     ".blob": "blob",

@@ -11,7 +11,8 @@ Public API
 - `Store(data_dir=None, *, read_only=False, compression="huffman")`: open (migrate,
   reconcile) a data folder. Writes block until committed, so call them off the GUI thread
   (``disallow_writes_on(gui_thread)`` makes one that slipped there raise): ``create_session``,
-  ``update_session``, ``close_session``, ``delete_session``, ``add_capture``, ``add_frame``,
+  ``update_session``, ``change_session_settings``, ``close_session``, ``delete_session``,
+  ``add_capture``, ``add_frame``,
   ``add_burst``, ``capture_pair`` (day + night + pair in one commit),
   ``add_pair_with_captures`` (several day captures + night + pair in one commit), ``add_pair``,
   ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.
@@ -64,6 +65,7 @@ from engine.store._records import (
     Verdict,
 )
 from engine.store._restore import restore_session
+from engine.store._rows import clean_tags
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._store import Store, StoreBusy, StoreError
 
@@ -86,6 +88,7 @@ __all__ = [
     "StoreError",
     "StoreEvents",
     "Verdict",
+    "clean_tags",
     "default_data_dir",
     "migrate",
     "resolve_data_dir",

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.atomic import jsonable
+
 __all__ = [
     "PAIR_FIELDS",
     "app_version",
@@ -28,20 +30,6 @@ __all__ = [
 def dumps(data: Any) -> str:
     """JSON text of a record field (numpy values, paths and dataclasses allowed)."""
     return json.dumps(data, default=jsonable, allow_nan=True, sort_keys=True)
-
-
-def jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def app_version() -> str:
@@ -144,6 +132,8 @@ def insert_pair(conn, session_id: int, night_id: int, day_ids, cols: dict, now: 
 
 
 def clean_tags(tags: Iterable[str]) -> list[str]:
+    """The tags stripped, or a ValueError naming the first that is not 1-64 characters without
+    commas, tabs or newlines (check before recording anything that goes with them)."""
     clean = []
     for t in tags:
         t = str(t).strip()

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +146,10 @@ class Store:
         self.compression = compression
         if reconcile not in ("auto", "always", "never"):
             raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
+        if self.root.exists() and not self.root.is_dir():
+            # e.g. the database file itself given as the data folder: a reader would otherwise
+            # report "no sessions yet" and a writer "cannot open for writing (File exists)"
+            raise StoreError(f"{self.root}: not a folder (the data folder holds {DB_NAME})")
         self._dirty = False
         self._opened = False
         """Set when a clean-up failed: the next open must reconcile."""
@@ -381,6 +385,40 @@ class Store:
                     f"UPDATE sessions SET {sets} WHERE id = ?", [*fields.values(), session_id]
                 )
             )
+        session = self.session(session_id)
+        self.events.session_changed.emit(session)
+        return session
+
+    def change_session_settings(
+        self, session_id: int, change: Callable[[dict[str, Any]], None]
+    ) -> Session:
+        """Edit a session's saved settings in place: ``change(settings)`` runs on the
+        settings as committed, inside the transaction that writes them back.
+
+        Unlike ``update_session(settings=...)``, built from a copy read earlier, two edits
+        never lose each other's keys (two presets saved in a row, a preset and a note).
+
+        Examples
+        --------
+        >>> store.change_session_settings(  # doctest: +SKIP
+        ...     s.id, lambda st: st.setdefault("leak_presets", {}).update(wide={"close_px": 21})
+        ... )
+        """
+        import json
+
+        self.session(session_id)  # exists?
+
+        def edit(conn):
+            row = conn.execute(
+                "SELECT settings_json FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            settings = json.loads(row[0] or "{}")
+            change(settings)
+            conn.execute(
+                "UPDATE sessions SET settings_json = ? WHERE id = ?", (dumps(settings), session_id)
+            )
+
+        self._write(edit)
         session = self.session(session_id)
         self.events.session_changed.emit(session)
         return session
@@ -746,9 +784,17 @@ class Store:
         ssim_mean: float | None = None,
         leak_area_pct: float | None = None,
     ) -> Pair:
-        """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics."""
+        """Replace a pair's alignment results (re-run, accepted nudge) and/or metrics.
+
+        A new ``alignment`` replaces the metrics too: ``ssim_mean`` and ``leak_area_pct``
+        measured under the old matrix would be wrong for the new one, so when they are not
+        given they are cleared (`engine.pair_views.record_registration` measures them).
+        """
         self.pair(pair_id)
         cols = pair_columns(alignment, leak_params, ssim_mean, leak_area_pct)
+        if alignment is not None:
+            cols.setdefault("ssim_mean", None)
+            cols.setdefault("leak_area_pct", None)
         if cols:
             sets = ", ".join(f"{k} = ?" for k in cols)
             self._write(

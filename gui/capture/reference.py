@@ -180,7 +180,7 @@ class ReferencePanel(QWidget):
         """Read ``path`` on the job runner; a bad file becomes one line on ``message``."""
 
         def work():
-            from engine._image import has_colour, read_image
+            from engine import has_colour, read_image
 
             img = read_image(path, mode="rgb")
             return img, has_colour(img)  # checked here, on the worker: no maths in the GUI

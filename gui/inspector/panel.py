@@ -243,7 +243,10 @@ class InspectorPanel(QWidget):
         }
 
         def work():
-            pair = self._store.update_pair(p.id, alignment=alignment)
+            from engine.pair_views import record_registration
+
+            # SSIM and leak area are measured again under the accepted matrix
+            pair = record_registration(self._store, p, alignment)
             self._store.add_tags(p.id, "alignment-checked")
             return pair
 
@@ -262,11 +265,11 @@ class InspectorPanel(QWidget):
 
         def work():
             import alignment
-            from engine.pair_views import load_pair_images
+            from engine.pair_views import load_pair_images, record_registration
 
             night, day = load_pair_images(store, p)
             result = alignment.align(day, night, method=method, motion=motion)
-            return store.update_pair(p.id, alignment=result)
+            return record_registration(store, p, result)  # with the metrics it gives
 
         def done(pair) -> None:
             verdict = "aligned" if pair.aligned_ok else f"not aligned: {pair.reason}"

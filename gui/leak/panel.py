@@ -145,17 +145,17 @@ class LeakPanel(QWidget):
         if s is None:
             self.message.emit("open a session to save presets with it")
             return
-        settings = dict(s.settings or {})
-        presets = dict(settings.get(PRESETS_KEY, {}))
-        presets[name] = dataclasses.asdict(self._state.leak_params)
-        settings[PRESETS_KEY] = presets
+        values = dataclasses.asdict(self._state.leak_params)
+
+        def add(settings: dict) -> None:  # on the settings as committed, not a stale copy
+            settings[PRESETS_KEY] = {**settings.get(PRESETS_KEY, {}), name: values}
 
         def done(session) -> None:
             self._state.session = session
             self.message.emit(f"Preset {name!r} saved with session {session.name!r}")
 
         self._jobs.submit(
-            lambda: self._store.update_session(s.id, settings=settings),
+            lambda: self._store.change_session_settings(s.id, add),
             done=done,
             label="saving the preset",
         )
