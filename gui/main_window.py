@@ -276,7 +276,16 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.dock_capture, self.dock_sessions)
         self.dock_camera.raise_()
         self.dock_capture.raise_()
+        # the capture dock is what an operator works in (reference, pair, schedule, its log):
+        # most of the column's height, so that Start and the countdown show without scrolling
+        # on a 768 px screen; the camera's controls scroll in the rest
+        self.resizeDocks(
+            [self.dock_camera, self.dock_capture], [1, 3], Qt.Orientation.Vertical
+        )
 
+        # the right column runs the window's full height: the live strip sits under the images
+        # only, and the capture dock keeps those pixels
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.status_strip = LiveStatus(self.stats)
         self.dock_status = self._dock(
             "Live status", "dock_status", self.status_strip, Qt.DockWidgetArea.BottomDockWidgetArea
