@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -102,6 +103,8 @@ class MainWindow(QMainWindow):
         self.closing_threads: list[threading.Thread] = []
         self._settings = settings
         self._camera_unfollow: list = []
+        self._quit_confirmed = False
+        self.confirm_box: QMessageBox | None = None
 
         self.setWindowTitle("NightLab")
         self._fit_to_screen(1440, 900)
@@ -168,7 +171,7 @@ class MainWindow(QMainWindow):
             "Align, mask and colorize every night frame",
             checkable=True,
         )
-        self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_quit = self._action("Quit", self.request_quit, "Ctrl+Q")
         self.act_new_session = self._action(
             "New session…", lambda: self.sessions.new_dialog(), "Ctrl+N"
         )
@@ -290,6 +293,12 @@ class MainWindow(QMainWindow):
         self.dock_status = self._dock(
             "Live status", "dock_status", self.status_strip, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        # the night run's state on every tab, and its summary the morning after
+        self.run_health = QLabel()
+        self.run_health.setObjectName("run_health")
+        self.run_health.setToolTip("Scheduled capture: the Capture dock has its log")
+        self.statusBar().addPermanentWidget(self.run_health)
+        self.night_panel.health_changed.connect(self._show_run_health)
         self.busy = QLabel()
         self.statusBar().addPermanentWidget(self.busy)
         self.jobs.busy_changed.connect(
@@ -348,6 +357,11 @@ class MainWindow(QMainWindow):
     # -- behaviour -------------------------------------------------------------------------
     def show_message(self, msg: str) -> None:
         self.statusBar().showMessage(msg, 8000)
+
+    def _show_run_health(self, text: str, level: str) -> None:
+        colour = {"ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}.get(level, "")
+        self.run_health.setStyleSheet(f"color: {colour}; font-weight: 600;" if colour else "")
+        self.run_health.setText(f"● {text}" if text else "")
 
     def capture_reference(self) -> bool:
         return self.capture_panel.capture_frame()
@@ -447,9 +461,60 @@ class MainWindow(QMainWindow):
         if ref is None and self.state.live:
             self.set_live(False)
 
+    def scheduled_run_active(self) -> bool:
+        """A scheduled capture is running (a single pair capture is not one)."""
+        r = self.night_panel.runner
+        return r is not None and r.plan.count != 1
+
+    def _confirm(self, title: str, text: str, ok_text: str, then) -> QMessageBox:
+        """Ask before ending a night's capture (window-modal, non-blocking: ``then`` runs
+        when the operator chose ``ok_text``; Cancel is the default, so Enter keeps it)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
+        ok = box.addButton(ok_text, QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep capturing", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: then() if b is ok else None)
+        self.confirm_box = box
+        box.open()
+        return box
+
+    def _run_summary(self) -> str:
+        r = self.night_panel.runner
+        return f"{r.captured} captured, {r.missed_count} missed so far" if r else ""
+
+    def request_quit(self) -> None:
+        """Quit (Ctrl+Q); during a scheduled capture, only once the operator confirms."""
+        if not self.scheduled_run_active():
+            self.close()
+            return
+
+        def stop_and_quit() -> None:
+            self._quit_confirmed = True
+            self.close()
+
+        self._confirm(
+            "Quit NightLab?",
+            f"A scheduled capture is running ({self._run_summary()}).\n"
+            "Quitting stops it after the capture in progress.",
+            "Stop capture and quit",
+            stop_and_quit,
+        )
+
     def toggle_stream(self) -> None:
         cam = self.state.camera
         if cam is None:
+            return
+        if cam.is_streaming and self.scheduled_run_active():
+            # Space is a one-key stop: one stray press must not end the night's run
+            self._confirm(
+                "Stop the camera?",
+                f"A scheduled capture is running ({self._run_summary()}).\n"
+                "Without the camera it ends at its next capture.",
+                "Stop camera",
+                lambda: self.jobs.submit(cam.stop, label="stopping the camera"),
+            )
             return
         if cam.is_streaming:
             self.jobs.submit(cam.stop, label="stopping the camera")
@@ -516,6 +581,12 @@ class MainWindow(QMainWindow):
             self.restoreState(layout)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.spontaneous() and self.scheduled_run_active() and not self._quit_confirmed:
+            # the title bar's close button, mid-night: ask as Ctrl+Q does (a scripted or
+            # signalled close, SIGTERM included, is not spontaneous and goes ahead)
+            event.ignore()
+            self.request_quit()
+            return
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.setValue("window/state", self.saveState())

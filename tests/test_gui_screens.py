@@ -66,3 +66,87 @@ def test_schedule_start_and_countdown_in_view_on_a_768_px_screen(window, qtbot):
     # the live figures stay, in a strip that leaves the images their height
     assert window.dock_status.height() <= 110
     assert window.status_strip.values["stages"].isVisible()
+
+
+def _night_session(win, qtbot, name: str) -> None:
+    cam = win.state.camera
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert win.capture_reference()
+    cam.set_control("mode", "night")
+    qtbot.waitUntil(lambda: (f := cam.latest_frame()) is not None and f.is_gray, timeout=TIMEOUT)
+    win.sessions.create(name)
+    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+
+
+def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
+    qtbot, store
+):
+    from tests.test_live import UnpluggableCamera
+
+    cam = UnpluggableCamera(resolution=(160, 120), fps=30.0, seed=3)
+    cam.start()
+    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        _night_session(win, qtbot, "unattended")
+        panel, health = win.night_panel, win.run_health
+        panel.every.setValue(60.0)  # the first capture now, the next in an hour
+        panel.burst.setValue(1)
+        panel.start_schedule()
+        qtbot.waitUntil(lambda: "1 captured · 0 missed" in health.text(), timeout=TIMEOUT)
+        assert "running since" in health.text() and "#2e7d32" in health.styleSheet()
+        win.tabs.setCurrentWidget(win.qa)  # another tab, another dock raised: still in view
+        win.dock_sessions.raise_()
+        assert health.isVisible()
+        cam.unplugged.set()  # the cable is pulled: the camera's own thread notices
+        qtbot.waitUntil(lambda: "CAMERA LOST" in health.text(), timeout=TIMEOUT)
+        assert "#c62828" in health.styleSheet()
+        assert panel.countdown.text().startswith("Camera lost at")
+        cam.unplugged.clear()
+        qtbot.waitUntil(lambda: "camera gone 1×" in health.text(), timeout=TIMEOUT)
+        assert "CAMERA LOST" not in health.text()
+        assert "#b26a00" in health.styleSheet()  # it recovered, but the morning should know
+        panel.cancel()
+        qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
+        # the summary outlives the run: in the status bar and under the capture buttons
+        assert "ended" in health.text() and "(cancelled)" in health.text()
+        assert "1 captured" in health.text() and "camera gone 1×" in health.text()
+        assert panel.countdown.text().startswith("Idle · last run:")
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+def test_space_and_ctrl_q_ask_before_ending_a_scheduled_run(window, qtbot):
+    _night_session(window, qtbot, "ask first")
+    panel = window.night_panel
+    panel.every.setValue(60.0)
+    panel.burst.setValue(1)
+    panel.start_schedule()
+    qtbot.waitUntil(lambda: panel.runner is not None and panel.runner.captured == 1,
+                    timeout=TIMEOUT)  # fmt: skip
+    cam = window.state.camera
+    # Space (Stop camera) mid-run: asked, and Enter keeps capturing
+    window.act_stream.trigger()
+    box = window.confirm_box
+    assert box is not None and box.isVisible() and "scheduled capture" in box.text()
+    assert box.defaultButton().text() == "Keep capturing"
+    box.defaultButton().click()
+    qtbot.waitUntil(lambda: not box.isVisible(), timeout=TIMEOUT)
+    assert cam.is_streaming and panel.runner is not None
+    # Ctrl+Q mid-run: asked; confirming stops the run and closes the window
+    window.act_quit.trigger()
+    box = window.confirm_box
+    assert box.isVisible() and window.isVisible()
+    quit_button = next(b for b in box.buttons() if b.text() == "Stop capture and quit")
+    runner = panel.runner
+    quit_button.click()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
+    assert runner.wait(20) and runner.finish_reason == "cancelled"
+
+
+def test_ctrl_q_without_a_scheduled_run_quits_at_once(window, qtbot):
+    window.act_quit.trigger()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
+    assert window.confirm_box is None

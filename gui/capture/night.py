@@ -10,6 +10,7 @@ widget only sets up the plan, shows the countdown and keeps a log of what happen
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTime, Signal
@@ -75,6 +76,10 @@ class NightCapturePanel(QWidget):
     message = Signal(str)
     pair_recorded = Signal(object)
     """An `engine.store.Pair` (GUI thread)."""
+    health_changed = Signal(str, str)
+    """(one line on the run, level): level ``"idle"``, ``"ok"``, ``"warn"`` (slots missed)
+    or ``"error"`` (camera gone, run failed). Shown in the window's status bar, on every
+    tab, and kept after the run ends: the morning's summary (GUI thread)."""
     pair_processed = Signal(object, object, object)
     """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
     ``pair_recorded``: the images the pair was recorded from, to render it without
@@ -92,6 +97,7 @@ class NightCapturePanel(QWidget):
         self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
         self.runner: CaptureRunner | None = None
         self._recorder = None
+        self._health = _RunHealth()
 
         now_box = QGroupBox("Night capture")
         nl = QHBoxLayout(now_box)
@@ -167,6 +173,7 @@ class NightCapturePanel(QWidget):
         form.addRow(btns)
         self.countdown = QLabel("Idle")
         self.countdown.setStyleSheet("font-weight: 600;")
+        self.countdown.setWordWrap(True)  # a run's summary stays here after it ends
         form.addRow(self.countdown)
         self.log = QListWidget()
         self.log.setMinimumHeight(90)
@@ -234,7 +241,9 @@ class NightCapturePanel(QWidget):
         if not ok:
             self.countdown.setText("Open a session to record captures")
         elif not busy:
-            self.countdown.setText("Idle")
+            last, _ = self._health.describe(running=False)
+            # after a run, its summary stays until the next one starts: the morning's view
+            self.countdown.setText(f"Idle · last run: {last}" if last else "Idle")
 
     def _add_log(self, text: str) -> None:
         self.log.insertItem(0, f"{dt.datetime.now():%H:%M:%S}  {text}")
@@ -290,9 +299,9 @@ class NightCapturePanel(QWidget):
         self.runner = runner
         ev = runner.events
         follow(ev.awaiting, self._on_awaiting, self)
-        follow(ev.missed, lambda m: self._add_log(f"missed {m.kind}: {m.reason}"), self)
-        follow(ev.camera_lost, lambda m: self._add_log(f"camera lost: {m}"), self)
-        follow(ev.camera_back, lambda m, gap: self._add_log(f"camera back after {gap:.0f} s"), self)
+        follow(ev.missed, self._on_missed, self)
+        follow(ev.camera_lost, self._on_camera_lost, self)
+        follow(ev.camera_back, self._on_camera_back, self)
         follow(ev.paused_changed, self._on_paused, self)
         follow(ev.error, lambda m: self.message.emit(f"capture: {m}"), self)
         follow(ev.finished, self._on_finished, self)
@@ -325,11 +334,47 @@ class NightCapturePanel(QWidget):
         self.countdown.setText("Capturing…")
         if scheduled:
             self._add_log(f"started: {plan.describe()}")
+            self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
+            self._show_health()
         self._jobs.submit(
             work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
         )
 
+    def _on_missed(self, m) -> None:
+        self._add_log(f"missed {m.kind}: {m.reason}")
+        self._show_health()
+
+    def _on_camera_lost(self, message: str) -> None:
+        self._add_log(f"camera lost: {message}")
+        self._health.lost_since = dt.datetime.now()
+        self._show_health()
+
+    def _on_camera_back(self, message: str, gap: float) -> None:
+        self._add_log(f"camera back after {gap:.0f} s")
+        self._health.lost_since = None
+        self._health.gaps.append(gap)
+        self._show_health()
+
+    def _show_health(self) -> None:
+        """The run's line for the status bar; the countdown turns red while the camera is
+        gone (the runner keeps waiting for it, and its slots count as missed)."""
+        r, h = self.runner, self._health
+        if r is not None:
+            h.captured, h.missed = r.captured, r.missed_count
+        text, level = h.describe(running=r is not None and r.plan.count != 1)
+        if h.lost_since is not None and r is not None:
+            self.countdown.setText(
+                f"Camera lost at {h.lost_since:%H:%M:%S}: waiting for it · due captures "
+                "count as missed"
+            )
+        colour = {"error": "#c62828", "warn": "#b26a00"}.get(level, "")
+        self.countdown.setStyleSheet(f"font-weight: 600; color: {colour};" if colour else
+                                     "font-weight: 600;")  # fmt: skip
+        if h.started is not None:
+            self.health_changed.emit(text, level)
+
     def _on_paired(self, pair) -> None:
+        self._show_health()
         a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"
         leak = f", leak {pair.leak_area_pct:.1f} %" if pair.leak_area_pct is not None else ""
         self._add_log(f"pair #{pair.id}: {a}{leak}")
@@ -339,6 +384,8 @@ class NightCapturePanel(QWidget):
     def _on_awaiting(self, remaining: float) -> None:
         if self.runner is not None and self.runner.is_paused:
             return
+        if self._health.lost_since is not None:
+            return  # the countdown says the camera is gone until it is back
         m, s = divmod(int(round(remaining)), 60)
         h, m = divmod(m, 60)
         left = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
@@ -353,7 +400,8 @@ class NightCapturePanel(QWidget):
                 f"Next capture at {when} in {left} · {done} of {len(r.plan.times)} captured"
             )
             return
-        self.countdown.setText(f"Next capture in {left} · {done} captured")
+        missed = f" · {r.missed_count} missed" if r is not None and r.missed_count else ""
+        self.countdown.setText(f"Next capture in {left} · {done} captured{missed}")
 
     def _on_paused(self, paused: bool) -> None:
         self.btn_pause.setText("Resume" if paused else "Pause")
@@ -373,8 +421,46 @@ class NightCapturePanel(QWidget):
         r = self.runner
         if r is not None and (r.plan.count != 1 or r.missed_count):
             self._add_log(f"finished ({reason}): {r.captured} captured, {r.missed_count} missed")
+        if r is not None and self._health.started is not None:
+            self._health.captured, self._health.missed = r.captured, r.missed_count
+            self._health.finished = (dt.datetime.now(), reason)
+            self._health.lost_since = None
+        self.runner = None
+        self._show_health()
         self.btn_pause.setEnabled(False)
         self.btn_pause.setText("Pause")
         self.btn_cancel.setEnabled(False)
-        self.runner = None
         self._enable()
+
+
+@dataclass
+class _RunHealth:
+    """What the operator needs to know about a scheduled run at a glance, and the next
+    morning: counts, the camera's gaps, how it ended."""
+
+    started: dt.datetime | None = None
+    plan: str = ""
+    captured: int = 0
+    missed: int = 0
+    lost_since: dt.datetime | None = None
+    gaps: list[float] = field(default_factory=list)
+    finished: tuple[dt.datetime, str] | None = None
+
+    def describe(self, *, running: bool) -> tuple[str, str]:
+        if self.started is None:
+            return "", "idle"
+        counts = f"{self.captured} captured · {self.missed} missed"
+        if self.gaps:
+            n, longest = len(self.gaps), max(self.gaps)
+            counts += f" · camera gone {n}× (longest {longest:.0f} s)"
+        since = f"since {self.started:%H:%M}"
+        if self.lost_since is not None:
+            return (f"Scheduled capture {since}: CAMERA LOST at {self.lost_since:%H:%M:%S}, "
+                    f"waiting · {counts}", "error")  # fmt: skip
+        if self.finished is not None:
+            at, reason = self.finished
+            failed = reason.startswith("error") or reason == "failed"
+            level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
+            return (f"Scheduled capture {since} ended {at:%H:%M} ({reason}) · {counts}", level)
+        level = "warn" if self.missed or self.gaps else "ok"
+        return (f"Scheduled capture running {since} · {counts}", level if running else "ok")
