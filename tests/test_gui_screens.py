@@ -150,3 +150,88 @@ def test_ctrl_q_without_a_scheduled_run_quits_at_once(window, qtbot):
     window.act_quit.trigger()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
     assert window.confirm_box is None
+
+
+@pytest.fixture
+def qa_window(qtbot, tmp_path):
+    """The window on a session of four recorded pairs (written before the window exists: it
+    forbids store writes on the GUI thread)."""
+    import numpy as np
+
+    store = Store(tmp_path / "qa")
+    rng = np.random.default_rng(5)
+    s = store.create_session("judge me", operator="ana")
+    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
+          "matrix": np.eye(3).tolist()}  # fmt: skip
+    for i in range(4):
+        day = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        night = rng.integers(0, 255, (48, 64), dtype=np.uint8)
+        store.capture_pair(s.id, day=day, night=night, alignment=ok, ssim_mean=0.8 + i / 100,
+                           leak_area_pct=1.0 + i)  # fmt: skip
+    cam = SimulatedCamera(resolution=(160, 120), fps=15.0, seed=3)
+    cam.start()
+    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
+    qtbot.addWidget(win)
+    win.show()
+    win.state.session = store.session(s.id)
+    win.tabs.setCurrentWidget(win.qa)
+    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 4, timeout=TIMEOUT)
+    yield win
+    win.close()
+    assert win.wait_closed(timeout=20)
+    store.close()
+
+
+def test_qa_keys_judge_consecutive_pairs_however_fast_they_are_pressed(qa_window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qa, store = qa_window.qa, qa_window.store
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
+    ids = [p.id for p in qa._pairs]
+    qa.table.selectRow(0)
+    qa.table.setFocus()
+    assert "(1 of 4)" in qa.info.text() and "4 not judged" in qa.count.text()
+    # three verdicts typed back to back, before any write has come back
+    for key in (Qt.Key.Key_P, Qt.Key.Key_F, Qt.Key.Key_R):
+        qtbot.keyClick(qa.table, key)
+    qtbot.waitUntil(lambda: "1 not judged" in qa.count.text(), timeout=TIMEOUT)
+    got = [store.pair(i).verdict for i in ids]
+    assert got == ["pass", "fail", "review", None]
+    assert qa.current().id == ids[3] and "(4 of 4)" in qa.info.text()
+    # a click on a verdict button leaves the keyboard in the list: K goes back, J forward
+    qa.verdict_buttons["pass"].click()
+    assert qa.table.hasFocus() or not qa.verdict_buttons["pass"].hasFocus()
+    qtbot.waitUntil(lambda: store.pair(ids[3]).verdict == "pass", timeout=TIMEOUT)
+    qtbot.keyClick(qa.table, Qt.Key.Key_K)
+    assert qa.current().id == ids[2]
+    qtbot.keyClick(qa.table, Qt.Key.Key_J)
+    assert qa.current().id == ids[3]
+    # typing in the note field types letters, it does not judge
+    qa.note.setFocus()
+    qtbot.keyClicks(qa.note, "pfr")
+    assert qa.note.text() == "pfr"
+    assert store.pair(ids[3]).verdict == "pass"
+
+
+def test_qa_zoom_and_wipe_from_the_keyboard(qa_window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qa = qa_window.qa
+    qtbot.waitUntil(qa.view_a.has_image, timeout=TIMEOUT)
+    qa.table.setFocus()
+    def width(view) -> float:
+        lo, hi = view.view.viewRange()[0]
+        return hi - lo
+
+    before_a, before_b = width(qa.view_a), width(qa.view_b)
+    qtbot.keyClick(qa.table, Qt.Key.Key_Plus)
+    assert width(qa.view_a) < 0.9 * before_a
+    assert width(qa.view_b) < 0.9 * before_b  # linked: the other side zooms with it
+    qtbot.keyClick(qa.table, Qt.Key.Key_0)
+    lo, hi = qa.view_a.view.viewRange()[0]
+    assert lo <= 0.5 and hi >= 63.5  # the whole 64 px wide pair in view again
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    assert qa.mode.currentText() == "Wipe"
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    assert qa.mode.currentText() == "Side by side"

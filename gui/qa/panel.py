@@ -61,6 +61,7 @@ SORTS = {
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
+KEYS_HINT = "P pass · F fail · R review · J/K next/previous · +/−/0 zoom · W wipe"
 
 
 def _qpixmap(bgra) -> QPixmap:
@@ -141,7 +142,7 @@ class QAPanel(QWidget):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
             self.table.setColumnWidth(c, THUMB.width() + 8)
         self.table.itemSelectionChanged.connect(self._on_select)
-        self.table.setToolTip("P pass · F fail · R needs review · ↑/↓ next pair")
+        self.table.setToolTip(KEYS_HINT)
 
         # the comparison
         self.mode = QComboBox()
@@ -190,6 +191,7 @@ class QAPanel(QWidget):
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
         self.info = QLabel("")
+        self.verdict_buttons: dict[str, QPushButton] = {}
         vbar = QHBoxLayout()
         for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
             b = QPushButton(f"{verdict.capitalize()} ({key})")
@@ -198,19 +200,36 @@ class QAPanel(QWidget):
             )
             b.setToolTip(f"Verdict '{verdict}' for the selected pair, then the next one ({key})")
             b.clicked.connect(lambda _=False, v=verdict: self.judge(v))
+            # a click leaves the keyboard in the list: arrows and P/F/R go on working
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             vbar.addWidget(b)
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda v=verdict: self.judge(v))
+            self.verdict_buttons[verdict] = b
+            self._shortcut(key, lambda v=verdict: self.judge(v))
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
+        # the keyboard works wherever the focus is in the panel (a text field keeps its
+        # letters: Qt gives typed text to the field before a one-key shortcut)
+        # J/K, not the arrows: those belong to the filter bar's combo and spin boxes
+        self._shortcut("J", lambda: self.step(+1))
+        self._shortcut("K", lambda: self.step(-1))
+        for key in ("+", "="):
+            self._shortcut(key, lambda: self._zoom(1.25))
+        self._shortcut("-", lambda: self._zoom(0.8))
+        self._shortcut("0", self._fit)
+        self._shortcut("W", lambda: self.mode.setCurrentIndex(1 - self.mode.currentIndex()))
+        self.keys = QLabel(KEYS_HINT)
+        self.keys.setObjectName("qa_keys")
+        self.keys.setStyleSheet("color: #8a909a;")
 
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addLayout(cmp_bar)
         rl.addWidget(self.stack, 1)
-        rl.addWidget(self.info)
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.info, 1)
+        info_row.addWidget(self.keys)
+        rl.addLayout(info_row)
         rl.addLayout(vbar)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -266,7 +285,12 @@ class QAPanel(QWidget):
             return  # a newer query is on its way
         keep = self.current()
         self._pairs = pairs
-        self.count.setText(f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}")
+        todo = sum(1 for p in pairs if not p.verdict)
+        self.count.setText(
+            f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} · {todo} not judged"
+            if pairs
+            else "no pairs match"
+        )
         self.table.blockSignals(True)
         self.table.setRowCount(len(pairs))
         for r, p in enumerate(pairs):
@@ -324,8 +348,10 @@ class QAPanel(QWidget):
             self.view_wipe.set_image(None)
             return
         a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
+        row = self.table.currentRow()
         self.info.setText(
-            f"<b>Pair #{p.id}</b> · {a} · verdict: {p.verdict or 'not judged'}"
+            f"<b>Pair #{p.id}</b> ({row + 1} of {len(self._pairs)}) · {a} · "
+            f"verdict: {p.verdict or 'not judged'}"
             + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
         )
         self.selected.emit(p)
@@ -379,21 +405,40 @@ class QAPanel(QWidget):
             return
         note = self.note.text().strip()
         operator = self._state.session.operator if self._state.session else ""
-        row = self.table.currentRow()
+        # on to the next pair now, not when the write is done: a second key press judges the
+        # next pair, never the same one twice
+        self.note.clear()
+        self.step(+1)
 
         def done(_v) -> None:
-            self.note.clear()
             self.message.emit(f"Pair #{p.id}: {verdict}")
             self.refresh()
-            nxt = min(row + 1, self.table.rowCount() - 1)
-            if nxt >= 0:
-                self.table.selectRow(nxt)
 
         self._jobs.submit(
             lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
             done=done,
             label="saving the verdict",
         )
+
+    def step(self, delta: int) -> None:
+        """Select the next (``+1``) or previous (``-1``) pair of the list."""
+        n = self.table.rowCount()
+        if not n:
+            return
+        row = self.table.currentRow()
+        self.table.selectRow(max(0, min(n - 1, row + delta)) if row >= 0 else 0)
+
+    def _shortcut(self, key: str, slot) -> None:
+        sc = QShortcut(QKeySequence(key), self)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.activated.connect(slot)
+
+    def _zoom(self, factor: float) -> None:
+        # the views are linked: zooming one zooms both sides and the wipe
+        (self.view_wipe if self.mode.currentIndex() == 1 else self.view_a).zoom(factor)
+
+    def _fit(self) -> None:
+        (self.view_wipe if self.mode.currentIndex() == 1 else self.view_a).reset_view()
 
     def _add_tags(self) -> None:
         p = self.current()
