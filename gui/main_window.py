@@ -267,6 +267,7 @@ class MainWindow(QMainWindow):
 
         self.sessions = SessionsPanel(self.state, self.store, self.jobs)
         self.sessions.message.connect(self.show_message)
+        self.sessions.export_requested.connect(lambda s: self.export_dialog(session=s))
         self.dock_sessions = self._dock("Sessions", "dock_sessions", self.sessions, right)
         self.leak_panel = LeakPanel(self.state, self.store, self.jobs)
         self.leak_panel.message.connect(self.show_message)
@@ -426,12 +427,10 @@ class MainWindow(QMainWindow):
         self.show_message("Reopening the OAK with the model on the camera…")
         self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization")
 
-    def export_dialog(self, *, show: bool = True):
-        """The export dialog for the open session (``show=False``: build it, for scripts)."""
-        if self.state.session is None:
-            self.show_message("open a session to export it")
-            return None
-        dlg = ExportDialog(self.store, self.jobs, self.state.session, self)
+    def export_dialog(self, *, show: bool = True, session=None):
+        """The export dialog, on ``session``, else the open one, else the newest (a choice of
+        every session inside); ``show=False`` builds it, for scripts."""
+        dlg = ExportDialog(self.store, self.jobs, session or self.state.session, self)
         dlg.finished_ok.connect(lambda r: self.show_message(f"Session exported: {dlg.path.text()}"))
         if show:
             dlg.open()

@@ -235,3 +235,57 @@ def test_qa_zoom_and_wipe_from_the_keyboard(qa_window, qtbot):
     assert qa.mode.currentText() == "Wipe"
     qtbot.keyClick(qa.table, Qt.Key.Key_W)
     assert qa.mode.currentText() == "Side by side"
+
+
+def test_export_dialog_offers_every_session_counts_the_choice_and_says_what_it_wrote(
+    qa_window, qtbot, tmp_path
+):
+    import threading
+
+    win, store = qa_window, qa_window.store
+    first = win.state.session
+    # a second session, newer, with no pair (written off the GUI thread, as the app does)
+    t = threading.Thread(target=store.create_session, args=("empty evening",))
+    t.start()
+    t.join()
+    win.state.session = None  # nothing open: the dialog still exports, by choice
+    dlg = win.export_dialog(show=False)
+    dlg.show()
+    qtbot.waitUntil(lambda: dlg.sessions.count() == 2, timeout=TIMEOUT)
+    names = [dlg.sessions.itemText(i) for i in range(2)]
+    assert names[0].startswith("empty evening · 0 pairs") and names[1].startswith("judge me")
+    dlg.sessions.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: "whole session: 4 pairs" in dlg.selection.text(), timeout=TIMEOUT)
+    assert dlg.path.text().endswith("judge-me.zip") and dlg.go.isEnabled()
+    # a choice that covers nothing is said before anything is written, and Export waits
+    dlg.verdict.setCurrentIndex(dlg.verdict.findData("pass"))
+    qtbot.waitUntil(lambda: "No pair of 4 matches" in dlg.selection.text(), timeout=TIMEOUT)
+    assert not dlg.go.isEnabled()
+    dlg.verdict.setCurrentIndex(0)
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=TIMEOUT)
+    out = tmp_path / "handover.zip"
+    dlg.path.setText(str(out))
+    assert not dlg.reveal.isEnabled()
+    dlg.start()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=TIMEOUT)
+    text = dlg.phase.text()
+    assert f"Exported to {out}" in text and "4 pairs" in text and " files, " in text
+    assert "have no model run" in text  # what the bag lacks, and how to add it
+    assert out.is_file() and dlg.reveal.isEnabled() and dlg.written == out
+    dlg.close()
+    assert first is not None
+
+
+def test_sessions_dock_exports_the_selected_session(qa_window, qtbot):
+    from gui.sessions.exchange import ExportDialog
+
+    win = qa_window
+    panel = win.sessions
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=TIMEOUT)
+    panel.table.selectRow(0)
+    win.state.session = None
+    panel.btn_export.click()
+    qtbot.waitUntil(lambda: win.findChild(ExportDialog) is not None, timeout=TIMEOUT)
+    dlg = win.findChild(ExportDialog)
+    assert dlg.isVisible() and dlg.session is not None and dlg.session.name == "judge me"
+    dlg.close()
