@@ -249,6 +249,13 @@ def test_export_dialog_offers_every_session_counts_the_choice_and_says_what_it_w
     t.start()
     t.join()
     win.state.session = None  # nothing open: the dialog still exports, by choice
+    dlg = win.export_dialog(show=False, session=first)
+    dlg.path.setText(str(tmp_path / "kept.zip"))  # set before the session list arrives
+    dlg.show()
+    qtbot.waitUntil(lambda: dlg.sessions.count() == 2, timeout=TIMEOUT)
+    assert dlg.path.text() == str(tmp_path / "kept.zip")  # the list's arrival keeps it
+    assert dlg.sessions.currentText().startswith("judge me")
+    dlg.close()
     dlg = win.export_dialog(show=False)
     dlg.show()
     qtbot.waitUntil(lambda: dlg.sessions.count() == 2, timeout=TIMEOUT)

@@ -102,6 +102,7 @@ class _ExchangeDialog(QDialog):
 
     def _run(self, work, describe) -> None:
         self.running = True
+        self.phase.setStyleSheet("color: #8a909a;")
         self._cancel.clear()
         self.go.setEnabled(False)
         self.cancel.setText("Cancel")
@@ -109,6 +110,7 @@ class _ExchangeDialog(QDialog):
         def done(result) -> None:
             self.running = False
             self.bar.setValue(1000)
+            self.phase.setStyleSheet("")  # the outcome, in full contrast: not a progress note
             self.phase.setText(describe(result))
             self.adjustSize()  # a note may wrap onto more lines: show all of it
             self.cancel.setText("Close")
@@ -190,9 +192,10 @@ class ExportDialog(_ExchangeDialog):
         self._session_changed()
 
     def _session_changed(self, *_) -> None:
-        s = self.sessions.currentData()
+        s, before = self.sessions.currentData(), self.session
         self.session = s
-        if s is not None and not self._path_edited:
+        moved = s is not None and (before is None or before.id != s.id)
+        if moved and not self._path_edited:
             home = Path(self.path.text()).parent if self.path.text() else Path.home()
             name = f"{_safe(s.name)}.zip" if self.as_zip.isChecked() else _safe(s.name)
             self.path.setText(str(home / name))
