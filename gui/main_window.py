@@ -280,12 +280,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.dock_capture, self.dock_sessions)
         self.dock_camera.raise_()
         self.dock_capture.raise_()
-        # the capture dock is what an operator works in (reference, pair, schedule, its log):
-        # most of the column's height, so that Start and the countdown show without scrolling
-        # on a 768 px screen; the camera's controls scroll in the rest
-        self.resizeDocks(
-            [self.dock_camera, self.dock_capture], [1, 3], Qt.Orientation.Vertical
-        )
+        self._docks_sized = False  # on first show, unless a saved layout was restored
 
         # the right column runs the window's full height: the live strip sits under the images
         # only, and the capture dock keeps those pixels
@@ -577,7 +572,27 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         if layout is not None:
-            self.restoreState(layout)
+            self._docks_sized = self.restoreState(layout)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._docks_sized:
+            self._docks_sized = True
+            self._size_right_column()
+
+    def _size_right_column(self) -> None:
+        """The capture dock is what an operator works in (reference, pair, schedule and its
+        log): it gets the height it asks for, up to 3/4 of the column, so Start and the
+        countdown show without scrolling on a 768 px screen; the camera's controls scroll
+        in the rest (on a 1080 px screen that is most of them)."""
+        column = self.dock_camera.height() + self.dock_capture.height()
+        wanted = self.dock_capture.widget().sizeHint().height() + 24  # + its title bar
+        capture = min(wanted, column * 3 // 4)
+        self.resizeDocks(
+            [self.dock_camera, self.dock_capture],
+            [column - capture, capture],
+            Qt.Orientation.Vertical,
+        )
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.spontaneous() and self.scheduled_run_active() and not self._quit_confirmed:

@@ -296,3 +296,16 @@ def test_sessions_dock_exports_the_selected_session(qa_window, qtbot):
     dlg = win.findChild(ExportDialog)
     assert dlg.isVisible() and dlg.session is not None and dlg.session.name == "judge me"
     dlg.close()
+
+
+def test_on_a_1080_px_screen_the_camera_controls_get_the_height_capture_does_not_need(
+    window, qtbot
+):
+    window.resize(1920, 1048)
+    qtbot.waitUntil(lambda: window.height() == 1048, timeout=TIMEOUT)
+    window._size_right_column()  # what the first show does (the fixture showed it smaller)
+    QApplication.processEvents()
+    viewport = window.findChild(type(window.dock_capture.widget()), "dock_capture_scroll")
+    assert _fully_in_view(window.night_panel.btn_run, viewport.viewport())
+    assert _fully_in_view(window.night_panel.log, viewport.viewport())
+    assert window.dock_camera.height() >= 250  # a screenful of camera controls, not a sliver
