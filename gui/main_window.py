@@ -117,6 +117,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.inspector, "Alignment inspector")
         self.tabs.addTab(self.qa, "QA review")
+        # a tab's keys work as soon as it is shown (Ctrl+3 then P, Ctrl+2 then the arrows):
+        # the focus otherwise stayed on a widget of the tab just hidden
+        self.tabs.currentChanged.connect(self._focus_tab)
         # the result view's choice, by the name scripts and the soak probe use
         self.result_choice = self.live.base_choice
         self.setCentralWidget(self.tabs)
@@ -353,6 +356,13 @@ class MainWindow(QMainWindow):
     # -- behaviour -------------------------------------------------------------------------
     def show_message(self, msg: str) -> None:
         self.statusBar().showMessage(msg, 8000)
+
+    def _focus_tab(self, index: int) -> None:
+        page = self.tabs.widget(index)
+        if page is self.qa:
+            self.qa.table.setFocus()
+        elif page is self.inspector:
+            self.inspector.setFocus()
 
     def _show_run_health(self, text: str, level: str) -> None:
         colour = {"ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}.get(level, "")

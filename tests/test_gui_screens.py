@@ -309,3 +309,23 @@ def test_on_a_1080_px_screen_the_camera_controls_get_the_height_capture_does_not
     assert _fully_in_view(window.night_panel.btn_run, viewport.viewport())
     assert _fully_in_view(window.night_panel.log, viewport.viewport())
     assert window.dock_camera.height() >= 250  # a screenful of camera controls, not a sliver
+
+
+def test_ctrl_3_then_p_judges_and_ctrl_2_then_arrows_nudge(qa_window, qtbot):
+    from PySide6.QtCore import Qt
+
+    win, qa = qa_window, qa_window.qa
+    win.tabs.setCurrentWidget(win.live)
+    win.dock_capture.raise_()
+    win.night_panel.btn_pair.setFocus()  # the operator last clicked in a dock
+    qtbot.waitUntil(win.night_panel.btn_pair.hasFocus, timeout=TIMEOUT)
+    win.tab_actions[2].trigger()  # Ctrl+3
+    assert win.tabs.currentWidget() is qa
+    qtbot.waitUntil(lambda: qa.current() is not None, timeout=TIMEOUT)
+    first = qa.current()
+    # the key goes wherever the focus is, as a real key press does
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: win.store.pair(first.id).verdict == "pass", timeout=TIMEOUT)
+    win.tab_actions[1].trigger()  # Ctrl+2: the inspector, on the pair under review
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
+    assert win.inspector.nudge_label.text() == "nudge +1, +0 px"
