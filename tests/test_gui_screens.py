@@ -329,3 +329,22 @@ def test_ctrl_3_then_p_judges_and_ctrl_2_then_arrows_nudge(qa_window, qtbot):
     win.tab_actions[1].trigger()  # Ctrl+2: the inspector, on the pair under review
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Right)
     assert win.inspector.nudge_label.text() == "nudge +1, +0 px"
+
+
+def test_qa_column_header_click_sorts_and_a_second_click_reverses(qa_window, qtbot):
+    from gui.qa.panel import COLUMNS
+
+    qa = qa_window.qa
+    header = qa.table.horizontalHeader()
+    header.sectionClicked.emit(COLUMNS.index("Leak %"))
+    assert qa.sort.currentText() == "Leak area ↓"
+    qtbot.waitUntil(
+        lambda: [p.leak_area_pct for p in qa._pairs] == [4.0, 3.0, 2.0, 1.0], timeout=TIMEOUT
+    )
+    header.sectionClicked.emit(COLUMNS.index("Leak %"))
+    qtbot.waitUntil(
+        lambda: [p.leak_area_pct for p in qa._pairs] == [1.0, 2.0, 3.0, 4.0], timeout=TIMEOUT
+    )
+    assert qa.table.item(0, COLUMNS.index("Leak %")).text() == "1.0"
+    header.sectionClicked.emit(COLUMNS.index("Night"))  # a thumbnail column: no order
+    assert qa.sort.currentText() == "Leak area ↑"

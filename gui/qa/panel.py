@@ -56,8 +56,19 @@ SORTS = {
     "Newest": "-id",
     "Oldest": "id",
     "Leak area ↓": "-leak_area_pct",
+    "Leak area ↑": "leak_area_pct",
     "SSIM ↑": "ssim_mean",
+    "SSIM ↓": "-ssim_mean",
     "Score ↑": "score",
+    "Score ↓": "-score",
+}
+# a click on a column header sorts by it; a second click reverses (the first order is the
+# one QA usually wants: worst first)
+HEADER_SORTS = {
+    "Pair": ("Newest", "Oldest"),
+    "SSIM": ("SSIM ↑", "SSIM ↓"),
+    "Leak %": ("Leak area ↓", "Leak area ↑"),
+    "Score": ("Score ↑", "Score ↓"),
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
@@ -142,6 +153,13 @@ class QAPanel(QWidget):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
             self.table.setColumnWidth(c, THUMB.width() + 8)
         self.table.itemSelectionChanged.connect(self._on_select)
+        hh.setSectionsClickable(True)
+        hh.sectionClicked.connect(self._sort_by_column)
+        for c, name in enumerate(COLUMNS):
+            if name in HEADER_SORTS:
+                self.table.horizontalHeaderItem(c).setToolTip(
+                    f"Sort by {name.lower()} (click again to reverse)"
+                )
         self.table.setToolTip(KEYS_HINT)
 
         # the comparison
@@ -419,6 +437,13 @@ class QAPanel(QWidget):
             done=done,
             label="saving the verdict",
         )
+
+    def _sort_by_column(self, column: int) -> None:
+        orders = HEADER_SORTS.get(COLUMNS[column])
+        if orders is None:
+            return
+        now = self.sort.currentText()
+        self.sort.setCurrentText(orders[1] if now == orders[0] else orders[0])
 
     def step(self, delta: int) -> None:
         """Select the next (``+1``) or previous (``-1``) pair of the list."""
