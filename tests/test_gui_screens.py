@@ -348,3 +348,47 @@ def test_qa_column_header_click_sorts_and_a_second_click_reverses(qa_window, qtb
     assert qa.table.item(0, COLUMNS.index("Leak %")).text() == "1.0"
     header.sectionClicked.emit(COLUMNS.index("Night"))  # a thumbnail column: no order
     assert qa.sort.currentText() == "Leak area ↑"
+
+
+def test_qa_wipe_is_composed_off_the_gui_thread_one_at_a_time_and_ends_on_the_last_position(
+    qa_window, qtbot, monkeypatch
+):
+    import threading
+    import time
+
+    import numpy as np
+
+    import gui.qa.panel as qa_module
+    from engine.overlay import as_display
+    from engine.pair_views import wipe
+
+    qa = qa_window.qa
+    qtbot.waitUntil(lambda: qa._views is not None, timeout=TIMEOUT)
+    seen = {"gui": 0, "running": 0, "max": 0, "calls": 0}
+    lock = threading.Lock()
+
+    def slow_wipe(a, b, position):
+        with lock:
+            seen["calls"] += 1
+            seen["running"] += 1
+            seen["max"] = max(seen["max"], seen["running"])
+            seen["gui"] += threading.current_thread() is threading.main_thread()
+        time.sleep(0.05)
+        with lock:
+            seen["running"] -= 1
+        return wipe(a, b, position)
+
+    monkeypatch.setattr(qa_module, "wipe", slow_wipe)
+    qa.mode.setCurrentIndex(1)
+    for pos in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8):  # a drag of the slider
+        qa.wipe_pos.setValue(pos)
+    v = qa._views
+    want = as_display(wipe(v.image("night"), v.image("colorized"), 0.8))
+    qtbot.waitUntil(
+        lambda: not qa._wipe_busy
+        and qa.view_wipe.has_image()
+        and np.array_equal(qa.view_wipe.image(), want),
+        timeout=TIMEOUT,
+    )
+    assert seen["gui"] == 0, "a wipe was composed on the GUI thread"
+    assert seen["max"] == 1 and seen["calls"] <= 3  # the positions between were skipped

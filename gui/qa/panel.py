@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
+from engine.overlay import as_display
 from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
@@ -99,6 +100,8 @@ class QAPanel(QWidget):
         self._pairs: list[Pair] = []
         self._views: PairViews | None = None
         self._query_gen = 0
+        self._wipe_busy = False
+        self._wipe_wanted: tuple | None = None
 
         # filter bar
         self.verdict = QComboBox()
@@ -410,11 +413,32 @@ class QAPanel(QWidget):
             self.view_a.set_image(a, ROLES[a_role])
             self.view_b.set_image(b, ROLES[b_role])
             return
-        # wiping: one small image op on a user gesture (not per frame); cheap at camera sizes
-        a, b = v.image(a_role), v.image(b_role)
-        self.view_wipe.set_image(
-            wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"
-        )
+        self._wipe(v, a_role, b_role)
+
+    def _wipe(self, v: PairViews, a_role: str, b_role: str) -> None:
+        """Compose the wipe on the job runner (a mask conversion, the wipe and the paint
+        layout: tens of ms at 1280x720, once per slider step); one at a time, and when the
+        slider moved meanwhile the newest position goes next, the ones between are skipped."""
+        key = (id(v), a_role, b_role, self.wipe_pos.value())
+        self._wipe_wanted = key
+        if self._wipe_busy:
+            return
+        self._wipe_busy = True
+
+        def work():
+            return as_display(wipe(v.image(a_role), v.image(b_role), key[3]))
+
+        def done(image) -> None:
+            self._wipe_busy = False
+            if self._views is v and self.mode.currentIndex() == 1:
+                self.view_wipe.set_image(image, f"{ROLES[a_role]} | {ROLES[b_role]}")
+            if self._wipe_wanted != key:
+                self._show_views()
+
+        def failed(_msg: str) -> None:
+            self._wipe_busy = False
+
+        self._jobs.submit(work, done=done, failed=failed, label="wipe view")
 
     # -- verdicts --------------------------------------------------------------------------
     def judge(self, verdict: str) -> None:
