@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -295,7 +296,9 @@ class MainWindow(QMainWindow):
         # the night run's state on every tab, and its summary the morning after
         self.run_health = QLabel()
         self.run_health.setObjectName("run_health")
-        self.run_health.setToolTip("Scheduled capture: the Capture dock has its log")
+        # never the status bar's widest part: a long line is cut, not the window widened
+        self.run_health.setMinimumWidth(120)
+        self.run_health.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.statusBar().addPermanentWidget(self.run_health)
         self.night_panel.health_changed.connect(self._show_run_health)
         self.busy = QLabel()
@@ -368,6 +371,8 @@ class MainWindow(QMainWindow):
         colour = {"ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}.get(level, "")
         self.run_health.setStyleSheet(f"color: {colour}; font-weight: 600;" if colour else "")
         self.run_health.setText(f"● {text}" if text else "")
+        details = self.night_panel.health_details()
+        self.run_health.setToolTip(f"{details}\n(the Capture dock has the log)" if details else "")
 
     def capture_reference(self) -> bool:
         return self.capture_panel.capture_frame()

@@ -96,6 +96,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
         panel.start_schedule()
         qtbot.waitUntil(lambda: "1 captured · 0 missed" in health.text(), timeout=TIMEOUT)
         assert "running since" in health.text() and "#2e7d32" in health.styleSheet()
+        assert "every 1h" in health.toolTip()  # the plan, in the long form
         win.tabs.setCurrentWidget(win.qa)  # another tab, another dock raised: still in view
         win.dock_sessions.raise_()
         assert health.isVisible()
@@ -110,9 +111,12 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
         panel.cancel()
         qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
         # the summary outlives the run: in the status bar and under the capture buttons
-        assert "ended" in health.text() and "(cancelled)" in health.text()
+        assert health.text().startswith("● Last run ") and "(cancelled)" in health.text()
         assert "1 captured" in health.text() and "camera gone 1×" in health.text()
-        assert panel.countdown.text().startswith("Idle · last run:")
+        assert "Camera gone 1×, longest" in health.toolTip()
+        assert panel.countdown.text().startswith("Idle · Last run ")
+        # however long the line, it never makes the window wider than a laptop screen
+        assert win.minimumSizeHint().width() <= 1366
     finally:
         win.close()
         assert win.wait_closed(timeout=20)
@@ -392,3 +396,20 @@ def test_qa_wipe_is_composed_off_the_gui_thread_one_at_a_time_and_ends_on_the_la
     )
     assert seen["gui"] == 0, "a wipe was composed on the GUI thread"
     assert seen["max"] == 1 and seen["calls"] <= 3  # the positions between were skipped
+
+
+def test_a_camera_loss_never_makes_the_window_wider_than_the_screen(window, qtbot):
+    import threading
+
+    window.resize(1366, 736)
+    QApplication.processEvents()
+    narrowest = window.minimumSizeHint().width()
+    assert narrowest <= 1366
+    cam = window.state.camera
+    t = threading.Thread(target=cam.events.disconnected.emit, args=("USB cable pulled",))
+    t.start()
+    t.join()
+    qtbot.waitUntil(lambda: "disconnected" in window.live.camera_title.text(), timeout=TIMEOUT)
+    QApplication.processEvents()
+    assert window.minimumSizeHint().width() <= narrowest
+    assert window.width() == 1366

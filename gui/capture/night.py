@@ -77,9 +77,10 @@ class NightCapturePanel(QWidget):
     pair_recorded = Signal(object)
     """An `engine.store.Pair` (GUI thread)."""
     health_changed = Signal(str, str)
-    """(one line on the run, level): level ``"idle"``, ``"ok"``, ``"warn"`` (slots missed)
-    or ``"error"`` (camera gone, run failed). Shown in the window's status bar, on every
-    tab, and kept after the run ends: the morning's summary (GUI thread)."""
+    """(one short line on the run, level): level ``"idle"``, ``"ok"``, ``"warn"`` (slots
+    missed, camera gone and back) or ``"error"`` (camera gone now, run failed). Shown in the
+    window's status bar, on every tab, and kept after the run ends: the morning's summary
+    (GUI thread). ``health_details()`` has the long form."""
     pair_processed = Signal(object, object, object)
     """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
     ``pair_recorded``: the images the pair was recorded from, to render it without
@@ -243,7 +244,8 @@ class NightCapturePanel(QWidget):
         elif not busy:
             last, _ = self._health.describe(running=False)
             # after a run, its summary stays until the next one starts: the morning's view
-            self.countdown.setText(f"Idle · last run: {last}" if last else "Idle")
+            self.countdown.setText(f"Idle · {last}" if last else "Idle")
+            self.countdown.setToolTip(self._health.details())
 
     def _add_log(self, text: str) -> None:
         self.log.insertItem(0, f"{dt.datetime.now():%H:%M:%S}  {text}")
@@ -355,6 +357,10 @@ class NightCapturePanel(QWidget):
         self._health.gaps.append(gap)
         self._show_health()
 
+    def health_details(self) -> str:
+        """The run's long description (plan, end, camera gaps), for a tooltip."""
+        return self._health.details()
+
     def _show_health(self) -> None:
         """The run's line for the status bar; the countdown turns red while the camera is
         gone (the runner keeps waiting for it, and its slots count as missed)."""
@@ -372,6 +378,7 @@ class NightCapturePanel(QWidget):
                                      "font-weight: 600;")  # fmt: skip
         if h.started is not None:
             self.health_changed.emit(text, level)
+            self.countdown.setToolTip(h.details())
 
     def _on_paired(self, pair) -> None:
         self._show_health()
@@ -447,20 +454,43 @@ class _RunHealth:
     finished: tuple[dt.datetime, str] | None = None
 
     def describe(self, *, running: bool) -> tuple[str, str]:
+        """(one short line, level); `details` has the long form."""
         if self.started is None:
             return "", "idle"
         counts = f"{self.captured} captured · {self.missed} missed"
         if self.gaps:
-            n, longest = len(self.gaps), max(self.gaps)
-            counts += f" · camera gone {n}× (longest {longest:.0f} s)"
-        since = f"since {self.started:%H:%M}"
+            counts += f" · camera gone {len(self.gaps)}×"
         if self.lost_since is not None:
-            return (f"Scheduled capture {since}: CAMERA LOST at {self.lost_since:%H:%M:%S}, "
-                    f"waiting · {counts}", "error")  # fmt: skip
+            return f"Capture: CAMERA LOST {self.lost_since:%H:%M:%S} · {counts}", "error"
         if self.finished is not None:
             at, reason = self.finished
             failed = reason.startswith("error") or reason == "failed"
             level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
-            return (f"Scheduled capture {since} ended {at:%H:%M} ({reason}) · {counts}", level)
+            span = f"{self.started:%H:%M}–{at:%H:%M}"
+            return f"Last run {span} ({_short(reason)}): {counts}", level
         level = "warn" if self.missed or self.gaps else "ok"
-        return (f"Scheduled capture running {since} · {counts}", level if running else "ok")
+        return (f"Capture running since {self.started:%H:%M} · {counts}",
+                level if running else "ok")  # fmt: skip
+
+    def details(self) -> str:
+        """The long form, for a tooltip: the plan, how it ended, the camera's gaps."""
+        if self.started is None:
+            return ""
+        lines = [f"Scheduled capture started {self.started:%Y-%m-%d %H:%M:%S}: {self.plan}"]
+        if self.finished is not None:
+            at, reason = self.finished
+            lines.append(f"Ended {at:%Y-%m-%d %H:%M:%S}: {reason}")
+        lines.append(f"{self.captured} captured, {self.missed} missed")
+        if self.gaps:
+            lines.append(
+                f"Camera gone {len(self.gaps)}×, longest {max(self.gaps):.0f} s, "
+                f"{sum(self.gaps):.0f} s in all"
+            )
+        if self.lost_since is not None:
+            lines.append(f"Camera lost at {self.lost_since:%H:%M:%S}, waiting for it")
+        return "\n".join(lines)
+
+
+def _short(reason: str) -> str:
+    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``."""
+    return reason.split(":", 1)[0]
