@@ -211,11 +211,16 @@ def test_qa_keys_judge_consecutive_pairs_however_fast_they_are_pressed(qa_window
     assert qa.current().id == ids[2]
     qtbot.keyClick(qa.table, Qt.Key.Key_J)
     assert qa.current().id == ids[3]
-    # typing in the note field types letters, it does not judge
+    # typing in the note field types letters, it does not judge; Esc, then F judges with it
     qa.note.setFocus()
     qtbot.keyClicks(qa.note, "pfr")
     assert qa.note.text() == "pfr"
     assert store.pair(ids[3]).verdict == "pass"
+    qtbot.keyClick(qa.note, Qt.Key.Key_Escape)
+    assert qa.table.hasFocus()
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: store.pair(ids[3]).verdict == "fail", timeout=TIMEOUT)
+    assert store.verdicts(ids[3])[-1].note == "pfr"
 
 
 def test_qa_zoom_and_wipe_from_the_keyboard(qa_window, qtbot):
@@ -413,3 +418,20 @@ def test_a_camera_loss_never_makes_the_window_wider_than_the_screen(window, qtbo
     QApplication.processEvents()
     assert window.minimumSizeHint().width() <= narrowest
     assert window.width() == 1366
+
+
+def test_qa_compares_the_day_reference_as_taken_with_its_aligned_version(qa_window, qtbot):
+    import numpy as np
+
+    qa = qa_window.qa
+    qtbot.waitUntil(lambda: qa._views is not None, timeout=TIMEOUT)
+    qa.role_a.setCurrentIndex(qa.role_a.findData("reference"))
+    qa.role_b.setCurrentIndex(qa.role_b.findData("aligned"))
+    v = qa._views
+    qtbot.waitUntil(
+        lambda: qa.view_a.image() is not None
+        and np.array_equal(qa.view_a.image(), v.display("reference"))
+        and np.array_equal(qa.view_b.image(), v.display("aligned")),
+        timeout=TIMEOUT,
+    )
+    assert qa.role_a.currentText() == "Day reference (as taken)"

@@ -48,6 +48,7 @@ THUMBS = THUMB_ROLES
 COLUMNS = ("Pair", "Verdict", *[t.capitalize() for t in THUMBS], "SSIM", "Leak %", "Score", "Tags")
 ROLES = {
     "night": "Night",
+    "reference": "Day reference (as taken)",
     "aligned": "Aligned reference",
     "colorized": "Colorized",
     "masked": "Masked colorized",
@@ -73,7 +74,10 @@ HEADER_SORTS = {
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
-KEYS_HINT = "P pass · F fail · R review · J/K next/previous · +/−/0 zoom · W wipe"
+KEYS_HINT = (
+    "P pass · F fail · R review · J/K next/previous · +/−/0 zoom · W wipe · "
+    "Esc from the note back to the list"
+)
 
 
 def _qpixmap(bgra) -> QPixmap:
@@ -110,7 +114,8 @@ class QAPanel(QWidget):
         for v in ("pass", "fail", "review"):
             self.verdict.addItem(v.capitalize(), v)
         self.tag = QLineEdit()
-        self.tag.setPlaceholderText("tag")
+        self.tag.setPlaceholderText("filter by tag")
+        self.tag.setToolTip("Only pairs with this tag (Enter)")
         self.tag.setMaximumWidth(110)
         self.min_ssim = QDoubleSpinBox()
         self.min_ssim.setRange(-1.0, 1.0)
@@ -211,6 +216,11 @@ class QAPanel(QWidget):
         self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
+        for edit in (self.note, self.tags_edit):
+            # type a note, Esc, then P/F/R: back to the list without reaching for the mouse
+            esc = QShortcut(QKeySequence("Esc"), edit)
+            esc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            esc.activated.connect(self.table.setFocus)
         self.info = QLabel("")
         self.verdict_buttons: dict[str, QPushButton] = {}
         vbar = QHBoxLayout()
