@@ -78,9 +78,7 @@ def _night_session(win, qtbot, name: str) -> None:
     qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
 
 
-def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
-    qtbot, store
-):
+def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(qtbot, store):
     from tests.test_live import UnpluggableCamera
 
     cam = UnpluggableCamera(resolution=(160, 120), fps=30.0, seed=3)
@@ -229,6 +227,7 @@ def test_qa_zoom_and_wipe_from_the_keyboard(qa_window, qtbot):
     qa = qa_window.qa
     qtbot.waitUntil(qa.view_a.has_image, timeout=TIMEOUT)
     qa.table.setFocus()
+
     def width(view) -> float:
         lo, hi = view.view.viewRange()[0]
         return hi - lo
@@ -394,9 +393,11 @@ def test_qa_wipe_is_composed_off_the_gui_thread_one_at_a_time_and_ends_on_the_la
     v = qa._views
     want = as_display(wipe(v.image("night"), v.image("colorized"), 0.8))
     qtbot.waitUntil(
-        lambda: not qa._wipe_busy
-        and qa.view_wipe.has_image()
-        and np.array_equal(qa.view_wipe.image(), want),
+        lambda: (
+            not qa._wipe_busy
+            and qa.view_wipe.has_image()
+            and np.array_equal(qa.view_wipe.image(), want)
+        ),
         timeout=TIMEOUT,
     )
     assert seen["gui"] == 0, "a wipe was composed on the GUI thread"
@@ -429,9 +430,11 @@ def test_qa_compares_the_day_reference_as_taken_with_its_aligned_version(qa_wind
     qa.role_b.setCurrentIndex(qa.role_b.findData("aligned"))
     v = qa._views
     qtbot.waitUntil(
-        lambda: qa.view_a.image() is not None
-        and np.array_equal(qa.view_a.image(), v.display("reference"))
-        and np.array_equal(qa.view_b.image(), v.display("aligned")),
+        lambda: (
+            qa.view_a.image() is not None
+            and np.array_equal(qa.view_a.image(), v.display("reference"))
+            and np.array_equal(qa.view_b.image(), v.display("aligned"))
+        ),
         timeout=TIMEOUT,
     )
     assert qa.role_a.currentText() == "Day reference (as taken)"

@@ -194,7 +194,8 @@ class LivePanel(QWidget):
     def set_connection(self, connected: bool) -> None:
         cam = self._state.camera
         name = cam.info.name if cam is not None else "no camera"
-        lost = "" if connected else "<b style='color:#e55'>camera disconnected, reconnecting…</b> — "
+        lost = "<b style='color:#e55'>camera disconnected, reconnecting…</b> — "
+        lost = "" if connected else lost
         self.camera_title.setText(f"<b>Live</b> — {lost}{name}")
         self.camera_title.setToolTip(name if connected else f"{name}: disconnected, reconnecting")
 

@@ -74,10 +74,7 @@ HEADER_SORTS = {
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
-KEYS_HINT = (
-    "P pass · F fail · R review · J/K next/previous · +/−/0 zoom · W wipe · "
-    "Esc from the note back to the list"
-)
+KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
 def _qpixmap(bgra) -> QPixmap:
