@@ -103,10 +103,11 @@ class NightCapturePanel(QWidget):
         now_box = QGroupBox("Night capture")
         nl = QHBoxLayout(now_box)
         self.btn_pair = QPushButton("Capture pair")
-        self.btn_pair.setToolTip(
+        self._pair_tip = (
             "Record the next night frame(s) with the day reference into the open session, "
             "aligned (Ctrl+P)"
         )
+        self.btn_pair.setToolTip(self._pair_tip)
         self.burst = QSpinBox()
         self.burst.setRange(1, 32)
         self.burst.setValue(4)
@@ -191,6 +192,8 @@ class NightCapturePanel(QWidget):
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.times.textChanged.connect(self._enable)
         follow(state.events.session, lambda _: self._enable(), self)
+        follow(state.events.reference, lambda _: self._enable(), self)
+        follow(tracker.events.reference_changed, lambda _: self._enable(), self)
         self._mode_changed()
 
     @property
@@ -218,7 +221,9 @@ class NightCapturePanel(QWidget):
         s = self._state.session
         ok = s is not None and s.is_open
         busy = self.runner is not None  # set when a run is submitted, cleared when it ends
-        self.btn_pair.setEnabled(ok and not busy)
+        # a night capture pairs with the day reference: without one, say so before Start
+        has_ref = self._state.reference is not None or self._tracker.reference is not None
+        self.btn_pair.setEnabled(ok and not busy and has_ref)
         plan_ok = True
         if self.at_times:
             plan, why = self._times_plan()
@@ -235,12 +240,17 @@ class NightCapturePanel(QWidget):
                 n = len(plan.times)
                 self.times_note.setText(f"{n} capture{'s' if n > 1 else ''}: {order}")
                 self.times_note.setStyleSheet("color: #555;")
-        self.btn_run.setEnabled(ok and not busy and plan_ok)
+        self.btn_run.setEnabled(ok and not busy and plan_ok and has_ref)
+        no_ref = "Capture or load a day reference first (Capture frame, Ctrl+D)"
         self.btn_run.setToolTip(
-            "Start the scheduled capture" if plan_ok else self.times_note.text()
-        )
+            self.times_note.text() if not plan_ok else no_ref if not has_ref else
+            "Start the scheduled capture"
+        )  # fmt: skip
+        self.btn_pair.setToolTip(self._pair_tip if has_ref else no_ref)
         if not ok:
             self.countdown.setText("Open a session to record captures")
+        elif not has_ref and not busy:
+            self.countdown.setText(no_ref)
         elif not busy:
             last, _ = self._health.describe(running=False)
             # after a run, its summary stays until the next one starts: the morning's view
