@@ -99,6 +99,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
             lambda: r.captured >= 1 and f"{r.captured} captured" in health.text(), timeout=TIMEOUT
         )
         assert "running since" in health.text()
+        qtbot.waitUntil(lambda: " · last " in health.text(), timeout=TIMEOUT)  # newest pair
         colour = "#2e7d32" if r.missed_count == 0 else "#b26a00"  # green, amber once one missed
         assert colour in health.styleSheet()
         assert "every 3s" in health.toolTip()  # the plan, in the long form

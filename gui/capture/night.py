@@ -391,6 +391,7 @@ class NightCapturePanel(QWidget):
             self.countdown.setToolTip(h.details())
 
     def _on_paired(self, pair) -> None:
+        self._health.last_pair = dt.datetime.now()
         self._show_health()
         a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"
         leak = f", leak {pair.leak_area_pct:.1f} %" if pair.leak_area_pct is not None else ""
@@ -462,6 +463,8 @@ class _RunHealth:
     lost_since: dt.datetime | None = None
     gaps: list[float] = field(default_factory=list)
     finished: tuple[dt.datetime, str] | None = None
+    last_pair: dt.datetime | None = None
+    """When the newest pair was recorded: a run that stopped recording shows an old time."""
 
     def describe(self, *, running: bool) -> tuple[str, str]:
         """(one short line, level); `details` has the long form."""
@@ -479,7 +482,8 @@ class _RunHealth:
             span = f"{self.started:%H:%M}–{at:%H:%M}"
             return f"Last run {span} ({_short(reason)}): {counts}", level
         level = "warn" if self.missed or self.gaps else "ok"
-        return (f"Capture running since {self.started:%H:%M} · {counts}",
+        last = f" · last {self.last_pair:%H:%M}" if self.last_pair is not None else ""
+        return (f"Capture running since {self.started:%H:%M} · {counts}{last}",
                 level if running else "ok")  # fmt: skip
 
     def details(self) -> str:
@@ -491,6 +495,8 @@ class _RunHealth:
             at, reason = self.finished
             lines.append(f"Ended {at:%Y-%m-%d %H:%M:%S}: {reason}")
         lines.append(f"{self.captured} captured, {self.missed} missed")
+        if self.last_pair is not None:
+            lines.append(f"Newest pair recorded {self.last_pair:%Y-%m-%d %H:%M:%S}")
         if self.gaps:
             lines.append(
                 f"Camera gone {len(self.gaps)}×, longest {max(self.gaps):.0f} s, "
