@@ -461,3 +461,15 @@ def test_start_and_capture_pair_wait_for_a_day_reference_and_say_so(window, qtbo
     qtbot.waitUntil(panel.btn_run.isEnabled, timeout=TIMEOUT)
     assert panel.btn_pair.isEnabled() and panel.countdown.text() == "Idle"
     assert panel.btn_run.toolTip() == "Start the scheduled capture"
+
+
+def test_qa_count_is_of_every_match_not_of_the_page_listed(qa_window, qtbot, monkeypatch):
+    import gui.qa.panel as qa_module
+
+    qa = qa_window.qa
+    monkeypatch.setattr(qa_module, "PAGE", 3)  # a session longer than a page
+    qa.refresh()
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=TIMEOUT)
+    assert qa.count.text() == "first 3 of 4 pairs (filter or sort to reach the rest) · 4 not judged"
+    qa.verdict.setCurrentIndex(qa.verdict.findData("pass"))
+    qtbot.waitUntil(lambda: qa.count.text() == "no pairs match", timeout=TIMEOUT)

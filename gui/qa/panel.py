@@ -74,6 +74,8 @@ HEADER_SORTS = {
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
+PAGE = 200
+"""Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
@@ -294,7 +296,7 @@ class QAPanel(QWidget):
             tag=self.tag.text().strip() or None,
             ranges=ranges,
             sort=SORTS[self.sort.currentText()],
-            limit=200,
+            limit=PAGE,
         )
 
     def refresh(self) -> None:
@@ -304,21 +306,37 @@ class QAPanel(QWidget):
             self._fill([], gen)
             self.count.setText("open a session to review its pairs")
             return
+        store = self._store
+
+        def listing():
+            # the counts are of every match, not of the page: a night of 300 pairs says so
+            from dataclasses import replace
+
+            total = store.count_pairs(q)
+            todo = (
+                store.count_pairs(replace(q, verdict="none")) if q.verdict in (None, "none") else 0
+            )
+            return store.pairs(q), total, todo
+
         self._jobs.submit(
-            self._store.pairs, q, done=lambda pairs: self._fill(pairs, gen), label="listing pairs"
+            listing, done=lambda out: self._fill(out[0], gen, *out[1:]), label="listing pairs"
         )
 
-    def _fill(self, pairs: list[Pair], gen: int) -> None:
+    def _fill(
+        self, pairs: list[Pair], gen: int, total: int | None = None, todo: int | None = None
+    ) -> None:
         if gen != self._query_gen:
             return  # a newer query is on its way
         keep = self.current()
         self._pairs = pairs
-        todo = sum(1 for p in pairs if not p.verdict)
-        self.count.setText(
-            f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} · {todo} not judged"
-            if pairs
-            else "no pairs match"
+        total = len(pairs) if total is None else total
+        todo = sum(1 for p in pairs if not p.verdict) if todo is None else todo
+        shown = (
+            f"first {len(pairs)} of {total} pairs (filter or sort to reach the rest)"
+            if total > len(pairs)
+            else f"{total} pair{'s' if total != 1 else ''}"
         )
+        self.count.setText(f"{shown} · {todo} not judged" if pairs else "no pairs match")
         self.table.blockSignals(True)
         self.table.setRowCount(len(pairs))
         for r, p in enumerate(pairs):
