@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self._camera_unfollow: list = []
         self._quit_confirmed = False
+        self._title = {"camera": "", "run": ""}
         self.confirm_box: QMessageBox | None = None
 
         self.setWindowTitle("NightLab")
@@ -339,9 +340,9 @@ class MainWindow(QMainWindow):
             if self.state.colorize_on == "camera":
                 self.state.colorize_on = "host"
         if camera is None:
-            self.setWindowTitle("NightLab — no camera")
+            self._set_title(camera="no camera")
             return
-        self.setWindowTitle(f"NightLab — {camera.info.name}")
+        self._set_title(camera=camera.info.name)
         ev = camera.events
         self._camera_unfollow = [
             follow(ev.streaming_changed, self._on_streaming, self),
@@ -367,10 +368,19 @@ class MainWindow(QMainWindow):
         elif page is self.inspector:
             self.inspector.setFocus()
 
+    def _set_title(self, **parts: str) -> None:
+        """``NightLab — camera — run state``: the taskbar says a night's capture is running
+        (or has lost its camera) while the window is minimised."""
+        self._title.update(parts)
+        self.setWindowTitle(" — ".join(["NightLab", *(v for v in self._title.values() if v)]))
+
     def _show_run_health(self, text: str, level: str) -> None:
         colour = {"ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}.get(level, "")
         self.run_health.setStyleSheet(f"color: {colour}; font-weight: 600;" if colour else "")
         self.run_health.setText(f"● {text}" if text else "")
+        running = self.scheduled_run_active()
+        lost = level == "error" and running
+        self._set_title(run="CAMERA LOST" if lost else "capturing" if running else "")
         details = self.night_panel.health_details()
         self.run_health.setToolTip(f"{details}\n(the Capture dock has the log)" if details else "")
 

@@ -99,6 +99,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
             lambda: r.captured >= 1 and f"{r.captured} captured" in health.text(), timeout=TIMEOUT
         )
         assert "running since" in health.text()
+        assert win.windowTitle() == f"NightLab — {cam.info.name} — capturing"
         qtbot.waitUntil(lambda: " · last " in health.text(), timeout=TIMEOUT)  # newest pair
         colour = "#2e7d32" if r.missed_count == 0 else "#b26a00"  # green, amber once one missed
         assert colour in health.styleSheet()
@@ -110,6 +111,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
         qtbot.waitUntil(lambda: "CAMERA LOST" in health.text(), timeout=TIMEOUT)
         assert "#c62828" in health.styleSheet()
         assert panel.countdown.text().startswith("Camera lost at")
+        assert win.windowTitle().endswith(" — CAMERA LOST")  # the taskbar says it too
         cam.unplugged.clear()
         qtbot.waitUntil(lambda: "camera gone 1×" in health.text(), timeout=TIMEOUT)
         assert "CAMERA LOST" not in health.text()
@@ -122,6 +124,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
         assert f"{r.captured} captured · {r.missed_count} missed · camera gone 1×" in text
         assert "Camera gone 1×, longest" in health.toolTip()
         assert panel.countdown.text().startswith("Idle · Last run ")
+        assert win.windowTitle() == f"NightLab — {cam.info.name}"
         # however long the line, it never makes the window wider than a laptop screen
         assert win.minimumSizeHint().width() <= 1366
     finally:
