@@ -1,7 +1,9 @@
 """Make the README's screenshots: the real window on the simulated camera, driven through
 every main view, each saved as a PNG (offscreen; no display needed).
 
-    python docs/screenshots.py [OUTDIR]      # default docs/screenshots
+    python docs/screenshots.py [OUTDIR] [--size WxH]   # default docs/screenshots, 1480x920
+
+``--size 1366x768`` (a laptop) or ``1920x1080`` shows what fits on those screens.
 
 Records into a scratch data folder, never into the operator's sessions.
 """
@@ -20,7 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main(out: Path) -> int:
+def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
     from PySide6.QtWidgets import QApplication
 
     from engine.camera import SimulatedCamera
@@ -35,7 +37,7 @@ def main(out: Path) -> int:
     cam = SimulatedCamera(resolution=(640, 480), seed=7)
     cam.start()
     win = MainWindow(cam, store=store)
-    win.resize(1480, 920)
+    win.resize(*size)
     win.show()
 
     def pump(seconds: float) -> None:
@@ -182,6 +184,14 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(
-        main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "screenshots")
-    )
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", nargs="?", type=Path, default=Path(__file__).parent / "screenshots")
+    ap.add_argument("--size", default="1480x920", help="window size WxH (default 1480x920)")
+    args = ap.parse_args()
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        ap.error(f"--size: expected WxH like 1366x768, got {args.size!r}")
+    raise SystemExit(main(args.out, (w, h)))

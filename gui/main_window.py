@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
     QFrame,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -102,6 +104,9 @@ class MainWindow(QMainWindow):
         self.closing_threads: list[threading.Thread] = []
         self._settings = settings
         self._camera_unfollow: list = []
+        self._quit_confirmed = False
+        self._title = {"camera": "", "run": ""}
+        self.confirm_box: QMessageBox | None = None
 
         self.setWindowTitle("NightLab")
         self._fit_to_screen(1440, 900)
@@ -114,6 +119,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.live, "Live")
         self.tabs.addTab(self.inspector, "Alignment inspector")
         self.tabs.addTab(self.qa, "QA review")
+        # a tab's keys work as soon as it is shown (Ctrl+3 then P, Ctrl+2 then the arrows):
+        # the focus otherwise stayed on a widget of the tab just hidden
+        self.tabs.currentChanged.connect(self._focus_tab)
         # the result view's choice, by the name scripts and the soak probe use
         self.result_choice = self.live.base_choice
         self.setCentralWidget(self.tabs)
@@ -168,7 +176,7 @@ class MainWindow(QMainWindow):
             "Align, mask and colorize every night frame",
             checkable=True,
         )
-        self.act_quit = self._action("Quit", self.close, "Ctrl+Q")
+        self.act_quit = self._action("Quit", self.request_quit, "Ctrl+Q")
         self.act_new_session = self._action(
             "New session…", lambda: self.sessions.new_dialog(), "Ctrl+N"
         )
@@ -264,6 +272,7 @@ class MainWindow(QMainWindow):
 
         self.sessions = SessionsPanel(self.state, self.store, self.jobs)
         self.sessions.message.connect(self.show_message)
+        self.sessions.export_requested.connect(lambda s: self.export_dialog(session=s))
         self.dock_sessions = self._dock("Sessions", "dock_sessions", self.sessions, right)
         self.leak_panel = LeakPanel(self.state, self.store, self.jobs)
         self.leak_panel.message.connect(self.show_message)
@@ -276,11 +285,23 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.dock_capture, self.dock_sessions)
         self.dock_camera.raise_()
         self.dock_capture.raise_()
+        self._docks_sized = False  # on first show, unless a saved layout was restored
 
+        # the right column runs the window's full height: the live strip sits under the images
+        # only, and the capture dock keeps those pixels
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.status_strip = LiveStatus(self.stats)
         self.dock_status = self._dock(
             "Live status", "dock_status", self.status_strip, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        # the night run's state on every tab, and its summary the morning after
+        self.run_health = QLabel()
+        self.run_health.setObjectName("run_health")
+        # never the status bar's widest part: a long line is cut, not the window widened
+        self.run_health.setMinimumWidth(120)
+        self.run_health.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.statusBar().addPermanentWidget(self.run_health)
+        self.night_panel.health_changed.connect(self._show_run_health)
         self.busy = QLabel()
         self.statusBar().addPermanentWidget(self.busy)
         self.jobs.busy_changed.connect(
@@ -319,9 +340,9 @@ class MainWindow(QMainWindow):
             if self.state.colorize_on == "camera":
                 self.state.colorize_on = "host"
         if camera is None:
-            self.setWindowTitle("NightLab — no camera")
+            self._set_title(camera="no camera")
             return
-        self.setWindowTitle(f"NightLab — {camera.info.name}")
+        self._set_title(camera=camera.info.name)
         ev = camera.events
         self._camera_unfollow = [
             follow(ev.streaming_changed, self._on_streaming, self),
@@ -339,6 +360,29 @@ class MainWindow(QMainWindow):
     # -- behaviour -------------------------------------------------------------------------
     def show_message(self, msg: str) -> None:
         self.statusBar().showMessage(msg, 8000)
+
+    def _focus_tab(self, index: int) -> None:
+        page = self.tabs.widget(index)
+        if page is self.qa:
+            self.qa.table.setFocus()
+        elif page is self.inspector:
+            self.inspector.setFocus()
+
+    def _set_title(self, **parts: str) -> None:
+        """``NightLab — camera — run state``: the taskbar says a night's capture is running
+        (or has lost its camera) while the window is minimised."""
+        self._title.update(parts)
+        self.setWindowTitle(" — ".join(["NightLab", *(v for v in self._title.values() if v)]))
+
+    def _show_run_health(self, text: str, level: str) -> None:
+        colour = {"ok": "#2e7d32", "warn": "#b26a00", "error": "#c62828"}.get(level, "")
+        self.run_health.setStyleSheet(f"color: {colour}; font-weight: 600;" if colour else "")
+        self.run_health.setText(f"● {text}" if text else "")
+        running = self.scheduled_run_active()
+        lost = level == "error" and running
+        self._set_title(run="CAMERA LOST" if lost else "capturing" if running else "")
+        details = self.night_panel.health_details()
+        self.run_health.setToolTip(f"{details}\n(the Capture dock has the log)" if details else "")
 
     def capture_reference(self) -> bool:
         return self.capture_panel.capture_frame()
@@ -414,12 +458,10 @@ class MainWindow(QMainWindow):
         self.show_message("Reopening the OAK with the model on the camera…")
         self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization")
 
-    def export_dialog(self, *, show: bool = True):
-        """The export dialog for the open session (``show=False``: build it, for scripts)."""
-        if self.state.session is None:
-            self.show_message("open a session to export it")
-            return None
-        dlg = ExportDialog(self.store, self.jobs, self.state.session, self)
+    def export_dialog(self, *, show: bool = True, session=None):
+        """The export dialog, on ``session``, else the open one, else the newest (a choice of
+        every session inside); ``show=False`` builds it, for scripts."""
+        dlg = ExportDialog(self.store, self.jobs, session or self.state.session, self)
         dlg.finished_ok.connect(lambda r: self.show_message(f"Session exported: {dlg.path.text()}"))
         if show:
             dlg.open()
@@ -449,9 +491,60 @@ class MainWindow(QMainWindow):
         if ref is None and self.state.live:
             self.set_live(False)
 
+    def scheduled_run_active(self) -> bool:
+        """A scheduled capture is running (a single pair capture is not one)."""
+        r = self.night_panel.runner
+        return r is not None and r.plan.count != 1
+
+    def _confirm(self, title: str, text: str, ok_text: str, then) -> QMessageBox:
+        """Ask before ending a night's capture (window-modal, non-blocking: ``then`` runs
+        when the operator chose ``ok_text``; Cancel is the default, so Enter keeps it)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
+        ok = box.addButton(ok_text, QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep capturing", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: then() if b is ok else None)
+        self.confirm_box = box
+        box.open()
+        return box
+
+    def _run_summary(self) -> str:
+        r = self.night_panel.runner
+        return f"{r.captured} captured, {r.missed_count} missed so far" if r else ""
+
+    def request_quit(self) -> None:
+        """Quit (Ctrl+Q); during a scheduled capture, only once the operator confirms."""
+        if not self.scheduled_run_active():
+            self.close()
+            return
+
+        def stop_and_quit() -> None:
+            self._quit_confirmed = True
+            self.close()
+
+        self._confirm(
+            "Quit NightLab?",
+            f"A scheduled capture is running ({self._run_summary()}).\n"
+            "Quitting stops it after the capture in progress.",
+            "Stop capture and quit",
+            stop_and_quit,
+        )
+
     def toggle_stream(self) -> None:
         cam = self.state.camera
         if cam is None:
+            return
+        if cam.is_streaming and self.scheduled_run_active():
+            # Space is a one-key stop: one stray press must not end the night's run
+            self._confirm(
+                "Stop the camera?",
+                f"A scheduled capture is running ({self._run_summary()}).\n"
+                "Without the camera it ends at its next capture.",
+                "Stop camera",
+                lambda: self.jobs.submit(cam.stop, label="stopping the camera"),
+            )
             return
         if cam.is_streaming:
             self.jobs.submit(cam.stop, label="stopping the camera")
@@ -532,9 +625,35 @@ class MainWindow(QMainWindow):
         if geo is not None:
             self.restoreGeometry(geo)
         if layout is not None:
-            self.restoreState(layout)
+            self._docks_sized = self.restoreState(layout)
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._docks_sized:
+            self._docks_sized = True
+            self._size_right_column()
+
+    def _size_right_column(self) -> None:
+        """The capture dock is what an operator works in (reference, pair, schedule and its
+        log): it gets the height it asks for, up to 3/4 of the column, so Start and the
+        countdown show without scrolling on a 768 px screen; the camera's controls scroll
+        in the rest (on a 1080 px screen that is most of them)."""
+        column = self.dock_camera.height() + self.dock_capture.height()
+        wanted = self.dock_capture.widget().sizeHint().height() + 24  # + its title bar
+        capture = min(wanted, column * 3 // 4)
+        self.resizeDocks(
+            [self.dock_camera, self.dock_capture],
+            [column - capture, capture],
+            Qt.Orientation.Vertical,
+        )
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.spontaneous() and self.scheduled_run_active() and not self._quit_confirmed:
+            # the title bar's close button, mid-night: ask as Ctrl+Q does (a scripted or
+            # signalled close, SIGTERM included, is not spontaneous and goes ahead)
+            event.ignore()
+            self.request_quit()
+            return
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.setValue("window/state", self.saveState())

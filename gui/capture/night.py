@@ -10,6 +10,7 @@ widget only sets up the plan, shows the countdown and keeps a log of what happen
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTime, Signal
@@ -75,6 +76,11 @@ class NightCapturePanel(QWidget):
     message = Signal(str)
     pair_recorded = Signal(object)
     """An `engine.store.Pair` (GUI thread)."""
+    health_changed = Signal(str, str)
+    """(one short line on the run, level): level ``"idle"``, ``"ok"``, ``"warn"`` (slots
+    missed, camera gone and back) or ``"error"`` (camera gone now, run failed). Shown in the
+    window's status bar, on every tab, and kept after the run ends: the morning's summary
+    (GUI thread). ``health_details()`` has the long form."""
     pair_processed = Signal(object, object, object)
     """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
     ``pair_recorded``: the images the pair was recorded from, to render it without
@@ -92,14 +98,16 @@ class NightCapturePanel(QWidget):
         self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
         self.runner: CaptureRunner | None = None
         self._recorder = None
+        self._health = _RunHealth()
 
         now_box = QGroupBox("Night capture")
         nl = QHBoxLayout(now_box)
         self.btn_pair = QPushButton("Capture pair")
-        self.btn_pair.setToolTip(
+        self._pair_tip = (
             "Record the next night frame(s) with the day reference into the open session, "
             "aligned (Ctrl+P)"
         )
+        self.btn_pair.setToolTip(self._pair_tip)
         self.burst = QSpinBox()
         self.burst.setRange(1, 32)
         self.burst.setValue(4)
@@ -167,6 +175,7 @@ class NightCapturePanel(QWidget):
         form.addRow(btns)
         self.countdown = QLabel("Idle")
         self.countdown.setStyleSheet("font-weight: 600;")
+        self.countdown.setWordWrap(True)  # a run's summary stays here after it ends
         form.addRow(self.countdown)
         self.log = QListWidget()
         self.log.setMinimumHeight(90)
@@ -183,6 +192,8 @@ class NightCapturePanel(QWidget):
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.times.textChanged.connect(self._enable)
         follow(state.events.session, lambda _: self._enable(), self)
+        follow(state.events.reference, lambda _: self._enable(), self)
+        follow(tracker.events.reference_changed, lambda _: self._enable(), self)
         self._mode_changed()
 
     @property
@@ -210,7 +221,9 @@ class NightCapturePanel(QWidget):
         s = self._state.session
         ok = s is not None and s.is_open
         busy = self.runner is not None  # set when a run is submitted, cleared when it ends
-        self.btn_pair.setEnabled(ok and not busy)
+        # a night capture pairs with the day reference: without one, say so before Start
+        has_ref = self._state.reference is not None or self._tracker.reference is not None
+        self.btn_pair.setEnabled(ok and not busy and has_ref)
         plan_ok = True
         if self.at_times:
             plan, why = self._times_plan()
@@ -227,14 +240,22 @@ class NightCapturePanel(QWidget):
                 n = len(plan.times)
                 self.times_note.setText(f"{n} capture{'s' if n > 1 else ''}: {order}")
                 self.times_note.setStyleSheet("color: #555;")
-        self.btn_run.setEnabled(ok and not busy and plan_ok)
+        self.btn_run.setEnabled(ok and not busy and plan_ok and has_ref)
+        no_ref = "Capture or load a day reference first (Capture frame, Ctrl+D)"
         self.btn_run.setToolTip(
-            "Start the scheduled capture" if plan_ok else self.times_note.text()
-        )
+            self.times_note.text() if not plan_ok else no_ref if not has_ref else
+            "Start the scheduled capture"
+        )  # fmt: skip
+        self.btn_pair.setToolTip(self._pair_tip if has_ref else no_ref)
         if not ok:
             self.countdown.setText("Open a session to record captures")
+        elif not has_ref and not busy:
+            self.countdown.setText(no_ref)
         elif not busy:
-            self.countdown.setText("Idle")
+            last, _ = self._health.describe(running=False)
+            # after a run, its summary stays until the next one starts: the morning's view
+            self.countdown.setText(f"Idle · {last}" if last else "Idle")
+            self.countdown.setToolTip(self._health.details())
 
     def _add_log(self, text: str) -> None:
         self.log.insertItem(0, f"{dt.datetime.now():%H:%M:%S}  {text}")
@@ -290,9 +311,9 @@ class NightCapturePanel(QWidget):
         self.runner = runner
         ev = runner.events
         follow(ev.awaiting, self._on_awaiting, self)
-        follow(ev.missed, lambda m: self._add_log(f"missed {m.kind}: {m.reason}"), self)
-        follow(ev.camera_lost, lambda m: self._add_log(f"camera lost: {m}"), self)
-        follow(ev.camera_back, lambda m, gap: self._add_log(f"camera back after {gap:.0f} s"), self)
+        follow(ev.missed, self._on_missed, self)
+        follow(ev.camera_lost, self._on_camera_lost, self)
+        follow(ev.camera_back, self._on_camera_back, self)
         follow(ev.paused_changed, self._on_paused, self)
         follow(ev.error, lambda m: self.message.emit(f"capture: {m}"), self)
         follow(ev.finished, self._on_finished, self)
@@ -325,11 +346,53 @@ class NightCapturePanel(QWidget):
         self.countdown.setText("Capturing…")
         if scheduled:
             self._add_log(f"started: {plan.describe()}")
+            self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
+            self._show_health()
         self._jobs.submit(
             work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
         )
 
+    def _on_missed(self, m) -> None:
+        self._add_log(f"missed {m.kind}: {m.reason}")
+        self._show_health()
+
+    def _on_camera_lost(self, message: str) -> None:
+        self._add_log(f"camera lost: {message}")
+        self._health.lost_since = dt.datetime.now()
+        self._show_health()
+
+    def _on_camera_back(self, message: str, gap: float) -> None:
+        self._add_log(f"camera back after {gap:.0f} s")
+        self._health.lost_since = None
+        self._health.gaps.append(gap)
+        self._show_health()
+
+    def health_details(self) -> str:
+        """The run's long description (plan, end, camera gaps), for a tooltip."""
+        return self._health.details()
+
+    def _show_health(self) -> None:
+        """The run's line for the status bar; the countdown turns red while the camera is
+        gone (the runner keeps waiting for it, and its slots count as missed)."""
+        r, h = self.runner, self._health
+        if r is not None:
+            h.captured, h.missed = r.captured, r.missed_count
+        text, level = h.describe(running=r is not None and r.plan.count != 1)
+        if h.lost_since is not None and r is not None:
+            self.countdown.setText(
+                f"Camera lost at {h.lost_since:%H:%M:%S}: waiting for it · due captures "
+                "count as missed"
+            )
+        colour = {"error": "#c62828", "warn": "#b26a00"}.get(level, "")
+        self.countdown.setStyleSheet(f"font-weight: 600; color: {colour};" if colour else
+                                     "font-weight: 600;")  # fmt: skip
+        if h.started is not None:
+            self.health_changed.emit(text, level)
+            self.countdown.setToolTip(h.details())
+
     def _on_paired(self, pair) -> None:
+        self._health.last_pair = dt.datetime.now()
+        self._show_health()
         a = "aligned" if pair.aligned_ok else f"not aligned ({pair.reason})"
         leak = f", leak {pair.leak_area_pct:.1f} %" if pair.leak_area_pct is not None else ""
         self._add_log(f"pair #{pair.id}: {a}{leak}")
@@ -339,6 +402,8 @@ class NightCapturePanel(QWidget):
     def _on_awaiting(self, remaining: float) -> None:
         if self.runner is not None and self.runner.is_paused:
             return
+        if self._health.lost_since is not None:
+            return  # the countdown says the camera is gone until it is back
         m, s = divmod(int(round(remaining)), 60)
         h, m = divmod(m, 60)
         left = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
@@ -353,7 +418,8 @@ class NightCapturePanel(QWidget):
                 f"Next capture at {when} in {left} · {done} of {len(r.plan.times)} captured"
             )
             return
-        self.countdown.setText(f"Next capture in {left} · {done} captured")
+        missed = f" · {r.missed_count} missed" if r is not None and r.missed_count else ""
+        self.countdown.setText(f"Next capture in {left} · {done} captured{missed}")
 
     def _on_paused(self, paused: bool) -> None:
         self.btn_pause.setText("Resume" if paused else "Pause")
@@ -373,8 +439,74 @@ class NightCapturePanel(QWidget):
         r = self.runner
         if r is not None and (r.plan.count != 1 or r.missed_count):
             self._add_log(f"finished ({reason}): {r.captured} captured, {r.missed_count} missed")
+        if r is not None and self._health.started is not None:
+            self._health.captured, self._health.missed = r.captured, r.missed_count
+            self._health.finished = (dt.datetime.now(), reason)
+            self._health.lost_since = None
+        self.runner = None
+        self._show_health()
         self.btn_pause.setEnabled(False)
         self.btn_pause.setText("Pause")
         self.btn_cancel.setEnabled(False)
-        self.runner = None
         self._enable()
+
+
+@dataclass
+class _RunHealth:
+    """What the operator needs to know about a scheduled run at a glance, and the next
+    morning: counts, the camera's gaps, how it ended."""
+
+    started: dt.datetime | None = None
+    plan: str = ""
+    captured: int = 0
+    missed: int = 0
+    lost_since: dt.datetime | None = None
+    gaps: list[float] = field(default_factory=list)
+    finished: tuple[dt.datetime, str] | None = None
+    last_pair: dt.datetime | None = None
+    """When the newest pair was recorded: a run that stopped recording shows an old time."""
+
+    def describe(self, *, running: bool) -> tuple[str, str]:
+        """(one short line, level); `details` has the long form."""
+        if self.started is None:
+            return "", "idle"
+        counts = f"{self.captured} captured · {self.missed} missed"
+        if self.gaps:
+            counts += f" · camera gone {len(self.gaps)}×"
+        if self.lost_since is not None:
+            return f"Capture: CAMERA LOST {self.lost_since:%H:%M:%S} · {counts}", "error"
+        if self.finished is not None:
+            at, reason = self.finished
+            failed = reason.startswith("error") or reason == "failed"
+            level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
+            span = f"{self.started:%H:%M}–{at:%H:%M}"
+            return f"Last run {span} ({_short(reason)}): {counts}", level
+        level = "warn" if self.missed or self.gaps else "ok"
+        last = f" · last {self.last_pair:%H:%M}" if self.last_pair is not None else ""
+        return (f"Capture running since {self.started:%H:%M} · {counts}{last}",
+                level if running else "ok")  # fmt: skip
+
+    def details(self) -> str:
+        """The long form, for a tooltip: the plan, how it ended, the camera's gaps."""
+        if self.started is None:
+            return ""
+        lines = [f"Scheduled capture started {self.started:%Y-%m-%d %H:%M:%S}: {self.plan}"]
+        if self.finished is not None:
+            at, reason = self.finished
+            lines.append(f"Ended {at:%Y-%m-%d %H:%M:%S}: {reason}")
+        lines.append(f"{self.captured} captured, {self.missed} missed")
+        if self.last_pair is not None:
+            lines.append(f"Newest pair recorded {self.last_pair:%Y-%m-%d %H:%M:%S}")
+        if self.gaps:
+            lines.append(
+                f"Camera gone {len(self.gaps)}×, longest {max(self.gaps):.0f} s, "
+                f"{sum(self.gaps):.0f} s in all"
+            )
+        if self.lost_since is not None:
+            lines.append(f"Camera lost at {self.lost_since:%H:%M:%S}, waiting for it")
+        return "\n".join(lines)
+
+
+def _short(reason: str) -> str:
+    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``."""
+    return reason.split(":", 1)[0]

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -76,6 +77,11 @@ class LivePanel(QWidget):
         self.camera_view.set_paint_callback(lambda t: self.stats.painted(t, result=False))
         self.result_view.set_paint_callback(lambda t: self.stats.painted(t, result=True))
         self.camera_title = QLabel()
+        # takes the pane's width, never sets it: "(disconnected, reconnecting…)" after the
+        # camera's name made the window wider than a 1366 px screen; a cut end is in the
+        # tooltip, and the camera's state comes first so it is the part that shows
+        self.camera_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.camera_title.setMinimumWidth(40)
         self.result_title = QLabel("<b>Result</b>")
 
         self.base_choice = QComboBox()
@@ -127,8 +133,7 @@ class LivePanel(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
-        head.addWidget(self.camera_title)
-        head.addStretch(1)
+        head.addWidget(self.camera_title, 1)
         ll.addLayout(head)
         ll.addWidget(self.camera_view, 1)
         right = QWidget()
@@ -189,8 +194,10 @@ class LivePanel(QWidget):
     def set_connection(self, connected: bool) -> None:
         cam = self._state.camera
         name = cam.info.name if cam is not None else "no camera"
-        lost = "" if connected else " <span style='color:#e55'>(disconnected, reconnecting…)</span>"
-        self.camera_title.setText(f"<b>Live</b> — {name}{lost}")
+        lost = "<b style='color:#e55'>camera disconnected, reconnecting…</b> — "
+        lost = "" if connected else lost
+        self.camera_title.setText(f"<b>Live</b> — {lost}{name}")
+        self.camera_title.setToolTip(name if connected else f"{name}: disconnected, reconnecting")
 
     def _on_reference(self) -> None:
         if self._state.live:

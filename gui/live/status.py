@@ -16,6 +16,7 @@ __all__ = ["LiveStatus"]
 
 HISTORY = 120  # samples at 2 Hz: the last minute
 PLOT_EVERY = 2  # refreshes (4 Hz) per plot sample
+STRIP_HEIGHT = 64  # px: the plot beside two rows of figures
 Y_MAX = 100.0  # every series is drawn in 0..100 (values above are clipped to the top)
 STAGES = (("align", "align"), ("warp", "warp"), ("leak_mask", "mask"), ("colorize", "colour"))
 
@@ -30,12 +31,15 @@ class LiveStatus(QWidget):
         grid = QGridLayout()
         grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(2)
+        # two rows of three: the strip sits under every tab, so each pixel of its height is
+        # taken from the images and the docks (three rows and a 130 px plot left the QA list
+        # two rows and hid the scheduled capture's Start button at 1366x768)
         items = [
             ("display", "Display", "Camera frames painted per second"),
             ("results", "Results", "Live results (aligned, masked, colorized) per second"),
+            ("latency", "Latency", "Frame capture to result painted (median of the last 50)"),
             ("ssim", "SSIM mean", "Structural similarity of night vs aligned reference"),
             ("leak", "Leak area", "Share of the frame where no reference colour goes"),
-            ("latency", "Latency", "Frame capture to result painted (median of the last 50)"),
             ("stages", "Stages", "Milliseconds per stage of the newest result"),
         ]
         for i, (key, text, tip) in enumerate(items):
@@ -46,19 +50,20 @@ class LiveStatus(QWidget):
             value.setToolTip(tip)
             name.setToolTip(tip)
             value.setObjectName(f"status_{key}")
-            row, col = divmod(i, 2)
+            row, col = divmod(i, 3)
             grid.addWidget(name, row, col * 2)
             grid.addWidget(value, row, col * 2 + 1)
             self.values[key] = value
-        grid.setColumnMinimumWidth(1, 150)
-        grid.setColumnMinimumWidth(3, 290)
+        grid.setColumnMinimumWidth(1, 70)
+        grid.setColumnMinimumWidth(3, 60)
+        grid.setColumnMinimumWidth(5, 250)
 
         self.plot = pg.PlotWidget(background=(24, 26, 30))
         self.plot.setToolTip(
             "The last minute on a 0–100 scale (values above 100 are drawn at the top)"
         )
-        self.plot.setMinimumHeight(90)
-        self.plot.setMaximumHeight(130)
+        self.plot.setMinimumHeight(STRIP_HEIGHT - 16)
+        self.plot.setMaximumHeight(STRIP_HEIGHT - 14)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         for y in (25, 50, 75):
@@ -69,9 +74,7 @@ class LiveStatus(QWidget):
         self.plot.setXRange(0, HISTORY - 1, padding=0)
         # a little room above 100 and below 0: the top and bottom tick labels are not cut off
         self.plot.setYRange(-4, Y_MAX + 8, padding=0)
-        self.plot.getPlotItem().getAxis("left").setTicks(
-            [[(v, str(v)) for v in (0, 25, 50, 75, 100)]]
-        )
+        self.plot.getPlotItem().getAxis("left").setTicks([[(v, str(v)) for v in (0, 50, 100)]])
         self.plot.enableAutoRange(False)
         colours = {
             "results/s": "#4cc9f0",
@@ -104,6 +107,7 @@ class LiveStatus(QWidget):
         lay = QHBoxLayout(self)
         lay.setContentsMargins(6, 2, 6, 2)
         lay.addLayout(grid)
+        grid.setAlignment(Qt.AlignmentFlag.AlignVCenter)
         lay.addSpacing(12)
         lay.addLayout(plot_box, 1)
 

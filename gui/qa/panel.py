@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
+from engine.overlay import as_display
 from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
@@ -47,6 +48,7 @@ THUMBS = THUMB_ROLES
 COLUMNS = ("Pair", "Verdict", *[t.capitalize() for t in THUMBS], "SSIM", "Leak %", "Score", "Tags")
 ROLES = {
     "night": "Night",
+    "reference": "Day reference (as taken)",
     "aligned": "Aligned reference",
     "colorized": "Colorized",
     "masked": "Masked colorized",
@@ -56,11 +58,25 @@ SORTS = {
     "Newest": "-id",
     "Oldest": "id",
     "Leak area ↓": "-leak_area_pct",
+    "Leak area ↑": "leak_area_pct",
     "SSIM ↑": "ssim_mean",
+    "SSIM ↓": "-ssim_mean",
     "Score ↑": "score",
+    "Score ↓": "-score",
+}
+# a click on a column header sorts by it; a second click reverses (the first order is the
+# one QA usually wants: worst first)
+HEADER_SORTS = {
+    "Pair": ("Newest", "Oldest"),
+    "SSIM": ("SSIM ↑", "SSIM ↓"),
+    "Leak %": ("Leak area ↓", "Leak area ↑"),
+    "Score": ("Score ↑", "Score ↓"),
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
+PAGE = 200
+"""Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
+KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
 def _qpixmap(bgra) -> QPixmap:
@@ -87,6 +103,8 @@ class QAPanel(QWidget):
         self._pairs: list[Pair] = []
         self._views: PairViews | None = None
         self._query_gen = 0
+        self._wipe_busy = False
+        self._wipe_wanted: tuple | None = None
 
         # filter bar
         self.verdict = QComboBox()
@@ -95,7 +113,8 @@ class QAPanel(QWidget):
         for v in ("pass", "fail", "review"):
             self.verdict.addItem(v.capitalize(), v)
         self.tag = QLineEdit()
-        self.tag.setPlaceholderText("tag")
+        self.tag.setPlaceholderText("filter by tag")
+        self.tag.setToolTip("Only pairs with this tag (Enter)")
         self.tag.setMaximumWidth(110)
         self.min_ssim = QDoubleSpinBox()
         self.min_ssim.setRange(-1.0, 1.0)
@@ -141,7 +160,14 @@ class QAPanel(QWidget):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
             self.table.setColumnWidth(c, THUMB.width() + 8)
         self.table.itemSelectionChanged.connect(self._on_select)
-        self.table.setToolTip("P pass · F fail · R needs review · ↑/↓ next pair")
+        hh.setSectionsClickable(True)
+        hh.sectionClicked.connect(self._sort_by_column)
+        for c, name in enumerate(COLUMNS):
+            if name in HEADER_SORTS:
+                self.table.horizontalHeaderItem(c).setToolTip(
+                    f"Sort by {name.lower()} (click again to reverse)"
+                )
+        self.table.setToolTip(KEYS_HINT)
 
         # the comparison
         self.mode = QComboBox()
@@ -189,7 +215,13 @@ class QAPanel(QWidget):
         self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
+        for edit in (self.note, self.tags_edit):
+            # type a note, Esc, then P/F/R: back to the list without reaching for the mouse
+            esc = QShortcut(QKeySequence("Esc"), edit)
+            esc.setContext(Qt.ShortcutContext.WidgetShortcut)
+            esc.activated.connect(self.table.setFocus)
         self.info = QLabel("")
+        self.verdict_buttons: dict[str, QPushButton] = {}
         vbar = QHBoxLayout()
         for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
             b = QPushButton(f"{verdict.capitalize()} ({key})")
@@ -198,19 +230,36 @@ class QAPanel(QWidget):
             )
             b.setToolTip(f"Verdict '{verdict}' for the selected pair, then the next one ({key})")
             b.clicked.connect(lambda _=False, v=verdict: self.judge(v))
+            # a click leaves the keyboard in the list: arrows and P/F/R go on working
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             vbar.addWidget(b)
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda v=verdict: self.judge(v))
+            self.verdict_buttons[verdict] = b
+            self._shortcut(key, lambda v=verdict: self.judge(v))
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
+        # the keyboard works wherever the focus is in the panel (a text field keeps its
+        # letters: Qt gives typed text to the field before a one-key shortcut)
+        # J/K, not the arrows: those belong to the filter bar's combo and spin boxes
+        self._shortcut("J", lambda: self.step(+1))
+        self._shortcut("K", lambda: self.step(-1))
+        for key in ("+", "="):
+            self._shortcut(key, lambda: self._zoom(1.25))
+        self._shortcut("-", lambda: self._zoom(0.8))
+        self._shortcut("0", self._fit)
+        self._shortcut("W", lambda: self.mode.setCurrentIndex(1 - self.mode.currentIndex()))
+        self.keys = QLabel(KEYS_HINT)
+        self.keys.setObjectName("qa_keys")
+        self.keys.setStyleSheet("color: #8a909a;")
 
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addLayout(cmp_bar)
         rl.addWidget(self.stack, 1)
-        rl.addWidget(self.info)
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.info, 1)
+        info_row.addWidget(self.keys)
+        rl.addLayout(info_row)
         rl.addLayout(vbar)
         left = QWidget()
         ll = QVBoxLayout(left)
@@ -247,7 +296,7 @@ class QAPanel(QWidget):
             tag=self.tag.text().strip() or None,
             ranges=ranges,
             sort=SORTS[self.sort.currentText()],
-            limit=200,
+            limit=PAGE,
         )
 
     def refresh(self) -> None:
@@ -257,16 +306,37 @@ class QAPanel(QWidget):
             self._fill([], gen)
             self.count.setText("open a session to review its pairs")
             return
+        store = self._store
+
+        def listing():
+            # the counts are of every match, not of the page: a night of 300 pairs says so
+            from dataclasses import replace
+
+            total = store.count_pairs(q)
+            todo = (
+                store.count_pairs(replace(q, verdict="none")) if q.verdict in (None, "none") else 0
+            )
+            return store.pairs(q), total, todo
+
         self._jobs.submit(
-            self._store.pairs, q, done=lambda pairs: self._fill(pairs, gen), label="listing pairs"
+            listing, done=lambda out: self._fill(out[0], gen, *out[1:]), label="listing pairs"
         )
 
-    def _fill(self, pairs: list[Pair], gen: int) -> None:
+    def _fill(
+        self, pairs: list[Pair], gen: int, total: int | None = None, todo: int | None = None
+    ) -> None:
         if gen != self._query_gen:
             return  # a newer query is on its way
         keep = self.current()
         self._pairs = pairs
-        self.count.setText(f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}")
+        total = len(pairs) if total is None else total
+        todo = sum(1 for p in pairs if not p.verdict) if todo is None else todo
+        shown = (
+            f"first {len(pairs)} of {total} pairs (filter or sort to reach the rest)"
+            if total > len(pairs)
+            else f"{total} pair{'s' if total != 1 else ''}"
+        )
+        self.count.setText(f"{shown} · {todo} not judged" if pairs else "no pairs match")
         self.table.blockSignals(True)
         self.table.setRowCount(len(pairs))
         for r, p in enumerate(pairs):
@@ -324,8 +394,10 @@ class QAPanel(QWidget):
             self.view_wipe.set_image(None)
             return
         a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
+        row = self.table.currentRow()
         self.info.setText(
-            f"<b>Pair #{p.id}</b> · {a} · verdict: {p.verdict or 'not judged'}"
+            f"<b>Pair #{p.id}</b> ({row + 1} of {len(self._pairs)}) · {a} · "
+            f"verdict: {p.verdict or 'not judged'}"
             + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
         )
         self.selected.emit(p)
@@ -366,11 +438,32 @@ class QAPanel(QWidget):
             self.view_a.set_image(a, ROLES[a_role])
             self.view_b.set_image(b, ROLES[b_role])
             return
-        # wiping: one small image op on a user gesture (not per frame); cheap at camera sizes
-        a, b = v.image(a_role), v.image(b_role)
-        self.view_wipe.set_image(
-            wipe(a, b, self.wipe_pos.value()), f"{ROLES[a_role]} | {ROLES[b_role]}"
-        )
+        self._wipe(v, a_role, b_role)
+
+    def _wipe(self, v: PairViews, a_role: str, b_role: str) -> None:
+        """Compose the wipe on the job runner (a mask conversion, the wipe and the paint
+        layout: tens of ms at 1280x720, once per slider step); one at a time, and when the
+        slider moved meanwhile the newest position goes next, the ones between are skipped."""
+        key = (id(v), a_role, b_role, self.wipe_pos.value())
+        self._wipe_wanted = key
+        if self._wipe_busy:
+            return
+        self._wipe_busy = True
+
+        def work():
+            return as_display(wipe(v.image(a_role), v.image(b_role), key[3]))
+
+        def done(image) -> None:
+            self._wipe_busy = False
+            if self._views is v and self.mode.currentIndex() == 1:
+                self.view_wipe.set_image(image, f"{ROLES[a_role]} | {ROLES[b_role]}")
+            if self._wipe_wanted != key:
+                self._show_views()
+
+        def failed(_msg: str) -> None:
+            self._wipe_busy = False
+
+        self._jobs.submit(work, done=done, failed=failed, label="wipe view")
 
     # -- verdicts --------------------------------------------------------------------------
     def judge(self, verdict: str) -> None:
@@ -379,21 +472,47 @@ class QAPanel(QWidget):
             return
         note = self.note.text().strip()
         operator = self._state.session.operator if self._state.session else ""
-        row = self.table.currentRow()
+        # on to the next pair now, not when the write is done: a second key press judges the
+        # next pair, never the same one twice
+        self.note.clear()
+        self.step(+1)
 
         def done(_v) -> None:
-            self.note.clear()
             self.message.emit(f"Pair #{p.id}: {verdict}")
             self.refresh()
-            nxt = min(row + 1, self.table.rowCount() - 1)
-            if nxt >= 0:
-                self.table.selectRow(nxt)
 
         self._jobs.submit(
             lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
             done=done,
             label="saving the verdict",
         )
+
+    def _sort_by_column(self, column: int) -> None:
+        orders = HEADER_SORTS.get(COLUMNS[column])
+        if orders is None:
+            return
+        now = self.sort.currentText()
+        self.sort.setCurrentText(orders[1] if now == orders[0] else orders[0])
+
+    def step(self, delta: int) -> None:
+        """Select the next (``+1``) or previous (``-1``) pair of the list."""
+        n = self.table.rowCount()
+        if not n:
+            return
+        row = self.table.currentRow()
+        self.table.selectRow(max(0, min(n - 1, row + delta)) if row >= 0 else 0)
+
+    def _shortcut(self, key: str, slot) -> None:
+        sc = QShortcut(QKeySequence(key), self)
+        sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.activated.connect(slot)
+
+    def _zoom(self, factor: float) -> None:
+        # the views are linked: zooming one zooms both sides and the wipe
+        (self.view_wipe if self.mode.currentIndex() == 1 else self.view_a).zoom(factor)
+
+    def _fit(self) -> None:
+        (self.view_wipe if self.mode.currentIndex() == 1 else self.view_a).reset_view()
 
     def _add_tags(self) -> None:
         p = self.current()

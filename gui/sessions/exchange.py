@@ -77,7 +77,7 @@ class _ExchangeDialog(QDialog):
     def _finish_layout(self) -> None:
         self.form.addRow(self.bar)
         self.form.addRow(self.phase)
-        buttons = QHBoxLayout()
+        buttons = self.buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.go)
         buttons.addWidget(self.cancel)
@@ -102,6 +102,7 @@ class _ExchangeDialog(QDialog):
 
     def _run(self, work, describe) -> None:
         self.running = True
+        self.phase.setStyleSheet("color: #8a909a;")
         self._cancel.clear()
         self.go.setEnabled(False)
         self.cancel.setText("Cancel")
@@ -109,6 +110,7 @@ class _ExchangeDialog(QDialog):
         def done(result) -> None:
             self.running = False
             self.bar.setValue(1000)
+            self.phase.setStyleSheet("")  # the outcome, in full contrast: not a progress note
             self.phase.setText(describe(result))
             self.adjustSize()  # a note may wrap onto more lines: show all of it
             self.cancel.setText("Close")
@@ -129,13 +131,21 @@ class _ExchangeDialog(QDialog):
 
 
 class ExportDialog(_ExchangeDialog):
-    """Export the open (or a chosen) session as a BagIt bag: a folder or one zip."""
+    """Export a session as a BagIt bag (a folder or one zip): any session of the store, the
+    open one first; says how many pairs the choice covers before anything is written, and
+    what was written (and what is missing from it) afterwards."""
 
     def __init__(
-        self, store: Store, jobs: JobRunner, session, parent: QWidget | None = None
+        self, store: Store, jobs: JobRunner, session=None, parent: QWidget | None = None
     ) -> None:
         super().__init__("Export session", jobs, parent)
         self._store, self.session = store, session
+        self._path_edited = False  # a path the operator typed is kept when the session changes
+        self._count_gen = 0
+        self.sessions = QComboBox()
+        self.sessions.setToolTip("The session to hand over (every session of this data folder)")
+        if session is not None:
+            self.sessions.addItem(_session_text(session), session)
         self.as_zip = QCheckBox("one .zip file")
         self.as_zip.setChecked(True)
         self.verdict = QComboBox()
@@ -144,40 +154,127 @@ class ExportDialog(_ExchangeDialog):
             self.verdict.addItem(f"pairs judged '{v}'", v)
         self.tag = QLineEdit()
         self.tag.setPlaceholderText("only pairs with this tag (optional)")
-        self.form.insertRow(
-            0, "Session", QLabel(f"<b>{session.name}</b> · {session.n_pairs} pairs")
-        )
+        self.selection = QLabel("")
+        self.selection.setObjectName("export_selection")
+        self.form.insertRow(0, "Session", self.sessions)
         self.form.addRow("Format", self.as_zip)
         self.form.addRow("Pairs", self.verdict)
         self.form.addRow("Tag", self.tag)
+        self.form.addRow("", self.selection)
         self._finish_layout()
-        self.path.setText(str(Path.home() / f"{_safe(session.name)}.zip"))
+        self.reveal = QPushButton("Show in folder")
+        self.reveal.setToolTip("Open the folder the bag was written to")
+        self.reveal.setEnabled(False)
+        self.reveal.clicked.connect(self._reveal)
+        self.buttons.insertWidget(0, self.reveal)
+        self.written: Path | None = None
+        if session is not None:
+            self.path.setText(str(Path.home() / f"{_safe(session.name)}.zip"))
+        self.path.textEdited.connect(lambda _: setattr(self, "_path_edited", True))
         self.as_zip.toggled.connect(self._suffix)
         self.browse.clicked.connect(self._browse)
+        self.sessions.currentIndexChanged.connect(self._session_changed)
+        self.verdict.currentIndexChanged.connect(self._count)
+        self.tag.textChanged.connect(self._count)
+        self.finished_ok.connect(self._written)
+        self._jobs.submit(store.sessions, done=self._fill_sessions, label="listing sessions")
+        self._count()
+
+    def _fill_sessions(self, sessions) -> None:
+        keep = self.sessions.currentData()
+        self.sessions.blockSignals(True)
+        self.sessions.clear()
+        for s in reversed(sessions):  # newest first, as in the Sessions dock
+            self.sessions.addItem(_session_text(s), s)
+        at = next((i for i, s in enumerate(reversed(sessions)) if keep and s.id == keep.id), 0)
+        self.sessions.setCurrentIndex(at if sessions else -1)
+        self.sessions.blockSignals(False)
+        self._session_changed()
+
+    def _session_changed(self, *_) -> None:
+        s, before = self.sessions.currentData(), self.session
+        self.session = s
+        moved = s is not None and (before is None or before.id != s.id)
+        if moved and not self._path_edited:
+            home = Path(self.path.text()).parent if self.path.text() else Path.home()
+            name = f"{_safe(s.name)}.zip" if self.as_zip.isChecked() else _safe(s.name)
+            self.path.setText(str(home / name))
+        self._count()
+
+    def _count(self, *_) -> None:
+        """How many pairs the choice covers, counted on the job runner; Export waits for a
+        choice that covers at least one."""
+        self._count_gen += 1
+        gen, s = self._count_gen, self.session
+        if s is None:
+            self.selection.setText("No session to export yet")
+            self.go.setEnabled(False)
+            return
+        verdict, tag = self.verdict.currentData(), self.tag.text().strip() or None
+        store = self._store
+
+        def counts():
+            return store.count_pairs(session_id=s.id, verdict=verdict, tag=tag), store.count_pairs(
+                session_id=s.id
+            )
+
+        def shown(out) -> None:
+            if gen != self._count_gen:
+                return  # the choice changed since
+            n, total = out
+            whole = verdict is None and tag is None
+            if whole:
+                self.selection.setText(f"The whole session: {total} pair{'s' * (total != 1)}")
+            elif n:
+                self.selection.setText(f"{n} of {total} pairs match")
+            else:
+                self.selection.setText(
+                    f"<span style='color:#d29922'>No pair of {total} matches: nothing to "
+                    "export</span>"
+                )
+            self.go.setEnabled(not self.running and (whole or n > 0))
+
+        self._jobs.submit(counts, done=shown, label="counting pairs")
 
     def _suffix(self, zipped: bool) -> None:
         p = Path(self.path.text())
         self.path.setText(str(p.with_suffix(".zip") if zipped else p.with_suffix("")))
 
     def _browse(self) -> None:
+        name = _safe(self.session.name) if self.session is not None else "session"
         if self.as_zip.isChecked():
             path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(), "*.zip")
         else:
             path = QFileDialog.getExistingDirectory(self, "Export into folder")
-            path = str(Path(path) / _safe(self.session.name)) if path else ""
+            path = str(Path(path) / name) if path else ""
         if path:
             self.path.setText(path)
+            self._path_edited = True
 
     def start(self) -> None:
+        if self.session is None:
+            return
         out, zipped = self.path.text().strip(), self.as_zip.isChecked()
         verdict, tag = self.verdict.currentData(), self.tag.text().strip() or None
         store, sid = self._store, self.session.id
+        self.reveal.setEnabled(False)
         self._run(
             lambda: export_session(
                 store, sid, out, as_zip=zipped, verdict=verdict, tag=tag, progress=self._progress
             ),
-            lambda r: f"Exported to {out}" + _without_runs(r, sid),
+            lambda r: _written_text(r, out) + _without_runs(r, sid),
         )
+
+    def _written(self, result) -> None:
+        self.written = Path(result.path)
+        self.reveal.setEnabled(True)
+
+    def _reveal(self) -> None:
+        if self.written is not None:
+            from PySide6.QtCore import QUrl
+            from PySide6.QtGui import QDesktopServices
+
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.written.parent)))
 
 
 class ImportDialog(_ExchangeDialog):
@@ -203,6 +300,23 @@ class ImportDialog(_ExchangeDialog):
             lambda: import_session(store, path, as_copy=as_copy, progress=self._progress),
             lambda r: f"Imported {r.session.name!r}: {r.pairs} pairs, {r.captures} captures",
         )
+
+
+def _session_text(s) -> str:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(s.created_at)
+    return f"{s.name} · {s.n_pairs} pair{'s' * (s.n_pairs != 1)} · {when:%Y-%m-%d %H:%M}"
+
+
+def _written_text(result, out: str) -> str:
+    """What the export wrote: where, how much, how fast."""
+    mb = result.bag_bytes / 1e6
+    size = f"{mb:.1f} MB" if mb >= 0.1 else f"{result.bag_bytes / 1e3:.0f} kB"
+    return (
+        f"Exported to {out}<br><b>{result.pairs} pair{'s' * (result.pairs != 1)}</b>, "
+        f"{result.payload_files} files, {size} in {result.seconds:.1f} s"
+    )
 
 
 def _without_runs(result, session_id: int) -> str:

@@ -83,6 +83,8 @@ class SessionsPanel(QWidget):
     """The store's sessions; the selected one can be opened (``state.session``) or closed."""
 
     message = Signal(str)
+    export_requested = Signal(object)
+    """Export this `Session` (the selected one, else the open one): the window's dialog."""
 
     def __init__(
         self, state: AppState, store: Store, jobs: JobRunner, parent: QWidget | None = None
@@ -112,11 +114,18 @@ class SessionsPanel(QWidget):
         self.btn_open.setToolTip("Continue the selected session (double-click)")
         self.btn_close = QPushButton("Close session")
         self.btn_close.setToolTip("Mark the open session closed: no more captures go into it")
+        self.btn_export = QPushButton("Export…")
+        self.btn_export.setToolTip(
+            "Hand the selected session to the partner app as a bag (Ctrl+E: the open one)"
+        )
+        self.btn_export.clicked.connect(
+            lambda: self.export_requested.emit(self.selected() or self._state.session)
+        )
         self.btn_new.clicked.connect(self.new_dialog)
         self.btn_open.clicked.connect(self.open_selected)
         self.btn_close.clicked.connect(self.close_current)
         row = QHBoxLayout()
-        for b in (self.btn_new, self.btn_open, self.btn_close):
+        for b in (self.btn_new, self.btn_open, self.btn_close, self.btn_export):
             row.addWidget(b)
         row.addStretch(1)
         lay = QVBoxLayout(self)
