@@ -18,7 +18,7 @@ class ReprocessReport:
     total: int
     """Pairs asked for."""
     skipped: int
-    """Pairs that already had a run with the same model sha256 and parameters."""
+    """Pairs that already had a run with the same model sha256, parameters and registration."""
     processed: int
     failed: int
     seconds: float
@@ -58,7 +58,9 @@ def reprocess(
     ----------
     jobs : iterable of PairJob
     spec : RunSpec
-        The model (by path and sha256) and parameters; ``spec.key`` identifies the run.
+        The model (by path and sha256) and parameters; ``spec.key_for(job)`` identifies the
+        run on one pair (it includes the registration used, so a pair whose stored
+        registration changed is processed again).
     data_dir : path
         Where the images are; on a remote cluster the same path must exist on every worker.
     scheduler : str, optional
@@ -71,7 +73,8 @@ def reprocess(
     batch_size : int
         Pairs per task.
     already_done : callable, optional
-        ``already_done(job, spec.key)`` -> True to skip the pair (resume after interruption).
+        ``already_done(job, spec.key_for(job))`` -> True to skip the pair (resume after
+        interruption).
     on_outcome : callable, optional
         Called in this process, in completion order, for every outcome: the single writer.
     cancel : threading.Event, optional
@@ -95,7 +98,7 @@ def reprocess(
     if serial and scheduler:
         raise ValueError("serial and scheduler are exclusive")
     all_jobs = list(jobs)
-    todo = [j for j in all_jobs if not (already_done and already_done(j, spec.key))]
+    todo = [j for j in all_jobs if not (already_done and already_done(j, spec.key_for(j)))]
     skipped = len(all_jobs) - len(todo)
     cancel = cancel or threading.Event()
     deliver = on_outcome or (lambda _o: None)
