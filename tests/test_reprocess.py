@@ -226,6 +226,13 @@ def test_jobs_must_stay_inside_the_data_dir():
         PairJob(1, ("d.png",), "/abs/n.png")
 
 
+def test_a_stored_registration_without_a_3x3_matrix_is_refused_when_the_job_is_made():
+    with pytest.raises(ValueError, match="pair 3: stored registration needs a finite 3x3"):
+        PairJob(3, ("d.png",), "n.png", {"ok": True, "matrix": [[1.0, 0.0], [0.0, 1.0]]})
+    job = PairJob(3, ("d.png",), "n.png", _registration(*SHIFT))
+    assert job in {job}  # still hashable with its registration mapping
+
+
 def test_local_cluster_of_two_worker_processes_matches_serial(
     jobs, spec, data_dir, serial_outcomes
 ):

@@ -44,7 +44,8 @@ class PairJob:
     """The day reference's capture(s); several are combined by per-pixel median (same size),
     as `engine.live.PairTracker` and `engine.pair_views.load_pair_images` combine them."""
     night: str
-    registration: Mapping[str, Any] | None = None
+    # a mapping is unhashable: leave it out of the hash so jobs still go into sets and dicts
+    registration: Mapping[str, Any] | None = field(default=None, hash=False)
     """The registration stored with the pair (``ok``, ``method``, ``motion``, ``score``,
     ``reason``, ``matrix``: day-reference pixels -> night pixels), or None when the pair was
     never aligned (then the run aligns it)."""
