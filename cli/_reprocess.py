@@ -88,7 +88,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.reprocess import PairJob, RunSpec, reprocess
+    from engine.reprocess import PairJob, RunSpec, done_in_store, reprocess
     from engine.store import Store
 
     if args.batch < 1:
@@ -106,9 +106,6 @@ def run(args: argparse.Namespace) -> int:
         pairs = store.pairs(session_id=session.id, limit=None)
         jobs = [PairJob.from_pair(store, p) for p in pairs]
         model_name = _model_name(spec.model_path)
-
-        def already_done(job, key) -> bool:
-            return any(r.params.get("run_key") == key for r in store.runs(job.pair_id))
 
         progress = _Progress(len(jobs))
         sources = {"stored": 0, "aligned": 0}
@@ -143,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 serial=args.serial,
                 n_workers=args.workers,
                 batch_size=args.batch,
-                already_done=already_done,
+                already_done=done_in_store(store, spec),
                 on_outcome=record,
                 cancel=cancel,
             )

@@ -219,6 +219,35 @@ def test_pair_key_changes_with_the_registration_used(spec, jobs):
     assert spec.key_for(PairJob(6, (*nudged.day, "b.png"), nudged.night)) != spec.key_for(never)
 
 
+def test_a_registration_changed_and_changed_back_is_processed_again(tmp_path, spec):
+    """A -> B -> A: the run made from A is not the pair's newest, so A is run again (an
+    export hands over the newest run, which must match the pair's registration)."""
+    from engine.reprocess import done_in_store
+    from engine.store import Store
+
+    day = np.zeros((8, 8, 3), np.uint8)
+    with Store(tmp_path / "store") as store:
+        s = store.create_session("s")
+        pair = store.add_pair_with_captures(s.id, days=[day], night=day[..., 0])
+        job_a = PairJob.from_pair(store, store.update_pair(pair.id, alignment=_registration(1, 0)))
+        job_b = PairJob(job_a.pair_id, job_a.day, job_a.night, _registration(2, 0))
+        assert job_a.registration["matrix"] == _translation(1, 0)  # read back from the store
+        done = done_in_store(store, spec)
+        assert not done(job_a, spec.key_for(job_a))
+        for job in (job_a, job_b):
+            store.add_run(
+                pair.id,
+                model_name="m",
+                model_sha256=spec.model_sha256,
+                params={"run_key": spec.key_for(job)},
+            )
+        assert done(job_b, spec.key_for(job_b))
+        assert not done(job_a, spec.key_for(job_a))
+        # another model's runs do not hide this model's newest
+        store.add_run(pair.id, model_name="other", model_sha256="f" * 64, params={})
+        assert done(job_b, spec.key_for(job_b))
+
+
 def test_jobs_must_stay_inside_the_data_dir():
     with pytest.raises(ValueError, match="relative to the data dir"):
         PairJob(1, ("../etc/passwd",), "n.png")

@@ -7,10 +7,34 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.reprocess._task import PairJob, RunOutcome, RunSpec, process_batch, warm_worker
 
-__all__ = ["ReprocessReport", "reprocess"]
+if TYPE_CHECKING:
+    from engine.store import Store
+
+__all__ = ["ReprocessReport", "done_in_store", "reprocess"]
+
+
+def done_in_store(store: Store, spec: RunSpec) -> Callable[[PairJob, str], bool]:
+    """``already_done`` for `reprocess` over a store's pairs: a pair is done when its latest
+    run of this model (``spec.model_sha256``) has this key (``params["run_key"]``).
+
+    Only the latest counts: a pair whose registration went A -> B -> A again gets a new run
+    from A, so its newest run (the one an export hands over) matches its registration.
+
+    Examples
+    --------
+    >>> reprocess(jobs, spec, data_dir=store.root,
+    ...           already_done=done_in_store(store, spec))  # doctest: +SKIP
+    """
+
+    def already_done(job: PairJob, key: str) -> bool:
+        mine = [r for r in store.runs(int(job.pair_id)) if r.model_sha256 == spec.model_sha256]
+        return bool(mine) and mine[-1].params.get("run_key") == key  # runs() is oldest first
+
+    return already_done
 
 
 @dataclass(frozen=True)
