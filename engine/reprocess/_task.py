@@ -112,9 +112,9 @@ class RunSpec:
         """Identity of this run on one pair, for skip/resume: what its output depends on.
 
         The model, the parameters, the day captures and the registration used: with the
-        stored one, its matrix and verdict (a registration changed in the inspector is a new
-        run; the alignment options, which it does not use, are left out); when aligning,
-        the alignment options.
+        stored one, its matrix and whether it is accepted (``ok``), so a registration changed
+        in the inspector makes a new run, and the alignment options, which it does not use,
+        are left out; when aligning, the alignment options.
 
         Examples
         --------
