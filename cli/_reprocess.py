@@ -1,8 +1,11 @@
 """``nightlab reprocess``: run a model over a session's stored pairs, on one machine or a cluster.
 
-Each pair becomes a run (model sha256 + parameters + outputs + metrics). Pairs that already
-have a run with the same model and parameters are skipped and counted, so an interrupted
-reprocess resumes where it stopped. The work runs on a Dask ``LocalCluster`` of all cores, or
+Each pair becomes a run (model sha256 + parameters + outputs + metrics) made from the pair's
+recorded reference: all its day captures (per-pixel median) warped by the registration stored
+with the pair, as accepted or nudged in the inspector; a pair never aligned is aligned first,
+and --realign aligns every pair anew. Pairs that already have a run with the same model,
+parameters and registration are skipped and counted, so an interrupted reprocess resumes where
+it stopped and a pair whose registration was changed since is processed again. The work runs on a Dask ``LocalCluster`` of all cores, or
 on an existing cluster (``--scheduler tcp://HOST:8786``) whose workers see the data directory
 at the same path (a shared filesystem); this process is the only writer to the store.
 """
@@ -33,8 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: all cores)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--batch", type=int, default=4, help="pairs per task (default 4)")
-    p.add_argument("--method", default="auto", help="alignment method (default auto)")
-    p.add_argument("--motion", default="homography", help="alignment motion (default homography)")
+    p.add_argument(
+        "--method", default="auto", help="alignment method, when a pair is aligned (default auto)"
+    )
+    p.add_argument(
+        "--motion",
+        default="homography",
+        help="alignment motion, when a pair is aligned (default homography)",
+    )
+    p.add_argument(
+        "--realign",
+        action="store_true",
+        help="align every pair anew instead of using its stored registration",
+    )
     p.add_argument(
         "--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)"
     )
@@ -74,7 +88,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.reprocess import PairJob, RunSpec, reprocess
+    from engine.reprocess import PairJob, RunSpec, done_in_store, reprocess
     from engine.store import Store
 
     if args.batch < 1:
@@ -83,32 +97,28 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
     if args.serial and args.scheduler:
         raise CliError("--serial and --scheduler are exclusive")
-    spec = RunSpec.for_model(args.model, method=args.method, motion=args.motion)
+    options = {"method": args.method, "motion": args.motion}
+    if args.realign:  # only when asked: a default run's parameters stay as they were
+        options["realign"] = True
+    spec = RunSpec.for_model(args.model, **options)
     with Store(args.data_dir) as store:
         session = find_session(store, args.session)  # "no session 'X' in DIR", quotes whole
         pairs = store.pairs(session_id=session.id, limit=None)
-        jobs = [
-            PairJob(
-                p.id,
-                tuple(store.capture(i).path for i in p.day_ids),
-                store.capture(p.night_id).path,
-            )
-            for p in pairs
-        ]
+        jobs = [PairJob.from_pair(store, p) for p in pairs]
         model_name = _model_name(spec.model_path)
 
-        def already_done(job, key) -> bool:
-            return any(r.params.get("run_key") == key for r in store.runs(job.pair_id))
-
         progress = _Progress(len(jobs))
+        sources = {"stored": 0, "aligned": 0}
 
         def record(outcome) -> None:
             if outcome.ok:
+                source = outcome.metrics["registration"]["source"]
+                sources[source] += 1
                 store.add_run(
                     outcome.pair_id,
                     model_name=model_name,
                     model_sha256=spec.model_sha256,
-                    params={**spec.params, "run_key": outcome.run_key},
+                    params={**spec.params, "registration": source, "run_key": outcome.run_key},
                     outputs=outcome.outputs,  # PNG bytes as the worker made them
                     metrics=outcome.metrics,
                     timings_ms=outcome.metrics.get("timings_ms", {}),
@@ -130,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 serial=args.serial,
                 n_workers=args.workers,
                 batch_size=args.batch,
-                already_done=already_done,
+                already_done=done_in_store(store, spec),
                 on_outcome=record,
                 cancel=cancel,
             )
@@ -145,8 +155,9 @@ def run(args: argparse.Namespace) -> int:
     rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed else "-"
     print(
         f"session {session.id} ({session.name}): {report.processed} processed, "
-        f"{report.skipped} skipped (already done with this model and parameters), "
-        f"{report.failed} failed; {rate} on {report.where} "
+        f"{report.skipped} skipped (already done with this model, parameters and registration), "
+        f"{report.failed} failed; {sources['stored']} with the stored registration, "
+        f"{sources['aligned']} aligned; {rate} on {report.where} "
         f"({report.workers} worker{'s' if report.workers != 1 else ''})"
     )
     if report.cancelled:

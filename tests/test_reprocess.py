@@ -19,6 +19,38 @@ from engine import read_image, to_gray, write_image
 from engine.reprocess import PairJob, RunSpec, process_batch, reprocess
 
 SHIFT = (6, -4)  # night = day shifted right 6 px, up 4 px
+NUDGED = (11, -1)  # a registration an operator nudged 5 px right and 3 px down of the truth
+
+
+def _translation(tx: float, ty: float) -> list[list[float]]:
+    return [[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]]
+
+
+def _registration(tx: float, ty: float, *, ok: bool = True, reason: str = "") -> dict:
+    return {
+        "ok": ok,
+        "method": "manual",
+        "motion": "translation",
+        "score": 0.9,
+        "reason": reason,
+        "matrix": _translation(tx, ty),
+    }
+
+
+def _second_day(day: np.ndarray) -> np.ndarray:
+    """Another day capture of the scene: a patch brighter (a parked van, a sunlit wall)."""
+    out = day.copy()
+    out[60:150, 100:220] = np.clip(out[60:150, 100:220].astype(int) + 90, 0, 255)
+    return out
+
+
+def _shifted_by(image: np.ndarray, tx: int, ty: int) -> np.ndarray:
+    """``image`` moved right ``tx`` px and down ``ty`` px (what a pure translation warp gives
+    inside the frame); compare away from the borders."""
+    return np.roll(image, (ty, tx), axis=(0, 1))
+
+
+INNER = (slice(20, -20), slice(20, -20))
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +63,26 @@ def data_dir(tmp_path_factory):
         write_image(root / f"captures/{i:04d}_day.png", day)
         write_image(root / f"captures/{i:04d}_night.png", night)
     (root / "captures/0005_night.png").write_bytes(b"not a png")  # one corrupt pair
+    write_image(root / "captures/0000_day_b.png", _second_day(day))
     return root
 
 
 @pytest.fixture(scope="module")
 def jobs():
-    return [
+    never_aligned = [
         PairJob(i, (f"captures/{i:04d}_day.png",), f"captures/{i:04d}_night.png") for i in range(6)
+    ]
+    return [
+        *never_aligned,
+        # pair 6: the operator nudged its registration in the inspector
+        PairJob(6, ("captures/0000_day.png",), "captures/0000_night.png", _registration(*NUDGED)),
+        # pair 7: a reference of two day captures, registered (median of both) onto the night
+        PairJob(
+            7,
+            ("captures/0000_day.png", "captures/0000_day_b.png"),
+            "captures/0000_night.png",
+            _registration(*SHIFT),
+        ),
     ]
 
 
@@ -65,14 +110,15 @@ def _by_id(outcomes):
 def serial_outcomes(jobs, spec, data_dir):
     got = []
     report = reprocess(jobs, spec, data_dir=data_dir, serial=True, on_outcome=got.append)
-    assert report.where == "serial" and report.processed == 6
+    assert report.where == "serial" and report.processed == 8
     return _by_id(got)
 
 
 def test_serial_run_recovers_the_known_shift_and_reports_the_corrupt_pair(serial_outcomes):
     good = [serial_outcomes[i] for i in range(5)]
-    for o in good:
+    for o in good:  # pairs without a stored registration are aligned, as before
         assert o.ok, o.error
+        assert o.metrics["registration"]["source"] == "aligned"
         matrix = np.array(o.metrics["alignment"]["matrix"])
         assert matrix[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
         assert matrix[1, 2] == pytest.approx(SHIFT[1], abs=0.5)
@@ -82,6 +128,56 @@ def test_serial_run_recovers_the_known_shift_and_reports_the_corrupt_pair(serial
     assert not bad.ok and "0005_night.png" in bad.error and bad.outputs == {}
 
 
+def test_nudged_registration_is_what_the_reference_is_warped_by(serial_outcomes, data_dir):
+    nudged, aligned = serial_outcomes[6], serial_outcomes[0]
+    assert nudged.ok, nudged.error
+    assert nudged.metrics["registration"]["source"] == "stored"
+    np.testing.assert_allclose(nudged.metrics["alignment"]["matrix"], _translation(*NUDGED))
+    assert nudged.metrics["timings_ms"]["align"] == 0  # no search ran
+    # the warped reference is the day image moved by the nudged offset, pixel for pixel
+    day = read_image(data_dir / "captures/0000_day.png")
+    ref = _decode(nudged.outputs["aligned_reference"])[..., ::-1]  # PNG bytes are BGR
+    assert np.array_equal(ref[INNER], _shifted_by(day, *NUDGED)[INNER])
+    # and the metrics are the nudged reference's: 5x3 px off, it matches the night frame worse
+    assert nudged.metrics["ssim_mean"] < aligned.metrics["ssim_mean"] - 0.1
+
+
+def test_every_day_capture_of_a_pair_goes_into_its_reference(serial_outcomes, data_dir):
+    both = serial_outcomes[7]
+    assert both.ok, both.error
+    assert both.metrics["day_reference"] == {
+        "captures": ["captures/0000_day.png", "captures/0000_day_b.png"],
+        "combine": "median",
+    }
+    day = read_image(data_dir / "captures/0000_day.png").astype(int)
+    day_b = read_image(data_dir / "captures/0000_day_b.png").astype(int)
+    ref = _decode(both.outputs["aligned_reference"])[..., ::-1]
+    # the median of two captures is their mean: the brighter patch of the second is half there
+    expected = _shifted_by((day + day_b) / 2.0, *SHIFT)
+    assert np.abs(ref[INNER] - expected[INNER]).max() <= 1
+    patch = (slice(60 + 10 + SHIFT[1], 150 - 10 + SHIFT[1]), slice(100 + 10 + SHIFT[0], 220 - 10))
+    only_first = _decode(serial_outcomes[0].outputs["aligned_reference"])[..., ::-1]
+    assert (ref[patch].mean() - only_first[patch].mean()) > 30
+
+
+def test_stored_registration_that_is_not_aligned_fails_with_its_reason_unless_realigned(
+    spec, data_dir
+):
+    refused = PairJob(
+        9,
+        ("captures/0000_day.png",),
+        "captures/0000_night.png",
+        _registration(0, 0, ok=False, reason="too few matches"),
+    )
+    [kept] = process_batch([refused], spec, str(data_dir))
+    assert not kept.ok and "too few matches" in kept.error and "--realign" in kept.error
+    realign = RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "realign": True})
+    [redone] = process_batch([refused], realign, str(data_dir))
+    assert redone.ok and redone.metrics["registration"]["source"] == "aligned"
+    matrix = np.array(redone.metrics["alignment"]["matrix"])
+    assert matrix[0, 2] == pytest.approx(SHIFT[0], abs=0.5)
+
+
 def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
     seen = []
     report = reprocess(
@@ -89,11 +185,11 @@ def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
         spec,
         data_dir=data_dir,
         serial=True,
-        already_done=lambda job, key: job.pair_id < 4 and key == spec.key,
+        already_done=lambda job, key: job.pair_id < 4 and key == spec.key_for(job),
         on_outcome=lambda o: seen.append(o.pair_id),
     )
-    assert (report.total, report.skipped, report.processed, report.failed) == (6, 4, 2, 1)
-    assert sorted(seen) == [4, 5]
+    assert (report.total, report.skipped, report.processed, report.failed) == (8, 4, 4, 1)
+    assert sorted(seen) == [4, 5, 6, 7]
 
 
 def test_run_key_changes_with_model_hash_or_parameters(spec):
@@ -105,11 +201,65 @@ def test_run_key_changes_with_model_hash_or_parameters(spec):
     )
 
 
+def test_pair_key_changes_with_the_registration_used(spec, jobs):
+    nudged = jobs[6]
+    same = PairJob(6, nudged.day, nudged.night, _registration(*NUDGED))
+    moved = PairJob(6, nudged.day, nudged.night, _registration(*SHIFT))
+    never = PairJob(6, nudged.day, nudged.night)
+    assert spec.key_for(same) == spec.key_for(nudged)
+    assert spec.key_for(moved) != spec.key_for(nudged)  # fixed in the inspector: a new run
+    assert spec.key_for(never) != spec.key_for(nudged)
+    other_motion = RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "motion": "x"})
+    # alignment options do not touch a run made with the stored registration ...
+    assert other_motion.key_for(nudged) == spec.key_for(nudged)
+    # ... but do when the pair is aligned, and realigning ignores the stored one
+    assert other_motion.key_for(never) != spec.key_for(never)
+    realign = RunSpec(spec.model_path, spec.model_sha256, {**spec.params, "realign": True})
+    assert realign.key_for(nudged) == spec.key_for(never)
+    assert spec.key_for(PairJob(6, (*nudged.day, "b.png"), nudged.night)) != spec.key_for(never)
+
+
+def test_a_registration_changed_and_changed_back_is_processed_again(tmp_path, spec):
+    """A -> B -> A: the run made from A is not the pair's newest, so A is run again (an
+    export hands over the newest run, which must match the pair's registration)."""
+    from engine.reprocess import done_in_store
+    from engine.store import Store
+
+    day = np.zeros((8, 8, 3), np.uint8)
+    with Store(tmp_path / "store") as store:
+        s = store.create_session("s")
+        pair = store.add_pair_with_captures(s.id, days=[day], night=day[..., 0])
+        job_a = PairJob.from_pair(store, store.update_pair(pair.id, alignment=_registration(1, 0)))
+        job_b = PairJob(job_a.pair_id, job_a.day, job_a.night, _registration(2, 0))
+        assert job_a.registration["matrix"] == _translation(1, 0)  # read back from the store
+        done = done_in_store(store, spec)
+        assert not done(job_a, spec.key_for(job_a))
+        for job in (job_a, job_b):
+            store.add_run(
+                pair.id,
+                model_name="m",
+                model_sha256=spec.model_sha256,
+                params={"run_key": spec.key_for(job)},
+            )
+        assert done(job_b, spec.key_for(job_b))
+        assert not done(job_a, spec.key_for(job_a))
+        # another model's runs do not hide this model's newest
+        store.add_run(pair.id, model_name="other", model_sha256="f" * 64, params={})
+        assert done(job_b, spec.key_for(job_b))
+
+
 def test_jobs_must_stay_inside_the_data_dir():
     with pytest.raises(ValueError, match="relative to the data dir"):
         PairJob(1, ("../etc/passwd",), "n.png")
     with pytest.raises(ValueError, match="relative to the data dir"):
         PairJob(1, ("d.png",), "/abs/n.png")
+
+
+def test_a_stored_registration_without_a_3x3_matrix_is_refused_when_the_job_is_made():
+    with pytest.raises(ValueError, match="pair 3: stored registration needs a finite 3x3"):
+        PairJob(3, ("d.png",), "n.png", {"ok": True, "matrix": [[1.0, 0.0], [0.0, 1.0]]})
+    job = PairJob(3, ("d.png",), "n.png", _registration(*SHIFT))
+    assert job in {job}  # still hashable with its registration mapping
 
 
 def test_local_cluster_of_two_worker_processes_matches_serial(
@@ -120,17 +270,21 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
         jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append
     )
     assert report.where == "local cluster" and report.workers == 2
-    assert (report.processed, report.failed) == (6, 1)
+    assert (report.processed, report.failed) == (8, 1)
     workers = {o.worker for o in got}
     assert all(not w.endswith(f":{os.getpid()}") for w in workers), "ran in the client process"
     for pid, o in _by_id(got).items():
         ref = serial_outcomes[pid]
         assert o.ok == ref.ok
         if o.ok:
+            assert o.metrics["registration"] == ref.metrics["registration"]
             np.testing.assert_allclose(
                 o.metrics["alignment"]["matrix"], ref.metrics["alignment"]["matrix"], atol=1e-6
             )
+            _same_image(o.outputs["aligned_reference"], ref.outputs["aligned_reference"])
             _same_image(o.outputs["colorized"], ref.outputs["colorized"])
+    # the nudged pair on the cluster: warped by the stored matrix, not searched again
+    np.testing.assert_allclose(_by_id(got)[6].metrics["alignment"]["matrix"], _translation(*NUDGED))
 
 
 @pytest.fixture
@@ -215,7 +369,7 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
         batch_size=1,
         on_outcome=got.append,
     )
-    assert report.where == cli_cluster and report.workers == 2 and report.processed == 12
+    assert report.where == cli_cluster and report.workers == 2 and report.processed == 16
     for o in got:
         assert o.ok == serial_outcomes[o.pair_id].ok
         if o.ok:
@@ -228,7 +382,7 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
 
     with Client(cli_cluster, timeout="30s") as client:
         counts = client.run(loads)
-    # 12 single-pair tasks over 2 workers, 10 of them with a model to run: one load per worker
+    # 16 single-pair tasks over 2 workers, 14 of them with a model to run: one load per worker
     assert len(counts) == 2 and set(counts.values()) <= {1}, counts
 
 
@@ -335,3 +489,69 @@ def test_ctrl_c_stops_reprocess_keeps_finished_runs_and_a_rerun_resumes(tmp_path
     again = _cli("--session", "night", "--serial", data_dir=store_dir)
     assert again.returncode == 0, again.stderr
     assert f"{40 - done} processed, {done} skipped" in again.stdout, again.stdout
+
+
+def _latest_run(store, pair_id):
+    return max(store.runs(pair_id), key=lambda r: r.id)
+
+
+def test_reprocess_command_uses_stored_nudged_and_fused_references_and_redoes_a_changed_one(
+    tmp_path, data_dir
+):
+    from engine.pair_views import record_registration
+    from engine.store import Store
+
+    day = read_image(data_dir / "captures/0000_day.png")
+    day_b = read_image(data_dir / "captures/0000_day_b.png")
+    night = read_image(data_dir / "captures/0000_night.png", mode="gray")
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("lab")
+        ids = {}
+        for name, days in (("nudged", [day]), ("two days", [day, day_b]), ("never", [day])):
+            pair = store.add_pair_with_captures(s.id, days=days, night=night)
+            ids[name] = pair.id
+        # what the inspector does when an operator accepts a nudge / a registration
+        record_registration(store, store.pair(ids["nudged"]), _registration(*NUDGED))
+        record_registration(store, store.pair(ids["two days"]), _registration(*SHIFT))
+
+    first = _cli("--session", "lab", "--serial", data_dir=store_dir)
+    assert first.returncode == 0, first.stderr
+    assert "3 processed, 0 skipped" in first.stdout, first.stdout
+    with Store(store_dir, read_only=True) as store:
+        nudged = _latest_run(store, ids["nudged"])
+        ref = store.read_image(nudged.outputs["aligned_reference"])
+        assert np.array_equal(ref[INNER], _shifted_by(day, *NUDGED)[INNER])
+        np.testing.assert_allclose(nudged.metrics["alignment"]["matrix"], _translation(*NUDGED))
+        assert nudged.params["registration"] == "stored"
+        both = _latest_run(store, ids["two days"])
+        ref = store.read_image(both.outputs["aligned_reference"]).astype(int)
+        expected = _shifted_by((day.astype(int) + day_b) / 2.0, *SHIFT)
+        assert np.abs(ref[INNER] - expected[INNER]).max() <= 1
+        never = _latest_run(store, ids["never"])
+        assert never.params["registration"] == "aligned"
+        assert never.metrics["alignment"]["matrix"][0][2] == pytest.approx(SHIFT[0], abs=0.5)
+        nudged_ssim = nudged.metrics["ssim_mean"]
+    assert "2 with the stored registration, 1 aligned" in first.stdout, first.stdout
+
+    # the operator fixes the nudged registration: only that pair is processed again
+    with Store(store_dir) as store:
+        record_registration(store, store.pair(ids["nudged"]), _registration(*SHIFT))
+    again = _cli("--session", "lab", "--serial", data_dir=store_dir)
+    assert again.returncode == 0, again.stderr
+    assert "1 processed, 2 skipped" in again.stdout, again.stdout
+    with Store(store_dir, read_only=True) as store:
+        fixed = _latest_run(store, ids["nudged"])
+        np.testing.assert_allclose(fixed.metrics["alignment"]["matrix"], _translation(*SHIFT))
+        assert fixed.metrics["ssim_mean"] > nudged_ssim + 0.1
+        assert len(store.runs(ids["never"])) == 1
+
+    # --realign: the registered pairs are searched again; the never-registered one already was
+    realigned = _cli("--session", "lab", "--serial", "--realign", data_dir=store_dir)
+    assert realigned.returncode == 0, realigned.stderr
+    assert "0 with the stored registration, 2 aligned" in realigned.stdout, realigned.stdout
+    assert "2 processed, 1 skipped" in realigned.stdout, realigned.stdout
+    with Store(store_dir, read_only=True) as store:
+        redone = _latest_run(store, ids["two days"])
+        assert redone.params["registration"] == "aligned" and redone.params["realign"] is True
+        assert redone.metrics["registration"]["why"] == "realign asked for a new search"

@@ -146,7 +146,11 @@ class PairTracker:
             check_rgb(img, f"day image {i}")
         if len({img.shape for img in stack}) > 1:
             raise ValueError(f"day images differ in size: {sorted({i.shape for i in stack})}")
-        image = stack[0] if len(stack) == 1 else np.median(np.stack(stack), axis=0)
+        from engine.burst import median_frames
+
+        # the same rounded median the inspector and `nightlab reprocess` rebuild from the
+        # stored captures, so a stored registration fits what they warp to the grey level
+        image = stack[0] if len(stack) == 1 else median_frames(stack)
         # our own read-only copy: it cannot change under us, so alignment prepares it once
         # and reuses that for every night frame (`alignment.align` on a read-only reference)
         image = np.array(image, dtype=np.uint8, order="C", copy=True)

@@ -7,7 +7,15 @@ shared filesystem at the same path) and send back encoded PNG bytes and metrics;
 only writer to the store -- writes files atomically and commits rows. See :func:`reprocess`.
 """
 
-from engine.reprocess._runner import ReprocessReport, reprocess
+from engine.reprocess._runner import ReprocessReport, done_in_store, reprocess
 from engine.reprocess._task import PairJob, RunOutcome, RunSpec, process_batch
 
-__all__ = ["PairJob", "ReprocessReport", "RunOutcome", "RunSpec", "process_batch", "reprocess"]
+__all__ = [
+    "PairJob",
+    "ReprocessReport",
+    "RunOutcome",
+    "RunSpec",
+    "done_in_store",
+    "process_batch",
+    "reprocess",
+]

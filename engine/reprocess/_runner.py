@@ -7,10 +7,34 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.reprocess._task import PairJob, RunOutcome, RunSpec, process_batch, warm_worker
 
-__all__ = ["ReprocessReport", "reprocess"]
+if TYPE_CHECKING:
+    from engine.store import Store
+
+__all__ = ["ReprocessReport", "done_in_store", "reprocess"]
+
+
+def done_in_store(store: Store, spec: RunSpec) -> Callable[[PairJob, str], bool]:
+    """``already_done`` for `reprocess` over a store's pairs: a pair is done when its latest
+    run of this model (``spec.model_sha256``) has this key (``params["run_key"]``).
+
+    Only the latest counts: a pair whose registration went A -> B -> A again gets a new run
+    from A, so its newest run (the one an export hands over) matches its registration.
+
+    Examples
+    --------
+    >>> reprocess(jobs, spec, data_dir=store.root,
+    ...           already_done=done_in_store(store, spec))  # doctest: +SKIP
+    """
+
+    def already_done(job: PairJob, key: str) -> bool:
+        mine = [r for r in store.runs(int(job.pair_id)) if r.model_sha256 == spec.model_sha256]
+        return bool(mine) and mine[-1].params.get("run_key") == key  # runs() is oldest first
+
+    return already_done
 
 
 @dataclass(frozen=True)
@@ -18,7 +42,7 @@ class ReprocessReport:
     total: int
     """Pairs asked for."""
     skipped: int
-    """Pairs that already had a run with the same model sha256 and parameters."""
+    """Pairs that already had a run with the same model sha256, parameters and registration."""
     processed: int
     failed: int
     seconds: float
@@ -58,7 +82,9 @@ def reprocess(
     ----------
     jobs : iterable of PairJob
     spec : RunSpec
-        The model (by path and sha256) and parameters; ``spec.key`` identifies the run.
+        The model (by path and sha256) and parameters; ``spec.key_for(job)`` identifies the
+        run on one pair (it includes the registration used, so a pair whose stored
+        registration changed is processed again).
     data_dir : path
         Where the images are; on a remote cluster the same path must exist on every worker.
     scheduler : str, optional
@@ -71,7 +97,8 @@ def reprocess(
     batch_size : int
         Pairs per task.
     already_done : callable, optional
-        ``already_done(job, spec.key)`` -> True to skip the pair (resume after interruption).
+        ``already_done(job, spec.key_for(job))`` -> True to skip the pair (resume after
+        interruption).
     on_outcome : callable, optional
         Called in this process, in completion order, for every outcome: the single writer.
     cancel : threading.Event, optional
@@ -95,7 +122,7 @@ def reprocess(
     if serial and scheduler:
         raise ValueError("serial and scheduler are exclusive")
     all_jobs = list(jobs)
-    todo = [j for j in all_jobs if not (already_done and already_done(j, spec.key))]
+    todo = [j for j in all_jobs if not (already_done and already_done(j, spec.key_for(j)))]
     skipped = len(all_jobs) - len(todo)
     cancel = cancel or threading.Event()
     deliver = on_outcome or (lambda _o: None)

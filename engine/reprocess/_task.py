@@ -1,5 +1,10 @@
 """The task a worker runs: a batch of pairs through align -> leak mask -> colorize.
 
+A pair is reprocessed against its *recorded* reference: all its day captures, combined by
+per-pixel median as capture, ingest and the inspector combine them, warped by the registration
+stored with the pair (what the operator accepted or nudged). Alignment runs only for a pair
+without a stored registration, or when the run asks for it (``realign``).
+
 Everything here is plain data in and out (picklable frozen dataclasses, PNG bytes), so the same
 function serves a local loop and remote Dask workers. The model is loaded once per worker
 process and kept in a module-level cache keyed by its path and sha256.
@@ -13,9 +18,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from engine.store import Pair, Store
 
 __all__ = ["PairJob", "RunOutcome", "RunSpec", "process_batch"]
 
@@ -31,8 +41,14 @@ class PairJob:
 
     pair_id: int | str
     day: tuple[str, ...]
-    """Day reference capture(s); the first is used as the reference (fusion is the caller's)."""
+    """The day reference's capture(s); several are combined by per-pixel median (same size),
+    as `engine.live.PairTracker` and `engine.pair_views.load_pair_images` combine them."""
     night: str
+    # a mapping is unhashable: leave it out of the hash so jobs still go into sets and dicts
+    registration: Mapping[str, Any] | None = field(default=None, hash=False)
+    """The registration stored with the pair (``ok``, ``method``, ``motion``, ``score``,
+    ``reason``, ``matrix``: day-reference pixels -> night pixels), or None when the pair was
+    never aligned (then the run aligns it)."""
 
     def __post_init__(self) -> None:
         if not self.day:
@@ -40,6 +56,33 @@ class PairJob:
         for p in (*self.day, self.night):
             if Path(p).is_absolute() or ".." in Path(p).parts:
                 raise ValueError(f"pair {self.pair_id}: {p!r} must be relative to the data dir")
+        if self.registration is not None:
+            m = np.asarray(self.registration.get("matrix"), dtype=float)
+            if m.shape != (3, 3) or not np.isfinite(m).all():
+                raise ValueError(
+                    f"pair {self.pair_id}: stored registration needs a finite 3x3 matrix"
+                )
+
+    @classmethod
+    def from_pair(cls, store: Store, pair: Pair) -> PairJob:
+        """The job for a stored pair: every day capture, the night capture and the pair's
+        registration (None when it was never aligned: ``aligned_ok`` None or no matrix)."""
+        registration = None
+        if pair.aligned_ok is not None and pair.matrix is not None:
+            registration = {
+                "ok": bool(pair.aligned_ok),
+                "method": pair.method or "",
+                "motion": pair.motion or "homography",
+                "score": pair.score,
+                "reason": pair.reason,
+                "matrix": [list(row) for row in pair.matrix],
+            }
+        return cls(
+            pair.id,
+            tuple(store.capture(i).path for i in pair.day_ids),
+            store.capture(pair.night_id).path,
+            registration,
+        )
 
 
 @dataclass(frozen=True)
@@ -49,7 +92,9 @@ class RunSpec:
     model_path: str
     model_sha256: str
     params: dict[str, Any] = field(default_factory=dict)
-    """JSON-ready: ``method``, ``motion`` (alignment), ``leak`` (LeakMaskParams fields)."""
+    """JSON-ready: ``method``, ``motion`` (alignment, when a pair is aligned), ``leak``
+    (LeakMaskParams fields), ``realign`` (True: align every pair anew, ignoring stored
+    registrations)."""
     threads: int = 1
     """onnxruntime threads per worker: one per worker process avoids oversubscribing cores."""
 
@@ -57,6 +102,49 @@ class RunSpec:
     def key(self) -> str:
         """Identity of the run for skip/resume: sha256 of the model hash + canonical params."""
         blob = json.dumps({"model": self.model_sha256, "params": self.params}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def uses_stored(self, job: PairJob) -> bool:
+        """Whether ``job`` is processed with its stored registration (else it is aligned)."""
+        return job.registration is not None and not self.params.get("realign")
+
+    def key_for(self, job: PairJob) -> str:
+        """Identity of this run on one pair, for skip/resume: what its output depends on.
+
+        The model, the parameters, the day captures and the registration used: with the
+        stored one, its matrix and whether it is accepted (``ok``), so a registration changed
+        in the inspector makes a new run, and the alignment options, which it does not use,
+        are left out; when aligning, the alignment options.
+
+        Examples
+        --------
+        >>> spec = RunSpec("m.onnx", "0" * 64, {"motion": "affine"})
+        >>> job = PairJob(1, ("d.png",), "n.png", {"ok": True, "matrix": np.eye(3).tolist()})
+        >>> nudged = {"ok": True, "matrix": [[1, 0, 2], [0, 1, 0], [0, 0, 1]]}
+        >>> spec.key_for(job) == spec.key_for(PairJob(1, ("d.png",), "n.png", nudged))
+        False
+        """
+        params = {k: v for k, v in self.params.items() if k != "realign"}
+        if self.uses_stored(job):
+            reg = job.registration or {}
+            params = {k: v for k, v in params.items() if k not in ("method", "motion")}
+            used: dict[str, Any] = {
+                "source": "stored",
+                "ok": bool(reg.get("ok")),
+                # 9 significant digits: the same stored matrix always gives the same key
+                "matrix": [float(f"{v:.9g}") for v in np.asarray(reg["matrix"], float).ravel()],
+            }
+        else:
+            used = {"source": "aligned"}
+        blob = json.dumps(
+            {
+                "model": self.model_sha256,
+                "params": params,
+                "day": list(job.day),
+                "registration": used,
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @classmethod
@@ -155,17 +243,56 @@ def _png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def _day_reference(job: PairJob, root: Path) -> np.ndarray:
+    """The pair's day reference as recorded: its one capture, or the per-pixel median of all."""
+    from engine._image import read_image
+    from engine.burst import median_frames
+
+    days = [read_image(root / p, mode="rgb") for p in job.day]
+    if len(days) == 1:
+        return days[0]
+    sizes = {d.shape for d in days}
+    if len(sizes) > 1:
+        raise ValueError(f"day captures {', '.join(job.day)} differ in size: {sorted(sizes)}")
+    return median_frames(days)
+
+
+def _stored_alignment(job: PairJob, day: np.ndarray, night: np.ndarray):
+    """The stored registration as an accepted `alignment.Alignment`; ValueError when the
+    record says the pair is not aligned (reproducing it cannot give a reference)."""
+    from alignment import Alignment
+
+    r = job.registration or {}
+    if not r.get("ok"):
+        raise ValueError(
+            f"stored registration is not aligned ({r.get('reason') or 'no reason recorded'}); "
+            "fix it in the inspector, or reprocess with realign (--realign) to search again"
+        )
+    return Alignment(
+        np.asarray(r["matrix"], float),
+        ok=True,
+        score=float(r.get("score") or 0.0),
+        method=str(r.get("method") or ""),
+        motion=str(r.get("motion") or "homography"),
+        reason=str(r.get("reason") or ""),
+        fixed_shape=night.shape[:2],
+        moving_shape=day.shape[:2],
+    )
+
+
 def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
     from engine._image import read_image
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import process_pair
 
     t0 = time.perf_counter()
+    key = spec.key_for(job)
     try:
-        day = read_image(root / job.day[0], mode="rgb")
+        day = _day_reference(job, root)
         night = read_image(root / job.night, mode="gray")
         p = spec.params
         leak = LeakMaskParams(**p["leak"]) if p.get("leak") else None
+        stored = spec.uses_stored(job)
         res = process_pair(
             day,
             night,
@@ -173,6 +300,7 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
             method=p.get("method", "auto"),
             motion=p.get("motion", "homography"),
             leak_params=leak,
+            registered=_stored_alignment(job, day, night) if stored else None,
         )
         outputs: dict[str, bytes] = {}
         if res.ok:
@@ -180,21 +308,35 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
             outputs["leak_mask"] = _png(res.leak_mask)
             if res.colorized is not None:
                 outputs["colorized"] = _png(res.colorized.rgb)
+        metrics = res.metrics()
+        # which registration this run used, and why: the run's record says it, not a guess
+        metrics["registration"] = {
+            "source": "stored" if stored else "aligned",
+            "why": (
+                "the pair's stored registration"
+                if stored
+                else "realign asked for a new search"
+                if job.registration is not None
+                else "the pair had no stored registration"
+            ),
+        }
+        metrics["day_reference"] = {
+            "captures": list(job.day),
+            "combine": "single" if len(job.day) == 1 else "median",
+        }
         return RunOutcome(
             pair_id=job.pair_id,
-            run_key=spec.key,
+            run_key=key,
             ok=res.ok,
             error=None if res.ok else f"not aligned: {res.alignment.reason}",
-            metrics=res.metrics(),
+            metrics=metrics,
             outputs=outputs,
             worker=worker,
             seconds=time.perf_counter() - t0,
         )
     except Exception as exc:  # one bad pair never stops the batch
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return RunOutcome(
-            job.pair_id, spec.key, False, msg, {}, {}, worker, time.perf_counter() - t0
-        )
+        return RunOutcome(job.pair_id, key, False, msg, {}, {}, worker, time.perf_counter() - t0)
 
 
 def process_batch(jobs: list[PairJob], spec: RunSpec, data_dir: str) -> list[RunOutcome]:
