@@ -19,7 +19,7 @@ import sys
 
 from cli._common import CliError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "end_without_finalization", "main"]
 
 #: subcommand name -> module under ``cli`` that registers it
 COMMANDS: dict[str, str] = {
@@ -151,6 +151,30 @@ def _raise_on_stop_signals(exc_type) -> None:
         signal.signal(s, handler)
 
 
+def end_without_finalization(status: int) -> None:
+    """End the app's process with ``status`` once its window has closed in order, skipping
+    the interpreter's finalization; never returns.
+
+    When the window closes, the app stops the camera, joins the live workers, waits for the
+    jobs and closes the store; every file it wrote went through `engine.atomic`. What is
+    left for Python's finalization then is only risk: a daemon thread that comes back from
+    native code while the interpreter finalizes is ended by ``pthread_exit`` (CPython
+    3.11-3.13; gh-87135), and when that unwinds through a C++ frame -- OpenCV's and ONNX
+    Runtime's bindings release the GIL in destructors -- the process aborts with "terminate
+    called without an active exception" and status 134 after a clean run (seen in about 1
+    of 130 short smoke runs on a loaded machine; `tests/test_app_exit.py` reproduces it).
+    """
+    import logging
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass  # a closed or detached stream: nothing more can reach it
+    logging.shutdown()
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
     program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -180,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         from gui.app import run_app
 
         try:
-            return run_app(
+            status = run_app(
                 camera=args.camera,
                 smoke=args.smoke,
                 screenshot=args.screenshot,
@@ -191,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             signum = getattr(exc, "signum", signal.SIGINT)
             name = signal.Signals(signum).name
             print(f"nightlab: interrupted by {name}; closing", file=sys.stderr)
-            return 128 + signum
+            status = 128 + signum
+        if program:
+            end_without_finalization(status)
+        return status
     try:
         # argv None = the real program (sys.argv): a forked reaper may stand by; a command
         # called in-process (tests, embedding) must not fork its host

@@ -153,6 +153,8 @@ def run_app(
     app.processEvents()
     del win
     store.close()
+    if settings is not None:
+        settings.sync()  # written now: the program ends without finalization (cli.main)
     if scratch is not None:
         scratch.cleanup()
     return status
