@@ -161,8 +161,8 @@ def end_without_finalization(status: int) -> None:
     native code while the interpreter finalizes is ended by ``pthread_exit`` (CPython
     3.11-3.13; gh-87135), and when that unwinds through a C++ frame -- OpenCV's and ONNX
     Runtime's bindings release the GIL in destructors -- the process aborts with "terminate
-    called without an active exception" and status 134 after a clean run (seen in about 1
-    of 130 short smoke runs on a loaded machine; `tests/test_app_exit.py` reproduces it).
+    called without an active exception" and status 134 after a clean run (seen in 1 of
+    152 short smoke runs; `tests/test_app_exit.py` reproduces it).
     """
     import logging
 
