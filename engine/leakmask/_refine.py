@@ -116,9 +116,9 @@ def _fast_compiled(p: np.ndarray, guide: np.ndarray, radius: int, eps: float) ->
     f8, f4 = np.dtype(np.float64).str, np.dtype(np.float32).str
     planes, table, mean, wide = scratch(
         (
-            ((n, *half), f8),
-            ((n, half[0] + 2 * radius + 1, half[1] + 2 * radius + 1), f8),
-            ((n, *half), f8),
+            ((n, *half), f4),
+            ((1, half[0] + 2 * radius + 1, half[1] + 2 * radius + 1), f8),
+            ((n, *half), f4),
             ((c + 1, half[0] + 1, w), f4),
         )
     )

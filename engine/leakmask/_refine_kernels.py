@@ -103,6 +103,16 @@ def _box_means(t, k, out):
 
 
 @njit(**_JIT)
+def _box_filter(planes, r, table, out):
+    """Window (``2 r + 1``) means of each plane into ``out``, through one summed-area table
+    reused plane after plane."""
+    k = 2 * r + 1
+    for q in range(planes.shape[0]):
+        _integral(planes[q : q + 1], r, table)
+        _box_means(table, k, out[q : q + 1])
+
+
+@njit(**_JIT)
 def fast_guided_filter(values, guide, radius, eps, out, planes, table, mean, wide):
     """Fast guided filter (subsample 2) of ``values`` steered by ``guide`` into ``out``.
 
@@ -111,13 +121,15 @@ def fast_guided_filter(values, guide, radius, eps, out, planes, table, mean, wid
     half-size grid; ``eps``: regularisation in units of the guide scaled to [0, 1];
     ``out``: float32 ``(h, w)``, ``clip(mean_b + sum_c mean_a_c * guide_c, 0, 1)``.
     Scratch (kept by the caller between frames: fresh pages cost more than the arithmetic),
-    with ``n = 2 c + 1 + c (c + 1) / 2`` statistics: float64 ``planes`` and ``mean``
-    ``(n, h / 2, w / 2)``, ``table`` ``(n, h / 2 + 2 radius + 1, w / 2 + 2 radius + 1)``;
-    float32 ``wide`` ``(c + 1, h / 2 + 1, w)``.
+    with ``n = 2 c + 1 + c (c + 1) / 2`` statistics: float32 ``planes`` and ``mean``
+    ``(n, h / 2, w / 2)``; float64 ``table`` ``(1, h / 2 + 2 radius + 1, w / 2 + 2 radius +
+    1)``, one plane's summed-area table at a time (all of it stays in L2: with float64
+    planes and a table per plane the filter streamed 1.7 MB per frame through the caches
+    and took twice its isolated time inside the leak mask); float32 ``wide``
+    ``(c + 1, h / 2 + 1, w)``.
     """
     h, w = values.shape
     c = guide.shape[1] // w
-    k = 2 * radius + 1
     # 1. the half grid: guide channels (scaled to [0, 1]) and values, then their products:
     #    g_i, p, g_i g_j (i <= j), g_i p
     _halve(values, guide, c, planes)
@@ -129,16 +141,14 @@ def fast_guided_filter(values, guide, radius, eps, out, planes, table, mean, wid
     for i in range(c):
         _product(planes[i], planes[c], planes[q + i])
     # 2. window statistics and the linear model ``p ~ a . g + b`` per window
-    _integral(planes, radius, table)
-    _box_means(table, k, mean)
+    _box_filter(planes, radius, table, mean)
     coef = planes[: c + 1]  # the statistics are not needed any more
     if c == 1:
         _gray_model(mean, eps, coef)
     else:
         _colour_model(mean, eps, coef)
     # 3. the window means of the coefficients
-    _integral(coef, radius, table[: c + 1])
-    _box_means(table[: c + 1], k, mean[: c + 1])
+    _box_filter(coef, radius, table, mean[: c + 1])
     # 4. enlarged 2x (INTER_LINEAR) and applied to the full-resolution guide
     _enlarge_apply(mean[: c + 1], guide, c, out, wide)
 
@@ -149,7 +159,7 @@ def _halve(values, guide, c, planes):
     scaled to [0, 1], into ``planes[:c]``; the values (float32, as OpenCV's float
     ``INTER_AREA``) into ``planes[c]``."""
     hh, hw = planes.shape[1], planes.shape[2]
-    inv255 = 1.0 / 255.0
+    inv255 = np.float32(1.0 / 255.0)
     quarter = np.float32(0.25)
     for y in range(hh):
         g0, g1, v0, v1 = guide[2 * y], guide[2 * y + 1], values[2 * y], values[2 * y + 1]
@@ -158,7 +168,7 @@ def _halve(values, guide, c, planes):
             for x in range(hw):
                 i, j = 2 * x * c + ch, (2 * x + 1) * c + ch
                 s = np.int32(g0[i]) + np.int32(g0[j]) + np.int32(g1[i]) + np.int32(g1[j])
-                dst[x] = ((s + 2) >> 2) * inv255
+                dst[x] = np.float32((s + 2) >> 2) * inv255
         dst = planes[c, y]
         for x in range(hw):
             a = np.float32(v0[2 * x]) + np.float32(v0[2 * x + 1])
@@ -178,13 +188,15 @@ def _product(a, b, out):
 def _gray_model(mean, eps, coef):
     """``a = cov(g, p) / (var g + eps)``, ``b = E[p] - a E[g]`` from the window means
     ``[g, p, g g, g p]``."""
+    f = np.float64
     for y in range(mean.shape[1]):
         mg, mp, mgg, mgp = mean[0, y], mean[1, y], mean[2, y], mean[3, y]
         ca, cb = coef[0, y], coef[1, y]
         for x in range(mean.shape[2]):
-            a = (mgp[x] - mg[x] * mp[x]) / (mgg[x] - mg[x] * mg[x] + eps)
+            g, p = f(mg[x]), f(mp[x])
+            a = (f(mgp[x]) - g * p) / (f(mgg[x]) - g * g + eps)
             ca[x] = a
-            cb[x] = mp[x] - a * mg[x]
+            cb[x] = p - a * g
 
 
 @njit(**_JIT)
@@ -192,18 +204,19 @@ def _colour_model(mean, eps, coef):
     """``a = (cov(g) + eps I)^-1 cov(g, p)``, ``b = E[p] - a . E[g]`` from the window means
     ``[g0, g1, g2, p, g0g0, g0g1, g0g2, g1g1, g1g2, g2g2, g0p, g1p, g2p]``; the symmetric
     3x3 inverse by cofactors (positive definite thanks to eps)."""
+    f = np.float64
     for y in range(mean.shape[1]):
-        m0, m1, m2, mp = mean[0, y], mean[1, y], mean[2, y], mean[3, y]
         for x in range(mean.shape[2]):
-            s00 = mean[4, y, x] - m0[x] * m0[x] + eps
-            s01 = mean[5, y, x] - m0[x] * m1[x]
-            s02 = mean[6, y, x] - m0[x] * m2[x]
-            s11 = mean[7, y, x] - m1[x] * m1[x] + eps
-            s12 = mean[8, y, x] - m1[x] * m2[x]
-            s22 = mean[9, y, x] - m2[x] * m2[x] + eps
-            c0 = mean[10, y, x] - m0[x] * mp[x]
-            c1 = mean[11, y, x] - m1[x] * mp[x]
-            c2 = mean[12, y, x] - m2[x] * mp[x]
+            g0, g1, g2, p = f(mean[0, y, x]), f(mean[1, y, x]), f(mean[2, y, x]), f(mean[3, y, x])
+            s00 = f(mean[4, y, x]) - g0 * g0 + eps
+            s01 = f(mean[5, y, x]) - g0 * g1
+            s02 = f(mean[6, y, x]) - g0 * g2
+            s11 = f(mean[7, y, x]) - g1 * g1 + eps
+            s12 = f(mean[8, y, x]) - g1 * g2
+            s22 = f(mean[9, y, x]) - g2 * g2 + eps
+            c0 = f(mean[10, y, x]) - g0 * p
+            c1 = f(mean[11, y, x]) - g1 * p
+            c2 = f(mean[12, y, x]) - g2 * p
             i00 = s11 * s22 - s12 * s12
             i01 = s02 * s12 - s01 * s22
             i02 = s01 * s12 - s02 * s11
@@ -217,7 +230,7 @@ def _colour_model(mean, eps, coef):
             coef[0, y, x] = a0
             coef[1, y, x] = a1
             coef[2, y, x] = a2
-            coef[3, y, x] = mp[x] - a0 * m0[x] - a1 * m1[x] - a2 * m2[x]
+            coef[3, y, x] = p - a0 * g0 - a1 * g1 - a2 * g2
 
 
 @njit(**_JIT)

@@ -78,9 +78,10 @@ def warm_kernels() -> None:
         shrink_pair(flat, flat, 2, small)
         shrink_image(flat, 2, small[0])
         chroma_ramp(small.reshape(16, 24), 5, 10.0, 25.0)
-        f8 = np.empty((13, 8, 8))
+        planes = np.empty((13, 8, 8), f32)
+        table = np.empty((1, 11, 11))
         fast_guided_filter(
-            out, flat, 1, 1e-3, out, f8, np.empty((13, 11, 11)), f8, np.empty((4, 9, 16), f32)
+            out, flat, 1, 1e-3, out, planes, table, planes, np.empty((4, 9, 16), f32)
         )
         _READY.set()
 
