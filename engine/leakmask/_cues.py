@@ -95,7 +95,7 @@ def luminance_ramp(
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     ratio -= bg
     np.abs(ratio, out=ratio)
-    typical = float(np.median(ratio[::2, ::2]))
+    typical = _median(ratio[::2, ::2])
     scale = max(1.0, spread_factor * typical / lo)
     out = _ramp(ratio, lo * scale, hi * scale)
     if trust < 1.0:
@@ -104,13 +104,35 @@ def luminance_ramp(
 
 
 def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
-    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample)."""
-    x, y = a[::2, ::2].ravel(), b[::2, ::2].ravel()
-    sx, sy = float(x.std()), float(y.std())
+    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample).
+
+    From the five float64 sums in three dot products: numpy's ``std`` and ``mean`` of the
+    float32 samples took a dozen passes and temporaries (0.09 ms at 640x480, a third of the
+    cue).
+    """
+    x = a[::2, ::2].astype(np.float64).ravel()
+    y = b[::2, ::2].astype(np.float64).ravel()
+    n = x.size
+    mx, my = float(x.sum()) / n, float(y.sum()) / n
+    vx = max(float(x.dot(x)) / n - mx * mx, 0.0)
+    vy = max(float(y.dot(y)) / n - my * my, 0.0)
+    sx, sy = vx**0.5, vy**0.5
     if sx < 1e-3 or sy < 1e-3:
         return 1.0  # a flat frame: nothing says the gain model fails
-    corr = float(np.mean((x - x.mean()) * (y - y.mean()))) / (sx * sy)
+    corr = (float(x.dot(y)) / n - mx * my) / (sx * sy)
     return min(max((corr - _CORR_OFF) / (_CORR_FULL - _CORR_OFF), 0.0), 1.0)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a float32 array through ``np.partition`` (about a third of its cost):
+    the middle value, or the float32 mean of the two middle ones."""
+    flat = values.ravel()
+    n = flat.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(flat, k)[k])
+    part = np.partition(flat, (k - 1, k))
+    return float((part[k - 1] + part[k]) / np.float32(2.0))
 
 
 def colour_ramp(

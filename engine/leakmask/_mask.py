@@ -536,8 +536,11 @@ def _finish(sim, shape, factor, params: LeakMaskParams, cues=None, scale=1.0) ->
         tail = (params.tail_hi - sim) * np.float32(params.tail_max / params.tail_hi)
         np.clip(tail, 0.0, params.tail_max, out=tail)
         np.maximum(soft, tail, out=soft)
+    # clipped here, not at full size: the enlargement is bilinear by a power of two, whose
+    # weights (1/4, 3/4, ...) are exact and sum to exactly 1, so with inputs in [0, 1] every
+    # rounded output stays in [0, 1] (a full-size clip cost 0.035 ms at 640x480)
+    np.clip(soft, 0.0, 1.0, out=soft)
     mask = _enlarge(soft, shape, factor)
-    np.clip(mask, 0.0, 1.0, out=mask)
     return LeakMaskStages(sim, ramp, binary, closed, soft, mask, dict(cues or {}), scale)
 
 
