@@ -374,10 +374,11 @@ def leak_mask_stages(
     )
     # the colour images at the working resolution, shrunk once: the reference's guides the
     # refinement, and with the night frame's the pair feeds the colour cue
-    small_colour = _small_colours(night_color, reference_color, (h, w), factor)
-    unrefined = None
     radius = params.refine_radius_luminance if reference_color is None else params.refine_radius
-    if radius > 0 and params.normalization == "orientation":
+    refine = radius > 0 and params.normalization == "orientation"
+    small_colour = _small_colours(night_color, reference_color, (h, w), factor, refine)
+    unrefined = None
+    if refine:
         unrefined = sim
         guide = small_r if small_colour is None else small_colour[-1]
         # the radius is set for a full working width and follows the working image's size
@@ -391,9 +392,10 @@ def leak_mask_stages(
     return replace(stages, unrefined=unrefined)
 
 
-def _small_colours(night_color, reference_color, shape, factor) -> np.ndarray | None:
+def _small_colours(night_color, reference_color, shape, factor, guide) -> np.ndarray | None:
     """The colour images, validated, at the working resolution: uint8 ``(n, h, w, 3)``,
-    the night frame's first when given; None without ``reference_color``."""
+    the night frame's first when given; None without ``reference_color``, or when neither
+    the refinement's guide (``guide``) nor the colour cue needs them."""
     if reference_color is None:
         if night_color is not None:
             raise ValueError("night_color needs reference_color (the aligned reference in colour)")
@@ -403,6 +405,8 @@ def _small_colours(night_color, reference_color, shape, factor) -> np.ndarray | 
         check_rgb(img, name)
         if img.shape[:2] != shape:
             raise ValueError(f"{name} must be {shape}, got {img.shape[:2]}")
+    if night_color is None and not guide:
+        return None
     images = (reference_color,) if night_color is None else (night_color, reference_color)
     return shrink_colour(images, factor)
 
