@@ -136,13 +136,15 @@ def _gauss11_strip(x, y, out, r0, r1, taps, cov_norm, c1, c2, round32, ring):
                 continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
             if pair:
                 _vertical11x2(pad[0, q], pad[1, q], ring[q], rows, taps, w, round32, src)
-                _horizontal5(hor[1, q], pad[1, q], taps, r, w)
             else:
                 _vertical5(pad[0, q], ring[q], rows, taps, r, w, round32, src)
-            _horizontal5(hor[0, q], pad[0, q], taps, r, w)
+            if not round32:
+                _horizontal5(hor[0, q], pad[0, q], taps, r, w)
+                if pair:
+                    _horizontal5(hor[1, q], pad[1, q], taps, r, w)
         for p in range(2 if pair else 1):
-            if round32:
-                _formula32(hor[p], out[i + p - r0], 1.0, cov_norm, c1, c2, w)
+            if round32:  # the horizontal pass and the formula in one loop
+                _horizontal_formula32(pad[p], out[i + p - r0], taps, cov_norm, c1, c2, w)
             else:
                 _formula64(hor[p], out[i + p - r0], 1.0, cov_norm, c1, c2, w)
         i += 2 if pair else 1
@@ -272,6 +274,41 @@ def _horizontal5(s, v, taps, r, w):
             + t4 * (_f64(a4[j]) + _f64(b4[j]))
             + t5 * (_f64(a5[j]) + _f64(b5[j]))
         )
+
+
+@njit(**_JIT_FMA)
+def _h11(v, j, t0, t1, t2, t3, t4, t5):
+    """`_horizontal5`'s sum (11 taps) at ``j`` of the padded row ``v``, term for term."""
+    return (
+        t0 * v[j + 5]
+        + t1 * (v[j + 4] + v[j + 6])
+        + t2 * (v[j + 3] + v[j + 7])
+        + t3 * (v[j + 2] + v[j + 8])
+        + t4 * (v[j + 1] + v[j + 9])
+        + t5 * (v[j] + v[j + 10])
+    )
+
+
+@njit(**_JIT)  # the formula never fuses (`_formula32`); `_h11`'s sums do, as `_horizontal5`
+def _horizontal_formula32(pad, orow, taps, cov_norm, c1, c2, w):
+    """`_horizontal5` of the five padded rows ``pad`` (11 taps) and `_formula32` on the
+    sums, in one loop: the same float64 sums and float32 operations, without storing the
+    sums and reading them back."""
+    f32 = np.float32
+    t0, t1, t2, t3, t4, t5 = taps[5], taps[4], taps[3], taps[2], taps[1], taps[0]
+    px, py, pxx, pyy, pxy = pad[0], pad[1], pad[2], pad[3], pad[4]
+    cn, k1, k2, two = f32(cov_norm), f32(c1), f32(c2), f32(2.0)
+    for j in range(w):
+        ux = f32(_h11(px, j, t0, t1, t2, t3, t4, t5))
+        uy = f32(_h11(py, j, t0, t1, t2, t3, t4, t5))
+        vx = cn * (f32(_h11(pxx, j, t0, t1, t2, t3, t4, t5)) - ux * ux)
+        vy = cn * (f32(_h11(pyy, j, t0, t1, t2, t3, t4, t5)) - uy * uy)
+        vxy = cn * (f32(_h11(pxy, j, t0, t1, t2, t3, t4, t5)) - ux * uy)
+        a1 = two * ux * uy + k1
+        a2 = two * vxy + k2
+        b1 = ux * ux + uy * uy + k1
+        b2 = vx + vy + k2
+        orow[j] = (a1 * a2) / (b1 * b2)
 
 
 @njit(**_JIT)
