@@ -47,6 +47,7 @@ from engine.leakmask import (  # noqa: E402
     leak_mask,
     leak_mask_stages,
     stages_from_similarity,
+    warm_kernels,
 )
 from engine.scene_change import degrade_reference, donor_photos, paste_patches  # noqa: E402
 
@@ -215,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.shared / "data" / "visnir" / "country").is_dir():
         raise SystemExit(f"{args.shared}/data/visnir/country not found (pass --shared PATH)")
 
+    # the compiled kernels (refinement, colour cue) from the first mask on, as in a live
+    # session; until they load, OpenCV versions serve (the same maps up to float rounding)
+    warm_kernels()
     pairs = load_pairs(args.shared)
     cases = {kind: make_cases(pairs, kind) for kind in KINDS}
     changed = np.mean([c.changed.mean() for c in cases["paste"]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.leakmask import LeakMaskParams, leak_mask_stages
-from engine.leakmask._colour_kernels import shrink_pair
+from engine.leakmask._colour_kernels import shrink_image, shrink_pair
 from engine.leakmask._cues import colour_ramp
 from engine.scene_change import donor_photos
 from tests.conftest import shared_path
@@ -78,6 +78,9 @@ def test_shrink_pair_equals_repeated_opencv_area_resizes(shape, factor):
     shrink_pair(a.reshape(flat), b.reshape(flat), factor, out)
     np.testing.assert_array_equal(out[0].reshape(h, w, 3), _reference_shrink(a, factor))
     np.testing.assert_array_equal(out[1].reshape(h, w, 3), _reference_shrink(b, factor))
+    one = np.empty((h, w * 3), np.uint8)  # the single-image version (the reference alone)
+    shrink_image(b.reshape(flat), factor, one)
+    np.testing.assert_array_equal(one, out[1])
 
 
 def _synthetic_pair() -> tuple[np.ndarray, np.ndarray]:

@@ -667,3 +667,19 @@ def test_gaussian_maps_from_several_threads_at_once_are_still_exact(dtype, rng):
         np.testing.assert_array_equal(results[i], expected[i])
     a, b = pairs[0]
     assert np.abs(expected[0] - _skimage(a, b, **kw)).max() <= 1e-6
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4, 8])
+def test_the_enlarged_mask_stays_in_0_1_without_a_full_size_clip(factor, rng):
+    """`_finish` clips the working-size map and not the full-size one: the power-of-two
+    bilinear enlargement must keep values in [0, 1] exactly (saturated areas, values one
+    ulp under 1, odd remainders)."""
+    from engine.leakmask._mask import _enlarge
+
+    soft = rng.random((37, 53)).astype(np.float32)
+    soft[rng.random(soft.shape) < 0.4] = 1.0
+    soft[rng.random(soft.shape) < 0.1] = np.nextafter(np.float32(1), np.float32(0))
+    soft[rng.random(soft.shape) < 0.1] = 0.0
+    shape = (37 * factor + factor // 2, 53 * factor + factor - 1)
+    big = _enlarge(soft, shape, factor)
+    assert big.shape == shape and float(big.min()) >= 0.0 and float(big.max()) <= 1.0

@@ -60,6 +60,43 @@ def test_the_fast_guided_filter_stays_close_to_the_full_one(guide_kind, rng):
     assert float(np.median(np.abs(full - fast))) < 0.02
 
 
+@pytest.mark.parametrize("guide_kind", ["gray", "colour"])
+@pytest.mark.parametrize(
+    ("size", "radius"), [((160, 120), 10), ((160, 120), 5), ((160, 120), 40), ((256, 169), 16)]
+)
+def test_the_compiled_fast_guided_filter_equals_the_opencv_one(guide_kind, size, radius, rng):
+    """The one-call compiled filter (used once the kernels are loaded) against the OpenCV
+    one, on a photo at the working sizes of 640x480 and 1024x679 (odd: the last row is left
+    out of the fit) frames, and with a radius wider than the half grid (the border reflects
+    more than once): the same map up to the float32 rounding of the OpenCV version's
+    statistics."""
+    from engine.leakmask import warm_kernels
+    from engine.leakmask._refine import _guided_refine_opencv
+
+    warm_kernels()
+    photo = cv2.resize(donor_photos()[1], size, interpolation=cv2.INTER_AREA)
+    guide = photo if guide_kind == "colour" else to_gray(photo)
+    noise = cv2.GaussianBlur(rng.random(size[::-1]).astype(np.float32), (0, 0), 3)
+    values = np.clip((noise - 0.5) * 12 + 0.5, 0, 1)  # a similarity-like map over [0, 1]
+    expected = _guided_refine_opencv(values, guide, radius, 1e-3, 2)
+    ours = guided_refine(values, guide, radius=radius, eps=1e-3, subsample=2)
+    assert float(np.abs(expected - 0.5).max()) > 0.1  # the maps are not flat
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2e-5)
+
+
+def test_until_the_kernels_are_loaded_the_opencv_filter_serves(monkeypatch, rng):
+    import engine.leakmask._refine as refine
+
+    guide = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    values = rng.random((61, 83)).astype(np.float32)
+    counted = []
+    monkeypatch.setattr(refine, "kernels_ready", lambda: False)
+    monkeypatch.setattr(refine, "fallback_used", lambda: counted.append(1))
+    out = guided_refine(values, guide, radius=6, eps=1e-3, subsample=2)
+    np.testing.assert_array_equal(out, refine._guided_refine_opencv(values, guide, 6, 1e-3, 2))
+    assert counted == [1]  # counted towards the background load of the kernels
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["chroma_ramp", "shrink_pair"]
+__all__ = ["chroma_ramp", "shrink_image", "shrink_pair"]
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
@@ -38,22 +38,28 @@ def shrink_pair(a, b, factor, out):
     """Block means of ``a`` and ``b`` (uint8 ``(H, W * 3)``: RGB rows, flat) by ``factor``
     (a power of two) into ``out[0]`` and ``out[1]`` (uint8 ``(H // factor, W // factor * 3)``),
     rounded at each 2x level as OpenCV's uint8 ``INTER_AREA``."""
-    sh, sw = out.shape[1], out.shape[2] // 3
-    for img in range(2):
-        src = a if img == 0 else b
-        f = factor
-        while f > 1:
-            step = 4 if f >= 4 else 2
-            f //= step
-            rows, cols = sh * f, sw * f  # what the next levels need of this one
-            dst = out[img] if f == 1 else np.empty((rows, cols * 3), np.uint8)
-            if step == 4:
-                _quarter(src, dst, rows, cols)
-            else:
-                _halve(src, dst, rows, cols)
-            src = dst
-        if factor == 1:
-            out[img, :, :] = src[:sh, : sw * 3]
+    shrink_image(a, factor, out[0])
+    shrink_image(b, factor, out[1])
+
+
+@njit(**_JIT)
+def shrink_image(src, factor, out):
+    """`shrink_pair` for one image: ``src`` uint8 ``(H, W * 3)`` into ``out`` uint8
+    ``(H // factor, W // factor * 3)``."""
+    sh, sw = out.shape[0], out.shape[1] // 3
+    f = factor
+    while f > 1:
+        step = 4 if f >= 4 else 2
+        f //= step
+        rows, cols = sh * f, sw * f  # what the next levels need of this one
+        dst = out if f == 1 else np.empty((rows, cols * 3), np.uint8)
+        if step == 4:
+            _quarter(src, dst, rows, cols)
+        else:
+            _halve(src, dst, rows, cols)
+        src = dst
+    if factor == 1:
+        out[:, :] = src[:sh, : sw * 3]
 
 
 @njit(**_JIT)

@@ -25,7 +25,13 @@ import numpy as np
 
 from engine.leakmask._warm import fallback_used, kernels_ready
 
-__all__ = ["colour_ramp", "luminance_ramp", "stability_ramp"]
+__all__ = [
+    "colour_ramp",
+    "colour_ramp_small",
+    "luminance_ramp",
+    "shrink_colour",
+    "stability_ramp",
+]
 
 _BORDER = cv2.BORDER_REFLECT
 #: gray-level floor of the log-ratio: below it, sensor noise, not light, decides the ratio
@@ -89,7 +95,7 @@ def luminance_ramp(
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
     ratio -= bg
     np.abs(ratio, out=ratio)
-    typical = float(np.median(ratio[::2, ::2]))
+    typical = _median(ratio[::2, ::2])
     scale = max(1.0, spread_factor * typical / lo)
     out = _ramp(ratio, lo * scale, hi * scale)
     if trust < 1.0:
@@ -98,13 +104,35 @@ def luminance_ramp(
 
 
 def _gain_trust(a: np.ndarray, b: np.ndarray) -> float:
-    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample)."""
-    x, y = a[::2, ::2].ravel(), b[::2, ::2].ravel()
-    sx, sy = float(x.std()), float(y.std())
+    """0..1 from the frame-wide correlation of two luminance maps (on a 1/4 subsample).
+
+    From the five float64 sums in three dot products: numpy's ``std`` and ``mean`` of the
+    float32 samples took a dozen passes and temporaries (0.09 ms at 640x480, a third of the
+    cue).
+    """
+    x = a[::2, ::2].astype(np.float64).ravel()
+    y = b[::2, ::2].astype(np.float64).ravel()
+    n = x.size
+    mx, my = float(x.sum()) / n, float(y.sum()) / n
+    vx = max(float(x.dot(x)) / n - mx * mx, 0.0)
+    vy = max(float(y.dot(y)) / n - my * my, 0.0)
+    sx, sy = vx**0.5, vy**0.5
     if sx < 1e-3 or sy < 1e-3:
         return 1.0  # a flat frame: nothing says the gain model fails
-    corr = float(np.mean((x - x.mean()) * (y - y.mean()))) / (sx * sy)
+    corr = (float(x.dot(y)) / n - mx * my) / (sx * sy)
     return min(max((corr - _CORR_OFF) / (_CORR_FULL - _CORR_OFF), 0.0), 1.0)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a float32 array through ``np.partition`` (about a third of its cost):
+    the middle value, or the float32 mean of the two middle ones."""
+    flat = values.ravel()
+    n = flat.size
+    k = n // 2
+    if n % 2:
+        return float(np.partition(flat, k)[k])
+    part = np.partition(flat, (k - 1, k))
+    return float((part[k - 1] + part[k]) / np.float32(2.0))
 
 
 def colour_ramp(
@@ -120,43 +148,69 @@ def colour_ramp(
 
     ``night_rgb``, ``reference_rgb``: uint8 ``(H, W, 3)`` RGB at full size; ``factor``: the
     working resolution's power-of-two shrink factor (as `engine.leakmask._mask._shrink`,
-    dropping the last ``H % factor`` rows and ``W % factor`` columns). Both are shrunk,
-    converted to OpenCV's 8-bit CIE Lab (a table lookup, precise to about one ab unit, far
-    below the thresholds) and their a, b box-averaged over ``window``. ``lo``/``hi``: ab
-    distance, after removing the median difference (the global colour cast), where the
-    ramp starts and saturates. Compiled (`engine.leakmask._colour_kernels`): one pass over
-    the full-size pixels and one at the working resolution; until the kernels are loaded in
-    this process (`engine.leakmask._warm`), the OpenCV version they replaced, which gives the
-    same ramp to float32 rounding.
+    dropping the last ``H % factor`` rows and ``W % factor`` columns). Both are shrunk
+    (`shrink_colour`), converted to OpenCV's 8-bit CIE Lab (a table lookup, precise to about
+    one ab unit, far below the thresholds) and their a, b box-averaged over ``window``.
+    ``lo``/``hi``: ab distance, after removing the median difference (the global colour
+    cast), where the ramp starts and saturates. `colour_ramp_small` does the part after the
+    shrink (the leak mask shrinks the reference's colour once, for this cue and for the
+    refinement's guide).
     """
+    small = shrink_colour((night_rgb, reference_rgb), factor)
+    return colour_ramp_small(small, window=window, lo=lo, hi=hi)
+
+
+def shrink_colour(images: tuple[np.ndarray, ...], factor: int) -> np.ndarray:
+    """One or two RGB uint8 ``(H, W, 3)`` images shrunk by the power-of-two ``factor`` ->
+    uint8 ``(n, H // factor, W // factor, 3)``: repeated 2x ``INTER_AREA`` (as
+    `engine.leakmask._mask._shrink`), compiled in one pass over each image
+    (`engine.leakmask._colour_kernels`) once the kernels are loaded, to the bit the same."""
+    h, w = images[0].shape[:2]
+    if not kernels_ready():
+        from engine.leakmask._mask import _shrink_by
+
+        return np.stack([_shrink_by(img, factor) for img in images])
+    from engine.leakmask._colour_kernels import shrink_image, shrink_pair
+
+    sh, sw = h // factor, w // factor
+    out = np.empty((len(images), sh, sw * 3), np.uint8)
+    flat = [np.ascontiguousarray(img).reshape(h, w * 3) for img in images]
+    if len(flat) == 2:
+        shrink_pair(flat[0], flat[1], factor, out)
+    else:
+        shrink_image(flat[0], factor, out[0])
+    return out.reshape(len(images), sh, sw, 3)
+
+
+def colour_ramp_small(small: np.ndarray, *, window: int, lo: float, hi: float) -> np.ndarray:
+    """`colour_ramp` of a `shrink_colour` pair ``(2, h, w, 3)`` (night, reference) at the
+    working resolution. Compiled (`engine.leakmask._colour_kernels`): one ``cvtColor`` of
+    both and one pass; until the kernels are loaded in this process
+    (`engine.leakmask._warm`), the OpenCV version they replaced, which gives the same ramp
+    to float32 rounding."""
     if not kernels_ready():
         fallback_used()
-        return _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi)
-    from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+        return _colour_ramp_opencv(small[0], small[1], window, lo, hi)
+    from engine.leakmask._colour_kernels import chroma_ramp
 
-    h, w = night_rgb.shape[:2]
-    sh, sw = h // factor, w // factor
-    small = np.empty((2, sh, sw * 3), np.uint8)
-    flat = [np.ascontiguousarray(img).reshape(h, w * 3) for img in (night_rgb, reference_rgb)]
-    shrink_pair(flat[0], flat[1], factor, small)
+    _, sh, sw, _ = small.shape
     lab = cv2.cvtColor(small.reshape(2 * sh, sw, 3), cv2.COLOR_RGB2Lab)
     return chroma_ramp(lab.reshape(2 * sh, sw * 3), window, float(lo), float(hi))
 
 
-def _colour_ramp_opencv(night_rgb, reference_rgb, factor, window, lo, hi) -> np.ndarray:
-    """`colour_ramp` with OpenCV and numpy: 8-bit Lab of each shrunk image, float box means,
-    the median cast, ``cv2.magnitude``."""
-    from engine.leakmask._mask import _shrink_by
+def _colour_ramp_opencv(night_small, reference_small, window, lo, hi) -> np.ndarray:
+    """`colour_ramp_small` with OpenCV and numpy: 8-bit Lab of each shrunk image, float box
+    means, the median cast, ``cv2.magnitude``."""
 
     def small_ab(rgb):
-        lab = cv2.cvtColor(_shrink_by(rgb, factor), cv2.COLOR_RGB2Lab)
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
         ab = lab[..., 1:].astype(np.float32)
         ab -= 128.0
         return ab
 
     k = (window, window)
-    d = cv2.blur(small_ab(night_rgb), k, borderType=_BORDER)
-    d -= cv2.blur(small_ab(reference_rgb), k, borderType=_BORDER)
+    d = cv2.blur(small_ab(night_small), k, borderType=_BORDER)
+    d -= cv2.blur(small_ab(reference_small), k, borderType=_BORDER)
     d -= np.median(d[::2, ::2].reshape(-1, 2), axis=0).astype(np.float32)
     dist = cv2.magnitude(np.ascontiguousarray(d[..., 0]), np.ascontiguousarray(d[..., 1]))
     return _ramp(dist, lo, hi)

@@ -177,7 +177,7 @@ def ssim_map(
         # the Gaussian's rows of statistics: float32 holds float32 images' values and
         # products, and uint8 ones' exactly; float64 images need float64
         ring_type = np.float64 if x.dtype == np.float64 else np.float32
-        ring_shape = (5, 0 if box else len(taps), w)
+        ring_shape = (5, 0 if box else len(taps) + 1, w)
 
         def work(items) -> None:
             (ring,) = scratch(((ring_shape, np.dtype(ring_type).str),))  # one per thread

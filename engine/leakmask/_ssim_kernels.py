@@ -45,6 +45,9 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     n = taps.shape[0]
     r = n // 2
     scale = 1.0 / n if box else 1.0
+    if not box and r == 5:  # the default Gaussian (sigma 1.5): two output rows at a time
+        _gauss11_strip(x, y, out, r0, r1, taps, cov_norm, c1, c2, round32, ring)
+        return
     col = np.zeros((6, w + 6))  # vertical window sums of the five statistics; scratch
     pad = np.empty((5, 1, w + 2 * r))  # their means, padded for the horizontal pass
     hor = np.empty((5, w))  # horizontal window sums of those
@@ -52,8 +55,9 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     hrows = np.zeros(n, np.int64)
     hstarts = np.arange(n)
     # ring (Gaussian): the window's rows of statistics, each image row computed once (row
-    # i + k - r is kept at (i + k - r) mod n); float32 when they are exact in it (float32
-    # and uint8 images), which halves what the vertical pass reads
+    # i + k - r is kept at (i + k - r) mod n; the ring has n + 1 slots, see `_gauss11_strip`);
+    # float32 when they are exact in it (float32 and uint8 images), which halves what the
+    # vertical pass reads
     vrows = np.empty(n, np.int64)
     vstarts = np.zeros(n, np.int64)
     for i in range(r0, r1):
@@ -88,16 +92,128 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
             for q in range(5):
                 if q == 3 and not round32:
                     continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
-                if r <= 5:  # one pass, rounded straight into the padded row
+                if r <= 5:  # one pass each way, rounded straight into the padded row
                     _vertical5(pad[q, 0], ring[q], vrows, taps, r, w, round32, src)
+                    _horizontal5(hor[q], pad[q, 0], taps, r, w)
                 else:
                     _symmetric(col[q], ring[q], vrows, vstarts, taps, r, w)
                     _store_padded(pad[q, 0], col[q], scale, r, w, round32, src)
-                _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
+                    _symmetric(hor[q], pad[q], hrows, hstarts, taps, r, w)
         if round32:
             _formula32(hor, out[i - r0], scale, cov_norm, c1, c2, w)
         else:
             _formula64(hor, out[i - r0], scale, cov_norm, c1, c2, w)
+
+
+@njit(**_JIT)
+def _gauss11_strip(x, y, out, r0, r1, taps, cov_norm, c1, c2, round32, ring):
+    """`ssim_strip` for an 11-tap Gaussian, two output rows per step.
+
+    The vertical pass is bound by loading (and widening to float64) the window's rows: two
+    adjacent output rows share ten of their eleven, so `_vertical11x2` loads twelve rows for
+    both. Each row's sum is the same expression as `_vertical5`'s, so the same float64
+    value. The ring holds the twelve rows (slot ``row mod 12``).
+    """
+    h, w = x.shape
+    r, m = 5, 12
+    src = _pad_sources(r, w)
+    pad = np.empty((2, 5, w + 2 * r))
+    hor = np.empty((2, 5, w))
+    rows = np.empty(m, np.int64)
+    filled = r0 - r - 1  # the last image row (unreflected index) in the ring
+    i = r0
+    while i < r1:
+        pair = i + 1 < r1
+        last = i + r + 1 if pair else i + r
+        for logical in range(max(filled + 1, i - r), last + 1):
+            ii = _reflect(logical, h)
+            _products(ring, (logical + m) % m, x[ii], y[ii], w, round32)
+        filled = last
+        for k in range(m):
+            rows[k] = (i + k - r + m) % m
+        for q in range(5):
+            if q == 3 and not round32:
+                continue  # x^2 + y^2 is statistic 2 (see `_formula64`)
+            if pair:
+                _vertical11x2(pad[0, q], pad[1, q], ring[q], rows, taps, w, round32, src)
+            else:
+                _vertical5(pad[0, q], ring[q], rows, taps, r, w, round32, src)
+            if not round32:
+                _horizontal5(hor[0, q], pad[0, q], taps, r, w)
+                if pair:
+                    _horizontal5(hor[1, q], pad[1, q], taps, r, w)
+        for p in range(2 if pair else 1):
+            if round32:  # the horizontal pass and the formula in one loop
+                _horizontal_formula32(pad[p], out[i + p - r0], taps, cov_norm, c1, c2, w)
+            else:
+                _formula64(hor[p], out[i + p - r0], 1.0, cov_norm, c1, c2, w)
+        i += 2 if pair else 1
+
+
+@njit(**_JIT_FMA)
+def _vertical11x2(v0, v1, ring, rows, taps, w, round32, src):
+    """`_vertical5` (11 taps) for two adjacent output rows at once into the padded rows
+    ``v0`` and ``v1``: ``rows[k]`` is the ring slot of image row ``i + k - 5``, k = 0..11.
+    Both sums are written as in `_vertical5`, term for term, over the same loaded rows, so
+    each row's twelve values are loaded and widened once for both outputs."""
+    r0, r1, r2, r3, r4, r5 = (
+        ring[rows[0]],
+        ring[rows[1]],
+        ring[rows[2]],
+        ring[rows[3]],
+        ring[rows[4]],
+        ring[rows[5]],
+    )
+    r6, r7, r8, r9, r10, r11 = (
+        ring[rows[6]],
+        ring[rows[7]],
+        ring[rows[8]],
+        ring[rows[9]],
+        ring[rows[10]],
+        ring[rows[11]],
+    )
+    t0, t1, t2, t3, t4, t5 = taps[5], taps[4], taps[3], taps[2], taps[1], taps[0]
+    o0, o1 = v0[5 : 5 + w], v1[5 : 5 + w]  # views: an index ``5 + j`` would stay scalar
+    for j in range(w):
+        f0, f1, f2, f3, f4, f5 = (
+            _f64(r0[j]),
+            _f64(r1[j]),
+            _f64(r2[j]),
+            _f64(r3[j]),
+            _f64(r4[j]),
+            _f64(r5[j]),
+        )
+        f6, f7, f8, f9, f10, f11 = (
+            _f64(r6[j]),
+            _f64(r7[j]),
+            _f64(r8[j]),
+            _f64(r9[j]),
+            _f64(r10[j]),
+            _f64(r11[j]),
+        )
+        first = (
+            t0 * f5
+            + t1 * (f4 + f6)
+            + t2 * (f3 + f7)
+            + t3 * (f2 + f8)
+            + t4 * (f1 + f9)
+            + t5 * (f0 + f10)
+        )
+        second = (
+            t0 * f6
+            + t1 * (f5 + f7)
+            + t2 * (f4 + f8)
+            + t3 * (f3 + f9)
+            + t4 * (f2 + f10)
+            + t5 * (f1 + f11)
+        )
+        o0[j] = np.float64(np.float32(first)) if round32 else first
+        o1[j] = np.float64(np.float32(second)) if round32 else second
+    for k in range(5):
+        v0[k] = v0[src[k]]
+        v0[5 + w + k] = v0[src[5 + k]]
+        v1[k] = v1[src[k]]
+        v1[5 + w + k] = v1[src[5 + k]]
 
 
 @njit(**_JIT_FMA)
@@ -130,6 +246,69 @@ def _vertical5(v, ring, rows, taps, r, w, round32, src):
     for k in range(r):
         v[k] = v[src[k]]
         v[r + w + k] = v[src[r + k]]
+
+
+@njit(**_JIT_FMA)
+def _horizontal5(s, v, taps, r, w):
+    """A window of up to 11 taps along the padded row ``v`` into ``s``: `_pairs5`'s sum, term
+    for term (so the same float64 value), without `_symmetric`'s per-call set-up (two small
+    arrays allocated per statistic and row: a sixth of the Gaussian map's time)."""
+    c = v[r:]  # views: an index ``r + j`` would keep the loop scalar
+    a1, b1 = v[r - min(1, r) :], v[r + min(1, r) :]
+    a2, b2 = v[r - min(2, r) :], v[r + min(2, r) :]
+    a3, b3 = v[r - min(3, r) :], v[r + min(3, r) :]
+    a4, b4 = v[r - min(4, r) :], v[r + min(4, r) :]
+    a5, b5 = v[r - min(5, r) :], v[r + min(5, r) :]
+    t0 = taps[r]
+    t1 = taps[r - 1] if r >= 1 else 0.0
+    t2 = taps[r - 2] if r >= 2 else 0.0
+    t3 = taps[r - 3] if r >= 3 else 0.0
+    t4 = taps[r - 4] if r >= 4 else 0.0
+    t5 = taps[r - 5] if r >= 5 else 0.0
+    for j in range(w):
+        s[j] = (
+            t0 * _f64(c[j])
+            + t1 * (_f64(a1[j]) + _f64(b1[j]))
+            + t2 * (_f64(a2[j]) + _f64(b2[j]))
+            + t3 * (_f64(a3[j]) + _f64(b3[j]))
+            + t4 * (_f64(a4[j]) + _f64(b4[j]))
+            + t5 * (_f64(a5[j]) + _f64(b5[j]))
+        )
+
+
+@njit(**_JIT_FMA)
+def _h11(v, j, t0, t1, t2, t3, t4, t5):
+    """`_horizontal5`'s sum (11 taps) at ``j`` of the padded row ``v``, term for term."""
+    return (
+        t0 * v[j + 5]
+        + t1 * (v[j + 4] + v[j + 6])
+        + t2 * (v[j + 3] + v[j + 7])
+        + t3 * (v[j + 2] + v[j + 8])
+        + t4 * (v[j + 1] + v[j + 9])
+        + t5 * (v[j] + v[j + 10])
+    )
+
+
+@njit(**_JIT)  # the formula never fuses (`_formula32`); `_h11`'s sums do, as `_horizontal5`
+def _horizontal_formula32(pad, orow, taps, cov_norm, c1, c2, w):
+    """`_horizontal5` of the five padded rows ``pad`` (11 taps) and `_formula32` on the
+    sums, in one loop: the same float64 sums and float32 operations, without storing the
+    sums and reading them back."""
+    f32 = np.float32
+    t0, t1, t2, t3, t4, t5 = taps[5], taps[4], taps[3], taps[2], taps[1], taps[0]
+    px, py, pxx, pyy, pxy = pad[0], pad[1], pad[2], pad[3], pad[4]
+    cn, k1, k2, two = f32(cov_norm), f32(c1), f32(c2), f32(2.0)
+    for j in range(w):
+        ux = f32(_h11(px, j, t0, t1, t2, t3, t4, t5))
+        uy = f32(_h11(py, j, t0, t1, t2, t3, t4, t5))
+        vx = cn * (f32(_h11(pxx, j, t0, t1, t2, t3, t4, t5)) - ux * ux)
+        vy = cn * (f32(_h11(pyy, j, t0, t1, t2, t3, t4, t5)) - uy * uy)
+        vxy = cn * (f32(_h11(pxy, j, t0, t1, t2, t3, t4, t5)) - ux * uy)
+        a1 = two * ux * uy + k1
+        a2 = two * vxy + k2
+        b1 = ux * ux + uy * uy + k1
+        b2 = vx + vy + k2
+        orow[j] = (a1 * a2) / (b1 * b2)
 
 
 @njit(**_JIT)

@@ -1,7 +1,8 @@
 """Load the live path's numba kernels off the caller's thread; until then, OpenCV serves.
 
 ``ssim_map`` on uint8 images with the box window (the live view's SSIM label, every capture's
-SSIM mean) and the leak mask's night-colour cue run compiled kernels. The first call of a
+SSIM mean), the leak mask's orientation similarity, night-colour cue and edge-aware
+refinement (the fast guided filter) run compiled kernels. The first call of a
 process would wait for numba's import and the kernels' cache load (about a second), the first
 call after an install for their compile (seconds; tens of seconds on a busy machine): a
 capture session's first frames would miss their slots. So those callers ask `kernels_ready`;
@@ -47,7 +48,8 @@ def kernels_ready() -> bool:
 
 
 def warm_kernels() -> None:
-    """Load (or on first use compile) the uint8/box SSIM and night-colour kernels; once per
+    """Load (or on first use compile) the uint8/box SSIM kernel and the leak mask's
+    (similarity, night colour, refinement); once per
     process, later calls return at once (concurrent ones wait for the first).
 
     Examples
@@ -61,7 +63,9 @@ def warm_kernels() -> None:
     with _LOCK:
         if _READY.is_set():
             return
-        from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+        from engine.leakmask._colour_kernels import chroma_ramp, shrink_image, shrink_pair
+        from engine.leakmask._refine_kernels import fast_guided_filter
+        from engine.leakmask._similarity_kernels import orientation_similarity
         from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
 
         f32 = np.float32
@@ -73,7 +77,14 @@ def warm_kernels() -> None:
         flat = np.zeros((16, 48), np.uint8)
         small = np.empty((2, 8, 24), np.uint8)
         shrink_pair(flat, flat, 2, small)
+        shrink_image(flat, 2, small[0])
         chroma_ramp(small.reshape(16, 24), 5, 10.0, 25.0)
+        planes = np.empty((13, 8, 8), f32)
+        table = np.empty((1, 11, 11))
+        fast_guided_filter(
+            out, flat, 1, 1e-3, out, planes, table, planes, np.empty((4, 9, 16), f32)
+        )
+        orientation_similarity(gray, gray, 5, 0.1, out, np.empty((6, 16, 16), f32))
         _READY.set()
 
 
@@ -117,10 +128,19 @@ def _cached() -> bool:
     """Whether numba's disk cache has an index for every live-path kernel (a cheap check:
     importing the modules compiles nothing)."""
     try:
-        from engine.leakmask._colour_kernels import chroma_ramp, shrink_pair
+        from engine.leakmask._colour_kernels import chroma_ramp, shrink_image, shrink_pair
+        from engine.leakmask._refine_kernels import fast_guided_filter
+        from engine.leakmask._similarity_kernels import orientation_similarity
         from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
 
-        kernels = (ssim_u8_box_strip, shrink_pair, chroma_ramp)
+        kernels = (
+            ssim_u8_box_strip,
+            shrink_pair,
+            shrink_image,
+            chroma_ramp,
+            fast_guided_filter,
+            orientation_similarity,
+        )
         return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
     except Exception:  # numba's cache internals moved: assume not cached
         return False
