@@ -3,11 +3,14 @@
 Each pair becomes a run (model sha256 + parameters + outputs + metrics) made from the pair's
 recorded reference: all its day captures (per-pixel median) warped by the registration stored
 with the pair, as accepted or nudged in the inspector; a pair never aligned is aligned first,
-and --realign aligns every pair anew. Pairs that already have a run with the same model,
-parameters and registration are skipped and counted, so an interrupted reprocess resumes where
-it stopped and a pair whose registration was changed since is processed again. The work runs on a Dask ``LocalCluster`` of all cores, or
-on an existing cluster (``--scheduler tcp://HOST:8786``) whose workers see the data directory
-at the same path (a shared filesystem); this process is the only writer to the store.
+and --realign aligns every pair anew. The leak mask is made with the pair's stored leak-mask
+settings (as recorded or tuned in the GUI; the defaults when it has none), so a run's leak
+figures match the pair's. Pairs that already have a run with the same model, parameters,
+registration and leak settings are skipped and counted, so an interrupted reprocess resumes
+where it stopped and a pair whose registration or mask was changed since is processed again.
+The work runs on a Dask ``LocalCluster`` of all cores, or on an existing cluster
+(``--scheduler tcp://HOST:8786``) whose workers see the data directory at the same path (a
+shared filesystem); this process is the only writer to the store.
 """
 
 from __future__ import annotations
@@ -109,16 +112,25 @@ def run(args: argparse.Namespace) -> int:
 
         progress = _Progress(len(jobs))
         sources = {"stored": 0, "aligned": 0}
+        leak_sources = {"stored": 0, "run": 0, "default": 0}
 
         def record(outcome) -> None:
             if outcome.ok:
                 source = outcome.metrics["registration"]["source"]
                 sources[source] += 1
+                leak = outcome.metrics["leak_params"]
+                leak_sources[leak["source"]] += 1
                 store.add_run(
                     outcome.pair_id,
                     model_name=model_name,
                     model_sha256=spec.model_sha256,
-                    params={**spec.params, "registration": source, "run_key": outcome.run_key},
+                    params={
+                        **spec.params,
+                        "registration": source,
+                        "leak": leak["params"],  # what the mask was made with, and whence
+                        "leak_source": leak["source"],
+                        "run_key": outcome.run_key,
+                    },
                     outputs=outcome.outputs,  # PNG bytes as the worker made them
                     metrics=outcome.metrics,
                     timings_ms=outcome.metrics.get("timings_ms", {}),
@@ -155,9 +167,11 @@ def run(args: argparse.Namespace) -> int:
     rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed else "-"
     print(
         f"session {session.id} ({session.name}): {report.processed} processed, "
-        f"{report.skipped} skipped (already done with this model, parameters and registration), "
+        f"{report.skipped} skipped (already done with this model, parameters, registration "
+        "and leak settings), "
         f"{report.failed} failed; {sources['stored']} with the stored registration, "
-        f"{sources['aligned']} aligned; {rate} on {report.where} "
+        f"{sources['aligned']} aligned; {leak_sources['stored']} with the pair's stored leak "
+        f"settings; {rate} on {report.where} "
         f"({report.workers} worker{'s' if report.workers != 1 else ''})"
     )
     if report.cancelled:

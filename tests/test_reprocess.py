@@ -20,6 +20,9 @@ from engine.reprocess import PairJob, RunSpec, process_batch, reprocess
 
 SHIFT = (6, -4)  # night = day shifted right 6 px, up 4 px
 NUDGED = (11, -1)  # a registration an operator nudged 5 px right and 3 px down of the truth
+# leak-mask settings an operator tuned in the GUI: a higher similarity threshold flags more
+# (on the brighter-patch pair: about 17 % of the frame, 3.5 % with the defaults, measured)
+TUNED_LEAK = {"lo": 0.3, "hi": 0.6}
 
 
 def _translation(tx: float, ty: float) -> list[list[float]]:
@@ -83,6 +86,14 @@ def jobs():
             "captures/0000_night.png",
             _registration(*SHIFT),
         ),
+        # pair 8: the day capture with the brighter patch, its leak mask tuned by the operator
+        PairJob(
+            8,
+            ("captures/0000_day_b.png",),
+            "captures/0000_night.png",
+            _registration(*SHIFT),
+            TUNED_LEAK,
+        ),
     ]
 
 
@@ -110,7 +121,7 @@ def _by_id(outcomes):
 def serial_outcomes(jobs, spec, data_dir):
     got = []
     report = reprocess(jobs, spec, data_dir=data_dir, serial=True, on_outcome=got.append)
-    assert report.where == "serial" and report.processed == 8
+    assert report.where == "serial" and report.processed == 9
     return _by_id(got)
 
 
@@ -188,8 +199,42 @@ def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
         already_done=lambda job, key: job.pair_id < 4 and key == spec.key_for(job),
         on_outcome=lambda o: seen.append(o.pair_id),
     )
-    assert (report.total, report.skipped, report.processed, report.failed) == (8, 4, 4, 1)
-    assert sorted(seen) == [4, 5, 6, 7]
+    assert (report.total, report.skipped, report.processed, report.failed) == (9, 4, 5, 1)
+    assert sorted(seen) == [4, 5, 6, 7, 8]
+
+
+def test_pair_with_tuned_leak_settings_is_masked_with_them_not_the_defaults(
+    serial_outcomes, spec, data_dir
+):
+    tuned = serial_outcomes[8]
+    assert tuned.ok, tuned.error
+    assert tuned.metrics["leak_params"]["source"] == "stored"
+    assert {k: tuned.metrics["leak_params"]["params"][k] for k in TUNED_LEAK} == TUNED_LEAK
+    # the same pair without stored settings: the defaults, and a much smaller leak area
+    job = PairJob(8, ("captures/0000_day_b.png",), "captures/0000_night.png", _registration(*SHIFT))
+    [default] = process_batch([job], spec, str(data_dir))
+    assert default.metrics["leak_params"]["source"] == "default"
+    assert tuned.metrics["leak_area_pct"] > default.metrics["leak_area_pct"] + 5
+    assert (_decode(tuned.outputs["leak_mask"]) > 127).mean() > (
+        _decode(default.outputs["leak_mask"]) > 127
+    ).mean() + 0.05
+
+
+def test_pair_key_changes_with_the_leak_settings_used_but_not_with_stored_defaults(spec, jobs):
+    import dataclasses
+
+    from engine.leakmask import LeakMaskParams
+
+    tuned = jobs[8]
+    plain = PairJob(8, tuned.day, tuned.night, tuned.registration)
+    defaults = PairJob(8, tuned.day, tuned.night, tuned.registration, dataclasses.asdict(
+        LeakMaskParams()
+    ))
+    retuned = PairJob(8, tuned.day, tuned.night, tuned.registration, {**TUNED_LEAK, "hi": 0.7})
+    assert spec.key_for(tuned) != spec.key_for(plain)  # tuned since the last run: a new run
+    assert spec.key_for(retuned) != spec.key_for(tuned)
+    # settings equal to the defaults make the run the defaults make: runs made before keep
+    assert spec.key_for(defaults) == spec.key_for(plain)
 
 
 def test_run_key_changes_with_model_hash_or_parameters(spec):
@@ -270,7 +315,7 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
         jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append
     )
     assert report.where == "local cluster" and report.workers == 2
-    assert (report.processed, report.failed) == (8, 1)
+    assert (report.processed, report.failed) == (9, 1)
     workers = {o.worker for o in got}
     assert all(not w.endswith(f":{os.getpid()}") for w in workers), "ran in the client process"
     for pid, o in _by_id(got).items():
@@ -283,6 +328,9 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
             )
             _same_image(o.outputs["aligned_reference"], ref.outputs["aligned_reference"])
             _same_image(o.outputs["colorized"], ref.outputs["colorized"])
+            # the pair's own leak settings reach the workers, not only the serial loop
+            assert o.metrics["leak_params"] == ref.metrics["leak_params"]
+            _same_image(o.outputs["leak_mask"], ref.outputs["leak_mask"])
     # the nudged pair on the cluster: warped by the stored matrix, not searched again
     np.testing.assert_allclose(_by_id(got)[6].metrics["alignment"]["matrix"], _translation(*NUDGED))
 
@@ -369,7 +417,7 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
         batch_size=1,
         on_outcome=got.append,
     )
-    assert report.where == cli_cluster and report.workers == 2 and report.processed == 16
+    assert report.where == cli_cluster and report.workers == 2 and report.processed == 18
     for o in got:
         assert o.ok == serial_outcomes[o.pair_id].ok
         if o.ok:
@@ -382,7 +430,7 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
 
     with Client(cli_cluster, timeout="30s") as client:
         counts = client.run(loads)
-    # 16 single-pair tasks over 2 workers, 14 of them with a model to run: one load per worker
+    # 18 single-pair tasks over 2 workers, 16 of them with a model to run: one load per worker
     assert len(counts) == 2 and set(counts.values()) <= {1}, counts
 
 
@@ -555,3 +603,41 @@ def test_reprocess_command_uses_stored_nudged_and_fused_references_and_redoes_a_
         redone = _latest_run(store, ids["two days"])
         assert redone.params["registration"] == "aligned" and redone.params["realign"] is True
         assert redone.metrics["registration"]["why"] == "realign asked for a new search"
+
+
+def test_reprocess_command_uses_the_pairs_tuned_leak_settings_and_redoes_a_retuned_pair(
+    tmp_path, data_dir
+):
+    from engine.pair_views import record_registration
+    from engine.store import Store
+
+    day_b = read_image(data_dir / "captures/0000_day_b.png")
+    night = read_image(data_dir / "captures/0000_night.png", mode="gray")
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("tuned")
+        pair = store.add_pair_with_captures(s.id, days=[day_b], night=night)
+        # the operator tunes the mask in the GUI; the pair's leak figures are made with it
+        store.update_pair(pair.id, leak_params=TUNED_LEAK)
+        pair = record_registration(store, store.pair(pair.id), _registration(*SHIFT))
+        assert pair.leak_params["hi"] == TUNED_LEAK["hi"]
+        pair_leak = pair.leak_area_pct
+
+    first = _cli("--session", "tuned", "--serial", data_dir=store_dir)
+    assert first.returncode == 0, first.stderr
+    assert "1 with the pair's stored leak settings" in first.stdout, first.stdout
+    with Store(store_dir, read_only=True) as store:
+        run = _latest_run(store, pair.id)
+        assert run.params["leak_source"] == "stored" and run.params["leak"]["hi"] == 0.6
+        # the run's leak figure is the pair's, not the defaults' (3.5 % on these images)
+        assert run.metrics["leak_area_pct"] == pytest.approx(pair_leak, abs=0.01)
+        assert pair_leak > 10
+    unchanged = _cli("--session", "tuned", "--serial", data_dir=store_dir)
+    assert "0 processed, 1 skipped" in unchanged.stdout, unchanged.stdout
+
+    with Store(store_dir) as store:  # tuned again: only then is the pair processed again
+        store.update_pair(pair.id, leak_params={**TUNED_LEAK, "hi": 0.7})
+    again = _cli("--session", "tuned", "--serial", data_dir=store_dir)
+    assert "1 processed, 0 skipped" in again.stdout, again.stdout
+    with Store(store_dir, read_only=True) as store:
+        assert _latest_run(store, pair.id).params["leak"]["hi"] == 0.7

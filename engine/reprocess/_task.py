@@ -12,6 +12,7 @@ process and kept in a module-level cache keyed by its path and sha256.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -49,6 +50,9 @@ class PairJob:
     """The registration stored with the pair (``ok``, ``method``, ``motion``, ``score``,
     ``reason``, ``matrix``: day-reference pixels -> night pixels), or None when the pair was
     never aligned (then the run aligns it)."""
+    leak_params: Mapping[str, Any] | None = field(default=None, hash=False)
+    """The leak-mask parameters stored with the pair (`LeakMaskParams` fields: what the
+    recorder used or the operator tuned in the GUI), or None: the defaults are used."""
 
     def __post_init__(self) -> None:
         if not self.day:
@@ -82,7 +86,15 @@ class PairJob:
             tuple(store.capture(i).path for i in pair.day_ids),
             store.capture(pair.night_id).path,
             registration,
+            dict(pair.leak_params) if pair.leak_params else None,
         )
+
+
+def _default_leak() -> dict[str, Any]:
+    """`LeakMaskParams` defaults as they read back from JSON (tuples as lists)."""
+    from engine.leakmask import LeakMaskParams
+
+    return json.loads(json.dumps(dataclasses.asdict(LeakMaskParams())))
 
 
 @dataclass(frozen=True)
@@ -93,8 +105,8 @@ class RunSpec:
     model_sha256: str
     params: dict[str, Any] = field(default_factory=dict)
     """JSON-ready: ``method``, ``motion`` (alignment, when a pair is aligned), ``leak``
-    (LeakMaskParams fields), ``realign`` (True: align every pair anew, ignoring stored
-    registrations)."""
+    (LeakMaskParams fields: one setting for every pair, over the pairs' own), ``realign``
+    (True: align every pair anew, ignoring stored registrations)."""
     threads: int = 1
     """onnxruntime threads per worker: one per worker process avoids oversubscribing cores."""
 
@@ -108,13 +120,44 @@ class RunSpec:
         """Whether ``job`` is processed with its stored registration (else it is aligned)."""
         return job.registration is not None and not self.params.get("realign")
 
+    def leak_for(self, job: PairJob) -> tuple[dict[str, Any], str]:
+        """The leak-mask parameters ``job`` is processed with, and where they come from.
+
+        The run's ``leak`` when it sets one (``"run"``), else the pair's stored
+        ``leak_params`` (``"stored"``: what its mask and leak figures were made with), else
+        the defaults (``"default"``). Every `LeakMaskParams` field, JSON-ready; stored
+        fields this version does not know are ignored, as the inspector ignores them.
+
+        Examples
+        --------
+        >>> spec = RunSpec("m.onnx", "0" * 64)
+        >>> leak, source = spec.leak_for(PairJob(1, ("d.png",), "n.png", None, {"hi": 0.3}))
+        >>> leak["hi"], source
+        (0.3, 'stored')
+        """
+        from engine.leakmask import LeakMaskParams
+
+        if self.params.get("leak"):
+            given, source = dict(self.params["leak"]), "run"
+        elif job.leak_params:
+            given, source = dict(job.leak_params), "stored"
+        else:
+            given, source = {}, "default"
+        known = {f.name for f in dataclasses.fields(LeakMaskParams)}
+        merged = {**_default_leak(), **given}
+        merged = {k: v for k, v in merged.items() if k in known or source == "run"}
+        # through JSON: tuples become lists as in the store, so equal settings compare equal
+        return json.loads(json.dumps(merged)), source
+
     def key_for(self, job: PairJob) -> str:
         """Identity of this run on one pair, for skip/resume: what its output depends on.
 
         The model, the parameters, the day captures and the registration used: with the
         stored one, its matrix and whether it is accepted (``ok``), so a registration changed
         in the inspector makes a new run, and the alignment options, which it does not use,
-        are left out; when aligning, the alignment options.
+        are left out; when aligning, the alignment options. The leak-mask parameters used
+        (`leak_for`) count when they differ from the defaults, so a mask tuned since makes a
+        new run while runs made with the defaults keep their keys.
 
         Examples
         --------
@@ -124,7 +167,10 @@ class RunSpec:
         >>> spec.key_for(job) == spec.key_for(PairJob(1, ("d.png",), "n.png", nudged))
         False
         """
-        params = {k: v for k, v in self.params.items() if k != "realign"}
+        params = {k: v for k, v in self.params.items() if k not in ("realign", "leak")}
+        leak, _ = self.leak_for(job)
+        if leak != _default_leak():
+            params["leak"] = leak
         if self.uses_stored(job):
             reg = job.registration or {}
             params = {k: v for k, v in params.items() if k not in ("method", "motion")}
@@ -291,7 +337,8 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
         day = _day_reference(job, root)
         night = read_image(root / job.night, mode="gray")
         p = spec.params
-        leak = LeakMaskParams(**p["leak"]) if p.get("leak") else None
+        leak_used, leak_source = spec.leak_for(job)
+        leak = LeakMaskParams(**leak_used)
         stored = spec.uses_stored(job)
         res = process_pair(
             day,
@@ -320,6 +367,8 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
                 else "the pair had no stored registration"
             ),
         }
+        # the leak-mask settings this run used, so its leak figures can be traced to them
+        metrics["leak_params"] = {"source": leak_source, "params": leak_used}
         metrics["day_reference"] = {
             "captures": list(job.day),
             "combine": "single" if len(job.day) == 1 else "median",
