@@ -55,7 +55,9 @@ def install_if_requested(window) -> None:
         return
     from PySide6.QtCore import Qt, QTimer
 
-    interval_s = float(os.environ.get(ENV_INTERVAL, "5"))
+    from engine.knobs import env_number
+
+    interval_s = env_number(ENV_INTERVAL, 5.0, kind=float, minimum=0.1)
     log = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the window
     log.write(HEADER + "\n")
     t0 = time.monotonic()

@@ -54,6 +54,7 @@ def run_app(
 
     import tempfile
 
+    from engine.knobs import env_number
     from engine.store import Store, StoreError
 
     # a smoke run records into a scratch folder, never into the operator's sessions
@@ -77,7 +78,7 @@ def run_app(
     # The GUI thread shares the GIL with the camera and live workers; a thread that wants it
     # waits up to the switch interval each time (5 ms by default). Painting re-enters Python
     # many times per frame, so a shorter interval keeps the window responsive.
-    switch_ms = float(os.environ.get("NIGHTLAB_SWITCH_MS", "1"))
+    switch_ms = env_number("NIGHTLAB_SWITCH_MS", 1.0, kind=float, minimum=0.01, maximum=100.0)
     sys.setswitchinterval(switch_ms / 1000.0)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
@@ -92,21 +93,16 @@ def run_app(
     # NIGHTLAB_LIVE_WORKERS: live processing threads. One by default: on the shared 2-core
     # machine a second worker cost the GUI thread more than it gained (README, The app);
     # 2 lets frames overlap on a quiet machine.
-    try:
-        workers = max(1, int(os.environ.get("NIGHTLAB_LIVE_WORKERS", "1")))
-    except ValueError:
-        workers = 1
+    workers = env_number("NIGHTLAB_LIVE_WORKERS", 1, minimum=1)
     # NIGHTLAB_COLORIZE_THREADS: ONNX Runtime threads of the live model (default: 2 cores
     # shared among the live workers); NIGHTLAB_CV_THREADS: OpenCV's worker threads (default:
     # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
-    colorize_threads = _env_int("NIGHTLAB_COLORIZE_THREADS")
-    cv_threads = _env_int("NIGHTLAB_CV_THREADS")
+    # (a bad value warns once on stderr and the default is used: see engine.knobs)
+    colorize_threads = env_number("NIGHTLAB_COLORIZE_THREADS", None, minimum=1, clamp=False)
+    cv_threads = env_number("NIGHTLAB_CV_THREADS", None, minimum=1, clamp=False)
     # NIGHTLAB_LIVE_REALIGN_S: how long the live view reuses a fixed camera's registration
     # (default 0.25 s; 0 = register every frame). A knob for measuring, like the two above.
-    try:
-        realign_s = max(0.0, float(os.environ.get("NIGHTLAB_LIVE_REALIGN_S", "0.25")))
-    except ValueError:
-        realign_s = 0.25
+    realign_s = env_number("NIGHTLAB_LIVE_REALIGN_S", 0.25, kind=float, minimum=0.0)
     if cv_threads is not None:
         import cv2
 
@@ -186,15 +182,6 @@ def _load_before_window() -> None:
     from engine.exchange import prepare_validator
 
     prepare_validator()
-
-
-def _env_int(name: str) -> int | None:
-    """A positive integer from the environment, None when unset or not one."""
-    try:
-        value = int(os.environ.get(name, ""))
-    except ValueError:
-        return None
-    return value if value >= 1 else None
 
 
 def _display_problem(*, smoke: bool) -> str:

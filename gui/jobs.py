@@ -25,6 +25,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from engine.knobs import env_number
 from gui.bridge import on_gui_thread
 
 __all__ = ["JOB_NICE", "JobRunner", "default_job_workers", "lower_thread_priority"]
@@ -42,20 +43,11 @@ def _cores() -> int:
 def default_job_workers() -> int:
     """Pool threads for this machine: one fewer than its cores, at least one
     (``NIGHTLAB_JOB_WORKERS`` overrides)."""
-    env = os.environ.get("NIGHTLAB_JOB_WORKERS", "")
-    if env.strip():
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass
-    return max(1, _cores() - 1)
+    return env_number("NIGHTLAB_JOB_WORKERS", max(1, _cores() - 1), minimum=1)
 
 
 def _job_nice() -> int:
-    try:
-        return max(0, min(19, int(os.environ.get("NIGHTLAB_JOB_NICE", JOB_NICE))))
-    except ValueError:
-        return JOB_NICE
+    return env_number("NIGHTLAB_JOB_NICE", JOB_NICE, minimum=0, maximum=19)
 
 
 def lower_thread_priority(nice: int) -> int:
