@@ -476,3 +476,26 @@ def test_qa_count_is_of_every_match_not_of_the_page_listed(qa_window, qtbot, mon
     assert qa.count.text() == "first 3 of 4 pairs (filter or sort to reach the rest) · 4 not judged"
     qa.verdict.setCurrentIndex(qa.verdict.findData("pass"))
     qtbot.waitUntil(lambda: qa.count.text() == "no pairs match", timeout=TIMEOUT)
+
+
+def test_qa_tag_refused_by_the_store_keeps_the_typed_text_and_shows_why(qa_window, qtbot):
+    from PySide6.QtCore import Qt
+
+    qa, store = qa_window.qa, qa_window.store
+    qa.table.selectRow(0)
+    pair_id = qa.current().id
+    too_long = "night-" + "x" * 70  # the store takes 1-64 characters
+    qa.tags_edit.setFocus()
+    qtbot.keyClicks(qa.tags_edit, too_long)
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "1-64 characters" in qa.tags_edit.toolTip(), timeout=TIMEOUT)
+    assert qa.tags_edit.text() == too_long  # corrected in place, not typed again
+    assert "1-64 characters" in qa_window.statusBar().currentMessage()
+    assert store.pair(pair_id).tags == ()
+    # corrected: the mark goes as soon as it is edited, the text when the store has the tag
+    qa.tags_edit.selectAll()
+    qtbot.keyClicks(qa.tags_edit, "fog, van")
+    assert "1-64" not in qa.tags_edit.toolTip()
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: set(store.pair(pair_id).tags) == {"fog", "van"}, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: qa.tags_edit.text() == "", timeout=TIMEOUT)

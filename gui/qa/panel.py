@@ -215,6 +215,8 @@ class QAPanel(QWidget):
         self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
+        self.tags_edit.textEdited.connect(lambda _t: self._tags_refused(""))
+        self._tags_refused("")  # the field's tooltip
         for edit in (self.note, self.tags_edit):
             # type a note, Esc, then P/F/R: back to the list without reaching for the mouse
             esc = QShortcut(QKeySequence("Esc"), edit)
@@ -516,15 +518,33 @@ class QAPanel(QWidget):
 
     def _add_tags(self) -> None:
         p = self.current()
-        tags = [t.strip() for t in self.tags_edit.text().split(",") if t.strip()]
+        typed = self.tags_edit.text()
+        tags = [t.strip() for t in typed.split(",") if t.strip()]
         if p is None or not tags:
             return
-        self.tags_edit.clear()
+        self._tags_refused("")
+
+        # the typed text stays until the store has the tags: a refused tag is corrected in
+        # place, not typed again
+        def done(now) -> None:
+            if self.tags_edit.text() == typed:  # not what was typed since
+                self.tags_edit.clear()
+            self.message.emit(f"Pair #{p.id}: tags {', '.join(now)}")
+            self.refresh()
+
+        def failed(reason: str) -> None:  # the runner also shows it in the status bar
+            if self.tags_edit.text() == typed:
+                self._tags_refused(reason)
+
         self._jobs.submit(
-            lambda: self._store.add_tags(p.id, *tags),
-            done=lambda _: self.refresh(),
-            label="tagging",
+            lambda: self._store.add_tags(p.id, *tags), done=done, failed=failed, label="tagging"
         )
+
+    def _tags_refused(self, reason: str) -> None:
+        """Mark the tag field refused with ``reason`` (a red frame and its tooltip), or clear
+        the mark (``""``); editing the text clears it too."""
+        self.tags_edit.setStyleSheet("QLineEdit { border: 1px solid #d9534f; }" if reason else "")
+        self.tags_edit.setToolTip(reason or "Tags for the selected pair, comma-separated (Enter)")
 
 
 def _qcolor(hex_colour: str):
