@@ -136,7 +136,11 @@ class LivePreview:
         self._enabled = True
         self._camera: Camera | None = None
         self.processed = 0
+        """Night frames made into a result that was emitted."""
         self.dropped = 0
+        """Night frames that got no result: replaced while waiting by a newer one, or
+        finished after a newer result was out (``--stats`` ``live_frames``, the status
+        strip's Results tooltip)."""
         self._threads = [
             threading.Thread(target=self._loop, name=f"nightlab-live-{i}", daemon=True)
             for i in range(workers)

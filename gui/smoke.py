@@ -463,6 +463,9 @@ class SmokeRun:
             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "live_colorize_threads": getattr(self.win.preview, "colorize_threads", None),
             "live_realign_s": getattr(self.win.preview, "realign_s", None),
+            # night frames given a result / skipped (newest wins) over the whole run, as the
+            # status strip has them (copied from the live workers with each result shown)
+            "live_frames": {"processed": st.frames_processed, "skipped": st.frames_skipped},
             "opencv_threads": _cv_threads(),
             "gil_switch_interval_ms": round(sys.getswitchinterval() * 1e3, 3),
             "job_runner": self.win.jobs.describe(),

@@ -155,6 +155,21 @@ def test_a_failing_long_job_is_one_message(qtbot):
         runner.wait()
 
 
+def test_results_tooltip_tells_how_many_night_frames_the_live_view_skipped(qtbot):
+    from gui.live.stats import LiveStats
+    from gui.live.status import LiveStatus
+
+    stats = LiveStats()
+    status = LiveStatus(stats)
+    qtbot.addWidget(status)
+    status.refresh()
+    assert "skipped" not in status.values["results"].toolTip()  # nothing counted yet
+    stats.live_counts(processed=300, skipped=100)  # what the live panel copies per result
+    status.refresh()
+    tip = status.values["results"].toolTip()
+    assert "300 night frames processed, 100 skipped (25 %)" in tip, tip
+
+
 def test_live_plot_legend_sits_above_the_plot_not_on_the_curves(qtbot):
     from gui.live.stats import LiveStats
     from gui.live.status import LiveStatus

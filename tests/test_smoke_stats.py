@@ -40,6 +40,8 @@ def test_smoke_walks_the_flows_and_writes_stats(tmp_path):
     assert fig["job_runner"]["workers"] == default_job_workers()
     assert fig["cores"] >= 1 and fig["live_colorize_threads"] >= 1
     assert fig["live_realign_s"] == 0.25  # the live view reuses a fixed camera's registration
+    # how far behind the live view fell: frames it made a result of, frames it skipped
+    assert fig["live_frames"]["processed"] >= 1 and fig["live_frames"]["skipped"] >= 0
     roles = fig["thread_cpu"]["by_role"]
     assert {"gui", "nightlab-live", "camera-sim"} <= set(roles)
     assert roles["nightlab-live"]["cpu_s"] > 0 and roles["gui"]["cpu_s"] > 0

@@ -237,6 +237,8 @@ class LivePanel(QWidget):
             self.result_view.set_caption(f"not aligned: {pair.alignment.reason}")
         stages = dict(pair.timings_ms)
         stages["live total"] = res.process_ms
+        # two ints the workers count: read, never waited for (no lock on the GUI thread)
+        self.stats.live_counts(self._preview.processed, self._preview.dropped)
         self.stats.result_shown(stages, res.ssim_mean, pair.leak_area_pct)
         self.result_shown.emit(res)
 

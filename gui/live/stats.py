@@ -29,6 +29,11 @@ class LiveStats:
         self.stages_ms: dict[str, float] = {}
         self.ssim_mean: float | None = None
         self.leak_area_pct: float | None = None
+        self.frames_processed = 0
+        self.frames_skipped = 0
+        """Night frames the live workers made a result of / skipped since the app started
+        (`LivePreview.processed` / ``dropped``): when processing is slower than the camera the
+        newest frame wins, and what share was skipped says how far behind it is."""
 
     def _tick(self, q: deque[float]) -> None:
         now = time.monotonic()
@@ -47,6 +52,16 @@ class LiveStats:
         if ssim is not None:
             self.ssim_mean = ssim
         self.leak_area_pct = leak
+
+    def live_counts(self, processed: int, skipped: int) -> None:
+        """The live workers' counters, copied on the GUI thread with each result shown."""
+        self.frames_processed, self.frames_skipped = int(processed), int(skipped)
+
+    @property
+    def skipped_pct(self) -> float | None:
+        """Share of night frames skipped, %; None before any."""
+        total = self.frames_processed + self.frames_skipped
+        return 100.0 * self.frames_skipped / total if total else None
 
     def painted(self, frame_time: float, *, result: bool) -> None:
         ms = (time.time() - frame_time) * 1e3

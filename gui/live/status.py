@@ -18,6 +18,7 @@ HISTORY = 120  # samples at 2 Hz: the last minute
 PLOT_EVERY = 2  # refreshes (4 Hz) per plot sample
 STRIP_HEIGHT = 64  # px: the plot beside two rows of figures
 Y_MAX = 100.0  # every series is drawn in 0..100 (values above are clipped to the top)
+RESULTS_TIP = "Live results (aligned, masked, colorized) per second"
 STAGES = (("align", "align"), ("warp", "warp"), ("leak_mask", "mask"), ("colorize", "colour"))
 
 
@@ -36,7 +37,7 @@ class LiveStatus(QWidget):
         # two rows and hid the scheduled capture's Start button at 1366x768)
         items = [
             ("display", "Display", "Camera frames painted per second"),
-            ("results", "Results", "Live results (aligned, masked, colorized) per second"),
+            ("results", "Results", RESULTS_TIP),
             ("latency", "Latency", "Frame capture to result painted (median of the last 50)"),
             ("ssim", "SSIM mean", "Structural similarity of night vs aligned reference"),
             ("leak", "Leak area", "Share of the frame where no reference colour goes"),
@@ -117,10 +118,24 @@ class LiveStatus(QWidget):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
 
+    def _tip_results(self, s: LiveStats) -> None:
+        pct = s.skipped_pct
+        tip = RESULTS_TIP
+        if pct is not None:
+            tip += (
+                f"\nSince start: {s.frames_processed} night frames processed, "
+                f"{s.frames_skipped} skipped ({pct:.0f} %): when processing is slower than "
+                "the camera, the newest frame wins"
+            )
+        label = self.values["results"]
+        if label.toolTip() != tip:
+            label.setToolTip(tip)
+
     def refresh(self) -> None:
         s = self._stats
         self.values["display"].setText(f"{s.display_fps:.1f} fps")
         self.values["results"].setText(f"{s.results_per_s:.1f} /s")
+        self._tip_results(s)
         self.values["ssim"].setText("—" if s.ssim_mean is None else f"{s.ssim_mean:.3f}")
         self.values["leak"].setText("—" if s.leak_area_pct is None else f"{s.leak_area_pct:.1f} %")
         t = s.stages_ms
