@@ -164,7 +164,7 @@ def run_export_fp16(args: argparse.Namespace) -> int:
 
     dst = default_fp16_path(args.model) if args.out is None else args.out
     with _staged_model(dst) as staged:
-        export_fp16(args.model, staged)
+        export_fp16(args.model, dst=staged)
         has_card = card_path_for(staged).is_file()
         if has_card:
             card = load_card(staged)
@@ -195,7 +195,7 @@ def run_camera_variant(args: argparse.Namespace) -> int:
 
     dst = default_camera_variant_path(args.model) if args.out is None else args.out
     with _staged_model(dst) as staged:
-        with_gray_night_input(args.model, staged)
+        with_gray_night_input(args.model, dst=staged)
         diff = output_max_abs_diff(args.model, staged)
     print(f"wrote {dst}")
     print(f"wrote {card_path_for(dst)}")
@@ -234,7 +234,7 @@ def run_to_blob(args: argparse.Namespace) -> int:
         precisions[name] = prec
     out = to_blob(
         args.model,
-        args.out,
+        dst=args.out,
         shaves=args.shaves,
         cmx_slices=args.cmx_slices,
         input_precision=precisions or None,

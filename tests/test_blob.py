@@ -150,7 +150,7 @@ def test_pip_failure_is_one_line(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def variant(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("variant") / "refcolor_s_camera.onnx"
-    return with_gray_night_input(default_model_path(), out)
+    return with_gray_night_input(default_model_path(), dst=out)
 
 
 def test_camera_fed_input_is_u8_and_host_fed_inputs_fp16(variant):
@@ -177,8 +177,8 @@ def test_bad_precision_override_is_refused(variant, override, message):
 @pytest.mark.slow
 def test_same_model_and_options_give_the_same_bytes(compiler, tmp_path):
     tiny = write_tiny_model(tmp_path / "tiny.onnx")
-    a = to_blob(tiny, tmp_path / "a" / "tiny.blob", shaves=4, cmx_slices=4)
-    b = to_blob(tiny, tmp_path / "b" / "tiny.blob", shaves=4, cmx_slices=4)
+    a = to_blob(tiny, dst=tmp_path / "a" / "tiny.blob", shaves=4, cmx_slices=4)
+    b = to_blob(tiny, dst=tmp_path / "b" / "tiny.blob", shaves=4, cmx_slices=4)
     assert a.read_bytes() == b.read_bytes()
     assert card_path_for(a).read_text() == card_path_for(b).read_text()
     io = inspect_model(a)
@@ -261,7 +261,7 @@ def test_to_blob_bad_input_is_one_line(tmp_path, capsys):
         to_blob(png)
     tiny = write_tiny_model(tmp_path / "tiny.onnx")
     with pytest.raises(ModelError, match="output name must end in .blob"):
-        to_blob(tiny, tmp_path / "tiny.bin")
+        to_blob(tiny, dst=tmp_path / "tiny.bin")
     with pytest.raises(ModelError, match="output precision must be FP16 or FP32"):
         to_blob(tiny, output_precision="U8")
     assert main(["model", "to-blob", str(tiny), "--input-precision", "night_l"]) == 2

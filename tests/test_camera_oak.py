@@ -879,8 +879,8 @@ class BlobStandIn(dai.node.ThreadedHostNode):
 def blob_source(tmp_path_factory) -> Path:
     """The FP16 camera variant that the shipped blob was compiled from (same chain as to-blob)."""
     work = tmp_path_factory.mktemp("blob-source")
-    variant = with_gray_night_input(default_model_path(), work / "refcolor_s_camera.onnx")
-    return export_fp16(variant, work / "refcolor_s_camera_fp16.onnx")
+    variant = with_gray_night_input(default_model_path(), dst=work / "refcolor_s_camera.onnx")
+    return export_fp16(variant, dst=work / "refcolor_s_camera_fp16.onnx")
 
 
 def test_blob_output_nndata_decodes_to_chroma(rng):

@@ -86,7 +86,7 @@ def shipped(shipped_model) -> Path:
 
 @pytest.fixture(scope="module")
 def variant(shipped, tmp_path_factory) -> Path:
-    return with_gray_night_input(shipped, tmp_path_factory.mktemp("variant") / "camera.onnx")
+    return with_gray_night_input(shipped, dst=tmp_path_factory.mktemp("variant") / "camera.onnx")
 
 
 # --- card schema ------------------------------------------------------------------------------
@@ -248,11 +248,11 @@ def test_variant_colorizes_like_the_source_on_the_host(variant, shipped):
 
 def test_variant_refuses_bad_sources(variant, tmp_path):
     with pytest.raises(ModelError, match="already has encoding 'gray8'"):
-        with_gray_night_input(variant, tmp_path / "again.onnx")
+        with_gray_night_input(variant, dst=tmp_path / "again.onnx")
     with pytest.raises(ModelError, match="overwrite"):
-        with_gray_night_input(variant, variant)
+        with_gray_night_input(variant, dst=variant)
     with pytest.raises(ModelError, match=r"must end in \.onnx"):
-        with_gray_night_input(variant, tmp_path / "v.blob")
+        with_gray_night_input(variant, dst=tmp_path / "v.blob")
     bare = write_tiny_model(tmp_path / "bare.onnx", card=False)
     with pytest.raises(ModelError, match="no model card"):
         with_gray_night_input(bare)

@@ -351,7 +351,7 @@ def test_fp16_model_runs_on_host(tiny, scene, tmp_path):
     from engine.models import export_fp16
 
     night, truth = scene
-    col16 = load_colorizer(export_fp16(tiny, tmp_path / "t16.onnx"))
+    col16 = load_colorizer(export_fp16(tiny, dst=tmp_path / "t16.onnx"))
     ab16 = col16.colorize(night, truth).ab
     np.testing.assert_allclose(ab16, load_colorizer(tiny).colorize(night, truth).ab, atol=1.0)
 

@@ -458,7 +458,7 @@ def test_archive_without_config_or_executable(tmp_path):
 
 
 def test_export_fp16_tiny(tiny, tmp_path):
-    out = export_fp16(tiny, tmp_path / "out" / "tiny16.onnx")
+    out = export_fp16(tiny, dst=tmp_path / "out" / "tiny16.onnx")
     verified = verify_model(out)
     assert all(t.dtype == "float16" for t in (*verified.io.inputs, *verified.io.outputs))
     card = verified.card
@@ -467,11 +467,22 @@ def test_export_fp16_tiny(tiny, tmp_path):
     assert diff <= card.fp16_tolerance
 
 
+def test_model_conversions_take_the_output_path_by_keyword_only(tiny, tmp_path):
+    """scikit-image style: only the source is positional, so ``f(src, "x.onnx", ...)`` cannot
+    silently mean another option when the signature grows; nothing is written."""
+    from engine.models import to_blob, with_gray_night_input
+
+    for convert in (export_fp16, with_gray_night_input, to_blob):
+        with pytest.raises(TypeError, match="positional"):
+            convert(tiny, tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()
+
+
 def test_export_fp16_refuses_overwrite_and_bad_input(tiny, tmp_path):
     with pytest.raises(ModelError, match="overwrite"):
-        export_fp16(tiny, tiny)
+        export_fp16(tiny, dst=tiny)
     with pytest.raises(ModelError, match="not an ONNX model"):
-        export_fp16(_jpeg_as_onnx(tmp_path), tmp_path / "o.onnx")
+        export_fp16(_jpeg_as_onnx(tmp_path), dst=tmp_path / "o.onnx")
 
 
 def test_cli_export_fp16(tiny, tmp_path, capsys):
@@ -549,7 +560,7 @@ def test_shipped_model_fp16_within_tolerance(tmp_path, shipped_model):
     path = shipped_model
     card = load_card(path)
     assert card.fp16_tolerance is not None
-    out = export_fp16(path, tmp_path / "refcolor_s_fp16.onnx")
+    out = export_fp16(path, dst=tmp_path / "refcolor_s_fp16.onnx")
     verify_model(out)
     diff = output_max_abs_diff(path, out, count=3)
     assert diff <= card.fp16_tolerance, f"FP16 differs by {diff} > {card.fp16_tolerance}"

@@ -136,7 +136,7 @@ def _gray_to_night_nodes(night_name: str, scale: float, offset: float, fit: Gray
     return nodes, inits
 
 
-def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Path:
+def with_gray_night_input(src: str | Path, *, dst: str | Path | None = None) -> Path:
     """Write the camera variant of an ONNX model: night input = gray levels, L computed inside.
 
     The source's ``night_l`` input (float32, ``encoding: linear`` per its card, any
@@ -152,7 +152,7 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
     src : str or Path
         FP32 ONNX model with a card.
     dst : str or Path, optional
-        Output ``.onnx``; default ``<stem>_camera.onnx`` beside ``src``.
+        Output ``.onnx`` (keyword-only); default ``<stem>_camera.onnx`` beside ``src``.
 
     Returns
     -------
@@ -161,7 +161,9 @@ def with_gray_night_input(src: str | Path, dst: str | Path | None = None) -> Pat
 
     Examples
     --------
-    >>> with_gray_night_input("refcolor_s.onnx", "/tmp/refcolor_s_camera.onnx")  # doctest: +SKIP
+    >>> with_gray_night_input(
+    ...     "refcolor_s.onnx", dst="/tmp/refcolor_s_camera.onnx"
+    ... )  # doctest: +SKIP
     PosixPath('/tmp/refcolor_s_camera.onnx')
     """
     import onnx

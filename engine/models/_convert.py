@@ -109,7 +109,7 @@ def _prepare_source(src: Path, work: Path, camera_variant: bool, log) -> tuple[P
     steps = []
     model = src
     if camera_variant:
-        model = with_gray_night_input(model, work / f"{src.stem}_camera.onnx")
+        model = with_gray_night_input(model, dst=work / f"{src.stem}_camera.onnx")
         steps.append("camera-variant")
         log("camera variant: the night input takes the camera's gray levels (U8)")
     has_card = card_path_for(model).is_file()
@@ -117,7 +117,7 @@ def _prepare_source(src: Path, work: Path, camera_variant: bool, log) -> tuple[P
         t.dtype == "float32" for t in (*load_card(model).inputs, *load_card(model).outputs)
     )
     if fp32_io or (not has_card and _onnx_has_fp32_io(model)):
-        model = export_fp16(model, work / f"{model.stem}_fp16.onnx")
+        model = export_fp16(model, dst=work / f"{model.stem}_fp16.onnx")
         steps.append("export-fp16")
         log("FP16 export: weights and graph I/O in float16")
     return model, steps
@@ -154,8 +154,8 @@ def _check_blob(blob: Path, card: Any, precisions: dict[str, str], out_prec: str
 
 def to_blob(
     src: str | Path,
-    dst: str | Path | None = None,
     *,
+    dst: str | Path | None = None,
     shaves: int = 6,
     cmx_slices: int | None = None,
     input_precision: dict[str, str] | None = None,
@@ -176,7 +176,8 @@ def to_blob(
         ONNX model (FP32 or FP16) with its card (checked first). Without a card the blob is
         compiled but not checked and no card is written.
     dst : str or Path, optional
-        Output ``.blob``; default ``<stem>.blob`` beside ``src``.
+        Output ``.blob`` (keyword-only, like every option); default ``<stem>.blob`` beside
+        ``src``.
     shaves, cmx_slices : int
         SHAVE cores and CMX slices to compile for (1..16; default 6 and as many slices as
         shaves: leaves room for the camera's other nodes).
@@ -209,7 +210,7 @@ def to_blob(
 
     Examples
     --------
-    >>> to_blob("refcolor_s.onnx", "refcolor_s.blob", camera_variant=True)  # doctest: +SKIP
+    >>> to_blob("refcolor_s.onnx", dst="refcolor_s.blob", camera_variant=True)  # doctest: +SKIP
     PosixPath('refcolor_s.blob')
     """
     from engine.atomic import StagedOutputs, write_bytes_atomic, write_json_atomic

@@ -75,7 +75,7 @@ def _convert_graph(model) -> None:
             tt.elem_type = TensorProto.FLOAT16
 
 
-def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
+def export_fp16(src: str | Path, *, dst: str | Path | None = None) -> Path:
     """Write an FP16 copy of an ONNX model and, when ``src`` has a card, an updated card.
 
     Float32 weights and constants become float16 (values beyond +-65504 are an error), and the
@@ -89,7 +89,7 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
     src : str or Path
         FP32 ONNX model.
     dst : str or Path, optional
-        Output path; default ``<stem>_fp16.onnx`` beside ``src``.
+        Output path (keyword-only); default ``<stem>_fp16.onnx`` beside ``src``.
 
     Returns
     -------
@@ -98,7 +98,7 @@ def export_fp16(src: str | Path, dst: str | Path | None = None) -> Path:
 
     Examples
     --------
-    >>> export_fp16("refcolor_s.onnx", "/tmp/refcolor_s_fp16.onnx")  # doctest: +SKIP
+    >>> export_fp16("refcolor_s.onnx", dst="/tmp/refcolor_s_fp16.onnx")  # doctest: +SKIP
     PosixPath('/tmp/refcolor_s_fp16.onnx')
     """
     import onnx
