@@ -4,7 +4,7 @@ Each pair becomes a run (model sha256 + parameters + outputs + metrics) made fro
 recorded reference: all its day captures (per-pixel median) warped by the registration stored
 with the pair, as accepted or nudged in the inspector; a pair never aligned is aligned first,
 and --realign aligns every pair anew. The leak mask is made with the pair's stored leak-mask
-settings (as recorded or tuned in the GUI; the defaults when it has none), so a run's leak
+settings (the Leak panel's when it was captured; the defaults when it has none), so a run's leak
 figures match the pair's. Pairs that already have a run with the same model, parameters,
 registration and leak settings are skipped and counted, so an interrupted reprocess resumes
 where it stopped and a pair whose registration or mask was changed since is processed again.

@@ -51,8 +51,9 @@ class PairJob:
     ``reason``, ``matrix``: day-reference pixels -> night pixels), or None when the pair was
     never aligned (then the run aligns it)."""
     leak_params: Mapping[str, Any] | None = field(default=None, hash=False)
-    """The leak-mask parameters stored with the pair (`LeakMaskParams` fields: what the
-    recorder used or the operator tuned in the GUI), or None: the defaults are used."""
+    """The leak-mask parameters stored with the pair (`LeakMaskParams` fields: the Leak
+    panel's settings, as the operator tuned them, when it was captured), or None: the
+    defaults are used."""
 
     def __post_init__(self) -> None:
         if not self.day:
