@@ -61,6 +61,21 @@ def ssim_strip(x, y, out, r0, r1, taps, box, cov_norm, c1, c2, round32, ring):
     vrows = np.empty(n, np.int64)
     vstarts = np.zeros(n, np.int64)
     for i in range(r0, r1):
+        if box and round32 and n == 7:  # the default box on float32 images: fused passes
+            if i == r0:
+                for q in range(5):
+                    col[q, :] = 0.0
+                    for k in range(n):
+                        ii = _reflect(i + k - r, h)
+                        _quantity(col[q], x[ii], y[ii], q, 1.0, w, True)
+                    _store_padded(pad[q, 0], col[q], scale, r, w, True, src)
+            else:
+                new, old = _reflect(i + r, h), _reflect(i - r - 1, h)
+                _slide32(col, pad, x[new], y[new], x[old], y[old], scale, r, w)
+                for q in range(5):
+                    _pad_ends(pad[q, 0], r, w, src)
+            _sum7_formula32(pad, out[i - r0], scale, cov_norm, c1, c2, w)
+            continue
         if box:
             # a running sum down the strip: two rows per step whatever the window
             for q in range(5):
@@ -380,6 +395,55 @@ def _sum7(s, m, pairs, w):
         pairs[j] = m[j] + m[j + 1]
     for j in range(w):
         s[j] = (pairs[j] + pairs[j + 2]) + (pairs[j + 4] + m[j + 6])
+
+
+@njit(**_JIT)
+def _box7(m, j):
+    """`_sum7`'s sum at ``j`` of the padded row ``m``, term for term (so the same value)."""
+    return ((m[j] + m[j + 1]) + (m[j + 2] + m[j + 3])) + ((m[j + 4] + m[j + 5]) + m[j + 6])
+
+
+@njit(**_JIT)
+def _sum7_formula32(pad, orow, scale, cov_norm, c1, c2, w):
+    """`_sum7` of the five padded rows ``pad`` and `_formula32` on the sums, in one loop:
+    the same float64 sums and float32 operations, without storing the sums (and the pair
+    sums) and reading them back."""
+    f32 = np.float32
+    px, py, pxx, pyy, pxy = pad[0, 0], pad[1, 0], pad[2, 0], pad[3, 0], pad[4, 0]
+    cn, k1, k2, two = f32(cov_norm), f32(c1), f32(c2), f32(2.0)
+    for j in range(w):
+        ux = f32(_box7(px, j) * scale)
+        uy = f32(_box7(py, j) * scale)
+        vx = cn * (f32(_box7(pxx, j) * scale) - ux * ux)
+        vy = cn * (f32(_box7(pyy, j) * scale) - uy * uy)
+        vxy = cn * (f32(_box7(pxy, j) * scale) - ux * uy)
+        a1 = two * ux * uy + k1
+        a2 = two * vxy + k2
+        b1 = ux * ux + uy * uy + k1
+        b2 = vx + vy + k2
+        orow[j] = (a1 * a2) / (b1 * b2)
+
+
+@njit(**_JIT)
+def _slide32(col, pad, xn, yn, xo, yo, scale, r, w):
+    """`_slide` (``round32``) of the five statistics in one pass: each row's values are
+    read once, not five times; every sum and rounding is `_slide`'s."""
+    f32, f64 = np.float32, np.float64
+    a0, a1, a2, a3, a4 = col[0], col[1], col[2], col[3], col[4]
+    v0, v1, v2 = pad[0, 0, r : r + w], pad[1, 0, r : r + w], pad[2, 0, r : r + w]
+    v3, v4 = pad[3, 0, r : r + w], pad[4, 0, r : r + w]  # views, as in `_slide`
+    for j in range(w):
+        xnj, ynj, xoj, yoj = f32(xn[j]), f32(yn[j]), f32(xo[j]), f32(yo[j])
+        a0[j] += f64(xn[j]) - f64(xo[j])
+        a1[j] += f64(yn[j]) - f64(yo[j])
+        a2[j] += f64(xnj * xnj) - f64(xoj * xoj)
+        a3[j] += f64(ynj * ynj) - f64(yoj * yoj)
+        a4[j] += f64(xnj * ynj) - f64(xoj * yoj)
+        v0[j] = f64(f32(a0[j] * scale))
+        v1[j] = f64(f32(a1[j] * scale))
+        v2[j] = f64(f32(a2[j] * scale))
+        v3[j] = f64(f32(a3[j] * scale))
+        v4[j] = f64(f32(a4[j] * scale))
 
 
 @njit(**_JIT)
