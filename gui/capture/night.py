@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTime, Signal
+from PySide6.QtCore import Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTimeEdit,
@@ -31,12 +32,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.live import CapturePlan, CaptureRunner, SessionRecorder, parse_clock
+from engine.live import (
+    DEFAULT_FLOOR_BYTES,
+    CapturePlan,
+    CaptureRunner,
+    DiskGuard,
+    SessionRecorder,
+    format_bytes,
+    parse_clock,
+)
 from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
-    from engine.live import PairTracker
+    from engine.live import DiskStatus, PairTracker
+    from engine.live._disk import DiskUsage
     from engine.store import Store
     from gui.jobs import JobRunner
 
@@ -71,7 +81,16 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
 
 
 class NightCapturePanel(QWidget):
-    """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar."""
+    """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar.
+
+    Before a run starts, a job measures the data folder's free space against the plan
+    (`engine.live.DiskGuard`): under the floor already, the run is refused; when the plan
+    does not fit, the operator is asked (Cancel is the default: someone is at the machine and
+    may knowingly take a shorter night, and the runner still stops cleanly at the floor);
+    a thin margin is said in the log. During the run the runner measures before each
+    capture and the health line's tooltip shows free space and how many nights fit.
+    ``disk_usage`` and ``min_free_bytes`` are the guard's (a test can simulate a disk).
+    """
 
     message = Signal(str)
     pair_recorded = Signal(object)
@@ -93,9 +112,16 @@ class NightCapturePanel(QWidget):
         tracker: PairTracker,
         jobs: JobRunner,
         parent: QWidget | None = None,
+        *,
+        disk_usage: DiskUsage | None = None,
+        min_free_bytes: int = DEFAULT_FLOOR_BYTES,
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
+        self.disk_usage = disk_usage
+        self.min_free_bytes = min_free_bytes
+        self.disk_box: QMessageBox | None = None
+        """The "not enough disk space" question while it is open (for scripts and tests)."""
         self.runner: CaptureRunner | None = None
         self._recorder = None
         self._health = _RunHealth()
@@ -309,6 +335,7 @@ class NightCapturePanel(QWidget):
             return
         runner = CaptureRunner(cam, plan, tick_s=0.25)
         self.runner = runner
+        self._state.recording = session  # its captures go there until it ends
         ev = runner.events
         follow(ev.awaiting, self._on_awaiting, self)
         follow(ev.missed, self._on_missed, self)
@@ -343,14 +370,95 @@ class NightCapturePanel(QWidget):
         self.btn_cancel.setEnabled(True)
         self.btn_pair.setEnabled(False)
         self.btn_run.setEnabled(False)
-        self.countdown.setText("Capturing…")
-        if scheduled:
-            self._add_log(f"started: {plan.describe()}")
-            self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
-            self._show_health()
+        self.countdown.setText("Checking disk space…")
+        follow(ev.disk_checked, self._on_disk, self)
+
+        def start() -> None:
+            self.countdown.setText("Capturing…")
+            if scheduled:
+                self._add_log(f"started: {plan.describe()}")
+                self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
+                self._health.disk = runner.disk_status
+                self._show_health()
+            self._jobs.submit(
+                work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+            )
+
+        ref = self._tracker.reference
+        shape = ref.image.shape if ref is not None else None
+        kwargs = {} if self.disk_usage is None else {"disk_usage": self.disk_usage}
+
+        def preflight() -> DiskStatus:  # job thread: reads the store and the file system
+            guard = DiskGuard.estimate(store, sid, burst=plan.burst, frame_shape=shape,
+                                       floor_bytes=self.min_free_bytes, **kwargs)  # fmt: skip
+            runner.disk = guard
+            runner.disk_status = guard.check_plan(plan)
+            return runner.disk_status
+
         self._jobs.submit(
-            work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+            preflight,
+            done=lambda status: self._preflight_done(runner, status, start),
+            failed=lambda _: self._not_started(runner, "the disk space check failed"),
+            label="checking disk space",
         )
+
+    def _preflight_done(self, runner: CaptureRunner, status: DiskStatus, start) -> None:
+        if runner is not self.runner:
+            return
+        if status.verdict == "full":
+            self._not_started(runner, f"not enough disk space: {status.describe()}")
+            return
+        if status.verdict == "thin":
+            self._add_log(f"little disk space: {status.describe()}")
+            self.message.emit(f"capture: little disk space left: {status.describe()}")
+        if status.verdict != "short":
+            start()
+            return
+        fits = status.captures_left
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Not enough disk space",
+            f"This run does not fit on the disk: {status.describe()}.\n\n"
+            f"About {fits} capture{'s' if fits != 1 else ''} fit; the run would stop there, "
+            f"keeping {format_bytes(status.floor_bytes)} free.",
+            parent=self,
+        )
+        go = box.addButton("Start anyway", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def chosen(button) -> None:
+            self.disk_box = None
+            if button is go and runner is self.runner:
+                self._add_log(f"started knowing the disk holds about {fits} captures")
+                start()
+            else:
+                self._not_started(runner, "not enough disk space (cancelled)")
+
+        box.buttonClicked.connect(chosen)
+        self.disk_box = box
+        box.open()
+
+    def _not_started(self, runner: CaptureRunner, why: str) -> None:
+        """The run never started: say why, and make Start possible again."""
+        if runner is not self.runner:
+            return
+        self._add_log(f"not started: {why}")
+        self.message.emit(f"capture not started: {why}")
+        self.runner = None
+        self._state.recording = None
+        self.btn_pause.setEnabled(False)
+        self.btn_cancel.setEnabled(False)
+        self._enable()
+        self.countdown.setText(f"Not started: {why}")
+        self.countdown.setToolTip(why)
+
+    def _on_disk(self, status: DiskStatus) -> None:
+        self._health.disk = status
+        self._show_health()
 
     def _on_missed(self, m) -> None:
         self._add_log(f"missed {m.kind}: {m.reason}")
@@ -444,6 +552,7 @@ class NightCapturePanel(QWidget):
             self._health.finished = (dt.datetime.now(), reason)
             self._health.lost_since = None
         self.runner = None
+        self._state.recording = None
         self._show_health()
         self.btn_pause.setEnabled(False)
         self.btn_pause.setText("Pause")
@@ -465,6 +574,8 @@ class _RunHealth:
     finished: tuple[dt.datetime, str] | None = None
     last_pair: dt.datetime | None = None
     """When the newest pair was recorded: a run that stopped recording shows an old time."""
+    disk: DiskStatus | None = None
+    """The newest free-space measurement (the runner's, before each capture)."""
 
     def describe(self, *, running: bool) -> tuple[str, str]:
         """(one short line, level); `details` has the long form."""
@@ -481,9 +592,11 @@ class _RunHealth:
             level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
             span = f"{self.started:%H:%M}–{at:%H:%M}"
             return f"Last run {span} ({_short(reason)}): {counts}", level
-        level = "warn" if self.missed or self.gaps else "ok"
+        thin = self.disk is not None and self.disk.verdict != "ok"
+        level = "warn" if self.missed or self.gaps or thin else "ok"
         last = f" · last {self.last_pair:%H:%M}" if self.last_pair is not None else ""
-        return (f"Capture running since {self.started:%H:%M} · {counts}{last}",
+        disk = f" · {format_bytes(self.disk.free_bytes)} free" if self.disk is not None else ""
+        return (f"Capture running since {self.started:%H:%M} · {counts}{last}{disk}",
                 level if running else "ok")  # fmt: skip
 
     def details(self) -> str:
@@ -504,6 +617,8 @@ class _RunHealth:
             )
         if self.lost_since is not None:
             lines.append(f"Camera lost at {self.lost_since:%H:%M:%S}, waiting for it")
+        if self.disk is not None:
+            lines.append(f"Disk: {self.disk.describe()}")
         return "\n".join(lines)
 
 
