@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_FLOOR_BYTES",
     "DiskGuard",
     "DiskStatus",
+    "DiskUsage",
     "captures_in_plan",
     "format_bytes",
     "parse_size",
@@ -51,6 +52,7 @@ class _Usage(NamedTuple):
 
 
 DiskUsage = Callable[[str], "_Usage | tuple[int, int, int]"]
+"""``shutil.disk_usage`` or a stand-in: path -> ``(total, used, free)`` in bytes."""
 
 
 def format_bytes(n: float) -> str:

@@ -45,8 +45,7 @@ from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
-    from engine.live import DiskStatus, PairTracker
-    from engine.live._disk import DiskUsage
+    from engine.live import DiskStatus, DiskUsage, PairTracker
     from engine.store import Store
     from gui.jobs import JobRunner
 
