@@ -105,9 +105,11 @@ def test_a_run_the_disk_cannot_start_is_refused_and_one_that_fills_it_stops_and_
     # measured on the runner's and the jobs' threads, never the GUI's
     assert threading.main_thread() not in disk.threads
     captured = re.search(r"(\d+) captured", health.text())
-    assert "(error)" in health.text() and captured and int(captured[1]) >= 1, health.text()
+    assert "(disk low)" in health.text() and captured and int(captured[1]) >= 1, health.text()
+    assert "#c62828" in health.styleSheet()  # red: the night ended early
     tip = health.toolTip()
-    assert "disk low" in tip and "floor" in tip and "Disk: " in tip and "free on" in tip, tip
+    assert "disk low" in tip and "to keep free" in tip and "Disk: " in tip, tip
+    assert "free on" in tip and "stopped before writing it" in tip, tip
     assert any("finished (error: disk low:" in line for line in _log(panel)), _log(panel)
     # the floor held for the images; only the log rows and the journal went on (the floor
     # is there to leave room for exactly such writes)

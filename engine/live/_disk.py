@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FLOOR_BYTES",
+    "THIN_HOURS",
     "DiskGuard",
     "DiskStatus",
     "DiskUsage",
@@ -40,6 +41,9 @@ the morning's export still need room on a lab PC's disk."""
 
 _OVERHEAD = 1.05
 """Rows, the journal and file-system blocks on top of the image bytes."""
+
+THIN_HOURS = 12.0
+"""A run until stopped with less than this left at its interval is short of room."""
 
 _RECENT = 24
 """How many recent night capture files the measured size per frame averages."""
@@ -131,8 +135,11 @@ class DiskStatus:
     needed_bytes: int | None
     """What the plan (still) needs; None for a run until stopped."""
     verdict: str
-    """``"ok"``, ``"thin"`` (fits, but no second night like it), ``"short"`` (the plan does
-    not fit above the floor) or ``"full"`` (the next capture would go under the floor)."""
+    """``"ok"``, ``"thin"`` (fits, but no second night like it; for a run until stopped:
+    less than a night, `THIN_HOURS`, left at its interval), ``"short"`` (the plan does not
+    fit above the floor) or ``"full"`` (the next capture would go under the floor)."""
+    every_s: float = 0.0
+    """The plan's interval (for `hours_left`)."""
 
     @property
     def usable_bytes(self) -> int:
@@ -143,6 +150,13 @@ class DiskStatus:
     def captures_left(self) -> int:
         """Captures that fit above the floor."""
         return self.usable_bytes // max(1, self.bytes_per_capture)
+
+    @property
+    def hours_left(self) -> float | None:
+        """For a run until stopped: hours of capture left at its interval (None otherwise)."""
+        if self.needed_bytes is not None or not self.every_s:
+            return None
+        return self.captures_left * self.every_s / 3600
 
     @property
     def nights_left(self) -> float | None:
@@ -158,7 +172,8 @@ class DiskStatus:
         )
         head = f"{format_bytes(self.free_bytes)} free on {self.folder}"
         if self.needed_bytes is None:
-            return f"{head}: room for {self.captures_left} more captures ({per})"
+            hours = "" if self.hours_left is None else f", {self.hours_left:.0f} h at this interval"
+            return f"{head}: room for {self.captures_left} more captures ({per}{hours})"
         nights = self.nights_left
         fit = "" if nights is None else (
             f"{nights:.1f} runs like this fit" if nights < 10 else f"{nights:.0f} runs like this fit"
@@ -214,6 +229,7 @@ class DiskGuard:
         self.floor_bytes = int(floor_bytes)
         self.measured = measured
         self._disk_usage = disk_usage
+        self._seen: list[int] = []
 
     @classmethod
     def estimate(
@@ -268,14 +284,22 @@ class DiskGuard:
         if usable < self.bytes_per_capture:
             verdict = "full"
         elif needed is None:
-            verdict = "ok"
+            hours = usable // self.bytes_per_capture * plan.every_s / 3600
+            verdict = "thin" if plan.every_s and hours < THIN_HOURS else "ok"
         elif needed > usable:
             verdict = "short"
         elif 2 * needed > usable:
             verdict = "thin"
         else:
             verdict = "ok"
-        return self._status(free, needed, verdict)
+        return self._status(free, needed, verdict, plan.every_s)
+
+    def observe(self, nbytes: int) -> None:
+        """A capture of the run wrote ``nbytes``: later checks use the run's own mean size
+        (night frames of a gray camera are a third of the colour estimate)."""
+        self._seen.append(int(nbytes))
+        self.bytes_per_capture = max(1, int(sum(self._seen) / len(self._seen) * _OVERHEAD))
+        self.measured = True
 
     def check_now(self, plan: CapturePlan | None = None, *, done: int = 0) -> DiskStatus:
         """Before one capture: ``"full"`` when it would take the disk under the floor (the
@@ -287,7 +311,9 @@ class DiskGuard:
         verdict = "full" if free - self.floor_bytes < self.bytes_per_capture else "ok"
         return self._status(free, None, verdict)
 
-    def _status(self, free: int, needed: int | None, verdict: str) -> DiskStatus:
+    def _status(
+        self, free: int, needed: int | None, verdict: str, every_s: float = 0.0
+    ) -> DiskStatus:
         return DiskStatus(
             folder=str(self.folder),
             free_bytes=free,
@@ -296,6 +322,7 @@ class DiskGuard:
             measured=self.measured,
             needed_bytes=needed,
             verdict=verdict,
+            every_s=every_s,
         )
 
 

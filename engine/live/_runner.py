@@ -328,9 +328,10 @@ class CaptureRunner:
             from engine.live._disk import format_bytes
 
             raise _Stop(self._fail(
-                f"disk low: {format_bytes(status.free_bytes)} free on {status.folder}, the "
-                f"next capture needs {format_bytes(status.bytes_per_capture)} above the "
-                f"{format_bytes(status.floor_bytes)} floor; stopped before writing it"
+                f"disk low: {format_bytes(status.usable_bytes)} left above the "
+                f"{format_bytes(status.floor_bytes)} to keep free on {status.folder}, the next "
+                f"capture needs {format_bytes(status.bytes_per_capture)}; stopped before "
+                "writing it"
             ))  # fmt: skip
 
     def _shoot(self, kind: str, due: float) -> Shot | None:

@@ -587,7 +587,7 @@ class _RunHealth:
             return f"Capture: CAMERA LOST {self.lost_since:%H:%M:%S} · {counts}", "error"
         if self.finished is not None:
             at, reason = self.finished
-            failed = reason.startswith("error") or reason == "failed"
+            failed = reason.startswith("error") or reason == "failed"  # disk low included
             level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
             span = f"{self.started:%H:%M}–{at:%H:%M}"
             return f"Last run {span} ({_short(reason)}): {counts}", level
@@ -622,5 +622,8 @@ class _RunHealth:
 
 
 def _short(reason: str) -> str:
-    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``."""
+    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``, and
+    ``"error: disk low: ..."`` -> ``"disk low"`` (the morning's first question answered)."""
+    if reason.startswith("error: disk low"):
+        return "disk low"
     return reason.split(":", 1)[0]
