@@ -129,7 +129,7 @@ def test_a_run_that_does_not_fit_asks_first_and_cancel_is_the_default(window, qt
     panel.start_schedule()
     qtbot.waitUntil(lambda: panel.disk_box is not None, timeout=TIMEOUT)
     box = panel.disk_box
-    fits = re.search(r"About (\d+) captures? fit", box.text())
+    fits = re.search(r"About (\d+) captures? fit: the run would stop there", box.text())
     assert "does not fit" in box.text() and fits and 1 <= int(fits[1]) <= 3, box.text()
     assert box.defaultButton().text() == "Cancel"
     box.defaultButton().click()

@@ -417,9 +417,13 @@ class NightCapturePanel(QWidget):
         box = QMessageBox(
             QMessageBox.Icon.Warning,
             "Not enough disk space",
-            f"This run does not fit on the disk: {status.describe()}.\n\n"
-            f"About {fits} capture{'s' if fits != 1 else ''} fit; the run would stop there, "
-            f"keeping {format_bytes(status.floor_bytes)} free.",
+            "This run does not fit on the disk.\n\n"
+            f"Free: {format_bytes(status.free_bytes)} on {status.folder}\n"
+            f"Needed: {format_bytes(status.needed_bytes or 0)} "
+            f"({(status.needed_bytes or 0) // status.bytes_per_capture} captures × "
+            f"{format_bytes(status.bytes_per_capture)}), keeping "
+            f"{format_bytes(status.floor_bytes)} free\n\n"
+            f"About {fits} capture{'s' if fits != 1 else ''} fit: the run would stop there.",
             parent=self,
         )
         go = box.addButton("Start anyway", QMessageBox.ButtonRole.AcceptRole)
