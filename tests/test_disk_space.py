@@ -177,3 +177,30 @@ def test_cli_refuses_a_bad_min_free_in_one_line(data, capsys):
     assert cli.main(["capture", "--session", "roof", "--count", "1", "--min-free", "lots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["nightlab capture: error: --min-free: size must look like 2G or 500M, got 'lots'"]
+
+
+def test_cli_run_that_fills_the_disk_stops_in_one_line_with_exit_2_and_logs_why(
+    data, capsys, monkeypatch
+):
+    import shutil
+
+    assert cli.main(["capture", "--session", "roof", "--count", "0", "--day-reference"]) == 0
+    capsys.readouterr()
+    # the data folder's disk: room for a few captures above a 1 MiB floor (the command line
+    # has no hook for a fake disk, so the stand-in replaces the standard library's function)
+    disk = FillingDisk(data, _bytes_under(data) + MiB + 6 * 640 * 480 * 3)
+    monkeypatch.setattr(shutil, "disk_usage", disk)
+    argv = ["capture", "--session", "roof", "--every", "0s", "--min-free", "1M"]  # until stopped
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nightlab capture: error: disk low: "), err
+    assert "stopped before writing it (stopped; " in lines[0] and "night capture(s)" in lines[0]
+    assert "night 1: capture" in out  # it captured until the disk ran short
+    monkeypatch.undo()
+    with Store(data, reconcile="always") as store:
+        assert store.last_reconcile.clean
+        session = store.session("roof")
+        finished = [e for e in store.log_entries(session.id) if e.kind == "finished"]
+        assert "disk low" in finished[-1].message
+        assert store.verify(session.id) == []

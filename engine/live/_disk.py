@@ -197,7 +197,7 @@ class DiskGuard:
         Never capture when less than this would stay free.
     measured : bool
         Whether ``bytes_per_capture`` was measured on real captures (shown to the user).
-    disk_usage : callable
+    disk_usage : callable, optional
         ``shutil.disk_usage`` (default) or a stand-in returning ``(total, used, free)``.
 
     Examples
@@ -218,7 +218,7 @@ class DiskGuard:
         bytes_per_capture: int,
         floor_bytes: int = DEFAULT_FLOOR_BYTES,
         measured: bool = False,
-        disk_usage: DiskUsage = shutil.disk_usage,
+        disk_usage: DiskUsage | None = None,
     ) -> None:
         if bytes_per_capture <= 0:
             raise ValueError(f"bytes_per_capture must be > 0, got {bytes_per_capture}")
@@ -228,7 +228,8 @@ class DiskGuard:
         self.bytes_per_capture = int(bytes_per_capture)
         self.floor_bytes = int(floor_bytes)
         self.measured = measured
-        self._disk_usage = disk_usage
+        # looked up now, not at import: a test may stand in for the module function
+        self._disk_usage = disk_usage or shutil.disk_usage
         self._seen: list[int] = []
 
     @classmethod
@@ -240,7 +241,7 @@ class DiskGuard:
         burst: int,
         frame_shape: tuple[int, ...] | None,
         floor_bytes: int = DEFAULT_FLOOR_BYTES,
-        disk_usage: DiskUsage = shutil.disk_usage,
+        disk_usage: DiskUsage | None = None,
     ) -> DiskGuard:
         """A guard for a run of ``burst``-frame captures into ``session_id`` of ``store``.
 
