@@ -276,3 +276,24 @@ def test_a_scripted_close_during_an_export_goes_ahead_and_stops_it(
     assert window.confirm_box is None
     assert window.wait_closed(timeout=20)
     assert not out.exists() and list(tmp_path.glob("handover*")) == []
+
+
+def test_the_floor_the_window_keeps_free_comes_from_nightlab_min_free(
+    qtbot, tmp_path, monkeypatch, capfd
+):
+    from engine.app_state import AppState
+    from engine.live import PairTracker
+    from gui.capture.night import NightCapturePanel
+    from gui.jobs import JobRunner
+
+    with Store(tmp_path / "data") as store:
+        jobs = JobRunner()
+        panels = []
+        for value in ("5G", "", "plenty"):
+            monkeypatch.setenv("NIGHTLAB_MIN_FREE", value)
+            panel = NightCapturePanel(AppState(), store, PairTracker(), jobs)
+            qtbot.addWidget(panel)
+            panels.append(panel.min_free_bytes)
+        jobs.shutdown()
+    assert panels == [5 * 2**30, 2**30, 2**30]
+    assert "NIGHTLAB_MIN_FREE: size must look like 2G or 500M, got 'plenty'" in capfd.readouterr().err

@@ -40,6 +40,7 @@ from engine.live import (
     SessionRecorder,
     format_bytes,
     parse_clock,
+    parse_size,
 )
 from gui.bridge import follow
 
@@ -88,7 +89,8 @@ class NightCapturePanel(QWidget):
     may knowingly take a shorter night, and the runner still stops cleanly at the floor);
     a thin margin is said in the log. During the run the runner measures before each
     capture and the health line's tooltip shows free space and how many nights fit.
-    ``disk_usage`` and ``min_free_bytes`` are the guard's (a test can simulate a disk).
+    ``disk_usage`` and ``min_free_bytes`` are the guard's (a test can simulate a disk); the
+    floor defaults to ``$NIGHTLAB_MIN_FREE`` (``5G``), else 1 GiB.
     """
 
     message = Signal(str)
@@ -113,12 +115,12 @@ class NightCapturePanel(QWidget):
         parent: QWidget | None = None,
         *,
         disk_usage: DiskUsage | None = None,
-        min_free_bytes: int = DEFAULT_FLOOR_BYTES,
+        min_free_bytes: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
         self.disk_usage = disk_usage
-        self.min_free_bytes = min_free_bytes
+        self.min_free_bytes = min_free_bytes if min_free_bytes is not None else _env_floor()
         self.disk_box: QMessageBox | None = None
         """The "not enough disk space" question while it is open (for scripts and tests)."""
         self.runner: CaptureRunner | None = None
@@ -561,6 +563,22 @@ class NightCapturePanel(QWidget):
         self.btn_pause.setText("Pause")
         self.btn_cancel.setEnabled(False)
         self._enable()
+
+
+def _env_floor() -> int:
+    """``$NIGHTLAB_MIN_FREE`` (``5G``, ``500M``), as ``nightlab capture --min-free`` takes it;
+    else 1 GiB. A value that is no size falls back to the default (said on stderr)."""
+    import os
+    import sys
+
+    text = os.environ.get("NIGHTLAB_MIN_FREE", "").strip()
+    if not text:
+        return DEFAULT_FLOOR_BYTES
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        print(f"nightlab: NIGHTLAB_MIN_FREE: {exc}; keeping 1 GiB free", file=sys.stderr)
+        return DEFAULT_FLOOR_BYTES
 
 
 @dataclass
