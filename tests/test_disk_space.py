@@ -204,3 +204,18 @@ def test_cli_run_that_fills_the_disk_stops_in_one_line_with_exit_2_and_logs_why(
         finished = [e for e in store.log_entries(session.id) if e.kind == "finished"]
         assert "disk low" in finished[-1].message
         assert store.verify(session.id) == []
+
+
+def test_cli_warns_in_one_line_when_the_night_fits_but_not_another(data, capsys, monkeypatch):
+    import shutil
+
+    per = 640 * 480 * 3  # a new session: raw colour pixels per frame
+    # room above the 1 MiB floor for the 3 captures, not for 6
+    disk = FillingDisk(data, MiB + 4 * per + 4096)
+    monkeypatch.setattr(shutil, "disk_usage", disk)
+    assert cli.main(["capture", "--session", "roof", "--count", "3", "--min-free", "1M"]) == 0
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "little disk space left" in warnings[0], err
+    assert "runs like this fit" in warnings[0]
+    assert "done: 3 night capture(s)" in out
