@@ -63,6 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="PNG compression, both lossless: huffman (default, ~55%% of raw) or none "
         "(raw size, ~8x less CPU per frame)",
     )
+    p.add_argument(
+        "--min-free",
+        default="1G",
+        metavar="SIZE",
+        help="keep this much free on the data folder's disk (default 1G): the run is refused "
+        "when its plan does not fit above it, and stops cleanly before a capture that would "
+        "go under it",
+    )
     add_operator(p)
     add_data_dir(p)
     # Ctrl-C / SIGTERM stop after the capture in progress (_run_until_done): not under the
@@ -97,9 +105,13 @@ def _plan(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from engine.camera import CameraError, ControlError, open_camera
-    from engine.live import CaptureRunner, SessionRecorder
+    from engine.live import CaptureRunner, SessionRecorder, parse_size
 
     plan = _plan(args)  # bad options fail before anything opens
+    try:
+        floor = parse_size(args.min_free)
+    except ValueError as exc:
+        raise CliError(f"--min-free: {exc}") from None
     try:
         cam = open_camera(args.camera)
     except CameraError as exc:
@@ -119,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
                 f"--reference: session {args.session!r} does not exist yet, so it has no day "
                 "captures to pair with"
             )
+        # refused before a new session is created: nothing is written for a run that cannot fit
+        disk = _disk_guard(store, existing, plan, cam, floor)
         session = existing or _new_session(store, args, cam)
-        runner = CaptureRunner(cam, plan)
+        runner = CaptureRunner(cam, plan, disk=disk)
         recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
         if ids:
             try:
@@ -129,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
         progress = _report(runner, recorder, plan)
         progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
+        progress.line(f"disk: {runner.disk.check_plan(plan).describe()}")
         return _run_until_done(runner, progress, session)
     finally:
         try:
@@ -137,6 +152,30 @@ def run(args: argparse.Namespace) -> int:
             pass
         if store is not None:
             store.close()
+
+
+def _disk_guard(store, existing, plan, cam, floor: int):
+    """The run's `DiskGuard`; refuses (one line) a plan the disk cannot hold above ``floor``
+    and warns when it fits with no room for another night like it."""
+    import sys
+
+    from engine.live import DiskGuard
+
+    w, h = cam.info.resolution
+    if existing is not None:
+        guard = DiskGuard.estimate(
+            store, existing.id, burst=plan.burst, frame_shape=(h, w, 3), floor_bytes=floor
+        )
+    else:  # a new session: nothing measured yet, so raw pixels (PNG is smaller)
+        frames = plan.burst + 1 if plan.burst > 1 else 1
+        guard = DiskGuard(store.root, bytes_per_capture=h * w * 3 * frames, floor_bytes=floor)
+    status = guard.check_plan(plan)
+    if status.verdict in ("short", "full"):
+        raise CliError(f"not enough disk space for this run: {status.describe()}")
+    if status.verdict == "thin":
+        print(f"nightlab capture: warning: little disk space left: {status.describe()}",
+              file=sys.stderr)  # fmt: skip
+    return guard
 
 
 def _reference_ids(text: str | None) -> list[int]:

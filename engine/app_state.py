@@ -93,6 +93,9 @@ class AppState:
     """Where colorization runs: ``"host"`` (ONNX Runtime) or ``"camera"`` (an OAK's MyriadX)."""
     leak_params: LeakMaskParams = field(default_factory=_default_leak_params)
     """Leak-mask parameters used by live processing and captures."""
+    recording: Session | None = None
+    """The session a capture run is recording into while it runs (None otherwise): its
+    captures go there whatever `session` says, so another session is not opened meanwhile."""
 
     def set_reference(
         self, image: np.ndarray | None, source: str = "", *, fixed_camera: bool = False

@@ -496,12 +496,15 @@ class MainWindow(QMainWindow):
         r = self.night_panel.runner
         return r is not None and r.plan.count != 1
 
-    def _confirm(self, title: str, text: str, ok_text: str, then) -> QMessageBox:
-        """Ask before ending a night's capture (window-modal, non-blocking: ``then`` runs
-        when the operator chose ``ok_text``; Cancel is the default, so Enter keeps it)."""
+    def _confirm(
+        self, title: str, text: str, ok_text: str, then, keep_text: str = "Keep capturing"
+    ) -> QMessageBox:
+        """Ask before ending a night's capture or an export (window-modal, non-blocking:
+        ``then`` runs when the operator chose ``ok_text``; ``keep_text`` is the default, so
+        Enter keeps it going)."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, parent=self)
         ok = box.addButton(ok_text, QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep capturing", QMessageBox.ButtonRole.RejectRole)
+        keep = box.addButton(keep_text, QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
         box.setEscapeButton(keep)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -514,9 +517,16 @@ class MainWindow(QMainWindow):
         r = self.night_panel.runner
         return f"{r.captured} captured, {r.missed_count} missed so far" if r else ""
 
+    def running_exchanges(self) -> list[ExportDialog | ImportDialog]:
+        """Export and import dialogs with a job under way."""
+        dialogs = [*self.findChildren(ExportDialog), *self.findChildren(ImportDialog)]
+        return [d for d in dialogs if d.running]
+
     def request_quit(self) -> None:
-        """Quit (Ctrl+Q); during a scheduled capture, only once the operator confirms."""
-        if not self.scheduled_run_active():
+        """Quit (Ctrl+Q); during a scheduled capture or an export (or import), only once the
+        operator confirms: each would be stopped half-way."""
+        run, exchanges = self.scheduled_run_active(), self.running_exchanges()
+        if not run and not exchanges:
             self.close()
             return
 
@@ -524,12 +534,26 @@ class MainWindow(QMainWindow):
             self._quit_confirmed = True
             self.close()
 
+        lines, stops = [], []
+        if run:
+            lines.append(f"A scheduled capture is running ({self._run_summary()}).")
+            stops.append("the capture after the capture in progress")
+        for dlg in exchanges:
+            what = "export" if isinstance(dlg, ExportDialog) else "import"
+            done = dlg.bar.value() // 10
+            lines.append(f"An {what} is running ({done} % done: {dlg.phase.text()}).")
+            stops.append(f"the {what}, leaving nothing half-written")
+        if len(stops) == 1:
+            ok_text = "Stop capture and quit" if run else f"Stop {what} and quit"
+        else:
+            ok_text = "Stop everything and quit"
         self._confirm(
             "Quit NightLab?",
-            f"A scheduled capture is running ({self._run_summary()}).\n"
-            "Quitting stops it after the capture in progress.",
-            "Stop capture and quit",
+            "\n".join(lines) + "\nQuitting stops " + " and ".join(stops) + ".",
+            ok_text,
             stop_and_quit,
+            keep_text="Keep going" if len(stops) > 1 else "Keep capturing" if run
+            else f"Keep {what}ing",
         )
 
     def toggle_stream(self) -> None:
@@ -648,12 +672,15 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.spontaneous() and self.scheduled_run_active() and not self._quit_confirmed:
-            # the title bar's close button, mid-night: ask as Ctrl+Q does (a scripted or
-            # signalled close, SIGTERM included, is not spontaneous and goes ahead)
+        busy = self.scheduled_run_active() or self.running_exchanges()
+        if event.spontaneous() and busy and not self._quit_confirmed:
+            # the title bar's close button, mid-night or mid-export: ask as Ctrl+Q does (a
+            # scripted or signalled close, SIGTERM included, is not spontaneous and goes ahead)
             event.ignore()
             self.request_quit()
             return
+        for dlg in self.running_exchanges():
+            dlg.stop()  # at its next step, leaving no half-written bag; wait_closed waits
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.setValue("window/state", self.saveState())

@@ -155,6 +155,8 @@ class SessionRecorder:
             controls=shot.controls,
         )
         self.captures.append(capture)
+        if self.runner.disk is not None and shot.kind == "night":
+            self.runner.disk.observe(self._bytes_of(capture))
         self.events.captured.emit(capture)
         image = self.store.read_image(capture) if len(shot.frames) > 1 else shot.frames[0].image
         if shot.kind == "day":
@@ -186,6 +188,16 @@ class SessionRecorder:
         if result is not None and result.ok and reference is not None:
             self.events.processed.emit(pair, result, reference.image)
         self.events.paired.emit(pair)
+
+    def _bytes_of(self, capture: Capture) -> int:
+        """What a capture wrote: its file and its burst members'."""
+        total = 0
+        for c in (capture, *self.store.burst_members(capture.id)):
+            try:
+                total += self.store.path(c.path).stat().st_size
+            except OSError:
+                continue
+        return total
 
     def _on_missed(self, missed: Missed) -> None:
         self.store.log(self.session_id, "missed", f"{missed.kind} capture: {missed.reason}",

@@ -7,9 +7,11 @@ listener that raises (a full disk) stops the run with ``finished("error: ...")``
 Events (emitted on the runner thread; a Qt consumer hops through a queued signal):
 ``started(plan)``, ``awaiting(remaining_s)`` about once a second while waiting,
 ``frame_captured(Shot)``, ``missed(Missed)``, ``camera_lost(message)``,
-``camera_back(message, gap_s)``, ``paused_changed(bool)``, ``error(message)``,
+``camera_back(message, gap_s)``, ``paused_changed(bool)``, ``disk_checked(DiskStatus)``
+before each capture when the runner has a `DiskGuard`, ``error(message)``,
 ``finished(reason)`` with reason ``"done"``, ``"window ended"``, ``"cancelled"`` or
-``"error: <one line>"``.
+``"error: <one line>"`` (``"error: disk low: ..."`` when the next capture would take the
+data folder under the guard's floor: the run stops before writing it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from engine.live._plan import CapturePlan
 
 if TYPE_CHECKING:
     from engine.camera import Camera, Frame
+    from engine.live._disk import DiskGuard
 
 __all__ = ["CaptureRunner", "Missed", "RunnerEvents", "Shot"]
 
@@ -47,6 +50,8 @@ class RunnerEvents(SignalGroup):
     camera_back = Signal(str, float)
     """(message, seconds the camera was gone)."""
     paused_changed = Signal(bool)
+    disk_checked = Signal(object)
+    """A `DiskStatus`, measured before each capture (with a `DiskGuard`)."""
     error = Signal(str)
     finished = Signal(str)
 
@@ -83,6 +88,9 @@ class CaptureRunner:
     plan : CapturePlan
     tick_s : float
         How often ``awaiting`` is emitted while waiting.
+    disk : DiskGuard, optional
+        Checked before each capture: the run stops (``"error: disk low: ..."``) rather than
+        take the data folder under the guard's floor.
 
     Examples
     --------
@@ -98,9 +106,19 @@ class CaptureRunner:
     >>> cam.close()
     """
 
-    def __init__(self, camera: Camera, plan: CapturePlan, *, tick_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        plan: CapturePlan,
+        *,
+        tick_s: float = 1.0,
+        disk: DiskGuard | None = None,
+    ) -> None:
         self.camera = camera
         self.plan = plan
+        self.disk = disk
+        self.disk_status = None
+        """The newest `DiskStatus` (None without a guard or before the first capture)."""
         self.tick_s = float(tick_s)
         self.events = RunnerEvents()
         self._cancel = threading.Event()
@@ -299,7 +317,25 @@ class CaptureRunner:
                     continue
         return out
 
+    def _check_disk(self) -> None:
+        """Stop before a capture that would take the data folder under the floor."""
+        if self.disk is None:
+            return
+        status = self.disk.check_now(self.plan, done=self.captured)
+        self.disk_status = status
+        self._emit(self.events.disk_checked, status)
+        if status.verdict == "full":
+            from engine.live._disk import format_bytes
+
+            raise _Stop(self._fail(
+                f"disk low: {format_bytes(status.usable_bytes)} left above the "
+                f"{format_bytes(status.floor_bytes)} to keep free on {status.folder}, the next "
+                f"capture needs {format_bytes(status.bytes_per_capture)}; stopped before "
+                "writing it"
+            ))  # fmt: skip
+
     def _shoot(self, kind: str, due: float) -> Shot | None:
+        self._check_disk()
         cam = self.camera
         timeout = self.plan.frame_timeout_s
         frames: list[Frame] = []

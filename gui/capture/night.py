@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTime, Signal
+from PySide6.QtCore import Qt, QTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTimeEdit,
@@ -31,12 +32,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.live import CapturePlan, CaptureRunner, SessionRecorder, parse_clock
+from engine.live import (
+    DEFAULT_FLOOR_BYTES,
+    CapturePlan,
+    CaptureRunner,
+    DiskGuard,
+    SessionRecorder,
+    format_bytes,
+    parse_clock,
+    parse_size,
+)
 from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
-    from engine.live import PairTracker
+    from engine.live import DiskStatus, DiskUsage, PairTracker
     from engine.store import Store
     from gui.jobs import JobRunner
 
@@ -71,7 +81,17 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
 
 
 class NightCapturePanel(QWidget):
-    """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar."""
+    """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar.
+
+    Before a run starts, a job measures the data folder's free space against the plan
+    (`engine.live.DiskGuard`): under the floor already, the run is refused; when the plan
+    does not fit, the operator is asked (Cancel is the default: someone is at the machine and
+    may knowingly take a shorter night, and the runner still stops cleanly at the floor);
+    a thin margin is said in the log. During the run the runner measures before each
+    capture and the health line's tooltip shows free space and how many nights fit.
+    ``disk_usage`` and ``min_free_bytes`` are the guard's (a test can simulate a disk); the
+    floor defaults to ``$NIGHTLAB_MIN_FREE`` (``5G``), else 1 GiB.
+    """
 
     message = Signal(str)
     pair_recorded = Signal(object)
@@ -93,9 +113,16 @@ class NightCapturePanel(QWidget):
         tracker: PairTracker,
         jobs: JobRunner,
         parent: QWidget | None = None,
+        *,
+        disk_usage: DiskUsage | None = None,
+        min_free_bytes: int | None = None,
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._tracker, self._jobs = state, store, tracker, jobs
+        self.disk_usage = disk_usage
+        self.min_free_bytes = min_free_bytes if min_free_bytes is not None else _env_floor()
+        self.disk_box: QMessageBox | None = None
+        """The "not enough disk space" question while it is open (for scripts and tests)."""
         self.runner: CaptureRunner | None = None
         self._recorder = None
         self._health = _RunHealth()
@@ -309,6 +336,7 @@ class NightCapturePanel(QWidget):
             return
         runner = CaptureRunner(cam, plan, tick_s=0.25)
         self.runner = runner
+        self._state.recording = session  # its captures go there until it ends
         ev = runner.events
         follow(ev.awaiting, self._on_awaiting, self)
         follow(ev.missed, self._on_missed, self)
@@ -343,14 +371,99 @@ class NightCapturePanel(QWidget):
         self.btn_cancel.setEnabled(True)
         self.btn_pair.setEnabled(False)
         self.btn_run.setEnabled(False)
-        self.countdown.setText("Capturing…")
-        if scheduled:
-            self._add_log(f"started: {plan.describe()}")
-            self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
-            self._show_health()
+        self.countdown.setText("Checking disk space…")
+        follow(ev.disk_checked, self._on_disk, self)
+
+        def start() -> None:
+            self.countdown.setText("Capturing…")
+            if scheduled:
+                self._add_log(f"started: {plan.describe()}")
+                self._health = _RunHealth(started=dt.datetime.now(), plan=plan.describe())
+                self._health.disk = runner.disk_status
+                self._show_health()
+            self._jobs.submit(
+                work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+            )
+
+        ref = self._tracker.reference
+        shape = ref.image.shape if ref is not None else None
+        kwargs = {} if self.disk_usage is None else {"disk_usage": self.disk_usage}
+
+        def preflight() -> DiskStatus:  # job thread: reads the store and the file system
+            guard = DiskGuard.estimate(store, sid, burst=plan.burst, frame_shape=shape,
+                                       floor_bytes=self.min_free_bytes, **kwargs)  # fmt: skip
+            runner.disk = guard
+            runner.disk_status = guard.check_plan(plan)
+            return runner.disk_status
+
         self._jobs.submit(
-            work, failed=lambda _: self._on_finished("failed"), label="capture", long=True
+            preflight,
+            done=lambda status: self._preflight_done(runner, status, start),
+            failed=lambda _: self._not_started(runner, "the disk space check failed"),
+            label="checking disk space",
         )
+
+    def _preflight_done(self, runner: CaptureRunner, status: DiskStatus, start) -> None:
+        if runner is not self.runner:
+            return
+        if status.verdict == "full":
+            self._not_started(runner, f"not enough disk space: {status.describe()}")
+            return
+        if status.verdict == "thin":
+            self._add_log(f"little disk space: {status.describe()}")
+            self.message.emit(f"capture: little disk space left: {status.describe()}")
+        if status.verdict != "short":
+            start()
+            return
+        fits = status.captures_left
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Not enough disk space",
+            "This run does not fit on the disk.\n\n"
+            f"Free: {format_bytes(status.free_bytes)} on {status.folder}\n"
+            f"Needed: {format_bytes(status.needed_bytes or 0)} "
+            f"({(status.needed_bytes or 0) // status.bytes_per_capture} captures × "
+            f"{format_bytes(status.bytes_per_capture)}), keeping "
+            f"{format_bytes(status.floor_bytes)} free\n\n"
+            f"About {fits} capture{'s' if fits != 1 else ''} fit: the run would stop there.",
+            parent=self,
+        )
+        go = box.addButton("Start anyway", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def chosen(button) -> None:
+            self.disk_box = None
+            if button is go and runner is self.runner:
+                self._add_log(f"started knowing the disk holds about {fits} captures")
+                start()
+            else:
+                self._not_started(runner, "not enough disk space (cancelled)")
+
+        box.buttonClicked.connect(chosen)
+        self.disk_box = box
+        box.open()
+
+    def _not_started(self, runner: CaptureRunner, why: str) -> None:
+        """The run never started: say why, and make Start possible again."""
+        if runner is not self.runner:
+            return
+        self._add_log(f"not started: {why}")
+        self.message.emit(f"capture not started: {why}")
+        self.runner = None
+        self._state.recording = None
+        self.btn_pause.setEnabled(False)
+        self.btn_cancel.setEnabled(False)
+        self._enable()
+        self.countdown.setText(f"Not started: {why}")
+        self.countdown.setToolTip(why)
+
+    def _on_disk(self, status: DiskStatus) -> None:
+        self._health.disk = status
+        self._show_health()
 
     def _on_missed(self, m) -> None:
         self._add_log(f"missed {m.kind}: {m.reason}")
@@ -444,11 +557,28 @@ class NightCapturePanel(QWidget):
             self._health.finished = (dt.datetime.now(), reason)
             self._health.lost_since = None
         self.runner = None
+        self._state.recording = None
         self._show_health()
         self.btn_pause.setEnabled(False)
         self.btn_pause.setText("Pause")
         self.btn_cancel.setEnabled(False)
         self._enable()
+
+
+def _env_floor() -> int:
+    """``$NIGHTLAB_MIN_FREE`` (``5G``, ``500M``), as ``nightlab capture --min-free`` takes it;
+    else 1 GiB. A value that is no size falls back to the default (said on stderr)."""
+    import os
+    import sys
+
+    text = os.environ.get("NIGHTLAB_MIN_FREE", "").strip()
+    if not text:
+        return DEFAULT_FLOOR_BYTES
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        print(f"nightlab: NIGHTLAB_MIN_FREE: {exc}; keeping 1 GiB free", file=sys.stderr)
+        return DEFAULT_FLOOR_BYTES
 
 
 @dataclass
@@ -465,6 +595,8 @@ class _RunHealth:
     finished: tuple[dt.datetime, str] | None = None
     last_pair: dt.datetime | None = None
     """When the newest pair was recorded: a run that stopped recording shows an old time."""
+    disk: DiskStatus | None = None
+    """The newest free-space measurement (the runner's, before each capture)."""
 
     def describe(self, *, running: bool) -> tuple[str, str]:
         """(one short line, level); `details` has the long form."""
@@ -477,13 +609,15 @@ class _RunHealth:
             return f"Capture: CAMERA LOST {self.lost_since:%H:%M:%S} · {counts}", "error"
         if self.finished is not None:
             at, reason = self.finished
-            failed = reason.startswith("error") or reason == "failed"
+            failed = reason.startswith("error") or reason == "failed"  # disk low included
             level = "error" if failed else ("warn" if self.missed or self.gaps else "ok")
             span = f"{self.started:%H:%M}–{at:%H:%M}"
             return f"Last run {span} ({_short(reason)}): {counts}", level
-        level = "warn" if self.missed or self.gaps else "ok"
+        thin = self.disk is not None and self.disk.verdict != "ok"
+        level = "warn" if self.missed or self.gaps or thin else "ok"
         last = f" · last {self.last_pair:%H:%M}" if self.last_pair is not None else ""
-        return (f"Capture running since {self.started:%H:%M} · {counts}{last}",
+        disk = f" · {format_bytes(self.disk.free_bytes)} free" if self.disk is not None else ""
+        return (f"Capture running since {self.started:%H:%M} · {counts}{last}{disk}",
                 level if running else "ok")  # fmt: skip
 
     def details(self) -> str:
@@ -504,9 +638,14 @@ class _RunHealth:
             )
         if self.lost_since is not None:
             lines.append(f"Camera lost at {self.lost_since:%H:%M:%S}, waiting for it")
+        if self.disk is not None:
+            lines.append(f"Disk: {self.disk.describe()}")
         return "\n".join(lines)
 
 
 def _short(reason: str) -> str:
-    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``."""
+    """A finish reason for one line: ``"error: <long message>"`` -> ``"error"``, and
+    ``"error: disk low: ..."`` -> ``"disk low"`` (the morning's first question answered)."""
+    if reason.startswith("error: disk low"):
+        return "disk low"
     return reason.split(":", 1)[0]

@@ -93,6 +93,12 @@ class _ExchangeDialog(QDialog):
         label = PHASES.get(phase, phase.capitalize())
         self.phase.setText(f"{label} {Path(item).name}" if item else label)
 
+    def stop(self) -> None:
+        """Stop a running export or import at its next step (it leaves nothing behind)."""
+        if self.running:
+            self._cancel.set()
+            self.phase.setText("Cancelling…")
+
     def _cancel_or_close(self) -> None:
         if self.running:
             self._cancel.set()
@@ -287,7 +293,16 @@ class ImportDialog(_ExchangeDialog):
         self.form.addRow("", self.as_copy)
         self._finish_layout()
         self.browse.clicked.connect(self._browse)
-        self.finished_ok.connect(lambda r: setattr(self._state, "session", r.session))
+        self.finished_ok.connect(self._open_imported)
+
+    def _open_imported(self, result) -> None:
+        rec = self._state.recording
+        if rec is not None and rec.id != result.session.id:  # the run's captures go to rec
+            self.phase.setText(
+                f"{self.phase.text()} · not opened: a capture is recording into {rec.name!r}"
+            )
+            return
+        self._state.session = result.session
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import bag", "", "Bags (*.zip bagit.txt)")

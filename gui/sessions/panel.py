@@ -179,7 +179,22 @@ class SessionsPanel(QWidget):
         self.btn_close.setEnabled(session is not None and session.is_open)
 
     # -- actions ---------------------------------------------------------------------------
+    def refuse_while_recording(self, what: str, target: Session | None = None) -> bool:
+        """True (and says so, naming the session) while a capture run records into a session
+        other than ``target``: its captures would keep going there while the window showed
+        another one."""
+        rec = self._state.recording
+        if rec is None or (target is not None and target.id == rec.id):
+            return False
+        self.message.emit(
+            f"cannot {what}: a capture is recording into session {rec.name!r}; "
+            "stop it first (Capture dock)"
+        )
+        return True
+
     def new_dialog(self) -> None:
+        if self.refuse_while_recording("start a new session"):
+            return
         dlg = NewSessionDialog(self, operator=self._last_operator())
         if dlg.exec() == QDialog.DialogCode.Accepted:
             self.create(**dlg.values())
@@ -194,6 +209,8 @@ class SessionsPanel(QWidget):
             return ""
 
     def create(self, name: str, operator: str = "", scene_notes: str = "") -> None:
+        if self.refuse_while_recording("start a new session"):
+            return
         cam = self._state.camera
         info = cam.info if cam is not None else None
 
@@ -207,6 +224,8 @@ class SessionsPanel(QWidget):
             )
 
         def done(session) -> None:
+            if self.refuse_while_recording(f"open the new session {session.name!r}"):
+                return  # a run started while it was being created
             self._state.session = session
             self.message.emit(f"Session {session.name!r} created and open")
 
@@ -218,13 +237,13 @@ class SessionsPanel(QWidget):
 
     def open_selected(self) -> None:
         s = self.selected()
-        if s is not None:
+        if s is not None and not self.refuse_while_recording(f"open {s.name!r}", s):
             self._state.session = s
             self.message.emit(f"Session {s.name!r} open")
 
     def close_current(self) -> None:
         s = self._state.session
-        if s is None:
+        if s is None or self.refuse_while_recording("close the session"):
             return
 
         def done(session) -> None:
