@@ -81,7 +81,8 @@ def env_number(
         value = kind(raw.strip())
     except ValueError:
         value = None
-    if value is None or not math.isfinite(value):
+    # an int is always finite (and math.isfinite of a 400-digit one raises OverflowError)
+    if value is None or (kind is float and not math.isfinite(value)):
         what = "a whole number" if kind is int else "a finite number"
         _warn(name, raw, f"is not {what}", fallback, stream)
         return default

@@ -734,12 +734,23 @@ def _take_over_device(old, open_new):
     A device takes one connection at a time, so ``old`` closes first; if the new one fails,
     ``old`` opens and streams again as it was, and the error goes on to the user.
     """
+    was_streaming = old.is_streaming
     old.close()
     try:
         return open_new()
-    except Exception:
-        old.open()
-        old.start()
+    except Exception as exc:
+        try:
+            old.open()
+            if was_streaming:  # a camera the operator had stopped stays stopped
+                old.start()
+        except Exception as again:  # noqa: BLE001 - said with the cause, in one line
+            from engine.camera import CameraError
+
+            # the new connection's failure is the cause the operator needs; the old camera
+            # not coming back is news too (the window's camera is closed now)
+            raise CameraError(
+                f"{exc}; and {old.info.name} could not be reopened: {again}"
+            ) from exc
         raise
 
 

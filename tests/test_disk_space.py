@@ -219,3 +219,14 @@ def test_cli_warns_in_one_line_when_the_night_fits_but_not_another(data, capsys,
     assert len(warnings) == 1 and "little disk space left" in warnings[0], err
     assert "runs like this fit" in warnings[0]
     assert "done: 3 night capture(s)" in out
+
+
+@pytest.mark.parametrize("text", ["inf", "nan", "1e400", "infG", "1e300T"])
+def test_cli_refuses_a_min_free_that_is_no_finite_size_in_one_line(data, capsys, text):
+    # float() takes these, but no disk has infinity bytes: one line, not a traceback
+    argv = ["capture", "--session", "roof", "--count", "1", "--min-free", text]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nightlab capture: error: --min-free: size must be a finite number of bytes, "
+                   f"got {text!r}"]  # fmt: skip
+    assert not data.exists() or not list(data.rglob("*.png"))

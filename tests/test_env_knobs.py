@@ -91,3 +91,11 @@ def test_the_app_warns_about_each_bad_knob_and_still_runs(tmp_path):
     assert len(warnings) == len(bad), proc.stderr
     for name, raw in bad.items():
         assert any(f"{name}='{raw}'" in w and "using" in w for w in warnings), (name, warnings)
+
+
+def test_a_whole_number_too_large_for_a_float_is_clamped_not_a_crash(monkeypatch):
+    # int() takes 400 digits; math.isfinite() of that int raised OverflowError at app start
+    monkeypatch.setenv("NIGHTLAB_TEST_KNOB_HUGE", "9" * 400)
+    err = io.StringIO()
+    assert env_number("NIGHTLAB_TEST_KNOB_HUGE", 2, minimum=1, maximum=19, stream=err) == 19
+    assert "NIGHTLAB_TEST_KNOB_HUGE=" in err.getvalue() and "is above 19; using 19" in err.getvalue()

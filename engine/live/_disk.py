@@ -14,6 +14,7 @@ floor. Qt-free; every call is a cheap ``statvfs``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ def parse_size(text: str) -> int:
         value = float(number)
     except ValueError:
         raise ValueError(f"size must look like 2G or 500M, got {text!r}") from None
+    if not math.isfinite(value * scale):  # "inf", "nan", "1e400": float() takes them
+        raise ValueError(f"size must be a finite number of bytes, got {text!r}")
     if value < 0:
         raise ValueError(f"size must be >= 0, got {text!r}")
     return int(value * scale)
