@@ -286,6 +286,7 @@ def _report(runner, recorder, plan) -> Progress:
     ev.awaiting.connect(on_wait)
     ev.missed.connect(lambda m: progress.line(f"{stamp()} missed {m.kind} capture: {m.reason}"))
     ev.camera_lost.connect(lambda msg: progress.line(f"{stamp()} camera lost: {msg}"))
+    ev.disk_unchecked.connect(lambda msg: progress.line(f"{stamp()} warning: {msg}"))
     ev.camera_back.connect(
         lambda msg, gap: progress.line(f"{stamp()} camera back after {gap:.0f} s: {msg}")
     )

@@ -145,6 +145,45 @@ def test_a_filling_disk_stops_the_run_with_the_reason_and_nothing_half_written(t
     assert on_disk == rows
 
 
+class HiccupDisk(FillingDisk):
+    """A roomy disk whose measurement fails with EIO on the listed calls (a network share
+    that does not answer for a moment)."""
+
+    def __init__(self, folder: Path, capacity: int, failing: set[int]) -> None:
+        super().__init__(folder, capacity)
+        self.failing = failing
+
+    def __call__(self, path: str):
+        if self.calls + 1 in self.failing:
+            self.calls += 1
+            raise OSError(5, "Input/output error", path)
+        return super().__call__(path)
+
+
+def test_a_disk_measurement_that_fails_once_does_not_end_the_night(tmp_path):
+    data = tmp_path / "data"
+    cam = SimulatedCamera(resolution=SIZE, fps=60, mode="night")
+    with Store(data) as store:
+        s = store.create_session("hiccup")
+        disk = HiccupDisk(data, 1 << 40, failing={3})
+        guard = DiskGuard(data, bytes_per_capture=MiB, floor_bytes=MiB, disk_usage=disk)
+        runner = CaptureRunner(cam, CapturePlan(count=5, burst=1), disk=guard)
+        skipped, checked = [], []
+        runner.events.disk_unchecked.connect(skipped.append)
+        runner.events.disk_checked.connect(checked.append)
+        SessionRecorder(store, s.id, runner, align=False)
+        reason = runner.run()
+        cam.close()
+        # the run went on: every capture taken, the failed check said once, the others made
+        assert reason == "done" and runner.error is None, reason
+        assert runner.captured == 5 and len(store.captures(s.id)) == 5
+        assert len(skipped) == 1 and "could not be measured" in skipped[0]
+        assert "Input/output error" in skipped[0] and str(data) in skipped[0]
+        assert len(checked) == 4 and all(c.verdict != "full" for c in checked)
+        logged = [e for e in store.log_entries(s.id) if e.kind == "disk_unchecked"]
+        assert [e.message for e in logged] == skipped
+
+
 @pytest.fixture
 def data(tmp_path, monkeypatch):
     d = tmp_path / "data"

@@ -85,6 +85,7 @@ class SessionRecorder:
             (ev.missed, self._on_missed),
             (ev.camera_lost, self._on_lost),
             (ev.camera_back, self._on_back),
+            (ev.disk_unchecked, self._on_disk_unchecked),
             (ev.finished, self._on_finished),
         ]
         for signal, slot in self._connections:
@@ -205,6 +206,9 @@ class SessionRecorder:
 
     def _on_lost(self, message: str) -> None:
         self.store.log(self.session_id, "camera_lost", message)
+
+    def _on_disk_unchecked(self, message: str) -> None:
+        self.store.log(self.session_id, "disk_unchecked", message)
 
     def _on_back(self, message: str, gap_s: float) -> None:
         self.store.log(self.session_id, "camera_back", f"{message} after a {gap_s:.1f} s gap")

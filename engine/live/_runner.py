@@ -52,6 +52,8 @@ class RunnerEvents(SignalGroup):
     paused_changed = Signal(bool)
     disk_checked = Signal(object)
     """A `DiskStatus`, measured before each capture (with a `DiskGuard`)."""
+    disk_unchecked = Signal(str)
+    """Free space could not be measured before a capture (why); the capture went ahead."""
     error = Signal(str)
     finished = Signal(str)
 
@@ -321,7 +323,18 @@ class CaptureRunner:
         """Stop before a capture that would take the data folder under the floor."""
         if self.disk is None:
             return
-        status = self.disk.check_now(self.plan, done=self.captured)
+        try:
+            status = self.disk.check_now(self.plan, done=self.captured)
+        except OSError as exc:
+            # A network share that does not answer for a moment must not end the night: the
+            # capture goes ahead (if the disk really is gone, its own writes fail, atomically,
+            # and the slot is reported), and the operator is told the check was skipped.
+            self._emit(
+                self.events.disk_unchecked,
+                f"free space on {self.disk.folder} could not be measured ({exc}); "
+                "captured without the check",
+            )
+            return
         self.disk_status = status
         self._emit(self.events.disk_checked, status)
         if status.verdict == "full":

@@ -341,6 +341,7 @@ class NightCapturePanel(QWidget):
         follow(ev.awaiting, self._on_awaiting, self)
         follow(ev.missed, self._on_missed, self)
         follow(ev.camera_lost, self._on_camera_lost, self)
+        follow(ev.disk_unchecked, self._on_disk_unchecked, self)
         follow(ev.camera_back, self._on_camera_back, self)
         follow(ev.paused_changed, self._on_paused, self)
         follow(ev.error, lambda m: self.message.emit(f"capture: {m}"), self)
@@ -468,6 +469,9 @@ class NightCapturePanel(QWidget):
     def _on_missed(self, m) -> None:
         self._add_log(f"missed {m.kind}: {m.reason}")
         self._show_health()
+
+    def _on_disk_unchecked(self, message: str) -> None:
+        self._add_log(f"warning: {message}")
 
     def _on_camera_lost(self, message: str) -> None:
         self._add_log(f"camera lost: {message}")
