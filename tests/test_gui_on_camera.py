@@ -121,6 +121,12 @@ def test_on_camera_choice_with_a_non_oak_camera_says_why_and_stays_on_the_host(q
         assert win.wait_closed(timeout=20)
 
 
+def _shows_gray(camera) -> bool:
+    """The camera's newest frame is gray (a camera just reopened may have none yet)."""
+    frame = camera.latest_frame()
+    return frame is not None and frame.is_gray
+
+
 def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colour(
     qtbot, store, monkeypatch
 ):
@@ -133,7 +139,7 @@ def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colou
         qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
         assert win.capture_reference()
         first.set_control("mode", "night")
-        qtbot.waitUntil(lambda: first.latest_frame().is_gray, timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: _shows_gray(first), timeout=TIMEOUT)
 
         win.model_panel.camera.click()  # the operator picks "on the camera"
 
@@ -149,7 +155,7 @@ def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colou
         qtbot.waitUntil(lambda: not first.is_open, timeout=TIMEOUT)  # the old one closed
 
         new.set_control("mode", "night")
-        qtbot.waitUntil(lambda: new.latest_frame().is_gray, timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: _shows_gray(new), timeout=TIMEOUT)
         results = []
         win.preview.events.result.connect(results.append)
         win.set_live(True)
