@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["chroma_ramp", "shrink_image", "shrink_pair"]
+from engine.leakmask._njit import JIT as _JIT
+from engine.leakmask._njit import reflect as _reflect
 
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+__all__ = ["chroma_ramp", "shrink_image", "shrink_pair"]
 
 
 @njit(**_JIT)
@@ -95,14 +96,6 @@ def _quarter(src, dst, rows, cols):
             d[3 * x] = (p[6 * x] + p[6 * x + 3] + q[6 * x] + q[6 * x + 3] + 2) >> 2
             d[3 * x + 1] = (p[6 * x + 1] + p[6 * x + 4] + q[6 * x + 1] + q[6 * x + 4] + 2) >> 2
             d[3 * x + 2] = (p[6 * x + 2] + p[6 * x + 5] + q[6 * x + 2] + q[6 * x + 5] + 2) >> 2
-
-
-@njit(**_JIT)
-def _reflect(i, n):
-    """OpenCV's ``BORDER_REFLECT`` index (``cba|abcd|dcb``), for any ``i``."""
-    period = 2 * n
-    i = i % period
-    return i if i < n else period - 1 - i
 
 
 @njit(**_JIT)

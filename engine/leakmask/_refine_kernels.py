@@ -29,17 +29,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.leakmask._njit import JIT as _JIT
+from engine.leakmask._njit import reflect as _reflect
+
 __all__ = ["fast_guided_filter"]
-
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
-
-
-@njit(**_JIT)
-def _reflect(i, n):
-    """OpenCV's ``BORDER_REFLECT`` index (``cba|abcd|dcb``), for any ``i``."""
-    period = 2 * n
-    i = i % period
-    return i if i < n else period - 1 - i
 
 
 @njit(**_JIT)

@@ -25,9 +25,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.leakmask._njit import JIT as _JIT
+from engine.leakmask._njit import reflect as _reflect
+
 __all__ = ["ssim_strip"]
 
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
+
 # float64 window sums may fuse multiply-adds (moves a sum by ~1e-16, like any summation
 # order); the float32 formula never does, its every operation is rounded as numpy's
 _JIT_FMA = {**_JIT, "fastmath": {"contract"}}
@@ -341,17 +344,6 @@ def _products(ring, slot, xr, yr, w, round32):
         for j in range(w):
             ring[2, slot, j] = _f64(xr[j]) * _f64(xr[j]) + _f64(yr[j]) * _f64(yr[j])
             ring[4, slot, j] = np.float64(xr[j]) * np.float64(yr[j])
-
-
-@njit(**_JIT)
-def _reflect(i, n):
-    """scipy's ``mode='reflect'`` index (``d c b a | a b c d | d c b a | a b ...``), any ``i``.
-
-    Windows may be wider than the image (a Gaussian's radius does not depend on the size).
-    """
-    period = 2 * n
-    i = i % period  # Python's modulo: non-negative for a negative i
-    return i if i < n else period - 1 - i
 
 
 @njit(**_JIT)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.leakmask._ssim_kernels import _pad_sources, _reflect
+from engine.leakmask._njit import JIT as _JIT
+from engine.leakmask._njit import reflect as _reflect
+from engine.leakmask._ssim_kernels import _pad_sources
 
 __all__ = ["ssim_u8_box_strip"]
-
-_JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 
 
 @njit(**_JIT)
