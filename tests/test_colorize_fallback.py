@@ -86,16 +86,19 @@ def test_model_planes_ignore_the_black_border():
     assert chroma_cut > 0.9 * chroma_full
 
 
-def test_no_grey_band_where_the_reference_ends():
+@pytest.mark.parametrize("passthrough", ["off", "direct", "guided"])
+def test_no_grey_band_where_the_reference_ends(passthrough):
     """A perfect reference with a black border: the edge of the covered area keeps its
-    colour as well as the interior does (it used to grey out in a band ~6 px wide)."""
+    colour as well as the interior does (it used to grey out in a band ~6 px wide), also
+    when the reference's full-resolution chroma is passed through."""
     photo = _photo()
     night = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     bordered, inside = _black_border(photo, left=101, top=37)
     truth_ab = rgb_to_lab(photo)[..., 1:]
     band = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((17, 17), np.uint8)).astype(bool)
     interior = cv2.erode(inside.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
-    for col in (ReferenceTransferColorizer(), load_colorizer()):
+    params = RecombineParams(passthrough=passthrough)
+    for col in (ReferenceTransferColorizer(params=params), load_colorizer(params=params)):
         ab = col.colorize(night, bordered).ab
         chroma = np.hypot(*ab[band].T).mean()
         truth_chroma = np.hypot(*truth_ab[band].T).mean()
@@ -237,9 +240,17 @@ def test_default_model_with_its_gate_forced_open_is_reference_transfer(tmp_path)
     ref[:, :40] = 0  # a warped reference's border: the footprint path too
     mask = np.zeros(night.shape, np.float32)
     mask[100:200, 300:400] = 1.0
-    for leak in (None, mask):
-        model = load_colorizer(shifted).colorize(night, ref, leak_mask=leak)
-        copy = ReferenceTransferColorizer().colorize(night, ref, leak_mask=leak)
-        np.testing.assert_allclose(model.ab_lowres, copy.ab_lowres, atol=1e-4)
-        assert np.abs(model.rgb.astype(int) - copy.rgb).max() <= 1
+    for params in (RecombineParams(), RecombineParams(passthrough="direct")):
+        for leak in (None, mask):
+            model = load_colorizer(shifted, params=params).colorize(night, ref, leak_mask=leak)
+            copy = ReferenceTransferColorizer(params=params).colorize(night, ref, leak_mask=leak)
+            np.testing.assert_allclose(model.ab_lowres, copy.ab_lowres, atol=1e-4)
+            assert np.abs(model.rgb.astype(int) - copy.rgb).max() <= 1
+    # with the pass-through, transfer is full-resolution transfer: the reference's own
+    # chroma wherever it is not masked (to Lab rounding), the fallback where it is
+    direct = ReferenceTransferColorizer(params=RecombineParams(passthrough="direct"))
+    res = direct.colorize(night, ref, leak_mask=mask)
+    ref_ab = rgb_to_lab(ref)[..., 1:]
+    free = (mask == 0) & (ref.max(axis=2) > 0)
+    assert np.abs(res.ab - ref_ab)[free].max() < 1e-3
     assert load_colorizer(shifted).name.endswith("-gate+30")

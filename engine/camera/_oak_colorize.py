@@ -307,6 +307,7 @@ class OakColorizer:
         self._ref_messages: dict[str, Any] = {}
         self._ref_sent = False
         self._leak_mask: np.ndarray | None = None
+        self._reference: tuple[np.ndarray, Any] | None = None  # (RGB, its ReferencePlanes)
         self._out_queue = None
         self._passthrough_queue = None
         self._ab_fifo: list[np.ndarray] = []
@@ -401,9 +402,26 @@ class OakColorizer:
         the reference ab where the scene changed); only the reference tensors travel, the
         night input comes from the camera. Kept and re-sent after a reconnect.
         """
-        from engine.colorize import prepare_inputs
+        from engine._image import is_frozen
+        from engine.colorize import check_inputs, prepare_inputs, reference_planes
 
-        tensors = prepare_inputs(night, reference, leak_mask=leak_mask, card=self.card)
+        check_inputs(night, reference, leak_mask)
+        # the host keeps the reference for recombination (its footprint, and its own
+        # full-resolution chroma when params.passthrough is on), prepared once per reference
+        # (a live view sends the same read-only registration frame after frame)
+        with self._lock:
+            last = self._reference
+        full_res = self.params.passthrough != "off"
+        if last is not None and last[0] is reference and is_frozen(reference):
+            planes = last[1]
+        else:
+            if not is_frozen(reference):
+                reference = np.array(reference, copy=True)
+                reference.setflags(write=False)
+            planes = reference_planes(reference, self.card.input_size, full_res=full_res)
+        tensors = prepare_inputs(
+            night, reference, leak_mask=leak_mask, card=self.card, planes=planes
+        )
         messages = {}
         for name in self.ref_inputs:
             tensor = tensors[name]
@@ -419,6 +437,7 @@ class OakColorizer:
         with self._lock:
             self._ref_messages = messages
             self._leak_mask = None if leak_mask is None else np.asarray(leak_mask, np.float32)
+            self._reference = (reference, planes)
             self._ref_sent = False
         self._flush_reference()
 
@@ -485,6 +504,7 @@ class OakColorizer:
 
         with self._lock:
             latest, mask, cached = self._latest, self._leak_mask, self._cached
+            reference = self._reference
         if latest is None:
             return None
         frame, ab = latest
@@ -493,7 +513,22 @@ class OakColorizer:
         night = to_gray(frame.image)
         if mask is not None and mask.shape != night.shape:
             mask = None  # reference set for another resolution: no leak blending
-        result = recombine(night, ab, leak_mask=mask, params=self.params, model_name=self.card.name)
+        ref = planes = None
+        if (
+            reference is not None
+            and reference[0].shape[:2] == night.shape
+            and reference[1].size == (ab.shape[1], ab.shape[0])
+        ):
+            ref, planes = reference  # as on the host: footprint, pass-through
+        result = recombine(
+            night,
+            ab,
+            leak_mask=mask,
+            params=self.params,
+            model_name=self.card.name,
+            reference=ref,
+            planes=planes,
+        )
         out = OnCameraResult(frame=frame, result=result)
         with self._lock:
             self._cached = out

@@ -83,12 +83,18 @@ class Colorizer:
     def _reference_planes(self, reference: np.ndarray, size: tuple[int, int]) -> ReferencePlanes:
         """`reference_planes`, reused while the same read-only reference comes back (per
         thread: no lock, and two live workers never wait for each other)."""
+        full_res = self.params.passthrough != "off"
         if not is_frozen(reference):
-            return reference_planes(reference, size)
+            return reference_planes(reference, size, full_res=full_res)
         last = getattr(self._local, "planes", None)
-        if last is not None and last[0]() is reference and last[1].size == size:
+        if (
+            last is not None
+            and last[0]() is reference
+            and last[1].size == size
+            and (last[1].ab_full is not None) == full_res
+        ):
             return last[1]
-        planes = reference_planes(reference, size)
+        planes = reference_planes(reference, size, full_res=full_res)
         self._local.planes = (weakref.ref(reference), planes)
         return planes
 
@@ -139,7 +145,14 @@ class Colorizer:
         reference_ms = (time.perf_counter() - t_prep) * 1e3
         ab_lowres, prep_ms, infer_ms = self._predict_ab(night, reference, mask, planes)
         res = _recombine(
-            night, ab_lowres, mask, self.params, self.name, self._workspace(), night_color
+            night,
+            ab_lowres,
+            mask,
+            self.params,
+            self.name,
+            self._workspace(),
+            night_color,
+            planes=planes,
         )
         timings = {"prep": reference_ms + prep_ms, "infer": infer_ms, **res.timings_ms}
         timings["total"] = (time.perf_counter() - t0) * 1e3

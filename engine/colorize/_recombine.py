@@ -28,6 +28,7 @@ __all__ = [
     "surround_tone",
     "decode_output",
     "encode_tensor",
+    "fed_reference_ab",
     "model_res_planes",
     "prepare_inputs",
     "recombine",
@@ -36,6 +37,7 @@ __all__ = [
 
 UPSAMPLE_METHODS = ("fast_guided", "guided", "bilinear")
 FALLBACKS = ("surround", "neutral")
+PASSTHROUGH_MODES = ("off", "direct", "guided")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,22 @@ class RecombineParams:
         carries the foreign colour, and averaging it in painted that colour back into the
         masked area (on ``nightlab eval``'s 76 pairs, 8 px of a 256 px wide model input cut
         the chroma error in changed regions from 14.68 to 13.70, grey: 14.20; README).
+    passthrough : {"off", "direct", "guided"}
+        Where the reference's colour comes from at full resolution. ``off``: the model's ab
+        is upsampled (``upsample``) and the reference's detail finer than the model's
+        resolution is lost. ``direct``: the reference's own full-resolution chroma plus the
+        model's *correction* (its ab minus the reference ab it was fed, upsampled
+        edge-aware): ``ab = R * (1 - mask) + up(model_ab - fed_ab)``; under the leak mask and
+        outside the reference's footprint this is exactly ``off``'s result, and for
+        reference transfer the correction is zero (full-resolution transfer). ``guided``:
+        as ``direct`` with ``R`` first guided-filtered by the full-resolution night L
+        (``passthrough_radius``, ``eps``), so a reference that is off by a pixel or two has
+        its colour edges pulled onto the night frame's. Needs the reference (`Colorizer`
+        always has it; `recombine` takes ``reference=``); without one it acts as ``off``.
+    passthrough_radius : int
+        Window radius in full-resolution pixels of the ``guided`` pass-through.
+    passthrough_eps : float
+        Regularisation of the ``guided`` pass-through (guide = night L / 100).
     """
 
     upsample: str = "fast_guided"
@@ -84,6 +102,9 @@ class RecombineParams:
     fallback: str = "surround"
     fallback_chroma: float = 0.5
     surround_margin: int = 8
+    passthrough: str = "off"
+    passthrough_radius: int = 1
+    passthrough_eps: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLE_METHODS:
@@ -108,6 +129,14 @@ class RecombineParams:
             raise ValueError(
                 f"surround_margin must be an integer >= 0, got {self.surround_margin!r}"
             )
+        if self.passthrough not in PASSTHROUGH_MODES:
+            raise ValueError(
+                f"passthrough must be one of {PASSTHROUGH_MODES}, got {self.passthrough!r}"
+            )
+        if self.passthrough_radius < 1:
+            raise ValueError(f"passthrough_radius must be >= 1, got {self.passthrough_radius}")
+        if not self.passthrough_eps > 0:
+            raise ValueError(f"passthrough_eps must be > 0, got {self.passthrough_eps}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,6 +225,10 @@ class ReferencePlanes:
     """float32 ``(h, w)`` reference L."""
     ref_ab: np.ndarray
     """float32 ``(h, w, 2)`` reference ab, before the leak mask zeroes any of it."""
+    ab_full: np.ndarray | None = None
+    """float32 ``(H, W, 2)`` reference ab at full resolution (the pass-through's source,
+    ``RecombineParams.passthrough``), continued beyond the footprint by ``ref_ab`` upsampled
+    so an edge-aware filter sees no black there; None unless asked for (``full_res``)."""
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -203,8 +236,11 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def reference_planes(reference: np.ndarray, size: tuple[int, int]) -> ReferencePlanes:
-    """The reference's part of `model_res_planes`, at ``size = (width, height)``.
+def reference_planes(
+    reference: np.ndarray, size: tuple[int, int], *, full_res: bool = False
+) -> ReferencePlanes:
+    """The reference's part of `model_res_planes`, at ``size = (width, height)``; with
+    ``full_res`` also its full-resolution ab (``ab_full``, for the pass-through).
 
     Examples
     --------
@@ -229,6 +265,7 @@ def reference_planes(reference: np.ndarray, size: tuple[int, int]) -> ReferenceP
         ref_lab = cv2.cvtColor(np.clip(rgb * (1.0 / 255.0), 0.0, 1.0), cv2.COLOR_RGB2Lab)
         _frozen(coverage)
         _frozen(inv)
+    ref_ab = np.ascontiguousarray(ref_lab[..., 1:], np.float32)
     return ReferencePlanes(
         size=(int(w), int(h)),
         shape=tuple(reference.shape[:2]),
@@ -236,8 +273,43 @@ def reference_planes(reference: np.ndarray, size: tuple[int, int]) -> ReferenceP
         outside=outside,
         inverse_coverage=inv,
         ref_l=_frozen(np.ascontiguousarray(ref_lab[..., 0])),
-        ref_ab=_frozen(np.ascontiguousarray(ref_lab[..., 1:], np.float32)),
+        ref_ab=_frozen(ref_ab),
+        ab_full=_frozen(_full_res_ab(reference, ref_ab, coverage)) if full_res else None,
     )
+
+
+def _full_res_ab(reference, ref_ab_small, coverage) -> np.ndarray:
+    rgb = cv2.multiply(reference, 1.0 / 255.0, dtype=cv2.CV_32F)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    ab = np.ascontiguousarray(lab[..., 1:])
+    if coverage is not None:  # beyond the footprint: the filled model-resolution ab
+        big_h, big_w = reference.shape[:2]
+        fill = cv2.resize(ref_ab_small, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        outside = coverage < 0.5
+        ab[outside] = fill[outside]
+    return ab
+
+
+def fed_reference_ab(planes: ReferencePlanes, leak_mask: np.ndarray | None) -> np.ndarray:
+    """The reference ab a model is fed: ``planes.ref_ab`` zeroed under the leak mask resized
+    to the planes' size (averaged over covered pixels when the reference has a footprint).
+
+    Examples
+    --------
+    >>> ref = np.full((48, 64, 3), (40, 160, 60), np.uint8)
+    >>> planes = reference_planes(ref, (16, 12))
+    >>> float(np.abs(fed_reference_ab(planes, np.ones((48, 64), np.float32))).max())
+    0.0
+    """
+    if leak_mask is None:
+        return planes.ref_ab
+    w, h = planes.size
+    if planes.coverage is None:
+        small_leak = cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
+    else:
+        covered = cv2.resize(leak_mask * planes.coverage, (w, h), interpolation=cv2.INTER_AREA)
+        small_leak = np.clip(covered * planes.inverse_coverage, 0.0, 1.0)
+    return np.ascontiguousarray(planes.ref_ab * (1.0 - small_leak)[..., None], np.float32)
 
 
 def model_res_planes(
@@ -267,17 +339,7 @@ def model_res_planes(
             f"not at {tuple(size)} from {tuple(reference.shape[:2])}"
         )
     night_l = gray_to_l(cv2.resize(night, (w, h), interpolation=cv2.INTER_AREA))
-    small_leak = None
-    if leak_mask is not None:
-        if planes.coverage is None:
-            small_leak = cv2.resize(leak_mask, (w, h), interpolation=cv2.INTER_AREA)
-        else:
-            covered = cv2.resize(leak_mask * planes.coverage, (w, h), interpolation=cv2.INTER_AREA)
-            small_leak = np.clip(covered * planes.inverse_coverage, 0.0, 1.0)
-    ref_ab = planes.ref_ab
-    if small_leak is not None:
-        ref_ab = np.ascontiguousarray(ref_ab * (1.0 - small_leak)[..., None], np.float32)
-    return night_l, planes.ref_l, ref_ab
+    return night_l, planes.ref_l, fed_reference_ab(planes, leak_mask)
 
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "uint8": np.uint8}
@@ -326,6 +388,7 @@ def prepare_inputs(
     *,
     leak_mask: np.ndarray | None = None,
     card: ModelCard,
+    planes: ReferencePlanes | None = None,
 ) -> dict[str, np.ndarray]:
     """The model's input tensors, by input name, as its card declares them.
 
@@ -341,6 +404,8 @@ def prepare_inputs(
         Declares each input's role, shape, layout, dtype and ``scale``/``offset``. A night
         input with ``encoding: "gray8"`` gets the resized night gray levels (0..255) instead
         of CIE L (the model converts gray to L itself, as camera variants do).
+    planes : ReferencePlanes, optional
+        `reference_planes` of ``reference`` at the card's input size, already computed.
 
     Returns
     -------
@@ -352,7 +417,8 @@ def prepare_inputs(
     >>> {k: v.shape for k, v in feeds.items()}  # doctest: +SKIP
     {'night_l': (1, 1, 192, 256), 'ref_l': (1, 1, 192, 256), 'ref_ab': (1, 2, 192, 256)}
     """
-    return model_feeds(night, reference, check_inputs(night, reference, leak_mask), card)
+    mask = check_inputs(night, reference, leak_mask)
+    return model_feeds(night, reference, mask, card, planes=planes)
 
 
 def model_feeds(
@@ -445,17 +511,47 @@ def _fallback_ab(ab_lowres, leak_mask, night_color, params) -> np.ndarray | None
     )
 
 
+def _add_passthrough(lab, night, planes, mask, params, ws: Workspace) -> None:
+    """``lab``'s ab += the reference's full-resolution ab, zeroed under ``mask``, in place."""
+    ref_ab = planes.ab_full
+    if params.passthrough == "guided":
+        guide = cv2.LUT(night, _GUIDE_LUT, dst=ws.get("guide", night.shape))
+        ref_ab = guided_filter(
+            guide, ref_ab, radius=params.passthrough_radius, eps=params.passthrough_eps
+        )
+    ab = lab[..., 1:]
+    if mask is None:
+        ab += ref_ab
+    else:
+        keep = cv2.subtract(1.0, mask, dst=ws.get("pass_keep", mask.shape))
+        ab += ref_ab * keep[..., None]
+
+
 def _recombine(
-    night, ab_lowres, leak_mask, params, model_name, ws=None, night_color=None
+    night,
+    ab_lowres,
+    leak_mask,
+    params,
+    model_name,
+    ws=None,
+    night_color=None,
+    planes: ReferencePlanes | None = None,
 ) -> ColorizeResult:
     t0 = time.perf_counter()
     ws = ws or Workspace()
-    lab = _full_res_lab(night, ab_lowres, params, ws)
+    m = leak_mask
+    if m is not None and params.leak_softness > 0:
+        m = cv2.GaussianBlur(m, (0, 0), params.leak_softness, dst=ws.get("soft", m.shape))
+    if params.passthrough != "off" and planes is not None and planes.ab_full is not None:
+        # the reference's own chroma at full resolution plus the model's correction of what
+        # it was fed, upsampled: for reference transfer the correction is zero
+        correction = ab_lowres - fed_reference_ab(planes, leak_mask)
+        lab = _full_res_lab(night, correction, params, ws)
+        _add_passthrough(lab, night, planes, m, params, ws)
+    else:
+        lab = _full_res_lab(night, ab_lowres, params, ws)
     t1 = time.perf_counter()
-    if leak_mask is not None and params.leak_strength > 0:
-        m = leak_mask
-        if params.leak_softness > 0:
-            m = cv2.GaussianBlur(m, (0, 0), params.leak_softness, dst=ws.get("soft", m.shape))
+    if m is not None and params.leak_strength > 0:
         ones = ws.get("ones", m.shape)
         ones.fill(1.0)
         # keep = 1 - strength * m, applied to a and b only
@@ -499,13 +595,17 @@ def recombine(
     model_name: str = "",
     workspace: Workspace | None = None,
     night_color: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    planes: ReferencePlanes | None = None,
 ) -> ColorizeResult:
     """Full-resolution RGB from the night frame and model-resolution ab.
 
     The ab planes are upsampled guided by the full-resolution night L (edge-aware), pulled
     towards the fallback colour under the leak mask (``params.leak_strength``, soft: the night
     frame's own colour when ``night_color`` is given, else ``params.fallback``), and
-    recombined with the night L, which is kept exactly.
+    recombined with the night L, which is kept exactly. With ``params.passthrough`` on and
+    the ``reference`` the model was fed, the reference's own full-resolution chroma is
+    passed through where it is not masked, corrected by the model (see `RecombineParams`).
 
     Parameters
     ----------
@@ -524,6 +624,13 @@ def recombine(
     night_color : ndarray, optional
         RGB uint8 ``(H, W, 3)``: the night frame as the camera delivered it, when it gives
         colour. Masked areas take its (low-resolution, so denoised) chroma.
+    reference : ndarray, optional
+        RGB uint8 ``(H, W, 3)``: the aligned reference the model was fed (with the same
+        ``leak_mask``). Given, the area outside its footprint counts as masked (as in
+        `Colorizer.colorize`), and ``params.passthrough`` can use its full-resolution chroma.
+    planes : ReferencePlanes, optional
+        `reference_planes` ``(reference, (w, h), full_res=True)`` already computed for this
+        reference at ``ab_lowres``'s size (a camera sends one reference for many frames).
 
     Returns
     -------
@@ -539,10 +646,23 @@ def recombine(
     """
     if not isinstance(params, RecombineParams):
         raise ValueError(f"params must be RecombineParams, got {type(params).__name__}")
-    mask = check_inputs(night, None, leak_mask)
+    mask = check_inputs(night, reference, leak_mask)
     check_night_color(night, night_color)
     ab_lowres = np.asarray(ab_lowres)
     if ab_lowres.ndim != 3 or ab_lowres.shape[2] != 2:
         raise ValueError(f"ab_lowres must be (h, w, 2), got shape {ab_lowres.shape}")
     ab_lowres = np.ascontiguousarray(ab_lowres, np.float32)
-    return _recombine(night, ab_lowres, mask, params, model_name, workspace, night_color)
+    if reference is not None:
+        size = (ab_lowres.shape[1], ab_lowres.shape[0])
+        if planes is None:
+            planes = reference_planes(reference, size, full_res=params.passthrough != "off")
+        elif planes.size != size or planes.shape != night.shape:
+            raise ValueError(
+                f"planes were prepared at {planes.size} for {planes.shape}, not at {size} "
+                f"for {night.shape}"
+            )
+        if planes.outside is not None:  # no reference colour outside its footprint
+            mask = planes.outside if mask is None else cv2.max(mask, planes.outside)
+    return _recombine(
+        night, ab_lowres, mask, params, model_name, workspace, night_color, planes=planes
+    )
