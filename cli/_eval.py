@@ -85,6 +85,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what masked areas fall back to (default: RecombineParams' value, surround)",
     )
     p.add_argument(
+        "--passthrough",
+        choices=["off", "direct", "guided"],
+        default=None,
+        help="the reference's full-resolution chroma passed through (default: "
+        "RecombineParams' value); applies to every colorizer, the baseline too",
+    )
+    p.add_argument(
         "--reference",
         choices=["degraded", "perfect"],
         default="degraded",
@@ -124,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["upsample"] = args.upsample
     if args.fallback is not None:
         overrides["fallback"] = args.fallback
+    if args.passthrough is not None:
+        overrides["passthrough"] = args.passthrough
     params = RecombineParams(**overrides)
     paths: list[Path | None] = list(args.model)
     if not args.no_default:
@@ -157,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         f"{', '.join(map(str, args.pairs))} (seed {args.seed}, "
         f"reference: {args.reference}, leak mask: {args.mask}, "
         f"leak_strength {params.leak_strength}, fallback {params.fallback}, "
-        f"upsample {params.upsample})"
+        f"upsample {params.upsample}, passthrough {params.passthrough})"
     )
     header = [h for h, _ in COLUMNS]
     table = [[_fmt(getattr(r, key)) for _, key in COLUMNS] for r in report.summary]

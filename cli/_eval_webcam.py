@@ -67,7 +67,9 @@ def run_webcam(args: argparse.Namespace) -> int:
         check_output_file(args.json, "--json")
     if args.montage and (problem := folder_problem(args.montage)):
         raise CliError(f"--montage {args.montage}: {problem}")
-    params = RecombineParams()
+    params = RecombineParams(
+        **({} if args.passthrough is None else {"passthrough": args.passthrough})
+    )
     if args.baseline:
         colorizer = ReferenceTransferColorizer(params=params)
     else:
@@ -96,7 +98,8 @@ def run_webcam(args: argparse.Namespace) -> int:
     nights = len({(r.camera, r.night) for r in report.rows})
     print(
         f"{nights} night frames evaluated ({len(report.skipped)} skipped), colorizer "
-        f"{colorizer.name}, registration {report.registration}, up to {args.max_refs} day "
+        f"{colorizer.name} (passthrough {params.passthrough}), registration "
+        f"{report.registration}, up to {args.max_refs} day "
         f"frames fused per side; night = capture hours {args.night_hours}, luminance only; "
         f"{report.day_frames_refused} of {report.day_frames_tried} day frames did not align "
         "and were left out"

@@ -39,6 +39,7 @@ from engine.camera._oak_controls import (
     replay_calls,
 )
 from engine.camera._oak_pipeline import OakSession, frame_from_imgframe, list_oak_devices
+from engine.color import rgb_to_lab
 from engine.colorize import decode_output
 from engine.models import (
     ModelCard,
@@ -515,6 +516,39 @@ def test_ab_output_is_paired_through_the_passthrough_not_its_own_sequence_number
     got = colorizer.latest_result()
     assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (9, 1, 3)
     np.testing.assert_allclose(got.result.ab_lowres, 30.0, atol=0.02)
+
+
+def test_camera_results_pass_the_references_full_resolution_chroma_through():
+    """The host keeps the reference it sent: with ``passthrough`` on, the camera's ab is
+    recombined like the host path does (footprint counted as masked, the reference's own
+    full-resolution chroma where it is not); with an ab equal to what it was fed (the
+    model copied the reference), the result is the reference's chroma at full resolution."""
+    from engine.colorize import RecombineParams, fed_reference_ab, recombine, reference_planes
+
+    params = RecombineParams(passthrough="direct", fallback="neutral")
+    colorizer = OakColorizer(_card(_on_camera_card_dict(8, 6)), "model.blob", params=params)
+    out = colorizer._out_queue = _ListQueue()
+    through = colorizer._passthrough_queue = _ListQueue()
+    night = np.full((12, 16), 100, np.uint8)
+    reference = np.zeros((12, 16, 3), np.uint8)
+    reference[:, 4:] = (60, 140, 60)
+    reference[:, 9] = (200, 30, 30)  # one pixel wide: finer than the model's 8x6
+    colorizer.set_reference(night, reference)
+    planes = reference_planes(reference, (8, 6), full_res=True)
+    fed = fed_reference_ab(planes, planes.outside)
+    msg = dai.NNData()
+    tensor = (np.transpose(fed, (2, 0, 1))[None] / 128).astype(np.float16)
+    msg.addTensor("ab", tensor, dai.TensorInfo.DataType.FP16)
+    out.items = [msg]
+    through.items = [_passthrough(3, 6, 8)]
+    colorizer.add_night_frame(Frame(night, FrameMeta(0.0, 3, "MX", {"device_sequence": 3})))
+    colorizer.poll()
+    got = colorizer.latest_result().result
+    host = recombine(night, got.ab_lowres, params=params, reference=reference)
+    np.testing.assert_allclose(got.ab, host.ab, atol=1e-5)
+    ref_ab = rgb_to_lab(reference)[..., 1:]
+    np.testing.assert_allclose(got.ab[:, 4:], ref_ab[:, 4:], atol=0.05)  # the red pixel too
+    assert np.abs(got.ab[:, :4]).max() < 1e-3  # outside the footprint: the fallback
 
 
 # -- device discovery -------------------------------------------------------------------------

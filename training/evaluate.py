@@ -168,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also: held-out webcam day frames, each with another date's frame as reference",
     )
+    p.add_argument(
+        "--passthrough",
+        choices=["off", "direct", "guided"],
+        default=None,
+        help="with --webcam: RecombineParams.passthrough for both colorizers (default: its "
+        "default)",
+    )
     args = p.parse_args(argv)
     val = validation_samples(shared_country_dir(), donor_photos(), seed=args.seed)
     predict = onnx_predictor(args.model)
@@ -178,11 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v:.2f}" for k, v in fa.items())
     )
     if args.webcam:
-        from engine.colorize import ReferenceTransferColorizer, load_colorizer
+        from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
 
         pairs = webcam_day_pairs()
-        cols = [load_colorizer(args.model), ReferenceTransferColorizer()]
-        print(f"held-out webcam day pairs ({len(pairs)}; reference = previous day frame):")
+        rp = RecombineParams(
+            **({} if args.passthrough is None else {"passthrough": args.passthrough})
+        )
+        cols = [load_colorizer(args.model, params=rp), ReferenceTransferColorizer(params=rp)]
+        print(
+            f"held-out webcam day pairs ({len(pairs)}; reference = previous day frame; "
+            f"passthrough {rp.passthrough}):"
+        )
         for name, v in webcam_table(cols, pairs).items():
             print(f"  {name:<24} ΔE_ab {v['ab_err']:.2f}  chroma kept {v['chroma_kept']:.0%}")
     return 0

@@ -9,6 +9,7 @@ shown for information.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -33,22 +34,31 @@ def _frames(width: int, height: int):
     return night, reference, oracle_leak_mask(changed)
 
 
-def _stage_medians(colorizer, night, reference, mask, repeats: int) -> dict[str, float]:
-    colorizer.colorize(night, reference, leak_mask=mask)  # warm-up
-    runs = [colorizer.colorize(night, reference, leak_mask=mask).timings_ms for _ in range(repeats)]
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+def _interleaved_medians(colorizers, night, reference, mask, repeats: int) -> list[dict]:
+    """Per-stage median ms of each colorizer, called in turn on the same frames."""
+    for col in colorizers:
+        col.colorize(night, reference, leak_mask=mask)  # warm-up
+    runs: list[list[dict]] = [[] for _ in colorizers]
+    for _ in range(repeats):
+        for i, col in enumerate(colorizers):
+            runs[i].append(col.colorize(night, reference, leak_mask=mask).timings_ms)
+    return [{k: statistics.median(r[k] for r in rs) for k in rs[0]} for rs in runs]
 
 
 def rows(*, repeats: int) -> list[BenchRow]:
-    """Colorize total (median ms) per frame size: default model vs reference transfer."""
-    from engine.colorize import ReferenceTransferColorizer, load_colorizer
+    """Colorize total (median ms) per frame size: default model vs reference transfer, and
+    the default model with the other recombination (``RecombineParams.passthrough``)."""
+    from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
     from engine.models import ModelError
 
+    default = RecombineParams()
+    other = replace(default, passthrough="off" if default.passthrough != "off" else "guided")
     try:
         model = load_colorizer(threads=2)
+        alt = load_colorizer(threads=2, params=other)
         error = ""
     except ModelError as exc:
-        model, error = None, str(exc)
+        model, alt, error = None, None, str(exc)
     baseline = ReferenceTransferColorizer()
     out = []
     for width, height in SIZES:
@@ -57,10 +67,10 @@ def rows(*, repeats: int) -> list[BenchRow]:
         reps = repeats if width <= 640 else max(3, repeats // 3)
         is_target = (width, height) == (640, 480)
         target = f"<= {TARGET_MS:.0f} ms" if is_target else ""
-        # interleave: model then baseline, on the same frames in the same run
-        stages = _stage_medians(model, night, reference, mask, reps) if model else None
-        base = _stage_medians(baseline, night, reference, mask, reps)
-        if stages is None:
+        # interleaved: model, model with the other recombination, baseline, on the same frames
+        cols = [c for c in (model, alt) if c is not None] + [baseline]
+        *stages, base = _interleaved_medians(cols, night, reference, mask, reps)
+        if not stages:
             out.append(
                 BenchRow(
                     "colorize default model",
@@ -78,12 +88,22 @@ def rows(*, repeats: int) -> list[BenchRow]:
                 BenchRow(
                     stage=f"colorize {model.name} (onnxruntime 2 thr)",
                     size=size,
-                    ours_ms=stages["total"],
+                    ours_ms=stages[0]["total"],
                     reference="reference-transfer",
                     reference_ms=base["total"],
                     target=target,
-                    met=(stages["total"] <= TARGET_MS) if is_target else None,
-                    note=_stage_note(stages),
+                    met=(stages[0]["total"] <= TARGET_MS) if is_target else None,
+                    note=f"passthrough {default.passthrough}; " + _stage_note(stages[0]),
+                )
+            )
+            out.append(
+                BenchRow(
+                    stage=f"colorize {model.name}, passthrough {other.passthrough}",
+                    size=size,
+                    ours_ms=stages[1]["total"],
+                    reference=f"passthrough {default.passthrough}",
+                    reference_ms=stages[0]["total"],
+                    note=_stage_note(stages[1]),
                 )
             )
         out.append(
@@ -91,7 +111,7 @@ def rows(*, repeats: int) -> list[BenchRow]:
                 stage="colorize reference-transfer baseline",
                 size=size,
                 ours_ms=base["total"],
-                note=_stage_note(base),
+                note=f"passthrough {default.passthrough}; " + _stage_note(base),
             )
         )
     return out

@@ -29,6 +29,7 @@ from engine.colorize._guided import (
     fast_guided_lab,
     fast_guided_upsample,
     guided_filter,
+    guided_filter_ab,
 )
 from engine.colorize._recombine import (
     ColorizeResult,
@@ -62,6 +63,7 @@ __all__ = [
     "fed_reference_ab",
     "fill_uncovered",
     "guided_filter",
+    "guided_filter_ab",
     "load_colorizer",
     "model_res_planes",
     "prepare_inputs",

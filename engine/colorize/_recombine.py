@@ -16,7 +16,7 @@ import numpy as np
 from engine._image import check_gray, check_rgb
 from engine.color import GRAY_TO_L, gray_to_l, rgb_to_lab
 from engine.colorize._coverage import fill_uncovered, reference_coverage
-from engine.colorize._guided import Workspace, fast_guided_lab, guided_filter
+from engine.colorize._guided import Workspace, fast_guided_lab, guided_filter, guided_filter_ab
 from engine.models import ModelCard, TensorSpec
 
 __all__ = [
@@ -516,8 +516,12 @@ def _add_passthrough(lab, night, planes, mask, params, ws: Workspace) -> None:
     ref_ab = planes.ab_full
     if params.passthrough == "guided":
         guide = cv2.LUT(night, _GUIDE_LUT, dst=ws.get("guide", night.shape))
-        ref_ab = guided_filter(
-            guide, ref_ab, radius=params.passthrough_radius, eps=params.passthrough_eps
+        ref_ab = guided_filter_ab(
+            guide,
+            ref_ab,
+            radius=params.passthrough_radius,
+            eps=params.passthrough_eps,
+            workspace=ws,
         )
     ab = lab[..., 1:]
     if mask is None:
