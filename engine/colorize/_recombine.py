@@ -280,13 +280,12 @@ def reference_planes(
 
 def _full_res_ab(reference, ref_ab_small, coverage) -> np.ndarray:
     rgb = cv2.multiply(reference, 1.0 / 255.0, dtype=cv2.CV_32F)
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
-    ab = np.ascontiguousarray(lab[..., 1:])
+    _, a, b = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab, dst=rgb))
+    ab = cv2.merge([a, b])
     if coverage is not None:  # beyond the footprint: the filled model-resolution ab
         big_h, big_w = reference.shape[:2]
         fill = cv2.resize(ref_ab_small, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-        outside = coverage < 0.5
-        ab[outside] = fill[outside]
+        np.copyto(ab, fill, where=(coverage < 0.5)[..., None])
     return ab
 
 
