@@ -97,7 +97,7 @@ def test_mask_and_footprint_still_take_the_fallback(mode):
             np.testing.assert_allclose(b[region], a[region], atol=1e-4)
             assert np.abs(b[region]).max() < 1e-3  # neutral
         # and outside both, the stripe is the reference's own colour again
-        assert _chroma(b[300:400, 301:303]).mean() > 0.9 * _chroma(rgb_to_lab(ref)[300, 301, 1:])
+        assert _chroma(b[300:400, 301:303]).mean() > 0.85 * _chroma(rgb_to_lab(ref)[300, 301, 1:])
 
 
 def test_recombine_with_the_reference_gives_the_colorizers_result():

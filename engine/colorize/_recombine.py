@@ -103,7 +103,7 @@ class RecombineParams:
     fallback_chroma: float = 0.5
     surround_margin: int = 8
     passthrough: str = "off"
-    passthrough_radius: int = 1
+    passthrough_radius: int = 2
     passthrough_eps: float = 1e-3
 
     def __post_init__(self) -> None:
