@@ -27,6 +27,7 @@ __all__ = [
     "fast_guided_upsample",
     "guided_filter",
     "guided_filter_ab",
+    "guided_planes",
 ]
 
 
@@ -226,9 +227,8 @@ def guided_filter_ab(
 ) -> np.ndarray:
     """:func:`guided_filter` of a 2-channel ``ab`` by a gray ``guide``, arranged for speed.
 
-    The same maths with OpenCV calls on packed channels (three box filters in all: guide
-    statistics, source statistics, coefficients) and scratch buffers from ``workspace``;
-    the returned array is new.
+    The same maths plane by plane with OpenCV calls into scratch buffers from ``workspace``
+    (the guide's statistics are shared by both planes); the returned array is new.
 
     Examples
     --------
@@ -240,29 +240,39 @@ def guided_filter_ab(
     _check(guide, ab, radius, eps)
     if ab.ndim != 3 or ab.shape[2] != 2 or guide.shape != ab.shape[:2]:
         raise ValueError(f"ab must be (H, W, 2) over guide's {guide.shape}, got {ab.shape}")
+    guide = np.ascontiguousarray(guide, np.float32)
     ws = workspace or Workspace()
-    h, w = guide.shape
+    qa, qb = guided_planes(guide, cv2.split(np.asarray(ab, np.float32)), radius, eps, ws)
+    return cv2.merge([qa, qb])
+
+
+def guided_planes(guide, planes, radius: int, eps: float, ws: Workspace) -> list[np.ndarray]:
+    """Guided filter of each contiguous float32 plane by ``guide`` (inputs assumed valid).
+
+    Returns one plane per input, living in ``ws``'s buffers (valid until its next use).
+    """
+    shape = guide.shape
     k = (2 * int(radius) + 1,) * 2
 
-    def box(src, name):
-        return cv2.boxFilter(
-            src, -1, k, dst=ws.get(name, src.shape), normalize=True, borderType=cv2.BORDER_REFLECT
-        )
+    def buf(name):
+        return ws.get("gf_" + name, shape)
 
-    g2 = cv2.merge([guide, guide], dst=ws.get("gf_g2", (h, w, 2)))
-    # guide statistics: mean I, mean I^2
-    gi = cv2.merge([guide, cv2.multiply(guide, guide)], dst=ws.get("gf_gi", (h, w, 2)))
-    mean_i, mean_ii = cv2.split(box(gi, "gf_gi_box"))
-    var = cv2.subtract(mean_ii, cv2.multiply(mean_i, mean_i))
-    var += np.float32(eps)
-    # source statistics: mean p (2), mean I p (2)
-    ip = cv2.multiply(ab, g2, dst=ws.get("gf_ip", (h, w, 2)))
-    stats = box(cv2.merge([ab, ip], dst=ws.get("gf_p", (h, w, 4))), "gf_p_box")
-    mean_p, mean_ip = stats[..., :2], stats[..., 2:]
-    mi2 = cv2.merge([mean_i, mean_i], dst=ws.get("gf_mi2", (h, w, 2)))
-    cov = cv2.subtract(mean_ip, cv2.multiply(mi2, mean_p), dst=ws.get("gf_cov", (h, w, 2)))
-    a = cv2.divide(cov, cv2.merge([var, var]), dst=ws.get("gf_a", (h, w, 2)))
-    b = cv2.subtract(mean_p, cv2.multiply(a, mi2), dst=ws.get("gf_b", (h, w, 2)))
-    coef = box(cv2.merge([a, b], dst=ws.get("gf_ab", (h, w, 4))), "gf_ab_box")
-    out = cv2.multiply(np.ascontiguousarray(coef[..., :2]), g2)
-    return cv2.add(out, np.ascontiguousarray(coef[..., 2:]), dst=out)
+    def box(src, name):
+        return cv2.boxFilter(src, -1, k, dst=buf(name), borderType=cv2.BORDER_REFLECT)
+
+    tmp = buf("tmp")
+    mean_i = box(guide, "mean_i")
+    var = box(cv2.multiply(guide, guide, dst=tmp), "var")  # mean of I^2
+    cv2.subtract(var, cv2.multiply(mean_i, mean_i, dst=tmp), dst=var)
+    np.add(var, np.float32(eps), out=var)
+    out = []
+    for c, p in enumerate(planes):
+        mean_p = box(p, "mean_p")
+        a = box(cv2.multiply(guide, p, dst=tmp), "a")  # mean of I p
+        cv2.subtract(a, cv2.multiply(mean_i, mean_p, dst=tmp), dst=a)  # cov(I, p)
+        cv2.divide(a, var, dst=a)
+        b = cv2.subtract(mean_p, cv2.multiply(a, mean_i, dst=tmp), dst=mean_p)
+        mean_a, mean_b = box(a, "mean_a"), box(b, "mean_b")
+        q = cv2.multiply(mean_a, guide, dst=buf(f"q{c}"))
+        out.append(cv2.add(q, mean_b, dst=q))
+    return out

@@ -16,7 +16,7 @@ import numpy as np
 from engine._image import check_gray, check_rgb
 from engine.color import GRAY_TO_L, gray_to_l, rgb_to_lab
 from engine.colorize._coverage import fill_uncovered, reference_coverage
-from engine.colorize._guided import Workspace, fast_guided_lab, guided_filter, guided_filter_ab
+from engine.colorize._guided import Workspace, fast_guided_lab, guided_filter, guided_planes
 from engine.models import ModelCard, TensorSpec
 
 __all__ = [
@@ -512,22 +512,20 @@ def _fallback_ab(ab_lowres, leak_mask, night_color, params) -> np.ndarray | None
 
 def _add_passthrough(lab, night, planes, mask, params, ws: Workspace) -> None:
     """``lab``'s ab += the reference's full-resolution ab, zeroed under ``mask``, in place."""
-    ref_ab = planes.ab_full
+    shape = night.shape
+    ref_a, ref_b = cv2.split(planes.ab_full, [ws.get("pass_a", shape), ws.get("pass_b", shape)])
     if params.passthrough == "guided":
-        guide = cv2.LUT(night, _GUIDE_LUT, dst=ws.get("guide", night.shape))
-        ref_ab = guided_filter_ab(
-            guide,
-            ref_ab,
-            radius=params.passthrough_radius,
-            eps=params.passthrough_eps,
-            workspace=ws,
+        guide = cv2.LUT(night, _GUIDE_LUT, dst=ws.get("guide", shape))
+        ref_a, ref_b = guided_planes(
+            guide, (ref_a, ref_b), params.passthrough_radius, params.passthrough_eps, ws
         )
-    ab = lab[..., 1:]
-    if mask is None:
-        ab += ref_ab
-    else:
-        keep = cv2.subtract(1.0, mask, dst=ws.get("pass_keep", mask.shape))
-        ab += ref_ab * keep[..., None]
+    if mask is not None:
+        keep = cv2.subtract(1.0, mask, dst=ws.get("pass_keep", shape))
+        ref_a = cv2.multiply(ref_a, keep, dst=ws.get("pass_a", shape))
+        ref_b = cv2.multiply(ref_b, keep, dst=ws.get("pass_b", shape))
+    zero = ws.get("pass_zero", shape)
+    zero.fill(0.0)
+    cv2.add(lab, cv2.merge([zero, ref_a, ref_b], dst=ws.get("pass_lab", lab.shape)), dst=lab)
 
 
 def _recombine(
