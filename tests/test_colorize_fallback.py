@@ -240,7 +240,8 @@ def test_default_model_with_its_gate_forced_open_is_reference_transfer(tmp_path)
     ref[:, :40] = 0  # a warped reference's border: the footprint path too
     mask = np.zeros(night.shape, np.float32)
     mask[100:200, 300:400] = 1.0
-    for params in (RecombineParams(), RecombineParams(passthrough="direct")):
+    for mode in ("off", "direct", "guided"):
+        params = RecombineParams(passthrough=mode)
         for leak in (None, mask):
             model = load_colorizer(shifted, params=params).colorize(night, ref, leak_mask=leak)
             copy = ReferenceTransferColorizer(params=params).colorize(night, ref, leak_mask=leak)
