@@ -3,8 +3,10 @@
 Host path: :func:`load_colorizer` -> :meth:`Colorizer.colorize`. The camera path runs the model
 on the OAK and shares the rest: :func:`prepare_inputs` builds the tensors the card declares,
 :func:`decode_output` turns the returned ab tensor into physical a, b, and :func:`recombine`
-upsamples it guided by the night luminance and recombines. :class:`ReferenceTransferColorizer`
-is the classical baseline every model is compared with.
+upsamples it guided by the night luminance and recombines (or, with
+``RecombineParams(passthrough=...)``, passes the reference's own full-resolution chroma through
+where it is not masked, corrected by the model). :class:`ReferenceTransferColorizer` is the
+classical baseline every model is compared with.
 
 Examples
 --------
