@@ -79,6 +79,23 @@ def test_cli_eval_perfect_reference_over_two_folders(registration_dir, tmp_path,
     assert "pairs: 3 used" in out and "reference: perfect" in out and "fallback neutral" in out
 
 
+def test_cli_eval_passthrough_reaches_the_baseline_too(registration_dir, capsys):
+    """``--passthrough`` applies to every colorizer, the baseline included (like with like):
+    with a perfect reference full-resolution transfer is closer to the truth."""
+    errors = {}
+    for mode in ("off", "direct"):
+        argv = ["eval", "--pairs", str(registration_dir), "--no-default", "--markdown"]
+        argv += ["--reference", "perfect", "--mask", "oracle", "--passthrough", mode]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"passthrough {mode})" in out
+        row = next(
+            line for line in out.splitlines() if line.startswith("| reference-transfer | no")
+        )
+        errors[mode] = float(row.split("|")[7])  # the ΔE_ab column
+    assert errors["direct"] < 0.9 * errors["off"], errors
+
+
 def test_real_registration_pair_perfect_reference():
     folder = shared_path("data", "visnir", "field")
     pair = [p for p in find_pairs(folder) if p.id == "field/0006"]
