@@ -992,22 +992,32 @@ CAMERA_VS_HOST_MEAN_AB = 0.1
 CAMERA_VS_HOST_P99_AB = 0.5
 
 
-def test_host_pipeline_with_the_shipped_blob_colorizes_like_the_host_path(tmp_path, blob_source):
-    from engine.colorize import load_colorizer
+@pytest.mark.parametrize("passthrough", ["off", "guided"])
+def test_host_pipeline_with_the_shipped_blob_colorizes_like_the_host_path(
+    tmp_path, blob_source, passthrough
+):
+    """Same ab from the camera path as from the host, and the same full-resolution picture,
+    also when the reference's own chroma is passed through at full resolution."""
+    from engine.colorize import RecombineParams, load_colorizer
 
+    params = RecombineParams(passthrough=passthrough)
     frames, reference, leak = _scene()
-    colorizer = OakColorizer.load(SHIPPED_BLOB)
+    colorizer = OakColorizer.load(SHIPPED_BLOB, params=params)
     network = _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak)
     assert network.refused == []  # every message fit the blob's inputs
     assert colorizer.results_received >= 3 and colorizer.unmatched == 0
 
     got = colorizer.latest_result()
-    host = load_colorizer().colorize(got.frame.image, reference, leak_mask=leak)
-    diff = np.abs(host.ab_lowres - got.result.ab_lowres)
-    print(f"camera vs host ab: mean {diff.mean():.3f}, p99 {np.percentile(diff, 99):.3f}, "
-          f"max {diff.max():.3f}")  # fmt: skip
-    assert diff.mean() < CAMERA_VS_HOST_MEAN_AB
-    assert np.percentile(diff, 99) < CAMERA_VS_HOST_P99_AB
+    host = load_colorizer(params=params).colorize(got.frame.image, reference, leak_mask=leak)
+    for name, a, b in (
+        ("ab", host.ab_lowres, got.result.ab_lowres),
+        ("full", host.ab, got.result.ab),
+    ):
+        diff = np.abs(a - b)
+        print(f"camera vs host {name}: mean {diff.mean():.3f}, "
+              f"p99 {np.percentile(diff, 99):.3f}, max {diff.max():.3f}")  # fmt: skip
+        assert diff.mean() < CAMERA_VS_HOST_MEAN_AB
+        assert np.percentile(diff, 99) < CAMERA_VS_HOST_P99_AB
     assert got.result.rgb.shape == (240, 320, 3)
 
 
