@@ -34,6 +34,12 @@ if TYPE_CHECKING:
 __all__ = ["PairTracker", "Reference", "TrackerEvents"]
 
 
+def _read_only_copy(image: np.ndarray) -> np.ndarray:
+    out = np.array(image, dtype=np.uint8, order="C", copy=True)
+    out.setflags(write=False)
+    return out
+
+
 class TrackerEvents(SignalGroup):
     """Emitted on the thread that called the tracker."""
 
@@ -68,6 +74,11 @@ class Reference:
     """``(index, reason)`` of every day capture left out: it did not register onto the
     first one."""
 
+    days: tuple[np.ndarray, ...] = ()
+    """The day images it was made from, read-only, in the order given (``image`` itself for
+    one): what a capture run stores as the pair's day captures when the reference was not
+    recorded yet (the GUI's fused reference), so the record rebuilds the same reference."""
+
     def describe(self) -> str:
         """One line for logs and the CLI: which captures went in, which were left out and why.
 
@@ -75,17 +86,23 @@ class Reference:
         --------
         >>> Reference(np.zeros((1, 1, 3), np.uint8), (4, 7), used=(0,),
         ...           refused=((1, "no overlap"),)).describe()
-        'day captures #4 fused; left out #7 (no overlap)'
+        'day capture #4 used; left out #7 (no overlap)'
+        >>> Reference(np.zeros((1, 1, 3), np.uint8), used=(0, 1, 2)).describe()
+        '3 day captures fused'
         """
-        ids = self.capture_ids or tuple(range(len(self.used) + len(self.refused)))
+        n = len(self.used) + len(self.refused)
 
         def name(i: int) -> str:
-            return f"#{ids[i]}" if self.capture_ids else f"day image {i}"
+            return f"#{self.capture_ids[i]}" if self.capture_ids else f"capture {i + 1}"
 
-        n = len(self.used) + len(self.refused)
-        kind = "fused" if n > 1 else "as is"
-        text = f"day capture{'s' if len(self.used) > 1 else ''} "
-        text += ", ".join(name(i) for i in self.used) + f" {kind}"
+        if self.capture_ids:
+            plural = "s" if len(self.used) > 1 else ""
+            text = f"day capture{plural} " + ", ".join(name(i) for i in self.used)
+            text += " fused" if len(self.used) > 1 else " used"
+        elif self.refused:
+            text = f"{len(self.used)} of {n} day captures fused"
+        else:
+            text = f"{n} day captures fused" if n > 1 else "one day image"
         if self.refused:
             text += "; left out " + ", ".join(f"{name(i)} ({why})" for i, why in self.refused)
         return text
@@ -199,13 +216,15 @@ class PairTracker:
         if stability is not None:
             stability = np.ascontiguousarray(stability, dtype=np.float32)
             stability.setflags(write=False)
+        days = (image,) if len(stack) == 1 else tuple(_read_only_copy(d) for d in stack)
         ref = Reference(
             image,
-            tuple(capture_ids),
+            tuple(int(i) for i in capture_ids),
             bool(fixed_camera),
             stability=stability,
             used=fused.used,
             refused=fused.refused,
+            days=days,
         )
         with self._lock:
             self._reference = ref
@@ -213,6 +232,24 @@ class PairTracker:
             self._fresh = None
         self.events.reference_changed.emit(ref)
         return ref
+
+    def recorded(self, reference: Reference, capture_ids: Sequence[int]) -> Reference | None:
+        """Name the store captures ``reference`` was just recorded as (one per ``days``),
+        keeping everything else, the registration too: the image does not change. Returns the
+        renamed reference, or None when another reference was set meanwhile (nothing done).
+        """
+        import dataclasses
+
+        ids = tuple(int(i) for i in capture_ids)
+        if len(ids) != len(reference.days):
+            raise ValueError(f"got {len(ids)} capture ids for {len(reference.days)} day images")
+        renamed = dataclasses.replace(reference, capture_ids=ids)
+        with self._lock:
+            if self._reference is not reference:
+                return None
+            self._reference = renamed  # same image: the registration and its reuse hold
+        self.events.reference_changed.emit(renamed)
+        return renamed
 
     def clear_reference(self) -> None:
         with self._lock:
