@@ -242,3 +242,111 @@ def test_gui_fuses_the_kept_captures_on_the_job_runner_not_the_gui_thread(qtbot,
     assert ref is not None and ref.stability is not None and len(ref.days) == 3
     assert ref.image.tobytes() == fuse_day_captures(ref.days).image.tobytes()
     assert messages[-1] == "Day reference: 3 day captures fused"
+
+
+def test_ingest_of_several_days_records_the_fused_reference_and_says_what_it_used(
+    tmp_path, monkeypatch, capsys, scene, night
+):
+    import cli
+    from engine._image import write_image
+    from engine.leakmask import LeakMaskParams
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
+    noise = np.random.default_rng(3).integers(0, 256, scene.shape, dtype=np.uint8)
+    days = [scene, _with_tent(scene), _moved(scene, *DRIFT), _with_tent(scene), noise]
+    argv = ["ingest", "--session", "lab", "--fixed-camera", "--night"]
+    argv.append(str(write_image(tmp_path / "night.png", night)))
+    for i, d in enumerate(days):
+        argv += ["--day", str(write_image(tmp_path / f"day{i}.png", d))]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "day captures #1, #2, #3, #4 fused; left out #5 (" in out, out
+    with Store(data, read_only=True) as store:
+        (pair,) = store.pairs(session_id=1)
+        (entry,) = [e for e in store.log_entries(1) if e.kind == "reference"]
+        assert entry.message.startswith(f"pair {pair.id}: day captures #1, #2, #3, #4 fused")
+        assert len(pair.day_ids) == 5  # every capture offered is kept
+        night_back, fused = load_pair_reference(store, pair)
+    # what ingest recorded was measured with the stability cue: the record reproduces it
+    again = process_pair(
+        fused.image,
+        night_back,
+        registered=_stored(pair, fused.image, night_back),
+        leak_params=LeakMaskParams(**pair.leak_params),
+        stability=fused.stability,
+    )
+    without = process_pair(
+        fused.image, night_back, registered=_stored(pair, fused.image, night_back)
+    )
+    assert pair.leak_area_pct == pytest.approx(again.leak_area_pct, abs=1e-9)
+    assert pair.leak_area_pct > without.leak_area_pct + 3  # the tent, from the stability map
+
+
+def _stored(pair, day, night):
+    import alignment
+
+    return alignment.Alignment(
+        np.asarray(pair.matrix, float),
+        ok=True,
+        score=pair.score or 0.0,
+        method=pair.method or "",
+        motion=pair.motion or "homography",
+        fixed_shape=night.shape[:2],
+        moving_shape=day.shape[:2],
+    )
+
+
+def test_capture_with_several_reference_ids_fuses_them_and_logs_which(
+    tmp_path, monkeypatch, capsys, scene
+):
+    import cli
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
+    with Store(data) as store:
+        s = store.create_session("roof")
+        ids = [
+            store.add_capture(s.id, d, kind="day").id
+            for d in (scene, _moved(scene, *DRIFT), _with_tent(scene))
+        ]
+    argv = ["capture", "--camera", "sim", "--session", "roof", "--count", "1"]
+    assert cli.main([*argv, "--reference", ",".join(map(str, ids))]) == 0
+    out = capsys.readouterr().out
+    assert f"day reference: day captures #{ids[0]}, #{ids[1]}, #{ids[2]} fused" in out, out
+    with Store(data, read_only=True) as store:
+        (pair,) = store.pairs(session_id=s.id)
+        assert pair.day_ids == tuple(ids)
+        logged = [e.message for e in store.log_entries(s.id) if e.kind == "reference"]
+        assert logged == [f"day captures #{ids[0]}, #{ids[1]}, #{ids[2]} fused"]
+
+
+def test_gui_capture_run_records_every_frame_of_a_fused_reference(tmp_path, scene, night):
+    pytest.importorskip("PySide6")
+    from gui.capture.night import record_reference
+
+    tracker = PairTracker()
+    frames = [scene, _with_tent(scene), _moved(scene, *DRIFT)]
+    ref = tracker.set_reference(frames, fixed_camera=True)  # "Use fused": no store ids yet
+    tracker.process(night)
+    matrix = tracker.matrix
+    with Store(tmp_path / "data") as store:
+        s = store.create_session("gui")
+        record_reference(store, s.id, tracker)
+        recorded = tracker.reference
+        assert len(recorded.capture_ids) == 3 and recorded.image is ref.image
+        assert recorded.fixed_camera and np.array_equal(tracker.matrix, matrix)  # kept
+        caps = [store.capture(i) for i in recorded.capture_ids]
+        assert [c.kind for c in caps] == ["day"] * 3
+        pair = store.add_pair(
+            s.id,
+            night_id=store.add_capture(s.id, night, kind="night").id,
+            day_ids=recorded.capture_ids,
+        )
+        _, rebuilt = load_pair_reference(store, pair)
+        (entry,) = [e for e in store.log_entries(s.id) if e.kind == "reference"]
+    assert rebuilt.image.tobytes() == ref.image.tobytes()
+    assert rebuilt.stability.tobytes() == ref.stability.tobytes()
+    assert entry.message == "day captures " + ", ".join(
+        f"#{i}" for i in recorded.capture_ids
+    ) + " fused"
