@@ -126,7 +126,9 @@ def quality(root: Path, nights: int, refs: int) -> None:
                 valid &= ra.valid & rb.valid
             for how, ((ra, ab_a), (rb, ab_b)) in out.items():
                 d = np.sqrt(np.sum((ab_a - ab_b) ** 2, axis=-1))[valid].mean()
-                chroma = 0.5 * sum(np.hypot(*np.moveaxis(x, -1, 0))[valid].mean() for x in (ab_a, ab_b))
+                chroma = 0.5 * sum(
+                    np.hypot(*np.moveaxis(x, -1, 0))[valid].mean() for x in (ab_a, ab_b)
+                )
                 ref_ab_a, ref_ab_b = _ab(ra.aligned_reference), _ab(rb.aligned_reference)
                 ref_d = np.sqrt(np.sum((ref_ab_a - ref_ab_b) ** 2, axis=-1))[valid].mean()
                 ref_c = 0.5 * sum(
@@ -173,7 +175,9 @@ def cost(root: Path, runs: int) -> None:
         h, w = imgs[0].shape[:2]
         sizes[f"{cam.name} {w}x{h}"] = imgs
         if "640x480" not in sizes:
-            sizes["640x480"] = [cv2.resize(i, (640, 480), interpolation=cv2.INTER_AREA) for i in imgs]
+            sizes["640x480"] = [
+                cv2.resize(i, (640, 480), interpolation=cv2.INTER_AREA) for i in imgs
+            ]
     times: dict[tuple[str, int], list[float]] = {}
     for _ in range(runs):  # interleaved: every size and count once per round
         for name, imgs in sizes.items():

@@ -111,10 +111,14 @@ def _align(days, night, args: argparse.Namespace) -> tuple[dict, str, Reference]
     a = res.alignment
     if not res.ok:
         return fields, f"NOT aligned: {a.reason}", ref
-    return fields, (
-        f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
-        f"leak {res.leak_area_pct:.1f} %"
-    ), ref
+    return (
+        fields,
+        (
+            f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
+            f"leak {res.leak_area_pct:.1f} %"
+        ),
+        ref,
+    )
 
 
 def _session(store, args):

@@ -347,6 +347,7 @@ def test_gui_capture_run_records_every_frame_of_a_fused_reference(tmp_path, scen
         (entry,) = [e for e in store.log_entries(s.id) if e.kind == "reference"]
     assert rebuilt.image.tobytes() == ref.image.tobytes()
     assert rebuilt.stability.tobytes() == ref.stability.tobytes()
-    assert entry.message == "day captures " + ", ".join(
-        f"#{i}" for i in recorded.capture_ids
-    ) + " fused"
+    assert (
+        entry.message
+        == "day captures " + ", ".join(f"#{i}" for i in recorded.capture_ids) + " fused"
+    )

@@ -1,9 +1,10 @@
 """`PairTracker`: the live alignment state the GUI and ``nightlab capture`` share.
 
 It holds the day reference (one day capture, or several fused in the first one's grid by
-`engine.reference.fuse_day_captures`, with their stability map) and the last good registration; each night frame is aligned with the previous matrix as ``initial=``
-(a fast refinement instead of a full search), and a failure resets it so the next frame gets
-a full search again.
+`engine.reference.fuse_day_captures`, with their stability map) and the last good
+registration; each night frame is aligned with the previous matrix as ``initial=`` (a fast
+refinement instead of a full search), and a failure resets it so the next frame gets a full
+search again.
 
 For live video of a camera that did not move (a ``fixed_camera`` reference), a caller may
 also reuse the last fresh registration for a short while (``process(..., reuse_s=...)``):

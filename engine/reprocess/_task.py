@@ -6,8 +6,8 @@ one's grid by `engine.reference.fuse_day_captures` as capture, ingest and the in
 (what the operator accepted or nudged). Pairs recorded when several captures were combined by a
 plain per-pixel median keep their stored registration: the fused reference is in the same grid
 (the first capture's), so the matrix still fits, and their run key changes once (see
-`RunSpec.key_for`), so the next reprocess redoes them with the fused reference. Alignment runs only for a pair
-without a stored registration, or when the run asks for it (``realign``).
+`RunSpec.key_for`), so the next reprocess redoes them with the fused reference. Alignment runs
+only for a pair without a stored registration, or when the run asks for it (``realign``).
 
 Everything here is plain data in and out (picklable frozen dataclasses, PNG bytes), so the same
 function serves a local loop and remote Dask workers. The model is loaded once per worker
