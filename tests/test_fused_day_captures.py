@@ -351,3 +351,14 @@ def test_gui_capture_run_records_every_frame_of_a_fused_reference(tmp_path, scen
         entry.message
         == "day captures " + ", ".join(f"#{i}" for i in recorded.capture_ids) + " fused"
     )
+
+
+def test_when_only_the_anchor_registers_it_is_used_as_it_is(scene):
+    noise = np.random.default_rng(5).integers(0, 256, scene.shape, dtype=np.uint8)
+    ref = fuse_day_captures([scene, noise])
+    assert ref.used == (0,) and [i for i, _ in ref.refused] == [1]
+    assert ref.image.tobytes() == scene.tobytes() and ref.stability is None
+    with pytest.raises(ValueError, match="registration must be one of"):
+        fuse_day_captures([scene, scene], registration="fixd")
+    with pytest.raises(ValueError, match="anchor 2 is out of range for 2"):
+        fuse_day_captures([scene, scene], anchor=2)

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine._image import check_rgb, to_gray
 from engine.reference._fuse import FuseParams, fuse_aligned
-from engine.reference._reference import FusedReference, register_day_frame
+from engine.reference._reference import REGISTRATIONS, FusedReference, register_day_frame
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,7 +49,8 @@ def fuse_day_captures(
     fits every later rebuild (inspector, reprocess).
 
     One capture is returned as it is (a copy), with no stability map: one frame cannot
-    disagree with itself, and a single-capture reference stays what it always was.
+    disagree with itself, and a single-capture reference stays what it always was. The same
+    holds when no other capture registers onto the anchor.
 
     Parameters
     ----------
@@ -75,7 +76,8 @@ def fuse_day_captures(
     Raises
     ------
     ValueError
-        No captures, a capture that is not RGB uint8, or ``anchor`` out of range.
+        No captures, a capture that is not RGB uint8, ``anchor`` out of range, or an
+        unknown ``registration``.
 
     Examples
     --------
@@ -100,6 +102,8 @@ def fuse_day_captures(
         raise ValueError(f"anchor must be an index into the day captures, got {anchor!r}")
     if not 0 <= anchor < len(days):
         raise ValueError(f"anchor {anchor} is out of range for {len(days)} day captures")
+    if registration not in REGISTRATIONS:  # before a bad name could refuse every capture
+        raise ValueError(f"registration must be one of {REGISTRATIONS}, got {registration!r}")
     base = days[anchor]
     shape = base.shape[:2]
     identity = alignment.Alignment(
@@ -112,15 +116,7 @@ def fuse_day_captures(
         moving_shape=shape,
     )
     if len(days) == 1:
-        everything = np.ones(shape, bool)
-        return FusedReference(
-            image=np.array(base, dtype=np.uint8, order="C", copy=True),
-            stability=None,
-            valid=everything,
-            count=np.ones(shape, np.uint16),
-            alignments=(identity,),
-            used=(0,),
-        )
+        return _as_is(base, (identity,), anchor)
     t0 = time.perf_counter()
     gray = to_gray(base)
     alignments = tuple(
@@ -129,6 +125,8 @@ def fuse_day_captures(
     )
     used = tuple(i for i, a in enumerate(alignments) if a.ok)
     t1 = time.perf_counter()
+    if used == (anchor,):  # nothing else registered: the anchor alone, as one capture is
+        return _as_is(base, alignments, anchor, {"register": (t1 - t0) * 1e3})
     warped, valid = [], []
     for i in used:
         if i == anchor:
@@ -153,6 +151,20 @@ def fuse_day_captures(
             "warp": (t2 - t1) * 1e3,
             "fuse": (t3 - t2) * 1e3,
         },
+    )
+
+
+def _as_is(base: np.ndarray, alignments, anchor: int, timings=None) -> FusedReference:
+    """The anchor capture alone, byte for byte (a copy), with no stability map."""
+    shape = base.shape[:2]
+    return FusedReference(
+        image=np.array(base, dtype=np.uint8, order="C", copy=True),
+        stability=None,
+        valid=np.ones(shape, bool),
+        count=np.ones(shape, np.uint16),
+        alignments=tuple(alignments),
+        used=(anchor,),
+        timings_ms=dict(timings or {}),
     )
 
 
