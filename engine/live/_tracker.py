@@ -74,7 +74,6 @@ class Reference:
     refused: tuple[tuple[int, str], ...] = ()
     """``(index, reason)`` of every day capture left out: it did not register onto the
     first one."""
-
     days: tuple[np.ndarray, ...] = ()
     """The day images it was made from, read-only, in the order given (``image`` itself for
     one): what a capture run stores as the pair's day captures when the reference was not
@@ -183,9 +182,9 @@ class PairTracker:
         `engine.reference.fuse_day_captures` in the first one's grid: each is registered onto
         it, exposure and colour cast are matched, the robust per-pixel median drops the
         transients, and the stability map (where they disagree) goes with the reference to
-        the leak mask. That is done once here, not per night frame: blocking (about 0.1-1 s
-        for a few 640x480 captures), so call it off the GUI thread. One image is used as it
-        is (a read-only copy).
+        the leak mask. That is done once here, not per night frame: blocking (about 0.5 s for
+        4 captures at 640x480, 1-1.5 s for 8), so call it off the GUI thread. One image is
+        used as it is (a read-only copy).
 
         Raises
         ------
