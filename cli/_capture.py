@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
             except (KeyError, ValueError) as exc:
                 raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
         progress = _report(runner, recorder, plan)
+        if len(ids) > 1 and recorder.tracker.reference is not None:
+            progress.line(f"day reference: {recorder.tracker.reference.describe()}")
         progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
         progress.line(f"disk: {runner.disk.check_plan(plan).describe()}")
         return _run_until_done(runner, progress, session)

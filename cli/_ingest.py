@@ -2,19 +2,26 @@
 
 Every input is read, size-checked and aligned before anything is written; the captures and
 the pair are then committed together, and the session is created when it does not exist (and
-removed again if that commit fails). Several ``--day`` images form one day reference (their
-per-pixel median is aligned; each is kept as its own capture).
+removed again if that commit fails). Several ``--day`` images form one day reference: each is
+kept as its own capture, and they are fused in the first one's grid
+(`engine.reference.fuse_day_captures`: registered, exposure and cast matched, robust median,
+stability map for the leak mask); the note and the session log say which were used.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli._common import CliError, check_image_size, warn_if_no_colour
 from cli._store_args import add_data_dir, add_operator, open_store, operator_name
+
+if TYPE_CHECKING:
+    from engine.live import Reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         check_image_size(image, path)
         warn_if_no_colour(image, path, "ingest")
     check_image_size(night, args.night)
-    fields, note = {}, "not aligned (--no-align)"
+    fields, note, ref = {}, "not aligned (--no-align)", None
     if not args.no_align:
-        fields, note = _align([d for d, _ in days], night, args)
+        fields, note, ref = _align([d for d, _ in days], night, args)
     with open_store(args) as store:
         session, created = _session(store, args)
         try:
@@ -73,19 +80,22 @@ def run(args: argparse.Namespace) -> int:
                 with contextlib.suppress(Exception):  # the first error is the one to report
                     store.delete_session(session.id)
             raise
+        if ref is not None and len(pair.day_ids) > 1:  # what the reference fused, by capture id
+            used = dataclasses.replace(ref, capture_ids=pair.day_ids).describe()
+            store.log(session.id, "reference", f"pair {pair.id}: {used}")
+            note += f"; {used}"
         print(f"pair {pair.id} in session {session.id} ({session.name}): {note}")
     return 0
 
 
-def _align(days, night, args: argparse.Namespace) -> tuple[dict, str]:
-    """The pair's alignment fields and a one-line note (nothing is written here)."""
-    import dataclasses
-
+def _align(days, night, args: argparse.Namespace) -> tuple[dict, str, Reference]:
+    """The pair's alignment fields, a one-line note and the day reference (which images it
+    fused; nothing is written here)."""
     from engine.live import PairTracker
 
     tracker = PairTracker()
     try:
-        tracker.set_reference(days, fixed_camera=args.fixed_camera)
+        ref = tracker.set_reference(days, fixed_camera=args.fixed_camera)
     except ValueError as exc:
         raise CliError(f"--day: {exc}") from None
     try:
@@ -100,10 +110,14 @@ def _align(days, night, args: argparse.Namespace) -> tuple[dict, str]:
     }
     a = res.alignment
     if not res.ok:
-        return fields, f"NOT aligned: {a.reason}"
-    return fields, (
-        f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
-        f"leak {res.leak_area_pct:.1f} %"
+        return fields, f"NOT aligned: {a.reason}", ref
+    return (
+        fields,
+        (
+            f"aligned by {a.method}, score {a.score:.2f}, SSIM {res.ssim_mean:.3f}, "
+            f"leak {res.leak_area_pct:.1f} %"
+        ),
+        ref,
     )
 
 

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from alignment import Alignment
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import PairResult, SupportsColorize
+    from engine.reference import FusedReference
     from engine.store import Pair, Store
 
 __all__ = [
     "PairViews",
     "load_pair_images",
+    "load_pair_reference",
     "record_registration",
     "render_pair",
     "thumbnail",
@@ -89,16 +91,28 @@ class PairViews:
         return getattr(self, role)
 
 
-def load_pair_images(store: Store, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
-    """(night gray, day RGB) of a stored pair; several day captures -> their median."""
-    from engine.burst import median_frames
+def load_pair_reference(store: Store, pair: Pair) -> tuple[np.ndarray, FusedReference]:
+    """(night gray, day reference) of a stored pair, the reference as it was recorded.
+
+    Several day captures are fused by `engine.reference.fuse_day_captures` in the first one's
+    grid, exactly as the live tracker fused them when the pair was captured (deterministic),
+    so the pair's stored registration fits it; its ``stability`` goes to the leak mask.
+    Blocking (reads PNGs; fusing a few captures takes up to about a second): a worker call.
+    """
+    from engine.reference import fuse_day_captures
 
     night = to_gray(store.read_image(pair.night_id))
     days = [store.read_image(i) for i in pair.day_ids]
     for i, d in zip(pair.day_ids, days, strict=True):
         check_rgb(d, f"day capture {i}")
-    day = days[0] if len(days) == 1 else median_frames(days)
-    return night, day
+    return night, fuse_day_captures(days)
+
+
+def load_pair_images(store: Store, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(night gray, day RGB) of a stored pair; several day captures fused as recorded
+    (`load_pair_reference`, whose stability map this leaves out)."""
+    night, fused = load_pair_reference(store, pair)
+    return night, fused.image
 
 
 def record_registration(
@@ -135,7 +149,8 @@ def record_registration(
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import process_pair
 
-    night, day = load_pair_images(store, pair)
+    night, fused = load_pair_reference(store, pair)
+    day = fused.image
     if not isinstance(registration, Alignment):
         r = dict(registration)
         registration = Alignment(
@@ -152,7 +167,9 @@ def record_registration(
     params = LeakMaskParams(**{k: v for k, v in (pair.leak_params or {}).items() if k in known})
     ssim_mean = leak_area_pct = None
     if registration.ok:
-        measured = process_pair(day, night, registered=registration, leak_params=params)
+        measured = process_pair(
+            day, night, registered=registration, leak_params=params, stability=fused.stability
+        )
         ssim_mean, leak_area_pct = measured.ssim_mean, measured.leak_area_pct
     return store.update_pair(
         pair.id,
@@ -179,8 +196,14 @@ def render_pair(
     *,
     colorizer: SupportsColorize | None = None,
     leak_params: LeakMaskParams | None = None,
+    stability: np.ndarray | None = None,
 ) -> PairViews:
-    """Every review image of a pair registered by ``matrix`` (no new alignment search)."""
+    """Every review image of a pair registered by ``matrix`` (no new alignment search).
+
+    ``stability`` (float32, ``day``'s size): a fused reference's stability map
+    (`load_pair_reference`), warped by ``matrix`` and given to the leak mask, as the
+    pipeline did when the pair was recorded.
+    """
     from engine.leakmask import LeakMaskParams, leak_mask
     from engine.overlay import masked_colorized
 
@@ -193,8 +216,20 @@ def render_pair(
         cv2.warpPerspective(ones, np.asarray(matrix, float), shape[::-1], flags=cv2.INTER_NEAREST)
         > 0
     )
+    extra = {}
+    if stability is not None:
+        if not isinstance(stability, np.ndarray) or stability.shape != day.shape[:2]:
+            raise ValueError(
+                f"stability must be a float map of the day image's size {day.shape[:2]}, got "
+                f"{getattr(stability, 'shape', type(stability).__name__)}"
+            )
+        extra["stability"] = warp_onto(np.asarray(stability, np.float32), matrix, shape)
     mask = leak_mask(
-        night, to_gray(aligned), params=leak_params or LeakMaskParams(), reference_color=aligned
+        night,
+        to_gray(aligned),
+        params=leak_params or LeakMaskParams(),
+        reference_color=aligned,
+        **extra,
     )
     mask = np.where(valid, mask, np.float32(1.0)).astype(np.float32)
     colorized = masked = None

@@ -68,12 +68,22 @@ class WarpedReference:
     """bool ``(H, W)``: where the warped day image has content."""
     gray: np.ndarray
     """uint8 ``(H, W)``: ``image``'s luminance (what the leak mask and SSIM compare)."""
+    stability: np.ndarray | None = None
+    """float32 ``(H, W)``: a fused reference's stability map warped the same way (0 outside
+    the day image), or None when the reference has none."""
 
 
 def warp_reference(
-    day: np.ndarray, registration: Alignment, shape: tuple[int, int]
+    day: np.ndarray,
+    registration: Alignment,
+    shape: tuple[int, int],
+    *,
+    stability: np.ndarray | None = None,
 ) -> WarpedReference:
     """Warp ``day`` onto a ``shape = (H, W)`` frame by an accepted ``registration``.
+
+    ``stability`` (float32, ``day``'s size, e.g. `engine.reference.fuse_day_captures`'s) is
+    warped with it.
 
     Examples
     --------
@@ -100,9 +110,27 @@ def warp_reference(
         > 0
     )
     gray = to_gray(aligned)
-    for a in (aligned, valid, gray):
-        a.setflags(write=False)  # shared by every frame that reuses it
-    return WarpedReference(registration, day, aligned, valid, gray)
+    warped_stability = None
+    if stability is not None:
+        _check_stability(stability, day.shape[:2])
+        warped_stability = registration.warp(np.asarray(stability, np.float32), output_shape=shape)
+    for a in (aligned, valid, gray, warped_stability):
+        if a is not None:
+            a.setflags(write=False)  # shared by every frame that reuses it
+    return WarpedReference(registration, day, aligned, valid, gray, warped_stability)
+
+
+def _check_stability(stability, shape: tuple[int, int]) -> None:
+    if (
+        not isinstance(stability, np.ndarray)
+        or stability.dtype.kind != "f"
+        or stability.shape != tuple(shape)
+    ):
+        raise ValueError(
+            f"stability must be a float (H, W) = {tuple(shape)} map in the day image's grid, "
+            f"got {getattr(stability, 'dtype', type(stability).__name__)} "
+            f"{getattr(stability, 'shape', '')}"
+        )
 
 
 @dataclass(frozen=True)
@@ -230,6 +258,7 @@ def process_pair(
     fixed_camera: bool = False,
     ssim: bool = True,
     registered: Alignment | WarpedReference | None = None,
+    stability: np.ndarray | None = None,
 ) -> PairResult:
     """Align a day reference onto a night frame, compute the leak mask, optionally colorize.
 
@@ -261,6 +290,11 @@ def process_pair(
         refreshes of an unmoved camera). It must be ``ok``. A `WarpedReference` (an earlier
         result's ``warped``) also skips the warp (``timings_ms["warp"]`` 0); it must come
         from this ``day`` object and a frame of this size.
+    stability : ndarray, optional
+        float32 ``(H1, W1)`` in [0, 1] in ``day``'s grid: a fused reference's stability map
+        (`engine.reference.fuse_day_captures`). It is warped with the reference and given to
+        the leak mask (where the day captures disagree, reference colour is not trusted).
+        Ignored with a `WarpedReference` ``registered=``, which carries its own.
 
     Returns
     -------
@@ -279,6 +313,8 @@ def process_pair(
 
     check_rgb(day, "day")
     _check_night(night)
+    if stability is not None:
+        _check_stability(stability, day.shape[:2])
     # a night camera that gives colour: masked areas take that colour (see recombine)
     night_color = night if night.ndim == 3 else None
     night = to_gray(night)
@@ -308,7 +344,7 @@ def process_pair(
 
     t = time.perf_counter()
     if warped is None:
-        warped = warp_reference(day, al, night.shape[:2])
+        warped = warp_reference(day, al, night.shape[:2], stability=stability)
         times["warp"] = (time.perf_counter() - t) * 1e3
     else:
         times["warp"] = 0.0
@@ -320,6 +356,7 @@ def process_pair(
         valid,
         times,
         leak_params=leak_params,
+        stability=warped.stability,
         ssim=ssim,
         colorizer=colorizer,
         night_color=night_color,

@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
         cap_box = QWidget()
         cpl = QVBoxLayout(cap_box)
         cpl.setContentsMargins(4, 4, 4, 4)
-        self.capture_panel = ReferencePanel(self.state, self.jobs)
+        self.capture_panel = ReferencePanel(self.state, self.jobs, tracker=self.preview.tracker)
         self.capture_panel.message.connect(self.show_message)
         self.night_panel = NightCapturePanel(
             self.state, self.store, self.preview.tracker, self.jobs
@@ -407,8 +407,9 @@ class MainWindow(QMainWindow):
         if self.state.reference is not ref.image:
             source = self.state.reference_source
             if ref.capture_ids:
-                ids = ", ".join(f"#{i}" for i in ref.capture_ids)
-                source = f"session day capture {ids}"
+                source = f"session {ref.describe()}"
+            elif len(ref.days) > 1:  # fused in the Day reference panel
+                source = ref.describe()
             # the tracker keeps its own read-only copy: keep the flag that came with it
             self.state.set_reference(ref.image, source, fixed_camera=ref.fixed_camera)
 

@@ -65,16 +65,21 @@ class PairCache:
             import numpy as np
 
             from engine.leakmask import LeakMaskParams
-            from engine.pair_views import load_pair_images, render_pair
+            from engine.pair_views import load_pair_reference, render_pair
 
-            night, day = load_pair_images(store, pair)
+            night, fused = load_pair_reference(store, pair)
             if pair.matrix is None or not pair.aligned_ok:
                 raise ValueError(f"pair #{pair.id} is not aligned: {pair.reason or 'no result'}")
             known = {f.name for f in dataclasses.fields(LeakMaskParams)}
             saved = {k: v for k, v in (pair.leak_params or {}).items() if k in known}
             params = LeakMaskParams(**saved) if saved else None
             views = render_pair(
-                night, day, np.asarray(pair.matrix), colorizer=colorizer(), leak_params=params
+                night,
+                fused.image,
+                np.asarray(pair.matrix),
+                colorizer=colorizer(),
+                leak_params=params,
+                stability=fused.stability,
             )
             return views, _thumbnails(views)
 

@@ -43,13 +43,21 @@ def test_tracker_reuses_the_last_matrix_and_resets_after_a_failure(rng):
     assert tracker.process(cam.render_frame(12).image).ok  # recovers with a full search
 
 
-def test_tracker_reference_from_several_day_captures_is_their_median(rng):
-    imgs = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(3)]
+def test_tracker_reference_from_several_day_captures_is_their_fused_reference():
+    import skimage.data
+
+    from engine.reference import fuse_day_captures
+
+    scene = skimage.data.astronaut()[::4, ::4]
+    imgs = [scene, np.roll(scene, 2, axis=1), scene[:120, :100].copy()]  # sizes may differ
     ref = PairTracker().set_reference(imgs, capture_ids=[4, 5, 6])
-    np.testing.assert_array_equal(ref.image, np.median(np.stack(imgs), axis=0).astype(np.uint8))
-    assert ref.capture_ids == (4, 5, 6)
-    with pytest.raises(ValueError, match="differ in size"):
-        PairTracker().set_reference([imgs[0], imgs[0][:10]])
+    # the engine's fusion in the first capture's grid, not a median of unregistered frames
+    np.testing.assert_array_equal(ref.image, fuse_day_captures(imgs).image)
+    assert ref.image.shape == scene.shape and not ref.image.flags.writeable
+    assert ref.stability is not None and ref.stability.shape == scene.shape[:2]
+    assert ref.capture_ids == (4, 5, 6) and ref.used == (0, 1, 2) and ref.refused == ()
+    with pytest.raises(ValueError, match="3 capture ids for 2 day images"):
+        PairTracker().set_reference(imgs[:2], capture_ids=[4, 5, 6])
     with pytest.raises(ValueError, match="no day reference"):
         PairTracker().process(imgs[0][..., 0])
 

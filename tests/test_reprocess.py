@@ -16,6 +16,7 @@ import pytest
 import skimage.data
 
 from engine import read_image, to_gray, write_image
+from engine.reference import fuse_day_captures
 from engine.reprocess import PairJob, RunSpec, process_batch, reprocess
 
 SHIFT = (6, -4)  # night = day shifted right 6 px, up 4 px
@@ -158,13 +159,16 @@ def test_every_day_capture_of_a_pair_goes_into_its_reference(serial_outcomes, da
     assert both.ok, both.error
     assert both.metrics["day_reference"] == {
         "captures": ["captures/0000_day.png", "captures/0000_day_b.png"],
-        "combine": "median",
+        "combine": "fused-v1",
+        "used": ["captures/0000_day.png", "captures/0000_day_b.png"],
+        "refused": [],
     }
-    day = read_image(data_dir / "captures/0000_day.png").astype(int)
-    day_b = read_image(data_dir / "captures/0000_day_b.png").astype(int)
-    ref = _decode(both.outputs["aligned_reference"])[..., ::-1]
-    # the median of two captures is their mean: the brighter patch of the second is half there
-    expected = _shifted_by((day + day_b) / 2.0, *SHIFT)
+    day = read_image(data_dir / "captures/0000_day.png")
+    day_b = read_image(data_dir / "captures/0000_day_b.png")
+    ref = _decode(both.outputs["aligned_reference"])[..., ::-1].astype(int)
+    # the captures fused in the first one's grid (as capture and the inspector fuse them),
+    # warped by the stored registration
+    expected = _shifted_by(fuse_day_captures([day, day_b]).image.astype(int), *SHIFT)
     assert np.abs(ref[INNER] - expected[INNER]).max() <= 1
     patch = (slice(60 + 10 + SHIFT[1], 150 - 10 + SHIFT[1]), slice(100 + 10 + SHIFT[0], 220 - 10))
     only_first = _decode(serial_outcomes[0].outputs["aligned_reference"])[..., ::-1]
@@ -574,7 +578,7 @@ def test_reprocess_command_uses_stored_nudged_and_fused_references_and_redoes_a_
         assert nudged.params["registration"] == "stored"
         both = _latest_run(store, ids["two days"])
         ref = store.read_image(both.outputs["aligned_reference"]).astype(int)
-        expected = _shifted_by((day.astype(int) + day_b) / 2.0, *SHIFT)
+        expected = _shifted_by(fuse_day_captures([day, day_b]).image.astype(int), *SHIFT)
         assert np.abs(ref[INNER] - expected[INNER]).max() <= 1
         never = _latest_run(store, ids["never"])
         assert never.params["registration"] == "aligned"

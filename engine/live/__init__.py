@@ -2,8 +2,9 @@
 
 Public API
 ----------
-- `PairTracker(method=, motion=, leak_params=)`: the day `Reference` (one or several day
-  images, median-combined) and the last good matrix, reused as ``initial=`` for
+- `PairTracker(method=, motion=, leak_params=)`: the day `Reference` (one day image, or
+  several fused in the first one's grid by `engine.reference.fuse_day_captures`, with the
+  stability map the leak mask takes) and the last good matrix, reused as ``initial=`` for
   `engine.pipeline.process_pair` and reset on failure. ``set_reference``,
   ``clear_reference``, ``process(night, colorizer=None) -> PairResult``, ``reset``;
   events ``reference_changed``, ``processed``, ``lost``, ``reset``.

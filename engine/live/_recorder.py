@@ -106,7 +106,9 @@ class SessionRecorder:
 
     def use_reference(self, capture_ids: Sequence[int]) -> None:
         """Pair the next night captures with these day captures (e.g. several taken over an
-        afternoon: their median is the reference the tracker aligns).
+        afternoon: fused into one clean reference by `engine.reference.fuse_day_captures`,
+        with a stability map for the leak mask; the session log says which were used).
+        Blocking (the fusion): call it off the GUI thread.
 
         Raises
         ------
@@ -127,10 +129,14 @@ class SessionRecorder:
         # taken by the camera this run captures with: the fixed-camera prior applies
         device = self._device_id()
         same_camera = bool(device) and all(c.meta.get("device_id") == device for c in caps)
-        self.tracker.set_reference(
+        ref = self.tracker.set_reference(
             images, capture_ids=[c.id for c in caps], fixed_camera=same_camera
         )
+        # the pairs keep every capture offered (their record fuses them again, leaving out
+        # the same ones); the log says which went in and why any was left out
         self._day_ids = tuple(c.id for c in caps)
+        if len(caps) > 1:
+            self.store.log(self.session_id, "reference", ref.describe())
 
     def _device_id(self) -> str:
         info = getattr(self.runner.camera, "info", None)

@@ -1,9 +1,10 @@
 """`PairTracker`: the live alignment state the GUI and ``nightlab capture`` share.
 
-It holds the day reference (one or several day captures, combined by per-pixel median) and the
-last good registration; each night frame is aligned with the previous matrix as ``initial=``
-(a fast refinement instead of a full search), and a failure resets it so the next frame gets
-a full search again.
+It holds the day reference (one day capture, or several fused in the first one's grid by
+`engine.reference.fuse_day_captures`, with their stability map) and the last good
+registration; each night frame is aligned with the previous matrix as ``initial=`` (a fast
+refinement instead of a full search), and a failure resets it so the next frame gets a full
+search again.
 
 For live video of a camera that did not move (a ``fixed_camera`` reference), a caller may
 also reuse the last fresh registration for a short while (``process(..., reuse_s=...)``):
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
 __all__ = ["PairTracker", "Reference", "TrackerEvents"]
 
 
+def _read_only_copy(image: np.ndarray) -> np.ndarray:
+    out = np.array(image, dtype=np.uint8, order="C", copy=True)
+    out.setflags(write=False)
+    return out
+
+
 class TrackerEvents(SignalGroup):
     """Emitted on the thread that called the tracker."""
 
@@ -51,12 +58,54 @@ class Reference:
     """The day reference in use: the combined image and the captures it came from."""
 
     image: np.ndarray
-    """RGB uint8 ``(H, W, 3)``."""
+    """RGB uint8 ``(H, W, 3)``, read-only: the one day capture, or the captures fused in the
+    first one's grid (`engine.reference.fuse_day_captures`)."""
     capture_ids: tuple[int, ...] = ()
     """Store ids of the day captures (empty when not recorded)."""
     fixed_camera: bool = False
     """Taken by the camera being processed (same device, not moved): registration starts from
     the identity and stays local (`alignment.align(..., fixed_camera=True)`)."""
+    stability: np.ndarray | None = None
+    """float32 ``(H, W)`` in [0, 1], read-only, in ``image``'s grid: where the fused day
+    captures agree (1) or not (0). Warped with the reference onto each night frame and given
+    to the leak mask. None for one day capture."""
+    used: tuple[int, ...] = (0,)
+    """Indices (into the day images given) of the captures fused into ``image``."""
+    refused: tuple[tuple[int, str], ...] = ()
+    """``(index, reason)`` of every day capture left out: it did not register onto the
+    first one."""
+    days: tuple[np.ndarray, ...] = ()
+    """The day images it was made from, read-only, in the order given (``image`` itself for
+    one): what a capture run stores as the pair's day captures when the reference was not
+    recorded yet (the GUI's fused reference), so the record rebuilds the same reference."""
+
+    def describe(self) -> str:
+        """One line for logs and the CLI: which captures went in, which were left out and why.
+
+        Examples
+        --------
+        >>> Reference(np.zeros((1, 1, 3), np.uint8), (4, 7), used=(0,),
+        ...           refused=((1, "no overlap"),)).describe()
+        'day capture #4 used; left out #7 (no overlap)'
+        >>> Reference(np.zeros((1, 1, 3), np.uint8), used=(0, 1, 2)).describe()
+        '3 day captures fused'
+        """
+        n = len(self.used) + len(self.refused)
+
+        def name(i: int) -> str:
+            return f"#{self.capture_ids[i]}" if self.capture_ids else f"capture {i + 1}"
+
+        if self.capture_ids:
+            plural = "s" if len(self.used) > 1 else ""
+            text = f"day capture{plural} " + ", ".join(name(i) for i in self.used)
+            text += " fused" if len(self.used) > 1 else " used"
+        elif self.refused:
+            text = f"{len(self.used)} of {n} day captures fused"
+        else:
+            text = f"{n} day captures fused" if n > 1 else "one day image"
+        if self.refused:
+            text += "; left out " + ", ".join(f"{name(i)} ({why})" for i, why in self.refused)
+        return text
 
 
 class PairTracker:
@@ -127,12 +176,20 @@ class PairTracker:
         capture_ids: Sequence[int] = (),
         fixed_camera: bool = False,
     ) -> Reference:
-        """Use one day image, or the per-pixel median of several (same size), as reference.
+        """Use one day image, or several fused into one, as the reference.
+
+        Several day images (e.g. captures taken over an afternoon) are fused by
+        `engine.reference.fuse_day_captures` in the first one's grid: each is registered onto
+        it, exposure and colour cast are matched, the robust per-pixel median drops the
+        transients, and the stability map (where they disagree) goes with the reference to
+        the leak mask. That is done once here, not per night frame: blocking (about 0.5 s for
+        4 captures at 640x480, 1-1.5 s for 8), so call it off the GUI thread. One image is
+        used as it is (a read-only copy).
 
         Raises
         ------
         ValueError
-            Not RGB uint8, or several images of different sizes.
+            Not RGB uint8, or none of the images given.
         """
         from engine._image import check_rgb
 
@@ -144,24 +201,55 @@ class PairTracker:
             raise ValueError("a reference needs at least one day image")
         for i, img in enumerate(stack):
             check_rgb(img, f"day image {i}")
-        if len({img.shape for img in stack}) > 1:
-            raise ValueError(f"day images differ in size: {sorted({i.shape for i in stack})}")
-        from engine.burst import median_frames
+        if capture_ids and len(capture_ids) != len(stack):
+            raise ValueError(f"got {len(capture_ids)} capture ids for {len(stack)} day images")
+        from engine.reference import fuse_day_captures
 
-        # the same rounded median the inspector and `nightlab reprocess` rebuild from the
-        # stored captures, so a stored registration fits what they warp to the grey level
-        image = stack[0] if len(stack) == 1 else median_frames(stack)
+        # the same deterministic fusion the inspector and `nightlab reprocess` rebuild from
+        # the stored captures, so a stored registration fits what they warp, byte for byte
+        fused = fuse_day_captures(stack)
         # our own read-only copy: it cannot change under us, so alignment prepares it once
         # and reuses that for every night frame (`alignment.align` on a read-only reference)
-        image = np.array(image, dtype=np.uint8, order="C", copy=True)
+        image = np.ascontiguousarray(fused.image, dtype=np.uint8)
         image.setflags(write=False)
-        ref = Reference(image, tuple(capture_ids), bool(fixed_camera))
+        stability = fused.stability
+        if stability is not None:
+            stability = np.ascontiguousarray(stability, dtype=np.float32)
+            stability.setflags(write=False)
+        days = (image,) if len(stack) == 1 else tuple(_read_only_copy(d) for d in stack)
+        ref = Reference(
+            image,
+            tuple(int(i) for i in capture_ids),
+            bool(fixed_camera),
+            stability=stability,
+            used=fused.used,
+            refused=fused.refused,
+            days=days,
+        )
         with self._lock:
             self._reference = ref
             self._matrix = None  # a new reference needs a full search
             self._fresh = None
         self.events.reference_changed.emit(ref)
         return ref
+
+    def recorded(self, reference: Reference, capture_ids: Sequence[int]) -> Reference | None:
+        """Name the store captures ``reference`` was just recorded as (one per ``days``),
+        keeping everything else, the registration too: the image does not change. Returns the
+        renamed reference, or None when another reference was set meanwhile (nothing done).
+        """
+        import dataclasses
+
+        ids = tuple(int(i) for i in capture_ids)
+        if len(ids) != len(reference.days):
+            raise ValueError(f"got {len(ids)} capture ids for {len(reference.days)} day images")
+        renamed = dataclasses.replace(reference, capture_ids=ids)
+        with self._lock:
+            if self._reference is not reference:
+                return None
+            self._reference = renamed  # same image: the registration and its reuse hold
+        self.events.reference_changed.emit(renamed)
+        return renamed
 
     def clear_reference(self) -> None:
         with self._lock:
@@ -233,6 +321,7 @@ class PairTracker:
             initial=initial,
             fixed_camera=ref.fixed_camera,
             leak_params=self.leak_params,
+            stability=ref.stability,
             ssim=ssim,  # the live view refreshes its SSIM label a few times a second only
             registered=registered,
         )

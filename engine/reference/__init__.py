@@ -8,6 +8,9 @@ frames disappear; it also returns a **stability map** (where the day frames disa
 
 - `fuse_references`: align + fuse -> `FusedReference` (image, stability, valid, count, every
   frame's alignment, the frames used).
+- `fuse_day_captures`: the day captures of a stored pair, registered onto one of them (the
+  anchor) and fused in its grid -> `FusedReference` (what the live tracker, ``ingest``, the
+  inspector and ``reprocess`` use, so one stored registration fits every rebuild).
 - `fuse_aligned`: fuse frames already on one grid -> `FusedStack`.
 - `FuseParams`: coverage, photometric matching and the stability scale.
 
@@ -23,6 +26,7 @@ Examples
 ((0, 1, 2), (256, 256))
 """
 
+from engine.reference._days import COMBINE, fuse_day_captures
 from engine.reference._fuse import FusedStack, FuseParams, fuse_aligned
 from engine.reference._reference import (
     REGISTRATIONS,
@@ -32,11 +36,13 @@ from engine.reference._reference import (
 )
 
 __all__ = [
+    "COMBINE",
     "REGISTRATIONS",
     "FuseParams",
     "FusedReference",
     "FusedStack",
     "fuse_aligned",
+    "fuse_day_captures",
     "fuse_references",
     "register_day_frame",
 ]

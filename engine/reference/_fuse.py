@@ -200,7 +200,7 @@ def _masked_median(values: np.ndarray, cover: np.ndarray) -> np.ndarray:
     NaN-aware only on the rest (image borders of shifted frames)."""
     full = cover.all(axis=0)
     out = np.zeros(values.shape[1:], np.float32)
-    out[full] = np.median(values[:, full], axis=0)
+    out[full] = _median_axis0(values[:, full])
     part = ~full & cover.any(axis=0)
     if part.any():
         sub = values[:, part].astype(np.float32)
@@ -209,6 +209,17 @@ def _masked_median(values: np.ndarray, cover: np.ndarray) -> np.ndarray:
         with _all_nan_ok():
             out[part] = np.nanmedian(sub, axis=0)
     return out
+
+
+def _median_axis0(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)``, the same numbers, by a sort along axis 0: for the few
+    frames fused (up to ten or so) that is 2-3x faster than numpy's partition-based median,
+    which walks each pixel's values across the whole stack."""
+    n = values.shape[0]
+    ordered = np.sort(values, axis=0)
+    if n % 2:
+        return ordered[n // 2]
+    return (ordered[n // 2 - 1] + ordered[n // 2]) * np.asarray(0.5, ordered.dtype)
 
 
 @contextmanager

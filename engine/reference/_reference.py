@@ -25,20 +25,22 @@ REGISTRATIONS = ("auto", "fixed", "translation")
 
 @dataclass(frozen=True)
 class FusedReference:
-    """A day reference fused from several day frames, in the night frame's pixel grid."""
+    """A day reference fused from several day frames, in one pixel grid: the night frame's
+    (`fuse_references`) or an anchor day capture's (`fuse_day_captures`)."""
 
     image: np.ndarray
     """RGB uint8 ``(H, W, 3)``: the fused reference (black outside ``valid``)."""
-    stability: np.ndarray
+    stability: np.ndarray | None
     """float32 ``(H, W)`` in [0, 1]: 1 = the day frames agree here, 0 = they disagree or
-    nothing covers the pixel. Pass it to `engine.leakmask.leak_mask(stability=...)`."""
+    nothing covers the pixel. Pass it to `engine.leakmask.leak_mask(stability=...)`. None
+    for a single day capture (`fuse_day_captures`): one frame cannot disagree with itself."""
     valid: np.ndarray
     """bool ``(H, W)``: covered by enough aligned day frames."""
     count: np.ndarray
     """uint16 ``(H, W)``: how many aligned day frames cover each pixel."""
     alignments: tuple[Alignment, ...]
-    """One `alignment.Alignment` per input day frame, in input order (``ok`` False for the
-    ones left out)."""
+    """One `alignment.Alignment` per input day frame onto the result's grid, in input order
+    (``ok`` False for the ones left out)."""
     used: tuple[int, ...]
     """Indices (into the input sequence) of the day frames that went into the fusion."""
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

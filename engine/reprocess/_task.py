@@ -1,9 +1,13 @@
 """The task a worker runs: a batch of pairs through align -> leak mask -> colorize.
 
-A pair is reprocessed against its *recorded* reference: all its day captures, combined by
-per-pixel median as capture, ingest and the inspector combine them, warped by the registration
-stored with the pair (what the operator accepted or nudged). Alignment runs only for a pair
-without a stored registration, or when the run asks for it (``realign``).
+A pair is reprocessed against its *recorded* reference: all its day captures, fused in the first
+one's grid by `engine.reference.fuse_day_captures` as capture, ingest and the inspector fuse them
+(with the stability map for the leak mask), warped by the registration stored with the pair
+(what the operator accepted or nudged). Pairs recorded when several captures were combined by a
+plain per-pixel median keep their stored registration: the fused reference is in the same grid
+(the first capture's), so the matrix still fits, and their run key changes once (see
+`RunSpec.key_for`), so the next reprocess redoes them with the fused reference. Alignment runs
+only for a pair without a stored registration, or when the run asks for it (``realign``).
 
 Everything here is plain data in and out (picklable frozen dataclasses, PNG bytes), so the same
 function serves a local loop and remote Dask workers. The model is loaded once per worker
@@ -26,6 +30,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from engine.reference import FusedReference
     from engine.store import Pair, Store
 
 __all__ = ["PairJob", "RunOutcome", "RunSpec", "process_batch"]
@@ -42,8 +47,9 @@ class PairJob:
 
     pair_id: int | str
     day: tuple[str, ...]
-    """The day reference's capture(s); several are combined by per-pixel median (same size),
-    as `engine.live.PairTracker` and `engine.pair_views.load_pair_images` combine them."""
+    """The day reference's capture(s); several are fused in the first one's grid
+    (`engine.reference.fuse_day_captures`), as `engine.live.PairTracker` and
+    `engine.pair_views.load_pair_reference` fuse them."""
     night: str
     # a mapping is unhashable: leave it out of the hash so jobs still go into sets and dicts
     registration: Mapping[str, Any] | None = field(default=None, hash=False)
@@ -158,7 +164,10 @@ class RunSpec:
         in the inspector makes a new run, and the alignment options, which it does not use,
         are left out; when aligning, the alignment options. The leak-mask parameters used
         (`leak_for`) count when they differ from the defaults, so a mask tuned since makes a
-        new run while runs made with the defaults keep their keys.
+        new run while runs made with the defaults keep their keys. For several day captures,
+        how they are combined (`engine.reference.COMBINE`) counts too: runs made when they
+        were combined by a plain median are redone once with the fused reference, while
+        single-capture pairs keep their keys.
 
         Examples
         --------
@@ -183,15 +192,17 @@ class RunSpec:
             }
         else:
             used = {"source": "aligned"}
-        blob = json.dumps(
-            {
-                "model": self.model_sha256,
-                "params": params,
-                "day": list(job.day),
-                "registration": used,
-            },
-            sort_keys=True,
-        )
+        identity: dict[str, Any] = {
+            "model": self.model_sha256,
+            "params": params,
+            "day": list(job.day),
+            "registration": used,
+        }
+        if len(job.day) > 1:
+            from engine.reference import COMBINE
+
+            identity["combine"] = COMBINE
+        blob = json.dumps(identity, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @classmethod
@@ -290,18 +301,25 @@ def _png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _day_reference(job: PairJob, root: Path) -> np.ndarray:
-    """The pair's day reference as recorded: its one capture, or the per-pixel median of all."""
+def _day_reference(job: PairJob, root: Path) -> FusedReference:
+    """The pair's day reference as recorded: its one capture, or all fused in the first's grid."""
     from engine._image import read_image
-    from engine.burst import median_frames
+    from engine.reference import fuse_day_captures
 
-    days = [read_image(root / p, mode="rgb") for p in job.day]
-    if len(days) == 1:
-        return days[0]
-    sizes = {d.shape for d in days}
-    if len(sizes) > 1:
-        raise ValueError(f"day captures {', '.join(job.day)} differ in size: {sorted(sizes)}")
-    return median_frames(days)
+    return fuse_day_captures([read_image(root / p, mode="rgb") for p in job.day])
+
+
+def _day_record(job: PairJob, fused: FusedReference) -> dict[str, Any]:
+    """What the run's metrics say about the day reference: every capture, how they were
+    combined, which went in and which were left out (with the reason)."""
+    from engine.reference import COMBINE
+
+    return {
+        "captures": list(job.day),
+        "combine": "single" if len(job.day) == 1 else COMBINE,
+        "used": [job.day[i] for i in fused.used],
+        "refused": [{"capture": job.day[i], "reason": why} for i, why in fused.refused],
+    }
 
 
 def _stored_alignment(job: PairJob, day: np.ndarray, night: np.ndarray):
@@ -335,7 +353,8 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
     t0 = time.perf_counter()
     key = spec.key_for(job)
     try:
-        day = _day_reference(job, root)
+        fused = _day_reference(job, root)
+        day = fused.image
         night = read_image(root / job.night, mode="gray")
         p = spec.params
         leak_used, leak_source = spec.leak_for(job)
@@ -349,6 +368,7 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
             motion=p.get("motion", "homography"),
             leak_params=leak,
             registered=_stored_alignment(job, day, night) if stored else None,
+            stability=fused.stability,
         )
         outputs: dict[str, bytes] = {}
         if res.ok:
@@ -370,10 +390,7 @@ def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
         }
         # the leak-mask settings this run used, so its leak figures can be traced to them
         metrics["leak_params"] = {"source": leak_source, "params": leak_used}
-        metrics["day_reference"] = {
-            "captures": list(job.day),
-            "combine": "single" if len(job.day) == 1 else "median",
-        }
+        metrics["day_reference"] = _day_record(job, fused)
         return RunOutcome(
             pair_id=job.pair_id,
             run_key=key,

@@ -76,8 +76,12 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
     mine = {c.id for c in store.captures(session_id, kind="day")}
     if ref.capture_ids and set(ref.capture_ids) <= mine:
         return
-    cap = store.add_capture(session_id, ref.image, kind="day")
-    tracker.set_reference(ref.image, capture_ids=[cap.id])
+    # every day image it was made from: the pair's record fuses them again into this very
+    # reference (deterministic), stability map included
+    ids = [store.add_capture(session_id, day, kind="day").id for day in ref.days or (ref.image,)]
+    renamed = tracker.recorded(ref, ids)
+    if renamed is not None and len(ids) > 1:
+        store.log(session_id, "reference", renamed.describe())
 
 
 class NightCapturePanel(QWidget):

@@ -1,5 +1,7 @@
-"""The day reference: one frame, a burst (averaged), several captures over time (median),
-or a file. Bursts and files are read on the job runner, never on the GUI thread."""
+"""The day reference: one frame, a burst (averaged), several captures over time (fused by
+`engine.reference.fuse_day_captures`: registered, exposure matched, robust median, a stability
+map for the leak mask), or a file. Bursts, fusions and files run on the job runner, never on
+the GUI thread."""
 
 from __future__ import annotations
 
@@ -22,20 +24,35 @@ from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
+    from engine.live import PairTracker
     from gui.jobs import JobRunner
 
 __all__ = ["ReferencePanel"]
 
 
 class ReferencePanel(QWidget):
-    """Buttons that set ``state.reference``; ``message`` carries one line for the status bar."""
+    """Buttons that set ``state.reference``; ``message`` carries one line for the status bar.
+
+    With the live ``tracker``, several captures are fused into the tracker's reference on the
+    job runner (stability map and source captures included, so a capture run records them
+    all); the main window mirrors the tracker's reference into ``state``. Without one, the
+    fused image alone becomes ``state.reference``.
+    """
 
     message = Signal(str)
 
-    def __init__(self, state: AppState, jobs: JobRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        jobs: JobRunner,
+        parent: QWidget | None = None,
+        *,
+        tracker: PairTracker | None = None,
+    ) -> None:
         super().__init__(parent)
         self._state = state
         self._jobs = jobs
+        self._tracker = tracker
         self._stack: list = []
 
         box = QGroupBox("Day reference")
@@ -50,10 +67,10 @@ class ReferencePanel(QWidget):
         self.burst_n.setSuffix(" frames")
         self.btn_add = QPushButton("Add capture")
         self.btn_add.setToolTip(
-            "Collect captures over time (minutes apart); their median is a clean reference "
-            "without passers-by"
+            "Collect captures over time (minutes apart); fused, they make a clean reference "
+            "without passers-by, and where they disagree the leak mask holds colour back"
         )
-        self.btn_median = QPushButton("Use median")
+        self.btn_median = QPushButton("Use fused")
         self.btn_median.setEnabled(False)
         self.btn_load = QPushButton("Load file…")
         self.btn_load.setToolTip("A day photo of the same scene (PNG, JPEG, TIFF)")
@@ -147,27 +164,34 @@ class ReferencePanel(QWidget):
             self._stack.clear()  # another camera or resolution: start over
         self._stack.append(frame.image)
         self.btn_median.setEnabled(len(self._stack) >= 2)
-        self.btn_median.setText(f"Use median of {len(self._stack)}")
+        self.btn_median.setText(f"Use fused of {len(self._stack)}")
         self.message.emit(f"Capture {len(self._stack)} kept for the clean reference")
         return True
 
     def use_median(self) -> None:
+        """Fuse the kept captures (`engine.reference.fuse_day_captures`) on the job runner."""
         frames, self._stack = list(self._stack), []
         self.btn_median.setEnabled(False)
-        self.btn_median.setText("Use median")
+        self.btn_median.setText("Use fused")
+        tracker = self._tracker
 
         def work():
-            from engine.burst import median_frames
+            if tracker is not None:  # fused once, there; the main window mirrors it
+                return tracker.set_reference(frames, fixed_camera=True)
+            from engine.reference import fuse_day_captures
 
-            return median_frames(frames)
+            return fuse_day_captures(frames)
 
-        self._jobs.submit(
-            work,
-            done=lambda img: self._state.set_reference(
-                img, f"median of {len(frames)} captures", fixed_camera=True
-            ),
-            label="clean reference",
-        )
+        def done(ref) -> None:
+            if tracker is None:
+                self._state.set_reference(
+                    ref.image, f"{len(frames)} captures fused", fixed_camera=True
+                )
+                self.message.emit(f"Day reference: {len(ref.used)} of {len(frames)} fused")
+            else:
+                self.message.emit(f"Day reference: {ref.describe()}")
+
+        self._jobs.submit(work, done=done, label="clean reference")
 
     def _load_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
