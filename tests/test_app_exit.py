@@ -62,16 +62,26 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 def test_a_daemon_thread_in_opencv_aborts_a_plain_python_exit():
-    # the mechanism is real here, so the next test's clean exit proves something
-    proc = _run(
-        """
-        start_scene()
-        sys.exit(0)
-        """
-    )
-    assert "finalizing=1" in proc.stderr
-    assert proc.returncode == -6, (proc.returncode, proc.stderr[-500:])  # SIGABRT
-    assert "terminate called" in proc.stderr
+    # the mechanism is real here, so the next test's clean exit proves something. It fires
+    # when finalization finds the thread inside OpenCV; now and then (1 run in 3-5 on a
+    # loaded machine) the thread is between two calls, waiting for the GIL in plain C, and
+    # leaves quietly: a few attempts make "it aborts" a fact, not a coin toss
+    runs = []
+    for _ in range(6):
+        proc = _run(
+            """
+            start_scene()
+            sys.exit(0)
+            """
+        )
+        assert "finalizing=1" in proc.stderr, proc.stderr[-500:]
+        runs.append((proc.returncode, proc.stderr[-300:]))
+        if proc.returncode == -6:  # SIGABRT
+            assert "terminate called" in proc.stderr
+            break
+    assert runs[-1][0] == -6, runs
+    # a run that did not abort ended as a plain exit would, never some third way
+    assert all(code in (0, -6) for code, _ in runs), runs
 
 
 def test_the_app_program_ends_with_its_status_despite_a_thread_in_native_code():
