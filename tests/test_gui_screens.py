@@ -4,6 +4,7 @@ does in QA, what the export dialog offers and reports (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
@@ -499,3 +500,43 @@ def test_qa_tag_refused_by_the_store_keeps_the_typed_text_and_shows_why(qa_windo
     qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: set(store.pair(pair_id).tags) == {"fog", "van"}, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: qa.tags_edit.text() == "", timeout=TIMEOUT)
+
+
+def test_qa_verdict_refused_by_the_store_keeps_the_typed_note_on_its_pair(tmp_path, qtbot):
+    # Before: the note was cleared before the store was asked, so a verdict the store refused
+    # (here a store opened read-only, as on a partner's copy of the data) lost what was typed
+    from PySide6.QtCore import Qt
+
+    data = tmp_path / "ro"
+    with Store(data) as writer:
+        s = writer.create_session("read-only judging", operator="ana")
+        for i in range(2):
+            writer.capture_pair(s.id, day=np.full((48, 64, 3), 40 * i, np.uint8),
+                                night=np.full((48, 64), 30, np.uint8))  # fmt: skip
+    store = Store(data, read_only=True)
+    cam = SimulatedCamera(resolution=(160, 120), fps=15.0, seed=3)
+    cam.start()
+    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        win.state.session = store.session(s.id)
+        win.tabs.setCurrentWidget(win.qa)
+        qa = win.qa
+        qtbot.waitUntil(lambda: qa.table.rowCount() == 2, timeout=TIMEOUT)
+        qa.table.selectRow(0)
+        judged = qa.current().id
+        qa.note.setFocus()
+        qtbot.keyClicks(qa.note, "van parked under the tree")
+        qtbot.keyClick(qa.note, Qt.Key.Key_Escape)
+        qtbot.keyClick(qa.table, Qt.Key.Key_F)
+        qtbot.waitUntil(lambda: "read-only" in win.statusBar().currentMessage(), timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: qa.note.text() == "van parked under the tree", timeout=TIMEOUT)
+        # back on the pair the note is about, so a second F judges that pair with it
+        assert qa.current().id == judged
+        assert "read-only" in qa.note.toolTip()
+        assert store.pair(judged).verdict is None
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
+        store.close()
