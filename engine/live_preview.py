@@ -13,7 +13,6 @@ Events are emitted on a worker thread: a Qt consumer hops to its own thread.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -23,6 +22,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 from engine.app_state import LiveViewSpec
+from engine.knobs import usable_cores
 from engine.leakmask import warm_in_background
 from engine.live import PairTracker
 
@@ -112,7 +112,7 @@ class LivePreview:
         if not 0 <= realign_s < float("inf"):
             raise ValueError(f"realign_s must be a finite number >= 0, got {realign_s!r}")
         self.realign_s = float(realign_s)
-        self.colorize_threads = colorize_threads or max(1, _cores() // workers)
+        self.colorize_threads = colorize_threads or max(1, usable_cores() // workers)
         self.events = LivePreviewEvents()
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, float] | None = None
@@ -382,9 +382,3 @@ class LivePreview:
     def spec(self) -> LiveViewSpec:
         return self._spec
 
-
-def _cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS says, else all)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1

@@ -54,7 +54,7 @@ def run_app(
 
     import tempfile
 
-    from engine.knobs import env_number
+    from engine.knobs import env_number, usable_cores
     from engine.store import Store, StoreError
 
     # a smoke run records into a scratch folder, never into the operator's sessions
@@ -92,8 +92,10 @@ def run_app(
 
     # NIGHTLAB_LIVE_WORKERS: live processing threads. One by default: on the shared 2-core
     # machine a second worker cost the GUI thread more than it gained (README, The app);
-    # 2 lets frames overlap on a quiet machine.
-    workers = env_number("NIGHTLAB_LIVE_WORKERS", 1, minimum=1)
+    # 2 lets frames overlap on a quiet machine. At most one a core (and 2 anywhere): the view
+    # keeps only the newest frame and each worker is CPU-bound, so more only contend; without
+    # a cap a typo (64, 1000000) started that many threads, or failed once the OS had none.
+    workers = env_number("NIGHTLAB_LIVE_WORKERS", 1, minimum=1, maximum=max(2, usable_cores()))
     # NIGHTLAB_COLORIZE_THREADS: ONNX Runtime threads of the live model (default: 2 cores
     # shared among the live workers); NIGHTLAB_CV_THREADS: OpenCV's worker threads (default:
     # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
