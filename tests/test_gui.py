@@ -16,48 +16,16 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QSpinBox  # noqa: E402
+from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 
 from engine.app_state import AppState, LiveViewSpec  # noqa: E402
-from engine.camera import SimulatedCamera  # noqa: E402
 from engine.live import PairTracker  # noqa: E402
 from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
 
 TIMEOUT = 30_000  # ms; the machine is shared: generous waits, but tests end as soon as done
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_windows(qapp):
-    before = set(QApplication.topLevelWidgets())
-    yield
-    QApplication.processEvents()
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
-    assert not leaked, f"top-level widgets left open: {leaked}"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "data") as s:
-        yield s
-
-
-def _window(qtbot, store, *, preview=None, mode="day"):
-    cam = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3, mode=mode)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=preview or LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-@pytest.fixture
-def window(qtbot, store):
-    win = _window(qtbot, store)
-    yield win
-    win.close()
-    assert win.wait_closed(timeout=20)
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
 
 
 def _night_session(window, qtbot, name, **details):
@@ -210,43 +178,33 @@ class _FlakyTracker(PairTracker):
         return super().process(night, **kw)
 
 
-def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, store):
-    preview = LivePreview(tracker=_FlakyTracker(), workers=1, colorize=False)
-    win = _window(qtbot, store, preview=preview)
-    try:
-        _night_with_reference(win, qtbot)
-        win.set_live(True)
-        qtbot.waitUntil(
-            lambda: "simulated failure" in win.statusBar().currentMessage(), timeout=TIMEOUT
-        )
-        msg = win.statusBar().currentMessage()
-        assert msg == "live processing failed: simulated failure"
-        qtbot.waitUntil(lambda: win.stats.results > 0, timeout=TIMEOUT)  # still working
-    finally:
-        win.close()
-        win.wait_closed(timeout=20)
+def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, open_window):
+    win = open_window(preview=LivePreview(tracker=_FlakyTracker(), workers=1, colorize=False))
+    _night_with_reference(win, qtbot)
+    win.set_live(True)
+    qtbot.waitUntil(
+        lambda: "simulated failure" in win.statusBar().currentMessage(), timeout=TIMEOUT
+    )
+    msg = win.statusBar().currentMessage()
+    assert msg == "live processing failed: simulated failure"
+    qtbot.waitUntil(lambda: win.stats.results > 0, timeout=TIMEOUT)  # still working
 
 
-def test_missing_model_is_reported_and_live_goes_on_without_colour(qtbot, store, tmp_path):
-    preview = LivePreview(workers=1, model_path=str(tmp_path / "nope.onnx"))
-    win = _window(qtbot, store, preview=preview)
-    try:
-        win.state.model_path = str(tmp_path / "nope.onnx")
-        _night_with_reference(win, qtbot)
-        win.set_live(True)
-        qtbot.waitUntil(
-            lambda: (
-                "colorization unavailable" in win.statusBar().currentMessage()
-                or (win.live.last_result is not None)
-            ),
-            timeout=TIMEOUT,
-        )
-        qtbot.waitUntil(lambda: win.live.last_result is not None, timeout=TIMEOUT)
-        assert win.live.last_result.pair.colorized is None  # aligned and masked, no colour
-        assert win.live.last_result.display is not None
-    finally:
-        win.close()
-        win.wait_closed(timeout=20)
+def test_missing_model_is_reported_and_live_goes_on_without_colour(qtbot, open_window, tmp_path):
+    win = open_window(preview=LivePreview(workers=1, model_path=str(tmp_path / "nope.onnx")))
+    win.state.model_path = str(tmp_path / "nope.onnx")
+    _night_with_reference(win, qtbot)
+    win.set_live(True)
+    qtbot.waitUntil(
+        lambda: (
+            "colorization unavailable" in win.statusBar().currentMessage()
+            or (win.live.last_result is not None)
+        ),
+        timeout=TIMEOUT,
+    )
+    qtbot.waitUntil(lambda: win.live.last_result is not None, timeout=TIMEOUT)
+    assert win.live.last_result.pair.colorized is None  # aligned and masked, no colour
+    assert win.live.last_result.display is not None
 
 
 def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
@@ -261,13 +219,13 @@ def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
     assert not got[0].pair.ok and got[0].display is None and got[0].pair.alignment.reason
 
 
-def test_closing_never_waits_for_a_busy_worker(qtbot, store):
+def test_closing_never_waits_for_a_busy_worker(qtbot, open_window):
     class Slow(PairTracker):
         def process(self, night, **kw):
             time.sleep(1.5)
             return super().process(night, **kw)
 
-    win = _window(qtbot, store, preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
+    win = open_window(preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
     _night_with_reference(win, qtbot)
     win.set_live(True)
     time.sleep(0.3)  # a frame is in the slow tracker now

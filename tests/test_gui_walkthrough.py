@@ -11,23 +11,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtWidgets import QScrollArea  # noqa: E402
 
-from engine.camera import SimulatedCamera  # noqa: E402
-from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    cam = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3)
-    cam.start()
-    with Store(tmp_path / "data") as store:
-        win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-        qtbot.addWidget(win)
-        win.show()
-        yield win
-        win.close()
-        assert win.wait_closed(timeout=20)
+# window (and the store it is on): tests/conftest.py
 
 
 def test_window_can_shrink_to_a_1366x768_laptop_screen(window):
