@@ -78,6 +78,22 @@ def store(tmp_path):
 
 
 @pytest.fixture
+def read_only_store(tmp_path):
+    """A session of two pairs in a store opened read-only (as on a partner's copy of the data):
+    every write is refused."""
+    from engine.store import Store
+
+    data = tmp_path / "ro"
+    with Store(data) as writer:
+        s = writer.create_session("read-only judging", operator="ana")
+        for i in range(2):
+            writer.capture_pair(s.id, day=np.full((48, 64, 3), 40 * i, np.uint8),
+                                night=np.full((48, 64), 30, np.uint8))  # fmt: skip
+    with Store(data, read_only=True) as store:
+        yield store
+
+
+@pytest.fixture
 def open_window(qtbot, store):
     """``open_window(camera=None, *, store=None, preview=None, resolution=(320, 240),
     fps=30.0)``: a shown ``MainWindow`` on ``camera`` (started here) or a simulated one, and on

@@ -12,7 +12,6 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.store import Store  # noqa: E402
 
 TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
@@ -463,19 +462,6 @@ def test_qa_tag_refused_by_the_store_keeps_the_typed_text_and_shows_why(qa_windo
     qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: set(store.pair(pair_id).tags) == {"fog", "van"}, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: qa.tags_edit.text() == "", timeout=TIMEOUT)
-
-
-@pytest.fixture
-def read_only_store(tmp_path):
-    """Two pairs in a store opened read-only (as on a partner's copy of the data)."""
-    data = tmp_path / "ro"
-    with Store(data) as writer:
-        s = writer.create_session("read-only judging", operator="ana")
-        for i in range(2):
-            writer.capture_pair(s.id, day=np.full((48, 64, 3), 40 * i, np.uint8),
-                                night=np.full((48, 64), 30, np.uint8))  # fmt: skip
-    with Store(data, read_only=True) as store:
-        yield store
 
 
 def test_qa_verdict_refused_by_the_store_keeps_the_typed_note_on_its_pair(
