@@ -34,7 +34,6 @@ JOB_NICE = 5
 """How much lower than the app a job thread runs (``NIGHTLAB_JOB_NICE`` overrides; 0 = same)."""
 
 
-
 def default_job_workers() -> int:
     """Pool threads for this machine: one fewer than its cores, at least one
     (``NIGHTLAB_JOB_WORKERS`` overrides)."""

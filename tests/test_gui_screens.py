@@ -12,7 +12,6 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-
 TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
 

@@ -212,9 +212,7 @@ class SessionsPanel(QWidget):
         store refuses brings the dialog back with what was typed and why."""
         if self.refuse_while_recording("start a new session"):
             return
-        dlg = NewSessionDialog(
-            self, operator=self._last_operator(), values=values, refused=refused
-        )
+        dlg = NewSessionDialog(self, operator=self._last_operator(), values=values, refused=refused)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.accepted.connect(lambda: self.create(**dlg.values(), ask_again=True))
         dlg.open()
