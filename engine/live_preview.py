@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -27,7 +27,8 @@ from engine.leakmask import warm_in_background
 from engine.live import PairTracker
 
 if TYPE_CHECKING:
-    from engine.camera import Camera, Frame
+    from engine.camera import Camera, Frame, OakColorizer
+    from engine.colorize import Colorizer
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import PairResult
 
@@ -123,8 +124,8 @@ class LivePreview:
         self._leak_params: LeakMaskParams | None = None
         self._model_path = model_path or ""
         self._colorize = colorize
-        self._oak: Any = None
-        self._colorizer: Any = None
+        self._oak: OakColorizer | None = None
+        self._colorizer: Colorizer | None = None
         self._colorizer_key: str | None = None
         self._colorizer_lock = threading.Lock()
         self._load_wanted = False
@@ -185,7 +186,7 @@ class LivePreview:
             self._model_path = path or ""
             self._colorize = colorize
 
-    def set_camera_colorizer(self, colorizer) -> None:
+    def set_camera_colorizer(self, colorizer: OakColorizer | None) -> None:
         """Colorize on the camera: an `engine.camera.OakColorizer` (None: back to the host).
 
         The host still aligns and masks each frame (the camera needs the aligned reference
@@ -381,4 +382,3 @@ class LivePreview:
     @property
     def spec(self) -> LiveViewSpec:
         return self._spec
-
