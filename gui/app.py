@@ -99,9 +99,14 @@ def run_app(
     # NIGHTLAB_COLORIZE_THREADS: ONNX Runtime threads of the live model (default: 2 cores
     # shared among the live workers); NIGHTLAB_CV_THREADS: OpenCV's worker threads (default:
     # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
-    # (a bad value warns once on stderr and the default is used: see engine.knobs)
-    colorize_threads = env_number("NIGHTLAB_COLORIZE_THREADS", None, minimum=1, clamp=False)
-    cv_threads = env_number("NIGHTLAB_CV_THREADS", None, minimum=1, clamp=False)
+    # (a bad value warns once on stderr and the default is used: see engine.knobs). At most
+    # one a core: compute threads beyond the cores only contend (64 ONNX Runtime threads on
+    # 2 cores spun against each other and the GUI).
+    cores = usable_cores()
+    colorize_threads = env_number(
+        "NIGHTLAB_COLORIZE_THREADS", None, minimum=1, maximum=cores, clamp=False
+    )
+    cv_threads = env_number("NIGHTLAB_CV_THREADS", None, minimum=1, maximum=cores, clamp=False)
     # NIGHTLAB_LIVE_REALIGN_S: how long the live view reuses a fixed camera's registration
     # (default 0.25 s; 0 = register every frame). A knob for measuring, like the two above.
     realign_s = env_number("NIGHTLAB_LIVE_REALIGN_S", 0.25, kind=float, minimum=0.0)
