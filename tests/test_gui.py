@@ -67,7 +67,7 @@ def test_controls_write_to_camera_and_follow_changes_from_another_thread(window,
     editor = window.controls.editor("exposure_us")
     assert isinstance(editor, QSpinBox)
     editor.setValue(20000)
-    assert window.state.camera.get_control("exposure_us") == 20000
+    qtbot.waitUntil(lambda: window.state.camera.get_control("exposure_us") == 20000)
     t = threading.Thread(target=window.state.camera.set_control, args=("exposure_us", 5000))
     t.start()
     t.join()
@@ -75,6 +75,35 @@ def test_controls_write_to_camera_and_follow_changes_from_another_thread(window,
     drift = window.controls.editor("drift_px")
     assert isinstance(drift, QDoubleSpinBox)
     assert drift.maximum() == window.state.camera.capabilities()["drift_px"].maximum
+
+
+def test_a_control_edit_returns_at_once_and_the_camera_applies_it_off_the_gui_thread(
+    qtbot, open_window
+):
+    # Before: set_control ran in the editor's slot; a webcam driver waits for the frame being
+    # read (the capture lock), so each step of a spin box froze the window for a frame or,
+    # on a stalling USB camera, for seconds
+    from engine.camera import SimulatedCamera
+
+    class SlowDriver(SimulatedCamera):
+        applied: list[tuple[str, object, threading.Thread]] = []
+
+        def _apply_control(self, name, value):
+            time.sleep(0.5)  # the driver answers when the frame in flight is read
+            type(self).applied.append((name, value, threading.current_thread()))
+            super()._apply_control(name, value)
+
+    win = open_window(SlowDriver(resolution=(320, 240), fps=30.0, seed=3))
+    editor = win.controls.editor("exposure_us")
+    t0 = time.perf_counter()
+    for value in (10000, 20000, 30000):  # three steps of the spin box, faster than the driver
+        editor.setValue(value)
+    assert time.perf_counter() - t0 < 0.4
+    qtbot.waitUntil(lambda: win.state.camera.get_control("exposure_us") == 30000, timeout=TIMEOUT)
+    assert threading.main_thread() not in {t for _, _, t in SlowDriver.applied}
+    exposures = [v for name, v, _ in SlowDriver.applied if name == "exposure_us"]
+    assert exposures[-1] == 30000 and len(exposures) < 3  # the newest value wins, in order
+    assert editor.value() == 30000
 
 
 def test_live_colorize_runs_off_thread(window, qtbot):
