@@ -126,6 +126,27 @@ def open_window(qtbot, store):
         assert win.wait_closed(timeout=20)
 
 
+GUI_TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
+
+
+def night_with_reference(window, qtbot) -> None:
+    """The window's day frame taken as the reference, then the camera in night mode."""
+    cam = window.state.camera
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=GUI_TIMEOUT)
+    assert window.capture_reference()
+    cam.set_control("mode", "night")
+    qtbot.waitUntil(
+        lambda: (f := cam.latest_frame()) is not None and f.is_gray, timeout=GUI_TIMEOUT
+    )
+
+
+def night_session(window, qtbot, name: str, **details) -> None:
+    """`night_with_reference`, and a new session ``name`` (``details``: operator, ...) open."""
+    night_with_reference(window, qtbot)
+    window.sessions.create(name, **details)
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=GUI_TIMEOUT)
+
+
 @pytest.fixture
 def window(open_window):
     """The main window on the simulated day camera at 320x240 and the ``store`` fixture."""

@@ -21,28 +21,12 @@ from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 from engine.app_state import AppState, LiveViewSpec  # noqa: E402
 from engine.live import PairTracker  # noqa: E402
 from engine.live_preview import LivePreview  # noqa: E402
+from tests.conftest import night_session, night_with_reference  # noqa: E402
 
 TIMEOUT = 30_000  # ms; the machine is shared: generous waits, but tests end as soon as done
 
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
-
-
-def _night_session(window, qtbot, name, **details):
-    """Night mode with a day reference, and a new session ``name`` open."""
-    _night_with_reference(window, qtbot)
-    window.sessions.create(name, **details)
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
-
-
-def _night_with_reference(window, qtbot):
-    qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
-    assert window.capture_reference()
-    window.state.camera.set_control("mode", "night")
-    qtbot.waitUntil(
-        lambda: (f := window.state.camera.latest_frame()) is not None and f.is_gray,
-        timeout=TIMEOUT,
-    )
 
 
 def test_live_view_pulls_frames(window, qtbot):
@@ -107,7 +91,7 @@ def test_a_control_edit_returns_at_once_and_the_camera_applies_it_off_the_gui_th
 
 
 def test_live_colorize_runs_off_thread(window, qtbot):
-    _night_with_reference(window, qtbot)
+    night_with_reference(window, qtbot)
     threads: list[threading.Thread] = []
     window.preview.events.result.connect(lambda _res: threads.append(threading.current_thread()))
     with qtbot.waitSignal(window.live.result_shown, timeout=TIMEOUT) as shown:
@@ -124,7 +108,7 @@ def test_live_colorize_runs_off_thread(window, qtbot):
 
 
 def test_overlay_choice_reaches_the_worker(window, qtbot):
-    _night_with_reference(window, qtbot)
+    night_with_reference(window, qtbot)
     window.set_live(True)
     window.live.base_choice.setCurrentIndex(window.live.base_choice.findData("reference_blend"))
     window.live.mask_choice.setCurrentIndex(window.live.mask_choice.findData("contour"))
@@ -209,7 +193,7 @@ class _FlakyTracker(PairTracker):
 
 def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, open_window):
     win = open_window(preview=LivePreview(tracker=_FlakyTracker(), workers=1, colorize=False))
-    _night_with_reference(win, qtbot)
+    night_with_reference(win, qtbot)
     win.set_live(True)
     qtbot.waitUntil(
         lambda: "simulated failure" in win.statusBar().currentMessage(), timeout=TIMEOUT
@@ -222,7 +206,7 @@ def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, open_w
 def test_missing_model_is_reported_and_live_goes_on_without_colour(qtbot, open_window, tmp_path):
     win = open_window(preview=LivePreview(workers=1, model_path=str(tmp_path / "nope.onnx")))
     win.state.model_path = str(tmp_path / "nope.onnx")
-    _night_with_reference(win, qtbot)
+    night_with_reference(win, qtbot)
     win.set_live(True)
     qtbot.waitUntil(
         lambda: (
@@ -255,7 +239,7 @@ def test_closing_never_waits_for_a_busy_worker(qtbot, open_window):
             return super().process(night, **kw)
 
     win = open_window(preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
-    _night_with_reference(win, qtbot)
+    night_with_reference(win, qtbot)
     win.set_live(True)
     time.sleep(0.3)  # a frame is in the slow tracker now
     t0 = time.perf_counter()
@@ -280,7 +264,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
         return as_display(image)
 
     monkeypatch.setattr(pv, "as_display", recording)
-    _night_session(window, qtbot, "roof", operator="ana", scene_notes="")
+    night_session(window, qtbot, "roof", operator="ana", scene_notes="")
     window.night_panel.capture_pair()
     qtbot.waitUntil(
         lambda: store.count_pairs(session_id=window.state.session.id) == 1, timeout=TIMEOUT
@@ -302,7 +286,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
 
 
 def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
-    _night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
+    night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
     assert window.state.session.name == "roof"
     window.night_panel.burst.setValue(2)
     window.night_panel.capture_pair()
@@ -396,7 +380,7 @@ def _inspect_views_coalesce(inspector, qtbot, monkeypatch) -> None:
 
 
 def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
-    _night_session(window, qtbot, "night run")
+    night_session(window, qtbot, "night run")
     panel = window.night_panel
     panel.every.setValue(0.05)  # 3 s
     panel.count.setValue(2)
@@ -417,7 +401,7 @@ def test_switching_camera_during_a_scheduled_capture_is_refused_with_a_message(
 ):
     # the run holds the camera it started with: closing that one under it would leave an
     # overnight run logging "camera lost" until morning
-    _night_session(window, qtbot, "overnight")
+    night_session(window, qtbot, "overnight")
     panel = window.night_panel
     panel.every.setValue(60.0)  # an hour: nothing but the countdown while the test runs
     panel.start_schedule()
@@ -438,7 +422,7 @@ def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
 ):
     import datetime as dt
 
-    _night_session(window, qtbot, "listed times")
+    night_session(window, qtbot, "listed times")
     panel = window.night_panel
     panel.mode.setCurrentIndex(panel.mode.findData("times"))
     assert panel.times.isVisible() and not panel.every.isVisible()

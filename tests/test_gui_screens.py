@@ -12,6 +12,8 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from tests.conftest import night_session  # noqa: E402
+
 TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
 
@@ -45,16 +47,6 @@ def test_schedule_start_and_countdown_in_view_on_a_768_px_screen(window, qtbot):
     assert window.status_strip.values["stages"].isVisible()
 
 
-def _night_session(win, qtbot, name: str) -> None:
-    cam = win.state.camera
-    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
-    assert win.capture_reference()
-    cam.set_control("mode", "night")
-    qtbot.waitUntil(lambda: (f := cam.latest_frame()) is not None and f.is_gray, timeout=TIMEOUT)
-    win.sessions.create(name)
-    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
-
-
 def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
     qtbot, open_window
 ):
@@ -62,7 +54,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
 
     cam = UnpluggableCamera(resolution=(160, 120), fps=30.0, seed=3)
     win = open_window(cam)
-    _night_session(win, qtbot, "unattended")
+    night_session(win, qtbot, "unattended")
     panel, health = win.night_panel, win.run_health
     # a capture every 3 s: a slot missed on this loaded machine (no frame in time) is
     # retried soon, not an hour later
@@ -105,7 +97,7 @@ def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_
 
 
 def test_space_and_ctrl_q_ask_before_ending_a_scheduled_run(window, qtbot):
-    _night_session(window, qtbot, "ask first")
+    night_session(window, qtbot, "ask first")
     panel = window.night_panel
     panel.every.setValue(60.0)
     panel.burst.setValue(1)
