@@ -23,6 +23,7 @@ import engine.camera  # noqa: E402
 from engine.camera import CameraError, CameraInfo, SimulatedCamera  # noqa: E402
 
 TIMEOUT = 30_000
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # no dialog left open
 CAMERA_COLOUR = (40, 90, 200)  # RGB the fake network "predicts": no host path makes this
 
 

@@ -12,6 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtWidgets import QScrollArea  # noqa: E402
 
 # window (and the store it is on): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # no dialog left open
 
 
 def test_window_can_shrink_to_a_1366x768_laptop_screen(window):
