@@ -46,8 +46,16 @@ def _start(data: Path, *args: str, preexec=None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=preexec,
+        preexec_fn=lambda: _as_from_a_terminal(preexec),
     )
+
+
+def _as_from_a_terminal(preexec=None) -> None:
+    """Ctrl-C as an operator's shell leaves it: pytest started in the background by a script
+    (``pytest &``) ignores SIGINT, the child inherits that, and the Ctrl-C tests hung."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if preexec is not None:
+        preexec()
 
 
 def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float) -> bool:
