@@ -47,6 +47,7 @@ class CameraControlsPanel(QWidget):
         self._jobs = jobs
         self._camera: Camera | None = None
         self._pending: dict[str, Any] = {}  # edits not yet sent, in the order made
+        self._in_flight: dict[str, Any] = {}  # the batch being applied
         self._applying = False
         self._editors: dict[str, QWidget] = {}
         self._unfollow = None
@@ -76,7 +77,7 @@ class CameraControlsPanel(QWidget):
             self._form.addRow(label, editor)
             self._editors[name] = editor
         # set_control emits on the caller's thread; a script or the CLI may be that caller
-        self._unfollow = follow(camera.events.control_changed, self._show_value, self)
+        self._unfollow = follow(camera.events.control_changed, self._on_changed, self)
 
     def detach(self) -> None:
         """Stop following the camera (the camera may outlive the panel)."""
@@ -143,21 +144,29 @@ class CameraControlsPanel(QWidget):
             return refused
 
         def done(refused: list[tuple[str, str]]) -> None:
-            self._applying = False
+            self._applying, self._in_flight = False, {}
             if camera is self._camera:
-                for name, why in refused:
+                for _name, why in refused:
                     self.error.emit(why)
-                    with contextlib.suppress(ValueError, RuntimeError):
-                        self._show_value(name, camera.get_control(name))
+                for name in batch:  # what the camera took (coerced, or refused: unchanged)
+                    if name not in self._pending:
+                        with contextlib.suppress(ValueError, RuntimeError):
+                            self._show_value(name, camera.get_control(name))
             self._apply_pending()  # what was edited meanwhile
 
         def failed(_msg: str) -> None:  # the runner shows it in the status bar
-            self._applying = False
+            self._applying, self._in_flight = False, {}
             self._apply_pending()
 
-        self._applying = True
+        self._applying, self._in_flight = True, batch
         if self._jobs.submit(work, done=done, failed=failed, label="camera controls") is None:
             self._applying = False  # the runner is shut down: the window is closing
+
+    def _on_changed(self, name: str, value: Any) -> None:
+        """A control changed (this panel's edit applied, or a script, the CLI, auto mode)."""
+        if name in self._pending or name in self._in_flight:
+            return  # the echo of an older edit: the editor already shows a newer value
+        self._show_value(name, value)
 
     def _show_value(self, name: str, value: Any) -> None:
         w = self._editors.get(name)
