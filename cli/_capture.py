@@ -144,9 +144,7 @@ def run(args: argparse.Namespace) -> int:
         progress = _report(runner, recorder, plan)
         if len(ids) > 1 and recorder.tracker.reference is not None:
             progress.line(f"day reference: {recorder.tracker.reference.describe()}")
-        progress.line(f"capturing into session {session.id} ({session.name}): {plan.describe()}")
-        progress.line(f"disk: {runner.disk.check_plan(plan).describe()}")
-        return _run_until_done(runner, progress, session)
+        return _run_until_done(runner, progress, session, plan)
     finally:
         try:
             cam.close()
@@ -212,21 +210,35 @@ def _new_session(store, args, cam):
     )
 
 
-def _run_until_done(runner, progress: Progress, session) -> int:
+def _run_until_done(runner, progress: Progress, session, plan) -> int:
     # SIGTERM stops like Ctrl-C: after the capture in progress, with the store consistent
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
-    runner.start()
     try:
-        while not runner.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        interrupted = True
-        progress.line("stopping after the capture in progress ...")
-        runner.cancel()
-        runner.wait()
+        # from the first line on, a stop goes one way: one landing before the wait loop (while
+        # the disk is measured, as the runner starts) escaped it, and left the runner capturing
+        try:
+            progress.line(
+                f"capturing into session {session.id} ({session.name}): {plan.describe()}"
+            )
+            progress.line(f"disk: {runner.disk.check_plan(plan).describe()}")
+            runner.start()
+            while not runner.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.line("stopping after the capture in progress ...")
+            runner.cancel()
+            if runner.thread is None:  # not started: it starts cancelled, and logs that
+                runner.start()
+            while True:
+                try:
+                    runner.wait()
+                    break
+                except KeyboardInterrupt:  # already stopping: the capture completes first
+                    continue
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         tags = clean_tags(args.tag)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    with open_store(args) as store:
+    with open_store(args, existing=True) as store:
         try:
             before = store.pair(args.pair).verdict
         except KeyError:

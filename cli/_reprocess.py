@@ -22,7 +22,7 @@ import threading
 import time
 
 from cli._common import CliError
-from cli._store_args import find_session
+from cli._store_args import find_session, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,7 +92,6 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from engine.reprocess import PairJob, RunSpec, done_in_store, reprocess
-    from engine.store import Store
 
     if args.batch < 1:
         raise CliError(f"--batch must be >= 1, got {args.batch}")
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.realign:  # only when asked: a default run's parameters stay as they were
         options["realign"] = True
     spec = RunSpec.for_model(args.model, **options)
-    with Store(args.data_dir) as store:
+    with open_store(args, existing=True) as store:
         session = find_session(store, args.session)  # "no session 'X' in DIR", quotes whole
         pairs = store.pairs(session_id=session.id, limit=None)
         jobs = [PairJob.from_pair(store, p) for p in pairs]

@@ -163,7 +163,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, existing=True) as store:
         s = find_session(store, args.id)
         if not args.yes:
             if not sys.stdin.isatty():

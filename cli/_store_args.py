@@ -39,10 +39,20 @@ def operator_name(args: argparse.Namespace) -> str:
         return os.environ.get("USER", "")
 
 
-def open_store(args: argparse.Namespace, *, read_only: bool = False, **options) -> Store:
-    """Open the data folder; a reconcile that found strays prints one notice to stderr."""
-    from engine.store import Store
+def open_store(
+    args: argparse.Namespace, *, read_only: bool = False, existing: bool = False, **options
+) -> Store:
+    """Open the data folder; a reconcile that found strays prints one notice to stderr.
 
+    ``existing``: for commands about data already recorded (a verdict, a delete, a rerun): a
+    folder without a record is a typo, refused before anything is created there.
+    """
+    from engine.store import DATA_DIR_ENV, DB_NAME, Store, resolve_data_dir
+
+    root = resolve_data_dir(getattr(args, "data_dir", None))
+    # (a file given as the folder is the store's own one-line error: "not a folder")
+    if existing and not (root / DB_NAME).is_file() and not root.is_file():
+        raise CliError(f"{root}: no NightLab record here (check --data-dir or ${DATA_DIR_ENV})")
     store = Store(getattr(args, "data_dir", None), read_only=read_only, **options)
     report = store.last_reconcile
     if report is not None and not report.clean:

@@ -23,6 +23,7 @@ Temporary files and staging folders in flight are registered, so that a process 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -36,18 +37,23 @@ from typing import IO, Any
 __all__ = [
     "PARTIAL_SUFFIX",
     "StagedOutputs",
+    "WriteError",
     "atomic_write",
     "discard_in_flight",
     "fsync_dir",
     "fsync_files",
     "is_partial",
     "jsonable",
+    "os_reason",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
 ]
 
 PARTIAL_SUFFIX = ".partial"
+
+_DISK_REFUSED = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO}
+"""Errors of a write that the disk refused (whoever called ``write``, they are about the file)."""
 
 _in_flight: set[str] = set()  # temporary files and staging folders being written
 _in_flight_lock = threading.Lock()
@@ -92,6 +98,28 @@ def discard_in_flight() -> list[str]:
     return paths
 
 
+def os_reason(exc: OSError) -> str:
+    """The problem behind ``exc`` in a user's words ("disk full", "read-only file system", ...)."""
+    hint = {
+        errno.ENOSPC: "disk full",
+        errno.EFBIG: "file size limit reached (disk full?)",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied (read-only folder?)",
+        errno.EPERM: "operation not permitted",
+    }.get(exc.errno or -1)
+    return hint or exc.strerror or str(exc)
+
+
+class WriteError(OSError):
+    """A write that failed, told about the file that was asked for, not the hidden temporary
+    it was going through: ``str()`` is ``"cannot write PATH: REASON"`` (``errno``,
+    ``strerror`` and ``filename`` = PATH as usual)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {os_reason(self)}"
+
+
 def fsync_dir(folder: str | Path) -> None:
     """Flush a folder's entries (a rename or a new file) to disk; a no-op where unsupported."""
     try:
@@ -133,6 +161,9 @@ def atomic_write(
         For a mode other than ``"wb"`` / ``"w"``.
     IsADirectoryError
         When ``path`` is an existing folder (checked before anything is written).
+    WriteError
+        An ``OSError`` naming ``path`` (never the temporary file) when its folder or the disk
+        refuses it: ``cannot write PATH: disk full``.
 
     Examples
     --------
@@ -145,9 +176,12 @@ def atomic_write(
     if target.is_dir():
         raise IsADirectoryError(f"{target}: is a folder, not a file")
     folder = target.parent
-    if mkdir:
-        folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    try:
+        if mkdir:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    except OSError as exc:
+        raise WriteError(exc.errno, exc.strerror, str(target)) from None
     try:
         _register(tmp)
         # mkstemp makes 0600; give the file the permissions a plain open() would have
@@ -159,10 +193,23 @@ def atomic_write(
         else:
             f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
         with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+            try:
+                yield f
+            except OSError as exc:
+                # the disk refusing our bytes is about ``target`` (the caller's own I/O
+                # errors, e.g. reading a source file, pass as they are)
+                if exc.filename is None and exc.errno in _DISK_REFUSED:
+                    raise WriteError(exc.errno, exc.strerror, str(target)) from None
+                raise
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as exc:
+                raise WriteError(exc.errno, exc.strerror, str(target)) from None
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise WriteError(exc.errno, exc.strerror, str(target)) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

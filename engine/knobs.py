@@ -14,10 +14,18 @@ import sys
 import threading
 from typing import TextIO
 
-__all__ = ["env_number"]
+__all__ = ["env_number", "usable_cores"]
 
 _warned: set[tuple[str, str]] = set()
 _lock = threading.Lock()
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS says, else all): the
+    default and the bound of the thread-count knobs."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _warn(name: str, raw: str, problem: str, used: object, stream: TextIO | None) -> None:

@@ -13,21 +13,22 @@ Events are emitted on a worker thread: a Qt consumer hops to its own thread.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal, SignalGroup
 
 from engine.app_state import LiveViewSpec
+from engine.knobs import usable_cores
 from engine.leakmask import warm_in_background
 from engine.live import PairTracker
 
 if TYPE_CHECKING:
-    from engine.camera import Camera, Frame
+    from engine.camera import Camera, Frame, OakColorizer
+    from engine.colorize import Colorizer
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import PairResult
 
@@ -112,7 +113,7 @@ class LivePreview:
         if not 0 <= realign_s < float("inf"):
             raise ValueError(f"realign_s must be a finite number >= 0, got {realign_s!r}")
         self.realign_s = float(realign_s)
-        self.colorize_threads = colorize_threads or max(1, _cores() // workers)
+        self.colorize_threads = colorize_threads or max(1, usable_cores() // workers)
         self.events = LivePreviewEvents()
         self._cond = threading.Condition()
         self._pending: tuple[np.ndarray, int, float] | None = None
@@ -123,8 +124,8 @@ class LivePreview:
         self._leak_params: LeakMaskParams | None = None
         self._model_path = model_path or ""
         self._colorize = colorize
-        self._oak: Any = None
-        self._colorizer: Any = None
+        self._oak: OakColorizer | None = None
+        self._colorizer: Colorizer | None = None
         self._colorizer_key: str | None = None
         self._colorizer_lock = threading.Lock()
         self._load_wanted = False
@@ -185,7 +186,7 @@ class LivePreview:
             self._model_path = path or ""
             self._colorize = colorize
 
-    def set_camera_colorizer(self, colorizer) -> None:
+    def set_camera_colorizer(self, colorizer: OakColorizer | None) -> None:
         """Colorize on the camera: an `engine.camera.OakColorizer` (None: back to the host).
 
         The host still aligns and masks each frame (the camera needs the aligned reference
@@ -381,10 +382,3 @@ class LivePreview:
     @property
     def spec(self) -> LiveViewSpec:
         return self._spec
-
-
-def _cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS says, else all)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1

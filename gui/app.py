@@ -54,7 +54,7 @@ def run_app(
 
     import tempfile
 
-    from engine.knobs import env_number
+    from engine.knobs import env_number, usable_cores
     from engine.store import Store, StoreError
 
     # a smoke run records into a scratch folder, never into the operator's sessions
@@ -92,14 +92,21 @@ def run_app(
 
     # NIGHTLAB_LIVE_WORKERS: live processing threads. One by default: on the shared 2-core
     # machine a second worker cost the GUI thread more than it gained (README, The app);
-    # 2 lets frames overlap on a quiet machine.
-    workers = env_number("NIGHTLAB_LIVE_WORKERS", 1, minimum=1)
+    # 2 lets frames overlap on a quiet machine. At most one a core (and 2 anywhere): the view
+    # keeps only the newest frame and each worker is CPU-bound, so more only contend; without
+    # a cap a typo (64, 1000000) started that many threads, or failed once the OS had none.
+    workers = env_number("NIGHTLAB_LIVE_WORKERS", 1, minimum=1, maximum=max(2, usable_cores()))
     # NIGHTLAB_COLORIZE_THREADS: ONNX Runtime threads of the live model (default: 2 cores
     # shared among the live workers); NIGHTLAB_CV_THREADS: OpenCV's worker threads (default:
     # OpenCV's own, one per core). Knobs for measuring on other machines (README, The app).
-    # (a bad value warns once on stderr and the default is used: see engine.knobs)
-    colorize_threads = env_number("NIGHTLAB_COLORIZE_THREADS", None, minimum=1, clamp=False)
-    cv_threads = env_number("NIGHTLAB_CV_THREADS", None, minimum=1, clamp=False)
+    # (a bad value warns once on stderr and the default is used: see engine.knobs). At most
+    # one a core: compute threads beyond the cores only contend (64 ONNX Runtime threads on
+    # 2 cores spun against each other and the GUI).
+    cores = usable_cores()
+    colorize_threads = env_number(
+        "NIGHTLAB_COLORIZE_THREADS", None, minimum=1, maximum=cores, clamp=False
+    )
+    cv_threads = env_number("NIGHTLAB_CV_THREADS", None, minimum=1, maximum=cores, clamp=False)
     # NIGHTLAB_LIVE_REALIGN_S: how long the live view reuses a fixed camera's registration
     # (default 0.25 s; 0 = register every frame). A knob for measuring, like the two above.
     realign_s = env_number("NIGHTLAB_LIVE_REALIGN_S", 0.25, kind=float, minimum=0.0)

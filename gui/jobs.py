@@ -25,7 +25,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.knobs import env_number
+from engine.knobs import env_number, usable_cores
 from gui.bridge import on_gui_thread
 
 __all__ = ["JOB_NICE", "JobRunner", "default_job_workers", "lower_thread_priority"]
@@ -34,16 +34,10 @@ JOB_NICE = 5
 """How much lower than the app a job thread runs (``NIGHTLAB_JOB_NICE`` overrides; 0 = same)."""
 
 
-def _cores() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def default_job_workers() -> int:
     """Pool threads for this machine: one fewer than its cores, at least one
     (``NIGHTLAB_JOB_WORKERS`` overrides)."""
-    return env_number("NIGHTLAB_JOB_WORKERS", max(1, _cores() - 1), minimum=1)
+    return env_number("NIGHTLAB_JOB_WORKERS", max(1, usable_cores() - 1), minimum=1)
 
 
 def _job_nice() -> int:

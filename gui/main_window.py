@@ -248,7 +248,7 @@ class MainWindow(QMainWindow):
         cl.setContentsMargins(4, 4, 4, 4)
         self.chooser = CameraChooser(self.state)
         self.chooser.requested.connect(self.open_camera)
-        self.controls = CameraControlsPanel(self.state)
+        self.controls = CameraControlsPanel(self.state, self.jobs)
         self.controls.error.connect(self.show_message)
         cl.addWidget(self.chooser)
         cl.addWidget(self.controls)

@@ -48,3 +48,106 @@ def shipped_model() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# -- the main window (pytest-qt) --------------------------------------------------------------
+# Qt and the app are imported inside the fixtures: modules without PySide6 skip on their own
+# (pytest.importorskip) and the non-GUI tests never load Qt.
+
+
+@pytest.fixture
+def no_leaked_windows(qapp):
+    """Fails the test if it left a top-level window open (a dialog nobody closed). GUI modules
+    opt in with ``pytestmark = pytest.mark.usefixtures("no_leaked_windows")``."""
+    from PySide6.QtWidgets import QApplication
+
+    before = set(QApplication.topLevelWidgets())
+    yield
+    QApplication.processEvents()
+    leaked = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
+    assert not leaked, f"top-level widgets left open: {leaked}"
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A real store in a temporary folder, closed after the test (and after its windows)."""
+    from engine.store import Store
+
+    with Store(tmp_path / "data") as s:
+        yield s
+
+
+@pytest.fixture
+def read_only_store(tmp_path):
+    """A session of two pairs in a store opened read-only (as on a partner's copy of the data):
+    every write is refused."""
+    from engine.store import Store
+
+    data = tmp_path / "ro"
+    with Store(data) as writer:
+        s = writer.create_session("read-only judging", operator="ana")
+        for i in range(2):
+            writer.capture_pair(s.id, day=np.full((48, 64, 3), 40 * i, np.uint8),
+                                night=np.full((48, 64), 30, np.uint8))  # fmt: skip
+    with Store(data, read_only=True) as store:
+        yield store
+
+
+@pytest.fixture
+def open_window(qtbot, store):
+    """``open_window(camera=None, *, store=None, preview=None, resolution=(320, 240),
+    fps=30.0)``: a shown ``MainWindow`` on ``camera`` (started here) or a simulated one, and on
+    the ``store`` fixture or the ``store`` given (a fixture of the test requested *before*
+    ``open_window``, so that it closes after the window). Every window opened is closed after
+    the test and its camera and worker threads must end (one the test closed is closed again:
+    a no-op)."""
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from gui.main_window import MainWindow
+
+    opened = []
+
+    fixture_store = store
+
+    def open_(camera=None, *, store=None, preview=None, resolution=(320, 240), fps=30.0):
+        store = fixture_store if store is None else store
+        if camera is None:
+            camera = SimulatedCamera(resolution=resolution, fps=fps, seed=3)
+        camera.start()
+        win = MainWindow(camera, store=store, preview=preview or LivePreview(workers=1))
+        qtbot.addWidget(win)
+        win.show()
+        opened.append(win)
+        return win
+
+    yield open_
+    for win in opened:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+GUI_TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
+
+
+def night_with_reference(window, qtbot) -> None:
+    """The window's day frame taken as the reference, then the camera in night mode."""
+    cam = window.state.camera
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=GUI_TIMEOUT)
+    assert window.capture_reference()
+    cam.set_control("mode", "night")
+    qtbot.waitUntil(
+        lambda: (f := cam.latest_frame()) is not None and f.is_gray, timeout=GUI_TIMEOUT
+    )
+
+
+def night_session(window, qtbot, name: str, **details) -> None:
+    """`night_with_reference`, and a new session ``name`` (``details``: operator, ...) open."""
+    night_with_reference(window, qtbot)
+    window.sessions.create(name, **details)
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=GUI_TIMEOUT)
+
+
+@pytest.fixture
+def window(open_window):
+    """The main window on the simulated day camera at 320x240 and the ``store`` fixture."""
+    return open_window()

@@ -247,3 +247,25 @@ def test_alignment_imports_no_higher_nightlab_package():
                 if (rel, ".".join(name.split(".")[:2])) not in ALIGNMENT_UPWARD_ALLOWED:
                     offenders.append(f"{rel} imports {name}")
     assert offenders == []
+
+
+def test_the_colorizers_the_live_view_and_the_oak_hold_are_typed_not_any():
+    # Before: Any on the engine objects the GUI and the CLI pass around, so an editor or a type
+    # checker could not follow them (the brief: TYPE_CHECKING imports, not Any)
+    import inspect
+
+    from engine.camera._oak import OakCamera
+    from engine.live_preview import LivePreview
+    from engine.models._convert import blob_precisions
+
+    enable = inspect.signature(OakCamera.enable_colorization)
+    assert enable.return_annotation == "OakColorizer"
+    assert enable.parameters["card"].annotation == "ModelCard | None"
+    assert enable.parameters["params"].annotation == "RecombineParams | None"
+    assert inspect.signature(OakCamera.colorizer.fget).return_annotation == "OakColorizer | None"
+    camera_colorizer = inspect.signature(LivePreview.set_camera_colorizer).parameters["colorizer"]
+    assert camera_colorizer.annotation == "OakColorizer | None"
+    assert inspect.signature(blob_precisions).parameters["card"].annotation == "ModelCard"
+    held = inspect.getsource(LivePreview.__init__)
+    assert "self._oak: OakColorizer | None = None" in held
+    assert "self._colorizer: Colorizer | None = None" in held

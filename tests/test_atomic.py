@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.atomic import atomic_write, is_partial, write_bytes_atomic, write_json_atomic
+from engine.atomic import (
+    PARTIAL_SUFFIX,
+    atomic_write,
+    is_partial,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from tests.conftest import REPO
 
 
@@ -95,3 +101,39 @@ def test_json_default_covers_numpy_paths_and_dataclasses_and_writes_nothing_othe
     with pytest.raises(TypeError, match="not JSON serialisable: set"):
         write_json_atomic(tmp_path / "bad.json", {"s": {1, 2}}, default=jsonable)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE and SIGXFSZ")
+def test_a_file_the_disk_cannot_take_is_one_line_naming_it_and_nothing_is_left(tmp_path):
+    # Before: "nightlab camera: error: [Errno 27] File too large" (or "[Errno 28] No space
+    # left on device"): which file, the user could not tell
+    out = tmp_path / "shots" / "night.png"
+    out.parent.mkdir()
+
+    def limited():  # a disk that takes 64 KiB (a 640x480 PNG is ~0.5 MiB)
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "camera", "snap", "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=REPO, preexec_fn=limited,
+        env={**os.environ, "NIGHTLAB_DATA_DIR": str(tmp_path / "data")},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"nightlab camera: error: cannot write {out}: file size limit reached (disk full?)"
+    ]
+    assert list(out.parent.iterdir()) == []  # no image, no metadata, no .partial
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_folder_that_refuses_new_files_names_the_target_not_the_temporary():
+    # /proc exists (and root passes access() there) but takes no new files: the error used to
+    # name '/proc/.x.png.12dptxn3.partial', a file the user never asked for
+    with pytest.raises(OSError) as caught:
+        write_bytes_atomic("/proc/nightlab-x.png", b"x")
+    assert str(caught.value).startswith("cannot write /proc/nightlab-x.png: ")
+    assert PARTIAL_SUFFIX not in str(caught.value)

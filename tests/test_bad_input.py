@@ -465,3 +465,26 @@ def test_nudge_refuses_a_shift_that_is_not_finite(shift):
 
     with pytest.raises(ValueError, match="finite"):
         nudge(np.eye(3), *shift)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["qa", "1", "pass"],
+        ["sessions", "delete", "roof", "--yes"],
+        ["reprocess", "--session", "roof", "--serial"],
+    ],
+    ids=["qa", "sessions-delete", "reprocess"],
+)
+def test_a_data_dir_typo_is_one_line_and_creates_no_record_there(tmp_path, capsys, argv):
+    # Before: these commands opened the typo'd folder for writing, so it was created with an
+    # empty database in it, and the user read "no pair 1" / "no session 'roof'" about it
+    typo = tmp_path / "nigthlab-data"
+    assert cli_main([*argv, "--data-dir", str(typo)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    command = argv[0]
+    assert err == [
+        f"nightlab {command}: error: {typo}: no NightLab record here "
+        "(check --data-dir or $NIGHTLAB_DATA_DIR)"
+    ]
+    assert not typo.exists()

@@ -110,7 +110,10 @@ def test_count_zero_without_a_day_reference_is_refused_in_one_line(data, capsys)
 
 def test_reprocess_of_an_unknown_session_names_it_with_both_quotes(tmp_path, capsys):
     # before: "no session '99" -- the closing quote stripped along with KeyError's own
+    from engine.store import Store
+
     data = tmp_path / "data"
+    Store(data).close()  # a record without that session
     assert cli.main(["reprocess", "--session", "99", "--serial", "--data-dir", str(data)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"nightlab reprocess: error: no session '99' in {data}"]

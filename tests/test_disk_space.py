@@ -21,28 +21,10 @@ from engine.live import (
     parse_clock,
 )
 from engine.store import Store
+from tests.disk_fakes import FillingDisk, bytes_under
 
 SIZE = (160, 120)
 MiB = 1 << 20
-
-
-def _bytes_under(folder: Path) -> int:
-    return sum(
-        (Path(d) / n).stat().st_size for d, _, names in os.walk(folder) for n in names
-    )
-
-
-class FillingDisk:
-    """A disk of ``capacity`` bytes whose only user is ``folder``: free space is what the
-    real files written there leave (a stand-in for ``shutil.disk_usage``)."""
-
-    def __init__(self, folder: Path, capacity: int) -> None:
-        self.folder, self.capacity, self.calls = folder, capacity, 0
-
-    def __call__(self, path: str):
-        self.calls += 1
-        used = _bytes_under(self.folder)
-        return (self.capacity, used, self.capacity - used)
 
 
 def test_plan_sizes_count_a_window_listed_times_and_the_day_reference():
@@ -106,7 +88,7 @@ def test_a_filling_disk_stops_the_run_with_the_reason_and_nothing_half_written(t
     cam = SimulatedCamera(resolution=SIZE, fps=60, mode="night")
     with Store(data) as store:
         s = store.create_session("filling")
-        base = _bytes_under(data)
+        base = bytes_under(data)
         per_capture = 3 * 120 * 160 * 3  # burst 2: two members and their mean, raw
         # room above the floor for about 4 captures, however well PNG compresses them
         floor = 4 * MiB
@@ -126,7 +108,7 @@ def test_a_filling_disk_stops_the_run_with_the_reason_and_nothing_half_written(t
         assert 4 <= runner.captured < 500
         # the floor held for the images; the SQLite journal grows inside it (the room the
         # floor keeps is for such writes)
-        assert disk.capacity - _bytes_under(data) >= floor - 256 * 1024
+        assert disk.capacity - bytes_under(data) >= floor - 256 * 1024
         # checked before every capture, on the runner's own measurements
         assert len(statuses) == runner.captured + 1 and statuses[-1].verdict == "full"
         finished = [e for e in store.log_entries(s.id) if e.kind == "finished"]
@@ -227,7 +209,7 @@ def test_cli_run_that_fills_the_disk_stops_in_one_line_with_exit_2_and_logs_why(
     capsys.readouterr()
     # the data folder's disk: room for a few captures above a 1 MiB floor (the command line
     # has no hook for a fake disk, so the stand-in replaces the standard library's function)
-    disk = FillingDisk(data, _bytes_under(data) + MiB + 6 * 640 * 480 * 3)
+    disk = FillingDisk(data, bytes_under(data) + MiB + 6 * 640 * 480 * 3)
     monkeypatch.setattr(shutil, "disk_usage", disk)
     argv = ["capture", "--session", "roof", "--every", "0s", "--min-free", "1M"]  # until stopped
     assert cli.main(argv) == 2

@@ -4,6 +4,8 @@ instead, never a crash and never silence."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +101,32 @@ def test_a_whole_number_too_large_for_a_float_is_clamped_not_a_crash(monkeypatch
     err = io.StringIO()
     assert env_number("NIGHTLAB_TEST_KNOB_HUGE", 2, minimum=1, maximum=19, stream=err) == 19
     assert "NIGHTLAB_TEST_KNOB_HUGE=" in err.getvalue() and "is above 19; using 19" in err.getvalue()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_thread_knobs_above_the_cores_are_capped_with_one_warning_each(tmp_path):
+    # Before: no upper bound. NIGHTLAB_LIVE_WORKERS=64 started 64 live threads on a 2-core
+    # machine (a typo of a million failed at start once the OS had no threads left), and
+    # NIGHTLAB_COLORIZE_THREADS=64 gave ONNX Runtime 64 threads contending for the cores
+    stats = tmp_path / "stats.json"
+    knobs = {"NIGHTLAB_LIVE_WORKERS": "64", "NIGHTLAB_COLORIZE_THREADS": "64",
+             "NIGHTLAB_CV_THREADS": "64"}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "--smoke", "1", "--resolution", "320x240",
+         "--stats", str(stats)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen",
+             **knobs},
+        preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning: NIGHTLAB_" in line]
+    assert sorted(warnings) == [
+        "nightlab: warning: NIGHTLAB_COLORIZE_THREADS='64' is above 1; using the default",
+        "nightlab: warning: NIGHTLAB_CV_THREADS='64' is above 1; using the default",
+        "nightlab: warning: NIGHTLAB_LIVE_WORKERS='64' is above 2; using 2",
+    ]
+    fig = json.loads(stats.read_text())
+    assert fig["cores"] == 1 and fig["live_workers"] == 2
+    # the defaults: the one core shared among the workers; OpenCV's own setting
+    assert fig["live_colorize_threads"] == 1 and fig["opencv_threads"] != 64

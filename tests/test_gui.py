@@ -16,65 +16,17 @@ import pytest
 pytest.importorskip("PySide6")
 
 from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QSpinBox  # noqa: E402
+from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox  # noqa: E402
 
 from engine.app_state import AppState, LiveViewSpec  # noqa: E402
-from engine.camera import SimulatedCamera  # noqa: E402
 from engine.live import PairTracker  # noqa: E402
 from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from tests.conftest import night_session, night_with_reference  # noqa: E402
 
 TIMEOUT = 30_000  # ms; the machine is shared: generous waits, but tests end as soon as done
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_windows(qapp):
-    before = set(QApplication.topLevelWidgets())
-    yield
-    QApplication.processEvents()
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
-    assert not leaked, f"top-level widgets left open: {leaked}"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "data") as s:
-        yield s
-
-
-def _window(qtbot, store, *, preview=None, mode="day"):
-    cam = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3, mode=mode)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=preview or LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-@pytest.fixture
-def window(qtbot, store):
-    win = _window(qtbot, store)
-    yield win
-    win.close()
-    assert win.wait_closed(timeout=20)
-
-
-def _night_session(window, qtbot, name, **details):
-    """Night mode with a day reference, and a new session ``name`` open."""
-    _night_with_reference(window, qtbot)
-    window.sessions.create(name, **details)
-    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
-
-
-def _night_with_reference(window, qtbot):
-    qtbot.waitUntil(lambda: window.state.camera.latest_frame() is not None, timeout=TIMEOUT)
-    assert window.capture_reference()
-    window.state.camera.set_control("mode", "night")
-    qtbot.waitUntil(
-        lambda: (f := window.state.camera.latest_frame()) is not None and f.is_gray,
-        timeout=TIMEOUT,
-    )
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
 
 
 def test_live_view_pulls_frames(window, qtbot):
@@ -99,7 +51,7 @@ def test_controls_write_to_camera_and_follow_changes_from_another_thread(window,
     editor = window.controls.editor("exposure_us")
     assert isinstance(editor, QSpinBox)
     editor.setValue(20000)
-    assert window.state.camera.get_control("exposure_us") == 20000
+    qtbot.waitUntil(lambda: window.state.camera.get_control("exposure_us") == 20000)
     t = threading.Thread(target=window.state.camera.set_control, args=("exposure_us", 5000))
     t.start()
     t.join()
@@ -109,8 +61,46 @@ def test_controls_write_to_camera_and_follow_changes_from_another_thread(window,
     assert drift.maximum() == window.state.camera.capabilities()["drift_px"].maximum
 
 
+def test_a_control_edit_returns_at_once_and_the_camera_applies_it_off_the_gui_thread(
+    qtbot, open_window
+):
+    # Before: set_control ran in the editor's slot; a webcam driver waits for the frame being
+    # read (the capture lock), so each step of a spin box froze the window for a frame or,
+    # on a stalling USB camera, for seconds
+    from engine.camera import SimulatedCamera
+
+    class SlowDriver(SimulatedCamera):
+        applied: list[tuple[str, object, threading.Thread]] = []
+
+        def _apply_control(self, name, value):
+            time.sleep(0.5)  # the driver answers when the frame in flight is read
+            type(self).applied.append((name, value, threading.current_thread()))
+            super()._apply_control(name, value)
+
+    win = open_window(SlowDriver(resolution=(320, 240), fps=30.0, seed=3))
+    editor = win.controls.editor("exposure_us")
+    t0 = time.perf_counter()
+    for value in (10000, 20000, 30000):  # three steps of the spin box, faster than the driver
+        editor.setValue(value)
+    assert time.perf_counter() - t0 < 0.4
+    shown = []  # what the editor showed while the driver worked through the edits
+
+    def applied() -> bool:
+        shown.append(editor.value())
+        return win.state.camera.get_control("exposure_us") == 30000
+
+    qtbot.waitUntil(applied, timeout=TIMEOUT)
+    assert threading.main_thread() not in {t for _, _, t in SlowDriver.applied}
+    exposures = [v for name, v, _ in SlowDriver.applied if name == "exposure_us"]
+    assert exposures[-1] == 30000 and len(exposures) < 3  # the newest value wins, in order
+    qtbot.wait(200)  # the camera's last change events reach the window
+    shown.append(editor.value())
+    # the echo of an older edit, applied late, never takes the editor back
+    assert set(shown) == {30000}, sorted(set(shown))
+
+
 def test_live_colorize_runs_off_thread(window, qtbot):
-    _night_with_reference(window, qtbot)
+    night_with_reference(window, qtbot)
     threads: list[threading.Thread] = []
     window.preview.events.result.connect(lambda _res: threads.append(threading.current_thread()))
     with qtbot.waitSignal(window.live.result_shown, timeout=TIMEOUT) as shown:
@@ -127,7 +117,7 @@ def test_live_colorize_runs_off_thread(window, qtbot):
 
 
 def test_overlay_choice_reaches_the_worker(window, qtbot):
-    _night_with_reference(window, qtbot)
+    night_with_reference(window, qtbot)
     window.set_live(True)
     window.live.base_choice.setCurrentIndex(window.live.base_choice.findData("reference_blend"))
     window.live.mask_choice.setCurrentIndex(window.live.mask_choice.findData("contour"))
@@ -210,43 +200,33 @@ class _FlakyTracker(PairTracker):
         return super().process(night, **kw)
 
 
-def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, store):
-    preview = LivePreview(tracker=_FlakyTracker(), workers=1, colorize=False)
-    win = _window(qtbot, store, preview=preview)
-    try:
-        _night_with_reference(win, qtbot)
-        win.set_live(True)
-        qtbot.waitUntil(
-            lambda: "simulated failure" in win.statusBar().currentMessage(), timeout=TIMEOUT
-        )
-        msg = win.statusBar().currentMessage()
-        assert msg == "live processing failed: simulated failure"
-        qtbot.waitUntil(lambda: win.stats.results > 0, timeout=TIMEOUT)  # still working
-    finally:
-        win.close()
-        win.wait_closed(timeout=20)
+def test_live_processing_error_is_one_line_and_the_worker_survives(qtbot, open_window):
+    win = open_window(preview=LivePreview(tracker=_FlakyTracker(), workers=1, colorize=False))
+    night_with_reference(win, qtbot)
+    win.set_live(True)
+    qtbot.waitUntil(
+        lambda: "simulated failure" in win.statusBar().currentMessage(), timeout=TIMEOUT
+    )
+    msg = win.statusBar().currentMessage()
+    assert msg == "live processing failed: simulated failure"
+    qtbot.waitUntil(lambda: win.stats.results > 0, timeout=TIMEOUT)  # still working
 
 
-def test_missing_model_is_reported_and_live_goes_on_without_colour(qtbot, store, tmp_path):
-    preview = LivePreview(workers=1, model_path=str(tmp_path / "nope.onnx"))
-    win = _window(qtbot, store, preview=preview)
-    try:
-        win.state.model_path = str(tmp_path / "nope.onnx")
-        _night_with_reference(win, qtbot)
-        win.set_live(True)
-        qtbot.waitUntil(
-            lambda: (
-                "colorization unavailable" in win.statusBar().currentMessage()
-                or (win.live.last_result is not None)
-            ),
-            timeout=TIMEOUT,
-        )
-        qtbot.waitUntil(lambda: win.live.last_result is not None, timeout=TIMEOUT)
-        assert win.live.last_result.pair.colorized is None  # aligned and masked, no colour
-        assert win.live.last_result.display is not None
-    finally:
-        win.close()
-        win.wait_closed(timeout=20)
+def test_missing_model_is_reported_and_live_goes_on_without_colour(qtbot, open_window, tmp_path):
+    win = open_window(preview=LivePreview(workers=1, model_path=str(tmp_path / "nope.onnx")))
+    win.state.model_path = str(tmp_path / "nope.onnx")
+    night_with_reference(win, qtbot)
+    win.set_live(True)
+    qtbot.waitUntil(
+        lambda: (
+            "colorization unavailable" in win.statusBar().currentMessage()
+            or (win.live.last_result is not None)
+        ),
+        timeout=TIMEOUT,
+    )
+    qtbot.waitUntil(lambda: win.live.last_result is not None, timeout=TIMEOUT)
+    assert win.live.last_result.pair.colorized is None  # aligned and masked, no colour
+    assert win.live.last_result.display is not None
 
 
 def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
@@ -261,14 +241,14 @@ def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
     assert not got[0].pair.ok and got[0].display is None and got[0].pair.alignment.reason
 
 
-def test_closing_never_waits_for_a_busy_worker(qtbot, store):
+def test_closing_never_waits_for_a_busy_worker(qtbot, open_window):
     class Slow(PairTracker):
         def process(self, night, **kw):
             time.sleep(1.5)
             return super().process(night, **kw)
 
-    win = _window(qtbot, store, preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
-    _night_with_reference(win, qtbot)
+    win = open_window(preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
+    night_with_reference(win, qtbot)
     win.set_live(True)
     time.sleep(0.3)  # a frame is in the slow tracker now
     t0 = time.perf_counter()
@@ -293,7 +273,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
         return as_display(image)
 
     monkeypatch.setattr(pv, "as_display", recording)
-    _night_session(window, qtbot, "roof", operator="ana", scene_notes="")
+    night_session(window, qtbot, "roof", operator="ana", scene_notes="")
     window.night_panel.capture_pair()
     qtbot.waitUntil(
         lambda: store.count_pairs(session_id=window.state.session.id) == 1, timeout=TIMEOUT
@@ -315,7 +295,7 @@ def test_qa_pair_views_are_converted_for_display_off_the_gui_thread(
 
 
 def test_session_pair_verdict_and_inspector(window, qtbot, store, monkeypatch):
-    _night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
+    night_session(window, qtbot, "roof", operator="ana", scene_notes="east wall")
     assert window.state.session.name == "roof"
     window.night_panel.burst.setValue(2)
     window.night_panel.capture_pair()
@@ -409,7 +389,7 @@ def _inspect_views_coalesce(inspector, qtbot, monkeypatch) -> None:
 
 
 def test_scheduled_capture_logs_and_counts_down(window, qtbot, store):
-    _night_session(window, qtbot, "night run")
+    night_session(window, qtbot, "night run")
     panel = window.night_panel
     panel.every.setValue(0.05)  # 3 s
     panel.count.setValue(2)
@@ -430,7 +410,7 @@ def test_switching_camera_during_a_scheduled_capture_is_refused_with_a_message(
 ):
     # the run holds the camera it started with: closing that one under it would leave an
     # overnight run logging "camera lost" until morning
-    _night_session(window, qtbot, "overnight")
+    night_session(window, qtbot, "overnight")
     panel = window.night_panel
     panel.every.setValue(60.0)  # an hour: nothing but the countdown while the test runs
     panel.start_schedule()
@@ -451,7 +431,7 @@ def test_scheduled_capture_at_listed_times_hands_the_runner_exactly_those_times(
 ):
     import datetime as dt
 
-    _night_session(window, qtbot, "listed times")
+    night_session(window, qtbot, "listed times")
     panel = window.night_panel
     panel.mode.setCurrentIndex(panel.mode.findData("times"))
     assert panel.times.isVisible() and not panel.every.isVisible()

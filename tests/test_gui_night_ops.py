@@ -4,10 +4,8 @@ offscreen, real store; the disk's capacity simulated by an injected ``disk_usage
 
 from __future__ import annotations
 
-import os
 import re
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,44 +13,15 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtGui import QCloseEvent  # noqa: E402
 
-from engine.camera import SimulatedCamera  # noqa: E402
-from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from tests.disk_fakes import FillingDisk, bytes_under  # noqa: E402
 
 TIMEOUT = 30_000
 MiB = 1 << 20
 
 
-def _bytes_under(folder: Path) -> int:
-    return sum((Path(d) / n).stat().st_size for d, _, names in os.walk(folder) for n in names)
-
-
-class FillingDisk:
-    """A disk of ``capacity`` bytes used only by ``folder`` (stands in for
-    ``shutil.disk_usage``); records the threads that measured it."""
-
-    def __init__(self, folder: Path, capacity: int) -> None:
-        self.folder, self.capacity, self.threads = folder, capacity, set()
-
-    def __call__(self, path: str):
-        self.threads.add(threading.current_thread())
-        used = _bytes_under(self.folder)
-        return (self.capacity, used, max(0, self.capacity - used))
-
-
 @pytest.fixture
-def window(qtbot, tmp_path):
-    store = Store(tmp_path / "data")
-    cam = SimulatedCamera(resolution=(160, 120), fps=30.0, seed=3)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-    assert win.wait_closed(timeout=20)
-    store.close()
+def window(open_window):  # open_window and store: tests/conftest.py
+    return open_window(resolution=(160, 120))
 
 
 def _night_session(window, qtbot, name):
@@ -86,7 +55,7 @@ def test_a_run_the_disk_cannot_start_is_refused_and_one_that_fills_it_stops_and_
     panel.every.setValue(0.05)  # 3 s apart
     panel.count.setValue(0)  # until stopped: only the floor can end it
     # under the floor already: refused before anything is written, with the reason
-    panel.disk_usage = FillingDisk(data, _bytes_under(data) + floor + per_capture // 2)
+    panel.disk_usage = FillingDisk(data, bytes_under(data) + floor + per_capture // 2)
     n_before = len(window.store.captures(window.state.session.id, members=True))
     panel.start_schedule()
     qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
@@ -95,7 +64,7 @@ def test_a_run_the_disk_cannot_start_is_refused_and_one_that_fills_it_stops_and_
     assert panel.btn_run.isEnabled()
     assert len(window.store.captures(window.state.session.id, members=True)) == n_before
     # room for one capture above the floor: the run takes it, then stops before the next
-    disk = FillingDisk(data, _bytes_under(data) + floor + per_capture + per_capture // 2)
+    disk = FillingDisk(data, bytes_under(data) + floor + per_capture + per_capture // 2)
     panel.disk_usage = disk
     panel.every.setValue(0.01)  # 0.6 s apart
     panel.start_schedule()
@@ -113,7 +82,7 @@ def test_a_run_the_disk_cannot_start_is_refused_and_one_that_fills_it_stops_and_
     assert any("finished (error: disk low:" in line for line in _log(panel)), _log(panel)
     # the floor held for the images; only the log rows and the journal went on (the floor
     # is there to leave room for exactly such writes)
-    assert disk.capacity - _bytes_under(data) >= floor - 64 * 1024
+    assert disk.capacity - bytes_under(data) >= floor - 64 * 1024
     assert window.store.verify(window.state.session.id) == []
 
 
@@ -125,7 +94,7 @@ def test_a_run_that_does_not_fit_asks_first_and_cancel_is_the_default(window, qt
     panel.burst.setValue(1)
     panel.every.setValue(60.0)
     panel.count.setValue(50)  # 50 captures; the disk holds about 3
-    panel.disk_usage = FillingDisk(data, _bytes_under(data) + MiB + 3 * per_capture + 10)
+    panel.disk_usage = FillingDisk(data, bytes_under(data) + MiB + 3 * per_capture + 10)
     panel.start_schedule()
     qtbot.waitUntil(lambda: panel.disk_box is not None, timeout=TIMEOUT)
     box = panel.disk_box
@@ -279,21 +248,21 @@ def test_a_scripted_close_during_an_export_goes_ahead_and_stops_it(
 
 
 def test_the_floor_the_window_keeps_free_comes_from_nightlab_min_free(
-    qtbot, tmp_path, monkeypatch, capfd
+    qtbot, store, monkeypatch, capfd
 ):
     from engine.app_state import AppState
     from engine.live import PairTracker
     from gui.capture.night import NightCapturePanel
     from gui.jobs import JobRunner
 
-    with Store(tmp_path / "data") as store:
-        jobs = JobRunner()
-        panels = []
-        for value in ("5G", "", "plenty"):
-            monkeypatch.setenv("NIGHTLAB_MIN_FREE", value)
-            panel = NightCapturePanel(AppState(), store, PairTracker(), jobs)
-            qtbot.addWidget(panel)
-            panels.append(panel.min_free_bytes)
-        jobs.shutdown()
+    jobs = JobRunner()
+    panels = []
+    for value in ("5G", "", "plenty"):
+        monkeypatch.setenv("NIGHTLAB_MIN_FREE", value)
+        panel = NightCapturePanel(AppState(), store, PairTracker(), jobs)
+        qtbot.addWidget(panel)
+        panels.append(panel.min_free_bytes)
+    jobs.shutdown()
     assert panels == [5 * 2**30, 2**30, 2**30]
-    assert "NIGHTLAB_MIN_FREE: size must look like 2G or 500M, got 'plenty'" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "NIGHTLAB_MIN_FREE: size must look like 2G or 500M, got 'plenty'" in err

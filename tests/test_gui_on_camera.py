@@ -21,11 +21,9 @@ pytest.importorskip("PySide6")
 
 import engine.camera  # noqa: E402
 from engine.camera import CameraError, CameraInfo, SimulatedCamera  # noqa: E402
-from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
 
 TIMEOUT = 30_000
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # no dialog left open
 CAMERA_COLOUR = (40, 90, 200)  # RGB the fake network "predicts": no host path makes this
 
 
@@ -87,12 +85,6 @@ class _FakeOak(SimulatedCamera):
         return self.colorizer
 
 
-@pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "data") as s:
-        yield s
-
-
 @pytest.fixture(autouse=True)
 def _fresh_fake_devices():
     _FakeOak.opened_on, _FakeOak.in_use = [], set()
@@ -100,25 +92,13 @@ def _fresh_fake_devices():
     yield
 
 
-def _open(qtbot, store, camera):
-    camera.start()
-    win = MainWindow(camera, store=store, preview=LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-def test_on_camera_choice_with_a_non_oak_camera_says_why_and_stays_on_the_host(qtbot, store):
-    win = _open(qtbot, store, SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3))
-    try:
-        assert not win.model_panel.camera.isEnabled()  # the radio is greyed out without an OAK
-        win.state.colorize_on = "camera"  # e.g. a script, or a remembered setting
-        assert win.state.colorize_on == "host"
-        assert "needs an OAK" in win.statusBar().currentMessage()
-        assert win.model_panel.host.isChecked()
-    finally:
-        win.close()
-        assert win.wait_closed(timeout=20)
+def test_on_camera_choice_with_a_non_oak_camera_says_why_and_stays_on_the_host(open_window):
+    win = open_window()  # the simulated camera
+    assert not win.model_panel.camera.isEnabled()  # the radio is greyed out without an OAK
+    win.state.colorize_on = "camera"  # e.g. a script, or a remembered setting
+    assert win.state.colorize_on == "host"
+    assert "needs an OAK" in win.statusBar().currentMessage()
+    assert win.model_panel.host.isChecked()
 
 
 def _shows_gray(camera) -> bool:
@@ -128,46 +108,42 @@ def _shows_gray(camera) -> bool:
 
 
 def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colour(
-    qtbot, store, monkeypatch
+    qtbot, monkeypatch, open_window
 ):
     _FakeOak.opened_on = []
     monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
     first = _FakeOak()
-    win = _open(qtbot, store, first)
-    try:
-        assert win.model_panel.camera.isEnabled()
-        qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
-        assert win.capture_reference()
-        first.set_control("mode", "night")
-        qtbot.waitUntil(lambda: _shows_gray(first), timeout=TIMEOUT)
+    win = open_window(first)
+    assert win.model_panel.camera.isEnabled()
+    qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+    assert win.capture_reference()
+    first.set_control("mode", "night")
+    qtbot.waitUntil(lambda: _shows_gray(first), timeout=TIMEOUT)
 
-        win.model_panel.camera.click()  # the operator picks "on the camera"
+    win.model_panel.camera.click()  # the operator picks "on the camera"
 
-        qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
-        new = win.state.camera
-        assert isinstance(new, _FakeOak)
-        assert win.state.colorize_on == "camera"
-        assert win.model_panel.camera.isChecked()
-        # the device was reopened with the network on a job thread, never the GUI thread
-        assert len(_FakeOak.opened_on) == 1
-        assert _FakeOak.opened_on[0] is not threading.main_thread()
-        assert "Colorizing on the camera" in win.statusBar().currentMessage()
-        qtbot.waitUntil(lambda: not first.is_open, timeout=TIMEOUT)  # the old one closed
+    qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+    new = win.state.camera
+    assert isinstance(new, _FakeOak)
+    assert win.state.colorize_on == "camera"
+    assert win.model_panel.camera.isChecked()
+    # the device was reopened with the network on a job thread, never the GUI thread
+    assert len(_FakeOak.opened_on) == 1
+    assert _FakeOak.opened_on[0] is not threading.main_thread()
+    assert "Colorizing on the camera" in win.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not first.is_open, timeout=TIMEOUT)  # the old one closed
 
-        new.set_control("mode", "night")
-        qtbot.waitUntil(lambda: _shows_gray(new), timeout=TIMEOUT)
-        results = []
-        win.preview.events.result.connect(results.append)
-        win.set_live(True)
-        qtbot.waitUntil(lambda: any(r.pair.ok for r in results), timeout=TIMEOUT)
-        res = next(r for r in results if r.pair.ok)
-        rgb = res.pair.colorized.rgb
-        assert tuple(int(v) for v in rgb[120, 160]) == CAMERA_COLOUR  # the camera's colour
-        # the host aligned and masked, and sent the camera that reference with a mask
-        assert new.colorizer.references and new.colorizer.references[-1] == ((240, 320, 3), True)
-    finally:
-        win.close()
-        assert win.wait_closed(timeout=20)
+    new.set_control("mode", "night")
+    qtbot.waitUntil(lambda: _shows_gray(new), timeout=TIMEOUT)
+    results = []
+    win.preview.events.result.connect(results.append)
+    win.set_live(True)
+    qtbot.waitUntil(lambda: any(r.pair.ok for r in results), timeout=TIMEOUT)
+    res = next(r for r in results if r.pair.ok)
+    rgb = res.pair.colorized.rgb
+    assert tuple(int(v) for v in rgb[120, 160]) == CAMERA_COLOUR  # the camera's colour
+    # the host aligned and masked, and sent the camera that reference with a mask
+    assert new.colorizer.references and new.colorizer.references[-1] == ((240, 320, 3), True)
 
 
 @pytest.mark.parametrize(
@@ -176,39 +152,33 @@ def test_on_camera_choice_reopens_the_oak_off_the_gui_thread_and_shows_its_colou
     ids=["blob-refused", "reopen-failed"],
 )
 def test_on_camera_choice_that_fails_goes_back_to_the_host_with_the_camera_streaming(
-    qtbot, store, monkeypatch, flag, why
+    qtbot, monkeypatch, flag, why, open_window
 ):
     monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
     setattr(_FakeOak, flag, True)
     first = _FakeOak()
-    win = _open(qtbot, store, first)
-    try:
-        qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
-        win.model_panel.camera.click()
-        qtbot.waitUntil(lambda: win.state.colorize_on == "host", timeout=TIMEOUT)
-        assert why in win.statusBar().currentMessage()
-        assert win.state.camera is first and first.is_open  # the operator's camera, still on
-        seen = first.latest_frame().meta.sequence
-        qtbot.waitUntil(lambda: first.latest_frame().meta.sequence > seen, timeout=TIMEOUT)
-    finally:
-        win.close()
-        assert win.wait_closed(timeout=20)
+    win = open_window(first)
+    qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+    win.model_panel.camera.click()
+    qtbot.waitUntil(lambda: win.state.colorize_on == "host", timeout=TIMEOUT)
+    assert why in win.statusBar().currentMessage()
+    assert win.state.camera is first and first.is_open  # the operator's camera, still on
+    seen = first.latest_frame().meta.sequence
+    qtbot.waitUntil(lambda: first.latest_frame().meta.sequence > seen, timeout=TIMEOUT)
 
 
-def test_reopening_the_oak_in_use_from_the_camera_dock_switches_to_it(qtbot, store, monkeypatch):
+def test_reopening_the_oak_in_use_from_the_camera_dock_switches_to_it(
+    qtbot, monkeypatch, open_window
+):
     # the Camera dock's Open on the device already open: it must close first, then reopen
     def open_fake(spec):
         return _FakeOak(spec.partition(":")[2]).open()
 
     monkeypatch.setattr(engine.camera, "open_camera", open_fake)
     first = _FakeOak()
-    win = _open(qtbot, store, first)
-    try:
-        win.open_camera("oak:fake-mxid")
-        qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
-        new = win.state.camera
-        assert new.info.device_id == "fake-mxid" and new.is_open and not first.is_open
-        qtbot.waitUntil(lambda: new.latest_frame() is not None, timeout=TIMEOUT)
-    finally:
-        win.close()
-        assert win.wait_closed(timeout=20)
+    win = open_window(first)
+    win.open_camera("oak:fake-mxid")
+    qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+    new = win.state.camera
+    assert new.info.device_id == "fake-mxid" and new.is_open and not first.is_open
+    qtbot.waitUntil(lambda: new.latest_frame() is not None, timeout=TIMEOUT)

@@ -4,6 +4,7 @@ does in QA, what the export dialog offers and reports (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
@@ -11,39 +12,17 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.camera import SimulatedCamera  # noqa: E402
-from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
+from tests.conftest import night_session  # noqa: E402
 
 TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_windows(qapp):
-    before = set(QApplication.topLevelWidgets())
-    yield
-    QApplication.processEvents()
-    leaked = [w for w in QApplication.topLevelWidgets() if w not in before and w.isVisible()]
-    assert not leaked, f"top-level widgets left open: {leaked}"
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store(tmp_path / "data") as s:
-        yield s
-
-
-@pytest.fixture
-def window(qtbot, store):
-    cam = SimulatedCamera(resolution=(160, 120), fps=30.0, seed=3)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
-    assert win.wait_closed(timeout=20)
+def window(open_window):
+    return open_window(resolution=(160, 120))
 
 
 def _fully_in_view(widget, viewport) -> bool:
@@ -68,72 +47,57 @@ def test_schedule_start_and_countdown_in_view_on_a_768_px_screen(window, qtbot):
     assert window.status_strip.values["stages"].isVisible()
 
 
-def _night_session(win, qtbot, name: str) -> None:
-    cam = win.state.camera
-    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
-    assert win.capture_reference()
-    cam.set_control("mode", "night")
-    qtbot.waitUntil(lambda: (f := cam.latest_frame()) is not None and f.is_gray, timeout=TIMEOUT)
-    win.sessions.create(name)
-    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
-
-
-def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(qtbot, store):
+def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
+    qtbot, open_window
+):
     from tests.test_live import UnpluggableCamera
 
     cam = UnpluggableCamera(resolution=(160, 120), fps=30.0, seed=3)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        _night_session(win, qtbot, "unattended")
-        panel, health = win.night_panel, win.run_health
-        # a capture every 3 s: a slot missed on this loaded machine (no frame in time) is
-        # retried soon, not an hour later
-        panel.every.setValue(0.05)
-        panel.burst.setValue(1)
-        panel.start_schedule()
-        r = panel.runner
-        qtbot.waitUntil(
-            lambda: r.captured >= 1 and f"{r.captured} captured" in health.text(), timeout=TIMEOUT
-        )
-        assert "running since" in health.text()
-        assert win.windowTitle() == f"NightLab — {cam.info.name} — capturing"
-        qtbot.waitUntil(lambda: " · last " in health.text(), timeout=TIMEOUT)  # newest pair
-        colour = "#2e7d32" if r.missed_count == 0 else "#b26a00"  # green, amber once one missed
-        assert colour in health.styleSheet()
-        assert "every 3s" in health.toolTip()  # the plan, in the long form
-        win.tabs.setCurrentWidget(win.qa)  # another tab, another dock raised: still in view
-        win.dock_sessions.raise_()
-        assert health.isVisible()
-        cam.unplugged.set()  # the cable is pulled: the camera's own thread notices
-        qtbot.waitUntil(lambda: "CAMERA LOST" in health.text(), timeout=TIMEOUT)
-        assert "#c62828" in health.styleSheet()
-        assert panel.countdown.text().startswith("Camera lost at")
-        assert win.windowTitle().endswith(" — CAMERA LOST")  # the taskbar says it too
-        cam.unplugged.clear()
-        qtbot.waitUntil(lambda: "camera gone 1×" in health.text(), timeout=TIMEOUT)
-        assert "CAMERA LOST" not in health.text()
-        assert "#b26a00" in health.styleSheet()  # it recovered, but the morning should know
-        panel.cancel()
-        qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
-        # the summary outlives the run: in the status bar and under the capture buttons
-        text = health.text()
-        assert text.startswith("● Last run ") and "(cancelled)" in text
-        assert f"{r.captured} captured · {r.missed_count} missed · camera gone 1×" in text
-        assert "Camera gone 1×, longest" in health.toolTip()
-        assert panel.countdown.text().startswith("Idle · Last run ")
-        assert win.windowTitle() == f"NightLab — {cam.info.name}"
-        # however long the line, it never makes the window wider than a laptop screen
-        assert win.minimumSizeHint().width() <= 1366
-    finally:
-        win.close()
-        assert win.wait_closed(timeout=20)
+    win = open_window(cam)
+    night_session(win, qtbot, "unattended")
+    panel, health = win.night_panel, win.run_health
+    # a capture every 3 s: a slot missed on this loaded machine (no frame in time) is
+    # retried soon, not an hour later
+    panel.every.setValue(0.05)
+    panel.burst.setValue(1)
+    panel.start_schedule()
+    r = panel.runner
+    qtbot.waitUntil(
+        lambda: r.captured >= 1 and f"{r.captured} captured" in health.text(), timeout=TIMEOUT
+    )
+    assert "running since" in health.text()
+    assert win.windowTitle() == f"NightLab — {cam.info.name} — capturing"
+    qtbot.waitUntil(lambda: " · last " in health.text(), timeout=TIMEOUT)  # newest pair
+    colour = "#2e7d32" if r.missed_count == 0 else "#b26a00"  # green, amber once one missed
+    assert colour in health.styleSheet()
+    assert "every 3s" in health.toolTip()  # the plan, in the long form
+    win.tabs.setCurrentWidget(win.qa)  # another tab, another dock raised: still in view
+    win.dock_sessions.raise_()
+    assert health.isVisible()
+    cam.unplugged.set()  # the cable is pulled: the camera's own thread notices
+    qtbot.waitUntil(lambda: "CAMERA LOST" in health.text(), timeout=TIMEOUT)
+    assert "#c62828" in health.styleSheet()
+    assert panel.countdown.text().startswith("Camera lost at")
+    assert win.windowTitle().endswith(" — CAMERA LOST")  # the taskbar says it too
+    cam.unplugged.clear()
+    qtbot.waitUntil(lambda: "camera gone 1×" in health.text(), timeout=TIMEOUT)
+    assert "CAMERA LOST" not in health.text()
+    assert "#b26a00" in health.styleSheet()  # it recovered, but the morning should know
+    panel.cancel()
+    qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
+    # the summary outlives the run: in the status bar and under the capture buttons
+    text = health.text()
+    assert text.startswith("● Last run ") and "(cancelled)" in text
+    assert f"{r.captured} captured · {r.missed_count} missed · camera gone 1×" in text
+    assert "Camera gone 1×, longest" in health.toolTip()
+    assert panel.countdown.text().startswith("Idle · Last run ")
+    assert win.windowTitle() == f"NightLab — {cam.info.name}"
+    # however long the line, it never makes the window wider than a laptop screen
+    assert win.minimumSizeHint().width() <= 1366
 
 
 def test_space_and_ctrl_q_ask_before_ending_a_scheduled_run(window, qtbot):
-    _night_session(window, qtbot, "ask first")
+    night_session(window, qtbot, "ask first")
     panel = window.night_panel
     panel.every.setValue(60.0)
     panel.burst.setValue(1)
@@ -167,12 +131,9 @@ def test_ctrl_q_without_a_scheduled_run_quits_at_once(window, qtbot):
 
 
 @pytest.fixture
-def qa_window(qtbot, tmp_path):
+def qa_window(store, open_window, qtbot):
     """The window on a session of four recorded pairs (written before the window exists: it
     forbids store writes on the GUI thread)."""
-    import numpy as np
-
-    store = Store(tmp_path / "qa")
     rng = np.random.default_rng(5)
     s = store.create_session("judge me", operator="ana")
     ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
@@ -182,18 +143,11 @@ def qa_window(qtbot, tmp_path):
         night = rng.integers(0, 255, (48, 64), dtype=np.uint8)
         store.capture_pair(s.id, day=day, night=night, alignment=ok, ssim_mean=0.8 + i / 100,
                            leak_area_pct=1.0 + i)  # fmt: skip
-    cam = SimulatedCamera(resolution=(160, 120), fps=15.0, seed=3)
-    cam.start()
-    win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-    qtbot.addWidget(win)
-    win.show()
+    win = open_window(resolution=(160, 120), fps=15.0)
     win.state.session = store.session(s.id)
     win.tabs.setCurrentWidget(win.qa)
     qtbot.waitUntil(lambda: win.qa.table.rowCount() == 4, timeout=TIMEOUT)
-    yield win
-    win.close()
-    assert win.wait_closed(timeout=20)
-    store.close()
+    return win
 
 
 def test_qa_keys_judge_consecutive_pairs_however_fast_they_are_pressed(qa_window, qtbot):
@@ -499,3 +453,30 @@ def test_qa_tag_refused_by_the_store_keeps_the_typed_text_and_shows_why(qa_windo
     qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: set(store.pair(pair_id).tags) == {"fog", "van"}, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: qa.tags_edit.text() == "", timeout=TIMEOUT)
+
+
+def test_qa_verdict_refused_by_the_store_keeps_the_typed_note_on_its_pair(
+    read_only_store, open_window, qtbot
+):
+    # Before: the note was cleared before the store was asked, so a verdict the store refused
+    # (here a store opened read-only) lost what the operator had typed
+    from PySide6.QtCore import Qt
+
+    store = read_only_store
+    win = open_window(store=store, resolution=(160, 120), fps=15.0)
+    win.state.session = store.sessions()[0]
+    win.tabs.setCurrentWidget(win.qa)
+    qa = win.qa
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 2, timeout=TIMEOUT)
+    qa.table.selectRow(0)
+    judged = qa.current().id
+    qa.note.setFocus()
+    qtbot.keyClicks(qa.note, "van parked under the tree")
+    qtbot.keyClick(qa.note, Qt.Key.Key_Escape)
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: "read-only" in win.statusBar().currentMessage(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: qa.note.text() == "van parked under the tree", timeout=TIMEOUT)
+    # back on the pair the note is about, so a second F judges that pair with it
+    assert qa.current().id == judged
+    assert "read-only" in qa.note.toolTip()
+    assert store.pair(judged).verdict is None

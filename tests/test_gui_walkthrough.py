@@ -11,23 +11,8 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtWidgets import QScrollArea  # noqa: E402
 
-from engine.camera import SimulatedCamera  # noqa: E402
-from engine.live_preview import LivePreview  # noqa: E402
-from engine.store import Store  # noqa: E402
-from gui.main_window import MainWindow  # noqa: E402
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    cam = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3)
-    cam.start()
-    with Store(tmp_path / "data") as store:
-        win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
-        qtbot.addWidget(win)
-        win.show()
-        yield win
-        win.close()
-        assert win.wait_closed(timeout=20)
+# window (and the store it is on): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # no dialog left open
 
 
 def test_window_can_shrink_to_a_1366x768_laptop_screen(window):
@@ -75,3 +60,37 @@ def test_new_session_dialog_offers_the_login_name_on_a_fresh_machine(window, mon
     # `ingest` record the login name: GUI sessions went out with no operator
     monkeypatch.setattr("getpass.getuser", lambda: "ana")
     assert window.sessions._last_operator() == "ana"
+
+
+def test_a_new_session_the_store_refuses_comes_back_as_typed_with_the_reason(
+    read_only_store, open_window, qtbot
+):
+    # Before: the dialog closed on Create and the store's refusal was only a status-bar line;
+    # the name and the scene notes the operator had typed were gone
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from gui.sessions.panel import NewSessionDialog
+
+    win = open_window(store=read_only_store)
+
+    def dialogs():
+        return [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, NewSessionDialog) and w.isVisible()]  # fmt: skip
+
+    def fill_and_create():
+        (dlg,) = dialogs()
+        dlg.name.setText("roof east")
+        dlg.notes.setPlainText("fog over the river; the van leaves at 2")
+        dlg._ok.click()
+
+    QTimer.singleShot(0, fill_and_create)
+    win.sessions.new_dialog()
+    qtbot.waitUntil(lambda: "read-only" in win.statusBar().currentMessage(), timeout=30_000)
+    qtbot.waitUntil(lambda: len(dialogs()) == 1, timeout=30_000)
+    (again,) = dialogs()
+    assert again.values()["name"] == "roof east"
+    assert again.values()["scene_notes"] == "fog over the river; the van leaves at 2"
+    assert "read-only" in again.refused.text() and again.refused.isVisible()
+    again.reject()
+    assert [s.name for s in read_only_store.sessions()] == ["read-only judging"]

@@ -491,6 +491,9 @@ def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_p
 
 
 def test_reprocess_command_unknown_session_is_one_line(tmp_path):
+    from engine.store import Store
+
+    Store(tmp_path).close()  # a record without that session
     proc = _cli("--session", "nope", "--serial", data_dir=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -46,8 +46,16 @@ def _start(data: Path, *args: str, preexec=None) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=preexec,
+        preexec_fn=lambda: _as_from_a_terminal(preexec),
     )
+
+
+def _as_from_a_terminal(preexec=None) -> None:
+    """Ctrl-C as an operator's shell leaves it: pytest started in the background by a script
+    (``pytest &``) ignores SIGINT, the child inherits that, and the Ctrl-C tests hung."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if preexec is not None:
+        preexec()
 
 
 def _wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float) -> bool:
@@ -226,4 +234,33 @@ def test_ctrl_c_during_a_long_burst_keeps_it_and_says_stopped(tmp_path):
         session = store.session("night")
         assert session.n_captures == 7  # the burst's 6 frames and their mean, all kept
         log = store.log_entries(session.id)
+        assert log[-1].kind == "finished" and "cancelled" in log[-1].message
+
+
+def test_ctrl_c_as_the_run_starts_stops_it_the_same_way(tmp_path, monkeypatch, capsys):
+    # Before: a Ctrl-C landing between "capturing into session" and the wait loop (the disk
+    # line, the runner's start) escaped the graceful stop: exit 130 with no "stopped:" line and
+    # no "finished" log entry, or the runner left capturing, and a process that then ended
+    # with it in native code aborted ("terminate called without an active exception")
+    import cli
+    from engine.live import DiskGuard
+
+    real, calls = DiskGuard.check_plan, []
+
+    def check_plan(self, plan, **kw):
+        calls.append(plan)
+        if len(calls) == 2:  # the preflight passed; the run's "disk:" line is being measured
+            raise KeyboardInterrupt
+        return real(self, plan, **kw)
+
+    monkeypatch.setattr(DiskGuard, "check_plan", check_plan)
+    data = tmp_path / "data"
+    argv = ["capture", "--camera", "sim", "--session", "night", "--every", "0.3s",
+            "--no-align", "--data-dir", str(data)]  # fmt: skip
+    assert cli.main(argv) == 130
+    out = capsys.readouterr().out
+    assert "stopping after the capture in progress" in out
+    assert "stopped: 0 night capture(s), 0 missed, session 1 (night)" in out
+    with Store(data, read_only=True) as store:
+        log = store.log_entries(1)
         assert log[-1].kind == "finished" and "cancelled" in log[-1].message

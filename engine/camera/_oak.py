@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.camera._base import (
     Camera,
@@ -25,6 +25,11 @@ from engine.camera._oak_controls import (
     oak_control_specs,
 )
 from engine.camera._oak_pipeline import OakSession, frame_from_imgframe, list_oak_devices
+
+if TYPE_CHECKING:
+    from engine.camera._oak_colorize import OakColorizer
+    from engine.colorize import RecombineParams
+    from engine.models import ModelCard
 
 __all__ = ["OakCamera", "list_oak_devices"]
 
@@ -105,17 +110,21 @@ class OakCamera(Camera):
         self.fps = float(fps)
         self.mono = bool(mono)
         self.socket = socket
-        self._session: Any = None
+        self._session: OakSession | None = None
         self._session_lock = threading.Lock()
         self._features: dict[str, Any] = {}
-        self._colorizer: Any = None
+        self._colorizer: OakColorizer | None = None
         self._sequence_base = 0
         self._last_sequence = -1
 
     # -- on-camera colorization -------------------------------------------------------------
     def enable_colorization(
-        self, model: str | Path | None = None, *, card: Any = None, params: Any = None
-    ) -> Any:
+        self,
+        model: str | Path | None = None,
+        *,
+        card: ModelCard | None = None,
+        params: RecombineParams | None = None,
+    ) -> OakColorizer:
         """Run a colorization model on the camera; returns its `OakColorizer`.
 
         The model (``.blob`` or NN archive; ``None`` = the default model's blob) is checked
@@ -130,7 +139,7 @@ class OakCamera(Camera):
         return self._colorizer
 
     @property
-    def colorizer(self) -> Any:
+    def colorizer(self) -> OakColorizer | None:
         """The `OakColorizer` if on-camera colorization is enabled, else ``None``."""
         return self._colorizer
 

@@ -76,6 +76,12 @@ def _smooth(x: np.ndarray, window: int) -> np.ndarray:
 def _contrast_structure(e_a, e_b, cross, floor) -> np.ndarray:
     """``(2 |cross| + C) / (e_a + e_b + C)`` in place in ``cross``; in [0, 1]."""
     np.abs(cross, out=cross)
+    return _ratio(cross, e_a, e_b, floor)
+
+
+def _ratio(cross, e_a, e_b, floor) -> np.ndarray:
+    """``(2 cross + C) / (e_a + e_b + C)`` clipped to [0, 1], in place in ``cross`` (``e_a``
+    is overwritten)."""
     cross *= 2.0
     cross += floor
     e_a += e_b
@@ -99,12 +105,7 @@ def _orientation_similarity(night, reference, window, floor) -> np.ndarray:
     e_b *= 1.0 / k_b
     cross *= 1.0 / np.sqrt(k_a * k_b)
     # signed on purpose: perpendicular structure (cos < 0) is as 'different' as it gets
-    cross *= 2.0
-    cross += floor
-    e_a += e_b
-    e_a += floor
-    np.divide(cross, e_a, out=cross)
-    return np.clip(cross, 0.0, 1.0, out=cross)
+    return _ratio(cross, e_a, e_b, floor)
 
 
 def _orientation_compiled(night, reference, window, floor) -> np.ndarray:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import copy
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from engine.models._card import (
+    ModelCard,
     ModelError,
     card_path_for,
     load_card,
@@ -40,7 +40,7 @@ _DTYPE_OF = {"U8": "uint8", "FP16": "float16", "FP32": "float32"}
 _TOOL = "nightlab model to-blob"
 
 
-def blob_precisions(card: Any, overrides: dict[str, str] | None = None) -> dict[str, str]:
+def blob_precisions(card: ModelCard, overrides: dict[str, str] | None = None) -> dict[str, str]:
     """The compile precision of every input: U8 where the camera feeds gray levels, else FP16.
 
     A night input with ``encoding: "gray8"`` (a camera variant) is U8: the camera's resize
@@ -128,7 +128,9 @@ def _onnx_has_fp32_io(path: Path) -> bool:
     return any(t.dtype == "float32" for t in (*io.inputs, *io.outputs))
 
 
-def _check_blob(blob: Path, card: Any, precisions: dict[str, str], out_prec: str) -> list[str]:
+def _check_blob(
+    blob: Path, card: ModelCard, precisions: dict[str, str], out_prec: str
+) -> list[str]:
     """Every input/output the card declares, in the blob with the card's shape and the type
     it was compiled for."""
     io = inspect_model(blob)

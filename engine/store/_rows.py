@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.atomic import jsonable
+from engine.atomic import jsonable, os_reason
 
 __all__ = [
     "PAIR_FIELDS",
@@ -39,20 +39,6 @@ def app_version() -> str:
         return version("nightlab")
     except PackageNotFoundError:
         return "unknown"
-
-
-def os_reason(exc: OSError) -> str:
-    import errno
-
-    hint = {
-        errno.ENOSPC: "disk full",
-        errno.EFBIG: "file size limit reached (disk full?)",
-        errno.EDQUOT: "disk quota exceeded",
-        errno.EROFS: "read-only file system",
-        errno.EACCES: "permission denied (read-only folder?)",
-        errno.EPERM: "operation not permitted",
-    }.get(exc.errno or -1)
-    return hint or exc.strerror or str(exc)
 
 
 def sqlite_reason(db: Path, exc: Exception) -> str:

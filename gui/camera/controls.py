@@ -1,9 +1,14 @@
 """Camera controls built from the camera's own capabilities (one widget per ControlSpec).
 
 Like pymmcore-widgets' property browser: the panel reads the initial state from the camera,
-writes user edits straight back with ``set_control``, and follows ``control_changed`` so a
-change made elsewhere (CLI, script, auto mode) shows up here without echoing back. When the
-app switches camera (``state.camera``), the form is rebuilt for the new one.
+writes user edits back with ``set_control``, and follows ``control_changed`` so a change made
+elsewhere (CLI, script, auto mode) shows up here without echoing back. When the app switches
+camera (``state.camera``), the form is rebuilt for the new one.
+
+Edits are applied on the job runner, never in the editor's slot: a driver may answer only
+when the frame it is reading is in (a webcam's capture lock), which froze the window for a
+frame per spin-box step, or for seconds on a stalling USB camera. One batch is in flight at a
+time; edits made meanwhile go next, in the order made, the newest value of each control only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
+    from engine.camera import Camera
+    from gui.jobs import JobRunner
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,10 +41,14 @@ class CameraControlsPanel(QWidget):
 
     error = Signal(str)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self._camera = None
+        self._jobs = jobs
+        self._camera: Camera | None = None
+        self._pending: dict[str, Any] = {}  # edits not yet sent, in the order made
+        self._in_flight: dict[str, Any] = {}  # the batch being applied
+        self._applying = False
         self._editors: dict[str, QWidget] = {}
         self._unfollow = None
         self._form = QFormLayout(self)
@@ -52,6 +63,7 @@ class CameraControlsPanel(QWidget):
         while self._form.rowCount():
             self._form.removeRow(0)
         self._editors.clear()
+        self._pending.clear()  # edits for the camera that went
         self._camera = camera
         if camera is None:
             return
@@ -65,7 +77,7 @@ class CameraControlsPanel(QWidget):
             self._form.addRow(label, editor)
             self._editors[name] = editor
         # set_control emits on the caller's thread; a script or the CLI may be that caller
-        self._unfollow = follow(camera.events.control_changed, self._show_value, self)
+        self._unfollow = follow(camera.events.control_changed, self._on_changed, self)
 
     def detach(self) -> None:
         """Stop following the camera (the camera may outlive the panel)."""
@@ -109,12 +121,52 @@ class CameraControlsPanel(QWidget):
         return w
 
     def _set(self, name: str, value: Any) -> None:
-        try:
-            self._camera.set_control(name, value)
-        except (ValueError, RuntimeError) as exc:
-            self.error.emit(str(exc))
-            with contextlib.suppress(ValueError, RuntimeError):
-                self._show_value(name, self._camera.get_control(name))
+        if self._camera is None:
+            return
+        self._pending.pop(name, None)  # to the end: the order edits were made is kept
+        self._pending[name] = value
+        if not self._applying:
+            self._apply_pending()
+
+    def _apply_pending(self) -> None:
+        camera, batch = self._camera, self._pending
+        self._pending = {}
+        if camera is None or not batch:
+            return
+
+        def work() -> list[tuple[str, str]]:
+            refused = []
+            for name, value in batch.items():
+                try:
+                    camera.set_control(name, value)
+                except (ValueError, RuntimeError) as exc:
+                    refused.append((name, str(exc)))
+            return refused
+
+        def done(refused: list[tuple[str, str]]) -> None:
+            self._applying, self._in_flight = False, {}
+            if camera is self._camera:
+                for _name, why in refused:
+                    self.error.emit(why)
+                for name in batch:  # what the camera took (coerced, or refused: unchanged)
+                    if name not in self._pending:
+                        with contextlib.suppress(ValueError, RuntimeError):
+                            self._show_value(name, camera.get_control(name))
+            self._apply_pending()  # what was edited meanwhile
+
+        def failed(_msg: str) -> None:  # the runner shows it in the status bar
+            self._applying, self._in_flight = False, {}
+            self._apply_pending()
+
+        self._applying, self._in_flight = True, batch
+        if self._jobs.submit(work, done=done, failed=failed, label="camera controls") is None:
+            self._applying = False  # the runner is shut down: the window is closing
+
+    def _on_changed(self, name: str, value: Any) -> None:
+        """A control changed (this panel's edit applied, or a script, the CLI, auto mode)."""
+        if name in self._pending or name in self._in_flight:
+            return  # the echo of an older edit: the editor already shows a newer value
+        self._show_value(name, value)
 
     def _show_value(self, name: str, value: Any) -> None:
         w = self._editors.get(name)

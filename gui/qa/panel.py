@@ -216,6 +216,8 @@ class QAPanel(QWidget):
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
         self.tags_edit.textEdited.connect(lambda _t: self._tags_refused(""))
+        self.note.textEdited.connect(lambda _t: self._note_refused(""))
+        self._note_refused("")  # the field's tooltip
         self._tags_refused("")  # the field's tooltip
         for edit in (self.note, self.tags_edit):
             # type a note, Esc, then P/F/R: back to the list without reaching for the mouse
@@ -472,22 +474,40 @@ class QAPanel(QWidget):
         p = self.current()
         if p is None:
             return
-        note = self.note.text().strip()
+        typed = self.note.text()
+        note = typed.strip()
         operator = self._state.session.operator if self._state.session else ""
         # on to the next pair now, not when the write is done: a second key press judges the
-        # next pair, never the same one twice
+        # next pair, never the same one twice (nor with this pair's note)
         self.note.clear()
+        self._note_refused("")
         self.step(+1)
+        moved_to = self.current()
 
         def done(_v) -> None:
             self.message.emit(f"Pair #{p.id}: {verdict}")
             self.refresh()
 
+        def failed(reason: str) -> None:  # the runner also shows it in the status bar
+            # the store refused: what the operator typed comes back, on the pair it is about,
+            # unless they have typed another note or moved on since
+            if self.note.text() or self.current() is not moved_to:
+                return
+            row = next((i for i, q in enumerate(self._pairs) if q.id == p.id), None)
+            if row is not None:
+                self.table.selectRow(row)
+            self.note.setText(typed)
+            self._note_refused(f"Pair #{p.id}: {reason}")
+
         self._jobs.submit(
             lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
             done=done,
+            failed=failed,
             label="saving the verdict",
         )
+
+    def _note_refused(self, reason: str) -> None:
+        _mark_refused(self.note, reason, "Note stored with the verdict for the selected pair")
 
     def _sort_by_column(self, column: int) -> None:
         orders = HEADER_SORTS.get(COLUMNS[column])
@@ -541,10 +561,14 @@ class QAPanel(QWidget):
         )
 
     def _tags_refused(self, reason: str) -> None:
-        """Mark the tag field refused with ``reason`` (a red frame and its tooltip), or clear
-        the mark (``""``); editing the text clears it too."""
-        self.tags_edit.setStyleSheet("QLineEdit { border: 1px solid #d9534f; }" if reason else "")
-        self.tags_edit.setToolTip(reason or "Tags for the selected pair, comma-separated (Enter)")
+        _mark_refused(self.tags_edit, reason, "Tags for the selected pair, comma-separated (Enter)")
+
+
+def _mark_refused(edit: QLineEdit, reason: str, tooltip: str) -> None:
+    """Mark ``edit`` refused with ``reason`` (a red frame and its tooltip), or clear the mark
+    (``""``) and give back its usual ``tooltip``; editing the text clears it too."""
+    edit.setStyleSheet("QLineEdit { border: 1px solid #d9534f; }" if reason else "")
+    edit.setToolTip(reason or tooltip)
 
 
 def _qcolor(hex_colour: str):

@@ -43,20 +43,34 @@ COLUMNS = ("Name", "Operator", "Created", "Captures", "Pairs", "State")
 
 
 class NewSessionDialog(QDialog):
-    """Name (required), operator, scene notes."""
+    """Name (required), operator, scene notes; ``values`` and ``refused`` bring back an attempt
+    the store refused, as it was typed, with the reason."""
 
-    def __init__(self, parent: QWidget | None = None, *, operator: str = "") -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        operator: str = "",
+        values: dict[str, str] | None = None,
+        refused: str = "",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("New session")
+        values = values or {}
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. roof-east 2026-12-01")
-        self.operator = QLineEdit(operator)
-        self.notes = QPlainTextEdit()
+        self.operator = QLineEdit(values.get("operator", operator))
+        self.notes = QPlainTextEdit(values.get("scene_notes", ""))
         self.notes.setPlaceholderText(
             "What the scene is, weather, anything the QA team should know"
         )
         self.notes.setFixedHeight(80)
+        self.refused = QLabel(refused)
+        self.refused.setWordWrap(True)
+        self.refused.setStyleSheet("color: #c62828;")
+        self.refused.setVisible(bool(refused))
         form = QFormLayout(self)
+        form.addRow(self.refused)
         form.addRow("Name", self.name)
         form.addRow("Operator", self.operator)
         form.addRow("Scene notes", self.notes)
@@ -69,6 +83,7 @@ class NewSessionDialog(QDialog):
         self._ok.setText("Create")
         self._ok.setEnabled(False)
         self.name.textChanged.connect(lambda t: self._ok.setEnabled(bool(t.strip())))
+        self.name.setText(values.get("name", ""))
         form.addRow(buttons)
 
     def values(self) -> dict[str, str]:
@@ -192,12 +207,15 @@ class SessionsPanel(QWidget):
         )
         return True
 
-    def new_dialog(self) -> None:
+    def new_dialog(self, values: dict[str, str] | None = None, refused: str = "") -> None:
+        """Ask for a new session (window-modal, opened: the app's loop goes on). A session the
+        store refuses brings the dialog back with what was typed and why."""
         if self.refuse_while_recording("start a new session"):
             return
-        dlg = NewSessionDialog(self, operator=self._last_operator())
-        if dlg.exec() == QDialog.DialogCode.Accepted:
-            self.create(**dlg.values())
+        dlg = NewSessionDialog(self, operator=self._last_operator(), values=values, refused=refused)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self.create(**dlg.values(), ask_again=True))
+        dlg.open()
 
     def _last_operator(self) -> str:
         """The newest session's operator, else the login name (as the command line does)."""
@@ -208,7 +226,11 @@ class SessionsPanel(QWidget):
         except (KeyError, OSError):
             return ""
 
-    def create(self, name: str, operator: str = "", scene_notes: str = "") -> None:
+    def create(
+        self, name: str, operator: str = "", scene_notes: str = "", *, ask_again: bool = False
+    ) -> None:
+        """Create and open a session (on the job runner). ``ask_again``: if the store refuses,
+        the New session dialog comes back with these values and the reason."""
         if self.refuse_while_recording("start a new session"):
             return
         cam = self._state.camera
@@ -229,7 +251,12 @@ class SessionsPanel(QWidget):
             self._state.session = session
             self.message.emit(f"Session {session.name!r} created and open")
 
-        self._jobs.submit(work, done=done, label="creating the session")
+        def failed(reason: str) -> None:  # the runner also shows it in the status bar
+            if ask_again:
+                values = {"name": name, "operator": operator, "scene_notes": scene_notes}
+                self.new_dialog(values, refused=reason)
+
+        self._jobs.submit(work, done=done, failed=failed, label="creating the session")
 
     def selected(self) -> Session | None:
         rows = self.table.selectionModel().selectedRows()
