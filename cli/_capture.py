@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["huffman", "none"],
         default="huffman",
         help="PNG compression, both lossless: huffman (default, ~55%% of raw) or none "
-        "(raw size, ~8x less CPU per frame)",
+        "(raw size, ~3x less CPU per capture)",
     )
     p.add_argument(
         "--min-free",

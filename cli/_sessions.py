@@ -25,7 +25,9 @@ ACTIONS: dict[str, str] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sessions", help="list, show and delete recorded sessions")
+    p = sub.add_parser(
+        "sessions", help="list, show, verify, delete, export and import recorded sessions"
+    )
     actions = p.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
 
     lst = actions.add_parser("list", help="one session a line, its id first")
