@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nightlab",
         description="NightLab: night-time reference colorization lab tool. "
-        "Without a subcommand, starts the desktop app on the simulated camera.",
+        "Without a subcommand, starts the desktop app on the simulated camera; its options "
+        "(--camera, --smoke, --screenshot, --resolution, --stats) are in 'nightlab gui --help'.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="start the desktop app (default)")
