@@ -137,7 +137,8 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
-    print(f"  camera {s.camera_backend or '-'} {s.device_id}, NightLab {s.app_version}")
+    camera = " ".join(part for part in (s.camera_backend, s.device_id) if part) or "-"
+    print(f"  camera {camera}, NightLab {s.app_version}")
     if s.scene_notes:
         print(f"  notes: {s.scene_notes}")
     print(f"  {s.n_captures} captures, {s.n_pairs} pairs ({total} matching)")
