@@ -115,6 +115,10 @@ def _output_file_problem(path, what: str) -> str:
         return f"{path}: folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"{path}: folder {folder} is not writable"
+    from cli._common import folder_problem  # /proc passes access() for root, refuses files
+
+    if problem := folder_problem(folder):
+        return f"{path}: {problem}"
     return ""
 
 
