@@ -514,3 +514,18 @@ def test_qa_tag_refused_by_the_store_keeps_the_typed_text_and_shows_why(qa_windo
     qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: set(store.pair(pair_id).tags) == {"fog", "van"}, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: qa.tags_edit.text() == "", timeout=TIMEOUT)
+
+
+def test_buttons_of_the_schedule_leak_model_and_inspector_have_tooltips(window, qtbot):
+    # the README promises a tooltip on every button; Pause, Stop, Defaults, Host and Reset
+    # nudge had none
+    from PySide6.QtWidgets import QAbstractButton
+
+    panels = (window.night_panel, window.leak_panel, window.model_panel, window.inspector)
+    bare = [
+        b.text()
+        for panel in panels
+        for b in panel.findChildren(QAbstractButton)
+        if b.text() and not b.toolTip() and type(b).__name__ != "QCheckBox"
+    ]
+    assert bare == []
