@@ -62,7 +62,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--camera",
         default="sim",
-        help="camera backend: sim (default), oak[:ID], webcam[:INDEX|URL], replay:PATH",
+        help="camera: sim (default), sim:night, sim:PATH, oak[:ID], webcam[:INDEX|URL], "
+        "replay:PATH (a video, image folder or saved session)",
     )
     parser.add_argument(
         "--smoke",

@@ -38,3 +38,11 @@ def _raw_help(argv, capsys) -> str:
     with pytest.raises(SystemExit):
         cli.main([*argv, "--help"])
     return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["gui"], ["capture"]])
+def test_camera_option_names_every_kind_of_camera_spec(command, capsys):
+    # the app's help left out sim:night and sim:PATH, capture's also replay:PATH
+    text = _help(command, capsys)
+    for spec in ("sim:night", "sim:PATH", "oak[:ID]", "webcam[:INDEX|URL]", "replay:PATH"):
+        assert spec in text, spec
