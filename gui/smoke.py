@@ -493,12 +493,16 @@ class SmokeRun:
 def summary_line(fig: dict, done: int, failed: int, not_reached: int) -> str:
     """The one line a smoke run ends with. A run that never had a live result (a replay
     without a day reference, a model that did not load) has no rates: it says so, where
-    it printed 'None display fps' before."""
+    it printed 'None display fps' before. The rates say how long they were measured: the
+    window opens about 2.5 s in, so a 3 s run's figures cover a fraction of a second."""
     lat = fig["frame_to_painted_ms"]["result"]["p50"]
     if fig["display_fps"] is None:
         rates = "no live result, so no display fps or results/s"
     else:
-        rates = f"{fig['display_fps']} display fps, {fig['results_per_s']} results/s"
+        rates = (
+            f"{fig['display_fps']} display fps, {fig['results_per_s']} results/s "
+            f"(over {fig['measured_seconds']:g} s)"
+        )
     latency = "no result latency" if lat is None else f"result latency p50 {lat} ms"
     stall = fig["gui_stall_ms"]
     return (
