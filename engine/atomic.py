@@ -147,7 +147,11 @@ def atomic_write(
     folder = target.parent
     if mkdir:
         folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX)
+    except OSError as exc:  # name the file asked for, not the temporary one never made
+        exc.filename = str(target)
+        raise
     try:
         _register(tmp)
         # mkstemp makes 0600; give the file the permissions a plain open() would have
