@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nightlab",
         description="NightLab: night-time reference colorization lab tool. "
-        "Without a subcommand, starts the desktop app on the simulated camera.",
+        "Without a subcommand, starts the desktop app on the simulated camera; its options "
+        "(--camera, --smoke, --screenshot, --resolution, --stats) are in 'nightlab gui --help'.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="start the desktop app (default)")
@@ -61,7 +62,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--camera",
         default="sim",
-        help="camera backend: sim (default), oak[:ID], webcam[:INDEX|URL], replay:PATH",
+        help="camera: sim (default), sim:night, sim:PATH, oak[:ID], webcam[:INDEX|URL], "
+        "replay:PATH (a video, image folder or saved session)",
     )
     parser.add_argument(
         "--smoke",
@@ -114,6 +116,10 @@ def _output_file_problem(path, what: str) -> str:
         return f"{path}: folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"{path}: folder {folder} is not writable"
+    from cli._common import folder_problem  # /proc passes access() for root, refuses files
+
+    if problem := folder_problem(folder):
+        return f"{path}: {problem}"
     return ""
 
 

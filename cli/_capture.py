@@ -22,7 +22,12 @@ from cli._store_args import Progress, add_data_dir, add_operator, open_store, op
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("capture", help="scheduled headless capture into a session")
-    p.add_argument("--camera", default="sim", help="camera spec: sim, oak[:ID], webcam[:N]...")
+    p.add_argument(
+        "--camera",
+        default="sim",
+        help="camera: sim (default), sim:night, sim:PATH, oak[:ID], webcam[:INDEX|URL], "
+        "replay:PATH",
+    )
     p.add_argument("--session", required=True, help="session name (created if new) or id")
     p.add_argument("--every", default="0s", help="interval: 30s, 10m, 1h (default: back to back)")
     p.add_argument("--from", dest="start", metavar="HH:MM", help="start of the capture window")
@@ -61,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["huffman", "none"],
         default="huffman",
         help="PNG compression, both lossless: huffman (default, ~55%% of raw) or none "
-        "(raw size, ~8x less CPU per frame)",
+        "(raw size, ~3x less CPU per capture)",
     )
     p.add_argument(
         "--min-free",

@@ -66,6 +66,16 @@ def folder_problem(folder: Path) -> str:
             if isinstance(exc, FileNotFoundError):  # the folder exists: ENOENT means "not here"
                 why = f"{parent} does not accept new folders"
             return f"cannot create {folder} ({why})"
+    else:  # an existing folder: /proc and /sys pass access() for root yet refuse new files
+        probe = folder / f".nightlab-probe-{os.getpid()}"
+        try:
+            os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.unlink(probe)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            if isinstance(exc, FileNotFoundError):  # the folder exists: ENOENT means "not here"
+                why = f"{folder} does not accept new files"
+            return f"cannot write into {folder} ({why})"
     return ""
 
 

@@ -8,8 +8,8 @@ settings (the Leak panel's when it was captured; the defaults when it has none),
 figures match the pair's. Pairs that already have a run with the same model, parameters,
 registration and leak settings are skipped and counted, so an interrupted reprocess resumes
 where it stopped and a pair whose registration or mask was changed since is processed again.
-The work runs on a Dask ``LocalCluster`` of all cores, or on an existing cluster
-(``--scheduler tcp://HOST:8786``) whose workers see the data directory at the same path (a
+The work runs on a Dask LocalCluster of all cores, or on an existing cluster
+(--scheduler tcp://HOST:8786) whose workers see the data directory at the same path (a
 shared filesystem); this process is the only writer to the store.
 """
 
@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="align every pair anew instead of using its stored registration",
     )
     p.add_argument(
-        "--data-dir", help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)"
+        "--data-dir",
+        metavar="DIR",
+        help="data folder (default: $NIGHTLAB_DATA_DIR or the user data dir)",
     )
     # Ctrl-C / SIGTERM: stop submitting, keep what finished, close the cluster, say how to resume
     p.set_defaults(func=run, handles_signals=True)
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         model_name = _model_name(spec.model_path)
 
         progress = _Progress(len(jobs))
+        failures: list[str] = []  # said after the summary: the operator sees why, not only how many
         sources = {"stored": 0, "aligned": 0}
         leak_sources = {"stored": 0, "run": 0, "default": 0}
 
@@ -138,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 store.log(
                     session.id, "reprocess-failed", f"pair {outcome.pair_id}: {outcome.error}"
                 )
+                failures.append(f"pair {outcome.pair_id}: {outcome.error}")
             progress.step(outcome.ok)
 
         cancel = threading.Event()
@@ -173,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         f"settings; {rate} on {report.where} "
         f"({report.workers} worker{'s' if report.workers != 1 else ''})"
     )
+    for line in failures:
+        print(f"nightlab reprocess: failed: {line}", file=sys.stderr)
     if report.cancelled:
         print(
             f"nightlab reprocess: interrupted; the {report.processed} pairs done are kept, run "

@@ -25,7 +25,9 @@ ACTIONS: dict[str, str] = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sessions", help="list, show and delete recorded sessions")
+    p = sub.add_parser(
+        "sessions", help="list, show, verify, delete, export and import recorded sessions"
+    )
     actions = p.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
 
     lst = actions.add_parser("list", help="one session a line, its id first")
@@ -135,7 +137,8 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
-    print(f"  camera {s.camera_backend or '-'} {s.device_id}, NightLab {s.app_version}")
+    camera = " ".join(part for part in (s.camera_backend, s.device_id) if part) or "-"
+    print(f"  camera {camera}, NightLab {s.app_version}")
     if s.scene_notes:
         print(f"  notes: {s.scene_notes}")
     print(f"  {s.n_captures} captures, {s.n_pairs} pairs ({total} matching)")

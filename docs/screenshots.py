@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication
 
     from engine.camera import SimulatedCamera
@@ -40,10 +41,16 @@ def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
     win.resize(*size)
     win.show()
 
+    def events() -> None:
+        # processEvents alone never runs deleteLater (only an event loop does): without the
+        # deferred deletes, a dock tab bar Qt had retired stayed on the 1366x768 shots
+        app.processEvents()
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
     def pump(seconds: float) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            app.processEvents()
+            events()
             time.sleep(0.01)
 
     def wait(cond, timeout: float = 60.0, what: str = "") -> None:
@@ -51,7 +58,7 @@ def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
         while not cond():
             if time.monotonic() > end:
                 raise TimeoutError(f"screenshots: timed out waiting for {what}")
-            app.processEvents()
+            events()
             time.sleep(0.01)
 
     def shot(widget, name: str) -> None:

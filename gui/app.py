@@ -81,6 +81,9 @@ def run_app(
     switch_ms = env_number("NIGHTLAB_SWITCH_MS", 1.0, kind=float, minimum=0.01, maximum=100.0)
     sys.setswitchinterval(switch_ms / 1000.0)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from gui._qt_messages import quiet_offscreen_notes
+
+    quiet_offscreen_notes()  # a headless --smoke ends with its summary line, not Qt's notes
     from gui._app_signals import quit_on_signals  # SIGINT/SIGTERM: close cleanly, one line
 
     quit_on_signals(app)

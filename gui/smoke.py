@@ -493,13 +493,29 @@ class SmokeRun:
             from engine.atomic import write_json_atomic
 
             write_json_atomic(self.stats_path, fig)
-        lat = fig["frame_to_painted_ms"]["result"]["p50"]
         print(
-            f"nightlab --smoke: {fig['display_fps']} display fps, {fig['results_per_s']} "
-            f"results/s, GUI stall p99 {fig['gui_stall_ms']['p99']} ms "
-            f"(max {fig['gui_stall_ms']['max']}), result latency p50 {lat} ms, "
-            f"{len(self.done_steps)} steps done, {len(self.failures)} failed, "
-            f"{len(self.skipped)} not reached",
+            summary_line(fig, len(self.done_steps), len(self.failures), len(self.skipped)),
             file=sys.stderr,
         )
         return 1 if self.failures else 0
+
+
+def summary_line(fig: dict, done: int, failed: int, not_reached: int) -> str:
+    """The one line a smoke run ends with. A run that never had a live result (a replay
+    without a day reference, a model that did not load) has no rates: it says so, where
+    it printed 'None display fps' before. The rates say how long they were measured: the
+    window opens about 2.5 s in, so a 3 s run's figures cover a fraction of a second."""
+    lat = fig["frame_to_painted_ms"]["result"]["p50"]
+    if fig["display_fps"] is None:
+        rates = "no live result, so no display fps or results/s"
+    else:
+        rates = (
+            f"{fig['display_fps']} display fps, {fig['results_per_s']} results/s "
+            f"(over {fig['measured_seconds']:g} s)"
+        )
+    latency = "no result latency" if lat is None else f"result latency p50 {lat} ms"
+    stall = fig["gui_stall_ms"]
+    return (
+        f"nightlab --smoke: {rates}, GUI stall p99 {stall['p99']} ms (max {stall['max']}), "
+        f"{latency}, {done} steps done, {failed} failed, {not_reached} not reached"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import errno
 import os
 import subprocess
 import sys
@@ -43,6 +44,17 @@ def test_folder_in_the_way_is_refused_before_writing(tmp_path):
     with pytest.raises(IsADirectoryError, match="colorized.png"):
         write_bytes_atomic(tmp_path / "colorized.png", b"x")
     assert [p.name for p in tmp_path.iterdir()] == ["colorized.png"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (refuses new files)")
+def test_a_folder_refusing_the_temporary_names_the_file_asked_for():
+    # 'nightlab bench --json /proc/x.json' ended "No such file or directory:
+    # '/proc/.x.json.jygh36pf.partial'": a name the operator never gave
+    with pytest.raises(OSError) as refused:
+        write_bytes_atomic("/proc/x.json", b"{}")
+    assert refused.value.errno == errno.ENOENT
+    assert refused.value.filename == "/proc/x.json"
+    assert "partial" not in str(refused.value)
 
 
 def test_new_file_gets_umask_permissions_not_mkstemp_0600(tmp_path):

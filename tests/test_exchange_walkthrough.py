@@ -43,6 +43,16 @@ def test_cli_export_notes_pairs_without_a_run_and_how_to_add_them(captured, tmp_
     assert len(list((tmp_path / "full" / "data" / "pairs").rglob("colorized.png"))) == 2
 
 
+def test_cli_export_note_agrees_with_one_pair(captured, tmp_path, capsys):
+    # "1 of 1 pair have no model run" read wrong; the note names one pair in the singular
+    assert cli.main(["qa", "1", "pass"]) == 0
+    capsys.readouterr()
+    argv = ["sessions", "export", "roof", "--out", str(tmp_path / "p"), "--only", "pass"]
+    assert cli.main(argv) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: 1 of 1 pair has no model run, "), notes
+
+
 def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
     from engine.exchange import export_session
 

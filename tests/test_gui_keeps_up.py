@@ -414,3 +414,42 @@ def test_the_smoke_runs_checks_follow_store_events_and_never_query_it_on_the_gui
         finally:
             win.close()
             assert win.wait_closed(timeout=20)
+
+
+def test_stage_figures_changing_never_move_the_plot_nor_widen_the_window(qtbot):
+    # sized to its text, the stages column grew and shrank with the figures: the plot beside
+    # it jumped sideways with each refresh, a longer line showed cut (1920x1080 shots), and
+    # 4-digit stages (a loaded machine) pushed the window's minimum width past 1366 px
+    from PySide6.QtWidgets import QApplication
+
+    from gui.live.stats import LiveStats
+    from gui.live.status import LiveStatus
+
+    stats = LiveStats()
+    status = LiveStatus(stats)
+    qtbot.addWidget(status)
+    status.resize(1535, 70)
+    status.show()
+    qtbot.waitExposed(status)
+    status._timer.stop()  # refreshed by hand below
+    stages = status.values["stages"]
+    narrowest = status.minimumSizeHint().width()
+    where = set()
+    for align, warp, mask, colour in ((0, 0, 3, 19), (621, 102, 32, 715), (1180, 240, 130, 1433)):
+        stats.stages_ms = {"align": align, "warp": warp, "leak_mask": mask, "colorize": colour}
+        status.refresh()
+        QApplication.processEvents()
+        right = stages.mapTo(status, stages.rect().topRight()).x()
+        assert right < status.plot.x()  # the line ends left of the plot
+        painted = stages.fontMetrics().horizontalAdvance(stages.text())
+        assert painted <= stages.width(), stages.text()  # drawn whole, never cut
+        where.add(status.plot.x())
+        assert status.minimumSizeHint().width() == narrowest
+    assert len(where) == 1, where
+    # the slow machine's line did not fit: shortened on screen, whole in the tooltip
+    assert stages.text().endswith("…")
+    assert "align 1180 · warp 240 · mask 130 · colour 1433 ms" in stages.toolTip()
+    stats.stages_ms = {"align": 5, "warp": 2, "leak_mask": 3, "colorize": 20}
+    status.refresh()
+    assert stages.text() == "align 5 · warp 2 · mask 3 · colour 20 ms"
+    assert stages.toolTip() == "Milliseconds per stage of the newest result"

@@ -62,3 +62,28 @@ def test_bad_resolution_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "nightlab: error: --resolution must look like 1280x720, got 'big'"
     ]
+
+
+def test_summary_line_of_a_run_without_a_live_result_says_so_instead_of_none():
+    # a smoke run on a replay camera (no day reference, so no live result) printed
+    # "None display fps, None results/s ... result latency p50 None ms"
+    from gui.smoke import summary_line
+
+    fig = {
+        "display_fps": None,
+        "results_per_s": None,
+        "gui_stall_ms": {"p99": 25.1, "max": 126.4},
+        "frame_to_painted_ms": {"result": {"p50": None}},
+    }
+    line = summary_line(fig, 17, 1, 0)
+    assert "None" not in line
+    assert line.startswith("nightlab --smoke: no live result, so no display fps or results/s,")
+    assert "no result latency" in line and "17 steps done, 1 failed, 0 not reached" in line
+    fig.update(display_fps=28.8, results_per_s=25.1, measured_seconds=0.14)
+    fig["frame_to_painted_ms"]["result"]["p50"] = 49.2
+    # a 3 s run measures from the window's opening, a fraction of a second: the line says so
+    assert summary_line(fig, 27, 0, 0) == (
+        "nightlab --smoke: 28.8 display fps, 25.1 results/s (over 0.14 s), GUI stall p99 "
+        "25.1 ms (max 126.4), result latency p50 49.2 ms, 27 steps done, 0 failed, "
+        "0 not reached"
+    )

@@ -197,7 +197,11 @@ class NightCapturePanel(QWidget):
         form.addRow(self.times_note)
         self.btn_run = QPushButton("Start")
         self.btn_pause = QPushButton("Pause")
+        self.btn_pause.setToolTip(
+            "Hold the schedule (captures due meanwhile count as missed); again to resume"
+        )
         self.btn_cancel = QPushButton("Stop")
+        self.btn_cancel.setToolTip("End the schedule after the capture in progress")
         self.btn_pause.setEnabled(False)
         self.btn_cancel.setEnabled(False)
         btns = QHBoxLayout()

@@ -87,6 +87,7 @@ class InspectorPanel(QWidget):
         self.btn_accept = QPushButton("Accept")
         self.btn_accept.setToolTip("Keep this registration (with any nudge) as the pair's")
         self.btn_reset = QPushButton("Reset nudge")
+        self.btn_reset.setToolTip("Undo the arrow-key nudge: the registration as shown before it")
         self.nudge_label = QLabel("nudge 0, 0 px")
         self.nudge_label.setToolTip("Arrow keys move the reference by 1 px (Shift: 5 px)")
         bar = QHBoxLayout()

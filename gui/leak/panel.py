@@ -77,6 +77,7 @@ class LeakPanel(QWidget):
         self.btn_save.setToolTip("Save these parameters under a name, in the open session")
         self.btn_save.clicked.connect(self._save_dialog)
         self.btn_default = QPushButton("Defaults")
+        self.btn_default.setToolTip("Back to the default leak-mask parameters")
         self.btn_default.clicked.connect(self.reset)
         row = QHBoxLayout()
         row.addWidget(self.presets, 1)

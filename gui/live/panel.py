@@ -70,8 +70,8 @@ class LivePanel(QWidget):
 
         self.camera_view = ImageCanvas("Camera not streaming")
         self.result_view = ImageCanvas(
-            "Capture a day reference (Ctrl+D), switch the scene to night, "
-            "then turn on Live colorize (Ctrl+L)"
+            "Capture a day reference (Ctrl+D), switch the camera to night (Camera dock: "
+            "mode), then turn on Live colorize (Ctrl+L)"
         )
         self.result_view.link(self.camera_view)
         self.camera_view.set_paint_callback(lambda t: self.stats.painted(t, result=False))

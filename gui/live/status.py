@@ -20,6 +20,12 @@ STRIP_HEIGHT = 64  # px: the plot beside two rows of figures
 Y_MAX = 100.0  # every series is drawn in 0..100 (values above are clipped to the top)
 RESULTS_TIP = "Live results (aligned, masked, colorized) per second"
 STAGES = (("align", "align"), ("warp", "warp"), ("leak_mask", "mask"), ("colorize", "colour"))
+STAGES_TIP = "Milliseconds per stage of the newest result"
+# the stage line has a fixed width: sized to its text, its column grew and shrank with the
+# figures, so the plot beside it jumped sideways with each refresh, a longer line showed cut
+# before the layout caught up (1920x1080), and a slow machine's 4-digit stages pushed the
+# window's minimum width past a 1366 px screen. A longer line is elided (whole in the tooltip).
+STAGES_ROOM = "align 888 · warp 88 · mask 88 · colour 888 ms"
 
 
 class LiveStatus(QWidget):
@@ -41,7 +47,7 @@ class LiveStatus(QWidget):
             ("latency", "Latency", "Frame capture to result painted (median of the last 50)"),
             ("ssim", "SSIM mean", "Structural similarity of night vs aligned reference"),
             ("leak", "Leak area", "Share of the frame where no reference colour goes"),
-            ("stages", "Stages", "Milliseconds per stage of the newest result"),
+            ("stages", "Stages", STAGES_TIP),
         ]
         for i, (key, text, tip) in enumerate(items):
             name = QLabel(text)
@@ -57,7 +63,8 @@ class LiveStatus(QWidget):
             self.values[key] = value
         grid.setColumnMinimumWidth(1, 70)
         grid.setColumnMinimumWidth(3, 60)
-        grid.setColumnMinimumWidth(5, 250)
+        stages = self.values["stages"]
+        stages.setFixedWidth(stages.fontMetrics().horizontalAdvance(STAGES_ROOM) + 4)
 
         self.plot = pg.PlotWidget(background=(24, 26, 30))
         self.plot.setToolTip(
@@ -131,6 +138,14 @@ class LiveStatus(QWidget):
         if label.toolTip() != tip:
             label.setToolTip(tip)
 
+    def _show_stages(self, line: str) -> None:
+        label = self.values["stages"]
+        fits = label.fontMetrics().elidedText(line, Qt.TextElideMode.ElideRight, label.width())
+        label.setText(fits)
+        tip = STAGES_TIP if fits == line else f"{STAGES_TIP}:\n{line}"
+        if label.toolTip() != tip:
+            label.setToolTip(tip)
+
     def refresh(self) -> None:
         s = self._stats
         self.values["display"].setText(f"{s.display_fps:.1f} fps")
@@ -141,7 +156,7 @@ class LiveStatus(QWidget):
         t = s.stages_ms
         if t:
             parts = [f"{label} {t[k]:.0f}" for k, label in STAGES if k in t]
-            self.values["stages"].setText(" · ".join(parts) + " ms")
+            self._show_stages(" · ".join(parts) + " ms")
         recent = s.result_latency_ms[-50:]
         if recent:
             recent = sorted(recent)

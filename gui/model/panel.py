@@ -66,6 +66,7 @@ class ModelPanel(QWidget):
         self.btn_load.clicked.connect(self._load_dialog)
         self.btn_default.clicked.connect(lambda: setattr(self._state, "model_path", ""))
         self.host = QRadioButton("Host (ONNX Runtime)")
+        self.host.setToolTip("Colorize on this computer with ONNX Runtime")
         self.camera = QRadioButton("On camera (OAK MyriadX)")
         group = QButtonGroup(self)
         group.addButton(self.host)

@@ -341,7 +341,9 @@ def _without_runs(result, session_id: int) -> str:
         return ""
     # the command on a line of its own: Qt would break it at "--"
     return (
-        f"<br><span style='color:#d29922'>{n} of {result.pairs} pairs have no model run: only "
+        f"<br><span style='color:#d29922'>{n} of {result.pairs} "
+        f"{'pair' if result.pairs == 1 else 'pairs'} {'has' if n == 1 else 'have'} "
+        "no model run: only "
         f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
         "add the colorized outputs.</span>"
     )

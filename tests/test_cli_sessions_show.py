@@ -1,0 +1,25 @@
+"""``nightlab sessions show`` of a session made from image files (``ingest``): no camera."""
+
+from __future__ import annotations
+
+import cv2
+import skimage.data
+
+import cli
+from engine import write_image
+
+
+def test_show_of_an_ingested_session_says_no_camera_without_a_dangling_space(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+    day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    write_image(tmp_path / "day.png", day)
+    write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
+    argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
+    assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+    capsys.readouterr()
+    assert cli.main(["sessions", "show", "lab"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    camera = next(line for line in lines if line.strip().startswith("camera"))
+    assert camera.strip().startswith("camera -, NightLab "), camera  # was "camera - , ..."
