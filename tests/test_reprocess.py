@@ -231,9 +231,9 @@ def test_pair_key_changes_with_the_leak_settings_used_but_not_with_stored_defaul
 
     tuned = jobs[8]
     plain = PairJob(8, tuned.day, tuned.night, tuned.registration)
-    defaults = PairJob(8, tuned.day, tuned.night, tuned.registration, dataclasses.asdict(
-        LeakMaskParams()
-    ))
+    defaults = PairJob(
+        8, tuned.day, tuned.night, tuned.registration, dataclasses.asdict(LeakMaskParams())
+    )
     retuned = PairJob(8, tuned.day, tuned.night, tuned.registration, {**TUNED_LEAK, "hi": 0.7})
     assert spec.key_for(tuned) != spec.key_for(plain)  # tuned since the last run: a new run
     assert spec.key_for(retuned) != spec.key_for(tuned)
@@ -337,6 +337,29 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
             _same_image(o.outputs["leak_mask"], ref.outputs["leak_mask"])
     # the nudged pair on the cluster: warped by the stored matrix, not searched again
     np.testing.assert_allclose(_by_id(got)[6].metrics["alignment"]["matrix"], _translation(*NUDGED))
+
+
+def test_a_local_cluster_starts_quietly_beside_another_on_the_dashboard_port(jobs, spec, data_dir):
+    # with port 8787 taken (another cluster, a notebook), the scheduler's health routes went
+    # there anyway and distributed warned "Port 8787 is already in use": a failure under the
+    # suite's warnings-as-errors, and a noisy line in a lab user's reprocess
+    import socket
+    import warnings
+
+    taken = socket.socket()
+    try:
+        taken.bind(("0.0.0.0", 8787))
+    except OSError:
+        taken.close()
+        pytest.skip("port 8787 is in use on this machine already")
+    taken.listen()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            report = reprocess(jobs[:2], spec, data_dir=data_dir, n_workers=1, batch_size=2)
+    finally:
+        taken.close()
+    assert report.where == "local cluster" and report.processed == 2
 
 
 @pytest.fixture

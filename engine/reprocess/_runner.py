@@ -174,6 +174,10 @@ def reprocess(
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # no dashboard, but the scheduler still serves its health routes, by default on
+            # port 8787: beside another cluster that port is taken and distributed warns (a
+            # failure under -W error). Any free port will do for routes nobody browses.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
