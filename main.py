@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import sys
 
@@ -24,6 +25,9 @@ def _stop_while_loading(signum, _frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
+        # a fatal signal in native code (OpenCV, ONNX Runtime, depthai) leaves the Python
+        # stack of every thread on stderr: what the morning after an unattended night needs
+        faulthandler.enable(all_threads=True)
         # Loading the CLI imports numpy and OpenCV (half a second or more on a busy machine);
         # a SIGINT/SIGTERM meanwhile ends the program with the same one line as later on, not
         # Python's silent default. cli.main installs the command's own handling next.
