@@ -74,14 +74,13 @@ def test_a_daemon_thread_in_opencv_aborts_a_plain_python_exit():
             sys.exit(0)
             """
         )
-        assert "finalizing=1" in proc.stderr, proc.stderr[-500:]
         runs.append((proc.returncode, proc.stderr[-300:]))
-        if proc.returncode == -6:  # SIGABRT
-            assert "terminate called" in proc.stderr
+        if proc.returncode == -6:  # SIGABRT, from C++ (the abort can come before the slow
+            assert "terminate called" in proc.stderr  # object's message: both are finalization)
             break
+        # a run that did not abort ended as a plain exit would, after finalizing
+        assert proc.returncode == 0 and "finalizing=1" in proc.stderr, runs
     assert runs[-1][0] == -6, runs
-    # a run that did not abort ended as a plain exit would, never some third way
-    assert all(code in (0, -6) for code, _ in runs), runs
 
 
 def test_the_app_program_ends_with_its_status_despite_a_thread_in_native_code():
