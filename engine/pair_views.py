@@ -64,11 +64,23 @@ class DayCaptures:
     def left_out_ids(self) -> tuple[int, ...]:
         return tuple(self.capture_ids[i] for i, _ in self.refused)
 
-    def describe(self) -> str:
-        """The line the capture log and the CLI print (`engine.reference.describe_fusion`)."""
+    def describe(self, *, brief: bool = False) -> str:
+        """The line the capture log and the CLI print (`engine.reference.describe_fusion`);
+        ``brief`` keeps only the first step of each left-out capture's reason (a failed
+        registration lists every attempt, one per ``"; "``).
+
+        Examples
+        --------
+        >>> DayCaptures((3, 4), refused=((1, "prior: no overlap; phase: no peak"),)).describe(
+        ...     brief=True)
+        'day capture #3 used; left out #4 (prior: no overlap)'
+        """
         from engine.reference import describe_fusion
 
-        return describe_fusion(self.used, self.refused, capture_ids=self.capture_ids)
+        refused = self.refused
+        if brief:
+            refused = tuple((i, why.split("; ")[0]) for i, why in refused)
+        return describe_fusion(self.used, refused, capture_ids=self.capture_ids)
 
     @classmethod
     def of(cls, day_ids: Sequence[int], fused: FusedReference) -> DayCaptures:

@@ -161,8 +161,11 @@ class InspectorPanel(QWidget):
         else:
             state = f"<span style='color:#f85149'>not aligned</span> — {p.reason}"
         v = self._views
+        self.header.setToolTip("")
         if v is not None and v.day_captures is not None:
-            reference = escape(v.day_captures.describe())
+            reference = escape(v.day_captures.describe(brief=True))
+            if v.day_captures.refused:  # every registration attempt, in full
+                self.header.setToolTip(v.day_captures.describe())
         else:  # until the render lands (it fuses the captures)
             ids = ", ".join(f"#{i}" for i in p.day_ids)
             fusing = len(p.day_ids) > 1 and p.aligned_ok
