@@ -1,4 +1,5 @@
-"""A recorded pair, rendered for review: night, aligned reference, leak mask, colorized, masked.
+"""A recorded pair, rendered for review: night, aligned reference, leak mask, colorized, masked,
+and for a fused reference its stability map and which day captures went in.
 
 The alignment inspector and the QA grid show a stored pair exactly as it was registered
 (its stored matrix, not a new search), so what the reviewer judges is what was recorded.
@@ -16,7 +17,7 @@ from engine._image import check_gray, check_rgb, to_gray
 from engine.overlay import as_display
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from alignment import Alignment
     from engine.leakmask import LeakMaskParams
@@ -25,15 +26,69 @@ if TYPE_CHECKING:
     from engine.store import Pair, Store
 
 __all__ = [
+    "DayCaptures",
     "PairViews",
     "load_pair_images",
     "load_pair_reference",
     "record_registration",
     "render_pair",
+    "stability_view",
     "thumbnail",
     "views_from_result",
     "wipe",
 ]
+
+
+@dataclass(frozen=True)
+class DayCaptures:
+    """Which of a stored pair's day captures went into its reference.
+
+    Examples
+    --------
+    >>> DayCaptures((12, 13, 14), used=(0, 2), refused=((1, "did not register"),)).describe()
+    'day captures #12, #14 fused; left out #13 (did not register)'
+    """
+
+    capture_ids: tuple[int, ...]
+    """Store ids of the pair's day captures, in the pair's order (the anchor first)."""
+    used: tuple[int, ...] = (0,)
+    """Indices into ``capture_ids`` of the captures fused into the reference."""
+    refused: tuple[tuple[int, str], ...] = ()
+    """``(index, reason)`` of each capture left out: it did not register onto the anchor."""
+
+    @property
+    def used_ids(self) -> tuple[int, ...]:
+        return tuple(self.capture_ids[i] for i in self.used)
+
+    @property
+    def left_out_ids(self) -> tuple[int, ...]:
+        return tuple(self.capture_ids[i] for i, _ in self.refused)
+
+    def describe(self, *, brief: bool = False) -> str:
+        """The line the capture log and the CLI print (`engine.reference.describe_fusion`);
+        ``brief`` keeps only the first step of each left-out capture's reason (a failed
+        registration lists every attempt, one per ``"; "``).
+
+        Examples
+        --------
+        >>> DayCaptures((3, 4), refused=((1, "prior: no overlap; phase: no peak"),)).describe(
+        ...     brief=True)
+        'day capture #3 used; left out #4 (prior: no overlap)'
+        """
+        from engine.reference import describe_fusion
+
+        refused = self.refused
+        if brief:
+            refused = tuple((i, why.split("; ")[0]) for i, why in refused)
+        return describe_fusion(self.used, refused, capture_ids=self.capture_ids)
+
+    @classmethod
+    def of(cls, day_ids: Sequence[int], fused: FusedReference) -> DayCaptures:
+        """The pair's ``day_ids`` with ``fused.used`` and ``fused.refused``."""
+        ids = tuple(int(i) for i in day_ids)
+        if len(ids) != len(fused.alignments):
+            raise ValueError(f"{len(ids)} capture ids for {len(fused.alignments)} day captures")
+        return cls(ids, tuple(fused.used), tuple((i, str(r)) for i, r in fused.refused))
 
 
 @dataclass(frozen=True)
@@ -51,6 +106,11 @@ class PairViews:
     colorized: np.ndarray | None
     masked: np.ndarray | None
     """The colorized frame faded to gray where the mask withholds colour."""
+    day_stability: np.ndarray | None = None
+    """float32 in ``day``'s grid: the fused reference's stability map (1 = the day captures
+    agree); None for a reference of one capture (nothing to disagree with)."""
+    day_captures: DayCaptures | None = None
+    """Which day captures the reference was fused from (None when not known)."""
 
     _display: dict[str, np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -83,7 +143,12 @@ class PairViews:
         return self._display.get(role)
 
     def image(self, role: str) -> np.ndarray | None:
-        """By name: night, reference, aligned, colorized, masked, mask (RGB or gray uint8)."""
+        """By name: night, reference, aligned, colorized, masked, mask, stability (RGB or
+        gray uint8; stability is None for a reference of one capture)."""
+        if role == "stability":
+            if self.day_stability is None:
+                return None
+            return stability_view(self.night, self.day_stability, self.matrix)
         if role == "mask":
             return (np.clip(self.mask, 0, 1) * 255 + 0.5).astype(np.uint8)
         if role == "reference":
@@ -189,6 +254,13 @@ def warp_onto(day: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np
     return cv2.warpPerspective(day, m, (int(w), int(h)), flags=cv2.INTER_LINEAR)
 
 
+def _footprint(size: tuple[int, int], matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """bool ``shape``: where a ``size`` image warped by ``matrix`` has content."""
+    ones = np.full(size, 255, np.uint8)
+    m = np.asarray(matrix, float)
+    return cv2.warpPerspective(ones, m, shape[::-1], flags=cv2.INTER_NEAREST) > 0
+
+
 def render_pair(
     night: np.ndarray,
     day: np.ndarray,
@@ -197,12 +269,14 @@ def render_pair(
     colorizer: SupportsColorize | None = None,
     leak_params: LeakMaskParams | None = None,
     stability: np.ndarray | None = None,
+    day_captures: DayCaptures | None = None,
 ) -> PairViews:
     """Every review image of a pair registered by ``matrix`` (no new alignment search).
 
     ``stability`` (float32, ``day``'s size): a fused reference's stability map
     (`load_pair_reference`), warped by ``matrix`` and given to the leak mask, as the
-    pipeline did when the pair was recorded.
+    pipeline did when the pair was recorded; kept for the ``"stability"`` view.
+    ``day_captures``: which captures went into the reference (`DayCaptures.of`), kept.
     """
     from engine.leakmask import LeakMaskParams, leak_mask
     from engine.overlay import masked_colorized
@@ -211,11 +285,7 @@ def render_pair(
     check_rgb(day, "day")
     shape = night.shape[:2]
     aligned = warp_onto(day, matrix, shape)
-    ones = np.full(day.shape[:2], 255, np.uint8)
-    valid = (
-        cv2.warpPerspective(ones, np.asarray(matrix, float), shape[::-1], flags=cv2.INTER_NEAREST)
-        > 0
-    )
+    valid = _footprint(day.shape[:2], matrix, shape)
     extra = {}
     if stability is not None:
         if not isinstance(stability, np.ndarray) or stability.shape != day.shape[:2]:
@@ -236,7 +306,57 @@ def render_pair(
     if colorizer is not None:
         colorized = colorizer.colorize(night, aligned, leak_mask=mask).rgb
         masked = masked_colorized(colorized, night, mask)
-    return PairViews(night, day, np.asarray(matrix, float), aligned, mask, colorized, masked)
+    return PairViews(
+        night,
+        day,
+        np.asarray(matrix, float),
+        aligned,
+        mask,
+        colorized,
+        masked,
+        day_stability=None if stability is None else np.asarray(stability, np.float32),
+        day_captures=day_captures,
+    )
+
+
+def stability_view(night: np.ndarray, stability: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """A fused reference's stability map on the night frame, colour-mapped for review.
+
+    Viridis: yellow = the day captures agree (1), dark purple = they disagreed (0), where
+    the leak mask withholds reference colour. Outside the reference's footprint the night
+    frame shows, dimmed, so the map is never mistaken for disagreement there.
+
+    Parameters
+    ----------
+    night : ndarray
+        uint8 gray ``(H, W)``: the grid to show it in.
+    stability : ndarray
+        float ``(h, w)`` in [0, 1], in the day reference's grid (`FusedReference.stability`).
+    matrix : ndarray
+        3x3: day pixels -> night pixels (the pair's registration).
+
+    Returns
+    -------
+    ndarray
+        RGB uint8 ``(H, W, 3)``.
+
+    Examples
+    --------
+    >>> out = stability_view(np.zeros((4, 6), np.uint8), np.ones((4, 6), np.float32), np.eye(3))
+    >>> out.shape, out[1, 1].tolist()  # yellow: the captures agree
+    ((4, 6, 3), [253, 231, 37])
+    """
+    check_gray(night, "night")
+    s = np.asarray(stability, np.float32)
+    if s.ndim != 2 or s.size == 0:
+        raise ValueError(f"stability must be a 2-D float map, got shape {s.shape}")
+    shape = night.shape[:2]
+    warped = warp_onto(np.clip(s, 0.0, 1.0), matrix, shape)
+    inside = _footprint(s.shape, matrix, shape)
+    levels = (warped * 255 + 0.5).astype(np.uint8)
+    rgb = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    dim = cv2.cvtColor((night // 3).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    return np.where(inside[..., None], rgb, dim)
 
 
 def views_from_result(

@@ -65,7 +65,7 @@ class PairCache:
             import numpy as np
 
             from engine.leakmask import LeakMaskParams
-            from engine.pair_views import load_pair_reference, render_pair
+            from engine.pair_views import DayCaptures, load_pair_reference, render_pair
 
             night, fused = load_pair_reference(store, pair)
             if pair.matrix is None or not pair.aligned_ok:
@@ -80,6 +80,7 @@ class PairCache:
                 colorizer=colorizer(),
                 leak_params=params,
                 stability=fused.stability,
+                day_captures=DayCaptures.of(pair.day_ids, fused),
             )
             return views, _thumbnails(views)
 
@@ -88,9 +89,13 @@ class PairCache:
     def seed(self, pair: Pair, result: PairResult, day: np.ndarray) -> None:
         """Render a pair just recorded from the images it was recorded with (`engine.live.
         SessionRecorder`'s ``processed``): no PNG read-back, warp or leak mask again, only
-        its colorization. Later `request`s for the pair share this render."""
+        its colorization. Later `request`s for the pair share this render.
+
+        A pair of several day captures is not seeded: the recorder hands over the fused
+        image alone, and the inspector needs its stability map and which captures went in,
+        which `request` rebuilds from the store."""
         key = self.key(pair)
-        if key in self._cache or key in self._waiting:
+        if key in self._cache or key in self._waiting or len(pair.day_ids) > 1:
             return
         self._waiting[key] = []
         colorizer = self._colorizer

@@ -90,22 +90,9 @@ class Reference:
         >>> Reference(np.zeros((1, 1, 3), np.uint8), used=(0, 1, 2)).describe()
         '3 day captures fused'
         """
-        n = len(self.used) + len(self.refused)
+        from engine.reference import describe_fusion
 
-        def name(i: int) -> str:
-            return f"#{self.capture_ids[i]}" if self.capture_ids else f"capture {i + 1}"
-
-        if self.capture_ids:
-            plural = "s" if len(self.used) > 1 else ""
-            text = f"day capture{plural} " + ", ".join(name(i) for i in self.used)
-            text += " fused" if len(self.used) > 1 else " used"
-        elif self.refused:
-            text = f"{len(self.used)} of {n} day captures fused"
-        else:
-            text = f"{n} day captures fused" if n > 1 else "one day image"
-        if self.refused:
-            text += "; left out " + ", ".join(f"{name(i)} ({why})" for i, why in self.refused)
-        return text
+        return describe_fusion(self.used, self.refused, capture_ids=self.capture_ids)
 
 
 class PairTracker:

@@ -31,6 +31,7 @@ from engine.reference._fuse import FusedStack, FuseParams, fuse_aligned
 from engine.reference._reference import (
     REGISTRATIONS,
     FusedReference,
+    describe_fusion,
     fuse_references,
     register_day_frame,
 )
@@ -38,6 +39,7 @@ from engine.reference._reference import (
 __all__ = [
     "COMBINE",
     "REGISTRATIONS",
+    "describe_fusion",
     "FuseParams",
     "FusedReference",
     "FusedStack",

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
 
     from alignment import Alignment
 
-__all__ = ["REGISTRATIONS", "FusedReference", "fuse_references", "register_day_frame"]
+__all__ = [
+    "REGISTRATIONS",
+    "FusedReference",
+    "describe_fusion",
+    "fuse_references",
+    "register_day_frame",
+]
 
 #: Values of ``registration=``: how each day frame is put onto the night frame's grid.
 REGISTRATIONS = ("auto", "fixed", "translation")
@@ -49,6 +55,48 @@ class FusedReference:
     def refused(self) -> tuple[tuple[int, str], ...]:
         """``(index, reason)`` of every day frame left out because it did not align."""
         return tuple((i, a.reason) for i, a in enumerate(self.alignments) if i not in self.used)
+
+
+def describe_fusion(
+    used: Sequence[int],
+    refused: Sequence[tuple[int, str]] = (),
+    *,
+    capture_ids: Sequence[int] = (),
+) -> str:
+    """One line for logs, the CLI and the inspector: which day captures went into a fused
+    reference, which were left out and why.
+
+    ``used`` and ``refused`` index the day captures in input order (`FusedReference.used`,
+    `FusedReference.refused`); ``capture_ids`` (one per capture) names them by store id.
+
+    Examples
+    --------
+    >>> describe_fusion((0, 2), ((1, "did not register"),), capture_ids=(12, 13, 14))
+    'day captures #12, #14 fused; left out #13 (did not register)'
+    >>> describe_fusion((0,), capture_ids=(12,))
+    'day capture #12 used'
+    >>> describe_fusion((0, 1, 2))
+    '3 day captures fused'
+    """
+    n = len(used) + len(refused)
+    if capture_ids and len(capture_ids) != n:
+        raise ValueError(f"{len(capture_ids)} capture ids for {n} day captures")
+
+    def name(i: int) -> str:
+        return f"#{capture_ids[i]}" if capture_ids else f"capture {i + 1}"
+
+    if capture_ids:
+        plural = "s" if len(used) > 1 else ""
+        text = f"day capture{plural} " + ", ".join(name(i) for i in used)
+        text += " fused" if len(used) > 1 else " used"
+    elif refused:
+        text = f"{len(used)} of {n} day captures fused"
+    else:
+        text = f"{n} day captures fused" if n > 1 else "one day image"
+    if refused:
+        left = (f"{name(i)} ({why or 'did not register'})" for i, why in refused)
+        text += "; left out " + ", ".join(left)
+    return text
 
 
 def register_day_frame(day: np.ndarray, night: np.ndarray, *, registration: str = "auto"):

@@ -1,6 +1,8 @@
 """Alignment inspector: a recorded pair's method, score and reason, and four ways to see it
 (checkerboard, blend, difference, flicker); accept it, re-run it with another method or
-motion, or nudge it by hand with the arrow keys (Shift: 5 px).
+motion, or nudge it by hand with the arrow keys (Shift: 5 px). A pair whose reference was
+fused from several day captures also has a stability view (where the captures disagreed: the
+leak mask's cue), and the header names the captures used and left out.
 
 The views are computed on the job runner (`engine.inspect_views`); the newest request wins,
 and at most one view is computed at a time: a request made while one runs (a held arrow key,
@@ -11,6 +13,7 @@ renders at once, starving the GUI thread of the CPU (stalls of 80-130 ms at 1280
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +44,13 @@ VIEW_LABELS = {
     "blend": "Blend",
     "difference": "Difference",
     "flicker": "Flicker",
+    "stability": "Stability",
 }
+STABILITY_LEGEND = (
+    "Stability of the fused day reference: yellow = the day captures agree (1), "
+    "purple = they disagreed (0: the leak mask withholds colour there); dimmed night "
+    "outside the reference"
+)
 ARROWS = {
     Qt.Key.Key_Left: (-1, 0),
     Qt.Key.Key_Right: (1, 0),
@@ -73,6 +82,7 @@ class InspectorPanel(QWidget):
         for key, text in VIEW_LABELS.items():
             self.view.addItem(text, key)
         self.view.setToolTip("How to look at the registration")
+        self._stability_row = self.view.findData("stability")
         self.alpha = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.alpha.setRange(0.0, 1.0)
         self.alpha.setValue(0.5)
@@ -135,6 +145,7 @@ class InspectorPanel(QWidget):
             self.motion.setCurrentText(pair.motion)
         self._header()
         self._enable()
+        self._offer_stability(None)
         if not pair.aligned_ok:
             self.canvas.set_image(None)
             self.canvas.set_placeholder(f"Pair #{pair.id} is not aligned: {pair.reason}")
@@ -149,16 +160,54 @@ class InspectorPanel(QWidget):
             state = f"<span style='color:#3fb950'>aligned</span> · score {p.score:.3f}"
         else:
             state = f"<span style='color:#f85149'>not aligned</span> — {p.reason}"
+        v = self._views
+        self.header.setToolTip("")
+        if v is not None and v.day_captures is not None:
+            reference = escape(v.day_captures.describe(brief=True))
+            if v.day_captures.refused:  # every registration attempt, in full
+                self.header.setToolTip(v.day_captures.describe())
+        else:  # until the render lands (it fuses the captures)
+            ids = ", ".join(f"#{i}" for i in p.day_ids)
+            fusing = len(p.day_ids) > 1 and p.aligned_ok
+            reference = f"day {ids}" + (" (fusing…)" if fusing else "")
         self.header.setText(
             f"<b>Pair #{p.id}</b> · method <b>{p.method or '—'}</b> · motion "
             f"<b>{p.motion or '—'}</b> · {state}"
             + (f" · reason: {p.reason}" if p.aligned_ok and p.reason else "")
+            + f"<br>reference: {reference}"
         )
 
     def _got(self, pair_id: int, views: PairViews) -> None:
         if self.pair is not None and self.pair.id == pair_id:
             self._views = views
+            self._header()
+            self._offer_stability(views)
             self._render()
+
+    def _offer_stability(self, views: PairViews | None) -> None:
+        """The stability view is offered only for a fused reference; otherwise say why."""
+        p = self.pair
+        if views is not None and views.day_stability is not None:
+            ok, tip = True, STABILITY_LEGEND
+        elif p is not None and not p.aligned_ok:
+            ok, tip = False, "No stability map: the pair is not aligned"
+        elif views is None and p is not None and len(p.day_ids) > 1:
+            ok, tip = False, "Fusing the day captures…"
+        elif p is not None and len(p.day_ids) > 1:
+            ok, tip = False, (
+                "No stability map: no other day capture registered onto the first, so the "
+                "reference is that one capture"
+            )
+        else:
+            ok, tip = False, (
+                "No stability map: the reference is a single day capture (a stability map "
+                "says where several day captures disagree)"
+            )
+        item = self.view.model().item(self._stability_row)
+        item.setEnabled(ok)
+        item.setToolTip(tip)
+        if not ok and views is not None and self.view.currentData() == "stability":
+            self.view.setCurrentIndex(self.view.findData("checkerboard"))
 
     def _matrix(self) -> np.ndarray:
         return nudge(self._views.matrix, *self._offset)
@@ -181,8 +230,12 @@ class InspectorPanel(QWidget):
 
         def work():
             from engine.inspect_views import inspect_view
-            from engine.pair_views import warp_onto
+            from engine.pair_views import stability_view, warp_onto
 
+            if view == "stability":
+                if v.day_stability is None:  # picked while the pair was swapped: nothing
+                    raise ValueError("this pair's reference has no stability map")
+                return stability_view(v.night, v.day_stability, matrix)
             aligned = warp_onto(v.day, matrix, v.night.shape) if moved else v.aligned
             return inspect_view(view, v.night, aligned, alpha=alpha, phase=phase)
 
@@ -191,6 +244,8 @@ class InspectorPanel(QWidget):
                 caption = VIEW_LABELS[view] + (
                     f" · phase {'night' if phase % 2 == 0 else 'reference'}"
                     if view == "flicker"
+                    else " · yellow = day captures agree (1) · purple = disagreed (0)"
+                    if view == "stability"
                     else ""
                 )
                 self.canvas.set_image(img, caption)
