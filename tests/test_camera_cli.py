@@ -188,6 +188,37 @@ def test_cli_camera_snap_writes_image_and_metadata(tmp_path, capsys):
     assert frame.meta.iso == 800 and frame.meta.extra["warp"] == meta["extra"]["warp"]
 
 
+def test_cli_camera_snap_leaves_no_image_when_its_metadata_cannot_be_written(tmp_path, capsys):
+    # Before: the image was written, then the sidecar failed: an image without its metadata
+    out = tmp_path / "night.png"
+    (tmp_path / "night.json").mkdir()  # a folder where the sidecar goes
+    assert cli.main(["camera", "snap", "sim:night", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "night.json") in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["night.json"]  # no image, no temporaries
+
+
+def test_cli_camera_snap_removes_the_placed_image_when_the_sidecar_rename_fails(
+    tmp_path, capsys, monkeypatch
+):
+    import errno
+    import os
+
+    out = tmp_path / "night.png"
+    replace = os.replace
+
+    def refuse_the_sidecar(src, dst):  # the disk refuses the last step, after the image landed
+        if os.fspath(dst) == str(out.with_suffix(".json")):
+            raise OSError(errno.EIO, "Input/output error")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_the_sidecar)
+    assert cli.main(["camera", "snap", "sim:night", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot write {out.with_suffix('.json')}" in err[0], err
+    assert list(tmp_path.iterdir()) == []  # neither file, no staging folder
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
