@@ -117,11 +117,19 @@ class SessionsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        # every column as wide as its text, the name too: stretched, it was the column that gave
-        # way in a narrow dock ("r… e…"); the table scrolls sideways instead
+        # The figures (created, captures, pairs, state) as wide as their text; the name takes
+        # the rest and elides in the middle (the end of a name, often its date, tells sessions
+        # apart), whole in its tooltip. Before, every column sized to its text and the dock
+        # at 1366x768 had to scroll sideways to show Pairs and State. One line a row: wrapped,
+        # a squeezed name read "r… e…".
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # see _fit_operator
+        header.setStretchLastSection(False)
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.btn_new = QPushButton("New…")
         self.btn_new.setToolTip("Start a session: every capture goes into it (Ctrl+N)")
@@ -169,18 +177,27 @@ class SessionsPanel(QWidget):
             created = when.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
             cells = (s.name, s.operator, created, str(s.n_captures), str(s.n_pairs),
                      "open" if s.is_open else "closed")  # fmt: skip
+            tip = "\n".join(t for t in (s.name, s.scene_notes) if t)  # the whole name
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (3, 4):
                     item.setTextAlignment(RIGHT)
-                if s.scene_notes:
-                    item.setToolTip(s.scene_notes)
+                item.setToolTip(tip)
                 self.table.setItem(r, c, item)
+        self._fit_operator()
         cur = self._state.session
         if cur is not None:
             fresh = next((s for s in sessions if s.id == cur.id), None)
             if fresh is not None and fresh != cur:
                 self._state.session = fresh
+
+    OPERATOR_MAX_PX = 110
+    """The operator column's widest (a long name elides): the session name gets the room."""
+
+    def _fit_operator(self) -> None:
+        header = self.table.horizontalHeader()
+        wanted = max(self.table.sizeHintForColumn(1), header.sectionSizeHint(1))
+        self.table.setColumnWidth(1, min(wanted, self.OPERATOR_MAX_PX))
 
     def _show_current(self, session) -> None:
         if session is None:
