@@ -85,8 +85,11 @@ def test_sessions_table_fits_its_dock_on_a_768_px_screen_without_sideways_scroll
     for c in (2, 3, 4, 5):
         wanted = max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
         assert table.columnWidth(c) >= wanted, (table.horizontalHeaderItem(c).text(), wanted)
-    assert table.columnWidth(0) >= 60  # the name keeps room to be told apart
+    # the name keeps room to be told apart: the operator column gives way, into the tooltip
+    assert table.isColumnHidden(1) and table.columnWidth(0) >= 120
     assert table.item(0, 0).text() == name and name in table.item(0, 0).toolTip()
+    operator = table.item(0, 1).text()
+    assert not operator or f"operator: {operator}" in table.item(0, 0).toolTip()
 
 
 def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
