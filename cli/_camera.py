@@ -105,6 +105,8 @@ def run_snap(args: argparse.Namespace) -> int:
 
     settings = [_parse_setting(s) for s in args.set]
     check_output_file(args.out, "--out")
+    if args.out.suffix.lower() == ".json":
+        raise CliError(f"--out {args.out}: give an image file (.png, .jpg); .json is the metadata")
     try:
         cam = open_camera(args.spec)
     except CameraError as exc:
@@ -157,6 +159,8 @@ def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list
                     write_json(staged.path(name), meta)
             except OSError as exc:
                 raise CliError(f"cannot write {out.parent / name}: {os_reason(exc)}") from None
+            except ValueError as exc:  # e.g. no encoder for the suffix: "PATH: cannot encode"
+                raise CliError(str(exc).replace(str(staged.path(name)), str(out))) from None
         for name in names:
             target = out.parent / name
             try:

@@ -235,6 +235,19 @@ def test_cli_camera_snap_errors_are_one_line(tmp_path, capsys, argv, message):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("x.txt", "x.txt: cannot encode image as .txt"), ("x.json", "give an image file")],
+)
+def test_cli_camera_snap_names_the_file_asked_for_not_a_temporary(tmp_path, capsys, name, message):
+    # Before the staged writes named the hidden staging folder's file; a .json image would
+    # have been overwritten by its own sidecar
+    assert cli.main(["camera", "snap", "sim", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(tmp_path / name) in err[0], err
+    assert ".partial" not in err[0] and list(tmp_path.iterdir()) == []
+
+
 def test_cli_doctor_reports_each_check(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setitem(sys.modules, "engine.camera._oak", None)
