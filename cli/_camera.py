@@ -101,11 +101,12 @@ def _parse_setting(text: str) -> tuple[str, Any]:
 
 
 def run_snap(args: argparse.Namespace) -> int:
-    from engine import write_image
     from engine.camera import CameraError, open_camera
 
     settings = [_parse_setting(s) for s in args.set]
     check_output_file(args.out, "--out")
+    if args.out.suffix.lower() == ".json":
+        raise CliError(f"--out {args.out}: give an image file (.png, .jpg); .json is the metadata")
     try:
         cam = open_camera(args.spec)
     except CameraError as exc:
@@ -118,13 +119,60 @@ def run_snap(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     finally:
         cam.close()
-    out = write_image(args.out, frame.image)
+    meta = None if args.no_meta else frame.meta.to_dict()
+    placed = _write_image_and_meta(args.out, frame.image, meta)
     h, w = frame.image.shape[:2]
     kind = "gray" if frame.is_gray else "RGB"
-    written = str(out)
-    if not args.no_meta:
-        meta_path = out.with_suffix(".json")
-        write_json(meta_path, frame.meta.to_dict())
-        written += f" and {meta_path.name}"
+    written = " and ".join([str(placed[0]), *(p.name for p in placed[1:])])
     print(f"wrote {written}: {w}x{h} {kind} from {cam.info.name}")
     return 0
+
+
+def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list[Path]:
+    """Write the image and its ``.json`` sidecar together or not at all; returns their paths.
+
+    A replayed folder pairs each image with its sidecar: an image left without one (the second
+    write failed: disk full, a folder in the way) would replay with made-up metadata. Both are
+    written complete into a hidden staging folder beside ``out``, then renamed into place; if
+    anything fails, whatever was placed is removed and the error names the file.
+    """
+    import os
+
+    from engine import write_image
+    from engine.atomic import StagedOutputs, fsync_dir, os_reason
+
+    names = [out.name] + ([] if meta is None else [out.with_suffix(".json").name])
+    for name in names:  # refuse before writing anything (check_output_file checked --out)
+        if (out.parent / name).is_dir():
+            raise CliError(f"{out.parent / name}: is a folder; cannot write the snapshot there")
+    try:
+        staged = StagedOutputs(out.parent)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {os_reason(exc)}") from None
+    placed: list[Path] = []
+    try:
+        for name in names:  # the error names the file asked for, not the staging folder
+            try:
+                if name == out.name:
+                    write_image(staged.path(name), image)
+                else:
+                    write_json(staged.path(name), meta)
+            except OSError as exc:
+                raise CliError(f"cannot write {out.parent / name}: {os_reason(exc)}") from None
+            except ValueError as exc:  # e.g. no encoder for the suffix: "PATH: cannot encode"
+                raise CliError(str(exc).replace(str(staged.path(name)), str(out))) from None
+        for name in names:
+            target = out.parent / name
+            try:
+                os.replace(staged.path(name), target)
+            except OSError as exc:
+                raise CliError(f"cannot write {target}: {os_reason(exc)}") from None
+            placed.append(target)
+        fsync_dir(out.parent)
+    except BaseException:
+        for p in placed:  # never an image without its metadata
+            p.unlink(missing_ok=True)
+        raise
+    finally:
+        staged.discard()
+    return placed

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             for s, handler in previous.items():
                 signal.signal(s, handler)
         progress.total = progress.done
-    rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed else "-"
+    rate = f"{report.pairs_per_s:.2f} pairs/s" if report.processed + report.failed else "-"
     print(
         f"session {session.id} ({session.name}): {report.processed} processed, "
         f"{report.skipped} skipped (already done with this model, parameters, registration "

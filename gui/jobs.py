@@ -36,8 +36,12 @@ JOB_NICE = 5
 
 def default_job_workers() -> int:
     """Pool threads for this machine: one fewer than its cores, at least one
-    (``NIGHTLAB_JOB_WORKERS`` overrides)."""
-    return env_number("NIGHTLAB_JOB_WORKERS", max(1, usable_cores() - 1), minimum=1)
+    (``NIGHTLAB_JOB_WORKERS`` overrides, up to the cores and 2 anywhere)."""
+    # Capped like NIGHTLAB_LIVE_WORKERS: the jobs (renders, decodes, thumbnails) are CPU-bound,
+    # so threads beyond the cores only contend with the GUI thread; without a cap a typo (64,
+    # 1000000) started that many threads, or failed once the OS had none left.
+    cap = max(2, usable_cores())
+    return env_number("NIGHTLAB_JOB_WORKERS", max(1, usable_cores() - 1), minimum=1, maximum=cap)
 
 
 def _job_nice() -> int:

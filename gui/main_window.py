@@ -681,7 +681,9 @@ class MainWindow(QMainWindow):
             self.request_quit()
             return
         for dlg in self.running_exchanges():
-            dlg.stop()  # at its next step, leaving no half-written bag; wait_closed waits
+            # at its next step, leaving no half-written bag (wait_closed waits); the dialog
+            # goes with the window rather than stay on screen until the process ends
+            dlg.stop(close=True)
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
             self._settings.setValue("window/state", self.saveState())

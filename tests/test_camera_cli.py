@@ -188,6 +188,37 @@ def test_cli_camera_snap_writes_image_and_metadata(tmp_path, capsys):
     assert frame.meta.iso == 800 and frame.meta.extra["warp"] == meta["extra"]["warp"]
 
 
+def test_cli_camera_snap_leaves_no_image_when_its_metadata_cannot_be_written(tmp_path, capsys):
+    # Before: the image was written, then the sidecar failed: an image without its metadata
+    out = tmp_path / "night.png"
+    (tmp_path / "night.json").mkdir()  # a folder where the sidecar goes
+    assert cli.main(["camera", "snap", "sim:night", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "night.json") in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["night.json"]  # no image, no temporaries
+
+
+def test_cli_camera_snap_removes_the_placed_image_when_the_sidecar_rename_fails(
+    tmp_path, capsys, monkeypatch
+):
+    import errno
+    import os
+
+    out = tmp_path / "night.png"
+    replace = os.replace
+
+    def refuse_the_sidecar(src, dst):  # the disk refuses the last step, after the image landed
+        if os.fspath(dst) == str(out.with_suffix(".json")):
+            raise OSError(errno.EIO, "Input/output error")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_the_sidecar)
+    assert cli.main(["camera", "snap", "sim:night", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot write {out.with_suffix('.json')}" in err[0], err
+    assert list(tmp_path.iterdir()) == []  # neither file, no staging folder
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -202,6 +233,19 @@ def test_cli_camera_snap_errors_are_one_line(tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("x.txt", "x.txt: cannot encode image as .txt"), ("x.json", "give an image file")],
+)
+def test_cli_camera_snap_names_the_file_asked_for_not_a_temporary(tmp_path, capsys, name, message):
+    # Before the staged writes named the hidden staging folder's file; a .json image would
+    # have been overwritten by its own sidecar
+    assert cli.main(["camera", "snap", "sim", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(tmp_path / name) in err[0], err
+    assert ".partial" not in err[0] and list(tmp_path.iterdir()) == []
 
 
 def test_cli_doctor_reports_each_check(tmp_path, capsys, monkeypatch):

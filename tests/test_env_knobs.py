@@ -74,6 +74,22 @@ def test_job_runner_knobs_warn_on_stderr(monkeypatch, capsys):
     assert "NIGHTLAB_JOB_NICE='-3' is below 0; using 0" in err
 
 
+def test_job_workers_above_the_cores_are_capped_with_one_warning(monkeypatch, capsys):
+    # Before: no upper bound. NIGHTLAB_JOB_WORKERS=1000000 asked the job pool for a million
+    # threads on a 2-core machine
+    from engine.knobs import usable_cores
+    from gui.jobs import default_job_workers
+
+    cap = max(2, usable_cores())
+    monkeypatch.setenv("NIGHTLAB_JOB_WORKERS", "1000000")
+    assert default_job_workers() == cap
+    assert default_job_workers() == cap  # read again: still capped, warned once
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"nightlab: warning: NIGHTLAB_JOB_WORKERS='1000000' is above {cap}; using {cap}"]
+    monkeypatch.setenv("NIGHTLAB_JOB_WORKERS", str(cap))  # the cap itself is taken as asked
+    assert default_job_workers() == cap and capsys.readouterr().err == ""
+
+
 def test_the_app_warns_about_each_bad_knob_and_still_runs(tmp_path):
     bad = {
         "NIGHTLAB_SWITCH_MS": "fast",  # crashed the app before (float() ValueError)

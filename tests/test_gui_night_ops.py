@@ -232,6 +232,8 @@ def test_confirming_the_close_stops_the_export_and_leaves_no_half_written_bag(
     assert "An export is running" in box.text()
     next(b for b in box.buttons() if b.text() == "Stop export and quit").click()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
+    # the stopped dialog goes with the window (it stayed on screen until the process ended)
+    assert dlg.isHidden()
     assert window.wait_closed(timeout=20)
     assert not out.exists() and list(tmp_path.glob("handover*")) == []
 
@@ -242,7 +244,7 @@ def test_a_scripted_close_during_an_export_goes_ahead_and_stops_it(
     dlg, out = _export_running(window, qtbot, tmp_path, held_export)
     window.close()  # what SIGTERM does: not spontaneous, nobody to ask
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
-    assert window.confirm_box is None
+    assert window.confirm_box is None and dlg.isHidden()
     assert window.wait_closed(timeout=20)
     assert not out.exists() and list(tmp_path.glob("handover*")) == []
 

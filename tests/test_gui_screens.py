@@ -62,6 +62,36 @@ def test_day_night_mode_is_the_first_camera_control_in_view_on_a_768_px_screen(w
     assert any("Camera dock: mode" in h for h in hints), hints
 
 
+def test_sessions_table_fits_its_dock_on_a_768_px_screen_without_sideways_scrolling(
+    window, qtbot
+):
+    # Before: every column sized to its text, and at 1366x768 Pairs and State were only
+    # reachable by scrolling the table sideways
+    window.resize(1366, 736)
+    qtbot.waitUntil(lambda: window.height() == 736, timeout=TIMEOUT)
+    window.dock_sessions.raise_()
+    name = "roof-east 2026-12-01 long exposure run with the new IR lamp"
+    window.sessions.create(name)
+    table = window.sessions.table
+    qtbot.waitUntil(lambda: table.rowCount() == 1, timeout=TIMEOUT)
+    QApplication.processEvents()
+    assert table.isVisible()
+    columns = range(table.columnCount())
+    used = sum(table.columnWidth(c) for c in columns)
+    assert used <= table.viewport().width(), (used, table.viewport().width())
+    assert table.horizontalScrollBar().maximum() == 0
+    # the figures whole (Captures, Pairs, State and the date), the name elided, whole in its tip
+    header = table.horizontalHeader()
+    for c in (2, 3, 4, 5):
+        wanted = max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+        assert table.columnWidth(c) >= wanted, (table.horizontalHeaderItem(c).text(), wanted)
+    # the name keeps room to be told apart: the operator column gives way, into the tooltip
+    assert table.isColumnHidden(1) and table.columnWidth(0) >= 120
+    assert table.item(0, 0).text() == name and name in table.item(0, 0).toolTip()
+    operator = table.item(0, 1).text()
+    assert not operator or f"operator: {operator}" in table.item(0, 0).toolTip()
+
+
 def test_night_run_health_shows_on_every_tab_turns_red_when_the_camera_goes_and_stays(
     qtbot, open_window
 ):

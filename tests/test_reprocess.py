@@ -122,7 +122,7 @@ def _by_id(outcomes):
 def serial_outcomes(jobs, spec, data_dir):
     got = []
     report = reprocess(jobs, spec, data_dir=data_dir, serial=True, on_outcome=got.append)
-    assert report.where == "serial" and report.processed == 9
+    assert report.where == "serial" and (report.processed, report.failed) == (8, 1)
     return _by_id(got)
 
 
@@ -203,7 +203,7 @@ def test_already_done_pairs_are_skipped_and_counted(jobs, spec, data_dir):
         already_done=lambda job, key: job.pair_id < 4 and key == spec.key_for(job),
         on_outcome=lambda o: seen.append(o.pair_id),
     )
-    assert (report.total, report.skipped, report.processed, report.failed) == (9, 4, 5, 1)
+    assert (report.total, report.skipped, report.processed, report.failed) == (9, 4, 4, 1)
     assert sorted(seen) == [4, 5, 6, 7, 8]
 
 
@@ -319,7 +319,7 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
         jobs, spec, data_dir=data_dir, n_workers=2, batch_size=2, on_outcome=got.append
     )
     assert report.where == "local cluster" and report.workers == 2
-    assert (report.processed, report.failed) == (9, 1)
+    assert (report.processed, report.failed) == (8, 1)
     workers = {o.worker for o in got}
     assert all(not w.endswith(f":{os.getpid()}") for w in workers), "ran in the client process"
     for pid, o in _by_id(got).items():
@@ -444,7 +444,8 @@ def test_existing_cluster_from_dask_commands_runs_the_same_task_and_loads_model_
         batch_size=1,
         on_outcome=got.append,
     )
-    assert report.where == cli_cluster and report.workers == 2 and report.processed == 18
+    assert report.where == cli_cluster and report.workers == 2
+    assert (report.processed, report.failed) == (16, 2)
     for o in got:
         assert o.ok == serial_outcomes[o.pair_id].ok
         if o.ok:
@@ -511,6 +512,29 @@ def test_reprocess_command_records_runs_and_resumes_by_skipping_done_pairs(tmp_p
     assert again.returncode == 0 and "0 processed, 3 skipped" in again.stdout, again.stdout
     other = _cli("--session", "roof", "--serial", "--motion", "affine", data_dir=store_dir)
     assert "3 processed, 0 skipped" in other.stdout, other.stdout
+
+
+def test_reprocess_summary_counts_failed_pairs_once_not_as_processed(tmp_path, data_dir):
+    from engine.pair_views import record_registration
+    from engine.store import Store
+
+    day = read_image(data_dir / "captures/0000_day.png")
+    night = read_image(data_dir / "captures/0000_night.png", mode="gray")
+    store_dir = tmp_path / "store"
+    with Store(store_dir) as store:
+        s = store.create_session("lab")
+        pairs = [store.add_pair_with_captures(s.id, days=[day], night=night) for _ in range(3)]
+        record_registration(store, pairs[0], _registration(*SHIFT))
+        for refused in pairs[1:]:  # refused registrations: reprocessing them without --realign fails
+            record_registration(store, refused, _registration(0, 0, ok=False, reason="few matches"))
+    proc = _cli("--session", "lab", "--serial", data_dir=store_dir)
+    assert proc.returncode == 1, proc.stderr
+    # one pair got a run, two failed: each counted once, beside how the processed one was made
+    assert ": 1 processed, 0 skipped" in proc.stdout, proc.stdout
+    assert "2 failed; 1 with the stored registration, 0 aligned" in proc.stdout, proc.stdout
+    assert proc.stderr.count("nightlab reprocess: failed: pair") == 2, proc.stderr
+    with Store(store_dir, read_only=True) as store:
+        assert [len(store.runs(p.id)) for p in pairs] == [1, 0, 0]
 
 
 def test_reprocess_command_unknown_session_is_one_line(tmp_path):

@@ -44,7 +44,9 @@ class ReprocessReport:
     skipped: int
     """Pairs that already had a run with the same model sha256, parameters and registration."""
     processed: int
+    """Pairs that got a run (a failed pair is not counted here, only in ``failed``)."""
     failed: int
+    """Pairs that were tried and gave no run (their outcome carries the reason)."""
     seconds: float
     workers: int
     where: str
@@ -56,7 +58,9 @@ class ReprocessReport:
 
     @property
     def pairs_per_s(self) -> float:
-        return self.processed / self.seconds if self.seconds > 0 else 0.0
+        """Pairs handled per second, failed ones included (they took the time too)."""
+        handled = self.processed + self.failed
+        return handled / self.seconds if self.seconds > 0 else 0.0
 
 
 def _batches(jobs: list[PairJob], size: int) -> list[list[PairJob]]:
@@ -133,7 +137,8 @@ def reprocess(
         nonlocal done, failed
         for o in outcomes:
             deliver(o)
-            done += 1
+            # a pair is either processed (it got a run) or failed, never both
+            done += 1 if o.ok else 0
             failed += 0 if o.ok else 1
 
     if serial or not todo:

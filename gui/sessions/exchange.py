@@ -93,11 +93,15 @@ class _ExchangeDialog(QDialog):
         label = PHASES.get(phase, phase.capitalize())
         self.phase.setText(f"{label} {Path(item).name}" if item else label)
 
-    def stop(self) -> None:
-        """Stop a running export or import at its next step (it leaves nothing behind)."""
+    def stop(self, *, close: bool = False) -> None:
+        """Stop a running export or import at its next step (it leaves nothing behind);
+        ``close`` also closes the dialog now (the app is quitting: a stopped dialog left on
+        screen after the main window went would look like work still under way)."""
         if self.running:
             self._cancel.set()
             self.phase.setText("Cancelling…")
+        if close:
+            self.close()
 
     def _cancel_or_close(self) -> None:
         if self.running:

@@ -11,7 +11,7 @@ import datetime as dt
 import getpass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -117,11 +117,21 @@ class SessionsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        # every column as wide as its text, the name too: stretched, it was the column that gave
-        # way in a narrow dock ("r… e…"); the table scrolls sideways instead
+        # The figures (created, captures, pairs, state) as wide as their text; the name takes
+        # the rest and elides in the middle (the end of a name, often its date, tells sessions
+        # apart), whole in its tooltip; in a narrow dock the operator column gives way to the
+        # name (_fit_columns). Before, every column sized to its text and the dock at 1366x768
+        # had to scroll sideways to show Pairs and State. One line a row: wrapped, a squeezed
+        # name read "r… e…".
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # see _fit_columns
+        header.setStretchLastSection(False)
+        self.table.viewport().installEventFilter(self)  # refit when the dock is resized
         self.table.doubleClicked.connect(lambda _: self.open_selected())
         self.btn_new = QPushButton("New…")
         self.btn_new.setToolTip("Start a session: every capture goes into it (Ctrl+N)")
@@ -169,18 +179,43 @@ class SessionsPanel(QWidget):
             created = when.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
             cells = (s.name, s.operator, created, str(s.n_captures), str(s.n_pairs),
                      "open" if s.is_open else "closed")  # fmt: skip
+            # the whole name, and the operator (its column may give way in a narrow dock)
+            who = f"operator: {s.operator}" if s.operator else ""
+            tip = "\n".join(t for t in (s.name, who, s.scene_notes) if t)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c in (3, 4):
                     item.setTextAlignment(RIGHT)
-                if s.scene_notes:
-                    item.setToolTip(s.scene_notes)
+                item.setToolTip(tip)
                 self.table.setItem(r, c, item)
+        self._fit_columns()
         cur = self._state.session
         if cur is not None:
             fresh = next((s for s in sessions if s.id == cur.id), None)
             if fresh is not None and fresh != cur:
                 self._state.session = fresh
+
+    OPERATOR_MAX_PX = 110
+    """The operator column's widest (a longer name elides): the session name gets the room."""
+    NAME_MIN_PX = 150
+    """Below this (and the names' own width) the operator column is hidden for the name."""
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if obj is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self._fit_columns()
+        return False
+
+    def _fit_columns(self) -> None:
+        table, header = self.table, self.table.horizontalHeader()
+
+        def wanted(c: int) -> int:
+            return max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+
+        operator = min(wanted(1), self.OPERATOR_MAX_PX)
+        table.setColumnWidth(1, operator)
+        figures = sum(wanted(c) for c in range(2, table.columnCount()))
+        room = table.viewport().width() - figures
+        table.setColumnHidden(1, room - operator < min(wanted(0), self.NAME_MIN_PX))
 
     def _show_current(self, session) -> None:
         if session is None:
