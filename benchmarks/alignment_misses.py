@@ -165,7 +165,10 @@ def residual_table(
                 "quadrants": {
                     q: {
                         "n": int(sel.sum()),
-                        **{k: float(np.median(v[sel])) if sel.any() else None for k, v in res.items()},
+                        **{
+                            k: float(np.median(v[sel])) if sel.any() else None
+                            for k, v in res.items()
+                        },
                     }
                     for q, sel in quads.items()
                 },

@@ -553,7 +553,10 @@ class MainWindow(QMainWindow):
             "\n".join(lines) + "\nQuitting stops " + " and ".join(stops) + ".",
             ok_text,
             stop_and_quit,
-            keep_text="Keep going" if len(stops) > 1 else "Keep capturing" if run
+            keep_text="Keep going"
+            if len(stops) > 1
+            else "Keep capturing"
+            if run
             else f"Keep {what}ing",
         )
 
@@ -751,9 +754,7 @@ def _take_over_device(old, open_new):
 
             # the new connection's failure is the cause the operator needs; the old camera
             # not coming back is news too (the window's camera is closed now)
-            raise CameraError(
-                f"{exc}; and {old.info.name} could not be reopened: {again}"
-            ) from exc
+            raise CameraError(f"{exc}; and {old.info.name} could not be reopened: {again}") from exc
         raise
 
 

@@ -37,6 +37,7 @@ def test_plan_sizes_count_a_window_listed_times_and_the_day_reference():
 
 def test_preflight_refuses_a_plan_the_disk_cannot_hold_and_warns_when_thin(tmp_path):
     plan = CapturePlan(count=100)  # 100 MiB at 1 MiB a capture
+
     def disk(free):
         return lambda path: (10**12, 10**12 - free, free)
 
@@ -173,9 +174,7 @@ def data(tmp_path, monkeypatch):
     return d
 
 
-def test_cli_refuses_a_night_the_disk_cannot_hold_in_one_line_and_creates_nothing(
-    data, capsys
-):
+def test_cli_refuses_a_night_the_disk_cannot_hold_in_one_line_and_creates_nothing(data, capsys):
     # a floor no disk has free: the whole night is refused before anything is written
     argv = ["capture", "--session", "roof", "--every", "10m", "--from", "21:00",
             "--to", "05:00", "--min-free", "100000T"]  # fmt: skip
@@ -197,7 +196,9 @@ def test_cli_says_the_disk_space_when_it_starts(data, capsys):
 def test_cli_refuses_a_bad_min_free_in_one_line(data, capsys):
     assert cli.main(["capture", "--session", "roof", "--count", "1", "--min-free", "lots"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["nightlab capture: error: --min-free: size must look like 2G or 500M, got 'lots'"]
+    assert err == [
+        "nightlab capture: error: --min-free: size must look like 2G or 500M, got 'lots'"
+    ]
 
 
 def test_cli_run_that_fills_the_disk_stops_in_one_line_with_exit_2_and_logs_why(

@@ -61,9 +61,7 @@ def test_job_runner_has_one_thread_on_a_two_core_machine(qtbot, monkeypatch):
         runner.wait()
 
 
-def test_job_runner_leaves_one_core_on_bigger_machines_and_obeys_the_override(
-    qtbot, monkeypatch
-):
+def test_job_runner_leaves_one_core_on_bigger_machines_and_obeys_the_override(qtbot, monkeypatch):
     _cores(monkeypatch, 4)
     assert default_job_workers() == 3
     _cores(monkeypatch, 1)

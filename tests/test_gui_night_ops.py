@@ -114,9 +114,7 @@ def test_a_run_that_does_not_fit_asks_first_and_cancel_is_the_default(window, qt
     qtbot.waitUntil(lambda: panel.runner is None, timeout=TIMEOUT)
 
 
-def test_another_session_is_not_opened_while_a_run_records_and_the_message_names_it(
-    window, qtbot
-):
+def test_another_session_is_not_opened_while_a_run_records_and_the_message_names_it(window, qtbot):
     _night_session(window, qtbot, "roof overnight")
     running = window.state.session
     panel = window.night_panel

@@ -62,9 +62,7 @@ def test_day_night_mode_is_the_first_camera_control_in_view_on_a_768_px_screen(w
     assert any("Camera dock: mode" in h for h in hints), hints
 
 
-def test_sessions_table_fits_its_dock_on_a_768_px_screen_without_sideways_scrolling(
-    window, qtbot
-):
+def test_sessions_table_fits_its_dock_on_a_768_px_screen_without_sideways_scrolling(window, qtbot):
     # Before: every column sized to its text, and at 1366x768 Pairs and State were only
     # reachable by scrolling the table sideways
     window.resize(1366, 736)

@@ -51,9 +51,7 @@ def test_the_scale_moves_the_flag_threshold_by_that_factor(rng):
 def test_a_black_border_does_not_count_towards_the_frames_agreement(rng):
     """Outside a warped reference's footprint nothing agrees; that must not lower the scale."""
     day = _textured(rng, (240, 400))
-    night = np.clip(day.astype(np.int16) + rng.integers(-6, 7, day.shape), 0, 255).astype(
-        np.uint8
-    )
+    night = np.clip(day.astype(np.int16) + rng.integers(-6, 7, day.shape), 0, 255).astype(np.uint8)
     bordered = day.copy()
     bordered[:, :120] = 0  # a footprint ending 120 px into the frame
     st = leak_mask_stages(night, bordered)
@@ -61,9 +59,7 @@ def test_a_black_border_does_not_count_towards_the_frames_agreement(rng):
     whole_frame = stages_from_similarity(st.similarity, night.shape).threshold_scale
     assert abs(st.threshold_scale - inside) < 0.15
     assert whole_frame < st.threshold_scale - 0.3  # what counting the border would give
-    again = stages_from_similarity(
-        st.similarity, night.shape, threshold_scale=st.threshold_scale
-    )
+    again = stages_from_similarity(st.similarity, night.shape, threshold_scale=st.threshold_scale)
     np.testing.assert_array_equal(again.mask, st.mask)
 
 

@@ -525,7 +525,8 @@ def test_reprocess_summary_counts_failed_pairs_once_not_as_processed(tmp_path, d
         s = store.create_session("lab")
         pairs = [store.add_pair_with_captures(s.id, days=[day], night=night) for _ in range(3)]
         record_registration(store, pairs[0], _registration(*SHIFT))
-        for refused in pairs[1:]:  # refused registrations: reprocessing them without --realign fails
+        # refused registrations: reprocessing them without --realign fails
+        for refused in pairs[1:]:
             record_registration(store, refused, _registration(0, 0, ok=False, reason="few matches"))
     proc = _cli("--session", "lab", "--serial", data_dir=store_dir)
     assert proc.returncode == 1, proc.stderr

@@ -97,5 +97,5 @@ def rows(*, repeats: int) -> list[BenchRow]:
                 f"{cluster.pairs_per_s:.2f} vs {serial.pairs_per_s:.2f} pairs/s; "
                 f"cluster start {cluster.startup_s:.1f} s not included"
             ),
-        )
+        ),
     ]

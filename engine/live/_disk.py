@@ -178,9 +178,10 @@ class DiskStatus:
             hours = "" if self.hours_left is None else f", {self.hours_left:.0f} h at this interval"
             return f"{head}: room for {self.captures_left} more captures ({per}{hours})"
         nights = self.nights_left
-        fit = "" if nights is None else (
-            f"{nights:.1f} runs like this fit" if nights < 10 else f"{nights:.0f} runs like this fit"
-        )
+        if nights is None:
+            fit = ""
+        else:
+            fit = f"{nights:.{1 if nights < 10 else 0}f} runs like this fit"
         return (
             f"{head}; the plan needs {format_bytes(self.needed_bytes)} ({per}), "
             f"keeping {format_bytes(self.floor_bytes)} free: {fit}"

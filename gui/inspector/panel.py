@@ -194,14 +194,20 @@ class InspectorPanel(QWidget):
         elif views is None and p is not None and len(p.day_ids) > 1:
             ok, tip = False, "Fusing the day captures…"
         elif p is not None and len(p.day_ids) > 1:
-            ok, tip = False, (
-                "No stability map: no other day capture registered onto the first, so the "
-                "reference is that one capture"
+            ok, tip = (
+                False,
+                (
+                    "No stability map: no other day capture registered onto the first, so the "
+                    "reference is that one capture"
+                ),
             )
         else:
-            ok, tip = False, (
-                "No stability map: the reference is a single day capture (a stability map "
-                "says where several day captures disagree)"
+            ok, tip = (
+                False,
+                (
+                    "No stability map: the reference is a single day capture (a stability map "
+                    "says where several day captures disagree)"
+                ),
             )
         item = self.view.model().item(self._stability_row)
         item.setEnabled(ok)
