@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DayCaptures",
     "PairViews",
+    "alignment_from_record",
     "load_pair_images",
     "load_pair_reference",
     "record_registration",
@@ -180,6 +181,34 @@ def load_pair_images(store: Store, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     return night, fused.image
 
 
+def alignment_from_record(
+    registration: Mapping[str, Any], *, fixed_shape: tuple[int, int], moving_shape: tuple[int, int]
+) -> Alignment:
+    """A stored registration (a pair's ``registration`` mapping: ``matrix``, ``ok``, ``score``,
+    ``method``, ``motion``, ``reason``) as an `alignment.Alignment` between the given shapes.
+
+    Examples
+    --------
+    >>> a = alignment_from_record({"matrix": np.eye(3).tolist(), "ok": True},
+    ...                           fixed_shape=(4, 6), moving_shape=(4, 6))
+    >>> a.ok, a.motion
+    (True, 'homography')
+    """
+    from alignment import Alignment
+
+    r = dict(registration)
+    return Alignment(
+        np.asarray(r["matrix"], float),
+        ok=bool(r.get("ok")),
+        score=float(r.get("score") or 0.0),
+        method=str(r.get("method") or ""),
+        motion=str(r.get("motion") or "homography"),
+        reason=str(r.get("reason") or ""),
+        fixed_shape=fixed_shape,
+        moving_shape=moving_shape,
+    )
+
+
 def record_registration(
     store: Store, pair: Pair, registration: Alignment | Mapping[str, Any]
 ) -> Pair:
@@ -217,16 +246,8 @@ def record_registration(
     night, fused = load_pair_reference(store, pair)
     day = fused.image
     if not isinstance(registration, Alignment):
-        r = dict(registration)
-        registration = Alignment(
-            np.asarray(r["matrix"], float),
-            ok=bool(r["ok"]),
-            score=float(r.get("score") or 0.0),
-            method=str(r.get("method") or ""),
-            motion=str(r.get("motion") or "homography"),
-            reason=str(r.get("reason") or ""),
-            fixed_shape=night.shape[:2],
-            moving_shape=day.shape[:2],
+        registration = alignment_from_record(
+            registration, fixed_shape=night.shape[:2], moving_shape=day.shape[:2]
         )
     known = {f.name for f in dataclasses.fields(LeakMaskParams)}
     params = LeakMaskParams(**{k: v for k, v in (pair.leak_params or {}).items() if k in known})

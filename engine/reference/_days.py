@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine._image import check_rgb, to_gray
-from engine.reference._fuse import FuseParams, fuse_aligned
-from engine.reference._reference import REGISTRATIONS, FusedReference, register_day_frame
+from engine.reference._fuse import FuseParams
+from engine.reference._reference import (
+    REGISTRATIONS,
+    FusedReference,
+    register_day_frame,
+    warp_and_fuse,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -127,30 +132,9 @@ def fuse_day_captures(
     t1 = time.perf_counter()
     if used == (anchor,):  # nothing else registered: the anchor alone, as one capture is
         return _as_is(base, alignments, anchor, {"register": (t1 - t0) * 1e3})
-    warped, valid = [], []
-    for i in used:
-        if i == anchor:
-            warped.append(base)
-            valid.append(np.ones(shape, bool))
-            continue
-        a, d = alignments[i], days[i]
-        warped.append(a.warp(d, output_shape=shape))
-        valid.append(a.warp(np.full(d.shape[:2], 255, np.uint8), output_shape=shape) > 127)
-    t2 = time.perf_counter()
-    stack = fuse_aligned(warped, valid=valid, params=params or FuseParams())
-    t3 = time.perf_counter()
-    return FusedReference(
-        image=stack.image,
-        stability=stack.stability,
-        valid=stack.valid,
-        count=stack.count,
-        alignments=alignments,
-        used=used,
-        timings_ms={
-            "register": (t1 - t0) * 1e3,
-            "warp": (t2 - t1) * 1e3,
-            "fuse": (t3 - t2) * 1e3,
-        },
+    # the anchor goes through its identity warp too: exact, and the same one step for all
+    return warp_and_fuse(
+        days, alignments, used, shape=shape, params=params, timings={"register": (t1 - t0) * 1e3}
     )
 
 

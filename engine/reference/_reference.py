@@ -214,6 +214,23 @@ def fuse_references(
             f"none of the {len(days)} day frames aligns onto the night frame ({reasons})"
         )
     t1 = time.perf_counter()
+    return warp_and_fuse(
+        days, alignments, used, shape=shape, params=params, timings={"align": (t1 - t0) * 1e3}
+    )
+
+
+def warp_and_fuse(
+    days: Sequence[np.ndarray],
+    alignments: Sequence[Alignment],
+    used: tuple[int, ...],
+    *,
+    shape: tuple[int, int],
+    params: FuseParams | None,
+    timings: dict[str, float],
+) -> FusedReference:
+    """The ``used`` frames warped into ``shape`` by their alignments, with their coverage,
+    fused (`fuse_aligned`); the step both fusions share once their frames are registered."""
+    t1 = time.perf_counter()
     warped, valid = [], []
     for i in used:
         a, d = alignments[i], days[i]
@@ -223,13 +240,12 @@ def fuse_references(
     t2 = time.perf_counter()
     stack = fuse_aligned(warped, valid=valid, params=params or FuseParams())
     t3 = time.perf_counter()
-    times = {"align": (t1 - t0) * 1e3, "warp": (t2 - t1) * 1e3, "fuse": (t3 - t2) * 1e3}
     return FusedReference(
         image=stack.image,
         stability=stack.stability,
         valid=stack.valid,
         count=stack.count,
-        alignments=alignments,
+        alignments=tuple(alignments),
         used=used,
-        timings_ms=times,
+        timings_ms={**timings, "warp": (t2 - t1) * 1e3, "fuse": (t3 - t2) * 1e3},
     )

@@ -325,7 +325,7 @@ def _day_record(job: PairJob, fused: FusedReference) -> dict[str, Any]:
 def _stored_alignment(job: PairJob, day: np.ndarray, night: np.ndarray):
     """The stored registration as an accepted `alignment.Alignment`; ValueError when the
     record says the pair is not aligned (reproducing it cannot give a reference)."""
-    from alignment import Alignment
+    from engine.pair_views import alignment_from_record
 
     r = job.registration or {}
     if not r.get("ok"):
@@ -333,16 +333,7 @@ def _stored_alignment(job: PairJob, day: np.ndarray, night: np.ndarray):
             f"stored registration is not aligned ({r.get('reason') or 'no reason recorded'}); "
             "fix it in the inspector, or reprocess with realign (--realign) to search again"
         )
-    return Alignment(
-        np.asarray(r["matrix"], float),
-        ok=True,
-        score=float(r.get("score") or 0.0),
-        method=str(r.get("method") or ""),
-        motion=str(r.get("motion") or "homography"),
-        reason=str(r.get("reason") or ""),
-        fixed_shape=night.shape[:2],
-        moving_shape=day.shape[:2],
-    )
+    return alignment_from_record(r, fixed_shape=night.shape[:2], moving_shape=day.shape[:2])
 
 
 def _one(job: PairJob, spec: RunSpec, root: Path, worker: str) -> RunOutcome:
