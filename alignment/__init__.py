@@ -17,7 +17,7 @@ True
 """
 
 from alignment._align import align
-from alignment._types import METHODS, MOTIONS, Alignment
+from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
 from alignment._validate import MIN_SIDE
 
-__all__ = ["METHODS", "MIN_SIDE", "MOTIONS", "Alignment", "align"]
+__all__ = ["METHODS", "MIN_SIDE", "MOTIONS", "Alignment", "align", "apply_homography"]

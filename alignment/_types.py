@@ -165,7 +165,25 @@ class Alignment:
 
 
 def apply_homography(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Map ``(N, 2)`` points through a 3x3 matrix (with the perspective divide)."""
+    """Map ``(N, 2)`` points through a 3x3 matrix (with the perspective divide).
+
+    Parameters
+    ----------
+    matrix : (3, 3) array
+        An :attr:`Alignment.matrix` or any homography, moving pixels to fixed pixels.
+    points : (N, 2) array
+        ``(x, y)`` pixel coordinates.
+
+    Returns
+    -------
+    (N, 2) float64 array
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> apply_homography(np.diag([2.0, 2.0, 1.0]), np.array([[1.0, 3.0]])).tolist()
+    [[2.0, 6.0]]
+    """
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     q = pts @ matrix[:2, :2].T + matrix[:2, 2]
     w = pts @ matrix[2, :2] + matrix[2, 2]

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import alignment_accuracy as acc  # noqa: E402
 
-from alignment._types import apply_homography  # noqa: E402
+from alignment import apply_homography  # noqa: E402
 from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from alignment import METHODS, MOTIONS, Alignment, align
-from alignment._synthetic import day_photos, night_from_day
 from alignment._types import apply_homography
 from alignment._verify import check_geometry
 from engine.data import load_visnir_pair
+from engine.synthetic_pairs import day_photos, night_from_day
 from tests.conftest import shared_path
 
 SIZE = (360, 480)  # (H, W): small enough to keep the suite fast, big enough for texture

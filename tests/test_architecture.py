@@ -117,13 +117,7 @@ def test_layer_check_sees_lazy_imports(tmp_path):
 #: packages whose modules must import only public names of the other packages
 APP_PACKAGES = ("alignment", "engine", "gui", "cli", "training")
 #: (importer, imported private module) left as they are, with the reason
-PRIVATE_IMPORTS_ALLOWED = {
-    # the alignment bench generates its synthetic pairs with alignment's own generators and
-    # measures with its own geometry helpers; they are not part of alignment's public API
-    ("engine/bench/_alignment.py", "alignment._prep"),
-    ("engine/bench/_alignment.py", "alignment._synthetic"),
-    ("engine/bench/_alignment.py", "alignment._types"),
-}
+PRIVATE_IMPORTS_ALLOWED: set[tuple[str, str]] = set()
 
 
 def _private_imports_across_packages(path: Path, rel: str) -> list[str]:
@@ -232,10 +226,8 @@ def test_engine_types_are_not_erased_to_any(rel):
 
 
 #: alignment is the lowest library (engine.pipeline builds on it): it imports no NightLab
-#: package. Left as it is, with the reason: the synthetic-pair generator borrows engine's
-#: loader of scikit-image's bundled photos (a test-data helper; reported for the alignment
-#: owners to move, since alignment/ is being changed this session).
-ALIGNMENT_UPWARD_ALLOWED = {("alignment/_synthetic.py", "engine.data")}
+#: package.
+ALIGNMENT_UPWARD_ALLOWED: set[tuple[str, str]] = set()
 
 
 def test_alignment_imports_no_higher_nightlab_package():

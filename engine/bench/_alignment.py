@@ -15,7 +15,7 @@ full-resolution SIFT + MAGSAC++ affine (:func:`engine.daynight.sift_affine`).
 
 The VIS-NIR pairs are the real EPFL RGB/NIR registration pairs from ``../shared/data/visnir`` when
 present, otherwise skimage photos against simulated night frames (IR-like channel mix,
-tone curve, noise, blur; :mod:`alignment._synthetic`). Both references run in the same
+tone curve, noise, blur; :mod:`engine.synthetic_pairs`). Both references run in the same
 process on the same pairs. They are slow, so each runs once per pair (their medians come
 from fewer samples); the note gives everyone's median corner error so speed is never read
 without accuracy.
@@ -57,11 +57,9 @@ _WEBCAM_PICKS = (
 
 def _resized_pair(moving, fixed, truth, size):
     """Resize both images to ``size`` (H, W) and re-express the truth in the new pixels."""
-    from alignment._prep import scale_matrix
-
     h, w = size
-    sm = scale_matrix(w / moving.shape[1], h / moving.shape[0])
-    sf = scale_matrix(w / fixed.shape[1], h / fixed.shape[0])
+    sm = np.diag([w / moving.shape[1], h / moving.shape[0], 1.0])
+    sf = np.diag([w / fixed.shape[1], h / fixed.shape[0], 1.0])
     moving = cv2.resize(moving, (w, h), interpolation=cv2.INTER_AREA)
     fixed = cv2.resize(fixed, (w, h), interpolation=cv2.INTER_AREA)
     return moving, fixed, sf @ truth @ np.linalg.inv(sm)
@@ -81,7 +79,7 @@ def _pairs(size: tuple[int, int]) -> tuple[list[tuple[np.ndarray, np.ndarray, np
                 out.append(_resized_pair(rgb, nir, truth, size))
         if out:
             return out, "EPFL VIS-NIR pairs (../shared)"
-    from alignment._synthetic import day_photos, night_from_day, random_warp
+    from engine.synthetic_pairs import day_photos, night_from_day, random_warp
 
     rng = np.random.default_rng(0)
     out = []
@@ -92,7 +90,7 @@ def _pairs(size: tuple[int, int]) -> tuple[list[tuple[np.ndarray, np.ndarray, np
 
 
 def _corner_error(matrix, truth, shape) -> float:
-    from alignment._types import apply_homography
+    from alignment import apply_homography
 
     if matrix is None:
         return float("inf")

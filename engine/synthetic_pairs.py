@@ -1,5 +1,8 @@
 """Simulated day/night pairs with a known warp, for tests and benchmarks (no data needed).
 
+Test data for :func:`alignment.align` (it lives in the engine because it loads engine's
+bundled photos; alignment itself imports no NightLab package).
+
 A real night frame differs from the day reference by more than the warp: an IR sensor mixes
 the channels differently (vegetation bright, sky dark), low light compresses and lifts the
 tones, and there is noise and blur. :func:`night_from_day` applies all of that to a day
@@ -12,6 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.data import skimage_photos
+
 __all__ = ["day_photos", "night_from_day", "random_warp"]
 
 _PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle")
@@ -22,8 +27,6 @@ def day_photos(size: tuple[int, int] | None = None) -> list[np.ndarray]:
 
     Stereo pairs give their left view only.
     """
-    from engine.data import skimage_photos
-
     out = []
     for img in skimage_photos(_PHOTOS).values():
         if size is not None:
