@@ -208,3 +208,26 @@ def test_real_pair_leak_mask_removes_foreign_colour():
     # neutral instead of a donor's colour: the remaining error is the scene's own chroma
     assert on.ab_err_changed < 0.75 * off.ab_err_changed
     assert off.psnr_unchanged - on.psnr_unchanged < 0.5
+
+
+def _option_choices(parser, *path_and_dest):
+    """The ``choices`` of an option, following subcommand names down to it."""
+    *path, dest = path_and_dest
+    for name in path:
+        sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        parser = sub.choices[name]
+    return next(a.choices for a in parser._actions if a.dest == dest)
+
+
+def test_eval_command_offers_exactly_the_modes_recombination_accepts():
+    # the CLI keeps its choices literal (importing the colorizer would slow every command's
+    # start by about 0.6 s), so this is what keeps them from drifting apart
+    from cli import build_parser
+    from engine.colorize import FALLBACKS, PASSTHROUGH_MODES
+
+    parser = build_parser()
+    assert tuple(_option_choices(parser, "eval", "passthrough")) == PASSTHROUGH_MODES
+    assert tuple(_option_choices(parser, "eval", "fallback")) == FALLBACKS
+    for mode in PASSTHROUGH_MODES:
+        args = parser.parse_args(["eval", "--pairs", "x", "--passthrough", mode])
+        assert args.passthrough == mode

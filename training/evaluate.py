@@ -157,6 +157,7 @@ def webcam_table(colorizers, pairs) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m training.evaluate MODEL.onnx``: the held-out tables for an ONNX file."""
+    from engine.colorize import PASSTHROUGH_MODES
     from engine.scene_change import donor_photos
     from training.data import shared_country_dir, validation_samples
 
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--passthrough",
-        choices=["off", "direct", "guided"],
+        choices=list(PASSTHROUGH_MODES),
         default=None,
         help="with --webcam: RecombineParams.passthrough for both colorizers (default: its "
         "default)",

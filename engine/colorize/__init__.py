@@ -34,6 +34,8 @@ from engine.colorize._guided import (
     guided_filter_ab,
 )
 from engine.colorize._recombine import (
+    FALLBACKS,
+    PASSTHROUGH_MODES,
     ColorizeResult,
     RecombineParams,
     ReferencePlanes,
@@ -49,6 +51,8 @@ from engine.colorize._recombine import (
 )
 
 __all__ = [
+    "FALLBACKS",
+    "PASSTHROUGH_MODES",
     "ColorizeResult",
     "Colorizer",
     "OnnxColorizer",
