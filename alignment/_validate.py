@@ -6,9 +6,14 @@ import numpy as np
 
 from alignment._types import Alignment
 
-__all__ = ["MIN_SIDE", "check_image", "check_initial"]
+__all__ = ["MAX_ASPECT", "MIN_SIDE", "check_image", "check_initial"]
 
 MIN_SIDE = 32  # smaller images carry too little structure to verify anything
+#: Longest side over shortest side. A panorama strip of 12:1 aligns; beyond this a strip keeps
+#: its full length at every working level (its short side may not shrink below a useful
+#: height), and the frequency-domain search grows with the square of that length: 600:1
+#: took minutes and gigabytes before this limit.
+MAX_ASPECT = 24
 _MAX_ENTRY = 1e9  # far beyond any pixel shift or scale; keeps det() and warps finite
 
 
@@ -25,6 +30,12 @@ def check_image(image, name: str) -> np.ndarray:
     if min(image.shape[:2]) < MIN_SIDE:
         raise ValueError(
             f"{name} must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {image.shape[:2]}"
+        )
+    if max(image.shape[:2]) > MAX_ASPECT * min(image.shape[:2]):
+        h, w = image.shape[:2]
+        raise ValueError(
+            f"{name} is {w}x{h} pixels, more elongated than {MAX_ASPECT}:1; such a strip "
+            "cannot be aligned"
         )
     return image
 

@@ -289,6 +289,11 @@ GOOD = np.zeros(SIZE, np.uint8)
         (GOOD, np.zeros((2, *SIZE), np.uint8)[..., None], r"fixed must be gray"),
         (np.zeros((0, 10), np.uint8), GOOD, "moving is empty"),
         (GOOD, np.zeros((10, 400), np.uint8), "fixed must be at least 32x32 pixels"),
+        (
+            np.zeros((40, 1000), np.uint8),
+            GOOD,
+            "moving is 1000x40 pixels, more elongated than 24:1",
+        ),
     ],
 )
 def test_bad_images_raise_precise_errors(moving, fixed, match):
@@ -355,3 +360,29 @@ def test_a_shallow_but_clear_peak_is_accepted_and_its_neighbours_are_not():
     assert at_truth.ok, at_truth.reason
     for off in (about_centre(nir.shape, shift=(8.0, 0.0)), about_centre(nir.shape, scale=1.03)):
         assert not verify(pm, pf, off @ truth).ok
+
+
+def test_a_strip_at_the_elongation_limit_still_aligns():
+    # a 24:1 strip of a real-looking scene, shifted 3 px: accepted and found (the limit is
+    # where a strip starts to cost seconds, not where it stops being alignable)
+    day = cv2.resize(day_photos()[0], (24 * 60, 60), interpolation=cv2.INTER_AREA)
+    night = np.roll(cv2.cvtColor(day, cv2.COLOR_RGB2GRAY), 3, axis=1)
+    result = align(day, night)
+    assert result.ok
+    assert abs(result.matrix[0, 2] - 3) < 0.5 and abs(result.matrix[1, 2]) < 0.5
+
+
+@pytest.mark.parametrize("shape", [(199, 256), (167, 256), (256, 257)])
+def test_phase_correlation_finds_the_shift_on_sides_the_dft_pads(shape):
+    # 199, 167 and 257 are primes: the correlation pads them to well-factored sizes, which
+    # must not move the peak or flip the sign of a shift near half the frame
+    from alignment._phase import phase_correlation
+
+    rng = np.random.default_rng(1)
+    a = cv2.GaussianBlur(rng.normal(size=shape).astype(np.float32), (0, 0), 1.5)
+    hann = cv2.createHanningWindow(shape[::-1], cv2.CV_32F)
+    for dy, dx in ((5, -7), (-11, 13), (0, 40)):
+        b = np.roll(a, (dy, dx), axis=(0, 1))
+        got_dx, got_dy, peak = phase_correlation(a * hann, b * hann)
+        assert (round(got_dx), round(got_dy)) == (dx, dy)
+        assert peak > 10

@@ -54,6 +54,17 @@ def _one_error_line(code: int, err: list[str], *needles: str) -> str:
 # --- process ------------------------------------------------------------------------------
 
 
+def test_process_refuses_a_strip_too_elongated_to_align_naming_the_file(pair, tmp_path, capsys):
+    # 2000x40 (50:1): it used to spend minutes and gigabytes in the frequency-domain search
+    bad = write_image(tmp_path / "strip.png", np.full((40, 2000, 3), 128, np.uint8))
+    day, night = pair
+    out = tmp_path / "out"
+    code = cli_main(["process", "--day", str(bad), "--night", str(night), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    _one_error_line(code, err, str(bad), "2000x40 pixels", "more elongated than 24:1")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("size", [(1, 1), (7, 7), (3, 5000)], ids=["1x1", "7x7", "3x5000"])
 def test_process_tiny_or_thin_input_names_the_file(pair, tmp_path, capsys, size):
     w, h = size
