@@ -164,7 +164,7 @@ def test_inspector_and_reprocess_rebuild_the_reference_the_capture_used(
     warped = cv2.imdecode(np.frombuffer(out.outputs["aligned_reference"], np.uint8), 1)
     assert np.array_equal(warped[..., ::-1], captured.aligned_reference)
     day = out.metrics["day_reference"]
-    assert day["combine"] == "fused-v1" and len(day["used"]) == 4 and day["refused"] == []
+    assert day["combine"] == "fused-v2" and len(day["used"]) == 4 and day["refused"] == []
 
 
 def test_one_day_capture_is_used_byte_for_byte_without_a_stability_map(tmp_path, scene, night):
@@ -362,3 +362,50 @@ def test_when_only_the_anchor_registers_it_is_used_as_it_is(scene):
         fuse_day_captures([scene, scene], registration="fixd")
     with pytest.raises(ValueError, match="anchor 2 is out of range for 2"):
         fuse_day_captures([scene, scene], anchor=2)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """The capture a camera still in its night (IR) mode takes: no colour at all."""
+    return np.repeat(to_gray(image)[..., None], 3, axis=2)
+
+
+def _chroma(image: np.ndarray) -> float:
+    from engine.color import rgb_to_lab
+
+    lab = rgb_to_lab(image)
+    return float(np.hypot(lab[..., 1], lab[..., 2])[INNER].mean())
+
+
+def test_a_gray_day_capture_beside_colour_ones_is_left_out_not_averaged_in(scene):
+    # before: two colour captures and one gray gave a reference with half the colour (the
+    # median of three chroma values where one is 0), and one colour + two gray none at all
+    colour, drifted = scene, _moved(scene, *DRIFT)
+    full = _chroma(fuse_day_captures([colour, drifted]).image)
+    for days, used, gray in (
+        ([colour, _gray(scene), drifted], (0, 2), (1,)),
+        ([colour, _gray(scene), _gray(drifted)], (0,), (1, 2)),
+        ([_gray(scene), colour, drifted], (1, 2), (0,)),  # a gray anchor still gives the grid
+    ):
+        ref = PairTracker().set_reference(days, capture_ids=[11, 12, 13])
+        assert ref.used == used
+        assert [i for i, _ in ref.refused] == list(gray)
+        assert all(why == "no colour: a gray capture" for _, why in ref.refused)
+        assert _chroma(ref.image) > 0.95 * full, (used, _chroma(ref.image), full)
+    line = PairTracker().set_reference([colour, _gray(scene), drifted], capture_ids=[11, 12, 13])
+    assert (
+        line.describe() == "day captures #11, #13 fused; left out #12 (no colour: a gray capture)"
+    )
+
+
+def test_only_gray_day_captures_are_fused_as_they_are(scene):
+    days = [_gray(scene), _gray(_moved(scene, *DRIFT))]
+    ref = fuse_day_captures(days)
+    assert ref.used == (0, 1) and ref.refused == ()
+
+
+def test_process_leaves_a_gray_day_frame_out_of_the_fused_reference(scene, night):
+    from engine.reference import fuse_references
+
+    ref = fuse_references([scene, _gray(scene), _moved(scene, *DRIFT)], night)
+    assert ref.used == (0, 2) and ref.refused == ((1, "no colour: a gray capture"),)
+    assert ref.alignments[1].ok  # it registered: the reason is its colour, not its geometry

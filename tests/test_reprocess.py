@@ -159,7 +159,7 @@ def test_every_day_capture_of_a_pair_goes_into_its_reference(serial_outcomes, da
     assert both.ok, both.error
     assert both.metrics["day_reference"] == {
         "captures": ["captures/0000_day.png", "captures/0000_day_b.png"],
-        "combine": "fused-v1",
+        "combine": "fused-v2",
         "used": ["captures/0000_day.png", "captures/0000_day_b.png"],
         "refused": [],
     }

@@ -29,8 +29,10 @@ Examples
 from engine.reference._days import COMBINE, fuse_day_captures
 from engine.reference._fuse import FusedStack, FuseParams, fuse_aligned
 from engine.reference._reference import (
+    NO_COLOUR,
     REGISTRATIONS,
     FusedReference,
+    colour_frames,
     describe_fusion,
     fuse_references,
     register_day_frame,
@@ -38,7 +40,9 @@ from engine.reference._reference import (
 
 __all__ = [
     "COMBINE",
+    "NO_COLOUR",
     "REGISTRATIONS",
+    "colour_frames",
     "describe_fusion",
     "FuseParams",
     "FusedReference",

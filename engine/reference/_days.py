@@ -21,6 +21,7 @@ from engine.reference._fuse import FuseParams
 from engine.reference._reference import (
     REGISTRATIONS,
     FusedReference,
+    colour_frames,
     register_day_frame,
     warp_and_fuse,
 )
@@ -33,7 +34,7 @@ __all__ = ["COMBINE", "fuse_day_captures"]
 #: What `fuse_day_captures` makes of several captures, as recorded with a pair's results
 #: (``reprocess``'s run metrics and skip key). Change it whenever the fused image of the
 #: same captures would change, so runs made with the old definition are not taken as done.
-COMBINE = "fused-v1"
+COMBINE = "fused-v2"  # v2: gray captures beside colour ones are left out
 
 
 def fuse_day_captures(
@@ -128,17 +129,22 @@ def fuse_day_captures(
         identity if i == anchor else _register(d, gray, registration, identity)
         for i, d in enumerate(days)
     )
-    used = tuple(i for i, a in enumerate(alignments) if a.ok)
+    registered = tuple(i for i, a in enumerate(alignments) if a.ok)
+    used = colour_frames(days, registered)
     t1 = time.perf_counter()
-    if used == (anchor,):  # nothing else registered: the anchor alone, as one capture is
-        return _as_is(base, alignments, anchor, {"register": (t1 - t0) * 1e3})
-    # the anchor goes through its identity warp too: exact, and the same one step for all
+    timings = {"register": (t1 - t0) * 1e3}
+    if used == (anchor,):  # nothing else registered (or has colour): the anchor alone
+        return _as_is(base, alignments, anchor, timings, registered=registered)
+    # the anchor goes through its identity warp too: exact, and the same one step for all;
+    # a gray anchor still gives the grid, its colourless pixels are left out
     return warp_and_fuse(
-        days, alignments, used, shape=shape, params=params, timings={"register": (t1 - t0) * 1e3}
+        days, alignments, used, shape=shape, params=params, timings=timings, registered=registered
     )
 
 
-def _as_is(base: np.ndarray, alignments, anchor: int, timings=None) -> FusedReference:
+def _as_is(
+    base: np.ndarray, alignments, anchor: int, timings=None, *, registered=()
+) -> FusedReference:
     """The anchor capture alone, byte for byte (a copy), with no stability map."""
     shape = base.shape[:2]
     return FusedReference(
@@ -149,6 +155,7 @@ def _as_is(base: np.ndarray, alignments, anchor: int, timings=None) -> FusedRefe
         alignments=tuple(alignments),
         used=(anchor,),
         timings_ms=dict(timings or {}),
+        colourless=tuple(i for i in registered if i != anchor),
     )
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine._image import check_rgb, to_gray
+from engine._image import check_rgb, has_colour, to_gray
 from engine.reference._fuse import FuseParams, fuse_aligned
 
 if TYPE_CHECKING:
@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from alignment import Alignment
 
 __all__ = [
+    "NO_COLOUR",
     "REGISTRATIONS",
     "FusedReference",
+    "colour_frames",
     "describe_fusion",
     "fuse_references",
     "register_day_frame",
@@ -46,15 +48,47 @@ class FusedReference:
     """uint16 ``(H, W)``: how many aligned day frames cover each pixel."""
     alignments: tuple[Alignment, ...]
     """One `alignment.Alignment` per input day frame onto the result's grid, in input order
-    (``ok`` False for the ones left out)."""
+    (``ok`` False for the ones that did not register)."""
     used: tuple[int, ...]
     """Indices (into the input sequence) of the day frames that went into the fusion."""
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    colourless: tuple[int, ...] = ()
+    """Indices of day frames that registered but were left out for having no colour (see
+    `colour_frames`)."""
 
     @property
     def refused(self) -> tuple[tuple[int, str], ...]:
-        """``(index, reason)`` of every day frame left out because it did not align."""
-        return tuple((i, a.reason) for i, a in enumerate(self.alignments) if i not in self.used)
+        """``(index, reason)`` of every day frame left out: it did not register, or it is a
+        gray capture beside colour ones."""
+        return tuple(
+            (i, NO_COLOUR if i in self.colourless else a.reason)
+            for i, a in enumerate(self.alignments)
+            if i not in self.used
+        )
+
+
+#: why a registered day frame was left out of the fusion
+NO_COLOUR = "no colour: a gray capture"
+
+
+def colour_frames(days: Sequence[np.ndarray], used: Sequence[int]) -> tuple[int, ...]:
+    """The frames of ``used`` that have colour, or all of ``used`` when none has.
+
+    A gray day capture (a camera still in its night / IR mode at dawn, an IR-cut filter that
+    did not switch) registers like any other but carries no chroma: fused beside colour
+    captures it halves the reference's colour (two captures) or, as the median of three,
+    removes it. So it is left out whenever a colour capture is there to use; only a set of
+    gray captures is fused as it is.
+
+    Examples
+    --------
+    >>> colour = np.dstack([np.full((4, 4), v, np.uint8) for v in (200, 90, 40)])
+    >>> gray = np.full((4, 4, 3), 90, np.uint8)
+    >>> colour_frames([colour, gray, colour], (0, 1, 2)), colour_frames([gray, gray], (0, 1))
+    ((0, 2), (0, 1))
+    """
+    coloured = tuple(i for i in used if has_colour(days[i]))
+    return coloured if coloured else tuple(used)
 
 
 def describe_fusion(
@@ -215,7 +249,13 @@ def fuse_references(
         )
     t1 = time.perf_counter()
     return warp_and_fuse(
-        days, alignments, used, shape=shape, params=params, timings={"align": (t1 - t0) * 1e3}
+        days,
+        alignments,
+        colour_frames(days, used),
+        shape=shape,
+        params=params,
+        timings={"align": (t1 - t0) * 1e3},
+        registered=used,
     )
 
 
@@ -227,9 +267,11 @@ def warp_and_fuse(
     shape: tuple[int, int],
     params: FuseParams | None,
     timings: dict[str, float],
+    registered: Sequence[int] = (),
 ) -> FusedReference:
     """The ``used`` frames warped into ``shape`` by their alignments, with their coverage,
-    fused (`fuse_aligned`); the step both fusions share once their frames are registered."""
+    fused (`fuse_aligned`); the step both fusions share once their frames are registered.
+    ``registered`` frames not in ``used`` were left out for having no colour."""
     t1 = time.perf_counter()
     warped, valid = [], []
     for i in used:
@@ -248,4 +290,5 @@ def warp_and_fuse(
         alignments=tuple(alignments),
         used=used,
         timings_ms={**timings, "warp": (t2 - t1) * 1e3, "fuse": (t3 - t2) * 1e3},
+        colourless=tuple(i for i in registered if i not in used),
     )
