@@ -18,6 +18,15 @@ True
 
 from alignment._align import align
 from alignment._types import METHODS, MOTIONS, Alignment, apply_homography
-from alignment._validate import MAX_ASPECT, MIN_SIDE
+from alignment._validate import MAX_ASPECT, MIN_SIDE, size_problem
 
-__all__ = ["MAX_ASPECT", "METHODS", "MIN_SIDE", "MOTIONS", "Alignment", "align", "apply_homography"]
+__all__ = [
+    "MAX_ASPECT",
+    "METHODS",
+    "MIN_SIDE",
+    "MOTIONS",
+    "Alignment",
+    "align",
+    "apply_homography",
+    "size_problem",
+]

@@ -6,7 +6,7 @@ import numpy as np
 
 from alignment._types import Alignment
 
-__all__ = ["MAX_ASPECT", "MIN_SIDE", "check_image", "check_initial"]
+__all__ = ["MAX_ASPECT", "MIN_SIDE", "check_image", "check_initial", "size_problem"]
 
 MIN_SIDE = 32  # smaller images carry too little structure to verify anything
 #: Longest side over shortest side. A panorama strip of 12:1 aligns; beyond this a strip keeps
@@ -27,17 +27,36 @@ def check_image(image, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be gray (H, W) or RGB (H, W, 3), got shape {image.shape}")
     if image.size == 0:
         raise ValueError(f"{name} is empty (shape {image.shape})")
-    if min(image.shape[:2]) < MIN_SIDE:
-        raise ValueError(
-            f"{name} must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {image.shape[:2]}"
-        )
-    if max(image.shape[:2]) > MAX_ASPECT * min(image.shape[:2]):
-        h, w = image.shape[:2]
-        raise ValueError(
-            f"{name} is {w}x{h} pixels, more elongated than {MAX_ASPECT}:1; such a strip "
-            "cannot be aligned"
-        )
+    problem = size_problem(image.shape)
+    if problem:
+        raise ValueError(f"{name}: {problem}")
     return image
+
+
+def size_problem(shape: tuple[int, ...]) -> str:
+    """Why an image of ``shape`` ``(H, W[, C])`` cannot be aligned, or ``""`` if it can.
+
+    The one size rule for `align`, the command line and the app's reference loading: at
+    least ``MIN_SIDE`` pixels each way, and no more elongated than ``MAX_ASPECT``:1.
+
+    Examples
+    --------
+    >>> size_problem((480, 640)), size_problem((20, 20, 3))
+    ('', 'image is 20x20 pixels; at least 32x32 is needed to align anything')
+    >>> size_problem((40, 2000))
+    'image is 2000x40 pixels, more elongated than 24:1; such a strip cannot be aligned'
+    """
+    h, w = int(shape[0]), int(shape[1])
+    if min(h, w) < MIN_SIDE:
+        return (
+            f"image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to align anything"
+        )
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        return (
+            f"image is {w}x{h} pixels, more elongated than {MAX_ASPECT}:1; such a strip cannot "
+            "be aligned"
+        )
+    return ""
 
 
 def check_initial(

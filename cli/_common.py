@@ -34,19 +34,11 @@ def check_output_file(path: Path, option: str) -> None:
 def check_image_size(image, path: Path) -> None:
     """Refuse an input image too small or too elongated to align, naming its file (before
     any work)."""
-    from alignment import MAX_ASPECT, MIN_SIDE
+    from alignment import size_problem
 
-    h, w = image.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise CliError(
-            f"{path}: image is {w}x{h} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed to "
-            "align anything"
-        )
-    if max(h, w) > MAX_ASPECT * min(h, w):
-        raise CliError(
-            f"{path}: image is {w}x{h} pixels, more elongated than {MAX_ASPECT}:1; such a "
-            "strip cannot be aligned"
-        )
+    problem = size_problem(image.shape)
+    if problem:
+        raise CliError(f"{path}: {problem}")
 
 
 def folder_problem(folder: Path) -> str:

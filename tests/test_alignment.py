@@ -288,11 +288,11 @@ GOOD = np.zeros(SIZE, np.uint8)
         (np.zeros((*SIZE, 4), np.uint8), GOOD, r"moving must be gray \(H, W\) or RGB \(H, W, 3\)"),
         (GOOD, np.zeros((2, *SIZE), np.uint8)[..., None], r"fixed must be gray"),
         (np.zeros((0, 10), np.uint8), GOOD, "moving is empty"),
-        (GOOD, np.zeros((10, 400), np.uint8), "fixed must be at least 32x32 pixels"),
+        (GOOD, np.zeros((10, 400), np.uint8), "fixed: image is 400x10 pixels; at least 32x32"),
         (
             np.zeros((40, 1000), np.uint8),
             GOOD,
-            "moving is 1000x40 pixels, more elongated than 24:1",
+            "moving: image is 1000x40 pixels, more elongated than 24:1",
         ),
     ],
 )

@@ -68,3 +68,29 @@ def test_loading_a_gray_day_reference_file_says_it_has_no_colour(qtbot, tmp_path
     finally:
         jobs.shutdown()
         jobs.wait()
+
+
+def test_loading_a_day_reference_that_cannot_be_aligned_is_refused_with_one_line(qtbot, tmp_path):
+    # Before: the strip became the reference and every live frame failed on it instead
+    import numpy as np
+
+    from engine._image import write_image
+    from engine.app_state import AppState
+    from gui.capture.reference import ReferencePanel
+    from gui.jobs import JobRunner
+
+    strip = write_image(tmp_path / "strip.png", np.full((40, 2000, 3), (200, 90, 40), np.uint8))
+    jobs = JobRunner(workers=1)
+    state = AppState()
+    panel = ReferencePanel(state, jobs)
+    qtbot.addWidget(panel)
+    errors = []
+    jobs.message.connect(errors.append)
+    try:
+        panel.load_file(strip)
+        qtbot.waitUntil(lambda: bool(errors), timeout=10_000)
+    finally:
+        jobs.shutdown()
+        jobs.wait()
+    assert len(errors) == 1 and "strip.png" in errors[0] and "more elongated than 24:1" in errors[0]
+    assert state.reference is None

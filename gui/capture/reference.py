@@ -204,9 +204,13 @@ class ReferencePanel(QWidget):
         """Read ``path`` on the job runner; a bad file becomes one line on ``message``."""
 
         def work():
+            from alignment import size_problem
             from engine import has_colour, read_image
 
             img = read_image(path, mode="rgb")
+            problem = size_problem(img.shape)  # refused here, not on every live frame
+            if problem:
+                raise ValueError(f"{path.name}: {problem}")
             return img, has_colour(img)  # checked here, on the worker: no maths in the GUI
 
         def done(result) -> None:
