@@ -6,7 +6,7 @@ Usage::
         [--checkers glibc,python] [--python PYTHON] [--log-dir DIR] [-- PYTEST_ARGS...]
     nice -n 10 python benchmarks/heap_stress.py --churn 300 [--rounds 1] [--checkers ...]
 
-Each round runs ``python -m pytest -p no:cacheprovider -q -x --capture=sys PYTEST_ARGS`` in
+Each round runs ``python -m pytest -p no:cacheprovider -q --capture=sys PYTEST_ARGS`` in
 a fresh process (default: the suite's files up to and including ``tests/test_camera_oak.py``,
 in the suite's order, which is what one process had run when the corrupted heap was seen);
 ``--repeat K`` runs the selection K times in the same process (``--keep-duplicates``), so
@@ -189,7 +189,7 @@ def run_round(i: int, args, env: dict[str, str], selection: list[str], log_dir: 
     if args.churn:
         cmd = [args.python, __file__, "--churn-child", str(args.churn), "--log-dir", str(log_dir)]
     else:
-        cmd = [args.python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
+        cmd = [args.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                "--capture=sys", "--keep-duplicates", *selection * args.repeat]  # fmt: skip
     t0 = time.monotonic()
     with open(log_path, "w") as log:
