@@ -16,8 +16,9 @@ the project installed).
 ``--churn SECONDS`` runs, instead of pytest, the live view's session churn in one process:
 `engine.live_preview.LivePreview` with two workers colorizing offered night frames while the
 model is swapped every 0.2-0.5 s (the default model and its FP16 copy, so a worker drops the
-last reference to a session another worker may still be running) and the preview itself is
-stopped, joined and rebuilt every few seconds.
+last reference to a session another worker may still be running), a third thread takes the
+live model as a capture job does (``LivePreview.colorizer()``) and colorizes with it, and the
+preview itself is stopped, joined and rebuilt every few seconds.
 
 The checkers (any of them, comma-separated):
 
@@ -51,6 +52,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -155,7 +157,7 @@ def churn(seconds: float, log_dir: Path) -> int:
     day = cv2.resize(skimage.data.astronaut(), (320, 240), interpolation=cv2.INTER_AREA)
     night = cv2.cvtColor(day, cv2.COLOR_RGB2GRAY) // 2
     rng = random.Random(7)
-    counts = {"results": 0, "failures": 0, "swaps": 0, "restarts": 0}
+    counts = {"results": 0, "failures": 0, "swaps": 0, "restarts": 0, "job runs": 0}
     end = time.monotonic() + seconds
     seq = 0
     while time.monotonic() < end:
@@ -167,6 +169,8 @@ def churn(seconds: float, log_dir: Path) -> int:
         live.set_reference(day, fixed_camera=True)
         run_until = min(end, time.monotonic() + rng.uniform(2, 6))
         next_swap = time.monotonic()
+        job = threading.Thread(target=_job, args=(live, night, day, run_until, counts))
+        job.start()
         while time.monotonic() < run_until:
             seq += 1
             live.offer(np.ascontiguousarray(night + rng.randrange(4), dtype=np.uint8), seq)
@@ -175,6 +179,7 @@ def churn(seconds: float, log_dir: Path) -> int:
                 counts["swaps"] += 1
                 next_swap = time.monotonic() + rng.uniform(0.2, 0.5)
             time.sleep(0.01)
+        job.join()
         live.stop()
         if not live.join(timeout=60):
             print("churn: a live worker did not end within 60 s", flush=True)
@@ -182,6 +187,17 @@ def churn(seconds: float, log_dir: Path) -> int:
         counts["restarts"] += 1
     print("churn: " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
     return 1 if counts["failures"] or not counts["results"] else 0
+
+
+def _job(live, night, day, until: float, counts: dict) -> None:
+    """A capture job's use of the live model: take it from the preview and colorize with it
+    on this thread, while the workers run (and swap) the same sessions."""
+    while time.monotonic() < until:
+        colorizer = live.colorizer()
+        if colorizer is not None:
+            colorizer.colorize(night, day)
+            counts["job runs"] += 1
+        time.sleep(0.05)
 
 
 def run_round(i: int, args, env: dict[str, str], selection: list[str], log_dir: Path) -> dict:
