@@ -38,13 +38,15 @@ The checkers (any of them, comma-separated):
 ``--capture=sys`` keeps native code's writes to fd 2 (glibc's ``free(): ...``) in the round's
 log; pytest's faulthandler prints the Python stacks of an abort. A round that outlives
 ``--timeout`` is a hang: every thread's native stack is taken with gdb (when installed) before
-the round is killed. Prints one line per round and a summary; logs stay in ``--log-dir``.
+the round is aborted (``PYTHONFAULTHANDLER``: every thread's Python stack goes to its log) and
+killed. Prints one line per round and a summary; logs stay in ``--log-dir``.
 Not a CI test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -82,6 +84,7 @@ def default_selection() -> list[str]:
 def checker_env(names: list[str], cache_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
+    env["PYTHONFAULTHANDLER"] = "1"  # a fatal signal prints every thread's Python stack
     for name in names:
         if name == "glibc":
             if not MALLOC_DEBUG.is_file():
@@ -218,7 +221,13 @@ def run_round(i: int, args, env: dict[str, str], selection: list[str], log_dir: 
             hung = True
             stacks = native_stacks(proc.pid)
             write_text_atomic(log_dir / f"round-{i:03d}-hang-stacks.txt", stacks)
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signal.SIGABRT)  # faulthandler: the Python stacks, into the log
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):  # its children, if any are left
+                os.killpg(proc.pid, signal.SIGKILL)
             rc = proc.wait()
     seconds = time.monotonic() - t0
     text = log_path.read_text(errors="replace")
