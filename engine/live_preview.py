@@ -185,6 +185,8 @@ class LivePreview:
         with self._cond:
             self._model_path = path or ""
             self._colorize = colorize
+        with self._loaded:  # a job waiting in `colorizer` asks for this one instead
+            self._loaded.notify_all()
 
     def set_camera_colorizer(self, colorizer: OakColorizer | None) -> None:
         """Colorize on the camera: an `engine.camera.OakColorizer` (None: back to the host).
@@ -373,8 +375,17 @@ class LivePreview:
         if on_worker or self._stopping:
             return self._get_colorizer(model)
         self.preload()
-        with self._loaded:  # until a worker has taken the load in hand (or we stop)
-            self._loaded.wait_for(lambda: self._colorizer_key == model or self._stopping)
+        with self._loaded:  # until a worker has taken the current model in hand (or we stop)
+            asked = model
+            while not self._stopping and self._colorizer_key != self._model_path:
+                # switched since we asked: the worker may have taken our request with the new
+                # model or the old one; ask for the one now current (set_model wakes us)
+                if self._model_path != asked:
+                    asked = self._model_path
+                    self.preload()
+                self._loaded.wait()
+            if self._colorizer_key == self._model_path:
+                model = self._model_path
         # waits for that worker's load to finish and returns it (or, stopped before a worker
         # got to it, loads it here)
         return self._get_colorizer(model)

@@ -51,6 +51,10 @@ SCENE = textwrap.dedent(
 )
 
 
+#: what a daemon thread's forced unwind through C++ prints as it aborts the process
+UNWIND_ABORTS = ("terminate called", "FATAL: exception not rethrown")
+
+
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", SCENE + textwrap.dedent(code)],
@@ -76,7 +80,10 @@ def test_a_daemon_thread_in_opencv_aborts_a_plain_python_exit():
         )
         runs.append((proc.returncode, proc.stderr[-300:]))
         if proc.returncode == -6:  # SIGABRT, from C++ (the abort can come before the slow
-            assert "terminate called" in proc.stderr  # object's message: both are finalization)
+            # object's message: both are finalization). The thread's forced unwind ends in
+            # std::terminate, or, where a catch-all in OpenCV swallows it, in glibc's
+            # "exception not rethrown" (seen under the heap checkers of heap_stress.py)
+            assert any(m in proc.stderr for m in UNWIND_ABORTS), runs + [proc.stderr[-300:]]
             break
         # a run that did not abort ended as a plain exit would, after finalizing
         assert proc.returncode == 0 and "finalizing=1" in proc.stderr, runs
@@ -102,7 +109,7 @@ def test_the_app_program_ends_with_its_status_despite_a_thread_in_native_code():
     )
     assert "window closed" in proc.stdout
     assert proc.returncode == 3, (proc.returncode, proc.stderr[-500:])
-    assert "terminate called" not in proc.stderr
+    assert not any(m in proc.stderr for m in UNWIND_ABORTS)
     assert "finalizing=" not in proc.stderr  # the interpreter did not finalize
 
 

@@ -188,3 +188,35 @@ def test_on_camera_colorizer_supplies_the_colour(day_night):
     assert got and got[0].pair.colorized.rgb is colour
     assert oak.references == [(night.shape, (*night.shape, 3), True)]
     assert lp._colorizer is None  # the host model was never loaded
+
+
+def test_a_job_asking_for_the_live_model_as_the_model_is_switched_gets_the_new_one(
+    monkeypatch,
+):
+    """A job (the inspector's views, a capture) asks ``colorizer()`` for the live model; the
+    operator switches models between its request and a worker taking it, so the worker loads
+    the new model. The job must get that one, not wait for the old one forever (it did: the
+    live-view churn of benchmarks/heap_stress.py hung so)."""
+    import engine.colorize as colorize_mod
+    from engine.live_preview import LivePreview
+
+    monkeypatch.setattr(colorize_mod, "load_colorizer", lambda path=None, **kw: f"model {path}")
+    preview = LivePreview(workers=1, model_path="a.onnx")
+    real_preload = preview.preload
+
+    def switched_then_asked():  # the switch lands between the job's read and its request
+        preview.set_model("b.onnx")
+        real_preload()
+
+    monkeypatch.setattr(preview, "preload", switched_then_asked)
+    got = []
+    job = threading.Thread(target=lambda: got.append(preview.colorizer()), name="nightlab-job_0")
+    try:
+        job.start()
+        job.join(10)
+        assert not job.is_alive(), "colorizer() waited for a model no worker will load"
+        assert got == ["model b.onnx"]
+    finally:
+        preview.stop()
+        preview.join(10)
+        job.join(10)
