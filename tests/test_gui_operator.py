@@ -13,7 +13,9 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests.test_gui_screens import qa_window  # noqa: E402, F401 - a fixture
+from tests import test_gui_screens  # noqa: E402
+
+qa_window = test_gui_screens.qa_window  # the window on four recorded pairs (a fixture)
 
 TIMEOUT = 30_000
 
