@@ -157,3 +157,30 @@ def test_leak_mask_sizes_say_their_unit_and_which_pixels(window):
         assert text.endswith("(px)") and "working copy" in tip and "256 px" in tip, labels[name]
     for name in ("lo", "hi", "tail_max"):  # similarities: no unit
         assert "px" not in labels[name][0]
+
+
+def test_ctrl_m_switches_day_and_night_and_follows_the_camera(window, qtbot):
+    cam = window.state.camera
+    act = window.controls.act_night
+    assert act in window.menu_camera.actions() and act.isEnabled()
+    assert not act.isChecked() and cam.get_control("mode") == "day"
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: cam.get_control("mode") == "night", timeout=TIMEOUT)
+    mode = window.controls.editor("mode")
+    qtbot.waitUntil(lambda: mode.currentText() == "night", timeout=TIMEOUT)
+    assert act.isChecked()
+    # changed elsewhere (a script, the CLI, the mode box): the menu says so
+    worker = ThreadPoolExecutor(1)
+    worker.submit(cam.set_control, "mode", "day").result()
+    worker.shutdown()
+    qtbot.waitUntil(lambda: not act.isChecked(), timeout=TIMEOUT)
+    assert cam.get_control("mode") == "day", "showing the change did not echo it back"
+
+
+def test_camera_controls_write_microseconds_as_operators_read_them(window):
+    from PySide6.QtWidgets import QFormLayout
+
+    form = window.controls.findChild(QFormLayout)
+    label = form.labelForField(window.controls.editor("exposure_us"))
+    assert label.text() == "exposure (µs)"
