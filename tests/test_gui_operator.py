@@ -184,3 +184,25 @@ def test_camera_controls_write_microseconds_as_operators_read_them(window):
     form = window.controls.findChild(QFormLayout)
     label = form.labelForField(window.controls.editor("exposure_us"))
     assert label.text() == "exposure (µs)"
+
+
+def test_export_and_import_wait_for_a_path(qa_window, qtbot, tmp_path):
+    # with the path field emptied, Export ran and failed; now the button waits for a path
+    dlg = qa_window.export_dialog(show=False)
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: "pairs" in dlg.selection.text(), timeout=TIMEOUT)
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=TIMEOUT)
+    dlg.path.clear()
+    assert not dlg.go.isEnabled()
+    dlg.path.setText(str(tmp_path / "bag.zip"))
+    assert dlg.go.isEnabled()
+    qtbot.mouseClick(dlg.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (tmp_path / "bag.zip").exists() and not dlg.running, timeout=TIMEOUT)
+    assert dlg.go.isEnabled(), "after the export, another one can be made"
+    dlg.tag.setText("no-such-tag")  # a choice that covers no pair still holds it back
+    qtbot.waitUntil(lambda: not dlg.go.isEnabled(), timeout=TIMEOUT)
+    imp = qa_window.import_dialog(show=False)
+    qtbot.addWidget(imp)
+    assert not imp.go.isEnabled(), "no bag chosen"
+    imp.path.setText(str(tmp_path / "bag.zip"))
+    assert imp.go.isEnabled()
