@@ -206,3 +206,11 @@ def test_export_and_import_wait_for_a_path(qa_window, qtbot, tmp_path):
     assert not imp.go.isEnabled(), "no bag chosen"
     imp.path.setText(str(tmp_path / "bag.zip"))
     assert imp.go.isEnabled()
+
+
+def test_night_burst_says_it_counts_frames(window):
+    burst = window.night_panel.burst
+    burst.setValue(4)
+    assert burst.text() == "burst of 4 frames"
+    burst.setValue(1)
+    assert burst.text() == "1 frame (no burst)" and burst.value() == 1

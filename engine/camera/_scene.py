@@ -3,7 +3,9 @@
 Everything with a known answer lives here, free of threads: the scene (a real photo,
 pre-rendered once per mode with a margin), the smooth drift path (so the true warp of every
 frame is known), the scene-change objects (patches from other real photos that appear, move
-and vanish on a seeded timetable, so the change mask is known), and the sensor model.
+and vanish on a seeded timetable, so the change mask is known), the day-to-day variation of
+day frames (`engine.camera._day_variation`: visitors and the light's residual, by slot), and
+the sensor model.
 
 Per frame the cost is one ``cv2.warpAffine`` (of an RGBA copy by day: OpenCV's 4-channel
 path is several times faster than its 3-channel one), one LUT (exposure, ISO, white
