@@ -99,6 +99,20 @@ def test_qa_verdicts_note_and_tags_wait_for_a_selected_pair(window, qtbot, store
     assert window.state.session is None
     controls = [*qa.verdict_buttons.values(), qa.note, qa.tags_edit]
     assert not any(w.isEnabled() for w in controls), "no pair: nothing to judge"
+    # and they look it: the verdict colours gave way to the disabled grey
+    from PySide6.QtGui import QColor
+
+    def text_colour(button) -> QColor:
+        img = button.grab().toImage()
+        counts = {}
+        for y in range(img.height()):
+            for x in range(img.width()):
+                c = img.pixelColor(x, y)
+                if c.saturation() > 90 and c.value() > 60:  # coloured text pixels
+                    counts[c.hue() // 20] = counts.get(c.hue() // 20, 0) + 1
+        return counts
+
+    assert not any(text_colour(b) for b in qa.verdict_buttons.values()), "greyed out"
     assert not qa.wipe_pos.isEnabled(), "side by side: the wipe position does nothing"
     # the window forbids store writes on the GUI thread: written as a worker would
     writer = ThreadPoolExecutor(1)
@@ -107,6 +121,7 @@ def test_qa_verdicts_note_and_tags_wait_for_a_selected_pair(window, qtbot, store
     window.state.session = store.session(s.id)
     qtbot.waitUntil(lambda: qa.current() is not None, timeout=TIMEOUT)
     assert all(w.isEnabled() for w in controls)
+    assert all(text_colour(b) for b in qa.verdict_buttons.values()), "in their colours again"
     qa.verdict.setCurrentIndex(qa.verdict.findData("fail"))  # a filter that matches none
     qtbot.waitUntil(lambda: qa.table.rowCount() == 0, timeout=TIMEOUT)
     assert not any(w.isEnabled() for w in controls)

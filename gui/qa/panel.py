@@ -73,6 +73,7 @@ HEADER_SORTS = {
     "Score": ("Score ↑", "Score ↓"),
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
+DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
 """Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
@@ -232,8 +233,9 @@ class QAPanel(QWidget):
         vbar = QHBoxLayout()
         for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
             b = QPushButton(f"{verdict.capitalize()} ({key})")
-            b.setStyleSheet(
+            b.setStyleSheet(  # greyed when disabled (a colour for every state hid that)
                 f"QPushButton {{ color: {VERDICT_COLOURS[verdict]}; font-weight: 600; }}"
+                f"QPushButton:disabled {{ color: {DISABLED_TEXT}; }}"
             )
             b.setToolTip(f"Verdict '{verdict}' for the selected pair, then the next one ({key})")
             b.clicked.connect(lambda _=False, v=verdict: self.judge(v))
