@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
         cpl.setContentsMargins(4, 4, 4, 4)
         self.capture_panel = ReferencePanel(self.state, self.jobs, tracker=self.preview.tracker)
         self.capture_panel.message.connect(self.show_message)
+        self.capture_panel.day_capture_possible.connect(self.act_capture.setEnabled)
+        self.act_capture.setEnabled(self.capture_panel.day_capture_ready)
         self.night_panel = NightCapturePanel(
             self.state, self.store, self.preview.tracker, self.jobs
         )

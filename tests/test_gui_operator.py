@@ -229,3 +229,23 @@ def test_night_burst_says_it_counts_frames(window):
     assert burst.text() == "burst of 4 frames"
     burst.setValue(1)
     assert burst.text() == "1 frame (no burst)" and burst.value() == 1
+
+
+def test_day_captures_are_greyed_while_the_camera_is_in_night_mode(window, qtbot):
+    panel, cam = window.capture_panel, window.state.camera
+    day_controls = [panel.btn_frame, panel.btn_burst, panel.btn_add, window.act_capture]
+    assert all(w.isEnabled() for w in day_controls)
+    worker = ThreadPoolExecutor(1)  # switched elsewhere (the mode box, a script, Ctrl+M)
+    worker.submit(cam.set_control, "mode", "night").result()
+    qtbot.waitUntil(lambda: not any(w.isEnabled() for w in day_controls), timeout=TIMEOUT)
+    assert "night mode" in panel.btn_frame.toolTip() and "Ctrl+M" in panel.btn_frame.toolTip()
+    assert panel.btn_load.isEnabled(), "a day photo from a file still works"
+    worker.submit(cam.set_control, "mode", "day").result()
+    worker.shutdown()
+    qtbot.waitUntil(lambda: all(w.isEnabled() for w in day_controls), timeout=TIMEOUT)
+    assert "newest camera frame" in panel.btn_frame.toolTip()
+    # a burst holds its button until it lands, and does not wake it in night mode
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    panel.capture_burst(2)
+    assert not panel.btn_burst.isEnabled()
+    qtbot.waitUntil(panel.btn_burst.isEnabled, timeout=TIMEOUT)
