@@ -94,14 +94,37 @@ def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
     return 0
 
 
+def _fused_day_reference(win, cam, pump, wait) -> None:
+    """Add four day captures over the simulated day, as an operator does over an afternoon:
+    the market tent pitched in two of them (the simulated camera's day visitors come and go
+    every few seconds, `engine.camera._day_variation`), then **Use fused**. The stability map
+    then has a place where the captures disagreed to show."""
+    from engine.camera._day_variation import SLOT_S
+
+    def moment():
+        f = cam.latest_frame()
+        t = f.meta.extra["t"]
+        return int(t // SLOT_S), t % SLOT_S, 0 in f.meta.extra.get("visitors", ())
+
+    want = {True: 2, False: 2}  # captures with the tent, without
+    taken: set[int] = set()
+    while any(want.values()):
+        wait(lambda: (m := moment())[0] not in taken and m[1] > 0.5, timeout=30, what="a slot")
+        slot, _, tent = moment()
+        taken.add(slot)
+        if want[tent]:
+            win.capture_panel.add_capture()
+            want[tent] -= 1
+    panel = win.capture_panel
+    panel.use_median()
+    wait(lambda: "fused" in win.state.reference_source, what="fused reference")
+
+
 def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     s = win.state
     wait(lambda: cam.latest_frame() is not None, what="frames")
     pump(1.0)
-    win.capture_panel.capture_burst(8)
-    wait(lambda: s.reference is not None or win.jobs.active == 0, what="reference")
-    if s.reference is None:  # the burst failed (a loaded machine): one frame will do
-        win.capture_panel.capture_frame()
+    _fused_day_reference(win, cam, pump, wait)
     cam.set_control("mode", "night")
     wait(lambda: (f := cam.latest_frame()) is not None and f.is_gray, what="night")
     win.set_live(True)
@@ -155,6 +178,10 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     win.inspector.nudge(3, 0)
     pump(1.5)
     shot(win.inspector, "inspector-difference-nudged")
+    win.inspector.nudge(-3, 0)
+    win.inspector.view.setCurrentIndex(win.inspector.view.findData("stability"))
+    pump(1.5)
+    shot(win.inspector, "inspector-stability")
 
     win.tabs.setCurrentWidget(win.live)
     win.night_panel.every.setValue(10)

@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         m_file.addAction(self.act_load)
         m_file.addSeparator()
         m_file.addAction(self.act_quit)
-        m_cam = menu.addMenu("&Camera")
+        m_cam = self.menu_camera = menu.addMenu("&Camera")
         m_cam.addAction(self.act_stream)
         m_cam.addAction(self.act_capture)
         m_cam.addAction(self.act_live)
@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         self.chooser.requested.connect(self.open_camera)
         self.controls = CameraControlsPanel(self.state, self.jobs)
         self.controls.error.connect(self.show_message)
+        self.menu_camera.insertAction(self.act_capture, self.controls.act_night)  # Ctrl+M
         cl.addWidget(self.chooser)
         cl.addWidget(self.controls)
         cl.addStretch(1)
@@ -260,6 +261,8 @@ class MainWindow(QMainWindow):
         cpl.setContentsMargins(4, 4, 4, 4)
         self.capture_panel = ReferencePanel(self.state, self.jobs, tracker=self.preview.tracker)
         self.capture_panel.message.connect(self.show_message)
+        self.capture_panel.day_capture_possible.connect(self.act_capture.setEnabled)
+        self.act_capture.setEnabled(self.capture_panel.day_capture_ready)
         self.night_panel = NightCapturePanel(
             self.state, self.store, self.preview.tracker, self.jobs
         )

@@ -353,6 +353,33 @@ def test_gui_capture_run_records_every_frame_of_a_fused_reference(tmp_path, scen
     )
 
 
+def test_a_capture_after_use_fused_pairs_with_every_fused_capture_not_the_last(tmp_path):
+    """The GUI's Use fused, then Capture pair: the run (record_reference, then a recorder on
+    the shared tracker) kept the fused reference. It used to take the session's newest day
+    capture instead, so every pair after Use fused referenced only the last capture."""
+    pytest.importorskip("PySide6")
+    from engine.camera import SimulatedCamera
+    from engine.live import CapturePlan, CaptureRunner, SessionRecorder
+    from gui.capture.night import record_reference
+
+    cam = SimulatedCamera(resolution=(160, 120), fps=60, seed=7)
+    days = [cam.render(t, sequence=i).image for i, t in enumerate((5.0, 9.0, 13.0))]
+    tracker = PairTracker()
+    fused = tracker.set_reference(days, fixed_camera=True)  # Use fused: no store ids yet
+    cam.set_control("mode", "night")
+    runner = CaptureRunner(cam, CapturePlan(count=1))
+    with Store(tmp_path / "data") as store:
+        s = store.create_session("gui")
+        record_reference(store, s.id, tracker)  # what the night panel's capture job does
+        ids = tracker.reference.capture_ids
+        rec = SessionRecorder(store, s.id, runner, tracker=tracker)
+        assert runner.run() == "done"
+        cam.close()
+        (pair,) = store.pairs(session_id=s.id)
+    assert len(ids) == 3 and pair.day_ids == ids and rec.day_ids == ids
+    assert tracker.reference.image is fused.image and tracker.reference.stability is not None
+
+
 def test_when_only_the_anchor_registers_it_is_used_as_it_is(scene):
     noise = np.random.default_rng(5).integers(0, 256, scene.shape, dtype=np.uint8)
     ref = fuse_day_captures([scene, noise])

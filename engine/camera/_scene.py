@@ -3,7 +3,9 @@
 Everything with a known answer lives here, free of threads: the scene (a real photo,
 pre-rendered once per mode with a margin), the smooth drift path (so the true warp of every
 frame is known), the scene-change objects (patches from other real photos that appear, move
-and vanish on a seeded timetable, so the change mask is known), and the sensor model.
+and vanish on a seeded timetable, so the change mask is known), the day-to-day variation of
+day frames (`engine.camera._day_variation`: visitors and the light's residual, by slot), and
+the sensor model.
 
 Per frame the cost is one ``cv2.warpAffine`` (of an RGBA copy by day: OpenCV's 4-channel
 path is several times faster than its 3-channel one), one LUT (exposure, ISO, white
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from engine.camera._day_variation import DayVariation
 
 GAMMA = 2.2
 DAYLIGHT_K = 5500
@@ -62,6 +66,7 @@ class SensorSettings:
     fps: float = 30.0
     drift_px: float = 2.0
     scene_changes: bool = True
+    light_changes: bool = True
 
 
 @dataclass(frozen=True)
@@ -262,6 +267,7 @@ class SceneRenderer:
         rng = np.random.default_rng(seed)
         self.seed = int(seed)
         self.objects = _make_objects(donors, rng, (mx, my, w, h))
+        self.day_variation = DayVariation(donors, (mx, my, w, h), seed=seed)
         # what is composed and warped per frame: colour as RGBA, because OpenCV's warpAffine
         # is about 6x faster on 4-channel images than on 3-channel ones (same RGB result)
         self._source = {"day": cv2.cvtColor(day, cv2.COLOR_RGB2RGBA), "night": self.scene["night"]}
@@ -320,18 +326,27 @@ class SceneRenderer:
                 out.append((obj, box))
         return out
 
-    def change_mask(self, t: float, warp: np.ndarray, *, blur_sigma: float = 0.0) -> np.ndarray:
-        """bool ``(H, W)``: frame pixels that any scene-change object influences at ``t``.
+    def day_visitors(self, t: float) -> list:
+        """The day visitors standing at ``t`` (`DayVariation.visitors_at`)."""
+        return self.day_variation.visitors_at(t)
+
+    def change_mask(
+        self, t: float, warp: np.ndarray, *, blur_sigma: float = 0.0, day: bool = False
+    ) -> np.ndarray:
+        """bool ``(H, W)``: frame pixels that any scene-change object influences at ``t``
+        (with ``day``, the day visitors too: they are in day frames only).
 
         ``blur_sigma`` is the frame's focus blur, which spreads an object a little further.
         """
         w, h = self.size
-        visible = self.visible_objects(t)
-        if not visible:
+        shapes = [(obj.shape, x, y) for obj, (x, y, _, _) in self.visible_objects(t)]
+        if day:
+            shapes += [(v.shape, x, y) for v, (x, y) in self.day_visitors(t)]
+        if not shapes:
             return np.zeros((h, w), bool)
         canvas = np.zeros(self.scene_size[::-1], np.uint8)
-        for obj, (x, y, _, _) in visible:
-            _paste(canvas, obj.shape * np.uint8(255), obj.shape, x, y)
+        for shape, x, y in shapes:
+            _paste(canvas, shape * np.uint8(255), shape, x, y)
         # bilinear + "> 0": every pixel the object touches, as the image warp mixes borders;
         # the blur in float so no faint tail rounds away where the image still changed
         warped = cv2.warpAffine(canvas, warp[:2], (w, h), flags=cv2.INTER_LINEAR)
@@ -340,40 +355,59 @@ class SceneRenderer:
     # -- rendering -------------------------------------------------------------------------
     def render(
         self, t: float, settings: SensorSettings, *, sequence: int = 0
-    ) -> tuple[np.ndarray, np.ndarray, SensorState, list[int]]:
-        """Render one frame: ``(image, warp 3x3, sensor state, visible object ids)``.
+    ) -> tuple[np.ndarray, np.ndarray, SensorState, dict]:
+        """Render one frame: ``(image, warp 3x3, sensor state, what changed)``.
 
-        The image is RGB uint8 ``(H, W, 3)`` by day and gray ``(H, W)`` by night.
+        The image is RGB uint8 ``(H, W, 3)`` by day and gray ``(H, W)`` by night. What
+        changed: ``{"objects": ids}``, by day also ``"visitors"`` (ids) and ``"light"``
+        (``[gain, cast]``, `DayVariation.light_at`).
         """
         mode = settings.mode
+        day = mode == "day"
         state = resolve_sensor(settings)
         warp = self.warp_at(t, settings.drift_px)
         visible = self.visible_objects(t) if settings.scene_changes else []
+        visitors = self.day_visitors(t) if settings.scene_changes and day else []
+        light = self.day_variation.light_at(t) if settings.light_changes and day else (1.0, 0.0)
         base = self._source[mode]
-        if visible:
+        if visible or visitors:
             base = base.copy()
             for obj, (x, y, _, _) in visible:
                 _paste(base, self._patches[mode][obj.ident], obj.shape, x, y)
+            for v, (x, y) in visitors:
+                _paste(base, v.patch, v.shape, x, y)
         w, h = self.size
         img = cv2.warpAffine(
             base, warp[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
         )
         if img.ndim == 3:
             img = cv2.cvtColor(img, cv2.COLOR_RGBA2RGB)
-        img = cv2.LUT(img, self._lut(mode, state, settings.gamma))
+        img = cv2.LUT(img, self._lut(mode, state, settings.gamma, light))
         img = cv2.multiply(img, self._illumination(mode, settings.ir_intensity), scale=1 / 255)
         img = _defocus(img, state.blur_sigma)
         img = self._add_noise(img, state.noise_sigma, sequence)
-        return img, warp, state, [obj.ident for obj, _ in visible]
+        changed: dict = {"objects": [obj.ident for obj, _ in visible]}
+        if day:
+            changed["visitors"] = [v.ident for v, _ in visitors]
+            changed["light"] = list(light)
+        return img, warp, state, changed
 
-    def _lut(self, mode: str, state: SensorState, gamma: float) -> np.ndarray:
-        key = (mode, round(state.gain, 6), state.white_balance_k, round(gamma, 4))
+    def _lut(
+        self, mode: str, state: SensorState, gamma: float, light: tuple[float, float]
+    ) -> np.ndarray:
+        key = (mode, round(state.gain, 6), state.white_balance_k, round(gamma, 4), light)
 
         def make() -> np.ndarray:
             if mode == "day":
-                # camera set to a lower kelvin than the light boosts blue, and vice versa
+                # camera set to a lower kelvin than the light boosts blue, and vice versa;
+                # the light's residual gain and red/blue cast (DayVariation) on top
                 ratio = state.white_balance_k / DAYLIGHT_K
-                channel_gains = (ratio**0.6, 1.0, ratio**-0.6)
+                gain, cast = light
+                channel_gains = (
+                    gain * ratio**0.6 * (1.0 + cast),
+                    gain,
+                    gain * ratio**-0.6 * (1.0 - cast),
+                )
             else:
                 channel_gains = (1.0,)
             if len(set(channel_gains)) == 1:

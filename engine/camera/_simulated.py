@@ -4,14 +4,18 @@ It films a fixed scene made from a real photo (by default the Middlebury motorcy
 photo bundled in scikit-image, or your own image / folder) by day (RGB) or by night (gray,
 NIR-like response, IR flood fall-off, vignetting, noise that grows with ISO, softer focus),
 with a slow drift and a little vibration, and with scene changes: patches from other real
-photos that appear, move and vanish on a seeded timetable. The sensor model is documented in
-`engine.camera._scene`.
+photos that appear, move and vanish on a seeded timetable. By day it also varies as a fixed
+camera's day captures do from one moment to the next: visitors (a tent, a parked vehicle) come
+and go every few seconds and the light's residual exposure and colour cast change
+(`engine.camera._day_variation`), so fused day references and their stability map have
+something to remove and to show. The sensor model is documented in `engine.camera._scene`.
 
 Ground truth travels with every frame in ``FrameMeta.extra`` (JSON-safe, small):
 
 - ``"warp"``: 3x3 matrix (nested lists) mapping scene pixel coordinates to this frame's
   pixel coordinates; `SimulatedCamera.true_warp` gives the warp between two frames;
 - ``"t"``: scene time in seconds; ``"objects"``: ids of the scene-change objects in view;
+  by day ``"visitors"`` (ids of the day visitors in view) and ``"light"`` (``[gain, cast]``);
 - ``"scene_changes"``, ``"gain"``, ``"noise_sigma"``, ``"blur_sigma"``, ``"seed"``.
 
 The change mask (where objects are) is recomputed from that on demand with
@@ -117,8 +121,11 @@ class SimulatedCamera(Camera):
         The fixed scene: an RGB uint8 photo, an image file, or a folder (first image sorted by
         name is the scene, the others donate the scene-change patches). ``None``: the
         motorcycle photo bundled in scikit-image, its other photos as donors.
-    drift_px, scene_changes, ir_intensity :
-        Initial values of the controls of the same names.
+    drift_px, scene_changes, light_changes, ir_intensity :
+        Initial values of the controls of the same names. ``scene_changes``: the objects
+        and, by day, the visitors; ``light_changes``: the day light's residual exposure and
+        cast from one moment to the next (both off: every day frame is the photo as shot,
+        drift and noise aside).
     device_id : str, optional
         Recorded in frame metadata (default ``"sim-<seed>"``).
 
@@ -140,6 +147,7 @@ class SimulatedCamera(Camera):
         scene: np.ndarray | str | Path | None = None,
         drift_px: float = 2.0,
         scene_changes: bool = True,
+        light_changes: bool = True,
         ir_intensity: float = 0.6,
         device_id: str | None = None,
     ) -> None:
@@ -159,6 +167,7 @@ class SimulatedCamera(Camera):
             "fps": fps,
             "drift_px": drift_px,
             "scene_changes": scene_changes,
+            "light_changes": light_changes,
             "ir_intensity": ir_intensity,
         }
         values = {k: self._specs[k].validate(v) for k, v in initial.items()}
@@ -191,6 +200,7 @@ class SimulatedCamera(Camera):
             ControlSpec("fps", "float", d.fps, 1.0, 240.0, unit="fps"),
             ControlSpec("drift_px", "float", d.drift_px, 0.0, MAX_DRIFT_PX, unit="px"),
             ControlSpec("scene_changes", "bool", True),
+            ControlSpec("light_changes", "bool", True),
         ]
         return {s.name: s for s in specs}
 
@@ -255,7 +265,7 @@ class SimulatedCamera(Camera):
         ``sequence`` selects the noise pattern (and is recorded in the metadata).
         """
         s = self._settings
-        img, warp, state, ids = self.renderer.render(t, s, sequence=sequence)
+        img, warp, state, changed = self.renderer.render(t, s, sequence=sequence)
         meta = FrameMeta(
             timestamp=time.time(),
             sequence=int(sequence),
@@ -269,7 +279,7 @@ class SimulatedCamera(Camera):
             extra={
                 "t": float(t),
                 "warp": warp.tolist(),
-                "objects": ids,
+                **changed,
                 "scene_changes": s.scene_changes,
                 "gain": state.gain,
                 "noise_sigma": state.noise_sigma,
@@ -304,7 +314,9 @@ class SimulatedCamera(Camera):
         return _warp_of(b) @ np.linalg.inv(_warp_of(a))
 
     def change_mask(self, frame: Frame | FrameMeta) -> np.ndarray:
-        """bool ``(H, W)``: pixels of ``frame`` where a scene-change object is (or touches)."""
+        """bool ``(H, W)``: pixels of ``frame`` where a scene-change object is (or touches);
+        in a day frame, its day visitors too (a tent, a vehicle: `engine.camera._day_variation`).
+        """
         meta = frame.meta if isinstance(frame, Frame) else frame
         if meta.extra.get("seed") != self._seed:
             raise ValueError(
@@ -314,7 +326,10 @@ class SimulatedCamera(Camera):
         if not meta.extra.get("scene_changes", False):
             return np.zeros(self._resolution[::-1], bool)
         return self.renderer.change_mask(
-            float(meta.extra["t"]), _warp_of(meta), blur_sigma=meta.extra.get("blur_sigma", 0.0)
+            float(meta.extra["t"]),
+            _warp_of(meta),
+            blur_sigma=meta.extra.get("blur_sigma", 0.0),
+            day=meta.mode == "day",
         )
 
     def change_between(self, a: Frame | FrameMeta, b: Frame | FrameMeta) -> np.ndarray:

@@ -50,8 +50,9 @@ class SessionRecorder:
     runner : CaptureRunner
     tracker : PairTracker, optional
         Shared with the live view; a new one by default. When the plan captures no day
-        reference, the session's latest day capture is the reference (`use_reference`
-        chooses others).
+        reference, the tracker's reference is kept if it is recorded in this session
+        (every capture it was made from: a fused one stays fused), else the session's
+        latest day capture is the reference (`use_reference` chooses others).
     align : bool
         Align each night capture and record the pair (default). False records captures and
         pairs without alignment results (they can be processed later).
@@ -144,10 +145,16 @@ class SessionRecorder:
 
     def _reference_from_session(self) -> None:
         days = self.store.captures(self.session_id, kind="day")
-        if days:
+        ref = self.tracker.reference
+        mine = {c.id for c in days}
+        if ref is not None and ref.capture_ids and (not days or set(ref.capture_ids) <= mine):
+            # the reference in use is already recorded (e.g. the GUI's fused one, recorded
+            # as its day captures just before the run): keep it, fused and all; taking the
+            # session's newest capture instead had replaced a fused reference by its last
+            # capture at every Capture pair
+            self._day_ids = ref.capture_ids
+        elif days:
             self.use_reference([days[-1].id])
-        elif self.tracker.reference is not None and self.tracker.reference.capture_ids:
-            self._day_ids = self.tracker.reference.capture_ids
 
     # -- handlers (runner thread) ------------------------------------------------------------
     def _on_started(self, plan: CapturePlan) -> None:

@@ -17,6 +17,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtGui import QAction, QKeySequence
 
 from gui.bridge import follow
 
@@ -53,6 +54,13 @@ class CameraControlsPanel(QWidget):
         self._unfollow = None
         self._form = QFormLayout(self)
         self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # the switch an operator makes every evening and morning, from the keyboard and the
+        # Camera menu (the window adds it there); offered when the camera has a day/night mode
+        self.act_night = QAction("Night mode", self)
+        self.act_night.setCheckable(True)
+        self.act_night.setShortcut(QKeySequence("Ctrl+M"))
+        self.act_night.setToolTip("Switch the camera between day and night mode (Ctrl+M)")
+        self.act_night.toggled.connect(lambda on: self._set("mode", "night" if on else "day"))
         follow(state.events.camera, self._build, self)
         self._build(state.camera)
 
@@ -65,11 +73,17 @@ class CameraControlsPanel(QWidget):
         self._editors.clear()
         self._pending.clear()  # edits for the camera that went
         self._camera = camera
+        caps = camera.capabilities() if camera is not None else {}
+        mode = caps.get("mode")
+        day_night = mode is not None and mode.supported and {"day", "night"} <= set(mode.choices)
+        self.act_night.setEnabled(day_night)
+        with QSignalBlocker(self.act_night):
+            self.act_night.setChecked(day_night and camera.get_control("mode") == "night")
         if camera is None:
             return
         # day/night first: the control an operator switches every evening, in view on a
         # 768 px screen (alphabetically it came ninth, below the dock's fold)
-        for name, spec in sorted(camera.capabilities().items(), key=lambda kv: _order(kv[0])):
+        for name, spec in sorted(caps.items(), key=lambda kv: _order(kv[0])):
             editor = self._make_editor(name, spec)
             label = QLabel(_label(name, spec.unit))
             if not spec.supported:
@@ -171,6 +185,9 @@ class CameraControlsPanel(QWidget):
         self._show_value(name, value)
 
     def _show_value(self, name: str, value: Any) -> None:
+        if name == "mode":
+            with QSignalBlocker(self.act_night):
+                self.act_night.setChecked(value == "night")
         w = self._editors.get(name)
         if w is None:
             return
@@ -191,14 +208,18 @@ class CameraControlsPanel(QWidget):
         return self._editors[name]
 
 
+#: units as an operator reads them (the specs spell them in ASCII)
+_UNIT_TEXT = {"us": "µs"}
+
+
 def _label(name: str, unit: str) -> str:
-    """``exposure_us`` + ``us`` -> ``exposure (us)``: the unit once, not twice."""
+    """``exposure_us`` + ``us`` -> ``exposure (µs)``: the unit once, not twice."""
     if unit and name.lower() == unit.lower():
         return name
     if unit and name.endswith(f"_{unit.lower()}"):
         name = name[: -len(unit) - 1]
     text = name.replace("_", " ")
-    return f"{text} ({unit})" if unit else text
+    return f"{text} ({_UNIT_TEXT.get(unit, unit)})" if unit else text
 
 
 def _order(name: str) -> tuple[bool, str]:

@@ -142,7 +142,11 @@ class NightCapturePanel(QWidget):
         self.burst = QSpinBox()
         self.burst.setRange(1, 32)
         self.burst.setValue(4)
-        self.burst.setPrefix("burst ")
+        # the frames it counts, as the day reference's burst says them ("burst 4" read as a
+        # count of bursts); 1 is a single frame, not a burst of one
+        self.burst.setPrefix("burst of ")
+        self.burst.setSuffix(" frames")
+        self.burst.setSpecialValueText("1 frame (no burst)")
         self.burst.setToolTip(
             "Frames per capture; the store keeps each and their mean (less noise)"
         )

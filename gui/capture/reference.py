@@ -40,6 +40,9 @@ class ReferencePanel(QWidget):
     """
 
     message = Signal(str)
+    day_capture_possible = Signal(bool)
+    """False while the camera is in night mode: taking a day reference from it cannot work
+    (the window greys its Capture day reference action with the panel's buttons)."""
 
     def __init__(
         self,
@@ -77,6 +80,9 @@ class ReferencePanel(QWidget):
         self.source = QLabel("No reference yet")
         self.source.setWordWrap(True)
         self.source.setStyleSheet("color: #8a909a;")
+        self._day_buttons = {
+            b: b.toolTip() for b in (self.btn_frame, self.btn_burst, self.btn_add)
+        }  # their own tooltips, given back in day mode
         grid.addWidget(self.btn_frame, 0, 0)
         grid.addWidget(self.btn_load, 0, 1)
         grid.addWidget(self.btn_burst, 1, 0)
@@ -96,6 +102,47 @@ class ReferencePanel(QWidget):
         self.btn_load.clicked.connect(self._load_dialog)
         follow(state.events.reference_source, self._show_source, self)
         self._show_source(state.reference_source)
+        self._night = False
+        self._burst_busy = False
+        self._unfollow_camera = None
+        follow(state.events.camera, self._bind_camera, self)
+        self._bind_camera(state.camera)
+
+    # -- what can work now -------------------------------------------------------------------
+    def _bind_camera(self, camera) -> None:
+        if self._unfollow_camera is not None:
+            self._unfollow_camera()
+            self._unfollow_camera = None
+        mode = None
+        if camera is not None and "mode" in camera.capabilities():
+            self._unfollow_camera = follow(camera.events.control_changed, self._on_control, self)
+            mode = camera.get_control("mode")
+        self._show_mode(mode)
+
+    def _on_control(self, name: str, value) -> None:
+        if name == "mode":
+            self._show_mode(value)
+
+    def _show_mode(self, mode) -> None:
+        """Grey the camera's day captures while it is in night mode (they said why only
+        after a click before); a camera without a day/night mode keeps them: its frames
+        tell (a gray-only replay says to load a file)."""
+        self._night = mode == "night"
+        why = "The camera is in night mode: switch it to day (Ctrl+M) to take a day reference"
+        for b, tip in self._day_buttons.items():
+            b.setToolTip(why if self._night else tip)
+        self._update_buttons()
+        self.day_capture_possible.emit(not self._night)
+
+    @property
+    def day_capture_ready(self) -> bool:
+        """The camera's newest frame may be taken as a day reference (not in night mode)."""
+        return not self._night
+
+    def _update_buttons(self) -> None:
+        self.btn_frame.setEnabled(not self._night)
+        self.btn_add.setEnabled(not self._night)
+        self.btn_burst.setEnabled(not self._night and not self._burst_busy)
 
     def _show_source(self, source: str) -> None:
         self.source.setText(f"Reference: {source}" if source else "No reference yet")
@@ -148,11 +195,16 @@ class ReferencePanel(QWidget):
             )
             self.message.emit(f"Day reference: mean of {count} frames")
 
-        self.btn_burst.setEnabled(False)
+        def settled() -> None:
+            self._burst_busy = False
+            self._update_buttons()
+
+        self._burst_busy = True
+        self._update_buttons()
         self._jobs.submit(
             work,
-            done=lambda out: (self.btn_burst.setEnabled(True), done(out)),
-            failed=lambda _: self.btn_burst.setEnabled(True),
+            done=lambda out: (settled(), done(out)),
+            failed=lambda _: settled(),
             label="reference burst",
         )
 

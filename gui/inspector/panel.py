@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -95,10 +96,12 @@ class InspectorPanel(QWidget):
         self.btn_rerun = QPushButton("Re-run")
         self.btn_rerun.setToolTip("Register the pair again with this method and motion")
         self.btn_accept = QPushButton("Accept")
-        self.btn_accept.setToolTip("Keep this registration (with any nudge) as the pair's")
+        self.btn_accept.setToolTip("Keep this registration (with any nudge) as the pair's (Enter)")
         self.btn_reset = QPushButton("Reset nudge")
-        self.btn_reset.setToolTip("Undo the arrow-key nudge: the registration as shown before it")
-        self.nudge_label = QLabel("nudge 0, 0 px")
+        self.btn_reset.setToolTip(
+            "Undo the arrow-key nudge: the registration as shown before it (Ctrl+Z)"
+        )
+        self.nudge_label = QLabel("nudge +0, +0 px")
         self.nudge_label.setToolTip("Arrow keys move the reference by 1 px (Shift: 5 px)")
         bar = QHBoxLayout()
         for w in (QLabel("View"), self.view, self.alpha):
@@ -124,6 +127,18 @@ class InspectorPanel(QWidget):
         self.btn_rerun.clicked.connect(self.rerun)
         self.btn_accept.clicked.connect(self.accept)
         self.btn_reset.clicked.connect(lambda: self.nudge(*(-self._offset)))
+        # nudge with the arrows, then accept or undo without reaching for the mouse (the
+        # buttons take no focus: a click leaves the arrows with the view)
+        for key, slot in (
+            ("Return", self.accept),
+            ("Enter", self.accept),
+            ("Ctrl+Z", lambda: self.nudge(*(-self._offset))),
+        ):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+        for b in (self.btn_rerun, self.btn_accept, self.btn_reset):
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._flicker = QTimer(self)
         self._flicker.setInterval(400)
         self._flicker.timeout.connect(self._flip)
@@ -133,11 +148,16 @@ class InspectorPanel(QWidget):
         ok = self.pair is not None
         for w in (self.btn_rerun, self.btn_accept, self.btn_reset):
             w.setEnabled(ok)
+        self.alpha.setEnabled(self.view.currentData() == "blend")  # the blend's weight only
+
+    def _show_nudge(self) -> None:
+        self.nudge_label.setText(f"nudge {self._offset[0]:+.0f}, {self._offset[1]:+.0f} px")
 
     # -- showing a pair --------------------------------------------------------------------
     def show_pair(self, pair: Pair) -> None:
         self.pair = pair
         self._offset[:] = 0
+        self._show_nudge()  # the last pair's nudge is not this one's
         self._views = None
         if pair.method in [self.method.itemText(i) for i in range(self.method.count())]:
             self.method.setCurrentText(pair.method)
@@ -220,13 +240,13 @@ class InspectorPanel(QWidget):
 
     def _render(self) -> None:
         v = self._views
+        view = self.view.currentData()
+        self.alpha.setEnabled(view == "blend")
         if v is None:
             return
         if self._in_flight:  # rendered with the newest state when the running job lands
             self._dirty = True
             return
-        view = self.view.currentData()
-        self.alpha.setEnabled(view == "blend")
         if view == "flicker":
             self._flicker.start()
         else:
@@ -277,7 +297,7 @@ class InspectorPanel(QWidget):
         if self._views is None:
             return
         self._offset += (dx, dy)
-        self.nudge_label.setText(f"nudge {self._offset[0]:+.0f}, {self._offset[1]:+.0f} px")
+        self._show_nudge()
         self._render()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API

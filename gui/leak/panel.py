@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QInputDialog,
+    QLabel,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -29,20 +30,31 @@ if TYPE_CHECKING:
 
 __all__ = ["LeakPanel"]
 
-#: field -> (label, minimum, maximum, decimals or None for ints, tooltip)
+#: field -> (label, minimum, maximum, decimals or None for ints, tooltip); sizes say their unit:
+#: pixels of the mask's working copy (LeakMaskParams.work_width), not of the frame
+_WORKING_PX = (
+    "; in pixels of the working copy (the frame halved until at most "
+    f"{LeakMaskParams().work_width} px wide)"
+)
 SLIDERS = {
     "lo": ("Changed at ≤", 0.0, 0.5, 3, "Similarity at or below which a pixel is fully changed"),
     "hi": ("Unchanged at ≥", 0.01, 0.8, 3, "Similarity at or above which a pixel is unchanged"),
-    "window": ("Window", 3, 31, None, "Side of the comparison window (odd), working pixels"),
-    "close_px": ("Closing", 0, 41, None, "Closing diameter that fills gaps in changed regions"),
-    "blur_sigma": ("Blur σ", 0.0, 8.0, 2, "Soft edges of the mask"),
+    "window": ("Window (px)", 3, 31, None, "Side of the comparison window (odd)" + _WORKING_PX),
+    "close_px": (
+        "Closing (px)",
+        0,
+        41,
+        None,
+        "Closing diameter that fills gaps in changed regions" + _WORKING_PX,
+    ),
+    "blur_sigma": ("Blur σ (px)", 0.0, 8.0, 2, "Soft edges of the mask" + _WORKING_PX),
     "tail_max": ("Soft tail", 0.0, 0.49, 2, "Colour withheld where similarity is low-ish"),
     "refine_radius": (
-        "Edge refinement",
+        "Edge refinement (px)",
         0,
         32,
         None,
-        "Radius that snaps the mask onto the reference's outlines (0 = off)",
+        "Radius that snaps the mask onto the reference's outlines (0 = off)" + _WORKING_PX,
     ),
 }
 PRESETS_KEY = "leak_presets"
@@ -68,7 +80,9 @@ class LeakPanel(QWidget):
                 s.setDecimals(decimals)
             s.setToolTip(tip)
             s.valueChanged.connect(lambda v, n=name: self._write(n, v))
-            form.addRow(label, s)
+            row_label = QLabel(label)
+            row_label.setToolTip(tip)
+            form.addRow(row_label, s)
             self.sliders[name] = s
         self.presets = QComboBox()
         self.presets.setToolTip("Presets saved with the open session")

@@ -73,6 +73,7 @@ HEADER_SORTS = {
     "Score": ("Score ↑", "Score ↓"),
 }
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
+DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
 """Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
@@ -105,6 +106,8 @@ class QAPanel(QWidget):
         self._query_gen = 0
         self._wipe_busy = False
         self._wipe_wanted: tuple | None = None
+        self._info_text = ""
+        """The selected pair's line (what `info` shows, before any note on the views)."""
 
         # filter bar
         self.verdict = QComboBox()
@@ -185,6 +188,7 @@ class QAPanel(QWidget):
         self.wipe_pos.setDecimals(2)
         self.wipe_pos.setMaximumWidth(180)
         self.wipe_pos.setToolTip("Wipe position")
+        self.wipe_pos.setEnabled(False)  # side by side first: the wipe's position waits for W
         for sig in (
             self.mode.currentIndexChanged,
             self.role_a.currentIndexChanged,
@@ -229,8 +233,9 @@ class QAPanel(QWidget):
         vbar = QHBoxLayout()
         for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
             b = QPushButton(f"{verdict.capitalize()} ({key})")
-            b.setStyleSheet(
+            b.setStyleSheet(  # greyed when disabled (a colour for every state hid that)
                 f"QPushButton {{ color: {VERDICT_COLOURS[verdict]}; font-weight: 600; }}"
+                f"QPushButton:disabled {{ color: {DISABLED_TEXT}; }}"
             )
             b.setToolTip(f"Verdict '{verdict}' for the selected pair, then the next one ({key})")
             b.clicked.connect(lambda _=False, v=verdict: self.judge(v))
@@ -391,7 +396,11 @@ class QAPanel(QWidget):
     def _on_select(self) -> None:
         p = self.current()
         self._views = None
+        # a verdict, note or tag is for a pair: with none selected they cannot work
+        for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
+            w.setEnabled(p is not None)
         if p is None:
+            self._info_text = ""
             self.info.setText("")
             self.view_a.set_image(None)
             self.view_b.set_image(None)
@@ -399,11 +408,12 @@ class QAPanel(QWidget):
             return
         a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
         row = self.table.currentRow()
-        self.info.setText(
+        self._info_text = (
             f"<b>Pair #{p.id}</b> ({row + 1} of {len(self._pairs)}) · {a} · "
             f"verdict: {p.verdict or 'not judged'}"
             + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
         )
+        self.info.setText(self._info_text)
         self.selected.emit(p)
         hit = self._cache.get(p)
         if hit is not None:
@@ -421,8 +431,10 @@ class QAPanel(QWidget):
             return
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
         if any(r in ("colorized", "masked") and getattr(v, r) is None for r in (a_role, b_role)):
-            self.info.setText(self.info.text() + " · (no colorizer: colour views unavailable)")
+            # said once, after the pair's line (each view change used to append it again)
+            self.info.setText(self._info_text + " · (no colorizer: colour views unavailable)")
             return
+        self.info.setText(self._info_text)
         if not wiping:
             a, b = v.displayed(a_role), v.displayed(b_role)
             if a is None or b is None:

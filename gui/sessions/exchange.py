@@ -68,11 +68,20 @@ class _ExchangeDialog(QDialog):
         self.cancel = QPushButton("Close")
         self.cancel.clicked.connect(self._cancel_or_close)
         self.go.clicked.connect(self.start)
+        # nowhere to write or read: the button waits for a path (it used to run and fail)
+        self.path.textChanged.connect(lambda _: self._update_go())
         self.form = QFormLayout(self)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(self.browse)
         self.form.addRow("Path", row)
+
+    def _ready(self) -> bool:
+        """Whether the rest of the dialog's choice allows a start (a subclass says)."""
+        return True
+
+    def _update_go(self) -> None:
+        self.go.setEnabled(not self.running and bool(self.path.text().strip()) and self._ready())
 
     def _finish_layout(self) -> None:
         self.form.addRow(self.bar)
@@ -124,7 +133,7 @@ class _ExchangeDialog(QDialog):
             self.phase.setText(describe(result))
             self.adjustSize()  # a note may wrap onto more lines: show all of it
             self.cancel.setText("Close")
-            self.go.setEnabled(True)
+            self._update_go()
             self.finished_ok.emit(result)
 
         def failed(msg: str) -> None:
@@ -132,7 +141,7 @@ class _ExchangeDialog(QDialog):
             self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
             self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")
-            self.go.setEnabled(True)
+            self._update_go()
 
         self._jobs.submit(work, done=done, failed=failed, label=self.windowTitle().lower())
 
@@ -152,6 +161,7 @@ class ExportDialog(_ExchangeDialog):
         self._store, self.session = store, session
         self._path_edited = False  # a path the operator typed is kept when the session changes
         self._count_gen = 0
+        self._choice_ok = False  # the session and filters cover at least one pair
         self.sessions = QComboBox()
         self.sessions.setToolTip("The session to hand over (every session of this data folder)")
         if session is not None:
@@ -218,7 +228,8 @@ class ExportDialog(_ExchangeDialog):
         gen, s = self._count_gen, self.session
         if s is None:
             self.selection.setText("No session to export yet")
-            self.go.setEnabled(False)
+            self._choice_ok = False
+            self._update_go()
             return
         verdict, tag = self.verdict.currentData(), self.tag.text().strip() or None
         store = self._store
@@ -242,7 +253,8 @@ class ExportDialog(_ExchangeDialog):
                     f"<span style='color:#d29922'>No pair of {total} matches: nothing to "
                     "export</span>"
                 )
-            self.go.setEnabled(not self.running and (whole or n > 0))
+            self._choice_ok = whole or n > 0
+            self._update_go()
 
         self._jobs.submit(counts, done=shown, label="counting pairs")
 
@@ -275,6 +287,9 @@ class ExportDialog(_ExchangeDialog):
             lambda r: _written_text(r, out) + _without_runs(r, sid),
         )
 
+    def _ready(self) -> bool:
+        return self._choice_ok
+
     def _written(self, result) -> None:
         self.written = Path(result.path)
         self.reveal.setEnabled(True)
@@ -298,6 +313,7 @@ class ImportDialog(_ExchangeDialog):
         self._finish_layout()
         self.browse.clicked.connect(self._browse)
         self.finished_ok.connect(self._open_imported)
+        self._update_go()  # no bag chosen yet
 
     def _open_imported(self, result) -> None:
         rec = self._state.recording

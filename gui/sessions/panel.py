@@ -148,6 +148,11 @@ class SessionsPanel(QWidget):
         )
         self.btn_new.clicked.connect(self.new_dialog)
         self.btn_open.clicked.connect(self.open_selected)
+        # Open continues the selected session: with none selected it did nothing at all
+        self.btn_open.setEnabled(False)
+        self.table.itemSelectionChanged.connect(
+            lambda: self.btn_open.setEnabled(self.selected() is not None)
+        )
         self.btn_close.clicked.connect(self.close_current)
         row = QHBoxLayout()
         for b in (self.btn_new, self.btn_open, self.btn_close, self.btn_export):

@@ -1,0 +1,251 @@
+"""An operator's pass over the screens: what a control says is true, a control that cannot
+work is not offered, the keyboard reaches what the mouse does (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from tests import test_gui_screens  # noqa: E402
+
+qa_window = test_gui_screens.qa_window  # the window on four recorded pairs (a fixture)
+
+TIMEOUT = 30_000
+
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")
+
+
+@pytest.fixture
+def window(open_window):
+    return open_window(resolution=(160, 120))
+
+
+def _session_of_one_pair(store, name: str):
+    rng = np.random.default_rng(2)
+    s = store.create_session(name)
+    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
+          "matrix": np.eye(3).tolist()}  # fmt: skip
+    store.capture_pair(
+        s.id,
+        day=rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+        night=rng.integers(0, 255, (48, 64), dtype=np.uint8),
+        alignment=ok,
+    )
+    return s
+
+
+def _inspected(win, qtbot, pair):
+    win.tabs.setCurrentWidget(win.inspector)
+    win.inspector.show_pair(pair)
+    qtbot.waitUntil(win.inspector.canvas.has_image, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.inspector._in_flight, timeout=TIMEOUT)
+    return win.inspector
+
+
+def test_inspector_nudge_label_starts_again_at_zero_for_the_next_pair(qa_window, qtbot):
+    # it kept saying "nudge +3, +0 px" on the next pair, whose registration was untouched:
+    # an operator pressing Accept there believed they were storing a nudge
+    store = qa_window.store
+    first, second = store.pairs(session_id=qa_window.state.session.id, sort="id")[:2]
+    ins = _inspected(qa_window, qtbot, first)
+    ins.setFocus()
+    for _ in range(3):
+        qtbot.keyClick(ins, Qt.Key.Key_Right)
+    assert ins.nudge_label.text() == "nudge +3, +0 px"
+    ins.show_pair(second)
+    assert ins.nudge_label.text() == "nudge +0, +0 px"
+    assert not ins._offset.any()
+
+
+def test_inspector_enter_accepts_the_nudge_and_ctrl_z_undoes_it(qa_window, qtbot):
+    store = qa_window.store
+    pair = store.pairs(session_id=qa_window.state.session.id, sort="id")[0]
+    ins = _inspected(qa_window, qtbot, pair)
+    ins.view.setFocus()  # the keys work from the panel's controls too, not only the view
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Down)  # the combo takes this one
+    ins.setFocus()
+    qtbot.keyClick(ins, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(ins, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert ins.nudge_label.text() == "nudge +0, +0 px"
+    qtbot.keyClick(ins, Qt.Key.Key_Left)
+    before = np.asarray(store.pair(pair.id).matrix)
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "alignment-checked" in store.pair(pair.id).tags, timeout=TIMEOUT)
+    after = np.asarray(store.pair(pair.id).matrix)
+    np.testing.assert_allclose(after[:2, 2], before[:2, 2] + [-1, 0], atol=1e-6)
+    assert "(Enter)" in ins.btn_accept.toolTip() and "(Ctrl+Z)" in ins.btn_reset.toolTip()
+
+
+def test_inspector_blend_weight_is_offered_only_for_the_blend_view(window, qtbot):
+    ins = window.inspector
+    assert ins.pair is None
+    assert not ins.alpha.isEnabled(), "checkerboard first: the weight does nothing"
+    ins.view.setCurrentIndex(ins.view.findData("blend"))
+    assert ins.alpha.isEnabled()
+    ins.view.setCurrentIndex(ins.view.findData("difference"))
+    assert not ins.alpha.isEnabled()
+
+
+def test_qa_verdicts_note_and_tags_wait_for_a_selected_pair(window, qtbot, store):
+    qa = window.qa
+    window.tabs.setCurrentWidget(qa)
+    assert window.state.session is None
+    controls = [*qa.verdict_buttons.values(), qa.note, qa.tags_edit]
+    assert not any(w.isEnabled() for w in controls), "no pair: nothing to judge"
+    # and they look it: the verdict colours gave way to the disabled grey
+    from PySide6.QtGui import QColor
+
+    def text_colour(button) -> QColor:
+        img = button.grab().toImage()
+        counts = {}
+        for y in range(img.height()):
+            for x in range(img.width()):
+                c = img.pixelColor(x, y)
+                if c.saturation() > 90 and c.value() > 60:  # coloured text pixels
+                    counts[c.hue() // 20] = counts.get(c.hue() // 20, 0) + 1
+        return counts
+
+    assert not any(text_colour(b) for b in qa.verdict_buttons.values()), "greyed out"
+    assert not qa.wipe_pos.isEnabled(), "side by side: the wipe position does nothing"
+    # the window forbids store writes on the GUI thread: written as a worker would
+    writer = ThreadPoolExecutor(1)
+    s = writer.submit(_session_of_one_pair, store, "one pair").result()
+    writer.shutdown()
+    window.state.session = store.session(s.id)
+    qtbot.waitUntil(lambda: qa.current() is not None, timeout=TIMEOUT)
+    assert all(w.isEnabled() for w in controls)
+    assert all(text_colour(b) for b in qa.verdict_buttons.values()), "in their colours again"
+    qa.verdict.setCurrentIndex(qa.verdict.findData("fail"))  # a filter that matches none
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 0, timeout=TIMEOUT)
+    assert not any(w.isEnabled() for w in controls)
+
+
+def test_qa_says_once_that_colour_views_need_a_colorizer(store, open_window, qtbot):
+    from engine.live_preview import LivePreview
+
+    s = _session_of_one_pair(store, "no model")  # before the window: no thread needed
+    preview = LivePreview(workers=1)
+    preview.colorizer = lambda: None  # as when no model can be loaded: no colour views
+    win = open_window(resolution=(160, 120), preview=preview)
+    qa = win.qa
+    win.state.session = store.session(s.id)
+    win.tabs.setCurrentWidget(qa)
+    qtbot.waitUntil(lambda: "no colorizer" in qa.info.text(), timeout=TIMEOUT)
+    for role in ("masked", "colorized", "masked"):  # the operator tries the colour views
+        qa.role_b.setCurrentIndex(qa.role_b.findData(role))
+    qa.mode.setCurrentIndex(1)
+    qa.mode.setCurrentIndex(0)
+    assert qa.info.text().count("no colorizer") == 1, qa.info.text()
+    assert qa.info.text().startswith("<b>Pair #")
+    qa.role_b.setCurrentIndex(qa.role_b.findData("aligned"))
+    qtbot.waitUntil(qa.view_b.has_image, timeout=TIMEOUT)
+    assert "no colorizer" not in qa.info.text(), "gone when no colour view is asked for"
+
+
+def test_sessions_open_is_offered_once_a_session_is_selected(qa_window, qtbot):
+    panel = qa_window.sessions
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 1, timeout=TIMEOUT)
+    panel.table.clearSelection()
+    assert not panel.btn_open.isEnabled(), "Open with nothing selected did nothing"
+    panel.table.selectRow(0)
+    assert panel.btn_open.isEnabled()
+
+
+def test_leak_mask_sizes_say_their_unit_and_which_pixels(window):
+    from PySide6.QtWidgets import QFormLayout
+
+    panel = window.leak_panel
+    form = panel.findChild(QFormLayout)
+    labels = {}
+    for name, slider in panel.sliders.items():
+        label = form.labelForField(slider)
+        labels[name] = (label.text(), label.toolTip())
+    for name in ("window", "close_px", "blur_sigma", "refine_radius"):
+        text, tip = labels[name]
+        assert text.endswith("(px)") and "working copy" in tip and "256 px" in tip, labels[name]
+    for name in ("lo", "hi", "tail_max"):  # similarities: no unit
+        assert "px" not in labels[name][0]
+
+
+def test_ctrl_m_switches_day_and_night_and_follows_the_camera(window, qtbot):
+    cam = window.state.camera
+    act = window.controls.act_night
+    assert act in window.menu_camera.actions() and act.isEnabled()
+    assert not act.isChecked() and cam.get_control("mode") == "day"
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: cam.get_control("mode") == "night", timeout=TIMEOUT)
+    mode = window.controls.editor("mode")
+    qtbot.waitUntil(lambda: mode.currentText() == "night", timeout=TIMEOUT)
+    assert act.isChecked()
+    # changed elsewhere (a script, the CLI, the mode box): the menu says so
+    worker = ThreadPoolExecutor(1)
+    worker.submit(cam.set_control, "mode", "day").result()
+    worker.shutdown()
+    qtbot.waitUntil(lambda: not act.isChecked(), timeout=TIMEOUT)
+    assert cam.get_control("mode") == "day", "showing the change did not echo it back"
+
+
+def test_camera_controls_write_microseconds_as_operators_read_them(window):
+    from PySide6.QtWidgets import QFormLayout
+
+    form = window.controls.findChild(QFormLayout)
+    label = form.labelForField(window.controls.editor("exposure_us"))
+    assert label.text() == "exposure (µs)"
+
+
+def test_export_and_import_wait_for_a_path(qa_window, qtbot, tmp_path):
+    # with the path field emptied, Export ran and failed; now the button waits for a path
+    dlg = qa_window.export_dialog(show=False)
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: "pairs" in dlg.selection.text(), timeout=TIMEOUT)
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=TIMEOUT)
+    dlg.path.clear()
+    assert not dlg.go.isEnabled()
+    dlg.path.setText(str(tmp_path / "bag.zip"))
+    assert dlg.go.isEnabled()
+    qtbot.mouseClick(dlg.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (tmp_path / "bag.zip").exists() and not dlg.running, timeout=TIMEOUT)
+    assert dlg.go.isEnabled(), "after the export, another one can be made"
+    dlg.tag.setText("no-such-tag")  # a choice that covers no pair still holds it back
+    qtbot.waitUntil(lambda: not dlg.go.isEnabled(), timeout=TIMEOUT)
+    imp = qa_window.import_dialog(show=False)
+    qtbot.addWidget(imp)
+    assert not imp.go.isEnabled(), "no bag chosen"
+    imp.path.setText(str(tmp_path / "bag.zip"))
+    assert imp.go.isEnabled()
+
+
+def test_night_burst_says_it_counts_frames(window):
+    burst = window.night_panel.burst
+    burst.setValue(4)
+    assert burst.text() == "burst of 4 frames"
+    burst.setValue(1)
+    assert burst.text() == "1 frame (no burst)" and burst.value() == 1
+
+
+def test_day_captures_are_greyed_while_the_camera_is_in_night_mode(window, qtbot):
+    panel, cam = window.capture_panel, window.state.camera
+    day_controls = [panel.btn_frame, panel.btn_burst, panel.btn_add, window.act_capture]
+    assert all(w.isEnabled() for w in day_controls)
+    worker = ThreadPoolExecutor(1)  # switched elsewhere (the mode box, a script, Ctrl+M)
+    worker.submit(cam.set_control, "mode", "night").result()
+    qtbot.waitUntil(lambda: not any(w.isEnabled() for w in day_controls), timeout=TIMEOUT)
+    assert "night mode" in panel.btn_frame.toolTip() and "Ctrl+M" in panel.btn_frame.toolTip()
+    assert panel.btn_load.isEnabled(), "a day photo from a file still works"
+    worker.submit(cam.set_control, "mode", "day").result()
+    worker.shutdown()
+    qtbot.waitUntil(lambda: all(w.isEnabled() for w in day_controls), timeout=TIMEOUT)
+    assert "newest camera frame" in panel.btn_frame.toolTip()
+    # a burst holds its button until it lands, and does not wake it in night mode
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    panel.capture_burst(2)
+    assert not panel.btn_burst.isEnabled()
+    qtbot.waitUntil(panel.btn_burst.isEnabled, timeout=TIMEOUT)
