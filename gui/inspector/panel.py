@@ -107,7 +107,9 @@ class InspectorPanel(QWidget):
         for w in (QLabel("View"), self.view, self.alpha):
             bar.addWidget(w)
         bar.addSpacing(12)
-        for w in (QLabel("Method"), self.method, QLabel("Motion"), self.motion, self.btn_rerun):
+        # "re-run with": the header says what the pair was registered with; these choose anew
+        rerun = (QLabel("Re-run with method"), self.method, QLabel("motion"), self.motion)
+        for w in (*rerun, self.btn_rerun):
             bar.addWidget(w)
         bar.addSpacing(12)
         for w in (self.nudge_label, self.btn_reset, self.btn_accept):
