@@ -39,6 +39,10 @@ class PairCache:
         # the matrix is part of the key: a re-run or an accepted nudge renders anew
         return (pair.id, pair.matrix)
 
+    def __len__(self) -> int:
+        """Rendered pairs held (at most ``size``)."""
+        return len(self._cache)
+
     def get(self, pair: Pair) -> PairViews | None:
         return self._cache.get(self.key(pair))
 
