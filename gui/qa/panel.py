@@ -34,6 +34,7 @@ from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
+from gui.table_fill import bulk_fill
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -75,7 +76,8 @@ HEADER_SORTS = {
 VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
-"""Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
+"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
+than a page: `gui.pair_cache.THUMBS_KEPT`); the count says when there are more."""
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
@@ -342,9 +344,10 @@ class QAPanel(QWidget):
         )
         self.count.setText(f"{shown} · {todo} not judged" if pairs else "no pairs match")
         self.table.blockSignals(True)
-        self.table.setRowCount(len(pairs))
-        for r, p in enumerate(pairs):
-            self._fill_row(r, p)
+        with bulk_fill(self.table):  # refilled at every pair recorded: linear, not N x N
+            self.table.setRowCount(len(pairs))
+            for r, p in enumerate(pairs):
+                self._fill_row(r, p)
         self.table.blockSignals(False)
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), 0 if pairs else -1)
         if row >= 0:
@@ -368,18 +371,24 @@ class QAPanel(QWidget):
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
-        if p.aligned_ok:
+        if self._cache.thumbs(p):  # kept for every pair of a page: no render again
+            self._set_thumbs(r, p)
+        elif p.aligned_ok:
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+
+    def _set_thumbs(self, row: int, pair: Pair) -> None:
+        thumbs = self._cache.thumbs(pair)
+        for i, role in enumerate(THUMBS):
+            item = self.table.item(row, 2 + i)
+            if role in thumbs and item is not None:
+                item.setIcon(QIcon(_qpixmap(thumbs[role])))
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
             return
-        thumbs = self._cache.thumbs(self._pairs[row])
-        for i, role in enumerate(THUMBS):
-            item = self.table.item(row, 2 + i)
-            if role in thumbs and item is not None:
-                item.setIcon(QIcon(_qpixmap(thumbs[role])))
+        with bulk_fill(self.table):
+            self._set_thumbs(row, self._pairs[row])
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()
