@@ -90,6 +90,7 @@ class Sample:
     log_rows: int = -1
     jobs: int = -1
     cached: int = -1
+    load1: float = float("nan")
 
 
 _COLUMNS = {  # probe column -> (Sample field, parser)
@@ -108,6 +109,7 @@ _COLUMNS = {  # probe column -> (Sample field, parser)
         "fds", "threads", "py_threads", "db_bytes", "wal_bytes", "pairs", "captures",
         "log_rows", "jobs", "cached",
     )},
+    "load1": ("load1", float),
 }  # fmt: skip
 _OLD_HEADER = list(_COLUMNS)[:11]
 
@@ -246,9 +248,15 @@ def stall_periods(samples: list[Sample], warmup_s: float, period_s: float = 300.
                 "wal_mib_max": max(s.wal_bytes for s in part) / 2**20,
                 "pairs": part[-1].pairs,
                 "jobs_max": max(s.jobs for s in part),
+                "load1_median": _nanmedian([s.load1 for s in part]),
             }
         )
     return rows
+
+
+def _nanmedian(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.median(finite)) if finite else float("nan")
 
 
 def is_flat(summary: dict) -> bool:
@@ -311,7 +319,10 @@ def print_table(summary: dict) -> None:
         head = (f"{'minutes':<14}{'stall max':>10}{'p99 (med)':>10}{'> 50 ms':>9}"
                 f"{'results/s':>10}{'RSS MiB':>9}")  # fmt: skip
         if capture:
-            head += f"{'fds':>6}{'threads':>8}{'DB MiB':>8}{'WAL MiB':>8}{'pairs':>7}{'jobs':>6}"
+            head += (
+                f"{'fds':>6}{'threads':>8}{'DB MiB':>8}{'WAL MiB':>8}{'pairs':>7}{'jobs':>6}"
+                f"{'load':>6}"
+            )
         print(head)
         for r in summary["stalls"]:
             span = f"{r['from_s'] / 60:.1f}-{r['to_s'] / 60:.1f}"
@@ -323,6 +334,7 @@ def print_table(summary: dict) -> None:
                 line += (
                     f"{r['fds_max']:>6d}{r['threads_max']:>8d}{r['db_mib']:>8.2f}"
                     f"{r['wal_mib_max']:>8.2f}{r['pairs']:>7d}{r['jobs_max']:>6d}"
+                    f"{r['load1_median']:>6.1f}"
                 )
             print(line)
     if capture:
@@ -392,7 +404,9 @@ def replot(json_path: Path, warmup_s: float) -> int:
     summary = {**data["summary"], **summarise(samples, warmup_s)}
     summary["flat"] = is_flat(summary)
     print_table(summary)
-    print(f"verdict: memory {'flat' if summary['flat'] else 'NOT flat'} after warm-up")
+    print(f"verdict: {'flat' if summary['flat'] else 'NOT flat'} after warm-up")
+    for why in not_flat(summary):
+        print(f"  not flat: {why}")
     return 0 if summary["flat"] else 1
 
 
@@ -496,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         command=cmd,
         machine=f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         load_average={"start": load_before, "end": load_after},
+        started_at=time.time() - wall,
         capture_every_s=args.capture_every or None,
         record=record,
     )

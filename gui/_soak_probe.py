@@ -19,7 +19,7 @@ aligned reference, ...) so a long run exercises every overlay, not only the defa
 Every line also carries the process's resources and the record's growth (an unattended night
 of *recording*, not only of live viewing)::
 
-    fds  threads  py_threads  db_bytes  wal_bytes  pairs  captures  log_rows  jobs  cached
+    fds  threads  py_threads  db_bytes  wal_bytes  pairs  captures  log_rows  jobs  cached  load1
 
 ``fds`` open file descriptors (``/proc/self/fd``), ``threads`` the process's native threads
 (``/proc/self/status``: Qt's, ONNX Runtime's, OpenCV's and Python's), ``py_threads`` Python's
@@ -27,7 +27,8 @@ own, ``db_bytes``/``wal_bytes`` the SQLite file and its write-ahead log, ``pairs
 ``captures``/``log_rows`` rows in the store (counted by a short-lived read-only connection
 on a probe thread, one interval late, so the GUI thread never waits for SQLite), ``jobs``
 background jobs running or queued (a backlog that only grows is work the app cannot keep up
-with) and ``cached`` rendered pairs the pair cache holds.
+with), ``cached`` full renders the pair cache holds and ``load1`` the machine's 1-minute load
+average (on a shared machine the stalls follow it).
 
 With ``NIGHTLAB_SOAK_CAPTURE_EVERY=SECONDS`` the probe also starts an unattended capture run
 in the Capture dock once the smoke flow has recorded its first pair: "every N minutes" (the
@@ -59,6 +60,7 @@ HEADER = (
     "t_s\trss_kib\tgc_objects\trefcount_None\trefcount_True\ttimer_late_ms\tresult_view"
     "\tstall_max_ms\tstall_p99_ms\tstalls_over_50ms\tresults"
     "\tfds\tthreads\tpy_threads\tdb_bytes\twal_bytes\tpairs\tcaptures\tlog_rows\tjobs\tcached"
+    "\tload1"
 )
 HEARTBEAT_MS = 5
 QA_EVERY = 12
@@ -241,8 +243,15 @@ def _resources(window, rows: _RowCounter) -> str:
     return (
         f"{open_fds()}\t{native_threads()}\t{threading.active_count()}\t{_size(db)}\t"
         f"{_size(f'{db}-wal') if db is not None else 0}\t{pairs}\t{captures}\t{log_rows}\t"
-        f"{jobs}\t{cached}"
+        f"{jobs}\t{cached}\t{_load1():.2f}"
     )
+
+
+def _load1() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return -1.0
 
 
 def _drive_capture(window, state: dict, every_s: float, burst: int) -> None:
