@@ -291,3 +291,48 @@ def test_capture_pair_again_and_again_leaves_fds_threads_and_connections_unchang
     assert panel.receivers(SIGNAL("destroyed(QObject*)")) == receivers
     assert threads() <= n_threads
     assert panel._run_unfollow == []
+
+
+def _kernel_signatures() -> dict[str, int]:
+    from engine.leakmask._colour_kernels import chroma_ramp, shrink_image, shrink_pair
+    from engine.leakmask._refine_kernels import fast_guided_filter
+    from engine.leakmask._similarity_kernels import orientation_similarity
+    from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
+
+    kernels = (ssim_u8_box_strip, shrink_pair, shrink_image, chroma_ramp, fast_guided_filter,
+               orientation_similarity)  # fmt: skip
+    return {k.__name__: len(k.signatures) for k in kernels}
+
+
+def test_after_the_warm_up_a_live_frame_with_read_only_images_compiles_nothing():
+    """The live path passes read-only images (the tracker's reference, a registration reused
+    frame after frame): the warm-up must have compiled those kinds too. One left out was
+    compiled on the first frame that brought it, in the middle of the soak's capture run:
+    95 s without a live result or a capture, the live worker waiting for the compile on the
+    recorder's thread (a fresh install's first night)."""
+    from engine.camera import SimulatedCamera
+    from engine.leakmask import LeakMaskParams, leak_mask, ssim_map, warm_kernels
+
+    warm_kernels()
+    before = _kernel_signatures()
+    cam = SimulatedCamera(resolution=(160, 120), seed=5)
+    day = cam.render(0.0).image
+    night_rgb = cam.render(0.5, sequence=3).image
+    gray = lambda rgb: np.ascontiguousarray(rgb.mean(axis=2).astype(np.uint8))  # noqa: E731
+    images = {"day": day, "night_rgb": night_rgb, "day_gray": gray(day),
+              "night_gray": gray(night_rgb)}  # fmt: skip
+    for read_only in (False, True):
+        arrays = {k: v.copy() for k, v in images.items()}
+        if read_only:
+            for v in arrays.values():
+                v.setflags(write=False)
+        ssim_map(arrays["night_gray"], arrays["day_gray"], data_range=255)
+        for night_color in (None, arrays["night_rgb"]):  # a gray night camera, a colour one
+            leak_mask(
+                arrays["night_gray"],
+                arrays["day_gray"],
+                params=LeakMaskParams(),
+                night_color=night_color,
+                reference_color=arrays["day"],
+            )
+    assert _kernel_signatures() == before
