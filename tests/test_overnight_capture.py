@@ -143,6 +143,7 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
     """More pairs than the cache keeps full renders of: the page's refills (one per pair
     recorded) reuse the thumbnails; the full renders stay at the cache's size."""
     import engine.pair_views as pv
+    import gui.qa.panel as qa_module
     from engine.app_state import AppState
     from engine.colorize import ReferenceTransferColorizer
     from gui.jobs import JobRunner
@@ -151,9 +152,11 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
 
     n = 10
     session = _aligned_pairs(store, n)
-    renders = []
+    renders, pixmaps = [], []
     real = pv.render_pair
     monkeypatch.setattr(pv, "render_pair", lambda *a, **k: renders.append(1) or real(*a, **k))
+    real_pixmap = qa_module._qpixmap
+    monkeypatch.setattr(qa_module, "_qpixmap", lambda b: pixmaps.append(1) or real_pixmap(b))
     state = AppState()
     state.session = session
     jobs = JobRunner()
@@ -169,14 +172,57 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
         qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
         # at most the selected pair's full views once more (its render was pushed out)
         assert len(renders) <= n + 1
-        first = len(renders)
+        first, made = len(renders), len(pixmaps)
+        assert made == 5 * n  # a thumbnail a role a pair
         for _ in range(3):  # three more pairs recorded: three refills of the page
             qa.refresh()
             qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
         assert len(renders) == first  # before: the 7 pushed out were rendered again each time
+        assert len(pixmaps) == made  # before: 5 pixmaps a row at every refill
         assert len(cache) <= 3 and cache.thumbs_held == n
         assert all(not qa.table.item(r, 2).icon().isNull() for r in range(n))
     finally:
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_a_hidden_qa_grid_is_listed_when_shown_not_at_every_pair_recorded(qtbot, store):
+    from PySide6.QtWidgets import QLabel, QTabWidget
+
+    from engine.app_state import AppState
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+    from gui.qa.panel import QAPanel
+
+    s = store.create_session("night")
+    state = AppState()
+    state.session = store.session(s.id)
+    jobs = JobRunner()
+    listings = []
+    real = store.pairs
+    try:
+        qa = QAPanel(state, store, jobs, PairCache(store, jobs, lambda: None))
+        tabs = QTabWidget()
+        qtbot.addWidget(tabs)
+        tabs.addTab(QLabel("live view"), "Live")
+        tabs.addTab(qa, "QA review")
+        tabs.show()
+        qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
+        store.pairs = lambda *a, **k: listings.append(1) or real(*a, **k)
+        for i in range(5):  # the run records while the operator watches the live view
+            store.capture_pair(s.id, day=np.full((48, 64, 3), i, np.uint8),
+                               night=np.full((48, 64), 30, np.uint8))  # fmt: skip
+        qtbot.wait(200)  # the queued store events have been delivered
+        qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
+        assert listings == [] and qa.table.rowCount() == 0  # before: 5 listings and refills
+        tabs.setCurrentWidget(qa)
+        qtbot.waitUntil(lambda: qa.table.rowCount() == 5, timeout=GUI_TIMEOUT)
+        assert len(listings) == 1
+        store.capture_pair(s.id, day=np.zeros((48, 64, 3), np.uint8),
+                           night=np.zeros((48, 64), np.uint8))  # fmt: skip
+        qtbot.waitUntil(lambda: qa.table.rowCount() == 6, timeout=GUI_TIMEOUT)  # shown: at once
+    finally:
+        del store.pairs
         jobs.shutdown()
         jobs.wait()
 

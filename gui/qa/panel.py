@@ -103,6 +103,10 @@ class QAPanel(QWidget):
         super().__init__(parent)
         self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
         self._pairs: list[Pair] = []
+        self._icons: dict[tuple, list[QIcon]] = {}
+        """The listed pairs' thumbnail icons (a refill sets them again, not made again)."""
+        self._stale = True
+        """The list changed while the panel was hidden: it is listed again when shown."""
         self._views: PairViews | None = None
         self._query_gen = 0
         self._wipe_busy = False
@@ -306,6 +310,13 @@ class QAPanel(QWidget):
         )
 
     def refresh(self) -> None:
+        """List the pairs again (on the job runner); while the panel is hidden (another tab is
+        shown) only remember to, until it is shown: a night's run records a pair every few
+        minutes, and each refill is work on the GUI thread that nobody would see."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         self._query_gen += 1
         gen, q = self._query_gen, self.query()
         if self._state.session is None:
@@ -328,6 +339,11 @@ class QAPanel(QWidget):
             listing, done=lambda out: self._fill(out[0], gen, *out[1:]), label="listing pairs"
         )
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def _fill(
         self, pairs: list[Pair], gen: int, total: int | None = None, todo: int | None = None
     ) -> None:
@@ -349,6 +365,8 @@ class QAPanel(QWidget):
             for r, p in enumerate(pairs):
                 self._fill_row(r, p)
         self.table.blockSignals(False)
+        listed = {self._cache.key(p) for p in pairs}
+        self._icons = {k: v for k, v in self._icons.items() if k in listed}
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), 0 if pairs else -1)
         if row >= 0:
             self.table.selectRow(row)
@@ -371,17 +389,23 @@ class QAPanel(QWidget):
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
-        if self._cache.thumbs(p):  # kept for every pair of a page: no render again
-            self._set_thumbs(r, p)
+        if self._cache.key(p) in self._icons or self._cache.thumbs(p):
+            self._set_thumbs(r, p)  # kept for every pair of a page: no render again
         elif p.aligned_ok:
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
 
     def _set_thumbs(self, row: int, pair: Pair) -> None:
-        thumbs = self._cache.thumbs(pair)
-        for i, role in enumerate(THUMBS):
+        key = self._cache.key(pair)
+        icons = self._icons.get(key)
+        if icons is None:  # made once while the pair is listed: 5 pixmaps a row a refill
+            thumbs = self._cache.thumbs(pair)  # made 1,000 for a page of 200, every pair
+            icons = [QIcon(_qpixmap(thumbs[r])) if r in thumbs else QIcon() for r in THUMBS]
+            if thumbs:
+                self._icons[key] = icons
+        for i, icon in enumerate(icons):
             item = self.table.item(row, 2 + i)
-            if role in thumbs and item is not None:
-                item.setIcon(QIcon(_qpixmap(thumbs[role])))
+            if not icon.isNull() and item is not None:
+                item.setIcon(icon)
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
