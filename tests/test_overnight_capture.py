@@ -76,6 +76,21 @@ def _counting_style():
     return Counting()
 
 
+def _measurements_of_a_refill(qtbot, panel, jobs, rows: int, size: tuple[int, int]) -> int:
+    """Show ``panel`` (its ``table`` listing ``rows``), refill it as a recorded pair does,
+    and count the cell measurements that took."""
+    qtbot.addWidget(panel)
+    panel.resize(*size)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.table.rowCount() == rows, timeout=GUI_TIMEOUT)
+    style = _counting_style()
+    panel.table.setStyle(style)
+    panel.refresh()
+    qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
+    qtbot.wait(50)  # the deferred column sizing
+    return type(style).calls
+
+
 def test_refilling_the_qa_grid_measures_each_cell_once_not_once_per_cell_set(qtbot, store):
     from engine.app_state import AppState
     from gui.jobs import JobRunner
@@ -92,18 +107,9 @@ def test_refilling_the_qa_grid_measures_each_cell_once_not_once_per_cell_set(qtb
     jobs = JobRunner()
     try:
         qa = QAPanel(state, store, jobs, PairCache(store, jobs, lambda: None))
-        qtbot.addWidget(qa)
-        qa.resize(1400, 800)
-        qa.show()
-        qtbot.waitUntil(lambda: qa.table.rowCount() == n, timeout=GUI_TIMEOUT)
-        style = _counting_style()
-        qa.table.setStyle(style)
-        qa.refresh()  # what every recorded pair does
-        qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
-        qtbot.wait(50)  # the deferred column sizing
-        cells = n * qa.table.columnCount()
+        calls = _measurements_of_a_refill(qtbot, qa, jobs, n, (1400, 800))
         # before: each of the 330 cells set measured its whole column again (~50,000)
-        assert 0 < type(style).calls <= 2 * cells, type(style).calls
+        assert 0 < calls <= 2 * n * qa.table.columnCount(), calls
     finally:
         jobs.shutdown()
         jobs.wait()
@@ -120,18 +126,9 @@ def test_refilling_the_sessions_table_measures_each_cell_once(qtbot, store):
     jobs = JobRunner()
     try:
         panel = SessionsPanel(AppState(), store, jobs)
-        qtbot.addWidget(panel)
-        panel.resize(900, 900)
-        panel.show()
-        qtbot.waitUntil(lambda: panel.table.rowCount() == n, timeout=GUI_TIMEOUT)
-        style = _counting_style()
-        panel.table.setStyle(style)
-        panel.refresh()
-        qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
-        qtbot.wait(50)
-        cells = n * panel.table.columnCount()
+        calls = _measurements_of_a_refill(qtbot, panel, jobs, n, (900, 900))
         # _fit_columns measures its columns once more on purpose: a few passes, not N
-        assert 0 < type(style).calls <= 4 * cells, type(style).calls
+        assert 0 < calls <= 4 * n * panel.table.columnCount(), calls
     finally:
         jobs.shutdown()
         jobs.wait()
