@@ -381,15 +381,26 @@ def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> b
     ]
     if not all(np.isnan(s.stall_max_ms) for s in samples):
         series.append(("GUI stall max (ms)", [s.stall_max_ms for s in samples]))
+    if any(s.pairs > 0 for s in samples):  # a capture run: what it holds as the record grows
+        series += [
+            ("open fds / threads", ([s.fds for s in samples], [s.threads for s in samples])),
+            ("WAL (MiB)", [s.wal_bytes / 2**20 for s in samples]),
+            ("pairs in the store", [s.pairs for s in samples]),
+        ]
     fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.5 * len(series)), sharex=True)
     for ax, (label, ys) in zip(axes, series, strict=True):
-        ax.plot(t, ys, lw=1.2)
+        if isinstance(ys, tuple):  # two series on one axis, named by the label's parts
+            for y, name in zip(ys, label.split(" / "), strict=True):
+                ax.plot(t, y, lw=1.2, label=name)
+            ax.legend(loc="center right", fontsize=8)
+        else:
+            ax.plot(t, ys, lw=1.2)
         ax.axvline(summary["warmup_s"] / 60.0, color="0.6", ls="--", lw=1)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("minutes (dashed: end of warm-up)")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
@@ -397,13 +408,22 @@ def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> b
     return True
 
 
-def replot(json_path: Path, warmup_s: float) -> int:
-    """Re-summarise a saved run (``--replot soak.json``) without running the app again."""
+def replot(json_path: Path, warmup_s: float, plot: Path | None = None) -> int:
+    """Re-summarise a saved run (``--replot soak.json``) without running the app again, with
+    another warm-up if asked (``--warmup``), and draw it again (``--plot PNG``)."""
     data = json.loads(json_path.read_text(encoding="utf-8"))
     samples = [Sample(**s) for s in data["samples"]]
     summary = {**data["summary"], **summarise(samples, warmup_s)}
     summary["flat"] = is_flat(summary)
     print_table(summary)
+    if plot is not None:
+        every = summary.get("capture_every_s")
+        title = (
+            f"NightLab soak: {summary['duration_s'] / 60:.0f} min, live colorize"
+            + (f" + a capture every {every:g} s" if every else "")
+            + f"; {'flat' if summary['flat'] else 'NOT flat'} after {warmup_s / 60:g} min"
+        )
+        save_plot(samples, summary, plot, title)
     print(f"verdict: {'flat' if summary['flat'] else 'NOT flat'} after warm-up")
     for why in not_flat(summary):
         print(f"  not flat: {why}")
@@ -458,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolution", help="simulated camera frame size, e.g. 1280x720")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out", help="folder")
     p.add_argument("--replot", type=Path, metavar="JSON", help="re-summarise a saved soak.json")
+    p.add_argument("--plot", type=Path, metavar="PNG", help="with --replot: draw it here")
     p.add_argument(
         "--capture-every",
         type=float,
@@ -468,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=0, help="frames per capture (default: the app's)")
     args = p.parse_args(argv)
     if args.replot:
-        return replot(args.replot, args.warmup * 60.0)
+        return replot(args.replot, args.warmup * 60.0, args.plot)
     if args.minutes <= 0 or args.interval <= 0 or args.warmup < 0:
         p.error("--minutes and --interval must be > 0, --warmup >= 0")
     if args.capture_every and args.capture_every < 3.0:
