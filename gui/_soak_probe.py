@@ -16,6 +16,27 @@ interval, so a run whose live view stopped is seen as such.
 The probe also steps the result view through every choice (colorized, leak-mask overlay,
 aligned reference, ...) so a long run exercises every overlay, not only the default one.
 
+Every line also carries the process's resources and the record's growth (an unattended night
+of *recording*, not only of live viewing)::
+
+    fds  threads  py_threads  db_bytes  wal_bytes  pairs  captures  log_rows  jobs  cached  load1
+
+``fds`` open file descriptors (``/proc/self/fd``), ``threads`` the process's native threads
+(``/proc/self/status``: Qt's, ONNX Runtime's, OpenCV's and Python's), ``py_threads`` Python's
+own, ``db_bytes``/``wal_bytes`` the SQLite file and its write-ahead log, ``pairs``/
+``captures``/``log_rows`` rows in the store (counted by a short-lived read-only connection
+on a probe thread, one interval late, so the GUI thread never waits for SQLite), ``jobs``
+background jobs running or queued (a backlog that only grows is work the app cannot keep up
+with), ``cached`` full renders the pair cache holds and ``load1`` the machine's 1-minute load
+average (on a shared machine the stalls follow it).
+
+With ``NIGHTLAB_SOAK_CAPTURE_EVERY=SECONDS`` the probe also starts an unattended capture run
+in the Capture dock once the smoke flow has recorded its first pair: "every N minutes" (the
+panel's finest step is 0.05 min, 3 s), until stopped, burst ``NIGHTLAB_SOAK_CAPTURE_BURST``
+(default: the panel's own, 4): the operator's overnight use, at a fast interval. Every
+``QA_EVERY`` samples it shows the QA review tab for one interval (the grid paints its
+thumbnails as the record grows), then the live view again.
+
 Lines are appended and flushed one at a time (a log, not a document: a killed app leaves every
 complete sample readable). Without the variable, nothing is installed and nothing runs.
 """
@@ -25,17 +46,25 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import sqlite3
 import sys
+import threading
 import time
 from array import array
 
 ENV_FILE = "NIGHTLAB_SOAK_PROBE"
 ENV_INTERVAL = "NIGHTLAB_SOAK_INTERVAL"
+ENV_CAPTURE_EVERY = "NIGHTLAB_SOAK_CAPTURE_EVERY"
+ENV_CAPTURE_BURST = "NIGHTLAB_SOAK_CAPTURE_BURST"
 HEADER = (
     "t_s\trss_kib\tgc_objects\trefcount_None\trefcount_True\ttimer_late_ms\tresult_view"
     "\tstall_max_ms\tstall_p99_ms\tstalls_over_50ms\tresults"
+    "\tfds\tthreads\tpy_threads\tdb_bytes\twal_bytes\tpairs\tcaptures\tlog_rows\tjobs\tcached"
+    "\tload1"
 )
 HEARTBEAT_MS = 5
+QA_EVERY = 12
+"""With a capture run: every this many samples the QA tab is shown for one interval."""
 
 
 def rss_kib() -> int:
@@ -58,11 +87,17 @@ def install_if_requested(window) -> None:
     from engine.knobs import env_number
 
     interval_s = env_number(ENV_INTERVAL, 5.0, kind=float, minimum=0.1)
+    capture_every = env_number(ENV_CAPTURE_EVERY, 0.0, kind=float, minimum=0.0)
+    capture_burst = env_number(ENV_CAPTURE_BURST, 0, minimum=0, maximum=32)
     log = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the window
     log.write(HEADER + "\n")
     t0 = time.monotonic()
     stats = getattr(window, "stats", None)
-    state = {"due": t0, "step": 0, "beat": None, "results": _results(stats)}
+    state = {"due": t0, "step": 0, "beat": None, "results": _results(stats), "capturing": False}
+    store = getattr(window, "store", None)
+    rows = _RowCounter(getattr(store, "db_path", None))
+    if store is not None:  # the capture run waits for the smoke flow's own pair
+        store.events.pair_added.connect(lambda *_: state.update(pairs_seen=True))
     gaps = array("f")  # this interval's heartbeat gaps, ms (emptied at every sample)
 
     def beat() -> None:
@@ -81,11 +116,15 @@ def install_if_requested(window) -> None:
         results = _results(stats)
         new_results, state["results"] = results - state["results"], results
         view = _step_result_view(window, state)
+        if capture_every > 0:
+            _drive_capture(window, state, capture_every, capture_burst)
+            view = _step_tab(window, state) or view
         line = (
             f"{now - t0:.2f}\t{rss_kib()}\t{_tracked_objects()}\t"
             f"{sys.getrefcount(None)}\t{sys.getrefcount(True)}\t{late_ms:.1f}\t{view}\t"
-            f"{stall}\t{new_results}"
+            f"{stall}\t{new_results}\t{_resources(window, rows)}"
         )
+        rows.request()
         log.write(line + "\n")
         log.flush()
         state["beat"] = time.perf_counter()
@@ -131,3 +170,114 @@ def _step_result_view(window, state: dict) -> str:
     state["step"] += 1
     combo.setCurrentIndex(state["step"] % combo.count())
     return combo.currentText().replace("\t", " ") or "-"
+
+
+# -- resources and the record (an unattended night of recording) -----------------------------
+def open_fds() -> int:
+    """File descriptors this process holds (Linux ``/proc/self/fd``; -1 elsewhere)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    except OSError:
+        return -1
+
+
+def native_threads() -> int:
+    """Threads of this process, native ones included (Linux ``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return threading.active_count()
+
+
+def _size(path) -> int:
+    try:
+        return os.stat(path).st_size
+    except (OSError, TypeError):
+        return 0
+
+
+class _RowCounter:
+    """Rows of the record, counted on a short-lived thread with a connection of its own
+    (opened read-only and closed each time: it holds no snapshot between samples, so it
+    cannot keep the WAL from being checkpointed, and the GUI thread never waits for it)."""
+
+    def __init__(self, db_path) -> None:
+        self.db_path = db_path
+        self.counts = (0, 0, 0)
+        self._busy = threading.Event()
+
+    def request(self) -> None:
+        if self.db_path is None or self._busy.is_set() or not os.path.exists(self.db_path):
+            return
+        self._busy.set()
+        threading.Thread(target=self._count, name="soak-probe-rows", daemon=True).start()
+
+    def _count(self) -> None:
+        try:
+            uri = f"file:{self.db_path}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, timeout=2.0)
+            try:
+                row = conn.execute(
+                    "SELECT (SELECT COUNT(*) FROM pairs), (SELECT COUNT(*) FROM captures), "
+                    "(SELECT COUNT(*) FROM session_log)"
+                ).fetchone()
+                self.counts = tuple(int(x) for x in row)
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass
+        finally:
+            self._busy.clear()
+
+
+def _resources(window, rows: _RowCounter) -> str:
+    db = rows.db_path
+    jobs = getattr(getattr(window, "jobs", None), "active", -1)
+    cache = getattr(window, "pair_cache", None)
+    cached = len(cache) if cache is not None and hasattr(cache, "__len__") else -1
+    pairs, captures, log_rows = rows.counts
+    return (
+        f"{open_fds()}\t{native_threads()}\t{threading.active_count()}\t{_size(db)}\t"
+        f"{_size(f'{db}-wal') if db is not None else 0}\t{pairs}\t{captures}\t{log_rows}\t"
+        f"{jobs}\t{cached}\t{_load1():.2f}"
+    )
+
+
+def _load1() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return -1.0
+
+
+def _drive_capture(window, state: dict, every_s: float, burst: int) -> None:
+    """Start the unattended run once the smoke flow recorded its first pair and the Capture
+    dock can start one (a session open, a day reference, no run in progress)."""
+    panel = getattr(window, "night_panel", None)
+    if panel is None or state["capturing"]:
+        return
+    if not state.get("pairs_seen") or not panel.btn_run.isEnabled() or panel.runner is not None:
+        return
+    panel.mode.setCurrentIndex(panel.mode.findData("every"))
+    panel.every.setValue(max(panel.every.minimum(), every_s / 60.0))
+    panel.count.setValue(0)  # until stopped
+    panel.window.setChecked(False)
+    if burst:
+        panel.burst.setValue(burst)
+    panel.start_schedule()
+    state["capturing"] = True
+
+
+def _step_tab(window, state: dict) -> str:
+    """With a capture run: the QA review tab for one interval in every ``QA_EVERY`` samples
+    (its grid and thumbnails paint as the record grows), the live view otherwise."""
+    tabs = getattr(window, "tabs", None)
+    if tabs is None or not state["capturing"]:
+        return ""
+    qa = state["step"] % QA_EVERY == 0
+    tabs.setCurrentIndex(2 if qa else 0)
+    return "QA review" if qa else ""

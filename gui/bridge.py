@@ -96,14 +96,29 @@ def follow(signal, slot: Callable, owner: QObject) -> Callable[[], None]:
         if alive[0]:
             slot(*args)
 
-    def disconnect(*_: Any) -> None:
+    def on_destroyed(*_: Any) -> None:
         if alive[0]:
             alive[0] = False
             signal.disconnect(relay, missing_ok=True)
 
+    def disconnect() -> None:
+        if alive[0]:
+            on_destroyed()
+            _forget(owner, on_destroyed)
+
     signal.connect(relay)
-    owner.destroyed.connect(disconnect)
+    owner.destroyed.connect(on_destroyed)
     return disconnect
+
+
+def _forget(owner: QObject, on_destroyed: Callable) -> None:
+    """Drop ``owner.destroyed -> on_destroyed`` when the caller lets go: a widget that follows
+    a new object per run (a capture run's events, each camera's) kept every old connection,
+    and the closures with it, for as long as the widget lived."""
+    try:
+        owner.destroyed.disconnect(on_destroyed)
+    except (RuntimeError, TypeError, SystemError):  # the owner's C++ side is already gone
+        pass
 
 
 def follow_latest(signal, slot: Callable, owner: QObject) -> Callable[[], None]:
@@ -130,11 +145,16 @@ def follow_latest(signal, slot: Callable, owner: QObject) -> Callable[[], None]:
         if box["alive"] and args is not None:
             slot(*args)
 
-    def disconnect(*_: Any) -> None:
+    def on_destroyed(*_: Any) -> None:
         if box["alive"]:
             box["alive"] = False
             signal.disconnect(relay, missing_ok=True)
 
+    def disconnect() -> None:
+        if box["alive"]:
+            on_destroyed()
+            _forget(owner, on_destroyed)
+
     signal.connect(relay)
-    owner.destroyed.connect(disconnect)
+    owner.destroyed.connect(on_destroyed)
     return disconnect

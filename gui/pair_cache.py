@@ -2,6 +2,15 @@
 
 ``request(pair, done)`` calls ``done(PairViews)`` on the GUI thread, from the cache when it
 can; renders of the same pair already under way are shared, not repeated.
+
+Two bounds, because a night's run records pairs all night and both views ask for them: the
+full renders (every view of a pair at full resolution: ~7 MiB at 640x480, ~45 MiB at
+1920x1080) are kept for the few pairs being looked at (``VIEWS_KEPT``: the inspector's, the
+QA selection, the newest recorded); the QA grid's thumbnails (~140 KiB a pair whatever the
+frame size) for ``THUMBS_KEPT`` pairs, more than a QA page, so refilling a page as the record
+grows renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS
+per recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid
+re-rendered the pairs pushed out, a backlog of jobs that grew with every pair.
 """
 
 from __future__ import annotations
@@ -22,29 +31,60 @@ __all__ = ["THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
 
 THUMB_ROLES = ("night", "reference", "colorized", "masked", "mask")
 THUMB_WIDTH = 96
+VIEWS_KEPT = 8
+"""Pairs whose full render is kept (least recently used goes first)."""
+THUMBS_KEPT = 256
+"""Pairs whose thumbnails are kept: at least a QA page (`gui.qa.panel.PAGE`)."""
 
 
 class PairCache:
+    """Rendered pairs (``size`` full renders, ``thumbs_kept`` pairs' thumbnails), rendered
+    on ``jobs``; ``colorizer()`` gives the colorizer at render time."""
+
     def __init__(
-        self, store: Store, jobs: JobRunner, colorizer: Callable[[], Any], *, size: int = 96
+        self,
+        store: Store,
+        jobs: JobRunner,
+        colorizer: Callable[[], Any],
+        *,
+        size: int = VIEWS_KEPT,
+        thumbs_kept: int = THUMBS_KEPT,
     ):
+        if size < 1 or thumbs_kept < 1:
+            raise ValueError(f"size and thumbs_kept must be >= 1, got {size}, {thumbs_kept}")
         self._store, self._jobs, self._colorizer = store, jobs, colorizer
         self._size = size
+        self._thumbs_kept = thumbs_kept
         self._cache: OrderedDict[tuple, PairViews] = OrderedDict()
         self._waiting: dict[tuple, list[Callable]] = {}
-        self._thumbs: dict[tuple, dict] = {}
+        self._thumbs: OrderedDict[tuple, dict] = OrderedDict()
 
     @staticmethod
     def key(pair: Pair) -> tuple:
         # the matrix is part of the key: a re-run or an accepted nudge renders anew
         return (pair.id, pair.matrix)
 
+    def __len__(self) -> int:
+        """Full renders held (at most ``size``)."""
+        return len(self._cache)
+
+    @property
+    def thumbs_held(self) -> int:
+        """Pairs whose thumbnails are held (at most ``thumbs_kept``)."""
+        return len(self._thumbs)
+
     def get(self, pair: Pair) -> PairViews | None:
         return self._cache.get(self.key(pair))
 
     def thumbs(self, pair: Pair) -> dict:
-        """role -> BGRA thumbnail (``THUMB_WIDTH`` wide) of a rendered pair ({} if not yet)."""
-        return self._thumbs.get(self.key(pair), {})
+        """role -> BGRA thumbnail (``THUMB_WIDTH`` wide) of a rendered pair ({} if not yet,
+        or no longer held)."""
+        key = self.key(pair)
+        thumbs = self._thumbs.get(key)
+        if thumbs is None:
+            return {}
+        self._thumbs.move_to_end(key)  # a page shown again keeps its thumbnails
+        return thumbs
 
     def request(self, pair: Pair, done: Callable[[PairViews], None]) -> None:
         key = self.key(pair)
@@ -122,10 +162,13 @@ class PairCache:
         def finished(out) -> None:
             views, thumbs = out
             self._thumbs[key] = thumbs
+            self._thumbs.move_to_end(key)
+            while len(self._thumbs) > self._thumbs_kept:
+                self._thumbs.popitem(last=False)
             self._cache[key] = views
+            self._cache.move_to_end(key)
             while len(self._cache) > self._size:
-                old, _ = self._cache.popitem(last=False)
-                self._thumbs.pop(old, None)
+                self._cache.popitem(last=False)
             for cb in self._waiting.pop(key, []):
                 cb(views)
 

@@ -265,6 +265,9 @@ class SmokeRun:
 
     def _on_pair(self, pair) -> None:  # any thread: one dict assignment
         self._pairs[pair.id] = pair
+        if len(self._pairs) > 64:  # a soak records all night: the flow needs the newest only
+            for old in sorted(self._pairs)[:-32]:
+                self._pairs.pop(old, None)
 
     def _on_verdict(self, verdict) -> None:  # any thread
         self._verdicts.append(verdict)

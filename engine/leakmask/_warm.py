@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import threading
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -69,23 +70,40 @@ def warm_kernels() -> None:
         from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
 
         f32 = np.float32
-        gray = np.zeros((16, 16), np.uint8)
+        gray = _both(np.zeros((16, 16), np.uint8))
         out = np.empty((16, 16), f32)
         buf = np.empty((8, 23), np.int32)
         one = f32(1.0)
-        ssim_u8_box_strip(gray, gray, out, 0, 16, 7, one, one, f32(2.0), one, buf)
-        flat = np.zeros((16, 48), np.uint8)
+        # every input as the live path passes it: writeable, or read-only (a reference the
+        # tracker keeps, a registration reused frame after frame): numba compiles each kind
+        # apart, and a kind left out was compiled in the middle of a capture run, on the
+        # first frame that brought it (95 s of no results and no captures on a loaded
+        # machine, a fresh install's first night)
+        for a, b in product(gray, gray):
+            ssim_u8_box_strip(a, b, out, 0, 16, 7, one, one, f32(2.0), one, buf)
+        flat = _both(np.zeros((16, 48), np.uint8))
         small = np.empty((2, 8, 24), np.uint8)
-        shrink_pair(flat, flat, 2, small)
-        shrink_image(flat, 2, small[0])
+        for a, b in product(flat, flat):
+            shrink_pair(a, b, 2, small)
+        for a in flat:
+            shrink_image(a, 2, small[0])
         chroma_ramp(small.reshape(16, 24), 5, 10.0, 25.0)
         planes = np.empty((13, 8, 8), f32)
         table = np.empty((1, 11, 11))
-        fast_guided_filter(
-            out, flat, 1, 1e-3, out, planes, table, planes, np.empty((4, 9, 16), f32)
-        )
-        orientation_similarity(gray, gray, 5, 0.1, out, np.empty((6, 16, 16), f32))
+        for p, guide in product(_both(np.zeros((16, 16), f32)), flat):
+            fast_guided_filter(
+                p, guide, 1, 1e-3, out, planes, table, planes, np.empty((4, 9, 16), f32)
+            )
+        for a, b in product(gray, gray):
+            orientation_similarity(a, b, 5, 0.1, out, np.empty((6, 16, 16), f32))
         _READY.set()
+
+
+def _both(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` (writeable) and a read-only copy of it."""
+    ro = a.copy()
+    ro.setflags(write=False)
+    return a, ro
 
 
 def fallback_used() -> None:

@@ -73,8 +73,11 @@ class SessionRecorder:
         self.tracker = tracker or PairTracker()
         self.align = align
         self.events = RecorderEvents()
-        self.captures: list[Capture] = []
-        self.pairs: list[Pair] = []
+        # counts and the newest only: a run records all night, its records are in the store
+        self.n_captures = 0
+        self.n_pairs = 0
+        self.last_capture: Capture | None = None
+        self.last_pair: Pair | None = None
         self._day_ids: tuple[int, ...] = ()
         store.session(self.session_id)  # fail now, not at the first shot
         if not runner.plan.day_reference:
@@ -168,7 +171,8 @@ class SessionRecorder:
             metas=[f.meta for f in shot.frames],
             controls=shot.controls,
         )
-        self.captures.append(capture)
+        self.n_captures += 1
+        self.last_capture = capture
         if self.runner.disk is not None and shot.kind == "night":
             self.runner.disk.observe(self._bytes_of(capture))
         self.events.captured.emit(capture)
@@ -198,7 +202,8 @@ class SessionRecorder:
         pair = self.store.add_pair(
             self.session_id, night_id=capture.id, day_ids=self._day_ids, **kwargs
         )
-        self.pairs.append(pair)
+        self.n_pairs += 1
+        self.last_pair = pair
         if result is not None and result.ok and reference is not None:
             self.events.processed.emit(pair, result, reference.image)
         self.events.paired.emit(pair)

@@ -156,7 +156,9 @@ class Store:
         self.events = StoreEvents()
         self.last_reconcile: ReconcileReport | None = None
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        """Every read connection with the thread it belongs to (closed with the store, or
+        once that thread has ended)."""
         self._readers_lock = threading.Lock()
         self._uids: dict[int, str] = {}
         self._no_write_threads: set[threading.Thread] = set()
@@ -233,8 +235,26 @@ class Store:
             conn.execute("PRAGMA query_only=1")
             self._local.conn = conn
             with self._readers_lock:
-                self._readers.append(conn)
+                self._close_ended_readers()
+                self._readers.append((threading.current_thread(), conn))
         return conn
+
+    def _close_ended_readers(self) -> None:
+        """Close the read connections of threads that have ended (with the lock held).
+
+        Each thread that reads gets a connection (two file descriptors, the database and its
+        WAL, and its page cache); a thread started per job (every "Capture pair" runs on a
+        thread of its own) left one open for as long as the store: an operator's night of
+        single captures, or a long-lived GUI, ran out of descriptors. An ended thread can no
+        longer use its connection, so closing it here is safe."""
+        alive = []
+        for thread, conn in self._readers:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+        self._readers = alive
 
     def close(self) -> None:
         """Finish queued writes, close every connection, release the folder."""
@@ -243,7 +263,7 @@ class Store:
             self._writer.close()
             self._writer = None
         with self._readers_lock:
-            for conn in self._readers:
+            for _thread, conn in self._readers:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._readers.clear()

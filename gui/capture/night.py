@@ -129,6 +129,8 @@ class NightCapturePanel(QWidget):
         """The "not enough disk space" question while it is open (for scripts and tests)."""
         self.runner: CaptureRunner | None = None
         self._recorder = None
+        self._run_unfollow: list = []
+        """Disconnects of this run's runner and recorder events (each run has its own)."""
         self._health = _RunHealth()
 
         now_box = QGroupBox("Night capture")
@@ -350,14 +352,21 @@ class NightCapturePanel(QWidget):
         self.runner = runner
         self._state.recording = session  # its captures go there until it ends
         ev = runner.events
-        follow(ev.awaiting, self._on_awaiting, self)
-        follow(ev.missed, self._on_missed, self)
-        follow(ev.camera_lost, self._on_camera_lost, self)
-        follow(ev.disk_unchecked, self._on_disk_unchecked, self)
-        follow(ev.camera_back, self._on_camera_back, self)
-        follow(ev.paused_changed, self._on_paused, self)
-        follow(ev.error, lambda m: self.message.emit(f"capture: {m}"), self)
-        follow(ev.finished, self._on_finished, self)
+        # every run follows its own runner and recorder: disconnected when it ends
+        # (`_end_run`), else each single "Capture pair" left its connections behind
+        unfollow = self._run_unfollow
+        for signal, slot in (
+            (ev.awaiting, self._on_awaiting),
+            (ev.missed, self._on_missed),
+            (ev.camera_lost, self._on_camera_lost),
+            (ev.disk_unchecked, self._on_disk_unchecked),
+            (ev.camera_back, self._on_camera_back),
+            (ev.paused_changed, self._on_paused),
+            (ev.error, lambda m: self.message.emit(f"capture: {m}")),
+            (ev.finished, self._on_finished),
+            (ev.disk_checked, self._on_disk),
+        ):
+            unfollow.append(follow(signal, slot, self))
         store, tracker, sid = self._store, self._tracker, session.id
 
         def work():
@@ -366,15 +375,12 @@ class NightCapturePanel(QWidget):
             self._recorder = recorder
             # processed before paired (the recorder's order, kept by the queued bridge): a
             # render seeded from the recorded images is under way when the pair is shown
-            follow(
-                recorder.events.processed,
-                lambda p, r, d: self.pair_processed.emit(p, r, d),
-                self,
-            )
-            follow(recorder.events.paired, self._on_paired, self)
-            follow(
-                recorder.events.unpaired, lambda c, why: self._add_log(f"not paired: {why}"), self
-            )
+            rev = recorder.events
+            unfollow.extend([
+                follow(rev.processed, lambda p, r, d: self.pair_processed.emit(p, r, d), self),
+                follow(rev.paired, self._on_paired, self),
+                follow(rev.unpaired, lambda c, why: self._add_log(f"not paired: {why}"), self),
+            ])  # fmt: skip
             try:
                 return runner.run()
             finally:
@@ -385,7 +391,6 @@ class NightCapturePanel(QWidget):
         self.btn_pair.setEnabled(False)
         self.btn_run.setEnabled(False)
         self.countdown.setText("Checking disk space…")
-        follow(ev.disk_checked, self._on_disk, self)
 
         def start() -> None:
             self.countdown.setText("Capturing…")
@@ -466,7 +471,7 @@ class NightCapturePanel(QWidget):
             return
         self._add_log(f"not started: {why}")
         self.message.emit(f"capture not started: {why}")
-        self.runner = None
+        self._end_run()
         self._state.recording = None
         self.btn_pause.setEnabled(False)
         self.btn_cancel.setEnabled(False)
@@ -564,6 +569,15 @@ class NightCapturePanel(QWidget):
         if self.runner is not None:
             self.runner.cancel()
 
+    def _end_run(self) -> None:
+        """The run is over: forget it and stop following its events (GUI thread; the
+        finished event is the runner's last, so nothing of it is still on its way)."""
+        self.runner = None
+        self._recorder = None
+        for unfollow in self._run_unfollow:
+            unfollow()
+        self._run_unfollow = []
+
     def _on_finished(self, reason: str) -> None:
         r = self.runner
         if r is not None and (r.plan.count != 1 or r.missed_count):
@@ -572,7 +586,7 @@ class NightCapturePanel(QWidget):
             self._health.captured, self._health.missed = r.captured, r.missed_count
             self._health.finished = (dt.datetime.now(), reason)
             self._health.lost_since = None
-        self.runner = None
+        self._end_run()
         self._state.recording = None
         self._show_health()
         self.btn_pause.setEnabled(False)

@@ -34,6 +34,7 @@ from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
+from gui.table_fill import bulk_fill
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -76,7 +77,8 @@ VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
-"""Pairs listed at once (each row asks for thumbnails); the count says when there are more."""
+"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
+than a page: `gui.pair_cache.THUMBS_KEPT`); the count says when there are more."""
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
@@ -102,6 +104,10 @@ class QAPanel(QWidget):
         super().__init__(parent)
         self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
         self._pairs: list[Pair] = []
+        self._icons: dict[tuple, list[QIcon]] = {}
+        """The listed pairs' thumbnail icons (a refill sets them again, not made again)."""
+        self._stale = True
+        """The list changed while the panel was hidden: it is listed again when shown."""
         self._views: PairViews | None = None
         self._query_gen = 0
         self._wipe_busy = False
@@ -309,6 +315,13 @@ class QAPanel(QWidget):
         )
 
     def refresh(self) -> None:
+        """List the pairs again (on the job runner); while the panel is hidden (another tab is
+        shown) only remember to, until it is shown: a night's run records a pair every few
+        minutes, and each refill is work on the GUI thread that nobody would see."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         self._query_gen += 1
         gen, q = self._query_gen, self.query()
         if self._state.session is None:
@@ -331,6 +344,11 @@ class QAPanel(QWidget):
             listing, done=lambda out: self._fill(out[0], gen, *out[1:]), label="listing pairs"
         )
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def _fill(
         self, pairs: list[Pair], gen: int, total: int | None = None, todo: int | None = None
     ) -> None:
@@ -347,10 +365,13 @@ class QAPanel(QWidget):
         )
         self.count.setText(f"{shown} · {todo} not judged" if pairs else "no pairs match")
         self.table.blockSignals(True)
-        self.table.setRowCount(len(pairs))
-        for r, p in enumerate(pairs):
-            self._fill_row(r, p)
+        with bulk_fill(self.table):  # refilled at every pair recorded: linear, not N x N
+            self.table.setRowCount(len(pairs))
+            for r, p in enumerate(pairs):
+                self._fill_row(r, p)
         self.table.blockSignals(False)
+        listed = {self._cache.key(p) for p in pairs}
+        self._icons = {k: v for k, v in self._icons.items() if k in listed}
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), 0 if pairs else -1)
         if row >= 0:
             self.table.selectRow(row)
@@ -373,18 +394,30 @@ class QAPanel(QWidget):
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
-        if p.aligned_ok:
+        if self._cache.key(p) in self._icons or self._cache.thumbs(p):
+            self._set_thumbs(r, p)  # kept for every pair of a page: no render again
+        elif p.aligned_ok:
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+
+    def _set_thumbs(self, row: int, pair: Pair) -> None:
+        key = self._cache.key(pair)
+        icons = self._icons.get(key)
+        if icons is None:  # made once while the pair is listed: 5 pixmaps a row a refill
+            thumbs = self._cache.thumbs(pair)  # made 1,000 for a page of 200, every pair
+            icons = [QIcon(_qpixmap(thumbs[r])) if r in thumbs else QIcon() for r in THUMBS]
+            if thumbs:
+                self._icons[key] = icons
+        for i, icon in enumerate(icons):
+            item = self.table.item(row, 2 + i)
+            if not icon.isNull() and item is not None:
+                item.setIcon(icon)
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
             return
-        thumbs = self._cache.thumbs(self._pairs[row])
-        for i, role in enumerate(THUMBS):
-            item = self.table.item(row, 2 + i)
-            if role in thumbs and item is not None:
-                item.setIcon(QIcon(_qpixmap(thumbs[role])))
+        with bulk_fill(self.table):
+            self._set_thumbs(row, self._pairs[row])
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.bridge import follow
+from gui.table_fill import bulk_fill
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -176,6 +177,17 @@ class SessionsPanel(QWidget):
 
     def _fill(self, sessions: list[Session]) -> None:
         self._sessions = list(reversed(sessions))  # newest first
+        # refilled at every pair a run records: a lab's months of sessions, linear not N x N
+        with bulk_fill(self.table):
+            self._fill_rows()
+        self._fit_columns()
+        cur = self._state.session
+        if cur is not None:
+            fresh = next((s for s in sessions if s.id == cur.id), None)
+            if fresh is not None and fresh != cur:
+                self._state.session = fresh
+
+    def _fill_rows(self) -> None:
         self.table.setRowCount(len(self._sessions))
         for r, s in enumerate(self._sessions):
             when = dt.datetime.fromtimestamp(s.created_at)
@@ -193,12 +205,6 @@ class SessionsPanel(QWidget):
                     item.setTextAlignment(RIGHT)
                 item.setToolTip(tip)
                 self.table.setItem(r, c, item)
-        self._fit_columns()
-        cur = self._state.session
-        if cur is not None:
-            fresh = next((s for s in sessions if s.id == cur.id), None)
-            if fresh is not None and fresh != cur:
-                self._state.session = fresh
 
     OPERATOR_MAX_PX = 110
     """The operator column's widest (a longer name elides): the session name gets the room."""
