@@ -93,6 +93,10 @@ class InspectorPanel(QWidget):
         self.method.addItems(list(METHODS))
         self.motion = QComboBox()
         self.motion.addItems(list(MOTIONS))
+        self.method.setToolTip(
+            "Registration method for a re-run (the header says what the pair used)"
+        )
+        self.motion.setToolTip("Motion model for a re-run")
         self.btn_rerun = QPushButton("Re-run")
         self.btn_rerun.setToolTip("Register the pair again with this method and motion")
         self.btn_accept = QPushButton("Accept")
@@ -108,7 +112,7 @@ class InspectorPanel(QWidget):
             bar.addWidget(w)
         bar.addSpacing(12)
         # "re-run with": the header says what the pair was registered with; these choose anew
-        rerun = (QLabel("Re-run with method"), self.method, QLabel("motion"), self.motion)
+        rerun = (QLabel("Re-run with"), self.method, self.motion)
         for w in (*rerun, self.btn_rerun):
             bar.addWidget(w)
         bar.addSpacing(12)
