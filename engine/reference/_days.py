@@ -134,17 +134,13 @@ def fuse_day_captures(
     t1 = time.perf_counter()
     timings = {"register": (t1 - t0) * 1e3}
     if used == (anchor,):  # nothing else registered (or has colour): the anchor alone
-        return _as_is(base, alignments, anchor, timings, registered=registered)
+        return _as_is(base, alignments, anchor, timings)
     # the anchor goes through its identity warp too: exact, and the same one step for all;
     # a gray anchor still gives the grid, its colourless pixels are left out
-    return warp_and_fuse(
-        days, alignments, used, shape=shape, params=params, timings=timings, registered=registered
-    )
+    return warp_and_fuse(days, alignments, used, shape=shape, params=params, timings=timings)
 
 
-def _as_is(
-    base: np.ndarray, alignments, anchor: int, timings=None, *, registered=()
-) -> FusedReference:
+def _as_is(base: np.ndarray, alignments, anchor: int, timings=None) -> FusedReference:
     """The anchor capture alone, byte for byte (a copy), with no stability map."""
     shape = base.shape[:2]
     return FusedReference(
@@ -155,7 +151,6 @@ def _as_is(
         alignments=tuple(alignments),
         used=(anchor,),
         timings_ms=dict(timings or {}),
-        colourless=tuple(i for i in registered if i != anchor),
     )
 
 

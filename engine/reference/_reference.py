@@ -52,16 +52,14 @@ class FusedReference:
     used: tuple[int, ...]
     """Indices (into the input sequence) of the day frames that went into the fusion."""
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
-    colourless: tuple[int, ...] = ()
-    """Indices of day frames that registered but were left out for having no colour (see
-    `colour_frames`)."""
 
     @property
     def refused(self) -> tuple[tuple[int, str], ...]:
-        """``(index, reason)`` of every day frame left out: it did not register, or it is a
-        gray capture beside colour ones."""
+        """``(index, reason)`` of every day frame left out: it did not register, or it did
+        and is a gray capture beside colour ones (`colour_frames`), the only other reason a
+        registered frame is not used."""
         return tuple(
-            (i, NO_COLOUR if i in self.colourless else a.reason)
+            (i, NO_COLOUR if a.ok else a.reason)
             for i, a in enumerate(self.alignments)
             if i not in self.used
         )
@@ -255,7 +253,6 @@ def fuse_references(
         shape=shape,
         params=params,
         timings={"align": (t1 - t0) * 1e3},
-        registered=used,
     )
 
 
@@ -267,11 +264,9 @@ def warp_and_fuse(
     shape: tuple[int, int],
     params: FuseParams | None,
     timings: dict[str, float],
-    registered: Sequence[int] = (),
 ) -> FusedReference:
     """The ``used`` frames warped into ``shape`` by their alignments, with their coverage,
-    fused (`fuse_aligned`); the step both fusions share once their frames are registered.
-    ``registered`` frames not in ``used`` were left out for having no colour."""
+    fused (`fuse_aligned`); the step both fusions share once their frames are registered."""
     t1 = time.perf_counter()
     warped, valid = [], []
     for i in used:
@@ -290,5 +285,4 @@ def warp_and_fuse(
         alignments=tuple(alignments),
         used=used,
         timings_ms={**timings, "warp": (t2 - t1) * 1e3, "fuse": (t3 - t2) * 1e3},
-        colourless=tuple(i for i in registered if i not in used),
     )
