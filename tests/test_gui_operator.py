@@ -249,3 +249,76 @@ def test_day_captures_are_greyed_while_the_camera_is_in_night_mode(window, qtbot
     panel.capture_burst(2)
     assert not panel.btn_burst.isEnabled()
     qtbot.waitUntil(panel.btn_burst.isEnabled, timeout=TIMEOUT)
+
+
+def _settled(qa_window, qtbot) -> None:
+    """Every verdict write the panel asked for has come back (the job runner is idle)."""
+    qtbot.waitUntil(lambda: qa_window.jobs.active == 0, timeout=TIMEOUT)
+    QApplication.processEvents()
+
+
+def test_qa_double_key_on_the_last_pair_judges_it_once_and_moving_back_judges_it_again(
+    qa_window, qtbot
+):
+    # Before: P on the last pair could not move on, so the pair stayed selected and a second
+    # P (or F) pressed quickly judged the same pair again: two verdicts in its history for
+    # one pair the operator saw
+    qa, store = qa_window.qa, qa_window.store
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
+    last = qa._pairs[-1].id
+    qa.table.selectRow(3)
+    qa.table.setFocus()
+    assert "(4 of 4)" in qa.info.text()
+    qtbot.keyClick(qa.table, Qt.Key.Key_P)
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)  # a quick second key: not a second verdict
+    qtbot.keyClick(qa.table, Qt.Key.Key_P)
+    _settled(qa_window, qtbot)
+    assert [v.verdict for v in store.verdicts(last)] == ["pass"]
+    assert qa.current().id == last
+    assert "the last pair listed: K then J" in qa_window.statusBar().currentMessage()
+    # a verdict button pressed again is the same double press
+    qa.verdict_buttons["fail"].click()
+    _settled(qa_window, qtbot)
+    assert [v.verdict for v in store.verdicts(last)] == ["pass"]
+    # moved away and back (K, J): a deliberate re-judgement, kept in the history
+    qtbot.keyClick(qa.table, Qt.Key.Key_K)
+    qtbot.keyClick(qa.table, Qt.Key.Key_J)
+    assert qa.current().id == last
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)
+    _settled(qa_window, qtbot)
+    assert [v.verdict for v in store.verdicts(last)] == ["pass", "fail"]
+    assert store.pair(last).verdict == "fail"  # the latest wins
+    # a click on the pair's row is deliberate too
+    rect = qa.table.visualRect(qa.table.model().index(3, 0))
+    qtbot.mouseClick(qa.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.keyClick(qa.table, Qt.Key.Key_R)
+    _settled(qa_window, qtbot)
+    assert [v.verdict for v in store.verdicts(last)] == ["pass", "fail", "review"]
+
+
+def test_qa_verdict_key_held_down_judges_one_pair_not_one_per_key_repeat(qa_window, qtbot):
+    # Before: the verdict shortcuts repeated with the keyboard's auto-repeat, so P held a
+    # moment too long judged the pair and then the next ones, unseen
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+
+    qa, store = qa_window.qa, qa_window.store
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
+    ids = [p.id for p in qa._pairs]
+    qa.table.selectRow(0)
+    qa.table.setFocus()
+    qtbot.keyClick(qa.table, Qt.Key.Key_P)  # the press
+    window = qa_window.windowHandle()
+    for _ in range(3):  # the key held: what the system sends while it stays down
+        held = QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_P, Qt.KeyboardModifier.NoModifier,
+                         "p", True)  # fmt: skip
+        assert held.isAutoRepeat()
+        QApplication.sendEvent(window, held)
+    QApplication.sendEvent(
+        window, QKeyEvent(QEvent.Type.KeyRelease, Qt.Key.Key_P, Qt.KeyboardModifier.NoModifier)
+    )
+    _settled(qa_window, qtbot)
+    assert [store.pair(i).verdict for i in ids] == ["pass", None, None, None]
+    assert qa.current().id == ids[1]  # on to the next pair, once

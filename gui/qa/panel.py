@@ -114,6 +114,10 @@ class QAPanel(QWidget):
         self._wipe_wanted: tuple | None = None
         self._info_text = ""
         """The selected pair's line (what `info` shows, before any note on the views)."""
+        self._judged_stay: int | None = None
+        """The pair just judged where the list could not move on (the last one): a second
+        verdict key on it is a double press, not a re-judgement, until the operator moves
+        away and back or clicks it."""
 
         # filter bar
         self.verdict = QComboBox()
@@ -169,6 +173,8 @@ class QAPanel(QWidget):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
             self.table.setColumnWidth(c, THUMB.width() + 8)
         self.table.itemSelectionChanged.connect(self._on_select)
+        # a click on the row is deliberate: the pair may be judged again
+        self.table.pressed.connect(lambda _index: self._forget_judged())
         hh.setSectionsClickable(True)
         hh.sectionClicked.connect(self._sort_by_column)
         for c, name in enumerate(COLUMNS):
@@ -249,7 +255,8 @@ class QAPanel(QWidget):
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             vbar.addWidget(b)
             self.verdict_buttons[verdict] = b
-            self._shortcut(key, lambda v=verdict: self.judge(v))
+            # held down, a key repeats: one press is one verdict (the rest are ignored)
+            self._shortcut(key, lambda v=verdict: self.judge(v), repeat=False)
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
         # the keyboard works wherever the focus is in the panel (a text field keeps its
@@ -428,6 +435,8 @@ class QAPanel(QWidget):
 
     def _on_select(self) -> None:
         p = self.current()
+        if p is None or p.id != self._judged_stay:
+            self._judged_stay = None  # moved away: back on it, a verdict is deliberate
         self._views = None
         # a verdict, note or tag is for a pair: with none selected they cannot work
         for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
@@ -515,10 +524,19 @@ class QAPanel(QWidget):
         self._jobs.submit(work, done=done, failed=failed, label="wipe view")
 
     # -- verdicts --------------------------------------------------------------------------
-    def judge(self, verdict: str) -> None:
+    def judge(self, verdict: str) -> bool:
+        """Judge the selected pair and move on to the next one; False when nothing was
+        judged: no pair selected, or the press repeats one on the last pair (it stays
+        selected: there is no next one), until the operator moves back to it or clicks it."""
         p = self.current()
         if p is None:
-            return
+            return False
+        if p.id == self._judged_stay:
+            self.message.emit(
+                f"Pair #{p.id} was just judged (the last pair listed): "
+                "K then J (or a click on it) to judge it again"
+            )
+            return False
         typed = self.note.text()
         note = typed.strip()
         operator = self._state.session.operator if self._state.session else ""
@@ -528,12 +546,17 @@ class QAPanel(QWidget):
         self._note_refused("")
         self.step(+1)
         moved_to = self.current()
+        last = moved_to is not None and moved_to.id == p.id
+        self._judged_stay = p.id if last else None
 
         def done(_v) -> None:
-            self.message.emit(f"Pair #{p.id}: {verdict}")
+            end = " · the last pair listed: K then J (or a click) to judge it again" if last else ""
+            self.message.emit(f"Pair #{p.id}: {verdict}{end}")
             self.refresh()
 
         def failed(reason: str) -> None:  # the runner also shows it in the status bar
+            if self._judged_stay == p.id:
+                self._judged_stay = None  # not judged: a second press is no repeat
             # the store refused: what the operator typed comes back, on the pair it is about,
             # unless they have typed another note or moved on since
             if self.note.text() or self.current() is not moved_to:
@@ -550,6 +573,10 @@ class QAPanel(QWidget):
             failed=failed,
             label="saving the verdict",
         )
+        return True
+
+    def _forget_judged(self) -> None:
+        self._judged_stay = None
 
     def _note_refused(self, reason: str) -> None:
         _mark_refused(self.note, reason, "Note stored with the verdict for the selected pair")
@@ -569,9 +596,10 @@ class QAPanel(QWidget):
         row = self.table.currentRow()
         self.table.selectRow(max(0, min(n - 1, row + delta)) if row >= 0 else 0)
 
-    def _shortcut(self, key: str, slot) -> None:
+    def _shortcut(self, key: str, slot, *, repeat: bool = True) -> None:
         sc = QShortcut(QKeySequence(key), self)
         sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        sc.setAutoRepeat(repeat)
         sc.activated.connect(slot)
 
     def _zoom(self, factor: float) -> None:
