@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine.app_state import AppState
 from engine.live_preview import LivePreview
+from engine.reference import DayCaptureList
 from gui.about import AboutDialog
 from gui.bridge import follow
 from gui.camera.chooser import CameraChooser
@@ -259,7 +260,10 @@ class MainWindow(QMainWindow):
         cap_box = QWidget()
         cpl = QVBoxLayout(cap_box)
         cpl.setContentsMargins(4, 4, 4, 4)
-        self.capture_panel = ReferencePanel(self.state, self.jobs, tracker=self.preview.tracker)
+        self.day_captures = DayCaptureList()  # what Add capture keeps, for Use fused
+        self.capture_panel = ReferencePanel(
+            self.state, self.jobs, tracker=self.preview.tracker, captures=self.day_captures
+        )
         self.capture_panel.message.connect(self.show_message)
         self.capture_panel.day_capture_possible.connect(self.act_capture.setEnabled)
         self.act_capture.setEnabled(self.capture_panel.day_capture_ready)

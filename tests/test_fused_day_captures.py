@@ -231,7 +231,8 @@ def test_gui_fuses_the_kept_captures_on_the_job_runner_not_the_gui_thread(qtbot,
     messages = []
     panel.message.connect(messages.append)
     try:
-        panel._stack = [scene, _with_tent(scene), scene.copy()]
+        for image in (scene, _with_tent(scene), scene.copy()):
+            panel.captures.add(image)
         panel.use_median()
         qtbot.waitUntil(lambda: bool(messages), timeout=20_000)
     finally:

@@ -322,3 +322,75 @@ def test_qa_verdict_key_held_down_judges_one_pair_not_one_per_key_repeat(qa_wind
     _settled(qa_window, qtbot)
     assert [store.pair(i).verdict for i in ids] == ["pass", None, None, None]
     assert qa.current().id == ids[1]  # on to the next pair, once
+
+
+def test_add_capture_list_shows_what_was_kept_and_remove_and_clear_empty_the_engines_list(
+    window, qtbot, monkeypatch
+):
+    # Before: Add capture kept frames in the widget, out of sight; the only trace was the
+    # "Use fused of N" button, and nothing could be taken out but by fusing them
+    import threading
+
+    import engine.pair_views
+
+    made_on = []
+    real_thumbnail = engine.pair_views.thumbnail
+
+    def thumbnail(image, width=128):  # the real one, noting the thread it ran on
+        made_on.append(threading.current_thread())
+        return real_thumbnail(image, width)
+
+    monkeypatch.setattr(engine.pair_views, "thumbnail", thumbnail)
+    panel, kept, cam = window.capture_panel, window.day_captures, window.state.camera
+    assert panel.captures is kept  # the window's engine object, not a list of the widget's
+    window.dock_capture.raise_()
+    assert not panel.kept_box.isVisible() and not panel.btn_median.isEnabled()
+    sequences = []
+    for _ in range(3):  # three different frames, as over minutes
+        qtbot.waitUntil(
+            lambda: (f := cam.latest_frame()) is not None and f.meta.sequence not in sequences,
+            timeout=TIMEOUT,
+        )
+        sequences.append(cam.latest_frame().meta.sequence)
+        panel.btn_add.click()
+    assert len(kept) == 3
+    assert panel.kept_box.isVisible() and panel.kept.count() == 3
+    assert panel.kept_count.text().startswith("3 captures kept, ")
+    assert panel.btn_median.isEnabled() and panel.btn_median.text() == "Use fused of 3"
+    # each says when it was taken and which frame it is; its thumbnail comes from a worker
+    tips = [panel.kept.item(i).toolTip() for i in range(3)]
+    assert all(tip.startswith(f"Capture {i + 1} · ") for i, tip in enumerate(tips)), tips
+    # the frame number and exposure, as the engine recorded them from the camera
+    assert len({c.meta.sequence for c in kept.captures}) == 3
+    for c, tip in zip(kept.captures, tips, strict=True):
+        assert f"frame #{c.meta.sequence}" in tip and f"{c.clock()}" in tip
+        assert f"exposure {c.meta.exposure_us / 1000:.3g} ms" in tip
+    qtbot.waitUntil(
+        lambda: all(not panel.kept.item(i).icon().isNull() for i in range(3)), timeout=TIMEOUT
+    )
+    assert made_on and threading.main_thread() not in made_on
+    # Remove the selected (the middle one): gone from the engine's list, not only the widget
+    assert not panel.btn_remove.isEnabled()  # nothing selected
+    panel.kept.item(1).setSelected(True)
+    assert panel.btn_remove.isEnabled()
+    panel.btn_remove.click()
+    assert [c.id for c in kept.captures] == [1, 3]
+    qtbot.waitUntil(lambda: panel.kept.count() == 2, timeout=TIMEOUT)
+    assert panel.btn_median.text() == "Use fused of 2"
+    # the fusion takes what the list shows, and the list stays for another try
+    panel.use_median()
+    qtbot.waitUntil(lambda: "2 day captures fused" in window.state.reference_source,
+                    timeout=TIMEOUT)  # fmt: skip
+    assert len(kept) == 2
+    # Delete removes the selected too
+    panel.kept.setFocus()
+    panel.kept.item(0).setSelected(True)
+    qtbot.keyClick(panel.kept, Qt.Key.Key_Delete)
+    assert [c.id for c in kept.captures] == [3]
+    qtbot.waitUntil(lambda: panel.kept.count() == 1, timeout=TIMEOUT)
+    assert not panel.btn_median.isEnabled()
+    # Clear empties the engine's list, and the panel gives its room back
+    panel.btn_clear.click()
+    assert len(kept) == 0
+    qtbot.waitUntil(lambda: not panel.kept_box.isVisible(), timeout=TIMEOUT)
+    assert panel.kept.count() == 0 and panel.btn_median.text() == "Use fused"

@@ -12,6 +12,8 @@ frames disappear; it also returns a **stability map** (where the day frames disa
   anchor) and fused in its grid -> `FusedReference` (what the live tracker, ``ingest``, the
   inspector and ``reprocess`` use, so one stored registration fits every rebuild).
 - `fuse_aligned`: fuse frames already on one grid -> `FusedStack`.
+- `DayCaptureList`: the day captures an operator keeps for a fusion (evented; add, remove,
+  clear), each a `KeptCapture` with the camera's metadata.
 - `FuseParams`: coverage, photometric matching and the stability scale.
 
 Examples
@@ -28,6 +30,7 @@ Examples
 
 from engine.reference._days import COMBINE, fuse_day_captures
 from engine.reference._fuse import FusedStack, FuseParams, fuse_aligned
+from engine.reference._kept import KEPT_LIMIT, DayCaptureEvents, DayCaptureList, KeptCapture
 from engine.reference._reference import (
     NO_COLOUR,
     REGISTRATIONS,
@@ -40,6 +43,10 @@ from engine.reference._reference import (
 
 __all__ = [
     "COMBINE",
+    "KEPT_LIMIT",
+    "DayCaptureEvents",
+    "DayCaptureList",
+    "KeptCapture",
     "NO_COLOUR",
     "REGISTRATIONS",
     "colour_frames",

@@ -8,26 +8,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFileDialog,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.reference import DayCaptureList
 from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
     from engine.live import PairTracker
+    from engine.reference import KeptCapture
     from gui.jobs import JobRunner
 
 __all__ = ["ReferencePanel"]
+
+KEPT_THUMB = QSize(64, 48)
+"""The kept captures' thumbnails: enough to tell a tent or a parked van apart."""
 
 
 class ReferencePanel(QWidget):
@@ -37,6 +48,10 @@ class ReferencePanel(QWidget):
     job runner (stability map and source captures included, so a capture run records them
     all); the main window mirrors the tracker's reference into ``state``. Without one, the
     fused image alone becomes ``state.reference``.
+
+    The captures kept for the fusion live in ``captures`` (an `engine.reference.DayCaptureList`,
+    one of its own when none is given): the panel lists them with their thumbnails (made on the
+    job runner), time, frame number and exposure, and removes or clears them there.
     """
 
     message = Signal(str)
@@ -51,12 +66,15 @@ class ReferencePanel(QWidget):
         parent: QWidget | None = None,
         *,
         tracker: PairTracker | None = None,
+        captures: DayCaptureList | None = None,
     ) -> None:
         super().__init__(parent)
         self._state = state
         self._jobs = jobs
         self._tracker = tracker
-        self._stack: list = []
+        self.captures = DayCaptureList() if captures is None else captures
+        self._thumbs: dict[int, QIcon] = {}
+        """Kept captures' thumbnails by capture id (made once each, on the job runner)."""
 
         box = QGroupBox("Day reference")
         grid = QGridLayout(box)
@@ -75,6 +93,35 @@ class ReferencePanel(QWidget):
         )
         self.btn_median = QPushButton("Use fused")
         self.btn_median.setEnabled(False)
+        self.btn_median.setToolTip("Fuse the kept captures into the day reference (2 or more)")
+        # what Add capture kept: shown, and removable, until fused or cleared
+        self.kept = QListWidget()
+        self.kept.setObjectName("kept_captures")
+        self.kept.setViewMode(QListView.ViewMode.IconMode)
+        self.kept.setFlow(QListView.Flow.LeftToRight)
+        self.kept.setWrapping(False)
+        self.kept.setMovement(QListView.Movement.Static)
+        self.kept.setIconSize(KEPT_THUMB)
+        self.kept.setGridSize(QSize(KEPT_THUMB.width() + 12, KEPT_THUMB.height() + 22))
+        self.kept.setFixedHeight(KEPT_THUMB.height() + 44)  # a row and its scroll bar
+        self.kept.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.kept.setToolTip("The captures kept for the fusion (Delete removes the selected)")
+        self.kept_count = QLabel()
+        self.btn_remove = QPushButton("Remove")
+        self.btn_remove.setToolTip("Remove the selected captures from the fusion (Delete)")
+        self.btn_clear = QPushButton("Clear")
+        self.btn_clear.setToolTip("Forget every kept capture (the reference in use stays)")
+        self.kept_box = QWidget()
+        kl = QVBoxLayout(self.kept_box)
+        kl.setContentsMargins(0, 0, 0, 0)
+        kl.setSpacing(2)
+        kl.addWidget(self.kept)
+        krow = QHBoxLayout()
+        krow.addWidget(self.kept_count, 1)
+        krow.addWidget(self.btn_remove)
+        krow.addWidget(self.btn_clear)
+        kl.addLayout(krow)
+        self.kept_box.setVisible(False)  # nothing kept: the dock keeps its height
         self.btn_load = QPushButton("Load file…")
         self.btn_load.setToolTip("A day photo of the same scene (PNG, JPEG, TIFF)")
         self.source = QLabel("No reference yet")
@@ -89,7 +136,8 @@ class ReferencePanel(QWidget):
         grid.addWidget(self.burst_n, 1, 1)
         grid.addWidget(self.btn_add, 2, 0)
         grid.addWidget(self.btn_median, 2, 1)
-        grid.addWidget(self.source, 3, 0, 1, 2)
+        grid.addWidget(self.kept_box, 3, 0, 1, 2)
+        grid.addWidget(self.source, 4, 0, 1, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(box)
@@ -100,6 +148,14 @@ class ReferencePanel(QWidget):
         self.btn_add.clicked.connect(self.add_capture)
         self.btn_median.clicked.connect(self.use_median)
         self.btn_load.clicked.connect(self._load_dialog)
+        self.btn_remove.clicked.connect(self.remove_selected)
+        self.btn_clear.clicked.connect(self.clear_captures)
+        self.kept.itemSelectionChanged.connect(self._update_kept_buttons)
+        delete = QShortcut(QKeySequence.StandardKey.Delete, self.kept)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self.remove_selected)
+        follow(self.captures.events.changed, self._show_kept, self)
+        self._show_kept(self.captures.captures)
         follow(state.events.reference_source, self._show_source, self)
         self._show_source(state.reference_source)
         self._night = False
@@ -209,22 +265,99 @@ class ReferencePanel(QWidget):
         )
 
     def add_capture(self) -> bool:
+        """Keep the newest colour frame (with its metadata) for the fusion."""
         frame = self._newest_colour_frame()
         if frame is None:
             return False
-        if self._stack and self._stack[0].shape != frame.image.shape:
-            self._stack.clear()  # another camera or resolution: start over
-        self._stack.append(frame.image)
-        self.btn_median.setEnabled(len(self._stack) >= 2)
-        self.btn_median.setText(f"Use fused of {len(self._stack)}")
-        self.message.emit(f"Capture {len(self._stack)} kept for the clean reference")
+        before = len(self.captures)
+        try:
+            cap = self.captures.add(frame.image, frame.meta)
+        except ValueError as exc:  # full
+            self.message.emit(str(exc))
+            return False
+        restarted = (
+            " (another size than those kept: started over)"
+            if before and len(self.captures) == 1
+            else ""
+        )
+        self.message.emit(f"Capture {cap.id} kept for the clean reference{restarted}")
         return True
 
+    def remove_selected(self) -> int:
+        """Remove the captures selected in the list from the engine's list."""
+        ids = [item.data(Qt.ItemDataRole.UserRole) for item in self.kept.selectedItems()]
+        n = self.captures.remove(ids)
+        if n:
+            self.message.emit(f"{n} capture{'s' if n != 1 else ''} removed from the fusion")
+        return n
+
+    def clear_captures(self) -> int:
+        """Forget every kept capture (the reference in use stays as it is)."""
+        n = self.captures.clear()
+        if n:
+            self.message.emit(f"{n} kept capture{'s' if n != 1 else ''} cleared")
+        return n
+
+    def _show_kept(self, captures: tuple) -> None:
+        """The engine's list changed: list it again (thumbnails come from the job runner)."""
+        ids = {c.id for c in captures}
+        self._thumbs = {i: icon for i, icon in self._thumbs.items() if i in ids}
+        selected = {item.data(Qt.ItemDataRole.UserRole) for item in self.kept.selectedItems()}
+        self.kept.blockSignals(True)
+        self.kept.clear()
+        for c in captures:
+            item = QListWidgetItem(c.clock())
+            item.setData(Qt.ItemDataRole.UserRole, c.id)
+            item.setToolTip(c.describe())
+            item.setSizeHint(self.kept.gridSize())
+            if c.id in self._thumbs:
+                item.setIcon(self._thumbs[c.id])
+            else:
+                self._request_thumb(c)
+            self.kept.addItem(item)
+            item.setSelected(c.id in selected)
+        self.kept.blockSignals(False)
+        if captures:
+            self.kept.scrollToItem(self.kept.item(self.kept.count() - 1))
+        n = len(captures)
+        self.kept_box.setVisible(n > 0)
+        self.kept_count.setText(self.captures.summary())
+        self.btn_median.setEnabled(n >= 2)
+        self.btn_median.setText(f"Use fused of {n}" if n >= 2 else "Use fused")
+        self._update_kept_buttons()
+
+    def _update_kept_buttons(self) -> None:
+        self.btn_remove.setEnabled(bool(self.kept.selectedItems()))
+        self.btn_clear.setEnabled(self.kept.count() > 0)
+
+    def _request_thumb(self, capture: KeptCapture) -> None:
+        def work():
+            from engine.overlay import as_display
+            from engine.pair_views import thumbnail
+
+            return as_display(thumbnail(capture.image, KEPT_THUMB.width()))
+
+        def done(bgra) -> None:
+            h, w = bgra.shape[:2]
+            image = QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32)
+            icon = QIcon(QPixmap.fromImage(image))  # a copy: the array may go
+            if not any(c.id == capture.id for c in self.captures.captures):
+                return  # removed meanwhile
+            self._thumbs[capture.id] = icon
+            for i in range(self.kept.count()):
+                item = self.kept.item(i)
+                if item.data(Qt.ItemDataRole.UserRole) == capture.id:
+                    item.setIcon(icon)
+
+        self._jobs.submit(work, done=done, label="kept capture thumbnail")
+
     def use_median(self) -> None:
-        """Fuse the kept captures (`engine.reference.fuse_day_captures`) on the job runner."""
-        frames, self._stack = list(self._stack), []
-        self.btn_median.setEnabled(False)
-        self.btn_median.setText("Use fused")
+        """Fuse the kept captures (`engine.reference.fuse_day_captures`) on the job runner;
+        they stay kept, so one can be removed and the rest fused again."""
+        frames = self.captures.images()
+        if len(frames) < 2:
+            self.message.emit("keep 2 or more captures (Add capture) to fuse them")
+            return
         tracker = self._tracker
 
         def work():
