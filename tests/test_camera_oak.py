@@ -513,9 +513,57 @@ def test_ab_output_is_paired_through_the_passthrough_not_its_own_sequence_number
     np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
     colorizer.add_night_frame(_night_frame(9))  # frame 8 was dropped on its way to the host
     colorizer.poll()
+    # its ab is dropped, not put on frame 9's luminance: frame 6's result stays
     got = colorizer.latest_result()
-    assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (9, 1, 3)
-    np.testing.assert_allclose(got.result.ab_lowres, 30.0, atol=0.02)
+    assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (6, 1, 2)
+    np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
+    assert colorizer.frames_held == 1  # frame 9: the network may still run on it
+
+
+def test_a_network_many_frames_behind_gets_its_own_night_frame_back():
+    # Before: 16 night frames were kept, so a network more than 16 frames behind (a MyriadX
+    # model at a few fps against a 30 fps camera) had its ab put on the newest frame instead
+    colorizer = OakColorizer(_card(_on_camera_card_dict(8, 6)), "model.blob")
+    out = colorizer._out_queue = _ListQueue()
+    through = colorizer._passthrough_queue = _ListQueue()
+    for seq in range(1, 41):  # 40 frames reach the host while the network runs on frame 3
+        colorizer.add_night_frame(_night_frame(seq))
+    out.items = [_ab_message(10.0, 6, 8)]
+    through.items = [_passthrough(3, 6, 8)]
+    colorizer.poll()
+    got = colorizer.latest_result()
+    assert got.frame.meta.sequence == 3 and colorizer.unmatched == 0
+    assert colorizer.max_in_flight == 37
+    # frames 1-3 can no longer be reported (the network reports in order): let go
+    assert colorizer.frames_held == 37
+    out.items = [_ab_message(20.0, 6, 8)]
+    through.items = [_passthrough(24, 6, 8)]
+    colorizer.poll()
+    got = colorizer.latest_result()
+    assert (got.frame.meta.sequence, colorizer.results_received, colorizer.unmatched) == (24, 2, 0)
+    np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
+    assert colorizer.frames_held == 16
+
+
+def test_night_frames_are_held_within_a_memory_bound_and_a_result_past_it_is_dropped():
+    frame_bytes = _night_frame(0).image.nbytes
+    colorizer = OakColorizer(
+        _card(_on_camera_card_dict(8, 6)), "model.blob", memory_limit=10 * frame_bytes
+    )
+    out = colorizer._out_queue = _ListQueue()
+    through = colorizer._passthrough_queue = _ListQueue()
+    for seq in range(1, 31):
+        colorizer.add_night_frame(_night_frame(seq))
+    assert colorizer.frames_held == 10 and colorizer.evicted == 20  # frames 21-30
+    out.items = [_ab_message(10.0, 6, 8), _ab_message(20.0, 6, 8)]
+    through.items = [_passthrough(5, 6, 8), _passthrough(25, 6, 8)]
+    colorizer.poll()
+    # frame 5 was let go to stay in bounds: its ab is dropped, never put on another frame
+    got = colorizer.latest_result()
+    assert (got.frame.meta.sequence, colorizer.unmatched, colorizer.results_received) == (25, 1, 1)
+    np.testing.assert_allclose(got.result.ab_lowres, 20.0, atol=0.02)
+    with pytest.raises(ValueError, match="memory_limit"):
+        OakColorizer(_card(_on_camera_card_dict(8, 6)), "model.blob", memory_limit=0)
 
 
 def test_camera_results_pass_the_references_full_resolution_chroma_through():
@@ -849,7 +897,8 @@ class BlobStandIn(dai.node.ThreadedHostNode):
     not stamp its output with the night frame's sequence number: the pairing must not need it.
     """
 
-    def configure(self, blob: Path, onnx_model: Path) -> BlobStandIn:
+    def configure(self, blob: Path, onnx_model: Path, *, latency: float = 0.0) -> BlobStandIn:
+        """``latency``: seconds each inference takes at least (a MyriadX model at a few fps)."""
         import onnxruntime as ort
 
         parsed = dai.OpenVINO.Blob(str(blob))
@@ -861,6 +910,9 @@ class BlobStandIn(dai.node.ThreadedHostNode):
         self.session = ort.InferenceSession(str(onnx_model), providers=["CPUExecutionProvider"])
         self.refused: list[str] = []
         self.inferences = 0
+        self.latency = float(latency)
+        self.ran_on: list[int] = []
+        """Sequence numbers of the night frames it ran on, in order (what the test knows)."""
         return self
 
     def _tensor(self, name: str, msg) -> np.ndarray | None:
@@ -898,13 +950,16 @@ class BlobStandIn(dai.node.ThreadedHostNode):
             feed.update({n: self._tensor(n, m) for n, m in latest.items()})
             if any(v is None for v in feed.values()):
                 continue
+            started = time.monotonic()
             (ab,) = self.session.run(None, {k: v.astype(np.float16) for k, v in feed.items()})
             out = dai.NNData()
             shape = tuple(int(d) for d in reversed(self.output_info.dims))
             dtype = _DAI_NP[self.output_info.dataType.name]
             out.addTensor(self.output_name, ab.astype(dtype).reshape(shape),
                           self.output_info.dataType)  # fmt: skip
+            time.sleep(max(0.0, self.latency - (time.monotonic() - started)))
             self.inferences += 1
+            self.ran_on.append(night.getSequenceNum())
             self.out.send(out)
             self.passthroughs[night_name].send(night)
 
@@ -940,8 +995,12 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
     writer.release()
 
 
-def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak, *, want=3):
-    """ReplayVideo (night) -> host ImageManip -> BlobStandIn(shipped blob) -> colorizer."""
+def _run_host_pipeline(
+    tmp_path, colorizer, blob_source, frames, reference, leak, *, want=3, fps=10, latency=0.0,
+    shown=None,
+):  # fmt: skip
+    """ReplayVideo (night) -> host ImageManip -> BlobStandIn(shipped blob) -> colorizer;
+    ``shown`` collects the sequence number of every result shown, as it is shown."""
     video = tmp_path / "night.avi"
     _write_video(video, frames, fps=30)
     pipeline = dai.Pipeline(createImplicitDevice=False)
@@ -950,13 +1009,11 @@ def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak
     replay.setOutFrameType(dai.ImgFrame.Type.GRAY8)
     # A loaded machine (heap_stress.py's checkers at load 20-25) ran the 2 s video out with 0
     # or 1 result. Looped (sequence numbers keep rising), the frames last until the network
-    # has given ``want`` results or the deadline passes; at 10 fps the colorizer's 16 night
-    # frames cover 1.6 s of network latency (at 30 fps a 0.8 s inference left every ab
-    # without its night frame: unmatched)
+    # has given ``want`` results or the deadline passes
     replay.setLoop(True)
-    replay.setFps(10)
+    replay.setFps(fps)
     night_queue = replay.out.createOutputQueue(maxSize=len(frames), blocking=True)
-    network = pipeline.create(BlobStandIn).configure(SHIPPED_BLOB, blob_source)
+    network = pipeline.create(BlobStandIn).configure(SHIPPED_BLOB, blob_source, latency=latency)
     colorizer.build(pipeline, replay.out, network=network, manip_on_host=True)
     colorizer.set_reference(frames[0], reference, leak_mask=leak)
     pipeline.start()
@@ -969,7 +1026,10 @@ def _run_host_pipeline(tmp_path, colorizer, blob_source, frames, reference, leak
                 break  # the pipeline went down; results are checked below
             if msg is not None:
                 colorizer.add_night_frame(frame_from_imgframe(msg, device_id="host"))
+            before = colorizer.results_received
             colorizer.poll()
+            if shown is not None and colorizer.results_received > before:
+                shown.append(colorizer.latest_result().frame.meta.extra["device_sequence"])
             if network.refused:
                 break
     finally:
@@ -1024,6 +1084,34 @@ def test_host_pipeline_with_the_shipped_blob_colorizes_like_the_host_path(
         assert diff.mean() < CAMERA_VS_HOST_MEAN_AB
         assert np.percentile(diff, 99) < CAMERA_VS_HOST_P99_AB
     assert got.result.rgb.shape == (240, 320, 3)
+
+
+def test_a_network_slower_than_16_frames_gets_its_own_night_frames_back(tmp_path, blob_source):
+    """30 fps night frames into a network that takes 0.8 s an inference (24 frames behind):
+    every result comes back on the night frame it ran on. Before, with 16 frames kept, every
+    ab was put on the newest frame (all counted unmatched): one frame's chroma on another's
+    luminance, colour ghosts on whatever moved."""
+    from engine.colorize import load_colorizer
+
+    frames, reference, leak = _scene(n=60)
+    colorizer = OakColorizer.load(SHIPPED_BLOB)
+    shown: list[int] = []
+    network = _run_host_pipeline(
+        tmp_path, colorizer, blob_source, frames, reference, leak,
+        want=3, fps=30, latency=0.8, shown=shown,
+    )  # fmt: skip
+    assert network.refused == []
+    assert colorizer.results_received >= 3 and colorizer.unmatched == 0
+    assert colorizer.max_in_flight > 16  # the case the fixed 16-frame history lost
+    # each result shown is the frame the network ran on, in the network's order
+    assert shown == network.ran_on[: len(shown)]
+    # and its chroma is that frame's: as the host colorizes the very frame shown
+    got = colorizer.latest_result()
+    host = load_colorizer().colorize(got.frame.image, reference, leak_mask=leak)
+    diff = np.abs(host.ab_lowres - got.result.ab_lowres)
+    assert diff.mean() < CAMERA_VS_HOST_MEAN_AB
+    # what is held is what the network may still run on: about one inference of frames
+    assert colorizer.frames_held <= 2 * colorizer.max_in_flight
 
 
 def test_blob_stand_in_refuses_what_the_blob_does_not_take(tmp_path, blob_source, monkeypatch):

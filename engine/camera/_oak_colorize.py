@@ -14,6 +14,12 @@ mechanism), so the i-th ab belongs to the i-th passthrough; the passthrough keep
 sequence number through the resize stage. The ab message's own sequence number is never used:
 depthai does not promise to copy it from a multi-input network's inputs.
 
+Which night frames the host keeps: every one the network may still be running on, however
+slow it is (a MyriadX model at a few fps has many frames in flight), and none it can no longer
+report (passthroughs come in order: a frame older than the last one reported will never be),
+under a memory bound. A result whose frame is gone (dropped on its way to the host, or
+evicted by that bound) is dropped and counted, never recombined with another frame.
+
 The host halves are ``engine.colorize.prepare_inputs`` / ``decode_output`` / ``recombine``,
 the same code as the host (onnxruntime) path. Before anything is deployed the model is
 inspected without a device and checked against its card (``engine.models``), then against
@@ -34,6 +40,7 @@ from engine._image import to_gray
 from engine.camera._base import Frame
 
 __all__ = [
+    "FRAMES_MEMORY_LIMIT",
     "OakColorizer",
     "OnCameraResult",
     "default_on_camera_model",
@@ -54,6 +61,14 @@ _RAW_DTYPES = {
     "I8": np.int8,
     "INT": np.int32,
 }
+
+
+FRAMES_MEMORY_LIMIT = 256 * 2**20
+"""Bytes of full-resolution night frames `OakColorizer` holds at most while their results are
+on the way: 256 mono 1280x800 frames (8.5 s at 30 fps), or 42 RGB 1920x1080 ones."""
+
+#: ab outputs that may wait for their night frame to reach the host (then the oldest goes)
+_PENDING_MAX = 8
 
 
 def on_camera_problems(card: Any, io: Any) -> list[str]:
@@ -285,7 +300,7 @@ class OakColorizer:
         model_path: str | Path,
         *,
         params: Any = None,
-        history: int = 16,
+        memory_limit: int = FRAMES_MEMORY_LIMIT,
         io: Any = None,
     ):
         from engine.colorize import RecombineParams
@@ -300,9 +315,13 @@ class OakColorizer:
             raise ValueError(f"{card.name}: the card has no night_l input")
         self.night_input = night.name
         self.ref_inputs = tuple(s.name for s in card.inputs if s.role != "night_l")
-        self._history = history
+        if int(memory_limit) < 1:
+            raise ValueError(f"memory_limit must be >= 1 byte, got {memory_limit}")
+        self.memory_limit = int(memory_limit)
+        """Bytes of night frames held at most (the newest frame is always held)."""
         self._lock = threading.Lock()
         self._frames: OrderedDict[int, Frame] = OrderedDict()
+        self._frames_bytes = 0
         self._ref_queues: dict[str, Any] = {}
         self._ref_messages: dict[str, Any] = {}
         self._ref_sent = False
@@ -316,7 +335,15 @@ class OakColorizer:
         self._latest: tuple[Frame, np.ndarray] | None = None
         self._cached: OnCameraResult | None = None
         self.results_received = 0
+        """Results paired with their own night frame (the ones shown)."""
         self.unmatched = 0
+        """Results dropped because their night frame was gone (dropped on its way to the
+        host, evicted by `memory_limit`, or waited for too long)."""
+        self.evicted = 0
+        """Night frames let go by `memory_limit` before the network reported on them."""
+        self.max_in_flight = 0
+        """Most night frames the host had received after a result's own frame when that
+        result arrived: how far behind the camera the network runs, in frames."""
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, card: Any = None, params: Any = None):
@@ -388,6 +415,7 @@ class OakColorizer:
 
     def _clear(self) -> None:
         self._frames.clear()
+        self._frames_bytes = 0
         self._pending.clear()
         self._ab_fifo.clear()
         self._seq_fifo.clear()
@@ -455,21 +483,43 @@ class OakColorizer:
             self._ref_sent = True
 
     def add_night_frame(self, frame: Frame) -> None:
-        """Remember a full-resolution night frame until its ab output arrives."""
+        """Remember a full-resolution night frame until its ab output arrives.
+
+        Held while the network may still report on it, within `memory_limit` (the oldest
+        go first, counted in `evicted`)."""
         seq = int(frame.meta.extra.get("device_sequence", frame.meta.sequence))
         with self._lock:
+            old = self._frames.pop(seq, None)
+            if old is not None:
+                self._frames_bytes -= old.image.nbytes
             self._frames[seq] = frame
-            while len(self._frames) > self._history:
-                self._frames.popitem(last=False)
+            self._frames_bytes += frame.image.nbytes
+            while self._frames_bytes > self.memory_limit and len(self._frames) > 1:
+                _, gone = self._frames.popitem(last=False)
+                self._frames_bytes -= gone.image.nbytes
+                self.evicted += 1
+
+    @property
+    def frames_held(self) -> int:
+        """Night frames held for results on their way."""
+        return len(self._frames)
+
+    def _forget_through(self, seq: int) -> None:
+        """Let go of the frames up to ``seq``: the network has reported on ``seq`` and it
+        reports in order, so it will never report an older one (call with the lock held)."""
+        while self._frames and next(iter(self._frames)) <= seq:
+            _, gone = self._frames.popitem(last=False)
+            self._frames_bytes -= gone.image.nbytes
 
     def poll(self) -> int:
         """Collect ab outputs that arrived; returns how many. Call from the grabbing thread.
 
         Each ab output is paired with the passthrough of the night input it ran on (same
         position in the two queues), whose sequence number names the full-resolution night
-        frame. An ab waits (a few at most) if that frame has not reached the host yet; if
-        the frame was dropped it is paired with the newest frame instead and counted in
-        ``unmatched``.
+        frame, held however many frames the network is behind (see `add_night_frame`). An
+        ab waits (a few at most) if that frame has not reached the host yet. If the frame is
+        gone, the ab is dropped and counted in `unmatched`: the previous result stays, as its
+        chroma on another frame's luminance would put colour ghosts on whatever moved.
         """
         from engine.colorize import decode_output
 
@@ -484,18 +534,23 @@ class OakColorizer:
             self._seq_fifo.extend(int(m.getSequenceNum()) for m in seen)
             while self._ab_fifo and self._seq_fifo:
                 self._pending[self._seq_fifo.pop(0)] = self._ab_fifo.pop(0)
-            while len(self._pending) > 4:
+            while len(self._pending) > _PENDING_MAX:  # waited too long for their frames
                 self._pending.popitem(last=False)
+                self.unmatched += 1
             newest = next(reversed(self._frames)) if self._frames else None
             for seq in list(self._pending):
                 frame = self._frames.get(seq)
-                if frame is None:
-                    if newest is None or newest < seq:
-                        continue  # its night frame is still on its way
-                    frame = self._frames[newest]
+                if frame is None and (newest is None or newest < seq):
+                    continue  # its night frame is still on its way
+                ab = self._pending.pop(seq)
+                if frame is None:  # gone: never recombined with another frame
                     self.unmatched += 1
-                self._latest = (frame, self._pending.pop(seq))
-                self.results_received += 1
+                else:
+                    later = sum(1 for s in self._frames if s > seq)
+                    self.max_in_flight = max(self.max_in_flight, later)
+                    self._latest = (frame, ab)
+                    self.results_received += 1
+                self._forget_through(seq)
         return len(msgs)
 
     def latest_result(self) -> OnCameraResult | None:
