@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
             self.state, self.jobs, tracker=self.preview.tracker, captures=self.day_captures
         )
         self.capture_panel.message.connect(self.show_message)
+        self.capture_panel.kept_shown.connect(lambda _shown: self._fit_capture_dock())
         self.capture_panel.day_capture_possible.connect(self.act_capture.setEnabled)
         self.act_capture.setEnabled(self.capture_panel.day_capture_ready)
         self.night_panel = NightCapturePanel(
@@ -681,6 +682,23 @@ class MainWindow(QMainWindow):
             [column - capture, capture],
             Qt.Orientation.Vertical,
         )
+
+    def _fit_capture_dock(self) -> None:
+        """The capture dock's content grew (the kept captures' strip): let the dock grow to
+        it, so Start stays in view, leaving the camera dock its tabs and a row (on a 768 px
+        screen that is more than the 3/4 of the first sizing); never shrink what the
+        operator made bigger."""
+        if not self._docks_sized or self.dock_capture.isFloating():
+            return
+        column = self.dock_camera.height() + self.dock_capture.height()
+        room = max(column * 3 // 4, column - 120)
+        wanted = min(self.dock_capture.widget().sizeHint().height() + 24, room)
+        if wanted > self.dock_capture.height():
+            self.resizeDocks(
+                [self.dock_camera, self.dock_capture],
+                [column - wanted, wanted],
+                Qt.Orientation.Vertical,
+            )
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         busy = self.scheduled_run_active() or self.running_exchanges()

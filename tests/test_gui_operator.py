@@ -355,7 +355,8 @@ def test_add_capture_list_shows_what_was_kept_and_remove_and_clear_empty_the_eng
         panel.btn_add.click()
     assert len(kept) == 3
     assert panel.kept_box.isVisible() and panel.kept.count() == 3
-    assert panel.kept_count.text().startswith("3 captures kept, ")
+    assert panel.box.title() == "Day reference · 3 kept for fusing"
+    assert panel.kept.toolTip().startswith("3 captures kept, ")  # and when: HH:MM:SS–HH:MM:SS
     assert panel.btn_median.isEnabled() and panel.btn_median.text() == "Use fused of 3"
     # each says when it was taken and which frame it is; its thumbnail comes from a worker
     tips = [panel.kept.item(i).toolTip() for i in range(3)]
@@ -394,3 +395,23 @@ def test_add_capture_list_shows_what_was_kept_and_remove_and_clear_empty_the_eng
     assert len(kept) == 0
     qtbot.waitUntil(lambda: not panel.kept_box.isVisible(), timeout=TIMEOUT)
     assert panel.kept.count() == 0 and panel.btn_median.text() == "Use fused"
+
+
+def test_kept_captures_leave_start_in_view_and_the_dock_no_wider_on_a_768_px_screen(window, qtbot):
+    # the kept captures' strip sits beside its buttons, one row high, and scrolls sideways
+    # rather than widening the dock (a first layout pushed Clear out of the dock's view)
+    window.resize(1366, 736)
+    qtbot.waitUntil(lambda: window.height() == 736, timeout=TIMEOUT)
+    panel, cam = window.capture_panel, window.state.camera
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    for _ in range(8):
+        assert panel.add_capture()
+    QApplication.processEvents()
+    scroll = window.findChild(type(window.dock_capture.widget()), "dock_capture_scroll")
+    viewport = scroll.viewport()
+    assert panel.kept_box.isVisible() and panel.kept.count() == 8
+    for w in (panel.btn_clear, panel.btn_remove, window.night_panel.btn_run,
+              window.night_panel.countdown):  # fmt: skip
+        assert test_gui_screens._fully_in_view(w, viewport), w.text()
+    assert scroll.horizontalScrollBar().maximum() == 0
+    assert window.minimumSizeHint().width() <= 1366

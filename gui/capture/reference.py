@@ -21,7 +21,9 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ReferencePanel"]
 
-KEPT_THUMB = QSize(64, 48)
+KEPT_THUMB = QSize(48, 36)
 """The kept captures' thumbnails: enough to tell a tent or a parked van apart."""
 
 
@@ -56,6 +58,9 @@ class ReferencePanel(QWidget):
 
     message = Signal(str)
     day_capture_possible = Signal(bool)
+    kept_shown = Signal(bool)
+    """The kept captures' strip appeared (True) or went (False): the panel's height changed
+    (the window lets the Capture dock grow so Start stays in view)."""
     """False while the camera is in night mode: taking a day reference from it cannot work
     (the window greys its Capture day reference action with the panel's buttons)."""
 
@@ -76,7 +81,7 @@ class ReferencePanel(QWidget):
         self._thumbs: dict[int, QIcon] = {}
         """Kept captures' thumbnails by capture id (made once each, on the job runner)."""
 
-        box = QGroupBox("Day reference")
+        self.box = box = QGroupBox("Day reference")
         grid = QGridLayout(box)
         self.btn_frame = QPushButton("Capture frame")
         self.btn_frame.setToolTip("Use the newest camera frame (the camera must be in day mode)")
@@ -102,25 +107,35 @@ class ReferencePanel(QWidget):
         self.kept.setWrapping(False)
         self.kept.setMovement(QListView.Movement.Static)
         self.kept.setIconSize(KEPT_THUMB)
-        self.kept.setGridSize(QSize(KEPT_THUMB.width() + 12, KEPT_THUMB.height() + 22))
-        self.kept.setFixedHeight(KEPT_THUMB.height() + 44)  # a row and its scroll bar
+        self.kept.setGridSize(QSize(KEPT_THUMB.width() + 6, KEPT_THUMB.height() + 4))
+        self.kept.setSpacing(0)
+        # one row of thumbnails; each one's time, frame and exposure are in its tooltip
+        self.kept.setFixedHeight(KEPT_THUMB.height() + 8)
+        # it never widens the dock nor takes a scroll bar's height: more captures than fit
+        # scroll sideways with the wheel or the arrow keys (the newest is scrolled to)
+        self.kept.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.kept.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.kept.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.kept.setToolTip("The captures kept for the fusion (Delete removes the selected)")
-        self.kept_count = QLabel()
-        self.btn_remove = QPushButton("Remove")
+        self.btn_remove = QToolButton()
+        self.btn_remove.setText("Remove")
         self.btn_remove.setToolTip("Remove the selected captures from the fusion (Delete)")
-        self.btn_clear = QPushButton("Clear")
+        self.btn_clear = QToolButton()
+        self.btn_clear.setText("Clear")
         self.btn_clear.setToolTip("Forget every kept capture (the reference in use stays)")
         self.kept_box = QWidget()
-        kl = QVBoxLayout(self.kept_box)
+        kl = QHBoxLayout(self.kept_box)
         kl.setContentsMargins(0, 0, 0, 0)
-        kl.setSpacing(2)
-        kl.addWidget(self.kept)
-        krow = QHBoxLayout()
-        krow.addWidget(self.kept_count, 1)
-        krow.addWidget(self.btn_remove)
-        krow.addWidget(self.btn_clear)
-        kl.addLayout(krow)
+        kl.setSpacing(4)
+        kl.addWidget(self.kept, 1)
+        side = QVBoxLayout()  # beside the thumbnails: the dock's height stays for Start
+        side.setSpacing(2)
+        side.addWidget(self.btn_remove)
+        side.addWidget(self.btn_clear)
+        for b in (self.btn_remove, self.btn_clear):
+            b.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        side.addStretch(1)
+        kl.addLayout(side)
         self.kept_box.setVisible(False)  # nothing kept: the dock keeps its height
         self.btn_load = QPushButton("Load file…")
         self.btn_load.setToolTip("A day photo of the same scene (PNG, JPEG, TIFF)")
@@ -306,7 +321,7 @@ class ReferencePanel(QWidget):
         self.kept.blockSignals(True)
         self.kept.clear()
         for c in captures:
-            item = QListWidgetItem(c.clock())
+            item = QListWidgetItem()
             item.setData(Qt.ItemDataRole.UserRole, c.id)
             item.setToolTip(c.describe())
             item.setSizeHint(self.kept.gridSize())
@@ -320,8 +335,14 @@ class ReferencePanel(QWidget):
         if captures:
             self.kept.scrollToItem(self.kept.item(self.kept.count() - 1))
         n = len(captures)
-        self.kept_box.setVisible(n > 0)
-        self.kept_count.setText(self.captures.summary())
+        if self.kept_box.isVisibleTo(self) != (n > 0):
+            self.kept_box.setVisible(n > 0)
+            self.kept_shown.emit(n > 0)
+        # the count in the box's title: no height taken from the schedule below
+        self.box.setTitle(f"Day reference · {n} kept for fusing" if n else "Day reference")
+        self.kept.setToolTip(
+            f"{self.captures.summary()}: the captures Use fused fuses (Delete removes the selected)"
+        )
         self.btn_median.setEnabled(n >= 2)
         self.btn_median.setText(f"Use fused of {n}" if n >= 2 else "Use fused")
         self._update_kept_buttons()
