@@ -272,6 +272,11 @@ class MainWindow(QMainWindow):
             self.state, self.store, self.preview.tracker, self.jobs
         )
         self.night_panel.message.connect(self.show_message)
+        # Ctrl+P and the toolbar's Capture pair are greyed with the panel's button, and say why
+        self.night_panel.pair_possible.connect(self._pair_possible)
+        self._pair_possible(
+            self.night_panel.btn_pair.isEnabled(), self.night_panel.btn_pair.toolTip()
+        )
         self.night_panel.pair_processed.connect(self.pair_cache.seed)
         self.night_panel.pair_recorded.connect(self.inspector.show_pair)
         cpl.addWidget(self.capture_panel)
@@ -682,6 +687,10 @@ class MainWindow(QMainWindow):
             [column - capture, capture],
             Qt.Orientation.Vertical,
         )
+
+    def _pair_possible(self, on: bool, tip: str) -> None:
+        self.act_pair.setEnabled(on)
+        self.act_pair.setToolTip(f"{tip} (Ctrl+P)" if "Ctrl+P" not in tip else tip)
 
     def _fit_capture_dock(self) -> None:
         """The capture dock's content grew (the kept captures' strip): let the dock grow to

@@ -415,3 +415,23 @@ def test_kept_captures_leave_start_in_view_and_the_dock_no_wider_on_a_768_px_scr
         assert test_gui_screens._fully_in_view(w, viewport), w.text()
     assert scroll.horizontalScrollBar().maximum() == 0
     assert window.minimumSizeHint().width() <= 1366
+
+
+def test_capture_pair_action_is_greyed_with_the_panels_button_and_says_why(window, qtbot):
+    # Before: the toolbar's Capture pair (and Ctrl+P) stayed enabled with no session or no
+    # day reference while the Capture dock's button was greyed; a click only said, in the
+    # status bar afterwards, to open a session
+    from tests.conftest import night_session
+
+    act, button = window.act_pair, window.night_panel.btn_pair
+    assert not button.isEnabled() and not act.isEnabled()
+    assert act.toolTip().startswith("Open or create a session first")
+    night_session(window, qtbot, "pair action")
+    qtbot.waitUntil(act.isEnabled, timeout=TIMEOUT)
+    assert button.isEnabled() and act.toolTip().startswith("Record the next night frame")
+    assert "Ctrl+P" in act.toolTip()
+    act.trigger()  # a pair is being recorded: no second one on top of it
+    assert not act.isEnabled() and not button.isEnabled()
+    assert act.toolTip().startswith("A capture is being recorded")
+    qtbot.waitUntil(act.isEnabled, timeout=TIMEOUT)
+    assert window.store.pairs(session_id=window.state.session.id)

@@ -105,6 +105,9 @@ class NightCapturePanel(QWidget):
     missed, camera gone and back) or ``"error"`` (camera gone now, run failed). Shown in the
     window's status bar, on every tab, and kept after the run ends: the morning's summary
     (GUI thread). ``health_details()`` has the long form."""
+    pair_possible = Signal(bool, str)
+    """(Capture pair can work now, its tooltip: what it does, or why not): the window's
+    Capture pair action (toolbar, Camera menu, Ctrl+P) follows the panel's button."""
     pair_processed = Signal(object, object, object)
     """(Pair, its `engine.pipeline.PairResult`, the day reference) just before
     ``pair_recorded``: the images the pair was recorded from, to render it without
@@ -264,7 +267,6 @@ class NightCapturePanel(QWidget):
         busy = self.runner is not None  # set when a run is submitted, cleared when it ends
         # a night capture pairs with the day reference: without one, say so before Start
         has_ref = self._state.reference is not None or self._tracker.reference is not None
-        self.btn_pair.setEnabled(ok and not busy and has_ref)
         plan_ok = True
         if self.at_times:
             plan, why = self._times_plan()
@@ -287,7 +289,13 @@ class NightCapturePanel(QWidget):
             self.times_note.text() if not plan_ok else no_ref if not has_ref else
             "Start the scheduled capture"
         )  # fmt: skip
-        self.btn_pair.setToolTip(self._pair_tip if has_ref else no_ref)
+        self._pair_enabled(
+            ok and not busy and has_ref,
+            "Open or create a session first (Sessions → New…, Ctrl+N)" if not ok else
+            no_ref if not has_ref else
+            "A capture is being recorded: wait for it (or stop the schedule)" if busy else
+            self._pair_tip,
+        )  # fmt: skip
         if not ok:
             self.countdown.setText("Open a session to record captures")
         elif not has_ref and not busy:
@@ -324,6 +332,11 @@ class NightCapturePanel(QWidget):
             end=end,
             burst=burst,
         )
+
+    def _pair_enabled(self, on: bool, tip: str) -> None:
+        self.btn_pair.setEnabled(on)
+        self.btn_pair.setToolTip(tip)
+        self.pair_possible.emit(on, tip)
 
     def capture_pair(self) -> None:
         """Record one night capture (a burst) and its pair into the open session."""
@@ -388,7 +401,7 @@ class NightCapturePanel(QWidget):
 
         self.btn_pause.setEnabled(scheduled)
         self.btn_cancel.setEnabled(True)
-        self.btn_pair.setEnabled(False)
+        self._pair_enabled(False, "A capture is being recorded: wait for it (or stop the schedule)")
         self.btn_run.setEnabled(False)
         self.countdown.setText("Checking disk space…")
 
