@@ -276,7 +276,8 @@ def test_qa_double_key_on_the_last_pair_judges_it_once_and_moving_back_judges_it
     _settled(qa_window, qtbot)
     assert [v.verdict for v in store.verdicts(last)] == ["pass"]
     assert qa.current().id == last
-    assert "the last pair listed: K then J" in qa_window.statusBar().currentMessage()
+    said = qa_window.statusBar().currentMessage()
+    assert "the last pair listed: K then J (or a click on it) to judge it again" in said
     # a verdict button pressed again is the same double press
     qa.verdict_buttons["fail"].click()
     _settled(qa_window, qtbot)

@@ -534,7 +534,7 @@ class QAPanel(QWidget):
         if p.id == self._judged_stay:
             self.message.emit(
                 f"Pair #{p.id} was just judged (the last pair listed): "
-                "K then J (or a click on it) to judge it again"
+                f"{self._again_hint()} to judge it again"
             )
             return False
         typed = self.note.text()
@@ -550,7 +550,7 @@ class QAPanel(QWidget):
         self._judged_stay = p.id if last else None
 
         def done(_v) -> None:
-            end = " · the last pair listed: K then J (or a click) to judge it again" if last else ""
+            end = f" · the last pair listed: {self._again_hint()} to judge it again" if last else ""
             self.message.emit(f"Pair #{p.id}: {verdict}{end}")
             self.refresh()
 
@@ -574,6 +574,10 @@ class QAPanel(QWidget):
             label="saving the verdict",
         )
         return True
+
+    def _again_hint(self) -> str:
+        # with one pair listed K and J have nowhere to go: only a click moves "back" to it
+        return "K then J (or a click on it)" if len(self._pairs) > 1 else "a click on it"
 
     def _forget_judged(self) -> None:
         self._judged_stay = None
