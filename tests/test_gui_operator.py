@@ -436,3 +436,29 @@ def test_capture_pair_action_is_greyed_with_the_panels_button_and_says_why(windo
     assert act.toolTip().startswith("A capture is being recorded")
     qtbot.waitUntil(act.isEnabled, timeout=TIMEOUT)
     assert window.store.pairs(session_id=window.state.session.id)
+
+
+def test_qa_last_not_judged_pair_leaving_the_list_puts_no_other_pair_under_the_key(
+    qa_window, qtbot
+):
+    # Before: with "Not judged" shown, the last pair judged left the list and the first one
+    # was selected in its place, so a second press a moment later judged a pair unseen
+    qa, store = qa_window.qa, qa_window.store
+    qa.sort.setCurrentText("Oldest")
+    qa.verdict.setCurrentIndex(qa.verdict.findData("none"))
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
+    ids = [p.id for p in qa._pairs]
+    qa.table.selectRow(3)
+    qa.table.setFocus()
+    qtbot.keyClick(qa.table, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=TIMEOUT)  # it left the list
+    _settled(qa_window, qtbot)
+    assert qa.current() is None
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)  # the second press: nothing under it
+    _settled(qa_window, qtbot)
+    assert [store.pair(i).verdict for i in ids] == [None, None, None, "pass"]
+    qtbot.keyClick(qa.table, Qt.Key.Key_J)  # the operator goes on: the first pair left
+    assert qa.current().id == ids[0]
+    qtbot.keyClick(qa.table, Qt.Key.Key_F)
+    _settled(qa_window, qtbot)
+    assert store.pair(ids[0]).verdict == "fail"

@@ -379,7 +379,15 @@ class QAPanel(QWidget):
         self.table.blockSignals(False)
         listed = {self._cache.key(p) for p in pairs}
         self._icons = {k: v for k, v in self._icons.items() if k in listed}
-        row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), 0 if pairs else -1)
+        row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), None)
+        if row is None and keep is not None and keep.id == self._judged_stay:
+            # the last pair, just judged, left the list (e.g. "Not judged"): no other pair
+            # slips under the operator's next key press; J selects the first one
+            row = -1
+            self.table.clearSelection()
+            self.table.setCurrentCell(-1, -1)
+        elif row is None:
+            row = 0 if pairs else -1
         if row >= 0:
             self.table.selectRow(row)
         self._on_select()
