@@ -58,11 +58,11 @@ class ReferencePanel(QWidget):
 
     message = Signal(str)
     day_capture_possible = Signal(bool)
+    """False while the camera is in night mode: taking a day reference from it cannot work
+    (the window greys its Capture day reference action with the panel's buttons)."""
     kept_shown = Signal(bool)
     """The kept captures' strip appeared (True) or went (False): the panel's height changed
     (the window lets the Capture dock grow so Start stays in view)."""
-    """False while the camera is in night mode: taking a day reference from it cannot work
-    (the window greys its Capture day reference action with the panel's buttons)."""
 
     def __init__(
         self,
@@ -80,6 +80,8 @@ class ReferencePanel(QWidget):
         self.captures = DayCaptureList() if captures is None else captures
         self._thumbs: dict[int, QIcon] = {}
         """Kept captures' thumbnails by capture id (made once each, on the job runner)."""
+        self._thumbs_asked: set[int] = set()
+        """Capture ids whose thumbnail is being made (asked once, however often listed)."""
 
         self.box = box = QGroupBox("Day reference")
         grid = QGridLayout(box)
@@ -327,7 +329,7 @@ class ReferencePanel(QWidget):
             item.setSizeHint(self.kept.gridSize())
             if c.id in self._thumbs:
                 item.setIcon(self._thumbs[c.id])
-            else:
+            elif c.id not in self._thumbs_asked:
                 self._request_thumb(c)
             self.kept.addItem(item)
             item.setSelected(c.id in selected)
@@ -341,7 +343,7 @@ class ReferencePanel(QWidget):
         # the count in the box's title: no height taken from the schedule below
         self.box.setTitle(f"Day reference · {n} kept for fusing" if n else "Day reference")
         self.kept.setToolTip(
-            f"{self.captures.summary()}: the captures Use fused fuses (Delete removes the selected)"
+            f"{self.captures.summary()}: what Use fused fuses (Delete removes the selected)"
         )
         self.btn_median.setEnabled(n >= 2)
         self.btn_median.setText(f"Use fused of {n}" if n >= 2 else "Use fused")
@@ -359,6 +361,7 @@ class ReferencePanel(QWidget):
             return as_display(thumbnail(capture.image, KEPT_THUMB.width()))
 
         def done(bgra) -> None:
+            self._thumbs_asked.discard(capture.id)
             h, w = bgra.shape[:2]
             image = QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32)
             icon = QIcon(QPixmap.fromImage(image))  # a copy: the array may go
@@ -370,7 +373,13 @@ class ReferencePanel(QWidget):
                 if item.data(Qt.ItemDataRole.UserRole) == capture.id:
                     item.setIcon(icon)
 
-        self._jobs.submit(work, done=done, label="kept capture thumbnail")
+        self._thumbs_asked.add(capture.id)
+        self._jobs.submit(
+            work,
+            done=done,
+            failed=lambda _why: self._thumbs_asked.discard(capture.id),
+            label="kept capture thumbnail",
+        )
 
     def use_median(self) -> None:
         """Fuse the kept captures (`engine.reference.fuse_day_captures`) on the job runner;
