@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +33,7 @@ from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
-from gui.table_fill import bulk_fill
+from gui.table_fill import bulk_fill, set_cell
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -394,11 +393,9 @@ class QAPanel(QWidget):
 
     def _fill_row(self, r: int, p: Pair) -> None:
         def cell(c: int, text: str, colour: str | None = None) -> None:
-            item = QTableWidgetItem(text)
-            if colour:
-                item.setForeground(Qt.GlobalColor.white)
-                item.setBackground(_qcolor(colour))
-            self.table.setItem(r, c, item)
+            white = Qt.GlobalColor.white if colour else None
+            set_cell(self.table, r, c, text, foreground=white,
+                     background=_qcolor(colour) if colour else None)  # fmt: skip
 
         cell(0, f"#{p.id}")
         cell(1, p.verdict or "—", VERDICT_COLOURS.get(p.verdict or ""))

@@ -24,13 +24,12 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.bridge import follow
-from gui.table_fill import bulk_fill
+from gui.table_fill import bulk_fill, set_cell
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -200,11 +199,9 @@ class SessionsPanel(QWidget):
             who = f"operator: {s.operator}" if s.operator else ""
             tip = "\n".join(t for t in (s.name, who, s.scene_notes) if t)
             for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c in (3, 4):
-                    item.setTextAlignment(RIGHT)
-                item.setToolTip(tip)
-                self.table.setItem(r, c, item)
+                set_cell(
+                    self.table, r, c, text, tooltip=tip, alignment=RIGHT if c in (3, 4) else None
+                )
 
     OPERATOR_MAX_PX = 110
     """The operator column's widest (a longer name elides): the session name gets the room."""
