@@ -1102,6 +1102,9 @@ def test_a_network_slower_than_16_frames_gets_its_own_night_frames_back(tmp_path
     )  # fmt: skip
     assert network.refused == []
     assert colorizer.results_received >= 3 and colorizer.unmatched == 0
+    print(f"slow network: {colorizer.results_received} results, {len(network.ran_on)} "
+          f"inferences, up to {colorizer.max_in_flight} frames behind, "
+          f"{colorizer.frames_held} frames held")  # fmt: skip
     assert colorizer.max_in_flight > 16  # the case the fixed 16-frame history lost
     # each result shown is the frame the network ran on, in the network's order
     assert shown == network.ran_on[: len(shown)]
