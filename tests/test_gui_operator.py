@@ -464,3 +464,26 @@ def test_qa_last_not_judged_pair_leaving_the_list_puts_no_other_pair_under_the_k
     qtbot.keyClick(qa.table, Qt.Key.Key_F)
     _settled(qa_window, qtbot)
     assert store.pair(ids[0]).verdict == "fail"
+
+
+def test_kept_captures_of_another_camera_are_cleared_and_the_same_one_reopened_keeps_them(
+    window, qtbot
+):
+    from engine.camera import SimulatedCamera
+
+    panel, kept, cam = window.capture_panel, window.day_captures, window.state.camera
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert panel.add_capture() and panel.add_capture()
+    same = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=3)
+    same.start()
+    window.set_camera(same, window.state.camera_spec)  # e.g. reopened to colorize on it
+    QApplication.processEvents()
+    assert len(kept) == 2
+    said = []
+    panel.message.connect(said.append)
+    other = SimulatedCamera(resolution=(320, 240), fps=30.0, seed=9)  # same size, other scene
+    other.start()
+    window.set_camera(other, "replay:/tmp/another-scene")
+    qtbot.waitUntil(lambda: len(kept) == 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: panel.kept.count() == 0, timeout=TIMEOUT)
+    assert said == ["2 kept captures of sim cleared: the camera is now replay:/tmp/another-scene"]

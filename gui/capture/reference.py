@@ -172,6 +172,8 @@ class ReferencePanel(QWidget):
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self.remove_selected)
         follow(self.captures.events.changed, self._show_kept, self)
+        self._camera_spec = state.camera_spec
+        follow(state.events.camera_spec, self._on_camera_spec, self)
         self._show_kept(self.captures.captures)
         follow(state.events.reference_source, self._show_source, self)
         self._show_source(state.reference_source)
@@ -314,6 +316,16 @@ class ReferencePanel(QWidget):
         if n:
             self.message.emit(f"{n} kept capture{'s' if n != 1 else ''} cleared")
         return n
+
+    def _on_camera_spec(self, spec: str) -> None:
+        """Another camera (or replay) is open: captures of the one before are of another
+        scene and are not fused with its frames; the same camera opened again keeps them."""
+        before, self._camera_spec = self._camera_spec, spec
+        if spec != before and (n := self.captures.clear()):
+            self.message.emit(
+                f"{n} kept capture{'s' if n != 1 else ''} of {before} cleared: "
+                f"the camera is now {spec}"
+            )
 
     def _show_kept(self, captures: tuple) -> None:
         """The engine's list changed: list it again (thumbnails come from the job runner)."""
