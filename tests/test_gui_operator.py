@@ -487,3 +487,25 @@ def test_kept_captures_of_another_camera_are_cleared_and_the_same_one_reopened_k
     qtbot.waitUntil(lambda: len(kept) == 0, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: panel.kept.count() == 0, timeout=TIMEOUT)
     assert said == ["2 kept captures of sim cleared: the camera is now replay:/tmp/another-scene"]
+
+
+def test_qa_leak_filter_reads_any_leak_when_it_filters_nothing(qa_window, qtbot):
+    # Before: beside "any SSIM" the leak filter read "leak ≤ 100.00 %" when it filtered
+    # nothing, a bound the operator had to work out was none
+    qa = qa_window.qa
+    leak = qa.max_leak
+    assert leak.text() == "any leak" and "leak_area_pct" not in qa.query().ranges
+    width = leak.width()
+    leak.stepDown()
+    assert leak.text() == "leak ≤ 99.00 %" and qa.query().ranges["leak_area_pct"] == (None, 99.0)
+    assert leak.width() == width  # the filter bar does not jump
+    leak.selectAll()
+    qtbot.keyClicks(leak, "3")
+    qtbot.keyClick(leak, Qt.Key.Key_Return)
+    assert leak.value() == 3.0 and leak.text() == "leak ≤ 3.00 %"
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=TIMEOUT)  # leak 1, 2, 3 %
+    leak.selectAll()
+    qtbot.keyClicks(leak, "any leak")
+    qtbot.keyClick(leak, Qt.Key.Key_Return)
+    assert leak.value() == 100.0
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 4, timeout=TIMEOUT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut, QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -134,11 +134,10 @@ class QAPanel(QWidget):
         self.min_ssim.setSingleStep(0.05)
         self.min_ssim.setPrefix("SSIM ≥ ")
         self.min_ssim.setSpecialValueText("any SSIM")
-        self.max_leak = QDoubleSpinBox()
+        self.max_leak = _AtMostSpinBox("leak ≤ ", " %", "any leak")
         self.max_leak.setRange(0.0, 100.0)
         self.max_leak.setValue(100.0)
-        self.max_leak.setPrefix("leak ≤ ")
-        self.max_leak.setSuffix(" %")
+        self.max_leak.setToolTip("Only pairs whose leak area is at most this (any leak: 100 %)")
         self.sort = QComboBox()
         self.sort.addItems(list(SORTS))
         bar = QHBoxLayout()
@@ -644,6 +643,53 @@ class QAPanel(QWidget):
 
     def _tags_refused(self, reason: str) -> None:
         _mark_refused(self.tags_edit, reason, "Tags for the selected pair, comma-separated (Enter)")
+
+
+class _AtMostSpinBox(QDoubleSpinBox):
+    """An upper bound whose maximum means no bound: it reads ``any_text`` there (as the SSIM
+    filter's minimum reads "any SSIM"), not "leak ≤ 100.00 %"."""
+
+    def __init__(self, prefix: str, suffix: str, any_text: str) -> None:
+        super().__init__()
+        self._affixes, self._any = (prefix, suffix), any_text
+        self.valueChanged.connect(self._show_bound)
+        self._show_bound(self.value())
+
+    def _show_bound(self, value: float) -> None:
+        top = value >= self.maximum()
+        self.setPrefix("" if top else self._affixes[0])
+        self.setSuffix("" if top else self._affixes[1])
+
+    def setRange(self, low: float, high: float) -> None:  # noqa: N802 - Qt API
+        super().setRange(low, high)
+        self._show_bound(self.value())
+        # as wide as a bound with its prefix: the filter bar does not jump when it goes
+        self.setMinimumWidth(
+            self.fontMetrics().horizontalAdvance(
+                f"{self._affixes[0]}{super().textFromValue(high)}{self._affixes[1]}"
+            )
+            + 40
+        )
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt API
+        return self._any if value >= self.maximum() else super().textFromValue(value)
+
+    def _typed(self, text: str) -> str:
+        # what was typed between the bound's prefix and suffix (there while a bound shows)
+        return text.removeprefix(self.prefix()).removesuffix(self.suffix()).strip()
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt API
+        if self._typed(text) == self._any:
+            return self.maximum()
+        return super().valueFromText(text)
+
+    def validate(self, text: str, pos: int):
+        typed = self._typed(text)
+        if typed and self._any.startswith(typed):
+            full = typed == self._any
+            state = QValidator.State.Acceptable if full else QValidator.State.Intermediate
+            return state, text, pos
+        return super().validate(text, pos)
 
 
 def _mark_refused(edit: QLineEdit, reason: str, tooltip: str) -> None:
