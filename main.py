@@ -19,7 +19,14 @@ class _StoppedWhileLoading(BaseException):
         self.signum = signum
 
 
+_STOPPED: list[int] = []
+"""The signal that stopped the loading, noted before its exception is raised: raised inside
+an extension's import (numpy's C init), the exception can come out as that import's own
+ImportError or ModuleNotFoundError."""
+
+
 def _stop_while_loading(signum, _frame) -> None:
+    _STOPPED.append(signum)
     raise _StoppedWhileLoading(signum)
 
 
@@ -28,17 +35,20 @@ def main(argv: list[str] | None = None) -> int:
         # a fatal signal in native code (OpenCV, ONNX Runtime, depthai) leaves the Python
         # stack of every thread on stderr: what the morning after an unattended night needs
         faulthandler.enable(all_threads=True)
-        # Loading the CLI imports numpy and OpenCV (half a second or more on a busy machine);
-        # a SIGINT/SIGTERM meanwhile ends the program with the same one line as later on, not
-        # Python's silent default. cli.main installs the command's own handling next.
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, _stop_while_loading)
     try:
+        if argv is None:
+            # Loading the CLI imports numpy and OpenCV (half a second or more on a busy
+            # machine); a SIGINT/SIGTERM meanwhile ends the program with the same one line as
+            # later on, not Python's silent default. cli.main installs the command's own
+            # handling next. Installed inside the try: a signal just after the first handler
+            # is in place (as the loop goes on to the next) must be caught here too.
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, _stop_while_loading)
         try:
             from cli import main as cli_main
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]
-            if not missing or missing in _OWN_PACKAGES:
+            if not missing or missing in _OWN_PACKAGES or _STOPPED:
                 raise
             # `python main.py` with a Python that NightLab was not installed into: one line
             print(
@@ -50,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         return cli_main(argv)
-    except _StoppedWhileLoading as exc:
+    except BaseException:
+        if not _STOPPED:
+            raise
+        signum = _STOPPED[0]
         args = sys.argv[1:]
         command = args[0] if args and not args[0].startswith("-") else ""
-        name = signal.Signals(exc.signum).name
+        name = signal.Signals(signum).name
         if command and command != "gui":
             print(
                 f"nightlab {command}: interrupted by {name}; unfinished outputs were discarded",
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(f"nightlab: interrupted by {name}; closing", file=sys.stderr)
-        return 128 + exc.signum
+        return 128 + signum
 
 
 if __name__ == "__main__":
