@@ -93,6 +93,21 @@ def test_inspector_blend_weight_is_offered_only_for_the_blend_view(window, qtbot
     assert not ins.alpha.isEnabled()
 
 
+def test_the_blend_and_wipe_sliders_are_named_and_greyed_with_their_label(window, qtbot):
+    """A bare "0.50" beside a slider said nothing of what it weighs or where it cuts."""
+    ins, qa = window.inspector, window.qa
+    assert ins.alpha_label.text() == "Blend" and ins.alpha_label.buddy() is ins.alpha
+    for view in ("checkerboard", "blend", "difference"):
+        ins.view.setCurrentIndex(ins.view.findData(view))
+        assert ins.alpha_label.isEnabled() == ins.alpha.isEnabled() == (view == "blend")
+    assert qa.wipe_label.text() == "Wipe" and qa.wipe_label.buddy() is qa.wipe_pos
+    assert not qa.wipe_label.isEnabled() and not qa.wipe_pos.isEnabled()  # side by side
+    qa.mode.setCurrentIndex(1)  # the wipe
+    assert qa.wipe_label.isEnabled() and qa.wipe_pos.isEnabled()
+    qa.mode.setCurrentIndex(0)
+    assert not qa.wipe_label.isEnabled()
+
+
 def test_qa_verdicts_note_and_tags_wait_for_a_selected_pair(window, qtbot, store):
     qa = window.qa
     window.tabs.setCurrentWidget(qa)

@@ -89,6 +89,9 @@ class InspectorPanel(QWidget):
         self.alpha.setValue(0.5)
         self.alpha.setDecimals(2)
         self.alpha.setMaximumWidth(160)
+        self.alpha.setToolTip("The blend's weight of the warped day reference")
+        self.alpha_label = QLabel("Blend")  # what the bare number is, greyed with it
+        self.alpha_label.setBuddy(self.alpha)
         self.method = QComboBox()
         self.method.addItems(list(METHODS))
         self.motion = QComboBox()
@@ -108,7 +111,7 @@ class InspectorPanel(QWidget):
         self.nudge_label = QLabel("nudge +0, +0 px")
         self.nudge_label.setToolTip("Arrow keys move the reference by 1 px (Shift: 5 px)")
         bar = QHBoxLayout()
-        for w in (QLabel("View"), self.view, self.alpha):
+        for w in (QLabel("View"), self.view, self.alpha_label, self.alpha):
             bar.addWidget(w)
         bar.addSpacing(12)
         # "re-run with": the header says what the pair was registered with; these choose anew
@@ -154,7 +157,9 @@ class InspectorPanel(QWidget):
         ok = self.pair is not None
         for w in (self.btn_rerun, self.btn_accept, self.btn_reset):
             w.setEnabled(ok)
-        self.alpha.setEnabled(self.view.currentData() == "blend")  # the blend's weight only
+        blending = self.view.currentData() == "blend"  # the blend's weight only
+        self.alpha.setEnabled(blending)
+        self.alpha_label.setEnabled(blending)
 
     def _show_nudge(self) -> None:
         self.nudge_label.setText(f"nudge {self._offset[0]:+.0f}, {self._offset[1]:+.0f} px")
@@ -248,6 +253,7 @@ class InspectorPanel(QWidget):
         v = self._views
         view = self.view.currentData()
         self.alpha.setEnabled(view == "blend")
+        self.alpha_label.setEnabled(view == "blend")
         if v is None:
             return
         if self._in_flight:  # rendered with the newest state when the running job lands

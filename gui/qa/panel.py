@@ -199,6 +199,9 @@ class QAPanel(QWidget):
         self.wipe_pos.setMaximumWidth(180)
         self.wipe_pos.setToolTip("Wipe position")
         self.wipe_pos.setEnabled(False)  # side by side first: the wipe's position waits for W
+        self.wipe_label = QLabel("Wipe")  # what the bare number is, greyed with it
+        self.wipe_label.setBuddy(self.wipe_pos)
+        self.wipe_label.setEnabled(False)
         for sig in (
             self.mode.currentIndexChanged,
             self.role_a.currentIndexChanged,
@@ -207,7 +210,15 @@ class QAPanel(QWidget):
         ):
             sig.connect(lambda *_: self._show_views())
         cmp_bar = QHBoxLayout()
-        for w in (self.mode, QLabel("A"), self.role_a, QLabel("B"), self.role_b, self.wipe_pos):
+        for w in (
+            self.mode,
+            QLabel("A"),
+            self.role_a,
+            QLabel("B"),
+            self.role_b,
+            self.wipe_label,
+            self.wipe_pos,
+        ):
             cmp_bar.addWidget(w)
         cmp_bar.addStretch(1)
         self.view_a = ImageCanvas("Select a pair")
@@ -473,6 +484,7 @@ class QAPanel(QWidget):
         wiping = self.mode.currentIndex() == 1
         self.stack.setCurrentIndex(1 if wiping else 0)
         self.wipe_pos.setEnabled(wiping)
+        self.wipe_label.setEnabled(wiping)
         if v is None:
             return
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
