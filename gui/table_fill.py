@@ -75,15 +75,23 @@ def set_cell(
     ...     set_cell(table, 0, 1, "pass", foreground=Qt.GlobalColor.white, background=green)
     """
     item = table.item(row, column)
+    fg = QBrush() if foreground is None else QBrush(foreground)
+    bg = QBrush() if background is None else QBrush(background)
     if item is None:
         item = QTableWidgetItem(text)
         table.setItem(row, column, item)
-    else:
+    # each change tells the view, which lays the table out again: a refill of an unchanged
+    # page changes nothing
+    if item.text() != text:
         item.setText(text)
+    if not item.icon().isNull():
         item.setIcon(QIcon())
-    item.setForeground(QBrush() if foreground is None else QBrush(foreground))
-    item.setBackground(QBrush() if background is None else QBrush(background))
-    item.setToolTip(tooltip)
-    if alignment is not None:
+    if item.foreground() != fg:
+        item.setForeground(fg)
+    if item.background() != bg:
+        item.setBackground(bg)
+    if item.toolTip() != tooltip:
+        item.setToolTip(tooltip)
+    if alignment is not None and item.textAlignment() != alignment:
         item.setTextAlignment(alignment)
     return item
