@@ -112,13 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     from engine.scene_change import donor_photos
     from training.data import shared_country_dir, validation_samples
     from training.evaluate import evaluate
-    from training.model import RefColorNet
-    from training.train_refcolor import _predictor, load_onnx_weights
+    from training.train_refcolor import _predictor, model_from_onnx
 
     torch.set_num_threads(1)
-    model = RefColorNet()
-    load_onnx_weights(model, args.model)
-    model.eval()
+    model = model_from_onnx(args.model)  # with the white-balance branch if it has one
     root = shared_country_dir()
     val = validation_samples(root, donor_photos(), seed=0)
     val_perfect = validation_samples(root, donor_photos(), seed=0, perfect=True)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["RefColorNet", "SpaceToDepth", "INPUT_NAMES", "OUTPUT_NAMES", "WB_BUFFERS"]
+__all__ = ["RefColorNet", "SpaceToDepth", "INPUT_NAMES", "OUTPUT_NAMES", "WB_BUFFERS", "global_shift"]
 
 INPUT_NAMES = ("night_l", "ref_l", "ref_ab")
 GATE_STRETCH = 1.1
@@ -167,15 +167,20 @@ class RefColorNet(nn.Module):
         ab = est + gate * (ref_ab - est)
         if not self.has_wb_branch:
             return ab, gate, est
-        # the frame-wide mean of the model's own correction, where the gate trusts the
-        # reference (ab - ref_ab = (1 - gate)(est - ref_ab): large where the reference is
-        # zeroed under a leak mask, but the gate is low there)
-        shift = (gate * (ab - ref_ab)).mean(dim=(2, 3), keepdim=True)
-        # dead zone as shift - clip(shift, -t, t), the clip as two Relus (no Neg, no Clip)
-        t = self.wb_deadzone
-        shift = shift - (torch.relu(shift + t) - torch.relu(shift - t) - t)
+        shift = global_shift(gate, ab, ref_ab, self.wb_deadzone)
         gate = _clipped_gate(logit + self.gate_offset)
         return est + gate * (ref_ab + shift - est), gate, est
+
+
+def global_shift(
+    gate: torch.Tensor, ab: torch.Tensor, ref_ab: torch.Tensor, deadzone: torch.Tensor | float
+) -> torch.Tensor:
+    """The white-balance branch's ``(N, 2, 1, 1)`` shift: the frame-wide mean of the model's
+    own correction ``ab - ref_ab``, weighted by the gate (the correction is large where the
+    reference is zeroed under a leak mask, but the gate is low there), then dead-zoned:
+    ``s - clip(s, -deadzone, deadzone)``, the clip as two Relus (no Neg, no Clip op)."""
+    s = (gate * (ab - ref_ab)).mean(dim=(2, 3), keepdim=True)
+    return s - (torch.relu(s + deadzone) - torch.relu(s - deadzone) - deadzone)
 
 
 def _clipped_gate(logit: torch.Tensor) -> torch.Tensor:

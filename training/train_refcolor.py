@@ -197,9 +197,12 @@ def model_from_onnx(path: Path) -> RefColorNet:
     """The RefColor-S network of an ONNX export, with the global white-balance branch if the
     export has one (its ``wb_deadzone`` / ``gate_offset`` initializers), in eval mode."""
     weights = _onnx_initializers(path)
-    kw = {}
+    try:  # channel widths from the first conv of each level
+        kw = {f"ch{i}": int(weights[f"enc{i}.0.weight"].shape[0]) for i in range(3)}
+    except KeyError:
+        raise ValueError(f"{path}: not a RefColor-S export (no enc0/1/2 weights)") from None
     if all(k in weights for k in WB_BUFFERS):
-        kw = {k: float(weights[k]) for k in WB_BUFFERS}
+        kw.update({k: float(weights[k]) for k in WB_BUFFERS})
     model = RefColorNet(**kw)
     load_onnx_weights(model, path)
     return model.eval()
