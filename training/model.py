@@ -21,9 +21,10 @@ evidence, so their per-pixel correction of the reference mixes a white-balance g
 every frame, a perfect reference included. With the branch, that correction is averaged over
 the whole frame (``ReduceMean``, weighted by the gate so leak-zeroed and uncovered areas do
 not count) into one ``(a, b)`` shift, passed through a dead zone of ``T`` tensor units per
-channel (``s - clip(s, -T, T)``, the clip as two Relus: a reference whose mean correction is small gets
-exactly none), added to the whole reference, and the gate (its logit raised by ``D``) mixes
-that corrected reference with the estimate. Same inputs and outputs, MyriadX ops only.
+channel (``s - clip(s, -T, T)``, the clip as two Relus: a reference whose mean correction
+is small gets exactly none), added to the whole reference, and the gate (its logit raised
+by ``D``) mixes that corrected reference with the estimate. Same inputs and outputs,
+MyriadX ops only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["RefColorNet", "SpaceToDepth", "INPUT_NAMES", "OUTPUT_NAMES", "WB_BUFFERS", "global_shift"]
+__all__ = [
+    "RefColorNet",
+    "SpaceToDepth",
+    "INPUT_NAMES",
+    "OUTPUT_NAMES",
+    "WB_BUFFERS",
+    "global_shift",
+]
 
 INPUT_NAMES = ("night_l", "ref_l", "ref_ab")
 GATE_STRETCH = 1.1
