@@ -134,3 +134,26 @@ def test_branch_can_start_from_weights_without_it(tmp_path):
     assert float(net.wb_deadzone) == pytest.approx(3.0 / 128.0)
     assert float(net.gate_offset) == 1.5
     torch.testing.assert_close(net.head_est.bias, plain.head_est.bias)
+
+
+def test_export_deadzone_sets_the_dead_zone_and_refuses_a_model_without_branch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from training.diagnose import export_deadzone
+    from training.export import export_onnx
+    from training.train_refcolor import model_from_onnx
+
+    for name, net in (("wb", _net(wb_deadzone=0.01, gate_offset=2.0)), ("plain", _net())):
+        path = tmp_path / f"{name}.onnx"
+        export_onnx(net, path, width=48, height=32)
+        (tmp_path / f"{name}.onnx.card.json").write_text(json.dumps({"name": "tiny"}))
+    out = export_deadzone(tmp_path / "wb.onnx", tmp_path / "wb4.onnx", 4.0)
+    back = model_from_onnx(out)
+    assert float(back.wb_deadzone) * 128 == pytest.approx(4.0)
+    assert float(back.gate_offset) == 2.0  # the rest is untouched
+    card = json.loads((tmp_path / "wb4.onnx.card.json").read_text())
+    assert card["name"] == "tiny-wb4" and card["file"] == "wb4.onnx"
+    with pytest.raises(ValueError, match="no wb_deadzone"):
+        export_deadzone(tmp_path / "plain.onnx", tmp_path / "x.onnx", 4.0)
+    assert not (tmp_path / "x.onnx").exists()
