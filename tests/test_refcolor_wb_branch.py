@@ -134,6 +134,12 @@ def test_branch_can_start_from_weights_without_it(tmp_path):
     assert float(net.wb_deadzone) == pytest.approx(3.0 / 128.0)
     assert float(net.gate_offset) == 1.5
     torch.testing.assert_close(net.head_est.bias, plain.head_est.bias)
+    # fine-tuning a branch model with another dead zone: the new configuration wins
+    wb = tmp_path / "wb.onnx"
+    export_onnx(_net(wb_deadzone=0.01, gate_offset=2.0), wb, width=48, height=32)
+    other = RefColorNet(ch0=8, ch1=8, ch2=8, **branch_config(4.5, 2.0))
+    load_onnx_weights(other, wb)
+    assert float(other.wb_deadzone) * 128 == pytest.approx(4.5)
 
 
 def test_export_deadzone_sets_the_dead_zone_and_refuses_a_model_without_branch(tmp_path):

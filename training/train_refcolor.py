@@ -164,15 +164,16 @@ def load_onnx_weights(model: RefColorNet, path: Path) -> None:
     """Copy the initializers of a RefColor-S ONNX export (named like the torch parameters).
 
     A model with the global white-balance branch keeps its own ``wb_deadzone`` and
-    ``gate_offset`` when ``path`` has none (fine-tuning 2.0.0 with the branch added); an
-    export *with* the branch cannot be loaded into a model without it (its output would
-    differ): build that one with :func:`model_from_onnx`.
+    ``gate_offset`` (configuration, not learnt: ``--wb-deadzone`` wins over the ``--init``
+    file's, which may have none, as 2.0.0); an export *with* the branch cannot be loaded into
+    a model without it (its output would differ): build that one with
+    :func:`model_from_onnx`, which configures the model with the file's values.
     """
     weights = _onnx_initializers(path)
     state = model.state_dict()
     if not model.has_wb_branch and any(k in weights for k in WB_BUFFERS):
         raise ValueError(f"{path}: has the global white-balance branch; use model_from_onnx")
-    keep = [k for k in WB_BUFFERS if k in state and k not in weights]
+    keep = [k for k in WB_BUFFERS if k in state]
     missing = [
         k
         for k in state
