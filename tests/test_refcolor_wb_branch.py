@@ -160,6 +160,9 @@ def test_export_deadzone_sets_the_dead_zone_and_refuses_a_model_without_branch(t
     assert float(back.gate_offset) == 2.0  # the rest is untouched
     card = json.loads((tmp_path / "wb4.onnx.card.json").read_text())
     assert card["name"] == "tiny-wb4" and card["file"] == "wb4.onnx"
+    both = export_deadzone(tmp_path / "wb.onnx", tmp_path / "wb4g5.onnx", 4.0, gate_offset=5.0)
+    assert float(model_from_onnx(both).gate_offset) == 5.0
+    assert json.loads((tmp_path / "wb4g5.onnx.card.json").read_text())["name"] == "tiny-wb4-g5"
     with pytest.raises(ValueError, match="no wb_deadzone"):
         export_deadzone(tmp_path / "plain.onnx", tmp_path / "x.onnx", 4.0)
     assert not (tmp_path / "x.onnx").exists()

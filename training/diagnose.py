@@ -23,7 +23,8 @@ zone) on **perfect references that no evaluation uses**: the training pairs (cou
 0000-0035, prepared as the validation pairs are) and the training-date day frames of the
 training webcams, each its own reference. The dead zone that leaves all of them untouched is
 the largest of those shifts (per channel, Lab units). ``--export-deadzone T OUT.onnx`` writes
-the model with its dead zone set to ``T`` Lab units.
+the model with its dead zone set to ``T`` Lab units (``--gate-offset D``: and its output
+gate's logit offset to ``D``).
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def export_shifted(src: Path, dst: Path, shift: float) -> Path:
     return dst
 
 
-def export_deadzone(src: Path, dst: Path, deadzone_lab: float) -> Path:
+def export_deadzone(
+    src: Path, dst: Path, deadzone_lab: float, *, gate_offset: float | None = None
+) -> Path:
     """Copy a RefColor-S ONNX with the white-balance branch to ``dst`` with its dead zone set to
-    ``deadzone_lab`` Lab units per channel, with a card (name suffixed ``-wb<T>``). Returns
-    ``dst``."""
+    ``deadzone_lab`` Lab units per channel (and its output gate offset to ``gate_offset`` if
+    given), with a card (name suffixed ``-wb<T>``, ``-g<D>``). Returns ``dst``."""
     import onnx
     from onnx import numpy_helper
 
@@ -83,9 +86,16 @@ def export_deadzone(src: Path, dst: Path, deadzone_lab: float) -> Path:
         raise ValueError(f"{src}: no wb_deadzone initializer (no global white-balance branch)")
     value = np.array(deadzone_lab / 128.0, np.float32)
     inits[0].CopyFrom(numpy_helper.from_array(value, "wb_deadzone"))
+    suffix = f"-wb{deadzone_lab:g}"
+    if gate_offset is not None:
+        for init in model.graph.initializer:
+            if init.name == "gate_offset":
+                offset = np.array(gate_offset, np.float32)
+                init.CopyFrom(numpy_helper.from_array(offset, "gate_offset"))
+        suffix += f"-g{gate_offset:g}"
     data = model.SerializeToString()
     card = json.loads(Path(f"{src}.card.json").read_text())
-    card["name"] = f"{card['name']}-wb{deadzone_lab:g}"
+    card["name"] = f"{card['name']}{suffix}"
     card["file"] = dst.name
     card["sha256"] = hashlib.sha256(data).hexdigest()
     write_bytes_atomic(dst, data)
@@ -219,10 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export-shift", nargs=2, metavar=("D", "OUT"), default=None)
     p.add_argument("--calibrate-deadzone", action="store_true")
     p.add_argument("--export-deadzone", nargs=2, metavar=("T", "OUT"), default=None)
+    p.add_argument(
+        "--gate-offset", type=float, default=None, help="with --export-deadzone: also set D"
+    )
     args = p.parse_args(argv)
     if args.export_deadzone:
         out = export_deadzone(
-            args.model, Path(args.export_deadzone[1]), float(args.export_deadzone[0])
+            args.model,
+            Path(args.export_deadzone[1]),
+            float(args.export_deadzone[0]),
+            gate_offset=args.gate_offset,
         )
         print(f"wrote {out} and its card")
         return 0
