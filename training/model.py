@@ -19,12 +19,12 @@ Optional **global white-balance branch** (``RefColorNet(wb_deadzone=T, gate_offs
 by default, so 2.0.0 and its reproduction commands are unchanged): the convs see only local
 evidence, so their per-pixel correction of the reference mixes a white-balance guess into
 every frame, a perfect reference included. With the branch, that correction is averaged over
-the whole frame (``ReduceMean``, weighted by the gate so leak-zeroed and uncovered areas do
-not count) into one ``(a, b)`` shift, passed through a dead zone of ``T`` tensor units per
-channel (``s - clip(s, -T, T)``, the clip as two Relus: a reference whose mean correction
-is small gets exactly none), added to the whole reference, and the gate (its logit raised
-by ``D``) mixes that corrected reference with the estimate. Same inputs and outputs,
-MyriadX ops only.
+the whole frame (``ReduceMean``, weighted by the gate so leak-zeroed areas, where the gate
+is low, count little) into one ``(a, b)`` shift, passed through a dead zone of ``T`` tensor
+units per channel (``s - clip(s, -T, T)``, the clip as two Relus: a reference whose mean
+correction is small gets exactly none), added to the whole reference, and the gate (its
+logit raised by ``D``) mixes that corrected reference with the estimate. Same inputs and
+outputs, MyriadX ops only.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class RefColorNet(nn.Module):
                 raise ValueError(f"wb_deadzone must be >= 0, got {wb_deadzone}")
             self.config.update(wb_deadzone=wb_deadzone, gate_offset=gate_offset)
             # buffers, not parameters: exported as named initializers (WB_BUFFERS), which is
-            # how refcolor_config_from_onnx recognises a model with the branch
+            # how training.train_refcolor.model_from_onnx recognises a model with the branch
             self.register_buffer("wb_deadzone", torch.tensor(float(wb_deadzone)))
             self.register_buffer("gate_offset", torch.tensor(float(gate_offset)))
         self.has_wb_branch = wb_deadzone is not None
