@@ -16,6 +16,15 @@ resolution (references as in :func:`training.data.validation_samples`, seed 0):
 ``--export-shift D OUT.onnx`` writes the model with its gate logit raised by ``D`` (and a card
 named ``<name>-gate+D``) so ``nightlab eval --model OUT.onnx`` measures that point of the
 trade-off at full resolution.
+
+For a model with the global white-balance branch (``RefColorNet(wb_deadzone=...)``):
+``--calibrate-deadzone`` prints the frame-wide shift the branch estimates (before its dead
+zone) on **perfect references that no evaluation uses**: the training pairs (country
+0000-0035, prepared as the validation pairs are) and the training-date day frames of the
+training webcams, each its own reference. The dead zone that leaves all of them untouched is
+the largest of those shifts (per channel, Lab units). ``--export-deadzone T OUT.onnx`` writes
+the model with its dead zone set to ``T`` Lab units (``--gate-offset D``: and its output
+gate's logit offset to ``D``).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["export_shifted", "main"]
+__all__ = ["calibration_shifts", "export_deadzone", "export_shifted", "main"]
 
 
 def export_shifted(src: Path, dst: Path, shift: float) -> Path:
@@ -56,6 +65,95 @@ def export_shifted(src: Path, dst: Path, shift: float) -> Path:
     write_bytes_atomic(dst, data)
     write_bytes_atomic(Path(f"{dst}.card.json"), json.dumps(card, indent=2).encode())
     return dst
+
+
+def export_deadzone(
+    src: Path, dst: Path, deadzone_lab: float, *, gate_offset: float | None = None
+) -> Path:
+    """Copy a RefColor-S ONNX with the white-balance branch to ``dst`` with its dead zone set to
+    ``deadzone_lab`` Lab units per channel (and its output gate offset to ``gate_offset`` if
+    given), with a card (name suffixed ``-wb<T>``, ``-g<D>``). Returns ``dst``."""
+    import onnx
+    from onnx import numpy_helper
+
+    from engine.atomic import write_bytes_atomic
+
+    if deadzone_lab < 0:
+        raise ValueError(f"dead zone must be >= 0 Lab units, got {deadzone_lab}")
+    model = onnx.load(str(src))
+    inits = [i for i in model.graph.initializer if i.name == "wb_deadzone"]
+    if not inits:
+        raise ValueError(f"{src}: no wb_deadzone initializer (no global white-balance branch)")
+    value = np.array(deadzone_lab / 128.0, np.float32)
+    inits[0].CopyFrom(numpy_helper.from_array(value, "wb_deadzone"))
+    suffix = f"-wb{deadzone_lab:g}"
+    if gate_offset is not None:
+        for init in model.graph.initializer:
+            if init.name == "gate_offset":
+                offset = np.array(gate_offset, np.float32)
+                init.CopyFrom(numpy_helper.from_array(offset, "gate_offset"))
+        suffix += f"-g{gate_offset:g}"
+    data = model.SerializeToString()
+    card = json.loads(Path(f"{src}.card.json").read_text())
+    card["name"] = f"{card['name']}{suffix}"
+    card["file"] = dst.name
+    card["sha256"] = hashlib.sha256(data).hexdigest()
+    write_bytes_atomic(dst, data)
+    write_bytes_atomic(Path(f"{dst}.card.json"), json.dumps(card, indent=2).encode())
+    return dst
+
+
+def calibration_shifts(model) -> dict[str, np.ndarray]:
+    """The branch's frame-wide shift before its dead zone, Lab units ``(n, 2)``, on perfect
+    references of data no evaluation uses: ``{"country-train": ..., "<webcam>": ...}``."""
+    import torch
+
+    from engine.scene_change import donor_photos
+    from training.data import (
+        MODEL_SIZE,
+        TRAIN_PAIRS,
+        load_webcam_scenes,
+        shared_country_dir,
+        to_sample,
+        validation_samples,
+    )
+    from training.model import global_shift
+
+    def shift(s) -> np.ndarray:
+        ab, gate, _ = _run_unraised(model, s)
+        t = [torch.from_numpy(a[None]) for a in (gate, ab, s.ref_ab)]
+        return global_shift(*t, 0.0)[0, :, 0, 0].numpy() * 128.0
+
+    out = {}
+    country = validation_samples(
+        shared_country_dir(), donor_photos(), stems=TRAIN_PAIRS, seed=0, perfect=True
+    )
+    out["country-train"] = np.array([shift(s) for s, _ in country])
+    for scene in load_webcam_scenes():  # training dates only (WEBCAM_TRAIN_BEFORE)
+        shifts = []
+        for frame in scene.frames:
+            small = cv2.resize(frame, MODEL_SIZE, interpolation=cv2.INTER_AREA)
+            gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+            shifts.append(shift(to_sample(gray, small, small, np.zeros(gray.shape, bool))))
+        out[scene.name] = np.array(shifts)
+    return out
+
+
+def _run_unraised(model, sample):
+    """``(ab, gate, est)`` of the per-pixel path with the *estimating* gate (no offset, no
+    shift): what the white-balance branch averages."""
+    import torch
+
+    with torch.no_grad():
+        offset = model.gate_offset.clone()
+        deadzone = model.wb_deadzone.clone()
+        model.gate_offset.fill_(0.0)
+        model.wb_deadzone.fill_(1e3)  # a dead zone no shift reaches: the unshifted mix
+        try:
+            return _run(model, sample)
+        finally:
+            model.gate_offset.copy_(offset)
+            model.wb_deadzone.copy_(deadzone)
 
 
 def _run(model, sample):
@@ -96,13 +194,56 @@ def _where(model, samples) -> dict[str, np.ndarray]:
     return acc
 
 
+def _print_calibration(path: Path) -> int:
+    import torch
+
+    from training.train_refcolor import model_from_onnx
+
+    torch.set_num_threads(1)
+    model = model_from_onnx(path)
+    if not model.has_wb_branch:
+        print(f"error: {path}: no global white-balance branch to calibrate")
+        return 2
+    print("branch shift before the dead zone on perfect references no evaluation uses (Lab):")
+    everything = []
+    for name, sh in calibration_shifts(model).items():
+        a = np.abs(sh)
+        everything.append(a)
+        print(
+            f"  {name} ({len(sh)}): |a| median {np.median(a[:, 0]):.2f} max {a[:, 0].max():.2f}, "
+            f"|b| median {np.median(a[:, 1]):.2f} max {a[:, 1].max():.2f}"
+        )
+    top = float(np.concatenate(everything).max())
+    print(
+        f"dead zone that leaves every one untouched: {top:.2f} (set now: "
+        f"{float(model.wb_deadzone) * 128:.2f}); --export-deadzone T OUT.onnx to set it"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m training.diagnose MODEL.onnx``: see the module docstring."""
     p = argparse.ArgumentParser(prog="python -m training.diagnose", description=__doc__)
     p.add_argument("model", type=Path)
     p.add_argument("--shifts", type=float, nargs="*", default=[0.0, 0.2, 0.4, 0.6, 1.0])
     p.add_argument("--export-shift", nargs=2, metavar=("D", "OUT"), default=None)
+    p.add_argument("--calibrate-deadzone", action="store_true")
+    p.add_argument("--export-deadzone", nargs=2, metavar=("T", "OUT"), default=None)
+    p.add_argument(
+        "--gate-offset", type=float, default=None, help="with --export-deadzone: also set D"
+    )
     args = p.parse_args(argv)
+    if args.export_deadzone:
+        out = export_deadzone(
+            args.model,
+            Path(args.export_deadzone[1]),
+            float(args.export_deadzone[0]),
+            gate_offset=args.gate_offset,
+        )
+        print(f"wrote {out} and its card")
+        return 0
+    if args.calibrate_deadzone:
+        return _print_calibration(args.model)
     if args.export_shift:
         out = export_shifted(args.model, Path(args.export_shift[1]), float(args.export_shift[0]))
         print(f"wrote {out} and its card")
@@ -112,13 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     from engine.scene_change import donor_photos
     from training.data import shared_country_dir, validation_samples
     from training.evaluate import evaluate
-    from training.model import RefColorNet
-    from training.train_refcolor import _predictor, load_onnx_weights
+    from training.train_refcolor import _predictor, model_from_onnx
 
     torch.set_num_threads(1)
-    model = RefColorNet()
-    load_onnx_weights(model, args.model)
-    model.eval()
+    model = model_from_onnx(args.model)  # with the white-balance branch if it has one
     root = shared_country_dir()
     val = validation_samples(root, donor_photos(), seed=0)
     val_perfect = validation_samples(root, donor_photos(), seed=0, perfect=True)

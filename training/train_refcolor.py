@@ -44,7 +44,7 @@ from training.export import (
     onnx_vs_torch,
     write_card,
 )
-from training.model import INPUT_NAMES, RefColorNet
+from training.model import INPUT_NAMES, WB_BUFFERS, RefColorNet
 
 MODEL_FILE = "refcolor_s.onnx"
 LICENSE = (
@@ -113,6 +113,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="weight of the chroma-shortfall term (charges for desaturated output)",
     )
     p.add_argument(
+        "--wb-deadzone",
+        type=float,
+        default=None,
+        help="add the global white-balance branch with this dead zone (Lab units per channel)",
+    )
+    p.add_argument(
+        "--gate-offset",
+        type=float,
+        default=0.0,
+        help="with --wb-deadzone: raise the output gate's logit by this much",
+    )
+    p.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -141,17 +153,60 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_onnx_weights(model: RefColorNet, path: Path) -> None:
-    """Copy the initializers of a RefColor-S ONNX export (named like the torch parameters)."""
+def _onnx_initializers(path: Path) -> dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
-    weights = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def load_onnx_weights(model: RefColorNet, path: Path) -> None:
+    """Copy the initializers of a RefColor-S ONNX export (named like the torch parameters).
+
+    A model with the global white-balance branch keeps its own ``wb_deadzone`` and
+    ``gate_offset`` (configuration, not learnt: ``--wb-deadzone`` wins over the ``--init``
+    file's, which may have none, as 2.0.0); an export *with* the branch cannot be loaded into
+    a model without it (its output would differ): build that one with
+    :func:`model_from_onnx`, which configures the model with the file's values.
+    """
+    weights = _onnx_initializers(path)
     state = model.state_dict()
-    missing = [k for k in state if k not in weights or weights[k].shape != tuple(state[k].shape)]
+    if not model.has_wb_branch and any(k in weights for k in WB_BUFFERS):
+        raise ValueError(f"{path}: has the global white-balance branch; use model_from_onnx")
+    keep = [k for k in WB_BUFFERS if k in state]
+    missing = [
+        k
+        for k in state
+        if k not in keep and (k not in weights or weights[k].shape != tuple(state[k].shape))
+    ]
     if missing:
         raise ValueError(f"{path}: not a RefColor-S export of this shape (missing {missing[:3]})")
-    model.load_state_dict({k: torch.from_numpy(weights[k].copy()) for k in state})
+    model.load_state_dict(
+        {k: state[k] if k in keep else torch.from_numpy(weights[k].copy()) for k in state}
+    )
+
+
+def branch_config(wb_deadzone: float | None, gate_offset: float = 0.0) -> dict:
+    """``RefColorNet`` keywords for the global white-balance branch; ``wb_deadzone`` in Lab
+    units (None: no branch, the 2.0.0 network)."""
+    if wb_deadzone is None:
+        return {}
+    return {"wb_deadzone": wb_deadzone / 128.0, "gate_offset": gate_offset}
+
+
+def model_from_onnx(path: Path) -> RefColorNet:
+    """The RefColor-S network of an ONNX export, with the global white-balance branch if the
+    export has one (its ``wb_deadzone`` / ``gate_offset`` initializers), in eval mode."""
+    weights = _onnx_initializers(path)
+    try:  # channel widths from the first conv of each level
+        kw = {f"ch{i}": int(weights[f"enc{i}.0.weight"].shape[0]) for i in range(3)}
+    except KeyError:
+        raise ValueError(f"{path}: not a RefColor-S export (no enc0/1/2 weights)") from None
+    if all(k in weights for k in WB_BUFFERS):
+        kw.update({k: float(weights[k]) for k in WB_BUFFERS})
+    model = RefColorNet(**kw)
+    load_onnx_weights(model, path)
+    return model.eval()
 
 
 def _windows(arr: np.ndarray, boxes: list[tuple[int, int]], h: int, w: int) -> np.ndarray:
@@ -251,7 +306,7 @@ def train(args: argparse.Namespace) -> int:
         flush=True,
     )
     config = SampleConfig(p_perfect=args.p_perfect)
-    model = RefColorNet()
+    model = RefColorNet(**branch_config(args.wb_deadzone, args.gate_offset))
     if args.init is not None:
         load_onnx_weights(model, args.init)
     n_params = sum(p.numel() for p in model.parameters())
