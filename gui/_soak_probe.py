@@ -157,7 +157,6 @@ class _AllocationGrowth:
     """tracemalloc's view of what grew since a baseline taken past the warm-up."""
 
     TOP = 30
-    EVERY_S = 60.0
 
     def __init__(self, path: str, t0: float, start_s: float) -> None:
         import tracemalloc
@@ -183,7 +182,7 @@ class _AllocationGrowth:
         if self._baseline is None:
             self._baseline, self._written = self._snapshot(), now
             return
-        if now - self._written < self.EVERY_S:
+        if now - self._written < 60.0:
             return
         self._written = now
         stats = self._snapshot().compare_to(self._baseline, "traceback")
@@ -197,9 +196,6 @@ class _AllocationGrowth:
         from engine.atomic import write_text_atomic
 
         write_text_atomic(self.path, "\n".join(lines) + "\n")
-
-    def stop(self) -> None:
-        self._tm.stop()
 
     def _snapshot(self):
         return self._tm.take_snapshot().filter_traces(

@@ -98,35 +98,3 @@ def test_the_record_a_run_wrote_is_checked_file_by_file(soak, tmp_path):
     night_path.write_bytes(night_path.read_bytes()[:-8])  # a truncated image
     assert soak.check_record(data)["problems"]
     assert soak.check_record(tmp_path / "nothing")["problems"]
-
-
-def test_the_allocation_trace_names_the_call_site_whose_memory_grew(tmp_path, monkeypatch):
-    """NIGHTLAB_SOAK_TRACEMALLOC: past its baseline the probe says where live memory grew."""
-    import tracemalloc
-
-    from gui import _soak_probe as probe
-
-    out = tmp_path / "growth.txt"
-    monkeypatch.setenv(probe.ENV_TRACEMALLOC, str(out))
-    monkeypatch.setenv(probe.ENV_TRACEMALLOC_FROM, "0")
-    monkeypatch.setattr(probe._AllocationGrowth, "EVERY_S", 0.0)
-    already = tracemalloc.is_tracing()
-    growth = probe._AllocationGrowth.from_env(t0=0.0)
-    kept = []
-    try:
-        growth.sample(1.0)  # the baseline
-        assert not out.exists()
-        kept.append(np.ones(2**20, np.uint8))  # 1 MiB that stays alive, numpy's own allocation
-        growth.sample(2.0)
-    finally:
-        if not already:
-            growth.stop()
-    text = out.read_text()
-    first = text.splitlines()[:4]
-    assert first[0].startswith("# 0.0 min; growth since 0.0 min"), first
-    assert first[1].strip().startswith("+1024"), first  # the largest growth comes first
-    largest = text.split(" KiB ")[1]  # its call site, up to the next entry
-    assert "kept.append(np.ones(2**20, np.uint8))" in largest, text[:600]
-    assert probe._AllocationGrowth.from_env(t0=0.0) is not None
-    monkeypatch.delenv(probe.ENV_TRACEMALLOC)
-    assert probe._AllocationGrowth.from_env(t0=0.0) is None  # off unless asked for
