@@ -37,12 +37,6 @@ panel's finest step is 0.05 min, 3 s), until stopped, burst ``NIGHTLAB_SOAK_CAPT
 ``QA_EVERY`` samples it shows the QA review tab for one interval (the grid paints its
 thumbnails as the record grows), then the live view again.
 
-With ``NIGHTLAB_SOAK_TRACEMALLOC=FILE`` (a diagnosis, not for timing: it slows every Python
-allocation) the probe traces allocations (8 frames), takes a baseline once the run is
-``NIGHTLAB_SOAK_TRACEMALLOC_FROM`` seconds old (default 600: past the warm-up) and every
-minute after rewrites FILE with the 30 call sites whose live memory grew most since then:
-what a memory trend that is not flat is made of, when it is Python's or numpy's.
-
 Lines are appended and flushed one at a time (a log, not a document: a killed app leaves every
 complete sample readable). Without the variable, nothing is installed and nothing runs.
 """
@@ -62,8 +56,6 @@ ENV_FILE = "NIGHTLAB_SOAK_PROBE"
 ENV_INTERVAL = "NIGHTLAB_SOAK_INTERVAL"
 ENV_CAPTURE_EVERY = "NIGHTLAB_SOAK_CAPTURE_EVERY"
 ENV_CAPTURE_BURST = "NIGHTLAB_SOAK_CAPTURE_BURST"
-ENV_TRACEMALLOC = "NIGHTLAB_SOAK_TRACEMALLOC"
-ENV_TRACEMALLOC_FROM = "NIGHTLAB_SOAK_TRACEMALLOC_FROM"
 HEADER = (
     "t_s\trss_kib\tgc_objects\trefcount_None\trefcount_True\ttimer_late_ms\tresult_view"
     "\tstall_max_ms\tstall_p99_ms\tstalls_over_50ms\tresults"
@@ -107,7 +99,6 @@ def install_if_requested(window) -> None:
     if store is not None:  # the capture run waits for the smoke flow's own pair
         store.events.pair_added.connect(lambda *_: state.update(pairs_seen=True))
     gaps = array("f")  # this interval's heartbeat gaps, ms (emptied at every sample)
-    growth = _AllocationGrowth.from_env(t0)
 
     def beat() -> None:
         now = time.perf_counter()
@@ -134,8 +125,6 @@ def install_if_requested(window) -> None:
             f"{stall}\t{new_results}\t{_resources(window, rows)}"
         )
         rows.request()
-        if growth is not None:
-            growth.sample(now)
         log.write(line + "\n")
         log.flush()
         state["beat"] = time.perf_counter()
@@ -151,56 +140,6 @@ def install_if_requested(window) -> None:
     timer.start()
     window.destroyed.connect(lambda *_: log.close())
     sample()
-
-
-class _AllocationGrowth:
-    """tracemalloc's view of what grew since a baseline taken past the warm-up."""
-
-    TOP = 30
-
-    def __init__(self, path: str, t0: float, start_s: float) -> None:
-        import tracemalloc
-
-        self._tm, self.path, self.t0, self.start_s = tracemalloc, path, t0, start_s
-        self._baseline = None
-        self._written = 0.0
-        tracemalloc.start(8)
-
-    @classmethod
-    def from_env(cls, t0: float) -> _AllocationGrowth | None:
-        from engine.knobs import env_number
-
-        path = os.environ.get(ENV_TRACEMALLOC)
-        if not path:
-            return None
-        return cls(path, t0, env_number(ENV_TRACEMALLOC_FROM, 600.0, kind=float, minimum=0.0))
-
-    def sample(self, now: float) -> None:
-        age = now - self.t0
-        if age < self.start_s:
-            return
-        if self._baseline is None:
-            self._baseline, self._written = self._snapshot(), now
-            return
-        if now - self._written < 60.0:
-            return
-        self._written = now
-        stats = self._snapshot().compare_to(self._baseline, "traceback")
-        lines = [
-            f"# {age / 60:.1f} min; growth since {self.start_s / 60:.1f} min, "
-            f"total {sum(s.size_diff for s in stats) / 2**20:+.2f} MiB"
-        ]
-        for st in stats[: self.TOP]:
-            lines.append(f"{st.size_diff / 1024:+10.1f} KiB {st.count_diff:+7d} blocks")
-            lines += [f"      {frame}" for frame in st.traceback.format()[-6:]]
-        from engine.atomic import write_text_atomic
-
-        write_text_atomic(self.path, "\n".join(lines) + "\n")
-
-    def _snapshot(self):
-        return self._tm.take_snapshot().filter_traces(
-            (self._tm.Filter(False, self._tm.__file__), self._tm.Filter(False, __file__))
-        )
 
 
 def _tracked_objects() -> int:
