@@ -46,8 +46,6 @@ def export_shifted(src: Path, dst: Path, shift: float) -> Path:
     import onnx
     from onnx import numpy_helper
 
-    from engine.atomic import write_bytes_atomic
-
     model = onnx.load(str(src))
     found = False
     for init in model.graph.initializer:
@@ -57,14 +55,7 @@ def export_shifted(src: Path, dst: Path, shift: float) -> Path:
             found = True
     if not found:
         raise ValueError(f"{src}: no head_gate.bias initializer (not a RefColor-S export)")
-    data = model.SerializeToString()
-    card = json.loads(Path(f"{src}.card.json").read_text())
-    card["name"] = f"{card['name']}-gate+{shift:g}"
-    card["file"] = dst.name
-    card["sha256"] = hashlib.sha256(data).hexdigest()
-    write_bytes_atomic(dst, data)
-    write_bytes_atomic(Path(f"{dst}.card.json"), json.dumps(card, indent=2).encode())
-    return dst
+    return _write_variant(model, src, dst, f"-gate+{shift:g}")
 
 
 def export_deadzone(
@@ -75,8 +66,6 @@ def export_deadzone(
     given), with a card (name suffixed ``-wb<T>``, ``-g<D>``). Returns ``dst``."""
     import onnx
     from onnx import numpy_helper
-
-    from engine.atomic import write_bytes_atomic
 
     if deadzone_lab < 0:
         raise ValueError(f"dead zone must be >= 0 Lab units, got {deadzone_lab}")
@@ -93,6 +82,14 @@ def export_deadzone(
                 offset = np.array(gate_offset, np.float32)
                 init.CopyFrom(numpy_helper.from_array(offset, "gate_offset"))
         suffix += f"-g{gate_offset:g}"
+    return _write_variant(model, src, dst, suffix)
+
+
+def _write_variant(model, src: Path, dst: Path, suffix: str) -> Path:
+    """Write an edited copy of ``src``'s model to ``dst`` with ``src``'s card, its name
+    suffixed and its file and sha256 made the copy's (both files atomically)."""
+    from engine.atomic import write_bytes_atomic
+
     data = model.SerializeToString()
     card = json.loads(Path(f"{src}.card.json").read_text())
     card["name"] = f"{card['name']}{suffix}"
