@@ -524,3 +524,20 @@ def test_qa_leak_filter_reads_any_leak_when_it_filters_nothing(qa_window, qtbot)
     qtbot.keyClick(leak, Qt.Key.Key_Return)
     assert leak.value() == 100.0
     qtbot.waitUntil(lambda: qa.table.rowCount() == 4, timeout=TIMEOUT)
+
+
+def test_night_frame_and_result_split_the_live_view_evenly_on_a_768_px_screen(window, qtbot):
+    # The result's view options sat in the result pane, so its width was set by them: at
+    # 1366x768 the night frame got 360 px against the result's 615, and Blend shrank to a dot.
+    window.resize(1366, 736)
+    qtbot.waitUntil(lambda: window.height() == 736, timeout=TIMEOUT)
+    window.tabs.setCurrentWidget(window.live)
+    QApplication.processEvents()
+    live = window.live
+    night, result = live.camera_view.width(), live.result_view.width()
+    assert night > 0 and abs(night - result) <= 0.05 * max(night, result), (night, result)
+    assert live.blend.width() >= 110, live.blend.width()
+    assert live.blend_label.text() == "Blend" and live.blend_label.buddy() is live.blend
+    for base in ("colorized", "reference_blend", "night"):
+        live.base_choice.setCurrentIndex(live.base_choice.findData(base))
+        assert live.blend_label.isEnabled() == live.blend.isEnabled() == (base == "reference_blend")

@@ -100,6 +100,7 @@ class LivePanel(QWidget):
         self.blend.setRange(0.0, 1.0)
         self.blend.setDecimals(2)
         self.blend.setMaximumWidth(160)
+        self.blend.setMinimumWidth(110)  # a slider and its value, never a dot
         self.blend.setToolTip("Reference blend: weight of the aligned day reference")
         zoom_in, zoom_out, fit = (QToolButton() for _ in range(3))
         for b, text, tip in (
@@ -114,40 +115,39 @@ class LivePanel(QWidget):
         zoom_out.clicked.connect(lambda: self.camera_view.zoom(0.8))
         fit.clicked.connect(self.camera_view.reset_view)
 
+        # one row over both panes: the camera's name on the left, the result's view options on
+        # the right. Kept out of the result pane so that pane's width is not set by its
+        # controls: the night frame and its result split the width evenly (a 1366 px screen
+        # gave the night frame 360 px against the result's 615, and squeezed Blend to a dot).
         bar = QHBoxLayout()
+        bar.addWidget(self.camera_title, 1)
         bar.addWidget(self.result_title)
-        bar.addStretch(1)
+        bar.addSpacing(4)
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.base_choice)
         bar.addSpacing(8)
         bar.addWidget(QLabel("Leak mask"))
         bar.addWidget(self.mask_choice)
         bar.addSpacing(8)
-        bar.addWidget(QLabel("Blend"))
+        self.blend_label = QLabel("Blend")
+        self.blend_label.setBuddy(self.blend)
+        bar.addWidget(self.blend_label)
         bar.addWidget(self.blend)
         bar.addSpacing(8)
         for b in (zoom_in, zoom_out, fit):
             bar.addWidget(b)
 
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        head = QHBoxLayout()
-        head.addWidget(self.camera_title, 1)
-        ll.addLayout(head)
-        ll.addWidget(self.camera_view, 1)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(bar)
-        rl.addWidget(self.result_view, 1)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([500, 700])
+        split.addWidget(self.camera_view)
+        split.addWidget(self.result_view)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 600])
+        self.split = split
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        lay.addLayout(bar)
+        lay.addWidget(split, 1)
 
         # read the initial state, write edits back, follow changes made elsewhere
         self._show_view(state.view)
@@ -182,7 +182,9 @@ class LivePanel(QWidget):
             self.mask_choice.setCurrentIndex(self.mask_choice.findData(spec.mask_style))
         with signals_blocked(self.blend):
             self.blend.setValue(spec.blend_alpha)
-        self.blend.setEnabled(spec.base == "reference_blend")
+        blending = spec.base == "reference_blend"
+        self.blend.setEnabled(blending)
+        self.blend_label.setEnabled(blending)  # greyed with its slider
 
     def _on_camera(self, camera) -> None:
         self._last_seq = -1
