@@ -151,3 +151,32 @@ def night_session(window, qtbot, name: str, **details) -> None:
 def window(open_window):
     """The main window on the simulated day camera at 320x240 and the ``store`` fixture."""
     return open_window()
+
+
+def aligned_pairs(store, n: int, *, size=(160, 120)):
+    """A session of ``n`` aligned pairs from the simulated camera (one day capture)."""
+    import dataclasses
+
+    from engine.camera import SimulatedCamera
+    from engine.live import PairTracker
+
+    cam = SimulatedCamera(resolution=size, seed=5)
+    day = cam.render(0.0).image
+    cam.set_control("mode", "night")
+    tracker = PairTracker()
+    tracker.set_reference(day, fixed_camera=True)
+    s = store.create_session("night")
+    day_id = store.add_capture(s.id, day, kind="day").id
+    for i in range(n):
+        night = cam.render(0.3 + i, sequence=9 + i).image
+        result = tracker.process(night)
+        assert result.ok, result.alignment.reason
+        night_id = store.add_capture(s.id, night, kind="night").id
+        store.add_pair(
+            s.id,
+            night_id=night_id,
+            day_ids=[day_id],
+            alignment=result.alignment,
+            leak_params=dataclasses.asdict(tracker.leak_params),
+        )
+    return store.session(s.id)
