@@ -26,14 +26,11 @@ def _compiled_kernels():
 
 
 def _reference_shrink(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Repeated 2x ``INTER_AREA`` after cropping to a multiple of ``factor``."""
-    h, w = rgb.shape[:2]
-    small = rgb[: h - h % factor, : w - w % factor]
-    while factor > 1:
-        sh, sw = small.shape[:2]
-        small = cv2.resize(small, (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
-        factor //= 2
-    return np.ascontiguousarray(small)
+    """The OpenCV shrink the cue falls back on (repeated 2x ``INTER_AREA`` after cropping to a
+    multiple of ``factor``): the compiled kernel must give the same pixels."""
+    from engine.leakmask._mask import _shrink_by
+
+    return _shrink_by(rgb, factor)
 
 
 def _reference_colour_ramp(night_rgb, reference_rgb, factor, window, lo, hi) -> np.ndarray:
