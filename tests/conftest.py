@@ -180,3 +180,34 @@ def aligned_pairs(store, n: int, *, size=(160, 120)):
             leak_params=dataclasses.asdict(tracker.leak_params),
         )
     return store.session(s.id)
+
+
+@pytest.fixture
+def qa_window(store, open_window, qtbot):
+    """The window on a session of four recorded pairs (written before the window exists: it
+    forbids store writes on the GUI thread)."""
+    rng = np.random.default_rng(5)
+    s = store.create_session("judge me", operator="ana")
+    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
+          "matrix": np.eye(3).tolist()}  # fmt: skip
+    for i in range(4):
+        day = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        night = rng.integers(0, 255, (48, 64), dtype=np.uint8)
+        store.capture_pair(s.id, day=day, night=night, alignment=ok, ssim_mean=0.8 + i / 100,
+                           leak_area_pct=1.0 + i)  # fmt: skip
+    win = open_window(resolution=(160, 120), fps=15.0)
+    win.state.session = store.session(s.id)
+    win.tabs.setCurrentWidget(win.qa)
+    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 4, timeout=GUI_TIMEOUT)
+    return win
+
+
+def qa_oldest_first(qa_window, qtbot, *, row: int) -> list[int]:
+    """The QA grid sorted oldest first (after any filter already set), ``row`` selected and
+    the grid focused for verdict keys; returns the listed pair ids in order."""
+    qa = qa_window.qa
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=GUI_TIMEOUT)
+    qa.table.selectRow(row)
+    qa.table.setFocus()
+    return [p.id for p in qa._pairs]
