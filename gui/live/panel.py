@@ -17,9 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSizePolicy,
-    QSplitter,
     QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QLabeledDoubleSlider
@@ -28,6 +26,7 @@ from superqt.utils import signals_blocked
 from gui.bridge import follow, follow_latest
 from gui.live.canvas import ImageCanvas
 from gui.live.stats import LiveStats
+from gui.panes import fill_with_split, pane
 
 if TYPE_CHECKING:
     from engine.app_state import AppState, LiveViewSpec
@@ -129,25 +128,11 @@ class LivePanel(QWidget):
         for b in (zoom_in, zoom_out, fit):
             bar.addWidget(b)
 
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
         head = QHBoxLayout()
         head.addWidget(self.camera_title, 1)
-        ll.addLayout(head)
-        ll.addWidget(self.camera_view, 1)
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(bar)
-        rl.addWidget(self.result_view, 1)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([500, 700])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        left = pane(head, self.camera_view, stretch=self.camera_view)
+        right = pane(bar, self.result_view, stretch=self.result_view)
+        fill_with_split(self, Qt.Orientation.Horizontal, (left, right), (500, 700))
 
         # read the initial state, write edits back, follow changes made elsewhere
         self._show_view(state.view)

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableWidget,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QLabeledDoubleSlider
@@ -33,6 +32,7 @@ from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
+from gui.panes import fill_with_split, pane
 from gui.table_fill import bulk_fill, set_cell, set_icon
 
 if TYPE_CHECKING:
@@ -282,28 +282,12 @@ class QAPanel(QWidget):
         self.keys.setObjectName("qa_keys")
         self.keys.setStyleSheet("color: #8a909a;")
 
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(cmp_bar)
-        rl.addWidget(self.stack, 1)
         info_row = QHBoxLayout()
         info_row.addWidget(self.info, 1)
         info_row.addWidget(self.keys)
-        rl.addLayout(info_row)
-        rl.addLayout(vbar)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addLayout(bar)
-        ll.addWidget(self.table, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([330, 470])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        right = pane(cmp_bar, self.stack, info_row, vbar, stretch=self.stack)
+        left = pane(bar, self.table, stretch=self.table)
+        fill_with_split(self, Qt.Orientation.Vertical, (left, right), (330, 470))
 
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
