@@ -230,12 +230,7 @@ def _vertical5(v, ring, rows, taps, r, w, round32, src):
     t0, t1, t2, t3, t4, t5 = _half_taps(taps, r)
     inner = v[r : r + w]  # a view: an index ``r + j`` would keep the loop scalar
     for j in range(w):
-        total = _taps11(
-            _f64(c[j]),
-            _f64(a1[j]), _f64(b1[j]), _f64(a2[j]), _f64(b2[j]), _f64(a3[j]), _f64(b3[j]),
-            _f64(a4[j]), _f64(b4[j]), _f64(a5[j]), _f64(b5[j]),
-            t0, t1, t2, t3, t4, t5,
-        )  # fmt: skip
+        total = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
         inner[j] = _stored(total, round32)
     _pad_ends(v, r, w, src)
 
@@ -253,12 +248,7 @@ def _horizontal5(s, v, taps, r, w):
     a5, b5 = v[r - min(5, r) :], v[r + min(5, r) :]
     t0, t1, t2, t3, t4, t5 = _half_taps(taps, r)
     for j in range(w):
-        s[j] = _taps11(
-            _f64(c[j]),
-            _f64(a1[j]), _f64(b1[j]), _f64(a2[j]), _f64(b2[j]), _f64(a3[j]), _f64(b3[j]),
-            _f64(a4[j]), _f64(b4[j]), _f64(a5[j]), _f64(b5[j]),
-            t0, t1, t2, t3, t4, t5,
-        )  # fmt: skip
+        s[j] = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
 
 
 @njit(**_JIT_FMA)
@@ -494,6 +484,17 @@ def _taps11(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, t0, t1, t2, t3, t4, t5):
     )
 
 
+@njit(**_JIT_FMA)
+def _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5):
+    """`_taps11` of the rows' values at ``j``, widened to float64."""
+    return _taps11(
+        _f64(c[j]),
+        _f64(a1[j]), _f64(b1[j]), _f64(a2[j]), _f64(b2[j]), _f64(a3[j]), _f64(b3[j]),
+        _f64(a4[j]), _f64(b4[j]), _f64(a5[j]), _f64(b5[j]),
+        t0, t1, t2, t3, t4, t5,
+    )  # fmt: skip
+
+
 @njit(**_JIT)
 def _half_taps(taps, r):
     """The centre tap and the five each side of it, outward (``taps[r]``, ``taps[r - 1]``,
@@ -515,12 +516,7 @@ def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, 
     """
     if init:
         for j in range(w):
-            s[j] = _taps11(
-                _f64(c[j]),
-                _f64(a1[j]), _f64(b1[j]), _f64(a2[j]), _f64(b2[j]), _f64(a3[j]), _f64(b3[j]),
-                _f64(a4[j]), _f64(b4[j]), _f64(a5[j]), _f64(b5[j]),
-                t0, t1, t2, t3, t4, t5,
-            )  # fmt: skip
+            s[j] = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
     else:
         for j in range(w):
             s[j] += (
