@@ -209,7 +209,8 @@ def test_every_annotation_in_the_libraries_names_a_real_type(package):
 
 #: modules whose engine types were erased to ``Any`` (a TYPE_CHECKING import does the job)
 TYPED_MODULES = ("engine/pipeline.py", "engine/pair_views.py", "engine/live/_tracker.py",
-                 "engine/app_state.py")  # fmt: skip
+                 "engine/app_state.py", "engine/store/_store.py", "gui/pair_cache.py",
+                 "cli/_model.py")  # fmt: skip
 
 
 @pytest.mark.parametrize("rel", TYPED_MODULES)
@@ -303,3 +304,28 @@ def test_the_colorizers_the_live_view_and_the_oak_hold_are_typed_not_any():
     held = inspect.getsource(LivePreview.__init__)
     assert "self._oak: OakColorizer | None = None" in held
     assert "self._colorizer: Colorizer | None = None" in held
+
+
+def test_the_oak_colorizer_its_session_and_the_pair_cache_name_their_engine_types():
+    # Before: the card, the recombination parameters, the model's I/O and the colorizer
+    # handed to the device session were all Any
+    import inspect
+
+    from engine.camera import OakColorizer
+    from engine.camera._oak_colorize import load_on_camera_model, on_camera_problems
+    from engine.camera._oak_pipeline import OakSession
+    from gui.pair_cache import PairCache
+
+    init = inspect.signature(OakColorizer.__init__).parameters
+    assert init["card"].annotation == "ModelCard"
+    assert init["params"].annotation == "RecombineParams | None"
+    assert init["io"].annotation == "ModelIO | None"
+    load = inspect.signature(OakColorizer.load)
+    assert load.parameters["card"].annotation == "ModelCard | None"
+    assert load.return_annotation == "OakColorizer"
+    assert inspect.signature(load_on_camera_model).return_annotation == "tuple[ModelCard, ModelIO]"
+    assert inspect.signature(on_camera_problems).parameters["io"].annotation == "ModelIO"
+    session = inspect.signature(OakSession.__init__).parameters["colorizer"]
+    assert session.annotation == "OakColorizer | None"
+    cache = inspect.signature(PairCache.__init__).parameters["colorizer"]
+    assert cache.annotation == "Callable[[], SupportsColorize | None]"
