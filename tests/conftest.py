@@ -45,6 +45,15 @@ def shipped_model() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def compiled_kernels() -> None:
+    """The leak mask's compiled kernels loaded in this process (until then the maps are
+    served with OpenCV: `engine.leakmask.warm_kernels`)."""
+    from engine.leakmask import warm_kernels
+
+    warm_kernels()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

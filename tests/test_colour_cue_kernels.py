@@ -16,13 +16,9 @@ from tests.conftest import shared_path
 P = LeakMaskParams()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_kernels():
-    """These tests are about the compiled cue: load it first (until then `colour_ramp`
-    serves with OpenCV, see the fallback test below)."""
-    from engine.leakmask import warm_kernels
-
-    warm_kernels()
+#: these tests are about the compiled kernels: loaded before the first test (until then the
+#: leak mask serves its maps with OpenCV)
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 
 def _reference_shrink(rgb: np.ndarray, factor: int) -> np.ndarray:
