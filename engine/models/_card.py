@@ -15,9 +15,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.atomic import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = [
     "CARD_SUFFIX",
@@ -372,7 +375,7 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
 
 
 def write_derived_model(
-    model: Any,
+    model: onnx.ModelProto,
     dst: Path,
     *,
     src: Path,
