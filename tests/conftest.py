@@ -220,3 +220,14 @@ def qa_oldest_first(qa_window, qtbot, *, row: int) -> list[int]:
     qa.table.selectRow(row)
     qa.table.setFocus()
     return [p.id for p in qa._pairs]
+
+
+def still_camera_frames(n: int, *, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A day frame and ``n`` night frames (frames 1..n) of a simulated camera that neither
+    drifts nor sees the scene change, at 160x120."""
+    from engine.camera import SimulatedCamera
+
+    cam = SimulatedCamera(resolution=(160, 120), seed=seed, drift_px=0.0, scene_changes=False)
+    day = cam.render_frame(0).image
+    cam.set_control("mode", "night")
+    return day, [cam.render_frame(i).image for i in range(1, n + 1)]
