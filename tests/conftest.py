@@ -231,3 +231,15 @@ def still_camera_frames(n: int, *, seed: int) -> tuple[np.ndarray, list[np.ndarr
     day = cam.render_frame(0).image
     cam.set_control("mode", "night")
     return day, [cam.render_frame(i).image for i in range(1, n + 1)]
+
+
+def record_connection(camera) -> tuple[list[tuple[str, str]], list]:
+    """Record ``camera``'s ``("disconnected" | "reconnected", message)`` events, and each frame
+    it hands out with a copy of its pixels as they were then (to prove frames handed out are
+    never reused or touched)."""
+    events: list[tuple[str, str]] = []
+    frames: list = []
+    camera.events.disconnected.connect(lambda m: events.append(("disconnected", m)))
+    camera.events.reconnected.connect(lambda m: events.append(("reconnected", m)))
+    camera.events.frame_ready.connect(lambda f: frames.append((f, f.image.copy())))
+    return events, frames
