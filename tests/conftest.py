@@ -243,3 +243,26 @@ def record_connection(camera) -> tuple[list[tuple[str, str]], list]:
     camera.events.reconnected.connect(lambda m: events.append(("reconnected", m)))
     camera.events.frame_ready.connect(lambda f: frames.append((f, f.image.copy())))
     return events, frames
+
+
+def _file_of(name: str, data: bytes):
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+#: ``make(folder) -> path`` of a file no image reader can take, and what the one-line error
+#: says about it: ``@BAD_IMAGE_FILES`` on a test taking ``make`` and ``expect``
+BAD_IMAGE_FILES = pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda folder: folder / "missing.png", "file not found"),
+        (_file_of("empty.png", b""), "file is empty"),
+        (_file_of("text.png", b"this is not an image"), "not an image"),
+        (lambda folder: folder, "is a directory"),
+    ],
+    ids=["missing", "empty", "not-an-image", "directory"],
+)
