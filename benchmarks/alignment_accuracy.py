@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from alignment import align, apply_homography  # noqa: E402
-from engine._image import ImageError, read_image  # noqa: E402
+from engine import ImageError, read_image  # noqa: E402
 from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 

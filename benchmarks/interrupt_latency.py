@@ -29,7 +29,7 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine._image import write_image  # noqa: E402
+from engine import write_image  # noqa: E402
 from engine.atomic import is_partial  # noqa: E402
 
 PNG_END = b"IEND\xaeB`\x82"

@@ -39,7 +39,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine._image import to_gray  # noqa: E402
+from engine import to_gray  # noqa: E402
 from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 from engine.leakmask import (  # noqa: E402

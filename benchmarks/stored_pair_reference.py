@@ -41,7 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine._image import read_image, to_gray  # noqa: E402
+from engine import read_image, to_gray  # noqa: E402
 from engine.data import shared_dir  # noqa: E402
 from engine.evaluation import find_webcam_frames, webcam_cameras  # noqa: E402
 

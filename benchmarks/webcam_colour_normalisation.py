@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import engine.reference  # noqa: E402
-from engine._image import read_image  # noqa: E402
+from engine import read_image  # noqa: E402
 from engine.colorize import load_colorizer  # noqa: E402
 from engine.data import shared_dir  # noqa: E402
 from engine.evaluation import evaluate_webcam, find_webcam_frames  # noqa: E402

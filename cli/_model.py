@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cli._common import CliError
+
+if TYPE_CHECKING:
+    from engine.models import ModelIO
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,28 +34,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("path", type=Path, metavar="PATH")
     ins.set_defaults(func=run_inspect)
 
-    fp16 = msub.add_parser(
+    _derived_model_parser(
+        msub,
         "export-fp16",
+        run_export_fp16,
+        default_out="M_fp16.onnx",
         help="write an FP16 copy of an ONNX model and its updated card",
         description="Float32 weights become float16 and the graph I/O is declared float16 "
         "(the card says so). The FP16 outputs are compared with FP32 on random inputs against "
         "the card's fp16_tolerance.",
     )
-    fp16.add_argument("model", type=Path, metavar="M")
-    fp16.add_argument("--out", type=Path, metavar="P", help="output .onnx (default M_fp16.onnx)")
-    fp16.set_defaults(func=run_export_fp16)
-
-    cam = msub.add_parser(
+    _derived_model_parser(
+        msub,
         "camera-variant",
+        run_camera_variant,
+        default_out="M_camera.onnx",
         help="write a variant of an ONNX model whose night input takes gray levels (for the OAK)",
         description="The OAK feeds the night frame as GRAY8 gray levels, which no linear scale "
         "turns into CIE L. The variant's night input night_gray takes gray levels 0..255 and "
         "converts them to L inside the graph (Mul/Add polynomial); its card says encoding: "
         "gray8. Compile the variant with to-blob for the camera.",
     )
-    cam.add_argument("model", type=Path, metavar="M")
-    cam.add_argument("--out", type=Path, metavar="P", help="output .onnx (default M_camera.onnx)")
-    cam.set_defaults(func=run_camera_variant)
 
     blob = msub.add_parser(
         "to-blob",
@@ -106,6 +109,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     comp.set_defaults(func=run_compiler)
 
 
+def _derived_model_parser(
+    msub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    default_out: str,
+    **texts: str,
+) -> None:
+    """An action that writes an ONNX model derived from M, and its card."""
+    p = msub.add_parser(name, **texts)
+    p.add_argument("model", type=Path, metavar="M")
+    p.add_argument("--out", type=Path, metavar="P", help=f"output .onnx (default {default_out})")
+    p.set_defaults(func=func)
+
+
+def _print_tensors(io: ModelIO) -> None:
+    """A model's inputs and outputs, one line each."""
+    for kind, tensors in (("input", io.inputs), ("output", io.outputs)):
+        for t in tensors:
+            print(f"  {kind:<6}  {t.describe()}")
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     os.environ.setdefault("DEPTHAI_LEVEL", "error")  # no USB notice for an offline parse
     from engine.models import (
@@ -121,9 +146,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     for key, value in io.info.items():
         if key != "declared":
             print(f"  {key}: {value}")
-    for kind, tensors in (("input", io.inputs), ("output", io.outputs)):
-        for t in tensors:
-            print(f"  {kind:<6}  {t.describe()}")
+    _print_tensors(io)
     declared = io.info.get("declared")
     problems: list[str] = []
     if declared:  # NN archive: its config.json must agree with the executable too
@@ -246,9 +269,7 @@ def run_to_blob(args: argparse.Namespace) -> int:
         log=print,
     )
     io = inspect_model(out)
-    for kind, tensors in (("input", io.inputs), ("output", io.outputs)):
-        for t in tensors:
-            print(f"  {kind:<6}  {t.describe()}")
+    _print_tensors(io)
     print(f"wrote {out} ({out.stat().st_size:,} bytes, {io.info['shaves']} shaves, "
           f"{io.info['slices']} slices, {io.info['stages']} stages)")  # fmt: skip
     if card_path_for(out).is_file():

@@ -136,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
                 images["colorized"] = result.colorized.rgb
             files = {k: write_image(stage.path(f"{k}.png"), img) for k, img in images.items()}
             metrics["outputs"] = {k: str(out / p.name) for k, p in files.items()}
-            metrics["output_sha256"] = {p.name: _sha256(p) for p in files.values()}
+            from engine.models import sha256_file
+
+            metrics["output_sha256"] = {p.name: sha256_file(p) for p in files.values()}
         write_json(stage.path(MARKER), metrics)
     if not result.ok:
         raise CliError(
@@ -212,16 +214,6 @@ def _record_working_resolution(metrics, result, day, night, day_scale, night_sca
     to_file = np.diag([1.0 / snx, 1.0 / sny, 1.0]) @ m @ np.diag([sdx, sdy, 1.0])
     metrics["alignment"]["matrix_working"] = metrics["alignment"]["matrix"]
     metrics["alignment"]["matrix"] = (to_file / to_file[2, 2]).tolist()
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _load_colorizer(model: Path | None):

@@ -350,38 +350,30 @@ def process_pair(
         times["warp"] = 0.0
     aligned, valid = warped.image, warped.valid
 
-    mask, ssim_mean, colorized = _mask_ssim_colorize(
+    return _after_registration(
+        al,
         night,
         aligned,
         valid,
         times,
+        t0,
         leak_params=leak_params,
         stability=warped.stability,
         ssim=ssim,
         colorizer=colorizer,
         night_color=night_color,
         ref_gray=warped.gray,
-    )
-    times["total"] = (time.perf_counter() - t0) * 1e3
-    return PairResult(
-        alignment=al,
-        night=night,
-        aligned_reference=aligned,
-        valid=valid,
-        leak_mask=mask,
-        ssim_mean=ssim_mean,
-        leak_area_pct=float((mask > 0.5).mean() * 100.0),
-        colorized=colorized,
-        timings_ms=times,
         warped=warped,
     )
 
 
-def _mask_ssim_colorize(
+def _after_registration(
+    al: Alignment,
     night: np.ndarray,
     aligned: np.ndarray,
     valid: np.ndarray,
     times: dict[str, float],
+    t0: float,
     *,
     leak_params: LeakMaskParams | None = None,
     stability: np.ndarray | None = None,
@@ -389,9 +381,12 @@ def _mask_ssim_colorize(
     colorizer: SupportsColorize | None = None,
     night_color: np.ndarray | None = None,
     ref_gray: np.ndarray | None = None,
-) -> tuple[np.ndarray, float | None, ColorizeResult | None]:
+    **record: Any,
+) -> PairResult:
     """The stages after registration, shared by the single and the fused reference: leak mask
-    (1 outside the reference's footprint), SSIM mean over the footprint, colorization."""
+    (1 outside the reference's footprint), SSIM mean over the footprint, colorization; and
+    the pair's result (``record``: what only one of the two adds to it; ``t0``: when the
+    pair's processing began, for the total time)."""
     from engine.leakmask import LeakMaskParams, leak_mask, ssim_map
 
     t = time.perf_counter()
@@ -422,7 +417,19 @@ def _mask_ssim_colorize(
         else:
             colorized = colorizer.colorize(night, aligned, leak_mask=mask, night_color=night_color)
         times["colorize"] = (time.perf_counter() - t) * 1e3
-    return mask, ssim_mean, colorized
+    times["total"] = (time.perf_counter() - t0) * 1e3
+    return PairResult(
+        alignment=al,
+        night=night,
+        aligned_reference=aligned,
+        valid=valid,
+        leak_mask=mask,
+        ssim_mean=ssim_mean,
+        leak_area_pct=float((mask > 0.5).mean() * 100.0),
+        colorized=colorized,
+        timings_ms=times,
+        **record,
+    )
 
 
 def process_fused(
@@ -513,27 +520,17 @@ def process_fused(
     times["fuse"] = (time.perf_counter() - t) * 1e3
     aligned, valid = fused.image, fused.valid
 
-    mask, ssim_mean, colorized = _mask_ssim_colorize(
+    return _after_registration(
+        fused.alignments[fused.used[0]],
         night,
         aligned,
         valid,
         times,
+        t0,
         leak_params=leak_params,
         stability=fused.stability,
         colorizer=colorizer,
         night_color=night_color,
-    )
-    times["total"] = (time.perf_counter() - t0) * 1e3
-    return PairResult(
-        alignment=fused.alignments[fused.used[0]],
-        night=night,
-        aligned_reference=aligned,
-        valid=valid,
-        leak_mask=mask,
-        ssim_mean=ssim_mean,
-        leak_area_pct=float((mask > 0.5).mean() * 100.0),
-        colorized=colorized,
-        timings_ms=times,
         fused=fused,
         day_alignments=fused.alignments,
         days_used=fused.used,

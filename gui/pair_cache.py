@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
     from engine.pair_views import PairViews
-    from engine.pipeline import PairResult
+    from engine.pipeline import PairResult, SupportsColorize
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
@@ -45,7 +45,7 @@ class PairCache:
         self,
         store: Store,
         jobs: JobRunner,
-        colorizer: Callable[[], Any],
+        colorizer: Callable[[], SupportsColorize | None],
         *,
         size: int = VIEWS_KEPT,
         thumbs_kept: int = THUMBS_KEPT,

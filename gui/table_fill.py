@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
-__all__ = ["bulk_fill", "set_cell"]
+__all__ = ["bulk_fill", "set_cell", "set_icon"]
 
 _AUTO = QHeaderView.ResizeMode.ResizeToContents
 
@@ -63,11 +63,13 @@ def set_cell(
     background: QColor | None = None,
     tooltip: str = "",
     alignment: Qt.AlignmentFlag | None = None,
+    icon: QIcon | None = None,
 ) -> QTableWidgetItem:
-    """Show ``text`` in a cell, reusing the cell's item; returns the item.
+    """Show ``text`` (and ``icon``, or none) in a cell, reusing the cell's item; returns it.
 
-    Everything a refill sets is set again (colours, tooltip, alignment) and the icon is
-    cleared, so a row that now shows another record keeps nothing of the one before.
+    Everything a refill sets is set again (colours, tooltip, alignment, icon), so a row that
+    now shows another record keeps nothing of the one before; what is already as asked is
+    left alone, so a refill of an unchanged page changes no cell.
 
     Examples
     --------
@@ -84,8 +86,7 @@ def set_cell(
     # page changes nothing
     if item.text() != text:
         item.setText(text)
-    if not item.icon().isNull():
-        item.setIcon(QIcon())
+    set_icon(item, icon)
     if item.foreground() != fg:
         item.setForeground(fg)
     if item.background() != bg:
@@ -95,3 +96,20 @@ def set_cell(
     if alignment is not None and item.textAlignment() != alignment:
         item.setTextAlignment(alignment)
     return item
+
+
+def set_icon(item: QTableWidgetItem, icon: QIcon | None) -> None:
+    """Show ``icon`` in ``item`` (``None``: no icon), unless it shows that icon already.
+
+    Icons are told apart by `QIcon.cacheKey`: copies of one icon share it (the item hands
+    back a copy), so setting the same thumbnail again is seen as no change. Qt's item
+    cannot tell (it compares the stored variants, and icons have no equality): without this
+    check every refill told the view the cell changed.
+
+    Examples
+    --------
+    >>> set_icon(table.item(0, 2), QIcon(pixmap))  # doctest: +SKIP
+    """
+    want = QIcon() if icon is None else icon
+    if item.icon().cacheKey() != want.cacheKey():
+        item.setIcon(want)

@@ -45,6 +45,15 @@ def shipped_model() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def compiled_kernels() -> None:
+    """The leak mask's compiled kernels loaded in this process (until then the maps are
+    served with OpenCV: `engine.leakmask.warm_kernels`)."""
+    from engine.leakmask import warm_kernels
+
+    warm_kernels()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
@@ -151,3 +160,109 @@ def night_session(window, qtbot, name: str, **details) -> None:
 def window(open_window):
     """The main window on the simulated day camera at 320x240 and the ``store`` fixture."""
     return open_window()
+
+
+def aligned_pairs(store, n: int, *, size=(160, 120)):
+    """A session of ``n`` aligned pairs from the simulated camera (one day capture)."""
+    import dataclasses
+
+    from engine.camera import SimulatedCamera
+    from engine.live import PairTracker
+
+    cam = SimulatedCamera(resolution=size, seed=5)
+    day = cam.render(0.0).image
+    cam.set_control("mode", "night")
+    tracker = PairTracker()
+    tracker.set_reference(day, fixed_camera=True)
+    s = store.create_session("night")
+    day_id = store.add_capture(s.id, day, kind="day").id
+    for i in range(n):
+        night = cam.render(0.3 + i, sequence=9 + i).image
+        result = tracker.process(night)
+        assert result.ok, result.alignment.reason
+        night_id = store.add_capture(s.id, night, kind="night").id
+        store.add_pair(
+            s.id,
+            night_id=night_id,
+            day_ids=[day_id],
+            alignment=result.alignment,
+            leak_params=dataclasses.asdict(tracker.leak_params),
+        )
+    return store.session(s.id)
+
+
+@pytest.fixture
+def qa_window(store, open_window, qtbot):
+    """The window on a session of four recorded pairs (written before the window exists: it
+    forbids store writes on the GUI thread)."""
+    rng = np.random.default_rng(5)
+    s = store.create_session("judge me", operator="ana")
+    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
+          "matrix": np.eye(3).tolist()}  # fmt: skip
+    for i in range(4):
+        day = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        night = rng.integers(0, 255, (48, 64), dtype=np.uint8)
+        store.capture_pair(s.id, day=day, night=night, alignment=ok, ssim_mean=0.8 + i / 100,
+                           leak_area_pct=1.0 + i)  # fmt: skip
+    win = open_window(resolution=(160, 120), fps=15.0)
+    win.state.session = store.session(s.id)
+    win.tabs.setCurrentWidget(win.qa)
+    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 4, timeout=GUI_TIMEOUT)
+    return win
+
+
+def qa_oldest_first(qa_window, qtbot, *, row: int) -> list[int]:
+    """The QA grid sorted oldest first (after any filter already set), ``row`` selected and
+    the grid focused for verdict keys; returns the listed pair ids in order."""
+    qa = qa_window.qa
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=GUI_TIMEOUT)
+    qa.table.selectRow(row)
+    qa.table.setFocus()
+    return [p.id for p in qa._pairs]
+
+
+def still_camera_frames(n: int, *, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A day frame and ``n`` night frames (frames 1..n) of a simulated camera that neither
+    drifts nor sees the scene change, at 160x120."""
+    from engine.camera import SimulatedCamera
+
+    cam = SimulatedCamera(resolution=(160, 120), seed=seed, drift_px=0.0, scene_changes=False)
+    day = cam.render_frame(0).image
+    cam.set_control("mode", "night")
+    return day, [cam.render_frame(i).image for i in range(1, n + 1)]
+
+
+def record_connection(camera) -> tuple[list[tuple[str, str]], list]:
+    """Record ``camera``'s ``("disconnected" | "reconnected", message)`` events, and each frame
+    it hands out with a copy of its pixels as they were then (to prove frames handed out are
+    never reused or touched)."""
+    events: list[tuple[str, str]] = []
+    frames: list = []
+    camera.events.disconnected.connect(lambda m: events.append(("disconnected", m)))
+    camera.events.reconnected.connect(lambda m: events.append(("reconnected", m)))
+    camera.events.frame_ready.connect(lambda f: frames.append((f, f.image.copy())))
+    return events, frames
+
+
+def _file_of(name: str, data: bytes):
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+#: ``make(folder) -> path`` of a file no image reader can take, and what the one-line error
+#: says about it: ``@BAD_IMAGE_FILES`` on a test taking ``make`` and ``expect``
+BAD_IMAGE_FILES = pytest.mark.parametrize(
+    "make, expect",
+    [
+        (lambda folder: folder / "missing.png", "file not found"),
+        (_file_of("empty.png", b""), "file is empty"),
+        (_file_of("text.png", b"this is not an image"), "not an image"),
+        (lambda folder: folder, "is a directory"),
+    ],
+    ids=["missing", "empty", "not-an-image", "directory"],
+)

@@ -23,6 +23,7 @@ from engine.camera import (
     open_camera,
 )
 from engine.camera._webcam import _QUERYCTRL, parse_queryctrl
+from tests.conftest import record_connection
 
 
 @pytest.fixture
@@ -60,10 +61,7 @@ def test_webcam_on_a_video_file_delivers_rgb_frames_and_lists_controls(clip):
 def test_webcam_end_of_stream_is_a_disconnect_and_it_reconnects(clip):
     cam = WebcamCamera(str(clip))
     cam.reconnect_interval = 0.02
-    events, frames = [], []
-    cam.events.disconnected.connect(lambda m: events.append(("disconnected", m)))
-    cam.events.reconnected.connect(lambda m: events.append(("reconnected", m)))
-    cam.events.frame_ready.connect(lambda f: frames.append((f, f.image.copy())))
+    events, frames = record_connection(cam)
     cam.start()
     deadline = time.monotonic() + 5.0
     while len(frames) < 8 and time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from engine.camera import (
     SimulatedCamera,
 )
 from engine.camera._scene import PERIOD_S
+from tests.conftest import record_connection
 
 SIZE = (320, 240)
 
@@ -356,10 +357,7 @@ class FlakyCamera(Camera):
 
 def test_disconnect_then_reconnect_events_and_frames_resume():
     cam = FlakyCamera(drop_after=3, outage=2)
-    events, kept = [], []
-    cam.events.disconnected.connect(lambda m: events.append(("disconnected", m)))
-    cam.events.reconnected.connect(lambda m: events.append(("reconnected", m)))
-    cam.events.frame_ready.connect(lambda f: kept.append((f, f.image.copy())))
+    events, kept = record_connection(cam)
     cam.start()
     deadline = time.monotonic() + 3.0
     while cam.frames_delivered < 8 and time.monotonic() < deadline:

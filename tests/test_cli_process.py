@@ -13,6 +13,7 @@ import skimage.data
 
 from cli import main as cli_main
 from engine._image import read_image, write_image
+from tests.conftest import BAD_IMAGE_FILES
 
 
 def _night_from_day(day: np.ndarray, shift=(6.0, -4.0), angle=2.0) -> np.ndarray:
@@ -99,16 +100,7 @@ def test_process_with_colorize_writes_the_colorized_frame(pair, tmp_path, capsys
     assert np.abs(chroma).mean() > 3.0  # not a gray image
 
 
-@pytest.mark.parametrize(
-    "make, expect",
-    [
-        (lambda p: p / "missing.png", "file not found"),
-        (lambda p: _write(p / "text.png", b"this is not an image"), "not an image"),
-        (lambda p: _write(p / "empty.png", b""), "empty"),
-        (lambda p: p, "directory"),
-    ],
-    ids=["missing", "not-image", "empty", "directory"],
-)
+@BAD_IMAGE_FILES
 def test_process_bad_input_is_one_line(pair, tmp_path, make, expect):
     day, _ = pair
     bad = make(tmp_path)
@@ -181,8 +173,3 @@ def test_process_fixed_camera_on_a_real_webcam_night(tmp_path, capsys):
     assert m["alignment"]["ok"] is True and m["alignment"]["method"] == "fixed+ecc"
     # a camera that did not move: within a few pixels of the identity
     assert np.abs(np.asarray(m["alignment"]["matrix"]) - np.eye(3))[:2, 2].max() < 5
-
-
-def _write(path, data: bytes):
-    path.write_bytes(data)
-    return path

@@ -16,24 +16,17 @@ from tests.conftest import shared_path
 P = LeakMaskParams()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_kernels():
-    """These tests are about the compiled cue: load it first (until then `colour_ramp`
-    serves with OpenCV, see the fallback test below)."""
-    from engine.leakmask import warm_kernels
-
-    warm_kernels()
+#: these tests are about the compiled kernels: loaded before the first test (until then the
+#: leak mask serves its maps with OpenCV)
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 
 def _reference_shrink(rgb: np.ndarray, factor: int) -> np.ndarray:
-    """Repeated 2x ``INTER_AREA`` after cropping to a multiple of ``factor``."""
-    h, w = rgb.shape[:2]
-    small = rgb[: h - h % factor, : w - w % factor]
-    while factor > 1:
-        sh, sw = small.shape[:2]
-        small = cv2.resize(small, (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
-        factor //= 2
-    return np.ascontiguousarray(small)
+    """The OpenCV shrink the cue falls back on (repeated 2x ``INTER_AREA`` after cropping to a
+    multiple of ``factor``): the compiled kernel must give the same pixels."""
+    from engine.leakmask._mask import _shrink_by
+
+    return _shrink_by(rgb, factor)
 
 
 def _reference_colour_ramp(night_rgb, reference_rgb, factor, window, lo, hi) -> np.ndarray:

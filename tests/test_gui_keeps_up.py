@@ -191,23 +191,28 @@ def test_live_plot_legend_sits_above_the_plot_not_on_the_curves(qtbot):
 def test_thread_cpu_names_roles_and_counts_a_busy_threads_time():
     from gui._thread_cpu import ThreadCpu, thread_cpu_seconds
 
-    stop = threading.Event()
+    stop, busy = threading.Event(), threading.Event()
 
     def spin():
         while not stop.is_set():
             sum(range(1000))
+            if time.thread_time() >= 0.15:  # its own CPU time, whatever the machine's load
+                busy.set()
 
     acct = ThreadCpu()
     acct.start()
+    t0 = time.monotonic()
     t = threading.Thread(target=spin, name="nightlab-live-0", daemon=True)
     t.start()
-    time.sleep(0.4)
+    # until the thread has had 0.15 s of CPU, not a fixed 0.4 s: on the shared 2-core machine
+    # at a load of 10 it got 0.04 s of those 0.4 s
+    assert busy.wait(timeout=30)
     acct.stop()
     stop.set()
     t.join()
     labels = {label for label, _, _ in thread_cpu_seconds().values()}
     assert "gui" in labels  # the main thread is the GUI thread in the app
-    fig = acct.figures(0.4)
+    fig = acct.figures(time.monotonic() - t0)
     live = fig["by_role"]["nightlab-live"]
     assert live["threads"] == 1 and live["cpu_s"] >= 0.05
     assert fig["threads"] >= 2

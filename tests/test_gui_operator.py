@@ -14,8 +14,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from tests import test_gui_screens  # noqa: E402
-
-qa_window = test_gui_screens.qa_window  # the window on four recorded pairs (a fixture)
+from tests.conftest import qa_oldest_first  # noqa: E402
 
 TIMEOUT = 30_000
 
@@ -279,11 +278,7 @@ def test_qa_double_key_on_the_last_pair_judges_it_once_and_moving_back_judges_it
     # P (or F) pressed quickly judged the same pair again: two verdicts in its history for
     # one pair the operator saw
     qa, store = qa_window.qa, qa_window.store
-    qa.sort.setCurrentText("Oldest")
-    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
-    last = qa._pairs[-1].id
-    qa.table.selectRow(3)
-    qa.table.setFocus()
+    last = qa_oldest_first(qa_window, qtbot, row=3)[-1]
     assert "(4 of 4)" in qa.info.text()
     qtbot.keyClick(qa.table, Qt.Key.Key_P)
     qtbot.keyClick(qa.table, Qt.Key.Key_F)  # a quick second key: not a second verdict
@@ -320,11 +315,7 @@ def test_qa_verdict_key_held_down_judges_one_pair_not_one_per_key_repeat(qa_wind
     from PySide6.QtGui import QKeyEvent
 
     qa, store = qa_window.qa, qa_window.store
-    qa.sort.setCurrentText("Oldest")
-    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
-    ids = [p.id for p in qa._pairs]
-    qa.table.selectRow(0)
-    qa.table.setFocus()
+    ids = qa_oldest_first(qa_window, qtbot, row=0)
     qtbot.keyClick(qa.table, Qt.Key.Key_P)  # the press
     window = qa_window.windowHandle()
     for _ in range(3):  # the key held: what the system sends while it stays down
@@ -461,12 +452,8 @@ def test_qa_last_not_judged_pair_leaving_the_list_puts_no_other_pair_under_the_k
     # Before: with "Not judged" shown, the last pair judged left the list and the first one
     # was selected in its place, so a second press a moment later judged a pair unseen
     qa, store = qa_window.qa, qa_window.store
-    qa.sort.setCurrentText("Oldest")
     qa.verdict.setCurrentIndex(qa.verdict.findData("none"))
-    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
-    ids = [p.id for p in qa._pairs]
-    qa.table.selectRow(3)
-    qa.table.setFocus()
+    ids = qa_oldest_first(qa_window, qtbot, row=3)
     qtbot.keyClick(qa.table, Qt.Key.Key_P)
     qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=TIMEOUT)  # it left the list
     _settled(qa_window, qtbot)

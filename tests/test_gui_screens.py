@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QPoint, QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests.conftest import night_session  # noqa: E402
+from tests.conftest import night_session, qa_oldest_first  # noqa: E402
 
 TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
@@ -173,35 +173,11 @@ def test_ctrl_q_without_a_scheduled_run_quits_at_once(window, qtbot):
     assert window.confirm_box is None
 
 
-@pytest.fixture
-def qa_window(store, open_window, qtbot):
-    """The window on a session of four recorded pairs (written before the window exists: it
-    forbids store writes on the GUI thread)."""
-    rng = np.random.default_rng(5)
-    s = store.create_session("judge me", operator="ana")
-    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
-          "matrix": np.eye(3).tolist()}  # fmt: skip
-    for i in range(4):
-        day = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-        night = rng.integers(0, 255, (48, 64), dtype=np.uint8)
-        store.capture_pair(s.id, day=day, night=night, alignment=ok, ssim_mean=0.8 + i / 100,
-                           leak_area_pct=1.0 + i)  # fmt: skip
-    win = open_window(resolution=(160, 120), fps=15.0)
-    win.state.session = store.session(s.id)
-    win.tabs.setCurrentWidget(win.qa)
-    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 4, timeout=TIMEOUT)
-    return win
-
-
 def test_qa_keys_judge_consecutive_pairs_however_fast_they_are_pressed(qa_window, qtbot):
     from PySide6.QtCore import Qt
 
     qa, store = qa_window.qa, qa_window.store
-    qa.sort.setCurrentText("Oldest")
-    qtbot.waitUntil(lambda: qa._pairs and qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
-    ids = [p.id for p in qa._pairs]
-    qa.table.selectRow(0)
-    qa.table.setFocus()
+    ids = qa_oldest_first(qa_window, qtbot, row=0)
     assert "(1 of 4)" in qa.info.text() and "4 not judged" in qa.count.text()
     # three verdicts typed back to back, before any write has come back
     for key in (Qt.Key.Key_P, Qt.Key.Key_F, Qt.Key.Key_R):
@@ -373,8 +349,6 @@ def test_qa_wipe_is_composed_off_the_gui_thread_one_at_a_time_and_ends_on_the_la
     import threading
     import time
 
-    import numpy as np
-
     import gui.qa.panel as qa_module
     from engine.overlay import as_display
     from engine.pair_views import wipe
@@ -431,7 +405,6 @@ def test_a_camera_loss_never_makes_the_window_wider_than_the_screen(window, qtbo
 
 
 def test_qa_compares_the_day_reference_as_taken_with_its_aligned_version(qa_window, qtbot):
-    import numpy as np
 
     qa = qa_window.qa
     qtbot.waitUntil(lambda: qa._views is not None, timeout=TIMEOUT)

@@ -7,30 +7,17 @@ import numpy as np
 import pytest
 
 from engine._image import IMAGE_SUFFIXES, ImageError, read_image, write_image
+from tests.conftest import BAD_IMAGE_FILES
 
 
 def _rgb(rng: np.random.Generator, h: int = 12, w: int = 17) -> np.ndarray:
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def _write_bytes(path, data: bytes):
-    path.write_bytes(data)
-    return path
-
-
 # ---------------------------------------------------------------------------- read errors
 
 
-@pytest.mark.parametrize(
-    "make, expect",
-    [
-        (lambda d: d / "missing.png", "file not found"),
-        (lambda d: _write_bytes(d / "empty.png", b""), "file is empty"),
-        (lambda d: _write_bytes(d / "text.png", b"this is not an image"), "not an image"),
-        (lambda d: d, "is a directory"),
-    ],
-    ids=["missing", "empty", "not-an-image", "directory"],
-)
+@BAD_IMAGE_FILES
 def test_read_image_errors_name_the_file(tmp_path, make, expect):
     bad = make(tmp_path)
     with pytest.raises(ImageError, match=expect) as info:

@@ -528,7 +528,6 @@ def test_interleaved_timing_alternates_reference_and_ours():
 def test_ssim_map_from_several_threads_at_once_is_still_exact(rng):
     # Large maps share one long-lived helper thread: concurrent callers must neither
     # deadlock nor mix strips.
-    import threading
 
     from engine.leakmask import SSIM_PARALLEL_PIXELS
 
@@ -538,22 +537,32 @@ def test_ssim_map_from_several_threads_at_once_is_still_exact(rng):
         (rng.integers(0, 256, shape, dtype=np.uint8), rng.integers(0, 256, shape, dtype=np.uint8))
         for _ in range(3)
     ]
-    expected = [ssim_map(a, b, data_range=255) for a, b in pairs]
+    expected = _maps_equal_from_concurrent_threads(pairs, dict(data_range=255), repeats=1)
+    a, b = pairs[0]
+    assert np.abs(expected[0] - _skimage(a, b, data_range=255)).max() <= TOL
+
+
+def _maps_equal_from_concurrent_threads(pairs, kw: dict, *, repeats: int) -> list[np.ndarray]:
+    """`ssim_map` of each pair, alone, then from one thread a pair all at once (``repeats``
+    maps each): the same maps to the bit. Returns the maps made alone."""
+    import threading
+
+    expected = [ssim_map(a, b, **kw) for a, b in pairs]
     results: dict[int, np.ndarray] = {}
 
     def run(i):
-        results[i] = ssim_map(*pairs[i], data_range=255)
+        for _ in range(repeats):
+            results[i] = ssim_map(*pairs[i], **kw)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(pairs))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not any(t.is_alive() for t in threads)
-    for i in range(3):
+    for i in range(len(pairs)):
         np.testing.assert_array_equal(results[i], expected[i])
-    a, b = pairs[0]
-    assert np.abs(expected[0] - _skimage(a, b, data_range=255)).max() <= TOL
+    return expected
 
 
 def test_a_stalled_helper_thread_neither_holds_up_nor_overwrites_the_map():
@@ -644,27 +653,12 @@ def test_strip_buffers_are_kept_per_thread_and_never_shared():
 def test_gaussian_maps_from_several_threads_at_once_are_still_exact(dtype, rng):
     # The compiled path keeps buffers per thread (window rows, float32 copies of uint8
     # images) and shares the helper thread: concurrent callers must not mix them.
-    import threading
 
     shape = (700, 500)  # >= SSIM_PARALLEL_PIXELS: the two-thread path
     scale = 255 if dtype == "uint8" else 1.0
     pairs = [tuple((rng.random(shape) * scale).astype(dtype) for _ in range(2)) for _ in range(3)]
     kw = dict(data_range=scale, gaussian_weights=True, win_size=11)
-    expected = [ssim_map(a, b, **kw) for a, b in pairs]
-    results: dict[int, np.ndarray] = {}
-
-    def run(i):
-        for _ in range(3):
-            results[i] = ssim_map(*pairs[i], **kw)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    for i in range(3):
-        np.testing.assert_array_equal(results[i], expected[i])
+    expected = _maps_equal_from_concurrent_threads(pairs, kw, repeats=3)
     a, b = pairs[0]
     assert np.abs(expected[0] - _skimage(a, b, **kw)).max() <= 1e-6
 

@@ -16,14 +16,13 @@ from engine.inspect_views import checkerboard, difference, inspect_view, nudge
 from engine.live_preview import LivePreview
 from engine.overlay import blend, compose_live_view, mask_contour, mask_overlay, masked_colorized
 from engine.pair_views import render_pair, thumbnail, wipe
+from tests.conftest import still_camera_frames
 
 
 @pytest.fixture(scope="module")
 def day_night():
-    cam = SimulatedCamera(resolution=(160, 120), seed=2, drift_px=0.0, scene_changes=False)
-    day = cam.render_frame(0).image
-    cam.set_control("mode", "night")
-    return day, cam.render_frame(1).image
+    day, (night,) = still_camera_frames(1, seed=2)
+    return day, night
 
 
 def test_app_state_emits_per_field_and_validates_the_reference():

@@ -13,18 +13,15 @@ import numpy as np
 import pytest
 
 import alignment
-from engine.camera import SimulatedCamera
 from engine.live import PairTracker
 from engine.live_preview import LivePreview
 from engine.pipeline import process_pair
+from tests.conftest import still_camera_frames
 
 
 @pytest.fixture(scope="module")
 def frames():
-    cam = SimulatedCamera(resolution=(160, 120), seed=2, drift_px=0.0, scene_changes=False)
-    day = cam.render_frame(0).image
-    cam.set_control("mode", "night")
-    return day, [cam.render_frame(i).image for i in range(1, 4)]
+    return still_camera_frames(3, seed=2)
 
 
 @pytest.fixture

@@ -17,20 +17,17 @@ import pytest
 
 import alignment
 import engine.colorize._colorizer as colorizer_module
-from engine.camera import SimulatedCamera
 from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
 from engine.leakmask import LeakMaskParams
 from engine.live import PairTracker
 from engine.live_preview import LivePreview
 from engine.pipeline import WarpedReference, process_pair
+from tests.conftest import still_camera_frames
 
 
 @pytest.fixture(scope="module")
 def frames():
-    cam = SimulatedCamera(resolution=(160, 120), seed=5, drift_px=0.0, scene_changes=False)
-    day = cam.render_frame(0).image
-    cam.set_control("mode", "night")
-    return day, [cam.render_frame(i).image for i in range(1, 6)]
+    return still_camera_frames(5, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -584,3 +584,20 @@ def test_corrupt_compressed_archive_is_one_line(tmp_path, mode, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and bad.name in err[0]
     assert any(w in err[0] for w in ("archive", "config.json")), err[0]
+
+
+@pytest.mark.parametrize("derive", ["export_fp16", "with_gray_night_input"])
+def test_a_derived_model_is_never_left_without_its_card(tiny, tmp_path, monkeypatch, derive):
+    # both derivations write through engine.models' one writer; before, an FP16 copy whose
+    # card could not be written stayed behind without it
+    import engine.models
+    import engine.models._card as card_module
+
+    def refuse(path, data):
+        raise ModelError(f"{Path(path).name}: refusing to write an invalid card: (test)")
+
+    monkeypatch.setattr(card_module, "write_card", refuse)
+    dst = tmp_path / "derived.onnx"
+    with pytest.raises(ModelError, match="refusing to write an invalid card"):
+        getattr(engine.models, derive)(tiny, dst=dst)
+    assert not dst.exists() and not card_path_for(dst).exists()

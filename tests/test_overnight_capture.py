@@ -17,7 +17,6 @@ found growing with every pair, each bounded here on a real store (SQLite and PNG
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import threading
@@ -25,40 +24,13 @@ import threading
 import numpy as np
 import pytest
 
-from tests.conftest import GUI_TIMEOUT, night_session
+from tests.conftest import GUI_TIMEOUT, aligned_pairs, night_session
 
 LINUX = sys.platform.startswith("linux")
 
 
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def _aligned_pairs(store, n: int, *, size=(160, 120)):
-    """A session of ``n`` aligned pairs from the simulated camera (one day capture)."""
-    from engine.camera import SimulatedCamera
-    from engine.live import PairTracker
-
-    cam = SimulatedCamera(resolution=size, seed=5)
-    day = cam.render(0.0).image
-    cam.set_control("mode", "night")
-    tracker = PairTracker()
-    tracker.set_reference(day, fixed_camera=True)
-    s = store.create_session("night")
-    day_id = store.add_capture(s.id, day, kind="day").id
-    for i in range(n):
-        night = cam.render(0.3 + i, sequence=9 + i).image
-        result = tracker.process(night)
-        assert result.ok, result.alignment.reason
-        night_id = store.add_capture(s.id, night, kind="night").id
-        store.add_pair(
-            s.id,
-            night_id=night_id,
-            day_ids=[day_id],
-            alignment=result.alignment,
-            leak_params=dataclasses.asdict(tracker.leak_params),
-        )
-    return store.session(s.id)
 
 
 def _counting_style():
@@ -148,7 +120,7 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
     from gui.qa.panel import PAGE, QAPanel
 
     n = 10
-    session = _aligned_pairs(store, n)
+    session = aligned_pairs(store, n)
     renders, pixmaps = [], []
     real = pv.render_pair
     monkeypatch.setattr(pv, "render_pair", lambda *a, **k: renders.append(1) or real(*a, **k))
@@ -231,7 +203,7 @@ def test_the_pair_cache_keeps_at_most_its_sizes_over_a_night_of_pairs(qtbot, sto
     from gui.qa.panel import PAGE
 
     assert PAGE <= THUMBS_KEPT  # a page refill never pushes out the page's own thumbnails
-    session = _aligned_pairs(store, 9, size=(96, 72))
+    session = aligned_pairs(store, 9, size=(96, 72))
     pairs = store.pairs(session_id=session.id)
     jobs = JobRunner()
     colorizer = ReferenceTransferColorizer()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine._image import read_image, to_gray
-from engine.leakmask import LeakMaskParams, leak_mask_stages, warm_kernels
+from engine.leakmask import LeakMaskParams, leak_mask_stages
 from engine.leakmask._mask import _shrink
 from engine.leakmask._similarity import _orientation_compiled, _orientation_similarity
 from tests.conftest import shared_path
@@ -16,9 +16,9 @@ from tests.conftest import shared_path
 P = LeakMaskParams()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_kernels():
-    warm_kernels()
+#: these tests are about the compiled kernels: loaded before the first test (until then the
+#: leak mask serves its maps with OpenCV)
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 
 def _pairs():

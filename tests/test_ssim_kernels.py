@@ -15,13 +15,9 @@ from tests.conftest import shared_path
 F = np.float32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_kernels():
-    """These tests are about the compiled kernels: load them before the first map (until
-    then ``ssim_map`` serves uint8/box maps with OpenCV, see the fallback tests below)."""
-    from engine.leakmask import warm_kernels
-
-    warm_kernels()
+#: these tests are about the compiled kernels: loaded before the first test (until then the
+#: leak mask serves its maps with OpenCV)
+pytestmark = pytest.mark.usefixtures("compiled_kernels")
 
 
 def _opencv_exact_u8_box(a, b, win, data_range=255.0, cov_norm=None):

@@ -5,8 +5,8 @@
 * :func:`fp16_max_abs_diff` runs the network with FP16 weights *and* activations (torch
   ``.half()`` on CPU) and compares with FP32: the figure behind ``fp16_tolerance``.
 * :func:`onnx_median_ms` times onnxruntime on ``threads`` intra-op threads.
-* :func:`refcolor_card` builds the contract's card dict; :func:`write_card` validates, hashes
-  and writes it as the JSON sidecar (``<model>.card.json``) with :func:`engine.models.write_card`.
+* :func:`refcolor_card` builds the contract's card dict; :func:`engine.models.write_card`
+  validates, hashes and writes it as the JSON sidecar (``<model>.card.json``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import torch
 from engine.atomic import write_bytes_atomic
 from engine.bench import median_ms
 from engine.models import tiny_card
-from engine.models import write_card as write_model_card
 from training.model import INPUT_NAMES, OUTPUT_NAMES, RefColorNet
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "onnx_ops",
     "onnx_vs_torch",
     "refcolor_card",
-    "write_card",
 ]
 
 Feeds = list[dict[str, np.ndarray]]
@@ -179,28 +177,3 @@ def refcolor_card(
         target_devices=["cpu-onnxruntime", "myriadx"],
     )
     return card
-
-
-def write_card(
-    model_path: Path,
-    *,
-    description: str,
-    fp16_tolerance: float,
-    training: dict,
-    license_note: str,
-    version: str = "1.0.0",
-    width: int = 256,
-    height: int = 192,
-) -> Path:
-    """Write ``<model_path>.card.json``: :func:`refcolor_card`, validated against the schema,
-    with ``file``/``format``/``sha256`` filled in by :func:`engine.models.write_card`."""
-    card = refcolor_card(
-        description=description,
-        fp16_tolerance=fp16_tolerance,
-        training=training,
-        license_note=license_note,
-        version=version,
-        width=width,
-        height=height,
-    )
-    return write_model_card(model_path, card)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from engine.atomic import write_bytes_atomic
+from engine.models import write_card
 from engine.scene_change import donor_photos
 from training.data import (
     HELDOUT_PAIRS,
@@ -42,7 +43,7 @@ from training.export import (
     onnx_median_ms,
     onnx_ops,
     onnx_vs_torch,
-    write_card,
+    refcolor_card,
 )
 from training.model import INPUT_NAMES, WB_BUFFERS, RefColorNet
 
@@ -430,10 +431,12 @@ def ship(
     training = training_record(args, train_seconds, webcams)
     card = write_card(
         path,
-        description=DESCRIPTION,
-        fp16_tolerance=tolerance,
-        training=training,
-        license_note=LICENSE,
+        refcolor_card(
+            description=DESCRIPTION,
+            fp16_tolerance=tolerance,
+            training=training,
+            license_note=LICENSE,
+        ),
     )
     report = {
         "onnx": str(path),

@@ -32,12 +32,16 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine._image import to_gray
 from engine.camera._base import Frame
+
+if TYPE_CHECKING:
+    from engine.colorize import ColorizeResult, RecombineParams
+    from engine.models import ModelCard, ModelIO
 
 __all__ = [
     "FRAMES_MEMORY_LIMIT",
@@ -71,7 +75,7 @@ on the way: 256 mono 1280x800 frames (8.5 s at 30 fps), or 42 RGB 1920x1080 ones
 _PENDING_MAX = 8
 
 
-def on_camera_problems(card: Any, io: Any) -> list[str]:
+def on_camera_problems(card: ModelCard, io: ModelIO) -> list[str]:
     """What keeps a (card-conformant) model from running on the OAK; empty when it can.
 
     Checks the format (a MyriadX blob, or an NN archive holding one), that the night input is
@@ -136,7 +140,7 @@ def on_camera_problems(card: Any, io: Any) -> list[str]:
     return problems
 
 
-def _feed_problems(card: Any, io: Any) -> list[str]:
+def _feed_problems(card: ModelCard, io: ModelIO) -> list[str]:
     """What the pipeline feeds vs the blob's own inputs: one GRAY8 plane at the model size for
     the night input, ``prepare_inputs``' tensors (the card's shapes) for the references."""
     real = {t.name: t for t in getattr(io, "inputs", ())}
@@ -178,7 +182,9 @@ def default_on_camera_model() -> Path:
     return onnx.parent / f"{stem}.blob"
 
 
-def load_on_camera_model(path: str | Path | None = None, *, card: Any = None) -> tuple[Any, Any]:
+def load_on_camera_model(
+    path: str | Path | None = None, *, card: ModelCard | None = None
+) -> tuple[ModelCard, ModelIO]:
     """Inspect a model without a device and check it against its card and the camera path.
 
     Parameters
@@ -282,7 +288,7 @@ class OnCameraResult:
     """A frame colorized on the camera: the night frame it came from and the result."""
 
     frame: Frame
-    result: Any
+    result: ColorizeResult
     """`engine.colorize.ColorizeResult` (full-resolution RGB, ab, ab_lowres)."""
 
 
@@ -296,12 +302,12 @@ class OakColorizer:
 
     def __init__(
         self,
-        card: Any,
+        card: ModelCard,
         model_path: str | Path,
         *,
-        params: Any = None,
+        params: RecombineParams | None = None,
         memory_limit: int = FRAMES_MEMORY_LIMIT,
-        io: Any = None,
+        io: ModelIO | None = None,
     ):
         from engine.colorize import RecombineParams
 
@@ -346,7 +352,13 @@ class OakColorizer:
         result arrived: how far behind the camera the network runs, in frames."""
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, card: Any = None, params: Any = None):
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        card: ModelCard | None = None,
+        params: RecombineParams | None = None,
+    ) -> OakColorizer:
         """Check the model (:func:`load_on_camera_model`) and make its colorizer."""
         card, io = load_on_camera_model(path, card=card)
         return cls(card, io.path, params=params, io=io)

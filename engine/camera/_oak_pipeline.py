@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.camera._base import CameraDisconnected, CameraError, Frame, FrameMeta
 from engine.camera._oak_controls import build_camera_control, replay_calls
+
+if TYPE_CHECKING:
+    from engine.camera._oak_colorize import OakColorizer
 
 __all__ = ["OakSession", "frame_from_imgframe", "list_oak_devices", "protocol_name"]
 
@@ -178,7 +181,7 @@ class OakSession:
         socket: str = "CAM_A",
         controls: dict[str, Any] | None = None,
         ir_intensity: float = 0.0,
-        colorizer: Any = None,
+        colorizer: OakColorizer | None = None,
     ) -> None:
         self.device_id = device_id
         self.resolution = resolution

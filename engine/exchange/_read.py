@@ -34,13 +34,16 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.atomic import PARTIAL_SUFFIX
 from engine.exchange._errors import BagRejected
 from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import check_version, manifest_files, validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
+
+if TYPE_CHECKING:
+    import bagit
 
 __all__ = ["OpenedBag", "open_bag"]
 
@@ -415,7 +418,7 @@ def _check_bag(
     )
 
 
-def _hash_all(root: Path, bag: Any, total: int, reporter: Reporter) -> dict[str, str]:
+def _hash_all(root: Path, bag: bagit.Bag, total: int, reporter: Reporter) -> dict[str, str]:
     reporter.start("verifying", total)
     out = {}
     buf = bytearray(_CHUNK)

@@ -79,6 +79,16 @@ def _contrast_structure(e_a, e_b, cross, floor) -> np.ndarray:
     return _ratio(cross, e_a, e_b, floor)
 
 
+def _in_typical_units(e_a, e_b, cross) -> None:
+    """Each modality's local energy in units of its own typical value, and their cross term
+    in the geometric mean of the two (in place): contrast may differ a lot between them."""
+    k_a = _typical(e_a)
+    k_b = _typical(e_b)
+    e_a *= 1.0 / k_a
+    e_b *= 1.0 / k_b
+    cross *= 1.0 / np.sqrt(k_a * k_b)
+
+
 def _ratio(cross, e_a, e_b, floor) -> np.ndarray:
     """``(2 cross + C) / (e_a + e_b + C)`` clipped to [0, 1], in place in ``cross`` (``e_a``
     is overwritten)."""
@@ -99,11 +109,7 @@ def _orientation_similarity(night, reference, window, floor) -> np.ndarray:
     cross = _smooth(ua, window)
     e_a = _smooth(e_a, window)
     e_b = _smooth(e_b, window)
-    k_a = _typical(e_a)
-    k_b = _typical(e_b)
-    e_a *= 1.0 / k_a
-    e_b *= 1.0 / k_b
-    cross *= 1.0 / np.sqrt(k_a * k_b)
+    _in_typical_units(e_a, e_b, cross)
     # signed on purpose: perpendicular structure (cos < 0) is as 'different' as it gets
     return _ratio(cross, e_a, e_b, floor)
 
@@ -147,12 +153,7 @@ def _gradient_similarity(night, reference, window, floor) -> np.ndarray:
     cross = _smooth(cv2.add(cv2.multiply(gax, gbx), cv2.multiply(gay, gby)), window)
     e_a = _smooth(cv2.magnitude(gax, gay) ** 2, window)
     e_b = _smooth(cv2.magnitude(gbx, gby) ** 2, window)
-    # each modality in units of its own typical local energy: contrast may differ a lot
-    k_a = _typical(e_a)
-    k_b = _typical(e_b)
-    e_a *= 1.0 / k_a
-    e_b *= 1.0 / k_b
-    cross *= 1.0 / np.sqrt(k_a * k_b)
+    _in_typical_units(e_a, e_b, cross)
     return _contrast_structure(e_a, e_b, cross, floor)
 
 

@@ -190,7 +190,7 @@ def _vertical11x2(v0, v1, ring, rows, taps, w, round32, src):
         ring[rows[10]],
         ring[rows[11]],
     )
-    t0, t1, t2, t3, t4, t5 = taps[5], taps[4], taps[3], taps[2], taps[1], taps[0]
+    t0, t1, t2, t3, t4, t5 = _half_taps(taps, 5)
     o0, o1 = v0[5 : 5 + w], v1[5 : 5 + w]  # views: an index ``5 + j`` would stay scalar
     for j in range(w):
         f0, f1, f2, f3, f4, f5 = (
@@ -209,29 +209,12 @@ def _vertical11x2(v0, v1, ring, rows, taps, w, round32, src):
             _f64(r10[j]),
             _f64(r11[j]),
         )
-        first = (
-            t0 * f5
-            + t1 * (f4 + f6)
-            + t2 * (f3 + f7)
-            + t3 * (f2 + f8)
-            + t4 * (f1 + f9)
-            + t5 * (f0 + f10)
-        )
-        second = (
-            t0 * f6
-            + t1 * (f5 + f7)
-            + t2 * (f4 + f8)
-            + t3 * (f3 + f9)
-            + t4 * (f2 + f10)
-            + t5 * (f1 + f11)
-        )
-        o0[j] = np.float64(np.float32(first)) if round32 else first
-        o1[j] = np.float64(np.float32(second)) if round32 else second
-    for k in range(5):
-        v0[k] = v0[src[k]]
-        v0[5 + w + k] = v0[src[5 + k]]
-        v1[k] = v1[src[k]]
-        v1[5 + w + k] = v1[src[5 + k]]
+        first = _taps11(f5, f4, f6, f3, f7, f2, f8, f1, f9, f0, f10, t0, t1, t2, t3, t4, t5)
+        second = _taps11(f6, f5, f7, f4, f8, f3, f9, f2, f10, f1, f11, t0, t1, t2, t3, t4, t5)
+        o0[j] = _stored(first, round32)
+        o1[j] = _stored(second, round32)
+    _pad_ends(v0, 5, w, src)
+    _pad_ends(v1, 5, w, src)
 
 
 @njit(**_JIT_FMA)
@@ -244,26 +227,12 @@ def _vertical5(v, ring, rows, taps, r, w, round32, src):
     a3, b3 = ring[rows[r - min(3, r)]], ring[rows[r + min(3, r)]]
     a4, b4 = ring[rows[r - min(4, r)]], ring[rows[r + min(4, r)]]
     a5, b5 = ring[rows[r - min(5, r)]], ring[rows[r + min(5, r)]]
-    t0 = taps[r]
-    t1 = taps[r - 1] if r >= 1 else 0.0
-    t2 = taps[r - 2] if r >= 2 else 0.0
-    t3 = taps[r - 3] if r >= 3 else 0.0
-    t4 = taps[r - 4] if r >= 4 else 0.0
-    t5 = taps[r - 5] if r >= 5 else 0.0
+    t0, t1, t2, t3, t4, t5 = _half_taps(taps, r)
     inner = v[r : r + w]  # a view: an index ``r + j`` would keep the loop scalar
     for j in range(w):
-        total = (
-            t0 * _f64(c[j])
-            + t1 * (_f64(a1[j]) + _f64(b1[j]))
-            + t2 * (_f64(a2[j]) + _f64(b2[j]))
-            + t3 * (_f64(a3[j]) + _f64(b3[j]))
-            + t4 * (_f64(a4[j]) + _f64(b4[j]))
-            + t5 * (_f64(a5[j]) + _f64(b5[j]))
-        )
-        inner[j] = np.float64(np.float32(total)) if round32 else total
-    for k in range(r):
-        v[k] = v[src[k]]
-        v[r + w + k] = v[src[r + k]]
+        total = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
+        inner[j] = _stored(total, round32)
+    _pad_ends(v, r, w, src)
 
 
 @njit(**_JIT_FMA)
@@ -277,34 +246,20 @@ def _horizontal5(s, v, taps, r, w):
     a3, b3 = v[r - min(3, r) :], v[r + min(3, r) :]
     a4, b4 = v[r - min(4, r) :], v[r + min(4, r) :]
     a5, b5 = v[r - min(5, r) :], v[r + min(5, r) :]
-    t0 = taps[r]
-    t1 = taps[r - 1] if r >= 1 else 0.0
-    t2 = taps[r - 2] if r >= 2 else 0.0
-    t3 = taps[r - 3] if r >= 3 else 0.0
-    t4 = taps[r - 4] if r >= 4 else 0.0
-    t5 = taps[r - 5] if r >= 5 else 0.0
+    t0, t1, t2, t3, t4, t5 = _half_taps(taps, r)
     for j in range(w):
-        s[j] = (
-            t0 * _f64(c[j])
-            + t1 * (_f64(a1[j]) + _f64(b1[j]))
-            + t2 * (_f64(a2[j]) + _f64(b2[j]))
-            + t3 * (_f64(a3[j]) + _f64(b3[j]))
-            + t4 * (_f64(a4[j]) + _f64(b4[j]))
-            + t5 * (_f64(a5[j]) + _f64(b5[j]))
-        )
+        s[j] = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
 
 
 @njit(**_JIT_FMA)
 def _h11(v, j, t0, t1, t2, t3, t4, t5):
-    """`_horizontal5`'s sum (11 taps) at ``j`` of the padded row ``v``, term for term."""
-    return (
-        t0 * v[j + 5]
-        + t1 * (v[j + 4] + v[j + 6])
-        + t2 * (v[j + 3] + v[j + 7])
-        + t3 * (v[j + 2] + v[j + 8])
-        + t4 * (v[j + 1] + v[j + 9])
-        + t5 * (v[j] + v[j + 10])
-    )
+    """`_horizontal5`'s sum (11 taps) at ``j`` of the padded row ``v``."""
+    return _taps11(
+        v[j + 5],
+        v[j + 4], v[j + 6], v[j + 3], v[j + 7], v[j + 2], v[j + 8],
+        v[j + 1], v[j + 9], v[j], v[j + 10],
+        t0, t1, t2, t3, t4, t5,
+    )  # fmt: skip
 
 
 @njit(**_JIT)  # the formula never fuses (`_formula32`); `_h11`'s sums do, as `_horizontal5`
@@ -313,7 +268,7 @@ def _horizontal_formula32(pad, orow, taps, cov_norm, c1, c2, w):
     sums, in one loop: the same float64 sums and float32 operations, without storing the
     sums and reading them back."""
     f32 = np.float32
-    t0, t1, t2, t3, t4, t5 = taps[5], taps[4], taps[3], taps[2], taps[1], taps[0]
+    t0, t1, t2, t3, t4, t5 = _half_taps(taps, 5)
     px, py, pxx, pyy, pxy = pad[0], pad[1], pad[2], pad[3], pad[4]
     cn, k1, k2, two = f32(cov_norm), f32(c1), f32(c2), f32(2.0)
     for j in range(w):
@@ -499,9 +454,7 @@ def _store_padded(v, acc, scale, r, w, round32, src):
     else:
         for j in range(w):
             inner[j] = acc[j] * scale
-    for k in range(r):
-        v[k] = v[src[k]]
-        v[r + w + k] = v[src[r + k]]
+    _pad_ends(v, r, w, src)
 
 
 @njit(**_JIT)
@@ -521,6 +474,40 @@ def _f64(v):
 
 
 @njit(**_JIT_FMA)
+def _taps11(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, t0, t1, t2, t3, t4, t5):
+    """``t0*c + t1*(a1+b1) + ... + t5*(a5+b5)``: a symmetric window of up to 11 taps at one
+    place (float64). The one expression every 11-tap sum uses (`_pairs5`, `_vertical5`,
+    `_vertical11x2`, `_horizontal5`, `_h11`), so they give the same value to the bit; numba
+    inlines it, and the callers' loops still vectorise."""
+    return (
+        t0 * c + t1 * (a1 + b1) + t2 * (a2 + b2) + t3 * (a3 + b3) + t4 * (a4 + b4) + t5 * (a5 + b5)
+    )
+
+
+@njit(**_JIT_FMA)
+def _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5):
+    """`_taps11` of the rows' values at ``j``, widened to float64."""
+    return _taps11(
+        _f64(c[j]),
+        _f64(a1[j]), _f64(b1[j]), _f64(a2[j]), _f64(b2[j]), _f64(a3[j]), _f64(b3[j]),
+        _f64(a4[j]), _f64(b4[j]), _f64(a5[j]), _f64(b5[j]),
+        t0, t1, t2, t3, t4, t5,
+    )  # fmt: skip
+
+
+@njit(**_JIT)
+def _half_taps(taps, r):
+    """The centre tap and the five each side of it, outward (``taps[r]``, ``taps[r - 1]``,
+    ...), 0 beyond the window's radius ``r``: the weights of `_taps11`."""
+    t1 = taps[r - 1] if r >= 1 else 0.0
+    t2 = taps[r - 2] if r >= 2 else 0.0
+    t3 = taps[r - 3] if r >= 3 else 0.0
+    t4 = taps[r - 4] if r >= 4 else 0.0
+    t5 = taps[r - 5] if r >= 5 else 0.0
+    return taps[r], t1, t2, t3, t4, t5
+
+
+@njit(**_JIT_FMA)
 def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, b5, t5, w):
     """``s (=|+=) t0*c + t1*(a1+b1) + ... + t5*(a5+b5)``: five symmetric tap pairs at once.
 
@@ -529,14 +516,7 @@ def _pairs5(s, init, c, t0, a1, b1, t1, a2, b2, t2, a3, b3, t3, a4, b4, t4, a5, 
     """
     if init:
         for j in range(w):
-            s[j] = (
-                t0 * _f64(c[j])
-                + t1 * (_f64(a1[j]) + _f64(b1[j]))
-                + t2 * (_f64(a2[j]) + _f64(b2[j]))
-                + t3 * (_f64(a3[j]) + _f64(b3[j]))
-                + t4 * (_f64(a4[j]) + _f64(b4[j]))
-                + t5 * (_f64(a5[j]) + _f64(b5[j]))
-            )
+            s[j] = _taps11_at(c, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, j, t0, t1, t2, t3, t4, t5)
     else:
         for j in range(w):
             s[j] += (

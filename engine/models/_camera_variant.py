@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import write_bytes_atomic
 from engine.models._card import (
     ModelError,
     card_path_for,
     check_derived_output,
-    write_card,
+    write_derived_model,
 )
 from engine.models._inspect import load_onnx_model
 from engine.models._verify import verify_model
@@ -211,15 +210,23 @@ def with_gray_night_input(src: str | Path, *, dst: str | Path | None = None) -> 
     del graph.node[:]
     graph.node.extend([*nodes, *original_nodes])
     graph.initializer.extend(inits)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(
-            f"camera-variant: the rewritten model is invalid ({str(exc).splitlines()[0]})"
-        ) from None
-    write_bytes_atomic(dst, model.SerializeToString())
+    write_derived_model(
+        model,
+        dst,
+        src=src,
+        card=card,
+        invalid="camera-variant: the rewritten model",
+        tool=_TOOL,
+        note="Camera variant: the night input takes gray levels 0..255 and a Mul/Add "
+        f"polynomial converts them to L in the graph (max error {fit_gray_to_l().max_error:.2f}"
+        " L).",
+        edit_card=_gray_night_card,
+    )
+    return dst
 
-    data = copy.deepcopy(card.raw)
+
+def _gray_night_card(data: dict) -> None:
+    """The card's night input declared as the camera's gray levels."""
     for t in data["inputs"]:
         if t["role"] == "night_l":
             t.update(
@@ -231,15 +238,3 @@ def with_gray_night_input(src: str | Path, *, dst: str | Path | None = None) -> 
                 description="night frame gray levels 0..255 (U8 on the camera); the model "
                 "converts gray to CIE L itself",
             )
-    data["derived_from"] = {"file": src.name, "sha256": card.sha256, "tool": _TOOL}
-    data["description"] = (
-        data.get("description", "") + " Camera variant: the night input takes gray levels "
-        f"0..255 and a Mul/Add polynomial converts them to L in the graph "
-        f"(max error {fit_gray_to_l().max_error:.2f} L)."
-    ).strip()
-    try:
-        write_card(dst, data)
-    except ModelError:
-        dst.unlink(missing_ok=True)  # no model without its card
-        raise
-    return dst

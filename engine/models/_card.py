@@ -12,11 +12,15 @@ import copy
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.atomic import write_text_atomic
+from engine.atomic import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = [
     "CARD_SUFFIX",
@@ -368,6 +372,46 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
     out = card_path_for(p)
     write_text_atomic(out, json.dumps(data, indent=2) + "\n")
     return out
+
+
+def write_derived_model(
+    model: onnx.ModelProto,
+    dst: Path,
+    *,
+    src: Path,
+    card: ModelCard | None,
+    invalid: str,
+    tool: str,
+    note: str,
+    edit_card: Callable[[dict], None],
+) -> None:
+    """Check an ONNX model derived from ``src`` (FP16 copy, camera variant) and write it to
+    ``dst`` with, when the source has a ``card``, its own card: the source's as ``edit_card``
+    changes it, ``derived_from`` naming the source and ``tool``, ``note`` added to its
+    description. A model is never left without its card (it goes if the card cannot be
+    written).
+
+    ``invalid`` begins the error when ONNX's checker refuses the model (e.g. ``"export-fp16:
+    converted model"``).
+    """
+    import onnx
+
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise ModelError(f"{invalid} is invalid ({str(exc).splitlines()[0]})") from None
+    write_bytes_atomic(dst, model.SerializeToString())
+    if card is None:
+        return
+    data = copy.deepcopy(card.raw)
+    edit_card(data)
+    data["derived_from"] = {"file": src.name, "sha256": card.sha256, "tool": tool}
+    data["description"] = (data.get("description", "") + " " + note).strip()
+    try:
+        write_card(dst, data)
+    except ModelError:
+        dst.unlink(missing_ok=True)  # no model without its card
+        raise
 
 
 def check_derived_output(src: Path, dst: Path, what: str) -> None:

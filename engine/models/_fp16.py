@@ -9,17 +9,15 @@ camera paths feed the FP16 model without special cases.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import write_bytes_atomic
 from engine.models._card import (
     ModelError,
     card_path_for,
     check_derived_output,
-    write_card,
+    write_derived_model,
 )
 from engine.models._inspect import load_onnx_model
 from engine.models._verify import verify_model
@@ -101,7 +99,6 @@ def export_fp16(src: str | Path, *, dst: str | Path | None = None) -> Path:
     >>> export_fp16("refcolor_s.onnx", dst="/tmp/refcolor_s_fp16.onnx")  # doctest: +SKIP
     PosixPath('/tmp/refcolor_s_fp16.onnx')
     """
-    import onnx
 
     src = Path(src)
     dst = default_fp16_path(src) if dst is None else Path(dst)
@@ -110,26 +107,22 @@ def export_fp16(src: str | Path, *, dst: str | Path | None = None) -> Path:
     card = verify_model(src).card if card_path_for(src).is_file() else None
     model = load_onnx_model(src)
     _convert_graph(model)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise ModelError(
-            f"export-fp16: converted model is invalid ({str(exc).splitlines()[0]})"
-        ) from None
-    write_bytes_atomic(dst, model.SerializeToString())
-    if card is not None:
-        data = copy.deepcopy(card.raw)
-        for t in (*data["inputs"], *data["outputs"]):
-            if t["dtype"] == "float32":
-                t["dtype"] = "float16"
-        data["precision"] = "fp16"
-        data["derived_from"] = {
-            "file": src.name,
-            "sha256": card.sha256,
-            "tool": "nightlab model export-fp16",
-        }
-        data["description"] = (
-            data.get("description", "") + " FP16 export: weights and graph I/O in float16."
-        ).strip()
-        write_card(dst, data)
+    write_derived_model(
+        model,
+        dst,
+        src=src,
+        card=card,
+        invalid="export-fp16: converted model",
+        tool="nightlab model export-fp16",
+        note="FP16 export: weights and graph I/O in float16.",
+        edit_card=_fp16_card,
+    )
     return dst
+
+
+def _fp16_card(data: dict) -> None:
+    """The card's float32 tensors declared float16, and its precision."""
+    for t in (*data["inputs"], *data["outputs"]):
+        if t["dtype"] == "float32":
+            t["dtype"] = "float16"
+    data["precision"] = "fp16"

@@ -6,11 +6,14 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.atomic import jsonable, os_reason
+
+if TYPE_CHECKING:
+    from engine.camera import FrameMeta
 
 __all__ = [
     "PAIR_FIELDS",
@@ -52,7 +55,7 @@ def sqlite_reason(db: Path, exc: Exception) -> str:
     return f"{db}: {exc}"
 
 
-def meta_dict(meta: Any) -> dict[str, Any]:
+def meta_dict(meta: FrameMeta | Mapping[str, Any] | None) -> dict[str, Any]:
     if meta is None:
         return {}
     if hasattr(meta, "to_dict"):

@@ -81,7 +81,9 @@ from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
 from engine.store._writer import Writer
 
 if TYPE_CHECKING:
+    from alignment import Alignment
     from engine.camera import Frame, FrameMeta
+    from engine.leakmask import LeakMaskParams
 
 __all__ = ["Store", "StoreBusy", "StoreError"]
 
@@ -770,8 +772,8 @@ class Store:
         *,
         night_id: int,
         day_ids: Sequence[int],
-        alignment: Any = None,
-        leak_params: Any = None,
+        alignment: Alignment | Mapping[str, Any] | None = None,
+        leak_params: LeakMaskParams | Mapping[str, Any] | None = None,
         ssim_mean: float | None = None,
         leak_area_pct: float | None = None,
         created_at: float | None = None,
@@ -799,8 +801,8 @@ class Store:
         self,
         pair_id: int,
         *,
-        alignment: Any = None,
-        leak_params: Any = None,
+        alignment: Alignment | Mapping[str, Any] | None = None,
+        leak_params: LeakMaskParams | Mapping[str, Any] | None = None,
         ssim_mean: float | None = None,
         leak_area_pct: float | None = None,
     ) -> Pair:

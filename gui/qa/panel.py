@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableWidget,
-    QVBoxLayout,
     QWidget,
 )
 from superqt import QLabeledDoubleSlider
@@ -33,7 +32,8 @@ from engine.pair_views import wipe
 from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
-from gui.table_fill import bulk_fill, set_cell
+from gui.panes import fill_with_split, pane
+from gui.table_fill import bulk_fill, set_cell, set_icon
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -282,28 +282,12 @@ class QAPanel(QWidget):
         self.keys.setObjectName("qa_keys")
         self.keys.setStyleSheet("color: #8a909a;")
 
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addLayout(cmp_bar)
-        rl.addWidget(self.stack, 1)
         info_row = QHBoxLayout()
         info_row.addWidget(self.info, 1)
         info_row.addWidget(self.keys)
-        rl.addLayout(info_row)
-        rl.addLayout(vbar)
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addLayout(bar)
-        ll.addWidget(self.table, 1)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(left)
-        split.addWidget(right)
-        split.setSizes([330, 470])
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(split)
+        right = pane(cmp_bar, self.stack, info_row, vbar, stretch=self.stack)
+        left = pane(bar, self.table, stretch=self.table)
+        fill_with_split(self, Qt.Orientation.Vertical, (left, right), (330, 470))
 
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
@@ -402,44 +386,51 @@ class QAPanel(QWidget):
         self._on_select()
 
     def _fill_row(self, r: int, p: Pair) -> None:
-        def cell(c: int, text: str, colour: str | None = None) -> None:
+        def cell(c: int, text: str, colour: str | None = None, icon: QIcon | None = None) -> None:
             white = Qt.GlobalColor.white if colour else None
             set_cell(self.table, r, c, text, foreground=white,
-                     background=_qcolor(colour) if colour else None)  # fmt: skip
+                     background=_qcolor(colour) if colour else None, icon=icon)  # fmt: skip
 
+        # the pair's own thumbnails or none, set once: a reused row shows nothing of the pair
+        # it showed before, and an unchanged row is not touched
+        icons = self._thumb_icons(p)
         cell(0, f"#{p.id}")
         cell(1, p.verdict or "—", VERDICT_COLOURS.get(p.verdict or ""))
         for i in range(len(THUMBS)):
-            cell(2 + i, "")
+            cell(2 + i, "", icon=icons[i] if icons else None)
         fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         cell(2 + len(THUMBS), fmt(p.ssim_mean, ".3f"))
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
-        if self._cache.key(p) in self._icons or self._cache.thumbs(p):
-            self._set_thumbs(r, p)  # kept for every pair of a page: no render again
-        elif p.aligned_ok:
+        if icons is None and p.aligned_ok:  # kept for every pair of a page: no render again
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
 
-    def _set_thumbs(self, row: int, pair: Pair) -> None:
+    def _thumb_icons(self, pair: Pair) -> list[QIcon] | None:
+        """The pair's thumbnail icons, one a role (null where the role has none), made once
+        while the pair is listed (5 pixmaps a row a refill made 1,000 for a page of 200);
+        None while the pair has no thumbnails yet."""
         key = self._cache.key(pair)
         icons = self._icons.get(key)
-        if icons is None:  # made once while the pair is listed: 5 pixmaps a row a refill
-            thumbs = self._cache.thumbs(pair)  # made 1,000 for a page of 200, every pair
+        if icons is None:
+            thumbs = self._cache.thumbs(pair)
+            if not thumbs:
+                return None
             icons = [QIcon(_qpixmap(thumbs[r])) if r in thumbs else QIcon() for r in THUMBS]
-            if thumbs:
-                self._icons[key] = icons
-        for i, icon in enumerate(icons):
-            item = self.table.item(row, 2 + i)
-            if not icon.isNull() and item is not None:
-                item.setIcon(icon)
+            self._icons[key] = icons
+        return icons
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
             return
-        with bulk_fill(self.table):
-            self._set_thumbs(row, self._pairs[row])
+        icons = self._thumb_icons(self._pairs[row])
+        if icons is not None:
+            with bulk_fill(self.table):
+                for i, icon in enumerate(icons):
+                    item = self.table.item(row, 2 + i)
+                    if item is not None:
+                        set_icon(item, icon)
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()
