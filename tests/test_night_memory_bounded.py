@@ -4,23 +4,9 @@ a recorded pair beyond the harness's own record)."""
 
 from __future__ import annotations
 
-import tracemalloc
-
 import pytest
 
-
-def _traced_growth(step, first: int, then: int) -> int:
-    """Bytes still held after ``then`` more calls of ``step`` than after ``first``."""
-    for _ in range(first):
-        step()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for _ in range(then):
-            step()
-        return tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
+from tests.test_harness_record_bounded import _traced_growth
 
 
 def test_disk_guard_holds_no_more_after_50000_captures_than_after_100(tmp_path):
