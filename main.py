@@ -38,9 +38,9 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     By default each new thread that allocates gets an arena of its own, up to 8 a core, and
     an arena keeps the pages of what was freed in it. NightLab's threads (live workers, the
     recorder, job threads, a thread per capture, ONNX Runtime's and OpenCV's) allocate and
-    free frames and renders in turn, and the memory malloc held free grew: two capture
-    soaks side by side grew +15.6 KiB of RSS a pair after warm-up with the default arenas,
-    +9.2 KiB with two and 30 MiB lower, at the same live results per second. A user's own
+    free frames and renders in turn; with two arenas capture soaks run side by side held
+    30-50 MiB less RSS at the same live results per second (what malloc keeps free still
+    grows after warm-up, in both: see README "A night of recording"). A user's own
     ``MALLOC_ARENA_MAX`` is left to rule. Returns True if the limit was set (glibc only).
     Call it before the process starts threads.
     """
