@@ -91,6 +91,11 @@ class Sample:
     jobs: int = -1
     cached: int = -1
     load1: float = float("nan")
+    # where the RSS is: anonymous / file-backed, and malloc's heap in use / held free
+    rss_anon_kib: int = -1
+    rss_file_kib: int = -1
+    heap_kib: int = -1
+    heap_free_kib: int = -1
 
 
 _COLUMNS = {  # probe column -> (Sample field, parser)
@@ -110,6 +115,8 @@ _COLUMNS = {  # probe column -> (Sample field, parser)
         "log_rows", "jobs", "cached",
     )},
     "load1": ("load1", float),
+    **{name: (name, int) for name in ("rss_anon_kib", "rss_file_kib", "heap_kib",
+                                      "heap_free_kib")},
 }  # fmt: skip
 _OLD_HEADER = list(_COLUMNS)[:11]
 
@@ -217,6 +224,14 @@ def resource_trends(samples: list[Sample], warmup_s: float) -> dict | None:
     out["rss_kib_per_pair"] = (
         float(np.polyfit(pair_counts, rss, 1)[0] * 1024.0) if np.ptp(pair_counts) > 0 else None
     )
+    # and of its parts: anonymous memory, file pages, malloc's heap in use and held free
+    for name in ("rss_anon_kib", "rss_file_kib", "heap_kib", "heap_free_kib"):
+        y = np.array([getattr(s, name) for s in steady], float)
+        if (y < 0).any() or np.ptp(pair_counts) == 0:
+            out[f"{name}_per_pair"] = None
+            continue
+        out[f"{name}_per_pair"] = float(np.polyfit(pair_counts, y, 1)[0])
+        out[f"{name}_start_end"] = [int(y[0]), int(y[-1])]
     return out
 
 
@@ -355,6 +370,14 @@ def print_table(summary: dict) -> None:
                 else ""
             )
         )
+    if capture and res.get("heap_kib_per_pair") is not None:
+        parts = [
+            f"{label} {res[k + '_start_end'][0] / 1024:.1f}->{res[k + '_start_end'][1] / 1024:.1f}"
+            f" MiB ({res[k + '_per_pair']:+.1f} KiB per pair)"
+            for k, label in (("rss_anon_kib", "RSS anonymous"), ("rss_file_kib", "file-backed"),
+                             ("heap_kib", "malloc heap in use"), ("heap_free_kib", "held free"))
+        ]  # fmt: skip
+        print("after warm-up: " + ", ".join(parts))
     record = summary.get("record")
     if record is not None:
         print(

@@ -30,6 +30,16 @@ background jobs running or queued (a backlog that only grows is work the app can
 with), ``cached`` full renders the pair cache holds and ``load1`` the machine's 1-minute load
 average (on a shared machine the stalls follow it).
 
+And where the resident memory is, to tell memory held from memory the allocator keeps::
+
+    rss_anon_kib  rss_file_kib  heap_kib  heap_free_kib
+
+``rss_anon_kib``/``rss_file_kib`` the anonymous and file-backed parts of the RSS
+(``/proc/self/status``: libraries' pages come in as code paths first run), ``heap_kib`` what
+glibc's malloc has handed out and not had back, every arena (``mallinfo2``), and
+``heap_free_kib`` what it holds free: an anonymous RSS that grows while the heap in use stays
+flat is the allocator's fragmentation, not memory the app keeps (-1 where not glibc).
+
 With ``NIGHTLAB_SOAK_CAPTURE_EVERY=SECONDS`` the probe also starts an unattended capture run
 in the Capture dock once the smoke flow has recorded its first pair: "every N minutes" (the
 panel's finest step is 0.05 min, 3 s), until stopped, burst ``NIGHTLAB_SOAK_CAPTURE_BURST``
@@ -43,6 +53,7 @@ complete sample readable). Without the variable, nothing is installed and nothin
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import resource
@@ -60,7 +71,7 @@ HEADER = (
     "t_s\trss_kib\tgc_objects\trefcount_None\trefcount_True\ttimer_late_ms\tresult_view"
     "\tstall_max_ms\tstall_p99_ms\tstalls_over_50ms\tresults"
     "\tfds\tthreads\tpy_threads\tdb_bytes\twal_bytes\tpairs\tcaptures\tlog_rows\tjobs\tcached"
-    "\tload1"
+    "\tload1\trss_anon_kib\trss_file_kib\theap_kib\theap_free_kib"
 )
 HEARTBEAT_MS = 5
 QA_EVERY = 12
@@ -243,8 +254,46 @@ def _resources(window, rows: _RowCounter) -> str:
     return (
         f"{open_fds()}\t{native_threads()}\t{threading.active_count()}\t{_size(db)}\t"
         f"{_size(f'{db}-wal') if db is not None else 0}\t{pairs}\t{captures}\t{log_rows}\t"
-        f"{jobs}\t{cached}\t{_load1():.2f}"
+        f"{jobs}\t{cached}\t{_load1():.2f}\t{_memory_split()}"
     )
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]  # fmt: skip
+
+
+def _mallinfo2():
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _Mallinfo2
+    return fn
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def _memory_split() -> str:
+    """``rss_anon_kib  rss_file_kib  heap_kib  heap_free_kib`` (tab-separated; -1 unknown)."""
+    anon = file = -1
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
+                elif line.startswith("RssFile:"):
+                    file = int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    heap = free = -1
+    if _MALLINFO2 is not None:
+        m = _MALLINFO2()
+        heap, free = (m.uordblks + m.hblkhd) // 1024, m.fordblks // 1024
+    return f"{anon}\t{file}\t{heap}\t{free}"
 
 
 def _load1() -> float:

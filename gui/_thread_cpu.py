@@ -58,24 +58,43 @@ class ThreadCpu:
     """CPU seconds per thread role between `start` and `stop`.
 
     Threads born in between count from zero; `sample` now and then also catches threads
-    that end before `stop` (a capture's thread), up to their last sample.
+    that end before `stop` (a capture's thread), up to their last sample. An ended thread is
+    folded into its role's totals, so a night of short-lived threads (one a capture, one a
+    probe sample) holds one entry a role, not one a thread.
     """
 
     def __init__(self) -> None:
         self._start: dict[int, tuple[str, float, int]] = {}
         self._end: dict[int, tuple[str, float, int]] = {}
+        self._ended: dict[str, dict] = {}
         self._alive = 0
 
     def start(self) -> None:
         self._start = thread_cpu_seconds()
         self._end = dict(self._start)
+        self._ended = {}
 
     def sample(self) -> None:
         if not self._start:
             return
         now = thread_cpu_seconds()
+        for tid in [t for t in self._end if t not in now or now[t][0] != self._end[t][0]]:
+            self._fold(self._ended, tid, *self._end.pop(tid))
+            self._start.pop(tid, None)  # a reused thread id is a new thread
         self._end.update(now)
         self._alive = len(now)
+
+    def _fold(self, roles: dict, tid: int, label: str, cpu: float, nice: int) -> None:
+        before = self._start.get(tid)
+        used = cpu - (before[1] if before is not None and before[0] == label else 0.0)
+        r = roles.setdefault(label, {"cpu_s": 0.0, "threads": 0, "nice": nice})
+        r["cpu_s"] += used
+        r["threads"] += 1
+        r["nice"] = max(r["nice"], nice)
+
+    def __len__(self) -> int:
+        """Entries held: the threads alive at the last sample plus one a role that ended."""
+        return len(self._end) + len(self._ended)
 
     def stop(self) -> None:
         self.sample()
@@ -84,16 +103,12 @@ class ThreadCpu:
         """``threads`` (alive at the end), ``threads_seen``, ``by_role``: role -> CPU
         seconds, share of one core over ``seconds``, thread count and the highest nice
         value among them."""
-        roles: dict[str, dict] = {}
+        roles = {label: dict(r) for label, r in self._ended.items()}
         for tid, (label, cpu, nice) in self._end.items():
-            before = self._start.get(tid)
-            used = cpu - (before[1] if before is not None and before[0] == label else 0.0)
-            r = roles.setdefault(label, {"cpu_s": 0.0, "threads": 0, "nice": nice})
-            r["cpu_s"] += used
-            r["threads"] += 1
-            r["nice"] = max(r["nice"], nice)
+            self._fold(roles, tid, label, cpu, nice)
         for r in roles.values():
             r["core_share"] = round(r["cpu_s"] / seconds, 3) if seconds > 0 else None
             r["cpu_s"] = round(r["cpu_s"], 2)
         ordered = dict(sorted(roles.items(), key=lambda kv: -kv[1]["cpu_s"]))
-        return {"threads": self._alive, "threads_seen": len(self._end), "by_role": ordered}
+        seen = len(self._end) + sum(r["threads"] for r in self._ended.values())
+        return {"threads": self._alive, "threads_seen": seen, "by_role": ordered}

@@ -21,15 +21,15 @@ import gc
 import os
 import sys
 import time
-from array import array
+from collections import deque
 from collections.abc import Callable
 from itertools import product
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
 
 from engine.app_state import BASE_VIEWS, MASK_STYLES
+from gui._stall_record import StallRecord
 from gui._thread_cpu import ThreadCpu
 from gui.live.stats import LiveStats
 
@@ -58,17 +58,6 @@ def _cv_threads() -> int | None:
         return None
 
 
-def _split(gaps, cpu, wait, which) -> dict:
-    g, c = float(np.sum(gaps[which])), float(np.sum(cpu[which]))
-    w = None if wait is None else float(np.sum(wait[which]))
-    return {
-        "gap": round(g, 2),
-        "gui_cpu": round(c, 2),
-        "waiting_for_a_core": None if w is None else round(w, 2),
-        "blocked": None if w is None else round(max(0.0, g - c - w), 2),
-    }
-
-
 def _runqueue_wait_s() -> float | None:
     """Seconds the calling thread has so far spent runnable but not running (Linux
     schedstat), None where the kernel does not say."""
@@ -90,11 +79,9 @@ class SmokeRun:
         self.failures: list[str] = []
         self.done_steps: list[str] = []
         self.skipped: list[str] = []
-        # float32 arrays, not lists of floats: a night-long soak run beats 200 times a second
-        # (12 bytes a beat instead of ~100)
-        self._gaps = array("f")
-        self._gap_cpu = array("f")
-        self._gap_wait = array("f")
+        # a night-long soak run beats 200 times a second: the gaps go into a record of fixed
+        # size (three float32 a beat grew 16 MiB in 130 minutes, the harness measuring itself)
+        self.stalls = StallRecord()
         self._last_wait: float | None = None
         self._last_cpu = 0.0
         self._frame_size = None
@@ -104,7 +91,8 @@ class SmokeRun:
         self._rss_start = _rss_mib()
         self._t0 = time.monotonic()
         self._end_counts: tuple[int, int, float] | None = None
-        self._full_gc_ms: list[float] = []
+        self._full_gcs = 0
+        self._full_gc_ms_max = 0.0
         self._gc_started = 0.0
         self._thread_cpu = ThreadCpu()
         self._beats = 0
@@ -112,7 +100,7 @@ class SmokeRun:
         # never query it here: a query on the GUI thread while the recorder commits a pair
         # waited up to 34 ms for SQLite (the harness's own stall, not the app's)
         self._pairs: dict[int, object] = {}
-        self._verdicts: list = []
+        self._verdicts: deque = deque(maxlen=64)  # the QA step's own is among the newest
         self._judged = False  # the QA step's one verdict has been given
         self._store_events = win.store.events
         self._store_events.pair_added.connect(self._on_pair)
@@ -343,7 +331,7 @@ class SmokeRun:
         return self.win.state.live
 
     def _window_started(self) -> bool:
-        return getattr(self, "_gap_from", None) is not None
+        return getattr(self, "_window_open", False)
 
     def _mark_live(self) -> None:
         st = self.win.stats
@@ -354,8 +342,9 @@ class SmokeRun:
         self._window_at = self._live_from - self._t0
         self._first_results_at_mark = st.results
         self._counts_at_live = (st.frames_shown, st.results)
-        self._lat_from = (len(st.paint_latency_ms), len(st.result_latency_ms))
-        self._gap_from = len(self._gaps)
+        st.reset_latency()  # whole-run figures count from the window on
+        self.stalls.reset()
+        self._window_open = True
         self._thread_cpu.start()
 
     def _view(self, base: str, mask: str) -> None:
@@ -371,20 +360,22 @@ class SmokeRun:
         if phase == "start":
             self._gc_started = time.perf_counter()
         elif info.get("generation") == 2:
-            self._full_gc_ms.append((time.perf_counter() - self._gc_started) * 1e3)
+            self._full_gcs += 1
+            ms = (time.perf_counter() - self._gc_started) * 1e3
+            self._full_gc_ms_max = max(self._full_gc_ms_max, ms)
 
     def _beat(self) -> None:
         now, cpu = time.perf_counter(), time.thread_time()
         wait = _runqueue_wait_s()
         if self._last_beat is not None:
-            self._gaps.append((now - self._last_beat) * 1e3)
-            # the GUI thread's own CPU time in that gap: a long gap with little of it was
-            # the machine (other processes) or the GIL, not work done on the GUI thread
-            self._gap_cpu.append((cpu - self._last_cpu) * 1e3)
-            # and how long it was ready to run but had no core (the machine's other threads
-            # and processes); the rest of the gap it slept: blocked on the GIL or a lock
+            # the gap, the GUI thread's own CPU time in it (a long gap with little of it was
+            # the machine (other processes) or the GIL, not work done on the GUI thread), and
+            # how long it was ready to run but had no core (the machine's other threads and
+            # processes); the rest of the gap it slept: blocked on the GIL or a lock
+            waited = None
             if wait is not None and self._last_wait is not None:
-                self._gap_wait.append((wait - self._last_wait) * 1e3)
+                waited = (wait - self._last_wait) * 1e3
+            self.stalls.add((now - self._last_beat) * 1e3, (cpu - self._last_cpu) * 1e3, waited)
         self._last_wait = wait
         self._beats += 1
         if self._beats % 100 == 0:  # every ~0.5 s: also threads that end before the run
@@ -425,13 +416,6 @@ class SmokeRun:
             display_fps, results = (end[0] - f0) / dt, (end[1] - r0) / dt
         else:
             dt, display_fps, results = 0.0, None, None
-        lat0 = getattr(self, "_lat_from", (0, 0))
-        g0 = getattr(self, "_gap_from", 0)
-        gaps = np.asarray(self._gaps[g0:] or [0.0], float)
-        cpu = np.asarray(self._gap_cpu[g0:] or [0.0], float)
-        waits = self._gap_wait[g0:] if len(self._gap_wait) == len(self._gaps) else []
-        wait = np.asarray(waits, float) if waits else None
-        long_gaps = gaps > 50
         pct = LiveStats.percentiles
         return {
             "seconds": self.seconds,
@@ -440,32 +424,18 @@ class SmokeRun:
             "frame_size": self._frame_size,
             "display_fps": None if display_fps is None else round(display_fps, 2),
             "results_per_s": None if results is None else round(results, 2),
-            "gui_stall_ms": {
-                "heartbeat_ms": HEARTBEAT_MS,
-                "p50": round(float(np.percentile(gaps, 50)), 2),
-                "p99": round(float(np.percentile(gaps, 99)), 2),
-                "max": round(float(gaps.max()), 2),
-                "over_50ms": int((gaps > 50).sum()),
-                "gui_cpu_in_gap_max": round(float(cpu.max()), 2),
-                "gui_cpu_in_gap_p99": round(float(np.percentile(cpu, 99)), 2),
-                "over_50ms_with_gui_cpu_over_50ms": int(((gaps > 50) & (cpu > 50)).sum()),
-                # the longest gap split: GUI-thread CPU, waiting for a core (the machine),
-                # and the rest: asleep, waiting for the GIL (or a lock) another thread held
-                "max_gap_split_ms": _split(gaps, cpu, wait, int(gaps.argmax())),
-                # the same, summed over every gap over 50 ms
-                "over_50ms_split_ms": _split(gaps, cpu, wait, long_gaps),
-            },
+            "gui_stall_ms": self.stalls.figures(HEARTBEAT_MS),
             "frame_to_painted_ms": {
-                "result": pct(st.result_latency_ms[lat0[1] :]),
-                "live": pct(st.paint_latency_ms[lat0[0] :]),
+                "result": pct(st.result_latency_ms),
+                "live": pct(st.paint_latency_ms),
             },
             "rss_mib": {"start": round(self._rss_start, 1), "end": round(_rss_mib(), 1)},
             # top-level packages first imported after the window opened (before its end)
             "modules_loaded_late": getattr(self, "_modules_late", None),
             "gc": {
                 "frozen_objects": gc.get_freeze_count(),
-                "full_collections": len(self._full_gc_ms),
-                "full_collection_ms_max": round(max(self._full_gc_ms, default=0.0), 2),
+                "full_collections": self._full_gcs,
+                "full_collection_ms_max": round(self._full_gc_ms_max, 2),
             },
             # the window starts WARMUP_S after live colorize was switched on; results counted
             # before it are the model's warm-up (none: the model was still loading)

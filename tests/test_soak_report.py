@@ -41,7 +41,8 @@ def _row(t: float, *, fds: int = 25, wal: int = 4 << 20, jobs: int = 1, pairs: i
         "stall_max_ms": 40.0, "stall_p99_ms": 20.0, "stalls_over_50ms": 0, "results": 50,
         "fds": fds, "threads": 17, "py_threads": 9, "db_bytes": 800_000, "wal_bytes": wal,
         "pairs": pairs, "captures": 5 * pairs, "log_rows": 3, "jobs": jobs, "cached": 8,
-        "load1": 3.5,
+        "load1": 3.5, "rss_anon_kib": 500 * 1024, "rss_file_kib": 100 * 1024,
+        "heap_kib": 300 * 1024, "heap_free_kib": 20 * 1024,
     }  # fmt: skip
 
 
@@ -54,6 +55,25 @@ def test_a_flat_capture_soak_reads_back_and_is_judged_flat(soak, tmp_path):
     assert soak.not_flat(summary) == []
     res = summary["resources"]
     assert res["fds"]["max"] == 25 and res["pairs_per_min"] == pytest.approx(24.0)
+
+
+def test_a_capture_soak_tells_heap_in_use_from_memory_the_allocator_holds_free(soak, tmp_path):
+    # the RSS grows 8 KiB a pair, all of it anonymous memory malloc holds free: fragmentation
+    log = tmp_path / "probe.tsv"
+    rows = []
+    for i in range(60):
+        r = _row(5.0 * i, pairs=2 * i)
+        r["rss_kib"] += 16 * i
+        r["rss_anon_kib"] += 16 * i
+        r["heap_free_kib"] += 16 * i
+        rows.append(r)
+    _probe_log(log, rows)
+    res = soak.summarise(soak.read_samples(log), 60.0)["resources"]
+    assert res["rss_kib_per_pair"] == pytest.approx(8.0)
+    assert res["rss_anon_kib_per_pair"] == pytest.approx(8.0)
+    assert res["heap_free_kib_per_pair"] == pytest.approx(8.0)
+    assert res["heap_kib_per_pair"] == pytest.approx(0.0, abs=1e-9)
+    assert res["rss_file_kib_per_pair"] == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.parametrize(

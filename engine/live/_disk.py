@@ -234,7 +234,10 @@ class DiskGuard:
         self.measured = measured
         # looked up now, not at import: a test may stand in for the module function
         self._disk_usage = disk_usage or shutil.disk_usage
-        self._seen: list[int] = []
+        # the run's own mean capture size, as a running sum: a night's list of sizes grew
+        # by ~40 bytes a capture (and was summed again at every capture)
+        self._seen_bytes = 0
+        self._seen_count = 0
 
     @classmethod
     def estimate(
@@ -302,8 +305,10 @@ class DiskGuard:
     def observe(self, nbytes: int) -> None:
         """A capture of the run wrote ``nbytes``: later checks use the run's own mean size
         (night frames of a gray camera are a third of the colour estimate)."""
-        self._seen.append(int(nbytes))
-        self.bytes_per_capture = max(1, int(sum(self._seen) / len(self._seen) * _OVERHEAD))
+        self._seen_bytes += int(nbytes)
+        self._seen_count += 1
+        mean = self._seen_bytes / self._seen_count
+        self.bytes_per_capture = max(1, int(mean * _OVERHEAD))
         self.measured = True
 
     def check_now(self, plan: CapturePlan | None = None, *, done: int = 0) -> DiskStatus:

@@ -157,7 +157,7 @@ class LiveStatus(QWidget):
         if t:
             parts = [f"{label} {t[k]:.0f}" for k, label in STAGES if k in t]
             self._show_stages(" · ".join(parts) + " ms")
-        recent = s.result_latency_ms[-50:]
+        recent = list(s.recent_result_latency_ms)
         if recent:
             recent = sorted(recent)
             self.values["latency"].setText(f"{recent[len(recent) // 2]:.0f} ms")
