@@ -31,7 +31,6 @@ from PySide6.QtCore import QBuffer, QIODevice, Qt, QTimer
 from engine.app_state import BASE_VIEWS, MASK_STYLES
 from gui._stall_record import StallRecord
 from gui._thread_cpu import ThreadCpu
-from gui.live.stats import LiveStats
 
 __all__ = ["SmokeRun"]
 
@@ -416,7 +415,6 @@ class SmokeRun:
             display_fps, results = (end[0] - f0) / dt, (end[1] - r0) / dt
         else:
             dt, display_fps, results = 0.0, None, None
-        pct = LiveStats.percentiles
         return {
             "seconds": self.seconds,
             "measured_seconds": round(dt, 2),
@@ -426,8 +424,8 @@ class SmokeRun:
             "results_per_s": None if results is None else round(results, 2),
             "gui_stall_ms": self.stalls.figures(HEARTBEAT_MS),
             "frame_to_painted_ms": {
-                "result": pct(st.result_latency_ms),
-                "live": pct(st.paint_latency_ms),
+                "result": st.result_latency_ms.percentiles(),
+                "live": st.paint_latency_ms.percentiles(),
             },
             "rss_mib": {"start": round(self._rss_start, 1), "end": round(_rss_mib(), 1)},
             # top-level packages first imported after the window opened (before its end)

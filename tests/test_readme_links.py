@@ -13,7 +13,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _github_anchor(heading: str) -> str:
     # GitHub's slug: lower case, punctuation dropped (hyphens and underscores kept), spaces
-    # become hyphens; "Alignment (day reference → night frame)" -> "alignment-day-reference--night-frame"
+    # become hyphens: "Alignment (day reference → night frame)" becomes
+    # "alignment-day-reference--night-frame"
     slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return slug.replace(" ", "-")
 

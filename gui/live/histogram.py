@@ -87,8 +87,9 @@ class LatencyHistogram:
             return 0.0
         pos = q / 100.0 * (self.count - 1)
         lo, frac = int(math.floor(pos)), pos - math.floor(pos)
-        a = self._rank_value(lo)
-        return a if frac == 0 else a + frac * (self._rank_value(lo + 1) - a)
+        cum = np.cumsum(self._counts)  # once for both ranks
+        a = self._rank_value(lo, cum)
+        return a if frac == 0 else a + frac * (self._rank_value(lo + 1, cum) - a)
 
     def percentiles(self, qs=(50, 99)) -> dict[str, float | None]:
         """``{"p50": ..., "p99": ...}`` rounded to 0.01 ms; None each without samples."""
@@ -96,10 +97,9 @@ class LatencyHistogram:
             return {f"p{q}": None for q in qs}
         return {f"p{q}": round(self.percentile(q), 2) for q in qs}
 
-    def _rank_value(self, rank: int) -> float:
+    def _rank_value(self, rank: int, cum: np.ndarray) -> float:
         if rank >= self.count - 1:
             return self.max
-        cum = np.cumsum(self._counts)
         i = int(np.searchsorted(cum, rank + 1))
         if i == 0:  # at or below 0.01 ms: as good as none
             return 0.0

@@ -8,8 +8,6 @@ from __future__ import annotations
 import time
 from collections import deque
 
-import numpy as np
-
 from gui.live.histogram import LatencyHistogram
 
 __all__ = ["LiveStats"]
@@ -96,13 +94,3 @@ class LiveStats:
     @property
     def results_per_s(self) -> float:
         return self._rate(self._results)
-
-    @staticmethod
-    def percentiles(samples, qs=(50, 99)) -> dict[str, float | None]:
-        """``{"p50": ..., "p99": ...}`` of a `LatencyHistogram` or a sequence of samples."""
-        if isinstance(samples, LatencyHistogram):
-            return samples.percentiles(qs)
-        if not len(samples):
-            return {f"p{q}": None for q in qs}
-        a = np.asarray(samples)
-        return {f"p{q}": round(float(np.percentile(a, q)), 2) for q in qs}
