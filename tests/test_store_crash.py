@@ -115,7 +115,7 @@ def _check_consistent(data: Path, seen: frozenset = frozenset()) -> dict[int, tu
 
 
 @pytest.mark.slow
-def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path):
+def test_capture_killed_at_random_moments_loses_no_committed_capture(tmp_path):
     data = tmp_path / "data"
     rnd = random.Random(20261201)
     known: dict[int, tuple[str, str]] = {}
@@ -125,7 +125,11 @@ def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path
     # (seen: 3 captures in 20 rounds, then 9 of 10 needed): after such a round the window
     # grows, and it returns to 0.6 s after a round that committed.
     window = 0.6
-    for round_ in range(20):
+    # At least 20 kills, and as many more (up to 40 in all) as it takes for 10 of them to land
+    # after a commit: at load ~21 a fixed 20 rounds got only 8-9 such kills, and the test then
+    # failed on luck, not on a lost capture.
+    round_ = 0
+    while round_ < 20 or (kills_after_a_commit < 10 and round_ < 40):
         # until killed: no --count (a count of 100000 is a plan the disk check sizes, and
         # refuses on a disk without ~80 GB free)
         args = ["--every", "0s", "--burst", str(1 + round_ % 3)]
@@ -149,7 +153,8 @@ def test_capture_killed_at_20_random_moments_loses_no_committed_capture(tmp_path
             committed = len(known) > before
             kills_after_a_commit += committed
             window = 0.6 if committed else min(window * 1.5, 4.0)
-    assert len(known) >= 20 and kills_after_a_commit >= 10
+        round_ += 1
+    assert len(known) >= 20 and kills_after_a_commit >= 10, (round_, kills_after_a_commit)
 
 
 def test_a_full_disk_stops_capture_with_one_line_and_no_corrupt_state(tmp_path):
