@@ -157,8 +157,13 @@ def test_make_sample_without_changes_reference_matches_truth(rng):
 def test_make_sample_changes_are_marked(rng):
     sources = _sources(rng)
     cfg = SampleConfig(size=(64, 48), p_night_object=1.0, p_zero_leak=0.0, max_patches=2)
-    s = make_sample(sources, [_smooth_rgb(rng)], rng=np.random.default_rng(1), config=cfg)
-    assert s.change_mask.any()
+    for seed in range(4):
+        s = make_sample(sources, [_smooth_rgb(rng)], rng=np.random.default_rng(seed), config=cfg)
+        marked = s.change_mask
+        assert 0 < marked.mean() < 0.5  # an object, not the whole frame
+        # marked where the reference's colour is not the truth's: far more wrong there
+        wrong = np.abs(s.ref_ab - s.ab).sum(axis=0) * 128  # Lab units
+        assert wrong[marked].mean() > 20 and wrong[marked].mean() > 3 * wrong[~marked].mean()
 
 
 def test_train_and_heldout_pairs_are_disjoint():
