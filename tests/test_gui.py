@@ -29,11 +29,23 @@ TIMEOUT = 30_000  # ms; the machine is shared: generous waits, but tests end as 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
 
 
-def test_live_view_pulls_frames(window, qtbot):
-    view = window.live.camera_view
+def test_live_view_pulls_frames(open_window, qtbot):
+    from gui.live.panel import DISPLAY_HZ
+
+    window = open_window(resolution=(160, 120), fps=200.0)  # a camera faster than the display
+    view, cam = window.live.camera_view, window.state.camera
     qtbot.waitUntil(view.has_image, timeout=TIMEOUT)
-    seq = window.live._last_seq
+    seq, shown = window.live._last_seq, window.stats.frames_shown
+    t0 = time.monotonic()
+    qtbot.wait(500)
+    elapsed = time.monotonic() - t0
     qtbot.waitUntil(lambda: window.live._last_seq > seq, timeout=TIMEOUT)
+    shown = window.stats.frames_shown - shown
+    # pulled at display rate, the newest frame each time: never more than the display's
+    # rate, and frames the camera made in between are skipped, not queued
+    assert 0 < shown <= DISPLAY_HZ * (time.monotonic() - t0) + 2, (shown, elapsed)
+    assert window.live._last_seq - seq > shown
+    assert window.live._last_seq <= cam.latest_frame().meta.sequence
 
 
 def test_capture_reference_refuses_night_frames(window, qtbot):
