@@ -58,8 +58,19 @@ def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
 def test_new_session_dialog_offers_the_login_name_on_a_fresh_machine(window, monkeypatch):
     # Before: empty on a fresh machine (no earlier session), while `nightlab capture` and
     # `ingest` record the login name: GUI sessions went out with no operator
+    from PySide6.QtWidgets import QApplication
+
+    from gui.sessions.panel import NewSessionDialog
+
     monkeypatch.setattr("getpass.getuser", lambda: "ana")
-    assert window.sessions._last_operator() == "ana"
+    assert window.store.sessions() == []  # a fresh machine: no session to take it from
+    window.sessions.new_dialog()
+    (dlg,) = [w for w in QApplication.topLevelWidgets()
+              if isinstance(w, NewSessionDialog) and w.isVisible()]  # fmt: skip
+    try:
+        assert dlg.operator.text() == "ana" and dlg.values()["operator"] == "ana"
+    finally:
+        dlg.reject()
 
 
 def test_a_new_session_the_store_refuses_comes_back_as_typed_with_the_reason(
