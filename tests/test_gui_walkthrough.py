@@ -31,13 +31,22 @@ def test_window_starts_no_larger_than_the_screen_where_its_minimum_allows(window
     assert free.height() < 900, "the test screen must be smaller than the default 1440x900"
 
 
-def test_dock_contents_scroll_vertically_and_keep_their_width(window):
+def test_dock_contents_scroll_vertically_and_keep_their_width(window, qtbot):
+    window.resize(window.width(), 420)  # shorter than the camera and capture docks' contents
+    tall = (window.dock_camera, window.dock_capture)
+    # the operator can scroll down to what does not fit: a bar with somewhere to go
+    qtbot.waitUntil(
+        lambda: all(
+            (bar := d.widget().verticalScrollBar()).isVisible() and bar.maximum() > 0 for d in tall
+        )
+    )
     for dock in (window.dock_camera, window.dock_capture, window.dock_sessions):
         scroll = dock.widget()
         assert isinstance(scroll, QScrollArea)
         content = scroll.widget()
         # never narrower than the content: no clipped labels, no horizontal scroll bar
         assert scroll.minimumWidth() >= content.minimumSizeHint().width()
+        assert scroll.horizontalScrollBar().maximum() == 0, dock.objectName()
 
 
 def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
