@@ -123,35 +123,17 @@ def test_a_live_preview_starts_loading_the_kernels_without_waiting(monkeypatch):
         preview.stop()
 
 
-def test_warm_kernels_leaves_them_compiled_for_the_live_inputs(rng):
-    from engine.leakmask import leak_mask, warm_kernels
-    from engine.leakmask._colour_kernels import chroma_ramp, shrink_image, shrink_pair
-    from engine.leakmask._refine_kernels import fast_guided_filter
-    from engine.leakmask._similarity_kernels import orientation_similarity
-    from engine.leakmask._ssim_u8_kernel import ssim_u8_box_strip
+def test_warm_kernels_compiles_every_live_kernel_once():
+    # that the kinds compiled are the live path's (read-only inputs too) is proved by
+    # tests/test_overnight_capture.py::test_after_the_warm_up_a_live_frame_...compiles_nothing
+    from engine.leakmask import warm_kernels
+    from tests.test_overnight_capture import _kernel_signatures
 
-    kernels = (
-        ssim_u8_box_strip, shrink_pair, shrink_image, chroma_ramp, fast_guided_filter,
-        orientation_similarity,
-    )  # fmt: skip
     warm_kernels()
-    warm_kernels()  # idempotent
-    compiled = {k.__name__: len(k.signatures) for k in kernels}
-    assert all(compiled.values()), compiled
-    # the live path's inputs, writeable and read-only (a reference the tracker keeps): none
-    # may compile a kernel anew (a kind the warm-up left out compiled mid-capture, 95 s of
-    # no results). In isolation this sees a missing kind; later in a session, a kind an
-    # earlier test brought is already there
-    night = cv2.GaussianBlur(rng.integers(0, 256, (120, 160), dtype=np.uint8), (0, 0), 1.0)
-    colour = cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), (0, 0), 1.0)
-    for read_only in (False, True):
-        n, c = night.copy(), colour.copy()
-        g = cv2.cvtColor(c, cv2.COLOR_RGB2GRAY)
-        for a in (n, c, g):
-            a.setflags(write=not read_only)
-        ssim_map(n, g, data_range=255)
-        leak_mask(n, g, reference_color=c, night_color=c)
-    assert {k.__name__: len(k.signatures) for k in kernels} == compiled
+    compiled = _kernel_signatures()
+    assert len(compiled) == 6 and all(compiled.values()), compiled  # each one compiled
+    warm_kernels()  # once per process: a second call compiles nothing more
+    assert _kernel_signatures() == compiled
 
 
 def test_until_the_kernel_is_loaded_opencv_gives_the_same_uint8_map(monkeypatch, rng):
