@@ -147,7 +147,7 @@ def test_eval_webcam_on_real_footage_subset(tmp_path, capsys):
     assert set(by) == set(CONFIGS)
     night = rows[0]["night"]
     assert all(n < night for n in by["fused"]["refs_a"]) and len(by["fused"]["refs_a"]) == 3
-    assert all(n > night for n in by["fused"]["refs_b"])
+    assert all(n > night for n in by["fused"]["refs_b"]) and len(by["fused"]["refs_b"]) == 3
     assert by["fused+mask"]["disagreement"] < by["single"]["disagreement"]
     img = read_image(montage / "webcam_mexico.png", mode="rgb")
     assert img.shape[1] == 5 * 320
