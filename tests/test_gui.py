@@ -254,15 +254,18 @@ def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
 
 
 def test_closing_never_waits_for_a_busy_worker(qtbot, open_window):
+    busy = threading.Event()
+
     class Slow(PairTracker):
         def process(self, night, **kw):
+            busy.set()
             time.sleep(1.5)
             return super().process(night, **kw)
 
     win = open_window(preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
     night_with_reference(win, qtbot)
     win.set_live(True)
-    time.sleep(0.3)  # a frame is in the slow tracker now
+    qtbot.waitUntil(busy.is_set, timeout=TIMEOUT)  # a frame is in the slow tracker now
     t0 = time.perf_counter()
     win.close()
     assert time.perf_counter() - t0 < 0.5
