@@ -262,7 +262,7 @@ def test_alignment_is_frozen_and_its_matrix_read_only():
     assert a.score == 1.0  # clipped into [0, 1]
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.ok = False  # type: ignore[misc]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         a.matrix[0, 0] = 2.0
     assert a.transform_points(np.array([[1.0, 2.0]])).tolist() == [[1.0, 2.0]]
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +48,11 @@ def test_smoke_run_without_display_renders_offscreen_and_saves_screenshot(tmp_pa
     proc = _run(["--smoke", "3", "--screenshot", str(shot)], {}, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert shot.is_file() and shot.stat().st_size > 10_000
+    from engine._image import read_image
+
+    img = read_image(shot)  # a whole PNG of the window, with something drawn in it
+    assert img.shape[0] >= 400 and img.shape[1] >= 600, img.shape
+    assert len(np.unique(img.reshape(-1, 3), axis=0)) > 100  # not a blank or flat window
 
 
 def test_python_without_the_dependencies_is_one_line_not_a_traceback(tmp_path):

@@ -39,9 +39,10 @@ def test_library_imports_no_qt_and_no_heavy_runtime(package):
     assert out.stdout.strip() == "", f"{package} imports at module level: {out.stdout.strip()}"
 
 
-def test_cli_help_is_fast_and_light():
+def test_cli_help_loads_no_heavy_runtime():
+    # what keeps 'nightlab --help' quick; its time is not measured here (benchmarks do that)
     code = (
-        "import sys; from cli import build_parser; build_parser()\n"
+        "import sys; from cli import build_parser; build_parser().format_help()\n"
         "heavy = ('PySide6', 'depthai', 'onnxruntime', 'torch')\n"
         "print(','.join(n for n in heavy if n in sys.modules))"
     )

@@ -418,15 +418,29 @@ def test_camera_snap_iso_really_is_the_iso(tmp_path, capsys):
 
 
 def test_a_manual_value_switches_its_auto_mode_off_on_every_backend():
-    from engine.camera import MANUAL_OVERRIDES, SimulatedCamera
+    from engine.camera import MANUAL_OVERRIDES, Camera, ReplayCamera, SimulatedCamera, WebcamCamera
+    from engine.camera._oak import OakCamera
 
-    cam = SimulatedCamera(seed=0)
+    # every backend takes a control through Camera.set_control, where the override lives
+    # (the OAK's manual values carry manual mode: tests/test_camera_oak.py checks its side)
+    for backend in (SimulatedCamera, WebcamCamera, ReplayCamera, OakCamera):
+        assert backend.set_control is Camera.set_control, backend.__name__
+    applied = []
+
+    class Driver(SimulatedCamera):  # what reaches the driver, in order
+        def _apply_control(self, name, value):
+            applied.append(name)
+            super()._apply_control(name, value)
+
+    cam = Driver(seed=0)
     for manual, auto in MANUAL_OVERRIDES.items():
         cam.set_control(auto, True)
         value = cam.capabilities()[manual].maximum
+        applied.clear()
         cam.set_control(manual, value)
         assert cam.get_control(auto) is False, manual
         assert cam.get_control(manual) == value
+        assert applied == [auto, manual]  # auto off first: drivers ignore manual values in auto
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):

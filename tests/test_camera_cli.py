@@ -119,8 +119,11 @@ def test_make_camera_parses_specs(spec, cls, attr, value):
 def test_make_camera_oak_spec_uses_the_oak_backend():
     from engine.camera import _oak as oak  # depthai is a core dependency: always importable
 
-    assert isinstance(make_camera("oak"), oak.OakCamera)
-    assert isinstance(make_camera("oak:14442C10D13EABCE00"), oak.OakCamera)
+    first, named = make_camera("oak"), make_camera("oak:14442C10D13EABCE00")
+    assert isinstance(first, oak.OakCamera) and isinstance(named, oak.OakCamera)
+    # the serial after the colon picks that device; without one, the first found
+    assert named.info.device_id == "14442C10D13EABCE00"
+    assert first.info.device_id == "(first found)"
 
 
 @pytest.mark.parametrize(

@@ -263,7 +263,7 @@ def test_set_control_coerces_emits_and_reads_back():
     assert cam.set_control("auto_exposure", 0) is False
     assert seen == [("iso", 400), ("auto_exposure", False), ("auto_exposure", False)]
     assert make(mode="night").get_control("mode") == "night"
-    with pytest.raises(ControlError):
+    with pytest.raises(ControlError, match="fps: 1000 out of range"):
         make(fps=1000)
 
 

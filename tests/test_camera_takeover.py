@@ -17,12 +17,17 @@ def _failing_open():
 @pytest.mark.parametrize("streaming", [True, False])
 def test_a_failed_takeover_gives_the_old_camera_back_as_it_was(streaming):
     old = SimulatedCamera(resolution=(64, 48)).open()
+    old.set_control("mode", "night")  # what the operator had set on it
+    old.set_control("exposure_us", 5000)
     if streaming:
         old.start()
     try:
         with pytest.raises(CameraError, match="blob does not fit"):
             _take_over_device(old, _failing_open)
         assert old.is_open and old.is_streaming == streaming
+        assert (old.get_control("mode"), old.get_control("exposure_us")) == ("night", 5000)
+        frame = old.snap()  # the next frame (a new one when streaming), taken with its settings
+        assert frame.is_gray and frame.meta.exposure_us == 5000
     finally:
         old.close()
 

@@ -40,7 +40,8 @@ def test_another_size_starts_over_and_the_limit_refuses_one_more():
 def test_changes_from_several_threads_lose_nothing_and_every_event_is_a_whole_list():
     kept = DayCaptureList(limit=1000)
     seen = []
-    kept.events.changed.connect(lambda caps: seen.append(len(caps)))
+    lists = []  # every list an event carried
+    kept.events.changed.connect(lambda caps: (seen.append(len(caps)), lists.append(caps)))
     image = np.zeros((8, 8, 3), np.uint8)
     image.setflags(write=False)
 
@@ -55,6 +56,9 @@ def test_changes_from_several_threads_lose_nothing_and_every_event_is_a_whole_li
         t.join()
     assert len(kept) == 200 and sorted(c.id for c in kept.captures) == list(range(1, 201))
     assert len(seen) == 200 and max(seen) == 200
+    # whole: the list as one add left it, all earlier captures in order, once per add
+    assert sorted(seen) == list(range(1, 201))
+    assert all([c.id for c in caps] == list(range(1, len(caps) + 1)) for caps in lists)
     assert kept.remove([1, 2, 999]) == 2 and kept.clear() == 198 and seen[-1] == 0
     assert kept.remove([3]) == 0 and kept.clear() == 0  # nothing left: no event
     assert seen[-2:] == [198, 0]

@@ -174,11 +174,19 @@ def test_evaluate_errors(pairs_dir, kwargs, expected):
         evaluate(find_pairs(pairs_dir), [], baseline=ReferenceTransferColorizer(), **kwargs)
 
 
-def test_computed_leak_mask(pairs_dir):
-    report = evaluate(
-        find_pairs(pairs_dir)[:1], [], baseline=ReferenceTransferColorizer(), mask="computed"
-    )
-    assert len(report.rows) == 2
+def test_computed_leak_mask_is_the_one_scored_and_cuts_the_pasted_colour(pairs_dir):
+    def rows(mask):
+        report = evaluate(
+            find_pairs(pairs_dir)[:1], [], baseline=ReferenceTransferColorizer(), mask=mask
+        )
+        assert [r.leak_mask for r in report.rows] == [False, True]
+        return report.rows
+
+    off, on = rows("computed")
+    # the mask the leak mask computes from the pair, not the oracle's from the known change
+    assert on != rows("oracle")[1]
+    assert on.ab_err_changed < 0.75 * off.ab_err_changed  # the pasted patches lose colour
+    assert abs(on.ab_err_unchanged - off.ab_err_unchanged) < 0.5  # the rest keeps it
 
 
 def test_cli_eval(pairs_dir, tmp_path, capsys):

@@ -96,6 +96,27 @@ def test_montage_shows_every_image(tmp_path):
     )
     img = webcam_montage(kept[0], tile_width=150)
     assert img.dtype == np.uint8 and img.shape == (2 * 100, 5 * 150, 3)
+    # the layout the docstring gives: each tile, below its label, is its image at half size
+    k = kept[0]
+    a, b, res = k["sides"]["a"], k["sides"]["b"], k["results"]
+    layout = [
+        [k["night"], a["single"], b["single"], a["fused"].image, b["fused"].image],
+        [res["single"]["a"][0], res["single"]["b"][0], res["fused+mask"]["a"][0],
+         res["fused+mask"]["b"][0], k["masks"]["fused+mask"]["a"]],
+    ]  # fmt: skip
+    for row, images in enumerate(layout):
+        for col, image in enumerate(images):
+            if image.dtype != np.uint8:  # the leak mask, 0..1
+                image = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+            if image.ndim == 2:
+                image = np.dstack([image] * 3)
+            h, w = image.shape[:2]
+            want = image.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))[20:]  # below label
+            got = img[row * 100 + 20 : (row + 1) * 100, col * 150 : (col + 1) * 150]
+            assert np.abs(got - want).mean() < 1, (row, col)
+    # the blue car of the first day after shows in its tile, not in the day before's
+    before, after = (img[30:70, x + 50 : x + 110].astype(int) for x in (150, 300))
+    assert (after[..., 2] - after[..., 0]).mean() > 100 > (before[..., 2] - before[..., 0]).mean()
 
 
 @pytest.mark.slow
@@ -126,7 +147,7 @@ def test_eval_webcam_on_real_footage_subset(tmp_path, capsys):
     assert set(by) == set(CONFIGS)
     night = rows[0]["night"]
     assert all(n < night for n in by["fused"]["refs_a"]) and len(by["fused"]["refs_a"]) == 3
-    assert all(n > night for n in by["fused"]["refs_b"])
+    assert all(n > night for n in by["fused"]["refs_b"]) and len(by["fused"]["refs_b"]) == 3
     assert by["fused+mask"]["disagreement"] < by["single"]["disagreement"]
     img = read_image(montage / "webcam_mexico.png", mode="rgb")
     assert img.shape[1] == 5 * 320

@@ -239,6 +239,7 @@ def test_gui_fuses_the_kept_captures_on_the_job_runner_not_the_gui_thread(qtbot,
         jobs.shutdown()
         jobs.wait()
     assert threads and threads[0] is not threading.main_thread()
+    assert threads[0].name.startswith("nightlab-job"), threads[0].name  # the runner's own
     ref = tracker.reference
     assert ref is not None and ref.stability is not None and len(ref.days) == 3
     assert ref.image.tobytes() == fuse_day_captures(ref.days).image.tobytes()

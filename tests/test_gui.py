@@ -29,11 +29,23 @@ TIMEOUT = 30_000  # ms; the machine is shared: generous waits, but tests end as 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # fixtures: tests/conftest.py
 
 
-def test_live_view_pulls_frames(window, qtbot):
-    view = window.live.camera_view
+def test_live_view_pulls_frames(open_window, qtbot):
+    from gui.live.panel import DISPLAY_HZ
+
+    window = open_window(resolution=(160, 120), fps=200.0)  # a camera faster than the display
+    view, cam = window.live.camera_view, window.state.camera
     qtbot.waitUntil(view.has_image, timeout=TIMEOUT)
-    seq = window.live._last_seq
+    seq, shown = window.live._last_seq, window.stats.frames_shown
+    t0 = time.monotonic()
+    qtbot.wait(500)
+    elapsed = time.monotonic() - t0
     qtbot.waitUntil(lambda: window.live._last_seq > seq, timeout=TIMEOUT)
+    shown = window.stats.frames_shown - shown
+    # pulled at display rate, the newest frame each time: never more than the display's
+    # rate, and frames the camera made in between are skipped, not queued
+    assert 0 < shown <= DISPLAY_HZ * (time.monotonic() - t0) + 2, (shown, elapsed)
+    assert window.live._last_seq - seq > shown
+    assert window.live._last_seq <= cam.latest_frame().meta.sequence
 
 
 def test_capture_reference_refuses_night_frames(window, qtbot):
@@ -242,15 +254,18 @@ def test_unalignable_frame_shows_the_reason_not_a_crash(qtbot):
 
 
 def test_closing_never_waits_for_a_busy_worker(qtbot, open_window):
+    busy = threading.Event()
+
     class Slow(PairTracker):
         def process(self, night, **kw):
+            busy.set()
             time.sleep(1.5)
             return super().process(night, **kw)
 
     win = open_window(preview=LivePreview(tracker=Slow(), workers=1, colorize=False))
     night_with_reference(win, qtbot)
     win.set_live(True)
-    time.sleep(0.3)  # a frame is in the slow tracker now
+    qtbot.waitUntil(busy.is_set, timeout=TIMEOUT)  # a frame is in the slow tracker now
     t0 = time.perf_counter()
     win.close()
     assert time.perf_counter() - t0 < 0.5

@@ -31,13 +31,22 @@ def test_window_starts_no_larger_than_the_screen_where_its_minimum_allows(window
     assert free.height() < 900, "the test screen must be smaller than the default 1440x900"
 
 
-def test_dock_contents_scroll_vertically_and_keep_their_width(window):
+def test_dock_contents_scroll_vertically_and_keep_their_width(window, qtbot):
+    window.resize(window.width(), 420)  # shorter than the camera and capture docks' contents
+    tall = (window.dock_camera, window.dock_capture)
+    # the operator can scroll down to what does not fit: a bar with somewhere to go
+    qtbot.waitUntil(
+        lambda: all(
+            (bar := d.widget().verticalScrollBar()).isVisible() and bar.maximum() > 0 for d in tall
+        )
+    )
     for dock in (window.dock_camera, window.dock_capture, window.dock_sessions):
         scroll = dock.widget()
         assert isinstance(scroll, QScrollArea)
         content = scroll.widget()
         # never narrower than the content: no clipped labels, no horizontal scroll bar
         assert scroll.minimumWidth() >= content.minimumSizeHint().width()
+        assert scroll.horizontalScrollBar().maximum() == 0, dock.objectName()
 
 
 def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
@@ -58,8 +67,19 @@ def test_session_names_are_readable_in_the_sessions_dock(window, qtbot):
 def test_new_session_dialog_offers_the_login_name_on_a_fresh_machine(window, monkeypatch):
     # Before: empty on a fresh machine (no earlier session), while `nightlab capture` and
     # `ingest` record the login name: GUI sessions went out with no operator
+    from PySide6.QtWidgets import QApplication
+
+    from gui.sessions.panel import NewSessionDialog
+
     monkeypatch.setattr("getpass.getuser", lambda: "ana")
-    assert window.sessions._last_operator() == "ana"
+    assert window.store.sessions() == []  # a fresh machine: no session to take it from
+    window.sessions.new_dialog()
+    (dlg,) = [w for w in QApplication.topLevelWidgets()
+              if isinstance(w, NewSessionDialog) and w.isVisible()]  # fmt: skip
+    try:
+        assert dlg.operator.text() == "ana" and dlg.values()["operator"] == "ana"
+    finally:
+        dlg.reject()
 
 
 def test_a_new_session_the_store_refuses_comes_back_as_typed_with_the_reason(

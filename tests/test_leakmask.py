@@ -235,7 +235,7 @@ def test_ssim_map_rejects_bad_input(args, kw, match):
 
 
 def test_ssim_map_requires_data_range():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="data_range"):
         ssim_map(np.zeros((8, 8)), np.zeros((8, 8)))  # type: ignore[call-arg]
 
 

@@ -311,3 +311,21 @@ def test_live_model_threads_share_the_machines_cores_among_the_workers(
     finally:
         preview.stop()
         assert preview.join(10)
+
+
+def test_the_live_model_runs_with_the_threads_its_worker_was_given(monkeypatch, shipped_model):
+    """The share above reaches the model: ONNX Runtime's session is made with it."""
+    import os
+
+    from engine.live_preview import LivePreview
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    preview = LivePreview(workers=2)
+    try:
+        assert preview.colorize_threads == 4
+        options = preview.colorizer().session.get_session_options()
+        assert options.intra_op_num_threads == 4
+    finally:
+        preview.stop()
+        assert preview.join(10)

@@ -101,14 +101,36 @@ def test_contour_blend_and_masked_colorized_do_what_they_say():
 
 
 def test_compose_live_view_every_combination(day_night):
+    import dataclasses
+
+    from engine.colorize import ReferenceTransferColorizer
     from engine.pipeline import process_pair
 
     day, night = day_night
-    pair = process_pair(day, night)
-    for base in ("colorized", "masked_colorized", "night", "reference_blend", "aligned_reference"):
-        for style in ("off", "heatmap", "contour"):
-            out = compose_live_view(pair, LiveViewSpec(base, style))
-            assert out.shape == (120, 160, 3) and out.dtype == np.uint8
+    pair = process_pair(day, night, colorizer=ReferenceTransferColorizer())
+    mask = np.zeros(night.shape, np.float32)
+    mask[40:80, 60:100] = 1.0  # a leak to draw: the scene has none
+    pair = dataclasses.replace(pair, leak_mask=mask)
+    gray = np.repeat(night[..., None], 3, axis=2).astype(int)
+    colour, aligned = pair.colorized.rgb.astype(int), pair.aligned_reference.astype(int)
+    masked = np.where(mask[..., None] > 0, gray, colour)  # no reference colour under the mask
+    bases = {
+        "colorized": colour, "masked_colorized": masked, "night": gray,
+        "reference_blend": (gray + aligned) / 2, "aligned_reference": aligned,
+    }  # fmt: skip
+    inside, outside = (slice(50, 70), slice(70, 90)), (slice(0, 30), slice(None))
+    edge = (slice(38, 42), slice(60, 100))  # the mask's top side
+    for base, want in bases.items():
+        off = compose_live_view(pair, LiveViewSpec(base, "off"))
+        assert off.shape == (120, 160, 3) and off.dtype == np.uint8
+        assert np.abs(off - want).max() <= 1, base
+        for style in ("heatmap", "contour"):
+            out = compose_live_view(pair, LiveViewSpec(base, style)).astype(int)
+            assert np.abs(out[outside] - off[outside]).max() <= 1, (base, style)  # untouched
+            drawn = out[inside] if style == "heatmap" else out[edge]
+            assert np.abs(drawn - off[inside if style == "heatmap" else edge]).mean() > 20
+            if style == "contour":  # an outline, not a fill
+                assert np.abs(out[inside] - off[inside]).max() <= 1, base
 
 
 def test_inspection_views_and_nudge():

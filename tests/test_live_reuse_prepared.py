@@ -209,7 +209,7 @@ def test_warped_reference_is_checked_against_the_day_image_and_frame(frames):
     half = np.ascontiguousarray(nights[1][::2, ::2])
     with pytest.raises(ValueError, match="warped for a"):
         process_pair(day, half, registered=first.warped)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         first.warped.image[0, 0] = 1  # shared by every frame that reuses it: read-only
 
 

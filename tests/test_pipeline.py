@@ -41,6 +41,8 @@ def test_from_scratch_recovers_the_warp_and_masks_nothing(pair):
     assert res.valid.dtype == bool and res.valid.mean() > 0.9
     assert res.leak_mask.dtype == np.float32 and res.leak_mask.shape == night.shape
     assert res.leak_area_pct < 10.0 and res.ssim_mean > 0.5
+    # nothing changed between them: where the reference lands, (almost) no pixel is flagged
+    assert (res.leak_mask[res.valid] > 0.5).mean() < 0.005
     # outside the warped reference there is no reference colour: the mask says so
     assert (res.leak_mask[~res.valid] == 1.0).all()
     assert res.colorized is None and "colorize" not in res.timings_ms

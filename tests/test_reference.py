@@ -135,6 +135,7 @@ def test_fuse_references_says_why_when_nothing_aligns(scene):
 def test_reference_docstring_examples_run():
     for mod in (engine.reference, engine.reference._fuse, engine.reference._reference):
         result = doctest.testmod(mod)
+        assert result.attempted > 0, f"{mod.__name__}: no examples ran"
         assert result.failed == 0, f"{mod.__name__}: {result.failed} example(s) failed"
 
 

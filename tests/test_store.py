@@ -418,7 +418,8 @@ def test_100k_pairs_filter_and_sort_correctly_using_indexes(tmp_path):
             PairQuery(session_id=sid, verdict="pass"),
         ]:
             plan = _plan(store, query)
-            assert "INDEX" in plan and "SCAN p\b" not in plan, (query, plan)
+            assert "INDEX" in plan, (query, plan)
+            # no full scan of the table ("SCAN p"; "SCAN p USING INDEX" walks an index in order)
             assert not any(s.strip() in ("SCAN p", "SCAN pairs") for s in plan.split("|")), plan
 
 

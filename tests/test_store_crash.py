@@ -178,18 +178,42 @@ def test_a_full_disk_stops_capture_with_one_line_and_no_corrupt_state(tmp_path):
         assert store.last_reconcile.clean and store.session("night").n_captures == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway")
+def _drop_root_overrides() -> None:
+    """In the child, before it runs: give up root's power to write through permission bits
+    (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH leave the bounding set, so the program exec'd
+    next lacks them), so a read-only folder is read-only to it as to an operator's account."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            os._exit(97)
+
+
 def test_a_read_only_data_dir_gives_one_line(tmp_path):
     data = tmp_path / "data"
     Store(data).close()
     data.chmod(0o555)
     try:
-        proc = _start(data, "--count", "1")
+        preexec = None
+        if os.geteuid() == 0:  # CI runs as root: root writes into read-only folders anyway
+            preexec = _drop_root_overrides
+            probe = subprocess.run(
+                [sys.executable, "-c", "import sys; open(sys.argv[1] + '/probe', 'w')", data],
+                preexec_fn=preexec, capture_output=True,
+            )  # fmt: skip
+            if probe.returncode == 0:
+                (data / "probe").unlink()
+                pytest.skip("root here keeps writing into read-only folders (capabilities)")
+        proc = _start(data, "--count", "1", preexec=preexec)
         out, err = proc.communicate(timeout=120)
     finally:
         data.chmod(0o755)
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
     assert str(data) in err
+    # the folder and the problem, not an errno and an internal file of the record
+    assert f"{data}: cannot open for writing (permission denied" in err, err
+    assert "Errno" not in err and ".closed-cleanly" not in err, err
 
 
 def test_a_data_dir_that_is_a_file_gives_one_line(tmp_path):

@@ -183,6 +183,9 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             self._take_lock()
             self._writer = Writer(self._connect_writer)
+            # in here: a folder that refuses the marker's removal (read-only) is one line
+            # naming the folder, not "[Errno 13] Permission denied: '.../.closed-cleanly'"
+            was_clean = self._unmark_clean()
         except (sqlite3.Error, ValueError) as exc:  # not a database, a newer schema
             self.close()
             raise StoreError(sqlite_reason(self.db_path, exc)) from None
@@ -192,14 +195,18 @@ class Store:
         except BaseException:
             self.close()
             raise
-        marker = self.root / CLEAN_MARK
-        was_clean = marker.exists()
-        if was_clean:
-            marker.unlink()  # from now on a kill leaves the folder marked unclean
-            fsync_dir(self.root)
         if reconcile == "always" or (reconcile == "auto" and not was_clean):
             self.reconcile()
         self._opened = True  # from here a clean close may mark the folder clean
+
+    def _unmark_clean(self) -> bool:
+        """Whether the folder was closed cleanly; from now on a kill leaves it unmarked."""
+        marker = self.root / CLEAN_MARK
+        was_clean = marker.exists()
+        if was_clean:
+            marker.unlink()
+            fsync_dir(self.root)
+        return was_clean
 
     # -- lifecycle --------------------------------------------------------------------------
     def _take_lock(self) -> None:
