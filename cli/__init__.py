@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 
 from cli._common import CliError
@@ -248,6 +249,17 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         return 128 + signal.SIGPIPE
+    except sqlite3.DatabaseError as exc:
+        # a record damaged beyond what opening it checks (a page read mid-query): one line
+        # naming the database, as the store says it at open
+        if os.environ.get("NIGHTLAB_DEBUG"):
+            raise
+        from engine.store import DB_NAME, resolve_data_dir
+
+        db = resolve_data_dir(getattr(args, "data_dir", None)) / DB_NAME
+        print(f"nightlab {args.command}: error: {db}: {exc} (the record's database is "
+              "damaged)", file=sys.stderr)  # fmt: skip
+        return 2
     except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback
         # (set NIGHTLAB_DEBUG=1 to see the traceback when reporting a bug)
