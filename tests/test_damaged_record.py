@@ -105,3 +105,28 @@ def test_export_from_a_damaged_record_writes_no_bag(tmp_path, capsys):
     _one_error_line(capsys, db)
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_doctor_fails_on_a_damaged_record_and_passes_an_intact_one(tmp_path):
+    # Before: doctor said "data directory ...: writable" and exited 0 while every session
+    # command refused the folder's database
+    from cli._doctor import FAIL, OK, check_record
+
+    assert check_record(tmp_path) == (
+        OK, f"record {tmp_path / DB_NAME}: none yet (the first capture or session makes it)"
+    )  # fmt: skip
+    _recorded(tmp_path)
+    assert check_record(tmp_path) == (OK, f"record {tmp_path / DB_NAME}: intact, 1 session")
+    db = tmp_path / DB_NAME
+    _damage_all_but_sessions(db)
+    before = db.read_bytes()
+    status, line = check_record(tmp_path)
+    assert status == FAIL and line.startswith(f"record {db}: damaged ("), line
+    assert db.read_bytes() == before  # a check, never a repair
+
+
+def test_cli_doctor_exits_non_zero_on_a_record_that_is_not_a_database(tmp_path, capsys):
+    (tmp_path / DB_NAME).write_bytes(b"garbage " * 500)
+    assert cli.main(["doctor", "--data-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL  record {tmp_path / DB_NAME}: damaged (file is not a database)" in out
