@@ -674,19 +674,59 @@ class MainWindow(QMainWindow):
             self._docks_sized = True
             self._size_right_column()
 
+    #: the Camera dock's least useful height: its camera chooser and five rows of controls
+    CAMERA_DOCK_MIN = 240
+
     def _size_right_column(self) -> None:
         """The capture dock is what an operator works in (reference, pair, schedule and its
         log): it gets the height it asks for, up to 3/4 of the column, so Start and the
-        countdown show without scrolling on a 768 px screen; the camera's controls scroll
-        in the rest (on a 1080 px screen that is most of them)."""
+        countdown show without scrolling; the camera's controls scroll in the rest.
+
+        Where the rest would be a sliver (a 768 px laptop screen left the Camera dock two
+        rows of controls under its chooser, a scroll bar beside them), the column's five
+        docks share one set of tabs instead, each the column's full height: Capture first,
+        the Camera's every control one click away."""
         column = self.dock_camera.height() + self.dock_capture.height()
+        if self.right_column_tabbed():
+            column = self.dock_capture.height()  # the group's height, its tab bar aside
         wanted = self.dock_capture.widget().sizeHint().height() + 24  # + its title bar
+        short = column - wanted < self.CAMERA_DOCK_MIN
+        if short != self.right_column_tabbed():
+            self._tab_right_column(short)
+        if short:
+            return
+        column = self.dock_camera.height() + self.dock_capture.height()
         capture = min(wanted, column * 3 // 4)
         self.resizeDocks(
             [self.dock_camera, self.dock_capture],
             [column - capture, capture],
             Qt.Orientation.Vertical,
         )
+
+    def right_column_tabbed(self) -> bool:
+        """The Camera and Capture docks share one set of tabs (a short screen)."""
+        return self.dock_camera in self.tabifiedDockWidgets(self.dock_capture)
+
+    def _tab_right_column(self, tabbed: bool) -> None:
+        if tabbed:  # Capture, Sessions, then Camera, Leak mask, Model: one group
+            for dock in (self.dock_camera, self.dock_leak, self.dock_model):
+                self.tabifyDockWidget(self.dock_sessions, dock)
+        else:  # Camera, Leak mask, Model above; Capture, Sessions below
+            # (splitDockWidget only adds a tab to a dock that is in a tab group: rebuild)
+            right = Qt.DockWidgetArea.RightDockWidgetArea
+            groups = ((self.dock_camera, self.dock_leak, self.dock_model),
+                      (self.dock_capture, self.dock_sessions))  # fmt: skip
+            for group in groups:
+                for dock in group:
+                    self.removeDockWidget(dock)
+            for first, *rest in groups:
+                self.addDockWidget(right, first, Qt.Orientation.Vertical)
+                first.show()
+                for dock in rest:
+                    self.tabifyDockWidget(first, dock)
+                    dock.show()
+            self.dock_camera.raise_()
+        self.dock_capture.raise_()
 
     def _pair_possible(self, on: bool, tip: str) -> None:
         self.act_pair.setEnabled(on)
@@ -697,8 +737,8 @@ class MainWindow(QMainWindow):
         it, so Start stays in view, leaving the camera dock its tabs and a row (on a 768 px
         screen that is more than the 3/4 of the first sizing); never shrink what the
         operator made bigger."""
-        if not self._docks_sized or self.dock_capture.isFloating():
-            return
+        if not self._docks_sized or self.dock_capture.isFloating() or self.right_column_tabbed():
+            return  # (tabbed: the dock has the column's height already)
         column = self.dock_camera.height() + self.dock_capture.height()
         room = max(column * 3 // 4, column - 120)
         wanted = min(self.dock_capture.widget().sizeHint().height() + 24, room)

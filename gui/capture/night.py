@@ -84,6 +84,18 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
         store.log(session_id, "reference", renamed.describe())
 
 
+class _RunLog(QListWidget):
+    """The schedule's log: asks for five lines, not QListWidget's 192 px, so that the
+    Capture dock's wanted height leaves the Camera dock its controls; it still takes the
+    room its dock has to spare (its layout stretch)."""
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        frame = 2 * self.frameWidth()
+        hint.setHeight(max(self.minimumHeight(), 5 * self.fontMetrics().lineSpacing() + frame))
+        return hint
+
+
 class NightCapturePanel(QWidget):
     """Capture a pair now, or run a schedule; ``message`` carries one line for the status bar.
 
@@ -221,7 +233,7 @@ class NightCapturePanel(QWidget):
         self.countdown.setStyleSheet("font-weight: 600;")
         self.countdown.setWordWrap(True)  # a run's summary stays here after it ends
         form.addRow(self.countdown)
-        self.log = QListWidget()
+        self.log = _RunLog()
         self.log.setMinimumHeight(90)
         self.log.setToolTip("What was captured and what was missed (newest at the top)")
         self.btn_run.clicked.connect(self.start_schedule)
