@@ -129,11 +129,11 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_docks()
         self._wire_state()
-        self.jobs.message.connect(self.show_message)
+        self.jobs.message.connect(self.show_error)  # a job's message is its failure
         for panel in (self.inspector, self.qa):
             panel.message.connect(self.show_message)
         self.qa.selected.connect(self.inspector.show_pair)
-        follow(self.preview.events.failed, self.show_message, self)
+        follow(self.preview.events.failed, self.show_error, self)
         self._restore_settings()
         # the export's manifest validator compiles in one GIL-holding call (25-100 ms): now,
         # not during the first export beside the live view
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         self.chooser = CameraChooser(self.state)
         self.chooser.requested.connect(self.open_camera)
         self.controls = CameraControlsPanel(self.state, self.jobs)
-        self.controls.error.connect(self.show_message)
+        self.controls.error.connect(self.show_error)
         self.menu_camera.insertAction(self.act_capture, self.controls.act_night)  # Ctrl+M
         cl.addWidget(self.chooser)
         cl.addWidget(self.controls)
@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
         ev = camera.events
         self._camera_unfollow = [
             follow(ev.streaming_changed, self._on_streaming, self),
-            follow(ev.error, self.show_message, self),
+            follow(ev.error, self.show_error, self),
             follow(ev.disconnected, lambda m: self._on_connection(False, m), self),
             follow(ev.reconnected, lambda m: self._on_connection(True, m), self),
         ]
@@ -371,8 +371,16 @@ class MainWindow(QMainWindow):
         return self.state.camera
 
     # -- behaviour -------------------------------------------------------------------------
+    #: how long a message that reports progress stays in the status bar
+    MESSAGE_MS = 8000
+
     def show_message(self, msg: str) -> None:
-        self.statusBar().showMessage(msg, 8000)
+        self.statusBar().showMessage(msg, self.MESSAGE_MS)
+
+    def show_error(self, msg: str) -> None:
+        """A failure (a job's, the camera's, live processing's) stays until the next message:
+        gone after 8 s, an operator back from the lab bench never saw it."""
+        self.statusBar().showMessage(msg)
 
     def _focus_tab(self, index: int) -> None:
         page = self.tabs.widget(index)
