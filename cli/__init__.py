@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="NightLab: night-time reference colorization lab tool. "
         "Without a subcommand, starts the desktop app on the simulated camera; its options "
         "(--camera, --smoke, --screenshot, --resolution, --stats) are in 'nightlab gui --help'.",
+        epilog="Each command's options: nightlab COMMAND --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="start the desktop app (default)")

@@ -34,7 +34,13 @@ PACKAGES = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check versions, cameras, default model, data directory")
+    p = sub.add_parser(
+        "doctor",
+        help="check versions, cameras, default model, data directory",
+        description="One OK, WARN or FAIL line per check: Python and packages, cameras, the "
+        "default and on-camera models against their cards, the MyriadX compiler, the data "
+        "folder and its record. Exits 1 when anything FAILs.",
+    )
     add_data_dir(p)  # "--data-dir on every command": check the folder a session would use
     p.set_defaults(func=run)
 

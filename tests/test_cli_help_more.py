@@ -1,0 +1,39 @@
+"""Help a new user reads while trying the commands (found walking the CLI from a fresh
+clone): ``bench`` and ``doctor`` had a usage line and nothing that said what they do or
+what doctor's exit status means; ``qa``'s verdict showed as a bare ``{pass,fail,review}``
+with no name; ``nightlab --help`` did not say where each command's options are."""
+
+from __future__ import annotations
+
+import pytest
+
+import cli
+
+
+def _help(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as ended:
+        cli.main([*argv, "--help"])
+    assert ended.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+
+
+def test_top_level_help_says_where_each_commands_options_are(capsys):
+    assert "Each command's options: nightlab COMMAND --help." in _help([], capsys)
+
+
+def test_bench_and_doctor_say_what_they_do_and_doctor_its_exit_status(capsys):
+    bench = _help(["bench"], capsys)
+    assert "beside the reference libraries, in one process: medians of --repeats runs" in bench
+    doctor = _help(["doctor"], capsys)
+    assert "One OK, WARN or FAIL line per check" in doctor
+    assert "Exits 1 when anything FAILs." in doctor
+
+
+def test_qa_names_its_verdict_argument_and_refuses_others_by_that_name(capsys):
+    text = _help(["qa"], capsys)
+    assert "pair VERDICT" in text and "VERDICT pass, fail or review" in text
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["qa", "1", "maybe"])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument VERDICT: invalid choice: 'maybe'" in err
