@@ -1,7 +1,8 @@
-"""Help a new user reads while trying the commands (found walking the CLI from a fresh
+"""What a new user reads while trying the commands (found walking the CLI from a fresh
 clone): ``bench`` and ``doctor`` had a usage line and nothing that said what they do or
 what doctor's exit status means; ``qa``'s verdict showed as a bare ``{pass,fail,review}``
-with no name; ``nightlab --help`` did not say where each command's options are."""
+with no name; ``nightlab --help`` did not say where each command's options are; ``sessions
+list`` did not say which folder it found nothing in."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def test_qa_names_its_verdict_argument_and_refuses_others_by_that_name(capsys):
     assert ended.value.code == 2
     err = capsys.readouterr().err
     assert "argument VERDICT: invalid choice: 'maybe'" in err
+
+
+def test_sessions_list_names_the_folder_it_found_no_record_in(tmp_path, capsys):
+    # Before: a mistyped --data-dir printed "no sessions yet" and nothing else: the
+    # operator could not tell that the night's record was looked for in the wrong place
+    typo = tmp_path / "nightlab-dta"
+    assert cli.main(["sessions", "list", "--data-dir", str(typo)]) == 0
+    assert capsys.readouterr().out.strip() == f"no sessions yet in {typo}"
+    assert not typo.exists()  # a reader creates nothing
