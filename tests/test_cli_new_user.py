@@ -47,3 +47,21 @@ def test_sessions_list_names_the_folder_it_found_no_record_in(tmp_path, capsys):
     assert cli.main(["sessions", "list", "--data-dir", str(typo)]) == 0
     assert capsys.readouterr().out.strip() == f"no sessions yet in {typo}"
     assert not typo.exists()  # a reader creates nothing
+
+
+def test_a_simulated_frame_larger_than_16_mp_is_one_line_before_any_window(capsys):
+    # Before: --resolution 100000x100000 ended in a traceback: OpenCV failed to allocate
+    # 64 GB for the scene
+    from engine.camera import SimulatedCamera
+
+    code = cli.main(["--resolution", "100000x100000", "--smoke", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [
+        "nightlab: error: cannot open camera 'sim': resolution 100000x100000 is 10000 MP; "
+        "the simulated camera renders at most 16 MP (an OAK's 12 MP sensor, 4K video fit)"
+    ]
+    # the largest sizes real cameras give still open
+    for size in ((4056, 3040), (3840, 2160)):
+        SimulatedCamera(resolution=size).close()
+    with pytest.raises(ValueError, match="at most 16 MP"):
+        SimulatedCamera(resolution=(4001, 4000))

@@ -103,6 +103,11 @@ def _load_scene(scene: np.ndarray | str | Path | None) -> tuple[np.ndarray, list
         raise CameraError(f"sim: {exc}") from None
 
 
+#: the largest frame the simulated camera renders, in pixels (as many as `nightlab process`
+#: works at): more is memory, not realism
+MAX_SIM_PIXELS = 16_000_000
+
+
 class SimulatedCamera(Camera):
     """A day/night camera rendered from real photos, with its ground truth.
 
@@ -158,6 +163,11 @@ class SimulatedCamera(Camera):
             raise ValueError(f"resolution must be (width, height), got {resolution!r}") from None
         if w < 32 or h < 32 or (w, h) != tuple(resolution):
             raise ValueError(f"resolution must be two integers >= 32, got {resolution!r}")
+        if w * h > MAX_SIM_PIXELS:  # (100000x100000 ended in a traceback from OpenCV's alloc)
+            raise ValueError(
+                f"resolution {w}x{h} is {w * h / 1e6:.0f} MP; the simulated camera renders at "
+                f"most {MAX_SIM_PIXELS / 1e6:.0f} MP (an OAK's 12 MP sensor, 4K video fit)"
+            )
         self._resolution = (w, h)
         self._seed = int(seed)
         self._device_id = device_id or f"sim-{self._seed}"
