@@ -19,9 +19,7 @@ def _fail() -> None:
     raise OSError("cannot write /data/night.png: disk full")
 
 
-def test_a_failed_job_stays_in_the_status_bar_while_progress_messages_pass(
-    open_window, qtbot
-):
+def test_a_failed_job_stays_in_the_status_bar_while_progress_messages_pass(open_window, qtbot):
     window = open_window(resolution=(160, 120))
     window.MESSAGE_MS = 200  # the progress messages' 8 s, shortened for the test
     bar = window.statusBar()

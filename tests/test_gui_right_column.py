@@ -82,9 +82,7 @@ def test_on_a_768_px_screen_the_docks_share_one_set_of_tabs_each_the_column_high
 
 
 @pytest.mark.parametrize("size", [(1480, 920), (1920, 1048)], ids=["920", "1080"])
-def test_on_taller_screens_camera_sits_above_capture_with_room_for_its_controls(
-    window_at, size
-):
+def test_on_taller_screens_camera_sits_above_capture_with_room_for_its_controls(window_at, size):
     win = window_at(*size)
     assert not win.right_column_tabbed()
     # the two groups stacked: Camera (with Leak mask and Model) above Capture (with Sessions)
@@ -115,3 +113,31 @@ def test_a_window_first_shown_small_and_laid_out_again_tall_splits_the_column(wi
         assert not dock.isFloating() and win.dockWidgetArea(dock) == win.dockWidgetArea(
             win.dock_capture
         )
+
+
+def test_an_empty_schedule_log_says_what_will_be_listed_there(window_at):
+    # Before: a blank white box under Start; a new operator could not tell what it was for
+    import numpy as np
+
+    win = window_at(1480, 920)
+    log = win.night_panel.log
+    assert log.count() == 0 and "newest first" in log.PLACEHOLDER
+
+    def dark_pixels_mid_height() -> int:
+        """Text pixels in the middle third of the log, where the hint is centred and where
+        one logged line (at the top) never reaches."""
+        image = log.viewport().grab().toImage()
+        image = image.convertToFormat(image.Format.Format_Grayscale8)
+        width, height = image.width(), image.height()
+        row = image.bytesPerLine()
+        gray = np.frombuffer(image.constBits(), np.uint8, row * height).reshape(height, row)
+        return int((gray[height // 3 : 2 * height // 3, :width] < 200).sum())
+
+    assert log.viewport().height() >= 80
+    assert dark_pixels_mid_height() > 100  # the hint, drawn in the placeholder colour
+    log.addItem("21:00:00  started: every 10m")
+    QApplication.processEvents()
+    assert dark_pixels_mid_height() == 0  # a line to read: the hint is gone
+    log.clear()
+    QApplication.processEvents()
+    assert dark_pixels_mid_height() > 100  # and back when the log is emptied

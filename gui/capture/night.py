@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTime, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -89,11 +90,24 @@ class _RunLog(QListWidget):
     Capture dock's wanted height leaves the Camera dock its controls; it still takes the
     room its dock has to spare (its layout stretch)."""
 
+    #: what an empty log says (a blank white box told a new operator nothing)
+    PLACEHOLDER = "What a scheduled run captures and misses is listed here, newest first."
+
     def sizeHint(self):  # noqa: N802 - Qt API
         hint = super().sizeHint()
         frame = 2 * self.frameWidth()
         hint.setHeight(max(self.minimumHeight(), 5 * self.fontMetrics().lineSpacing() + frame))
         return hint
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.count():
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(self.viewport().rect().adjusted(8, 4, -8, -4), flags, self.PLACEHOLDER)
+        painter.end()
 
 
 class NightCapturePanel(QWidget):
