@@ -258,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.store import DB_NAME, resolve_data_dir
 
         db = resolve_data_dir(getattr(args, "data_dir", None)) / DB_NAME
-        print(f"nightlab {args.command}: error: {db}: {exc} (the record's database is "
-              "damaged)", file=sys.stderr)  # fmt: skip
+        name = getattr(exc, "sqlite_errorname", "") or ""  # "database is locked" is not damage
+        damaged = name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+        why = " (the record's database is damaged)" if damaged else ""
+        print(f"nightlab {args.command}: error: {db}: {exc}{why}", file=sys.stderr)
         return 2
     except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback

@@ -130,3 +130,19 @@ def test_cli_doctor_exits_non_zero_on_a_record_that_is_not_a_database(tmp_path, 
     assert cli.main(["doctor", "--data-dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"FAIL  record {tmp_path / DB_NAME}: damaged (file is not a database)" in out
+
+
+def test_a_busy_database_mid_query_is_one_line_not_called_damaged(tmp_path, capsys, monkeypatch):
+    # an OperationalError is a DatabaseError too: a lock that outlasted the timeout is not
+    # damage, and the line must not send the operator to restore a copy
+    from engine.store import Store as StoreClass
+
+    _recorded(tmp_path)
+
+    def locked(self, *a, **k):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(StoreClass, "sessions", locked)
+    assert cli.main(["sessions", "list", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nightlab sessions: error: {tmp_path / DB_NAME}: database is locked"]
