@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 
 from cli._common import CliError
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="NightLab: night-time reference colorization lab tool. "
         "Without a subcommand, starts the desktop app on the simulated camera; its options "
         "(--camera, --smoke, --screenshot, --resolution, --stats) are in 'nightlab gui --help'.",
+        epilog="Each command's options: nightlab COMMAND --help.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="start the desktop app (default)")
@@ -248,6 +250,19 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         return 128 + signal.SIGPIPE
+    except sqlite3.DatabaseError as exc:
+        # a record damaged beyond what opening it checks (a page read mid-query): one line
+        # naming the database, as the store says it at open
+        if os.environ.get("NIGHTLAB_DEBUG"):
+            raise
+        from engine.store import DB_NAME, resolve_data_dir
+
+        db = resolve_data_dir(getattr(args, "data_dir", None)) / DB_NAME
+        name = getattr(exc, "sqlite_errorname", "") or ""  # "database is locked" is not damage
+        damaged = name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+        why = " (the record's database is damaged)" if damaged else ""
+        print(f"nightlab {args.command}: error: {db}: {exc}{why}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, RuntimeError, ImportError) as exc:
         # engine errors are written for users: one line, no traceback
         # (set NIGHTLAB_DEBUG=1 to see the traceback when reporting a bug)

@@ -18,7 +18,12 @@ from cli._common import check_output_file, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="per-stage latency, ours vs reference libraries")
+    p = sub.add_parser(
+        "bench",
+        help="per-stage latency, ours vs reference libraries",
+        description="Times each stage (leak mask, leak cues, SSIM, alignment, colorize, camera, "
+        "store) beside the reference libraries, in one process: medians of --repeats runs.",
+    )
     p.add_argument("--repeats", type=int, default=15, help="timed runs per row (median)")
     p.add_argument(
         "--only",

@@ -34,7 +34,13 @@ PACKAGES = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check versions, cameras, default model, data directory")
+    p = sub.add_parser(
+        "doctor",
+        help="check versions, cameras, default model, data directory",
+        description="One OK, WARN or FAIL line per check: Python and packages, cameras, the "
+        "default and on-camera models against their cards, the MyriadX compiler, the data "
+        "folder and its record. Exits 1 when anything FAILs.",
+    )
     add_data_dir(p)  # "--data-dir on every command": check the folder a session would use
     p.set_defaults(func=run)
 
@@ -169,7 +175,43 @@ def check_data_dir(data_dir: str | None = None) -> list[tuple[str, str]]:
         return [(FAIL, f"data directory {path}: not writable ({exc.strerror or exc})")]
     free_gb = shutil.disk_usage(path).free / 1e9
     status = OK if free_gb >= 1.0 else WARN
-    return [(status, f"data directory {path}: writable, {free_gb:.1f} GB free")]
+    return [(status, f"data directory {path}: writable, {free_gb:.1f} GB free"), check_record(path)]
+
+
+def check_record(path: Path) -> tuple[str, str]:
+    """Is the experiment record in ``path`` readable and intact? (read-only: SQLite's quick
+    check of every page, no write). A folder that is writable can still hold a damaged
+    database, which every session command then refuses."""
+    import sqlite3
+
+    from engine.store import DB_NAME, SCHEMA_VERSION
+
+    db = path / DB_NAME
+    if not db.is_file():
+        return OK, f"record {db}: none yet (the first capture or session makes it)"
+    try:
+        conn = sqlite3.connect(db.absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            found = [row[0] for row in conn.execute("PRAGMA quick_check(1)")]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            sessions = None
+            if found == ["ok"] and version == SCHEMA_VERSION:
+                sessions = conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return FAIL, f"record {db}: damaged ({exc})"
+    if found != ["ok"]:
+        return FAIL, f"record {db}: damaged ({found[0]})"
+    if version > SCHEMA_VERSION:
+        return (
+            FAIL,
+            f"record {db}: schema v{version} is newer than this NightLab (v{SCHEMA_VERSION})",
+        )
+    if version < SCHEMA_VERSION:
+        return WARN, (f"record {db}: schema v{version}, upgraded to v{SCHEMA_VERSION} when a "
+                      "command that records next opens it")  # fmt: skip
+    return OK, f"record {db}: intact, {sessions} session{'s' if sessions != 1 else ''}"
 
 
 CHECKS: tuple[Callable[[], list[tuple[str, str]]], ...] = (

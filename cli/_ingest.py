@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             store.log(session.id, "reference", f"pair {pair.id}: {used}")
             note += f"; {used}"
         print(f"pair {pair.id} in session {session.id} ({session.name}): {note}")
-    return 0
+    # recorded, yet not aligned: 3, as `process` exits on a pair it cannot align, so that a
+    # script ingesting a night's archive can tell which pairs need the inspector
+    alignment = fields.get("alignment")
+    return 3 if alignment is not None and not alignment.ok else 0
 
 
 def _align(days, night, args: argparse.Namespace) -> tuple[dict, str, Reference]:

@@ -11,7 +11,12 @@ from cli._store_args import add_data_dir, add_operator, open_store, operator_nam
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("qa", help="give a pair a verdict: pass, fail or review")
     p.add_argument("pair", type=int, help="pair id (see: nightlab sessions show ID)")
-    p.add_argument("verdict", choices=["pass", "fail", "review"])
+    p.add_argument(
+        "verdict",
+        metavar="VERDICT",
+        choices=["pass", "fail", "review"],
+        help="pass, fail or review (the latest counts; earlier ones are kept)",
+    )
     p.add_argument("--note", default="", help="why (kept with the verdict)")
     p.add_argument("--tag", action="append", default=[], help="also tag the pair (repeatable)")
     add_operator(p)

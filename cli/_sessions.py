@@ -87,8 +87,11 @@ def _read_store(args):
 
 def run_list(args: argparse.Namespace) -> int:
     store = _read_store(args)
-    if store is None:
-        print("[]" if args.json else "no sessions yet", file=sys.stdout)
+    if store is None:  # which folder was looked in: a mistyped --data-dir shows here
+        from engine.store import resolve_data_dir
+
+        root = resolve_data_dir(getattr(args, "data_dir", None)).absolute()
+        print("[]" if args.json else f"no sessions yet in {root}", file=sys.stdout)
         return 0
     with store:
         sessions = store.sessions()

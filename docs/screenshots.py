@@ -195,6 +195,7 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     win.dock_sessions.raise_()
     win.dock_model.raise_()
     wait(lambda: "Model" in win.model_panel.card.text(), what="model card")
+    pump(1.5)  # live frames painted again: the strip read "Display 0.0 fps" after the wait
     shot(win, "sessions-and-model")
     win.night_panel.cancel()
 

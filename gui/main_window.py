@@ -129,11 +129,11 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_docks()
         self._wire_state()
-        self.jobs.message.connect(self.show_message)
+        self.jobs.message.connect(self.show_error)  # a job's message is its failure
         for panel in (self.inspector, self.qa):
             panel.message.connect(self.show_message)
         self.qa.selected.connect(self.inspector.show_pair)
-        follow(self.preview.events.failed, self.show_message, self)
+        follow(self.preview.events.failed, self.show_error, self)
         self._restore_settings()
         # the export's manifest validator compiles in one GIL-holding call (25-100 ms): now,
         # not during the first export beside the live view
@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
         self.chooser = CameraChooser(self.state)
         self.chooser.requested.connect(self.open_camera)
         self.controls = CameraControlsPanel(self.state, self.jobs)
-        self.controls.error.connect(self.show_message)
+        self.controls.error.connect(self.show_error)
         self.menu_camera.insertAction(self.act_capture, self.controls.act_night)  # Ctrl+M
         cl.addWidget(self.chooser)
         cl.addWidget(self.controls)
@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
         ev = camera.events
         self._camera_unfollow = [
             follow(ev.streaming_changed, self._on_streaming, self),
-            follow(ev.error, self.show_message, self),
+            follow(ev.error, self.show_error, self),
             follow(ev.disconnected, lambda m: self._on_connection(False, m), self),
             follow(ev.reconnected, lambda m: self._on_connection(True, m), self),
         ]
@@ -371,8 +371,16 @@ class MainWindow(QMainWindow):
         return self.state.camera
 
     # -- behaviour -------------------------------------------------------------------------
+    #: how long a message that reports progress stays in the status bar
+    MESSAGE_MS = 8000
+
     def show_message(self, msg: str) -> None:
-        self.statusBar().showMessage(msg, 8000)
+        self.statusBar().showMessage(msg, self.MESSAGE_MS)
+
+    def show_error(self, msg: str) -> None:
+        """A failure (a job's, the camera's, live processing's) stays until the next message:
+        gone after 8 s, an operator back from the lab bench never saw it."""
+        self.statusBar().showMessage(msg)
 
     def _focus_tab(self, index: int) -> None:
         page = self.tabs.widget(index)
@@ -674,19 +682,59 @@ class MainWindow(QMainWindow):
             self._docks_sized = True
             self._size_right_column()
 
+    #: the Camera dock's least useful height: its camera chooser and five rows of controls
+    CAMERA_DOCK_MIN = 240
+
     def _size_right_column(self) -> None:
         """The capture dock is what an operator works in (reference, pair, schedule and its
         log): it gets the height it asks for, up to 3/4 of the column, so Start and the
-        countdown show without scrolling on a 768 px screen; the camera's controls scroll
-        in the rest (on a 1080 px screen that is most of them)."""
+        countdown show without scrolling; the camera's controls scroll in the rest.
+
+        Where the rest would be a sliver (a 768 px laptop screen left the Camera dock two
+        rows of controls under its chooser, a scroll bar beside them), the column's five
+        docks share one set of tabs instead, each the column's full height: Capture first,
+        the Camera's every control one click away."""
         column = self.dock_camera.height() + self.dock_capture.height()
+        if self.right_column_tabbed():
+            column = self.dock_capture.height()  # the group's height, its tab bar aside
         wanted = self.dock_capture.widget().sizeHint().height() + 24  # + its title bar
+        short = column - wanted < self.CAMERA_DOCK_MIN
+        if short != self.right_column_tabbed():
+            self._tab_right_column(short)
+        if short:
+            return
+        column = self.dock_camera.height() + self.dock_capture.height()
         capture = min(wanted, column * 3 // 4)
         self.resizeDocks(
             [self.dock_camera, self.dock_capture],
             [column - capture, capture],
             Qt.Orientation.Vertical,
         )
+
+    def right_column_tabbed(self) -> bool:
+        """The Camera and Capture docks share one set of tabs (a short screen)."""
+        return self.dock_camera in self.tabifiedDockWidgets(self.dock_capture)
+
+    def _tab_right_column(self, tabbed: bool) -> None:
+        if tabbed:  # Capture, Sessions, then Camera, Leak mask, Model: one group
+            for dock in (self.dock_camera, self.dock_leak, self.dock_model):
+                self.tabifyDockWidget(self.dock_sessions, dock)
+        else:  # Camera, Leak mask, Model above; Capture, Sessions below
+            # (splitDockWidget only adds a tab to a dock that is in a tab group: rebuild)
+            right = Qt.DockWidgetArea.RightDockWidgetArea
+            groups = ((self.dock_camera, self.dock_leak, self.dock_model),
+                      (self.dock_capture, self.dock_sessions))  # fmt: skip
+            for group in groups:
+                for dock in group:
+                    self.removeDockWidget(dock)
+            for first, *rest in groups:
+                self.addDockWidget(right, first, Qt.Orientation.Vertical)
+                first.show()
+                for dock in rest:
+                    self.tabifyDockWidget(first, dock)
+                    dock.show()
+            self.dock_camera.raise_()
+        self.dock_capture.raise_()
 
     def _pair_possible(self, on: bool, tip: str) -> None:
         self.act_pair.setEnabled(on)
@@ -697,8 +745,8 @@ class MainWindow(QMainWindow):
         it, so Start stays in view, leaving the camera dock its tabs and a row (on a 768 px
         screen that is more than the 3/4 of the first sizing); never shrink what the
         operator made bigger."""
-        if not self._docks_sized or self.dock_capture.isFloating():
-            return
+        if not self._docks_sized or self.dock_capture.isFloating() or self.right_column_tabbed():
+            return  # (tabbed: the dock has the column's height already)
         column = self.dock_camera.height() + self.dock_capture.height()
         room = max(column * 3 // 4, column - 120)
         wanted = min(self.dock_capture.widget().sizeHint().height() + 24, room)

@@ -131,6 +131,9 @@ class ControlSpec:
     supported: bool = True
     reason: str = ""
     """Why the control is unsupported on this device (e.g. "no IR driver on OAK-1 Max")."""
+    description: str = ""
+    """What the control does, in an operator's words, where its name does not say it (a
+    simulated camera's ``drift_px``); the GUI shows it in the control's tooltip."""
 
     def validate(self, value: Any) -> Any:
         """Return ``value`` coerced to this control's type, or raise `ControlError`."""

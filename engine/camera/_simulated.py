@@ -103,6 +103,11 @@ def _load_scene(scene: np.ndarray | str | Path | None) -> tuple[np.ndarray, list
         raise CameraError(f"sim: {exc}") from None
 
 
+#: the largest frame the simulated camera renders, in pixels (as many as `nightlab process`
+#: works at): more is memory, not realism
+MAX_SIM_PIXELS = 16_000_000
+
+
 class SimulatedCamera(Camera):
     """A day/night camera rendered from real photos, with its ground truth.
 
@@ -158,6 +163,11 @@ class SimulatedCamera(Camera):
             raise ValueError(f"resolution must be (width, height), got {resolution!r}") from None
         if w < 32 or h < 32 or (w, h) != tuple(resolution):
             raise ValueError(f"resolution must be two integers >= 32, got {resolution!r}")
+        if w * h > MAX_SIM_PIXELS:  # (100000x100000 ended in a traceback from OpenCV's alloc)
+            raise ValueError(
+                f"resolution {w}x{h} is {w * h / 1e6:.0f} MP; the simulated camera renders at "
+                f"most {MAX_SIM_PIXELS / 1e6:.0f} MP (an OAK's 12 MP sensor, 4K video fit)"
+            )
         self._resolution = (w, h)
         self._seed = int(seed)
         self._device_id = device_id or f"sim-{self._seed}"
@@ -194,13 +204,52 @@ class SimulatedCamera(Camera):
             ControlSpec("white_balance_k", "int", DAYLIGHT_K, 1000, 12000, unit="K"),
             ControlSpec("auto_white_balance", "bool", True),
             ControlSpec("auto_focus", "bool", True),
-            ControlSpec("lens_position", "int", d.lens_position, 0, 255),
-            ControlSpec("ir_intensity", "float", d.ir_intensity, 0.0, 1.0),
-            ControlSpec("gamma", "float", 1.0, 0.4, 2.5),
+            ControlSpec(
+                "lens_position",
+                "int",
+                d.lens_position,
+                0,
+                255,
+                description="manual focus position, used with auto focus off (off focus blurs)",
+            ),
+            ControlSpec(
+                "ir_intensity",
+                "float",
+                d.ir_intensity,
+                0.0,
+                1.0,
+                description="the IR illuminator's power at night, 0 (off) to 1 (full)",
+            ),
+            ControlSpec(
+                "gamma",
+                "float",
+                1.0,
+                0.4,
+                2.5,
+                description="tone curve of the output, 1 = none; above 1 brightens the mid-tones",
+            ),
             ControlSpec("fps", "float", d.fps, 1.0, 240.0, unit="fps"),
-            ControlSpec("drift_px", "float", d.drift_px, 0.0, MAX_DRIFT_PX, unit="px"),
-            ControlSpec("scene_changes", "bool", True),
-            ControlSpec("light_changes", "bool", True),
+            ControlSpec(
+                "drift_px",
+                "float",
+                d.drift_px,
+                0.0,
+                MAX_DRIFT_PX,
+                unit="px",
+                description="simulated: how far the camera wanders (mount sway), in px",
+            ),
+            ControlSpec(
+                "scene_changes",
+                "bool",
+                True,
+                description="simulated: objects come and go, and visitors by day",
+            ),
+            ControlSpec(
+                "light_changes",
+                "bool",
+                True,
+                description="simulated: the day light's exposure and colour cast vary",
+            ),
         ]
         return {s.name: s for s in specs}
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.atomic import PARTIAL_SUFFIX, atomic_write, fsync_dir, fsync_files
+from engine.atomic import PARTIAL_SUFFIX, WriteError, atomic_write, fsync_dir, fsync_files
 from engine.exchange._csv import metrics_csv
 from engine.exchange._manifest import validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
@@ -137,29 +137,36 @@ def write_bag(
         sink: _Sink = _ZipSink(out) if as_zip else _FolderSink(out)
     except OSError as exc:  # name ``out``, not the hidden temporary the sink was creating
         raise OSError(f"{out}: cannot be created here ({exc.strerror or exc})") from None
-    with sink:
-        sums: dict[str, str] = {}
-        sizes = 0
-        for name in sorted(plan.sources):
-            digest, n = sink.copy(f"data/{name}", Path(plan.sources[name]), reporter)
-            want = plan.expected_sha256.get(name)
-            if want is not None and digest != want:
-                raise ValueError(
-                    f"{plan.sources[name]}: contents changed since they were recorded "
-                    f"(sha256 {digest[:12]}…, expected {want[:12]}…); run the store check"
-                )
-            sums[f"data/{name}"] = digest
-            sizes += n
-        for name, data in generated.items():
-            sums[f"data/{name}"] = sink.put(f"data/{name}", data)
-            sizes += len(data)
-            reporter.advance(len(data), name)
-        n_files = len(sums)
-        tag = _tag_files(plan, sums, sizes, n_files)
-        for name, data in tag.items():
-            sink.put(name, data)
-        reporter.finish()  # a Cancelled raised here still leaves nothing behind
-        bag_bytes = sink.commit()
+    try:
+        with sink:
+            sums: dict[str, str] = {}
+            sizes = 0
+            for name in sorted(plan.sources):
+                digest, n = sink.copy(f"data/{name}", Path(plan.sources[name]), reporter)
+                want = plan.expected_sha256.get(name)
+                if want is not None and digest != want:
+                    raise ValueError(
+                        f"{plan.sources[name]}: contents changed since they were recorded "
+                        f"(sha256 {digest[:12]}…, expected {want[:12]}…); run the store check"
+                    )
+                sums[f"data/{name}"] = digest
+                sizes += n
+            for name, data in generated.items():
+                sums[f"data/{name}"] = sink.put(f"data/{name}", data)
+                sizes += len(data)
+                reporter.advance(len(data), name)
+            n_files = len(sums)
+            tag = _tag_files(plan, sums, sizes, n_files)
+            for name, data in tag.items():
+                sink.put(name, data)
+            reporter.finish()  # a Cancelled raised here still leaves nothing behind
+            bag_bytes = sink.commit()
+    except OSError as exc:
+        if exc.filename is not None:  # a source that cannot be read names itself
+            raise
+        # a write into the bag (disk full, file size limit): name the bag the user asked for,
+        # not "[Errno 28] No space left on device"; the sink left nothing behind
+        raise WriteError(exc.errno, exc.strerror, str(out)) from None
     return ExportResult(
         path=out,
         payload_bytes=sizes,

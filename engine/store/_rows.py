@@ -52,6 +52,9 @@ def sqlite_reason(db: Path, exc: Exception) -> str:
         return f"cannot write {db}: disk I/O error (disk full or file size limit reached?)"
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
         return f"cannot write {db}: {exc} (read-only folder?)"
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return f"{db}: {exc} (the record's database is damaged: put back a copy, or move it " \
+            "aside to start a new record)"
     return f"{db}: {exc}"
 
 

@@ -170,7 +170,15 @@ class Store:
         if self.read_only:
             if not self.db_path.is_file():
                 raise StoreError(f"{self.root}: no NightLab record here yet (nothing captured)")
-            version = schema_version(self._reader())
+            try:
+                version = schema_version(self._reader())
+                if version == SCHEMA_VERSION:
+                    # parses the schema: a damaged one fails here, as one line, not at the
+                    # reader's first query with a traceback
+                    self._reader().execute("SELECT 1 FROM sessions LIMIT 1").fetchall()
+            except sqlite3.Error as exc:  # not a database, a damaged one
+                self.close()
+                raise StoreError(sqlite_reason(self.db_path, exc)) from None
             if version != SCHEMA_VERSION:
                 self.close()
                 raise StoreError(

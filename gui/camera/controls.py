@@ -90,6 +90,9 @@ class CameraControlsPanel(QWidget):
                 editor.setEnabled(False)
                 editor.setToolTip(f"unsupported: {spec.reason}")
                 label.setToolTip(f"unsupported: {spec.reason}")
+            else:  # what it does (where the name does not say) and what it takes
+                editor.setToolTip(_tooltip(spec))
+                label.setToolTip(_tooltip(spec))
             self._form.addRow(label, editor)
             self._editors[name] = editor
         # set_control emits on the caller's thread; a script or the CLI may be that caller
@@ -220,6 +223,25 @@ def _label(name: str, unit: str) -> str:
         name = name[: -len(unit) - 1]
     text = name.replace("_", " ")
     return f"{text} ({_UNIT_TEXT.get(unit, unit)})" if unit else text
+
+
+def _tooltip(spec) -> str:
+    """``"simulated: how far the camera wanders, in px\n0 to 8 px, default 2"``."""
+    unit = _UNIT_TEXT.get(spec.unit, spec.unit)
+    unit = f" {unit}" if unit else ""
+
+    def num(v) -> str:
+        return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+    if spec.kind == "choice":
+        takes = f"{', '.join(map(str, spec.choices))}; default {spec.default}"
+    elif spec.kind == "bool":
+        takes = f"on or off; default {'on' if spec.default else 'off'}"
+    elif spec.minimum is not None and spec.maximum is not None:
+        takes = f"{num(spec.minimum)} to {num(spec.maximum)}{unit}, default {num(spec.default)}"
+    else:
+        takes = f"default {num(spec.default)}{unit}"
+    return f"{spec.description}\n{takes}" if spec.description else takes
 
 
 def _order(name: str) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTime, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -82,6 +83,31 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
     renamed = tracker.recorded(ref, ids)
     if renamed is not None and len(ids) > 1:
         store.log(session_id, "reference", renamed.describe())
+
+
+class _RunLog(QListWidget):
+    """The schedule's log: asks for five lines, not QListWidget's 192 px, so that the
+    Capture dock's wanted height leaves the Camera dock its controls; it still takes the
+    room its dock has to spare (its layout stretch)."""
+
+    #: what an empty log says (a blank white box told a new operator nothing)
+    PLACEHOLDER = "What a scheduled run captures and misses is listed here, newest first."
+
+    def sizeHint(self):  # noqa: N802 - Qt API
+        hint = super().sizeHint()
+        frame = 2 * self.frameWidth()
+        hint.setHeight(max(self.minimumHeight(), 5 * self.fontMetrics().lineSpacing() + frame))
+        return hint
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.count():
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(self.viewport().rect().adjusted(8, 4, -8, -4), flags, self.PLACEHOLDER)
+        painter.end()
 
 
 class NightCapturePanel(QWidget):
@@ -221,7 +247,7 @@ class NightCapturePanel(QWidget):
         self.countdown.setStyleSheet("font-weight: 600;")
         self.countdown.setWordWrap(True)  # a run's summary stays here after it ends
         form.addRow(self.countdown)
-        self.log = QListWidget()
+        self.log = _RunLog()
         self.log.setMinimumHeight(90)
         self.log.setToolTip("What was captured and what was missed (newest at the top)")
         self.btn_run.clicked.connect(self.start_schedule)

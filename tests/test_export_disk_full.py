@@ -1,0 +1,53 @@
+"""``nightlab sessions export`` onto a disk that fills up: one line naming the bag and the
+problem, status 2, nothing left behind.
+
+Before: "nightlab sessions: error: [Errno 28] No space left on device" -- which file, the
+partner team's operator could not tell (the bag, the store, a temporary?)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.store import Store
+from tests.conftest import REPO
+
+
+def _limited_to_64_kib() -> None:  # a disk that takes 64 KiB per file (the pair is ~300 KiB)
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE and SIGXFSZ")
+@pytest.mark.parametrize("name", ["night.zip", "night-bag"], ids=["zip", "folder"])
+def test_an_export_the_disk_cannot_take_names_the_bag_and_leaves_nothing(tmp_path, name):
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    with Store(data) as store:  # noise: PNG cannot shrink it under the limit
+        s = store.create_session("roof")
+        day = store.add_capture(s.id, rng.integers(0, 255, (200, 240, 3), np.uint8), kind="day")
+        night = store.add_capture(s.id, rng.integers(0, 255, (200, 240), np.uint8), kind="night")
+        store.add_pair(s.id, night_id=night.id, day_ids=[day.id])
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / name
+    proc = subprocess.run(
+        [sys.executable, "-m", "main", "sessions", "export", "1", "--out", str(out),
+         "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=120, cwd=REPO, preexec_fn=_limited_to_64_kib,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert errors == [
+        f"nightlab sessions: error: cannot write {out}: file size limit reached (disk full?)"
+    ], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(out_dir.iterdir()) == []  # no bag, no hidden staging folder, no .partial
