@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/night_memory.py [--pairs 600] [--every 0.3] [--burst 4]
-                                      [--resolution 640x480] [--trim]
+                                      [--resolution 640x480] [--trim | --trim-every S]
 
 Runs the engine's scheduled capture path the Capture dock runs (`CaptureRunner` ->
 `SessionRecorder` -> `Store`, aligned pairs through the `PairTracker`) on the simulated
@@ -11,9 +11,10 @@ camera into a scratch store, far faster than 3 s a pair, and prints RSS, the hea
 (glibc ``mallinfo2``), gc-tracked objects and the store's rows every 100 pairs, then the
 growth per pair after the first ``--warmup`` pairs (least squares). ``--trim`` calls
 ``malloc_trim(0)`` before each sample: RSS that then stays flat was glibc's fragmentation,
-not memory held. Under a native heap profiler (``pip install -e ".[profile]"``, then
-``memray run --native -o night.bin benchmarks/night_memory.py``) it says which call sites
-hold what grew.
+not memory held; ``--trim-every S`` runs the program's own trim thread instead. Like the
+program, it lets malloc keep two arenas (``MALLOC_ARENA_MAX`` rules). Under a native heap
+profiler (``pip install -e ".[profile]"``, then ``memray run --native -o night.bin
+benchmarks/night_memory.py``) it says which call sites hold what grew.
 """
 
 from __future__ import annotations
@@ -75,9 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--warmup", type=int, default=100, help="pairs not judged")
     p.add_argument("--trim", action="store_true", help="malloc_trim(0) before each sample")
+    p.add_argument("--trim-every", type=float, default=0.0, metavar="SECONDS",
+                   help="run the program's malloc_trim thread at this period (main.MallocTrimmer)")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.resolution.lower().split("x"))
 
+    import main as program
+
+    program.limit_malloc_arenas()  # as the nightlab program does, before any thread
+    trimmer = program.MallocTrimmer(args.trim_every) if args.trim_every > 0 else None
+    if trimmer is not None and not trimmer.start():
+        trimmer = None
     from engine.camera import SimulatedCamera
     from engine.live import CapturePlan, CaptureRunner, PairTracker, SessionRecorder
     from engine.store import Store
@@ -124,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         runner.wait(30)
         recorder.disconnect()
     cam.close()
+    if trimmer is not None:
+        trimmer.close()
+        print(f"malloc_trim thread: {trimmer.trims} trims, "
+              f"the longest {trimmer.longest_s * 1e3:.1f} ms")
     steady = [r for r in rows if r[0] >= args.warmup]
     if len(steady) >= 2:
         n = np.array([r[0] for r in steady], float)
