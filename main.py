@@ -96,6 +96,9 @@ class MallocTrimmer(threading.Thread):
         """How long the latest one took, seconds (an upper bound of an arena lock's hold)."""
         self.longest_s = 0.0
         """The longest of them, seconds."""
+        self.last_cpu_s = 0.0
+        """The CPU time the latest one used, seconds (the rest of :attr:`last_s` it waited for
+        a core: on a loaded machine a trim can be preempted with an arena's lock held)."""
         self._stop_event = threading.Event()
         self._trim = None
 
@@ -120,9 +123,9 @@ class MallocTrimmer(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.wait(self.every_s):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.thread_time()
             self._trim(0)  # a ctypes call: the GIL is released for its length
-            self.last_s = time.perf_counter() - t0
+            self.last_s, self.last_cpu_s = time.perf_counter() - t0, time.thread_time() - cpu0
             self.longest_s = max(self.longest_s, self.last_s)
             self.trims += 1
 

@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         print("pairs  rss_mib  heap_mib  mmap_mib  free_mib  arena_mib  gc_objects  seconds",
               flush=True)  # fmt: skip
+        trims: list[tuple[float, float]] = []  # each trim's (wall, CPU) ms, as the thread noted
         while not done.wait(0.2):
+            if trimmer is not None and trimmer.trims > len(trims):
+                trims.append((trimmer.last_s * 1e3, trimmer.last_cpu_s * 1e3))
             while sample:
                 n = sample.pop(0)
                 if args.trim and (libc := _libc()) is not None:
@@ -135,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     cam.close()
     if trimmer is not None:
         trimmer.close()
-        print(f"malloc_trim thread: {trimmer.trims} trims, "
-              f"the longest {trimmer.longest_s * 1e3:.1f} ms")
+        wall, cpu = np.array(trims).T if trims else (np.zeros(1), np.zeros(1))
+        print(f"malloc_trim thread: {trimmer.trims} trims, {len(trims)} noted: median "
+              f"{np.median(wall):.2f} ms (CPU {np.median(cpu):.2f}), range {wall.min():.2f}-"
+              f"{wall.max():.2f} ms (CPU {cpu.min():.2f}-{cpu.max():.2f}), the longest "
+              f"{trimmer.longest_s * 1e3:.1f} ms")
     steady = [r for r in rows if r[0] >= args.warmup]
     if len(steady) >= 2:
         n = np.array([r[0] for r in steady], float)

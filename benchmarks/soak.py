@@ -100,6 +100,7 @@ class Sample:
     trims: int = -1
     trim_last_ms: float = -1.0
     trim_max_ms: float = -1.0
+    trim_cpu_ms: float = -1.0
 
 
 _COLUMNS = {  # probe column -> (Sample field, parser)
@@ -124,6 +125,7 @@ _COLUMNS = {  # probe column -> (Sample field, parser)
     "trims": ("trims", int),
     "trim_last_ms": ("trim_last_ms", float),
     "trim_max_ms": ("trim_max_ms", float),
+    "trim_cpu_ms": ("trim_cpu_ms", float),
 }  # fmt: skip
 _OLD_HEADER = list(_COLUMNS)[:11]
 

@@ -179,14 +179,15 @@ def test_the_soak_probe_logs_the_running_trimmers_calls_and_their_lengths():
     import main
     from gui import _soak_probe
 
-    assert _soak_probe._trims() == "-1\t-1\t-1"  # none runs in the test process
+    assert _soak_probe._trims() == "-1\t-1\t-1\t-1"  # none runs in the test process
     trimmer = main.MallocTrimmer(every_s=0.02)
     assert trimmer.start()
     try:
         deadline = time.monotonic() + 10
         while trimmer.trims < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        trims, last_ms, max_ms = _soak_probe._trims().split("\t")
+        trims, last_ms, max_ms, cpu_ms = _soak_probe._trims().split("\t")
     finally:
         trimmer.close()
     assert int(trims) >= 2 and 0 < float(last_ms) <= float(max_ms) < 1000
+    assert 0 <= float(cpu_ms) < 1000
