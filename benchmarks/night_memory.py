@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/night_memory.py [--pairs 600] [--every 0.3] [--burst 4]
-                                      [--resolution 640x480] [--trim | --trim-every S]
+                                      [--resolution 640x480] [--trim]
 
 Runs the engine's scheduled capture path the Capture dock runs (`CaptureRunner` ->
 `SessionRecorder` -> `Store`, aligned pairs through the `PairTracker`) on the simulated
@@ -11,10 +11,9 @@ camera into a scratch store, far faster than 3 s a pair, and prints RSS, the hea
 (glibc ``mallinfo2``), gc-tracked objects and the store's rows every 100 pairs, then the
 growth per pair after the first ``--warmup`` pairs (least squares). ``--trim`` calls
 ``malloc_trim(0)`` before each sample: RSS that then stays flat was glibc's fragmentation,
-not memory held; ``--trim-every S`` runs the program's own trim thread instead. Like the
-program, it lets malloc keep two arenas (``MALLOC_ARENA_MAX`` rules). Under a native heap
-profiler (``pip install -e ".[profile]"``, then ``memray run --native -o night.bin
-benchmarks/night_memory.py``) it says which call sites hold what grew.
+not memory held. Like the program, it lets malloc keep two arenas (``MALLOC_ARENA_MAX``
+rules). Under a native heap profiler (``pip install -e ".[profile]"``, then ``memray run
+--native -o night.bin benchmarks/night_memory.py``) it says which call sites hold what grew.
 """
 
 from __future__ import annotations
@@ -52,8 +51,8 @@ def mallinfo_mib() -> tuple[float, float, float, float]:
     """glibc's malloc, every arena, MiB: (heap in use, of it mmapped, held free, arenas' size).
 
     In use is what was handed out and not had back (``uordblks + hblkhd``); mmapped
-    (``hblkhd``) chunks go back to the kernel when freed; held free (``fordblks``) is inside
-    the arenas (``arena``), resident until trimmed.
+    (``hblkhd``) chunks go back to the kernel when freed; held free (``fordblks``) stays in
+    the arenas (``arena``): its pages are resident once written, until trimmed.
     """
     libc = _libc()
     if libc is None or not hasattr(libc, "mallinfo2"):
@@ -76,17 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resolution", default="640x480")
     p.add_argument("--warmup", type=int, default=100, help="pairs not judged")
     p.add_argument("--trim", action="store_true", help="malloc_trim(0) before each sample")
-    p.add_argument("--trim-every", type=float, default=0.0, metavar="SECONDS",
-                   help="run the program's malloc_trim thread at this period (main.MallocTrimmer)")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.resolution.lower().split("x"))
 
     import main as program
 
     program.limit_malloc_arenas()  # as the nightlab program does, before any thread
-    trimmer = program.MallocTrimmer(args.trim_every) if args.trim_every > 0 else None
-    if trimmer is not None and not trimmer.start():
-        trimmer = None
+
     from engine.camera import SimulatedCamera
     from engine.live import CapturePlan, CaptureRunner, PairTracker, SessionRecorder
     from engine.store import Store
@@ -119,10 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         print("pairs  rss_mib  heap_mib  mmap_mib  free_mib  arena_mib  gc_objects  seconds",
               flush=True)  # fmt: skip
-        trims: list[tuple[float, float]] = []  # each trim's (wall, CPU) ms, as the thread noted
         while not done.wait(0.2):
-            if trimmer is not None and trimmer.trims > len(trims):
-                trims.append((trimmer.last_s * 1e3, trimmer.last_cpu_s * 1e3))
             while sample:
                 n = sample.pop(0)
                 if args.trim and (libc := _libc()) is not None:
@@ -136,13 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         runner.wait(30)
         recorder.disconnect()
     cam.close()
-    if trimmer is not None:
-        trimmer.close()
-        wall, cpu = np.array(trims).T if trims else (np.zeros(1), np.zeros(1))
-        print(f"malloc_trim thread: {trimmer.trims} trims, {len(trims)} noted: median "
-              f"{np.median(wall):.2f} ms (CPU {np.median(cpu):.2f}), range {wall.min():.2f}-"
-              f"{wall.max():.2f} ms (CPU {cpu.min():.2f}-{cpu.max():.2f}), the longest "
-              f"{trimmer.longest_s * 1e3:.1f} ms")
     steady = [r for r in rows if r[0] >= args.warmup]
     if len(steady) >= 2:
         n = np.array([r[0] for r in steady], float)

@@ -96,11 +96,6 @@ class Sample:
     rss_file_kib: int = -1
     heap_kib: int = -1
     heap_free_kib: int = -1
-    # the program's malloc_trim thread: calls so far, the latest's and the longest's length
-    trims: int = -1
-    trim_last_ms: float = -1.0
-    trim_max_ms: float = -1.0
-    trim_cpu_ms: float = -1.0
 
 
 _COLUMNS = {  # probe column -> (Sample field, parser)
@@ -122,10 +117,6 @@ _COLUMNS = {  # probe column -> (Sample field, parser)
     "load1": ("load1", float),
     **{name: (name, int) for name in ("rss_anon_kib", "rss_file_kib", "heap_kib",
                                       "heap_free_kib")},
-    "trims": ("trims", int),
-    "trim_last_ms": ("trim_last_ms", float),
-    "trim_max_ms": ("trim_max_ms", float),
-    "trim_cpu_ms": ("trim_cpu_ms", float),
 }  # fmt: skip
 _OLD_HEADER = list(_COLUMNS)[:11]
 

@@ -40,15 +40,6 @@ glibc's malloc has handed out and not had back, every arena (``mallinfo2``), and
 ``heap_free_kib`` what it holds free: an anonymous RSS that grows while the heap in use stays
 flat is the allocator's fragmentation, not memory the app keeps (-1 where not glibc).
 
-And what the program's ``malloc_trim`` thread did (``main.MallocTrimmer``, found by its
-thread name; -1 where none runs)::
-
-    trims  trim_last_ms  trim_max_ms  trim_cpu_ms
-
-``trims`` calls so far, how long the latest and the longest took (each holds one arena's
-lock at a time: an allocation on the GUI thread can wait that long) and the CPU time the
-latest used (the rest of its length it waited for a core).
-
 With ``NIGHTLAB_SOAK_CAPTURE_EVERY=SECONDS`` the probe also starts an unattended capture run
 in the Capture dock once the smoke flow has recorded its first pair: "every N minutes" (the
 panel's finest step is 0.05 min, 3 s), until stopped, burst ``NIGHTLAB_SOAK_CAPTURE_BURST``
@@ -81,7 +72,6 @@ HEADER = (
     "\tstall_max_ms\tstall_p99_ms\tstalls_over_50ms\tresults"
     "\tfds\tthreads\tpy_threads\tdb_bytes\twal_bytes\tpairs\tcaptures\tlog_rows\tjobs\tcached"
     "\tload1\trss_anon_kib\trss_file_kib\theap_kib\theap_free_kib"
-    "\ttrims\ttrim_last_ms\ttrim_max_ms\ttrim_cpu_ms"
 )
 HEARTBEAT_MS = 5
 QA_EVERY = 12
@@ -264,19 +254,8 @@ def _resources(window, rows: _RowCounter) -> str:
     return (
         f"{open_fds()}\t{native_threads()}\t{threading.active_count()}\t{_size(db)}\t"
         f"{_size(f'{db}-wal') if db is not None else 0}\t{pairs}\t{captures}\t{log_rows}\t"
-        f"{jobs}\t{cached}\t{_load1():.2f}\t{_memory_split()}\t{_trims()}"
+        f"{jobs}\t{cached}\t{_load1():.2f}\t{_memory_split()}"
     )
-
-
-def _trims() -> str:
-    """``trims  trim_last_ms  trim_max_ms  trim_cpu_ms`` of the program's malloc_trim thread
-    (-1: none runs)."""
-    for thread in threading.enumerate():
-        if thread.name == "nightlab-malloc-trim":
-            ms = [getattr(thread, name, -1e-3) * 1e3 for name in ("last_s", "longest_s",
-                                                                    "last_cpu_s")]  # fmt: skip
-            return f"{getattr(thread, 'trims', -1)}\t" + "\t".join(f"{v:.3f}" for v in ms)
-    return "-1\t-1\t-1\t-1"
 
 
 class _Mallinfo2(ctypes.Structure):

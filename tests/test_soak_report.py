@@ -43,7 +43,6 @@ def _row(t: float, *, fds: int = 25, wal: int = 4 << 20, jobs: int = 1, pairs: i
         "pairs": pairs, "captures": 5 * pairs, "log_rows": 3, "jobs": jobs, "cached": 8,
         "load1": 3.5, "rss_anon_kib": 500 * 1024, "rss_file_kib": 100 * 1024,
         "heap_kib": 300 * 1024, "heap_free_kib": 20 * 1024,
-        "trims": int(t // 30), "trim_last_ms": 2.5, "trim_max_ms": 4.0, "trim_cpu_ms": 1.0,
     }  # fmt: skip
 
 
