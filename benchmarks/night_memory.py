@@ -11,9 +11,9 @@ camera into a scratch store, far faster than 3 s a pair, and prints RSS, the hea
 (glibc ``mallinfo2``), gc-tracked objects and the store's rows every 100 pairs, then the
 growth per pair after the first ``--warmup`` pairs (least squares). ``--trim`` calls
 ``malloc_trim(0)`` before each sample: RSS that then stays flat was glibc's fragmentation,
-not memory held. Under a native heap profiler (``pip install -e ".[profile]"``, then
-``memray run --native -o night.bin benchmarks/night_memory.py``) it says which call sites
-hold what grew.
+not memory held. Like the program, it lets malloc keep two arenas (``MALLOC_ARENA_MAX``
+rules). Under a native heap profiler (``pip install -e ".[profile]"``, then ``memray run
+--native -o night.bin benchmarks/night_memory.py``) it says which call sites hold what grew.
 """
 
 from __future__ import annotations
@@ -47,14 +47,19 @@ class _Mallinfo2(ctypes.Structure):
         "fordblks", "keepcost")]  # fmt: skip
 
 
-def heap_in_use_mib() -> float:
-    """Bytes glibc's malloc has handed out and not had back (main arena + mmapped), MiB."""
+def mallinfo_mib() -> tuple[float, float, float, float]:
+    """glibc's malloc, every arena, MiB: (heap in use, of it mmapped, held free, arenas' size).
+
+    In use is what was handed out and not had back (``uordblks + hblkhd``); mmapped
+    (``hblkhd``) chunks go back to the kernel when freed; held free (``fordblks``) stays in
+    the arenas (``arena``): its pages are resident once written, until trimmed.
+    """
     libc = _libc()
     if libc is None or not hasattr(libc, "mallinfo2"):
-        return float("nan")
+        return (float("nan"),) * 4
     libc.mallinfo2.restype = _Mallinfo2
     m = libc.mallinfo2()
-    return (m.uordblks + m.hblkhd) / 2**20
+    return tuple(v / 2**20 for v in (m.uordblks + m.hblkhd, m.hblkhd, m.fordblks, m.arena))
 
 
 def rss_mib() -> float:
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trim", action="store_true", help="malloc_trim(0) before each sample")
     args = p.parse_args(argv)
     w, h = (int(v) for v in args.resolution.lower().split("x"))
+
+    import main as program
+
+    program.limit_malloc_arenas()  # as the nightlab program does, before any thread
 
     from engine.camera import SimulatedCamera
     from engine.live import CapturePlan, CaptureRunner, PairTracker, SessionRecorder
@@ -103,22 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         recorder.events.paired.connect(paired)
         runner.start()
         t0 = time.monotonic()
-        print("pairs  rss_mib  heap_mib  gc_objects  seconds", flush=True)
+        print("pairs  rss_mib  heap_mib  mmap_mib  free_mib  arena_mib  gc_objects  seconds",
+              flush=True)  # fmt: skip
         while not done.wait(0.2):
             while sample:
                 n = sample.pop(0)
                 if args.trim and (libc := _libc()) is not None:
                     libc.malloc_trim(0)
-                row = (
-                    n,
-                    rss_mib(),
-                    heap_in_use_mib(),
-                    len(gc.get_objects()),
-                    time.monotonic() - t0,
-                )
+                heap, mmapped, free, arena = mallinfo_mib()
+                row = (n, rss_mib(), heap, free, len(gc.get_objects()), time.monotonic() - t0)
                 rows.append(row)
-                print(f"{row[0]:5d}  {row[1]:7.1f}  {row[2]:8.1f}  {row[3]:10d}  {row[4]:7.0f}",
-                      flush=True)  # fmt: skip
+                print(f"{n:5d}  {row[1]:7.1f}  {heap:8.1f}  {mmapped:8.1f}  {free:8.1f}  "
+                      f"{arena:9.1f}  {row[4]:10d}  {row[5]:7.0f}", flush=True)  # fmt: skip
         runner.cancel()
         runner.wait(30)
         recorder.disconnect()
@@ -126,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     steady = [r for r in rows if r[0] >= args.warmup]
     if len(steady) >= 2:
         n = np.array([r[0] for r in steady], float)
-        for i, name in ((1, "RSS"), (2, "heap in use")):
+        for i, name in ((1, "RSS"), (2, "heap in use"), (3, "held free")):
             slope = np.polyfit(n, [r[i] for r in steady], 1)[0] * 1024
             print(f"{name}: {slope:+.2f} KiB a pair after {args.warmup} pairs")
-        obj = np.polyfit(n, [r[3] for r in steady], 1)[0]
+        obj = np.polyfit(n, [r[4] for r in steady], 1)[0]
         print(f"gc-tracked objects: {obj:+.2f} a pair")
     return 0
 
