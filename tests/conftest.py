@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = _shared_dir()  # $NIGHTLAB_SHARED, else ../shared
+
+
+def pytest_sessionstart(session) -> None:
+    """Compile the live path's numba kernels into numba's disk cache once, before any test.
+
+    On a fresh checkout (CI) the cache is empty: every window, live session and app subprocess
+    of the suite would start its own background compile (`engine.leakmask._warm`), each about
+    a minute of CPU, several at once, some outliving the test that started them. One compile
+    up front in a child process (so this process's kernels stay unloaded, as the tests
+    expect) leaves the cache as a developer's second run finds it; with the cache already
+    there it only loads it (about a second)."""
+    code = "from engine.leakmask._warm import _cached, warm_kernels\n_cached() or warm_kernels()"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False, timeout=1800)
 
 
 @pytest.fixture
