@@ -26,6 +26,33 @@ IMAGES = ("aligned_reference.png", "leak_mask.png", "overlay.png", "colorized.pn
 PNG_END = b"IEND\xaeB`\x82"
 SIGNAL_DEADLINE_S = 2.0
 
+#: a child that only ends on SIGTERM in its own Python handler: how long the machine takes,
+#: right now, to schedule a process that does nothing else (see `_signal_deadline`)
+_CONTROL_CHILD = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _signal_deadline() -> float:
+    """SIGNAL_DEADLINE_S plus three times a control child's signal-to-exit time, measured now.
+
+    "Within a second" is a claim about our code, not about the scheduler: at load ~38 on two
+    cores a SIGTERM took 2.85 s to end ``process`` although its handler and reaper did their
+    part. A child that has nothing to do but run its handler measures the scheduling delay of
+    the same moment; a quiet machine adds a few hundredths of a second to the deadline.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CONTROL_CHILD], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    t = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    return SIGNAL_DEADLINE_S + 3.0 * (time.monotonic() - t)
+
 
 def _pair(tmp_path: Path, size: tuple[int, int], shift: tuple[float, float], tag: str):
     day = cv2.resize(skimage.data.astronaut(), size, interpolation=cv2.INTER_CUBIC)
@@ -124,7 +151,8 @@ def test_process_killed_at_random_moments_leaves_old_or_new_set_complete(tmp_pat
         # when native code held the GIL for more than REAPER_S (-9)
         assert code in (128 + sig, -signal.SIGKILL), (sig, code, err)
         # "within a second" (REAPER_S 1.0 s at the latest); slack for a shared machine
-        assert waited < SIGNAL_DEADLINE_S, f"{sig.name}: took {waited:.2f} s to end"
+        deadline = _signal_deadline()
+        assert waited < deadline, f"{sig.name}: took {waited:.2f} s to end (limit {deadline:.2f})"
         assert err == [f"nightlab process: interrupted by {sig.name}; unfinished outputs were "
                        "discarded"], err  # fmt: skip
         if code == 128 + sig:
@@ -254,7 +282,8 @@ def _signal_a_stuck_child(script: str, target: Path, sig: int) -> tuple[int, flo
 def test_signal_ends_a_command_stuck_in_native_code_within_a_second(tmp_path, sig):
     code, waited, err = _signal_a_stuck_child(WATCHDOG_CHILD, tmp_path / "result.bin", sig)
     assert code == 128 + sig
-    assert waited < SIGNAL_DEADLINE_S, f"took {waited:.2f} s"
+    deadline = _signal_deadline()
+    assert waited < deadline, f"took {waited:.2f} s (limit {deadline:.2f})"
     assert err == [f"nightlab demo: interrupted by {sig.name}; unfinished outputs were discarded"]
     assert list(tmp_path.iterdir()) == []  # the temporary file was removed, nothing written
 
@@ -355,7 +384,8 @@ def test_reaper_ends_a_command_that_holds_the_gil_within_a_second(tmp_path):
     target = tmp_path / "result.bin"
     code, waited, err = _signal_a_stuck_child(REAPER_CHILD, target, signal.SIGTERM)
     assert code == -signal.SIGKILL  # the reaper's kill: 137 in a shell
-    assert waited < SIGNAL_DEADLINE_S, f"took {waited:.2f} s"
+    deadline = _signal_deadline()
+    assert waited < deadline, f"took {waited:.2f} s (limit {deadline:.2f})"
     assert err == ["nightlab demo: interrupted by SIGTERM; unfinished outputs were discarded"]
     assert not target.exists()  # at most a hidden temporary, never a half file
     assert all(is_partial(p) for p in tmp_path.iterdir())
