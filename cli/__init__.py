@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except Interrupted as exc:
         print(interrupted_line(argv[0], exc.signum), file=sys.stderr)
+        if program:  # as below: nothing guards finalization any more
+            end_without_finalization(exc.exit_code)
         return exc.exit_code
     if args.command == "gui":
         problem = _gui_arguments_problem(args)
@@ -238,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except Interrupted as exc:
         print(interrupted_line(args.command, exc.signum), file=sys.stderr)
+        if program:
+            # The command has unwound (outputs discarded, files and stores closed) and the
+            # watchdog and reaper are gone: nothing guards the interpreter's finalization.
+            # One CI run saw `process` print this line after a SIGTERM and then not end for
+            # 60 s; "ends within a second" must not rest on finalization, so skip it as the
+            # app does after its window closes.
+            end_without_finalization(exc.exit_code)
         return exc.exit_code
     except CliError as exc:
         print(f"nightlab {args.command}: error: {exc}", file=sys.stderr)

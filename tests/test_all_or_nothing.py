@@ -459,3 +459,47 @@ def test_signal_while_the_command_is_still_loading_is_one_line_not_a_silent_kill
         f"nightlab process: interrupted by {sig.name}; unfinished outputs were discarded"
     ]
     assert not (tmp_path / "out").exists()
+
+
+_STUCK_THREAD_CHILD = """
+import sys, threading
+import main
+
+# a non-daemon thread that never ends: the interpreter's finalization would wait for it
+threading.Thread(target=threading.Event().wait, name="stuck-non-daemon").start()
+sys.argv = ["nightlab", "process", "--day", sys.argv[1], "--night", sys.argv[2], "--out", sys.argv[3]]
+print("ready", flush=True)
+sys.exit(main.main())
+"""
+
+
+def test_an_interrupted_command_ends_even_when_finalization_would_hang(tmp_path):
+    """After the one line, the real program ends with 143 at once, whatever the interpreter's
+    finalization would wait for: a CI run saw `process` print the line and then not end for
+    60 s. The child's stuck non-daemon thread stands in for that (the old code waits forever)."""
+    day, night = _pair(tmp_path, (1000, 750), (6, -4), "x")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_THREAD_CHILD, str(day), str(night), str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)  # loading or running the command: either way inside its signal handling
+    t = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the interrupted command did not end within 30 s")
+    waited = time.monotonic() - t
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "nightlab process: interrupted by SIGTERM; unfinished outputs were discarded"
+    ), stderr
+    deadline = _signal_deadline()
+    assert waited < deadline, f"took {waited:.2f} s (limit {deadline:.2f})"
