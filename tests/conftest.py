@@ -281,3 +281,13 @@ BAD_IMAGE_FILES = pytest.mark.parametrize(
     ],
     ids=["missing", "empty", "not-an-image", "directory"],
 )
+
+
+def cli_help(argv, capsys) -> str:
+    """``nightlab ARGV --help``'s text (exit 0 checked), whitespace joined: argparse wraps lines."""
+    import cli
+
+    with pytest.raises(SystemExit) as ended:
+        cli.main([*argv, "--help"])
+    assert ended.value.code == 0
+    return " ".join(capsys.readouterr().out.split())

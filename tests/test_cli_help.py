@@ -9,13 +9,9 @@ import re
 import pytest
 
 import cli
+from tests.conftest import cli_help
 
-
-def _help(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as ended:
-        cli.main([*argv, "--help"])
-    assert ended.value.code == 0
-    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+_help = cli_help
 
 
 def test_top_level_help_names_the_apps_options_and_where_they_are(capsys):

@@ -9,13 +9,9 @@ from __future__ import annotations
 import pytest
 
 import cli
+from tests.conftest import cli_help
 
-
-def _help(argv, capsys) -> str:
-    with pytest.raises(SystemExit) as ended:
-        cli.main([*argv, "--help"])
-    assert ended.value.code == 0
-    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+_help = cli_help
 
 
 def test_top_level_help_says_where_each_commands_options_are(capsys):
