@@ -462,13 +462,24 @@ def test_signal_while_the_command_is_still_loading_is_one_line_not_a_silent_kill
 
 
 _STUCK_THREAD_CHILD = """
-import sys, threading
+import sys, threading, time
 import main
+import engine.pipeline
 
 # a non-daemon thread that never ends: the interpreter's finalization would wait for it
 threading.Thread(target=threading.Event().wait, name="stuck-non-daemon").start()
+
+# hold the command inside its work until the signal comes, so the signal cannot land after
+# a run that had already finished (a quick machine did the 1000x750 pair in under 1.5 s)
+_process_pair = engine.pipeline.process_pair
+
+def _held(*args, **kwargs):
+    print("running", flush=True)
+    time.sleep(60)
+    return _process_pair(*args, **kwargs)
+
+engine.pipeline.process_pair = _held
 sys.argv = ["nightlab", "process", "--day", sys.argv[1], "--night", sys.argv[2], "--out", sys.argv[3]]
-print("ready", flush=True)
 sys.exit(main.main())
 """
 
@@ -486,8 +497,10 @@ def test_an_interrupted_command_ends_even_when_finalization_would_hang(tmp_path)
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.5)  # loading or running the command: either way inside its signal handling
+    line = proc.stdout.readline().strip()  # the command is inside its work, not yet done
+    if line != "running":
+        proc.kill()
+        pytest.fail(f"the command did not reach its work: {line!r} {proc.communicate()[1]}")
     t = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
