@@ -104,10 +104,31 @@ def test_changed_file_of_the_same_size_is_refused(bag, stage):
     refused(bag, "leak_mask.png: changed since export", stage)
 
 
-def test_truncated_file_is_refused_by_payload_oxum(bag, stage):
-    p = bag / "data/pairs/pair-0003/night.png"
+@pytest.mark.parametrize("name", ["pairs/pair-0003/night.png", "metrics.csv"])
+def test_a_file_that_changed_size_is_refused_naming_that_file(bag, stage, name):
+    # the Payload-Oxum mismatch used to be the whole message ("expected 41 files and 15494159
+    # bytes, found ... 15494160"): true, but the partner who edited one file had to hunt for it
+    p = bag / "data" / name
     p.write_bytes(p.read_bytes()[:-10])
-    refused(bag, "Payload-Oxum", stage)
+    refused(bag, f"data/{name}: changed since export", stage)
+
+
+def test_a_wrong_payload_oxum_alone_is_refused_naming_bag_info(bag, stage):
+    info = bag / "bag-info.txt"
+    lines = info.read_text().splitlines()
+    oxum = next(i for i, ln in enumerate(lines) if ln.startswith("Payload-Oxum: "))
+    size, files = lines[oxum].split(": ")[1].split(".")
+    lines[oxum] = f"Payload-Oxum: {int(size) + 1}.{files}"
+    info.write_text("\n".join(lines) + "\n")
+    tags = bag / "tagmanifest-sha256.txt"  # re-seal the tag files: only the Oxum is wrong
+    digest = hashlib.sha256(info.read_bytes()).hexdigest()
+    tags.write_text(
+        "".join(
+            f"{digest}  bag-info.txt\n" if ln.endswith("  bag-info.txt") else ln + "\n"
+            for ln in tags.read_text().splitlines()
+        )
+    )
+    refused(bag, "bag-info.txt: Payload-Oxum", stage)
 
 
 def test_edited_bag_info_is_refused_by_the_tag_manifest(bag, stage):

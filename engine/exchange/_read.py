@@ -7,7 +7,9 @@ Order (cheap and dangerous first, each failure one `BagRejected` line naming the
    case-colliding names, count, sizes, compression ratio) before one byte is extracted; for a
    folder, every entry by ``lstat`` (symlinks, FIFOs, devices, depth, count, sizes);
 2. the bag, with the ``bagit`` package: ``bagit.txt``, the manifests (unsafe paths), complete
-   (no missing, no extra payload file), Payload-Oxum; no ``fetch.txt``, no stray top-level file;
+   (no missing, no extra payload file); no ``fetch.txt``, no stray top-level file; the
+   Payload-Oxum is compared here but a mismatch is reported after step 4, which names the file
+   that changed size (the Oxum only counts bytes);
 3. ``data/manifest.json``'s version (a 2.x bag is refused in one line before any hashing);
 4. fixity: the sha256 of every payload and tag file against ``manifest-sha256.txt`` /
    ``tagmanifest-sha256.txt`` (for a zip, hashed while extracting; for a folder, one read);
@@ -384,7 +386,7 @@ def _check_bag(
             )
         if only_on_disk:
             raise BagRejected(f"{src}: {sorted(only_on_disk)[0]}: extra file, not in the manifest")
-        bag.validate(completeness_only=True)
+        oxum = _oxum_problem(bag)
     except bagit.BagValidationError as exc:
         raise BagRejected(f"{src}: {_explain(exc)}") from None
     except bagit.BagError as exc:
@@ -401,6 +403,8 @@ def _check_bag(
             raise BagRejected(f"{src}: {name}: missing")
         if got != algs["sha256"].lower():
             raise BagRejected(f"{src}: {name}: changed since export (sha256 does not match)")
+    if oxum:  # every file matches its sha256, yet the Oxum does not: bag-info.txt is wrong
+        raise BagRejected(f"{src}: {oxum}")
     payload = {
         k[len("data/") :]: v["sha256"].lower()
         for k, v in bag.entries.items()
@@ -416,6 +420,25 @@ def _check_bag(
         sha256=payload,
         payload_bytes=sum((root / "data" / n).stat().st_size for n in payload),
     )
+
+
+def _oxum_problem(bag: bagit.Bag) -> str:
+    """The Payload-Oxum mismatch, if any, as a line to give only when no file is to blame.
+
+    With the file lists complete, a wrong Oxum means a file changed size, and the fixity
+    check that follows names that file ("data/x.png: changed since export"); the Oxum line
+    alone ("expected 15494159 bytes, found 15494160") would leave the user to find it.
+    """
+    import bagit
+
+    try:
+        bag.validate(completeness_only=True)
+    except bagit.BagValidationError as exc:
+        msg = _explain(exc)
+        if "Payload-Oxum" not in msg:
+            raise
+        return msg
+    return ""
 
 
 def _hash_all(root: Path, bag: bagit.Bag, total: int, reporter: Reporter) -> dict[str, str]:
