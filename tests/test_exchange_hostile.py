@@ -417,3 +417,22 @@ def test_zip_with_a_file_where_a_folder_must_be_is_refused(bag, tmp_path, stage)
         rename=lambda n: n.replace("bag/data/pairs/pair-0001/night.png", "bag/data/captures"),
     )
     refused(z, "bag/data/captures: clashes with another entry", stage)
+
+
+def test_zip_with_two_top_folders_is_refused_naming_them(bag, tmp_path, stage):
+    # a partner zipped two bags together; the line named a hidden staging path before
+    out = zip_of(bag, tmp_path / "two.zip", rename=lambda n: n)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("other/bagit.txt", "BagIt-Version: 1.0\n")
+    msg = refused(out, r"two\.zip: 2 top-level folders \(bag/, other/\); a bag's zip holds one", stage)
+    assert ".partial" not in msg and str(stage) not in msg
+
+
+def test_zip_of_a_folder_that_is_no_bag_says_bagit_txt_is_missing(bag, tmp_path, stage):
+    out = zip_of(bag, tmp_path / "data-only.zip", rename=lambda n: n.replace("bag/", "x/"))
+    with zipfile.ZipFile(out) as zf, zipfile.ZipFile(tmp_path / "nobag.zip", "w") as z2:
+        for info in zf.infolist():
+            if info.filename != "x/bagit.txt":
+                z2.writestr(info, zf.read(info))
+    msg = refused(tmp_path / "nobag.zip", r"nobag\.zip: bagit\.txt missing: not a BagIt bag", stage)
+    assert str(stage) not in msg

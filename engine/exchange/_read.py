@@ -300,7 +300,14 @@ def _extract_zip(
                     f"{info.file_size / max(info.compress_size, 1):.0f}:1 is absurd (zip bomb?)"
                 )
         # RFC 8493 5.2: one top folder holding the bag; also accept the bag at the zip's root
-        prefix = 1 if len(tops) == 1 and not any(len(p) == 1 for _, p in files) else 0
+        at_root = any(len(p) == 1 for _, p in files)
+        if len(tops) > 1 and not at_root:
+            shown = ", ".join(f"{t}/" for t in sorted(tops)[:3]) + (", …" if len(tops) > 3 else "")
+            raise BagRejected(
+                f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, "
+                "the bag"
+            )
+        prefix = 1 if len(tops) == 1 and not at_root else 0
         free = shutil.disk_usage(staging).free
         if total + (64 << 20) > free:
             raise BagRejected(
@@ -351,6 +358,8 @@ def _check_bag(
 ) -> OpenedBag:
     import bagit
 
+    if not (root / "bagit.txt").is_file():  # bagit's own line names our staging folder
+        raise BagRejected(f"{src}: bagit.txt missing: not a BagIt bag")
     try:
         bag = bagit.Bag(str(root))
     except bagit.BagError as exc:
