@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, summary) -> int:
     """The full import check without the import; also says whether the record has it."""
-    from engine.exchange import open_bag
+    from engine.exchange import open_bag, session_with_uid
     from engine.store import StoreError
 
     printer = ProgressPrinter()
@@ -91,12 +91,12 @@ def _check(args: argparse.Namespace, summary) -> int:
         store = None
     if store is not None:
         with store:
-            try:
-                present = (
-                    f"; already in the record as session {store.session(summary.session_uid).id}"
-                )
-            except KeyError:
-                present = "; not in the record yet"
+            existing = session_with_uid(store, summary.session_uid)
+            present = (
+                "; not in the record yet"
+                if existing is None
+                else f"; already in the record as session {existing.id}"
+            )
     print(
         f"{args.path}: complete and valid: {n_files} files, {n_bytes / 1e6:.1f} MB, every "
         f"sha256 verified{present}"

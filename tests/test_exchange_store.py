@@ -240,3 +240,30 @@ def test_a_present_session_is_refused_before_any_hashing(source, tmp_path):
     with pytest.raises(SessionExists, match="already in"):
         import_session(store, out, progress=reports.append)
     assert reports == []
+
+
+@pytest.mark.parametrize("uid", ["0" * 31 + "1", "9" * 32], ids=["names-id-1", "overflows"])
+def test_a_uid_made_of_digits_is_matched_as_a_uid_not_as_a_session_id(tmp_path, uid, capsys):
+    """A uid is 32 hex digits, so it can be all decimal digits. The presence check took such a
+    uid for a session id: "000...01" was refused as "already in the record" (session 1, another
+    session) and 32 nines ended in an OverflowError traceback."""
+    import numpy as np
+
+    import cli
+
+    rng = np.random.default_rng(5)
+    with Store(tmp_path / "src") as src:
+        s = src.create_session("digits", uid=uid)
+        src.add_capture(s.id, rng.integers(0, 255, (20, 30), dtype=np.uint8), kind="night")
+        export_session(src, s.id, tmp_path / "bag")
+    dest = tmp_path / "dest"
+    with Store(dest) as dst:
+        dst.create_session("unrelated")  # session id 1
+    argv = ["sessions", "import", str(tmp_path / "bag"), "--data-dir", str(dest)]
+    assert cli.main([*argv, "--check"]) == 0
+    assert "not in the record yet" in capsys.readouterr().out
+    assert cli.main(argv) == 0
+    with Store(dest, read_only=True) as dst:
+        assert [x.uid for x in dst.sessions()][1] == uid
+    assert cli.main(argv) == 3  # now it is present: refused as such
+    assert "already in" in capsys.readouterr().err
