@@ -436,3 +436,39 @@ def test_zip_of_a_folder_that_is_no_bag_says_bagit_txt_is_missing(bag, tmp_path,
                 z2.writestr(info, zf.read(info))
     msg = refused(tmp_path / "nobag.zip", r"nobag\.zip: bagit\.txt missing: not a BagIt bag", stage)
     assert str(stage) not in msg
+
+
+def _set(path, value):
+    def change(m):
+        *parents, last = path
+        node = m
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("pairs", 0, "tags"), ["a,b"], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["x" * 65], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["two\nlines"], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "alignment", "matrix"), [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]], r"pairs\[0\]\.alignment\.matrix"),
+    ],
+    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3"],
+)
+def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, value, field):
+    """The 1.0 schema admitted tags of 200 characters with commas or newlines and a 2x3 matrix;
+    NightLab never wrote them (the record refuses them) yet imported them raw: a tag 'a,b' read
+    back as two tags, and the 2x3 pair stopped `nightlab reprocess` ('stored registration needs
+    a finite 3x3 matrix'). The schema now says what NightLab writes; jsonschema agrees."""
+    import jsonschema
+
+    from engine.exchange import manifest_schema
+
+    edit_manifest(bag, _set(path, value))
+    refused(bag, f"data/manifest.json: {field}", stage)
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    assert not jsonschema.Draft202012Validator(manifest_schema()).is_valid(m)
