@@ -424,7 +424,9 @@ def test_zip_with_two_top_folders_is_refused_naming_them(bag, tmp_path, stage):
     out = zip_of(bag, tmp_path / "two.zip", rename=lambda n: n)
     with zipfile.ZipFile(out, "a") as zf:
         zf.writestr("other/bagit.txt", "BagIt-Version: 1.0\n")
-    msg = refused(out, r"two\.zip: 2 top-level folders \(bag/, other/\); a bag's zip holds one", stage)
+    msg = refused(
+        out, r"two\.zip: 2 top-level folders \(bag/, other/\); a bag's zip holds one", stage
+    )
     assert ".partial" not in msg and str(stage) not in msg
 
 
@@ -455,7 +457,11 @@ def _set(path, value):
         (("pairs", 0, "tags"), ["a,b"], r"pairs\[0\]\.tags\[0\]"),
         (("pairs", 0, "tags"), ["x" * 65], r"pairs\[0\]\.tags\[0\]"),
         (("pairs", 0, "tags"), ["two\nlines"], r"pairs\[0\]\.tags\[0\]"),
-        (("pairs", 0, "alignment", "matrix"), [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]], r"pairs\[0\]\.alignment\.matrix"),
+        (
+            ("pairs", 0, "alignment", "matrix"),
+            [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]],
+            r"pairs\[0\]\.alignment\.matrix",
+        ),
     ],
     ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3"],
 )

@@ -267,3 +267,18 @@ def test_a_uid_made_of_digits_is_matched_as_a_uid_not_as_a_session_id(tmp_path, 
         assert [x.uid for x in dst.sessions()][1] == uid
     assert cli.main(argv) == 3  # now it is present: refused as such
     assert "already in" in capsys.readouterr().err
+
+
+def test_exported_by_names_who_ran_the_export_not_the_sessions_operator(
+    source, tmp_path, monkeypatch
+):
+    """provenance.exported_by held the session's operator ('ana', who recorded it), so a bag
+    exported by someone else said ana exported it; the operator is session.operator."""
+    import getpass
+
+    store, session, _ = source
+    monkeypatch.setattr(getpass, "getuser", lambda: "lab-export")
+    export_session(store, session.id, tmp_path / "bag")
+    m = json.loads((tmp_path / "bag" / "data" / "manifest.json").read_text())
+    assert m["provenance"]["exported_by"] == "lab-export"
+    assert m["session"]["operator"] == "ana"

@@ -180,7 +180,7 @@ def build_plan(
             "app_version": _app_version(),
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
-            "exported_by": s.operator,
+            "exported_by": _login_name(),  # who exported; who recorded is session.operator
         },
         "selection": {"whole_session": whole, "verdict": verdict, "tag": tag},
         "session": {
@@ -447,6 +447,15 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user database entry (a container's uid)
+        return os.environ.get("USER", "")
 
 
 def _app_version() -> str:
