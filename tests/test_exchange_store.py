@@ -282,3 +282,18 @@ def test_exported_by_names_who_ran_the_export_not_the_sessions_operator(
     m = json.loads((tmp_path / "bag" / "data" / "manifest.json").read_text())
     assert m["provenance"]["exported_by"] == "lab-export"
     assert m["session"]["operator"] == "ana"
+
+
+def test_a_bag_rebuilt_by_bagit_make_bag_as_bagit_0_97_is_imported_whole(source, tmp_path):
+    """The format doc promises BagIt 0.97 is read: the partner's tools (`bagit.make_bag`)
+    write 0.97, with bag-info fields of their own."""
+    import bagit
+
+    store, session, _ = source
+    export_session(store, session.id, tmp_path / "ours")
+    rebuilt = Path(shutil.copytree(tmp_path / "ours" / "data", tmp_path / "theirs"))
+    bagit.make_bag(str(rebuilt), {"Source-Organization": "Partner"}, checksums=["sha256"])
+    assert (rebuilt / "bagit.txt").read_text().startswith("BagIt-Version: 0.97\n")
+    with Store(tmp_path / "dest") as dest:
+        got = import_session(dest, rebuilt)
+        assert canonical(dest, got.session.id) == canonical(store, session.id)

@@ -248,6 +248,19 @@ def test_pair_folders_hold_the_latest_run_and_earlier_runs_under_runs(exports):
     assert len(raw["alignment"]["matrix"]) == 3 and raw["metrics"]["ssim_mean"] is not None
 
 
+def test_leak_masks_are_soft_8_bit_gray_not_binary(exports):
+    """The doc once read as if the mask were 0/255; a partner thresholding at 255 would take
+    reference colour where NightLab blends it away partly."""
+    data = exports["whole"] / "data"
+    values: set[int] = set()
+    for p in manifest(exports["whole"])["pairs"]:
+        for r in p["runs"]:
+            with Image.open(data / r["outputs"]["leak_mask"]) as im:
+                assert im.mode == "L"
+                values |= set(np.unique(np.asarray(im)).tolist())
+    assert 0 in values and values - {0, 255}, sorted(values)
+
+
 def test_burst_members_and_fused_day_references_are_where_the_doc_says(exports):
     m = manifest(exports["whole"])
     caps = {c["id"]: c for c in m["captures"]}
