@@ -34,19 +34,15 @@ import cli
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "resources" / "export_manifest.schema.json"
 NAME = "Nuit du toit é 🌙"
 NOTES = "toit est, mouillé — «pluie»"
-FIXED_COLUMNS = [
-    "pair",
-    "folder",
-    "verdict",
-    "tags",
-    "aligned_ok",
-    "method",
-    "score",
-    "ssim_mean",
-    "leak_area_pct",
-    "model",
-    "model_sha256",
-]
+FORMAT_DOC = SCHEMA_FILE.parents[1] / "docs" / "export-format.md"
+
+
+def documented_csv_columns() -> list[str]:
+    """The fixed columns as the format doc lists them: the plain names in backticks in its
+    metrics.csv section, before the first ``metric:<name>``."""
+    section = FORMAT_DOC.read_text("utf-8").split("### data/metrics.csv", 1)[1]
+    section = section.split("`metric:", 1)[0]
+    return [t for t in re.findall(r"`([^`]+)`", section) if re.fullmatch(r"[a-z0-9_]+", t)]
 
 
 def run(*argv: str) -> None:
@@ -328,8 +324,9 @@ def test_metrics_csv_is_utf8_one_row_per_pair_in_manifest_order(exports, which):
     assert b"\r" not in raw and not raw.startswith(b"\xef\xbb\xbf") and raw.endswith(b"\n")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     header = raw.decode("utf-8").split("\n", 1)[0].split(",")
-    assert header[:11] == FIXED_COLUMNS
-    extra = header[11:]
+    fixed = documented_csv_columns()
+    assert len(fixed) == 11 and header[: len(fixed)] == fixed
+    extra = header[len(fixed) :]
     metric = [c for c in extra if c.startswith("metric:")]
     stage = [c for c in extra if c.startswith("ms:")]
     assert extra == sorted(metric) + sorted(stage) and metric and stage
