@@ -209,6 +209,17 @@ def test_format_2_bag_is_refused_in_one_line_naming_the_version(bag, stage):
     assert "data/manifest.json" in msg
 
 
+def test_a_format_2_zip_is_refused_before_a_byte_is_unpacked(bag, tmp_path, stage):
+    """The doc promises the version is checked before hashing. A zip used to be unpacked (and
+    hashed) whole first, so the GUI's import of a 2.x night sat through minutes of unpacking
+    for the one line it could have said at once."""
+    edit_manifest(bag, lambda m: m.update(format_version="2.0"))
+    out = zip_of(bag, tmp_path / "v2.zip")
+    phases = []
+    refused(out, r"v2\.zip: data/manifest.json: format 2.0 is newer", stage, progress=phases.append)
+    assert "unpacking" not in {p.phase for p in phases}
+
+
 def test_schema_violation_is_refused_naming_the_field(bag, stage):
     edit_manifest(bag, lambda m: m["pairs"][1].update(verdict="maybe"))
     refused(bag, r"pairs\[1\]\.verdict", stage)

@@ -10,7 +10,8 @@ Order (cheap and dangerous first, each failure one `BagRejected` line naming the
    (no missing, no extra payload file); no ``fetch.txt``, no stray top-level file; the
    Payload-Oxum is compared here but a mismatch is reported after step 4, which names the file
    that changed size (the Oxum only counts bytes);
-3. ``data/manifest.json``'s version (a 2.x bag is refused in one line before any hashing);
+3. ``data/manifest.json``'s version (a 2.x bag is refused in one line before any hashing; for
+   a zip, from its manifest member before anything is unpacked);
 4. fixity: the sha256 of every payload and tag file against ``manifest-sha256.txt`` /
    ``tagmanifest-sha256.txt`` (for a zip, hashed while extracting; for a folder, one read);
 5. the manifest: JSON Schema, ids and references, every file it names present and every
@@ -308,6 +309,7 @@ def _extract_zip(
                 "the bag"
             )
         prefix = 1 if len(tops) == 1 and not at_root else 0
+        _check_zip_version(src, zf, files, prefix, limits)
         free = shutil.disk_usage(staging).free
         if total + (64 << 20) > free:
             raise BagRejected(
@@ -343,6 +345,27 @@ def _extract_zip(
             hashes[rel] = h.hexdigest()
         reporter.finish()
     return staging, hashes, total
+
+
+def _check_zip_version(
+    src: Path,
+    zf: zipfile.ZipFile,
+    files: list[tuple[zipfile.ZipInfo, list[str]]],
+    prefix: int,
+    limits: ImportLimits,
+) -> None:
+    """Refuse a bag of another format version before unpacking it: its manifest is one small
+    member. A manifest that cannot be read here is left to the full check, which says why."""
+    for info, parts in files:
+        if parts[prefix:] == ["data", "manifest.json"]:
+            if info.file_size > limits.max_manifest_bytes:
+                return
+            try:
+                manifest = json.loads(zf.read(info).decode("utf-8"))
+            except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, RecursionError):
+                return
+            check_version(manifest, where=f"{src}: data/manifest.json")
+            return
 
 
 # -- the bag -------------------------------------------------------------------------------
