@@ -489,3 +489,38 @@ def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, 
     refused(bag, f"data/manifest.json: {field}", stage)
     m = json.loads((bag / "data" / "manifest.json").read_text())
     assert not jsonschema.Draft202012Validator(manifest_schema()).is_valid(m)
+
+
+def _reencode(path: Path, convert) -> str:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", convert(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)))
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return hashlib.sha256(buf.tobytes()).hexdigest()
+
+
+def test_a_capture_re_encoded_as_16_bit_is_refused_naming_it(bag, stage):
+    """A partner's image tool saved a night frame as 16-bit and re-sealed the bag with the new
+    sha256: the import took it (only the size was checked), and the record then held a
+    capture the doc promises is 8-bit."""
+    import numpy as np
+
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    night = next(c for c in m["captures"] if c["kind"] == "night")
+    pair = next(p for p in m["pairs"] if p["night"] == night["id"])
+    for name in (night["file"], pair["files"]["night"]):
+        sha = _reencode(bag / "data" / name, lambda a: a.astype(np.uint16) * 257)
+    index = m["captures"].index(night)
+    edit_manifest(bag, _set(("captures", index, "sha256"), sha))
+    refused(bag, f"data/{night['file']}: a 16-bit gray PNG, the manifest says 8-bit gray", stage)
+
+
+def test_a_run_output_with_an_alpha_channel_is_refused_naming_it(bag, stage):
+    import cv2
+
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    name = m["pairs"][1]["files"]["colorized"]
+    _reencode(bag / "data" / name, lambda a: cv2.cvtColor(a, cv2.COLOR_BGR2BGRA))
+    rehash(bag)
+    refused(bag, f"data/{name}: a 8-bit RGBA PNG, not 8-bit gray or RGB", stage)

@@ -58,6 +58,9 @@ STAGING_PREFIX = ".nightlab-import-"
 _CHUNK = 1 << 20
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _GENERATED = ("manifest.json", "metrics.csv")
+_PNG_COLOUR = {0: "gray", 2: "RGB", 3: "palette", 4: "gray+alpha", 6: "RGBA"}
+#: channels -> the only PNG a capture of that many channels is (also every run output's kinds)
+_PNG_KINDS = {1: "8-bit gray", 3: "8-bit RGB"}
 
 
 @dataclass
@@ -531,27 +534,41 @@ def _check_payload(
         for name, cid in copies:
             if payload[name] != captures[cid]["sha256"]:
                 raise BagRejected(f"{src}: data/{name}: not the bytes of capture {cid}")
+    # captures and their pair-folder copies (same bytes, checked above): their kind below
+    capture_files = {c["file"] for c in m["captures"]}
+    capture_files |= {f for p in m["pairs"] for f in (p["files"]["night"], *p["files"]["day"])}
     for name in sorted(named):
         if name.lower().endswith(".png"):
-            w, h = _png_size(src, root / "data" / name, name)
+            w, h, kind = _png_header(src, root / "data" / name, name)
             if w * h > limits.max_image_pixels:
                 raise BagRejected(f"{src}: data/{name}: {w}x{h} pixels is absurd")
+            # what the record holds and the doc promises
+            if kind not in _PNG_KINDS.values() and name not in capture_files:
+                raise BagRejected(f"{src}: data/{name}: a {kind} PNG, not 8-bit gray or RGB")
     for c in m["captures"]:
         if c["file"].lower().endswith(".png"):
-            w, h = _png_size(src, root / "data" / c["file"], c["file"])
+            w, h, kind = _png_header(src, root / "data" / c["file"], c["file"])
             if (w, h) != (c["width"], c["height"]):
                 raise BagRejected(
                     f"{src}: data/{c['file']}: {w}x{h} pixels, the manifest says "
                     f"{c['width']}x{c['height']}"
                 )
+            if kind != _PNG_KINDS[c["channels"]]:
+                raise BagRejected(
+                    f"{src}: data/{c['file']}: a {kind} PNG, the manifest says "
+                    f"{_PNG_KINDS[c['channels']]} ({c['channels']} channel"
+                    f"{'s' * (c['channels'] != 1)})"
+                )
 
 
-def _png_size(src: Path, path: Path, name: str) -> tuple[int, int]:
+def _png_header(src: Path, path: Path, name: str) -> tuple[int, int, str]:
+    """Width, height and kind (``"8-bit gray"``, ``"16-bit RGBA"``...) from the IHDR chunk."""
     with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
         raise BagRejected(f"{src}: data/{name}: not a PNG image")
-    return struct.unpack(">II", head[16:24])
+    w, h, depth, colour = struct.unpack(">IIBB", head[16:26])
+    return w, h, f"{depth}-bit {_PNG_COLOUR.get(colour, f'colour type {colour}')}"
 
 
 def _explain(exc: Any) -> str:
