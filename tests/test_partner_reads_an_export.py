@@ -225,6 +225,7 @@ def test_pair_folders_hold_the_latest_run_and_earlier_runs_under_runs(exports):
     data = exports["whole"] / "data"
     m = manifest(exports["whole"])
     assert [p["folder"] for p in m["pairs"]] == [f"pairs/pair-{n:04d}" for n in range(1, 5)]
+    assert [p["id"] for p in m["pairs"]] == sorted(p["id"] for p in m["pairs"])
     with_runs = [p for p in m["pairs"] if p["runs"]]
     assert len(with_runs) == 3 and all(len(p["runs"]) == 2 for p in with_runs)
     for p in with_runs:
