@@ -439,6 +439,24 @@ def test_zip_with_two_top_folders_is_refused_naming_them(bag, tmp_path, stage):
         out, r"two\.zip: 2 top-level folders \(bag/, other/\); a bag's zip holds one", stage
     )
     assert ".partial" not in msg and str(stage) not in msg
+    # the summary printed before the checks refuses it too: it described one of the two bags
+    with pytest.raises(BagRejected, match="2 top-level folders"):
+        describe_bag(out)
+
+
+def test_import_of_a_zip_with_two_bags_prints_one_line(bag, tmp_path, monkeypatch, capsys):
+    """`sessions import` printed the first bag's summary line, then the refusal."""
+    import cli
+
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+    out = zip_of(bag, tmp_path / "two.zip", rename=lambda n: n)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("other/bagit.txt", "BagIt-Version: 1.0\n")
+    capsys.readouterr()
+    assert cli.main(["sessions", "import", str(out)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 top-level folders (bag/, other/)" in err[0], err
+    assert not (tmp_path / "data").exists()
 
 
 def test_zip_of_a_folder_that_is_no_bag_says_bagit_txt_is_missing(bag, tmp_path, stage):

@@ -182,6 +182,18 @@ def open_bag(
 # -- the container -----------------------------------------------------------------------
 
 
+def check_one_bag(src: Path, tops: set[str], *, at_root: bool) -> None:
+    """RFC 8493 5.2: a bag's zip holds one top folder, the bag; the bag at the zip's root is
+    accepted too. ``tops``: the first path component of every member; ``at_root``: whether a
+    file sits at the root. Raises `BagRejected` naming the folders."""
+    if len(tops) > 1 and not at_root:
+        shown = ", ".join(f"{t}/" for t in sorted(tops)[:3]) + (", …" if len(tops) > 3 else "")
+        raise BagRejected(
+            f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, "
+            "the bag"
+        )
+
+
 def _check_name(src: Path, name: str, limits: ImportLimits) -> list[str]:
     """The '/'-separated parts of a member name; `BagRejected` if it could escape or collide."""
     where = f"{src}: {name!r}"
@@ -303,14 +315,8 @@ def _extract_zip(
                     f"{src}: {name}: compression ratio "
                     f"{info.file_size / max(info.compress_size, 1):.0f}:1 is absurd (zip bomb?)"
                 )
-        # RFC 8493 5.2: one top folder holding the bag; also accept the bag at the zip's root
         at_root = any(len(p) == 1 for _, p in files)
-        if len(tops) > 1 and not at_root:
-            shown = ", ".join(f"{t}/" for t in sorted(tops)[:3]) + (", …" if len(tops) > 3 else "")
-            raise BagRejected(
-                f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, "
-                "the bag"
-            )
+        check_one_bag(src, tops, at_root=at_root)
         prefix = 1 if len(tops) == 1 and not at_root else 0
         _check_zip_version(src, zf, files, prefix, limits)
         free = shutil.disk_usage(staging).free
