@@ -491,8 +491,9 @@ def _set(path, value):
             [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]],
             r"pairs\[0\]\.alignment\.matrix",
         ),
+        (("session", "name"), "   ", r"session\.name"),
     ],
-    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3"],
+    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3", "blank-session-name"],
 )
 def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, value, field):
     """The 1.0 schema admitted tags of 200 characters with commas or newlines and a 2x3 matrix;
