@@ -1,0 +1,225 @@
+"""The QA review tab on a 1366x768 laptop screen, where engineers judge pairs for hours
+(pytest-qt, offscreen): how many pairs the grid shows beside a comparison still worth
+looking at, the grid / comparison split the operator drags and finds again after a restart,
+compact or large thumbnails, focus mode, and the judge's keys through all of them.
+
+Before: the grid of 78 px rows showed 2 full rows (2.3) above the comparison, the split was
+330:470 at every start whatever the operator had dragged, and a selected pair could end up
+out of view when the split moved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402
+
+TIMEOUT = 30_000  # ms
+PAIRS = 14
+
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")
+
+
+@pytest.fixture
+def judged_store(store):
+    """The ``store`` with a session of `PAIRS` recorded pairs (small random images)."""
+    rng = np.random.default_rng(11)
+    s = store.create_session("laptop night", operator="ana")
+    ok = {"ok": True, "method": "ecc", "motion": "homography", "score": 0.9, "reason": "",
+          "matrix": np.eye(3).tolist()}  # fmt: skip
+    for i in range(PAIRS):
+        store.capture_pair(s.id, day=rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+                           night=rng.integers(0, 255, (48, 64), dtype=np.uint8), alignment=ok,
+                           ssim_mean=0.8 + i / 100, leak_area_pct=1.0 + i)  # fmt: skip
+    return store
+
+
+@pytest.fixture
+def laptop(qtbot, judged_store):
+    """``laptop(settings=None, qa_tab=True)``: a MainWindow at 1366x768 on the QA review tab,
+    every pair listed (``qa_tab=False``: on the Live tab, QA never shown); each is closed
+    after the test (a test may close one itself, as at a restart)."""
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from gui.main_window import MainWindow
+
+    opened = []
+    session = judged_store.pairs(sort="id")[0].session_id
+
+    def open_(settings: QSettings | None = None, *, qa_tab: bool = True) -> MainWindow:
+        camera = SimulatedCamera(resolution=(160, 120), seed=3)
+        camera.start()
+        win = MainWindow(
+            camera, store=judged_store, preview=LivePreview(workers=1), settings=settings
+        )
+        qtbot.addWidget(win)
+        opened.append(win)
+        # (the offscreen screen is smaller: the saved geometry comes back clamped to it)
+        win.resize(1366, 768)
+        win.show()
+        qtbot.waitUntil(lambda: (win.width(), win.height()) == (1366, 768), timeout=TIMEOUT)
+        win.state.session = judged_store.session(session)
+        if not qa_tab:
+            return win
+        win.tabs.setCurrentWidget(win.qa)
+        qtbot.waitUntil(lambda: win.qa.table.rowCount() == PAIRS, timeout=TIMEOUT)
+        QApplication.processEvents()
+        return win
+
+    yield open_
+    for win in opened:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
+def _split(win) -> QSplitter:
+    """The QA panel's grid / comparison splitter (found as a user's eye finds it: the
+    vertical splitter whose first pane holds the grid)."""
+    for split in win.qa.findChildren(QSplitter):
+        if split.orientation() == Qt.Orientation.Vertical and split.widget(0).isAncestorOf(
+            win.qa.table
+        ):
+            return split
+    raise AssertionError("no vertical splitter above the QA grid")
+
+
+def _full_rows(table) -> list[int]:
+    """The rows wholly inside the grid's visible part, from the widgets' real geometry."""
+    area = table.viewport().rect()
+    rows = []
+    for r in range(table.rowCount()):
+        rect = table.visualRect(table.model().index(r, 0))
+        if rect.isValid() and area.contains(rect.adjusted(0, 0, 0, -1)):
+            rows.append(r)
+    return rows
+
+
+def _settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "nightlab.ini"), QSettings.Format.IniFormat)
+
+
+def test_at_1366x768_the_qa_grid_shows_six_full_rows_beside_a_usable_comparison(laptop):
+    win = laptop()
+    qa = win.qa
+    assert len(_full_rows(qa.table)) >= 6, len(_full_rows(qa.table))  # before: 2
+    # the comparison keeps nearly what it had (487x259 before): both sides, each a real view
+    for view in (qa.view_a, qa.view_b):
+        assert view.isVisible() and view.height() >= 230 and view.width() >= 450, view.size()
+    # the verdict row and the pair's line stay in view under it
+    panel_bottom = qa.mapToGlobal(qa.rect().bottomLeft()).y()
+    for w in (qa.verdict_buttons["pass"], qa.note, qa.info):
+        assert w.mapToGlobal(w.rect().bottomLeft()).y() <= panel_bottom
+
+
+def test_the_dragged_split_and_the_row_size_are_restored_after_a_restart(laptop, tmp_path):
+    win = laptop(_settings(tmp_path))
+    split = _split(win)
+    total = sum(split.sizes())
+    split.setSizes([300, total - 300])  # the operator drags the grid taller
+    win.qa.grid_layout.act_compact.setChecked(False)  # and wants the large thumbnails
+    assert split.sizes()[0] == 300
+    win.close()
+    assert win.wait_closed(timeout=20)
+
+    again = laptop(_settings(tmp_path))  # a new start, reading the same settings file
+    assert _split(again).sizes()[0] == 300
+    assert not again.qa.grid_layout.act_compact.isChecked()
+    assert again.qa.table.iconSize().height() == 72
+    assert again.qa.table.rowHeight(0) > 72  # the large thumbnails fit their rows
+
+
+def test_a_start_that_never_opened_qa_leaves_the_next_one_the_laptop_default(laptop, tmp_path):
+    # the split of a panel never shown is no one's choice (its splitter was never laid out):
+    # quitting from the Live tab saves none, and the next start sizes the grid for six rows
+    first = laptop(_settings(tmp_path), qa_tab=False)
+    first.close()
+    assert first.wait_closed(timeout=20)
+    assert not _settings(tmp_path).contains("qa/grid_height")
+    again = laptop(_settings(tmp_path))
+    assert len(_full_rows(again.qa.table)) >= 6
+
+
+def test_the_selected_pair_stays_in_view_when_the_split_shrinks_the_grid(laptop, qtbot):
+    win = laptop()
+    qa, split = win.qa, _split(win)
+    total = sum(split.sizes())
+    split.setSizes([total - 200, 200])  # the grid tall: the 13th pair is in view
+    QApplication.processEvents()
+    qa.table.selectRow(12)
+    qa.table.setFocus()
+    qtbot.waitUntil(lambda: 12 in _full_rows(qa.table), timeout=TIMEOUT)
+    split.setSizes([160, total - 160])  # dragged short: a couple of rows
+    qtbot.waitUntil(lambda: 12 in _full_rows(qa.table), timeout=TIMEOUT)
+    # larger thumbnails (taller rows) in the same height: still in view
+    qa.grid_layout.act_compact.setChecked(False)
+    qtbot.waitUntil(lambda: 12 in _full_rows(qa.table), timeout=TIMEOUT)
+    assert qa.current().id == qa._pairs[12].id
+
+
+def test_focus_mode_gives_the_comparison_the_docks_room_and_gives_the_docks_back(laptop, qtbot):
+    win = laptop()
+    qa = win.qa
+    before = qa.view_a.height(), qa.view_a.width()
+    shown = [d for d in win.docks() if d.isVisible()]
+    assert win.dock_status in shown and win.dock_capture in shown
+    win.act_focus.trigger()  # Ctrl+Shift+F
+    qtbot.waitUntil(lambda: not any(d.isVisible() for d in win.docks()), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: qa.view_a.height() >= before[0] + 80, timeout=TIMEOUT)
+    assert qa.view_a.width() >= before[1] + 150
+    assert len(_full_rows(qa.table)) >= 6
+    win.act_focus.trigger()  # again: the docks as they were
+    qtbot.waitUntil(lambda: all(d.isVisible() for d in shown), timeout=TIMEOUT)
+    assert [d for d in win.docks() if d.isVisible()] == shown
+    qtbot.waitUntil(lambda: qa.view_a.height() == before[0], timeout=TIMEOUT)
+
+
+def test_a_restart_after_quitting_in_focus_mode_brings_the_docks_back(laptop, tmp_path):
+    win = laptop(_settings(tmp_path))
+    win.set_focus_mode(True)
+    assert not win.dock_status.isVisible()
+    win.close()
+    assert win.wait_closed(timeout=20)
+    again = laptop(_settings(tmp_path))
+    assert again.dock_status.isVisible() and again.dock_capture.isVisible()
+    assert not again.act_focus.isChecked()
+
+
+def test_judging_keys_work_in_focus_mode_and_after_the_row_size_changes(laptop, qtbot):
+    win = laptop()
+    qa, store = win.qa, win.store
+    qa.sort.setCurrentText("Oldest")
+    qtbot.waitUntil(lambda: qa._pairs[0].id < qa._pairs[-1].id, timeout=TIMEOUT)
+    qa.table.selectRow(0)
+    qa.table.setFocus()
+    ids = [p.id for p in qa._pairs]
+    win.act_focus.trigger()
+    qa.rows_button.click()  # a click on the row-size button leaves the keys in the list
+    assert not qa.grid_layout.act_compact.isChecked()
+
+    def key(k) -> None:  # wherever the focus is, as a real key press goes
+        qtbot.keyClick(QApplication.focusWidget(), k)
+
+    assert QApplication.focusWidget() is qa.table
+    key(Qt.Key.Key_P)
+    key(Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: store.pair(ids[1]).verdict == "fail", timeout=TIMEOUT)
+    assert store.pair(ids[0]).verdict == "pass"
+    assert qa.current().id == ids[2]
+    key(Qt.Key.Key_J)
+    key(Qt.Key.Key_J)
+    key(Qt.Key.Key_K)
+    assert qa.current().id == ids[3]
+    qa.note.setFocus()
+    qtbot.keyClicks(qa.note, "halo")
+    key(Qt.Key.Key_Escape)
+    assert QApplication.focusWidget() is qa.table
+    key(Qt.Key.Key_R)
+    qtbot.waitUntil(lambda: store.pair(ids[3]).verdict == "review", timeout=TIMEOUT)
+    assert store.verdicts(ids[3])[-1].note == "halo"
+    # J down the list with large rows: each pair judged next is in view
+    for _ in range(PAIRS):
+        key(Qt.Key.Key_J)
+    qtbot.waitUntil(lambda: qa.table.currentRow() in _full_rows(qa.table), timeout=TIMEOUT)
