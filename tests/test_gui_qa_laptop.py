@@ -105,6 +105,12 @@ def test_at_1366x768_the_qa_grid_shows_six_full_rows_beside_a_usable_comparison(
     win = laptop()
     qa = win.qa
     assert len(_full_rows(qa.table)) >= 6, len(_full_rows(qa.table))  # before: 2
+    # the small thumbnails' columns still read Night, Reference, Colorized, Masked, Mask whole
+    header = qa.table.horizontalHeader()
+    for c in range(2, 7):
+        assert qa.table.columnWidth(c) >= header.sectionSizeHint(c), header.model().headerData(
+            c, Qt.Orientation.Horizontal
+        )
     # the comparison keeps nearly what it had (487x259 before): both sides, each a real view
     for view in (qa.view_a, qa.view_b):
         assert view.isVisible() and view.height() >= 230 and view.width() >= 450, view.size()
@@ -223,3 +229,54 @@ def test_judging_keys_work_in_focus_mode_and_after_the_row_size_changes(laptop, 
     for _ in range(PAIRS):
         key(Qt.Key.Key_J)
     qtbot.waitUntil(lambda: qa.table.currentRow() in _full_rows(qa.table), timeout=TIMEOUT)
+
+
+def _drawn(canvas) -> tuple[float, float]:
+    """The image's size on screen in ``canvas`` (px), from its view's range and size."""
+    (x0, x1), (y0, y1) = canvas.view.viewRange()
+    h, w = canvas.image().shape[:2]
+    box = canvas.view.sceneBoundingRect()
+    return box.width() * w / (x1 - x0), box.height() * h / (y1 - y0)
+
+
+def _fills(canvas) -> bool:
+    """The whole image drawn as large as ``canvas`` allows (fitted: one side touches)."""
+    dw, dh = _drawn(canvas)
+    box = canvas.view.sceneBoundingRect()
+    return (dw >= box.width() - 2 or dh >= box.height() - 2) and (
+        dw <= box.width() + 2 and dh <= box.height() + 2
+    )
+
+
+def test_the_wipe_fills_its_view_when_it_grows_and_w_carries_the_zoom_across(laptop, qtbot):
+    # Before: the wipe was linked pixel for pixel to the hidden side-by-side view, and in
+    # focus mode (or with the grid dragged shorter) it kept that view's scale: the pair drawn
+    # 242 px high in a 331 px view
+    win = laptop()
+    qa = win.qa
+    qtbot.waitUntil(qa.view_a.has_image, timeout=TIMEOUT)
+    qa.table.setFocus()
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    qtbot.waitUntil(qa.view_wipe.has_image, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: _fills(qa.view_wipe), timeout=TIMEOUT)
+    small = _drawn(qa.view_wipe)
+    win.set_focus_mode(True)
+    qtbot.waitUntil(lambda: qa.view_wipe.height() > 300, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: _fills(qa.view_wipe), timeout=TIMEOUT)
+    assert _drawn(qa.view_wipe)[1] > small[1] + 60
+    split = _split(win)
+    split.setSizes([140, sum(split.sizes()) - 140])  # the grid dragged short
+    qtbot.waitUntil(lambda: _fills(qa.view_wipe), timeout=TIMEOUT)
+    # zoomed in on the wipe, W: the side-by-side views show the same part of the pair
+    qtbot.keyClick(qa.table, Qt.Key.Key_Plus)
+    qtbot.keyClick(qa.table, Qt.Key.Key_Plus)
+    wiped = qa.view_wipe.view.viewRect()
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    qtbot.waitUntil(lambda: qa.view_a.isVisible(), timeout=TIMEOUT)
+    side = qa.view_a.view.viewRect()
+    assert abs(side.center().x() - wiped.center().x()) < 1.0
+    assert abs(side.center().y() - wiped.center().y()) < 1.0
+    assert side.height() < qa.view_a.image().shape[0]  # still zoomed in
+    qtbot.keyClick(qa.table, Qt.Key.Key_0)  # fit, then back to the wipe: fitted there too
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    qtbot.waitUntil(lambda: _fills(qa.view_wipe), timeout=TIMEOUT)

@@ -52,6 +52,9 @@ class GridLayout(QObject):
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
+        split.handle(1).setToolTip(
+            "Drag: more pairs or a larger comparison (kept for the next start)"
+        )
         self.act_compact = QAction("Compact rows", self)
         self.act_compact.setCheckable(True)
         self.act_compact.setChecked(True)
@@ -79,8 +82,9 @@ class GridLayout(QObject):
         table.setIconSize(size)
         table.verticalHeader().setMinimumSectionSize(1)
         table.verticalHeader().setDefaultSectionSize(size.height() + ROW_PADDING)
-        for c in self._columns:
-            table.setColumnWidth(c, size.width() + 8)
+        header = table.horizontalHeader()
+        for c in self._columns:  # as wide as the thumbnail, or as the column's name
+            table.setColumnWidth(c, max(size.width() + 8, header.sectionSizeHint(c)))
         self._settle_soon()
 
     def full_rows_shown(self) -> int:

@@ -211,6 +211,8 @@ class QAPanel(QWidget):
             self.wipe_pos.valueChanged,
         ):
             sig.connect(lambda *_: self._show_views())
+        # after `_show_views` has shown the other comparison, at its own size
+        self.mode.currentIndexChanged.connect(self._carry_view)
         cmp_bar = QHBoxLayout()
         for w in (
             self.mode,
@@ -227,7 +229,8 @@ class QAPanel(QWidget):
         self.view_b = ImageCanvas("")
         self.view_b.link(self.view_a)
         self.view_wipe = ImageCanvas("Select a pair")
-        self.view_wipe.link(self.view_a)
+        # not linked to the side-by-side views (whose size it does not share): W carries the
+        # zoom over to the other comparison (`_carry_view`)
         side = QSplitter(Qt.Orientation.Horizontal)
         side.addWidget(self.view_a)
         side.addWidget(self.view_b)
@@ -619,6 +622,11 @@ class QAPanel(QWidget):
         sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         sc.setAutoRepeat(repeat)
         sc.activated.connect(slot)
+
+    def _carry_view(self, mode: int) -> None:
+        wiping = mode == 1
+        leaving, coming = (self.view_a, self.view_wipe) if wiping else (self.view_wipe, self.view_a)
+        coming.show_part_of(leaving)
 
     def _zoom(self, factor: float) -> None:
         # the views are linked: zooming one zooms both sides and the wipe
