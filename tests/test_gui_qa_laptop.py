@@ -38,29 +38,13 @@ def judged_store(store):
 
 
 @pytest.fixture
-def laptop(qtbot, judged_store):
-    """``laptop(settings=None, qa_tab=True)``: a MainWindow at 1366x768 on the QA review tab,
-    every pair listed (``qa_tab=False``: on the Live tab, QA never shown); each is closed
-    after the test (a test may close one itself, as at a restart)."""
-    from engine.camera import SimulatedCamera
-    from engine.live_preview import LivePreview
-    from gui.main_window import MainWindow
-
-    opened = []
+def laptop(window_at, judged_store, qtbot):
+    """``laptop(settings=None, qa_tab=True)``: a MainWindow at 1366x768 (`window_at`) on the
+    QA review tab, every pair listed (``qa_tab=False``: on the Live tab, QA never shown)."""
     session = judged_store.pairs(sort="id")[0].session_id
 
-    def open_(settings: QSettings | None = None, *, qa_tab: bool = True) -> MainWindow:
-        camera = SimulatedCamera(resolution=(160, 120), seed=3)
-        camera.start()
-        win = MainWindow(
-            camera, store=judged_store, preview=LivePreview(workers=1), settings=settings
-        )
-        qtbot.addWidget(win)
-        opened.append(win)
-        # (the offscreen screen is smaller: the saved geometry comes back clamped to it)
-        win.resize(1366, 768)
-        win.show()
-        qtbot.waitUntil(lambda: (win.width(), win.height()) == (1366, 768), timeout=TIMEOUT)
+    def open_(settings: QSettings | None = None, *, qa_tab: bool = True):
+        win = window_at(1366, 768, settings=settings)
         win.state.session = judged_store.session(session)
         if not qa_tab:
             return win
@@ -69,10 +53,7 @@ def laptop(qtbot, judged_store):
         QApplication.processEvents()
         return win
 
-    yield open_
-    for win in opened:
-        win.close()
-        assert win.wait_closed(timeout=20)
+    return open_
 
 
 def _split(win) -> QSplitter:
