@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402
 
 TIMEOUT = 30_000  # ms
@@ -261,3 +261,19 @@ def test_the_wipe_fills_its_view_when_it_grows_and_w_carries_the_zoom_across(lap
     qtbot.keyClick(qa.table, Qt.Key.Key_0)  # fit, then back to the wipe: fitted there too
     qtbot.keyClick(qa.table, Qt.Key.Key_W)
     qtbot.waitUntil(lambda: _fills(qa.view_wipe), timeout=TIMEOUT)
+
+
+def test_a_long_pair_count_beside_the_row_size_button_never_widens_the_window(laptop, qtbot):
+    # a night of thousands of pairs says so in the filter bar's count, beside the row-size
+    # button: the bar gives way (the count is cut at its end) rather than push the window
+    # past a 1366 px screen (1472 px wide with the button and the whole count)
+    win = laptop()
+    win.qa.count.setText(
+        "first 200 of 3,000 pairs (filter or sort to reach the rest) · 2,140 not judged"
+    )
+    for _ in range(10):  # each layout up to the window's asks again: until none is left
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        QApplication.processEvents()
+    assert win.minimumSizeHint().width() <= 1366
+    assert win.width() == 1366
+    assert win.qa.rows_button.isVisible() and not win.qa.rows_button.visibleRegion().isEmpty()

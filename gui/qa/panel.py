@@ -150,6 +150,9 @@ class QAPanel(QWidget):
         self.rows_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay in the list
         bar.addWidget(self.rows_button)
         self.count = QLabel()
+        # a long count ("first 200 of 3,000 pairs ...") is cut at the right edge, where the
+        # filter bar is short of room: it never makes the window wider than a laptop screen
+        self.count.setMinimumWidth(160)
         bar.addWidget(self.count)
         for sig in (
             self.verdict.currentIndexChanged,
