@@ -47,8 +47,8 @@ class GridLayout(QObject):
         """The grid's height the window restored, applied at the first show."""
         self._sized = False
         self._settling = False
-        # a grid that is dragged small keeps its rows; the comparison takes what the window
-        # gains or loses (dragged away, the grid had been the operator's choice)
+        # the grid keeps the rows the operator gave it; the comparison takes what the window
+        # gains or loses, and can never be dragged away (nor can the grid)
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
@@ -80,22 +80,11 @@ class GridLayout(QObject):
         size = COMPACT_THUMB if compact else self._large
         table = self._table
         table.setIconSize(size)
-        table.verticalHeader().setMinimumSectionSize(1)
         table.verticalHeader().setDefaultSectionSize(size.height() + ROW_PADDING)
         header = table.horizontalHeader()
         for c in self._columns:  # as wide as the thumbnail, or as the column's name
             table.setColumnWidth(c, max(size.width() + 8, header.sectionSizeHint(c)))
         self._settle_soon()
-
-    def full_rows_shown(self) -> int:
-        """Rows wholly inside the grid's viewport (what the operator sees of the list)."""
-        t = self._table
-        area = t.viewport().rect()
-        return sum(
-            1
-            for r in range(t.rowCount())
-            if area.contains(t.visualRect(t.model().index(r, 0)).adjusted(0, 0, 0, -1))
-        )
 
     # -- the split -------------------------------------------------------------------------
     def grid_height(self) -> int | None:
