@@ -150,9 +150,6 @@ class QAPanel(QWidget):
         self.rows_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay in the list
         bar.addWidget(self.rows_button)
         self.count = QLabel()
-        # a long count ("first 200 of 3,000 pairs ...") is cut at the right edge, where the
-        # filter bar is short of room: it never makes the window wider than a laptop screen
-        self.count.setMinimumWidth(160)
         bar.addWidget(self.count)
         for sig in (
             self.verdict.currentIndexChanged,
@@ -300,6 +297,9 @@ class QAPanel(QWidget):
             self.table, self.split, left, range(2, 2 + len(THUMBS)), THUMB
         )
         self.rows_button.setDefaultAction(self.grid_layout.act_compact)
+        # a long count ("first 200 of 3,000 pairs ...") beside the button is cut at the bar's
+        # end where the bar is short of room: it never makes the window wider than the screen
+        self.count.setMinimumWidth(160)
 
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
