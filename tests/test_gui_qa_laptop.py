@@ -152,15 +152,20 @@ def test_focus_mode_gives_the_comparison_the_docks_room_and_gives_the_docks_back
     before = qa.view_a.height(), qa.view_a.width()
     shown = [d for d in win.docks() if d.isVisible()]
     assert win.dock_status in shown and win.dock_capture in shown
-    win.act_focus.trigger()  # Ctrl+Shift+F
+    judged = qa.current()
+    qa.table.setFocus()
+    ctrl_shift = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(qa.table, Qt.Key.Key_F, ctrl_shift)  # focus mode: not F, the verdict
+    assert win.act_focus.isChecked()
     qtbot.waitUntil(lambda: not any(d.isVisible() for d in win.docks()), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: qa.view_a.height() >= before[0] + 80, timeout=TIMEOUT)
     assert qa.view_a.width() >= before[1] + 150
     assert len(_full_rows(qa.table)) >= 6
-    win.act_focus.trigger()  # again: the docks as they were
+    qtbot.keyClick(qa.table, Qt.Key.Key_F, ctrl_shift)  # again: the docks as they were
     qtbot.waitUntil(lambda: all(d.isVisible() for d in shown), timeout=TIMEOUT)
     assert [d for d in win.docks() if d.isVisible()] == shown
     qtbot.waitUntil(lambda: qa.view_a.height() == before[0], timeout=TIMEOUT)
+    assert qa.current().id == judged.id and win.store.pair(judged.id).verdict is None
 
 
 def test_a_restart_after_quitting_in_focus_mode_brings_the_docks_back(laptop, tmp_path):
