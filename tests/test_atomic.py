@@ -46,6 +46,21 @@ def test_folder_in_the_way_is_refused_before_writing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["colorized.png"]
 
 
+@pytest.mark.parametrize("via_link", [False, True], ids=["fifo", "link-to-a-device"])
+def test_a_special_file_in_the_way_is_refused_and_left_as_it_was(tmp_path, via_link):
+    # `--json /dev/stdout` as root: the rename would have replaced /dev's entry with our file
+    if via_link:
+        target = tmp_path / "stdout"
+        target.symlink_to(os.devnull)
+    else:
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+    with pytest.raises(OSError, match=r"^cannot write .*: not a regular file \(a "):
+        write_bytes_atomic(target, b"x")
+    assert target.is_symlink() if via_link else target.is_fifo()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (refuses new files)")
 def test_a_folder_refusing_the_temporary_names_the_file_asked_for():
     # 'nightlab bench --json /proc/x.json' ended "No such file or directory:
