@@ -111,8 +111,12 @@ def _gui_arguments_problem(args: argparse.Namespace) -> str:
 
 
 def _output_file_problem(path, what: str) -> str:
+    from engine.atomic import special_file_kind
+
     if path.is_dir():
         return f"{path}: is a folder; give {what} a file name"
+    if kind := special_file_kind(path):  # a rename over /dev/stdout or a FIFO replaces it
+        return f"{path}: not a regular file ({kind}); give {what} a file name"
     folder = path.parent
     if not folder.is_dir():
         return f"{path}: folder {folder} does not exist"

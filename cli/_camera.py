@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli._common import CliError, check_output_file, print_table, write_json
+from cli._common import CliError, check_not_an_input, check_output_file, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,6 +107,7 @@ def run_snap(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     if args.out.suffix.lower() == ".json":
         raise CliError(f"--out {args.out}: give an image file (.png, .jpg); .json is the metadata")
+    _check_not_the_source(args)
     try:
         cam = open_camera(args.spec)
     except CameraError as exc:
@@ -126,6 +127,19 @@ def run_snap(args: argparse.Namespace) -> int:
     written = " and ".join([str(placed[0]), *(p.name for p in placed[1:])])
     print(f"wrote {written}: {w}x{h} {kind} from {cam.info.name}")
     return 0
+
+
+def _check_not_the_source(args: argparse.Namespace) -> None:
+    """Refuse a snapshot (or its sidecar) written over a file the camera reads: the image of
+    ``sim:PATH`` or ``replay:PATH``, or a frame or sidecar of a replayed folder."""
+    kind, sep, where = (args.spec or "").partition(":")
+    if not sep or kind not in ("sim", "replay") or where in ("", "night"):
+        return
+    source = Path(where)
+    read = [source, *(source.iterdir() if source.is_dir() else ())]
+    targets = [args.out] if args.no_meta else [args.out, args.out.with_suffix(".json")]
+    for target in targets:
+        check_not_an_input(target, read, "--out", "the camera's source")
 
 
 def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list[Path]:

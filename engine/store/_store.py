@@ -40,7 +40,7 @@ from engine.store._files import (
     write_file,
 )
 from engine.store._lock import FolderBusy, FolderLock
-from engine.store._paths import DB_NAME, resolve_data_dir
+from engine.store._paths import DB_NAME, database_problem, resolve_data_dir
 from engine.store._queries import (
     CAPTURE_COLUMNS,
     PAIR_COLUMNS,
@@ -152,6 +152,8 @@ class Store:
             # e.g. the database file itself given as the data folder: a reader would otherwise
             # report "no sessions yet" and a writer "cannot open for writing (File exists)"
             raise StoreError(f"{self.root}: not a folder (the data folder holds {DB_NAME})")
+        if problem := database_problem(self.db_path):  # before the folder's lock is taken
+            raise StoreError(problem)
         self._dirty = False
         self._opened = False
         """Set when a clean-up failed: the next open must reconcile."""
