@@ -245,6 +245,8 @@ CASES = [
     # -- the record: --data-dir of every command that opens it
     ("sessions list --data-dir {w}/afile", "afile", "not a folder", 2),
     ("sessions list --data-dir {w}/fifo.png", "fifo.png", "not a folder", 2),
+    ("sessions list --data-dir {w}/afile/x", "afile/x", "is a file", 2),
+    ("sessions verify --data-dir {w}/afile/x", "afile/x", "is a file", 2),
     ("sessions list --data-dir {w}/baddata", "nightlab.sqlite3", "damaged", 2),
     ("sessions list --data-dir {w}/dbdir", "nightlab.sqlite3", "is a folder", 2),
     ("sessions show 1 --data-dir {w}/baddata", "nightlab.sqlite3", "damaged", 2),
@@ -260,7 +262,7 @@ CASES = [
     ("sessions import {w}/fifo.png", "fifo.png", "not a regular file", 2),
     ("sessions import {w}/data", "data", "not a NightLab export", 2),
     (f"ingest --session s {_GOOD} --data-dir {{w}}/afile", "afile", "not a folder", 2),
-    (f"ingest --session s {_GOOD} --data-dir {{w}}/afile/x", "afile/x", "Not a directory", 2),
+    (f"ingest --session s {_GOOD} --data-dir {{w}}/afile/x", "afile/x", "is a file", 2),
     (f"ingest --session s {_GOOD} --data-dir {{w}}/baddata", "nightlab.sqlite3", "damaged", 2),
     (f"ingest --session s {_GOOD} --data-dir {{w}}/dbdir", "nightlab.sqlite3", "is a folder", 2),
     (f"ingest --session s {_GOOD} --data-dir /sys/x", "/sys/x", "cannot open for writing", 2),
