@@ -333,3 +333,36 @@ def test_doctor_fails_a_bad_data_folder_naming_it(world, data_dir, says):
     fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
     assert proc.returncode == 1, proc.stdout
     assert any(says.replace("{w}", str(world)) in ln for ln in fails), fails
+
+
+def _save_in_mode(day: np.ndarray, mode: str, path: Path) -> None:
+    """``day`` saved as a PNG of ``mode``, as a camera or an editor may produce it."""
+    from PIL import Image
+
+    gray = cv2.cvtColor(day, cv2.COLOR_RGB2GRAY)
+    bgr16 = cv2.cvtColor(day, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257
+    if mode == "gray16":
+        cv2.imwrite(str(path), gray.astype(np.uint16) * 257)
+    elif mode == "rgb16":
+        cv2.imwrite(str(path), bgr16)
+    elif mode == "rgba16":
+        cv2.imwrite(str(path), np.dstack([bgr16, np.full(gray.shape, 65535, np.uint16)]))
+    else:  # Pillow's modes: RGBA, LA (gray + alpha), P (palette), 1 (one bit a pixel)
+        source = day if mode in ("RGBA", "P") else gray
+        Image.fromarray(source).convert(mode).save(path)
+
+
+@pytest.mark.parametrize("mode", ["gray16", "rgb16", "rgba16", "RGBA", "LA", "P", "1"])
+def test_every_png_mode_is_read_as_an_image_not_refused(_pristine, tmp_path, mode):
+    """16-bit, alpha, palette and one-bit PNGs are not bad input: process takes each as the
+    night frame and as the day reference."""
+    day = cv2.cvtColor(cv2.imread(str(_pristine / "day.png")), cv2.COLOR_BGR2RGB)
+    odd = tmp_path / f"{mode}.png"
+    _save_in_mode(day, mode, odd)
+    for role, pair in (("night", ["--day", _pristine / "day.png", "--night", odd]),
+                       ("day", ["--day", odd, "--night", _pristine / "night.png"])):  # fmt: skip
+        out = tmp_path / role
+        argv = ["process", *map(str, pair), "--out", str(out), "--no-colorize"]
+        proc = run_nightlab(argv, tmp_path / "data")
+        assert proc.returncode == 0, (role, proc.stderr)
+        assert json.loads((out / "metrics.json").read_text())["night_size"] == [256, 192]
