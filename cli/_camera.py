@@ -153,12 +153,14 @@ def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list
     import os
 
     from engine import write_image
-    from engine.atomic import StagedOutputs, fsync_dir, os_reason
+    from engine.atomic import StagedOutputs, fsync_dir, os_reason, special_file_kind
 
     names = [out.name] + ([] if meta is None else [out.with_suffix(".json").name])
     for name in names:  # refuse before writing anything (check_output_file checked --out)
         if (out.parent / name).is_dir():
             raise CliError(f"{out.parent / name}: is a folder; cannot write the snapshot there")
+        if kind := special_file_kind(out.parent / name):  # the rename would replace it
+            raise CliError(f"{out.parent / name}: not a regular file ({kind}); not replaced")
     try:
         staged = StagedOutputs(out.parent)
     except OSError as exc:

@@ -374,6 +374,10 @@ class StagedOutputs:
         for name in names:  # refuse before moving anything (e.g. a folder in the way)
             if (self.folder / name).is_dir():
                 raise IsADirectoryError(f"{self.folder / name}: is a folder, not a file")
+            if kind := special_file_kind(self.folder / name):  # the rename would replace it
+                raise WriteError(
+                    errno.EINVAL, f"not a regular file ({kind})", str(self.folder / name)
+                )
         with _signals_held():
             if self.marker is not None:
                 with contextlib.suppress(FileNotFoundError):

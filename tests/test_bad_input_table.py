@@ -108,7 +108,8 @@ def world(_pristine, tmp_path) -> Path:
     FIFOs: files that exist but block a reader forever."""
     root = tmp_path / "w"
     shutil.copytree(_pristine, root)
-    for name in ("fifo.png", "fifo.onnx", "fifo.mp4"):
+    for name in ("fifo.png", "fifo.onnx", "fifo.mp4", "piped/overlay.png", "cam/o.json"):
+        (root / name).parent.mkdir(exist_ok=True)
         os.mkfifo(root / name)
     shutil.copyfile(root / "m.onnx.card.json", root / "fifo.onnx.card.json")
     return root
@@ -163,6 +164,7 @@ CASES = [
     (f"process {_GOOD} --out {{w}}/afile/x", "afile/x", "not a folder", 2),
     (f"process {_GOOD} --out /sys/x", "/sys/x", "cannot create", 2),
     (f"process {_GOOD} --out {{w}}/day.png", "day.png", "not a folder", 2),
+    (f"process {_GOOD} --out {{w}}/piped", "piped/overlay.png", "not a regular file", 2),
     (f"process {_GOOD} --out {{w}}/out --model {{w}}/missing.onnx", "missing.onnx", "not found", 2),
     (f"process {_GOOD} --out {{w}}/out --model {{w}}/adir", "adir", "is a directory", 2),
     (f"process {_GOOD} --out {{w}}/out --model {{w}}/garbled.onnx", "garbled.onnx", "no model card", 2),
@@ -242,6 +244,7 @@ CASES = [
     ("camera snap sim --out {w}/afile/x.png", "afile", "not a folder", 2),
     ("camera snap sim --out /sys/x.png", "/sys", "cannot write", 2),
     ("camera snap sim --out {w}/fifo.png", "fifo.png", "not a regular file", 2),
+    ("camera snap sim --out {w}/cam/o.png", "cam/o.json", "not a regular file", 2),
     # -- the record: --data-dir of every command that opens it
     ("sessions list --data-dir {w}/afile", "afile", "not a folder", 2),
     ("sessions list --data-dir {w}/fifo.png", "fifo.png", "not a folder", 2),
