@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli._common import CliError, check_not_an_input, check_output_file, print_table, write_json
+from cli._common import (
+    CliError,
+    camera_source_files,
+    check_not_an_input,
+    check_output_file,
+    print_table,
+    write_json,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -130,13 +137,8 @@ def run_snap(args: argparse.Namespace) -> int:
 
 
 def _check_not_the_source(args: argparse.Namespace) -> None:
-    """Refuse a snapshot (or its sidecar) written over a file the camera reads: the image of
-    ``sim:PATH`` or ``replay:PATH``, or a frame or sidecar of a replayed folder."""
-    kind, sep, where = (args.spec or "").partition(":")
-    if not sep or kind not in ("sim", "replay") or where in ("", "night"):
-        return
-    source = Path(where)
-    read = [source, *(source.iterdir() if source.is_dir() else ())]
+    """Refuse a snapshot (or its sidecar) written over a file the camera reads."""
+    read = camera_source_files(args.spec)
     targets = [args.out] if args.no_meta else [args.out, args.out.with_suffix(".json")]
     for target in targets:
         check_not_an_input(target, read, "--out", "the camera's source")

@@ -56,6 +56,16 @@ def check_not_an_input(
             )
 
 
+def camera_source_files(spec: str | None) -> list[Path]:
+    """The files a camera spec reads (``sim:PATH``, ``replay:PATH``: the file, or a folder
+    and what is in it); none for a live camera. An output must not be one of them."""
+    kind, sep, where = (spec or "").partition(":")
+    if not sep or kind not in ("sim", "replay") or where in ("", "night"):
+        return []
+    source = Path(where)
+    return [source, *(source.iterdir() if source.is_dir() else ())]
+
+
 def check_image_size(image, path: Path) -> None:
     """Refuse an input image too small or too elongated to align, naming its file (before
     any work)."""

@@ -295,6 +295,8 @@ CASES = [
     ("--smoke 1 --stats {w}/fifo.png", "fifo.png", "not a regular file", 2),
     ("--smoke 1 --screenshot /sys/x.png", "/sys", "cannot write", 2),
     ("--smoke 1 --stats {w}/afile/x.json", "afile", "does not exist", 2),
+    ("--smoke 1 --camera sim:{w}/day.png --screenshot {w}/day.png", "day.png", "is the camera's source", 2),
+    ("--smoke 1 --camera replay:{w}/cam --stats {w}/cam/20120503_120000.png", "20120503_120000.png", "is the camera's source", 2),
 ]  # fmt: skip
 
 
