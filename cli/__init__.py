@@ -102,17 +102,36 @@ def _gui_arguments_problem(args: argparse.Namespace) -> str:
             return f"{shot}: screenshot must be .png, .jpg or .bmp"
         if problem := _output_file_problem(shot, "the screenshot"):
             return problem
+        if problem := _camera_reads(shot, args.camera, "--screenshot"):
+            return problem
     if args.stats is not None:
         if args.smoke is None:
             return "--stats needs --smoke SECONDS (it writes the run's figures when it ends)"
         if problem := _output_file_problem(Path(args.stats), "the stats"):
             return problem
+        if problem := _camera_reads(Path(args.stats), args.camera, "--stats"):
+            return problem
+    return ""
+
+
+def _camera_reads(path, spec: str, option: str) -> str:
+    """Why ``path`` must not be written: it is a file the app's camera reads (``""`` if not)."""
+    from cli._common import camera_source_files, check_not_an_input
+
+    try:
+        check_not_an_input(path, camera_source_files(spec), option, "the camera's source")
+    except CliError as exc:
+        return str(exc)
     return ""
 
 
 def _output_file_problem(path, what: str) -> str:
+    from engine.atomic import special_file_kind
+
     if path.is_dir():
         return f"{path}: is a folder; give {what} a file name"
+    if kind := special_file_kind(path):  # a rename over /dev/stdout or a FIFO replaces it
+        return f"{path}: not a regular file ({kind}); give {what} a file name"
     folder = path.parent
     if not folder.is_dir():
         return f"{path}: folder {folder} does not exist"

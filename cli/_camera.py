@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli._common import CliError, check_output_file, print_table, write_json
+from cli._common import (
+    CliError,
+    camera_source_files,
+    check_not_an_input,
+    check_output_file,
+    print_table,
+    write_json,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,6 +114,7 @@ def run_snap(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     if args.out.suffix.lower() == ".json":
         raise CliError(f"--out {args.out}: give an image file (.png, .jpg); .json is the metadata")
+    _check_not_the_source(args)
     try:
         cam = open_camera(args.spec)
     except CameraError as exc:
@@ -128,6 +136,14 @@ def run_snap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_not_the_source(args: argparse.Namespace) -> None:
+    """Refuse a snapshot (or its sidecar) written over a file the camera reads."""
+    read = camera_source_files(args.spec)
+    targets = [args.out] if args.no_meta else [args.out, args.out.with_suffix(".json")]
+    for target in targets:
+        check_not_an_input(target, read, "--out", "the camera's source")
+
+
 def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list[Path]:
     """Write the image and its ``.json`` sidecar together or not at all; returns their paths.
 
@@ -139,12 +155,14 @@ def _write_image_and_meta(out: Path, image, meta: dict[str, Any] | None) -> list
     import os
 
     from engine import write_image
-    from engine.atomic import StagedOutputs, fsync_dir, os_reason
+    from engine.atomic import StagedOutputs, fsync_dir, os_reason, special_file_kind
 
     names = [out.name] + ([] if meta is None else [out.with_suffix(".json").name])
     for name in names:  # refuse before writing anything (check_output_file checked --out)
         if (out.parent / name).is_dir():
             raise CliError(f"{out.parent / name}: is a folder; cannot write the snapshot there")
+        if kind := special_file_kind(out.parent / name):  # the rename would replace it
+            raise CliError(f"{out.parent / name}: not a regular file ({kind}); not replaced")
     try:
         staged = StagedOutputs(out.parent)
     except OSError as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import jsonable, write_json_atomic
+from engine.atomic import jsonable, special_file_kind, write_json_atomic
 
 
 class CliError(Exception):
@@ -26,9 +28,42 @@ def check_output_file(path: Path, option: str) -> None:
     """
     if path.is_dir():
         raise CliError(f"{option} {path}: is a folder; give a file name")
+    if kind := special_file_kind(path):  # /dev/stdout, a FIFO: a rename would replace it
+        raise CliError(f"{option} {path}: not a regular file ({kind}); give a file name")
     problem = folder_problem(path.parent)
     if problem:
         raise CliError(f"{option} {path}: {problem}")
+
+
+def check_not_an_input(
+    out: Path, inputs: Iterable[Path], option: str, what: str = "an input"
+) -> None:
+    """Refuse an output file that is one of the files the command reads (by any path to it):
+    writing it would replace the input, and a failed run would leave neither.
+
+    ``what`` says which input in the message (e.g. ``"the source model"``).
+    """
+    if not out.exists():
+        return
+    for inp in inputs:
+        try:
+            same = os.path.samefile(out, inp)
+        except OSError:  # an input that is not there is not this output
+            continue
+        if same:
+            raise CliError(
+                f"{option} {out}: is {what}; the output would overwrite it, choose another name"
+            )
+
+
+def camera_source_files(spec: str | None) -> list[Path]:
+    """The files a camera spec reads (``sim:PATH``, ``replay:PATH``: the file, or a folder
+    and what is in it); none for a live camera. An output must not be one of them."""
+    kind, sep, where = (spec or "").partition(":")
+    if not sep or kind not in ("sim", "replay") or where in ("", "night"):
+        return []
+    source = Path(where)
+    return [source, *(source.iterdir() if source.is_dir() else ())]
 
 
 def check_image_size(image, path: Path) -> None:
@@ -43,8 +78,6 @@ def check_image_size(image, path: Path) -> None:
 
 def folder_problem(folder: Path) -> str:
     """Why files cannot be written into ``folder`` (created if missing); ``""`` if they can."""
-    import os
-
     if folder.exists() and not folder.is_dir():
         return f"{folder} exists and is not a folder"
     parent = folder

@@ -184,9 +184,11 @@ def check_record(path: Path) -> tuple[str, str]:
     database, which every session command then refuses."""
     import sqlite3
 
-    from engine.store import DB_NAME, SCHEMA_VERSION
+    from engine.store import DB_NAME, SCHEMA_VERSION, database_problem
 
     db = path / DB_NAME
+    if problem := database_problem(db):
+        return FAIL, f"record {problem}"
     if not db.is_file():
         return OK, f"record {db}: none yet (the first capture or session makes it)"
     try:

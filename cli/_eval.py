@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, check_output_file, print_table
+from cli._common import CliError, check_not_an_input, check_output_file, print_table
 
 COLUMNS = (
     ("method", "method"),
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         return run_webcam(args)
     from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
     from engine.evaluation import evaluate, find_pairs
-    from engine.models import default_model_path
+    from engine.models import card_path_for, default_model_path
 
     if args.csv:
         check_output_file(args.csv, "--csv")  # before the run, not after it
@@ -142,12 +142,16 @@ def run(args: argparse.Namespace) -> int:
             print(
                 "note: the default model is not installed; evaluating the others", file=sys.stderr
             )
+    pairs = [p for folder in args.pairs for p in find_pairs(folder)]
+    if args.csv:  # a pair's image or a model given as --csv would be replaced by the table
+        read = [f for p in pairs for f in (p.truth, p.night, p.affine) if f is not None]
+        read += [f for m in args.model for f in (m, card_path_for(m))]
+        check_not_an_input(args.csv, read, "--csv")
     colorizers = [load_colorizer(p, threads=args.threads, params=params) for p in paths]
     names = [c.name for c in colorizers]
     if len(set(names)) != len(names):
         raise CliError(f"two models share a card name: {names}")
     exclude = sorted({pid for c in colorizers for pid in c.card.pairs_used})
-    pairs = [p for folder in args.pairs for p in find_pairs(folder)]
     report = evaluate(
         pairs,
         colorizers,

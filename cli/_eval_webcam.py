@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, check_output_file, folder_problem, print_table, write_json
+from cli._common import (
+    CliError,
+    check_not_an_input,
+    check_output_file,
+    folder_problem,
+    print_table,
+    write_json,
+)
 
 #: the issue's target: fused + masked vs a single unmasked reference
 DISAGREEMENT_TARGET = 0.5
@@ -56,15 +63,22 @@ def _night_hours(text: str) -> tuple[int, int]:
 def run_webcam(args: argparse.Namespace) -> int:
     from engine import write_image
     from engine.colorize import RecombineParams, ReferenceTransferColorizer, load_colorizer
-    from engine.evaluation import evaluate_webcam, webcam_cameras, webcam_montage
+    from engine.evaluation import (
+        evaluate_webcam,
+        find_webcam_frames,
+        webcam_cameras,
+        webcam_montage,
+    )
 
     if args.model:
         raise CliError("--model applies to --pairs; --webcam evaluates one colorizer")
     hours = _night_hours(args.night_hours)
-    webcam_cameras(args.webcam)  # one clear line when DIR holds no webcam frames
+    cameras = webcam_cameras(args.webcam)  # one clear line when DIR holds no webcam frames
     # outputs are checked before minutes of evaluation, not after them
     if args.json:
         check_output_file(args.json, "--json")
+        frames = [f.path for cam in cameras for f in find_webcam_frames(cam)]
+        check_not_an_input(args.json, frames, "--json")
     if args.montage and (problem := folder_problem(args.montage)):
         raise CliError(f"--montage {args.montage}: {problem}")
     params = RecombineParams(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli._common import CliError
+from cli._common import CliError, check_not_an_input, check_output_file
 
 if TYPE_CHECKING:
     from engine.models import ModelIO
@@ -186,7 +186,7 @@ def run_export_fp16(args: argparse.Namespace) -> int:
     from engine.models import card_path_for, default_fp16_path, export_fp16, load_card
 
     dst = default_fp16_path(args.model) if args.out is None else args.out
-    with _staged_model(dst) as staged:
+    with _staged_model(dst, args.model) as staged:
         export_fp16(args.model, dst=staged)
         has_card = card_path_for(staged).is_file()
         if has_card:
@@ -217,7 +217,7 @@ def run_camera_variant(args: argparse.Namespace) -> int:
     )
 
     dst = default_camera_variant_path(args.model) if args.out is None else args.out
-    with _staged_model(dst) as staged:
+    with _staged_model(dst, args.model) as staged:
         with_gray_night_input(args.model, dst=staged)
         diff = output_max_abs_diff(args.model, staged)
     print(f"wrote {dst}")
@@ -228,15 +228,18 @@ def run_camera_variant(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _staged_model(dst: Path) -> Iterator[Path]:
+def _staged_model(dst: Path, source: Path) -> Iterator[Path]:
     """Yield where to write a derived model (and its card); on success both move to ``dst``,
     the card last, so a model never appears without its card (engine.atomic.StagedOutputs)."""
-    from engine.atomic import StagedOutputs
+    from engine.atomic import StagedOutputs, special_file_kind
     from engine.models import card_path_for
 
     dst = Path(dst)
     if dst.is_dir():
         raise CliError(f"{dst}: is a folder; give the output model a file name")
+    if kind := special_file_kind(dst):  # the move into place would replace it
+        raise CliError(f"{dst}: not a regular file ({kind}); give the output model a file name")
+    check_not_an_input(dst, [source, card_path_for(source)], "--out", "the source model")
     try:
         stage = StagedOutputs(dst.parent, marker=card_path_for(dst).name)
     except OSError as exc:
@@ -255,6 +258,8 @@ def run_to_blob(args: argparse.Namespace) -> int:
         if not sep or not name or not prec:
             raise CliError(f"--input-precision {item!r}: expected NAME=U8|FP16|FP32")
         precisions[name] = prec
+    if args.out is not None:  # before minutes of compiling, not after them
+        check_output_file(args.out, "--out")
     out = to_blob(
         args.model,
         dst=args.out,

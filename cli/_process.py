@@ -176,9 +176,11 @@ def _why(exc: OSError) -> str:
 
 
 def _check_out(out: Path, *, inputs: tuple[Path, ...]) -> None:
-    """Refuse an unusable --out before any work: not a folder, not writable, a folder where
-    an output file goes, or an input that an output would overwrite."""
+    """Refuse an unusable --out before any work: not a folder, not writable, a folder (or a
+    FIFO, a device) where an output file goes, or an input that an output would overwrite."""
     import os
+
+    from engine.atomic import special_file_kind
 
     problem = folder_problem(out)
     if problem:
@@ -189,6 +191,8 @@ def _check_out(out: Path, *, inputs: tuple[Path, ...]) -> None:
         target = out / name
         if target.is_dir():
             raise CliError(f"{target}: is a folder where an output file goes; move it away")
+        if kind := special_file_kind(target):  # moving the output in would replace it
+            raise CliError(f"{target}: not a regular file ({kind}) where an output goes")
         for inp in inputs:
             if target.exists() and inp.exists() and os.path.samefile(target, inp):
                 raise CliError(

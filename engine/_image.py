@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from engine._native import captured_native_stderr
-from engine.atomic import write_bytes_atomic
+from engine.atomic import special_file_kind, write_bytes_atomic
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -86,6 +86,8 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
         raise ImageError(f"{p}: file not found")
     if p.is_dir():
         raise ImageError(f"{p}: is a directory, not an image file")
+    if kind := special_file_kind(p):  # reading a FIFO without a writer would never end
+        raise ImageError(f"{p}: not a regular file ({kind}), not an image file")
     try:
         data = np.fromfile(p, dtype=np.uint8)
     except OSError as exc:
@@ -94,7 +96,10 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
         raise ImageError(f"{p}: file is empty")
     # libpng / libjpeg / libtiff print their complaints to fd 2: keep them out of our line
     with captured_native_stderr() as native:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        try:
+            img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error as exc:  # OpenCV refuses a header above its limit by an assertion
+            raise ImageError(f"{p}: {_decode_refusal(exc, data)}") from None
     if img is None:
         why = f": {native.reason}" if native.reason else ""
         raise ImageError(f"{p}: not an image or corrupt (cannot decode{why})")
@@ -115,6 +120,23 @@ def read_image(path: str | Path, *, mode: str = "rgb") -> np.ndarray:
     elif mode == "gray" and img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     return np.ascontiguousarray(img)
+
+
+def _decode_refusal(exc: cv2.error, data: np.ndarray) -> str:
+    """Why OpenCV's decoder raised on ``data``, in a user's words."""
+    if "CV_IO_MAX_IMAGE" in str(exc):  # validateInputImageSize: the header's pixel count
+        size = _png_header_size(data)
+        says = f"image is {size[0]}x{size[1]} pixels" if size else "image header declares"
+        return f"{says}, more than can be read (at most 2^30 pixels, 2^20 a side)"
+    return f"not an image or corrupt (cannot decode: {exc.err or exc})"
+
+
+def _png_header_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) declared by a PNG's IHDR chunk, None for other files."""
+    head = data[:24].tobytes()
+    if len(head) < 24 or not head.startswith(b"\x89PNG\r\n\x1a\n") or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _float_to_uint8(img: np.ndarray, p: Path) -> np.ndarray:

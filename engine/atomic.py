@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,7 @@ __all__ = [
     "is_partial",
     "jsonable",
     "os_reason",
+    "special_file_kind",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -134,6 +136,33 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
+def special_file_kind(path: str | Path) -> str:
+    """What ``path`` is when it exists but is neither a regular file nor a folder: ``"a named
+    pipe"`` (a FIFO), ``"a socket"`` or ``"a device"``; ``""`` otherwise (missing, a file, a
+    folder). Symbolic links are followed.
+
+    Reading one as a file blocks or never ends (a FIFO without a writer), and renaming over
+    one (``/dev/stdout``, as root) would replace the system's entry with our file: readers
+    and writers refuse such paths by name.
+
+    Examples
+    --------
+    >>> special_file_kind("/dev/null"), special_file_kind("/")
+    ('a device', '')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return ""
+
+
 def is_partial(path: str | Path) -> bool:
     """True for a temporary file left behind by a writer that was killed mid-write."""
     name = Path(path).name
@@ -162,6 +191,10 @@ def atomic_write(
     IsADirectoryError
         When ``path`` is an existing folder (checked before anything is written).
     WriteError
+        When ``path`` exists and is not a regular file (a FIFO, a device such as
+        ``/dev/stdout``): ``cannot write PATH: not a regular file (a named pipe)``;
+        checked before anything is written.
+    WriteError
         An ``OSError`` naming ``path`` (never the temporary file) when its folder or the disk
         refuses it: ``cannot write PATH: disk full``.
 
@@ -175,6 +208,8 @@ def atomic_write(
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target}: is a folder, not a file")
+    if kind := special_file_kind(target):  # the rename would replace it, not write into it
+        raise WriteError(errno.EINVAL, f"not a regular file ({kind})", str(target))
     folder = target.parent
     try:
         if mkdir:
@@ -339,6 +374,10 @@ class StagedOutputs:
         for name in names:  # refuse before moving anything (e.g. a folder in the way)
             if (self.folder / name).is_dir():
                 raise IsADirectoryError(f"{self.folder / name}: is a folder, not a file")
+            if kind := special_file_kind(self.folder / name):  # the rename would replace it
+                raise WriteError(
+                    errno.EINVAL, f"not a regular file ({kind})", str(self.folder / name)
+                )
         with _signals_held():
             if self.marker is not None:
                 with contextlib.suppress(FileNotFoundError):

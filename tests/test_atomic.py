@@ -46,6 +46,34 @@ def test_folder_in_the_way_is_refused_before_writing(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["colorized.png"]
 
 
+@pytest.mark.parametrize("via_link", [False, True], ids=["fifo", "link-to-a-device"])
+def test_a_special_file_in_the_way_is_refused_and_left_as_it_was(tmp_path, via_link):
+    # `--json /dev/stdout` as root: the rename would have replaced /dev's entry with our file
+    if via_link:
+        target = tmp_path / "stdout"
+        target.symlink_to(os.devnull)
+    else:
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+    with pytest.raises(OSError, match=r"^cannot write .*: not a regular file \(a "):
+        write_bytes_atomic(target, b"x")
+    assert target.is_symlink() if via_link else target.is_fifo()
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_a_staged_set_with_a_fifo_where_a_file_goes_moves_nothing(tmp_path):
+    from engine.atomic import StagedOutputs
+
+    os.mkfifo(tmp_path / "overlay.png")
+    (tmp_path / "metrics.json").write_text("old")
+    with pytest.raises(OSError, match="overlay.png: not a regular file"):
+        with StagedOutputs(tmp_path, marker="metrics.json") as staged:
+            write_bytes_atomic(staged.path("overlay.png"), b"new")
+            write_json_atomic(staged.path("metrics.json"), {"new": True})
+    assert (tmp_path / "overlay.png").is_fifo() and (tmp_path / "metrics.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "overlay.png"]
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (refuses new files)")
 def test_a_folder_refusing_the_temporary_names_the_file_asked_for():
     # 'nightlab bench --json /proc/x.json' ended "No such file or directory:

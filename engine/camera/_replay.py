@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from engine._image import IMAGE_SUFFIXES, ImageError, read_image
+from engine.atomic import special_file_kind
 from engine.camera._base import (
     Camera,
     CameraError,
@@ -133,6 +134,8 @@ class ReplayCamera(Camera):
         src = self.source
         if not src.exists():
             raise CameraError(f"replay: {src}: no such file or folder")
+        if kind := special_file_kind(src):  # a FIFO without a writer: OpenCV would wait forever
+            raise CameraError(f"replay: {src}: not a regular file ({kind}), not a video or image")
         if src.is_dir():
             self._open_folder(src)
         elif src.suffix.lower() in IMAGE_SUFFIXES:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.atomic import PARTIAL_SUFFIX
+from engine.atomic import PARTIAL_SUFFIX, special_file_kind
 from engine.exchange._errors import BagRejected
 from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import check_version, manifest_files, validate_manifest
@@ -107,6 +107,8 @@ def not_a_bag(src: Path) -> BagRejected:
     A zip whose end was cut off (an interrupted download or copy) still starts with the zip
     signature but has no central directory: say so, rather than "not a zip".
     """
+    if kind := special_file_kind(src):  # reading a FIFO without a writer would never end
+        return BagRejected(f"{src}: not a regular file ({kind}); neither a bag folder nor a zip")
     try:
         with open(src, "rb") as f:
             head = f.read(4)
@@ -151,6 +153,8 @@ def open_bag(
     src = Path(path)
     if not src.exists():
         raise FileNotFoundError(f"{src}: no such file or folder")
+    if special_file_kind(src):  # is_zipfile would wait forever on a FIFO without a writer
+        raise not_a_bag(src)
     reporter = Reporter(progress)
     if src.is_dir():
         reporter.start("checking", 0)

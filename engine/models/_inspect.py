@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import special_file_kind
 from engine.models._archive import read_nn_archive
 from engine.models._card import ModelCard, ModelError, TensorSpec, model_format
 
@@ -212,6 +213,8 @@ def inspect_model(path: str | Path) -> ModelIO:
     p = Path(path)
     if p.is_dir():  # before the suffix: a folder is not "an unsupported format"
         raise ModelError(f"{p}: is a folder, not a model file (.onnx, .blob or NN archive)")
+    if kind := special_file_kind(p):  # reading a FIFO without a writer never ends
+        raise ModelError(f"{p}: not a regular file ({kind}), not a model file")
     fmt = model_format(p)
     if not p.is_file():
         raise ModelError(f"{p}: file not found")

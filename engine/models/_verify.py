@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.atomic import special_file_kind
 from engine.models._card import (
     CARD_SUFFIX,
     ModelCard,
@@ -66,6 +67,8 @@ def verify_model(path: str | Path) -> VerifiedModel:
             raise ModelError(f"{p}: model file not found")
         if p.is_dir():
             raise ModelError(f"{p}: is a directory, not a model file")
+        if kind := special_file_kind(p):  # reading a FIFO without a writer never ends
+            raise ModelError(f"{p}: not a regular file ({kind}), not a model file")
         fmt = model_format(p)
         if fmt in ("onnx", "blob"):
             with open(p, "rb") as f:

@@ -50,7 +50,13 @@ Examples
 """
 
 from engine.store._events import StoreEvents
-from engine.store._paths import DATA_DIR_ENV, DB_NAME, default_data_dir, resolve_data_dir
+from engine.store._paths import (
+    DATA_DIR_ENV,
+    DB_NAME,
+    database_problem,
+    default_data_dir,
+    resolve_data_dir,
+)
 from engine.store._records import (
     METRICS,
     SORT_KEYS,
@@ -89,6 +95,7 @@ __all__ = [
     "StoreEvents",
     "Verdict",
     "clean_tags",
+    "database_problem",
     "default_data_dir",
     "migrate",
     "resolve_data_dir",

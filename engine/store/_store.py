@@ -40,7 +40,7 @@ from engine.store._files import (
     write_file,
 )
 from engine.store._lock import FolderBusy, FolderLock
-from engine.store._paths import DB_NAME, resolve_data_dir
+from engine.store._paths import DB_NAME, database_problem, resolve_data_dir
 from engine.store._queries import (
     CAPTURE_COLUMNS,
     PAIR_COLUMNS,
@@ -148,10 +148,16 @@ class Store:
         self.compression = compression
         if reconcile not in ("auto", "always", "never"):
             raise ValueError(f"reconcile must be auto, always or never, got {reconcile!r}")
-        if self.root.exists() and not self.root.is_dir():
-            # e.g. the database file itself given as the data folder: a reader would otherwise
-            # report "no sessions yet" and a writer "cannot open for writing (File exists)"
+        # the folder, or the nearest of its parents that exists, must be a folder: e.g. the
+        # database file itself given as the data folder, or a path through a file; a reader
+        # would otherwise report "no sessions yet" and a writer "cannot open for writing"
+        blocker = next((p for p in (self.root, *self.root.parents) if p.exists()), self.root)
+        if blocker.exists() and not blocker.is_dir():
+            if blocker != self.root:
+                raise StoreError(f"{self.root}: cannot be a data folder: {blocker} is a file")
             raise StoreError(f"{self.root}: not a folder (the data folder holds {DB_NAME})")
+        if problem := database_problem(self.db_path):  # before the folder's lock is taken
+            raise StoreError(problem)
         self._dirty = False
         self._opened = False
         """Set when a clean-up failed: the next open must reconcile."""
