@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ from engine.store._records import (
     Capture,
     LogEntry,
     Pair,
+    PairPage,
     PairQuery,
     ReconcileReport,
     Run,
@@ -873,6 +875,35 @@ class Store:
             return pairs_from_rows(conn, conn.execute(sql, params).fetchall())
         finally:
             conn.execute("COMMIT")
+
+    def pair_page(self, query: PairQuery) -> PairPage:
+        """A page of pairs with its position among the matches and their count, read in one
+        snapshot (what the QA grid shows: "pairs 1,201-1,400 of 3,000").
+
+        With ``query.start`` the page begins at that pair (or where it would be); when no
+        match is left there (the pairs at the end were judged out of a "not judged" list),
+        the page is the last one.
+        """
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            total = self._count(conn, pair_query_sql(query, count=True))
+            rows = conn.execute(*pair_query_sql(query)).fetchall()
+            if query.start is None:
+                position = query.offset
+            elif rows or not total:
+                position = self._count(conn, pair_query_sql(query, before_start=True))
+            else:
+                position = max(0, total - (query.limit or total))
+                last = replace(query, start=None, offset=position)
+                rows = conn.execute(*pair_query_sql(last)).fetchall()
+            return PairPage(pairs_from_rows(conn, rows), position, total)
+        finally:
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, sql_params: tuple[str, list[Any]]) -> int:
+        return int(conn.execute(*sql_params).fetchone()[0])
 
     def count_pairs(self, query: PairQuery | None = None, **criteria: Any) -> int:
         """How many pairs match (ignores the page)."""
