@@ -116,3 +116,52 @@ def test_a_later_page_stays_put_while_the_night_records_more_pairs(qtbot, night)
         _settled(qtbot, jobs)
     assert _ids(qa) == list(range(250, 50, -1)) and qa.current().id == 51
     assert qa.count.text().startswith("pairs 203–402 of 452")
+
+
+def test_a_page_asks_for_its_thumbnails_a_few_at_a_time_so_a_new_sort_is_listed_at_once(
+    qtbot, store
+):
+    """The job runner serves jobs in turn: a page that queued its thumbnails all at once (200
+    renders, ~12 s at 640x480) held up the listing of the next sort or page, and the
+    selected pair's views, behind them (a 3,000-pair night: ~100 s to page to pair #1,400)."""
+    from engine.app_state import AppState
+    from engine.colorize import ReferenceTransferColorizer
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+    from gui.qa.panel import THUMBS_IN_FLIGHT, QAPanel
+    from tests.conftest import aligned_pairs
+
+    n = 12
+    state = AppState()
+    state.session = aligned_pairs(store, n)
+    jobs = JobRunner(workers=1)
+    started: list[str] = []  # the jobs, in the order they ran
+    real_submit = jobs.submit
+
+    def submit(fn, *args, label="", **kw):
+        return real_submit(lambda *a: started.append(label) or fn(*a), *args, label=label, **kw)
+
+    jobs.submit = submit
+    colorizer = ReferenceTransferColorizer()
+    try:
+        qa = QAPanel(state, store, jobs, PairCache(store, jobs, lambda: colorizer))
+        qtbot.addWidget(qa)
+        qa.show()
+        qtbot.waitUntil(lambda: qa.table.rowCount() == n, timeout=GUI_TIMEOUT)
+        qa.sort.setCurrentText("Oldest")
+        qtbot.waitUntil(
+            lambda: (
+                not jobs.active and all(not qa.table.item(r, 2).icon().isNull() for r in range(n))
+            ),
+            timeout=60_000,
+        )
+        listings = [i for i, label in enumerate(started) if label == "listing pairs"]
+        assert len(listings) == 2 and qa._pairs[0].id < qa._pairs[-1].id
+        between = started[listings[0] : listings[1]]
+        renders = sum(label.startswith("rendering pair") for label in between)
+        # at most the thumbnails asked for and the selected pair's views (before: all 12)
+        assert renders <= THUMBS_IN_FLIGHT + 1, between
+        assert sum(label.startswith("rendering pair") for label in started) == n
+    finally:
+        jobs.shutdown()
+        jobs.wait()

@@ -7,6 +7,7 @@ metric, sort by a metric); every store read and write runs on the job runner.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -80,6 +81,12 @@ PAGE = 200
 """Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
 than a page: `gui.pair_cache.THUMBS_KEPT`); the count says which of how many, and the page
 buttons (or J past the last row, K before the first) turn the page."""
+THUMBS_IN_FLIGHT = 2
+"""Pairs whose thumbnails are asked of the job runner at once; the rest of the page waits
+here, not in the runner's queue (first come, first served), so a listing, the selected
+pair's views or a verdict asked for meanwhile wait for at most these renders. Before, a page
+asked for its 200 at once: a sort, a page turn or a click on another row then waited for
+all of them (tens of seconds at 640x480), and a page left behind still rendered."""
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
@@ -114,6 +121,9 @@ class QAPanel(QWidget):
         self._page: PairPage | None = None
         self._select_on_page: str | None = None
         """"first" / "last": the row to select when the page being turned to arrives."""
+        self._thumbs_wanted: deque[Pair] = deque()
+        """The listed page's pairs still without thumbnails, in row order (`_ask_thumbs`)."""
+        self._thumbs_asked = 0
         self._icons: dict[tuple, list[QIcon]] = {}
         """The listed pairs' thumbnail icons (a refill sets them again, not made again)."""
         self._stale = True
@@ -308,7 +318,8 @@ class QAPanel(QWidget):
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
         follow(ev.pair_changed, lambda *_: self.refresh(), self)
-        follow(state.events.session, lambda *_: self.refresh(), self)
+        # another session: its first page (a page start is a place in one session's list)
+        follow(state.events.session, lambda *_: self._first_page(), self)
         self.refresh()
 
     # -- the list --------------------------------------------------------------------------
@@ -411,6 +422,7 @@ class QAPanel(QWidget):
         self.prev_page.setEnabled(page is not None and page.position > 0)
         self.next_page.setEnabled(page is not None and page.has_next)
         select, self._select_on_page = self._select_on_page, None
+        self._thumbs_wanted.clear()  # a page left behind renders nothing more
         self.table.blockSignals(True)
         with bulk_fill(self.table):  # refilled at every pair recorded: linear, not N x N
             self.table.setRowCount(len(pairs))
@@ -419,6 +431,7 @@ class QAPanel(QWidget):
         self.table.blockSignals(False)
         listed = {self._cache.key(p) for p in pairs}
         self._icons = {k: v for k, v in self._icons.items() if k in listed}
+        self._ask_thumbs()
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), None)
         if select is not None and pairs:  # a page turned: its first or last row
             row = 0 if select == "first" else len(pairs) - 1
@@ -453,7 +466,27 @@ class QAPanel(QWidget):
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
         if icons is None and p.aligned_ok:  # kept for every pair of a page: no render again
-            self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+            self._thumbs_wanted.append(p)
+
+    def _ask_thumbs(self) -> None:
+        """Ask for the next rows' thumbnails, `THUMBS_IN_FLIGHT` pairs at a time."""
+        while self._thumbs_asked < THUMBS_IN_FLIGHT and self._thumbs_wanted:
+            p = self._thumbs_wanted.popleft()
+            if self._cache.thumbs(p):  # rendered meanwhile (the selected pair's views)
+                self._show_thumbs(p.id)
+                continue
+            self._thumbs_asked += 1
+            self._cache.request(
+                p,
+                lambda views, pid=p.id: self._thumb_answered(pid, views),
+                lambda _reason: self._thumb_answered(None, None),
+            )
+
+    def _thumb_answered(self, pair_id: int | None, views: PairViews | None) -> None:
+        self._thumbs_asked -= 1
+        if pair_id is not None:
+            self._thumbs(pair_id, views)
+        self._ask_thumbs()
 
     def _thumb_icons(self, pair: Pair) -> list[QIcon] | None:
         """The pair's thumbnail icons, one a role (null where the role has none), made once
@@ -469,10 +502,11 @@ class QAPanel(QWidget):
             self._icons[key] = icons
         return icons
 
-    def _thumbs(self, pair_id: int, views: PairViews) -> None:
+    def _show_thumbs(self, pair_id: int) -> bool:
+        """Set a listed pair's thumbnails in its row; False if it is not listed."""
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
-            return
+            return False
         icons = self._thumb_icons(self._pairs[row])
         if icons is not None:
             with bulk_fill(self.table):
@@ -480,6 +514,11 @@ class QAPanel(QWidget):
                     item = self.table.item(row, 2 + i)
                     if item is not None:
                         set_icon(item, icon)
+        return True
+
+    def _thumbs(self, pair_id: int, views: PairViews) -> None:
+        if not self._show_thumbs(pair_id):
+            return
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()
