@@ -107,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     filled = [0]
     real_fill = qa._fill
 
+    fill_ms: list[float] = []  # the grid's refill on the GUI thread, each time
+
     def fill(page, gen, *rest):  # which listing the grid shows
+        t = time.perf_counter()
         real_fill(page, gen, *rest)
         if gen == qa._query_gen:
             filled[0] = gen
+            fill_ms.append((time.perf_counter() - t) * 1000)
 
     qa._fill = fill
     steps: dict[str, list[tuple[float, float]]] = {}
@@ -174,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         cols = list(zip(*rows, strict=True))
         out[name] = [[statistics.median(c), min(c), max(c)] for c in cols]
         print(f"  {name}: " + "; ".join(f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, lo, hi in out[name]))
+    if fill_ms:
+        print(f"  grid refill on the GUI thread: median {statistics.median(fill_ms):.0f} ms, "
+              f"max {max(fill_ms):.0f} ms over {len(fill_ms)} refills")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     win.close()
