@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--target", type=int, default=1400, help="the pair to reach by paging")
     p.add_argument("--json", default=None)
+    p.add_argument("--screenshot", default=None, help="PNG of the window at pair #target")
     args = p.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         qa.table.selectRow(row)
         _until(app, qa.view_a.has_image)
         reach = time.perf_counter() - t_reach
+        if args.screenshot:
+            win.grab().save(args.screenshot)
         steps.setdefault(f"reach pair #{args.target}", []).append((reach,))
         print(f"reach pair #{args.target}: {pages} pages, {reach:.2f} s to its views", flush=True)
         _until(app, lambda: not win.jobs.active)

@@ -69,6 +69,11 @@ def test_every_pair_of_a_night_bigger_than_a_page_can_be_reached_in_the_grid(qtb
     _settled(qtbot, jobs)
     assert _ids(qa) == list(range(250, 50, -1))
     assert qa.current().id == 250 and "(201 of 450)" in qa.info.text()
+    # another sort (or filter) starts again at its first page
+    qa.sort.setCurrentText("Oldest")
+    _settled(qtbot, jobs)
+    assert _ids(qa) == list(range(1, 201)) and qa.count.text().startswith("pairs 1–200 of 450")
+    assert not qa.prev_page.isEnabled()
 
 
 def test_j_past_the_last_row_and_k_before_the_first_turn_the_page(qtbot, night):
