@@ -741,9 +741,15 @@ class Store:
         return capture_from_row(row)
 
     def captures(
-        self, session_id: int, *, kind: str | None = None, members: bool = False
+        self,
+        session_id: int,
+        *,
+        kind: str | None = None,
+        members: bool = False,
+        newest: int | None = None,
     ) -> list[Capture]:
-        """A session's captures in order; burst members only with ``members=True``."""
+        """A session's captures in order; burst members only with ``members=True``; only the
+        last ``newest`` of them when given (a night's session holds thousands)."""
         sql = (
             f"SELECT {CAPTURE_COLUMNS} FROM captures c JOIN files f ON f.id = c.file_id "
             "WHERE c.session_id = ?"
@@ -754,7 +760,11 @@ class Store:
             params.append(kind)
         if not members:
             sql += " AND c.burst_of IS NULL"
-        rows = self._reader().execute(sql + " ORDER BY c.id", params).fetchall()
+        if newest is None:
+            rows = self._reader().execute(sql + " ORDER BY c.id", params).fetchall()
+        else:
+            sql += " ORDER BY c.id DESC LIMIT ?"
+            rows = self._reader().execute(sql, [*params, int(newest)]).fetchall()[::-1]
         return [capture_from_row(r) for r in rows]
 
     def burst_members(self, capture_id: int) -> list[Capture]:
