@@ -23,7 +23,6 @@ per step and repeat, then medians and ranges.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -63,6 +62,19 @@ def _until(app, cond, timeout: float = 600.0) -> float:
         app.processEvents()
         time.sleep(0.002)
     return time.perf_counter()
+
+
+def _save_png(widget, path: str) -> None:
+    """The widget as a PNG, written whole or not at all."""
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    from engine.atomic import write_bytes_atomic
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not widget.grab().save(buf, "PNG"):
+        raise RuntimeError(f"could not encode {path}")
+    write_bytes_atomic(path, bytes(buf.data()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         _until(app, qa.view_a.has_image)
         reach = time.perf_counter() - t_reach
         if args.screenshot:
-            win.grab().save(args.screenshot)
+            _save_png(win, args.screenshot)
         steps.setdefault(f"reach pair #{args.target}", []).append((reach,))
         print(f"reach pair #{args.target}: {pages} pages, {reach:.2f} s to its views", flush=True)
         _until(app, lambda: not win.jobs.active)
@@ -185,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  grid refill on the GUI thread: median {statistics.median(fill_ms):.0f} ms, "
               f"max {max(fill_ms):.0f} ms over {len(fill_ms)} refills")  # fmt: skip
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        from engine.atomic import write_json_atomic
+
+        write_json_atomic(args.json, out)
     win.close()
     win.wait_closed(timeout=30)
     store.close()
