@@ -153,7 +153,7 @@ def run_show(args: argparse.Namespace) -> int:
                 p.id,
                 p.night_id,
                 ",".join(map(str, p.day_ids)),
-                "-" if p.aligned_ok is None else (p.method if p.aligned_ok else "FAILED"),
+                _aligned(p),
                 "-" if p.score is None else f"{p.score:.2f}",
                 "-" if p.ssim_mean is None else f"{p.ssim_mean:.3f}",
                 "-" if p.leak_area_pct is None else f"{p.leak_area_pct:.1f}",
@@ -166,6 +166,14 @@ def run_show(args: argparse.Namespace) -> int:
         head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS"]
         print_table(rows, head)
     return 0
+
+
+def _aligned(pair) -> str:
+    """The ALIGNED column: the method, FAILED, or "-" when never aligned; "ok" for an aligned
+    pair whose method the record does not know (an imported bag need not name it)."""
+    if pair.aligned_ok is None:
+        return "-"
+    return (pair.method or "ok") if pair.aligned_ok else "FAILED"
 
 
 def run_delete(args: argparse.Namespace) -> int:

@@ -53,15 +53,23 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.check:
         return _check(args, summary)
+    from engine.store import resolve_data_dir
+
+    root = resolve_data_dir(args.data_dir)
+    created = None if root.exists() else _first_missing(root)
     store = open_store(args)
     printer = ProgressPrinter()
+    imported = False
     try:
         r = import_session(store, args.path, as_copy=args.as_copy, progress=printer.report)
+        imported = True
     except SessionExists as exc:
         raise CliError(f"{exc} (--as-copy)", code=EXIT_EXISTS) from None
     finally:
         printer.close()
         store.close()
+        if created is not None and not imported:
+            _remove_empty_record(root, created)
     s = r.session
     copy = " as a copy" if r.as_copy else ""
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
@@ -75,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace, summary) -> int:
     """The full import check without the import; also says whether the record has it."""
-    from engine.exchange import open_bag
+    from engine.exchange import open_bag, session_with_uid
     from engine.store import StoreError
 
     printer = ProgressPrinter()
@@ -91,14 +99,36 @@ def _check(args: argparse.Namespace, summary) -> int:
         store = None
     if store is not None:
         with store:
-            try:
-                present = (
-                    f"; already in the record as session {store.session(summary.session_uid).id}"
-                )
-            except KeyError:
-                present = "; not in the record yet"
+            existing = session_with_uid(store, summary.session_uid)
+            present = (
+                "; not in the record yet"
+                if existing is None
+                else f"; already in the record as session {existing.id}"
+            )
     print(
         f"{args.path}: complete and valid: {n_files} files, {n_bytes / 1e6:.1f} MB, every "
         f"sha256 verified{present}"
     )
     return 0
+
+
+def _first_missing(root: Path) -> Path:
+    """The outermost folder of ``root`` that does not exist yet (the store creates them all)."""
+    top = root
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    return top
+
+
+def _remove_empty_record(root: Path, created: Path) -> None:
+    """The folders this refused import created (``created`` down to the data folder ``root``),
+    holding nothing but an empty record: gone again, so a refused bag (or a mistyped
+    --data-dir) leaves no trace. Anything else in them and they stay."""
+    import shutil
+
+    from engine.store import DB_NAME
+
+    own = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", ".writer.lock", ".closed-cleanly"}
+    files = [p for p in created.rglob("*") if not p.is_dir()]
+    if all(p.parent == root and p.name in own for p in files):
+        shutil.rmtree(created, ignore_errors=True)

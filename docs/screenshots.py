@@ -167,7 +167,9 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     shot(win, "qa-review")
     win.qa.mode.setCurrentIndex(1)
     wait(win.qa.view_wipe.has_image, what="wipe")
-    shot(win.qa, "qa-wipe")
+    win.set_focus_mode(True)  # Ctrl+Shift+F: the docks hide while judging
+    shot(win, "qa-wipe")
+    win.set_focus_mode(False)
 
     win.tabs.setCurrentWidget(win.inspector)
     win.inspector.show_pair(pairs[-1])

@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_docks()
+        self._build_focus_mode()
         self._wire_state()
         self.jobs.message.connect(self.show_error)  # a job's message is its failure
         for panel in (self.inspector, self.qa):
@@ -320,6 +321,42 @@ class MainWindow(QMainWindow):
         self.jobs.busy_changed.connect(
             lambda n: self.busy.setText(f"{n} job{'s' if n != 1 else ''} running" if n else "")
         )
+
+    def _build_focus_mode(self) -> None:
+        """View > Focus mode: the docks hide, the tab shown gets the window (at 1366x768 the
+        QA comparison gains the Live status strip's height and the right column's width);
+        again, they come back as they were. The QA grid's row size sits beside it."""
+        self._before_focus: object | None = None
+        """The docks' layout when focus mode began (None: not in focus mode)."""
+        self.act_focus = self._action(
+            "Focus mode",
+            self.set_focus_mode,
+            "Ctrl+Shift+F",
+            "Hide the docks: the view gets the window (again: the docks come back)",
+            checkable=True,
+        )
+        self.menu_view.addSeparator()
+        self.menu_view.addAction(self.act_focus)
+        self.menu_view.addAction(self.qa.grid_layout.act_compact)
+
+    def docks(self) -> list[QDockWidget]:
+        return self.findChildren(QDockWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+
+    def set_focus_mode(self, on: bool) -> None:
+        """Hide the docks (``on``) or bring them back as they were before."""
+        if on == (self._before_focus is not None):
+            return
+        if on:
+            self._before_focus = self.saveState()
+            for dock in self.docks():
+                dock.hide()
+        else:
+            before, self._before_focus = self._before_focus, None
+            self.restoreState(before)
+        if self.act_focus.isChecked() != on:
+            self.act_focus.blockSignals(True)
+            self.act_focus.setChecked(on)
+            self.act_focus.blockSignals(False)
 
     def _wire_state(self) -> None:
         s, p = self.state, self.preview
@@ -675,6 +712,12 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         if layout is not None:
             self._docks_sized = self.restoreState(layout)
+        # the QA grid / comparison split and the grid's row size, as the operator left them
+        saved = {key: s.contains(f"qa/{key}") for key in ("grid_height", "compact_rows")}
+        self.qa.grid_layout.restore(
+            s.value("qa/grid_height", None, type=int) if saved["grid_height"] else None,
+            s.value("qa/compact_rows", None, type=bool) if saved["compact_rows"] else None,
+        )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -771,7 +814,12 @@ class MainWindow(QMainWindow):
             dlg.stop(close=True)
         if self._settings is not None:
             self._settings.setValue("window/geometry", self.saveGeometry())
-            self._settings.setValue("window/state", self.saveState())
+            # in focus mode: the docks as they were before it (the next start shows them)
+            self._settings.setValue("window/state", self._before_focus or self.saveState())
+            grid = self.qa.grid_layout
+            if grid.grid_height() is not None:
+                self._settings.setValue("qa/grid_height", grid.grid_height())
+            self._settings.setValue("qa/compact_rows", grid.compact)
         self.live.stop()
         self.controls.detach()
         for unfollow in self._camera_unfollow:

@@ -150,6 +150,41 @@ def open_window(qtbot, store):
         assert win.wait_closed(timeout=20)
 
 
+@pytest.fixture
+def window_at(qtbot, store):
+    """``window_at(w, h, *, settings=None)``: a MainWindow on the ``store`` fixture first shown
+    at w x h, as a screen that size opens it (the right column is laid out on the first show),
+    reading and saving ``settings`` (a QSettings) if given; closed after the test (one the test
+    closed, as at a restart, is closed again: a no-op)."""
+    from PySide6.QtWidgets import QApplication
+
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from gui.main_window import MainWindow
+
+    opened = []
+
+    def open_(width: int, height: int, *, settings=None) -> MainWindow:
+        camera = SimulatedCamera(resolution=(160, 120), seed=3)
+        camera.start()
+        win = MainWindow(camera, store=store, preview=LivePreview(workers=1), settings=settings)
+        qtbot.addWidget(win)
+        opened.append(win)
+        # (also after a saved geometry: the offscreen screen is smaller, it came back clamped)
+        win.resize(width, height)
+        win.show()
+        qtbot.waitUntil(
+            lambda: win.height() == height and win.width() == width, timeout=GUI_TIMEOUT
+        )
+        QApplication.processEvents()
+        return win
+
+    yield open_
+    for win in opened:
+        win.close()
+        assert win.wait_closed(timeout=20)
+
+
 GUI_TIMEOUT = 30_000  # ms; a shared machine: generous waits that end as soon as the thing happens
 
 

@@ -479,7 +479,8 @@ def _held(*args, **kwargs):
     return _process_pair(*args, **kwargs)
 
 engine.pipeline.process_pair = _held
-sys.argv = ["nightlab", "process", "--day", sys.argv[1], "--night", sys.argv[2], "--out", sys.argv[3]]
+day, night, out = sys.argv[1:4]
+sys.argv = ["nightlab", "process", "--day", day, "--night", night, "--out", out]
 sys.exit(main.main())
 """
 

@@ -184,3 +184,22 @@ def test_import_check_verifies_everything_and_imports_nothing(data_dir, tmp_path
     assert main(["sessions", "import", str(out), "--check", "--data-dir", str(dest)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "pair-0001/colorized.png: changed since export" in err[-1]
+
+
+def test_a_refused_import_into_a_new_data_folder_leaves_no_folder(data_dir, tmp_path, capsys):
+    """The record the import created for the bag was left behind, empty, when the bag was
+    refused: a mistyped --data-dir became a new NightLab folder."""
+    bag = tmp_path / "bag"
+    assert (
+        main(["sessions", "export", "roof night", "--out", str(bag), "--data-dir", str(data_dir)])
+        == 0
+    )
+    night = bag / "data" / "pairs" / "pair-0001" / "night.png"
+    night.write_bytes(night.read_bytes() + b"x")
+    new = tmp_path / "new" / "record"
+    argv = ["sessions", "import", str(bag), "--data-dir", str(new)]
+    assert main(argv) == 2
+    assert "pair-0001/night.png: changed since export" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    night.write_bytes(night.read_bytes()[:-1])  # repaired: the same command creates it
+    assert main(argv) == 0 and (new / "nightlab.sqlite3").is_file()

@@ -23,3 +23,27 @@ def test_show_of_an_ingested_session_says_no_camera_without_a_dangling_space(
     lines = capsys.readouterr().out.splitlines()
     camera = next(line for line in lines if line.strip().startswith("camera"))
     assert camera.strip().startswith("camera -, NightLab "), camera  # was "camera - , ..."
+
+
+def test_show_says_ok_for_an_aligned_pair_whose_method_the_record_does_not_know(
+    tmp_path, monkeypatch, capsys
+):
+    """An imported bag need not name the method: the table said "None" (partner's walk)."""
+    from engine.store import Store
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
+    day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    write_image(tmp_path / "day.png", day)
+    write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
+    argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
+    assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+    with Store(data) as store:
+        (pair,) = store.pairs(session_id=store.sessions()[0].id)
+        store.update_pair(pair.id, alignment={"ok": True, "score": 0.9})
+    capsys.readouterr()
+    assert cli.main(["sessions", "show", "lab"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("PAIR"))
+    row = out[head + 2]  # under the header and its rule
+    assert row.split()[3] == "ok" and "None" not in row, row

@@ -104,10 +104,31 @@ def test_changed_file_of_the_same_size_is_refused(bag, stage):
     refused(bag, "leak_mask.png: changed since export", stage)
 
 
-def test_truncated_file_is_refused_by_payload_oxum(bag, stage):
-    p = bag / "data/pairs/pair-0003/night.png"
+@pytest.mark.parametrize("name", ["pairs/pair-0003/night.png", "metrics.csv"])
+def test_a_file_that_changed_size_is_refused_naming_that_file(bag, stage, name):
+    # the Payload-Oxum mismatch used to be the whole message ("expected 41 files and 15494159
+    # bytes, found ... 15494160"): true, but the partner who edited one file had to hunt for it
+    p = bag / "data" / name
     p.write_bytes(p.read_bytes()[:-10])
-    refused(bag, "Payload-Oxum", stage)
+    refused(bag, f"data/{name}: changed since export", stage)
+
+
+def test_a_wrong_payload_oxum_alone_is_refused_naming_bag_info(bag, stage):
+    info = bag / "bag-info.txt"
+    lines = info.read_text().splitlines()
+    oxum = next(i for i, ln in enumerate(lines) if ln.startswith("Payload-Oxum: "))
+    size, files = lines[oxum].split(": ")[1].split(".")
+    lines[oxum] = f"Payload-Oxum: {int(size) + 1}.{files}"
+    info.write_text("\n".join(lines) + "\n")
+    tags = bag / "tagmanifest-sha256.txt"  # re-seal the tag files: only the Oxum is wrong
+    digest = hashlib.sha256(info.read_bytes()).hexdigest()
+    tags.write_text(
+        "".join(
+            f"{digest}  bag-info.txt\n" if ln.endswith("  bag-info.txt") else ln + "\n"
+            for ln in tags.read_text().splitlines()
+        )
+    )
+    refused(bag, "bag-info.txt: Payload-Oxum", stage)
 
 
 def test_edited_bag_info_is_refused_by_the_tag_manifest(bag, stage):
@@ -186,6 +207,17 @@ def test_format_2_bag_is_refused_in_one_line_naming_the_version(bag, stage):
     edit_manifest(bag, lambda m: m.update(format_version="2.0"))
     msg = refused(bag, "format 2.0 is newer than what this NightLab reads", stage)
     assert "data/manifest.json" in msg
+
+
+def test_a_format_2_zip_is_refused_before_a_byte_is_unpacked(bag, tmp_path, stage):
+    """The doc promises the version is checked before hashing. A zip used to be unpacked (and
+    hashed) whole first, so the GUI's import of a 2.x night sat through minutes of unpacking
+    for the one line it could have said at once."""
+    edit_manifest(bag, lambda m: m.update(format_version="2.0"))
+    out = zip_of(bag, tmp_path / "v2.zip")
+    phases = []
+    refused(out, r"v2\.zip: data/manifest.json: format 2.0 is newer", stage, progress=phases.append)
+    assert "unpacking" not in {p.phase for p in phases}
 
 
 def test_schema_violation_is_refused_naming_the_field(bag, stage):
@@ -396,3 +428,118 @@ def test_zip_with_a_file_where_a_folder_must_be_is_refused(bag, tmp_path, stage)
         rename=lambda n: n.replace("bag/data/pairs/pair-0001/night.png", "bag/data/captures"),
     )
     refused(z, "bag/data/captures: clashes with another entry", stage)
+
+
+def test_zip_with_two_top_folders_is_refused_naming_them(bag, tmp_path, stage):
+    # a partner zipped two bags together; the line named a hidden staging path before
+    out = zip_of(bag, tmp_path / "two.zip", rename=lambda n: n)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("other/bagit.txt", "BagIt-Version: 1.0\n")
+    msg = refused(
+        out, r"two\.zip: 2 top-level folders \(bag/, other/\); a bag's zip holds one", stage
+    )
+    assert ".partial" not in msg and str(stage) not in msg
+    # the summary printed before the checks refuses it too: it described one of the two bags
+    with pytest.raises(BagRejected, match="2 top-level folders"):
+        describe_bag(out)
+
+
+def test_import_of_a_zip_with_two_bags_prints_one_line(bag, tmp_path, monkeypatch, capsys):
+    """`sessions import` printed the first bag's summary line, then the refusal."""
+    import cli
+
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+    out = zip_of(bag, tmp_path / "two.zip", rename=lambda n: n)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("other/bagit.txt", "BagIt-Version: 1.0\n")
+    capsys.readouterr()
+    assert cli.main(["sessions", "import", str(out)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 top-level folders (bag/, other/)" in err[0], err
+    assert not (tmp_path / "data").exists()
+
+
+def test_zip_of_a_folder_that_is_no_bag_says_bagit_txt_is_missing(bag, tmp_path, stage):
+    out = zip_of(bag, tmp_path / "data-only.zip", rename=lambda n: n.replace("bag/", "x/"))
+    with zipfile.ZipFile(out) as zf, zipfile.ZipFile(tmp_path / "nobag.zip", "w") as z2:
+        for info in zf.infolist():
+            if info.filename != "x/bagit.txt":
+                z2.writestr(info, zf.read(info))
+    msg = refused(tmp_path / "nobag.zip", r"nobag\.zip: bagit\.txt missing: not a BagIt bag", stage)
+    assert str(stage) not in msg
+
+
+def _set(path, value):
+    def change(m):
+        *parents, last = path
+        node = m
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("pairs", 0, "tags"), ["a,b"], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["x" * 65], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["two\nlines"], r"pairs\[0\]\.tags\[0\]"),
+        (
+            ("pairs", 0, "alignment", "matrix"),
+            [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]],
+            r"pairs\[0\]\.alignment\.matrix",
+        ),
+        (("session", "name"), "   ", r"session\.name"),
+    ],
+    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3", "blank-session-name"],
+)
+def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, value, field):
+    """The 1.0 schema admitted tags of 200 characters with commas or newlines and a 2x3 matrix;
+    NightLab never wrote them (the record refuses them) yet imported them raw: a tag 'a,b' read
+    back as two tags, and the 2x3 pair stopped `nightlab reprocess` ('stored registration needs
+    a finite 3x3 matrix'). The schema now says what NightLab writes; jsonschema agrees."""
+    import jsonschema
+
+    from engine.exchange import manifest_schema
+
+    edit_manifest(bag, _set(path, value))
+    refused(bag, f"data/manifest.json: {field}", stage)
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    assert not jsonschema.Draft202012Validator(manifest_schema()).is_valid(m)
+
+
+def _reencode(path: Path, convert) -> str:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", convert(cv2.imread(str(path), cv2.IMREAD_UNCHANGED)))
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return hashlib.sha256(buf.tobytes()).hexdigest()
+
+
+def test_a_capture_re_encoded_as_16_bit_is_refused_naming_it(bag, stage):
+    """A partner's image tool saved a night frame as 16-bit and re-sealed the bag with the new
+    sha256: the import took it (only the size was checked), and the record then held a
+    capture the doc promises is 8-bit."""
+    import numpy as np
+
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    night = next(c for c in m["captures"] if c["kind"] == "night")
+    pair = next(p for p in m["pairs"] if p["night"] == night["id"])
+    for name in (night["file"], pair["files"]["night"]):
+        sha = _reencode(bag / "data" / name, lambda a: a.astype(np.uint16) * 257)
+    index = m["captures"].index(night)
+    edit_manifest(bag, _set(("captures", index, "sha256"), sha))
+    refused(bag, f"data/{night['file']}: a 16-bit gray PNG, the manifest says 8-bit gray", stage)
+
+
+def test_a_run_output_with_an_alpha_channel_is_refused_naming_it(bag, stage):
+    import cv2
+
+    m = json.loads((bag / "data" / "manifest.json").read_text())
+    name = m["pairs"][1]["files"]["colorized"]
+    _reencode(bag / "data" / name, lambda a: cv2.cvtColor(a, cv2.COLOR_BGR2BGRA))
+    rehash(bag)
+    refused(bag, f"data/{name}: a 8-bit RGBA PNG, not 8-bit gray or RGB", stage)

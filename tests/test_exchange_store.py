@@ -240,3 +240,60 @@ def test_a_present_session_is_refused_before_any_hashing(source, tmp_path):
     with pytest.raises(SessionExists, match="already in"):
         import_session(store, out, progress=reports.append)
     assert reports == []
+
+
+@pytest.mark.parametrize("uid", ["0" * 31 + "1", "9" * 32], ids=["names-id-1", "overflows"])
+def test_a_uid_made_of_digits_is_matched_as_a_uid_not_as_a_session_id(tmp_path, uid, capsys):
+    """A uid is 32 hex digits, so it can be all decimal digits. The presence check took such a
+    uid for a session id: "000...01" was refused as "already in the record" (session 1, another
+    session) and 32 nines ended in an OverflowError traceback."""
+    import numpy as np
+
+    import cli
+
+    rng = np.random.default_rng(5)
+    with Store(tmp_path / "src") as src:
+        s = src.create_session("digits", uid=uid)
+        src.add_capture(s.id, rng.integers(0, 255, (20, 30), dtype=np.uint8), kind="night")
+        export_session(src, s.id, tmp_path / "bag")
+    dest = tmp_path / "dest"
+    with Store(dest) as dst:
+        dst.create_session("unrelated")  # session id 1
+    argv = ["sessions", "import", str(tmp_path / "bag"), "--data-dir", str(dest)]
+    assert cli.main([*argv, "--check"]) == 0
+    assert "not in the record yet" in capsys.readouterr().out
+    assert cli.main(argv) == 0
+    with Store(dest, read_only=True) as dst:
+        assert [x.uid for x in dst.sessions()][1] == uid
+    assert cli.main(argv) == 3  # now it is present: refused as such
+    assert "already in" in capsys.readouterr().err
+
+
+def test_exported_by_names_who_ran_the_export_not_the_sessions_operator(
+    source, tmp_path, monkeypatch
+):
+    """provenance.exported_by held the session's operator ('ana', who recorded it), so a bag
+    exported by someone else said ana exported it; the operator is session.operator."""
+    import getpass
+
+    store, session, _ = source
+    monkeypatch.setattr(getpass, "getuser", lambda: "lab-export")
+    export_session(store, session.id, tmp_path / "bag")
+    m = json.loads((tmp_path / "bag" / "data" / "manifest.json").read_text())
+    assert m["provenance"]["exported_by"] == "lab-export"
+    assert m["session"]["operator"] == "ana"
+
+
+def test_a_bag_rebuilt_by_bagit_make_bag_as_bagit_0_97_is_imported_whole(source, tmp_path):
+    """The format doc promises BagIt 0.97 is read: the partner's tools (`bagit.make_bag`)
+    write 0.97, with bag-info fields of their own."""
+    import bagit
+
+    store, session, _ = source
+    export_session(store, session.id, tmp_path / "ours")
+    rebuilt = Path(shutil.copytree(tmp_path / "ours" / "data", tmp_path / "theirs"))
+    bagit.make_bag(str(rebuilt), {"Source-Organization": "Partner"}, checksums=["sha256"])
+    assert (rebuilt / "bagit.txt").read_text().startswith("BagIt-Version: 0.97\n")
+    with Store(tmp_path / "dest") as dest:
+        got = import_session(dest, rebuilt)
+        assert canonical(dest, got.session.id) == canonical(store, session.id)

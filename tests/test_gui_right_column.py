@@ -19,34 +19,6 @@ TIMEOUT = 30_000  # ms
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")
 
 
-@pytest.fixture
-def window_at(qtbot, store):
-    """``window_at(w, h)``: a MainWindow first shown at w x h, as a screen that size opens it
-    (the right column is laid out on the first show); closed after the test."""
-    from engine.camera import SimulatedCamera
-    from engine.live_preview import LivePreview
-    from gui.main_window import MainWindow
-
-    opened = []
-
-    def open_(width: int, height: int) -> MainWindow:
-        camera = SimulatedCamera(resolution=(160, 120), seed=3)
-        camera.start()
-        win = MainWindow(camera, store=store, preview=LivePreview(workers=1))
-        qtbot.addWidget(win)
-        opened.append(win)
-        win.resize(width, height)
-        win.show()
-        qtbot.waitUntil(lambda: win.height() == height and win.width() == width, timeout=TIMEOUT)
-        QApplication.processEvents()
-        return win
-
-    yield open_
-    for win in opened:
-        win.close()
-        assert win.wait_closed(timeout=20)
-
-
 def _scroll(win, dock) -> QScrollArea:
     return win.findChild(QScrollArea, f"{dock.objectName()}_scroll")
 

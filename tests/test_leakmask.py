@@ -339,15 +339,35 @@ def test_stages_are_consistent(scene):
     assert stages.similarity.dtype == np.float32 and stages.soft.dtype == np.float32
     assert stages.binary.dtype == bool and stages.closed.dtype == bool
     assert work[1] <= p.work_width < 2 * work[1]  # halved until at most work_width wide
-    lo, hi = p.lo * stages.threshold_scale, p.hi * stages.threshold_scale
-    expected_ramp = np.clip((hi - stages.similarity) / (hi - lo), 0, 1)
+    assert stages.cues  # the scene's reference has colour: the change cues are on
     for cue in stages.cues.values():  # the change cues add evidence, never remove it
-        expected_ramp = np.maximum(expected_ramp, cue)
-    np.testing.assert_allclose(stages.ramp, expected_ramp, atol=1e-6)
+        assert (stages.ramp >= cue - 1e-6).all()
     np.testing.assert_array_equal(stages.binary, stages.ramp >= 0.5)
     assert not (stages.binary & ~stages.closed).any()  # closing only adds
     np.testing.assert_array_equal(stages.mask, leak_mask(night, reference, params=p))
     assert 0.0 <= float(stages.soft.min()) and float(stages.soft.max()) <= 1.0
+
+
+def test_ramp_runs_from_one_at_lo_to_zero_at_hi_at_known_values():
+    """Similarity at or under ``lo`` is full change evidence, at or over ``hi`` none, linear
+    between (values worked out by hand; threshold scale 1, no change cues)."""
+    p = LeakMaskParams(lo=0.2, hi=0.6, work_width=64)
+    sim = np.full((48, 64), 0.9, np.float32)
+    sim[:, :16] = 0.1  # under lo
+    sim[:, 16:32] = 0.4  # half-way
+    sim[:, 32:48] = 0.5  # a quarter of the way from hi
+    stages = stages_from_similarity(sim, (48, 64), params=p, threshold_scale=1.0)
+    np.testing.assert_allclose(stages.ramp[:, :16], 1.0, atol=1e-6)
+    np.testing.assert_allclose(stages.ramp[:, 16:32], 0.5, atol=1e-6)
+    np.testing.assert_allclose(stages.ramp[:, 32:48], 0.25, atol=1e-6)
+    np.testing.assert_allclose(stages.ramp[:, 48:], 0.0, atol=1e-6)
+    np.testing.assert_array_equal(stages.binary[0], np.arange(64) < 32)  # ramp >= 0.5
+    # a threshold scale of 1.5 moves both ends: lo' 0.3, hi' 0.9, so 0.5 is at (0.9-0.5)/0.6
+    scaled = stages_from_similarity(sim, (48, 64), params=p, threshold_scale=1.5)
+    np.testing.assert_allclose(scaled.ramp[:, 32:48], 2 / 3, atol=1e-6)
+    # ... but hi never passes 1, the similarity's maximum: at 2, lo' 0.4, hi' 1 (not 1.2)
+    capped = stages_from_similarity(sim, (48, 64), params=p, threshold_scale=2.0)
+    np.testing.assert_allclose(capped.ramp[:, 32:48], 0.5 / 0.6, atol=1e-6)
 
 
 def test_stages_from_similarity_rethresholds_without_recomputing(scene):

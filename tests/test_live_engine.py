@@ -77,14 +77,23 @@ def test_live_preview_paused_ignores_frames(day_night):
     assert lp.join(5) and got == []
 
 
-def test_mask_overlay_matches_the_three_plane_formula():
-    rng = np.random.default_rng(0)
-    gray = rng.integers(0, 256, (31, 47), dtype=np.uint8)
-    mask = rng.random((31, 47), dtype=np.float32)
+def test_mask_overlay_tints_by_the_mask_times_alpha_at_known_values():
+    """Values worked out by hand (tint weight = mask x alpha; NaN counts as 1), gray and RGB."""
+    gray = np.full((1, 4), 100, np.uint8)
+    mask = np.array([[0.0, 0.5, 1.0, np.nan]], np.float32)
     out = mask_overlay(gray, mask, color=(255, 40, 90), alpha=0.6)
-    w = (mask * 0.6)[..., None]
-    ref = np.repeat(gray[..., None], 3, 2) * (1 - w) + np.array([255, 40, 90]) * w + 0.5
-    assert np.abs(out.astype(int) - ref.astype(np.uint8).astype(int)).max() <= 1
+    expected = [
+        [100, 100, 100],  # no mask: the night frame as it was
+        [146.5, 82, 97],  # weight 0.3: 100 x 0.7 + (255, 40, 90) x 0.3
+        [193, 64, 94],  # weight 0.6: 100 x 0.4 + (255, 40, 90) x 0.6
+        [193, 64, 94],  # NaN = 1
+    ]
+    assert np.abs(out[0].astype(float) - np.array(expected)).max() <= 0.5
+    rgb = np.zeros((1, 2, 3), np.uint8)
+    rgb[...] = (10, 200, 30)
+    out = mask_overlay(rgb, np.array([[0.0, 1.0]], np.float32), color=(255, 40, 90), alpha=0.6)
+    assert out[0, 0].tolist() == [10, 200, 30]
+    assert out[0, 1].tolist() == [157, 104, 66]  # (10, 200, 30) x 0.4 + (255, 40, 90) x 0.6
 
 
 def test_contour_blend_and_masked_colorized_do_what_they_say():

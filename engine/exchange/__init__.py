@@ -55,7 +55,13 @@ from engine.exchange._manifest import (
 )
 from engine.exchange._progress import Progress, ProgressCallback
 from engine.exchange._read import OpenedBag, open_bag
-from engine.exchange._session import ImportResult, build_plan, export_session, import_session
+from engine.exchange._session import (
+    ImportResult,
+    build_plan,
+    export_session,
+    import_session,
+    session_with_uid,
+)
 from engine.exchange._summary import BagSummary, describe_bag
 from engine.exchange._write import BagPlan, ExportResult, write_bag
 
@@ -80,6 +86,7 @@ __all__ = [
     "import_session",
     "manifest_schema",
     "prepare_validator",
+    "session_with_uid",
     "metrics_csv",
     "open_bag",
     "validate_manifest",

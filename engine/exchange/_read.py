@@ -7,8 +7,11 @@ Order (cheap and dangerous first, each failure one `BagRejected` line naming the
    case-colliding names, count, sizes, compression ratio) before one byte is extracted; for a
    folder, every entry by ``lstat`` (symlinks, FIFOs, devices, depth, count, sizes);
 2. the bag, with the ``bagit`` package: ``bagit.txt``, the manifests (unsafe paths), complete
-   (no missing, no extra payload file), Payload-Oxum; no ``fetch.txt``, no stray top-level file;
-3. ``data/manifest.json``'s version (a 2.x bag is refused in one line before any hashing);
+   (no missing, no extra payload file); no ``fetch.txt``, no stray top-level file; the
+   Payload-Oxum is compared here but a mismatch is reported after step 4, which names the file
+   that changed size (the Oxum only counts bytes);
+3. ``data/manifest.json``'s version (a 2.x bag is refused in one line before any hashing; for
+   a zip, from its manifest member before anything is unpacked);
 4. fixity: the sha256 of every payload and tag file against ``manifest-sha256.txt`` /
    ``tagmanifest-sha256.txt`` (for a zip, hashed while extracting; for a folder, one read);
 5. the manifest: JSON Schema, ids and references, every file it names present and every
@@ -55,6 +58,9 @@ STAGING_PREFIX = ".nightlab-import-"
 _CHUNK = 1 << 20
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _GENERATED = ("manifest.json", "metrics.csv")
+_PNG_COLOUR = {0: "gray", 2: "RGB", 3: "palette", 4: "gray+alpha", 6: "RGBA"}
+#: channels -> the only PNG a capture of that many channels is (also every run output's kinds)
+_PNG_KINDS = {1: "8-bit gray", 3: "8-bit RGB"}
 
 
 @dataclass
@@ -174,6 +180,18 @@ def open_bag(
 
 
 # -- the container -----------------------------------------------------------------------
+
+
+def check_one_bag(src: Path, tops: set[str], *, at_root: bool) -> None:
+    """RFC 8493 5.2: a bag's zip holds one top folder, the bag; the bag at the zip's root is
+    accepted too. ``tops``: the first path component of every member; ``at_root``: whether a
+    file sits at the root. Raises `BagRejected` naming the folders."""
+    if len(tops) > 1 and not at_root:
+        shown = ", ".join(f"{t}/" for t in sorted(tops)[:3]) + (", …" if len(tops) > 3 else "")
+        raise BagRejected(
+            f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, "
+            "the bag"
+        )
 
 
 def _check_name(src: Path, name: str, limits: ImportLimits) -> list[str]:
@@ -297,8 +315,10 @@ def _extract_zip(
                     f"{src}: {name}: compression ratio "
                     f"{info.file_size / max(info.compress_size, 1):.0f}:1 is absurd (zip bomb?)"
                 )
-        # RFC 8493 5.2: one top folder holding the bag; also accept the bag at the zip's root
-        prefix = 1 if len(tops) == 1 and not any(len(p) == 1 for _, p in files) else 0
+        at_root = any(len(p) == 1 for _, p in files)
+        check_one_bag(src, tops, at_root=at_root)
+        prefix = 1 if len(tops) == 1 and not at_root else 0
+        _check_zip_version(src, zf, files, prefix, limits)
         free = shutil.disk_usage(staging).free
         if total + (64 << 20) > free:
             raise BagRejected(
@@ -336,6 +356,27 @@ def _extract_zip(
     return staging, hashes, total
 
 
+def _check_zip_version(
+    src: Path,
+    zf: zipfile.ZipFile,
+    files: list[tuple[zipfile.ZipInfo, list[str]]],
+    prefix: int,
+    limits: ImportLimits,
+) -> None:
+    """Refuse a bag of another format version before unpacking it: its manifest is one small
+    member. A manifest that cannot be read here is left to the full check, which says why."""
+    for info, parts in files:
+        if parts[prefix:] == ["data", "manifest.json"]:
+            if info.file_size > limits.max_manifest_bytes:
+                return
+            try:
+                manifest = json.loads(zf.read(info).decode("utf-8"))
+            except (zipfile.BadZipFile, EOFError, zlib.error, ValueError, RecursionError):
+                return
+            check_version(manifest, where=f"{src}: data/manifest.json")
+            return
+
+
 # -- the bag -------------------------------------------------------------------------------
 
 
@@ -349,6 +390,8 @@ def _check_bag(
 ) -> OpenedBag:
     import bagit
 
+    if not (root / "bagit.txt").is_file():  # bagit's own line names our staging folder
+        raise BagRejected(f"{src}: bagit.txt missing: not a BagIt bag")
     try:
         bag = bagit.Bag(str(root))
     except bagit.BagError as exc:
@@ -384,7 +427,7 @@ def _check_bag(
             )
         if only_on_disk:
             raise BagRejected(f"{src}: {sorted(only_on_disk)[0]}: extra file, not in the manifest")
-        bag.validate(completeness_only=True)
+        oxum = _oxum_problem(bag)
     except bagit.BagValidationError as exc:
         raise BagRejected(f"{src}: {_explain(exc)}") from None
     except bagit.BagError as exc:
@@ -401,6 +444,8 @@ def _check_bag(
             raise BagRejected(f"{src}: {name}: missing")
         if got != algs["sha256"].lower():
             raise BagRejected(f"{src}: {name}: changed since export (sha256 does not match)")
+    if oxum:  # every file matches its sha256, yet the Oxum does not: bag-info.txt is wrong
+        raise BagRejected(f"{src}: {oxum}")
     payload = {
         k[len("data/") :]: v["sha256"].lower()
         for k, v in bag.entries.items()
@@ -416,6 +461,25 @@ def _check_bag(
         sha256=payload,
         payload_bytes=sum((root / "data" / n).stat().st_size for n in payload),
     )
+
+
+def _oxum_problem(bag: bagit.Bag) -> str:
+    """The Payload-Oxum mismatch, if any, as a line to give only when no file is to blame.
+
+    With the file lists complete, a wrong Oxum means a file changed size, and the fixity
+    check that follows names that file ("data/x.png: changed since export"); the Oxum line
+    alone ("expected 15494159 bytes, found 15494160") would leave the user to find it.
+    """
+    import bagit
+
+    try:
+        bag.validate(completeness_only=True)
+    except bagit.BagValidationError as exc:
+        msg = _explain(exc)
+        if "Payload-Oxum" not in msg:
+            raise
+        return msg
+    return ""
 
 
 def _hash_all(root: Path, bag: bagit.Bag, total: int, reporter: Reporter) -> dict[str, str]:
@@ -476,27 +540,41 @@ def _check_payload(
         for name, cid in copies:
             if payload[name] != captures[cid]["sha256"]:
                 raise BagRejected(f"{src}: data/{name}: not the bytes of capture {cid}")
+    # captures and their pair-folder copies (same bytes, checked above): their kind below
+    capture_files = {c["file"] for c in m["captures"]}
+    capture_files |= {f for p in m["pairs"] for f in (p["files"]["night"], *p["files"]["day"])}
     for name in sorted(named):
         if name.lower().endswith(".png"):
-            w, h = _png_size(src, root / "data" / name, name)
+            w, h, kind = _png_header(src, root / "data" / name, name)
             if w * h > limits.max_image_pixels:
                 raise BagRejected(f"{src}: data/{name}: {w}x{h} pixels is absurd")
+            # what the record holds and the doc promises
+            if kind not in _PNG_KINDS.values() and name not in capture_files:
+                raise BagRejected(f"{src}: data/{name}: a {kind} PNG, not 8-bit gray or RGB")
     for c in m["captures"]:
         if c["file"].lower().endswith(".png"):
-            w, h = _png_size(src, root / "data" / c["file"], c["file"])
+            w, h, kind = _png_header(src, root / "data" / c["file"], c["file"])
             if (w, h) != (c["width"], c["height"]):
                 raise BagRejected(
                     f"{src}: data/{c['file']}: {w}x{h} pixels, the manifest says "
                     f"{c['width']}x{c['height']}"
                 )
+            if kind != _PNG_KINDS[c["channels"]]:
+                raise BagRejected(
+                    f"{src}: data/{c['file']}: a {kind} PNG, the manifest says "
+                    f"{_PNG_KINDS[c['channels']]} ({c['channels']} channel"
+                    f"{'s' * (c['channels'] != 1)})"
+                )
 
 
-def _png_size(src: Path, path: Path, name: str) -> tuple[int, int]:
+def _png_header(src: Path, path: Path, name: str) -> tuple[int, int, str]:
+    """Width, height and kind (``"8-bit gray"``, ``"16-bit RGBA"``...) from the IHDR chunk."""
     with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
         raise BagRejected(f"{src}: data/{name}: not a PNG image")
-    return struct.unpack(">II", head[16:24])
+    w, h, depth, colour = struct.unpack(">IIBB", head[16:26])
+    return w, h, f"{depth}-bit {_PNG_COLOUR.get(colour, f'colour type {colour}')}"
 
 
 def _explain(exc: Any) -> str:

@@ -22,7 +22,13 @@ from engine.exchange._write import BagPlan, ExportResult, write_bag
 if TYPE_CHECKING:
     from engine.store import Capture, Pair, Run, Session, Store
 
-__all__ = ["ImportResult", "build_plan", "export_session", "import_session"]
+__all__ = [
+    "ImportResult",
+    "build_plan",
+    "export_session",
+    "import_session",
+    "session_with_uid",
+]
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ def build_plan(
             "app_version": _app_version(),
             "python": platform.python_version(),
             "platform": platform.platform(terse=True),
-            "exported_by": s.operator,
+            "exported_by": _login_name(),  # who exported; who recorded is session.operator
         },
         "selection": {"whole_session": whole, "verdict": verdict, "tag": tag},
         "session": {
@@ -282,7 +288,7 @@ def import_session(
         m = bag.manifest
         s = m["session"]
         uid, name = None, None
-        existing = _present(store, s["uid"])
+        existing = session_with_uid(store, s["uid"])
         if existing is not None:
             if not as_copy:
                 raise _exists(path, s["name"], s["uid"], store, existing)
@@ -311,11 +317,13 @@ def import_session(
         )
 
 
-def _present(store: Store, uid: str) -> Session | None:
-    try:
-        return store.session(uid)
-    except KeyError:
-        return None
+def session_with_uid(store: Store, uid: str) -> Session | None:
+    """The store's session with exactly this uid, or None.
+
+    Not `Store.session`: it takes an all-digit string for a session id, and a uid can be
+    all digits (``"0000...0001"`` named session 1; 32 nines overflowed SQLite's integer).
+    """
+    return next((s for s in store.sessions() if s.uid == uid), None)
 
 
 def _exists(path, name: str, uid: str, store: Store, existing: Session) -> SessionExists:
@@ -335,7 +343,7 @@ def _refuse_if_present(store: Store, path, limits: ImportLimits | None) -> None:
         summary = describe_bag(path, limits=limits)
     except (BagRejected, OSError):
         return
-    existing = _present(store, summary.session_uid)
+    existing = session_with_uid(store, summary.session_uid)
     if existing is not None:
         raise _exists(path, summary.session_name, summary.session_uid, store, existing)
 
@@ -439,6 +447,15 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user database entry (a container's uid)
+        return os.environ.get("USER", "")
 
 
 def _app_version() -> str:

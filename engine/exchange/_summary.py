@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.exchange._errors import BagRejected
 from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import check_version
-from engine.exchange._read import _check_name, not_a_bag
+from engine.exchange._read import _check_name, check_one_bag, not_a_bag
 
 __all__ = ["BagSummary", "describe_bag"]
 
@@ -105,14 +105,19 @@ def _read_zip(src: Path, limits: ImportLimits) -> tuple[bytes, bytes]:
             if len(infos) > limits.max_files:
                 raise BagRejected(f"{src}: {len(infos)} entries, more than {limits.max_files}")
             found = {}
+            tops, at_root = set(), False
             for info in infos:
                 _check_name(src, info.filename, limits)  # the same refusals as the full check
                 parts = info.filename.split("/")
+                tops.add(parts[0])
+                at_root |= len(parts) == 1 and not info.is_dir()
                 tail = "/".join(parts[-2:]) if len(parts) >= 2 else info.filename
                 if info.filename.count("/") <= 2 and (
                     parts[-1] == "bag-info.txt" or tail == "data/manifest.json"
                 ):
                     found.setdefault(parts[-1], info)
+            # as the full check does, before a summary that would describe one of two bags
+            check_one_bag(src, tops, at_root=at_root)
             out = []
             for name, limit in (
                 ("bag-info.txt", 1 << 20),

@@ -69,8 +69,9 @@ def restore_session(
     """
     s = dict(dump["session"])
     uid = uid or s["uid"]
-    with contextlib.suppress(KeyError):
-        existing = store.session(uid)
+    # by uid only: `Store.session` reads an all-digit string (a uid can be one) as an id
+    existing = next((x for x in store.sessions() if x.uid == uid), None)
+    if existing is not None:
         raise ValueError(f"session {uid} is already in the store (id {existing.id})")
     written: list[str] = []
     temps: list[str] = []

@@ -148,6 +148,30 @@ class ImageCanvas(pg.GraphicsView):
             h, w = self._shape[:2]
             self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
 
+    def show_part_of(self, other: ImageCanvas) -> None:
+        """Show the image as ``other`` does, at this canvas's own size: fitted if ``other``
+        shows it fitted, else zoomed as much beyond a fit, about the same point. (A pyqtgraph
+        link keeps views pixel for pixel: a larger view linked to a smaller one kept the
+        smaller one's scale, the image not filling it.)"""
+        if other._shape is None:
+            return
+        h, w = other._shape[:2]
+        shown, mine = other.view.viewRect(), self.view.viewRect()
+
+        def fitted_height(rect: QRectF) -> float:  # the range's height with the image fitted
+            return max(h, w * rect.height() / rect.width())
+
+        zoom = fitted_height(shown) / shown.height()
+        if zoom <= 1.0 + 1e-6 or mine.isEmpty():
+            self.view.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+            return
+        height = fitted_height(mine) / zoom
+        width = height * mine.width() / mine.height()
+        centre = shown.center()
+        self.view.setRange(
+            QRectF(centre.x() - width / 2, centre.y() - height / 2, width, height), padding=0.0
+        )
+
     def zoom(self, factor: float) -> None:
         """Zoom about the centre (> 1 zooms in)."""
         self.view.scaleBy((1.0 / factor, 1.0 / factor))

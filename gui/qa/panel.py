@@ -35,6 +35,7 @@ from gui.bridge import follow
 from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
 from gui.panes import fill_with_split, pane
+from gui.qa.grid_layout import GridLayout
 from gui.table_fill import bulk_fill, set_cell, set_icon
 
 if TYPE_CHECKING:
@@ -169,6 +170,9 @@ class QAPanel(QWidget):
         for w in (self.verdict, self.tag, self.min_ssim, self.max_leak, QLabel("Sort"), self.sort):
             bar.addWidget(w)
         bar.addStretch(1)
+        self.rows_button = QToolButton()  # its action: `grid_layout.act_compact`, below
+        self.rows_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay in the list
+        bar.addWidget(self.rows_button)
         self.count = QLabel()
         self.prev_page = QToolButton(text="◀", toolTip=f"The {PAGE} pairs before (K on the first)")
         self.next_page = QToolButton(text="▶", toolTip=f"The next {PAGE} pairs (J on the last)")
@@ -191,15 +195,12 @@ class QAPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setIconSize(THUMB)
         self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(THUMB.height() + 6)
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         hh.setStretchLastSection(True)
         for c in range(2, 2 + len(THUMBS)):
-            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)
-            self.table.setColumnWidth(c, THUMB.width() + 8)
+            hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Fixed)  # sized by `grid_layout`
         self.table.itemSelectionChanged.connect(self._on_select)
         # a click on the row is deliberate: the pair may be judged again
         self.table.pressed.connect(lambda _index: self._forget_judged())
@@ -239,6 +240,8 @@ class QAPanel(QWidget):
             self.wipe_pos.valueChanged,
         ):
             sig.connect(lambda *_: self._show_views())
+        # after `_show_views` has shown the other comparison, at its own size
+        self.mode.currentIndexChanged.connect(self._carry_view)
         cmp_bar = QHBoxLayout()
         for w in (
             self.mode,
@@ -255,7 +258,8 @@ class QAPanel(QWidget):
         self.view_b = ImageCanvas("")
         self.view_b.link(self.view_a)
         self.view_wipe = ImageCanvas("Select a pair")
-        self.view_wipe.link(self.view_a)
+        # not linked to the side-by-side views (whose size it does not share): W carries the
+        # zoom over to the other comparison (`_carry_view`)
         side = QSplitter(Qt.Orientation.Horizontal)
         side.addWidget(self.view_a)
         side.addWidget(self.view_b)
@@ -317,7 +321,14 @@ class QAPanel(QWidget):
         info_row.addWidget(self.keys)
         right = pane(cmp_bar, self.stack, info_row, vbar, stretch=self.stack)
         left = pane(bar, self.table, stretch=self.table)
-        fill_with_split(self, Qt.Orientation.Vertical, (left, right), (330, 470))
+        self.split = fill_with_split(self, Qt.Orientation.Vertical, (left, right), (330, 470))
+        self.grid_layout = GridLayout(
+            self.table, self.split, left, range(2, 2 + len(THUMBS)), THUMB
+        )
+        self.rows_button.setDefaultAction(self.grid_layout.act_compact)
+        # a long count ("first 200 of 3,000 pairs ...") beside the button is cut at the bar's
+        # end where the bar is short of room: it never makes the window wider than the screen
+        self.count.setMinimumWidth(160)
 
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
@@ -402,6 +413,7 @@ class QAPanel(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
+        self.grid_layout.size_split()  # once, at the first show: the panel's height is known
         if self._stale:
             self.refresh()
 
@@ -721,6 +733,11 @@ class QAPanel(QWidget):
         sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         sc.setAutoRepeat(repeat)
         sc.activated.connect(slot)
+
+    def _carry_view(self, mode: int) -> None:
+        wiping = mode == 1
+        leaving, coming = (self.view_a, self.view_wipe) if wiping else (self.view_wipe, self.view_a)
+        coming.show_part_of(leaving)
 
     def _zoom(self, factor: float) -> None:
         # the views are linked: zooming one zooms both sides and the wipe

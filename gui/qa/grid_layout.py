@@ -1,0 +1,145 @@
+"""The QA panel's layout on a laptop screen: how tall the grid's rows are (compact or large
+thumbnails), how the panel is split between the grid and the comparison (the operator drags
+the split; the window remembers it), and the selected pair kept in view when the grid's
+height changes.
+
+At 1366x768 the grid of large thumbnails (78 px rows) showed 2.3 rows above the comparison:
+compact rows (34 px, thumbnails 40x30) and a first split sized for `DEFAULT_ROWS` rows show
+six.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, QSize, QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QAbstractItemView, QSplitter, QTableWidget, QWidget
+
+__all__ = ["COMPACT_THUMB", "DEFAULT_ROWS", "GridLayout"]
+
+COMPACT_THUMB = QSize(40, 30)
+"""Compact rows' thumbnails: the mask's leak blobs still show; a row is as tall as its text."""
+ROW_PADDING = 4
+DEFAULT_ROWS = 6
+"""Full rows the grid shows at first (before the operator moves the split)..."""
+GRID_SHARE = 0.5
+"""...unless that takes more than this share of the panel's height from the comparison."""
+
+
+class GridLayout(QObject):
+    """The grid's row size, the grid / comparison split and the selected row kept in view.
+
+    ``split``'s first widget is ``grid_pane`` (holding ``table``); ``thumb_columns`` are the
+    table's thumbnail columns, as wide as the thumbnails. The split is sized when the panel is
+    first shown (`size_split`), to `grid_height` if the window restored one."""
+
+    def __init__(
+        self,
+        table: QTableWidget,
+        split: QSplitter,
+        grid_pane: QWidget,
+        thumb_columns: range,
+        large: QSize,
+    ) -> None:
+        super().__init__(table)
+        self._table, self._split, self._grid_pane = table, split, grid_pane
+        self._columns, self._large = thumb_columns, large
+        self._wanted_height: int | None = None
+        """The grid's height the window restored, applied at the first show."""
+        self._sized = False
+        self._settling = False
+        # the grid keeps the rows the operator gave it; the comparison takes what the window
+        # gains or loses, and can never be dragged away (nor can the grid)
+        split.setChildrenCollapsible(False)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.handle(1).setToolTip(
+            "Drag: more pairs or a larger comparison (kept for the next start)"
+        )
+        self.act_compact = QAction("Compact rows", self)
+        self.act_compact.setCheckable(True)
+        self.act_compact.setChecked(True)
+        self.act_compact.setToolTip(
+            f"Compact rows ({COMPACT_THUMB.width()}x{COMPACT_THUMB.height()} thumbnails) show "
+            f"more pairs; unchecked, {large.width()}x{large.height()} thumbnails"
+        )
+        self.act_compact.toggled.connect(self._set_rows)
+        self._set_rows(True)
+        # the viewport's height changes when the split moves, the window is resized, a dock
+        # comes or goes, the rows change: the selected pair stays in view through all of them
+        table.viewport().installEventFilter(self)
+
+    # -- rows ------------------------------------------------------------------------------
+    @property
+    def compact(self) -> bool:
+        return self.act_compact.isChecked()
+
+    def row_height(self) -> int:
+        return self._table.iconSize().height() + ROW_PADDING
+
+    def _set_rows(self, compact: bool) -> None:
+        size = COMPACT_THUMB if compact else self._large
+        table = self._table
+        table.setIconSize(size)
+        table.verticalHeader().setDefaultSectionSize(size.height() + ROW_PADDING)
+        header = table.horizontalHeader()
+        for c in self._columns:  # as wide as the thumbnail, or as the column's name
+            table.setColumnWidth(c, max(size.width() + 8, header.sectionSizeHint(c)))
+        self._settle_soon()
+
+    # -- the split -------------------------------------------------------------------------
+    def grid_height(self) -> int | None:
+        """The grid pane's height to remember (None before the panel was ever shown and
+        nothing was restored: nothing the operator chose)."""
+        return self._split.sizes()[0] if self._sized else self._wanted_height
+
+    def restore(self, grid_height: int | None, compact: bool | None) -> None:
+        """What the window remembered: the grid's height (applied when the panel is first
+        shown, or now if it is) and the row size."""
+        if compact is not None:
+            self.act_compact.setChecked(compact)
+        if grid_height is not None and grid_height > 0:
+            self._wanted_height = grid_height
+            if self._sized:
+                self._apply(grid_height)
+
+    def size_split(self) -> None:
+        """At the panel's first show: the remembered grid height, or room for
+        `DEFAULT_ROWS` full rows, up to `GRID_SHARE` of the panel."""
+        if self._sized:
+            return
+        self._sized = True
+        if self._wanted_height is not None:
+            self._apply(self._wanted_height)
+            return
+        total = sum(self._split.sizes())
+        # what the grid pane holds besides its rows: the filter bar, the header, the frame
+        chrome = self._grid_pane.height() - self._table.viewport().height()
+        rows = DEFAULT_ROWS * self.row_height()
+        self._apply(min(chrome + rows, int(total * GRID_SHARE)))
+
+    def _apply(self, grid: int) -> None:
+        total = sum(self._split.sizes())
+        self._split.setSizes([grid, max(1, total - grid)])
+
+    # -- the selected row ------------------------------------------------------------------
+    def keep_current_in_view(self) -> None:
+        index = self._table.currentIndex()
+        if index.isValid():
+            self._table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        # after the view has handled the resize: until then its scroll bar has the old range,
+        # and a row below the old end could not be scrolled to (once a burst of resizes)
+        if event.type() == QEvent.Type.Resize:
+            self._settle_soon()
+        return False
+
+    def _settle_soon(self) -> None:
+        """`keep_current_in_view` once the view has laid out its rows again."""
+        if not self._settling:
+            self._settling = True
+            QTimer.singleShot(0, self, self._settle)
+
+    def _settle(self) -> None:
+        self._settling = False
+        self.keep_current_in_view()
