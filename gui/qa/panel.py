@@ -326,7 +326,7 @@ class QAPanel(QWidget):
             self.table, self.split, left, range(2, 2 + len(THUMBS)), THUMB
         )
         self.rows_button.setDefaultAction(self.grid_layout.act_compact)
-        # a long count ("first 200 of 3,000 pairs ...") beside the button is cut at the bar's
+        # a long count ("pairs 1,201–1,400 of 3,000 · ...") beside the button is cut at the bar's
         # end where the bar is short of room: it never makes the window wider than the screen
         self.count.setMinimumWidth(160)
 
