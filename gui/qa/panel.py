@@ -435,6 +435,7 @@ class QAPanel(QWidget):
             else f"{total:,} pair{'s' if total != 1 else ''}"
         )
         self.count.setText(f"{shown} · {todo:,} not judged" if pairs else "no pairs match")
+        self.count.setToolTip(self.count.text())  # whole, where a laptop's bar cuts it
         self.prev_page.setEnabled(page is not None and page.position > 0)
         self.next_page.setEnabled(page is not None and page.has_next)
         select, self._select_on_page = self._select_on_page, None
