@@ -56,7 +56,8 @@ class PairCache:
         self._size = size
         self._thumbs_kept = thumbs_kept
         self._cache: OrderedDict[tuple, PairViews] = OrderedDict()
-        self._waiting: dict[tuple, list[Callable]] = {}
+        self._waiting: dict[tuple, list[tuple[Callable, Callable | None]]] = {}
+        """Renders under way: key -> (done, failed) of everyone waiting for it."""
         self._thumbs: OrderedDict[tuple, dict] = OrderedDict()
 
     @staticmethod
@@ -86,7 +87,14 @@ class PairCache:
         self._thumbs.move_to_end(key)  # a page shown again keeps its thumbnails
         return thumbs
 
-    def request(self, pair: Pair, done: Callable[[PairViews], None]) -> None:
+    def request(
+        self,
+        pair: Pair,
+        done: Callable[[PairViews], None],
+        failed: Callable[[str], None] | None = None,
+    ) -> None:
+        """``done(views)`` on the GUI thread once the pair is rendered (at once from the
+        cache); ``failed(reason)`` if it cannot be (the job runner also says why)."""
         key = self.key(pair)
         hit = self._cache.get(key)
         if hit is not None:
@@ -94,9 +102,9 @@ class PairCache:
             done(hit)
             return
         if key in self._waiting:
-            self._waiting[key].append(done)
+            self._waiting[key].append((done, failed))
             return
-        self._waiting[key] = [done]
+        self._waiting[key] = [(done, failed)]
         store, colorizer = self._store, self._colorizer
 
         def work():
@@ -147,8 +155,8 @@ class PairCache:
             return views, _thumbnails(views)
 
         def fall_back(_msg: str) -> None:  # render it the usual way for whoever asked meanwhile
-            for cb in self._waiting.pop(key, []):
-                self.request(pair, cb)
+            for cb, fb in self._waiting.pop(key, []):
+                self.request(pair, cb, fb)
 
         self._submit(pair, key, work, failed=fall_back)
 
@@ -169,13 +177,18 @@ class PairCache:
             self._cache.move_to_end(key)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-            for cb in self._waiting.pop(key, []):
+            for cb, _fb in self._waiting.pop(key, []):
                 cb(views)
+
+        def not_rendered(reason: str) -> None:
+            for _cb, fb in self._waiting.pop(key, []):
+                if fb is not None:
+                    fb(reason)
 
         self._jobs.submit(
             work,
             done=finished,
-            failed=failed or (lambda _: self._waiting.pop(key, None)),
+            failed=failed or not_rendered,
             label=f"rendering pair #{pair.id}",
         )
 

@@ -84,6 +84,36 @@ def test_estimate_uses_the_sessions_real_capture_sizes_when_it_has_some(tmp_path
         assert seen.bytes_per_capture == pytest.approx(5 * per_frame * 1.05, rel=0.01)
 
 
+def test_estimate_reads_the_sessions_recent_captures_not_its_whole_night(tmp_path):
+    """Every run into a session sizes its plan first: it read every night capture of the
+    session (a 3,000-pair night with bursts of 4: 15,000 rows, ~0.6 s and ~90 MiB) to keep
+    the last few. What it holds now does not grow with the session."""
+    import tracemalloc
+
+    import numpy as np
+
+    def peak_kib(store, sid) -> float:
+        tracemalloc.start()
+        try:
+            DiskGuard.estimate(store, sid, burst=4, frame_shape=(120, 160, 3))
+            return tracemalloc.get_traced_memory()[1] / 1024
+        finally:
+            tracemalloc.stop()
+
+    with Store(tmp_path / "data") as store:
+        sid = store.create_session("night").id
+        peaks = []
+        for n in (60, 600):
+            while len(store.captures(sid, kind="night")) < n:
+                store.capture_pair(sid, day=np.zeros((8, 8, 3), np.uint8),
+                                   night=[np.zeros((8, 8), np.uint8)] * 2)  # fmt: skip
+            peaks.append(peak_kib(store, sid))
+        every = store.captures(sid, kind="night", members=True)
+        assert store.captures(sid, kind="night", members=True, newest=5) == every[-5:]
+        # before: 10x the captures held ~10x the memory (about 3 KiB a capture)
+        assert peaks[1] < 1.5 * peaks[0] + 64, peaks
+
+
 def test_a_filling_disk_stops_the_run_with_the_reason_and_nothing_half_written(tmp_path):
     data = tmp_path / "data"
     cam = SimulatedCamera(resolution=SIZE, fps=60, mode="night")

@@ -445,7 +445,7 @@ def test_qa_count_is_of_every_match_not_of_the_page_listed(qa_window, qtbot, mon
     monkeypatch.setattr(qa_module, "PAGE", 3)  # a session longer than a page
     qa.refresh()
     qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=TIMEOUT)
-    assert qa.count.text() == "first 3 of 4 pairs (filter or sort to reach the rest) · 4 not judged"
+    assert qa.count.text() == "pairs 1–3 of 4 · 4 not judged" and qa.next_page.isEnabled()
     qa.verdict.setCurrentIndex(qa.verdict.findData("pass"))
     qtbot.waitUntil(lambda: qa.count.text() == "no pairs match", timeout=TIMEOUT)
 

@@ -168,7 +168,7 @@ def test_a_hidden_qa_grid_is_listed_when_shown_not_at_every_pair_recorded(qtbot,
     state.session = store.session(s.id)
     jobs = JobRunner()
     listings = []
-    real = store.pairs
+    real = store.pair_page
     try:
         qa = QAPanel(state, store, jobs, PairCache(store, jobs, lambda: None))
         tabs = QTabWidget()
@@ -177,7 +177,7 @@ def test_a_hidden_qa_grid_is_listed_when_shown_not_at_every_pair_recorded(qtbot,
         tabs.addTab(qa, "QA review")
         tabs.show()
         qtbot.waitUntil(lambda: not jobs.active, timeout=GUI_TIMEOUT)
-        store.pairs = lambda *a, **k: listings.append(1) or real(*a, **k)
+        store.pair_page = lambda *a, **k: listings.append(1) or real(*a, **k)
         for i in range(5):  # the run records while the operator watches the live view
             store.capture_pair(s.id, day=np.full((48, 64, 3), i, np.uint8),
                                night=np.full((48, 64), 30, np.uint8))  # fmt: skip
@@ -191,7 +191,7 @@ def test_a_hidden_qa_grid_is_listed_when_shown_not_at_every_pair_recorded(qtbot,
                            night=np.zeros((48, 64), np.uint8))  # fmt: skip
         qtbot.waitUntil(lambda: qa.table.rowCount() == 6, timeout=GUI_TIMEOUT)  # shown: at once
     finally:
-        del store.pairs
+        del store.pair_page
         jobs.shutdown()
         jobs.wait()
 

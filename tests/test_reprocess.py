@@ -3,6 +3,7 @@ started with the ``dask scheduler`` / ``dask worker`` commands, all on 127.0.0.1
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -337,6 +338,31 @@ def test_local_cluster_of_two_worker_processes_matches_serial(
             _same_image(o.outputs["leak_mask"], ref.outputs["leak_mask"])
     # the nudged pair on the cluster: warped by the stored matrix, not searched again
     np.testing.assert_allclose(_by_id(got)[6].metrics["alignment"]["matrix"], _translation(*NUDGED))
+
+
+def test_a_cluster_holds_only_the_batches_in_flight_not_every_result_of_the_night(
+    jobs, spec, data_dir
+):
+    """A night is thousands of pairs: the cluster kept the result of every batch whose future
+    the client held, and all were submitted and held at once (3,000 pairs at 640x480: each
+    worker grew to ~2 GiB). Counted in the workers' own memory as each outcome arrives."""
+    from distributed import default_client
+
+    from engine.reprocess._runner import IN_FLIGHT_PER_WORKER
+
+    night = [dataclasses.replace(j, pair_id=100 + k * 10 + j.pair_id)
+             for k in range(5) for j in jobs[:5]]  # fmt: skip
+    held = []
+
+    def count(_outcome) -> None:
+        workers = default_client().run(lambda dask_worker: len(dask_worker.data))
+        held.append(sum(workers.values()))
+
+    report = reprocess(night, spec, data_dir=data_dir, n_workers=2, batch_size=1,
+                       on_outcome=count)  # fmt: skip
+    assert (report.processed, report.failed) == (25, 0)
+    # before: every result of the run (25 of 25 held at the end)
+    assert max(held) <= IN_FLIGHT_PER_WORKER * 2, held
 
 
 def test_a_local_cluster_starts_quietly_beside_another_on_the_dashboard_port(jobs, spec, data_dir):

@@ -256,7 +256,7 @@ class DiskGuard:
         when it has some, else ``frame_shape`` as raw pixels (3 channels when unknown), else
         a 1920x1080 colour frame. A burst of K > 1 frames writes K members and their mean.
         """
-        files = store.captures(session_id, kind="night", members=True)[-_RECENT:]
+        files = store.captures(session_id, kind="night", members=True, newest=_RECENT)
         sizes = []
         for cap in files:
             try:

@@ -20,10 +20,12 @@ Public API
   ``uid``/``created_at``/``taken_at``/``at`` arguments.
   Reads: ``sessions``, ``session(id|uid|name)``, ``captures``, ``capture``,
   ``burst_members``, ``read_image``, ``pair``, ``pairs(PairQuery | **criteria)``,
-  ``count_pairs``, ``runs``, ``run``, ``verdicts``, ``log_entries``, ``path``. Consistency:
+  ``pair_page(PairQuery)`` (a page, its position and the count), ``count_pairs``, ``runs``,
+  ``run``, ``verdicts``, ``log_entries``, ``path``. Consistency:
   ``reconcile`` (run at every writable open), ``verify`` (checksums), ``last_reconcile``.
 - Records: `Session`, `Capture`, `Pair`, `Run`, `Verdict`, `LogEntry`, `ReconcileReport`;
-  `PairQuery` (filter by verdict / tag / metric ranges, sort, page); `VERDICTS`, `METRICS`.
+  `PairQuery` (filter by verdict / tag / metric ranges, sort, page by offset or by seek),
+  `PairPage`; `VERDICTS`, `METRICS`.
 - `resolve_data_dir(path=None)`: ``--data-dir``, else ``$NIGHTLAB_DATA_DIR``, else the
   platform user data folder. `SCHEMA_VERSION`, `migrate` (``PRAGMA user_version``).
 - Errors: `StoreError` (one line for the user), `StoreBusy` (another process writes the
@@ -64,6 +66,7 @@ from engine.store._records import (
     Capture,
     LogEntry,
     Pair,
+    PairPage,
     PairQuery,
     ReconcileReport,
     Run,
@@ -85,6 +88,7 @@ __all__ = [
     "Capture",
     "LogEntry",
     "Pair",
+    "PairPage",
     "PairQuery",
     "ReconcileReport",
     "Run",

@@ -113,8 +113,12 @@ def _chunks(items: list[int], n: int):
         yield items[i : i + n]
 
 
-def pair_query_sql(q: PairQuery, *, count: bool = False) -> tuple[str, list[Any]]:
-    """SQL and parameters for a `PairQuery` (a page of rows, or the count of matches)."""
+def pair_query_sql(
+    q: PairQuery, *, count: bool = False, before_start: bool = False
+) -> tuple[str, list[Any]]:
+    """SQL and parameters for a `PairQuery`: a page of rows, or the count of matches
+    (``count``; of every match, or with ``before_start`` of those before ``q.start``: the
+    page's position)."""
     where, params = [], []
     if q.session_id is not None:
         where.append("p.session_id = ?")
@@ -134,8 +138,12 @@ def pair_query_sql(q: PairQuery, *, count: bool = False) -> tuple[str, list[Any]
         if hi is not None:
             where.append(f"p.{metric} <= ?")
             params.append(float(hi))
+    if q.start is not None and (before_start or not count):
+        seek, seek_params = _at_or_after(q.sort, *q.start)
+        where.append(f"NOT COALESCE({seek}, 0)" if before_start else seek)
+        params += seek_params
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    if count:
+    if count or before_start:
         return f"SELECT COUNT(*) FROM pairs p{clause}", params
     key = q.sort.lstrip("-")
     direction = "DESC" if q.sort.startswith("-") else "ASC"
@@ -145,3 +153,23 @@ def pair_query_sql(q: PairQuery, *, count: bool = False) -> tuple[str, list[Any]
         sql += " LIMIT ? OFFSET ?"
         params += [int(q.limit), int(q.offset)]
     return sql, params
+
+
+def _at_or_after(sort: str, value: Any, pair_id: int) -> tuple[str, list[Any]]:
+    """The condition "at or after (value, pair_id) in the order ``sort``": a seek that uses
+    the sort's index. SQLite puts NULLs (a pair not measured) first ascending, last
+    descending, and the id breaks ties in the same direction."""
+    key = sort.lstrip("-")
+    desc = sort.startswith("-")
+    beyond, idwise = ("<", "<=") if desc else (">", ">=")
+    if key == "id":
+        return f"p.id {idwise} ?", [int(pair_id)]
+    col = f"p.{key}"
+    if value is None:  # among the NULLs: ascending, every measured pair is after them
+        tail = "" if desc else f" OR {col} IS NOT NULL"
+        return f"(({col} IS NULL AND p.id {idwise} ?){tail})", [int(pair_id)]
+    nulls = f" OR {col} IS NULL" if desc else ""  # descending, the NULLs come last
+    return (
+        f"({col} {beyond} ? OR ({col} = ? AND p.id {idwise} ?){nulls})",
+        [value, value, int(pair_id)],
+    )

@@ -12,6 +12,7 @@ __all__ = [
     "Capture",
     "LogEntry",
     "Pair",
+    "PairPage",
     "PairQuery",
     "ReconcileReport",
     "Run",
@@ -97,6 +98,11 @@ class Pair:
     """The latest verdict (``None`` = not judged yet)."""
     tags: tuple[str, ...] = ()
 
+    def sort_value(self, sort: str) -> tuple[Any, int]:
+        """Where this pair stands in an order ``sort`` (a `PairQuery.sort`): its
+        ``(value, id)``, the `PairQuery.start` of a page that begins with it."""
+        return getattr(self, sort.lstrip("-")), self.id
+
 
 @dataclass(frozen=True)
 class Run:
@@ -148,6 +154,11 @@ class PairQuery:
         One of `SORT_KEYS`, ``-`` prefix for descending (default ``"id"``).
     limit, offset : int
         The page. ``limit=None`` returns every match.
+    start : (value, id), optional
+        The page starts at the pair with this sort value and id, or where it would be in
+        the order (a seek: pairs recorded or judged meanwhile do not shift the page, as an
+        offset does). ``value`` is the sort key's value (the id again for ``"id"``);
+        `Pair.sort_value` gives it. Use it or ``offset``, not both.
 
     Examples
     --------
@@ -163,6 +174,7 @@ class PairQuery:
     sort: str = "id"
     limit: int | None = 200
     offset: int = 0
+    start: tuple[Any, int] | None = None
 
     def __post_init__(self) -> None:
         if self.verdict is not None and self.verdict not in (*VERDICTS, "none"):
@@ -176,6 +188,30 @@ class PairQuery:
             raise ValueError(f"cannot sort by {self.sort!r}; keys: {', '.join(SORT_KEYS)}")
         if self.limit is not None and self.limit < 0 or self.offset < 0:
             raise ValueError("limit and offset must be >= 0")
+        if self.start is not None and self.offset:
+            raise ValueError("a page starts at an offset or at a pair (start), not both")
+
+
+@dataclass(frozen=True)
+class PairPage:
+    """One page of a `PairQuery` and where it stands: ``pairs`` are matches number
+    ``position + 1`` to ``position + len(pairs)`` of ``total`` (`Store.pair_page`)."""
+
+    pairs: list[Pair]
+    position: int
+    total: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.position + len(self.pairs) < self.total
+
+    def next_start(self, sort: str) -> tuple[Any, int] | None:
+        """The `PairQuery.start` of the page after this one: just past its last pair (ids
+        are integers, so "after (value, id)" is "at or after (value, id +- 1)")."""
+        if not self.pairs:
+            return None
+        value, pid = self.pairs[-1].sort_value(sort)
+        return value, pid - 1 if sort.startswith("-") else pid + 1
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ from engine.store._records import (
     Capture,
     LogEntry,
     Pair,
+    PairPage,
     PairQuery,
     ReconcileReport,
     Run,
@@ -745,9 +747,15 @@ class Store:
         return capture_from_row(row)
 
     def captures(
-        self, session_id: int, *, kind: str | None = None, members: bool = False
+        self,
+        session_id: int,
+        *,
+        kind: str | None = None,
+        members: bool = False,
+        newest: int | None = None,
     ) -> list[Capture]:
-        """A session's captures in order; burst members only with ``members=True``."""
+        """A session's captures in order; burst members only with ``members=True``; only the
+        last ``newest`` of them when given (a night's session holds thousands)."""
         sql = (
             f"SELECT {CAPTURE_COLUMNS} FROM captures c JOIN files f ON f.id = c.file_id "
             "WHERE c.session_id = ?"
@@ -758,7 +766,11 @@ class Store:
             params.append(kind)
         if not members:
             sql += " AND c.burst_of IS NULL"
-        rows = self._reader().execute(sql + " ORDER BY c.id", params).fetchall()
+        if newest is None:
+            rows = self._reader().execute(sql + " ORDER BY c.id", params).fetchall()
+        else:
+            sql += " ORDER BY c.id DESC LIMIT ?"
+            rows = self._reader().execute(sql, [*params, int(newest)]).fetchall()[::-1]
         return [capture_from_row(r) for r in rows]
 
     def burst_members(self, capture_id: int) -> list[Capture]:
@@ -879,6 +891,35 @@ class Store:
             return pairs_from_rows(conn, conn.execute(sql, params).fetchall())
         finally:
             conn.execute("COMMIT")
+
+    def pair_page(self, query: PairQuery) -> PairPage:
+        """A page of pairs with its position among the matches and their count, read in one
+        snapshot (what the QA grid shows: "pairs 1,201-1,400 of 3,000").
+
+        With ``query.start`` the page begins at that pair (or where it would be); when no
+        match is left there (the pairs at the end were judged out of a "not judged" list),
+        the page is the last one.
+        """
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            total = self._count(conn, pair_query_sql(query, count=True))
+            rows = conn.execute(*pair_query_sql(query)).fetchall()
+            if query.start is None:
+                position = query.offset
+            elif rows or not total:
+                position = self._count(conn, pair_query_sql(query, before_start=True))
+            else:
+                position = max(0, total - (query.limit or total))
+                last = replace(query, start=None, offset=position)
+                rows = conn.execute(*pair_query_sql(last)).fetchall()
+            return PairPage(pairs_from_rows(conn, rows), position, total)
+        finally:
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, sql_params: tuple[str, list[Any]]) -> int:
+        return int(conn.execute(*sql_params).fetchone()[0])
 
     def count_pairs(self, query: PairQuery | None = None, **criteria: Any) -> int:
         """How many pairs match (ignores the page)."""

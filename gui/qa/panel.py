@@ -7,6 +7,7 @@ metric, sort by a metric); every store read and write runs on the job runner.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -40,7 +41,7 @@ from gui.table_fill import bulk_fill, set_cell, set_icon
 if TYPE_CHECKING:
     from engine.app_state import AppState
     from engine.pair_views import PairViews
-    from engine.store import Pair, Store
+    from engine.store import Pair, PairPage, Store
     from gui.jobs import JobRunner
     from gui.pair_cache import PairCache
 
@@ -79,7 +80,14 @@ DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
 """Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
-than a page: `gui.pair_cache.THUMBS_KEPT`); the count says when there are more."""
+than a page: `gui.pair_cache.THUMBS_KEPT`); the count says which of how many, and the page
+buttons (or J past the last row, K before the first) turn the page."""
+THUMBS_IN_FLIGHT = 2
+"""Pairs whose thumbnails are asked of the job runner at once; the rest of the page waits
+here, not in the runner's queue (first come, first served), so a listing, the selected
+pair's views or a verdict asked for meanwhile wait for at most these renders. Before, a page
+asked for its 200 at once: a sort, a page turn or a click on another row then waited for
+all of them (tens of seconds at 640x480), and a page left behind still rendered."""
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
@@ -105,6 +113,22 @@ class QAPanel(QWidget):
         super().__init__(parent)
         self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
         self._pairs: list[Pair] = []
+        self._start: tuple | None = None
+        """Where the page starts (`PairQuery.start`): at the first pair listed, so pairs
+        recorded or judged meanwhile do not shift it; None on the first page (the newest
+        pairs come in at its top)."""
+        self._offset = 0
+        """A page asked for by its position (the page before): once, then by its start."""
+        self._page: PairPage | None = None
+        self._select_on_page: str | None = None
+        """"first" / "last": the row to select when the page being turned to arrives."""
+        self._thumbs_wanted: deque[Pair] = deque()
+        """The listed page's pairs still without thumbnails, in row order (`_ask_thumbs`)."""
+        self._thumbs_asked = 0
+        self._rows_shown: list[tuple] = []
+        """What each row shows: (its `Pair`, thumbnails set?): a refill skips rows that show
+        the same (a verdict changes one row of 200; a refill compared all 2,200 cells, ~30 ms
+        on the GUI thread at every verdict and every pair recorded)."""
         self._icons: dict[tuple, list[QIcon]] = {}
         """The listed pairs' thumbnail icons (a refill sets them again, not made again)."""
         self._stale = True
@@ -150,7 +174,12 @@ class QAPanel(QWidget):
         self.rows_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay in the list
         bar.addWidget(self.rows_button)
         self.count = QLabel()
-        bar.addWidget(self.count)
+        self.prev_page = QToolButton(text="◀", toolTip=f"The {PAGE} pairs before (K on the first)")
+        self.next_page = QToolButton(text="▶", toolTip=f"The next {PAGE} pairs (J on the last)")
+        self.prev_page.clicked.connect(lambda: self.turn_page(-1))
+        self.next_page.clicked.connect(lambda: self.turn_page(+1))
+        for w in (self.prev_page, self.count, self.next_page):
+            bar.addWidget(w)
         for sig in (
             self.verdict.currentIndexChanged,
             self.sort.currentIndexChanged,
@@ -158,7 +187,7 @@ class QAPanel(QWidget):
             self.max_leak.valueChanged,
             self.tag.editingFinished,
         ):
-            sig.connect(lambda *_: self.refresh())
+            sig.connect(lambda *_: self._first_page())
 
         # the grid
         self.table = QTableWidget(0, len(COLUMNS))
@@ -297,14 +326,15 @@ class QAPanel(QWidget):
             self.table, self.split, left, range(2, 2 + len(THUMBS)), THUMB
         )
         self.rows_button.setDefaultAction(self.grid_layout.act_compact)
-        # a long count ("first 200 of 3,000 pairs ...") beside the button is cut at the bar's
+        # a long count ("pairs 1,201–1,400 of 3,000 · ...") beside the button is cut at the bar's
         # end where the bar is short of room: it never makes the window wider than the screen
         self.count.setMinimumWidth(160)
 
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
         follow(ev.pair_changed, lambda *_: self.refresh(), self)
-        follow(state.events.session, lambda *_: self.refresh(), self)
+        # another session: its first page (a page start is a place in one session's list)
+        follow(state.events.session, lambda *_: self._first_page(), self)
         self.refresh()
 
     # -- the list --------------------------------------------------------------------------
@@ -324,6 +354,8 @@ class QAPanel(QWidget):
             ranges=ranges,
             sort=SORTS[self.sort.currentText()],
             limit=PAGE,
+            offset=self._offset if self._start is None else 0,
+            start=self._start,
         )
 
     def refresh(self) -> None:
@@ -337,24 +369,47 @@ class QAPanel(QWidget):
         self._query_gen += 1
         gen, q = self._query_gen, self.query()
         if self._state.session is None:
-            self._fill([], gen)
+            self._fill(None, gen)
             self.count.setText("open a session to review its pairs")
             return
         store = self._store
 
         def listing():
-            # the counts are of every match, not of the page: a night of 300 pairs says so
+            # the counts are of every match, not of the page: a night of 3,000 pairs says so
             from dataclasses import replace
 
-            total = store.count_pairs(q)
+            page = store.pair_page(q)
             todo = (
-                store.count_pairs(replace(q, verdict="none")) if q.verdict in (None, "none") else 0
+                page.total
+                if q.verdict == "none"
+                else store.count_pairs(replace(q, verdict="none", start=None))
+                if q.verdict is None
+                else 0
             )
-            return store.pairs(q), total, todo
+            return page, todo
 
-        self._jobs.submit(
-            listing, done=lambda out: self._fill(out[0], gen, *out[1:]), label="listing pairs"
-        )
+        self._jobs.submit(listing, done=lambda out: self._fill(*out[:1], gen, out[1]),
+                          label="listing pairs")  # fmt: skip
+
+    def _first_page(self) -> None:
+        """A filter or the sort changed: the list starts again at its first page."""
+        self._start, self._offset, self._select_on_page = None, 0, None
+        self.refresh()
+
+    def turn_page(self, delta: int, select: str | None = None) -> bool:
+        """List the next (``+1``) or previous (``-1``) page; False when there is none.
+        ``select``: the row to select there ("first" / "last"), else the first."""
+        page = self._page
+        if page is None or (page.position == 0 if delta < 0 else not page.has_next):
+            return False
+        sort = SORTS[self.sort.currentText()]
+        if delta > 0:
+            self._start, self._offset = page.next_start(sort), 0
+        else:
+            self._start, self._offset = None, max(0, page.position - PAGE)
+        self._select_on_page = select or "first"
+        self.refresh()
+        return True
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -362,31 +417,43 @@ class QAPanel(QWidget):
         if self._stale:
             self.refresh()
 
-    def _fill(
-        self, pairs: list[Pair], gen: int, total: int | None = None, todo: int | None = None
-    ) -> None:
+    def _fill(self, page: PairPage | None, gen: int, todo: int = 0) -> None:
         if gen != self._query_gen:
             return  # a newer query is on its way
         keep = self.current()
+        self._page = page
+        pairs = page.pairs if page is not None else []
         self._pairs = pairs
-        total = len(pairs) if total is None else total
-        todo = sum(1 for p in pairs if not p.verdict) if todo is None else todo
+        if page is not None and page.position > 0:  # stays here as the night goes on
+            self._start, self._offset = pairs[0].sort_value(SORTS[self.sort.currentText()]), 0
+        elif page is not None:
+            self._start, self._offset = None, 0
+        total = page.total if page is not None else 0
         shown = (
-            f"first {len(pairs)} of {total} pairs (filter or sort to reach the rest)"
-            if total > len(pairs)
-            else f"{total} pair{'s' if total != 1 else ''}"
+            f"pairs {page.position + 1:,}–{page.position + len(pairs):,} of {total:,}"
+            if page is not None and total > len(pairs)
+            else f"{total:,} pair{'s' if total != 1 else ''}"
         )
-        self.count.setText(f"{shown} · {todo} not judged" if pairs else "no pairs match")
+        self.count.setText(f"{shown} · {todo:,} not judged" if pairs else "no pairs match")
+        self.count.setToolTip(self.count.text())  # whole, where a laptop's bar cuts it
+        self.prev_page.setEnabled(page is not None and page.position > 0)
+        self.next_page.setEnabled(page is not None and page.has_next)
+        select, self._select_on_page = self._select_on_page, None
+        self._thumbs_wanted.clear()  # a page left behind renders nothing more
         self.table.blockSignals(True)
         with bulk_fill(self.table):  # refilled at every pair recorded: linear, not N x N
             self.table.setRowCount(len(pairs))
+            del self._rows_shown[len(pairs) :]
             for r, p in enumerate(pairs):
                 self._fill_row(r, p)
         self.table.blockSignals(False)
         listed = {self._cache.key(p) for p in pairs}
         self._icons = {k: v for k, v in self._icons.items() if k in listed}
+        self._ask_thumbs()
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), None)
-        if row is None and keep is not None and keep.id == self._judged_stay:
+        if select is not None and pairs:  # a page turned: its first or last row
+            row = 0 if select == "first" else len(pairs) - 1
+        elif row is None and keep is not None and keep.id == self._judged_stay:
             # the last pair, just judged, left the list (e.g. "Not judged"): no other pair
             # slips under the operator's next key press; J selects the first one
             row = -1
@@ -407,6 +474,11 @@ class QAPanel(QWidget):
         # the pair's own thumbnails or none, set once: a reused row shows nothing of the pair
         # it showed before, and an unchanged row is not touched
         icons = self._thumb_icons(p)
+        if icons is None and p.aligned_ok:  # kept for every pair of a page: no render again
+            self._thumbs_wanted.append(p)
+        shown = (p, icons is not None)
+        if r < len(self._rows_shown) and self._rows_shown[r] == shown:
+            return
         cell(0, f"#{p.id}")
         cell(1, p.verdict or "—", VERDICT_COLOURS.get(p.verdict or ""))
         for i in range(len(THUMBS)):
@@ -416,8 +488,30 @@ class QAPanel(QWidget):
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
         cell(4 + len(THUMBS), fmt(p.score, ".3f") if p.aligned_ok else f"failed: {p.reason}")
         cell(5 + len(THUMBS), ", ".join(p.tags))
-        if icons is None and p.aligned_ok:  # kept for every pair of a page: no render again
-            self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+        if r < len(self._rows_shown):
+            self._rows_shown[r] = shown
+        else:
+            self._rows_shown.append(shown)
+
+    def _ask_thumbs(self) -> None:
+        """Ask for the next rows' thumbnails, `THUMBS_IN_FLIGHT` pairs at a time."""
+        while self._thumbs_asked < THUMBS_IN_FLIGHT and self._thumbs_wanted:
+            p = self._thumbs_wanted.popleft()
+            if self._cache.thumbs(p):  # rendered meanwhile (the selected pair's views)
+                self._show_thumbs(p.id)
+                continue
+            self._thumbs_asked += 1
+            self._cache.request(
+                p,
+                lambda views, pid=p.id: self._thumb_answered(pid, views),
+                lambda _reason: self._thumb_answered(None, None),
+            )
+
+    def _thumb_answered(self, pair_id: int | None, views: PairViews | None) -> None:
+        self._thumbs_asked -= 1
+        if pair_id is not None:
+            self._thumbs(pair_id, views)
+        self._ask_thumbs()
 
     def _thumb_icons(self, pair: Pair) -> list[QIcon] | None:
         """The pair's thumbnail icons, one a role (null where the role has none), made once
@@ -433,10 +527,11 @@ class QAPanel(QWidget):
             self._icons[key] = icons
         return icons
 
-    def _thumbs(self, pair_id: int, views: PairViews) -> None:
+    def _show_thumbs(self, pair_id: int) -> bool:
+        """Set a listed pair's thumbnails in its row; False if it is not listed."""
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
-            return
+            return False
         icons = self._thumb_icons(self._pairs[row])
         if icons is not None:
             with bulk_fill(self.table):
@@ -444,6 +539,11 @@ class QAPanel(QWidget):
                     item = self.table.item(row, 2 + i)
                     if item is not None:
                         set_icon(item, icon)
+        return True
+
+    def _thumbs(self, pair_id: int, views: PairViews) -> None:
+        if not self._show_thumbs(pair_id):
+            return
         if self.current() is not None and self.current().id == pair_id:
             self._views = views
             self._show_views()
@@ -469,8 +569,9 @@ class QAPanel(QWidget):
             return
         a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
         row = self.table.currentRow()
+        at, total = (self._page.position, self._page.total) if self._page else (0, len(self._pairs))
         self._info_text = (
-            f"<b>Pair #{p.id}</b> ({row + 1} of {len(self._pairs)}) · {a} · "
+            f"<b>Pair #{p.id}</b> ({at + row + 1:,} of {total:,}) · {a} · "
             f"verdict: {p.verdict or 'not judged'}"
             + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
         )
@@ -564,9 +665,9 @@ class QAPanel(QWidget):
         # next pair, never the same one twice (nor with this pair's note)
         self.note.clear()
         self._note_refused("")
-        self.step(+1)
+        turning = self.step(+1) == "page"
         moved_to = self.current()
-        last = moved_to is not None and moved_to.id == p.id
+        last = not turning and moved_to is not None and moved_to.id == p.id
         self._judged_stay = p.id if last else None
 
         def done(_v) -> None:
@@ -612,13 +713,21 @@ class QAPanel(QWidget):
         now = self.sort.currentText()
         self.sort.setCurrentText(orders[1] if now == orders[0] else orders[0])
 
-    def step(self, delta: int) -> None:
-        """Select the next (``+1``) or previous (``-1``) pair of the list."""
+    def step(self, delta: int) -> str | None:
+        """Select the next (``+1``) or previous (``-1``) pair of the list; past the page's
+        last (first) row, the next (previous) page's first (last) pair: "page" then, and
+        nothing is selected until that page is listed (a key pressed meanwhile judges
+        nothing)."""
         n = self.table.rowCount()
         if not n:
-            return
+            return None
         row = self.table.currentRow()
+        if row >= 0 and not 0 <= row + delta < n:
+            if self.turn_page(delta, "first" if delta > 0 else "last"):
+                self.table.clearSelection()
+                return "page"
         self.table.selectRow(max(0, min(n - 1, row + delta)) if row >= 0 else 0)
+        return "row"
 
     def _shortcut(self, key: str, slot, *, repeat: bool = True) -> None:
         sc = QShortcut(QKeySequence(key), self)
