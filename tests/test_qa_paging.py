@@ -189,3 +189,28 @@ def test_a_verdict_refills_only_the_row_it_changed_not_the_whole_page(qtbot, nig
     assert store.pair(445).verdict == "pass" and qa.table.item(5, 1).text() == "pass"
     # one row's cells (before: all 200 rows', 2,200 cells)
     assert set(calls) == {5} and len(calls) == qa.table.columnCount(), len(calls)
+
+
+
+def test_k_before_the_first_row_selects_the_pair_just_before_when_pairs_before_the_page_left(
+    qtbot, night
+):
+    """A page's position drops below a page's length when pairs before it leave that place
+    meanwhile (re-measured, as a realignment does, while the grid is sorted by SSIM): K on its
+    first row must select the pair just before it, not the last row of the first page, which
+    is a pair of the page K left (it moved the operator forwards, past pairs not yet seen)."""
+    qa, jobs, store, _sid = night
+    qa.sort.setCurrentText("SSIM ↑")  # none measured yet: in id order
+    _settled(qtbot, jobs)
+    qa.next_page.click()
+    _settled(qtbot, jobs)
+    assert _ids(qa)[0] == 201 and qa.count.text().startswith("pairs 201–400 of 450")
+    for pid in range(1, 11):  # ten pairs of the first page measured: they go to the end
+        store.update_pair(pid, ssim_mean=0.5)
+    _settled(qtbot, jobs)
+    assert _ids(qa)[0] == 201 and qa.count.text().startswith("pairs 191–390 of 450")
+    qa.table.selectRow(0)
+    qtbot.keyClick(qa.table, Qt.Key.Key_K)
+    _settled(qtbot, jobs)
+    assert qa.current().id == 200  # before: 210, the tenth pair of the page K left
+    assert "(190 of 450)" in qa.info.text()

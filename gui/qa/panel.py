@@ -120,8 +120,8 @@ class QAPanel(QWidget):
         self._offset = 0
         """A page asked for by its position (the page before): once, then by its start."""
         self._page: PairPage | None = None
-        self._select_on_page: str | None = None
-        """"first" / "last": the row to select when the page being turned to arrives."""
+        self._select_on_page: int | None = None
+        """The row to select when the page being turned to arrives (-1: its last)."""
         self._thumbs_wanted: deque[Pair] = deque()
         """The listed page's pairs still without thumbnails, in row order (`_ask_thumbs`)."""
         self._thumbs_asked = 0
@@ -398,16 +398,22 @@ class QAPanel(QWidget):
 
     def turn_page(self, delta: int, select: str | None = None) -> bool:
         """List the next (``+1``) or previous (``-1``) page; False when there is none.
-        ``select``: the row to select there ("first" / "last"), else the first."""
+        ``select``: the row to select there ("first" / "last"; going back, "last" is the
+        pair just before this page), else the first."""
         page = self._page
         if page is None or (page.position == 0 if delta < 0 else not page.has_next):
             return False
         sort = SORTS[self.sort.currentText()]
+        row = 0
         if delta > 0:
             self._start, self._offset = page.next_start(sort), 0
+            row = -1 if select == "last" else 0
         else:
             self._start, self._offset = None, max(0, page.position - PAGE)
-        self._select_on_page = select or "first"
+            if select == "last":  # the pair just before this page: the last row only when
+                # the page before is a whole page (pairs before it may have left meanwhile)
+                row = page.position - 1 - self._offset
+        self._select_on_page = row
         self.refresh()
         return True
 
@@ -451,8 +457,8 @@ class QAPanel(QWidget):
         self._icons = {k: v for k, v in self._icons.items() if k in listed}
         self._ask_thumbs()
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), None)
-        if select is not None and pairs:  # a page turned: its first or last row
-            row = 0 if select == "first" else len(pairs) - 1
+        if select is not None and pairs:  # a page turned: the row asked for, or its last
+            row = len(pairs) - 1 if select < 0 else min(select, len(pairs) - 1)
         elif row is None and keep is not None and keep.id == self._judged_stay:
             # the last pair, just judged, left the list (e.g. "Not judged"): no other pair
             # slips under the operator's next key press; J selects the first one
