@@ -79,3 +79,21 @@ def test_a_page_whose_pairs_all_left_the_list_falls_back_to_the_last_page(tmp_pa
 def test_a_page_starts_at_an_offset_or_at_a_pair_not_both():
     with pytest.raises(ValueError, match="not both"):
         PairQuery(offset=200, start=(5, 5))
+
+
+def test_a_page_at_an_offset_past_the_matches_falls_back_to_the_last_page(tmp_path, rng):
+    """The QA grid asks for the page before by its offset; when pairs left the list before
+    that page came, an offset past the end gave an empty page at that position (the grid
+    then read its first pair: IndexError on the GUI thread) instead of the last page."""
+    with Store(tmp_path / "data") as store:
+        sid = _night(store, 25, rng)
+        q = PairQuery(session_id=sid, sort="id", limit=10, verdict="none", offset=10)
+        for pid in range(1, 21):  # judged meanwhile: 5 left in the list
+            store.set_verdict(pid, "pass")
+        page = store.pair_page(q)
+        assert [p.id for p in page.pairs] == [21, 22, 23, 24, 25]
+        assert (page.position, page.total, page.has_next) == (0, 5, False)
+        for pid in range(21, 26):  # and the rest: an empty list at its start, not at 10
+            store.set_verdict(pid, "pass")
+        empty = store.pair_page(q)
+        assert (empty.pairs, empty.position, empty.total) == ([], 0, 0)

@@ -897,19 +897,23 @@ class Store:
         snapshot (what the QA grid shows: "pairs 1,201-1,400 of 3,000").
 
         With ``query.start`` the page begins at that pair (or where it would be); when no
-        match is left there (the pairs at the end were judged out of a "not judged" list),
-        the page is the last one.
+        match is left there or at ``query.offset`` (the pairs at the end were judged out of a
+        "not judged" list), the page is the last one.
         """
         conn = self._reader()
         conn.execute("BEGIN")
         try:
             total = self._count(conn, pair_query_sql(query, count=True))
             rows = conn.execute(*pair_query_sql(query)).fetchall()
-            if query.start is None:
-                position = query.offset
-            elif rows or not total:
-                position = self._count(conn, pair_query_sql(query, before_start=True))
-            else:
+            if not total:
+                position = 0
+            elif rows:
+                position = (
+                    query.offset
+                    if query.start is None
+                    else self._count(conn, pair_query_sql(query, before_start=True))
+                )
+            else:  # past the last match (an offset or a start): the last page
                 position = max(0, total - (query.limit or total))
                 last = replace(query, start=None, offset=position)
                 rows = conn.execute(*pair_query_sql(last)).fetchall()
