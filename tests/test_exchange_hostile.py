@@ -486,6 +486,9 @@ def _set(path, value):
         (("pairs", 0, "tags"), ["a,b"], r"pairs\[0\]\.tags\[0\]"),
         (("pairs", 0, "tags"), ["x" * 65], r"pairs\[0\]\.tags\[0\]"),
         (("pairs", 0, "tags"), ["two\nlines"], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), [" halo"], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["   "], r"pairs\[0\]\.tags\[0\]"),
+        (("pairs", 0, "tags"), ["halo\n"], r"pairs\[0\]\.tags\[0\]"),
         (
             ("pairs", 0, "alignment", "matrix"),
             [[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]],
@@ -493,7 +496,8 @@ def _set(path, value):
         ),
         (("session", "name"), "   ", r"session\.name"),
     ],
-    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "matrix-2x3", "blank-session-name"],
+    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "tag-padded", "tag-blank",
+         "tag-ending-in-newline", "matrix-2x3", "blank-session-name"],
 )
 def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, value, field):
     """The 1.0 schema admitted tags of 200 characters with commas or newlines and a 2x3 matrix;
