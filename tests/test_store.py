@@ -525,3 +525,18 @@ def test_store_writes_from_many_threads_all_execute_on_its_writer_thread(tmp_pat
     assert len(writes) > 12 and len(writer_threads) == 1, writer_threads
     (writer,) = writer_threads
     assert writer is not threading.current_thread() and writer not in callers
+
+
+def test_a_session_is_found_by_its_uid_even_when_the_uid_is_all_digits_or_past_any_id(store):
+    """``Store.session`` read every all-digit reference as an id: a uid of decimal digits
+    named another session (``0...01`` -> session 1), and a number past SQLite's integers
+    (32 nines, or ``sessions show 99999999999999999999``) ended in an OverflowError
+    traceback instead of "no session"."""
+    first = store.create_session("first")  # id 1
+    digits = store.create_session("digits", uid="0" * 31 + "1")
+    nines = store.create_session("nines", uid="9" * 32)
+    assert store.session("0" * 31 + "1").id == digits.id
+    assert store.session("9" * 32).id == nines.id
+    assert store.session("1").id == first.id and store.session(first.id).id == first.id
+    with pytest.raises(KeyError, match="no session"):
+        store.session("99999999999999999999")

@@ -527,7 +527,8 @@ class Store:
         return [session_from_row(r, counts_c.get(r[0], 0), counts_p.get(r[0], 0)) for r in rows]
 
     def session(self, ref: int | str) -> Session:
-        """A session by id, uid or (unique) name.
+        """A session by uid, id or (unique) name, tried in that order (a uid of decimal digits
+        is that session's, not the session of that id).
 
         Raises
         ------
@@ -536,7 +537,13 @@ class Store:
         """
         conn = self._reader()
         rows: list = []
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+        if isinstance(ref, str):  # a uid first: uids are unique and can be all digits
+            rows = conn.execute(
+                f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.uid = ?", (ref,)
+            ).fetchall()
+        digits = isinstance(ref, str) and ref.strip().isdigit()
+        # an id, if it can be one: past SQLite's integers the driver raises OverflowError
+        if not rows and (isinstance(ref, int) or digits) and 0 <= int(ref) < 2**63:
             rows = conn.execute(
                 f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (int(ref),)
             ).fetchall()
