@@ -282,3 +282,25 @@ def test_a_long_pair_count_beside_the_row_size_button_never_widens_the_window(la
     assert win.minimumSizeHint().width() <= 1366
     assert win.width() == 1366
     assert win.qa.rows_button.isVisible() and not win.qa.rows_button.visibleRegion().isEmpty()
+
+
+def test_w_carries_the_zoom_into_a_wipe_not_composed_yet(laptop, qtbot):
+    # the wipe is composed on the job runner when W is pressed: the zoom carried to its empty
+    # view was undone when its first image came (a new image shape is fitted), so the first W
+    # of a pair zoomed in side by side showed the wipe fitted
+    win = laptop()
+    qa = win.qa
+    qtbot.waitUntil(qa.view_a.has_image, timeout=TIMEOUT)
+    assert not qa.view_wipe.has_image()
+    qa.table.setFocus()
+    qtbot.keyClick(qa.table, Qt.Key.Key_Plus)
+    qtbot.keyClick(qa.table, Qt.Key.Key_Plus)
+    side = qa.view_a.view.viewRect()
+    assert side.height() < qa.view_a.image().shape[0]  # zoomed in
+    qtbot.keyClick(qa.table, Qt.Key.Key_W)
+    qtbot.waitUntil(qa.view_wipe.has_image, timeout=TIMEOUT)
+    QApplication.processEvents()
+    wiped = qa.view_wipe.view.viewRect()
+    assert wiped.height() < qa.view_wipe.image().shape[0], wiped  # still zoomed in
+    assert abs(side.center().x() - wiped.center().x()) < 1.0
+    assert abs(side.center().y() - wiped.center().y()) < 1.0

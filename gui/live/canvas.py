@@ -80,6 +80,8 @@ class ImageCanvas(pg.GraphicsView):
         self.item = _FrameItem()
         self.view.addItem(self.item)
         self._shape: tuple[int, ...] | None = None
+        self._part_of: ImageCanvas | None = None
+        """`show_part_of` asked before this canvas had the image: applied when it comes."""
         self._image: np.ndarray | None = None
         self._caption = QLabel(self)
         self._caption.setStyleSheet(
@@ -106,6 +108,7 @@ class ImageCanvas(pg.GraphicsView):
         """
         self._image = image
         if image is None:
+            self._part_of = None
             self.item.set_frame(None)
             self._shape = None
             self._placeholder.show()
@@ -117,6 +120,9 @@ class ImageCanvas(pg.GraphicsView):
         self._shape = image.shape
         if first:
             self.reset_view()
+            carried, self._part_of = self._part_of, None
+            if carried is not None:  # the zoom carried over before the image came
+                self.show_part_of(carried)
         self._placeholder.hide()
         self.set_caption(caption)
 
@@ -155,6 +161,11 @@ class ImageCanvas(pg.GraphicsView):
         smaller one's scale, the image not filling it.)"""
         if other._shape is None:
             return
+        if self._shape is None or self._shape[:2] != other._shape[:2]:
+            # its image is on its way (composed on a worker): shown so when it comes
+            self._part_of = other
+            return
+        self._part_of = None
         h, w = other._shape[:2]
         shown, mine = other.view.viewRect(), self.view.viewRect()
 
