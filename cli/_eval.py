@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = [p for folder in args.pairs for p in find_pairs(folder)]
     if args.csv:  # a pair's image or a model given as --csv would be replaced by the table
         read = [f for p in pairs for f in (p.truth, p.night, p.affine) if f is not None]
-        read += [f for m in args.model for f in (m, card_path_for(m))]
+        models = [default_model_path() if m is None else m for m in paths]  # the default too
+        read += [f for m in models for f in (m, card_path_for(m))]
         check_not_an_input(args.csv, read, "--csv")
     colorizers = [load_colorizer(p, threads=args.threads, params=params) for p in paths]
     names = [c.name for c in colorizers]

@@ -513,3 +513,37 @@ def test_a_data_dir_typo_is_one_line_and_creates_no_record_there(tmp_path, capsy
         "(check --data-dir or $NIGHTLAB_DATA_DIR)"
     ]
     assert not typo.exists()
+
+
+# --- eval ---------------------------------------------------------------------------------
+
+
+def test_eval_csv_onto_the_default_model_it_evaluates_is_refused(
+    pair, tmp_path, monkeypatch, capsys
+):
+    """`eval --csv` refused a pair's image or a --model given as the table, but not the
+    default model it evaluates too: the table replaced the installed model."""
+    import shutil
+
+    import engine.models
+    from engine.models import card_path_for
+
+    day, night = pair
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    shutil.copy(day, pairs / "0000_rgb.png")
+    shutil.copy(night, pairs / "0000_nir.png")
+    real = engine.models.default_model_path()
+    if not real.is_file():
+        pytest.skip(f"{real}: the default model is not installed")
+    model = tmp_path / "models" / real.name
+    model.parent.mkdir()
+    shutil.copy(real, model)
+    shutil.copy(card_path_for(real), card_path_for(model))
+    monkeypatch.setattr(engine.models, "default_model_path", lambda: model)
+    before = model.read_bytes()
+    for target in (model, card_path_for(model)):
+        code = cli_main(["eval", "--pairs", str(pairs), "--limit", "1", "--csv", str(target)])
+        err = capsys.readouterr().err.strip().splitlines()
+        _one_error_line(code, err, target.name, "is an input")
+    assert model.read_bytes() == before
