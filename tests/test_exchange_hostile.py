@@ -496,8 +496,16 @@ def _set(path, value):
         ),
         (("session", "name"), "   ", r"session\.name"),
     ],
-    ids=["tag-with-comma", "tag-of-65", "tag-with-newline", "tag-padded", "tag-blank",
-         "tag-ending-in-newline", "matrix-2x3", "blank-session-name"],
+    ids=[
+        "tag-with-comma",
+        "tag-of-65",
+        "tag-with-newline",
+        "tag-padded",
+        "tag-blank",
+        "tag-ending-in-newline",
+        "matrix-2x3",
+        "blank-session-name",
+    ],
 )
 def test_what_the_record_cannot_hold_is_refused_by_the_schema(bag, stage, path, value, field):
     """The 1.0 schema admitted tags of 200 characters with commas or newlines and a 2x3 matrix;

@@ -191,7 +191,6 @@ def test_a_verdict_refills_only_the_row_it_changed_not_the_whole_page(qtbot, nig
     assert set(calls) == {5} and len(calls) == qa.table.columnCount(), len(calls)
 
 
-
 def test_k_before_the_first_row_selects_the_pair_just_before_when_pairs_before_the_page_left(
     qtbot, night
 ):
