@@ -126,8 +126,10 @@ def _decode_refusal(exc: cv2.error, data: np.ndarray) -> str:
     """Why OpenCV's decoder raised on ``data``, in a user's words."""
     if "CV_IO_MAX_IMAGE" in str(exc):  # validateInputImageSize: the header's pixel count
         size = _png_header_size(data)
-        says = f"image is {size[0]}x{size[1]} pixels" if size else "image header declares"
-        return f"{says}, more than can be read (at most 2^30 pixels, 2^20 a side)"
+        limit = "(at most 2^30 pixels, 2^20 a side)"
+        if size:
+            return f"image is {size[0]}x{size[1]} pixels, more than can be read {limit}"
+        return f"image header declares more pixels than can be read {limit}"
     return f"not an image or corrupt (cannot decode: {exc.err or exc})"
 
 

@@ -547,3 +547,24 @@ def test_eval_csv_onto_the_default_model_it_evaluates_is_refused(
         err = capsys.readouterr().err.strip().splitlines()
         _one_error_line(code, err, target.name, "is an input")
     assert model.read_bytes() == before
+
+
+def test_a_jpeg_header_past_opencvs_pixel_limit_is_one_readable_line(tmp_path):
+    """A PNG names its size (``image is 60000x60000 pixels, ...``); a JPEG's refusal read
+    "image header declares, more than can be read": a sentence without its object."""
+    import struct
+
+    from engine._image import ImageError
+
+    ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(buf.tobytes())
+    sof = data.find(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    assert str(err.value) == (
+        f"{path}: image header declares more pixels than can be read "
+        "(at most 2^30 pixels, 2^20 a side)"
+    )
