@@ -540,3 +540,5 @@ def test_a_session_is_found_by_its_uid_even_when_the_uid_is_all_digits_or_past_a
     assert store.session("1").id == first.id and store.session(first.id).id == first.id
     with pytest.raises(KeyError, match="no session"):
         store.session("99999999999999999999")
+    with pytest.raises(KeyError, match="no session"):  # another record's uid: not session 2
+        store.session("0" * 31 + "2")

@@ -541,8 +541,9 @@ class Store:
             rows = conn.execute(
                 f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.uid = ?", (ref,)
             ).fetchall()
-        digits = isinstance(ref, str) and ref.strip().isdigit()
-        # an id, if it can be one: past SQLite's integers the driver raises OverflowError
+        # an id, if it can be one: past SQLite's integers the driver raises OverflowError, and
+        # 32 digits are a uid (of a session not in this record), not an id with leading zeros
+        digits = isinstance(ref, str) and ref.strip().isdigit() and len(ref.strip()) < 32
         if not rows and (isinstance(ref, int) or digits) and 0 <= int(ref) < 2**63:
             rows = conn.execute(
                 f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (int(ref),)
