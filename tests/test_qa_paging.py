@@ -213,3 +213,16 @@ def test_k_before_the_first_row_selects_the_pair_just_before_when_pairs_before_t
     _settled(qtbot, jobs)
     assert qa.current().id == 200  # before: 210, the tenth pair of the page K left
     assert "(190 of 450)" in qa.info.text()
+
+
+def test_the_page_button_pressed_before_a_new_sort_is_listed_does_not_seek_with_the_old_one(
+    qtbot, night
+):
+    """▶ (or J on the last row) between a sort change and its listing turned from the old
+    sort's page: its last pair's place in the new order (Newest's pair #251 in Oldest), so
+    the grid showed pairs 250-449 and pairs 1-249 were skipped."""
+    qa, jobs, _store, _sid = night
+    qa.sort.setCurrentText("Oldest")
+    qa.next_page.click()  # at once, before the listing came back
+    _settled(qtbot, jobs)
+    assert _ids(qa)[0] in (1, 201), _ids(qa)[:3]  # before: 250

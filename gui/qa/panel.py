@@ -394,6 +394,11 @@ class QAPanel(QWidget):
     def _first_page(self) -> None:
         """A filter or the sort changed: the list starts again at its first page."""
         self._start, self._offset, self._select_on_page = None, 0, None
+        # the page listed is of the old order: no page is turned from it (▶, J on its last
+        # row) until the new one is listed
+        self._page = None
+        self.prev_page.setEnabled(False)
+        self.next_page.setEnabled(False)
         self.refresh()
 
     def turn_page(self, delta: int, select: str | None = None) -> bool:
