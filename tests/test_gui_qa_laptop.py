@@ -273,9 +273,8 @@ def test_a_long_pair_count_beside_the_row_size_button_never_widens_the_window(la
     # button: the bar gives way (the count is cut at its end) rather than push the window
     # past a 1366 px screen (1472 px wide with the button and the whole count)
     win = laptop()
-    win.qa.count.setText(
-        "first 200 of 3,000 pairs (filter or sort to reach the rest) · 2,140 not judged"
-    )
+    # the longest the panel writes for a night of five figures (`QAPanel._fill`), and more
+    win.qa.count.setText("pairs 12,801–13,000 of 13,000 · 12,140 not judged (a longer note)")
     for _ in range(10):  # each layout up to the window's asks again: until none is left
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         QApplication.processEvents()
