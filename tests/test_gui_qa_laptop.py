@@ -273,8 +273,8 @@ def test_a_long_pair_count_beside_the_row_size_button_never_widens_the_window(la
     # button: the bar gives way (the count is cut at its end) rather than push the window
     # past a 1366 px screen (1472 px wide with the button and the whole count)
     win = laptop()
-    # the longest the panel writes for a night of five figures (`QAPanel._fill`), and more
-    win.qa.count.setText("pairs 12,801–13,000 of 13,000 · 12,140 not judged (a longer note)")
+    # the form the panel writes (`QAPanel._fill`), for a record of six figures
+    win.qa.count.setText("pairs 120,801–121,000 of 121,000 · 112,140 not judged · 8,860 judged")
     for _ in range(10):  # each layout up to the window's asks again: until none is left
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         QApplication.processEvents()
