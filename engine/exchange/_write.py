@@ -272,6 +272,7 @@ class _FolderSink(_Sink):
         if path.parent not in self.dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.dirs.add(path.parent)
+        # direct write: a bag being built in its staging folder, renamed whole
         return open(path, "xb")
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
@@ -314,6 +315,7 @@ class _ZipSink(_Sink):
         self.root = out.name[:-4] if out.name.lower().endswith(".zip") else out.name
         self._stack = contextlib.ExitStack()
         self.f = self._stack.enter_context(atomic_write(out, mode="wb"))
+        # direct write: a zip inside a file that is itself one atomic_write
         self.zf = self._stack.enter_context(zipfile.ZipFile(self.f, "w", allowZip64=True))
         self.when = time.localtime()[:6]
         self.committed = False
@@ -328,6 +330,7 @@ class _ZipSink(_Sink):
 
     def copy(self, name: str, src: Path, reporter: Reporter) -> tuple[str, int]:
         size = src.stat().st_size
+        # direct write: a member of a zip that is itself one atomic_write
         with self.zf.open(self._info(name, size), "w", force_zip64=size >= 0x7FFFFFFF) as f:
             return _copy_hashing(src, f, reporter, name)
 

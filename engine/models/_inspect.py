@@ -152,6 +152,7 @@ def _archive_io(path: Path) -> ModelIO:
     if arc.executable_format in ("blob", "superblob"):
         fd, tmp = tempfile.mkstemp(suffix=".blob")
         try:
+            # direct write: a private scratch copy in the temp folder, deleted after
             with os.fdopen(fd, "wb") as f:
                 f.write(arc.executable)
             io = _blob_io(Path(tmp), label)
