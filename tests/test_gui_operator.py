@@ -237,6 +237,28 @@ def test_export_and_import_wait_for_a_path(qa_window, qtbot, tmp_path):
     assert imp.go.isEnabled()
 
 
+def test_an_import_says_it_opened_the_imported_session(qa_window, qtbot, tmp_path):
+    # the import opens the session it added, so the next Capture pair records into it; the
+    # dialog said only "Imported 'x (copy)': 4 pairs, 24 captures", and an operator who
+    # imported last week's bag mid-night went on capturing into the copy unawares
+    before = qa_window.state.session
+    dlg = qa_window.export_dialog(show=False)
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=TIMEOUT)
+    dlg.path.setText(str(tmp_path / "bag.zip"))
+    qtbot.mouseClick(dlg.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (tmp_path / "bag.zip").exists() and not dlg.running, timeout=TIMEOUT)
+    imp = qa_window.import_dialog(show=False)
+    qtbot.addWidget(imp)
+    imp.path.setText(str(tmp_path / "bag.zip"))
+    imp.as_copy.setChecked(True)
+    qtbot.mouseClick(imp.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Imported" in imp.phase.text(), timeout=TIMEOUT)
+    opened = qa_window.state.session
+    assert opened.id != before.id and opened.name == f"{before.name} (copy)"
+    assert f"now open: captures go into {opened.name!r}" in imp.phase.text()
+
+
 def test_night_burst_says_it_counts_frames(window):
     burst = window.night_panel.burst
     burst.setValue(4)

@@ -323,6 +323,10 @@ class ImportDialog(_ExchangeDialog):
             )
             return
         self._state.session = result.session
+        # opening it is a switch of where the next capture goes: said, not done silently
+        self.phase.setText(
+            f"{self.phase.text()} · now open: captures go into {result.session.name!r}"
+        )
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import bag", "", "Bags (*.zip bagit.txt)")
