@@ -259,6 +259,22 @@ def test_an_import_says_it_opened_the_imported_session(qa_window, qtbot, tmp_pat
     assert f"now open: captures go into {opened.name!r}" in imp.phase.text()
 
 
+def test_live_colorize_in_day_mode_says_it_waits_for_a_night_frame(window, qtbot):
+    # Live colorize switched on before the camera went to night: the result pane kept the
+    # day reference and its caption, 0 results/s, and nothing said why (a new user pressed
+    # it again). It says what it waits for, and a night frame's result replaces the line
+    cam, view = window.state.camera, window.live.result_view
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()
+    window.set_live(True)
+    assert window.state.live
+    qtbot.waitUntil(lambda: "waits for a night frame" in view._caption.text(), timeout=TIMEOUT)
+    assert view._caption.isVisibleTo(view) and "Ctrl+M" in view._caption.text()
+    with ThreadPoolExecutor(1) as worker:  # switched elsewhere (the mode box, Ctrl+M)
+        worker.submit(cam.set_control, "mode", "night").result()
+    qtbot.waitUntil(lambda: "colorized" in view._caption.text(), timeout=TIMEOUT)
+
+
 def test_night_burst_says_it_counts_frames(window):
     burst = window.night_panel.burst
     burst.setValue(4)
