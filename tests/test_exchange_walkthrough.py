@@ -10,10 +10,15 @@ The export and import dialogs show their closing note or error whole.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 import cli
 from engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -108,5 +113,35 @@ def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
             lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
             timeout=5_000,
         )
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_path, qtbot):
+    # the dialog's note sends the operator to `nightlab reprocess`, which the open app's
+    # hold on the data folder refuses ("being written by another NightLab process"): the
+    # note says to close NightLab first
+    pytest.importorskip("PySide6")
+    import subprocess
+
+    from gui.jobs import JobRunner
+    from gui.sessions.exchange import ExportDialog
+
+    with Store(captured) as store:  # the app's own writer
+        refused = subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), "reprocess", "--session", "roof", "--serial"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert "being written by another NightLab process" in refused.stderr
+        jobs = JobRunner(workers=1)
+        dlg = ExportDialog(store, jobs, store.session("roof"))
+        qtbot.addWidget(dlg)
+        dlg.as_zip.setChecked(False)
+        dlg.path.setText(str(tmp_path / "bag"))
+        dlg.start()
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "nightlab reprocess --session 1" in dlg.phase.text()
+        assert "with NightLab closed" in dlg.phase.text()
         jobs.shutdown()
         jobs.wait()

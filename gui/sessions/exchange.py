@@ -369,7 +369,8 @@ def _without_runs(result, session_id: int) -> str:
         f"{'pair' if result.pairs == 1 else 'pairs'} {'has' if n == 1 else 'have'} "
         "no model run: only "
         f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
-        "add the colorized outputs.</span>"
+        # the app holds the data folder for writing: the command beside it is refused
+        "add the colorized outputs, with NightLab closed.</span>"
     )
 
 
