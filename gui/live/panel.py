@@ -47,9 +47,7 @@ BASE_LABELS = {
 MASK_LABELS = {"heatmap": "Heatmap", "contour": "Contour", "off": "Off"}
 
 
-WAITING_FOR_NIGHT = (
-    "Live colorize waits for a night frame: switch the camera to night (Ctrl+M)"
-)
+WAITING_FOR_NIGHT = "Live colorize waits for a night frame: switch the camera to night (Ctrl+M)"
 
 
 class LivePanel(QWidget):
