@@ -145,3 +145,28 @@ def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_
         assert "with NightLab closed" in dlg.phase.text()
         jobs.shutdown()
         jobs.wait()
+
+
+def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(captured, tmp_path, qtbot):
+    # without a file manager (a lab PC without a desktop, Xvfb, offscreen) Qt opens nothing and
+    # the button did nothing visible; the dialog now says which folder holds the bag
+    pytest.importorskip("PySide6")
+    from PySide6.QtCore import Qt
+
+    from gui.jobs import JobRunner
+    from gui.sessions.exchange import ExportDialog
+
+    with Store(captured, read_only=True) as store:
+        jobs = JobRunner(workers=1)
+        dlg = ExportDialog(store, jobs, store.session("roof"))
+        qtbot.addWidget(dlg)
+        dlg.as_zip.setChecked(False)
+        dlg.path.setText(str(tmp_path / "bag"))
+        dlg.start()
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert dlg.reveal.isEnabled()
+        qtbot.mouseClick(dlg.reveal, Qt.MouseButton.LeftButton)  # offscreen: nothing opens
+        assert f"no file manager opened it: the bag is in {tmp_path}" in dlg.phase.text()
+        assert "2 of 2 pairs have no model run" in dlg.phase.text(), "the note stays"
+        jobs.shutdown()
+        jobs.wait()

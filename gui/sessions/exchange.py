@@ -7,6 +7,7 @@ progress callback runs on the worker, hops to the GUI thread for the bar, and ra
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -299,7 +300,14 @@ class ExportDialog(_ExchangeDialog):
             from PySide6.QtCore import QUrl
             from PySide6.QtGui import QDesktopServices
 
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.written.parent)))
+            folder = self.written.parent
+            if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+                return
+            # no file manager (no desktop, Xvfb): the click did nothing visible; say where
+            said = f"no file manager opened it: the bag is in {html.escape(str(folder))}"
+            if said not in self.phase.text():
+                self.phase.setText(f"{self.phase.text()}<br>Show in folder: {said}")
+                self.adjustSize()
 
 
 class ImportDialog(_ExchangeDialog):
