@@ -275,6 +275,39 @@ def test_live_colorize_in_day_mode_says_it_waits_for_a_night_frame(window, qtbot
     qtbot.waitUntil(lambda: "colorized" in view._caption.text(), timeout=TIMEOUT)
 
 
+def test_day_captures_taken_in_the_app_are_recorded_with_their_frame_metadata(window, qtbot):
+    # the GUI recorded its day reference's captures with no metadata ({}) and the time they
+    # were written: three captures added 3 s apart and fused at 21:48:49 were all "taken"
+    # at 21:48:49, exposure unknown; `nightlab capture` keeps both (README: everything
+    # captured is kept, with the frame's metadata)
+    import time
+
+    cam, store, panel = window.state.camera, window.store, window.capture_panel
+    window.sessions.create("metadata night")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    sid = window.state.session.id
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()  # one frame: recorded at once
+    seq = int(window.state.reference_source.rsplit("#", 1)[1])
+    qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 1, timeout=TIMEOUT)
+    (one,) = store.captures(sid, kind="day")
+    device = cam.latest_frame().meta.device_id
+    assert one.meta["sequence"] == seq and one.meta["device_id"] == device
+    assert one.meta["exposure_us"] is not None and one.taken_at == one.meta["timestamp"]
+
+    for _ in range(2):  # kept over time, then fused: each recorded as taken
+        after = cam.latest_frame().meta.sequence
+        qtbot.waitUntil(lambda a=after: cam.latest_frame().meta.sequence > a + 3, timeout=TIMEOUT)
+        assert panel.add_capture()
+        time.sleep(0.2)
+    kept = [c.taken_at for c in panel.captures.captures]
+    panel.use_median()
+    qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 3, timeout=TIMEOUT)
+    fused = store.captures(sid, kind="day")[1:]
+    assert [c.taken_at for c in fused] == kept
+    assert all(c.meta["sequence"] and c.meta["device_id"] == device for c in fused)
+
+
 def test_night_burst_says_it_counts_frames(window):
     burst = window.night_panel.burst
     burst.setValue(4)
