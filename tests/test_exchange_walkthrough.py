@@ -10,6 +10,7 @@ The export and import dialogs show their closing note or error whole.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -66,20 +67,34 @@ def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
     assert (r.pairs, r.pairs_without_run) == (2, 2)
 
 
-def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
+@contextlib.contextmanager
+def exported_in_dialog(store, out, qtbot):
+    """The GUI's Export dialog on its own job runner, the session 'roof' exported as a folder
+    bag at ``out``: yields the dialog once the export has ended."""
     pytest.importorskip("PySide6")
     from gui.jobs import JobRunner
     from gui.sessions.exchange import ExportDialog
 
-    with Store(captured, read_only=True) as store:
-        jobs = JobRunner(workers=1)
+    jobs = JobRunner(workers=1)
+    try:
         dlg = ExportDialog(store, jobs, store.session("roof"))
         qtbot.addWidget(dlg)
         dlg.show()
         dlg.as_zip.setChecked(False)
-        dlg.path.setText(str(tmp_path / "bag"))
+        dlg.path.setText(str(out))
         dlg.start()
         qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        yield dlg
+    finally:
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
         assert "Exported to" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text()
         # the whole note is visible: the dialog grew to the wrapped label's height
@@ -87,8 +102,6 @@ def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
             lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
             timeout=5_000,
         )
-        jobs.shutdown()
-        jobs.wait()
 
 
 def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
@@ -121,11 +134,7 @@ def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_
     # the dialog's note sends the operator to `nightlab reprocess`, which the open app's
     # hold on the data folder refuses ("being written by another NightLab process"): the
     # note says to close NightLab first
-    pytest.importorskip("PySide6")
     import subprocess
-
-    from gui.jobs import JobRunner
-    from gui.sessions.exchange import ExportDialog
 
     with Store(captured) as store:  # the app's own writer
         refused = subprocess.run(
@@ -134,17 +143,9 @@ def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_
         )  # fmt: skip
         assert refused.returncode == 2
         assert "being written by another NightLab process" in refused.stderr
-        jobs = JobRunner(workers=1)
-        dlg = ExportDialog(store, jobs, store.session("roof"))
-        qtbot.addWidget(dlg)
-        dlg.as_zip.setChecked(False)
-        dlg.path.setText(str(tmp_path / "bag"))
-        dlg.start()
-        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
-        assert "nightlab reprocess --session 1" in dlg.phase.text()
-        assert "with NightLab closed" in dlg.phase.text()
-        jobs.shutdown()
-        jobs.wait()
+        with exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg:
+            assert "nightlab reprocess --session 1" in dlg.phase.text()
+            assert "with NightLab closed" in dlg.phase.text()
 
 
 def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(captured, tmp_path, qtbot):
@@ -153,20 +154,11 @@ def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(capture
     pytest.importorskip("PySide6")
     from PySide6.QtCore import Qt
 
-    from gui.jobs import JobRunner
-    from gui.sessions.exchange import ExportDialog
-
-    with Store(captured, read_only=True) as store:
-        jobs = JobRunner(workers=1)
-        dlg = ExportDialog(store, jobs, store.session("roof"))
-        qtbot.addWidget(dlg)
-        dlg.as_zip.setChecked(False)
-        dlg.path.setText(str(tmp_path / "bag"))
-        dlg.start()
-        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
         assert dlg.reveal.isEnabled()
         qtbot.mouseClick(dlg.reveal, Qt.MouseButton.LeftButton)  # offscreen: nothing opens
         assert f"no file manager opened it: the bag is in {tmp_path}" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text(), "the note stays"
-        jobs.shutdown()
-        jobs.wait()
