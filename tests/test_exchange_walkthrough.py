@@ -57,6 +57,7 @@ def test_cli_export_note_agrees_with_one_pair(captured, tmp_path, capsys):
     assert cli.main(argv) == 0
     notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and notes[0].startswith("note: 1 of 1 pair has no model run, "), notes
+    assert "so its folder holds only night.png and day.png" in notes[0], notes  # not "their"
 
 
 def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
