@@ -599,3 +599,20 @@ def test_night_frame_and_result_split_the_live_view_evenly_on_a_768_px_screen(wi
     for base in ("colorized", "reference_blend", "night"):
         live.base_choice.setCurrentIndex(live.base_choice.findData(base))
         assert live.blend_label.isEnabled() == live.blend.isEnabled() == (base == "reference_blend")
+
+
+def test_the_model_card_ends_a_cut_description_with_an_ellipsis_at_a_word(window, qtbot):
+    # the shipped card's description and licence were cut at 160 characters mid-word and
+    # without a mark ("…Concat/Sigm", "via the VIS-NIR-regis"): a new user took it for a
+    # broken label. A cut ends at a word with "…", and the whole card is in the tooltip
+    from engine.models import default_model_path, verify_model
+
+    card = verify_model(default_model_path()).card
+    description = card.raw["description"]
+    assert len(description) > 160  # the shipped card: long enough to be cut
+    label = window.model_panel.card
+    qtbot.waitUntil(lambda: "Description" in label.text(), timeout=TIMEOUT)
+    shown = label.text().split("Description</td><td>", 1)[1].split("</td>", 1)[0]
+    assert shown.endswith("…") and len(shown) <= 161
+    assert description.startswith(shown[:-1]) and description[len(shown) - 1] == " "
+    assert description in label.toolTip()

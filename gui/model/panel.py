@@ -3,6 +3,7 @@ shown, and where it runs (host with ONNX Runtime, or on an OAK camera's MyriadX)
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
@@ -26,6 +27,25 @@ if TYPE_CHECKING:
 __all__ = ["ModelPanel", "card_html"]
 
 
+CARD_TEXTS = ("description", "license", "trained_on")
+"""The card's free texts: shown cut short in the panel, whole in its tooltip."""
+
+
+def _cut(text: str, limit: int = 160) -> str:
+    """``text`` up to ``limit`` characters, cut at a word with "…" (cut mid-word and
+    unmarked, "…Concat/Sigm" read as a broken label)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "…"
+
+
+def card_texts(card) -> str:
+    """The card's free texts whole, for the panel's tooltip."""
+    raw = card.raw or {}
+    return "\n\n".join(str(raw[k]) for k in CARD_TEXTS if raw.get(k))
+
+
 def card_html(card) -> str:
     """A model card as a short table for the panel (and the About dialog)."""
     raw = card.raw or {}
@@ -36,9 +56,9 @@ def card_html(card) -> str:
         ("File", card.file),
         ("sha256", card.sha256[:16] + "…"),
     ]
-    for key in ("description", "license", "trained_on"):
+    for key in CARD_TEXTS:
         if raw.get(key):
-            rows.append((key.replace("_", " ").capitalize(), str(raw[key])[:160]))
+            rows.append((key.replace("_", " ").capitalize(), html.escape(_cut(str(raw[key])))))
     metrics = raw.get("metrics")
     if isinstance(metrics, dict):
         for k, v in list(metrics.items())[:4]:
@@ -121,9 +141,11 @@ class ModelPanel(QWidget):
 
         def done(card) -> None:
             self.card.setText(card_html(card))
+            self.card.setToolTip(card_texts(card))
 
         def failed(msg: str) -> None:
             self.card.setText(f"<span style='color:#f85149'>{msg}</span>")
+            self.card.setToolTip("")
 
         self._jobs.submit(work, done=done, failed=failed, label="model card")
 
