@@ -163,3 +163,17 @@ def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(capture
         qtbot.mouseClick(dlg.reveal, Qt.MouseButton.LeftButton)  # offscreen: nothing opens
         assert f"no file manager opened it: the bag is in {tmp_path}" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text(), "the note stays"
+
+
+def test_a_refused_export_does_not_show_the_last_exports_full_bar(captured, tmp_path, qtbot):
+    # Export pressed again onto the bag just written is refused ("already exists"); the bar
+    # still showed the first export's 100 % beside the red line, as if the second had run
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
+        assert dlg.bar.value() == dlg.bar.maximum()
+        dlg.start()  # the same path again
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "already exists" in dlg.phase.text()
+        assert dlg.bar.value() == 0

@@ -122,6 +122,7 @@ class _ExchangeDialog(QDialog):
 
     def _run(self, work, describe) -> None:
         self.running = True
+        self.bar.setValue(0)  # this run's progress, not the last one's 100 % (a refusal kept it)
         self.phase.setStyleSheet("color: #8a909a;")
         self._cancel.clear()
         self.go.setEnabled(False)
