@@ -76,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if r.pairs_without_run:
         # captured pairs carry no model run until reprocessed: the partner gets raw frames only
+        lack = (
+            "has no model run, so its folder holds"
+            if r.pairs_without_run == 1
+            else "have no model run, so their folders hold"
+        )
         print(
-            f"note: {r.pairs_without_run} of {pairs} "
-            f"{'has' if r.pairs_without_run == 1 else 'have'} no model run, so their folders hold "
+            f"note: {r.pairs_without_run} of {pairs} {lack} "
             "only night.png and day.png (no aligned_reference, leak_mask or colorized); run "
             f"'nightlab reprocess --session {session.id}' before exporting to include them",
             file=sys.stderr,

@@ -24,7 +24,7 @@ import numpy as np
 from psygnal import evented
 
 if TYPE_CHECKING:
-    from engine.camera import Camera
+    from engine.camera import Camera, FrameMeta
     from engine.leakmask import LeakMaskParams
     from engine.store import Session
 
@@ -83,6 +83,8 @@ class AppState:
     reference_fixed_camera: bool = False
     """The reference was taken by the live camera itself (same device, not moved), so live
     registration uses the fixed-camera prior; False for a file from elsewhere."""
+    reference_meta: FrameMeta | None = None
+    """What the camera said about the reference's frame (None for a file or a fusion)."""
     live: bool = False
     """Live colorization on."""
     view: LiveViewSpec = field(default_factory=LiveViewSpec)
@@ -98,11 +100,17 @@ class AppState:
     captures go there whatever `session` says, so another session is not opened meanwhile."""
 
     def set_reference(
-        self, image: np.ndarray | None, source: str = "", *, fixed_camera: bool = False
+        self,
+        image: np.ndarray | None,
+        source: str = "",
+        *,
+        fixed_camera: bool = False,
+        meta: FrameMeta | None = None,
     ) -> None:
         """Set the day reference and where it came from (one call, both events).
 
-        ``fixed_camera``: taken by the live camera itself (see `reference_fixed_camera`)."""
+        ``fixed_camera``: taken by the live camera itself (see `reference_fixed_camera`);
+        ``meta``: the camera's metadata of its frame (see `reference_meta`)."""
         if image is not None:
             image = np.asarray(image)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -112,4 +120,5 @@ class AppState:
                 )
         self.reference_source = source if image is not None else ""
         self.reference_fixed_camera = bool(fixed_camera) and image is not None
+        self.reference_meta = meta if image is not None else None
         self.reference = image

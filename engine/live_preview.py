@@ -27,7 +27,7 @@ from engine.leakmask import warm_in_background
 from engine.live import PairTracker
 
 if TYPE_CHECKING:
-    from engine.camera import Camera, Frame, OakColorizer
+    from engine.camera import Camera, Frame, FrameMeta, OakColorizer
     from engine.colorize import Colorizer
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import PairResult
@@ -155,17 +155,21 @@ class LivePreview:
         warm_in_background()
 
     # -- configuration (any thread) --------------------------------------------------------
-    def set_reference(self, day: np.ndarray | None, *, fixed_camera: bool = False) -> None:
+    def set_reference(
+        self, day: np.ndarray | None, *, fixed_camera: bool = False, meta: FrameMeta | None = None
+    ) -> None:
         """A new day reference (on the tracker): the next frame is registered from scratch.
 
-        ``fixed_camera``: the reference came from this camera (identity prior, local search)."""
+        ``fixed_camera``: the reference came from this camera (identity prior, local search);
+        ``meta``: what the camera said about the frame (kept with it when it is recorded)."""
         current = self.tracker.reference
         if current is not None and day is current.image:
             return  # the tracker told us about its own reference
         if day is None:
             self.tracker.clear_reference()
         else:
-            self.tracker.set_reference(day, fixed_camera=fixed_camera)
+            metas = (meta,) if meta is not None else ()
+            self.tracker.set_reference(day, fixed_camera=fixed_camera, metas=metas)
         with self._cond:
             self._ssim_mean, self._ssim_due = None, 0.0
 

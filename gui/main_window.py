@@ -360,14 +360,16 @@ class MainWindow(QMainWindow):
 
     def _wire_state(self) -> None:
         s, p = self.state, self.preview
-        p.set_reference(s.reference, fixed_camera=s.reference_fixed_camera)
+        p.set_reference(s.reference, fixed_camera=s.reference_fixed_camera, meta=s.reference_meta)
         p.set_view(s.view)
         p.set_leak_params(s.leak_params)
         p.set_model(s.model_path)
         p.set_enabled(s.live)
         # the preview is thread-safe: these run on whichever thread changed the state
         s.events.reference.connect(
-            lambda image: p.set_reference(image, fixed_camera=s.reference_fixed_camera)
+            lambda image: p.set_reference(
+                image, fixed_camera=s.reference_fixed_camera, meta=s.reference_meta
+            )
         )
         s.events.view.connect(p.set_view)
         s.events.leak_params.connect(p.set_leak_params)

@@ -108,6 +108,23 @@ def test_count_zero_without_a_day_reference_is_refused_in_one_line(data, capsys)
     assert len(err) == 1 and "0 only with a day reference" in err[0]
 
 
+def test_a_single_capture_is_logged_as_one_capture_not_a_continuous_run(data, capsys):
+    # every Capture pair of the app (and `capture --count 1`) wrote "started: continuous,
+    # 1 capture(s), burst 4" into the session log, which a reader took for a schedule
+    from engine.live import CapturePlan
+    from engine.store import Store
+
+    assert CapturePlan(count=1, burst=4).describe() == "one capture, burst 4"
+    assert CapturePlan(count=3, every_s=600).describe() == "every 10m, 3 captures, burst 1"
+    assert CapturePlan(count=1, every_s=600).describe() == "every 10m, 1 capture, burst 1"
+    assert cli.main(["capture", "--session", "one", "--day-reference", "--count", "1"]) == 0
+    assert "day reference first, one capture, burst 1" in capsys.readouterr().out
+    with Store(data, read_only=True) as store:
+        (session,) = store.sessions()
+        started = [e.message for e in store.log_entries(session.id) if e.kind == "started"]
+    assert started == ["day reference first, one capture, burst 1"]
+
+
 def test_reprocess_of_an_unknown_session_names_it_with_both_quotes(tmp_path, capsys):
     # before: "no session '99" -- the closing quote stripped along with KeyError's own
     from engine.store import Store

@@ -10,10 +10,16 @@ The export and import dialogs show their closing note or error whole.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from pathlib import Path
+
 import pytest
 
 import cli
 from engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -51,6 +57,7 @@ def test_cli_export_note_agrees_with_one_pair(captured, tmp_path, capsys):
     assert cli.main(argv) == 0
     notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and notes[0].startswith("note: 1 of 1 pair has no model run, "), notes
+    assert "so its folder holds only night.png and day.png" in notes[0], notes  # not "their"
 
 
 def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
@@ -61,20 +68,34 @@ def test_export_result_counts_pairs_without_a_run(captured, tmp_path):
     assert (r.pairs, r.pairs_without_run) == (2, 2)
 
 
-def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
+@contextlib.contextmanager
+def exported_in_dialog(store, out, qtbot):
+    """The GUI's Export dialog on its own job runner, the session 'roof' exported as a folder
+    bag at ``out``: yields the dialog once the export has ended."""
     pytest.importorskip("PySide6")
     from gui.jobs import JobRunner
     from gui.sessions.exchange import ExportDialog
 
-    with Store(captured, read_only=True) as store:
-        jobs = JobRunner(workers=1)
+    jobs = JobRunner(workers=1)
+    try:
         dlg = ExportDialog(store, jobs, store.session("roof"))
         qtbot.addWidget(dlg)
         dlg.show()
         dlg.as_zip.setChecked(False)
-        dlg.path.setText(str(tmp_path / "bag"))
+        dlg.path.setText(str(out))
         dlg.start()
         qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        yield dlg
+    finally:
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
         assert "Exported to" in dlg.phase.text()
         assert "2 of 2 pairs have no model run" in dlg.phase.text()
         # the whole note is visible: the dialog grew to the wrapped label's height
@@ -82,8 +103,6 @@ def test_gui_export_dialog_shows_the_note(captured, tmp_path, qtbot):
             lambda: dlg.phase.height() >= dlg.phase.heightForWidth(dlg.phase.width()),
             timeout=5_000,
         )
-        jobs.shutdown()
-        jobs.wait()
 
 
 def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
@@ -110,3 +129,51 @@ def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
         )
         jobs.shutdown()
         jobs.wait()
+
+
+def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_path, qtbot):
+    # the dialog's note sends the operator to `nightlab reprocess`, which the open app's
+    # hold on the data folder refuses ("being written by another NightLab process"): the
+    # note says to close NightLab first
+    import subprocess
+
+    with Store(captured) as store:  # the app's own writer
+        refused = subprocess.run(
+            [sys.executable, str(ROOT / "main.py"), "reprocess", "--session", "roof", "--serial"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert "being written by another NightLab process" in refused.stderr
+        with exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg:
+            assert "nightlab reprocess --session 1" in dlg.phase.text()
+            assert "with NightLab closed" in dlg.phase.text()
+
+
+def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(captured, tmp_path, qtbot):
+    # without a file manager (a lab PC without a desktop, Xvfb, offscreen) Qt opens nothing and
+    # the button did nothing visible; the dialog now says which folder holds the bag
+    pytest.importorskip("PySide6")
+    from PySide6.QtCore import Qt
+
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
+        assert dlg.reveal.isEnabled()
+        qtbot.mouseClick(dlg.reveal, Qt.MouseButton.LeftButton)  # offscreen: nothing opens
+        assert f"no file manager opened it: the bag is in {tmp_path}" in dlg.phase.text()
+        assert "2 of 2 pairs have no model run" in dlg.phase.text(), "the note stays"
+
+
+def test_a_refused_export_does_not_show_the_last_exports_full_bar(captured, tmp_path, qtbot):
+    # Export pressed again onto the bag just written is refused ("already exists"); the bar
+    # still showed the first export's 100 % beside the red line, as if the second had run
+    with (
+        Store(captured, read_only=True) as store,
+        exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg,
+    ):
+        assert dlg.bar.value() == dlg.bar.maximum()
+        dlg.start()  # the same path again
+        qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
+        assert "already exists" in dlg.phase.text()
+        assert dlg.bar.value() == 0

@@ -237,6 +237,77 @@ def test_export_and_import_wait_for_a_path(qa_window, qtbot, tmp_path):
     assert imp.go.isEnabled()
 
 
+def test_an_import_says_it_opened_the_imported_session(qa_window, qtbot, tmp_path):
+    # the import opens the session it added, so the next Capture pair records into it; the
+    # dialog said only "Imported 'x (copy)': 4 pairs, 24 captures", and an operator who
+    # imported last week's bag mid-night went on capturing into the copy unawares
+    before = qa_window.state.session
+    dlg = qa_window.export_dialog(show=False)
+    qtbot.addWidget(dlg)
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=TIMEOUT)
+    dlg.path.setText(str(tmp_path / "bag.zip"))
+    qtbot.mouseClick(dlg.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: (tmp_path / "bag.zip").exists() and not dlg.running, timeout=TIMEOUT)
+    imp = qa_window.import_dialog(show=False)
+    qtbot.addWidget(imp)
+    imp.path.setText(str(tmp_path / "bag.zip"))
+    imp.as_copy.setChecked(True)
+    qtbot.mouseClick(imp.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Imported" in imp.phase.text(), timeout=TIMEOUT)
+    opened = qa_window.state.session
+    assert opened.id != before.id and opened.name == f"{before.name} (copy)"
+    assert f"now open: captures go into {opened.name!r}" in imp.phase.text()
+
+
+def test_live_colorize_in_day_mode_says_it_waits_for_a_night_frame(window, qtbot):
+    # Live colorize switched on before the camera went to night: the result pane kept the
+    # day reference and its caption, 0 results/s, and nothing said why (a new user pressed
+    # it again). It says what it waits for, and a night frame's result replaces the line
+    cam, view = window.state.camera, window.live.result_view
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()
+    window.set_live(True)
+    assert window.state.live
+    qtbot.waitUntil(lambda: "waits for a night frame" in view._caption.text(), timeout=TIMEOUT)
+    assert view._caption.isVisibleTo(view) and "Ctrl+M" in view._caption.text()
+    with ThreadPoolExecutor(1) as worker:  # switched elsewhere (the mode box, Ctrl+M)
+        worker.submit(cam.set_control, "mode", "night").result()
+    qtbot.waitUntil(lambda: "colorized" in view._caption.text(), timeout=TIMEOUT)
+
+
+def test_day_captures_taken_in_the_app_are_recorded_with_their_frame_metadata(window, qtbot):
+    # the GUI recorded its day reference's captures with no metadata ({}) and the time they
+    # were written: three captures added 3 s apart and fused at 21:48:49 were all "taken"
+    # at 21:48:49, exposure unknown; `nightlab capture` keeps both (README: everything
+    # captured is kept, with the frame's metadata)
+    import time
+
+    cam, store, panel = window.state.camera, window.store, window.capture_panel
+    window.sessions.create("metadata night")
+    qtbot.waitUntil(lambda: window.state.session is not None, timeout=TIMEOUT)
+    sid = window.state.session.id
+    qtbot.waitUntil(lambda: cam.latest_frame() is not None, timeout=TIMEOUT)
+    assert window.capture_reference()  # one frame: recorded at once
+    seq = int(window.state.reference_source.rsplit("#", 1)[1])
+    qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 1, timeout=TIMEOUT)
+    (one,) = store.captures(sid, kind="day")
+    device = cam.latest_frame().meta.device_id
+    assert one.meta["sequence"] == seq and one.meta["device_id"] == device
+    assert one.meta["exposure_us"] is not None and one.taken_at == one.meta["timestamp"]
+
+    for _ in range(2):  # kept over time, then fused: each recorded as taken
+        after = cam.latest_frame().meta.sequence
+        qtbot.waitUntil(lambda a=after: cam.latest_frame().meta.sequence > a + 3, timeout=TIMEOUT)
+        assert panel.add_capture()
+        time.sleep(0.2)
+    kept = [c.taken_at for c in panel.captures.captures]
+    panel.use_median()
+    qtbot.waitUntil(lambda: len(store.captures(sid, kind="day")) == 3, timeout=TIMEOUT)
+    fused = store.captures(sid, kind="day")[1:]
+    assert [c.taken_at for c in fused] == kept
+    assert all(c.meta["sequence"] and c.meta["device_id"] == device for c in fused)
+
+
 def test_night_burst_says_it_counts_frames(window):
     burst = window.night_panel.burst
     burst.setValue(4)

@@ -283,6 +283,26 @@ def test_a_long_pair_count_beside_the_row_size_button_never_widens_the_window(la
     assert win.qa.rows_button.isVisible() and not win.qa.rows_button.visibleRegion().isEmpty()
 
 
+def test_a_tagged_pairs_line_never_widens_the_window(laptop, qtbot):
+    # the pair line under the comparison lists the selected pair's tags: a pair tagged
+    # "cat, halo" made the window 1384 px wide and five tags 1658 px, past a 1366 px screen
+    # (the comparison and the docks moved off it). It is cut at its end instead, whole in
+    # its tooltip
+    win = laptop()
+    qa = win.qa
+    pid = qa.current().id
+    qtbot.keyClicks(qa.tags_edit, "ask-partner, cat, halo, needs-realign, orange-cat-head")
+    qtbot.keyClicks(qa.tags_edit, ", recheck-ecc")
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "recheck-ecc" in qa.info.text(), timeout=TIMEOUT)
+    for _ in range(10):  # each layout up to the window's asks again: until none is left
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        QApplication.processEvents()
+    assert win.minimumSizeHint().width() <= 1366
+    assert win.width() == 1366
+    assert qa.current().id == pid and "recheck-ecc" in qa.info.toolTip()
+
+
 def test_w_carries_the_zoom_into_a_wipe_not_composed_yet(laptop, qtbot):
     # the wipe is composed on the job runner when W is pressed: the zoom carried to its empty
     # view was undone when its first image came (a new image shape is fitted), so the first W

@@ -144,14 +144,18 @@ class CapturePlan:
         parts = []
         if self.day_reference:
             parts.append("day reference first")
+        if self.count == 0:
+            return "day reference only" + (f", burst {self.burst}" if self.burst > 1 else "")
+        if self.count == 1 and not (self.times or self.every_s or self.start is not None):
+            # the app's Capture pair: one capture is no run ("continuous, 1 capture(s)" in
+            # the session log read as a schedule)
+            return ", ".join([*parts, "one capture", f"burst {self.burst}"])
         if self.times:
             parts.append("at " + ", ".join(f"{t:%H:%M}" for t in self.times))
         else:
             parts.append(f"every {_fmt_interval(self.every_s)}" if self.every_s else "continuous")
-        if self.count == 0:
-            return "day reference only" + (f", burst {self.burst}" if self.burst > 1 else "")
         if self.count is not None:
-            parts.append(f"{self.count} capture(s)")
+            parts.append(f"{self.count} capture{'' if self.count == 1 else 's'}")
         if self.start is not None and self.end is not None:
             parts[-1] += f" between {self.start:%H:%M} and {self.end:%H:%M}"
         parts.append(f"burst {self.burst}")

@@ -29,6 +29,7 @@ import numpy as np
 from psygnal import Signal, SignalGroup
 
 if TYPE_CHECKING:
+    from engine.camera import FrameMeta
     from engine.leakmask import LeakMaskParams
     from engine.pipeline import PairResult, SupportsColorize, WarpedReference
 
@@ -78,6 +79,10 @@ class Reference:
     """The day images it was made from, read-only, in the order given (``image`` itself for
     one): what a capture run stores as the pair's day captures when the reference was not
     recorded yet (the GUI's fused reference), so the record rebuilds the same reference."""
+    metas: tuple[FrameMeta | None, ...] = ()
+    """What the camera said about each of ``days`` (``None`` for one from a file; empty when
+    not given): recorded with them, so a day capture keeps its time, exposure and frame
+    number like a night capture."""
 
     def describe(self) -> str:
         """One line for logs and the CLI: which captures went in, which were left out and why.
@@ -162,6 +167,7 @@ class PairTracker:
         *,
         capture_ids: Sequence[int] = (),
         fixed_camera: bool = False,
+        metas: Sequence[FrameMeta | None] = (),
     ) -> Reference:
         """Use one day image, or several fused into one, as the reference.
 
@@ -190,6 +196,8 @@ class PairTracker:
             check_rgb(img, f"day image {i}")
         if capture_ids and len(capture_ids) != len(stack):
             raise ValueError(f"got {len(capture_ids)} capture ids for {len(stack)} day images")
+        if metas and len(metas) != len(stack):
+            raise ValueError(f"got {len(metas)} frame metadata for {len(stack)} day images")
         from engine.reference import fuse_day_captures
 
         # the same deterministic fusion the inspector and `nightlab reprocess` rebuild from
@@ -212,6 +220,7 @@ class PairTracker:
             used=fused.used,
             refused=fused.refused,
             days=days,
+            metas=tuple(metas),
         )
         with self._lock:
             self._reference = ref

@@ -79,7 +79,12 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
         return
     # every day image it was made from: the pair's record fuses them again into this very
     # reference (deterministic), stability map included
-    ids = [store.add_capture(session_id, day, kind="day").id for day in ref.days or (ref.image,)]
+    days = ref.days or (ref.image,)
+    metas = ref.metas or (None,) * len(days)  # the camera's, as a night capture keeps its own
+    ids = [
+        store.add_capture(session_id, day, kind="day", meta=meta).id
+        for day, meta in zip(days, metas, strict=True)
+    ]
     renamed = tracker.recorded(ref, ids)
     if renamed is not None and len(ids) > 1:
         store.log(session_id, "reference", renamed.describe())

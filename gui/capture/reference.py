@@ -245,7 +245,7 @@ class ReferencePanel(QWidget):
         if frame is None:
             return False
         self._state.set_reference(
-            frame.image, f"frame #{frame.meta.sequence}", fixed_camera=True
+            frame.image, f"frame #{frame.meta.sequence}", fixed_camera=True, meta=frame.meta
         )  # the live camera itself: registration starts from the identity
         self.message.emit(f"Day reference captured (frame #{frame.meta.sequence})")
         return True
@@ -261,12 +261,15 @@ class ReferencePanel(QWidget):
             from engine.burst import average_frames, grab_burst
 
             frames = grab_burst(cam, count, colour=True)
-            return average_frames([f.image for f in frames]), frames[0].meta.sequence
+            return average_frames([f.image for f in frames]), frames[0].meta
 
         def done(out) -> None:
-            image, first = out
+            image, first = out  # the mean is recorded with its first frame's metadata
             self._state.set_reference(
-                image, f"burst of {count} from frame #{first}", fixed_camera=True
+                image,
+                f"burst of {count} from frame #{first.sequence}",
+                fixed_camera=True,
+                meta=first,
             )
             self.message.emit(f"Day reference: mean of {count} frames")
 
@@ -396,7 +399,8 @@ class ReferencePanel(QWidget):
     def use_median(self) -> None:
         """Fuse the kept captures (`engine.reference.fuse_day_captures`) on the job runner;
         they stay kept, so one can be removed and the rest fused again."""
-        frames = self.captures.images()
+        kept = self.captures.captures
+        frames, metas = [c.image for c in kept], [c.meta for c in kept]
         if len(frames) < 2:
             self.message.emit("keep 2 or more captures (Add capture) to fuse them")
             return
@@ -404,7 +408,7 @@ class ReferencePanel(QWidget):
 
         def work():
             if tracker is not None:  # fused once, there; the main window mirrors it
-                return tracker.set_reference(frames, fixed_camera=True)
+                return tracker.set_reference(frames, fixed_camera=True, metas=metas)
             from engine.reference import fuse_day_captures
 
             return fuse_day_captures(frames)

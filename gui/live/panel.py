@@ -47,6 +47,9 @@ BASE_LABELS = {
 MASK_LABELS = {"heatmap": "Heatmap", "contour": "Contour", "off": "Off"}
 
 
+WAITING_FOR_NIGHT = "Live colorize waits for a night frame: switch the camera to night (Ctrl+M)"
+
+
 class LivePanel(QWidget):
     """Live camera + live result, view options, zoom; follows ``state`` and ``preview``."""
 
@@ -66,12 +69,13 @@ class LivePanel(QWidget):
         self._preview = preview
         self.stats = stats or LiveStats()
         self._last_seq = -1
+        self._waiting_for_night = False
         self.last_result: LiveResult | None = None
 
         self.camera_view = ImageCanvas("Camera not streaming")
         self.result_view = ImageCanvas(
-            "Capture a day reference (Ctrl+D), switch the camera to night (Camera dock: "
-            "mode), then turn on Live colorize (Ctrl+L)"
+            "Capture a day reference (Ctrl+D), switch the camera to night (Ctrl+M or Camera "
+            "dock: mode), then turn on Live colorize (Ctrl+L)"
         )
         self.result_view.link(self.camera_view)
         self.camera_view.set_paint_callback(lambda t: self.stats.painted(t, result=False))
@@ -222,6 +226,13 @@ class LivePanel(QWidget):
             frame.image, f"{mode} · #{frame.meta.sequence}", frame_time=frame.meta.timestamp
         )
         self.stats.frame_shown()
+        # live colorize takes night frames only: on in day mode, the result pane kept the
+        # reference and nothing said why no result came (said once, on the change)
+        waiting = self._state.live and not frame.is_gray and self._state.reference is not None
+        if waiting != self._waiting_for_night:
+            self._waiting_for_night = waiting
+            if waiting:
+                self.result_view.set_caption(WAITING_FOR_NIGHT)
 
     def _show_result(self, res: LiveResult) -> None:
         if not self._state.live:

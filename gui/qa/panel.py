@@ -284,6 +284,10 @@ class QAPanel(QWidget):
             esc.setContext(Qt.ShortcutContext.WidgetShortcut)
             esc.activated.connect(self.table.setFocus)
         self.info = QLabel("")
+        # the pair's line (its tags, a failed alignment's reason) is cut at its end where the
+        # row is short of room, whole in its tooltip: a pair's tags made the window wider
+        # than a 1366 px screen (1658 px with five tags)
+        self.info.setMinimumWidth(120)
         self.verdict_buttons: dict[str, QPushButton] = {}
         vbar = QHBoxLayout()
         for verdict, key in (("pass", "P"), ("fail", "F"), ("review", "R")):
@@ -573,7 +577,7 @@ class QAPanel(QWidget):
             w.setEnabled(p is not None)
         if p is None:
             self._info_text = ""
-            self.info.setText("")
+            self._show_info("")
             self.view_a.set_image(None)
             self.view_b.set_image(None)
             self.view_wipe.set_image(None)
@@ -586,7 +590,7 @@ class QAPanel(QWidget):
             f"verdict: {p.verdict or 'not judged'}"
             + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
         )
-        self.info.setText(self._info_text)
+        self._show_info(self._info_text)
         self.selected.emit(p)
         hit = self._cache.get(p)
         if hit is not None:
@@ -594,6 +598,10 @@ class QAPanel(QWidget):
             self._show_views()
         elif p.aligned_ok:
             self._cache.request(p, lambda views, pid=p.id: self._thumbs(pid, views))
+
+    def _show_info(self, text: str) -> None:
+        self.info.setText(text)
+        self.info.setToolTip(text)
 
     def _show_views(self) -> None:
         v = self._views
@@ -606,9 +614,9 @@ class QAPanel(QWidget):
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
         if any(r in ("colorized", "masked") and getattr(v, r) is None for r in (a_role, b_role)):
             # said once, after the pair's line (each view change used to append it again)
-            self.info.setText(self._info_text + " · (no colorizer: colour views unavailable)")
+            self._show_info(self._info_text + " · (no colorizer: colour views unavailable)")
             return
-        self.info.setText(self._info_text)
+        self._show_info(self._info_text)
         if not wiping:
             a, b = v.displayed(a_role), v.displayed(b_role)
             if a is None or b is None:

@@ -7,6 +7,7 @@ progress callback runs on the worker, hops to the GUI thread for the bar, and ra
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,6 +122,7 @@ class _ExchangeDialog(QDialog):
 
     def _run(self, work, describe) -> None:
         self.running = True
+        self.bar.setValue(0)  # this run's progress, not the last one's 100 % (a refusal kept it)
         self.phase.setStyleSheet("color: #8a909a;")
         self._cancel.clear()
         self.go.setEnabled(False)
@@ -299,7 +301,14 @@ class ExportDialog(_ExchangeDialog):
             from PySide6.QtCore import QUrl
             from PySide6.QtGui import QDesktopServices
 
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.written.parent)))
+            folder = self.written.parent
+            if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+                return
+            # no file manager (no desktop, Xvfb): the click did nothing visible; say where
+            said = f"no file manager opened it: the bag is in {html.escape(str(folder))}"
+            if said not in self.phase.text():
+                self.phase.setText(f"{self.phase.text()}<br>Show in folder: {said}")
+                self.adjustSize()
 
 
 class ImportDialog(_ExchangeDialog):
@@ -323,6 +332,10 @@ class ImportDialog(_ExchangeDialog):
             )
             return
         self._state.session = result.session
+        # opening it is a switch of where the next capture goes: said, not done silently
+        self.phase.setText(
+            f"{self.phase.text()} · now open: captures go into {result.session.name!r}"
+        )
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import bag", "", "Bags (*.zip bagit.txt)")
@@ -365,7 +378,8 @@ def _without_runs(result, session_id: int) -> str:
         f"{'pair' if result.pairs == 1 else 'pairs'} {'has' if n == 1 else 'have'} "
         "no model run: only "
         f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
-        "add the colorized outputs.</span>"
+        # the app holds the data folder for writing: the command beside it is refused
+        "add the colorized outputs, with NightLab closed.</span>"
     )
 
 
