@@ -713,10 +713,12 @@ class MainWindow(QMainWindow):
         if layout is not None:
             self._docks_sized = self.restoreState(layout)
         # the QA grid / comparison split and the grid's row size, as the operator left them
-        saved = {key: s.contains(f"qa/{key}") for key in ("grid_height", "compact_rows")}
+        keys = ("grid_height", "compact_rows", "split_height")
+        saved = {key: s.contains(f"qa/{key}") for key in keys}
         self.qa.grid_layout.restore(
             s.value("qa/grid_height", None, type=int) if saved["grid_height"] else None,
             s.value("qa/compact_rows", None, type=bool) if saved["compact_rows"] else None,
+            s.value("qa/split_height", None, type=int) if saved["split_height"] else None,
         )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -819,6 +821,8 @@ class MainWindow(QMainWindow):
             grid = self.qa.grid_layout
             if grid.grid_height() is not None:
                 self._settings.setValue("qa/grid_height", grid.grid_height())
+                if grid.split_height() is not None:  # the height it was chosen in
+                    self._settings.setValue("qa/split_height", grid.split_height())
             self._settings.setValue("qa/compact_rows", grid.compact)
         self.live.stop()
         self.controls.detach()

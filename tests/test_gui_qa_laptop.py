@@ -303,3 +303,45 @@ def test_w_carries_the_zoom_into_a_wipe_not_composed_yet(laptop, qtbot):
     assert wiped.height() < qa.view_wipe.image().shape[0], wiped  # still zoomed in
     assert abs(side.center().x() - wiped.center().x()) < 1.0
     assert abs(side.center().y() - wiped.center().y()) < 1.0
+
+
+def _laptop_window(window_at, judged_store, qtbot, settings, width, height):
+    """A MainWindow at ``width`` x ``height`` on the QA tab, every pair listed."""
+    session = judged_store.pairs(sort="id")[0].session_id
+    win = window_at(width, height, settings=settings)
+    win.state.session = judged_store.session(session)
+    win.tabs.setCurrentWidget(win.qa)
+    qtbot.waitUntil(lambda: win.qa.table.rowCount() == PAIRS, timeout=TIMEOUT)
+    QApplication.processEvents()
+    return win
+
+
+def test_a_split_dragged_on_a_big_screen_leaves_the_laptop_comparison_its_fresh_size(
+    window_at, judged_store, qtbot, tmp_path
+):
+    # the grid dragged tall on a 1920x1080 screen (a remembered split is pixels): restored at
+    # 1366x768 it took the laptop's comparison down to 487x180 (a fresh start gives 487x241)
+    fresh = _laptop_window(window_at, judged_store, qtbot, None, 1366, 768)
+    fresh_view = fresh.qa.view_a.size()
+    fresh.close()
+    assert fresh.wait_closed(timeout=20)
+
+    big = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1920, 1080)
+    split = _split(big)
+    total = sum(split.sizes())
+    split.setSizes([total - 330, 330])  # as many rows as the big screen holds
+    dragged = split.sizes()[0]
+    big.close()
+    assert big.wait_closed(timeout=20)
+
+    laptop_again = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1366, 768)
+    qa = laptop_again.qa
+    assert qa.view_a.height() >= fresh_view.height(), (qa.view_a.size(), fresh_view)  # was 180
+    assert qa.view_a.width() >= fresh_view.width(), (qa.view_a.size(), fresh_view)
+    assert len(_full_rows(qa.table)) >= 6  # and the grid still shows what a fresh start does
+    laptop_again.close()
+    assert laptop_again.wait_closed(timeout=20)
+
+    # back on the big screen, the operator's own split comes back as they dragged it
+    big_again = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1920, 1080)
+    assert _split(big_again).sizes()[0] == dragged
