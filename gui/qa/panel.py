@@ -139,6 +139,13 @@ class QAPanel(QWidget):
         self._wipe_wanted: tuple | None = None
         self._info_text = ""
         """The selected pair's line (what `info` shows, before any note on the views)."""
+        self._kept_notes: dict[int, tuple[str, str]] = {}
+        """pair id -> (note, why): notes typed for a verdict the store refused, kept until
+        the pair is judged with them; one comes back in the note field when its pair is
+        selected with the field empty (the judge has often moved on when the refusal comes)."""
+        self._note_of: int | None = None
+        """The pair whose kept note is in the note field: it goes back to `_kept_notes`, as
+        edited, when the selection leaves that pair (a note never rides on to another pair)."""
         self._judged_stay: int | None = None
         """The pair just judged where the list could not move on (the last one): a second
         verdict key on it is a double press, not a re-judgement, until the operator moves
@@ -567,6 +574,7 @@ class QAPanel(QWidget):
         p = self.current()
         if p is None or p.id != self._judged_stay:
             self._judged_stay = None  # moved away: back on it, a verdict is deliberate
+        self._swap_kept_note(p)
         self._views = None
         # a verdict, note or tag is for a pair: with none selected they cannot work
         for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
@@ -671,6 +679,9 @@ class QAPanel(QWidget):
             return False
         typed = self.note.text()
         note = typed.strip()
+        if self._note_of == p.id:  # its kept note, judged with it now (kept again if refused)
+            self._note_of = None
+            self._kept_notes.pop(p.id, None)
         operator = self._state.session.operator if self._state.session else ""
         # on to the next pair now, not when the write is done: a second key press judges the
         # next pair, never the same one twice (nor with this pair's note)
@@ -689,23 +700,47 @@ class QAPanel(QWidget):
         def failed(reason: str) -> None:  # the runner also shows it in the status bar
             if self._judged_stay == p.id:
                 self._judged_stay = None  # not judged: a second press is no repeat
-            # the store refused: what the operator typed comes back, on the pair it is about,
-            # unless they have typed another note or moved on since
-            if self.note.text() or self.current() is not moved_to:
+            why = f"Pair #{p.id}: {reason}"
+            if typed.strip():  # kept: it comes back in the field whenever the pair is selected
+                self._kept_notes[p.id] = (typed, why)
+            # the store refused: the operator is taken back to the pair, unless they have
+            # typed another note or moved on since (a refill lists new `Pair`s: by id)
+            now = self.current()
+            if self.note.text() or now is None or moved_to is None or now.id != moved_to.id:
                 return
             row = next((i for i, q in enumerate(self._pairs) if q.id == p.id), None)
             if row is not None:
-                self.table.selectRow(row)
-            self.note.setText(typed)
-            self._note_refused(f"Pair #{p.id}: {reason}")
+                self.table.selectRow(row)  # its note comes back (`_swap_kept_note`)
+            if not typed.strip():
+                self._note_refused(why)
 
         self._jobs.submit(
             lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
             done=done,
             failed=failed,
-            label="saving the verdict",
+            label=f"saving the verdict for pair #{p.id}",
         )
         return True
+
+    def _swap_kept_note(self, p: Pair | None) -> None:
+        """The selection is now ``p``: a kept note in the field for another pair goes back
+        to `_kept_notes` (as edited since; an emptied field lets it go), and ``p``'s kept
+        note, if any, comes into an empty field, marked with why it was refused."""
+        left = self._note_of
+        if left is not None and (p is None or p.id != left):
+            self._note_of = None
+            text = self.note.text()
+            if text.strip():
+                self._kept_notes[left] = (text, self._kept_notes.get(left, ("", ""))[1])
+            else:
+                self._kept_notes.pop(left, None)
+            self.note.clear()
+            self._note_refused("")
+        if p is not None and p.id in self._kept_notes and not self.note.text():
+            text, why = self._kept_notes[p.id]
+            self.note.setText(text)
+            self._note_refused(why)
+            self._note_of = p.id
 
     def _again_hint(self) -> str:
         # with one pair listed K and J have nowhere to go: only a click moves "back" to it
