@@ -6,11 +6,12 @@ can; renders of the same pair already under way are shared, not repeated.
 Two bounds, because a night's run records pairs all night and both views ask for them: the
 full renders (every view of a pair at full resolution: ~7 MiB at 640x480, ~45 MiB at
 1920x1080) are kept for the few pairs being looked at (``VIEWS_KEPT``: the inspector's, the
-QA selection, the newest recorded); the QA grid's thumbnails (~140 KiB a pair whatever the
-frame size) for ``THUMBS_KEPT`` pairs, more than a QA page, so refilling a page as the record
-grows renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS
-per recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid
-re-rendered the pairs pushed out, a backlog of jobs that grew with every pair.
+QA selection, the newest recorded); the thumbnails (`THUMB_BYTES` a pair whatever the frame
+size) for as many pairs as whoever shows them asks (`keep_thumbs`: the QA grid keeps two pages
+and a quarter, 450 pairs, 59 MiB), so refilling a page as the record grows, or paging back,
+renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS per
+recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid re-rendered
+the pairs pushed out, a backlog of jobs that grew with every pair.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ if TYPE_CHECKING:
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
-__all__ = ["THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
+__all__ = ["THUMB_BYTES", "THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
 
 THUMB_ROLES = ("night", "reference", "colorized", "masked", "mask")
 THUMB_WIDTH = 96
 VIEWS_KEPT = 8
 """Pairs whose full render is kept (least recently used goes first)."""
-THUMBS_KEPT = 256
-"""Pairs whose thumbnails are kept: at least a QA page (`gui.qa.panel.PAGE`)."""
+THUMBS_KEPT = VIEWS_KEPT
+"""Pairs whose thumbnails are kept until a grid asks for more (`PairCache.keep_thumbs`)."""
+THUMB_BYTES = len(THUMB_ROLES) * THUMB_WIDTH * (THUMB_WIDTH * 3 // 4) * 4
+"""A pair's thumbnails (5 BGRA images 96 px wide) of a 4:3 frame: 138,240 bytes (16:9:
+103,680; measured the same from `_thumbnails`)."""
 
 
 class PairCache:
@@ -68,6 +72,16 @@ class PairCache:
     def __len__(self) -> int:
         """Full renders held (at most ``size``)."""
         return len(self._cache)
+
+    @property
+    def thumbs_kept(self) -> int:
+        """Pairs whose thumbnails are kept at most (the least recently shown go first)."""
+        return self._thumbs_kept
+
+    def keep_thumbs(self, at_least: int) -> None:
+        """Keep at least ``at_least`` pairs' thumbnails (a grid: what it pages between);
+        a smaller number than kept already changes nothing."""
+        self._thumbs_kept = max(self._thumbs_kept, int(at_least))
 
     @property
     def thumbs_held(self) -> int:

@@ -226,3 +226,56 @@ def test_the_page_button_pressed_before_a_new_sort_is_listed_does_not_seek_with_
     qa.next_page.click()  # at once, before the listing came back
     _settled(qtbot, jobs)
     assert _ids(qa)[0] in (1, 201), _ids(qa)[:3]  # before: 250
+
+
+def test_paging_back_to_the_page_before_asks_for_none_of_its_thumbnails_again(
+    qtbot, store, monkeypatch
+):
+    """The pair cache kept 256 pairs' thumbnails for pages of 200: ▶ then ◀ pushed most of
+    the first page's out, and each of its rows was rendered again (~100 ms a pair, a page
+    ~20 s of job runner, the grid blank meanwhile). Here a page of 4 and a cache made, as the
+    app's was, for a page and a quarter: the panel keeps two pages' worth."""
+    import gui.qa.panel as qa_module
+    from engine.app_state import AppState
+    from engine.colorize import ReferenceTransferColorizer
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+    from gui.qa.panel import QAPanel
+    from tests.conftest import aligned_pairs
+
+    page = 4
+    monkeypatch.setattr(qa_module, "PAGE", page)
+    state = AppState()
+    state.session = aligned_pairs(store, 2 * page)
+    jobs = JobRunner(workers=1)
+    colorizer = ReferenceTransferColorizer()
+    # one full render kept (the app keeps 8 for pages of 200): a page's rows need their own
+    cache = PairCache(store, jobs, lambda: colorizer, size=1, thumbs_kept=page + page // 4)
+    asked: list[int] = []
+    real_request = cache.request
+    cache.request = lambda p, *a, **k: asked.append(p.id) or real_request(p, *a, **k)
+
+    def all_thumbs() -> bool:
+        n = qa.table.rowCount()
+        return n > 0 and all(not qa.table.item(r, 2).icon().isNull() for r in range(n))
+
+    try:
+        qa = QAPanel(state, store, jobs, cache)
+        qtbot.addWidget(qa)
+        qa.show()
+        qtbot.waitUntil(lambda: all_thumbs() and not jobs.active, timeout=60_000)
+        first = _ids(qa)
+        qa.next_page.click()
+        qtbot.waitUntil(lambda: _ids(qa) != first and all_thumbs(), timeout=60_000)
+        _settled(qtbot, jobs)
+        asked.clear()
+        qa.prev_page.click()
+        qtbot.waitUntil(lambda: _ids(qa) == first, timeout=GUI_TIMEOUT)
+        assert all_thumbs()  # shown with the rows, not rendered again row by row
+        _settled(qtbot, jobs)
+        selected = qa.current().id
+        # only the selected pair's full views (one kept: the other page's pair had it)
+        assert [pid for pid in asked if pid != selected] == [], asked
+    finally:
+        jobs.shutdown()
+        jobs.wait()

@@ -79,9 +79,14 @@ VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
-"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
-than a page: `gui.pair_cache.THUMBS_KEPT`); the count says which of how many, and the page
-buttons (or J past the last row, K before the first) turn the page."""
+"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for
+`THUMB_PAGES_KEPT` pages); the count says which of how many, and the page buttons (or J past
+the last row, K before the first) turn the page."""
+THUMB_PAGES_KEPT = 2.25
+"""Pages whose thumbnails the pair cache keeps: the page shown, the one paged from, and a
+quarter for the pairs a night's run records meanwhile (~5 minutes at 10 a minute): at 200 a
+page, 450 pairs of `gui.pair_cache.THUMB_BYTES`, 59 MiB. Before, 256 pairs (a page and a bit):
+▶ then ◀ rendered most of the first page again (~100 ms a pair, ~20 s of job runner)."""
 THUMBS_IN_FLIGHT = 2
 """Pairs whose thumbnails are asked of the job runner at once; the rest of the page waits
 here, not in the runner's queue (first come, first served), so a listing, the selected
@@ -112,6 +117,7 @@ class QAPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
+        cache.keep_thumbs(int(THUMB_PAGES_KEPT * PAGE))
         self._pairs: list[Pair] = []
         self._start: tuple | None = None
         """Where the page starts (`PairQuery.start`): at the first pair listed, so pairs
