@@ -73,6 +73,12 @@ class PairCache:
         """Full renders held (at most ``size``)."""
         return len(self._cache)
 
+    def clear(self) -> None:
+        """Forget every render held (full views and thumbnails): the next request renders
+        anew. Renders under way still answer whoever waits for them."""
+        self._cache.clear()
+        self._thumbs.clear()
+
     @property
     def thumbs_kept(self) -> int:
         """Pairs whose thumbnails are kept at most (the least recently shown go first)."""

@@ -279,3 +279,42 @@ def test_paging_back_to_the_page_before_asks_for_none_of_its_thumbnails_again(
     finally:
         jobs.shutdown()
         jobs.wait()
+
+
+def test_the_panel_says_when_a_listing_is_in_the_grid_and_which_pairs_it_lists(qtbot, night):
+    """What a user of the widget (the QA benchmark, a script driving the app) reads instead of
+    the panel's insides: `listing` while a listing asked for is on its way, `listed` with its
+    page when the grid shows it, `pairs` row by row, `first_page` back to the start."""
+    qa, jobs, _store, _sid = night
+    pages = []
+    qa.listed.connect(pages.append)
+    assert not qa.listing and [p.id for p in qa.pairs] == _ids(qa)
+    qa.next_page.click()
+    assert qa.listing and _ids(qa)[0] == N  # still the first page, about to change
+    qtbot.waitUntil(lambda: not qa.listing, timeout=GUI_TIMEOUT)
+    assert [p.position for p in pages] == [200] and pages[0].pairs[0].id == 250
+    assert [p.id for p in qa.pairs] == _ids(qa) == list(range(250, 50, -1))
+    qa.first_page()
+    assert qa.listing
+    _settled(qtbot, jobs)
+    assert not qa.listing and [p.position for p in pages] == [200, 0]
+    assert [p.id for p in qa.pairs] == _ids(qa) == list(range(N, N - 200, -1))
+
+
+def test_the_qa_benchmark_reads_no_private_attribute_of_the_app():
+    """`benchmarks/qa_big_session.py` drove the panel through its insides (`_fill`,
+    `_query_gen`, `_pairs`, the cache's dicts): renamed or reshaped, the benchmark broke or
+    silently measured something else. Its own helpers' attributes (`self._...`) are its own."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "benchmarks" / "qa_big_session.py"
+    private = [
+        f"{ast.unparse(node)} (line {node.lineno})"
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []

@@ -106,6 +106,8 @@ class QAPanel(QWidget):
     message = Signal(str)
     selected = Signal(object)
     """The `Pair` now under review (GUI thread)."""
+    listed = Signal(object)
+    """The grid shows a new listing: its `engine.store.PairPage` (None: no session open)."""
 
     def __init__(
         self,
@@ -141,6 +143,8 @@ class QAPanel(QWidget):
         """The list changed while the panel was hidden: it is listed again when shown."""
         self._views: PairViews | None = None
         self._query_gen = 0
+        self._shown_gen = 0
+        """The listing the grid shows (`_query_gen` when it shows the last one asked for)."""
         self._wipe_busy = False
         self._wipe_wanted: tuple | None = None
         self._info_text = ""
@@ -200,7 +204,7 @@ class QAPanel(QWidget):
             self.max_leak.valueChanged,
             self.tag.editingFinished,
         ):
-            sig.connect(lambda *_: self._first_page())
+            sig.connect(lambda *_: self.first_page())
 
         # the grid
         self.table = QTableWidget(0, len(COLUMNS))
@@ -347,10 +351,21 @@ class QAPanel(QWidget):
         follow(ev.pair_added, lambda *_: self.refresh(), self)
         follow(ev.pair_changed, lambda *_: self.refresh(), self)
         # another session: its first page (a page start is a place in one session's list)
-        follow(state.events.session, lambda *_: self._first_page(), self)
+        follow(state.events.session, lambda *_: self.first_page(), self)
         self.refresh()
 
     # -- the list --------------------------------------------------------------------------
+    @property
+    def pairs(self) -> tuple[Pair, ...]:
+        """The pairs the grid lists, row by row (the page shown)."""
+        return tuple(self._pairs)
+
+    @property
+    def listing(self) -> bool:
+        """A listing asked for (a sort, a filter, a page turned, a pair recorded) is not in
+        the grid yet: what it shows is about to change."""
+        return self._shown_gen != self._query_gen
+
     def query(self):
         from engine.store import PairQuery
 
@@ -404,8 +419,9 @@ class QAPanel(QWidget):
         self._jobs.submit(listing, done=lambda out: self._fill(*out[:1], gen, out[1]),
                           label="listing pairs")  # fmt: skip
 
-    def _first_page(self) -> None:
-        """A filter or the sort changed: the list starts again at its first page."""
+    def first_page(self) -> None:
+        """List again from the first page (done when a filter, the sort or the session
+        changes)."""
         self._start, self._offset, self._select_on_page = None, 0, None
         # the page listed is of the old order: no page is turned from it (▶, J on its last
         # row) until the new one is listed
@@ -444,6 +460,7 @@ class QAPanel(QWidget):
     def _fill(self, page: PairPage | None, gen: int, todo: int = 0) -> None:
         if gen != self._query_gen:
             return  # a newer query is on its way
+        self._shown_gen = gen
         keep = self.current()
         self._page = page
         pairs = page.pairs if page is not None else []
@@ -488,6 +505,7 @@ class QAPanel(QWidget):
         if row >= 0:
             self.table.selectRow(row)
         self._on_select()
+        self.listed.emit(page)
 
     def _fill_row(self, r: int, p: Pair) -> None:
         def cell(c: int, text: str, colour: str | None = None, icon: QIcon | None = None) -> None:
