@@ -19,11 +19,10 @@ PAGE = 2
 NOTE = "van parked under the tree"
 
 
-@pytest.fixture
-def refusing(qtbot, tmp_path, monkeypatch):
-    """A QA panel over a read-only store of `N` pairs, `PAGE` pairs a page, sorted oldest
-    first, the first pair selected; and ``hold()``, which keeps the runner's one worker busy
-    until the returned gate is set."""
+def _panel(qtbot, tmp_path, monkeypatch, *, read_only: bool):
+    """A QA panel over a store of `N` pairs (opened read-only: every write refused),
+    `PAGE` pairs a page, sorted oldest first, the first pair selected and the keyboard in
+    the list; with its job runner (one worker) and the store."""
     import gui.qa.panel as qa_module
     from engine.app_state import AppState
     from engine.store import Store
@@ -32,13 +31,13 @@ def refusing(qtbot, tmp_path, monkeypatch):
     from gui.qa.panel import QAPanel
 
     monkeypatch.setattr(qa_module, "PAGE", PAGE)
-    data = tmp_path / "ro"
+    data = tmp_path / "data"
     with Store(data) as writer:
-        s = writer.create_session("read-only judging", operator="ana")
+        s = writer.create_session("judging", operator="ana")
         for i in range(N):
             writer.capture_pair(s.id, day=np.full((8, 8, 3), 40 * i, np.uint8),
                                 night=np.full((8, 8), 30, np.uint8))  # fmt: skip
-    store = Store(data, read_only=True)
+    store = Store(data, read_only=read_only)
     state = AppState()
     state.session = store.session(s.id)
     jobs = JobRunner(workers=1)
@@ -46,10 +45,20 @@ def refusing(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(qa)
     qa.resize(1300, 700)
     qa.show()
+    qa.activateWindow()
+    qtbot.waitExposed(qa)
     qa.sort.setCurrentText("Oldest")
     qtbot.waitUntil(lambda: _ids(qa) == [1, 2] and not jobs.active, timeout=GUI_TIMEOUT)
     qa.table.selectRow(0)
     qa.table.setFocus()
+    return qa, jobs, store
+
+
+@pytest.fixture
+def refusing(qtbot, tmp_path, monkeypatch):
+    """`_panel` over a read-only store, and ``hold()``, which keeps the runner's one worker
+    busy until the returned gate is set."""
+    qa, jobs, store = _panel(qtbot, tmp_path, monkeypatch, read_only=True)
 
     def hold() -> threading.Event:
         gate = threading.Event()
@@ -57,6 +66,16 @@ def refusing(qtbot, tmp_path, monkeypatch):
         return gate
 
     yield qa, jobs, hold
+    jobs.shutdown()
+    jobs.wait()
+    store.close()
+
+
+@pytest.fixture
+def judging(qtbot, tmp_path, monkeypatch):
+    """`_panel` over a store that takes verdicts."""
+    qa, jobs, store = _panel(qtbot, tmp_path, monkeypatch, read_only=False)
+    yield qa, jobs, store
     jobs.shutdown()
     jobs.wait()
     store.close()
@@ -140,3 +159,64 @@ def test_a_note_edited_after_its_refusal_comes_back_as_edited(qtbot, refusing):
     assert qa.note.text() == ""
     qtbot.keyClick(qa.table, Qt.Key.Key_K)
     assert qa.note.text() == NOTE + ", left at 02:10"
+
+
+def _key(qtbot, key) -> None:
+    """A key pressed wherever the keyboard is, as a real one goes."""
+    from PySide6.QtWidgets import QApplication
+
+    qtbot.keyClick(QApplication.focusWidget(), key)
+
+
+def test_a_note_typed_then_left_stays_with_its_pair_and_is_not_stored_on_the_next(
+    qtbot, judging
+):
+    # Before: the note field kept its text when J moved on, and P stored pair #1's note
+    # with pair #2's verdict
+    qa, jobs, store = judging
+    _type_note(qtbot, qa)
+    _key(qtbot, Qt.Key.Key_J)  # not judged after all: the next pair first
+    assert qa.current().id == 2 and qa.note.text() == ""
+    _key(qtbot, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: store.pair(2).verdict == "pass", timeout=GUI_TIMEOUT)
+    assert store.verdicts(2)[-1].note == ""
+    _settled(qtbot, jobs)
+    assert qa.current().id == 3 and qa.note.text() == ""  # P turned the page
+    _key(qtbot, Qt.Key.Key_K)
+    _settled(qtbot, jobs)
+    _key(qtbot, Qt.Key.Key_K)  # back to pair #1: the note is there, and goes with its verdict
+    assert qa.current().id == 1 and qa.note.text() == NOTE
+    _key(qtbot, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: store.pair(1).verdict == "fail", timeout=GUI_TIMEOUT)
+    assert store.verdicts(1)[-1].note == NOTE
+    _settled(qtbot, jobs)
+    _key(qtbot, Qt.Key.Key_K)
+    assert qa.current().id == 1 and qa.note.text() == ""  # stored: not offered again
+
+
+def test_a_verdict_clicked_while_typing_a_note_gives_the_keyboard_back_to_the_list(
+    qtbot, judging
+):
+    # Before: the keyboard stayed in the emptied note field, and the next P typed "p" there
+    qa, jobs, store = judging
+    qa.note.setFocus()
+    qtbot.keyClicks(qa.note, "halo")
+    qtbot.mouseClick(qa.verdict_buttons["fail"], Qt.MouseButton.LeftButton)
+    assert qa.current().id == 2
+    _key(qtbot, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: store.pair(2).verdict == "pass", timeout=GUI_TIMEOUT)
+    assert store.pair(1).verdict == "fail" and store.verdicts(1)[-1].note == "halo"
+    assert qa.note.text() == ""
+
+
+def test_tags_added_with_enter_give_the_keyboard_back_to_the_list(qtbot, judging):
+    # Before: the keyboard stayed in the tags field, and P typed "p" into it
+    qa, jobs, store = judging
+    qa.tags_edit.setFocus()
+    qtbot.keyClicks(qa.tags_edit, "fog, van")
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: set(store.pair(1).tags) == {"fog", "van"}, timeout=GUI_TIMEOUT)
+    _settled(qtbot, jobs)
+    _key(qtbot, Qt.Key.Key_P)
+    qtbot.waitUntil(lambda: store.pair(1).verdict == "pass", timeout=GUI_TIMEOUT)
+    assert qa.tags_edit.text() == ""

@@ -150,12 +150,14 @@ class QAPanel(QWidget):
         self._info_text = ""
         """The selected pair's line (what `info` shows, before any note on the views)."""
         self._kept_notes: dict[int, tuple[str, str]] = {}
-        """pair id -> (note, why): notes typed for a verdict the store refused, kept until
-        the pair is judged with them; one comes back in the note field when its pair is
-        selected with the field empty (the judge has often moved on when the refusal comes)."""
+        """pair id -> (note, why refused or ""): notes typed and not stored yet, a pair's
+        until it is judged with it: left when the judge moved on without a verdict, or typed
+        for a verdict the store refused (the judge has often moved on when the refusal
+        comes). One comes back in the note field when its pair is selected."""
         self._note_of: int | None = None
-        """The pair whose kept note is in the note field: it goes back to `_kept_notes`, as
-        edited, when the selection leaves that pair (a note never rides on to another pair)."""
+        """The pair the note field's text is for: it goes back to `_kept_notes`, as edited,
+        when the selection leaves that pair (a note never rides on to another pair's
+        verdict)."""
         self._judged_stay: int | None = None
         """The pair just judged where the list could not move on (the last one): a second
         verdict key on it is a double press, not a re-judgement, until the operator moves
@@ -292,7 +294,7 @@ class QAPanel(QWidget):
         self.tags_edit.setMaximumWidth(220)
         self.tags_edit.returnPressed.connect(self._add_tags)
         self.tags_edit.textEdited.connect(lambda _t: self._tags_refused(""))
-        self.note.textEdited.connect(lambda _t: self._note_refused(""))
+        self.note.textEdited.connect(lambda _t: self._note_typed())
         self._note_refused("")  # the field's tooltip
         self._tags_refused("")  # the field's tooltip
         for edit in (self.note, self.tags_edit):
@@ -711,6 +713,8 @@ class QAPanel(QWidget):
         # next pair, never the same one twice (nor with this pair's note)
         self.note.clear()
         self._note_refused("")
+        if self.note.hasFocus():  # a button clicked while typing it: the keys go on in the list
+            self.table.setFocus()
         turning = self.step(+1) == "page"
         moved_to = self.current()
         last = not turning and moved_to is not None and moved_to.id == p.id
@@ -746,10 +750,15 @@ class QAPanel(QWidget):
         )
         return True
 
+    def _note_typed(self) -> None:
+        self._note_refused("")
+        p = self.current()
+        self._note_of = None if p is None else p.id
+
     def _swap_kept_note(self, p: Pair | None) -> None:
-        """The selection is now ``p``: a kept note in the field for another pair goes back
-        to `_kept_notes` (as edited since; an emptied field lets it go), and ``p``'s kept
-        note, if any, comes into an empty field, marked with why it was refused."""
+        """The selection is now ``p``: the note field's text for another pair goes to
+        `_kept_notes` (as edited; an emptied field lets a kept note go), and ``p``'s kept
+        note, if any, comes into the field, marked with why it was refused."""
         left = self._note_of
         if left is not None and (p is None or p.id != left):
             self._note_of = None
@@ -830,6 +839,8 @@ class QAPanel(QWidget):
         def done(now) -> None:
             if self.tags_edit.text() == typed:  # not what was typed since
                 self.tags_edit.clear()
+                if self.tags_edit.hasFocus():  # P / F / R next: they go to the list
+                    self.table.setFocus()
             self.message.emit(f"Pair #{p.id}: tags {', '.join(now)}")
             self.refresh()
 
