@@ -345,3 +345,13 @@ def test_a_split_dragged_on_a_big_screen_leaves_the_laptop_comparison_its_fresh_
     # back on the big screen, the operator's own split comes back as they dragged it
     big_again = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1920, 1080)
     assert _split(big_again).sizes()[0] == dragged
+
+
+def test_the_note_and_tags_fields_read_their_placeholders_whole_at_1366x768(laptop):
+    # the tags field read "add tags, comma..." (how to add several, and that Enter adds them,
+    # were cut off): each field's text area holds its placeholder
+    win = laptop()
+    for edit in (win.qa.note, win.qa.tags_edit):
+        room = edit.contentsRect().width() - 4  # QLineEdit's own 2 px either side
+        need = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+        assert room >= need, (edit.placeholderText(), room, need)

@@ -291,7 +291,12 @@ class QAPanel(QWidget):
         self.note.setPlaceholderText("note for the verdict (optional)")
         self.tags_edit = QLineEdit()
         self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
-        self.tags_edit.setMaximumWidth(220)
+        # wide enough to read how to add several (at 1366 px it read "add tags, comma...")
+        placeholder = self.tags_edit.fontMetrics().horizontalAdvance(
+            self.tags_edit.placeholderText()
+        )
+        self.tags_edit.setMinimumWidth(placeholder + 16)
+        self.tags_edit.setMaximumWidth(max(220, placeholder + 16))
         self.tags_edit.returnPressed.connect(self._add_tags)
         self.tags_edit.textEdited.connect(lambda _t: self._tags_refused(""))
         self.note.textEdited.connect(lambda _t: self._note_typed())
