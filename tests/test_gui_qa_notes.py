@@ -168,9 +168,7 @@ def _key(qtbot, key) -> None:
     qtbot.keyClick(QApplication.focusWidget(), key)
 
 
-def test_a_note_typed_then_left_stays_with_its_pair_and_is_not_stored_on_the_next(
-    qtbot, judging
-):
+def test_a_note_typed_then_left_stays_with_its_pair_and_is_not_stored_on_the_next(qtbot, judging):
     # Before: the note field kept its text when J moved on, and P stored pair #1's note
     # with pair #2's verdict
     qa, jobs, store = judging
@@ -194,9 +192,7 @@ def test_a_note_typed_then_left_stays_with_its_pair_and_is_not_stored_on_the_nex
     assert qa.current().id == 1 and qa.note.text() == ""  # stored: not offered again
 
 
-def test_a_verdict_clicked_while_typing_a_note_gives_the_keyboard_back_to_the_list(
-    qtbot, judging
-):
+def test_a_verdict_clicked_while_typing_a_note_gives_the_keyboard_back_to_the_list(qtbot, judging):
     # Before: the keyboard stayed in the emptied note field, and the next P typed "p" there
     qa, jobs, store = judging
     qa.note.setFocus()
