@@ -372,6 +372,8 @@ class MainWindow(QMainWindow):
         s.events.view.connect(p.set_view)
         s.events.leak_params.connect(p.set_leak_params)
         s.events.model_path.connect(p.set_model)
+        # the QA tab's pairs are colorized by the model of now: none made by another stays
+        follow(s.events.model_path, lambda *_: self._renders_stale(), self)
         s.events.live.connect(p.set_enabled)
         follow(s.events.live, self._show_live, self)
         follow(s.events.reference, self._on_reference, self)
@@ -701,6 +703,10 @@ class MainWindow(QMainWindow):
         )
         t.start()
         self.closing_threads.append(t)
+
+    def _renders_stale(self) -> None:
+        self.pair_cache.clear()
+        self.qa.renders_changed()
 
     # -- settings and shutdown -------------------------------------------------------------
     def _restore_settings(self) -> None:

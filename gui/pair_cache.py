@@ -63,6 +63,9 @@ class PairCache:
         self._waiting: dict[tuple, list[tuple[Callable, Callable | None]]] = {}
         """Renders under way: key -> (done, failed) of everyone waiting for it."""
         self._thumbs: OrderedDict[tuple, dict] = OrderedDict()
+        self._generation = 0
+        """Counts `clear`s: a render begun before one is not kept, and who waits for it gets
+        a render made anew (with the colorizer of now)."""
 
     @staticmethod
     def key(pair: Pair) -> tuple:
@@ -74,10 +77,12 @@ class PairCache:
         return len(self._cache)
 
     def clear(self) -> None:
-        """Forget every render held (full views and thumbnails): the next request renders
-        anew. Renders under way still answer whoever waits for them."""
+        """Forget every render held (full views and thumbnails), e.g. when another model
+        colorizes: the next request renders anew, and so do renders under way (who waits
+        for one gets a render made after this call)."""
         self._cache.clear()
         self._thumbs.clear()
+        self._generation += 1
 
     @property
     def thumbs_kept(self) -> int:
@@ -187,7 +192,13 @@ class PairCache:
         work: Callable[[], tuple],
         failed: Callable[[str], None] | None = None,
     ) -> None:
+        generation = self._generation
+
         def finished(out) -> None:
+            if generation != self._generation:  # cleared meanwhile: rendered with the old
+                for cb, fb in self._waiting.pop(key, []):
+                    self.request(pair, cb, fb)
+                return
             views, thumbs = out
             self._thumbs[key] = thumbs
             self._thumbs.move_to_end(key)

@@ -373,6 +373,16 @@ class QAPanel(QWidget):
         the grid yet: what it shows is about to change."""
         return self._shown_gen != self._query_gen
 
+    def renders_changed(self) -> None:
+        """The pair cache was cleared (another model colorizes): the grid's thumbnails and
+        the selected pair's views are made again, and nothing made before shows meanwhile."""
+        self._icons.clear()
+        self._rows_shown.clear()  # every row set again, without its old thumbnails
+        self._views = None
+        for view in (self.view_a, self.view_b, self.view_wipe):
+            view.set_image(None)
+        self.refresh()
+
     def query(self):
         from engine.store import PairQuery
 
