@@ -122,7 +122,7 @@ class PairCache:
         cache); ``failed(reason)`` if it cannot be (the job runner also says why)."""
         key = self.key(pair)
         hit = self._cache.get(key)
-        if hit is not None:
+        if hit is not None and key in self._thumbs:
             self._cache.move_to_end(key)
             done(hit)
             return
@@ -130,6 +130,12 @@ class PairCache:
             self._waiting[key].append((done, failed))
             return
         self._waiting[key] = [(done, failed)]
+        if hit is not None:
+            # its thumbnails went (more pairs' were shown since) while its views stayed:
+            # made again from them, or a grid's row would wait for them for good
+            self._cache.move_to_end(key)
+            self._submit(pair, key, lambda: (hit, _thumbnails(hit)))
+            return
         store, colorizer = self._store, self._colorizer
 
         def work():

@@ -1,11 +1,13 @@
-"""The QA tab shows the pairs colorized by the model selected now (`AppState.model_path`,
+"""What the QA tab's thumbnails and views are made of (`gui.pair_cache`). It shows the
+pairs colorized by the model selected now (`AppState.model_path`,
 rendered on the job runner with the live preview's colorizer): after another model is
 loaded, the grid's thumbnails and the selected pair's views are made again with it.
 
 Before, the pair cache kept what the previous model had made (the views of the last 8 pairs
 looked at, 256 pairs' thumbnails) and showed it as long as it held it, beside pairs rendered
 with the new model: a judge compared two models without knowing it. Real window, real
-shipped model (a copy of it in another folder plays the other model)."""
+shipped model (a copy of it in another folder plays the other model). And a pair whose
+thumbnails were pushed out gets them back, even while its full views are still held."""
 
 from __future__ import annotations
 
@@ -97,5 +99,39 @@ def test_a_render_under_way_when_the_cache_is_cleared_is_made_again_for_who_wait
         assert cache.get(pair) is got[0] and cache.thumbs_held == 1
     finally:
         go_on.set()
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_a_pair_whose_views_are_held_but_thumbnails_not_gets_its_thumbnails_again(
+    qtbot, store, monkeypatch
+):
+    # more pairs' thumbnails shown since (a few pages paged through) pushed a pair's out while
+    # its full views were still held (looked at in the inspector): asked for again, the
+    # cache answered with the views alone and the grid's row stayed blank for good
+    import engine.pair_views as pair_views
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+    from tests.conftest import aligned_pairs
+
+    first, second = store.pairs(session_id=aligned_pairs(store, 2).id)
+    renders = []
+    real = pair_views.render_pair
+    monkeypatch.setattr(
+        pair_views, "render_pair", lambda *a, **k: renders.append(1) or real(*a, **k)
+    )
+    jobs = JobRunner(workers=1)
+    try:
+        cache = PairCache(store, jobs, lambda: None, size=2, thumbs_kept=1)
+        got = []
+        for p in (first, second):
+            cache.request(p, got.append)
+        qtbot.waitUntil(lambda: len(got) == 2 and not jobs.active, timeout=60_000)
+        assert cache.get(first) is not None and not cache.thumbs(first)  # the case
+        cache.request(first, got.append)
+        qtbot.waitUntil(lambda: len(got) == 3 and not jobs.active, timeout=60_000)
+        assert cache.thumbs(first)  # before: {} for as long as its views were held
+        assert got[2] is got[0] and len(renders) == 2  # from the views held: no render again
+    finally:
         jobs.shutdown()
         jobs.wait()
