@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QEvent, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402
 
 TIMEOUT = 30_000  # ms
@@ -355,3 +355,25 @@ def test_the_note_and_tags_fields_read_their_placeholders_whole_at_1366x768(lapt
         room = edit.contentsRect().width() - 4  # QLineEdit's own 2 px either side
         need = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
         assert room >= need, (edit.placeholderText(), room, need)
+
+
+def test_a_split_dragged_then_quit_in_focus_mode_comes_back_exactly(laptop, qtbot, tmp_path):
+    # the split is remembered with the height it was dragged in: quitting in focus mode (the
+    # docks hidden, the panel taller) must not make the next start think it was another screen
+    win = laptop(_settings(tmp_path))
+    split = _split(win)
+    handle = split.handle(1)
+    start = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    for dy in range(10, 70, 10):  # dragged 60 px down, as a hand does
+        qtbot.mouseMove(handle, start + QPoint(0, dy))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start + QPoint(0, 60))
+    dragged, normal = split.sizes()[0], sum(split.sizes())
+    assert dragged > 300  # (the fresh split's grid is 253 px)
+    win.set_focus_mode(True)
+    qtbot.waitUntil(lambda: sum(split.sizes()) > normal + 50, timeout=TIMEOUT)  # docks gone
+    assert split.sizes()[0] == dragged
+    win.close()
+    assert win.wait_closed(timeout=20)
+    again = laptop(_settings(tmp_path))
+    assert _split(again).sizes()[0] == dragged

@@ -49,6 +49,10 @@ class GridLayout(QObject):
         """...chosen in a split this tall (None: not known)."""
         self._fitted: int | None = None
         """The grid's height `fit_restored` gave where it is not the one restored."""
+        self._chosen_in: int | None = None
+        """The split's height when the grid's height was last chosen (dragged, restored,
+        first sized): a quit in focus mode, or in a window resized since, remembers the
+        height it was chosen in, not the one it happens to be in."""
         self._sized = False
         self._settling = False
         # the grid keeps the rows the operator gave it; the comparison takes what the window
@@ -56,6 +60,7 @@ class GridLayout(QObject):
         split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(1, 1)
+        split.splitterMoved.connect(self._dragged)
         split.handle(1).setToolTip(
             "Drag: more pairs or a larger comparison (kept for the next start)"
         )
@@ -108,7 +113,11 @@ class GridLayout(QObject):
         sizes = self._split.sizes()
         if self._fitted is not None and sizes[0] == self._fitted:
             return self._wanted_height, self._wanted_total
-        return sizes[0], sum(sizes)
+        return sizes[0], self._chosen_in or sum(sizes)
+
+    def _dragged(self, _pos: int, _index: int) -> None:
+        self._fitted = None
+        self._chosen_in = sum(self._split.sizes())
 
     def restore(
         self, grid_height: int | None, compact: bool | None, split_height: int | None = None
@@ -134,6 +143,7 @@ class GridLayout(QObject):
             self._apply_restored()
             return
         self._apply(self._default_grid())
+        self._chosen_in = sum(self._split.sizes())
 
     def _default_grid(self) -> int:
         total = sum(self._split.sizes())
@@ -147,8 +157,10 @@ class GridLayout(QObject):
             self._wanted_height, self._wanted_total, sum(self._split.sizes()), self._default_grid()
         )
         self._apply(grid)
-        exact = grid == self._wanted_height and self._wanted_total == sum(self._split.sizes())
+        total = sum(self._split.sizes())
+        exact = grid == self._wanted_height and self._wanted_total == total
         self._fitted = None if exact else self._split.sizes()[0]
+        self._chosen_in = total
 
     def _apply(self, grid: int) -> None:
         total = sum(self._split.sizes())
@@ -184,10 +196,11 @@ def fit_restored(grid: int, chosen_in: int | None, total: int, default_grid: int
     ``default_grid``.
 
     The same split height: the operator's split, exactly. Another (a big screen's split on
-    a laptop, or the other way): the operator's share of it, with the comparison kept at
-    least as tall as a fresh start's there or as the operator's own comparison, whichever
-    is less. Before, the pixels came back as they were: a grid dragged tall on a 1920x1080
-    screen left a 1366x768 laptop's comparison views 487x180 (a fresh start: 487x241).
+    a laptop, or the other way): the grid keeps its height, as when the window is resized,
+    but the comparison is kept at least as tall as a fresh start's there or as the
+    operator's own comparison, whichever is less. Before, the pixels came back whatever
+    they left: a grid dragged tall on a 1920x1080 screen left a 1366x768 laptop's
+    comparison views 487x180 (a fresh start: 487x241).
 
     Examples
     --------
@@ -195,13 +208,12 @@ def fit_restored(grid: int, chosen_in: int | None, total: int, default_grid: int
     300
     >>> fit_restored(552, 882, 570, 253)  # a big screen's tall grid on a laptop
     253
-    >>> fit_restored(300, 570, 882, 253)  # a laptop's split on a big screen: its share
-    464
+    >>> fit_restored(300, 570, 882, 253)  # a laptop's split on a big screen: as dragged
+    300
     """
     if chosen_in == total:
         return grid
-    if chosen_in is None:  # settings from before the split's height was kept
-        return min(grid, max(default_grid, 1))
-    scaled = round(grid * total / chosen_in)
-    floor = min(total - default_grid, chosen_in - grid)  # the comparison's least height
-    return max(1, min(scaled, total - floor))
+    floor = total - default_grid  # the comparison's least height: a fresh start's...
+    if chosen_in is not None:  # (None: settings from before the split's height was kept)
+        floor = min(floor, chosen_in - grid)  # ...or the operator's own, if less
+    return max(1, min(grid, total - floor))
