@@ -15,7 +15,9 @@ Opens the data folder as the app does (`Store`, `MainWindow` on the simulated ca
 live view running), then for each repeat: opens the session, shows the QA tab and times
 (wall, from the action on the GUI thread) the grid listed, the selected pair's views shown
 and the page's thumbnails done; then a sort by leak area, the next page, and a jump to the
-page holding pair #1,400 (the ▶ button, as a user would). A 5 ms timer on the GUI thread
+page holding pair #1,400 (the ▶ button, as a user would), then once its thumbnails are
+done, the page after it and back (◀: the page seen before shows its thumbnails again, or
+renders them again when the cache no longer holds them). A 5 ms timer on the GUI thread
 records its longest gap in each step: the GUI thread's worst stall there. Prints one line
 per step and repeat, then medians and ranges.
 """
@@ -185,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         steps.setdefault(f"reach pair #{args.target}", []).append((reach,))
         print(f"reach pair #{args.target}: {pages} pages, {reach:.2f} s to its views", flush=True)
         _until(app, lambda: not win.jobs.active)
+        if qa.next_page.isEnabled():  # a page seen whole, the next one, and back to it
+            step("▶ a page, thumbnails", qa.next_page.click, listed, thumbs_done, drain=True)
+            step("◀ back, thumbnails", qa.prev_page.click, listed, thumbs_done, drain=True)
 
     print("\nmedian (min-max) over", args.repeats, "repeats, seconds:")
     out = {}
