@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         qa.first_page()
         win.state.session = None
         _until(app, lambda: not win.jobs.active)
-        win.pair_cache.clear()  # each repeat from a cold cache, as a new start
+        # each repeat from a cold cache, as a new start: the panel's icons of the last page
+        # go too (kept, they showed the first page's thumbnails with nothing rendered)
+        win.pair_cache.clear()
+        qa.renders_changed()
         win.state.session = session
         # columns: listed, selected pair's views shown[, thumbnails / all jobs], worst gap
         step("open QA tab", lambda: win.tabs.setCurrentWidget(qa), listed,
