@@ -15,7 +15,9 @@ Opens the data folder as the app does (`Store`, `MainWindow` on the simulated ca
 live view running), then for each repeat: opens the session, shows the QA tab and times
 (wall, from the action on the GUI thread) the grid listed, the selected pair's views shown
 and the page's thumbnails done; then a sort by leak area, the next page, and a jump to the
-page holding pair #1,400 (the ▶ button, as a user would). A 5 ms timer on the GUI thread
+page holding pair #1,400 (the ▶ button, as a user would), then once its thumbnails are
+done, the page after it and back (◀: the page seen before shows its thumbnails again, or
+renders them again when the cache no longer holds them). A 5 ms timer on the GUI thread
 records its longest gap in each step: the GUI thread's worst stall there. Prints one line
 per step and repeat, then medians and ranges.
 """
@@ -117,19 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         session = store.session(args.session)
     qa = win.qa
-    filled = [0]
-    real_fill = qa._fill
+    # the grid's refill on the GUI thread, each time: from the listing job's end (the job
+    # runner says it has one job fewer, then hands the page to the panel, in one go; the
+    # jobs the refill submits only add) to the panel's `listed`
+    fill_ms: list[float] = []
+    jobs_seen = {"n": win.jobs.active, "ended": 0.0}
 
-    fill_ms: list[float] = []  # the grid's refill on the GUI thread, each time
+    def busy(n: int) -> None:
+        if n < jobs_seen["n"]:
+            jobs_seen["ended"] = time.perf_counter()
+        jobs_seen["n"] = n
 
-    def fill(page, gen, *rest):  # which listing the grid shows
-        t = time.perf_counter()
-        real_fill(page, gen, *rest)
-        if gen == qa._query_gen:
-            filled[0] = gen
-            fill_ms.append((time.perf_counter() - t) * 1000)
-
-    qa._fill = fill
+    win.jobs.busy_changed.connect(busy)
+    qa.listed.connect(lambda _p: fill_ms.append((time.perf_counter() - jobs_seen["ended"]) * 1e3))
     steps: dict[str, list[tuple[float, float]]] = {}
 
     def step(name: str, action, *conds, drain: bool = False) -> None:
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {shown} s; {gap}; {qa.count.text()}", flush=True)
 
     def listed() -> bool:
-        return filled[0] == qa._query_gen and qa.table.rowCount() > 0
+        return not qa.listing and qa.table.rowCount() > 0
 
     def thumbs_done() -> bool:
         return all(not qa.table.item(r, 2).icon().isNull() for r in range(qa.table.rowCount()))
@@ -157,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         win.tabs.setCurrentIndex(0)
         qa.sort.setCurrentText("Newest")
-        qa._first_page()
+        qa.first_page()
         win.state.session = None
         _until(app, lambda: not win.jobs.active)
-        win.pair_cache._thumbs.clear()  # each repeat from a cold cache, as a new start
-        win.pair_cache._cache.clear()
+        # each repeat from a cold cache, as a new start: the panel's icons of the last page
+        # go too (kept, they showed the first page's thumbnails with nothing rendered)
+        win.pair_cache.clear()
+        qa.renders_changed()
         win.state.session = session
         # columns: listed, selected pair's views shown[, thumbnails / all jobs], worst gap
         step("open QA tab", lambda: win.tabs.setCurrentWidget(qa), listed,
@@ -173,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
              qa.view_a.has_image)  # fmt: skip
         t_reach = time.perf_counter()
         pages = 0
-        while not any(p.id == args.target for p in qa._pairs) and qa.next_page.isEnabled():
+        while not any(p.id == args.target for p in qa.pairs) and qa.next_page.isEnabled():
             qa.next_page.click()
             _until(app, listed)
             pages += 1
-        row = next(i for i, p in enumerate(qa._pairs) if p.id == args.target)
+        row = next(i for i, p in enumerate(qa.pairs) if p.id == args.target)
         qa.table.selectRow(row)
         _until(app, qa.view_a.has_image)
         reach = time.perf_counter() - t_reach
@@ -186,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         steps.setdefault(f"reach pair #{args.target}", []).append((reach,))
         print(f"reach pair #{args.target}: {pages} pages, {reach:.2f} s to its views", flush=True)
         _until(app, lambda: not win.jobs.active)
+        if qa.next_page.isEnabled():  # a page seen whole, the next one, and back to it
+            step("▶ a page, thumbnails", qa.next_page.click, listed, thumbs_done, drain=True)
+            step("◀ back, thumbnails", qa.prev_page.click, listed, thumbs_done, drain=True)
 
     print("\nmedian (min-max) over", args.repeats, "repeats, seconds:")
     out = {}

@@ -374,6 +374,8 @@ class MainWindow(QMainWindow):
         s.events.view.connect(p.set_view)
         s.events.leak_params.connect(p.set_leak_params)
         s.events.model_path.connect(p.set_model)
+        # the QA tab's pairs are colorized by the model of now: none made by another stays
+        follow(s.events.model_path, lambda *_: self._renders_stale(), self)
         s.events.live.connect(p.set_enabled)
         follow(s.events.live, self._show_live, self)
         follow(s.events.reference, self._on_reference, self)
@@ -704,6 +706,10 @@ class MainWindow(QMainWindow):
         t.start()
         self.closing_threads.append(t)
 
+    def _renders_stale(self) -> None:
+        self.pair_cache.clear()
+        self.qa.renders_changed()
+
     # -- settings and shutdown -------------------------------------------------------------
     def _restore_settings(self) -> None:
         s = self._settings
@@ -715,10 +721,12 @@ class MainWindow(QMainWindow):
         if layout is not None:
             self._docks_sized = self.restoreState(layout)
         # the QA grid / comparison split and the grid's row size, as the operator left them
-        saved = {key: s.contains(f"qa/{key}") for key in ("grid_height", "compact_rows")}
+        keys = ("grid_height", "compact_rows", "split_height")
+        saved = {key: s.contains(f"qa/{key}") for key in keys}
         self.qa.grid_layout.restore(
             s.value("qa/grid_height", None, type=int) if saved["grid_height"] else None,
             s.value("qa/compact_rows", None, type=bool) if saved["compact_rows"] else None,
+            s.value("qa/split_height", None, type=int) if saved["split_height"] else None,
         )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -821,6 +829,8 @@ class MainWindow(QMainWindow):
             grid = self.qa.grid_layout
             if grid.grid_height() is not None:
                 self._settings.setValue("qa/grid_height", grid.grid_height())
+                if grid.split_height() is not None:  # the height it was chosen in
+                    self._settings.setValue("qa/split_height", grid.split_height())
             self._settings.setValue("qa/compact_rows", grid.compact)
         self.live.stop()
         self.controls.detach()

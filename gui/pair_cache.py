@@ -6,11 +6,12 @@ can; renders of the same pair already under way are shared, not repeated.
 Two bounds, because a night's run records pairs all night and both views ask for them: the
 full renders (every view of a pair at full resolution: ~7 MiB at 640x480, ~45 MiB at
 1920x1080) are kept for the few pairs being looked at (``VIEWS_KEPT``: the inspector's, the
-QA selection, the newest recorded); the QA grid's thumbnails (~140 KiB a pair whatever the
-frame size) for ``THUMBS_KEPT`` pairs, more than a QA page, so refilling a page as the record
-grows renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS
-per recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid
-re-rendered the pairs pushed out, a backlog of jobs that grew with every pair.
+QA selection, the newest recorded); the thumbnails (`THUMB_BYTES` a pair whatever the frame
+size) for as many pairs as whoever shows them asks (`keep_thumbs`: the QA grid keeps two pages
+and a quarter, 450 pairs, 59 MiB), so refilling a page as the record grows, or paging back,
+renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS per
+recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid re-rendered
+the pairs pushed out, a backlog of jobs that grew with every pair.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ if TYPE_CHECKING:
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
-__all__ = ["THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
+__all__ = ["THUMB_BYTES", "THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
 
 THUMB_ROLES = ("night", "reference", "colorized", "masked", "mask")
 THUMB_WIDTH = 96
 VIEWS_KEPT = 8
 """Pairs whose full render is kept (least recently used goes first)."""
-THUMBS_KEPT = 256
-"""Pairs whose thumbnails are kept: at least a QA page (`gui.qa.panel.PAGE`)."""
+THUMBS_KEPT = VIEWS_KEPT
+"""Pairs whose thumbnails are kept until a grid asks for more (`PairCache.keep_thumbs`)."""
+THUMB_BYTES = len(THUMB_ROLES) * THUMB_WIDTH * (THUMB_WIDTH * 3 // 4) * 4
+"""A pair's thumbnails (5 BGRA images 96 px wide) of a 4:3 frame: 138,240 bytes (16:9:
+103,680; measured the same from `_thumbnails`)."""
 
 
 class PairCache:
@@ -59,6 +63,9 @@ class PairCache:
         self._waiting: dict[tuple, list[tuple[Callable, Callable | None]]] = {}
         """Renders under way: key -> (done, failed) of everyone waiting for it."""
         self._thumbs: OrderedDict[tuple, dict] = OrderedDict()
+        self._generation = 0
+        """Counts `clear`s: a render begun before one is not kept, and who waits for it gets
+        a render made anew (with the colorizer of now)."""
 
     @staticmethod
     def key(pair: Pair) -> tuple:
@@ -68,6 +75,24 @@ class PairCache:
     def __len__(self) -> int:
         """Full renders held (at most ``size``)."""
         return len(self._cache)
+
+    def clear(self) -> None:
+        """Forget every render held (full views and thumbnails), e.g. when another model
+        colorizes: the next request renders anew, and so do renders under way (who waits
+        for one gets a render made after this call)."""
+        self._cache.clear()
+        self._thumbs.clear()
+        self._generation += 1
+
+    @property
+    def thumbs_kept(self) -> int:
+        """Pairs whose thumbnails are kept at most (the least recently shown go first)."""
+        return self._thumbs_kept
+
+    def keep_thumbs(self, at_least: int) -> None:
+        """Keep at least ``at_least`` pairs' thumbnails (a grid: what it pages between);
+        a smaller number than kept already changes nothing."""
+        self._thumbs_kept = max(self._thumbs_kept, int(at_least))
 
     @property
     def thumbs_held(self) -> int:
@@ -97,7 +122,7 @@ class PairCache:
         cache); ``failed(reason)`` if it cannot be (the job runner also says why)."""
         key = self.key(pair)
         hit = self._cache.get(key)
-        if hit is not None:
+        if hit is not None and key in self._thumbs:
             self._cache.move_to_end(key)
             done(hit)
             return
@@ -105,6 +130,12 @@ class PairCache:
             self._waiting[key].append((done, failed))
             return
         self._waiting[key] = [(done, failed)]
+        if hit is not None:
+            # its thumbnails went (more pairs' were shown since) while its views stayed:
+            # made again from them, or a grid's row would wait for them for good
+            self._cache.move_to_end(key)
+            self._submit(pair, key, lambda: (hit, _thumbnails(hit)))
+            return
         store, colorizer = self._store, self._colorizer
 
         def work():
@@ -167,7 +198,13 @@ class PairCache:
         work: Callable[[], tuple],
         failed: Callable[[str], None] | None = None,
     ) -> None:
+        generation = self._generation
+
         def finished(out) -> None:
+            if generation != self._generation:  # cleared meanwhile: rendered with the old
+                for cb, fb in self._waiting.pop(key, []):
+                    self.request(pair, cb, fb)
+                return
             views, thumbs = out
             self._thumbs[key] = thumbs
             self._thumbs.move_to_end(key)

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QEvent, QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSplitter  # noqa: E402
 
 TIMEOUT = 30_000  # ms
@@ -323,3 +323,77 @@ def test_w_carries_the_zoom_into_a_wipe_not_composed_yet(laptop, qtbot):
     assert wiped.height() < qa.view_wipe.image().shape[0], wiped  # still zoomed in
     assert abs(side.center().x() - wiped.center().x()) < 1.0
     assert abs(side.center().y() - wiped.center().y()) < 1.0
+
+
+def _laptop_window(window_at, judged_store, qtbot, settings, width, height):
+    """A MainWindow at ``width`` x ``height`` on the QA tab, every pair listed."""
+    session = judged_store.pairs(sort="id")[0].session_id
+    win = window_at(width, height, settings=settings)
+    win.state.session = judged_store.session(session)
+    win.tabs.setCurrentWidget(win.qa)
+    qtbot.waitUntil(lambda: win.qa.table.rowCount() == PAIRS, timeout=TIMEOUT)
+    QApplication.processEvents()
+    return win
+
+
+def test_a_split_dragged_on_a_big_screen_leaves_the_laptop_comparison_its_fresh_size(
+    window_at, judged_store, qtbot, tmp_path
+):
+    # the grid dragged tall on a 1920x1080 screen (a remembered split is pixels): restored at
+    # 1366x768 it took the laptop's comparison down to 487x180 (a fresh start gives 487x241)
+    fresh = _laptop_window(window_at, judged_store, qtbot, None, 1366, 768)
+    fresh_view = fresh.qa.view_a.size()
+    fresh.close()
+    assert fresh.wait_closed(timeout=20)
+
+    big = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1920, 1080)
+    split = _split(big)
+    total = sum(split.sizes())
+    split.setSizes([total - 330, 330])  # as many rows as the big screen holds
+    dragged = split.sizes()[0]
+    big.close()
+    assert big.wait_closed(timeout=20)
+
+    laptop_again = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1366, 768)
+    qa = laptop_again.qa
+    assert qa.view_a.height() >= fresh_view.height(), (qa.view_a.size(), fresh_view)  # was 180
+    assert qa.view_a.width() >= fresh_view.width(), (qa.view_a.size(), fresh_view)
+    assert len(_full_rows(qa.table)) >= 6  # and the grid still shows what a fresh start does
+    laptop_again.close()
+    assert laptop_again.wait_closed(timeout=20)
+
+    # back on the big screen, the operator's own split comes back as they dragged it
+    big_again = _laptop_window(window_at, judged_store, qtbot, _settings(tmp_path), 1920, 1080)
+    assert _split(big_again).sizes()[0] == dragged
+
+
+def test_the_note_and_tags_fields_read_their_placeholders_whole_at_1366x768(laptop):
+    # the tags field read "add tags, comma..." (how to add several, and that Enter adds them,
+    # were cut off): each field's text area holds its placeholder
+    win = laptop()
+    for edit in (win.qa.note, win.qa.tags_edit):
+        room = edit.contentsRect().width() - 4  # QLineEdit's own 2 px either side
+        need = edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+        assert room >= need, (edit.placeholderText(), room, need)
+
+
+def test_a_split_dragged_then_quit_in_focus_mode_comes_back_exactly(laptop, qtbot, tmp_path):
+    # the split is remembered with the height it was dragged in: quitting in focus mode (the
+    # docks hidden, the panel taller) must not make the next start think it was another screen
+    win = laptop(_settings(tmp_path))
+    split = _split(win)
+    handle = split.handle(1)
+    start = handle.rect().center()
+    qtbot.mousePress(handle, Qt.MouseButton.LeftButton, pos=start)
+    for dy in range(10, 70, 10):  # dragged 60 px down, as a hand does
+        qtbot.mouseMove(handle, start + QPoint(0, dy))
+    qtbot.mouseRelease(handle, Qt.MouseButton.LeftButton, pos=start + QPoint(0, 60))
+    dragged, normal = split.sizes()[0], sum(split.sizes())
+    assert dragged > 300  # (the fresh split's grid is 253 px)
+    win.set_focus_mode(True)
+    qtbot.waitUntil(lambda: sum(split.sizes()) > normal + 50, timeout=TIMEOUT)  # docks gone
+    assert split.sizes()[0] == dragged
+    win.close()
+    assert win.wait_closed(timeout=20)
+    again = laptop(_settings(tmp_path))
+    assert _split(again).sizes()[0] == dragged

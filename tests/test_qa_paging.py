@@ -226,3 +226,95 @@ def test_the_page_button_pressed_before_a_new_sort_is_listed_does_not_seek_with_
     qa.next_page.click()  # at once, before the listing came back
     _settled(qtbot, jobs)
     assert _ids(qa)[0] in (1, 201), _ids(qa)[:3]  # before: 250
+
+
+def test_paging_back_to_the_page_before_asks_for_none_of_its_thumbnails_again(
+    qtbot, store, monkeypatch
+):
+    """The pair cache kept 256 pairs' thumbnails for pages of 200: ▶ then ◀ pushed most of
+    the first page's out, and each of its rows was rendered again (~100 ms a pair, a page
+    ~20 s of job runner, the grid blank meanwhile). Here a page of 4 and a cache made, as the
+    app's was, for a page and a quarter: the panel keeps two pages' worth."""
+    import gui.qa.panel as qa_module
+    from engine.app_state import AppState
+    from engine.colorize import ReferenceTransferColorizer
+    from gui.jobs import JobRunner
+    from gui.pair_cache import PairCache
+    from gui.qa.panel import QAPanel
+    from tests.conftest import aligned_pairs
+
+    page = 4
+    monkeypatch.setattr(qa_module, "PAGE", page)
+    state = AppState()
+    state.session = aligned_pairs(store, 2 * page)
+    jobs = JobRunner(workers=1)
+    colorizer = ReferenceTransferColorizer()
+    # one full render kept (the app keeps 8 for pages of 200): a page's rows need their own
+    cache = PairCache(store, jobs, lambda: colorizer, size=1, thumbs_kept=page + page // 4)
+    asked: list[int] = []
+    real_request = cache.request
+    cache.request = lambda p, *a, **k: asked.append(p.id) or real_request(p, *a, **k)
+
+    def all_thumbs() -> bool:
+        n = qa.table.rowCount()
+        return n > 0 and all(not qa.table.item(r, 2).icon().isNull() for r in range(n))
+
+    try:
+        qa = QAPanel(state, store, jobs, cache)
+        qtbot.addWidget(qa)
+        qa.show()
+        qtbot.waitUntil(lambda: all_thumbs() and not jobs.active, timeout=60_000)
+        first = _ids(qa)
+        qa.next_page.click()
+        qtbot.waitUntil(lambda: _ids(qa) != first and all_thumbs(), timeout=60_000)
+        _settled(qtbot, jobs)
+        asked.clear()
+        qa.prev_page.click()
+        qtbot.waitUntil(lambda: _ids(qa) == first, timeout=GUI_TIMEOUT)
+        assert all_thumbs()  # shown with the rows, not rendered again row by row
+        _settled(qtbot, jobs)
+        selected = qa.current().id
+        # only the selected pair's full views (one kept: the other page's pair had it)
+        assert [pid for pid in asked if pid != selected] == [], asked
+    finally:
+        jobs.shutdown()
+        jobs.wait()
+
+
+def test_the_panel_says_when_a_listing_is_in_the_grid_and_which_pairs_it_lists(qtbot, night):
+    """What a user of the widget (the QA benchmark, a script driving the app) reads instead of
+    the panel's insides: `listing` while a listing asked for is on its way, `listed` with its
+    page when the grid shows it, `pairs` row by row, `first_page` back to the start."""
+    qa, jobs, _store, _sid = night
+    pages = []
+    qa.listed.connect(pages.append)
+    assert not qa.listing and [p.id for p in qa.pairs] == _ids(qa)
+    qa.next_page.click()
+    assert qa.listing and _ids(qa)[0] == N  # still the first page, about to change
+    qtbot.waitUntil(lambda: not qa.listing, timeout=GUI_TIMEOUT)
+    assert [p.position for p in pages] == [200] and pages[0].pairs[0].id == 250
+    assert [p.id for p in qa.pairs] == _ids(qa) == list(range(250, 50, -1))
+    qa.first_page()
+    assert qa.listing
+    _settled(qtbot, jobs)
+    assert not qa.listing and [p.position for p in pages] == [200, 0]
+    assert [p.id for p in qa.pairs] == _ids(qa) == list(range(N, N - 200, -1))
+
+
+def test_the_qa_benchmark_reads_no_private_attribute_of_the_app():
+    """`benchmarks/qa_big_session.py` drove the panel through its insides (`_fill`,
+    `_query_gen`, `_pairs`, the cache's dicts): renamed or reshaped, the benchmark broke or
+    silently measured something else. Its own helpers' attributes (`self._...`) are its own."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "benchmarks" / "qa_big_session.py"
+    private = [
+        f"{ast.unparse(node)} (line {node.lineno})"
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []

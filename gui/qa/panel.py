@@ -79,9 +79,14 @@ VERDICT_COLOURS = {"pass": "#3fb950", "fail": "#f85149", "review": "#d29922"}
 DISABLED_TEXT = "#a0a4ab"
 THUMB = QSize(THUMB_WIDTH, THUMB_WIDTH * 3 // 4)
 PAGE = 200
-"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for more
-than a page: `gui.pair_cache.THUMBS_KEPT`); the count says which of how many, and the page
-buttons (or J past the last row, K before the first) turn the page."""
+"""Pairs listed at once (each row asks for thumbnails, which the pair cache keeps for
+`THUMB_PAGES_KEPT` pages); the count says which of how many, and the page buttons (or J past
+the last row, K before the first) turn the page."""
+THUMB_PAGES_KEPT = 2.25
+"""Pages whose thumbnails the pair cache keeps: the page shown, the one paged from, and a
+quarter for the pairs a night's run records meanwhile (~5 minutes at 10 a minute): at 200 a
+page, 450 pairs of `gui.pair_cache.THUMB_BYTES`, 59 MiB. Before, 256 pairs (a page and a bit):
+▶ then ◀ rendered most of the first page again (~100 ms a pair, ~20 s of job runner)."""
 THUMBS_IN_FLIGHT = 2
 """Pairs whose thumbnails are asked of the job runner at once; the rest of the page waits
 here, not in the runner's queue (first come, first served), so a listing, the selected
@@ -101,6 +106,8 @@ class QAPanel(QWidget):
     message = Signal(str)
     selected = Signal(object)
     """The `Pair` now under review (GUI thread)."""
+    listed = Signal(object)
+    """The grid shows a new listing: its `engine.store.PairPage` (None: no session open)."""
 
     def __init__(
         self,
@@ -112,6 +119,7 @@ class QAPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._jobs, self._cache = state, store, jobs, cache
+        cache.keep_thumbs(int(THUMB_PAGES_KEPT * PAGE))
         self._pairs: list[Pair] = []
         self._start: tuple | None = None
         """Where the page starts (`PairQuery.start`): at the first pair listed, so pairs
@@ -135,10 +143,21 @@ class QAPanel(QWidget):
         """The list changed while the panel was hidden: it is listed again when shown."""
         self._views: PairViews | None = None
         self._query_gen = 0
+        self._shown_gen = 0
+        """The listing the grid shows (`_query_gen` when it shows the last one asked for)."""
         self._wipe_busy = False
         self._wipe_wanted: tuple | None = None
         self._info_text = ""
         """The selected pair's line (what `info` shows, before any note on the views)."""
+        self._kept_notes: dict[int, tuple[str, str]] = {}
+        """pair id -> (note, why refused or ""): notes typed and not stored yet, a pair's
+        until it is judged with it: left when the judge moved on without a verdict, or typed
+        for a verdict the store refused (the judge has often moved on when the refusal
+        comes). One comes back in the note field when its pair is selected."""
+        self._note_of: int | None = None
+        """The pair the note field's text is for: it goes back to `_kept_notes`, as edited,
+        when the selection leaves that pair (a note never rides on to another pair's
+        verdict)."""
         self._judged_stay: int | None = None
         """The pair just judged where the list could not move on (the last one): a second
         verdict key on it is a double press, not a re-judgement, until the operator moves
@@ -187,7 +206,7 @@ class QAPanel(QWidget):
             self.max_leak.valueChanged,
             self.tag.editingFinished,
         ):
-            sig.connect(lambda *_: self._first_page())
+            sig.connect(lambda *_: self.first_page())
 
         # the grid
         self.table = QTableWidget(0, len(COLUMNS))
@@ -272,10 +291,15 @@ class QAPanel(QWidget):
         self.note.setPlaceholderText("note for the verdict (optional)")
         self.tags_edit = QLineEdit()
         self.tags_edit.setPlaceholderText("add tags, comma-separated, Enter")
-        self.tags_edit.setMaximumWidth(220)
+        # wide enough to read how to add several (at 1366 px it read "add tags, comma...")
+        placeholder = self.tags_edit.fontMetrics().horizontalAdvance(
+            self.tags_edit.placeholderText()
+        )
+        self.tags_edit.setMinimumWidth(placeholder + 16)
+        self.tags_edit.setMaximumWidth(max(220, placeholder + 16))
         self.tags_edit.returnPressed.connect(self._add_tags)
         self.tags_edit.textEdited.connect(lambda _t: self._tags_refused(""))
-        self.note.textEdited.connect(lambda _t: self._note_refused(""))
+        self.note.textEdited.connect(lambda _t: self._note_typed())
         self._note_refused("")  # the field's tooltip
         self._tags_refused("")  # the field's tooltip
         for edit in (self.note, self.tags_edit):
@@ -338,10 +362,31 @@ class QAPanel(QWidget):
         follow(ev.pair_added, lambda *_: self.refresh(), self)
         follow(ev.pair_changed, lambda *_: self.refresh(), self)
         # another session: its first page (a page start is a place in one session's list)
-        follow(state.events.session, lambda *_: self._first_page(), self)
+        follow(state.events.session, lambda *_: self.first_page(), self)
         self.refresh()
 
     # -- the list --------------------------------------------------------------------------
+    @property
+    def pairs(self) -> tuple[Pair, ...]:
+        """The pairs the grid lists, row by row (the page shown)."""
+        return tuple(self._pairs)
+
+    @property
+    def listing(self) -> bool:
+        """A listing asked for (a sort, a filter, a page turned, a pair recorded) is not in
+        the grid yet: what it shows is about to change."""
+        return self._shown_gen != self._query_gen
+
+    def renders_changed(self) -> None:
+        """The pair cache was cleared (another model colorizes): the grid's thumbnails and
+        the selected pair's views are made again, and nothing made before shows meanwhile."""
+        self._icons.clear()
+        self._rows_shown.clear()  # every row set again, without its old thumbnails
+        self._views = None
+        for view in (self.view_a, self.view_b, self.view_wipe):
+            view.set_image(None)
+        self.refresh()
+
     def query(self):
         from engine.store import PairQuery
 
@@ -395,8 +440,9 @@ class QAPanel(QWidget):
         self._jobs.submit(listing, done=lambda out: self._fill(*out[:1], gen, out[1]),
                           label="listing pairs")  # fmt: skip
 
-    def _first_page(self) -> None:
-        """A filter or the sort changed: the list starts again at its first page."""
+    def first_page(self) -> None:
+        """List again from the first page (done when a filter, the sort or the session
+        changes)."""
         self._start, self._offset, self._select_on_page = None, 0, None
         # the page listed is of the old order: no page is turned from it (▶, J on its last
         # row) until the new one is listed
@@ -435,6 +481,7 @@ class QAPanel(QWidget):
     def _fill(self, page: PairPage | None, gen: int, todo: int = 0) -> None:
         if gen != self._query_gen:
             return  # a newer query is on its way
+        self._shown_gen = gen
         keep = self.current()
         self._page = page
         pairs = page.pairs if page is not None else []
@@ -479,6 +526,7 @@ class QAPanel(QWidget):
         if row >= 0:
             self.table.selectRow(row)
         self._on_select()
+        self.listed.emit(page)
 
     def _fill_row(self, r: int, p: Pair) -> None:
         def cell(c: int, text: str, colour: str | None = None, icon: QIcon | None = None) -> None:
@@ -571,6 +619,7 @@ class QAPanel(QWidget):
         p = self.current()
         if p is None or p.id != self._judged_stay:
             self._judged_stay = None  # moved away: back on it, a verdict is deliberate
+        self._swap_kept_note(p)
         self._views = None
         # a verdict, note or tag is for a pair: with none selected they cannot work
         for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
@@ -679,11 +728,16 @@ class QAPanel(QWidget):
             return False
         typed = self.note.text()
         note = typed.strip()
+        if self._note_of == p.id:  # its kept note, judged with it now (kept again if refused)
+            self._note_of = None
+            self._kept_notes.pop(p.id, None)
         operator = self._state.session.operator if self._state.session else ""
         # on to the next pair now, not when the write is done: a second key press judges the
         # next pair, never the same one twice (nor with this pair's note)
         self.note.clear()
         self._note_refused("")
+        if self.note.hasFocus():  # a button clicked while typing it: the keys go on in the list
+            self.table.setFocus()
         turning = self.step(+1) == "page"
         moved_to = self.current()
         last = not turning and moved_to is not None and moved_to.id == p.id
@@ -697,23 +751,52 @@ class QAPanel(QWidget):
         def failed(reason: str) -> None:  # the runner also shows it in the status bar
             if self._judged_stay == p.id:
                 self._judged_stay = None  # not judged: a second press is no repeat
-            # the store refused: what the operator typed comes back, on the pair it is about,
-            # unless they have typed another note or moved on since
-            if self.note.text() or self.current() is not moved_to:
+            why = f"Pair #{p.id}: {reason}"
+            if typed.strip():  # kept: it comes back in the field whenever the pair is selected
+                self._kept_notes[p.id] = (typed, why)
+            # the store refused: the operator is taken back to the pair, unless they have
+            # typed another note or moved on since (a refill lists new `Pair`s: by id)
+            now = self.current()
+            if self.note.text() or now is None or moved_to is None or now.id != moved_to.id:
                 return
             row = next((i for i, q in enumerate(self._pairs) if q.id == p.id), None)
             if row is not None:
-                self.table.selectRow(row)
-            self.note.setText(typed)
-            self._note_refused(f"Pair #{p.id}: {reason}")
+                self.table.selectRow(row)  # its note comes back (`_swap_kept_note`)
+            if not typed.strip():
+                self._note_refused(why)
 
         self._jobs.submit(
             lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
             done=done,
             failed=failed,
-            label="saving the verdict",
+            label=f"saving the verdict for pair #{p.id}",
         )
         return True
+
+    def _note_typed(self) -> None:
+        self._note_refused("")
+        p = self.current()
+        self._note_of = None if p is None else p.id
+
+    def _swap_kept_note(self, p: Pair | None) -> None:
+        """The selection is now ``p``: the note field's text for another pair goes to
+        `_kept_notes` (as edited; an emptied field lets a kept note go), and ``p``'s kept
+        note, if any, comes into the field, marked with why it was refused."""
+        left = self._note_of
+        if left is not None and (p is None or p.id != left):
+            self._note_of = None
+            text = self.note.text()
+            if text.strip():
+                self._kept_notes[left] = (text, self._kept_notes.get(left, ("", ""))[1])
+            else:
+                self._kept_notes.pop(left, None)
+            self.note.clear()
+            self._note_refused("")
+        if p is not None and p.id in self._kept_notes and not self.note.text():
+            text, why = self._kept_notes[p.id]
+            self.note.setText(text)
+            self._note_refused(why)
+            self._note_of = p.id
 
     def _again_hint(self) -> str:
         # with one pair listed K and J have nowhere to go: only a click moves "back" to it
@@ -779,6 +862,8 @@ class QAPanel(QWidget):
         def done(now) -> None:
             if self.tags_edit.text() == typed:  # not what was typed since
                 self.tags_edit.clear()
+                if self.tags_edit.hasFocus():  # P / F / R next: they go to the list
+                    self.table.setFocus()
             self.message.emit(f"Pair #{p.id}: tags {', '.join(now)}")
             self.refresh()
 
