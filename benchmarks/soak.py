@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/soak.py [--minutes 10] [--interval 5] [--warmup 2] [--camera sim]
+    python benchmarks/soak.py [--minutes 10] [--interval 5] [--warmup MIN] [--camera sim]
                               [--out DIR] [--capture-every SECONDS [--burst K]]
 
 Starts ``python -m main --smoke SECONDS`` (the real main window on the simulated camera, which
@@ -25,6 +25,11 @@ rows in the store, the job backlog and the pair cache; the table gets those per 
 their trends after warm-up are judged too (file descriptors and threads must not grow, the
 WAL must stay bounded), and after the app has exited the store is opened and checked: rows,
 every file against its checksum, SQLite's integrity check.
+
+The warm-up (not judged) is 2 minutes, or with a capture run the time it takes to record the
+pairs whose QA thumbnails the app keeps (they fill to a fixed size: 2.25 pages of 200 pairs,
+about 45 minutes at a pair every 6 s) plus 2 minutes, unless ``--warmup`` says otherwise;
+growth while that cache fills is not growth per pair.
 
 Not a CI test: it runs for minutes. Exit status: the app's, or 1 if memory (or, with a
 capture run, fds, threads, the WAL or the record) is not flat / sound.
@@ -431,11 +436,29 @@ def save_plot(samples: list[Sample], summary: dict, path: Path, title: str) -> b
     return True
 
 
-def replot(json_path: Path, warmup_s: float, plot: Path | None = None) -> int:
+def default_warmup_min(capture_every_s: float | None) -> tuple[float, str]:
+    """The warm-up in minutes when ``--warmup`` is not given, and why."""
+    if not capture_every_s:
+        return 2.0, "2 min (no capture run)"
+    from gui.qa.panel import PAGE, THUMB_PAGES_KEPT
+
+    pairs = int(THUMB_PAGES_KEPT * PAGE)
+    fill_min = pairs * capture_every_s / 60.0
+    return fill_min + 2.0, (
+        f"{fill_min + 2.0:g} min: the QA thumbnails of {pairs} pairs, kept by the app, fill by "
+        f"minute {fill_min:g} at a pair every {capture_every_s:g} s, plus 2 min"
+    )
+
+
+def replot(json_path: Path, warmup_s: float | None, plot: Path | None = None) -> int:
     """Re-summarise a saved run (``--replot soak.json``) without running the app again, with
     another warm-up if asked (``--warmup``), and draw it again (``--plot PNG``)."""
     data = json.loads(json_path.read_text(encoding="utf-8"))
     samples = [Sample(**s) for s in data["samples"]]
+    if warmup_s is None:
+        minutes, why = default_warmup_min(data["summary"].get("capture_every_s"))
+        warmup_s = minutes * 60.0
+        print(f"warm-up {why}")
     summary = {**data["summary"], **summarise(samples, warmup_s)}
     summary["flat"] = is_flat(summary)
     print_table(summary)
@@ -496,7 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--interval", type=float, default=5.0, help="seconds between samples")
-    p.add_argument("--warmup", type=float, default=2.0, help="warm-up minutes (not judged)")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="warm-up minutes, not judged (default: 2, or with --capture-every the QA "
+        "thumbnails' fill plus 2)",
+    )
     p.add_argument("--camera", default="sim")
     p.add_argument("--resolution", help="simulated camera frame size, e.g. 1280x720")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out", help="folder")
@@ -512,7 +541,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=0, help="frames per capture (default: the app's)")
     args = p.parse_args(argv)
     if args.replot:
-        return replot(args.replot, args.warmup * 60.0, args.plot)
+        return replot(args.replot, None if args.warmup is None else args.warmup * 60.0, args.plot)
+    if args.warmup is None:
+        args.warmup, why = default_warmup_min(args.capture_every)
+        print(f"warm-up {why}", flush=True)
     if args.minutes <= 0 or args.interval <= 0 or args.warmup < 0:
         p.error("--minutes and --interval must be > 0, --warmup >= 0")
     if args.capture_every and args.capture_every < 3.0:

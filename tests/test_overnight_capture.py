@@ -226,6 +226,32 @@ def test_the_pair_cache_keeps_at_most_its_sizes_over_a_night_of_pairs(qtbot, sto
         jobs.wait()
 
 
+def test_a_capture_soaks_default_warm_up_lasts_until_the_windows_qa_thumbnails_are_full(
+    open_window,
+):
+    # The soak judged memory from minute 15 while the QA thumbnails were still filling (to
+    # minute ~26 with 256 kept, ~45 with 450): "not flat" by a fill that levels off. Its
+    # default warm-up now covers what the real window keeps, at the pace the soak captures.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "soak.py"
+    spec = importlib.util.spec_from_file_location("soak_warmup", path)
+    soak = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = soak  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(soak)
+        win = open_window(resolution=(160, 120))
+        kept = win.pair_cache.thumbs_kept
+        for every in (3.0, 6.0, 30.0):  # seconds between pairs
+            minutes, why = soak.default_warmup_min(every)
+            assert minutes * 60.0 / every >= kept, why
+            assert minutes * 60.0 / every <= kept + 60.0 / every * 3  # not much longer
+        assert soak.default_warmup_min(None)[0] == 2.0  # live view only: nothing fills
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
 @pytest.mark.skipif(not LINUX, reason="counts /proc/self/fd")
 def test_threads_that_read_the_store_and_end_leave_no_connection_open(store):
     s = store.create_session("readers")
