@@ -159,13 +159,22 @@ def run_show(args: argparse.Namespace) -> int:
                 "-" if p.leak_area_pct is None else f"{p.leak_area_pct:.1f}",
                 p.verdict or "-",
                 ",".join(p.tags) or "-",
+                _one_line(p.note, 60) or "-",
             ]
             for p in pairs
         ]
         print()
-        head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS"]
+        head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS",
+                "NOTE"]  # fmt: skip
         print_table(rows, head)
     return 0
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line of at most ``limit`` characters (a note may hold newlines; the
+    whole of it is in ``--json``)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _aligned(pair) -> str:

@@ -47,3 +47,29 @@ def test_show_says_ok_for_an_aligned_pair_whose_method_the_record_does_not_know(
     head = next(i for i, line in enumerate(out) if line.startswith("PAIR"))
     row = out[head + 2]  # under the header and its rule
     assert row.split()[3] == "ok" and "None" not in row, row
+
+
+def test_show_lists_the_note_of_each_pairs_verdict_on_one_line_and_json_has_it_whole(
+    tmp_path, monkeypatch, capsys
+):
+    """``qa --note`` stored a note that neither the table nor ``--json`` showed."""
+    import json
+
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+    day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
+    write_image(tmp_path / "day.png", day)
+    write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
+    argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
+    assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+    note = "halo on the roof\nand a van " + "x" * 80
+    assert cli.main(["qa", "1", "fail", "--note", note]) == 0
+    capsys.readouterr()
+    assert cli.main(["sessions", "show", "lab"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(out) if line.startswith("PAIR"))
+    assert out[head].split()[-1] == "NOTE"
+    row = out[head + 2]
+    assert "fail" in row and "halo on the roof and a van xxx" in row and row.endswith("…"), row
+    assert cli.main(["sessions", "show", "lab", "--json"]) == 0
+    (pair,) = json.loads(capsys.readouterr().out)["pairs"]
+    assert pair["verdict"] == "fail" and pair["note"] == note

@@ -216,3 +216,19 @@ def test_tags_added_with_enter_give_the_keyboard_back_to_the_list(qtbot, judging
     _key(qtbot, Qt.Key.Key_P)
     qtbot.waitUntil(lambda: store.pair(1).verdict == "pass", timeout=GUI_TIMEOUT)
     assert qa.tags_edit.text() == ""
+
+
+def test_a_judged_pairs_note_is_shown_in_its_pair_line_as_typed(qtbot, judging):
+    # A note went into the record and the export but was shown nowhere: a judge coming back
+    # to a pair could not read why it failed. Typed with markup, it shows as text.
+    qa, jobs, store = judging
+    qa.note.setFocus()
+    qtbot.keyClicks(qa.note, "<b>halo</b> on the roof")
+    qtbot.keyClick(qa.note, Qt.Key.Key_Escape)
+    _key(qtbot, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: store.pair(1).verdict == "fail", timeout=GUI_TIMEOUT)
+    _settled(qtbot, jobs)
+    _key(qtbot, Qt.Key.Key_K)
+    qtbot.waitUntil(lambda: qa.current().id == 1 and bool(qa.current().note), timeout=GUI_TIMEOUT)
+    assert "verdict: fail · note: “&lt;b&gt;halo&lt;/b&gt; on the roof”" in qa.info.text()
+    assert qa.current().note == store.verdicts(1)[-1].note == "<b>halo</b> on the roof"

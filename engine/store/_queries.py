@@ -62,12 +62,14 @@ def log_from_row(row: tuple) -> LogEntry:
 
 
 def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
-    """Records for pair rows, with their day captures and tags fetched in two queries."""
+    """Records for pair rows, with their day captures, tags and verdict notes fetched in three
+    queries."""
     if not rows:
         return []
     ids = [r[0] for r in rows]
     days: dict[int, list[int]] = {i: [] for i in ids}
     tags: dict[int, list[str]] = {i: [] for i in ids}
+    notes: dict[int, str] = {}
     for chunk in _chunks(ids, 900):  # stay under SQLite's bound-parameter limit
         marks = ",".join("?" * len(chunk))
         for pid, cid in conn.execute(
@@ -81,6 +83,12 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
             chunk,
         ):
             tags[pid].append(tag)
+        for pid, note in conn.execute(  # the note of the verdict in force
+            f"SELECT v.pair_id, v.note FROM verdicts v WHERE v.pair_id IN ({marks}) AND v.id = "
+            "(SELECT MAX(w.id) FROM verdicts w WHERE w.pair_id = v.pair_id)",
+            chunk,
+        ):
+            notes[pid] = note or ""
     out = []
     for r in rows:
         (pid, sid, night, ok, method, motion, score, reason, matrix, leak, ssim, leak_pct,
@@ -103,6 +111,7 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
                 created_at=created,
                 verdict=verdict,
                 tags=tuple(tags[pid]),
+                note=notes.get(pid, ""),
             )
         )
     return out

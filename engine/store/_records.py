@@ -97,6 +97,8 @@ class Pair:
     verdict: str | None = None
     """The latest verdict (``None`` = not judged yet)."""
     tags: tuple[str, ...] = ()
+    note: str = ""
+    """The latest verdict's note (the history is `Store.verdicts`)."""
 
     def sort_value(self, sort: str) -> tuple[Any, int]:
         """Where this pair stands in an order ``sort`` (a `PairQuery.sort`): its

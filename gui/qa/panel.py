@@ -7,6 +7,7 @@ metric, sort by a metric); every store read and write runs on the job runner.
 
 from __future__ import annotations
 
+import html
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -637,8 +638,9 @@ class QAPanel(QWidget):
         self._info_text = (
             f"<b>Pair #{p.id}</b> ({at + row + 1:,} of {total:,}) · {a} · "
             f"verdict: {p.verdict or 'not judged'}"
-            + (f" · tags: {', '.join(p.tags)}" if p.tags else "")
-        )
+            + (f" · note: “{html.escape(p.note)}”" if p.note else "")
+            + (f" · tags: {html.escape(', '.join(p.tags))}" if p.tags else "")
+        )  # a note and tags are the judges' text, shown as typed, never as markup
         self._show_info(self._info_text)
         self.selected.emit(p)
         hit = self._cache.get(p)
