@@ -130,13 +130,13 @@ def run_show(args: argparse.Namespace) -> int:
         log = store.log_entries(s.id)
     if args.json:
         out = {
-            "session": dataclasses.asdict(s),
-            "pairs": [dataclasses.asdict(p) for p in pairs],
+            "session": _fields(s),
+            "pairs": [_fields(p) for p in pairs],
             "matching_pairs": total,
-            "log": [dataclasses.asdict(e) for e in log],
+            "log": [_fields(e) for e in log],
         }
-        json.dump(out, sys.stdout, indent=2)
-        print()
+        # one write: json.dump wrote its thousands of small pieces one by one
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
         return 0
     print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
@@ -166,6 +166,13 @@ def run_show(args: argparse.Namespace) -> int:
         head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS"]
         print_table(rows, head)
     return 0
+
+
+def _fields(record) -> dict:
+    """A store record's fields for `json`: their values are JSON's types already (a tuple prints
+    as a list), so no deep copy as `dataclasses.asdict` makes (most of ``show --json``'s time
+    on a night of 3,000 pairs)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def _aligned(pair) -> str:
