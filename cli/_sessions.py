@@ -135,8 +135,8 @@ def run_show(args: argparse.Namespace) -> int:
             "matching_pairs": total,
             "log": [_fields(e) for e in log],
         }
-        # one write: json.dump wrote its thousands of small pieces one by one
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        json.dump(out, sys.stdout, indent=2)  # in pieces: json.dumps held ~1M of them at once
+        print()
         return 0
     print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
