@@ -332,22 +332,22 @@ class _FolderSink(_Sink):
         )
         os.chmod(self.tmp, 0o777 & ~_umask())
         self.bytes = 0
-        self.dirs: set[Path] = {self.tmp}
-        self.files: list[Path] = []
+        self._parent: Path | None = None  # the folder of the file last written (made)
 
     def _open(self, name: str) -> IO[bytes]:
         path = self.tmp / name
-        if path.parent not in self.dirs:
+        if path.parent != self._parent:  # names come sorted: a folder's files together
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.dirs.add(path.parent)
+            self._parent = path.parent
         return open(path, "xb")
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
     # one fsync per file here); nothing is visible at ``out`` before every byte is on disk.
+    # They are found by walking the private temporary folder, not kept in a list (36,000
+    # paths for a night of 3,000 pairs).
     def copy(self, name: str, src: Path, reporter: Reporter) -> tuple[str, int]:
         with self._open(name) as f:
             digest, n = _copy_hashing(src, f, reporter, name)
-        self.files.append(self.tmp / name)
         self.bytes += n
         return digest, n
 
@@ -355,13 +355,12 @@ class _FolderSink(_Sink):
         with self._open(name) as f:
             for chunk in chunks:
                 f.write(chunk)
-        self.files.append(self.tmp / name)
         self.bytes += size
 
     def commit(self) -> int:
-        fsync_files(self.files)
-        for d in sorted(self.dirs, key=lambda p: len(p.parts), reverse=True):
-            fsync_dir(d)
+        fsync_files(os.path.join(top, f) for top, _dirs, files in os.walk(self.tmp) for f in files)
+        for top, _dirs, _files in os.walk(self.tmp, topdown=False):  # deepest first
+            fsync_dir(top)
         if self.out.exists():
             raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
         os.rename(self.tmp, self.out)
