@@ -4,7 +4,7 @@ big session, each run in a process of its own, repeats interleaved between code 
 Usage::
 
     python benchmarks/export_big_session.py --data-dir DIR [--session NAME] [--repeats 3]
-        [--compare OLD_TREE] [--zip] [--show] [--out-dir DIR]
+        [--compare OLD_TREE] [--zip] [--only VERDICT] [--show] [--out-dir DIR]
 
 Make the session first with the real capture path and the processing runs the README's
 "A night's record at scale" describes, e.g.::
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compare", type=Path, help="another source tree to run the same way")
     ap.add_argument("--zip", action="store_true", help="export one zip instead of a folder")
+    ap.add_argument("--only", metavar="VERDICT", help="export only the pairs with this verdict")
     ap.add_argument("--show", action="store_true", help="time sessions show --json instead")
     ap.add_argument("--out-dir", type=Path)
     args = ap.parse_args(argv)
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = out.with_suffix(".zip") if args.zip else out
                 cmd = ["sessions", "export", args.session, "--out", str(out)]
                 cmd += ["--data-dir", str(args.data_dir)]
+                cmd += ["--only", args.only] if args.only else []
                 try:
                     wall, rss, code = run_once(tree, cmd, subprocess.DEVNULL)
                 finally:
