@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.show:
                 cmd = ["sessions", "show", args.session, "--json", "--limit", "0"]
                 cmd += ["--data-dir", str(args.data_dir)]
-                with open(os.devnull, "wb") as sink:
-                    wall, rss, code = run_once(tree, cmd, sink)
+                wall, rss, code = run_once(tree, cmd, subprocess.DEVNULL)
             else:
                 out = out_dir / f".export-bench-{os.getpid()}-{name}-{k}"
                 out = out.with_suffix(".zip") if args.zip else out
