@@ -211,6 +211,7 @@ def run_round(i: int, args, env: dict[str, str], selection: list[str], log_dir: 
         cmd = [args.python, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                "--capture=sys", "--keep-duplicates", *selection * args.repeat]  # fmt: skip
     t0 = time.monotonic()
+    # direct write: a live log, kept as far as it got when the run dies
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip

@@ -224,8 +224,10 @@ def atomic_write(
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
         if mode == "wb":
+            # direct write: the helper itself: the temporary that is renamed into place
             f = os.fdopen(fd, "wb")
         else:
+            # direct write: the helper itself: the temporary that is renamed into place
             f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
         with f:
             try:

@@ -100,6 +100,7 @@ def install_if_requested(window) -> None:
     interval_s = env_number(ENV_INTERVAL, 5.0, kind=float, minimum=0.1)
     capture_every = env_number(ENV_CAPTURE_EVERY, 0.0, kind=float, minimum=0.0)
     capture_burst = env_number(ENV_CAPTURE_BURST, 0, minimum=0, maximum=32)
+    # direct write: an append-only log, one flushed line per sample
     log = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives with the window
     log.write(HEADER + "\n")
     t0 = time.monotonic()

@@ -229,7 +229,7 @@ def test_blob_beside_an_off_contract_card_is_refused_before_deploying(tmp_path):
         load_on_camera_model(blob)
     # the blob's (N,C) output cannot be described by the contract: named, with the count
     assert str(err.value) == (
-        f"{DIFF}.card.json: invalid card: outputs[0].layout: 'NC' is not one of "
+        f"{tmp_path / DIFF}.card.json: invalid card: outputs[0].layout: 'NC' is not one of "
         "['NCHW', 'NHWC', 'CHW', 'HWC'] (+1 more)"
     )
 

@@ -513,3 +513,33 @@ def test_buttons_of_the_schedule_leak_model_and_inspector_have_tooltips(window, 
         if b.text() and not b.toolTip() and type(b).__name__ != "QCheckBox"
     ]
     assert bare == []
+
+
+def test_the_model_dock_shows_the_shipped_cards_licence_whole(window, qtbot):
+    # the card was cut at 160 characters mid-word ("…via the VIS-NIR-regis"): the licence's
+    # research-use terms and the photos' licences were out of sight
+    import json
+
+    from engine.models import card_path_for, default_model_path
+
+    raw = json.loads(card_path_for(default_model_path()).read_text())
+    panel = window.model_panel
+    qtbot.waitUntil(lambda: "License" in panel.card.text(), timeout=TIMEOUT)
+    last_words = raw["license"].split()[-3:]
+    assert " ".join(last_words) in panel.card.text()
+    assert raw["license"] in panel.card.toolTip()
+
+
+def test_a_loaded_cards_long_text_is_cut_at_a_word_and_its_markup_shown_as_text():
+    from types import SimpleNamespace
+
+    from gui.model.panel import card_html
+
+    long = "<b>bold</b> " + "word " * 200 + "tail"
+    card = SimpleNamespace(
+        name="m", version="1", format="onnx", input_size=(8, 8), file="m.onnx",
+        sha256="0" * 64, raw={"description": long},
+    )  # fmt: skip
+    text = card_html(card)
+    assert "&lt;b&gt;bold&lt;/b&gt;" in text and "<b>" not in text
+    assert "word …</td>" in text and "tail" not in text

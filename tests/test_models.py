@@ -203,11 +203,14 @@ def _wrong_ref_l_missing(tmp_path: Path) -> Path:
         (_unsupported, "unsupported model format '.pt'"),
     ],
 )
-def test_loading_errors_are_one_line(tmp_path, make, expected):
+def test_loading_errors_are_one_line_naming_the_file_by_its_path(tmp_path, make, expected):
+    # Every camera's folder holds a model.onnx: the base name alone does not say which one.
     path = make(tmp_path)
     with pytest.raises(ModelError) as exc:
         verify_model(path)
-    assert expected in _one_line(exc)
+    line = _one_line(exc)
+    assert expected in line
+    assert str(tmp_path) in line, line
 
 
 def test_missing_file_and_directory(tmp_path):
@@ -222,6 +225,7 @@ def test_card_that_is_not_json(tiny):
     with pytest.raises(ModelError) as exc:
         load_card(tiny)
     assert "not valid JSON (line 1" in _one_line(exc)
+    assert str(card_path_for(tiny)) in _one_line(exc)
 
 
 # --- inspection: real MyriadX blobs -------------------------------------------------------

@@ -67,6 +67,7 @@ def fill_synthetic_pairs(root: Path, n: int = N_SCALE) -> None:
         """
     )
     conn.close()
+    # direct write: a scratch file in the bench's own temporary folder
     (root / "f").write_bytes(b"")  # the one file row's file: reconcile finds nothing amiss
     Store(root).close()  # upgrade to the current schema
 
@@ -131,7 +132,9 @@ def _commit_rows(tmp: Path, repeats: int) -> list[BenchRow]:
     ref_dir.mkdir()
 
     def naive() -> None:
+        # direct write: the naive reference the bench times, in its temp folder
         cv2.imwrite(str(ref_dir / "day.png"), cv2.cvtColor(day, cv2.COLOR_RGB2BGR))
+        # direct write: the naive reference the bench times, in its temp folder
         cv2.imwrite(str(ref_dir / "night.png"), night)
 
     ref_ms = median_ms(naive, repeats=max(3, repeats // 3))

@@ -5,8 +5,8 @@ like real scenes, ~2-4 MB each), one shared day reference, one run per pair (ali
 reference, leak mask, colorized), written by the store itself. Rows, each a median:
 
 - export to a folder / to a zip (ours: hash while copying, fsync, atomic rename), beside the
-  reference: what ``bagit`` would take for the same folder bag, ``shutil.copytree`` of the
-  payload then ``bagit.make_bag`` on it (sha256 only; neither fsyncs), with the copy alone
+  reference: what ``bagit`` would take for the same folder bag, a tree copy (``copytree``) of
+  the payload then ``bagit.make_bag`` on it (sha256 only; neither fsyncs), with the copy alone
   as the floor;
 - import of the zip / the folder into a fresh data folder (every check, extraction, hashing,
   copy, one transaction), beside ``bagit.Bag.validate`` of the same folder (hashing alone).
@@ -206,6 +206,7 @@ def rows(
             )
 
             def copy(k: int) -> None:
+                # direct write: scratch copies in the bench's own temporary folder
                 shutil.copytree(tmp / "bag" / "data", tmp / f"c{k}")
 
             t_copy = _timed(copy, n, lambda k: _rm(tmp / f"c{k}"))

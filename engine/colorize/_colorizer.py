@@ -279,7 +279,7 @@ def load_colorizer(
             raise ModelError(f"the default model {path.name} is not installed ({path.parent})")
     if str(path).lower().endswith(".blob"):  # say what is wrong, not that its card is missing
         raise ModelError(
-            f"{Path(path).name}: a MyriadX blob runs on the OAK camera only; host colorization "
+            f"{path}: a MyriadX blob runs on the OAK camera only; host colorization "
             "needs an ONNX model (or an NN archive holding one)"
         )
     verified = verify_model(path)

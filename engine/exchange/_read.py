@@ -338,6 +338,7 @@ def _extract_zip(
             n = 0
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
+                # direct write: the import's staging folder, removed whole if unfinished
                 with zf.open(info) as fin, open(target, "xb") as fout:
                     while chunk := fin.read(_CHUNK):
                         n += len(chunk)

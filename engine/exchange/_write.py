@@ -339,6 +339,7 @@ class _FolderSink(_Sink):
         if path.parent != self._parent:  # names come sorted: a folder's files together
             path.parent.mkdir(parents=True, exist_ok=True)
             self._parent = path.parent
+        # direct write: a bag being built in its staging folder, renamed whole
         return open(path, "xb")
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
@@ -381,6 +382,7 @@ class _ZipSink(_Sink):
         self.root = out.name[:-4] if out.name.lower().endswith(".zip") else out.name
         self._stack = contextlib.ExitStack()
         self.f = self._stack.enter_context(atomic_write(out, mode="wb"))
+        # direct write: a zip inside a file that is itself one atomic_write
         self.zf = self._stack.enter_context(zipfile.ZipFile(self.f, "w", allowZip64=True))
         self.when = time.localtime()[:6]
         self.committed = False
@@ -395,10 +397,12 @@ class _ZipSink(_Sink):
 
     def copy(self, name: str, src: Path, reporter: Reporter) -> tuple[str, int]:
         size = src.stat().st_size
+        # direct write: a member of a zip that is itself one atomic_write
         with self.zf.open(self._info(name, size), "w", force_zip64=size >= 0x7FFFFFFF) as f:
             return _copy_hashing(src, f, reporter, name)
 
     def put(self, name: str, chunks: Iterable[bytes], size: int) -> None:
+        # direct write: a member of a zip that is itself one atomic_write
         with self.zf.open(self._info(name, size), "w", force_zip64=size >= 0x7FFFFFFF) as f:
             for chunk in chunks:
                 f.write(chunk)

@@ -45,20 +45,20 @@ def _check_member(archive: Path, m: tarfile.TarInfo) -> str:
     name = m.name
     pure = PurePosixPath(name)
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise ModelError(f"{archive.name}: unsafe NN archive: absolute member path {name!r}")
+        raise ModelError(f"{archive}: unsafe NN archive: absolute member path {name!r}")
     if ".." in pure.parts or "\\" in name:
         raise ModelError(
-            f"{archive.name}: unsafe NN archive: member path {name!r} leaves the archive"
+            f"{archive}: unsafe NN archive: member path {name!r} leaves the archive"
         )
     if m.issym() or m.islnk():
-        raise ModelError(f"{archive.name}: unsafe NN archive: member {name!r} is a link")
+        raise ModelError(f"{archive}: unsafe NN archive: member {name!r} is a link")
     if not (m.isfile() or m.isdir()):
         raise ModelError(
-            f"{archive.name}: unsafe NN archive: member {name!r} is not a regular file"
+            f"{archive}: unsafe NN archive: member {name!r} is not a regular file"
         )
     if m.size > MAX_MEMBER_BYTES:
         raise ModelError(
-            f"{archive.name}: unsafe NN archive: member {name!r} is {m.size} bytes "
+            f"{archive}: unsafe NN archive: member {name!r} is {m.size} bytes "
             f"(limit {MAX_MEMBER_BYTES})"
         )
     return str(pure)
@@ -102,13 +102,13 @@ def read_nn_archive(path: str | Path) -> NNArchive:
         tar = tarfile.open(p, mode="r:*")
     except _CORRUPT:
         raise ModelError(
-            f"{p.name}: not an NN archive (not a tar, tar.gz or tar.xz file)"
+            f"{p}: not an NN archive (not a tar, tar.gz or tar.xz file)"
         ) from None
     try:
         return _read_archive(p, tar)
     except _CORRUPT as exc:  # truncated or corrupt compressed stream, anywhere in the file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{p.name}: corrupt NN archive ({reason})") from None
+        raise ModelError(f"{p}: corrupt NN archive ({reason})") from None
 
 
 def _read_archive(p: Path, tar: tarfile.TarFile) -> NNArchive:
@@ -118,36 +118,36 @@ def _read_archive(p: Path, tar: tarfile.TarFile) -> NNArchive:
             for i, m in enumerate(tar):
                 if i >= MAX_MEMBERS:
                     raise ModelError(
-                        f"{p.name}: unsafe NN archive: more than {MAX_MEMBERS} members"
+                        f"{p}: unsafe NN archive: more than {MAX_MEMBERS} members"
                     )
                 members[_check_member(p, m)] = m
         except _CORRUPT as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelError(f"{p.name}: corrupt NN archive ({reason})") from None
+            raise ModelError(f"{p}: corrupt NN archive ({reason})") from None
         config_names = [n for n in members if PurePosixPath(n).name == "config.json"]
         if not config_names:
-            raise ModelError(f"{p.name}: NN archive has no config.json")
+            raise ModelError(f"{p}: NN archive has no config.json")
         config_name = min(config_names, key=len)
         try:
             raw = _read_member(tar, members[config_name], MAX_CONFIG_BYTES)
             config = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelError(f"{p.name}: config.json is not valid JSON UTF-8 text") from None
+            raise ModelError(f"{p}: config.json is not valid JSON UTF-8 text") from None
         try:
             exe = config["model"]["metadata"]["path"]
             config["model"]["inputs"], config["model"]["outputs"]  # noqa: B018 - presence check
         except (KeyError, TypeError):
             raise ModelError(
-                f"{p.name}: config.json lacks model.metadata.path / model.inputs / model.outputs"
+                f"{p}: config.json lacks model.metadata.path / model.inputs / model.outputs"
             ) from None
         if not isinstance(exe, str):
-            raise ModelError(f"{p.name}: config.json model.metadata.path is not a string")
+            raise ModelError(f"{p}: config.json model.metadata.path is not a string")
         base = PurePosixPath(config_name).parent
         candidates = [str(base / exe), exe]
         exe_name = next((c for c in candidates if c in members and members[c].isfile()), None)
         if exe_name is None:
-            raise ModelError(f"{p.name}: config.json names executable {exe!r}, not in the archive")
+            raise ModelError(f"{p}: config.json names executable {exe!r}, not in the archive")
         if not exe_name.lower().endswith(EXECUTABLE_SUFFIXES):
-            raise ModelError(f"{p.name}: executable {exe_name!r} has an unknown model format")
+            raise ModelError(f"{p}: executable {exe_name!r} has an unknown model format")
         data = _read_member(tar, members[exe_name], MAX_MEMBER_BYTES)
     return NNArchive(path=p, config=config, executable_name=exe_name, executable=data)

@@ -172,32 +172,32 @@ def with_gray_night_input(src: str | Path, *, dst: str | Path | None = None) -> 
     check_derived_output(src, dst, "camera-variant")
     if not card_path_for(src).is_file():
         raise ModelError(
-            f"{src.name}: no model card; camera-variant needs it to know the night input's scale"
+            f"{src}: no model card; camera-variant needs it to know the night input's scale"
         )
     card = verify_model(src).card  # sha256 and I/O checked before anything is derived
     night = card.input("night_l")
     if card.format != "onnx":
-        raise ModelError(f"{src.name}: camera-variant needs an ONNX model, got {card.format}")
+        raise ModelError(f"{src}: camera-variant needs an ONNX model, got {card.format}")
     if night.encoding != "linear":
         raise ModelError(
-            f"{src.name}: input {night.name!r} already has encoding {night.encoding!r} "
+            f"{src}: input {night.name!r} already has encoding {night.encoding!r} "
             "(it is a camera variant)"
         )
     if night.dtype != "float32":
         raise ModelError(
-            f"{src.name}: input {night.name!r} is {night.dtype}; make the variant from the "
+            f"{src}: input {night.name!r} is {night.dtype}; make the variant from the "
             "float32 model (then export-fp16 it)"
         )
     model = load_onnx_model(src)
     graph = model.graph
     graph_inputs = {vi.name: vi for vi in graph.input}
     if night.name not in graph_inputs:
-        raise ModelError(f"{src.name}: the graph has no input {night.name!r} (card's night_l)")
+        raise ModelError(f"{src}: the graph has no input {night.name!r} (card's night_l)")
     taken = {vi.name for vi in graph.input} | {o for n in graph.node for o in n.output}
     if NIGHT_GRAY in taken:
-        raise ModelError(f"{src.name}: the graph already has a tensor named {NIGHT_GRAY!r}")
+        raise ModelError(f"{src}: the graph already has a tensor named {NIGHT_GRAY!r}")
     if graph_inputs[night.name].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        raise ModelError(f"{src.name}: input {night.name!r} is not float32 in the graph")
+        raise ModelError(f"{src}: input {night.name!r} is not float32 in the graph")
 
     nodes, inits = _gray_to_night_nodes(night.name, night.scale, night.offset, fit_gray_to_l())
     night_vi = graph_inputs[night.name]

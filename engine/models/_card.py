@@ -155,7 +155,7 @@ def model_format(path: str | Path) -> str:
         if name.endswith(suffix):
             return fmt
     raise ModelError(
-        f"{Path(path).name}: unsupported model format {Path(path).suffix or '(no suffix)'!r} "
+        f"{path}: unsupported model format {Path(path).suffix or '(no suffix)'!r} "
         "(expected .onnx, .blob or an NN archive .tar.xz/.tar)"
     )
 
@@ -265,12 +265,12 @@ def _read_json(path: Path) -> Any:
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError:
-        raise ModelError(f"{path.name}: card is not UTF-8 text") from None
+        raise ModelError(f"{path}: card is not UTF-8 text") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelError(
-            f"{path.name}: card is not valid JSON (line {exc.lineno}: {exc.msg})"
+            f"{path}: card is not valid JSON (line {exc.lineno}: {exc.msg})"
         ) from None
 
 
@@ -303,20 +303,20 @@ def load_card(path: str | Path) -> ModelCard:
     card_path = p if is_card else card_path_for(p)
     if not card_path.is_file():
         raise ModelError(
-            f"{p.name}: no model card (expected {card_path.name} beside it; "
+            f"{p}: no model card (expected {card_path.name} beside it; "
             "see resources/models/README.md)"
         )
     data = _read_json(card_path)
     problems = validate_card_dict(data)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ModelError(f"{card_path.name}: invalid card: {problems[0]}{more}")
+        raise ModelError(f"{card_path}: invalid card: {problems[0]}{more}")
     if not is_card and Path(data["file"]).name != p.name:
-        raise ModelError(f"{card_path.name}: card describes {data['file']!r}, not {p.name!r}")
+        raise ModelError(f"{card_path}: card describes {data['file']!r}, not {p.name!r}")
     expected_format = model_format(data["file"])
     if expected_format != data["format"]:
         raise ModelError(
-            f"{card_path.name}: format: card says {data['format']!r} but {data['file']!r} "
+            f"{card_path}: format: card says {data['format']!r} but {data['file']!r} "
             f"is a {expected_format} file name"
         )
     return ModelCard(
@@ -343,7 +343,7 @@ def verify_sha256(card: ModelCard) -> None:
     actual = sha256_file(model)
     if actual != card.sha256:
         raise ModelError(
-            f"{model.name}: sha256 mismatch: card says {card.sha256[:12]}..., file is "
+            f"{model}: sha256 mismatch: card says {card.sha256[:12]}..., file is "
             f"{actual[:12]}... (model changed or wrong card)"
         )
 
@@ -368,7 +368,7 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
     data["sha256"] = sha256_file(p)
     problems = validate_card_dict(data)
     if problems:
-        raise ModelError(f"{p.name}: refusing to write an invalid card: {problems[0]}")
+        raise ModelError(f"{p}: refusing to write an invalid card: {problems[0]}")
     out = card_path_for(p)
     write_text_atomic(out, json.dumps(data, indent=2) + "\n")
     return out
@@ -421,8 +421,8 @@ def check_derived_output(src: Path, dst: Path, what: str) -> None:
     fmt = model_format(src)
     if fmt != "onnx":
         kind = "an NN archive" if fmt == "nnarchive" else "a MyriadX blob"
-        raise ModelError(f"{src.name}: {what} needs an ONNX model (.onnx); this is {kind}")
+        raise ModelError(f"{src}: {what} needs an ONNX model (.onnx); this is {kind}")
     if dst.resolve() == src.resolve():
         raise ModelError(f"{dst}: output would overwrite the source model")
     if not dst.name.lower().endswith(".onnx"):
-        raise ModelError(f"{dst.name}: {what} writes ONNX; the output name must end in .onnx")
+        raise ModelError(f"{dst}: {what} writes ONNX; the output name must end in .onnx")

@@ -232,12 +232,12 @@ def to_blob(
     load_onnx_model(src)  # not an ONNX model -> clear error before any tool or network
     dst = src.with_suffix(".blob") if dst is None else Path(dst)
     if dst.suffix.lower() != ".blob":
-        raise ModelError(f"{dst.name}: output name must end in .blob")
+        raise ModelError(f"{dst}: output name must end in .blob")
     has_card = card_path_for(src).is_file()
     if has_card:
         verify_model(src)  # a stale or wrong card is refused before compiling
     elif camera_variant:
-        raise ModelError(f"{src.name}: no model card; the camera variant needs it")
+        raise ModelError(f"{src}: no model card; the camera variant needs it")
     if online:
         name, exe = find_tool(tool)
         if cmx_slices != shaves:
@@ -256,7 +256,7 @@ def to_blob(
             precisions = {n: "FP16" for n in names}
             for n, p in (input_precision or {}).items():
                 if n not in precisions:
-                    raise ModelError(f"{src.name}: --input-precision names no input {n!r}")
+                    raise ModelError(f"{src}: --input-precision names no input {n!r}")
                 precisions[n] = p.upper()
         produced = work / "compiled.blob"
         options = dict(shaves=shaves, precisions=precisions, output_precision=output_precision,
@@ -349,5 +349,5 @@ def _blob_card(card, src: Path, dst: Path, data: bytes, precisions, out_prec, co
     d["target_devices"] = ["myriadx"]
     problems = validate_card_dict(d)
     if problems:
-        raise ModelError(f"{dst.name}: refusing to write an invalid card: {problems[0]}")
+        raise ModelError(f"{dst}: refusing to write an invalid card: {problems[0]}")
     return d

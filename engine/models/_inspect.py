@@ -70,7 +70,7 @@ def load_onnx_model(source: str | Path | bytes, *, label: str = ""):
     if isinstance(source, bytes):
         data, label = source, label or "model"
     else:
-        label = label or Path(source).name
+        label = label or str(source)
         data = Path(source).read_bytes()
     what = _what_is(data[:8])
     if what:
@@ -148,10 +148,11 @@ def _blob_io(blob_path: Path, label: str) -> ModelIO:
 
 def _archive_io(path: Path) -> ModelIO:
     arc = read_nn_archive(path)
-    label = f"{path.name}:{arc.executable_name}"
+    label = f"{path}:{arc.executable_name}"
     if arc.executable_format in ("blob", "superblob"):
         fd, tmp = tempfile.mkstemp(suffix=".blob")
         try:
+            # direct write: a private scratch copy in the temp folder, deleted after
             with os.fdopen(fd, "wb") as f:
                 f.write(arc.executable)
             io = _blob_io(Path(tmp), label)
@@ -224,8 +225,8 @@ def inspect_model(path: str | Path) -> ModelIO:
         with open(p, "rb") as f:
             what = _what_is(f.read(8))
         if what:
-            raise ModelError(f"{p.name}: not a MyriadX blob (the file is {what})")
-        return _blob_io(p, p.name)
+            raise ModelError(f"{p}: not a MyriadX blob (the file is {what})")
+        return _blob_io(p, str(p))
     return _archive_io(p)
 
 

@@ -206,8 +206,11 @@ def _fetch_libs(timeout: float) -> None:
                     continue
                 target = staged / "libs" / base
                 target.parent.mkdir(parents=True, exist_ok=True)
+                # direct write: a temporary folder that is renamed into place whole
                 with z.open(info) as src, open(target, "wb") as dst:
+                    # direct write: into the same temporary folder
                     shutil.copyfileobj(src, dst)
+        # direct write: a temporary folder that is renamed into place whole
         (staged / "wheel.sha256").write_text(WHEEL_SHA256 + "\n")
         # the marker says "complete": make every library durable before the folder appears
         # (stdlib only here: this runs before the project's venv exists)

@@ -75,12 +75,12 @@ def verify_model(path: str | Path) -> VerifiedModel:
                 what = _what_is(f.read(8))
             if what:
                 kind = "an ONNX model" if fmt == "onnx" else "a MyriadX blob"
-                raise ModelError(f"{p.name}: not {kind} (the file is {what})")
+                raise ModelError(f"{p}: not {kind} (the file is {what})")
         card = load_card(p)
     verify_sha256(card)
     io = inspect_model(p)
     problems = check_against_card(io, card)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ModelError(f"{p.name} does not match its card: {problems[0]}{more}")
+        raise ModelError(f"{p} does not match its card: {problems[0]}{more}")
     return VerifiedModel(card=card, io=io)

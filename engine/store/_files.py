@@ -121,5 +121,6 @@ def move_aside(root: Path, rels: list[str], stamp: str) -> Path:
     for rel in rels:
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
+        # direct write: move_aside: a rename inside the data folder (lost+found)
         shutil.move(str(root / rel), str(dest))
     return target

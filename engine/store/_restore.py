@@ -93,6 +93,7 @@ def restore_session(
             temps.append(tmp)
             size = src.stat().st_size
             if not (move and _moved(src, tmp, fd)):
+                # direct write: a mkstemp temporary beside its target, fsynced, renamed
                 with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
                     got = _copy_hashing(fin, fout)
                 if got != sha:  # the caller checked it; the file changed since (a live folder)

@@ -3,6 +3,7 @@ shown, and where it runs (host with ONNX Runtime, or on an OAK camera's MyriadX)
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
@@ -23,11 +24,35 @@ if TYPE_CHECKING:
     from engine.app_state import AppState
     from gui.jobs import JobRunner
 
-__all__ = ["ModelPanel", "card_html"]
+__all__ = ["ModelPanel", "card_html", "card_text"]
+
+
+# the card's free text fields, in the order shown
+_TEXT_FIELDS = ("description", "license", "trained_on")
+_CLIP = 600  # characters of one field shown (the shipped card fits); the tooltip has the rest
+
+
+def _clipped(text: str, limit: int = _CLIP) -> str:
+    """``text`` cut at the last word break before ``limit`` characters, with an ellipsis: a
+    field cut mid-word ("…via the VIS-NIR-regis") reads as a broken card."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,;:") + " …"
+
+
+def card_text(card) -> str:
+    """The card's free text fields whole, as plain text (the panel's tooltip)."""
+    raw = card.raw or {}
+    return "\n\n".join(
+        f"{key.replace('_', ' ').capitalize()}: {raw[key]}" for key in _TEXT_FIELDS if raw.get(key)
+    )
 
 
 def card_html(card) -> str:
-    """A model card as a short table for the panel (and the About dialog)."""
+    """A model card as a short table for the panel (and the About dialog); a loaded model's
+    card is the user's file, so every field is escaped, never taken as markup."""
     raw = card.raw or {}
     rows = [
         ("Model", f"{card.name} {card.version}"),
@@ -36,15 +61,16 @@ def card_html(card) -> str:
         ("File", card.file),
         ("sha256", card.sha256[:16] + "…"),
     ]
-    for key in ("description", "license", "trained_on"):
+    for key in _TEXT_FIELDS:
         if raw.get(key):
-            rows.append((key.replace("_", " ").capitalize(), str(raw[key])[:160]))
+            rows.append((key.replace("_", " ").capitalize(), _clipped(str(raw[key]))))
     metrics = raw.get("metrics")
     if isinstance(metrics, dict):
         for k, v in list(metrics.items())[:4]:
             rows.append((k, f"{v:.3g}" if isinstance(v, float) else str(v)))
     body = "".join(
-        f"<tr><td style='color:#8a909a;padding-right:8px'>{k}</td><td>{v}</td></tr>"
+        f"<tr><td style='color:#8a909a;padding-right:8px'>{html.escape(str(k))}</td>"
+        f"<td>{html.escape(str(v))}</td></tr>"
         for k, v in rows
     )
     return f"<table>{body}</table>"
@@ -113,6 +139,7 @@ class ModelPanel(QWidget):
 
     def _show_model(self, path: str) -> None:
         self.card.setText("Reading the model card…")
+        self.card.setToolTip("")
 
         def work():
             from engine.models import default_model_path, verify_model
@@ -121,9 +148,11 @@ class ModelPanel(QWidget):
 
         def done(card) -> None:
             self.card.setText(card_html(card))
+            self.card.setToolTip(card_text(card))
 
         def failed(msg: str) -> None:
-            self.card.setText(f"<span style='color:#f85149'>{msg}</span>")
+            self.card.setText(f"<span style='color:#f85149'>{html.escape(msg)}</span>")
+            self.card.setToolTip("")
 
         self._jobs.submit(work, done=done, failed=failed, label="model card")
 
