@@ -141,19 +141,25 @@ class SpoolBuilder:
         self.check = check
         self.refs = References()
         self._stack = contextlib.ExitStack()
-        self.captures = _ListSpool(self.folder)
-        self._stack.callback(self.captures.file.close)
-        self.pairs = _ListSpool(self.folder)
-        self._stack.callback(self.pairs.file.close)
-        self.rows = self._stack.enter_context(tempfile.TemporaryFile(dir=self.folder))
+        try:
+            self.captures = _ListSpool(self.folder)
+            self._stack.callback(self.captures.file.close)
+            self.pairs = _ListSpool(self.folder)
+            self._stack.callback(self.pairs.file.close)
+            self.rows = self._stack.enter_context(tempfile.TemporaryFile(dir=self.folder))
+            # "" is SQLite's private temporary database: a small cache, then a file in its
+            # temporary folder, gone on close. The plan may be written from another thread
+            # than the one that made it (one at a time).
+            self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+            self._stack.callback(self.db.close)
+            self.db.execute(
+                "CREATE TABLE sources (name TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT)"
+            )
+            self.db.execute("BEGIN")
+        except BaseException:
+            self._stack.close()
+            raise
         self.run_keys: set[str] = set()
-        # "" is SQLite's private temporary database: on disk past a small cache, gone on close
-        self.db = sqlite3.connect("", isolation_level=None)
-        self._stack.callback(self.db.close)
-        self.db.execute(
-            "CREATE TABLE sources (name TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT)"
-        )
-        self.db.execute("BEGIN")
         self.n_sources = 0
         self.source_bytes = 0
         self.n_runs = 0
