@@ -451,14 +451,18 @@ def _signals_held() -> Iterator[None]:
             signal.raise_signal(signum)
 
 
-def fsync_files(paths: Iterable[str | Path], *, workers: int = 8) -> None:
+def fsync_files(paths: Iterable[str | Path], *, workers: int = 8, batch: int = 512) -> None:
     """Flush many written files to disk at once, from a few threads.
 
     For a batch (an export folder, an import's images) this is ~3-4x faster than an fsync
     after each file on this machine (590 vs 150 MB/s for 25 x 2 MB): the device sees the
-    flushes together. Callers still rename into place only after this returns.
+    flushes together. Callers still rename into place only after this returns. ``paths`` is
+    taken ``batch`` at a time (a generator is fine): handed all 35,000 files of a
+    3,000-pair export at once (a task each, and the export's list of their paths), the
+    export's peak RSS was 130 MiB instead of 77.
     """
     from concurrent.futures import ThreadPoolExecutor
+    from itertools import chain, islice
 
     def flush(path: str | Path) -> None:
         fd = os.open(path, os.O_RDONLY)
@@ -467,10 +471,13 @@ def fsync_files(paths: Iterable[str | Path], *, workers: int = 8) -> None:
         finally:
             os.close(fd)
 
-    paths = list(paths)
-    if len(paths) <= 1 or workers <= 1:
-        for p in paths:
+    rest = iter(paths)
+    chunk = list(islice(rest, batch))
+    if len(chunk) <= 1 or workers <= 1:
+        for p in chain(chunk, rest):
             flush(p)
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(paths))) as pool:
-        list(pool.map(flush, paths))  # re-raises the first OSError
+    with ThreadPoolExecutor(max_workers=min(workers, len(chunk))) as pool:
+        while chunk:
+            list(pool.map(flush, chunk))  # re-raises the first OSError
+            chunk = list(islice(rest, batch))

@@ -64,8 +64,8 @@ def test_only_pass_exports_the_passing_pairs_and_only_the_captures_they_use(sour
     export_session(store, session.id, out, verdict="pass")
     m = json.loads((out / "data" / "manifest.json").read_text())
     assert [p["verdict"] for p in m["pairs"]] == ["pass"]
-    plan = build_plan(store, session.id, verdict="pass")  # what an export dialog previews
-    assert plan.pairs == 1 and plan.source_bytes > 0
+    with build_plan(store, session.id, verdict="pass") as plan:  # what a dialog could preview
+        assert plan.pairs == 1 and plan.source_bytes > 0
     assert m["selection"] == {"whole_session": False, "verdict": "pass", "tag": None}
     pair = m["pairs"][0]
     used = {pair["night"], *pair["days"]}

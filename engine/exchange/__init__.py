@@ -16,8 +16,11 @@ Public API
 - ``export_session(store, session, out, *, as_zip=False, verdict=None, tag=None,
   progress=None) -> ExportResult``: a session (id, uid or name), or only its pairs with a
   verdict / tag, as a new bag at ``out``. Works on a read-only `Store`.
-- ``build_plan(store, session, *, verdict=None, tag=None) -> BagPlan``: what would be exported
-  (``plan.pairs``, ``plan.source_bytes``), without writing; ``write_bag(plan, out, ...)``.
+- ``build_plan(store, session, *, verdict=None, tag=None, spool_dir=None) -> SpooledPlan``:
+  what would be exported (``plan.pairs``, ``plan.source_bytes``), without writing the bag;
+  ``write_bag(plan, out, ...)``. The store is read a page at a time and the manifest, CSV and
+  file list wait in anonymous temporary files (memory stays flat however long the night);
+  use it as a context manager. ``write_bag`` also takes a `BagPlan` (a manifest made whole).
 - ``import_session(store, path, *, as_copy=False, limits=None, progress=None) ->
   ImportResult``: check the bag completely, then add its session; `SessionExists` when the
   uid is present and not ``as_copy``; `BagRejected` (a ``ValueError``, one line) for any
@@ -62,6 +65,7 @@ from engine.exchange._session import (
     import_session,
     session_with_uid,
 )
+from engine.exchange._spool import SpooledPlan
 from engine.exchange._summary import BagSummary, describe_bag
 from engine.exchange._write import BagPlan, ExportResult, write_bag
 
@@ -79,6 +83,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "SessionExists",
+    "SpooledPlan",
     "build_plan",
     "check_version",
     "describe_bag",

@@ -8,6 +8,7 @@ captures and runs that exist, and file names that appear in the bag.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Iterable
@@ -19,6 +20,9 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "READS_MAJOR",
+    "References",
+    "check_manifest_head",
+    "check_record",
     "check_version",
     "manifest_files",
     "manifest_schema",
@@ -48,7 +52,8 @@ def _compiled_schema():
     (Draft 2020-12) agrees on valid and invalid manifests."""
     import fastjsonschema
 
-    return fastjsonschema.compile(manifest_schema())
+    # a copy: fastjsonschema rewrites the references of the schema it compiles, in place
+    return fastjsonschema.compile(copy.deepcopy(manifest_schema()))
 
 
 def prepare_validator() -> None:
@@ -101,25 +106,78 @@ def validate_manifest(
         Paths relative to ``data/`` that the bag holds; every file the manifest names must be
         one of them (checked when given).
     """
-    import fastjsonschema
-
     check_version(manifest, where=where)
-    try:
-        _compiled_schema()(manifest)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        field = exc.name[len("data.") :] if exc.name.startswith("data.") else "(top level)"
-        message = (
-            exc.message[len(exc.name) :].strip()
-            if exc.message.startswith(exc.name)
-            else (exc.message)
-        )
-        raise BagRejected(f"{where}: {field}: {_short(message)}") from None
+    _run_schema(_compiled_schema(), manifest, "", where)
     _check_references(manifest, where)
     if bag_files is not None:
         present = set(bag_files)
         for name in manifest_files(manifest):
             if name not in present:
                 raise BagRejected(f"{where}: names data/{name}, which is not in the bag")
+
+
+def check_manifest_head(head: dict[str, Any], *, where: str = "data/manifest.json") -> None:
+    """`validate_manifest`'s schema check of a manifest without its records: ``head`` has
+    ``captures`` and ``pairs`` empty (an export checks those one by one, `check_record`),
+    ``counts`` as they will be."""
+    check_version(head, where=where)
+    _run_schema(_compiled_schema(), head, "", where)
+    for name in ("captures", "pairs"):
+        limit = manifest_schema()["properties"][name].get("maxItems")
+        if limit is not None and head["counts"][name] > limit:
+            raise BagRejected(f"{where}: {name}: more than {limit} records")
+
+
+def check_record(part: str, i: int, record: Any, *, where: str = "data/manifest.json") -> None:
+    """The schema check of one record of ``part`` (``"captures"`` or ``"pairs"``), with the
+    message `validate_manifest` gives for it in a whole manifest (``pairs[3].tags[0]: ...``)."""
+    _run_schema(_compiled_part(part), record, f"{part}[{i}]", where)
+
+
+@functools.cache
+def _compiled_part(part: str):
+    import fastjsonschema
+
+    schema = copy.deepcopy(manifest_schema())
+    defs = schema["$defs"]
+
+    def inline(node: Any) -> Any:
+        # the part's "#/$defs/..." references written out: left as they are, they would be
+        # resolved against the whole schema's $id, a URL (fetched: no network at run time)
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**inline(defs[ref[len("#/$defs/") :]]), **inline(rest)}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    # the same draft as the whole, and an id of its own
+    part_schema = {
+        "$schema": schema["$schema"],
+        "$id": f"{schema['$id']}/{part}",
+        **inline(schema["properties"][part]["items"]),
+    }
+    return fastjsonschema.compile(part_schema)
+
+
+def _run_schema(validate, value: Any, prefix: str, where: str) -> None:
+    """``validate(value)``, its error as one line naming the field (under ``prefix``)."""
+    import fastjsonschema
+
+    try:
+        validate(value)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        rest = exc.name[len("data") :] if exc.name.startswith("data") else ""
+        field = (prefix + rest).lstrip(".") or "(top level)"
+        message = (
+            exc.message[len(exc.name) :].strip()
+            if exc.message.startswith(exc.name)
+            else (exc.message)
+        )
+        raise BagRejected(f"{where}: {field}: {_short(message)}") from None
 
 
 def manifest_files(manifest: dict[str, Any]) -> set[str]:
@@ -135,38 +193,73 @@ def manifest_files(manifest: dict[str, Any]) -> set[str]:
 
 
 def _check_references(m: dict[str, Any], where: str) -> None:
-    captures = {}
+    refs = References(where)
     for i, c in enumerate(m["captures"]):
-        if c["id"] in captures:
-            raise BagRejected(f"{where}: captures[{i}].id: duplicate capture id {c['id']}")
-        captures[c["id"]] = c
-    for i, c in enumerate(m["captures"]):
-        if c.get("burst_of") is not None and c["burst_of"] not in captures:
-            raise BagRejected(f"{where}: captures[{i}].burst_of: no capture {c['burst_of']}")
-    pair_ids, run_ids, folders = set(), set(), set()
+        refs.capture(i, c)
+    refs.captures_done()
     for i, p in enumerate(m["pairs"]):
-        at = f"{where}: pairs[{i}]"
-        if p["id"] in pair_ids:
+        refs.pair(i, p)
+    refs.done(m["counts"])
+
+
+class References:
+    """What a schema cannot check, one record at a time: unique ids and folders, pairs pointing
+    at captures and runs that exist, the latest verdict, the counts. Holds a few integers per
+    capture and pair, never the records, so an export can check a manifest it streams.
+
+    Captures come first (as in the manifest), then `captures_done`, the pairs and `done`; an
+    export lists its pairs first, and a pair's capture references are then checked at `done`.
+    """
+
+    def __init__(self, where: str = "data/manifest.json") -> None:
+        self.where = where
+        self.kinds: dict[int, str] = {}
+        self.bursts: list[tuple[int, int]] = []
+        self.captures_listed = False
+        self.pending: dict[tuple[int, str], int] = {}  # (capture, kind) -> first pair index
+        self.pair_ids: set[int] = set()
+        self.run_ids: set[int] = set()
+        self.folders: set[str] = set()
+        self.n_pairs = 0
+
+    def capture(self, i: int, c: dict[str, Any]) -> None:
+        if c["id"] in self.kinds:
+            raise BagRejected(f"{self.where}: captures[{i}].id: duplicate capture id {c['id']}")
+        self.kinds[c["id"]] = c["kind"]
+        if c.get("burst_of") is not None:
+            self.bursts.append((i, c["burst_of"]))
+
+    def captures_done(self) -> None:
+        for i, head in self.bursts:
+            if head not in self.kinds:
+                raise BagRejected(f"{self.where}: captures[{i}].burst_of: no capture {head}")
+        self.bursts = []
+        self.captures_listed = True
+        pending, self.pending = self.pending, {}
+        for (cid, kind), i in sorted(pending.items(), key=lambda item: item[1]):
+            self._uses(i, cid, kind)
+
+    def pair(self, i: int, p: dict[str, Any]) -> None:
+        at = f"{self.where}: pairs[{i}]"
+        if p["id"] in self.pair_ids:
             raise BagRejected(f"{at}.id: duplicate pair id {p['id']}")
-        if p["folder"] in folders:
+        if p["folder"] in self.folders:
             raise BagRejected(f"{at}.folder: duplicate pair folder {p['folder']!r}")
-        pair_ids.add(p["id"])
-        folders.add(p["folder"])
-        night = captures.get(p["night"])
-        if night is None or night["kind"] != "night":
-            raise BagRejected(f"{at}.night: {p['night']} is not a night capture in the bag")
+        self.pair_ids.add(p["id"])
+        self.folders.add(p["folder"])
+        self.n_pairs += 1
+        self._uses(i, p["night"], "night")
         for d in p["days"]:
-            if d not in captures or captures[d]["kind"] != "day":
-                raise BagRejected(f"{at}.days: {d} is not a day capture in the bag")
+            self._uses(i, d, "day")
         if len(p["files"]["day"]) != len(p["days"]):
             raise BagRejected(
                 f"{at}.files.day: {len(p['days'])} day captures, {len(p['files']['day'])} files"
             )
         ids = set()
         for j, r in enumerate(p["runs"]):
-            if r["id"] in run_ids:
+            if r["id"] in self.run_ids:
                 raise BagRejected(f"{at}.runs[{j}].id: duplicate run id {r['id']}")
-            run_ids.add(r["id"])
+            self.run_ids.add(r["id"])
             ids.add(r["id"])
         if p["chosen_run"] is not None and p["chosen_run"] not in ids:
             raise BagRejected(f"{at}.chosen_run: no run {p['chosen_run']} in this pair")
@@ -175,15 +268,25 @@ def _check_references(m: dict[str, Any], where: str) -> None:
             raise BagRejected(
                 f"{at}.verdict: {p['verdict']!r} is not the latest verdict ({latest!r})"
             )
-    counts = m["counts"]
-    actual = {
-        "pairs": len(m["pairs"]),
-        "captures": len(m["captures"]),
-        "runs": len(run_ids),
-    }
-    for key, n in actual.items():
-        if counts[key] != n:
-            raise BagRejected(f"{where}: counts.{key} says {counts[key]}, the manifest lists {n}")
+
+    def _uses(self, i: int, cid: int, kind: str) -> None:
+        if not self.captures_listed:
+            self.pending.setdefault((cid, kind), i)
+        elif self.kinds.get(cid) != kind:
+            field = "night" if kind == "night" else "days"
+            raise BagRejected(
+                f"{self.where}: pairs[{i}].{field}: {cid} is not a {kind} capture in the bag"
+            )
+
+    def done(self, counts: dict[str, Any]) -> None:
+        if not self.captures_listed:
+            self.captures_done()
+        actual = {"pairs": self.n_pairs, "captures": len(self.kinds), "runs": len(self.run_ids)}
+        for key, n in actual.items():
+            if counts[key] != n:
+                raise BagRejected(
+                    f"{self.where}: counts.{key} says {counts[key]}, the manifest lists {n}"
+                )
 
 
 def _short(message: str, limit: int = 160) -> str:

@@ -17,7 +17,8 @@ from engine.exchange._limits import ImportLimits
 from engine.exchange._manifest import FORMAT, FORMAT_VERSION
 from engine.exchange._progress import ProgressCallback, Reporter
 from engine.exchange._read import open_bag
-from engine.exchange._write import BagPlan, ExportResult, write_bag
+from engine.exchange._spool import SpoolBuilder, SpooledPlan
+from engine.exchange._write import ExportResult, spool_folder, write_bag
 
 if TYPE_CHECKING:
     from engine.store import Capture, Pair, Run, Session, Store
@@ -99,129 +100,183 @@ def export_session(
     >>> export_session(store, "roof", "roof-pass.zip", as_zip=True, verdict="pass")
     ... # doctest: +SKIP
     """
-    return write_bag(
-        build_plan(store, session, verdict=verdict, tag=tag), out, as_zip=as_zip, progress=progress
-    )
+    out = Path(out)
+    spool_dir = spool_folder(out)
+    with build_plan(store, session, verdict=verdict, tag=tag, spool_dir=spool_dir) as plan:
+        return write_bag(plan, out, as_zip=as_zip, progress=progress)
+
+
+#: Pairs and captures read from the store at a time: the export holds a page, not the night.
+PAGE = 200
 
 
 def build_plan(
-    store: Store, session: int | str, *, verdict: str | None = None, tag: str | None = None
-) -> BagPlan:
-    """The `BagPlan` (manifest + files) for `export_session`, without writing anything."""
+    store: Store,
+    session: int | str,
+    *,
+    verdict: str | None = None,
+    tag: str | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+) -> SpooledPlan:
+    """The plan (manifest, CSV and file list, checked) for `export_session`, without writing
+    the bag: ``plan.pairs``, ``plan.source_bytes``. The store is read a page at a time and the
+    generated files wait in anonymous temporary files in ``spool_dir`` (default: the system's
+    temporary folder); close the plan (``with``) when done."""
     from engine.store import VERDICTS
 
     if verdict is not None and verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
     s = store.session(session)
-    pairs = store.pairs(session_id=s.id, verdict=verdict, tag=tag, limit=None)
     whole = verdict is None and tag is None
-    if not whole and not pairs:
+    if not whole and not store.count_pairs(session_id=s.id, verdict=verdict, tag=tag):
         what = " and ".join(
             x for x in (verdict and f"verdict {verdict}", tag and f"tag {tag!r}") if x
         )
         raise ValueError(f"session {s.id} ({s.name}): no pair with {what}; nothing to export")
-    all_caps = {c.id: c for c in store.captures(s.id, members=True)}
-    if whole:
-        wanted = set(all_caps)
-    else:
-        used = {p.night_id for p in pairs} | {d for p in pairs for d in p.day_ids}
-        wanted = used | {c.id for c in all_caps.values() if c.burst_of in used}
+    # what the export holds is fixed now: pairs and captures recorded while it runs wait for
+    # the next export (a pair's captures are committed with or before it)
+    newest_pair = store.pairs(session_id=s.id, sort="-id", limit=1)
+    newest_capture = store.captures(s.id, members=True, newest=1)
+    last_pair = newest_pair[0].id if newest_pair else 0
+    last_capture = newest_capture[0].id if newest_capture else 0
+    exported_at = time.time()
 
-    sources: dict[str, Path] = {}
-    expected: dict[str, str] = {}
-    cap_file: dict[int, str] = {}
-
-    def add(name: str, path: Path, sha: str | None = None) -> str:
-        sources[name] = path
-        if sha is not None:
-            expected[name] = sha
-        return name
-
-    pair_records, n_runs = [], 0
-    for n, p in enumerate(pairs, start=1):
-        folder = f"pairs/pair-{n:04d}"
-        night = all_caps[p.night_id]
-        files: dict[str, Any] = {
-            "night": add(f"{folder}/night.png", store.path(night.path), night.sha256),
-            "day": [],
+    builder = SpoolBuilder(spool_dir)
+    try:
+        cap_file = _add_pairs(builder, store, s.id, verdict, tag, last_pair)
+        _add_captures(builder, store, s.id, cap_file, whole, last_capture)
+        counts = builder.counts()
+        head = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "exported_at": exported_at,
+            "provenance": {
+                "app": "NightLab",
+                "app_version": _app_version(),
+                "python": platform.python_version(),
+                "platform": platform.platform(terse=True),
+                "exported_by": _login_name(),  # who exported; who recorded is session.operator
+            },
+            "selection": {"whole_session": whole, "verdict": verdict, "tag": tag},
+            "session": {
+                "uid": s.uid,
+                "name": s.name,
+                "operator": s.operator,
+                "scene_notes": s.scene_notes,
+                "camera_backend": s.camera_backend,
+                "device_id": s.device_id,
+                "app_version": s.app_version,
+                "created_at": s.created_at,
+                "closed_at": s.closed_at,
+                "settings": _finite(s.settings),
+            },
+            "captures": None,  # the builder's records go here
+            "pairs": None,
+            "counts": counts,
         }
-        cap_file.setdefault(night.id, files["night"])
-        for k, d in enumerate(p.day_ids):
-            day = all_caps[d]
-            name = f"{folder}/day.png" if k == 0 else f"{folder}/day-{k + 1}.png"
-            files["day"].append(add(name, store.path(day.path), day.sha256))
-            cap_file.setdefault(day.id, name)
-        runs = store.runs(p.id)
-        chosen = runs[-1] if runs else None  # the latest run is the one the partner sees
-        run_records = []
-        for r in runs:
-            outputs = {}
-            for role, rel in sorted(r.outputs.items()):
-                if r is chosen:
-                    name = files[role] = f"{folder}/{role}.png"
-                else:
-                    name = f"{folder}/runs/{r.id}/{role}.png"
-                outputs[role] = add(name, store.path(rel))
-            run_records.append(_run(r, outputs))
-        n_runs += len(runs)
-        pair_records.append(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
-    captures = []
-    for cid in sorted(wanted):
-        c = all_caps[cid]
-        if cid not in cap_file:  # not in any pair folder: burst members, spare frames
-            cap_file[cid] = add(f"captures/capture-{cid}.png", store.path(c.path), c.sha256)
-        captures.append(_capture(c, cap_file[cid]))
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "exported_at": time.time(),
-        "provenance": {
-            "app": "NightLab",
-            "app_version": _app_version(),
-            "python": platform.python_version(),
-            "platform": platform.platform(terse=True),
-            "exported_by": _login_name(),  # who exported; who recorded is session.operator
-        },
-        "selection": {"whole_session": whole, "verdict": verdict, "tag": tag},
-        "session": {
-            "uid": s.uid,
-            "name": s.name,
-            "operator": s.operator,
-            "scene_notes": s.scene_notes,
-            "camera_backend": s.camera_backend,
-            "device_id": s.device_id,
-            "app_version": s.app_version,
-            "created_at": s.created_at,
-            "closed_at": s.closed_at,
-            "settings": _finite(s.settings),
-        },
-        "captures": captures,
-        "pairs": pair_records,
-        "counts": {
-            "pairs": len(pair_records),
-            "captures": len(captures),
-            "runs": n_runs,
-            "files": len(sources) + 2,
-        },
-    }
-    described = f"NightLab session {s.name!r}: {_plural(len(pair_records), 'pair')}"
-    info = {
-        "Source-Organization": "NightLab",
-        "Contact-Name": s.operator or "-",
-        "External-Identifier": s.uid,
-        "External-Description": described,
-        "NightLab-Session-Name": s.name,
-        "NightLab-Session-UID": s.uid,
-        "NightLab-Operator": s.operator or "-",
-        "NightLab-App-Version": s.app_version or "-",
-        "NightLab-Selection": "whole session"
-        if whole
-        else ", ".join(f"{k} {v}" for k, v in (("verdict", verdict), ("tag", tag)) if v),
-        "NightLab-Pairs": str(len(pair_records)),
-        "NightLab-Captures": str(len(captures)),
-        "NightLab-Runs": str(n_runs),
-    }
-    return BagPlan(manifest=manifest, sources=sources, expected_sha256=expected, info=info)
+        described = f"NightLab session {s.name!r}: {_plural(counts['pairs'], 'pair')}"
+        info = {
+            "Source-Organization": "NightLab",
+            "Contact-Name": s.operator or "-",
+            "External-Identifier": s.uid,
+            "External-Description": described,
+            "NightLab-Session-Name": s.name,
+            "NightLab-Session-UID": s.uid,
+            "NightLab-Operator": s.operator or "-",
+            "NightLab-App-Version": s.app_version or "-",
+            "NightLab-Selection": "whole session"
+            if whole
+            else ", ".join(f"{k} {v}" for k, v in (("verdict", verdict), ("tag", tag)) if v),
+            "NightLab-Pairs": str(counts["pairs"]),
+            "NightLab-Captures": str(counts["captures"]),
+            "NightLab-Runs": str(counts["runs"]),
+        }
+        return builder.finish(head, info)
+    except BaseException:
+        builder.close()
+        raise
+
+
+def _add_pairs(
+    builder: SpoolBuilder,
+    store: Store,
+    session_id: int,
+    verdict: str | None,
+    tag: str | None,
+    last_pair: int,
+) -> dict[int, str]:
+    """Every selected pair, a page at a time, into ``builder``; returns where each capture a
+    pair uses lies in the bag (its first pair's folder)."""
+    cap_file: dict[int, str] = {}
+    days: dict[int, Capture] = {}  # a night's few day references, read once
+    n, after = 0, 0
+    while True:
+        page = store.pairs(
+            session_id=session_id, verdict=verdict, tag=tag, sort="id", limit=PAGE,
+            start=(after + 1, after + 1),
+        )  # fmt: skip
+        page = [p for p in page if p.id <= last_pair]
+        for p in page:
+            n += 1
+            folder = f"pairs/pair-{n:04d}"
+            night = store.capture(p.night_id)
+            files: dict[str, Any] = {
+                "night": builder.add_source(
+                    f"{folder}/night.png", store.path(night.path), night.sha256
+                ),
+                "day": [],
+            }
+            cap_file.setdefault(night.id, files["night"])
+            for k, d in enumerate(p.day_ids):
+                day = days.get(d) or days.setdefault(d, store.capture(d))
+                name = f"{folder}/day.png" if k == 0 else f"{folder}/day-{k + 1}.png"
+                files["day"].append(builder.add_source(name, store.path(day.path), day.sha256))
+                cap_file.setdefault(day.id, name)
+            runs = store.runs(p.id)
+            chosen = runs[-1] if runs else None  # the latest run is the one the partner sees
+            run_records = []
+            for r in runs:
+                outputs = {}
+                for role, rel in sorted(r.outputs.items()):
+                    if r is chosen:
+                        name = files[role] = f"{folder}/{role}.png"
+                    else:
+                        name = f"{folder}/runs/{r.id}/{role}.png"
+                    outputs[role] = builder.add_source(name, store.path(rel))
+                run_records.append(_run(r, outputs))
+            builder.pair(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
+        if len(page) < PAGE:
+            return cap_file
+        after = page[-1].id
+
+
+def _add_captures(
+    builder: SpoolBuilder,
+    store: Store,
+    session_id: int,
+    cap_file: dict[int, str],
+    whole: bool,
+    last_capture: int,
+) -> None:
+    """The session's captures (a selection's: those its pairs use, with their burst members),
+    a page at a time; one in no pair folder (a burst member, a spare frame) is copied to
+    ``captures/``."""
+    after = 0
+    while True:
+        page = store.captures(session_id, members=True, after=after, limit=PAGE)
+        page = [c for c in page if c.id <= last_capture]
+        for c in page:
+            if not (whole or c.id in cap_file or c.burst_of in cap_file):
+                continue
+            file = cap_file.get(c.id)
+            if file is None:
+                file = builder.add_source(
+                    f"captures/capture-{c.id}.png", store.path(c.path), c.sha256
+                )
+            builder.capture(_capture(c, file))
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
 
 
 def import_session(

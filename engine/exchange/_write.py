@@ -17,23 +17,22 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from engine.atomic import PARTIAL_SUFFIX, WriteError, atomic_write, fsync_dir, fsync_files
-from engine.exchange._csv import metrics_csv
 from engine.exchange._manifest import validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
+from engine.exchange._spool import SpoolBuilder, SpooledPlan
 
-__all__ = ["BagPlan", "ExportResult", "write_bag"]
+__all__ = ["BagPlan", "ExportResult", "spool_folder", "spool_manifest", "write_bag"]
 
 _CHUNK = 1 << 20
 _STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".zip", ".gz", ".onnx")
@@ -85,7 +84,7 @@ class ExportResult:
 
 
 def write_bag(
-    plan: BagPlan,
+    plan: BagPlan | SpooledPlan,
     out: str | os.PathLike[str],
     *,
     as_zip: bool = False,
@@ -111,25 +110,61 @@ def write_bag(
     ExportResult(path=PosixPath('night-42.zip'), ...)
     """
     out = Path(out)
-    if out.exists() or out.is_symlink():
-        raise FileExistsError(f"{out}: already exists; choose a new name")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"{out.parent}: no such folder")
+    _check_destination(out)
+    if isinstance(plan, SpooledPlan):
+        return _write_spooled(plan, out, as_zip=as_zip, progress=progress)
     missing = [n for n in plan.sources if not Path(plan.sources[n]).is_file()]
     if missing:
         raise FileNotFoundError(f"{plan.sources[missing[0]]}: file missing (for data/{missing[0]})")
     validate_manifest(plan.manifest, bag_files=plan.sources.keys())
-    # generated payload: validated above, serialised once here
-    generated = {
-        "manifest.json": (json.dumps(plan.manifest, indent=2, ensure_ascii=False) + "\n").encode(),
-        "metrics.csv": metrics_csv(plan.manifest),
-    }
-    clash = set(generated) & set(plan.sources)
-    if clash:
-        raise ValueError(f"data/{sorted(clash)[0]} is written by the exporter itself")
-    total = sum(len(b) for b in generated.values()) + sum(
-        Path(p).stat().st_size for p in plan.sources.values()
-    )
+    with spool_manifest(plan, spool_folder(out)) as spooled:
+        return _write_spooled(spooled, out, as_zip=as_zip, progress=progress)
+
+
+def spool_manifest(plan: BagPlan, folder: str | os.PathLike[str] | None = None) -> SpooledPlan:
+    """A plan made whole in memory (a test's, an API user's) as the spooled plan that
+    `write_bag` writes; the manifest must be valid already (`validate_manifest`)."""
+    builder = SpoolBuilder(folder, check=False)
+    try:
+        for name, path in plan.sources.items():
+            builder.add_source(name, Path(path), plan.expected_sha256.get(name))
+        for c in plan.manifest["captures"]:
+            builder.capture(c)
+        for p in plan.manifest["pairs"]:
+            builder.pair(p)
+        return builder.finish(plan.manifest, plan.info)
+    except BaseException:
+        builder.close()
+        raise
+
+
+def spool_folder(out: Path) -> Path | None:
+    """Where an export to ``out`` keeps its generated files until they go into the bag: beside
+    it, on the disk that will hold it (None: no such folder, which `write_bag` reports). A
+    folder that refuses new files is named by the bag, as `write_bag` names it."""
+    if not out.parent.is_dir():
+        return None
+    try:
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as exc:
+        raise OSError(f"{out}: cannot be created here ({exc.strerror or exc})") from None
+    return out.parent
+
+
+def _check_destination(out: Path) -> None:
+    if out.exists() or out.is_symlink():
+        raise FileExistsError(f"{out}: already exists; choose a new name")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out.parent}: no such folder")
+
+
+def _write_spooled(
+    plan: SpooledPlan, out: Path, *, as_zip: bool, progress: ProgressCallback | None
+) -> ExportResult:
+    """Copy the sources (sorted, hashing each as it is copied), then the generated files,
+    then the tag files; ``manifest-sha256.txt`` is written as the files go, in name order."""
+    generated = plan.generated
+    total = plan.source_bytes + sum(g.size for g in generated.values())
     reporter = Reporter(progress)
     reporter.start("writing", total)
     t0 = time.perf_counter()
@@ -138,27 +173,30 @@ def write_bag(
     except OSError as exc:  # name ``out``, not the hidden temporary the sink was creating
         raise OSError(f"{out}: cannot be created here ({exc.strerror or exc})") from None
     try:
-        with sink:
-            sums: dict[str, str] = {}
+        with sink, _SumsFile(out.parent) as sums:
             sizes = 0
-            for name in sorted(plan.sources):
-                digest, n = sink.copy(f"data/{name}", Path(plan.sources[name]), reporter)
-                want = plan.expected_sha256.get(name)
+            waiting = sorted(generated)  # their lines go where their names sort
+            for name, src, want in plan.sources():
+                while waiting and waiting[0] < name:
+                    g = waiting.pop(0)
+                    sums.add(f"data/{g}", generated[g].sha256)
+                digest, n = sink.copy(f"data/{name}", Path(src), reporter)
                 if want is not None and digest != want:
                     raise ValueError(
-                        f"{plan.sources[name]}: contents changed since they were recorded "
+                        f"{src}: contents changed since they were recorded "
                         f"(sha256 {digest[:12]}…, expected {want[:12]}…); run the store check"
                     )
-                sums[f"data/{name}"] = digest
+                sums.add(f"data/{name}", digest)
                 sizes += n
-            for name, data in generated.items():
-                sums[f"data/{name}"] = sink.put(f"data/{name}", data)
-                sizes += len(data)
-                reporter.advance(len(data), name)
-            n_files = len(sums)
-            tag = _tag_files(plan, sums, sizes, n_files)
-            for name, data in tag.items():
-                sink.put(name, data)
+            for g in waiting:
+                sums.add(f"data/{g}", generated[g].sha256)
+            for name, g in generated.items():
+                sink.put(f"data/{name}", g.chunks(), g.size)
+                sizes += g.size
+                reporter.advance(g.size, name)
+            n_files = plan.files
+            for name, (chunks, size) in _tag_files(plan, sums, sizes, n_files).items():
+                sink.put(name, chunks, size)
             reporter.finish()  # a Cancelled raised here still leaves nothing behind
             bag_bytes = sink.commit()
     except OSError as exc:
@@ -173,34 +211,64 @@ def write_bag(
         payload_files=n_files,
         bag_bytes=bag_bytes,
         seconds=time.perf_counter() - t0,
-        pairs=len(plan.manifest["pairs"]),
-        pairs_without_run=sum(p.get("chosen_run") is None for p in plan.manifest["pairs"]),
+        pairs=plan.pairs,
+        pairs_without_run=plan.pairs_without_run,
     )
 
 
-def _tag_files(plan: BagPlan, sums: dict[str, str], size: int, count: int) -> dict[str, bytes]:
-    """bagit.txt, bag-info.txt, manifest-sha256.txt and, last, tagmanifest-sha256.txt."""
+class _SumsFile:
+    """``manifest-sha256.txt`` as it is written, line by line, in a temporary file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.file = tempfile.TemporaryFile(dir=folder)
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def add(self, name: str, digest: str) -> None:
+        line = f"{digest}  {_encode_path(name)}\n".encode()
+        self.file.write(line)
+        self.sha.update(line)
+        self.size += len(line)
+
+    def chunks(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        while chunk := self.file.read(_CHUNK):
+            yield chunk
+
+    def __enter__(self) -> _SumsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+
+def _tag_files(
+    plan: SpooledPlan, sums: _SumsFile, size: int, count: int
+) -> dict[str, tuple[Iterable[bytes], int]]:
+    """bagit.txt, bag-info.txt, manifest-sha256.txt and, last, tagmanifest-sha256.txt: each
+    as (chunks, size)."""
     from engine.exchange._manifest import FORMAT_VERSION
 
     info = {
-        "Bag-Software-Agent": f"NightLab {plan.manifest['provenance']['app_version']}",
+        "Bag-Software-Agent": f"NightLab {plan.app_version}",
         "Bagging-Date": _dt.date.today().isoformat(),
         **{k: _one_line(v) for k, v in plan.info.items()},
         "NightLab-Format-Version": FORMAT_VERSION,
         "Bag-Size": _human(size),
         "Payload-Oxum": f"{size}.{count}",
     }
-    tags = {
+    small = {
         "bagit.txt": b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
         "bag-info.txt": "".join(f"{k}: {v}\n" for k, v in info.items()).encode(),
-        "manifest-sha256.txt": "".join(
-            f"{digest}  {_encode_path(name)}\n" for name, digest in sorted(sums.items())
-        ).encode(),
     }
-    tags["tagmanifest-sha256.txt"] = "".join(
-        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in tags.items()
-    ).encode()
-    return tags
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in small.items()}
+    digests["manifest-sha256.txt"] = sums.sha.hexdigest()
+    tagmanifest = "".join(f"{d}  {name}\n" for name, d in digests.items()).encode()
+    return {
+        **{name: ((data,), len(data)) for name, data in small.items()},
+        "manifest-sha256.txt": (sums.chunks(), sums.size),
+        "tagmanifest-sha256.txt": ((tagmanifest,), len(tagmanifest)),
+    }
 
 
 def _encode_path(name: str) -> str:
@@ -241,7 +309,7 @@ class _Sink:
     def copy(self, name: str, src: Path, reporter: Reporter) -> tuple[str, int]:
         raise NotImplementedError
 
-    def put(self, name: str, data: bytes) -> str:
+    def put(self, name: str, chunks: Iterable[bytes], size: int) -> None:
         raise NotImplementedError
 
     def commit(self) -> int:
@@ -264,37 +332,36 @@ class _FolderSink(_Sink):
         )
         os.chmod(self.tmp, 0o777 & ~_umask())
         self.bytes = 0
-        self.dirs: set[Path] = {self.tmp}
-        self.files: list[Path] = []
+        self._parent: Path | None = None  # the folder of the file last written (made)
 
     def _open(self, name: str) -> IO[bytes]:
         path = self.tmp / name
-        if path.parent not in self.dirs:
+        if path.parent != self._parent:  # names come sorted: a folder's files together
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.dirs.add(path.parent)
+            self._parent = path.parent
         # direct write: a bag being built in its staging folder, renamed whole
         return open(path, "xb")
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
     # one fsync per file here); nothing is visible at ``out`` before every byte is on disk.
+    # They are found by walking the private temporary folder, not kept in a list (36,000
+    # paths for a night of 3,000 pairs).
     def copy(self, name: str, src: Path, reporter: Reporter) -> tuple[str, int]:
         with self._open(name) as f:
             digest, n = _copy_hashing(src, f, reporter, name)
-        self.files.append(self.tmp / name)
         self.bytes += n
         return digest, n
 
-    def put(self, name: str, data: bytes) -> str:
+    def put(self, name: str, chunks: Iterable[bytes], size: int) -> None:
         with self._open(name) as f:
-            f.write(data)
-        self.files.append(self.tmp / name)
-        self.bytes += len(data)
-        return hashlib.sha256(data).hexdigest()
+            for chunk in chunks:
+                f.write(chunk)
+        self.bytes += size
 
     def commit(self) -> int:
-        fsync_files(self.files)
-        for d in sorted(self.dirs, key=lambda p: len(p.parts), reverse=True):
-            fsync_dir(d)
+        fsync_files(os.path.join(top, f) for top, _dirs, files in os.walk(self.tmp) for f in files)
+        for top, _dirs, _files in os.walk(self.tmp, topdown=False):  # deepest first
+            fsync_dir(top)
         if self.out.exists():
             raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
         os.rename(self.tmp, self.out)
@@ -334,9 +401,11 @@ class _ZipSink(_Sink):
         with self.zf.open(self._info(name, size), "w", force_zip64=size >= 0x7FFFFFFF) as f:
             return _copy_hashing(src, f, reporter, name)
 
-    def put(self, name: str, data: bytes) -> str:
-        self.zf.writestr(self._info(name, len(data)), data)
-        return hashlib.sha256(data).hexdigest()
+    def put(self, name: str, chunks: Iterable[bytes], size: int) -> None:
+        # direct write: a member of a zip that is itself one atomic_write
+        with self.zf.open(self._info(name, size), "w", force_zip64=size >= 0x7FFFFFFF) as f:
+            for chunk in chunks:
+                f.write(chunk)
 
     def commit(self) -> int:
         self.committed = True

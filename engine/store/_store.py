@@ -761,21 +761,29 @@ class Store:
         kind: str | None = None,
         members: bool = False,
         newest: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
     ) -> list[Capture]:
         """A session's captures in order; burst members only with ``members=True``; only the
-        last ``newest`` of them when given (a night's session holds thousands)."""
+        last ``newest`` of them when given (a night's session holds thousands); or, a page at
+        a time, the first ``limit`` with an id above ``after``."""
         sql = (
             f"SELECT {CAPTURE_COLUMNS} FROM captures c JOIN files f ON f.id = c.file_id "
             "WHERE c.session_id = ?"
         )
         params: list[Any] = [int(session_id)]
+        if after is not None:
+            sql += " AND c.id > ?"
+            params.append(int(after))
         if kind is not None:
             sql += " AND c.kind = ?"
             params.append(kind)
         if not members:
             sql += " AND c.burst_of IS NULL"
         if newest is None:
-            rows = self._reader().execute(sql + " ORDER BY c.id", params).fetchall()
+            sql += " ORDER BY c.id" if limit is None else " ORDER BY c.id LIMIT ?"
+            rows = self._reader().execute(sql, params + ([] if limit is None else [int(limit)]))
+            rows = rows.fetchall()
         else:
             sql += " ORDER BY c.id DESC LIMIT ?"
             rows = self._reader().execute(sql, [*params, int(newest)]).fetchall()[::-1]
