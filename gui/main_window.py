@@ -728,6 +728,37 @@ class MainWindow(QMainWindow):
             s.value("qa/compact_rows", None, type=bool) if saved["compact_rows"] else None,
             s.value("qa/split_height", None, type=int) if saved["split_height"] else None,
         )
+        # the session that was open when NightLab last ended (a restart mid-night, after a
+        # crash or a power cut, goes on recording into it rather than into no session)
+        uid = s.value(self.SESSION_KEY, "", type=str)
+        if uid:
+            self._reopen_session(uid)
+        follow(self.state.events.session, self._remember_session, self)
+
+    #: the QSettings key of the open session's uid ("" with none open)
+    SESSION_KEY = "session/open_uid"
+
+    def _remember_session(self, session) -> None:
+        # at every change, not at close: a crash or a power cut never reaches closeEvent
+        if self._settings is not None:
+            self._settings.setValue(self.SESSION_KEY, session.uid if session else "")
+
+    def _reopen_session(self, uid: str) -> None:
+        def work():
+            try:
+                found = self.store.session(uid)
+            except KeyError:  # deleted meanwhile, or another data folder
+                return None
+            return found if found.uid == uid and found.is_open else None
+
+        def done(session) -> None:
+            if session is not None and self.state.session is None:  # nothing chosen meanwhile
+                self.state.session = session
+                self.show_message(
+                    f"Session {session.name!r} reopened: it was open when NightLab last ended"
+                )
+
+        self.jobs.submit(work, done=done, label="reopening the last session")
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

@@ -1,0 +1,69 @@
+"""A restart goes on with the session that was open (pytest-qt, offscreen): an operator whose
+app was restarted mid-night, after a crash or a power cut, found no session open, and the
+next Capture pair was refused ("open a session") or, worse, a new session was started beside
+the night's. The open session's uid is remembered when it changes (a crash never reaches the
+window's close), and reopened on the next start if the record still has it open."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+TIMEOUT = 30_000  # ms
+
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")
+
+
+def _settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "nightlab.ini"), QSettings.Format.IniFormat)
+
+
+def test_the_session_open_when_the_app_ended_is_open_again_after_a_restart(
+    window_at, store, tmp_path, qtbot
+):
+    night = store.create_session("roof night", operator="ana")
+    first = window_at(1366, 768, settings=_settings(tmp_path))
+    first.state.session = night
+    # remembered at once, not at close: a crash ends the process without closeEvent
+    qtbot.waitUntil(lambda: _settings(tmp_path).value("session/open_uid") == night.uid,
+                    timeout=TIMEOUT)  # fmt: skip
+    first.close()
+    assert first.wait_closed(timeout=20)
+
+    again = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.waitUntil(lambda: again.state.session is not None, timeout=TIMEOUT)
+    assert again.state.session.uid == night.uid
+    assert "'roof night' reopened" in again.statusBar().currentMessage()
+
+
+def test_a_session_closed_or_deleted_since_is_not_reopened(window_at, store, tmp_path, qtbot):
+    closed = store.create_session("closed since", operator="ana")
+    settings = _settings(tmp_path)
+    settings.setValue("session/open_uid", closed.uid)
+    settings.sync()
+    store.close_session(closed.id)
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    assert win.state.session is None
+
+    settings = _settings(tmp_path)
+    settings.setValue("session/open_uid", "0" * 32)  # deleted, or another data folder's
+    settings.sync()
+    win.close()
+    assert win.wait_closed(timeout=20)
+    other = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not other.jobs.active, timeout=TIMEOUT)
+    assert other.state.session is None
+
+
+def test_closing_the_session_forgets_it_for_the_next_start(window_at, store, tmp_path, qtbot):
+    night = store.create_session("one night", operator="ana")
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    win.state.session = night
+    win.state.session = None  # as the Sessions dock's Close does once the record is closed
+    qtbot.waitUntil(lambda: _settings(tmp_path).value("session/open_uid") == "", timeout=TIMEOUT)
