@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
     print(
         f"exported session {session.id} ({session.name}): {pairs}, {r.payload_files} "
-        f"files, {r.payload_bytes / 1e6:.1f} MB -> {r.path} ({r.seconds:.1f} s, "
+        f"files, {r.size_text} -> {r.path} ({r.seconds:.1f} s, "
         f"{r.mb_per_s:.0f} MB/s)"
     )
     if r.pairs_without_run:

@@ -47,6 +47,10 @@ def test_export_zip_only_pass_then_import_then_refuse_then_copy(data_dir, tmp_pa
     zpath = tmp_path / "roof-pass.zip"  # --zip adds the suffix
     assert zpath.is_file() and zipfile.is_zipfile(zpath)
     assert "exported session 1 (roof night): 1 pair," in captured.out
+    # the size of the zip written, as the export dialog says it (it printed the payload's)
+    kb = zpath.stat().st_size / 1e3
+    said = f"{kb / 1e3:.1f} MB" if kb >= 100 else f"{kb:.0f} kB"
+    assert f"files, {said} -> " in captured.out, captured.out
     assert "writing: 100%" in captured.err  # plain progress lines when not on a terminal
 
     dest = tmp_path / "dest"

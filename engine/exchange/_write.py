@@ -79,6 +79,13 @@ class ExportResult:
     adds runs)."""
 
     @property
+    def size_text(self) -> str:
+        """The size written, as the command line and the export dialog both say it (they
+        said 11.2 MB of payload and 11.1 MB of zip for one export)."""
+        mb = self.bag_bytes / 1e6
+        return f"{mb:.1f} MB" if mb >= 0.1 else f"{self.bag_bytes / 1e3:.0f} kB"
+
+    @property
     def mb_per_s(self) -> float:
         return self.payload_bytes / 1e6 / self.seconds if self.seconds > 0 else float("inf")
 

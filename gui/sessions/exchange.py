@@ -359,11 +359,9 @@ def _session_text(s) -> str:
 
 def _written_text(result, out: str) -> str:
     """What the export wrote: where, how much, how fast."""
-    mb = result.bag_bytes / 1e6
-    size = f"{mb:.1f} MB" if mb >= 0.1 else f"{result.bag_bytes / 1e3:.0f} kB"
     return (
         f"Exported to {out}<br><b>{result.pairs} pair{'s' * (result.pairs != 1)}</b>, "
-        f"{result.payload_files} files, {size} in {result.seconds:.1f} s"
+        f"{result.payload_files} files, {result.size_text} in {result.seconds:.1f} s"
     )
 
 
