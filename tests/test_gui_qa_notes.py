@@ -232,3 +232,26 @@ def test_a_judged_pairs_note_is_shown_in_its_pair_line_as_typed(qtbot, judging):
     qtbot.waitUntil(lambda: qa.current().id == 1 and bool(qa.current().note), timeout=GUI_TIMEOUT)
     assert "verdict: fail · note: “&lt;b&gt;halo&lt;/b&gt; on the roof”" in qa.info.text()
     assert qa.current().note == store.verdicts(1)[-1].note == "<b>halo</b> on the roof"
+
+
+def test_tags_typed_without_enter_stay_with_their_pair_and_never_tag_the_next(qtbot, judging):
+    # Before: the typed tags stayed in the field when J moved on, and Enter tagged pair #2
+    qa, jobs, store = judging
+    qa.tags_edit.setFocus()
+    qtbot.keyClicks(qa.tags_edit, "halo, van")
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Escape)
+    _key(qtbot, Qt.Key.Key_J)
+    assert qa.current().id == 2 and qa.tags_edit.text() == ""
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)  # an empty field tags nothing
+    _settled(qtbot, jobs)
+    assert store.pair(2).tags == ()
+    _key(qtbot, Qt.Key.Key_K)
+    assert qa.current().id == 1 and qa.tags_edit.text() == "halo, van"
+    qtbot.keyClick(qa.tags_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: store.pair(1).tags == ("halo", "van"), timeout=GUI_TIMEOUT)
+    _settled(qtbot, jobs)
+    assert qa.tags_edit.text() == ""
+    _key(qtbot, Qt.Key.Key_J)
+    _key(qtbot, Qt.Key.Key_K)
+    assert qa.current().id == 1 and qa.tags_edit.text() == ""  # added: not offered again
+    assert store.pair(2).tags == ()

@@ -159,6 +159,11 @@ class QAPanel(QWidget):
         """The pair the note field's text is for: it goes back to `_kept_notes`, as edited,
         when the selection leaves that pair (a note never rides on to another pair's
         verdict)."""
+        self._kept_tags: dict[int, str] = {}
+        """pair id -> tags typed in the field and not added (no Enter) when the judge moved
+        on: they come back when the pair is selected, and never go to another pair."""
+        self._tags_of: int | None = None
+        """The pair the tags field's text is for (the selected one)."""
         self._judged_stay: int | None = None
         """The pair just judged where the list could not move on (the last one): a second
         verdict key on it is a double press, not a re-judgement, until the operator moves
@@ -621,6 +626,7 @@ class QAPanel(QWidget):
         if p is None or p.id != self._judged_stay:
             self._judged_stay = None  # moved away: back on it, a verdict is deliberate
         self._swap_kept_note(p)
+        self._swap_kept_tags(p)
         self._views = None
         # a verdict, note or tag is for a pair: with none selected they cannot work
         for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
@@ -800,6 +806,22 @@ class QAPanel(QWidget):
             self._note_refused(why)
             self._note_of = p.id
 
+    def _swap_kept_tags(self, p: Pair | None) -> None:
+        """As `_swap_kept_note`, for tags typed without Enter: before, they stayed in the field
+        and the next Enter tagged whatever pair was selected then."""
+        left = self._tags_of
+        if left is not None and (p is None or p.id != left):
+            text = self.tags_edit.text()
+            if text.strip():
+                self._kept_tags[left] = text
+            else:
+                self._kept_tags.pop(left, None)
+            self.tags_edit.clear()
+            self._tags_refused("")
+        self._tags_of = None if p is None else p.id
+        if p is not None and not self.tags_edit.text() and p.id in self._kept_tags:
+            self.tags_edit.setText(self._kept_tags[p.id])
+
     def _again_hint(self) -> str:
         # with one pair listed K and J have nowhere to go: only a click moves "back" to it
         return "K then J (or a click on it)" if len(self._pairs) > 1 else "a click on it"
@@ -862,7 +884,9 @@ class QAPanel(QWidget):
         # the typed text stays until the store has the tags: a refused tag is corrected in
         # place, not typed again
         def done(now) -> None:
-            if self.tags_edit.text() == typed:  # not what was typed since
+            if self._kept_tags.get(p.id) == typed:  # stored: no longer a draft of its pair
+                del self._kept_tags[p.id]
+            if self._tags_of == p.id and self.tags_edit.text() == typed:  # not typed since
                 self.tags_edit.clear()
                 if self.tags_edit.hasFocus():  # P / F / R next: they go to the list
                     self.table.setFocus()
@@ -870,7 +894,7 @@ class QAPanel(QWidget):
             self.refresh()
 
         def failed(reason: str) -> None:  # the runner also shows it in the status bar
-            if self.tags_edit.text() == typed:
+            if self._tags_of == p.id and self.tags_edit.text() == typed:
                 self._tags_refused(reason)
 
         self._jobs.submit(
