@@ -744,19 +744,44 @@ class MainWindow(QMainWindow):
             self._settings.setValue(self.SESSION_KEY, session.uid if session else "")
 
     def _reopen_session(self, uid: str) -> None:
+        tracker = self.preview.tracker
+        cam = self.state.camera
+        device = cam.info.device_id if cam is not None else ""
+
         def work():
             try:
                 found = self.store.session(uid)
             except KeyError:  # deleted meanwhile, or another data folder
-                return None
-            return found if found.uid == uid and found.is_open else None
+                return None, None
+            if found.uid != uid or not found.is_open:
+                return None, None
+            # mid-night there is no daylight to capture a reference in: the night goes on
+            # with the reference of its newest pair, fused again as that pair's record was
+            newest = self.store.pairs(session_id=found.id, sort="-id", limit=1)
+            if tracker.reference is not None or not newest or not newest[0].day_ids:
+                return found, None
+            caps = [self.store.capture(i) for i in newest[0].day_ids]
+            same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
+            tracker.set_reference(
+                [self.store.read_image(c) for c in caps],
+                capture_ids=[c.id for c in caps],
+                fixed_camera=same,
+            )
+            return found, newest[0]
 
-        def done(session) -> None:
-            if session is not None and self.state.session is None:  # nothing chosen meanwhile
-                self.state.session = session
-                self.show_message(
-                    f"Session {session.name!r} reopened: it was open when NightLab last ended"
-                )
+        def done(result) -> None:
+            session, pair = result
+            if session is None or self.state.session is not None:  # nothing chosen meanwhile
+                return
+            self.state.session = session
+            with_ref = ""
+            if pair is not None:
+                n = len(pair.day_ids)
+                with_ref = f" with pair #{pair.id}'s day reference ({n} capture{'s' * (n > 1)})"
+            self.show_message(
+                f"Session {session.name!r} reopened{with_ref}: it was open when NightLab "
+                "last ended"
+            )
 
         self.jobs.submit(work, done=done, label="reopening the last session")
 

@@ -6,6 +6,7 @@ window's close), and reopened on the next start if the record still has it open.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
@@ -67,3 +68,31 @@ def test_closing_the_session_forgets_it_for_the_next_start(window_at, store, tmp
     win.state.session = night
     win.state.session = None  # as the Sessions dock's Close does once the record is closed
     qtbot.waitUntil(lambda: _settings(tmp_path).value("session/open_uid") == "", timeout=TIMEOUT)
+
+
+def test_a_reopened_night_goes_on_with_its_newest_pairs_day_reference(
+    window_at, store, tmp_path, qtbot
+):
+    # restarted at 3 am there is no daylight to capture a reference in, and Start waited
+    # for one: the night goes on with the reference its newest pair was made with
+    rng = np.random.default_rng(4)
+    night = store.create_session("roof night", operator="ana")
+    for _ in range(2):
+        store.capture_pair(night.id, day=rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
+                           night=rng.integers(0, 255, (120, 160), dtype=np.uint8))  # fmt: skip
+    newest = store.pairs(session_id=night.id, sort="-id", limit=1)[0]
+    settings = _settings(tmp_path)
+    settings.setValue("session/open_uid", night.uid)
+    settings.sync()
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+    ref = win.preview.tracker.reference
+    assert ref is not None and tuple(ref.capture_ids) == newest.day_ids
+    day = store.read_image(store.capture(newest.day_ids[0]))
+    assert np.array_equal(ref.image, day)
+    qtbot.waitUntil(lambda: win.state.reference is not None, timeout=TIMEOUT)
+    assert np.array_equal(win.state.reference, day)
+    qtbot.waitUntil(lambda: win.night_panel.btn_run.isEnabled(), timeout=TIMEOUT)  # Start
+    assert f"with pair #{newest.id}'s day reference (1 capture)" in (
+        win.statusBar().currentMessage()
+    )
