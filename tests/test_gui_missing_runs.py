@@ -141,3 +141,56 @@ def test_process_action_is_hidden_on_a_read_only_store(read_only_store, open_win
     win = open_window(store=read_only_store, resolution=(160, 120), fps=15.0)
     win.state.session = read_only_store.sessions()[0]
     assert win.sessions.runs.isHidden()
+
+
+def _write_pair(store, session_id: int, qtbot, *, ok: bool) -> int:
+    """A pair recorded by another thread (as a capture is), with an identity registration that
+    is accepted (``ok``) or not (then a run cannot be made from it); its id."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    reg = {"ok": ok, "method": "ecc", "motion": "homography", "score": 0.9,
+           "reason": "" if ok else "too dark", "matrix": np.eye(3).tolist()}  # fmt: skip
+    out: list[int] = []
+
+    def write() -> None:
+        day = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        night = rng.integers(0, 255, (120, 160), dtype=np.uint8)
+        out.append(store.capture_pair(session_id, day=day, night=night, alignment=reg).id)
+
+    t = threading.Thread(target=write)
+    t.start()
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=GUI_TIMEOUT)
+    return out[0]
+
+
+def test_automatic_processing_gives_new_pairs_a_run_and_tries_a_failing_pair_once(
+    store, open_window, qtbot, shipped_model
+):
+    session = aligned_pairs(store, 1)
+    win, action = _open_on(open_window, store, session, qtbot)
+    assert not action.auto.isChecked()  # off by default
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+    action.auto.setChecked(True)  # the pair already there goes first
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=120_000)
+
+    bad = _write_pair(store, session.id, qtbot, ok=False)
+    qtbot.waitUntil(lambda: "1 failed" in action.result.text(), timeout=120_000)
+    good = _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(lambda: len(store.runs(good)) == 1, timeout=120_000)
+    qtbot.waitUntil(lambda: not action.running, timeout=120_000)
+    assert store.runs(bad) == []
+    tries = [e for e in store.log_entries(session.id) if e.kind == "reprocess-failed"]
+    assert len(tries) == 1 and f"pair {bad}: stored registration is not aligned" in tries[0].message
+    assert action.button.text() == "Process 1 pair without a run"  # the button tries it again
+
+    # Cancel turns it off: the next pair waits for a press
+    action.stop()
+    assert not action.auto.isChecked()
+    later = _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 2 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    assert store.runs(later) == [] and not action.running

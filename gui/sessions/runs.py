@@ -14,7 +14,15 @@ import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gui.bridge import follow, on_gui_thread
 
@@ -42,6 +50,9 @@ class MissingRunsAction(QWidget):
         self._specs: dict[str, RunSpec] = {}  # model path -> spec (its sha256 read once)
         self._cancel = threading.Event()
         self._count_gen = 0
+        self._gave_no_run: dict[int, set[int]] = {}
+        """Pairs (by session) that gave no run here: automatic processing leaves them (each
+        would fail again at every new pair); the button tries them again."""
         self.missing: int | None = None
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
@@ -55,9 +66,19 @@ class MissingRunsAction(QWidget):
         self.bar = QProgressBar()
         self.bar.setVisible(False)
         self.cancel = QPushButton("Cancel")
-        self.cancel.setToolTip("Stop after the pair in progress; the pairs done are kept")
+        self.cancel.setToolTip(
+            "Stop after the pair in progress; the pairs done are kept (automatic processing "
+            "goes off)"
+        )
         self.cancel.setVisible(False)
         self.cancel.clicked.connect(self.stop)
+        self.auto = QCheckBox("Process new pairs as they are recorded")
+        self.auto.setToolTip(
+            "Each pair recorded into the open session gets its run in the background, "
+            "one at a time (off by default: the processing shares the cores with the capture "
+            "and the live view)"
+        )
+        self.auto.toggled.connect(lambda on: self.count() if on else None)
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.result.setVisible(False)
@@ -69,6 +90,7 @@ class MissingRunsAction(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)
+        lay.addWidget(self.auto)
         lay.addWidget(self.result)
         # a copy opened read-only (a partner's) cannot record runs: nothing to offer
         self.setVisible(not store.read_only)
@@ -118,9 +140,14 @@ class MissingRunsAction(QWidget):
         else:
             self.button.setText(f"Process {n} pair{'s' * (n != 1)} without a run")
         self.button.setEnabled(bool(n))
+        session = self._state.session
+        known_bad = len(self._gave_no_run.get(session.id, ())) if session is not None else 0
+        if n is not None and n > known_bad and self.auto.isChecked():
+            self.start(automatic=True)  # new pairs since: processed as they come
 
-    def start(self) -> None:
-        """Process the open session's pairs without a run, on a job thread of its own."""
+    def start(self, *, automatic: bool = False) -> None:
+        """Process the open session's pairs without a run, on a job thread of its own
+        (``automatic``: not those that failed here before)."""
         session = self._state.session
         if self.running or session is None:
             return
@@ -136,15 +163,18 @@ class MissingRunsAction(QWidget):
         self.cancel.setEnabled(True)
         self.result.setVisible(False)
         done_so_far = [0]
+        failed_here = self._gave_no_run.setdefault(sid, set())
+        skip = set(failed_here) if automatic else set()
 
-        def step(_ok: bool) -> None:
+        def step(pair_id: int, ok: bool) -> None:
             done_so_far[0] += 1
+            (failed_here.add if not ok else failed_here.discard)(pair_id)
             self.bar.setValue(done_so_far[0])
             self.bar.setFormat("%v of %m pairs")
 
         def work() -> tuple[ReprocessReport, RunRecorder]:
             spec = self._spec(path)
-            jobs = missing_run_jobs(store, sid, spec)
+            jobs = [j for j in missing_run_jobs(store, sid, spec) if j.pair_id not in skip]
             on_gui_thread(self.bar.setRange, 0, max(1, len(jobs)))
             return process_missing_runs(
                 store,
@@ -152,7 +182,7 @@ class MissingRunsAction(QWidget):
                 spec,
                 jobs=jobs,
                 cancel=cancel,
-                on_outcome=lambda o: on_gui_thread(step, o.ok),
+                on_outcome=lambda o: on_gui_thread(step, int(o.pair_id), o.ok),
             )
 
         # its own thread (long): a night's pairs take minutes, and the pool's one slot on the
@@ -162,7 +192,9 @@ class MissingRunsAction(QWidget):
         )
 
     def stop(self) -> None:
-        """Stop after the pair in progress (it is recorded whole); the window's close calls it."""
+        """Stop after the pair in progress (it is recorded whole); the window's close calls it.
+        Automatic processing goes off too (the next pair would start it again)."""
+        self.auto.setChecked(False)
         if self.running:
             self._cancel.set()
             self.cancel.setEnabled(False)
