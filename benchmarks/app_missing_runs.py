@@ -67,6 +67,12 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", default="640x480")
+    ap.add_argument(
+        "--compare-nice",
+        type=int,
+        metavar="N",
+        help="alternate the repeats between the processing thread's nice (PROCESS_NICE) and N",
+    )
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
 
@@ -80,7 +86,8 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     scratch = tempfile.TemporaryDirectory(prefix="nightlab-bench-runs-")
     store = Store(scratch.name)
-    sessions = _record(store, args.repeats, args.pairs, (w, h))
+    n_runs = args.repeats * (2 if args.compare_nice is not None else 1)
+    sessions = _record(store, n_runs, args.pairs, (w, h))
     cam = SimulatedCamera(resolution=(w, h), seed=3)
     cam.start()
     win = MainWindow(cam, store=store, preview=LivePreview(workers=1))
@@ -101,8 +108,12 @@ def main() -> int:
     until(lambda: win.stats.results > 20)
     stalls = _Stalls()
     action = win.sessions.runs
-    rows = []
-    for s in sessions:
+    rows: dict[int, list] = {}
+    nices = [action.PROCESS_NICE]
+    if args.compare_nice is not None:
+        nices.append(args.compare_nice)
+    for k, s in enumerate(sessions):
+        nice = action.PROCESS_NICE = nices[k % len(nices)]
         win.state.session = store.session(s.id)
         until(lambda n=args.pairs: action.button.text() == f"Process {n} pairs without a run")
         ended: list = []
@@ -121,22 +132,25 @@ def main() -> int:
         report, _ = ended[0]
         handled = report.processed + report.failed
         per_pair = report.seconds / handled
-        rows.append((per_pair, report.startup_s, *idle, *during))
+        rows.setdefault(nice, []).append((per_pair, report.startup_s, *idle, *during))
         print(
-            f"{s.name}: {report.processed}/{report.total} processed, {per_pair:.2f} s a pair "
+            f"{s.name} (processing nice +{nice}): {report.processed}/{report.total} processed, "
+            f"{per_pair:.2f} s a pair "
             f"(model load {report.startup_s:.2f} s); live {idle[0]:.1f} results/s idle, "
             f"{during[0]:.1f} while processing; worst GUI stall {idle[1] * 1e3:.0f} / "
             f"{during[1] * 1e3:.0f} ms",
             flush=True,
         )
-    cols = list(zip(*rows, strict=True))
-    print(
-        f"median (range) of {len(rows)}: {_spread(list(cols[0]))} s a pair; live "
-        f"{_spread(list(cols[2]), '.1f')} results/s idle vs {_spread(list(cols[4]), '.1f')} "
-        f"processing; worst GUI stall {_spread([x * 1e3 for x in cols[3]], '.0f')} ms idle vs "
-        f"{_spread([x * 1e3 for x in cols[5]], '.0f')} ms processing; load "
-        f"{os.getloadavg()[0]:.1f}"
-    )
+    for nice, runs in rows.items():
+        cols = list(zip(*runs, strict=True))
+        print(
+            f"nice +{nice}, median (range) of {len(runs)}: {_spread(list(cols[0]))} s a pair; live "
+            f"{_spread(list(cols[2]), '.1f')} results/s idle vs "
+            f"{_spread(list(cols[4]), '.1f')} processing; worst GUI stall "
+            f"{_spread([x * 1e3 for x in cols[3]], '.0f')} ms idle vs "
+            f"{_spread([x * 1e3 for x in cols[5]], '.0f')} ms processing; load "
+            f"{os.getloadavg()[0]:.1f}"
+        )
     win.close()
     win.wait_closed()
     store.close()

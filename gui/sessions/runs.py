@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.bridge import follow, on_gui_thread
+from gui.jobs import lower_thread_priority
 
 if TYPE_CHECKING:
     from engine.app_state import AppState
@@ -37,6 +38,9 @@ __all__ = ["MissingRunsAction"]
 
 class MissingRunsAction(QWidget):
     """ "Process N pairs without a run" with a progress bar, Cancel and a one-line result."""
+
+    PROCESS_NICE = 19
+    """Added to the processing thread's nice value (capped at 19, the lowest priority)."""
 
     message = Signal(str)
     finished = Signal(object)
@@ -173,6 +177,9 @@ class MissingRunsAction(QWidget):
             self.bar.setFormat("%v of %m pairs")
 
         def work() -> tuple[ReprocessReport, RunRecorder]:
+            # the lowest priority (this thread is the job's own): the live view's threads and
+            # the capture get the cores first, the processing takes what is left
+            lower_thread_priority(self.PROCESS_NICE)
             spec = self._spec(path)
             jobs = [j for j in missing_run_jobs(store, sid, spec) if j.pair_id not in skip]
             on_gui_thread(self.bar.setRange, 0, max(1, len(jobs)))
