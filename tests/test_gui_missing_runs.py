@@ -184,7 +184,9 @@ def test_automatic_processing_gives_new_pairs_a_run_and_tries_a_failing_pair_onc
     assert store.runs(bad) == []
     tries = [e for e in store.log_entries(session.id) if e.kind == "reprocess-failed"]
     assert len(tries) == 1 and f"pair {bad}: stored registration is not aligned" in tries[0].message
-    assert action.button.text() == "Process 1 pair without a run"  # the button tries it again
+    qtbot.waitUntil(  # the button tries it again
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
 
     # Cancel turns it off: the next pair waits for a press
     action.stop()
