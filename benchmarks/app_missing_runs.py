@@ -11,8 +11,9 @@ opens the app on the simulated camera in night mode with Live colorize on, and f
 repeat: measures the live view (results shown per second, the GUI thread's longest stall on
 a 5 ms timer) for as long as the processing then takes, opens the session, presses the
 Sessions dock's **Process N pairs without a run** and measures the same while it runs.
-Prints per repeat: seconds a pair (the report's, the model load excluded), live results/s
-and worst stall before and during; then medians and ranges.
+Prints per repeat: seconds a pair (processing, and wall with the pause after each pair; the
+model load not included), live results/s and worst stall before and during; then medians and ranges.
+``--compare-rest R`` alternates the repeats between the dock's pause (``REST``) and ``R``.
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", default="640x480")
     ap.add_argument(
-        "--compare-nice",
-        type=int,
-        metavar="N",
-        help="alternate the repeats between the processing thread's nice (PROCESS_NICE) and N",
+        "--compare-rest",
+        type=float,
+        metavar="R",
+        help="alternate the repeats between the dock's pause after each pair (REST) and R",
     )
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
@@ -86,7 +87,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     scratch = tempfile.TemporaryDirectory(prefix="nightlab-bench-runs-")
     store = Store(scratch.name)
-    n_runs = args.repeats * (2 if args.compare_nice is not None else 1)
+    n_runs = args.repeats * (2 if args.compare_rest is not None else 1)
     sessions = _record(store, n_runs, args.pairs, (w, h))
     cam = SimulatedCamera(resolution=(w, h), seed=3)
     cam.start()
@@ -108,12 +109,12 @@ def main() -> int:
     until(lambda: win.stats.results > 20)
     stalls = _Stalls()
     action = win.sessions.runs
-    rows: dict[int, list] = {}
-    nices = [action.PROCESS_NICE]
-    if args.compare_nice is not None:
-        nices.append(args.compare_nice)
+    rows: dict[float, list] = {}
+    rests = [action.REST]
+    if args.compare_rest is not None:
+        rests.append(args.compare_rest)
     for k, s in enumerate(sessions):
-        nice = action.PROCESS_NICE = nices[k % len(nices)]
+        rest = action.REST = rests[k % len(rests)]
         win.state.session = store.session(s.id)
         until(lambda n=args.pairs: action.button.text() == f"Process {n} pairs without a run")
         ended: list = []
@@ -129,22 +130,23 @@ def main() -> int:
         stalls.reset()
         until(lambda t0=t0, busy_s=busy_s: time.perf_counter() - t0 > busy_s)
         idle = ((win.stats.results - r0) / busy_s, stalls.worst)
-        report, _ = ended[0]
+        report, recorder = ended[0]
         handled = report.processed + report.failed
-        per_pair = report.seconds / handled
-        rows.setdefault(nice, []).append((per_pair, report.startup_s, *idle, *during))
+        per_pair = recorder.busy_s / handled
+        rows.setdefault(rest, []).append((per_pair, report.startup_s, *idle, *during))
         print(
-            f"{s.name} (processing nice +{nice}): {report.processed}/{report.total} processed, "
-            f"{per_pair:.2f} s a pair "
+            f"{s.name} (rest {rest:g}): {report.processed}/{report.total} processed, "
+            f"{per_pair:.2f} s a pair ({report.seconds / handled:.2f} with the pause) "
             f"(model load {report.startup_s:.2f} s); live {idle[0]:.1f} results/s idle, "
             f"{during[0]:.1f} while processing; worst GUI stall {idle[1] * 1e3:.0f} / "
             f"{during[1] * 1e3:.0f} ms",
             flush=True,
         )
-    for nice, runs in rows.items():
+    for rest, runs in rows.items():
         cols = list(zip(*runs, strict=True))
         print(
-            f"nice +{nice}, median (range) of {len(runs)}: {_spread(list(cols[0]))} s a pair; live "
+            f"rest {rest:g}, median (range) of {len(runs)}: {_spread(list(cols[0]))} s a pair; "
+            "live "
             f"{_spread(list(cols[2]), '.1f')} results/s idle vs "
             f"{_spread(list(cols[4]), '.1f')} processing; worst GUI stall "
             f"{_spread([x * 1e3 for x in cols[3]], '.0f')} ms idle vs "

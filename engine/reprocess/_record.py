@@ -41,8 +41,11 @@ class RunRecorder:
         self.leak_sources = {"stored": 0, "run": 0, "default": 0}
         self.failures: list[str] = []
         """``pair ID: reason`` for every pair that gave no run."""
+        self.busy_s = 0.0
+        """Seconds the pairs it recorded took to process (the workers' own times)."""
 
     def __call__(self, outcome: RunOutcome) -> None:
+        self.busy_s += outcome.seconds
         if not outcome.ok:
             line = f"pair {outcome.pair_id}: {outcome.error}"
             self.store.log(self.session_id, "reprocess-failed", line)
@@ -83,6 +86,7 @@ def process_missing_runs(
     jobs: list[PairJob] | None = None,
     cancel: threading.Event | None = None,
     on_outcome: Callable[[RunOutcome], None] | None = None,
+    rest: float = 0.0,
 ) -> tuple[ReprocessReport, RunRecorder]:
     """Give every pair of the session without a run of ``spec``'s model one, in this thread.
 
@@ -90,14 +94,23 @@ def process_missing_runs(
     either recorded whole (its files and rows, `Store.add_run`) or not at all, and the next call
     resumes with the pairs still without a run. ``on_outcome(outcome)`` runs after each pair is
     recorded (progress). ``jobs``: `missing_run_jobs` listed beforehand (to size a progress
-    bar), else listed here. Returns the report and the recorder (its failures and counts).
+    bar), else listed here. ``rest``: after each pair, wait ``rest`` times as long as it took
+    (``cancel`` ends the wait): what runs beside it (the app's live view) gets the machine back
+    for that share of the time, which no thread priority gave it (the report's ``seconds``
+    include the pauses; the recorder's ``busy_s`` does not). Returns the report and the
+    recorder (its failures and counts).
     """
+    if rest < 0:
+        raise ValueError(f"rest must be >= 0, got {rest}")
     recorder = RunRecorder(store, spec, session_id)
+    cancel = cancel or threading.Event()
 
     def record(outcome: RunOutcome) -> None:
         recorder(outcome)
         if on_outcome is not None:
             on_outcome(outcome)
+        if rest:
+            cancel.wait(outcome.seconds * rest)
 
     report = reprocess(
         missing_run_jobs(store, session_id, spec) if jobs is None else jobs,
