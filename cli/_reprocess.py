@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: all cores)")
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
     p.add_argument("--batch", type=int, default=4, help="pairs per task (default 4)")
+    # the defaults are engine.reprocess.DEFAULT_OPTIONS (the app's runs use them; not imported
+    # here: --help stays light)
     p.add_argument(
         "--method", default="auto", help="alignment method, when a pair is aligned (default auto)"
     )
@@ -93,7 +95,13 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.reprocess import PairJob, RunSpec, done_in_store, reprocess
+    from engine.reprocess import (
+        PairJob,
+        RunRecorder,
+        RunSpec,
+        done_in_store,
+        reprocess,
+    )
 
     if args.batch < 1:
         raise CliError(f"--batch must be >= 1, got {args.batch}")
@@ -109,39 +117,11 @@ def run(args: argparse.Namespace) -> int:
         session = find_session(store, args.session)  # "no session 'X' in DIR", quotes whole
         pairs = store.pairs(session_id=session.id, limit=None)
         jobs = [PairJob.from_pair(store, p) for p in pairs]
-        model_name = _model_name(spec.model_path)
-
+        recorder = RunRecorder(store, spec, session.id)  # the single writer
         progress = _Progress(len(jobs))
-        failures: list[str] = []  # said after the summary: the operator sees why, not only how many
-        sources = {"stored": 0, "aligned": 0}
-        leak_sources = {"stored": 0, "run": 0, "default": 0}
 
         def record(outcome) -> None:
-            if outcome.ok:
-                source = outcome.metrics["registration"]["source"]
-                sources[source] += 1
-                leak = outcome.metrics["leak_params"]
-                leak_sources[leak["source"]] += 1
-                store.add_run(
-                    outcome.pair_id,
-                    model_name=model_name,
-                    model_sha256=spec.model_sha256,
-                    params={
-                        **spec.params,
-                        "registration": source,
-                        "leak": leak["params"],  # what the mask was made with, and whence
-                        "leak_source": leak["source"],
-                        "run_key": outcome.run_key,
-                    },
-                    outputs=outcome.outputs,  # PNG bytes as the worker made them
-                    metrics=outcome.metrics,
-                    timings_ms=outcome.metrics.get("timings_ms", {}),
-                )
-            else:
-                store.log(
-                    session.id, "reprocess-failed", f"pair {outcome.pair_id}: {outcome.error}"
-                )
-                failures.append(f"pair {outcome.pair_id}: {outcome.error}")
+            recorder(outcome)
             progress.step(outcome.ok)
 
         cancel = threading.Event()
@@ -172,12 +152,12 @@ def run(args: argparse.Namespace) -> int:
         f"session {session.id} ({session.name}): {report.processed} processed, "
         f"{report.skipped} skipped (already done with this model, parameters, registration "
         "and leak settings), "
-        f"{report.failed} failed; {sources['stored']} with the stored registration, "
-        f"{sources['aligned']} aligned; {leak_sources['stored']} with the pair's stored leak "
-        f"settings; {rate} on {report.where} "
+        f"{report.failed} failed; {recorder.sources['stored']} with the stored registration, "
+        f"{recorder.sources['aligned']} aligned; {recorder.leak_sources['stored']} with the pair's "
+        f"stored leak settings; {rate} on {report.where} "
         f"({report.workers} worker{'s' if report.workers != 1 else ''})"
     )
-    for line in failures:
+    for line in recorder.failures:
         print(f"nightlab reprocess: failed: {line}", file=sys.stderr)
     if report.cancelled:
         print(
@@ -195,9 +175,3 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _is_connection_error(exc: OSError) -> bool:
     # distributed raises OSError("Timed out trying to connect ...") for an unreachable scheduler
     return isinstance(exc, ConnectionError | TimeoutError) or "connect" in str(exc).lower()
-
-
-def _model_name(path: str) -> str:
-    from engine.models import verify_model
-
-    return verify_model(path).card.name

@@ -874,6 +874,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             self.request_quit()
             return
+        # processing pairs stops after the pair in progress (recorded whole; wait_closed waits)
+        self.sessions.runs.stop()
         for dlg in self.running_exchanges():
             # at its next step, leaving no half-written bag (wait_closed waits); the dialog
             # goes with the window rather than stay on screen until the process ends

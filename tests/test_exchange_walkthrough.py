@@ -2,7 +2,8 @@
 
 Exporting pairs no model ran on says so: the partner would otherwise get raw frames only.
 
-Captured pairs (GUI or ``nightlab capture``) have no run until ``nightlab reprocess``; the
+Captured pairs (GUI or ``nightlab capture``) have no run until ``nightlab reprocess`` (or, with the
+app open, the Sessions dock's "Process pairs without a run"); the
 pair folders then hold night.png and day.png but none of aligned_reference / leak_mask /
 colorized that docs/export-format.md lists. Before, the export said nothing about it.
 The export and import dialogs show their closing note or error whole.
@@ -131,10 +132,12 @@ def test_gui_import_dialog_shows_a_long_error_whole(tmp_path, qtbot):
         jobs.wait()
 
 
-def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_path, qtbot):
-    # the dialog's note sends the operator to `nightlab reprocess`, which the open app's
-    # hold on the data folder refuses ("being written by another NightLab process"): the
-    # note says to close NightLab first
+def test_gui_export_note_points_to_the_apps_action_not_the_refused_command(
+    captured, tmp_path, qtbot
+):
+    # the dialog's note sent the operator to `nightlab reprocess`, which the open app's hold on
+    # the data folder refuses ("being written by another NightLab process"), then to close
+    # NightLab first; the app now records the runs itself (the Sessions dock's action)
     import subprocess
 
     with Store(captured) as store:  # the app's own writer
@@ -145,8 +148,9 @@ def test_gui_export_note_says_the_reprocess_needs_nightlab_closed(captured, tmp_
         assert refused.returncode == 2
         assert "being written by another NightLab process" in refused.stderr
         with exported_in_dialog(store, tmp_path / "bag", qtbot) as dlg:
-            assert "nightlab reprocess --session 1" in dlg.phase.text()
-            assert "with NightLab closed" in dlg.phase.text()
+            note = dlg.phase.text()
+            assert "Sessions dock" in note and "Process pairs without a run" in note
+            assert "nightlab reprocess" not in note and "NightLab closed" not in note
 
 
 def test_show_in_folder_says_where_the_bag_is_when_no_file_manager_opens(captured, tmp_path, qtbot):

@@ -123,6 +123,20 @@ def test_pair_with_several_day_captures_alignment_and_runs(store, rng):
         store.add_pair(s.id, night_id=night.id, day_ids=[night.id])
 
 
+def test_pairs_without_run_are_those_with_no_run_of_that_model_in_that_session(store, rng):
+    # what the app's "Process N pairs without a run" counts and processes: a run of another
+    # model does not count, nor a pair of another session
+    s, other = store.create_session("night"), store.create_session("other")
+    pairs = [store.capture_pair(s.id, day=_img(rng), night=_img(rng, (48, 64))) for _ in range(3)]
+    elsewhere = store.capture_pair(other.id, day=_img(rng), night=_img(rng, (48, 64)))
+    store.add_run(pairs[0].id, model_name="m", model_sha256="ab" * 32)
+    store.add_run(pairs[1].id, model_name="old", model_sha256="cd" * 32)
+    store.add_run(elsewhere.id, model_name="old", model_sha256="cd" * 32)
+    assert store.pair_ids_without_run(s.id, "ab" * 32) == [pairs[1].id, pairs[2].id]
+    assert store.pair_ids_without_run(s.id, "cd" * 32) == [pairs[0].id, pairs[2].id]
+    assert store.pair_ids_without_run(other.id, "ab" * 32) == [elsewhere.id]
+
+
 def test_capture_pair_commits_both_frames_and_the_pair_together(store, rng, monkeypatch):
     s = store.create_session("pair")
     day, night = _img(rng), _img(rng, (48, 64))

@@ -7,15 +7,25 @@ shared filesystem at the same path) and send back encoded PNG bytes and metrics;
 only writer to the store -- writes files atomically and commits rows. See :func:`reprocess`.
 """
 
+from engine.reprocess._record import (
+    DEFAULT_OPTIONS,
+    RunRecorder,
+    missing_run_jobs,
+    process_missing_runs,
+)
 from engine.reprocess._runner import ReprocessReport, done_in_store, reprocess
 from engine.reprocess._task import PairJob, RunOutcome, RunSpec, process_batch
 
 __all__ = [
+    "DEFAULT_OPTIONS",
     "PairJob",
     "ReprocessReport",
     "RunOutcome",
+    "RunRecorder",
     "RunSpec",
     "done_in_store",
+    "missing_run_jobs",
     "process_batch",
+    "process_missing_runs",
     "reprocess",
 ]

@@ -286,7 +286,7 @@ class ExportDialog(_ExchangeDialog):
             lambda: export_session(
                 store, sid, out, as_zip=zipped, verdict=verdict, tag=tag, progress=self._progress
             ),
-            lambda r: _written_text(r, out) + _without_runs(r, sid),
+            lambda r: _written_text(r, out) + _without_runs(r),
         )
 
     def _ready(self) -> bool:
@@ -365,19 +365,19 @@ def _written_text(result, out: str) -> str:
     )
 
 
-def _without_runs(result, session_id: int) -> str:
-    """A note when pairs left without their model outputs (no run: captured, not reprocessed)."""
+def _without_runs(result) -> str:
+    """A note when pairs left without their model outputs (no run: captured, not processed)."""
     n = result.pairs_without_run
     if not n:
         return ""
-    # the command on a line of its own: Qt would break it at "--"
+    # the app is the data folder's writer: it adds the runs itself (`nightlab reprocess` is
+    # refused while it is open), from the Sessions dock
     return (
         f"<br><span style='color:#d29922'>{n} of {result.pairs} "
         f"{'pair' if result.pairs == 1 else 'pairs'} {'has' if n == 1 else 'have'} "
-        "no model run: only "
-        f"night and day images.<br>Run <b>nightlab reprocess --session {session_id}</b> to "
-        # the app holds the data folder for writing: the command beside it is refused
-        "add the colorized outputs, with NightLab closed.</span>"
+        "no model run: only night and day images.<br>To add the colorized outputs, open the "
+        "session in the Sessions dock, press <b>Process pairs without a run</b>, then export "
+        "again.</span>"
     )
 
 

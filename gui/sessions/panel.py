@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.bridge import follow
+from gui.sessions.runs import MissingRunsAction
 from gui.table_fill import bulk_fill, set_cell
 
 if TYPE_CHECKING:
@@ -162,6 +163,10 @@ class SessionsPanel(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.current)
         lay.addLayout(row)
+        # the open session's pairs without a run: processed here (the app is the writer)
+        self.runs = MissingRunsAction(state, store, jobs)
+        self.runs.message.connect(self.message)
+        lay.addWidget(self.runs)
         lay.addWidget(self.table, 1)
 
         ev = store.events

@@ -1,0 +1,198 @@
+"""The app processes the open session's pairs that have no run (the Sessions dock's action).
+
+Before: pairs captured in the app had no run, and the export sent the operator to
+`nightlab reprocess`, which the open app's hold on the data folder refuses; the operator had to
+quit mid-session. The app is the store's writer, so it now records the runs itself.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+import cli  # noqa: E402
+from tests.conftest import GUI_TIMEOUT, aligned_pairs  # noqa: E402
+
+
+def _runs_of(store, session):
+    return {p.id: store.runs(p.id) for p in store.pairs(session_id=session.id, limit=None)}
+
+
+def _watch_run_threads(store) -> list[threading.Thread]:
+    """The thread each run was recorded on (psygnal calls a direct slot on the emitter's)."""
+    threads: list[threading.Thread] = []
+    store.events.run_added.connect(lambda _run: threads.append(threading.current_thread()))
+    return threads
+
+
+def _open_on(open_window, store, session, qtbot):
+    win = open_window(resolution=(160, 120), fps=15.0)
+    win.state.session = store.session(session.id)
+    return win, win.sessions.runs
+
+
+def test_process_action_records_runs_for_exactly_the_pairs_without_one_off_the_gui_thread(
+    store, open_window, qtbot, shipped_model, tmp_path, capsys
+):
+    from engine.reprocess import DEFAULT_OPTIONS, RunSpec, missing_run_jobs, process_missing_runs
+
+    session = aligned_pairs(store, 3)
+    spec = RunSpec.for_model(None, **DEFAULT_OPTIONS)
+    first = missing_run_jobs(store, session.id, spec)[:1]  # one pair already has its run
+    process_missing_runs(store, session.id, spec, jobs=first)
+    before = _runs_of(store, session)
+    had = {pid for pid, runs in before.items() if runs}
+    assert len(had) == 1
+    threads = _watch_run_threads(store)
+
+    win, action = _open_on(open_window, store, session, qtbot)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 2 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+    report, recorder = ended.args[0]
+    assert (report.processed, report.failed, report.cancelled) == (2, 0, False), recorder.failures
+
+    after = _runs_of(store, session)
+    for pid, runs in after.items():
+        if pid in had:
+            assert runs == before[pid], "a pair that had a run got no second one"
+        else:
+            assert len(runs) == 1 and runs[0].model_sha256 == spec.model_sha256
+            assert set(runs[0].outputs) == {"aligned_reference", "leak_mask", "colorized"}
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    assert (
+        action.result.text().startswith("2 pairs processed, ")
+        and "s a pair" in action.result.text()
+    )
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=GUI_TIMEOUT)
+    assert not action.button.isEnabled()
+
+    # the export has nothing left to ask for
+    dlg = win.export_dialog(show=False)
+    dlg.as_zip.setChecked(False)
+    dlg.path.setText(str(tmp_path / "bag"))
+    qtbot.waitUntil(dlg.go.isEnabled, timeout=GUI_TIMEOUT)
+    dlg.start()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=GUI_TIMEOUT)
+    assert "Exported to" in dlg.phase.text()
+    assert "no model run" not in dlg.phase.text()
+    assert len(list((tmp_path / "bag" / "data" / "pairs").rglob("colorized.png"))) == 3
+    dlg.close()
+
+    # and `nightlab reprocess` (the app closed) finds the app's runs done: same key
+    win.close()
+    assert win.wait_closed(timeout=30)
+    capsys.readouterr()
+    argv = ["reprocess", "--session", str(session.id), "--serial", "--data-dir", str(store.root)]
+    store.close()
+    assert cli.main(argv) == 0
+    assert "0 processed, 3 skipped" in capsys.readouterr().out
+
+
+def test_cancel_stops_between_pairs_and_leaves_a_record_that_verifies(
+    store, open_window, qtbot, shipped_model, capsys
+):
+    session = aligned_pairs(store, 6)
+    win, action = _open_on(open_window, store, session, qtbot)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 6 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    recorded = threading.Event()
+    store.events.run_added.connect(lambda _run: recorded.set())
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+        assert not action.cancel.isHidden() and action.running
+        qtbot.waitUntil(recorded.is_set, timeout=120_000)
+        action.cancel.click()
+    report, _ = ended.args[0]
+    assert report.cancelled and 1 <= report.processed < 6
+    left = 6 - report.processed
+    assert f"stopped: {left} still without a run" in action.result.text()
+
+    # every pair has a whole run or none; no output file without its row
+    runs = _runs_of(store, session)
+    with_run = [r for rs in runs.values() for r in rs]
+    assert len(with_run) == report.processed and all(len(rs) <= 1 for rs in runs.values())
+    assert all(len(r.outputs) == 3 for r in with_run)
+    on_disk = [p for p in store.root.rglob("runs/*.png")]
+    assert len(on_disk) == 3 * report.processed
+    capsys.readouterr()
+    assert cli.main(["sessions", "verify", str(session.id), "--data-dir", str(store.root)]) == 0
+    assert "all present, checksums match" in capsys.readouterr().out
+
+    # the next press resumes with the pairs still without a run
+    qtbot.waitUntil(
+        lambda: action.button.text() == f"Process {left} pair{'s' * (left != 1)} without a run",
+        timeout=GUI_TIMEOUT,
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+    assert ended.args[0][0].processed == left
+    assert all(len(rs) == 1 for rs in _runs_of(store, session).values())
+
+
+def test_process_action_is_hidden_on_a_read_only_store(read_only_store, open_window, qtbot):
+    # a partner's copy opened read-only cannot record runs: the action is not offered
+    win = open_window(store=read_only_store, resolution=(160, 120), fps=15.0)
+    win.state.session = read_only_store.sessions()[0]
+    assert win.sessions.runs.isHidden()
+
+
+def _write_pair(store, session_id: int, qtbot, *, ok: bool) -> int:
+    """A pair recorded by another thread (as a capture is), with an identity registration that
+    is accepted (``ok``) or not (then a run cannot be made from it); its id."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    reg = {"ok": ok, "method": "ecc", "motion": "homography", "score": 0.9,
+           "reason": "" if ok else "too dark", "matrix": np.eye(3).tolist()}  # fmt: skip
+    out: list[int] = []
+
+    def write() -> None:
+        day = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+        night = rng.integers(0, 255, (120, 160), dtype=np.uint8)
+        out.append(store.capture_pair(session_id, day=day, night=night, alignment=reg).id)
+
+    t = threading.Thread(target=write)
+    t.start()
+    qtbot.waitUntil(lambda: not t.is_alive(), timeout=GUI_TIMEOUT)
+    return out[0]
+
+
+def test_automatic_processing_gives_new_pairs_a_run_and_tries_a_failing_pair_once(
+    store, open_window, qtbot, shipped_model
+):
+    session = aligned_pairs(store, 1)
+    win, action = _open_on(open_window, store, session, qtbot)
+    assert not action.auto.isChecked()  # off by default
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+    action.auto.setChecked(True)  # the pair already there goes first
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=120_000)
+
+    bad = _write_pair(store, session.id, qtbot, ok=False)
+    qtbot.waitUntil(lambda: "1 failed" in action.result.text(), timeout=120_000)
+    good = _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(lambda: len(store.runs(good)) == 1, timeout=120_000)
+    qtbot.waitUntil(lambda: not action.running, timeout=120_000)
+    assert store.runs(bad) == []
+    tries = [e for e in store.log_entries(session.id) if e.kind == "reprocess-failed"]
+    assert len(tries) == 1 and f"pair {bad}: stored registration is not aligned" in tries[0].message
+    qtbot.waitUntil(  # the button tries it again
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+
+    # Cancel turns it off: the next pair waits for a press
+    action.stop()
+    assert not action.auto.isChecked()
+    later = _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 2 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    assert store.runs(later) == [] and not action.running
