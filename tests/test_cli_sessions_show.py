@@ -9,15 +9,20 @@ import cli
 from engine import write_image
 
 
-def test_show_of_an_ingested_session_says_no_camera_without_a_dangling_space(
-    tmp_path, monkeypatch, capsys
-):
-    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+def _ingest_one_pair(tmp_path) -> None:
+    """Session "lab": one pair ingested from image files, not aligned."""
     day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
     write_image(tmp_path / "day.png", day)
     write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
     argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
     assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+
+
+def test_show_of_an_ingested_session_says_no_camera_without_a_dangling_space(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
+    _ingest_one_pair(tmp_path)
     capsys.readouterr()
     assert cli.main(["sessions", "show", "lab"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -33,11 +38,7 @@ def test_show_says_ok_for_an_aligned_pair_whose_method_the_record_does_not_know(
 
     data = tmp_path / "data"
     monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
-    day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
-    write_image(tmp_path / "day.png", day)
-    write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
-    argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
-    assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+    _ingest_one_pair(tmp_path)
     with Store(data) as store:
         (pair,) = store.pairs(session_id=store.sessions()[0].id)
         store.update_pair(pair.id, alignment={"ok": True, "score": 0.9})
@@ -56,11 +57,7 @@ def test_show_lists_the_note_of_each_pairs_verdict_on_one_line_and_json_has_it_w
     import json
 
     monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(tmp_path / "data"))
-    day = cv2.resize(skimage.data.astronaut(), (160, 120), interpolation=cv2.INTER_AREA)
-    write_image(tmp_path / "day.png", day)
-    write_image(tmp_path / "night.png", cv2.cvtColor(day, cv2.COLOR_RGB2GRAY))
-    argv = ["ingest", "--session", "lab", "--day", str(tmp_path / "day.png")]
-    assert cli.main([*argv, "--night", str(tmp_path / "night.png"), "--no-align"]) == 0
+    _ingest_one_pair(tmp_path)
     note = "halo on the roof\nand a van " + "x" * 80
     assert cli.main(["qa", "1", "fail", "--note", note]) == 0
     capsys.readouterr()
