@@ -196,3 +196,23 @@ def test_automatic_processing_gives_new_pairs_a_run_and_tries_a_failing_pair_onc
         lambda: action.button.text() == "Process 2 pairs without a run", timeout=GUI_TIMEOUT
     )
     assert store.runs(later) == [] and not action.running
+
+
+def test_a_model_that_cannot_be_read_is_said_on_the_button_once_not_at_every_pair(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the count failed as a job, the button stayed disabled without a reason and the
+    # status bar said the failure again at every pair recorded
+    session = aligned_pairs(store, 1)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    win, action = _open_on(open_window, store, session, qtbot)
+    errors: list[str] = []
+    win.jobs.message.connect(errors.append)
+    win.state.model_path = str(broken)
+    qtbot.waitUntil(lambda: "cannot be read" in action.button.text(), timeout=GUI_TIMEOUT)
+    assert not action.button.isEnabled()
+    assert str(broken) in action.button.toolTip()
+    _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=GUI_TIMEOUT)
+    assert not [e for e in errors if "counting pairs without a run" in e], errors

@@ -67,10 +67,7 @@ class MissingRunsAction(QWidget):
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
         self.button = QPushButton("Process pairs without a run")
-        self.button.setToolTip(
-            "Add the model's outputs (aligned reference, leak mask, colorized) to the open "
-            "session's pairs that have none, one pair at a time, beside the live view"
-        )
+        self.button.setToolTip(self.TIP)
         self.button.setEnabled(False)
         self.button.clicked.connect(self.start)
         self.bar = QProgressBar()
@@ -129,8 +126,16 @@ class MissingRunsAction(QWidget):
             return
         store, path, sid = self._store, self._state.model_path, session.id
 
-        def work() -> int:
-            return len(store.pair_ids_without_run(sid, self._spec(path).model_sha256))
+        def work() -> int | str:
+            from engine.models import ModelError
+
+            try:
+                sha = self._spec(path).model_sha256
+            except (ModelError, OSError) as exc:
+                # said on the button, once: as a job failure it went to the status bar again
+                # at every pair recorded, and the button stayed disabled without a reason
+                return str(exc).splitlines()[0]
+            return len(store.pair_ids_without_run(sid, sha))
 
         self._jobs.submit(
             work,
@@ -139,9 +144,22 @@ class MissingRunsAction(QWidget):
             label="counting pairs without a run",
         )
 
-    def _show_count(self, gen: int, n: int | None) -> None:
+    #: the button's tooltip while it can process
+    TIP = (
+        "Add the model's outputs (aligned reference, leak mask, colorized) to the open "
+        "session's pairs that have none, one pair at a time, beside the live view"
+    )
+
+    def _show_count(self, gen: int, n: int | str | None) -> None:
         if gen != self._count_gen or self.running:
             return  # the session or model changed since, or a processing started
+        self.button.setToolTip(self.TIP)
+        if isinstance(n, str):  # the model cannot be read: why, where the operator looks
+            self.missing = None
+            self.button.setText("No runs: the model cannot be read")
+            self.button.setToolTip(n)
+            self.button.setEnabled(False)
+            return
         self.missing = n
         if n is None:
             self.button.setText("Process pairs without a run")
