@@ -728,12 +728,19 @@ class MainWindow(QMainWindow):
             s.value("qa/compact_rows", None, type=bool) if saved["compact_rows"] else None,
             s.value("qa/split_height", None, type=int) if saved["split_height"] else None,
         )
+        # processing new pairs as they are recorded: the operator's choice stays
+        auto = self.sessions.runs.auto
+        auto.setChecked(s.value(self.AUTO_RUNS_KEY, False, type=bool))
+        auto.toggled.connect(lambda on: s.setValue(self.AUTO_RUNS_KEY, bool(on)))
         # the session that was open when NightLab last ended (a restart mid-night, after a
         # crash or a power cut, goes on recording into it rather than into no session)
         uid = s.value(self.SESSION_KEY, "", type=str)
         if uid:
             self._reopen_session(uid)
         follow(self.state.events.session, self._remember_session, self)
+
+    #: the QSettings key of the Sessions dock's "Process new pairs as they are recorded"
+    AUTO_RUNS_KEY = "sessions/process_new_pairs"
 
     #: the QSettings key of the open session's uid ("" with none open)
     SESSION_KEY = "session/open_uid"
@@ -875,7 +882,7 @@ class MainWindow(QMainWindow):
             self.request_quit()
             return
         # processing pairs stops after the pair in progress (recorded whole; wait_closed waits)
-        self.sessions.runs.stop()
+        self.sessions.runs.stop(closing=True)
         for dlg in self.running_exchanges():
             # at its next step, leaving no half-written bag (wait_closed waits); the dialog
             # goes with the window rather than stay on screen until the process ends

@@ -96,3 +96,15 @@ def test_a_reopened_night_goes_on_with_its_newest_pairs_day_reference(
     assert f"with pair #{newest.id}'s day reference (1 capture)" in (
         win.statusBar().currentMessage()
     )
+
+
+def test_processing_new_pairs_as_recorded_is_still_on_after_a_restart(
+    window_at, store, tmp_path, qtbot
+):
+    first = window_at(1366, 768, settings=_settings(tmp_path))
+    assert not first.sessions.runs.auto.isChecked()  # off by default
+    first.sessions.runs.auto.setChecked(True)
+    first.close()
+    assert first.wait_closed(timeout=20)
+    again = window_at(1366, 768, settings=_settings(tmp_path))
+    assert again.sessions.runs.auto.isChecked()

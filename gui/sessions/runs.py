@@ -66,6 +66,7 @@ class MissingRunsAction(QWidget):
         self.missing: int | None = None
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
+        self._closed = False
         self.button = QPushButton("Process pairs without a run")
         self.button.setToolTip(self.TIP)
         self.button.setEnabled(False)
@@ -177,7 +178,7 @@ class MissingRunsAction(QWidget):
         """Process the open session's pairs without a run, on a job thread of its own
         (``automatic``: not those that failed here before)."""
         session = self._state.session
-        if self.running or session is None:
+        if self.running or session is None or self._closed:
             return
         from engine.reprocess import missing_run_jobs, process_missing_runs
 
@@ -223,10 +224,14 @@ class MissingRunsAction(QWidget):
             work, done=self._done, failed=self._failed, label="processing pairs", long=True
         )
 
-    def stop(self) -> None:
-        """Stop after the pair in progress (it is recorded whole); the window's close calls it.
-        Automatic processing goes off too (the next pair would start it again)."""
-        self.auto.setChecked(False)
+    def stop(self, *, closing: bool = False) -> None:
+        """Stop after the pair in progress (it is recorded whole). Automatic processing goes
+        off too (the next pair would start it again), but not when the window closes
+        (``closing``): the operator's setting stays for the next start."""
+        if closing:
+            self._closed = True  # nothing starts after this, however the setting reads
+        else:
+            self.auto.setChecked(False)
         if self.running:
             self._cancel.set()
             self.cancel.setEnabled(False)
