@@ -767,13 +767,16 @@ class MainWindow(QMainWindow):
             newest = self.store.pairs(session_id=found.id, sort="-id", limit=1)
             if tracker.reference is not None or not newest or not newest[0].day_ids:
                 return found, None
-            caps = [self.store.capture(i) for i in newest[0].day_ids]
-            same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
-            tracker.set_reference(
-                [self.store.read_image(c) for c in caps],
-                capture_ids=[c.id for c in caps],
-                fixed_camera=same,
-            )
+            try:
+                caps = [self.store.capture(i) for i in newest[0].day_ids]
+                same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
+                tracker.set_reference(
+                    [self.store.read_image(c) for c in caps],
+                    capture_ids=[c.id for c in caps],
+                    fixed_camera=same,
+                )
+            except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
+                return found, None  # session is reopened all the same, without a reference
             return found, newest[0]
 
         def done(result) -> None:

@@ -108,3 +108,19 @@ def test_processing_new_pairs_as_recorded_is_still_on_after_a_restart(
     assert first.wait_closed(timeout=20)
     again = window_at(1366, 768, settings=_settings(tmp_path))
     assert again.sessions.runs.auto.isChecked()
+
+
+def test_a_night_whose_newest_reference_is_gray_is_reopened_without_a_reference(
+    window_at, store, tmp_path, qtbot
+):
+    rng = np.random.default_rng(5)
+    night = store.create_session("gray day", operator="ana")
+    store.capture_pair(night.id, day=rng.integers(0, 255, (120, 160), dtype=np.uint8),
+                       night=rng.integers(0, 255, (120, 160), dtype=np.uint8))  # fmt: skip
+    settings = _settings(tmp_path)
+    settings.setValue("session/open_uid", night.uid)
+    settings.sync()
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+    assert win.state.session.uid == night.uid and win.preview.tracker.reference is None
+    assert "reopened: it was open" in win.statusBar().currentMessage()
