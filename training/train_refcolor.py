@@ -55,7 +55,10 @@ LICENSE = (
     "weights are research-use too (NightLab's MIT licence covers the code, not these weights); "
     "retrain on data you may use for anything else. Also trained on scikit-image's bundled "
     "photos: astronaut and rocket (public domain), chelsea and coffee (CC0), stereo_motorcycle "
-    "(Middlebury 2014 stereo benchmark, research dataset)."
+    "(Middlebury 2014 stereo benchmark, research dataset). And on day frames of two fixed "
+    "webcams of the TILDE webcam dataset (Verdie, Yi, Fua, Lepetit, CVPR 2015; "
+    "../shared/data/webcam/stlouis and mexico, via the diplomarbeit repository), distributed "
+    "for research use."
 )
 DESCRIPTION = (
     "RefColor-S: small reference-guided chroma network for night frames (MyriadX-friendly: "
