@@ -751,10 +751,6 @@ class MainWindow(QMainWindow):
             self._settings.setValue(self.SESSION_KEY, session.uid if session else "")
 
     def _reopen_session(self, uid: str) -> None:
-        tracker = self.preview.tracker
-        cam = self.state.camera
-        device = cam.info.device_id if cam is not None else ""
-
         def work():
             try:
                 found = self.store.session(uid)
@@ -762,38 +758,62 @@ class MainWindow(QMainWindow):
                 return None, None
             if found.uid != uid or not found.is_open:
                 return None, None
-            # mid-night there is no daylight to capture a reference in: the night goes on
-            # with the reference of its newest pair, fused again as that pair's record was
             newest = self.store.pairs(session_id=found.id, sort="-id", limit=1)
-            if tracker.reference is not None or not newest or not newest[0].day_ids:
-                return found, None
-            try:
-                caps = [self.store.capture(i) for i in newest[0].day_ids]
-                same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
-                tracker.set_reference(
-                    [self.store.read_image(c) for c in caps],
-                    capture_ids=[c.id for c in caps],
-                    fixed_camera=same,
-                )
-            except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
-                return found, None  # session is reopened all the same, without a reference
-            return found, newest[0]
+            return found, (newest[0] if newest and newest[0].day_ids else None)
 
         def done(result) -> None:
             session, pair = result
             if session is None or self.state.session is not None:  # nothing chosen meanwhile
                 return
             self.state.session = session
-            with_ref = ""
-            if pair is not None:
-                n = len(pair.day_ids)
-                with_ref = f" with pair #{pair.id}'s day reference ({n} capture{'s' * (n > 1)})"
-            self.show_message(
-                f"Session {session.name!r} reopened{with_ref}: it was open when NightLab "
-                "last ended"
-            )
+            if pair is None or self.preview.tracker.reference is not None:
+                self._say_reopened(session, None)
+            else:
+                self._reopen_reference(session, pair)
 
         self.jobs.submit(work, done=done, label="reopening the last session")
+
+    def _reopen_reference(self, session, pair) -> None:
+        """Mid-night there is no daylight to capture a reference in: the reopened night goes
+        on with its newest pair's day reference, fused again as that pair's record was. Only
+        once the night is reopened, and never over a reference set meanwhile: read and fused
+        before the window knew, it went to whatever session the operator had chosen since."""
+        tracker = self.preview.tracker
+        cam = self.state.camera
+        device = cam.info.device_id if cam is not None else ""
+
+        def work():
+            now = self.state.session
+            if now is None or now.id != session.id:  # another chosen since (a quick check)
+                return None
+            try:
+                caps = [self.store.capture(i) for i in pair.day_ids]
+                same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
+                ref = tracker.set_reference(
+                    [self.store.read_image(c) for c in caps],
+                    capture_ids=[c.id for c in caps],
+                    fixed_camera=same,
+                    if_none=True,
+                )
+            except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
+                return None  # session is reopened all the same, without a reference
+            return None if ref is None else pair
+
+        self.jobs.submit(
+            work,
+            done=lambda used: self._say_reopened(session, used),
+            failed=lambda _msg: self._say_reopened(session, None),
+            label="reading the reopened session's day reference",
+        )
+
+    def _say_reopened(self, session, pair) -> None:
+        with_ref = ""
+        if pair is not None:
+            n = len(pair.day_ids)
+            with_ref = f" with pair #{pair.id}'s day reference ({n} capture{'s' * (n > 1)})"
+        self.show_message(
+            f"Session {session.name!r} reopened{with_ref}: it was open when NightLab last ended"
+        )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)

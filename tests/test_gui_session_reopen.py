@@ -85,7 +85,8 @@ def test_a_reopened_night_goes_on_with_its_newest_pairs_day_reference(
     settings.setValue("session/open_uid", night.uid)
     settings.sync()
     win = window_at(1366, 768, settings=_settings(tmp_path))
-    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+    # said once the reference is read (after the session is reopened)
+    qtbot.waitUntil(lambda: "reopened" in win.statusBar().currentMessage(), timeout=TIMEOUT)
     ref = win.preview.tracker.reference
     assert ref is not None and tuple(ref.capture_ids) == newest.day_ids
     day = store.read_image(store.capture(newest.day_ids[0]))
@@ -121,6 +122,42 @@ def test_a_night_whose_newest_reference_is_gray_is_reopened_without_a_reference(
     settings.setValue("session/open_uid", night.uid)
     settings.sync()
     win = window_at(1366, 768, settings=_settings(tmp_path))
-    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: "reopened" in win.statusBar().currentMessage(), timeout=TIMEOUT)
     assert win.state.session.uid == night.uid and win.preview.tracker.reference is None
     assert "reopened: it was open" in win.statusBar().currentMessage()
+
+
+def test_a_session_chosen_before_the_reopening_ends_keeps_the_tracker_without_its_reference(
+    store, tmp_path, qtbot
+):
+    # Before: the reopening's job set the tracker's reference from the remembered night's
+    # newest pair before the window knew whether it would reopen that night; the operator had
+    # opened another session meanwhile (or imported one), which then went on silently with
+    # the other night's day reference
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from gui.main_window import MainWindow
+
+    rng = np.random.default_rng(6)
+    remembered = store.create_session("last night", operator="ana")
+    store.capture_pair(remembered.id, day=rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
+                       night=rng.integers(0, 255, (120, 160), dtype=np.uint8))  # fmt: skip
+    chosen = store.create_session("tonight", operator="ana")
+    settings = _settings(tmp_path)
+    settings.setValue("session/open_uid", remembered.uid)
+    settings.sync()
+    camera = SimulatedCamera(resolution=(160, 120), seed=3)
+    camera.start()
+    win = MainWindow(camera, store=store, preview=LivePreview(workers=1), settings=settings)
+    qtbot.addWidget(win)
+    try:
+        win.state.session = chosen  # before the reopening's answer reaches the window
+        win.show()
+        qtbot.wait(300)
+        qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+        assert win.state.session.uid == chosen.uid
+        assert win.preview.tracker.reference is None
+        assert win.state.reference is None
+    finally:
+        win.close()
+        assert win.wait_closed(timeout=20)
