@@ -730,11 +730,11 @@ class MainWindow(QMainWindow):
         )
         # processing new pairs as they are recorded: the operator's choice stays
         auto = self.sessions.runs.auto
-        auto.setChecked(s.value(self.AUTO_RUNS_KEY, False, type=bool))
+        auto.setChecked(_setting_flag(s, self.AUTO_RUNS_KEY))
         auto.toggled.connect(lambda on: s.setValue(self.AUTO_RUNS_KEY, bool(on)))
         # the session that was open when NightLab last ended (a restart mid-night, after a
         # crash or a power cut, goes on recording into it rather than into no session)
-        uid = s.value(self.SESSION_KEY, "", type=str)
+        uid = _setting_text(s, self.SESSION_KEY)
         if uid:
             self._reopen_session(uid)
         follow(self.state.events.session, self._remember_session, self)
@@ -995,3 +995,20 @@ def _close_quietly(camera) -> None:
         camera.close()
     except Exception as exc:  # the camera is going anyway; say why it complained
         print(f"nightlab: closing the camera: {exc}", file=sys.stderr)
+
+
+def _setting_text(settings: QSettings, key: str) -> str:
+    """A text setting, or "" when it is anything else (a settings file damaged or edited by
+    hand: bytes that are not UTF-8 raised while the window was made, and the app did not
+    start)."""
+    value = settings.value(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _setting_flag(settings: QSettings, key: str) -> bool:
+    """A yes/no setting as QSettings writes one; anything else is no (type=bool read any
+    non-empty bytes as yes: a damaged file turned the processing on)."""
+    value = settings.value(key, False)
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() == "true"

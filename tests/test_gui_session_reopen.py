@@ -161,3 +161,23 @@ def test_a_session_chosen_before_the_reopening_ends_keeps_the_tracker_without_it
     finally:
         win.close()
         assert win.wait_closed(timeout=20)
+
+
+@pytest.mark.parametrize("value", ["@ByteArray(\\xff\\xfe)", "abc, def", "@Invalid()"])
+def test_a_corrupt_remembered_session_starts_the_app_with_no_session(
+    window_at, store, tmp_path, qtbot, value
+):
+    # Before: bytes that are not text under the key (a settings file damaged, or edited by
+    # hand) raised UnicodeDecodeError while the window was made, and the app did not start
+    night = store.create_session("roof night", operator="ana")
+    (tmp_path / "nightlab.ini").write_text(
+        f"[session]\nopen_uid={value}\n[sessions]\nprocess_new_pairs={value}\n"
+    )
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    assert win.state.session is None
+    assert not win.sessions.runs.auto.isChecked()  # read as off, not as some true value
+    win.state.session = night  # and the key is written anew
+    qtbot.waitUntil(lambda: _settings(tmp_path).value("session/open_uid") == night.uid,
+                    timeout=TIMEOUT)  # fmt: skip
