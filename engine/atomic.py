@@ -110,7 +110,9 @@ def os_reason(exc: OSError) -> str:
         errno.EACCES: "permission denied (read-only folder?)",
         errno.EPERM: "operation not permitted",
     }.get(exc.errno or -1)
-    return hint or exc.strerror or str(exc)
+    # OSError's own text, not str(exc): a WriteError's str() calls this (it recursed for one
+    # without errno or strerror, and the error could not be said at all)
+    return hint or exc.strerror or OSError.__str__(exc)
 
 
 class WriteError(OSError):

@@ -207,7 +207,9 @@ def _write_spooled(
             reporter.finish()  # a Cancelled raised here still leaves nothing behind
             bag_bytes = sink.commit()
     except OSError as exc:
-        if exc.filename is not None:  # a source that cannot be read names itself
+        # a source that cannot be read names itself (the sinks name the bag for their own
+        # files); one without errno says what happened in its own words
+        if exc.filename is not None or exc.errno is None:
             raise
         # a write into the bag (disk full, file size limit): name the bag the user asked for,
         # not "[Errno 28] No space left on device"; the sink left nothing behind
@@ -343,11 +345,14 @@ class _FolderSink(_Sink):
 
     def _open(self, name: str) -> IO[bytes]:
         path = self.tmp / name
-        if path.parent != self._parent:  # names come sorted: a folder's files together
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._parent = path.parent
-        # direct write: a bag being built in its staging folder, renamed whole
-        return open(path, "xb")
+        try:
+            if path.parent != self._parent:  # names come sorted: a folder's files together
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._parent = path.parent
+            # direct write: a bag being built in its staging folder, renamed whole
+            return open(path, "xb")
+        except OSError as exc:  # no room for one more file (inodes): the bag, not its staging
+            raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
     # one fsync per file here); nothing is visible at ``out`` before every byte is on disk.
@@ -369,9 +374,12 @@ class _FolderSink(_Sink):
         fsync_files(os.path.join(top, f) for top, _dirs, files in os.walk(self.tmp) for f in files)
         for top, _dirs, _files in os.walk(self.tmp, topdown=False):  # deepest first
             fsync_dir(top)
-        if self.out.exists():
+        if self.out.exists() or self.out.is_symlink():
             raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
-        os.rename(self.tmp, self.out)
+        try:
+            os.rename(self.tmp, self.out)
+        except OSError as exc:
+            raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
         fsync_dir(self.out.parent)
         self.committed = True
         return self.bytes
@@ -415,6 +423,10 @@ class _ZipSink(_Sink):
                 f.write(chunk)
 
     def commit(self) -> int:
+        # as the folder's: another export (the app's, the command's) may have made it since;
+        # atomic_write's rename would replace it
+        if self.out.exists() or self.out.is_symlink():
+            raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
         self.committed = True
         self._stack.close()  # central directory, fsync, rename into place
         return self.out.stat().st_size
