@@ -734,7 +734,7 @@ class MainWindow(QMainWindow):
         auto.toggled.connect(lambda on: s.setValue(self.AUTO_RUNS_KEY, bool(on)))
         # the session that was open when NightLab last ended (a restart mid-night, after a
         # crash or a power cut, goes on recording into it rather than into no session)
-        uid = _setting_text(s, self.SESSION_KEY)
+        uid = _setting_text(s, self.session_key())
         if uid:
             self._reopen_session(uid)
         follow(self.state.events.session, self._remember_session, self)
@@ -742,13 +742,20 @@ class MainWindow(QMainWindow):
     #: the QSettings key of the Sessions dock's "Process new pairs as they are recorded"
     AUTO_RUNS_KEY = "sessions/process_new_pairs"
 
-    #: the QSettings key of the open session's uid ("" with none open)
+    #: the QSettings key of the open session's uid ("" with none open), followed by
+    #: ``/`` and the data folder's `folder_tag`: one per folder
     SESSION_KEY = "session/open_uid"
+
+    def session_key(self) -> str:
+        """The QSettings key of this data folder's open session: a start on another folder
+        (a copy looked at, a partner's) opening or closing a session there overwrote the one
+        key, and the night's session was not reopened at the next start on the lab's folder."""
+        return f"{self.SESSION_KEY}/{folder_tag(self.store.root)}"
 
     def _remember_session(self, session) -> None:
         # at every change, not at close: a crash or a power cut never reaches closeEvent
         if self._settings is not None:
-            self._settings.setValue(self.SESSION_KEY, session.uid if session else "")
+            self._settings.setValue(self.session_key(), session.uid if session else "")
 
     def _reopen_session(self, uid: str) -> None:
         def work():
@@ -1012,3 +1019,12 @@ def _setting_flag(settings: QSettings, key: str) -> bool:
     if isinstance(value, bool):
         return value
     return isinstance(value, str) and value.strip().lower() == "true"
+
+
+def folder_tag(root) -> str:
+    """A data folder as a QSettings key part: a short hash of its absolute path (a path's
+    slashes would make groups of it)."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(str(Path(root).absolute()).encode()).hexdigest()[:16]
