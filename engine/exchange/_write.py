@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.atomic import PARTIAL_SUFFIX, WriteError, atomic_write, fsync_dir, fsync_files
+from engine.atomic import (
+    PARTIAL_SUFFIX,
+    WriteError,
+    atomic_write,
+    committing,
+    fsync_dir,
+    fsync_files,
+    track_in_flight,
+    untrack_in_flight,
+)
 from engine.exchange._manifest import validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
 from engine.exchange._spool import SpoolBuilder, SpooledPlan
@@ -339,6 +348,13 @@ class _FolderSink(_Sink):
         self.tmp = Path(
             tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX)
         )
+        try:
+            # a process ended at once (a signal while stuck in native code) removes it too:
+            # it is the size of the bag
+            track_in_flight(self.tmp)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         os.chmod(self.tmp, 0o777 & ~_umask())
         self.bytes = 0
         self._parent: Path | None = None  # the folder of the file last written (made)
@@ -374,19 +390,22 @@ class _FolderSink(_Sink):
         fsync_files(os.path.join(top, f) for top, _dirs, files in os.walk(self.tmp) for f in files)
         for top, _dirs, _files in os.walk(self.tmp, topdown=False):  # deepest first
             fsync_dir(top)
-        if self.out.exists() or self.out.is_symlink():
-            raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
-        try:
-            os.rename(self.tmp, self.out)
-        except OSError as exc:
-            raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
+        with committing():
+            if self.out.exists() or self.out.is_symlink():
+                raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
+            try:
+                os.rename(self.tmp, self.out)
+            except OSError as exc:
+                raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
+            self.committed = True
+            untrack_in_flight(self.tmp)
         fsync_dir(self.out.parent)
-        self.committed = True
         return self.bytes
 
     def __exit__(self, *exc) -> None:
         if not getattr(self, "committed", False):
             shutil.rmtree(self.tmp, ignore_errors=True)
+            untrack_in_flight(self.tmp)
 
 
 class _ZipSink(_Sink):
