@@ -116,3 +116,32 @@ def test_a_bag_made_elsewhere_while_exporting_is_kept_and_the_export_says_so(tmp
     assert str(caught.value) == f"{out}: appeared while exporting; not overwritten"
     assert out.read_bytes() == b"the other export"
     assert [p.name for p in out.parent.iterdir()] == [name]  # nothing else left behind
+
+
+@pytest.mark.parametrize("as_zip", [True, False], ids=["zip", "folder"])
+def test_a_store_file_removed_while_exporting_is_named_as_missing_and_nothing_is_left(
+    tmp_path, as_zip
+):
+    # Before: "[Errno 2] No such file or directory: '...png'", not the line the same file
+    # gets when it is missing before the export starts
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    night = store.capture(store.pairs(session_id=s.id)[0].night_id)
+    out = tmp_path / "out" / ("night.zip" if as_zip else "night")
+    out.parent.mkdir()
+
+    def removed_meanwhile(progress) -> None:  # planned (it was there), then the copy starts
+        if progress.phase == "writing" and store.path(night.path).exists():
+            store.path(night.path).unlink()
+
+    try:
+        with pytest.raises(FileNotFoundError) as caught:
+            export_session(store, s.id, out, as_zip=as_zip, progress=removed_meanwhile)
+    finally:
+        store.close()
+    assert str(caught.value) == (
+        f"{store.path(night.path)}: file missing (for data/pairs/pair-0001/night.png); "
+        "removed while exporting"
+    )
+    assert list(out.parent.iterdir()) == []

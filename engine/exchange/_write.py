@@ -196,7 +196,14 @@ def _write_spooled(
                 while waiting and waiting[0] < name:
                     g = waiting.pop(0)
                     sums.add(f"data/{g}", generated[g].sha256)
-                digest, n = sink.copy(f"data/{name}", Path(src), reporter)
+                try:
+                    digest, n = sink.copy(f"data/{name}", Path(src), reporter)
+                except FileNotFoundError as exc:  # there when planned, gone since
+                    if exc.filename not in (src, str(src)):
+                        raise
+                    raise FileNotFoundError(
+                        f"{src}: file missing (for data/{name}); removed while exporting"
+                    ) from None
                 if want is not None and digest != want:
                     raise ValueError(
                         f"{src}: contents changed since they were recorded "
