@@ -49,17 +49,19 @@ def test_the_session_open_when_the_app_ended_is_open_again_after_a_restart(
 
 def test_a_session_closed_or_deleted_since_is_not_reopened(window_at, store, tmp_path, qtbot):
     closed = store.create_session("closed since", operator="ana")
+    deleted = store.create_session("deleted since", operator="ana")
     settings = _settings(tmp_path)
     settings.setValue(_key(store), closed.uid)
     settings.sync()
     store.close_session(closed.id)
+    store.delete_session(deleted.id)  # (before a window: it disallows writes on this thread)
     win = window_at(1366, 768, settings=_settings(tmp_path))
     qtbot.wait(300)
     qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
     assert win.state.session is None
 
     settings = _settings(tmp_path)
-    settings.setValue(_key(store), "0" * 32)  # deleted, or another data folder's
+    settings.setValue(_key(store), deleted.uid)
     settings.sync()
     win.close()
     assert win.wait_closed(timeout=20)
