@@ -129,8 +129,8 @@ def build_plan(
     s = store.session(session)
     whole = verdict is None and tag is None
     if not whole and not store.count_pairs(session_id=s.id, verdict=verdict, tag=tag):
-        what = " and ".join(
-            x for x in (verdict and f"verdict {verdict}", tag and f"tag {tag!r}") if x
+        what = " and ".join(  # an empty tag is a tag asked for (it read "no pair with ;")
+            x for x in (verdict and f"verdict {verdict}", tag is not None and f"tag {tag!r}") if x
         )
         raise ValueError(f"session {s.id} ({s.name}): no pair with {what}; nothing to export")
     # what the export holds is fixed now: pairs and captures recorded while it runs wait for
