@@ -734,7 +734,12 @@ class MainWindow(QMainWindow):
         auto.toggled.connect(lambda on: s.setValue(self.AUTO_RUNS_KEY, bool(on)))
         # the session that was open when NightLab last ended (a restart mid-night, after a
         # crash or a power cut, goes on recording into it rather than into no session)
-        uid = _setting_text(s, self.session_key())
+        key = self.session_key()
+        if not s.contains(key):
+            # a build before the per-folder keys kept one key for every folder: a night open
+            # across the upgrade is still reopened (the record says whether it is this folder's)
+            key = self.SESSION_KEY
+        uid = _setting_text(s, key)
         if uid:
             self._reopen_session(uid)
         follow(self.state.events.session, self._remember_session, self)

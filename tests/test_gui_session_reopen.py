@@ -231,3 +231,22 @@ def test_a_start_on_another_data_folder_does_not_forget_the_nights_session(
     again = window_at(1366, 768, settings=_settings(tmp_path))
     qtbot.waitUntil(lambda: again.state.session is not None, timeout=TIMEOUT)
     assert again.state.session.uid == night.uid
+
+
+def test_a_night_remembered_by_a_build_before_per_folder_keys_is_reopened_after_the_upgrade(
+    window_at, store, tmp_path, qtbot
+):
+    # the build before kept one key for every data folder; the upgrade reads it until this
+    # folder's own key is written, so a night open across the upgrade is not dropped
+    from gui.main_window import MainWindow
+
+    night = store.create_session("night across the upgrade", operator="ana")
+    settings = _settings(tmp_path)
+    settings.setValue(MainWindow.SESSION_KEY, night.uid)
+    settings.sync()
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.waitUntil(lambda: win.state.session is not None, timeout=TIMEOUT)
+    assert win.state.session.uid == night.uid
+    # from now on this folder's own key says it (closing it is remembered per folder)
+    win.state.session = None
+    qtbot.waitUntil(lambda: _settings(tmp_path).value(_key(store)) == "", timeout=TIMEOUT)
