@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox
 
 from engine.run_views import RUN_ROLES, newest_run_of
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages"]
 
 LIVE = "Live model"
-_TIP = Qt.ItemDataRole.ToolTipRole
 RUN_VIEWS_KEPT = 6
 """Runs whose views are kept (full resolution, ~4 MiB each at 640x480): the two compared and
 the pairs just left, so J then K shows them again without reading the PNGs back."""
@@ -74,7 +73,6 @@ class RunSources(QObject):
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
             combo.setMinimumContentsLength(14)
-            combo.setToolTip(f"Side {side.upper()}: the live model's render, or a stored run")
             combo.currentIndexChanged.connect(lambda _i, s=side: self._chosen(s))
             self.combo[side] = combo
         self._fill()
@@ -130,11 +128,9 @@ class RunSources(QObject):
                 keep = combo.currentData()
                 combo.clear()
                 combo.addItem(LIVE, ("live",))
-                combo.setItemData(0, "The pair colorized now by the Model dock's model", _TIP)
                 for r in self._runs or ():
-                    combo.addItem(f"{r.label} · {r.short_sha}", ("run", r.id, r.model_sha256,
-                                                                  r.model_name))  # fmt: skip
-                    combo.setItemData(combo.count() - 1, r.describe(), _TIP)
+                    # the whole line in the list (sha, date, metrics); the box shows its start
+                    combo.addItem(r.describe(), ("run", r.id, r.model_sha256, r.model_name))
                 wanted = self._wanted[side]
                 index = 0
                 if wanted is not None:
@@ -151,8 +147,25 @@ class RunSources(QObject):
                         combo.addItem(text, ("missing", sha, name))
                         index = combo.count() - 1
                 combo.setCurrentIndex(index)
+                self._describe(side)
+                combo.view().setMinimumWidth(combo.view().sizeHintForColumn(0) + 24)
         finally:
             self._filling = False
+
+    def _describe(self, side: str) -> None:
+        """The chooser's tooltip: its choice whole, or that the pair has no run to choose."""
+        combo = self.combo[side]
+        data = combo.currentData() or ("live",)
+        if self._pair is not None and self._runs == []:
+            tip = (f"Pair #{self._pair.id} has no stored run: `nightlab reprocess` or the "
+                   "Sessions dock's “Process pairs without a run” makes them")  # fmt: skip
+        elif data[0] == "live":
+            tip = "The pair colorized now by the Model dock's model"
+        elif data[0] == "missing":
+            tip = f"This pair has no run of {data[2]} ({data[1][:8]})"
+        else:
+            tip = combo.currentText()
+        combo.setToolTip(f"Side {side.upper()}: {tip}")
 
     def _chosen(self, side: str) -> None:
         if self._filling:
@@ -160,6 +173,7 @@ class RunSources(QObject):
         data = self.combo[side].currentData()
         if data is None:
             return
+        self._describe(side)
         if data[0] == "live":
             self._wanted[side] = None
         elif data[0] == "run":
