@@ -134,6 +134,17 @@ def test_two_models_runs_compare_side_by_side_and_wiped_and_the_verdict_names_bs
     qtbot.waitUntil(lambda: f"verdict: fail on run #{gray.id} (tiny)" in qa.info.text(),
                     timeout=GUI_TIMEOUT)  # fmt: skip
 
+    # back to the live model, which has no colour views here: the runs' images go, none stays
+    # under a "live" label (before, a view change without a colorizer left what showed)
+    qa.mode.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: qa.view_b.has_image(), timeout=GUI_TIMEOUT)
+    qa.sources.choose("a", None)
+    qa.sources.choose("b", None)
+    qtbot.waitUntil(
+        lambda: not qa.view_a.has_image() and not qa.view_b.has_image(), timeout=GUI_TIMEOUT
+    )
+    assert "no colorizer" in qa.info.text() and qa.judged_on.text() == "on: live model"
+
 
 def test_a_verdict_on_the_live_render_names_no_run_though_the_pair_has_runs(
     runs_window, store, qtbot

@@ -686,9 +686,17 @@ class QAPanel(QWidget):
         self._show_judged_on()
         v = self._views
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
-        live = self.sources.wanted("a") is None and self.sources.wanted("b") is None
+        # both sides on the live model, and no run's image left from before: as ever, what
+        # shows stays until the live render is made (a run's image never stays under it)
+        live = (
+            self.sources.wanted("a") is None
+            and self.sources.wanted("b") is None
+            and not any(
+                " · run #" in c.caption() for c in (self.view_a, self.view_b, self.view_wipe)
+            )
+        )
         if v is None and live:
-            return  # as ever: the live render shows when it is made
+            return
         sa = self.sources.side("a", a_role, v)
         sb = self.sources.side("b", b_role, v)
         if any(
@@ -703,7 +711,7 @@ class QAPanel(QWidget):
             self._show_info(self._info_text)
         if not wiping:
             pending = [(s.views, r) for s, r in ((sa, a_role), (sb, b_role))
-                       if s.views is not None and s.views.displayed(r) is None]  # fmt: skip
+                       if _has(s.views, r) and s.views.displayed(r) is None]  # fmt: skip
             if pending:
                 # the conversion to paint layout (tens of ms at 1280x720) runs on the job
                 # runner; the views show when it is done, if the pair and roles still stand
@@ -1042,6 +1050,14 @@ class _AtMostSpinBox(QDoubleSpinBox):
             state = QValidator.State.Acceptable if full else QValidator.State.Intermediate
             return state, text, pos
         return super().validate(text, pos)
+
+
+def _has(views: PairViews | None, role: str) -> bool:
+    """``views`` hold an image for ``role`` (a render without a colorizer has no colour
+    views: nothing to convert, the side says why)."""
+    if views is None:
+        return False
+    return role not in ("colorized", "masked") or getattr(views, role) is not None
 
 
 def _same_sides(now: tuple, then: tuple) -> bool:
