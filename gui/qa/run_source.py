@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages"]
 
 LIVE = "Live model"
-RUN_VIEWS_KEPT = 6
-"""Runs whose views are kept (full resolution, ~4 MiB each at 640x480): the two compared and
-the pairs just left, so J then K shows them again without reading the PNGs back."""
+RUN_VIEWS_KEPT = 4
+"""Runs whose views are kept (full resolution with the two sides' paint layouts: 7.3 MiB at
+640x480, 49 MiB at 1920x1080, measured): the two compared and the pair just left, so K after
+J shows them again without reading the PNGs back; bounded, as the app runs all night."""
 
 
 @dataclass(frozen=True)
