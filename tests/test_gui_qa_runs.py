@@ -181,3 +181,22 @@ def test_a_run_recorded_for_the_pair_shown_comes_into_its_chooser(
     assert len(made) == 1
     qtbot.waitUntil(lambda: _shows(qa.view_b, _stored(store, made[0])), timeout=GUI_TIMEOUT)
     assert qa.source_b.currentText().startswith(f"run #{made[0].id} · tiny")
+
+
+def test_a_pair_without_runs_shows_the_live_render_and_its_choosers_say_why_they_are_off(
+    store, open_window, qtbot
+):
+    session = aligned_pairs(store, 1)
+    win = open_window(resolution=(160, 120), fps=15.0)
+    qa = win.qa
+    win.state.session = store.session(session.id)
+    win.tabs.setCurrentWidget(qa)
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 1, timeout=GUI_TIMEOUT)
+    qa.table.selectRow(0)
+    pid = qa.current().id
+    qtbot.waitUntil(lambda: _listed(qa, pid) and qa.view_b.has_image(), timeout=GUI_TIMEOUT)
+    assert qa.sources.runs == []
+    for combo in (qa.source_a, qa.source_b):
+        assert not combo.isEnabled() and combo.currentText() == "Live model"
+        assert f"Pair #{pid} has no stored run" in combo.toolTip()
+    assert qa.view_b.caption() == "Colorized · live model"

@@ -148,6 +148,8 @@ class RunSources(QObject):
                         combo.addItem(text, ("missing", sha, name))
                         index = combo.count() - 1
                 combo.setCurrentIndex(index)
+                if self._pair is None or self._runs is not None:  # (kept while listing)
+                    combo.setEnabled(combo.count() > 1)  # a pair without runs: nothing to choose
                 self._describe(side)
                 combo.view().setMinimumWidth(combo.view().sizeHintForColumn(0) + 24)
         finally:
