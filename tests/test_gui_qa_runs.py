@@ -200,3 +200,24 @@ def test_a_pair_without_runs_shows_the_live_render_and_its_choosers_say_why_they
         assert not combo.isEnabled() and combo.currentText() == "Live model"
         assert f"Pair #{pid} has no stored run" in combo.toolTip()
     assert qa.view_b.caption() == "Colorized · live model"
+
+
+def test_runs_that_cannot_be_listed_are_said_not_taken_for_no_run(
+    runs_window, store, qtbot, monkeypatch
+):
+    import engine.run_views as run_views
+
+    win, ids, runs = runs_window
+    qa = win.qa
+    qa_oldest_first(win, qtbot, row=0)
+    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
+    assert qa.sources.choose("b", runs[ids[0]]["gray"].model_sha256)
+
+    def unreadable(_store, _pair_id):
+        raise OSError("database disk image is malformed")
+
+    monkeypatch.setattr(run_views, "pair_runs", unreadable)
+    qtbot.keyClick(qa.table, "J")
+    qtbot.waitUntil(lambda: "unreadable" in qa.view_b.placeholder(), timeout=GUI_TIMEOUT)
+    assert "malformed" in qa.view_b.placeholder() and not qa.view_b.has_image()
+    assert "has no run" not in qa.view_b.placeholder()

@@ -64,6 +64,8 @@ class RunSources(QObject):
         self._runs: list[RunSummary] | None = None
         """The pair's runs, newest first (None: being listed)."""
         self._list_gen = 0
+        self._unlisted = ""
+        """Why the pair's runs could not be listed ("" when they were)."""
         self._views: OrderedDict[int, PairViews] = OrderedDict()
         self._loading: set[int] = set()
         self._failed: dict[int, str] = {}
@@ -85,7 +87,7 @@ class RunSources(QObject):
         if pair is not None and self._pair is not None and pair.id == self._pair.id:
             self._pair = pair  # the same pair listed again (a verdict): its runs stand
             return
-        self._pair, self._runs = pair, None
+        self._pair, self._runs, self._unlisted = pair, None, ""
         self._failed.clear()  # a run that could not be read is tried again when come back to
         self._fill()
         if pair is not None:
@@ -99,15 +101,16 @@ class RunSources(QObject):
         self._list_gen += 1
         gen, store = self._list_gen, self._store
 
-        def listed(runs) -> None:
+        def listed(runs, why: str = "") -> None:
             if gen == self._list_gen and self._pair is not None and self._pair.id == pair.id:
-                self._runs = runs
+                self._runs, self._unlisted = runs, why
                 self._fill()
                 self.changed.emit()
 
         from engine.run_views import pair_runs
 
         self._jobs.submit(pair_runs, store, pair.id, done=listed,
+                          failed=lambda why: listed([], why),  # the status bar says it too
                           label=f"listing the runs of pair #{pair.id}")  # fmt: skip
 
     @property
@@ -218,6 +221,8 @@ class RunSources(QObject):
             if self._runs is None:
                 return SideImages(None, "", f"Listing the runs of pair #{pair.id}…")
             sha, name = data[1], data[2]
+            if self._unlisted:
+                return SideImages(None, "", f"Runs of pair #{pair.id} unreadable: {self._unlisted}")
             return SideImages(
                 None,
                 "",
