@@ -18,7 +18,12 @@ prints:
 * a residual table (:func:`residual_table`): on the SIFT matches that an affine fit at 1,
   2 and 3 px keeps, the median residual left by the published truth and by our matrix, and
   on what share of those matches ours fits better; and the same per quadrant of the moving
-  frame (which corners the matches support).
+  frame (which corners the matches support);
+* what the images themselves say (:func:`structure_evidence`): every agreement measure
+  ``align`` uses and the gray images' mutual information, at the published truth and at
+  our matrix; and how tightly that
+  structure pins the pair down (:func:`climb_spread`: where the rescue's orientation climb
+  at 640 px ends from 12 starts 2 px around the truth).
 
 It then summarises, over the pairs whose truth the issue's rule keeps (not contradicted by
 >= 50 inliers at a median residual > 1.2 px), how far the independent fit itself lands
@@ -44,6 +49,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import alignment_accuracy as acc  # noqa: E402
 
 from alignment import apply_homography  # noqa: E402
+from alignment._prep import PreparedImage  # noqa: E402
 from engine.atomic import write_json_atomic  # noqa: E402
 from engine.data import load_visnir_pair, shared_dir  # noqa: E402
 
@@ -177,6 +183,88 @@ def residual_table(
     return rows
 
 
+def mutual_information(moving_gray: np.ndarray, fixed_gray: np.ndarray, matrix, bins=32) -> float:
+    """Mutual information (nats) of two full-resolution gray images under ``matrix``.
+
+    The classical measure between modalities (Viola & Wells; Maes et al.), on plain gray
+    levels: it shares nothing with ``align``'s gradient measures. Pixels at or under 3 in
+    either image (black padding) and a 5 px rim of the warped frame are left out.
+
+    Examples
+    --------
+    >>> import skimage.data
+    >>> img = skimage.data.camera()
+    >>> shifted = np.array([[1.0, 0, 3], [0, 1, 0], [0, 0, 1]])
+    >>> mutual_information(img, 255 - img, np.eye(3)) > mutual_information(img, 255 - img, shifted)
+    True
+    """
+    h, w = fixed_gray.shape
+    m = np.asarray(matrix, np.float64)
+    warped = cv2.warpPerspective(moving_gray.astype(np.float32), m / m[2, 2], (w, h))
+    frame = np.full(moving_gray.shape, 255, np.uint8)
+    inside = cv2.warpPerspective(frame, m / m[2, 2], (w, h), flags=cv2.INTER_NEAREST)
+    inside = cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0
+    keep = inside & (fixed_gray > 3) & (warped > 3)
+    f = (fixed_gray[keep].astype(np.int64) * bins) // 256
+    g = np.clip((warped[keep] * bins / 256).astype(np.int64), 0, bins - 1)
+    joint = np.bincount(f * bins + g, minlength=bins * bins).reshape(bins, bins)
+    p = joint / joint.sum()
+    outer = np.outer(p.sum(axis=1), p.sum(axis=0))
+    seen = p > 0
+    return float(np.sum(p[seen] * np.log(p[seen] / outer[seen])))
+
+
+def structure_evidence(moving, fixed, matrices: dict[str, np.ndarray]) -> dict[str, dict]:
+    """What the images say about each matrix: every measure ``align`` has, and one it has not.
+
+    Per name in ``matrices``: the raw orientation agreement (weighted mean ``|cos|``, what
+    the rescue's climb maximises) at 320 and 640 px, the null-corrected agreement at 640
+    px (``fine_agreement``, which ranks low-confidence candidates), ``verify``'s score, and
+    the mutual information of the gray images (:func:`mutual_information`). ``moving`` and
+    ``fixed`` are ``PreparedImage``s. A matrix that every measure prefers to the published
+    truth cannot be moved towards that truth by refining any of them.
+    """
+    from alignment._verify import agreement_field, fine_agreement, verify
+
+    return {
+        name: {
+            "raw_320": agreement_field(moving, fixed, m, side=320)(0, 0),
+            "raw_640": agreement_field(moving, fixed, m, side=640)(0, 0),
+            "fine_640": fine_agreement(moving, fixed, m),
+            "verify": verify(moving, fixed, m).score,
+            "mutual_information": mutual_information(moving.gray, fixed.gray, m),
+        }
+        for name, m in matrices.items()
+    }
+
+
+def climb_spread(
+    moving, fixed, truth: np.ndarray, *, starts: int = 12, radius_px: float = 2.0, seed: int = 5
+) -> dict:
+    """How tightly the orientation agreement pins a pair down near its published truth.
+
+    From ``starts`` similarities ``radius_px`` from ``truth`` (random directions in shift,
+    rotation and scale, each expressed as a displacement at the frame's half-diagonal), the
+    rescue's own compass climb at 640 px; returns the corner errors of where the climbs end
+    (``ends_px``) and the raw agreement there (``agreement``: min, max). A well-determined
+    pair sends every climb to one point; a flat ridge leaves them spread along it.
+    """
+    from alignment._orientation import _compass, _nudge
+
+    h, w = fixed.shape
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    half = 0.5 * float(np.hypot(w, h))
+    rng = np.random.default_rng(seed)
+    ends, values = [], []
+    for _ in range(starts):
+        p = rng.normal(size=4)
+        p *= radius_px / np.linalg.norm(p)
+        m, value, _ = _compass(moving, fixed, _nudge(p, centre, half) @ truth, 640)
+        ends.append(difference(m, truth, moving.shape).mean_corner_px)
+        values.append(value)
+    return {"ends_px": ends, "agreement": (min(values), max(values))}
+
+
 def _fmt_diff(d: Difference) -> str:
     return (
         f"shift ({d.shift[0]:+.2f}, {d.shift[1]:+.2f}) px, rotation {d.rotation_deg:+.3f} deg, "
@@ -235,9 +323,12 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "table": [{k: v for k, v in t.items() if k != "fit"} for t in table],
         }
-        report.append(entry)
         if entry["error_px"] >= args.bar:
+            pm, pf = PreparedImage(moving), PreparedImage(fixed)
+            entry["structure"] = structure_evidence(pm, pf, {"truth": truth, "ours": ours})
+            entry["climb_spread"] = climb_spread(pm, pf, truth)
             _print_pair(entry, ours, truth, shape, table)
+        report.append(entry)
     _print_summary(report, args.bar)
     if args.json:
         write_json_atomic(args.json, report, default=float)
@@ -266,6 +357,22 @@ def _print_pair(entry, ours, truth, shape, table) -> None:
             f"  {t['threshold_px']:.0f} px | {t['inliers']:4d} | {med['truth']:.2f} / "
             f"{med['ours']:.2f} | {100 * closer['ours']:.0f} %   per quadrant (n: truth/ours) "
             + quads
+        )
+    if "structure" in entry:
+        ev = entry["structure"]
+        print(
+            "  structure (truth / ours): "
+            + ", ".join(
+                f"{k} {ev['truth'][k]:.4f} / {ev['ours'][k]:.4f}"
+                for k in ("raw_320", "raw_640", "fine_640", "verify", "mutual_information")
+            )
+        )
+        ends = np.array(entry["climb_spread"]["ends_px"])
+        lo, hi = entry["climb_spread"]["agreement"]
+        print(
+            f"  {ends.size} climbs at 640 px from {2.0:g} px around the truth end {ends.min():.2f}-"
+            f"{ends.max():.2f} px from it (median {np.median(ends):.2f}); raw agreement there "
+            f"{lo:.4f}-{hi:.4f}"
         )
 
 
