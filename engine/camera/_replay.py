@@ -65,6 +65,8 @@ from engine.camera._pacing import FramePacer
 __all__ = ["ReplayCamera"]
 
 _CAPTURE_STEM = re.compile(r"^(?P<num>\d+)(?:_(?P<mode>day|night))?$")
+#: a capture of a data folder's session: ``<UTC time>-<kind>[-mNN]-<random>`` (engine.store)
+_STORE_STEM = re.compile(r"^\d{8}-\d{6}-\d{3}-(?P<mode>day|night)(?:-m\d+)?-[0-9a-f]+$")
 _META_FIELDS = {
     "timestamp": float,
     "device_id": str,
@@ -331,6 +333,8 @@ class ReplayCamera(Camera):
         mode = recorded.get("mode")
         if mode is None and (m := _CAPTURE_STEM.match(path.stem)) and m.group("mode"):
             mode = m.group("mode")
+        if mode is None and (m := _STORE_STEM.match(path.stem)):
+            mode = m.group("mode")  # a night capture of it then takes no day capture
         extra = {"source": path.name, "index": index, "loop": self._loops}
         return Frame(image, self._meta(recorded, sequence, extra, mode))
 

@@ -362,6 +362,11 @@ class CaptureRunner:
                 want = self._want_mode
                 if want is not None and frame.meta.mode not in (None, want):
                     continue  # rendered before the mode switch took effect
+                if want is None and frame.meta.mode in ("day", "night") and frame.meta.mode != kind:
+                    # no mode to switch, but the camera says what each frame is (a replayed
+                    # session, its day captures among the nights): a day frame in a night
+                    # burst failed the whole capture ("burst frames differ in shape")
+                    continue
                 frames.append(frame)
         except CameraError as exc:
             if not cam.is_streaming:  # a finite source ended, or the camera gave up for good
