@@ -147,6 +147,12 @@ class _ExchangeDialog(QDialog):
 
         def failed(msg: str) -> None:
             self.running = False
+            if self._cancel.is_set():  # asked for, not a failure: said plainly, not in red
+                self.bar.setValue(0)
+                self.phase.setText("Cancelled: nothing was written")
+                self.cancel.setText("Close")
+                self._update_go()
+                return
             self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
             self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")
