@@ -155,14 +155,15 @@ def run_show(args: argparse.Namespace) -> int:
                 "-" if p.ssim_mean is None else f"{p.ssim_mean:.3f}",
                 "-" if p.leak_area_pct is None else f"{p.leak_area_pct:.1f}",
                 p.verdict or "-",
+                _judged_on(p),
                 ",".join(p.tags) or "-",
                 _one_line(p.note, 60) or "-",
             ]
             for p in pairs
         ]
         print()
-        head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT", "TAGS",
-                "NOTE"]  # fmt: skip
+        head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT",
+                "ON RUN", "TAGS", "NOTE"]  # fmt: skip
         print_table(rows, head)
     return 0
 
@@ -179,6 +180,15 @@ def _fields(record) -> dict:
     as a list), so no deep copy as `dataclasses.asdict` makes (most of ``show --json``'s time
     on a night of 3,000 pairs)."""
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def _judged_on(pair) -> str:
+    """The ON RUN column: the stored run the verdict in force was given on (``#12 model``),
+    "-" when it names none (the live model's render in the QA panel, ``nightlab qa``, or a
+    verdict from before NightLab recorded it)."""
+    if pair.verdict_run_id is None:
+        return "-"
+    return f"#{pair.verdict_run_id} {pair.verdict_model or ''}".rstrip()
 
 
 def _aligned(pair) -> str:

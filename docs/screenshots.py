@@ -151,6 +151,13 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
         for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
             store.set_verdict(p.id, v, note="screenshot")
         store.add_tags(pairs[1].id, "car-moved")
+        # runs of two models, as `nightlab reprocess` leaves them, for the runs comparison
+        from engine.models import write_tiny_model
+        from engine.reprocess import DEFAULT_OPTIONS, RunSpec, process_missing_runs
+
+        gray = write_tiny_model(Path(scratch.name) / "models" / "gray.onnx", gain=0.0)
+        for model in (None, gray):
+            process_missing_runs(store, s.session.id, RunSpec.for_model(model, **DEFAULT_OPTIONS))
 
     writer = threading.Thread(target=judge, name="screenshot-writes")
     writer.start()
@@ -170,6 +177,21 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     win.set_focus_mode(True)  # Ctrl+Shift+F: the docks hide while judging
     shot(win, "qa-wipe")
     win.set_focus_mode(False)
+    # two models' stored runs of one pair, side by side (no model loaded for them)
+    qa = win.qa
+    qa.mode.setCurrentIndex(0)
+    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
+    runs = store.runs(pairs[0].id)
+    wait(lambda: qa.sources.runs is not None and len(qa.sources.runs) == len(runs), what="runs")
+    qa.sources.choose("a", runs[0].model_sha256)
+    qa.sources.choose("b", runs[-1].model_sha256)
+    wait(lambda: qa.view_a.caption().startswith("Colorized · run")
+         and qa.view_b.caption().startswith("Colorized · run"), what="runs' views")  # fmt: skip
+    pump(1.0)
+    shot(win, "qa-runs")
+    qa.sources.choose("a", None)
+    qa.sources.choose("b", None)
+    qa.role_a.setCurrentIndex(qa.role_a.findData("night"))
 
     win.tabs.setCurrentWidget(win.inspector)
     win.inspector.show_pair(pairs[-1])

@@ -41,6 +41,7 @@ __all__ = [
     "StagedOutputs",
     "WriteError",
     "atomic_write",
+    "committing",
     "discard_in_flight",
     "finite_json",
     "fsync_dir",
@@ -49,6 +50,8 @@ __all__ = [
     "jsonable",
     "os_reason",
     "special_file_kind",
+    "track_in_flight",
+    "untrack_in_flight",
     "write_bytes_atomic",
     "write_json_atomic",
     "write_text_atomic",
@@ -102,6 +105,26 @@ def discard_in_flight() -> list[str]:
     return paths
 
 
+def track_in_flight(path: str | Path) -> None:
+    """Register a temporary file or staging folder another module writes (an export's bag
+    being built), so that `discard_in_flight` removes it if the process must end now; call
+    `untrack_in_flight` once it is renamed into place or removed. InterruptedError when the
+    process is already ending."""
+    _register(str(path))
+
+
+def untrack_in_flight(path: str | Path) -> None:
+    _unregister(str(path))
+
+
+@contextlib.contextmanager
+def committing() -> Iterator[None]:
+    """Hold off `discard_in_flight` while a tracked folder is renamed into place (it would
+    otherwise remove a folder half-way through, or after the rename began)."""
+    with _commit_lock:
+        yield
+
+
 def os_reason(exc: OSError) -> str:
     """The problem behind ``exc`` in a user's words ("disk full", "read-only file system", ...)."""
     hint = {
@@ -112,7 +135,9 @@ def os_reason(exc: OSError) -> str:
         errno.EACCES: "permission denied (read-only folder?)",
         errno.EPERM: "operation not permitted",
     }.get(exc.errno or -1)
-    return hint or exc.strerror or str(exc)
+    # OSError's own text, not str(exc): a WriteError's str() calls this (it recursed for one
+    # without errno or strerror, and the error could not be said at all)
+    return hint or exc.strerror or OSError.__str__(exc)
 
 
 class WriteError(OSError):

@@ -738,11 +738,16 @@ class MainWindow(QMainWindow):
         )
         # processing new pairs as they are recorded: the operator's choice stays
         auto = self.sessions.runs.auto
-        auto.setChecked(s.value(self.AUTO_RUNS_KEY, False, type=bool))
+        auto.setChecked(_setting_flag(s, self.AUTO_RUNS_KEY))
         auto.toggled.connect(lambda on: s.setValue(self.AUTO_RUNS_KEY, bool(on)))
         # the session that was open when NightLab last ended (a restart mid-night, after a
         # crash or a power cut, goes on recording into it rather than into no session)
-        uid = s.value(self.SESSION_KEY, "", type=str)
+        key = self.session_key()
+        if not s.contains(key):
+            # a build before the per-folder keys kept one key for every folder: a night open
+            # across the upgrade is still reopened (the record says whether it is this folder's)
+            key = self.SESSION_KEY
+        uid = _setting_text(s, key)
         if uid:
             self._reopen_session(uid)
         follow(self.state.events.session, self._remember_session, self)
@@ -750,19 +755,22 @@ class MainWindow(QMainWindow):
     #: the QSettings key of the Sessions dock's "Process new pairs as they are recorded"
     AUTO_RUNS_KEY = "sessions/process_new_pairs"
 
-    #: the QSettings key of the open session's uid ("" with none open)
+    #: the QSettings key of the open session's uid ("" with none open), followed by
+    #: ``/`` and the data folder's `folder_tag`: one per folder
     SESSION_KEY = "session/open_uid"
+
+    def session_key(self) -> str:
+        """The QSettings key of this data folder's open session: a start on another folder
+        (a copy looked at, a partner's) opening or closing a session there overwrote the one
+        key, and the night's session was not reopened at the next start on the lab's folder."""
+        return f"{self.SESSION_KEY}/{folder_tag(self.store.root)}"
 
     def _remember_session(self, session) -> None:
         # at every change, not at close: a crash or a power cut never reaches closeEvent
         if self._settings is not None:
-            self._settings.setValue(self.SESSION_KEY, session.uid if session else "")
+            self._settings.setValue(self.session_key(), session.uid if session else "")
 
     def _reopen_session(self, uid: str) -> None:
-        tracker = self.preview.tracker
-        cam = self.state.camera
-        device = cam.info.device_id if cam is not None else ""
-
         def work():
             try:
                 found = self.store.session(uid)
@@ -770,38 +778,62 @@ class MainWindow(QMainWindow):
                 return None, None
             if found.uid != uid or not found.is_open:
                 return None, None
-            # mid-night there is no daylight to capture a reference in: the night goes on
-            # with the reference of its newest pair, fused again as that pair's record was
             newest = self.store.pairs(session_id=found.id, sort="-id", limit=1)
-            if tracker.reference is not None or not newest or not newest[0].day_ids:
-                return found, None
-            try:
-                caps = [self.store.capture(i) for i in newest[0].day_ids]
-                same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
-                tracker.set_reference(
-                    [self.store.read_image(c) for c in caps],
-                    capture_ids=[c.id for c in caps],
-                    fixed_camera=same,
-                )
-            except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
-                return found, None  # session is reopened all the same, without a reference
-            return found, newest[0]
+            return found, (newest[0] if newest and newest[0].day_ids else None)
 
         def done(result) -> None:
             session, pair = result
             if session is None or self.state.session is not None:  # nothing chosen meanwhile
                 return
             self.state.session = session
-            with_ref = ""
-            if pair is not None:
-                n = len(pair.day_ids)
-                with_ref = f" with pair #{pair.id}'s day reference ({n} capture{'s' * (n > 1)})"
-            self.show_message(
-                f"Session {session.name!r} reopened{with_ref}: it was open when NightLab "
-                "last ended"
-            )
+            if pair is None or self.preview.tracker.reference is not None:
+                self._say_reopened(session, None)
+            else:
+                self._reopen_reference(session, pair)
 
         self.jobs.submit(work, done=done, label="reopening the last session")
+
+    def _reopen_reference(self, session, pair) -> None:
+        """Mid-night there is no daylight to capture a reference in: the reopened night goes
+        on with its newest pair's day reference, fused again as that pair's record was. Only
+        once the night is reopened, and never over a reference set meanwhile: read and fused
+        before the window knew, it went to whatever session the operator had chosen since."""
+        tracker = self.preview.tracker
+        cam = self.state.camera
+        device = cam.info.device_id if cam is not None else ""
+
+        def work():
+            now = self.state.session
+            if now is None or now.id != session.id:  # another chosen since (a quick check)
+                return None
+            try:
+                caps = [self.store.capture(i) for i in pair.day_ids]
+                same = bool(device) and all(c.meta.get("device_id") == device for c in caps)
+                ref = tracker.set_reference(
+                    [self.store.read_image(c) for c in caps],
+                    capture_ids=[c.id for c in caps],
+                    fixed_camera=same,
+                    if_none=True,
+                )
+            except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
+                return None  # session is reopened all the same, without a reference
+            return None if ref is None else pair
+
+        self.jobs.submit(
+            work,
+            done=lambda used: self._say_reopened(session, used),
+            failed=lambda _msg: self._say_reopened(session, None),
+            label="reading the reopened session's day reference",
+        )
+
+    def _say_reopened(self, session, pair) -> None:
+        with_ref = ""
+        if pair is not None:
+            n = len(pair.day_ids)
+            with_ref = f" with pair #{pair.id}'s day reference ({n} capture{'s' * (n > 1)})"
+        self.show_message(
+            f"Session {session.name!r} reopened{with_ref}: it was open when NightLab last ended"
+        )
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
@@ -983,3 +1015,29 @@ def _close_quietly(camera) -> None:
         camera.close()
     except Exception as exc:  # the camera is going anyway; say why it complained
         print(f"nightlab: closing the camera: {exc}", file=sys.stderr)
+
+
+def _setting_text(settings: QSettings, key: str) -> str:
+    """A text setting, or "" when it is anything else (a settings file damaged or edited by
+    hand: bytes that are not UTF-8 raised while the window was made, and the app did not
+    start)."""
+    value = settings.value(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _setting_flag(settings: QSettings, key: str) -> bool:
+    """A yes/no setting as QSettings writes one; anything else is no (type=bool read any
+    non-empty bytes as yes: a damaged file turned the processing on)."""
+    value = settings.value(key, False)
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() == "true"
+
+
+def folder_tag(root) -> str:
+    """A data folder as a QSettings key part: a short hash of its absolute path (a path's
+    slashes would make groups of it)."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(str(Path(root).absolute()).encode()).hexdigest()[:16]

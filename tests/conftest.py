@@ -326,3 +326,33 @@ def cli_help(argv, capsys) -> str:
         cli.main([*argv, "--help"])
     assert ended.value.code == 0
     return " ".join(capsys.readouterr().out.split())
+
+
+def gray_model(folder: Path) -> Path:
+    """A second real model beside the shipped one: the passthrough ONNX model with gain 0
+    (``engine.models.write_tiny_model``), whose colorized frames are gray (its own name and
+    sha256, so its runs are another model's)."""
+    from engine.models import write_tiny_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_tiny_model(folder / "gray.onnx", gain=0.0)
+
+
+def record_runs(store, session_id: int, model_path=None, pair_ids=None) -> list:
+    """Runs of ``model_path`` (default: the shipped model) for the session's pairs that have
+    none of it (or only ``pair_ids`` of them), as the app's "Process pairs without a run"
+    records them; returns the runs made."""
+    from engine.reprocess import DEFAULT_OPTIONS, RunSpec, missing_run_jobs, process_missing_runs
+
+    spec = RunSpec.for_model(model_path, **DEFAULT_OPTIONS)
+    jobs = missing_run_jobs(store, session_id, spec)
+    if pair_ids is not None:
+        jobs = [j for j in jobs if j.pair_id in set(pair_ids)]
+    made = []
+    store.events.run_added.connect(made.append)
+    try:
+        report, recorder = process_missing_runs(store, session_id, spec, jobs=jobs)
+    finally:
+        store.events.run_added.disconnect(made.append)
+    assert report.failed == 0, recorder.failures
+    return made

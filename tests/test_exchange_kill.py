@@ -86,3 +86,40 @@ def test_import_killed_while_copying_leaves_all_or_nothing(bag, tmp_path):
         assert not list(data_dir.glob(".nightlab-import-*"))
     # kills land before or after the commit (seed 8 gives both here); each outcome was whole
     assert len(outcomes) == 4
+
+
+_ENDED_AT_ONCE = """
+import os, sys
+from engine.atomic import discard_in_flight
+from engine.exchange import export_session
+from engine.store import Store
+
+def end_now(progress):  # what the signal watchdog does when the command is stuck in native code
+    if progress.done:
+        discard_in_flight()
+        os._exit(143)
+
+with Store(sys.argv[1], read_only=True) as store:
+    export_session(store, 1, sys.argv[2], as_zip=sys.argv[2].endswith(".zip"), progress=end_now)
+"""
+
+
+@pytest.mark.parametrize("name", ["night.zip", "night-bag"], ids=["zip", "folder"])
+def test_an_export_ended_at_once_by_a_signal_leaves_nothing_beside_the_bag(tmp_path, name):
+    # Before: the folder bag's hidden staging folder (the size of the bag) stayed on the
+    # partner's disk after a SIGTERM the watchdog had to end at once; the zip's did not
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    with Store(tmp_path / "data") as store:
+        s = store.create_session("roof")
+        store.capture_pair(s.id, day=rng.integers(0, 255, (60, 80, 3), np.uint8),
+                           night=rng.integers(0, 255, (60, 80), np.uint8))  # fmt: skip
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _ENDED_AT_ONCE, str(tmp_path / "data"), str(out_dir / name)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    assert list(out_dir.iterdir()) == []

@@ -92,6 +92,10 @@ def test_selection_matching_nothing_is_refused_without_writing(source, tmp_path)
     with pytest.raises(ValueError, match="no pair with tag 'nope'"):
         export_session(store, session.id, tmp_path / "x", tag="nope")
     assert not (tmp_path / "x").exists()
+    # an empty tag (--tag "") is named too: the line read "no pair with ; nothing to export"
+    with pytest.raises(ValueError, match="no pair with tag ''; nothing to export"):
+        export_session(store, session.id, tmp_path / "x", tag="")
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_session_already_present_is_refused_unless_imported_as_a_copy(source, tmp_path):

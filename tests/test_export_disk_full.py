@@ -51,3 +51,97 @@ def test_an_export_the_disk_cannot_take_names_the_bag_and_leaves_nothing(tmp_pat
     ], proc.stderr
     assert "Traceback" not in proc.stderr
     assert list(out_dir.iterdir()) == []  # no bag, no hidden staging folder, no .partial
+
+
+def _one_pair_store(data):
+    rng = np.random.default_rng(1)
+    store = Store(data)
+    s = store.create_session("roof")
+    store.capture_pair(s.id, day=rng.integers(0, 255, (60, 80, 3), np.uint8),
+                       night=rng.integers(0, 255, (60, 80), np.uint8))  # fmt: skip
+    return store, s
+
+
+def test_a_disk_with_no_room_for_one_more_file_names_the_bag_not_its_staging_folder(
+    tmp_path, monkeypatch
+):
+    # Before: "[Errno 28] No space left on device: '/media/usb/.night.4krotpca.partial/data/
+    # pairs/pair-0001/day.png'" (a disk out of inodes, seen on a 20 MB tmpfs of 8 inodes)
+    import errno
+    import pathlib
+
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / "night"
+    out.parent.mkdir()
+    real_mkdir = pathlib.Path.mkdir
+
+    def no_inode_left(self, *args, **kwargs):  # the staging folder's subfolders: no room
+        if ".partial" in str(self) and self.name != "data":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", no_inode_left)
+    try:
+        with pytest.raises(OSError) as caught:
+            export_session(store, s.id, out)
+    finally:
+        store.close()
+    assert str(caught.value) == f"cannot write {out}: disk full"
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["night.zip", "night-bag"], ids=["zip", "folder"])
+def test_a_bag_made_elsewhere_while_exporting_is_kept_and_the_export_says_so(tmp_path, name):
+    # Before: the zip replaced it silently (another export of the same name, the app's or the
+    # command's); the folder's refusal could not be said (str() recursed: a job's failure
+    # never reached the dialog)
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+
+    def other_export_finishes(progress) -> None:
+        if progress.done and not out.exists():
+            out.write_bytes(b"the other export")
+
+    try:
+        with pytest.raises(FileExistsError) as caught:
+            export_session(store, s.id, out, as_zip=name.endswith(".zip"),
+                           progress=other_export_finishes)  # fmt: skip
+    finally:
+        store.close()
+    assert str(caught.value) == f"{out}: appeared while exporting; not overwritten"
+    assert out.read_bytes() == b"the other export"
+    assert [p.name for p in out.parent.iterdir()] == [name]  # nothing else left behind
+
+
+@pytest.mark.parametrize("as_zip", [True, False], ids=["zip", "folder"])
+def test_a_store_file_removed_while_exporting_is_named_as_missing_and_nothing_is_left(
+    tmp_path, as_zip
+):
+    # Before: "[Errno 2] No such file or directory: '...png'", not the line the same file
+    # gets when it is missing before the export starts
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    night = store.capture(store.pairs(session_id=s.id)[0].night_id)
+    out = tmp_path / "out" / ("night.zip" if as_zip else "night")
+    out.parent.mkdir()
+
+    def removed_meanwhile(progress) -> None:  # planned (it was there), then the copy starts
+        if progress.phase == "writing" and store.path(night.path).exists():
+            store.path(night.path).unlink()
+
+    try:
+        with pytest.raises(FileNotFoundError) as caught:
+            export_session(store, s.id, out, as_zip=as_zip, progress=removed_meanwhile)
+    finally:
+        store.close()
+    assert str(caught.value) == (
+        f"{store.path(night.path)}: file missing (for data/pairs/pair-0001/night.png); "
+        "removed while exporting"
+    )
+    assert list(out.parent.iterdir()) == []

@@ -216,3 +216,45 @@ def test_a_model_that_cannot_be_read_is_said_on_the_button_once_not_at_every_pai
     _write_pair(store, session.id, qtbot, ok=True)
     qtbot.waitUntil(lambda: not win.jobs.active, timeout=GUI_TIMEOUT)
     assert not [e for e in errors if "counting pairs without a run" in e], errors
+
+
+def test_automatic_processing_that_cannot_record_is_not_restarted_until_a_new_pair(
+    store, open_window, qtbot, shipped_model
+):
+    # Before: a processing that failed as a whole (its runs cannot be written: a full disk,
+    # here a file where the session's runs folder goes) recounted, found the same pairs
+    # without a run and started again at once, for ever: a pair processed and thrown away
+    # and a status-bar failure every second or so, all night
+    import time
+
+    session = aligned_pairs(store, 1)
+    night = store.capture(store.pairs(session_id=session.id)[0].night_id)
+    folder = store.path(night.path).parent.parent  # the session's folder (captures in one)
+    assert folder.name == session.uid
+    (folder / "runs").write_bytes(b"")  # a file where the runs folder goes: no run is written
+    win, action = _open_on(open_window, store, session, qtbot)
+    failures: list[str] = []
+    win.jobs.message.connect(
+        lambda m: failures.append(m) if m.startswith("processing pairs failed") else None
+    )
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+    action.auto.setChecked(True)
+    qtbot.waitUntil(lambda: len(failures) == 1, timeout=120_000)
+    deadline = time.monotonic() + 8.0  # several pairs' time: the old code restarted meanwhile
+    while time.monotonic() < deadline:
+        qtbot.wait(100)
+    qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
+    assert len(failures) == 1, failures
+    assert action.auto.isChecked()  # the operator's setting stays
+    assert "Processing stopped: " in action.result.text()
+    assert action.button.text() == "Process 1 pair without a run"  # a press tries again
+
+    # a new pair is a new chance (the disk may have room again): tried once more, not looped
+    _write_pair(store, session.id, qtbot, ok=True)
+    qtbot.waitUntil(lambda: len(failures) == 2, timeout=120_000)
+    deadline = time.monotonic() + 8.0
+    while time.monotonic() < deadline:
+        qtbot.wait(100)
+    assert len(failures) == 2, failures

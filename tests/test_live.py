@@ -62,6 +62,18 @@ def test_tracker_reference_from_several_day_captures_is_their_fused_reference():
         PairTracker().process(imgs[0][..., 0])
 
 
+def test_tracker_reference_if_none_never_replaces_one_set_meanwhile(rng):
+    # the app fills in a reopened night's reference in the background: one the operator set
+    # meanwhile stays
+    tracker = PairTracker()
+    assert tracker.set_reference(rng.integers(0, 255, (60, 80, 3), np.uint8), if_none=True)
+    operators = tracker.reference
+    later = rng.integers(0, 255, (60, 80, 3), np.uint8)
+    assert tracker.set_reference(later, if_none=True) is None
+    assert tracker.reference is operators
+    assert tracker.set_reference(later).image is tracker.reference.image  # without: replaced
+
+
 def test_plan_parses_intervals_and_windows_across_midnight():
     assert parse_interval("10m") == 600 and parse_interval("1.5h") == 5400
     assert parse_interval("45") == 45 and parse_interval("2s") == 2

@@ -49,13 +49,13 @@ from training.model import INPUT_NAMES, WB_BUFFERS, RefColorNet
 
 MODEL_FILE = "refcolor_s.onnx"
 LICENSE = (
-    "Research use only. Trained on the EPFL RGB-NIR Scene dataset (Brown & Susstrunk, CVPR "
-    "2011; ../shared/data/visnir/country pairs 0000-0035, via the VIS-NIR-registration-dataset "
-    "repository), which ships without a licence and is distributed for research use, so these "
-    "weights are research-use too (NightLab's MIT licence covers the code, not these weights); "
-    "retrain on data you may use for anything else. Also trained on scikit-image's bundled "
-    "photos: astronaut and rocket (public domain), chelsea and coffee (CC0), stereo_motorcycle "
-    "(Middlebury 2014 stereo benchmark, research dataset)."
+    "Research use only: trained on data distributed for research use, so these weights are "
+    "research-use too (NightLab's MIT licence covers the code, not these weights); retrain on "
+    "data you may use for anything else. Data: EPFL RGB-NIR Scene dataset (Brown & Susstrunk, "
+    "CVPR 2011; ../shared/data/visnir/country 0000-0035, no licence file); TILDE webcam "
+    "dataset (Verdie et al., CVPR 2015; ../shared/data/webcam/stlouis and mexico); "
+    "scikit-image's photos: astronaut, rocket (public domain), chelsea, coffee (CC0), "
+    "stereo_motorcycle (Middlebury 2014, research dataset)."
 )
 DESCRIPTION = (
     "RefColor-S: small reference-guided chroma network for night frames (MyriadX-friendly: "

@@ -108,6 +108,8 @@ def export_session(
     with build_plan(
         store, session, verdict=verdict, tag=tag, spool_dir=spool_dir, progress=progress
     ) as plan:
+        if out.exists() or out.is_symlink():  # another export of that name, while we read
+            raise FileExistsError(f"{out}: appeared while exporting; not overwritten")
         return write_bag(plan, out, as_zip=as_zip, progress=progress)
 
 
@@ -141,8 +143,8 @@ def build_plan(
     whole = verdict is None and tag is None
     selected = store.count_pairs(session_id=s.id, verdict=verdict, tag=tag)
     if not whole and not selected:
-        what = " and ".join(
-            x for x in (verdict and f"verdict {verdict}", tag and f"tag {tag!r}") if x
+        what = " and ".join(  # an empty tag is a tag asked for (it read "no pair with ;")
+            x for x in (verdict and f"verdict {verdict}", tag is not None and f"tag {tag!r}") if x
         )
         raise ValueError(f"session {s.id} ({s.name}): no pair with {what}; nothing to export")
     # what the export holds is fixed now: pairs and captures recorded while it runs wait for

@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.atomic import PARTIAL_SUFFIX, WriteError, atomic_write, fsync_dir, fsync_files
+from engine.atomic import (
+    PARTIAL_SUFFIX,
+    WriteError,
+    atomic_write,
+    committing,
+    fsync_dir,
+    fsync_files,
+    track_in_flight,
+    untrack_in_flight,
+)
 from engine.exchange._manifest import validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
 from engine.exchange._spool import SpoolBuilder, SpooledPlan
@@ -195,7 +204,14 @@ def _write_spooled(
                 while waiting and waiting[0] < name:
                     g = waiting.pop(0)
                     sums.add(f"data/{g}", generated[g].sha256)
-                digest, n = sink.copy(f"data/{name}", Path(src), reporter)
+                try:
+                    digest, n = sink.copy(f"data/{name}", Path(src), reporter)
+                except FileNotFoundError as exc:  # there when planned, gone since
+                    if exc.filename not in (src, str(src)):
+                        raise
+                    raise FileNotFoundError(
+                        f"{src}: file missing (for data/{name}); removed while exporting"
+                    ) from None
                 if want is not None and digest != want:
                     raise ValueError(
                         f"{src}: contents changed since they were recorded "
@@ -215,7 +231,9 @@ def _write_spooled(
             reporter.finish()  # a Cancelled raised here still leaves nothing behind
             bag_bytes = sink.commit()
     except OSError as exc:
-        if exc.filename is not None:  # a source that cannot be read names itself
+        # a source that cannot be read names itself (the sinks name the bag for their own
+        # files); one without errno says what happened in its own words
+        if exc.filename is not None or exc.errno is None:
             raise
         # a write into the bag (disk full, file size limit): name the bag the user asked for,
         # not "[Errno 28] No space left on device"; the sink left nothing behind
@@ -345,17 +363,27 @@ class _FolderSink(_Sink):
         self.tmp = Path(
             tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX)
         )
+        try:
+            # a process ended at once (a signal while stuck in native code) removes it too:
+            # it is the size of the bag
+            track_in_flight(self.tmp)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         os.chmod(self.tmp, 0o777 & ~_umask())
         self.bytes = 0
         self._parent: Path | None = None  # the folder of the file last written (made)
 
     def _open(self, name: str) -> IO[bytes]:
         path = self.tmp / name
-        if path.parent != self._parent:  # names come sorted: a folder's files together
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._parent = path.parent
-        # direct write: a bag being built in its staging folder, renamed whole
-        return open(path, "xb")
+        try:
+            if path.parent != self._parent:  # names come sorted: a folder's files together
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._parent = path.parent
+            # direct write: a bag being built in its staging folder, renamed whole
+            return open(path, "xb")
+        except OSError as exc:  # no room for one more file (inodes): the bag, not its staging
+            raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
 
     # Files are flushed together at commit (`fsync_files`: several at once, ~4x faster than
     # one fsync per file here); nothing is visible at ``out`` before every byte is on disk.
@@ -377,16 +405,22 @@ class _FolderSink(_Sink):
         fsync_files(os.path.join(top, f) for top, _dirs, files in os.walk(self.tmp) for f in files)
         for top, _dirs, _files in os.walk(self.tmp, topdown=False):  # deepest first
             fsync_dir(top)
-        if self.out.exists():
-            raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
-        os.rename(self.tmp, self.out)
+        with committing():
+            if self.out.exists() or self.out.is_symlink():
+                raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
+            try:
+                os.rename(self.tmp, self.out)
+            except OSError as exc:
+                raise WriteError(exc.errno, exc.strerror, str(self.out)) from None
+            self.committed = True
+            untrack_in_flight(self.tmp)
         fsync_dir(self.out.parent)
-        self.committed = True
         return self.bytes
 
     def __exit__(self, *exc) -> None:
         if not getattr(self, "committed", False):
             shutil.rmtree(self.tmp, ignore_errors=True)
+            untrack_in_flight(self.tmp)
 
 
 class _ZipSink(_Sink):
@@ -423,6 +457,10 @@ class _ZipSink(_Sink):
                 f.write(chunk)
 
     def commit(self) -> int:
+        # as the folder's: another export (the app's, the command's) may have made it since;
+        # atomic_write's rename would replace it
+        if self.out.exists() or self.out.is_symlink():
+            raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
         self.committed = True
         self._stack.close()  # central directory, fsync, rename into place
         return self.out.stat().st_size

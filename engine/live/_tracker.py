@@ -172,8 +172,13 @@ class PairTracker:
         fixed_camera: bool = False,
         metas: Sequence[FrameMeta | None] = (),
         controls: Sequence[Mapping[str, Any] | None] = (),
-    ) -> Reference:
+        if_none: bool = False,
+    ) -> Reference | None:
         """Use one day image, or several fused into one, as the reference.
+
+        ``if_none``: only if the tracker has no reference when the fusion is done (a default
+        filled in in the background never replaces one the operator set meanwhile); returns
+        None, changing nothing, when it had one.
 
         Several day images (e.g. captures taken over an afternoon) are fused by
         `engine.reference.fuse_day_captures` in the first one's grid: each is registered onto
@@ -230,6 +235,8 @@ class PairTracker:
             controls=tuple(None if c is None else dict(c) for c in controls),
         )
         with self._lock:
+            if if_none and self._reference is not None:
+                return None
             self._reference = ref
             self._matrix = None  # a new reference needs a full search
             self._fresh = None

@@ -15,7 +15,8 @@ Public API
   ``add_capture``, ``add_frame``,
   ``add_burst``, ``capture_pair`` (day + night + pair in one commit),
   ``add_pair_with_captures`` (several day captures + night + pair in one commit), ``add_pair``,
-  ``update_pair``, ``add_run``, ``set_verdict``, ``add_tags``, ``remove_tags``, ``log``.
+  ``update_pair``, ``add_run``, ``set_verdict`` (``run_id``: the stored run judged), ``add_tags``,
+  ``remove_tags``, ``log``.
   For imports, images may be given as PNG bytes (kept byte for byte) and times as
   ``uid``/``created_at``/``taken_at``/``at`` arguments.
   Reads: ``sessions``, ``session(id|uid|name)``, ``captures``, ``capture``,

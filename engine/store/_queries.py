@@ -69,7 +69,7 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
     ids = [r[0] for r in rows]
     days: dict[int, list[int]] = {i: [] for i in ids}
     tags: dict[int, list[str]] = {i: [] for i in ids}
-    notes: dict[int, str] = {}
+    notes: dict[int, tuple[str, int | None, str | None]] = {}
     for chunk in _chunks(ids, 900):  # stay under SQLite's bound-parameter limit
         marks = ",".join("?" * len(chunk))
         for pid, cid in conn.execute(
@@ -83,14 +83,16 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
             chunk,
         ):
             tags[pid].append(tag)
-        for pid, note in conn.execute(  # the note of the verdict in force
-            f"SELECT v.pair_id, v.note FROM verdicts v WHERE v.pair_id IN ({marks}) AND v.id = "
+        for pid, note, run_id, model in conn.execute(  # the verdict in force: note and run
+            "SELECT v.pair_id, v.note, v.run_id, r.model_name FROM verdicts v "
+            f"LEFT JOIN runs r ON r.id = v.run_id WHERE v.pair_id IN ({marks}) AND v.id = "
             "(SELECT MAX(w.id) FROM verdicts w WHERE w.pair_id = v.pair_id)",
             chunk,
         ):
-            notes[pid] = note or ""
+            notes[pid] = (note or "", run_id, model)
     out = []
     for r in rows:
+        note, verdict_run_id, verdict_model = notes.get(r[0], ("", None, None))
         (pid, sid, night, ok, method, motion, score, reason, matrix, leak, ssim, leak_pct,
          created, verdict) = r  # fmt: skip
         out.append(
@@ -111,7 +113,9 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
                 created_at=created,
                 verdict=verdict,
                 tags=tuple(tags[pid]),
-                note=notes.get(pid, ""),
+                note=note,
+                verdict_run_id=verdict_run_id,
+                verdict_model=verdict_model,
             )
         )
     return out

@@ -99,6 +99,11 @@ class Pair:
     tags: tuple[str, ...] = ()
     note: str = ""
     """The latest verdict's note (the history is `Store.verdicts`)."""
+    verdict_run_id: int | None = None
+    """The stored run the latest verdict was given on (`Verdict.run_id`); None for a verdict
+    on the live model's render, or none yet."""
+    verdict_model: str | None = None
+    """That run's model name (None without a run)."""
 
     def sort_value(self, sort: str) -> tuple[Any, int]:
         """Where this pair stands in an order ``sort`` (a `PairQuery.sort`): its
@@ -128,6 +133,9 @@ class Verdict:
     note: str
     operator: str
     created_at: float
+    run_id: int | None = None
+    """The stored run whose outputs the judge was shown (`Store.set_verdict`'s ``run_id``);
+    None: the live model's render (or a verdict from before schema v3)."""
 
 
 @dataclass(frozen=True)

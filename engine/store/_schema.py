@@ -9,6 +9,8 @@ is upgraded in place, in one transaction, when a writer opens it).
   runs and their output files, verdicts (history), tags, and a per-session log.
 - v2: the latest verdict kept on ``pairs.verdict`` (a trigger maintains it) and indexes on the
   columns the QA grid filters and sorts by, so 10^5 pairs list in milliseconds.
+- v3: ``verdicts.run_id``: the stored run a verdict was given on (the QA panel showed that
+  run's outputs); NULL for a verdict on the live model's render, and for every older verdict.
 """
 
 from __future__ import annotations
@@ -138,8 +140,13 @@ CREATE INDEX tags_tag ON tags(tag, pair_id);
 CREATE INDEX files_missing ON files(missing_since) WHERE missing_since IS NOT NULL;
 """
 
+_V3 = """
+ALTER TABLE verdicts ADD COLUMN run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL;
+CREATE INDEX verdicts_run ON verdicts(run_id) WHERE run_id IS NOT NULL;
+"""
+
 #: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

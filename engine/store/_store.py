@@ -1053,29 +1053,38 @@ class Store:
         note: str = "",
         operator: str = "",
         created_at: float | None = None,
+        run_id: int | None = None,
     ) -> Verdict:
-        """Judge a pair; earlier verdicts stay in the history, the latest wins."""
+        """Judge a pair; earlier verdicts stay in the history, the latest wins.
+
+        ``run_id``: the stored run of this pair whose outputs were judged (the QA panel showed
+        them); None when the judge saw the live model's render.
+        """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
         self.pair(pair_id)
+        if run_id is not None:
+            run_id = int(run_id)
+            if self.run(run_id).pair_id != int(pair_id):  # KeyError for an unknown run
+                raise ValueError(f"run {run_id} is not a run of pair {pair_id}")
         now = time.time() if created_at is None else float(created_at)
         vid = self._write(
             lambda c: (
                 c.execute(
-                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
-                    "VALUES (?,?,?,?,?)",
-                    (pair_id, verdict, note, operator, now),
+                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at, run_id) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (pair_id, verdict, note, operator, now, run_id),
                 ).lastrowid
             )
         )
-        v = Verdict(vid, int(pair_id), verdict, note, operator, now)
+        v = Verdict(vid, int(pair_id), verdict, note, operator, now, run_id)
         self.events.verdict_set.emit(v)
         return v
 
     def verdicts(self, pair_id: int) -> list[Verdict]:
         """A pair's verdict history, oldest first (the last one is in force)."""
         rows = self._reader().execute(
-            "SELECT id, pair_id, verdict, note, operator, created_at FROM verdicts "
+            "SELECT id, pair_id, verdict, note, operator, created_at, run_id FROM verdicts "
             "WHERE pair_id = ? ORDER BY id",
             (int(pair_id),),
         )

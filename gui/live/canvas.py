@@ -137,6 +137,14 @@ class ImageCanvas(pg.GraphicsView):
     def set_placeholder(self, text: str) -> None:
         self._placeholder.setText(text)
 
+    def placeholder(self) -> str:
+        """The text shown while there is no image."""
+        return self._placeholder.text()
+
+    def caption(self) -> str:
+        """The caption over the image ("" when none shows)."""
+        return "" if self._caption.isHidden() else self._caption.text()
+
     def has_image(self) -> bool:
         return self._image is not None
 

@@ -37,6 +37,7 @@ from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
 from gui.panes import fill_with_split, pane
 from gui.qa.grid_layout import GridLayout
+from gui.qa.run_source import RunSources, SideImages
 from gui.table_fill import bulk_fill, set_cell, set_icon
 
 if TYPE_CHECKING:
@@ -248,6 +249,10 @@ class QAPanel(QWidget):
             self.role_b.addItem(text, key)
         self.role_a.setCurrentIndex(self.role_a.findData("night"))
         self.role_b.setCurrentIndex(self.role_b.findData("colorized"))
+        # each side's images: the live model's render or a stored run of the pair
+        self.sources = RunSources(store, jobs, self)
+        self.source_a, self.source_b = self.sources.combo["a"], self.sources.combo["b"]
+        self.sources.changed.connect(self._show_views)
         self.wipe_pos = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.wipe_pos.setRange(0.0, 1.0)
         self.wipe_pos.setValue(0.5)
@@ -271,8 +276,10 @@ class QAPanel(QWidget):
         for w in (
             self.mode,
             QLabel("A"),
+            self.source_a,
             self.role_a,
             QLabel("B"),
+            self.source_b,
             self.role_b,
             self.wipe_label,
             self.wipe_pos,
@@ -334,6 +341,10 @@ class QAPanel(QWidget):
             self.verdict_buttons[verdict] = b
             # held down, a key repeats: one press is one verdict (the rest are ignored)
             self._shortcut(key, lambda v=verdict: self.judge(v), repeat=False)
+        self.judged_on = QLabel("on: live model")
+        self.judged_on.setObjectName("qa_judged_on")
+        self.judged_on.setStyleSheet("color: #8a909a;")
+        vbar.addWidget(self.judged_on)
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
         # the keyboard works wherever the focus is in the panel (a text field keeps its
@@ -367,6 +378,7 @@ class QAPanel(QWidget):
         ev = store.events
         follow(ev.pair_added, lambda *_: self.refresh(), self)
         follow(ev.pair_changed, lambda *_: self.refresh(), self)
+        follow(ev.run_added, self._run_added, self)
         # another session: its first page (a page start is a place in one session's list)
         follow(state.events.session, lambda *_: self.first_page(), self)
         self.refresh()
@@ -628,6 +640,7 @@ class QAPanel(QWidget):
         self._swap_kept_note(p)
         self._swap_kept_tags(p)
         self._views = None
+        self.sources.show_pair(p)
         # a verdict, note or tag is for a pair: with none selected they cannot work
         for w in (*self.verdict_buttons.values(), self.note, self.tags_edit):
             w.setEnabled(p is not None)
@@ -641,9 +654,14 @@ class QAPanel(QWidget):
         a = f"{p.method} / {p.motion}, score {p.score:.3f}" if p.aligned_ok else p.reason
         row = self.table.currentRow()
         at, total = (self._page.position, self._page.total) if self._page else (0, len(self._pairs))
+        on_run = (
+            f" on run #{p.verdict_run_id} ({html.escape(p.verdict_model or '?')})"
+            if p.verdict and p.verdict_run_id is not None
+            else ""
+        )  # which stored result the verdict in force was given on
         self._info_text = (
             f"<b>Pair #{p.id}</b> ({at + row + 1:,} of {total:,}) · {a} · "
-            f"verdict: {p.verdict or 'not judged'}"
+            f"verdict: {p.verdict or 'not judged'}{on_run}"
             + (f" · note: “{html.escape(p.note)}”" if p.note else "")
             + (f" · tags: {html.escape(', '.join(p.tags))}" if p.tags else "")
         )  # a note and tags are the judges' text, shown as typed, never as markup
@@ -661,57 +679,126 @@ class QAPanel(QWidget):
         self.info.setToolTip(text)
 
     def _show_views(self) -> None:
-        v = self._views
         wiping = self.mode.currentIndex() == 1
         self.stack.setCurrentIndex(1 if wiping else 0)
         self.wipe_pos.setEnabled(wiping)
         self.wipe_label.setEnabled(wiping)
-        if v is None:
-            return
+        self._show_judged_on()
+        v = self._views
         a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
-        if any(r in ("colorized", "masked") and getattr(v, r) is None for r in (a_role, b_role)):
+        # both sides on the live model, and no run's image left from before: as ever, what
+        # shows stays until the live render is made (a run's image never stays under it)
+        live = (
+            self.sources.wanted("a") is None
+            and self.sources.wanted("b") is None
+            and not any(
+                " · run #" in c.caption() for c in (self.view_a, self.view_b, self.view_wipe)
+            )
+        )
+        if v is None and live:
+            return
+        sa = self.sources.side("a", a_role, v)
+        sb = self.sources.side("b", b_role, v)
+        if any(
+            r in ("colorized", "masked") and s.views is v and v is not None and v.image(r) is None
+            for s, r in ((sa, a_role), (sb, b_role))
+        ):
             # said once, after the pair's line (each view change used to append it again)
             self._show_info(self._info_text + " · (no colorizer: colour views unavailable)")
-            return
-        self._show_info(self._info_text)
+            if live:
+                return
+        else:
+            self._show_info(self._info_text)
         if not wiping:
-            a, b = v.displayed(a_role), v.displayed(b_role)
-            if a is None or b is None:
+            pending = [(s.views, r) for s, r in ((sa, a_role), (sb, b_role))
+                       if _has(s.views, r) and s.views.displayed(r) is None]  # fmt: skip
+            if pending:
                 # the conversion to paint layout (tens of ms at 1280x720) runs on the job
                 # runner; the views show when it is done, if the pair and roles still stand
-                def shown(_out, v=v, roles=(a_role, b_role)) -> None:
-                    now = (self.role_a.currentData(), self.role_b.currentData())
-                    if self._views is v and now == roles:
+                def shown(_out, want=(sa.views, sb.views, a_role, b_role)) -> None:
+                    if _same_sides(self._sides(), want):
                         self._show_views()
 
                 self._jobs.submit(
-                    lambda: (v.display(a_role), v.display(b_role)),
+                    lambda: [views.display(role) for views, role in pending],
                     done=shown,
                     label="pair views for display",
                 )
                 return
-            self.view_a.set_image(a, ROLES[a_role])
-            self.view_b.set_image(b, ROLES[b_role])
+            for canvas, side, role in ((self.view_a, sa, a_role), (self.view_b, sb, b_role)):
+                self._show_side(canvas, side, role)
             return
-        self._wipe(v, a_role, b_role)
+        if sa.views is None or sb.views is None:
+            self.view_wipe.set_image(None)
+            self.view_wipe.set_placeholder((sa if sa.views is None else sb).placeholder)
+            return
+        self._wipe(sa, sb, a_role, b_role)
 
-    def _wipe(self, v: PairViews, a_role: str, b_role: str) -> None:
+    def _sides(self) -> tuple:
+        """(A's views, B's views, A's role, B's role) as they stand now."""
+        a_role, b_role = self.role_a.currentData(), self.role_b.currentData()
+        sa = self.sources.side("a", a_role, self._views)
+        sb = self.sources.side("b", b_role, self._views)
+        return sa.views, sb.views, a_role, b_role
+
+    @staticmethod
+    def _show_side(canvas: ImageCanvas, side: SideImages, role: str) -> None:
+        image = None if side.views is None else side.views.displayed(role)
+        if image is None:
+            canvas.set_image(None)
+            canvas.set_placeholder(
+                side.placeholder
+                or ("Colour views need a model" if side.views is not None else "Select a pair")
+            )
+            return
+        canvas.set_image(image, ROLES[role] + side.source)
+
+    def _show_judged_on(self) -> None:
+        """Say, beside the verdict buttons, which result a verdict given now is on."""
+        on = self.sources.verdict_run(self._roles())
+        runs = self.sources.runs or []
+        if on is None:
+            text, tip = "on: live model", "A verdict now is on the live model's render"
+        elif isinstance(on, tuple):
+            text, tip = f"on: {on[1]}'s newest run", "A verdict now is on that stored run"
+        else:
+            run = next((r for r in runs if r.id == on), None)
+            text = f"on: run #{on}" + (f" ({run.model_name})" if run else "")
+            tip = f"A verdict now is recorded as given on {run.describe() if run else text}"
+        self.judged_on.setText(text)
+        self.judged_on.setToolTip(tip)
+
+    def _roles(self) -> dict[str, str]:
+        return {"a": self.role_a.currentData(), "b": self.role_b.currentData()}
+
+    def _run_added(self, run) -> None:
+        if run.pair_id == self.sources.pair_id:
+            self.sources.list_runs()
+
+    def _wipe(self, sa: SideImages, sb: SideImages, a_role: str, b_role: str) -> None:
         """Compose the wipe on the job runner (a mask conversion, the wipe and the paint
         layout: tens of ms at 1280x720, once per slider step); one at a time, and when the
         slider moved meanwhile the newest position goes next, the ones between are skipped."""
-        key = (id(v), a_role, b_role, self.wipe_pos.value())
+        va, vb = sa.views, sb.views
+        key = (id(va), id(vb), a_role, b_role, self.wipe_pos.value())
         self._wipe_wanted = key
         if self._wipe_busy:
             return
         self._wipe_busy = True
+        caption = f"{ROLES[a_role]}{sa.source} | {ROLES[b_role]}{sb.source}"
 
         def work():
-            return as_display(wipe(v.image(a_role), v.image(b_role), key[3]))
+            a, b = va.image(a_role), vb.image(b_role)
+            return None if a is None or b is None else as_display(wipe(a, b, key[-1]))
 
         def done(image) -> None:
             self._wipe_busy = False
-            if self._views is v and self.mode.currentIndex() == 1:
-                self.view_wipe.set_image(image, f"{ROLES[a_role]} | {ROLES[b_role]}")
+            if _same_sides(self._sides()[:2], (va, vb)) and self.mode.currentIndex() == 1:
+                if image is None:
+                    self.view_wipe.set_image(None)
+                    self.view_wipe.set_placeholder("Colour views need a model")
+                else:
+                    self.view_wipe.set_image(image, caption)
             if self._wipe_wanted != key:
                 self._show_views()
 
@@ -740,6 +827,18 @@ class QAPanel(QWidget):
             self._note_of = None
             self._kept_notes.pop(p.id, None)
         operator = self._state.session.operator if self._state.session else ""
+        on = self.sources.verdict_run(self._roles()) if self.sources.pair_id == p.id else None
+        store = self._store
+
+        def save():
+            run_id = on
+            if isinstance(on, tuple):  # the model's runs of the pair were not listed yet
+                from engine.run_views import newest_run_of, pair_runs
+
+                found = newest_run_of(pair_runs(store, p.id), on[0])
+                run_id = None if found is None else found.id
+            return store.set_verdict(p.id, verdict, note=note, operator=operator, run_id=run_id)
+
         # on to the next pair now, not when the write is done: a second key press judges the
         # next pair, never the same one twice (nor with this pair's note)
         self.note.clear()
@@ -751,9 +850,10 @@ class QAPanel(QWidget):
         last = not turning and moved_to is not None and moved_to.id == p.id
         self._judged_stay = p.id if last else None
 
-        def done(_v) -> None:
+        def done(v) -> None:
             end = f" · the last pair listed: {self._again_hint()} to judge it again" if last else ""
-            self.message.emit(f"Pair #{p.id}: {verdict}{end}")
+            on_run = "" if v.run_id is None else f" on run #{v.run_id}"
+            self.message.emit(f"Pair #{p.id}: {verdict}{on_run}{end}")
             self.refresh()
 
         def failed(reason: str) -> None:  # the runner also shows it in the status bar
@@ -774,7 +874,7 @@ class QAPanel(QWidget):
                 self._note_refused(why)
 
         self._jobs.submit(
-            lambda: self._store.set_verdict(p.id, verdict, note=note, operator=operator),
+            save,
             done=done,
             failed=failed,
             label=f"saving the verdict for pair #{p.id}",
@@ -950,6 +1050,22 @@ class _AtMostSpinBox(QDoubleSpinBox):
             state = QValidator.State.Acceptable if full else QValidator.State.Intermediate
             return state, text, pos
         return super().validate(text, pos)
+
+
+def _has(views: PairViews | None, role: str) -> bool:
+    """``views`` hold an image for ``role`` (a render without a colorizer has no colour
+    views: nothing to convert, the side says why)."""
+    if views is None:
+        return False
+    return role not in ("colorized", "masked") or getattr(views, role) is not None
+
+
+def _same_sides(now: tuple, then: tuple) -> bool:
+    """Two `QAPanel._sides`: the same views objects (by identity: views hold arrays) and
+    roles."""
+    return len(now) == len(then) and all(
+        a is b if not isinstance(a, str) else a == b for a, b in zip(now, then, strict=True)
+    )
 
 
 def _mark_refused(edit: QLineEdit, reason: str, tooltip: str) -> None:

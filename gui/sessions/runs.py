@@ -63,6 +63,11 @@ class MissingRunsAction(QWidget):
         self._gave_no_run: dict[int, set[int]] = {}
         """Pairs (by session) that gave no run here: automatic processing leaves them (each
         would fail again at every new pair); the button tries them again."""
+        self._auto_held = False
+        """A processing failed as a whole (its runs cannot be written: a full disk, a model
+        that does not load): automatic processing waits for the next change (a new pair,
+        another session or model, the setting switched on, a press) instead of recounting
+        and failing again at once, for ever (97 failed starts in 8 s, measured)."""
         self.missing: int | None = None
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
@@ -86,7 +91,7 @@ class MissingRunsAction(QWidget):
             "one at a time (off by default: the processing shares the cores with the capture "
             "and the live view)"
         )
-        self.auto.toggled.connect(lambda on: self.count() if on else None)
+        self.auto.toggled.connect(lambda on: self._changed() if on else None)
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.result.setVisible(False)
@@ -103,7 +108,13 @@ class MissingRunsAction(QWidget):
         # a copy opened read-only (a partner's) cannot record runs: nothing to offer
         self.setVisible(not store.read_only)
         for sig in (state.events.session, state.events.model_path, store.events.pair_added):
-            follow(sig, lambda *_: self.count(), self)
+            follow(sig, lambda *_: self._changed(), self)
+        self.count()
+
+    def _changed(self) -> None:
+        """Something that may let a failed processing succeed now: count again, and let the
+        automatic processing start."""
+        self._auto_held = False
         self.count()
 
     def _spec(self, model_path: str) -> RunSpec:  # on a job thread: hashes the model file
@@ -171,7 +182,7 @@ class MissingRunsAction(QWidget):
         self.button.setEnabled(bool(n))
         session = self._state.session
         known_bad = len(self._gave_no_run.get(session.id, ())) if session is not None else 0
-        if n is not None and n > known_bad and self.auto.isChecked():
+        if n is not None and n > known_bad and self.auto.isChecked() and not self._auto_held:
             self.start(automatic=True)  # new pairs since: processed as they come
 
     def start(self, *, automatic: bool = False) -> None:
@@ -184,6 +195,8 @@ class MissingRunsAction(QWidget):
 
         store, path, sid, cancel = self._store, self._state.model_path, session.id, self._cancel
         cancel.clear()
+        if not automatic:
+            self._auto_held = False  # the operator asks: try (and if it works, go on)
         self.running = True
         self.button.setEnabled(False)
         self.bar.setRange(0, 0)  # busy until the pairs are listed and the model is loaded
@@ -253,6 +266,7 @@ class MissingRunsAction(QWidget):
 
     def _failed(self, reason: str) -> None:
         # the runner has shown the reason in the status bar; the dock keeps it too
+        self._auto_held = True  # not again at once: it would fail the same way
         self._ended(f"Processing stopped: {reason}; the pairs done are kept")
 
 
