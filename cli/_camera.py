@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from cli._common import (
     camera_source_files,
     check_not_an_input,
     check_output_file,
+    print_json,
     print_table,
     write_json,
 )
@@ -67,8 +67,7 @@ def run_list(args: argparse.Namespace) -> int:
 
     listings = list_cameras()
     if args.json:
-        json.dump([c.to_dict() for c in listings], sys.stdout, indent=2, default=str)
-        print()
+        print_json([c.to_dict() for c in listings], default=str)
         return 0
     rows = []
     for c in listings:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import jsonable, special_file_kind, write_json_atomic
+from engine.atomic import finite_json, jsonable, special_file_kind, write_json_atomic
 
 
 class CliError(Exception):
@@ -112,6 +113,15 @@ def folder_problem(folder: Path) -> str:
 
 def write_json(path: Path, data: Any) -> None:
     write_json_atomic(path, data, default=jsonable)
+
+
+def print_json(data: Any, *, default=jsonable, file=None) -> None:
+    """``data`` as indented strict JSON on stdout: NaN and infinities (a refused pair's
+    metrics, a setting saved as NaN) print as null (`engine.atomic.finite_json`), never as
+    the bare ``NaN`` a strict parser refuses."""
+    file = file or sys.stdout
+    json.dump(finite_json(data, default), file, indent=2, allow_nan=False)
+    print(file=file)
 
 
 def print_table(

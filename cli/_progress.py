@@ -28,7 +28,9 @@ class ProgressPrinter:
         self._last = 0.0
         self._drawn = False
 
-    def __call__(self, phase: str, done: int, total: int, item: str = "") -> None:
+    def __call__(
+        self, phase: str, done: int, total: int, item: str = "", unit: str = "bytes"
+    ) -> None:
         if total <= 0:  # a phase with no size yet (scanning a folder): no "100% of 0.0 MB"
             if phase != self._phase:
                 if self._drawn:
@@ -53,7 +55,8 @@ class ProgressPrinter:
             bar = "#" * fill + "-" * (self.width - fill)
             tail = (item[-40:]) if item else ""
             self.file.write(
-                f"\r{phase:<10} [{bar}] {frac * 100:5.1f}% {_mb(done)}/{_mb(total)} {tail:<40}"
+                f"\r{phase:<10} [{bar}] {frac * 100:5.1f}% {_amount(done, unit)}/"
+                f"{_amount(total, unit)} {tail:<40}"
             )
             self._drawn = True
         else:
@@ -62,12 +65,17 @@ class ProgressPrinter:
                 self._step = -1
             if step > self._step:
                 self._step = step
-                self.file.write(f"{phase}: {frac * 100:.0f}% ({_mb(done)} of {_mb(total)})\n")
+                of = (
+                    f"{_amount(done, unit)} of {_amount(total, unit)}"
+                    if unit == "bytes"
+                    else f"{done:,} of {total:,} {unit}"
+                )
+                self.file.write(f"{phase}: {frac * 100:.0f}% ({of})\n")
         self.file.flush()
 
     def report(self, progress) -> None:
         """Adapter for engine callbacks that pass an `engine.exchange.Progress`."""
-        self(progress.phase, progress.done, progress.total, progress.item)
+        self(progress.phase, progress.done, progress.total, progress.item, progress.unit)
 
     def close(self) -> None:
         if self._drawn:
@@ -76,5 +84,6 @@ class ProgressPrinter:
             self._drawn = False
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+def _amount(n: int, unit: str) -> str:
+    """Bytes in MB; anything else counted (``records``: an export reading the store)."""
+    return f"{n / 1e6:.1f} MB" if unit == "bytes" else f"{n:,} {unit}"

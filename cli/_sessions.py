@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import sys
 import time
 
-from cli._common import CliError, print_table
+from cli._common import CliError, print_json, print_table
 from cli._store_args import add_data_dir, find_session, open_store
 
 #: action name -> module under ``cli`` that registers it (skipped when not built yet)
@@ -96,8 +95,7 @@ def run_list(args: argparse.Namespace) -> int:
     with store:
         sessions = store.sessions()
     if args.json:
-        json.dump([dataclasses.asdict(s) for s in sessions], sys.stdout, indent=2)
-        print()
+        print_json([dataclasses.asdict(s) for s in sessions])
         return 0
     if not sessions:
         print(f"no sessions yet in {store.root}")
@@ -135,8 +133,7 @@ def run_show(args: argparse.Namespace) -> int:
             "matching_pairs": total,
             "log": [_fields(e) for e in log],
         }
-        json.dump(out, sys.stdout, indent=2)  # in pieces: json.dumps held ~1M of them at once
-        print()
+        print_json(out)  # in pieces: json.dumps held ~1M of them at once
         return 0
     print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")

@@ -18,7 +18,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import evented
@@ -85,6 +85,9 @@ class AppState:
     registration uses the fixed-camera prior; False for a file from elsewhere."""
     reference_meta: FrameMeta | None = None
     """What the camera said about the reference's frame (None for a file or a fusion)."""
+    reference_controls: dict[str, Any] | None = None
+    """The camera controls in force when the reference's frame was taken (None for a file or
+    a fusion): recorded with its capture, as ``nightlab capture`` records its own."""
     live: bool = False
     """Live colorization on."""
     view: LiveViewSpec = field(default_factory=LiveViewSpec)
@@ -106,11 +109,13 @@ class AppState:
         *,
         fixed_camera: bool = False,
         meta: FrameMeta | None = None,
+        controls: dict[str, Any] | None = None,
     ) -> None:
         """Set the day reference and where it came from (one call, both events).
 
         ``fixed_camera``: taken by the live camera itself (see `reference_fixed_camera`);
-        ``meta``: the camera's metadata of its frame (see `reference_meta`)."""
+        ``meta``: the camera's metadata of its frame (see `reference_meta`); ``controls``: the
+        camera's controls in force when it was taken (see `reference_controls`)."""
         if image is not None:
             image = np.asarray(image)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -121,4 +126,5 @@ class AppState:
         self.reference_source = source if image is not None else ""
         self.reference_fixed_camera = bool(fixed_camera) and image is not None
         self.reference_meta = meta if image is not None else None
+        self.reference_controls = dict(controls) if image is not None and controls else None
         self.reference = image

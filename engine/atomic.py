@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import signal
@@ -42,6 +43,7 @@ __all__ = [
     "atomic_write",
     "committing",
     "discard_in_flight",
+    "finite_json",
     "fsync_dir",
     "fsync_files",
     "is_partial",
@@ -320,11 +322,39 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def finite_json(value: Any, default: Callable[[Any], Any] | None = jsonable) -> Any:
+    """``value`` as strict JSON can hold it: NaN and infinities become ``None`` (null).
+
+    Python's `json` writes them as the bare words ``NaN`` / ``Infinity``, which are not JSON:
+    a strict parser (``jq``, JavaScript's ``JSON.parse``, a partner's reader) refuses the
+    whole document. What `json` cannot encode itself goes through ``default`` first (numpy,
+    paths, dataclasses with `jsonable`), so a NaN inside a numpy array is caught too; tuples
+    become lists, as `json` writes them.
+
+    >>> import numpy as np
+    >>> finite_json({"ssim": float("nan"), "m": np.array([1.0, np.inf]), "t": (1, -np.inf)})
+    {'ssim': None, 'm': [1.0, None], 't': [1, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, dict):
+        return {k: finite_json(v, default) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v, default) for v in value]
+    if default is None:
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return finite_json(default(value), default)
+
+
 def write_json_atomic(
     path: str | Path, data: Any, *, indent: int = 2, default: Callable[[Any], Any] | None = None
 ) -> Path:
-    """Serialise ``data`` first (so a value that cannot be encoded writes nothing), then write."""
-    text = json.dumps(data, indent=indent, default=default) + "\n"
+    """Serialise ``data`` first (so a value that cannot be encoded writes nothing), then write.
+    NaN and infinities are written as null (`finite_json`): the file is strict JSON."""
+    data = finite_json(data, default)
+    text = json.dumps(data, indent=indent, allow_nan=False) + "\n"
     return write_text_atomic(path, text)
 
 

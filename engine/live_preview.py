@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -156,12 +157,18 @@ class LivePreview:
 
     # -- configuration (any thread) --------------------------------------------------------
     def set_reference(
-        self, day: np.ndarray | None, *, fixed_camera: bool = False, meta: FrameMeta | None = None
+        self,
+        day: np.ndarray | None,
+        *,
+        fixed_camera: bool = False,
+        meta: FrameMeta | None = None,
+        controls: Mapping[str, Any] | None = None,
     ) -> None:
         """A new day reference (on the tracker): the next frame is registered from scratch.
 
         ``fixed_camera``: the reference came from this camera (identity prior, local search);
-        ``meta``: what the camera said about the frame (kept with it when it is recorded)."""
+        ``meta`` / ``controls``: what the camera said about the frame and the controls in force
+        when it was taken (kept with it when it is recorded)."""
         current = self.tracker.reference
         if current is not None and day is current.image:
             return  # the tracker told us about its own reference
@@ -169,7 +176,8 @@ class LivePreview:
             self.tracker.clear_reference()
         else:
             metas = (meta,) if meta is not None else ()
-            self.tracker.set_reference(day, fixed_camera=fixed_camera, metas=metas)
+            given = (controls,) if controls is not None else ()
+            self.tracker.set_reference(day, fixed_camera=fixed_camera, metas=metas, controls=given)
         with self._cond:
             self._ssim_mean, self._ssim_due = None, 0.0
 

@@ -43,6 +43,10 @@ def run_app(
                   file=sys.stderr)  # fmt: skip
             return 2
         options["resolution"] = (w, h)
+    if smoke is not None and camera.strip().lower().startswith("replay:"):
+        # a smoke run measures a live view for its whole length: a recording shorter than the
+        # run ended after its last frame, and every step after it failed on a stopped camera
+        options["loop"] = True
     try:
         cam = open_camera(camera, **options)
         cam.start()

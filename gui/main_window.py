@@ -360,7 +360,12 @@ class MainWindow(QMainWindow):
 
     def _wire_state(self) -> None:
         s, p = self.state, self.preview
-        p.set_reference(s.reference, fixed_camera=s.reference_fixed_camera, meta=s.reference_meta)
+        p.set_reference(
+            s.reference,
+            fixed_camera=s.reference_fixed_camera,
+            meta=s.reference_meta,
+            controls=s.reference_controls,
+        )
         p.set_view(s.view)
         p.set_leak_params(s.leak_params)
         p.set_model(s.model_path)
@@ -368,7 +373,10 @@ class MainWindow(QMainWindow):
         # the preview is thread-safe: these run on whichever thread changed the state
         s.events.reference.connect(
             lambda image: p.set_reference(
-                image, fixed_camera=s.reference_fixed_camera, meta=s.reference_meta
+                image,
+                fixed_camera=s.reference_fixed_camera,
+                meta=s.reference_meta,
+                controls=s.reference_controls,
             )
         )
         s.events.view.connect(p.set_view)

@@ -109,6 +109,8 @@ class SmokeRun:
         # view holds the GIL: see gui.app._load_before_window)
         self._modules_at_start = set(sys.modules)
         gc.callbacks.append(self._on_gc)
+        self._last_status = ""
+        win.statusBar().messageChanged.connect(self._on_status)
         self._heartbeat = QTimer(win)
         self._heartbeat.setTimerType(Qt.TimerType.PreciseTimer)
         self._heartbeat.setInterval(HEARTBEAT_MS)
@@ -122,6 +124,7 @@ class SmokeRun:
         self._flow_timer.setInterval(50)
         self._flow_timer.timeout.connect(self._advance)
         self._waiting: tuple[str, Callable, float] | None = None
+        self._timeout: dict[str, float] = {}
         QTimer.singleShot(200, self._flow_timer.start)
         # every overlay in turn over the run, the colourful default last
         views = [*product(BASE_VIEWS, MASK_STYLES), ("colorized", "heatmap")]
@@ -153,12 +156,32 @@ class SmokeRun:
             return lambda: (f := cam.latest_frame()) is not None and f.is_gray == gray
 
         always = lambda: True  # noqa: E731
+
+        def reference_from_next_colour_frame() -> bool:
+            # no day mode to switch to (a replay): the next colour frame the camera gives is
+            # taken, as an operator would wait for it (a looping recorded session plays its
+            # day capture again); asked for at once, a night frame failed the whole run
+            if s.reference is None and frame_is(False)():
+                win.capture_reference()
+            return s.reference is not None
+
         steps: list = []
         if has_mode:
             steps.append(("camera to day", mode("day"), frame_is(False), 5.0))
-        steps += [
-            ("capture day reference", win.capture_reference, lambda: s.reference is not None, 5),
-        ]
+            steps.append(
+                ("capture day reference", win.capture_reference, lambda: s.reference is not None, 5)
+            )
+        else:
+            steps.append(
+                # (asked at once as well: a gray frame says why in the status bar, the reason
+                # given if no colour frame comes)
+                (
+                    "capture day reference",
+                    lambda: win.capture_reference() and None,
+                    reference_from_next_colour_frame,
+                    15.0,
+                ),
+            )
         if has_mode:
             steps.append(("camera to night", mode("night"), frame_is(True), 5.0))
         steps += [
@@ -187,7 +210,7 @@ class SmokeRun:
                 self.done_steps.append(name)
                 self._waiting = None
             elif time.monotonic() > deadline:
-                self._fail(f"{name}: not done within its time")
+                self._fail(f"{name}: not done within {self._timeout[name]:g} s", self._told())
                 self._flow = []  # later steps depend on this one
                 self._waiting = None
             return
@@ -195,6 +218,7 @@ class SmokeRun:
             self._flow_timer.stop()
             return
         name, action, until, timeout = self._flow.pop(0)
+        self._last_status = ""  # only what this step's own action brought
         try:
             result = action()
         except Exception as exc:
@@ -202,12 +226,24 @@ class SmokeRun:
             self._flow = []
             return
         if result is False:
-            self._fail(name)
+            self._fail(name, self._told())
             self._flow = []
             return
+        self._timeout[name] = timeout
         self._waiting = (name, until, time.monotonic() + timeout)
 
-    def _fail(self, what: str) -> None:
+    def _on_status(self, text: str) -> None:
+        if text:
+            self._last_status = text
+
+    def _told(self) -> str:
+        """What the window last told the operator in its status bar (gone after a few seconds,
+        so the last one shown is kept): why a step that returned False or was never done did
+        not work. The step's name alone said nothing."""
+        return " ".join(self._last_status.split())
+
+    def _fail(self, what: str, why: str = "") -> None:
+        what = f"{what}: {why}" if why else what
         self.failures.append(what)
         print(f"nightlab --smoke: step failed: {what}", file=sys.stderr)
 

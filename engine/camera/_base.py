@@ -426,6 +426,18 @@ class Camera(ABC):
             raise ControlError(f"unknown control {name!r}")
         return self._controls.get(name, caps[name].default)
 
+    def controls_in_force(self) -> dict[str, Any]:
+        """Every supported control's value now: what a capture records as its controls
+        (read from what was set, no device I/O, so any thread may ask)."""
+        out = {}
+        for name, spec in self.capabilities().items():
+            if spec.supported:
+                try:
+                    out[name] = self.get_control(name)
+                except ControlError:
+                    continue
+        return out
+
     # -- acquisition thread ---------------------------------------------------------------
     def _publish(self, frame: Frame) -> None:
         with self._frame_cond:

@@ -10,7 +10,7 @@ Sources
 - a **saved session**: a folder with ``session.json`` and/or a ``captures/`` subfolder::
 
       SESSION/
-        session.json          optional: {"fps": 10.0, "device_id": "...", ...}
+        session.json          optional: {"fps": 10.0, "device_id": "...", "name": "...", ...}
         captures/
           0000_night.png      camera frame of capture 0: NNNN, optionally _day or _night
           0000.json           optional: FrameMeta.to_dict() of that frame
@@ -23,6 +23,8 @@ Sources
   ``white_balance_k``, ``lens_position``, ``ir_intensity``, ``mode``); other keys go to
   ``meta.extra``. A sidecar is found as ``<image stem>.json`` or ``NNNN.json``. If no file in
   the session follows the ``NNNN[_mode]`` naming, every image is played.
+- a **session of a data folder** (``DATA/sessions/<uid>``): its ``captures/``, named in the
+  window by the session's name (read from that data folder's store), not by its uid.
 
 Replayed metadata: the recorded fields when present (the timestamp is the recorded capture
 time); ``sequence`` counts delivered frames (it keeps increasing across loops, so
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +65,8 @@ from engine.camera._pacing import FramePacer
 __all__ = ["ReplayCamera"]
 
 _CAPTURE_STEM = re.compile(r"^(?P<num>\d+)(?:_(?P<mode>day|night))?$")
+#: a capture of a data folder's session: ``<UTC time>-<kind>[-mNN]-<random>`` (engine.store)
+_STORE_STEM = re.compile(r"^\d{8}-\d{6}-\d{3}-(?P<mode>day|night)(?:-m\d+)?-[0-9a-f]+$")
 _META_FIELDS = {
     "timestamp": float,
     "device_id": str,
@@ -84,6 +89,23 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _recorded_session_name(folder: Path) -> str | None:
+    """The name of the session a data folder recorded in ``folder`` (``DATA/sessions/<uid>``),
+    read from that data folder's store; None for any other folder, or when the store cannot
+    say (not a NightLab data folder, another version, the session deleted since)."""
+    from engine.store import DB_NAME, Store, StoreError
+
+    root = folder.absolute().parent.parent
+    if folder.absolute().parent.name != "sessions" or not (root / DB_NAME).is_file():
+        return None
+    try:
+        with Store(root, read_only=True) as store:  # no lock: the app may be writing it
+            session = store.session(folder.name)
+    except (StoreError, KeyError, ValueError, OSError, sqlite3.Error):
+        return None
+    return session.name if session.uid == folder.name else None  # not a session of that id
 
 
 class ReplayCamera(Camera):
@@ -128,6 +150,8 @@ class ReplayCamera(Camera):
         self._loops = 0
         self._seq = 0
         self._ended = False
+        self._title = ""
+        """The recorded session's name (empty for a video or a plain folder)."""
 
     # -- opening ---------------------------------------------------------------------------
     def _open(self) -> None:
@@ -170,6 +194,7 @@ class ReplayCamera(Camera):
             raise CameraError(f"replay: no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
         self._kind = "session" if is_session else "folder"
         self._files = files
+        self._title = _recorded_session_name(folder) or self._session.get("name") or ""
 
     def _open_video(self, path: Path) -> None:
         cap = cv2.VideoCapture(str(path))
@@ -249,11 +274,19 @@ class ReplayCamera(Camera):
         return CameraInfo(
             backend="replay",
             device_id=str(self.source),
-            name=f"Replay of {self.source.name} ({self._kind}, {len(self)} frames)",
+            name=f"Replay of {self._shown_name()} ({self._kind}, {len(self)} frames)",
             resolution=self._resolution,
             fps=self._pacer.fps,
-            details={"kind": self._kind, "loop": self._loop},
+            details={"kind": self._kind, "loop": self._loop, "folder": self.source.name},
         )
+
+    def _shown_name(self) -> str:
+        """What the operator calls the recording: a session by its name (a data folder's
+        session folder is named by its uid, which told nobody which night it was); the uid
+        stays in ``device_id`` (the path) and ``details["folder"]``."""
+        if not isinstance(self._title, str) or not self._title.strip():
+            return self.source.name
+        return f"session {' '.join(self._title.split())!r}"
 
     # -- random access ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -300,6 +333,8 @@ class ReplayCamera(Camera):
         mode = recorded.get("mode")
         if mode is None and (m := _CAPTURE_STEM.match(path.stem)) and m.group("mode"):
             mode = m.group("mode")
+        if mode is None and (m := _STORE_STEM.match(path.stem)):
+            mode = m.group("mode")  # a night capture of it then takes no day capture
         extra = {"source": path.name, "index": index, "loop": self._loops}
         return Frame(image, self._meta(recorded, sequence, extra, mode))
 

@@ -16,7 +16,8 @@ Public API
 - ``export_session(store, session, out, *, as_zip=False, verdict=None, tag=None,
   progress=None) -> ExportResult``: a session (id, uid or name), or only its pairs with a
   verdict / tag, as a new bag at ``out``. Works on a read-only `Store`.
-- ``build_plan(store, session, *, verdict=None, tag=None, spool_dir=None) -> SpooledPlan``:
+- ``build_plan(store, session, *, verdict=None, tag=None, spool_dir=None, progress=None)
+  -> SpooledPlan``:
   what would be exported (``plan.pairs``, ``plan.source_bytes``), without writing the bag;
   ``write_bag(plan, out, ...)``. The store is read a page at a time and the manifest, CSV and
   file list wait in anonymous temporary files (memory stays flat however long the night);
@@ -33,7 +34,9 @@ Public API
   version policy (a reader of major 1 reads every 1.x).
 
 All calls block: run them on a worker thread in a GUI. ``progress(Progress(phase, done,
-total, item))`` is called on that thread at most every 0.1 s (and at the end of each phase);
+total, item, unit))`` is called on that thread at most every 0.1 s (and at the end of each
+phase; an export reads the store first, phase ``"reading"`` in records, then ``"writing"`` in
+bytes);
 raise `Cancelled` from it to stop, which leaves nothing behind (no bag at ``out``, nothing in
 the store). Example::
 

@@ -13,17 +13,19 @@ __all__ = ["Progress", "ProgressCallback", "Reporter"]
 class Progress:
     """One progress report.
 
-    ``phase`` is ``"writing"`` (export), or ``"checking"`` (a folder's entries),
-    ``"unpacking"`` (a zip, hashed as it is extracted), ``"verifying"`` (a folder's sha256s)
-    and ``"importing"`` (into the store) for an import; ``done`` / ``total`` are bytes of that
-    phase (``total`` may be 0 when a phase has nothing to count); ``item`` names the file being
-    handled.
+    ``phase`` is ``"reading"`` (the store, before an export writes anything) or ``"writing"``
+    (export), or ``"checking"`` (a folder's entries), ``"unpacking"`` (a zip, hashed as it is
+    extracted), ``"verifying"`` (a folder's sha256s) and ``"importing"`` (into the store) for
+    an import; ``done`` / ``total`` count that phase's ``unit`` (``"bytes"``; ``"records"``
+    for reading) and ``total`` may be 0 when a phase has nothing to count; ``item`` names the
+    file or record being handled.
     """
 
     phase: str
     done: int
     total: int
     item: str = ""
+    unit: str = "bytes"
 
     @property
     def fraction(self) -> float:
@@ -44,9 +46,10 @@ class Reporter:
         self.phase = ""
         self.total = 0
         self.done = 0
+        self.unit = "bytes"
 
-    def start(self, phase: str, total: int) -> None:
-        self.phase, self.total, self.done = phase, total, 0
+    def start(self, phase: str, total: int, unit: str = "bytes") -> None:
+        self.phase, self.total, self.done, self.unit = phase, total, 0, unit
         self._emit("", force=True)
 
     def advance(self, n: int, item: str = "") -> None:
@@ -63,4 +66,4 @@ class Reporter:
         now = time.monotonic()
         if force or now - self._last >= self._interval:
             self._last = now
-            self._cb(Progress(self.phase, self.done, self.total, item))
+            self._cb(Progress(self.phase, self.done, self.total, item, self.unit))

@@ -18,7 +18,7 @@ from engine.exchange._manifest import FORMAT, FORMAT_VERSION
 from engine.exchange._progress import ProgressCallback, Reporter
 from engine.exchange._read import open_bag
 from engine.exchange._spool import SpoolBuilder, SpooledPlan
-from engine.exchange._write import ExportResult, spool_folder, write_bag
+from engine.exchange._write import ExportResult, check_destination, spool_folder, write_bag
 
 if TYPE_CHECKING:
     from engine.store import Capture, Pair, Run, Session, Store
@@ -79,7 +79,9 @@ def export_session(
     tag : str, optional
         Keep only pairs with this tag.
     progress : callable, optional
-        Called with an `engine.exchange.Progress` as files are written.
+        Called with an `engine.exchange.Progress` as the store is read (phase ``"reading"``,
+        records) and as files are written (``"writing"``, bytes); raise `Cancelled` in it to
+        stop (in either phase: nothing is left behind).
 
     Returns
     -------
@@ -101,8 +103,13 @@ def export_session(
     ... # doctest: +SKIP
     """
     out = Path(out)
+    check_destination(out)  # before seconds of reading the store, not after them
     spool_dir = spool_folder(out)
-    with build_plan(store, session, verdict=verdict, tag=tag, spool_dir=spool_dir) as plan:
+    with build_plan(
+        store, session, verdict=verdict, tag=tag, spool_dir=spool_dir, progress=progress
+    ) as plan:
+        if out.exists() or out.is_symlink():  # another export of that name, while we read
+            raise FileExistsError(f"{out}: appeared while exporting; not overwritten")
         return write_bag(plan, out, as_zip=as_zip, progress=progress)
 
 
@@ -117,18 +124,25 @@ def build_plan(
     verdict: str | None = None,
     tag: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> SpooledPlan:
     """The plan (manifest, CSV and file list, checked) for `export_session`, without writing
     the bag: ``plan.pairs``, ``plan.source_bytes``. The store is read a page at a time and the
     generated files wait in anonymous temporary files in ``spool_dir`` (default: the system's
-    temporary folder); close the plan (``with``) when done."""
+    temporary folder); close the plan (``with``) when done.
+
+    ``progress`` hears phase ``"reading"``: records read (each selected pair, then each of the
+    session's captures) of their count; it may raise `Cancelled` (the temporary files go).
+    Reading 3,000 pairs takes seconds before the first file is written: without it a dialog
+    showed nothing then, and could not be cancelled."""
     from engine.store import VERDICTS
 
     if verdict is not None and verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
     s = store.session(session)
     whole = verdict is None and tag is None
-    if not whole and not store.count_pairs(session_id=s.id, verdict=verdict, tag=tag):
+    selected = store.count_pairs(session_id=s.id, verdict=verdict, tag=tag)
+    if not whole and not selected:
         what = " and ".join(  # an empty tag is a tag asked for (it read "no pair with ;")
             x for x in (verdict and f"verdict {verdict}", tag is not None and f"tag {tag!r}") if x
         )
@@ -141,10 +155,12 @@ def build_plan(
     last_capture = newest_capture[0].id if newest_capture else 0
     exported_at = time.time()
 
+    reporter = Reporter(progress)
     builder = SpoolBuilder(spool_dir)
     try:
-        cap_file = _add_pairs(builder, store, s.id, verdict, tag, last_pair)
-        _add_captures(builder, store, s.id, cap_file, whole, last_capture)
+        reporter.start("reading", selected + s.n_captures, unit="records")
+        cap_file = _add_pairs(builder, store, s.id, verdict, tag, last_pair, reporter)
+        _add_captures(builder, store, s.id, cap_file, whole, last_capture, reporter)
         counts = builder.counts()
         head = {
             "format": FORMAT,
@@ -191,10 +207,16 @@ def build_plan(
             "NightLab-Captures": str(counts["captures"]),
             "NightLab-Runs": str(counts["runs"]),
         }
-        return builder.finish(head, info)
+        plan = builder.finish(head, info)
     except BaseException:
         builder.close()
         raise
+    try:
+        reporter.finish()  # the last word before the bag: a cancel now still writes nothing
+    except BaseException:
+        plan.close()
+        raise
+    return plan
 
 
 def _add_pairs(
@@ -204,6 +226,7 @@ def _add_pairs(
     verdict: str | None,
     tag: str | None,
     last_pair: int,
+    reporter: Reporter,
 ) -> dict[int, str]:
     """Every selected pair, a page at a time, into ``builder``; returns where each capture a
     pair uses lies in the bag (its first pair's folder)."""
@@ -245,6 +268,7 @@ def _add_pairs(
                     outputs[role] = builder.add_source(name, store.path(rel))
                 run_records.append(_run(r, outputs))
             builder.pair(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
+            reporter.advance(1, f"pair {n}")
         if len(page) < PAGE:
             return cap_file
         after = page[-1].id
@@ -257,6 +281,7 @@ def _add_captures(
     cap_file: dict[int, str],
     whole: bool,
     last_capture: int,
+    reporter: Reporter,
 ) -> None:
     """The session's captures (a selection's: those its pairs use, with their burst members),
     a page at a time; one in no pair folder (a burst member, a spare frame) is copied to
@@ -274,6 +299,7 @@ def _add_captures(
                     f"captures/capture-{c.id}.png", store.path(c.path), c.sha256
                 )
             builder.capture(_capture(c, file))
+        reporter.advance(len(page), "captures")
         if len(page) < PAGE:
             return
         after = page[-1].id

@@ -41,7 +41,14 @@ from engine.exchange._manifest import validate_manifest
 from engine.exchange._progress import ProgressCallback, Reporter
 from engine.exchange._spool import SpoolBuilder, SpooledPlan
 
-__all__ = ["BagPlan", "ExportResult", "spool_folder", "spool_manifest", "write_bag"]
+__all__ = [
+    "BagPlan",
+    "ExportResult",
+    "check_destination",
+    "spool_folder",
+    "spool_manifest",
+    "write_bag",
+]
 
 _CHUNK = 1 << 20
 _STORED_SUFFIXES = (".png", ".jpg", ".jpeg", ".zip", ".gz", ".onnx")
@@ -126,7 +133,7 @@ def write_bag(
     ExportResult(path=PosixPath('night-42.zip'), ...)
     """
     out = Path(out)
-    _check_destination(out)
+    check_destination(out)
     if isinstance(plan, SpooledPlan):
         return _write_spooled(plan, out, as_zip=as_zip, progress=progress)
     missing = [n for n in plan.sources if not Path(plan.sources[n]).is_file()]
@@ -167,7 +174,8 @@ def spool_folder(out: Path) -> Path | None:
     return out.parent
 
 
-def _check_destination(out: Path) -> None:
+def check_destination(out: Path) -> None:
+    """Refuse a bag path that exists (nothing is ever overwritten) or whose folder does not."""
     if out.exists() or out.is_symlink():
         raise FileExistsError(f"{out}: already exists; choose a new name")
     if not out.parent.is_dir():

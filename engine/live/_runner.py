@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from psygnal import EmitLoopError, Signal, SignalGroup
 
-from engine.camera import CameraError, ControlError
+from engine.camera import CameraError
 from engine.live._plan import CapturePlan
 
 if TYPE_CHECKING:
@@ -309,16 +309,6 @@ class CaptureRunner:
             self.camera.set_control(name, value)
         self._want_mode = settings.get("mode")
 
-    def _controls_in_force(self) -> dict[str, Any]:
-        out = {}
-        for name, spec in self.camera.capabilities().items():
-            if spec.supported:
-                try:
-                    out[name] = self.camera.get_control(name)
-                except ControlError:
-                    continue
-        return out
-
     def _check_disk(self) -> None:
         """Stop before a capture that would take the data folder under the floor."""
         if self.disk is None:
@@ -362,6 +352,11 @@ class CaptureRunner:
                 want = self._want_mode
                 if want is not None and frame.meta.mode not in (None, want):
                     continue  # rendered before the mode switch took effect
+                if want is None and frame.meta.mode in ("day", "night") and frame.meta.mode != kind:
+                    # no mode to switch, but the camera says what each frame is (a replayed
+                    # session, its day captures among the nights): a day frame in a night
+                    # burst failed the whole capture ("burst frames differ in shape")
+                    continue
                 frames.append(frame)
         except CameraError as exc:
             if not cam.is_streaming:  # a finite source ended, or the camera gave up for good
@@ -370,7 +365,7 @@ class CaptureRunner:
             self._miss(due, kind, reason)
             return None
         return Shot(kind, tuple(frames), self.captured if kind == "night" else -1, due,
-                    self._controls_in_force())  # fmt: skip
+                    self.camera.controls_in_force())  # fmt: skip
 
     def _miss(self, due: float, kind: str, reason: str) -> None:
         self.missed_count += 1

@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -83,6 +83,9 @@ class Reference:
     """What the camera said about each of ``days`` (``None`` for one from a file; empty when
     not given): recorded with them, so a day capture keeps its time, exposure and frame
     number like a night capture."""
+    controls: tuple[Mapping[str, Any] | None, ...] = ()
+    """The camera controls in force when each of ``days`` was taken (``None`` for one from a
+    file; empty when not given): recorded with them, as ``nightlab capture`` records its own."""
 
     def describe(self) -> str:
         """One line for logs and the CLI: which captures went in, which were left out and why.
@@ -168,6 +171,7 @@ class PairTracker:
         capture_ids: Sequence[int] = (),
         fixed_camera: bool = False,
         metas: Sequence[FrameMeta | None] = (),
+        controls: Sequence[Mapping[str, Any] | None] = (),
         if_none: bool = False,
     ) -> Reference | None:
         """Use one day image, or several fused into one, as the reference.
@@ -203,6 +207,8 @@ class PairTracker:
             raise ValueError(f"got {len(capture_ids)} capture ids for {len(stack)} day images")
         if metas and len(metas) != len(stack):
             raise ValueError(f"got {len(metas)} frame metadata for {len(stack)} day images")
+        if controls and len(controls) != len(stack):
+            raise ValueError(f"got {len(controls)} sets of controls for {len(stack)} day images")
         from engine.reference import fuse_day_captures
 
         # the same deterministic fusion the inspector and `nightlab reprocess` rebuild from
@@ -226,6 +232,7 @@ class PairTracker:
             refused=fused.refused,
             days=days,
             metas=tuple(metas),
+            controls=tuple(None if c is None else dict(c) for c in controls),
         )
         with self._lock:
             if if_none and self._reference is not None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal, SignalGroup
@@ -48,6 +48,8 @@ class KeptCapture:
     """What the camera said about the frame (``None`` when it came from elsewhere)."""
     taken_at: float
     """Host time, seconds since the epoch (the frame's timestamp when the camera gave one)."""
+    controls: Mapping[str, Any] | None = None
+    """The camera controls in force when it was taken (``None`` when it came from elsewhere)."""
 
     def clock(self, *, utc: bool = False) -> str:
         """The time it was taken, ``HH:MM:SS`` (local time unless ``utc``)."""
@@ -119,8 +121,13 @@ class DayCaptureList:
         """The kept images, oldest first (what the fusion takes)."""
         return [c.image for c in self._captures]
 
-    def add(self, image: np.ndarray, meta: FrameMeta | None = None) -> KeptCapture:
-        """Keep ``image`` (RGB uint8) with the camera's ``meta``.
+    def add(
+        self,
+        image: np.ndarray,
+        meta: FrameMeta | None = None,
+        controls: Mapping[str, Any] | None = None,
+    ) -> KeptCapture:
+        """Keep ``image`` (RGB uint8) with the camera's ``meta`` and the ``controls`` in force.
 
         A capture of another size than those kept (another camera or resolution) starts the
         list over: frames of different grids are not fused together.
@@ -149,7 +156,8 @@ class DayCaptureList:
                 raise ValueError(
                     f"{self.limit} day captures are kept already: remove or clear some first"
                 )
-            capture = KeptCapture(self._next_id, image, meta, float(taken_at))
+            given = None if controls is None else dict(controls)
+            capture = KeptCapture(self._next_id, image, meta, float(taken_at), given)
             self._next_id += 1
             self._captures = now = (*kept, capture)
         self.events.changed.emit(now)

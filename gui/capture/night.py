@@ -81,9 +81,10 @@ def record_reference(store: Store, session_id: int, tracker: PairTracker) -> Non
     # reference (deterministic), stability map included
     days = ref.days or (ref.image,)
     metas = ref.metas or (None,) * len(days)  # the camera's, as a night capture keeps its own
+    controls = ref.controls or (None,) * len(days)  # in force when each was taken
     ids = [
-        store.add_capture(session_id, day, kind="day", meta=meta).id
-        for day, meta in zip(days, metas, strict=True)
+        store.add_capture(session_id, day, kind="day", meta=meta, controls=ctl).id
+        for day, meta, ctl in zip(days, metas, controls, strict=True)
     ]
     renamed = tracker.recorded(ref, ids)
     if renamed is not None and len(ids) > 1:

@@ -245,7 +245,11 @@ class ReferencePanel(QWidget):
         if frame is None:
             return False
         self._state.set_reference(
-            frame.image, f"frame #{frame.meta.sequence}", fixed_camera=True, meta=frame.meta
+            frame.image,
+            f"frame #{frame.meta.sequence}",
+            fixed_camera=True,
+            meta=frame.meta,
+            controls=self._state.camera.controls_in_force(),
         )  # the live camera itself: registration starts from the identity
         self.message.emit(f"Day reference captured (frame #{frame.meta.sequence})")
         return True
@@ -261,15 +265,17 @@ class ReferencePanel(QWidget):
             from engine.burst import average_frames, grab_burst
 
             frames = grab_burst(cam, count, colour=True)
-            return average_frames([f.image for f in frames]), frames[0].meta
+            controls = cam.controls_in_force()  # as it took them (the GUI may change them next)
+            return average_frames([f.image for f in frames]), frames[0].meta, controls
 
         def done(out) -> None:
-            image, first = out  # the mean is recorded with its first frame's metadata
+            image, first, controls = out  # the mean is recorded with its first frame's metadata
             self._state.set_reference(
                 image,
                 f"burst of {count} from frame #{first.sequence}",
                 fixed_camera=True,
                 meta=first,
+                controls=controls,
             )
             self.message.emit(f"Day reference: mean of {count} frames")
 
@@ -293,7 +299,7 @@ class ReferencePanel(QWidget):
             return False
         before = len(self.captures)
         try:
-            cap = self.captures.add(frame.image, frame.meta)
+            cap = self.captures.add(frame.image, frame.meta, self._state.camera.controls_in_force())
         except ValueError as exc:  # full
             self.message.emit(str(exc))
             return False
@@ -401,6 +407,7 @@ class ReferencePanel(QWidget):
         they stay kept, so one can be removed and the rest fused again."""
         kept = self.captures.captures
         frames, metas = [c.image for c in kept], [c.meta for c in kept]
+        controls = [c.controls for c in kept]
         if len(frames) < 2:
             self.message.emit("keep 2 or more captures (Add capture) to fuse them")
             return
@@ -408,7 +415,9 @@ class ReferencePanel(QWidget):
 
         def work():
             if tracker is not None:  # fused once, there; the main window mirrors it
-                return tracker.set_reference(frames, fixed_camera=True, metas=metas)
+                return tracker.set_reference(
+                    frames, fixed_camera=True, metas=metas, controls=controls
+                )
             from engine.reference import fuse_day_captures
 
             return fuse_day_captures(frames)

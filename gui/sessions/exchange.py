@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["ExportDialog", "ImportDialog"]
 
 PHASES = {
+    "reading": "Reading the session",
     "checking": "Checking",
     "verifying": "Verifying checksums",
     "copying": "Copying",
@@ -96,11 +97,17 @@ class _ExchangeDialog(QDialog):
     def _progress(self, p) -> None:  # on the worker thread
         if self._cancel.is_set():
             raise Cancelled("cancelled by the operator")
-        on_gui_thread(self._show_progress, p.phase, p.fraction, p.item)
+        item = p.item
+        if p.unit != "bytes":  # the store read before an export writes: seconds at 3,000 pairs
+            item = f"{p.done:,} of {p.total:,} {p.unit}"
+        on_gui_thread(self._show_progress, p.phase, p.fraction, item)
 
     def _show_progress(self, phase: str, fraction: float, item: str) -> None:
         self.bar.setValue(int(fraction * 1000))
         label = PHASES.get(phase, phase.capitalize())
+        if phase == "reading":
+            self.phase.setText(f"{label}: {item}" if item else f"{label}…")
+            return
         self.phase.setText(f"{label} {Path(item).name}" if item else label)
 
     def stop(self, *, close: bool = False) -> None:
@@ -140,6 +147,12 @@ class _ExchangeDialog(QDialog):
 
         def failed(msg: str) -> None:
             self.running = False
+            if self._cancel.is_set():  # asked for, not a failure: said plainly, not in red
+                self.bar.setValue(0)
+                self.phase.setText("Cancelled: nothing was written")
+                self.cancel.setText("Close")
+                self._update_go()
+                return
             self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
             self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")

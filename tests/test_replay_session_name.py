@@ -1,0 +1,64 @@
+"""A session of the data folder replayed as a camera (``replay:DATA/sessions/<uid>``) is named
+by the session's name where the operator reads it (the window title, the live view's label,
+the status bar); its folder is named by the uid, which told nobody which night it was. The uid
+stays where an identifier is needed: the camera's ``device_id`` (the path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.camera import ReplayCamera
+
+
+def _recorded(store, name: str):
+    """A session of ``store`` with two captures (day and night), and its folder."""
+    s = store.create_session(name)
+    store.capture_pair(
+        s.id, day=np.full((48, 64, 3), 90, np.uint8), night=np.full((48, 64), 30, np.uint8)
+    )
+    folder = store.root / "sessions" / s.uid
+    assert folder.is_dir()
+    return s, folder
+
+
+def test_a_replayed_data_folder_session_is_named_by_its_session_name_not_its_uid(store):
+    s, folder = _recorded(store, "roof, night 3")
+    cam = ReplayCamera(folder)
+    cam.open()
+    try:
+        assert "'roof, night 3'" in cam.info.name and s.uid not in cam.info.name
+        assert cam.info.device_id == str(folder)  # the identifier keeps the uid
+        assert cam.info.details["folder"] == s.uid
+    finally:
+        cam.close()
+
+
+def test_a_folder_named_like_a_session_id_is_not_named_after_that_session(store, tmp_path):
+    """``sessions/1`` is not session 1's folder (folders are named by uid): no name taken."""
+    s, folder = _recorded(store, "roof")
+    fake = store.root / "sessions" / str(s.id)
+    (fake / "captures").mkdir(parents=True)
+    for png in (folder / "captures").iterdir():
+        (fake / "captures" / png.name).write_bytes(png.read_bytes())
+    cam = ReplayCamera(fake)
+    cam.open()
+    try:
+        assert "roof" not in cam.info.name and f"Replay of {s.id} " in cam.info.name
+    finally:
+        cam.close()
+
+
+@pytest.mark.usefixtures("no_leaked_windows")
+def test_the_window_shows_the_replayed_session_by_name(open_window, store, qtbot):
+    pytest.importorskip("PySide6")
+    s, folder = _recorded(store, "east roof")
+    win = open_window(resolution=(160, 120))
+    win.open_camera(f"replay:{folder}")
+    qtbot.waitUntil(
+        lambda: win.state.camera is not None and win.state.camera.info.backend == "replay",
+        timeout=30_000,
+    )
+    for shown in (win.windowTitle(), win.live.camera_title.text()):
+        assert "'east roof'" in shown and s.uid not in shown, shown
+    assert win.state.camera_spec == f"replay:{folder}"  # the spec still names the folder
