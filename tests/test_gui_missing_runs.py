@@ -258,3 +258,73 @@ def test_automatic_processing_that_cannot_record_is_not_restarted_until_a_new_pa
     while time.monotonic() < deadline:
         qtbot.wait(100)
     assert len(failures) == 2, failures
+
+
+def _retrained(path, gain: float) -> str:
+    """The tiny model written (again) at ``path`` with its card; its new sha256."""
+    from engine.models import sha256_file, write_tiny_model
+
+    write_tiny_model(path, gain=gain)
+    return sha256_file(path)
+
+
+def _process_all(action, qtbot, n: int):
+    qtbot.waitUntil(
+        lambda: action.button.text() == f"Process {n} pair{'s' * (n != 1)} without a run",
+        timeout=GUI_TIMEOUT,
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+    return ended.args[0]
+
+
+def test_a_model_retrained_over_the_same_path_is_hashed_again_and_its_runs_recorded(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the sha256 was cached by path; after the file was written over, the count still
+    # used the old one and every pair failed with "model changed since the run was planned"
+    session = aligned_pairs(store, 2)
+    model = tmp_path / "tiny.onnx"
+    old_sha = _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, session, qtbot)
+    win.state.model_path = str(model)
+    report, recorder = _process_all(action, qtbot, 2)
+    assert (report.processed, report.failed) == (2, 0), recorder.failures
+
+    new_sha = _retrained(model, 0.5)
+    assert new_sha != old_sha
+    _write_pair(store, session.id, qtbot, ok=True)  # a new pair: the action counts again
+    report, recorder = _process_all(action, qtbot, 3)  # the two done with the old model too
+    assert (report.processed, report.failed) == (3, 0), recorder.failures
+    runs = _runs_of(store, session)
+    assert all(new_sha in {r.model_sha256 for r in rs} for rs in runs.values())
+
+
+def test_loading_the_same_path_again_after_the_file_changed_is_a_model_change(
+    store, open_window, qtbot, tmp_path, monkeypatch
+):
+    # Before: the same path set again sent no event; the card and the count kept the old model
+    from PySide6.QtWidgets import QFileDialog
+
+    session = aligned_pairs(store, 1)
+    model = tmp_path / "tiny.onnx"
+    _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, session, qtbot)
+    panel = win.model_panel
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    panel.btn_load.click()
+    _process_all(action, qtbot, 1)
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=GUI_TIMEOUT)
+    changes: list[str] = []
+    win.state.events.model_path.connect(changes.append)
+
+    panel.btn_load.click()  # the same file, unchanged: not a change
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=GUI_TIMEOUT)
+    assert changes == []
+
+    new_sha = _retrained(model, 0.5)
+    panel.btn_load.click()  # written over since: a change
+    qtbot.waitUntil(lambda: changes == [str(model)], timeout=GUI_TIMEOUT)
+    qtbot.waitUntil(lambda: new_sha[:16] in panel.card.text(), timeout=GUI_TIMEOUT)
+    _process_all(action, qtbot, 1)
+    assert new_sha in {r.model_sha256 for rs in _runs_of(store, session).values() for r in rs}

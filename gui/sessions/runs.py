@@ -57,7 +57,9 @@ class MissingRunsAction(QWidget):
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._jobs = state, store, jobs
-        self._specs: dict[str, RunSpec] = {}  # model path -> spec (its sha256 read once)
+        self._specs: dict[tuple, RunSpec] = {}
+        """Model files' stamp (`engine.models.model_files_stamp`) -> spec: the sha256 is read
+        once per content, not per path (a model retrained over the same path is read again)."""
         self._cancel = threading.Event()
         self._count_gen = 0
         self._gave_no_run: dict[int, set[int]] = {}
@@ -118,12 +120,14 @@ class MissingRunsAction(QWidget):
         self.count()
 
     def _spec(self, model_path: str) -> RunSpec:  # on a job thread: hashes the model file
+        from engine.models import default_model_path, model_files_stamp
         from engine.reprocess import DEFAULT_OPTIONS, RunSpec
 
-        spec = self._specs.get(model_path)
+        stamp = model_files_stamp(model_path or default_model_path())
+        spec = self._specs.get(stamp)
         if spec is None:
             spec = RunSpec.for_model(model_path or None, **DEFAULT_OPTIONS)
-            self._specs[model_path] = spec
+            self._specs[stamp] = spec
         return spec
 
     def count(self) -> None:
