@@ -328,3 +328,41 @@ def test_loading_the_same_path_again_after_the_file_changed_is_a_model_change(
     qtbot.waitUntil(lambda: new_sha[:16] in panel.card.text(), timeout=GUI_TIMEOUT)
     _process_all(action, qtbot, 1)
     assert new_sha in {r.model_sha256 for rs in _runs_of(store, session).values() for r in rs}
+
+
+def test_automatic_processing_tries_a_pair_that_failed_with_one_model_again_with_another(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the pairs that failed were remembered by session alone, so after the model was
+    # switched automatic processing still left them (only a press tried them again)
+    session = aligned_pairs(store, 1)
+    first, second = tmp_path / "first.onnx", tmp_path / "second.onnx"
+    _retrained(first, 1.0)
+    second_sha = _retrained(second, 0.5)
+    win, action = _open_on(open_window, store, session, qtbot)
+    win.state.model_path = str(first)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+    action.auto.setChecked(True)
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=120_000)
+    bad = _write_pair(store, session.id, qtbot, ok=False)
+    qtbot.waitUntil(lambda: "1 failed" in action.result.text(), timeout=120_000)
+    qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
+
+    def tries() -> list[str]:
+        log = store.log_entries(session.id)
+        return [
+            e.message for e in log if e.kind == "reprocess-failed" and f"pair {bad}:" in e.message
+        ]
+
+    assert len(tries()) == 1
+    win.state.model_path = str(second)  # both pairs lack a run of this one: both are tried
+    good = [p.id for p in store.pairs(session_id=session.id, limit=None) if p.id != bad]
+    qtbot.waitUntil(
+        lambda: [r.model_sha256 for r in store.runs(good[0])][-1:] == [second_sha],
+        timeout=120_000,
+    )
+    qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
+    assert len(tries()) == 2, tries()
+    assert "1 failed" in action.result.text()

@@ -62,9 +62,10 @@ class MissingRunsAction(QWidget):
         once per content, not per path (a model retrained over the same path is read again)."""
         self._cancel = threading.Event()
         self._count_gen = 0
-        self._gave_no_run: dict[int, set[int]] = {}
-        """Pairs (by session) that gave no run here: automatic processing leaves them (each
-        would fail again at every new pair); the button tries them again."""
+        self._gave_no_run: dict[tuple[int, str], set[int]] = {}
+        """Pairs (by session and model sha256) that gave no run here: automatic processing
+        leaves them (each would fail again at every new pair); the button tries them again,
+        and so does another model (by session alone, they were left with it too)."""
         self._auto_held = False
         """A processing failed as a whole (its runs cannot be written: a full disk, a model
         that does not load): automatic processing waits for the next change (a new pair,
@@ -142,7 +143,7 @@ class MissingRunsAction(QWidget):
             return
         store, path, sid = self._store, self._state.model_path, session.id
 
-        def work() -> int | str:
+        def work() -> tuple[int | str, str]:  # (count or why not, the model's sha256)
             from engine.models import ModelError
 
             try:
@@ -150,12 +151,12 @@ class MissingRunsAction(QWidget):
             except (ModelError, OSError) as exc:
                 # said on the button, once: as a job failure it went to the status bar again
                 # at every pair recorded, and the button stayed disabled without a reason
-                return str(exc).splitlines()[0]
-            return len(store.pair_ids_without_run(sid, sha))
+                return str(exc).splitlines()[0], ""
+            return len(store.pair_ids_without_run(sid, sha)), sha
 
         self._jobs.submit(
             work,
-            done=lambda n: self._show_count(gen, n),
+            done=lambda out: self._show_count(gen, *out),
             failed=lambda _msg: self._show_count(gen, None),
             label="counting pairs without a run",
         )
@@ -166,7 +167,7 @@ class MissingRunsAction(QWidget):
         "session's pairs that have none, one pair at a time, beside the live view"
     )
 
-    def _show_count(self, gen: int, n: int | str | None) -> None:
+    def _show_count(self, gen: int, n: int | str | None, sha: str = "") -> None:
         if gen != self._count_gen or self.running:
             return  # the session or model changed since, or a processing started
         self.button.setToolTip(self.TIP)
@@ -185,7 +186,7 @@ class MissingRunsAction(QWidget):
             self.button.setText(f"Process {n} pair{'s' * (n != 1)} without a run")
         self.button.setEnabled(bool(n))
         session = self._state.session
-        known_bad = len(self._gave_no_run.get(session.id, ())) if session is not None else 0
+        known_bad = len(self._gave_no_run.get((session.id, sha), ())) if session else 0
         if n is not None and n > known_bad and self.auto.isChecked() and not self._auto_held:
             self.start(automatic=True)  # new pairs since: processed as they come
 
@@ -209,12 +210,11 @@ class MissingRunsAction(QWidget):
         self.cancel.setEnabled(True)
         self.result.setVisible(False)
         done_so_far = [0]
-        failed_here = self._gave_no_run.setdefault(sid, set())
-        skip = set(failed_here) if automatic else set()
+        failed_here: list[set[int]] = []  # this model's set, once the job has read its sha256
 
         def step(pair_id: int, ok: bool) -> None:
             done_so_far[0] += 1
-            (failed_here.add if not ok else failed_here.discard)(pair_id)
+            (failed_here[0].add if not ok else failed_here[0].discard)(pair_id)
             self.bar.setValue(done_so_far[0])
             self.bar.setFormat("%v of %m pairs")
 
@@ -223,6 +223,8 @@ class MissingRunsAction(QWidget):
             # the capture get the cores first, the processing takes what is left
             lower_thread_priority(self.PROCESS_NICE)
             spec = self._spec(path)
+            failed_here.append(self._gave_no_run.setdefault((sid, spec.model_sha256), set()))
+            skip = set(failed_here[0]) if automatic else set()
             jobs = [j for j in missing_run_jobs(store, sid, spec) if j.pair_id not in skip]
             on_gui_thread(self.bar.setRange, 0, max(1, len(jobs)))
             return process_missing_runs(
