@@ -366,3 +366,36 @@ def test_automatic_processing_tries_a_pair_that_failed_with_one_model_again_with
     qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
     assert len(tries()) == 2, tries()
     assert "1 failed" in action.result.text()
+
+
+def test_a_result_that_ends_after_another_session_was_opened_names_its_own_session(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the line said "3 pairs processed" under the session opened meanwhile, whose
+    # pairs were not processed at all
+    roof = aligned_pairs(store, 4)
+    store.update_session(roof.id, name="roof")
+    other = aligned_pairs(store, 1)
+    store.update_session(other.id, name="car park")
+    model = tmp_path / "tiny.onnx"
+    _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, roof, qtbot)
+    win.state.model_path = str(model)
+    recorded = threading.Event()
+    store.events.run_added.connect(lambda _run: recorded.set())
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 4 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+        qtbot.waitUntil(recorded.is_set, timeout=120_000)
+        win.state.session = store.session(other.id)
+    assert ended.args[0][0].processed == 4
+    assert action.result.text().startswith("Session 'roof': 4 pairs processed"), (
+        action.result.text()
+    )
+    assert all(store.runs(p.id) == [] for p in store.pairs(session_id=other.id, limit=None))
+
+    # the line tells roof's processing: another session opened does not show it
+    win.state.session = None
+    assert action.result.isHidden()

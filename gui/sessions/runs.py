@@ -31,7 +31,7 @@ from gui.jobs import lower_thread_priority
 if TYPE_CHECKING:
     from engine.app_state import AppState
     from engine.reprocess import ReprocessReport, RunRecorder, RunSpec
-    from engine.store import Store
+    from engine.store import Session, Store
     from gui.jobs import JobRunner
 
 __all__ = ["MissingRunsAction"]
@@ -74,6 +74,7 @@ class MissingRunsAction(QWidget):
         self.missing: int | None = None
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
+        self._running_for: Session | None = None
         self._closed = False
         self.button = QPushButton("Process pairs without a run")
         self.button.setToolTip(self.TIP)
@@ -98,6 +99,7 @@ class MissingRunsAction(QWidget):
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.result.setVisible(False)
+        self._result_for: int | None = None  # the session whose processing the line tells
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button)
@@ -112,7 +114,14 @@ class MissingRunsAction(QWidget):
         self.setVisible(not store.read_only)
         for sig in (state.events.session, state.events.model_path, store.events.pair_added):
             follow(sig, lambda *_: self._changed(), self)
+        follow(state.events.session, lambda *_: self._hide_other_sessions_result(), self)
         self.count()
+
+    def _hide_other_sessions_result(self) -> None:
+        """The result line tells one session's processing: not shown under another."""
+        session = self._state.session
+        if self._result_for is not None and (session is None or session.id != self._result_for):
+            self.result.setVisible(False)
 
     def _changed(self) -> None:
         """Something that may let a failed processing succeed now: count again, and let the
@@ -199,6 +208,7 @@ class MissingRunsAction(QWidget):
         from engine.reprocess import missing_run_jobs, process_missing_runs
 
         store, path, sid, cancel = self._store, self._state.model_path, session.id, self._cancel
+        self._running_for = session
         cancel.clear()
         if not automatic:
             self._auto_held = False  # the operator asks: try (and if it works, go on)
@@ -257,6 +267,11 @@ class MissingRunsAction(QWidget):
             self.bar.setFormat("Stopping after this pair…")
 
     def _ended(self, text: str) -> None:
+        ran_for, now = self._running_for, self._state.session
+        if now is None or now.id != ran_for.id:
+            # another session opened meanwhile: the line would tell its pairs this one's result
+            text = f"Session {ran_for.name!r}: {text}"
+        self._result_for = ran_for.id
         self.running = False
         self.bar.setVisible(False)
         self.cancel.setVisible(False)
