@@ -181,3 +181,29 @@ def test_a_refused_export_does_not_show_the_last_exports_full_bar(captured, tmp_
         qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
         assert "already exists" in dlg.phase.text()
         assert dlg.bar.value() == 0
+
+
+def _as_read(label) -> str:
+    """What a rich-text label shows, as plain text."""
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setHtml(label.text())
+    return doc.toPlainText()
+
+
+def test_a_path_with_markup_characters_is_shown_as_typed_in_the_error_and_the_outcome(
+    captured, tmp_path, qtbot
+):
+    # Before: the error and the bag's path went into the label's markup unescaped: a folder
+    # "R&D <b>night" read "R&D night", its "<b>" taken as markup (bold)
+    folder = tmp_path / "R&D <b>night"
+    with Store(captured, read_only=True) as store:
+        with exported_in_dialog(store, folder / "bag", qtbot) as dlg:  # the folder is not there
+            shown = _as_read(dlg.phase)
+            assert f"{folder}: no such folder" in shown, shown
+        folder.mkdir()
+        with exported_in_dialog(store, folder / "bag", qtbot) as dlg:
+            shown = _as_read(dlg.phase)
+            assert f"Exported to {folder / 'bag'}" in shown, shown
+            assert "2 of 2 pairs have no model run" in shown

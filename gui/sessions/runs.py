@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -98,6 +98,7 @@ class MissingRunsAction(QWidget):
         self.auto.toggled.connect(lambda on: self._changed() if on else None)
         self.result = QLabel("")
         self.result.setWordWrap(True)
+        self.result.setTextFormat(Qt.TextFormat.PlainText)  # a session name or reason as typed
         self.result.setVisible(False)
         self._result_for: int | None = None  # the session whose processing the line tells
         row = QHBoxLayout()
