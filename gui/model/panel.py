@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.app_state import AppState
     from gui.jobs import JobRunner
 
-__all__ = ["ModelPanel", "card_html", "card_text"]
+__all__ = ["ModelPanel", "card_html", "card_text", "card_tooltip"]
 
 
 # the card's free text fields, in the order shown
@@ -48,6 +48,16 @@ def card_text(card) -> str:
     return "\n\n".join(
         f"{key.replace('_', ' ').capitalize()}: {raw[key]}" for key in _TEXT_FIELDS if raw.get(key)
     )
+
+
+def card_tooltip(card) -> str:
+    """`card_text` as the tooltip's markup, escaped: Qt takes a tooltip whose first line has a
+    tag as rich text, and a loaded model's card is someone else's file (its "<b>", "<img>" or
+    "<a href>" were rendered, not shown)."""
+    text = card_text(card)
+    if not text:
+        return ""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def card_html(card) -> str:
@@ -156,7 +166,7 @@ class ModelPanel(QWidget):
 
         def done(card) -> None:
             self.card.setText(card_html(card))
-            self.card.setToolTip(card_text(card))
+            self.card.setToolTip(card_tooltip(card))
 
         def failed(msg: str) -> None:
             self.card.setText(f"<span style='color:#f85149'>{html.escape(msg)}</span>")
