@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, folder_problem
+from cli._common import CliError, folder_problem, time_and_rate
 from cli._progress import ProgressPrinter
 from cli._store_args import add_data_dir, find_session, open_store
 
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
     print(
         f"exported session {session.id} ({session.name}): {pairs}, {r.payload_files} "
-        f"files, {r.size_text} -> {r.path} ({r.seconds:.1f} s, "
-        f"{r.mb_per_s:.0f} MB/s)"
+        f"files, {r.size_text} -> {r.path} ({time_and_rate(r.seconds, r.payload_bytes)})"
     )
     if r.pairs_without_run:
         # captured pairs carry no model run until reprocessed: the partner gets raw frames only

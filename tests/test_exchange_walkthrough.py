@@ -207,3 +207,26 @@ def test_a_path_with_markup_characters_is_shown_as_typed_in_the_error_and_the_ou
             shown = _as_read(dlg.phase)
             assert f"Exported to {folder / 'bag'}" in shown, shown
             assert "2 of 2 pairs have no model run" in shown
+
+
+def test_an_export_and_import_timed_at_zero_seconds_print_no_infinite_rate(
+    captured, tmp_path, capsys, monkeypatch
+):
+    # Before: "(0.0 s, inf MB/s)" for a transfer the clock timed at 0 s (a coarse clock, a
+    # tiny session)
+    import time
+    from types import SimpleNamespace
+
+    frozen = SimpleNamespace(perf_counter=lambda: 1000.0, time=time.time, localtime=time.localtime)
+    monkeypatch.setattr("engine.exchange._write.time", frozen)
+    monkeypatch.setattr("engine.exchange._session.time", frozen)
+    capsys.readouterr()
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag.zip")]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("exported session 1 (roof): 2 pairs, ") and "(under 0.1 s)" in said
+    assert "inf" not in said and "MB/s" not in said
+    other = ["--data-dir", str(tmp_path / "other")]
+    assert cli.main(["sessions", "import", str(tmp_path / "bag.zip"), *other]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("imported session ") and "(under 0.1 s)" in said, said
+    assert "inf" not in said and "MB/s" not in said
