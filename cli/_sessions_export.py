@@ -82,11 +82,28 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"note: {r.pairs_without_run} of {pairs} {lack} "
-            "only night.png and day.png (no aligned_reference, leak_mask or colorized); run "
-            f"'nightlab reprocess --session {session.id}' before exporting to include them",
+            "only night.png and day.png (no aligned_reference, leak_mask or colorized); "
+            + _how_to_add_runs(store.root, session.id),
             file=sys.stderr,
         )
     return 0
+
+
+def _how_to_add_runs(root: Path, session_id: int) -> str:
+    """How to give the pairs their runs: `nightlab reprocess`, unless another process writes
+    the folder (the app, open on it), which refuses it ("being written by another NightLab
+    process"); the app then makes them itself, from its Sessions dock."""
+    from engine.store import folder_writer
+
+    reprocess = f"'nightlab reprocess --session {session_id}'"
+    pid = folder_writer(root)
+    if pid is None:
+        return f"run {reprocess} before exporting to include them"
+    return (
+        f"NightLab (pid {pid}) is writing this data folder, so {reprocess} is refused: in "
+        "the app, open the session in the Sessions dock and press 'Process pairs without a "
+        "run', then export again (or run the command once that process has ended)"
+    )
 
 
 def _destination_problem(out: Path) -> str:

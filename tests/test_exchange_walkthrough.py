@@ -230,3 +230,26 @@ def test_an_export_and_import_timed_at_zero_seconds_print_no_infinite_rate(
     said = capsys.readouterr().out
     assert said.startswith("imported session ") and "(under 0.1 s)" in said, said
     assert "inf" not in said and "MB/s" not in said
+
+
+def test_cli_export_note_while_the_app_writes_the_folder_points_to_the_apps_action(
+    captured, tmp_path, capsys
+):
+    # Before: the note said "run 'nightlab reprocess --session 1'" while the app was open on
+    # the folder, which refuses that command ("being written by another NightLab process")
+    import os
+
+    with Store(captured):  # the app's own writer (its lock)
+        capsys.readouterr()
+        assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag")]) == 0
+        notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "2 of 2 pairs have no model run" in notes[0]
+    assert f"NightLab (pid {os.getpid()}) is writing this data folder" in notes[0]
+    assert "Sessions dock" in notes[0] and "'Process pairs without a run'" in notes[0]
+    assert "run 'nightlab reprocess" not in notes[0]
+
+    # the app closed: the command is the way again
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag2")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert "run 'nightlab reprocess --session 1' before exporting" in notes[0]
+    assert "Sessions dock" not in notes[0]
