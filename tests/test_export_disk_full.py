@@ -183,3 +183,27 @@ def test_a_metrics_csv_the_disk_cannot_take_closes_the_spooled_manifest_at_once(
     assert len(spooled) >= 5  # captures, pairs, rows, the manifest and the CSV
     assert [f for f in spooled if not f.closed] == []
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_disk_full_while_the_plan_is_spooled_names_the_bag(tmp_path, monkeypatch):
+    # Before: "[Errno 28] No space left on device", which file not said (the spooled plan's
+    # temporaries, beside the bag on its disk, have no name)
+    import errno
+
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / "night.zip"
+    out.parent.mkdir()
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("engine.exchange._spool.write_metrics_csv", disk_full)
+    try:
+        with pytest.raises(OSError) as caught:
+            export_session(store, s.id, out, as_zip=True)
+    finally:
+        store.close()
+    assert str(caught.value) == f"cannot write {out}: disk full"
+    assert list(out.parent.iterdir()) == []
