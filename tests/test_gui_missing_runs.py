@@ -399,3 +399,24 @@ def test_a_result_that_ends_after_another_session_was_opened_names_its_own_sessi
     # the line tells roof's processing: another session opened does not show it
     win.state.session = None
     assert action.result.isHidden()
+
+
+def test_the_live_colorizer_is_loaded_again_when_the_same_path_brings_new_content(
+    store, open_window, qtbot, tmp_path, monkeypatch
+):
+    # Before: the live preview (which also colorizes the QA tab's renders) kept the colorizer
+    # loaded from that path: the model written over it was announced, and not used
+    from PySide6.QtWidgets import QFileDialog
+
+    model = tmp_path / "tiny.onnx"
+    old_sha = _retrained(model, 1.0)
+    win = open_window(resolution=(160, 120), fps=15.0)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    win.model_panel.btn_load.click()
+    qtbot.waitUntil(lambda: old_sha[:16] in win.model_panel.card.text(), timeout=GUI_TIMEOUT)
+    assert win.preview.colorizer().card.sha256 == old_sha
+
+    new_sha = _retrained(model, 0.5)
+    win.model_panel.btn_load.click()
+    qtbot.waitUntil(lambda: new_sha[:16] in win.model_panel.card.text(), timeout=GUI_TIMEOUT)
+    assert win.preview.colorizer().card.sha256 == new_sha

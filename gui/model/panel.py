@@ -183,8 +183,8 @@ class ModelPanel(QWidget):
 
     def load(self, path: str) -> None:
         """Use the model at ``path``. The same path again is a model change when its files
-        changed since they were read (retrained and written over): the card and the runs'
-        key follow the new content. Before, the same path set no event."""
+        changed since they were read (retrained and written over): the card, the runs' key
+        and the live colorizer follow the new content. Before, the same path set no event."""
         self.message.emit(f"Model: {path}")
         if path != self._state.model_path:
             self._state.model_path = path
