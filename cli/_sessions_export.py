@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, folder_problem
+from cli._common import CliError, folder_problem, time_and_rate
 from cli._progress import ProgressPrinter
 from cli._store_args import add_data_dir, find_session, open_store
 
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
     print(
         f"exported session {session.id} ({session.name}): {pairs}, {r.payload_files} "
-        f"files, {r.size_text} -> {r.path} ({r.seconds:.1f} s, "
-        f"{r.mb_per_s:.0f} MB/s)"
+        f"files, {r.size_text} -> {r.path} ({time_and_rate(r.seconds, r.payload_bytes)})"
     )
     if r.pairs_without_run:
         # captured pairs carry no model run until reprocessed: the partner gets raw frames only
@@ -83,11 +82,28 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"note: {r.pairs_without_run} of {pairs} {lack} "
-            "only night.png and day.png (no aligned_reference, leak_mask or colorized); run "
-            f"'nightlab reprocess --session {session.id}' before exporting to include them",
+            "only night.png and day.png (no aligned_reference, leak_mask or colorized); "
+            + _how_to_add_runs(store.root, session.id),
             file=sys.stderr,
         )
     return 0
+
+
+def _how_to_add_runs(root: Path, session_id: int) -> str:
+    """How to give the pairs their runs: `nightlab reprocess`, unless another process writes
+    the folder (the app, open on it), which refuses it ("being written by another NightLab
+    process"); the app then makes them itself, from its Sessions dock."""
+    from engine.store import folder_writer
+
+    reprocess = f"'nightlab reprocess --session {session_id}'"
+    pid = folder_writer(root)
+    if pid is None:
+        return f"run {reprocess} before exporting to include them"
+    return (
+        f"NightLab (pid {pid}) is writing this data folder, so {reprocess} is refused: in "
+        "the app, open the session in the Sessions dock and press 'Process pairs without a "
+        "run', then export again (or run the command once that process has ended)"
+    )
 
 
 def _destination_problem(out: Path) -> str:

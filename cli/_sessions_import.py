@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError
+from cli._common import CliError, time_and_rate
 from cli._progress import ProgressPrinter
 from cli._store_args import add_data_dir, open_store
 
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
     print(
         f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
-        f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB ({r.seconds:.1f} s, "
-        f"{r.mb_per_s:.0f} MB/s)"
+        f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB "
+        f"({time_and_rate(r.seconds, r.payload_bytes)})"
     )
     return 0
 

@@ -192,9 +192,14 @@ class LivePreview:
         with self._cond:
             self._leak_params = params
 
-    def set_model(self, path: str | None, *, colorize: bool = True) -> None:
-        """Use another model from the next frame on (loaded on a worker, not the caller)."""
+    def set_model(self, path: str | None, *, colorize: bool = True, reload: bool = False) -> None:
+        """Use another model from the next frame on (loaded on a worker, not the caller).
+
+        ``reload``: the same path is loaded again too (its file was written over: a model
+        retrained in place); without it the colorizer loaded from that path is kept."""
         with self._cond:
+            if reload and (path or "") == self._model_path:
+                self._colorizer_key = None  # the next frame, or `colorizer()`, loads it again
             self._model_path = path or ""
             self._colorize = colorize
         with self._loaded:  # a job waiting in `colorizer` asks for this one instead

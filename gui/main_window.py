@@ -358,6 +358,10 @@ class MainWindow(QMainWindow):
             self.act_focus.setChecked(on)
             self.act_focus.blockSignals(False)
 
+    def _model_to_preview(self, path: str) -> None:  # on the thread that set the model
+        # an event for the path already set is its files written over (`ModelPanel.load`)
+        self.preview.set_model(path, reload=True)
+
     def _wire_state(self) -> None:
         s, p = self.state, self.preview
         p.set_reference(
@@ -381,7 +385,7 @@ class MainWindow(QMainWindow):
         )
         s.events.view.connect(p.set_view)
         s.events.leak_params.connect(p.set_leak_params)
-        s.events.model_path.connect(p.set_model)
+        s.events.model_path.connect(self._model_to_preview)
         # the QA tab's pairs are colorized by the model of now: none made by another stays
         follow(s.events.model_path, lambda *_: self._renders_stale(), self)
         s.events.live.connect(p.set_enabled)

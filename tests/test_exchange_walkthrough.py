@@ -181,3 +181,75 @@ def test_a_refused_export_does_not_show_the_last_exports_full_bar(captured, tmp_
         qtbot.waitUntil(lambda: not dlg.running, timeout=30_000)
         assert "already exists" in dlg.phase.text()
         assert dlg.bar.value() == 0
+
+
+def _as_read(label) -> str:
+    """What a rich-text label shows, as plain text."""
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    doc.setHtml(label.text())
+    return doc.toPlainText()
+
+
+def test_a_path_with_markup_characters_is_shown_as_typed_in_the_error_and_the_outcome(
+    captured, tmp_path, qtbot
+):
+    # Before: the error and the bag's path went into the label's markup unescaped: a folder
+    # "R&D <b>night" read "R&D night", its "<b>" taken as markup (bold)
+    folder = tmp_path / "R&D <b>night"
+    with Store(captured, read_only=True) as store:
+        with exported_in_dialog(store, folder / "bag", qtbot) as dlg:  # the folder is not there
+            shown = _as_read(dlg.phase)
+            assert f"{folder}: no such folder" in shown, shown
+        folder.mkdir()
+        with exported_in_dialog(store, folder / "bag", qtbot) as dlg:
+            shown = _as_read(dlg.phase)
+            assert f"Exported to {folder / 'bag'}" in shown, shown
+            assert "2 of 2 pairs have no model run" in shown
+
+
+def test_an_export_and_import_timed_at_zero_seconds_print_no_infinite_rate(
+    captured, tmp_path, capsys, monkeypatch
+):
+    # Before: "(0.0 s, inf MB/s)" for a transfer the clock timed at 0 s (a coarse clock, a
+    # tiny session)
+    import time
+    from types import SimpleNamespace
+
+    frozen = SimpleNamespace(perf_counter=lambda: 1000.0, time=time.time, localtime=time.localtime)
+    monkeypatch.setattr("engine.exchange._write.time", frozen)
+    monkeypatch.setattr("engine.exchange._session.time", frozen)
+    capsys.readouterr()
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag.zip")]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("exported session 1 (roof): 2 pairs, ") and "(under 0.1 s)" in said
+    assert "inf" not in said and "MB/s" not in said
+    other = ["--data-dir", str(tmp_path / "other")]
+    assert cli.main(["sessions", "import", str(tmp_path / "bag.zip"), *other]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("imported session ") and "(under 0.1 s)" in said, said
+    assert "inf" not in said and "MB/s" not in said
+
+
+def test_cli_export_note_while_the_app_writes_the_folder_points_to_the_apps_action(
+    captured, tmp_path, capsys
+):
+    # Before: the note said "run 'nightlab reprocess --session 1'" while the app was open on
+    # the folder, which refuses that command ("being written by another NightLab process")
+    import os
+
+    with Store(captured):  # the app's own writer (its lock)
+        capsys.readouterr()
+        assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag")]) == 0
+        notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert len(notes) == 1 and "2 of 2 pairs have no model run" in notes[0]
+    assert f"NightLab (pid {os.getpid()}) is writing this data folder" in notes[0]
+    assert "Sessions dock" in notes[0] and "'Process pairs without a run'" in notes[0]
+    assert "run 'nightlab reprocess" not in notes[0]
+
+    # the app closed: the command is the way again
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag2")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("note:")]
+    assert "run 'nightlab reprocess --session 1' before exporting" in notes[0]
+    assert "Sessions dock" not in notes[0]

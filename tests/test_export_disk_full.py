@@ -145,3 +145,65 @@ def test_a_store_file_removed_while_exporting_is_named_as_missing_and_nothing_is
         "removed while exporting"
     )
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_metrics_csv_the_disk_cannot_take_closes_the_spooled_manifest_at_once(
+    tmp_path, monkeypatch
+):
+    # Before: the manifest's temporary file, already written, was closed only when the
+    # traceback holding it was collected: an open descriptor (and its disk space, on a disk
+    # already full) for as long as the error was kept (a GUI's last failure, a log)
+    import errno
+    import tempfile
+
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / "night"
+    out.parent.mkdir()
+    spooled: list = []
+    real_temporary_file = tempfile.TemporaryFile
+
+    def recorded(*args, **kwargs):
+        f = real_temporary_file(*args, **kwargs)
+        spooled.append(f)
+        return f
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recorded)
+    monkeypatch.setattr("engine.exchange._spool.write_metrics_csv", disk_full)
+    try:
+        with pytest.raises(OSError) as caught:  # keeps the traceback, as a caller may
+            export_session(store, s.id, out)
+    finally:
+        store.close()
+    assert caught.value.errno == errno.ENOSPC
+    assert len(spooled) >= 5  # captures, pairs, rows, the manifest and the CSV
+    assert [f for f in spooled if not f.closed] == []
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_disk_full_while_the_plan_is_spooled_names_the_bag(tmp_path, monkeypatch):
+    # Before: "[Errno 28] No space left on device", which file not said (the spooled plan's
+    # temporaries, beside the bag on its disk, have no name)
+    import errno
+
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / "night.zip"
+    out.parent.mkdir()
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("engine.exchange._spool.write_metrics_csv", disk_full)
+    try:
+        with pytest.raises(OSError) as caught:
+            export_session(store, s.id, out, as_zip=True)
+    finally:
+        store.close()
+    assert str(caught.value) == f"cannot write {out}: disk full"
+    assert list(out.parent.iterdir()) == []

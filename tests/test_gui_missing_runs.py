@@ -258,3 +258,165 @@ def test_automatic_processing_that_cannot_record_is_not_restarted_until_a_new_pa
     while time.monotonic() < deadline:
         qtbot.wait(100)
     assert len(failures) == 2, failures
+
+
+def _retrained(path, gain: float) -> str:
+    """The tiny model written (again) at ``path`` with its card; its new sha256."""
+    from engine.models import sha256_file, write_tiny_model
+
+    write_tiny_model(path, gain=gain)
+    return sha256_file(path)
+
+
+def _process_all(action, qtbot, n: int):
+    qtbot.waitUntil(
+        lambda: action.button.text() == f"Process {n} pair{'s' * (n != 1)} without a run",
+        timeout=GUI_TIMEOUT,
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+    return ended.args[0]
+
+
+def test_a_model_retrained_over_the_same_path_is_hashed_again_and_its_runs_recorded(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the sha256 was cached by path; after the file was written over, the count still
+    # used the old one and every pair failed with "model changed since the run was planned"
+    session = aligned_pairs(store, 2)
+    model = tmp_path / "tiny.onnx"
+    old_sha = _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, session, qtbot)
+    win.state.model_path = str(model)
+    report, recorder = _process_all(action, qtbot, 2)
+    assert (report.processed, report.failed) == (2, 0), recorder.failures
+
+    new_sha = _retrained(model, 0.5)
+    assert new_sha != old_sha
+    _write_pair(store, session.id, qtbot, ok=True)  # a new pair: the action counts again
+    report, recorder = _process_all(action, qtbot, 3)  # the two done with the old model too
+    assert (report.processed, report.failed) == (3, 0), recorder.failures
+    runs = _runs_of(store, session)
+    assert all(new_sha in {r.model_sha256 for r in rs} for rs in runs.values())
+
+
+def test_loading_the_same_path_again_after_the_file_changed_is_a_model_change(
+    store, open_window, qtbot, tmp_path, monkeypatch
+):
+    # Before: the same path set again sent no event; the card and the count kept the old model
+    from PySide6.QtWidgets import QFileDialog
+
+    session = aligned_pairs(store, 1)
+    model = tmp_path / "tiny.onnx"
+    _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, session, qtbot)
+    panel = win.model_panel
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    panel.btn_load.click()
+    _process_all(action, qtbot, 1)
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=GUI_TIMEOUT)
+    changes: list[str] = []
+    win.state.events.model_path.connect(changes.append)
+
+    panel.btn_load.click()  # the same file, unchanged: not a change
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=GUI_TIMEOUT)
+    assert changes == []
+
+    new_sha = _retrained(model, 0.5)
+    panel.btn_load.click()  # written over since: a change
+    qtbot.waitUntil(lambda: changes == [str(model)], timeout=GUI_TIMEOUT)
+    qtbot.waitUntil(lambda: new_sha[:16] in panel.card.text(), timeout=GUI_TIMEOUT)
+    _process_all(action, qtbot, 1)
+    assert new_sha in {r.model_sha256 for rs in _runs_of(store, session).values() for r in rs}
+
+
+def test_automatic_processing_tries_a_pair_that_failed_with_one_model_again_with_another(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the pairs that failed were remembered by session alone, so after the model was
+    # switched automatic processing still left them (only a press tried them again)
+    session = aligned_pairs(store, 1)
+    first, second = tmp_path / "first.onnx", tmp_path / "second.onnx"
+    _retrained(first, 1.0)
+    second_sha = _retrained(second, 0.5)
+    win, action = _open_on(open_window, store, session, qtbot)
+    win.state.model_path = str(first)
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 1 pair without a run", timeout=GUI_TIMEOUT
+    )
+    action.auto.setChecked(True)
+    qtbot.waitUntil(lambda: action.button.text() == "Every pair has a run", timeout=120_000)
+    bad = _write_pair(store, session.id, qtbot, ok=False)
+    qtbot.waitUntil(lambda: "1 failed" in action.result.text(), timeout=120_000)
+    qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
+
+    def tries() -> list[str]:
+        log = store.log_entries(session.id)
+        return [
+            e.message for e in log if e.kind == "reprocess-failed" and f"pair {bad}:" in e.message
+        ]
+
+    assert len(tries()) == 1
+    win.state.model_path = str(second)  # both pairs lack a run of this one: both are tried
+    good = [p.id for p in store.pairs(session_id=session.id, limit=None) if p.id != bad]
+    qtbot.waitUntil(
+        lambda: [r.model_sha256 for r in store.runs(good[0])][-1:] == [second_sha],
+        timeout=120_000,
+    )
+    qtbot.waitUntil(lambda: not action.running, timeout=GUI_TIMEOUT)
+    assert len(tries()) == 2, tries()
+    assert "1 failed" in action.result.text()
+
+
+def test_a_result_that_ends_after_another_session_was_opened_names_its_own_session(
+    store, open_window, qtbot, tmp_path
+):
+    # Before: the line said "3 pairs processed" under the session opened meanwhile, whose
+    # pairs were not processed at all
+    roof = aligned_pairs(store, 4)
+    store.update_session(roof.id, name="roof")
+    other = aligned_pairs(store, 1)
+    store.update_session(other.id, name="car park")
+    model = tmp_path / "tiny.onnx"
+    _retrained(model, 1.0)
+    win, action = _open_on(open_window, store, roof, qtbot)
+    win.state.model_path = str(model)
+    recorded = threading.Event()
+    store.events.run_added.connect(lambda _run: recorded.set())
+    qtbot.waitUntil(
+        lambda: action.button.text() == "Process 4 pairs without a run", timeout=GUI_TIMEOUT
+    )
+    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
+        action.button.click()
+        qtbot.waitUntil(recorded.is_set, timeout=120_000)
+        win.state.session = store.session(other.id)
+    assert ended.args[0][0].processed == 4
+    assert action.result.text().startswith("Session 'roof': 4 pairs processed"), (
+        action.result.text()
+    )
+    assert all(store.runs(p.id) == [] for p in store.pairs(session_id=other.id, limit=None))
+
+    # the line tells roof's processing: another session opened does not show it
+    win.state.session = None
+    assert action.result.isHidden()
+
+
+def test_the_live_colorizer_is_loaded_again_when_the_same_path_brings_new_content(
+    store, open_window, qtbot, tmp_path, monkeypatch
+):
+    # Before: the live preview (which also colorizes the QA tab's renders) kept the colorizer
+    # loaded from that path: the model written over it was announced, and not used
+    from PySide6.QtWidgets import QFileDialog
+
+    model = tmp_path / "tiny.onnx"
+    old_sha = _retrained(model, 1.0)
+    win = open_window(resolution=(160, 120), fps=15.0)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    win.model_panel.btn_load.click()
+    qtbot.waitUntil(lambda: old_sha[:16] in win.model_panel.card.text(), timeout=GUI_TIMEOUT)
+    assert win.preview.colorizer().card.sha256 == old_sha
+
+    new_sha = _retrained(model, 0.5)
+    win.model_panel.btn_load.click()
+    qtbot.waitUntil(lambda: new_sha[:16] in win.model_panel.card.text(), timeout=GUI_TIMEOUT)
+    assert win.preview.colorizer().card.sha256 == new_sha

@@ -527,7 +527,36 @@ def test_the_model_dock_shows_the_shipped_cards_licence_whole(window, qtbot):
     qtbot.waitUntil(lambda: "License" in panel.card.text(), timeout=TIMEOUT)
     last_words = raw["license"].split()[-3:]
     assert " ".join(last_words) in panel.card.text()
-    assert raw["license"] in panel.card.toolTip()
+    assert raw["license"] in _tooltip_as_shown(panel.card.toolTip())
+
+
+def _tooltip_as_shown(tip: str) -> str:
+    """A tooltip's text as Qt shows it: as rich text when its first line has a tag."""
+    from PySide6.QtGui import Qt as QtGuiNs
+    from PySide6.QtGui import QTextDocument
+
+    doc = QTextDocument()
+    (doc.setHtml if QtGuiNs.mightBeRichText(tip) else doc.setPlainText)(tip)
+    return doc.toPlainText()
+
+
+def test_a_loaded_cards_markup_is_shown_as_text_in_the_tooltip(window, qtbot, tmp_path):
+    # Before: the tooltip was the card's text as is; Qt rendered a card's "<b>" (or an image,
+    # a link) from a model file someone else wrote, instead of showing it
+    import json
+
+    from engine.models import card_path_for, write_tiny_model
+
+    model = write_tiny_model(tmp_path / "tiny.onnx")
+    card_file = card_path_for(model)
+    card = json.loads(card_file.read_text())
+    card["description"] = "<b>Retrained</b> by R&D <img src='x.png'>"
+    card_file.write_text(json.dumps(card))
+    panel = window.model_panel
+    window.state.model_path = str(model)
+    qtbot.waitUntil(lambda: "Retrained" in panel.card.toolTip(), timeout=TIMEOUT)
+    shown = _tooltip_as_shown(panel.card.toolTip())
+    assert "Description: <b>Retrained</b> by R&D <img src='x.png'>" in shown, shown
 
 
 def test_a_loaded_cards_long_text_is_cut_at_a_word_and_its_markup_shown_as_text():

@@ -105,9 +105,19 @@ def export_session(
     out = Path(out)
     check_destination(out)  # before seconds of reading the store, not after them
     spool_dir = spool_folder(out)
-    with build_plan(
-        store, session, verdict=verdict, tag=tag, spool_dir=spool_dir, progress=progress
-    ) as plan:
+    try:
+        plan = build_plan(
+            store, session, verdict=verdict, tag=tag, spool_dir=spool_dir, progress=progress
+        )
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        # the plan is spooled beside the bag, on its disk: a full disk there names the bag,
+        # as `write_bag` does (it read "[Errno 28] No space left on device"); nothing is left
+        from engine.atomic import WriteError
+
+        raise WriteError(exc.errno, exc.strerror, str(out)) from None
+    with plan:
         if out.exists() or out.is_symlink():  # another export of that name, while we read
             raise FileExistsError(f"{out}: appeared while exporting; not overwritten")
         return write_bag(plan, out, as_zip=as_zip, progress=progress)

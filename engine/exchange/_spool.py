@@ -233,7 +233,12 @@ class SpoolBuilder:
         self.refs.done(counts)
         self.db.execute("COMMIT")
         manifest = self._manifest(head)
-        csv_file = self._csv()
+        try:
+            csv_file = self._csv()
+        except BaseException:
+            # nothing owns the manifest yet: closed now, not when the traceback is collected
+            manifest.file.close()
+            raise
         plan = SpooledPlan(
             generated={"manifest.json": manifest, "metrics.csv": csv_file},
             pairs=counts["pairs"],

@@ -28,6 +28,7 @@ __all__ = [
     "ModelError",
     "TensorSpec",
     "card_path_for",
+    "model_files_stamp",
     "card_schema",
     "load_card",
     "model_format",
@@ -164,6 +165,30 @@ def card_path_for(model_path: str | Path) -> Path:
     """Where the card of ``model_path`` lives: ``<model file>.card.json`` beside it."""
     p = Path(model_path)
     return p.with_name(p.name + CARD_SUFFIX)
+
+
+def model_files_stamp(path: str | Path) -> tuple:
+    """What identifies the content of a model and its card without reading them: each file's
+    (size, mtime_ns, inode), None for one missing. ``path`` is the model or its card.
+
+    A model retrained and written over the same path (its card rewritten with the new sha256)
+    gets another stamp, so a sha256 cached under the stamp is read again; under the path alone
+    it was kept, and every run was refused as "model changed since the run was planned".
+    """
+    p = Path(path)
+    if p.name.endswith(CARD_SUFFIX):
+        files = (p.with_name(p.name[: -len(CARD_SUFFIX)]), p)
+    else:
+        files = (p, card_path_for(p))
+    stamp = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            stamp.append(None)
+        else:
+            stamp.append((st.st_size, st.st_mtime_ns, st.st_ino))
+    return (str(p), *stamp)
 
 
 def sha256_file(path: str | Path) -> str:

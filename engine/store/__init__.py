@@ -77,7 +77,7 @@ from engine.store._records import (
 from engine.store._restore import restore_session
 from engine.store._rows import clean_tags
 from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
-from engine.store._store import Store, StoreBusy, StoreError
+from engine.store._store import Store, StoreBusy, StoreError, folder_writer
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -99,6 +99,7 @@ __all__ = [
     "StoreError",
     "StoreEvents",
     "Verdict",
+    "folder_writer",
     "clean_tags",
     "database_problem",
     "default_data_dir",

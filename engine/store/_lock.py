@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["FolderBusy", "FolderLock"]
+__all__ = ["FolderBusy", "FolderLock", "lock_holder"]
 
 
 class FolderBusy(Exception):
@@ -48,6 +48,24 @@ class FolderLock:
             self._fd = None
 
 
+def lock_holder(path: Path) -> str | None:
+    """The pid another process holding the lock on ``path`` wrote there (``"?"`` if none),
+    or None when nobody holds it. Creates nothing (a reader may not write the folder); the
+    probe holds the lock for an instant only, shared on Linux."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no writer has opened the folder
+    try:
+        try:
+            _probe(fd)
+        except OSError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "?"
+        return None
+    finally:
+        os.close(fd)  # releases the probe's lock
+
+
 if sys.platform == "win32":  # pragma: no cover - the lab PCs this is tested on run Linux
     import msvcrt
 
@@ -56,8 +74,17 @@ if sys.platform == "win32":  # pragma: no cover - the lab PCs this is tested on 
         os.lseek(fd, 1 << 20, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
 
+    def _probe(fd: int) -> None:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBRLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        os.lseek(fd, 0, os.SEEK_SET)
+
 else:
     import fcntl
 
     def _lock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _probe(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

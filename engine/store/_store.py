@@ -40,7 +40,7 @@ from engine.store._files import (
     sha256_hex,
     write_file,
 )
-from engine.store._lock import FolderBusy, FolderLock
+from engine.store._lock import FolderBusy, FolderLock, lock_holder
 from engine.store._paths import DB_NAME, database_problem, resolve_data_dir
 from engine.store._queries import (
     CAPTURE_COLUMNS,
@@ -87,10 +87,17 @@ if TYPE_CHECKING:
     from engine.camera import Frame, FrameMeta
     from engine.leakmask import LeakMaskParams
 
-__all__ = ["Store", "StoreBusy", "StoreError"]
+__all__ = ["Store", "StoreBusy", "StoreError", "folder_writer"]
 
 LOCK_NAME = ".writer.lock"
 CLEAN_MARK = ".closed-cleanly"
+
+
+def folder_writer(data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """The pid of the process that writes ``data_dir`` now (the app, a capture; ``"?"`` if it
+    wrote none), or None: what a writable `Store` there would be refused for (`StoreBusy`).
+    For a reader (an export) to say what to do, not to decide whether it may read."""
+    return lock_holder(resolve_data_dir(data_dir) / LOCK_NAME)
 
 
 class StoreError(RuntimeError):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from engine.app_state import AppState
     from gui.jobs import JobRunner
 
-__all__ = ["ModelPanel", "card_html", "card_text"]
+__all__ = ["ModelPanel", "card_html", "card_text", "card_tooltip"]
 
 
 # the card's free text fields, in the order shown
@@ -48,6 +48,16 @@ def card_text(card) -> str:
     return "\n\n".join(
         f"{key.replace('_', ' ').capitalize()}: {raw[key]}" for key in _TEXT_FIELDS if raw.get(key)
     )
+
+
+def card_tooltip(card) -> str:
+    """`card_text` as the tooltip's markup, escaped: Qt takes a tooltip whose first line has a
+    tag as rich text, and a loaded model's card is someone else's file (its "<b>", "<img>" or
+    "<a href>" were rendered, not shown)."""
+    text = card_text(card)
+    if not text:
+        return ""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def card_html(card) -> str:
@@ -82,6 +92,9 @@ class ModelPanel(QWidget):
     def __init__(self, state: AppState, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state, self._jobs = state, jobs
+        self._shown: tuple | None = None
+        """The stamp (`engine.models.model_files_stamp`) of the model files whose card is
+        shown: loading the same path again is a model change only if the files changed."""
         self.name = QLabel()
         self.card = QLabel("Reading the model card…")
         self.card.setWordWrap(True)
@@ -142,13 +155,18 @@ class ModelPanel(QWidget):
         self.card.setToolTip("")
 
         def work():
-            from engine.models import default_model_path, verify_model
+            from engine.models import default_model_path, model_files_stamp, verify_model
 
-            return verify_model(path or default_model_path()).card
+            where = path or default_model_path()
+            stamp = model_files_stamp(where)  # before reading: a change meanwhile is seen later
+            try:
+                return verify_model(where).card
+            finally:
+                self._shown = stamp
 
         def done(card) -> None:
             self.card.setText(card_html(card))
-            self.card.setToolTip(card_text(card))
+            self.card.setToolTip(card_tooltip(card))
 
         def failed(msg: str) -> None:
             self.card.setText(f"<span style='color:#f85149'>{html.escape(msg)}</span>")
@@ -161,5 +179,24 @@ class ModelPanel(QWidget):
             self, "Load a model", "", "Models (*.onnx *.blob *.tar.xz *.tar *.card.json)"
         )
         if path:
+            self.load(path)
+
+    def load(self, path: str) -> None:
+        """Use the model at ``path``. The same path again is a model change when its files
+        changed since they were read (retrained and written over): the card, the runs' key
+        and the live colorizer follow the new content. Before, the same path set no event."""
+        self.message.emit(f"Model: {path}")
+        if path != self._state.model_path:
             self._state.model_path = path
-            self.message.emit(f"Model: {path}")
+            return
+
+        def work() -> bool:
+            from engine.models import model_files_stamp
+
+            return model_files_stamp(path) != self._shown
+
+        def done(changed: bool) -> None:
+            if changed and path == self._state.model_path:
+                self._state.events.model_path.emit(path)
+
+        self._jobs.submit(work, done=done, label="model files")

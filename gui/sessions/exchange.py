@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -63,6 +63,8 @@ class _ExchangeDialog(QDialog):
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.phase = QLabel("")
+        # markup of its own (the outcome, a note); every path, name and message in it escaped
+        self.phase.setTextFormat(Qt.TextFormat.RichText)
         self.phase.setStyleSheet("color: #8a909a;")
         self.phase.setWordWrap(True)  # a finished export may add a note about its pairs
         self.go = QPushButton(title.split()[0])
@@ -106,9 +108,9 @@ class _ExchangeDialog(QDialog):
         self.bar.setValue(int(fraction * 1000))
         label = PHASES.get(phase, phase.capitalize())
         if phase == "reading":
-            self.phase.setText(f"{label}: {item}" if item else f"{label}…")
+            self.phase.setText(_esc(f"{label}: {item}" if item else f"{label}…"))
             return
-        self.phase.setText(f"{label} {Path(item).name}" if item else label)
+        self.phase.setText(_esc(f"{label} {Path(item).name}" if item else label))
 
     def stop(self, *, close: bool = False) -> None:
         """Stop a running export or import at its next step (it leaves nothing behind);
@@ -153,7 +155,7 @@ class _ExchangeDialog(QDialog):
                 self.cancel.setText("Close")
                 self._update_go()
                 return
-            self.phase.setText(f"<span style='color:#f85149'>{msg}</span>")
+            self.phase.setText(f"<span style='color:#f85149'>{_esc(msg)}</span>")
             self.adjustSize()  # the whole message, however many lines it wraps to
             self.cancel.setText("Close")
             self._update_go()
@@ -318,7 +320,7 @@ class ExportDialog(_ExchangeDialog):
             if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
                 return
             # no file manager (no desktop, Xvfb): the click did nothing visible; say where
-            said = f"no file manager opened it: the bag is in {html.escape(str(folder))}"
+            said = f"no file manager opened it: the bag is in {_esc(folder)}"
             if said not in self.phase.text():
                 self.phase.setText(f"{self.phase.text()}<br>Show in folder: {said}")
                 self.adjustSize()
@@ -341,13 +343,14 @@ class ImportDialog(_ExchangeDialog):
         rec = self._state.recording
         if rec is not None and rec.id != result.session.id:  # the run's captures go to rec
             self.phase.setText(
-                f"{self.phase.text()} · not opened: a capture is recording into {rec.name!r}"
+                f"{self.phase.text()} · not opened: a capture is recording into "
+                f"{_esc(repr(rec.name))}"
             )
             return
         self._state.session = result.session
         # opening it is a switch of where the next capture goes: said, not done silently
         self.phase.setText(
-            f"{self.phase.text()} · now open: captures go into {result.session.name!r}"
+            f"{self.phase.text()} · now open: captures go into {_esc(repr(result.session.name))}"
         )
 
     def _browse(self) -> None:
@@ -359,7 +362,9 @@ class ImportDialog(_ExchangeDialog):
         path, as_copy, store = self.path.text().strip(), self.as_copy.isChecked(), self._store
         self._run(
             lambda: import_session(store, path, as_copy=as_copy, progress=self._progress),
-            lambda r: f"Imported {r.session.name!r}: {r.pairs} pairs, {r.captures} captures",
+            lambda r: (
+                f"Imported {_esc(repr(r.session.name))}: {r.pairs} pairs, {r.captures} captures"
+            ),
         )
 
 
@@ -373,7 +378,7 @@ def _session_text(s) -> str:
 def _written_text(result, out: str) -> str:
     """What the export wrote: where, how much, how fast."""
     return (
-        f"Exported to {out}<br><b>{result.pairs} pair{'s' * (result.pairs != 1)}</b>, "
+        f"Exported to {_esc(out)}<br><b>{result.pairs} pair{'s' * (result.pairs != 1)}</b>, "
         f"{result.payload_files} files, {result.size_text} in {result.seconds:.1f} s"
     )
 
@@ -392,6 +397,12 @@ def _without_runs(result) -> str:
         "session in the Sessions dock, press <b>Process pairs without a run</b>, then export "
         "again.</span>"
     )
+
+
+def _esc(text: object) -> str:
+    """``text`` as it reads inside the phase line's markup: a path or a message with ``<`` or
+    ``&`` (a folder "R&D <night>") shown as typed, not taken as markup."""
+    return html.escape(str(text), quote=False)
 
 
 def _safe(name: str) -> str:

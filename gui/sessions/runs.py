@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -31,7 +31,7 @@ from gui.jobs import lower_thread_priority
 if TYPE_CHECKING:
     from engine.app_state import AppState
     from engine.reprocess import ReprocessReport, RunRecorder, RunSpec
-    from engine.store import Store
+    from engine.store import Session, Store
     from gui.jobs import JobRunner
 
 __all__ = ["MissingRunsAction"]
@@ -57,12 +57,15 @@ class MissingRunsAction(QWidget):
     ) -> None:
         super().__init__(parent)
         self._state, self._store, self._jobs = state, store, jobs
-        self._specs: dict[str, RunSpec] = {}  # model path -> spec (its sha256 read once)
+        self._specs: dict[tuple, RunSpec] = {}
+        """Model files' stamp (`engine.models.model_files_stamp`) -> spec: the sha256 is read
+        once per content, not per path (a model retrained over the same path is read again)."""
         self._cancel = threading.Event()
         self._count_gen = 0
-        self._gave_no_run: dict[int, set[int]] = {}
-        """Pairs (by session) that gave no run here: automatic processing leaves them (each
-        would fail again at every new pair); the button tries them again."""
+        self._gave_no_run: dict[tuple[int, str], set[int]] = {}
+        """Pairs (by session and model sha256) that gave no run here: automatic processing
+        leaves them (each would fail again at every new pair); the button tries them again,
+        and so does another model (by session alone, they were left with it too)."""
         self._auto_held = False
         """A processing failed as a whole (its runs cannot be written: a full disk, a model
         that does not load): automatic processing waits for the next change (a new pair,
@@ -71,6 +74,7 @@ class MissingRunsAction(QWidget):
         self.missing: int | None = None
         """Pairs of the open session without a run of the current model (None: not known)."""
         self.running = False
+        self._running_for: Session | None = None
         self._closed = False
         self.button = QPushButton("Process pairs without a run")
         self.button.setToolTip(self.TIP)
@@ -94,7 +98,9 @@ class MissingRunsAction(QWidget):
         self.auto.toggled.connect(lambda on: self._changed() if on else None)
         self.result = QLabel("")
         self.result.setWordWrap(True)
+        self.result.setTextFormat(Qt.TextFormat.PlainText)  # a session name or reason as typed
         self.result.setVisible(False)
+        self._result_for: int | None = None  # the session whose processing the line tells
         row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button)
@@ -109,7 +115,14 @@ class MissingRunsAction(QWidget):
         self.setVisible(not store.read_only)
         for sig in (state.events.session, state.events.model_path, store.events.pair_added):
             follow(sig, lambda *_: self._changed(), self)
+        follow(state.events.session, lambda *_: self._hide_other_sessions_result(), self)
         self.count()
+
+    def _hide_other_sessions_result(self) -> None:
+        """The result line tells one session's processing: not shown under another."""
+        session = self._state.session
+        if self._result_for is not None and (session is None or session.id != self._result_for):
+            self.result.setVisible(False)
 
     def _changed(self) -> None:
         """Something that may let a failed processing succeed now: count again, and let the
@@ -118,12 +131,14 @@ class MissingRunsAction(QWidget):
         self.count()
 
     def _spec(self, model_path: str) -> RunSpec:  # on a job thread: hashes the model file
+        from engine.models import default_model_path, model_files_stamp
         from engine.reprocess import DEFAULT_OPTIONS, RunSpec
 
-        spec = self._specs.get(model_path)
+        stamp = model_files_stamp(model_path or default_model_path())
+        spec = self._specs.get(stamp)
         if spec is None:
             spec = RunSpec.for_model(model_path or None, **DEFAULT_OPTIONS)
-            self._specs[model_path] = spec
+            self._specs[stamp] = spec
         return spec
 
     def count(self) -> None:
@@ -138,7 +153,7 @@ class MissingRunsAction(QWidget):
             return
         store, path, sid = self._store, self._state.model_path, session.id
 
-        def work() -> int | str:
+        def work() -> tuple[int | str, str]:  # (count or why not, the model's sha256)
             from engine.models import ModelError
 
             try:
@@ -146,12 +161,12 @@ class MissingRunsAction(QWidget):
             except (ModelError, OSError) as exc:
                 # said on the button, once: as a job failure it went to the status bar again
                 # at every pair recorded, and the button stayed disabled without a reason
-                return str(exc).splitlines()[0]
-            return len(store.pair_ids_without_run(sid, sha))
+                return str(exc).splitlines()[0], ""
+            return len(store.pair_ids_without_run(sid, sha)), sha
 
         self._jobs.submit(
             work,
-            done=lambda n: self._show_count(gen, n),
+            done=lambda out: self._show_count(gen, *out),
             failed=lambda _msg: self._show_count(gen, None),
             label="counting pairs without a run",
         )
@@ -162,7 +177,7 @@ class MissingRunsAction(QWidget):
         "session's pairs that have none, one pair at a time, beside the live view"
     )
 
-    def _show_count(self, gen: int, n: int | str | None) -> None:
+    def _show_count(self, gen: int, n: int | str | None, sha: str = "") -> None:
         if gen != self._count_gen or self.running:
             return  # the session or model changed since, or a processing started
         self.button.setToolTip(self.TIP)
@@ -181,7 +196,7 @@ class MissingRunsAction(QWidget):
             self.button.setText(f"Process {n} pair{'s' * (n != 1)} without a run")
         self.button.setEnabled(bool(n))
         session = self._state.session
-        known_bad = len(self._gave_no_run.get(session.id, ())) if session is not None else 0
+        known_bad = len(self._gave_no_run.get((session.id, sha), ())) if session else 0
         if n is not None and n > known_bad and self.auto.isChecked() and not self._auto_held:
             self.start(automatic=True)  # new pairs since: processed as they come
 
@@ -194,6 +209,7 @@ class MissingRunsAction(QWidget):
         from engine.reprocess import missing_run_jobs, process_missing_runs
 
         store, path, sid, cancel = self._store, self._state.model_path, session.id, self._cancel
+        self._running_for = session
         cancel.clear()
         if not automatic:
             self._auto_held = False  # the operator asks: try (and if it works, go on)
@@ -205,12 +221,11 @@ class MissingRunsAction(QWidget):
         self.cancel.setEnabled(True)
         self.result.setVisible(False)
         done_so_far = [0]
-        failed_here = self._gave_no_run.setdefault(sid, set())
-        skip = set(failed_here) if automatic else set()
+        failed_here: list[set[int]] = []  # this model's set, once the job has read its sha256
 
         def step(pair_id: int, ok: bool) -> None:
             done_so_far[0] += 1
-            (failed_here.add if not ok else failed_here.discard)(pair_id)
+            (failed_here[0].add if not ok else failed_here[0].discard)(pair_id)
             self.bar.setValue(done_so_far[0])
             self.bar.setFormat("%v of %m pairs")
 
@@ -219,6 +234,8 @@ class MissingRunsAction(QWidget):
             # the capture get the cores first, the processing takes what is left
             lower_thread_priority(self.PROCESS_NICE)
             spec = self._spec(path)
+            failed_here.append(self._gave_no_run.setdefault((sid, spec.model_sha256), set()))
+            skip = set(failed_here[0]) if automatic else set()
             jobs = [j for j in missing_run_jobs(store, sid, spec) if j.pair_id not in skip]
             on_gui_thread(self.bar.setRange, 0, max(1, len(jobs)))
             return process_missing_runs(
@@ -251,6 +268,11 @@ class MissingRunsAction(QWidget):
             self.bar.setFormat("Stopping after this pair…")
 
     def _ended(self, text: str) -> None:
+        ran_for, now = self._running_for, self._state.session
+        if now is None or now.id != ran_for.id:
+            # another session opened meanwhile: the line would tell its pairs this one's result
+            text = f"Session {ran_for.name!r}: {text}"
+        self._result_for = ran_for.id
         self.running = False
         self.bar.setVisible(False)
         self.cancel.setVisible(False)
