@@ -18,6 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = _shared_dir()  # $NIGHTLAB_SHARED, else ../shared
 
 
+def pytest_configure(config) -> None:
+    """Native stacks at a fatal signal when NIGHTLAB_NATIVE_STACKS=1 (tests/native_stacks.py)."""
+    from tests.native_stacks import pytest_configure as watch_if_asked
+
+    watch_if_asked(config)
+
+
 def pytest_sessionstart(session) -> None:
     """Compile the live path's numba kernels into numba's disk cache once, before any test.
 

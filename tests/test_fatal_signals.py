@@ -57,3 +57,34 @@ def test_the_program_leaves_its_python_stack_when_native_code_aborts():
     assert proc.returncode == -6, (proc.returncode, proc.stderr[-500:])
     assert "Fatal Python error: Aborted" in proc.stderr
     assert 'File "' in proc.stderr and "main.py" in proc.stderr
+
+
+NATIVE_MESSAGE_THEN_ABORT = """
+import ctypes
+
+
+def test_native_library_says_why_then_aborts():
+    libc = ctypes.CDLL(None)
+    message = b"free(): invalid pointer\\n"  # what glibc writes to fd 2 before it aborts
+    libc.write(2, message, len(message))
+    libc.abort()
+"""
+
+
+def test_a_native_message_before_an_abort_reaches_the_suite_log(tmp_path):
+    # pytest's default capture (fd) swallows what native code writes to fd 2 when the process
+    # dies: the suite's abort in CI showed only "Fatal Python error: Aborted"
+    test = tmp_path / "test_native_abort.py"
+    # direct write: a throwaway test module in the test's own temporary folder
+    test.write_text(NATIVE_MESSAGE_THEN_ABORT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(test)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == -6, (proc.returncode, proc.stderr[-500:])
+    assert "Fatal Python error: Aborted" in proc.stderr
+    assert "free(): invalid pointer" in proc.stderr, proc.stderr[-800:]
