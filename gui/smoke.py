@@ -165,6 +165,11 @@ class SmokeRun:
                 win.capture_reference()
             return s.reference is not None
 
+        def ask_for_reference() -> None:
+            # returns None whatever the first try gave: a False (a gray frame now) would end
+            # the step at once, before the next colour frame had a chance to come
+            win.capture_reference()
+
         steps: list = []
         if has_mode:
             steps.append(("camera to day", mode("day"), frame_is(False), 5.0))
@@ -177,7 +182,7 @@ class SmokeRun:
                 # given if no colour frame comes)
                 (
                     "capture day reference",
-                    lambda: win.capture_reference() and None,
+                    ask_for_reference,
                     reference_from_next_colour_frame,
                     15.0,
                 ),

@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QMainWindow
 
 LINUX = sys.platform.startswith("linux")
 
@@ -32,9 +32,9 @@ def _traced_growth(step, first: int, then: int) -> int:
         tracemalloc.stop()
 
 
-class _Window(QWidget):
-    """What `SmokeRun` needs of the main window to count heartbeats: a store's events and
-    the live view's statistics."""
+class _Window(QMainWindow):
+    """What `SmokeRun` needs of the main window to count heartbeats: a store's events, the
+    live view's statistics and a status bar (a failed step quotes its last message)."""
 
     def __init__(self) -> None:
         from types import SimpleNamespace
