@@ -193,8 +193,7 @@ def check_one_bag(src: Path, tops: set[str], *, at_root: bool) -> None:
     if len(tops) > 1 and not at_root:
         shown = ", ".join(f"{t}/" for t in sorted(tops)[:3]) + (", …" if len(tops) > 3 else "")
         raise BagRejected(
-            f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, "
-            "the bag"
+            f"{src}: {len(tops)} top-level folders ({shown}); a bag's zip holds one folder, the bag"
         )
 
 

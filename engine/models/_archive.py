@@ -47,15 +47,11 @@ def _check_member(archive: Path, m: tarfile.TarInfo) -> str:
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         raise ModelError(f"{archive}: unsafe NN archive: absolute member path {name!r}")
     if ".." in pure.parts or "\\" in name:
-        raise ModelError(
-            f"{archive}: unsafe NN archive: member path {name!r} leaves the archive"
-        )
+        raise ModelError(f"{archive}: unsafe NN archive: member path {name!r} leaves the archive")
     if m.issym() or m.islnk():
         raise ModelError(f"{archive}: unsafe NN archive: member {name!r} is a link")
     if not (m.isfile() or m.isdir()):
-        raise ModelError(
-            f"{archive}: unsafe NN archive: member {name!r} is not a regular file"
-        )
+        raise ModelError(f"{archive}: unsafe NN archive: member {name!r} is not a regular file")
     if m.size > MAX_MEMBER_BYTES:
         raise ModelError(
             f"{archive}: unsafe NN archive: member {name!r} is {m.size} bytes "
@@ -101,9 +97,7 @@ def read_nn_archive(path: str | Path) -> NNArchive:
     try:
         tar = tarfile.open(p, mode="r:*")
     except _CORRUPT:
-        raise ModelError(
-            f"{p}: not an NN archive (not a tar, tar.gz or tar.xz file)"
-        ) from None
+        raise ModelError(f"{p}: not an NN archive (not a tar, tar.gz or tar.xz file)") from None
     try:
         return _read_archive(p, tar)
     except _CORRUPT as exc:  # truncated or corrupt compressed stream, anywhere in the file
@@ -117,9 +111,7 @@ def _read_archive(p: Path, tar: tarfile.TarFile) -> NNArchive:
         try:
             for i, m in enumerate(tar):
                 if i >= MAX_MEMBERS:
-                    raise ModelError(
-                        f"{p}: unsafe NN archive: more than {MAX_MEMBERS} members"
-                    )
+                    raise ModelError(f"{p}: unsafe NN archive: more than {MAX_MEMBERS} members")
                 members[_check_member(p, m)] = m
         except _CORRUPT as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -294,9 +294,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelError(
-            f"{path}: card is not valid JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
+        raise ModelError(f"{path}: card is not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def load_card(path: str | Path) -> ModelCard:

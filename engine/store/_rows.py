@@ -53,8 +53,10 @@ def sqlite_reason(db: Path, exc: Exception) -> str:
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
         return f"cannot write {db}: {exc} (read-only folder?)"
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return f"{db}: {exc} (the record's database is damaged: put back a copy, or move it " \
+        return (
+            f"{db}: {exc} (the record's database is damaged: put back a copy, or move it "
             "aside to start a new record)"
+        )
     return f"{db}: {exc}"
 
 

@@ -1021,11 +1021,16 @@ class Store:
     def pair_ids_without_run(self, session_id: int, model_sha256: str) -> list[int]:
         """A session's pairs (ids, oldest first) that have no run of this model: what the app's
         "Process pairs without a run" does and counts (one query, cheap at every new pair)."""
-        rows = self._reader().execute(
-            "SELECT p.id FROM pairs p WHERE p.session_id = ? AND NOT EXISTS "
-            "(SELECT 1 FROM runs r WHERE r.pair_id = p.id AND r.model_sha256 = ?) ORDER BY p.id",
-            (int(session_id), str(model_sha256)),
-        ).fetchall()
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT p.id FROM pairs p WHERE p.session_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM runs r WHERE r.pair_id = p.id AND r.model_sha256 = ?) "
+                "ORDER BY p.id",
+                (int(session_id), str(model_sha256)),
+            )
+            .fetchall()
+        )
         return [int(r[0]) for r in rows]
 
     def runs(self, pair_id: int) -> list[Run]:
