@@ -48,6 +48,7 @@ __all__ = [
     "fsync_files",
     "is_partial",
     "jsonable",
+    "non_finite_field",
     "os_reason",
     "special_file_kind",
     "track_in_flight",
@@ -348,11 +349,52 @@ def finite_json(value: Any, default: Callable[[Any], Any] | None = jsonable) -> 
     return finite_json(default(value), default)
 
 
+def non_finite_field(value: Any, where: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinity in ``value`` (dicts, lists, tuples): its field, written as
+    ``inputs[0].scale``, and the value; None when every number is finite.
+
+    >>> non_finite_field({"inputs": [{"scale": 1.0}, {"scale": float("inf")}]})
+    ('inputs[1].scale', inf)
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where or "(top level)", value)
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for field, v in items:
+        found = non_finite_field(v, field)
+        if found is not None:
+            return found
+    return None
+
+
 def write_json_atomic(
-    path: str | Path, data: Any, *, indent: int = 2, default: Callable[[Any], Any] | None = None
+    path: str | Path,
+    data: Any,
+    *,
+    indent: int = 2,
+    default: Callable[[Any], Any] | None = None,
+    non_finite: str = "null",
 ) -> Path:
     """Serialise ``data`` first (so a value that cannot be encoded writes nothing), then write.
-    NaN and infinities are written as null (`finite_json`): the file is strict JSON."""
+    The file is strict JSON: NaN and infinities are written as null (`finite_json`), or, with
+    ``non_finite="refuse"``, raise ``ValueError`` naming the file and the field, and nothing is
+    written (a file whose every value means something, like a model card, where a null would
+    silently stand for a number that was wrong)."""
+    if non_finite not in ("null", "refuse"):
+        raise ValueError(f"non_finite must be 'null' or 'refuse', got {non_finite!r}")
+    if non_finite == "refuse":
+        if default is not None:  # numpy arrays, paths... as JSON sees them, then checked
+            data = json.loads(json.dumps(data, default=default))
+        if (found := non_finite_field(data)) is not None:
+            field, value = found
+            raise ValueError(
+                f"{path}: {field} is {value!r}, which JSON cannot hold (NaN and infinities "
+                "are not JSON); nothing written"
+            )
     data = finite_json(data, default)
     text = json.dumps(data, indent=indent, allow_nan=False) + "\n"
     return write_text_atomic(path, text)

@@ -88,15 +88,18 @@ def export_deadzone(
 def _write_variant(model, src: Path, dst: Path, suffix: str) -> Path:
     """Write an edited copy of ``src``'s model to ``dst`` with ``src``'s card, its name
     suffixed and its file and sha256 made the copy's (both files atomically)."""
-    from engine.atomic import write_bytes_atomic
+    from engine.atomic import write_bytes_atomic, write_json_atomic
+    from engine.models import refuse_non_finite_card
 
     data = model.SerializeToString()
     card = json.loads(Path(f"{src}.card.json").read_text())
     card["name"] = f"{card['name']}{suffix}"
     card["file"] = dst.name
     card["sha256"] = hashlib.sha256(data).hexdigest()
+    card_path = Path(f"{dst}.card.json")
+    refuse_non_finite_card(card_path, card)  # strict JSON, before the model is written
     write_bytes_atomic(dst, data)
-    write_bytes_atomic(Path(f"{dst}.card.json"), json.dumps(card, indent=2).encode())
+    write_json_atomic(card_path, card, non_finite="refuse")
     return dst
 
 

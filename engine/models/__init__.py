@@ -30,6 +30,7 @@ from engine.models._card import (
     load_card,
     model_files_stamp,
     model_format,
+    refuse_non_finite_card,
     sha256_file,
     validate_card_dict,
     verify_sha256,
@@ -97,6 +98,7 @@ __all__ = [
     "verify_model",
     "verify_sha256",
     "with_gray_night_input",
+    "refuse_non_finite_card",
     "write_card",
 ]
 

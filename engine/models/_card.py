@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.atomic import write_bytes_atomic, write_text_atomic
+from engine.atomic import non_finite_field, write_bytes_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     import onnx
@@ -35,6 +35,7 @@ __all__ = [
     "sha256_file",
     "validate_card_dict",
     "verify_sha256",
+    "refuse_non_finite_card",
     "write_card",
 ]
 
@@ -389,12 +390,31 @@ def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
     data["file"] = p.name
     data.setdefault("format", model_format(p))
     data["sha256"] = sha256_file(p)
+    out = card_path_for(p)
+    refuse_non_finite_card(out, data)
     problems = validate_card_dict(data)
     if problems:
         raise ModelError(f"{p}: refusing to write an invalid card: {problems[0]}")
-    out = card_path_for(p)
-    write_text_atomic(out, json.dumps(data, indent=2) + "\n")
+    write_json_atomic(out, data, non_finite="refuse")
     return out
+
+
+def refuse_non_finite_card(card_path: str | Path, data: dict[str, Any]) -> None:
+    """Raise :class:`ModelError` naming ``card_path`` and the field when a value of the card
+    is NaN or infinite.
+
+    A card is strict JSON (any reader, ``jq``, a partner's parser, can read it) and every
+    value in it is a contract: a scale, an offset, a range, a metric. Python's `json` wrote
+    the bare word ``NaN``, which no strict reader accepts; writing ``null`` instead would turn
+    a wrong number into "not given" (the schema then refuses the card, or a reader takes a
+    default), far from the step that produced it. So the card is refused, nothing written."""
+    found = non_finite_field(data)
+    if found is not None:
+        field, value = found
+        raise ModelError(
+            f"{card_path}: refusing to write the card: {field} is {value!r}, which JSON cannot "
+            "hold (NaN and infinities are not JSON)"
+        )
 
 
 def write_derived_model(

@@ -23,6 +23,7 @@ from engine.models._card import (
     ModelError,
     card_path_for,
     load_card,
+    refuse_non_finite_card,
     sha256_file,
     validate_card_dict,
 )
@@ -235,7 +236,9 @@ def to_blob(
         raise ModelError(f"{dst}: output name must end in .blob")
     has_card = card_path_for(src).is_file()
     if has_card:
-        verify_model(src)  # a stale or wrong card is refused before compiling
+        # a stale or wrong card is refused before compiling; so is a value the blob's card
+        # could not hold (NaN, infinity: not JSON), before minutes of compiling
+        refuse_non_finite_card(card_path_for(dst), verify_model(src).card.raw)
     elif camera_variant:
         raise ModelError(f"{src}: no model card; the camera variant needs it")
     if online:
@@ -287,6 +290,8 @@ def to_blob(
         # blob and card move into place together, the card last (it commits the pair): a
         # failure or an interrupt leaves the previous blob and card as they were
         card_name = card_path_for(dst).name
+        if card_data is not None:  # before anything moves: the previous pair stays
+            refuse_non_finite_card(card_path_for(dst), card_data)
         with StagedOutputs(
             dst.parent,
             marker=card_name if card_data is not None else None,
@@ -294,7 +299,7 @@ def to_blob(
         ) as stage:
             write_bytes_atomic(stage.path(dst.name), data)
             if card_data is not None:
-                write_json_atomic(stage.path(card_name), card_data)
+                write_json_atomic(stage.path(card_name), card_data, non_finite="refuse")
     return dst
 
 
