@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,19 +92,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _recorded_session_name(folder: Path) -> str | None:
     """The name of the session a data folder recorded in ``folder`` (``DATA/sessions/<uid>``),
-    read from that data folder's store; None for any other folder, or when the store cannot
-    say (not a NightLab data folder, another version, the session deleted since)."""
-    from engine.store import DB_NAME, Store, StoreError
+    read from that data folder's record (no lock, no migration: a schema v2 record of an older
+    NightLab is named too, where opening it as a read-only `Store` was refused and the folder's
+    uid was shown); None for any other folder, or when the record cannot say."""
+    from engine.store import recorded_session_name
 
-    root = folder.absolute().parent.parent
-    if folder.absolute().parent.name != "sessions" or not (root / DB_NAME).is_file():
+    if folder.absolute().parent.name != "sessions":
         return None
-    try:
-        with Store(root, read_only=True) as store:  # no lock: the app may be writing it
-            session = store.session(folder.name)
-    except (StoreError, KeyError, ValueError, OSError, sqlite3.Error):
-        return None
-    return session.name if session.uid == folder.name else None  # not a session of that id
+    return recorded_session_name(folder.absolute().parent.parent, folder.name)
 
 
 class ReplayCamera(Camera):

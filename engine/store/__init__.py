@@ -29,6 +29,8 @@ Public API
   `PairPage`; `VERDICTS`, `METRICS`.
 - `resolve_data_dir(path=None)`: ``--data-dir``, else ``$NIGHTLAB_DATA_DIR``, else the
   platform user data folder. `SCHEMA_VERSION`, `migrate` (``PRAGMA user_version``).
+- `recorded_session_name(data_dir, uid)`: a session's name read without opening the store (no
+  lock, no migration, any schema version up to this one): what a replay of its folder shows.
 - Errors: `StoreError` (one line for the user), `StoreBusy` (another process writes the
   folder); bad arguments raise ``ValueError``, unknown ids ``KeyError``.
 
@@ -60,6 +62,7 @@ from engine.store._paths import (
     default_data_dir,
     resolve_data_dir,
 )
+from engine.store._peek import recorded_session_name
 from engine.store._records import (
     METRICS,
     SORT_KEYS,
@@ -104,6 +107,7 @@ __all__ = [
     "database_problem",
     "default_data_dir",
     "migrate",
+    "recorded_session_name",
     "resolve_data_dir",
     "restore_session",
     "schema_version",
