@@ -394,6 +394,7 @@ class MainWindow(QMainWindow):
         follow(s.events.camera, self._bind_camera, self)
         follow(p.tracker.events.reference_changed, self._on_tracker_reference, self)
         follow(s.events.colorize_on, self._on_colorize_target, self)
+        follow(s.events.model_path, self._model_to_camera, self)
         self._bind_camera(s.camera)
 
     def _bind_camera(self, camera) -> None:
@@ -486,6 +487,16 @@ class MainWindow(QMainWindow):
                 source = ref.describe()
             # the tracker keeps its own read-only copy: keep the flag that came with it
             self.state.set_reference(ref.image, source, fixed_camera=ref.fixed_camera)
+
+    def _model_to_camera(self, _path: str) -> None:
+        """The camera's network follows the Model dock as the host's does: another model, or
+        the same file written over (an event for the path already set, `ModelPanel.load`),
+        reopens the OAK with it, its card read again (a blob compiled again over the same
+        path: the card's sha256 is the new blob's). Before, the camera kept the network and
+        the card it was opened with. A model that cannot run on the camera goes back to the
+        host, saying why."""
+        if self.state.colorize_on == "camera":
+            self._on_colorize_target("camera")
 
     def _on_colorize_target(self, where: str) -> None:
         """Host: ONNX Runtime on this machine. Camera: the OAK reopens with the model's blob

@@ -999,8 +999,9 @@ def _run_host_pipeline(
     tmp_path, colorizer, blob_source, frames, reference, leak, *, want=3, fps=10, latency=0.0,
     shown=None,
 ):  # fmt: skip
-    """ReplayVideo (night) -> host ImageManip -> BlobStandIn(shipped blob) -> colorizer;
-    ``shown`` collects the sequence number of every result shown, as it is shown."""
+    """ReplayVideo (night) -> host ImageManip -> BlobStandIn(the colorizer's blob, as the
+    device loads it from its path) -> colorizer; ``shown`` collects the sequence number of
+    every result shown, as it is shown."""
     video = tmp_path / "night.avi"
     _write_video(video, frames, fps=30)
     pipeline = dai.Pipeline(createImplicitDevice=False)
@@ -1013,7 +1014,9 @@ def _run_host_pipeline(
     replay.setLoop(True)
     replay.setFps(fps)
     night_queue = replay.out.createOutputQueue(maxSize=len(frames), blocking=True)
-    network = pipeline.create(BlobStandIn).configure(SHIPPED_BLOB, blob_source, latency=latency)
+    network = pipeline.create(BlobStandIn).configure(
+        colorizer.model_path, blob_source, latency=latency
+    )
     colorizer.build(pipeline, replay.out, network=network, manip_on_host=True)
     colorizer.set_reference(frames[0], reference, leak_mask=leak)
     pipeline.start()

@@ -51,6 +51,8 @@ class _FakeOak(SimulatedCamera):
     """
 
     opened_on: list[threading.Thread] = []
+    models: list = []
+    """The model each reopen put on the camera, in order."""
     in_use: set[str] = set()
     refuse_colorization = False
     fail_open_with_network = False
@@ -79,6 +81,7 @@ class _FakeOak(SimulatedCamera):
 
     def enable_colorization(self, model=None):
         type(self).opened_on.append(threading.current_thread())
+        type(self).models.append(model)
         if type(self).refuse_colorization:
             raise CameraError("OAK: the blob does not match its card")
         self.colorizer = _FakeNetwork((240, 320))
@@ -87,7 +90,7 @@ class _FakeOak(SimulatedCamera):
 
 @pytest.fixture(autouse=True)
 def _fresh_fake_devices():
-    _FakeOak.opened_on, _FakeOak.in_use = [], set()
+    _FakeOak.opened_on, _FakeOak.in_use, _FakeOak.models = [], set(), []
     _FakeOak.refuse_colorization = _FakeOak.fail_open_with_network = False
     yield
 
@@ -182,3 +185,47 @@ def test_reopening_the_oak_in_use_from_the_camera_dock_switches_to_it(
     new = win.state.camera
     assert new.info.device_id == "fake-mxid" and new.is_open and not first.is_open
     qtbot.waitUntil(lambda: new.latest_frame() is not None, timeout=TIMEOUT)
+
+
+def test_the_same_blob_path_loaded_again_after_it_was_written_over_reopens_the_oak_with_it(
+    qtbot, monkeypatch, open_window, tmp_path
+):
+    """As on the host (`ModelPanel.load`): the model loaded again from the same path after its
+    files were written over is a model change, and the camera's network follows it: the OAK
+    is reopened with the model, read again. Before, the camera kept what it was opened with
+    (an OakColorizer's card is read when it is made: the old sha256)."""
+    import json
+    import shutil
+
+    from engine.models import card_path_for, default_model_path, sha256_file
+
+    shipped = default_model_path().with_name("refcolor_s.blob")
+    blob = tmp_path / "refcolor_s.blob"
+    shutil.copyfile(shipped, blob)
+    shutil.copyfile(card_path_for(shipped), card_path_for(blob))
+    monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
+    first = _FakeOak()
+    win = open_window(first)
+    qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+    win.model_panel.load(str(blob))
+    assert win.state.model_path == str(blob)
+    win.model_panel.camera.click()
+    qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+    second = win.state.camera
+    assert _FakeOak.models == [str(blob)]
+    old_sha = sha256_file(blob)
+    qtbot.waitUntil(lambda: old_sha[:16] in win.model_panel.card.text(), timeout=TIMEOUT)
+
+    win.model_panel.load(str(blob))  # the same files: nothing to do
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    assert win.state.camera is second and _FakeOak.models == [str(blob)]
+
+    card = json.loads(card_path_for(blob).read_text())
+    card["description"] += " Compiled again."
+    card_path_for(blob).write_text(json.dumps(card, indent=2))  # written over, same path
+    win.model_panel.load(str(blob))
+    qtbot.waitUntil(lambda: win.state.camera is not second, timeout=TIMEOUT)
+    assert _FakeOak.models == [str(blob), str(blob)]
+    assert win.state.colorize_on == "camera" and isinstance(win.state.camera, _FakeOak)
+    assert _FakeOak.opened_on[-1] is not threading.main_thread()
+    qtbot.waitUntil(lambda: not second.is_open, timeout=TIMEOUT)  # the old one closed

@@ -308,19 +308,18 @@ class OakColorizer:
         params: RecombineParams | None = None,
         memory_limit: int = FRAMES_MEMORY_LIMIT,
         io: ModelIO | None = None,
+        stamp: tuple | None = None,
+        given_card: bool = False,
     ):
         from engine.colorize import RecombineParams
 
-        self.card = card
-        self.io = io
-        """The model's real inputs/outputs (``engine.models.ModelIO``) when loaded from a file."""
         self.model_path = Path(model_path)
         self.params = params if params is not None else RecombineParams()
-        night = card.input("night_l")
-        if night is None:
-            raise ValueError(f"{card.name}: the card has no night_l input")
-        self.night_input = night.name
-        self.ref_inputs = tuple(s.name for s in card.inputs if s.role != "night_l")
+        self._use_model(card, io)
+        self._stamp = stamp
+        """`engine.models.model_files_stamp` of the model files ``card``/``io`` were read from
+        (None: not loaded from a file, never read again); see `build`."""
+        self._given_card = card if given_card else None
         if int(memory_limit) < 1:
             raise ValueError(f"memory_limit must be >= 1 byte, got {memory_limit}")
         self.memory_limit = int(memory_limit)
@@ -351,6 +350,16 @@ class OakColorizer:
         """Most night frames the host had received after a result's own frame when that
         result arrived: how far behind the camera the network runs, in frames."""
 
+    def _use_model(self, card: ModelCard, io: ModelIO | None) -> None:
+        night = card.input("night_l")
+        if night is None:
+            raise ValueError(f"{card.name}: the card has no night_l input")
+        self.card = card
+        self.io = io
+        """The model's real inputs/outputs (``engine.models.ModelIO``) when loaded from a file."""
+        self.night_input = night.name
+        self.ref_inputs = tuple(s.name for s in card.inputs if s.role != "night_l")
+
     @classmethod
     def load(
         cls,
@@ -360,8 +369,40 @@ class OakColorizer:
         params: RecombineParams | None = None,
     ) -> OakColorizer:
         """Check the model (:func:`load_on_camera_model`) and make its colorizer."""
-        card, io = load_on_camera_model(path, card=card)
-        return cls(card, io.path, params=params, io=io)
+        from engine.models import model_files_stamp
+
+        where = default_on_camera_model() if path is None else Path(path)
+        stamp = model_files_stamp(where)  # before reading: a change meanwhile is seen later
+        checked, io = load_on_camera_model(path, card=card)
+        return cls(checked, io.path, params=params, io=io, stamp=stamp, given_card=card is not None)
+
+    def model_changed(self) -> bool:
+        """Whether the files at `model_path` (model, card) were written over since they were
+        read: a blob compiled again over the same path (``nightlab model to-blob``)."""
+        from engine.models import model_files_stamp
+
+        return self._stamp is not None and model_files_stamp(self.model_path) != self._stamp
+
+    def _follow_model_files(self) -> None:
+        """Read the model again if its files changed since they were read (see `build`).
+
+        Raises ``engine.models.ModelError`` (nothing deployed) when the new files do not pass
+        the camera checks."""
+        from engine.models import model_files_stamp
+
+        if not self.model_changed():
+            return
+        stamp = model_files_stamp(self.model_path)
+        card, io = load_on_camera_model(self.model_path, card=self._given_card)
+        with self._lock:
+            self._use_model(card, io)
+            self._stamp = stamp
+            # tensors made for the previous model's inputs: the next `set_reference` (the
+            # live view sends one every frame) makes them for this one
+            self._ref_messages = {}
+            self._reference = None
+            self._leak_mask = None
+            self._latest = self._cached = None
 
     # -- pipeline -------------------------------------------------------------------------
     def build(
@@ -371,10 +412,15 @@ class OakColorizer:
 
         ``network`` replaces the ``NeuralNetwork`` node (any node with ``inputs[name]`` and
         ``out``; tests use a host node); ``manip_on_host`` runs the resize stage on the host
-        (host-only pipelines). Called again on every reconnect.
+        (host-only pipelines). Called again on every reconnect, which loads the file at
+        `model_path` again: when it was written over since (a blob compiled again over the
+        same path), its card is read and checked again first, so the card (its sha256, its
+        inputs) is the one of the blob deployed. Before, the old card stayed with the new
+        blob. A new blob that fails the checks raises ``engine.models.ModelError``.
         """
         import depthai as dai
 
+        self._follow_model_files()
         width, height = self.night_size
         manip = pipeline.create(dai.node.ImageManip)
         if manip_on_host:
