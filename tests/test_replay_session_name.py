@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.camera import ReplayCamera
-from engine.store import DB_NAME, SCHEMA_VERSION, migrate
+from engine.store import SCHEMA_VERSION
+from tests.old_records import old_record, user_version
 
 
 def _recorded(store, name: str):
@@ -69,37 +69,16 @@ def test_the_window_shows_the_replayed_session_by_name(open_window, store, qtbot
     assert win.state.camera_spec == f"replay:{folder}"  # the spec still names the folder
 
 
-def _v2_record(data: Path, uid: str, name: str) -> Path:
-    """A data folder whose record is schema v2 (before ``verdicts.run_id``), as an older
-    NightLab left it: built by the store's own migrations up to v2, with the session's row."""
-    data.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(data / DB_NAME, isolation_level=None)
-    try:
-        migrate(conn, target=2)
-        conn.execute(
-            "INSERT INTO sessions (id, uid, name, created_at) VALUES (1, ?, ?, 1.0)", (uid, name)
-        )
-    finally:
-        conn.close()
-    return data
-
-
-def _user_version(data: Path) -> int:
-    conn = sqlite3.connect(data / DB_NAME)
-    try:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        conn.close()
-
-
 def test_a_session_of_a_schema_v2_record_is_named_by_its_name_and_the_record_is_left_as_is(
     store, tmp_path
 ):
     # Before: the read-only store refused a v2 record ("open it once for writing") and the
     # replay was named by its folder's uid, where a v3 record gave the session's name
     s, folder = _recorded(store, "north roof, night 1")
-    old = _v2_record(tmp_path / "old-data", s.uid, "north roof, night 1")
+    old = tmp_path / "old-data"
+    db = old_record(old, 2, uid=s.uid, name="north roof, night 1")
     shutil.copytree(folder, old / "sessions" / s.uid)
+    files = sorted((p.relative_to(old), p.stat().st_mtime_ns) for p in old.rglob("*"))
     cam = ReplayCamera(old / "sessions" / s.uid)
     cam.open()
     try:
@@ -107,14 +86,14 @@ def test_a_session_of_a_schema_v2_record_is_named_by_its_name_and_the_record_is_
         assert cam.info.details["folder"] == s.uid
     finally:
         cam.close()
-    assert _user_version(old) == 2  # a replay never migrates (nor writes) the record
-    assert sorted(p.name for p in old.iterdir()) == [DB_NAME, "sessions"]
+    assert user_version(db) == 2  # a replay never migrates (nor writes) the record
+    assert sorted((p.relative_to(old), p.stat().st_mtime_ns) for p in old.rglob("*")) == files
 
 
 def test_a_record_newer_than_this_nightlab_names_nothing(store, tmp_path):
     s, folder = _recorded(store, "roof")
-    new = _v2_record(tmp_path / "new-data", s.uid, "roof")
-    conn = sqlite3.connect(new / DB_NAME, isolation_level=None)
+    new = tmp_path / "new-data"
+    conn = sqlite3.connect(old_record(new, 2, uid=s.uid, name="roof"), isolation_level=None)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # its tables may differ
     conn.close()
     shutil.copytree(folder, new / "sessions" / s.uid)

@@ -7,13 +7,12 @@ the judge had looked at."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import numpy as np
 import pytest
 
-from engine.store import DB_NAME, SCHEMA_VERSION, Store, migrate
+from engine.store import SCHEMA_VERSION, Store
 from tests.conftest import aligned_pairs, gray_model, record_runs
+from tests.old_records import old_record, user_version
 
 
 @pytest.fixture
@@ -96,28 +95,17 @@ def test_a_verdict_records_the_run_it_was_given_on_and_the_pair_says_so(store, t
 
 
 def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_path):
-    db = tmp_path / DB_NAME
-    conn = sqlite3.connect(db, isolation_level=None)
-    migrate(conn, target=2)
-    conn.executescript(  # rows as NightLab's schema v2 wrote them (no verdicts.run_id)
+    db = old_record(  # rows as NightLab's schema v2 wrote them (no verdicts.run_id)
+        tmp_path,
+        2,
         """
-        INSERT INTO sessions (id, uid, name, created_at) VALUES (1, 'u1', 'old', 1.0);
-        INSERT INTO files (id, path, sha256, size, created_at) VALUES (1, 'x', 'h', 1, 1.0);
-        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
-                              created_at) VALUES (1, 1, 1, 'night', 4, 4, 1, 1.0, 1.0);
-        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
-                              created_at) VALUES (2, 1, 1, 'day', 4, 4, 3, 1.0, 1.0);
-        INSERT INTO pairs (id, session_id, night_id, created_at) VALUES (1, 1, 1, 1.0);
-        INSERT INTO pair_days (pair_id, capture_id, position) VALUES (1, 2, 0);
         INSERT INTO runs (id, pair_id, model_name, model_sha256, created_at)
             VALUES (7, 1, 'old-model', 'ab', 1.0);
         INSERT INTO verdicts (pair_id, verdict, note, created_at) VALUES (1, 'fail', 'old', 1.0);
-        """
+        """,
     )
-    conn.close()
-    (tmp_path / "x").write_bytes(b"x")
     with Store(tmp_path) as store:
-        assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+        assert user_version(db) == 3
         assert SCHEMA_VERSION == 3
         old = store.pair(1)
         assert (old.verdict, old.note, old.verdict_run_id) == ("fail", "old", None)

@@ -16,10 +16,10 @@ from engine.store import (
     Store,
     StoreBusy,
     StoreError,
-    migrate,
     resolve_data_dir,
 )
 from engine.store._paths import DB_NAME
+from tests.old_records import old_record, user_version
 
 
 @pytest.fixture
@@ -303,28 +303,16 @@ def test_data_dir_option_beats_environment_beats_platform(tmp_path, monkeypatch)
 
 
 def test_database_made_by_the_first_schema_is_upgraded_in_place(tmp_path):
-    db = tmp_path / DB_NAME
-    conn = sqlite3.connect(db, isolation_level=None)
-    migrate(conn, target=1)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     # rows as NightLab v1 wrote them (no pairs.verdict column yet)
-    conn.executescript(
+    db = old_record(
+        tmp_path,
+        1,
         """
-        INSERT INTO sessions (id, uid, name, created_at) VALUES (1, 'u1', 'old', 1.0);
-        INSERT INTO files (id, path, sha256, size, created_at) VALUES (1, 'x', 'h', 1, 1.0);
-        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
-                              created_at) VALUES (1, 1, 1, 'night', 4, 4, 1, 1.0, 1.0);
-        INSERT INTO captures (id, session_id, file_id, kind, width, height, channels, taken_at,
-                              created_at) VALUES (2, 1, 1, 'day', 4, 4, 3, 1.0, 1.0);
-        INSERT INTO pairs (id, session_id, night_id, ssim_mean, created_at)
-            VALUES (1, 1, 1, 0.5, 1.0);
-        INSERT INTO pair_days (pair_id, capture_id, position) VALUES (1, 2, 0);
         INSERT INTO verdicts (pair_id, verdict, created_at) VALUES (1, 'fail', 1.0);
         INSERT INTO verdicts (pair_id, verdict, created_at) VALUES (1, 'review', 2.0);
-        """
+        """,
     )
-    conn.close()
-    (tmp_path / "x").write_bytes(b"x")  # v1 paths were relative too: keep reconcile quiet
+    assert user_version(db) == 1
     with pytest.raises(StoreError, match="open it once for writing"):
         Store(tmp_path, read_only=True)
     with Store(tmp_path) as store:
