@@ -17,6 +17,7 @@ from engine.live import PairTracker
 from engine.live_preview import LivePreview
 from engine.pipeline import process_pair
 from tests.conftest import still_camera_frames
+from tests.live_feed import feed_one_at_a_time
 
 
 @pytest.fixture(scope="module")
@@ -107,17 +108,6 @@ def test_live_preview_reuses_the_registration_only_when_asked(
 ):
     day, nights = frames
     live = LivePreview(workers=1, colorize=False, realign_s=realign_s)
-    results = []
-    live.events.result.connect(results.append)
-    try:
-        live.set_reference(day, fixed_camera=True)
-        for i in range(4):
-            live.offer(nights[i % 3], i + 1)
-            deadline = time.monotonic() + 30
-            while len(results) <= i and time.monotonic() < deadline:
-                time.sleep(0.01)
-    finally:
-        live.stop()
-        assert live.join(timeout=20)
+    results = feed_one_at_a_time(live, day, nights, 4)
     assert len(results) == 4 and all(r.pair.ok for r in results)
     assert len(align_calls) == (1 if reuses else 4)

@@ -23,6 +23,7 @@ from engine.live import PairTracker
 from engine.live_preview import LivePreview
 from engine.pipeline import WarpedReference, process_pair
 from tests.conftest import still_camera_frames
+from tests.live_feed import feed_one_at_a_time
 
 
 @pytest.fixture(scope="module")
@@ -243,18 +244,7 @@ def test_live_preview_prepares_the_colorizer_once_per_registration(
 ):
     day, nights = frames
     live = LivePreview(workers=1, model_path=str(shipped_model), realign_s=realign_s)
-    results = []
-    live.events.result.connect(results.append)
-    try:
-        live.set_reference(day, fixed_camera=True)
-        for i in range(4):
-            live.offer(nights[i], i + 1)
-            deadline = time.monotonic() + 30
-            while len(results) <= i and time.monotonic() < deadline:
-                time.sleep(0.01)
-    finally:
-        live.stop()
-        assert live.join(timeout=20)
+    results = feed_one_at_a_time(live, day, nights, 4)
     assert len(results) == 4 and all(r.pair.colorized is not None for r in results)
     assert calls["planes"] == prepared
     assert calls["align"] == (1 if realign_s else 4)
