@@ -56,19 +56,26 @@ def test_a_written_card_is_strict_json_with_the_same_bytes_as_before(tiny):
     assert out.read_text() == json.dumps(card, indent=2) + "\n"
 
 
-def test_to_blob_refuses_a_card_it_could_not_write_before_compiling(tiny, tmp_path):
-    from engine.models import to_blob
+def test_a_card_with_a_bare_infinity_is_refused_when_read_and_to_blob_writes_nothing(
+    tiny, tmp_path
+):
+    # Before: Python's json read it, and to-blob compiled and wrote the blob's card with null
+    from engine.models import load_card, to_blob
 
     card = json.loads(card_path_for(tiny).read_text())
     card["fp16_tolerance"] = float("inf")
     card_path_for(tiny).write_text(json.dumps(card))  # Python's json: bare Infinity
+    expected = (
+        f"{card_path_for(tiny)}: card is not valid JSON (fp16_tolerance is inf: NaN and "
+        "infinities are not JSON)"
+    )
+    with pytest.raises(ModelError) as exc:
+        load_card(tiny)
+    assert str(exc.value) == expected
     dst = tmp_path / "out" / "tiny.blob"
     with pytest.raises(ModelError) as exc:
         to_blob(tiny, dst=dst)
-    assert str(exc.value) == (
-        f"{card_path_for(dst)}: refusing to write the card: fp16_tolerance is inf, which "
-        "JSON cannot hold (NaN and infinities are not JSON)"
-    )
+    assert str(exc.value) == expected
     assert not dst.parent.exists() or not any(dst.parent.iterdir())
 
 

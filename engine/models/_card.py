@@ -293,9 +293,17 @@ def _read_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ModelError(f"{path}: card is not UTF-8 text") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path}: card is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    found = non_finite_field(data)  # Python's json reads the bare NaN no strict reader takes
+    if found is not None:
+        field, value = found
+        raise ModelError(
+            f"{path}: card is not valid JSON ({field} is {value!r}: NaN and infinities are "
+            "not JSON)"
+        )
+    return data
 
 
 def load_card(path: str | Path) -> ModelCard:
