@@ -105,6 +105,10 @@ class MainWindow(QMainWindow):
         self.closing_threads: list[threading.Thread] = []
         self._settings = settings
         self._camera_unfollow: list = []
+        self._oak_reopen = "idle"
+        """``running`` while the OAK is being reopened with a model; ``again`` when the model
+        changed meanwhile: then it is reopened once more, from the camera that reopen made
+        (two at once fought over the device, and the second went back to the host)."""
         self._quit_confirmed = False
         self._title = {"camera": "", "run": ""}
         self.confirm_box: QMessageBox | None = None
@@ -510,6 +514,9 @@ class MainWindow(QMainWindow):
             self.show_message("on-camera colorization needs an OAK camera")
             self.state.colorize_on = "host"
             return
+        if self._oak_reopen != "idle":
+            self._oak_reopen = "again"
+            return
         if self._capture_holds_camera("reopen the OAK with the model"):
             self.state.colorize_on = "host"
             return
@@ -537,12 +544,21 @@ class MainWindow(QMainWindow):
             self.set_camera(new, self.state.camera_spec)
             self.preview.set_camera_colorizer(colorizer)
             self.show_message(f"Colorizing on the camera with {colorizer.card.name}")
+            reopened()
 
         def failed(_msg: str) -> None:
+            self._oak_reopen = "idle"  # back to the host: nothing to redo
             self.state.colorize_on = "host"
 
+        def reopened() -> None:
+            again, self._oak_reopen = self._oak_reopen == "again", "idle"
+            if again and self.state.colorize_on == "camera":
+                self._on_colorize_target("camera")  # the model changed meanwhile
+
+        self._oak_reopen = "running"
         self.show_message("Reopening the OAK with the model on the camera…")
-        self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization")
+        if self.jobs.submit(work, done=done, failed=failed, label="on-camera colorization") is None:
+            self._oak_reopen = "idle"  # shut down: nothing runs
 
     def export_dialog(self, *, show: bool = True, session=None):
         """The export dialog, on ``session``, else the open one, else the newest (a choice of

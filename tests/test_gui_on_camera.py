@@ -229,3 +229,40 @@ def test_the_same_blob_path_loaded_again_after_it_was_written_over_reopens_the_o
     assert win.state.colorize_on == "camera" and isinstance(win.state.camera, _FakeOak)
     assert _FakeOak.opened_on[-1] is not threading.main_thread()
     qtbot.waitUntil(lambda: not second.is_open, timeout=TIMEOUT)  # the old one closed
+
+
+def test_a_second_model_change_while_the_oak_reopens_waits_for_it_then_reopens_with_it(
+    qtbot, monkeypatch, open_window, tmp_path
+):
+    """Two model changes in a row while colorizing on the camera: the second reopen waits for
+    the first, then starts from the camera that one made. Before, both reopens ran from the
+    first camera: the second found the device taken and went back to the host."""
+    import shutil
+
+    from engine.models import card_path_for, default_model_path
+
+    shipped = default_model_path().with_name("refcolor_s.blob")
+    blobs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        blob = tmp_path / name / "refcolor_s.blob"
+        shutil.copyfile(shipped, blob)
+        shutil.copyfile(card_path_for(shipped), card_path_for(blob))
+        blobs.append(str(blob))
+    monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
+    first = _FakeOak()
+    win = open_window(first)
+    qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+    win.model_panel.camera.click()
+    qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+
+    win.state.model_path = blobs[0]
+    win.state.model_path = blobs[1]  # before the reopen with the first one is done
+    qtbot.waitUntil(lambda: _FakeOak.models[-1:] == [blobs[1]], timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    assert _FakeOak.models == [None, blobs[0], blobs[1]]
+    assert win.state.colorize_on == "camera", win.statusBar().currentMessage()
+    assert win.state.camera.is_open and "Colorizing on the camera" in (
+        win.statusBar().currentMessage()
+    )
