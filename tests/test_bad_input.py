@@ -17,6 +17,7 @@ import skimage.data
 from cli import main as cli_main
 from engine._image import read_image, write_image
 from tests.conftest import REPO
+from tests.model_files import copy_model
 
 
 def _nightlab(*args: str, env: dict | None = None, timeout: float = 180):
@@ -536,10 +537,7 @@ def test_eval_csv_onto_the_default_model_it_evaluates_is_refused(
     real = engine.models.default_model_path()
     if not real.is_file():
         pytest.skip(f"{real}: the default model is not installed")
-    model = tmp_path / "models" / real.name
-    model.parent.mkdir()
-    shutil.copy(real, model)
-    shutil.copy(card_path_for(real), card_path_for(model))
+    model = copy_model(real, tmp_path / "models")
     monkeypatch.setattr(engine.models, "default_model_path", lambda: model)
     before = model.read_bytes()
     for target in (model, card_path_for(model)):

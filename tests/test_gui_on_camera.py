@@ -21,6 +21,7 @@ pytest.importorskip("PySide6")
 
 import engine.camera  # noqa: E402
 from engine.camera import CameraError, CameraInfo, SimulatedCamera  # noqa: E402
+from tests.model_files import copy_model  # noqa: E402
 
 TIMEOUT = 30_000
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # no dialog left open
@@ -195,14 +196,10 @@ def test_the_same_blob_path_loaded_again_after_it_was_written_over_reopens_the_o
     is reopened with the model, read again. Before, the camera kept what it was opened with
     (an OakColorizer's card is read when it is made: the old sha256)."""
     import json
-    import shutil
 
     from engine.models import card_path_for, default_model_path, sha256_file
 
-    shipped = default_model_path().with_name("refcolor_s.blob")
-    blob = tmp_path / "refcolor_s.blob"
-    shutil.copyfile(shipped, blob)
-    shutil.copyfile(card_path_for(shipped), card_path_for(blob))
+    blob = copy_model(default_model_path().with_name("refcolor_s.blob"), tmp_path)
     monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
     first = _FakeOak()
     win = open_window(first)
@@ -237,18 +234,10 @@ def test_a_second_model_change_while_the_oak_reopens_waits_for_it_then_reopens_w
     """Two model changes in a row while colorizing on the camera: the second reopen waits for
     the first, then starts from the camera that one made. Before, both reopens ran from the
     first camera: the second found the device taken and went back to the host."""
-    import shutil
-
-    from engine.models import card_path_for, default_model_path
+    from engine.models import default_model_path
 
     shipped = default_model_path().with_name("refcolor_s.blob")
-    blobs = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        blob = tmp_path / name / "refcolor_s.blob"
-        shutil.copyfile(shipped, blob)
-        shutil.copyfile(card_path_for(shipped), card_path_for(blob))
-        blobs.append(str(blob))
+    blobs = [str(copy_model(shipped, tmp_path / name)) for name in ("a", "b")]
     monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
     first = _FakeOak()
     win = open_window(first)

@@ -12,7 +12,6 @@ the new blob is compiled by the local MyriadX compiler (skipped, with the reason
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -26,6 +25,7 @@ from engine.models import (
     to_blob,
 )
 from tests import test_camera_oak
+from tests.model_files import copy_model
 from tests.test_camera_oak import SHIPPED_BLOB, _run_host_pipeline, _scene
 
 #: the FP16 camera variant the shipped blob is compiled from (the stand-in's network)
@@ -39,19 +39,11 @@ def compiler():
         pytest.skip("local MyriadX compiler not available: " + "; ".join(map(str, missing)))
 
 
-def _copy_of_the_shipped_blob(folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    blob = folder / SHIPPED_BLOB.name
-    shutil.copyfile(SHIPPED_BLOB, blob)
-    shutil.copyfile(card_path_for(SHIPPED_BLOB), card_path_for(blob))
-    return blob
-
-
 @pytest.mark.slow
 def test_a_blob_compiled_again_over_its_path_is_deployed_with_its_own_card(
     tmp_path, blob_source, compiler
 ):
-    blob = _copy_of_the_shipped_blob(tmp_path / "models")
+    blob = copy_model(SHIPPED_BLOB, tmp_path / "models")
     frames, reference, leak = _scene(n=30)
     colorizer = OakColorizer.load(blob)
     old_sha = colorizer.card.sha256
@@ -74,7 +66,7 @@ def test_a_blob_compiled_again_over_its_path_is_deployed_with_its_own_card(
 
 
 def test_a_blob_written_over_by_one_that_cannot_run_on_the_camera_is_not_deployed(tmp_path):
-    blob = _copy_of_the_shipped_blob(tmp_path / "models")
+    blob = copy_model(SHIPPED_BLOB, tmp_path / "models")
     colorizer = OakColorizer.load(blob)
     card = json.loads(card_path_for(blob).read_text())
     blob.write_bytes(blob.read_bytes() + b"\0")  # no longer the blob its card describes
