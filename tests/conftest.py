@@ -109,6 +109,15 @@ def store(tmp_path):
 
 
 @pytest.fixture
+def data(tmp_path, monkeypatch):
+    """An empty data folder (``tmp_path/data``) set as ``$NIGHTLAB_DATA_DIR``: where a command
+    run without ``--data-dir`` records (a test file may define its own ``data``)."""
+    d = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
+    return d
+
+
+@pytest.fixture
 def read_only_store(tmp_path):
     """A session of two pairs in a store opened read-only (as on a partner's copy of the data):
     every write is refused."""

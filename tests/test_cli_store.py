@@ -12,13 +12,6 @@ from engine._image import write_image
 from engine.store import Store
 
 
-@pytest.fixture
-def data(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
-    return d
-
-
 def _images(tmp_path, rng):
     import skimage.data
 

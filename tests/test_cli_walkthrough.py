@@ -10,13 +10,6 @@ import cli
 from cli._doctor import check_data_dir
 
 
-@pytest.fixture
-def data(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
-    return d
-
-
 def test_sessions_show_sort_descending_as_the_readme_writes_it(data, capsys):
     # README: `nightlab sessions show ID ... [--sort -ssim_mean]`. Before, argparse took
     # "-ssim_mean" for an unknown option: "argument --sort: expected one argument", exit 2.

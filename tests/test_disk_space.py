@@ -197,13 +197,6 @@ def test_a_disk_measurement_that_fails_once_does_not_end_the_night(tmp_path):
         assert [e.message for e in logged] == skipped
 
 
-@pytest.fixture
-def data(tmp_path, monkeypatch):
-    d = tmp_path / "data"
-    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
-    return d
-
-
 def test_cli_refuses_a_night_the_disk_cannot_hold_in_one_line_and_creates_nothing(data, capsys):
     # a floor no disk has free: the whole night is refused before anything is written
     argv = ["capture", "--session", "roof", "--every", "10m", "--from", "21:00",
