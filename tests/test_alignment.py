@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from alignment import METHODS, MOTIONS, Alignment, align
-from alignment._types import apply_homography
 from alignment._verify import check_geometry
 from engine.data import load_visnir_pair
 from engine.synthetic_pairs import day_photos, night_from_day
 from tests.conftest import shared_path
+from tests.warp_errors import corner_error
 
 SIZE = (360, 480)  # (H, W): small enough to keep the suite fast, big enough for texture
 
@@ -21,14 +21,6 @@ SIZE = (360, 480)  # (H, W): small enough to keep the suite fast, big enough for
 @pytest.fixture(scope="module")
 def photos() -> list[np.ndarray]:
     return day_photos(SIZE)
-
-
-def corner_error(matrix: np.ndarray, truth: np.ndarray, shape: tuple[int, int]) -> float:
-    h, w = shape
-    c = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
-    return float(
-        np.mean(np.linalg.norm(apply_homography(matrix, c) - apply_homography(truth, c), axis=1))
-    )
 
 
 def about_centre(shape, *, angle=0.0, scale=1.0, shift=(0.0, 0.0), shear=0.0, persp=(0.0, 0.0)):

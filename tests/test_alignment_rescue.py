@@ -21,14 +21,7 @@ from alignment._types import apply_homography
 from alignment._verify import MIN_SIGNIFICANCE, peak_significance, verify, verify_faint
 from engine.data import load_visnir_pair
 from tests.conftest import shared_path
-
-
-def corner_error(matrix, truth, shape) -> float:
-    h, w = shape
-    c = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
-    return float(
-        np.mean(np.linalg.norm(apply_homography(matrix, c) - apply_homography(truth, c), axis=1))
-    )
+from tests.warp_errors import corner_error
 
 
 def similarity(angle_deg: float, scale: float, tx: float, ty: float, centre) -> np.ndarray:

@@ -15,18 +15,10 @@ from alignment import align
 from alignment._align import _PERSPECTIVE_SHARE, prefer_perspective
 from alignment._ecc import ecc_refine
 from alignment._prep import PreparedImage
-from alignment._types import apply_homography
 from alignment._verify import fine_agreement, verify
 from engine.data import load_visnir_pair
 from tests.conftest import shared_path
-
-
-def corner_error(matrix, truth, shape) -> float:
-    h, w = shape
-    c = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
-    return float(
-        np.mean(np.linalg.norm(apply_homography(matrix, c) - apply_homography(truth, c), axis=1))
-    )
+from tests.warp_errors import corner_error
 
 
 def visnir(category: str, stem: str):

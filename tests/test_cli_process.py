@@ -14,6 +14,7 @@ import skimage.data
 from cli import main as cli_main
 from engine._image import read_image, write_image
 from tests.conftest import BAD_IMAGE_FILES
+from tests.warp_errors import worst_corner_error
 
 
 def _night_from_day(day: np.ndarray, shift=(6.0, -4.0), angle=2.0) -> np.ndarray:
@@ -46,13 +47,6 @@ def _true_matrix(shape) -> np.ndarray:
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
-def _corner_error(matrix, truth, shape) -> float:
-    h, w = shape[:2]
-    c = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], float).T
-    a, b = matrix @ c, truth @ c
-    return float(np.linalg.norm(a[:2] / a[2] - b[:2] / b[2], axis=0).max())
-
-
 def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
     day, night = pair
     out = tmp_path / "out"
@@ -67,7 +61,7 @@ def test_process_writes_outputs_and_metrics(pair, tmp_path, capsys):
     # the recovered warp is the one the pair was made with: 6, -4 px and 2 degrees
     matrix = np.asarray(m["alignment"]["matrix"])
     shape = read_image(night, mode="gray").shape
-    assert _corner_error(matrix, _true_matrix(shape), shape) < 1.0
+    assert worst_corner_error(matrix, _true_matrix(shape), shape) < 1.0
     assert np.degrees(np.arctan2(-matrix[1, 0], matrix[0, 0])) == pytest.approx(ANGLE, abs=0.1)
     assert m["alignment"]["score"] > 0.5
     assert m["ssim_mean"] > 0.5 and m["leak_area_pct"] < 10.0  # nothing changed in the scene

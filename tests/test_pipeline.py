@@ -10,6 +10,7 @@ import skimage.data
 
 from engine.colorize import ReferenceTransferColorizer
 from engine.pipeline import process_pair
+from tests.warp_errors import worst_corner_error
 
 SHIFT, ANGLE = (6.0, -4.0), 2.0
 
@@ -26,17 +27,10 @@ def pair():
     return day, night, np.vstack([m, [0, 0, 1]])
 
 
-def _corner_error(matrix, truth, shape) -> float:
-    h, w = shape[:2]
-    c = np.array([[0, 0, 1], [w - 1, 0, 1], [w - 1, h - 1, 1], [0, h - 1, 1]], float).T
-    a, b = matrix @ c, truth @ c
-    return float(np.linalg.norm(a[:2] / a[2] - b[:2] / b[2], axis=0).max())
-
-
 def test_from_scratch_recovers_the_warp_and_masks_nothing(pair):
     day, night, truth = pair
     res = process_pair(day, night)
-    assert res.ok and _corner_error(res.alignment.matrix, truth, night.shape) < 1.0
+    assert res.ok and worst_corner_error(res.alignment.matrix, truth, night.shape) < 1.0
     assert res.aligned_reference.shape == (*night.shape, 3)
     assert res.valid.dtype == bool and res.valid.mean() > 0.9
     assert res.leak_mask.dtype == np.float32 and res.leak_mask.shape == night.shape
@@ -56,10 +50,10 @@ def test_initial_runs_only_a_refinement_and_lands_on_the_same_warp(pair):
     first = process_pair(day, night)
     again = process_pair(day, night, initial=first.alignment.matrix)
     assert again.ok and again.alignment.method == "ecc"  # no search from scratch
-    assert _corner_error(again.alignment.matrix, truth, night.shape) < 1.0
+    assert worst_corner_error(again.alignment.matrix, truth, night.shape) < 1.0
     # a start a few pixels off is pulled back onto the truth
     nudged = truth @ np.array([[1, 0, 3.0], [0, 1, -2.0], [0, 0, 1]])
-    assert _corner_error(process_pair(day, night, initial=nudged).alignment.matrix, truth,
+    assert worst_corner_error(process_pair(day, night, initial=nudged).alignment.matrix, truth,
                          night.shape) < 1.0  # fmt: skip
 
 
@@ -84,7 +78,7 @@ def test_rgb_night_is_reduced_to_luminance(pair):
     day, night, truth = pair
     res = process_pair(day, cv2.cvtColor(night, cv2.COLOR_GRAY2RGB))
     assert res.ok and res.night.ndim == 2
-    assert _corner_error(res.alignment.matrix, truth, night.shape) < 1.0
+    assert worst_corner_error(res.alignment.matrix, truth, night.shape) < 1.0
 
 
 @pytest.mark.parametrize(
