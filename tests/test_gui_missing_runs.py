@@ -49,12 +49,7 @@ def test_process_action_records_runs_for_exactly_the_pairs_without_one_off_the_g
     threads = _watch_run_threads(store)
 
     win, action = _open_on(open_window, store, session, qtbot)
-    qtbot.waitUntil(
-        lambda: action.button.text() == "Process 2 pairs without a run", timeout=GUI_TIMEOUT
-    )
-    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
-        action.button.click()
-    report, recorder = ended.args[0]
+    report, recorder = _process_all(action, qtbot, 2)
     assert (report.processed, report.failed, report.cancelled) == (2, 0, False), recorder.failures
 
     after = _runs_of(store, session)
@@ -126,13 +121,8 @@ def test_cancel_stops_between_pairs_and_leaves_a_record_that_verifies(
     assert "all present, checksums match" in capsys.readouterr().out
 
     # the next press resumes with the pairs still without a run
-    qtbot.waitUntil(
-        lambda: action.button.text() == f"Process {left} pair{'s' * (left != 1)} without a run",
-        timeout=GUI_TIMEOUT,
-    )
-    with qtbot.waitSignal(action.finished, timeout=120_000) as ended:
-        action.button.click()
-    assert ended.args[0][0].processed == left
+    report, _ = _process_all(action, qtbot, left)
+    assert report.processed == left
     assert all(len(rs) == 1 for rs in _runs_of(store, session).values())
 
 
@@ -269,6 +259,8 @@ def _retrained(path, gain: float) -> str:
 
 
 def _process_all(action, qtbot, n: int):
+    """Press "Process N pairs without a run" once it counts ``n``; (report, recorder) when
+    it has finished."""
     qtbot.waitUntil(
         lambda: action.button.text() == f"Process {n} pair{'s' * (n != 1)} without a run",
         timeout=GUI_TIMEOUT,
