@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPen, QPixmap
 
 from engine.run_views import RUN_ROLES
 from gui.pair_cache import THUMB_ROLES
+from gui.qa.grid_layout import COMPACT_THUMB
 
 if TYPE_CHECKING:
     from engine.store import Pair
@@ -33,7 +34,7 @@ Cell = tuple[QIcon | None, str]
 
 CAPTIONS = {"colorized": "Colorized", "masked": "Masked colorized", "mask": "Leak mask"}
 TILE_BACKGROUND = "#2b2f36"
-TILE_HATCH = "#3a3f48"
+TILE_HATCH = "#3d434d"
 TILE_TEXT = "#c9cdd4"
 
 
@@ -129,38 +130,48 @@ class GridThumbs:
         self._cells.pop((model_sha256, self._cache.key(pair)), None)
 
     def _no_run_tile(self, model: str) -> QIcon:
-        """A hatched tile saying "no run" and the model, at the large thumbnail size (the
-        compact rows show it scaled: the hatching says it there, the tooltip the rest)."""
+        """A hatched tile saying "no run" and the model, drawn at both row sizes (the compact
+        rows' 40x30 says "no run" alone, legible; the tooltip names the model)."""
         tile = self._tiles.get(model)
         if tile is not None:
             return tile
-        w, h = self._size.width(), self._size.height()
-        pix = QPixmap(w, h)
-        pix.fill(QColor(TILE_BACKGROUND))
-        p = QPainter(pix)
-        try:
-            p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setPen(QPen(QColor(TILE_HATCH), 3))
-            for x in range(-h, w, 12):
-                p.drawLine(x, h, x + h, 0)
-            p.setPen(QColor(TILE_TEXT))
-            font = QFont(p.font())
-            font.setPixelSize(max(9, h // 5))
-            font.setBold(True)
-            p.setFont(font)
-            p.drawText(QRect(0, 0, w, h // 2 + 2), Qt.AlignmentFlag.AlignHCenter
-                       | Qt.AlignmentFlag.AlignBottom, "no run")  # fmt: skip
-            font.setBold(False)
-            font.setPixelSize(max(8, h // 7))
-            p.setFont(font)
-            name = p.fontMetrics().elidedText(f"of {model}", Qt.TextElideMode.ElideRight, w - 6)
-            p.drawText(QRect(3, h // 2 + 2, w - 6, h // 2 - 2),
-                       Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)  # fmt: skip
-        finally:
-            p.end()
-        tile = QIcon(pix)
+        tile = QIcon()
+        for size in (self._size, COMPACT_THUMB):
+            tile.addPixmap(_tile(size, model if size.width() >= 64 else ""))
         self._tiles[model] = tile
         return tile
+
+
+def _tile(size: QSize, model: str) -> QPixmap:
+    w, h = size.width(), size.height()
+    pix = QPixmap(w, h)
+    pix.fill(QColor(TILE_BACKGROUND))
+    p = QPainter(pix)
+    try:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(QPen(QColor(TILE_HATCH), max(1, h // 24)))
+        step = max(6, h // 6)
+        for x in range(-h, w, step):
+            p.drawLine(x, h, x + h, 0)
+        p.setPen(QColor(TILE_TEXT))
+        font = QFont(p.font())
+        font.setBold(True)
+        font.setPixelSize(max(10, h // 5))
+        p.setFont(font)
+        centre = Qt.AlignmentFlag.AlignHCenter
+        if not model:
+            p.drawText(QRect(0, 0, w, h), centre | Qt.AlignmentFlag.AlignVCenter, "no run")
+            return pix
+        p.drawText(QRect(0, 0, w, h // 2 + 2), centre | Qt.AlignmentFlag.AlignBottom, "no run")
+        font.setBold(False)
+        font.setPixelSize(max(9, h // 6))
+        p.setFont(font)
+        name = p.fontMetrics().elidedText(f"of {model}", Qt.TextElideMode.ElideRight, w - 6)
+        p.drawText(QRect(3, h // 2 + 4, w - 6, h // 2 - 4), centre | Qt.AlignmentFlag.AlignTop,
+                   name)  # fmt: skip
+    finally:
+        p.end()
+    return pix
 
 
 def _icon(bgra) -> QIcon:
