@@ -94,13 +94,13 @@ class PairCache:
         # a run's outputs are its own (its registration, its model): not the pair's matrix
         return ("run", model_sha256, pair.id)
 
-    def clear(self) -> None:
+    def clear(self, *, runs: bool = False) -> None:
         """Forget every live render held (full views and thumbnails), e.g. when another model
         colorizes: the next request renders anew, and so do renders under way (who waits
-        for one gets a render made after this call). Stored runs' thumbnails stay: no model
-        made them now."""
+        for one gets a render made after this call). Stored runs' thumbnails stay (no model
+        made them now), unless ``runs`` (a benchmark's cold start)."""
         self._cache.clear()
-        for key in [k for k in self._thumbs if k[0] != "run"]:
+        for key in [k for k in self._thumbs if runs or k[0] != "run"]:
             del self._thumbs[key]
         self._generation += 1
 
