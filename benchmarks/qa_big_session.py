@@ -20,6 +20,12 @@ done, the page after it and back (◀: the page seen before shows its thumbnails
 renders them again when the cache no longer holds them). A 5 ms timer on the GUI thread
 records its longest gap in each step: the GUI thread's worst stall there. Prints one line
 per step and repeat, then medians and ranges.
+
+``--compare-sources`` instead pages the grid with each thumbnail source in turn, in each
+repeat (the order alternating): the live model's render, and the stored runs of the model
+with the most runs in the session (run ``nightlab reprocess --session NAME`` first), chosen
+in B's chooser as a user does. From cold caches each time: the first page's thumbnails,
+▶ to the next page and its thumbnails, ◀ back to the first.
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=int, default=1400, help="the pair to reach by paging")
     p.add_argument("--json", default=None)
     p.add_argument("--screenshot", default=None, help="PNG of the window at pair #target")
+    p.add_argument("--compare-sources", action="store_true",
+                   help="page with live vs stored-run thumbnails instead")  # fmt: skip
     args = p.parse_args(argv)
 
     t_start = time.perf_counter()
@@ -156,7 +164,31 @@ def main(argv: list[str] | None = None) -> int:
     def thumbs_done() -> bool:
         return all(not qa.table.item(r, 2).icon().isNull() for r in range(qa.table.rowCount()))
 
-    for _ in range(args.repeats):
+    for i in range(args.repeats if args.compare_sources else 0):
+        model = _most_run_model(store, session)
+        for source in (None, model) if i % 2 == 0 else (model, None):
+            name = "live" if source is None else "stored runs"
+            win.tabs.setCurrentIndex(0)
+            qa.sort.setCurrentText("Newest")
+            qa.first_page()
+            qa.sources.choose("b", None)  # the grid lets go of the runs' icons
+            win.state.session = None
+            _until(app, lambda: not win.jobs.active)
+            win.pair_cache.clear(runs=True)  # cold, both sources
+            qa.renders_changed()
+            win.state.session = session
+            win.tabs.setCurrentWidget(qa)
+            _until(app, lambda: listed() and qa.sources.runs is not None)
+            if not qa.sources.choose("b", source):
+                raise SystemExit(f"pair #{qa.current().id} has no run of {model}")
+            _until(app, thumbs_done)  # the source's first page, as a start
+            _until(app, lambda: not win.jobs.active)
+            step(f"{name}: ▶ a page, thumbnails", qa.next_page.click, listed, thumbs_done,
+                 drain=True)  # fmt: skip
+            step(f"{name}: ◀ back, thumbnails", qa.prev_page.click, listed, thumbs_done,
+                 drain=True)  # fmt: skip
+
+    for _ in range(0 if args.compare_sources else args.repeats):
         win.tabs.setCurrentIndex(0)
         qa.sort.setCurrentText("Newest")
         qa.first_page()
@@ -211,6 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     win.wait_closed(timeout=30)
     store.close()
     return 0
+
+
+def _most_run_model(store, session) -> str:
+    """The sha256 of the model with the most runs in ``session``."""
+    from collections import Counter
+
+    counts = Counter(r.model_sha256 for p in store.pairs(session_id=session.id)
+                     for r in store.runs(p.id))  # fmt: skip
+    if not counts:
+        raise SystemExit(f"session {session.name!r} has no runs: nightlab reprocess first")
+    return counts.most_common(1)[0][0]
 
 
 if __name__ == "__main__":

@@ -153,11 +153,20 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
         store.add_tags(pairs[1].id, "car-moved")
         # runs of two models, as `nightlab reprocess` leaves them, for the runs comparison
         from engine.models import write_tiny_model
-        from engine.reprocess import DEFAULT_OPTIONS, RunSpec, process_missing_runs
+        from engine.reprocess import (
+            DEFAULT_OPTIONS,
+            RunSpec,
+            missing_run_jobs,
+            process_missing_runs,
+        )
 
         gray = write_tiny_model(Path(scratch.name) / "models" / "gray.onnx", gain=0.0)
         for model in (None, gray):
-            process_missing_runs(store, s.session.id, RunSpec.for_model(model, **DEFAULT_OPTIONS))
+            spec = RunSpec.for_model(model, **DEFAULT_OPTIONS)
+            jobs = missing_run_jobs(store, s.session.id, spec)
+            if model is gray:  # one pair gets none: the grid's "no run" tile shows
+                jobs = [j for j in jobs if j.pair_id != pairs[1].id]
+            process_missing_runs(store, s.session.id, spec, jobs=jobs)
 
     writer = threading.Thread(target=judge, name="screenshot-writes")
     writer.start()
@@ -187,6 +196,9 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
     qa.sources.choose("b", runs[-1].model_sha256)
     wait(lambda: qa.view_a.caption().startswith("Colorized · run")
          and qa.view_b.caption().startswith("Colorized · run"), what="runs' views")  # fmt: skip
+    # the grid's thumbnails follow B's model: its runs, a tile where a pair has none
+    wait(lambda: all(qa.table.item(r, 4).toolTip().startswith(("Colorized · run", "Pair #"))
+                     for r in range(qa.table.rowCount())), what="runs' thumbnails")  # fmt: skip
     pump(1.0)
     shot(win, "qa-runs")
     qa.sources.choose("a", None)

@@ -12,6 +12,12 @@ and a quarter, 450 pairs, 59 MiB), so refilling a page as the record grows, or p
 renders nothing again. Before, 96 full renders held the thumbnails too: 4.4 MiB of RSS per
 recorded pair up to ~750 MiB at 640x480, and past 96 pairs each refill of the grid re-rendered
 the pairs pushed out, a backlog of jobs that grew with every pair.
+
+The QA grid may show a stored run's thumbnails instead (`request_run_thumbs`: the newest run
+of a chosen model, its PNGs read back, no model needed). They are held under their own key
+(the model's sha256 and the pair), in the same bound as the live ones, so a grid switched
+from one source to the other never finds the other's thumbnails, and switching back finds
+its own still held when they were shown recently.
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ if TYPE_CHECKING:
 
     from engine.pair_views import PairViews
     from engine.pipeline import PairResult, SupportsColorize
+    from engine.run_views import RunSummary
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
+
+    RunThumbs = tuple[RunSummary | None, dict]
 
 __all__ = ["THUMB_BYTES", "THUMB_ROLES", "THUMB_WIDTH", "PairCache"]
 
@@ -62,10 +71,14 @@ class PairCache:
         self._cache: OrderedDict[tuple, PairViews] = OrderedDict()
         self._waiting: dict[tuple, list[tuple[Callable, Callable | None]]] = {}
         """Renders under way: key -> (done, failed) of everyone waiting for it."""
-        self._thumbs: OrderedDict[tuple, dict] = OrderedDict()
+        self._thumbs: OrderedDict[tuple, dict | RunThumbs] = OrderedDict()
+        """`key` -> role -> BGRA (the live render's); `run_key` -> (the run, role -> BGRA)."""
         self._generation = 0
         """Counts `clear`s: a render begun before one is not kept, and who waits for it gets
         a render made anew (with the colorizer of now)."""
+        self._reread: set[tuple] = set()
+        """Run thumbnails being read when `forget_run_thumbs` was called for their pair: read
+        again when done (a run was recorded meanwhile: the newest may be another)."""
 
     @staticmethod
     def key(pair: Pair) -> tuple:
@@ -76,12 +89,19 @@ class PairCache:
         """Full renders held (at most ``size``)."""
         return len(self._cache)
 
-    def clear(self) -> None:
-        """Forget every render held (full views and thumbnails), e.g. when another model
+    @staticmethod
+    def run_key(pair: Pair, model_sha256: str) -> tuple:
+        # a run's outputs are its own (its registration, its model): not the pair's matrix
+        return ("run", model_sha256, pair.id)
+
+    def clear(self, *, runs: bool = False) -> None:
+        """Forget every live render held (full views and thumbnails), e.g. when another model
         colorizes: the next request renders anew, and so do renders under way (who waits
-        for one gets a render made after this call)."""
+        for one gets a render made after this call). Stored runs' thumbnails stay (no model
+        made them now), unless ``runs`` (a benchmark's cold start)."""
         self._cache.clear()
-        self._thumbs.clear()
+        for key in [k for k in self._thumbs if runs or k[0] != "run"]:
+            del self._thumbs[key]
         self._generation += 1
 
     @property
@@ -111,6 +131,83 @@ class PairCache:
             return {}
         self._thumbs.move_to_end(key)  # a page shown again keeps its thumbnails
         return thumbs
+
+    def run_thumbs(self, pair: Pair, model_sha256: str) -> RunThumbs | None:
+        """(the newest run of the model ``model_sha256`` the thumbnails are of, or None when
+        the pair has no run of it: then only the night and reference thumbnails; role ->
+        BGRA), or None while not read (or no longer held)."""
+        key = self.run_key(pair, model_sha256)
+        held = self._thumbs.get(key)
+        if held is not None:
+            self._thumbs.move_to_end(key)
+        return held
+
+    def request_run_thumbs(
+        self,
+        pair: Pair,
+        model_sha256: str,
+        done: Callable[[RunThumbs], None],
+        failed: Callable[[str], None] | None = None,
+    ) -> None:
+        """``done((run, thumbs))`` on the GUI thread once the thumbnails of the pair's newest
+        run of the model ``model_sha256`` are read (at once when held): its stored PNGs and
+        the pair's night frame and reference, on the job runner; no model is loaded."""
+        key = self.run_key(pair, model_sha256)
+        held = self.run_thumbs(pair, model_sha256)
+        if held is not None:
+            done(held)
+            return
+        if key in self._waiting:
+            self._waiting[key].append((done, failed))
+            return
+        self._waiting[key] = [(done, failed)]
+        store = self._store
+
+        def work() -> RunThumbs:
+            from engine.pair_views import load_pair_reference
+            from engine.run_views import load_run_views, newest_run_of, pair_runs
+
+            run = newest_run_of(pair_runs(store, pair.id), model_sha256)
+            if run is None:  # the pair's own images, beside a "no run" tile
+                night, fused = load_pair_reference(store, pair)
+                return None, _thumbnails_of({"night": night, "reference": fused.image})
+            return run, _thumbnails(load_run_views(store, pair, run.id))
+
+        def finished(out: RunThumbs) -> None:
+            waiting = self._waiting.pop(key, [])
+            if key in self._reread:  # a run of the pair recorded meanwhile: read again
+                self._reread.discard(key)
+                for cb, fb in waiting:
+                    self.request_run_thumbs(pair, model_sha256, cb, fb)
+                return
+            self._hold(key, out)
+            for cb, _fb in waiting:
+                cb(out)
+
+        def not_read(reason: str) -> None:
+            self._reread.discard(key)
+            for _cb, fb in self._waiting.pop(key, []):
+                if fb is not None:
+                    fb(reason)
+
+        self._jobs.submit(work, done=finished, failed=not_read,
+                          label=f"reading the thumbnails of pair #{pair.id}'s run")  # fmt: skip
+
+    def forget_run_thumbs(self, pair_id: int, model_sha256: str) -> None:
+        """A run of the model ``model_sha256`` was recorded for the pair ``pair_id``: the
+        thumbnails held of that model's newest run there (or of "no run") are read again
+        when asked."""
+        key = ("run", model_sha256, pair_id)
+        self._thumbs.pop(key, None)
+        if key in self._waiting:
+            self._reread.add(key)
+
+    def _hold(self, key: tuple, thumbs) -> None:
+        """Hold ``thumbs`` under ``key``, the least recently shown going past the bound."""
+        self._thumbs[key] = thumbs
+        self._thumbs.move_to_end(key)
+        while len(self._thumbs) > self._thumbs_kept:
+            self._thumbs.popitem(last=False)
 
     def request(
         self,
@@ -206,10 +303,7 @@ class PairCache:
                     self.request(pair, cb, fb)
                 return
             views, thumbs = out
-            self._thumbs[key] = thumbs
-            self._thumbs.move_to_end(key)
-            while len(self._thumbs) > self._thumbs_kept:
-                self._thumbs.popitem(last=False)
+            self._hold(key, thumbs)
             self._cache[key] = views
             self._cache.move_to_end(key)
             while len(self._cache) > self._size:
@@ -232,12 +326,13 @@ class PairCache:
 
 def _thumbnails(views: PairViews) -> dict:
     """role -> BGRA thumbnail; on the job thread (5 area resizes of a 720p pair: ~100 ms)."""
+    return _thumbnails_of({role: views.image(role) for role in THUMB_ROLES})
+
+
+def _thumbnails_of(images: dict) -> dict:
+    """role -> BGRA thumbnail of each image given (None: none); on the job thread."""
     from engine.overlay import as_display
     from engine.pair_views import thumbnail
 
-    thumbs = {}
-    for role in THUMB_ROLES:
-        img = views.image(role)
-        if img is not None:
-            thumbs[role] = as_display(thumbnail(img, THUMB_WIDTH))
-    return thumbs
+    return {role: as_display(thumbnail(img, THUMB_WIDTH)) for role, img in images.items()
+            if img is not None}  # fmt: skip

@@ -112,7 +112,7 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
     """More pairs than the cache keeps full renders of: the page's refills (one per pair
     recorded) reuse the thumbnails; the full renders stay at the cache's size."""
     import engine.pair_views as pv
-    import gui.qa.panel as qa_module
+    import gui.qa.grid_thumbs as thumbs_module
     from engine.app_state import AppState
     from engine.colorize import ReferenceTransferColorizer
     from gui.jobs import JobRunner
@@ -124,8 +124,8 @@ def test_the_qa_page_is_not_rendered_again_as_the_record_grows_and_renders_stay_
     renders, pixmaps = [], []
     real = pv.render_pair
     monkeypatch.setattr(pv, "render_pair", lambda *a, **k: renders.append(1) or real(*a, **k))
-    real_pixmap = qa_module._qpixmap
-    monkeypatch.setattr(qa_module, "_qpixmap", lambda b: pixmaps.append(1) or real_pixmap(b))
+    real_icon = thumbs_module._icon  # a thumbnail's pixmap and icon
+    monkeypatch.setattr(thumbs_module, "_icon", lambda b: pixmaps.append(1) or real_icon(b))
     state = AppState()
     state.session = session
     jobs = JobRunner()

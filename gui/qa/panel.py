@@ -12,7 +12,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut, QValidator
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut, QValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -37,6 +37,7 @@ from gui.live.canvas import ImageCanvas
 from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
 from gui.panes import fill_with_split, pane
 from gui.qa.grid_layout import GridLayout
+from gui.qa.grid_thumbs import GridThumbs, Source, source_text, thumbs_source
 from gui.qa.run_source import RunSources, SideImages
 from gui.table_fill import bulk_fill, set_cell, set_icon
 
@@ -98,12 +99,6 @@ all of them (tens of seconds at 640x480), and a page left behind still rendered.
 KEYS_HINT = "P pass · F fail · R review · J/K next/prev · +/−/0 zoom · W wipe · Esc: note → list"
 
 
-def _qpixmap(bgra) -> QPixmap:
-    """A thumbnail (BGRA, made on the job runner) as a pixmap: one small copy."""
-    h, w = bgra.shape[:2]
-    return QPixmap.fromImage(QImage(bgra.data, w, h, bgra.strides[0], QImage.Format.Format_RGB32))
-
-
 class QAPanel(QWidget):
     message = Signal(str)
     selected = Signal(object)
@@ -136,11 +131,14 @@ class QAPanel(QWidget):
         """The listed page's pairs still without thumbnails, in row order (`_ask_thumbs`)."""
         self._thumbs_asked = 0
         self._rows_shown: list[tuple] = []
-        """What each row shows: (its `Pair`, thumbnails set?): a refill skips rows that show
-        the same (a verdict changes one row of 200; a refill compared all 2,200 cells, ~30 ms
-        on the GUI thread at every verdict and every pair recorded)."""
-        self._icons: dict[tuple, list[QIcon]] = {}
+        """What each row shows: (its `Pair`, the thumbnails' source, thumbnails set?): a
+        refill skips rows that show the same (a verdict changes one row of 200; a refill
+        compared all 2,200 cells, ~30 ms on the GUI thread at every verdict and every pair
+        recorded)."""
+        self._grid_thumbs = GridThumbs(cache, THUMB)
         """The listed pairs' thumbnail icons (a refill sets them again, not made again)."""
+        self._thumb_source: Source = None
+        """Whose results the thumbnails show (`gui.qa.grid_thumbs.thumbs_source`)."""
         self._stale = True
         """The list changed while the panel was hidden: it is listed again when shown."""
         self._views: PairViews | None = None
@@ -238,6 +236,8 @@ class QAPanel(QWidget):
                     f"Sort by {name.lower()} (click again to reverse)"
                 )
         self.table.setToolTip(KEYS_HINT)
+        for c in range(2, 2 + len(THUMBS)):  # which results they are (changes with A / B)
+            self.table.horizontalHeaderItem(c).setToolTip(f"Thumbnails: {source_text(None)}")
 
         # the comparison
         self.mode = QComboBox()
@@ -253,6 +253,7 @@ class QAPanel(QWidget):
         self.sources = RunSources(store, jobs, self)
         self.source_a, self.source_b = self.sources.combo["a"], self.sources.combo["b"]
         self.sources.changed.connect(self._show_views)
+        self.sources.changed.connect(self._follow_thumb_source)
         self.wipe_pos = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.wipe_pos.setRange(0.0, 1.0)
         self.wipe_pos.setValue(0.5)
@@ -270,6 +271,8 @@ class QAPanel(QWidget):
             self.wipe_pos.valueChanged,
         ):
             sig.connect(lambda *_: self._show_views())
+        for combo in (self.role_a, self.role_b):
+            combo.currentIndexChanged.connect(lambda *_: self._follow_thumb_source())
         # after `_show_views` has shown the other comparison, at its own size
         self.mode.currentIndexChanged.connect(self._carry_view)
         cmp_bar = QHBoxLayout()
@@ -398,7 +401,7 @@ class QAPanel(QWidget):
     def renders_changed(self) -> None:
         """The pair cache was cleared (another model colorizes): the grid's thumbnails and
         the selected pair's views are made again, and nothing made before shows meanwhile."""
-        self._icons.clear()
+        self._grid_thumbs.forget_live()  # stored runs' thumbnails stand: no model made them
         self._rows_shown.clear()  # every row set again, without its old thumbnails
         self._views = None
         for view in (self.view_a, self.view_b, self.view_wipe):
@@ -527,8 +530,7 @@ class QAPanel(QWidget):
             for r, p in enumerate(pairs):
                 self._fill_row(r, p)
         self.table.blockSignals(False)
-        listed = {self._cache.key(p) for p in pairs}
-        self._icons = {k: v for k, v in self._icons.items() if k in listed}
+        self._grid_thumbs.keep_only(pairs, self._thumb_source)
         self._ask_thumbs()
         row = next((i for i, p in enumerate(pairs) if keep and p.id == keep.id), None)
         if select is not None and pairs:  # a page turned: the row asked for, or its last
@@ -552,18 +554,21 @@ class QAPanel(QWidget):
             set_cell(self.table, r, c, text, foreground=white,
                      background=_qcolor(colour) if colour else None, icon=icon)  # fmt: skip
 
-        # the pair's own thumbnails or none, set once: a reused row shows nothing of the pair
-        # it showed before, and an unchanged row is not touched
-        icons = self._thumb_icons(p)
-        if icons is None and p.aligned_ok:  # kept for every pair of a page: no render again
+        # the pair's own thumbnails from the source shown or none, set once: a reused row
+        # shows nothing of the pair (nor the source) it showed before, and an unchanged row
+        # is not touched
+        source = self._thumb_source
+        thumbs = self._grid_thumbs.cells(p, source)
+        if thumbs is None and p.aligned_ok:  # kept for every pair of a page: no render again
             self._thumbs_wanted.append(p)
-        shown = (p, icons is not None)
+        shown = (p, source, thumbs is not None)
         if r < len(self._rows_shown) and self._rows_shown[r] == shown:
             return
         cell(0, f"#{p.id}")
         cell(1, p.verdict or "—", VERDICT_COLOURS.get(p.verdict or ""))
         for i in range(len(THUMBS)):
-            cell(2 + i, "", icon=icons[i] if icons else None)
+            icon, tip = thumbs[i] if thumbs else (None, "")
+            set_cell(self.table, r, 2 + i, "", icon=icon, tooltip=tip)
         fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
         cell(2 + len(THUMBS), fmt(p.ssim_mean, ".3f"))
         cell(3 + len(THUMBS), fmt(p.leak_area_pct, ".1f"))
@@ -575,52 +580,79 @@ class QAPanel(QWidget):
             self._rows_shown.append(shown)
 
     def _ask_thumbs(self) -> None:
-        """Ask for the next rows' thumbnails, `THUMBS_IN_FLIGHT` pairs at a time."""
+        """Ask for the next rows' thumbnails from the source shown, `THUMBS_IN_FLIGHT` pairs
+        at a time (a stored run's: its PNGs read on the job runner, no model needed)."""
+        source = self._thumb_source
         while self._thumbs_asked < THUMBS_IN_FLIGHT and self._thumbs_wanted:
             p = self._thumbs_wanted.popleft()
-            if self._cache.thumbs(p):  # rendered meanwhile (the selected pair's views)
+            if self._grid_thumbs.held(p, source):  # made meanwhile (the selected pair's views)
                 self._show_thumbs(p.id)
                 continue
             self._thumbs_asked += 1
-            self._cache.request(
-                p,
-                lambda views, pid=p.id: self._thumb_answered(pid, views),
-                lambda _reason: self._thumb_answered(None, None),
-            )
+            if source is None:
+                self._cache.request(
+                    p,
+                    lambda views, pid=p.id: self._thumb_answered(pid, views),
+                    lambda _reason: self._thumb_answered(None, None),
+                )
+            else:
+                self._cache.request_run_thumbs(
+                    p,
+                    source[0],
+                    lambda _out, pid=p.id: self._thumb_answered(pid, None),
+                    lambda _reason: self._thumb_answered(None, None),
+                )
 
     def _thumb_answered(self, pair_id: int | None, views: PairViews | None) -> None:
+        """A row's thumbnails are made (``views``: the live render's, None for a stored
+        run's); shown if the row still shows their source (`_show_thumbs` asks the cache)."""
         self._thumbs_asked -= 1
-        if pair_id is not None:
+        if views is not None:
             self._thumbs(pair_id, views)
+        elif pair_id is not None:
+            self._show_thumbs(pair_id)
         self._ask_thumbs()
 
-    def _thumb_icons(self, pair: Pair) -> list[QIcon] | None:
-        """The pair's thumbnail icons, one a role (null where the role has none), made once
-        while the pair is listed (5 pixmaps a row a refill made 1,000 for a page of 200);
-        None while the pair has no thumbnails yet."""
-        key = self._cache.key(pair)
-        icons = self._icons.get(key)
-        if icons is None:
-            thumbs = self._cache.thumbs(pair)
-            if not thumbs:
-                return None
-            icons = [QIcon(_qpixmap(thumbs[r])) if r in thumbs else QIcon() for r in THUMBS]
-            self._icons[key] = icons
-        return icons
-
     def _show_thumbs(self, pair_id: int) -> bool:
-        """Set a listed pair's thumbnails in its row; False if it is not listed."""
+        """Set a listed pair's thumbnails from the source shown in its row; False if it is
+        not listed."""
         row = next((i for i, p in enumerate(self._pairs) if p.id == pair_id), None)
         if row is None:
             return False
-        icons = self._thumb_icons(self._pairs[row])
-        if icons is not None:
+        pair, source = self._pairs[row], self._thumb_source
+        cells = self._grid_thumbs.cells(pair, source)
+        if cells is not None:
             with bulk_fill(self.table):
-                for i, icon in enumerate(icons):
+                for i, (icon, tip) in enumerate(cells):
                     item = self.table.item(row, 2 + i)
                     if item is not None:
                         set_icon(item, icon)
+                        if item.toolTip() != tip:
+                            item.setToolTip(tip)
+            if row < len(self._rows_shown):
+                self._rows_shown[row] = (pair, source, True)
         return True
+
+    def _follow_thumb_source(self) -> None:
+        """The thumbnails follow the result a verdict is on (`thumbs_source`): when that is
+        another model's now, every row's thumbnails go at once (none of the other source's
+        stays under the new one) and the page's are asked from the new source."""
+        wanted = {side: self.sources.wanted(side) for side in ("a", "b")}
+        source = thumbs_source(self._roles(), wanted)
+        if source == self._thumb_source:
+            return
+        self._thumb_source = source
+        tip = f"Thumbnails: {source_text(source)}"
+        for c in range(2, 2 + len(THUMBS)):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        self._thumbs_wanted.clear()
+        self._grid_thumbs.keep_only(self._pairs, source)
+        self.table.blockSignals(True)
+        with bulk_fill(self.table):
+            for r, p in enumerate(self._pairs):
+                self._fill_row(r, p)
+        self.table.blockSignals(False)
+        self._ask_thumbs()
 
     def _thumbs(self, pair_id: int, views: PairViews) -> None:
         if not self._show_thumbs(pair_id):
@@ -774,6 +806,14 @@ class QAPanel(QWidget):
     def _run_added(self, run) -> None:
         if run.pair_id == self.sources.pair_id:
             self.sources.list_runs()
+        self._cache.forget_run_thumbs(run.pair_id, run.model_sha256)
+        source = self._thumb_source
+        row = next((i for i, p in enumerate(self._pairs) if p.id == run.pair_id), None)
+        if row is not None:
+            self._grid_thumbs.forget_run(self._pairs[row], run.model_sha256)
+        if row is not None and source is not None and source[0] == run.model_sha256:
+            self._fill_row(row, self._pairs[row])  # its "no run" tile goes; its run is read
+            self._ask_thumbs()
 
     def _wipe(self, sa: SideImages, sb: SideImages, a_role: str, b_role: str) -> None:
         """Compose the wipe on the job runner (a mask conversion, the wipe and the paint
