@@ -160,6 +160,31 @@ def test_a_verdict_on_the_live_render_names_no_run_though_the_pair_has_runs(
     assert store.verdicts(ids[0])[-1].run_id is None
 
 
+def test_a_verdict_on_bs_live_render_beside_a_stored_run_on_a_names_no_run(
+    runs_window, store, qtbot
+):
+    # the new model live on B, judged against a stored run on A: the verdict is on B's live
+    # render (it was recorded as given on A's run, the baseline)
+    win, ids, runs = runs_window
+    qa = win.qa
+    qa_oldest_first(win, qtbot, row=0)
+    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
+    shipped = runs[ids[0]]["shipped"]
+    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
+    assert qa.sources.choose("a", shipped.model_sha256)
+    qtbot.waitUntil(
+        lambda: (
+            _shows(qa.view_a, _stored(store, shipped))
+            and qa.view_b.caption() == "Colorized · live model"
+        ),
+        timeout=GUI_TIMEOUT,
+    )
+    assert qa.judged_on.text() == "on: live model"
+    qtbot.keyClick(qa.table, "F")
+    qtbot.waitUntil(lambda: store.pair(ids[0]).verdict == "fail", timeout=GUI_TIMEOUT)
+    assert store.verdicts(ids[0])[-1].run_id is None
+
+
 def test_a_run_recorded_for_the_pair_shown_comes_into_its_chooser(
     runs_window, store, qtbot, tmp_path
 ):
