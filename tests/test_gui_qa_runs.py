@@ -185,6 +185,33 @@ def test_a_verdict_on_bs_live_render_beside_a_stored_run_on_a_names_no_run(
     assert store.verdicts(ids[0])[-1].run_id is None
 
 
+def test_a_verdict_beside_a_run_that_cannot_be_shown_is_not_recorded_on_that_run(
+    runs_window, store, qtbot
+):
+    # B's run lost its colorized file: B says why and shows nothing, A shows the live model's
+    # render; the verdict is on what was seen (it named B's unseen run)
+    win, ids, runs = runs_window
+    qa = win.qa
+    gray = runs[ids[0]]["gray"]
+    (store.root / gray.outputs["colorized"]).unlink()
+    qa_oldest_first(win, qtbot, row=0)
+    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
+    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
+    assert qa.sources.choose("b", gray.model_sha256)
+    qtbot.waitUntil(
+        lambda: (
+            f"Run #{gray.id} cannot be shown" in qa.view_b.placeholder()
+            and qa.view_a.caption() == "Colorized · live model"
+        ),
+        timeout=GUI_TIMEOUT,
+    )
+    assert not qa.view_b.has_image() and "file missing" in qa.view_b.placeholder()
+    assert qa.judged_on.text() == "on: live model"
+    qtbot.keyClick(qa.table, "P")
+    qtbot.waitUntil(lambda: store.pair(ids[0]).verdict == "pass", timeout=GUI_TIMEOUT)
+    assert store.verdicts(ids[0])[-1].run_id is None
+
+
 def test_a_run_recorded_for_the_pair_shown_comes_into_its_chooser(
     runs_window, store, qtbot, tmp_path
 ):

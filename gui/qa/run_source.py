@@ -274,16 +274,18 @@ class RunSources(QObject):
     def verdict_run(self, roles: dict[str, str]) -> int | tuple[str, str] | None:
         """The run a verdict given now is on: that of the side whose result is judged, B
         (colorized by default) unless B shows only the pair's own night frame or reference,
-        or a model's run the pair does not have; then A. None when that side shows the live
-        model's render, or neither shows a result: a run on A beside the live model's B is
-        the baseline B is compared with, not what is judged (the verdict named A's run). A
-        model whose run is not listed yet is given as (sha256, name): the verdict's job finds
-        the pair's newest run of it."""
+        or a run the pair does not have or whose images could not be read; then A. None
+        when that side shows the live model's render, or neither shows a result: a run on A
+        beside the live model's B is the baseline B is compared with, not what is judged
+        (the verdict named A's run). A model whose run is not listed yet is given as
+        (sha256, name): the verdict's job finds the pair's newest run of it."""
         for side in ("b", "a"):
             if roles[side] not in RUN_ROLES:
                 continue
             data = self.combo[side].currentData() or ("live",)
             if data[0] == "run":
+                if int(data[1]) in self._failed:
+                    continue  # its images could not be read: the side shows only why
                 return int(data[1])
             if data[0] == "missing":
                 if self._runs is None:
