@@ -160,18 +160,30 @@ def test_a_verdict_on_the_live_render_names_no_run_though_the_pair_has_runs(
     assert store.verdicts(ids[0])[-1].run_id is None
 
 
+def _colour_on_both_sides(qa, qtbot, win, pair_id, side: str, run) -> None:
+    """The first pair, colorized on A as on B, ``side`` showing ``run``'s model."""
+    qa_oldest_first(win, qtbot, row=0)
+    qtbot.waitUntil(lambda: _listed(qa, pair_id), timeout=GUI_TIMEOUT)
+    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
+    assert qa.sources.choose(side, run.model_sha256)
+
+
+def _judged_on_no_run(qa, qtbot, store, pair_id, key: str, verdict: str) -> None:
+    """Said before the key, then recorded: the verdict names no stored run."""
+    assert qa.judged_on.text() == "on: live model"
+    qtbot.keyClick(qa.table, key)
+    qtbot.waitUntil(lambda: store.pair(pair_id).verdict == verdict, timeout=GUI_TIMEOUT)
+    assert store.verdicts(pair_id)[-1].run_id is None
+
+
 def test_a_verdict_on_bs_live_render_beside_a_stored_run_on_a_names_no_run(
     runs_window, store, qtbot
 ):
     # the new model live on B, judged against a stored run on A: the verdict is on B's live
     # render (it was recorded as given on A's run, the baseline)
     win, ids, runs = runs_window
-    qa = win.qa
-    qa_oldest_first(win, qtbot, row=0)
-    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
-    shipped = runs[ids[0]]["shipped"]
-    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
-    assert qa.sources.choose("a", shipped.model_sha256)
+    qa, shipped = win.qa, runs[ids[0]]["shipped"]
+    _colour_on_both_sides(qa, qtbot, win, ids[0], "a", shipped)
     qtbot.waitUntil(
         lambda: (
             _shows(qa.view_a, _stored(store, shipped))
@@ -179,10 +191,7 @@ def test_a_verdict_on_bs_live_render_beside_a_stored_run_on_a_names_no_run(
         ),
         timeout=GUI_TIMEOUT,
     )
-    assert qa.judged_on.text() == "on: live model"
-    qtbot.keyClick(qa.table, "F")
-    qtbot.waitUntil(lambda: store.pair(ids[0]).verdict == "fail", timeout=GUI_TIMEOUT)
-    assert store.verdicts(ids[0])[-1].run_id is None
+    _judged_on_no_run(qa, qtbot, store, ids[0], "F", "fail")
 
 
 def test_a_verdict_beside_a_run_that_cannot_be_shown_is_not_recorded_on_that_run(
@@ -191,13 +200,9 @@ def test_a_verdict_beside_a_run_that_cannot_be_shown_is_not_recorded_on_that_run
     # B's run lost its colorized file: B says why and shows nothing, A shows the live model's
     # render; the verdict is on what was seen (it named B's unseen run)
     win, ids, runs = runs_window
-    qa = win.qa
-    gray = runs[ids[0]]["gray"]
+    qa, gray = win.qa, runs[ids[0]]["gray"]
     (store.root / gray.outputs["colorized"]).unlink()
-    qa_oldest_first(win, qtbot, row=0)
-    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
-    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
-    assert qa.sources.choose("b", gray.model_sha256)
+    _colour_on_both_sides(qa, qtbot, win, ids[0], "b", gray)
     qtbot.waitUntil(
         lambda: (
             f"Run #{gray.id} cannot be shown" in qa.view_b.placeholder()
@@ -206,10 +211,7 @@ def test_a_verdict_beside_a_run_that_cannot_be_shown_is_not_recorded_on_that_run
         timeout=GUI_TIMEOUT,
     )
     assert not qa.view_b.has_image() and "file missing" in qa.view_b.placeholder()
-    assert qa.judged_on.text() == "on: live model"
-    qtbot.keyClick(qa.table, "P")
-    qtbot.waitUntil(lambda: store.pair(ids[0]).verdict == "pass", timeout=GUI_TIMEOUT)
-    assert store.verdicts(ids[0])[-1].run_id is None
+    _judged_on_no_run(qa, qtbot, store, ids[0], "P", "pass")
 
 
 def test_a_run_recorded_for_the_pair_shown_comes_into_its_chooser(
