@@ -198,9 +198,18 @@ def is_partial(path: str | Path) -> bool:
 
 @contextlib.contextmanager
 def atomic_write(
-    path: str | Path, *, mode: str = "wb", encoding: str | None = None, mkdir: bool = True
+    path: str | Path,
+    *,
+    mode: str = "wb",
+    encoding: str | None = None,
+    mkdir: bool = True,
+    replace: bool = True,
 ) -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` only when the block ends without error.
+
+    ``replace=False``: the file takes the name only if nothing has it when the block ends
+    (`FileExistsError` otherwise, the temporary removed): a file another process made there
+    meanwhile is kept, however long the block took to finish (a big zip's fsync).
 
     Parameters
     ----------
@@ -271,7 +280,12 @@ def atomic_write(
             except OSError as exc:
                 raise WriteError(exc.errno, exc.strerror, str(target)) from None
         try:
-            os.replace(tmp, target)
+            if replace:
+                os.replace(tmp, target)
+            else:
+                _link_as_new(tmp, target)
+        except FileExistsError:
+            raise
         except OSError as exc:
             raise WriteError(exc.errno, exc.strerror, str(target)) from None
     except BaseException:
@@ -281,6 +295,32 @@ def atomic_write(
     finally:
         _unregister(tmp)
     fsync_dir(folder)
+
+
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
+"""``link`` refused by the file system itself (FAT and exFAT, some network shares)."""
+
+
+def _link_as_new(tmp: str, target: Path) -> None:
+    """Give the finished ``tmp`` the name ``target`` only if no file has it: a hard link is
+    made or refused atomically (a rename replaces), then the temporary name goes. A file
+    system without hard links gets a check and a rename (a window of a syscall, not of the
+    whole write)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already; not replaced", str(target)) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(
+                errno.EEXIST, "exists already; not replaced", str(target)
+            ) from None
+        os.replace(tmp, target)
+        return
+    with contextlib.suppress(FileNotFoundError):  # (gone already: a process ending at once)
+        os.unlink(tmp)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> Path:

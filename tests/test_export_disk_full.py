@@ -118,6 +118,34 @@ def test_a_bag_made_elsewhere_while_exporting_is_kept_and_the_export_says_so(tmp
     assert [p.name for p in out.parent.iterdir()] == [name]  # nothing else left behind
 
 
+def test_a_zip_made_elsewhere_while_the_export_ends_its_own_is_kept(tmp_path, monkeypatch):
+    # the check before the zip's end came seconds before its rename on a big bag (its central
+    # directory, its fsync): another export of the same name that finished then was replaced
+    import zipfile
+
+    from engine.exchange import export_session
+
+    store, s = _one_pair_store(tmp_path / "data")
+    out = tmp_path / "out" / "night.zip"
+    out.parent.mkdir()
+    real_close = zipfile.ZipFile.close
+
+    def other_export_finishes_meanwhile(self) -> None:
+        if self.mode == "w" and not out.exists():
+            out.write_bytes(b"the other export")
+        real_close(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "close", other_export_finishes_meanwhile)
+    try:
+        with pytest.raises(FileExistsError) as caught:
+            export_session(store, s.id, out, as_zip=True)
+    finally:
+        store.close()
+    assert str(caught.value) == f"{out}: appeared while exporting; not overwritten"
+    assert out.read_bytes() == b"the other export"
+    assert [p.name for p in out.parent.iterdir()] == ["night.zip"]  # no temporary left
+
+
 @pytest.mark.parametrize("as_zip", [True, False], ids=["zip", "folder"])
 def test_a_store_file_removed_while_exporting_is_named_as_missing_and_nothing_is_left(
     tmp_path, as_zip
