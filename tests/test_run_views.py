@@ -95,8 +95,10 @@ def test_a_verdict_records_the_run_it_was_given_on_and_the_pair_says_so(store, t
         store.set_verdict(first, "pass", run_id=9999)
 
 
-def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_path):
-    db = tmp_path / DB_NAME
+def _schema_v2_record(folder) -> sqlite3.Connection:
+    """A data folder whose record NightLab's schema v2 wrote (no verdicts.run_id): a pair with
+    a run of 'old-model' and a verdict 'fail' noted 'old'; returns a connection to it."""
+    db = folder / DB_NAME
     conn = sqlite3.connect(db, isolation_level=None)
     migrate(conn, target=2)
     conn.executescript(  # rows as NightLab's schema v2 wrote them (no verdicts.run_id)
@@ -114,8 +116,13 @@ def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_pa
         INSERT INTO verdicts (pair_id, verdict, note, created_at) VALUES (1, 'fail', 'old', 1.0);
         """
     )
-    conn.close()
-    (tmp_path / "x").write_bytes(b"x")
+    (folder / "x").write_bytes(b"x")
+    return conn
+
+
+def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_path):
+    db = tmp_path / DB_NAME
+    _schema_v2_record(tmp_path).close()
     with Store(tmp_path) as store:
         assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
         assert SCHEMA_VERSION == 3
@@ -124,6 +131,30 @@ def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_pa
         assert store.verdicts(1)[0].run_id is None
         store.set_verdict(1, "review", run_id=7)
         assert (store.pair(1).verdict_run_id, store.pair(1).verdict_model) == (7, "old-model")
+
+
+def test_a_schema_v2_record_is_read_as_it_is_by_a_reader_that_cannot_upgrade_it(tmp_path, capsys):
+    # Before: every read-only open of a v2 record was refused ("open it once for writing"):
+    # an export or `sessions show` beside a capture started before the upgrade (its writer
+    # holds the folder), a partner's copy on a read-only disk
+    import json
+
+    import cli
+
+    _schema_v2_record(tmp_path).close()
+    with Store(tmp_path, read_only=True) as store:
+        assert store.schema == 2
+        (pair,) = store.pairs()
+        assert (pair.verdict, pair.note, pair.verdict_run_id) == ("fail", "old", None)
+        assert store.pair(1).verdict_model is None
+        assert [(v.verdict, v.run_id) for v in store.verdicts(1)] == [("fail", None)]
+        assert [r.id for r in store.runs(1)] == [7]
+    assert cli.main(["sessions", "show", "old", "--json", "--data-dir", str(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(p["verdict"], p["verdict_run_id"]) for p in shown["pairs"]] == [("fail", None)]
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2  # left as it was
+    db.close()
 
 
 def test_sessions_show_says_which_run_each_verdict_was_given_on(tmp_path, capsys):
