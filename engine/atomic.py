@@ -368,21 +368,39 @@ def finite_json(value: Any, default: Callable[[Any], Any] | None = jsonable) -> 
     Python's `json` writes them as the bare words ``NaN`` / ``Infinity``, which are not JSON:
     a strict parser (``jq``, JavaScript's ``JSON.parse``, a partner's reader) refuses the
     whole document. What `json` cannot encode itself goes through ``default`` first (numpy,
-    paths, dataclasses with `jsonable`), so a NaN inside a numpy array is caught too; tuples
-    become lists, as `json` writes them.
+    paths, dataclasses with `jsonable`), so a NaN inside a numpy array is caught too. A dict,
+    list or tuple is copied only when something in it changed (a tuple then as a list, as
+    `json` writes it): ``sessions show --json`` of a long night is not held twice.
 
     >>> import numpy as np
     >>> finite_json({"ssim": float("nan"), "m": np.array([1.0, np.inf]), "t": (1, -np.inf)})
     {'ssim': None, 'm': [1.0, None], 't': [1, None]}
+    >>> kept = {"pairs": [{"ssim": 0.8}]}
+    >>> finite_json(kept) is kept
+    True
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, int)):
         return value
     if isinstance(value, dict):
-        return {k: finite_json(v, default) for k, v in value.items()}
+        changed: dict | None = None
+        for k, v in value.items():
+            f = finite_json(v, default)
+            if f is not v and changed is None:
+                changed = dict(value)
+            if changed is not None:
+                changed[k] = f
+        return value if changed is None else changed
     if isinstance(value, (list, tuple)):
-        return [finite_json(v, default) for v in value]
+        items: list | None = None
+        for i, v in enumerate(value):
+            f = finite_json(v, default)
+            if f is not v and items is None:
+                items = list(value)
+            if items is not None:
+                items[i] = f
+        return value if items is None else items
     if default is None:
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
     return finite_json(default(value), default)
