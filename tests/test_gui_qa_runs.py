@@ -275,3 +275,44 @@ def test_runs_that_cannot_be_listed_are_said_not_taken_for_no_run(
     qtbot.waitUntil(lambda: "unreadable" in qa.view_b.placeholder(), timeout=GUI_TIMEOUT)
     assert "malformed" in qa.view_b.placeholder() and not qa.view_b.has_image()
     assert "has no run" not in qa.view_b.placeholder()
+
+
+def test_a_deleted_sessions_run_is_not_shown_for_the_run_given_its_id(store, open_window, qtbot):
+    # SQLite gives a deleted session's pair and run ids to the next ones recorded: the views
+    # kept under a run's id were shown for the new run of that id (another night's images)
+    old = aligned_pairs(store, 2)
+    old_ids = [p.id for p in store.pairs(session_id=old.id, sort="id")]
+    old_runs = record_runs(store, old.id)
+    old_image = _stored(store, old_runs[1])
+    win = open_window(resolution=(160, 120), fps=15.0)
+    qa = win.qa
+    win.state.session = store.session(old.id)
+    win.tabs.setCurrentWidget(qa)
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 2, timeout=GUI_TIMEOUT)
+    qa_oldest_first(win, qtbot, row=1)
+    qtbot.waitUntil(lambda: _listed(qa, old_ids[1]), timeout=GUI_TIMEOUT)
+    assert qa.sources.choose("b", old_runs[1].model_sha256)
+    qtbot.waitUntil(lambda: _shows(qa.view_b, old_image), timeout=GUI_TIMEOUT)
+
+    win.state.session = None
+    made = {}
+
+    def deleted_then_another_night() -> None:  # (the store refuses writes on the GUI thread)
+        store.delete_session(old.id)
+        new = aligned_pairs(store, 3)
+        ids = [p.id for p in store.pairs(session_id=new.id, sort="id")]
+        runs = record_runs(store, new.id, pair_ids=[ids[0], ids[2]])
+        made.update(session=new, ids=ids, run=runs[1])
+
+    worker = threading.Thread(target=deleted_then_another_night)
+    worker.start()
+    worker.join(timeout=120)
+    new_run, new_pair = made["run"], made["ids"][2]
+    assert (new_run.id, new_run.pair_id) == (old_runs[1].id, new_pair)  # the id given again
+    new_image = _stored(store, new_run)
+    assert not np.array_equal(new_image, old_image)
+    win.state.session = made["session"]
+    qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=GUI_TIMEOUT)
+    qa_oldest_first(win, qtbot, row=2)
+    qtbot.waitUntil(lambda: _listed(qa, new_pair) and qa.view_b.has_image(), timeout=GUI_TIMEOUT)
+    assert _shows(qa.view_b, new_image)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox
 
 from engine.run_views import RUN_ROLES, newest_run_of
+from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.pair_views import PairViews
@@ -69,6 +70,9 @@ class RunSources(QObject):
         self._views: OrderedDict[int, PairViews] = OrderedDict()
         self._loading: set[int] = set()
         self._failed: dict[int, str] = {}
+        self._views_gen = 0
+        """Bumped when ids may name other runs: a deleted session's pair and run ids are
+        given again to the next ones recorded (SQLite reuses the highest rowids)."""
         self._filling = False
         for side in ("a", "b"):
             combo = QComboBox()
@@ -78,13 +82,31 @@ class RunSources(QObject):
             combo.setMinimumContentsLength(14)
             combo.currentIndexChanged.connect(lambda _i, s=side: self._chosen(s))
             self.combo[side] = combo
+        follow(store.events.session_deleted, lambda *_: self._forget_runs(), self)
         self._fill()
+
+    def _forget_runs(self) -> None:
+        """A session was deleted: its runs' ids go to the next runs recorded, so no view read
+        under one is shown for another (nor a listing for a pair whose id comes back)."""
+        self._views.clear()
+        self._loading.clear()
+        self._failed.clear()
+        self._views_gen += 1
+        if self._pair is not None:  # its runs listed again (it may have gone with the session)
+            self._runs, self._unlisted = None, ""
+            self._fill()
+            self.list_runs()
+        self.changed.emit()
 
     # -- the pair ----------------------------------------------------------------------------
     def show_pair(self, pair: Pair | None) -> None:
         """The pair now selected: its runs are listed (job runner); the choosers keep their
         model."""
-        if pair is not None and self._pair is not None and pair.id == self._pair.id:
+        if (
+            pair is not None
+            and self._pair is not None
+            and (pair.id, pair.created_at) == (self._pair.id, self._pair.created_at)
+        ):  # (by id alone: a deleted session's pair ids are given to the next pairs)
             self._pair = pair  # the same pair listed again (a verdict): its runs stand
             return
         self._pair, self._runs, self._unlisted = pair, None, ""
@@ -247,7 +269,7 @@ class RunSources(QObject):
         if run_id in self._loading or run_id in self._failed:
             return None
         self._loading.add(run_id)
-        store = self._store
+        store, gen = self._store, self._views_gen
 
         def work():
             from engine.run_views import load_run_views
@@ -257,6 +279,8 @@ class RunSources(QObject):
             return views
 
         def done(views) -> None:
+            if gen != self._views_gen:
+                return  # read before a session was deleted: the id may be another run's now
             self._loading.discard(run_id)
             self._views[run_id] = views
             while len(self._views) > RUN_VIEWS_KEPT:
@@ -264,6 +288,8 @@ class RunSources(QObject):
             self.changed.emit()
 
         def failed(reason: str) -> None:
+            if gen != self._views_gen:
+                return
             self._loading.discard(run_id)
             self._failed[run_id] = reason
             self.changed.emit()
