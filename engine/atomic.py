@@ -383,24 +383,16 @@ def finite_json(value: Any, default: Callable[[Any], Any] | None = jsonable) -> 
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, int)):
         return value
-    if isinstance(value, dict):
-        changed: dict | None = None
-        for k, v in value.items():
+    if isinstance(value, (dict, list, tuple)):
+        entries = value.items() if isinstance(value, dict) else enumerate(value)
+        changed: dict | list | None = None
+        for k, v in entries:
             f = finite_json(v, default)
-            if f is not v and changed is None:
-                changed = dict(value)
+            if f is not v and changed is None:  # copied from the first change on
+                changed = dict(value) if isinstance(value, dict) else list(value)
             if changed is not None:
                 changed[k] = f
         return value if changed is None else changed
-    if isinstance(value, (list, tuple)):
-        items: list | None = None
-        for i, v in enumerate(value):
-            f = finite_json(v, default)
-            if f is not v and items is None:
-                items = list(value)
-            if items is not None:
-                items[i] = f
-        return value if items is None else items
     if default is None:
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
     return finite_json(default(value), default)

@@ -51,6 +51,18 @@ def _listed(qa, pair_id):
     return qa.sources.pair_id == pair_id and qa.sources.runs is not None
 
 
+def _qa_on(win, qtbot, session, rows: int, row: int, pair_id: int):
+    """The QA tab on ``session`` (``rows`` pairs) oldest first, ``row`` (pair ``pair_id``)
+    selected and its runs listed; returns the panel."""
+    qa = win.qa
+    win.state.session = session
+    win.tabs.setCurrentWidget(qa)
+    qtbot.waitUntil(lambda: qa.table.rowCount() == rows, timeout=GUI_TIMEOUT)
+    qa_oldest_first(win, qtbot, row=row)
+    qtbot.waitUntil(lambda: _listed(qa, pair_id), timeout=GUI_TIMEOUT)
+    return qa
+
+
 def test_b_shows_the_chosen_models_stored_run_and_keeps_that_model_from_pair_to_pair(
     runs_window, store, qtbot
 ):
@@ -97,12 +109,7 @@ def test_two_models_runs_compare_side_by_side_and_wiped_and_the_verdict_names_bs
     preview = LivePreview(workers=1)
     preview.colorizer = lambda: None  # no model loaded live: the runs are all there is
     win = open_window(resolution=(160, 120), preview=preview)
-    qa = win.qa
-    win.state.session = store.session(session.id)
-    win.tabs.setCurrentWidget(qa)
-    qtbot.waitUntil(lambda: qa.table.rowCount() == 2, timeout=GUI_TIMEOUT)
-    qa_oldest_first(win, qtbot, row=0)
-    qtbot.waitUntil(lambda: _listed(qa, ids[0]), timeout=GUI_TIMEOUT)
+    qa = _qa_on(win, qtbot, store.session(session.id), 2, 0, ids[0])
     qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
     assert qa.sources.choose("a", shipped.model_sha256)
     assert qa.sources.choose("b", gray.model_sha256)
@@ -285,12 +292,7 @@ def test_a_deleted_sessions_run_is_not_shown_for_the_run_given_its_id(store, ope
     old_runs = record_runs(store, old.id)
     old_image = _stored(store, old_runs[1])
     win = open_window(resolution=(160, 120), fps=15.0)
-    qa = win.qa
-    win.state.session = store.session(old.id)
-    win.tabs.setCurrentWidget(qa)
-    qtbot.waitUntil(lambda: qa.table.rowCount() == 2, timeout=GUI_TIMEOUT)
-    qa_oldest_first(win, qtbot, row=1)
-    qtbot.waitUntil(lambda: _listed(qa, old_ids[1]), timeout=GUI_TIMEOUT)
+    qa = _qa_on(win, qtbot, store.session(old.id), 2, 1, old_ids[1])
     assert qa.sources.choose("b", old_runs[1].model_sha256)
     qtbot.waitUntil(lambda: _shows(qa.view_b, old_image), timeout=GUI_TIMEOUT)
 
@@ -311,8 +313,6 @@ def test_a_deleted_sessions_run_is_not_shown_for_the_run_given_its_id(store, ope
     assert (new_run.id, new_run.pair_id) == (old_runs[1].id, new_pair)  # the id given again
     new_image = _stored(store, new_run)
     assert not np.array_equal(new_image, old_image)
-    win.state.session = made["session"]
-    qtbot.waitUntil(lambda: qa.table.rowCount() == 3, timeout=GUI_TIMEOUT)
-    qa_oldest_first(win, qtbot, row=2)
-    qtbot.waitUntil(lambda: _listed(qa, new_pair) and qa.view_b.has_image(), timeout=GUI_TIMEOUT)
+    _qa_on(win, qtbot, made["session"], 3, 2, new_pair)
+    qtbot.waitUntil(qa.view_b.has_image, timeout=GUI_TIMEOUT)
     assert _shows(qa.view_b, new_image)
