@@ -201,6 +201,17 @@ def test_a_verdict_on_bs_live_render_beside_a_stored_run_on_a_names_no_run(
     _judged_on_no_run(qa, qtbot, store, ids[0], "F", "fail")
 
 
+def test_a_verdict_beside_bs_live_leak_mask_is_on_as_stored_run(runs_window, store, qtbot):
+    # the live render's leak mask comes from the pair's stored registration, no model: what
+    # is judged is A's colorization, the stored run's
+    win, ids, runs = runs_window
+    qa, shipped = win.qa, runs[ids[0]]["shipped"]
+    _colour_on_both_sides(qa, qtbot, win, ids[0], "a", shipped)
+    qa.role_b.setCurrentIndex(qa.role_b.findData("mask"))
+    qtbot.waitUntil(lambda: _shows(qa.view_a, _stored(store, shipped)), timeout=GUI_TIMEOUT)
+    assert qa.judged_on.text() == f"on: run #{shipped.id} (nightlab-refcolor-s)"
+
+
 def test_a_verdict_beside_a_run_that_cannot_be_shown_is_not_recorded_on_that_run(
     runs_window, store, qtbot
 ):

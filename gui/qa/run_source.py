@@ -300,10 +300,11 @@ class RunSources(QObject):
     def verdict_run(self, roles: dict[str, str]) -> int | tuple[str, str] | None:
         """The run a verdict given now is on: that of the side whose result is judged, B
         (colorized by default) unless B shows only the pair's own night frame or reference,
-        or a run the pair does not have or whose images could not be read; then A. None
-        when that side shows the live model's render, or neither shows a result: a run on A
-        beside the live model's B is the baseline B is compared with, not what is judged
-        (the verdict named A's run). A model whose run is not listed yet is given as
+        or a run the pair does not have or whose images could not be read, or the live
+        render's aligned reference or leak mask (no model's); then A. None when that side
+        shows the live model's colorization, or neither shows a result: a run on A beside the
+        live model's colorized B is the baseline B is compared with, not what is judged (the
+        verdict named A's run). A model whose run is not listed yet is given as
         (sha256, name): the verdict's job finds the pair's newest run of it."""
         for side in ("b", "a"):
             if roles[side] not in RUN_ROLES:
@@ -317,7 +318,10 @@ class RunSources(QObject):
                 if self._runs is None:
                     return (data[1], data[2])
                 continue  # nothing shows on this side: the other side's result is judged
-            return None  # the live model's render is the result judged
+            if roles[side] in ("colorized", "masked"):
+                return None  # the live model's colorization is the result judged
+            # (the live aligned reference or leak mask is the pair's stored registration's,
+            # no model's: the other side's result is judged)
         return None
 
 
