@@ -327,3 +327,36 @@ def test_a_deleted_sessions_run_is_not_shown_for_the_run_given_its_id(store, ope
     _qa_on(win, qtbot, made["session"], 3, 2, new_pair)
     qtbot.waitUntil(qa.view_b.has_image, timeout=GUI_TIMEOUT)
     assert _shows(qa.view_b, new_image)
+
+
+def test_a_run_of_a_model_whose_card_name_looks_like_markup_is_named_as_typed(
+    store, open_window, qtbot, tmp_path
+):
+    # a model's name comes from its card, someone else's file: "<i>gray</i> & co" read
+    # "gray & co" in italics in the view's caption and beside the verdict buttons
+    import json
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from engine.atomic import write_json_atomic
+
+    session = aligned_pairs(store, 2)
+    ids = [p.id for p in store.pairs(session_id=session.id, sort="id")]
+    model = gray_model(tmp_path / "m")
+    card = model.with_name(model.name + ".card.json")
+    write_json_atomic(card, {**json.loads(card.read_text()), "name": "<i>gray</i> & co"})
+    (run,) = record_runs(store, session.id, model, pair_ids=ids[:1])
+    win = open_window(resolution=(160, 120), fps=15.0)
+    qa = _qa_on(win, qtbot, store.session(session.id), 2, 0, ids[0])
+    assert qa.sources.choose("b", run.model_sha256)
+    qtbot.waitUntil(lambda: _shows(qa.view_b, _stored(store, run)), timeout=GUI_TIMEOUT)
+    caption = next(w for w in qa.view_b.findChildren(QLabel) if w.text() == qa.view_b.caption())
+    for label, text in ((caption, f"Colorized · run #{run.id} (<i>gray</i> & co)"),
+                        (qa.judged_on, f"on: run #{run.id} (<i>gray</i> & co)")):  # fmt: skip
+        assert label.text() == text
+        typed = QLabel(text)  # what the text takes shown as typed, in the label's font
+        typed.setTextFormat(Qt.TextFormat.PlainText)
+        typed.setFont(label.font())
+        typed.setStyleSheet(label.styleSheet())
+        assert label.sizeHint() == typed.sizeHint(), text

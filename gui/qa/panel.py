@@ -344,6 +344,7 @@ class QAPanel(QWidget):
         self.judged_on = QLabel("on: live model")
         self.judged_on.setObjectName("qa_judged_on")
         self.judged_on.setStyleSheet("color: #8a909a;")
+        self.judged_on.setTextFormat(Qt.TextFormat.PlainText)  # a model's name as its card has it
         vbar.addWidget(self.judged_on)
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
