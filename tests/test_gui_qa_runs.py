@@ -333,10 +333,12 @@ def test_a_run_of_a_model_whose_card_name_looks_like_markup_is_named_as_typed(
     store, open_window, qtbot, tmp_path
 ):
     # a model's name comes from its card, someone else's file: "<i>gray</i> & co" read
-    # "gray & co" in italics in the view's caption and beside the verdict buttons
+    # "gray & co" in italics in the view's caption, beside the verdict buttons and in their
+    # tooltips
     import json
 
     from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextDocument
     from PySide6.QtWidgets import QLabel
 
     from engine.atomic import write_json_atomic
@@ -360,3 +362,7 @@ def test_a_run_of_a_model_whose_card_name_looks_like_markup_is_named_as_typed(
         typed.setFont(label.font())
         typed.setStyleSheet(label.styleSheet())
         assert label.sizeHint() == typed.sizeHint(), text
+    shown = QTextDocument()  # the tooltips: the chooser's and the verdict line's
+    for tip in (qa.source_b.toolTip(), qa.judged_on.toolTip()):
+        shown.setHtml(tip)
+        assert f"run #{run.id} · <i>gray</i> & co · " in shown.toPlainText(), tip

@@ -9,6 +9,7 @@ runs are listed and their images read on the job runner; a few runs' views are k
 
 from __future__ import annotations
 
+import html
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
-__all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages"]
+__all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages", "tooltip_as_typed"]
 
 LIVE = "Live model"
 RUN_VIEWS_KEPT = 4
@@ -193,7 +194,7 @@ class RunSources(QObject):
             tip = f"This pair has no run of {data[2]} ({data[1][:8]})"
         else:
             tip = combo.currentText()
-        combo.setToolTip(f"Side {side.upper()}: {tip}")
+        combo.setToolTip(tooltip_as_typed(f"Side {side.upper()}: {tip}"))
 
     def _chosen(self, side: str) -> None:
         if self._filling:
@@ -323,6 +324,13 @@ class RunSources(QObject):
             # (the live aligned reference or leak mask is the pair's stored registration's,
             # no model's: the other side's result is judged)
         return None
+
+
+def tooltip_as_typed(text: str) -> str:
+    """``text`` as a tooltip shows it as written: Qt takes a tooltip with a tag in its first
+    line as markup, and a run's line holds its model's name from the card (someone else's
+    file: "<i>gray</i>" read "gray" in italics)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def _index_of(combo: QComboBox, data: tuple) -> int:
