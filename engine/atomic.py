@@ -199,9 +199,18 @@ def is_partial(path: str | Path) -> bool:
 
 @contextlib.contextmanager
 def atomic_write(
-    path: str | Path, *, mode: str = "wb", encoding: str | None = None, mkdir: bool = True
+    path: str | Path,
+    *,
+    mode: str = "wb",
+    encoding: str | None = None,
+    mkdir: bool = True,
+    replace: bool = True,
 ) -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` only when the block ends without error.
+
+    ``replace=False``: the file takes the name only if nothing has it when the block ends
+    (`FileExistsError` otherwise, the temporary removed): a file another process made there
+    meanwhile is kept, however long the block took to finish (a big zip's fsync).
 
     Parameters
     ----------
@@ -272,7 +281,12 @@ def atomic_write(
             except OSError as exc:
                 raise WriteError(exc.errno, exc.strerror, str(target)) from None
         try:
-            os.replace(tmp, target)
+            if replace:
+                os.replace(tmp, target)
+            else:
+                _link_as_new(tmp, target)
+        except FileExistsError:
+            raise
         except OSError as exc:
             raise WriteError(exc.errno, exc.strerror, str(target)) from None
     except BaseException:
@@ -282,6 +296,32 @@ def atomic_write(
     finally:
         _unregister(tmp)
     fsync_dir(folder)
+
+
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
+"""``link`` refused by the file system itself (FAT and exFAT, some network shares)."""
+
+
+def _link_as_new(tmp: str, target: Path) -> None:
+    """Give the finished ``tmp`` the name ``target`` only if no file has it: a hard link is
+    made or refused atomically (a rename replaces), then the temporary name goes. A file
+    system without hard links gets a check and a rename (a window of a syscall, not of the
+    whole write)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists already; not replaced", str(target)) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(
+                errno.EEXIST, "exists already; not replaced", str(target)
+            ) from None
+        os.replace(tmp, target)
+        return
+    with contextlib.suppress(FileNotFoundError):  # (gone already: a process ending at once)
+        os.unlink(tmp)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> Path:
@@ -329,21 +369,31 @@ def finite_json(value: Any, default: Callable[[Any], Any] | None = jsonable) -> 
     Python's `json` writes them as the bare words ``NaN`` / ``Infinity``, which are not JSON:
     a strict parser (``jq``, JavaScript's ``JSON.parse``, a partner's reader) refuses the
     whole document. What `json` cannot encode itself goes through ``default`` first (numpy,
-    paths, dataclasses with `jsonable`), so a NaN inside a numpy array is caught too; tuples
-    become lists, as `json` writes them.
+    paths, dataclasses with `jsonable`), so a NaN inside a numpy array is caught too. A dict,
+    list or tuple is copied only when something in it changed (a tuple then as a list, as
+    `json` writes it): ``sessions show --json`` of a long night is not held twice.
 
     >>> import numpy as np
     >>> finite_json({"ssim": float("nan"), "m": np.array([1.0, np.inf]), "t": (1, -np.inf)})
     {'ssim': None, 'm': [1.0, None], 't': [1, None]}
+    >>> kept = {"pairs": [{"ssim": 0.8}]}
+    >>> finite_json(kept) is kept
+    True
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (str, int)):
         return value
-    if isinstance(value, dict):
-        return {k: finite_json(v, default) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(v, default) for v in value]
+    if isinstance(value, (dict, list, tuple)):
+        entries = value.items() if isinstance(value, dict) else enumerate(value)
+        changed: dict | list | None = None
+        for k, v in entries:
+            f = finite_json(v, default)
+            if f is not v and changed is None:  # copied from the first change on
+                changed = dict(value) if isinstance(value, dict) else list(value)
+            if changed is not None:
+                changed[k] = f
+        return value if changed is None else changed
     if default is None:
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
     return finite_json(default(value), default)

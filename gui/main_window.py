@@ -833,9 +833,12 @@ class MainWindow(QMainWindow):
         cam = self.state.camera
         device = cam.info.device_id if cam is not None else ""
 
-        def work():
+        def still_open() -> bool:
             now = self.state.session
-            if now is None or now.id != session.id:  # another chosen since (a quick check)
+            return now is not None and now.id == session.id
+
+        def work():
+            if not still_open():  # another chosen since (a quick check)
                 return None
             try:
                 caps = [self.store.capture(i) for i in pair.day_ids]
@@ -845,6 +848,9 @@ class MainWindow(QMainWindow):
                     capture_ids=[c.id for c in caps],
                     fixed_camera=same,
                     if_none=True,
+                    # and again once read and fused (seconds for several captures): a session
+                    # chosen meanwhile got this night's reference, recorded among its captures
+                    if_still=still_open,
                 )
             except (KeyError, OSError, ValueError):  # a gray or unreadable capture: the
                 return None  # session is reopened all the same, without a reference

@@ -177,3 +177,23 @@ def test_a_folder_that_refuses_new_files_names_the_target_not_the_temporary():
         write_bytes_atomic("/proc/nightlab-x.png", b"x")
     assert str(caught.value).startswith("cannot write /proc/nightlab-x.png: ")
     assert PARTIAL_SUFFIX not in str(caught.value)
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["links", "no-links"])
+def test_a_write_that_may_not_replace_keeps_a_file_made_meanwhile(
+    tmp_path, monkeypatch, hard_links
+):
+    target = tmp_path / "night.zip"
+    if not hard_links:  # FAT, exFAT, some shares: link() refused by the file system
+
+        def refused(*_a, **_k):
+            raise OSError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", refused)
+    with atomic_write(target, replace=False) as f:
+        f.write(b"first")
+    assert target.read_bytes() == b"first"
+    with pytest.raises(FileExistsError), atomic_write(target, replace=False) as f:
+        f.write(b"second")
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["night.zip"]  # no temporary left

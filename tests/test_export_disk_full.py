@@ -92,25 +92,45 @@ def test_a_disk_with_no_room_for_one_more_file_names_the_bag_not_its_staging_fol
     assert list(out.parent.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["night.zip", "night-bag"], ids=["zip", "folder"])
-def test_a_bag_made_elsewhere_while_exporting_is_kept_and_the_export_says_so(tmp_path, name):
+@pytest.mark.parametrize(
+    ("name", "when"),
+    [("night.zip", "copying"), ("night-bag", "copying"), ("night.zip", "ending")],
+    ids=["zip", "folder", "zip-while-it-ends"],
+)
+def test_a_bag_made_elsewhere_while_exporting_is_kept_and_the_export_says_so(
+    tmp_path, monkeypatch, name, when
+):
     # Before: the zip replaced it silently (another export of the same name, the app's or the
     # command's); the folder's refusal could not be said (str() recursed: a job's failure
-    # never reached the dialog)
+    # never reached the dialog). Then the zip was checked only before its end: its central
+    # directory and fsync (seconds on a big bag) left the other export time to finish
+    import zipfile
+
     from engine.exchange import export_session
 
     store, s = _one_pair_store(tmp_path / "data")
     out = tmp_path / "out" / name
     out.parent.mkdir()
 
-    def other_export_finishes(progress) -> None:
-        if progress.done and not out.exists():
+    def other_export_finishes() -> None:
+        if not out.exists():
             out.write_bytes(b"the other export")
 
+    progress = None
+    if when == "copying":
+        progress = lambda p: other_export_finishes() if p.done else None  # noqa: E731
+    else:
+        real_close = zipfile.ZipFile.close
+
+        def ending(zf) -> None:
+            if zf.mode == "w":
+                other_export_finishes()
+            real_close(zf)
+
+        monkeypatch.setattr(zipfile.ZipFile, "close", ending)
     try:
         with pytest.raises(FileExistsError) as caught:
-            export_session(store, s.id, out, as_zip=name.endswith(".zip"),
-                           progress=other_export_finishes)  # fmt: skip
+            export_session(store, s.id, out, as_zip=name.endswith(".zip"), progress=progress)
     finally:
         store.close()
     assert str(caught.value) == f"{out}: appeared while exporting; not overwritten"

@@ -172,6 +172,50 @@ def test_a_session_chosen_before_the_reopening_ends_keeps_the_tracker_without_it
         assert win.wait_closed(timeout=20)
 
 
+def test_a_session_chosen_while_the_reopened_nights_reference_is_read_goes_on_without_it(
+    window_at, store, tmp_path, qtbot, monkeypatch
+):
+    # the reopened night's newest reference is read and fused on the job runner (seconds for
+    # several captures); an operator who chooses another session meanwhile got that night's
+    # reference with it, recorded as one of its own day captures: the check came before the
+    # reading only
+    import threading
+
+    rng = np.random.default_rng(7)
+    remembered = store.create_session("last night", operator="ana")
+    store.capture_pair(remembered.id, day=rng.integers(0, 255, (120, 160, 3), dtype=np.uint8),
+                       night=rng.integers(0, 255, (120, 160), dtype=np.uint8))  # fmt: skip
+    (day_id,) = store.pairs(session_id=remembered.id)[0].day_ids
+    chosen = store.create_session("tonight", operator="ana")
+    settings = _settings(tmp_path)
+    settings.setValue(_key(store), remembered.uid)
+    settings.sync()
+    reading, release = threading.Event(), threading.Event()
+    real_read = store.read_image
+
+    def read_held(item):  # the day capture's reading is held until the operator has chosen
+        if getattr(item, "id", None) == day_id and threading.current_thread() is not (
+            threading.main_thread()
+        ):
+            reading.set()
+            release.wait(20)
+        return real_read(item)
+
+    monkeypatch.setattr(store, "read_image", read_held)
+    win = window_at(1366, 768, settings=_settings(tmp_path))
+    qtbot.waitUntil(reading.is_set, timeout=TIMEOUT)
+    assert win.state.session.uid == remembered.uid  # reopened; its reference being read
+    win.state.session = chosen
+    release.set()
+    qtbot.waitUntil(lambda: "reopened" in win.statusBar().currentMessage(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    qtbot.wait(200)  # the tracker's events reach the window
+    assert win.state.session.uid == chosen.uid
+    assert win.preview.tracker.reference is None and win.state.reference is None
+    assert store.captures(chosen.id, kind="day") == []  # last night's is not tonight's
+    assert "day reference" not in win.statusBar().currentMessage()
+
+
 @pytest.mark.parametrize("value", ["@ByteArray(\\xff\\xfe)", "abc, def", "@Invalid()"])
 def test_a_corrupt_remembered_session_starts_the_app_with_no_session(
     window_at, store, tmp_path, qtbot, value

@@ -103,3 +103,27 @@ def test_a_record_newer_than_this_nightlab_names_nothing(store, tmp_path):
         assert f"Replay of {s.uid} " in cam.info.name
     finally:
         cam.close()
+
+
+@pytest.mark.usefixtures("no_leaked_windows")
+def test_a_replayed_session_whose_name_looks_like_markup_is_shown_as_typed(
+    open_window, store, qtbot
+):
+    # the live view's title is markup ("<b>Live</b> — name"): a session "R&D <b>night</b>"
+    # read "R&D night" there, in bold
+    from PySide6.QtGui import QTextDocument
+
+    name = "R&D <b>night</b>"
+    _s, folder = _recorded(store, name)
+    win = open_window(resolution=(160, 120))
+    win.open_camera(f"replay:{folder}")
+    qtbot.waitUntil(
+        lambda: win.state.camera is not None and win.state.camera.info.backend == "replay",
+        timeout=30_000,
+    )
+    shown = QTextDocument()
+    shown.setHtml(win.live.camera_title.text())
+    assert f"session {name!r}" in shown.toPlainText(), shown.toPlainText()
+    win.live.set_connection(False)  # the title of a camera lost
+    shown.setHtml(win.live.camera_title.text())
+    assert f"session {name!r}" in shown.toPlainText(), shown.toPlainText()

@@ -7,6 +7,8 @@ the judge had looked at."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,9 +96,11 @@ def test_a_verdict_records_the_run_it_was_given_on_and_the_pair_says_so(store, t
         store.set_verdict(first, "pass", run_id=9999)
 
 
-def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_path):
-    db = old_record(  # rows as NightLab's schema v2 wrote them (no verdicts.run_id)
-        tmp_path,
+def _schema_v2_record(folder) -> Path:
+    """A data folder whose record NightLab's schema v2 wrote (no verdicts.run_id): a pair with
+    a run of 'old-model' and a verdict 'fail' noted 'old'; returns the database's path."""
+    return old_record(  # rows as NightLab's schema v2 wrote them (no verdicts.run_id)
+        folder,
         2,
         """
         INSERT INTO runs (id, pair_id, model_name, model_sha256, created_at)
@@ -104,6 +108,10 @@ def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_pa
         INSERT INTO verdicts (pair_id, verdict, note, created_at) VALUES (1, 'fail', 'old', 1.0);
         """,
     )
+
+
+def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_path):
+    db = _schema_v2_record(tmp_path)
     with Store(tmp_path) as store:
         assert user_version(db) == 3
         assert SCHEMA_VERSION == 3
@@ -112,6 +120,28 @@ def test_a_schema_v2_store_opens_migrated_its_verdicts_kept_without_a_run(tmp_pa
         assert store.verdicts(1)[0].run_id is None
         store.set_verdict(1, "review", run_id=7)
         assert (store.pair(1).verdict_run_id, store.pair(1).verdict_model) == (7, "old-model")
+
+
+def test_a_schema_v2_record_is_read_as_it_is_by_a_reader_that_cannot_upgrade_it(tmp_path, capsys):
+    # Before: every read-only open of a v2 record was refused ("open it once for writing"):
+    # an export or `sessions show` beside a capture started before the upgrade (its writer
+    # holds the folder), a partner's copy on a read-only disk
+    import json
+
+    import cli
+
+    db = _schema_v2_record(tmp_path)
+    with Store(tmp_path, read_only=True) as store:
+        assert store.schema == 2
+        (pair,) = store.pairs()
+        assert (pair.verdict, pair.note, pair.verdict_run_id) == ("fail", "old", None)
+        assert store.pair(1).verdict_model is None
+        assert [(v.verdict, v.run_id) for v in store.verdicts(1)] == [("fail", None)]
+        assert [r.id for r in store.runs(1)] == [7]
+    assert cli.main(["sessions", "show", "old", "--json", "--data-dir", str(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(p["verdict"], p["verdict_run_id"]) for p in shown["pairs"]] == [("fail", None)]
+    assert user_version(db) == 2  # left as it was
 
 
 def test_sessions_show_says_which_run_each_verdict_was_given_on(tmp_path, capsys):

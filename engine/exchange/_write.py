@@ -430,7 +430,9 @@ class _ZipSink(_Sink):
         self.out = out
         self.root = out.name[:-4] if out.name.lower().endswith(".zip") else out.name
         self._stack = contextlib.ExitStack()
-        self.f = self._stack.enter_context(atomic_write(out, mode="wb"))
+        # never over a bag another export (the app's, the command's) finished meanwhile,
+        # even during the seconds the zip's end and fsync take after `commit`'s check
+        self.f = self._stack.enter_context(atomic_write(out, mode="wb", replace=False))
         # direct write: a zip inside a file that is itself one atomic_write
         self.zf = self._stack.enter_context(zipfile.ZipFile(self.f, "w", allowZip64=True))
         self.when = time.localtime()[:6]
@@ -459,10 +461,14 @@ class _ZipSink(_Sink):
     def commit(self) -> int:
         # as the folder's: another export (the app's, the command's) may have made it since;
         # atomic_write's rename would replace it
+        appeared = FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
         if self.out.exists() or self.out.is_symlink():
-            raise FileExistsError(f"{self.out}: appeared while exporting; not overwritten")
+            raise appeared  # before the central directory and the fsync
         self.committed = True
-        self._stack.close()  # central directory, fsync, rename into place
+        try:
+            self._stack.close()  # central directory, fsync, into place (never over a file)
+        except FileExistsError:
+            raise appeared from None
         return self.out.stat().st_size
 
     def __exit__(self, *exc) -> None:

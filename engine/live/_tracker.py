@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -173,12 +173,15 @@ class PairTracker:
         metas: Sequence[FrameMeta | None] = (),
         controls: Sequence[Mapping[str, Any] | None] = (),
         if_none: bool = False,
+        if_still: Callable[[], bool] | None = None,
     ) -> Reference | None:
         """Use one day image, or several fused into one, as the reference.
 
         ``if_none``: only if the tracker has no reference when the fusion is done (a default
         filled in in the background never replaces one the operator set meanwhile); returns
-        None, changing nothing, when it had one.
+        None, changing nothing, when it had one. ``if_still``: asked once the fusion is done,
+        right before the reference is set; False sets nothing and returns None (what it was
+        read for has gone meanwhile: the session it belongs to is no longer the open one).
 
         Several day images (e.g. captures taken over an afternoon) are fused by
         `engine.reference.fuse_day_captures` in the first one's grid: each is registered onto
@@ -236,6 +239,8 @@ class PairTracker:
         )
         with self._lock:
             if if_none and self._reference is not None:
+                return None
+            if if_still is not None and not if_still():
                 return None
             self._reference = ref
             self._matrix = None  # a new reference needs a full search

@@ -28,7 +28,8 @@ Public API
   `PairQuery` (filter by verdict / tag / metric ranges, sort, page by offset or by seek),
   `PairPage`; `VERDICTS`, `METRICS`.
 - `resolve_data_dir(path=None)`: ``--data-dir``, else ``$NIGHTLAB_DATA_DIR``, else the
-  platform user data folder. `SCHEMA_VERSION`, `migrate` (``PRAGMA user_version``).
+  platform user data folder. `SCHEMA_VERSION`, `migrate` (``PRAGMA user_version``);
+  `READABLE_FROM`: the oldest schema a read-only store reads without upgrading it.
 - `recorded_session_name(data_dir, uid)`: a session's name read without opening the store (no
   lock, no migration, any schema version up to this one): what a replay of its folder shows.
 - Errors: `StoreError` (one line for the user), `StoreBusy` (another process writes the
@@ -79,13 +80,14 @@ from engine.store._records import (
 )
 from engine.store._restore import restore_session
 from engine.store._rows import clean_tags
-from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
+from engine.store._schema import READABLE_FROM, SCHEMA_VERSION, migrate, schema_version
 from engine.store._store import Store, StoreBusy, StoreError, folder_writer
 
 __all__ = [
     "DATA_DIR_ENV",
     "DB_NAME",
     "METRICS",
+    "READABLE_FROM",
     "SCHEMA_VERSION",
     "SORT_KEYS",
     "VERDICTS",

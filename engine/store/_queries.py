@@ -61,7 +61,9 @@ def log_from_row(row: tuple) -> LogEntry:
     return LogEntry(*row)
 
 
-def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
+def pairs_from_rows(
+    conn: sqlite3.Connection, rows: list[tuple], *, verdict_runs: bool = True
+) -> list[Pair]:
     """Records for pair rows, with their day captures, tags and verdict notes fetched in three
     queries."""
     if not rows:
@@ -83,9 +85,13 @@ def pairs_from_rows(conn: sqlite3.Connection, rows: list[tuple]) -> list[Pair]:
             chunk,
         ):
             tags[pid].append(tag)
+        run = (  # a schema v2 record (read as it is) has no verdicts.run_id
+            "v.run_id, r.model_name FROM verdicts v LEFT JOIN runs r ON r.id = v.run_id"
+            if verdict_runs
+            else "NULL, NULL FROM verdicts v"
+        )
         for pid, note, run_id, model in conn.execute(  # the verdict in force: note and run
-            "SELECT v.pair_id, v.note, v.run_id, r.model_name FROM verdicts v "
-            f"LEFT JOIN runs r ON r.id = v.run_id WHERE v.pair_id IN ({marks}) AND v.id = "
+            f"SELECT v.pair_id, v.note, {run} WHERE v.pair_id IN ({marks}) AND v.id = "
             "(SELECT MAX(w.id) FROM verdicts w WHERE w.pair_id = v.pair_id)",
             chunk,
         ):

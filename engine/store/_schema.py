@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "schema_version"]
+__all__ = ["MIGRATIONS", "READABLE_FROM", "SCHEMA_VERSION", "migrate", "schema_version"]
 
 _V1 = """
 CREATE TABLE sessions (
@@ -148,6 +148,12 @@ CREATE INDEX verdicts_run ON verdicts(run_id) WHERE run_id IS NOT NULL;
 #: ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The oldest schema a read-only store reads as it is: v3 only added ``verdicts.run_id``
+#: (read as NULL before it). A reader cannot upgrade a record (a partner's copy on a read-only
+#: disk; the data folder a capture started before the upgrade still writes), and every read
+#: of a v2 record was refused until a writer had opened it.
+READABLE_FROM = 2
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -79,7 +79,7 @@ from engine.store._rows import (
     pair_columns,
     sqlite_reason,
 )
-from engine.store._schema import SCHEMA_VERSION, migrate, schema_version
+from engine.store._schema import READABLE_FROM, SCHEMA_VERSION, migrate, schema_version
 from engine.store._writer import Writer
 
 if TYPE_CHECKING:
@@ -117,7 +117,8 @@ class Store:
         The data folder; default ``$NIGHTLAB_DATA_DIR`` or the user data folder.
     read_only : bool
         Open for reading only: no lock, no migration, no reconciliation; the database must
-        exist. Any number of readers may run beside one writer.
+        exist. Any number of readers may run beside one writer. A record of an older schema
+        from `engine.store.READABLE_FROM` on is read as it is (``schema``).
     reconcile : {"auto", "always", "never"}
         When to compare files and rows at a writable open: ``"auto"`` unless the last writer
         closed cleanly (a kill, a crash or a failed clean-up leaves no ``.closed-cleanly``
@@ -182,25 +183,30 @@ class Store:
         self._lock: FolderLock | None = None
         self._writer: Writer | None = None
         self._closed = False
+        self.schema = SCHEMA_VERSION
+        """The record's schema: the latest, or an older one a read-only store reads as it is
+        (`engine.store.READABLE_FROM`)."""
         if self.read_only:
             if not self.db_path.is_file():
                 raise StoreError(f"{self.root}: no NightLab record here yet (nothing captured)")
             try:
                 version = schema_version(self._reader())
-                if version == SCHEMA_VERSION:
+                if READABLE_FROM <= version <= SCHEMA_VERSION:
                     # parses the schema: a damaged one fails here, as one line, not at the
                     # reader's first query with a traceback
                     self._reader().execute("SELECT 1 FROM sessions LIMIT 1").fetchall()
             except sqlite3.Error as exc:  # not a database, a damaged one
                 self.close()
                 raise StoreError(sqlite_reason(self.db_path, exc)) from None
-            if version != SCHEMA_VERSION:
+            if not READABLE_FROM <= version <= SCHEMA_VERSION:
                 self.close()
                 raise StoreError(
-                    f"{self.db_path}: schema v{version}, this NightLab reads v{SCHEMA_VERSION}; "
+                    f"{self.db_path}: schema v{version}, this NightLab reads v{READABLE_FROM} "
+                    f"to v{SCHEMA_VERSION}; "
                     + ("upgrade NightLab" if version > SCHEMA_VERSION else "open it once for "
                        "writing (any nightlab command that records) to upgrade it")
                 )  # fmt: skip
+            self.schema = version
             return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -899,7 +905,7 @@ class Store:
         ).fetchall()
         if not rows:
             raise KeyError(f"no pair {pair_id}")
-        return pairs_from_rows(conn, rows)[0]
+        return pairs_from_rows(conn, rows, verdict_runs=self.schema >= 3)[0]
 
     def pairs(self, query: PairQuery | None = None, **criteria: Any) -> list[Pair]:
         """A page of pairs: ``store.pairs(verdict="fail", sort="-leak_area_pct", limit=50)``.
@@ -911,7 +917,9 @@ class Store:
         conn = self._reader()
         conn.execute("BEGIN")  # one snapshot for the page and its days/tags
         try:
-            return pairs_from_rows(conn, conn.execute(sql, params).fetchall())
+            return pairs_from_rows(
+                conn, conn.execute(sql, params).fetchall(), verdict_runs=self.schema >= 3
+            )
         finally:
             conn.execute("COMMIT")
 
@@ -940,7 +948,9 @@ class Store:
                 position = max(0, total - (query.limit or total))
                 last = replace(query, start=None, offset=position)
                 rows = conn.execute(*pair_query_sql(last)).fetchall()
-            return PairPage(pairs_from_rows(conn, rows), position, total)
+            return PairPage(
+                pairs_from_rows(conn, rows, verdict_runs=self.schema >= 3), position, total
+            )
         finally:
             conn.execute("COMMIT")
 
@@ -1096,7 +1106,9 @@ class Store:
     def verdicts(self, pair_id: int) -> list[Verdict]:
         """A pair's verdict history, oldest first (the last one is in force)."""
         rows = self._reader().execute(
-            "SELECT id, pair_id, verdict, note, operator, created_at, run_id FROM verdicts "
+            "SELECT id, pair_id, verdict, note, operator, created_at, "
+            + ("run_id" if self.schema >= 3 else "NULL")  # (a v2 record read as it is)
+            + " FROM verdicts "
             "WHERE pair_id = ? ORDER BY id",
             (int(pair_id),),
         )

@@ -90,7 +90,11 @@ class ImageCanvas(pg.GraphicsView):
         )
         self._caption.move(8, 8)
         self._caption.hide()
+        # both say names as they were typed (a model's, from its card; a pair's reason), never
+        # as markup
+        self._caption.setTextFormat(Qt.TextFormat.PlainText)
         self._placeholder = QLabel(placeholder, self)
+        self._placeholder.setTextFormat(Qt.TextFormat.PlainText)
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._placeholder.setWordWrap(True)
         self._placeholder.setStyleSheet("QLabel { color: #9a9fa8; background: transparent; }")

@@ -8,6 +8,7 @@ on the processing thread (`engine.overlay.compose_live_view`); here it is only p
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -193,7 +194,8 @@ class LivePanel(QWidget):
     def _on_camera(self, camera) -> None:
         self._last_seq = -1
         name = camera.info.name if camera is not None else "no camera"
-        self.camera_title.setText(f"<b>Live</b> — {name}")
+        # the name is text as typed (a replayed session's name), inside the title's markup
+        self.camera_title.setText(f"<b>Live</b> — {html.escape(name, quote=False)}")
         if camera is None:
             self.camera_view.set_image(None)
 
@@ -202,7 +204,7 @@ class LivePanel(QWidget):
         name = cam.info.name if cam is not None else "no camera"
         lost = "<b style='color:#e55'>camera disconnected, reconnecting…</b> — "
         lost = "" if connected else lost
-        self.camera_title.setText(f"<b>Live</b> — {lost}{name}")
+        self.camera_title.setText(f"<b>Live</b> — {lost}{html.escape(name, quote=False)}")
         self.camera_title.setToolTip(name if connected else f"{name}: disconnected, reconnecting")
 
     def _on_reference(self) -> None:

@@ -38,7 +38,7 @@ from gui.pair_cache import THUMB_ROLES, THUMB_WIDTH
 from gui.panes import fill_with_split, pane
 from gui.qa.grid_layout import GridLayout
 from gui.qa.grid_thumbs import GridThumbs, Source, source_text, thumbs_source
-from gui.qa.run_source import RunSources, SideImages
+from gui.qa.run_source import RunSources, SideImages, tooltip_as_typed
 from gui.table_fill import bulk_fill, set_cell, set_icon
 
 if TYPE_CHECKING:
@@ -347,6 +347,7 @@ class QAPanel(QWidget):
         self.judged_on = QLabel("on: live model")
         self.judged_on.setObjectName("qa_judged_on")
         self.judged_on.setStyleSheet("color: #8a909a;")
+        self.judged_on.setTextFormat(Qt.TextFormat.PlainText)  # a model's name as its card has it
         vbar.addWidget(self.judged_on)
         vbar.addWidget(self.note, 1)
         vbar.addWidget(self.tags_edit)
@@ -798,7 +799,7 @@ class QAPanel(QWidget):
             text = f"on: run #{on}" + (f" ({run.model_name})" if run else "")
             tip = f"A verdict now is recorded as given on {run.describe() if run else text}"
         self.judged_on.setText(text)
-        self.judged_on.setToolTip(tip)
+        self.judged_on.setToolTip(tooltip_as_typed(tip))
 
     def _roles(self) -> dict[str, str]:
         return {"a": self.role_a.currentData(), "b": self.role_b.currentData()}

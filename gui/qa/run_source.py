@@ -9,6 +9,7 @@ runs are listed and their images read on the job runner; a few runs' views are k
 
 from __future__ import annotations
 
+import html
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox
 
 from engine.run_views import RUN_ROLES, newest_run_of
+from gui.bridge import follow
 
 if TYPE_CHECKING:
     from engine.pair_views import PairViews
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from engine.store import Pair, Store
     from gui.jobs import JobRunner
 
-__all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages"]
+__all__ = ["LIVE", "RUN_VIEWS_KEPT", "RunSources", "SideImages", "tooltip_as_typed"]
 
 LIVE = "Live model"
 RUN_VIEWS_KEPT = 4
@@ -69,6 +71,9 @@ class RunSources(QObject):
         self._views: OrderedDict[int, PairViews] = OrderedDict()
         self._loading: set[int] = set()
         self._failed: dict[int, str] = {}
+        self._views_gen = 0
+        """Bumped when ids may name other runs: a deleted session's pair and run ids are
+        given again to the next ones recorded (SQLite reuses the highest rowids)."""
         self._filling = False
         for side in ("a", "b"):
             combo = QComboBox()
@@ -78,13 +83,31 @@ class RunSources(QObject):
             combo.setMinimumContentsLength(14)
             combo.currentIndexChanged.connect(lambda _i, s=side: self._chosen(s))
             self.combo[side] = combo
+        follow(store.events.session_deleted, lambda *_: self._forget_runs(), self)
         self._fill()
+
+    def _forget_runs(self) -> None:
+        """A session was deleted: its runs' ids go to the next runs recorded, so no view read
+        under one is shown for another (nor a listing for a pair whose id comes back)."""
+        self._views.clear()
+        self._loading.clear()
+        self._failed.clear()
+        self._views_gen += 1
+        if self._pair is not None:  # its runs listed again (it may have gone with the session)
+            self._runs, self._unlisted = None, ""
+            self._fill()
+            self.list_runs()
+        self.changed.emit()
 
     # -- the pair ----------------------------------------------------------------------------
     def show_pair(self, pair: Pair | None) -> None:
         """The pair now selected: its runs are listed (job runner); the choosers keep their
         model."""
-        if pair is not None and self._pair is not None and pair.id == self._pair.id:
+        if (
+            pair is not None
+            and self._pair is not None
+            and (pair.id, pair.created_at) == (self._pair.id, self._pair.created_at)
+        ):  # (by id alone: a deleted session's pair ids are given to the next pairs)
             self._pair = pair  # the same pair listed again (a verdict): its runs stand
             return
         self._pair, self._runs, self._unlisted = pair, None, ""
@@ -171,7 +194,7 @@ class RunSources(QObject):
             tip = f"This pair has no run of {data[2]} ({data[1][:8]})"
         else:
             tip = combo.currentText()
-        combo.setToolTip(f"Side {side.upper()}: {tip}")
+        combo.setToolTip(tooltip_as_typed(f"Side {side.upper()}: {tip}"))
 
     def _chosen(self, side: str) -> None:
         if self._filling:
@@ -247,7 +270,7 @@ class RunSources(QObject):
         if run_id in self._loading or run_id in self._failed:
             return None
         self._loading.add(run_id)
-        store = self._store
+        store, gen = self._store, self._views_gen
 
         def work():
             from engine.run_views import load_run_views
@@ -257,6 +280,8 @@ class RunSources(QObject):
             return views
 
         def done(views) -> None:
+            if gen != self._views_gen:
+                return  # read before a session was deleted: the id may be another run's now
             self._loading.discard(run_id)
             self._views[run_id] = views
             while len(self._views) > RUN_VIEWS_KEPT:
@@ -264,6 +289,8 @@ class RunSources(QObject):
             self.changed.emit()
 
         def failed(reason: str) -> None:
+            if gen != self._views_gen:
+                return
             self._loading.discard(run_id)
             self._failed[run_id] = reason
             self.changed.emit()
@@ -272,20 +299,38 @@ class RunSources(QObject):
         return None
 
     def verdict_run(self, roles: dict[str, str]) -> int | tuple[str, str] | None:
-        """The run a verdict given now is on: B's when B shows a run's images (B is the
-        result under judgement: colorized by default), else A's; None when both show the
-        live model's render (or only the pair's own night frame and reference). A model
-        whose run is not listed yet is given as (sha256, name): the verdict's job finds the
-        pair's newest run of it."""
+        """The run a verdict given now is on: that of the side whose result is judged, B
+        (colorized by default) unless B shows only the pair's own night frame or reference,
+        or a run the pair does not have or whose images could not be read, or the live
+        render's aligned reference or leak mask (no model's); then A. None when that side
+        shows the live model's colorization, or neither shows a result: a run on A beside the
+        live model's colorized B is the baseline B is compared with, not what is judged (the
+        verdict named A's run). A model whose run is not listed yet is given as
+        (sha256, name): the verdict's job finds the pair's newest run of it."""
         for side in ("b", "a"):
             if roles[side] not in RUN_ROLES:
                 continue
             data = self.combo[side].currentData() or ("live",)
             if data[0] == "run":
+                if int(data[1]) in self._failed:
+                    continue  # its images could not be read: the side shows only why
                 return int(data[1])
-            if data[0] == "missing" and self._runs is None:
-                return (data[1], data[2])
+            if data[0] == "missing":
+                if self._runs is None:
+                    return (data[1], data[2])
+                continue  # nothing shows on this side: the other side's result is judged
+            if roles[side] in ("colorized", "masked"):
+                return None  # the live model's colorization is the result judged
+            # (the live aligned reference or leak mask is the pair's stored registration's,
+            # no model's: the other side's result is judged)
         return None
+
+
+def tooltip_as_typed(text: str) -> str:
+    """``text`` as a tooltip shows it as written: Qt takes a tooltip with a tag in its first
+    line as markup, and a run's line holds its model's name from the card (someone else's
+    file: "<i>gray</i>" read "gray" in italics)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def _index_of(combo: QComboBox, data: tuple) -> int:

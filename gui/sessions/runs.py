@@ -116,7 +116,15 @@ class MissingRunsAction(QWidget):
         for sig in (state.events.session, state.events.model_path, store.events.pair_added):
             follow(sig, lambda *_: self._changed(), self)
         follow(state.events.session, lambda *_: self._hide_other_sessions_result(), self)
+        follow(store.events.session_deleted, self._forget_session, self)
         self.count()
+
+    def _forget_session(self, session_id: int) -> None:
+        """A deleted session's failed pairs are forgotten: SQLite gives its id and its pairs'
+        ids to the next ones recorded, whose pairs automatic processing then left as "failed
+        here" (all of them, when as many had failed: it did not even start)."""
+        for key in [k for k in self._gave_no_run if k[0] == session_id]:
+            del self._gave_no_run[key]
 
     def _hide_other_sessions_result(self) -> None:
         """The result line tells one session's processing: not shown under another."""
