@@ -82,8 +82,10 @@ class PairCache:
 
     @staticmethod
     def key(pair: Pair) -> tuple:
-        # the matrix is part of the key: a re-run or an accepted nudge renders anew
-        return (pair.id, pair.matrix)
+        # the matrix is part of the key: a re-run or an accepted nudge renders anew; so is the
+        # pair's creation time: SQLite gives a deleted session's pair ids to the next pairs
+        # recorded, and a pair by id alone was served the deleted night's render
+        return (pair.id, pair.created_at, pair.matrix)
 
     def __len__(self) -> int:
         """Full renders held (at most ``size``)."""
@@ -91,8 +93,9 @@ class PairCache:
 
     @staticmethod
     def run_key(pair: Pair, model_sha256: str) -> tuple:
-        # a run's outputs are its own (its registration, its model): not the pair's matrix
-        return ("run", model_sha256, pair.id)
+        # a run's outputs are its own (its registration, its model): not the pair's matrix;
+        # the creation time tells a pair from a deleted one whose id it was given (`key`)
+        return ("run", model_sha256, pair.id, pair.created_at)
 
     def clear(self, *, runs: bool = False) -> None:
         """Forget every live render held (full views and thumbnails), e.g. when another model
@@ -197,10 +200,13 @@ class PairCache:
         """A run of the model ``model_sha256`` was recorded for the pair ``pair_id``: the
         thumbnails held of that model's newest run there (or of "no run") are read again
         when asked."""
-        key = ("run", model_sha256, pair_id)
-        self._thumbs.pop(key, None)
-        if key in self._waiting:
-            self._reread.add(key)
+
+        def of_it(key: tuple) -> bool:
+            return key[:3] == ("run", model_sha256, pair_id)
+
+        for key in [k for k in self._thumbs if of_it(k)]:
+            del self._thumbs[key]
+        self._reread.update(k for k in self._waiting if of_it(k))
 
     def _hold(self, key: tuple, thumbs) -> None:
         """Hold ``thumbs`` under ``key``, the least recently shown going past the bound."""
