@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         progress = _report(runner, recorder, plan)
         if len(ids) > 1 and recorder.tracker.reference is not None:
             progress.line(f"day reference: {recorder.tracker.reference.describe()}")
+        if recorder.tracker.reference is None and not plan.day_reference and plan.count != 0:
+            _warn_unpaired(session, created=existing is None)
         return _run_until_done(runner, progress, session, plan)
     finally:
         try:
@@ -181,6 +183,21 @@ def _disk_guard(store, existing, plan, cam, floor: int):
         print(f"nightlab capture: warning: little disk space left: {status.describe()}",
               file=sys.stderr)  # fmt: skip
     return guard
+
+
+def _warn_unpaired(session, *, created: bool) -> None:
+    """Said before the first slot: a night with nothing to pair with (a mistyped --session or
+    --data-dir makes a new, empty session) was found only in the morning, every capture
+    kept unpaired, exit 0."""
+    import sys
+
+    what = "is new: it has" if created else "has"
+    print(
+        f"nightlab capture: warning: session {session.id} ({session.name}) {what} no day "
+        "capture, so the night captures will be kept unpaired; take a day reference first "
+        "(--day-reference) or check --session and --data-dir",
+        file=sys.stderr,
+    )
 
 
 def _reference_ids(text: str | None) -> list[int]:

@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import sys
 import time
+import unicodedata
 
 from cli._common import CliError, print_json, print_table
 from cli._store_args import add_data_dir, find_session, open_store
@@ -102,10 +103,20 @@ def run_list(args: argparse.Namespace) -> int:
     for s in sessions:
         state = "open" if s.is_open else "closed"
         print(
-            f"{s.id}\t{s.name}\t{s.operator or '-'}\t{_when(s.created_at)}\t{state}\t"
-            f"{s.n_captures} captures\t{s.n_pairs} pairs"
+            f"{s.id}\t{_flat(s.name)}\t{_flat(s.operator) or '-'}\t{_when(s.created_at)}\t"
+            f"{state}\t{_count(s.n_captures, 'capture')}\t{_count(s.n_pairs, 'pair')}"
         )
     return 0
+
+
+def _flat(text: str) -> str:
+    """``text`` with its control characters as spaces: one session a line, its fields split
+    by tabs, also for a name pasted with a tab or a newline in it (exact in ``--json``)."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -135,7 +146,7 @@ def run_show(args: argparse.Namespace) -> int:
         }
         print_json(out)  # in pieces: json.dumps held ~1M of them at once
         return 0
-    print(f"session {s.id}: {s.name}  ({'open' if s.is_open else 'closed'})")
+    print(f"session {s.id}: {_flat(s.name)}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
     camera = " ".join(part for part in (s.camera_backend, s.device_id) if part) or "-"
     print(f"  camera {camera}, NightLab {s.app_version}")

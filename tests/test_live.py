@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import re
 import threading
 import time
 
@@ -341,3 +342,25 @@ def test_the_live_model_runs_with_the_threads_its_worker_was_given(monkeypatch, 
     finally:
         preview.stop()
         assert preview.join(10)
+
+
+def test_a_day_reference_from_a_replay_of_night_frames_only_says_so(tmp_path):
+    # Found replaying a session of night captures only: `capture --day-reference` ended
+    # "the camera stopped streaming (replay: no frame within 4.88155 s)", which named neither
+    # the cause (no day frame in the recording) nor the fix
+    from engine._image import write_image
+    from engine.camera import ReplayCamera
+
+    for i in range(2):
+        write_image(tmp_path / f"{i:04d}_night.png", np.full((48, 64), 40 * i, np.uint8))
+    cam = ReplayCamera(tmp_path, fps=50)
+    runner = CaptureRunner(cam, CapturePlan(count=1, day_reference=True, frame_timeout_s=0.5))
+    reason = runner.run()
+    cam.close()
+    # (how many of the two it saw depends on when the stream started)
+    assert re.fullmatch(
+        r"error: the camera stopped streaming before a day frame: the last [12] it gave were "
+        r"night frames \(replay\); play a recording that holds a day capture",
+        reason,
+    ), reason
+    assert runner.captured == 0

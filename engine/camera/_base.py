@@ -355,7 +355,7 @@ class Camera(ABC):
             while self._latest is None or self._latest.meta.sequence <= seq:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.is_streaming:
-                    raise CameraError(f"{self.info.backend}: no frame within {timeout:g} s")
+                    raise CameraError(f"{self.info.backend}: no frame within {round(timeout, 1):g} s")
                 self._frame_cond.wait(left)
             return self._latest
 
@@ -374,7 +374,7 @@ class Camera(ABC):
                     return frame
         finally:
             self._stop_stream()
-        raise CameraError(f"{self.info.backend}: no frame within {timeout:g} s")
+        raise CameraError(f"{self.info.backend}: no frame within {round(timeout, 1):g} s")
 
     def capabilities(self) -> dict[str, ControlSpec]:
         """Every control this camera knows, with ranges; unsupported ones carry a reason."""

@@ -36,13 +36,19 @@ def parse_clock(text: str | dt.time) -> dt.time:
 
     >>> parse_clock("21:00")
     datetime.time(21, 0)
+    >>> parse_clock("1:30")
+    datetime.time(1, 30)
     """
     if isinstance(text, dt.time):
         return text
+    clean = str(text).strip()
+    # an hour of one digit ("1:00", as people write it) was refused: "got ' 1:00'"
+    if m := re.fullmatch(r"(\d):(\d\d(?::\d\d)?)", clean):
+        clean = f"0{m[1]}:{m[2]}"
     try:
-        return dt.time.fromisoformat(str(text).strip())
+        return dt.time.fromisoformat(clean)
     except ValueError:
-        raise ValueError(f"time of day must look like 21:00, got {text!r}") from None
+        raise ValueError(f"time of day must look like 21:00, got {str(text).strip()!r}") from None
 
 
 @dataclass(frozen=True)

@@ -342,6 +342,7 @@ class CaptureRunner:
         cam = self.camera
         timeout = self.plan.frame_timeout_s
         frames: list[Frame] = []
+        other = 0  # frames passed over as of the other kind
         try:
             latest = cam.latest_frame()
             after = latest.meta.sequence if latest is not None else -1
@@ -356,10 +357,17 @@ class CaptureRunner:
                     # no mode to switch, but the camera says what each frame is (a replayed
                     # session, its day captures among the nights): a day frame in a night
                     # burst failed the whole capture ("burst frames differ in shape")
+                    other += 1
                     continue
                 frames.append(frame)
         except CameraError as exc:
             if not cam.is_streaming:  # a finite source ended, or the camera gave up for good
+                if other and not frames:  # "no frame within 4.88155 s" hid why, and its fix
+                    raise _Stop(self._fail(
+                        f"the camera stopped streaming before a {kind} frame: the last "
+                        f"{other} it gave were {'night' if kind == 'day' else 'day'} frames "
+                        f"({cam.info.backend}); play a recording that holds a {kind} capture"
+                    )) from None  # fmt: skip
                 raise _Stop(self._fail(f"the camera stopped streaming ({exc})")) from None
             reason = "camera disconnected" if not cam.is_connected else str(exc)
             self._miss(due, kind, reason)

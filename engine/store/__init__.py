@@ -79,7 +79,7 @@ from engine.store._records import (
     Verdict,
 )
 from engine.store._restore import restore_session
-from engine.store._rows import clean_tags
+from engine.store._rows import SESSION_TEXT_LIMITS, check_session_text, clean_tags
 from engine.store._schema import READABLE_FROM, SCHEMA_VERSION, migrate, schema_version
 from engine.store._store import Store, StoreBusy, StoreError, folder_writer
 
@@ -89,6 +89,7 @@ __all__ = [
     "METRICS",
     "READABLE_FROM",
     "SCHEMA_VERSION",
+    "SESSION_TEXT_LIMITS",
     "SORT_KEYS",
     "VERDICTS",
     "Capture",
@@ -105,6 +106,7 @@ __all__ = [
     "StoreEvents",
     "Verdict",
     "folder_writer",
+    "check_session_text",
     "clean_tags",
     "database_problem",
     "default_data_dir",

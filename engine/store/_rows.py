@@ -135,3 +135,22 @@ def clean_tags(tags: Iterable[str]) -> list[str]:
             raise ValueError(f"a tag is 1-64 characters without commas or tabs, got {t!r}")
         clean.append(t)
     return clean
+
+
+# the export format's limits (resources/export_manifest.schema.json): a session recorded
+# beyond them could not be exported, which was found only in the morning, at the export
+SESSION_TEXT_LIMITS = {"name": 500, "operator": 500, "scene_notes": 100_000}
+_SESSION_TEXT_WORDS = {"name": "a session name", "operator": "an operator name",
+                       "scene_notes": "scene notes"}  # fmt: skip
+
+
+def check_session_text(**fields: str | None) -> None:
+    """A ValueError naming the first of a session's texts (``name``, ``operator``,
+    ``scene_notes``; None: not given) longer than the export format takes."""
+    for key, value in fields.items():
+        limit = SESSION_TEXT_LIMITS[key]
+        if value is not None and len(value) > limit:
+            raise ValueError(
+                f"{_SESSION_TEXT_WORDS[key]} is at most {limit:,} characters "
+                f"(what an export can carry), got {len(value):,}"
+            )

@@ -71,6 +71,7 @@ from engine.store._rows import (
     PAIR_FIELDS,
     app_version,
     capture_time,
+    check_session_text,
     clean_tags,
     dumps,
     insert_pair,
@@ -395,6 +396,7 @@ class Store:
         name = str(name).strip()
         if not name:
             raise ValueError("a session needs a name")
+        check_session_text(name=name, operator=operator, scene_notes=scene_notes)
         uid = uid or uuid.uuid4().hex
         created = time.time() if created_at is None else float(created_at)
         settings_json = dumps(dict(settings or {}))
@@ -429,6 +431,7 @@ class Store:
             if not name.strip():
                 raise ValueError("a session needs a name")
             fields["name"] = name.strip()
+        check_session_text(name=fields.get("name"), operator=operator, scene_notes=scene_notes)
         if operator is not None:
             fields["operator"] = operator
         if scene_notes is not None:

@@ -220,6 +220,22 @@ class NightCapturePanel(QWidget):
         self.window = QCheckBox("only between")
         self.start_t = QTimeEdit(QTime(21, 0))
         self.end_t = QTimeEdit(QTime(5, 0))
+        # these five had no tooltip: an operator could not tell what "until stopped" or
+        # "only between" does with the other (every other control of the dock had one)
+        self.every.setToolTip("Time from one capture to the next (3 s to 24 h)")
+        self.count.setToolTip(
+            "Stop after this many captures; 0 (until stopped) runs until Stop, or until the "
+            "end of the time window when one is set"
+        )
+        self.window.setToolTip(
+            "Capture only between two local times: before the first the run counts down, at "
+            "the second it ends (an end before the start is the next morning: 21:00 and 05:00)"
+        )
+        self.start_t.setToolTip("When the window opens (local time); tick 'only between' first")
+        self.end_t.setToolTip(
+            "When the window closes and the run ends (local time; before the start: the next "
+            "morning)"
+        )
         for t in (self.start_t, self.end_t):
             t.setDisplayFormat("HH:mm")
             t.setEnabled(False)

@@ -93,6 +93,9 @@ class ReferencePanel(QWidget):
         self.burst_n.setRange(2, 64)
         self.burst_n.setValue(8)
         self.burst_n.setSuffix(" frames")
+        self.burst_n.setToolTip(
+            "How many consecutive frames Capture burst averages (2 to 64): more, less noise"
+        )
         self.btn_add = QPushButton("Add capture")
         self.btn_add.setToolTip(
             "Collect captures over time (minutes apart); fused, they make a clean reference "

@@ -84,6 +84,18 @@ class _ExchangeDialog(QDialog):
         """Whether the rest of the dialog's choice allows a start (a subclass says)."""
         return True
 
+    def _chosen_path(self) -> str:
+        """The path typed, ``~`` expanded and a relative one taken in the home folder (where
+        the suggested path is), shown back whole: ``~/night.zip`` failed ("~: no such
+        folder") and ``night.zip`` went to the app's working folder, said as "Exported to
+        night.zip", which no one could then find."""
+        path = Path(self.path.text().strip()).expanduser()
+        if not path.is_absolute():
+            path = Path.home() / path
+        if str(path) != self.path.text():
+            self.path.setText(str(path))
+        return str(path)
+
     def _update_go(self) -> None:
         self.go.setEnabled(not self.running and bool(self.path.text().strip()) and self._ready())
 
@@ -276,6 +288,8 @@ class ExportDialog(_ExchangeDialog):
         self._jobs.submit(counts, done=shown, label="counting pairs")
 
     def _suffix(self, zipped: bool) -> None:
+        if not self.path.text().strip():
+            return  # nothing typed: Path(".").with_suffix raised in the slot
         p = Path(self.path.text())
         self.path.setText(str(p.with_suffix(".zip") if zipped else p.with_suffix("")))
 
@@ -293,7 +307,7 @@ class ExportDialog(_ExchangeDialog):
     def start(self) -> None:
         if self.session is None:
             return
-        out, zipped = self.path.text().strip(), self.as_zip.isChecked()
+        out, zipped = self._chosen_path(), self.as_zip.isChecked()
         verdict, tag = self.verdict.currentData(), self.tag.text().strip() or None
         store, sid = self._store, self.session.id
         self.reveal.setEnabled(False)
@@ -359,7 +373,7 @@ class ImportDialog(_ExchangeDialog):
             self.path.setText(str(Path(path).parent) if path.endswith("bagit.txt") else path)
 
     def start(self) -> None:
-        path, as_copy, store = self.path.text().strip(), self.as_copy.isChecked(), self._store
+        path, as_copy, store = self._chosen_path(), self.as_copy.isChecked(), self._store
         self._run(
             lambda: import_session(store, path, as_copy=as_copy, progress=self._progress),
             lambda r: (

@@ -12,6 +12,7 @@ import getpass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -41,6 +42,24 @@ __all__ = ["NewSessionDialog", "SessionsPanel"]
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 COLUMNS = ("Name", "Operator", "Created", "Captures", "Pairs", "State")
+
+
+class _SessionsTable(QTableWidget):
+    """The sessions; with none, says where they were looked for and how to start one (an
+    empty white table told a new operator nothing, not even which data folder it showed)."""
+
+    empty_text = ""
+    """Drawn while the table has no row ("" until the first listing is in)."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.rowCount() or not self.empty_text:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        painter.drawText(self.viewport().rect().adjusted(8, 4, -8, -4), flags, self.empty_text)
+        painter.end()
 
 
 class NewSessionDialog(QDialog):
@@ -112,7 +131,7 @@ class SessionsPanel(QWidget):
         self._sessions: list[Session] = []
         self.current = QLabel()
         self.current.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = _SessionsTable(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -184,6 +203,11 @@ class SessionsPanel(QWidget):
         # refilled at every pair a run records: a lab's months of sessions, linear not N x N
         with bulk_fill(self.table):
             self._fill_rows()
+        self.table.empty_text = (
+            f"No sessions yet in {self._store.root}.\n\nNew… (Ctrl+N) starts one; "
+            "File → Import session… (Ctrl+I) adds one exported elsewhere."
+        )
+        self.table.viewport().update()
         self._fit_columns()
         cur = self._state.session
         if cur is not None:
