@@ -12,6 +12,7 @@ session. Ctrl-C (or SIGTERM) stops after the capture in progress.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import threading
 import time
@@ -110,7 +111,7 @@ def _plan(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from engine.camera import CameraError, ControlError, open_camera
-    from engine.live import CaptureRunner, SessionRecorder, parse_size
+    from engine.live import parse_size
 
     plan = _plan(args)  # bad options fail before anything opens
     try:
@@ -139,19 +140,12 @@ def run(args: argparse.Namespace) -> int:
         # refused before a new session is created: nothing is written for a run that cannot fit
         disk = _disk_guard(store, existing, plan, cam, floor)
         session = existing or _new_session(store, args, cam)
-        runner = CaptureRunner(cam, plan, disk=disk)
-        recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
-        if ids:
-            try:
-                recorder.use_reference(ids)
-            except (KeyError, ValueError) as exc:
-                raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
-        progress = _report(runner, recorder, plan)
-        if len(ids) > 1 and recorder.tracker.reference is not None:
-            progress.line(f"day reference: {recorder.tracker.reference.describe()}")
-        if recorder.tracker.reference is None and not plan.day_reference and plan.count != 0:
-            _warn_unpaired(session, created=existing is None)
-        return _run_until_done(runner, progress, session, plan)
+        try:
+            return _record(store, session, args, cam, plan, disk, ids, created=existing is None)
+        except BaseException:
+            if existing is None:  # made for this run only: a run that recorded nothing
+                _drop_if_empty(store, session)  # leaves no empty session behind
+            raise
     finally:
         try:
             cam.close()
@@ -159,6 +153,35 @@ def run(args: argparse.Namespace) -> int:
             pass
         if store is not None:
             store.close()
+
+
+def _drop_if_empty(store, session) -> None:
+    """Delete ``session`` (created by this run) when the run failed before recording any
+    capture: like `ingest`, a failed command leaves no empty session to find in the morning.
+    Quietly: the first error is the one to report."""
+    with contextlib.suppress(Exception):
+        if store.session(session.id).n_captures == 0:
+            store.delete_session(session.id)
+
+
+def _record(store, session, args, cam, plan, disk, ids, *, created: bool) -> int:
+    """Capture into ``session`` (``created`` by this run or not) until the plan ends; the exit
+    status."""
+    from engine.live import CaptureRunner, SessionRecorder
+
+    runner = CaptureRunner(cam, plan, disk=disk)
+    recorder = SessionRecorder(store, session.id, runner, align=not args.no_align)
+    if ids:
+        try:
+            recorder.use_reference(ids)
+        except (KeyError, ValueError) as exc:
+            raise CliError(f"--reference: {str(exc).strip(chr(39))}") from None
+    progress = _report(runner, recorder, plan)
+    if len(ids) > 1 and recorder.tracker.reference is not None:
+        progress.line(f"day reference: {recorder.tracker.reference.describe()}")
+    if recorder.tracker.reference is None and not plan.day_reference and plan.count != 0:
+        _warn_unpaired(session, created=created)
+    return _run_until_done(runner, progress, session, plan)
 
 
 def _disk_guard(store, existing, plan, cam, floor: int):
