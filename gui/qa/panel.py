@@ -174,6 +174,7 @@ class QAPanel(QWidget):
         self.verdict.addItem("Not judged", "none")
         for v in ("pass", "fail", "review"):
             self.verdict.addItem(v.capitalize(), v)
+        self.verdict.setToolTip("Only pairs with this verdict (Not judged: no verdict yet)")
         self.tag = QLineEdit()
         self.tag.setPlaceholderText("filter by tag")
         self.tag.setToolTip("Only pairs with this tag (Enter)")
@@ -184,12 +185,16 @@ class QAPanel(QWidget):
         self.min_ssim.setSingleStep(0.05)
         self.min_ssim.setPrefix("SSIM ≥ ")
         self.min_ssim.setSpecialValueText("any SSIM")
+        self.min_ssim.setToolTip(
+            "Only pairs whose night / aligned reference SSIM is at least this (any SSIM: −1)"
+        )
         self.max_leak = _AtMostSpinBox("leak ≤ ", " %", "any leak")
         self.max_leak.setRange(0.0, 100.0)
         self.max_leak.setValue(100.0)
         self.max_leak.setToolTip("Only pairs whose leak area is at most this (any leak: 100 %)")
         self.sort = QComboBox()
         self.sort.addItems(list(SORTS))
+        self.sort.setToolTip("Order of the pairs (or click a column's header)")
         bar = QHBoxLayout()
         for w in (self.verdict, self.tag, self.min_ssim, self.max_leak, QLabel("Sort"), self.sort):
             bar.addWidget(w)
@@ -242,6 +247,7 @@ class QAPanel(QWidget):
         # the comparison
         self.mode = QComboBox()
         self.mode.addItems(["Side by side", "Wipe"])
+        self.mode.setToolTip("A and B side by side, or B over A with a wipe (W)")
         self.role_a = QComboBox()
         self.role_b = QComboBox()
         for key, text in ROLES.items():
@@ -249,6 +255,8 @@ class QAPanel(QWidget):
             self.role_b.addItem(text, key)
         self.role_a.setCurrentIndex(self.role_a.findData("night"))
         self.role_b.setCurrentIndex(self.role_b.findData("colorized"))
+        self.role_a.setToolTip("Which image of the pair side A shows")
+        self.role_b.setToolTip("Which image of the pair side B shows")
         # each side's images: the live model's render or a stored run of the pair
         self.sources = RunSources(store, jobs, self)
         self.source_a, self.source_b = self.sources.combo["a"], self.sources.combo["b"]
@@ -441,7 +449,8 @@ class QAPanel(QWidget):
         gen, q = self._query_gen, self.query()
         if self._state.session is None:
             self._fill(None, gen)
-            self.count.setText("open a session to review its pairs")
+            self.count.setText("no session open")
+            self.count.setToolTip("Open a session in the Sessions dock to review its pairs")
             return
         store = self._store
 
