@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reference",
         metavar="ID[,ID...]",
-        help="pair with these day captures of the session (median of several); default: the "
+        help="pair with these day captures of the session (several are registered and fused into "
+        "one reference with a stability map); default: the "
         "latest day capture",
     )
     p.add_argument(

@@ -52,6 +52,8 @@ def test_preflight_refuses_a_plan_the_disk_cannot_hold_and_warns_when_thin(tmp_p
     assert verdict(400 * MiB).verdict == "ok"
     assert verdict(50 * MiB).verdict == "full"
     assert "MiB free on" in thin.describe() and "1.5 runs like this fit" in thin.describe()
+    # a big disk's count reads with a thousands separator ("16804 runs" read as a code)
+    assert ": 16,804 runs like this fit" in verdict(50 * MiB + 16804 * 100 * MiB).describe()
     # a run until stopped: short of room when less than a night is left at its interval
     every10 = CapturePlan(every_s=600)
     guard = DiskGuard(tmp_path, bytes_per_capture=MiB, floor_bytes=50 * MiB,

@@ -181,7 +181,7 @@ class DiskStatus:
         if nights is None:
             fit = ""
         else:
-            fit = f"{nights:.{1 if nights < 10 else 0}f} runs like this fit"
+            fit = f"{nights:,.{1 if nights < 10 else 0}f} runs like this fit"  # 16,804
         return (
             f"{head}; the plan needs {format_bytes(self.needed_bytes)} ({per}), "
             f"keeping {format_bytes(self.floor_bytes)} free: {fit}"
