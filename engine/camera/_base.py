@@ -355,7 +355,9 @@ class Camera(ABC):
             while self._latest is None or self._latest.meta.sequence <= seq:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.is_streaming:
-                    raise CameraError(f"{self.info.backend}: no frame within {round(timeout, 1):g} s")
+                    raise CameraError(
+                        f"{self.info.backend}: no frame within {round(timeout, 1):g} s"
+                    )
                 self._frame_cond.wait(left)
             return self._latest
 
