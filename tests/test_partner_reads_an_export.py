@@ -137,7 +137,7 @@ def test_tag_files_say_what_the_doc_says(exports, which):
     assert info["NightLab-Operator"] == info["Contact-Name"] == s["operator"] == "Zoë"
     assert info["Source-Organization"] == "NightLab"
     assert info["Bag-Software-Agent"] == f"NightLab {m['provenance']['app_version']}"
-    assert info["NightLab-Format-Version"] == m["format_version"] == "1.0"
+    assert info["NightLab-Format-Version"] == m["format_version"] == "1.1"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", info["Bagging-Date"])
     n_bytes = sum(p.stat().st_size for p in payload)
     assert info["Payload-Oxum"] == f"{n_bytes}.{len(payload)}"
