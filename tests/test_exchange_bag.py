@@ -240,6 +240,12 @@ MUTATIONS = {
     "burst_of zero": lambda m: m["captures"][0].update(burst_of=0),
     "channels 2": lambda m: m["captures"][0].update(channels=2),
     "timing not a number": lambda m: m["pairs"][0]["runs"][0]["timings_ms"].update(x="fast"),
+    "verdict run without its model": lambda m: m["pairs"][0]["verdicts"][0].update(
+        run={"id": m["pairs"][0]["runs"][0]["id"], "model_name": "x"}
+    ),
+    "verdict run id a string": lambda m: m["pairs"][0]["verdicts"][0].update(
+        run={"id": "7", "model_name": "x", "model_sha256": "00" * 32}
+    ),
 }
 
 
