@@ -14,6 +14,10 @@ Make the session first with the real capture path and the processing runs the RE
     nightlab reprocess --session night-3000 --data-dir DIR
     nightlab reprocess --session night-3000 --realign --data-dir DIR   # a second run
 
+or, in minutes and with verdicts on stored runs (format 1.1's chosen run), a synthetic night of
+small frames: ``python benchmarks/make_judged_night.py --data-dir DIR`` (``--session
+judged-3000``).
+
 ``--compare OLD_TREE`` runs the same command from another source tree too (e.g. ``git
 worktree add /tmp/old <commit>``), alternating old and new in each repeat so both see the
 same machine load and page cache. Each bag is written to ``--out-dir`` (default: beside the
