@@ -24,7 +24,9 @@ byte: ``metrics.csv`` whole, ``manifest.json`` as text (its key order, indentati
 forms), the order of ``manifest-sha256.txt`` and of the zip's members.
 
 Regenerate the pinned files only for a deliberate format change:
-``NIGHTLAB_PIN_EXPORT=1 pytest tests/test_export_format_pinned.py``.
+``NIGHTLAB_PIN_EXPORT=1 pytest tests/test_export_format_pinned.py`` rewrites 1.1's (a new
+version gets a folder of its own, and the previous one's check beside it); 1.0's are never
+rewritten.
 """
 
 from __future__ import annotations
