@@ -19,12 +19,12 @@ small frames: ``python benchmarks/make_judged_night.py --data-dir DIR`` (``--ses
 judged-3000``).
 
 ``--compare OLD_TREE`` runs the same command from another source tree too (e.g. ``git
-worktree add /tmp/old <commit>``), alternating old and new in each repeat so both see the
-same machine load and page cache. Each bag is written to ``--out-dir`` (default: beside the
-data folder, it needs the bag's size free) and removed after its run. The peak RSS and the CPU
-time (user + system: steadier than the wall time on a shared machine) are the child's own
-(``wait4``), the wall time from start to exit. Prints one line per run, then medians and
-ranges per tree.
+worktree add /tmp/old <commit>``), alternating old and new in each repeat (old first, then new
+first in the next) so both see the same machine load and page cache. Each bag is written to
+``--out-dir`` (default: beside the data folder, it needs the bag's size free) and removed
+after its run. The peak RSS and the CPU time (user + system: steadier than the wall time on
+a shared machine) are the child's own (``wait4``), the wall time from start to exit. Prints
+one line per run, then medians and ranges per tree.
 """
 
 from __future__ import annotations
@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     print(f"load average at start: {os.getloadavg()}")
     for k in range(args.repeats):
-        for name, tree in trees.items():
+        # which tree goes first alternates: a machine that slows down (or speeds up) through
+        # the run then weighs on both alike, not on the one always second
+        order = list(trees.items())
+        for name, tree in order if k % 2 == 0 else order[::-1]:
             if args.show:
                 cmd = ["sessions", "show", args.session, "--json", "--limit", "0"]
                 cmd += ["--data-dir", str(args.data_dir)]
