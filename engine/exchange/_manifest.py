@@ -207,8 +207,8 @@ def _check_references(m: dict[str, Any], where: str) -> None:
 class References:
     """What a schema cannot check, one record at a time: unique ids and folders, pairs pointing
     at captures and runs that exist (also a verdict's run: one of its pair's, with that run's
-    model), the latest verdict, the counts. Holds a few integers per
-    capture and pair, never the records, so an export can check a manifest it streams.
+    model), the latest verdict, the counts. Holds a few integers per capture and pair, never
+    the records, so an export can check a manifest it streams.
 
     Captures come first (as in the manifest), then `captures_done`, the pairs and `done`; an
     export lists its pairs first, and a pair's capture references are then checked at `done`.
