@@ -269,7 +269,7 @@ def _add_pairs(
             # (runs are never deleted), also while the app judges during the export
             verdicts = store.verdicts(p.id)
             runs = store.runs(p.id)
-            chosen = chosen_run(runs, verdicts)
+            chosen = _chosen_run(runs, verdicts)
             run_records = []
             for r in runs:
                 outputs = {}
@@ -498,7 +498,7 @@ def _run(r: Run, outputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def chosen_run(runs: list[Run], verdicts: list[Verdict]) -> Run | None:
+def _chosen_run(runs: list[Run], verdicts: list[Verdict]) -> Run | None:
     """The run whose outputs fill the pair folder (``chosen_run``): the run the pair's latest
     verdict was given on, when it names one of ``runs``; else the newest run (format 1.0 always
     took the newest, also over the run the judge saw). ``runs`` oldest first."""
