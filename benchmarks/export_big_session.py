@@ -14,12 +14,17 @@ Make the session first with the real capture path and the processing runs the RE
     nightlab reprocess --session night-3000 --data-dir DIR
     nightlab reprocess --session night-3000 --realign --data-dir DIR   # a second run
 
+or, in minutes and with verdicts on stored runs (format 1.1's chosen run), a synthetic night of
+small frames: ``python benchmarks/make_judged_night.py --data-dir DIR`` (``--session
+judged-3000``).
+
 ``--compare OLD_TREE`` runs the same command from another source tree too (e.g. ``git
-worktree add /tmp/old <commit>``), alternating old and new in each repeat so both see the
-same machine load and page cache. Each bag is written to ``--out-dir`` (default: beside the
-data folder, it needs the bag's size free) and removed after its run. The peak RSS is the
-child's own (``wait4``), the wall time from start to exit. Prints one line per run, then
-medians and ranges per tree.
+worktree add /tmp/old <commit>``), alternating old and new in each repeat (old first, then new
+first in the next) so both see the same machine load and page cache. Each bag is written to
+``--out-dir`` (default: beside the data folder, it needs the bag's size free) and removed
+after its run. The peak RSS and the CPU time (user + system: steadier than the wall time on
+a shared machine) are the child's own (``wait4``), the wall time from start to exit. Prints
+one line per run, then medians and ranges per tree.
 """
 
 from __future__ import annotations
@@ -47,8 +52,8 @@ sys.exit(main.main(sys.argv[2:]))
 """
 
 
-def run_once(tree: Path, argv: list[str], stdout) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit status) of one child."""
+def run_once(tree: Path, argv: list[str], stdout) -> tuple[float, float, float, int]:
+    """(wall seconds, peak RSS MiB, CPU seconds, exit status) of one child."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tree), *argv], stdout=stdout, stderr=subprocess.PIPE
@@ -59,7 +64,7 @@ def run_once(tree: Path, argv: list[str], stdout) -> tuple[float, float, int]:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if proc.returncode != 0:
         print(err.strip().splitlines()[-1] if err.strip() else "(no message)", file=sys.stderr)
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,14 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"this": REPO}
     if args.compare:
         trees = {"compare": args.compare.resolve(), **trees}
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
     print(f"load average at start: {os.getloadavg()}")
     for k in range(args.repeats):
-        for name, tree in trees.items():
+        # which tree goes first alternates: a machine that slows down (or speeds up) through
+        # the run then weighs on both alike, not on the one always second
+        order = list(trees.items())
+        for name, tree in order if k % 2 == 0 else order[::-1]:
             if args.show:
                 cmd = ["sessions", "show", args.session, "--json", "--limit", "0"]
                 cmd += ["--data-dir", str(args.data_dir)]
-                wall, rss, code = run_once(tree, cmd, subprocess.DEVNULL)
+                wall, rss, cpu, code = run_once(tree, cmd, subprocess.DEVNULL)
             else:
                 out = out_dir / f".export-bench-{os.getpid()}-{name}-{k}"
                 out = out.with_suffix(".zip") if args.zip else out
@@ -92,24 +100,29 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--data-dir", str(args.data_dir)]
                 cmd += ["--only", args.only] if args.only else []
                 try:
-                    wall, rss, code = run_once(tree, cmd, subprocess.DEVNULL)
+                    wall, rss, cpu, code = run_once(tree, cmd, subprocess.DEVNULL)
                 finally:
                     if out.is_dir():
                         shutil.rmtree(out)
                     elif out.exists():
                         out.unlink()
-            print(f"{name:8s} run {k + 1}: {wall:7.1f} s  {rss:7.0f} MiB  exit {code}", flush=True)
+            print(
+                f"{name:8s} run {k + 1}: {wall:7.1f} s  {rss:7.1f} MiB  {cpu:6.1f} s CPU  "
+                f"exit {code}",
+                flush=True,
+            )
             if code == 0:
-                results[name].append((wall, rss))
+                results[name].append((wall, rss, cpu))
     print(f"load average at end: {os.getloadavg()}")
     for name, runs in results.items():
         if not runs:
             continue
-        walls, rsss = [r[0] for r in runs], [r[1] for r in runs]
+        walls, rsss, cpus = ([r[i] for r in runs] for i in range(3))
         print(
             f"{name:8s} ({trees[name]}): wall median {statistics.median(walls):.1f} s "
             f"({min(walls):.1f}-{max(walls):.1f}), peak RSS median "
-            f"{statistics.median(rsss):.0f} MiB ({min(rsss):.0f}-{max(rsss):.0f}), n={len(runs)}"
+            f"{statistics.median(rsss):.1f} MiB ({min(rsss):.1f}-{max(rsss):.1f}), CPU median "
+            f"{statistics.median(cpus):.2f} s ({min(cpus):.2f}-{max(cpus):.2f}), n={len(runs)}"
         )
     return 0
 

@@ -1,4 +1,5 @@
-"""``nightlab qa PAIR pass|fail|review [--note TEXT]``: judge a pair (history kept)."""
+"""``nightlab qa PAIR pass|fail|review [--note TEXT] [--run RUN]``: judge a pair (history
+kept), on a stored run's outputs or, without ``--run``, on what the live model shows."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pass, fail or review (the latest counts; earlier ones are kept)",
     )
     p.add_argument("--note", default="", help="why (kept with the verdict)")
+    p.add_argument(
+        "--run",
+        type=int,
+        metavar="RUN",
+        help="the stored run of the pair whose outputs you judged (its id; a wrong one lists "
+        "the pair's runs). An export then hands that run over as the pair's chosen run. "
+        "Without it the verdict names no run (the live model's render)",
+    )
     p.add_argument("--tag", action="append", default=[], help="also tag the pair (repeatable)")
     add_operator(p)
     add_data_dir(p)
@@ -36,9 +45,31 @@ def run(args: argparse.Namespace) -> int:
             before = store.pair(args.pair).verdict
         except KeyError:
             raise CliError(f"no pair {args.pair} in {store.root}") from None
-        store.set_verdict(args.pair, args.verdict, note=args.note, operator=operator_name(args))
+        on = "" if args.run is None else f" on run {args.run} ({_judged_run(store, args)})"
+        store.set_verdict(
+            args.pair, args.verdict, note=args.note, operator=operator_name(args), run_id=args.run
+        )
         if tags:
             store.add_tags(args.pair, *tags)
         was = f" (was {before})" if before and before != args.verdict else ""
-        print(f"pair {args.pair}: {args.verdict}{was}")
+        print(f"pair {args.pair}: {args.verdict}{on}{was}")
     return 0
+
+
+def _judged_run(store, args: argparse.Namespace) -> str:
+    """The model of ``--run``, a run of the pair; else one line listing the pair's runs
+    (nothing is recorded: this runs before the verdict is written)."""
+    runs = store.runs(args.pair)
+    for r in runs:
+        if r.id == args.run:
+            return r.model_name
+    theirs = (
+        "its runs: " + ", ".join(f"{r.id} ({r.model_name})" for r in runs)
+        if runs
+        else "it has no run yet; judge it without --run"
+    )
+    try:
+        wrong = f"run {args.run} is a run of pair {store.run(args.run).pair_id}"
+    except KeyError:
+        wrong = f"no run {args.run}"
+    raise CliError(f"pair {args.pair}: {wrong} ({theirs}); nothing recorded")

@@ -61,7 +61,7 @@ def test_folder_bag_is_a_valid_bagit_1_0_bag_with_sha256_manifests_and_payload_o
     info = _tags(out / "bag-info.txt")
     assert info["Payload-Oxum"] == f"{sum(p.stat().st_size for p in payload)}.{len(payload)}"
     assert info["External-Identifier"] == plan.manifest["session"]["uid"]
-    assert info["Contact-Name"] == "ana" and info["NightLab-Format-Version"] == "1.0"
+    assert info["Contact-Name"] == "ana" and info["NightLab-Format-Version"] == "1.1"
     # every payload file is in manifest-sha256.txt with its real digest
     listed = dict(
         reversed(line.split("  ", 1))
@@ -221,7 +221,7 @@ def test_the_example_manifest_in_the_partner_docs_is_valid():
     block = text.split("```json", 1)[1].split("```", 1)[0]
     example = json.loads(block)
     validate_manifest(example)  # schema, references, counts
-    assert example["format_version"] == "1.0"
+    assert example["format_version"] == "1.1"
 
 
 MUTATIONS = {
@@ -240,6 +240,12 @@ MUTATIONS = {
     "burst_of zero": lambda m: m["captures"][0].update(burst_of=0),
     "channels 2": lambda m: m["captures"][0].update(channels=2),
     "timing not a number": lambda m: m["pairs"][0]["runs"][0]["timings_ms"].update(x="fast"),
+    "verdict run without its model": lambda m: m["pairs"][0]["verdicts"][0].update(
+        run={"id": m["pairs"][0]["runs"][0]["id"], "model_name": "x"}
+    ),
+    "verdict run id a string": lambda m: m["pairs"][0]["verdicts"][0].update(
+        run={"id": "7", "model_name": "x", "model_sha256": "00" * 32}
+    ),
 }
 
 
@@ -281,7 +287,7 @@ def test_describe_bag_reads_the_summary_without_extracting(plan, tmp_path, as_zi
         4,
     )
     assert s.payload_bytes == result.payload_bytes and s.payload_files == result.payload_files
-    assert s.format_version == "1.0" and s.selection == "whole session"
+    assert s.format_version == "1.1" and s.selection == "whole session"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src", out.name])
 
 

@@ -30,6 +30,7 @@ import pytest
 from PIL import Image
 
 import cli
+from engine.store import Store
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "resources" / "export_manifest.schema.json"
 NAME = "Nuit du toit é 🌙"
@@ -65,7 +66,9 @@ def exports(tmp_path_factory):
     run(*cap, "--count", "1")  # pair 4: never processed
     run("qa", "1", "review", "--note", "à revoir", *d)
     run("qa", "1", "pass", "--note", "net ✓", "--tag", "été", "--tag", "roof", *d)
-    run("qa", "2", "fail", "--tag", "roof", *d)
+    with Store(tmp / "data", read_only=True) as store:
+        judged = store.runs(2)[0].id  # pair 2 judged on its earlier run: the one handed over
+    run("qa", "2", "fail", "--tag", "roof", "--run", str(judged), *d)
     run("qa", "3", "pass", "--tag", "été", *d)
     ex = tmp / "ex"
     ex.mkdir()
@@ -137,7 +140,7 @@ def test_tag_files_say_what_the_doc_says(exports, which):
     assert info["NightLab-Operator"] == info["Contact-Name"] == s["operator"] == "Zoë"
     assert info["Source-Organization"] == "NightLab"
     assert info["Bag-Software-Agent"] == f"NightLab {m['provenance']['app_version']}"
-    assert info["NightLab-Format-Version"] == m["format_version"] == "1.0"
+    assert info["NightLab-Format-Version"] == m["format_version"] == "1.1"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", info["Bagging-Date"])
     n_bytes = sum(p.stat().st_size for p in payload)
     assert info["Payload-Oxum"] == f"{n_bytes}.{len(payload)}"
@@ -221,24 +224,35 @@ def test_images_are_8_bit_pngs_of_the_recorded_size_channels_and_bytes(exports, 
                 assert colour == (0 if role == "leak_mask" else 2), name
 
 
-def test_pair_folders_hold_the_latest_run_and_earlier_runs_under_runs(exports):
+def test_pair_folders_hold_the_judged_or_latest_run_and_the_other_under_runs(exports):
+    """The doc's rule: the run of the latest verdict when it names one, else the latest."""
     data = exports["whole"] / "data"
     m = manifest(exports["whole"])
     assert [p["folder"] for p in m["pairs"]] == [f"pairs/pair-{n:04d}" for n in range(1, 5)]
     assert [p["id"] for p in m["pairs"]] == sorted(p["id"] for p in m["pairs"])
     with_runs = [p for p in m["pairs"] if p["runs"]]
     assert len(with_runs) == 3 and all(len(p["runs"]) == 2 for p in with_runs)
+    judged_earlier = 0
     for p in with_runs:
         latest = max(p["runs"], key=lambda r: r["created_at"])
-        assert p["chosen_run"] == latest["id"]
+        on = p["verdicts"][-1]["run"] if p["verdicts"] else None
+        chosen = next(r for r in p["runs"] if r["id"] == on["id"]) if on else latest
+        judged_earlier += chosen is not latest
+        if on:
+            assert (on["model_name"], on["model_sha256"]) == (
+                chosen["model_name"],
+                chosen["model_sha256"],
+            )
+        assert p["chosen_run"] == chosen["id"]
         roles = {k: v for k, v in p["files"].items() if k not in ("night", "day")}
-        assert roles == {r: f"{p['folder']}/{r}.png" for r in latest["outputs"]}
+        assert roles == {r: f"{p['folder']}/{r}.png" for r in chosen["outputs"]}
         assert set(roles) == {"aligned_reference", "leak_mask", "colorized"}
-        for role, name in latest["outputs"].items():
+        for role, name in chosen["outputs"].items():
             assert (data / name).read_bytes() == (data / roles[role]).read_bytes()
-        (earlier,) = [r for r in p["runs"] if r is not latest]
-        for role, name in earlier["outputs"].items():
-            assert name == f"{p['folder']}/runs/{earlier['id']}/{role}.png"
+        (other,) = [r for r in p["runs"] if r is not chosen]
+        for role, name in other["outputs"].items():
+            assert name == f"{p['folder']}/runs/{other['id']}/{role}.png"
+    assert judged_earlier == 1  # pair 2, judged with `nightlab qa --run` on its earlier run
     (raw,) = [p for p in m["pairs"] if not p["runs"]]
     assert raw["chosen_run"] is None and set(raw["files"]) == {"night", "day"}
     assert sorted(f.name for f in (data / raw["folder"]).iterdir()) == ["day.png", "night.png"]

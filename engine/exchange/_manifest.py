@@ -30,8 +30,10 @@ __all__ = [
 ]
 
 FORMAT = "nightlab-session-export"
-#: What this NightLab writes.
-FORMAT_VERSION = "1.0"
+#: What this NightLab writes. 1.1 (2026-12-03): each verdict's ``run`` (the stored run it was
+#: given on, null for the live model), and ``chosen_run`` is the latest verdict's run when it
+#: names one (1.0: always the newest run).
+FORMAT_VERSION = "1.1"
 #: What this NightLab reads: every ``1.x``.
 READS_MAJOR = 1
 
@@ -204,8 +206,9 @@ def _check_references(m: dict[str, Any], where: str) -> None:
 
 class References:
     """What a schema cannot check, one record at a time: unique ids and folders, pairs pointing
-    at captures and runs that exist, the latest verdict, the counts. Holds a few integers per
-    capture and pair, never the records, so an export can check a manifest it streams.
+    at captures and runs that exist (also a verdict's run: one of its pair's, with that run's
+    model), the latest verdict, the counts. Holds a few integers per capture and pair, never
+    the records, so an export can check a manifest it streams.
 
     Captures come first (as in the manifest), then `captures_done`, the pairs and `done`; an
     export lists its pairs first, and a pair's capture references are then checked at `done`.
@@ -255,14 +258,22 @@ class References:
             raise BagRejected(
                 f"{at}.files.day: {len(p['days'])} day captures, {len(p['files']['day'])} files"
             )
-        ids = set()
+        models = {}
         for j, r in enumerate(p["runs"]):
             if r["id"] in self.run_ids:
                 raise BagRejected(f"{at}.runs[{j}].id: duplicate run id {r['id']}")
             self.run_ids.add(r["id"])
-            ids.add(r["id"])
-        if p["chosen_run"] is not None and p["chosen_run"] not in ids:
+            models[r["id"]] = (r["model_name"], r["model_sha256"])
+        if p["chosen_run"] is not None and p["chosen_run"] not in models:
             raise BagRejected(f"{at}.chosen_run: no run {p['chosen_run']} in this pair")
+        for j, v in enumerate(p["verdicts"]):
+            run = v.get("run")  # 1.1; a 1.0 verdict has none
+            if run is None:
+                continue
+            if run["id"] not in models:
+                raise BagRejected(f"{at}.verdicts[{j}].run.id: no run {run['id']} in this pair")
+            if (run["model_name"], run["model_sha256"]) != models[run["id"]]:
+                raise BagRejected(f"{at}.verdicts[{j}].run: model differs from run {run['id']}'s")
         latest = p["verdicts"][-1]["verdict"] if p["verdicts"] else None
         if p["verdict"] != latest:
             raise BagRejected(

@@ -21,7 +21,7 @@ from engine.exchange._spool import SpoolBuilder, SpooledPlan
 from engine.exchange._write import ExportResult, check_destination, spool_folder, write_bag
 
 if TYPE_CHECKING:
-    from engine.store import Capture, Pair, Run, Session, Store
+    from engine.store import Capture, Pair, Run, Session, Store, Verdict
 
 __all__ = [
     "ImportResult",
@@ -265,8 +265,11 @@ def _add_pairs(
                 name = f"{folder}/day.png" if k == 0 else f"{folder}/day-{k + 1}.png"
                 files["day"].append(builder.add_source(name, store.path(day.path), day.sha256))
                 cap_file.setdefault(day.id, name)
+            # the verdicts before the runs: a run a verdict names is then among the runs read
+            # (runs are never deleted), also while the app judges during the export
+            verdicts = store.verdicts(p.id)
             runs = store.runs(p.id)
-            chosen = runs[-1] if runs else None  # the latest run is the one the partner sees
+            chosen = _chosen_run(runs, verdicts)
             run_records = []
             for r in runs:
                 outputs = {}
@@ -277,7 +280,7 @@ def _add_pairs(
                         name = f"{folder}/runs/{r.id}/{role}.png"
                     outputs[role] = builder.add_source(name, store.path(rel))
                 run_records.append(_run(r, outputs))
-            builder.pair(_pair(p, folder, files, run_records, chosen, store.verdicts(p.id)))
+            builder.pair(_pair(p, folder, files, run_records, chosen, verdicts, runs))
             reporter.advance(1, f"pair {n}")
         if len(page) < PAGE:
             return cap_file
@@ -495,7 +498,34 @@ def _run(r: Run, outputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _pair(p: Pair, folder: str, files: dict, runs: list, chosen: Run | None, verdicts) -> dict:
+def _chosen_run(runs: list[Run], verdicts: list[Verdict]) -> Run | None:
+    """The run whose outputs fill the pair folder (``chosen_run``): the run the pair's latest
+    verdict was given on, when it names one of ``runs``; else the newest run (format 1.0 always
+    took the newest, also over the run the judge saw). ``runs`` oldest first."""
+    judged = verdicts[-1].run_id if verdicts else None
+    return next((r for r in runs if r.id == judged), runs[-1] if runs else None)
+
+
+def _verdict_run(run_id: int | None, runs: list[Run]) -> dict[str, Any] | None:
+    """A verdict's ``run`` (format 1.1): the run judged, by its id in the bag and its model;
+    None for a verdict on the live model's render."""
+    if run_id is None:
+        return None
+    run = next((r for r in runs if r.id == run_id), None)
+    if run is None:  # cannot happen (verdicts are read first); the references check names it
+        return {"id": run_id, "model_name": "", "model_sha256": ""}
+    return {"id": run.id, "model_name": run.model_name, "model_sha256": run.model_sha256}
+
+
+def _pair(
+    p: Pair,
+    folder: str,
+    files: dict,
+    run_records: list,
+    chosen: Run | None,
+    verdicts: list[Verdict],
+    runs: list[Run],
+) -> dict:
     return {
         "id": p.id,
         "folder": folder,
@@ -519,12 +549,13 @@ def _pair(p: Pair, folder: str, files: dict, runs: list, chosen: Run | None, ver
                 "note": v.note,
                 "operator": v.operator,
                 "created_at": v.created_at,
+                "run": _verdict_run(v.run_id, runs),
             }
             for v in verdicts
         ],
         "tags": list(p.tags),
         "chosen_run": None if chosen is None else chosen.id,
-        "runs": runs,
+        "runs": run_records,
         "files": files,
     }
 

@@ -22,7 +22,8 @@ def done_in_store(store: Store, spec: RunSpec) -> Callable[[PairJob, str], bool]
     run of this model (``spec.model_sha256``) has this key (``params["run_key"]``).
 
     Only the latest counts: a pair whose registration went A -> B -> A again gets a new run
-    from A, so its newest run (the one an export hands over) matches its registration.
+    from A, so its newest run (the one an export hands over, unless the verdict names
+    another) matches its registration.
 
     Examples
     --------

@@ -9,7 +9,8 @@ process dies in between, the next open's reconcile moves them aside (nothing hal
 The dump is plain data in the shape of ``data/manifest.json`` (see docs/export-format.md):
 ``session`` (uid, name, operator, ...), ``captures`` (id, kind, file, sha256, ...) and ``pairs``
 (id, night, days, alignment, leak_params, metrics, verdicts, tags, runs). Ids in the dump are
-only references inside it; the store assigns new ones.
+only references inside it (a verdict's ``run``, format 1.1, names one of its pair's runs); the
+store assigns new ones.
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ def restore_session(
                     "INSERT INTO pair_days (pair_id, capture_id, position) VALUES (?,?,?)",
                     [(pid, cap_ids[d], i) for i, d in enumerate(p["days"])],
                 )
+                run_ids: dict[int, int] = {}  # the dump's run id -> the store's
                 for r in p["runs"]:
-                    rid = conn.execute(
+                    rid = run_ids[r["id"]] = conn.execute(
                         "INSERT INTO runs (pair_id, model_name, model_sha256, params_json, "
                         "metrics_json, timings_json, created_at) VALUES (?,?,?,?,?,?,?)",
                         (pid, r["model_name"], r["model_sha256"], _json(r.get("params", {})),
@@ -177,10 +179,10 @@ def restore_session(
                         [(rid, role, file_ids[f]) for role, f in r["outputs"].items()],
                     )
                 conn.executemany(  # in order: the trigger keeps the latest on pairs.verdict
-                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at) "
-                    "VALUES (?,?,?,?,?)",
+                    "INSERT INTO verdicts (pair_id, verdict, note, operator, created_at, run_id) "
+                    "VALUES (?,?,?,?,?,?)",
                     [(pid, v["verdict"], v.get("note", ""), v.get("operator", ""),
-                      v["created_at"]) for v in p["verdicts"]],
+                      v["created_at"], _judged_run(v, run_ids)) for v in p["verdicts"]],
                 )  # fmt: skip
                 conn.executemany(
                     "INSERT INTO tags (pair_id, tag) VALUES (?,?)", [(pid, t) for t in p["tags"]]
@@ -197,6 +199,13 @@ def restore_session(
     session = store.session(sid)
     store.events.session_added.emit(session)
     return session
+
+
+def _judged_run(verdict: Mapping[str, Any], run_ids: Mapping[int, int]) -> int | None:
+    """The store's id of the run a verdict was given on: its ``run`` (export format 1.1) is one
+    of its pair's runs; None for the live model, and for a format 1.0 verdict (no ``run``)."""
+    run = verdict.get("run")
+    return None if run is None else run_ids[run["id"]]
 
 
 def _moved(src: Path, tmp: str, fd: int) -> bool:

@@ -1,0 +1,83 @@
+"""``nightlab qa PAIR VERDICT --run RUN``: a verdict from the command line names the stored
+run judged, as the QA panel's does; a run that is not the pair's is refused in one line and
+nothing is recorded. Before, ``nightlab qa`` had no way to name a run (every verdict it gave
+read as one on the live model, and an export handed over the newest run)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import cli
+from engine.store import Store
+from tests.test_export_format_pinned import png
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    """Pair 1 with two runs, pair 2 with one, pair 3 with none; pair 1 judged "review"."""
+    d = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(d))
+    with Store(d, compression="none") as store:
+        s = store.create_session("roof")
+        day = store.add_capture(s.id, png(8, 6, 3, 1), kind="day")
+        for i, n_runs in enumerate((2, 1, 0)):
+            nid = store.add_capture(s.id, png(8, 6, 3, 10 + i), kind="night").id
+            p = store.add_pair(s.id, night_id=nid, day_ids=[day.id], alignment={"ok": True})
+            for k in range(n_runs):
+                store.add_run(
+                    p.id,
+                    model_name=f"model-{'ab'[k]}",
+                    model_sha256=f"{k + 1:02d}" * 32,
+                    outputs={"colorized": png(8, 6, 3, 100 + 10 * i + k)},
+                )
+        store.set_verdict(1, "review", note="first look")
+    return d
+
+
+def test_qa_run_records_the_run_judged_and_the_export_hands_it_over(data, tmp_path, capsys):
+    with Store(data, read_only=True) as store:
+        older, newer = store.runs(1)
+    assert cli.main(["qa", "1", "pass", "--run", str(older.id), "--note", "sharp"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"pair 1: pass on run {older.id} (model-a) (was review)"
+    with Store(data, read_only=True) as store:
+        assert [v.run_id for v in store.verdicts(1)] == [None, older.id]
+        assert store.pair(1).verdict_model == "model-a"
+    assert cli.main(["sessions", "export", "roof", "--out", str(tmp_path / "bag")]) == 0
+    m = json.loads((tmp_path / "bag" / "data" / "manifest.json").read_text("utf-8"))
+    p = m["pairs"][0]
+    assert p["verdicts"][-1]["run"]["id"] == older.id and p["chosen_run"] == older.id
+    assert p["chosen_run"] != newer.id
+
+
+def test_qa_without_run_names_no_run(data, capsys):
+    assert cli.main(["qa", "2", "fail"]) == 0
+    assert capsys.readouterr().out.strip() == "pair 2: fail"
+    with Store(data, read_only=True) as store:
+        assert [v.run_id for v in store.verdicts(2)] == [None]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["qa", "1", "pass", "--run", "3"], "pair 1: run 3 is a run of pair 2 (its runs: 1 "),
+        (["qa", "1", "pass", "--run", "99"], "pair 1: no run 99 (its runs: 1 (model-a), 2 "),
+        (["qa", "3", "pass", "--run", "1"], "it has no run yet; judge it without --run"),
+        (["qa", "1", "fail", "--run", "3", "--tag", "wind"], "run 3 is a run of pair 2"),
+    ],
+    ids=["another pair's run", "no such run", "a pair without runs", "with a tag"],
+)
+def test_qa_with_a_run_not_of_the_pair_says_so_in_one_line_and_records_nothing(
+    data, capsys, argv, said
+):
+    with Store(data, read_only=True) as store:
+        before = {p: (store.verdicts(p), store.pair(p).tags) for p in (1, 2, 3)}
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and said in err[0] and err[0].endswith("nothing recorded"), err
+    assert captured.out == ""
+    with Store(data, read_only=True) as store:
+        assert {p: (store.verdicts(p), store.pair(p).tags) for p in (1, 2, 3)} == before
