@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "verdict",
         metavar="VERDICT",
+        type=str.lower,  # "Pass" as typed from a note or a spreadsheet is "pass"
         choices=["pass", "fail", "review"],
         help="pass, fail or review (the latest counts; earlier ones are kept)",
     )

@@ -81,3 +81,13 @@ def test_qa_with_a_run_not_of_the_pair_says_so_in_one_line_and_records_nothing(
     assert captured.out == ""
     with Store(data, read_only=True) as store:
         assert {p: (store.verdicts(p), store.pair(p).tags) for p in (1, 2, 3)} == before
+
+
+def test_qa_takes_a_verdict_typed_with_capitals(data, capsys):
+    # "nightlab qa 3 Pass" was refused ("invalid choice: 'Pass'"): a verdict copied from a note
+    # or a spreadsheet column is capitalised
+    assert cli.main(["qa", "3", "Pass"]) == 0
+    assert capsys.readouterr().out.strip() == "pair 3: pass"
+    assert cli.main(["qa", "2", "FAIL", "--run", "3"]) == 0
+    with Store(data, read_only=True) as store:
+        assert (store.pair(3).verdict, store.pair(2).verdict) == ("pass", "fail")
