@@ -24,8 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--run",
         type=int,
         metavar="RUN",
-        help="the stored run of the pair whose outputs you judged (its id; a wrong one lists "
-        "the pair's runs). An export then hands that run over as the pair's chosen run. "
+        help="the stored run of the pair whose outputs you judged (its id: see "
+        "'nightlab sessions show ID --runs'; a wrong one lists the pair's runs). An export "
+        "then hands that run over as the pair's chosen run. "
         "Without it the verdict names no run (the live model's render)",
     )
     p.add_argument("--tag", action="append", default=[], help="also tag the pair (repeatable)")

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     show.add_argument("--limit", type=int, default=50, help="pairs to list (0 = all)")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument(
+        "--runs",
+        action="store_true",
+        help="also each pair's stored runs (id and model; whole in --json): the ids "
+        "'nightlab qa PAIR VERDICT --run RUN' takes",
+    )
     add_data_dir(show)
     show.set_defaults(func=run_show)
 
@@ -137,10 +143,11 @@ def run_show(args: argparse.Namespace) -> int:
         pairs = store.pairs(query)
         total = store.count_pairs(query)
         log = store.log_entries(s.id)
+        runs = {p.id: store.runs(p.id) for p in pairs} if args.runs else None
     if args.json:
         out = {
             "session": _fields(s),
-            "pairs": [_fields(p) for p in pairs],
+            "pairs": [_with_runs(_fields(p), runs, p.id) for p in pairs],
             "matching_pairs": total,
             "log": [_fields(e) for e in log],
         }
@@ -170,11 +177,12 @@ def run_show(args: argparse.Namespace) -> int:
                 ",".join(p.tags) or "-",
                 _one_line(p.note, 60) or "-",
             ]
+            + ([] if runs is None else [_run_list(runs[p.id])])
             for p in pairs
         ]
         print()
         head = ["PAIR", "NIGHT", "DAY", "ALIGNED", "SCORE", "SSIM", "LEAK %", "VERDICT",
-                "ON RUN", "TAGS", "NOTE"]  # fmt: skip
+                "ON RUN", "TAGS", "NOTE"] + ([] if runs is None else ["RUNS"])  # fmt: skip
         print_table(rows, head)
     return 0
 
@@ -191,6 +199,19 @@ def _fields(record) -> dict:
     as a list), so no deep copy as `dataclasses.asdict` makes (most of ``show --json``'s time
     on a night of 3,000 pairs)."""
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def _with_runs(fields: dict, runs: dict | None, pair_id: int) -> dict:
+    """A pair's JSON fields, with its stored runs (oldest first) when ``--runs`` asked."""
+    if runs is not None:
+        fields["runs"] = [_fields(r) for r in runs[pair_id]]
+    return fields
+
+
+def _run_list(runs) -> str:
+    """The RUNS column: each stored run's id and model (``#3 tiny, #7 refcolor``), "-" for
+    none."""
+    return ", ".join(f"#{r.id} {r.model_name}" for r in runs) or "-"
 
 
 def _judged_on(pair) -> str:

@@ -91,3 +91,29 @@ def test_qa_takes_a_verdict_typed_with_capitals(data, capsys):
     assert cli.main(["qa", "2", "FAIL", "--run", "3"]) == 0
     with Store(data, read_only=True) as store:
         assert (store.pair(3).verdict, store.pair(2).verdict) == ("pass", "fail")
+
+
+def test_sessions_show_runs_lists_the_run_ids_qa_run_takes(data, capsys):
+    # no command listed a pair's runs: the ids '--run' takes were known only from its own
+    # refusal
+    assert cli.main(["sessions", "show", "roof", "--runs"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("PAIR"))
+    assert lines[head].split()[-1] == "RUNS"
+    rows = {line.split()[0]: line for line in lines[head + 1 :] if line.strip()}
+    assert rows["1"].rstrip().endswith("#1 model-a, #2 model-b")
+    assert rows["2"].rstrip().endswith("#3 model-a")
+    assert rows["3"].rstrip().endswith("-")
+    assert cli.main(["sessions", "show", "roof", "--runs", "--json"]) == 0
+    pairs = json.loads(capsys.readouterr().out)["pairs"]
+    assert [[(r["id"], r["model_name"]) for r in p["runs"]] for p in pairs] == [
+        [(1, "model-a"), (2, "model-b")],
+        [(3, "model-a")],
+        [],
+    ]
+    # the id listed is the one qa takes
+    assert cli.main(["qa", "1", "pass", "--run", "2"]) == 0
+    assert "on run 2 (model-b)" in capsys.readouterr().out
+    # without --runs, show is as before: no RUNS column, no runs in JSON
+    assert cli.main(["sessions", "show", "roof", "--json"]) == 0
+    assert all("runs" not in p for p in json.loads(capsys.readouterr().out)["pairs"])
