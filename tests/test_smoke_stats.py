@@ -75,15 +75,46 @@ def test_summary_line_of_a_run_without_a_live_result_says_so_instead_of_none():
         "gui_stall_ms": {"p99": 25.1, "max": 126.4},
         "frame_to_painted_ms": {"result": {"p50": None}},
     }
-    line = summary_line(fig, 17, 1, 0)
+    line = summary_line(fig, 17, 1, [])
     assert "None" not in line
     assert line.startswith("nightlab --smoke: no live result, so no display fps or results/s,")
     assert "no result latency" in line and "17 steps done, 1 failed, 0 not reached" in line
     fig.update(display_fps=28.8, results_per_s=25.1, measured_seconds=0.14)
     fig["frame_to_painted_ms"]["result"]["p50"] = 49.2
     # a 3 s run measures from the window's opening, a fraction of a second: the line says so
-    assert summary_line(fig, 27, 0, 0) == (
+    assert summary_line(fig, 27, 0, []) == (
         "nightlab --smoke: 28.8 display fps, 25.1 results/s (over 0.14 s), GUI stall p99 "
         "25.1 ms (max 126.4), result latency p50 49.2 ms, 27 steps done, 0 failed, "
         "0 not reached"
+    )
+
+
+def test_summary_line_of_a_short_run_names_the_steps_not_reached_and_says_run_longer():
+    # a 14 s run printed "..., 3 not reached" alone: a new user read it as a failure
+    from gui.smoke import WHOLE_FLOW_SECONDS, summary_line
+
+    fig = {
+        "seconds": 14.0,
+        "display_fps": 28.8,
+        "results_per_s": 25.1,
+        "measured_seconds": 11.2,
+        "gui_stall_ms": {"p99": 25.1, "max": 126.4},
+        "frame_to_painted_ms": {"result": {"p50": 49.2}},
+    }
+    skipped = [
+        "inspector: views and nudge (still running at the end)",
+        "export the session (not reached)",
+        "back to the live view (not reached)",
+    ]
+    line = summary_line(fig, 21, 0, skipped)
+    assert line.endswith(
+        "21 steps done, 0 failed, 3 not reached (inspector: views and nudge (still running), "
+        "export the session, back to the live view; run too short, not a failure: "
+        f"--smoke {WHOLE_FLOW_SECONDS} reaches every step)"
+    )
+    # a run already as long as that, which still ended first (a loaded machine), is not
+    # told to run for the length it ran
+    fig["seconds"] = 30.0
+    assert summary_line(fig, 21, 0, skipped).endswith(
+        "back to the live view; the run ended first, not a failure: a longer run reaches them)"
     )
