@@ -158,7 +158,8 @@ def run_show(args: argparse.Namespace) -> int:
     camera = " ".join(part for part in (s.camera_backend, s.device_id) if part) or "-"
     print(f"  camera {camera}, NightLab {s.app_version}")
     if s.scene_notes:
-        print(f"  notes: {s.scene_notes}")
+        # a scene note may hold newlines (typed in the GUI's notes box); whole in --json
+        print(f"  notes: {_one_line(s.scene_notes, 90)}")
     print(f"  {s.n_captures} captures, {s.n_pairs} pairs ({total} matching)")
     for e in log[-10:]:
         print(f"  log {_when(e.at)}  {e.kind}: {e.message}")

@@ -70,3 +70,29 @@ def test_show_lists_the_note_of_each_pairs_verdict_on_one_line_and_json_has_it_w
     assert cli.main(["sessions", "show", "lab", "--json"]) == 0
     (pair,) = json.loads(capsys.readouterr().out)["pairs"]
     assert pair["verdict"] == "fail" and pair["note"] == note
+
+
+def test_show_prints_a_multi_line_scene_note_on_one_line_and_json_has_it_whole(
+    tmp_path, monkeypatch, capsys
+):
+    """A scene note typed over several lines was printed over several lines, its later lines
+    at the left margin among the session's fields."""
+    import json
+
+    from engine.store import Store
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("NIGHTLAB_DATA_DIR", str(data))
+    _ingest_one_pair(tmp_path)
+    note = "car park, east corner\nlamp 3 out\n\nwind " + "y" * 100
+    with Store(data) as store:
+        store.update_session(store.sessions()[0].id, scene_notes=note)
+    capsys.readouterr()
+    assert cli.main(["sessions", "show", "lab"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in out if "notes:" in line]
+    assert line.startswith("  notes: car park, east corner lamp 3 out wind yyy"), line
+    assert line.endswith("…") and len(line) <= 100, line
+    assert not any(line.startswith("lamp") or line.startswith("wind") for line in out)
+    assert cli.main(["sessions", "show", "lab", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["session"]["scene_notes"] == note
