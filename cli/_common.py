@@ -80,10 +80,21 @@ def check_image_size(image, path: Path) -> None:
 def time_and_rate(seconds: float, payload_bytes: int) -> str:
     """How long a transfer took and its rate (``2.4 s, 46 MB/s``); under 0.05 s only the time
     (``under 0.1 s``): a rate over so short a time measures the clock, not the disk (an
-    export timed at 0 s printed ``inf MB/s``)."""
+    export timed at 0 s printed ``inf MB/s``). Under 1 MB/s the rate is in kB/s: a one-pair
+    bag imported in 0.2 s printed ``0 MB/s``."""
     if not seconds >= 0.05:
         return "under 0.1 s"
-    return f"{seconds:.1f} s, {payload_bytes / 1e6 / seconds:.0f} MB/s"
+    rate = payload_bytes / seconds
+    if rate >= 1e6:
+        return f"{seconds:.1f} s, {rate / 1e6:.0f} MB/s"
+    return f"{seconds:.1f} s, {rate / 1e3:.0f} kB/s"
+
+
+def size_text(n_bytes: int) -> str:
+    """A size as an export says its bag's (``ExportResult.size_text``): kB under 0.1 MB, where
+    ``0.0 MB`` said nothing."""
+    mb = n_bytes / 1e6
+    return f"{mb:.1f} MB" if mb >= 0.1 else f"{n_bytes / 1e3:.0f} kB"
 
 
 def folder_problem(folder: Path) -> str:

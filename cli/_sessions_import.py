@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli._common import CliError, time_and_rate
+from cli._common import CliError, size_text, time_and_rate
 from cli._progress import ProgressPrinter
 from cli._store_args import add_data_dir, open_store
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = f"{r.pairs} pair" + ("" if r.pairs == 1 else "s")
     print(
         f"imported session {s.id} ({s.name}){copy}: {pairs}, {r.captures} captures, "
-        f"{r.runs} runs, {r.payload_bytes / 1e6:.1f} MB "
+        f"{r.runs} runs, {size_text(r.payload_bytes)} "
         f"({time_and_rate(r.seconds, r.payload_bytes)})"
     )
     return 0
