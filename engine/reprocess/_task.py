@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 __all__ = ["PairJob", "RunOutcome", "RunSpec", "process_batch"]
 
 _cache_lock = threading.Lock()
-_colorizers: dict[tuple[str, str, int], Any] = {}
+# one colorizer per (model path, threads), with the sha256 it was loaded for: a model retrained
+# over the same path replaces its old session (keyed by the sha too, every retrain kept one
+# more ONNX Runtime session for the worker's life)
+_colorizers: dict[tuple[str, int], tuple[str, Any]] = {}
 # how many times this process loaded a model: the "once per worker" claim is tested with it
 load_count = 0
 
@@ -232,17 +235,17 @@ class RunOutcome:
 
 def _colorizer(spec: RunSpec):
     global load_count
-    key = (spec.model_path, spec.model_sha256, spec.threads)
+    key = (spec.model_path, spec.threads)
     with _cache_lock:
-        col = _colorizers.get(key)
-        if col is None:
+        sha, col = _colorizers.get(key, (None, None))
+        if col is None or sha != spec.model_sha256:
             from engine.colorize import load_colorizer
             from engine.models import ModelError
 
             col = load_colorizer(spec.model_path, threads=spec.threads)
             if getattr(col, "card", None) is not None and col.card.sha256 != spec.model_sha256:
                 raise ModelError(f"{spec.model_path}: model changed since the run was planned")
-            _colorizers[key] = col
+            _colorizers[key] = (spec.model_sha256, col)
             load_count += 1
     return col
 
