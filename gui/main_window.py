@@ -1072,9 +1072,10 @@ def _setting_flag(settings: QSettings, key: str) -> bool:
 
 
 def folder_tag(root) -> str:
-    """A data folder as a QSettings key part: a short hash of its absolute path (a path's
-    slashes would make groups of it)."""
+    """A data folder as a QSettings key part: a short hash of its real path (a path's slashes
+    would make groups of it). Resolved, not only absolute: the same folder reached through a
+    symlink got another key, and its night was not reopened."""
     import hashlib
     from pathlib import Path
 
-    return hashlib.sha256(str(Path(root).absolute()).encode()).hexdigest()[:16]
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]

@@ -294,3 +294,17 @@ def test_a_night_remembered_by_a_build_before_per_folder_keys_is_reopened_after_
     # from now on this folder's own key says it (closing it is remembered per folder)
     win.state.session = None
     qtbot.waitUntil(lambda: _settings(tmp_path).value(_key(store)) == "", timeout=TIMEOUT)
+
+
+def test_the_data_folder_reached_through_a_symlink_has_the_same_session_key(store, tmp_path):
+    # Before: the key hashed the absolute path, symlink kept: a start on /lab/data, a link to
+    # the folder the night was recorded in, found no remembered session and reopened nothing
+    from engine.store import Store
+    from gui.main_window import folder_tag
+
+    link = tmp_path / "linked-data"
+    link.symlink_to(store.root, target_is_directory=True)
+    with Store(link, read_only=True) as through_link:
+        assert through_link.root != store.root  # the store keeps the path it was given
+        assert _key(through_link) == _key(store)
+    assert folder_tag(link) == folder_tag(store.root) != folder_tag(tmp_path / "other")
