@@ -308,3 +308,38 @@ def test_the_data_folder_reached_through_a_symlink_has_the_same_session_key(stor
         assert through_link.root != store.root  # the store keeps the path it was given
         assert _key(through_link) == _key(store)
     assert folder_tag(link) == folder_tag(store.root) != folder_tag(tmp_path / "other")
+
+
+def test_a_night_recorded_on_the_folder_is_reopened_on_a_start_through_a_symlink_to_it(
+    window_at, store, tmp_path, qtbot
+):
+    # the app started on a link to the night's folder (a read-only look at the lab's data
+    # through /lab/data, say) found no session to reopen: the key hashed the link's path
+    from engine.camera import SimulatedCamera
+    from engine.live_preview import LivePreview
+    from engine.store import Store
+    from gui.main_window import MainWindow
+
+    night = store.create_session("roof night", operator="ana")
+    first = window_at(1366, 768, settings=_settings(tmp_path))
+    first.state.session = night
+    qtbot.waitUntil(lambda: _settings(tmp_path).value(_key(store)) == night.uid,
+                    timeout=TIMEOUT)  # fmt: skip
+    first.close()
+    assert first.wait_closed(timeout=20)
+
+    link = tmp_path / "linked-data"
+    link.symlink_to(store.root, target_is_directory=True)
+    with Store(link, read_only=True) as through_link:
+        camera = SimulatedCamera(resolution=(160, 120), seed=3)
+        camera.start()
+        again = MainWindow(camera, store=through_link, preview=LivePreview(workers=1),
+                           settings=_settings(tmp_path))  # fmt: skip
+        qtbot.addWidget(again)
+        again.show()
+        try:
+            qtbot.waitUntil(lambda: again.state.session is not None, timeout=TIMEOUT)
+            assert again.state.session.uid == night.uid
+        finally:
+            again.close()
+            assert again.wait_closed(timeout=20)
