@@ -541,9 +541,12 @@ class MainWindow(QMainWindow):
 
         def done(out) -> None:
             new, colorizer = out
-            self.set_camera(new, self.state.camera_spec)
-            self.preview.set_camera_colorizer(colorizer)
-            self.show_message(f"Colorizing on the camera with {colorizer.card.name}")
+            self.set_camera(new, self.state.camera_spec)  # the old one was closed for it
+            if self.state.colorize_on == "camera":
+                self.preview.set_camera_colorizer(colorizer)
+                self.show_message(f"Colorizing on the camera with {colorizer.card.name}")
+            else:  # the host chosen meanwhile: the colour stays the host's, as the dock says
+                self.show_message("OAK reopened; colorizing on the host, as chosen meanwhile")
             reopened()
 
         def failed(_msg: str) -> None:

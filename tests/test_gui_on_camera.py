@@ -255,3 +255,32 @@ def test_a_second_model_change_while_the_oak_reopens_waits_for_it_then_reopens_w
     assert win.state.camera.is_open and "Colorizing on the camera" in (
         win.statusBar().currentMessage()
     )
+
+
+def test_host_chosen_while_the_oak_reopens_keeps_the_colour_on_the_host(
+    qtbot, monkeypatch, open_window
+):
+    """The operator picks "on the camera", then "on the host" before the OAK is reopened:
+    the reopened camera streams, and the live colour stays the host's, as the Model dock
+    says. Before, the finished reopen set the camera's network on the live view anyway."""
+    monkeypatch.setattr(engine.camera, "OakCamera", _FakeOak)
+    first = _FakeOak()
+    win = open_window(first)
+    qtbot.waitUntil(lambda: first.latest_frame() is not None, timeout=TIMEOUT)
+    assert win.capture_reference()
+    win.model_panel.camera.click()
+    win.model_panel.host.click()  # before the reopen's result reaches the GUI thread
+    assert win.state.colorize_on == "host"
+    qtbot.waitUntil(lambda: win.state.camera is not first, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not win.jobs.active, timeout=TIMEOUT)
+    assert win.state.colorize_on == "host" and win.model_panel.host.isChecked()
+    new = win.state.camera
+    new.set_control("mode", "night")
+    qtbot.waitUntil(lambda: _shows_gray(new), timeout=TIMEOUT)
+    results = []
+    win.preview.events.result.connect(results.append)
+    win.set_live(True)
+    qtbot.waitUntil(lambda: any(r.pair.ok for r in results), timeout=TIMEOUT)
+    rgb = next(r for r in results if r.pair.ok).pair.colorized.rgb
+    assert tuple(int(v) for v in rgb[120, 160]) != CAMERA_COLOUR  # the host's colour
+    assert not new.colorizer.references  # nothing sent to the camera's network

@@ -279,3 +279,27 @@ def test_stored_runs_thumbnails_share_the_live_ones_bound_and_outlive_a_model_ch
     finally:
         jobs.shutdown()
         jobs.wait()
+
+
+def test_a_stored_run_on_a_beside_the_live_colorized_b_leaves_the_live_thumbnails(
+    runs_window, store, qtbot
+):
+    """A verdict with B's live colorization beside A's stored run is on the live render (A is
+    the baseline, `RunSources.verdict_run`): the grid shows the live render then, not A's
+    model's runs (nor a "no run" tile where A's model has none)."""
+    win, ids, runs = runs_window
+    qa, cache = win.qa, win.pair_cache
+    qtbot.waitUntil(lambda: all(_icon(qa, r) is not None for r in range(3)), timeout=GUI_TIMEOUT)
+    live = [_icon(qa, r) for r in range(3)]
+    gray = [_run_thumb(store, runs[i]["gray"]) for i in ids[:2]]
+    assert not any(_is(live[r], gray[r]) for r in (0, 1))  # told apart
+
+    qa.role_a.setCurrentIndex(qa.role_a.findData("colorized"))
+    assert qa.sources.choose("a", runs[ids[0]]["gray"].model_sha256)  # the baseline on A
+    assert qa.role_b.currentData() == "colorized" and qa.sources.wanted("b") is None
+    assert qa.judged_on.text() == "on: live model"
+    qtbot.wait(300)  # what a switch of source would have asked is read by now
+    for r, p in enumerate(qa.pairs):
+        assert _is(_icon(qa, r), cache.thumbs(p)["colorized"][..., 2::-1])
+        assert not _no_run_tile(qa, r, p.id)
+    assert "live model" in qa.table.horizontalHeaderItem(COLORIZED).toolTip()

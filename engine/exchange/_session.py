@@ -250,6 +250,16 @@ def _add_pairs(
         )  # fmt: skip
         page = [p for p in page if p.id <= last_pair]
         for p in page:
+            # the history now, not the page's verdict: the app judges beside an export, and a
+            # verdict given since the page was read made the pair's record disagree with its
+            # own history (the bag's check then refused the whole export). Before the runs: a
+            # run a verdict names is then among the runs read (runs are never deleted)
+            verdicts = store.verdicts(p.id)
+            latest = verdicts[-1].verdict if verdicts else None
+            if verdict is not None and latest != verdict:
+                # judged out of the selection meanwhile: left, as a pair recorded meanwhile is
+                reporter.advance(1, f"pair #{p.id} judged {latest} meanwhile")
+                continue
             n += 1
             folder = f"pairs/pair-{n:04d}"
             night = store.capture(p.night_id)
@@ -265,9 +275,6 @@ def _add_pairs(
                 name = f"{folder}/day.png" if k == 0 else f"{folder}/day-{k + 1}.png"
                 files["day"].append(builder.add_source(name, store.path(day.path), day.sha256))
                 cap_file.setdefault(day.id, name)
-            # the verdicts before the runs: a run a verdict names is then among the runs read
-            # (runs are never deleted), also while the app judges during the export
-            verdicts = store.verdicts(p.id)
             runs = store.runs(p.id)
             chosen = _chosen_run(runs, verdicts)
             run_records = []
@@ -542,7 +549,7 @@ def _pair(
         },
         "leak_params": _finite(p.leak_params),
         "metrics": {"ssim_mean": _finite(p.ssim_mean), "leak_area_pct": _finite(p.leak_area_pct)},
-        "verdict": p.verdict,
+        "verdict": verdicts[-1].verdict if verdicts else None,  # the history's, read last
         "verdicts": [
             {
                 "verdict": v.verdict,

@@ -39,9 +39,11 @@ TILE_TEXT = "#c9cdd4"
 
 
 def thumbs_source(roles: dict[str, str], wanted: dict[str, Source]) -> Source:
-    """The model whose results the grid shows: B's chosen model when B shows a role a run
-    decides (aligned, mask, colorized, masked), else A's; None (the live model) when neither
-    side shows a stored model's run there.
+    """The model whose results the grid shows, by `RunSources.verdict_run`'s rule: B's chosen
+    model when B shows a role a run decides (aligned, mask, colorized, masked), else A's;
+    None (the live model) when B shows the live model's colorization (A's run beside it is
+    the baseline, the verdict is on the live render), or neither side shows a stored model's
+    run. B's live aligned reference or leak mask is no model's: A's run is judged then.
 
     Examples
     --------
@@ -51,10 +53,19 @@ def thumbs_source(roles: dict[str, str], wanted: dict[str, Source]) -> Source:
     ('51c0', 's')
     >>> thumbs_source({"a": "night", "b": "colorized"}, {"a": ("51c0", "s"), "b": None}) is None
     True
+    >>> live_b = {"a": ("51c0", "s"), "b": None}
+    >>> thumbs_source({"a": "colorized", "b": "colorized"}, live_b) is None
+    True
+    >>> thumbs_source({"a": "colorized", "b": "mask"}, live_b)
+    ('51c0', 's')
     """
     for side in ("b", "a"):
-        if roles[side] in RUN_ROLES and wanted[side] is not None:
+        if roles[side] not in RUN_ROLES:
+            continue
+        if wanted[side] is not None:
             return wanted[side]
+        if roles[side] in ("colorized", "masked"):
+            return None  # the live model's colorization is what a verdict is on
     return None
 
 
