@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,10 @@ def warn_if_no_colour(image, path, command: str) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def flat_text(text: str) -> str:
+    """``text`` with its control characters as spaces, for a line of a table: a session's
+    name pasted with a tab or a newline, or a model's name from its card (someone else's
+    file), keeps its row one line and its columns in place (exact in ``--json``)."""
+    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)

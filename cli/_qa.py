@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli._common import CliError
+from cli._common import CliError, flat_text
 from cli._store_args import add_data_dir, add_operator, open_store, operator_name
 
 
@@ -47,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
             before = store.pair(args.pair).verdict
         except KeyError:
             raise CliError(f"no pair {args.pair} in {store.root}") from None
-        on = "" if args.run is None else f" on run {args.run} ({_judged_run(store, args)})"
+        on = (
+            ""
+            if args.run is None
+            else f" on run {args.run} ({flat_text(_judged_run(store, args))})"
+        )
         store.set_verdict(
             args.pair, args.verdict, note=args.note, operator=operator_name(args), run_id=args.run
         )
@@ -66,7 +70,7 @@ def _judged_run(store, args: argparse.Namespace) -> str:
         if r.id == args.run:
             return r.model_name
     theirs = (
-        "its runs: " + ", ".join(f"{r.id} ({r.model_name})" for r in runs)
+        "its runs: " + ", ".join(f"{r.id} ({flat_text(r.model_name)})" for r in runs)
         if runs
         else "it has no run yet; judge it without --run"
     )

@@ -12,9 +12,8 @@ import dataclasses
 import importlib
 import sys
 import time
-import unicodedata
 
-from cli._common import CliError, print_json, print_table
+from cli._common import CliError, flat_text, print_json, print_table
 from cli._store_args import add_data_dir, find_session, open_store
 
 #: action name -> module under ``cli`` that registers it (skipped when not built yet)
@@ -109,16 +108,10 @@ def run_list(args: argparse.Namespace) -> int:
     for s in sessions:
         state = "open" if s.is_open else "closed"
         print(
-            f"{s.id}\t{_flat(s.name)}\t{_flat(s.operator) or '-'}\t{_when(s.created_at)}\t"
+            f"{s.id}\t{flat_text(s.name)}\t{flat_text(s.operator) or '-'}\t{_when(s.created_at)}\t"
             f"{state}\t{_count(s.n_captures, 'capture')}\t{_count(s.n_pairs, 'pair')}"
         )
     return 0
-
-
-def _flat(text: str) -> str:
-    """``text`` with its control characters as spaces: one session a line, its fields split
-    by tabs, also for a name pasted with a tab or a newline in it (exact in ``--json``)."""
-    return "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 def _count(n: int, noun: str) -> str:
@@ -153,7 +146,7 @@ def run_show(args: argparse.Namespace) -> int:
         }
         print_json(out)  # in pieces: json.dumps held ~1M of them at once
         return 0
-    print(f"session {s.id}: {_flat(s.name)}  ({'open' if s.is_open else 'closed'})")
+    print(f"session {s.id}: {flat_text(s.name)}  ({'open' if s.is_open else 'closed'})")
     print(f"  uid {s.uid}, operator {s.operator or '-'}, created {_when(s.created_at)}")
     camera = " ".join(part for part in (s.camera_backend, s.device_id) if part) or "-"
     print(f"  camera {camera}, NightLab {s.app_version}")
@@ -212,7 +205,7 @@ def _with_runs(fields: dict, runs: dict | None, pair_id: int) -> dict:
 def _run_list(runs) -> str:
     """The RUNS column: each stored run's id and model (``#3 tiny, #7 refcolor``), "-" for
     none."""
-    return ", ".join(f"#{r.id} {r.model_name}" for r in runs) or "-"
+    return ", ".join(f"#{r.id} {flat_text(r.model_name)}" for r in runs) or "-"
 
 
 def _judged_on(pair) -> str:
@@ -221,7 +214,7 @@ def _judged_on(pair) -> str:
     verdict from before NightLab recorded it)."""
     if pair.verdict_run_id is None:
         return "-"
-    return f"#{pair.verdict_run_id} {pair.verdict_model or ''}".rstrip()
+    return f"#{pair.verdict_run_id} {flat_text(pair.verdict_model or '')}".rstrip()
 
 
 def _aligned(pair) -> str:

@@ -117,3 +117,27 @@ def test_sessions_show_runs_lists_the_run_ids_qa_run_takes(data, capsys):
     # without --runs, show is as before: no RUNS column, no runs in JSON
     assert cli.main(["sessions", "show", "roof", "--json"]) == 0
     assert all("runs" not in p for p in json.loads(capsys.readouterr().out)["pairs"])
+
+
+def test_a_model_name_with_a_tab_or_newline_keeps_each_row_on_one_line(tmp_path, capsys):
+    # a run's model name comes from its card (someone else's file): "model\tx\ny" split the
+    # ON RUN / RUNS columns and the pair's row, and qa's own line, over several lines
+    d = tmp_path / "data"
+    with Store(d, compression="none") as store:
+        s = store.create_session("roof")
+        day = store.add_capture(s.id, png(8, 6, 3, 1), kind="day")
+        nid = store.add_capture(s.id, png(8, 6, 3, 2), kind="night").id
+        p = store.add_pair(s.id, night_id=nid, day_ids=[day.id], alignment={"ok": True})
+        run = store.add_run(p.id, model_name="odd\tmodel\nname", model_sha256="ab" * 32,
+                            outputs={"colorized": png(8, 6, 3, 3)})  # fmt: skip
+    assert cli.main(["qa", str(p.id), "pass", "--run", str(run.id), "--data-dir", str(d)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"pair {p.id}: pass on run 1 (odd model name)"]
+    assert cli.main(["sessions", "show", "roof", "--runs", "--data-dir", str(d)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("PAIR"))
+    rows = [line for line in lines[head + 1 :] if line.strip() and not line.startswith("--")]
+    assert len(rows) == 1 and rows[0].rstrip().endswith("#1 odd model name")
+    assert "#1 odd model name" in rows[0]  # ON RUN, in its column
+    assert cli.main(["sessions", "show", "roof", "--runs", "--json", "--data-dir", str(d)]) == 0
+    (pair,) = json.loads(capsys.readouterr().out)["pairs"]
+    assert pair["runs"][0]["model_name"] == "odd\tmodel\nname"  # exact in JSON
