@@ -1158,3 +1158,44 @@ def test_reference_tensors_must_fit_the_blob_inputs():
     other = OakColorizer(card, SHIPPED_BLOB, io=dataclasses.replace(io, inputs=u8))
     with pytest.raises(ValueError, match="input 'ref_ab' takes ref_ab: 1x2x192x256 uint8 NCHW"):
         other.set_reference(night, reference)
+
+
+def test_a_reconnect_refused_by_a_blob_written_over_says_why_once_and_recovers(
+    fake_world, tmp_path
+):
+    # a blob written over at the deployed path with one that fails its checks refused every
+    # reconnect after a USB glitch, silently: the camera never came back, nothing said why
+    from tests.model_files import copy_model
+
+    blob = copy_model(SHIPPED_BLOB, tmp_path / "models")
+    good = blob.read_bytes()
+    cam = OakCamera(resolution=(320, 240), mono=True)
+    cam.enable_colorization(blob)
+    cam.reconnect_interval = 0.02
+    errors: list[str] = []
+    back = threading.Event()
+    cam.events.error.connect(
+        lambda m: errors.append(m) if "reconnecting" in m else None  # (not the stream's own)
+    )
+    cam.events.reconnected.connect(lambda _m: back.set())
+    cam.start()
+    try:
+        cam.wait_frame(timeout=2.0)
+        fake_world.plugged = False
+        deadline = time.monotonic() + 2.0
+        while cam.is_connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not cam.is_connected
+        time.sleep(0.1)  # unplugged: several attempts, nothing said (the disconnect was)
+        assert errors == []
+        blob.write_bytes(good + b"\0")  # no longer the file its card names
+        fake_world.plugged = True
+        time.sleep(0.3)  # back, refused every attempt: said once
+        assert not back.is_set() and not cam.is_connected
+        assert len(errors) == 1, errors
+        assert errors[0].startswith("oak: reconnecting, refused: OAK MXFAKE: cannot start")
+        assert blob.name in errors[0]
+        blob.write_bytes(good)  # put right: the next attempt brings it back
+        assert back.wait(2.0) and cam.is_connected
+    finally:
+        cam.close()

@@ -265,7 +265,8 @@ class Camera(ABC):
         """Hook: stop the device stream."""
 
     def _reconnect(self) -> None:
-        """Hook: try to get the device back; raise `CameraError` if it is still gone."""
+        """Hook: try to get the device back; raise `CameraDisconnected` while it is still gone,
+        `CameraError` when it is back but cannot start (said once on ``events.error``)."""
         self._close()
         self._open()
         self._start_stream()
@@ -472,12 +473,21 @@ class Camera(ABC):
                 self._publish(frame)
 
     def _reconnect_loop(self) -> None:
+        said = None  # a reason the device is refused, said once (tried again every interval)
         while not self._stop.is_set():
             if self._stop.wait(self.reconnect_interval):
                 return
             try:
                 self._reconnect()
-            except CameraError:
+            except CameraDisconnected:
+                continue  # not back yet: the disconnect already said so
+            except CameraError as exc:
+                # back, but refused (a model file written over with one that fails its checks,
+                # a device that will not start): retried, and said, or the camera never came
+                # back after a USB glitch with nothing to say why
+                if str(exc) != said:
+                    said = str(exc)
+                    self.events.error.emit(f"{self.info.backend}: reconnecting, refused: {exc}")
                 continue
             self._connected = True
             self.events.reconnected.emit(f"{self.info.backend}: {self.info.device_id} is back")

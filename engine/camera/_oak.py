@@ -218,7 +218,7 @@ class OakCamera(Camera):
         self._close()
         ids = [d["device_id"] for d in self.session_factory.available()]
         if self._device_id not in ids:
-            raise CameraError(f"OAK {self._device_id}: still disconnected")
+            raise CameraDisconnected(f"OAK {self._device_id}: still disconnected")
         # device sequence numbers restart at 0; ours keep increasing
         self._sequence_base = self._last_sequence + 1
         if self._colorizer is not None:
