@@ -184,6 +184,9 @@ class Store:
         self._lock: FolderLock | None = None
         self._writer: Writer | None = None
         self._closed = False
+        self._gate = threading.Condition()
+        self._writes_in_flight = 0
+        """Writes (files and their commit) under way: `close` waits for them, refuses new ones."""
         self.schema = SCHEMA_VERSION
         """The record's schema: the latest, or an older one a read-only store reads as it is
         (`engine.store.READABLE_FROM`)."""
@@ -295,9 +298,17 @@ class Store:
                     conn.close()
         self._readers = alive
 
-    def close(self) -> None:
-        """Finish queued writes, close every connection, release the folder."""
-        self._closed = True
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the writes under way (up to ``timeout`` s), refuse new ones, close every
+        connection, release the folder."""
+        with self._gate:
+            self._closed = True
+            # a thread between writing a run's files and committing its rows would otherwise
+            # write into a folder already released and marked clean, then fail at the commit
+            # (or, in the writer's queue behind its stop, wait forever for it)
+            self._gate.wait_for(lambda: self._writes_in_flight == 0, timeout)
+            if self._writes_in_flight:
+                self._dirty = True  # one is still going: the next open reconciles
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -341,12 +352,29 @@ class Store:
                 "disallowed (they block until committed): run it on a worker thread"
             )
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """One write (files, then the rows that name them): refused once the store is closing,
+        waited for by `close` while it runs."""
+        with self._gate:
+            if self._writer is None or self._closed:
+                raise StoreError(
+                    f"{self.root}: opened read-only" if self.read_only else "the store is closed"
+                )
+            self._writes_in_flight += 1
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._writes_in_flight -= 1
+                self._gate.notify_all()
+
     def _write(self, fn):
         self._check_thread()
-        if self._writer is None:
-            raise StoreError(
-                f"{self.root}: opened read-only" if self.read_only else "the store is closed"
-            )
+        with self._writing():
+            return self._commit(fn)
+
+    def _commit(self, fn):
         try:
             return self._writer.call(fn)
         except sqlite3.IntegrityError as exc:
@@ -355,6 +383,7 @@ class Store:
             raise StoreError(sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Write files (within a `_writing` block, with the rows that name them)."""
         self._check_thread()
         written = []
         try:
@@ -522,14 +551,15 @@ class Store:
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
             conn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
 
-        self._write(delete)
-
-        try:
-            shutil.rmtree(self.root / FILES_ROOT / session.uid)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            self._dirty = True  # leftovers go to lost+found at the next open
+        self._check_thread()
+        with self._writing():  # the rows, then the files, before close releases the folder
+            self._commit(delete)
+            try:
+                shutil.rmtree(self.root / FILES_ROOT / session.uid)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._dirty = True  # leftovers go to lost+found at the next open
         self._uids.pop(session_id, None)
         self.events.session_deleted.emit(session_id)
         return session
@@ -741,20 +771,21 @@ class Store:
         """Encode and write the files (fsynced, in parallel), then commit ``insert``; on any
         failure remove the files, so nothing of the capture remains."""
         self._check_thread()
-        try:
-            encode_and_write(plans, self._write_one, compression=self.compression)
-        except WriteFailed as failed:
-            self._discard(failed.written)
-            exc = failed.__cause__
-            if isinstance(exc, OSError):
-                name = exc.filename or self.root
-                raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
-            raise exc from None
-        try:
-            return self._write(insert)
-        except BaseException:
-            self._discard(r for p in plans for r in p.rels)
-            raise
+        with self._writing():  # the files and their rows, both or neither, before close
+            try:
+                encode_and_write(plans, self._write_one, compression=self.compression)
+            except WriteFailed as failed:
+                self._discard(failed.written)
+                exc = failed.__cause__
+                if isinstance(exc, OSError):
+                    name = exc.filename or self.root
+                    raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
+                raise exc from None
+            try:
+                return self._commit(insert)
+            except BaseException:
+                self._discard(r for p in plans for r in p.rels)
+                raise
 
     def capture(self, capture_id: int) -> Capture:
         row = (
@@ -996,7 +1027,6 @@ class Store:
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
         texts = (dumps(dict(params or {})), dumps(dict(metrics or {})),
                  dumps(dict(timings_ms or {})))  # fmt: skip
-        self._write_files([(rel, data) for _r, rel, data in files])
         now = time.time() if created_at is None else float(created_at)
 
         def insert(conn):
@@ -1016,11 +1046,14 @@ class Store:
                 )
             return rid
 
-        try:
-            rid = self._write(insert)
-        except BaseException:
-            self._discard(rel for _r, rel, _d in files)
-            raise
+        self._check_thread()
+        with self._writing():  # the files and their rows, both or neither, before close
+            self._write_files([(rel, data) for _r, rel, data in files])
+            try:
+                rid = self._commit(insert)
+            except BaseException:
+                self._discard(rel for _r, rel, _d in files)
+                raise
         run = self.run(rid)
         self.events.run_added.emit(run)
         return run
