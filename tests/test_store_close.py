@@ -97,3 +97,32 @@ def test_a_write_begun_after_close_is_refused_and_writes_no_file(tmp_path, monke
     with pytest.raises(StoreError, match="the store is closed"):
         _record_pair(store, session.id)
     assert written == []
+
+
+def test_closing_while_another_thread_reads_refuses_its_next_read_and_does_not_crash(tmp_path):
+    # closing a read connection another thread was stepping through crashed the interpreter
+    # (a segmentation fault, seen as a run was read back right after its commit)
+    for attempt in range(15):
+        store = Store(tmp_path / f"data{attempt}")
+        session = aligned_pairs(store, 2)
+        pair_id = store.pairs(session_id=session.id)[0].id
+        _record_run(store, pair_id)
+        reading, outcome = threading.Event(), []
+
+        def reader(store=store, session=session, pair_id=pair_id, reading=reading, out=outcome):
+            try:
+                while True:
+                    store.runs(pair_id)
+                    store.pairs(session_id=session.id)
+                    reading.set()
+            except StoreError as exc:
+                out.append(str(exc))
+
+        t = threading.Thread(target=reader)
+        t.start()
+        assert reading.wait(10)
+        time.sleep(0.01 * (attempt % 5))
+        store.close()
+        t.join(10)
+        assert not t.is_alive()
+        assert outcome == ["the store is closed"]

@@ -313,9 +313,14 @@ class Store:
             self._writer.close()
             self._writer = None
         with self._readers_lock:
-            for _thread, conn in self._readers:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+            for thread, conn in self._readers:
+                # another live thread's connection may be mid-query: closing it under that
+                # thread crashed the process (sqlite frees the statement it is stepping).
+                # Dropped here, it closes when that thread lets go of it; its next read is
+                # refused ("the store is closed")
+                if thread is threading.current_thread() or not thread.is_alive():
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
             self._readers.clear()
         self._local = threading.local()
         if self._lock is not None and self._opened and not self._dirty:
