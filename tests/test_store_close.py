@@ -126,3 +126,27 @@ def test_closing_while_another_thread_reads_refuses_its_next_read_and_does_not_c
         t.join(10)
         assert not t.is_alive()
         assert outcome == ["the store is closed"]
+
+
+def test_a_run_committed_as_the_store_closes_is_returned_not_reported_as_failed(tmp_path):
+    # add_run read its run back after the commit, outside the write: a close between the
+    # two made the caller see "the store is closed" for a run that was recorded
+    store = Store(tmp_path / "data")
+    session = aligned_pairs(store, 1)
+    pair_id = store.pairs(session_id=session.id)[0].id
+    read_back = store.run
+    closer = threading.Thread(target=store.close)
+
+    def run_after_a_close_began(run_id):
+        closer.start()
+        time.sleep(0.3)
+        return read_back(run_id)
+
+    store.run = run_after_a_close_began
+    run = _record_run(store, pair_id)
+    closer.join(20)
+    again = Store(tmp_path / "data")
+    try:
+        assert [r.id for r in again.runs(pair_id)] == [run.id]
+    finally:
+        again.close()

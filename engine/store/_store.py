@@ -676,10 +676,11 @@ class Store:
         commit. Returns the combined capture."""
         plan = self._plan(session_id, images, kind, metas, controls, taken_at)
         now = time.time()
-        (cid,) = self._commit_captures(
-            [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
-        )
-        capture = self.capture(cid)
+        with self._writing():  # read back before close: the caller is told what committed
+            (cid,) = self._commit_captures(
+                [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
+            )
+            capture = self.capture(cid)
         self.events.capture_added.emit(capture)
         return capture
 
@@ -748,10 +749,11 @@ class Store:
             ids = [insert_capture(conn, session_id, plan, now) for plan in plans]
             return [*ids, insert_pair(conn, session_id, ids[-1], ids[:-1], cols, now)]
 
-        *cids, pid = self._commit_captures(plans, insert)
-        for cid in cids:
-            self.events.capture_added.emit(self.capture(cid))
-        pair = self.pair(pid)
+        with self._writing():  # read back before close: the caller is told what committed
+            *cids, pid = self._commit_captures(plans, insert)
+            captures, pair = [self.capture(cid) for cid in cids], self.pair(pid)
+        for capture in captures:
+            self.events.capture_added.emit(capture)
         self.events.pair_added.emit(pair)
         return pair
 
@@ -1059,7 +1061,7 @@ class Store:
             except BaseException:
                 self._discard(rel for _r, rel, _d in files)
                 raise
-        run = self.run(rid)
+            run = self.run(rid)  # before close: the caller is told what committed
         self.events.run_added.emit(run)
         return run
 
