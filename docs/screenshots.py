@@ -22,7 +22,47 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
+class Writes:
+    """The script's own store writes (verdicts, tags, two models' runs) on a thread of its
+    own, as the GUI forbids them on its thread. The window waits for its jobs when it closes
+    but cannot know this thread: `main` stops it (between pairs) and waits for it before the
+    window and the store close, so nothing is written after the store closed."""
+
+    def __init__(self, fn, *args) -> None:
+        self.cancel = threading.Event()
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args, self.cancel)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="screenshot-writes")
+        self.thread.start()
+
+    def done(self) -> bool:
+        if self.error is not None:
+            raise RuntimeError(f"screenshots: the writes failed: {self.error}") from self.error
+        return not self.thread.is_alive()
+
+    def stop(self, timeout: float) -> None:
+        self.cancel.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise RuntimeError(f"screenshots: the writes did not stop within {timeout:.0f} s")
+
+
+def load_scale() -> float:
+    """How much longer than on an idle machine to wait: the 1-minute load per core, at least 1
+    (a walkthrough at load 18 on 2 cores gave up after 60 s waiting for the runs)."""
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except OSError:
+        return 1.0
+
+
+def main(out: Path, size: tuple[int, int] = (1480, 920), timeout_scale: float | None = None) -> int:
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication
 
@@ -53,11 +93,17 @@ def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
             events()
             time.sleep(0.01)
 
+    scale = load_scale() if timeout_scale is None else timeout_scale
+
     def wait(cond, timeout: float = 60.0, what: str = "") -> None:
-        end = time.monotonic() + timeout
+        limit = timeout * scale
+        end = time.monotonic() + limit
         while not cond():
             if time.monotonic() > end:
-                raise TimeoutError(f"screenshots: timed out waiting for {what}")
+                raise TimeoutError(
+                    f"screenshots: gave up waiting for {what} after {limit:.0f} s "
+                    f"(limits x{scale:.1f}; --timeout-scale N waits longer)"
+                )
             events()
             time.sleep(0.01)
 
@@ -82,9 +128,12 @@ def main(out: Path, size: tuple[int, int] = (1480, 920)) -> int:
         write_bytes_atomic(path, png.getvalue())
         print(f"wrote {path}")
 
+    writes: list[Writes] = []
     try:
-        _drive(win, store, cam, scratch, pump, wait, shot)
+        _drive(win, store, cam, scratch, pump, wait, shot, writes)
     finally:
+        for w in writes:  # before the store closes (an early exit leaves them running)
+            w.stop(timeout=120 * scale)
         win.close()
         win.wait_closed(timeout=30)
         win.deleteLater()
@@ -120,7 +169,27 @@ def _fused_day_reference(win, cam, pump, wait) -> None:
     wait(lambda: "fused" in win.state.reference_source, what="fused reference")
 
 
-def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
+def judge(store, session_id: int, pairs, scratch_dir: Path, cancel: threading.Event) -> None:
+    """Verdicts, a tag, and runs of two models as `nightlab reprocess` leaves them (for the
+    runs comparison); ``cancel`` stops it between pairs."""
+    from engine.models import write_tiny_model
+    from engine.reprocess import DEFAULT_OPTIONS, RunSpec, missing_run_jobs, process_missing_runs
+
+    for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
+        store.set_verdict(p.id, v, note="screenshot")
+    store.add_tags(pairs[1].id, "car-moved")
+    gray = write_tiny_model(scratch_dir / "models" / "gray.onnx", gain=0.0)
+    for model in (None, gray):
+        if cancel.is_set():
+            return
+        spec = RunSpec.for_model(model, **DEFAULT_OPTIONS)
+        jobs = missing_run_jobs(store, session_id, spec)
+        if model is gray:  # one pair gets none: the grid's "no run" tile shows
+            jobs = [j for j in jobs if j.pair_id != pairs[1].id]
+        process_missing_runs(store, session_id, spec, jobs=jobs, cancel=cancel)
+
+
+def _drive(win, store, cam, scratch, pump, wait, shot, writes: list[Writes]) -> None:
     s = win.state
     wait(lambda: cam.latest_frame() is not None, what="frames")
     pump(1.0)
@@ -147,30 +216,9 @@ def _drive(win, store, cam, scratch, pump, wait, shot) -> None:
         pump(1.5)
     pairs = store.pairs(session_id=s.session.id, sort="id")
 
-    def judge() -> None:  # store writes never run on the GUI thread (the window forbids it)
-        for p, v in zip(pairs[:3], ("pass", "fail", "review"), strict=False):
-            store.set_verdict(p.id, v, note="screenshot")
-        store.add_tags(pairs[1].id, "car-moved")
-        # runs of two models, as `nightlab reprocess` leaves them, for the runs comparison
-        from engine.models import write_tiny_model
-        from engine.reprocess import (
-            DEFAULT_OPTIONS,
-            RunSpec,
-            missing_run_jobs,
-            process_missing_runs,
-        )
-
-        gray = write_tiny_model(Path(scratch.name) / "models" / "gray.onnx", gain=0.0)
-        for model in (None, gray):
-            spec = RunSpec.for_model(model, **DEFAULT_OPTIONS)
-            jobs = missing_run_jobs(store, s.session.id, spec)
-            if model is gray:  # one pair gets none: the grid's "no run" tile shows
-                jobs = [j for j in jobs if j.pair_id != pairs[1].id]
-            process_missing_runs(store, s.session.id, spec, jobs=jobs)
-
-    writer = threading.Thread(target=judge, name="screenshot-writes")
-    writer.start()
-    wait(lambda: not writer.is_alive(), what="verdicts")
+    # store writes never run on the GUI thread (the window forbids it)
+    writes.append(Writes(judge, store, s.session.id, pairs, Path(scratch.name)))
+    wait(writes[-1].done, timeout=120, what="verdicts and runs")
     win.sessions.refresh()
 
     win.tabs.setCurrentWidget(win.qa)
@@ -260,9 +308,15 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", nargs="?", type=Path, default=Path(__file__).parent / "screenshots")
     ap.add_argument("--size", default="1480x920", help="window size WxH (default 1480x920)")
+    ap.add_argument(
+        "--timeout-scale",
+        type=float,
+        default=None,
+        help="multiply every wait's limit (default: the load per core, at least 1)",
+    )
     args = ap.parse_args()
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         ap.error(f"--size: expected WxH like 1366x768, got {args.size!r}")
-    raise SystemExit(main(args.out, (w, h)))
+    raise SystemExit(main(args.out, (w, h), args.timeout_scale))

@@ -184,6 +184,9 @@ class Store:
         self._lock: FolderLock | None = None
         self._writer: Writer | None = None
         self._closed = False
+        self._gate = threading.Condition()
+        self._writes_in_flight = 0
+        """Writes (files and their commit) under way: `close` waits for them, refuses new ones."""
         self.schema = SCHEMA_VERSION
         """The record's schema: the latest, or an older one a read-only store reads as it is
         (`engine.store.READABLE_FROM`)."""
@@ -295,16 +298,29 @@ class Store:
                     conn.close()
         self._readers = alive
 
-    def close(self) -> None:
-        """Finish queued writes, close every connection, release the folder."""
-        self._closed = True
+    def close(self, timeout: float = 60.0) -> None:
+        """Finish the writes under way (up to ``timeout`` s), refuse new ones, close every
+        connection, release the folder."""
+        with self._gate:
+            self._closed = True
+            # a thread between writing a run's files and committing its rows would otherwise
+            # write into a folder already released and marked clean, then fail at the commit
+            # (or, in the writer's queue behind its stop, wait forever for it)
+            self._gate.wait_for(lambda: self._writes_in_flight == 0, timeout)
+            if self._writes_in_flight:
+                self._dirty = True  # one is still going: the next open reconciles
         if self._writer is not None:
             self._writer.close()
             self._writer = None
         with self._readers_lock:
-            for _thread, conn in self._readers:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+            for thread, conn in self._readers:
+                # another live thread's connection may be mid-query: closing it under that
+                # thread crashed the process (sqlite frees the statement it is stepping).
+                # Dropped here, it closes when that thread lets go of it; its next read is
+                # refused ("the store is closed")
+                if thread is threading.current_thread() or not thread.is_alive():
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
             self._readers.clear()
         self._local = threading.local()
         if self._lock is not None and self._opened and not self._dirty:
@@ -341,12 +357,29 @@ class Store:
                 "disallowed (they block until committed): run it on a worker thread"
             )
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """One write (files, then the rows that name them): refused once the store is closing,
+        waited for by `close` while it runs."""
+        with self._gate:
+            if self._writer is None or self._closed:
+                raise StoreError(
+                    f"{self.root}: opened read-only" if self.read_only else "the store is closed"
+                )
+            self._writes_in_flight += 1
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._writes_in_flight -= 1
+                self._gate.notify_all()
+
     def _write(self, fn):
         self._check_thread()
-        if self._writer is None:
-            raise StoreError(
-                f"{self.root}: opened read-only" if self.read_only else "the store is closed"
-            )
+        with self._writing():
+            return self._commit(fn)
+
+    def _commit(self, fn):
         try:
             return self._writer.call(fn)
         except sqlite3.IntegrityError as exc:
@@ -355,6 +388,7 @@ class Store:
             raise StoreError(sqlite_reason(self.db_path, exc)) from None
 
     def _write_files(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """Write files (within a `_writing` block, with the rows that name them)."""
         self._check_thread()
         written = []
         try:
@@ -522,14 +556,15 @@ class Store:
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
             conn.executemany("DELETE FROM files WHERE id = ?", [(i,) for i in file_ids])
 
-        self._write(delete)
-
-        try:
-            shutil.rmtree(self.root / FILES_ROOT / session.uid)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            self._dirty = True  # leftovers go to lost+found at the next open
+        self._check_thread()
+        with self._writing():  # the rows, then the files, before close releases the folder
+            self._commit(delete)
+            try:
+                shutil.rmtree(self.root / FILES_ROOT / session.uid)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                self._dirty = True  # leftovers go to lost+found at the next open
         self._uids.pop(session_id, None)
         self.events.session_deleted.emit(session_id)
         return session
@@ -641,10 +676,11 @@ class Store:
         commit. Returns the combined capture."""
         plan = self._plan(session_id, images, kind, metas, controls, taken_at)
         now = time.time()
-        (cid,) = self._commit_captures(
-            [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
-        )
-        capture = self.capture(cid)
+        with self._writing():  # read back before close: the caller is told what committed
+            (cid,) = self._commit_captures(
+                [plan], lambda conn: [insert_capture(conn, session_id, plan, now)]
+            )
+            capture = self.capture(cid)
         self.events.capture_added.emit(capture)
         return capture
 
@@ -713,10 +749,11 @@ class Store:
             ids = [insert_capture(conn, session_id, plan, now) for plan in plans]
             return [*ids, insert_pair(conn, session_id, ids[-1], ids[:-1], cols, now)]
 
-        *cids, pid = self._commit_captures(plans, insert)
-        for cid in cids:
-            self.events.capture_added.emit(self.capture(cid))
-        pair = self.pair(pid)
+        with self._writing():  # read back before close: the caller is told what committed
+            *cids, pid = self._commit_captures(plans, insert)
+            captures, pair = [self.capture(cid) for cid in cids], self.pair(pid)
+        for capture in captures:
+            self.events.capture_added.emit(capture)
         self.events.pair_added.emit(pair)
         return pair
 
@@ -741,20 +778,21 @@ class Store:
         """Encode and write the files (fsynced, in parallel), then commit ``insert``; on any
         failure remove the files, so nothing of the capture remains."""
         self._check_thread()
-        try:
-            encode_and_write(plans, self._write_one, compression=self.compression)
-        except WriteFailed as failed:
-            self._discard(failed.written)
-            exc = failed.__cause__
-            if isinstance(exc, OSError):
-                name = exc.filename or self.root
-                raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
-            raise exc from None
-        try:
-            return self._write(insert)
-        except BaseException:
-            self._discard(r for p in plans for r in p.rels)
-            raise
+        with self._writing():  # the files and their rows, both or neither, before close
+            try:
+                encode_and_write(plans, self._write_one, compression=self.compression)
+            except WriteFailed as failed:
+                self._discard(failed.written)
+                exc = failed.__cause__
+                if isinstance(exc, OSError):
+                    name = exc.filename or self.root
+                    raise StoreError(f"cannot write {name}: {os_reason(exc)}") from None
+                raise exc from None
+            try:
+                return self._commit(insert)
+            except BaseException:
+                self._discard(r for p in plans for r in p.rels)
+                raise
 
     def capture(self, capture_id: int) -> Capture:
         row = (
@@ -996,7 +1034,6 @@ class Store:
             files.append((role, f"{FILES_ROOT}/{uid}/runs/{new_file_name(role)}", data))
         texts = (dumps(dict(params or {})), dumps(dict(metrics or {})),
                  dumps(dict(timings_ms or {})))  # fmt: skip
-        self._write_files([(rel, data) for _r, rel, data in files])
         now = time.time() if created_at is None else float(created_at)
 
         def insert(conn):
@@ -1016,12 +1053,15 @@ class Store:
                 )
             return rid
 
-        try:
-            rid = self._write(insert)
-        except BaseException:
-            self._discard(rel for _r, rel, _d in files)
-            raise
-        run = self.run(rid)
+        self._check_thread()
+        with self._writing():  # the files and their rows, both or neither, before close
+            self._write_files([(rel, data) for _r, rel, data in files])
+            try:
+                rid = self._commit(insert)
+            except BaseException:
+                self._discard(rel for _r, rel, _d in files)
+                raise
+            run = self.run(rid)  # before close: the caller is told what committed
         self.events.run_added.emit(run)
         return run
 
