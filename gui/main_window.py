@@ -317,6 +317,8 @@ class MainWindow(QMainWindow):
         self.dock_capture.raise_()
         self._docks_sized = False  # on first show, unless a saved layout was restored
         self._camera_fitted = False  # the first sizing gave the Camera dock all its controls
+        self._column_checked = False  # a restored column's width, on the first show
+        self._auto_width = -1  # the column's width as the window last set it
 
         # the right column runs the window's full height: the live strip sits under the images
         # only, and the capture dock keeps those pixels
@@ -890,6 +892,26 @@ class MainWindow(QMainWindow):
         if not self._docks_sized:
             self._docks_sized = True
             self._size_right_column()
+            self._auto_width = self.dock_capture.width()  # (after the heights: Qt moves it)
+        elif not self._column_checked:
+            self._fit_restored_column()
+        self._column_checked = True
+
+    #: the QSettings key saying the right column's width was still the one the window gave
+    #: it (a quarter of its width) when it closed: not dragged by the operator
+    COLUMN_AUTO_KEY = "window/column_width_auto"
+
+    def _fit_restored_column(self) -> None:
+        """A layout saved in another window width (a 1920 px screen's column is 480 px),
+        opened on a laptop: a column the operator never dragged gets the width a fresh
+        start gives it there (Qt kept 381 px of 480 at 1366 px, and the QA comparison beside
+        it lost 3 px). Its heights and tabs stay as saved; a dragged width stays too."""
+        s = self._settings
+        if s is None or not _setting_flag(s, self.COLUMN_AUTO_KEY):
+            return
+        if self.dock_capture.isFloating():
+            return
+        self._widen_right_column(narrow=True)
 
     #: the Camera dock's least useful height: its camera chooser and five rows of controls
     CAMERA_DOCK_MIN = 240
@@ -960,10 +982,15 @@ class MainWindow(QMainWindow):
                 break
             asked += miss
 
-    def _widen_right_column(self) -> None:
-        width = min(self.width() // 4, self.COLUMN_WIDTH_MAX)
-        if width > self.dock_capture.width():  # (never narrower than its docks ask)
+    def _widen_right_column(self, *, narrow: bool = False) -> None:
+        """A quarter of the window's width, at most `COLUMN_WIDTH_MAX`, never narrower than
+        its docks' least width (``narrow``: also where it is wider than that)."""
+        least = self.dock_capture.widget().minimumSizeHint().width()
+        width = max(min(self.width() // 4, self.COLUMN_WIDTH_MAX), least)
+        if width > self.dock_capture.width() or (narrow and width < self.dock_capture.width()):
             self.resizeDocks([self.dock_capture], [width], Qt.Orientation.Horizontal)
+            self.layout().activate()
+        self._auto_width = self.dock_capture.width()
 
     def right_column_tabbed(self) -> bool:
         """The Camera and Capture docks share one set of tabs (a short screen)."""
@@ -1036,6 +1063,8 @@ class MainWindow(QMainWindow):
             self._settings.setValue("window/geometry", self.saveGeometry())
             # in focus mode: the docks as they were before it (the next start shows them)
             self._settings.setValue("window/state", self._before_focus or self.saveState())
+            auto = self.dock_capture.width() == self._auto_width
+            self._settings.setValue(self.COLUMN_AUTO_KEY, auto)
             grid = self.qa.grid_layout
             if grid.grid_height() is not None:
                 self._settings.setValue("qa/grid_height", grid.grid_height())

@@ -174,3 +174,39 @@ def test_shorter_screens_keep_their_layout_and_the_column_its_width(window_at, s
     win = window_at(*size)
     assert win.right_column_tabbed() == (size[1] < 800)
     assert win.dock_capture.width() < 400
+
+
+def _ini(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "nightlab.ini"), QSettings.Format.IniFormat)
+
+
+def _reopened_at(window_at, tmp_path, width, height, *, drag_to=None):
+    """The column's width after a start at 1920x1048 (the column dragged to ``drag_to``
+    if given), closed, and a start at ``width`` x ``height`` on the saved layout."""
+    from PySide6.QtCore import Qt
+
+    big = window_at(1920, 1048, settings=_ini(tmp_path))
+    if drag_to is not None:
+        big.resizeDocks([big.dock_capture], [drag_to], Qt.Orientation.Horizontal)
+        QApplication.processEvents()
+        drag_to = big.dock_capture.width()
+    big.close()
+    assert big.wait_closed(timeout=20)
+    return window_at(width, height, settings=_ini(tmp_path)).dock_capture.width(), drag_to
+
+
+def test_a_saved_column_never_dragged_gets_a_fresh_starts_width_on_a_laptop(window_at, tmp_path):
+    # Before (with the 1080 px screen's 480 px column): Qt restored it 381 px wide at 1366
+    fresh = window_at(1366, 736)
+    fresh_width = fresh.dock_capture.width()
+    fresh.close()
+    assert fresh.wait_closed(timeout=20)
+    width, _ = _reopened_at(window_at, tmp_path, 1366, 736)
+    assert width == fresh_width
+
+
+def test_a_column_the_operator_dragged_keeps_its_width_on_the_next_start(window_at, tmp_path):
+    width, dragged = _reopened_at(window_at, tmp_path, 1920, 1048, drag_to=700)
+    assert dragged > 600 and width == dragged
