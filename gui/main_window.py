@@ -981,6 +981,7 @@ class MainWindow(QMainWindow):
             if capture != column - self._dock_need(self.dock_camera) or miss <= 0:
                 break
             asked += miss
+        self._widen_right_column(narrow=True)  # (the heights' sharing out moved it, 547 px)
 
     def _widen_right_column(self, *, narrow: bool = False) -> None:
         """A quarter of the window's width, at most `COLUMN_WIDTH_MAX`, never narrower than

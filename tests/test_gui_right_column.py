@@ -176,6 +176,17 @@ def test_shorter_screens_keep_their_layout_and_the_column_its_width(window_at, s
     assert win.dock_capture.width() < 400
 
 
+def test_on_a_2560_px_screen_the_column_stops_at_its_widest_and_the_log_takes_the_rest(
+    window_at,
+):
+    win = window_at(2560, 1408)
+    assert win.dock_capture.width() == win.COLUMN_WIDTH_MAX
+    assert _scroll(win, win.dock_camera).verticalScrollBar().maximum() == 0
+    log = win.night_panel.log
+    assert _shown_in(log, _scroll(win, win.dock_capture))
+    assert log.height() > log.sizeHint().height()  # the Camera dock took only its controls'
+
+
 def _ini(tmp_path):
     from PySide6.QtCore import QSettings
 
