@@ -68,6 +68,18 @@ class _DockScroll(QScrollArea):
         return hint
 
 
+class _ShrinkingBox(QWidget):
+    """A dock's content whose scroll area lets it shrink to its least height: its word-wrapped
+    labels made the scroll area hold it at its preferred height for its width (the Capture
+    dock's log at five lines), so it scrolled where a shorter log left every button in view."""
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt API
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth():
+            return super().heightForWidth(width)
+        return layout.minimumHeightForWidth(width)
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
     """The window closed (after its own shutdown started); the app quits on it."""
@@ -262,7 +274,7 @@ class MainWindow(QMainWindow):
         cl.addStretch(1)
         self.dock_camera = self._dock("Camera", "dock_camera", cam_box, right)
 
-        cap_box = QWidget()
+        cap_box = _ShrinkingBox()
         cpl = QVBoxLayout(cap_box)
         cpl.setContentsMargins(4, 4, 4, 4)
         self.day_captures = DayCaptureList()  # what Add capture keeps, for Use fused
@@ -304,6 +316,9 @@ class MainWindow(QMainWindow):
         self.dock_camera.raise_()
         self.dock_capture.raise_()
         self._docks_sized = False  # on first show, unless a saved layout was restored
+        self._camera_fitted = False  # the first sizing gave the Camera dock all its controls
+        self._column_checked = False  # a restored column's width, on the first show
+        self._auto_width = -1  # the column's width as the window last set it
 
         # the right column runs the window's full height: the live strip sits under the images
         # only, and the capture dock keeps those pixels
@@ -880,14 +895,65 @@ class MainWindow(QMainWindow):
         if not self._docks_sized:
             self._docks_sized = True
             self._size_right_column()
+            self._auto_width = self.dock_capture.width()  # (after the heights: Qt moves it)
+        elif not self._column_checked:
+            self._fit_restored_column()
+        self._column_checked = True
+
+    #: the QSettings key saying the right column's width was still the one the window gave
+    #: it (a quarter of its width) when it closed: not dragged by the operator
+    COLUMN_AUTO_KEY = "window/column_width_auto"
+
+    def _fit_restored_column(self) -> None:
+        """A layout saved in another window width (a 1920 px screen's column is 480 px),
+        opened on a laptop: a column the operator never dragged gets the width a fresh
+        start gives it there (Qt kept 381 px of 480 at 1366 px, and the QA comparison beside
+        it lost 3 px). Its heights and tabs stay as saved; a dragged width stays too."""
+        s = self._settings
+        if s is None or not _setting_flag(s, self.COLUMN_AUTO_KEY):
+            return
+        if self.dock_capture.isFloating():
+            return
+        self._widen_right_column(narrow=True)
 
     #: the Camera dock's least useful height: its camera chooser and five rows of controls
     CAMERA_DOCK_MIN = 240
 
+    #: the right column's width: a quarter of the window's, never narrower than its docks
+    #: ask (about 375 px), never wider than this (a 2560 px screen keeps the images' width)
+    COLUMN_WIDTH_MAX = 520
+
+    @staticmethod
+    def _dock_need(dock) -> int:
+        """The least height ``dock`` shows its content in without scrolling, at its width
+        (the Capture dock's: its log two lines, `_ShrinkingBox`)."""
+        scroll = dock.widget()
+        content, viewport = scroll.widget(), scroll.viewport()
+        height = max(content.minimumSizeHint().height(), content.heightForWidth(viewport.width()))
+        # + its title bar (the dock's height may be newer than its scroll area's, laid out later)
+        return height + scroll.y() + scroll.height() - viewport.height()
+
+    def _right_column_split(self, column: int) -> int:
+        """The Capture dock's height in a ``column`` the two docks share.
+
+        Where the Camera dock's every control and the Capture dock's (reference, pair,
+        schedule, Start) both fit, with the log at two lines or more, the Camera dock gets
+        its controls' height and the log the rest (a 1080 px screen). Otherwise the Capture
+        dock gets the height it asks for, up to 3/4 of the column (Start and the countdown
+        in view), the camera's controls scrolling in the rest (a 920 px screen)."""
+        camera = self._dock_need(self.dock_camera)
+        if column - camera >= self._dock_need(self.dock_capture):
+            return column - camera
+        return min(self._capture_wanted(), column * 3 // 4)
+
+    def _capture_wanted(self) -> int:
+        """The Capture dock's height it asks for, with a title bar's allowance."""
+        return self.dock_capture.widget().sizeHint().height() + 24
+
     def _size_right_column(self) -> None:
         """The capture dock is what an operator works in (reference, pair, schedule and its
-        log): it gets the height it asks for, up to 3/4 of the column, so Start and the
-        countdown show without scrolling; the camera's controls scroll in the rest.
+        log), the Camera dock above it: their heights as `_right_column_split` says; the
+        column's width a quarter of the window's (`COLUMN_WIDTH_MAX`).
 
         Where the rest would be a sliver (a 768 px laptop screen left the Camera dock two
         rows of controls under its chooser, a scroll bar beside them), the column's five
@@ -896,19 +962,39 @@ class MainWindow(QMainWindow):
         column = self.dock_camera.height() + self.dock_capture.height()
         if self.right_column_tabbed():
             column = self.dock_capture.height()  # the group's height, its tab bar aside
-        wanted = self.dock_capture.widget().sizeHint().height() + 24  # + its title bar
+        wanted = self._capture_wanted()
         short = column - wanted < self.CAMERA_DOCK_MIN
         if short != self.right_column_tabbed():
             self._tab_right_column(short)
+        self._widen_right_column()
         if short:
             return
+        self.layout().activate()  # the docks' heights at the new width
         column = self.dock_camera.height() + self.dock_capture.height()
-        capture = min(wanted, column * 3 // 4)
-        self.resizeDocks(
-            [self.dock_camera, self.dock_capture],
-            [column - capture, capture],
-            Qt.Orientation.Vertical,
-        )
+        capture = self._right_column_split(column)
+        self._camera_fitted = capture == column - self._dock_need(self.dock_camera)
+        asked = column - capture
+        for _ in range(3):
+            self.resizeDocks([self.dock_camera, self.dock_capture], [asked, column - asked],
+                             Qt.Orientation.Vertical)  # fmt: skip
+            self.layout().activate()
+            # (Qt shares the column out in proportion, tab bars counted: asked again where
+            # the Camera dock's controls were to fit and came out a few pixels short)
+            miss = self._dock_need(self.dock_camera) - self.dock_camera.height()
+            if capture != column - self._dock_need(self.dock_camera) or miss <= 0:
+                break
+            asked += miss
+        self._widen_right_column(narrow=True)  # (the heights' sharing out moved it, 547 px)
+
+    def _widen_right_column(self, *, narrow: bool = False) -> None:
+        """A quarter of the window's width, at most `COLUMN_WIDTH_MAX`, never narrower than
+        its docks' least width (``narrow``: also where it is wider than that)."""
+        least = self.dock_capture.widget().minimumSizeHint().width()
+        width = max(min(self.width() // 4, self.COLUMN_WIDTH_MAX), least)
+        if width > self.dock_capture.width() or (narrow and width < self.dock_capture.width()):
+            self.resizeDocks([self.dock_capture], [width], Qt.Orientation.Horizontal)
+            self.layout().activate()
+        self._auto_width = self.dock_capture.width()
 
     def right_column_tabbed(self) -> bool:
         """The Camera and Capture docks share one set of tabs (a short screen)."""
@@ -942,13 +1028,20 @@ class MainWindow(QMainWindow):
     def _fit_capture_dock(self) -> None:
         """The capture dock's content grew (the kept captures' strip): let the dock grow to
         it, so Start stays in view, leaving the camera dock its tabs and a row (on a 768 px
-        screen that is more than the 3/4 of the first sizing); never shrink what the
-        operator made bigger."""
+        screen that is more than the 3/4 of the first sizing); where the Camera dock's
+        controls and the Capture dock's both fit (`_right_column_split`), the strip's height
+        comes out of the log's. Never shrink what the operator made bigger."""
         if not self._docks_sized or self.dock_capture.isFloating() or self.right_column_tabbed():
             return  # (tabbed: the dock has the column's height already)
         column = self.dock_camera.height() + self.dock_capture.height()
-        room = max(column * 3 // 4, column - 120)
-        wanted = min(self.dock_capture.widget().sizeHint().height() + 24, room)
+        need = self._dock_need(self.dock_capture)  # (its log two lines)
+        if column - self._dock_need(self.dock_camera) >= need:
+            wanted = need  # the Camera dock keeps its controls: the strip comes out of the log
+        elif self._camera_fitted:  # (a 1080 px screen: the log two lines, the camera scrolls)
+            wanted = min(need, column - self.CAMERA_DOCK_MIN)
+        else:
+            room = max(column * 3 // 4, column - 120)
+            wanted = min(self._capture_wanted(), room)
         if wanted > self.dock_capture.height():
             self.resizeDocks(
                 [self.dock_camera, self.dock_capture],
@@ -974,6 +1067,8 @@ class MainWindow(QMainWindow):
             self._settings.setValue("window/geometry", self.saveGeometry())
             # in focus mode: the docks as they were before it (the next start shows them)
             self._settings.setValue("window/state", self._before_focus or self.saveState())
+            auto = self.dock_capture.width() == self._auto_width
+            self._settings.setValue(self.COLUMN_AUTO_KEY, auto)
             grid = self.qa.grid_layout
             if grid.grid_height() is not None:
                 self._settings.setValue("qa/grid_height", grid.grid_height())

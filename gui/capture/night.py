@@ -99,10 +99,22 @@ class _RunLog(QListWidget):
     #: what an empty log says (a blank white box told a new operator nothing)
     PLACEHOLDER = "What a scheduled run captures and misses is listed here, newest first."
 
+    #: the height it asks for (five lines, or 90 px)
+    COMFORTABLE = 90
+
     def sizeHint(self):  # noqa: N802 - Qt API
         hint = super().sizeHint()
         frame = 2 * self.frameWidth()
-        hint.setHeight(max(self.minimumHeight(), 5 * self.fontMetrics().lineSpacing() + frame))
+        hint.setHeight(max(self.COMFORTABLE, 5 * self.fontMetrics().lineSpacing() + frame))
+        return hint
+
+    def minimumSizeHint(self):  # noqa: N802 - Qt API
+        """Two lines (the placeholder's): on a 1080 px screen the Camera dock's controls
+        above take the height the log would have had beyond that; with 90 px the dock's
+        content could not shrink and the Camera dock scrolled."""
+        hint = super().minimumSizeHint()
+        frame = 2 * self.frameWidth()
+        hint.setHeight(2 * self.fontMetrics().lineSpacing() + frame + 8)
         return hint
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -270,7 +282,6 @@ class NightCapturePanel(QWidget):
         self.countdown.setWordWrap(True)  # a run's summary stays here after it ends
         form.addRow(self.countdown)
         self.log = _RunLog()
-        self.log.setMinimumHeight(90)
         self.log.setToolTip("What was captured and what was missed (newest at the top)")
         self.btn_run.clicked.connect(self.start_schedule)
         self.btn_pause.clicked.connect(self._toggle_pause)
