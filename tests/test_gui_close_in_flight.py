@@ -23,7 +23,14 @@ def _job_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("nightlab-job")]
 
 
-def _reopened_is_whole(root) -> Store:
+def _closed_then_reopened(win, store) -> Store:
+    """Close the window as a user does, wait for it (no job thread outlives it), close the
+    store as the app then does, and reopen the folder: it must reconcile clean and verify."""
+    win.close()
+    assert win.wait_closed(timeout=60)
+    assert _job_threads() == []
+    root = store.root
+    store.close()
     again = Store(root)
     assert again.last_reconcile is None or again.last_reconcile.clean, again.last_reconcile
     assert again.verify() == []
@@ -47,13 +54,9 @@ def test_closing_mid_processing_keeps_whole_runs_only_and_no_job_outlives_the_cl
     action.button.click()
     qtbot.waitUntil(recorded.is_set, timeout=120_000)
 
-    win.close()  # the pair in progress is recorded whole; the rest are not started
-    assert win.wait_closed(timeout=60)
-    assert _job_threads() == []
     root = store.root
-    store.close()
-
-    again = _reopened_is_whole(root)
+    # the pair in progress is recorded whole; the rest are not started
+    again = _closed_then_reopened(win, store)
     try:
         runs = [r for p in again.pairs(session_id=session.id, limit=None) for r in again.runs(p.id)]
         assert 1 <= len(runs) < 6
@@ -76,13 +79,7 @@ def test_closing_while_a_pair_is_being_recorded_keeps_it_whole_or_not_at_all(
     win.night_panel.capture_pair()
     qtbot.waitUntil(lambda: win.night_panel.runner is not None, timeout=GUI_TIMEOUT)
 
-    win.close()
-    assert win.wait_closed(timeout=60)
-    assert _job_threads() == []
-    root = store.root
-    store.close()
-
-    again = _reopened_is_whole(root)
+    again = _closed_then_reopened(win, store)
     try:
         pairs = again.pairs(session_id=sid, limit=None)
         assert len(pairs) <= 1

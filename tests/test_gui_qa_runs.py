@@ -15,26 +15,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import GUI_TIMEOUT, aligned_pairs, gray_model, qa_oldest_first, record_runs
+from tests.qa_runs import qa_on_runs
+from tests.qa_runs import runs_listed as _listed
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")
 
 
 @pytest.fixture
 def runs_window(store, open_window, qtbot, tmp_path):
-    """Three pairs; every pair has a run of the shipped model, the first two a run of the gray
-    model too. Returns (window, pair ids oldest first, {pair id: {model: run}})."""
-    session = aligned_pairs(store, 3)
-    ids = [p.id for p in store.pairs(session_id=session.id, sort="id")]
-    shipped = record_runs(store, session.id)
-    gray = record_runs(store, session.id, gray_model(tmp_path / "m"), pair_ids=ids[:2])
-    runs = {i: {} for i in ids}
-    for r in (*shipped, *gray):
-        runs[r.pair_id]["gray" if r.model_name == "tiny" else "shipped"] = r
-    win = open_window(resolution=(160, 120), fps=15.0)
-    win.state.session = store.session(session.id)
-    win.tabs.setCurrentWidget(win.qa)
-    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 3, timeout=GUI_TIMEOUT)
-    return win, ids, runs
+    """`qa_on_runs`: (window, pair ids oldest first, {pair id: {model: run}})."""
+    return qa_on_runs(store, open_window, qtbot, tmp_path)
 
 
 def _stored(store, run, role="colorized"):
@@ -45,10 +35,6 @@ def _stored(store, run, role="colorized"):
 
 def _shows(canvas, image) -> bool:
     return canvas.image() is not None and np.array_equal(canvas.image(), image)
-
-
-def _listed(qa, pair_id):
-    return qa.sources.pair_id == pair_id and qa.sources.runs is not None
 
 
 def _qa_on(win, qtbot, session, rows: int, row: int, pair_id: int):

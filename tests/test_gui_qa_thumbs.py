@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import GUI_TIMEOUT, aligned_pairs, gray_model, qa_oldest_first, record_runs
+from tests.qa_runs import qa_on_runs
+from tests.qa_runs import runs_listed as _listed
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")
 
@@ -25,26 +27,11 @@ COLORIZED, NIGHT = 4, 2
 
 @pytest.fixture
 def runs_window(store, open_window, qtbot, tmp_path):
-    """Three pairs oldest first; each has a run of the shipped model, the first two a run of
-    the gray model too. Returns (window, pair ids, {pair id: {"shipped"/"gray": run}})."""
-    session = aligned_pairs(store, 3)
-    ids = [p.id for p in store.pairs(session_id=session.id, sort="id")]
-    shipped = record_runs(store, session.id)
-    gray = record_runs(store, session.id, gray_model(tmp_path / "m"), pair_ids=ids[:2])
-    runs = {i: {} for i in ids}
-    for r in (*shipped, *gray):
-        runs[r.pair_id]["gray" if r.model_name == "tiny" else "shipped"] = r
-    win = open_window(resolution=(160, 120), fps=15.0)
-    win.state.session = store.session(session.id)
-    win.tabs.setCurrentWidget(win.qa)
-    qtbot.waitUntil(lambda: win.qa.table.rowCount() == 3, timeout=GUI_TIMEOUT)
+    """`qa_on_runs`, its oldest pair selected and its runs listed in the choosers."""
+    win, ids, runs = qa_on_runs(store, open_window, qtbot, tmp_path)
     assert qa_oldest_first(win, qtbot, row=0) == ids
     qtbot.waitUntil(lambda: _listed(win.qa, ids[0]), timeout=GUI_TIMEOUT)  # the choosers filled
     return win, ids, runs
-
-
-def _listed(qa, pair_id) -> bool:
-    return qa.sources.pair_id == pair_id and qa.sources.runs is not None
 
 
 def _icon(qa, row: int, column: int = COLORIZED) -> np.ndarray | None:
